@@ -1,0 +1,379 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { T_STR, T_INT, T_ENUM } ptype_t;
+
+/* The property table. `choices` is a '|'-separated list for T_ENUM. */
+static const struct prop {
+    const char *key;
+    ptype_t type;
+    size_t offset;
+    const char *def;
+    int64_t min, max;
+    const char *choices;
+    const char *doc;
+} props[] = {
+    {"http.listen", T_STR, offsetof(pb_config_t, http_listen), "127.0.0.1:8080", 0, 0, NULL,
+     "Address the HTTP API listens on, `host:port` (`[::1]:8080` for IPv6). Port 0 picks a free "
+     "port; `serve --port-file F` writes the chosen port to F."},
+    {"http.timeout.ms", T_INT, offsetof(pb_config_t, http_timeout_ms), "30000", 100, 3600000, NULL,
+     "A client that sends nothing (or too slowly) for this long is disconnected."},
+    {"http.max.connections", T_INT, offsetof(pb_config_t, http_max_connections), "10000", 1,
+     1000000, NULL, "Concurrent HTTP connections accepted; more are refused."},
+    {"products.dir", T_STR, offsetof(pb_config_t, products_dir), "schemas/examples", 0, 0, NULL,
+     "Directory of data product descriptors (`*.json`, DPDS 1.0 subset) loaded at start and on "
+     "SIGHUP."},
+    {"mesh.namespace", T_STR, offsetof(pb_config_t, mesh_namespace), "local", 0, 0, NULL,
+     "Default mesh namespace (reverse DNS, e.g. `com.acme`) for short port addresses."},
+    {"topic.partitions", T_INT, offsetof(pb_config_t, topic_partitions), "3", 1, 10000, NULL,
+     "Partition count of a port topic whose descriptor does not set `x-portbroker.partitions`."},
+    {"topic.replication.factor", T_INT, offsetof(pb_config_t, topic_replication), "-1", -1, 32,
+     NULL, "Replication factor of topics the broker creates; -1 uses the cluster's default."},
+    {"kafka.bootstrap.servers", T_STR, offsetof(pb_config_t, kafka_bootstrap), "", 0, 0, NULL,
+     "Kafka brokers, `host:port,...`. Empty starts the embedded Kafka (librdkafka's in-process "
+     "mock cluster): data lives in memory only and is lost at exit. Every other `kafka.*` key is "
+     "passed to librdkafka without the prefix (e.g. `kafka.security.protocol = SASL_SSL`)."},
+    {"embedded.brokers", T_INT, offsetof(pb_config_t, embedded_brokers), "3", 1, 16, NULL,
+     "Broker count of the embedded Kafka cluster."},
+    {"registry.topic", T_STR, offsetof(pb_config_t, registry_topic), "_portbroker", 0, 0, NULL,
+     "Kafka topic holding the registry's event log (one partition, compacted)."},
+    {"publish.timeout.ms", T_INT, offsetof(pb_config_t, publish_timeout_ms), "30000", 100,
+     3600000, NULL,
+     "How long a publish waits for Kafka to acknowledge before answering 503 with Retry-After."},
+    {"shutdown.timeout.ms", T_INT, offsetof(pb_config_t, shutdown_timeout_ms), "10000", 0, 600000,
+     NULL, "On SIGTERM/SIGINT, how long to wait for in-flight Kafka deliveries before exiting."},
+    {"log.level", T_ENUM, offsetof(pb_config_t, log_level), "info", 0, 0, "error|warn|info|debug",
+     "Least severe level logged."},
+    {"log.format", T_ENUM, offsetof(pb_config_t, log_format), "text", 0, 0, "text|json",
+     "`text`: one human line per event; `json`: one JSON object per line."},
+};
+#define NPROPS (sizeof props / sizeof props[0])
+
+static char **str_slot(pb_config_t *c, const struct prop *p) {
+    return (char **)(void *)((char *)c + p->offset);
+}
+static int64_t *int_slot(pb_config_t *c, const struct prop *p) {
+    return (int64_t *)(void *)((char *)c + p->offset);
+}
+
+static const struct prop *find_prop(const char *key) {
+    for (size_t i = 0; i < NPROPS; i++)
+        if (strcmp(props[i].key, key) == 0) return &props[i];
+    return NULL;
+}
+
+/* Edit distance, small strings only: used to suggest the key the user meant. */
+static size_t distance(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63) return 99;
+    size_t d[64][64];
+    for (size_t i = 0; i <= la; i++) d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++) d[0][j] = j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            size_t sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            size_t del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
+            d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+    return d[la][lb];
+}
+
+static int set_prop(pb_config_t *c, const struct prop *p, const char *value, const char *origin,
+                    pb_err_t *err) {
+    if (p->type == T_INT) {
+        char *end = NULL;
+        errno = 0;
+        long long v = strtoll(value, &end, 10);
+        if (!*value || *end || errno)
+            return pb_err_set(err, PB_ERR_INVALID, "%s: %s: '%s' is not an integer", origin, p->key,
+                              value);
+        if (v < p->min || v > p->max)
+            return pb_err_set(err, PB_ERR_INVALID, "%s: %s: %lld is out of range [%lld, %lld]",
+                              origin, p->key, v, (long long)p->min, (long long)p->max);
+        *int_slot(c, p) = v;
+        return 0;
+    }
+    if (p->type == T_ENUM) {
+        size_t vl = strlen(value);
+        const char *s = p->choices;
+        int ok = 0;
+        while (*s) {
+            const char *bar = strchr(s, '|');
+            size_t n = bar ? (size_t)(bar - s) : strlen(s);
+            if (n == vl && strncmp(s, value, n) == 0) ok = 1;
+            s += n + (bar ? 1 : 0);
+        }
+        if (!ok)
+            return pb_err_set(err, PB_ERR_INVALID, "%s: %s: '%s' is not one of %s", origin, p->key,
+                              value, p->choices);
+    }
+    char *dup = strdup(value);
+    if (!dup) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+    free(*str_slot(c, p));
+    *str_slot(c, p) = dup;
+    return 0;
+}
+
+pb_config_t *pb_config_new(void) {
+    pb_config_t *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    for (size_t i = 0; i < NPROPS; i++) {
+        pb_err_t err;
+        if (set_prop(c, &props[i], props[i].def, "default", &err)) {
+            pb_config_destroy(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+void pb_config_destroy(pb_config_t *c) {
+    if (!c) return;
+    for (size_t i = 0; i < NPROPS; i++)
+        if (props[i].type != T_INT) free(*str_slot(c, &props[i]));
+    for (size_t i = 0; i < c->n_kafka; i++) {
+        free(c->kafka[i].key);
+        free(c->kafka[i].value);
+    }
+    free(c->kafka);
+    free(c);
+}
+
+static int add_kafka(pb_config_t *c, const char *key, const char *value, pb_err_t *err) {
+    for (size_t i = 0; i < c->n_kafka; i++)
+        if (strcmp(c->kafka[i].key, key) == 0) {
+            char *v = strdup(value);
+            if (!v) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+            free(c->kafka[i].value);
+            c->kafka[i].value = v;
+            return 0;
+        }
+    pb_config_kv_t *kv = realloc(c->kafka, (c->n_kafka + 1) * sizeof *kv);
+    if (!kv) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+    c->kafka = kv;
+    kv[c->n_kafka].key = strdup(key);
+    kv[c->n_kafka].value = strdup(value);
+    if (!kv[c->n_kafka].key || !kv[c->n_kafka].value) {
+        free(kv[c->n_kafka].key);
+        free(kv[c->n_kafka].value);
+        return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+    }
+    c->n_kafka++;
+    return 0;
+}
+
+int pb_config_set(pb_config_t *c, const char *key, const char *value, const char *origin,
+                  pb_err_t *err) {
+    const struct prop *p = find_prop(key);
+    if (p) return set_prop(c, p, value, origin, err);
+    if (strncmp(key, "kafka.", 6) == 0 && key[6]) return add_kafka(c, key + 6, value, err);
+    const char *best = NULL;
+    size_t bestd = 4;
+    for (size_t i = 0; i < NPROPS; i++) {
+        size_t d = distance(key, props[i].key);
+        if (d < bestd) {
+            bestd = d;
+            best = props[i].key;
+        }
+    }
+    if (best)
+        return pb_err_set(err, PB_ERR_INVALID, "%s: unknown key '%s' (did you mean '%s'?)", origin,
+                          key, best);
+    return pb_err_set(err, PB_ERR_INVALID,
+                      "%s: unknown key '%s' (see docs/CONFIGURATION.md; librdkafka settings take "
+                      "the prefix 'kafka.')",
+                      origin, key);
+}
+
+static char *trim(char *s) {
+    while (isspace((unsigned char)*s)) s++;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1])) s[--n] = '\0';
+    return s;
+}
+
+int pb_config_load_file(pb_config_t *c, const char *path, pb_err_t *err) {
+    int rc = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return pb_err_set(err, PB_ERR_IO, "config %s: cannot open: %s", path, strerror(errno));
+    unsigned lineno = 0;
+    while (getline(&line, &cap, f) != -1) {
+        lineno++;
+        char origin[300];
+        snprintf(origin, sizeof origin, "config %s:%u", path, lineno);
+        char *s = trim(line);
+        if (!*s || *s == '#') continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            rc = pb_err_set(err, PB_ERR_INVALID, "%s: expected 'key = value', got '%.60s'", origin,
+                            s);
+            goto cleanup;
+        }
+        *eq = '\0';
+        char *key = trim(s), *value = trim(eq + 1);
+        if (!*key) {
+            rc = pb_err_set(err, PB_ERR_INVALID, "%s: empty key before '='", origin);
+            goto cleanup;
+        }
+        rc = pb_config_set(c, key, value, origin, err);
+        if (rc) goto cleanup;
+    }
+    if (ferror(f)) rc = pb_err_set(err, PB_ERR_IO, "config %s: read error", path);
+cleanup:
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+int pb_config_load_env(pb_config_t *c, char *const *envp, pb_err_t *err) {
+    for (; envp && *envp; envp++) {
+        const char *e = *envp;
+        if (strncmp(e, "PORTBROKER_", 11) != 0) continue;
+        const char *eq = strchr(e, '=');
+        if (!eq) continue;
+        char name[256], key[256];
+        size_t n = (size_t)(eq - e);
+        if (n >= sizeof name) n = sizeof name - 1;
+        memcpy(name, e, n);
+        name[n] = '\0';
+        /* Find the table key whose environment spelling matches. */
+        const char *found = NULL;
+        for (size_t i = 0; i < NPROPS && !found; i++) {
+            char envname[256] = "PORTBROKER_";
+            size_t k = 11;
+            for (const char *p = props[i].key; *p && k < sizeof envname - 1; p++)
+                envname[k++] = *p == '.' ? '_' : (char)toupper((unsigned char)*p);
+            envname[k] = '\0';
+            if (strcmp(envname, name) == 0) found = props[i].key;
+        }
+        if (found) {
+            snprintf(key, sizeof key, "%s", found);
+        } else if (strncmp(name, "PORTBROKER_KAFKA_", 17) == 0 && name[17]) {
+            size_t k = snprintf(key, sizeof key, "kafka.");
+            for (const char *p = name + 17; *p && k < sizeof key - 1; p++)
+                key[k++] = *p == '_' ? '.' : (char)tolower((unsigned char)*p);
+            key[k] = '\0';
+        } else if (strcmp(name, "PORTBROKER_BIN") == 0 || strcmp(name, "PORTBROKER_CONF") == 0) {
+            continue; /* used by scripts, not settings */
+        } else {
+            return pb_err_set(err, PB_ERR_INVALID,
+                              "environment %s: no such setting (PORTBROKER_<KEY> with dots as "
+                              "underscores, e.g. PORTBROKER_HTTP_LISTEN)",
+                              name);
+        }
+        char origin[300];
+        snprintf(origin, sizeof origin, "environment %s", name);
+        int rc = pb_config_set(c, key, eq + 1, origin, err);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int pb_config_split_hostport(const char *s, char *host, size_t hostlen, int *port,
+                             pb_err_t *err) {
+    const char *colon;
+    const char *h = s;
+    size_t hl;
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return pb_err_set(err, PB_ERR_INVALID, "'%s' is not [ipv6]:port", s);
+        h = s + 1;
+        hl = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon) return pb_err_set(err, PB_ERR_INVALID, "'%s' is not host:port", s);
+        hl = (size_t)(colon - s);
+    }
+    if (hl == 0 || hl >= hostlen) return pb_err_set(err, PB_ERR_INVALID, "'%s': bad host", s);
+    char *end;
+    errno = 0;
+    long p = strtol(colon + 1, &end, 10);
+    if (!colon[1] || *end || errno || p < 0 || p > 65535)
+        return pb_err_set(err, PB_ERR_INVALID, "'%s': port must be 0..65535", s);
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+int pb_config_validate(const pb_config_t *c, pb_err_t *err) {
+    char host[256];
+    int port;
+    if (pb_config_split_hostport(c->http_listen, host, sizeof host, &port, err))
+        return pb_err_prefix(err, "http.listen: ");
+    if (!*c->products_dir) return pb_err_set(err, PB_ERR_INVALID, "products.dir: empty");
+    if (!*c->registry_topic) return pb_err_set(err, PB_ERR_INVALID, "registry.topic: empty");
+    for (const char *p = c->registry_topic; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
+            return pb_err_set(err, PB_ERR_INVALID,
+                              "registry.topic: '%s' has '%c'; topic names use [A-Za-z0-9._-]",
+                              c->registry_topic, *p);
+    return 0;
+}
+
+static int is_secret(const char *key) {
+    return strstr(key, "password") || strstr(key, "secret") || strstr(key, "token");
+}
+
+int pb_config_dump(const pb_config_t *c, pb_buf_t *out) {
+    int rc = 0;
+    for (size_t i = 0; i < NPROPS && !rc; i++) {
+        const struct prop *p = &props[i];
+        if (p->type == T_INT)
+            rc = pb_buf_printf(out, "%s = %lld\n", p->key,
+                               (long long)*int_slot((pb_config_t *)c, p));
+        else
+            rc = pb_buf_printf(out, "%s = %s\n", p->key, *str_slot((pb_config_t *)c, p));
+    }
+    for (size_t i = 0; i < c->n_kafka && !rc; i++)
+        rc = pb_buf_printf(out, "kafka.%s = %s\n", c->kafka[i].key,
+                           is_secret(c->kafka[i].key) ? "********" : c->kafka[i].value);
+    return rc;
+}
+
+int pb_config_doc(pb_buf_t *out) {
+    int rc = pb_buf_puts(out,
+                         "# portbroker configuration\n\n"
+                         "Generated from the property table in `broker/config.c` by "
+                         "`portbroker config-doc` (`make docs`); `make test` fails when this "
+                         "file and the table differ.\n\n"
+                         "Sources, lowest precedence first: these defaults, the file given with "
+                         "`serve -c FILE` (`key = value` lines, `#` comments), environment "
+                         "variables `PORTBROKER_<KEY>` (dots as underscores, upper case: "
+                         "`PORTBROKER_HTTP_LISTEN`), then `serve -o key=value`. An unknown key or "
+                         "a bad value stops start-up with the file, line and reason. "
+                         "`portbroker serve --config-dump` prints the effective settings.\n\n"
+                         "Any other `kafka.<property>` is handed to librdkafka as `<property>` "
+                         "(`PORTBROKER_KAFKA_SASL_USERNAME` becomes `kafka.sasl.username`).\n\n"
+                         "| key | type | default | range | description |\n"
+                         "|---|---|---|---|---|\n");
+    for (size_t i = 0; i < NPROPS && !rc; i++) {
+        const struct prop *p = &props[i];
+        char range[64] = "";
+        if (p->type == T_INT)
+            snprintf(range, sizeof range, "%lld … %lld", (long long)p->min, (long long)p->max);
+        else if (p->type == T_ENUM)
+            for (size_t k = 0, j = 0; p->choices[j] && k < sizeof range - 3; j++) {
+                if (p->choices[j] == '|') {
+                    range[k++] = ',';
+                    range[k++] = ' ';
+                } else {
+                    range[k++] = p->choices[j];
+                }
+                range[k] = '\0';
+            }
+        rc = pb_buf_printf(out, "| `%s` | %s | `%s` | %s | %s |\n", p->key,
+                           p->type == T_INT ? "integer" : p->type == T_ENUM ? "enum" : "string",
+                           p->def, range, p->doc);
+    }
+    return rc;
+}

@@ -1,0 +1,80 @@
+/*
+ * config — the broker's settings: one table drives defaults, parsing, range checks,
+ * `--config-dump` and the generated docs/CONFIGURATION.md.
+ *
+ * Owns: pb_config_t and the property table. Sources, lowest precedence first: built-in defaults,
+ * the `key = value` file (-c), PORTBROKER_<KEY> environment variables (dots become underscores,
+ * upper case), then -o key=value. `kafka.*` keys pass through to librdkafka unchanged (minus the
+ * prefix) except `kafka.bootstrap.servers`, which is ours too.
+ * Must not: touch the network, the loop or Kafka. Pure apart from reading the file and environ.
+ */
+#ifndef PB_CONFIG_H
+#define PB_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+
+/* A librdkafka property to pass through (key without the "kafka." prefix). */
+typedef struct pb_config_kv {
+    char *key;
+    char *value;
+} pb_config_kv_t;
+
+typedef struct pb_config {
+    char *http_listen;          /* host:port; port 0 picks a free port */
+    int64_t http_timeout_ms;    /* idle/slow client timeout */
+    int64_t http_max_connections;
+    char *products_dir;
+    char *mesh_namespace;
+    int64_t topic_partitions;   /* default partition count of a port topic */
+    int64_t topic_replication;  /* replication factor for topics we create (-1: broker default) */
+    char *kafka_bootstrap;      /* "" = start the embedded cluster */
+    int64_t embedded_brokers;
+    char *registry_topic;
+    int64_t publish_timeout_ms;
+    int64_t shutdown_timeout_ms;
+    char *log_level;
+    char *log_format;
+    /* kafka.* pass-through, in the order given (later wins in librdkafka). */
+    pb_config_kv_t *kafka;
+    size_t n_kafka;
+} pb_config_t;
+
+/* Build a config holding the defaults. Returns NULL out of memory. Caller owns: pb_config_destroy. */
+pb_config_t *pb_config_new(void);
+
+/* Free a config. NULL is a no-op. */
+void pb_config_destroy(pb_config_t *c);
+
+/*
+ * Set one key from a source. `origin` names the source for errors ("portbroker.conf:12",
+ * "environment PORTBROKER_HTTP_LISTEN", "-o"). Unknown keys, bad values and out-of-range numbers are
+ * PB_ERR_INVALID with origin, key and reason (and the nearest known key when one is close).
+ */
+int pb_config_set(pb_config_t *c, const char *key, const char *value, const char *origin,
+                  pb_err_t *err);
+
+/* Read a `key = value` file ('#' comments, blank lines). Errors name file and line. */
+int pb_config_load_file(pb_config_t *c, const char *path, pb_err_t *err);
+
+/* Apply PORTBROKER_* variables from envp (NULL-terminated, e.g. environ). Unknown ones are errors
+ * except PORTBROKER_KAFKA_* which map to kafka.* with underscores turned into dots. */
+int pb_config_load_env(pb_config_t *c, char *const *envp, pb_err_t *err);
+
+/* Cross-key checks after all sources (e.g. log.format values). */
+int pb_config_validate(const pb_config_t *c, pb_err_t *err);
+
+/* Append the effective configuration as `key = value` lines (secrets masked). */
+int pb_config_dump(const pb_config_t *c, pb_buf_t *out);
+
+/* Append docs/CONFIGURATION.md (Markdown) generated from the table. */
+int pb_config_doc(pb_buf_t *out);
+
+/* Split "host:port" (IPv6 as "[::1]:8080"). host and port are written into the caller's
+ * buffers. Returns 0 or PB_ERR_INVALID. */
+int pb_config_split_hostport(const char *s, char *host, size_t hostlen, int *port, pb_err_t *err);
+
+#endif

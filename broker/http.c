@@ -1,0 +1,225 @@
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include "log.h"
+
+struct pb_http {
+    struct evhttp *http;
+    struct evhttp_bound_socket *sock;
+    int port;
+    pb_http_handler_t handler;
+    void *arg;
+};
+
+struct pb_http_req {
+    struct evhttp_request *ev; /* NULL once the client is gone */
+    struct evhttp_connection *conn;
+    pb_http_method_t method;
+    char *path;
+    struct evkeyvalq query;
+    char *body;
+    size_t body_len;
+    char peer[64];
+};
+
+static const char *reason(int status) {
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 207: return "Multi-Status";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Status";
+    }
+}
+
+static void req_free(pb_http_req_t *r) {
+    evhttp_clear_headers(&r->query);
+    free(r->path);
+    free(r->body);
+    free(r);
+}
+
+static void on_close(struct evhttp_connection *conn, void *arg) {
+    (void)conn;
+    pb_http_req_t *r = arg;
+    r->ev = NULL;
+    r->conn = NULL;
+}
+
+static pb_http_method_t map_method(enum evhttp_cmd_type c) {
+    switch (c) {
+    case EVHTTP_REQ_GET: return PB_HTTP_GET;
+    case EVHTTP_REQ_POST: return PB_HTTP_POST;
+    case EVHTTP_REQ_PUT: return PB_HTTP_PUT;
+    case EVHTTP_REQ_DELETE: return PB_HTTP_DELETE;
+    case EVHTTP_REQ_HEAD: return PB_HTTP_HEAD;
+    case EVHTTP_REQ_OPTIONS: return PB_HTTP_OPTIONS;
+    case EVHTTP_REQ_PATCH: return PB_HTTP_PATCH;
+    default: return PB_HTTP_OTHER;
+    }
+}
+
+static void gencb(struct evhttp_request *ev, void *arg) {
+    pb_http_t *h = arg;
+    pb_http_req_t *r = calloc(1, sizeof *r);
+    if (!r) {
+        evhttp_send_error(ev, 503, "out of memory");
+        return;
+    }
+    TAILQ_INIT(&r->query);
+    r->ev = ev;
+    r->method = map_method(evhttp_request_get_command(ev));
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
+    const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
+    r->path = evhttp_uridecode(raw && *raw ? raw : "/", 0, NULL);
+    const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+    if (q && evhttp_parse_query_str(q, &r->query) != 0) {
+        evhttp_clear_headers(&r->query);
+        TAILQ_INIT(&r->query);
+    }
+    struct evbuffer *in = evhttp_request_get_input_buffer(ev);
+    r->body_len = evbuffer_get_length(in);
+    r->body = malloc(r->body_len + 1);
+    if (!r->path || !r->body) {
+        req_free(r);
+        evhttp_send_error(ev, 503, "out of memory");
+        return;
+    }
+    evbuffer_remove(in, r->body, r->body_len);
+    r->body[r->body_len] = '\0';
+    r->conn = evhttp_request_get_connection(ev);
+    if (r->conn) {
+        char *addr = NULL;
+        ev_uint16_t port = 0;
+        evhttp_connection_get_peer(r->conn, &addr, &port);
+        snprintf(r->peer, sizeof r->peer, "%s:%u", addr ? addr : "?", port);
+        evhttp_connection_set_closecb(r->conn, on_close, r);
+    }
+    h->handler(r, h->arg);
+}
+
+pb_http_t *pb_http_new(pb_loop_t *loop, const char *host, int port, const pb_http_limits_t *lim,
+                       pb_http_handler_t handler, void *arg, pb_err_t *err) {
+    pb_http_t *h = calloc(1, sizeof *h);
+    if (!h) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    h->handler = handler;
+    h->arg = arg;
+    h->http = evhttp_new(pb_loop_base(loop));
+    if (!h->http) {
+        pb_err_set(err, PB_ERR_INTERNAL, "libevent: evhttp_new failed");
+        goto fail;
+    }
+    evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+    evhttp_set_max_body_size(h->http, (ev_ssize_t)lim->max_body_bytes);
+    evhttp_set_max_headers_size(h->http, (ev_ssize_t)lim->max_header_bytes);
+    evhttp_set_timeout(h->http, (int)((lim->timeout_ms + 999) / 1000));
+    evhttp_set_default_content_type(h->http, "application/json");
+    evhttp_set_gencb(h->http, gencb, h);
+    h->sock = evhttp_bind_socket_with_handle(h->http, host, (ev_uint16_t)port);
+    if (!h->sock) {
+        pb_err_set(err, PB_ERR_IO, "cannot listen on %s:%d: %s", host, port,
+                   evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        goto fail;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(h->sock);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+        h->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                           : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return h;
+fail:
+    pb_http_destroy(h);
+    return NULL;
+}
+
+int pb_http_port(const pb_http_t *h) { return h->port; }
+
+void pb_http_stop_accepting(pb_http_t *h) {
+    if (h->sock) {
+        evhttp_del_accept_socket(h->http, h->sock);
+        h->sock = NULL;
+    }
+}
+
+void pb_http_destroy(pb_http_t *h) {
+    if (!h) return;
+    if (h->http) evhttp_free(h->http);
+    free(h);
+}
+
+pb_http_method_t pb_http_method(const pb_http_req_t *r) { return r->method; }
+
+const char *pb_http_method_name(const pb_http_req_t *r) {
+    static const char *n[] = {"?", "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "OTHER"};
+    return n[r->method];
+}
+
+const char *pb_http_path(const pb_http_req_t *r) { return r->path; }
+
+const char *pb_http_query(const pb_http_req_t *r, const char *name) {
+    return evhttp_find_header(&r->query, name);
+}
+
+const char *pb_http_header(const pb_http_req_t *r, const char *name) {
+    if (!r->ev) return NULL;
+    return evhttp_find_header(evhttp_request_get_input_headers(r->ev), name);
+}
+
+const char *pb_http_body(const pb_http_req_t *r, size_t *len) {
+    if (len) *len = r->body_len;
+    return r->body;
+}
+
+const char *pb_http_peer(const pb_http_req_t *r) { return r->peer; }
+
+int pb_http_req_gone(const pb_http_req_t *r) { return r->ev == NULL; }
+
+void pb_http_set_header(pb_http_req_t *r, const char *name, const char *value) {
+    if (!r->ev) return;
+    evhttp_add_header(evhttp_request_get_output_headers(r->ev), name, value);
+}
+
+void pb_http_reply(pb_http_req_t *r, int status, const char *content_type, const void *body,
+                   size_t len) {
+    if (r->ev) {
+        if (r->conn) evhttp_connection_set_closecb(r->conn, NULL, NULL);
+        struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
+        if (content_type) evhttp_add_header(oh, "Content-Type", content_type);
+        struct evbuffer *out = evbuffer_new();
+        if (out && len) evbuffer_add(out, body, len);
+        evhttp_send_reply(r->ev, status, reason(status), out);
+        if (out) evbuffer_free(out);
+    }
+    req_free(r);
+}

@@ -1,0 +1,79 @@
+/*
+ * http — libevent's evhttp glue and nothing else.
+ *
+ * Owns: the listening socket, the per-request object (pb_http_req_t: method, decoded path,
+ * query, headers, a copy of the body) and sending replies. Handlers live in api.c.
+ * A handler must reply exactly once, now or later (asynchronous replies keep the request until
+ * then); pb_http_reply frees the request. If the client goes away first, the request stays valid
+ * for its owner but pb_http_req_gone() turns true and the reply is dropped quietly.
+ * Must not: parse JSON or know any route.
+ */
+#ifndef PB_HTTP_H
+#define PB_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "loop.h"
+
+typedef struct pb_http pb_http_t;
+typedef struct pb_http_req pb_http_req_t;
+typedef void (*pb_http_handler_t)(pb_http_req_t *req, void *arg);
+
+typedef struct pb_http_limits {
+    int64_t max_body_bytes;    /* larger bodies get 413 before the handler runs */
+    int64_t max_header_bytes;
+    int64_t timeout_ms;        /* idle / slow client timeout */
+} pb_http_limits_t;
+
+/* Listen on host:port (port 0 picks one; see pb_http_port) and call handler for every request,
+ * on the loop thread. Returns NULL with err set ("cannot listen on 127.0.0.1:8080: Address already
+ * in use"). */
+pb_http_t *pb_http_new(pb_loop_t *loop, const char *host, int port, const pb_http_limits_t *lim,
+                       pb_http_handler_t handler, void *arg, pb_err_t *err);
+
+/* The port actually bound. */
+int pb_http_port(const pb_http_t *h);
+
+/* Stop accepting new connections (shutdown). Open requests may still complete. */
+void pb_http_stop_accepting(pb_http_t *h);
+
+/* Free the server and close every connection. NULL is a no-op. */
+void pb_http_destroy(pb_http_t *h);
+
+/* ---- requests ---- */
+typedef enum {
+    PB_HTTP_GET = 1,
+    PB_HTTP_POST,
+    PB_HTTP_PUT,
+    PB_HTTP_DELETE,
+    PB_HTTP_HEAD,
+    PB_HTTP_OPTIONS,
+    PB_HTTP_PATCH,
+    PB_HTTP_OTHER
+} pb_http_method_t;
+
+pb_http_method_t pb_http_method(const pb_http_req_t *r);
+const char *pb_http_method_name(const pb_http_req_t *r);
+/* Percent-decoded path without the query ("/v1/ports/urn:dpds:..."). */
+const char *pb_http_path(const pb_http_req_t *r);
+/* Decoded query parameter, or NULL. */
+const char *pb_http_query(const pb_http_req_t *r, const char *name);
+/* Request header (case-insensitive), or NULL. */
+const char *pb_http_header(const pb_http_req_t *r, const char *name);
+/* The body (NUL-terminated copy owned by the request; len excludes the NUL). */
+const char *pb_http_body(const pb_http_req_t *r, size_t *len);
+/* Peer address text, for logs. */
+const char *pb_http_peer(const pb_http_req_t *r);
+/* True once the client has disconnected before the reply. */
+int pb_http_req_gone(const pb_http_req_t *r);
+
+/* Add a response header (before the reply). */
+void pb_http_set_header(pb_http_req_t *r, const char *name, const char *value);
+
+/* Send the whole reply and free r. content_type may be NULL (no body expected). */
+void pb_http_reply(pb_http_req_t *r, int status, const char *content_type, const void *body,
+                   size_t len);
+
+#endif

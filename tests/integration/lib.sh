@@ -1,0 +1,86 @@
+# Shared helpers for integration tests (sourced). TAP output, bounded waits, processes killed by PID.
+# Every test runs from the repo root with PB_BIN set by tests/run.sh.
+set -u
+PB_BIN=${PB_BIN:-$PWD/build/release/portbroker}
+T=$(mktemp -d "${TMPDIR:-/tmp}/pbtest.XXXXXX")
+_pids=()
+_n=0
+_failed=0
+
+cleanup() {
+  for p in "${_pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  for p in "${_pids[@]}"; do wait "$p" 2>/dev/null; done
+  if [ "$_failed" -eq 0 ]; then rm -rf "$T"; else echo "# test files kept in $T"; fi
+}
+trap cleanup EXIT
+
+plan() { echo "1..$1"; }
+ok() { _n=$((_n + 1)); echo "ok $_n - $1"; }
+not_ok() { _n=$((_n + 1)); _failed=$((_failed + 1)); echo "not ok $_n - $1"; shift; for l in "$@"; do echo "#   $l"; done; }
+# check "description" command...: ok when the command succeeds.
+check() { local d=$1; shift; if "$@" >"$T/check.out" 2>&1; then ok "$d"; else not_ok "$d" "command: $*" "$(head -c 2000 "$T/check.out")"; fi; }
+# is "description" actual expected
+is() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "got:      $2" "expected: $3"; fi; }
+# like "description" actual regex
+like() { if printf '%s' "$2" | grep -Eq -- "$3"; then ok "$1"; else not_ok "$1" "got:      $(printf '%s' "$2" | head -c 1500)" "expected to match: $3"; fi; }
+diag() { echo "# $*"; }
+bail() { echo "Bail out! $*"; exit 1; }
+
+# wait_until SECONDS command...: poll every 0.1 s, bounded.
+wait_until() {
+  local limit=$1; shift
+  local end=$((SECONDS + limit))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -ge $end ] && return 1
+    sleep 0.1
+  done
+}
+
+# start_kafka [brokers]: runs `portbroker kafka` in the background; sets KAFKA_PID and BROKERS.
+start_kafka() {
+  "$PB_BIN" kafka --brokers "${1:-3}" --brokers-file "$T/brokers" >"$T/kafka.out" 2>"$T/kafka.err" &
+  KAFKA_PID=$!
+  _pids+=("$KAFKA_PID")
+  wait_until 20 test -s "$T/brokers" || bail "portbroker kafka did not start: $(cat "$T/kafka.err")"
+  BROKERS=$(cat "$T/brokers")
+}
+
+# start_broker NAME [serve args...]: starts `portbroker serve` on 127.0.0.1:0; sets
+# <NAME>_PID and <NAME>_URL; logs in $T/NAME.log. Waits (bounded) for the port file only.
+start_broker() {
+  local name=$1; shift
+  rm -f "$T/$name.port"
+  "$PB_BIN" serve -o http.listen=127.0.0.1:0 --port-file "$T/$name.port" "$@" >"$T/$name.out" 2>"$T/$name.log" &
+  local pid=$!
+  _pids+=("$pid")
+  eval "${name}_PID=$pid"
+  if ! wait_until 30 test -s "$T/$name.port"; then
+    echo "# broker $name did not start; log:"; sed 's/^/#   /' "$T/$name.log" | tail -20
+    return 1
+  fi
+  eval "${name}_URL=http://127.0.0.1:$(cat "$T/$name.port")"
+}
+
+# wait_ready URL [seconds]
+wait_ready() { wait_until "${2:-30}" curl -fsS --max-time 2 "$1/readyz"; }
+
+# http METHOD URL [curl args...]: prints the body, then sets HTTP_STATUS.
+http() {
+  local m=$1 u=$2; shift 2
+  HTTP_STATUS=$(curl -sS --max-time 10 -X "$m" -o "$T/http.body" -w '%{http_code}' "$@" "$u")
+  HTTP_BODY=$(cat "$T/http.body")
+}
+
+# stop_pid PID [seconds]: SIGTERM and wait (bounded); sets STOP_RC (124 if it had to be killed).
+stop_pid() {
+  local pid=$1 limit=${2:-10}
+  kill -TERM "$pid" 2>/dev/null
+  local end=$((SECONDS + limit))
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ $SECONDS -ge $end ]; then kill -KILL "$pid"; wait "$pid" 2>/dev/null; STOP_RC=124; return; fi
+    sleep 0.1
+  done
+  wait "$pid"; STOP_RC=$?
+}
+
+finish() { [ "$_failed" -eq 0 ]; exit $?; }
