@@ -44,7 +44,13 @@ int pb_err_prefix(pb_err_t *err, const char *fmt, ...) {
     vsnprintf(head, sizeof head, fmt, ap);
     va_end(ap);
     memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s%s", head, old);
+    /* head first, then as much of the old message as fits (truncation is intended). */
+    size_t hl = strnlen(head, sizeof head - 1), ol = strnlen(old, sizeof old - 1);
+    if (hl > sizeof err->msg - 1) hl = sizeof err->msg - 1;
+    if (ol > sizeof err->msg - 1 - hl) ol = sizeof err->msg - 1 - hl;
+    memcpy(err->msg, head, hl);
+    memcpy(err->msg + hl, old, ol);
+    err->msg[hl + ol] = '\0';
     return err->code;
 }
 

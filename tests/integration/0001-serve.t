@@ -2,7 +2,7 @@
 # A real `portbroker serve` against a real `portbroker kafka` (separate process): readiness,
 # products and ports by URN and short forms, errors, topics as kcat sees them, clean SIGTERM.
 . "$(dirname "$0")/lib.sh"
-plan 24
+plan 25
 
 start_kafka 3
 start_broker B -o kafka.bootstrap.servers="$BROKERS" -o mesh.namespace=com.acme || bail "serve did not start"
@@ -48,6 +48,7 @@ is "unknown route 404" "$HTTP_STATUS" 404
 md=$(timeout 20 kcat -b "$BROKERS" -L -J 2>/dev/null)
 want=$(jq -r '.ports[] | select(.kind=="output") | "\(.topic) \(.partitions)"' < <(curl -s --max-time 5 "$B_URL/v1/ports") | sort)
 got=$(jq -r --argjson w "$(jq -R . <<<"$want" | jq -s 'map(split(" ")[0])')" '.topics[] | select(.topic as $t | $w | index($t)) | "\(.topic) \(.partitions | length)"' <<<"$md" | sort)
+is "three output ports known to the API" "$(grep -c . <<<"$want")" 3
 is "kcat -L shows every output-port topic with its partition count" "$got" "$want"
 like "kcat -L shows input-port and DLQ topics" "$(jq -r '.topics[].topic' <<<"$md" | sort | tr '\n' ' ')" 'com.acme.billing.v1.in.trips .*com.acme.tripExecution.v1.tripEvents.dlq'
 

@@ -1,0 +1,221 @@
+#include "broker.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "log.h"
+
+/* Partition count of an input port's topic: routing preserves partitions (origin partition p goes
+ * to input partition p), so an input port bound to a known output port takes that port's count. */
+static int input_partitions(const pb_descriptor_set_t *set, const pb_port_t *in) {
+    if (in->from) {
+        const pb_port_t *out = pb_descriptor_set_port(set, in->from);
+        if (out) return out->partitions;
+    }
+    return in->partitions;
+}
+
+static int ensure(pb_broker_t *b, const char *topic, int partitions, pb_err_t *err) {
+    int actual = 0;
+    int rc = pb_kafka_ensure_topic(b->kafka, topic, partitions, 15000, &actual, err);
+    if (rc) return rc;
+    pb_log(DEBUG, "broker", "topic %s ready (%d partitions)", topic, actual);
+    return 0;
+}
+
+/* Create every topic the products need. Existing topics are kept. */
+static int ensure_topics(pb_broker_t *b, const pb_descriptor_set_t *set, pb_err_t *err) {
+    int rc = 0;
+    for (size_t i = 0; i < set->n_products && !rc; i++) {
+        const pb_product_t *p = set->products[i];
+        for (size_t j = 0; j < p->n_outputs && !rc; j++) {
+            rc = ensure(b, p->outputs[j].topic, p->outputs[j].partitions, err);
+            if (!rc) rc = ensure(b, p->outputs[j].dlq_topic, p->outputs[j].partitions, err);
+        }
+        for (size_t j = 0; j < p->n_inputs && !rc; j++)
+            rc = ensure(b, p->inputs[j].topic, input_partitions(set, &p->inputs[j]), err);
+    }
+    return rc;
+}
+
+static void on_kafka(void *arg) {
+    pb_broker_t *b = arg;
+    pb_kafka_serve(b->kafka);
+}
+
+static void on_stop_signal(void *arg) {
+    pb_broker_t *b = arg;
+    if (b->stopping) {
+        pb_log(WARN, "broker", "second stop signal: exiting now");
+        pb_loop_stop(b->loop);
+        return;
+    }
+    pb_log(INFO, "broker", "stop signal received: no new connections, flushing Kafka");
+    pb_broker_stop(b);
+}
+
+static void on_hup(void *arg) {
+    pb_broker_t *b = arg;
+    pb_err_t err = {0};
+    if (pb_broker_reload(b, &err))
+        pb_log(ERROR, "broker", "SIGHUP: reload refused, keeping the %zu products loaded before: %s",
+               b->products->n_products, err.msg);
+}
+
+static void stop_now(void *arg) {
+    pb_broker_t *b = arg;
+    pb_loop_stop(b->loop);
+}
+
+void pb_broker_stop(pb_broker_t *b) {
+    if (b->stopping) return;
+    b->stopping = 1;
+    if (b->http) pb_http_stop_accepting(b->http);
+    /* Let replies already queued go out, then leave the loop. */
+    b->stop_timer = pb_loop_timer_new(b->loop, 50, 0, stop_now, b);
+    if (!b->stop_timer) pb_loop_stop(b->loop);
+}
+
+int pb_broker_reload(pb_broker_t *b, pb_err_t *err) {
+    pb_descriptor_set_t *set = NULL;
+    int rc = pb_descriptor_load_dir(b->cfg->products_dir, b->cfg->mesh_namespace,
+                                    (int)b->cfg->topic_partitions, &set, err);
+    if (rc) return rc;
+    rc = ensure_topics(b, set, err);
+    if (rc) {
+        pb_descriptor_set_destroy(set);
+        return rc;
+    }
+    pb_descriptor_set_destroy(b->products);
+    b->products = set;
+    b->reloads++;
+    pb_log(INFO, "broker", "reloaded %zu products from %s", set->n_products, b->cfg->products_dir);
+    return 0;
+}
+
+static int write_port_file(const char *path, int port, pb_err_t *err) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f || fprintf(f, "%d\n", port) < 0 || fclose(f) != 0 || rename(tmp, path) != 0)
+        return pb_err_set(err, PB_ERR_IO, "--port-file %s: cannot write", path);
+    return 0;
+}
+
+int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, pb_err_t *err) {
+    int rc = 0;
+    char host[256];
+    int port = 0;
+    pb_broker_t *b = calloc(1, sizeof *b);
+    if (!b) {
+        pb_config_destroy(cfg);
+        return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+    }
+    b->cfg = cfg;
+    b->started_wall_ms = pb_loop_wall_ms();
+    if (port_file && !(b->port_file = strdup(port_file))) {
+        rc = pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    if ((rc = pb_config_validate(cfg, err))) goto fail;
+    if ((rc = pb_config_split_hostport(cfg->http_listen, host, sizeof host, &port, err))) goto fail;
+
+    rc = pb_descriptor_load_dir(cfg->products_dir, cfg->mesh_namespace, (int)cfg->topic_partitions,
+                                &b->products, err);
+    if (rc) goto fail;
+    pb_log(INFO, "broker", "loaded %zu data products from %s", b->products->n_products,
+           cfg->products_dir);
+
+    const char *bootstrap = cfg->kafka_bootstrap;
+    if (!*bootstrap) {
+        b->cluster = pb_kafka_cluster_new((int)cfg->embedded_brokers, err);
+        if (!b->cluster) {
+            rc = err->code;
+            goto fail;
+        }
+        bootstrap = pb_kafka_cluster_bootstraps(b->cluster);
+        pb_log(WARN, "kafka",
+               "no kafka.bootstrap.servers set: started the EMBEDDED Kafka cluster (%d brokers at "
+               "%s). Data lives in memory only and is lost when portbroker stops; each partition "
+               "keeps about 5 MiB and silently drops older records. Set kafka.bootstrap.servers "
+               "for production.",
+               (int)cfg->embedded_brokers, bootstrap);
+    }
+    b->kafka = pb_kafka_new(cfg, bootstrap, b->cluster, err);
+    if (!b->kafka) {
+        rc = err->code;
+        goto fail;
+    }
+    if (pb_kafka_is_embedded(b->kafka) && !b->cluster)
+        pb_log(INFO, "kafka", "%s is a portbroker embedded cluster: topics are created through its "
+                              "control topic", bootstrap);
+    if ((rc = ensure(b, cfg->registry_topic, 1, err))) goto fail;
+    if ((rc = ensure_topics(b, b->products, err))) goto fail;
+
+    if (!(b->loop = pb_loop_new(err))) {
+        rc = err->code;
+        goto fail;
+    }
+    pb_http_limits_t lim = {
+        .max_body_bytes = 64 * 1024 * 1024,
+        .max_header_bytes = 64 * 1024,
+        .timeout_ms = cfg->http_timeout_ms,
+    };
+    b->http = pb_http_new(b->loop, host, port, &lim, pb_api_handle, b, err);
+    if (!b->http) {
+        rc = err->code;
+        goto fail;
+    }
+    if ((rc = pb_loop_watch_fd(b->loop, pb_kafka_wake_fd(b->kafka), on_kafka, b, err)) ||
+        (rc = pb_loop_on_signal(b->loop, SIGTERM, on_stop_signal, b, err)) ||
+        (rc = pb_loop_on_signal(b->loop, SIGINT, on_stop_signal, b, err)) ||
+        (rc = pb_loop_on_signal(b->loop, SIGHUP, on_hup, b, err)))
+        goto fail;
+    signal(SIGPIPE, SIG_IGN);
+    if (b->port_file && (rc = write_port_file(b->port_file, pb_http_port(b->http), err))) goto fail;
+    pb_log(INFO, "broker", "portbroker %s listening on http://%s:%d (Kafka %s)", PB_VERSION, host,
+           pb_http_port(b->http), bootstrap);
+    *out = b;
+    return 0;
+fail:
+    pb_broker_destroy(b);
+    return rc;
+}
+
+int pb_broker_run(pb_broker_t *b) { return pb_loop_run(b->loop); }
+
+int pb_broker_ready(const pb_broker_t *b, const char **reason) {
+    if (!b->products) {
+        *reason = "descriptors not loaded";
+        return 0;
+    }
+    if (!pb_kafka_reachable(b->kafka)) {
+        *reason = "Kafka is not reachable (no metadata answer in the last seconds)";
+        return 0;
+    }
+    *reason = NULL;
+    return 1;
+}
+
+int pb_broker_destroy(pb_broker_t *b) {
+    int left = 0;
+    if (!b) return 0;
+    pb_http_destroy(b->http);
+    pb_loop_timer_destroy(b->stop_timer);
+    if (b->kafka) {
+        left = pb_kafka_destroy(b->kafka, (int)b->cfg->shutdown_timeout_ms);
+        if (left)
+            pb_log(ERROR, "kafka", "%d messages were still undelivered after %lld ms at shutdown",
+                   left, (long long)b->cfg->shutdown_timeout_ms);
+    }
+    pb_kafka_cluster_destroy(b->cluster);
+    pb_loop_destroy(b->loop);
+    pb_descriptor_set_destroy(b->products);
+    pb_config_destroy(b->cfg);
+    free(b->port_file);
+    free(b);
+    return left;
+}

@@ -1,0 +1,55 @@
+/*
+ * broker — the pb_broker_t context and its lifecycle: start-up, SIGHUP reload, shutdown.
+ *
+ * Owns: every long-lived object of a `portbroker serve` process (config, loop, embedded cluster,
+ * Kafka client, HTTP server, the loaded products) and the order they start and stop in.
+ * Must not: handle requests (api.c) or speak Kafka's API (kafka.c).
+ */
+#ifndef PB_BROKER_H
+#define PB_BROKER_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "descriptor.h"
+#include "err.h"
+#include "http.h"
+#include "kafka.h"
+#include "loop.h"
+
+typedef struct pb_broker {
+    pb_config_t *cfg;
+    pb_loop_t *loop;
+    pb_kafka_cluster_t *cluster; /* the embedded cluster, or NULL with an external one */
+    pb_kafka_t *kafka;
+    pb_http_t *http;
+    pb_descriptor_set_t *products;
+    char *port_file;
+    pb_loop_timer_t *stop_timer;
+    int stopping;
+    int64_t started_wall_ms;
+    int64_t reloads;
+} pb_broker_t;
+
+/* Start a broker: load descriptors, start or connect to Kafka, create port topics, listen.
+ * Takes ownership of cfg on every path. port_file (may be NULL) receives the bound HTTP port.
+ * Returns 0 and *out, or an error (PB_ERR_INVALID for bad descriptors/config, PB_ERR_IO for the
+ * listener, PB_ERR_UNAVAILABLE when Kafka cannot be reached) with nothing left running. */
+int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, pb_err_t *err);
+
+/* Run the loop until SIGTERM/SIGINT. Returns 0 after a clean stop. */
+int pb_broker_run(pb_broker_t *b);
+
+/* Reload descriptors from products.dir (SIGHUP). On error the old set stays and err says why. */
+int pb_broker_reload(pb_broker_t *b, pb_err_t *err);
+
+/* Begin a graceful stop: stop accepting, let the loop finish. Loop thread. */
+void pb_broker_stop(pb_broker_t *b);
+
+/* Flush Kafka, free everything. NULL is a no-op. Returns the count of undelivered messages. */
+int pb_broker_destroy(pb_broker_t *b);
+
+/* Is the broker ready (descriptors loaded, Kafka reachable)? reason gets the first failing check. */
+int pb_broker_ready(const pb_broker_t *b, const char **reason);
+
+#endif
