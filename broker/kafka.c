@@ -107,7 +107,7 @@ pb_kafka_cluster_t *pb_kafka_cluster_new(int brokers, pb_err_t *err) {
     if (conf_set(conf, "bootstrap.servers", c->bootstraps, err) ||
         conf_set(conf, "group.id", "portbroker.embedded.control", err) ||
         conf_set(conf, "enable.auto.commit", "false", err) ||
-        conf_set(conf, "fetch.wait.max.ms", "10", err))
+        conf_set(conf, "fetch.wait.max.ms", "200", err))
         goto fail;
     c->control = rd_kafka_new(RD_KAFKA_CONSUMER, conf, es, sizeof es);
     if (!c->control) {

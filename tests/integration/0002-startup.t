@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Start-up: embedded Kafka, config sources and precedence, and every start-up error stops the
+# broker with exit 2 and a message naming where and why.
+. "$(dirname "$0")/lib.sh"
+plan 19
+
+# Embedded Kafka when kafka.bootstrap.servers is unset.
+start_broker E -o mesh.namespace=com.acme || bail "serve did not start"
+check "embedded: ready" wait_ready "$E_URL"
+like "embedded: the log says data is in memory only" "$(cat "$T/E.log")" 'EMBEDDED Kafka cluster \(3 brokers at 127\.0\.0\.1:[0-9]+.*in memory only'
+http GET "$E_URL/readyz"
+like "embedded: readyz says so" "$HTTP_BODY" '"embeddedKafka":true'
+# Idle CPU: ticks used over 3 s with no traffic (fd wake-ups, no polling timer).
+hz=$(getconf CLK_TCK)
+t0=$(awk '{print $14+$15}' /proc/"$E_PID"/stat); sleep 3; t1=$(awk '{print $14+$15}' /proc/"$E_PID"/stat)
+pct=$(( (t1 - t0) * 100 * 100 / (hz * 3) ))  # hundredths of a percent
+diag "idle CPU over 3 s: $((pct / 100)).$((pct % 100))% (embedded cluster in-process)"
+limit=100; [ -n "${SAN:-}" ] && limit=300  # sanitizers make every wake-up dearer
+check "idle broker with embedded Kafka uses < $((limit / 100))% CPU" test "$pct" -lt "$limit"
+stop_pid "$E_PID" 10
+is "embedded: SIGTERM exits 0" "$STOP_RC" 0
+
+# Config: file < environment < -o; --config-dump shows the result, secrets masked.
+cat >"$T/pb.conf" <<CONF
+# a comment
+http.listen = 127.0.0.1:1111
+mesh.namespace = from.file
+topic.partitions = 5
+kafka.sasl.password = s3cret
+CONF
+out=$(PORTBROKER_MESH_NAMESPACE=from.env "$PB_BIN" serve -c "$T/pb.conf" -o topic.partitions=7 --config-dump 2>&1)
+like "config-dump: file value kept" "$out" 'http.listen = 127.0.0.1:1111'
+like "config-dump: environment overrides the file" "$out" 'mesh.namespace = from.env'
+like "config-dump: -o overrides the file" "$out" 'topic.partitions = 7'
+like "config-dump: secrets masked" "$out" 'kafka.sasl.password = \*\*\*\*\*\*\*\*'
+
+printf 'http.listen = 127.0.0.1:0\nproducts.dirr = x\n' >"$T/bad.conf"
+out=$("$PB_BIN" serve -c "$T/bad.conf" 2>&1); rc=$?
+is "unknown config key: exit 2" "$rc" 2
+like "unknown config key: names file, line, key and the nearest key" "$out" "config $T/bad.conf:2: unknown key 'products.dirr' \(did you mean 'products.dir'\?\)"
+out=$("$PB_BIN" serve -o topic.partitions=0 2>&1); rc=$?
+is "out-of-range -o value: exit 2" "$rc" 2
+like "out-of-range -o value: the message gives the range" "$out" "topic.partitions: 0 is out of range \[1, 10000\]"
+
+# A bad descriptor stops start-up, naming the file and the JSON path.
+mkdir -p "$T/products"
+cp schemas/examples/* "$T/products/"
+jq '.interfaceComponents.outputPorts[0].promises.slo.freshness = "5 minutes"' schemas/examples/weather.json >"$T/products/weather.json"
+out=$("$PB_BIN" serve -o http.listen=127.0.0.1:0 -o products.dir="$T/products" 2>&1); rc=$?
+is "bad descriptor: exit 2" "$rc" 2
+like "bad descriptor: message names file, JSON path and reason" "$out" "descriptor $T/products/weather.json: /interfaceComponents/outputPorts/0/promises/slo/freshness: '5 minutes' is not a duration"
+echo '{"dataProductDescriptor": "1.0.0", "info": ' >"$T/products/weather.json"
+out=$("$PB_BIN" serve -o http.listen=127.0.0.1:0 -o products.dir="$T/products" 2>&1); rc=$?
+is "descriptor that is not JSON: exit 2" "$rc" 2
+like "descriptor that is not JSON: names file, line and column" "$out" "$T/products/weather.json.*line [0-9]+.*column [0-9]+"
+
+# An address already in use is a clear error, exit 1.
+"$PB_BIN" kafka --brokers 1 >"$T/k1.out" 2>/dev/null & kp=$!; _pids+=("$kp")
+wait_until 10 test -s "$T/k1.out"
+nc_port=$(sed -n 's/^BROKERS=127.0.0.1:\([0-9]*\).*/\1/p' "$T/k1.out")
+out=$("$PB_BIN" serve -o http.listen=127.0.0.1:"$nc_port" -o kafka.bootstrap.servers="$(sed 's/^BROKERS=//' "$T/k1.out")" 2>&1); rc=$?
+is "port in use: exit 1" "$rc" 1
+like "port in use: the log names the address and the reason" "$out" "cannot listen on 127.0.0.1:$nc_port: Address already in use"
+finish
