@@ -147,14 +147,16 @@ done:
 }
 
 static void run_file(const char *dir, const char *name) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char *path = NULL;
+    if (asprintf(&path, "%s/%s", dir, name) < 0) abort();
     FILE *f = fopen(path, "r");
     if (!f) {
         printf("not ok %d - cannot open %s\n", ++n_test, path);
         n_fail++;
+        free(path);
         return;
     }
+    free(path);
     char *line = NULL;
     size_t cap = 0;
     int lineno = 0, last = -1;
