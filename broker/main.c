@@ -13,6 +13,7 @@
 
 #include "broker.h"
 #include "buf.h"
+#include "cli_schema.h"
 #include "config.h"
 #include "kafka.h"
 #include "log.h"
@@ -175,6 +176,7 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "kafka") == 0) return cmd_kafka(argc - 1, argv + 1);
+    if (strcmp(cmd, "schema") == 0) return pb_cli_schema(argc - 1, argv + 1);
     if (strcmp(cmd, "config-doc") == 0) return cmd_config_doc();
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("portbroker %s (librdkafka %s)\n", PB_VERSION, pb_kafka_version());
