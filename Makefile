@@ -83,7 +83,7 @@ build/fuzz/%: tests/fuzz/%.c $(filter-out broker/main.c,$(BROKER_SRCS))
 	clang $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread -lm
 
 run: deps all
-	build/portbroker serve
+	build/portbroker serve -c deploy/example.conf
 
 unit: all $(UNIT_BINS)
 test: test-deps all $(UNIT_BINS) $(CONN_BINS)
