@@ -1,162 +1,96 @@
 /*
  * cli_compat — `portbroker schema compat --reader R --writer W [--json]`.
  *
- * Owns: the subcommand's arguments, reading the files and rendering the report as text or JSON.
+ * Owns: the subcommand's arguments and rendering the report as text or JSON. Reading files,
+ * --json and error output are cli_schema.c's shared helpers.
  * Must not: judge compatibility (compat.c) or parse schemas (schema.c) itself.
+ *
+ * Output: "compatible", or "incompatible: N incompatibilities" then one line each,
+ * "LOCATION KIND MESSAGE" (LOCATION is a JSON pointer into the reader schema). With --json one
+ * object {"compatible", "incompatibilities": [{"kind", "location", "message"}], "omitted"}.
+ * Exit 0 compatible, 1 incompatible, 2 invalid input (bad arguments, unreadable file, invalid
+ * schema: the reason on stderr, or {"error": ...} on stdout with --json).
  */
-#include "cli_compat.h"
+#include "cli_schema.h"
 
-#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "compat.h"
-#include "err.h"
-#include "schema.h"
 
-#define USAGE "usage: portbroker schema compat --reader FILE --writer FILE [--json]\n"
-
-enum { EXIT_YES = 0, EXIT_NO = 1, EXIT_INVALID = 2 };
-
-/* Read all of path ("-" = stdin) into a NUL-terminated heap string. */
-static int read_file(const char *path, char **out, size_t *len, pb_err_t *err) {
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    char *data = NULL;
-    size_t n = 0, cap = 0;
-    int rc = 0;
-    if (!f) return pb_err_set(err, PB_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    for (;;) {
-        if (cap - n < 4096) {
-            if (cap > PB_SCHEMA_MAX_BYTES) {
-                rc = pb_err_set(err, PB_ERR_TOO_LARGE, "%s: larger than %d bytes", path,
-                                PB_SCHEMA_MAX_BYTES);
-                goto done;
-            }
-            size_t ncap = cap ? cap * 2 : 65536;
-            char *p = realloc(data, ncap + 1);
-            if (!p) {
-                rc = pb_err_set(err, PB_ERR_NOMEM, "%s: out of memory", path);
-                goto done;
-            }
-            data = p;
-            cap = ncap;
-        }
-        size_t got = fread(data + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) break;
-    }
-    if (ferror(f)) {
-        rc = pb_err_set(err, PB_ERR_IO, "cannot read %s: %s", path, strerror(errno));
-        goto done;
-    }
-    data[n] = 0;
-    *out = data;
-    *len = n;
-    data = NULL;
-done:
-    free(data);
-    if (f != stdin) fclose(f);
-    return rc;
-}
-
-static int load(const char *what, const char *path, pb_schema_t **out, pb_err_t *err) {
-    char *text = NULL;
-    size_t len = 0;
-    int rc = read_file(path, &text, &len, err);
-    if (!rc) rc = pb_schema_parse(text, len, out, err);
-    if (rc) pb_err_prefix(err, "%s %s: ", what, path);
-    free(text);
-    return rc;
-}
-
-static int invalid(int json, const char *msg) {
-    fprintf(stderr, "portbroker schema compat: %s\n", msg);
-    if (json) {
-        json_t *o = json_pack("{s:s}", "error", msg);
-        char *s = o ? json_dumps(o, 0) : NULL;
-        if (s) puts(s);
-        free(s);
-        json_decref(o);
-    }
-    return EXIT_INVALID;
-}
+#define USAGE "usage: portbroker schema compat [--json] --reader FILE --writer FILE ('-' for stdin)"
 
 static int print_json(const pb_compat_report_t *rep) {
     json_t *list = json_array();
-    json_t *o = NULL;
-    char *s = NULL;
-    int rc = -1;
-    if (!list) goto done;
+    if (!list) return -1;
     for (size_t i = 0; i < rep->n_issues; i++) {
         const pb_compat_issue_t *is = &rep->issues[i];
         if (json_array_append_new(list, json_pack("{s:s,s:s,s:s}", "kind",
                                                   pb_compat_kind_name(is->kind), "location",
-                                                  is->location, "message", is->message)))
-            goto done;
+                                                  is->location, "message", is->message))) {
+            json_decref(list);
+            return -1;
+        }
     }
-    o = json_pack("{s:b,s:O,s:I}", "compatible", rep->compatible, "incompatibilities", list,
-                  "omitted", (json_int_t)rep->n_omitted);
-    if (!o || !(s = json_dumps(o, JSON_INDENT(2)))) goto done;
-    puts(s);
-    rc = 0;
-done:
-    free(s);
-    json_decref(o);
-    json_decref(list);
-    return rc;
+    /* "o" steals list, also when json_pack fails */
+    json_t *o = json_pack("{s:b,s:o,s:I}", "compatible", rep->compatible, "incompatibilities", list,
+                          "omitted", (json_int_t)rep->n_omitted);
+    if (!o) return -1;
+    pb_cli_print_json(o);
+    return 0;
 }
 
+/* argv[0] is "compat"; --json may also come from the dispatcher. Returns the exit code. */
 int pb_cli_schema_compat(int argc, char **argv) {
     const char *reader_path = NULL, *writer_path = NULL;
-    int json = 0, code = EXIT_INVALID;
     pb_schema_t *reader = NULL, *writer = NULL;
     pb_compat_report_t rep = {0};
     pb_err_t err = {0};
-    char msg[PB_ERR_MSG_MAX + 64];
+    int json = pb_cli_take_json_flag(&argc, argv);
+    int code = PB_CLI_INVALID;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--json") == 0) {
-            json = 1;
-        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            fputs(USAGE "Can a consumer with the reader schema read data written with the writer "
-                        "schema? Exit 0 yes, 1 no (every incompatibility listed), 2 invalid input.\n",
-                  stdout);
-            return EXIT_YES;
-        } else if (strcmp(a, "--reader") == 0 || strcmp(a, "--writer") == 0) {
-            if (i + 1 >= argc) {
-                snprintf(msg, sizeof msg, "%s needs a file name\n" USAGE, a);
-                return invalid(json, msg);
-            }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            printf("%s\nCan a consumer with the reader schema R read data written with the writer "
+                   "schema W?\nExit 0 yes, 1 no (every incompatibility listed), 2 invalid input.\n",
+                   USAGE);
+            return PB_CLI_YES;
+        } else if (!strcmp(a, "--reader") || !strcmp(a, "--writer")) {
+            if (i + 1 >= argc) return pb_cli_error(json, PB_CLI_INVALID, "%s needs a file name; %s", a, USAGE);
             *(a[2] == 'r' ? &reader_path : &writer_path) = argv[++i];
-        } else if (strncmp(a, "--reader=", 9) == 0) {
+        } else if (!strncmp(a, "--reader=", 9)) {
             reader_path = a + 9;
-        } else if (strncmp(a, "--writer=", 9) == 0) {
+        } else if (!strncmp(a, "--writer=", 9)) {
             writer_path = a + 9;
         } else {
-            snprintf(msg, sizeof msg, "unknown argument '%s'\n" USAGE, a);
-            return invalid(json, msg);
+            return pb_cli_error(json, PB_CLI_INVALID, "compat: unknown argument '%s'; %s", a, USAGE);
         }
     }
     if (!reader_path || !writer_path)
-        return invalid(json, "both --reader and --writer are required\n" USAGE);
-    if (strcmp(reader_path, "-") == 0 && strcmp(writer_path, "-") == 0)
-        return invalid(json, "only one of --reader and --writer can be standard input");
+        return pb_cli_error(json, PB_CLI_INVALID, "compat: both --reader and --writer are required; %s",
+                            USAGE);
+    if (!strcmp(reader_path, "-") && !strcmp(writer_path, "-"))
+        return pb_cli_error(json, PB_CLI_INVALID,
+                            "compat: only one of --reader and --writer can be '-' (stdin)");
 
-    if (load("reader", reader_path, &reader, &err) || load("writer", writer_path, &writer, &err)) {
-        code = invalid(json, err.msg);
+    if (pb_cli_load_schema(reader_path, &reader, &err)) {
+        code = pb_cli_error(json, PB_CLI_INVALID, "compat: reader %s", err.msg);
+        goto done;
+    }
+    if (pb_cli_load_schema(writer_path, &writer, &err)) {
+        code = pb_cli_error(json, PB_CLI_INVALID, "compat: writer %s", err.msg);
         goto done;
     }
     int rc = pb_compat_check(reader, writer, &rep, &err);
     if (rc && rc != PB_ERR_INCOMPATIBLE) {
-        code = invalid(json, err.msg);
+        code = pb_cli_error(json, PB_CLI_INVALID, "compat: %s", err.msg);
         goto done;
     }
-    code = rep.compatible ? EXIT_YES : EXIT_NO;
+    code = rep.compatible ? PB_CLI_YES : PB_CLI_NO;
     if (json) {
-        if (print_json(&rep)) code = invalid(0, "out of memory");
+        if (print_json(&rep)) code = pb_cli_error(json, PB_CLI_INVALID, "compat: out of memory");
         goto done;
     }
     if (rep.compatible) {

@@ -3,7 +3,7 @@
 # pairs, each judged by Debian's python3-avro 1.11.1 (avro.compatibility, a port of Java's
 # SchemaCompatibility) and by our checker (build/<variant>/tests/unit/run_compat_cases --batch,
 # all pairs in one process); the verdicts must agree. Prints TAP. Run from the repo root with
-# PB_BUILD=build/<variant>. Knobs: PB_ORACLE_SEED, PB_ORACLE_PAIRS (default 3000).
+# PB_BUILD=build/<variant>. Knobs: PB_ORACLE_SEED, PB_ORACLE_PAIRS (default 10000).
 #
 # Pairs are mostly a random base schema and a mutant of it (1-3 mutations: add/remove fields with
 # or without defaults, type changes along and against the promotion lines, enum symbols and
@@ -23,6 +23,8 @@
 #     null namespace. The generator never writes an empty namespace.
 #  4. "error" types. python keeps type "error" apart from "record" and raises on error vs error;
 #     Java treats both as RECORD. The generator writes only "record".
+#  5. The same named type twice in a union ([R-definition, "long", "R"]). python 1.11.1 accepts it;
+#     Java (and our parser) reject it. Not a compatibility question: the generator never does it.
 # Also known but harmless for verdicts: for a reader field missing from the writer, without a
 # default, whose type is an enum with a default, Java and python report TYPE_MISMATCH where we
 # report READER_FIELD_MISSING_DEFAULT_VALUE (both incompatible); kinds are compared with that one
@@ -45,7 +47,7 @@ import avro.schema  # noqa: E402
 from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType  # noqa: E402
 
 SEED = int(os.environ.get("PB_ORACLE_SEED", "20240611"))
-N_PAIRS = int(os.environ.get("PB_ORACLE_PAIRS", "3000"))
+N_PAIRS = int(os.environ.get("PB_ORACLE_PAIRS", "10000"))
 BUILD = os.environ.get("PB_BUILD", "build/release")
 HARNESS = os.path.join(BUILD, "tests/unit/run_compat_cases")
 
@@ -154,9 +156,11 @@ class Gen:
         for _ in range(rng.randint(1, 3)):
             t = rng.choice(PRIMS) if rng.random() < 0.7 else self.type(depth)
             k = kind(t)
-            if k == "union" or (k not in NAMED and k != "ref" and k in kinds):
+            # one branch per unnamed type and per named type (see note 5 above)
+            key = fullname(t) if k in NAMED else t if k == "ref" else k
+            if k == "union" or key in kinds:
                 continue
-            kinds.add(k)
+            kinds.add(key)
             branches.append(t)
         if not branches:
             branches = ["null"]
@@ -585,7 +589,7 @@ def main():
                                "rename_name", "rename_name_alias", "rename_field_alias", "fixed_size",
                                "array_map_swap", "add_recursion") if ops_seen[m] < 20]
     check(not missing_ops, "every mutation class exercised at least 20 times",
-          [f"rare: {missing_ops}; seen: {dict(ops_seen)}"])
+          [f"rare: {missing_ops}"] if missing_ops else [])
 
     print(f"1..{len(tests)}")
     for n, (ok, name, diags) in enumerate(tests, 1):

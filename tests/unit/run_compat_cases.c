@@ -198,7 +198,7 @@ static void finish_block(block_t *b) {
 }
 
 static int run_file(const char *dir, const char *name) {
-    char path[1024];
+    char path[2048];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "r");
     if (!f) {
