@@ -80,8 +80,8 @@ const char *pb_compat_dir_name(pb_compat_dir_t dir) {
 /* What a finding adds to the field path shown in messages. */
 typedef enum { CTX_NONE = 0, CTX_FIELD, CTX_ITEMS, CTX_VALUES, CTX_WRITER_BRANCH } ctx_t;
 
-/* A finding of one pair: an incompatibility at the pair (child == NO_ENTRY) or a link to an
- * incompatible child pair. tokens is the pointer suffix from the pair's reader node ("" or
+/* A finding of one pair: an incompatibility at the pair (child == NO_ENTRY; kind says which) or
+ * a link to an incompatible child pair (kind unused; ctx says what the link adds to the path). tokens is the pointer suffix from the pair's reader node ("" or
  * "/fields/3/type"); text is the message (issue) or the context label (edge): a field name, or
  * "writer union branch 1 (string)". */
 typedef struct item {

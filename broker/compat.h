@@ -114,7 +114,7 @@ int pb_compat_check(const pb_schema_t *reader, const pb_schema_t *writer, pb_com
 
 /* Limits on one check: depth of nested (reader, writer) pairs, and distinct pairs visited. */
 #define PB_COMPAT_MAX_DEPTH 2000
-#define PB_COMPAT_MAX_PAIRS 1000000
+#define PB_COMPAT_MAX_PAIRS 250000 /* about 25 MB of bookkeeping at most */
 
 /*
  * May `candidate` be registered after `versions` (the subject's live versions, oldest first,

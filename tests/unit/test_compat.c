@@ -195,6 +195,36 @@ static void depth_limit(void **state) {
     pb_schema_destroy(w);
 }
 
+/* A union of n records R0..R(n-1), each with one field f<i>. Read against itself, writer branch
+ * j is tried against reader branches 0..j, so about n*n/2 distinct pairs are visited. */
+static pb_schema_t *union_of_records(size_t n) {
+    pb_buf_t b = {0};
+    pb_buf_printf(&b, "[");
+    for (size_t i = 0; i < n; i++)
+        pb_buf_printf(&b, "%s{\"type\":\"record\",\"name\":\"R%zu\",\"fields\":[{\"name\":"
+                          "\"f%zu\",\"type\":\"int\"}]}",
+                      i ? "," : "", i, i);
+    pb_buf_printf(&b, "]");
+    pb_schema_t *s = parse((const char *)b.data);
+    pb_buf_free(&b);
+    return s;
+}
+
+static void pair_limit(void **state) {
+    (void)state;
+    pb_compat_report_t rep = {0};
+    pb_err_t err = {0};
+    pb_schema_t *big = union_of_records(800); /* ~320000 pairs */
+    assert_int_equal(pb_compat_check(big, big, &rep, &err), PB_ERR_TOO_LARGE);
+    assert_non_null(strstr(err.msg, "distinct reader/writer type pairs"));
+    assert_int_equal(rep.n_issues, 0);
+    pb_schema_destroy(big);
+    pb_schema_t *ok = union_of_records(300); /* ~45000 pairs */
+    assert_int_equal(pb_compat_check(ok, ok, &rep, &err), 0);
+    assert_true(rep.compatible);
+    pb_schema_destroy(ok);
+}
+
 /* ---- CLI ---------------------------------------------------------------------------------- */
 
 static char tmpdir[64];
@@ -382,6 +412,7 @@ int main(void) {
         cmocka_unit_test(level_messages),
         cmocka_unit_test(issue_cap),
         cmocka_unit_test(depth_limit),
+        cmocka_unit_test(pair_limit),
         cmocka_unit_test(cli_compatible),
         cmocka_unit_test(cli_every_issue_listed),
         cmocka_unit_test(cli_json),
