@@ -279,7 +279,8 @@ static const char *readable_as(pb_avro_type_t w) {
 static int visit(checker_t *ck, const pb_schema_node_t *r, const pb_schema_node_t *w, size_t *out);
 
 /* Check child pair (r, w) and, when it is incompatible, link it under pair idx (its findings
- * become idx's). Returns 0 or -1 on failure. */
+ * become idx's) with `tokens` and the context `label` (taken, freed on every path; NULL means
+ * out of memory). Returns 0 or -1 on failure. */
 static int merge(checker_t *ck, size_t idx, const pb_schema_node_t *r, const pb_schema_node_t *w,
                  const char *tokens, ctx_t ctx, char *label) {
     size_t child;
