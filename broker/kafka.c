@@ -179,6 +179,37 @@ struct pb_kafka {
     atomic_int reachable;
 };
 
+/* A message's delivery context: the caller's callback. */
+typedef struct dr_ctx {
+    pb_kafka_dr_cb_t cb;
+    void *opaque;
+} dr_ctx_t;
+
+static int map_err(rd_kafka_resp_err_t e) {
+    switch (e) {
+    case RD_KAFKA_RESP_ERR_NO_ERROR: return 0;
+    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT: return PB_ERR_TIMEOUT;
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE: return PB_ERR_TOO_LARGE;
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION: return PB_ERR_INVALID;
+    default: return PB_ERR_UNAVAILABLE;
+    }
+}
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    (void)opaque;
+    dr_ctx_t *c = m->_private;
+    if (!c) return;
+    if (c->cb)
+        c->cb(c->opaque, map_err(m->err), m->err ? rd_kafka_err2str(m->err) : NULL, m->partition,
+              m->offset);
+    free(c);
+}
+
 static void error_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque) {
     (void)rk;
     (void)opaque;
@@ -235,6 +266,7 @@ pb_kafka_t *pb_kafka_new(const pb_config_t *cfg, const char *bootstrap,
     conf = rd_kafka_conf_new();
     rd_kafka_conf_set_log_cb(conf, log_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
     if (conf_set(conf, "bootstrap.servers", bootstrap, err) ||
         conf_set(conf, "enable.idempotence", "true", err) ||
         conf_set(conf, "acks", "all", err) || conf_set(conf, "linger.ms", "2", err) ||
@@ -403,4 +435,157 @@ int pb_kafka_ensure_topic(pb_kafka_t *k, const char *topic, int partitions, int 
                "(changing the count would move keys between partitions)",
                topic, n, partitions, n);
     return 0;
+}
+
+/* ---- producing ------------------------------------------------------------------------------ */
+
+int pb_kafka_produce(pb_kafka_t *k, const char *topic, int32_t partition, const void *key,
+                     size_t klen, const void *val, size_t vlen, const pb_kafka_header_t *headers,
+                     size_t n_headers, pb_kafka_dr_cb_t cb, void *opaque, pb_err_t *err) {
+    dr_ctx_t *c = malloc(sizeof *c);
+    rd_kafka_headers_t *hdrs = NULL;
+    if (!c) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+    c->cb = cb;
+    c->opaque = opaque;
+    if (n_headers) {
+        hdrs = rd_kafka_headers_new(n_headers);
+        for (size_t i = 0; i < n_headers; i++)
+            rd_kafka_header_add(hdrs, headers[i].name, -1, headers[i].value,
+                                (ssize_t)headers[i].len);
+    }
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        k->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(c),
+        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+    if (e) {
+        /* On failure the headers stay ours. */
+        if (hdrs) rd_kafka_headers_destroy(hdrs);
+        free(c);
+        int code = e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? PB_ERR_UNAVAILABLE : map_err(e);
+        return pb_err_set(err, code, "produce to %s: %s", topic, rd_kafka_err2str(e));
+    }
+    return 0;
+}
+
+/* ---- log follower --------------------------------------------------------------------------- */
+
+struct pb_kafka_log {
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *q;
+    int wake[2];
+    char *topic;
+    int64_t end;  /* end offset seen at start: caught up once position >= end */
+    int64_t pos;  /* next offset to apply */
+    pb_kafka_log_cb_t cb;
+    void *arg;
+};
+
+pb_kafka_log_t *pb_kafka_log_new(pb_kafka_t *k, const char *topic, int timeout_ms,
+                                 pb_kafka_log_cb_t cb, void *arg, pb_err_t *err) {
+    char es[512];
+    rd_kafka_conf_t *conf = NULL;
+    rd_kafka_topic_partition_list_t *tp = NULL;
+    pb_kafka_log_t *l = calloc(1, sizeof *l);
+    if (!l) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    l->wake[0] = l->wake[1] = -1;
+    l->cb = cb;
+    l->arg = arg;
+    l->topic = strdup(topic);
+    if (!l->topic || pipe2(l->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+        pb_err_set(err, PB_ERR_INTERNAL, "log follower: %s", strerror(errno));
+        goto fail;
+    }
+    conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    /* No group: the follower always replays from the start and commits nothing. The embedded
+     * cluster answers an empty fetch only after fetch.wait.max.ms, so keep it short there (it is
+     * the read-back latency of a registry write) but not so short that idling costs CPU. */
+    if (conf_set(conf, "bootstrap.servers", k->bootstrap, err) ||
+        conf_set(conf, "group.id", "portbroker.registry.follower", err) ||
+        conf_set(conf, "enable.auto.commit", "false", err) ||
+        conf_set(conf, "enable.partition.eof", "false", err) ||
+        conf_set(conf, "fetch.wait.max.ms", k->embedded ? "25" : "500", err) ||
+        conf_set(conf, "client.id", "portbroker-registry", err))
+        goto fail;
+    l->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, es, sizeof es);
+    if (!l->rk) {
+        pb_err_set(err, PB_ERR_INVALID, "log follower: %s", es);
+        goto fail;
+    }
+    conf = NULL;
+    int64_t lo = 0, hi = 0;
+    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(l->rk, topic, 0, &lo, &hi, timeout_ms);
+    if (e) {
+        pb_err_set(err, PB_ERR_UNAVAILABLE, "registry log %s: cannot read its end offset: %s", topic,
+                   rd_kafka_err2str(e));
+        goto fail;
+    }
+    l->end = hi;
+    l->pos = lo;
+    rd_kafka_poll_set_consumer(l->rk);
+    l->q = rd_kafka_queue_get_consumer(l->rk);
+    rd_kafka_queue_io_event_enable(l->q, l->wake[1], "l", 1);
+    tp = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(tp, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    if (rd_kafka_assign(l->rk, tp)) {
+        pb_err_set(err, PB_ERR_INTERNAL, "registry log %s: cannot assign partition 0", topic);
+        goto fail;
+    }
+    rd_kafka_topic_partition_list_destroy(tp);
+    return l;
+fail:
+    if (tp) rd_kafka_topic_partition_list_destroy(tp);
+    if (conf) rd_kafka_conf_destroy(conf);
+    pb_kafka_log_destroy(l);
+    return NULL;
+}
+
+int pb_kafka_log_wake_fd(const pb_kafka_log_t *l) { return l->wake[0]; }
+
+void pb_kafka_log_serve(pb_kafka_log_t *l) {
+    char drain[64];
+    while (read(l->wake[0], drain, sizeof drain) > 0) {
+    }
+    for (;;) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(l->q, 0);
+        if (!ev) break;
+        if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_FETCH) {
+            const rd_kafka_message_t *m;
+            while ((m = rd_kafka_event_message_next(ev))) {
+                if (m->err) {
+                    pb_log_rl(WARN, "registry", "registry log %s: %s", l->topic,
+                              rd_kafka_message_errstr(m));
+                    continue;
+                }
+                if (m->offset < l->pos) continue; /* never apply twice */
+                l->pos = m->offset + 1;
+                l->cb(l->arg, m->offset, m->key, m->key_len, m->payload, m->len);
+            }
+        } else if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_ERROR) {
+            pb_log_rl(WARN, "registry", "registry log %s: %s", l->topic,
+                      rd_kafka_event_error_string(ev));
+        }
+        rd_kafka_event_destroy(ev);
+    }
+}
+
+int pb_kafka_log_caught_up(const pb_kafka_log_t *l) { return l->pos >= l->end; }
+int64_t pb_kafka_log_position(const pb_kafka_log_t *l) { return l->pos; }
+
+void pb_kafka_log_destroy(pb_kafka_log_t *l) {
+    if (!l) return;
+    if (l->q) rd_kafka_queue_destroy(l->q);
+    if (l->rk) {
+        rd_kafka_consumer_close(l->rk);
+        rd_kafka_destroy(l->rk);
+    }
+    if (l->wake[0] >= 0) close(l->wake[0]);
+    if (l->wake[1] >= 0) close(l->wake[1]);
+    free(l->topic);
+    free(l);
 }

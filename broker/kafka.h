@@ -86,6 +86,59 @@ int pb_kafka_reachable(const pb_kafka_t *k);
 /* Number of messages waiting for delivery. */
 int pb_kafka_outq_len(const pb_kafka_t *k);
 
+/* ---- producing ---- */
+
+/* Called on the loop thread (from pb_kafka_serve) once per produced message: code 0 with the
+ * partition and offset Kafka acknowledged, or an error code (PB_ERR_UNAVAILABLE, PB_ERR_TIMEOUT,
+ * PB_ERR_TOO_LARGE...) with reason. */
+typedef void (*pb_kafka_dr_cb_t)(void *opaque, int code, const char *reason, int32_t partition,
+                                 int64_t offset);
+
+/* A header to attach: name and value (not NUL-terminated necessarily). */
+typedef struct pb_kafka_header {
+    const char *name;
+    const void *value;
+    size_t len;
+} pb_kafka_header_t;
+
+/*
+ * Enqueue one message (copied; the caller keeps its buffers). partition -1 lets the partitioner
+ * choose (murmur2 of the key, as the Java client). cb may be NULL. Returns 0, or PB_ERR_UNAVAILABLE
+ * when the local queue is full (the caller answers 503), PB_ERR_TOO_LARGE, PB_ERR_INVALID for an
+ * unknown topic/partition. On error cb is not called.
+ */
+int pb_kafka_produce(pb_kafka_t *k, const char *topic, int32_t partition, const void *key,
+                     size_t klen, const void *val, size_t vlen, const pb_kafka_header_t *headers,
+                     size_t n_headers, pb_kafka_dr_cb_t cb, void *opaque, pb_err_t *err);
+
+/* ---- following a one-partition log (the registry) ---- */
+
+typedef struct pb_kafka_log pb_kafka_log_t;
+
+/* Called on the loop thread for each record, in offset order. */
+typedef void (*pb_kafka_log_cb_t)(void *arg, int64_t offset, const void *key, size_t klen,
+                                  const void *val, size_t vlen);
+
+/* Follow partition 0 of topic from its first offset. Blocks (bounded by timeout_ms) to read the
+ * end offset, which decides when the replay is caught up. Returns NULL with err set. */
+pb_kafka_log_t *pb_kafka_log_new(pb_kafka_t *k, const char *topic, int timeout_ms,
+                                 pb_kafka_log_cb_t cb, void *arg, pb_err_t *err);
+
+/* Wake fd of the follower: readable when records are waiting; then call pb_kafka_log_serve. */
+int pb_kafka_log_wake_fd(const pb_kafka_log_t *l);
+
+/* Deliver every waiting record to the callback. Loop thread. */
+void pb_kafka_log_serve(pb_kafka_log_t *l);
+
+/* Has the follower applied every record that existed when it started? */
+int pb_kafka_log_caught_up(const pb_kafka_log_t *l);
+
+/* Offset of the next record to apply. */
+int64_t pb_kafka_log_position(const pb_kafka_log_t *l);
+
+/* Stop following. NULL is a no-op. */
+void pb_kafka_log_destroy(pb_kafka_log_t *l);
+
 /* librdkafka version string. */
 const char *pb_kafka_version(void);
 
