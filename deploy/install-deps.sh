@@ -20,11 +20,23 @@ missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 
-echo "install-deps: installing ${missing[*]}" >&2
-SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# npm clients for the tests (kafkajs, the Confluent registry client, cloudevents, ajv,
+# playwright-core), pinned by tests/js/package-lock.json. Reinstalled only when the lock changes.
+if [ "${1:-}" = "--test" ]; then
+  js="$(cd "$(dirname "$0")/.." && pwd)/tests/js"
+  stamp="$js/node_modules/.portbroker-lock"
+  if ! cmp -s "$js/package-lock.json" "$stamp" 2>/dev/null; then
+    echo "install-deps: npm ci in tests/js" >&2
+    (cd "$js" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null)
+    cp "$js/package-lock.json" "$stamp"
+  fi
+fi
