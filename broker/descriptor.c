@@ -603,8 +603,7 @@ static int parse_port(ctx_t *c, pb_product_t *prod, const json_t *jp, pb_port_ki
     if ((rc = get_string(c, jp, "fullyQualifiedName", 0, &fqn))) return rc;
     if (fqn && strcmp(fqn, port->fqn) != 0) {
         push(c, "fullyQualifiedName");
-        return fail(c, PB_ERR_INVALID, "'%s' does not match the port's URN '%s'",
-                    pb_addr_excerpt(fqn, ex, sizeof ex), port->fqn);
+        return fail(c, PB_ERR_INVALID, "is not this port's URN '%s'", port->fqn);
     }
 
     /* promises.api: the schema */
