@@ -21,7 +21,9 @@
  *   "from": an output-port URN or short form.
  * - schema / keySchema: inline JSON (object, string or array) or {"$ref": "file.avsc"} naming a
  *   file under the descriptor's directory (relative, no "..", not through a symlink out of it),
- *   at most PB_SCHEMA_MAX_BYTES.
+ *   at most PB_SCHEMA_MAX_BYTES; either way a valid Avro schema (schema.c's rules). Errors inside
+ *   an inline schema continue the descriptor's pointer (".../api/schema/fields/2/type"); errors
+ *   inside a referenced file name the file and the pointer in it.
  * - access default: ["urn:dpds:{the product's namespace}:dataproducts:*"] (every product of the
  *   same namespace).
  * - Unknown members anywhere are kept in the JSON and ignored; unknown SLO keys too.
@@ -35,6 +37,7 @@
 
 #include "addr.h"
 #include "err.h"
+#include "schema.h"
 
 #define PB_DESCRIPTOR_MAX_BYTES (1024 * 1024) /* a descriptor file */
 #define PB_DESCRIPTOR_MAX_PORTS 1000          /* ports of one kind in one product */
@@ -65,11 +68,15 @@ typedef struct pb_port {
     int partitions;
     char *compatibility;  /* one of NONE, BACKWARD(_TRANSITIVE), FORWARD(_TRANSITIVE), FULL(_TRANSITIVE) */
     json_t *schema;       /* Avro schema JSON, $ref resolved; one reference owned */
+    pb_schema_t *parsed;  /* the same, parsed and validated (pb_schema_parse_json); owned */
     json_t *key_schema;   /* NULL when the key is raw string/bytes; owned */
+    pb_schema_t *key_parsed; /* parsed key_schema or NULL; owned */
     pb_slo_t slo;
     char **access;        /* output ports: product URN patterns (pb_addr_match); input ports: none */
     size_t n_access;
-    char *event_time_field; /* NULL when absent */
+    char *event_time_field; /* NULL when absent; a top-level field of the record schema whose type is
+                             * long (timestamp-millis/-micros or plain millis) or string (RFC 3339),
+                             * or a union of null and one of those */
     char *from;           /* input ports: canonical output-port URN, or NULL */
     char *pointer;        /* JSON pointer of the port in the descriptor ("/interfaceComponents/...") */
     struct pb_product *product; /* back pointer to the owner */

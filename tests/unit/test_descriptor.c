@@ -68,6 +68,9 @@ static void examples_load(void **state) {
     assert_string_equal(ev->compatibility, "BACKWARD_TRANSITIVE");
     assert_true(json_is_object(ev->schema)); /* from trip_event.avsc */
     assert_string_equal(json_string_value(json_object_get(ev->schema, "name")), "TripEvent");
+    assert_non_null(ev->parsed);
+    assert_string_equal(ev->parsed->root->fullname, "com.acme.logistics.trip.TripEvent");
+    assert_null(ev->key_parsed);
     assert_null(ev->key_schema);
     assert_true(ev->slo.has_freshness);
     assert_int_equal(ev->slo.freshness_ms, 300000);
@@ -108,6 +111,8 @@ static void examples_load(void **state) {
     assert_true(inv->slo.rejects_max_ratio == 0.0);
     assert_int_equal(inv->n_access, 2);
     assert_true(json_is_object(inv->key_schema));
+    assert_int_equal(inv->key_parsed->root->type, PB_AVRO_STRING);
+    assert_int_equal(inv->key_parsed->root->logical, PB_LOGICAL_UUID);
     assert_int_equal(inv->partitions, 1);
     assert_string_equal(inv->compatibility, "FULL");
     assert_null(bill->description);
@@ -196,6 +201,19 @@ static void parse_inline(void **state) {
     assert_ptr_equal(p->json, j);
     assert_string_equal(p->source, "PUT /v1/products");
     assert_non_null(json_object_get(p->json, "x-future"));
+    pb_product_destroy(p);
+
+    /* an event time may be a nullable timestamp or a string */
+    json_t *port0 = json_array_get(json_object_get(json_object_get(j, "interfaceComponents"), "outputPorts"), 0);
+    json_t *fields = json_object_get(json_object_get(json_object_get(json_object_get(port0, "promises"), "api"), "schema"), "fields");
+    json_array_append_new(fields, json_pack("{s:s,s:[s,{s:s,s:s}],s:n}", "name", "t2", "type", "null",
+                                            "type", "long", "logicalType", "timestamp-micros", "default"));
+    json_object_set_new(json_object_get(port0, "x-portbroker"), "eventTimeField", json_string("t2"));
+    assert_int_equal(pb_descriptor_parse(j, NULL, NULL, "com.acme", 2, &p, &err), 0);
+    assert_string_equal(p->outputs[0].event_time_field, "t2");
+    pb_product_destroy(p);
+    json_object_set_new(json_object_get(port0, "x-portbroker"), "eventTimeField", json_string("id"));
+    assert_int_equal(pb_descriptor_parse(j, NULL, NULL, "com.acme", 2, &p, &err), 0);
     pb_product_destroy(p);
 
     /* $ref without a directory */
@@ -301,6 +319,13 @@ static const bad_case_t bad_cases[] = {
     /* eventTimeField, keySchema */
     {"bad/event_time_unknown.json", PB_ERR_INVALID, ": " P0 "/x-portbroker/eventTimeField: 'when' is not a top-level field of the port's schema"},
     {"bad/event_time_not_record.json", PB_ERR_INVALID, ": " I0 "/x-portbroker/eventTimeField: eventTimeField 'at' needs a record schema"},
+    {"bad/event_time_wrong_type.json", PB_ERR_INVALID, ": " P0 "/x-portbroker/eventTimeField: field 'temp' is double; an event time is a long timestamp or an RFC 3339 string (optionally nullable)"},
+    {"bad/event_time_union_two.json", PB_ERR_INVALID, ": " P0 "/x-portbroker/eventTimeField: field 't2' is union; an event time is"},
+    /* Avro schema validation (schema.c): inline pointers continue the descriptor's */
+    {"bad/schema_not_avro.json", PB_ERR_INVALID, ": " P0 "/promises/api/schema/fields/1/type: unknown type \"strin\""},
+    {"bad/schema_bad_default.json", PB_ERR_INVALID, ": " P0 "/promises/api/schema/fields/2/default: invalid default for type int"},
+    {"bad/key_schema_not_avro.json", PB_ERR_INVALID, ": " P0 "/x-portbroker/keySchema: a fixed requires \"size\""},
+    {"ref_not_avro/product.json", PB_ERR_INVALID, ": " P0 "/promises/api/schema/$ref: 'event.avsc' at /fields/0/type: unknown type \"timestamp\""},
     {"bad/key_schema_twice.json", PB_ERR_INVALID, ": " P0 "/x-portbroker/keySchema: key schema given twice"},
 };
 
@@ -347,6 +372,17 @@ static void every_fixture_has_a_case(void **state) {
     pclose(ls);
 }
 
+/* A valid Avro schema of exactly size bytes: {"type":"string","doc":"xxx..."}. */
+static void write_big_schema(const char *path, size_t size) {
+    static const char head[] = "{\"type\":\"string\",\"doc\":\"", tail[] = "\"}";
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(head, f);
+    for (size_t i = 0; i < size - (sizeof head - 1) - (sizeof tail - 1); i++) fputc('x', f);
+    fputs(tail, f);
+    fclose(f);
+}
+
 static void ref_too_large(void **state) {
     (void)state;
     char dir[] = "/tmp/pb_desc_XXXXXX", path[256];
@@ -361,12 +397,7 @@ static void ref_too_large(void **state) {
     assert_int_equal(json_dump_file(j, path, 0), 0);
     json_decref(j);
     snprintf(path, sizeof path, "%s/big.avsc", dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputc('"', f);
-    for (int i = 0; i < PB_SCHEMA_MAX_BYTES - 1; i++) fputc('x', f);
-    fputc('"', f);
-    fclose(f);
+    write_big_schema(path, PB_SCHEMA_MAX_BYTES + 1);
 
     pb_product_t *p = NULL;
     pb_err_t err = {0};
@@ -376,17 +407,13 @@ static void ref_too_large(void **state) {
 
     /* one byte less is accepted */
     snprintf(path, sizeof path, "%s/big.avsc", dir);
-    assert_int_equal(truncate(path, PB_SCHEMA_MAX_BYTES), 0);
-    f = fopen(path, "r+");
-    fseek(f, PB_SCHEMA_MAX_BYTES - 1, SEEK_SET);
-    fputc('"', f);
-    fclose(f);
+    write_big_schema(path, PB_SCHEMA_MAX_BYTES);
     snprintf(path, sizeof path, "%s/product.json", dir);
     if (pb_descriptor_load_file(path, "com.acme", 1, &p, &err)) {
         print_error("%s\n", err.msg);
         fail();
     }
-    assert_true(json_is_string(p->outputs[0].schema));
+    assert_int_equal(p->outputs[0].parsed->root->type, PB_AVRO_STRING);
     pb_product_destroy(p);
 
     char cmd[300];
