@@ -1047,6 +1047,7 @@ void pb_descriptor_set_destroy(pb_descriptor_set_t *set) {
 typedef struct {
     const pb_descriptor_set_t *set;
     const pb_product_t *self;
+    const pb_product_t *skip; /* the product being replaced */
     pb_err_t *err;
 } clash_t;
 
@@ -1054,6 +1055,7 @@ static int clash(const char *topic, const pb_port_t *port, void *arg) {
     clash_t *cl = arg;
     for (size_t i = 0; i < cl->set->n_products; i++) {
         topic_find_t f = {topic, NULL, NULL, 0};
+        if (cl->set->products[i] == cl->skip) continue;
         if (each_topic(cl->set->products[i], find_topic, &f))
             return pb_err_set(cl->err, PB_ERR_CONFLICT,
                               "descriptor %s: port %s: topic '%s' is already used by port %s (%s)",
@@ -1063,17 +1065,32 @@ static int clash(const char *topic, const pb_port_t *port, void *arg) {
     return 0;
 }
 
-int pb_descriptor_set_add(pb_descriptor_set_t *set, pb_product_t *p, pb_err_t *err) {
+static size_t find_index(const pb_descriptor_set_t *set, const char *urn) {
+    for (size_t i = 0; i < set->n_products; i++)
+        if (strcmp(set->products[i]->fqn, urn) == 0) return i;
+    return SIZE_MAX;
+}
+
+/* Add or replace; replace says whether an existing product with p's URN may be replaced. */
+static int set_insert(pb_descriptor_set_t *set, pb_product_t *p, int replace, pb_product_t **replaced,
+                      pb_err_t *err) {
     int rc = 0;
     PB_ASSERT(set && p);
-    const pb_product_t *other = pb_descriptor_set_product(set, p->fqn);
-    if (other) {
+    if (replaced) *replaced = NULL;
+    size_t at = find_index(set, p->fqn);
+    if (at != SIZE_MAX && !replace) {
         rc = pb_err_set(err, PB_ERR_CONFLICT, "descriptor %s: product %s is already defined by %s",
-                        p->source, p->fqn, other->source);
+                        p->source, p->fqn, set->products[at]->source);
         goto done;
     }
-    clash_t cl = {set, p, err};
+    clash_t cl = {set, p, at == SIZE_MAX ? NULL : set->products[at], err};
     if ((rc = each_topic(p, clash, &cl))) goto done;
+    if (at != SIZE_MAX) {
+        *replaced = set->products[at];
+        set->products[at] = p;
+        p = NULL;
+        goto done;
+    }
     if (set->n_products == set->cap_products) {
         size_t cap = set->cap_products ? set->cap_products * 2 : 8;
         pb_product_t **np = realloc(set->products, cap * sizeof *np);
@@ -1089,6 +1106,26 @@ int pb_descriptor_set_add(pb_descriptor_set_t *set, pb_product_t *p, pb_err_t *e
 done:
     pb_product_destroy(p);
     return rc;
+}
+
+int pb_descriptor_set_add(pb_descriptor_set_t *set, pb_product_t *p, pb_err_t *err) {
+    return set_insert(set, p, 0, NULL, err);
+}
+
+int pb_descriptor_set_put(pb_descriptor_set_t *set, pb_product_t *p, pb_product_t **replaced,
+                          pb_err_t *err) {
+    PB_ASSERT(replaced);
+    return set_insert(set, p, 1, replaced, err);
+}
+
+pb_product_t *pb_descriptor_set_remove(pb_descriptor_set_t *set, const char *urn) {
+    size_t at = find_index(set, urn);
+    if (at == SIZE_MAX) return NULL;
+    pb_product_t *p = set->products[at];
+    memmove(&set->products[at], &set->products[at + 1],
+            (set->n_products - at - 1) * sizeof *set->products);
+    set->n_products--;
+    return p;
 }
 
 static int cmp_names(const void *a, const void *b) {
@@ -1157,9 +1194,8 @@ done:
 }
 
 const pb_product_t *pb_descriptor_set_product(const pb_descriptor_set_t *set, const char *urn) {
-    for (size_t i = 0; i < set->n_products; i++)
-        if (strcmp(set->products[i]->fqn, urn) == 0) return set->products[i];
-    return NULL;
+    size_t at = find_index(set, urn);
+    return at == SIZE_MAX ? NULL : set->products[at];
 }
 
 const pb_port_t *pb_descriptor_set_port(const pb_descriptor_set_t *set, const char *urn) {

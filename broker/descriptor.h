@@ -157,6 +157,16 @@ pb_descriptor_set_t *pb_descriptor_set_new(void);
  * dead-letter) is already used by another port, naming both. */
 int pb_descriptor_set_add(pb_descriptor_set_t *set, pb_product_t *p, pb_err_t *err);
 
+/* Add p, or replace the product with the same URN (the API's PUT). Takes ownership of p on every
+ * path. Topics are checked against every other product. On success *replaced gets the product
+ * that was replaced (caller owns; NULL when p is new). Fails with PB_ERR_CONFLICT on a topic clash,
+ * leaving the set unchanged. */
+int pb_descriptor_set_put(pb_descriptor_set_t *set, pb_product_t *p, pb_product_t **replaced,
+                          pb_err_t *err);
+
+/* Take the product with this URN out of the set: returns it (caller owns) or NULL. */
+pb_product_t *pb_descriptor_set_remove(pb_descriptor_set_t *set, const char *urn);
+
 /* Load every "*.json" file directly in dir (not hidden ones), sorted by name, into a new set.
  * On success *out gets the set (caller owns). On failure nothing is returned and err names the
  * first bad file. */

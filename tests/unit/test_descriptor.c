@@ -483,6 +483,37 @@ static void sets(void **state) {
     }
     assert_int_equal(set->n_products, 21);
     assert_non_null(pb_descriptor_set_port(set, "urn:dpds:com.acme:dataproducts:p19:1:inputports:weather"));
+
+    /* put: replace by URN (topics may stay the same), or add when new */
+    pb_product_t *old = NULL;
+    assert_int_equal(pb_descriptor_load_file(D "good.json", "com.acme", 5, &b, &err), 0);
+    assert_int_equal(pb_descriptor_set_put(set, b, &old, &err), 0);
+    assert_ptr_equal(old, a);
+    pb_product_destroy(old);
+    assert_int_equal(set->n_products, 21);
+    assert_int_equal(pb_descriptor_set_product(set, "urn:dpds:com.acme:dataproducts:trip:1")->outputs[0].partitions, 5);
+    /* put of a product whose topic another product uses: refused, set unchanged */
+    json_error_t jerr;
+    json_t *j = json_load_file(D "set_topic_clash/b.json", 0, &jerr);
+    assert_non_null(j);
+    json_object_set_new(json_object_get(j, "info"), "fullyQualifiedName", json_string("urn:dpds:com.acme:dataproducts:p3:1"));
+    json_object_set_new(json_object_get(j, "info"), "name", json_string("p3"));
+    pb_product_t *c = NULL;
+    assert_int_equal(pb_descriptor_parse(j, NULL, "clash", "com.acme", 1, &c, &err), 0);
+    json_decref(j);
+    const pb_product_t *p3 = pb_descriptor_set_product(set, "urn:dpds:com.acme:dataproducts:p3:1");
+    assert_int_equal(pb_descriptor_set_put(set, c, &old, &err), PB_ERR_CONFLICT);
+    expect_msg(&err, "topic 'com.acme.trip.v1.events' is already used by port urn:dpds:com.acme:dataproducts:trip:1:outputports:events");
+    assert_null(old);
+    assert_ptr_equal(pb_descriptor_set_product(set, "urn:dpds:com.acme:dataproducts:p3:1"), p3);
+    /* remove */
+    pb_product_t *r = pb_descriptor_set_remove(set, "urn:dpds:com.acme:dataproducts:p3:1");
+    assert_ptr_equal(r, p3);
+    pb_product_destroy(r);
+    assert_int_equal(set->n_products, 20);
+    assert_null(pb_descriptor_set_product(set, "urn:dpds:com.acme:dataproducts:p3:1"));
+    assert_null(pb_descriptor_set_remove(set, "urn:dpds:com.acme:dataproducts:p3:1"));
+    assert_non_null(pb_descriptor_set_product(set, "urn:dpds:com.acme:dataproducts:p19:1"));
     pb_descriptor_set_destroy(set);
 
     pb_descriptor_set_destroy(NULL);
