@@ -26,6 +26,10 @@
  *   inside a referenced file name the file and the pointer in it.
  * - access default: ["urn:dpds:{the product's namespace}:dataproducts:*"] (every product of the
  *   same namespace).
+ * - A product's namespace is the one in its fullyQualifiedName and may differ from the mesh's;
+ *   the mesh (default) namespace only resolves short forms in "from".
+ * - Topics: every port topic and dead-letter topic is unique within the product and, in a set,
+ *   across products.
  * - Unknown members anywhere are kept in the JSON and ignored; unknown SLO keys too.
  */
 #ifndef PB_DESCRIPTOR_H
