@@ -392,14 +392,16 @@ int pb_addr_topic(const pb_addr_t *port, char *out, size_t cap, pb_err_t *err) {
 }
 
 int pb_addr_dlq_topic(const char *topic, char *out, size_t cap, pb_err_t *err) {
-    char t[PB_ADDR_URN_MAX];
+    char ex[40];
     size_t n = strlen(topic);
-    if (n + 4 >= sizeof t) return pb_addr_check_topic(topic, err) ? PB_ERR_INVALID
-                                  : pb_err_set(err, PB_ERR_INVALID, "dead-letter topic too long");
+    if (n + 4 > PB_ADDR_TOPIC_MAX)
+        return pb_err_set(err, PB_ERR_INVALID,
+                          "topic '%s': %zu characters; its dead-letter topic ('.dlq' added) would "
+                          "have %zu, Kafka allows %d",
+                          pb_addr_excerpt(topic, ex, sizeof ex), n, n + 4, PB_ADDR_TOPIC_MAX);
+    char t[PB_ADDR_TOPIC_MAX + 1];
     snprintf(t, sizeof t, "%s.dlq", topic);
-    if (put_topic(t, out, cap, err))
-        return pb_err_prefix(err, "dead-letter topic of '%.*s%s': ", 40, topic, n > 40 ? "..." : "");
-    return 0;
+    return put_topic(t, out, cap, err);
 }
 
 size_t pb_addr_subject(const char *topic, char *out, size_t cap) {

@@ -22,8 +22,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "schema.h"
-
 #define PATH_BUF 512
 #define MAX_DURATION_MS (3650LL * 24 * 3600 * 1000) /* ten years */
 
@@ -336,13 +334,47 @@ done:
     return rc;
 }
 
-/* Resolve a schema value at the current path: inline JSON, or {"$ref": "file"} under base_dir.
- * *out gets a new reference. */
-static int resolve_schema(ctx_t *c, const json_t *v, json_t **out) {
+/* Validate schema JSON with the Avro parser. The parser says "at {pointer in the schema}: reason";
+ * an inline schema's pointer continues the descriptor's, a file's follows its name (ref). */
+static int parse_avro(ctx_t *c, const json_t *json, const char *ref, pb_schema_t **out) {
+    pb_err_t serr = {0};
+    int rc = pb_schema_parse_json(json, out, &serr);
+    if (!rc) return 0;
+    const char *msg = serr.msg, *ptr = "", *reason = msg;
+    size_t plen = 0;
+    if (strncmp(msg, "at ", 3) == 0 && strstr(msg + 3, ": ")) {
+        ptr = msg + 3;
+        plen = (size_t)(strstr(ptr, ": ") - ptr);
+        reason = ptr + plen + 2;
+        if (ptr[0] != '/') plen = 0; /* "(root)" */
+    }
+    char ex[400];
+    if (ref) {
+        if (plen)
+            return fail(c, rc, "'%s' at %.*s: %s", pb_addr_excerpt(ref, ex, sizeof ex), (int)plen, ptr,
+                        reason);
+        return fail(c, rc, "'%s': %s", pb_addr_excerpt(ref, ex, sizeof ex), reason);
+    }
+    size_t old = c->len;
+    if (plen && c->len + plen < sizeof c->path) {
+        memcpy(c->path + c->len, ptr, plen);
+        c->len += plen;
+        c->path[c->len] = '\0';
+    }
+    rc = fail(c, rc, "%s", reason);
+    pop(c, old);
+    return rc;
+}
+
+/* Resolve a schema value at the current path: inline JSON, or {"$ref": "file"} under base_dir,
+ * then validate it as Avro. *out gets a new reference, *parsed the parsed schema. */
+static int resolve_schema(ctx_t *c, const json_t *v, json_t **out, pb_schema_t **parsed) {
     int rc = 0;
     char *text = NULL, *full = NULL, *real_base = NULL, *real_file = NULL;
     char ex[400];
+    json_t *j = NULL;
     *out = NULL;
+    *parsed = NULL;
     if (json_is_object(v) && json_object_get(v, "$ref")) {
         const char *ref;
         if (json_object_size(v) != 1) {
@@ -409,15 +441,18 @@ static int resolve_schema(ctx_t *c, const json_t *v, json_t **out) {
             goto done;
         }
         json_error_t jerr;
-        json_t *j = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+        j = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
         if (!j) {
             rc = fail(c, PB_ERR_INVALID, "'%s' is not JSON: line %d, column %d: %s", ex, jerr.line,
                       jerr.column, jerr.text);
             goto done;
         }
+        if ((rc = parse_avro(c, j, ref, parsed))) goto done;
         pop(c, old);
         *out = j;
+        j = NULL;
     } else if (json_is_object(v) || json_is_array(v) || json_is_string(v)) {
+        if ((rc = parse_avro(c, v, NULL, parsed))) goto done;
         *out = json_incref((json_t *)v);
     } else {
         rc = fail(c, PB_ERR_INVALID,
@@ -426,6 +461,7 @@ static int resolve_schema(ctx_t *c, const json_t *v, json_t **out) {
                   type_name(v));
     }
 done:
+    json_decref(j);
     free(text);
     free(full);
     free(real_base);
@@ -445,6 +481,8 @@ static void port_free(pb_port_t *p) {
     free(p->compatibility);
     json_decref(p->schema);
     json_decref(p->key_schema);
+    pb_schema_destroy(p->parsed);
+    pb_schema_destroy(p->key_parsed);
     for (size_t i = 0; i < p->n_access; i++) free(p->access[i]);
     free(p->access);
     free(p->event_time_field);
@@ -478,25 +516,42 @@ const pb_port_t *pb_product_port(const pb_product_t *p, pb_port_kind_t kind, con
     return NULL;
 }
 
-/* eventTimeField must name a top-level field of the (record) schema. */
+/* A type an event time can be read from: long (epoch millis or a timestamp logical type) or
+ * string (RFC 3339). */
+static int time_type(const pb_schema_node_t *n) {
+    return n->type == PB_AVRO_LONG || n->type == PB_AVRO_STRING;
+}
+
+/* eventTimeField must name a top-level field of the record schema with a time type, possibly in a
+ * union with null. */
 static int check_event_time(ctx_t *c, const pb_port_t *port) {
     char ex[400];
-    const json_t *s = port->schema;
     const char *f = port->event_time_field;
-    const json_t *fields = json_is_object(s) ? json_object_get(s, "fields") : NULL;
-    const char *type = json_is_object(s) ? json_string_value(json_object_get(s, "type")) : NULL;
-    if (!type || (strcmp(type, "record") != 0 && strcmp(type, "error") != 0) ||
-        !json_is_array(fields))
-        return fail(c, PB_ERR_INVALID, "eventTimeField '%s' needs a record schema",
-                    pb_addr_excerpt(f, ex, sizeof ex));
-    size_t i;
-    const json_t *fld;
-    json_array_foreach(fields, i, fld) {
-        const char *name = json_string_value(json_object_get(fld, "name"));
-        if (name && strcmp(name, f) == 0) return 0;
+    const pb_schema_node_t *root = port->parsed->root;
+    pb_addr_excerpt(f, ex, sizeof ex);
+    if (root->type != PB_AVRO_RECORD)
+        return fail(c, PB_ERR_INVALID, "eventTimeField '%s' needs a record schema, the port's is %s",
+                    ex, pb_schema_type_name(root->type));
+    const pb_schema_field_t *fld = pb_schema_field(root, f);
+    if (!fld)
+        return fail(c, PB_ERR_INVALID, "'%s' is not a top-level field of the port's schema (%s)", ex,
+                    root->fullname);
+    const pb_schema_node_t *t = fld->type;
+    int ok = time_type(t);
+    if (t->type == PB_AVRO_UNION) {
+        size_t n_time = 0, n_null = 0;
+        for (size_t i = 0; i < t->n_branches; i++) {
+            n_time += time_type(t->branches[i]) ? 1 : 0;
+            n_null += t->branches[i]->type == PB_AVRO_NULL ? 1 : 0;
+        }
+        ok = n_time == 1 && n_time + n_null == t->n_branches;
     }
-    return fail(c, PB_ERR_INVALID, "'%s' is not a top-level field of the port's schema",
-                pb_addr_excerpt(f, ex, sizeof ex));
+    if (!ok)
+        return fail(c, PB_ERR_INVALID,
+                    "field '%s' is %s; an event time is a long timestamp or an RFC 3339 string "
+                    "(optionally nullable)",
+                    ex, pb_schema_type_name(t->type));
+    return 0;
 }
 
 static int parse_slo(ctx_t *c, const json_t *slo, pb_slo_t *out) {
@@ -603,8 +658,7 @@ static int parse_port(ctx_t *c, pb_product_t *prod, const json_t *jp, pb_port_ki
     if ((rc = get_string(c, jp, "fullyQualifiedName", 0, &fqn))) return rc;
     if (fqn && strcmp(fqn, port->fqn) != 0) {
         push(c, "fullyQualifiedName");
-        return fail(c, PB_ERR_INVALID, "'%s' does not match the port's URN '%s'",
-                    pb_addr_excerpt(fqn, ex, sizeof ex), port->fqn);
+        return fail(c, PB_ERR_INVALID, "is not this port's URN '%s'", port->fqn);
     }
 
     /* promises.api: the schema */
@@ -624,12 +678,12 @@ static int parse_port(ctx_t *c, pb_product_t *prod, const json_t *jp, pb_port_ki
         return fail(c, PB_ERR_INVALID, "missing (required Avro schema or {\"$ref\": \"file.avsc\"})");
     }
     size_t o_s = push(c, "schema");
-    if ((rc = resolve_schema(c, v, &port->schema))) return rc;
+    if ((rc = resolve_schema(c, v, &port->schema, &port->parsed))) return rc;
     pop(c, o_s);
     v = json_object_get(api, "keySchema");
     if (v) {
         o_s = push(c, "keySchema");
-        if ((rc = resolve_schema(c, v, &port->key_schema))) return rc;
+        if ((rc = resolve_schema(c, v, &port->key_schema, &port->key_parsed))) return rc;
         pop(c, o_s);
     }
     pop(c, o_api);
@@ -721,7 +775,7 @@ static int parse_port(ctx_t *c, pb_product_t *prod, const json_t *jp, pb_port_ki
                 rc = fail(c, PB_ERR_INVALID, "key schema given twice (also at promises/api/keySchema)");
                 break;
             }
-            if ((rc = resolve_schema(c, v, &port->key_schema))) break;
+            if ((rc = resolve_schema(c, v, &port->key_schema, &port->key_parsed))) break;
             pop(c, o);
         }
 
@@ -993,6 +1047,7 @@ void pb_descriptor_set_destroy(pb_descriptor_set_t *set) {
 typedef struct {
     const pb_descriptor_set_t *set;
     const pb_product_t *self;
+    const pb_product_t *skip; /* the product being replaced */
     pb_err_t *err;
 } clash_t;
 
@@ -1000,6 +1055,7 @@ static int clash(const char *topic, const pb_port_t *port, void *arg) {
     clash_t *cl = arg;
     for (size_t i = 0; i < cl->set->n_products; i++) {
         topic_find_t f = {topic, NULL, NULL, 0};
+        if (cl->set->products[i] == cl->skip) continue;
         if (each_topic(cl->set->products[i], find_topic, &f))
             return pb_err_set(cl->err, PB_ERR_CONFLICT,
                               "descriptor %s: port %s: topic '%s' is already used by port %s (%s)",
@@ -1009,17 +1065,32 @@ static int clash(const char *topic, const pb_port_t *port, void *arg) {
     return 0;
 }
 
-int pb_descriptor_set_add(pb_descriptor_set_t *set, pb_product_t *p, pb_err_t *err) {
+static size_t find_index(const pb_descriptor_set_t *set, const char *urn) {
+    for (size_t i = 0; i < set->n_products; i++)
+        if (strcmp(set->products[i]->fqn, urn) == 0) return i;
+    return SIZE_MAX;
+}
+
+/* Add or replace; replace says whether an existing product with p's URN may be replaced. */
+static int set_insert(pb_descriptor_set_t *set, pb_product_t *p, int replace, pb_product_t **replaced,
+                      pb_err_t *err) {
     int rc = 0;
     PB_ASSERT(set && p);
-    const pb_product_t *other = pb_descriptor_set_product(set, p->fqn);
-    if (other) {
+    if (replaced) *replaced = NULL;
+    size_t at = find_index(set, p->fqn);
+    if (at != SIZE_MAX && !replace) {
         rc = pb_err_set(err, PB_ERR_CONFLICT, "descriptor %s: product %s is already defined by %s",
-                        p->source, p->fqn, other->source);
+                        p->source, p->fqn, set->products[at]->source);
         goto done;
     }
-    clash_t cl = {set, p, err};
+    clash_t cl = {set, p, at == SIZE_MAX ? NULL : set->products[at], err};
     if ((rc = each_topic(p, clash, &cl))) goto done;
+    if (at != SIZE_MAX) {
+        *replaced = set->products[at];
+        set->products[at] = p;
+        p = NULL;
+        goto done;
+    }
     if (set->n_products == set->cap_products) {
         size_t cap = set->cap_products ? set->cap_products * 2 : 8;
         pb_product_t **np = realloc(set->products, cap * sizeof *np);
@@ -1035,6 +1106,26 @@ int pb_descriptor_set_add(pb_descriptor_set_t *set, pb_product_t *p, pb_err_t *e
 done:
     pb_product_destroy(p);
     return rc;
+}
+
+int pb_descriptor_set_add(pb_descriptor_set_t *set, pb_product_t *p, pb_err_t *err) {
+    return set_insert(set, p, 0, NULL, err);
+}
+
+int pb_descriptor_set_put(pb_descriptor_set_t *set, pb_product_t *p, pb_product_t **replaced,
+                          pb_err_t *err) {
+    PB_ASSERT(replaced);
+    return set_insert(set, p, 1, replaced, err);
+}
+
+pb_product_t *pb_descriptor_set_remove(pb_descriptor_set_t *set, const char *urn) {
+    size_t at = find_index(set, urn);
+    if (at == SIZE_MAX) return NULL;
+    pb_product_t *p = set->products[at];
+    memmove(&set->products[at], &set->products[at + 1],
+            (set->n_products - at - 1) * sizeof *set->products);
+    set->n_products--;
+    return p;
 }
 
 static int cmp_names(const void *a, const void *b) {
@@ -1103,9 +1194,8 @@ done:
 }
 
 const pb_product_t *pb_descriptor_set_product(const pb_descriptor_set_t *set, const char *urn) {
-    for (size_t i = 0; i < set->n_products; i++)
-        if (strcmp(set->products[i]->fqn, urn) == 0) return set->products[i];
-    return NULL;
+    size_t at = find_index(set, urn);
+    return at == SIZE_MAX ? NULL : set->products[at];
 }
 
 const pb_port_t *pb_descriptor_set_port(const pb_descriptor_set_t *set, const char *urn) {

@@ -21,9 +21,15 @@
  *   "from": an output-port URN or short form.
  * - schema / keySchema: inline JSON (object, string or array) or {"$ref": "file.avsc"} naming a
  *   file under the descriptor's directory (relative, no "..", not through a symlink out of it),
- *   at most PB_SCHEMA_MAX_BYTES.
+ *   at most PB_SCHEMA_MAX_BYTES; either way a valid Avro schema (schema.c's rules). Errors inside
+ *   an inline schema continue the descriptor's pointer (".../api/schema/fields/2/type"); errors
+ *   inside a referenced file name the file and the pointer in it.
  * - access default: ["urn:dpds:{the product's namespace}:dataproducts:*"] (every product of the
  *   same namespace).
+ * - A product's namespace is the one in its fullyQualifiedName and may differ from the mesh's;
+ *   the mesh (default) namespace only resolves short forms in "from".
+ * - Topics: every port topic and dead-letter topic is unique within the product and, in a set,
+ *   across products.
  * - Unknown members anywhere are kept in the JSON and ignored; unknown SLO keys too.
  */
 #ifndef PB_DESCRIPTOR_H
@@ -35,6 +41,7 @@
 
 #include "addr.h"
 #include "err.h"
+#include "schema.h"
 
 #define PB_DESCRIPTOR_MAX_BYTES (1024 * 1024) /* a descriptor file */
 #define PB_DESCRIPTOR_MAX_PORTS 1000          /* ports of one kind in one product */
@@ -65,11 +72,15 @@ typedef struct pb_port {
     int partitions;
     char *compatibility;  /* one of NONE, BACKWARD(_TRANSITIVE), FORWARD(_TRANSITIVE), FULL(_TRANSITIVE) */
     json_t *schema;       /* Avro schema JSON, $ref resolved; one reference owned */
+    pb_schema_t *parsed;  /* the same, parsed and validated (pb_schema_parse_json); owned */
     json_t *key_schema;   /* NULL when the key is raw string/bytes; owned */
+    pb_schema_t *key_parsed; /* parsed key_schema or NULL; owned */
     pb_slo_t slo;
     char **access;        /* output ports: product URN patterns (pb_addr_match); input ports: none */
     size_t n_access;
-    char *event_time_field; /* NULL when absent */
+    char *event_time_field; /* NULL when absent; a top-level field of the record schema whose type is
+                             * long (timestamp-millis/-micros or plain millis) or string (RFC 3339),
+                             * or a union of null and one of those */
     char *from;           /* input ports: canonical output-port URN, or NULL */
     char *pointer;        /* JSON pointer of the port in the descriptor ("/interfaceComponents/...") */
     struct pb_product *product; /* back pointer to the owner */
@@ -149,6 +160,16 @@ pb_descriptor_set_t *pb_descriptor_set_new(void);
  * PB_ERR_CONFLICT when the product URN is already in the set or one of its topics (port or
  * dead-letter) is already used by another port, naming both. */
 int pb_descriptor_set_add(pb_descriptor_set_t *set, pb_product_t *p, pb_err_t *err);
+
+/* Add p, or replace the product with the same URN (the API's PUT). Takes ownership of p on every
+ * path. Topics are checked against every other product. On success *replaced gets the product
+ * that was replaced (caller owns; NULL when p is new). Fails with PB_ERR_CONFLICT on a topic clash,
+ * leaving the set unchanged. */
+int pb_descriptor_set_put(pb_descriptor_set_t *set, pb_product_t *p, pb_product_t **replaced,
+                          pb_err_t *err);
+
+/* Take the product with this URN out of the set: returns it (caller owns) or NULL. */
+pb_product_t *pb_descriptor_set_remove(pb_descriptor_set_t *set, const char *urn);
 
 /* Load every "*.json" file directly in dir (not hidden ones), sorted by name, into a new set.
  * On success *out gets the set (caller owns). On failure nothing is returned and err names the
