@@ -22,6 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "compat.h"
+
 #define PATH_BUF 512
 #define MAX_DURATION_MS (3650LL * 24 * 3600 * 1000) /* ten years */
 
@@ -266,15 +268,10 @@ int pb_descriptor_parse_percent(const char *s, double *ratio, pb_err_t *err) {
     return 0;
 }
 
-static const char *const compat_levels[] = {
-    "NONE", "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL",
-    "FULL_TRANSITIVE",
-};
-
+/* The levels are compat.c's (one list for the whole broker); descriptors spell them exactly. */
 int pb_descriptor_compat_valid(const char *s) {
-    for (size_t i = 0; i < sizeof compat_levels / sizeof compat_levels[0]; i++)
-        if (strcmp(s, compat_levels[i]) == 0) return 1;
-    return 0;
+    int level = pb_compat_level_parse(s);
+    return level >= 0 && strcmp(pb_compat_level_name(level), s) == 0;
 }
 
 /* ---- files ---- */
