@@ -76,23 +76,28 @@ $(B)/connectors/%: connectors/%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
 
-# Fuzzers: clang + libFuzzer + ASan, always their own variant.
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS)
-build/fuzz/%: tests/fuzz/%.c $(filter-out broker/main.c,$(BROKER_SRCS))
+# Fuzzers: clang + libFuzzer + ASan/UBSan, always their own variant (build/fuzz). The broker's
+# objects are compiled once with coverage instrumentation and linked into every target.
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $(PKG_CFLAGS)
+FUZZ_SAN    := -fsanitize=address,undefined
+FUZZ_OBJS   := $(filter-out build/fuzz/obj/broker/main.o,$(BROKER_SRCS:%.c=build/fuzz/obj/%.o))
+build/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread -lm
+	clang $(CPPFLAGS) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS)
+	@mkdir -p $(dir $@)
+	clang $(CPPFLAGS) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) -lpthread -lm
 
 run: deps all
 	build/portbroker serve -c deploy/example.conf
 
 unit: all $(UNIT_BINS)
-test: test-deps all $(UNIT_BINS) $(CONN_BINS)
+# The release run also builds the fuzzers for a short run of each (tests/checks/fuzz-short.t).
+test: test-deps all $(UNIT_BINS) $(CONN_BINS) $(if $(SAN),,$(FUZZ_BINS))
 	@B=$(B) SAN=$(SAN) tests/run.sh
 
 fuzz: test-deps $(FUZZ_BINS)
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-600} tests/fuzz/run.sh $(FUZZ_BINS)
-
-fuzz-short: $(FUZZ_BINS)
 
 bench: test-deps all $(BENCH_BINS)
 	@B=$(B) bench/run.sh
@@ -124,4 +129,4 @@ valgrind: all $(UNIT_BINS)
 clean:
 	rm -rf build
 
--include $(BROKER_OBJS:.o=.d) $(UNIT_BINS:=.d)
+-include $(BROKER_OBJS:.o=.d) $(UNIT_BINS:=.d) $(FUZZ_OBJS:.o=.d)
