@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# `make bench`: runs every benchmark binary built from bench/*.c (build/<variant>/bench/*) in turn.
+# Each prints its own table with ratios against a baseline measured in the same run (machines here
+# are noisy: absolute figures vary, ratios much less). Goal lines are `name=value`, collected at the
+# end. Never a timed assertion: this is not part of `make test`.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+B=${B:-build/release}
+out=$(mktemp)
+status=0
+for bin in "$B"/bench/*; do
+  [ -x "$bin" ] && [ ! -d "$bin" ] || continue
+  echo "== $(basename "$bin")"
+  "$bin" | tee -a "$out" || status=1
+  echo
+done
+echo "== goals"
+grep -E '^[a-z_]+=[0-9.]+' "$out" || echo "(no goal lines yet)"
+rm -f "$out"
+exit $status
