@@ -593,14 +593,12 @@ static void res_fail(pb_registry_result_t *res, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void res_fail(pb_registry_result_t *res, int code, const char *fmt, ...) {
     va_list ap;
-    pb_buf_t b = {0};
     char tmp[1024];
     va_start(ap, fmt);
     vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    if (pb_buf_puts(&b, tmp)) oom();
     free(res->message);
-    res->message = (char *)b.data;
+    res->message = xstrdup(tmp);
     res->error_code = code;
     res->status = pb_registry_http_status(code);
 }
