@@ -777,6 +777,10 @@ static int op_register(pb_registry_t *r, const json_t *rec, pb_registry_result_t
         res_fail(res, PB_SR_INVALID_SUBJECT, "%s", err.msg);
         return 0;
     }
+    if (schema_get(r, schema)) { /* already normalized and known: skip parsing (replay speed) */
+        do_register(r, subject, xstrdup(schema), strlen(schema), NULL, res);
+        return 0;
+    }
     int rc = normalize(schema, strlen(schema), &text, &len, &parsed, &err);
     if (rc == PB_SR_STORE_ERROR) oom();
     if (rc) {
