@@ -1,0 +1,432 @@
+/* Unit tests for sr.c: every Schema Registry route and every error code it answers, through the
+ * pure request → reply functions, writes included (build record → apply → complete). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry.h"
+#include "sr.h"
+
+typedef struct params {
+    char buf[512];
+    const char *k[8], *v[8];
+    int n;
+} params_t;
+
+static const char *getp(void *arg, const char *name) {
+    params_t *p = arg;
+    for (int i = 0; i < p->n; i++)
+        if (strcmp(p->k[i], name) == 0) return p->v[i];
+    return NULL;
+}
+
+static void parse_query(params_t *p, const char *q) {
+    memset(p, 0, sizeof *p);
+    if (!q) return;
+    snprintf(p->buf, sizeof p->buf, "%s", q);
+    for (char *save = NULL, *t = strtok_r(p->buf, "&", &save); t && p->n < 8; t = strtok_r(NULL, "&", &save)) {
+        char *eq = strchr(t, '=');
+        if (eq) *eq = '\0';
+        p->k[p->n] = t;
+        p->v[p->n++] = eq ? eq + 1 : "";
+    }
+}
+
+static int n_req;
+static char last_body[65536];
+static int last_outcome;
+
+/* One request: a write is applied to r and completed, like the glue does. Returns the status;
+ * the body is in last_body. */
+static int call(pb_registry_t *r, const char *method, const char *path, const char *query, const char *body) {
+    params_t p;
+    parse_query(&p, query);
+    pb_sr_reply_t rep = {0};
+    char req[32];
+    snprintf(req, sizeof req, "req-%d", ++n_req);
+    last_outcome = pb_sr_handle(r, method, path, getp, &p, body, body ? strlen(body) : 0, req, &rep);
+    if (last_outcome == PB_SR_NOT_MINE) {
+        last_body[0] = '\0';
+        return 0;
+    }
+    if (last_outcome == PB_SR_WRITE) {
+        assert_non_null(rep.record);
+        assert_string_equal(rep.req, req);
+        assert_null(rep.body);
+        pb_registry_result_t res = {0};
+        pb_registry_apply(r, -1, rep.record, rep.record_len, &res);
+        assert_string_equal(res.req, req);
+        pb_sr_complete(&rep, &res);
+        assert_null(rep.record);
+        pb_registry_result_reset(&res);
+    }
+    assert_non_null(rep.body);
+    assert_string_equal(rep.content_type, PB_SR_CONTENT_TYPE);
+    assert_int_equal(strlen(rep.body), rep.body_len);
+    /* Every body is JSON. */
+    json_error_t jerr;
+    json_t *j = json_loads(rep.body, JSON_DECODE_ANY, &jerr);
+    if (!j) fail_msg("reply is not JSON: %s", rep.body);
+    json_decref(j);
+    snprintf(last_body, sizeof last_body, "%s", rep.body);
+    int st = rep.status;
+    pb_sr_reply_reset(&rep);
+    return st;
+}
+
+/* Assert an error reply with this status, code, and a message containing want. */
+static void expect_error(int got_status, int status, int code, const char *want) {
+    json_t *j = json_loads(last_body, 0, NULL);
+    if (got_status != status || !j || json_integer_value(json_object_get(j, "error_code")) != code ||
+        !strstr(json_string_value(json_object_get(j, "message")), want))
+        fail_msg("want %d %d '%s', got %d %s", status, code, want, got_status, last_body);
+    json_decref(j);
+}
+
+static void expect_body(const char *want) {
+    if (strcmp(last_body, want) != 0) fail_msg("body %s, want %s", last_body, want);
+}
+
+static char *schema_body(const char *schema) {
+    json_t *j = json_pack("{s:s}", "schema", schema);
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return s;
+}
+
+static const char *S1 = "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"int\"}]}";
+static const char *S2 = "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"int\"},{\"name\":\"b\",\"type\":\"string\",\"default\":\"x\"}]}";
+static const char *S_BAD = "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"int\"},{\"name\":\"c\",\"type\":\"long\"}]}";
+
+static int post_schema(pb_registry_t *r, const char *path, const char *query, const char *schema) {
+    char *b = schema_body(schema);
+    int st = call(r, "POST", path, query, b);
+    free(b);
+    return st;
+}
+
+static void contains_version(int v);
+
+static void register_and_read(void **state) {
+    (void)state;
+    pb_registry_t *r = pb_registry_new();
+    /* Register: kafkajs / confluent_kafka body shapes; extra members accepted. */
+    char body[1024];
+    json_t *js = json_string(S1);
+    char *quoted = json_dumps(js, JSON_ENCODE_ANY);
+    snprintf(body, sizeof body, "{\"schema\":%s,\"schemaType\":\"AVRO\",\"references\":[],\"metadata\":null,\"ruleSet\":null}",
+             quoted);
+    free(quoted);
+    json_decref(js);
+    assert_int_equal(call(r, "POST", "/subjects/orders-value/versions", NULL, body), 200);
+    expect_body("{\"id\":1}");
+    assert_int_equal(post_schema(r, "/subjects/orders-value/versions", "normalize=False", S1), 200);
+    expect_body("{\"id\":1}");
+    assert_int_equal(post_schema(r, "/subjects/orders-value/versions/", NULL, S2), 200);
+    expect_body("{\"id\":2}");
+    /* A subject with an encoded slash and space. */
+    assert_int_equal(post_schema(r, "/subjects/team%2Fa%20b/versions", NULL, S2), 200);
+    expect_body("{\"id\":2}");
+    assert_int_equal(call(r, "GET", "/subjects", NULL, NULL), 200);
+    expect_body("[\"orders-value\",\"team/a b\"]");
+    assert_int_equal(call(r, "GET", "/subjects", "subjectPrefix=team", NULL), 200);
+    expect_body("[\"team/a b\"]");
+    assert_int_equal(call(r, "GET", "/subjects/orders-value/versions", NULL, NULL), 200);
+    expect_body("[1,2]");
+    assert_int_equal(call(r, "GET", "/subjects/orders-value/versions/1", NULL, NULL), 200);
+    expect_body("{\"subject\":\"orders-value\",\"version\":1,\"id\":1,\"schema\":\"{\\\"type\\\":\\\"record\\\",\\\"name\\\":\\\"R\\\",\\\"fields\\\":[{\\\"name\\\":\\\"a\\\",\\\"type\\\":\\\"int\\\"}]}\"}");
+    assert_int_equal(call(r, "GET", "/subjects/orders-value/versions/latest", NULL, NULL), 200);
+    contains_version(2);
+    assert_int_equal(call(r, "GET", "/subjects/orders-value/versions/-1", NULL, NULL), 200);
+    contains_version(2);
+    assert_int_equal(call(r, "GET", "/subjects/orders-value/versions/1/schema", NULL, NULL), 200);
+    expect_body(S1);
+    assert_int_equal(call(r, "GET", "/subjects/orders-value/versions/1/referencedby", NULL, NULL), 200);
+    expect_body("[]");
+    assert_int_equal(call(r, "GET", "/schemas/ids/1", NULL, NULL), 200);
+    expect_body("{\"schema\":\"{\\\"type\\\":\\\"record\\\",\\\"name\\\":\\\"R\\\",\\\"fields\\\":[{\\\"name\\\":\\\"a\\\",\\\"type\\\":\\\"int\\\"}]}\"}");
+    assert_int_equal(call(r, "GET", "/schemas/ids/2/schema", NULL, NULL), 200);
+    expect_body(S2);
+    assert_int_equal(call(r, "GET", "/schemas/ids/2/versions", NULL, NULL), 200);
+    expect_body("[{\"subject\":\"orders-value\",\"version\":2},{\"subject\":\"team/a b\",\"version\":1}]");
+    assert_int_equal(call(r, "GET", "/schemas/ids/2/subjects", NULL, NULL), 200);
+    expect_body("[\"orders-value\",\"team/a b\"]");
+    assert_int_equal(call(r, "GET", "/schemas/types", NULL, NULL), 200);
+    expect_body("[\"AVRO\"]");
+    /* Lookup. */
+    assert_int_equal(post_schema(r, "/subjects/orders-value", NULL, S1), 200);
+    expect_body("{\"subject\":\"orders-value\",\"version\":1,\"id\":1,\"schema\":\"{\\\"type\\\":\\\"record\\\",\\\"name\\\":\\\"R\\\",\\\"fields\\\":[{\\\"name\\\":\\\"a\\\",\\\"type\\\":\\\"int\\\"}]}\"}");
+    assert_int_equal(call(r, "GET", "/mode", NULL, NULL), 200);
+    expect_body("{\"mode\":\"READWRITE\"}");
+    /* Not ours. */
+    assert_int_equal(call(r, "GET", "/v1/ports", NULL, NULL), 0);
+    assert_int_equal(last_outcome, PB_SR_NOT_MINE);
+    assert_int_equal(call(r, "GET", "/subjectsX", NULL, NULL), 0);
+    pb_registry_destroy(r);
+}
+
+static void contains_version(int v) {
+    char want[32];
+    snprintf(want, sizeof want, "\"version\":%d,", v);
+    if (!strstr(last_body, want)) fail_msg("%s has no %s", last_body, want);
+}
+
+static void error_codes(void **state) {
+    (void)state;
+    pb_registry_t *r = pb_registry_new();
+    post_schema(r, "/subjects/s/versions", NULL, S1);
+    int st;
+    /* 40401 */
+    st = call(r, "GET", "/subjects/nope/versions", NULL, NULL);
+    expect_error(st, 404, 40401, "Subject 'nope' not found.");
+    st = call(r, "GET", "/subjects/nope/versions/1", NULL, NULL);
+    expect_error(st, 404, 40401, "Subject 'nope' not found.");
+    st = post_schema(r, "/subjects/nope", NULL, S1);
+    expect_error(st, 404, 40401, "not found");
+    st = call(r, "DELETE", "/subjects/nope", NULL, NULL);
+    expect_error(st, 404, 40401, "Subject 'nope' not found.");
+    /* 40402 */
+    st = call(r, "GET", "/subjects/s/versions/7", NULL, NULL);
+    expect_error(st, 404, 40402, "Version 7 not found.");
+    st = call(r, "DELETE", "/subjects/s/versions/7", NULL, NULL);
+    expect_error(st, 404, 40402, "Version 7 not found.");
+    /* 40403 */
+    st = call(r, "GET", "/schemas/ids/99", NULL, NULL);
+    expect_error(st, 404, 40403, "Schema 99 not found");
+    st = call(r, "GET", "/schemas/ids/abc", NULL, NULL);
+    expect_error(st, 404, 40403, "Schema abc not found");
+    st = call(r, "GET", "/schemas/ids/99/versions", NULL, NULL);
+    expect_error(st, 404, 40403, "Schema 99 not found");
+    st = post_schema(r, "/subjects/s", NULL, S2);
+    expect_error(st, 404, 40403, "Schema not found");
+    /* 42201 */
+    st = post_schema(r, "/subjects/s/versions", NULL, "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"int\",\"default\":\"x\"}]}");
+    expect_error(st, 422, 42201, "/fields/0");
+    st = call(r, "POST", "/subjects/s/versions", NULL, "{\"schema\":\"{}\",\"schemaType\":\"PROTOBUF\"}");
+    expect_error(st, 422, 42201, "Invalid schema type PROTOBUF");
+    st = call(r, "POST", "/subjects/s/versions", NULL, "{\"schema\":\"\\\"int\\\"\",\"references\":[{\"name\":\"x\",\"subject\":\"y\",\"version\":1}]}");
+    expect_error(st, 422, 42201, "references are not supported");
+    st = call(r, "POST", "/subjects/s/versions", NULL, "{\"schemaType\":\"AVRO\"}");
+    expect_error(st, 422, 42201, "has no \"schema\"");
+    st = call(r, "POST", "/subjects/s/versions", NULL, "{\"schema\":{\"type\":\"int\"}}");
+    expect_error(st, 422, 42201, "must be a string");
+    st = call(r, "POST", "/subjects/s/versions", NULL, NULL);
+    expect_error(st, 422, 42201, "no body");
+    st = call(r, "POST", "/subjects/s/versions", NULL, "{\"schema\":");
+    expect_error(st, 400, 400, "Invalid request body");
+    st = call(r, "POST", "/subjects/s/versions", NULL, "[1]");
+    expect_error(st, 400, 400, "JSON object");
+    /* 42202 */
+    st = call(r, "GET", "/subjects/s/versions/abc", NULL, NULL);
+    expect_error(st, 422, 42202, "The specified version 'abc' is not a valid version id");
+    st = call(r, "GET", "/subjects/s/versions/0", NULL, NULL);
+    expect_error(st, 422, 42202, "'0'");
+    st = call(r, "GET", "/subjects/s/versions/2147483648", NULL, NULL);
+    expect_error(st, 422, 42202, "[1, 2^31-1]");
+    st = call(r, "DELETE", "/subjects/s/versions/-2", NULL, NULL);
+    expect_error(st, 422, 42202, "'-2'");
+    st = call(r, "GET", "/subjects/s/versions/2147483647", NULL, NULL);
+    expect_error(st, 404, 40402, "Version 2147483647 not found.");
+    /* 42203 */
+    st = call(r, "PUT", "/config", NULL, "{\"compatibility\":\"SIDEWAYS\"}");
+    expect_error(st, 422, 42203, "Invalid compatibility level");
+    st = call(r, "PUT", "/config/s", NULL, "not json");
+    expect_error(st, 422, 42203, "Invalid compatibility level");
+    /* 42208 */
+    st = post_schema(r, "/subjects/a%0Ab/versions", NULL, S1);
+    expect_error(st, 422, 42208, "control character");
+    /* 409 */
+    st = post_schema(r, "/subjects/s/versions", NULL, S_BAD);
+    expect_error(st, 409, 409, "Schema being registered is incompatible with an earlier schema for subject \"s\"");
+    expect_error(st, 409, 409, "READER_FIELD_MISSING_DEFAULT_VALUE");
+    /* 40408 */
+    st = call(r, "GET", "/config/s", NULL, NULL);
+    expect_error(st, 404, 40408, "Subject 's' does not have subject-level compatibility configured");
+    /* 405 / 404 */
+    st = call(r, "PUT", "/subjects", NULL, NULL);
+    expect_error(st, 405, 405, "Method Not Allowed");
+    st = call(r, "GET", "/subjects/s/things", NULL, NULL);
+    expect_error(st, 404, 404, "Not Found");
+    st = call(r, "GET", "/subjects/s/versions/1/x", NULL, NULL);
+    expect_error(st, 404, 404, "Not Found");
+    st = call(r, "GET", "/subjects/%zz/versions", NULL, NULL);
+    expect_error(st, 404, 404, "bad path");
+    st = call(r, "GET", "/config/a/b", NULL, NULL);
+    expect_error(st, 404, 404, "Not Found");
+    st = call(r, "GET", "/compatibility/subjects/s/versions", NULL, NULL);
+    expect_error(st, 405, 405, "Method Not Allowed");
+    st = call(r, "DELETE", "/schemas/ids/1", NULL, NULL);
+    expect_error(st, 405, 405, "Method Not Allowed");
+    pb_registry_destroy(r);
+}
+
+static void deletes(void **state) {
+    (void)state;
+    pb_registry_t *r = pb_registry_new();
+    call(r, "PUT", "/config/s", NULL, "{\"compatibility\":\"NONE\"}");
+    post_schema(r, "/subjects/s/versions", NULL, S1);
+    post_schema(r, "/subjects/s/versions", NULL, S2);
+    post_schema(r, "/subjects/s/versions", NULL, S_BAD);
+    int st = call(r, "DELETE", "/subjects/s/versions/2", NULL, NULL);
+    assert_int_equal(st, 200);
+    expect_body("2");
+    st = call(r, "DELETE", "/subjects/s/versions/2", NULL, NULL);
+    expect_error(st, 404, 40406, "Subject 's' Version 2 was soft deleted");
+    st = call(r, "DELETE", "/subjects/s/versions/1", "permanent=true", NULL);
+    expect_error(st, 404, 40407, "Subject 's' Version 1 was not deleted first before being permanently deleted");
+    assert_int_equal(call(r, "GET", "/subjects/s/versions", NULL, NULL), 200);
+    expect_body("[1,3]");
+    assert_int_equal(call(r, "GET", "/subjects/s/versions", "deleted=TRUE", NULL), 200);
+    expect_body("[1,2,3]");
+    st = call(r, "GET", "/subjects/s/versions/2", NULL, NULL);
+    expect_error(st, 404, 40402, "Version 2 not found.");
+    assert_int_equal(call(r, "GET", "/subjects/s/versions/2", "deleted=true", NULL), 200);
+    assert_int_equal(post_schema(r, "/subjects/s", "deleted=true", S2), 200);
+    st = post_schema(r, "/subjects/s", NULL, S2);
+    expect_error(st, 404, 40403, "Schema not found");
+    /* The id of a soft-deleted version still resolves; its versions show with deleted=true. */
+    assert_int_equal(call(r, "GET", "/schemas/ids/2", NULL, NULL), 200);
+    assert_int_equal(call(r, "GET", "/schemas/ids/2/versions", NULL, NULL), 200);
+    expect_body("[]");
+    assert_int_equal(call(r, "GET", "/schemas/ids/2/versions", "deleted=true", NULL), 200);
+    expect_body("[{\"subject\":\"s\",\"version\":2}]");
+    assert_int_equal(call(r, "DELETE", "/subjects/s/versions/2", "permanent=true", NULL), 200);
+    expect_body("2");
+    assert_int_equal(call(r, "DELETE", "/subjects/s/versions/latest", NULL, NULL), 200);
+    expect_body("3");
+    st = call(r, "DELETE", "/subjects/s", "permanent=true", NULL);
+    expect_error(st, 404, 40405, "Subject 's' was not deleted first before being permanently deleted");
+    assert_int_equal(call(r, "DELETE", "/subjects/s", NULL, NULL), 200);
+    expect_body("[1]");
+    st = call(r, "DELETE", "/subjects/s", NULL, NULL);
+    expect_error(st, 404, 40404, "Subject 's' was soft deleted");
+    assert_int_equal(call(r, "GET", "/subjects", NULL, NULL), 200);
+    expect_body("[]");
+    assert_int_equal(call(r, "GET", "/subjects", "deleted=true", NULL), 200);
+    expect_body("[\"s\"]");
+    assert_int_equal(call(r, "DELETE", "/subjects/s", "permanent=true", NULL), 200);
+    expect_body("[1,3]");
+    st = call(r, "GET", "/subjects/s/versions", "deleted=true", NULL);
+    expect_error(st, 404, 40401, "Subject 's' not found.");
+    st = call(r, "GET", "/schemas/ids/1", NULL, NULL);
+    expect_error(st, 404, 40403, "Schema 1 not found");
+    pb_registry_destroy(r);
+}
+
+static void config_routes(void **state) {
+    (void)state;
+    pb_registry_t *r = pb_registry_new();
+    assert_int_equal(call(r, "GET", "/config", NULL, NULL), 200);
+    expect_body("{\"compatibilityLevel\":\"BACKWARD\"}");
+    assert_int_equal(call(r, "PUT", "/config", NULL, "{\"compatibility\":\"full\"}"), 200);
+    expect_body("{\"compatibility\":\"FULL\"}");
+    assert_int_equal(call(r, "GET", "/config", "defaultToGlobal=true", NULL), 200);
+    expect_body("{\"compatibilityLevel\":\"FULL\"}");
+    int st = call(r, "GET", "/config/s", NULL, NULL);
+    expect_error(st, 404, 40408, "subject-level compatibility");
+    assert_int_equal(call(r, "GET", "/config/s", "defaultToGlobal=TRUE", NULL), 200);
+    expect_body("{\"compatibilityLevel\":\"FULL\"}");
+    assert_int_equal(call(r, "PUT", "/config/s", NULL, "{\"compatibility\":\"BACKWARD_TRANSITIVE\"}"), 200);
+    expect_body("{\"compatibility\":\"BACKWARD_TRANSITIVE\"}");
+    assert_int_equal(call(r, "GET", "/config/s", NULL, NULL), 200);
+    expect_body("{\"compatibilityLevel\":\"BACKWARD_TRANSITIVE\"}");
+    assert_int_equal(call(r, "DELETE", "/config/s", NULL, NULL), 200);
+    expect_body("{\"compatibilityLevel\":\"BACKWARD_TRANSITIVE\"}");
+    st = call(r, "DELETE", "/config/s", NULL, NULL);
+    expect_error(st, 404, 40401, "Subject 's' not found.");
+    assert_int_equal(call(r, "DELETE", "/config", NULL, NULL), 200);
+    expect_body("{\"compatibilityLevel\":\"FULL\"}");
+    assert_int_equal(call(r, "GET", "/config", NULL, NULL), 200);
+    expect_body("{\"compatibilityLevel\":\"BACKWARD\"}");
+    st = call(r, "POST", "/config", NULL, NULL);
+    expect_error(st, 405, 405, "Method Not Allowed");
+    pb_registry_destroy(r);
+}
+
+static void compatibility_routes(void **state) {
+    (void)state;
+    pb_registry_t *r = pb_registry_new();
+    /* No versions: compatible. */
+    assert_int_equal(post_schema(r, "/compatibility/subjects/s/versions/latest", NULL, S_BAD), 200);
+    expect_body("{\"is_compatible\":true}");
+    post_schema(r, "/subjects/s/versions", NULL, S1);
+    assert_int_equal(post_schema(r, "/compatibility/subjects/s/versions/latest", NULL, S2), 200);
+    expect_body("{\"is_compatible\":true}");
+    assert_int_equal(post_schema(r, "/compatibility/subjects/s/versions/latest", NULL, S_BAD), 200);
+    expect_body("{\"is_compatible\":false}");
+    assert_int_equal(post_schema(r, "/compatibility/subjects/s/versions/1", "verbose=True", S_BAD), 200);
+    json_t *j = json_loads(last_body, 0, NULL);
+    assert_false(json_is_true(json_object_get(j, "is_compatible")));
+    json_t *m = json_object_get(j, "messages");
+    assert_int_equal(json_array_size(m), 2);
+    assert_non_null(strstr(json_string_value(json_array_get(m, 0)), "errorType:'READER_FIELD_MISSING_DEFAULT_VALUE'"));
+    assert_string_equal(json_string_value(json_array_get(m, 1)), "{compatibility: 'BACKWARD'}");
+    json_decref(j);
+    assert_int_equal(post_schema(r, "/compatibility/subjects/s/versions", "verbose=true", S2), 200);
+    expect_body("{\"is_compatible\":true,\"messages\":[]}");
+    int st = post_schema(r, "/compatibility/subjects/s/versions/7", NULL, S2);
+    expect_error(st, 404, 40402, "Version 7 not found.");
+    st = post_schema(r, "/compatibility/subjects/s/versions/x", NULL, S2);
+    expect_error(st, 422, 42202, "'x'");
+    st = post_schema(r, "/compatibility/subjects/s/versions", NULL, "{\"type\":\"nope\"}");
+    expect_error(st, 422, 42201, "Invalid schema");
+    assert_int_equal(post_schema(r, "/compatibility/subjects/s/versions", "verbose=true", "{\"type\":\"nope\"}"), 200);
+    assert_non_null(strstr(last_body, "\"is_compatible\":false"));
+    assert_non_null(strstr(last_body, "Invalid schema"));
+    st = post_schema(r, "/compatibility/subjects/s", NULL, S2);
+    expect_error(st, 404, 404, "Not Found");
+    pb_registry_destroy(r);
+}
+
+static void write_failures(void **state) {
+    (void)state;
+    pb_registry_t *r = pb_registry_new();
+    params_t p;
+    parse_query(&p, NULL);
+    char *b = schema_body(S1);
+    pb_sr_reply_t rep = {0};
+    assert_int_equal(pb_sr_handle(r, "POST", "/subjects/s/versions", getp, &p, b, strlen(b), "req-x", &rep), PB_SR_WRITE);
+    assert_int_equal(rep.op, PB_REGISTRY_OP_REGISTER);
+    /* Kafka failed: the glue turns the pending write into a 50001. */
+    pb_sr_fail(&rep, PB_SR_STORE_ERROR, "Register schema operation failed while writing to the Kafka store");
+    assert_int_equal(rep.status, 500);
+    assert_null(rep.record);
+    assert_non_null(strstr(rep.body, "\"error_code\":50001"));
+    pb_sr_reply_reset(&rep);
+    /* A record the registry skipped answers 50001 with the reason. */
+    assert_int_equal(pb_sr_handle(r, "POST", "/subjects/s/versions", getp, &p, b, strlen(b), "req-y", &rep), PB_SR_WRITE);
+    pb_registry_result_t res = {0};
+    pb_registry_apply(r, -1, "{\"v\":9,\"req\":\"req-y\"}", 21, &res);
+    assert_int_equal(res.skipped, 1);
+    pb_sr_complete(&rep, &res);
+    assert_int_equal(rep.status, 500);
+    assert_non_null(strstr(rep.body, "\"error_code\":50001"));
+    assert_non_null(strstr(rep.body, "newer"));
+    pb_registry_result_reset(&res);
+    pb_sr_reply_reset(&rep);
+    pb_sr_reply_reset(NULL);
+    /* A bad request id is a store error before anything is written. */
+    assert_int_equal(pb_sr_handle(r, "POST", "/subjects/s/versions", getp, &p, b, strlen(b), "", &rep), PB_SR_REPLY);
+    assert_int_equal(rep.status, 500);
+    pb_sr_reply_reset(&rep);
+    free(b);
+    pb_registry_destroy(r);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(register_and_read),
+        cmocka_unit_test(error_codes),
+        cmocka_unit_test(deletes),
+        cmocka_unit_test(config_routes),
+        cmocka_unit_test(compatibility_routes),
+        cmocka_unit_test(write_failures),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
