@@ -45,6 +45,8 @@ DESTDIR ?=
 .PHONY: all deps test-deps run test unit integration bench fuzz fuzz-short install format \
         format-check lint docs docs-check clean valgrind
 .DEFAULT_GOAL := all
+# Keep the fuzzers' objects (make would delete them as intermediate files).
+.SECONDARY:
 
 all: $(B)/portbroker $(CONN_BINS)
 ifeq ($(VARIANT),release)
