@@ -9,7 +9,10 @@
 #include "addr.h"
 #include "broker.h"
 #include "descriptor.h"
+#include "id.h"
 #include "log.h"
+#include "registry.h"
+#include "sr.h"
 
 #define JSON_TYPE "application/json"
 
@@ -52,25 +55,29 @@ static json_t *slo_json(const pb_slo_t *s) {
     return o;
 }
 
-/* Input ports bound to an output port, from the loaded descriptors. */
+static const pb_registry_t *reg(const pb_broker_t *b) { return pb_store_registry(b->store); }
+
+/* A subscription object (DESIGN.md §5) for a binding. */
+static json_t *binding_json(const pb_broker_t *b, const pb_registry_binding_t *bd) {
+    const pb_port_t *in = pb_registry_port(reg(b), bd->to);
+    const pb_port_t *out = pb_registry_port(reg(b), bd->from);
+    char group[512] = "";
+    if (in) pb_addr_route_group(in->topic, group, sizeof group);
+    return json_pack("{s:i,s:s,s:s,s:s?,s:s,s:i,s:s,s:s,s:s}", "id", bd->id, "from", bd->from,
+                     "to", bd->to, "topic", in ? in->topic : NULL, "consumerGroup", group,
+                     "readerSchemaId", bd->reader_id, "start", bd->start, "state",
+                     out ? "bound" : "pending", "source",
+                     bd->from_product ? "descriptor" : "api");
+}
+
+/* Bindings of a port: to it (output port) or from it (input port). */
 static json_t *bindings_json(const pb_broker_t *b, const pb_port_t *port) {
     json_t *arr = json_array();
-    const pb_descriptor_set_t *set = b->products;
-    for (size_t i = 0; i < set->n_products; i++) {
-        const pb_product_t *p = set->products[i];
-        for (size_t j = 0; j < p->n_inputs; j++) {
-            const pb_port_t *in = &p->inputs[j];
-            if (!in->from) continue;
-            const char *from = in->from, *to = in->fqn;
-            if (port->kind == PB_PORT_OUTPUT ? strcmp(from, port->fqn) != 0
-                                             : strcmp(to, port->fqn) != 0)
-                continue;
-            char group[512];
-            pb_addr_route_group(in->topic, group, sizeof group);
-            json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:s}", "from", from, "to", to,
-                                                 "topic", in->topic, "consumerGroup", group,
-                                                 "source", "descriptor"));
-        }
+    size_t n = pb_registry_binding_count(reg(b));
+    for (size_t i = 0; i < n; i++) {
+        const pb_registry_binding_t *bd = pb_registry_binding_at(reg(b), i);
+        const char *side = port->kind == PB_PORT_OUTPUT ? bd->from : bd->to;
+        if (strcmp(side, port->fqn) == 0) json_array_append_new(arr, binding_json(b, bd));
     }
     return arr;
 }
@@ -81,9 +88,11 @@ static json_t *port_json(const pb_broker_t *b, const pb_port_t *port) {
                           "kind", pb_addr_kind_name(port->kind), "product", p->fqn, "major",
                           (int)p->major, "name", port->name, "version", port->version, "topic",
                           port->topic, "dlqTopic", port->dlq_topic, "partitions", port->partitions,
-                          "subject", port->subject, "compatibility", port->compatibility, "owner",
+                          "subject", port->subject, "compatibility",
+                          pb_compat_level_name(pb_registry_port_level(reg(b), port)), "owner",
                           p->owner);
     if (!o) return NULL;
+    json_object_set_new(o, "schemas", pb_registry_port_schemas(reg(b), port));
     json_object_set(o, "schema", port->schema);
     if (port->key_schema) json_object_set(o, "keySchema", port->key_schema);
     json_object_set_new(o, "slo", slo_json(&port->slo));
@@ -135,8 +144,9 @@ static void h_readyz(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
 static void h_products(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
     (void)rest;
     json_t *arr = json_array();
-    for (size_t i = 0; i < b->products->n_products; i++)
-        json_array_append_new(arr, product_summary(b->products->products[i]));
+    size_t n = 0;
+    const pb_product_t *const *ps = pb_registry_products(reg(b), &n);
+    for (size_t i = 0; i < n; i++) json_array_append_new(arr, product_summary(ps[i]));
     reply_json(req, 200, json_pack("{s:o}", "products", arr));
 }
 
@@ -149,7 +159,7 @@ static void h_product(pb_broker_t *b, pb_http_req_t *req, const char *id) {
         return;
     }
     pb_addr_format_product(&a, urn, sizeof urn);
-    const pb_product_t *p = pb_descriptor_set_product(b->products, urn);
+    const pb_product_t *p = pb_registry_product(reg(b), urn);
     if (!p) {
         reply_error(req, 404, 404, "no product %s (GET /v1/products lists them)", urn);
         return;
@@ -162,8 +172,10 @@ static void h_product(pb_broker_t *b, pb_http_req_t *req, const char *id) {
 static void h_ports(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
     (void)rest;
     json_t *arr = json_array();
-    for (size_t i = 0; i < b->products->n_products; i++) {
-        const pb_product_t *p = b->products->products[i];
+    size_t n = 0;
+    const pb_product_t *const *ps = pb_registry_products(reg(b), &n);
+    for (size_t i = 0; i < n; i++) {
+        const pb_product_t *p = ps[i];
         for (size_t j = 0; j < p->n_outputs; j++) json_array_append_new(arr, port_json(b, &p->outputs[j]));
         for (size_t j = 0; j < p->n_inputs; j++) json_array_append_new(arr, port_json(b, &p->inputs[j]));
     }
@@ -180,14 +192,194 @@ static const pb_port_t *find_port(pb_broker_t *b, pb_http_req_t *req, const char
         return NULL;
     }
     pb_addr_format(&a, urn, sizeof urn);
-    const pb_port_t *port = pb_descriptor_set_port(b->products, urn);
+    const pb_port_t *port = pb_registry_port(reg(b), urn);
     if (!port) reply_error(req, 404, 404, "no port %s (GET /v1/ports lists them)", urn);
     return port;
 }
 
+/* A registry write on behalf of an HTTP request: the reply is sent when the record is read back. */
+typedef struct write_ctx {
+    pb_http_req_t *req;
+    pb_sr_reply_t rep; /* Schema Registry writes */
+    int v1;            /* 1: answer in the /v1 shape */
+} write_ctx_t;
+
+static void send_sr(pb_http_req_t *req, pb_sr_reply_t *rep) {
+    pb_http_reply(req, rep->status, rep->content_type ? rep->content_type : PB_SR_CONTENT_TYPE,
+                  rep->body, rep->body ? strlen(rep->body) : 0);
+    pb_sr_reply_reset(rep);
+}
+
+static void on_write_done(void *ctx, const pb_registry_result_t *res, int code, const char *msg) {
+    write_ctx_t *w = ctx;
+    if (!w->v1) {
+        if (res) pb_sr_complete(&w->rep, res);
+        else pb_sr_fail(&w->rep, code, msg);
+        send_sr(w->req, &w->rep);
+    } else if (!res) {
+        pb_http_set_header(w->req, "Retry-After", "1");
+        reply_error(w->req, 503, code, "%s", msg);
+    } else if (res->error_code) {
+        json_t *o = json_pack("{s:i,s:s}", "error_code", res->error_code, "message",
+                              res->message ? res->message : "");
+        if (res->body) json_object_set(o, "details", res->body);
+        reply_json(w->req, res->status, o);
+    } else {
+        reply_json(w->req, res->existed ? 200 : 201,
+                   json_pack("{s:i,s:i,s:b}", "id", res->id, "version", res->version, "existed",
+                             res->existed));
+    }
+    free(w);
+}
+
+/* Start a write of rec (built with request id reqid); replies when it is applied. */
+static void start_write(pb_broker_t *b, pb_http_req_t *req, write_ctx_t *w, const char *reqid,
+                        const void *rec, size_t len) {
+    pb_err_t err = {0};
+    w->req = req;
+    if (pb_store_write(b->store, reqid, rec, len, on_write_done, w, &err)) {
+        pb_http_set_header(req, "Retry-After", "1");
+        if (w->v1) reply_error(req, 503, 50001, "%s", err.msg);
+        else {
+            pb_sr_fail(&w->rep, 50001, err.msg);
+            send_sr(req, &w->rep);
+        }
+        free(w);
+    }
+}
+
+/* The schema a /v1 body carries: {"schema": {...} | "..."} or the schema itself. New string. */
+static char *body_schema(pb_http_req_t *req, pb_err_t *err) {
+    size_t len = 0;
+    const char *body = pb_http_body(req, &len);
+    json_error_t je;
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    char *text = NULL;
+    if (!doc) {
+        pb_err_set(err, PB_ERR_INVALID, "body is not JSON: line %d column %d: %s", je.line,
+                   je.column, je.text);
+        return NULL;
+    }
+    json_t *sch = json_is_object(doc) ? json_object_get(doc, "schema") : NULL;
+    if (!sch) sch = doc;
+    text = json_is_string(sch) ? strdup(json_string_value(sch))
+                               : json_dumps(sch, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(doc);
+    if (!text) pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+    return text;
+}
+
+static void port_schemas_post(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port) {
+    pb_err_t err = {0};
+    char reqid[PB_ID_UUID_LEN + 1];
+    pb_buf_t rec = {0};
+    if (port->kind != PB_PORT_OUTPUT) {
+        reply_error(req, 405, 405, "%s is an input port: its reader schema comes with its binding; "
+                    "register writer schemas on output ports", port->fqn);
+        return;
+    }
+    char *text = body_schema(req, &err);
+    if (!text) {
+        reply_error(req, 422, 42201, "%s", err.msg);
+        return;
+    }
+    pb_id_uuid4(reqid);
+    int code = pb_registry_record_register(&rec, reqid, port->subject, text, strlen(text), &err);
+    free(text);
+    if (code) {
+        reply_error(req, pb_registry_http_status(code), code, "%s", err.msg);
+    } else {
+        write_ctx_t *w = calloc(1, sizeof *w);
+        if (!w) reply_error(req, 503, 50001, "out of memory");
+        else {
+            w->v1 = 1;
+            start_write(b, req, w, reqid, rec.data, rec.len);
+        }
+    }
+    pb_buf_free(&rec);
+}
+
+static void port_impact(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port) {
+    pb_err_t err = {0};
+    json_t *out = NULL;
+    char *text = body_schema(req, &err);
+    if (!text) {
+        reply_error(req, 422, 42201, "%s", err.msg);
+        return;
+    }
+    int code = pb_registry_impact(reg(b), port->fqn, text, strlen(text), &out, &err);
+    free(text);
+    if (code) reply_error(req, pb_registry_http_status(code), code, "%s", err.msg);
+    else reply_json(req, 200, out);
+}
+
+/* /v1/ports/{port}[/schemas|/impact]: the port id may contain '/' (short forms), so the action is
+ * the last segment when what precedes it names a port. */
 static void h_port(pb_broker_t *b, pb_http_req_t *req, const char *id) {
+    static const char *actions[] = {"/schemas", "/impact"};
+    char buf[1024];
+    const char *action = NULL;
+    for (size_t i = 0; i < 2 && !action; i++) {
+        size_t n = strlen(id), an = strlen(actions[i]);
+        if (n > an && n - an < sizeof buf && strcmp(id + n - an, actions[i]) == 0) {
+            memcpy(buf, id, n - an);
+            buf[n - an] = '\0';
+            pb_addr_t a;
+            if (pb_addr_parse_port(buf, b->cfg->mesh_namespace, &a, NULL) == 0) {
+                action = actions[i];
+                id = buf;
+            }
+        }
+    }
+    pb_http_method_t m = pb_http_method(req);
+    if (!action && m != PB_HTTP_GET && m != PB_HTTP_HEAD) {
+        pb_http_set_header(req, "Allow", "GET, HEAD");
+        reply_error(req, 405, 405, "method %s is not allowed on a port (POST .../schemas or "
+                    ".../impact)", pb_http_method_name(req));
+        return;
+    }
+    if (action && m != PB_HTTP_POST) {
+        pb_http_set_header(req, "Allow", "POST");
+        reply_error(req, 405, 405, "%s takes POST", action + 1);
+        return;
+    }
     const pb_port_t *port = find_port(b, req, id);
-    if (port) reply_json(req, 200, port_json(b, port));
+    if (!port) return;
+    if (!action) reply_json(req, 200, port_json(b, port));
+    else if (strcmp(action, "/schemas") == 0) port_schemas_post(b, req, port);
+    else port_impact(b, req, port);
+}
+
+/* ---- Schema Registry–compatible API --------------------------------------------------------- */
+
+static const char *sr_param(void *arg, const char *name) { return pb_http_query(arg, name); }
+
+/* Returns 0 when the path is not a Schema Registry path. */
+static int try_sr(pb_broker_t *b, pb_http_req_t *req) {
+    char reqid[PB_ID_UUID_LEN + 1];
+    size_t len = 0;
+    const char *body = pb_http_body(req, &len);
+    write_ctx_t *w = calloc(1, sizeof *w);
+    if (!w) {
+        reply_error(req, 503, 50001, "out of memory");
+        return 1;
+    }
+    pb_id_uuid4(reqid);
+    switch (pb_sr_handle(reg(b), pb_http_method_name(req), pb_http_raw_path(req), sr_param, req,
+                         body, len, reqid, &w->rep)) {
+    case PB_SR_NOT_MINE:
+        free(w);
+        return 0;
+    case PB_SR_REPLY:
+        send_sr(req, &w->rep);
+        free(w);
+        return 1;
+    case PB_SR_WRITE:
+        start_write(b, req, w, w->rep.req, w->rep.record, w->rep.record_len);
+        return 1;
+    }
+    free(w);
+    return 0;
 }
 
 /* ---- routing -------------------------------------------------------------------------------- */
@@ -209,7 +401,7 @@ static const struct route {
     {"/v1/products", 0, M(GET) | M(HEAD), h_products},
     {"/v1/products/", 1, M(GET) | M(HEAD), h_product},
     {"/v1/ports", 0, M(GET) | M(HEAD), h_ports},
-    {"/v1/ports/", 1, M(GET) | M(HEAD), h_port},
+    {"/v1/ports/", 1, M(GET) | M(HEAD) | M(POST) | M(PUT) | M(DELETE), h_port},
 };
 #undef M
 
@@ -242,6 +434,7 @@ void pb_api_handle(pb_http_req_t *req, void *arg) {
         allowed |= routes[i].methods;
     }
     if (!allowed) {
+        if (try_sr(b, req)) return;
         reply_error(req, 404, 404, "no route %s %s", pb_http_method_name(req), path);
         return;
     }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "id.h"
 #include "log.h"
 
 /* Partition count of an input port's topic: routing preserves partitions (origin partition p goes
@@ -39,6 +40,44 @@ static int ensure_topics(pb_broker_t *b, const pb_descriptor_set_t *set, pb_err_
             rc = ensure(b, p->inputs[j].topic, input_partitions(set, &p->inputs[j]), err);
     }
     return rc;
+}
+
+/* ---- descriptors -> registry ------------------------------------------------------------- */
+
+static void on_sync_done(void *ctx, const pb_registry_result_t *res, int code, const char *msg) {
+    pb_broker_t *b = ctx;
+    b->sync_inflight--;
+    if (!res)
+        pb_log(ERROR, "registry", "storing a descriptor in the registry failed (%d): %s", code, msg);
+    else if (res->error_code)
+        pb_log(ERROR, "registry",
+               "the registry refused a descriptor from %s (%d): %s; the registry keeps its previous "
+               "state for that product",
+               b->cfg->products_dir, res->error_code, res->message ? res->message : "");
+}
+
+/* Once the registry is replayed, write every descriptor that differs from what it holds. */
+static void sync_tick(void *arg) {
+    pb_broker_t *b = arg;
+    if (!b->sync_needed || !pb_store_caught_up(b->store)) return;
+    b->sync_needed = 0;
+    const pb_registry_t *reg = pb_store_registry(b->store);
+    for (size_t i = 0; i < b->products->n_products; i++) {
+        const pb_product_t *p = b->products->products[i];
+        if (pb_registry_product_unchanged(reg, p)) continue;
+        char req[PB_ID_UUID_LEN + 1];
+        pb_buf_t rec = {0};
+        pb_err_t err = {0};
+        pb_id_uuid4(req);
+        if (pb_registry_record_product_put(&rec, req, p, &err) ||
+            pb_store_write(b->store, req, rec.data, rec.len, on_sync_done, b, &err))
+            pb_log(ERROR, "registry", "cannot store product %s: %s", p->fqn, err.msg);
+        else
+            b->sync_inflight++;
+        pb_buf_free(&rec);
+    }
+    pb_log(INFO, "registry", "registry ready: %zu products in products.dir, %d written", 
+           b->products->n_products, b->sync_inflight);
 }
 
 static void on_kafka(void *arg) {
@@ -92,6 +131,7 @@ int pb_broker_reload(pb_broker_t *b, pb_err_t *err) {
     pb_descriptor_set_destroy(b->products);
     b->products = set;
     b->reloads++;
+    b->sync_needed = 1;
     pb_log(INFO, "broker", "reloaded %zu products from %s", set->n_products, b->cfg->products_dir);
     return 0;
 }
@@ -164,6 +204,18 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
         .max_header_bytes = 64 * 1024,
         .timeout_ms = cfg->http_timeout_ms,
     };
+    b->store = pb_store_new(b->kafka, b->loop, cfg->registry_topic, cfg->publish_timeout_ms, NULL,
+                            NULL, err);
+    if (!b->store) {
+        rc = err->code;
+        goto fail;
+    }
+    b->sync_needed = 1;
+    b->sync_timer = pb_loop_timer_new(b->loop, 50, 1, sync_tick, b);
+    if (!b->sync_timer) {
+        rc = pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     b->http = pb_http_new(b->loop, host, port, &lim, pb_api_handle, b, err);
     if (!b->http) {
         rc = err->code;
@@ -192,6 +244,14 @@ int pb_broker_ready(const pb_broker_t *b, const char **reason) {
         *reason = "descriptors not loaded";
         return 0;
     }
+    if (!pb_store_caught_up(b->store)) {
+        *reason = "the registry log is still being replayed";
+        return 0;
+    }
+    if (b->sync_needed || b->sync_inflight) {
+        *reason = "descriptors are being stored in the registry";
+        return 0;
+    }
     if (!pb_kafka_reachable(b->kafka)) {
         *reason = "Kafka is not reachable (no metadata answer in the last seconds)";
         return 0;
@@ -205,6 +265,8 @@ int pb_broker_destroy(pb_broker_t *b) {
     if (!b) return 0;
     pb_http_destroy(b->http);
     pb_loop_timer_destroy(b->stop_timer);
+    pb_loop_timer_destroy(b->sync_timer);
+    pb_store_destroy(b->store);
     if (b->kafka) {
         left = pb_kafka_destroy(b->kafka, (int)b->cfg->shutdown_timeout_ms);
         if (left)

@@ -16,6 +16,7 @@
 #include "http.h"
 #include "kafka.h"
 #include "loop.h"
+#include "store.h"
 
 typedef struct pb_broker {
     pb_config_t *cfg;
@@ -23,7 +24,11 @@ typedef struct pb_broker {
     pb_kafka_cluster_t *cluster; /* the embedded cluster, or NULL with an external one */
     pb_kafka_t *kafka;
     pb_http_t *http;
-    pb_descriptor_set_t *products;
+    pb_descriptor_set_t *products;  /* loaded from products.dir; synced into the registry */
+    pb_store_t *store;               /* the registry kept in Kafka */
+    pb_loop_timer_t *sync_timer;
+    int sync_needed;                 /* descriptors not yet written to the registry */
+    int sync_inflight;               /* descriptor writes awaiting read-back */
     char *port_file;
     pb_loop_timer_t *stop_timer;
     int stopping;

@@ -27,6 +27,7 @@ struct pb_http_req {
     struct evhttp_connection *conn;
     pb_http_method_t method;
     char *path;
+    char *raw_path;
     struct evkeyvalq query;
     char *body;
     size_t body_len;
@@ -60,6 +61,7 @@ static const char *reason(int status) {
 static void req_free(pb_http_req_t *r) {
     evhttp_clear_headers(&r->query);
     free(r->path);
+    free(r->raw_path);
     free(r->body);
     free(r);
 }
@@ -97,6 +99,7 @@ static void gencb(struct evhttp_request *ev, void *arg) {
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
     const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
     r->path = evhttp_uridecode(raw && *raw ? raw : "/", 0, NULL);
+    r->raw_path = strdup(raw && *raw ? raw : "/");
     const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
     if (q && evhttp_parse_query_str(q, &r->query) != 0) {
         evhttp_clear_headers(&r->query);
@@ -105,7 +108,7 @@ static void gencb(struct evhttp_request *ev, void *arg) {
     struct evbuffer *in = evhttp_request_get_input_buffer(ev);
     r->body_len = evbuffer_get_length(in);
     r->body = malloc(r->body_len + 1);
-    if (!r->path || !r->body) {
+    if (!r->path || !r->raw_path || !r->body) {
         req_free(r);
         evhttp_send_error(ev, 503, "out of memory");
         return;
@@ -186,6 +189,8 @@ const char *pb_http_method_name(const pb_http_req_t *r) {
 }
 
 const char *pb_http_path(const pb_http_req_t *r) { return r->path; }
+
+const char *pb_http_raw_path(const pb_http_req_t *r) { return r->raw_path; }
 
 const char *pb_http_query(const pb_http_req_t *r, const char *name) {
     return evhttp_find_header(&r->query, name);

@@ -58,6 +58,8 @@ pb_http_method_t pb_http_method(const pb_http_req_t *r);
 const char *pb_http_method_name(const pb_http_req_t *r);
 /* Percent-decoded path without the query ("/v1/ports/urn:dpds:..."). */
 const char *pb_http_path(const pb_http_req_t *r);
+/* The path as received (still percent-encoded), without the query. */
+const char *pb_http_raw_path(const pb_http_req_t *r);
 /* Decoded query parameter, or NULL. */
 const char *pb_http_query(const pb_http_req_t *r, const char *name);
 /* Request header (case-insensitive), or NULL. */
