@@ -14,7 +14,8 @@ jq '.info.fullyQualifiedName = "urn:dpds:com.acme:dataproducts:radar:1" | .info.
   "$T/products/weather.json" >"$T/products/radar.json"
 kill -HUP "$R_PID"
 count() { curl -s --max-time 2 "$R_URL/v1/products" | jq '.products|length'; }
-check "SIGHUP: the new product appears" wait_until 10 test "$(count)" = 4
+has_count() { [ "$(count)" = "$1" ]; }
+check "SIGHUP: the new product appears" wait_until 10 has_count 4
 http GET "$R_URL/v1/ports/radar/1/outputports/observations"
 is "SIGHUP: the new port resolves with its topic" "$(jq -r .topic <<<"$HTTP_BODY")" "com.acme.radar.v1.observations"
 
