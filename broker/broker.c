@@ -211,7 +211,7 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
         goto fail;
     }
     b->sync_needed = 1;
-    b->sync_timer = pb_loop_timer_new(b->loop, 50, 1, sync_tick, b);
+    b->sync_timer = pb_loop_timer_new(b->loop, 100, 1, sync_tick, b);
     if (!b->sync_timer) {
         rc = pb_err_set(err, PB_ERR_NOMEM, "out of memory");
         goto fail;

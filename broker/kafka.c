@@ -509,7 +509,7 @@ pb_kafka_log_t *pb_kafka_log_new(pb_kafka_t *k, const char *topic, int timeout_m
         conf_set(conf, "group.id", "portbroker.registry.follower", err) ||
         conf_set(conf, "enable.auto.commit", "false", err) ||
         conf_set(conf, "enable.partition.eof", "false", err) ||
-        conf_set(conf, "fetch.wait.max.ms", k->embedded ? "25" : "500", err) ||
+        conf_set(conf, "fetch.wait.max.ms", k->embedded ? "100" : "500", err) ||
         conf_set(conf, "client.id", "portbroker-registry", err))
         goto fail;
     l->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, es, sizeof es);

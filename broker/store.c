@@ -130,7 +130,7 @@ pb_store_t *pb_store_new(pb_kafka_t *k, pb_loop_t *loop, const char *topic,
     s->log = pb_kafka_log_new(k, topic, 15000, on_record, s, err);
     if (!s->log) goto fail;
     if (pb_loop_watch_fd(loop, pb_kafka_log_wake_fd(s->log), on_log, s, err)) goto fail;
-    s->timer = pb_loop_timer_new(loop, 100, 1, on_tick, s);
+    s->timer = pb_loop_timer_new(loop, 250, 1, on_tick, s);
     if (!s->timer) {
         pb_err_set(err, PB_ERR_NOMEM, "out of memory");
         goto fail;

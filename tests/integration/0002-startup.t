@@ -10,11 +10,12 @@ check "embedded: ready" wait_ready "$E_URL"
 like "embedded: the log says data is in memory only" "$(cat "$T/E.log")" 'EMBEDDED Kafka cluster \(3 brokers at 127\.0\.0\.1:[0-9]+.*in memory only'
 http GET "$E_URL/readyz"
 like "embedded: readyz says so" "$HTTP_BODY" '"embeddedKafka":true'
-# Idle CPU: ticks used over 3 s with no traffic (fd wake-ups, no polling timer).
+# Idle CPU: ticks used over 6 s with no traffic (fd wake-ups, no polling timer). Includes the
+# embedded cluster's own threads, which a broker against a real cluster does not have.
 hz=$(getconf CLK_TCK)
-t0=$(awk '{print $14+$15}' /proc/"$E_PID"/stat); sleep 3; t1=$(awk '{print $14+$15}' /proc/"$E_PID"/stat)
-pct=$(( (t1 - t0) * 100 * 100 / (hz * 3) ))  # hundredths of a percent
-diag "idle CPU over 3 s: $((pct / 100)).$((pct % 100))% (embedded cluster in-process)"
+t0=$(awk '{print $14+$15}' /proc/"$E_PID"/stat); sleep 6; t1=$(awk '{print $14+$15}' /proc/"$E_PID"/stat)
+pct=$(( (t1 - t0) * 100 * 100 / (hz * 6) ))  # hundredths of a percent
+diag "idle CPU over 6 s: $((pct / 100)).$(printf %02d $((pct % 100)))% (embedded cluster in-process)"
 limit=100; [ -n "${SAN:-}" ] && limit=300  # sanitizers make every wake-up dearer
 check "idle broker with embedded Kafka uses < $((limit / 100))% CPU" test "$pct" -lt "$limit"
 stop_pid "$E_PID" 10
