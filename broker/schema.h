@@ -66,6 +66,10 @@ typedef struct pb_schema_field {
     json_t *default_value;    /* NULL when the field has no default; owned (one reference) */
     pb_order_t order;
     size_t index;             /* position in the record */
+    /* Added by schema.c (additions only): */
+    json_t *props;            /* other attributes of the field object (not name, type, doc, default,
+                               * order, aliases), NULL when none; owned. Kept for to_json. */
+    char *pointer;            /* JSON pointer of the field object ("/fields/2") */
 } pb_schema_field_t;
 
 struct pb_schema_node {
@@ -107,6 +111,11 @@ struct pb_schema_node {
     /* JSON pointer of the node's definition in the source document ("" for the root), for error
      * messages ("/fields/3/type"). */
     char *pointer;
+
+    /* Added by schema.c (additions only): */
+    int is_error;  /* record declared as "error" (canonical form says "record") */
+    json_t *props; /* other attributes ("logicalType", "precision", "connect.name"...), as Java
+                    * keeps them; NULL when none; owned. Kept for to_json. */
 };
 
 /* A parsed schema. root is the top node; all nodes are owned here. */
@@ -118,6 +127,7 @@ typedef struct pb_schema {
     char *canonical;       /* Parsing Canonical Form, computed at parse */
     size_t canonical_len;
     uint64_t fingerprint;  /* CRC-64-AVRO of canonical */
+    void *names;           /* fullname -> named node table */
 } pb_schema_t;
 
 /* Limits on what a schema may be; a bigger one is rejected with PB_ERR_TOO_LARGE. */
@@ -163,8 +173,26 @@ static inline int pb_schema_is_named(const pb_schema_node_t *n) {
     return n->type == PB_AVRO_RECORD || n->type == PB_AVRO_ENUM || n->type == PB_AVRO_FIXED;
 }
 
+/* The named type (record, enum, fixed) with this full name, or NULL. Borrowed from s. */
+const pb_schema_node_t *pb_schema_lookup(const pb_schema_t *s, const char *fullname);
+
+/* The field of record n called name, or NULL (linear search). Borrowed. */
+const pb_schema_field_t *pb_schema_field(const pb_schema_node_t *n, const char *name);
+
+/* Index of symbol in enum n, or -1. */
+int pb_schema_symbol_index(const pb_schema_node_t *n, const char *symbol);
+
 /* Does JSON value v (Avro JSON encoding as used in defaults: unions NOT wrapped, value must match
  * the first branch) match node n? Fills err with the path and reason on mismatch. Returns 0/PB_ERR_INVALID. */
 int pb_schema_check_default(const pb_schema_node_t *n, const json_t *v, pb_err_t *err);
+/*
+ * Notes on stored defaults (field->default_value), for the codec:
+ * - bytes and fixed defaults are JSON strings whose code points (0-255) are the bytes; checked.
+ * - enum defaults are checked against the symbols; fixed defaults against the size.
+ * - A float/double field default may be, as Apache Avro Java accepts, a string: the parser turns
+ *   "1.5" into the number 1.5 and keeps "NaN", "Infinity" and "-Infinity" as those strings
+ *   (JSON has no such numbers). Only at the top of a float/double field's default, not nested.
+ * - A record default object may omit fields that have their own default.
+ */
 
 #endif
