@@ -103,6 +103,8 @@ int pb_cli_schema_resolve(int argc, char **argv) {
                 return EXIT_INVALID;
             }
             *slot = argv[++i];
+        } else if (!strcmp(a, "--json")) {
+            /* the dispatcher passes --json through: our output is JSON lines already */
         } else if (!strcmp(a, "--unwrapped")) {
             flags |= PB_CODEC_UNWRAPPED_UNIONS;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {

@@ -200,9 +200,9 @@ static const subcommand_t subcommands[] = {
     {"canonical", cmd_canonical, NULL, "canonical [--json] FILE", "print its Parsing Canonical Form"},
     {"fingerprint", cmd_fingerprint, NULL, "fingerprint [--json] FILE",
      "print its CRC-64-AVRO fingerprint (16 hex digits)"},
+    {"resolve", NULL, pb_cli_schema_resolve, "resolve --writer W --reader R", "resolve Avro-JSON datums on stdin"},
     /* One line each, when their files exist:
     {"compat", NULL, pb_cli_schema_compat, "compat [--json] --reader R --writer W", "can R read what W wrote?"},
-    {"resolve", NULL, pb_cli_schema_resolve, "resolve --writer W --reader R", "resolve Avro-JSON datums on stdin"},
     */
 };
 

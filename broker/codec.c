@@ -1237,7 +1237,10 @@ static long best_branch(const pb_schema_node_t *ru, const pb_schema_node_t *w) {
     return -1;
 }
 
-static const char *where(const pb_schema_node_t *n) { return n->pointer ? n->pointer : ""; }
+/* Where a node is defined in its schema document, for plan errors. */
+static const char *where(const pb_schema_node_t *n) {
+    return n->pointer && n->pointer[0] ? n->pointer : "(root)";
+}
 
 static int build(pb_resolver_t *R, const pb_schema_node_t *w, const pb_schema_node_t *r,
                  plan_t **out, pb_err_t *err);
