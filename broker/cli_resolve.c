@@ -141,7 +141,7 @@ int pb_cli_schema_resolve(int argc, char **argv) {
         while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
         size_t sp = 0;
         while (sp < len && (line[sp] == ' ' || line[sp] == '\t')) sp++;
-        if (sp == len) continue;
+        if (sp == len && !in_hex) continue; /* in hex, an empty line is the empty datum */
         pb_buf_reset(&wbin);
         pb_buf_reset(&rbin);
         pb_buf_reset(&text);
