@@ -367,11 +367,58 @@ static int fmt_float(char *buf, size_t cap, float f) {
     return n;
 }
 
+/*
+ * Fast path for the common case, values with few decimals (12.75, 52.520008): find the smallest k
+ * such that an integer m over 10^k is exactly the value, and print m with the point put back.
+ * The check is exact (m and 10^k are exact doubles, the division is correctly rounded, so the
+ * decimal m/10^k reads back to d), so a miss only means falling back to snprintf. For float the
+ * decimal must be within half a float ulp of f, with a margin far above double rounding error.
+ * Returns the length, or 0 when the value is not in the fast path's range.
+ */
+static int fmt_fast(char *buf, double d, bool single) {
+    static const double p10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
+                                 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    double a = fabs(d);
+    if (!(a < 1e15) || (a != 0 && a < 1e-5)) return 0;
+    double half_ulp = 0;
+    if (single) {
+        int e;
+        frexp(a, &e);
+        half_ulp = ldexp(1.0, e - 25) * (1 - 1e-6); /* half a float ulp, minus a margin */
+    }
+    for (int k = 0; k <= 15; k++) {
+        double m = nearbyint(d * p10[k]);
+        if (fabs(m) >= 9007199254740992.0) return 0;
+        double back = m / p10[k];
+        if (single ? fabs(back - d) >= half_ulp && back != d : back != d) continue;
+        if (single && (float)back != (float)d) continue;
+        /* print m with k decimals */
+        uint64_t u = (uint64_t)fabs(m);
+        char digits[24];
+        int nd = 0;
+        do {
+            digits[nd++] = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        while (nd <= k) digits[nd++] = '0'; /* at least one digit before the point */
+        int n = 0;
+        if (signbit(d)) buf[n++] = '-';
+        for (int i = nd - 1; i >= k; i--) buf[n++] = digits[i];
+        buf[n++] = '.';
+        if (k == 0) buf[n++] = '0';
+        for (int i = k - 1; i >= 0; i--) buf[n++] = digits[i];
+        buf[n] = '\0';
+        return n;
+    }
+    return 0;
+}
+
 static int put_real(pb_buf_t *b, double d, bool single) {
     if (isnan(d)) return put(b, "\"NaN\"", 5);
     if (isinf(d)) return d > 0 ? put(b, "\"Infinity\"", 10) : put(b, "\"-Infinity\"", 11);
     char tmp[40];
-    int n = single ? fmt_float(tmp, sizeof tmp, (float)d) : fmt_double(tmp, sizeof tmp, d);
+    int n = fmt_fast(tmp, d, single);
+    if (!n) n = single ? fmt_float(tmp, sizeof tmp, (float)d) : fmt_double(tmp, sizeof tmp, d);
     return put(b, tmp, (size_t)n);
 }
 

@@ -189,6 +189,31 @@ static void doubles_round_trip(void **state) {
         pb_buf_putc(&t, 0);
         assert_true(strtof((char *)t.data, NULL) == fl);
     }
+    /* short decimals (the formatter's fast path) print as themselves */
+    for (int i = 0; i < 20000; i++) {
+        static const double p10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7};
+        double d = (double)((rand() % 2000001) - 1000000) / p10[rand() % 8];
+        uint64_t bits;
+        memcpy(&bits, &d, 8);
+        uint8_t le[8];
+        for (int k = 0; k < 8; k++) le[k] = (uint8_t)(bits >> (8 * k));
+        pb_buf_reset(&t);
+        assert_int_equal(pb_codec_avro_to_json_text(s, le, 8, &t, &err), 0);
+        pb_buf_putc(&t, 0);
+        assert_true(strtod((char *)t.data, NULL) == d);
+        char ref[64];
+        snprintf(ref, sizeof ref, "%.15g", d);
+        if (!strchr(ref, '.') && !strchr(ref, 'e')) strcat(ref, ".0");
+        if (!strchr(ref, 'e')) assert_string_equal((char *)t.data, ref);
+        float fl = (float)d;
+        memcpy(&bits, &fl, 4);
+        for (int k = 0; k < 4; k++) le[k] = (uint8_t)(bits >> (8 * k));
+        pb_buf_reset(&t);
+        assert_int_equal(pb_codec_avro_to_json_text(f, le, 4, &t, &err), 0);
+        pb_buf_putc(&t, 0);
+        assert_true(strtof((char *)t.data, NULL) == fl);
+        assert_true(strlen((char *)t.data) <= 14);
+    }
     pb_buf_free(&t);
     pb_schema_destroy(s);
     pb_schema_destroy(f);
