@@ -5,9 +5,18 @@
  * Owns: every node of a parsed schema (pb_schema_t), the name table of its named types.
  * Must not: do I/O, use avro-c, decide compatibility (compat.c) or touch data (codec.c).
  *
- * Validation follows Apache Avro Java 1.11's Schema.Parser with default validation on, plus the
- * spec where Java is looser (see the notes at each rule and tests/data/schema/README). Errors say
- * where: "at <JSON pointer into the schema document>: <reason>"; the root is "(root)".
+ * Validation follows Apache Avro Java 1.11's Schema.Parser with default validation on. Java
+ * behaviours kept on purpose: short names fall back to the null namespace; {"type": "Defined"} is
+ * a reference; "order" in any case; a string default of a float/double field is parsed as a
+ * number ("NaN", "Infinity" included); an invalid logicalType is ignored, not an error (python
+ * avro 1.11.1 does the same, with a warning); records/enums may be empty; fixed size 0..2^31-1.
+ * Stricter than Java, where the spec is: names, namespaces, aliases and symbols are ASCII
+ * [A-Za-z_][A-Za-z0-9_]* per part (Java takes any Unicode letter and never checks namespaces or
+ * field aliases); a non-string namespace or enum default is an error (Java ignores it); defaults
+ * of enums must be symbols, of fixed the right length, of bytes/fixed code points 0-255 (Java
+ * only asks for a string); duplicate JSON keys are an error (parsers disagree which one wins).
+ * Errors say where: "at <JSON pointer into the schema document>: <reason>"; the root is
+ * "(root)"; a pointer longer than 160 characters keeps its head and tail around "...".
  *
  * Recursion is bounded: type definitions nest at most PB_SCHEMA_MAX_DEPTH deep, so the canonical
  * form and to_json writers (which never expand a reference) are bounded too; default values are

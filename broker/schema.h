@@ -151,7 +151,10 @@ int pb_schema_parse_json(const json_t *json, pb_schema_t **out, pb_err_t *err);
 /* Free a schema and every node. NULL is a no-op. */
 void pb_schema_destroy(pb_schema_t *s);
 
-/* Parsing Canonical Form (NUL-terminated, owned by s). */
+/* Parsing Canonical Form (NUL-terminated, owned by s), exactly as the spec defines it (names
+ * written as fullnames, named types in full the first time). For fingerprints and equality, not
+ * for storage: like Java's, it writes a null-namespace type defined inside a namespaced one as a
+ * bare name, which reads back in the enclosing namespace. Store pb_schema_to_json instead. */
 const char *pb_schema_canonical(const pb_schema_t *s);
 
 /* CRC-64-AVRO fingerprint of the canonical form. */
