@@ -564,9 +564,18 @@ static int enc_record(cx_t *c, const pb_schema_node_t *n, const json_t *v, int d
         return expected(c, what, v);
     }
     size_t found = 0;
+    /* Members usually come in field order: follow the object's own (insertion) order and hash
+     * only when it differs. */
+    void *it = json_object_iter((json_t *)v);
     for (size_t i = 0; i < n->n_fields; i++) {
         const pb_schema_field_t *f = &n->fields[i];
-        const json_t *fv = json_object_get(v, f->name);
+        const json_t *fv;
+        if (it && !strcmp(json_object_iter_key(it), f->name)) {
+            fv = json_object_iter_value(it);
+            it = json_object_iter_next((json_t *)v, it);
+        } else {
+            fv = json_object_get(v, f->name);
+        }
         push_key(c, f->name, strlen(f->name));
         int rc;
         if (fv) {
