@@ -21,7 +21,7 @@ echo '{"type":"record","name":"R","fields":[{"name":"q","type":"int"}]}' > "$T/o
 echo '{"type":"nope"}' > "$T/bad.avsc"
 
 clis=("$B/tests/unit/run_codec_cases")
-if [ -n "${PB_BIN:-}" ] && [ -x "$PB_BIN" ] && "$PB_BIN" schema resolve --help >/dev/null 2>&1; then clis+=("$PB_BIN schema"); fi
+if [ -n "${PB_BIN:-}" ] && [ -x "$PB_BIN" ] && "$PB_BIN" schema resolve --help 2>&1 | grep -q -- --writer; then clis+=("$PB_BIN schema"); fi
 
 for cli in "${clis[@]}"; do
   name=${cli##*/}
