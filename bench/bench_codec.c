@@ -99,7 +99,7 @@ static double measure(op_fn fn, void *ctx) {
 
 typedef struct {
     pb_schema_t *s, *rs;
-    pb_resolver_t *res;
+    pb_resolver_t *res, *same;
     json_t *v;
     pb_buf_t bin, out;
     /* avro-c */
@@ -134,6 +134,26 @@ static int ours_decode(void *p) {
 static int ours_validate(void *p) {
     ctx_t *c = p;
     return pb_codec_validate(c->s, c->bin.data, c->bin.len, NULL);
+}
+
+static int ours_same(void *p) {
+    ctx_t *c = p;
+    pb_buf_reset(&c->out);
+    return pb_resolver_run(c->same, c->bin.data, c->bin.len, &c->out, NULL);
+}
+
+/* avro-c with one schema: read into a generic value and write it back */
+static int avroc_read_write(void *p) {
+    ctx_t *c = p;
+    avro_reader_t r = avro_reader_memory((const char *)c->bin.data, (int64_t)c->bin.len);
+    avro_value_reset(&c->val);
+    int rc = avro_value_read(r, &c->val);
+    avro_reader_free(r);
+    if (rc) return rc;
+    avro_writer_t w = avro_writer_memory(c->abuf, sizeof c->abuf);
+    rc = avro_value_write(w, &c->val);
+    avro_writer_free(w);
+    return rc;
 }
 
 static int ours_resolve(void *p) {
@@ -245,7 +265,7 @@ int main(int argc, char **argv) {
     pb_err_t err = {0};
     if (pb_schema_parse(TRIP, strlen(TRIP), &c.s, &err) ||
         pb_schema_parse(TRIP_READER, strlen(TRIP_READER), &c.rs, &err) ||
-        pb_resolver_new(c.s, c.rs, &c.res, &err)) {
+        pb_resolver_new(c.s, c.rs, &c.res, &err) || pb_resolver_new(c.s, c.s, &c.same, &err)) {
         fprintf(stderr, "setup: %s\n", err.msg);
         return 1;
     }
@@ -287,6 +307,7 @@ int main(int argc, char **argv) {
         {"decode Avro->JSON text", ours_decode, avroc_decode_json},
         {"decode Avro (walk/validate vs avro-c read)", ours_validate, avroc_decode},
         {"route: decode->resolve->encode", ours_resolve, avroc_resolve},
+        {"route, reader = writer (validate + copy)", ours_same, avroc_read_write},
     };
     printf("record: %zu bytes Avro, %zu bytes JSON; %.1f s per measurement, one thread\n", c.bin.len,
            strlen(DATUM), seconds);
@@ -316,6 +337,7 @@ int main(int argc, char **argv) {
     pb_buf_free(&c.bin);
     pb_buf_free(&c.out);
     pb_resolver_destroy(c.res);
+    pb_resolver_destroy(c.same);
     pb_schema_destroy(c.s);
     pb_schema_destroy(c.rs);
     return 0;

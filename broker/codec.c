@@ -1215,6 +1215,8 @@ typedef struct memo {
 
 struct pb_resolver {
     plan_t *root;
+    const pb_schema_t *writer;
+    bool identity; /* same Parsing Canonical Form: the bytes only need validating */
     plan_t **all;
     size_t n_all, cap_all;
     memo_t *memo;
@@ -1801,6 +1803,12 @@ int pb_resolver_run(const pb_resolver_t *r, const uint8_t *in, size_t len, pb_bu
     c.end = in + len;
     c.bin = out;
     size_t start = out->len;
+    if (r->identity) {
+        int rc = dec(&c, r->writer->root, 0);
+        if (!rc) rc = trailing(&c);
+        if (!rc && pb_buf_append(out, in, len)) rc = nomem(&c);
+        return rc;
+    }
     int rc = run(&c, r->root, 0);
     if (!rc) rc = trailing(&c);
     if (rc) out->len = start;
@@ -1816,6 +1824,10 @@ int pb_resolver_new(const pb_schema_t *writer, const pb_schema_t *reader, pb_res
         pb_resolver_destroy(R);
         return rc;
     }
+    /* Same canonical form, same binary layout: defaults, aliases and logical types cannot matter
+     * when every field and symbol is the same, so running is validating and copying. */
+    R->writer = writer;
+    R->identity = !strcmp(pb_schema_canonical(writer), pb_schema_canonical(reader));
     *out = R;
     return 0;
 }

@@ -133,6 +133,7 @@ int pb_resolver_new(const pb_schema_t *writer, const pb_schema_t *reader, pb_res
  * in the parts the reader skips). Returns 0, PB_ERR_INVALID (bad input, or a datum the plan cannot
  * resolve: an enum symbol without a reader default, a writer union branch the reader cannot read,
  * bytes that are not UTF-8 for a reader string; err says where), PB_ERR_TOO_LARGE or PB_ERR_NOMEM.
+ * When both schemas have the same Parsing Canonical Form the output is the input, validated.
  */
 int pb_resolver_run(const pb_resolver_t *r, const uint8_t *in, size_t len, pb_buf_t *out,
                     pb_err_t *err);
