@@ -28,8 +28,10 @@ static const char *TRIP =
     "{\"name\":\"occurredAt\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}},"
     "{\"name\":\"distanceKm\",\"type\":\"double\"},"
     "{\"name\":\"passengers\",\"type\":\"int\"},"
-    "{\"name\":\"status\",\"type\":{\"type\":\"enum\",\"name\":\"Status\",\"symbols\":[\"REQUESTED\",\"STARTED\",\"COMPLETED\",\"CANCELLED\"]}},"
-    "{\"name\":\"pickup\",\"type\":{\"type\":\"record\",\"name\":\"Location\",\"fields\":[{\"name\":\"lat\",\"type\":\"double\"},"
+    "{\"name\":\"status\",\"type\":{\"type\":\"enum\",\"name\":\"Status\",\"symbols\":["
+    "\"REQUESTED\",\"STARTED\",\"COMPLETED\",\"CANCELLED\"]}},"
+    "{\"name\":\"pickup\",\"type\":{\"type\":\"record\",\"name\":\"Location\",\"fields\":[{"
+    "\"name\":\"lat\",\"type\":\"double\"},"
     "{\"name\":\"lon\",\"type\":\"double\"},{\"name\":\"city\",\"type\":\"string\"}]}},"
     "{\"name\":\"promoCode\",\"type\":[\"null\",\"string\"],\"default\":null},"
     "{\"name\":\"tags\",\"type\":{\"type\":\"array\",\"items\":\"string\"}},"
@@ -42,8 +44,10 @@ static const char *TRIP_READER =
     "{\"name\":\"occurredAt\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}},"
     "{\"name\":\"distanceKm\",\"type\":\"double\"},"
     "{\"name\":\"passengers\",\"type\":\"long\"},"
-    "{\"name\":\"status\",\"type\":{\"type\":\"enum\",\"name\":\"Status\",\"symbols\":[\"REQUESTED\",\"STARTED\",\"COMPLETED\",\"CANCELLED\"]}},"
-    "{\"name\":\"pickup\",\"type\":{\"type\":\"record\",\"name\":\"Location\",\"fields\":[{\"name\":\"lat\",\"type\":\"double\"},"
+    "{\"name\":\"status\",\"type\":{\"type\":\"enum\",\"name\":\"Status\",\"symbols\":["
+    "\"REQUESTED\",\"STARTED\",\"COMPLETED\",\"CANCELLED\"]}},"
+    "{\"name\":\"pickup\",\"type\":{\"type\":\"record\",\"name\":\"Location\",\"fields\":[{"
+    "\"name\":\"lat\",\"type\":\"double\"},"
     "{\"name\":\"lon\",\"type\":\"double\"},{\"name\":\"city\",\"type\":\"string\"}]}},"
     "{\"name\":\"promoCode\",\"type\":[\"null\",\"string\"],\"default\":null},"
     "{\"name\":\"tags\",\"type\":{\"type\":\"array\",\"items\":\"string\"}},"
@@ -58,17 +62,21 @@ static const char *TRIP_READER_AVROC =
     "{\"name\":\"occurredAt\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}},"
     "{\"name\":\"distanceKm\",\"type\":\"double\"},"
     "{\"name\":\"passengers\",\"type\":\"long\"},"
-    "{\"name\":\"status\",\"type\":{\"type\":\"enum\",\"name\":\"Status\",\"symbols\":[\"REQUESTED\",\"STARTED\",\"COMPLETED\",\"CANCELLED\"]}},"
-    "{\"name\":\"pickup\",\"type\":{\"type\":\"record\",\"name\":\"Location\",\"fields\":[{\"name\":\"lat\",\"type\":\"double\"},"
+    "{\"name\":\"status\",\"type\":{\"type\":\"enum\",\"name\":\"Status\",\"symbols\":["
+    "\"REQUESTED\",\"STARTED\",\"COMPLETED\",\"CANCELLED\"]}},"
+    "{\"name\":\"pickup\",\"type\":{\"type\":\"record\",\"name\":\"Location\",\"fields\":[{"
+    "\"name\":\"lat\",\"type\":\"double\"},"
     "{\"name\":\"lon\",\"type\":\"double\"},{\"name\":\"city\",\"type\":\"string\"}]}},"
     "{\"name\":\"promoCode\",\"type\":[\"null\",\"string\"],\"default\":null},"
     "{\"name\":\"tags\",\"type\":{\"type\":\"array\",\"items\":\"string\"}},"
     "{\"name\":\"fare\",\"type\":\"float\"}]}";
 
-static const char *DATUM =
-    "{\"tripId\":\"7f3c9a52-1e7b-4c0e-9d6a-2b8f5e4a1c33\",\"driverId\":\"drv-00421\",\"occurredAt\":1717171717171,"
-    "\"distanceKm\":12.75,\"passengers\":2,\"status\":\"COMPLETED\",\"pickup\":{\"lat\":52.520008,\"lon\":13.404954,"
-    "\"city\":\"Berlin\"},\"promoCode\":{\"string\":\"SUMMER24\"},\"tags\":[\"airport\",\"night\",\"card\"],\"fare\":31.5}";
+static const char *DATUM = "{\"tripId\":\"7f3c9a52-1e7b-4c0e-9d6a-2b8f5e4a1c33\",\"driverId\":"
+                           "\"drv-00421\",\"occurredAt\":1717171717171,"
+                           "\"distanceKm\":12.75,\"passengers\":2,\"status\":\"COMPLETED\","
+                           "\"pickup\":{\"lat\":52.520008,\"lon\":13.404954,"
+                           "\"city\":\"Berlin\"},\"promoCode\":{\"string\":\"SUMMER24\"},\"tags\":["
+                           "\"airport\",\"night\",\"card\"],\"fare\":31.5}";
 
 static double now(void) {
     struct timespec ts;
@@ -90,7 +98,8 @@ static double measure(op_fn fn, void *ctx) {
     long n = 0;
     double t0 = now(), t;
     do {
-        for (int i = 0; i < 2000; i++) fn(ctx);
+        for (int i = 0; i < 2000; i++)
+            fn(ctx);
         n += 2000;
         t = now();
     } while (t - t0 < seconds);
@@ -190,7 +199,8 @@ static int fill_from_json(ctx_t *c, json_t *v) {
     avro_value_set_string(&g, json_string_value(json_object_get(pk, "city")));
     avro_value_get_by_name(&c->val, "promoCode", &f, NULL);
     avro_value_set_branch(&f, 1, &br);
-    avro_value_set_string(&br, json_string_value(json_object_get(json_object_get(v, "promoCode"), "string")));
+    avro_value_set_string(
+        &br, json_string_value(json_object_get(json_object_get(v, "promoCode"), "string")));
     avro_value_get_by_name(&c->val, "tags", &f, NULL);
     json_t *tags = json_object_get(v, "tags");
     for (size_t i = 0; i < json_array_size(tags); i++) {
@@ -309,8 +319,8 @@ int main(int argc, char **argv) {
         {"route: decode->resolve->encode", ours_resolve, avroc_resolve},
         {"route, reader = writer (validate + copy)", ours_same, avroc_read_write},
     };
-    printf("record: %zu bytes Avro, %zu bytes JSON; %.1f s per measurement, one thread\n", c.bin.len,
-           strlen(DATUM), seconds);
+    printf("record: %zu bytes Avro, %zu bytes JSON; %.1f s per measurement, one thread\n",
+           c.bin.len, strlen(DATUM), seconds);
     printf("%-44s %14s %14s %8s\n", "operation", "portbroker/s", "avro-c/s", "ratio");
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         double a = measure(rows[i].ours, &c), b = measure(rows[i].theirs, &c);
@@ -321,8 +331,10 @@ int main(int argc, char **argv) {
     printf("%-44s %14s %14.0f %7.2fx\n", "  avro-c raw write of a filled value", "-", raw,
            measure(ours_encode, &c) / raw);
     printf("(ratio on that line: our JSON->Avro from json_t over avro-c's raw write;\n"
-           " avro-c decode->JSON: avro_value_read + avro_value_to_json; avro-c route: avro_resolved_writer\n"
-           " read + avro_value_write, with a reader that only drops and promotes: avro-c 1.11.1 aborts on\n"
+           " avro-c decode->JSON: avro_value_read + avro_value_to_json; avro-c route: "
+           "avro_resolved_writer\n"
+           " read + avro_value_write, with a reader that only drops and promotes: avro-c 1.11.1 "
+           "aborts on\n"
            " a reader field that takes a default)\n");
 
     avro_value_decref(&c.rwval);

@@ -74,7 +74,8 @@ static int unhex(const char *s, size_t len, pb_buf_t *out, pb_err_t *err) {
         int hi = hexval((unsigned char)s[i]), lo = hexval((unsigned char)s[i + 1]);
         if (hi < 0 || lo < 0)
             return pb_err_set(err, PB_ERR_INVALID, "not a hex digit at column %zu", i + 1);
-        if (pb_buf_putc(out, (uint8_t)(hi << 4 | lo))) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        if (pb_buf_putc(out, (uint8_t)(hi << 4 | lo)))
+            return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
     }
     return 0;
 }
@@ -138,9 +139,11 @@ int pb_cli_schema_resolve(int argc, char **argv) {
     ssize_t n;
     for (unsigned long lineno = 1; (n = getline(&line, &cap, stdin)) >= 0; lineno++) {
         size_t len = (size_t)n;
-        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            len--;
         size_t sp = 0;
-        while (sp < len && (line[sp] == ' ' || line[sp] == '\t')) sp++;
+        while (sp < len && (line[sp] == ' ' || line[sp] == '\t'))
+            sp++;
         if (sp == len && !in_hex) continue; /* in hex, an empty line is the empty datum */
         pb_buf_reset(&wbin);
         pb_buf_reset(&rbin);

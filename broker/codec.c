@@ -132,11 +132,11 @@ static int nomem(cx_t *c) { return fail(c, PB_ERR_NOMEM, "out of memory"); }
 
 static const char *tname(pb_avro_type_t t) {
     static const char *const names[] = {
-        [PB_AVRO_NULL] = "null",     [PB_AVRO_BOOLEAN] = "boolean", [PB_AVRO_INT] = "int",
-        [PB_AVRO_LONG] = "long",     [PB_AVRO_FLOAT] = "float",     [PB_AVRO_DOUBLE] = "double",
-        [PB_AVRO_BYTES] = "bytes",   [PB_AVRO_STRING] = "string",   [PB_AVRO_RECORD] = "record",
-        [PB_AVRO_ENUM] = "enum",     [PB_AVRO_ARRAY] = "array",     [PB_AVRO_MAP] = "map",
-        [PB_AVRO_UNION] = "union",   [PB_AVRO_FIXED] = "fixed",
+        [PB_AVRO_NULL] = "null",   [PB_AVRO_BOOLEAN] = "boolean", [PB_AVRO_INT] = "int",
+        [PB_AVRO_LONG] = "long",   [PB_AVRO_FLOAT] = "float",     [PB_AVRO_DOUBLE] = "double",
+        [PB_AVRO_BYTES] = "bytes", [PB_AVRO_STRING] = "string",   [PB_AVRO_RECORD] = "record",
+        [PB_AVRO_ENUM] = "enum",   [PB_AVRO_ARRAY] = "array",     [PB_AVRO_MAP] = "map",
+        [PB_AVRO_UNION] = "union", [PB_AVRO_FIXED] = "fixed",
     };
     return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
 }
@@ -206,7 +206,8 @@ static inline int put_double(pb_buf_t *b, double d) {
     uint64_t u;
     memcpy(&u, &d, 8);
     uint8_t le[8];
-    for (int i = 0; i < 8; i++) le[i] = (uint8_t)(u >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        le[i] = (uint8_t)(u >> (8 * i));
     return pb_buf_append(b, le, 8);
 }
 
@@ -376,8 +377,8 @@ static int fmt_float(char *buf, size_t cap, float f) {
  * Returns the length, or 0 when the value is not in the fast path's range.
  */
 static int fmt_fast(char *buf, double d, bool single) {
-    static const double p10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
-                                 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    static const double p10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
     double a = fabs(d);
     if (!(a < 1e15) || (a != 0 && a < 1e-5)) return 0;
     double half_ulp = 0;
@@ -400,13 +401,16 @@ static int fmt_fast(char *buf, double d, bool single) {
             digits[nd++] = (char)('0' + u % 10);
             u /= 10;
         } while (u);
-        while (nd <= k) digits[nd++] = '0'; /* at least one digit before the point */
+        while (nd <= k)
+            digits[nd++] = '0'; /* at least one digit before the point */
         int n = 0;
         if (signbit(d)) buf[n++] = '-';
-        for (int i = nd - 1; i >= k; i--) buf[n++] = digits[i];
+        for (int i = nd - 1; i >= k; i--)
+            buf[n++] = digits[i];
         buf[n++] = '.';
         if (k == 0) buf[n++] = '0';
-        for (int i = k - 1; i >= 0; i--) buf[n++] = digits[i];
+        for (int i = k - 1; i >= 0; i--)
+            buf[n++] = digits[i];
         buf[n] = '\0';
         return n;
     }
@@ -493,7 +497,8 @@ static long cp_count(const char *s, size_t len, unsigned *bad, size_t *at) {
             unsigned cp;
             size_t k = b >= 0xF0 ? 3 : b >= 0xE0 ? 2 : 1;
             cp = b & (k == 1 ? 0x1F : k == 2 ? 0x0F : 0x07);
-            for (size_t j = 1; j <= k && i + j < len; j++) cp = cp << 6 | ((uint8_t)s[i + j] & 0x3F);
+            for (size_t j = 1; j <= k && i + j < len; j++)
+                cp = cp << 6 | ((uint8_t)s[i + j] & 0x3F);
             *bad = cp;
             *at = (size_t)count;
             return -1;
@@ -523,8 +528,8 @@ static int enc_cps(cx_t *c, const json_t *v, const char *what, long want) {
     size_t at = 0;
     long count = cp_count(s, len, &bad, &at);
     if (count < 0)
-        return fail(c, PB_ERR_INVALID, "%s string has code point U+%04X at character %zu (above 255)",
-                    what, bad, at);
+        return fail(c, PB_ERR_INVALID,
+                    "%s string has code point U+%04X at character %zu (above 255)", what, bad, at);
     if (want >= 0 && count != want)
         return fail(c, PB_ERR_INVALID, "expected %ld bytes for %s, got %ld", want, what, count);
     pb_buf_t *b = c->out;
@@ -678,8 +683,9 @@ static int enc_union(cx_t *c, const pb_schema_node_t *n, const json_t *v, int de
         if (json_is_object(v) && json_object_size(v) == 1)
             snprintf(got, sizeof got, "object with key \"%.40s\"",
                      json_object_iter_key(json_object_iter((json_t *)v)));
-        return fail(c, PB_ERR_INVALID, "expected union value {\"type\": value} with type one of [%s], got %s",
-                    names, got);
+        return fail(c, PB_ERR_INVALID,
+                    "expected union value {\"type\": value} with type one of [%s], got %s", names,
+                    got);
     }
     /* Unwrapped: exactly one branch must accept the value. */
     size_t cand[64], nc = 0;
@@ -845,7 +851,8 @@ int pb_codec_json_to_avro(const pb_schema_t *s, const json_t *v, unsigned flags,
 }
 
 /* Encode a schema default (unions unwrapped, first branch) — used for resolver plans. */
-static int encode_default(const pb_schema_node_t *n, const json_t *v, pb_buf_t *out, pb_err_t *err) {
+static int encode_default(const pb_schema_node_t *n, const json_t *v, pb_buf_t *out,
+                          pb_err_t *err) {
     cx_t c;
     cx_init(&c, err);
     c.out = out;
@@ -868,7 +875,8 @@ static size_t min_size(const pb_schema_node_t *n, int depth) {
     case PB_AVRO_RECORD: {
         if (depth > 4) return 0;
         size_t sum = 0;
-        for (size_t i = 0; i < n->n_fields && sum < 8; i++) sum += min_size(n->fields[i].type, depth + 1);
+        for (size_t i = 0; i < n->n_fields && sum < 8; i++)
+            sum += min_size(n->fields[i].type, depth + 1);
         return sum;
     }
     default: return 1;
@@ -924,7 +932,8 @@ static int dec_string(cx_t *c, bool is_bytes, const char *what) {
     const uint8_t *s = c->p;
     if (!is_bytes) {
         size_t bad = utf8_check(s, len);
-        if (bad != len) return fail(c, PB_ERR_INVALID, "invalid UTF-8 in %s at byte %zu", what, bad);
+        if (bad != len)
+            return fail(c, PB_ERR_INVALID, "invalid UTF-8 in %s at byte %zu", what, bad);
     }
     c->p += len;
     if (!c->text) return 0;
@@ -1075,8 +1084,8 @@ static int trailing(cx_t *c) {
     return 0;
 }
 
-int pb_codec_avro_to_json_text(const pb_schema_t *s, const uint8_t *data, size_t len,
-                               pb_buf_t *out, pb_err_t *err) {
+int pb_codec_avro_to_json_text(const pb_schema_t *s, const uint8_t *data, size_t len, pb_buf_t *out,
+                               pb_err_t *err) {
     cx_t c;
     cx_init(&c, err);
     c.p = data;
@@ -1123,10 +1132,11 @@ int pb_codec_wire_parse(const uint8_t *frame, size_t len, uint32_t *schema_id,
     if (frame[0] != PB_CODEC_WIRE_MAGIC)
         return pb_err_set(err, PB_ERR_INVALID, "bad magic byte 0x%02x, expected 0x%02x", frame[0],
                           PB_CODEC_WIRE_MAGIC);
-    uint32_t id = (uint32_t)frame[1] << 24 | (uint32_t)frame[2] << 16 | (uint32_t)frame[3] << 8 |
-                  frame[4];
+    uint32_t id =
+        (uint32_t)frame[1] << 24 | (uint32_t)frame[2] << 16 | (uint32_t)frame[3] << 8 | frame[4];
     if (id > INT32_MAX)
-        return pb_err_set(err, PB_ERR_INVALID, "schema id %u out of range (above %d)", id, INT32_MAX);
+        return pb_err_set(err, PB_ERR_INVALID, "schema id %u out of range (above %d)", id,
+                          INT32_MAX);
     *schema_id = id;
     *payload = frame + PB_CODEC_WIRE_HEADER_LEN;
     *payload_len = len - PB_CODEC_WIRE_HEADER_LEN;
@@ -1147,7 +1157,7 @@ typedef enum {
     OP_FAIL,
     OP_NULL,
     OP_BOOL,
-    OP_INT,         /* also int -> long: same encoding */
+    OP_INT, /* also int -> long: same encoding */
     OP_LONG,
     OP_FLOAT,
     OP_DOUBLE,
@@ -1157,14 +1167,14 @@ typedef enum {
     OP_LONG_DOUBLE,
     OP_FLOAT_DOUBLE,
     OP_BYTES,
-    OP_STRING,      /* also bytes -> string (checked UTF-8) and string -> bytes */
+    OP_STRING, /* also bytes -> string (checked UTF-8) and string -> bytes */
     OP_FIXED,
     OP_ENUM,
     OP_ARRAY,
     OP_MAP,
     OP_RECORD,
-    OP_WUNION,      /* writer is a union */
-    OP_RUNION,      /* reader is a union, writer is not */
+    OP_WUNION, /* writer is a union */
+    OP_RUNION, /* reader is a union, writer is not */
 } op_t;
 
 typedef struct plan plan_t;
@@ -1173,36 +1183,37 @@ enum { STEP_READ, STEP_SKIP, STEP_DEFAULT };
 
 typedef struct step {
     int kind;
-    size_t ridx;                       /* READ, DEFAULT: reader field index */
-    const pb_schema_field_t *wfield;   /* READ, SKIP */
-    plan_t *plan;                      /* READ */
-    size_t dflt_off;                   /* DEFAULT: into the plan's dflt */
+    size_t ridx;                     /* READ, DEFAULT: reader field index */
+    const pb_schema_field_t *wfield; /* READ, SKIP */
+    plan_t *plan;                    /* READ */
+    size_t dflt_off;                 /* DEFAULT: into the plan's dflt */
     size_t dflt_len;
 } step_t;
 
 typedef struct wbranch {
-    plan_t *plan;  /* NULL when the branch cannot be read */
-    int64_t ridx;  /* reader branch to write, -1 when the reader is not a union */
-    char *why;     /* why the branch cannot be read */
+    plan_t *plan; /* NULL when the branch cannot be read */
+    int64_t ridx; /* reader branch to write, -1 when the reader is not a union */
+    char *why;    /* why the branch cannot be read */
 } wbranch_t;
 
 struct plan {
     op_t op;
     const pb_schema_node_t *w, *r;
-    char *why;      /* OP_FAIL */
-    plan_t *inner;  /* ARRAY/MAP items, RUNION branch */
-    int64_t ridx;   /* RUNION */
+    char *why;     /* OP_FAIL */
+    plan_t *inner; /* ARRAY/MAP items, RUNION branch */
+    int64_t ridx;  /* RUNION */
     size_t min_item;
     /* record */
     step_t *steps;
     size_t n_steps;
     bool reorder;
-    uint8_t *dflt;  /* all pre-encoded defaults of this record, back to back */
-    size_t *rdflt_off, *rdflt_len; /* reorder: per reader field, default bytes (len SIZE_MAX: none) */
+    uint8_t *dflt; /* all pre-encoded defaults of this record, back to back */
+    size_t *rdflt_off,
+        *rdflt_len; /* reorder: per reader field, default bytes (len SIZE_MAX: none) */
     size_t n_rfields;
     size_t dflt_total;
     /* enum */
-    int64_t *emap;  /* writer symbol -> reader symbol, -1 none */
+    int64_t *emap; /* writer symbol -> reader symbol, -1 none */
     /* writer union */
     wbranch_t *wb;
     size_t n_wb;
@@ -1232,14 +1243,16 @@ static void plan_free(plan_t *p) {
     free(p->rdflt_len);
     free(p->emap);
     if (p->wb)
-        for (size_t i = 0; i < p->n_wb; i++) free(p->wb[i].why);
+        for (size_t i = 0; i < p->n_wb; i++)
+            free(p->wb[i].why);
     free(p->wb);
     free(p);
 }
 
 void pb_resolver_destroy(pb_resolver_t *r) {
     if (!r) return;
-    for (size_t i = 0; i < r->n_all; i++) plan_free(r->all[i]);
+    for (size_t i = 0; i < r->n_all; i++)
+        plan_free(r->all[i]);
     free(r->all);
     free(r->memo);
     free(r);
@@ -1315,7 +1328,8 @@ static int build_record(pb_resolver_t *R, plan_t *p, pb_err_t *err) {
     p->rdflt_len = malloc((nr + 1) * sizeof *p->rdflt_len);
     p->steps = calloc(nw + nr + 1, sizeof *p->steps);
     if (!match || !wmatch || !fplans || !p->rdflt_off || !p->rdflt_len || !p->steps) goto oom;
-    for (size_t j = 0; j < nw; j++) wmatch[j] = -1;
+    for (size_t j = 0; j < nw; j++)
+        wmatch[j] = -1;
     for (size_t i = 0; i < nr; i++) {
         const pb_schema_field_t *rf = &r->fields[i];
         match[i] = -1;
@@ -1380,17 +1394,19 @@ static int build_record(pb_resolver_t *R, plan_t *p, pb_err_t *err) {
         size_t k = (size_t)wmatch[j];
         if (ordered) {
             for (; next < k; next++)
-                p->steps[ns++] = (step_t){.kind = STEP_DEFAULT, .ridx = next,
+                p->steps[ns++] = (step_t){.kind = STEP_DEFAULT,
+                                          .ridx = next,
                                           .dflt_off = p->rdflt_off[next],
                                           .dflt_len = p->rdflt_len[next]};
             next = k + 1;
         }
-        p->steps[ns++] = (step_t){.kind = STEP_READ, .ridx = k, .wfield = &w->fields[j],
-                                  .plan = fplans[j]};
+        p->steps[ns++] =
+            (step_t){.kind = STEP_READ, .ridx = k, .wfield = &w->fields[j], .plan = fplans[j]};
     }
     if (ordered)
         for (; next < nr; next++)
-            p->steps[ns++] = (step_t){.kind = STEP_DEFAULT, .ridx = next,
+            p->steps[ns++] = (step_t){.kind = STEP_DEFAULT,
+                                      .ridx = next,
                                       .dflt_off = p->rdflt_off[next],
                                       .dflt_len = p->rdflt_len[next]};
     p->n_steps = ns;
@@ -1405,16 +1421,8 @@ done:
     return rc;
 }
 
-static int plan_fail(pb_resolver_t *R, const pb_schema_node_t *w, const pb_schema_node_t *r,
-                     plan_t **out, pb_err_t *err, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
-
-static int plan_fail(pb_resolver_t *R, const pb_schema_node_t *w, const pb_schema_node_t *r,
-                     plan_t **out, pb_err_t *err, const char *fmt, ...) {
-    (void)R;
-    (void)w;
-    (void)r;
-    (void)out;
+/* No plan for this pair: PB_ERR_INCOMPATIBLE with the reason. */
+__attribute__((format(printf, 2, 3))) static int incompatible(pb_err_t *err, const char *fmt, ...) {
     char msg[PB_ERR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
@@ -1442,9 +1450,10 @@ static int build(pb_resolver_t *R, const pb_schema_node_t *w, const pb_schema_no
             if (r->type == PB_AVRO_UNION) {
                 long j = best_branch(r, wb);
                 if (j < 0) {
-                    pb_err_set(&e, PB_ERR_INCOMPATIBLE,
-                               "at %s: writer union branch %s matches no branch of the reader union",
-                               where(r), branch_name(wb));
+                    pb_err_set(
+                        &e, PB_ERR_INCOMPATIBLE,
+                        "at %s: writer union branch %s matches no branch of the reader union",
+                        where(r), branch_name(wb));
                     goto branch_failed;
                 }
                 p->wb[i].ridx = j;
@@ -1471,9 +1480,8 @@ static int build(pb_resolver_t *R, const pb_schema_node_t *w, const pb_schema_no
     if (r->type == PB_AVRO_UNION) {
         long j = best_branch(r, w);
         if (j < 0)
-            return plan_fail(R, w, r, out, err,
-                             "at %s: writer type %s matches no branch of the reader union", where(r),
-                             branch_name(w));
+            return incompatible(err, "at %s: writer type %s matches no branch of the reader union",
+                                where(r), branch_name(w));
         if (!(p = plan_alloc(R, OP_RUNION, w, r))) goto oom;
         p->ridx = j;
         if ((rc = build(R, w, r->branches[j], &p->inner, err))) return rc;
@@ -1493,17 +1501,20 @@ static int build(pb_resolver_t *R, const pb_schema_node_t *w, const pb_schema_no
         case PB_AVRO_STRING: op = OP_STRING; break;
         case PB_AVRO_FIXED:
             if (!names_match(w, r))
-                return plan_fail(R, w, r, out, err, "at %s: writer fixed %s does not match reader fixed %s by name or alias",
-                                 where(r), w->fullname, r->fullname);
+                return incompatible(
+                    err, "at %s: writer fixed %s does not match reader fixed %s by name or alias",
+                    where(r), w->fullname, r->fullname);
             if (w->size != r->size)
-                return plan_fail(R, w, r, out, err, "at %s: fixed %s has size %zu in the writer, %zu in the reader",
-                                 where(r), r->fullname, w->size, r->size);
+                return incompatible(err,
+                                    "at %s: fixed %s has size %zu in the writer, %zu in the reader",
+                                    where(r), r->fullname, w->size, r->size);
             op = OP_FIXED;
             break;
         case PB_AVRO_ENUM: {
             if (!names_match(w, r))
-                return plan_fail(R, w, r, out, err, "at %s: writer enum %s does not match reader enum %s by name or alias",
-                                 where(r), w->fullname, r->fullname);
+                return incompatible(
+                    err, "at %s: writer enum %s does not match reader enum %s by name or alias",
+                    where(r), w->fullname, r->fullname);
             if (!(p = plan_alloc(R, OP_ENUM, w, r))) goto oom;
             p->emap = malloc((w->n_symbols + 1) * sizeof *p->emap);
             if (!p->emap) goto oom;
@@ -1527,8 +1538,9 @@ static int build(pb_resolver_t *R, const pb_schema_node_t *w, const pb_schema_no
             return 0;
         case PB_AVRO_RECORD: {
             if (!names_match(w, r))
-                return plan_fail(R, w, r, out, err, "at %s: writer record %s does not match reader record %s by name or alias",
-                                 where(r), w->fullname, r->fullname);
+                return incompatible(
+                    err, "at %s: writer record %s does not match reader record %s by name or alias",
+                    where(r), w->fullname, r->fullname);
             for (size_t i = 0; i < R->n_memo; i++)
                 if (R->memo[i].w == w && R->memo[i].r == r) {
                     if (R->memo[i].plan->op == OP_FAIL)
@@ -1577,8 +1589,8 @@ static int build(pb_resolver_t *R, const pb_schema_node_t *w, const pb_schema_no
         }
     }
     if (op == OP_FAIL)
-        return plan_fail(R, w, r, out, err, "at %s: writer type %s cannot be read as reader type %s",
-                         where(r), branch_name(w), branch_name(r));
+        return incompatible(err, "at %s: writer type %s cannot be read as reader type %s", where(r),
+                            branch_name(w), branch_name(r));
     if (!(p = plan_alloc(R, op, w, r))) goto oom;
     *out = p;
     return 0;
@@ -1596,7 +1608,8 @@ static int run_record_reordered(cx_t *c, const plan_t *p, int depth) {
     size_t local[2 * 32], *span = local, nr = p->n_rfields;
     int rc = 0;
     if (nr > 32 && !(span = malloc(2 * nr * sizeof *span))) return nomem(c);
-    for (size_t i = 0; i < nr; i++) span[2 * i + 1] = SIZE_MAX;
+    for (size_t i = 0; i < nr; i++)
+        span[2 * i + 1] = SIZE_MAX;
     size_t base = b->len;
     for (size_t k = 0; k < p->n_steps; k++) {
         const step_t *s = &p->steps[k];
@@ -1619,7 +1632,8 @@ static int run_record_reordered(cx_t *c, const plan_t *p, int depth) {
         goto done;
     }
     for (size_t i = 0; i < nr; i++) {
-        const uint8_t *src = span[2 * i + 1] != SIZE_MAX ? b->data + span[2 * i] : p->dflt + p->rdflt_off[i];
+        const uint8_t *src =
+            span[2 * i + 1] != SIZE_MAX ? b->data + span[2 * i] : p->dflt + p->rdflt_off[i];
         size_t len = span[2 * i + 1] != SIZE_MAX ? span[2 * i + 1] : p->rdflt_len[i];
         if (len) memcpy(b->data + b->len, src, len);
         b->len += len;

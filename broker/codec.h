@@ -83,8 +83,8 @@ int pb_codec_json_to_avro(const pb_schema_t *s, const json_t *v, unsigned flags,
  * input must be one datum. Returns 0, PB_ERR_INVALID (truncated, over a limit, bad UTF-8, trailing
  * bytes...: err says where), PB_ERR_TOO_LARGE (nesting or empty-item limit) or PB_ERR_NOMEM.
  */
-int pb_codec_avro_to_json_text(const pb_schema_t *s, const uint8_t *data, size_t len,
-                               pb_buf_t *out, pb_err_t *err);
+int pb_codec_avro_to_json_text(const pb_schema_t *s, const uint8_t *data, size_t len, pb_buf_t *out,
+                               pb_err_t *err);
 
 /* Same, as a jansson value: *out receives a new reference (caller owns). */
 int pb_codec_avro_to_json(const pb_schema_t *s, const uint8_t *data, size_t len, json_t **out,

@@ -17,23 +17,28 @@ static const char *const fuzz_writers[N_FUZZ_SCHEMAS] = {
     "{\"name\":\"tripId\",\"type\":\"string\"},{\"name\":\"driverId\",\"type\":\"string\"},"
     "{\"name\":\"occurredAt\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}},"
     "{\"name\":\"distanceKm\",\"type\":\"double\"},{\"name\":\"passengers\",\"type\":\"int\"},"
-    "{\"name\":\"status\",\"type\":{\"type\":\"enum\",\"name\":\"Status\",\"symbols\":[\"REQUESTED\",\"STARTED\",\"COMPLETED\",\"CANCELLED\"]}},"
-    "{\"name\":\"pickup\",\"type\":{\"type\":\"record\",\"name\":\"Location\",\"fields\":[{\"name\":\"lat\",\"type\":\"double\"},"
+    "{\"name\":\"status\",\"type\":{\"type\":\"enum\",\"name\":\"Status\",\"symbols\":["
+    "\"REQUESTED\",\"STARTED\",\"COMPLETED\",\"CANCELLED\"]}},"
+    "{\"name\":\"pickup\",\"type\":{\"type\":\"record\",\"name\":\"Location\",\"fields\":[{"
+    "\"name\":\"lat\",\"type\":\"double\"},"
     "{\"name\":\"lon\",\"type\":\"double\"},{\"name\":\"city\",\"type\":\"string\"}]}},"
     "{\"name\":\"promoCode\",\"type\":[\"null\",\"string\"],\"default\":null},"
-    "{\"name\":\"tags\",\"type\":{\"type\":\"array\",\"items\":\"string\"}},{\"name\":\"fare\",\"type\":\"float\"}]}",
+    "{\"name\":\"tags\",\"type\":{\"type\":\"array\",\"items\":\"string\"}},{\"name\":\"fare\","
+    "\"type\":\"float\"}]}",
 
     "{\"type\":\"record\",\"name\":\"N\",\"fields\":["
     "{\"name\":\"m\",\"type\":{\"type\":\"map\",\"values\":[\"null\",\"N\",\"string\"]}},"
     "{\"name\":\"a\",\"type\":{\"type\":\"array\",\"items\":[\"int\",\"double\",\"bytes\"]}},"
     "{\"name\":\"e\",\"type\":{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\",\"B\",\"C\"]}},"
     "{\"name\":\"f\",\"type\":{\"type\":\"fixed\",\"name\":\"F\",\"size\":3}},"
-    "{\"name\":\"b\",\"type\":\"boolean\"},{\"name\":\"l\",\"type\":\"long\"},{\"name\":\"fl\",\"type\":\"float\"},"
+    "{\"name\":\"b\",\"type\":\"boolean\"},{\"name\":\"l\",\"type\":\"long\"},{\"name\":\"fl\","
+    "\"type\":\"float\"},"
     "{\"name\":\"z\",\"type\":{\"type\":\"record\",\"name\":\"Empty\",\"fields\":[]}}]}",
 
     "{\"type\":\"array\",\"items\":{\"type\":\"array\",\"items\":\"null\"}}",
 
-    "[\"null\",\"string\",{\"type\":\"array\",\"items\":\"long\"},{\"type\":\"map\",\"values\":\"float\"},"
+    "[\"null\",\"string\",{\"type\":\"array\",\"items\":\"long\"},{\"type\":\"map\",\"values\":"
+    "\"float\"},"
     "{\"type\":\"enum\",\"name\":\"Color\",\"symbols\":[\"RED\",\"GREEN\"]},\"int\",\"boolean\"]",
 };
 
@@ -43,16 +48,20 @@ static const char *const fuzz_readers[N_FUZZ_SCHEMAS] = {
     "{\"name\":\"tripId\",\"type\":\"string\"},"
     "{\"name\":\"occurredAt\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}},"
     "{\"name\":\"distanceKm\",\"type\":\"double\"},{\"name\":\"passengers\",\"type\":\"long\"},"
-    "{\"name\":\"status\",\"type\":{\"type\":\"enum\",\"name\":\"Status\",\"symbols\":[\"REQUESTED\",\"STARTED\",\"COMPLETED\",\"CANCELLED\"]}},"
-    "{\"name\":\"pickup\",\"type\":{\"type\":\"record\",\"name\":\"Location\",\"fields\":[{\"name\":\"lat\",\"type\":\"double\"},"
+    "{\"name\":\"status\",\"type\":{\"type\":\"enum\",\"name\":\"Status\",\"symbols\":["
+    "\"REQUESTED\",\"STARTED\",\"COMPLETED\",\"CANCELLED\"]}},"
+    "{\"name\":\"pickup\",\"type\":{\"type\":\"record\",\"name\":\"Location\",\"fields\":[{"
+    "\"name\":\"lat\",\"type\":\"double\"},"
     "{\"name\":\"lon\",\"type\":\"double\"},{\"name\":\"city\",\"type\":\"string\"}]}},"
     "{\"name\":\"promoCode\",\"type\":[\"null\",\"string\"],\"default\":null},"
-    "{\"name\":\"tags\",\"type\":{\"type\":\"array\",\"items\":\"string\"}},{\"name\":\"fare\",\"type\":\"float\"},"
+    "{\"name\":\"tags\",\"type\":{\"type\":\"array\",\"items\":\"string\"}},{\"name\":\"fare\","
+    "\"type\":\"float\"},"
     "{\"name\":\"currency\",\"type\":\"string\",\"default\":\"EUR\"}]}",
 
     "{\"type\":\"record\",\"name\":\"N\",\"fields\":["
     "{\"name\":\"fl\",\"type\":\"double\"},"
-    "{\"name\":\"e\",\"type\":{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"C\",\"A\",\"OTHER\"],\"default\":\"OTHER\"}},"
+    "{\"name\":\"e\",\"type\":{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"C\",\"A\",\"OTHER\"]"
+    ",\"default\":\"OTHER\"}},"
     "{\"name\":\"a\",\"type\":{\"type\":\"array\",\"items\":[\"string\",\"double\",\"long\"]}},"
     "{\"name\":\"m\",\"type\":{\"type\":\"map\",\"values\":[\"bytes\",\"N\",\"null\"]}},"
     "{\"name\":\"extra\",\"type\":[\"null\",\"N\"],\"default\":null},"
@@ -60,7 +69,8 @@ static const char *const fuzz_readers[N_FUZZ_SCHEMAS] = {
 
     "{\"type\":\"array\",\"items\":[\"int\",{\"type\":\"array\",\"items\":\"null\"}]}",
 
-    "[{\"type\":\"map\",\"values\":\"double\"},\"bytes\",\"null\",{\"type\":\"array\",\"items\":\"double\"},"
+    "[{\"type\":\"map\",\"values\":\"double\"},\"bytes\",\"null\",{\"type\":\"array\",\"items\":"
+    "\"double\"},"
     "{\"type\":\"enum\",\"name\":\"Color\",\"symbols\":[\"GREEN\"]},\"long\"]",
 };
 
@@ -81,12 +91,12 @@ static void fuzz_setup(void) {
     }
 }
 
-#define FUZZ_CHECK(cond)                                                                      \
-    do {                                                                                      \
-        if (!(cond)) {                                                                        \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);          \
-            abort();                                                                          \
-        }                                                                                     \
+#define FUZZ_CHECK(cond)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 static int buf_eq(const pb_buf_t *a, const pb_buf_t *b) {

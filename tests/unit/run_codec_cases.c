@@ -8,9 +8,9 @@
  *   decode                                       schema, hex, expected JSON text or "! error"
  *   roundtrip                                    schema, JSON datum, hex, JSON text after decode
  *   validate                                     schema, hex, "ok" or "! error"
- *   resolve                                      writer, reader, writer JSON datum, reader JSON text or "! error"
- *   resolve-hex                                  writer, reader, writer hex, reader hex or "! error"
- *   plan-error                                   writer, reader, "! error"
+ *   resolve                                      writer, reader, writer JSON datum, reader JSON
+ * text or "! error" resolve-hex                                  writer, reader, writer hex, reader
+ * hex or "! error" plan-error                                   writer, reader, "! error"
  *
  * "! text" expects a failure whose message contains text. Every successful encode is also decoded
  * and re-encoded, and every successful resolve is validated against the reader schema.
@@ -34,7 +34,8 @@ static int n_test, n_fail;
 
 static void hex(const pb_buf_t *b, char *out, size_t cap) {
     size_t n = 0;
-    for (size_t i = 0; i < b->len && n + 3 < cap; i++) n += (size_t)snprintf(out + n, cap - n, "%02x", b->data[i]);
+    for (size_t i = 0; i < b->len && n + 3 < cap; i++)
+        n += (size_t)snprintf(out + n, cap - n, "%02x", b->data[i]);
     out[n] = '\0';
 }
 
@@ -65,7 +66,8 @@ static int expect(int rc, const pb_err_t *err, const char *got, const char *want
                   size_t cap) {
     if (want[0] == '!') {
         const char *sub = want + 1;
-        while (*sub == ' ') sub++;
+        while (*sub == ' ')
+            sub++;
         if (!rc) {
             snprintf(why, cap, "expected failure \"%s\", got success: %s", sub, got);
             return 1;
@@ -134,8 +136,10 @@ static int run_case(char **ln, int n, char *why, size_t cap) {
     json_t *v = NULL;
     int bad = 1, rc;
     char got[4096];
-    int want_parts = !strcmp(kind, "roundtrip") ? 5 : !strcmp(kind, "plan-error") ? 4
-                     : !strncmp(kind, "resolve", 7) ? 5 : 4;
+    int want_parts = !strcmp(kind, "roundtrip")     ? 5
+                     : !strcmp(kind, "plan-error")  ? 4
+                     : !strncmp(kind, "resolve", 7) ? 5
+                                                    : 4;
     if (n != want_parts) {
         snprintf(why, cap, "case has %d lines, %s wants %d", n, kind, want_parts);
         return 1;
@@ -150,7 +154,8 @@ static int run_case(char **ln, int n, char *why, size_t cap) {
             goto done;
         }
         unsigned flags = !strcmp(kind, "encode-unwrapped") ? PB_CODEC_UNWRAPPED_UNIONS
-                         : !strcmp(kind, "encode-lenient") ? PB_CODEC_IGNORE_UNKNOWN_FIELDS : 0;
+                         : !strcmp(kind, "encode-lenient") ? PB_CODEC_IGNORE_UNKNOWN_FIELDS
+                                                           : 0;
         rc = pb_codec_json_to_avro(s1, v, flags, &a, NULL, &err);
         hex(&a, got, sizeof got);
         if (rc && a.len) {
@@ -224,7 +229,8 @@ static int run_case(char **ln, int n, char *why, size_t cap) {
                 pb_err_t e2 = {0};
                 if (pb_codec_validate(s2, b.data, b.len, &e2)) {
                     hex(&b, got, sizeof got);
-                    snprintf(why, cap, "resolver output %s is not valid for the reader: %s", got, e2.msg);
+                    snprintf(why, cap, "resolver output %s is not valid for the reader: %s", got,
+                             e2.msg);
                     goto done;
                 }
             }
@@ -271,7 +277,8 @@ static void run_file(const char *path, const char *name) {
         len = getline(&line, &cap, f);
         if (len >= 0) {
             lineno++;
-            while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
+            while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+                line[--len] = '\0';
             if (line[0] == '#') continue;
             if (len) {
                 if (!n) start = lineno;
@@ -287,7 +294,8 @@ static void run_file(const char *path, const char *name) {
                 n_fail++;
                 printf("#   %s\n", why);
             }
-            for (int i = 0; i < n; i++) free(lines[i]);
+            for (int i = 0; i < n; i++)
+                free(lines[i]);
             n = 0;
         }
         if (len < 0) break;
@@ -296,7 +304,9 @@ static void run_file(const char *path, const char *name) {
     fclose(f);
 }
 
-static int cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "resolve")) return pb_cli_schema_resolve(argc - 1, argv + 1);

@@ -63,7 +63,8 @@ static void wire_errors(void **state) {
     const uint8_t *payload;
     size_t plen;
     const uint8_t short_frame[] = {0, 0, 0};
-    assert_int_equal(pb_codec_wire_parse(short_frame, 3, &id, &payload, &plen, &err), PB_ERR_INVALID);
+    assert_int_equal(pb_codec_wire_parse(short_frame, 3, &id, &payload, &plen, &err),
+                     PB_ERR_INVALID);
     assert_string_equal(err.msg, "frame too short: 3 bytes, need at least 5");
     assert_int_equal(pb_codec_wire_parse(NULL, 0, &id, &payload, &plen, &err), PB_ERR_INVALID);
     const uint8_t json_frame[] = {'{', '"', 'a', '"', ':', '1', '}'};
@@ -71,7 +72,8 @@ static void wire_errors(void **state) {
                      PB_ERR_INVALID);
     assert_string_equal(err.msg, "bad magic byte 0x7b, expected 0x00");
     const uint8_t big_id[] = {0, 0x80, 0, 0, 1, 0};
-    assert_int_equal(pb_codec_wire_parse(big_id, sizeof big_id, &id, &payload, &plen, &err), PB_ERR_INVALID);
+    assert_int_equal(pb_codec_wire_parse(big_id, sizeof big_id, &id, &payload, &plen, &err),
+                     PB_ERR_INVALID);
     assert_non_null(strstr(err.msg, "schema id 2147483649 out of range"));
 }
 
@@ -79,8 +81,9 @@ static void wire_errors(void **state) {
 
 static void error_detail_and_buffer(void **state) {
     (void)state;
-    pb_schema_t *s = parse("{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"address\",\"type\":"
-                           "{\"type\":\"record\",\"name\":\"A\",\"fields\":[{\"name\":\"zip\",\"type\":\"int\"}]}}]}");
+    pb_schema_t *s = parse(
+        "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"address\",\"type\":"
+        "{\"type\":\"record\",\"name\":\"A\",\"fields\":[{\"name\":\"zip\",\"type\":\"int\"}]}}]}");
     json_t *bad = js("{\"address\":{\"zip\":\"abc\"}}");
     json_t *good = js("{\"address\":{\"zip\":5}}");
     pb_buf_t b = {0};
@@ -107,7 +110,8 @@ static void error_detail_and_buffer(void **state) {
     pb_buf_append(&t, "[", 1);
     assert_int_equal(pb_codec_avro_to_json_text(s, b.data + 4, 1, &t, &err), 0);
     assert_int_equal(t.len, 1 + strlen("{\"address\":{\"zip\":5}}"));
-    assert_int_equal(pb_codec_avro_to_json_text(s, (const uint8_t *)"\x80", 1, &t, &err), PB_ERR_INVALID);
+    assert_int_equal(pb_codec_avro_to_json_text(s, (const uint8_t *)"\x80", 1, &t, &err),
+                     PB_ERR_INVALID);
     assert_string_equal(err.msg, "at /address/zip: truncated varint");
     assert_int_equal(t.len, 1 + strlen("{\"address\":{\"zip\":5}}"));
 
@@ -143,8 +147,9 @@ static void long_path_is_cut(void **state) {
 
 static void to_json_value(void **state) {
     (void)state;
-    pb_schema_t *s = parse("{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"d\",\"type\":\"double\"},"
-                           "{\"name\":\"n\",\"type\":\"double\"},{\"name\":\"u\",\"type\":[\"null\",\"long\"]}]}");
+    pb_schema_t *s = parse(
+        "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"d\",\"type\":\"double\"},"
+        "{\"name\":\"n\",\"type\":\"double\"},{\"name\":\"u\",\"type\":[\"null\",\"long\"]}]}");
     json_t *in = js("{\"d\":2,\"n\":\"NaN\",\"u\":{\"long\":9007199254740993}}");
     pb_buf_t b = {0};
     pb_err_t err = {0};
@@ -154,7 +159,8 @@ static void to_json_value(void **state) {
     assert_true(json_is_real(json_object_get(out, "d")));
     assert_true(json_real_value(json_object_get(out, "d")) == 2.0);
     assert_string_equal(json_string_value(json_object_get(out, "n")), "NaN");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(out, "u"), "long")), 9007199254740993LL);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(out, "u"), "long")),
+                     9007199254740993LL);
     json_decref(in);
     json_decref(out);
     pb_buf_free(&b);
@@ -175,7 +181,8 @@ static void doubles_round_trip(void **state) {
         memcpy(&d, &bits, 8);
         if (!isfinite(d)) continue;
         uint8_t le[8];
-        for (int k = 0; k < 8; k++) le[k] = (uint8_t)(bits >> (8 * k));
+        for (int k = 0; k < 8; k++)
+            le[k] = (uint8_t)(bits >> (8 * k));
         pb_buf_reset(&t);
         assert_int_equal(pb_codec_avro_to_json_text(s, le, 8, &t, &err), 0);
         pb_buf_putc(&t, 0);
@@ -183,7 +190,8 @@ static void doubles_round_trip(void **state) {
         assert_non_null(strpbrk((char *)t.data, ".e"));
         float fl = (float)(i * 0.37 - 999.0);
         memcpy(&bits, &fl, 4);
-        for (int k = 0; k < 4; k++) le[k] = (uint8_t)(bits >> (8 * k));
+        for (int k = 0; k < 4; k++)
+            le[k] = (uint8_t)(bits >> (8 * k));
         pb_buf_reset(&t);
         assert_int_equal(pb_codec_avro_to_json_text(f, le, 4, &t, &err), 0);
         pb_buf_putc(&t, 0);
@@ -196,7 +204,8 @@ static void doubles_round_trip(void **state) {
         uint64_t bits;
         memcpy(&bits, &d, 8);
         uint8_t le[8];
-        for (int k = 0; k < 8; k++) le[k] = (uint8_t)(bits >> (8 * k));
+        for (int k = 0; k < 8; k++)
+            le[k] = (uint8_t)(bits >> (8 * k));
         pb_buf_reset(&t);
         assert_int_equal(pb_codec_avro_to_json_text(s, le, 8, &t, &err), 0);
         pb_buf_putc(&t, 0);
@@ -207,7 +216,8 @@ static void doubles_round_trip(void **state) {
         if (!strchr(ref, 'e')) assert_string_equal((char *)t.data, ref);
         float fl = (float)d;
         memcpy(&bits, &fl, 4);
-        for (int k = 0; k < 4; k++) le[k] = (uint8_t)(bits >> (8 * k));
+        for (int k = 0; k < 4; k++)
+            le[k] = (uint8_t)(bits >> (8 * k));
         pb_buf_reset(&t);
         assert_int_equal(pb_codec_avro_to_json_text(f, le, 4, &t, &err), 0);
         pb_buf_putc(&t, 0);
@@ -221,17 +231,20 @@ static void doubles_round_trip(void **state) {
 
 /* ---- nesting limit ---- */
 
-static const char *LIST = "{\"type\":\"record\",\"name\":\"N\",\"fields\":[{\"name\":\"n\",\"type\":[\"null\",\"N\"]}]}";
+static const char *LIST =
+    "{\"type\":\"record\",\"name\":\"N\",\"fields\":[{\"name\":\"n\",\"type\":[\"null\",\"N\"]}]}";
 
 /* n nested records (each a record and a union level): JSON and binary */
 static json_t *nested_json(int n) {
     json_t *v = json_pack("{s:n}", "n");
-    for (int i = 1; i < n; i++) v = json_pack("{s:{s:o}}", "n", "N", v);
+    for (int i = 1; i < n; i++)
+        v = json_pack("{s:{s:o}}", "n", "N", v);
     return v;
 }
 
 static void nested_bin(int n, pb_buf_t *b) {
-    for (int i = 1; i < n; i++) pb_buf_putc(b, 2);
+    for (int i = 1; i < n; i++)
+        pb_buf_putc(b, 2);
     pb_buf_putc(b, 0);
 }
 
@@ -251,8 +264,10 @@ static void nesting_limit(void **state) {
         assert_int_equal(pb_codec_validate(s, bin.data, bin.len, &err), want);
         assert_int_equal(pb_codec_avro_to_json_text(s, bin.data, bin.len, &t, &err), want);
         assert_int_equal(pb_resolver_run(r, bin.data, bin.len, &o, &err), want);
-        if (want) assert_non_null(strstr(err.msg, "nesting deeper than 128 levels"));
-        else assert_memory_equal(o.data, bin.data, bin.len);
+        if (want)
+            assert_non_null(strstr(err.msg, "nesting deeper than 128 levels"));
+        else
+            assert_memory_equal(o.data, bin.data, bin.len);
         json_decref(v);
         pb_buf_free(&b);
         pb_buf_free(&t);
@@ -272,7 +287,8 @@ static void nesting_limit(void **state) {
 
 static void wide_reorder(void **state) {
     (void)state;
-    char w[8192] = "{\"type\":\"record\",\"name\":\"W\",\"fields\":[", r[8192] = "{\"type\":\"record\",\"name\":\"W\",\"fields\":[";
+    char w[8192] = "{\"type\":\"record\",\"name\":\"W\",\"fields\":[",
+         r[8192] = "{\"type\":\"record\",\"name\":\"W\",\"fields\":[";
     char datum[4096] = "{", want[4096] = "{";
     for (int i = 0; i < 50; i++) {
         char f[128];
@@ -333,11 +349,14 @@ static void *worker(void *arg) {
 
 static void threads_share_a_plan(void **state) {
     (void)state;
-    pb_schema_t *ws = parse("{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"b\",\"type\":\"string\"},"
-                            "{\"name\":\"a\",\"type\":\"int\"},{\"name\":\"e\",\"type\":{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"X\",\"Y\"]}}]}");
-    pb_schema_t *rs = parse("{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"double\"},"
-                            "{\"name\":\"e\",\"type\":{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"Y\",\"X\"]}},"
-                            "{\"name\":\"b\",\"type\":\"bytes\"}]}");
+    pb_schema_t *ws = parse(
+        "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"b\",\"type\":\"string\"},"
+        "{\"name\":\"a\",\"type\":\"int\"},{\"name\":\"e\",\"type\":{\"type\":\"enum\",\"name\":"
+        "\"E\",\"symbols\":[\"X\",\"Y\"]}}]}");
+    pb_schema_t *rs = parse(
+        "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"double\"},"
+        "{\"name\":\"e\",\"type\":{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"Y\",\"X\"]}},"
+        "{\"name\":\"b\",\"type\":\"bytes\"}]}");
     pb_resolver_t *r = NULL;
     pb_err_t err = {0};
     assert_int_equal(pb_resolver_new(ws, rs, &r, &err), 0);
@@ -379,17 +398,21 @@ static const char *TRIP =
     "{\"name\":\"occurredAt\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}},"
     "{\"name\":\"distanceKm\",\"type\":\"double\"},"
     "{\"name\":\"passengers\",\"type\":\"int\"},"
-    "{\"name\":\"status\",\"type\":{\"type\":\"enum\",\"name\":\"Status\",\"symbols\":[\"REQUESTED\",\"STARTED\",\"COMPLETED\",\"CANCELLED\"]}},"
-    "{\"name\":\"pickup\",\"type\":{\"type\":\"record\",\"name\":\"Location\",\"fields\":[{\"name\":\"lat\",\"type\":\"double\"},"
+    "{\"name\":\"status\",\"type\":{\"type\":\"enum\",\"name\":\"Status\",\"symbols\":["
+    "\"REQUESTED\",\"STARTED\",\"COMPLETED\",\"CANCELLED\"]}},"
+    "{\"name\":\"pickup\",\"type\":{\"type\":\"record\",\"name\":\"Location\",\"fields\":[{"
+    "\"name\":\"lat\",\"type\":\"double\"},"
     "{\"name\":\"lon\",\"type\":\"double\"},{\"name\":\"city\",\"type\":\"string\"}]}},"
     "{\"name\":\"promoCode\",\"type\":[\"null\",\"string\"],\"default\":null},"
     "{\"name\":\"tags\",\"type\":{\"type\":\"array\",\"items\":\"string\"}},"
     "{\"name\":\"fare\",\"type\":\"float\"}]}";
 
-static const char *TRIP_DATUM =
-    "{\"tripId\":\"7f3c9a52-1e7b-4c0e-9d6a-2b8f5e4a1c33\",\"driverId\":\"drv-00421\",\"occurredAt\":1717171717171,"
-    "\"distanceKm\":12.75,\"passengers\":2,\"status\":\"COMPLETED\",\"pickup\":{\"lat\":52.520008,\"lon\":13.404954,"
-    "\"city\":\"Berlin\"},\"promoCode\":{\"string\":\"SUMMER24\"},\"tags\":[\"airport\",\"night\",\"card\"],\"fare\":31.5}";
+static const char *TRIP_DATUM = "{\"tripId\":\"7f3c9a52-1e7b-4c0e-9d6a-2b8f5e4a1c33\",\"driverId\":"
+                                "\"drv-00421\",\"occurredAt\":1717171717171,"
+                                "\"distanceKm\":12.75,\"passengers\":2,\"status\":\"COMPLETED\","
+                                "\"pickup\":{\"lat\":52.520008,\"lon\":13.404954,"
+                                "\"city\":\"Berlin\"},\"promoCode\":{\"string\":\"SUMMER24\"},"
+                                "\"tags\":[\"airport\",\"night\",\"card\"],\"fare\":31.5}";
 
 static void same_bytes_as_avro_c(void **state) {
     (void)state;
@@ -458,16 +481,11 @@ static void same_bytes_as_avro_c(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(wire_roundtrip),
-        cmocka_unit_test(wire_errors),
-        cmocka_unit_test(error_detail_and_buffer),
-        cmocka_unit_test(long_path_is_cut),
-        cmocka_unit_test(to_json_value),
-        cmocka_unit_test(doubles_round_trip),
-        cmocka_unit_test(nesting_limit),
-        cmocka_unit_test(wide_reorder),
-        cmocka_unit_test(threads_share_a_plan),
-        cmocka_unit_test(resolver_destroy_null),
+        cmocka_unit_test(wire_roundtrip),          cmocka_unit_test(wire_errors),
+        cmocka_unit_test(error_detail_and_buffer), cmocka_unit_test(long_path_is_cut),
+        cmocka_unit_test(to_json_value),           cmocka_unit_test(doubles_round_trip),
+        cmocka_unit_test(nesting_limit),           cmocka_unit_test(wide_reorder),
+        cmocka_unit_test(threads_share_a_plan),    cmocka_unit_test(resolver_destroy_null),
         cmocka_unit_test(same_bytes_as_avro_c),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
