@@ -1632,10 +1632,10 @@ static int run_record_reordered(cx_t *c, const plan_t *p, int depth) {
         goto done;
     }
     for (size_t i = 0; i < nr; i++) {
-        const uint8_t *src =
-            span[2 * i + 1] != SIZE_MAX ? b->data + span[2 * i] : p->dflt + p->rdflt_off[i];
-        size_t len = span[2 * i + 1] != SIZE_MAX ? span[2 * i + 1] : p->rdflt_len[i];
-        if (len) memcpy(b->data + b->len, src, len);
+        bool read = span[2 * i + 1] != SIZE_MAX;
+        size_t len = read ? span[2 * i + 1] : p->rdflt_len[i];
+        if (!len) continue; /* (p->dflt is NULL when every default is empty) */
+        memcpy(b->data + b->len, read ? b->data + span[2 * i] : p->dflt + p->rdflt_off[i], len);
         b->len += len;
     }
     memmove(b->data + base, b->data + end, b->len - end);
