@@ -10,7 +10,8 @@ valid, or invalid because of the one mutation it applied. Test points:
     verdict is only counted and reported;
   * for valid schemas, our Parsing Canonical Form equals python's (normalised for python's known
     canonical-form bugs, see normalise()), and our fingerprint equals CRC-64-AVRO of that form
-    computed by crc64avro.py (python avro 1.11.1 has no fingerprint API).
+    computed by crc64avro.py (python avro 1.11.1 has no fingerprint API), and python reads what
+    we store and serve (pb_schema_to_json) to the same canonical form.
 
 Our side runs as one process: $PB_BUILD/tests/unit/run_schema_cases --batch FILE.
 Environment: PB_BUILD (default build/release), PB_ORACLE_SEED (default 20240601),
@@ -125,9 +126,11 @@ class Gen:
     def union(self, depth, ns):
         branches, keys = [], set()
         for _ in range(self.rng.randint(1, 4)):
+            mark = len(self.named)
             b = self.schema(depth + 1, ns, allow_union=False)
             k = self.branch_key(b, ns)
             if k in keys:
+                del self.named[mark:]  # the dropped branch's definitions do not exist
                 continue
             keys.add(k)
             branches.append(b)
@@ -458,10 +461,17 @@ def main():
             if not py_ok:
                 problems.append("python rejects a schema the generator thinks valid: %s" % py)
             if ours_ok and py_ok:
-                _, fp, canon = ours.split(" ", 2)
+                _, fp, rest = ours.split(" ", 2)
+                canon, stored = rest.split("\t", 1)
                 want = normalise(py.canonical_form)
                 if canon != want:
                     problems.append("canonical form differs\n#   ours:   %s\n#   python: %s" % (canon, want))
+                # what we store and serve (to_json) must read the same in python avro
+                st_ok, st = python_verdict(stored)
+                if not st_ok:
+                    problems.append("python rejects our to_json: %s\n#   %s" % (st, stored))
+                elif normalise(st.canonical_form) != want:
+                    problems.append("our to_json reads differently in python: %s" % normalise(st.canonical_form))
                 if fp != hex64(canon.encode("utf-8")):
                     problems.append("fingerprint %s, CRC-64-AVRO of our canonical form is %s" %
                                     (fp, hex64(canon.encode("utf-8"))))

@@ -14,7 +14,7 @@
  * Prints TAP, one test point per case. Data dir: $PB_ROOT/tests/data/schema, else ./tests/...
  *
  * With --batch FILE it is the oracle's harness instead: one schema a line in FILE; prints one line
- * each: "ok <fingerprint> <canonical>" or "invalid <message>".
+ * each: "ok <fingerprint> <canonical><TAB><to_json>" or "invalid <message>".
  */
 #include <dirent.h>
 #include <inttypes.h>
@@ -218,7 +218,12 @@ static int batch(const char *path) {
                 if (*p == '\n') *p = ' ';
             printf("invalid %s\n", err.msg);
         } else {
-            printf("ok %016" PRIx64 " %s\n", pb_schema_fingerprint(s), pb_schema_canonical(s));
+            json_t *j = pb_schema_to_json(s);
+            char *dump = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+            printf("ok %016" PRIx64 " %s\t%s\n", pb_schema_fingerprint(s), pb_schema_canonical(s),
+                   dump ? dump : "null");
+            free(dump);
+            json_decref(j);
         }
         pb_schema_destroy(s);
     }
