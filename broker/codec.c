@@ -46,6 +46,7 @@ typedef struct cx {
     pb_buf_t *out;
     unsigned flags;
     int dflt; /* encoding a schema default: unions take their first branch, unwrapped */
+    size_t trial_work; /* nodes visited while trying unwrapped union branches */
 } cx_t;
 
 static void cx_init(cx_t *c, pb_err_t *err) {
@@ -58,6 +59,7 @@ static void cx_init(cx_t *c, pb_err_t *err) {
     c->text = c->bin = c->out = NULL;
     c->flags = 0;
     c->dflt = 0;
+    c->trial_work = 0;
 }
 
 static inline void push_key(cx_t *c, const char *s, size_t len) {
@@ -706,15 +708,25 @@ static int enc_union(cx_t *c, const pb_schema_node_t *n, const json_t *v, int de
         return enc(c, n->branches[cand[0]], v, depth);
     }
     size_t start = b->len, keep = 0, accepted[64], na = 0;
+    int np = c->np; /* a failed trial returns without popping its path */
     c->quiet++;
     for (size_t k = 0; k < nc; k++) {
         size_t at = b->len;
         int rc = put_long(b, (int64_t)cand[k]);
         if (!rc) rc = enc(c, n->branches[cand[k]], v, depth);
+        c->np = np;
         if (rc == PB_ERR_NOMEM) {
             c->quiet--;
             b->len = start;
             return nomem(c);
+        }
+        if (c->trial_work > PB_CODEC_MAX_UNION_TRIALS) {
+            c->quiet--;
+            b->len = start;
+            return fail(c, PB_ERR_TOO_LARGE,
+                        "unwrapped union values too ambiguous to decide within %d steps; wrap "
+                        "them as {\"type\": value}",
+                        PB_CODEC_MAX_UNION_TRIALS);
         }
         if (rc == 0 && na++ == 0) {
             keep = b->len;
@@ -747,6 +759,8 @@ static int enc_union(cx_t *c, const pb_schema_node_t *n, const json_t *v, int de
 
 static int enc(cx_t *c, const pb_schema_node_t *n, const json_t *v, int depth) {
     pb_buf_t *b = c->out;
+    /* Trying branches inside branches is exponential in the nesting: bound the work. */
+    if (c->quiet && ++c->trial_work > PB_CODEC_MAX_UNION_TRIALS) return PB_ERR_TOO_LARGE;
     switch (n->type) {
     case PB_AVRO_NULL:
         if (!json_is_null(v)) return expected(c, "null", v);

@@ -44,6 +44,11 @@
  * the input length: at most this many such items per datum. */
 #define PB_CODEC_MAX_EMPTY_ITEMS 65536
 
+/* With PB_CODEC_UNWRAPPED_UNIONS, deciding between branches that all take a JSON value means
+ * trying them, and branches inside those again: at most this many schema nodes are tried per
+ * datum, then the datum is rejected (PB_ERR_TOO_LARGE) and must be sent wrapped. */
+#define PB_CODEC_MAX_UNION_TRIALS 100000
+
 /* Confluent wire format: magic byte 0, 4-byte big-endian schema id, Avro binary. */
 #define PB_CODEC_WIRE_MAGIC 0x00
 #define PB_CODEC_WIRE_HEADER_LEN 5

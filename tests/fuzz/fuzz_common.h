@@ -10,7 +10,7 @@
 #include "codec.h"
 #include "schema.h"
 
-#define N_FUZZ_SCHEMAS 4
+#define N_FUZZ_SCHEMAS 5
 
 static const char *const fuzz_writers[N_FUZZ_SCHEMAS] = {
     "{\"type\":\"record\",\"name\":\"TripEvent\",\"namespace\":\"com.acme.trips\",\"fields\":["
@@ -40,6 +40,12 @@ static const char *const fuzz_writers[N_FUZZ_SCHEMAS] = {
     "[\"null\",\"string\",{\"type\":\"array\",\"items\":\"long\"},{\"type\":\"map\",\"values\":"
     "\"float\"},"
     "{\"type\":\"enum\",\"name\":\"Color\",\"symbols\":[\"RED\",\"GREEN\"]},\"int\",\"boolean\"]",
+
+    /* unions whose branches take the same JSON types: unwrapped values are decided by trials */
+    "{\"type\":\"array\",\"items\":[{\"type\":\"record\",\"name\":\"B\",\"fields\":[{\"name\":\"x\","
+    "\"type\":\"string\"}]},{\"type\":\"record\",\"name\":\"A\",\"fields\":[{\"name\":\"x\",\"type\":"
+    "\"int\"},{\"name\":\"y\",\"type\":[\"null\",\"A\",\"B\"],\"default\":null}]},{\"type\":\"map\","
+    "\"values\":\"int\"},\"long\",\"double\"]}",
 };
 
 /* Readers: drop a field, add defaulted ones, promote, reorder, enum default, union reshuffle. */
@@ -72,6 +78,11 @@ static const char *const fuzz_readers[N_FUZZ_SCHEMAS] = {
     "[{\"type\":\"map\",\"values\":\"double\"},\"bytes\",\"null\",{\"type\":\"array\",\"items\":"
     "\"double\"},"
     "{\"type\":\"enum\",\"name\":\"Color\",\"symbols\":[\"GREEN\"]},\"long\"]",
+
+    "{\"type\":\"array\",\"items\":[\"double\",{\"type\":\"record\",\"name\":\"B\",\"fields\":[{\"name\":"
+    "\"x\",\"type\":\"bytes\"}]},{\"type\":\"record\",\"name\":\"A\",\"fields\":[{\"name\":\"y\",\"type\":"
+    "[\"null\",\"B\",\"A\"]},{\"name\":\"x\",\"type\":\"long\"},{\"name\":\"z\",\"type\":\"int\","
+    "\"default\":1}]},{\"type\":\"map\",\"values\":\"float\"}]}",
 };
 
 static pb_schema_t *fuzz_w[N_FUZZ_SCHEMAS], *fuzz_r[N_FUZZ_SCHEMAS];

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <avro.h>
 
@@ -283,6 +284,35 @@ static void nesting_limit(void **state) {
     pb_schema_destroy(s);
 }
 
+/* Unwrapped unions whose branches all take objects, nested: trying them is exponential in the
+ * depth, and is cut off instead of hanging. */
+static void unwrapped_trials_are_bounded(void **state) {
+    (void)state;
+    pb_schema_t *s = parse("{\"type\":\"record\",\"name\":\"N\",\"fields\":[{\"name\":\"n\",\"type\":"
+                           "[\"null\",\"N\",{\"type\":\"record\",\"name\":\"M\",\"fields\":[{\"name\":"
+                           "\"n\",\"type\":[\"null\",\"N\",\"M\"]},{\"name\":\"m\",\"type\":\"int\"}]}]}]}");
+    json_t *v = json_pack("{s:n}", "n");
+    for (int i = 0; i < 50; i++) v = json_pack("{s:o}", "n", v);
+    pb_buf_t b = {0};
+    pb_err_t err = {0};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(pb_codec_json_to_avro(s, v, PB_CODEC_UNWRAPPED_UNIONS, &b, NULL, &err),
+                     PB_ERR_TOO_LARGE);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_non_null(strstr(err.msg, "too ambiguous"));
+    assert_true(t1.tv_sec - t0.tv_sec < 2);
+    assert_int_equal(b.len, 0);
+    /* a shallow one still decides: M needs "m", so only N takes {"n": null} */
+    json_t *w = json_pack("{s:{s:n}}", "n", "n");
+    assert_int_equal(pb_codec_json_to_avro(s, w, PB_CODEC_UNWRAPPED_UNIONS, &b, NULL, &err), 0);
+    assert_memory_equal(b.data, "\x02\x00", 2);
+    json_decref(v);
+    json_decref(w);
+    pb_buf_free(&b);
+    pb_schema_destroy(s);
+}
+
 /* ---- resolver: many fields reordered (span table on the heap), threads ---- */
 
 static void wide_reorder(void **state) {
@@ -484,7 +514,8 @@ int main(void) {
         cmocka_unit_test(wire_roundtrip),          cmocka_unit_test(wire_errors),
         cmocka_unit_test(error_detail_and_buffer), cmocka_unit_test(long_path_is_cut),
         cmocka_unit_test(to_json_value),           cmocka_unit_test(doubles_round_trip),
-        cmocka_unit_test(nesting_limit),           cmocka_unit_test(wide_reorder),
+        cmocka_unit_test(nesting_limit),
+        cmocka_unit_test(unwrapped_trials_are_bounded),           cmocka_unit_test(wide_reorder),
         cmocka_unit_test(threads_share_a_plan),    cmocka_unit_test(resolver_destroy_null),
         cmocka_unit_test(same_bytes_as_avro_c),
     };
