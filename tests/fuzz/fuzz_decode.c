@@ -1,6 +1,7 @@
-/* libFuzzer: arbitrary bytes decoded against fixed schemas (first byte picks the schema). Decode,
- * validate and both resolvers must agree on valid/invalid and never crash or over-read; a decoded
- * datum must re-encode, and decode -> encode must be stable from there on. */
+/* libFuzzer: arbitrary bytes parsed as a Confluent frame, and decoded against fixed schemas (the
+ * first byte picks the schema). Decode, validate and both resolvers must agree on valid/invalid
+ * and never crash or over-read; a decoded datum must re-encode, and decode -> encode must be
+ * stable from there on. */
 #include <stdint.h>
 #include <stdio.h>
 
@@ -10,6 +11,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_setup();
+    /* the whole input as a Confluent frame */
+    uint32_t id;
+    const uint8_t *payload;
+    size_t plen;
+    pb_err_t ferr = {0};
+    if (pb_codec_wire_parse(data, size, &id, &payload, &plen, &ferr) == 0)
+        FUZZ_CHECK(size >= 5 && data[0] == 0 && id <= INT32_MAX && payload == data + 5 &&
+                   plen == size - 5);
+    else
+        FUZZ_CHECK(ferr.msg[0] != '\0' && (size < 5 || data[0] != 0 || data[1] >= 0x80));
     if (size < 1) return 0;
     int k = data[0] % N_FUZZ_SCHEMAS;
     data++;
