@@ -3,7 +3,9 @@
 # here wrote), on random schemas and random datums. Prints TAP. Run from the repo root with
 # PB_BUILD=build/<variant>; CODEC_ORACLE_SEED and CODEC_ORACLE_SCHEMAS override the defaults.
 #
-# Per random schema S (and a random reader schema R evolved from it):
+# Random schemas use every type, namespaces, references to earlier named types (about a third of
+# them) and recursion through ["null", Self] (about a sixth), so resolution plans are shared and
+# recursive. Per random schema S (and a random reader schema R evolved from it):
 #   encode : our JSON -> binary of each datum (Avro JSON encoding in) equals python's DatumWriter
 #            bytes, byte for byte;
 #   decode : our binary -> JSON of python's bytes reads back to the same datum;
@@ -62,8 +64,29 @@ def fresh(prefix):
     return "%s%d" % (prefix, counter[0])
 
 
-def gen_schema(depth=0):
+NAMED = {}  # full name -> definition, for the writer schema being generated
+DONE = []  # full names of finished named types: later fields may refer to them by name
+REFS = [False]  # the writer schema refers to a named type (then the reader keeps definition order)
+
+
+def reset_names():
+    NAMED.clear()
+    DONE.clear()
+    REFS[0] = False
+
+
+def full_of(name, ns):
+    return ns + "." + name if ns else name
+
+
+def gen_schema(depth=0, ns=None, refs=True):
     r = rnd.random()
+    # a name without a dot means "in the enclosing namespace": null-namespace types can only be
+    # referred to from the null namespace
+    usable = [n for n in DONE if ns is None or "." in n]
+    if refs and usable and r < 0.08:
+        REFS[0] = True
+        return rnd.choice(usable)
     if depth > 3 or r < 0.35:
         return rnd.choice(PRIMS)
     kind = rnd.choice(["record", "record", "enum", "fixed", "array", "map", "union"])
@@ -71,26 +94,43 @@ def gen_schema(depth=0):
         s = {"type": "record", "name": fresh("R"), "fields": []}
         if rnd.random() < 0.3:
             s["namespace"] = rnd.choice(["com.acme", "a.b"])
+        own = s.get("namespace", ns)
+        full = full_of(s["name"], own)
+        NAMED[full] = s
         for i in range(rnd.randint(0, 5)):
-            s["fields"].append({"name": "f%d" % i, "type": gen_schema(depth + 1)})
+            s["fields"].append({"name": "f%d" % i, "type": gen_schema(depth + 1, own, refs)})
+        if refs and rnd.random() < 0.2:  # recursive, ended by null
+            s["fields"].append({"name": "next", "type": ["null", full]})
+            REFS[0] = True
+        if refs:
+            DONE.append(full)
         return s
-    if kind == "enum":
-        return {"type": "enum", "name": fresh("E"), "symbols": ["S%d" % i for i in range(rnd.randint(1, 6))]}
-    if kind == "fixed":
-        return {"type": "fixed", "name": fresh("F"), "size": rnd.choice([0, 1, 4, 16])}
+    if kind in ("enum", "fixed"):
+        if kind == "enum":
+            s = {"type": "enum", "name": fresh("E"), "symbols": ["S%d" % i for i in range(rnd.randint(1, 6))]}
+        else:
+            s = {"type": "fixed", "name": fresh("F"), "size": rnd.choice([0, 1, 4, 16])}
+        full = full_of(s["name"], ns)
+        NAMED[full] = s
+        if refs:
+            DONE.append(full)
+        return s
     if kind == "array":
-        return {"type": "array", "items": gen_schema(depth + 1)}
+        return {"type": "array", "items": gen_schema(depth + 1, ns, refs)}
     if kind == "map":
-        return {"type": "map", "values": gen_schema(depth + 1)}
+        return {"type": "map", "values": gen_schema(depth + 1, ns, refs)}
     # union: distinct unnamed types, any named types, no nested unions
     branches, seen = [], set()
     for _ in range(rnd.randint(1, 4)):
-        b = gen_schema(depth + 1)
-        while isinstance(b, list):
-            b = gen_schema(depth + 1)
+        mark, known = len(DONE), set(NAMED)
+        b = gen_schema(depth + 1, ns, refs)
         # python validates union branches shallowly (any dict is "a record"): one dict-like branch
-        key = b if isinstance(b, str) else ("dict" if b["type"] in ("record", "map") else b["type"] if b["type"] == "array" else b["name"])
-        if key in seen:
+        t = stype(b)
+        key = "dict" if t in ("record", "map") else t if t in ("array", "union") or b in PRIMS else name_key(b, ns)
+        if key in seen or t == "union":
+            del DONE[mark:]  # a dropped branch takes its definitions with it
+            for name in set(NAMED) - known:
+                del NAMED[name]
             continue
         seen.add(key)
         branches.append(b)
@@ -103,9 +143,26 @@ def gen_schema(depth=0):
     return branches or ["null"]
 
 
+def name_key(b, ns):
+    """full name of a named branch (a definition or a reference)"""
+    if isinstance(b, str):
+        return b
+    return full_of(b["name"], b.get("namespace", ns))
+
+
+def defines_named(s):
+    if isinstance(s, list):
+        return any(defines_named(b) for b in s)
+    if not isinstance(s, dict):
+        return False
+    if s["type"] in ("record", "enum", "fixed"):
+        return True
+    return defines_named(s.get("items")) or defines_named(s.get("values"))
+
+
 def stype(s):
     if isinstance(s, str):
-        return s
+        return NAMED[s]["type"] if s in NAMED else s
     if isinstance(s, list):
         return "union"
     return s["type"]
@@ -133,6 +190,8 @@ def rand_float():
 
 def gen_datum(s, depth=0):
     """(python datum, Avro JSON encoding)"""
+    if isinstance(s, str) and s in NAMED:
+        s = NAMED[s]
     t = stype(s)
     if t == "null":
         return None, None
@@ -182,7 +241,7 @@ def gen_datum(s, depth=0):
             pv[f["name"]], jv[f["name"]] = a, b
         return pv, jv
     if t == "union":
-        b = rnd.choice(s)
+        b = "null" if depth > 3 and "null" in s else rnd.choice(s)  # ends recursion
         a, j = gen_datum(b, depth + 1)
         return a, j  # wrapped later, once python's branch choice is known
     raise ValueError(t)
@@ -191,6 +250,8 @@ def gen_datum(s, depth=0):
 def wrap(ps, s, pv, jv):
     """Wrap union values in jv with the branch python will pick for pv: its DatumWriter takes the
     LAST branch that validates (1.11.1's write_union has no break), not the first."""
+    if isinstance(s, str) and s in NAMED:
+        s = NAMED[s]
     t = stype(s)
     if t == "union":
         for i in reversed(range(len(ps.schemas))):
@@ -246,19 +307,22 @@ def gen_default(s):
 
 
 def evolve(s, in_container=False, in_union=False):
+    if isinstance(s, str) and s in NAMED:
+        return s  # a reference: the reader's definition of that name is evolved where it stands
     t = stype(s)
     if t in PROMOTE and not in_container and not in_union and rnd.random() < 0.4:
         return rnd.choice(PROMOTE[t])
     if t == "record":
         fields = []
         for f in s["fields"]:
-            if rnd.random() < 0.15:
-                continue  # the reader drops it
+            # the reader drops it (unless later references need the types it defines)
+            if rnd.random() < 0.15 and not (REFS[0] and defines_named(f["type"])):
+                continue
             fields.append({"name": f["name"], "type": evolve(f["type"])})
-        if rnd.random() < 0.3:
+        if rnd.random() < 0.3 and not REFS[0]:  # references must follow their definitions
             rnd.shuffle(fields)
         for _ in range(rnd.choice([0, 0, 1, 2])):
-            ft = gen_schema(3)
+            ft = gen_schema(3, refs=False)
             fields.insert(rnd.randint(0, len(fields)), {"name": fresh("new"), "type": ft, "default": gen_default(ft)})
         r = dict(s)
         r["fields"] = fields
@@ -275,7 +339,8 @@ def evolve(s, in_container=False, in_union=False):
         return {"type": "map", "values": evolve(s["values"], in_container=True)}
     if t == "union":
         branches = [evolve(b, in_union=True) for b in s]
-        rnd.shuffle(branches)
+        if not REFS[0]:
+            rnd.shuffle(branches)
         nums = sorted((b for b in branches if b in NUMS), key=NUMS.index)
         branches = [nums.pop(0) if b in NUMS else b for b in branches]
         have = {stype(b) for b in branches}
@@ -368,6 +433,7 @@ def main():
     datums_total = 0
     value_only = [0]
     for k in range(N_SCHEMAS):
+        reset_names()
         ws = gen_schema()
         if rnd.random() < 0.5 or stype(ws) != "record":
             ws = {"type": "record", "name": fresh("Top"), "fields": [{"name": "a", "type": ws}, {"name": "b", "type": gen_schema(1)}]}
