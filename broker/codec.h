@@ -75,9 +75,12 @@ typedef struct pb_codec_error {
  * fields are an error unless PB_CODEC_IGNORE_UNKNOWN_FIELDS), enums are symbol strings, bytes and
  * fixed are strings of code points 0-255, unions are null or {"branch name": value} with named
  * branches by full name and others by type name ("int", "array", "map"), logical types as their
- * underlying type; ints and floats are range checked.
- * Returns 0, PB_ERR_INVALID (err and, when not NULL, detail say where and why), or PB_ERR_NOMEM.
- * v is borrowed.
+ * underlying type; ints and floats are range checked ("NaN", "Infinity", "-Infinity" strings for
+ * float/double). JSON object keys cannot hold U+0000 (a jansson limit), so neither can map keys.
+ * Returns 0, PB_ERR_INVALID (err and, when not NULL, detail say where and why), PB_ERR_TOO_LARGE
+ * (nesting deeper than PB_CODEC_MAX_DEPTH, or PB_CODEC_MAX_UNION_TRIALS exceeded; detail is
+ * filled too) or PB_ERR_NOMEM. v is borrowed. Only the error path formats anything: a failing
+ * datum costs about what a succeeding one does.
  */
 int pb_codec_json_to_avro(const pb_schema_t *s, const json_t *v, unsigned flags, pb_buf_t *out,
                           pb_codec_error_t *detail, pb_err_t *err);
