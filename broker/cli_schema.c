@@ -201,9 +201,7 @@ static const subcommand_t subcommands[] = {
     {"fingerprint", cmd_fingerprint, NULL, "fingerprint [--json] FILE",
      "print its CRC-64-AVRO fingerprint (16 hex digits)"},
     {"compat", NULL, pb_cli_schema_compat, "compat [--json] --reader R --writer W", "can R read what W wrote?"},
-    /* One line each, when their files exist:
     {"resolve", NULL, pb_cli_schema_resolve, "resolve --writer W --reader R", "resolve Avro-JSON datums on stdin"},
-    */
 };
 
 static void usage(FILE *out) {

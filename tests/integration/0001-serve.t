@@ -2,7 +2,7 @@
 # A real `portbroker serve` against a real `portbroker kafka` (separate process): readiness,
 # products and ports by URN and short forms, errors, topics as kcat sees them, clean SIGTERM.
 . "$(dirname "$0")/lib.sh"
-plan 25
+plan 26
 
 start_kafka 3
 start_broker B -o kafka.bootstrap.servers="$BROKERS" -o mesh.namespace=com.acme || bail "serve did not start"
@@ -51,6 +51,14 @@ got=$(jq -r --argjson w "$(jq -R . <<<"$want" | jq -s 'map(split(" ")[0])')" '.t
 is "three output ports known to the API" "$(grep -c . <<<"$want")" 3
 is "kcat -L shows every output-port topic with its partition count" "$got" "$want"
 like "kcat -L shows input-port and DLQ topics" "$(jq -r '.topics[].topic' <<<"$md" | sort | tr '\n' ' ')" 'com.acme.billing.v1.in.trips .*com.acme.tripExecution.v1.tripEvents.dlq'
+
+# Idle CPU of the broker alone (Kafka in its own process): fd wake-ups, no polling timer.
+hz=$(getconf CLK_TCK)
+t0=$(awk '{print $14+$15}' /proc/"$B_PID"/stat); sleep 6; t1=$(awk '{print $14+$15}' /proc/"$B_PID"/stat)
+pct=$(( (t1 - t0) * 100 * 100 / (hz * 6) ))  # hundredths of a percent
+diag "idle CPU of serve over 6 s: $((pct / 100)).$(printf %02d $((pct % 100)))%"
+limit=100; [ -n "${SAN:-}" ] && limit=300  # sanitizers make every wake-up dearer
+check "an idle broker uses < $((limit / 100))% CPU" test "$pct" -lt "$limit"
 
 stop_pid "$B_PID" 10
 is "SIGTERM: serve exits 0 within 10 s" "$STOP_RC" 0
