@@ -16,7 +16,7 @@ for bin in "$@"; do
   if ASAN_OPTIONS=detect_leaks=1 "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
        -print_final_stats=1 -artifact_prefix=build/fuzz/crashes/"$name"- "${dict[@]}" \
        "$work" "$seeds" >"build/fuzz/$name.log" 2>&1; then
-    echo "fuzz: $name: ok ($(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "build/fuzz/$name.log" | grep -o '[0-9]*$') runs)"
+    echo "fuzz: $name: ok ($(grep -a -m1 -o 'stat::number_of_executed_units: *[0-9]*' "build/fuzz/$name.log" | grep -o '[0-9]*$') runs)"
   else
     echo "fuzz: $name: FAILED, see build/fuzz/$name.log"; grep -m5 -E 'ERROR|SUMMARY' "build/fuzz/$name.log"
     status=1
