@@ -2,11 +2,12 @@
 # A real `portbroker serve` against a real `portbroker kafka` (separate process): readiness,
 # products and ports by URN and short forms, errors, topics as kcat sees them, clean SIGTERM.
 . "$(dirname "$0")/lib.sh"
-plan 26
+plan 27
 
 start_kafka 3
 start_broker B -o kafka.bootstrap.servers="$BROKERS" -o mesh.namespace=com.acme || bail "serve did not start"
 check "readyz turns 200 once Kafka answers" wait_ready "$B_URL"
+like "portbroker kafka prints BROKERS=host:port,... as its first line" "$(head -1 "$T/kafka.out")" '^BROKERS=127\.0\.0\.1:[0-9]+(,127\.0\.0\.1:[0-9]+){2}$'
 
 http GET "$B_URL/healthz"; is "healthz 200" "$HTTP_STATUS" 200
 http GET "$B_URL/readyz"; like "readyz reports kafka reachable, not embedded in-process" "$HTTP_BODY" '"ready":true.*"kafka":true'

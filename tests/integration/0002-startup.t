@@ -2,7 +2,7 @@
 # Start-up: embedded Kafka, config sources and precedence, and every start-up error stops the
 # broker with exit 2 and a message naming where and why.
 . "$(dirname "$0")/lib.sh"
-plan 19
+plan 21
 
 # Embedded Kafka when kafka.bootstrap.servers is unset.
 start_broker E -o mesh.namespace=com.acme || bail "serve did not start"
@@ -20,6 +20,14 @@ limit=200; [ -n "${SAN:-}" ] && limit=500  # sanitizers make every wake-up deare
 check "idle broker with embedded Kafka in-process uses < $((limit / 100))% CPU" test "$pct" -lt "$limit"
 stop_pid "$E_PID" 10
 is "embedded: SIGTERM exits 0" "$STOP_RC" 0
+
+# log.format=json: every line a JSON object with ts, level, facility, msg.
+start_broker J -o log.format=json || bail "serve did not start"
+wait_ready "$J_URL" >/dev/null
+stop_pid "$J_PID" 10
+is "log.format=json: every stderr line is a JSON object with ts, level, facility and msg" \
+  "$(jq -c 'select(.ts and .level and .facility and .msg) | 1' "$T/J.log" 2>&1 | grep -c '^1$')" "$(grep -c . "$T/J.log")"
+like "log.format=json: librdkafka's and our lines both" "$(jq -r .facility "$T/J.log" | sort -u | tr '\n' ' ')" 'broker.*kafka'
 
 # Config: file < environment < -o; --config-dump shows the result, secrets masked.
 cat >"$T/pb.conf" <<CONF
