@@ -57,6 +57,15 @@ static json_t *slo_json(const pb_slo_t *s) {
 
 static const pb_registry_t *reg(const pb_broker_t *b) { return pb_store_registry(b->store); }
 
+/* A registry write on behalf of an HTTP request: the reply is sent when the record is read back. */
+typedef struct write_ctx {
+    pb_http_req_t *req;
+    pb_sr_reply_t rep; /* Schema Registry writes */
+    int v1;            /* 1: answer in the /v1 shape */
+} write_ctx_t;
+static void start_write(pb_broker_t *b, pb_http_req_t *req, write_ctx_t *w, const char *reqid,
+                        const void *rec, size_t len);
+
 /* A subscription object (DESIGN.md §5) for a binding. */
 static json_t *binding_json(const pb_broker_t *b, const pb_registry_binding_t *bd) {
     const pb_port_t *in = pb_registry_port(reg(b), bd->to);
@@ -169,6 +178,79 @@ static void h_product(pb_broker_t *b, pb_http_req_t *req, const char *id) {
     reply_json(req, 200, o);
 }
 
+/* PUT /v1/products/{urn}: store a descriptor (schemas inline; $ref has no meaning over HTTP).
+ * DELETE: remove the product (refused while other products' input ports are bound to it). */
+static void h_product_write(pb_broker_t *b, pb_http_req_t *req, const char *id) {
+    pb_addr_t a;
+    pb_err_t err = {0};
+    char urn[512], reqid[PB_ID_UUID_LEN + 1];
+    pb_buf_t rec = {0};
+    pb_product_t *p = NULL;
+    json_t *doc = NULL;
+    int code = 0;
+    if (pb_addr_parse_product(id, b->cfg->mesh_namespace, &a, &err)) {
+        reply_error(req, 404, 404, "'%s' is not a product address: %s", id, err.msg);
+        return;
+    }
+    pb_addr_format_product(&a, urn, sizeof urn);
+    pb_id_uuid4(reqid);
+    if (pb_http_method(req) == PB_HTTP_DELETE) {
+        code = pb_registry_record_product_delete(&rec, reqid, urn, &err);
+    } else {
+        size_t len = 0;
+        const char *body = pb_http_body(req, &len);
+        json_error_t je;
+        doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+        if (!doc) {
+            reply_error(req, 422, 422, "descriptor: not JSON: line %d column %d: %s", je.line,
+                        je.column, je.text);
+            goto cleanup;
+        }
+        char source[600];
+        snprintf(source, sizeof source, "PUT /v1/products/%s", urn);
+        if (pb_descriptor_parse(doc, NULL, source, b->cfg->mesh_namespace,
+                                (int)b->cfg->topic_partitions, &p, &err)) {
+            reply_error(req, 422, 422, "%s", err.msg);
+            goto cleanup;
+        }
+        if (strcmp(p->fqn, urn) != 0) {
+            reply_error(req, 422, 422,
+                        "the descriptor is %s but the URL names %s: PUT it under its own URN",
+                        p->fqn, urn);
+            goto cleanup;
+        }
+        /* Topics first, so no client can make Kafka auto-create them with its own defaults.
+         * Blocking, bounded: an admin call, not a data path. */
+        for (size_t i = 0; i < p->n_outputs + p->n_inputs && !code; i++) {
+            const pb_port_t *port = i < p->n_outputs ? &p->outputs[i] : &p->inputs[i - p->n_outputs];
+            const pb_port_t *from = port->from ? pb_registry_port(reg(b), port->from) : NULL;
+            int parts = from ? from->partitions : port->partitions;
+            if (pb_kafka_ensure_topic(b->kafka, port->topic, parts, 10000, NULL, &err) ||
+                (port->kind == PB_PORT_OUTPUT &&
+                 pb_kafka_ensure_topic(b->kafka, port->dlq_topic, parts, 10000, NULL, &err))) {
+                pb_http_set_header(req, "Retry-After", "5");
+                reply_error(req, 503, 50001, "cannot create the topics of %s: %s", urn, err.msg);
+                goto cleanup;
+            }
+        }
+        code = pb_registry_record_product_put(&rec, reqid, p, &err);
+    }
+    if (code) {
+        reply_error(req, pb_registry_http_status(code), code, "%s", err.msg);
+    } else {
+        write_ctx_t *w = calloc(1, sizeof *w);
+        if (!w) reply_error(req, 503, 50001, "out of memory");
+        else {
+            w->v1 = 1;
+            start_write(b, req, w, reqid, rec.data, rec.len);
+        }
+    }
+cleanup:
+    pb_buf_free(&rec);
+    pb_product_destroy(p);
+    json_decref(doc);
+}
+
 static void h_ports(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
     (void)rest;
     json_t *arr = json_array();
@@ -197,12 +279,6 @@ static const pb_port_t *find_port(pb_broker_t *b, pb_http_req_t *req, const char
     return port;
 }
 
-/* A registry write on behalf of an HTTP request: the reply is sent when the record is read back. */
-typedef struct write_ctx {
-    pb_http_req_t *req;
-    pb_sr_reply_t rep; /* Schema Registry writes */
-    int v1;            /* 1: answer in the /v1 shape */
-} write_ctx_t;
 
 static void send_sr(pb_http_req_t *req, pb_sr_reply_t *rep) {
     pb_http_reply(req, rep->status, rep->content_type ? rep->content_type : PB_SR_CONTENT_TYPE,
@@ -224,10 +300,14 @@ static void on_write_done(void *ctx, const pb_registry_result_t *res, int code, 
                               res->message ? res->message : "");
         if (res->body) json_object_set(o, "details", res->body);
         reply_json(w->req, res->status, o);
-    } else {
+    } else if (res->body) {
+        reply_json(w->req, res->status ? res->status : 200, json_incref(res->body));
+    } else if (res->op == PB_REGISTRY_OP_REGISTER) {
         reply_json(w->req, res->existed ? 200 : 201,
                    json_pack("{s:i,s:i,s:b}", "id", res->id, "version", res->version, "existed",
                              res->existed));
+    } else {
+        reply_json(w->req, res->status ? res->status : 200, json_pack("{s:b}", "ok", 1));
     }
     free(w);
 }
@@ -400,6 +480,7 @@ static const struct route {
     {"/readyz", 0, M(GET) | M(HEAD), h_readyz},
     {"/v1/products", 0, M(GET) | M(HEAD), h_products},
     {"/v1/products/", 1, M(GET) | M(HEAD), h_product},
+    {"/v1/products/", 1, M(PUT) | M(DELETE), h_product_write},
     {"/v1/ports", 0, M(GET) | M(HEAD), h_ports},
     {"/v1/ports/", 1, M(GET) | M(HEAD) | M(POST) | M(PUT) | M(DELETE), h_port},
 };
