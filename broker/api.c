@@ -2,6 +2,7 @@
 
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,8 @@ typedef struct write_ctx {
     pb_http_req_t *req;
     pb_sr_reply_t rep; /* Schema Registry writes */
     int v1;            /* 1: answer in the /v1 shape */
+    int bind;          /* 1: answer with the subscription object of the binding */
+    pb_broker_t *b;
 } write_ctx_t;
 static void start_write(pb_broker_t *b, pb_http_req_t *req, write_ctx_t *w, const char *reqid,
                         const void *rec, size_t len);
@@ -251,6 +254,123 @@ cleanup:
     json_decref(doc);
 }
 
+/* ---- subscriptions (bindings) -------------------------------------------------------------- */
+
+static void h_subscriptions(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
+    (void)rest;
+    json_t *arr = json_array();
+    size_t n = pb_registry_binding_count(reg(b));
+    for (size_t i = 0; i < n; i++) json_array_append_new(arr, binding_json(b, pb_registry_binding_at(reg(b), i)));
+    reply_json(req, 200, json_pack("{s:o}", "subscriptions", arr));
+}
+
+/* Canonical URN of a port address given in a body field; replies 422 and returns -1 if bad. */
+static int body_port(pb_broker_t *b, pb_http_req_t *req, json_t *doc, const char *field,
+                     pb_port_kind_t kind, char *urn, size_t cap) {
+    pb_addr_t a;
+    pb_err_t err = {0};
+    const char *s = json_string_value(json_object_get(doc, field));
+    if (!s) {
+        reply_error(req, 422, 422, "subscription: \"%s\" must be a port address (URN or short form)", field);
+        return -1;
+    }
+    if (pb_addr_parse_port(s, b->cfg->mesh_namespace, &a, &err)) {
+        reply_error(req, 422, 422, "subscription: \"%s\": %s", field, err.msg);
+        return -1;
+    }
+    if (a.kind != kind) {
+        reply_error(req, 422, 422, "subscription: \"%s\" must be an %s port, '%s' is not", field,
+                    kind == PB_PORT_OUTPUT ? "output" : "input", s);
+        return -1;
+    }
+    pb_addr_format(&a, urn, cap);
+    return 0;
+}
+
+/* PUT /v1/subscriptions {"from": output port, "to": input port, "readerSchema"?, "start"?}:
+ * idempotent on from+to; the reader schema is checked against every live writer version. */
+static void h_subscription_put(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
+    (void)rest;
+    size_t len = 0;
+    const char *body = pb_http_body(req, &len);
+    json_error_t je;
+    pb_err_t err = {0};
+    char from[512], to[512], reqid[PB_ID_UUID_LEN + 1];
+    char *reader = NULL;
+    pb_buf_t rec = {0};
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    if (!json_is_object(doc)) {
+        reply_error(req, 422, 422, "subscription: the body must be a JSON object {\"from\", \"to\", "
+                    "\"readerSchema\"?, \"start\"?}%s%s", doc ? "" : ": ", doc ? "" : je.text);
+        goto cleanup;
+    }
+    if (body_port(b, req, doc, "from", PB_PORT_OUTPUT, from, sizeof from) ||
+        body_port(b, req, doc, "to", PB_PORT_INPUT, to, sizeof to))
+        goto cleanup;
+    json_t *rs = json_object_get(doc, "readerSchema");
+    if (rs && !json_is_null(rs))
+        reader = json_is_string(rs) ? strdup(json_string_value(rs)) : json_dumps(rs, JSON_COMPACT | JSON_ENCODE_ANY);
+    const char *start = json_string_value(json_object_get(doc, "start"));
+    if (json_object_get(doc, "start") && !start) {
+        reply_error(req, 422, 422, "subscription: \"start\" must be \"earliest\" or \"latest\"");
+        goto cleanup;
+    }
+    pb_id_uuid4(reqid);
+    int code = pb_registry_record_bind(&rec, reqid, from, to, reader, reader ? strlen(reader) : 0,
+                                       start, &err);
+    if (code) {
+        reply_error(req, pb_registry_http_status(code), code, "subscription: %s", err.msg);
+        goto cleanup;
+    }
+    write_ctx_t *w = calloc(1, sizeof *w);
+    if (!w) {
+        reply_error(req, 503, 50001, "out of memory");
+        goto cleanup;
+    }
+    w->v1 = w->bind = 1;
+    w->b = b;
+    start_write(b, req, w, reqid, rec.data, rec.len);
+cleanup:
+    free(reader);
+    pb_buf_free(&rec);
+    json_decref(doc);
+}
+
+static const pb_registry_binding_t *find_binding(pb_broker_t *b, pb_http_req_t *req, const char *id) {
+    char *end = NULL;
+    long n = strtol(id, &end, 10);
+    const pb_registry_binding_t *bd = NULL;
+    if (*id && !*end && n > 0 && n <= INT32_MAX) bd = pb_registry_binding(reg(b), (int)n);
+    if (!bd) reply_error(req, 404, 404, "no subscription '%s' (GET /v1/subscriptions lists them)", id);
+    return bd;
+}
+
+static void h_subscription(pb_broker_t *b, pb_http_req_t *req, const char *id) {
+    const pb_registry_binding_t *bd = find_binding(b, req, id);
+    if (!bd) return;
+    if (pb_http_method(req) != PB_HTTP_DELETE) {
+        reply_json(req, 200, binding_json(b, bd));
+        return;
+    }
+    pb_err_t err = {0};
+    char reqid[PB_ID_UUID_LEN + 1];
+    pb_buf_t rec = {0};
+    pb_id_uuid4(reqid);
+    int code = pb_registry_record_unbind(&rec, reqid, bd->id, &err);
+    if (code) {
+        reply_error(req, pb_registry_http_status(code), code, "%s", err.msg);
+    } else {
+        write_ctx_t *w = calloc(1, sizeof *w);
+        if (!w) reply_error(req, 503, 50001, "out of memory");
+        else {
+            w->v1 = 1;
+            w->b = b;
+            start_write(b, req, w, reqid, rec.data, rec.len);
+        }
+    }
+    pb_buf_free(&rec);
+}
+
 static void h_ports(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
     (void)rest;
     json_t *arr = json_array();
@@ -300,6 +420,9 @@ static void on_write_done(void *ctx, const pb_registry_result_t *res, int code, 
                               res->message ? res->message : "");
         if (res->body) json_object_set(o, "details", res->body);
         reply_json(w->req, res->status, o);
+    } else if (w->bind && pb_registry_binding(reg(w->b), res->id)) {
+        reply_json(w->req, res->status ? res->status : 200,
+                   binding_json(w->b, pb_registry_binding(reg(w->b), res->id)));
     } else if (res->body) {
         reply_json(w->req, res->status ? res->status : 200, json_incref(res->body));
     } else if (res->op == PB_REGISTRY_OP_REGISTER) {
@@ -482,6 +605,9 @@ static const struct route {
     {"/v1/products/", 1, M(GET) | M(HEAD), h_product},
     {"/v1/products/", 1, M(PUT) | M(DELETE), h_product_write},
     {"/v1/ports", 0, M(GET) | M(HEAD), h_ports},
+    {"/v1/subscriptions", 0, M(GET) | M(HEAD), h_subscriptions},
+    {"/v1/subscriptions", 0, M(PUT), h_subscription_put},
+    {"/v1/subscriptions/", 1, M(GET) | M(HEAD) | M(DELETE), h_subscription},
     {"/v1/ports/", 1, M(GET) | M(HEAD) | M(POST) | M(PUT) | M(DELETE), h_port},
 };
 #undef M

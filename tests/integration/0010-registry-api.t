@@ -3,7 +3,7 @@
 # check, impact dry runs, Schema Registry error codes, and levels over multi-version histories with
 # soft deletes.
 . "$(dirname "$0")/lib.sh"
-plan 29
+plan 38
 start_broker B -o mesh.namespace=com.acme || bail "serve did not start"
 wait_ready "$B_URL" || bail "not ready"
 SR=(-H 'Content-Type: application/vnd.schemaregistry.v1+json')
@@ -46,6 +46,24 @@ is "and nothing was registered" "$(curl -s --max-time 5 "$B_URL/subjects/com.acm
 wider=$(jq -c '.fields += [{"name":"uvIndex","type":["null","float"],"default":null}]' <<<"$OBS")
 http POST "$B_URL/v1/ports/weather/2/outputports/observations/schemas" -d "$wider"
 like "a change every subscriber can read: 201 with version 2" "$HTTP_STATUS $HTTP_BODY" '^201 .*"version":2'
+
+# --- subscriptions: binding an input port checks its reader against every live writer version ---
+DASH='{"dataProductDescriptor":"1.0.0","info":{"fullyQualifiedName":"urn:dpds:com.acme:dataproducts:dash:1","name":"dash","version":"1.0.0","domain":"ops","owner":{"id":"ops@acme.example"}},
+ "interfaceComponents":{"inputPorts":[{"name":"obs","promises":{"api":{"format":"avro","schema":{"type":"record","name":"Obs","namespace":"com.acme.weather","aliases":["com.acme.weather.Observation"],"fields":[{"name":"stationId","type":"string"},{"name":"temperatureC","type":"double"}]}}}}]}}'
+http PUT "$B_URL/v1/products/dash/1" -d "$DASH"; is "PUT a subscriber product: 201" "$HTTP_STATUS" 201
+SUB='{"from":"weather/2/outputports/observations","to":"dash/1/inputports/obs","start":"earliest"}'
+http PUT "$B_URL/v1/subscriptions" -d "$SUB"
+is "PUT /v1/subscriptions: 201" "$HTTP_STATUS" 201
+sub_id=$(jq .id <<<"$HTTP_BODY")
+like "the subscription object per DESIGN" "$HTTP_BODY" '"from":"urn:dpds:com.acme:dataproducts:weather:2:outputports:observations","to":"urn:dpds:com.acme:dataproducts:dash:1:inputports:obs","topic":"com.acme.dash.v1.in.obs","consumerGroup":"portbroker.route.com.acme.dash.v1.in.obs","readerSchemaId":[0-9]+.*"state":"bound"'
+http PUT "$B_URL/v1/subscriptions" -d "$SUB"
+is "again: 200 with the same id (idempotent on from+to)" "$HTTP_STATUS $(jq .id <<<"$HTTP_BODY")" "200 $sub_id"
+http PUT "$B_URL/v1/subscriptions" -d '{"from":"weather/2/outputports/observations","to":"dash/1/inputports/obs","readerSchema":{"type":"record","name":"com.acme.weather.Observation","fields":[{"name":"pressureHpa","type":"double"}]}}'
+like "a reader that cannot read a live writer version: 409 naming the version" "$HTTP_STATUS $HTTP_BODY" '^409 .*version'
+http GET "$B_URL/v1/subscriptions"; like "GET /v1/subscriptions lists it" "$(jq -c '[.subscriptions[].id]' <<<"$HTTP_BODY")" "(\\[|,)$sub_id(,|\\])"
+http GET "$B_URL/v1/subscriptions/$sub_id"; is "GET by id" "$(jq .id <<<"$HTTP_BODY")" "$sub_id"
+http DELETE "$B_URL/v1/subscriptions/$sub_id"; is "DELETE: 200" "$HTTP_STATUS" 200
+http GET "$B_URL/v1/subscriptions/$sub_id"; is "then 404" "$HTTP_STATUS" 404
 
 # --- Schema Registry error codes through HTTP ---
 http GET "$B_URL/subjects/nope/versions"; like "unknown subject: 40401" "$HTTP_STATUS $HTTP_BODY" '^404 .*"error_code":40401'
