@@ -69,6 +69,20 @@ typedef struct write_ctx {
 static void start_write(pb_broker_t *b, pb_http_req_t *req, write_ctx_t *w, const char *reqid,
                         const void *rec, size_t len);
 
+/* Start a /v1 write of rec; bind: answer with the subscription object. */
+static void start_v1_write(pb_broker_t *b, pb_http_req_t *req, const char *reqid,
+                           const pb_buf_t *rec, int bind) {
+    write_ctx_t *w = calloc(1, sizeof *w);
+    if (!w) {
+        reply_error(req, 503, 50001, "out of memory");
+        return;
+    }
+    w->v1 = 1;
+    w->bind = bind;
+    w->b = b;
+    start_write(b, req, w, reqid, rec->data, rec->len);
+}
+
 /* A subscription object (DESIGN.md §5) for a binding. */
 static json_t *binding_json(const pb_broker_t *b, const pb_registry_binding_t *bd) {
     const pb_port_t *in = pb_registry_port(reg(b), bd->to);
@@ -241,12 +255,7 @@ static void h_product_write(pb_broker_t *b, pb_http_req_t *req, const char *id) 
     if (code) {
         reply_error(req, pb_registry_http_status(code), code, "%s", err.msg);
     } else {
-        write_ctx_t *w = calloc(1, sizeof *w);
-        if (!w) reply_error(req, 503, 50001, "out of memory");
-        else {
-            w->v1 = 1;
-            start_write(b, req, w, reqid, rec.data, rec.len);
-        }
+        start_v1_write(b, req, reqid, &rec, 0);
     }
 cleanup:
     pb_buf_free(&rec);
@@ -322,14 +331,7 @@ static void h_subscription_put(pb_broker_t *b, pb_http_req_t *req, const char *r
         reply_error(req, pb_registry_http_status(code), code, "subscription: %s", err.msg);
         goto cleanup;
     }
-    write_ctx_t *w = calloc(1, sizeof *w);
-    if (!w) {
-        reply_error(req, 503, 50001, "out of memory");
-        goto cleanup;
-    }
-    w->v1 = w->bind = 1;
-    w->b = b;
-    start_write(b, req, w, reqid, rec.data, rec.len);
+    start_v1_write(b, req, reqid, &rec, 1);
 cleanup:
     free(reader);
     pb_buf_free(&rec);
@@ -360,13 +362,7 @@ static void h_subscription(pb_broker_t *b, pb_http_req_t *req, const char *id) {
     if (code) {
         reply_error(req, pb_registry_http_status(code), code, "%s", err.msg);
     } else {
-        write_ctx_t *w = calloc(1, sizeof *w);
-        if (!w) reply_error(req, 503, 50001, "out of memory");
-        else {
-            w->v1 = 1;
-            w->b = b;
-            start_write(b, req, w, reqid, rec.data, rec.len);
-        }
+        start_v1_write(b, req, reqid, &rec, 0);
     }
     pb_buf_free(&rec);
 }
@@ -492,12 +488,7 @@ static void port_schemas_post(pb_broker_t *b, pb_http_req_t *req, const pb_port_
     if (code) {
         reply_error(req, pb_registry_http_status(code), code, "%s", err.msg);
     } else {
-        write_ctx_t *w = calloc(1, sizeof *w);
-        if (!w) reply_error(req, 503, 50001, "out of memory");
-        else {
-            w->v1 = 1;
-            start_write(b, req, w, reqid, rec.data, rec.len);
-        }
+        start_v1_write(b, req, reqid, &rec, 0);
     }
     pb_buf_free(&rec);
 }

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "compat.h"
+#include "schema.h"
 
 #define PATH_BUF 512
 #define MAX_DURATION_MS (3650LL * 24 * 3600 * 1000) /* ten years */
@@ -84,19 +85,6 @@ static int wrap(ctx_t *c) {
     return pb_err_prefix(c->err, "descriptor %s: %s: ", c->source, here(c));
 }
 
-static const char *type_name(const json_t *v) {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a real number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
-    }
-    return "?";
-}
 
 static int sdup(ctx_t *c, const char *s, char **out) {
     *out = strdup(s);
@@ -114,7 +102,7 @@ static int get_string(ctx_t *c, const json_t *obj, const char *key, int required
     if (!v) {
         if (required) rc = fail(c, PB_ERR_INVALID, "missing (required string)");
     } else if (!json_is_string(v)) {
-        rc = fail(c, PB_ERR_INVALID, "must be a string, not %s", type_name(v));
+        rc = fail(c, PB_ERR_INVALID, "must be a string, not %s", pb_schema_json_kind(v));
     } else if (json_string_length(v) != strlen(json_string_value(v))) {
         rc = fail(c, PB_ERR_INVALID, "must not contain NUL characters");
     } else if (json_string_length(v) == 0) {
@@ -138,7 +126,7 @@ static int get_container(ctx_t *c, const json_t *obj, const char *key, int requi
     if (!v) {
         if (required) rc = fail(c, PB_ERR_INVALID, "missing (required %s)", want);
     } else if (want_array ? !json_is_array(v) : !json_is_object(v)) {
-        rc = fail(c, PB_ERR_INVALID, "must be an %s, not %s", want, type_name(v));
+        rc = fail(c, PB_ERR_INVALID, "must be an %s, not %s", want, pb_schema_json_kind(v));
     } else {
         *out = v;
     }
@@ -455,7 +443,7 @@ static int resolve_schema(ctx_t *c, const json_t *v, json_t **out, pb_schema_t *
         rc = fail(c, PB_ERR_INVALID,
                   "a schema is Avro schema JSON (object, string or array) or {\"$ref\": "
                   "\"file.avsc\"}, not %s",
-                  type_name(v));
+                  pb_schema_json_kind(v));
     }
 done:
     json_decref(j);
@@ -602,7 +590,7 @@ static int parse_access(ctx_t *c, const pb_product_t *prod, const json_t *xpb, p
         const json_t *v = json_array_get(acc, i);
         size_t o2 = push_idx(c, i);
         if (!json_is_string(v) || json_string_length(v) != strlen(json_string_value(v)))
-            return fail(c, PB_ERR_INVALID, "an access pattern is a string, not %s", type_name(v));
+            return fail(c, PB_ERR_INVALID, "an access pattern is a string, not %s", pb_schema_json_kind(v));
         if (pb_addr_check_pattern(json_string_value(v), c->err)) return wrap(c);
         if ((rc = sdup(c, json_string_value(v), &port->access[i]))) return rc;
         port->n_access = i + 1;
@@ -625,7 +613,7 @@ static int parse_port(ctx_t *c, pb_product_t *prod, const json_t *jp, pb_port_ki
     port->product = prod;
     if ((rc = sdup(c, c->path, &port->pointer))) return rc;
     if (!json_is_object(jp))
-        return fail(c, PB_ERR_INVALID, "a port is an object, not %s", type_name(jp));
+        return fail(c, PB_ERR_INVALID, "a port is an object, not %s", pb_schema_json_kind(jp));
     if ((rc = get_string(c, jp, "name", 1, &name))) return rc;
     size_t old = push(c, "name");
     if (pb_addr_check_name("port name", name, c->err)) return wrap(c);
@@ -739,7 +727,7 @@ static int parse_port(ctx_t *c, pb_product_t *prod, const json_t *jp, pb_port_ki
         if (v) {
             size_t o = push(c, "partitions");
             if (!json_is_integer(v)) {
-                rc = fail(c, PB_ERR_INVALID, "must be an integer, not %s", type_name(v));
+                rc = fail(c, PB_ERR_INVALID, "must be an integer, not %s", pb_schema_json_kind(v));
                 break;
             }
             json_int_t n = json_integer_value(v);
@@ -896,7 +884,7 @@ static int parse_product(ctx_t *c, const json_t *json, pb_product_t *p) {
     int rc;
     char ex[400];
     if (!json_is_object(json))
-        return fail(c, PB_ERR_INVALID, "a descriptor is a JSON object, not %s", type_name(json));
+        return fail(c, PB_ERR_INVALID, "a descriptor is a JSON object, not %s", pb_schema_json_kind(json));
 
     if ((rc = get_string(c, json, "dataProductDescriptor", 1, &s))) return rc;
     unsigned long maj;

@@ -171,7 +171,7 @@ static char *join_name(const char *ns, const char *name) {
     return d;
 }
 
-static const char *json_kind(const json_t *v) {
+const char *pb_schema_json_kind(const json_t *v) {
     switch (json_typeof(v)) {
     case JSON_OBJECT: return "an object";
     case JSON_ARRAY: return "an array";
@@ -290,7 +290,7 @@ static int check_value(dcheck_t *c, const pb_schema_node_t *n, const json_t *v, 
                      DEFAULT_MAX_DEPTH);
     node_label(n, label, sizeof label);
 #define MISMATCH() \
-    dfail(c, PB_ERR_INVALID, "invalid default for %s%s: got %s", label, why, json_kind(v))
+    dfail(c, PB_ERR_INVALID, "invalid default for %s%s: got %s", label, why, pb_schema_json_kind(v))
     switch (n->type) {
     case PB_AVRO_NULL:
         return json_is_null(v) ? 0 : MISMATCH();
@@ -607,7 +607,7 @@ static int parse_type_aliases(parser_t *p, const json_t *j, pb_schema_node_t *n)
     json_array_foreach(a, i, e) {
         if (!json_is_string(e))
             return fail_at_index(p, "aliases", i, PB_ERR_INVALID, "an alias must be a string, not %s",
-                                 json_kind(e));
+                                 pb_schema_json_kind(e));
         const char *s = json_string_value(e);
         if (!valid_dotted(s, json_string_length(e)))
             return fail_at_index(p, "aliases", i, PB_ERR_INVALID,
@@ -626,7 +626,7 @@ static int parse_name(parser_t *p, const json_t *j, pb_schema_node_t *n, const c
     const json_t *name_j = json_object_get(j, "name");
     if (!name_j) return fail(p, PB_ERR_INVALID, "a %s requires \"name\"", type_names[n->type]);
     if (!json_is_string(name_j))
-        return fail_at(p, "name", PB_ERR_INVALID, "\"name\" must be a string, not %s", json_kind(name_j));
+        return fail_at(p, "name", PB_ERR_INVALID, "\"name\" must be a string, not %s", pb_schema_json_kind(name_j));
     const char *name = json_string_value(name_j);
     size_t len = json_string_length(name_j);
     const char *dot = strrchr(name, '.');
@@ -642,7 +642,7 @@ static int parse_name(parser_t *p, const json_t *j, pb_schema_node_t *n, const c
         if (ns_j) {
             if (!json_is_string(ns_j))
                 return fail_at(p, "namespace", PB_ERR_INVALID, "\"namespace\" must be a string, not %s",
-                               json_kind(ns_j));
+                               pb_schema_json_kind(ns_j));
             const char *s = json_string_value(ns_j);
             if (*s && (strlen(s) != json_string_length(ns_j) || !valid_dotted(s, json_string_length(ns_j))))
                 return fail_at(p, "namespace", PB_ERR_INVALID,
@@ -683,14 +683,14 @@ static int parse_order(parser_t *p, const json_t *o, pb_order_t *out) {
 static int parse_field(parser_t *p, const json_t *fj, pb_schema_node_t *rec, strmap_t *seen) {
     pb_schema_field_t *f = &rec->fields[rec->n_fields];
     int rc;
-    if (!json_is_object(fj)) return fail(p, PB_ERR_INVALID, "a field must be an object, not %s", json_kind(fj));
+    if (!json_is_object(fj)) return fail(p, PB_ERR_INVALID, "a field must be an object, not %s", pb_schema_json_kind(fj));
     if (!(f->pointer = dupstr((const char *)p->path.data))) return nomem(p);
     f->index = rec->n_fields;
     rec->n_fields++; /* from here on the field is owned by rec (freed with it) */
     const json_t *name_j = json_object_get(fj, "name");
     if (!name_j) return fail(p, PB_ERR_INVALID, "a field requires \"name\"");
     if (!json_is_string(name_j))
-        return fail_at(p, "name", PB_ERR_INVALID, "\"name\" must be a string, not %s", json_kind(name_j));
+        return fail_at(p, "name", PB_ERR_INVALID, "\"name\" must be a string, not %s", pb_schema_json_kind(name_j));
     const char *name = json_string_value(name_j);
     if (strlen(name) != json_string_length(name_j) || !valid_name(name, strlen(name)))
         return fail_at(p, "name", PB_ERR_INVALID, "invalid field name \"%s\": must match [A-Za-z_][A-Za-z0-9_]*",
@@ -755,7 +755,7 @@ static int parse_record(parser_t *p, const json_t *j, pb_schema_node_t *n) {
     int rc = 0;
     if (!fields) return fail(p, PB_ERR_INVALID, "a record requires \"fields\"");
     if (!json_is_array(fields))
-        return fail_at(p, "fields", PB_ERR_INVALID, "\"fields\" must be an array, not %s", json_kind(fields));
+        return fail_at(p, "fields", PB_ERR_INVALID, "\"fields\" must be an array, not %s", pb_schema_json_kind(fields));
     n->fields = calloc(json_array_size(fields) + 1, sizeof *n->fields);
     if (!n->fields) return nomem(p);
     size_t i;
@@ -780,14 +780,14 @@ static int parse_enum(parser_t *p, const json_t *j, pb_schema_node_t *n) {
     int rc = 0;
     if (!symbols) return fail(p, PB_ERR_INVALID, "an enum requires \"symbols\"");
     if (!json_is_array(symbols))
-        return fail_at(p, "symbols", PB_ERR_INVALID, "\"symbols\" must be an array, not %s", json_kind(symbols));
+        return fail_at(p, "symbols", PB_ERR_INVALID, "\"symbols\" must be an array, not %s", pb_schema_json_kind(symbols));
     n->symbols = calloc(json_array_size(symbols) + 1, sizeof *n->symbols);
     if (!n->symbols) return nomem(p);
     size_t i;
     json_t *e;
     json_array_foreach(symbols, i, e) {
         if (!json_is_string(e)) {
-            rc = fail_at_index(p, "symbols", i, PB_ERR_INVALID, "a symbol must be a string, not %s", json_kind(e));
+            rc = fail_at_index(p, "symbols", i, PB_ERR_INVALID, "a symbol must be a string, not %s", pb_schema_json_kind(e));
             goto done;
         }
         const char *sym = json_string_value(e);
@@ -811,7 +811,7 @@ static int parse_enum(parser_t *p, const json_t *j, pb_schema_node_t *n) {
     if (def) {
         if (!json_is_string(def)) {
             rc = fail_at(p, "default", PB_ERR_INVALID, "an enum default must be one of the symbols, not %s",
-                         json_kind(def));
+                         pb_schema_json_kind(def));
             goto done;
         }
         n->enum_default = str_of(def) ? pb_schema_symbol_index(n, str_of(def)) : -1;
@@ -904,7 +904,7 @@ static pb_schema_node_t *parse_object(parser_t *p, const json_t *j, const char *
     const char *tname = str_of(type_j);
     if (!tname) {
         /* Java 1.11 requires a type name here ({"type": {...}} is "No type") */
-        fail_at(p, "type", PB_ERR_INVALID, "\"type\" must be a type name, not %s", json_kind(type_j));
+        fail_at(p, "type", PB_ERR_INVALID, "\"type\" must be a type name, not %s", pb_schema_json_kind(type_j));
         return NULL;
     }
     int prim = primitive_type(tname);
@@ -1021,7 +1021,7 @@ static pb_schema_node_t *parse_node(parser_t *p, const json_t *j, const char *ns
         break;
     default:
         fail(p, PB_ERR_INVALID, "a schema must be a type name, an object or an array (union), not %s",
-             json_kind(j));
+             pb_schema_json_kind(j));
         break;
     }
     p->depth--;

@@ -163,6 +163,9 @@ uint64_t pb_schema_fingerprint(const pb_schema_t *s);
 /* CRC-64-AVRO (Rabin) of arbitrary bytes, as the Avro spec defines it. */
 uint64_t pb_schema_crc64(const void *data, size_t len);
 
+/* "an object", "a string", "an integer"... for messages about a JSON value of the wrong kind. */
+const char *pb_schema_json_kind(const json_t *v);
+
 /* Name of a type ("record", "int"...). */
 const char *pb_schema_type_name(pb_avro_type_t t);
 

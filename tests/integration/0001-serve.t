@@ -54,12 +54,10 @@ is "kcat -L shows every output-port topic with its partition count" "$got" "$wan
 like "kcat -L shows input-port and DLQ topics" "$(jq -r '.topics[].topic' <<<"$md" | sort | tr '\n' ' ')" 'com.acme.billing.v1.in.trips .*com.acme.tripExecution.v1.tripEvents.dlq'
 
 # Idle CPU of the broker alone (Kafka in its own process): fd wake-ups, no polling timer.
-hz=$(getconf CLK_TCK)
-t0=$(awk '{print $14+$15}' /proc/"$B_PID"/stat); sleep 6; t1=$(awk '{print $14+$15}' /proc/"$B_PID"/stat)
-pct=$(( (t1 - t0) * 100 * 100 / (hz * 6) ))  # hundredths of a percent
-diag "idle CPU of serve over 6 s: $((pct / 100)).$(printf %02d $((pct % 100)))%"
+cpu_pct "$B_PID" 6
+diag "idle CPU over 6 s of serve: $CPU_TEXT"
 limit=100; [ -n "${SAN:-}" ] && limit=300  # sanitizers make every wake-up dearer
-check "an idle broker uses < $((limit / 100))% CPU" test "$pct" -lt "$limit"
+check "an idle broker uses < $((limit / 100))% CPU" test "$CPU_PCT" -lt "$limit"
 
 stop_pid "$B_PID" 10
 is "SIGTERM: serve exits 0 within 10 s" "$STOP_RC" 0

@@ -12,12 +12,10 @@ http GET "$E_URL/readyz"
 like "embedded: readyz says so" "$HTTP_BODY" '"embeddedKafka":true'
 # Idle CPU: ticks used over 6 s with no traffic (fd wake-ups, no polling timer). Includes the
 # embedded cluster's own threads, which a broker against a real cluster does not have.
-hz=$(getconf CLK_TCK)
-t0=$(awk '{print $14+$15}' /proc/"$E_PID"/stat); sleep 6; t1=$(awk '{print $14+$15}' /proc/"$E_PID"/stat)
-pct=$(( (t1 - t0) * 100 * 100 / (hz * 6) ))  # hundredths of a percent
-diag "idle CPU over 6 s: $((pct / 100)).$(printf %02d $((pct % 100)))% (embedded cluster in-process)"
+cpu_pct "$E_PID" 6
+diag "idle CPU over 6 s (embedded cluster in-process): $CPU_TEXT"
 limit=200; [ -n "${SAN:-}" ] && limit=500  # sanitizers make every wake-up dearer
-check "idle broker with embedded Kafka in-process uses < $((limit / 100))% CPU" test "$pct" -lt "$limit"
+check "idle broker with embedded Kafka in-process uses < $((limit / 100))% CPU" test "$CPU_PCT" -lt "$limit"
 stop_pid "$E_PID" 10
 is "embedded: SIGTERM exits 0" "$STOP_RC" 0
 

@@ -83,4 +83,14 @@ stop_pid() {
   wait "$pid"; STOP_RC=$?
 }
 
+# cpu_pct PID SECONDS: CPU the process used over SECONDS, in hundredths of a percent (CPU_PCT) and
+# as text (CPU_TEXT, "0.33%").
+cpu_pct() {
+  local hz t0 t1
+  hz=$(getconf CLK_TCK)
+  t0=$(awk '{print $14+$15}' /proc/"$1"/stat); sleep "$2"; t1=$(awk '{print $14+$15}' /proc/"$1"/stat)
+  CPU_PCT=$(( (t1 - t0) * 100 * 100 / (hz * $2) ))
+  CPU_TEXT="$((CPU_PCT / 100)).$(printf %02d $((CPU_PCT % 100)))%"
+}
+
 finish() { [ "$_failed" -eq 0 ]; exit $?; }
