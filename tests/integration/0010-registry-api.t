@@ -3,7 +3,7 @@
 # check, impact dry runs, Schema Registry error codes, and levels over multi-version histories with
 # soft deletes.
 . "$(dirname "$0")/lib.sh"
-plan 38
+plan 46
 start_broker B -o mesh.namespace=com.acme || bail "serve did not start"
 wait_ready "$B_URL" || bail "not ready"
 SR=(-H 'Content-Type: application/vnd.schemaregistry.v1+json')
@@ -95,4 +95,26 @@ http DELETE "$B_URL/subjects/lv-value/versions/3"
 is "soft delete of version 3 answers 3" "$HTTP_BODY" 3
 is "after the soft delete the same schema registers (ignored by checks)" "$(reg lv-value "$NEEDA")" 200
 is "numbering goes on after the soft delete: version 4" "$(curl -s --max-time 5 "$B_URL/subjects/lv-value/versions/latest" | jq .version)" 4
+
+# The other levels on a fresh three-version history h1 {a}, h2 {a, b=x}, h3 {a, b=x, c=0}.
+setlv() { curl -s --max-time 5 "${SR[@]}" -o /dev/null -X PUT "$B_URL/config/$1" -d "{\"compatibility\":\"$2\"}"; }
+setlv lh-value NONE
+reg lh-value "$A" >/dev/null; reg lh-value "$AB" >/dev/null
+reg lh-value "$(rec R '[{"name":"a","type":"int"},{"name":"b","type":"string","default":"x"},{"name":"c","type":"long","default":0}]')" >/dev/null
+is "NONE: even a type change registers" "$(reg lh-value "$(rec R '[{"name":"a","type":"string"}]')")" 200
+http DELETE "$B_URL/subjects/lh-value/versions/4"; is "soft-delete the type change" "$HTTP_STATUS" 200
+# D drops b and c and adds d without default: old readers (h2, h3) still read D? (b, c have
+# defaults: yes) -> FORWARD ok; D reading h1 lacks d's default -> BACKWARD fails.
+D=$(rec R '[{"name":"a","type":"int"},{"name":"d","type":"int"}]')
+setlv lh-value FORWARD_TRANSITIVE; is "FORWARD_TRANSITIVE: every old reader reads the new writer: accepted check" \
+  "$(curl -s --max-time 5 "${SR[@]}" -X POST "$B_URL/compatibility/subjects/lh-value/versions" -d "$(jq -cn --arg s "$D" '{schema:$s}')" | jq .is_compatible)" true
+setlv lh-value FULL; is "FULL: refused (the new reader cannot read the latest writer)" "$(reg lh-value "$D")" 409
+# E adds e with a default: readable both ways against every version.
+E=$(rec R '[{"name":"a","type":"int"},{"name":"b","type":"string","default":"x"},{"name":"c","type":"long","default":0},{"name":"e","type":"int","default":1}]')
+setlv lh-value FULL_TRANSITIVE; is "FULL_TRANSITIVE: a change compatible both ways with every live version registers" "$(reg lh-value "$E")" 200
+# F requires b without default: FULL (latest only: E has b) accepts, FULL_TRANSITIVE (h1 lacks b) refuses.
+F=$(rec R '[{"name":"a","type":"int"},{"name":"b","type":"string"},{"name":"c","type":"long","default":0},{"name":"e","type":"int","default":1}]')
+is "FULL_TRANSITIVE: refused against version 1" "$(reg lh-value "$F")" 409
+like "the 409 names version 1" "$(cat "$T/http.body")" 'oldSchemaVersion: 1'
+setlv lh-value FULL; is "FULL (latest only): the same schema registers" "$(reg lh-value "$F")" 200
 finish
