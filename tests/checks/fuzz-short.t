@@ -9,7 +9,7 @@ echo "1..${#bins[@]}"
 n=0
 for b in "${bins[@]}"; do
   n=$((n + 1))
-  if out=$(FUZZ_SECONDS=${FUZZ_SHORT_SECONDS:-8} tests/fuzz/run.sh "$b" 2>&1); then
+  if out=$(FUZZ_LOG_TAG=.short FUZZ_SECONDS=${FUZZ_SHORT_SECONDS:-8} tests/fuzz/run.sh "$b" 2>&1); then
     echo "ok $n - $(tail -1 <<<"$out" | sed "s/^fuzz: //")"
   else
     echo "not ok $n - $(basename "$b") found a problem"; sed 's/^/#   /' <<<"$out"

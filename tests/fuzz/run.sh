@@ -6,6 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 secs=${FUZZ_SECONDS:-600}
 status=0
+tag=${FUZZ_LOG_TAG:-}   # keeps logs of concurrent runs (make test's short run, make fuzz) apart
 for bin in "$@"; do
   name=$(basename "$bin"); target=${name#fuzz_}
   seeds=tests/fuzz/corpus/$target
@@ -15,10 +16,10 @@ for bin in "$@"; do
   echo "fuzz: $name for ${secs}s (seeds: $seeds)"
   if ASAN_OPTIONS=detect_leaks=1 "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
        -print_final_stats=1 -artifact_prefix=build/fuzz/crashes/"$name"- "${dict[@]}" \
-       "$work" "$seeds" >"build/fuzz/$name.log" 2>&1; then
-    echo "fuzz: $name: ok ($(grep -a -m1 -o 'stat::number_of_executed_units: *[0-9]*' "build/fuzz/$name.log" | grep -o '[0-9]*$') runs)"
+       "$work" "$seeds" >"build/fuzz/$name$tag.log" 2>&1; then
+    echo "fuzz: $name: ok ($(grep -a -o 'stat::number_of_executed_units: *[0-9]*' "build/fuzz/$name$tag.log" | tail -1 | grep -o '[0-9]*$') runs)"
   else
-    echo "fuzz: $name: FAILED, see build/fuzz/$name.log"; grep -m5 -E 'ERROR|SUMMARY' "build/fuzz/$name.log"
+    echo "fuzz: $name: FAILED, see build/fuzz/$name$tag.log"; grep -m5 -E 'ERROR|SUMMARY' "build/fuzz/$name$tag.log"
     status=1
   fi
 done
