@@ -162,6 +162,9 @@ static void h_readyz(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
     json_t *o = json_pack("{s:b,s:b,s:b,s:i}", "ready", ready, "kafka", pb_kafka_reachable(b->kafka),
                           "embeddedKafka", pb_kafka_is_embedded(b->kafka), "products",
                           (int)b->products->n_products);
+    json_object_set_new(o, "registry",
+                        json_pack("{s:I,s:I}", "position", (json_int_t)pb_store_position(b->store),
+                                  "replayEnd", (json_int_t)pb_store_replay_end(b->store)));
     if (why) json_object_set_new(o, "reason", json_string(why));
     if (!ready) pb_http_set_header(req, "Retry-After", "1");
     reply_json(req, ready ? 200 : 503, o);

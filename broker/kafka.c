@@ -576,6 +576,7 @@ void pb_kafka_log_serve(pb_kafka_log_t *l) {
 
 int pb_kafka_log_caught_up(const pb_kafka_log_t *l) { return l->pos >= l->end; }
 int64_t pb_kafka_log_position(const pb_kafka_log_t *l) { return l->pos; }
+int64_t pb_kafka_log_start_end(const pb_kafka_log_t *l) { return l->end; }
 
 void pb_kafka_log_destroy(pb_kafka_log_t *l) {
     if (!l) return;

@@ -133,6 +133,9 @@ void pb_kafka_log_serve(pb_kafka_log_t *l);
 /* Has the follower applied every record that existed when it started? */
 int pb_kafka_log_caught_up(const pb_kafka_log_t *l);
 
+/* End offset the log had when the follower started (the replay target). */
+int64_t pb_kafka_log_start_end(const pb_kafka_log_t *l);
+
 /* Offset of the next record to apply. */
 int64_t pb_kafka_log_position(const pb_kafka_log_t *l);
 

@@ -146,6 +146,9 @@ fail:
 const pb_registry_t *pb_store_registry(const pb_store_t *s) { return s->reg; }
 int pb_store_caught_up(const pb_store_t *s) { return s->log && pb_kafka_log_caught_up(s->log); }
 
+int64_t pb_store_position(const pb_store_t *s) { return pb_kafka_log_position(s->log); }
+int64_t pb_store_replay_end(const pb_store_t *s) { return pb_kafka_log_start_end(s->log); }
+
 size_t pb_store_pending(const pb_store_t *s) {
     size_t n = 0;
     for (pending_t *p = s->pending; p; p = p->next) n++;

@@ -42,6 +42,10 @@ const pb_registry_t *pb_store_registry(const pb_store_t *s);
 /* Has the replay reached the end the log had at start? */
 int pb_store_caught_up(const pb_store_t *s);
 
+/* Replay progress: the next offset to apply, and the end offset the log had at start. */
+int64_t pb_store_position(const pb_store_t *s);
+int64_t pb_store_replay_end(const pb_store_t *s);
+
 /* Append record (len bytes, built with id req) and call done when it is applied or failed.
  * Returns 0, or an error without calling done (the local produce queue refused it). */
 int pb_store_write(pb_store_t *s, const char *req, const void *record, size_t len,

@@ -3,7 +3,7 @@
 # subjects: both converge on one history (same ids, same versions, no id used twice). A restarted
 # instance replays to exactly the same state; readiness waits for the replay.
 . "$(dirname "$0")/lib.sh"
-plan 9
+plan 11
 start_kafka 3
 start_broker A -o kafka.bootstrap.servers="$BROKERS" -o mesh.namespace=com.acme || bail "A did not start"
 start_broker B -o kafka.bootstrap.servers="$BROKERS" -o mesh.namespace=com.acme || bail "B did not start"
@@ -47,9 +47,11 @@ is "each schema has one id, in both subjects" "$(jq -s 'group_by(.schema) | map(
 # Restart A: readiness only after the replay; then exactly the same state.
 stop_pid "$A_PID" 10
 start_broker A2 -o kafka.bootstrap.servers="$BROKERS" -o mesh.namespace=com.acme || bail "A2 did not start"
-first=$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' "$A2_URL/readyz")
-diag "readyz right after the listener opened: $first"
 check "restarted instance becomes ready" wait_ready "$A2_URL"
+http GET "$A2_URL/readyz"
+diag "readyz at first 200: $(jq -c .registry <<<"$HTTP_BODY")"
+is "ready only once the replay reached the end the log had at start" "$(jq '.registry.position >= .registry.replayEnd' <<<"$HTTP_BODY")" true
+check "and that log held the 50+ records written before" test "$(jq .registry.replayEnd <<<"$HTTP_BODY")" -ge 50
 is "the restarted instance replays to the same state" "$(state "$A2_URL")" "$sa"
 is "the descriptors were not written again (unchanged products add nothing)" \
   "$(grep -o 'written' "$T/A2.log" >/dev/null && grep -o '[0-9]* written' "$T/A2.log" | tail -1)" "0 written"
