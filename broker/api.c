@@ -198,6 +198,10 @@ static void h_product(pb_broker_t *b, pb_http_req_t *req, const char *id) {
     reply_json(req, 200, o);
 }
 
+static const pb_port_t *registry_lookup(const void *ctx, const char *urn) {
+    return pb_registry_port(ctx, urn);
+}
+
 /* PUT /v1/products/{urn}: store a descriptor (schemas inline; $ref has no meaning over HTTP).
  * DELETE: remove the product (refused while other products' input ports are bound to it). */
 static void h_product_write(pb_broker_t *b, pb_http_req_t *req, const char *id) {
@@ -241,17 +245,10 @@ static void h_product_write(pb_broker_t *b, pb_http_req_t *req, const char *id) 
         }
         /* Topics first, so no client can make Kafka auto-create them with its own defaults.
          * Blocking, bounded: an admin call, not a data path. */
-        for (size_t i = 0; i < p->n_outputs + p->n_inputs && !code; i++) {
-            const pb_port_t *port = i < p->n_outputs ? &p->outputs[i] : &p->inputs[i - p->n_outputs];
-            const pb_port_t *from = port->from ? pb_registry_port(reg(b), port->from) : NULL;
-            int parts = from ? from->partitions : port->partitions;
-            if (pb_kafka_ensure_topic(b->kafka, port->topic, parts, 10000, NULL, &err) ||
-                (port->kind == PB_PORT_OUTPUT &&
-                 pb_kafka_ensure_topic(b->kafka, port->dlq_topic, parts, 10000, NULL, &err))) {
-                pb_http_set_header(req, "Retry-After", "5");
-                reply_error(req, 503, 50001, "cannot create the topics of %s: %s", urn, err.msg);
-                goto cleanup;
-            }
+        if (pb_broker_ensure_topics(b, p, registry_lookup, reg(b), 10000, &err)) {
+            pb_http_set_header(req, "Retry-After", "5");
+            reply_error(req, 503, 50001, "cannot create the topics of %s: %s", urn, err.msg);
+            goto cleanup;
         }
         code = pb_registry_record_product_put(&rec, reqid, p, &err);
     }

@@ -9,36 +9,39 @@
 #include "id.h"
 #include "log.h"
 
-/* Partition count of an input port's topic: routing preserves partitions (origin partition p goes
- * to input partition p), so an input port bound to a known output port takes that port's count. */
-static int input_partitions(const pb_descriptor_set_t *set, const pb_port_t *in) {
-    if (in->from) {
-        const pb_port_t *out = pb_descriptor_set_port(set, in->from);
-        if (out) return out->partitions;
-    }
-    return in->partitions;
-}
-
-static int ensure(pb_broker_t *b, const char *topic, int partitions, pb_err_t *err) {
+static int ensure(pb_broker_t *b, const char *topic, int partitions, int timeout_ms,
+                  pb_err_t *err) {
     int actual = 0;
-    int rc = pb_kafka_ensure_topic(b->kafka, topic, partitions, 15000, &actual, err);
+    int rc = pb_kafka_ensure_topic(b->kafka, topic, partitions, timeout_ms, &actual, err);
     if (rc) return rc;
     pb_log(DEBUG, "broker", "topic %s ready (%d partitions)", topic, actual);
     return 0;
 }
 
-/* Create every topic the products need. Existing topics are kept. */
+int pb_broker_ensure_topics(pb_broker_t *b, const pb_product_t *p, pb_broker_port_lookup_t lookup,
+                            const void *ctx, int timeout_ms, pb_err_t *err) {
+    int rc = 0;
+    for (size_t j = 0; j < p->n_outputs && !rc; j++) {
+        rc = ensure(b, p->outputs[j].topic, p->outputs[j].partitions, timeout_ms, err);
+        if (!rc) rc = ensure(b, p->outputs[j].dlq_topic, p->outputs[j].partitions, timeout_ms, err);
+    }
+    for (size_t j = 0; j < p->n_inputs && !rc; j++) {
+        const pb_port_t *in = &p->inputs[j];
+        const pb_port_t *from = in->from ? lookup(ctx, in->from) : NULL;
+        rc = ensure(b, in->topic, from ? from->partitions : in->partitions, timeout_ms, err);
+    }
+    return rc;
+}
+
+static const pb_port_t *set_lookup(const void *ctx, const char *urn) {
+    return pb_descriptor_set_port(ctx, urn);
+}
+
+/* Create every topic the loaded descriptors need. */
 static int ensure_topics(pb_broker_t *b, const pb_descriptor_set_t *set, pb_err_t *err) {
     int rc = 0;
-    for (size_t i = 0; i < set->n_products && !rc; i++) {
-        const pb_product_t *p = set->products[i];
-        for (size_t j = 0; j < p->n_outputs && !rc; j++) {
-            rc = ensure(b, p->outputs[j].topic, p->outputs[j].partitions, err);
-            if (!rc) rc = ensure(b, p->outputs[j].dlq_topic, p->outputs[j].partitions, err);
-        }
-        for (size_t j = 0; j < p->n_inputs && !rc; j++)
-            rc = ensure(b, p->inputs[j].topic, input_partitions(set, &p->inputs[j]), err);
-    }
+    for (size_t i = 0; i < set->n_products && !rc; i++)
+        rc = pb_broker_ensure_topics(b, set->products[i], set_lookup, set, 15000, err);
     return rc;
 }
 
@@ -192,7 +195,7 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
     if (pb_kafka_is_embedded(b->kafka) && !b->cluster)
         pb_log(INFO, "kafka", "%s is a portbroker embedded cluster: topics are created through its "
                               "control topic", bootstrap);
-    if ((rc = ensure(b, cfg->registry_topic, 1, err))) goto fail;
+    if ((rc = ensure(b, cfg->registry_topic, 1, 15000, err))) goto fail;
     if ((rc = ensure_topics(b, b->products, err))) goto fail;
 
     if (!(b->loop = pb_loop_new(err))) {

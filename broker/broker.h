@@ -54,6 +54,15 @@ void pb_broker_stop(pb_broker_t *b);
 /* Flush Kafka, free everything. NULL is a no-op. Returns the count of undelivered messages. */
 int pb_broker_destroy(pb_broker_t *b);
 
+/* Look a port up by URN (the descriptor set at start-up, the registry from the API). */
+typedef const pb_port_t *(*pb_broker_port_lookup_t)(const void *ctx, const char *urn);
+
+/* Create the topics product p needs, if missing: each output port's topic and dead-letter topic,
+ * each input port's topic with the partition count of the output port it is bound to (found with
+ * lookup; routing keeps partitions), else its own. Blocking, bounded per topic by timeout_ms. */
+int pb_broker_ensure_topics(pb_broker_t *b, const pb_product_t *p, pb_broker_port_lookup_t lookup,
+                            const void *ctx, int timeout_ms, pb_err_t *err);
+
 /* Is the broker ready (descriptors loaded, Kafka reachable)? reason gets the first failing check. */
 int pb_broker_ready(const pb_broker_t *b, const char **reason);
 

@@ -342,25 +342,14 @@ static int put_i64(pb_buf_t *b, int64_t v) {
 }
 
 /* Shortest decimal text that reads back to the same double, with a '.' or exponent. */
-static int fmt_double(char *buf, size_t cap, double d) {
+/* Shortest %g text that reads back to exactly the value (as a double, or as a float when single),
+ * always with a point or exponent so it reads as a float. */
+static int fmt_real(char *buf, size_t cap, double d, bool single) {
     int n = 0;
-    for (int prec = 15; prec <= 17; prec++) {
+    int lo = single ? 6 : 15, hi = single ? 9 : 17;
+    for (int prec = lo; prec <= hi; prec++) {
         n = snprintf(buf, cap, "%.*g", prec, d);
-        if (prec == 17 || strtod(buf, NULL) == d) break;
-    }
-    if (!strpbrk(buf, ".e")) {
-        buf[n++] = '.';
-        buf[n++] = '0';
-        buf[n] = '\0';
-    }
-    return n;
-}
-
-static int fmt_float(char *buf, size_t cap, float f) {
-    int n = 0;
-    for (int prec = 6; prec <= 9; prec++) {
-        n = snprintf(buf, cap, "%.*g", prec, (double)f);
-        if (prec == 9 || strtof(buf, NULL) == f) break;
+        if (prec == hi || (single ? strtof(buf, NULL) == (float)d : strtod(buf, NULL) == d)) break;
     }
     if (!strpbrk(buf, ".e")) {
         buf[n++] = '.';
@@ -424,7 +413,7 @@ static int put_real(pb_buf_t *b, double d, bool single) {
     if (isinf(d)) return d > 0 ? put(b, "\"Infinity\"", 10) : put(b, "\"-Infinity\"", 11);
     char tmp[40];
     int n = fmt_fast(tmp, d, single);
-    if (!n) n = single ? fmt_float(tmp, sizeof tmp, (float)d) : fmt_double(tmp, sizeof tmp, d);
+    if (!n) n = fmt_real(tmp, sizeof tmp, single ? (double)(float)d : d, single);
     return put(b, tmp, (size_t)n);
 }
 

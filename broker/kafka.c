@@ -236,17 +236,6 @@ static void *watch_main(void *arg) {
     return NULL;
 }
 
-/* Does the cluster's metadata list the embedded control topic? */
-static int has_control_topic(rd_kafka_t *rk, int timeout_ms) {
-    const struct rd_kafka_metadata *md = NULL;
-    int found = 0;
-    if (rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
-    for (int i = 0; i < md->topic_cnt; i++)
-        if (strcmp(md->topics[i].topic, PB_KAFKA_CONTROL_TOPIC) == 0) found = 1;
-    rd_kafka_metadata_destroy(md);
-    return found;
-}
-
 pb_kafka_t *pb_kafka_new(const pb_config_t *cfg, const char *bootstrap,
                          pb_kafka_cluster_t *cluster, pb_err_t *err) {
     char es[512];
@@ -284,7 +273,9 @@ pb_kafka_t *pb_kafka_new(const pb_config_t *cfg, const char *bootstrap,
     rd_kafka_queue_t *mq = rd_kafka_queue_get_main(k->rk);
     rd_kafka_queue_io_event_enable(mq, k->wake[1], "k", 1);
     rd_kafka_queue_destroy(mq);
-    k->embedded = cluster != NULL || has_control_topic(k->rk, 5000);
+    /* An embedded cluster in another process shows its control topic in the metadata. */
+    k->embedded = cluster != NULL ||
+                  pb_kafka_partition_count(k, PB_KAFKA_CONTROL_TOPIC, 5000, NULL) >= 0;
     atomic_store(&k->reachable, 0);
     if (pthread_create(&k->watch, NULL, watch_main, k) != 0) {
         pb_err_set(err, PB_ERR_INTERNAL, "kafka client: cannot start watch thread");

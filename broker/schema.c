@@ -225,6 +225,15 @@ static const char *pointer_str(const pb_buf_t *b, char out[POINTER_MAX + 1]) {
 /* ---------------------------------------------------------------------------------------------
  * Default values.
  */
+/* "at <pointer>: <reason>" into err: the one end of every parse and default-check failure. */
+static int vfail_at(const pb_buf_t *path, pb_err_t *err, int code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static int vfail_at(const pb_buf_t *path, pb_err_t *err, int code, const char *fmt, va_list ap) {
+    char reason[PB_ERR_MSG_MAX], tmp[POINTER_MAX + 1];
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    return pb_err_set(err, code, "at %s: %s", pointer_str(path, tmp), reason);
+}
+
 typedef struct {
     pb_buf_t path; /* pointer of the value being checked */
     pb_err_t *err;
@@ -232,13 +241,11 @@ typedef struct {
 
 static int dfail(dcheck_t *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int dfail(dcheck_t *c, int code, const char *fmt, ...) {
-    char reason[PB_ERR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
+    int rc = vfail_at(&c->path, c->err, code, fmt, ap);
     va_end(ap);
-    char tmp[POINTER_MAX + 1];
-    return pb_err_set(c->err, code, "at %s: %s", pointer_str(&c->path, tmp), reason);
+    return rc;
 }
 
 /* Code points of a (valid UTF-8) string, each must be <= 255. Returns the count or -1 and the
@@ -471,13 +478,11 @@ typedef struct {
 
 static int fail(parser_t *p, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(parser_t *p, int code, const char *fmt, ...) {
-    char reason[PB_ERR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
+    int rc = vfail_at(&p->path, p->err, code, fmt, ap);
     va_end(ap);
-    char tmp[POINTER_MAX + 1];
-    return pb_err_set(p->err, code, "at %s: %s", pointer_str(&p->path, tmp), reason);
+    return rc;
 }
 
 static int nomem(parser_t *p) { return pb_err_set(p->err, PB_ERR_NOMEM, "out of memory"); }
@@ -486,14 +491,12 @@ static int nomem(parser_t *p) { return pb_err_set(p->err, PB_ERR_NOMEM, "out of 
 static int fail_at(parser_t *p, const char *key, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static int fail_at(parser_t *p, const char *key, int code, const char *fmt, ...) {
-    char reason[PB_ERR_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
-    va_end(ap);
     size_t mark = p->path.len;
     if (pointer_push(&p->path, key, strlen(key))) return nomem(p);
-    int rc = fail(p, code, "%s", reason);
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail_at(&p->path, p->err, code, fmt, ap);
+    va_end(ap);
     pointer_pop(&p->path, mark);
     return rc;
 }
@@ -501,14 +504,12 @@ static int fail_at(parser_t *p, const char *key, int code, const char *fmt, ...)
 static int fail_at_index(parser_t *p, const char *key, size_t i, int code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 static int fail_at_index(parser_t *p, const char *key, size_t i, int code, const char *fmt, ...) {
-    char reason[PB_ERR_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
-    va_end(ap);
     size_t mark = p->path.len;
     if (pointer_push(&p->path, key, strlen(key)) || pointer_push_index(&p->path, i)) return nomem(p);
-    int rc = fail(p, code, "%s", reason);
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail_at(&p->path, p->err, code, fmt, ap);
+    va_end(ap);
     pointer_pop(&p->path, mark);
     return rc;
 }
