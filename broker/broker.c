@@ -195,7 +195,7 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
     if (pb_kafka_is_embedded(b->kafka) && !b->cluster)
         pb_log(INFO, "kafka", "%s is a portbroker embedded cluster: topics are created through its "
                               "control topic", bootstrap);
-    if ((rc = ensure(b, cfg->registry_topic, 1, 15000, err))) goto fail;
+    if ((rc = pb_kafka_ensure_log_topic(b->kafka, cfg->registry_topic, 1, 15000, err))) goto fail;
     if ((rc = ensure_topics(b, b->products, err))) goto fail;
 
     if (!(b->loop = pb_loop_new(err))) {

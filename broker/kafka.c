@@ -360,11 +360,12 @@ static int request_via_control(pb_kafka_t *k, const char *topic, int partitions,
 }
 
 static int create_via_admin(pb_kafka_t *k, const char *topic, int partitions, int replication,
-                            int timeout_ms, pb_err_t *err) {
+                            int compact, int timeout_ms, pb_err_t *err) {
     char es[512];
     int rc = 0;
     rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, replication, es, sizeof es);
     if (!nt) return pb_err_set(err, PB_ERR_INVALID, "topic %s: %s", topic, es);
+    if (compact) rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
     rd_kafka_queue_t *q = rd_kafka_queue_new(k->rk);
     rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(k->rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_AdminOptions_set_request_timeout(o, timeout_ms, es, sizeof es);
@@ -395,8 +396,8 @@ static int create_via_admin(pb_kafka_t *k, const char *topic, int partitions, in
     return rc;
 }
 
-int pb_kafka_ensure_topic(pb_kafka_t *k, const char *topic, int partitions, int timeout_ms,
-                          int *actual, pb_err_t *err) {
+static int ensure_topic(pb_kafka_t *k, const char *topic, int partitions, int compact,
+                        int timeout_ms, int *actual, pb_err_t *err) {
     int64_t deadline = now_ms() + timeout_ms;
     int n = pb_kafka_partition_count(k, topic, timeout_ms, err);
     if (n == -2) return err ? err->code : PB_ERR_UNAVAILABLE;
@@ -407,7 +408,7 @@ int pb_kafka_ensure_topic(pb_kafka_t *k, const char *topic, int partitions, int 
         else if (k->embedded)
             rc = request_via_control(k, topic, partitions, err);
         else
-            rc = create_via_admin(k, topic, partitions, -1, timeout_ms, err);
+            rc = create_via_admin(k, topic, partitions, -1, compact, timeout_ms, err);
         if (rc) return rc;
         /* Wait until metadata shows it (the embedded cluster applies commands asynchronously). */
         for (;;) {
@@ -580,4 +581,14 @@ void pb_kafka_log_destroy(pb_kafka_log_t *l) {
     if (l->wake[1] >= 0) close(l->wake[1]);
     free(l->topic);
     free(l);
+}
+
+int pb_kafka_ensure_topic(pb_kafka_t *k, const char *topic, int partitions, int timeout_ms,
+                          int *actual, pb_err_t *err) {
+    return ensure_topic(k, topic, partitions, 0, timeout_ms, actual, err);
+}
+
+int pb_kafka_ensure_log_topic(pb_kafka_t *k, const char *topic, int partitions, int timeout_ms,
+                              pb_err_t *err) {
+    return ensure_topic(k, topic, partitions, 1, timeout_ms, NULL, err);
 }

@@ -76,6 +76,11 @@ const char *pb_kafka_bootstrap(const pb_kafka_t *k);
 int pb_kafka_ensure_topic(pb_kafka_t *k, const char *topic, int partitions, int timeout_ms,
                           int *actual, pb_err_t *err);
 
+/* The same for a log topic: cleanup.policy=compact when the broker creates it on a real cluster
+ * (the embedded cluster has no compaction). */
+int pb_kafka_ensure_log_topic(pb_kafka_t *k, const char *topic, int partitions, int timeout_ms,
+                              pb_err_t *err);
+
 /* Partition count of a topic from fresh metadata (blocking, bounded), or -1 if absent. Does not
  * create the topic. */
 int pb_kafka_partition_count(pb_kafka_t *k, const char *topic, int timeout_ms, pb_err_t *err);
