@@ -21,22 +21,24 @@ static double now(void) {
 /* A realistic record schema (a dozen fields, a nested record, an enum, a union) whose doc names
  * the version, so every version is a distinct, mutually FULL-compatible schema. */
 static void schema_text(char *out, size_t cap, int version) {
-    snprintf(out, cap,
-             "{\"type\":\"record\",\"name\":\"Trip\",\"namespace\":\"com.acme.logistics\","
-             "\"doc\":\"version %d\",\"fields\":["
-             "{\"name\":\"tripId\",\"type\":{\"type\":\"string\",\"logicalType\":\"uuid\"}},"
-             "{\"name\":\"vehicle\",\"type\":\"string\"},"
-             "{\"name\":\"driver\",\"type\":[\"null\",\"string\"],\"default\":null},"
-             "{\"name\":\"startedAt\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}},"
-             "{\"name\":\"from\",\"type\":{\"type\":\"record\",\"name\":\"Geo\",\"fields\":["
-             "{\"name\":\"lat\",\"type\":\"double\"},{\"name\":\"lon\",\"type\":\"double\"}]}},"
-             "{\"name\":\"to\",\"type\":\"Geo\"},"
-             "{\"name\":\"status\",\"type\":{\"type\":\"enum\",\"name\":\"Status\",\"symbols\":"
-             "[\"PLANNED\",\"RUNNING\",\"DONE\",\"CANCELLED\"],\"default\":\"PLANNED\"}},"
-             "{\"name\":\"distanceKm\",\"type\":\"double\",\"default\":0},"
-             "{\"name\":\"stops\",\"type\":{\"type\":\"array\",\"items\":\"Geo\"},\"default\":[]},"
-             "{\"name\":\"tags\",\"type\":{\"type\":\"map\",\"values\":\"string\"},\"default\":{}}]}",
-             version);
+    snprintf(
+        out, cap,
+        "{\"type\":\"record\",\"name\":\"Trip\",\"namespace\":\"com.acme.logistics\","
+        "\"doc\":\"version %d\",\"fields\":["
+        "{\"name\":\"tripId\",\"type\":{\"type\":\"string\",\"logicalType\":\"uuid\"}},"
+        "{\"name\":\"vehicle\",\"type\":\"string\"},"
+        "{\"name\":\"driver\",\"type\":[\"null\",\"string\"],\"default\":null},"
+        "{\"name\":\"startedAt\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}}"
+        ","
+        "{\"name\":\"from\",\"type\":{\"type\":\"record\",\"name\":\"Geo\",\"fields\":["
+        "{\"name\":\"lat\",\"type\":\"double\"},{\"name\":\"lon\",\"type\":\"double\"}]}},"
+        "{\"name\":\"to\",\"type\":\"Geo\"},"
+        "{\"name\":\"status\",\"type\":{\"type\":\"enum\",\"name\":\"Status\",\"symbols\":"
+        "[\"PLANNED\",\"RUNNING\",\"DONE\",\"CANCELLED\"],\"default\":\"PLANNED\"}},"
+        "{\"name\":\"distanceKm\",\"type\":\"double\",\"default\":0},"
+        "{\"name\":\"stops\",\"type\":{\"type\":\"array\",\"items\":\"Geo\"},\"default\":[]},"
+        "{\"name\":\"tags\",\"type\":{\"type\":\"map\",\"values\":\"string\"},\"default\":{}}]}",
+        version);
 }
 
 static int apply(pb_registry_t *r, pb_buf_t *b, pb_registry_result_t *res) {
@@ -70,7 +72,8 @@ static int bench_register(int n, double *ms) {
         apply(r, &b, &res);
         if (res.status != 200 || res.version != i) goto done;
     }
-    if (pb_registry_record_config(&b, "bench", "trips-value", PB_COMPAT_FULL_TRANSITIVE, &err)) goto done;
+    if (pb_registry_record_config(&b, "bench", "trips-value", PB_COMPAT_FULL_TRANSITIVE, &err))
+        goto done;
     apply(r, &b, &res);
     /* Five more versions, one at a time; the median is reported. */
     double t[5];
@@ -124,7 +127,8 @@ static int bench_replay(double *ms, size_t *bytes) {
     *ms = (now() - t0) * 1e3;
     rc = 0;
 done:
-    for (int i = 0; recs && i < SUBJECTS * VERSIONS; i++) pb_buf_free(&recs[i]);
+    for (int i = 0; recs && i < SUBJECTS * VERSIONS; i++)
+        pb_buf_free(&recs[i]);
     free(recs);
     pb_registry_result_reset(&res);
     pb_registry_destroy(r);
@@ -138,7 +142,8 @@ int main(void) {
         double ms;
         if (bench_register(sizes[i], &ms)) return 1;
         char what[64];
-        snprintf(what, sizeof what, "register vs %d live versions, FULL_TRANSITIVE (median of 5)", sizes[i]);
+        snprintf(what, sizeof what, "register vs %d live versions, FULL_TRANSITIVE (median of 5)",
+                 sizes[i]);
         printf("%-62s %12.2f\n", what, ms);
     }
     double ms;

@@ -88,9 +88,10 @@ int pb_addr_check_namespace(const char *ns, pb_err_t *err) {
                                   "by single dots)",
                                   pb_addr_excerpt(ns, ex, sizeof ex), i);
             if (len > PB_ADDR_LABEL_MAX)
-                return pb_err_set(err, PB_ERR_INVALID,
-                                  "namespace '%s': label at offset %zu has %zu characters, at most %d",
-                                  pb_addr_excerpt(ns, ex, sizeof ex), start, len, PB_ADDR_LABEL_MAX);
+                return pb_err_set(
+                    err, PB_ERR_INVALID,
+                    "namespace '%s': label at offset %zu has %zu characters, at most %d",
+                    pb_addr_excerpt(ns, ex, sizeof ex), start, len, PB_ADDR_LABEL_MAX);
             if (!is_alnum((unsigned char)ns[start]) || !is_alnum((unsigned char)ns[i - 1]))
                 return pb_err_set(err, PB_ERR_INVALID,
                                   "namespace '%s': label at offset %zu must start and end with a "
@@ -216,7 +217,11 @@ static int parse_urn(const char *s, pb_addr_t *out, pb_err_t *err) {
                           "%s%s segments; a product URN has 6 "
                           "(urn:dpds:{ns}:dataproducts:{product}:{major}), a port URN 8 "
                           "(...:{major}:outputports:{port})",
-                          head, n > 8 ? "more than 8" : n == 7 ? "7" : n < 6 ? "fewer than 6" : "?");
+                          head,
+                          n > 8    ? "more than 8"
+                          : n == 7 ? "7"
+                          : n < 6  ? "fewer than 6"
+                                   : "?");
     if (strcmp(seg[3], "dataproducts") != 0)
         return pb_err_set(err, PB_ERR_INVALID, "%ssegment 3 must be 'dataproducts', not '%s'", head,
                           pb_addr_excerpt(seg[3], ex, sizeof ex));
@@ -263,7 +268,8 @@ int pb_addr_parse_product(const char *s, const char *default_ns, pb_addr_t *out,
     if (rc) return rc;
     if (a.is_port) {
         char ex[EXCERPT_MAX * 4 + 8];
-        return pb_err_set(err, PB_ERR_INVALID, "'%s' is a port address; a product address is expected",
+        return pb_err_set(err, PB_ERR_INVALID,
+                          "'%s' is a port address; a product address is expected",
                           pb_addr_excerpt(s, ex, sizeof ex));
     }
     *out = a;
@@ -292,7 +298,8 @@ int pb_addr_make(const char *ns, const char *product, unsigned major, pb_port_ki
     if (pb_addr_check_namespace(ns, err)) return PB_ERR_INVALID;
     if (pb_addr_check_name("product name", product, err)) return PB_ERR_INVALID;
     if (major > PB_ADDR_MAJOR_MAX)
-        return pb_err_set(err, PB_ERR_INVALID, "major %u: larger than %u", major, PB_ADDR_MAJOR_MAX);
+        return pb_err_set(err, PB_ERR_INVALID, "major %u: larger than %u", major,
+                          PB_ADDR_MAJOR_MAX);
     if (port) {
         if (pb_addr_check_name("port name", port, err)) return PB_ERR_INVALID;
         a.is_port = 1;
@@ -326,7 +333,8 @@ int pb_addr_check_pattern(const char *pattern, pb_err_t *err) {
     if (strcmp(pattern, "*") == 0) return 0;
     const char *star = strchr(pattern, '*');
     if (star && star != pattern + n - 1)
-        return pb_err_set(err, PB_ERR_INVALID, "access pattern '%s': '*' is only allowed at the end",
+        return pb_err_set(err, PB_ERR_INVALID,
+                          "access pattern '%s': '*' is only allowed at the end",
                           pb_addr_excerpt(pattern, ex, sizeof ex));
     if (strncmp(pattern, "urn:dpds:", 9) != 0)
         return pb_err_set(err, PB_ERR_INVALID,
@@ -358,11 +366,12 @@ int pb_addr_check_topic(const char *topic, pb_err_t *err) {
     size_t n = strlen(topic);
     if (n == 0) return pb_err_set(err, PB_ERR_INVALID, "topic name is empty");
     if (n > PB_ADDR_TOPIC_MAX)
-        return pb_err_set(err, PB_ERR_INVALID, "topic '%s': %zu characters, Kafka allows at most %d",
+        return pb_err_set(err, PB_ERR_INVALID,
+                          "topic '%s': %zu characters, Kafka allows at most %d",
                           pb_addr_excerpt(topic, ex, sizeof ex), n, PB_ADDR_TOPIC_MAX);
     if (strcmp(topic, ".") == 0 || strcmp(topic, "..") == 0)
-        return pb_err_set(err, PB_ERR_INVALID, "topic '%s': '.' and '..' are not allowed as topic names",
-                          topic);
+        return pb_err_set(err, PB_ERR_INVALID,
+                          "topic '%s': '.' and '..' are not allowed as topic names", topic);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)topic[i];
         if (!is_alnum(c) && c != '.' && c != '_' && c != '-')

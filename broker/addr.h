@@ -12,11 +12,13 @@
  *   PB_ADDR_NS_MAX characters in all.
  * - product and port names: [A-Za-z][A-Za-z0-9_-]*, at most PB_ADDR_NAME_MAX characters.
  * - major: decimal digits, no sign, no leading zero except "0" itself, at most PB_ADDR_MAJOR_MAX.
- * - URNs are case-sensitive and canonical as written: "urn:dpds:{ns}:dataproducts:{product}:{major}"
- *   and "...:{major}:outputports:{port}" / "...:inputports:{port}".
+ * - URNs are case-sensitive and canonical as written:
+ * "urn:dpds:{ns}:dataproducts:{product}:{major}" and "...:{major}:outputports:{port}" /
+ * "...:inputports:{port}".
  * - short forms: "{product}/{major}", "{ns}/{product}/{major}" for products;
- *   "{product}/{major}/outputports|inputports/{port}", "{ns}/{product}/{major}/outputports|inputports/{port}"
- *   for ports. Forms without a namespace take the caller's default namespace.
+ *   "{product}/{major}/outputports|inputports/{port}",
+ * "{ns}/{product}/{major}/outputports|inputports/{port}" for ports. Forms without a namespace take
+ * the caller's default namespace.
  * - Kafka topic names: 1..249 of [A-Za-z0-9._-], not "." or "..".
  */
 #ifndef PB_ADDR_H
@@ -26,13 +28,13 @@
 
 #include "err.h"
 
-#define PB_ADDR_NS_MAX 128          /* characters in a namespace */
-#define PB_ADDR_LABEL_MAX 63        /* characters in one namespace label */
-#define PB_ADDR_NAME_MAX 128        /* characters in a product or port name */
-#define PB_ADDR_MAJOR_MAX 1000000u  /* largest product major */
-#define PB_ADDR_TOPIC_MAX 249       /* Kafka's limit on a topic name */
-#define PB_ADDR_URN_MAX 512         /* buffer size that holds any valid URN and its NUL */
-#define PB_ADDR_KAFKA_NAME_MAX 320  /* buffer size for a topic, subject or group name and NUL */
+#define PB_ADDR_NS_MAX 128         /* characters in a namespace */
+#define PB_ADDR_LABEL_MAX 63       /* characters in one namespace label */
+#define PB_ADDR_NAME_MAX 128       /* characters in a product or port name */
+#define PB_ADDR_MAJOR_MAX 1000000u /* largest product major */
+#define PB_ADDR_TOPIC_MAX 249      /* Kafka's limit on a topic name */
+#define PB_ADDR_URN_MAX 512        /* buffer size that holds any valid URN and its NUL */
+#define PB_ADDR_KAFKA_NAME_MAX 320 /* buffer size for a topic, subject or group name and NUL */
 
 typedef enum { PB_PORT_OUTPUT = 0, PB_PORT_INPUT = 1 } pb_port_kind_t;
 
@@ -41,7 +43,7 @@ typedef struct pb_addr {
     char ns[PB_ADDR_NS_MAX + 1];
     char product[PB_ADDR_NAME_MAX + 1];
     unsigned major;
-    int is_port;          /* 0: a product address; 1: a port address (kind and port are set) */
+    int is_port; /* 0: a product address; 1: a port address (kind and port are set) */
     pb_port_kind_t kind;
     char port[PB_ADDR_NAME_MAX + 1];
 } pb_addr_t;
@@ -99,7 +101,8 @@ int pb_addr_check_topic(const char *topic, pb_err_t *err);
 
 /* Default topic of a port address: "{ns}.{product}.v{major}.{port}" for output ports,
  * "{ns}.{product}.v{major}.in.{port}" for input ports. Writes into out (cap bytes,
- * PB_ADDR_KAFKA_NAME_MAX suffices) and validates the result (length). Returns 0 or PB_ERR_INVALID. */
+ * PB_ADDR_KAFKA_NAME_MAX suffices) and validates the result (length). Returns 0 or PB_ERR_INVALID.
+ */
 int pb_addr_topic(const pb_addr_t *port, char *out, size_t cap, pb_err_t *err);
 
 /* Dead-letter topic "{topic}.dlq", validated. Returns 0 or PB_ERR_INVALID (too long). */

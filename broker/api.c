@@ -40,8 +40,9 @@ static void reply_error(pb_http_req_t *req, int status, int code, const char *fm
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (status >= 500) pb_log(WARN, "api", "%s %s: %d %s", pb_http_method_name(req),
-                              pb_http_path(req), status, msg);
+    if (status >= 500)
+        pb_log(WARN, "api", "%s %s: %d %s", pb_http_method_name(req), pb_http_path(req), status,
+               msg);
     reply_json(req, status, json_pack("{s:i,s:s}", "error_code", code, "message", msg));
 }
 
@@ -49,10 +50,12 @@ static void reply_error(pb_http_req_t *req, int status, int code, const char *fm
 
 static json_t *slo_json(const pb_slo_t *s) {
     json_t *o = json_object();
-    if (s->has_freshness) json_object_set_new(o, "freshnessSeconds", json_real(s->freshness_ms / 1000.0));
+    if (s->has_freshness)
+        json_object_set_new(o, "freshnessSeconds", json_real(s->freshness_ms / 1000.0));
     if (s->has_throughput_min)
         json_object_set_new(o, "throughputMinPerSecond", json_real(s->throughput_min_per_s));
-    if (s->has_rejects_max) json_object_set_new(o, "rejectsMaxRatio", json_real(s->rejects_max_ratio));
+    if (s->has_rejects_max)
+        json_object_set_new(o, "rejectsMaxRatio", json_real(s->rejects_max_ratio));
     return o;
 }
 
@@ -89,11 +92,10 @@ static json_t *binding_json(const pb_broker_t *b, const pb_registry_binding_t *b
     const pb_port_t *out = pb_registry_port(reg(b), bd->from);
     char group[512] = "";
     if (in) pb_addr_route_group(in->topic, group, sizeof group);
-    return json_pack("{s:i,s:s,s:s,s:s?,s:s,s:i,s:s,s:s,s:s}", "id", bd->id, "from", bd->from,
-                     "to", bd->to, "topic", in ? in->topic : NULL, "consumerGroup", group,
+    return json_pack("{s:i,s:s,s:s,s:s?,s:s,s:i,s:s,s:s,s:s}", "id", bd->id, "from", bd->from, "to",
+                     bd->to, "topic", in ? in->topic : NULL, "consumerGroup", group,
                      "readerSchemaId", bd->reader_id, "start", bd->start, "state",
-                     out ? "bound" : "pending", "source",
-                     bd->from_product ? "descriptor" : "api");
+                     out ? "bound" : "pending", "source", bd->from_product ? "descriptor" : "api");
 }
 
 /* Bindings of a port: to it (output port) or from it (input port). */
@@ -110,13 +112,12 @@ static json_t *bindings_json(const pb_broker_t *b, const pb_port_t *port) {
 
 static json_t *port_json(const pb_broker_t *b, const pb_port_t *port) {
     const pb_product_t *p = port->product;
-    json_t *o = json_pack("{s:s,s:s,s:s,s:i,s:s,s:s,s:s,s:s,s:i,s:s,s:s,s:s}", "fqn", port->fqn,
-                          "kind", pb_addr_kind_name(port->kind), "product", p->fqn, "major",
-                          (int)p->major, "name", port->name, "version", port->version, "topic",
-                          port->topic, "dlqTopic", port->dlq_topic, "partitions", port->partitions,
-                          "subject", port->subject, "compatibility",
-                          pb_compat_level_name(pb_registry_port_level(reg(b), port)), "owner",
-                          p->owner);
+    json_t *o = json_pack(
+        "{s:s,s:s,s:s,s:i,s:s,s:s,s:s,s:s,s:i,s:s,s:s,s:s}", "fqn", port->fqn, "kind",
+        pb_addr_kind_name(port->kind), "product", p->fqn, "major", (int)p->major, "name",
+        port->name, "version", port->version, "topic", port->topic, "dlqTopic", port->dlq_topic,
+        "partitions", port->partitions, "subject", port->subject, "compatibility",
+        pb_compat_level_name(pb_registry_port_level(reg(b), port)), "owner", p->owner);
     if (!o) return NULL;
     json_object_set_new(o, "schemas", pb_registry_port_schemas(reg(b), port));
     json_object_set(o, "schema", port->schema);
@@ -124,7 +125,8 @@ static json_t *port_json(const pb_broker_t *b, const pb_port_t *port) {
     json_object_set_new(o, "slo", slo_json(&port->slo));
     if (port->kind == PB_PORT_OUTPUT) {
         json_t *acc = json_array();
-        for (size_t i = 0; i < port->n_access; i++) json_array_append_new(acc, json_string(port->access[i]));
+        for (size_t i = 0; i < port->n_access; i++)
+            json_array_append_new(acc, json_string(port->access[i]));
         json_object_set_new(o, "access", acc);
     } else if (port->from) {
         json_object_set_new(o, "from", json_string(port->from));
@@ -140,8 +142,10 @@ static json_t *product_summary(const pb_product_t *p) {
                           "name", p->name, "major", (int)p->major, "version", p->version, "domain",
                           p->domain, "owner", p->owner);
     json_t *outs = json_array(), *ins = json_array();
-    for (size_t i = 0; i < p->n_outputs; i++) json_array_append_new(outs, json_string(p->outputs[i].fqn));
-    for (size_t i = 0; i < p->n_inputs; i++) json_array_append_new(ins, json_string(p->inputs[i].fqn));
+    for (size_t i = 0; i < p->n_outputs; i++)
+        json_array_append_new(outs, json_string(p->outputs[i].fqn));
+    for (size_t i = 0; i < p->n_inputs; i++)
+        json_array_append_new(ins, json_string(p->inputs[i].fqn));
     json_object_set_new(o, "outputPorts", outs);
     json_object_set_new(o, "inputPorts", ins);
     return o;
@@ -159,9 +163,9 @@ static void h_readyz(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
     (void)rest;
     const char *why = NULL;
     int ready = pb_broker_ready(b, &why);
-    json_t *o = json_pack("{s:b,s:b,s:b,s:i}", "ready", ready, "kafka", pb_kafka_reachable(b->kafka),
-                          "embeddedKafka", pb_kafka_is_embedded(b->kafka), "products",
-                          (int)b->products->n_products);
+    json_t *o = json_pack("{s:b,s:b,s:b,s:i}", "ready", ready, "kafka",
+                          pb_kafka_reachable(b->kafka), "embeddedKafka",
+                          pb_kafka_is_embedded(b->kafka), "products", (int)b->products->n_products);
     json_object_set_new(o, "registry",
                         json_pack("{s:I,s:I}", "position", (json_int_t)pb_store_position(b->store),
                                   "replayEnd", (json_int_t)pb_store_replay_end(b->store)));
@@ -175,7 +179,8 @@ static void h_products(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
     json_t *arr = json_array();
     size_t n = 0;
     const pb_product_t *const *ps = pb_registry_products(reg(b), &n);
-    for (size_t i = 0; i < n; i++) json_array_append_new(arr, product_summary(ps[i]));
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, product_summary(ps[i]));
     reply_json(req, 200, json_pack("{s:o}", "products", arr));
 }
 
@@ -269,7 +274,8 @@ static void h_subscriptions(pb_broker_t *b, pb_http_req_t *req, const char *rest
     (void)rest;
     json_t *arr = json_array();
     size_t n = pb_registry_binding_count(reg(b));
-    for (size_t i = 0; i < n; i++) json_array_append_new(arr, binding_json(b, pb_registry_binding_at(reg(b), i)));
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, binding_json(b, pb_registry_binding_at(reg(b), i)));
     reply_json(req, 200, json_pack("{s:o}", "subscriptions", arr));
 }
 
@@ -280,7 +286,8 @@ static int body_port(pb_broker_t *b, pb_http_req_t *req, json_t *doc, const char
     pb_err_t err = {0};
     const char *s = json_string_value(json_object_get(doc, field));
     if (!s) {
-        reply_error(req, 422, 422, "subscription: \"%s\" must be a port address (URN or short form)", field);
+        reply_error(req, 422, 422,
+                    "subscription: \"%s\" must be a port address (URN or short form)", field);
         return -1;
     }
     if (pb_addr_parse_port(s, b->cfg->mesh_namespace, &a, &err)) {
@@ -309,8 +316,10 @@ static void h_subscription_put(pb_broker_t *b, pb_http_req_t *req, const char *r
     pb_buf_t rec = {0};
     json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (!json_is_object(doc)) {
-        reply_error(req, 422, 422, "subscription: the body must be a JSON object {\"from\", \"to\", "
-                    "\"readerSchema\"?, \"start\"?}%s%s", doc ? "" : ": ", doc ? "" : je.text);
+        reply_error(req, 422, 422,
+                    "subscription: the body must be a JSON object {\"from\", \"to\", "
+                    "\"readerSchema\"?, \"start\"?}%s%s",
+                    doc ? "" : ": ", doc ? "" : je.text);
         goto cleanup;
     }
     if (body_port(b, req, doc, "from", PB_PORT_OUTPUT, from, sizeof from) ||
@@ -318,7 +327,8 @@ static void h_subscription_put(pb_broker_t *b, pb_http_req_t *req, const char *r
         goto cleanup;
     json_t *rs = json_object_get(doc, "readerSchema");
     if (rs && !json_is_null(rs))
-        reader = json_is_string(rs) ? strdup(json_string_value(rs)) : json_dumps(rs, JSON_COMPACT | JSON_ENCODE_ANY);
+        reader = json_is_string(rs) ? strdup(json_string_value(rs))
+                                    : json_dumps(rs, JSON_COMPACT | JSON_ENCODE_ANY);
     const char *start = json_string_value(json_object_get(doc, "start"));
     if (json_object_get(doc, "start") && !start) {
         reply_error(req, 422, 422, "subscription: \"start\" must be \"earliest\" or \"latest\"");
@@ -338,12 +348,14 @@ cleanup:
     json_decref(doc);
 }
 
-static const pb_registry_binding_t *find_binding(pb_broker_t *b, pb_http_req_t *req, const char *id) {
+static const pb_registry_binding_t *find_binding(pb_broker_t *b, pb_http_req_t *req,
+                                                 const char *id) {
     char *end = NULL;
     long n = strtol(id, &end, 10);
     const pb_registry_binding_t *bd = NULL;
     if (*id && !*end && n > 0 && n <= INT32_MAX) bd = pb_registry_binding(reg(b), (int)n);
-    if (!bd) reply_error(req, 404, 404, "no subscription '%s' (GET /v1/subscriptions lists them)", id);
+    if (!bd)
+        reply_error(req, 404, 404, "no subscription '%s' (GET /v1/subscriptions lists them)", id);
     return bd;
 }
 
@@ -374,8 +386,10 @@ static void h_ports(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
     const pb_product_t *const *ps = pb_registry_products(reg(b), &n);
     for (size_t i = 0; i < n; i++) {
         const pb_product_t *p = ps[i];
-        for (size_t j = 0; j < p->n_outputs; j++) json_array_append_new(arr, port_json(b, &p->outputs[j]));
-        for (size_t j = 0; j < p->n_inputs; j++) json_array_append_new(arr, port_json(b, &p->inputs[j]));
+        for (size_t j = 0; j < p->n_outputs; j++)
+            json_array_append_new(arr, port_json(b, &p->outputs[j]));
+        for (size_t j = 0; j < p->n_inputs; j++)
+            json_array_append_new(arr, port_json(b, &p->inputs[j]));
     }
     reply_json(req, 200, json_pack("{s:o}", "ports", arr));
 }
@@ -395,7 +409,6 @@ static const pb_port_t *find_port(pb_broker_t *b, pb_http_req_t *req, const char
     return port;
 }
 
-
 static void send_sr(pb_http_req_t *req, pb_sr_reply_t *rep) {
     pb_http_reply(req, rep->status, rep->content_type ? rep->content_type : PB_SR_CONTENT_TYPE,
                   rep->body, rep->body ? strlen(rep->body) : 0);
@@ -405,8 +418,10 @@ static void send_sr(pb_http_req_t *req, pb_sr_reply_t *rep) {
 static void on_write_done(void *ctx, const pb_registry_result_t *res, int code, const char *msg) {
     write_ctx_t *w = ctx;
     if (!w->v1) {
-        if (res) pb_sr_complete(&w->rep, res);
-        else pb_sr_fail(&w->rep, code, msg);
+        if (res)
+            pb_sr_complete(&w->rep, res);
+        else
+            pb_sr_fail(&w->rep, code, msg);
         send_sr(w->req, &w->rep);
     } else if (!res) {
         pb_http_set_header(w->req, "Retry-After", "1");
@@ -438,7 +453,8 @@ static void start_write(pb_broker_t *b, pb_http_req_t *req, write_ctx_t *w, cons
     w->req = req;
     if (pb_store_write(b->store, reqid, rec, len, on_write_done, w, &err)) {
         pb_http_set_header(req, "Retry-After", "1");
-        if (w->v1) reply_error(req, 503, 50001, "%s", err.msg);
+        if (w->v1)
+            reply_error(req, 503, 50001, "%s", err.msg);
         else {
             pb_sr_fail(&w->rep, 50001, err.msg);
             send_sr(req, &w->rep);
@@ -473,8 +489,10 @@ static void port_schemas_post(pb_broker_t *b, pb_http_req_t *req, const pb_port_
     char reqid[PB_ID_UUID_LEN + 1];
     pb_buf_t rec = {0};
     if (port->kind != PB_PORT_OUTPUT) {
-        reply_error(req, 405, 405, "%s is an input port: its reader schema comes with its binding; "
-                    "register writer schemas on output ports", port->fqn);
+        reply_error(req, 405, 405,
+                    "%s is an input port: its reader schema comes with its binding; "
+                    "register writer schemas on output ports",
+                    port->fqn);
         return;
     }
     char *text = body_schema(req, &err);
@@ -503,8 +521,10 @@ static void port_impact(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *por
     }
     int code = pb_registry_impact(reg(b), port->fqn, text, strlen(text), &out, &err);
     free(text);
-    if (code) reply_error(req, pb_registry_http_status(code), code, "%s", err.msg);
-    else reply_json(req, 200, out);
+    if (code)
+        reply_error(req, pb_registry_http_status(code), code, "%s", err.msg);
+    else
+        reply_json(req, 200, out);
 }
 
 /* /v1/ports/{port}[/schemas|/impact]: the port id may contain '/' (short forms), so the action is
@@ -528,8 +548,10 @@ static void h_port(pb_broker_t *b, pb_http_req_t *req, const char *id) {
     pb_http_method_t m = pb_http_method(req);
     if (!action && m != PB_HTTP_GET && m != PB_HTTP_HEAD) {
         pb_http_set_header(req, "Allow", "GET, HEAD");
-        reply_error(req, 405, 405, "method %s is not allowed on a port (POST .../schemas or "
-                    ".../impact)", pb_http_method_name(req));
+        reply_error(req, 405, 405,
+                    "method %s is not allowed on a port (POST .../schemas or "
+                    ".../impact)",
+                    pb_http_method_name(req));
         return;
     }
     if (action && m != PB_HTTP_POST) {
@@ -539,9 +561,12 @@ static void h_port(pb_broker_t *b, pb_http_req_t *req, const char *id) {
     }
     const pb_port_t *port = find_port(b, req, id);
     if (!port) return;
-    if (!action) reply_json(req, 200, port_json(b, port));
-    else if (strcmp(action, "/schemas") == 0) port_schemas_post(b, req, port);
-    else port_impact(b, req, port);
+    if (!action)
+        reply_json(req, 200, port_json(b, port));
+    else if (strcmp(action, "/schemas") == 0)
+        port_schemas_post(b, req, port);
+    else
+        port_impact(b, req, port);
 }
 
 /* ---- Schema Registry–compatible API --------------------------------------------------------- */
@@ -561,9 +586,7 @@ static int try_sr(pb_broker_t *b, pb_http_req_t *req) {
     pb_id_uuid4(reqid);
     switch (pb_sr_handle(reg(b), pb_http_method_name(req), pb_http_raw_path(req), sr_param, req,
                          body, len, reqid, &w->rep)) {
-    case PB_SR_NOT_MINE:
-        free(w);
-        return 0;
+    case PB_SR_NOT_MINE: free(w); return 0;
     case PB_SR_REPLY:
         send_sr(req, &w->rep);
         free(w);

@@ -51,12 +51,14 @@ static void on_sync_done(void *ctx, const pb_registry_result_t *res, int code, c
     pb_broker_t *b = ctx;
     b->sync_inflight--;
     if (!res)
-        pb_log(ERROR, "registry", "storing a descriptor in the registry failed (%d): %s", code, msg);
+        pb_log(ERROR, "registry", "storing a descriptor in the registry failed (%d): %s", code,
+               msg);
     else if (res->error_code)
-        pb_log(ERROR, "registry",
-               "the registry refused a descriptor from %s (%d): %s; the registry keeps its previous "
-               "state for that product",
-               b->cfg->products_dir, res->error_code, res->message ? res->message : "");
+        pb_log(
+            ERROR, "registry",
+            "the registry refused a descriptor from %s (%d): %s; the registry keeps its previous "
+            "state for that product",
+            b->cfg->products_dir, res->error_code, res->message ? res->message : "");
 }
 
 /* Once the registry is replayed, write every descriptor that differs from what it holds. */
@@ -79,7 +81,7 @@ static void sync_tick(void *arg) {
             b->sync_inflight++;
         pb_buf_free(&rec);
     }
-    pb_log(INFO, "registry", "registry ready: %zu products in products.dir, %d written", 
+    pb_log(INFO, "registry", "registry ready: %zu products in products.dir, %d written",
            b->products->n_products, b->sync_inflight);
 }
 
@@ -103,7 +105,8 @@ static void on_hup(void *arg) {
     pb_broker_t *b = arg;
     pb_err_t err = {0};
     if (pb_broker_reload(b, &err))
-        pb_log(ERROR, "broker", "SIGHUP: reload refused, keeping the %zu products loaded before: %s",
+        pb_log(ERROR, "broker",
+               "SIGHUP: reload refused, keeping the %zu products loaded before: %s",
                b->products->n_products, err.msg);
 }
 
@@ -193,8 +196,10 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
         goto fail;
     }
     if (pb_kafka_is_embedded(b->kafka) && !b->cluster)
-        pb_log(INFO, "kafka", "%s is a portbroker embedded cluster: topics are created through its "
-                              "control topic", bootstrap);
+        pb_log(INFO, "kafka",
+               "%s is a portbroker embedded cluster: topics are created through its "
+               "control topic",
+               bootstrap);
     if ((rc = pb_kafka_ensure_log_topic(b->kafka, cfg->registry_topic, 1, 15000, err))) goto fail;
     if ((rc = ensure_topics(b, b->products, err))) goto fail;
 

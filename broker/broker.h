@@ -24,11 +24,11 @@ typedef struct pb_broker {
     pb_kafka_cluster_t *cluster; /* the embedded cluster, or NULL with an external one */
     pb_kafka_t *kafka;
     pb_http_t *http;
-    pb_descriptor_set_t *products;  /* loaded from products.dir; synced into the registry */
-    pb_store_t *store;               /* the registry kept in Kafka */
+    pb_descriptor_set_t *products; /* loaded from products.dir; synced into the registry */
+    pb_store_t *store;             /* the registry kept in Kafka */
     pb_loop_timer_t *sync_timer;
-    int sync_needed;                 /* descriptors not yet written to the registry */
-    int sync_inflight;               /* descriptor writes awaiting read-back */
+    int sync_needed;   /* descriptors not yet written to the registry */
+    int sync_inflight; /* descriptor writes awaiting read-back */
     char *port_file;
     pb_loop_timer_t *stop_timer;
     int stopping;
@@ -63,7 +63,8 @@ typedef const pb_port_t *(*pb_broker_port_lookup_t)(const void *ctx, const char 
 int pb_broker_ensure_topics(pb_broker_t *b, const pb_product_t *p, pb_broker_port_lookup_t lookup,
                             const void *ctx, int timeout_ms, pb_err_t *err);
 
-/* Is the broker ready (descriptors loaded, Kafka reachable)? reason gets the first failing check. */
+/* Is the broker ready (descriptors loaded, Kafka reachable)? reason gets the first failing check.
+ */
 int pb_broker_ready(const pb_broker_t *b, const char **reason);
 
 #endif

@@ -26,9 +26,9 @@ static int print_json(const pb_compat_report_t *rep) {
     if (!list) return -1;
     for (size_t i = 0; i < rep->n_issues; i++) {
         const pb_compat_issue_t *is = &rep->issues[i];
-        if (json_array_append_new(list, json_pack("{s:s,s:s,s:s}", "kind",
-                                                  pb_compat_kind_name(is->kind), "location",
-                                                  is->location, "message", is->message))) {
+        if (json_array_append_new(list,
+                                  json_pack("{s:s,s:s,s:s}", "kind", pb_compat_kind_name(is->kind),
+                                            "location", is->location, "message", is->message))) {
             json_decref(list);
             return -1;
         }
@@ -58,19 +58,21 @@ int pb_cli_schema_compat(int argc, char **argv) {
                    USAGE);
             return PB_CLI_YES;
         } else if (!strcmp(a, "--reader") || !strcmp(a, "--writer")) {
-            if (i + 1 >= argc) return pb_cli_error(json, PB_CLI_INVALID, "%s needs a file name; %s", a, USAGE);
+            if (i + 1 >= argc)
+                return pb_cli_error(json, PB_CLI_INVALID, "%s needs a file name; %s", a, USAGE);
             *(a[2] == 'r' ? &reader_path : &writer_path) = argv[++i];
         } else if (!strncmp(a, "--reader=", 9)) {
             reader_path = a + 9;
         } else if (!strncmp(a, "--writer=", 9)) {
             writer_path = a + 9;
         } else {
-            return pb_cli_error(json, PB_CLI_INVALID, "compat: unknown argument '%s'; %s", a, USAGE);
+            return pb_cli_error(json, PB_CLI_INVALID, "compat: unknown argument '%s'; %s", a,
+                                USAGE);
         }
     }
     if (!reader_path || !writer_path)
-        return pb_cli_error(json, PB_CLI_INVALID, "compat: both --reader and --writer are required; %s",
-                            USAGE);
+        return pb_cli_error(json, PB_CLI_INVALID,
+                            "compat: both --reader and --writer are required; %s", USAGE);
     if (!strcmp(reader_path, "-") && !strcmp(writer_path, "-"))
         return pb_cli_error(json, PB_CLI_INVALID,
                             "compat: only one of --reader and --writer can be '-' (stdin)");

@@ -18,10 +18,13 @@
 int pb_cli_take_json_flag(int *argc, char **argv) {
     int found = 0, j = 0;
     for (int i = 0; i < *argc; i++) {
-        if (!strcmp(argv[i], "--json")) found = 1;
-        else argv[j++] = argv[i];
+        if (!strcmp(argv[i], "--json"))
+            found = 1;
+        else
+            argv[j++] = argv[i];
     }
-    for (int i = j; i < *argc; i++) argv[i] = NULL;
+    for (int i = j; i < *argc; i++)
+        argv[i] = NULL;
     *argc = j;
     return found;
 }
@@ -53,7 +56,8 @@ int pb_cli_read_file(const char *path, size_t limit, char **out, size_t *len, pb
         size_t got = fread(buf + n, 1, cap - n, f);
         n += got;
         if (n > limit) {
-            rc = pb_err_set(err, PB_ERR_TOO_LARGE, "%s: larger than %zu bytes", is_stdin ? "stdin" : path, limit);
+            rc = pb_err_set(err, PB_ERR_TOO_LARGE, "%s: larger than %zu bytes",
+                            is_stdin ? "stdin" : path, limit);
             goto done;
         }
         if (got == 0) break;
@@ -78,7 +82,8 @@ int pb_cli_load_schema(const char *path, pb_schema_t **out, pb_err_t *err) {
     *out = NULL;
     int rc = pb_cli_read_file(path, PB_SCHEMA_MAX_BYTES, &text, &len, err);
     if (rc == PB_ERR_TOO_LARGE)
-        pb_err_set(err, rc, "%s: schema larger than the limit of %d bytes", path, PB_SCHEMA_MAX_BYTES);
+        pb_err_set(err, rc, "%s: schema larger than the limit of %d bytes", path,
+                   PB_SCHEMA_MAX_BYTES);
     if (!rc && (rc = pb_schema_parse(text, len, out, err))) pb_err_prefix(err, "%s: ", path);
     free(text);
     return rc;
@@ -86,8 +91,10 @@ int pb_cli_load_schema(const char *path, pb_schema_t **out, pb_err_t *err) {
 
 void pb_cli_print_json(json_t *v) {
     char *s = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    if (s) printf("%s\n", s);
-    else printf("{\"error\":\"out of memory\"}\n");
+    if (s)
+        printf("%s\n", s);
+    else
+        printf("{\"error\":\"out of memory\"}\n");
     free(s);
     json_decref(v);
 }
@@ -98,8 +105,10 @@ int pb_cli_error(int json, int code, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (json) pb_cli_print_json(json_pack("{s:s}", "error", msg));
-    else fprintf(stderr, "portbroker schema: %s\n", msg);
+    if (json)
+        pb_cli_print_json(json_pack("{s:s}", "error", msg));
+    else
+        fprintf(stderr, "portbroker schema: %s\n", msg);
     return code;
 }
 
@@ -108,8 +117,8 @@ int pb_cli_error(int json, int code, const char *fmt, ...) {
  */
 static int one_file_arg(int argc, char **argv, int json, const char **file) {
     if (argc != 2 || (argv[1][0] == '-' && argv[1][1] != '\0'))
-        return pb_cli_error(json, PB_CLI_INVALID, "usage: portbroker schema %s [--json] FILE ('-' for stdin)",
-                            argv[0]);
+        return pb_cli_error(json, PB_CLI_INVALID,
+                            "usage: portbroker schema %s [--json] FILE ('-' for stdin)", argv[0]);
     *file = argv[1];
     return 0;
 }
@@ -126,21 +135,27 @@ static int cmd_check(int argc, char **argv, int json) {
     char *text = NULL;
     size_t len = 0;
     /* an unreadable file is invalid input (2); a schema that does not parse is a "no" (1) */
-    if (pb_cli_read_file(file, PB_SCHEMA_MAX_BYTES, &text, &len, &err) && err.code != PB_ERR_TOO_LARGE)
+    if (pb_cli_read_file(file, PB_SCHEMA_MAX_BYTES, &text, &len, &err) &&
+        err.code != PB_ERR_TOO_LARGE)
         return pb_cli_error(json, PB_CLI_INVALID, "%s", err.msg);
     if (err.code == PB_ERR_TOO_LARGE)
-        pb_err_set(&err, PB_ERR_TOO_LARGE, "schema larger than the limit of %d bytes", PB_SCHEMA_MAX_BYTES);
+        pb_err_set(&err, PB_ERR_TOO_LARGE, "schema larger than the limit of %d bytes",
+                   PB_SCHEMA_MAX_BYTES);
     else
         pb_schema_parse(text, len, &s, &err);
     free(text);
     if (!s) {
-        if (json) pb_cli_print_json(json_pack("{s:b,s:s}", "valid", 0, "error", err.msg));
-        else fprintf(stderr, "%s: invalid: %s\n", file, err.msg);
+        if (json)
+            pb_cli_print_json(json_pack("{s:b,s:s}", "valid", 0, "error", err.msg));
+        else
+            fprintf(stderr, "%s: invalid: %s\n", file, err.msg);
         return PB_CLI_NO;
     }
     hex64(pb_schema_fingerprint(s), fp);
-    if (json) pb_cli_print_json(json_pack("{s:b,s:s}", "valid", 1, "fingerprint", fp));
-    else printf("%s: valid\n", file);
+    if (json)
+        pb_cli_print_json(json_pack("{s:b,s:s}", "valid", 1, "fingerprint", fp));
+    else
+        printf("%s: valid\n", file);
     pb_schema_destroy(s);
     return PB_CLI_YES;
 }
@@ -151,9 +166,12 @@ static int cmd_canonical(int argc, char **argv, int json) {
     pb_err_t err = {0};
     int rc = one_file_arg(argc, argv, json, &file);
     if (rc) return rc;
-    if (pb_cli_load_schema(file, &s, &err)) return pb_cli_error(json, PB_CLI_INVALID, "%s", err.msg);
-    if (json) pb_cli_print_json(json_pack("{s:s}", "canonical", pb_schema_canonical(s)));
-    else printf("%s\n", pb_schema_canonical(s));
+    if (pb_cli_load_schema(file, &s, &err))
+        return pb_cli_error(json, PB_CLI_INVALID, "%s", err.msg);
+    if (json)
+        pb_cli_print_json(json_pack("{s:s}", "canonical", pb_schema_canonical(s)));
+    else
+        printf("%s\n", pb_schema_canonical(s));
     pb_schema_destroy(s);
     return PB_CLI_YES;
 }
@@ -165,10 +183,12 @@ static int cmd_fingerprint(int argc, char **argv, int json) {
     char fp[17];
     int rc = one_file_arg(argc, argv, json, &file);
     if (rc) return rc;
-    if (pb_cli_load_schema(file, &s, &err)) return pb_cli_error(json, PB_CLI_INVALID, "%s", err.msg);
+    if (pb_cli_load_schema(file, &s, &err))
+        return pb_cli_error(json, PB_CLI_INVALID, "%s", err.msg);
     hex64(pb_schema_fingerprint(s), fp);
     if (json)
-        pb_cli_print_json(json_pack("{s:s,s:s}", "fingerprint", fp, "canonical", pb_schema_canonical(s)));
+        pb_cli_print_json(
+            json_pack("{s:s,s:s}", "fingerprint", fp, "canonical", pb_schema_canonical(s)));
     else
         printf("%s\n", fp);
     pb_schema_destroy(s);
@@ -181,7 +201,8 @@ __attribute__((unused)) static int call_external(int (*fn)(int, char **), int ar
     char *args[256];
     if (argc + 2 > (int)(sizeof args / sizeof args[0]))
         return pb_cli_error(json, PB_CLI_INVALID, "too many arguments");
-    for (int i = 0; i < argc; i++) args[i] = argv[i];
+    for (int i = 0; i < argc; i++)
+        args[i] = argv[i];
     if (json) args[argc++] = (char *)"--json";
     args[argc] = NULL;
     return fn(argc, args);
@@ -197,11 +218,14 @@ typedef struct {
 
 static const subcommand_t subcommands[] = {
     {"check", cmd_check, NULL, "check [--json] FILE", "is FILE a valid Avro schema? (0 yes, 1 no)"},
-    {"canonical", cmd_canonical, NULL, "canonical [--json] FILE", "print its Parsing Canonical Form"},
+    {"canonical", cmd_canonical, NULL, "canonical [--json] FILE",
+     "print its Parsing Canonical Form"},
     {"fingerprint", cmd_fingerprint, NULL, "fingerprint [--json] FILE",
      "print its CRC-64-AVRO fingerprint (16 hex digits)"},
-    {"compat", NULL, pb_cli_schema_compat, "compat [--json] --reader R --writer W", "can R read what W wrote?"},
-    {"resolve", NULL, pb_cli_schema_resolve, "resolve --writer W --reader R", "resolve Avro-JSON datums on stdin"},
+    {"compat", NULL, pb_cli_schema_compat, "compat [--json] --reader R --writer W",
+     "can R read what W wrote?"},
+    {"resolve", NULL, pb_cli_schema_resolve, "resolve --writer W --reader R",
+     "resolve Avro-JSON datums on stdin"},
 };
 
 static void usage(FILE *out) {
@@ -218,7 +242,8 @@ int pb_cli_schema(int argc, char **argv) {
         fprintf(stderr, "portbroker schema: too many arguments\n");
         return PB_CLI_INVALID;
     }
-    for (int i = 0; i < argc; i++) args[i] = argv[i];
+    for (int i = 0; i < argc; i++)
+        args[i] = argv[i];
     args[argc] = NULL;
     json = pb_cli_take_json_flag(&argc, args);
     if (argc < 2) {
@@ -233,7 +258,8 @@ int pb_cli_schema(int argc, char **argv) {
     for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++) {
         const subcommand_t *c = &subcommands[i];
         if (strcmp(args[1], c->name)) continue;
-        return c->run ? c->run(argc - 1, args + 1, json) : call_external(c->external, argc - 1, args + 1, json);
+        return c->run ? c->run(argc - 1, args + 1, json)
+                      : call_external(c->external, argc - 1, args + 1, json);
     }
     pb_cli_error(json, PB_CLI_INVALID, "unknown subcommand '%s'", args[1]);
     if (!json) usage(stderr);

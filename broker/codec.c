@@ -45,7 +45,7 @@ typedef struct cx {
     /* encoding */
     pb_buf_t *out;
     unsigned flags;
-    int dflt; /* encoding a schema default: unions take their first branch, unwrapped */
+    int dflt;          /* encoding a schema default: unions take their first branch, unwrapped */
     size_t trial_work; /* nodes visited while trying unwrapped union branches */
 } cx_t;
 

@@ -31,13 +31,14 @@
 /* ---- names -------------------------------------------------------------------------------- */
 
 static const char *const level_names[PB_COMPAT__LEVEL_COUNT] = {
-    "NONE", "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL",
-    "FULL_TRANSITIVE",
+    "NONE", "BACKWARD",        "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE",
+    "FULL", "FULL_TRANSITIVE",
 };
 
 static const char *const kind_names[PB_COMPAT__KIND_COUNT] = {
-    "NAME_MISMATCH",     "FIXED_SIZE_MISMATCH", "MISSING_ENUM_SYMBOLS",
-    "READER_FIELD_MISSING_DEFAULT_VALUE", "TYPE_MISMATCH", "MISSING_UNION_BRANCH",
+    "NAME_MISMATCH",        "FIXED_SIZE_MISMATCH",
+    "MISSING_ENUM_SYMBOLS", "READER_FIELD_MISSING_DEFAULT_VALUE",
+    "TYPE_MISMATCH",        "MISSING_UNION_BRANCH",
 };
 
 int pb_compat_level_parse(const char *s) {
@@ -81,7 +82,8 @@ const char *pb_compat_dir_name(pb_compat_dir_t dir) {
 typedef enum { CTX_NONE = 0, CTX_FIELD, CTX_ITEMS, CTX_VALUES, CTX_WRITER_BRANCH } ctx_t;
 
 /* A finding of one pair: an incompatibility at the pair (child == NO_ENTRY; kind says which) or
- * a link to an incompatible child pair (kind unused; ctx says what the link adds to the path). tokens is the pointer suffix from the pair's reader node ("" or
+ * a link to an incompatible child pair (kind unused; ctx says what the link adds to the path).
+ * tokens is the pointer suffix from the pair's reader node ("" or
  * "/fields/3/type"); text is the message (issue) or the context label (edge): a field name, or
  * "writer union branch 1 (string)". */
 typedef struct item {
@@ -135,7 +137,8 @@ static size_t pair_hash(const pb_schema_node_t *r, const pb_schema_node_t *w) {
     return (size_t)h;
 }
 
-static size_t table_find(const checker_t *ck, const pb_schema_node_t *r, const pb_schema_node_t *w) {
+static size_t table_find(const checker_t *ck, const pb_schema_node_t *r,
+                         const pb_schema_node_t *w) {
     if (!ck->n_slots) return NO_ENTRY;
     size_t mask = ck->n_slots - 1;
     for (size_t i = pair_hash(r, w) & mask;; i = (i + 1) & mask) {
@@ -150,7 +153,8 @@ static void table_put(checker_t *ck, size_t idx) {
     size_t mask = ck->n_slots - 1;
     const entry_t *e = &ck->entries[idx];
     size_t i = pair_hash(e->r, e->w) & mask;
-    while (ck->slots[i]) i = (i + 1) & mask;
+    while (ck->slots[i])
+        i = (i + 1) & mask;
     ck->slots[i] = idx + 1;
 }
 
@@ -174,7 +178,8 @@ static size_t table_add(checker_t *ck, const pb_schema_node_t *r, const pb_schem
         free(ck->slots);
         ck->slots = slots;
         ck->n_slots = n;
-        for (size_t i = 0; i < ck->n_entries; i++) table_put(ck, i);
+        for (size_t i = 0; i < ck->n_entries; i++)
+            table_put(ck, i);
     }
     size_t idx = ck->n_entries++;
     memset(&ck->entries[idx], 0, sizeof ck->entries[idx]);
@@ -235,9 +240,9 @@ static int add_issue(checker_t *ck, size_t idx, pb_compat_kind_t kind, char *tok
 /* ---- describing nodes for messages -------------------------------------------------------- */
 
 static const char *type_name(pb_avro_type_t t) {
-    static const char *const names[] = {"null",  "boolean", "int",   "long",   "float",
-                                        "double", "bytes",  "string", "record", "enum",
-                                        "array", "map",     "union", "fixed"};
+    static const char *const names[] = {"null",   "boolean", "int",    "long",   "float",
+                                        "double", "bytes",   "string", "record", "enum",
+                                        "array",  "map",     "union",  "fixed"};
     if ((int)t < 0 || (size_t)t >= sizeof names / sizeof names[0]) return "?";
     return names[t];
 }
@@ -289,8 +294,7 @@ static int merge(checker_t *ck, size_t idx, const pb_schema_node_t *r, const pb_
         free(label);
         return rc < 0 ? -1 : 0;
     }
-    return add_item(ck, idx, child, PB_COMPAT_TYPE_MISMATCH, ctx, strdup(tokens),
-                    label, NULL);
+    return add_item(ck, idx, child, PB_COMPAT_TYPE_MISMATCH, ctx, strdup(tokens), label, NULL);
 }
 
 static int type_mismatch(checker_t *ck, size_t idx, const pb_schema_node_t *r,
@@ -374,7 +378,8 @@ static const pb_schema_field_t *writer_field(const pb_schema_node_t *w, const ch
 static const pb_schema_field_t *lookup_writer_field(const pb_schema_node_t *w,
                                                     const pb_schema_field_t *rf) {
     const pb_schema_field_t *f = writer_field(w, rf->name);
-    for (size_t i = 0; !f && i < rf->n_aliases; i++) f = writer_field(w, rf->aliases[i]);
+    for (size_t i = 0; !f && i < rf->n_aliases; i++)
+        f = writer_field(w, rf->aliases[i]);
     return f;
 }
 
@@ -393,9 +398,10 @@ static int check_fields(checker_t *ck, size_t idx, const pb_schema_node_t *r,
         if (rf->default_value) continue;
         /* Java 1.11 turns this into TYPE_MISMATCH (enum vs record) when the field's type is an
          * enum with a default; the verdict is the same and this is what is really wrong. */
-        char *msg = fmt_alloc("writer record '%s' has no field '%s'%s and the reader field has no "
-                              "default (add a default to the reader field)",
-                              w->fullname, rf->name, rf->n_aliases ? " (nor any of its aliases)" : "");
+        char *msg =
+            fmt_alloc("writer record '%s' has no field '%s'%s and the reader field has no "
+                      "default (add a default to the reader field)",
+                      w->fullname, rf->name, rf->n_aliases ? " (nor any of its aliases)" : "");
         if (add_issue(ck, idx, PB_COMPAT_READER_FIELD_MISSING_DEFAULT_VALUE,
                       fmt_alloc("/fields/%zu", i), rf->name, msg) < 0)
             return -1;
@@ -531,8 +537,8 @@ typedef struct render {
     pb_compat_report_t *report;
     pb_compat_dir_t dir;
     int version;
-    pb_buf_t ptr;   /* pointer from the reader root */
-    pb_buf_t field; /* field path: "trip.stops[].amount" */
+    pb_buf_t ptr;     /* pointer from the reader root */
+    pb_buf_t field;   /* field path: "trip.stops[].amount" */
     const char *note; /* context label of the innermost writer-branch edge, when it is the last */
     int failed;
 } render_t;
@@ -668,16 +674,17 @@ void pb_compat_report_reset(pb_compat_report_t *r) {
 static int fail_code(pb_compat_report_t *report, int rc, pb_err_t *err) {
     pb_compat_report_reset(report);
     if (rc == PB_ERR_TOO_LARGE)
-        return pb_err_set(err, rc, "schemas too large to compare (more than %d nested or %d "
-                                   "distinct reader/writer type pairs)",
+        return pb_err_set(err, rc,
+                          "schemas too large to compare (more than %d nested or %d "
+                          "distinct reader/writer type pairs)",
                           PB_COMPAT_MAX_DEPTH, PB_COMPAT_MAX_PAIRS);
     return pb_err_set(err, rc, "out of memory checking schema compatibility");
 }
 
 static size_t total_issues(const pb_compat_report_t *r) { return r->n_issues + r->n_omitted; }
 
-int pb_compat_check(const pb_schema_t *reader, const pb_schema_t *writer, pb_compat_report_t *report,
-                    pb_err_t *err) {
+int pb_compat_check(const pb_schema_t *reader, const pb_schema_t *writer,
+                    pb_compat_report_t *report, pb_err_t *err) {
     PB_ASSERT(reader && writer && report);
     pb_compat_report_reset(report);
     int rc = check_into(reader->root, writer->root, report, PB_COMPAT_DIR_PAIR, -1);

@@ -66,9 +66,9 @@ int pb_compat_kind_parse(const char *s);
 
 /* Which way a level check read: who was the reader. */
 typedef enum {
-    PB_COMPAT_DIR_PAIR = 0,  /* a plain pb_compat_check: the reader given */
-    PB_COMPAT_DIR_BACKWARD,  /* the new schema reading data of an old version */
-    PB_COMPAT_DIR_FORWARD,   /* an old version reading data of the new schema */
+    PB_COMPAT_DIR_PAIR = 0, /* a plain pb_compat_check: the reader given */
+    PB_COMPAT_DIR_BACKWARD, /* the new schema reading data of an old version */
+    PB_COMPAT_DIR_FORWARD,  /* an old version reading data of the new schema */
 } pb_compat_dir_t;
 
 /* "pair", "backward", "forward". */
@@ -84,7 +84,7 @@ typedef struct pb_compat_issue {
     char *location; /* owned by the report */
     char *message;  /* owned by the report */
     pb_compat_dir_t dir;
-    int version;    /* index into the versions given to pb_compat_check_level; -1 for a pair */
+    int version; /* index into the versions given to pb_compat_check_level; -1 for a pair */
 } pb_compat_issue_t;
 
 /* Most issues a report lists; more are counted in n_omitted. */
@@ -109,8 +109,8 @@ void pb_compat_report_reset(pb_compat_report_t *r);
  * err summarising ("3 incompatibilities; first at /fields/0/type: ..."); PB_ERR_NOMEM; or
  * PB_ERR_TOO_LARGE when the pair graph is beyond the limits below (the report is then empty).
  */
-int pb_compat_check(const pb_schema_t *reader, const pb_schema_t *writer, pb_compat_report_t *report,
-                    pb_err_t *err);
+int pb_compat_check(const pb_schema_t *reader, const pb_schema_t *writer,
+                    pb_compat_report_t *report, pb_err_t *err);
 
 /* Limits on one check: depth of nested (reader, writer) pairs, and distinct pairs visited. */
 #define PB_COMPAT_MAX_DEPTH 2000

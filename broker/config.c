@@ -42,8 +42,8 @@ static const struct prop {
      "Broker count of the embedded Kafka cluster."},
     {"registry.topic", T_STR, offsetof(pb_config_t, registry_topic), "_portbroker", 0, 0, NULL,
      "Kafka topic holding the registry's event log (one partition, compacted)."},
-    {"publish.timeout.ms", T_INT, offsetof(pb_config_t, publish_timeout_ms), "30000", 100,
-     3600000, NULL,
+    {"publish.timeout.ms", T_INT, offsetof(pb_config_t, publish_timeout_ms), "30000", 100, 3600000,
+     NULL,
      "How long a publish waits for Kafka to acknowledge before answering 503 with Retry-After."},
     {"shutdown.timeout.ms", T_INT, offsetof(pb_config_t, shutdown_timeout_ms), "10000", 0, 600000,
      NULL, "On SIGTERM/SIGINT, how long to wait for in-flight Kafka deliveries before exiting."},
@@ -72,8 +72,10 @@ static size_t distance(const char *a, const char *b) {
     size_t la = strlen(a), lb = strlen(b);
     if (la > 63 || lb > 63) return 99;
     size_t d[64][64];
-    for (size_t i = 0; i <= la; i++) d[i][0] = i;
-    for (size_t j = 0; j <= lb; j++) d[0][j] = j;
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = j;
     for (size_t i = 1; i <= la; i++)
         for (size_t j = 1; j <= lb; j++) {
             size_t sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
@@ -191,9 +193,11 @@ int pb_config_set(pb_config_t *c, const char *key, const char *value, const char
 }
 
 static char *trim(char *s) {
-    while (isspace((unsigned char)*s)) s++;
+    while (isspace((unsigned char)*s))
+        s++;
     size_t n = strlen(s);
-    while (n && isspace((unsigned char)s[n - 1])) s[--n] = '\0';
+    while (n && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
     return s;
 }
 
@@ -276,8 +280,7 @@ int pb_config_load_env(pb_config_t *c, char *const *envp, pb_err_t *err) {
     return 0;
 }
 
-int pb_config_split_hostport(const char *s, char *host, size_t hostlen, int *port,
-                             pb_err_t *err) {
+int pb_config_split_hostport(const char *s, char *host, size_t hostlen, int *port, pb_err_t *err) {
     const char *colon;
     const char *h = s;
     size_t hl;
@@ -341,8 +344,8 @@ int pb_config_dump(const pb_config_t *c, pb_buf_t *out) {
 }
 
 int pb_config_doc(pb_buf_t *out) {
-    int rc = pb_buf_puts(out,
-                         "# portbroker configuration\n\n"
+    int rc =
+        pb_buf_puts(out, "# portbroker configuration\n\n"
                          "Generated from the property table in `broker/config.c` by "
                          "`portbroker config-doc` (`make docs`); `make test` fails when this "
                          "file and the table differ.\n\n"
@@ -372,7 +375,9 @@ int pb_config_doc(pb_buf_t *out) {
                 range[k] = '\0';
             }
         rc = pb_buf_printf(out, "| `%s` | %s | `%s` | %s | %s |\n", p->key,
-                           p->type == T_INT ? "integer" : p->type == T_ENUM ? "enum" : "string",
+                           p->type == T_INT    ? "integer"
+                           : p->type == T_ENUM ? "enum"
+                                               : "string",
                            p->def, range, p->doc);
     }
     return rc;

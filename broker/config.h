@@ -24,14 +24,14 @@ typedef struct pb_config_kv {
 } pb_config_kv_t;
 
 typedef struct pb_config {
-    char *http_listen;          /* host:port; port 0 picks a free port */
-    int64_t http_timeout_ms;    /* idle/slow client timeout */
+    char *http_listen;       /* host:port; port 0 picks a free port */
+    int64_t http_timeout_ms; /* idle/slow client timeout */
     int64_t http_max_connections;
     char *products_dir;
     char *mesh_namespace;
-    int64_t topic_partitions;   /* default partition count of a port topic */
-    int64_t topic_replication;  /* replication factor for topics we create (-1: broker default) */
-    char *kafka_bootstrap;      /* "" = start the embedded cluster */
+    int64_t topic_partitions;  /* default partition count of a port topic */
+    int64_t topic_replication; /* replication factor for topics we create (-1: broker default) */
+    char *kafka_bootstrap;     /* "" = start the embedded cluster */
     int64_t embedded_brokers;
     char *registry_topic;
     int64_t publish_timeout_ms;
@@ -43,7 +43,8 @@ typedef struct pb_config {
     size_t n_kafka;
 } pb_config_t;
 
-/* Build a config holding the defaults. Returns NULL out of memory. Caller owns: pb_config_destroy. */
+/* Build a config holding the defaults. Returns NULL out of memory. Caller owns: pb_config_destroy.
+ */
 pb_config_t *pb_config_new(void);
 
 /* Free a config. NULL is a no-op. */
@@ -51,8 +52,8 @@ void pb_config_destroy(pb_config_t *c);
 
 /*
  * Set one key from a source. `origin` names the source for errors ("portbroker.conf:12",
- * "environment PORTBROKER_HTTP_LISTEN", "-o"). Unknown keys, bad values and out-of-range numbers are
- * PB_ERR_INVALID with origin, key and reason (and the nearest known key when one is close).
+ * "environment PORTBROKER_HTTP_LISTEN", "-o"). Unknown keys, bad values and out-of-range numbers
+ * are PB_ERR_INVALID with origin, key and reason (and the nearest known key when one is close).
  */
 int pb_config_set(pb_config_t *c, const char *key, const char *value, const char *origin,
                   pb_err_t *err);

@@ -85,7 +85,6 @@ static int wrap(ctx_t *c) {
     return pb_err_prefix(c->err, "descriptor %s: %s: ", c->source, here(c));
 }
 
-
 static int sdup(ctx_t *c, const char *s, char **out) {
     *out = strdup(s);
     if (!*out) return pb_err_set(c->err, PB_ERR_NOMEM, "out of memory");
@@ -94,7 +93,8 @@ static int sdup(ctx_t *c, const char *s, char **out) {
 
 /* Member key of obj as a string. Missing: an error when required, else *out = NULL. Empty strings
  * and strings with NUL characters are refused. */
-static int get_string(ctx_t *c, const json_t *obj, const char *key, int required, const char **out) {
+static int get_string(ctx_t *c, const json_t *obj, const char *key, int required,
+                      const char **out) {
     size_t old = push(c, key);
     int rc = 0;
     const json_t *v = json_object_get(obj, key);
@@ -152,8 +152,8 @@ static int semver(const char *s, unsigned long *major) {
         const char *q = p + 1;
         if (!*q) return -1;
         for (; *q; q++)
-            if (!((*q >= '0' && *q <= '9') || (*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z') ||
-                  *q == '-' || *q == '.' || *q == '+'))
+            if (!((*q >= '0' && *q <= '9') || (*q >= 'A' && *q <= 'Z') ||
+                  (*q >= 'a' && *q <= 'z') || *q == '-' || *q == '.' || *q == '+'))
                 return -1;
     } else if (*p) {
         return -1;
@@ -201,11 +201,16 @@ int pb_descriptor_parse_duration(const char *s, int64_t *ms, pb_err_t *err) {
     }
     int64_t unit = 0;
     if (digits && digits <= 15) {
-        if (strcmp(p, "ms") == 0) unit = 1;
-        else if (strcmp(p, "s") == 0) unit = 1000;
-        else if (strcmp(p, "m") == 0) unit = 60 * 1000;
-        else if (strcmp(p, "h") == 0) unit = 3600 * 1000;
-        else if (strcmp(p, "d") == 0) unit = 24 * 3600 * 1000;
+        if (strcmp(p, "ms") == 0)
+            unit = 1;
+        else if (strcmp(p, "s") == 0)
+            unit = 1000;
+        else if (strcmp(p, "m") == 0)
+            unit = 60 * 1000;
+        else if (strcmp(p, "h") == 0)
+            unit = 3600 * 1000;
+        else if (strcmp(p, "d") == 0)
+            unit = 24 * 3600 * 1000;
     }
     if (!unit)
         return pb_err_set(err, PB_ERR_INVALID,
@@ -227,10 +232,14 @@ int pb_descriptor_parse_rate(const char *s, double *per_s, pb_err_t *err) {
     double v, unit = 0;
     if (decimal(&p, &v) == 0 && *p == '/') {
         p++;
-        if (strcmp(p, "s") == 0) unit = 1;
-        else if (strcmp(p, "m") == 0) unit = 60;
-        else if (strcmp(p, "h") == 0) unit = 3600;
-        else if (strcmp(p, "d") == 0) unit = 86400;
+        if (strcmp(p, "s") == 0)
+            unit = 1;
+        else if (strcmp(p, "m") == 0)
+            unit = 60;
+        else if (strcmp(p, "h") == 0)
+            unit = 3600;
+        else if (strcmp(p, "d") == 0)
+            unit = 86400;
     }
     if (unit == 0)
         return pb_err_set(err, PB_ERR_INVALID, "'%s' is not a rate (use e.g. 10/s, 600/m, 1/h)",
@@ -336,8 +345,8 @@ static int parse_avro(ctx_t *c, const json_t *json, const char *ref, pb_schema_t
     char ex[400];
     if (ref) {
         if (plen)
-            return fail(c, rc, "'%s' at %.*s: %s", pb_addr_excerpt(ref, ex, sizeof ex), (int)plen, ptr,
-                        reason);
+            return fail(c, rc, "'%s' at %.*s: %s", pb_addr_excerpt(ref, ex, sizeof ex), (int)plen,
+                        ptr, reason);
         return fail(c, rc, "'%s': %s", pb_addr_excerpt(ref, ex, sizeof ex), reason);
     }
     size_t old = c->len;
@@ -468,7 +477,8 @@ static void port_free(pb_port_t *p) {
     json_decref(p->key_schema);
     pb_schema_destroy(p->parsed);
     pb_schema_destroy(p->key_parsed);
-    for (size_t i = 0; i < p->n_access; i++) free(p->access[i]);
+    for (size_t i = 0; i < p->n_access; i++)
+        free(p->access[i]);
     free(p->access);
     free(p->event_time_field);
     free(p->from);
@@ -477,8 +487,10 @@ static void port_free(pb_port_t *p) {
 
 void pb_product_destroy(pb_product_t *p) {
     if (!p) return;
-    for (size_t i = 0; i < p->n_outputs; i++) port_free(&p->outputs[i]);
-    for (size_t i = 0; i < p->n_inputs; i++) port_free(&p->inputs[i]);
+    for (size_t i = 0; i < p->n_outputs; i++)
+        port_free(&p->outputs[i]);
+    for (size_t i = 0; i < p->n_inputs; i++)
+        port_free(&p->inputs[i]);
     free(p->outputs);
     free(p->inputs);
     free(p->fqn);
@@ -515,12 +527,13 @@ static int check_event_time(ctx_t *c, const pb_port_t *port) {
     const pb_schema_node_t *root = port->parsed->root;
     pb_addr_excerpt(f, ex, sizeof ex);
     if (root->type != PB_AVRO_RECORD)
-        return fail(c, PB_ERR_INVALID, "eventTimeField '%s' needs a record schema, the port's is %s",
-                    ex, pb_schema_type_name(root->type));
+        return fail(c, PB_ERR_INVALID,
+                    "eventTimeField '%s' needs a record schema, the port's is %s", ex,
+                    pb_schema_type_name(root->type));
     const pb_schema_field_t *fld = pb_schema_field(root, f);
     if (!fld)
-        return fail(c, PB_ERR_INVALID, "'%s' is not a top-level field of the port's schema (%s)", ex,
-                    root->fullname);
+        return fail(c, PB_ERR_INVALID, "'%s' is not a top-level field of the port's schema (%s)",
+                    ex, root->fullname);
     const pb_schema_node_t *t = fld->type;
     int ok = time_type(t);
     if (t->type == PB_AVRO_UNION) {
@@ -590,7 +603,8 @@ static int parse_access(ctx_t *c, const pb_product_t *prod, const json_t *xpb, p
         const json_t *v = json_array_get(acc, i);
         size_t o2 = push_idx(c, i);
         if (!json_is_string(v) || json_string_length(v) != strlen(json_string_value(v)))
-            return fail(c, PB_ERR_INVALID, "an access pattern is a string, not %s", pb_schema_json_kind(v));
+            return fail(c, PB_ERR_INVALID, "an access pattern is a string, not %s",
+                        pb_schema_json_kind(v));
         if (pb_addr_check_pattern(json_string_value(v), c->err)) return wrap(c);
         if ((rc = sdup(c, json_string_value(v), &port->access[i]))) return rc;
         port->n_access = i + 1;
@@ -619,8 +633,8 @@ static int parse_port(ctx_t *c, pb_product_t *prod, const json_t *jp, pb_port_ki
     if (pb_addr_check_name("port name", name, c->err)) return wrap(c);
     for (size_t i = 0; i < idx; i++)
         if (strcmp(ports[i].name, name) == 0)
-            return fail(c, PB_ERR_INVALID, "duplicate %s port name '%s' (first at %s)", kname,
-                        name, ports[i].pointer);
+            return fail(c, PB_ERR_INVALID, "duplicate %s port name '%s' (first at %s)", kname, name,
+                        ports[i].pointer);
     pop(c, old);
     if ((rc = sdup(c, name, &port->name))) return rc;
 
@@ -660,7 +674,8 @@ static int parse_port(ctx_t *c, pb_product_t *prod, const json_t *jp, pb_port_ki
     v = json_object_get(api, "schema");
     if (!v) {
         push(c, "schema");
-        return fail(c, PB_ERR_INVALID, "missing (required Avro schema or {\"$ref\": \"file.avsc\"})");
+        return fail(c, PB_ERR_INVALID,
+                    "missing (required Avro schema or {\"$ref\": \"file.avsc\"})");
     }
     size_t o_s = push(c, "schema");
     if ((rc = resolve_schema(c, v, &port->schema, &port->parsed))) return rc;
@@ -713,8 +728,10 @@ static int parse_port(ctx_t *c, pb_product_t *prod, const json_t *jp, pb_port_ki
             if ((rc = sdup(c, buf, &port->topic))) break;
         }
         if (pb_addr_dlq_topic(port->topic, buf, sizeof buf, c->err)) {
-            if (json_object_get(xpb, "topic")) push(c, "topic");
-            else pop(c, o_x);
+            if (json_object_get(xpb, "topic"))
+                push(c, "topic");
+            else
+                pop(c, o_x);
             rc = wrap(c);
             break;
         }
@@ -757,7 +774,8 @@ static int parse_port(ctx_t *c, pb_product_t *prod, const json_t *jp, pb_port_ki
         if (v) {
             size_t o = push(c, "keySchema");
             if (port->key_schema) {
-                rc = fail(c, PB_ERR_INVALID, "key schema given twice (also at promises/api/keySchema)");
+                rc = fail(c, PB_ERR_INVALID,
+                          "key schema given twice (also at promises/api/keySchema)");
                 break;
             }
             if ((rc = resolve_schema(c, v, &port->key_schema, &port->key_parsed))) break;
@@ -884,13 +902,15 @@ static int parse_product(ctx_t *c, const json_t *json, pb_product_t *p) {
     int rc;
     char ex[400];
     if (!json_is_object(json))
-        return fail(c, PB_ERR_INVALID, "a descriptor is a JSON object, not %s", pb_schema_json_kind(json));
+        return fail(c, PB_ERR_INVALID, "a descriptor is a JSON object, not %s",
+                    pb_schema_json_kind(json));
 
     if ((rc = get_string(c, json, "dataProductDescriptor", 1, &s))) return rc;
     unsigned long maj;
     if (semver(s, &maj) || maj != 1) {
         push(c, "dataProductDescriptor");
-        return fail(c, PB_ERR_INVALID, "'%s' is not a supported DPDS version (portbroker reads 1.x.y)",
+        return fail(c, PB_ERR_INVALID,
+                    "'%s' is not a supported DPDS version (portbroker reads 1.x.y)",
                     pb_addr_excerpt(s, ex, sizeof ex));
     }
 
@@ -921,7 +941,8 @@ static int parse_product(ctx_t *c, const json_t *json, pb_product_t *p) {
     if ((rc = get_string(c, info, "version", 1, &version))) return rc;
     if (semver(version, &maj)) {
         push(c, "version");
-        return fail(c, PB_ERR_INVALID, "'%s' is not a semantic version (MAJOR.MINOR.PATCH, e.g. 1.2.0)",
+        return fail(c, PB_ERR_INVALID,
+                    "'%s' is not a semantic version (MAJOR.MINOR.PATCH, e.g. 1.2.0)",
                     pb_addr_excerpt(version, ex, sizeof ex));
     }
     if (maj != p->major) {
@@ -995,8 +1016,8 @@ int pb_descriptor_load_file(const char *path, const char *default_ns, int defaul
     json_error_t jerr;
     json = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json) {
-        rc = pb_err_set(err, PB_ERR_INVALID, "descriptor %s: not JSON: line %d, column %d: %s", path,
-                        jerr.line, jerr.column, jerr.text);
+        rc = pb_err_set(err, PB_ERR_INVALID, "descriptor %s: not JSON: line %d, column %d: %s",
+                        path, jerr.line, jerr.column, jerr.text);
         goto done;
     }
     const char *slash = strrchr(path, '/');
@@ -1024,7 +1045,8 @@ pb_descriptor_set_t *pb_descriptor_set_new(void) { return calloc(1, sizeof(pb_de
 
 void pb_descriptor_set_destroy(pb_descriptor_set_t *set) {
     if (!set) return;
-    for (size_t i = 0; i < set->n_products; i++) pb_product_destroy(set->products[i]);
+    for (size_t i = 0; i < set->n_products; i++)
+        pb_product_destroy(set->products[i]);
     free(set->products);
     free(set);
 }
@@ -1057,8 +1079,8 @@ static size_t find_index(const pb_descriptor_set_t *set, const char *urn) {
 }
 
 /* Add or replace; replace says whether an existing product with p's URN may be replaced. */
-static int set_insert(pb_descriptor_set_t *set, pb_product_t *p, int replace, pb_product_t **replaced,
-                      pb_err_t *err) {
+static int set_insert(pb_descriptor_set_t *set, pb_product_t *p, int replace,
+                      pb_product_t **replaced, pb_err_t *err) {
     int rc = 0;
     PB_ASSERT(set && p);
     if (replaced) *replaced = NULL;
@@ -1164,14 +1186,16 @@ int pb_descriptor_load_dir(const char *dir, const char *default_ns, int default_
             rc = pb_err_set(err, PB_ERR_NOMEM, "out of memory");
             goto done;
         }
-        if ((rc = pb_descriptor_load_file(path, default_ns, default_partitions, &p, err))) goto done;
+        if ((rc = pb_descriptor_load_file(path, default_ns, default_partitions, &p, err)))
+            goto done;
         if ((rc = pb_descriptor_set_add(set, p, err))) goto done;
     }
     *out = set;
     set = NULL;
 done:
     if (d) closedir(d);
-    for (size_t i = 0; i < n; i++) free(names[i]);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
     free(names);
     free(path);
     pb_descriptor_set_destroy(set);

@@ -12,8 +12,8 @@
  * - info: fullyQualifiedName (a product URN), name (= the URN's product name), version (semantic
  *   version whose major = the URN's major), domain, owner.id — all required strings;
  *   description optional.
- * - interfaceComponents.outputPorts / inputPorts: arrays (either may be absent) of ports. A port has
- *   name (required, unique within its kind; an input and an output port may share a name, their
+ * - interfaceComponents.outputPorts / inputPorts: arrays (either may be absent) of ports. A port
+ * has name (required, unique within its kind; an input and an output port may share a name, their
  *   URNs differ), version (default info.version), fullyQualifiedName (optional; must equal the
  *   derived port URN), promises.api {format: "avro" (default), schema (required), keySchema}, an
  *   optional promises.slo and an optional "x-portbroker" object {topic, partitions (1..10000),
@@ -51,11 +51,11 @@
 /* Service level objectives of a port; a has_* flag is 0 when the descriptor does not state it. */
 typedef struct pb_slo {
     int has_freshness;
-    int64_t freshness_ms;        /* "5m" -> 300000; > 0 */
+    int64_t freshness_ms; /* "5m" -> 300000; > 0 */
     int has_throughput_min;
     double throughput_min_per_s; /* "600/m" -> 10.0; > 0 */
     int has_rejects_max;
-    double rejects_max_ratio;    /* "0.1%" -> 0.001; 0..1 */
+    double rejects_max_ratio; /* "0.1%" -> 0.001; 0..1 */
 } pb_slo_t;
 
 struct pb_product;
@@ -63,41 +63,42 @@ struct pb_product;
 typedef struct pb_port {
     pb_port_kind_t kind;
     char *name;
-    char *fqn;            /* port URN */
-    pb_addr_t addr;       /* the same, parsed */
+    char *fqn;      /* port URN */
+    pb_addr_t addr; /* the same, parsed */
     char *version;
-    char *topic;          /* derived, or x-portbroker.topic */
-    char *dlq_topic;      /* {topic}.dlq */
-    char *subject;        /* {topic}-value */
+    char *topic;     /* derived, or x-portbroker.topic */
+    char *dlq_topic; /* {topic}.dlq */
+    char *subject;   /* {topic}-value */
     int partitions;
-    char *compatibility;  /* one of NONE, BACKWARD(_TRANSITIVE), FORWARD(_TRANSITIVE), FULL(_TRANSITIVE) */
-    json_t *schema;       /* Avro schema JSON, $ref resolved; one reference owned */
-    pb_schema_t *parsed;  /* the same, parsed and validated (pb_schema_parse_json); owned */
-    json_t *key_schema;   /* NULL when the key is raw string/bytes; owned */
+    char *compatibility;     /* one of NONE, BACKWARD(_TRANSITIVE), FORWARD(_TRANSITIVE),
+                                FULL(_TRANSITIVE) */
+    json_t *schema;          /* Avro schema JSON, $ref resolved; one reference owned */
+    pb_schema_t *parsed;     /* the same, parsed and validated (pb_schema_parse_json); owned */
+    json_t *key_schema;      /* NULL when the key is raw string/bytes; owned */
     pb_schema_t *key_parsed; /* parsed key_schema or NULL; owned */
     pb_slo_t slo;
-    char **access;        /* output ports: product URN patterns (pb_addr_match); input ports: none */
+    char **access; /* output ports: product URN patterns (pb_addr_match); input ports: none */
     size_t n_access;
-    char *event_time_field; /* NULL when absent; a top-level field of the record schema whose type is
-                             * long (timestamp-millis/-micros or plain millis) or string (RFC 3339),
-                             * or a union of null and one of those */
-    char *from;           /* input ports: canonical output-port URN, or NULL */
-    char *pointer;        /* JSON pointer of the port in the descriptor ("/interfaceComponents/...") */
+    char *event_time_field; /* NULL when absent; a top-level field of the record schema whose type
+                             * is long (timestamp-millis/-micros or plain millis) or string (RFC
+                             * 3339), or a union of null and one of those */
+    char *from;             /* input ports: canonical output-port URN, or NULL */
+    char *pointer; /* JSON pointer of the port in the descriptor ("/interfaceComponents/...") */
     struct pb_product *product; /* back pointer to the owner */
 } pb_port_t;
 
 typedef struct pb_product {
-    char *fqn;        /* product URN */
-    pb_addr_t addr;   /* the same, parsed */
+    char *fqn;      /* product URN */
+    pb_addr_t addr; /* the same, parsed */
     char *ns;
     char *name;
     unsigned major;
     char *version;
     char *domain;
-    char *owner;      /* info.owner.id */
+    char *owner;       /* info.owner.id */
     char *description; /* NULL when absent */
-    char *source;     /* file path or the caller's source name, for messages */
-    json_t *json;     /* the descriptor as given (unknown members kept); one reference owned */
+    char *source;      /* file path or the caller's source name, for messages */
+    json_t *json;      /* the descriptor as given (unknown members kept); one reference owned */
     pb_port_t *outputs;
     size_t n_outputs;
     pb_port_t *inputs;
@@ -111,9 +112,9 @@ typedef struct pb_descriptor_set {
 } pb_descriptor_set_t;
 
 /*
- * Validate a descriptor given as JSON. json is borrowed; the product keeps a new reference to it, so
- * the caller must not modify it afterwards. base_dir is the directory `$ref`s are resolved against;
- * NULL makes any `$ref` an error (descriptors PUT through the API). source_name names the
+ * Validate a descriptor given as JSON. json is borrowed; the product keeps a new reference to it,
+ * so the caller must not modify it afterwards. base_dir is the directory `$ref`s are resolved
+ * against; NULL makes any `$ref` an error (descriptors PUT through the API). source_name names the
  * descriptor in messages (NULL: "(inline)"). default_ns resolves short forms in "from" (may be
  * NULL); default_partitions (1..10000) applies to ports without x-portbroker.partitions.
  * On success *out gets a new product (caller owns; pb_product_destroy). On failure returns
@@ -142,7 +143,8 @@ const pb_port_t *pb_product_port(const pb_product_t *p, pb_port_kind_t kind, con
  * PB_ERR_INVALID ("'5 minutes' is not a duration (use e.g. 500ms, 30s, 5m, 1h)"). */
 int pb_descriptor_parse_duration(const char *s, int64_t *ms, pb_err_t *err);
 
-/* "10/s", "600/m", "1/h", "24/d", "0.5/s": a positive decimal number per unit; *per_s per second. */
+/* "10/s", "600/m", "1/h", "24/d", "0.5/s": a positive decimal number per unit; *per_s per second.
+ */
 int pb_descriptor_parse_rate(const char *s, double *per_s, pb_err_t *err);
 
 /* "0.1%", "5%", "100%": a decimal percentage 0..100; *ratio = percentage / 100. */

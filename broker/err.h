@@ -13,19 +13,19 @@
 /* Error codes. 0 is success; every fallible function returns one of these. */
 typedef enum {
     PB_OK = 0,
-    PB_ERR_INVALID,       /* input is malformed or breaks a rule: the user can fix it */
-    PB_ERR_NOT_FOUND,     /* the named thing does not exist */
-    PB_ERR_CONFLICT,      /* exists already / state does not allow it */
-    PB_ERR_INCOMPATIBLE,  /* schema compatibility check failed */
-    PB_ERR_TOO_LARGE,     /* a limit was exceeded */
-    PB_ERR_UNSUPPORTED,   /* a valid request we do not do (media type, method) */
-    PB_ERR_UNAUTHORIZED,  /* no or bad credentials */
-    PB_ERR_FORBIDDEN,     /* credentials fine, not allowed */
-    PB_ERR_UNAVAILABLE,   /* a dependency (Kafka) cannot serve now; retry later */
-    PB_ERR_TIMEOUT,       /* a bounded wait ran out */
-    PB_ERR_IO,            /* file or socket error */
-    PB_ERR_NOMEM,         /* allocation failed */
-    PB_ERR_INTERNAL,      /* a bug or an unexpected library failure */
+    PB_ERR_INVALID,      /* input is malformed or breaks a rule: the user can fix it */
+    PB_ERR_NOT_FOUND,    /* the named thing does not exist */
+    PB_ERR_CONFLICT,     /* exists already / state does not allow it */
+    PB_ERR_INCOMPATIBLE, /* schema compatibility check failed */
+    PB_ERR_TOO_LARGE,    /* a limit was exceeded */
+    PB_ERR_UNSUPPORTED,  /* a valid request we do not do (media type, method) */
+    PB_ERR_UNAUTHORIZED, /* no or bad credentials */
+    PB_ERR_FORBIDDEN,    /* credentials fine, not allowed */
+    PB_ERR_UNAVAILABLE,  /* a dependency (Kafka) cannot serve now; retry later */
+    PB_ERR_TIMEOUT,      /* a bounded wait ran out */
+    PB_ERR_IO,           /* file or socket error */
+    PB_ERR_NOMEM,        /* allocation failed */
+    PB_ERR_INTERNAL,     /* a bug or an unexpected library failure */
     PB_ERR__COUNT
 } pb_err_code_t;
 
@@ -39,8 +39,7 @@ typedef struct pb_err {
 
 /* Set *err (if err is not NULL) to code with a printf-style message. Returns code, so callers can
  * write `return pb_err_set(err, PB_ERR_INVALID, "...")`. */
-int pb_err_set(pb_err_t *err, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+int pb_err_set(pb_err_t *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Prepend context ("descriptor x.json: ") to the message already in err; keeps the code.
  * Truncates from the end when the result would not fit. Returns err->code (0 if err is NULL). */
@@ -56,9 +55,9 @@ const char *pb_err_name(int code);
 int pb_err_http_status(int code);
 
 /* Programming-error check, always on: aborts with file:line. Never use it on input. */
-#define PB_ASSERT(cond)                                                                    \
-    do {                                                                                   \
-        if (!(cond)) pb_assert_fail(#cond, __FILE__, __LINE__);                            \
+#define PB_ASSERT(cond)                                                                            \
+    do {                                                                                           \
+        if (!(cond)) pb_assert_fail(#cond, __FILE__, __LINE__);                                    \
     } while (0)
 
 _Noreturn void pb_assert_fail(const char *expr, const char *file, int line);

@@ -184,7 +184,8 @@ void pb_http_destroy(pb_http_t *h) {
 pb_http_method_t pb_http_method(const pb_http_req_t *r) { return r->method; }
 
 const char *pb_http_method_name(const pb_http_req_t *r) {
-    static const char *n[] = {"?", "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "OTHER"};
+    static const char *n[] = {"?",    "GET",     "POST",  "PUT",  "DELETE",
+                              "HEAD", "OPTIONS", "PATCH", "OTHER"};
     return n[r->method];
 }
 

@@ -22,9 +22,9 @@ typedef struct pb_http_req pb_http_req_t;
 typedef void (*pb_http_handler_t)(pb_http_req_t *req, void *arg);
 
 typedef struct pb_http_limits {
-    int64_t max_body_bytes;    /* larger bodies get 413 before the handler runs */
+    int64_t max_body_bytes; /* larger bodies get 413 before the handler runs */
     int64_t max_header_bytes;
-    int64_t timeout_ms;        /* idle / slow client timeout */
+    int64_t timeout_ms; /* idle / slow client timeout */
 } pb_http_limits_t;
 
 /* Listen on host:port (port 0 picks one; see pb_http_port) and call handler for every request,

@@ -1,5 +1,6 @@
 /*
- * id — unique identifiers: random UUIDs (RFC 9562 version 4) for registry request ids and record ids.
+ * id — unique identifiers: random UUIDs (RFC 9562 version 4) for registry request ids and record
+ * ids.
  *
  * Owns: reading the kernel's random source. Must not: be used for secrets beyond uniqueness.
  */

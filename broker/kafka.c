@@ -41,10 +41,10 @@ static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, pb_err_
 /* ---- embedded cluster ----------------------------------------------------------------------- */
 
 struct pb_kafka_cluster {
-    rd_kafka_t *rk;               /* owns the mock cluster */
+    rd_kafka_t *rk; /* owns the mock cluster */
     rd_kafka_mock_cluster_t *mc;
     char *bootstraps;
-    rd_kafka_t *control;          /* consumer of the control topic */
+    rd_kafka_t *control; /* consumer of the control topic */
     pthread_t thread;
     int thread_started;
     atomic_int stop;
@@ -94,7 +94,8 @@ pb_kafka_cluster_t *pb_kafka_cluster_new(int brokers, pb_err_t *err) {
     conf = NULL;
     c->mc = rd_kafka_mock_cluster_new(c->rk, brokers);
     if (!c->mc) {
-        pb_err_set(err, PB_ERR_INTERNAL, "embedded kafka: could not start %d mock brokers", brokers);
+        pb_err_set(err, PB_ERR_INTERNAL, "embedded kafka: could not start %d mock brokers",
+                   brokers);
         goto fail;
     }
     c->bootstraps = strdup(rd_kafka_mock_cluster_bootstraps(c->mc));
@@ -231,13 +232,14 @@ static void *watch_main(void *arg) {
         if (ok != atomic_exchange(&k->reachable, ok))
             pb_log_write(ok ? PB_LOG_INFO : PB_LOG_WARN, "kafka", "cluster %s is %s", k->bootstrap,
                          ok ? "reachable" : "unreachable (metadata request failed)");
-        for (int i = 0; i < 10 && !atomic_load(&k->stop); i++) usleep(100 * 1000);
+        for (int i = 0; i < 10 && !atomic_load(&k->stop); i++)
+            usleep(100 * 1000);
     }
     return NULL;
 }
 
-pb_kafka_t *pb_kafka_new(const pb_config_t *cfg, const char *bootstrap,
-                         pb_kafka_cluster_t *cluster, pb_err_t *err) {
+pb_kafka_t *pb_kafka_new(const pb_config_t *cfg, const char *bootstrap, pb_kafka_cluster_t *cluster,
+                         pb_err_t *err) {
     char es[512];
     rd_kafka_conf_t *conf = NULL;
     pb_kafka_t *k = calloc(1, sizeof *k);
@@ -257,9 +259,8 @@ pb_kafka_t *pb_kafka_new(const pb_config_t *cfg, const char *bootstrap,
     rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
     if (conf_set(conf, "bootstrap.servers", bootstrap, err) ||
-        conf_set(conf, "enable.idempotence", "true", err) ||
-        conf_set(conf, "acks", "all", err) || conf_set(conf, "linger.ms", "2", err) ||
-        conf_set(conf, "client.id", "portbroker", err))
+        conf_set(conf, "enable.idempotence", "true", err) || conf_set(conf, "acks", "all", err) ||
+        conf_set(conf, "linger.ms", "2", err) || conf_set(conf, "client.id", "portbroker", err))
         goto fail;
     for (size_t i = 0; i < cfg->n_kafka; i++)
         if (conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value, err)) goto fail;
@@ -274,8 +275,8 @@ pb_kafka_t *pb_kafka_new(const pb_config_t *cfg, const char *bootstrap,
     rd_kafka_queue_io_event_enable(mq, k->wake[1], "k", 1);
     rd_kafka_queue_destroy(mq);
     /* An embedded cluster in another process shows its control topic in the metadata. */
-    k->embedded = cluster != NULL ||
-                  pb_kafka_partition_count(k, PB_KAFKA_CONTROL_TOPIC, 5000, NULL) >= 0;
+    k->embedded =
+        cluster != NULL || pb_kafka_partition_count(k, PB_KAFKA_CONTROL_TOPIC, 5000, NULL) >= 0;
     atomic_store(&k->reachable, 0);
     if (pthread_create(&k->watch, NULL, watch_main, k) != 0) {
         pb_err_set(err, PB_ERR_INTERNAL, "kafka client: cannot start watch thread");
@@ -348,10 +349,9 @@ static int64_t now_ms(void) {
 static int request_via_control(pb_kafka_t *k, const char *topic, int partitions, pb_err_t *err) {
     char cmd[400];
     int n = snprintf(cmd, sizeof cmd, "create %s %d", topic, partitions);
-    rd_kafka_resp_err_t e =
-        rd_kafka_producev(k->rk, RD_KAFKA_V_TOPIC(PB_KAFKA_CONTROL_TOPIC),
-                          RD_KAFKA_V_VALUE(cmd, (size_t)n), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                          RD_KAFKA_V_END);
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        k->rk, RD_KAFKA_V_TOPIC(PB_KAFKA_CONTROL_TOPIC), RD_KAFKA_V_VALUE(cmd, (size_t)n),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     if (e)
         return pb_err_set(err, PB_ERR_UNAVAILABLE, "embedded kafka control: %s",
                           rd_kafka_err2str(e));
@@ -415,8 +415,8 @@ static int ensure_topic(pb_kafka_t *k, const char *topic, int partitions, int co
             n = pb_kafka_partition_count(k, topic, 2000, err);
             if (n >= 0) break;
             if (now_ms() > deadline)
-                return pb_err_set(err, PB_ERR_TIMEOUT,
-                                  "topic %s was not created within %d ms", topic, timeout_ms);
+                return pb_err_set(err, PB_ERR_TIMEOUT, "topic %s was not created within %d ms",
+                                  topic, timeout_ms);
             usleep(20 * 1000);
         }
     }
@@ -446,10 +446,9 @@ int pb_kafka_produce(pb_kafka_t *k, const char *topic, int32_t partition, const 
                                 (ssize_t)headers[i].len);
     }
     rd_kafka_resp_err_t e = rd_kafka_producev(
-        k->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
-        RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(c),
-        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        k->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key, klen),
+        RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
     if (e) {
         /* On failure the headers stay ours. */
         if (hdrs) rd_kafka_headers_destroy(hdrs);
@@ -467,8 +466,8 @@ struct pb_kafka_log {
     rd_kafka_queue_t *q;
     int wake[2];
     char *topic;
-    int64_t end;  /* end offset seen at start: caught up once position >= end */
-    int64_t pos;  /* next offset to apply */
+    int64_t end; /* end offset seen at start: caught up once position >= end */
+    int64_t pos; /* next offset to apply */
     pb_kafka_log_cb_t cb;
     void *arg;
 };
@@ -513,8 +512,8 @@ pb_kafka_log_t *pb_kafka_log_new(pb_kafka_t *k, const char *topic, int timeout_m
     int64_t lo = 0, hi = 0;
     rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(l->rk, topic, 0, &lo, &hi, timeout_ms);
     if (e) {
-        pb_err_set(err, PB_ERR_UNAVAILABLE, "registry log %s: cannot read its end offset: %s", topic,
-                   rd_kafka_err2str(e));
+        pb_err_set(err, PB_ERR_UNAVAILABLE, "registry log %s: cannot read its end offset: %s",
+                   topic, rd_kafka_err2str(e));
         goto fail;
     }
     l->end = hi;

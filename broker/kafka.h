@@ -47,8 +47,8 @@ void pb_kafka_cluster_destroy(pb_kafka_cluster_t *c);
  * is in this process (borrowed, may be NULL). cfg's kafka.* pass-through applies. Returns NULL with
  * err set (a bad kafka.* property names the property).
  */
-pb_kafka_t *pb_kafka_new(const pb_config_t *cfg, const char *bootstrap,
-                         pb_kafka_cluster_t *cluster, pb_err_t *err);
+pb_kafka_t *pb_kafka_new(const pb_config_t *cfg, const char *bootstrap, pb_kafka_cluster_t *cluster,
+                         pb_err_t *err);
 
 /* Flush outstanding deliveries (up to timeout_ms) and free the client. NULL is a no-op. Returns the
  * number of messages still undelivered at the deadline (lost to this process). */

@@ -58,7 +58,8 @@ static void vwrite(pb_log_level_t level, const char *facility, const char *fmt, 
     vsnprintf(msg, sizeof msg, fmt, ap);
     /* Strip trailing newlines libraries like to add. */
     size_t ml = strlen(msg);
-    while (ml && (msg[ml - 1] == '\n' || msg[ml - 1] == '\r')) msg[--ml] = '\0';
+    while (ml && (msg[ml - 1] == '\n' || msg[ml - 1] == '\r'))
+        msg[--ml] = '\0';
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
     size_t tl = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);

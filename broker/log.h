@@ -30,17 +30,17 @@ void pb_log_write_limited(pb_log_level_t level, const char *facility, const char
                           int interval_s, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-#define pb_log(lvl, fac, ...)                                                              \
-    do {                                                                                   \
-        if (PB_LOG_##lvl <= pb_log_level()) pb_log_write(PB_LOG_##lvl, fac, __VA_ARGS__);  \
+#define pb_log(lvl, fac, ...)                                                                      \
+    do {                                                                                           \
+        if (PB_LOG_##lvl <= pb_log_level()) pb_log_write(PB_LOG_##lvl, fac, __VA_ARGS__);          \
     } while (0)
 
 /* Rate-limited: one line per call site per 10 s. */
-#define pb_log_rl(lvl, fac, ...)                                                           \
-    do {                                                                                   \
-        if (PB_LOG_##lvl <= pb_log_level())                                                \
-            pb_log_write_limited(PB_LOG_##lvl, fac, __FILE__ ":" PB_LOG_STR(__LINE__), 10, \
-                                 __VA_ARGS__);                                             \
+#define pb_log_rl(lvl, fac, ...)                                                                   \
+    do {                                                                                           \
+        if (PB_LOG_##lvl <= pb_log_level())                                                        \
+            pb_log_write_limited(PB_LOG_##lvl, fac, __FILE__ ":" PB_LOG_STR(__LINE__), 10,         \
+                                 __VA_ARGS__);                                                     \
     } while (0)
 #define PB_LOG_STR2(x) #x
 #define PB_LOG_STR(x) PB_LOG_STR2(x)

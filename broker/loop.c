@@ -51,7 +51,8 @@ pb_loop_t *pb_loop_new(pb_err_t *err) {
 
 void pb_loop_destroy(pb_loop_t *l) {
     if (!l) return;
-    for (int i = 0; i < l->n_events; i++) event_free(l->events[i]);
+    for (int i = 0; i < l->n_events; i++)
+        event_free(l->events[i]);
     event_base_free(l->base);
     free(l);
 }
@@ -95,8 +96,7 @@ static void timer_fire(evutil_socket_t fd, short what, void *arg) {
     t->fn(t->arg);
 }
 
-pb_loop_timer_t *pb_loop_timer_new(pb_loop_t *l, int64_t ms, int repeat, pb_loop_cb cb,
-                                   void *arg) {
+pb_loop_timer_t *pb_loop_timer_new(pb_loop_t *l, int64_t ms, int repeat, pb_loop_cb cb, void *arg) {
     pb_loop_timer_t *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     t->fn = cb;
@@ -116,9 +116,7 @@ void pb_loop_timer_destroy(pb_loop_timer_t *t) {
     free(t);
 }
 
-int pb_loop_run(pb_loop_t *l) {
-    return event_base_dispatch(l->base) < 0 ? PB_ERR_INTERNAL : 0;
-}
+int pb_loop_run(pb_loop_t *l) { return event_base_dispatch(l->base) < 0 ? PB_ERR_INTERNAL : 0; }
 
 void pb_loop_stop(pb_loop_t *l) { event_base_loopbreak(l->base); }
 

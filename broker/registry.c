@@ -61,7 +61,8 @@ static char *xstrdup(const char *s) {
 static void grow(void **arr, size_t *cap, size_t need, size_t sz) {
     if (need <= *cap) return;
     size_t nc = *cap ? *cap * 2 : 8;
-    while (nc < need) nc *= 2;
+    while (nc < need)
+        nc *= 2;
     *arr = xrealloc(*arr, nc * sz);
     *cap = nc;
 }
@@ -86,7 +87,8 @@ typedef struct map {
 
 static uint64_t hash_str(const char *s) {
     uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
     return h;
 }
 
@@ -195,9 +197,9 @@ struct pb_registry {
     map_t by_text; /* normalized text -> sch_t* */
     pb_product_t **products;
     size_t n_products, cap_products;
-    map_t ports;         /* URN -> pb_port_t* (both kinds) */
-    map_t out_subjects;  /* subject -> output pb_port_t* */
-    bind_t **binds;      /* ascending id */
+    map_t ports;        /* URN -> pb_port_t* (both kinds) */
+    map_t out_subjects; /* subject -> output pb_port_t* */
+    bind_t **binds;     /* ascending id */
     size_t n_binds, cap_binds;
     int next_bind_id;
     int64_t offset;
@@ -205,8 +207,8 @@ struct pb_registry {
 };
 
 static const char *const op_names[] = {
-    "none", "register", "delete_version", "delete_subject", "config",
-    "product_put", "product_delete", "bind", "unbind",
+    "none",        "register",       "delete_version", "delete_subject", "config",
+    "product_put", "product_delete", "bind",           "unbind",
 };
 
 const char *pb_registry_op_name(pb_registry_op_t op) {
@@ -248,7 +250,8 @@ static void bind_free(bind_t *b) {
 void pb_registry_destroy(pb_registry_t *r) {
     if (!r) return;
     for (size_t i = 0; i < r->subjects.nb; i++)
-        for (ment_t *e = r->subjects.b[i]; e; e = e->next) subj_free(e->val);
+        for (ment_t *e = r->subjects.b[i]; e; e = e->next)
+            subj_free(e->val);
     map_free(&r->subjects);
     for (size_t i = 0; i < r->n_schemas; i++) {
         free(r->schemas[i]->text);
@@ -257,11 +260,13 @@ void pb_registry_destroy(pb_registry_t *r) {
     }
     free(r->schemas);
     map_free(&r->by_text);
-    for (size_t i = 0; i < r->n_products; i++) pb_product_destroy(r->products[i]);
+    for (size_t i = 0; i < r->n_products; i++)
+        pb_product_destroy(r->products[i]);
     free(r->products);
     map_free(&r->ports);
     map_free(&r->out_subjects);
-    for (size_t i = 0; i < r->n_binds; i++) bind_free(r->binds[i]);
+    for (size_t i = 0; i < r->n_binds; i++)
+        bind_free(r->binds[i]);
     free(r->binds);
     free(r);
 }
@@ -335,8 +340,7 @@ static int subject_valid(const char *s, pb_err_t *err) {
         unsigned char c = (unsigned char)s[i];
         if (c < 0x20 || c == 0x7f) {
             char ex[64];
-            pb_err_set(err, PB_ERR_INVALID,
-                       "Invalid subject '%s': control character at offset %zu",
+            pb_err_set(err, PB_ERR_INVALID, "Invalid subject '%s': control character at offset %zu",
                        pb_addr_excerpt(s, ex, sizeof ex), i);
             return 0;
         }
@@ -427,8 +431,11 @@ static void item_failed(json_t *items, const char *why, int version, const char 
                         int binding) {
     char root[] = "/";
     char *msg = xstrdup(why);
-    pb_compat_issue_t is = {.kind = PB_COMPAT_TYPE_MISMATCH, .location = root,
-                            .dir = PB_COMPAT_DIR_PAIR, .message = msg, .version = -1};
+    pb_compat_issue_t is = {.kind = PB_COMPAT_TYPE_MISMATCH,
+                            .location = root,
+                            .dir = PB_COMPAT_DIR_PAIR,
+                            .message = msg,
+                            .version = -1};
     item_add(items, &is, version, subscriber, binding);
     json_t *last = json_array_get(items, json_array_size(items) - 1);
     json_object_set_new(last, "kind", jcheck(json_string("CHECK_FAILED")));
@@ -478,8 +485,8 @@ static void items_text(pb_buf_t *b, const json_t *items, int level) {
 /* Check cand against the live versions of sj (may be NULL) with level, plus one extra writer
  * version (extra may be NULL, extra_version its number) appended after them. Adds items; returns
  * the number of incompatible (version, direction) findings, 0 when compatible. */
-static int level_check(const subj_t *sj, int level, const pb_schema_t *cand, const pb_schema_t *extra,
-                       int extra_version, json_t *items) {
+static int level_check(const subj_t *sj, int level, const pb_schema_t *cand,
+                       const pb_schema_t *extra, int extra_version, json_t *items) {
     size_t n = 0;
     const pb_schema_t **vs = xcalloc((sj ? sj->n : 0) + 1, sizeof *vs);
     int *nums = xcalloc((sj ? sj->n : 0) + 1, sizeof *nums);
@@ -549,16 +556,18 @@ static reader_ref_t *readers_of(const pb_registry_t *r, const char *urn, size_t 
     *n = 0;
     for (size_t i = 0; i < r->n_binds; i++)
         if (strcmp(r->binds[i]->from, urn) == 0)
-            out[(*n)++] = (reader_ref_t){r->binds[i]->to, r->binds[i]->reader->parsed,
-                                          r->binds[i]->pub.id};
+            out[(*n)++] =
+                (reader_ref_t){r->binds[i]->to, r->binds[i]->reader->parsed, r->binds[i]->pub.id};
     return out;
 }
 
 /* Check cand as a new writer version against every reader; adds items; returns how many
  * subscribers cannot read it. */
-static int subscriber_check(const reader_ref_t *rd, size_t n, const pb_schema_t *cand, json_t *items) {
+static int subscriber_check(const reader_ref_t *rd, size_t n, const pb_schema_t *cand,
+                            json_t *items) {
     int bad = 0;
-    for (size_t i = 0; i < n; i++) bad += pair_check(rd[i].reader, cand, 0, rd[i].to, rd[i].id, items);
+    for (size_t i = 0; i < n; i++)
+        bad += pair_check(rd[i].reader, cand, 0, rd[i].to, rd[i].id, items);
     return bad;
 }
 
@@ -628,9 +637,11 @@ static void register_message(pb_buf_t *b, const char *subject, int level, const 
     if (pb_buf_printf(b, "Schema being registered is incompatible with ")) oom();
     if (lvl && pb_buf_printf(b, "an earlier schema for subject \"%s\"", subject)) oom();
     if (items_have(items, "subscriber")) {
-        if (pb_buf_printf(b, "%sthe reader schema of subscriber(s) ", lvl ? " and with " : "")) oom();
+        if (pb_buf_printf(b, "%sthe reader schema of subscriber(s) ", lvl ? " and with " : ""))
+            oom();
         subscribers_text(b, items);
-        if (pb_buf_printf(b, " of output port %s (subject \"%s\")", port ? port : "?", subject)) oom();
+        if (pb_buf_printf(b, " of output port %s (subject \"%s\")", port ? port : "?", subject))
+            oom();
     }
     if (pb_buf_puts(b, ", ")) oom();
     items_text(b, items, level);
@@ -883,7 +894,8 @@ static int op_delete_subject(pb_registry_t *r, const json_t *rec, pb_registry_re
         if (!permanent) sj->v[i].deleted = 1;
     }
     if (permanent) {
-        for (size_t i = 0; i < sj->n; i++) sj->v[i].s->refs--;
+        for (size_t i = 0; i < sj->n; i++)
+            sj->v[i].s->refs--;
         sj->n = 0;
         sj->level = -1;
         subject_gc(r, sj);
@@ -1012,11 +1024,15 @@ static void ports_index(pb_registry_t *r, pb_product_t *p, int add) {
         pb_port_t *ports = k ? p->inputs : p->outputs;
         size_t n = k ? p->n_inputs : p->n_outputs;
         for (size_t i = 0; i < n; i++) {
-            if (add) map_put(&r->ports, ports[i].fqn, &ports[i]);
-            else map_del(&r->ports, ports[i].fqn);
+            if (add)
+                map_put(&r->ports, ports[i].fqn, &ports[i]);
+            else
+                map_del(&r->ports, ports[i].fqn);
             if (k == 0) {
-                if (add) map_put(&r->out_subjects, ports[i].subject, &ports[i]);
-                else map_del(&r->out_subjects, ports[i].subject);
+                if (add)
+                    map_put(&r->out_subjects, ports[i].subject, &ports[i]);
+                else
+                    map_del(&r->out_subjects, ports[i].subject);
             }
         }
     }
@@ -1033,27 +1049,29 @@ static int explicit_level(const pb_product_t *p, int k, size_t i) {
 /* Product URN of a port URN into out. */
 static void product_of(const char *port_urn, char *out, size_t cap) {
     pb_addr_t a;
-    if (pb_addr_parse_port(port_urn, NULL, &a, NULL) == 0) pb_addr_format_product(&a, out, cap);
-    else snprintf(out, cap, "%s", port_urn);
+    if (pb_addr_parse_port(port_urn, NULL, &a, NULL) == 0)
+        pb_addr_format_product(&a, out, cap);
+    else
+        snprintf(out, cap, "%s", port_urn);
 }
 
 /* A planned port of a product being stored. */
 typedef struct plan_port {
     const pb_port_t *port;
-    int kind;          /* 0 output, 1 input */
-    char *text;        /* normalized schema */
+    int kind;   /* 0 output, 1 input */
+    char *text; /* normalized schema */
     size_t len;
     pb_schema_t *parsed;
     const sch_t *existing; /* schema already in the table, or NULL */
-    int existed;       /* already live under the subject */
+    int existed;           /* already live under the subject */
     int level;
-    int set_level;     /* descriptor states the level */
+    int set_level; /* descriptor states the level */
 } plan_port_t;
 
 /* A planned binding of the product's input ports. */
 typedef struct plan_bind {
     const char *from, *to;
-    int id;              /* reused id, or 0 for a new binding */
+    int id; /* reused id, or 0 for a new binding */
     const plan_port_t *reader;
 } plan_bind_t;
 
@@ -1070,8 +1088,8 @@ static bind_t *bind_find(const pb_registry_t *r, const char *from, const char *t
     return NULL;
 }
 
-static bind_t *bind_new(int id, const char *from, const char *to, sch_t *reader,
-                        const char *start, int from_product) {
+static bind_t *bind_new(int id, const char *from, const char *to, sch_t *reader, const char *start,
+                        int from_product) {
     bind_t *b = xcalloc(1, sizeof *b);
     char prod[PB_ADDR_URN_MAX];
     product_of(to, prod, sizeof prod);
@@ -1197,7 +1215,8 @@ static int op_product_put(pb_registry_t *r, const json_t *rec, pb_registry_resul
                 goto done;
             }
             for (size_t b = a + 1; b < nports; b++) {
-                const pb_port_t *pq = b < p->n_outputs ? &p->outputs[b] : &p->inputs[b - p->n_outputs];
+                const pb_port_t *pq =
+                    b < p->n_outputs ? &p->outputs[b] : &p->inputs[b - p->n_outputs];
                 if (strcmp(ts[t], pq->topic) == 0 || strcmp(ts[t], pq->dlq_topic) == 0) {
                     res_fail(res, PB_SR_CONFLICT, "port %s: topic '%s' is also used by port %s",
                              pa->fqn, ts[t], pq->fqn);
@@ -1248,11 +1267,11 @@ static int op_product_put(pb_registry_t *r, const json_t *rec, pb_registry_resul
         const pb_port_t *in = &p->inputs[i];
         if (!in->from) continue;
         bind_t *ex = bind_find(r, in->from, in->fqn);
-        pb[npb++] = (plan_bind_t){in->from, in->fqn, ex ? ex->pub.id : 0,
-                                  &pp[p->n_outputs + i]};
+        pb[npb++] = (plan_bind_t){in->from, in->fqn, ex ? ex->pub.id : 0, &pp[p->n_outputs + i]};
     }
     size_t n_new = 0;
-    for (size_t i = 0; i < npb; i++) n_new += pb[i].id == 0;
+    for (size_t i = 0; i < npb; i++)
+        n_new += pb[i].id == 0;
     if (r->n_binds + n_new > PB_REGISTRY_MAX_BINDINGS) {
         res_fail(res, PB_SR_NOT_PERMITTED, "Registry limit: at most %d bindings",
                  PB_REGISTRY_MAX_BINDINGS);
@@ -1322,7 +1341,8 @@ static int op_product_put(pb_registry_t *r, const json_t *rec, pb_registry_resul
         const subj_t *ws = subject_get(r, out->subject);
         for (size_t v = 0; ws && v < ws->n; v++) {
             if (ws->v[v].deleted) continue;
-            if (pair_check(pb[i].reader->parsed, ws->v[v].s->parsed, ws->v[v].version, NULL, 0, items)) {
+            if (pair_check(pb[i].reader->parsed, ws->v[v].s->parsed, ws->v[v].version, NULL, 0,
+                           items)) {
                 if (pb_buf_printf(&msg,
                                   "input port %s: its reader schema cannot read version %d of "
                                   "output port %s (subject \"%s\"), ",
@@ -1383,13 +1403,15 @@ static int op_product_put(pb_registry_t *r, const json_t *rec, pb_registry_resul
             bind_set_reader(b, reader);
             b->pub.from_product = 1;
         } else {
-            bind_insert(r, bind_new(r->next_bind_id++, pb[j].from, pb[j].to, reader, "earliest", 1));
+            bind_insert(r,
+                        bind_new(r->next_bind_id++, pb[j].from, pb[j].to, reader, "earliest", 1));
         }
     }
     free(sch_of);
     if (old) {
         size_t i = 0;
-        while (r->products[i] != old) i++;
+        while (r->products[i] != old)
+            i++;
         ports_index(r, r->products[i], 0);
         pb_product_destroy(r->products[i]);
         r->products[i] = p;
@@ -1419,7 +1441,8 @@ static int op_product_delete(pb_registry_t *r, const json_t *rec, pb_registry_re
     const char *urn = get_str(rec, "urn", &bad);
     if (bad || !urn) return -1;
     size_t idx = 0;
-    while (idx < r->n_products && strcmp(r->products[idx]->fqn, urn) != 0) idx++;
+    while (idx < r->n_products && strcmp(r->products[idx]->fqn, urn) != 0)
+        idx++;
     if (idx == r->n_products) {
         res_fail(res, PB_SR_NOT_FOUND, "product %s not found", urn);
         return 0;
@@ -1440,7 +1463,8 @@ static int op_product_delete(pb_registry_t *r, const json_t *rec, pb_registry_re
         if (strcmp(r->binds[i]->to_product, urn) == 0) bind_remove_at(r, i);
     ports_index(r, p, 0);
     pb_product_destroy(p);
-    memmove(&r->products[idx], &r->products[idx + 1], (r->n_products - idx - 1) * sizeof *r->products);
+    memmove(&r->products[idx], &r->products[idx + 1],
+            (r->n_products - idx - 1) * sizeof *r->products);
     r->n_products--;
     res->status = 200;
     res->changed = 1;
@@ -1515,8 +1539,10 @@ static int op_bind(pb_registry_t *r, const json_t *rec, pb_registry_result_t *re
         if ((!is && r->subjects.n >= PB_REGISTRY_MAX_SUBJECTS) ||
             (is && is->n >= PB_REGISTRY_MAX_VERSIONS) ||
             (!s && r->n_schemas >= PB_REGISTRY_MAX_SCHEMAS)) {
-            res_fail(res, PB_SR_NOT_PERMITTED, "Registry limit reached registering the reader "
-                                               "schema under subject '%s'", in->subject);
+            res_fail(res, PB_SR_NOT_PERMITTED,
+                     "Registry limit reached registering the reader "
+                     "schema under subject '%s'",
+                     in->subject);
             goto done;
         }
         int level = level_of(r, is);
@@ -1597,7 +1623,8 @@ int pb_registry_apply(pb_registry_t *r, int64_t offset, const char *value, size_
     json_t *rec = NULL;
     int rc = 0;
     if (offset >= 0 && r->offset >= 0 && offset <= r->offset) {
-        rc = skip(r, res, "offset %" PRId64 " already applied (last %" PRId64 ")", offset, r->offset);
+        rc = skip(r, res, "offset %" PRId64 " already applied (last %" PRId64 ")", offset,
+                  r->offset);
         return rc; /* the offset does not move back */
     }
     if (offset >= 0) r->offset = offset;
@@ -1606,7 +1633,8 @@ int pb_registry_apply(pb_registry_t *r, int64_t offset, const char *value, size_
         goto done;
     }
     if (len > PB_REGISTRY_MAX_RECORD_BYTES) {
-        rc = skip(r, res, "record of %zu bytes is larger than %d", len, PB_REGISTRY_MAX_RECORD_BYTES);
+        rc = skip(r, res, "record of %zu bytes is larger than %d", len,
+                  PB_REGISTRY_MAX_RECORD_BYTES);
         goto done;
     }
     json_error_t jerr;
@@ -1640,8 +1668,8 @@ int pb_registry_apply(pb_registry_t *r, int64_t offset, const char *value, size_
         goto done;
     }
     static int (*const fns[])(pb_registry_t *, const json_t *, pb_registry_result_t *) = {
-        NULL, op_register, op_delete_version, op_delete_subject, op_config,
-        op_product_put, op_product_delete, op_bind, op_unbind,
+        NULL,           op_register,       op_delete_version, op_delete_subject, op_config,
+        op_product_put, op_product_delete, op_bind,           op_unbind,
     };
     pb_registry_op_t which = PB_REGISTRY_OP_NONE;
     for (int i = 1; i < (int)(sizeof fns / sizeof *fns); i++)
@@ -1749,8 +1777,10 @@ int pb_registry_record_delete_version(pb_buf_t *out, const char *req, const char
     int rc;
     if ((rc = req_check(req, err)) || (rc = subject_arg(subject, err))) return rc;
     if (version != -1 && version < 1) {
-        pb_err_set(err, PB_ERR_INVALID, "The specified version '%d' is not a valid version id. "
-                   "Allowed values are between [1, 2^31-1] and the string \"latest\"", version);
+        pb_err_set(err, PB_ERR_INVALID,
+                   "The specified version '%d' is not a valid version id. "
+                   "Allowed values are between [1, 2^31-1] and the string \"latest\"",
+                   version);
         return PB_SR_INVALID_VERSION;
     }
     json_t *rec = rec_head("delete_version", req);
@@ -1934,7 +1964,8 @@ int pb_registry_versions(const pb_registry_t *r, const char *subject, int includ
                          json_t **out, pb_err_t *err) {
     const subj_t *sj = subject_get(r, subject);
     *out = NULL;
-    if (!sj || !(include_deleted ? sj->n > 0 : has_live(sj))) return not_found_subject(subject, err);
+    if (!sj || !(include_deleted ? sj->n > 0 : has_live(sj)))
+        return not_found_subject(subject, err);
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < sj->n; i++)
         if (include_deleted || !sj->v[i].deleted)
@@ -1963,16 +1994,20 @@ int pb_registry_get_version(const pb_registry_t *r, const char *subject, int ver
                             int include_deleted, pb_registry_version_t *out, pb_err_t *err) {
     const subj_t *sj = subject_get(r, subject);
     memset(out, 0, sizeof *out);
-    if (!sj || !(include_deleted ? sj->n > 0 : has_live(sj))) return not_found_subject(subject, err);
+    if (!sj || !(include_deleted ? sj->n > 0 : has_live(sj)))
+        return not_found_subject(subject, err);
     const ver_t *v = NULL;
-    if (version == -1) v = include_deleted ? &sj->v[sj->n - 1] : latest_live(sj);
+    if (version == -1)
+        v = include_deleted ? &sj->v[sj->n - 1] : latest_live(sj);
     else {
         v = find_version(sj, version);
         if (v && v->deleted && !include_deleted) v = NULL;
     }
     if (!v) {
-        if (version == -1) pb_err_set(err, PB_ERR_NOT_FOUND, "Version latest not found.");
-        else pb_err_set(err, PB_ERR_NOT_FOUND, "Version %d not found.", version);
+        if (version == -1)
+            pb_err_set(err, PB_ERR_NOT_FOUND, "Version latest not found.");
+        else
+            pb_err_set(err, PB_ERR_NOT_FOUND, "Version %d not found.", version);
         return PB_SR_VERSION_NOT_FOUND;
     }
     fill_version(sj, v, out);
@@ -2065,8 +2100,8 @@ int pb_registry_id_subjects(const pb_registry_t *r, int id, int include_deleted,
     return 0;
 }
 
-int pb_registry_lookup(const pb_registry_t *r, const char *subject, const char *schema,
-                       size_t len, int include_deleted, pb_registry_version_t *out, pb_err_t *err) {
+int pb_registry_lookup(const pb_registry_t *r, const char *subject, const char *schema, size_t len,
+                       int include_deleted, pb_registry_version_t *out, pb_err_t *err) {
     char *text = NULL;
     size_t tl;
     pb_schema_t *parsed = NULL;
@@ -2077,7 +2112,8 @@ int pb_registry_lookup(const pb_registry_t *r, const char *subject, const char *
     const subj_t *sj = subject_get(r, subject);
     const sch_t *s = schema_get(r, text);
     free(text);
-    if (!sj || !(include_deleted ? sj->n > 0 : has_live(sj))) return not_found_subject(subject, err);
+    if (!sj || !(include_deleted ? sj->n > 0 : has_live(sj)))
+        return not_found_subject(subject, err);
     for (size_t i = sj->n; s && i-- > 0;)
         if (sj->v[i].s == s && (include_deleted || !sj->v[i].deleted)) {
             fill_version(sj, &sj->v[i], out);
@@ -2111,8 +2147,10 @@ int pb_registry_check(const pb_registry_t *r, const char *subject, const char *s
     free(text);
     int level = level_of(r, sj);
     items = jcheck(json_array());
-    if (version == 0) level_check(sj, level, parsed, NULL, 0, items);
-    else if (one) level_check(NULL, level, parsed, one->s->parsed, one->version, items);
+    if (version == 0)
+        level_check(sj, level, parsed, NULL, 0, items);
+    else if (one)
+        level_check(NULL, level, parsed, one->s->parsed, one->version, items);
     *compatible = json_array_size(items) == 0;
     if (messages) {
         json_t *arr = jcheck(json_array());
@@ -2134,15 +2172,17 @@ int pb_registry_check(const pb_registry_t *r, const char *subject, const char *s
     return 0;
 }
 
-int pb_registry_impact(const pb_registry_t *r, const char *subject, const char *schema,
-                       size_t len, json_t **out, pb_err_t *err) {
+int pb_registry_impact(const pb_registry_t *r, const char *subject, const char *schema, size_t len,
+                       json_t **out, pb_err_t *err) {
     char *text = NULL;
     size_t tl;
     pb_schema_t *parsed = NULL;
     *out = NULL;
     const pb_port_t *port = pb_registry_port(r, subject);
-    if (port) subject = port->subject;
-    else port = map_get(&r->out_subjects, subject);
+    if (port)
+        subject = port->subject;
+    else
+        port = map_get(&r->out_subjects, subject);
     int rc = normalize(schema, len, &text, &tl, &parsed, err);
     if (rc) return rc;
     const subj_t *sj = subject_get(r, subject);
@@ -2250,8 +2290,8 @@ char *pb_registry_dump(const pb_registry_t *r) {
             const subj_t *sj = e->val;
             json_t *vs = json_array();
             for (size_t k = 0; vs && k < sj->n; k++)
-                json_array_append_new(vs, json_pack("[i,i,b]", sj->v[k].version, sj->v[k].s->id,
-                                                    sj->v[k].deleted));
+                json_array_append_new(
+                    vs, json_pack("[i,i,b]", sj->v[k].version, sj->v[k].s->id, sj->v[k].deleted));
             json_object_set_new(subjects, sj->name,
                                 json_pack("{s:s?,s:o*}", "level",
                                           sj->level >= 0 ? pb_compat_level_name(sj->level) : NULL,
@@ -2266,10 +2306,10 @@ char *pb_registry_dump(const pb_registry_t *r) {
     json_t *binds = json_array();
     for (size_t i = 0; binds && i < r->n_binds; i++) {
         const bind_t *b = r->binds[i];
-        json_array_append_new(binds, json_pack("{s:i,s:s,s:s,s:i,s:s,s:b}", "id", b->pub.id, "from",
-                                               b->from, "to", b->to, "reader", b->reader->id,
-                                               "start", b->start, "fromProduct",
-                                               b->pub.from_product));
+        json_array_append_new(binds,
+                              json_pack("{s:i,s:s,s:s,s:i,s:s,s:b}", "id", b->pub.id, "from",
+                                        b->from, "to", b->to, "reader", b->reader->id, "start",
+                                        b->start, "fromProduct", b->pub.from_product));
     }
     json_object_set_new(d, "bindings", binds);
     out = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);

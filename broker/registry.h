@@ -29,7 +29,8 @@
  * - Ids are global integers from 1 in log order; the same schema (equal pb_schema_to_json compact
  *   text) always gets the same id, under any subject, also after its versions were deleted.
  * - Versions count from 1 per subject: max(existing version, soft-deleted included) + 1, so they
- *   keep counting after soft deletes and restart below a permanently deleted maximum (as Confluent).
+ *   keep counting after soft deletes and restart below a permanently deleted maximum (as
+ * Confluent).
  * - Registering a schema already live under the subject returns its id and version with no check.
  *   Registering a schema equal to a soft-deleted version makes a new version with the same id and
  *   permanently removes the older soft-deleted versions of that id (as Confluent).
@@ -70,12 +71,13 @@
 #define PB_REGISTRY_RECORD_VERSION 1
 
 /* Limits (the embedded Kafka keeps about 5 MiB per partition and does not compact, so records
- * stay small). Beyond a limit a write fails with 422 / 42205 (42209 for a schema), nothing changes. */
+ * stay small). Beyond a limit a write fails with 422 / 42205 (42209 for a schema), nothing changes.
+ */
 #define PB_REGISTRY_MAX_RECORD_BYTES (512 * 1024) /* one log record (builders refuse larger) */
 #define PB_REGISTRY_MAX_SCHEMA_BYTES (128 * 1024) /* a schema's compact JSON text */
 #define PB_REGISTRY_MAX_SUBJECTS 10000            /* subjects with versions or a config */
-#define PB_REGISTRY_MAX_VERSIONS 2000             /* versions of one subject, soft-deleted included */
-#define PB_REGISTRY_MAX_SCHEMAS 100000            /* distinct schemas (ids) */
+#define PB_REGISTRY_MAX_VERSIONS 2000  /* versions of one subject, soft-deleted included */
+#define PB_REGISTRY_MAX_SCHEMAS 100000 /* distinct schemas (ids) */
 #define PB_REGISTRY_MAX_PRODUCTS 10000
 #define PB_REGISTRY_MAX_BINDINGS 10000
 #define PB_REGISTRY_SUBJECT_MAX 255 /* bytes in a subject name */
@@ -100,10 +102,10 @@
 #define PB_SR_SCHEMA_TOO_LARGE 42209
 #define PB_SR_STORE_ERROR 50001
 /* Codes of the portbroker API (not Confluent's), used by product and binding ops. */
-#define PB_SR_NOT_FOUND 404       /* product, port or binding not found */
-#define PB_SR_FORBIDDEN 403       /* the output port's access list does not admit the subscriber */
-#define PB_SR_CONFLICT 409        /* topic collision, product still subscribed */
-#define PB_SR_INVALID 422         /* invalid descriptor or binding */
+#define PB_SR_NOT_FOUND 404 /* product, port or binding not found */
+#define PB_SR_FORBIDDEN 403 /* the output port's access list does not admit the subscriber */
+#define PB_SR_CONFLICT 409  /* topic collision, product still subscribed */
+#define PB_SR_INVALID 422   /* invalid descriptor or binding */
 
 /* HTTP status of an error code: 40401 → 404, 42201 → 422, 50001 → 500, 409 → 409; 0 → 200. */
 int pb_registry_http_status(int error_code);
@@ -186,17 +188,17 @@ int pb_registry_product_unchanged(const pb_registry_t *r, const pb_product_t *p)
 typedef struct pb_registry_result {
     char req[PB_REGISTRY_REQ_MAX + 1]; /* the record's request id ("" when none or unreadable) */
     pb_registry_op_t op;               /* NONE when the record could not be read */
-    int skipped;       /* 1: not applied (malformed, unknown op, newer "v", replayed offset) */
-    int status;        /* HTTP-ish: 200, 201 (new binding), 4xx, 409; 500 when skipped */
-    int error_code;    /* 0 on success, else a PB_SR_* code (50001 when skipped) */
-    char *message;     /* why it failed or was skipped (owned); NULL on success */
-    int changed;       /* 1 when the state changed */
-    int id;            /* register: schema id; bind: binding id; unbind: the removed id */
-    int version;       /* register: the version; delete_version: the deleted version */
-    int existed;       /* register: the schema was already live under the subject (no check) */
-    int level;         /* config: the level set, or (delete) the level deleted */
-    json_t *body;      /* owned or NULL: delete_subject: [versions]; 409 incompatible: the
-                        * {"incompatibilities":[...]} list (see pb_registry_impact for items) */
+    int skipped;    /* 1: not applied (malformed, unknown op, newer "v", replayed offset) */
+    int status;     /* HTTP-ish: 200, 201 (new binding), 4xx, 409; 500 when skipped */
+    int error_code; /* 0 on success, else a PB_SR_* code (50001 when skipped) */
+    char *message;  /* why it failed or was skipped (owned); NULL on success */
+    int changed;    /* 1 when the state changed */
+    int id;         /* register: schema id; bind: binding id; unbind: the removed id */
+    int version;    /* register: the version; delete_version: the deleted version */
+    int existed;    /* register: the schema was already live under the subject (no check) */
+    int level;      /* config: the level set, or (delete) the level deleted */
+    json_t *body;   /* owned or NULL: delete_subject: [versions]; 409 incompatible: the
+                     * {"incompatibilities":[...]} list (see pb_registry_impact for items) */
 } pb_registry_result_t;
 
 /* Free what a result holds and zero it. NULL is a no-op. */
@@ -231,8 +233,8 @@ typedef struct pb_registry_version {
     const char *subject;
     int version;
     int id;
-    int deleted;              /* soft-deleted */
-    const char *schema;       /* compact JSON text */
+    int deleted;        /* soft-deleted */
+    const char *schema; /* compact JSON text */
     const pb_schema_t *parsed;
 } pb_registry_version_t;
 
@@ -270,8 +272,8 @@ int pb_registry_id_subjects(const pb_registry_t *r, int id, int include_deleted,
 
 /* Find schema text (len bytes) under subject: the version holding the same normalized schema.
  * 42201 invalid schema, 40401 subject has no (live) version, 40403 not under the subject. */
-int pb_registry_lookup(const pb_registry_t *r, const char *subject, const char *schema,
-                       size_t len, int include_deleted, pb_registry_version_t *out, pb_err_t *err);
+int pb_registry_lookup(const pb_registry_t *r, const char *subject, const char *schema, size_t len,
+                       int include_deleted, pb_registry_version_t *out, pb_err_t *err);
 
 /*
  * Would schema text be compatible? version 0: against the subject's live versions per its level
@@ -294,8 +296,8 @@ int pb_registry_check(const pb_registry_t *r, const char *subject, const char *s
  * An incompatibility item is {"kind","location","message","version"?,"direction"?,"subscriber"?}.
  * 42201 invalid schema.
  */
-int pb_registry_impact(const pb_registry_t *r, const char *subject, const char *schema,
-                       size_t len, json_t **out, pb_err_t *err);
+int pb_registry_impact(const pb_registry_t *r, const char *subject, const char *schema, size_t len,
+                       json_t **out, pb_err_t *err);
 
 /* ---- Products, ports, bindings ---- */
 
@@ -314,9 +316,9 @@ json_t *pb_registry_port_schemas(const pb_registry_t *r, const pb_port_t *port);
 /* A binding. from_product: declared by the input port's "from" (else by a bind record). */
 typedef struct pb_registry_binding {
     int id;
-    const char *from;  /* output-port URN */
-    const char *to;    /* input-port URN */
-    int reader_id;     /* schema id of the reader schema */
+    const char *from; /* output-port URN */
+    const char *to;   /* input-port URN */
+    int reader_id;    /* schema id of the reader schema */
     const pb_schema_t *reader;
     const char *start; /* "earliest" or "latest" */
     int from_product;

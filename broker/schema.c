@@ -48,7 +48,8 @@ typedef struct {
 
 static uint64_t hash_str(const char *s) {
     uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ULL;
     return h;
 }
 
@@ -74,7 +75,8 @@ static int strmap_put(strmap_t *m, const char *key, void *val) {
         for (size_t j = 0; j < m->cap; j++) {
             if (!m->keys[j]) continue;
             size_t i = hash_str(m->keys[j]) & (cap - 1);
-            while (keys[i]) i = (i + 1) & (cap - 1);
+            while (keys[i])
+                i = (i + 1) & (cap - 1);
             keys[i] = m->keys[j];
             vals[i] = m->vals[j];
         }
@@ -85,7 +87,8 @@ static int strmap_put(strmap_t *m, const char *key, void *val) {
         m->cap = cap;
     }
     size_t i = hash_str(key) & (m->cap - 1);
-    while (m->keys[i]) i = (i + 1) & (m->cap - 1);
+    while (m->keys[i])
+        i = (i + 1) & (m->cap - 1);
     m->keys[i] = key;
     m->vals[i] = val;
     m->n++;
@@ -102,11 +105,11 @@ static void strmap_free(strmap_t *m) {
  * Names and small helpers.
  */
 static const char *const type_names[] = {
-    [PB_AVRO_NULL] = "null",     [PB_AVRO_BOOLEAN] = "boolean", [PB_AVRO_INT] = "int",
-    [PB_AVRO_LONG] = "long",     [PB_AVRO_FLOAT] = "float",     [PB_AVRO_DOUBLE] = "double",
-    [PB_AVRO_BYTES] = "bytes",   [PB_AVRO_STRING] = "string",   [PB_AVRO_RECORD] = "record",
-    [PB_AVRO_ENUM] = "enum",     [PB_AVRO_ARRAY] = "array",     [PB_AVRO_MAP] = "map",
-    [PB_AVRO_UNION] = "union",   [PB_AVRO_FIXED] = "fixed",
+    [PB_AVRO_NULL] = "null",   [PB_AVRO_BOOLEAN] = "boolean", [PB_AVRO_INT] = "int",
+    [PB_AVRO_LONG] = "long",   [PB_AVRO_FLOAT] = "float",     [PB_AVRO_DOUBLE] = "double",
+    [PB_AVRO_BYTES] = "bytes", [PB_AVRO_STRING] = "string",   [PB_AVRO_RECORD] = "record",
+    [PB_AVRO_ENUM] = "enum",   [PB_AVRO_ARRAY] = "array",     [PB_AVRO_MAP] = "map",
+    [PB_AVRO_UNION] = "union", [PB_AVRO_FIXED] = "fixed",
 };
 
 const char *pb_schema_type_name(pb_avro_type_t t) {
@@ -190,9 +193,12 @@ const char *pb_schema_json_kind(const json_t *v) {
 static int pointer_push(pb_buf_t *b, const char *tok, size_t len) {
     int rc = pb_buf_putc(b, '/');
     for (size_t i = 0; !rc && i < len; i++) {
-        if (tok[i] == '~') rc = pb_buf_append(b, "~0", 2);
-        else if (tok[i] == '/') rc = pb_buf_append(b, "~1", 2);
-        else rc = pb_buf_putc(b, (uint8_t)tok[i]);
+        if (tok[i] == '~')
+            rc = pb_buf_append(b, "~0", 2);
+        else if (tok[i] == '/')
+            rc = pb_buf_append(b, "~1", 2);
+        else
+            rc = pb_buf_putc(b, (uint8_t)tok[i]);
     }
     if (!rc) rc = pb_buf_reserve(b, 1);
     if (!rc) b->data[b->len] = '\0';
@@ -264,7 +270,8 @@ static long latin1_length(const char *s, size_t len, unsigned *bad) {
         } else {
             /* three or four byte sequences are all above U+07FF */
             cp = (c & 0xf0) == 0xe0 && i + 2 < len
-                     ? ((unsigned)(c & 0x0f) << 12) | ((unsigned)((unsigned char)s[i + 1] & 0x3f) << 6) |
+                     ? ((unsigned)(c & 0x0f) << 12) |
+                           ((unsigned)((unsigned char)s[i + 1] & 0x3f) << 6) |
                            ((unsigned char)s[i + 2] & 0x3f)
                      : 0x10000;
             *bad = cp;
@@ -296,31 +303,30 @@ static int check_value(dcheck_t *c, const pb_schema_node_t *n, const json_t *v, 
                      "includes itself?)",
                      DEFAULT_MAX_DEPTH);
     node_label(n, label, sizeof label);
-#define MISMATCH() \
+#define MISMATCH()                                                                                 \
     dfail(c, PB_ERR_INVALID, "invalid default for %s%s: got %s", label, why, pb_schema_json_kind(v))
     switch (n->type) {
-    case PB_AVRO_NULL:
-        return json_is_null(v) ? 0 : MISMATCH();
-    case PB_AVRO_BOOLEAN:
-        return json_is_boolean(v) ? 0 : MISMATCH();
+    case PB_AVRO_NULL: return json_is_null(v) ? 0 : MISMATCH();
+    case PB_AVRO_BOOLEAN: return json_is_boolean(v) ? 0 : MISMATCH();
     case PB_AVRO_INT:
         if (!json_is_integer(v)) return MISMATCH();
         if (json_integer_value(v) < INT32_MIN || json_integer_value(v) > INT32_MAX)
-            return dfail(c, PB_ERR_INVALID, "invalid default for %s%s: %" JSON_INTEGER_FORMAT
-                         " is out of the 32-bit range", label, why, json_integer_value(v));
+            return dfail(c, PB_ERR_INVALID,
+                         "invalid default for %s%s: %" JSON_INTEGER_FORMAT
+                         " is out of the 32-bit range",
+                         label, why, json_integer_value(v));
         return 0;
-    case PB_AVRO_LONG:
-        return json_is_integer(v) ? 0 : MISMATCH();
+    case PB_AVRO_LONG: return json_is_integer(v) ? 0 : MISMATCH();
     case PB_AVRO_FLOAT:
     case PB_AVRO_DOUBLE:
         if (json_is_number(v)) return 0;
         /* what the parser keeps of Java's Double.valueOf("NaN"...) on a field default */
         if (depth == 0 && str_of(v) &&
-            (!strcmp(str_of(v), "NaN") || !strcmp(str_of(v), "Infinity") || !strcmp(str_of(v), "-Infinity")))
+            (!strcmp(str_of(v), "NaN") || !strcmp(str_of(v), "Infinity") ||
+             !strcmp(str_of(v), "-Infinity")))
             return 0;
         return MISMATCH();
-    case PB_AVRO_STRING:
-        return json_is_string(v) ? 0 : MISMATCH();
+    case PB_AVRO_STRING: return json_is_string(v) ? 0 : MISMATCH();
     case PB_AVRO_BYTES:
     case PB_AVRO_FIXED: {
         if (!json_is_string(v)) return MISMATCH();
@@ -348,7 +354,8 @@ static int check_value(dcheck_t *c, const pb_schema_node_t *n, const json_t *v, 
         json_t *e;
         json_array_foreach(v, i, e) {
             size_t mark = c->path.len;
-            if (pointer_push_index(&c->path, i)) return pb_err_set(c->err, PB_ERR_NOMEM, "out of memory");
+            if (pointer_push_index(&c->path, i))
+                return pb_err_set(c->err, PB_ERR_NOMEM, "out of memory");
             int rc = check_value(c, n->items, e, depth + 1, 0);
             if (rc) return rc;
             pointer_pop(&c->path, mark);
@@ -425,25 +432,31 @@ int pb_schema_check_default(const pb_schema_node_t *n, const json_t *v, pb_err_t
  * Returns a new reference or NULL when s is not such a number. */
 static json_t *java_double(const char *s) {
     size_t len = strlen(s), a = 0;
-    while (a < len && (unsigned char)s[a] <= ' ') a++;
-    while (len > a && (unsigned char)s[len - 1] <= ' ') len--;
+    while (a < len && (unsigned char)s[a] <= ' ')
+        a++;
+    while (len > a && (unsigned char)s[len - 1] <= ' ')
+        len--;
     int neg = 0;
     size_t i = a;
     if (i < len && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
     if (len - i == 3 && !memcmp(s + i, "NaN", 3)) return json_string("NaN");
-    if (len - i == 8 && !memcmp(s + i, "Infinity", 8)) return json_string(neg ? "-Infinity" : "Infinity");
+    if (len - i == 8 && !memcmp(s + i, "Infinity", 8))
+        return json_string(neg ? "-Infinity" : "Infinity");
     size_t digits = 0, j = i;
-    while (j < len && isdigit((unsigned char)s[j])) j++, digits++;
+    while (j < len && isdigit((unsigned char)s[j]))
+        j++, digits++;
     if (j < len && s[j] == '.') {
         j++;
-        while (j < len && isdigit((unsigned char)s[j])) j++, digits++;
+        while (j < len && isdigit((unsigned char)s[j]))
+            j++, digits++;
     }
     if (!digits) return NULL;
     if (j < len && (s[j] == 'e' || s[j] == 'E')) {
         j++;
         if (j < len && (s[j] == '+' || s[j] == '-')) j++;
         size_t e = 0;
-        while (j < len && isdigit((unsigned char)s[j])) j++, e++;
+        while (j < len && isdigit((unsigned char)s[j]))
+            j++, e++;
         if (!e) return NULL;
     }
     size_t end = j;
@@ -505,7 +518,8 @@ static int fail_at_index(parser_t *p, const char *key, size_t i, int code, const
     __attribute__((format(printf, 5, 6)));
 static int fail_at_index(parser_t *p, const char *key, size_t i, int code, const char *fmt, ...) {
     size_t mark = p->path.len;
-    if (pointer_push(&p->path, key, strlen(key)) || pointer_push_index(&p->path, i)) return nomem(p);
+    if (pointer_push(&p->path, key, strlen(key)) || pointer_push_index(&p->path, i))
+        return nomem(p);
     va_list ap;
     va_start(ap, fmt);
     int rc = vfail_at(&p->path, p->err, code, fmt, ap);
@@ -544,7 +558,8 @@ static pb_schema_node_t *node_new(parser_t *p, pb_avro_type_t t) {
 
 /* Look a type name up as Java's Names.get does: a dotted name is a fullname; a short name is
  * tried in the current namespace, then (if null_fallback) in the null namespace. */
-static pb_schema_node_t *lookup_name(parser_t *p, const char *name, const char *ns, int null_fallback) {
+static pb_schema_node_t *lookup_name(parser_t *p, const char *name, const char *ns,
+                                     int null_fallback) {
     if (strchr(name, '.') || !ns || !*ns) return strmap_get(p->names, name);
     char tmp[512];
     pb_schema_node_t *n = NULL;
@@ -564,8 +579,8 @@ static pb_schema_node_t *parse_node(parser_t *p, const json_t *j, const char *ns
 
 /* Attributes of a schema object handled by the model; everything else is kept in props. */
 static int reserved_key(const char *k, int is_enum) {
-    static const char *const keys[] = {"type",  "name", "namespace", "doc",    "aliases",
-                                       "fields", "items", "values",  "symbols", "size"};
+    static const char *const keys[] = {"type",   "name",  "namespace", "doc",     "aliases",
+                                       "fields", "items", "values",    "symbols", "size"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (!strcmp(k, keys[i])) return 1;
     return is_enum && !strcmp(k, "default");
@@ -600,15 +615,16 @@ oom:
 static int parse_type_aliases(parser_t *p, const json_t *j, pb_schema_node_t *n) {
     const json_t *a = json_object_get(j, "aliases");
     if (!a) return 0;
-    if (!json_is_array(a)) return fail_at(p, "aliases", PB_ERR_INVALID, "\"aliases\" must be an array of names");
+    if (!json_is_array(a))
+        return fail_at(p, "aliases", PB_ERR_INVALID, "\"aliases\" must be an array of names");
     n->aliases = calloc(json_array_size(a) + 1, sizeof *n->aliases);
     if (!n->aliases) return nomem(p);
     size_t i;
     json_t *e;
     json_array_foreach(a, i, e) {
         if (!json_is_string(e))
-            return fail_at_index(p, "aliases", i, PB_ERR_INVALID, "an alias must be a string, not %s",
-                                 pb_schema_json_kind(e));
+            return fail_at_index(p, "aliases", i, PB_ERR_INVALID,
+                                 "an alias must be a string, not %s", pb_schema_json_kind(e));
         const char *s = json_string_value(e);
         if (!valid_dotted(s, json_string_length(e)))
             return fail_at_index(p, "aliases", i, PB_ERR_INVALID,
@@ -627,13 +643,15 @@ static int parse_name(parser_t *p, const json_t *j, pb_schema_node_t *n, const c
     const json_t *name_j = json_object_get(j, "name");
     if (!name_j) return fail(p, PB_ERR_INVALID, "a %s requires \"name\"", type_names[n->type]);
     if (!json_is_string(name_j))
-        return fail_at(p, "name", PB_ERR_INVALID, "\"name\" must be a string, not %s", pb_schema_json_kind(name_j));
+        return fail_at(p, "name", PB_ERR_INVALID, "\"name\" must be a string, not %s",
+                       pb_schema_json_kind(name_j));
     const char *name = json_string_value(name_j);
     size_t len = json_string_length(name_j);
     const char *dot = strrchr(name, '.');
     if (strlen(name) != len || !valid_dotted(name, len))
         return fail_at(p, "name", PB_ERR_INVALID,
-                       "invalid name \"%s\": each part of a name must match [A-Za-z_][A-Za-z0-9_]*", name);
+                       "invalid name \"%s\": each part of a name must match [A-Za-z_][A-Za-z0-9_]*",
+                       name);
     if (dot) {
         n->name = dupstr(dot + 1);
         n->namespace_ = strndup(name, (size_t)(dot - name));
@@ -642,12 +660,14 @@ static int parse_name(parser_t *p, const json_t *j, pb_schema_node_t *n, const c
         const json_t *ns_j = json_object_get(j, "namespace");
         if (ns_j) {
             if (!json_is_string(ns_j))
-                return fail_at(p, "namespace", PB_ERR_INVALID, "\"namespace\" must be a string, not %s",
-                               pb_schema_json_kind(ns_j));
-            const char *s = json_string_value(ns_j);
-            if (*s && (strlen(s) != json_string_length(ns_j) || !valid_dotted(s, json_string_length(ns_j))))
                 return fail_at(p, "namespace", PB_ERR_INVALID,
-                               "invalid namespace \"%s\": each part must match [A-Za-z_][A-Za-z0-9_]*", s);
+                               "\"namespace\" must be a string, not %s", pb_schema_json_kind(ns_j));
+            const char *s = json_string_value(ns_j);
+            if (*s && (strlen(s) != json_string_length(ns_j) ||
+                       !valid_dotted(s, json_string_length(ns_j))))
+                return fail_at(
+                    p, "namespace", PB_ERR_INVALID,
+                    "invalid namespace \"%s\": each part must match [A-Za-z_][A-Za-z0-9_]*", s);
             ns = s;
         }
         n->name = dupstr(name);
@@ -658,11 +678,13 @@ static int parse_name(parser_t *p, const json_t *j, pb_schema_node_t *n, const c
     if (!n->fullname) return nomem(p);
     if (primitive_type(n->fullname) >= 0)
         return fail_at(p, "name", PB_ERR_INVALID,
-                       "a named type may not be called \"%s\", the name of a primitive type", n->fullname);
+                       "a named type may not be called \"%s\", the name of a primitive type",
+                       n->fullname);
     pb_schema_node_t *prev = strmap_get(p->names, n->fullname);
     if (prev)
-        return fail_at(p, "name", PB_ERR_INVALID, "redefinition of named type \"%s\" (first defined at %s)",
-                       n->fullname, *prev->pointer ? prev->pointer : "(root)");
+        return fail_at(p, "name", PB_ERR_INVALID,
+                       "redefinition of named type \"%s\" (first defined at %s)", n->fullname,
+                       *prev->pointer ? prev->pointer : "(root)");
     if (strmap_put(p->names, n->fullname, n)) return nomem(p);
     const json_t *doc = json_object_get(j, "doc");
     if (json_is_string(doc) && !(n->doc = dupstr(json_string_value(doc)))) return nomem(p);
@@ -678,24 +700,28 @@ static int parse_order(parser_t *p, const json_t *o, pb_order_t *out) {
                 *out = (pb_order_t)i;
                 return 0;
             }
-    return fail_at(p, "order", PB_ERR_INVALID, "\"order\" must be \"ascending\", \"descending\" or \"ignore\"");
+    return fail_at(p, "order", PB_ERR_INVALID,
+                   "\"order\" must be \"ascending\", \"descending\" or \"ignore\"");
 }
 
 static int parse_field(parser_t *p, const json_t *fj, pb_schema_node_t *rec, strmap_t *seen) {
     pb_schema_field_t *f = &rec->fields[rec->n_fields];
     int rc;
-    if (!json_is_object(fj)) return fail(p, PB_ERR_INVALID, "a field must be an object, not %s", pb_schema_json_kind(fj));
+    if (!json_is_object(fj))
+        return fail(p, PB_ERR_INVALID, "a field must be an object, not %s",
+                    pb_schema_json_kind(fj));
     if (!(f->pointer = dupstr((const char *)p->path.data))) return nomem(p);
     f->index = rec->n_fields;
     rec->n_fields++; /* from here on the field is owned by rec (freed with it) */
     const json_t *name_j = json_object_get(fj, "name");
     if (!name_j) return fail(p, PB_ERR_INVALID, "a field requires \"name\"");
     if (!json_is_string(name_j))
-        return fail_at(p, "name", PB_ERR_INVALID, "\"name\" must be a string, not %s", pb_schema_json_kind(name_j));
+        return fail_at(p, "name", PB_ERR_INVALID, "\"name\" must be a string, not %s",
+                       pb_schema_json_kind(name_j));
     const char *name = json_string_value(name_j);
     if (strlen(name) != json_string_length(name_j) || !valid_name(name, strlen(name)))
-        return fail_at(p, "name", PB_ERR_INVALID, "invalid field name \"%s\": must match [A-Za-z_][A-Za-z0-9_]*",
-                       name);
+        return fail_at(p, "name", PB_ERR_INVALID,
+                       "invalid field name \"%s\": must match [A-Za-z_][A-Za-z0-9_]*", name);
     if (strmap_get(seen, name))
         return fail_at(p, "name", PB_ERR_INVALID, "duplicate field name \"%s\" in record %s", name,
                        rec->fullname);
@@ -716,19 +742,22 @@ static int parse_field(parser_t *p, const json_t *fj, pb_schema_node_t *rec, str
     if (aliases) {
         if (!json_is_array(aliases))
             return fail_at(p, "aliases", PB_ERR_INVALID, "\"aliases\" must be an array of names");
-        if (!(f->aliases = calloc(json_array_size(aliases) + 1, sizeof *f->aliases))) return nomem(p);
+        if (!(f->aliases = calloc(json_array_size(aliases) + 1, sizeof *f->aliases)))
+            return nomem(p);
         size_t i;
         json_t *e;
         json_array_foreach(aliases, i, e) {
             if (!json_is_string(e) || !valid_name(json_string_value(e), json_string_length(e)))
-                return fail_at_index(p, "aliases", i, PB_ERR_INVALID,
-                                     "a field alias must be a name matching [A-Za-z_][A-Za-z0-9_]*");
+                return fail_at_index(
+                    p, "aliases", i, PB_ERR_INVALID,
+                    "a field alias must be a name matching [A-Za-z_][A-Za-z0-9_]*");
             if (!(f->aliases[f->n_aliases++] = dupstr(json_string_value(e)))) return nomem(p);
         }
     }
     const json_t *def = json_object_get(fj, "default");
     if (def) {
-        if ((f->type->type == PB_AVRO_FLOAT || f->type->type == PB_AVRO_DOUBLE) && json_is_string(def)) {
+        if ((f->type->type == PB_AVRO_FLOAT || f->type->type == PB_AVRO_DOUBLE) &&
+            json_is_string(def)) {
             f->default_value = str_of(def) ? java_double(str_of(def)) : NULL;
             if (!f->default_value)
                 return fail_at(p, "default", PB_ERR_INVALID,
@@ -756,7 +785,8 @@ static int parse_record(parser_t *p, const json_t *j, pb_schema_node_t *n) {
     int rc = 0;
     if (!fields) return fail(p, PB_ERR_INVALID, "a record requires \"fields\"");
     if (!json_is_array(fields))
-        return fail_at(p, "fields", PB_ERR_INVALID, "\"fields\" must be an array, not %s", pb_schema_json_kind(fields));
+        return fail_at(p, "fields", PB_ERR_INVALID, "\"fields\" must be an array, not %s",
+                       pb_schema_json_kind(fields));
     n->fields = calloc(json_array_size(fields) + 1, sizeof *n->fields);
     if (!n->fields) return nomem(p);
     size_t i;
@@ -781,14 +811,16 @@ static int parse_enum(parser_t *p, const json_t *j, pb_schema_node_t *n) {
     int rc = 0;
     if (!symbols) return fail(p, PB_ERR_INVALID, "an enum requires \"symbols\"");
     if (!json_is_array(symbols))
-        return fail_at(p, "symbols", PB_ERR_INVALID, "\"symbols\" must be an array, not %s", pb_schema_json_kind(symbols));
+        return fail_at(p, "symbols", PB_ERR_INVALID, "\"symbols\" must be an array, not %s",
+                       pb_schema_json_kind(symbols));
     n->symbols = calloc(json_array_size(symbols) + 1, sizeof *n->symbols);
     if (!n->symbols) return nomem(p);
     size_t i;
     json_t *e;
     json_array_foreach(symbols, i, e) {
         if (!json_is_string(e)) {
-            rc = fail_at_index(p, "symbols", i, PB_ERR_INVALID, "a symbol must be a string, not %s", pb_schema_json_kind(e));
+            rc = fail_at_index(p, "symbols", i, PB_ERR_INVALID, "a symbol must be a string, not %s",
+                               pb_schema_json_kind(e));
             goto done;
         }
         const char *sym = json_string_value(e);
@@ -798,11 +830,12 @@ static int parse_enum(parser_t *p, const json_t *j, pb_schema_node_t *n) {
             goto done;
         }
         if (strmap_get(&seen, sym)) {
-            rc = fail_at_index(p, "symbols", i, PB_ERR_INVALID, "duplicate symbol \"%s\" in enum %s", sym,
-                               n->fullname);
+            rc = fail_at_index(p, "symbols", i, PB_ERR_INVALID,
+                               "duplicate symbol \"%s\" in enum %s", sym, n->fullname);
             goto done;
         }
-        if (!(n->symbols[n->n_symbols] = dupstr(sym)) || strmap_put(&seen, n->symbols[n->n_symbols], n)) {
+        if (!(n->symbols[n->n_symbols] = dupstr(sym)) ||
+            strmap_put(&seen, n->symbols[n->n_symbols], n)) {
             rc = nomem(p);
             goto done;
         }
@@ -811,13 +844,15 @@ static int parse_enum(parser_t *p, const json_t *j, pb_schema_node_t *n) {
     const json_t *def = json_object_get(j, "default");
     if (def) {
         if (!json_is_string(def)) {
-            rc = fail_at(p, "default", PB_ERR_INVALID, "an enum default must be one of the symbols, not %s",
+            rc = fail_at(p, "default", PB_ERR_INVALID,
+                         "an enum default must be one of the symbols, not %s",
                          pb_schema_json_kind(def));
             goto done;
         }
         n->enum_default = str_of(def) ? pb_schema_symbol_index(n, str_of(def)) : -1;
         if (n->enum_default < 0) {
-            rc = fail_at(p, "default", PB_ERR_INVALID, "enum default \"%s\" is not one of the symbols of %s",
+            rc = fail_at(p, "default", PB_ERR_INVALID,
+                         "enum default \"%s\" is not one of the symbols of %s",
                          json_string_value(def), n->fullname);
             goto done;
         }
@@ -831,8 +866,10 @@ static int parse_fixed(parser_t *p, const json_t *j, pb_schema_node_t *n) {
     const json_t *size = json_object_get(j, "size");
     if (!size) return fail(p, PB_ERR_INVALID, "a fixed requires \"size\"");
     /* Java: sizeNode.isInt() and size >= 0 */
-    if (!json_is_integer(size) || json_integer_value(size) < 0 || json_integer_value(size) > INT32_MAX)
-        return fail_at(p, "size", PB_ERR_INVALID, "\"size\" must be an integer from 0 to 2147483647");
+    if (!json_is_integer(size) || json_integer_value(size) < 0 ||
+        json_integer_value(size) > INT32_MAX)
+        return fail_at(p, "size", PB_ERR_INVALID,
+                       "\"size\" must be an integer from 0 to 2147483647");
     n->size = (size_t)json_integer_value(size);
     return 0;
 }
@@ -844,7 +881,9 @@ static int int_prop(const json_t *j, const char *key, int dflt, int *out) {
         *out = dflt;
         return v == NULL && dflt >= 0;
     }
-    if (!json_is_integer(v) || json_integer_value(v) < INT32_MIN || json_integer_value(v) > INT32_MAX) return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < INT32_MIN ||
+        json_integer_value(v) > INT32_MAX)
+        return 0;
     *out = (int)json_integer_value(v);
     return 1;
 }
@@ -905,7 +944,8 @@ static pb_schema_node_t *parse_object(parser_t *p, const json_t *j, const char *
     const char *tname = str_of(type_j);
     if (!tname) {
         /* Java 1.11 requires a type name here ({"type": {...}} is "No type") */
-        fail_at(p, "type", PB_ERR_INVALID, "\"type\" must be a type name, not %s", pb_schema_json_kind(type_j));
+        fail_at(p, "type", PB_ERR_INVALID, "\"type\" must be a type name, not %s",
+                pb_schema_json_kind(type_j));
         return NULL;
     }
     int prim = primitive_type(tname);
@@ -980,8 +1020,8 @@ static pb_schema_node_t *parse_union(parser_t *p, const json_t *j, const char *n
         }
         void *prev = strmap_get(&seen, branch_key(b));
         if (prev) {
-            fail(p, PB_ERR_INVALID, "duplicate union branch \"%s\" (also at index %zu)", branch_key(b),
-                 (size_t)((uintptr_t)prev - 1));
+            fail(p, PB_ERR_INVALID, "duplicate union branch \"%s\" (also at index %zu)",
+                 branch_key(b), (size_t)((uintptr_t)prev - 1));
             goto fail;
         }
         if (strmap_put(&seen, branch_key(b), (void *)(uintptr_t)(i + 1))) goto oom;
@@ -1000,7 +1040,8 @@ fail:
 static pb_schema_node_t *parse_node(parser_t *p, const json_t *j, const char *ns) {
     pb_schema_node_t *n = NULL;
     if (p->depth >= PB_SCHEMA_MAX_DEPTH) {
-        fail(p, PB_ERR_TOO_LARGE, "type definitions nested deeper than %d levels", PB_SCHEMA_MAX_DEPTH);
+        fail(p, PB_ERR_TOO_LARGE, "type definitions nested deeper than %d levels",
+             PB_SCHEMA_MAX_DEPTH);
         return NULL;
     }
     p->depth++;
@@ -1008,20 +1049,19 @@ static pb_schema_node_t *parse_node(parser_t *p, const json_t *j, const char *ns
     case JSON_STRING: {
         const char *s = str_of(j) ? str_of(j) : "(a name containing NUL)";
         int prim = str_of(j) ? primitive_type(s) : -1;
-        if (prim >= 0) n = node_new(p, (pb_avro_type_t)prim);
+        if (prim >= 0)
+            n = node_new(p, (pb_avro_type_t)prim);
         else if (!(n = lookup_name(p, s, ns, 1)))
             fail(p, PB_ERR_INVALID, "unknown type \"%s\"%s", s,
-                 valid_dotted(s, strlen(s)) ? " (not a primitive nor a named type defined before)" : "");
+                 valid_dotted(s, strlen(s)) ? " (not a primitive nor a named type defined before)"
+                                            : "");
         break;
     }
-    case JSON_OBJECT:
-        n = parse_object(p, j, ns);
-        break;
-    case JSON_ARRAY:
-        n = parse_union(p, j, ns);
-        break;
+    case JSON_OBJECT: n = parse_object(p, j, ns); break;
+    case JSON_ARRAY: n = parse_union(p, j, ns); break;
     default:
-        fail(p, PB_ERR_INVALID, "a schema must be a type name, an object or an array (union), not %s",
+        fail(p, PB_ERR_INVALID,
+             "a schema must be a type name, an object or an array (union), not %s",
              pb_schema_json_kind(j));
         break;
     }
@@ -1060,20 +1100,21 @@ static int canon(const pb_schema_node_t *n, pb_buf_t *b, strmap_t *seen) {
             rc = pb_buf_printf(b, ",\"size\":%zu", n->size);
         } else if (n->type == PB_AVRO_ENUM) {
             rc = pb_buf_puts(b, ",\"symbols\":[");
-            for (size_t i = 0; !rc && i < n->n_symbols; i++) rc = pb_buf_printf(b, "%s\"%s\"", i ? "," : "", n->symbols[i]);
+            for (size_t i = 0; !rc && i < n->n_symbols; i++)
+                rc = pb_buf_printf(b, "%s\"%s\"", i ? "," : "", n->symbols[i]);
             if (!rc) rc = pb_buf_putc(b, ']');
         } else {
             rc = pb_buf_puts(b, ",\"fields\":[");
             for (size_t i = 0; !rc && i < n->n_fields; i++) {
-                rc = pb_buf_printf(b, "%s{\"name\":\"%s\",\"type\":", i ? "," : "", n->fields[i].name);
+                rc = pb_buf_printf(b, "%s{\"name\":\"%s\",\"type\":", i ? "," : "",
+                                   n->fields[i].name);
                 if (!rc) rc = canon(n->fields[i].type, b, seen);
                 if (!rc) rc = pb_buf_putc(b, '}');
             }
             if (!rc) rc = pb_buf_putc(b, ']');
         }
         return rc ? rc : pb_buf_putc(b, '}');
-    default:
-        return pb_buf_printf(b, "\"%s\"", type_names[n->type]);
+    default: return pb_buf_printf(b, "\"%s\"", type_names[n->type]);
     }
 }
 
@@ -1084,7 +1125,8 @@ uint64_t pb_schema_crc64(const void *data, size_t len) {
     uint64_t fp = empty;
     for (size_t i = 0; i < len; i++) {
         uint64_t x = (fp ^ p[i]) & 0xff;
-        for (int j = 0; j < 8; j++) x = (x >> 1) ^ (empty & (0 - (x & 1)));
+        for (int j = 0; j < 8; j++)
+            x = (x >> 1) ^ (empty & (0 - (x & 1)));
         fp = (fp >> 8) ^ x;
     }
     return fp;
@@ -1099,7 +1141,8 @@ uint64_t pb_schema_fingerprint(const pb_schema_t *s) { return s->fingerprint; }
  */
 static void field_free(pb_schema_field_t *f) {
     free(f->name);
-    for (size_t i = 0; i < f->n_aliases; i++) free(f->aliases[i]);
+    for (size_t i = 0; i < f->n_aliases; i++)
+        free(f->aliases[i]);
     free(f->aliases);
     free(f->doc);
     json_decref(f->default_value);
@@ -1111,13 +1154,16 @@ static void node_free(pb_schema_node_t *n) {
     free(n->fullname);
     free(n->name);
     free(n->namespace_);
-    for (size_t i = 0; i < n->n_aliases; i++) free(n->aliases[i]);
+    for (size_t i = 0; i < n->n_aliases; i++)
+        free(n->aliases[i]);
     free(n->aliases);
     free(n->doc);
     free(n->logical_name);
-    for (size_t i = 0; i < n->n_fields; i++) field_free(&n->fields[i]);
+    for (size_t i = 0; i < n->n_fields; i++)
+        field_free(&n->fields[i]);
     free(n->fields);
-    for (size_t i = 0; i < n->n_symbols; i++) free(n->symbols[i]);
+    for (size_t i = 0; i < n->n_symbols; i++)
+        free(n->symbols[i]);
     free(n->symbols);
     free(n->branches);
     free(n->pointer);
@@ -1127,7 +1173,8 @@ static void node_free(pb_schema_node_t *n) {
 
 void pb_schema_destroy(pb_schema_t *s) {
     if (!s) return;
-    for (size_t i = 0; i < s->n_nodes; i++) node_free(s->nodes[i]);
+    for (size_t i = 0; i < s->n_nodes; i++)
+        node_free(s->nodes[i]);
     free(s->nodes);
     free(s->canonical);
     if (s->names) {
@@ -1191,13 +1238,13 @@ int pb_schema_parse(const char *text, size_t len, pb_schema_t **out, pb_err_t *e
     PB_ASSERT(out);
     *out = NULL;
     if (len > PB_SCHEMA_MAX_BYTES)
-        return pb_err_set(err, PB_ERR_TOO_LARGE, "schema is %zu bytes, more than the limit of %d", len,
-                          PB_SCHEMA_MAX_BYTES);
+        return pb_err_set(err, PB_ERR_TOO_LARGE, "schema is %zu bytes, more than the limit of %d",
+                          len, PB_SCHEMA_MAX_BYTES);
     /* Duplicate keys are rejected: parsers disagree on which one wins. */
     json = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!json)
-        return pb_err_set(err, PB_ERR_INVALID, "schema is not valid JSON: line %d column %d: %s", jerr.line,
-                          jerr.column, jerr.text);
+        return pb_err_set(err, PB_ERR_INVALID, "schema is not valid JSON: line %d column %d: %s",
+                          jerr.line, jerr.column, jerr.text);
     rc = pb_schema_parse_json(json, out, err);
     json_decref(json);
     return rc;
@@ -1237,8 +1284,8 @@ static json_t *strings_json(char **v, size_t n) {
 static int add_props(json_t *o, const json_t *props) {
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)props, k, v)
-        if (json_object_set_new(o, k, json_deep_copy(v))) return -1;
+    json_object_foreach((json_t *)props, k,
+                        v) if (json_object_set_new(o, k, json_deep_copy(v))) return -1;
     return 0;
 }
 
@@ -1264,9 +1311,11 @@ static json_t *node_json(const pb_schema_node_t *n, strmap_t *seen, const char *
     if (pb_schema_is_named(n)) {
         const char *mine = n->namespace_ ? n->namespace_ : "";
         bad |= json_object_set_new(o, "name", json_string(n->name));
-        if (strcmp(mine, ns ? ns : "")) bad |= json_object_set_new(o, "namespace", json_string(mine));
+        if (strcmp(mine, ns ? ns : ""))
+            bad |= json_object_set_new(o, "namespace", json_string(mine));
         if (n->doc) bad |= json_object_set_new(o, "doc", json_string(n->doc));
-        if (n->n_aliases) bad |= json_object_set_new(o, "aliases", strings_json(n->aliases, n->n_aliases));
+        if (n->n_aliases)
+            bad |= json_object_set_new(o, "aliases", strings_json(n->aliases, n->n_aliases));
         ns = n->namespace_;
     }
     switch (n->type) {
@@ -1283,9 +1332,11 @@ static json_t *node_json(const pb_schema_node_t *n, strmap_t *seen, const char *
             if (f->doc) bad |= json_object_set_new(fo, "doc", json_string(f->doc));
             if (f->default_value) bad |= json_object_set(fo, "default", f->default_value);
             if (f->order != PB_ORDER_ASCENDING)
-                bad |= json_object_set_new(fo, "order",
-                                           json_string(f->order == PB_ORDER_DESCENDING ? "descending" : "ignore"));
-            if (f->n_aliases) bad |= json_object_set_new(fo, "aliases", strings_json(f->aliases, f->n_aliases));
+                bad |= json_object_set_new(
+                    fo, "order",
+                    json_string(f->order == PB_ORDER_DESCENDING ? "descending" : "ignore"));
+            if (f->n_aliases)
+                bad |= json_object_set_new(fo, "aliases", strings_json(f->aliases, f->n_aliases));
             if (f->props) bad |= add_props(fo, f->props);
         }
         break;
@@ -1300,10 +1351,10 @@ static json_t *node_json(const pb_schema_node_t *n, strmap_t *seen, const char *
         break;
     case PB_AVRO_ARRAY:
     case PB_AVRO_MAP:
-        bad |= json_object_set_new(o, n->type == PB_AVRO_ARRAY ? "items" : "values", node_json(n->items, seen, ns));
+        bad |= json_object_set_new(o, n->type == PB_AVRO_ARRAY ? "items" : "values",
+                                   node_json(n->items, seen, ns));
         break;
-    default:
-        break;
+    default: break;
     }
     if (n->props) bad |= add_props(o, n->props);
     if (bad) {

@@ -7,8 +7,8 @@
  *
  * A parsed schema is a graph: a reference to a named type points at the node that defined it, so
  * recursive schemas are cycles. Every node is owned by the pb_schema_t that parsed it and freed by
- * pb_schema_destroy; nodes are never shared between schemas. A parsed schema is immutable and may be
- * read from any thread.
+ * pb_schema_destroy; nodes are never shared between schemas. A parsed schema is immutable and may
+ * be read from any thread.
  */
 #ifndef PB_SCHEMA_H
 #define PB_SCHEMA_H
@@ -40,16 +40,16 @@ typedef enum {
  * spec says) and the node keeps PB_LOGICAL_NONE; its name stays in logical_name. */
 typedef enum {
     PB_LOGICAL_NONE = 0,
-    PB_LOGICAL_DECIMAL,            /* bytes or fixed; precision, scale */
-    PB_LOGICAL_UUID,               /* string (or fixed 16) */
-    PB_LOGICAL_DATE,               /* int */
-    PB_LOGICAL_TIME_MILLIS,        /* int */
-    PB_LOGICAL_TIME_MICROS,        /* long */
-    PB_LOGICAL_TIMESTAMP_MILLIS,   /* long */
-    PB_LOGICAL_TIMESTAMP_MICROS,   /* long */
+    PB_LOGICAL_DECIMAL,                /* bytes or fixed; precision, scale */
+    PB_LOGICAL_UUID,                   /* string (or fixed 16) */
+    PB_LOGICAL_DATE,                   /* int */
+    PB_LOGICAL_TIME_MILLIS,            /* int */
+    PB_LOGICAL_TIME_MICROS,            /* long */
+    PB_LOGICAL_TIMESTAMP_MILLIS,       /* long */
+    PB_LOGICAL_TIMESTAMP_MICROS,       /* long */
     PB_LOGICAL_LOCAL_TIMESTAMP_MILLIS, /* long */
     PB_LOGICAL_LOCAL_TIMESTAMP_MICROS, /* long */
-    PB_LOGICAL_DURATION,           /* fixed 12 */
+    PB_LOGICAL_DURATION,               /* fixed 12 */
 } pb_logical_t;
 
 typedef struct pb_schema_node pb_schema_node_t;
@@ -61,15 +61,15 @@ typedef struct pb_schema_field {
     char *name;
     char **aliases; /* field aliases (plain names) */
     size_t n_aliases;
-    char *doc;                /* NULL when absent */
-    pb_schema_node_t *type;   /* borrowed from the owning schema */
-    json_t *default_value;    /* NULL when the field has no default; owned (one reference) */
+    char *doc;              /* NULL when absent */
+    pb_schema_node_t *type; /* borrowed from the owning schema */
+    json_t *default_value;  /* NULL when the field has no default; owned (one reference) */
     pb_order_t order;
-    size_t index;             /* position in the record */
+    size_t index; /* position in the record */
     /* Added by schema.c (additions only): */
-    json_t *props;            /* other attributes of the field object (not name, type, doc, default,
-                               * order, aliases), NULL when none; owned. Kept for to_json. */
-    char *pointer;            /* JSON pointer of the field object ("/fields/2") */
+    json_t *props; /* other attributes of the field object (not name, type, doc, default,
+                    * order, aliases), NULL when none; owned. Kept for to_json. */
+    char *pointer; /* JSON pointer of the field object ("/fields/2") */
 } pb_schema_field_t;
 
 struct pb_schema_node {
@@ -124,10 +124,10 @@ typedef struct pb_schema {
     /* Private to schema.c below this line. */
     pb_schema_node_t **nodes;
     size_t n_nodes, cap_nodes;
-    char *canonical;       /* Parsing Canonical Form, computed at parse */
+    char *canonical; /* Parsing Canonical Form, computed at parse */
     size_t canonical_len;
-    uint64_t fingerprint;  /* CRC-64-AVRO of canonical */
-    void *names;           /* fullname -> named node table */
+    uint64_t fingerprint; /* CRC-64-AVRO of canonical */
+    void *names;          /* fullname -> named node table */
 } pb_schema_t;
 
 /* Limits on what a schema may be; a bigger one is rejected with PB_ERR_TOO_LARGE. */
@@ -189,7 +189,8 @@ const pb_schema_field_t *pb_schema_field(const pb_schema_node_t *n, const char *
 int pb_schema_symbol_index(const pb_schema_node_t *n, const char *symbol);
 
 /* Does JSON value v (Avro JSON encoding as used in defaults: unions NOT wrapped, value must match
- * the first branch) match node n? Fills err with the path and reason on mismatch. Returns 0/PB_ERR_INVALID. */
+ * the first branch) match node n? Fills err with the path and reason on mismatch. Returns
+ * 0/PB_ERR_INVALID. */
 int pb_schema_check_default(const pb_schema_node_t *n, const json_t *v, pb_err_t *err);
 /*
  * Notes on stored defaults (field->default_value), for the codec:

@@ -99,12 +99,8 @@ void pb_sr_complete(pb_sr_reply_t *rep, const pb_registry_result_t *res) {
     }
     json_t *j = NULL;
     switch (rep->op) {
-    case PB_REGISTRY_OP_REGISTER:
-        j = json_pack("{s:i}", "id", res->id);
-        break;
-    case PB_REGISTRY_OP_DELETE_VERSION:
-        j = json_integer(res->version);
-        break;
+    case PB_REGISTRY_OP_REGISTER: j = json_pack("{s:i}", "id", res->id); break;
+    case PB_REGISTRY_OP_DELETE_VERSION: j = json_integer(res->version); break;
     case PB_REGISTRY_OP_DELETE_SUBJECT:
         j = res->body ? json_incref(res->body) : json_array();
         break;
@@ -112,9 +108,7 @@ void pb_sr_complete(pb_sr_reply_t *rep, const pb_registry_result_t *res) {
         j = json_pack("{s:s}", rep->config_delete ? "compatibilityLevel" : "compatibility",
                       pb_compat_level_name((pb_compat_level_t)res->level));
         break;
-    default:
-        j = res->body ? json_incref(res->body) : json_object();
-        break;
+    default: j = res->body ? json_incref(res->body) : json_object(); break;
     }
     reply_json(rep, 200, j);
 }
@@ -162,7 +156,8 @@ static int split(const char *path, char **seg) {
     }
     return n;
 bad:
-    for (int i = 0; i < n; i++) free(seg[i]);
+    for (int i = 0; i < n; i++)
+        free(seg[i]);
     return -1;
 }
 
@@ -203,7 +198,8 @@ static int parse_id(const char *s, int *out, pb_sr_reply_t *rep) {
         return 0;
     }
     char ex[64];
-    reply_errorf(rep, PB_SR_SCHEMA_NOT_FOUND, "Schema %s not found", pb_addr_excerpt(s, ex, sizeof ex));
+    reply_errorf(rep, PB_SR_SCHEMA_NOT_FOUND, "Schema %s not found",
+                 pb_addr_excerpt(s, ex, sizeof ex));
     return PB_SR_SCHEMA_NOT_FOUND;
 }
 
@@ -218,13 +214,14 @@ static int parse_schema_body(const char *body, size_t len, json_t **doc, const c
         return 1;
     }
     if (len > PB_SR_MAX_BODY) {
-        reply_errorf(rep, PB_SR_SCHEMA_TOO_LARGE, "Request body of %zu bytes is larger than %d", len,
-                     PB_SR_MAX_BODY);
+        reply_errorf(rep, PB_SR_SCHEMA_TOO_LARGE, "Request body of %zu bytes is larger than %d",
+                     len, PB_SR_MAX_BODY);
         return 1;
     }
     json_t *j = json_loadb(body, len, 0, &jerr);
     if (!j || !json_is_object(j)) {
-        if (j) reply_error(rep, 400, "Invalid request body: a JSON object is expected");
+        if (j)
+            reply_error(rep, 400, "Invalid request body: a JSON object is expected");
         else
             reply_errorf(rep, 400, "Invalid request body: %s at line %d column %d", jerr.text,
                          jerr.line, jerr.column);
@@ -281,7 +278,9 @@ static pb_sr_outcome_t not_allowed(ctx_t *c) {
     return reply_error(c->rep, 405, "HTTP 405 Method Not Allowed");
 }
 
-static pb_sr_outcome_t not_found(ctx_t *c) { return reply_error(c->rep, 404, "HTTP 404 Not Found"); }
+static pb_sr_outcome_t not_found(ctx_t *c) {
+    return reply_error(c->rep, 404, "HTTP 404 Not Found");
+}
 
 static pb_sr_outcome_t from_err(ctx_t *c, int code, const pb_err_t *err) {
     return reply_error(c->rep, code, err->msg);
@@ -305,16 +304,19 @@ static pb_sr_outcome_t route_subjects(ctx_t *c, char **seg, int n) {
     if (n == 1) { /* /subjects */
         if (!is(c, "GET")) return not_allowed(c);
         const char *prefix = c->param ? c->param(c->arg, "subjectPrefix") : NULL;
-        return reply_json(c->rep, 200, pb_registry_subjects(c->r, flag(c->param, c->arg, "deleted"), prefix));
+        return reply_json(c->rep, 200,
+                          pb_registry_subjects(c->r, flag(c->param, c->arg, "deleted"), prefix));
     }
     if (n == 2) { /* /subjects/{s} */
         if (is(c, "POST")) {
             json_t *doc;
             const char *schema;
             size_t len;
-            if (parse_schema_body(c->body, c->body_len, &doc, &schema, &len, c->rep)) return PB_SR_REPLY;
+            if (parse_schema_body(c->body, c->body_len, &doc, &schema, &len, c->rep))
+                return PB_SR_REPLY;
             pb_registry_version_t v;
-            rc = pb_registry_lookup(c->r, subject, schema, len, flag(c->param, c->arg, "deleted"), &v, &err);
+            rc = pb_registry_lookup(c->r, subject, schema, len, flag(c->param, c->arg, "deleted"),
+                                    &v, &err);
             json_decref(doc);
             if (rc) return from_err(c, rc, &err);
             return reply_json(c->rep, 200, version_json(&v));
@@ -331,7 +333,8 @@ static pb_sr_outcome_t route_subjects(ctx_t *c, char **seg, int n) {
     if (n == 3) { /* /subjects/{s}/versions */
         if (is(c, "GET")) {
             json_t *list;
-            rc = pb_registry_versions(c->r, subject, flag(c->param, c->arg, "deleted"), &list, &err);
+            rc =
+                pb_registry_versions(c->r, subject, flag(c->param, c->arg, "deleted"), &list, &err);
             if (rc) return from_err(c, rc, &err);
             return reply_json(c->rep, 200, list);
         }
@@ -339,7 +342,8 @@ static pb_sr_outcome_t route_subjects(ctx_t *c, char **seg, int n) {
             json_t *doc;
             const char *schema;
             size_t len;
-            if (parse_schema_body(c->body, c->body_len, &doc, &schema, &len, c->rep)) return PB_SR_REPLY;
+            if (parse_schema_body(c->body, c->body_len, &doc, &schema, &len, c->rep))
+                return PB_SR_REPLY;
             rc = pb_registry_record_register(&b, c->req, subject, schema, len, &err);
             json_decref(doc);
             if (rc) return build_failed(c, rc, &err);
@@ -352,7 +356,8 @@ static pb_sr_outcome_t route_subjects(ctx_t *c, char **seg, int n) {
     if (n == 4) { /* /subjects/{s}/versions/{v} */
         if (is(c, "GET")) {
             pb_registry_version_t v;
-            rc = pb_registry_get_version(c->r, subject, version, flag(c->param, c->arg, "deleted"), &v, &err);
+            rc = pb_registry_get_version(c->r, subject, version, flag(c->param, c->arg, "deleted"),
+                                         &v, &err);
             if (rc) return from_err(c, rc, &err);
             return reply_json(c->rep, 200, version_json(&v));
         }
@@ -367,7 +372,8 @@ static pb_sr_outcome_t route_subjects(ctx_t *c, char **seg, int n) {
     if (n == 5 && (strcmp(seg[4], "schema") == 0 || strcmp(seg[4], "referencedby") == 0)) {
         if (!is(c, "GET")) return not_allowed(c);
         pb_registry_version_t v;
-        rc = pb_registry_get_version(c->r, subject, version, flag(c->param, c->arg, "deleted"), &v, &err);
+        rc = pb_registry_get_version(c->r, subject, version, flag(c->param, c->arg, "deleted"), &v,
+                                     &err);
         if (rc) return from_err(c, rc, &err);
         if (strcmp(seg[4], "referencedby") == 0) return reply_json(c->rep, 200, json_array());
         json_error_t jerr;
@@ -399,8 +405,9 @@ static pb_sr_outcome_t route_schemas(ctx_t *c, char **seg, int n) {
     if (n == 4 && (strcmp(seg[3], "versions") == 0 || strcmp(seg[3], "subjects") == 0)) {
         json_t *list;
         int deleted = flag(c->param, c->arg, "deleted");
-        rc = strcmp(seg[3], "versions") == 0 ? pb_registry_id_versions(c->r, id, deleted, &list, &err)
-                                             : pb_registry_id_subjects(c->r, id, deleted, &list, &err);
+        rc = strcmp(seg[3], "versions") == 0
+                 ? pb_registry_id_versions(c->r, id, deleted, &list, &err)
+                 : pb_registry_id_subjects(c->r, id, deleted, &list, &err);
         if (rc) return from_err(c, rc, &err);
         return reply_json(c->rep, 200, list);
     }
@@ -421,7 +428,8 @@ static pb_sr_outcome_t route_compat(ctx_t *c, char **seg, int n) {
     if (parse_schema_body(c->body, c->body_len, &doc, &schema, &len, c->rep)) return PB_SR_REPLY;
     int ok = 0;
     json_t *msgs = NULL;
-    int rc = pb_registry_check(c->r, seg[2], schema, len, version, &ok, verbose ? &msgs : NULL, &err);
+    int rc =
+        pb_registry_check(c->r, seg[2], schema, len, version, &ok, verbose ? &msgs : NULL, &err);
     json_decref(doc);
     if (rc == PB_SR_INVALID_SCHEMA && verbose) {
         ok = 0;
@@ -430,8 +438,10 @@ static pb_sr_outcome_t route_compat(ctx_t *c, char **seg, int n) {
         return from_err(c, rc, &err);
     }
     json_t *j = json_pack("{s:b}", "is_compatible", ok);
-    if (j && verbose) json_object_set_new(j, "messages", msgs ? msgs : json_array());
-    else json_decref(msgs);
+    if (j && verbose)
+        json_object_set_new(j, "messages", msgs ? msgs : json_array());
+    else
+        json_decref(msgs);
     return reply_json(c->rep, 200, j);
 }
 
@@ -448,8 +458,9 @@ static pb_sr_outcome_t route_config(ctx_t *c, char **seg, int n) {
             return reply_errorf(c->rep, PB_SR_SUBJECT_CONFIG_NOT_FOUND,
                                 "Subject '%s' does not have subject-level compatibility configured",
                                 subject);
-        return reply_json(c->rep, 200, json_pack("{s:s}", "compatibilityLevel",
-                                                 pb_compat_level_name((pb_compat_level_t)level)));
+        return reply_json(c->rep, 200,
+                          json_pack("{s:s}", "compatibilityLevel",
+                                    pb_compat_level_name((pb_compat_level_t)level)));
     }
     if (is(c, "PUT")) {
         json_error_t jerr;
@@ -470,7 +481,8 @@ static pb_sr_outcome_t route_config(ctx_t *c, char **seg, int n) {
     if (is(c, "DELETE")) {
         int level;
         if (subject && !pb_registry_subject_level(c->r, subject, &level))
-            return reply_errorf(c->rep, PB_SR_SUBJECT_NOT_FOUND, "Subject '%s' not found.", subject);
+            return reply_errorf(c->rep, PB_SR_SUBJECT_NOT_FOUND, "Subject '%s' not found.",
+                                subject);
         rc = pb_registry_record_config(&b, c->req, subject, -1, &err);
         if (rc) return build_failed(c, rc, &err);
         c->rep->config_delete = 1;
@@ -501,13 +513,20 @@ pb_sr_outcome_t pb_sr_handle(const pb_registry_t *r, const char *method, const c
             rc = not_found(&c);
             goto done;
         }
-    if (strcmp(seg[0], "subjects") == 0) rc = route_subjects(&c, seg, n);
-    else if (strcmp(seg[0], "schemas") == 0) rc = route_schemas(&c, seg, n);
-    else if (strcmp(seg[0], "compatibility") == 0) rc = route_compat(&c, seg, n);
-    else if (strcmp(seg[0], "config") == 0) rc = route_config(&c, seg, n);
-    else if (n <= 2 && is(&c, "GET")) rc = reply_json(out, 200, json_pack("{s:s}", "mode", "READWRITE"));
-    else rc = n <= 2 ? not_allowed(&c) : not_found(&c);
+    if (strcmp(seg[0], "subjects") == 0)
+        rc = route_subjects(&c, seg, n);
+    else if (strcmp(seg[0], "schemas") == 0)
+        rc = route_schemas(&c, seg, n);
+    else if (strcmp(seg[0], "compatibility") == 0)
+        rc = route_compat(&c, seg, n);
+    else if (strcmp(seg[0], "config") == 0)
+        rc = route_config(&c, seg, n);
+    else if (n <= 2 && is(&c, "GET"))
+        rc = reply_json(out, 200, json_pack("{s:s}", "mode", "READWRITE"));
+    else
+        rc = n <= 2 ? not_allowed(&c) : not_found(&c);
 done:
-    for (int i = 0; i < n; i++) free(seg[i]);
+    for (int i = 0; i < n; i++)
+        free(seg[i]);
     return rc;
 }

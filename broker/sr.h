@@ -45,16 +45,16 @@ typedef enum {
 
 /* A reply, or a pending write. Zero it before use; pb_sr_reply_reset frees it. */
 typedef struct pb_sr_reply {
-    int status;               /* HTTP status */
-    char *body;               /* JSON text, NUL-terminated (owned) */
+    int status; /* HTTP status */
+    char *body; /* JSON text, NUL-terminated (owned) */
     size_t body_len;
     const char *content_type; /* static */
     /* Pending write (PB_SR_WRITE): */
-    char *record;             /* the registry record to append (owned) */
+    char *record; /* the registry record to append (owned) */
     size_t record_len;
     char req[PB_REGISTRY_REQ_MAX + 1]; /* its request id: match pb_registry_result_t.req */
-    pb_registry_op_t op;      /* what the record does */
-    int config_delete;        /* config: 1 when it deletes a level */
+    pb_registry_op_t op;               /* what the record does */
+    int config_delete;                 /* config: 1 when it deletes a level */
 } pb_sr_reply_t;
 
 /*

@@ -43,8 +43,10 @@ static void complete(pb_store_t *s, pending_t *p, const pb_registry_result_t *re
     unlink_pending(s, p);
     p->completed = 1;
     p->done(p->ctx, res, code, msg);
-    if (p->delivered) free(p);
-    else p->store = NULL; /* orphan: freed by its delivery report */
+    if (p->delivered)
+        free(p);
+    else
+        p->store = NULL; /* orphan: freed by its delivery report */
 }
 
 static void on_record(void *arg, int64_t offset, const void *key, size_t klen, const void *val,
@@ -151,7 +153,8 @@ int64_t pb_store_replay_end(const pb_store_t *s) { return pb_kafka_log_start_end
 
 size_t pb_store_pending(const pb_store_t *s) {
     size_t n = 0;
-    for (pending_t *p = s->pending; p; p = p->next) n++;
+    for (pending_t *p = s->pending; p; p = p->next)
+        n++;
     return n;
 }
 
@@ -178,7 +181,8 @@ int pb_store_write(pb_store_t *s, const char *req, const void *record, size_t le
 
 void pb_store_destroy(pb_store_t *s) {
     if (!s) return;
-    while (s->pending) complete(s, s->pending, NULL, 50001, "portbroker is shutting down");
+    while (s->pending)
+        complete(s, s->pending, NULL, 50001, "portbroker is shutting down");
     pb_loop_timer_destroy(s->timer);
     pb_kafka_log_destroy(s->log);
     pb_registry_destroy(s->reg);

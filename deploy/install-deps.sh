@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(build-essential pkg-config librdkafka-dev libavro-dev libevent-dev libjansson-dev
             libzstd-dev curl jq)
-test_pkgs=(libcmocka-dev kcat clang libclang-rt-14-dev python3-avro python3-confluent-kafka python3-requests
+test_pkgs=(libcmocka-dev kcat clang clang-format libclang-rt-14-dev python3-avro python3-confluent-kafka python3-requests
            prometheus nodejs chromium perl)
 
 want=("${build_pkgs[@]}")

@@ -22,12 +22,12 @@
 #define PB_HDR_CE_TYPE "ce_type"               /* Avro record full name */
 #define PB_HDR_CE_TIME "ce_time"               /* event time, RFC 3339 */
 #define PB_HDR_CE_RECORDEDTIME "ce_recordedtime"
-#define PB_HDR_CE_DATASCHEMA "ce_dataschema"   /* {registry-url}/schemas/ids/{id} */
+#define PB_HDR_CE_DATASCHEMA "ce_dataschema" /* {registry-url}/schemas/ids/{id} */
 #define PB_HDR_CE_CORRELATIONID "ce_correlationid"
 #define PB_HDR_CE_CAUSATIONID "ce_causationid"
-#define PB_HDR_CONTENT_TYPE "content-type"     /* "application/avro" */
+#define PB_HDR_CONTENT_TYPE "content-type" /* "application/avro" */
 /* The data contract and lineage. */
-#define PB_HDR_CONTRACT "mesh.contract"        /* {port-urn}@{port version} */
+#define PB_HDR_CONTRACT "mesh.contract" /* {port-urn}@{port version} */
 #define PB_HDR_LINEAGE_TOPIC "mesh.lineage.topic"
 #define PB_HDR_LINEAGE_PARTITION "mesh.lineage.partition"
 #define PB_HDR_LINEAGE_OFFSET "mesh.lineage.offset"

@@ -40,7 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_report(pb_compat_check(a, a, &rep, &err), &rep);
     if (pb_compat_check(a, a, &rep, &err) == PB_ERR_INCOMPATIBLE) abort(); /* reflexive */
     const pb_schema_t *versions[2] = {a, b};
-    check_report(pb_compat_check_level(PB_COMPAT_FULL_TRANSITIVE, b, versions, 2, &rep, &err), &rep);
+    check_report(pb_compat_check_level(PB_COMPAT_FULL_TRANSITIVE, b, versions, 2, &rep, &err),
+                 &rep);
 done:
     pb_compat_report_reset(&rep);
     pb_schema_destroy(a);

@@ -50,7 +50,8 @@ static void check_product(const pb_product_t *p) {
             if (pb_addr_parse_port(ports[i].fqn, NULL, &a, &err) != 0) abort();
             pb_addr_format(&a, out, sizeof out);
             if (strcmp(out, ports[i].fqn) != 0) abort();
-            if (pb_addr_check_topic(ports[i].topic, &err) || pb_addr_check_topic(ports[i].dlq_topic, &err))
+            if (pb_addr_check_topic(ports[i].topic, &err) ||
+                pb_addr_check_topic(ports[i].dlq_topic, &err))
                 abort();
             if (!ports[i].parsed || ports[i].partitions < 1) abort();
         }
@@ -76,7 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             pb_descriptor_set_t *set = pb_descriptor_set_new();
             if (set) {
                 const char *fqn = p->fqn;
-                if (pb_descriptor_set_add(set, p, &err) == 0 && !pb_descriptor_set_product(set, fqn))
+                if (pb_descriptor_set_add(set, p, &err) == 0 &&
+                    !pb_descriptor_set_product(set, fqn))
                     abort();
                 pb_descriptor_set_destroy(set);
             } else {

@@ -23,7 +23,8 @@ static void die(const char *what, const char *a, const char *b) {
 
 /* Is a null-namespace named type defined (first reached, as the canonical form writes it) while
  * a namespace is in effect? */
-static int ambiguous(const pb_schema_node_t *n, const char *ns, const pb_schema_node_t **seen, size_t *n_seen) {
+static int ambiguous(const pb_schema_node_t *n, const char *ns, const pb_schema_node_t **seen,
+                     size_t *n_seen) {
     if (pb_schema_is_named(n)) {
         for (size_t i = 0; i < *n_seen; i++)
             if (seen[i] == n) return 0;
@@ -59,13 +60,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         die("canonical form does not reparse", canon, err.msg);
     if (!exempt && strcmp(canon, pb_schema_canonical(c)))
         die("canonical form not stable", canon, pb_schema_canonical(c));
-    if (!exempt && pb_schema_fingerprint(s) != pb_schema_fingerprint(c)) die("fingerprint differs", canon, NULL);
+    if (!exempt && pb_schema_fingerprint(s) != pb_schema_fingerprint(c))
+        die("fingerprint differs", canon, NULL);
     j = pb_schema_to_json(s);
     if (!j) die("to_json failed", canon, NULL);
     dump = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
     if (!dump) die("dump failed", canon, NULL);
-    if (pb_schema_parse(dump, strlen(dump), &t, &err)) die("to_json does not reparse", dump, err.msg);
-    if (strcmp(canon, pb_schema_canonical(t))) die("to_json changes the canonical form", canon, pb_schema_canonical(t));
+    if (pb_schema_parse(dump, strlen(dump), &t, &err))
+        die("to_json does not reparse", dump, err.msg);
+    if (strcmp(canon, pb_schema_canonical(t)))
+        die("to_json changes the canonical form", canon, pb_schema_canonical(t));
     j2 = pb_schema_to_json(t);
     if (!j2 || !json_equal(j, j2)) die("to_json not stable", dump, NULL);
     for (size_t i = 0; i < s->n_nodes; i++) {

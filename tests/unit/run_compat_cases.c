@@ -1,6 +1,7 @@
 /*
- * Data-driven compatibility cases: runs every block of each tests/data/compat/<name>.test and prints TAP,
- * one point per case. The data dir is $PB_ROOT/tests/data/compat, else ./tests/data/compat.
+ * Data-driven compatibility cases: runs every block of each tests/data/compat/<name>.test and
+ * prints TAP, one point per case. The data dir is $PB_ROOT/tests/data/compat, else
+ * ./tests/data/compat.
  *
  * A block (cases are separated by blank lines; lines starting with '#' are comments, the first
  * one names the case):
@@ -154,7 +155,8 @@ static int run_block(const block_t *b) {
     qsort(got, n_got, sizeof got[0], cmp_str);
     qsort(expect, n_expect, sizeof expect[0], cmp_str);
     int same = rep.compatible == verdict && n_got == n_expect && rep.n_omitted == 0;
-    for (size_t i = 0; same && i < n_got; i++) same = strcmp(got[i], expect[i]) == 0;
+    for (size_t i = 0; same && i < n_got; i++)
+        same = strcmp(got[i], expect[i]) == 0;
     for (size_t m = 0; same && m < n_want_msg; m++) {
         int found = 0;
         for (size_t i = 0; !found && i < rep.n_issues; i++)
@@ -168,7 +170,8 @@ static int run_block(const block_t *b) {
         diag("%s:%d: expected %s with %zu issue(s), got %s with %zu:", b->file, b->line,
              verdict ? "compatible" : "incompatible", n_expect,
              rep.compatible ? "compatible" : "incompatible", n_got);
-        for (size_t i = 0; i < n_expect; i++) diag("  expected: %s", expect[i]);
+        for (size_t i = 0; i < n_expect; i++)
+            diag("  expected: %s", expect[i]);
         for (size_t i = 0; i < rep.n_issues; i++)
             diag("  got: %s %s v%d %s: %s", pb_compat_kind_name(rep.issues[i].kind),
                  rep.issues[i].location, rep.issues[i].version,
@@ -177,8 +180,10 @@ static int run_block(const block_t *b) {
     }
     ok = 1;
 done:
-    for (size_t i = 0; i < n_got; i++) free(got[i]);
-    for (size_t i = 0; i < n_versions; i++) pb_schema_destroy(versions[i]);
+    for (size_t i = 0; i < n_got; i++)
+        free(got[i]);
+    for (size_t i = 0; i < n_versions; i++)
+        pb_schema_destroy(versions[i]);
     pb_schema_destroy(reader);
     pb_schema_destroy(writer);
     pb_schema_destroy(cand);
@@ -192,7 +197,8 @@ static void finish_block(block_t *b) {
     n_case++;
     if (!ok) n_failed++;
     printf("%s %d - %s:%d %s\n", ok ? "ok" : "not ok", n_case, b->file, b->line, b->name);
-    for (int i = 0; i < b->n; i++) free(b->lines[i]);
+    for (int i = 0; i < b->n; i++)
+        free(b->lines[i]);
     b->n = 0;
     b->name[0] = 0;
 }
@@ -213,7 +219,8 @@ static int run_file(const char *dir, const char *name) {
     int lineno = 0;
     while ((len = getline(&line, &cap, f)) >= 0) {
         lineno++;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = 0;
         if (len == 0) {
             finish_block(&b);
             continue;

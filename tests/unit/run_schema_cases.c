@@ -42,7 +42,8 @@ enum { K_NAME, K_SCHEMA, K_CANON, K_FP, K_JSON, K_ERROR, K_REASON, K_CODE };
 static int n_test;
 static int n_fail;
 
-static void tap(int ok, const tcase_t *c, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void tap(int ok, const tcase_t *c, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void tap(int ok, const tcase_t *c, const char *fmt, ...) {
     n_test++;
     if (!ok) n_fail++;
@@ -59,9 +60,11 @@ static void tap(int ok, const tcase_t *c, const char *fmt, ...) {
 }
 
 static char *trim(char *s) {
-    while (*s == ' ' || *s == '\t') s++;
+    while (*s == ' ' || *s == '\t')
+        s++;
     size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r')) s[--n] = 0;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
+        s[--n] = 0;
     return s;
 }
 
@@ -88,11 +91,14 @@ static void run_case(tcase_t *c) {
         const char *code = c->val[K_CODE] ? c->val[K_CODE] : "invalid";
         char *want = NULL;
         size_t plen = strlen(c->val[K_ERROR]);
-        int wn = plen > 160 /* schema.c keeps the head and tail of very long pointers */
-                     ? asprintf(&want, "at %.60s...%s: ", c->val[K_ERROR], c->val[K_ERROR] + plen - 97)
-                     : asprintf(&want, "at %s: ", c->val[K_ERROR]);
+        int wn =
+            plen > 160 /* schema.c keeps the head and tail of very long pointers */
+                ? asprintf(&want, "at %.60s...%s: ", c->val[K_ERROR], c->val[K_ERROR] + plen - 97)
+                : asprintf(&want, "at %s: ", c->val[K_ERROR]);
         if (wn < 0) abort();
-        if (!rc) tap(0, c, "parsed, expected an error at %s (canonical %s)", c->val[K_ERROR], pb_schema_canonical(s));
+        if (!rc)
+            tap(0, c, "parsed, expected an error at %s (canonical %s)", c->val[K_ERROR],
+                pb_schema_canonical(s));
         else if (strcmp(pb_err_name(rc), code) || strcmp(pb_err_name(err.code), code))
             tap(0, c, "code %s, expected %s: %s", pb_err_name(rc), code, err.msg);
         else if (strcmp(c->val[K_ERROR], "-") && strncmp(err.msg, want, strlen(want)))
@@ -167,7 +173,8 @@ static void run_file(const char *dir, const char *name) {
         int blank = got < 0 || trim(line)[0] == '\0';
         if (blank) {
             if (c.file) run_case(&c);
-            for (int k = 0; k < MAX_KEYS; k++) free(c.val[k]);
+            for (int k = 0; k < MAX_KEYS; k++)
+                free(c.val[k]);
             free(c.file);
             memset(&c, 0, sizeof c);
             last = -1;
@@ -198,7 +205,9 @@ static void run_file(const char *dir, const char *name) {
     fclose(f);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 static int batch(const char *path) {
     FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;

@@ -37,7 +37,8 @@ static void product_urn(void **state) {
     (void)state;
     pb_addr_t a;
     pb_err_t err = {0};
-    assert_int_equal(pb_addr_parse("urn:dpds:com.acme:dataproducts:tripExecution:1", NULL, &a, &err), 0);
+    assert_int_equal(
+        pb_addr_parse("urn:dpds:com.acme:dataproducts:tripExecution:1", NULL, &a, &err), 0);
     assert_string_equal(a.ns, "com.acme");
     assert_string_equal(a.product, "tripExecution");
     assert_int_equal(a.major, 1);
@@ -53,9 +54,10 @@ static void port_urn(void **state) {
     pb_addr_t a;
     pb_err_t err = {0};
     char out[PB_ADDR_URN_MAX];
-    assert_int_equal(pb_addr_parse("urn:dpds:com.acme:dataproducts:weather:2:outputports:observations",
-                                   NULL, &a, &err),
-                     0);
+    assert_int_equal(
+        pb_addr_parse("urn:dpds:com.acme:dataproducts:weather:2:outputports:observations", NULL, &a,
+                      &err),
+        0);
     assert_int_equal(a.is_port, 1);
     assert_int_equal(a.kind, PB_PORT_OUTPUT);
     assert_string_equal(a.port, "observations");
@@ -72,9 +74,10 @@ static void port_urn(void **state) {
 
 static void urn_rejects(void **state) {
     (void)state;
-    reject("urn:dpds:x:dataproducts:trip:1:outports:a", NULL,
-           "port URN 'urn:dpds:x:dataproducts:trip:1:outports:a': segment 6 must be 'outputports' or "
-           "'inputports', not 'outports'");
+    reject(
+        "urn:dpds:x:dataproducts:trip:1:outports:a", NULL,
+        "port URN 'urn:dpds:x:dataproducts:trip:1:outports:a': segment 6 must be 'outputports' or "
+        "'inputports', not 'outports'");
     reject("urn:dpdx:x:dataproducts:trip:1", NULL, "must start with 'urn:dpds:'");
     reject("urn:", NULL, "must start with 'urn:dpds:'");
     reject("urn:dpds:x:dataproducts:trip", NULL, "fewer than 6 segments");
@@ -96,15 +99,18 @@ static void urn_rejects(void **state) {
     reject("urn:dpds:x:dataproducts:trip:1:outputports:", NULL, "segment 7: port name is empty");
     reject("urn:dpds:x:dataproducts:trip:1:outputports:a b", NULL,
            "port name 'a b': character ' ' at offset 1 is not allowed");
-    reject("urn:dpds:x:dataproducts:trip:1:outputports:a\x01", NULL, "character '\\x01' at offset 1");
+    reject("urn:dpds:x:dataproducts:trip:1:outputports:a\x01", NULL,
+           "character '\\x01' at offset 1");
     reject("urn:dpds::dataproducts:trip:1", NULL, "segment 2: namespace is empty");
     reject("urn:dpds:com..acme:dataproducts:trip:1", NULL, "empty label at offset 4");
     reject("urn:dpds:com.acme.:dataproducts:trip:1", NULL, "empty label at offset 9");
     reject("urn:dpds:.com:dataproducts:trip:1", NULL, "empty label at offset 0");
     reject("urn:dpds:com.-acme:dataproducts:trip:1", NULL,
            "label at offset 4 must start and end with a letter or digit");
-    reject("urn:dpds:com.acme_:dataproducts:trip:1", NULL, "must start and end with a letter or digit");
-    reject("urn:dpds:com/acme:dataproducts:trip:1", NULL, "character '/' at offset 3 is not allowed");
+    reject("urn:dpds:com.acme_:dataproducts:trip:1", NULL,
+           "must start and end with a letter or digit");
+    reject("urn:dpds:com/acme:dataproducts:trip:1", NULL,
+           "character '/' at offset 3 is not allowed");
     reject("URN:DPDS:x:dataproducts:trip:1", NULL, "not a URN (urn:dpds:...) nor a short form");
     reject("", NULL, "not a URN");
     reject("trip", "com.acme", "not a URN");
@@ -133,9 +139,11 @@ static void short_forms(void **state) {
     pb_addr_t a;
     pb_err_t err = {0};
     char out[PB_ADDR_URN_MAX];
-    assert_int_equal(pb_addr_parse("tripExecution/1/outputports/tripEvents", "com.acme", &a, &err), 0);
+    assert_int_equal(pb_addr_parse("tripExecution/1/outputports/tripEvents", "com.acme", &a, &err),
+                     0);
     pb_addr_format(&a, out, sizeof out);
-    assert_string_equal(out, "urn:dpds:com.acme:dataproducts:tripExecution:1:outputports:tripEvents");
+    assert_string_equal(out,
+                        "urn:dpds:com.acme:dataproducts:tripExecution:1:outputports:tripEvents");
     assert_int_equal(pb_addr_parse("org.x/weather/2/inputports/obs", "com.acme", &a, &err), 0);
     pb_addr_format(&a, out, sizeof out);
     assert_string_equal(out, "urn:dpds:org.x:dataproducts:weather:2:inputports:obs");
@@ -170,7 +178,8 @@ static void make_addr(void **state) {
     pb_addr_t a;
     pb_err_t err = {0};
     char out[PB_ADDR_URN_MAX];
-    assert_int_equal(pb_addr_make("com.acme", "billing", 1, PB_PORT_OUTPUT, "invoices", &a, &err), 0);
+    assert_int_equal(pb_addr_make("com.acme", "billing", 1, PB_PORT_OUTPUT, "invoices", &a, &err),
+                     0);
     pb_addr_format(&a, out, sizeof out);
     assert_string_equal(out, "urn:dpds:com.acme:dataproducts:billing:1:outputports:invoices");
     assert_int_equal(pb_addr_make("com.acme", "billing", 1, PB_PORT_OUTPUT, NULL, &a, &err), 0);
@@ -180,7 +189,8 @@ static void make_addr(void **state) {
     assert_non_null(strstr(err.msg, "product name 'bil ling'"));
     assert_int_equal(pb_addr_make("com.acme", "b", 1000001, PB_PORT_OUTPUT, NULL, &a, &err),
                      PB_ERR_INVALID);
-    assert_int_equal(pb_addr_make("com.acme", "b", 1, PB_PORT_INPUT, "1x", &a, &err), PB_ERR_INVALID);
+    assert_int_equal(pb_addr_make("com.acme", "b", 1, PB_PORT_INPUT, "1x", &a, &err),
+                     PB_ERR_INVALID);
     assert_non_null(strstr(err.msg, "port name '1x': must start with a letter"));
 }
 
@@ -230,19 +240,21 @@ static void topics(void **state) {
     pb_addr_t a;
     pb_err_t err = {0};
     char t[PB_ADDR_KAFKA_NAME_MAX], d[PB_ADDR_KAFKA_NAME_MAX], s[PB_ADDR_KAFKA_NAME_MAX];
-    assert_int_equal(pb_addr_parse("urn:dpds:com.acme:dataproducts:tripExecution:1:outputports:tripEvents",
-                                   NULL, &a, &err),
-                     0);
+    assert_int_equal(
+        pb_addr_parse("urn:dpds:com.acme:dataproducts:tripExecution:1:outputports:tripEvents", NULL,
+                      &a, &err),
+        0);
     assert_int_equal(pb_addr_topic(&a, t, sizeof t, &err), 0);
     assert_string_equal(t, "com.acme.tripExecution.v1.tripEvents");
     assert_int_equal(pb_addr_dlq_topic(t, d, sizeof d, &err), 0);
     assert_string_equal(d, "com.acme.tripExecution.v1.tripEvents.dlq");
-    assert_int_equal(pb_addr_subject(t, s, sizeof s), strlen("com.acme.tripExecution.v1.tripEvents-value"));
+    assert_int_equal(pb_addr_subject(t, s, sizeof s),
+                     strlen("com.acme.tripExecution.v1.tripEvents-value"));
     assert_string_equal(s, "com.acme.tripExecution.v1.tripEvents-value");
 
-    assert_int_equal(pb_addr_parse("urn:dpds:com.acme:dataproducts:billing:1:inputports:trips", NULL,
-                                   &a, &err),
-                     0);
+    assert_int_equal(
+        pb_addr_parse("urn:dpds:com.acme:dataproducts:billing:1:inputports:trips", NULL, &a, &err),
+        0);
     assert_int_equal(pb_addr_topic(&a, t, sizeof t, &err), 0);
     assert_string_equal(t, "com.acme.billing.v1.in.trips");
     pb_addr_route_group(t, s, sizeof s);
@@ -253,8 +265,9 @@ static void topics(void **state) {
     /* validation */
     assert_int_equal(pb_addr_check_topic("a.b_c-D9", &err), 0);
     assert_int_equal(pb_addr_check_topic("...", &err), 0);
-    reject_topic("a b", "topic 'a b': character ' ' at offset 1 is not allowed; Kafka topic names use "
-                        "[A-Za-z0-9._-]");
+    reject_topic("a b",
+                 "topic 'a b': character ' ' at offset 1 is not allowed; Kafka topic names use "
+                 "[A-Za-z0-9._-]");
     reject_topic("a/b", "character '/' at offset 1");
     reject_topic("ab\xc3\xa9", "character '\\xc3' at offset 2");
     reject_topic("", "topic name is empty");

@@ -23,7 +23,8 @@ typedef struct {
 static void slurp(int fd, char *buf, size_t size) {
     size_t n = 0;
     ssize_t got;
-    while (n + 1 < size && (got = read(fd, buf + n, size - 1 - n)) > 0) n += (size_t)got;
+    while (n + 1 < size && (got = read(fd, buf + n, size - 1 - n)) > 0)
+        n += (size_t)got;
     buf[n] = 0;
 }
 
@@ -32,7 +33,8 @@ static result_t run(const char *stdin_text, const char *const *argv) {
     result_t r = {0};
     int in[2], out[2], err[2];
     int argc = 0;
-    while (argv[argc]) argc++;
+    while (argv[argc])
+        argc++;
     assert_int_equal(pipe(in), 0);
     assert_int_equal(pipe(out), 0);
     assert_int_equal(pipe(err), 0);
@@ -47,7 +49,8 @@ static result_t run(const char *stdin_text, const char *const *argv) {
         close(out[0]);
         close(err[0]);
         char *args[32];
-        for (int i = 0; i <= argc; i++) args[i] = (char *)argv[i];
+        for (int i = 0; i <= argc; i++)
+            args[i] = (char *)argv[i];
         int code = pb_cli_schema(argc, args);
         fflush(stdout);
         fflush(stderr);
@@ -56,7 +59,8 @@ static result_t run(const char *stdin_text, const char *const *argv) {
     close(in[0]);
     close(out[1]);
     close(err[1]);
-    if (stdin_text) assert_int_equal(write(in[1], stdin_text, strlen(stdin_text)), (ssize_t)strlen(stdin_text));
+    if (stdin_text)
+        assert_int_equal(write(in[1], stdin_text, strlen(stdin_text)), (ssize_t)strlen(stdin_text));
     close(in[1]);
     slurp(out[0], r.out, sizeof r.out);
     slurp(err[0], r.err, sizeof r.err);
@@ -98,7 +102,8 @@ static void fingerprint_of_null(void **state) {
     assert_string_equal(r.out, "63dd24e7cc258f8a\n");
     r = run("\"null\"", (const char *[]){"schema", "--json", "fingerprint", "-", NULL});
     assert_int_equal(r.code, 0);
-    assert_string_equal(r.out, "{\"fingerprint\":\"63dd24e7cc258f8a\",\"canonical\":\"\\\"null\\\"\"}\n");
+    assert_string_equal(r.out,
+                        "{\"fingerprint\":\"63dd24e7cc258f8a\",\"canonical\":\"\\\"null\\\"\"}\n");
 }
 
 static void canonical(void **state) {
@@ -120,8 +125,9 @@ static void canonical(void **state) {
 static void check_valid_and_invalid(void **state) {
     (void)state;
     const char *good = write_file("good.avsc", record);
-    const char *bad = write_file("bad.avsc", "{\"type\":\"record\",\"name\":\"R\",\"fields\":"
-                                             "[{\"name\":\"a\",\"type\":\"int\"},{\"name\":\"a\",\"type\":\"int\"}]}");
+    const char *bad = write_file(
+        "bad.avsc", "{\"type\":\"record\",\"name\":\"R\",\"fields\":"
+                    "[{\"name\":\"a\",\"type\":\"int\"},{\"name\":\"a\",\"type\":\"int\"}]}");
     result_t r = run(NULL, (const char *[]){"schema", "check", good, NULL});
     assert_int_equal(r.code, 0);
     assert_non_null(strstr(r.out, "valid"));
@@ -130,8 +136,9 @@ static void check_valid_and_invalid(void **state) {
     assert_non_null(strstr(r.err, "at /fields/1/name: duplicate field name \"a\""));
     r = run(NULL, (const char *[]){"schema", "check", "--json", bad, NULL});
     assert_int_equal(r.code, 1);
-    assert_string_equal(r.out, "{\"valid\":false,\"error\":\"at /fields/1/name: duplicate field name \\\"a\\\" in "
-                               "record R\"}\n");
+    assert_string_equal(
+        r.out, "{\"valid\":false,\"error\":\"at /fields/1/name: duplicate field name \\\"a\\\" in "
+               "record R\"}\n");
     r = run(NULL, (const char *[]){"schema", "check", "--json", good, NULL});
     assert_int_equal(r.code, 0);
     assert_non_null(strstr(r.out, "\"valid\":true"));
@@ -228,9 +235,9 @@ static int teardown(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(fingerprint_of_null), cmocka_unit_test(canonical),
+        cmocka_unit_test(fingerprint_of_null),     cmocka_unit_test(canonical),
         cmocka_unit_test(check_valid_and_invalid), cmocka_unit_test(invalid_input_is_2),
-        cmocka_unit_test(too_large_file), cmocka_unit_test(helpers),
+        cmocka_unit_test(too_large_file),          cmocka_unit_test(helpers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

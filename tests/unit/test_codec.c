@@ -288,11 +288,13 @@ static void nesting_limit(void **state) {
  * depth, and is cut off instead of hanging. */
 static void unwrapped_trials_are_bounded(void **state) {
     (void)state;
-    pb_schema_t *s = parse("{\"type\":\"record\",\"name\":\"N\",\"fields\":[{\"name\":\"n\",\"type\":"
-                           "[\"null\",\"N\",{\"type\":\"record\",\"name\":\"M\",\"fields\":[{\"name\":"
-                           "\"n\",\"type\":[\"null\",\"N\",\"M\"]},{\"name\":\"m\",\"type\":\"int\"}]}]}]}");
+    pb_schema_t *s =
+        parse("{\"type\":\"record\",\"name\":\"N\",\"fields\":[{\"name\":\"n\",\"type\":"
+              "[\"null\",\"N\",{\"type\":\"record\",\"name\":\"M\",\"fields\":[{\"name\":"
+              "\"n\",\"type\":[\"null\",\"N\",\"M\"]},{\"name\":\"m\",\"type\":\"int\"}]}]}]}");
     json_t *v = json_pack("{s:n}", "n");
-    for (int i = 0; i < 50; i++) v = json_pack("{s:o}", "n", v);
+    for (int i = 0; i < 50; i++)
+        v = json_pack("{s:o}", "n", v);
     pb_buf_t b = {0};
     pb_err_t err = {0};
     struct timespec t0, t1;
@@ -511,12 +513,17 @@ static void same_bytes_as_avro_c(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(wire_roundtrip),          cmocka_unit_test(wire_errors),
-        cmocka_unit_test(error_detail_and_buffer), cmocka_unit_test(long_path_is_cut),
-        cmocka_unit_test(to_json_value),           cmocka_unit_test(doubles_round_trip),
+        cmocka_unit_test(wire_roundtrip),
+        cmocka_unit_test(wire_errors),
+        cmocka_unit_test(error_detail_and_buffer),
+        cmocka_unit_test(long_path_is_cut),
+        cmocka_unit_test(to_json_value),
+        cmocka_unit_test(doubles_round_trip),
         cmocka_unit_test(nesting_limit),
-        cmocka_unit_test(unwrapped_trials_are_bounded),           cmocka_unit_test(wide_reorder),
-        cmocka_unit_test(threads_share_a_plan),    cmocka_unit_test(resolver_destroy_null),
+        cmocka_unit_test(unwrapped_trials_are_bounded),
+        cmocka_unit_test(wide_reorder),
+        cmocka_unit_test(threads_share_a_plan),
+        cmocka_unit_test(resolver_destroy_null),
         cmocka_unit_test(same_bytes_as_avro_c),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,7 @@
 /* Unit tests for compat.c and cli_compat.c: level and kind names, report ownership, error
  * summaries, limits, and the `schema compat` subcommand's output and exit codes. The rules
- * themselves are covered by tests/data/compat/ (run_compat_cases) and tests/checks/compat-oracle.t. */
+ * themselves are covered by tests/data/compat/ (run_compat_cases) and tests/checks/compat-oracle.t.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -40,9 +41,9 @@ static void level_names(void **state) {
 
 static void kind_names(void **state) {
     (void)state;
-    const char *java[] = {"NAME_MISMATCH", "FIXED_SIZE_MISMATCH", "MISSING_ENUM_SYMBOLS",
-                          "READER_FIELD_MISSING_DEFAULT_VALUE", "TYPE_MISMATCH",
-                          "MISSING_UNION_BRANCH"};
+    const char *java[] = {"NAME_MISMATCH",        "FIXED_SIZE_MISMATCH",
+                          "MISSING_ENUM_SYMBOLS", "READER_FIELD_MISSING_DEFAULT_VALUE",
+                          "TYPE_MISMATCH",        "MISSING_UNION_BRANCH"};
     for (int i = 0; i < PB_COMPAT__KIND_COUNT; i++) {
         assert_string_equal(pb_compat_kind_name((pb_compat_kind_t)i), java[i]);
         assert_int_equal(pb_compat_kind_parse(java[i]), i);
@@ -91,8 +92,9 @@ static void level_messages(void **state) {
     pb_compat_report_t rep = {0};
     pb_err_t err = {0};
     /* newest first: version index 1 is named, backward before forward */
-    assert_int_equal(pb_compat_check_level(PB_COMPAT_FULL_TRANSITIVE, cand, versions, 2, &rep, &err),
-                     PB_ERR_INCOMPATIBLE);
+    assert_int_equal(
+        pb_compat_check_level(PB_COMPAT_FULL_TRANSITIVE, cand, versions, 2, &rep, &err),
+        PB_ERR_INCOMPATIBLE);
     assert_non_null(strstr(err.msg, "not FULL_TRANSITIVE compatible with version index 1 (the new "
                                     "schema cannot read data written with it)"));
     assert_int_equal(rep.n_issues, 3); /* v1 backward, v1 forward, v0 forward */
@@ -103,7 +105,8 @@ static void level_messages(void **state) {
     /* non-transitive looks at the latest only */
     assert_int_equal(pb_compat_check_level(PB_COMPAT_FORWARD, cand, versions, 2, &rep, &err),
                      PB_ERR_INCOMPATIBLE);
-    assert_non_null(strstr(err.msg, "version index 1 (it cannot read data written with the new schema)"));
+    assert_non_null(
+        strstr(err.msg, "version index 1 (it cannot read data written with the new schema)"));
     assert_int_equal(rep.n_issues, 1);
     /* an out-of-range level is an error, not a verdict */
     assert_int_equal(pb_compat_check_level((pb_compat_level_t)42, cand, versions, 2, &rep, &err),
@@ -155,9 +158,10 @@ static pb_schema_t *chain(size_t n, const char *prefix) {
     for (size_t i = 0; i < n; i++) {
         char prev[32];
         snprintf(prev, sizeof prev, i ? "R%zu" : "int", i - 1);
-        pb_buf_printf(&b, "{\"name\":\"%s%zu\",\"default\":null,\"type\":[\"null\",{\"type\":"
-                          "\"record\",\"name\":\"R%zu\",\"fields\":[{\"name\":\"p\",\"type\":"
-                          "\"%s\"}]}]},",
+        pb_buf_printf(&b,
+                      "{\"name\":\"%s%zu\",\"default\":null,\"type\":[\"null\",{\"type\":"
+                      "\"record\",\"name\":\"R%zu\",\"fields\":[{\"name\":\"p\",\"type\":"
+                      "\"%s\"}]}]},",
                       prefix, i, i, prev);
     }
     pb_buf_printf(&b, "{\"name\":\"last\",\"type\":\"R%zu\"}]}", n - 1);
@@ -201,8 +205,9 @@ static pb_schema_t *union_of_records(size_t n) {
     pb_buf_t b = {0};
     pb_buf_printf(&b, "[");
     for (size_t i = 0; i < n; i++)
-        pb_buf_printf(&b, "%s{\"type\":\"record\",\"name\":\"R%zu\",\"fields\":[{\"name\":"
-                          "\"f%zu\",\"type\":\"int\"}]}",
+        pb_buf_printf(&b,
+                      "%s{\"type\":\"record\",\"name\":\"R%zu\",\"fields\":[{\"name\":"
+                      "\"f%zu\",\"type\":\"int\"}]}",
                       i ? "," : "", i, i);
     pb_buf_printf(&b, "]");
     pb_schema_t *s = parse((const char *)b.data);
@@ -246,7 +251,8 @@ static int run_cli(char **out, char **errout, int argc, ...) {
     char *argv[16];
     va_list ap;
     va_start(ap, argc);
-    for (int i = 0; i < argc; i++) argv[i] = va_arg(ap, char *);
+    for (int i = 0; i < argc; i++)
+        argv[i] = va_arg(ap, char *);
     va_end(ap);
     argv[argc] = NULL;
     char opath[128], epath[128];
@@ -295,9 +301,14 @@ static int cli_teardown(void **state) {
     return system(cmd) == 0 ? 0 : -1;
 }
 
-#define R_LONG "{\"type\":\"record\",\"name\":\"T\",\"fields\":[{\"name\":\"amount\",\"type\":\"long\"}]}"
-#define R_STR "{\"type\":\"record\",\"name\":\"T\",\"fields\":[{\"name\":\"amount\",\"type\":\"string\"},{\"name\":\"x\",\"type\":\"int\"}]}"
-#define R_TWO "{\"type\":\"record\",\"name\":\"T\",\"fields\":[{\"name\":\"amount\",\"type\":\"long\"},{\"name\":\"y\",\"type\":\"int\"}]}"
+#define R_LONG                                                                                     \
+    "{\"type\":\"record\",\"name\":\"T\",\"fields\":[{\"name\":\"amount\",\"type\":\"long\"}]}"
+#define R_STR                                                                                      \
+    "{\"type\":\"record\",\"name\":\"T\",\"fields\":[{\"name\":\"amount\",\"type\":\"string\"},{"  \
+    "\"name\":\"x\",\"type\":\"int\"}]}"
+#define R_TWO                                                                                      \
+    "{\"type\":\"record\",\"name\":\"T\",\"fields\":[{\"name\":\"amount\",\"type\":\"long\"},{"    \
+    "\"name\":\"y\",\"type\":\"int\"}]}"
 
 static void cli_compatible(void **state) {
     (void)state;
@@ -310,9 +321,10 @@ static void cli_compatible(void **state) {
     free(err);
     /* the reader drops x and... cannot read amount as string */
     assert_int_equal(run_cli(&out, &err, 5, "compat", "--reader", r, "--writer", w), 1);
-    assert_string_equal(out, "incompatible: 1 incompatibility\n"
-                             "/fields/0/type TYPE_MISMATCH field 'amount': reader type long cannot "
-                             "read writer type string (a writer string can be read as string or bytes)\n");
+    assert_string_equal(
+        out, "incompatible: 1 incompatibility\n"
+             "/fields/0/type TYPE_MISMATCH field 'amount': reader type long cannot "
+             "read writer type string (a writer string can be read as string or bytes)\n");
     free(out);
     free(err);
 }
@@ -364,7 +376,9 @@ static void cli_invalid(void **state) {
     (void)state;
     char *out, *err;
     const char *good = write_tmp("g.avsc", R_LONG);
-    const char *bad = write_tmp("bad.avsc", "{\"type\":\"record\",\"name\":\"T\",\"fields\":[{\"name\":\"a\",\"type\":\"nope\"}]}");
+    const char *bad = write_tmp(
+        "bad.avsc",
+        "{\"type\":\"record\",\"name\":\"T\",\"fields\":[{\"name\":\"a\",\"type\":\"nope\"}]}");
     const char *notjson = write_tmp("nj.avsc", "{\"type\":");
     /* missing --writer */
     assert_int_equal(run_cli(&out, &err, 3, "compat", "--reader", good), 2);
@@ -382,7 +396,8 @@ static void cli_invalid(void **state) {
     free(out);
     free(err);
     /* unreadable file */
-    assert_int_equal(run_cli(&out, &err, 5, "compat", "--reader", "/nonexistent/x.avsc", "--writer", good), 2);
+    assert_int_equal(
+        run_cli(&out, &err, 5, "compat", "--reader", "/nonexistent/x.avsc", "--writer", good), 2);
     assert_non_null(strstr(err, "compat: reader /nonexistent/x.avsc: No such file"));
     free(out);
     free(err);
@@ -394,7 +409,8 @@ static void cli_invalid(void **state) {
     free(out);
     free(err);
     /* not JSON, with --json: the error is also JSON on stdout */
-    assert_int_equal(run_cli(&out, &err, 6, "compat", "--json", "--reader", notjson, "--writer", good), 2);
+    assert_int_equal(
+        run_cli(&out, &err, 6, "compat", "--json", "--reader", notjson, "--writer", good), 2);
     json_error_t jerr;
     json_t *j = json_loads(out, 0, &jerr);
     assert_non_null(j);

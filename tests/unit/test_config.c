@@ -96,8 +96,10 @@ static void split_hostport(void **state) {
     assert_int_equal(pb_config_split_hostport("[::1]:99", host, sizeof host, &port, &err), 0);
     assert_string_equal(host, "::1");
     assert_int_equal(port, 99);
-    assert_int_equal(pb_config_split_hostport(":80", host, sizeof host, &port, &err), PB_ERR_INVALID);
-    assert_int_equal(pb_config_split_hostport("h:", host, sizeof host, &port, &err), PB_ERR_INVALID);
+    assert_int_equal(pb_config_split_hostport(":80", host, sizeof host, &port, &err),
+                     PB_ERR_INVALID);
+    assert_int_equal(pb_config_split_hostport("h:", host, sizeof host, &port, &err),
+                     PB_ERR_INVALID);
 }
 
 static void file_source(void **state) {
@@ -172,7 +174,8 @@ static void doc_lists_every_key(void **state) {
         snprintf(needle, sizeof needle, "| `%s` |", key);
         if (!strstr((char *)out.data, needle)) fail_msg("doc misses %s", key);
     }
-    assert_non_null(strstr((char *)out.data, "| `log.level` | enum | `info` | error, warn, info, debug |"));
+    assert_non_null(
+        strstr((char *)out.data, "| `log.level` | enum | `info` | error, warn, info, debug |"));
     pb_buf_free(&out);
     pb_buf_free(&dump);
 }

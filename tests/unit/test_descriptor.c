@@ -43,14 +43,16 @@ static void examples_load(void **state) {
     assert_string_equal(set->products[1]->name, "tripExecution");
     assert_string_equal(set->products[2]->name, "weather");
 
-    const pb_product_t *trip = pb_descriptor_set_product(set, "urn:dpds:com.acme:dataproducts:tripExecution:1");
+    const pb_product_t *trip =
+        pb_descriptor_set_product(set, "urn:dpds:com.acme:dataproducts:tripExecution:1");
     assert_non_null(trip);
     assert_string_equal(trip->ns, "com.acme");
     assert_int_equal(trip->major, 1);
     assert_string_equal(trip->version, "1.2.0");
     assert_string_equal(trip->domain, "logistics");
     assert_string_equal(trip->owner, "trip-team@acme.example");
-    assert_string_equal(trip->description, "What happens to every trip, from planning to completion.");
+    assert_string_equal(trip->description,
+                        "What happens to every trip, from planning to completion.");
     assert_string_equal(trip->source, "schemas/examples/tripExecution.json");
     assert_int_equal(trip->n_outputs, 1);
     assert_int_equal(trip->n_inputs, 1);
@@ -59,7 +61,8 @@ static void examples_load(void **state) {
     assert_int_equal(ev->kind, PB_PORT_OUTPUT);
     assert_ptr_equal(ev->product, trip);
     assert_string_equal(ev->name, "tripEvents");
-    assert_string_equal(ev->fqn, "urn:dpds:com.acme:dataproducts:tripExecution:1:outputports:tripEvents");
+    assert_string_equal(ev->fqn,
+                        "urn:dpds:com.acme:dataproducts:tripExecution:1:outputports:tripEvents");
     assert_string_equal(ev->version, "1.2.0");
     assert_string_equal(ev->topic, "com.acme.tripExecution.v1.tripEvents");
     assert_string_equal(ev->dlq_topic, "com.acme.tripExecution.v1.tripEvents.dlq");
@@ -86,9 +89,11 @@ static void examples_load(void **state) {
 
     const pb_port_t *w = &trip->inputs[0];
     assert_int_equal(w->kind, PB_PORT_INPUT);
-    assert_string_equal(w->fqn, "urn:dpds:com.acme:dataproducts:tripExecution:1:inputports:weather");
+    assert_string_equal(w->fqn,
+                        "urn:dpds:com.acme:dataproducts:tripExecution:1:inputports:weather");
     assert_string_equal(w->topic, "com.acme.tripExecution.v1.in.weather");
-    assert_string_equal(w->from, "urn:dpds:com.acme:dataproducts:weather:2:outputports:observations");
+    assert_string_equal(w->from,
+                        "urn:dpds:com.acme:dataproducts:weather:2:outputports:observations");
     assert_int_equal(w->partitions, 3); /* the default */
     assert_string_equal(w->compatibility, "BACKWARD");
     assert_int_equal(w->slo.freshness_ms, 600000);
@@ -125,14 +130,22 @@ static void examples_load(void **state) {
     assert_true(fabs(obs->slo.throughput_min_per_s - 10.0) < 1e-12);
     assert_true(fabs(obs->slo.rejects_max_ratio - 0.005) < 1e-12);
     /* the original JSON is kept, unknown members included */
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(json_object_get(weather->json, "info"), "owner"), "name")),
-                        "Weather team");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(weather->json, "info"), "owner"), "name")),
+        "Weather team");
     /* $ref is kept as written in the JSON; the port has the resolved schema */
     const json_t *jschema = json_object_get(
-        json_object_get(json_object_get(json_array_get(json_object_get(json_object_get(weather->json, "interfaceComponents"), "outputPorts"), 0), "promises"), "api"),
+        json_object_get(
+            json_object_get(json_array_get(json_object_get(json_object_get(weather->json,
+                                                                           "interfaceComponents"),
+                                                           "outputPorts"),
+                                           0),
+                            "promises"),
+            "api"),
         "schema");
-    assert_string_equal(json_string_value(json_object_get(jschema, "$ref")), "weather_observation.avsc");
+    assert_string_equal(json_string_value(json_object_get(jschema, "$ref")),
+                        "weather_observation.avsc");
 
     /* every input's "from" is an output port of the mesh */
     for (size_t i = 0; i < set->n_products; i++)
@@ -143,7 +156,8 @@ static void examples_load(void **state) {
             assert_int_equal(src->kind, PB_PORT_OUTPUT);
         }
     assert_ptr_equal(pb_descriptor_set_port(set, w->fqn), w);
-    assert_null(pb_descriptor_set_port(set, "urn:dpds:com.acme:dataproducts:weather:2:outputports:nope"));
+    assert_null(
+        pb_descriptor_set_port(set, "urn:dpds:com.acme:dataproducts:weather:2:outputports:nope"));
     assert_null(pb_descriptor_set_product(set, "urn:dpds:com.acme:dataproducts:weather:1"));
     pb_descriptor_set_destroy(set);
 }
@@ -167,7 +181,8 @@ static void good_fixture(void **state) {
     /* a short "from" without a default namespace cannot be resolved */
     assert_int_equal(pb_descriptor_load_file(D "good.json", NULL, 1, &p, &err), PB_ERR_INVALID);
     assert_null(p);
-    expect_msg(&err, "descriptor " D "good.json: " I0 "/from: address 'weather/2/outputports/observations': "
+    expect_msg(&err, "descriptor " D "good.json: " I0
+                     "/from: address 'weather/2/outputports/observations': "
                      "a short form without a namespace needs a default namespace");
     /* default partitions are range-checked */
     assert_int_equal(pb_descriptor_load_file(D "good.json", "x", 0, &p, &err), PB_ERR_INVALID);
@@ -187,15 +202,23 @@ static void parse_inline(void **state) {
     pb_product_t *p = NULL;
     pb_err_t err = {0};
     /* same name for an output and an input port is allowed: different URNs and topics */
-    json_t *in0 = json_array_get(json_object_get(json_object_get(j, "interfaceComponents"), "inputPorts"), 0);
+    json_t *in0 =
+        json_array_get(json_object_get(json_object_get(j, "interfaceComponents"), "inputPorts"), 0);
     json_object_set_new(in0, "name", json_string("events"));
     /* unknown members anywhere, and unknown SLO keys, are kept and ignored */
     json_object_set_new(j, "x-future", json_pack("{s:i}", "a", 1));
-    json_t *slo = json_object_get(json_object_get(json_array_get(json_object_get(json_object_get(j, "interfaceComponents"), "outputPorts"), 0), "promises"), "slo");
+    json_t *slo = json_object_get(
+        json_object_get(
+            json_array_get(
+                json_object_get(json_object_get(j, "interfaceComponents"), "outputPorts"), 0),
+            "promises"),
+        "slo");
     json_object_set_new(slo, "availability", json_string("99.9%"));
     assert_int_equal(pb_descriptor_parse(j, NULL, "PUT /v1/products", "com.acme", 2, &p, &err), 0);
-    assert_string_equal(p->inputs[0].fqn, "urn:dpds:com.acme:dataproducts:trip:1:inputports:events");
-    assert_string_equal(p->outputs[0].fqn, "urn:dpds:com.acme:dataproducts:trip:1:outputports:events");
+    assert_string_equal(p->inputs[0].fqn,
+                        "urn:dpds:com.acme:dataproducts:trip:1:inputports:events");
+    assert_string_equal(p->outputs[0].fqn,
+                        "urn:dpds:com.acme:dataproducts:trip:1:outputports:events");
     assert_string_equal(p->inputs[0].topic, "com.acme.trip.v1.in.events");
     assert_string_equal(p->outputs[0].topic, "com.acme.trip.v1.events");
     assert_ptr_equal(p->json, j);
@@ -204,25 +227,37 @@ static void parse_inline(void **state) {
     pb_product_destroy(p);
 
     /* an event time may be a nullable timestamp or a string */
-    json_t *port0 = json_array_get(json_object_get(json_object_get(j, "interfaceComponents"), "outputPorts"), 0);
-    json_t *fields = json_object_get(json_object_get(json_object_get(json_object_get(port0, "promises"), "api"), "schema"), "fields");
-    json_array_append_new(fields, json_pack("{s:s,s:[s,{s:s,s:s}],s:n}", "name", "t2", "type", "null",
-                                            "type", "long", "logicalType", "timestamp-micros", "default"));
-    json_object_set_new(json_object_get(port0, "x-portbroker"), "eventTimeField", json_string("t2"));
+    json_t *port0 = json_array_get(
+        json_object_get(json_object_get(j, "interfaceComponents"), "outputPorts"), 0);
+    json_t *fields = json_object_get(
+        json_object_get(json_object_get(json_object_get(port0, "promises"), "api"), "schema"),
+        "fields");
+    json_array_append_new(fields,
+                          json_pack("{s:s,s:[s,{s:s,s:s}],s:n}", "name", "t2", "type", "null",
+                                    "type", "long", "logicalType", "timestamp-micros", "default"));
+    json_object_set_new(json_object_get(port0, "x-portbroker"), "eventTimeField",
+                        json_string("t2"));
     assert_int_equal(pb_descriptor_parse(j, NULL, NULL, "com.acme", 2, &p, &err), 0);
     assert_string_equal(p->outputs[0].event_time_field, "t2");
     pb_product_destroy(p);
-    json_object_set_new(json_object_get(port0, "x-portbroker"), "eventTimeField", json_string("id"));
+    json_object_set_new(json_object_get(port0, "x-portbroker"), "eventTimeField",
+                        json_string("id"));
     assert_int_equal(pb_descriptor_parse(j, NULL, NULL, "com.acme", 2, &p, &err), 0);
     pb_product_destroy(p);
 
     /* $ref without a directory */
-    json_t *api = json_object_get(json_object_get(json_array_get(json_object_get(json_object_get(j, "interfaceComponents"), "outputPorts"), 0), "promises"), "api");
+    json_t *api = json_object_get(
+        json_object_get(
+            json_array_get(
+                json_object_get(json_object_get(j, "interfaceComponents"), "outputPorts"), 0),
+            "promises"),
+        "api");
     json_object_set_new(api, "schema", json_pack("{s:s}", "$ref", "event.avsc"));
     assert_int_equal(pb_descriptor_parse(j, NULL, NULL, "com.acme", 2, &p, &err), PB_ERR_INVALID);
     assert_null(p);
-    expect_msg(&err, "descriptor (inline): " P0 "/promises/api/schema/$ref: 'event.avsc': $ref needs a "
-                     "descriptor directory");
+    expect_msg(&err,
+               "descriptor (inline): " P0 "/promises/api/schema/$ref: 'event.avsc': $ref needs a "
+               "descriptor directory");
     json_decref(j);
 
     /* not an object */
@@ -242,91 +277,168 @@ typedef struct {
 
 static const bad_case_t bad_cases[] = {
     /* not JSON */
-    {"bad/not_json.json", PB_ERR_INVALID, "descriptor " D "bad/not_json.json: not JSON: line 4, column 20: "},
+    {"bad/not_json.json", PB_ERR_INVALID,
+     "descriptor " D "bad/not_json.json: not JSON: line 4, column 20: "},
     {"bad/duplicate_key.json", PB_ERR_INVALID, "not JSON: line 3, column 25: duplicate object key"},
     {"bad/nul_in_string.json", PB_ERR_INVALID, "not JSON: line 7"},
-    {"bad/root_array.json", PB_ERR_INVALID, "(document): a descriptor is a JSON object, not an array"},
+    {"bad/root_array.json", PB_ERR_INVALID,
+     "(document): a descriptor is a JSON object, not an array"},
     /* required fields, types */
     {"bad/missing_info_name.json", PB_ERR_INVALID, ": /info/name: missing (required string)"},
-    {"bad/ill_typed_version.json", PB_ERR_INVALID, ": /info/version: must be a string, not an integer"},
-    {"bad/missing_interface.json", PB_ERR_INVALID, ": /interfaceComponents: missing (required object)"},
-    {"bad/outputs_not_array.json", PB_ERR_INVALID, ": /interfaceComponents/outputPorts: must be an array, not an object"},
+    {"bad/ill_typed_version.json", PB_ERR_INVALID,
+     ": /info/version: must be a string, not an integer"},
+    {"bad/missing_interface.json", PB_ERR_INVALID,
+     ": /interfaceComponents: missing (required object)"},
+    {"bad/outputs_not_array.json", PB_ERR_INVALID,
+     ": /interfaceComponents/outputPorts: must be an array, not an object"},
     {"bad/missing_owner_id.json", PB_ERR_INVALID, ": /info/owner/id: missing (required string)"},
     {"bad/empty_domain.json", PB_ERR_INVALID, ": /info/domain: must not be empty"},
-    {"bad/schema_missing.json", PB_ERR_INVALID, ": " P0 "/promises/api/schema: missing (required Avro schema"},
-    {"bad/schema_number.json", PB_ERR_INVALID, ": " P0 "/promises/api/schema: a schema is Avro schema JSON (object, string or array)"},
-    {"bad/format_json.json", PB_ERR_INVALID, ": " P0 "/promises/api/format: format 'json' is not supported"},
+    {"bad/schema_missing.json", PB_ERR_INVALID,
+     ": " P0 "/promises/api/schema: missing (required Avro schema"},
+    {"bad/schema_number.json", PB_ERR_INVALID,
+     ": " P0 "/promises/api/schema: a schema is Avro schema JSON (object, string or array)"},
+    {"bad/format_json.json", PB_ERR_INVALID,
+     ": " P0 "/promises/api/format: format 'json' is not supported"},
     /* DPDS version */
-    {"bad/dpds_version_2.json", PB_ERR_INVALID, ": /dataProductDescriptor: '2.0.0' is not a supported DPDS version (portbroker reads 1.x.y)"},
-    {"bad/dpds_version_short.json", PB_ERR_INVALID, ": /dataProductDescriptor: '1.0' is not a supported DPDS version"},
+    {"bad/dpds_version_2.json", PB_ERR_INVALID,
+     ": /dataProductDescriptor: '2.0.0' is not a supported DPDS version (portbroker reads 1.x.y)"},
+    {"bad/dpds_version_short.json", PB_ERR_INVALID,
+     ": /dataProductDescriptor: '1.0' is not a supported DPDS version"},
     /* FQN */
-    {"bad/bad_fqn.json", PB_ERR_INVALID, ": /info/fullyQualifiedName: product URN 'urn:dpds:com.acme:dataproduct:trip:1': segment 3 must be 'dataproducts'"},
-    {"bad/fqn_not_urn.json", PB_ERR_INVALID, ": /info/fullyQualifiedName: 'trip' is not a product URN"},
-    {"bad/fqn_is_port.json", PB_ERR_INVALID, ": /info/fullyQualifiedName: 'urn:dpds:com.acme:dataproducts:trip:1:outputports:x' is a port address"},
-    {"bad/fqn_bad_namespace.json", PB_ERR_INVALID, ": /info/fullyQualifiedName: product URN 'urn:dpds:com..acme:dataproducts:trip:1': segment 2: namespace 'com..acme': empty label at offset 4"},
-    {"bad/name_mismatch.json", PB_ERR_INVALID, ": /info/name: 'tripExecution' does not match the product name 'trip' in fullyQualifiedName"},
-    {"bad/major_mismatch.json", PB_ERR_INVALID, ": /info/version: major version 2 of '2.0.0' does not match the major 1 in fullyQualifiedName"},
+    {"bad/bad_fqn.json", PB_ERR_INVALID,
+     ": /info/fullyQualifiedName: product URN 'urn:dpds:com.acme:dataproduct:trip:1': segment 3 "
+     "must be 'dataproducts'"},
+    {"bad/fqn_not_urn.json", PB_ERR_INVALID,
+     ": /info/fullyQualifiedName: 'trip' is not a product URN"},
+    {"bad/fqn_is_port.json", PB_ERR_INVALID,
+     ": /info/fullyQualifiedName: 'urn:dpds:com.acme:dataproducts:trip:1:outputports:x' is a port "
+     "address"},
+    {"bad/fqn_bad_namespace.json", PB_ERR_INVALID,
+     ": /info/fullyQualifiedName: product URN 'urn:dpds:com..acme:dataproducts:trip:1': segment 2: "
+     "namespace 'com..acme': empty label at offset 4"},
+    {"bad/name_mismatch.json", PB_ERR_INVALID,
+     ": /info/name: 'tripExecution' does not match the product name 'trip' in fullyQualifiedName"},
+    {"bad/major_mismatch.json", PB_ERR_INVALID,
+     ": /info/version: major version 2 of '2.0.0' does not match the major 1 in "
+     "fullyQualifiedName"},
     {"bad/bad_semver.json", PB_ERR_INVALID, ": /info/version: '1.2' is not a semantic version"},
     /* ports */
-    {"bad/bad_port_name.json", PB_ERR_INVALID, ": " P0 "/name: port name 'trip events': character ' ' at offset 4 is not allowed"},
-    {"bad/port_name_digit.json", PB_ERR_INVALID, ": " I0 "/name: port name '1weather': must start with a letter"},
-    {"bad/duplicate_port.json", PB_ERR_INVALID, ": /interfaceComponents/outputPorts/1/name: duplicate output port name 'events' (first at " P0 ")"},
-    {"bad/port_fqn_mismatch.json", PB_ERR_INVALID, ": " P0 "/fullyQualifiedName: is not this port's URN 'urn:dpds:com.acme:dataproducts:trip:1:outputports:events'"},
-    {"bad/port_bad_version.json", PB_ERR_INVALID, ": " P0 "/version: 'v1' is not a semantic version"},
+    {"bad/bad_port_name.json", PB_ERR_INVALID,
+     ": " P0 "/name: port name 'trip events': character ' ' at offset 4 is not allowed"},
+    {"bad/port_name_digit.json", PB_ERR_INVALID,
+     ": " I0 "/name: port name '1weather': must start with a letter"},
+    {"bad/duplicate_port.json", PB_ERR_INVALID,
+     ": /interfaceComponents/outputPorts/1/name: duplicate output port name 'events' (first at " P0
+     ")"},
+    {"bad/port_fqn_mismatch.json", PB_ERR_INVALID,
+     ": " P0 "/fullyQualifiedName: is not this port's URN "
+             "'urn:dpds:com.acme:dataproducts:trip:1:outputports:events'"},
+    {"bad/port_bad_version.json", PB_ERR_INVALID,
+     ": " P0 "/version: 'v1' is not a semantic version"},
     /* topics */
-    {"bad/topic_illegal.json", PB_ERR_INVALID, ": " P0 "/x-portbroker/topic: topic 'a b': character ' ' at offset 1 is not allowed; Kafka topic names use [A-Za-z0-9._-]"},
+    {"bad/topic_illegal.json", PB_ERR_INVALID,
+     ": " P0 "/x-portbroker/topic: topic 'a b': character ' ' at offset 1 is not allowed; Kafka "
+             "topic names use [A-Za-z0-9._-]"},
     {"bad/topic_too_long.json", PB_ERR_INVALID, ": " P0 "/x-portbroker/topic: topic 'tttttttt"},
     {"bad/topic_too_long.json", PB_ERR_INVALID, "...': 250 characters, Kafka allows at most 249"},
     {"bad/topic_dlq_too_long.json", PB_ERR_INVALID, ": " P0 "/x-portbroker/topic: topic 'ttt"},
-    {"bad/topic_dlq_too_long.json", PB_ERR_INVALID, "': 246 characters; its dead-letter topic ('.dlq' added) would have 250, Kafka allows 249"},
+    {"bad/topic_dlq_too_long.json", PB_ERR_INVALID,
+     "': 246 characters; its dead-letter topic ('.dlq' added) would have 250, Kafka allows 249"},
     {"bad/topic_derived_too_long.json", PB_ERR_INVALID, ": " P0 ": derived topic 'com.acme.ppp"},
-    {"bad/topic_derived_too_long.json", PB_ERR_INVALID, "...': 269 characters, Kafka allows at most 249"},
-    {"bad/topic_clash.json", PB_ERR_INVALID, ": " I0 ": topic 'shared.topic' is also used by output port 'events'"},
-    {"bad/topic_clash_dlq.json", PB_ERR_INVALID, ": " I0 ": topic 'x.dlq' is also used by output port 'events'"},
+    {"bad/topic_derived_too_long.json", PB_ERR_INVALID,
+     "...': 269 characters, Kafka allows at most 249"},
+    {"bad/topic_clash.json", PB_ERR_INVALID,
+     ": " I0 ": topic 'shared.topic' is also used by output port 'events'"},
+    {"bad/topic_clash_dlq.json", PB_ERR_INVALID,
+     ": " I0 ": topic 'x.dlq' is also used by output port 'events'"},
     /* $ref */
-    {"ref_not_found/product.json", PB_ERR_INVALID, "descriptor " D "ref_not_found/product.json: " P0 "/promises/api/schema/$ref: 'missing.avsc' not found in '" D "ref_not_found'"},
-    {"ref_escape/product.json", PB_ERR_INVALID, ": " P0 "/promises/api/schema/$ref: '../shared.avsc' escapes the descriptor's directory ('..' is not allowed)"},
-    {"ref_escape_inner/product.json", PB_ERR_INVALID, "$ref: 'sub/../../shared.avsc' escapes the descriptor's directory"},
-    {"ref_absolute/product.json", PB_ERR_INVALID, "$ref: '/etc/passwd': absolute paths are not allowed"},
-    {"ref_symlink/product.json", PB_ERR_INVALID, "$ref: 'link.avsc' escapes the descriptor's directory through a symbolic link"},
-    {"ref_not_json/product.json", PB_ERR_INVALID, "$ref: 'bad.avsc' is not JSON: line 3, column 14: invalid token"},
+    {"ref_not_found/product.json", PB_ERR_INVALID,
+     "descriptor " D "ref_not_found/product.json: " P0
+     "/promises/api/schema/$ref: 'missing.avsc' not found in '" D "ref_not_found'"},
+    {"ref_escape/product.json", PB_ERR_INVALID,
+     ": " P0 "/promises/api/schema/$ref: '../shared.avsc' escapes the descriptor's directory ('..' "
+             "is not allowed)"},
+    {"ref_escape_inner/product.json", PB_ERR_INVALID,
+     "$ref: 'sub/../../shared.avsc' escapes the descriptor's directory"},
+    {"ref_absolute/product.json", PB_ERR_INVALID,
+     "$ref: '/etc/passwd': absolute paths are not allowed"},
+    {"ref_symlink/product.json", PB_ERR_INVALID,
+     "$ref: 'link.avsc' escapes the descriptor's directory through a symbolic link"},
+    {"ref_not_json/product.json", PB_ERR_INVALID,
+     "$ref: 'bad.avsc' is not JSON: line 3, column 14: invalid token"},
     {"ref_directory/product.json", PB_ERR_INVALID, "$ref: 'sub': not a regular file"},
-    {"ref_extra_members/product.json", PB_ERR_INVALID, ": " P0 "/promises/api/schema: a schema reference has '$ref' as its only member (found 2 members)"},
+    {"ref_extra_members/product.json", PB_ERR_INVALID,
+     ": " P0
+     "/promises/api/schema: a schema reference has '$ref' as its only member (found 2 members)"},
     /* compatibility */
-    {"bad/compat_unknown.json", PB_ERR_INVALID, ": " P0 "/x-portbroker/compatibility: unknown compatibility level 'BACKWARDS' (NONE, BACKWARD,"},
+    {"bad/compat_unknown.json", PB_ERR_INVALID,
+     ": " P0
+     "/x-portbroker/compatibility: unknown compatibility level 'BACKWARDS' (NONE, BACKWARD,"},
     {"bad/compat_lowercase.json", PB_ERR_INVALID, "unknown compatibility level 'backward'"},
     /* SLOs */
-    {"bad/slo_freshness.json", PB_ERR_INVALID, "descriptor " D "bad/slo_freshness.json: " P0 "/promises/slo/freshness: '5 minutes' is not a duration (use e.g. 500ms, 30s, 5m, 1h)"},
-    {"bad/slo_freshness_zero.json", PB_ERR_INVALID, ": " P0 "/promises/slo/freshness: duration '0s' must be positive"},
-    {"bad/slo_freshness_number.json", PB_ERR_INVALID, ": " P0 "/promises/slo/freshness: must be a string, not an integer"},
-    {"bad/slo_throughput.json", PB_ERR_INVALID, ": " P0 "/promises/slo/throughput.min: '10 per second' is not a rate (use e.g. 10/s, 600/m, 1/h)"},
-    {"bad/slo_rejects_range.json", PB_ERR_INVALID, ": " P0 "/promises/slo/rejects.max: percentage '150%' is more than 100%"},
-    {"bad/slo_rejects_nopct.json", PB_ERR_INVALID, ": " P0 "/promises/slo/rejects.max: '0.1' is not a percentage"},
+    {"bad/slo_freshness.json", PB_ERR_INVALID,
+     "descriptor " D "bad/slo_freshness.json: " P0
+     "/promises/slo/freshness: '5 minutes' is not a duration (use e.g. 500ms, 30s, 5m, 1h)"},
+    {"bad/slo_freshness_zero.json", PB_ERR_INVALID,
+     ": " P0 "/promises/slo/freshness: duration '0s' must be positive"},
+    {"bad/slo_freshness_number.json", PB_ERR_INVALID,
+     ": " P0 "/promises/slo/freshness: must be a string, not an integer"},
+    {"bad/slo_throughput.json", PB_ERR_INVALID,
+     ": " P0
+     "/promises/slo/throughput.min: '10 per second' is not a rate (use e.g. 10/s, 600/m, 1/h)"},
+    {"bad/slo_rejects_range.json", PB_ERR_INVALID,
+     ": " P0 "/promises/slo/rejects.max: percentage '150%' is more than 100%"},
+    {"bad/slo_rejects_nopct.json", PB_ERR_INVALID,
+     ": " P0 "/promises/slo/rejects.max: '0.1' is not a percentage"},
     /* partitions */
-    {"bad/partitions_zero.json", PB_ERR_INVALID, ": " P0 "/x-portbroker/partitions: 0 is out of range 1..10000"},
-    {"bad/partitions_big.json", PB_ERR_INVALID, ": " P0 "/x-portbroker/partitions: 10001 is out of range 1..10000"},
-    {"bad/partitions_string.json", PB_ERR_INVALID, ": " P0 "/x-portbroker/partitions: must be an integer, not a string"},
-    {"bad/partitions_real.json", PB_ERR_INVALID, ": " P0 "/x-portbroker/partitions: must be an integer, not a real number"},
+    {"bad/partitions_zero.json", PB_ERR_INVALID,
+     ": " P0 "/x-portbroker/partitions: 0 is out of range 1..10000"},
+    {"bad/partitions_big.json", PB_ERR_INVALID,
+     ": " P0 "/x-portbroker/partitions: 10001 is out of range 1..10000"},
+    {"bad/partitions_string.json", PB_ERR_INVALID,
+     ": " P0 "/x-portbroker/partitions: must be an integer, not a string"},
+    {"bad/partitions_real.json", PB_ERR_INVALID,
+     ": " P0 "/x-portbroker/partitions: must be an integer, not a real number"},
     /* from */
-    {"bad/from_input_port.json", PB_ERR_INVALID, ": " I0 "/from: 'urn:dpds:com.acme:dataproducts:weather:2:inputports:observations' is an input port; 'from' names the output port"},
-    {"bad/from_product.json", PB_ERR_INVALID, ": " I0 "/from: 'urn:dpds:com.acme:dataproducts:weather:2' is a product address; a port address is expected"},
-    {"bad/from_garbage.json", PB_ERR_INVALID, ": " I0 "/from: address 'weather': not a URN (urn:dpds:...) nor a short form"},
-    {"bad/from_on_output.json", PB_ERR_INVALID, ": " P0 "/from: 'from' applies to input ports only"},
+    {"bad/from_input_port.json", PB_ERR_INVALID,
+     ": " I0 "/from: 'urn:dpds:com.acme:dataproducts:weather:2:inputports:observations' is an "
+             "input port; 'from' names the output port"},
+    {"bad/from_product.json", PB_ERR_INVALID,
+     ": " I0 "/from: 'urn:dpds:com.acme:dataproducts:weather:2' is a product address; a port "
+             "address is expected"},
+    {"bad/from_garbage.json", PB_ERR_INVALID,
+     ": " I0 "/from: address 'weather': not a URN (urn:dpds:...) nor a short form"},
+    {"bad/from_on_output.json", PB_ERR_INVALID,
+     ": " P0 "/from: 'from' applies to input ports only"},
     /* access */
-    {"bad/access_on_input.json", PB_ERR_INVALID, ": " I0 "/x-portbroker/access: access lists apply to output ports only"},
-    {"bad/access_bad_pattern.json", PB_ERR_INVALID, ": " P0 "/x-portbroker/access/1: access pattern 'com.acme/*': must be '*', a product URN"},
-    {"bad/access_not_array.json", PB_ERR_INVALID, ": " P0 "/x-portbroker/access: must be an array, not a string"},
+    {"bad/access_on_input.json", PB_ERR_INVALID,
+     ": " I0 "/x-portbroker/access: access lists apply to output ports only"},
+    {"bad/access_bad_pattern.json", PB_ERR_INVALID,
+     ": " P0 "/x-portbroker/access/1: access pattern 'com.acme/*': must be '*', a product URN"},
+    {"bad/access_not_array.json", PB_ERR_INVALID,
+     ": " P0 "/x-portbroker/access: must be an array, not a string"},
     /* eventTimeField, keySchema */
-    {"bad/event_time_unknown.json", PB_ERR_INVALID, ": " P0 "/x-portbroker/eventTimeField: 'when' is not a top-level field of the port's schema"},
-    {"bad/event_time_not_record.json", PB_ERR_INVALID, ": " I0 "/x-portbroker/eventTimeField: eventTimeField 'at' needs a record schema"},
-    {"bad/event_time_wrong_type.json", PB_ERR_INVALID, ": " P0 "/x-portbroker/eventTimeField: field 'temp' is double; an event time is a long timestamp or an RFC 3339 string (optionally nullable)"},
-    {"bad/event_time_union_two.json", PB_ERR_INVALID, ": " P0 "/x-portbroker/eventTimeField: field 't2' is union; an event time is"},
+    {"bad/event_time_unknown.json", PB_ERR_INVALID,
+     ": " P0 "/x-portbroker/eventTimeField: 'when' is not a top-level field of the port's schema"},
+    {"bad/event_time_not_record.json", PB_ERR_INVALID,
+     ": " I0 "/x-portbroker/eventTimeField: eventTimeField 'at' needs a record schema"},
+    {"bad/event_time_wrong_type.json", PB_ERR_INVALID,
+     ": " P0 "/x-portbroker/eventTimeField: field 'temp' is double; an event time is a long "
+             "timestamp or an RFC 3339 string (optionally nullable)"},
+    {"bad/event_time_union_two.json", PB_ERR_INVALID,
+     ": " P0 "/x-portbroker/eventTimeField: field 't2' is union; an event time is"},
     /* Avro schema validation (schema.c): inline pointers continue the descriptor's */
-    {"bad/schema_not_avro.json", PB_ERR_INVALID, ": " P0 "/promises/api/schema/fields/1/type: unknown type \"strin\""},
-    {"bad/schema_bad_default.json", PB_ERR_INVALID, ": " P0 "/promises/api/schema/fields/2/default: invalid default for type int"},
-    {"bad/key_schema_not_avro.json", PB_ERR_INVALID, ": " P0 "/x-portbroker/keySchema: a fixed requires \"size\""},
-    {"ref_not_avro/product.json", PB_ERR_INVALID, ": " P0 "/promises/api/schema/$ref: 'event.avsc' at /fields/0/type: unknown type \"timestamp\""},
-    {"bad/key_schema_twice.json", PB_ERR_INVALID, ": " P0 "/x-portbroker/keySchema: key schema given twice"},
+    {"bad/schema_not_avro.json", PB_ERR_INVALID,
+     ": " P0 "/promises/api/schema/fields/1/type: unknown type \"strin\""},
+    {"bad/schema_bad_default.json", PB_ERR_INVALID,
+     ": " P0 "/promises/api/schema/fields/2/default: invalid default for type int"},
+    {"bad/key_schema_not_avro.json", PB_ERR_INVALID,
+     ": " P0 "/x-portbroker/keySchema: a fixed requires \"size\""},
+    {"ref_not_avro/product.json", PB_ERR_INVALID,
+     ": " P0
+     "/promises/api/schema/$ref: 'event.avsc' at /fields/0/type: unknown type \"timestamp\""},
+    {"bad/key_schema_twice.json", PB_ERR_INVALID,
+     ": " P0 "/x-portbroker/keySchema: key schema given twice"},
 };
 
 static void bad_case(void **state) {
@@ -362,7 +474,8 @@ static void every_fixture_has_a_case(void **state) {
         name[strcspn(name, "\n")] = 0;
         int found = 0;
         for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++)
-            if (strncmp(bad_cases[i].file, "bad/", 4) == 0 && strcmp(bad_cases[i].file + 4, name) == 0)
+            if (strncmp(bad_cases[i].file, "bad/", 4) == 0 &&
+                strcmp(bad_cases[i].file + 4, name) == 0)
                 found = 1;
         if (!found) {
             print_error("fixture %s has no case\n", name);
@@ -378,7 +491,8 @@ static void write_big_schema(const char *path, size_t size) {
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     fputs(head, f);
-    for (size_t i = 0; i < size - (sizeof head - 1) - (sizeof tail - 1); i++) fputc('x', f);
+    for (size_t i = 0; i < size - (sizeof head - 1) - (sizeof tail - 1); i++)
+        fputc('x', f);
     fputs(tail, f);
     fclose(f);
 }
@@ -391,9 +505,19 @@ static void ref_too_large(void **state) {
     json_t *j = json_load_file(D "ref_ok/product.json", 0, &jerr);
     assert_non_null(j);
     snprintf(path, sizeof path, "%s/product.json", dir);
-    json_t *api = json_object_get(json_object_get(json_array_get(json_object_get(json_object_get(j, "interfaceComponents"), "outputPorts"), 0), "promises"), "api");
+    json_t *api = json_object_get(
+        json_object_get(
+            json_array_get(
+                json_object_get(json_object_get(j, "interfaceComponents"), "outputPorts"), 0),
+            "promises"),
+        "api");
     json_object_set_new(api, "schema", json_pack("{s:s}", "$ref", "big.avsc"));
-    json_object_del(json_object_get(json_array_get(json_object_get(json_object_get(j, "interfaceComponents"), "outputPorts"), 0), "x-portbroker"), "eventTimeField");
+    json_object_del(
+        json_object_get(
+            json_array_get(
+                json_object_get(json_object_get(j, "interfaceComponents"), "outputPorts"), 0),
+            "x-portbroker"),
+        "eventTimeField");
     assert_int_equal(json_dump_file(j, path, 0), 0);
     json_decref(j);
     snprintf(path, sizeof path, "%s/big.avsc", dir);
@@ -403,7 +527,8 @@ static void ref_too_large(void **state) {
     pb_err_t err = {0};
     snprintf(path, sizeof path, "%s/product.json", dir);
     assert_int_equal(pb_descriptor_load_file(path, "com.acme", 1, &p, &err), PB_ERR_TOO_LARGE);
-    expect_msg(&err, P0 "/promises/api/schema/$ref: 'big.avsc': 1048577 bytes, at most 1048576 are allowed");
+    expect_msg(&err, P0
+               "/promises/api/schema/$ref: 'big.avsc': 1048577 bytes, at most 1048576 are allowed");
 
     /* one byte less is accepted */
     snprintf(path, sizeof path, "%s/big.avsc", dir);
@@ -447,12 +572,16 @@ static void sets(void **state) {
     (void)state;
     pb_descriptor_set_t *set = NULL;
     pb_err_t err = {0};
-    assert_int_equal(pb_descriptor_load_dir(D "set_dup_product", "com.acme", 1, &set, &err), PB_ERR_CONFLICT);
+    assert_int_equal(pb_descriptor_load_dir(D "set_dup_product", "com.acme", 1, &set, &err),
+                     PB_ERR_CONFLICT);
     assert_null(set);
-    expect_msg(&err, "descriptor " D "set_dup_product/b.json: product urn:dpds:com.acme:dataproducts:trip:1 "
+    expect_msg(&err, "descriptor " D
+                     "set_dup_product/b.json: product urn:dpds:com.acme:dataproducts:trip:1 "
                      "is already defined by " D "set_dup_product/a.json");
-    assert_int_equal(pb_descriptor_load_dir(D "set_topic_clash", "com.acme", 1, &set, &err), PB_ERR_CONFLICT);
-    expect_msg(&err, "descriptor " D "set_topic_clash/b.json: port urn:dpds:com.acme:dataproducts:other:1:"
+    assert_int_equal(pb_descriptor_load_dir(D "set_topic_clash", "com.acme", 1, &set, &err),
+                     PB_ERR_CONFLICT);
+    expect_msg(&err, "descriptor " D
+                     "set_topic_clash/b.json: port urn:dpds:com.acme:dataproducts:other:1:"
                      "outputports:events: topic 'com.acme.trip.v1.events' is already used by port "
                      "urn:dpds:com.acme:dataproducts:trip:1:outputports:events");
 
@@ -482,7 +611,8 @@ static void sets(void **state) {
         assert_int_equal(pb_descriptor_set_add(set, p, &err), 0);
     }
     assert_int_equal(set->n_products, 21);
-    assert_non_null(pb_descriptor_set_port(set, "urn:dpds:com.acme:dataproducts:p19:1:inputports:weather"));
+    assert_non_null(
+        pb_descriptor_set_port(set, "urn:dpds:com.acme:dataproducts:p19:1:inputports:weather"));
 
     /* put: replace by URN (topics may stay the same), or add when new */
     pb_product_t *old = NULL;
@@ -491,19 +621,24 @@ static void sets(void **state) {
     assert_ptr_equal(old, a);
     pb_product_destroy(old);
     assert_int_equal(set->n_products, 21);
-    assert_int_equal(pb_descriptor_set_product(set, "urn:dpds:com.acme:dataproducts:trip:1")->outputs[0].partitions, 5);
+    assert_int_equal(pb_descriptor_set_product(set, "urn:dpds:com.acme:dataproducts:trip:1")
+                         ->outputs[0]
+                         .partitions,
+                     5);
     /* put of a product whose topic another product uses: refused, set unchanged */
     json_error_t jerr;
     json_t *j = json_load_file(D "set_topic_clash/b.json", 0, &jerr);
     assert_non_null(j);
-    json_object_set_new(json_object_get(j, "info"), "fullyQualifiedName", json_string("urn:dpds:com.acme:dataproducts:p3:1"));
+    json_object_set_new(json_object_get(j, "info"), "fullyQualifiedName",
+                        json_string("urn:dpds:com.acme:dataproducts:p3:1"));
     json_object_set_new(json_object_get(j, "info"), "name", json_string("p3"));
     pb_product_t *c = NULL;
     assert_int_equal(pb_descriptor_parse(j, NULL, "clash", "com.acme", 1, &c, &err), 0);
     json_decref(j);
     const pb_product_t *p3 = pb_descriptor_set_product(set, "urn:dpds:com.acme:dataproducts:p3:1");
     assert_int_equal(pb_descriptor_set_put(set, c, &old, &err), PB_ERR_CONFLICT);
-    expect_msg(&err, "topic 'com.acme.trip.v1.events' is already used by port urn:dpds:com.acme:dataproducts:trip:1:outputports:events");
+    expect_msg(&err, "topic 'com.acme.trip.v1.events' is already used by port "
+                     "urn:dpds:com.acme:dataproducts:trip:1:outputports:events");
     assert_null(old);
     assert_ptr_equal(pb_descriptor_set_product(set, "urn:dpds:com.acme:dataproducts:p3:1"), p3);
     /* remove */
@@ -527,16 +662,24 @@ static void durations(void **state) {
     static const struct {
         const char *s;
         int64_t ms;
-    } ok[] = {{"500ms", 500}, {"30s", 30000}, {"5m", 300000}, {"1h", 3600000}, {"1d", 86400000},
-              {"1ms", 1}, {"3650d", 3650LL * 86400000}, {"90m", 5400000}, {"007s", 7000}};
+    } ok[] = {{"500ms", 500},
+              {"30s", 30000},
+              {"5m", 300000},
+              {"1h", 3600000},
+              {"1d", 86400000},
+              {"1ms", 1},
+              {"3650d", 3650LL * 86400000},
+              {"90m", 5400000},
+              {"007s", 7000}};
     pb_err_t err = {0};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         int64_t ms = -1;
         assert_int_equal(pb_descriptor_parse_duration(ok[i].s, &ms, &err), 0);
         assert_int_equal(ms, ok[i].ms);
     }
-    static const char *bad[] = {"5 minutes", "", "5", "m", "1.5h", "5M", " 5m", "5m ", "-5m",
-                                "+5m", "1e3s", "5mins", "1w", "0x10s", "9999999999999999s"};
+    static const char *bad[] = {"5 minutes", "",      "5",   "m",     "1.5h",
+                                "5M",        " 5m",   "5m ", "-5m",   "+5m",
+                                "1e3s",      "5mins", "1w",  "0x10s", "9999999999999999s"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t ms;
         assert_int_equal(pb_descriptor_parse_duration(bad[i], &ms, &err), PB_ERR_INVALID);
@@ -565,7 +708,8 @@ static void rates_and_percents(void **state) {
     assert_true(fabs(v - 24.0 / 86400) < 1e-15);
     assert_int_equal(pb_descriptor_parse_rate("0.5/s", &v, &err), 0);
     assert_true(v == 0.5);
-    static const char *badr[] = {"10", "10/", "/s", "10/sec", "10 /s", "1./s", ".5/s", "-1/s", "10/S", "1e1/s", ""};
+    static const char *badr[] = {"10",   "10/",  "/s",   "10/sec", "10 /s", "1./s",
+                                 ".5/s", "-1/s", "10/S", "1e1/s",  ""};
     for (size_t i = 0; i < sizeof badr / sizeof badr[0]; i++) {
         assert_int_equal(pb_descriptor_parse_rate(badr[i], &v, &err), PB_ERR_INVALID);
         expect_msg(&err, "is not a rate (use e.g. 10/s, 600/m, 1/h)");
@@ -593,9 +737,11 @@ static void rates_and_percents(void **state) {
 
 static void compat_levels(void **state) {
     (void)state;
-    const char *ok[] = {"NONE", "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE",
-                        "FULL", "FULL_TRANSITIVE"};
-    for (size_t i = 0; i < 7; i++) assert_true(pb_descriptor_compat_valid(ok[i]));
+    const char *ok[] = {"NONE",           "BACKWARD",           "BACKWARD_TRANSITIVE",
+                        "FORWARD",        "FORWARD_TRANSITIVE", "FULL",
+                        "FULL_TRANSITIVE"};
+    for (size_t i = 0; i < 7; i++)
+        assert_true(pb_descriptor_compat_valid(ok[i]));
     assert_false(pb_descriptor_compat_valid("backward"));
     assert_false(pb_descriptor_compat_valid("FULL "));
     assert_false(pb_descriptor_compat_valid(""));
@@ -610,11 +756,16 @@ int main(void) {
     }
     enum { NB = sizeof bad_cases / sizeof bad_cases[0] };
     static const struct CMUnitTest fixed[] = {
-        cmocka_unit_test(examples_load),  cmocka_unit_test(good_fixture),
-        cmocka_unit_test(parse_inline),   cmocka_unit_test(every_fixture_has_a_case),
-        cmocka_unit_test(ref_too_large),  cmocka_unit_test(file_errors),
-        cmocka_unit_test(sets),           cmocka_unit_test(durations),
-        cmocka_unit_test(rates_and_percents), cmocka_unit_test(compat_levels),
+        cmocka_unit_test(examples_load),
+        cmocka_unit_test(good_fixture),
+        cmocka_unit_test(parse_inline),
+        cmocka_unit_test(every_fixture_has_a_case),
+        cmocka_unit_test(ref_too_large),
+        cmocka_unit_test(file_errors),
+        cmocka_unit_test(sets),
+        cmocka_unit_test(durations),
+        cmocka_unit_test(rates_and_percents),
+        cmocka_unit_test(compat_levels),
     };
     enum { NF = sizeof fixed / sizeof fixed[0] };
     static struct CMUnitTest tests[NF + NB];

@@ -39,13 +39,15 @@ static void code_table(void **state) {
     assert_int_equal(pb_err_http_status(PB_ERR_UNAVAILABLE), 503);
     assert_int_equal(pb_err_http_status(9999), 500);
     assert_string_equal(pb_err_name(-1), "unknown");
-    for (int c = 0; c < PB_ERR__COUNT; c++) assert_non_null(pb_err_name(c));
+    for (int c = 0; c < PB_ERR__COUNT; c++)
+        assert_non_null(pb_err_name(c));
 }
 
 static void buf_grows(void **state) {
     (void)state;
     pb_buf_t b = {0};
-    for (int i = 0; i < 1000; i++) assert_int_equal(pb_buf_printf(&b, "%04d", i), 0);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(pb_buf_printf(&b, "%04d", i), 0);
     assert_int_equal(b.len, 4000);
     assert_memory_equal(b.data + 3996, "0999", 4);
     assert_int_equal(b.data[b.len], 0);

@@ -48,8 +48,10 @@ static void on_dr(void *opaque, int code, const char *reason, int32_t partition,
     (void)partition;
     int *count = opaque;
     (*count)++;
-    if (code) failed++;
-    else acked++;
+    if (code)
+        failed++;
+    else
+        acked++;
     last_offset = offset;
 }
 static void serve_kafka(void *k) { pb_kafka_serve(k); }
@@ -71,7 +73,8 @@ static void produce_and_ack(void **state) {
     pb_kafka_header_t h[] = {{"ce_id", "abc", 3}};
     acked = failed = 0;
     for (int i = 0; i < 10; i++)
-        assert_int_equal(pb_kafka_produce(k, "t.six", 2, "k", 1, "v", 1, h, 1, on_dr, &count, &err), 0);
+        assert_int_equal(pb_kafka_produce(k, "t.six", 2, "k", 1, "v", 1, h, 1, on_dr, &count, &err),
+                         0);
     int done = 0;
     for (int64_t end = pb_loop_now_ms() + 10000; count < 10 && pb_loop_now_ms() < end;)
         pump(pb_kafka_wake_fd(k), serve_kafka, k, &done, 100);
@@ -126,7 +129,9 @@ static void log_follower(void **state) {
     char v[16];
     for (int i = 0; i < 5; i++) {
         snprintf(v, sizeof v, "r%d", i);
-        assert_int_equal(pb_kafka_produce(k, "t.log", 0, NULL, 0, v, strlen(v), NULL, 0, on_dr, &count, &err), 0);
+        assert_int_equal(
+            pb_kafka_produce(k, "t.log", 0, NULL, 0, v, strlen(v), NULL, 0, on_dr, &count, &err),
+            0);
     }
     for (int64_t end = pb_loop_now_ms() + 10000; count < 5 && pb_loop_now_ms() < end;)
         pump(pb_kafka_wake_fd(k), serve_kafka, k, &done, 100);
@@ -136,7 +141,8 @@ static void log_follower(void **state) {
     pb_kafka_log_t *l = pb_kafka_log_new(k, "t.log", 5000, on_record, NULL, &err);
     assert_non_null(l);
     assert_false(pb_kafka_log_caught_up(l));
-    for (int64_t end = pb_loop_now_ms() + 10000; !pb_kafka_log_caught_up(l) && pb_loop_now_ms() < end;)
+    for (int64_t end = pb_loop_now_ms() + 10000;
+         !pb_kafka_log_caught_up(l) && pb_loop_now_ms() < end;)
         pump(pb_kafka_log_wake_fd(l), serve_log, l, &done, 100);
     assert_true(pb_kafka_log_caught_up(l));
     assert_int_equal(n_seen, 5);
@@ -146,7 +152,8 @@ static void log_follower(void **state) {
         assert_string_equal(seen_val[i], v);
     }
     /* Live: a new record arrives after the replay. */
-    assert_int_equal(pb_kafka_produce(k, "t.log", 0, NULL, 0, "live", 4, NULL, 0, NULL, NULL, &err), 0);
+    assert_int_equal(pb_kafka_produce(k, "t.log", 0, NULL, 0, "live", 4, NULL, 0, NULL, NULL, &err),
+                     0);
     for (int64_t end = pb_loop_now_ms() + 10000; n_seen < 6 && pb_loop_now_ms() < end;) {
         pump(pb_kafka_wake_fd(k), serve_kafka, k, &done, 20);
         pump(pb_kafka_log_wake_fd(l), serve_log, l, &done, 50);

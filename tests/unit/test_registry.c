@@ -40,7 +40,8 @@ static int apply_text(pb_registry_t *r, const char *text, pb_registry_result_t *
     return pb_registry_apply(r, -1, text, strlen(text), res);
 }
 
-static int reg(pb_registry_t *r, const char *subject, const char *schema, pb_registry_result_t *res) {
+static int reg(pb_registry_t *r, const char *subject, const char *schema,
+               pb_registry_result_t *res) {
     pb_buf_t b = {0};
     pb_err_t err = {0};
     int rc = pb_registry_record_register(&b, "req-reg", subject, schema, strlen(schema), &err);
@@ -66,12 +67,14 @@ static int del_version(pb_registry_t *r, const char *subject, int version, int p
                        pb_registry_result_t *res) {
     pb_buf_t b = {0};
     pb_err_t err = {0};
-    assert_int_equal(pb_registry_record_delete_version(&b, "req-dv", subject, version, permanent, &err), 0);
+    assert_int_equal(
+        pb_registry_record_delete_version(&b, "req-dv", subject, version, permanent, &err), 0);
     assert_int_equal(apply_buf(r, &b, res), 0);
     return res->error_code;
 }
 
-static int del_subject(pb_registry_t *r, const char *subject, int permanent, pb_registry_result_t *res) {
+static int del_subject(pb_registry_t *r, const char *subject, int permanent,
+                       pb_registry_result_t *res) {
     pb_buf_t b = {0};
     pb_err_t err = {0};
     assert_int_equal(pb_registry_record_delete_subject(&b, "req-ds", subject, permanent, &err), 0);
@@ -101,12 +104,14 @@ static char *versions_text(pb_registry_t *r, const char *subject, int deleted) {
 
 static void assert_versions(pb_registry_t *r, const char *subject, int deleted, const char *want) {
     char *got = versions_text(r, subject, deleted);
-    if (strcmp(got, want) != 0) fail_msg("versions of %s (deleted=%d): %s, want %s", subject, deleted, got, want);
+    if (strcmp(got, want) != 0)
+        fail_msg("versions of %s (deleted=%d): %s, want %s", subject, deleted, got, want);
     free(got);
 }
 
 static void contains(const char *hay, const char *needle) {
-    if (!hay || !strstr(hay, needle)) fail_msg("'%s' does not contain '%s'", hay ? hay : "(null)", needle);
+    if (!hay || !strstr(hay, needle))
+        fail_msg("'%s' does not contain '%s'", hay ? hay : "(null)", needle);
 }
 
 /* ---- Schema Registry semantics ---- */
@@ -116,7 +121,10 @@ static void register_ids_and_reuse(void **state) {
     pb_registry_t *r = pb_registry_new();
     reg_ok(r, "s1", S_A, 1, 1);
     /* Same schema, other whitespace and key order inside the field: no new version, no check. */
-    reg_ok(r, "s1", "{ \"type\" : \"record\", \"name\":\"R\", \"fields\":[{\"type\":\"int\",\"name\":\"a\"}] }", 1, 1);
+    reg_ok(
+        r, "s1",
+        "{ \"type\" : \"record\", \"name\":\"R\", \"fields\":[{\"type\":\"int\",\"name\":\"a\"}] }",
+        1, 1);
     pb_registry_result_t res = {0};
     reg(r, "s1", S_A, &res);
     assert_int_equal(res.existed, 1);
@@ -126,8 +134,12 @@ static void register_ids_and_reuse(void **state) {
     /* The same schema under another subject reuses its global id. */
     reg_ok(r, "s2", S_AB, 2, 1);
     reg_ok(r, "s2", S_A, 1, 2); /* BACKWARD: {a} reads {a,b} */
-    /* Defaults matter (full JSON, not Parsing Canonical Form): another default is another schema. */
-    reg_ok(r, "s3", REC(F_A "," "{\"name\":\"b\",\"type\":\"string\",\"default\":\"y\"}"), 3, 1);
+    /* Defaults matter (full JSON, not Parsing Canonical Form): another default is another schema.
+     */
+    reg_ok(r, "s3",
+           REC(F_A ","
+                   "{\"name\":\"b\",\"type\":\"string\",\"default\":\"y\"}"),
+           3, 1);
     /* Docs matter too. */
     reg_ok(r, "s3", REC("{\"name\":\"a\",\"type\":\"int\",\"doc\":\"d\"}"), 4, 2);
 
@@ -136,7 +148,9 @@ static void register_ids_and_reuse(void **state) {
     assert_int_equal(pb_registry_get_version(r, "s1", -1, 0, &v, &err), 0);
     assert_int_equal(v.version, 2);
     assert_int_equal(v.id, 2);
-    assert_string_equal(v.schema, "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"int\"},{\"name\":\"b\",\"type\":\"string\",\"default\":\"x\"}]}");
+    assert_string_equal(v.schema,
+                        "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":"
+                        "\"int\"},{\"name\":\"b\",\"type\":\"string\",\"default\":\"x\"}]}");
     assert_int_equal(pb_registry_get_version(r, "s1", 1, 0, &v, &err), 0);
     assert_int_equal(v.id, 1);
     assert_int_equal(pb_registry_get_version(r, "s1", 7, 0, &v, &err), PB_SR_VERSION_NOT_FOUND);
@@ -146,13 +160,16 @@ static void register_ids_and_reuse(void **state) {
 
     const char *text;
     assert_int_equal(pb_registry_schema_by_id(r, 2, &text, NULL, &err), 0);
-    assert_string_equal(text, "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"int\"},{\"name\":\"b\",\"type\":\"string\",\"default\":\"x\"}]}");
+    assert_string_equal(text,
+                        "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":"
+                        "\"int\"},{\"name\":\"b\",\"type\":\"string\",\"default\":\"x\"}]}");
     assert_int_equal(pb_registry_schema_by_id(r, 99, &text, NULL, &err), PB_SR_SCHEMA_NOT_FOUND);
     assert_string_equal(err.msg, "Schema 99 not found");
     json_t *j = NULL;
     assert_int_equal(pb_registry_id_versions(r, 2, 0, &j, &err), 0);
     char *s = json_dumps(j, JSON_COMPACT);
-    assert_string_equal(s, "[{\"subject\":\"s1\",\"version\":2},{\"subject\":\"s2\",\"version\":1}]");
+    assert_string_equal(s,
+                        "[{\"subject\":\"s1\",\"version\":2},{\"subject\":\"s2\",\"version\":1}]");
     free(s);
     json_decref(j);
     assert_int_equal(pb_registry_id_subjects(r, 1, 0, &j, &err), 0);
@@ -172,12 +189,20 @@ static void register_ids_and_reuse(void **state) {
     json_decref(j);
 
     /* Lookup: normalized equality, 40403 / 40401 / 42201. */
-    assert_int_equal(pb_registry_lookup(r, "s2", "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"int\"}]}", strlen(S_A), 0, &v, &err), 0);
+    assert_int_equal(
+        pb_registry_lookup(
+            r, "s2",
+            "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"int\"}]}",
+            strlen(S_A), 0, &v, &err),
+        0);
     assert_int_equal(v.version, 2);
     assert_int_equal(v.id, 1);
-    assert_int_equal(pb_registry_lookup(r, "s3", S_A, strlen(S_A), 0, &v, &err), PB_SR_SCHEMA_NOT_FOUND);
-    assert_int_equal(pb_registry_lookup(r, "zz", S_A, strlen(S_A), 0, &v, &err), PB_SR_SUBJECT_NOT_FOUND);
-    assert_int_equal(pb_registry_lookup(r, "s1", "{\"type\":\"recrd\"}", 17, 0, &v, &err), PB_SR_INVALID_SCHEMA);
+    assert_int_equal(pb_registry_lookup(r, "s3", S_A, strlen(S_A), 0, &v, &err),
+                     PB_SR_SCHEMA_NOT_FOUND);
+    assert_int_equal(pb_registry_lookup(r, "zz", S_A, strlen(S_A), 0, &v, &err),
+                     PB_SR_SUBJECT_NOT_FOUND);
+    assert_int_equal(pb_registry_lookup(r, "s1", "{\"type\":\"recrd\"}", 17, 0, &v, &err),
+                     PB_SR_INVALID_SCHEMA);
     contains(err.msg, "Invalid schema");
     pb_registry_destroy(r);
 }
@@ -188,25 +213,42 @@ static void invalid_schemas(void **state) {
     pb_err_t err = {0};
     /* Bad default: the parser's pointer and reason reach the message. */
     const char *bad = REC("{\"name\":\"a\",\"type\":\"int\",\"default\":\"x\"}");
-    assert_int_equal(pb_registry_record_register(&b, "q", "s", bad, strlen(bad), &err), PB_SR_INVALID_SCHEMA);
+    assert_int_equal(pb_registry_record_register(&b, "q", "s", bad, strlen(bad), &err),
+                     PB_SR_INVALID_SCHEMA);
     contains(err.msg, "Invalid schema");
     contains(err.msg, "/fields/0");
     assert_int_equal(b.len, 0);
-    assert_int_equal(pb_registry_record_register(&b, "q", "", S_A, strlen(S_A), &err), PB_SR_INVALID_SUBJECT);
-    assert_int_equal(pb_registry_record_register(&b, "q", "a\nb", S_A, strlen(S_A), &err), PB_SR_INVALID_SUBJECT);
+    assert_int_equal(pb_registry_record_register(&b, "q", "", S_A, strlen(S_A), &err),
+                     PB_SR_INVALID_SUBJECT);
+    assert_int_equal(pb_registry_record_register(&b, "q", "a\nb", S_A, strlen(S_A), &err),
+                     PB_SR_INVALID_SUBJECT);
     contains(err.msg, "control character");
-    assert_int_equal(pb_registry_record_register(&b, "", "s", S_A, strlen(S_A), &err), PB_SR_STORE_ERROR);
-    assert_int_equal(pb_registry_record_delete_version(&b, "q", "s", 0, 0, &err), PB_SR_INVALID_VERSION);
+    assert_int_equal(pb_registry_record_register(&b, "", "s", S_A, strlen(S_A), &err),
+                     PB_SR_STORE_ERROR);
+    assert_int_equal(pb_registry_record_delete_version(&b, "q", "s", 0, 0, &err),
+                     PB_SR_INVALID_VERSION);
     assert_int_equal(pb_registry_record_config(&b, "q", NULL, 99, &err), PB_SR_INVALID_LEVEL);
     /* A hand-written record carrying an invalid schema gets 42201 when applied (not a skip). */
     pb_registry_t *r = pb_registry_new();
     pb_registry_result_t res = {0};
-    assert_int_equal(apply_text(r, "{\"v\":1,\"op\":\"register\",\"req\":\"x\",\"subject\":\"s\",\"schema\":\"{\\\"type\\\":\\\"nope\\\"}\"}", &res), 0);
+    assert_int_equal(apply_text(r,
+                                "{\"v\":1,\"op\":\"register\",\"req\":\"x\",\"subject\":\"s\","
+                                "\"schema\":\"{\\\"type\\\":\\\"nope\\\"}\"}",
+                                &res),
+                     0);
     assert_int_equal(res.status, 422);
     assert_int_equal(res.error_code, PB_SR_INVALID_SCHEMA);
-    assert_int_equal(apply_text(r, "{\"v\":1,\"op\":\"register\",\"req\":\"x\",\"subject\":\"\",\"schema\":\"\\\"int\\\"\"}", &res), 0);
+    assert_int_equal(apply_text(r,
+                                "{\"v\":1,\"op\":\"register\",\"req\":\"x\",\"subject\":\"\","
+                                "\"schema\":\"\\\"int\\\"\"}",
+                                &res),
+                     0);
     assert_int_equal(res.error_code, PB_SR_INVALID_SUBJECT);
-    assert_int_equal(apply_text(r, "{\"v\":1,\"op\":\"config\",\"req\":\"x\",\"subject\":null,\"level\":\"SIDEWAYS\"}", &res), 0);
+    assert_int_equal(
+        apply_text(
+            r, "{\"v\":1,\"op\":\"config\",\"req\":\"x\",\"subject\":null,\"level\":\"SIDEWAYS\"}",
+            &res),
+        0);
     assert_int_equal(res.error_code, PB_SR_INVALID_LEVEL);
     assert_int_equal(res.status, 422);
     pb_registry_result_reset(&res);
@@ -254,7 +296,8 @@ static void versions_over_deletes(void **state) {
     assert_int_equal(del_version(r, "s", -1, 1, &res), 0);
     assert_int_equal(res.version, 4);
     assert_versions(r, "s", 1, "[1,2]");
-    /* As Confluent: the next version is max(existing) + 1, so 3 comes back after a permanent delete. */
+    /* As Confluent: the next version is max(existing) + 1, so 3 comes back after a permanent
+     * delete. */
     reg_ok(r, "s", S_AC, 3, 3);
     /* Re-registering a soft-deleted schema: new version, same id, the old soft-deleted one goes. */
     assert_int_equal(del_version(r, "s", 1, 0, &res), 0);
@@ -277,8 +320,8 @@ static void versions_over_deletes(void **state) {
     json_decref(subs);
     assert_int_equal(del_subject(r, "s", 0, &res), PB_SR_SUBJECT_SOFT_DELETED);
     contains(res.message, "was soft deleted");
-    /* Registering into a soft-deleted subject keeps counting; nothing is checked against deleted ones
-     * (and the soft-deleted v2 holding the same schema goes, as in Confluent). */
+    /* Registering into a soft-deleted subject keeps counting; nothing is checked against deleted
+     * ones (and the soft-deleted v2 holding the same schema goes, as in Confluent). */
     reg_ok(r, "s", S_B, 2, 5);
     assert_versions(r, "s", 1, "[3,4,5]");
     assert_int_equal(del_subject(r, "s", 0, &res), 0);
@@ -303,7 +346,8 @@ static int level_case(int level, const char *const *hist, size_t n, int soft_del
     pb_registry_t *r = pb_registry_new();
     pb_registry_result_t res = {0};
     assert_int_equal(set_level(r, "s", PB_COMPAT_NONE), 0);
-    for (size_t i = 0; i < n; i++) reg_ok(r, "s", hist[i], 0, (int)i + 1);
+    for (size_t i = 0; i < n; i++)
+        reg_ok(r, "s", hist[i], 0, (int)i + 1);
     if (soft_delete_first) assert_int_equal(del_version(r, "s", 1, 0, &res), 0);
     assert_int_equal(set_level(r, "s", level), 0);
     int st = reg(r, "s", cand, &res);
@@ -326,7 +370,8 @@ static void every_level(void **state) {
     assert_int_equal(level_case(PB_COMPAT_BACKWARD, h1, 2, 0, S_AC, NULL), 200);
     char *msg = NULL;
     assert_int_equal(level_case(PB_COMPAT_BACKWARD_TRANSITIVE, h1, 2, 0, S_AC, &msg), 409);
-    contains(msg, "Schema being registered is incompatible with an earlier schema for subject \"s\"");
+    contains(msg,
+             "Schema being registered is incompatible with an earlier schema for subject \"s\"");
     contains(msg, "errorType:'READER_FIELD_MISSING_DEFAULT_VALUE'");
     contains(msg, "location:'/fields/1'");
     contains(msg, "oldSchemaVersion: 1");
@@ -340,7 +385,8 @@ static void every_level(void **state) {
     assert_int_equal(level_case(PB_COMPAT_BACKWARD_TRANSITIVE, h1, 2, 1, S_AC, NULL), 200);
     assert_int_equal(level_case(PB_COMPAT_FULL_TRANSITIVE, h1, 2, 1, S_AC, NULL), 200);
 
-    /* History {a}, {a, b="x"}; candidate {b="x"} drops a: it reads both, old ones cannot read it. */
+    /* History {a}, {a, b="x"}; candidate {b="x"} drops a: it reads both, old ones cannot read it.
+     */
     const char *h2[] = {S_A, S_AB};
     assert_int_equal(level_case(PB_COMPAT_BACKWARD, h2, 2, 0, S_B, NULL), 200);
     assert_int_equal(level_case(PB_COMPAT_BACKWARD_TRANSITIVE, h2, 2, 0, S_B, NULL), 200);
@@ -364,7 +410,8 @@ static void every_level(void **state) {
 
     /* Every incompatibility is named: two broken fields, two items. */
     const char *h4[] = {REC(F_A "," F_BDEF)};
-    const char *cand = REC("{\"name\":\"a\",\"type\":\"string\"},{\"name\":\"b\",\"type\":\"int\"}");
+    const char *cand =
+        REC("{\"name\":\"a\",\"type\":\"string\"},{\"name\":\"b\",\"type\":\"int\"}");
     assert_int_equal(level_case(PB_COMPAT_BACKWARD, h4, 1, 0, cand, &msg), 409);
     contains(msg, "location:'/fields/0/type'");
     contains(msg, "location:'/fields/1/type'");
@@ -415,7 +462,8 @@ static void check_query(void **state) {
     assert_int_equal(ok, 1);
     assert_int_equal(pb_registry_check(r, "s", S_AC, strlen(S_AC), -1, &ok, NULL, &err), 0);
     assert_int_equal(ok, 1);
-    assert_int_equal(pb_registry_check(r, "s", S_AC, strlen(S_AC), 1, &ok, NULL, &err), PB_SR_VERSION_NOT_FOUND);
+    assert_int_equal(pb_registry_check(r, "s", S_AC, strlen(S_AC), 1, &ok, NULL, &err),
+                     PB_SR_VERSION_NOT_FOUND);
     reg_ok(r, "s", S_A, 1, 1);
     reg_ok(r, "s", S_ACDEF, 2, 2);
     assert_int_equal(pb_registry_check(r, "s", S_AC, strlen(S_AC), 0, &ok, &msgs, &err), 0);
@@ -440,7 +488,8 @@ static void check_query(void **state) {
 
 /* ---- products, bindings, subscriber-aware checks ---- */
 
-#define OBS(fields) "{\"type\":\"record\",\"name\":\"Obs\",\"namespace\":\"w\",\"fields\":[" fields "]}"
+#define OBS(fields)                                                                                \
+    "{\"type\":\"record\",\"name\":\"Obs\",\"namespace\":\"w\",\"fields\":[" fields "]}"
 #define F_ST "{\"name\":\"station\",\"type\":\"string\"}"
 #define F_TEMP "{\"name\":\"temp\",\"type\":\"double\"}"
 #define F_HUM "{\"name\":\"hum\",\"type\":\"double\",\"default\":0}"
@@ -462,12 +511,14 @@ static pb_product_t *product(const char *ns, const char *name, int major, const 
     char ports[6000];
     if (out)
         snprintf(ports, sizeof ports,
-                 "\"outputPorts\":[{\"name\":\"observations\",\"promises\":{\"api\":{\"schema\":%s}}%s%s%s}]",
+                 "\"outputPorts\":[{\"name\":\"observations\",\"promises\":{\"api\":{\"schema\":%s}"
+                 "}%s%s%s}]",
                  out, xpb ? ",\"x-portbroker\":{" : "", xpb ? xpb : "", xpb ? "}" : "");
     else
-        snprintf(ports, sizeof ports,
-                 "\"inputPorts\":[{\"name\":\"weather\",\"promises\":{\"api\":{\"schema\":%s}}%s%s%s}]",
-                 in, from ? ",\"from\":\"" : "", from ? from : "", from ? "\"" : "");
+        snprintf(
+            ports, sizeof ports,
+            "\"inputPorts\":[{\"name\":\"weather\",\"promises\":{\"api\":{\"schema\":%s}}%s%s%s}]",
+            in, from ? ",\"from\":\"" : "", from ? from : "", from ? "\"" : "");
     snprintf(text, sizeof text,
              "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
              "\"urn:dpds:%s:dataproducts:%s:%d\",\"name\":\"%s\",\"version\":\"%d.0.0\","
@@ -507,8 +558,11 @@ static int bind(pb_registry_t *r, const char *from, const char *to, const char *
 static pb_registry_t *mesh(void) {
     pb_registry_t *r = pb_registry_new();
     pb_registry_result_t res = {0};
-    assert_int_equal(put(r, product("com.acme", "weather", 2, OBS(F_ST "," F_TEMP), NULL, NULL, NULL), &res), 201);
-    assert_int_equal(put(r, product("com.acme", "trip", 1, NULL, NULL, OBS(F_ST), OBS_URN), &res), 201);
+    assert_int_equal(
+        put(r, product("com.acme", "weather", 2, OBS(F_ST "," F_TEMP), NULL, NULL, NULL), &res),
+        201);
+    assert_int_equal(put(r, product("com.acme", "trip", 1, NULL, NULL, OBS(F_ST), OBS_URN), &res),
+                     201);
     pb_registry_result_reset(&res);
     return r;
 }
@@ -551,18 +605,31 @@ static void products_and_ports(void **state) {
     assert_string_equal(before, after);
     free(after);
     /* A descriptor that states its level sets the subject config. */
-    assert_int_equal(put(r, product("com.acme", "weather", 2, OBS(F_ST "," F_TEMP "," F_HUM),
-                                    "\"compatibility\":\"FULL_TRANSITIVE\"", NULL, NULL), &res), 200);
-    assert_int_equal(pb_registry_port_level(r, pb_registry_port(r, OBS_URN)), PB_COMPAT_FULL_TRANSITIVE);
+    assert_int_equal(put(r,
+                         product("com.acme", "weather", 2, OBS(F_ST "," F_TEMP "," F_HUM),
+                                 "\"compatibility\":\"FULL_TRANSITIVE\"", NULL, NULL),
+                         &res),
+                     200);
+    assert_int_equal(pb_registry_port_level(r, pb_registry_port(r, OBS_URN)),
+                     PB_COMPAT_FULL_TRANSITIVE);
     assert_versions(r, OBS_SUBJECT, 0, "[1,2]");
     /* Topic collision with another product. */
-    assert_int_equal(put(r, product("com.acme", "other", 1, OBS(F_ST),
-                                    "\"topic\":\"com.acme.weather.v2.observations\"", NULL, NULL), &res), 409);
-    contains(res.message, "already used by port urn:dpds:com.acme:dataproducts:weather:2:outputports:observations");
+    assert_int_equal(put(r,
+                         product("com.acme", "other", 1, OBS(F_ST),
+                                 "\"topic\":\"com.acme.weather.v2.observations\"", NULL, NULL),
+                         &res),
+                     409);
+    contains(
+        res.message,
+        "already used by port urn:dpds:com.acme:dataproducts:weather:2:outputports:observations");
     /* A port whose schema breaks its own level: 409 naming the port, nothing changes. */
     free(before);
     before = pb_registry_dump(r);
-    assert_int_equal(put(r, product("com.acme", "weather", 2, OBS(F_ST "," F_TEMP "," F_HUM "," F_C), NULL, NULL, NULL), &res), 409);
+    assert_int_equal(put(r,
+                         product("com.acme", "weather", 2, OBS(F_ST "," F_TEMP "," F_HUM "," F_C),
+                                 NULL, NULL, NULL),
+                         &res),
+                     409);
     contains(res.message, "port urn:dpds:com.acme:dataproducts:weather:2:outputports:observations");
     after = pb_registry_dump(r);
     assert_string_equal(before, after);
@@ -599,7 +666,8 @@ static void subscriber_aware_register(void **state) {
     const char *drop = OBS(F_TEMP);
     assert_int_equal(reg(r, OBS_SUBJECT, drop, &res), 409);
     assert_int_equal(res.error_code, PB_SR_INCOMPATIBLE);
-    contains(res.message, "the reader schema of subscriber(s) urn:dpds:com.acme:dataproducts:trip:1:inputports:weather");
+    contains(res.message, "the reader schema of subscriber(s) "
+                          "urn:dpds:com.acme:dataproducts:trip:1:inputports:weather");
     contains(res.message, "READER_FIELD_MISSING_DEFAULT_VALUE");
     contains(res.message, "subscriber:'urn:dpds:com.acme:dataproducts:trip:1:inputports:weather'");
     json_t *it = json_array_get(json_object_get(res.body, "incompatibilities"), 0);
@@ -628,9 +696,12 @@ static void subscriber_aware_register(void **state) {
     assert_true(json_array_size(json_object_get(sub, "incompatibilities")) > 0);
     json_decref(imp);
     /* An already registered schema: no check, compatible. */
-    assert_int_equal(pb_registry_impact(r, OBS_SUBJECT, OBS(F_ST "," F_TEMP), strlen(OBS(F_ST "," F_TEMP)), &imp, &err), 0);
+    assert_int_equal(pb_registry_impact(r, OBS_SUBJECT, OBS(F_ST "," F_TEMP),
+                                        strlen(OBS(F_ST "," F_TEMP)), &imp, &err),
+                     0);
     assert_true(json_is_true(json_object_get(imp, "compatible")));
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(imp, "registered"), "id")), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(imp, "registered"), "id")),
+                     1);
     json_decref(imp);
     assert_int_equal(pb_registry_impact(r, OBS_SUBJECT, "{", 1, &imp, &err), PB_SR_INVALID_SCHEMA);
     char *after = pb_registry_dump(r);
@@ -644,14 +715,20 @@ static void subscriber_aware_register(void **state) {
     reg_ok(r, OBS_SUBJECT, drop, 0, 3);
     /* A producer re-put that would break the subscriber is refused with the input port named. */
     assert_int_equal(set_level(r, OBS_SUBJECT, PB_COMPAT_BACKWARD), 0);
-    assert_int_equal(put(r, product("com.acme", "weather", 2, OBS(F_HUM), NULL, NULL, NULL), &res), 409);
+    assert_int_equal(put(r, product("com.acme", "weather", 2, OBS(F_HUM), NULL, NULL, NULL), &res),
+                     409);
     contains(res.message, TRIP_IN);
     /* A consumer re-put whose reader breaks its own input subject's level: refused. */
-    assert_int_equal(put(r, product("com.acme", "trip", 1, NULL, NULL, OBS(F_ST "," F_HUM_ND), OBS_URN), &res), 409);
+    assert_int_equal(
+        put(r, product("com.acme", "trip", 1, NULL, NULL, OBS(F_ST "," F_HUM_ND), OBS_URN), &res),
+        409);
     contains(res.message, "an earlier schema for subject \"com.acme.trip.v1.in.weather-value\"");
-    /* With that level NONE, the reader still cannot read a live writer version: the first is named. */
+    /* With that level NONE, the reader still cannot read a live writer version: the first is named.
+     */
     assert_int_equal(set_level(r, TRIP_IN_SUBJECT, PB_COMPAT_NONE), 0);
-    assert_int_equal(put(r, product("com.acme", "trip", 1, NULL, NULL, OBS(F_ST "," F_HUM_ND), OBS_URN), &res), 409);
+    assert_int_equal(
+        put(r, product("com.acme", "trip", 1, NULL, NULL, OBS(F_ST "," F_HUM_ND), OBS_URN), &res),
+        409);
     contains(res.message, "cannot read version 1 of output port");
     pb_registry_result_reset(&res);
     pb_registry_destroy(r);
@@ -661,23 +738,27 @@ static void bind_checks_every_version(void **state) {
     (void)state;
     pb_registry_t *r = pb_registry_new();
     pb_registry_result_t res = {0};
-    assert_int_equal(put(r, product("com.acme", "weather", 2, OBS(F_ST), NULL, NULL, NULL), &res), 201);
+    assert_int_equal(put(r, product("com.acme", "weather", 2, OBS(F_ST), NULL, NULL, NULL), &res),
+                     201);
     reg_ok(r, OBS_SUBJECT, OBS(F_ST "," F_HUM), 0, 2);
     reg_ok(r, OBS_SUBJECT, OBS(F_ST "," F_HUM "," F_WIND), 0, 3);
     /* trip without "from": no binding yet. */
-    assert_int_equal(put(r, product("com.acme", "trip", 1, NULL, NULL, OBS(F_ST), NULL), &res), 201);
+    assert_int_equal(put(r, product("com.acme", "trip", 1, NULL, NULL, OBS(F_ST), NULL), &res),
+                     201);
     assert_int_equal(pb_registry_binding_count(r), 0);
     /* A reader needing hum (no default) reads v2 and v3 but not v1. */
     const char *reader = OBS(F_ST "," F_HUM_ND);
     assert_int_equal(bind(r, OBS_URN, TRIP_IN, reader, &res), 409);
-    contains(res.message, "cannot read version 1 of output port " "urn:dpds:com.acme:dataproducts:weather:2:outputports:observations");
+    contains(res.message, "cannot read version 1 of output port "
+                          "urn:dpds:com.acme:dataproducts:weather:2:outputports:observations");
     assert_int_equal(pb_registry_binding_count(r), 0);
     pb_err_t err = {0};
     /* v1 soft-deleted: the reader reads every live version, and (BACKWARD on the input subject:
      * it must read the input port's v1 {station}) ... it cannot: hum has no default. */
     assert_int_equal(del_version(r, OBS_SUBJECT, 1, 0, &res), 0);
     assert_int_equal(bind(r, OBS_URN, TRIP_IN, reader, &res), 409);
-    contains(res.message, "input port " "urn:dpds:com.acme:dataproducts:trip:1:inputports:weather");
+    contains(res.message, "input port "
+                          "urn:dpds:com.acme:dataproducts:trip:1:inputports:weather");
     contains(res.message, TRIP_IN_SUBJECT);
     /* A reader with hum defaulted passes both. */
     const char *reader2 = OBS(F_ST "," F_HUM);
@@ -694,14 +775,20 @@ static void bind_checks_every_version(void **state) {
     assert_int_equal(bind(r, OBS_URN, TRIP_IN, NULL, &res), 200);
     assert_int_equal(res.id, id);
     /* Unknown ports: 404; access list: 403. */
-    assert_int_equal(bind(r, "urn:dpds:com.acme:dataproducts:x:1:outputports:y", TRIP_IN, NULL, &res), 404);
-    assert_int_equal(bind(r, OBS_URN, "urn:dpds:com.acme:dataproducts:x:1:inputports:y", NULL, &res), 404);
-    assert_int_equal(put(r, product("org.other", "spy", 1, NULL, NULL, OBS(F_ST), NULL), &res), 201);
-    assert_int_equal(bind(r, OBS_URN, "urn:dpds:org.other:dataproducts:spy:1:inputports:weather", NULL, &res), 403);
+    assert_int_equal(
+        bind(r, "urn:dpds:com.acme:dataproducts:x:1:outputports:y", TRIP_IN, NULL, &res), 404);
+    assert_int_equal(
+        bind(r, OBS_URN, "urn:dpds:com.acme:dataproducts:x:1:inputports:y", NULL, &res), 404);
+    assert_int_equal(put(r, product("org.other", "spy", 1, NULL, NULL, OBS(F_ST), NULL), &res),
+                     201);
+    assert_int_equal(
+        bind(r, OBS_URN, "urn:dpds:org.other:dataproducts:spy:1:inputports:weather", NULL, &res),
+        403);
     assert_int_equal(res.error_code, PB_SR_FORBIDDEN);
     contains(res.message, "access list");
     /* A descriptor-declared binding is subject to the same access list. */
-    assert_int_equal(put(r, product("org.other", "spy", 1, NULL, NULL, OBS(F_ST), OBS_URN), &res), 403);
+    assert_int_equal(put(r, product("org.other", "spy", 1, NULL, NULL, OBS(F_ST), OBS_URN), &res),
+                     403);
     /* Unbind. */
     pb_buf_t rb = {0};
     assert_int_equal(pb_registry_record_unbind(&rb, "q", id, &err), 0);
@@ -712,9 +799,12 @@ static void bind_checks_every_version(void **state) {
     apply_buf(r, &rb, &res);
     assert_int_equal(res.status, 404);
     /* Bad bind arguments are refused by the builder. */
-    assert_int_equal(pb_registry_record_bind(&rb, "q", TRIP_IN, OBS_URN, NULL, 0, NULL, &err), PB_SR_INVALID);
-    assert_int_equal(pb_registry_record_bind(&rb, "q", OBS_URN, TRIP_IN, NULL, 0, "now", &err), PB_SR_INVALID);
-    assert_int_equal(pb_registry_record_bind(&rb, "q", OBS_URN, TRIP_IN, "{", 1, NULL, &err), PB_SR_INVALID_SCHEMA);
+    assert_int_equal(pb_registry_record_bind(&rb, "q", TRIP_IN, OBS_URN, NULL, 0, NULL, &err),
+                     PB_SR_INVALID);
+    assert_int_equal(pb_registry_record_bind(&rb, "q", OBS_URN, TRIP_IN, NULL, 0, "now", &err),
+                     PB_SR_INVALID);
+    assert_int_equal(pb_registry_record_bind(&rb, "q", OBS_URN, TRIP_IN, "{", 1, NULL, &err),
+                     PB_SR_INVALID_SCHEMA);
     assert_int_equal(rb.len, 0);
     pb_registry_result_reset(&res);
     pb_registry_destroy(r);
@@ -726,11 +816,15 @@ static void pending_binding(void **state) {
     (void)state;
     pb_registry_t *r = pb_registry_new();
     pb_registry_result_t res = {0};
-    assert_int_equal(put(r, product("com.acme", "trip", 1, NULL, NULL, OBS(F_ST), OBS_URN), &res), 201);
+    assert_int_equal(put(r, product("com.acme", "trip", 1, NULL, NULL, OBS(F_ST), OBS_URN), &res),
+                     201);
     assert_int_equal(pb_registry_binding_count(r), 1);
-    assert_int_equal(put(r, product("com.acme", "weather", 2, OBS(F_TEMP), NULL, NULL, NULL), &res), 409);
+    assert_int_equal(put(r, product("com.acme", "weather", 2, OBS(F_TEMP), NULL, NULL, NULL), &res),
+                     409);
     contains(res.message, TRIP_IN);
-    assert_int_equal(put(r, product("com.acme", "weather", 2, OBS(F_TEMP "," F_ST), NULL, NULL, NULL), &res), 201);
+    assert_int_equal(
+        put(r, product("com.acme", "weather", 2, OBS(F_TEMP "," F_ST), NULL, NULL, NULL), &res),
+        201);
     pb_registry_result_reset(&res);
     pb_registry_destroy(r);
 }
@@ -744,7 +838,8 @@ typedef struct logrec {
 static char *mk_register(const char *req, const char *subject, const char *schema) {
     pb_buf_t b = {0};
     pb_err_t err = {0};
-    if (pb_registry_record_register(&b, req, subject, schema, strlen(schema), &err)) fail_msg("%s", err.msg);
+    if (pb_registry_record_register(&b, req, subject, schema, strlen(schema), &err))
+        fail_msg("%s", err.msg);
     return (char *)b.data;
 }
 
@@ -758,7 +853,8 @@ static char *mk_config(const char *req, const char *subject, int level) {
 static char *mk_delete(const char *req, const char *subject, int version, int permanent) {
     pb_buf_t b = {0};
     pb_err_t err = {0};
-    if (pb_registry_record_delete_version(&b, req, subject, version, permanent, &err)) fail_msg("%s", err.msg);
+    if (pb_registry_record_delete_version(&b, req, subject, version, permanent, &err))
+        fail_msg("%s", err.msg);
     return (char *)b.data;
 }
 
@@ -766,8 +862,10 @@ static char *mk_delete(const char *req, const char *subject, int version, int pe
  * compatible, some not, with level changes and deletes mixed in. */
 static void writer_records(unsigned seed, const char *who, char **out, size_t n) {
     static const char *fields[] = {
-        "{\"name\":\"f0\",\"type\":\"int\"}", "{\"name\":\"f1\",\"type\":\"string\",\"default\":\"\"}",
-        "{\"name\":\"f2\",\"type\":\"long\"}", "{\"name\":\"f3\",\"type\":\"double\",\"default\":1.5}",
+        "{\"name\":\"f0\",\"type\":\"int\"}",
+        "{\"name\":\"f1\",\"type\":\"string\",\"default\":\"\"}",
+        "{\"name\":\"f2\",\"type\":\"long\"}",
+        "{\"name\":\"f3\",\"type\":\"double\",\"default\":1.5}",
         "{\"name\":\"f4\",\"type\":[\"null\",\"int\"],\"default\":null}",
     };
     static const char *subjects[] = {"orders-value", "users-value", "clicks-value"};
@@ -805,8 +903,9 @@ static void assert_unique_ids(const char *dump) {
         json_t *a = json_array_get(schemas, i);
         assert_int_equal(json_integer_value(json_object_get(a, "id")), (json_int_t)i + 1);
         for (size_t k = i + 1; k < json_array_size(schemas); k++)
-            assert_string_not_equal(json_string_value(json_object_get(a, "schema")),
-                                    json_string_value(json_object_get(json_array_get(schemas, k), "schema")));
+            assert_string_not_equal(
+                json_string_value(json_object_get(a, "schema")),
+                json_string_value(json_object_get(json_array_get(schemas, k), "schema")));
     }
     json_decref(d);
 }
@@ -845,11 +944,13 @@ static void determinism_two_writers(void **state) {
         assert_unique_ids(d1);
         /* Replay from the start (a restart) reproduces the same state. */
         pb_registry_t *r3 = pb_registry_new();
-        for (size_t i = 0; i < n; i++) pb_registry_apply(r3, (int64_t)i, log[i], strlen(log[i]), &x);
+        for (size_t i = 0; i < n; i++)
+            pb_registry_apply(r3, (int64_t)i, log[i], strlen(log[i]), &x);
         char *d3 = pb_registry_dump(r3);
         assert_string_equal(d1, d3);
         /* Re-reading records already applied (a consumer seek) changes nothing. */
-        for (size_t i = 0; i < n; i += 7) assert_int_equal(pb_registry_apply(r3, (int64_t)i, log[i], strlen(log[i]), &x), 1);
+        for (size_t i = 0; i < n; i += 7)
+            assert_int_equal(pb_registry_apply(r3, (int64_t)i, log[i], strlen(log[i]), &x), 1);
         free(d3);
         d3 = pb_registry_dump(r3);
         assert_string_equal(d1, d3);
@@ -907,19 +1008,27 @@ static void skipped_records(void **state) {
         {"{\"op\":\"register\"}", "no format version"},
         {"{\"v\":0,\"op\":\"register\"}", "no format version"},
         {"{\"v\":\"1\",\"op\":\"register\"}", "no format version"},
-        {"{\"v\":2,\"op\":\"register\",\"req\":\"future\",\"subject\":\"s\",\"schema\":\"\\\"int\\\"\"}", "format v2 is newer"},
+        {"{\"v\":2,\"op\":\"register\",\"req\":\"future\",\"subject\":\"s\",\"schema\":"
+         "\"\\\"int\\\"\"}",
+         "format v2 is newer"},
         {"{\"v\":1,\"req\":\"r\"}", "no \"op\""},
         {"{\"v\":1,\"op\":\"compact\",\"req\":\"r\"}", "unknown op 'compact'"},
         {"{\"v\":1,\"op\":\"register\",\"subject\":\"s\"}", "malformed register record"},
-        {"{\"v\":1,\"op\":\"register\",\"subject\":1,\"schema\":\"\\\"int\\\"\"}", "malformed register"},
-        {"{\"v\":1,\"op\":\"delete_version\",\"subject\":\"s\",\"version\":0}", "malformed delete_version"},
-        {"{\"v\":1,\"op\":\"delete_version\",\"subject\":\"s\",\"version\":1,\"permanent\":\"yes\"}", "malformed"},
+        {"{\"v\":1,\"op\":\"register\",\"subject\":1,\"schema\":\"\\\"int\\\"\"}",
+         "malformed register"},
+        {"{\"v\":1,\"op\":\"delete_version\",\"subject\":\"s\",\"version\":0}",
+         "malformed delete_version"},
+        {"{\"v\":1,\"op\":\"delete_version\",\"subject\":\"s\",\"version\":1,\"permanent\":"
+         "\"yes\"}",
+         "malformed"},
         {"{\"v\":1,\"op\":\"delete_subject\"}", "malformed delete_subject"},
         {"{\"v\":1,\"op\":\"config\",\"level\":3}", "malformed config"},
-        {"{\"v\":1,\"op\":\"product_put\",\"urn\":\"u\",\"descriptor\":[]}", "malformed product_put"},
+        {"{\"v\":1,\"op\":\"product_put\",\"urn\":\"u\",\"descriptor\":[]}",
+         "malformed product_put"},
         {"{\"v\":1,\"op\":\"product_delete\"}", "malformed product_delete"},
         {"{\"v\":1,\"op\":\"bind\",\"from\":\"a\"}", "malformed bind"},
-        {"{\"v\":1,\"op\":\"bind\",\"from\":\"a\",\"to\":\"b\",\"start\":\"now\"}", "malformed bind"},
+        {"{\"v\":1,\"op\":\"bind\",\"from\":\"a\",\"to\":\"b\",\"start\":\"now\"}",
+         "malformed bind"},
         {"{\"v\":1,\"op\":\"unbind\",\"id\":\"1\"}", "malformed unbind"},
         {"{\"v\":1,\"op\":\"register\",\"op\":\"config\"}", "not JSON"},
     };
@@ -942,13 +1051,13 @@ static void skipped_records(void **state) {
     free(before);
     free(after);
     /* A product_put whose descriptor is invalid is applied as a 422, not skipped. */
-    assert_int_equal(apply_text(r, "{\"v\":1,\"op\":\"product_put\",\"urn\":\"u\",\"descriptor\":{}}", &res), 0);
+    assert_int_equal(
+        apply_text(r, "{\"v\":1,\"op\":\"product_put\",\"urn\":\"u\",\"descriptor\":{}}", &res), 0);
     assert_int_equal(res.status, 422);
     contains(res.message, "descriptor u");
     pb_registry_result_reset(&res);
     pb_registry_destroy(r);
 }
-
 
 /* Every op kind in one log; replaying it into a fresh registry reproduces the dump exactly. */
 static void replay_all_ops(void **state) {
@@ -957,7 +1066,8 @@ static void replay_all_ops(void **state) {
     size_t n = 0;
     pb_buf_t b = {0};
     pb_err_t err = {0};
-    pb_product_t *w = product("com.acme", "weather", 2, OBS(F_ST "," F_TEMP), "\"compatibility\":\"FULL\"", NULL, NULL);
+    pb_product_t *w = product("com.acme", "weather", 2, OBS(F_ST "," F_TEMP),
+                              "\"compatibility\":\"FULL\"", NULL, NULL);
     pb_product_t *t = product("com.acme", "trip", 1, NULL, NULL, OBS(F_ST), NULL);
     assert_int_equal(pb_registry_record_product_put(&b, "p1", w, &err), 0);
     log[n++] = (char *)b.data;
@@ -987,16 +1097,19 @@ static void replay_all_ops(void **state) {
     static const int want[] = {201, 201, 201, 200, 200, 200, 200, 200, 200};
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(pb_registry_apply(r1, (int64_t)i, log[i], strlen(log[i]), &res), 0);
-        if (res.status != want[i]) fail_msg("record %zu (%s): %d %s", i, log[i], res.status, res.message);
+        if (res.status != want[i])
+            fail_msg("record %zu (%s): %d %s", i, log[i], res.status, res.message);
     }
-    for (size_t i = 0; i < n; i++) pb_registry_apply(r2, (int64_t)i, log[i], strlen(log[i]), &res);
+    for (size_t i = 0; i < n; i++)
+        pb_registry_apply(r2, (int64_t)i, log[i], strlen(log[i]), &res);
     char *d1 = pb_registry_dump(r1), *d2 = pb_registry_dump(r2);
     assert_string_equal(d1, d2);
     contains(d1, "\"globalLevel\":\"FORWARD\"");
     contains(d1, "\"bindings\":[]");
     free(d1);
     free(d2);
-    for (size_t i = 0; i < n; i++) free(log[i]);
+    for (size_t i = 0; i < n; i++)
+        free(log[i]);
     pb_registry_result_reset(&res);
     pb_registry_destroy(r1);
     pb_registry_destroy(r2);
@@ -1048,14 +1161,19 @@ static void limit_bytes(void **state) {
     pb_buf_t big = {0};
     pb_buf_puts(&big, "{\"type\":\"record\",\"name\":\"Big\",\"fields\":[");
     for (int i = 0; big.len < PB_REGISTRY_MAX_SCHEMA_BYTES + 100; i++)
-        pb_buf_printf(&big, "%s{\"name\":\"field_with_a_long_name_%d\",\"type\":\"string\",\"doc\":\"%0200d\"}", i ? "," : "", i, i);
+        pb_buf_printf(
+            &big,
+            "%s{\"name\":\"field_with_a_long_name_%d\",\"type\":\"string\",\"doc\":\"%0200d\"}",
+            i ? "," : "", i, i);
     pb_buf_puts(&big, "]}");
     pb_buf_t b = {0};
     pb_err_t err = {0};
-    assert_int_equal(pb_registry_record_register(&b, "q", "s", (const char *)big.data, big.len, &err), PB_SR_SCHEMA_TOO_LARGE);
+    assert_int_equal(
+        pb_registry_record_register(&b, "q", "s", (const char *)big.data, big.len, &err),
+        PB_SR_SCHEMA_TOO_LARGE);
     contains(err.msg, "Schema too large");
-    json_t *rec = json_pack("{s:i,s:s,s:s,s:s,s:s%}", "v", 1, "op", "register", "req", "q", "subject", "s",
-                            "schema", (const char *)big.data, big.len);
+    json_t *rec = json_pack("{s:i,s:s,s:s,s:s,s:s%}", "v", 1, "op", "register", "req", "q",
+                            "subject", "s", "schema", (const char *)big.data, big.len);
     char *text = json_dumps(rec, JSON_COMPACT);
     json_decref(rec);
     pb_registry_t *r = pb_registry_new();
@@ -1066,8 +1184,10 @@ static void limit_bytes(void **state) {
     free(text);
     /* A record beyond PB_REGISTRY_MAX_RECORD_BYTES is skipped. */
     pb_buf_t huge = {0};
-    pb_buf_puts(&huge, "{\"v\":1,\"op\":\"register\",\"req\":\"q\",\"subject\":\"s\",\"schema\":\"");
-    while (huge.len < PB_REGISTRY_MAX_RECORD_BYTES) pb_buf_puts(&huge, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+    pb_buf_puts(&huge,
+                "{\"v\":1,\"op\":\"register\",\"req\":\"q\",\"subject\":\"s\",\"schema\":\"");
+    while (huge.len < PB_REGISTRY_MAX_RECORD_BYTES)
+        pb_buf_puts(&huge, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
     pb_buf_puts(&huge, "\"}");
     assert_int_equal(pb_registry_apply(r, -1, (const char *)huge.data, huge.len, &res), 1);
     contains(res.message, "larger than");

@@ -41,12 +41,18 @@ static const char *list_schema =
     "{\"type\":\"record\",\"name\":\"List\",\"namespace\":\"com.acme\",\"doc\":\"a list\","
     " \"aliases\":[\"OldList\"],"
     " \"fields\":["
-    "  {\"name\":\"value\",\"type\":{\"type\":\"enum\",\"name\":\"Color\",\"symbols\":[\"RED\",\"GREEN\"],"
+    "  "
+    "{\"name\":\"value\",\"type\":{\"type\":\"enum\",\"name\":\"Color\",\"symbols\":[\"RED\","
+    "\"GREEN\"],"
     "     \"default\":\"GREEN\"},\"default\":\"RED\",\"aliases\":[\"v\"],\"doc\":\"the value\"},"
     "  {\"name\":\"next\",\"type\":[\"null\",\"List\"],\"default\":null,\"order\":\"ignore\"},"
     "  {\"name\":\"other\",\"type\":\"Color\"},"
-    "  {\"name\":\"amount\",\"type\":{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":12,\"scale\":2}},"
-    "  {\"name\":\"id\",\"type\":{\"type\":\"fixed\",\"name\":\"Id\",\"namespace\":\"org.ids\",\"size\":16},"
+    "  "
+    "{\"name\":\"amount\",\"type\":{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":"
+    "12,\"scale\":2}},"
+    "  "
+    "{\"name\":\"id\",\"type\":{\"type\":\"fixed\",\"name\":\"Id\",\"namespace\":\"org.ids\","
+    "\"size\":16},"
     "     \"x-extra\":{\"k\":[1]}}"
     " ]}";
 
@@ -128,11 +134,14 @@ static void to_json_round_trip(void **state) {
     assert_string_equal(json_string_value(json_object_get(j, "doc")), "a list");
     json_t *f0 = json_array_get(json_object_get(j, "fields"), 0);
     assert_string_equal(json_string_value(json_object_get(f0, "default")), "RED");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(f0, "type"), "default")), "GREEN");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(f0, "type"), "default")),
+                        "GREEN");
     json_t *f2 = json_array_get(json_object_get(j, "fields"), 2);
-    assert_string_equal(json_string_value(json_object_get(f2, "type")), "com.acme.Color"); /* defined once */
+    assert_string_equal(json_string_value(json_object_get(f2, "type")),
+                        "com.acme.Color"); /* defined once */
     json_t *f3 = json_array_get(json_object_get(j, "fields"), 3);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(f3, "type"), "precision")), 12);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(f3, "type"), "precision")),
+                     12);
     pb_err_t err = {0};
     assert_int_equal(pb_schema_parse_json(j, &s2, &err), 0);
     assert_string_equal(pb_schema_canonical(s), pb_schema_canonical(s2));
@@ -149,9 +158,10 @@ static void to_json_round_trip(void **state) {
 static void defaults_are_copies(void **state) {
     (void)state;
     json_error_t jerr;
-    json_t *j = json_loads("{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":"
-                           "{\"type\":\"array\",\"items\":\"int\"},\"default\":[1,2]}]}",
-                           0, &jerr);
+    json_t *j =
+        json_loads("{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":"
+                   "{\"type\":\"array\",\"items\":\"int\"},\"default\":[1,2]}]}",
+                   0, &jerr);
     assert_non_null(j);
     pb_schema_t *s = NULL;
     pb_err_t err = {0};
@@ -172,8 +182,9 @@ static void check_default_api(void **state) {
     json_t *notmap = json_pack("[]");
     assert_int_equal(pb_schema_check_default(s->root, good, &err), 0);
     assert_int_equal(pb_schema_check_default(s->root, bad, &err), PB_ERR_INVALID);
-    assert_string_equal(err.msg, "at /x~1y: invalid default for type int (a union default must match the "
-                                 "union's first branch): got null");
+    assert_string_equal(err.msg,
+                        "at /x~1y: invalid default for type int (a union default must match the "
+                        "union's first branch): got null");
     assert_int_equal(pb_schema_check_default(s->root, notmap, &err), PB_ERR_INVALID);
     assert_string_equal(err.msg, "at (root): invalid default for type map: got an array");
     assert_int_equal(pb_schema_check_default(s->root, bad, NULL), PB_ERR_INVALID);
@@ -212,7 +223,8 @@ static void byte_limit(void **state) {
 static char *wide_record(size_t n) {
     pb_buf_t b = {0};
     pb_buf_puts(&b, "{\"type\":\"record\",\"name\":\"W\",\"fields\":[");
-    for (size_t i = 0; i < n; i++) pb_buf_printf(&b, "%s{\"name\":\"f%zu\",\"type\":\"int\"}", i ? "," : "", i);
+    for (size_t i = 0; i < n; i++)
+        pb_buf_printf(&b, "%s{\"name\":\"f%zu\",\"type\":\"int\"}", i ? "," : "", i);
     pb_buf_puts(&b, "]}");
     pb_buf_putc(&b, 0);
     return (char *)b.data;
@@ -238,7 +250,8 @@ static void wide_enum(void **state) {
     (void)state;
     pb_buf_t b = {0};
     pb_buf_puts(&b, "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[");
-    for (int i = 0; i < 50000; i++) pb_buf_printf(&b, "%s\"S%d\"", i ? "," : "", i);
+    for (int i = 0; i < 50000; i++)
+        pb_buf_printf(&b, "%s\"S%d\"", i ? "," : "", i);
     pb_buf_puts(&b, ",\"S123\"]}");
     pb_schema_t *s = NULL;
     pb_err_t err = {0};
@@ -261,10 +274,12 @@ static void nul_in_names(void **state) {
     pb_err_t err = {0};
     const char t1[] = "\"int\\u0000x\"";
     assert_int_equal(pb_schema_parse(t1, sizeof t1 - 1, &s, &err), PB_ERR_INVALID);
-    const char t2[] = "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\"],\"default\":\"A\\u0000\"}";
+    const char t2[] =
+        "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\"],\"default\":\"A\\u0000\"}";
     assert_int_equal(pb_schema_parse(t2, sizeof t2 - 1, &s, &err), PB_ERR_INVALID);
     assert_string_equal(err.msg, "at /default: enum default \"A\" is not one of the symbols of E");
-    const char t3[] = "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\\u0000b\",\"type\":\"int\"}]}";
+    const char t3[] = "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\\u0000b\","
+                      "\"type\":\"int\"}]}";
     assert_int_equal(pb_schema_parse(t3, sizeof t3 - 1, &s, &err), PB_ERR_INVALID);
     assert_null(s);
 }

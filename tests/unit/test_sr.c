@@ -30,7 +30,8 @@ static void parse_query(params_t *p, const char *q) {
     memset(p, 0, sizeof *p);
     if (!q) return;
     snprintf(p->buf, sizeof p->buf, "%s", q);
-    for (char *save = NULL, *t = strtok_r(p->buf, "&", &save); t && p->n < 8; t = strtok_r(NULL, "&", &save)) {
+    for (char *save = NULL, *t = strtok_r(p->buf, "&", &save); t && p->n < 8;
+         t = strtok_r(NULL, "&", &save)) {
         char *eq = strchr(t, '=');
         if (eq) *eq = '\0';
         p->k[p->n] = t;
@@ -44,13 +45,15 @@ static int last_outcome;
 
 /* One request: a write is applied to r and completed, like the glue does. Returns the status;
  * the body is in last_body. */
-static int call(pb_registry_t *r, const char *method, const char *path, const char *query, const char *body) {
+static int call(pb_registry_t *r, const char *method, const char *path, const char *query,
+                const char *body) {
     params_t p;
     parse_query(&p, query);
     pb_sr_reply_t rep = {0};
     char req[32];
     snprintf(req, sizeof req, "req-%d", ++n_req);
-    last_outcome = pb_sr_handle(r, method, path, getp, &p, body, body ? strlen(body) : 0, req, &rep);
+    last_outcome =
+        pb_sr_handle(r, method, path, getp, &p, body, body ? strlen(body) : 0, req, &rep);
     if (last_outcome == PB_SR_NOT_MINE) {
         last_body[0] = '\0';
         return 0;
@@ -83,7 +86,8 @@ static int call(pb_registry_t *r, const char *method, const char *path, const ch
 /* Assert an error reply with this status, code, and a message containing want. */
 static void expect_error(int got_status, int status, int code, const char *want) {
     json_t *j = json_loads(last_body, 0, NULL);
-    if (got_status != status || !j || json_integer_value(json_object_get(j, "error_code")) != code ||
+    if (got_status != status || !j ||
+        json_integer_value(json_object_get(j, "error_code")) != code ||
         !strstr(json_string_value(json_object_get(j, "message")), want))
         fail_msg("want %d %d '%s', got %d %s", status, code, want, got_status, last_body);
     json_decref(j);
@@ -100,9 +104,12 @@ static char *schema_body(const char *schema) {
     return s;
 }
 
-static const char *S1 = "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"int\"}]}";
-static const char *S2 = "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"int\"},{\"name\":\"b\",\"type\":\"string\",\"default\":\"x\"}]}";
-static const char *S_BAD = "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"int\"},{\"name\":\"c\",\"type\":\"long\"}]}";
+static const char *S1 =
+    "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"int\"}]}";
+static const char *S2 = "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":"
+                        "\"int\"},{\"name\":\"b\",\"type\":\"string\",\"default\":\"x\"}]}";
+static const char *S_BAD = "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\","
+                           "\"type\":\"int\"},{\"name\":\"c\",\"type\":\"long\"}]}";
 
 static int post_schema(pb_registry_t *r, const char *path, const char *query, const char *schema) {
     char *b = schema_body(schema);
@@ -120,7 +127,9 @@ static void register_and_read(void **state) {
     char body[1024];
     json_t *js = json_string(S1);
     char *quoted = json_dumps(js, JSON_ENCODE_ANY);
-    snprintf(body, sizeof body, "{\"schema\":%s,\"schemaType\":\"AVRO\",\"references\":[],\"metadata\":null,\"ruleSet\":null}",
+    snprintf(body, sizeof body,
+             "{\"schema\":%s,\"schemaType\":\"AVRO\",\"references\":[],\"metadata\":null,"
+             "\"ruleSet\":null}",
              quoted);
     free(quoted);
     json_decref(js);
@@ -140,28 +149,35 @@ static void register_and_read(void **state) {
     assert_int_equal(call(r, "GET", "/subjects/orders-value/versions", NULL, NULL), 200);
     expect_body("[1,2]");
     assert_int_equal(call(r, "GET", "/subjects/orders-value/versions/1", NULL, NULL), 200);
-    expect_body("{\"subject\":\"orders-value\",\"version\":1,\"id\":1,\"schema\":\"{\\\"type\\\":\\\"record\\\",\\\"name\\\":\\\"R\\\",\\\"fields\\\":[{\\\"name\\\":\\\"a\\\",\\\"type\\\":\\\"int\\\"}]}\"}");
+    expect_body("{\"subject\":\"orders-value\",\"version\":1,\"id\":1,\"schema\":\"{\\\"type\\\":"
+                "\\\"record\\\",\\\"name\\\":\\\"R\\\",\\\"fields\\\":[{\\\"name\\\":\\\"a\\\","
+                "\\\"type\\\":\\\"int\\\"}]}\"}");
     assert_int_equal(call(r, "GET", "/subjects/orders-value/versions/latest", NULL, NULL), 200);
     contains_version(2);
     assert_int_equal(call(r, "GET", "/subjects/orders-value/versions/-1", NULL, NULL), 200);
     contains_version(2);
     assert_int_equal(call(r, "GET", "/subjects/orders-value/versions/1/schema", NULL, NULL), 200);
     expect_body(S1);
-    assert_int_equal(call(r, "GET", "/subjects/orders-value/versions/1/referencedby", NULL, NULL), 200);
+    assert_int_equal(call(r, "GET", "/subjects/orders-value/versions/1/referencedby", NULL, NULL),
+                     200);
     expect_body("[]");
     assert_int_equal(call(r, "GET", "/schemas/ids/1", NULL, NULL), 200);
-    expect_body("{\"schema\":\"{\\\"type\\\":\\\"record\\\",\\\"name\\\":\\\"R\\\",\\\"fields\\\":[{\\\"name\\\":\\\"a\\\",\\\"type\\\":\\\"int\\\"}]}\"}");
+    expect_body("{\"schema\":\"{\\\"type\\\":\\\"record\\\",\\\"name\\\":\\\"R\\\",\\\"fields\\\":["
+                "{\\\"name\\\":\\\"a\\\",\\\"type\\\":\\\"int\\\"}]}\"}");
     assert_int_equal(call(r, "GET", "/schemas/ids/2/schema", NULL, NULL), 200);
     expect_body(S2);
     assert_int_equal(call(r, "GET", "/schemas/ids/2/versions", NULL, NULL), 200);
-    expect_body("[{\"subject\":\"orders-value\",\"version\":2},{\"subject\":\"team/a b\",\"version\":1}]");
+    expect_body(
+        "[{\"subject\":\"orders-value\",\"version\":2},{\"subject\":\"team/a b\",\"version\":1}]");
     assert_int_equal(call(r, "GET", "/schemas/ids/2/subjects", NULL, NULL), 200);
     expect_body("[\"orders-value\",\"team/a b\"]");
     assert_int_equal(call(r, "GET", "/schemas/types", NULL, NULL), 200);
     expect_body("[\"AVRO\"]");
     /* Lookup. */
     assert_int_equal(post_schema(r, "/subjects/orders-value", NULL, S1), 200);
-    expect_body("{\"subject\":\"orders-value\",\"version\":1,\"id\":1,\"schema\":\"{\\\"type\\\":\\\"record\\\",\\\"name\\\":\\\"R\\\",\\\"fields\\\":[{\\\"name\\\":\\\"a\\\",\\\"type\\\":\\\"int\\\"}]}\"}");
+    expect_body("{\"subject\":\"orders-value\",\"version\":1,\"id\":1,\"schema\":\"{\\\"type\\\":"
+                "\\\"record\\\",\\\"name\\\":\\\"R\\\",\\\"fields\\\":[{\\\"name\\\":\\\"a\\\","
+                "\\\"type\\\":\\\"int\\\"}]}\"}");
     assert_int_equal(call(r, "GET", "/mode", NULL, NULL), 200);
     expect_body("{\"mode\":\"READWRITE\"}");
     /* Not ours. */
@@ -206,11 +222,16 @@ static void error_codes(void **state) {
     st = post_schema(r, "/subjects/s", NULL, S2);
     expect_error(st, 404, 40403, "Schema not found");
     /* 42201 */
-    st = post_schema(r, "/subjects/s/versions", NULL, "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"int\",\"default\":\"x\"}]}");
+    st = post_schema(r, "/subjects/s/versions", NULL,
+                     "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":"
+                     "\"int\",\"default\":\"x\"}]}");
     expect_error(st, 422, 42201, "/fields/0");
-    st = call(r, "POST", "/subjects/s/versions", NULL, "{\"schema\":\"{}\",\"schemaType\":\"PROTOBUF\"}");
+    st = call(r, "POST", "/subjects/s/versions", NULL,
+              "{\"schema\":\"{}\",\"schemaType\":\"PROTOBUF\"}");
     expect_error(st, 422, 42201, "Invalid schema type PROTOBUF");
-    st = call(r, "POST", "/subjects/s/versions", NULL, "{\"schema\":\"\\\"int\\\"\",\"references\":[{\"name\":\"x\",\"subject\":\"y\",\"version\":1}]}");
+    st = call(r, "POST", "/subjects/s/versions", NULL,
+              "{\"schema\":\"\\\"int\\\"\",\"references\":[{\"name\":\"x\",\"subject\":\"y\","
+              "\"version\":1}]}");
     expect_error(st, 422, 42201, "references are not supported");
     st = call(r, "POST", "/subjects/s/versions", NULL, "{\"schemaType\":\"AVRO\"}");
     expect_error(st, 422, 42201, "has no \"schema\"");
@@ -243,11 +264,14 @@ static void error_codes(void **state) {
     expect_error(st, 422, 42208, "control character");
     /* 409 */
     st = post_schema(r, "/subjects/s/versions", NULL, S_BAD);
-    expect_error(st, 409, 409, "Schema being registered is incompatible with an earlier schema for subject \"s\"");
+    expect_error(
+        st, 409, 409,
+        "Schema being registered is incompatible with an earlier schema for subject \"s\"");
     expect_error(st, 409, 409, "READER_FIELD_MISSING_DEFAULT_VALUE");
     /* 40408 */
     st = call(r, "GET", "/config/s", NULL, NULL);
-    expect_error(st, 404, 40408, "Subject 's' does not have subject-level compatibility configured");
+    expect_error(st, 404, 40408,
+                 "Subject 's' does not have subject-level compatibility configured");
     /* 405 / 404 */
     st = call(r, "PUT", "/subjects", NULL, NULL);
     expect_error(st, 405, 405, "Method Not Allowed");
@@ -279,7 +303,8 @@ static void deletes(void **state) {
     st = call(r, "DELETE", "/subjects/s/versions/2", NULL, NULL);
     expect_error(st, 404, 40406, "Subject 's' Version 2 was soft deleted");
     st = call(r, "DELETE", "/subjects/s/versions/1", "permanent=true", NULL);
-    expect_error(st, 404, 40407, "Subject 's' Version 1 was not deleted first before being permanently deleted");
+    expect_error(st, 404, 40407,
+                 "Subject 's' Version 1 was not deleted first before being permanently deleted");
     assert_int_equal(call(r, "GET", "/subjects/s/versions", NULL, NULL), 200);
     expect_body("[1,3]");
     assert_int_equal(call(r, "GET", "/subjects/s/versions", "deleted=TRUE", NULL), 200);
@@ -301,7 +326,8 @@ static void deletes(void **state) {
     assert_int_equal(call(r, "DELETE", "/subjects/s/versions/latest", NULL, NULL), 200);
     expect_body("3");
     st = call(r, "DELETE", "/subjects/s", "permanent=true", NULL);
-    expect_error(st, 404, 40405, "Subject 's' was not deleted first before being permanently deleted");
+    expect_error(st, 404, 40405,
+                 "Subject 's' was not deleted first before being permanently deleted");
     assert_int_equal(call(r, "DELETE", "/subjects/s", NULL, NULL), 200);
     expect_body("[1]");
     st = call(r, "DELETE", "/subjects/s", NULL, NULL);
@@ -332,7 +358,8 @@ static void config_routes(void **state) {
     expect_error(st, 404, 40408, "subject-level compatibility");
     assert_int_equal(call(r, "GET", "/config/s", "defaultToGlobal=TRUE", NULL), 200);
     expect_body("{\"compatibilityLevel\":\"FULL\"}");
-    assert_int_equal(call(r, "PUT", "/config/s", NULL, "{\"compatibility\":\"BACKWARD_TRANSITIVE\"}"), 200);
+    assert_int_equal(
+        call(r, "PUT", "/config/s", NULL, "{\"compatibility\":\"BACKWARD_TRANSITIVE\"}"), 200);
     expect_body("{\"compatibility\":\"BACKWARD_TRANSITIVE\"}");
     assert_int_equal(call(r, "GET", "/config/s", NULL, NULL), 200);
     expect_body("{\"compatibilityLevel\":\"BACKWARD_TRANSITIVE\"}");
@@ -360,12 +387,14 @@ static void compatibility_routes(void **state) {
     expect_body("{\"is_compatible\":true}");
     assert_int_equal(post_schema(r, "/compatibility/subjects/s/versions/latest", NULL, S_BAD), 200);
     expect_body("{\"is_compatible\":false}");
-    assert_int_equal(post_schema(r, "/compatibility/subjects/s/versions/1", "verbose=True", S_BAD), 200);
+    assert_int_equal(post_schema(r, "/compatibility/subjects/s/versions/1", "verbose=True", S_BAD),
+                     200);
     json_t *j = json_loads(last_body, 0, NULL);
     assert_false(json_is_true(json_object_get(j, "is_compatible")));
     json_t *m = json_object_get(j, "messages");
     assert_int_equal(json_array_size(m), 2);
-    assert_non_null(strstr(json_string_value(json_array_get(m, 0)), "errorType:'READER_FIELD_MISSING_DEFAULT_VALUE'"));
+    assert_non_null(strstr(json_string_value(json_array_get(m, 0)),
+                           "errorType:'READER_FIELD_MISSING_DEFAULT_VALUE'"));
     assert_string_equal(json_string_value(json_array_get(m, 1)), "{compatibility: 'BACKWARD'}");
     json_decref(j);
     assert_int_equal(post_schema(r, "/compatibility/subjects/s/versions", "verbose=true", S2), 200);
@@ -376,7 +405,9 @@ static void compatibility_routes(void **state) {
     expect_error(st, 422, 42202, "'x'");
     st = post_schema(r, "/compatibility/subjects/s/versions", NULL, "{\"type\":\"nope\"}");
     expect_error(st, 422, 42201, "Invalid schema");
-    assert_int_equal(post_schema(r, "/compatibility/subjects/s/versions", "verbose=true", "{\"type\":\"nope\"}"), 200);
+    assert_int_equal(
+        post_schema(r, "/compatibility/subjects/s/versions", "verbose=true", "{\"type\":\"nope\"}"),
+        200);
     assert_non_null(strstr(last_body, "\"is_compatible\":false"));
     assert_non_null(strstr(last_body, "Invalid schema"));
     st = post_schema(r, "/compatibility/subjects/s", NULL, S2);
@@ -391,16 +422,21 @@ static void write_failures(void **state) {
     parse_query(&p, NULL);
     char *b = schema_body(S1);
     pb_sr_reply_t rep = {0};
-    assert_int_equal(pb_sr_handle(r, "POST", "/subjects/s/versions", getp, &p, b, strlen(b), "req-x", &rep), PB_SR_WRITE);
+    assert_int_equal(
+        pb_sr_handle(r, "POST", "/subjects/s/versions", getp, &p, b, strlen(b), "req-x", &rep),
+        PB_SR_WRITE);
     assert_int_equal(rep.op, PB_REGISTRY_OP_REGISTER);
     /* Kafka failed: the glue turns the pending write into a 50001. */
-    pb_sr_fail(&rep, PB_SR_STORE_ERROR, "Register schema operation failed while writing to the Kafka store");
+    pb_sr_fail(&rep, PB_SR_STORE_ERROR,
+               "Register schema operation failed while writing to the Kafka store");
     assert_int_equal(rep.status, 500);
     assert_null(rep.record);
     assert_non_null(strstr(rep.body, "\"error_code\":50001"));
     pb_sr_reply_reset(&rep);
     /* A record the registry skipped answers 50001 with the reason. */
-    assert_int_equal(pb_sr_handle(r, "POST", "/subjects/s/versions", getp, &p, b, strlen(b), "req-y", &rep), PB_SR_WRITE);
+    assert_int_equal(
+        pb_sr_handle(r, "POST", "/subjects/s/versions", getp, &p, b, strlen(b), "req-y", &rep),
+        PB_SR_WRITE);
     pb_registry_result_t res = {0};
     pb_registry_apply(r, -1, "{\"v\":9,\"req\":\"req-y\"}", 21, &res);
     assert_int_equal(res.skipped, 1);
@@ -412,7 +448,9 @@ static void write_failures(void **state) {
     pb_sr_reply_reset(&rep);
     pb_sr_reply_reset(NULL);
     /* A bad request id is a store error before anything is written. */
-    assert_int_equal(pb_sr_handle(r, "POST", "/subjects/s/versions", getp, &p, b, strlen(b), "", &rep), PB_SR_REPLY);
+    assert_int_equal(
+        pb_sr_handle(r, "POST", "/subjects/s/versions", getp, &p, b, strlen(b), "", &rep),
+        PB_SR_REPLY);
     assert_int_equal(rep.status, 500);
     pb_sr_reply_reset(&rep);
     free(b);
