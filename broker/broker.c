@@ -85,6 +85,14 @@ static void sync_tick(void *arg) {
            b->products->n_products, b->sync_inflight);
 }
 
+/* After every registry record applied (replay included): each data-plane module reconciles what it
+ * runs with the registry's new state here (routers with bindings, ...). */
+static void on_applied(void *ctx, const pb_registry_result_t *res) {
+    pb_broker_t *b = ctx;
+    (void)b;
+    if (!res->changed) return;
+}
+
 static void on_kafka(void *arg) {
     pb_broker_t *b = arg;
     pb_kafka_serve(b->kafka);
@@ -161,6 +169,10 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
         return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
     }
     b->cfg = cfg;
+    if (!(b->metrics = pb_metrics_new())) {
+        rc = pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     b->started_wall_ms = pb_loop_wall_ms();
     if (port_file && !(b->port_file = strdup(port_file))) {
         rc = pb_err_set(err, PB_ERR_NOMEM, "out of memory");
@@ -212,8 +224,8 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
         .max_header_bytes = 64 * 1024,
         .timeout_ms = cfg->http_timeout_ms,
     };
-    b->store = pb_store_new(b->kafka, b->loop, cfg->registry_topic, cfg->publish_timeout_ms, NULL,
-                            NULL, err);
+    b->store = pb_store_new(b->kafka, b->loop, cfg->registry_topic, cfg->publish_timeout_ms,
+                            on_applied, b, err);
     if (!b->store) {
         rc = err->code;
         goto fail;
@@ -284,6 +296,7 @@ int pb_broker_destroy(pb_broker_t *b) {
     pb_kafka_cluster_destroy(b->cluster);
     pb_loop_destroy(b->loop);
     pb_descriptor_set_destroy(b->products);
+    pb_metrics_destroy(b->metrics);
     pb_config_destroy(b->cfg);
     free(b->port_file);
     free(b);

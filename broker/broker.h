@@ -16,6 +16,7 @@
 #include "http.h"
 #include "kafka.h"
 #include "loop.h"
+#include "metrics.h"
 #include "store.h"
 
 typedef struct pb_broker {
@@ -26,6 +27,7 @@ typedef struct pb_broker {
     pb_http_t *http;
     pb_descriptor_set_t *products; /* loaded from products.dir; synced into the registry */
     pb_store_t *store;             /* the registry kept in Kafka */
+    pb_metrics_t *metrics;         /* per-port and process-wide series */
     pb_loop_timer_t *sync_timer;
     int sync_needed;   /* descriptors not yet written to the registry */
     int sync_inflight; /* descriptor writes awaiting read-back */
