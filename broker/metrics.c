@@ -21,6 +21,8 @@ static const double produce_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02
 struct pb_metrics {
     pb_metrics_port_t **ports;
     size_t n_ports, cap_ports;
+    pb_metrics_lag_t **lags;
+    size_t n_lags, cap_lags;
     pb_metrics_hist_t produce;
     uint64_t schema_checks[2][PB_COMPAT__LEVEL_COUNT]; /* [compatible][level] */
 };
@@ -75,6 +77,12 @@ void pb_metrics_destroy(pb_metrics_t *m) {
         free(m->ports[i]);
     }
     free(m->ports);
+    for (size_t i = 0; i < m->n_lags; i++) {
+        free(m->lags[i]->port);
+        free(m->lags[i]->subscriber);
+        free(m->lags[i]);
+    }
+    free(m->lags);
     free(m);
 }
 
@@ -96,6 +104,27 @@ pb_metrics_port_t *pb_metrics_port(pb_metrics_t *m, const char *fqn, double fres
     hist_init(&p->e2e, e2e_bounds, sizeof e2e_bounds / sizeof e2e_bounds[0], freshness_slo_s);
     m->ports[m->n_ports++] = p;
     return p;
+}
+
+pb_metrics_lag_t *pb_metrics_lag(pb_metrics_t *m, const char *port_fqn, const char *subscriber) {
+    for (size_t i = 0; i < m->n_lags; i++)
+        if (!strcmp(m->lags[i]->port, port_fqn) && !strcmp(m->lags[i]->subscriber, subscriber))
+            return m->lags[i];
+    if (m->n_lags == m->cap_lags) {
+        size_t cap = m->cap_lags ? m->cap_lags * 2 : 16;
+        pb_metrics_lag_t **nl = realloc(m->lags, cap * sizeof *nl);
+        if (!nl) return NULL;
+        m->lags = nl;
+        m->cap_lags = cap;
+    }
+    pb_metrics_lag_t *l = calloc(1, sizeof *l);
+    if (!l || !(l->port = strdup(port_fqn)) || !(l->subscriber = strdup(subscriber))) {
+        if (l) free(l->port);
+        free(l);
+        return NULL;
+    }
+    m->lags[m->n_lags++] = l;
+    return l;
 }
 
 void pb_metrics_produce_duration(pb_metrics_t *m, double seconds) {

@@ -103,6 +103,27 @@ static inline void pb_metrics_seen(pb_metrics_port_t *p, double event_ts, double
 /* One record sent to the dead-letter topic of an output port (also count it as out/dlq). */
 static inline void pb_metrics_dlq(pb_metrics_port_t *p, pb_metrics_dlq_reason_t r) { p->dlq[r]++; }
 
+/*
+ * Lag of one consumer group on an input port's subscription, kept by whoever measures it (the
+ * lag poller) and rendered as portbroker_subscription_lag_{records,seconds}{subscriber=group}
+ * with the input port's labels. Two groups per binding: the router's
+ * (`portbroker.route.{input topic}`, records of the output topic not yet routed) and the HTTP
+ * subscribers' (`portbroker.sub.{input topic}`, records of the input topic not yet committed).
+ * Seconds: age of the oldest record not yet consumed (0 when caught up); it keeps growing while
+ * the subscriber is down.
+ */
+typedef struct pb_metrics_lag {
+    char *port;       /* input-port URN (owned) */
+    char *subscriber; /* consumer group (owned) */
+    int known;        /* 0 until measured once */
+    double records;   /* summed over partitions */
+    double seconds;   /* max over partitions */
+} pb_metrics_lag_t;
+
+/* The lag series of (input port, consumer group), created on first use; stable until
+ * pb_metrics_destroy. NULL only out of memory. */
+pb_metrics_lag_t *pb_metrics_lag(pb_metrics_t *m, const char *port_fqn, const char *subscriber);
+
 /* Process-wide: Kafka produce duration (enqueue -> acknowledgement), seconds. */
 void pb_metrics_produce_duration(pb_metrics_t *m, double seconds);
 
