@@ -247,6 +247,20 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
         (rc = pb_loop_on_signal(b->loop, SIGHUP, on_hup, b, err)))
         goto fail;
     signal(SIGPIPE, SIG_IGN);
+    if (*cfg->registry_url) {
+        b->registry_url = strdup(cfg->registry_url);
+    } else {
+        char url[300];
+        snprintf(url, sizeof url, strchr(host, ':') ? "http://[%s]:%d" : "http://%s:%d", host,
+                 pb_http_port(b->http));
+        b->registry_url = strdup(url);
+    }
+    if (!b->registry_url) {
+        rc = pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (size_t n = strlen(b->registry_url); n > 0 && b->registry_url[n - 1] == '/'; n--)
+        b->registry_url[n - 1] = 0;
     if (b->port_file && (rc = write_port_file(b->port_file, pb_http_port(b->http), err))) goto fail;
     pb_log(INFO, "broker", "portbroker %s listening on http://%s:%d (Kafka %s)", PB_VERSION, host,
            pb_http_port(b->http), bootstrap);
@@ -299,6 +313,7 @@ int pb_broker_destroy(pb_broker_t *b) {
     pb_metrics_destroy(b->metrics);
     pb_config_destroy(b->cfg);
     free(b->port_file);
+    free(b->registry_url);
     free(b);
     return left;
 }

@@ -32,6 +32,7 @@ typedef struct pb_broker {
     int sync_needed;   /* descriptors not yet written to the registry */
     int sync_inflight; /* descriptor writes awaiting read-back */
     char *port_file;
+    char *registry_url; /* registry.url, or http://host:port bound: ce_dataschema's base */
     pb_loop_timer_t *stop_timer;
     int stopping;
     int64_t started_wall_ms;

@@ -42,6 +42,10 @@ static const struct prop {
      "Broker count of the embedded Kafka cluster."},
     {"registry.topic", T_STR, offsetof(pb_config_t, registry_topic), "_portbroker", 0, 0, NULL,
      "Kafka topic holding the registry's event log (one partition, compacted)."},
+    {"registry.url", T_STR, offsetof(pb_config_t, registry_url), "", 0, 0, NULL,
+     "Base URL clients use to reach this broker's Schema Registry API, written into each record's "
+     "`ce_dataschema` header (`{registry.url}/schemas/ids/{id}`). Empty: `http://` + the address "
+     "`http.listen` bound (set it when clients reach the broker through a load balancer)."},
     {"publish.timeout.ms", T_INT, offsetof(pb_config_t, publish_timeout_ms), "30000", 100, 3600000,
      NULL,
      "How long a publish waits for Kafka to acknowledge before answering 503 with Retry-After."},

@@ -34,6 +34,7 @@ typedef struct pb_config {
     char *kafka_bootstrap;     /* "" = start the embedded cluster */
     int64_t embedded_brokers;
     char *registry_topic;
+    char *registry_url; /* "" = http://{bound http.listen} (pb_broker_t.registry_url) */
     int64_t publish_timeout_ms;
     int64_t shutdown_timeout_ms;
     char *log_level;
