@@ -90,12 +90,14 @@ pb_metrics_port_t *pb_metrics_port(pb_metrics_t *m, const char *fqn, double fres
 /* Count n records of `bytes` bytes in total. */
 static inline void pb_metrics_count(pb_metrics_port_t *p, pb_metrics_dir_t d,
                                     pb_metrics_outcome_t o, uint64_t n, uint64_t bytes) {
+    if (!p) return;
     p->records[d][o] += n;
     p->bytes[d] += bytes;
 }
 
 /* A record with event time event_ts was received at recv_ts (Unix seconds). Keeps the newest. */
 static inline void pb_metrics_seen(pb_metrics_port_t *p, double event_ts, double recv_ts) {
+    if (!p) return;
     if (event_ts > p->last_record_ts) p->last_record_ts = event_ts;
     if (recv_ts > p->last_received_ts) p->last_received_ts = recv_ts;
 }
