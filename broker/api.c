@@ -10,6 +10,7 @@
 #include "addr.h"
 #include "broker.h"
 #include "descriptor.h"
+#include "exporter.h"
 #include "id.h"
 #include "log.h"
 #include "registry.h"
@@ -615,6 +616,7 @@ static const struct route {
 } routes[] = {
     {"/healthz", 0, M(GET) | M(HEAD), h_healthz},
     {"/readyz", 0, M(GET) | M(HEAD), h_readyz},
+    {"/metrics", 0, M(GET) | M(HEAD), pb_exporter_handle},
     {"/v1/products", 0, M(GET) | M(HEAD), h_products},
     {"/v1/products/", 1, M(GET) | M(HEAD), h_product},
     {"/v1/products/", 1, M(PUT) | M(DELETE), h_product_write},

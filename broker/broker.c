@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "exporter.h"
 #include "id.h"
 #include "log.h"
 
@@ -89,7 +90,7 @@ static void sync_tick(void *arg) {
  * runs with the registry's new state here (routers with bindings, ...). */
 static void on_applied(void *ctx, const pb_registry_result_t *res) {
     pb_broker_t *b = ctx;
-    (void)b;
+    pb_exporter_applied(b, res);
     if (!res->changed) return;
 }
 
@@ -236,6 +237,7 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
         rc = pb_err_set(err, PB_ERR_NOMEM, "out of memory");
         goto fail;
     }
+    if ((rc = pb_exporter_start(b, err))) goto fail;
     b->http = pb_http_new(b->loop, host, port, &lim, pb_api_handle, b, err);
     if (!b->http) {
         rc = err->code;
@@ -300,6 +302,7 @@ int pb_broker_destroy(pb_broker_t *b) {
     pb_http_destroy(b->http);
     pb_loop_timer_destroy(b->stop_timer);
     pb_loop_timer_destroy(b->sync_timer);
+    pb_loop_timer_destroy(b->metrics_timer);
     pb_store_destroy(b->store);
     if (b->kafka) {
         left = pb_kafka_destroy(b->kafka, (int)b->cfg->shutdown_timeout_ms);

@@ -37,6 +37,8 @@ typedef struct pb_broker {
     int stopping;
     int64_t started_wall_ms;
     int64_t reloads;
+
+    pb_loop_timer_t *metrics_timer; /* exporter.c: port freshness, every second */
 } pb_broker_t;
 
 /* Start a broker: load descriptors, start or connect to Kafka, create port topics, listen.

@@ -55,6 +55,9 @@ static const struct prop {
      "Least severe level logged."},
     {"log.format", T_ENUM, offsetof(pb_config_t, log_format), "text", 0, 0, "text|json",
      "`text`: one human line per event; `json`: one JSON object per line."},
+    {"metrics.enabled", T_ENUM, offsetof(pb_config_t, metrics_enabled), "true", 0, 0, "true|false",
+     "Count per-port metrics and serve `GET /metrics`. `false` counts nothing (the data plane "
+     "skips every update; for overhead benchmarks) and `/metrics` answers 404."},
 };
 #define NPROPS (sizeof props / sizeof props[0])
 

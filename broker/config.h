@@ -39,6 +39,7 @@ typedef struct pb_config {
     int64_t shutdown_timeout_ms;
     char *log_level;
     char *log_format;
+    char *metrics_enabled; /* "true" | "false" */
     /* kafka.* pass-through, in the order given (later wins in librdkafka). */
     pb_config_kv_t *kafka;
     size_t n_kafka;

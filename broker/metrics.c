@@ -4,10 +4,15 @@
  */
 #include "metrics.h"
 
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "compat.h"
+#include "err.h"
 
 /* Default e2e latency buckets, seconds: from a millisecond (routing on one machine) to an hour
  * (a batch-fed port); a port's freshness SLO is added when not already a bound. */
@@ -21,6 +26,9 @@ static const double produce_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02
 struct pb_metrics {
     pb_metrics_port_t **ports;
     size_t n_ports, cap_ports;
+    size_t *index; /* open addressing on fqn: slot -> ports[] position + 1, 0 empty */
+    size_t index_cap;
+    int disabled;
     pb_metrics_lag_t **lags;
     size_t n_lags, cap_lags;
     pb_metrics_hist_t produce;
@@ -77,6 +85,7 @@ void pb_metrics_destroy(pb_metrics_t *m) {
         free(m->ports[i]);
     }
     free(m->ports);
+    free(m->index);
     for (size_t i = 0; i < m->n_lags; i++) {
         free(m->lags[i]->port);
         free(m->lags[i]->subscriber);
@@ -86,9 +95,67 @@ void pb_metrics_destroy(pb_metrics_t *m) {
     free(m);
 }
 
+void pb_metrics_set_enabled(pb_metrics_t *m, int on) { m->disabled = !on; }
+
+int pb_metrics_enabled(const pb_metrics_t *m) { return !m->disabled; }
+
+static size_t fqn_hash(const char *s) {
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return (size_t)h;
+}
+
+static pb_metrics_port_t *find_port(const pb_metrics_t *m, const char *fqn) {
+    if (!m->index_cap) return NULL;
+    for (size_t i = fqn_hash(fqn) & (m->index_cap - 1);; i = (i + 1) & (m->index_cap - 1)) {
+        size_t at = m->index[i];
+        if (!at) return NULL;
+        if (!strcmp(m->ports[at - 1]->fqn, fqn)) return m->ports[at - 1];
+    }
+}
+
+/* Rebuild the index with room for n ports at a load factor of at most 1/2. */
+static int index_grow(pb_metrics_t *m, size_t n) {
+    if (n * 2 <= m->index_cap) return 0;
+    size_t cap = m->index_cap ? m->index_cap : 32;
+    while (cap < n * 2)
+        cap *= 2;
+    size_t *ix = calloc(cap, sizeof *ix);
+    if (!ix) return -1;
+    for (size_t k = 0; k < m->n_ports; k++) {
+        size_t i = fqn_hash(m->ports[k]->fqn) & (cap - 1);
+        while (ix[i])
+            i = (i + 1) & (cap - 1);
+        ix[i] = k + 1;
+    }
+    free(m->index);
+    m->index = ix;
+    m->index_cap = cap;
+    return 0;
+}
+
+/* Add bound b to a live histogram: its bucket starts empty (see pb_metrics_port). */
+static void hist_add_bound(pb_metrics_hist_t *h, double b) {
+    if (b <= 0 || h->n_bounds >= PB_METRICS_MAX_BUCKETS) return;
+    size_t at = 0;
+    while (at < h->n_bounds && h->bounds[at] < b)
+        at++;
+    if (at < h->n_bounds && h->bounds[at] == b) return;
+    memmove(&h->bounds[at + 1], &h->bounds[at], (h->n_bounds - at) * sizeof h->bounds[0]);
+    memmove(&h->counts[at + 1], &h->counts[at], (h->n_bounds + 1 - at) * sizeof h->counts[0]);
+    h->bounds[at] = b;
+    h->counts[at] = 0;
+    h->n_bounds++;
+}
+
 pb_metrics_port_t *pb_metrics_port(pb_metrics_t *m, const char *fqn, double freshness_slo_s) {
-    for (size_t i = 0; i < m->n_ports; i++)
-        if (!strcmp(m->ports[i]->fqn, fqn)) return m->ports[i];
+    if (m->disabled) return NULL;
+    pb_metrics_port_t *p = find_port(m, fqn);
+    if (p) {
+        hist_add_bound(&p->e2e, freshness_slo_s);
+        return p;
+    }
     if (m->n_ports == m->cap_ports) {
         size_t cap = m->cap_ports ? m->cap_ports * 2 : 16;
         pb_metrics_port_t **np = realloc(m->ports, cap * sizeof *np);
@@ -96,13 +163,18 @@ pb_metrics_port_t *pb_metrics_port(pb_metrics_t *m, const char *fqn, double fres
         m->ports = np;
         m->cap_ports = cap;
     }
-    pb_metrics_port_t *p = calloc(1, sizeof *p);
+    if (index_grow(m, m->n_ports + 1)) return NULL;
+    p = calloc(1, sizeof *p);
     if (!p || !(p->fqn = strdup(fqn))) {
         free(p);
         return NULL;
     }
     hist_init(&p->e2e, e2e_bounds, sizeof e2e_bounds / sizeof e2e_bounds[0], freshness_slo_s);
     m->ports[m->n_ports++] = p;
+    size_t i = fqn_hash(fqn) & (m->index_cap - 1);
+    while (m->index[i])
+        i = (i + 1) & (m->index_cap - 1);
+    m->index[i] = m->n_ports;
     return p;
 }
 
@@ -128,13 +200,375 @@ pb_metrics_lag_t *pb_metrics_lag(pb_metrics_t *m, const char *port_fqn, const ch
 }
 
 void pb_metrics_produce_duration(pb_metrics_t *m, double seconds) {
+    if (m->disabled) return;
     pb_metrics_hist_observe(&m->produce, seconds);
 }
 
 void pb_metrics_schema_check(pb_metrics_t *m, int compatible, const char *level) {
+    if (m->disabled) return;
     for (int l = 0; l < PB_COMPAT__LEVEL_COUNT; l++)
         if (!strcmp(pb_compat_level_name((pb_compat_level_t)l), level)) {
             m->schema_checks[compatible ? 1 : 0][l]++;
             return;
         }
+}
+
+/* ---- freshness ------------------------------------------------------------------------------ */
+
+static double slo_seconds(const pb_port_t *port) {
+    return port->slo.has_freshness ? (double)port->slo.freshness_ms / 1000.0 : 0;
+}
+
+static void tick_port(pb_metrics_t *m, const pb_port_t *port, double now) {
+    double slo = slo_seconds(port);
+    pb_metrics_port_t *p = pb_metrics_port(m, port->fqn, slo);
+    if (!p) return;
+    p->fresh = slo > 0 && p->last_record_ts > 0 && now - p->last_record_ts <= slo;
+}
+
+void pb_metrics_tick(pb_metrics_t *m, const pb_product_t *const *products, size_t n_products,
+                     double now) {
+    if (m->disabled) return;
+    for (size_t i = 0; i < n_products; i++) {
+        for (size_t j = 0; j < products[i]->n_outputs; j++)
+            tick_port(m, &products[i]->outputs[j], now);
+        for (size_t j = 0; j < products[i]->n_inputs; j++)
+            tick_port(m, &products[i]->inputs[j], now);
+    }
+}
+
+/* ---- rendering ------------------------------------------------------------------------------ */
+
+/* One declared port as rendered: its labels and its series (or zeros when never counted). */
+typedef struct rport {
+    const pb_port_t *port;
+    const pb_metrics_port_t *s;
+    pb_metrics_port_t zero; /* used when s is not in m yet; its e2e has the right bounds */
+    char *labels;           /* product="..",major="..",port="..",kind=".." (owned) */
+} rport_t;
+
+/* A double as Prometheus reads it: the shortest text that reads back to the same value. */
+static void fmt_double(char *out, size_t n, double v) {
+    if (isnan(v)) {
+        snprintf(out, n, "NaN");
+    } else if (isinf(v)) {
+        snprintf(out, n, v > 0 ? "+Inf" : "-Inf");
+    } else if (v == floor(v) && fabs(v) < 1e15) {
+        snprintf(out, n, "%.0f", v);
+    } else {
+        for (int prec = 15; prec <= 17; prec++) {
+            snprintf(out, n, "%.*g", prec, v);
+            if (strtod(out, NULL) == v) break;
+        }
+    }
+}
+
+/* A label value: backslash, double quote and line feed escaped (text format 0.0.4). */
+static int put_label_value(pb_buf_t *b, const char *s) {
+    int rc = 0;
+    for (; *s && !rc; s++) {
+        if (*s == '\\')
+            rc = pb_buf_puts(b, "\\\\");
+        else if (*s == '"')
+            rc = pb_buf_puts(b, "\\\"");
+        else if (*s == '\n')
+            rc = pb_buf_puts(b, "\\n");
+        else
+            rc = pb_buf_putc(b, (uint8_t)*s);
+    }
+    return rc;
+}
+
+static int put_label(pb_buf_t *b, int first, const char *name, const char *value) {
+    if (pb_buf_printf(b, "%s%s=\"", first ? "" : ",", name)) return -1;
+    if (put_label_value(b, value)) return -1;
+    return pb_buf_putc(b, '"');
+}
+
+static int family(pb_buf_t *b, const char *name, const char *type, const char *help) {
+    return pb_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* name{labels[,extra]} value */
+static int sample(pb_buf_t *b, const char *name, const char *labels, const char *extra, double v) {
+    char num[64];
+    fmt_double(num, sizeof num, v);
+    int has = labels && *labels, has_x = extra && *extra;
+    return pb_buf_printf(b, "%s%s%s%s%s%s %s\n", name, has || has_x ? "{" : "", has ? labels : "",
+                         has && has_x ? "," : "", has_x ? extra : "", has || has_x ? "}" : "", num);
+}
+
+static int sample_u64(pb_buf_t *b, const char *name, const char *labels, const char *extra,
+                      uint64_t v) {
+    int has = labels && *labels, has_x = extra && *extra;
+    return pb_buf_printf(b, "%s%s%s%s%s%s %" PRIu64 "\n", name, has || has_x ? "{" : "",
+                         has ? labels : "", has && has_x ? "," : "", has_x ? extra : "",
+                         has || has_x ? "}" : "", v);
+}
+
+/* A histogram's _bucket (cumulative, ending with +Inf), _sum and _count lines. */
+static int hist_lines(pb_buf_t *b, const char *name, const char *labels,
+                      const pb_metrics_hist_t *h) {
+    char series[160], le[96], num[64];
+    uint64_t cum = 0;
+    snprintf(series, sizeof series, "%s_bucket", name);
+    for (size_t i = 0; i < h->n_bounds; i++) {
+        cum += h->counts[i];
+        fmt_double(num, sizeof num, h->bounds[i]);
+        snprintf(le, sizeof le, "le=\"%s\"", num);
+        if (sample_u64(b, series, labels, le, cum)) return -1;
+    }
+    if (sample_u64(b, series, labels, "le=\"+Inf\"", h->count)) return -1;
+    snprintf(series, sizeof series, "%s_sum", name);
+    if (sample(b, series, labels, NULL, h->sum)) return -1;
+    snprintf(series, sizeof series, "%s_count", name);
+    return sample_u64(b, series, labels, NULL, h->count);
+}
+
+/* The product label: its name, or "{ns}.{name}" when another product has the same name and major
+ * in another namespace (the series would otherwise collide). */
+static const char *product_label(const pb_product_t *const *ps, size_t n, const pb_product_t *p,
+                                 char *buf, size_t len) {
+    for (size_t i = 0; i < n; i++)
+        if (ps[i] != p && ps[i]->major == p->major && !strcmp(ps[i]->name, p->name)) {
+            snprintf(buf, len, "%s.%s", p->ns, p->name);
+            return buf;
+        }
+    return p->name;
+}
+
+static int port_labels(rport_t *r, const char *product) {
+    pb_buf_t b = {0};
+    char major[24];
+    snprintf(major, sizeof major, "%u", r->port->product->major);
+    if (put_label(&b, 1, "product", product) || put_label(&b, 0, "major", major) ||
+        put_label(&b, 0, "port", r->port->name) ||
+        put_label(&b, 0, "kind", pb_addr_kind_name(r->port->kind)) || pb_buf_putc(&b, 0)) {
+        pb_buf_free(&b);
+        return -1;
+    }
+    r->labels = (char *)b.data;
+    return 0;
+}
+
+/* Is (d, o) a combination this kind of port uses (rendered even when zero)? */
+static int combo_applies(pb_port_kind_t kind, int d, int o) {
+    if (kind == PB_PORT_INPUT) return o == PB_METRICS_OK;
+    if (d == PB_METRICS_IN) return o != PB_METRICS_DLQ;
+    return o == PB_METRICS_OK || o == PB_METRICS_DLQ;
+}
+
+static int render_ports(const pb_metrics_t *m, rport_t *rp, size_t n, pb_buf_t *b) {
+    char extra[256];
+    /* portbroker_port_info */
+    if (family(b, "portbroker_port_info", "gauge",
+               "Declared port: URN, topics, schema subject, version, declared compatibility "
+               "level, binding source, owner and domain (always 1)."))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const pb_port_t *p = rp[i].port;
+        pb_buf_t x = {0};
+        char parts[16];
+        snprintf(parts, sizeof parts, "%d", p->partitions);
+        int rc = put_label(&x, 1, "fqn", p->fqn) || put_label(&x, 0, "topic", p->topic) ||
+                 (p->kind == PB_PORT_OUTPUT && put_label(&x, 0, "dlq_topic", p->dlq_topic)) ||
+                 put_label(&x, 0, "subject", p->subject) ||
+                 put_label(&x, 0, "version", p->version) || put_label(&x, 0, "partitions", parts) ||
+                 put_label(&x, 0, "compatibility", p->compatibility ? p->compatibility : "") ||
+                 put_label(&x, 0, "from", p->from ? p->from : "") ||
+                 put_label(&x, 0, "owner", p->product->owner) ||
+                 put_label(&x, 0, "domain", p->product->domain) || pb_buf_putc(&x, 0) ||
+                 sample(b, "portbroker_port_info", rp[i].labels, (char *)x.data, 1);
+        pb_buf_free(&x);
+        if (rc) return -1;
+    }
+    /* SLO gauges: only for ports whose descriptor states the SLO. */
+    if (family(b, "portbroker_port_freshness_slo_seconds", "gauge",
+               "Freshness SLO of the port: the newest record's event time may be at most this "
+               "old (promises.slo.freshness)."))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (rp[i].port->slo.has_freshness &&
+            sample(b, "portbroker_port_freshness_slo_seconds", rp[i].labels, NULL,
+                   (double)rp[i].port->slo.freshness_ms / 1000.0))
+            return -1;
+    if (family(b, "portbroker_port_throughput_min_records_per_second", "gauge",
+               "Throughput SLO of the port: at least this many records per second "
+               "(promises.slo.throughput.min)."))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (rp[i].port->slo.has_throughput_min &&
+            sample(b, "portbroker_port_throughput_min_records_per_second", rp[i].labels, NULL,
+                   rp[i].port->slo.throughput_min_per_s))
+            return -1;
+    if (family(b, "portbroker_port_rejects_max_ratio", "gauge",
+               "Reject SLO of the port: at most this fraction of published records rejected "
+               "(promises.slo.rejects.max)."))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (rp[i].port->slo.has_rejects_max &&
+            sample(b, "portbroker_port_rejects_max_ratio", rp[i].labels, NULL,
+                   rp[i].port->slo.rejects_max_ratio))
+            return -1;
+    /* Counters. */
+    if (family(b, "portbroker_port_records_total", "counter",
+               "Records per port, direction and outcome (see metrics.h for their meaning)."))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        for (int d = 0; d < PB_METRICS_DIRS; d++)
+            for (int o = 0; o < PB_METRICS_OUTCOMES; o++) {
+                uint64_t v = rp[i].s->records[d][o];
+                if (!v && !combo_applies(rp[i].port->kind, d, o)) continue;
+                snprintf(extra, sizeof extra, "direction=\"%s\",outcome=\"%s\"",
+                         pb_metrics_dir_name((pb_metrics_dir_t)d),
+                         pb_metrics_outcome_name((pb_metrics_outcome_t)o));
+                if (sample_u64(b, "portbroker_port_records_total", rp[i].labels, extra, v))
+                    return -1;
+            }
+    if (family(b, "portbroker_port_bytes_total", "counter",
+               "Record bytes (Kafka message values) per port and direction."))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        for (int d = 0; d < PB_METRICS_DIRS; d++) {
+            snprintf(extra, sizeof extra, "direction=\"%s\"",
+                     pb_metrics_dir_name((pb_metrics_dir_t)d));
+            if (sample_u64(b, "portbroker_port_bytes_total", rp[i].labels, extra,
+                           rp[i].s->bytes[d]))
+                return -1;
+        }
+    if (family(b, "portbroker_dlq_records_total", "counter",
+               "Records of an output port sent to its dead-letter topic, by reason."))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        for (int r = 0; r < PB_METRICS_DLQ_REASONS; r++) {
+            uint64_t v = rp[i].s->dlq[r];
+            if (!v && rp[i].port->kind != PB_PORT_OUTPUT) continue;
+            snprintf(extra, sizeof extra, "reason=\"%s\"",
+                     pb_metrics_dlq_reason_name((pb_metrics_dlq_reason_t)r));
+            if (sample_u64(b, "portbroker_dlq_records_total", rp[i].labels, extra, v)) return -1;
+        }
+    /* Timestamps and freshness. */
+    if (family(b, "portbroker_port_last_record_timestamp_seconds", "gauge",
+               "Event time (ce_time or the port's eventTimeField) of the newest record, Unix "
+               "seconds; 0 before the first record."))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (sample(b, "portbroker_port_last_record_timestamp_seconds", rp[i].labels, NULL,
+                   rp[i].s->last_record_ts))
+            return -1;
+    if (family(b, "portbroker_port_last_received_timestamp_seconds", "gauge",
+               "When the broker last received a record for the port, Unix seconds; 0 before the "
+               "first record."))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (sample(b, "portbroker_port_last_received_timestamp_seconds", rp[i].labels, NULL,
+                   rp[i].s->last_received_ts))
+            return -1;
+    if (family(b, "portbroker_port_fresh", "gauge",
+               "1 when the newest record's event time is within the port's freshness SLO, else 0 "
+               "(also before the first record); evaluated every second."))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (rp[i].port->slo.has_freshness &&
+            sample(b, "portbroker_port_fresh", rp[i].labels, NULL, rp[i].s->fresh ? 1 : 0))
+            return -1;
+    if (family(b, "portbroker_port_e2e_latency_seconds", "histogram",
+               "Event time to arrival in the port's topic, seconds; the buckets include the "
+               "port's freshness SLO."))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (hist_lines(b, "portbroker_port_e2e_latency_seconds", rp[i].labels, &rp[i].s->e2e))
+            return -1;
+    (void)m;
+    return 0;
+}
+
+static int render_lags(const pb_metrics_t *m, const rport_t *rp, size_t n, pb_buf_t *b,
+                       int seconds) {
+    const char *name =
+        seconds ? "portbroker_subscription_lag_seconds" : "portbroker_subscription_lag_records";
+    if (family(b, name, "gauge",
+               seconds ? "Age of the oldest record the subscriber (consumer group) has not "
+                         "consumed yet, seconds; 0 when caught up."
+                       : "Records the subscriber (consumer group) has not consumed yet, summed "
+                         "over partitions."))
+        return -1;
+    for (size_t k = 0; k < m->n_lags; k++) {
+        const pb_metrics_lag_t *l = m->lags[k];
+        if (!l->known) continue;
+        const rport_t *r = NULL;
+        for (size_t i = 0; i < n && !r; i++)
+            if (!strcmp(rp[i].port->fqn, l->port)) r = &rp[i];
+        if (!r) continue;
+        pb_buf_t x = {0};
+        int rc = put_label(&x, 1, "subscriber", l->subscriber) || pb_buf_putc(&x, 0) ||
+                 sample(b, name, r->labels, (char *)x.data, seconds ? l->seconds : l->records);
+        pb_buf_free(&x);
+        if (rc) return -1;
+    }
+    return 0;
+}
+
+static int render_process(const pb_metrics_t *m, const char *version, pb_buf_t *b) {
+    pb_buf_t x = {0};
+    int rc = family(b, "portbroker_build_info", "gauge",
+                    "The running portbroker's version (always 1).") ||
+             put_label(&x, 1, "version", version) || pb_buf_putc(&x, 0) ||
+             sample(b, "portbroker_build_info", (char *)x.data, NULL, 1);
+    pb_buf_free(&x);
+    if (rc) return -1;
+    if (family(b, "portbroker_produce_duration_seconds", "histogram",
+               "Kafka produce duration, from enqueue to acknowledgement, seconds.") ||
+        hist_lines(b, "portbroker_produce_duration_seconds", NULL, &m->produce))
+        return -1;
+    if (family(b, "portbroker_schema_checks_total", "counter",
+               "Schema compatibility checks the registry performed, by result and level."))
+        return -1;
+    for (int c = 1; c >= 0; c--)
+        for (int l = 0; l < PB_COMPAT__LEVEL_COUNT; l++) {
+            char extra[128];
+            snprintf(extra, sizeof extra, "result=\"%s\",level=\"%s\"",
+                     c ? "compatible" : "incompatible", pb_compat_level_name((pb_compat_level_t)l));
+            if (sample_u64(b, "portbroker_schema_checks_total", NULL, extra,
+                           m->schema_checks[c][l]))
+                return -1;
+        }
+    return 0;
+}
+
+int pb_metrics_render(const pb_metrics_t *m, const pb_product_t *const *products, size_t n_products,
+                      const char *version, pb_buf_t *out) {
+    int rc = 0;
+    size_t n = 0, cap = 0;
+    rport_t *rp = NULL;
+    for (size_t i = 0; i < n_products; i++)
+        cap += products[i]->n_outputs + products[i]->n_inputs;
+    if (cap && !(rp = calloc(cap, sizeof *rp))) return PB_ERR_NOMEM;
+    for (size_t i = 0; i < n_products; i++) {
+        const pb_product_t *p = products[i];
+        char pl[600];
+        const char *product = product_label(products, n_products, p, pl, sizeof pl);
+        for (size_t j = 0; j < p->n_outputs + p->n_inputs; j++) {
+            rport_t *r = &rp[n++];
+            r->port = j < p->n_outputs ? &p->outputs[j] : &p->inputs[j - p->n_outputs];
+            r->s = find_port(m, r->port->fqn);
+            if (!r->s) {
+                hist_init(&r->zero.e2e, e2e_bounds, sizeof e2e_bounds / sizeof e2e_bounds[0],
+                          slo_seconds(r->port));
+                r->s = &r->zero;
+            }
+            if (port_labels(r, product)) {
+                rc = PB_ERR_NOMEM;
+                goto done;
+            }
+        }
+    }
+    if (render_process(m, version, out) || render_ports(m, rp, n, out) ||
+        render_lags(m, rp, n, out, 0) || render_lags(m, rp, n, out, 1))
+        rc = PB_ERR_NOMEM;
+done:
+    for (size_t i = 0; i < n; i++)
+        free(rp[i].labels);
+    free(rp);
+    return rc;
 }

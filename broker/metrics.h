@@ -6,6 +6,8 @@
  * Updating is plain arithmetic on a struct the caller already holds (pb_metrics_port is looked up
  * once, when a router or a request starts), so counting costs next to nothing on hot paths.
  * Must not: do I/O or talk to Kafka; the loop thread owns a pb_metrics_t (not thread-safe).
+ * The glue (the GET /metrics handler, the 1 s freshness timer, schema-check counting) is in
+ * exporter.c.
  *
  * Meaning of direction and outcome, per port kind:
  * - output port, direction "in": records published to the port (HTTP publish): outcome "ok" once
@@ -21,6 +23,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "buf.h"
+#include "descriptor.h"
 
 typedef enum { PB_METRICS_IN = 0, PB_METRICS_OUT = 1, PB_METRICS_DIRS } pb_metrics_dir_t;
 
@@ -70,6 +75,7 @@ typedef struct pb_metrics_port {
     double last_record_ts;   /* event time of the newest record seen, Unix seconds; 0: none yet */
     double last_received_ts; /* when the broker last received a record for it; 0: none yet */
     pb_metrics_hist_t e2e;   /* event time -> arrival in this port's topic, seconds */
+    int fresh; /* 1 when now - last_record_ts <= the freshness SLO; set by pb_metrics_tick */
 } pb_metrics_port_t;
 
 typedef struct pb_metrics pb_metrics_t;
@@ -80,10 +86,19 @@ pb_metrics_t *pb_metrics_new(void);
 /* Free everything. NULL is a no-op. Pointers from pb_metrics_port die with it. */
 void pb_metrics_destroy(pb_metrics_t *m);
 
+/* Switch counting on (the default) or off (config metrics.enabled = false, for overhead
+ * benchmarks): off, pb_metrics_port returns NULL so the data plane counts nothing, and the
+ * process-wide functions do nothing. Set it before the data plane looks ports up. */
+void pb_metrics_set_enabled(pb_metrics_t *m, int on);
+int pb_metrics_enabled(const pb_metrics_t *m);
+
 /*
  * The series of port `fqn`, created on first use (the e2e buckets then include freshness_slo_s
  * when > 0). The pointer stays valid until pb_metrics_destroy: ports are never removed (a deleted
- * port's counters stay, as Prometheus counters must not go back). NULL only out of memory.
+ * port's counters stay, as Prometheus counters must not go back; it is no longer rendered, and
+ * counts again where it stopped if it is declared again). A later call with a freshness SLO that
+ * is not yet a bucket bound adds the bound (while there is room): its bucket starts empty, so
+ * observations made before count in the next bound up. NULL out of memory or when disabled.
  */
 pb_metrics_port_t *pb_metrics_port(pb_metrics_t *m, const char *fqn, double freshness_slo_s);
 
@@ -103,7 +118,10 @@ static inline void pb_metrics_seen(pb_metrics_port_t *p, double event_ts, double
 }
 
 /* One record sent to the dead-letter topic of an output port (also count it as out/dlq). */
-static inline void pb_metrics_dlq(pb_metrics_port_t *p, pb_metrics_dlq_reason_t r) { p->dlq[r]++; }
+static inline void pb_metrics_dlq(pb_metrics_port_t *p, pb_metrics_dlq_reason_t r) {
+    if (!p) return;
+    p->dlq[r]++;
+}
 
 /*
  * Lag of one consumer group on an input port's subscription, kept by whoever measures it (the
@@ -132,5 +150,37 @@ void pb_metrics_produce_duration(pb_metrics_t *m, double seconds);
 /* Process-wide: one schema compatibility check with its result (1 compatible, 0 not) at level
  * (a PB_COMPAT level name such as "BACKWARD"). */
 void pb_metrics_schema_check(pb_metrics_t *m, int compatible, const char *level);
+
+/* ---- Freshness and rendering (pure: the caller passes the products and the clock) ---------- */
+
+/*
+ * Evaluate every declared port's freshness at `now` (Unix seconds): fresh = 1 when the port has a
+ * freshness SLO, has had a record, and now - last_record_ts <= SLO; else 0 (a port that never had
+ * a record is stale). Creates the series of ports not seen yet, so every declared port is counted
+ * from start-up. products: the registry's (borrowed). Called every second by the loop.
+ */
+void pb_metrics_tick(pb_metrics_t *m, const pb_product_t *const *products, size_t n_products,
+                     double now);
+
+/*
+ * Append the Prometheus text exposition (format 0.0.4) of every port of `products` (the
+ * registry's, borrowed), of the subscriptions' lag and of the process-wide series to out.
+ * Families, types and labels are DESIGN.md §8's; every port series carries product (the product
+ * name; "{namespace}.{name}" when two products share name and major), major, port (the port name)
+ * and kind ("output"/"input"). What a port exports:
+ * - always: port_info, records_total for every direction/outcome its kind uses (output: in/ok,
+ *   in/rejected, in/failed, out/ok, out/dlq; input: in/ok, out/ok; any other that counted), bytes
+ *   in/out, last record/received timestamps (0 until the first record), the e2e histogram; output
+ *   ports dlq_records_total for every reason;
+ * - per SLO the descriptor states, one gauge: freshness_slo_seconds and fresh (freshness),
+ *   throughput_min_records_per_second (throughput.min), rejects_max_ratio (rejects.max). A port
+ *   without an SLO exports neither the gauge nor `fresh`: with no objective there is nothing to
+ *   alert on, and the shipped rules match only ports that have the gauge.
+ * Ports of deleted products are not rendered. Lag series: those measured at least once whose
+ * input port is declared. version: portbroker_build_info's version label.
+ * Returns 0, or PB_ERR_NOMEM (out may then hold part of the text).
+ */
+int pb_metrics_render(const pb_metrics_t *m, const pb_product_t *const *products, size_t n_products,
+                      const char *version, pb_buf_t *out);
 
 #endif

@@ -748,7 +748,7 @@ static void do_register(pb_registry_t *r, const char *subject, char *text, size_
     int level = level_of(r, sj);
     const pb_schema_t *cand = s ? s->parsed : parsed;
     items = jcheck(json_array());
-    level_check(sj, level, cand, NULL, 0, items);
+    res->checks[level_check(sj, level, cand, NULL, 0, items) ? 0 : 1][level]++;
     const pb_port_t *port = map_get(&r->out_subjects, subject);
     if (port && level != PB_COMPAT_NONE) {
         size_t n;
@@ -1283,7 +1283,9 @@ static int op_product_put(pb_registry_t *r, const json_t *rec, pb_registry_resul
         plan_port_t *x = &pp[a];
         if (x->existed) continue;
         json_t *its = jcheck(json_array());
-        level_check(subject_get(r, x->port->subject), x->level, x->parsed, NULL, 0, its);
+        int incompatible =
+            level_check(subject_get(r, x->port->subject), x->level, x->parsed, NULL, 0, its);
+        res->checks[incompatible ? 0 : 1][x->level]++;
         if (json_array_size(its)) {
             if (!msg.len) {
                 if (pb_buf_printf(&msg, "port %s: ", x->port->fqn)) oom();
@@ -1546,7 +1548,9 @@ static int op_bind(pb_registry_t *r, const json_t *rec, pb_registry_result_t *re
             goto done;
         }
         int level = level_of(r, is);
-        if (level_check(is, level, s ? s->parsed : parsed, NULL, 0, items)) {
+        int incompatible = level_check(is, level, s ? s->parsed : parsed, NULL, 0, items);
+        res->checks[incompatible ? 0 : 1][level]++;
+        if (incompatible) {
             if (pb_buf_printf(&msg, "input port %s: ", to)) oom();
             register_message(&msg, in->subject, level, NULL, items);
             res_incompatible(res, items, &msg);

@@ -199,6 +199,10 @@ typedef struct pb_registry_result {
     int level;      /* config: the level set, or (delete) the level deleted */
     json_t *body;   /* owned or NULL: delete_subject: [versions]; 409 incompatible: the
                      * {"incompatibilities":[...]} list (see pb_registry_impact for items) */
+    /* Compatibility checks this record ran (register, product_put, bind: each new schema against
+     * its subject's history at the subject's level): checks[1][level] compatible, checks[0][level]
+     * not. A register of a schema already live runs none. For portbroker_schema_checks_total. */
+    int checks[2][PB_COMPAT__LEVEL_COUNT];
 } pb_registry_result_t;
 
 /* Free what a result holds and zero it. NULL is a no-op. */

@@ -1,0 +1,64 @@
+/*
+ * exporter — GET /metrics, the freshness timer and schema-check counting (see exporter.h).
+ * Must not: format metrics itself.
+ */
+#include "exporter.h"
+
+#include <string.h>
+
+#include "buf.h"
+#include "log.h"
+#include "metrics.h"
+#include "store.h"
+
+static const pb_product_t *const *declared(const pb_broker_t *b, size_t *n) {
+    return pb_registry_products(pb_store_registry(b->store), n);
+}
+
+static void tick(void *arg) {
+    pb_broker_t *b = arg;
+    size_t n = 0;
+    const pb_product_t *const *ps = declared(b, &n);
+    pb_metrics_tick(b->metrics, ps, n, (double)pb_loop_wall_ms() / 1000.0);
+}
+
+int pb_exporter_start(pb_broker_t *b, pb_err_t *err) {
+    pb_metrics_set_enabled(b->metrics, strcmp(b->cfg->metrics_enabled, "false") != 0);
+    if (!pb_metrics_enabled(b->metrics)) {
+        pb_log(INFO, "metrics", "metrics.enabled = false: nothing is counted, /metrics is 404");
+        return 0;
+    }
+    b->metrics_timer = pb_loop_timer_new(b->loop, 1000, 1, tick, b);
+    if (!b->metrics_timer) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+    return 0;
+}
+
+void pb_exporter_applied(pb_broker_t *b, const pb_registry_result_t *res) {
+    if (!pb_metrics_enabled(b->metrics)) return;
+    if (pb_store_caught_up(b->store))
+        for (int c = 0; c < 2; c++)
+            for (int l = 0; l < PB_COMPAT__LEVEL_COUNT; l++)
+                for (int k = 0; k < res->checks[c][l]; k++)
+                    pb_metrics_schema_check(b->metrics, c, pb_compat_level_name(l));
+    if (res->changed && (res->op == PB_REGISTRY_OP_PRODUCT_PUT)) tick(b);
+}
+
+void pb_exporter_handle(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
+    (void)rest;
+    if (!pb_metrics_enabled(b->metrics)) {
+        static const char off[] =
+            "{\"error_code\":404,\"message\":\"metrics are disabled (metrics.enabled = false)\"}";
+        pb_http_reply(req, 404, "application/json", off, sizeof off - 1);
+        return;
+    }
+    size_t n = 0;
+    const pb_product_t *const *ps = declared(b, &n);
+    pb_buf_t out = {0};
+    if (pb_metrics_render(b->metrics, ps, n, PB_VERSION, &out)) {
+        static const char oom[] = "{\"error_code\":50001,\"message\":\"out of memory\"}";
+        pb_http_reply(req, 500, "application/json", oom, sizeof oom - 1);
+    } else {
+        pb_http_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
+    }
+    pb_buf_free(&out);
+}

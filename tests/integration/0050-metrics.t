@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# GET /metrics on a running broker: Prometheus text format that `promtool check metrics` accepts
+# (exit 3, a lint warning, fails), every declared port's series from start-up with no traffic
+# (stale, zeros, SLO gauges), ports added by PUT /v1/products appear and deleted ones go, schema
+# compatibility checks counted by result and level, metrics.enabled = false.
+. "$(dirname "$0")/lib.sh"
+plan 25
+start_broker B -o mesh.namespace=com.acme || bail "serve did not start"
+wait_ready "$B_URL" || bail "not ready"
+SR=(-H 'Content-Type: application/vnd.schemaregistry.v1+json')
+
+scrape() { curl -sS --max-time 10 -D "$T/m.headers" -o "$T/m.txt" "$B_URL/metrics"; }
+# value SERIES: the sample value of the exact series text (name{labels}), empty when absent
+value() { awk -v k="$1" 'index($0, k " ") == 1 { print substr($0, length(k) + 2) }' "$T/m.txt"; }
+L_TRIP='product="tripExecution",major="1",port="tripEvents",kind="output"'
+L_WIN='product="tripExecution",major="1",port="weather",kind="input"'
+
+scrape
+like "GET /metrics answers 200 in text format 0.0.4" "$(head -1 "$T/m.headers") $(grep -i '^content-type' "$T/m.headers")" \
+  '200.*text/plain; version=0\.0\.4'
+promtool check metrics <"$T/m.txt" >"$T/promtool.out" 2>&1
+is "promtool check metrics exits 0 (no lint warning)" "$?" 0
+[ -s "$T/promtool.out" ] && diag "promtool: $(head -5 "$T/promtool.out")"
+
+# Every port the registry declares has its series, with no traffic and no subscriber.
+ports=$(curl -sS --max-time 10 "$B_URL/v1/ports" | jq -r '.ports[].fqn' | sort)
+exported=$(grep '^portbroker_port_info{' "$T/m.txt" | sed 's/.*fqn="\([^"]*\)".*/\1/' | sort)
+is "port_info for every declared port (5 in the examples)" "$exported" "$ports"
+is "five ports" "$(wc -l <<<"$ports" | tr -d ' ')" 5
+is "an idle output port: published ok 0" "$(value "portbroker_port_records_total{$L_TRIP,direction=\"in\",outcome=\"ok\"}")" 0
+is "an idle output port: rejected 0" "$(value "portbroker_port_records_total{$L_TRIP,direction=\"in\",outcome=\"rejected\"}")" 0
+is "an idle output port: dlq by reason 0" "$(value "portbroker_dlq_records_total{$L_TRIP,reason=\"decode\"}")" 0
+is "an idle input port: routed in 0" "$(value "portbroker_port_records_total{$L_WIN,direction=\"in\",outcome=\"ok\"}")" 0
+is "an idle port is stale (fresh 0)" "$(value "portbroker_port_fresh{$L_TRIP}")" 0
+is "its last record timestamp is 0" "$(value "portbroker_port_last_record_timestamp_seconds{$L_TRIP}")" 0
+is "freshness SLO 5m as a gauge" "$(value "portbroker_port_freshness_slo_seconds{$L_TRIP}")" 300
+is "throughput.min 10/s as a gauge" "$(value "portbroker_port_throughput_min_records_per_second{$L_TRIP}")" 10
+is "rejects.max 0.1% as a gauge" "$(value "portbroker_port_rejects_max_ratio{$L_TRIP}")" 0.001
+is "the freshness SLO is an e2e bucket bound" "$(value "portbroker_port_e2e_latency_seconds_bucket{$L_TRIP,le=\"300\"}")" 0
+like "build_info carries the version" "$(grep '^portbroker_build_info' "$T/m.txt")" "^portbroker_build_info\{version=\"$(cat VERSION)\"\} 1$"
+
+# Schema checks: one compatible and one incompatible registration at BACKWARD.
+key_ok="portbroker_schema_checks_total{result=\"compatible\",level=\"BACKWARD\"}"
+key_bad="portbroker_schema_checks_total{result=\"incompatible\",level=\"BACKWARD\"}"
+ok0=$(value "$key_ok"); bad0=$(value "$key_bad")
+s1=$(jq -cn '{schema: ({type:"record",name:"M",fields:[{name:"x",type:"int"}]} | tojson)}')
+s2=$(jq -cn '{schema: ({type:"record",name:"M",fields:[{name:"x",type:"int"},{name:"y",type:"string"}]} | tojson)}')
+http POST "$B_URL/subjects/metrics-test-value/versions" "${SR[@]}" -d "$s1"
+is "register a first version: 200" "$HTTP_STATUS" 200
+http POST "$B_URL/subjects/metrics-test-value/versions" "${SR[@]}" -d "$s2"
+is "register a field without default: 409" "$HTTP_STATUS" 409
+http POST "$B_URL/subjects/metrics-test-value/versions" "${SR[@]}" -d "$s1"
+scrape
+is "compatible BACKWARD checks +1 (the re-register of a live schema runs no check)" "$(value "$key_ok")" $((ok0 + 1))
+is "incompatible BACKWARD checks +1" "$(value "$key_bad")" $((bad0 + 1))
+
+# A product added through the API has its series at once; a deleted one stops being exported.
+D=$(jq -c --slurpfile s schemas/examples/weather_observation.avsc \
+  '.info.fullyQualifiedName="urn:dpds:com.acme:dataproducts:radar:1" | .info.name="radar" | .info.version="1.0.0"
+   | .interfaceComponents.outputPorts[0].promises.api.schema = $s[0]' schemas/examples/weather.json)
+http PUT "$B_URL/v1/products/radar/1" -d "$D"
+is "PUT a new product: 201" "$HTTP_STATUS" 201
+scrape
+L_RADAR='product="radar",major="1",port="observations",kind="output"'
+is "its port has series right away" "$(value "portbroker_port_records_total{$L_RADAR,direction=\"in\",outcome=\"ok\"}")" 0
+http DELETE "$B_URL/v1/products/radar/1"
+scrape
+is "a deleted product's ports are no longer exported" "$(grep -c 'product="radar"' "$T/m.txt")" 0
+check "and the exposition is still promtool-clean" promtool check metrics <"$T/m.txt"
+
+# metrics.enabled = false: nothing counted, /metrics is 404.
+start_broker OFF -o mesh.namespace=com.acme -o metrics.enabled=false || bail "serve did not start"
+wait_ready "$OFF_URL" || bail "not ready"
+http GET "$OFF_URL/metrics"
+like "metrics.enabled=false: /metrics answers 404 saying why" "$HTTP_STATUS $HTTP_BODY" '^404 .*metrics.enabled = false'
+stop_pid "$OFF_PID"
+stop_pid "$B_PID"
+is "the broker stops cleanly" "$STOP_RC" 0
+finish

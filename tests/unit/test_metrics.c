@@ -1,0 +1,287 @@
+/* Unit tests for metrics.c: the exact exposition lines of a port with counts, cumulative histogram
+ * buckets ending in +Inf, label escaping, the series every declared port has with no traffic,
+ * SLO gauges only where the descriptor states the SLO, freshness evaluation, the freshness SLO as
+ * an e2e bucket bound, lag series, metrics.enabled = false. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+
+#define OUT_URN "urn:dpds:com.acme:dataproducts:trips:1:outputports:events"
+#define IN_URN "urn:dpds:com.acme:dataproducts:trips:1:inputports:weather"
+
+/* A product with output port "events" (slo per `slo`, JSON or NULL) and input port "weather"
+ * (no SLO), owner given (to test escaping). */
+static pb_product_t *product(const char *slo, const char *owner) {
+    char text[4096];
+    snprintf(text, sizeof text,
+             "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
+             "\"urn:dpds:com.acme:dataproducts:trips:1\",\"name\":\"trips\",\"version\":\"1.0.0\","
+             "\"domain\":\"d\",\"owner\":{\"id\":%s}},\"interfaceComponents\":{\"outputPorts\":"
+             "[{\"name\":\"events\",\"promises\":{\"api\":{\"schema\":\"string\"}%s%s}}],"
+             "\"inputPorts\":[{\"name\":\"weather\",\"promises\":{\"api\":{\"schema\":"
+             "\"string\"}}}]}}",
+             owner, slo ? ",\"slo\":" : "", slo ? slo : "");
+    json_error_t je;
+    json_t *j = json_loads(text, 0, &je);
+    if (!j) fail_msg("bad test JSON: %s", je.text);
+    pb_product_t *p = NULL;
+    pb_err_t err = {0};
+    int rc = pb_descriptor_parse(j, NULL, "test", "com.acme", 2, &p, &err);
+    json_decref(j);
+    if (rc) fail_msg("descriptor: %s", err.msg);
+    return p;
+}
+
+static char *render(pb_metrics_t *m, const pb_product_t *p) {
+    pb_buf_t b = {0};
+    const pb_product_t *ps[] = {p};
+    assert_int_equal(pb_metrics_render(m, ps, p ? 1 : 0, "1.2.3", &b), 0);
+    assert_int_equal(pb_buf_putc(&b, 0), 0);
+    return (char *)b.data;
+}
+
+static void has_line(const char *text, const char *line) {
+    size_t n = strlen(line);
+    for (const char *s = text; (s = strstr(s, line)); s++)
+        if ((s == text || s[-1] == '\n') && s[n] == '\n') return;
+    fail_msg("missing line:\n%s\nin:\n%s", line, text);
+}
+
+static void no_text(const char *text, const char *what) {
+    if (strstr(text, what)) fail_msg("unexpected '%s' in:\n%s", what, text);
+}
+
+#define L "product=\"trips\",major=\"1\",port=\"events\",kind=\"output\""
+#define LI "product=\"trips\",major=\"1\",port=\"weather\",kind=\"input\""
+
+static void counts_exact(void **state) {
+    (void)state;
+    pb_product_t *p = product("{\"freshness\":\"90s\",\"throughput.min\":\"600/m\","
+                              "\"rejects.max\":\"0.1%\"}",
+                              "\"team\"");
+    pb_metrics_t *m = pb_metrics_new();
+    pb_metrics_port_t *mp = pb_metrics_port(m, OUT_URN, 90);
+    assert_non_null(mp);
+    pb_metrics_count(mp, PB_METRICS_IN, PB_METRICS_OK, 7, 700);
+    pb_metrics_count(mp, PB_METRICS_IN, PB_METRICS_REJECTED, 2, 20);
+    pb_metrics_count(mp, PB_METRICS_OUT, PB_METRICS_DLQ, 1, 10);
+    pb_metrics_dlq(mp, PB_METRICS_DLQ_PROJECTION);
+    pb_metrics_seen(mp, 1700000000.25, 1700000001.5);
+    char *t = render(m, p);
+    has_line(t, "# TYPE portbroker_port_records_total counter");
+    has_line(t, "portbroker_port_records_total{" L ",direction=\"in\",outcome=\"ok\"} 7");
+    has_line(t, "portbroker_port_records_total{" L ",direction=\"in\",outcome=\"rejected\"} 2");
+    has_line(t, "portbroker_port_records_total{" L ",direction=\"in\",outcome=\"failed\"} 0");
+    has_line(t, "portbroker_port_records_total{" L ",direction=\"out\",outcome=\"ok\"} 0");
+    has_line(t, "portbroker_port_records_total{" L ",direction=\"out\",outcome=\"dlq\"} 1");
+    no_text(t, "kind=\"output\",direction=\"in\",outcome=\"dlq\"");
+    no_text(t, "kind=\"output\",direction=\"out\",outcome=\"rejected\"");
+    has_line(t, "portbroker_port_bytes_total{" L ",direction=\"in\"} 720");
+    has_line(t, "portbroker_port_bytes_total{" L ",direction=\"out\"} 10");
+    has_line(t, "portbroker_dlq_records_total{" L ",reason=\"projection\"} 1");
+    has_line(t, "portbroker_dlq_records_total{" L ",reason=\"decode\"} 0");
+    has_line(t, "portbroker_dlq_records_total{" L ",reason=\"unknown_schema\"} 0");
+    has_line(t, "portbroker_port_last_record_timestamp_seconds{" L "} 1700000000.25");
+    has_line(t, "portbroker_port_last_received_timestamp_seconds{" L "} 1700000001.5");
+    has_line(t, "portbroker_port_freshness_slo_seconds{" L "} 90");
+    has_line(t, "portbroker_port_throughput_min_records_per_second{" L "} 10");
+    has_line(t, "portbroker_port_rejects_max_ratio{" L "} 0.001");
+    has_line(t, "portbroker_port_fresh{" L "} 0");
+    has_line(t, "portbroker_build_info{version=\"1.2.3\"} 1");
+    has_line(t, "# TYPE portbroker_build_info gauge");
+    has_line(t, "portbroker_schema_checks_total{result=\"compatible\",level=\"BACKWARD\"} 0");
+    free(t);
+    pb_metrics_destroy(m);
+    pb_product_destroy(p);
+}
+
+static void idle_ports_and_no_slo(void **state) {
+    (void)state;
+    pb_product_t *p = product(NULL, "\"team\"");
+    pb_metrics_t *m = pb_metrics_new();
+    char *t = render(m, p); /* nothing counted, no series created yet */
+    has_line(t, "portbroker_port_records_total{" L ",direction=\"in\",outcome=\"ok\"} 0");
+    has_line(t, "portbroker_port_records_total{" LI ",direction=\"in\",outcome=\"ok\"} 0");
+    has_line(t, "portbroker_port_records_total{" LI ",direction=\"out\",outcome=\"ok\"} 0");
+    no_text(t, LI ",direction=\"in\",outcome=\"rejected\"");
+    no_text(t, LI ",reason=");
+    has_line(t, "portbroker_port_last_record_timestamp_seconds{" LI "} 0");
+    has_line(t, "portbroker_port_e2e_latency_seconds_bucket{" LI ",le=\"+Inf\"} 0");
+    /* no SLO: no SLO gauges and no fresh, but the families are still announced */
+    has_line(t, "# TYPE portbroker_port_fresh gauge");
+    no_text(t, "portbroker_port_fresh{");
+    no_text(t, "portbroker_port_freshness_slo_seconds{");
+    no_text(t, "portbroker_port_throughput_min_records_per_second{");
+    no_text(t, "portbroker_port_rejects_max_ratio{");
+    has_line(t, "portbroker_port_info{" L ",fqn=\"" OUT_URN "\",topic=\"com.acme.trips.v1.events\","
+                "dlq_topic=\"com.acme.trips.v1.events.dlq\",subject=\"com.acme.trips.v1.events-"
+                "value\",version=\"1.0.0\",partitions=\"2\",compatibility=\"BACKWARD\",from=\"\","
+                "owner=\"team\",domain=\"d\"} 1");
+    free(t);
+    /* no products: only the process-wide series */
+    t = render(m, NULL);
+    no_text(t, "portbroker_port_info{");
+    has_line(t, "portbroker_produce_duration_seconds_count 0");
+    free(t);
+    pb_metrics_destroy(m);
+    pb_product_destroy(p);
+}
+
+static void histogram_cumulative(void **state) {
+    (void)state;
+    pb_product_t *p = product("{\"freshness\":\"7s\"}", "\"team\"");
+    pb_metrics_t *m = pb_metrics_new();
+    pb_metrics_port_t *mp = pb_metrics_port(m, OUT_URN, 7);
+    pb_metrics_hist_observe(&mp->e2e, 0.003);  /* le 0.005 */
+    pb_metrics_hist_observe(&mp->e2e, 0.005);  /* le 0.005 (bounds are inclusive) */
+    pb_metrics_hist_observe(&mp->e2e, 6.5);    /* le 7: the SLO became a bound */
+    pb_metrics_hist_observe(&mp->e2e, 7200.0); /* above every bound */
+    pb_metrics_produce_duration(m, 0.002);
+    char *t = render(m, p);
+    has_line(t, "# TYPE portbroker_port_e2e_latency_seconds histogram");
+    has_line(t, "portbroker_port_e2e_latency_seconds_bucket{" L ",le=\"0.0025\"} 0");
+    has_line(t, "portbroker_port_e2e_latency_seconds_bucket{" L ",le=\"0.005\"} 2");
+    has_line(t, "portbroker_port_e2e_latency_seconds_bucket{" L ",le=\"5\"} 2");
+    has_line(t, "portbroker_port_e2e_latency_seconds_bucket{" L ",le=\"7\"} 3");
+    has_line(t, "portbroker_port_e2e_latency_seconds_bucket{" L ",le=\"10\"} 3");
+    has_line(t, "portbroker_port_e2e_latency_seconds_bucket{" L ",le=\"3600\"} 3");
+    has_line(t, "portbroker_port_e2e_latency_seconds_bucket{" L ",le=\"+Inf\"} 4");
+    has_line(t, "portbroker_port_e2e_latency_seconds_sum{" L "} 7206.508");
+    has_line(t, "portbroker_port_e2e_latency_seconds_count{" L "} 4");
+    has_line(t, "portbroker_produce_duration_seconds_bucket{le=\"0.001\"} 0");
+    has_line(t, "portbroker_produce_duration_seconds_bucket{le=\"0.0025\"} 1");
+    has_line(t, "portbroker_produce_duration_seconds_bucket{le=\"+Inf\"} 1");
+    has_line(t, "portbroker_produce_duration_seconds_sum 0.002");
+    free(t);
+    /* A changed SLO adds its bound; earlier observations stay in the next bound up. */
+    assert_ptr_equal(pb_metrics_port(m, OUT_URN, 8), mp);
+    t = render(m, p);
+    has_line(t, "portbroker_port_e2e_latency_seconds_bucket{" L ",le=\"7\"} 3");
+    has_line(t, "portbroker_port_e2e_latency_seconds_bucket{" L ",le=\"8\"} 3");
+    has_line(t, "portbroker_port_e2e_latency_seconds_bucket{" L ",le=\"10\"} 3");
+    free(t);
+    pb_metrics_hist_observe(&mp->e2e, 7.5);
+    t = render(m, p);
+    has_line(t, "portbroker_port_e2e_latency_seconds_bucket{" L ",le=\"7\"} 3");
+    has_line(t, "portbroker_port_e2e_latency_seconds_bucket{" L ",le=\"8\"} 4");
+    has_line(t, "portbroker_port_e2e_latency_seconds_bucket{" L ",le=\"+Inf\"} 5");
+    free(t);
+    pb_metrics_destroy(m);
+    pb_product_destroy(p);
+}
+
+static void escaping(void **state) {
+    (void)state;
+    pb_product_t *p = product(NULL, "\"a\\\"b\\\\c\\nd\"");
+    pb_metrics_t *m = pb_metrics_new();
+    pb_metrics_lag_t *lag = pb_metrics_lag(m, IN_URN, "grp\"x\\y");
+    lag->known = 1;
+    lag->records = 12;
+    lag->seconds = 3.5;
+    pb_metrics_lag(m, IN_URN, "never-measured");
+    pb_metrics_lag(m, "urn:dpds:com.acme:dataproducts:gone:1:inputports:x", "g")->known = 1;
+    char *t = render(m, p);
+    if (!strstr(t, ",owner=\"a\\\"b\\\\c\\nd\",")) fail_msg("owner not escaped:\n%s", t);
+    has_line(t, "portbroker_subscription_lag_records{" LI ",subscriber=\"grp\\\"x\\\\y\"} 12");
+    has_line(t, "portbroker_subscription_lag_seconds{" LI ",subscriber=\"grp\\\"x\\\\y\"} 3.5");
+    no_text(t, "never-measured");
+    no_text(t, "subscriber=\"g\"");
+    free(t);
+    pb_metrics_destroy(m);
+    pb_product_destroy(p);
+}
+
+static void freshness_tick(void **state) {
+    (void)state;
+    pb_product_t *p = product("{\"freshness\":\"1m\"}", "\"team\"");
+    const pb_product_t *ps[] = {p};
+    pb_metrics_t *m = pb_metrics_new();
+    pb_metrics_tick(m, ps, 1, 1000.0); /* creates both ports' series */
+    pb_metrics_port_t *out = pb_metrics_port(m, OUT_URN, 0);
+    pb_metrics_port_t *in = pb_metrics_port(m, IN_URN, 0);
+    assert_int_equal(out->fresh, 0); /* never had a record: stale */
+    pb_metrics_seen(out, 950.0, 999.0);
+    pb_metrics_seen(in, 950.0, 999.0);
+    pb_metrics_tick(m, ps, 1, 1000.0);
+    assert_int_equal(out->fresh, 1);
+    assert_int_equal(in->fresh, 0); /* no freshness SLO: never "fresh" */
+    pb_metrics_tick(m, ps, 1, 1010.0);
+    assert_int_equal(out->fresh, 1); /* exactly the SLO old */
+    pb_metrics_tick(m, ps, 1, 1010.5);
+    assert_int_equal(out->fresh, 0);
+    pb_metrics_seen(out, 900.0, 1011.0); /* an older event time does not go back */
+    assert_true(out->last_record_ts == 950.0);
+    assert_true(out->last_received_ts == 1011.0);
+    char *t = render(m, p);
+    has_line(t, "portbroker_port_fresh{" L "} 0");
+    has_line(t, "portbroker_port_last_record_timestamp_seconds{" L "} 950");
+    no_text(t, "portbroker_port_fresh{" LI);
+    free(t);
+    pb_metrics_destroy(m);
+    pb_product_destroy(p);
+}
+
+static void disabled(void **state) {
+    (void)state;
+    pb_metrics_t *m = pb_metrics_new();
+    assert_true(pb_metrics_enabled(m));
+    pb_metrics_set_enabled(m, 0);
+    assert_false(pb_metrics_enabled(m));
+    assert_null(pb_metrics_port(m, OUT_URN, 0));
+    /* the update functions take the NULL */
+    pb_metrics_count(NULL, PB_METRICS_IN, PB_METRICS_OK, 1, 1);
+    pb_metrics_seen(NULL, 1, 1);
+    pb_metrics_dlq(NULL, PB_METRICS_DLQ_DECODE);
+    pb_metrics_produce_duration(m, 1);
+    pb_metrics_schema_check(m, 1, "BACKWARD");
+    pb_metrics_set_enabled(m, 1);
+    char *t = render(m, NULL);
+    has_line(t, "portbroker_produce_duration_seconds_count 0");
+    has_line(t, "portbroker_schema_checks_total{result=\"compatible\",level=\"BACKWARD\"} 0");
+    free(t);
+    pb_metrics_schema_check(m, 0, "FULL_TRANSITIVE");
+    pb_metrics_schema_check(m, 1, "NOT_A_LEVEL"); /* ignored */
+    t = render(m, NULL);
+    has_line(t,
+             "portbroker_schema_checks_total{result=\"incompatible\",level=\"FULL_TRANSITIVE\"} 1");
+    free(t);
+    pb_metrics_destroy(m);
+}
+
+/* Many ports: the index finds each one again (hash growth), and pointers stay stable. */
+static void many_ports(void **state) {
+    (void)state;
+    pb_metrics_t *m = pb_metrics_new();
+    pb_metrics_port_t *ptrs[500];
+    char fqn[128];
+    for (int i = 0; i < 500; i++) {
+        snprintf(fqn, sizeof fqn, "urn:dpds:x:dataproducts:p%d:1:outputports:o", i);
+        ptrs[i] = pb_metrics_port(m, fqn, i % 7 ? 0 : 42);
+        assert_non_null(ptrs[i]);
+    }
+    for (int i = 0; i < 500; i++) {
+        snprintf(fqn, sizeof fqn, "urn:dpds:x:dataproducts:p%d:1:outputports:o", i);
+        assert_ptr_equal(pb_metrics_port(m, fqn, 0), ptrs[i]);
+        assert_string_equal(ptrs[i]->fqn, fqn);
+    }
+    pb_metrics_destroy(m);
+    pb_metrics_destroy(NULL);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(counts_exact),         cmocka_unit_test(idle_ports_and_no_slo),
+        cmocka_unit_test(histogram_cumulative), cmocka_unit_test(escaping),
+        cmocka_unit_test(freshness_tick),       cmocka_unit_test(disabled),
+        cmocka_unit_test(many_ports),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
