@@ -1210,6 +1210,46 @@ static void names(void **state) {
     pb_registry_result_reset(NULL);
 }
 
+/* Every compatibility check the registry runs is reported in the result (for
+ * portbroker_schema_checks_total): register, product_put and bind, with the level used; none for a
+ * schema already live. */
+static int checks_total(const pb_registry_result_t *res) {
+    int n = 0;
+    for (int c = 0; c < 2; c++)
+        for (int l = 0; l < PB_COMPAT__LEVEL_COUNT; l++)
+            n += res->checks[c][l];
+    return n;
+}
+
+static void check_counts(void **state) {
+    (void)state;
+    pb_registry_t *r = pb_registry_new();
+    pb_registry_result_t res = {0};
+    assert_int_equal(reg(r, "s", S_A, &res), 200);
+    assert_int_equal(res.checks[1][PB_COMPAT_BACKWARD], 1);
+    assert_int_equal(checks_total(&res), 1);
+    assert_int_equal(reg(r, "s", S_A, &res), 200); /* already live: no check */
+    assert_true(res.existed);
+    assert_int_equal(checks_total(&res), 0);
+    assert_int_equal(reg(r, "s", S_AC, &res), 409); /* new field without default */
+    assert_int_equal(res.checks[0][PB_COMPAT_BACKWARD], 1);
+    assert_int_equal(checks_total(&res), 1);
+    assert_int_equal(set_level(r, "s", PB_COMPAT_FULL), 0);
+    assert_int_equal(reg(r, "s", S_AB, &res), 200);
+    assert_int_equal(res.checks[1][PB_COMPAT_FULL], 1);
+    assert_int_equal(checks_total(&res), 1);
+    /* product_put: one check per new port schema, at the descriptor's level */
+    assert_int_equal(put(r,
+                         product("com.acme", "weather", 2, OBS(F_ST "," F_TEMP),
+                                 "\"compatibility\":\"FULL_TRANSITIVE\"", NULL, NULL),
+                         &res),
+                     201);
+    assert_int_equal(res.checks[1][PB_COMPAT_FULL_TRANSITIVE], 1);
+    assert_int_equal(checks_total(&res), 1);
+    pb_registry_result_reset(&res);
+    pb_registry_destroy(r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(register_ids_and_reuse),
@@ -1230,6 +1270,7 @@ int main(void) {
         cmocka_unit_test(limit_subjects),
         cmocka_unit_test(limit_bytes),
         cmocka_unit_test(names),
+        cmocka_unit_test(check_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
