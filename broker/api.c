@@ -589,6 +589,7 @@ static int try_sr(pb_broker_t *b, pb_http_req_t *req) {
                          body, len, reqid, &w->rep)) {
     case PB_SR_NOT_MINE: free(w); return 0;
     case PB_SR_REPLY:
+        pb_exporter_sr_reply(b, pb_http_method_name(req), pb_http_raw_path(req), &w->rep);
         send_sr(req, &w->rep);
         free(w);
         return 1;

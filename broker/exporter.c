@@ -4,6 +4,7 @@
  */
 #include "exporter.h"
 
+#include <jansson.h>
 #include <string.h>
 
 #include "buf.h"
@@ -61,4 +62,40 @@ void pb_exporter_handle(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
         pb_http_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
     }
     pb_buf_free(&out);
+}
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+void pb_exporter_sr_reply(pb_broker_t *b, const char *method, const char *raw_path,
+                          const pb_sr_reply_t *rep) {
+    static const char prefix[] = "/compatibility/subjects/";
+    if (!pb_metrics_enabled(b->metrics) || rep->status != 200 || strcmp(method, "POST") != 0 ||
+        strncmp(raw_path, prefix, sizeof prefix - 1) != 0 || !rep->body)
+        return;
+    /* The subject: the next segment, percent-decoded. */
+    char subject[PB_REGISTRY_SUBJECT_MAX + 1];
+    size_t n = 0;
+    const char *p = raw_path + sizeof prefix - 1;
+    for (; *p && *p != '/' && n < sizeof subject - 1; p++) {
+        int hi, lo;
+        if (*p == '%' && (hi = hexval(p[1])) >= 0 && (lo = hexval(p[2])) >= 0) {
+            subject[n++] = (char)(hi * 16 + lo);
+            p += 2;
+        } else {
+            subject[n++] = *p;
+        }
+    }
+    subject[n] = 0;
+    json_t *j = json_loadb(rep->body, rep->body_len, 0, NULL);
+    json_t *ok = json_object_get(j, "is_compatible");
+    if (json_is_boolean(ok)) {
+        int level = pb_registry_effective_level(pb_store_registry(b->store), subject);
+        pb_metrics_schema_check(b->metrics, json_is_true(ok), pb_compat_level_name(level));
+    }
+    json_decref(j);
 }

@@ -2,9 +2,10 @@
 # GET /metrics on a running broker: Prometheus text format that `promtool check metrics` accepts
 # (exit 3, a lint warning, fails), every declared port's series from start-up with no traffic
 # (stale, zeros, SLO gauges), ports added by PUT /v1/products appear and deleted ones go, schema
-# compatibility checks counted by result and level, metrics.enabled = false.
+# compatibility checks (registrations and the compatibility endpoint) counted by result and level,
+# metrics.enabled = false.
 . "$(dirname "$0")/lib.sh"
-plan 25
+plan 28
 start_broker B -o mesh.namespace=com.acme || bail "serve did not start"
 wait_ready "$B_URL" || bail "not ready"
 SR=(-H 'Content-Type: application/vnd.schemaregistry.v1+json')
@@ -53,6 +54,13 @@ http POST "$B_URL/subjects/metrics-test-value/versions" "${SR[@]}" -d "$s1"
 scrape
 is "compatible BACKWARD checks +1 (the re-register of a live schema runs no check)" "$(value "$key_ok")" $((ok0 + 1))
 is "incompatible BACKWARD checks +1" "$(value "$key_bad")" $((bad0 + 1))
+http POST "$B_URL/compatibility/subjects/metrics-test-value/versions/latest" "${SR[@]}" -d "$s2"
+is "the compatibility endpoint answers is_compatible false" "$HTTP_BODY" '{"is_compatible":false}'
+http POST "$B_URL/compatibility/subjects/metrics%2Dtest-value/versions" "${SR[@]}" -d "$s1"
+is "and true (percent-encoded subject)" "$HTTP_BODY" '{"is_compatible":true}'
+scrape
+is "the compatibility endpoint's checks count too (+1 each)" \
+  "$(value "$key_ok") $(value "$key_bad")" "$((ok0 + 2)) $((bad0 + 2))"
 
 # A product added through the API has its series at once; a deleted one stops being exported.
 D=$(jq -c --slurpfile s schemas/examples/weather_observation.avsc \
