@@ -73,12 +73,13 @@ int main(int argc, char **argv) {
         fprintf(stderr, "schema: %s\n", err.msg);
         return 1;
     }
-    json_t *v = json_pack("{s:s,s:I,s:f}", "id", "trip-000042", "at", (json_int_t)1700000000000,
-                          "v", 42.5);
+    json_t *v =
+        json_pack("{s:s,s:I,s:f}", "id", "trip-000042", "at", (json_int_t)1700000000000, "v", 42.5);
     pb_metrics_t *on = pb_metrics_new(), *off = pb_metrics_new();
     pb_metrics_set_enabled(off, 0);
     pb_metrics_port_t *p_on = pb_metrics_port(on, "urn:dpds:x:dataproducts:p:1:outputports:o", 300);
-    pb_metrics_port_t *p_off = pb_metrics_port(off, "urn:dpds:x:dataproducts:p:1:outputports:o", 300);
+    pb_metrics_port_t *p_off =
+        pb_metrics_port(off, "urn:dpds:x:dataproducts:p:1:outputports:o", 300);
 
     /* calibrate to ~secs per row, then interleave the rows and keep each one's best of 5 */
     long iters = (long)(run(s, v, &rec, NULL, 0, 100000) * secs / 5);
@@ -93,7 +94,8 @@ int main(int argc, char **argv) {
     }
     double ns = count_only(p_on, 50000000);
     json_decref(v);
-    printf("%-46s %14s %8s\n", "per record (encode 1 small record JSON->Avro)", "records/s", "ratio");
+    printf("%-46s %14s %8s\n", "per record (encode 1 small record JSON->Avro)", "records/s",
+           "ratio");
     printf("%-46s %14.0f %8.3f\n", "encode only (baseline)", base, 1.0);
     printf("%-46s %14.0f %8.3f\n", "encode + counting, metrics.enabled=false", with_off,
            with_off / base);
