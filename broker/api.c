@@ -12,6 +12,7 @@
 #include "descriptor.h"
 #include "id.h"
 #include "log.h"
+#include "ops.h"
 #include "registry.h"
 #include "sr.h"
 
@@ -623,6 +624,11 @@ static const struct route {
     {"/v1/subscriptions", 0, M(PUT), h_subscription_put},
     {"/v1/subscriptions/", 1, M(GET) | M(HEAD) | M(DELETE), h_subscription},
     {"/v1/ports/", 1, M(GET) | M(HEAD) | M(POST) | M(PUT) | M(DELETE), h_port},
+    {"/v1/status", 0, M(GET) | M(HEAD), pb_ops_h_status},
+    {"/v1/lineage", 0, M(GET) | M(HEAD), pb_ops_h_lineage},
+    {"/dashboard", 0, M(GET) | M(HEAD), pb_ops_h_dashboard},
+    {"/dashboard.js", 0, M(GET) | M(HEAD), pb_ops_h_dashboard_js},
+    {"/dashboard.css", 0, M(GET) | M(HEAD), pb_ops_h_dashboard_css},
 };
 #undef M
 

@@ -37,6 +37,7 @@ typedef struct pb_broker {
     int stopping;
     int64_t started_wall_ms;
     int64_t reloads;
+    struct pb_ops *ops; /* /v1/status rings, OpenLineage events, ops pages (ops.h) */
 } pb_broker_t;
 
 /* Start a broker: load descriptors, start or connect to Kafka, create port topics, listen.

@@ -138,3 +138,11 @@ void pb_metrics_schema_check(pb_metrics_t *m, int compatible, const char *level)
             return;
         }
 }
+
+/* ---- reading the lag series (#6) ---- */
+
+size_t pb_metrics_lag_count(const pb_metrics_t *m) { return m->n_lags; }
+
+const pb_metrics_lag_t *pb_metrics_lag_at(const pb_metrics_t *m, size_t i) {
+    return i < m->n_lags ? m->lags[i] : NULL;
+}

@@ -133,4 +133,11 @@ void pb_metrics_produce_duration(pb_metrics_t *m, double seconds);
  * (a PB_COMPAT level name such as "BACKWARD"). */
 void pb_metrics_schema_check(pb_metrics_t *m, int compatible, const char *level);
 
+/* ---- reading the lag series (the /v1/status page, #6) ---- */
+
+/* Number of lag series; pb_metrics_lag_at(m, i) for i < n, in creation order. Borrowed, stable
+ * until pb_metrics_destroy. */
+size_t pb_metrics_lag_count(const pb_metrics_t *m);
+const pb_metrics_lag_t *pb_metrics_lag_at(const pb_metrics_t *m, size_t i);
+
 #endif
