@@ -629,6 +629,7 @@ static const struct route {
     {"/dashboard", 0, M(GET) | M(HEAD), pb_ops_h_dashboard},
     {"/dashboard.js", 0, M(GET) | M(HEAD), pb_ops_h_dashboard_js},
     {"/dashboard.css", 0, M(GET) | M(HEAD), pb_ops_h_dashboard_css},
+    {"/dashboard.svg", 0, M(GET) | M(HEAD), pb_ops_h_dashboard_svg},
 };
 #undef M
 

@@ -292,3 +292,9 @@ void pb_ops_h_dashboard_css(pb_broker_t *b, pb_http_req_t *req, const char *rest
     (void)rest;
     asset(req, "text/css; charset=utf-8", pb_asset_dashboard_css, pb_asset_dashboard_css_len);
 }
+
+void pb_ops_h_dashboard_svg(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
+    (void)b;
+    (void)rest;
+    asset(req, "image/svg+xml", pb_asset_dashboard_svg, pb_asset_dashboard_svg_len);
+}

@@ -3,7 +3,7 @@
  * OpenLineage emitter (START once the registry is replayed and the descriptors stored, RUNNING
  * every lineage.interval.ms, COMPLETE on a clean stop; to lineage.topic and POSTed to
  * lineage.url with bounded retries), and the HTTP handlers of GET /v1/status, /v1/lineage,
- * /dashboard (+ /dashboard.js, /dashboard.css).
+ * /dashboard (+ /dashboard.js, .css, .svg).
  * Must not: compute the documents (status.c, lineage.c do) or include libevent/librdkafka.
  * Loop thread only.
  */
@@ -36,5 +36,6 @@ void pb_ops_h_lineage(struct pb_broker *b, pb_http_req_t *req, const char *rest)
 void pb_ops_h_dashboard(struct pb_broker *b, pb_http_req_t *req, const char *rest);
 void pb_ops_h_dashboard_js(struct pb_broker *b, pb_http_req_t *req, const char *rest);
 void pb_ops_h_dashboard_css(struct pb_broker *b, pb_http_req_t *req, const char *rest);
+void pb_ops_h_dashboard_svg(struct pb_broker *b, pb_http_req_t *req, const char *rest);
 
 #endif
