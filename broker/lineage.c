@@ -71,13 +71,13 @@ done:
 }
 
 /* A DOT double-quoted string: backslash and quote escaped, control characters dropped. */
-static void dot_str(pb_buf_t *out, const char *s) {
-    pb_buf_putc(out, '"');
+static int dot_str(pb_buf_t *out, const char *s) {
+    int rc = pb_buf_putc(out, '"');
     for (; s && *s; s++) {
-        if (*s == '"' || *s == '\\') pb_buf_putc(out, '\\');
-        if ((unsigned char)*s >= 0x20) pb_buf_putc(out, *s);
+        if (*s == '"' || *s == '\\') rc |= pb_buf_putc(out, '\\');
+        if ((unsigned char)*s >= 0x20) rc |= pb_buf_putc(out, (uint8_t)*s);
     }
-    pb_buf_putc(out, '"');
+    return rc | pb_buf_putc(out, '"');
 }
 
 static const char *str(const json_t *o, const char *k) {
@@ -88,7 +88,8 @@ static const char *str(const json_t *o, const char *k) {
 int pb_lineage_dot(const json_t *graph, pb_buf_t *out) {
     size_t i;
     json_t *v;
-    pb_buf_printf(out, "digraph lineage {\n  rankdir=LR;\n  node [fontname=\"sans-serif\"];\n");
+    int rc =
+        pb_buf_printf(out, "digraph lineage {\n  rankdir=LR;\n  node [fontname=\"sans-serif\"];\n");
     json_array_foreach(json_object_get(graph, "nodes"), i, v) {
         int product = !strcmp(str(v, "type"), "product");
         char label[1024];
@@ -96,40 +97,41 @@ int pb_lineage_dot(const json_t *graph, pb_buf_t *out) {
             snprintf(label, sizeof label, "%s v%lld", str(v, "name"),
                      (long long)json_integer_value(json_object_get(v, "major")));
         else
-            snprintf(label, sizeof label, "%s\\n%s",
-                     *str(v, "name") ? str(v, "name") : str(v, "fqn"), str(v, "topic"));
-        pb_buf_printf(out, "  ");
-        dot_str(out, str(v, "id"));
+            snprintf(label, sizeof label, "%s%s%s",
+                     *str(v, "name") ? str(v, "name") : str(v, "fqn"),
+                     *str(v, "topic") ? "\\n" : "", str(v, "topic"));
+        rc |= pb_buf_printf(out, "  ");
+        rc |= dot_str(out, str(v, "id"));
         /* The label keeps its "\n" escape: DOT reads it as a line break. */
-        pb_buf_printf(out, " [shape=%s, label=\"", product ? "box" : "ellipse");
+        rc |= pb_buf_printf(out, " [shape=%s, label=\"", product ? "box" : "ellipse");
         for (const char *c = label; *c; c++) {
-            if (*c == '"') pb_buf_putc(out, '\\');
-            if ((unsigned char)*c >= 0x20) pb_buf_putc(out, *c);
+            if (*c == '"') rc |= pb_buf_putc(out, '\\');
+            if ((unsigned char)*c >= 0x20) rc |= pb_buf_putc(out, (uint8_t)*c);
         }
-        pb_buf_printf(out, "\"%s];\n",
-                      product                             ? ", style=bold"
-                      : !strcmp(str(v, "kind"), "output") ? ", color=blue"
-                                                          : ", color=darkgreen");
+        rc |= pb_buf_printf(out, "\"%s];\n",
+                            product                             ? ", style=bold"
+                            : !strcmp(str(v, "kind"), "output") ? ", color=blue"
+                                                                : ", color=darkgreen");
     }
     json_array_foreach(json_object_get(graph, "edges"), i, v) {
-        pb_buf_printf(out, "  ");
-        dot_str(out, str(v, "from"));
-        pb_buf_printf(out, " -> ");
-        dot_str(out, str(v, "to"));
+        rc |= pb_buf_printf(out, "  ");
+        rc |= dot_str(out, str(v, "from"));
+        rc |= pb_buf_printf(out, " -> ");
+        rc |= dot_str(out, str(v, "to"));
         if (!strcmp(str(v, "type"), "binding")) {
             json_t *r = json_object_get(v, "ratePerSecond");
             if (json_is_number(r))
-                pb_buf_printf(out, " [label=\"%.3g/s\", penwidth=2]", json_number_value(r));
+                rc |= pb_buf_printf(out, " [label=\"%.3g/s\", penwidth=2]", json_number_value(r));
             else
-                pb_buf_printf(out, " [label=\"binding %lld\", penwidth=2]",
-                              (long long)json_integer_value(json_object_get(v, "binding")));
+                rc |= pb_buf_printf(out, " [label=\"binding %lld\", penwidth=2]",
+                                    (long long)json_integer_value(json_object_get(v, "binding")));
         } else {
-            pb_buf_printf(out, " [style=dashed]");
+            rc |= pb_buf_printf(out, " [style=dashed]");
         }
-        pb_buf_printf(out, ";\n");
+        rc |= pb_buf_printf(out, ";\n");
     }
-    pb_buf_printf(out, "}\n");
-    return out->data || out->len == 0 ? 0 : PB_ERR_NOMEM;
+    rc |= pb_buf_printf(out, "}\n");
+    return rc ? PB_ERR_NOMEM : 0;
 }
 
 /* ---- OpenLineage -------------------------------------------------------------------------- */

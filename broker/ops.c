@@ -217,7 +217,7 @@ void pb_ops_destroy(pb_ops_t *o) {
  */
 
 static void reply_doc(pb_http_req_t *req, json_t *doc) {
-    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
     json_decref(doc);
     if (!text) {
         static const char oom[] = "{\"error_code\":50001,\"message\":\"out of memory\"}";
