@@ -13,6 +13,7 @@
 #include "exporter.h"
 #include "id.h"
 #include "log.h"
+#include "ops.h"
 #include "registry.h"
 #include "sr.h"
 
@@ -625,6 +626,12 @@ static const struct route {
     {"/v1/subscriptions", 0, M(PUT), h_subscription_put},
     {"/v1/subscriptions/", 1, M(GET) | M(HEAD) | M(DELETE), h_subscription},
     {"/v1/ports/", 1, M(GET) | M(HEAD) | M(POST) | M(PUT) | M(DELETE), h_port},
+    {"/v1/status", 0, M(GET) | M(HEAD), pb_ops_h_status},
+    {"/v1/lineage", 0, M(GET) | M(HEAD), pb_ops_h_lineage},
+    {"/dashboard", 0, M(GET) | M(HEAD), pb_ops_h_dashboard},
+    {"/dashboard.js", 0, M(GET) | M(HEAD), pb_ops_h_dashboard_js},
+    {"/dashboard.css", 0, M(GET) | M(HEAD), pb_ops_h_dashboard_css},
+    {"/dashboard.svg", 0, M(GET) | M(HEAD), pb_ops_h_dashboard_svg},
 };
 #undef M
 

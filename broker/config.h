@@ -40,6 +40,11 @@ typedef struct pb_config {
     char *log_level;
     char *log_format;
     char *metrics_enabled; /* "true" | "false" */
+    /* Ops: /v1/status rings and OpenLineage (#6 dashboard/lineage). */
+    int64_t status_sample_ms;    /* throughput sample period of the /v1/status rings */
+    char *lineage_topic;         /* "" = no OpenLineage events to Kafka */
+    char *lineage_url;           /* "" = no HTTP POST of OpenLineage events */
+    int64_t lineage_interval_ms; /* period of RUNNING events */
     /* kafka.* pass-through, in the order given (later wins in librdkafka). */
     pb_config_kv_t *kafka;
     size_t n_kafka;
