@@ -13,6 +13,8 @@
 #include "exporter.h"
 #include "id.h"
 #include "log.h"
+#include "ops.h"
+#include "publish.h"
 #include "registry.h"
 #include "sr.h"
 
@@ -531,10 +533,10 @@ static void port_impact(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *por
 /* /v1/ports/{port}[/schemas|/impact]: the port id may contain '/' (short forms), so the action is
  * the last segment when what precedes it names a port. */
 static void h_port(pb_broker_t *b, pb_http_req_t *req, const char *id) {
-    static const char *actions[] = {"/schemas", "/impact"};
+    static const char *actions[] = {"/schemas", "/impact", "/records"};
     char buf[1024];
     const char *action = NULL;
-    for (size_t i = 0; i < 2 && !action; i++) {
+    for (size_t i = 0; i < sizeof actions / sizeof actions[0] && !action; i++) {
         size_t n = strlen(id), an = strlen(actions[i]);
         if (n > an && n - an < sizeof buf && strcmp(id + n - an, actions[i]) == 0) {
             memcpy(buf, id, n - an);
@@ -566,6 +568,8 @@ static void h_port(pb_broker_t *b, pb_http_req_t *req, const char *id) {
         reply_json(req, 200, port_json(b, port));
     else if (strcmp(action, "/schemas") == 0)
         port_schemas_post(b, req, port);
+    else if (strcmp(action, "/records") == 0)
+        pb_publish_handle(b, req, port);
     else
         port_impact(b, req, port);
 }
@@ -626,6 +630,12 @@ static const struct route {
     {"/v1/subscriptions", 0, M(PUT), h_subscription_put},
     {"/v1/subscriptions/", 1, M(GET) | M(HEAD) | M(DELETE), h_subscription},
     {"/v1/ports/", 1, M(GET) | M(HEAD) | M(POST) | M(PUT) | M(DELETE), h_port},
+    {"/v1/status", 0, M(GET) | M(HEAD), pb_ops_h_status},
+    {"/v1/lineage", 0, M(GET) | M(HEAD), pb_ops_h_lineage},
+    {"/dashboard", 0, M(GET) | M(HEAD), pb_ops_h_dashboard},
+    {"/dashboard.js", 0, M(GET) | M(HEAD), pb_ops_h_dashboard_js},
+    {"/dashboard.css", 0, M(GET) | M(HEAD), pb_ops_h_dashboard_css},
+    {"/dashboard.svg", 0, M(GET) | M(HEAD), pb_ops_h_dashboard_svg},
 };
 #undef M
 

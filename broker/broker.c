@@ -9,6 +9,7 @@
 #include "exporter.h"
 #include "id.h"
 #include "log.h"
+#include "ops.h"
 
 static int ensure(pb_broker_t *b, const char *topic, int partitions, int timeout_ms,
                   pb_err_t *err) {
@@ -121,6 +122,7 @@ static void on_hup(void *arg) {
 
 static void stop_now(void *arg) {
     pb_broker_t *b = arg;
+    if (b->ops && pb_ops_busy(b->ops)) return; /* lineage POSTs still going (bounded) */
     pb_loop_stop(b->loop);
 }
 
@@ -128,8 +130,10 @@ void pb_broker_stop(pb_broker_t *b) {
     if (b->stopping) return;
     b->stopping = 1;
     if (b->http) pb_http_stop_accepting(b->http);
-    /* Let replies already queued go out, then leave the loop. */
-    b->stop_timer = pb_loop_timer_new(b->loop, 50, 0, stop_now, b);
+    if (b->ops) pb_ops_stop(b->ops); /* OpenLineage COMPLETE, before Kafka flushes */
+    /* Let replies already queued go out, then leave the loop (stop_now repeats while lineage
+     * POSTs are pending, for a bounded time). */
+    b->stop_timer = pb_loop_timer_new(b->loop, 50, 1, stop_now, b);
     if (!b->stop_timer) pb_loop_stop(b->loop);
 }
 
@@ -215,13 +219,16 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
                bootstrap);
     if ((rc = pb_kafka_ensure_log_topic(b->kafka, cfg->registry_topic, 1, 15000, err))) goto fail;
     if ((rc = ensure_topics(b, b->products, err))) goto fail;
+    if (*cfg->lineage_topic && (rc = ensure(b, cfg->lineage_topic, 1, 15000, err))) goto fail;
 
     if (!(b->loop = pb_loop_new(err))) {
         rc = err->code;
         goto fail;
     }
     pb_http_limits_t lim = {
-        .max_body_bytes = 64 * 1024 * 1024,
+        /* Publish bodies are the largest the API takes; publish.c answers bodies over
+         * publish.max.body.bytes with a precise 413, libevent cuts off anything far beyond. */
+        .max_body_bytes = cfg->publish_max_body_bytes + 1024 * 1024,
         .max_header_bytes = 64 * 1024,
         .timeout_ms = cfg->http_timeout_ms,
     };
@@ -240,6 +247,10 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
     if ((rc = pb_exporter_start(b, err))) goto fail;
     b->http = pb_http_new(b->loop, host, port, &lim, pb_api_handle, b, err);
     if (!b->http) {
+        rc = err->code;
+        goto fail;
+    }
+    if (!(b->ops = pb_ops_new(b, err))) {
         rc = err->code;
         goto fail;
     }
@@ -299,6 +310,7 @@ int pb_broker_ready(const pb_broker_t *b, const char **reason) {
 int pb_broker_destroy(pb_broker_t *b) {
     int left = 0;
     if (!b) return 0;
+    pb_ops_destroy(b->ops);
     pb_http_destroy(b->http);
     pb_loop_timer_destroy(b->stop_timer);
     pb_loop_timer_destroy(b->sync_timer);

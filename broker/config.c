@@ -49,6 +49,23 @@ static const struct prop {
     {"publish.timeout.ms", T_INT, offsetof(pb_config_t, publish_timeout_ms), "30000", 100, 3600000,
      NULL,
      "How long a publish waits for Kafka to acknowledge before answering 503 with Retry-After."},
+    {"publish.max.body.bytes", T_INT, offsetof(pb_config_t, publish_max_body_bytes), "16777216",
+     1024, 1073741824, NULL,
+     "Largest publish body (`POST /v1/ports/{port}/records`), counted after zstd decompression; "
+     "larger bodies get 413. The HTTP server's own body limit follows it."},
+    {"publish.max.records", T_INT, offsetof(pb_config_t, publish_max_records), "10000", 1, 1000000,
+     NULL, "Most records in one publish request; more get 413."},
+    {"publish.max.record.bytes", T_INT, offsetof(pb_config_t, publish_max_record_bytes), "1000000",
+     64, 100000000, NULL,
+     "Largest encoded record (Avro value with its 5-byte frame header, key, and the producer's "
+     "header names and values); larger records get 413. The producer's `message.max.bytes` is set "
+     "32 KiB above it (room for the broker's own headers) unless `kafka.message.max.bytes` is "
+     "set."},
+    {"publish.max.record.headers", T_INT, offsetof(pb_config_t, publish_max_headers), "64", 0,
+     10000, NULL, "Most headers a producer may give one record (`headers` object); more get 413."},
+    {"publish.max.record.header.bytes", T_INT, offsetof(pb_config_t, publish_max_header_bytes),
+     "16384", 0, 10000000, NULL,
+     "Most bytes of header names and values a producer may give one record; more get 413."},
     {"shutdown.timeout.ms", T_INT, offsetof(pb_config_t, shutdown_timeout_ms), "10000", 0, 600000,
      NULL, "On SIGTERM/SIGINT, how long to wait for in-flight Kafka deliveries before exiting."},
     {"log.level", T_ENUM, offsetof(pb_config_t, log_level), "info", 0, 0, "error|warn|info|debug",
@@ -58,6 +75,21 @@ static const struct prop {
     {"metrics.enabled", T_ENUM, offsetof(pb_config_t, metrics_enabled), "true", 0, 0, "true|false",
      "Count per-port metrics and serve `GET /metrics`. `false` counts nothing (the data plane "
      "skips every update; for overhead benchmarks) and `/metrics` answers 404."},
+    {"status.sample.ms", T_INT, offsetof(pb_config_t, status_sample_ms), "10000", 100, 600000, NULL,
+     "Throughput sample period of `/v1/status` and `/dashboard`: each port keeps the last 90 "
+     "samples (15 minutes at the default), and a binding's live rate in `/v1/lineage` is the "
+     "input port's rate over the last sample."},
+    {"lineage.topic", T_STR, offsetof(pb_config_t, lineage_topic), "_portbroker.lineage", 0, 0,
+     NULL,
+     "Kafka topic receiving the broker's OpenLineage RunEvents (START after the registry replay, "
+     "RUNNING every `lineage.interval.ms`, COMPLETE on a clean stop), created at start with one "
+     "partition. Empty: no events to Kafka."},
+    {"lineage.url", T_STR, offsetof(pb_config_t, lineage_url), "", 0, 0, NULL,
+     "OpenLineage HTTP endpoint (`http://host:port/api/v1/lineage`): each event is also POSTed "
+     "there as JSON, one at a time, with up to 5 attempts (backoff from 250 ms, doubling) and a "
+     "5 s timeout per attempt. Empty: no HTTP. Only `http://` URLs."},
+    {"lineage.interval.ms", T_INT, offsetof(pb_config_t, lineage_interval_ms), "60000", 100,
+     86400000, NULL, "Period of the OpenLineage RUNNING events (output statistics per port)."},
 };
 #define NPROPS (sizeof props / sizeof props[0])
 
@@ -327,6 +359,16 @@ int pb_config_validate(const pb_config_t *c, pb_err_t *err) {
             return pb_err_set(err, PB_ERR_INVALID,
                               "registry.topic: '%s' has '%c'; topic names use [A-Za-z0-9._-]",
                               c->registry_topic, *p);
+    for (const char *p = c->lineage_topic; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
+            return pb_err_set(err, PB_ERR_INVALID,
+                              "lineage.topic: '%s' has '%c'; topic names use [A-Za-z0-9._-]",
+                              c->lineage_topic, *p);
+    if (*c->lineage_url && strncmp(c->lineage_url, "http://", 7) != 0)
+        return pb_err_set(err, PB_ERR_INVALID,
+                          "lineage.url: '%s' is not an http:// URL (https is not supported; put a "
+                          "local proxy in front)",
+                          c->lineage_url);
     return 0;
 }
 

@@ -36,10 +36,20 @@ typedef struct pb_config {
     char *registry_topic;
     char *registry_url; /* "" = http://{bound http.listen} (pb_broker_t.registry_url) */
     int64_t publish_timeout_ms;
+    int64_t publish_max_body_bytes;   /* a publish body, decompressed */
+    int64_t publish_max_records;      /* records per publish request */
+    int64_t publish_max_record_bytes; /* encoded value + key + producer headers of one record */
+    int64_t publish_max_headers;      /* producer headers per record */
+    int64_t publish_max_header_bytes; /* producer header names + values per record */
     int64_t shutdown_timeout_ms;
     char *log_level;
     char *log_format;
     char *metrics_enabled; /* "true" | "false" */
+    /* Ops: /v1/status rings and OpenLineage (#6 dashboard/lineage). */
+    int64_t status_sample_ms;    /* throughput sample period of the /v1/status rings */
+    char *lineage_topic;         /* "" = no OpenLineage events to Kafka */
+    char *lineage_url;           /* "" = no HTTP POST of OpenLineage events */
+    int64_t lineage_interval_ms; /* period of RUNNING events */
     /* kafka.* pass-through, in the order given (later wins in librdkafka). */
     pb_config_kv_t *kafka;
     size_t n_kafka;

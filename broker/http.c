@@ -229,3 +229,104 @@ void pb_http_reply(pb_http_req_t *r, int status, const char *content_type, const
     }
     req_free(r);
 }
+
+/* ---- outgoing POST (OpenLineage events, #6) -------------------------------------------------- */
+
+struct pb_http_post {
+    struct event_base *base;
+    struct evhttp_connection *conn;
+    struct event *done_ev; /* reports the outcome from the loop, outside libevent's callback */
+    pb_http_post_cb_t cb;
+    void *arg;
+    int status;
+    char reason[128];
+};
+
+static void post_free(pb_http_post_t *p) {
+    if (!p) return;
+    if (p->conn) evhttp_connection_free(p->conn);
+    if (p->done_ev) event_free(p->done_ev);
+    free(p);
+}
+
+/* Runs from the loop after the request callback returned: the connection can be freed here. */
+static void post_report(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    pb_http_post_t *p = arg;
+    p->cb(p->arg, p->status, p->reason);
+    post_free(p);
+}
+
+static void post_done(struct evhttp_request *req, void *arg) {
+    pb_http_post_t *p = arg;
+    int code = req ? evhttp_request_get_response_code(req) : 0;
+    p->status = code;
+    if (code > 0)
+        snprintf(p->reason, sizeof p->reason, "%d %s", code,
+                 evhttp_request_get_response_code_line(req)
+                     ? evhttp_request_get_response_code_line(req)
+                     : "");
+    else
+        snprintf(p->reason, sizeof p->reason, "connection failed or timed out");
+    struct timeval zero = {0, 0};
+    event_add(p->done_ev, &zero);
+}
+
+pb_http_post_t *pb_http_post(pb_loop_t *loop, const char *url, const char *content_type,
+                             const void *body, size_t len, int64_t timeout_ms, pb_http_post_cb_t cb,
+                             void *arg, pb_err_t *err) {
+    struct evhttp_uri *uri = NULL;
+    struct evhttp_request *req = NULL;
+    pb_http_post_t *p = NULL;
+    char target[2048], hostport[300];
+    uri = evhttp_uri_parse(url);
+    const char *scheme = uri ? evhttp_uri_get_scheme(uri) : NULL;
+    const char *host = uri ? evhttp_uri_get_host(uri) : NULL;
+    if (!uri || !scheme || strcmp(scheme, "http") != 0 || !host || !*host) {
+        pb_err_set(err, PB_ERR_INVALID, "'%s' is not an http://host[:port]/path URL", url);
+        goto fail;
+    }
+    int port = evhttp_uri_get_port(uri);
+    if (port < 0) port = 80;
+    const char *path = evhttp_uri_get_path(uri), *query = evhttp_uri_get_query(uri);
+    snprintf(target, sizeof target, "%s%s%s", path && *path ? path : "/", query ? "?" : "",
+             query ? query : "");
+    snprintf(hostport, sizeof hostport, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+    if (!(p = calloc(1, sizeof *p))) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    p->base = pb_loop_base(loop);
+    p->cb = cb;
+    p->arg = arg;
+    p->done_ev = event_new(p->base, -1, 0, post_report, p);
+    p->conn = evhttp_connection_base_new(p->base, NULL, host, (ev_uint16_t)port);
+    req = evhttp_request_new(post_done, p);
+    if (!p->done_ev || !p->conn || !req) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000};
+    evhttp_connection_set_timeout_tv(p->conn, &tv);
+    evhttp_connection_set_retries(p->conn, 0);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Host", hostport);
+    evhttp_add_header(h, "Content-Type", content_type);
+    evhttp_add_header(h, "Connection", "close");
+    evbuffer_add(evhttp_request_get_output_buffer(req), body, len);
+    if (evhttp_make_request(p->conn, req, EVHTTP_REQ_POST, target) != 0) {
+        req = NULL; /* evhttp_make_request frees it on failure */
+        pb_err_set(err, PB_ERR_IO, "POST %s: cannot start the request", url);
+        goto fail;
+    }
+    evhttp_uri_free(uri);
+    return p;
+fail:
+    if (req) evhttp_request_free(req);
+    post_free(p);
+    if (uri) evhttp_uri_free(uri);
+    return NULL;
+}
+
+void pb_http_post_cancel(pb_http_post_t *p) { post_free(p); }

@@ -79,3 +79,25 @@ void pb_http_reply(pb_http_req_t *r, int status, const char *content_type, const
                    size_t len);
 
 #endif
+
+/* ---- outgoing POST (a small asynchronous client: OpenLineage events, #6) ---- */
+
+typedef struct pb_http_post pb_http_post_t;
+
+/* Called once on the loop thread when a POST ends: status is the HTTP status (0 when no answer:
+ * connection refused, timeout...), reason says what happened ("200 OK", "connection failed or
+ * timed out"). The post object is freed right after the callback returns. */
+typedef void (*pb_http_post_cb_t)(void *arg, int status, const char *reason);
+
+/*
+ * POST body (len bytes, copied) with content_type to url (`http://host[:port]/path[?query]`),
+ * bounded by timeout_ms for connecting and for the answer. Returns a handle (owned by the client
+ * until the callback has run; pb_http_post_cancel before then) or NULL with err set (a URL that is
+ * not http://, out of memory). cb is never called from inside this function.
+ */
+pb_http_post_t *pb_http_post(pb_loop_t *loop, const char *url, const char *content_type,
+                             const void *body, size_t len, int64_t timeout_ms, pb_http_post_cb_t cb,
+                             void *arg, pb_err_t *err);
+
+/* Abandon a POST in flight: cb will not be called; frees the handle. NULL is a no-op. */
+void pb_http_post_cancel(pb_http_post_t *p);

@@ -572,3 +572,11 @@ done:
     free(rp);
     return rc;
 }
+
+/* ---- reading the lag series (#6) ---- */
+
+size_t pb_metrics_lag_count(const pb_metrics_t *m) { return m->n_lags; }
+
+const pb_metrics_lag_t *pb_metrics_lag_at(const pb_metrics_t *m, size_t i) {
+    return i < m->n_lags ? m->lags[i] : NULL;
+}

@@ -182,5 +182,11 @@ void pb_metrics_tick(pb_metrics_t *m, const pb_product_t *const *products, size_
  */
 int pb_metrics_render(const pb_metrics_t *m, const pb_product_t *const *products, size_t n_products,
                       const char *version, pb_buf_t *out);
+/* ---- reading the lag series (the /v1/status page, #6) ---- */
+
+/* Number of lag series; pb_metrics_lag_at(m, i) for i < n, in creation order. Borrowed, stable
+ * until pb_metrics_destroy. */
+size_t pb_metrics_lag_count(const pb_metrics_t *m);
+const pb_metrics_lag_t *pb_metrics_lag_at(const pb_metrics_t *m, size_t i);
 
 #endif

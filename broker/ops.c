@@ -1,0 +1,300 @@
+/*
+ * ops — sampling timer, OpenLineage emitter and the ops HTTP handlers (see ops.h).
+ */
+#include "ops.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "assets.h"
+#include "broker.h"
+#include "id.h"
+#include "lineage.h"
+#include "log.h"
+#include "status.h"
+
+#define POST_ATTEMPTS 5      /* per event, the first included */
+#define POST_BACKOFF_MS 250  /* before the 2nd attempt; doubles after each failure */
+#define POST_TIMEOUT_MS 5000 /* connect + answer, per attempt */
+#define POST_QUEUE_MAX 64    /* events waiting for the endpoint; the oldest is dropped beyond */
+#define STOP_WAIT_MS 5000    /* at most this long for queued POSTs at shutdown */
+
+/* Strict: the page, its script and its style come from this binary, nothing else anywhere. */
+#define CSP                                                                                        \
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src "        \
+    "'self'; "                                                                                     \
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+struct pb_ops {
+    pb_broker_t *b;
+    pb_status_t *status;
+    pb_loop_timer_t *tick;
+    int64_t next_sample_ms, next_running_ms;
+    int started; /* START went out */
+    int stopped;
+    char run_id[PB_ID_UUID_LEN + 1];
+    char job_name[300];
+    char producer[64];
+    /* HTTP delivery: a FIFO of event texts, the head in flight or waiting for its retry. */
+    char **queue;
+    size_t q_head, q_len;
+    pb_http_post_t *post; /* in flight */
+    int attempts;         /* failed attempts of the head */
+    int64_t retry_at_ms;
+    int64_t stop_deadline_ms;
+};
+
+static double now_s(void) { return (double)pb_loop_wall_ms() / 1000.0; }
+
+/* ---- HTTP delivery ----------------------------------------------------------------------------
+ */
+
+static void pump(pb_ops_t *o);
+
+static void q_pop(pb_ops_t *o) {
+    free(o->queue[o->q_head]);
+    o->queue[o->q_head] = NULL;
+    o->q_head = (o->q_head + 1) % POST_QUEUE_MAX;
+    o->q_len--;
+    o->attempts = 0;
+    o->retry_at_ms = 0;
+}
+
+static void on_posted(void *arg, int status, const char *reason) {
+    pb_ops_t *o = arg;
+    o->post = NULL;
+    if (status >= 200 && status < 300) {
+        q_pop(o);
+    } else if (++o->attempts >= POST_ATTEMPTS) {
+        pb_log(ERROR, "lineage", "POST %s failed %d times (last: %s): event dropped",
+               o->b->cfg->lineage_url, o->attempts, reason);
+        q_pop(o);
+    } else {
+        int64_t wait = (int64_t)POST_BACKOFF_MS << (o->attempts - 1);
+        pb_log(WARN, "lineage", "POST %s: %s; retry %d/%d in %lld ms", o->b->cfg->lineage_url,
+               reason, o->attempts + 1, POST_ATTEMPTS, (long long)wait);
+        o->retry_at_ms = pb_loop_now_ms() + wait;
+    }
+    pump(o);
+}
+
+/* Start the head's POST when nothing is in flight and its retry time has come. */
+static void pump(pb_ops_t *o) {
+    if (o->post || !o->q_len || pb_loop_now_ms() < o->retry_at_ms) return;
+    const char *text = o->queue[o->q_head];
+    pb_err_t err = {0};
+    o->post = pb_http_post(o->b->loop, o->b->cfg->lineage_url, "application/json", text,
+                           strlen(text), POST_TIMEOUT_MS, on_posted, o, &err);
+    if (!o->post) {
+        pb_log(ERROR, "lineage", "POST %s: %s: event dropped", o->b->cfg->lineage_url, err.msg);
+        q_pop(o);
+    }
+}
+
+static void enqueue(pb_ops_t *o, const char *text) {
+    if (o->q_len == POST_QUEUE_MAX) {
+        if (o->post) return; /* the head is in flight: drop the new one instead */
+        pb_log(WARN, "lineage", "%d events wait for %s: dropping the oldest", POST_QUEUE_MAX,
+               o->b->cfg->lineage_url);
+        q_pop(o);
+    }
+    char *copy = strdup(text);
+    if (!copy) return;
+    o->queue[(o->q_head + o->q_len) % POST_QUEUE_MAX] = copy;
+    o->q_len++;
+    pump(o);
+}
+
+/* ---- events -----------------------------------------------------------------------------------
+ */
+
+static void on_delivered(void *opaque, int code, const char *reason, int32_t partition,
+                         int64_t offset) {
+    (void)opaque;
+    (void)partition;
+    (void)offset;
+    if (code) pb_log(WARN, "lineage", "OpenLineage event not stored in Kafka: %s", reason);
+}
+
+static void emit(pb_ops_t *o, const char *type) {
+    pb_broker_t *b = o->b;
+    pb_lineage_job_t job = {o->run_id, o->job_name, pb_kafka_bootstrap(b->kafka), o->producer};
+    json_t *ev = pb_lineage_event(&job, type, pb_store_registry(b->store), b->metrics, now_s());
+    char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+    json_decref(ev);
+    if (!text) {
+        pb_log(ERROR, "lineage", "out of memory building the %s event", type);
+        return;
+    }
+    pb_err_t err = {0};
+    if (*b->cfg->lineage_topic &&
+        pb_kafka_produce(b->kafka, b->cfg->lineage_topic, -1, o->run_id, strlen(o->run_id), text,
+                         strlen(text), NULL, 0, on_delivered, NULL, &err))
+        pb_log(WARN, "lineage", "OpenLineage %s event to %s: %s", type, b->cfg->lineage_topic,
+               err.msg);
+    if (*b->cfg->lineage_url) enqueue(o, text);
+    pb_log(DEBUG, "lineage", "OpenLineage %s event (%zu bytes), run %s", type, strlen(text),
+           o->run_id);
+    free(text);
+}
+
+static void tick(void *arg) {
+    pb_ops_t *o = arg;
+    pb_broker_t *b = o->b;
+    int64_t now = pb_loop_now_ms();
+    if (!o->stopped && now >= o->next_sample_ms) {
+        if (pb_status_sample(o->status, pb_store_registry(b->store), b->metrics, now_s()))
+            pb_log(ERROR, "status", "out of memory sampling the ports");
+        o->next_sample_ms = now + b->cfg->status_sample_ms;
+    }
+    if (!o->stopped && !o->started && pb_store_caught_up(b->store) && !b->sync_needed &&
+        !b->sync_inflight) {
+        o->started = 1;
+        emit(o, "START");
+        o->next_running_ms = now + b->cfg->lineage_interval_ms;
+    } else if (!o->stopped && o->started && now >= o->next_running_ms) {
+        emit(o, "RUNNING");
+        o->next_running_ms = now + b->cfg->lineage_interval_ms;
+    }
+    pump(o);
+}
+
+pb_ops_t *pb_ops_new(pb_broker_t *b, pb_err_t *err) {
+    pb_ops_t *o = calloc(1, sizeof *o);
+    if (!o) goto oom;
+    o->b = b;
+    pb_id_uuid4(o->run_id);
+    snprintf(o->job_name, sizeof o->job_name, "%s.broker", b->cfg->mesh_namespace);
+    snprintf(o->producer, sizeof o->producer, "urn:portbroker:broker:%s", PB_VERSION);
+    o->queue = calloc(POST_QUEUE_MAX, sizeof *o->queue);
+    o->status = pb_status_new(b->cfg->status_sample_ms);
+    int64_t period = 250;
+    if (b->cfg->status_sample_ms < period) period = b->cfg->status_sample_ms;
+    if (b->cfg->lineage_interval_ms < period) period = b->cfg->lineage_interval_ms;
+    if (!o->queue || !o->status || !(o->tick = pb_loop_timer_new(b->loop, period, 1, tick, o)))
+        goto oom;
+    pb_log(INFO, "lineage", "OpenLineage run %s of job %s/%s%s%s%s%s", o->run_id,
+           PB_LINEAGE_JOB_NAMESPACE, o->job_name, *b->cfg->lineage_topic ? " to Kafka topic " : "",
+           b->cfg->lineage_topic, *b->cfg->lineage_url ? " and POST " : "", b->cfg->lineage_url);
+    return o;
+oom:
+    pb_ops_destroy(o);
+    pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+    return NULL;
+}
+
+void pb_ops_stop(pb_ops_t *o) {
+    if (o->stopped) return;
+    o->stopped = 1;
+    o->stop_deadline_ms = pb_loop_now_ms() + STOP_WAIT_MS;
+    if (o->started)
+        emit(o, "COMPLETE");
+    else
+        pb_log(INFO, "lineage", "stopping before START went out: no COMPLETE event");
+}
+
+int pb_ops_busy(const pb_ops_t *o) {
+    return o->q_len > 0 && (!o->stopped || pb_loop_now_ms() < o->stop_deadline_ms);
+}
+
+void pb_ops_destroy(pb_ops_t *o) {
+    if (!o) return;
+    if (o->q_len)
+        pb_log(WARN, "lineage", "%zu OpenLineage events not delivered to %s", o->q_len,
+               o->b->cfg->lineage_url);
+    pb_http_post_cancel(o->post);
+    pb_loop_timer_destroy(o->tick);
+    for (size_t i = 0; o->queue && i < POST_QUEUE_MAX; i++)
+        free(o->queue[i]);
+    free(o->queue);
+    pb_status_destroy(o->status);
+    free(o);
+}
+
+/* ---- HTTP handlers ----------------------------------------------------------------------------
+ */
+
+static void reply_doc(pb_http_req_t *req, json_t *doc) {
+    char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
+    json_decref(doc);
+    if (!text) {
+        static const char oom[] = "{\"error_code\":50001,\"message\":\"out of memory\"}";
+        pb_http_reply(req, 500, "application/json", oom, sizeof oom - 1);
+        return;
+    }
+    pb_http_set_header(req, "Cache-Control", "no-store");
+    pb_http_reply(req, 200, "application/json", text, strlen(text));
+    free(text);
+}
+
+void pb_ops_h_status(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
+    (void)rest;
+    reply_doc(req,
+              pb_status_json(b->ops->status, pb_store_registry(b->store), b->metrics, now_s()));
+}
+
+void pb_ops_h_lineage(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
+    (void)rest;
+    const char *format = pb_http_query(req, "format");
+    json_t *graph = pb_lineage_graph(b->ops->status, pb_store_registry(b->store));
+    if (!format || !strcmp(format, "json")) {
+        reply_doc(req, graph);
+        return;
+    }
+    if (strcmp(format, "dot") != 0) {
+        json_decref(graph);
+        char msg[300];
+        snprintf(msg, sizeof msg,
+                 "{\"error_code\":400,\"message\":\"format '%.100s' is not supported: use json or "
+                 "dot\"}",
+                 strpbrk(format, "\"\\") ? "?" : format);
+        pb_http_reply(req, 400, "application/json", msg, strlen(msg));
+        return;
+    }
+    pb_buf_t out = {0};
+    if (!graph || pb_lineage_dot(graph, &out)) {
+        json_decref(graph);
+        pb_buf_free(&out);
+        static const char oom[] = "{\"error_code\":50001,\"message\":\"out of memory\"}";
+        pb_http_reply(req, 500, "application/json", oom, sizeof oom - 1);
+        return;
+    }
+    json_decref(graph);
+    pb_http_set_header(req, "Cache-Control", "no-store");
+    pb_http_reply(req, 200, "text/vnd.graphviz; charset=utf-8", out.data, out.len);
+    pb_buf_free(&out);
+}
+
+static void asset(pb_http_req_t *req, const char *type, const unsigned char *data, size_t len) {
+    pb_http_set_header(req, "Content-Security-Policy", CSP);
+    pb_http_set_header(req, "X-Content-Type-Options", "nosniff");
+    pb_http_set_header(req, "Referrer-Policy", "no-referrer");
+    pb_http_set_header(req, "Cache-Control", "no-cache");
+    pb_http_reply(req, 200, type, data, len);
+}
+
+void pb_ops_h_dashboard(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
+    (void)b;
+    (void)rest;
+    asset(req, "text/html; charset=utf-8", pb_asset_dashboard_html, pb_asset_dashboard_html_len);
+}
+
+void pb_ops_h_dashboard_js(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
+    (void)b;
+    (void)rest;
+    asset(req, "text/javascript; charset=utf-8", pb_asset_dashboard_js, pb_asset_dashboard_js_len);
+}
+
+void pb_ops_h_dashboard_css(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
+    (void)b;
+    (void)rest;
+    asset(req, "text/css; charset=utf-8", pb_asset_dashboard_css, pb_asset_dashboard_css_len);
+}
+
+void pb_ops_h_dashboard_svg(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
+    (void)b;
+    (void)rest;
+    asset(req, "image/svg+xml", pb_asset_dashboard_svg, pb_asset_dashboard_svg_len);
+}

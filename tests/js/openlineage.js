@@ -1,0 +1,169 @@
+// OpenLineage RunEvents from a broker: a tiny HTTP receiver on 127.0.0.1 (its first POST answered
+// 500, so the broker must retry), the broker started with lineage.url pointing at it, SIGTERM, then
+// every event — as POSTed and as read back from lineage.topic with kcat — validated with ajv
+// (draft 2020-12) against OpenLineage.json and each facet against its facet schema.
+// Prints TAP. Usage: node openlineage.js PB_BIN BROKERS PRODUCTS_DIR SPECS_DIR LOG_FILE
+'use strict';
+const http = require('http');
+const fs = require('fs');
+const path = require('path');
+const { spawn, spawnSync } = require('child_process');
+const Ajv2020 = require('ajv/dist/2020');
+const addFormats = require('ajv-formats');
+
+const [bin, brokers, productsDir, specsDir, logFile] = process.argv.slice(2);
+let n = 0, failed = 0;
+const ok = (cond, name, diag) => {
+  n++;
+  if (cond) console.log(`ok ${n} - ${name}`);
+  else { failed++; console.log(`not ok ${n} - ${name}`); if (diag !== undefined) console.log(`#   ${String(diag).replace(/\n/g, '\n#   ')}`); }
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+async function until(ms, pred) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) { if (await pred()) return true; await sleep(100); }
+  return false;
+}
+
+// ---- schemas: every file registered by its $id, so the facets' absolute $refs resolve ----
+const ajv = new Ajv2020({ strict: false, allErrors: true });
+addFormats(ajv);
+const facetSchemas = []; // {id, key}: the facet key a schema's top-level properties define
+for (const f of [path.join(specsDir, 'OpenLineage.json')].concat(
+  fs.readdirSync(path.join(specsDir, 'facets')).filter((x) => x.endsWith('.json')).map((x) => path.join(specsDir, 'facets', x)))) {
+  const s = JSON.parse(fs.readFileSync(f, 'utf8'));
+  ajv.addSchema(s);
+  if (s.$id.includes('/facets/')) for (const key of Object.keys(s.properties || {})) facetSchemas.push({ id: s.$id, key, def: Object.keys(s.$defs).find((d) => d.endsWith('Facet')) });
+}
+const validateEvent = ajv.getSchema('https://openlineage.io/spec/2-0-2/OpenLineage.json');
+
+// Every facet object of an event: [where, key, facet].
+function facetsOf(ev) {
+  const out = [];
+  const add = (where, obj) => { for (const k of Object.keys(obj || {})) out.push([where, k, obj[k]]); };
+  add('run', ev.run && ev.run.facets);
+  add('job', ev.job && ev.job.facets);
+  for (const d of (ev.inputs || []).concat(ev.outputs || [])) {
+    add(`dataset ${d.name}`, d.facets);
+    add(`dataset ${d.name} outputFacets`, d.outputFacets);
+    add(`dataset ${d.name} inputFacets`, d.inputFacets);
+  }
+  return out;
+}
+
+// Problems of one event (empty when valid): the spec, then each facet against its own schema.
+function problems(ev) {
+  const errs = [];
+  if (!validateEvent(ev)) errs.push(`OpenLineage.json: ${ajv.errorsText(validateEvent.errors)}`);
+  for (const [where, key, facet] of facetsOf(ev)) {
+    const fs_ = facetSchemas.find((x) => x.key === key);
+    if (!fs_) { errs.push(`${where}: facet ${key} has no schema in ${specsDir}`); continue; }
+    const v = ajv.getSchema(fs_.id);
+    if (!v({ [key]: facet })) errs.push(`${where}: facet ${key}: ${ajv.errorsText(v.errors)}`);
+    if (facet._schemaURL !== `${fs_.id}#/$defs/${fs_.def}`) errs.push(`${where}: facet ${key}: _schemaURL ${facet._schemaURL} is not ${fs_.id}#/$defs/${fs_.def}`);
+  }
+  return errs;
+}
+
+(async () => {
+  console.log('1..16');
+  const posts = []; // {status, event}
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      let ev = null;
+      try { ev = JSON.parse(body); } catch (e) { /* recorded as null */ }
+      const status = posts.length === 0 ? 500 : 201; // the first POST fails: the broker must retry
+      posts.push({ status, event: ev, path: req.url, type: req.headers['content-type'] });
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const lport = server.address().port;
+  const portFile = `${logFile}.port`;
+  try { fs.unlinkSync(portFile); } catch (e) { /* none */ }
+  const log = fs.openSync(logFile, 'w');
+  const broker = spawn(bin, ['serve', '-o', 'http.listen=127.0.0.1:0', '--port-file', portFile,
+    '-o', `kafka.bootstrap.servers=${brokers}`, '-o', `products.dir=${productsDir}`, '-o', 'mesh.namespace=com.test',
+    '-o', 'lineage.interval.ms=400', '-o', 'lineage.topic=_test.lineage',
+    '-o', `lineage.url=http://127.0.0.1:${lport}/api/v1/lineage`], { stdio: ['ignore', log, log] });
+  let exited = null;
+  broker.on('exit', (code, sig) => { exited = { code, sig }; });
+  try {
+    const accepted = () => posts.filter((p) => p.status < 300).map((p) => p.event);
+    const started = await until(20000, () => accepted().some((e) => e && e.eventType === 'START') && accepted().some((e) => e && e.eventType === 'RUNNING'));
+    ok(started, 'the broker POSTs START, then RUNNING', posts.map((p) => `${p.status} ${p.event && p.event.eventType}`).join(', '));
+    ok(posts.length >= 2 && posts[0].status === 500 && posts[1].event && posts[0].event &&
+      posts[1].event.eventType === posts[0].event.eventType && posts[1].event.eventTime === posts[0].event.eventTime,
+    'the event refused with 500 is retried (same event)', posts.slice(0, 2).map((p) => `${p.status} ${p.event && p.event.eventType}`).join(', '));
+    ok(posts.every((p) => p.path === '/api/v1/lineage' && /^application\/json/.test(p.type)), 'POSTed as application/json to the configured path', posts.map((p) => `${p.path} ${p.type}`)[0]);
+
+    // Publish one record when this build has the publish route: RUNNING then counts it.
+    let published = false;
+    const url = `http://127.0.0.1:${fs.readFileSync(portFile, 'utf8').trim()}`;
+    const r = await fetch(`${url}/v1/ports/${encodeURIComponent('urn:dpds:com.test:dataproducts:p0:1:outputports:a')}/records`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ records: [{ value: { id: 'r1', value: 2.5, at: Date.now(), place: null } }] }), signal: AbortSignal.timeout(10000),
+    });
+    published = r.status === 200;
+    if (published) await until(5000, () => accepted().some((e) => e.eventType === 'RUNNING' && e.outputs.some((d) => d.name === 'com.test.p0.v1.a' && d.outputFacets.outputStatistics.rowCount === 1)));
+
+    broker.kill('SIGTERM');
+    const stopped = await until(15000, () => exited !== null);
+    if (!stopped) broker.kill('SIGKILL');
+    ok(stopped && exited.code === 0, 'SIGTERM: the broker exits 0', JSON.stringify(exited));
+    const evs = accepted();
+    const types = evs.map((e) => e.eventType);
+    ok(types[0] === 'START' && types[types.length - 1] === 'COMPLETE' && types.slice(1, -1).length >= 1 && types.slice(1, -1).every((t) => t === 'RUNNING'),
+      'HTTP: START, RUNNING..., COMPLETE', types.join(' '));
+
+    const bad = evs.map((e, i) => [i, problems(e)]).filter(([, p]) => p.length);
+    ok(evs.length >= 3 && bad.length === 0, `HTTP: all ${evs.length} events valid against OpenLineage.json 2-0-2 and their facet schemas`, bad.slice(0, 2).map(([i, p]) => `event ${i}: ${p.slice(0, 5).join('; ')}`).join('\n'));
+
+    // The validator is not vacuous: broken copies of a real event are refused.
+    const broken = [
+      (e) => { e.eventType = 'BOGUS'; },
+      (e) => { delete e.run.runId; },
+      (e) => { e.eventTime = 'yesterday'; },
+      (e) => { delete e.outputs[0].facets.symlinks._producer; },
+      (e) => { e.outputs[0].facets.schema.fields[0].name = 7; },
+      (e) => { e.job.facets.jobType.processingType = 3; },
+    ].map((f) => { const c = JSON.parse(JSON.stringify(evs[0])); f(c); return problems(c).length; });
+    ok(broken.every((k) => k > 0), 'the validator refuses broken copies of an event (type, runId, time, facet fields)', broken.join(','));
+
+    const runIds = new Set(evs.map((e) => e.run.runId));
+    ok(runIds.size === 1 && /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test([...runIds][0]), 'one run id (UUIDv4) for the whole process', [...runIds].join(' '));
+    ok(evs.every((e) => e.job.namespace === 'portbroker' && e.job.name === 'com.test.broker'), 'job portbroker / com.test.broker', JSON.stringify(evs[0].job));
+
+    const start = evs[0];
+    const ns = `kafka://${brokers.split(',')[0]}`;
+    const names = start.outputs.map((d) => d.name).sort();
+    ok(names.length === 8 && start.outputs.every((d) => d.namespace === ns), `START: 8 port datasets in namespace ${ns}`, names.join(' '));
+    const a = start.outputs.find((d) => d.name === 'com.test.p0.v1.a');
+    ok(a && a.facets.symlinks.identifiers.some((i) => i.name === 'urn:dpds:com.test:dataproducts:p0:1:outputports:a'), 'the port URN is in the symlinks facet', a && JSON.stringify(a.facets.symlinks));
+    const fields = a ? a.facets.schema.fields : [];
+    ok(fields.map((f) => f.name).join(',') === 'id,value,at,place' && fields[2].type === 'timestamp-millis' &&
+      fields[3].fields && fields[3].fields.map((f) => f.name).join(',') === 'lat,lon', 'the schema facet has the Avro fields (logical types, nested records)', JSON.stringify(fields));
+    ok(start.inputs.length === 1 && start.inputs[0].name === 'com.test.p0.v1.a', 'the output port read by the binding is an input dataset', JSON.stringify(start.inputs.map((d) => d.name)));
+
+    const running = evs.filter((e) => e.eventType === 'RUNNING');
+    const last = running[running.length - 1];
+    const stat = last.outputs.find((d) => d.name === 'com.test.p0.v1.a').outputFacets.outputStatistics;
+    ok(Number.isInteger(stat.rowCount) && Number.isInteger(stat.size) && stat.rowCount === (published ? 1 : 0),
+      `RUNNING: outputStatistics counts the records published to the port (${published ? 'one published' : 'no publish route in this build: 0'})`, JSON.stringify(stat));
+
+    // The same events in Kafka.
+    const kc = spawnSync('kcat', ['-C', '-b', brokers, '-t', '_test.lineage', '-o', 'beginning', '-e', '-q', '-f', '%s\n'], { timeout: 20000, encoding: 'utf8' });
+    const kevs = (kc.stdout || '').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const ktypes = kevs.map((e) => e.eventType);
+    ok(ktypes[0] === 'START' && ktypes[ktypes.length - 1] === 'COMPLETE' && ktypes.length >= 3, `Kafka topic lineage.topic: START, RUNNING..., COMPLETE (${ktypes.length} events)`, `${ktypes.join(' ')} ${kc.stderr || ''}`);
+    const kbad = kevs.map((e, i) => [i, problems(e)]).filter(([, p]) => p.length);
+    ok(kbad.length === 0 && kevs.every((e) => e.run.runId === [...runIds][0]), 'Kafka: every event valid, same run id', kbad.slice(0, 2).map(([i, p]) => `event ${i}: ${p.slice(0, 5).join('; ')}`).join('\n'));
+  } finally {
+    if (exited === null) broker.kill('SIGKILL');
+    server.close();
+  }
+  process.exit(failed ? 1 : 0);
+})().catch((e) => { console.log(`not ok ${n + 1} - unexpected error`); console.log(`# ${String(e.stack).replace(/\n/g, '\n# ')}`); process.exit(1); });
