@@ -149,6 +149,12 @@ static void hist_add_bound(pb_metrics_hist_t *h, double b) {
     h->n_bounds++;
 }
 
+const pb_metrics_port_t *pb_metrics_port_get(const pb_metrics_t *m, const char *fqn) {
+    static const pb_metrics_port_t zero;
+    const pb_metrics_port_t *p = find_port(m, fqn);
+    return p ? p : &zero;
+}
+
 pb_metrics_port_t *pb_metrics_port(pb_metrics_t *m, const char *fqn, double freshness_slo_s) {
     if (m->disabled) return NULL;
     pb_metrics_port_t *p = find_port(m, fqn);

@@ -102,6 +102,10 @@ int pb_metrics_enabled(const pb_metrics_t *m);
  */
 pb_metrics_port_t *pb_metrics_port(pb_metrics_t *m, const char *fqn, double freshness_slo_s);
 
+/* For readers (status, lineage): the series of port fqn, or a shared all-zero series when it has
+ * none yet or metrics are disabled (never update through it). Never NULL; creates nothing. */
+const pb_metrics_port_t *pb_metrics_port_get(const pb_metrics_t *m, const char *fqn);
+
 /* Count n records of `bytes` bytes in total. */
 static inline void pb_metrics_count(pb_metrics_port_t *p, pb_metrics_dir_t d,
                                     pb_metrics_outcome_t o, uint64_t n, uint64_t bytes) {
@@ -115,6 +119,13 @@ static inline void pb_metrics_seen(pb_metrics_port_t *p, double event_ts, double
     if (!p) return;
     if (event_ts > p->last_record_ts) p->last_record_ts = event_ts;
     if (recv_ts > p->last_received_ts) p->last_received_ts = recv_ts;
+}
+
+/* A record reached the port's topic `seconds` after its event time (the e2e histogram). Negative
+ * (an event time in the future, clocks apart) counts as 0, so the histogram's sum never falls. */
+static inline void pb_metrics_e2e(pb_metrics_port_t *p, double seconds) {
+    if (!p) return;
+    pb_metrics_hist_observe(&p->e2e, seconds > 0 ? seconds : 0);
 }
 
 /* One record sent to the dead-letter topic of an output port (also count it as out/dlq). */

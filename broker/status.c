@@ -84,9 +84,9 @@ static ring_t *add_ring(pb_status_t *st, const char *fqn) {
 }
 
 static int sample_port(pb_status_t *st, const pb_port_t *p, pb_metrics_t *m, double now_s) {
-    pb_metrics_port_t *mp = pb_metrics_port(m, p->fqn, pb_status_slo_seconds(p));
+    const pb_metrics_port_t *mp = pb_metrics_port_get(m, p->fqn); /* zeros when disabled */
     ring_t *r = find_ring(st, p->fqn);
-    if (!mp || (!r && !(r = add_ring(st, p->fqn)))) return PB_ERR_NOMEM;
+    if (!r && !(r = add_ring(st, p->fqn))) return PB_ERR_NOMEM;
     uint64_t count = mp->records[PB_METRICS_IN][PB_METRICS_OK];
     if (r->last_ts > 0 && now_s > r->last_ts) {
         /* A counter never goes back; guard anyway so a reset reads as 0, not as 2^64. */
@@ -155,8 +155,7 @@ static json_t *lag_json(const pb_metrics_lag_t *l) {
 
 static json_t *port_json(const pb_status_t *st, const pb_port_t *p, pb_metrics_t *m, double now_s,
                          size_t *by_state) {
-    pb_metrics_port_t *mp = pb_metrics_port(m, p->fqn, pb_status_slo_seconds(p));
-    if (!mp) return NULL;
+    const pb_metrics_port_t *mp = pb_metrics_port_get(m, p->fqn); /* zeros when disabled */
     double slo = pb_status_slo_seconds(p);
     pb_status_state_t state = pb_status_state(slo, mp->last_record_ts, now_s);
     by_state[state]++;

@@ -5,7 +5,7 @@
 # compatibility checks (registrations and the compatibility endpoint) counted by result and level,
 # metrics.enabled = false.
 . "$(dirname "$0")/lib.sh"
-plan 28
+plan 40
 start_broker B -o mesh.namespace=com.acme || bail "serve did not start"
 wait_ready "$B_URL" || bail "not ready"
 SR=(-H 'Content-Type: application/vnd.schemaregistry.v1+json')
@@ -76,11 +76,45 @@ scrape
 is "a deleted product's ports are no longer exported" "$(grep -c 'product="radar"' "$T/m.txt")" 0
 check "and the exposition is still promtool-clean" promtool check metrics <"$T/m.txt"
 
+# Traffic through the publish endpoint: counts, bytes, event time (the port's eventTimeField)
+# apart from receive time, freshness against the 2m SLO, the e2e histogram, rejects.
+OBS='product="weather",major="2",port="observations",kind="output"'
+obs() { # obs N EVENT_MS: a publish body of N observations with that event time
+  jq -cn --argjson n "$1" --argjson t "$2" '{records: [range(0; $n) | {key: "st\(.)", value: {
+    observationId: "6f1c8a4e-3b2d-4c5e-9f10-00000000000\(. % 10)", stationId: "st\(.)", observedAt: $t,
+    location: {lat: 1.5, lon: 2.5, elevationM: null}, temperatureC: 20.5, humidityPct: null,
+    windSpeedKmh: 3.0, condition: "CLEAR", precipitationMm: null, quality: {}}}]}'; }
+PUB="$B_URL/v1/ports/weather/2/outputports/observations/records"
+old_s=$(( $(date +%s) - 3600 ))
+http POST "$PUB" -H 'Content-Type: application/json' -d "$(obs 3 $((old_s * 1000 + 250)))"
+is "publish 3 records an hour old (event time): 200" "$HTTP_STATUS" 200
+sleep 1.2
+scrape
+is "published ok: 3" "$(value "portbroker_port_records_total{$OBS,direction=\"in\",outcome=\"ok\"}")" 3
+is "last record timestamp is the event time (observedAt), not the receive time" \
+  "$(value "portbroker_port_last_record_timestamp_seconds{$OBS}")" "$old_s.25"
+like "last received timestamp is now" "$(awk -v v="$(value "portbroker_port_last_received_timestamp_seconds{$OBS}")" -v now="$(date +%s)" \
+  'BEGIN { print (now - v < 30 && now - v > -5) ? "recent" : "off by " now - v }')" '^recent$'
+is "an hour-old newest record is stale against the 2m SLO" "$(value "portbroker_port_fresh{$OBS}")" 0
+http POST "$PUB" -H 'Content-Type: application/json' -d "$(obs 1 "$(date +%s%3N)")"
+wait_until 5 sh -c "curl -s --max-time 2 '$B_URL/metrics' | grep -qxF 'portbroker_port_fresh{$OBS} 1'"
+is "a record with event time now makes the port fresh within the 1 s tick" "$?" 0
+scrape
+is "e2e latency: the recent record within the SLO bucket (le=120)" "$(value "portbroker_port_e2e_latency_seconds_bucket{$OBS,le=\"120\"}")" 1
+is "e2e latency: all four counted (+Inf)" "$(value "portbroker_port_e2e_latency_seconds_bucket{$OBS,le=\"+Inf\"}")" 4
+http POST "$PUB" -H 'Content-Type: application/json' -d '{"records":[{"value":{"stationId":1}}]}'
+is "an invalid record: 422" "$HTTP_STATUS" 422
+scrape
+is "rejected: 1" "$(value "portbroker_port_records_total{$OBS,direction=\"in\",outcome=\"rejected\"}")" 1
+check "with traffic the exposition is still promtool-clean" promtool check metrics <"$T/m.txt"
+
 # metrics.enabled = false: nothing counted, /metrics is 404.
 start_broker OFF -o mesh.namespace=com.acme -o metrics.enabled=false || bail "serve did not start"
 wait_ready "$OFF_URL" || bail "not ready"
 http GET "$OFF_URL/metrics"
 like "metrics.enabled=false: /metrics answers 404 saying why" "$HTTP_STATUS $HTTP_BODY" '^404 .*metrics.enabled = false'
+http GET "$OFF_URL/v1/status"
+is "and /v1/status still lists every port (zeros)" "$HTTP_STATUS $(jq '.ports | length' <<<"$HTTP_BODY")" "200 5"
 stop_pid "$OFF_PID"
 stop_pid "$B_PID"
 is "the broker stops cleanly" "$STOP_RC" 0

@@ -174,6 +174,14 @@ static void histogram_cumulative(void **state) {
     has_line(t, "portbroker_port_e2e_latency_seconds_bucket{" L ",le=\"8\"} 4");
     has_line(t, "portbroker_port_e2e_latency_seconds_bucket{" L ",le=\"+Inf\"} 5");
     free(t);
+    /* pb_metrics_e2e: an event time in the future counts as 0 s; the sum does not fall */
+    pb_metrics_e2e(mp, -30.0);
+    pb_metrics_e2e(NULL, 1.0);
+    t = render(m, p);
+    has_line(t, "portbroker_port_e2e_latency_seconds_bucket{" L ",le=\"0.001\"} 1");
+    has_line(t, "portbroker_port_e2e_latency_seconds_sum{" L "} 7214.008");
+    has_line(t, "portbroker_port_e2e_latency_seconds_count{" L "} 6");
+    free(t);
     pb_metrics_destroy(m);
     pb_product_destroy(p);
 }
