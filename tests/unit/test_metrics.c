@@ -264,6 +264,40 @@ static void disabled(void **state) {
     pb_metrics_destroy(m);
 }
 
+/* Two products with the same name and major in different namespaces: the product label gets the
+ * namespace so their series stay apart; a lone name stays short. */
+static void product_label_collision(void **state) {
+    (void)state;
+    pb_product_t *a = product(NULL, "\"team\"");
+    char text[2048];
+    snprintf(text, sizeof text,
+             "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
+             "\"urn:dpds:org.other:dataproducts:trips:1\",\"name\":\"trips\",\"version\":"
+             "\"1.0.0\",\"domain\":\"d\",\"owner\":{\"id\":\"o\"}},\"interfaceComponents\":{"
+             "\"outputPorts\":[{\"name\":\"events\",\"x-portbroker\":{\"topic\":\"other.events\"},"
+             "\"promises\":{\"api\":{\"schema\":\"string\"}}}]}}");
+    json_t *j = json_loads(text, 0, NULL);
+    pb_product_t *b = NULL;
+    pb_err_t err = {0};
+    if (!j || pb_descriptor_parse(j, NULL, "test", "com.acme", 1, &b, &err))
+        fail_msg("descriptor: %s", err.msg);
+    json_decref(j);
+    pb_metrics_t *m = pb_metrics_new();
+    const pb_product_t *ps[] = {a, b};
+    pb_buf_t out = {0};
+    assert_int_equal(pb_metrics_render(m, ps, 2, "v", &out), 0);
+    pb_buf_putc(&out, 0);
+    const char *t = (const char *)out.data;
+    has_line(t, "portbroker_port_records_total{product=\"com.acme.trips\",major=\"1\",port=\"events\","
+                "kind=\"output\",direction=\"in\",outcome=\"ok\"} 0");
+    has_line(t, "portbroker_port_records_total{product=\"org.other.trips\",major=\"1\",port=\"events\","
+                "kind=\"output\",direction=\"in\",outcome=\"ok\"} 0");
+    pb_buf_free(&out);
+    pb_metrics_destroy(m);
+    pb_product_destroy(a);
+    pb_product_destroy(b);
+}
+
 /* Many ports: the index finds each one again (hash growth), and pointers stay stable. */
 static void many_ports(void **state) {
     (void)state;
@@ -289,7 +323,7 @@ int main(void) {
         cmocka_unit_test(counts_exact),         cmocka_unit_test(idle_ports_and_no_slo),
         cmocka_unit_test(histogram_cumulative), cmocka_unit_test(escaping),
         cmocka_unit_test(freshness_tick),       cmocka_unit_test(disabled),
-        cmocka_unit_test(many_ports),
+        cmocka_unit_test(many_ports),     cmocka_unit_test(product_label_collision),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
