@@ -11,7 +11,7 @@
  *      batches of 100 such records as application/json; rate = records acknowledged (200s) / wall.
  * Prints both rates and `publish_ratio=X.XX` (publish / baseline). A failed request aborts: a
  * wrong result is not a benchmark.
- * Usage: bench_publish [seconds per phase, default 5]
+ * Usage: bench_publish [seconds per phase, default 5]; PB_BENCH_METRICS=false turns counting off.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -346,6 +346,9 @@ int main(int argc, char **argv) {
         pb_config_set(cfg, "products.dir", dir, "bench", &err) ||
         pb_config_set(cfg, "log.level", "warn", "bench", &err))
         die(err.msg);
+    /* PB_BENCH_METRICS=false: the same run with metrics.enabled = false (overhead of counting). */
+    const char *metrics = getenv("PB_BENCH_METRICS");
+    if (metrics && pb_config_set(cfg, "metrics.enabled", metrics, "bench", &err)) die(err.msg);
     pb_log_configure(PB_LOG_ERROR, 0);
     if (pb_broker_start(cfg, NULL, &g_broker, &err)) die(err.msg);
     g_port = pb_http_port(g_broker->http);
