@@ -102,48 +102,74 @@
       if (s[k]) sum.appendChild(el('span', 'badge ' + k, s[k] + ' ' + (k === 'none' ? 'no SLO' : k)));
   }
 
-  /* Layered layout: a node's layer is the longest path to it (edges product → output port →
-   * input port → product); cycles are cut by bounding the passes. Within a layer, nodes are
-   * ordered by the mean position of their predecessors to keep edges short. */
+  /* Layered layout by product: a product's layer is the longest chain of bindings leading to it
+   * (cycles cut after as many passes as there are products). Each layer has three columns: the
+   * products' input ports, the products, their output ports; a product's ports sit beside it.
+   * Ports no product declares (a binding to an unknown port) get a column of their own first.
+   * Products in a layer are ordered by the mean row of the products feeding them. */
   function renderGraph(doc, states) {
     const g = $('graph');
     const nodes = doc.lineage.nodes, edges = doc.lineage.edges;
-    const byId = new Map(nodes.map((n) => [n.id, n]));
-    const layer = new Map(nodes.map((n) => [n.id, 0]));
-    for (let pass = 0, changed = true; changed && pass < 8; pass++) {
+    const products = nodes.filter((n) => n.type === 'product');
+    const owner = new Map(); // port id -> product id
+    for (const n of nodes) if (n.type === 'port' && n.product) owner.set(n.id, n.product);
+    const feeds = new Map(products.map((p) => [p.id, new Set()])); // product -> upstream products
+    for (const e of edges) {
+      if (e.type !== 'binding') continue;
+      const up = owner.get(e.from), down = owner.get(e.to);
+      if (up && down && up !== down && feeds.has(down)) feeds.get(down).add(up);
+    }
+    const layer = new Map(products.map((p) => [p.id, 0]));
+    for (let pass = 0, changed = true; changed && pass <= products.length; pass++) {
       changed = false;
-      for (const e of edges) {
-        const l = layer.get(e.from) + 1;
-        if (byId.has(e.to) && l > layer.get(e.to) && l < 16) { layer.set(e.to, l); changed = true; }
+      for (const [down, ups] of feeds) for (const up of ups) {
+        const l = layer.get(up) + 1;
+        if (l > layer.get(down) && l <= products.length) { layer.set(down, l); changed = true; }
       }
     }
-    const cols = [];
-    for (const n of nodes) (cols[layer.get(n.id)] = cols[layer.get(n.id)] || []).push(n);
-    const pos = new Map();
+    const orphans = nodes.filter((n) => n.type === 'port' && !(n.product && layer.has(n.product)));
+    const shift = orphans.length ? 1 : 0;
     const big = document.body.classList.contains('big');
-    const nodeW = big ? 300 : 210, nodeH = big ? 40 : 28, gapX = big ? 120 : 80, gapY = big ? 14 : 10;
-    const preds = new Map();
-    for (const e of edges) { if (!preds.has(e.to)) preds.set(e.to, []); preds.get(e.to).push(e.from); }
-    let height = 0;
-    cols.forEach((col, ci) => {
+    const nodeW = big ? 300 : 210, nodeH = big ? 40 : 28, gapX = big ? 90 : 60, gapY = big ? 14 : 10;
+    const colX = (c) => 10 + c * (nodeW + gapX);
+    const rowY = (r) => 10 + r * (nodeH + gapY);
+    const pos = new Map();
+    orphans.forEach((n, i) => pos.set(n.id, { x: colX(0), y: rowY(i) }));
+    let rows = orphans.length, cols = shift;
+    const byLayer = [];
+    for (const p of products) (byLayer[layer.get(p.id)] = byLayer[layer.get(p.id)] || []).push(p);
+    const portsOf = new Map(products.map((p) => [p.id, { input: [], output: [] }]));
+    for (const n of nodes) if (n.type === 'port' && portsOf.has(n.product)) portsOf.get(n.product)[n.kind].push(n);
+    const prow = new Map();
+    byLayer.forEach((col, li) => {
       if (!col) return;
-      if (ci > 0) {
-        const key = (n) => {
-          const ps = (preds.get(n.id) || []).filter((p) => pos.has(p));
-          return ps.length ? ps.reduce((a, p) => a + pos.get(p).y, 0) / ps.length : 1e9;
-        };
-        col.sort((a, b) => key(a) - key(b));
+      const key = (p) => {
+        const ups = [...feeds.get(p.id)].filter((u) => prow.has(u));
+        return ups.length ? ups.reduce((a, u) => a + prow.get(u), 0) / ups.length : -1;
+      };
+      col.sort((a, b) => key(a) - key(b));
+      const c0 = shift + 3 * li;
+      let r = 0;
+      for (const p of col) {
+        const ps = portsOf.get(p.id);
+        const span = Math.max(1, ps.input.length, ps.output.length);
+        prow.set(p.id, r + (span - 1) / 2);
+        pos.set(p.id, { x: colX(c0 + 1), y: rowY(r + (span - 1) / 2) });
+        ps.input.forEach((n, i) => pos.set(n.id, { x: colX(c0), y: rowY(r + i) }));
+        ps.output.forEach((n, i) => pos.set(n.id, { x: colX(c0 + 2), y: rowY(r + i) }));
+        r += span + 0.5;
       }
-      col.forEach((n, i) => pos.set(n.id, { x: 10 + ci * (nodeW + gapX), y: 10 + i * (nodeH + gapY) }));
-      height = Math.max(height, 20 + col.length * (nodeH + gapY));
+      rows = Math.max(rows, r);
+      cols = c0 + 3;
     });
-    const width = 20 + cols.length * (nodeW + gapX);
+    const width = colX(cols) + 10;
+    const height = Math.max(rowY(Math.ceil(rows)) + 10, 60);
     g.replaceChildren();
     g.setAttribute('width', width);
-    g.setAttribute('height', Math.max(height, 60));
-    g.setAttribute('viewBox', '0 0 ' + width + ' ' + Math.max(height, 60));
+    g.setAttribute('height', height);
+    g.setAttribute('viewBox', '0 0 ' + width + ' ' + height);
     const defs = svg('defs', {});
-    const marker = svg('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' });
+    const marker = svg('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 9, markerHeight: 9, markerUnits: 'userSpaceOnUse', orient: 'auto-start-reverse' });
     marker.appendChild(svg('path', { d: 'M 0 0 L 10 5 L 0 10 z' }));
     defs.appendChild(marker);
     g.appendChild(defs);

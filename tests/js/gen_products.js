@@ -1,6 +1,6 @@
 // Writes a products dir for the dashboard tests: N products (namespace com.test), each with three
-// output ports (a, b, c) and one input port `in` bound to the previous product's port `a`, so
-// 4*N ports and N-1 bindings. p0's port `a` has a short freshness SLO (the "fast" port), every
+// output ports (a, b, c) and one input port `in` bound to port `a` of product (i-1)/2 (a binary
+// tree of products, as meshes are wider than deep), so 4*N ports and N-1 bindings. p0's port `a` has a short freshness SLO (the "fast" port), every
 // port `b` states no freshness SLO. Usage: node gen_products.js DIR N FAST_SLO
 'use strict';
 const fs = require('fs');
@@ -26,7 +26,7 @@ for (let i = 0; i < n; i++) {
     'x-portbroker': { partitions: 1 },
   });
   const input = { name: 'in', version: '1.0.0', promises: { api: { format: 'avro', schema: { $ref: 'reading.avsc' } }, slo: { freshness: '1h' } } };
-  if (i > 0) input.from = `urn:dpds:com.test:dataproducts:p${i - 1}:1:outputports:a`;
+  if (i > 0) input.from = `urn:dpds:com.test:dataproducts:p${(i - 1) >> 1}:1:outputports:a`;
   const d = {
     dataProductDescriptor: '1.0.0',
     info: { fullyQualifiedName: `urn:dpds:com.test:dataproducts:${name}:1`, name, version: '1.0.0', domain: 'test', owner: { id: 'test@example.test' } },
