@@ -14,6 +14,7 @@
 #include "log.h"
 #include "registry.h"
 #include "sr.h"
+#include "sub.h"
 
 #define JSON_TYPE "application/json"
 
@@ -360,6 +361,18 @@ static const pb_registry_binding_t *find_binding(pb_broker_t *b, pb_http_req_t *
 }
 
 static void h_subscription(pb_broker_t *b, pb_http_req_t *req, const char *id) {
+    size_t idn = strlen(id);
+    if (idn > 6 && strcmp(id + idn - 6, "/stats") == 0 && idn - 6 < 32) {
+        char num[32];
+        memcpy(num, id, idn - 6);
+        num[idn - 6] = '\0';
+        const pb_registry_binding_t *sbd = find_binding(b, req, num);
+        if (sbd && pb_http_method(req) == PB_HTTP_DELETE)
+            reply_error(req, 405, 405, "stats take GET");
+        else if (sbd)
+            pb_sub_handle_stats(b->sub, req, sbd);
+        return;
+    }
     const pb_registry_binding_t *bd = find_binding(b, req, id);
     if (!bd) return;
     if (pb_http_method(req) != PB_HTTP_DELETE) {
@@ -530,10 +543,10 @@ static void port_impact(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *por
 /* /v1/ports/{port}[/schemas|/impact]: the port id may contain '/' (short forms), so the action is
  * the last segment when what precedes it names a port. */
 static void h_port(pb_broker_t *b, pb_http_req_t *req, const char *id) {
-    static const char *actions[] = {"/schemas", "/impact"};
+    static const char *actions[] = {"/schemas", "/impact", "/records", "/cursors"};
     char buf[1024];
     const char *action = NULL;
-    for (size_t i = 0; i < 2 && !action; i++) {
+    for (size_t i = 0; i < sizeof actions / sizeof actions[0] && !action; i++) {
         size_t n = strlen(id), an = strlen(actions[i]);
         if (n > an && n - an < sizeof buf && strcmp(id + n - an, actions[i]) == 0) {
             memcpy(buf, id, n - an);
@@ -546,6 +559,11 @@ static void h_port(pb_broker_t *b, pb_http_req_t *req, const char *id) {
         }
     }
     pb_http_method_t m = pb_http_method(req);
+    if (action && strcmp(action, "/records") == 0 && m == PB_HTTP_GET) {
+        const pb_port_t *port = find_port(b, req, id);
+        if (port) pb_sub_handle_records(b->sub, req, port);
+        return;
+    }
     if (!action && m != PB_HTTP_GET && m != PB_HTTP_HEAD) {
         pb_http_set_header(req, "Allow", "GET, HEAD");
         reply_error(req, 405, 405,
@@ -565,8 +583,12 @@ static void h_port(pb_broker_t *b, pb_http_req_t *req, const char *id) {
         reply_json(req, 200, port_json(b, port));
     else if (strcmp(action, "/schemas") == 0)
         port_schemas_post(b, req, port);
-    else
+    else if (strcmp(action, "/cursors") == 0)
+        pb_sub_handle_cursors(b->sub, req, port);
+    else if (strcmp(action, "/impact") == 0)
         port_impact(b, req, port);
+    else
+        reply_error(req, 405, 405, "%s: GET streams an input port's records", action + 1);
 }
 
 /* ---- Schema Registry–compatible API --------------------------------------------------------- */

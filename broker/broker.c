@@ -8,6 +8,7 @@
 #include "api.h"
 #include "id.h"
 #include "log.h"
+#include "sub.h"
 
 static int ensure(pb_broker_t *b, const char *topic, int partitions, int timeout_ms,
                   pb_err_t *err) {
@@ -89,8 +90,8 @@ static void sync_tick(void *arg) {
  * runs with the registry's new state here (routers with bindings, ...). */
 static void on_applied(void *ctx, const pb_registry_result_t *res) {
     pb_broker_t *b = ctx;
-    (void)b;
     if (!res->changed) return;
+    pb_sub_reconcile(b->sub);
 }
 
 static void on_kafka(void *arg) {
@@ -247,6 +248,11 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
         (rc = pb_loop_on_signal(b->loop, SIGHUP, on_hup, b, err)))
         goto fail;
     signal(SIGPIPE, SIG_IGN);
+    if (!(b->sub = pb_sub_new(b, err))) {
+        rc = err->code;
+        goto fail;
+    }
+    pb_sub_reconcile(b->sub);
     if (*cfg->registry_url) {
         b->registry_url = strdup(cfg->registry_url);
     } else {
@@ -297,6 +303,7 @@ int pb_broker_ready(const pb_broker_t *b, const char **reason) {
 int pb_broker_destroy(pb_broker_t *b) {
     int left = 0;
     if (!b) return 0;
+    pb_sub_destroy(b->sub); /* streams end before the HTTP server and Kafka go */
     pb_http_destroy(b->http);
     pb_loop_timer_destroy(b->stop_timer);
     pb_loop_timer_destroy(b->sync_timer);

@@ -28,6 +28,7 @@ typedef struct pb_broker {
     pb_descriptor_set_t *products; /* loaded from products.dir; synced into the registry */
     pb_store_t *store;             /* the registry kept in Kafka */
     pb_metrics_t *metrics;         /* per-port and process-wide series */
+    struct pb_sub *sub;            /* subscriber streams and subscription lag (sub.c) */
     pb_loop_timer_t *sync_timer;
     int sync_needed;   /* descriptors not yet written to the registry */
     int sync_inflight; /* descriptor writes awaiting read-back */

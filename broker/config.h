@@ -39,6 +39,13 @@ typedef struct pb_config {
     int64_t shutdown_timeout_ms;
     char *log_level;
     char *log_format;
+    /* subscriber streams (sub.c) */
+    int64_t sub_max_streams;
+    int64_t sub_max_batch;
+    int64_t sub_max_buffered_bytes;
+    int64_t sub_commit_interval_ms;
+    int64_t sub_heartbeat_ms;
+    int64_t sub_lag_interval_ms;
     /* kafka.* pass-through, in the order given (later wins in librdkafka). */
     pb_config_kv_t *kafka;
     size_t n_kafka;

@@ -591,3 +591,387 @@ int pb_kafka_ensure_log_topic(pb_kafka_t *k, const char *topic, int partitions, 
                               pb_err_t *err) {
     return ensure_topic(k, topic, partitions, 1, timeout_ms, NULL, err);
 }
+
+/* ---- subscriber streams --------------------------------------------------------------------- */
+
+struct pb_kafka_stream {
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *q;
+    char *topic;
+    pb_kafka_stream_rebalance_cb_t cb;
+    void *arg;
+};
+
+/* Consumer settings shared by streams and the lag probe: the cluster, the pass-through, and the
+ * embedded cluster's timing facts (rebalances cost session.timeout.ms - 1 s there; empty fetches
+ * wait fetch.wait.max.ms). */
+static rd_kafka_conf_t *consumer_conf(pb_kafka_t *k, const pb_config_t *cfg, const char *group,
+                                      const char *client_id, pb_err_t *err) {
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    if (conf_set(conf, "bootstrap.servers", k->bootstrap, err)) goto fail;
+    /* Producer-only pass-through keys would only make librdkafka warn: skip the ones we set. */
+    for (size_t i = 0; i < cfg->n_kafka; i++) {
+        const char *key = cfg->kafka[i].key;
+        if (!strcmp(key, "acks") || !strcmp(key, "linger.ms") ||
+            !strcmp(key, "enable.idempotence") || !strncmp(key, "batch.", 6) ||
+            !strcmp(key, "queue.buffering.max.ms") || !strcmp(key, "compression.type"))
+            continue;
+        if (conf_set(conf, key, cfg->kafka[i].value, err)) goto fail;
+    }
+    if (conf_set(conf, "group.id", group, err) || conf_set(conf, "client.id", client_id, err) ||
+        conf_set(conf, "enable.auto.commit", "false", err) ||
+        conf_set(conf, "enable.auto.offset.store", "false", err) ||
+        conf_set(conf, "enable.partition.eof", "false", err) ||
+        conf_set(conf, "auto.offset.reset", "earliest", err))
+        goto fail;
+    if (k->embedded && (conf_set(conf, "session.timeout.ms", "6000", err) ||
+                        conf_set(conf, "heartbeat.interval.ms", "500", err) ||
+                        conf_set(conf, "fetch.wait.max.ms", "10", err)))
+        goto fail;
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+static void stream_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
+                             rd_kafka_topic_partition_list_t *parts, void *opaque) {
+    pb_kafka_stream_t *s = opaque;
+    int32_t ids[256];
+    size_t n = 0;
+    for (int i = 0; i < parts->cnt && n < sizeof ids / sizeof ids[0]; i++)
+        ids[n++] = parts->elems[i].partition;
+    if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        rd_kafka_assign(rk, parts);
+        if (s->cb) s->cb(s->arg, 1, ids, n);
+    } else {
+        if (s->cb) s->cb(s->arg, 0, ids, n);
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+pb_kafka_stream_t *pb_kafka_stream_new(pb_kafka_t *k, const pb_config_t *cfg, const char *group,
+                                       const char *topic, int queue_kbytes, int wake_fd,
+                                       pb_kafka_stream_rebalance_cb_t cb, void *arg,
+                                       pb_err_t *err) {
+    char es[512], kb[32];
+    rd_kafka_topic_partition_list_t *tl = NULL;
+    pb_kafka_stream_t *s = calloc(1, sizeof *s);
+    if (!s || !(s->topic = strdup(topic))) {
+        free(s);
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    s->cb = cb;
+    s->arg = arg;
+    rd_kafka_conf_t *conf = consumer_conf(k, cfg, group, "portbroker-sub", err);
+    if (!conf) goto fail;
+    snprintf(kb, sizeof kb, "%d", queue_kbytes > 0 ? queue_kbytes : 1);
+    /* Bound what a stream prefetches: a reader that does not read must not grow our memory. */
+    if (conf_set(conf, "queued.max.messages.kbytes", kb, err) ||
+        conf_set(conf, "fetch.max.bytes", "1048576", err) ||
+        conf_set(conf, "max.partition.fetch.bytes", "262144", err)) {
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, stream_rebalance);
+    rd_kafka_conf_set_opaque(conf, s);
+    s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, es, sizeof es);
+    if (!s->rk) {
+        rd_kafka_conf_destroy(conf);
+        pb_err_set(err, PB_ERR_INVALID, "subscriber consumer: %s", es);
+        goto fail;
+    }
+    rd_kafka_poll_set_consumer(s->rk);
+    s->q = rd_kafka_queue_get_consumer(s->rk);
+    rd_kafka_queue_io_event_enable(s->q, wake_fd, "s", 1);
+    tl = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(tl, topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(s->rk, tl);
+    rd_kafka_topic_partition_list_destroy(tl);
+    if (e) {
+        pb_err_set(err, PB_ERR_UNAVAILABLE, "subscribe to %s: %s", topic, rd_kafka_err2str(e));
+        goto fail;
+    }
+    return s;
+fail:
+    if (s->q) rd_kafka_queue_destroy(s->q);
+    if (s->rk) rd_kafka_destroy(s->rk);
+    free(s->topic);
+    free(s);
+    return NULL;
+}
+
+int pb_kafka_stream_poll(pb_kafka_stream_t *s, pb_kafka_record_t *out) {
+    for (;;) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, 0);
+        if (!m) return 0;
+        if (m->err) {
+            pb_log_rl(WARN, "sub", "consumer of %s: %s", s->topic, rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        int64_t ts = rd_kafka_message_timestamp(m, NULL);
+        *out = (pb_kafka_record_t){.partition = m->partition,
+                                   .offset = m->offset,
+                                   .timestamp_ms = ts,
+                                   .key = m->key,
+                                   .klen = m->key_len,
+                                   .value = m->payload,
+                                   .vlen = m->len,
+                                   .msg_ = m};
+        return 1;
+    }
+}
+
+int pb_kafka_record_header(const pb_kafka_record_t *rec, size_t i, const char **name,
+                           const void **value, size_t *len) {
+    rd_kafka_headers_t *h = NULL;
+    if (!rec->msg_ || rd_kafka_message_headers(rec->msg_, &h) || !h) return -1;
+    if (rd_kafka_header_get_all(h, i, name, value, len)) return -1;
+    return 0;
+}
+
+void pb_kafka_record_release(pb_kafka_record_t *rec) {
+    if (rec->msg_) rd_kafka_message_destroy(rec->msg_);
+    rec->msg_ = NULL;
+}
+
+void pb_kafka_stream_pause(pb_kafka_stream_t *s, int pause) {
+    rd_kafka_topic_partition_list_t *a = NULL;
+    if (rd_kafka_assignment(s->rk, &a) || !a) return;
+    if (a->cnt) pause ? rd_kafka_pause_partitions(s->rk, a) : rd_kafka_resume_partitions(s->rk, a);
+    rd_kafka_topic_partition_list_destroy(a);
+}
+
+int pb_kafka_stream_commit(pb_kafka_stream_t *s, const int32_t *partitions, const int64_t *offsets,
+                           size_t n, int async, pb_err_t *err) {
+    if (!n) return 0;
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(tl, s->topic, partitions[i])->offset = offsets[i];
+    rd_kafka_resp_err_t e = rd_kafka_commit(s->rk, tl, async);
+    int rc = 0;
+    if (!e && !async)
+        for (int i = 0; i < tl->cnt && !e; i++)
+            e = tl->elems[i].err;
+    if (e)
+        rc = pb_err_set(
+            err,
+            e == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION || e == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID ||
+                    e == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS || e == RD_KAFKA_RESP_ERR__STATE
+                ? PB_ERR_CONFLICT
+                : PB_ERR_UNAVAILABLE,
+            "commit to %s: %s", s->topic, rd_kafka_err2str(e));
+    rd_kafka_topic_partition_list_destroy(tl);
+    return rc;
+}
+
+struct pb_kafka_closer {
+    pthread_t thread;
+    atomic_int done;
+    pb_kafka_stream_t *s;
+    rd_kafka_topic_partition_list_t *final;
+};
+
+static void stream_free(pb_kafka_stream_t *s, rd_kafka_topic_partition_list_t *final) {
+    if (final && final->cnt) {
+        rd_kafka_resp_err_t e = rd_kafka_commit(s->rk, final, 0);
+        if (e) pb_log(WARN, "sub", "final commit to %s: %s", s->topic, rd_kafka_err2str(e));
+    }
+    rd_kafka_queue_destroy(s->q);
+    rd_kafka_consumer_close(s->rk);
+    rd_kafka_destroy(s->rk);
+    free(s->topic);
+    free(s);
+}
+
+static void *closer_main(void *arg) {
+    pb_kafka_closer_t *c = arg;
+    stream_free(c->s, c->final);
+    atomic_store(&c->done, 1);
+    return NULL;
+}
+
+pb_kafka_closer_t *pb_kafka_stream_close(pb_kafka_stream_t *s, const int32_t *partitions,
+                                         const int64_t *offsets, size_t n) {
+    if (!s) return NULL;
+    rd_kafka_queue_io_event_enable(s->q, -1, NULL, 0);
+    /* The rebalance callback must not reach the stream's owner any more. */
+    s->cb = NULL;
+    rd_kafka_topic_partition_list_t *final = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(final, s->topic, partitions[i])->offset = offsets[i];
+    pb_kafka_closer_t *c = calloc(1, sizeof *c);
+    if (c) {
+        c->s = s;
+        c->final = final;
+        if (pthread_create(&c->thread, NULL, closer_main, c) == 0) return c;
+        free(c);
+    }
+    stream_free(s, final);
+    rd_kafka_topic_partition_list_destroy(final);
+    return NULL;
+}
+
+int pb_kafka_closer_reap(pb_kafka_closer_t *c, int wait) {
+    if (!c) return 1;
+    if (!wait && !atomic_load(&c->done)) return 0;
+    pthread_join(c->thread, NULL);
+    rd_kafka_topic_partition_list_destroy(c->final);
+    free(c);
+    return 1;
+}
+
+/* ---- lag probe ---- */
+
+typedef struct lag_group {
+    char *group;
+    rd_kafka_t *rk;
+} lag_group_t;
+
+struct pb_kafka_lag {
+    pb_kafka_t *k;
+    const pb_config_t *cfg;
+    rd_kafka_t *reader;  /* assigns partitions at offsets to read one record's timestamp */
+    lag_group_t *groups; /* one handle per group, for its committed offsets (never joins) */
+    size_t n_groups;
+};
+
+pb_kafka_lag_t *pb_kafka_lag_new(pb_kafka_t *k, const pb_config_t *cfg, pb_err_t *err) {
+    char es[512];
+    pb_kafka_lag_t *l = calloc(1, sizeof *l);
+    if (!l) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    l->k = k;
+    l->cfg = cfg;
+    rd_kafka_conf_t *conf = consumer_conf(k, cfg, "portbroker.lag.reader", "portbroker-lag", err);
+    if (!conf) goto fail;
+    l->reader = rd_kafka_new(RD_KAFKA_CONSUMER, conf, es, sizeof es);
+    if (!l->reader) {
+        rd_kafka_conf_destroy(conf);
+        pb_err_set(err, PB_ERR_INVALID, "lag probe: %s", es);
+        goto fail;
+    }
+    rd_kafka_poll_set_consumer(l->reader);
+    return l;
+fail:
+    pb_kafka_lag_destroy(l);
+    return NULL;
+}
+
+static rd_kafka_t *lag_group_handle(pb_kafka_lag_t *l, const char *group, pb_err_t *err) {
+    char es[512];
+    for (size_t i = 0; i < l->n_groups; i++)
+        if (!strcmp(l->groups[i].group, group)) return l->groups[i].rk;
+    lag_group_t *g = realloc(l->groups, (l->n_groups + 1) * sizeof *g);
+    if (!g) return pb_err_set(err, PB_ERR_NOMEM, "out of memory"), NULL;
+    l->groups = g;
+    rd_kafka_conf_t *conf = consumer_conf(l->k, l->cfg, group, "portbroker-lag", err);
+    if (!conf) return NULL;
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, es, sizeof es);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        pb_err_set(err, PB_ERR_INVALID, "lag probe: %s", es);
+        return NULL;
+    }
+    char *name = strdup(group);
+    if (!name) {
+        rd_kafka_destroy(rk);
+        return pb_err_set(err, PB_ERR_NOMEM, "out of memory"), NULL;
+    }
+    l->groups[l->n_groups++] = (lag_group_t){name, rk};
+    return rk;
+}
+
+int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic,
+                         pb_kafka_lag_part_t *parts, size_t cap, size_t *n_parts, int timeout_ms,
+                         pb_err_t *err) {
+    int rc = 0;
+    rd_kafka_topic_partition_list_t *tl = NULL, *want = NULL;
+    const struct rd_kafka_metadata *md = NULL;
+    *n_parts = 0;
+    rd_kafka_t *g = lag_group_handle(l, group, err);
+    if (!g) return err ? err->code : PB_ERR_INTERNAL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(l->reader, 1, NULL, &md, timeout_ms);
+    if (e) {
+        rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "metadata: %s", rd_kafka_err2str(e));
+        goto done;
+    }
+    int np = -1;
+    for (int i = 0; i < md->topic_cnt; i++)
+        if (!strcmp(md->topics[i].topic, topic) && !md->topics[i].err)
+            np = md->topics[i].partition_cnt;
+    if (np < 0) {
+        rc = pb_err_set(err, PB_ERR_NOT_FOUND, "topic %s does not exist", topic);
+        goto done;
+    }
+    if ((size_t)np > cap) np = (int)cap;
+    tl = rd_kafka_topic_partition_list_new(np);
+    for (int p = 0; p < np; p++) {
+        parts[p] = (pb_kafka_lag_part_t){.partition = p, .committed = -1, .oldest_ts_ms = -1};
+        e = rd_kafka_query_watermark_offsets(l->reader, topic, p, &parts[p].low, &parts[p].high,
+                                             timeout_ms);
+        if (e) {
+            rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "%s [%d] watermarks: %s", topic, p,
+                            rd_kafka_err2str(e));
+            goto done;
+        }
+        rd_kafka_topic_partition_list_add(tl, topic, p);
+    }
+    e = rd_kafka_committed(g, tl, timeout_ms);
+    if (e) {
+        rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "committed offsets of %s: %s", group,
+                        rd_kafka_err2str(e));
+        goto done;
+    }
+    want = rd_kafka_topic_partition_list_new(np);
+    for (int p = 0; p < np; p++) {
+        int64_t c = tl->elems[p].offset;
+        parts[p].committed = c >= 0 ? c : -1;
+        int64_t pos = c >= 0 ? c : parts[p].low;
+        if (pos < parts[p].low) pos = parts[p].low; /* expired records count from the first kept */
+        if (pos < parts[p].high) rd_kafka_topic_partition_list_add(want, topic, p)->offset = pos;
+    }
+    *n_parts = (size_t)np;
+    if (want->cnt == 0) goto done;
+    /* The oldest unconsumed record's timestamp: read one record at each position. */
+    if (rd_kafka_assign(l->reader, want)) goto done;
+    int missing = want->cnt;
+    int64_t deadline = now_ms() + timeout_ms;
+    while (missing > 0 && now_ms() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(l->reader, 50);
+        if (!m) continue;
+        if (!m->err && m->partition >= 0 && m->partition < np &&
+            parts[m->partition].oldest_ts_ms < 0) {
+            int64_t ts = rd_kafka_message_timestamp(m, NULL);
+            parts[m->partition].oldest_ts_ms = ts >= 0 ? ts : 0;
+            missing--;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_assign(l->reader, NULL);
+done:
+    if (md) rd_kafka_metadata_destroy(md);
+    if (tl) rd_kafka_topic_partition_list_destroy(tl);
+    if (want) rd_kafka_topic_partition_list_destroy(want);
+    return rc;
+}
+
+void pb_kafka_lag_destroy(pb_kafka_lag_t *l) {
+    if (!l) return;
+    for (size_t i = 0; i < l->n_groups; i++) {
+        rd_kafka_destroy(l->groups[i].rk);
+        free(l->groups[i].group);
+    }
+    free(l->groups);
+    if (l->reader) {
+        rd_kafka_consumer_close(l->reader);
+        rd_kafka_destroy(l->reader);
+    }
+    free(l);
+}

@@ -150,4 +150,99 @@ void pb_kafka_log_destroy(pb_kafka_log_t *l);
 /* librdkafka version string. */
 const char *pb_kafka_version(void);
 
+/* ---- subscriber streams ----
+ * One group consumer per HTTP subscriber stream (sub.c), and the lag probe behind subscription
+ * stats and the lag metrics. Offsets are Kafka's: the next offset to read.
+ */
+
+typedef struct pb_kafka_stream pb_kafka_stream_t;
+
+/* A consumed record, valid until pb_kafka_record_release. */
+typedef struct pb_kafka_record {
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp_ms; /* Kafka timestamp, -1 when none */
+    const void *key;      /* NULL when the record has no key */
+    size_t klen;
+    const void *value; /* NULL for a tombstone */
+    size_t vlen;
+    void *msg_; /* librdkafka's message */
+} pb_kafka_record_t;
+
+/* Header i of rec (0-based, in record order): 0 and name/value/len, or -1 past the last one. */
+int pb_kafka_record_header(const pb_kafka_record_t *rec, size_t i, const char **name,
+                           const void **value, size_t *len);
+
+/* Free what rec holds (no-op when empty). */
+void pb_kafka_record_release(pb_kafka_record_t *rec);
+
+/* Partitions assigned (assigned 1) or revoked (0) by a rebalance; called on the loop thread from
+ * pb_kafka_stream_poll, before the assignment changes for revokes and after for assigns. */
+typedef void (*pb_kafka_stream_rebalance_cb_t)(void *arg, int assigned, const int32_t *partitions,
+                                               size_t n);
+
+/*
+ * Join consumer group `group` on `topic` (auto.offset.reset earliest, no auto commit, local queue
+ * bounded to about queue_kbytes). wake_fd (write end of a pipe) gets a byte when the consumer has
+ * something to poll after having had nothing. cfg's kafka.* pass-through applies. Returns NULL with
+ * err set.
+ */
+pb_kafka_stream_t *pb_kafka_stream_new(pb_kafka_t *k, const pb_config_t *cfg, const char *group,
+                                       const char *topic, int queue_kbytes, int wake_fd,
+                                       pb_kafka_stream_rebalance_cb_t cb, void *arg, pb_err_t *err);
+
+/* Non-blocking: 1 and *out with the next record, or 0 when none is ready (rebalances are served
+ * here). Consumer errors are logged. Loop thread. */
+int pb_kafka_stream_poll(pb_kafka_stream_t *s, pb_kafka_record_t *out);
+
+/* Pause (1) or resume (0) fetching on every assigned partition. Records prefetched for a paused
+ * partition are dropped and fetched again from the position on resume. */
+void pb_kafka_stream_pause(pb_kafka_stream_t *s, int pause);
+
+/* Commit offsets[i] (next to read) of partitions[i] for the stream's group; async 1 returns at once
+ * (failures are logged), 0 waits for the coordinator (bounded by a few seconds). Returns 0 or
+ * PB_ERR_UNAVAILABLE / PB_ERR_CONFLICT (the partition is no longer this member's) with reason. */
+int pb_kafka_stream_commit(pb_kafka_stream_t *s, const int32_t *partitions, const int64_t *offsets,
+                           size_t n, int async, pb_err_t *err);
+
+/*
+ * Stop the stream: no more wake-ups; then, on a thread of its own, commit the given final offsets
+ * (n may be 0), leave the group and free the consumer. Takes ownership of s. Returns a closer to
+ * reap with pb_kafka_closer_reap (or NULL if the close ran inline because no thread could start).
+ */
+typedef struct pb_kafka_closer pb_kafka_closer_t;
+pb_kafka_closer_t *pb_kafka_stream_close(pb_kafka_stream_t *s, const int32_t *partitions,
+                                         const int64_t *offsets, size_t n);
+
+/* If the closer is done (or wait is 1: after waiting for it), free it and return 1; else 0. */
+int pb_kafka_closer_reap(pb_kafka_closer_t *c, int wait);
+
+/* Lag probe: measures consumer groups from a thread of its own (every call blocks). */
+typedef struct pb_kafka_lag pb_kafka_lag_t;
+
+typedef struct pb_kafka_lag_part {
+    int32_t partition;
+    int64_t low, high;    /* watermarks: first offset kept, next offset to be written */
+    int64_t committed;    /* the group's committed offset, -1 when none */
+    int64_t oldest_ts_ms; /* Kafka timestamp of the oldest record the group has not consumed, -1
+                           * when caught up (or unknown) */
+} pb_kafka_lag_part_t;
+
+/* A probe using cfg's kafka.* pass-through. Returns NULL with err set. */
+pb_kafka_lag_t *pb_kafka_lag_new(pb_kafka_t *k, const pb_config_t *cfg, pb_err_t *err);
+
+/*
+ * Measure group on topic: *n_parts gets the partition count (at most cap) and parts[] each
+ * partition's watermarks, committed offset and oldest unconsumed record time (a group without a
+ * commit has consumed nothing: its oldest is the first kept record). Blocking, bounded by about
+ * timeout_ms; never call it on the loop thread. Returns 0, PB_ERR_NOT_FOUND (no such topic) or
+ * PB_ERR_UNAVAILABLE.
+ */
+int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic,
+                         pb_kafka_lag_part_t *parts, size_t cap, size_t *n_parts, int timeout_ms,
+                         pb_err_t *err);
+
+/* Free the probe. NULL is a no-op. */
+void pb_kafka_lag_destroy(pb_kafka_lag_t *l);
+
 #endif
