@@ -20,8 +20,9 @@
 
 #define JSON_TYPE "application/json"
 #define TICK_MS 50
-#define ROUNDS_PER_SERVE 16 /* batches one stream may write per wake-up before others get a turn   \
-                             */
+#define ROUNDS_PER_SERVE                                                                           \
+    16 /* batches one stream may write per wake-up before others get a turn                        \
+        */
 #define MAX_PARTS 1024
 #define LAG_MAX_PARTS 256 /* partitions measured per topic */
 
@@ -120,7 +121,8 @@ int pb_sub_json_string(pb_buf_t *out, const void *p, size_t n) {
 }
 
 /* The decoded value, or an "error" member saying why there is none. */
-static int render_value(const pb_registry_t *reg, const pb_kafka_record_t *rec, pb_buf_t *out) {
+static int render_value(const pb_registry_t *reg, const pb_kafka_record_t *rec, pb_buf_t *out,
+                        uint32_t *schema_id) {
     pb_err_t err = {0};
     uint32_t id = 0;
     const uint8_t *payload = NULL;
@@ -134,8 +136,10 @@ static int render_value(const pb_registry_t *reg, const pb_kafka_record_t *rec, 
         if (pb_registry_schema_by_id(reg, (int)id, NULL, &schema, &err) == 0 && schema) {
             if (pb_buf_puts(out, "\"value\":")) return PB_ERR_NOMEM;
             int rc = pb_codec_avro_to_json_text(schema, payload, plen, out, &err);
-            if (!rc)
-                return pb_buf_printf(out, ",\"schema_id\":%" PRIu32, id) < 0 ? PB_ERR_NOMEM : 0;
+            if (!rc) {
+                *schema_id = id;
+                return 0;
+            }
             if (rc == PB_ERR_NOMEM) return rc;
             out->len = mark;
             pb_err_prefix(&err, "cannot decode with schema %" PRIu32 ": ", id);
@@ -147,10 +151,7 @@ static int render_value(const pb_registry_t *reg, const pb_kafka_record_t *rec, 
     }
     int rc = pb_buf_puts(out, "\"value\":null,\"error\":");
     if (!rc) rc = pb_sub_json_string(out, err.msg, strlen(err.msg));
-    if (!rc && id)
-        rc = pb_buf_printf(out, ",\"schema_id\":%" PRIu32, id) < 0;
-    else if (!rc)
-        rc = pb_buf_puts(out, ",\"schema_id\":null");
+    *schema_id = id;
     return rc ? PB_ERR_NOMEM : 0;
 }
 
@@ -167,7 +168,8 @@ int pb_sub_render(const pb_registry_t *reg, const pb_kafka_record_t *rec, int ss
                            rec->partition, rec->offset) < 0;
     if (!rc)
         rc = rec->key ? pb_sub_json_string(out, rec->key, rec->klen) : pb_buf_puts(out, "null");
-    if (!rc) rc = pb_buf_putc(out, ',') || render_value(reg, rec, out);
+    uint32_t sid = 0;
+    if (!rc) rc = pb_buf_putc(out, ',') || render_value(reg, rec, out, &sid);
     if (!rc) rc = pb_buf_puts(out, ",\"headers\":{");
     const char *name;
     const void *val;
@@ -180,7 +182,9 @@ int pb_sub_render(const pb_registry_t *reg, const pb_kafka_record_t *rec, int ss
         if (!rc) rc = val ? pb_sub_json_string(out, val, vlen) : pb_buf_puts(out, "null");
         if (val && !strcmp(name, "ce_time")) pb_timefmt_parse(val, vlen, &event_ms, NULL);
     }
-    if (!rc) rc = pb_buf_puts(out, "},\"time\":");
+    if (!rc)
+        rc = sid ? pb_buf_printf(out, "},\"schema_id\":%" PRIu32 ",\"time\":", sid) < 0
+                 : pb_buf_puts(out, "},\"schema_id\":null,\"time\":");
     if (event_ms < 0) event_ms = rec->timestamp_ms;
     if (!rc) {
         if (event_ms >= 0 && pb_timefmt_format(event_ms, tbuf))
