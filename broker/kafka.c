@@ -1198,7 +1198,7 @@ struct pb_kafka_stream {
  * embedded cluster's timing facts (rebalances cost session.timeout.ms - 1 s there; empty fetches
  * wait fetch.wait.max.ms). */
 static rd_kafka_conf_t *sub_consumer_conf(pb_kafka_t *k, const pb_config_t *cfg, const char *group,
-                                      const char *client_id, pb_err_t *err) {
+                                          const char *client_id, pb_err_t *err) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set_log_cb(conf, log_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
@@ -1218,7 +1218,7 @@ static rd_kafka_conf_t *sub_consumer_conf(pb_kafka_t *k, const pb_config_t *cfg,
         conf_set(conf, "enable.partition.eof", "false", err) ||
         conf_set(conf, "auto.offset.reset", "earliest", err))
         goto fail;
-    if (k->embedded && (conf_set(conf, "session.timeout.ms", "6000", err) ||
+    if (k->embedded && (conf_set(conf, "session.timeout.ms", "3000", err) ||
                         conf_set(conf, "heartbeat.interval.ms", "500", err) ||
                         conf_set(conf, "fetch.wait.max.ms", "10", err)))
         goto fail;
@@ -1441,7 +1441,8 @@ pb_kafka_lag_t *pb_kafka_lag_new(pb_kafka_t *k, const pb_config_t *cfg, pb_err_t
     }
     l->k = k;
     l->cfg = cfg;
-    rd_kafka_conf_t *conf = sub_consumer_conf(k, cfg, "portbroker.lag.reader", "portbroker-lag", err);
+    rd_kafka_conf_t *conf =
+        sub_consumer_conf(k, cfg, "portbroker.lag.reader", "portbroker-lag", err);
     if (!conf) goto fail;
     l->reader = rd_kafka_new(RD_KAFKA_CONSUMER, conf, es, sizeof es);
     if (!l->reader) {

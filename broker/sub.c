@@ -24,7 +24,8 @@
     16 /* batches one stream may write per wake-up before others get a turn                        \
         */
 #define MAX_PARTS 1024
-#define LAG_MAX_PARTS 256 /* partitions measured per topic */
+#define JOIN_GRACE_MS 15000 /* timeout_ms starts at the first assignment, or after this */
+#define LAG_MAX_PARTS 256   /* partitions measured per topic */
 
 /* ---- pure parts ----------------------------------------------------------------------------- */
 
@@ -257,6 +258,7 @@ typedef struct stream {
     int ending; /* timeout reached: waiting for queued bytes to drain */
     int dead;   /* to be freed by reap() */
     int64_t last_record_ms, last_write_ms, last_commit_ms;
+    int assigned_once; /* timeout_ms counts from the first assignment (joining takes seconds) */
     uint64_t records;
     pb_buf_t out;
 } stream_t;
@@ -351,6 +353,8 @@ static void on_rebalance(void *arg, int assigned, const int32_t *partitions, siz
     if (assigned) {
         for (size_t i = 0; i < n; i++)
             part_of(st, partitions[i], 1);
+        if (!st->assigned_once) st->last_record_ms = pb_loop_now_ms();
+        st->assigned_once = 1;
         pb_log(DEBUG, "sub", "stream %s: %zu partitions of %s assigned", st->id_text, n, st->topic);
         return;
     }
@@ -539,7 +543,10 @@ static void on_tick(void *arg) {
             commit_auto(st, 1);
             st->last_commit_ms = now;
         }
-        if (st->prm.timeout_ms && !st->ending && now - st->last_record_ms >= st->prm.timeout_ms) {
+        /* Before the first assignment, allow the group a join (a stream beyond the partition
+         * count may never get one: it still ends). */
+        int64_t idle_limit = st->prm.timeout_ms + (st->assigned_once ? 0 : JOIN_GRACE_MS);
+        if (st->prm.timeout_ms && !st->ending && now - st->last_record_ms >= idle_limit) {
             st->ending = 1;
             if (!st->req || pb_http_stream_queued(st->req) == 0) {
                 for (size_t i = 0; i < st->n_parts; i++)
