@@ -1430,6 +1430,7 @@ struct pb_kafka_lag {
     rd_kafka_t *reader;  /* assigns partitions at offsets to read one record's timestamp */
     lag_group_t *groups; /* one handle per group, for its committed offsets (never joins) */
     size_t n_groups;
+    int admin_ok; /* committed offsets through the admin API work (else the group handles) */
 };
 
 pb_kafka_lag_t *pb_kafka_lag_new(pb_kafka_t *k, const pb_config_t *cfg, pb_err_t *err) {
@@ -1481,6 +1482,45 @@ static rd_kafka_t *lag_group_handle(pb_kafka_lag_t *l, const char *group, pb_err
     return rk;
 }
 
+/* The group's committed offsets into tl through the admin API (OffsetFetch on the group's
+ * coordinator): no client per group. Returns 0, or -1 when the cluster did not answer it. */
+static int admin_committed(rd_kafka_t *rk, const char *group, rd_kafka_topic_partition_list_t *tl,
+                           int timeout_ms) {
+    int rc = -1;
+    char es[256];
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *o =
+        rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
+    rd_kafka_AdminOptions_set_request_timeout(o, timeout_ms, es, sizeof es);
+    rd_kafka_ListConsumerGroupOffsets_t *req = rd_kafka_ListConsumerGroupOffsets_new(group, tl);
+    rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, o, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
+    const rd_kafka_ListConsumerGroupOffsets_result_t *res =
+        ev ? rd_kafka_event_ListConsumerGroupOffsets_result(ev) : NULL;
+    if (res && !rd_kafka_event_error(ev)) {
+        size_t n = 0;
+        const rd_kafka_group_result_t **g =
+            rd_kafka_ListConsumerGroupOffsets_result_groups(res, &n);
+        const rd_kafka_topic_partition_list_t *got = n == 1 && !rd_kafka_group_result_error(g[0])
+                                                         ? rd_kafka_group_result_partitions(g[0])
+                                                         : NULL;
+        if (got) {
+            for (int i = 0; i < tl->cnt; i++) {
+                tl->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+                for (int j = 0; j < got->cnt; j++)
+                    if (got->elems[j].partition == tl->elems[i].partition && !got->elems[j].err)
+                        tl->elems[i].offset = got->elems[j].offset;
+            }
+            rc = 0;
+        }
+    }
+    if (ev) rd_kafka_event_destroy(ev);
+    rd_kafka_ListConsumerGroupOffsets_destroy(req);
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    return rc;
+}
+
 int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic,
                          pb_kafka_lag_part_t *parts, size_t cap, size_t *n_parts, int timeout_ms,
                          pb_err_t *err) {
@@ -1488,8 +1528,6 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
     rd_kafka_topic_partition_list_t *tl = NULL, *want = NULL;
     const struct rd_kafka_metadata *md = NULL;
     *n_parts = 0;
-    rd_kafka_t *g = lag_group_handle(l, group, err);
-    if (!g) return err ? err->code : PB_ERR_INTERNAL;
     rd_kafka_resp_err_t e = rd_kafka_metadata(l->reader, 1, NULL, &md, timeout_ms);
     if (e) {
         rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "metadata: %s", rd_kafka_err2str(e));
@@ -1516,7 +1554,20 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
         }
         rd_kafka_topic_partition_list_add(tl, topic, p);
     }
-    e = rd_kafka_committed(g, tl, timeout_ms);
+    if (l->admin_ok && admin_committed(l->reader, group, tl, timeout_ms)) {
+        l->admin_ok = 0;
+        pb_log(INFO, "sub",
+               "lag: the cluster did not answer ListConsumerGroupOffsets; reading "
+               "committed offsets through one client per group instead");
+    }
+    if (!l->admin_ok) { /* a client of the group (it never joins) when the admin call fails */
+        rd_kafka_t *g = lag_group_handle(l, group, err);
+        if (!g) {
+            rc = err ? err->code : PB_ERR_INTERNAL;
+            goto done;
+        }
+        e = rd_kafka_committed(g, tl, timeout_ms);
+    }
     if (e) {
         rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "committed offsets of %s: %s", group,
                         rd_kafka_err2str(e));
