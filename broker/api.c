@@ -12,6 +12,7 @@
 #include "descriptor.h"
 #include "id.h"
 #include "log.h"
+#include "publish.h"
 #include "registry.h"
 #include "sr.h"
 #include "sub.h"
@@ -583,12 +584,12 @@ static void h_port(pb_broker_t *b, pb_http_req_t *req, const char *id) {
         reply_json(req, 200, port_json(b, port));
     else if (strcmp(action, "/schemas") == 0)
         port_schemas_post(b, req, port);
+    else if (strcmp(action, "/records") == 0)
+        pb_publish_handle(b, req, port);
     else if (strcmp(action, "/cursors") == 0)
         pb_sub_handle_cursors(b->sub, req, port);
-    else if (strcmp(action, "/impact") == 0)
-        port_impact(b, req, port);
     else
-        reply_error(req, 405, 405, "%s: GET streams an input port's records", action + 1);
+        port_impact(b, req, port);
 }
 
 /* ---- Schema Registry–compatible API --------------------------------------------------------- */

@@ -221,7 +221,9 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
         goto fail;
     }
     pb_http_limits_t lim = {
-        .max_body_bytes = 64 * 1024 * 1024,
+        /* Publish bodies are the largest the API takes; publish.c answers bodies over
+         * publish.max.body.bytes with a precise 413, libevent cuts off anything far beyond. */
+        .max_body_bytes = cfg->publish_max_body_bytes + 1024 * 1024,
         .max_header_bytes = 64 * 1024,
         .timeout_ms = cfg->http_timeout_ms,
     };

@@ -49,6 +49,23 @@ static const struct prop {
     {"publish.timeout.ms", T_INT, offsetof(pb_config_t, publish_timeout_ms), "30000", 100, 3600000,
      NULL,
      "How long a publish waits for Kafka to acknowledge before answering 503 with Retry-After."},
+    {"publish.max.body.bytes", T_INT, offsetof(pb_config_t, publish_max_body_bytes), "16777216",
+     1024, 1073741824, NULL,
+     "Largest publish body (`POST /v1/ports/{port}/records`), counted after zstd decompression; "
+     "larger bodies get 413. The HTTP server's own body limit follows it."},
+    {"publish.max.records", T_INT, offsetof(pb_config_t, publish_max_records), "10000", 1, 1000000,
+     NULL, "Most records in one publish request; more get 413."},
+    {"publish.max.record.bytes", T_INT, offsetof(pb_config_t, publish_max_record_bytes), "1000000",
+     64, 100000000, NULL,
+     "Largest encoded record (Avro value with its 5-byte frame header, key, and the producer's "
+     "header names and values); larger records get 413. The producer's `message.max.bytes` is set "
+     "32 KiB above it (room for the broker's own headers) unless `kafka.message.max.bytes` is "
+     "set."},
+    {"publish.max.record.headers", T_INT, offsetof(pb_config_t, publish_max_headers), "64", 0,
+     10000, NULL, "Most headers a producer may give one record (`headers` object); more get 413."},
+    {"publish.max.record.header.bytes", T_INT, offsetof(pb_config_t, publish_max_header_bytes),
+     "16384", 0, 10000000, NULL,
+     "Most bytes of header names and values a producer may give one record; more get 413."},
     {"shutdown.timeout.ms", T_INT, offsetof(pb_config_t, shutdown_timeout_ms), "10000", 0, 600000,
      NULL, "On SIGTERM/SIGINT, how long to wait for in-flight Kafka deliveries before exiting."},
     {"log.level", T_ENUM, offsetof(pb_config_t, log_level), "info", 0, 0, "error|warn|info|debug",

@@ -36,6 +36,11 @@ typedef struct pb_config {
     char *registry_topic;
     char *registry_url; /* "" = http://{bound http.listen} (pb_broker_t.registry_url) */
     int64_t publish_timeout_ms;
+    int64_t publish_max_body_bytes;   /* a publish body, decompressed */
+    int64_t publish_max_records;      /* records per publish request */
+    int64_t publish_max_record_bytes; /* encoded value + key + producer headers of one record */
+    int64_t publish_max_headers;      /* producer headers per record */
+    int64_t publish_max_header_bytes; /* producer header names + values per record */
     int64_t shutdown_timeout_ms;
     char *log_level;
     char *log_format;

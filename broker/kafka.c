@@ -45,6 +45,7 @@ struct pb_kafka_cluster {
     rd_kafka_mock_cluster_t *mc;
     char *bootstraps;
     rd_kafka_t *control; /* consumer of the control topic */
+    int n_brokers;
     pthread_t thread;
     int thread_started;
     atomic_int stop;
@@ -93,6 +94,7 @@ pb_kafka_cluster_t *pb_kafka_cluster_new(int brokers, pb_err_t *err) {
     }
     conf = NULL;
     c->mc = rd_kafka_mock_cluster_new(c->rk, brokers);
+    c->n_brokers = brokers;
     if (!c->mc) {
         pb_err_set(err, PB_ERR_INTERNAL, "embedded kafka: could not start %d mock brokers",
                    brokers);
@@ -263,6 +265,17 @@ pb_kafka_t *pb_kafka_new(const pb_config_t *cfg, const char *bootstrap, pb_kafka
     if (conf_set(conf, "bootstrap.servers", bootstrap, err) ||
         conf_set(conf, "enable.idempotence", "true", err) || conf_set(conf, "acks", "all", err) ||
         conf_set(conf, "linger.ms", "2", err) || conf_set(conf, "client.id", "portbroker", err))
+        goto fail;
+    /* Publishing (publish.c): keys land on the partition the Java client would choose (murmur2;
+     * keyless records spread randomly); a record Kafka has not acknowledged within
+     * publish.timeout.ms fails (-> 503), which idempotence allows; records up to
+     * publish.max.record.bytes fit, with room for the broker's headers. */
+    char tmo[32], mmb[32];
+    snprintf(tmo, sizeof tmo, "%lld", (long long)cfg->publish_timeout_ms);
+    snprintf(mmb, sizeof mmb, "%lld", (long long)cfg->publish_max_record_bytes + 32768);
+    if (conf_set(conf, "partitioner", "murmur2_random", err) ||
+        conf_set(conf, "message.timeout.ms", tmo, err) ||
+        conf_set(conf, "message.max.bytes", mmb, err))
         goto fail;
     for (size_t i = 0; i < cfg->n_kafka; i++)
         if (conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value, err)) goto fail;
@@ -1618,4 +1631,18 @@ void pb_kafka_lag_destroy(pb_kafka_lag_t *l) {
         rd_kafka_destroy(l->reader);
     }
     free(l);
+}
+
+/* ---- fault injection (publish tests) ---- */
+
+int pb_kafka_cluster_set_up(pb_kafka_cluster_t *c, int up, pb_err_t *err) {
+    /* Broker ids of the mock cluster are 1..N. */
+    for (int id = 1; id <= c->n_brokers; id++) {
+        rd_kafka_resp_err_t e =
+            up ? rd_kafka_mock_broker_set_up(c->mc, id) : rd_kafka_mock_broker_set_down(c->mc, id);
+        if (e)
+            return pb_err_set(err, PB_ERR_INTERNAL, "embedded kafka: broker %d %s: %s", id,
+                              up ? "up" : "down", rd_kafka_err2str(e));
+    }
+    return 0;
 }

@@ -147,6 +147,13 @@ int64_t pb_kafka_log_position(const pb_kafka_log_t *l);
 /* Stop following. NULL is a no-op. */
 void pb_kafka_log_destroy(pb_kafka_log_t *l);
 
+/* ---- fault injection (publish tests) ---- */
+
+/* Take every broker of the embedded cluster down (up = 0: connections closed, nothing answers) or
+ * bring them back (up = 1), as `portbroker kafka` does on SIGUSR1 / SIGUSR2. Returns 0 or
+ * PB_ERR_INTERNAL. */
+int pb_kafka_cluster_set_up(pb_kafka_cluster_t *c, int up, pb_err_t *err);
+
 /* librdkafka version string. */
 const char *pb_kafka_version(void);
 

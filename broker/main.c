@@ -26,7 +26,8 @@ static void usage(FILE *f) {
           "  serve [-c FILE] [-o key=value]... [--port-file F] [--config-dump]\n"
           "        run the broker (embedded Kafka unless kafka.bootstrap.servers is set)\n"
           "  kafka [--brokers N] [--brokers-file F]\n"
-          "        run the embedded Kafka cluster standalone; prints BROKERS=host:port,... first\n"
+          "        run the embedded Kafka cluster standalone; prints BROKERS=host:port,... first;\n"
+          "        SIGUSR1 takes every broker down, SIGUSR2 brings them back (fault tests)\n"
           "  schema check|compat|canonical|fingerprint|resolve ...\n"
           "        Avro schema tools (exit 0 yes, 1 no, 2 invalid input)\n"
           "  config-doc      print docs/CONFIGURATION.md generated from the settings table\n"
@@ -134,6 +135,8 @@ static int cmd_kafka(int argc, char **argv) {
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGUSR1); /* fault injection: every broker down */
+    sigaddset(&set, SIGUSR2); /* ... and up again */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     pb_kafka_cluster_t *c = pb_kafka_cluster_new(brokers, &err);
     if (!c) {
@@ -154,7 +157,16 @@ static int cmd_kafka(int argc, char **argv) {
            "embedded Kafka with %d brokers at %s: in memory only, about 5 MiB per partition",
            brokers, pb_kafka_cluster_bootstraps(c));
     int sig = 0;
-    sigwait(&set, &sig);
+    for (;;) {
+        sigwait(&set, &sig);
+        if (sig != SIGUSR1 && sig != SIGUSR2) break;
+        int up = sig == SIGUSR2;
+        if (pb_kafka_cluster_set_up(c, up, &err))
+            pb_log(ERROR, "embedded", "%s", err.msg);
+        else
+            pb_log(WARN, "embedded", "%s: every broker of the embedded cluster is %s",
+                   up ? "SIGUSR2" : "SIGUSR1", up ? "up again" : "DOWN (fault injection)");
+    }
     pb_log(INFO, "embedded", "signal %d: stopping the embedded cluster", sig);
     pb_kafka_cluster_destroy(c);
     return 0;

@@ -1,0 +1,920 @@
+#include "publish.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+#include <zstd.h>
+
+#include "broker.h"
+#include "codec.h"
+#include "http.h"
+#include "id.h"
+#include "log.h"
+#include "metrics.h"
+#include "registry.h"
+#include "timefmt.h"
+#include "portbroker/wire.h"
+
+#define JSON_TYPE "application/json"
+
+/* ---- errors --------------------------------------------------------------------------------- */
+
+static void add_error(pb_publish_errors_t *e, size_t index, const char *path, const char *limit,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void add_error(pb_publish_errors_t *e, size_t index, const char *path, const char *limit,
+                      const char *fmt, ...) {
+    e->n_bad++;
+    e->last_index = index;
+    if (limit) e->over_limit = 1;
+    if (e->n_listed >= PB_PUBLISH_MAX_LISTED_ERRORS) return;
+    pb_publish_error_t *it = &e->items[e->n_listed++];
+    it->index = index;
+    it->limit = limit;
+    snprintf(it->path, sizeof it->path, "%s", path);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(it->reason, sizeof it->reason, fmt, ap);
+    va_end(ap);
+}
+
+/* Append s as a JSON pointer token (RFC 6901: ~ -> ~0, / -> ~1) after a '/'. */
+static void pointer_append(char *dst, size_t cap, const char *s) {
+    size_t n = strlen(dst);
+    if (n + 1 >= cap) return;
+    dst[n++] = '/';
+    for (; *s && n + 2 < cap; s++) {
+        if (*s == '~' || *s == '/') {
+            dst[n++] = '~';
+            dst[n++] = *s == '~' ? '0' : '1';
+        } else {
+            dst[n++] = *s;
+        }
+    }
+    dst[n] = '\0';
+}
+
+static const char *json_type_name(const json_t *v) {
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    default: return "null";
+    }
+}
+
+/* ---- media ---------------------------------------------------------------------------------- */
+
+/* Does header value v name media type t (case-insensitive, parameters after ';' ignored)? */
+static int media_is(const char *v, const char *t) {
+    while (*v == ' ' || *v == '\t')
+        v++;
+    size_t n = strlen(t);
+    if (strncasecmp(v, t, n) != 0) return 0;
+    v += n;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    return *v == '\0' || *v == ';';
+}
+
+int pb_publish_media(const char *content_type, const char *content_encoding,
+                     pb_publish_format_t *fmt, int *zstd, pb_err_t *err) {
+    if (content_type && media_is(content_type, "application/json"))
+        *fmt = PB_PUBLISH_JSON;
+    else if (content_type && (media_is(content_type, "application/x-ndjson") ||
+                              media_is(content_type, "application/ndjson") ||
+                              media_is(content_type, "application/jsonl")))
+        *fmt = PB_PUBLISH_NDJSON;
+    else
+        return pb_err_set(err, PB_ERR_UNSUPPORTED,
+                          "Content-Type %s%s%s is not accepted: send application/json "
+                          "({\"records\": [...]}) or application/x-ndjson (one record a line)",
+                          content_type ? "'" : "", content_type ? content_type : "(none)",
+                          content_type ? "'" : "");
+    *zstd = 0;
+    if (!content_encoding || !*content_encoding || media_is(content_encoding, "identity")) return 0;
+    if (media_is(content_encoding, "zstd")) {
+        *zstd = 1;
+        return 0;
+    }
+    return pb_err_set(err, PB_ERR_UNSUPPORTED,
+                      "Content-Encoding '%s' is not accepted: send the body uncompressed or "
+                      "with Content-Encoding: zstd",
+                      content_encoding);
+}
+
+int pb_publish_unzstd(const void *in, size_t len, size_t max, pb_buf_t *out, pb_err_t *err) {
+    int rc = 0;
+    size_t start = out->len, last = 1;
+    ZSTD_DCtx *d = ZSTD_createDCtx();
+    if (!d) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+    ZSTD_inBuffer ib = {in, len, 0};
+    /* Start from the frame's declared size when it is known and within the limit (a lie only
+     * costs a larger buffer, never more than max + 1). */
+    unsigned long long declared = ZSTD_getFrameContentSize(in, len);
+    size_t first = declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != ZSTD_CONTENTSIZE_ERROR &&
+                           declared <= max
+                       ? (size_t)declared + 1
+                       : 64 * 1024;
+    for (;;) {
+        size_t have = out->len - start;
+        if (have > max) {
+            rc = pb_err_set(err, PB_ERR_TOO_LARGE, "decompressed body exceeds %zu bytes", max);
+            goto done;
+        }
+        if (out->cap == out->len) {
+            size_t grow = have ? have : first;
+            if (grow > max + 1 - have) grow = max + 1 - have;
+            if (pb_buf_reserve(out, grow)) {
+                rc = pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+                goto done;
+            }
+        }
+        size_t room = out->cap - out->len;
+        if (room > max + 1 - have) room = max + 1 - have;
+        ZSTD_outBuffer ob = {out->data + out->len, room, 0};
+        size_t r = ZSTD_decompressStream(d, &ob, &ib);
+        if (ZSTD_isError(r)) {
+            rc =
+                pb_err_set(err, PB_ERR_INVALID, "body is not valid zstd: %s", ZSTD_getErrorName(r));
+            goto done;
+        }
+        out->len += ob.pos;
+        last = r;
+        if (out->len - start > max) {
+            rc = pb_err_set(err, PB_ERR_TOO_LARGE, "decompressed body exceeds %zu bytes", max);
+            goto done;
+        }
+        if (ib.pos == ib.size && ob.pos < ob.size) break;
+    }
+    if (last != 0)
+        rc = pb_err_set(err, PB_ERR_INVALID,
+                        "zstd body is truncated (the last frame is incomplete)");
+done:
+    if (rc) out->len = start;
+    ZSTD_freeDCtx(d);
+    return rc;
+}
+
+/* ---- parsing -------------------------------------------------------------------------------- */
+
+static int too_many(const pb_publish_limits_t *lim, pb_err_t *err) {
+    return pb_err_set(err, PB_ERR_TOO_LARGE,
+                      "more than %lld records in one request: over the limit publish.max.records "
+                      "= %lld; split the batch",
+                      (long long)lim->max_records, (long long)lim->max_records);
+}
+
+int pb_publish_parse(const char *body, size_t len, pb_publish_format_t fmt,
+                     const pb_publish_limits_t *lim, json_t **records, pb_publish_errors_t *errs,
+                     pb_err_t *err) {
+    json_error_t je;
+    *records = NULL;
+    if (fmt == PB_PUBLISH_JSON) {
+        json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+        if (!doc)
+            return pb_err_set(err, PB_ERR_INVALID, "body is not JSON: line %d column %d: %s",
+                              je.line, je.column, je.text);
+        json_t *arr = json_is_object(doc) ? json_object_get(doc, "records") : NULL;
+        const char *k;
+        json_t *v;
+        if (json_is_object(doc)) json_object_foreach(doc, k, v) if (strcmp(k, "records") != 0) {
+                pb_err_set(err, PB_ERR_INVALID,
+                           "body: unknown member \"%.64s\": the body is {\"records\": [...]}", k);
+                json_decref(doc);
+                return PB_ERR_INVALID;
+            }
+        if (!json_is_array(arr)) {
+            pb_err_set(err, PB_ERR_INVALID, "body must be {\"records\": [...]} (got %s%s)",
+                       json_type_name(doc),
+                       json_is_object(doc)
+                           ? (arr ? " whose \"records\" is not an array" : " without \"records\"")
+                           : "");
+            json_decref(doc);
+            return PB_ERR_INVALID;
+        }
+        if ((int64_t)json_array_size(arr) > lim->max_records) {
+            json_decref(doc);
+            return too_many(lim, err);
+        }
+        *records = json_incref(arr);
+        json_decref(doc);
+        return 0;
+    }
+    json_t *arr = json_array(), *bad = json_object();
+    if (!arr || !bad) goto nomem;
+    errs->unparsable = bad;
+    const char *p = body, *end = body + len;
+    size_t line = 0, index = 0;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+        line++;
+        const char *q = p;
+        while (q < le && isspace((unsigned char)*q))
+            q++;
+        if (q < le) {
+            if ((int64_t)index >= lim->max_records) {
+                json_decref(arr);
+                json_decref(bad);
+                errs->unparsable = NULL;
+                return too_many(lim, err);
+            }
+            json_t *v =
+                json_loadb(p, (size_t)(le - p), JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+            if (!v) {
+                add_error(errs, index, "", NULL, "line %zu is not JSON: column %d: %s", line,
+                          je.column, je.text);
+                v = json_incref(bad);
+            }
+            if (json_array_append_new(arr, v)) goto nomem;
+            index++;
+        }
+        p = nl ? nl + 1 : end;
+    }
+    /* The marker lives as long as the array holds it; keep one reference there only. */
+    json_decref(bad);
+    *records = arr;
+    return 0;
+nomem:
+    json_decref(arr);
+    json_decref(bad);
+    errs->unparsable = NULL;
+    return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+}
+
+/* ---- records -------------------------------------------------------------------------------- */
+
+/* The event time the port's eventTimeField gives, from a validated value: 0 and *ms, -1 when the
+ * field is absent or null, PB_ERR_INVALID when a string field is not RFC 3339. */
+static int field_event_time(const pb_publish_target_t *t, const json_t *value, int64_t *ms,
+                            pb_err_t *err) {
+    json_t *v = json_object_get(value, t->event_time_field);
+    if (json_is_object(v) && json_object_size(v) == 1)
+        v = json_object_iter_value(json_object_iter(v));
+    if (json_is_integer(v)) {
+        json_int_t n = json_integer_value(v);
+        *ms = t->event_time_micros ? n / 1000 : n;
+        return 0;
+    }
+    if (json_is_string(v))
+        return pb_timefmt_parse(json_string_value(v), json_string_length(v), ms, err);
+    return -1;
+}
+
+static const char *const record_members = "key, value, id, time, headers";
+
+int pb_publish_prepare(const pb_publish_target_t *t, const pb_publish_limits_t *lim,
+                       const json_t *records, pb_publish_record_t *out, pb_buf_t *values,
+                       pb_publish_errors_t *errs, pb_err_t *err) {
+    size_t n = json_array_size(records);
+    char path[256];
+    for (size_t i = 0; i < n; i++) {
+        const json_t *rec = json_array_get(records, i);
+        pb_publish_record_t *r = &out[i];
+        memset(r, 0, sizeof *r);
+        r->event_ms = -1;
+        if (errs->unparsable && rec == errs->unparsable) continue; /* counted by the parser */
+        if (!json_is_object(rec)) {
+            add_error(errs, i, "", NULL,
+                      "a record must be an object {\"value\": ..., \"key\"?, \"id\"?, \"time\"?, "
+                      "\"headers\"?}, got %s",
+                      json_type_name(rec));
+            continue;
+        }
+        const json_t *value = NULL, *key = NULL, *id = NULL, *tm = NULL, *hdrs = NULL;
+        const char *k;
+        json_t *v;
+        int bad = 0;
+        json_object_foreach((json_t *)rec, k, v) {
+            switch (k[0]) {
+            case 'v': value = strcmp(k, "value") == 0 ? v : NULL; break;
+            case 'k': key = strcmp(k, "key") == 0 ? v : NULL; break;
+            case 'i': id = strcmp(k, "id") == 0 ? v : NULL; break;
+            case 't': tm = strcmp(k, "time") == 0 ? v : NULL; break;
+            case 'h': hdrs = strcmp(k, "headers") == 0 ? v : NULL; break;
+            default: break;
+            }
+            if (strcmp(k, "value") && strcmp(k, "key") && strcmp(k, "id") && strcmp(k, "time") &&
+                strcmp(k, "headers")) {
+                path[0] = '\0';
+                pointer_append(path, sizeof path, k);
+                add_error(errs, i, path, NULL, "unknown member (a record has %s)", record_members);
+                bad = 1;
+                break;
+            }
+        }
+        if (bad) continue;
+        if (!value) {
+            add_error(errs, i, "", NULL, "missing \"value\" (a record has %s)", record_members);
+            continue;
+        }
+        size_t hbytes = 0;
+        if (key && json_is_string(key)) {
+            r->key = json_string_value(key);
+            r->klen = json_string_length(key);
+        } else if (key && !json_is_null(key)) {
+            add_error(errs, i, "/key", NULL,
+                      "expected a string (sent as its UTF-8 bytes) or null, got %s",
+                      json_type_name(key));
+            continue;
+        }
+        if (id) {
+            if (!json_is_string(id) || json_string_length(id) == 0 ||
+                json_string_length(id) > PB_PUBLISH_MAX_ID_BYTES ||
+                memchr(json_string_value(id), 0, json_string_length(id))) {
+                add_error(errs, i, "/id", NULL,
+                          "expected a non-empty string of at most %d bytes (the CloudEvents id), "
+                          "got %s",
+                          PB_PUBLISH_MAX_ID_BYTES,
+                          json_is_string(id) ? "a string of that shape" : json_type_name(id));
+                continue;
+            }
+            r->id = json_string_value(id);
+            r->idlen = json_string_length(id);
+        }
+        if (tm) {
+            pb_err_t te = {0};
+            if (!json_is_string(tm)) {
+                add_error(errs, i, "/time", NULL, "expected an RFC 3339 date-time string, got %s",
+                          json_type_name(tm));
+                continue;
+            }
+            if (pb_timefmt_parse(json_string_value(tm), json_string_length(tm), &r->event_ms,
+                                 &te)) {
+                add_error(errs, i, "/time", NULL, "%s", te.msg);
+                continue;
+            }
+        }
+        if (hdrs && !json_is_null(hdrs)) {
+            if (!json_is_object(hdrs)) {
+                add_error(errs, i, "/headers", NULL, "expected an object of string values, got %s",
+                          json_type_name(hdrs));
+                continue;
+            }
+            if ((int64_t)json_object_size(hdrs) > lim->max_headers) {
+                add_error(errs, i, "/headers", "publish.max.record.headers",
+                          "%zu headers: over the limit publish.max.record.headers = %lld",
+                          json_object_size(hdrs), (long long)lim->max_headers);
+                continue;
+            }
+            json_object_foreach((json_t *)hdrs, k, v) {
+                if (!json_is_string(v) || !*k) {
+                    strcpy(path, "/headers");
+                    pointer_append(path, sizeof path, k);
+                    add_error(errs, i, path, NULL,
+                              *k ? "a header value must be a string, got %s"
+                                 : "a header needs a non-empty name (value %s)",
+                              json_type_name(v));
+                    bad = 1;
+                    break;
+                }
+                hbytes += strlen(k) + json_string_length(v);
+            }
+            if (bad) continue;
+            if ((int64_t)hbytes > lim->max_header_bytes) {
+                add_error(errs, i, "/headers", "publish.max.record.header.bytes",
+                          "%zu bytes of header names and values: over the limit "
+                          "publish.max.record.header.bytes = %lld",
+                          hbytes, (long long)lim->max_header_bytes);
+                continue;
+            }
+            r->headers = hdrs;
+        }
+        size_t mark = values->len;
+        pb_codec_error_t detail;
+        pb_err_t ce = {0};
+        if (pb_codec_wire_header(values, t->schema_id))
+            return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        int rc = pb_codec_json_to_avro(t->schema, value, PB_CODEC_UNWRAPPED_UNIONS, values, &detail,
+                                       &ce);
+        if (rc == PB_ERR_NOMEM) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        if (rc) {
+            values->len = mark;
+            snprintf(path, sizeof path, "/value%s", detail.path);
+            add_error(errs, i, path, NULL, "%s", detail.reason[0] ? detail.reason : ce.msg);
+            continue;
+        }
+        r->voff = mark;
+        r->vlen = values->len - mark;
+        size_t total = r->vlen + r->klen + hbytes;
+        if ((int64_t)total > lim->max_record_bytes) {
+            values->len = mark;
+            add_error(errs, i, "", "publish.max.record.bytes",
+                      "the encoded record is %zu bytes (value %zu, key %zu, headers %zu): over the "
+                      "limit publish.max.record.bytes = %lld",
+                      total, r->vlen, r->klen, hbytes, (long long)lim->max_record_bytes);
+            continue;
+        }
+        if (r->event_ms < 0 && t->event_time_field) {
+            pb_err_t te = {0};
+            if (field_event_time(t, value, &r->event_ms, &te) > 0) {
+                values->len = mark;
+                snprintf(path, sizeof path, "/value");
+                pointer_append(path, sizeof path, t->event_time_field);
+                add_error(errs, i, path, NULL,
+                          "the port's eventTimeField must hold an RFC 3339 date-time: %s", te.msg);
+                continue;
+            }
+            if (r->event_ms < 0) r->event_ms = -1;
+        }
+    }
+    return errs->n_bad
+               ? pb_err_set(err, PB_ERR_INVALID, "%zu of %zu records are invalid", errs->n_bad, n)
+               : 0;
+}
+
+/* ---- headers -------------------------------------------------------------------------------- */
+
+static int broker_owned(const char *name) {
+    if (strncmp(name, "ce_", 3) == 0) {
+        const char *s = name + 3;
+        return !strcmp(s, "specversion") || !strcmp(s, "id") || !strcmp(s, "source") ||
+               !strcmp(s, "type") || !strcmp(s, "time") || !strcmp(s, "recordedtime") ||
+               !strcmp(s, "dataschema");
+    }
+    return !strcmp(name, PB_HDR_CONTENT_TYPE) || !strcmp(name, PB_HDR_TRACEPARENT) ||
+           !strcmp(name, PB_HDR_TRACESTATE) || !strncmp(name, "mesh.", 5);
+}
+
+static void put(pb_kafka_header_t *out, size_t *n, size_t cap, const char *name, const char *v,
+                size_t len) {
+    if (*n >= cap || !v) return;
+    out[*n].name = name;
+    out[*n].value = v;
+    out[*n].len = len;
+    (*n)++;
+}
+#define PUTS(name, v) put(out, &n, cap, name, v, (v) ? strlen(v) : 0)
+
+size_t pb_publish_headers(const pb_publish_stamp_t *s, const pb_publish_record_t *r, const char *id,
+                          size_t idlen, pb_publish_hdrbuf_t *hb, pb_kafka_header_t *out,
+                          size_t cap) {
+    size_t n = 0;
+    const json_t *own_tp = r->headers ? json_object_get(r->headers, PB_HDR_TRACEPARENT) : NULL;
+    const json_t *own_ts = r->headers ? json_object_get(r->headers, PB_HDR_TRACESTATE) : NULL;
+    const json_t *own_corr =
+        r->headers ? json_object_get(r->headers, PB_HDR_CE_CORRELATIONID) : NULL;
+    put(out, &n, cap, PB_HDR_CE_SPECVERSION, "1.0", 3);
+    put(out, &n, cap, PB_HDR_CE_ID, id, idlen);
+    PUTS(PB_HDR_CE_SOURCE, s->source);
+    PUTS(PB_HDR_CE_TYPE, s->type);
+    if (r->event_ms >= 0 && pb_timefmt_format(r->event_ms, hb->time))
+        PUTS(PB_HDR_CE_TIME, hb->time);
+    else
+        PUTS(PB_HDR_CE_TIME, s->recorded_time);
+    PUTS(PB_HDR_CE_RECORDEDTIME, s->recorded_time);
+    put(out, &n, cap, PB_HDR_CONTENT_TYPE, "application/avro", 16);
+    PUTS(PB_HDR_CE_DATASCHEMA, s->dataschema);
+    if (s->correlation_id)
+        PUTS(PB_HDR_CE_CORRELATIONID, s->correlation_id);
+    else if (own_corr)
+        put(out, &n, cap, PB_HDR_CE_CORRELATIONID, json_string_value(own_corr),
+            json_string_length(own_corr));
+    /* The broker's span: a child of the record's own traceparent when it brings one, else the
+     * request's span (one per request). */
+    if (own_tp) {
+        pb_id_traceparent_child(json_string_value(own_tp), json_string_length(own_tp),
+                                hb->traceparent);
+        put(out, &n, cap, PB_HDR_TRACEPARENT, hb->traceparent, PB_ID_TRACEPARENT_LEN);
+    } else {
+        PUTS(PB_HDR_TRACEPARENT, s->span);
+    }
+    if (own_ts)
+        put(out, &n, cap, PB_HDR_TRACESTATE, json_string_value(own_ts), json_string_length(own_ts));
+    else if (s->tracestate)
+        PUTS(PB_HDR_TRACESTATE, s->tracestate);
+    PUTS(PB_HDR_CONTRACT, s->contract);
+    if (r->headers) {
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)r->headers, k, v) {
+            if (broker_owned(k) || !strcmp(k, PB_HDR_CE_CORRELATIONID)) continue;
+            put(out, &n, cap, k, json_string_value(v), json_string_length(v));
+        }
+    }
+    return n;
+}
+#undef PUTS
+
+/* ---- the request ---------------------------------------------------------------------------- */
+
+/* One record in flight. */
+typedef struct slot {
+    struct pub *p;
+    int64_t offset;
+    int32_t partition;
+    int code;           /* 0 acknowledged; PB_ERR_* failed; -1 pending */
+    const char *reason; /* static text (librdkafka's) or p->fail_msg */
+    uint32_t idoff, idlen;
+    uint32_t vlen;
+    double event_s;
+} slot_t;
+
+typedef struct pub {
+    pb_broker_t *b;
+    pb_http_req_t *req;
+    pb_metrics_port_t *mp;
+    size_t n, pending, failed, unavailable;
+    int enqueueing;
+    int64_t start_ns;
+    double recv_s;
+    char fail_msg[PB_ERR_MSG_MAX]; /* why enqueueing stopped */
+    pb_buf_t ids;                  /* every record's ce_id, concatenated */
+    slot_t slots[];
+} pub_t;
+
+static int64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* s[0..len) escaped for a JSON string, without the quotes. */
+static void json_esc(pb_buf_t *o, const char *s, size_t len) {
+    static const char hexd[] = "0123456789abcdef";
+    size_t run = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        pb_buf_append(o, s + run, i - run);
+        run = i + 1;
+        char esc[7] = {'\\', 'u', '0', '0', hexd[c >> 4], hexd[c & 15], 0};
+        if (c == '"' || c == '\\') {
+            esc[1] = (char)c;
+            pb_buf_append(o, esc, 2);
+        } else if (c == '\n') {
+            pb_buf_append(o, "\\n", 2);
+        } else {
+            pb_buf_append(o, esc, 6);
+        }
+    }
+    pb_buf_append(o, s + run, len - run);
+}
+
+/* JSON string literal of s[0..len). */
+static void json_str(pb_buf_t *o, const char *s, size_t len) {
+    pb_buf_putc(o, '"');
+    json_esc(o, s, len);
+    pb_buf_putc(o, '"');
+}
+
+static void reply_buf(pb_http_req_t *req, int status, pb_buf_t *o) {
+    pb_http_reply(req, status, JSON_TYPE, o->data, o->len);
+    pb_buf_free(o);
+}
+
+static void reply_msg(pb_http_req_t *req, int status, const char *limit, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void reply_msg(pb_http_req_t *req, int status, const char *limit, const char *fmt, ...) {
+    char msg[1024];
+    pb_buf_t o = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (status >= 500) pb_log(WARN, "publish", "POST %s: %d %s", pb_http_path(req), status, msg);
+    pb_buf_printf(&o, "{\"error_code\":%d,\"message\":", status);
+    json_str(&o, msg, strlen(msg));
+    if (limit) {
+        pb_buf_puts(&o, ",\"limit\":");
+        json_str(&o, limit, strlen(limit));
+    }
+    pb_buf_putc(&o, '}');
+    reply_buf(req, status, &o);
+}
+
+static void reply_invalid(pb_http_req_t *req, const pb_publish_errors_t *e, size_t total) {
+    pb_buf_t o = {0};
+    int status = e->over_limit ? 413 : 422;
+    pb_buf_printf(&o,
+                  "{\"error_code\":%d,\"message\":\"%zu of %zu records are invalid%s; nothing "
+                  "was published\",\"errors\":[",
+                  status, e->n_bad, total, e->over_limit ? " or over a size limit" : "");
+    for (size_t i = 0; i < e->n_listed; i++) {
+        const pb_publish_error_t *it = &e->items[i];
+        pb_buf_printf(&o, "%s{\"index\":%zu,\"path\":", i ? "," : "", it->index);
+        json_str(&o, it->path, strlen(it->path));
+        pb_buf_puts(&o, ",\"reason\":");
+        json_str(&o, it->reason, strlen(it->reason));
+        if (it->limit) {
+            pb_buf_puts(&o, ",\"limit\":");
+            json_str(&o, it->limit, strlen(it->limit));
+        }
+        pb_buf_putc(&o, '}');
+    }
+    pb_buf_puts(&o, "]");
+    if (e->n_bad > e->n_listed)
+        pb_buf_printf(&o,
+                      ",\"more_errors\":%zu,\"note\":\"only the first %d bad records are "
+                      "listed\"",
+                      e->n_bad - e->n_listed, PB_PUBLISH_MAX_LISTED_ERRORS);
+    pb_buf_putc(&o, '}');
+    reply_buf(req, status, &o);
+}
+
+/* Every record has its outcome: answer (or, the client gone, just log) and free. */
+static void finish(pub_t *p) {
+    pb_buf_t o = {0};
+    int status = p->failed == 0 ? 200 : p->failed == p->n && p->unavailable == p->n ? 503 : 207;
+    if (pb_http_req_gone(p->req))
+        pb_log(INFO, "publish",
+               "client went away before the reply: %zu of %zu records acknowledged, %zu failed",
+               p->n - p->failed, p->n, p->failed);
+    if (status == 503) {
+        const char *why = p->slots[0].reason ? p->slots[0].reason : "unavailable";
+        pb_http_set_header(p->req, "Retry-After", "2");
+        pb_buf_printf(&o,
+                      "{\"error_code\":503,\"message\":\"Kafka did not acknowledge the %zu "
+                      "records within publish.timeout.ms (%lld ms) or refused them: ",
+                      p->n, (long long)p->b->cfg->publish_timeout_ms);
+        json_esc(&o, why, strlen(why));
+        pb_buf_puts(&o, "; retry with the same ids (ce_id is the dedupe key)\",\"results\":[");
+    } else {
+        pb_buf_puts(&o, "{\"results\":[");
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        slot_t *s = &p->slots[i];
+        if (i) pb_buf_putc(&o, ',');
+        if (s->code == 0) {
+            pb_buf_printf(&o, "{\"partition\":%d,\"offset\":%lld,\"id\":", (int)s->partition,
+                          (long long)s->offset);
+        } else {
+            const char *why = s->reason ? s->reason : "not produced";
+            int code = s->code == PB_ERR_TOO_LARGE ? 413 : s->code == PB_ERR_INVALID ? 500 : 503;
+            pb_buf_printf(&o, "{\"error_code\":%d,\"error\":", code);
+            json_str(&o, why, strlen(why));
+            pb_buf_puts(&o, ",\"id\":");
+        }
+        json_str(&o, (const char *)p->ids.data + s->idoff, s->idlen);
+        pb_buf_putc(&o, '}');
+    }
+    pb_buf_puts(&o, "]");
+    if (status == 207) pb_buf_printf(&o, ",\"failed\":%zu", p->failed);
+    pb_buf_putc(&o, '}');
+    reply_buf(p->req, status, &o);
+    pb_buf_free(&p->ids);
+    free(p);
+}
+
+static void on_delivery(void *opaque, int code, const char *reason, int32_t partition,
+                        int64_t offset) {
+    slot_t *s = opaque;
+    pub_t *p = s->p;
+    s->code = code;
+    s->partition = partition;
+    s->offset = offset;
+    s->reason = reason;
+    if (code) {
+        p->failed++;
+        if (code == PB_ERR_UNAVAILABLE || code == PB_ERR_TIMEOUT) p->unavailable++;
+        pb_metrics_count(p->mp, PB_METRICS_IN, PB_METRICS_FAILED, 1, 0);
+    } else {
+        pb_metrics_count(p->mp, PB_METRICS_IN, PB_METRICS_OK, 1, s->vlen);
+        pb_metrics_seen(p->mp, s->event_s, p->recv_s);
+    }
+    pb_metrics_produce_duration(p->b->metrics, (double)(mono_ns() - p->start_ns) / 1e9);
+    if (--p->pending == 0 && !p->enqueueing) finish(p);
+}
+
+/* A UUIDv4 string from 16 random bytes (the handler reads them for all records at once: one
+ * syscall per request, not per record). */
+static void uuid_batch(char *out, const uint8_t rnd[16]) {
+    static const char hexd[] = "0123456789abcdef";
+    uint8_t b[16];
+    memcpy(b, rnd, 16);
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+    size_t o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
+        out[o++] = hexd[b[i] >> 4];
+        out[o++] = hexd[b[i] & 15];
+    }
+    out[o] = '\0';
+}
+
+static int event_time_micros(const pb_schema_t *s, const char *field) {
+    const pb_schema_node_t *root = s->root;
+    if (!field || root->type != PB_AVRO_RECORD) return 0;
+    for (size_t i = 0; i < root->n_fields; i++) {
+        if (strcmp(root->fields[i].name, field) != 0) continue;
+        const pb_schema_node_t *t = root->fields[i].type;
+        if (t->type == PB_AVRO_UNION)
+            for (size_t j = 0; j < t->n_branches; j++)
+                if (t->branches[j]->type == PB_AVRO_LONG) t = t->branches[j];
+        return t->logical == PB_LOGICAL_TIMESTAMP_MICROS ||
+               t->logical == PB_LOGICAL_LOCAL_TIMESTAMP_MICROS;
+    }
+    return 0;
+}
+
+void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port) {
+    const pb_config_t *cfg = b->cfg;
+    pb_err_t err = {0};
+    pb_buf_t plain = {0}, values = {0};
+    pb_publish_errors_t *errs = NULL;
+    pb_publish_record_t *recs = NULL;
+    json_t *records = NULL;
+    pub_t *p = NULL;
+    uint8_t *rnd = NULL;
+    pb_publish_format_t fmt;
+    int zstd = 0;
+    int64_t start_ns = mono_ns(), now_ms = pb_loop_wall_ms();
+    const pb_publish_limits_t lim = {cfg->publish_max_body_bytes, cfg->publish_max_records,
+                                     cfg->publish_max_record_bytes, cfg->publish_max_headers,
+                                     cfg->publish_max_header_bytes};
+    pb_metrics_port_t *mp =
+        pb_metrics_port(b->metrics, port->fqn,
+                        port->slo.has_freshness ? (double)port->slo.freshness_ms / 1000.0 : 0);
+
+    if (port->kind != PB_PORT_OUTPUT) {
+        reply_msg(req, 404, NULL,
+                  "%s is an input port: records are published to output ports only (an input "
+                  "port receives what its subscriptions route to it)",
+                  port->fqn);
+        goto done;
+    }
+    if (pb_publish_media(pb_http_header(req, "Content-Type"),
+                         pb_http_header(req, "Content-Encoding"), &fmt, &zstd, &err)) {
+        reply_msg(req, 415, NULL, "%s", err.msg);
+        goto done;
+    }
+    size_t len = 0;
+    const char *body = pb_http_body(req, &len);
+    if ((int64_t)len > lim.max_body_bytes) {
+        reply_msg(req, 413, "publish.max.body.bytes",
+                  "the body is %zu bytes: over the limit publish.max.body.bytes = %lld", len,
+                  (long long)lim.max_body_bytes);
+        goto done;
+    }
+    if (zstd) {
+        int rc = pb_publish_unzstd(body, len, (size_t)lim.max_body_bytes, &plain, &err);
+        if (rc == PB_ERR_TOO_LARGE) {
+            reply_msg(req, 413, "publish.max.body.bytes",
+                      "the body decompresses to more than %lld bytes: over the limit "
+                      "publish.max.body.bytes",
+                      (long long)lim.max_body_bytes);
+            goto done;
+        }
+        if (rc) {
+            reply_msg(req, rc == PB_ERR_NOMEM ? 503 : 400, NULL, "%s", err.msg);
+            goto done;
+        }
+        body = (const char *)plain.data;
+        len = plain.len;
+    }
+    /* The port's current schema: the latest live version of its subject. */
+    pb_registry_version_t ver;
+    if (pb_registry_get_version(pb_store_registry(b->store), port->subject, -1, 0, &ver, &err) ||
+        !ver.parsed) {
+        pb_http_set_header(req, "Retry-After", "1");
+        reply_msg(req, 503, NULL, "%s has no live schema version yet (%s)", port->fqn, err.msg);
+        goto done;
+    }
+    errs = calloc(1, sizeof *errs);
+    if (!errs) goto nomem;
+    int rc = pb_publish_parse(body, len, fmt, &lim, &records, errs, &err);
+    if (rc) {
+        if (rc == PB_ERR_NOMEM) goto nomem;
+        if (rc == PB_ERR_TOO_LARGE)
+            reply_msg(req, 413, "publish.max.records", "%s", err.msg);
+        else
+            reply_msg(req, 400, NULL, "%s", err.msg);
+        goto done;
+    }
+    size_t n = json_array_size(records);
+    if (n == 0) {
+        reply_msg(req, 400, NULL, "no records in the body: nothing to publish");
+        goto done;
+    }
+    pb_publish_target_t tgt = {ver.parsed, (uint32_t)ver.id, port->event_time_field,
+                               event_time_micros(ver.parsed, port->event_time_field)};
+    recs = malloc(n * sizeof *recs);
+    if (!recs || pb_buf_reserve(&values, len / 2 + 64)) goto nomem;
+    rc = pb_publish_prepare(&tgt, &lim, records, recs, &values, errs, &err);
+    if (rc == PB_ERR_NOMEM) goto nomem;
+    if (rc) {
+        pb_metrics_count(mp, PB_METRICS_IN, PB_METRICS_REJECTED, errs->n_bad, 0);
+        reply_invalid(req, errs, n);
+        goto done;
+    }
+
+    /* Request-wide header values. */
+    char recorded[PB_TIMEFMT_LEN + 1], dataschema[512], contract[600], span[64];
+    pb_timefmt_format(now_ms, recorded);
+    snprintf(dataschema, sizeof dataschema, "%s/schemas/ids/%d", b->registry_url, ver.id);
+    snprintf(contract, sizeof contract, "%s@%s", port->fqn, port->version);
+    const char *tp = pb_http_header(req, "traceparent");
+    pb_id_traceparent_child(tp, tp ? strlen(tp) : 0, span);
+    const char *root_name = ver.parsed->root->fullname;
+    pb_publish_stamp_t st = {
+        .source = port->fqn,
+        .type = root_name ? root_name : port->fqn,
+        .dataschema = dataschema,
+        .contract = contract,
+        .recorded_time = recorded,
+        .received_ms = now_ms,
+        .correlation_id = pb_http_header(req, "X-Flow-Id"),
+        .traceparent = tp,
+        .tracestate = pb_http_header(req, "tracestate"),
+        .span = span,
+    };
+    if (st.correlation_id && !*st.correlation_id) st.correlation_id = NULL;
+    if (st.tracestate && !*st.tracestate) st.tracestate = NULL;
+
+    size_t idbytes = 0;
+    for (size_t i = 0; i < n; i++)
+        idbytes += recs[i].id ? recs[i].idlen : PB_ID_UUID_LEN;
+    p = calloc(1, sizeof *p + n * sizeof(slot_t));
+    rnd = malloc(n * 16);
+    /* Reserved in full: the appends below cannot fail once records are in flight. */
+    if (!p || !rnd || pb_buf_reserve(&p->ids, idbytes + 1)) goto nomem;
+    if (getrandom(rnd, n * 16, 0) != (ssize_t)(n * 16))
+        for (size_t i = 0; i < n; i++) {
+            char u[PB_ID_UUID_LEN + 1];
+            pb_id_uuid4(u);
+            memcpy(rnd + 16 * i, u, 16); /* fallback: random text is random bytes too */
+        }
+    p->b = b;
+    p->req = req;
+    p->mp = mp;
+    p->n = n;
+    p->start_ns = start_ns;
+    p->recv_s = (double)now_ms / 1000.0;
+    p->enqueueing = 1;
+    size_t cap = PB_PUBLISH_BROKER_HEADERS + (size_t)lim.max_headers;
+    pb_kafka_header_t hstack[PB_PUBLISH_BROKER_HEADERS + 64];
+    pb_kafka_header_t *hdrs = cap <= sizeof hstack / sizeof hstack[0] ? hstack : NULL;
+    if (!hdrs && !(hdrs = malloc(cap * sizeof *hdrs))) goto nomem;
+    pb_publish_hdrbuf_t hb;
+    int stop = 0;
+    for (size_t i = 0; i < n; i++) {
+        const pb_publish_record_t *r = &recs[i];
+        slot_t *s = &p->slots[i];
+        s->p = p;
+        s->code = -1;
+        s->idoff = (uint32_t)p->ids.len;
+        if (r->id) {
+            pb_buf_append(&p->ids, r->id, r->idlen);
+            s->idlen = (uint32_t)r->idlen;
+        } else {
+            uuid_batch(hb.id, rnd + 16 * i);
+            pb_buf_append(&p->ids, hb.id, PB_ID_UUID_LEN);
+            s->idlen = PB_ID_UUID_LEN;
+        }
+        s->vlen = (uint32_t)r->vlen;
+        s->event_s = (double)(r->event_ms >= 0 ? r->event_ms : now_ms) / 1000.0;
+        if (stop) {
+            s->code = PB_ERR_UNAVAILABLE;
+            s->reason = p->fail_msg;
+            p->failed++;
+            p->unavailable++;
+            pb_metrics_count(mp, PB_METRICS_IN, PB_METRICS_FAILED, 1, 0);
+            continue;
+        }
+        size_t nh = pb_publish_headers(&st, r, (const char *)p->ids.data + s->idoff, s->idlen, &hb,
+                                       hdrs, cap);
+        pb_err_t pe = {0};
+        p->pending++;
+        if (pb_kafka_produce(b->kafka, port->topic, -1, r->key, r->klen, values.data + r->voff,
+                             r->vlen, hdrs, nh, on_delivery, s, &pe)) {
+            p->pending--;
+            s->code = pe.code;
+            p->failed++;
+            if (pe.code == PB_ERR_UNAVAILABLE || pe.code == PB_ERR_TIMEOUT) p->unavailable++;
+            pb_metrics_count(mp, PB_METRICS_IN, PB_METRICS_FAILED, 1, 0);
+            if (!p->fail_msg[0]) snprintf(p->fail_msg, sizeof p->fail_msg, "%s", pe.msg);
+            s->reason = p->fail_msg;
+            /* A full local queue stays full for this request: fail the rest without trying. */
+            if (pe.code == PB_ERR_UNAVAILABLE) stop = 1;
+        }
+    }
+    if (hdrs != hstack) free(hdrs);
+    p->enqueueing = 0;
+    if (p->pending == 0) finish(p);
+    p = NULL;
+    goto done;
+nomem:
+    pb_http_set_header(req, "Retry-After", "1");
+    reply_msg(req, 503, NULL, "out of memory");
+done:
+    if (p) {
+        pb_buf_free(&p->ids);
+        free(p);
+    }
+    free(rnd);
+    free(recs);
+    free(errs);
+    json_decref(records);
+    pb_buf_free(&values);
+    pb_buf_free(&plain);
+}

@@ -1,0 +1,163 @@
+/*
+ * publish — POST /v1/ports/{output-port}/records (DESIGN.md §5 Publish, §6 Records on the wire).
+ *
+ * Owns: reading a publish body (JSON or NDJSON, optionally zstd-compressed, every size bounded),
+ * validating every record against the port's current schema (all or nothing: one bad record and
+ * nothing is produced, the 422 lists every bad record), encoding values in the Confluent wire
+ * format, stamping the broker's headers, producing, and answering once Kafka has acknowledged (or
+ * failed) every record. The request context stays alive until the last delivery report, also when
+ * the client has gone: deliveries are still counted, and nothing is ever acknowledged falsely.
+ * Must not: talk librdkafka directly (kafka.c) or know other routes (api.c dispatches here).
+ *
+ * The pure parts (body reading, record preparation, headers) are exposed for unit tests; the
+ * handler is the only function that touches the broker.
+ */
+#ifndef PB_PUBLISH_H
+#define PB_PUBLISH_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+#include "kafka.h"
+#include "schema.h"
+
+struct pb_broker;
+struct pb_http_req;
+struct pb_port;
+
+/* Answer a POST /v1/ports/{port}/records for port (any kind: an input port gets 404). Replies now
+ * (4xx/5xx) or once every record is acknowledged. Loop thread. */
+void pb_publish_handle(struct pb_broker *b, struct pb_http_req *req, const struct pb_port *port);
+
+/* ---- pure parts ---- */
+
+typedef struct pb_publish_limits {
+    int64_t max_body_bytes;   /* publish.max.body.bytes (decompressed) */
+    int64_t max_records;      /* publish.max.records */
+    int64_t max_record_bytes; /* publish.max.record.bytes */
+    int64_t max_headers;      /* publish.max.record.headers */
+    int64_t max_header_bytes; /* publish.max.record.header.bytes */
+} pb_publish_limits_t;
+
+/* At most this many record errors are listed in a reply; the count of the others is given. */
+#define PB_PUBLISH_MAX_LISTED_ERRORS 100
+
+/* The longest producer-given record id (ce_id). */
+#define PB_PUBLISH_MAX_ID_BYTES 256
+
+typedef struct pb_publish_error {
+    size_t index;      /* record index in the request (NDJSON: among the non-blank lines) */
+    char path[224];    /* JSON pointer into the record: "/value/route/origin/lat", "/time", "" */
+    char reason[256];  /* what is wrong */
+    const char *limit; /* config key of the limit exceeded, or NULL for an invalid record */
+} pb_publish_error_t;
+
+/* Every bad record of a request: the first PB_PUBLISH_MAX_LISTED_ERRORS kept, all counted. */
+typedef struct pb_publish_errors {
+    pb_publish_error_t items[PB_PUBLISH_MAX_LISTED_ERRORS];
+    size_t n_listed;
+    size_t n_bad;             /* bad records in total */
+    int over_limit;           /* some record broke a size limit (the reply is then 413, else 422) */
+    size_t last_index;        /* index of the record counted last (one error per record) */
+    const json_t *unparsable; /* NDJSON: the element standing for a line that is not JSON */
+} pb_publish_errors_t;
+
+/* Media type of a publish body. */
+typedef enum { PB_PUBLISH_JSON = 1, PB_PUBLISH_NDJSON } pb_publish_format_t;
+
+/*
+ * Decide the body format from Content-Type and Content-Encoding header values (either may be
+ * NULL). Returns 0 and *fmt, *zstd; or PB_ERR_UNSUPPORTED with a message naming what is accepted.
+ */
+int pb_publish_media(const char *content_type, const char *content_encoding,
+                     pb_publish_format_t *fmt, int *zstd, pb_err_t *err);
+
+/*
+ * Decompress a zstd body (one or more frames) into out, never more than max bytes. Returns 0,
+ * PB_ERR_TOO_LARGE when the decompressed size exceeds max (nothing beyond max is ever allocated),
+ * PB_ERR_INVALID for corrupt or truncated input, PB_ERR_NOMEM.
+ */
+int pb_publish_unzstd(const void *in, size_t len, size_t max, pb_buf_t *out, pb_err_t *err);
+
+/*
+ * Parse a body into *records, a new JSON array with one element per record (caller owns).
+ * JSON: {"records": [...]}; a body that is not JSON or not of that shape is PB_ERR_INVALID
+ * (400) with line and column. NDJSON: one JSON value per line, blank lines skipped; a line that
+ * is not JSON becomes a JSON null element and an error for that index in errs (the request is
+ * then refused with every other bad record). More than lim->max_records records is
+ * PB_ERR_TOO_LARGE naming publish.max.records.
+ */
+int pb_publish_parse(const char *body, size_t len, pb_publish_format_t fmt,
+                     const pb_publish_limits_t *lim, json_t **records, pb_publish_errors_t *errs,
+                     pb_err_t *err);
+
+/* What a port's records are checked against and stamped with (borrowed strings). */
+typedef struct pb_publish_target {
+    const pb_schema_t *schema;    /* the port's current schema */
+    uint32_t schema_id;           /* its registry id */
+    const char *event_time_field; /* top-level field giving the event time, or NULL */
+    int event_time_micros;        /* that field is timestamp-micros */
+} pb_publish_target_t;
+
+/* One validated record, ready to produce. Pointers borrow from the records array and the values
+ * buffer given to pb_publish_prepare. */
+typedef struct pb_publish_record {
+    const char *key; /* NULL: no key */
+    size_t klen;
+    const char *id; /* producer's id, or NULL: the broker makes one */
+    size_t idlen;
+    int64_t event_ms; /* event time: "time", else eventTimeField, else -1 (receive time) */
+    size_t voff;      /* value (wire frame) at values->data + voff, vlen bytes */
+    size_t vlen;
+    const json_t *headers; /* the producer's "headers" object, or NULL */
+} pb_publish_record_t;
+
+/*
+ * Validate and encode every element of records into out[0..n) (n = json_array_size(records)),
+ * values appended to *values as Confluent frames. Every bad record adds one error to errs (the
+ * first problem found in it), and all records are checked. Returns 0 when errs holds no error
+ * afterwards, else PB_ERR_INVALID; PB_ERR_NOMEM out of memory.
+ */
+int pb_publish_prepare(const pb_publish_target_t *t, const pb_publish_limits_t *lim,
+                       const json_t *records, pb_publish_record_t *out, pb_buf_t *values,
+                       pb_publish_errors_t *errs, pb_err_t *err);
+
+/* Request-wide header values (borrowed strings; NULL when absent). */
+typedef struct pb_publish_stamp {
+    const char *source;         /* output-port URN */
+    const char *type;           /* record full name */
+    const char *dataschema;     /* {registry-url}/schemas/ids/{id} */
+    const char *contract;       /* {port-urn}@{port version} */
+    const char *recorded_time;  /* receive time, RFC 3339 */
+    int64_t received_ms;        /* the same, Unix ms */
+    const char *correlation_id; /* X-Flow-Id */
+    const char *traceparent;    /* the request's traceparent (parent of the broker's span) */
+    const char *tracestate;
+    const char *span; /* the broker's span for the request: a traceparent, child of traceparent */
+} pb_publish_stamp_t;
+
+/* Scratch space for one record's header values. */
+typedef struct pb_publish_hdrbuf {
+    char id[PB_PUBLISH_MAX_ID_BYTES + 1];
+    char time[32];
+    char traceparent[64];
+} pb_publish_hdrbuf_t;
+
+/* Most headers pb_publish_headers writes besides the producer's own. */
+#define PB_PUBLISH_BROKER_HEADERS 14
+
+/*
+ * The headers of record r (DESIGN.md §6) into out (cap >= PB_PUBLISH_BROKER_HEADERS + the
+ * producer's header count): the broker's, then the producer's own minus those the broker owns
+ * (ce_* it sets, content-type, mesh.*, traceparent/tracestate: dropped silently). id is the
+ * record's ce_id (the producer's or one made by the caller). Header values point into r, s, hb
+ * and the producer's JSON. Returns the count.
+ */
+size_t pb_publish_headers(const pb_publish_stamp_t *s, const pb_publish_record_t *r, const char *id,
+                          size_t idlen, pb_publish_hdrbuf_t *hb, pb_kafka_header_t *out,
+                          size_t cap);
+
+#endif
