@@ -24,6 +24,7 @@
     16 /* batches one stream may write per wake-up before others get a turn                        \
         */
 #define MAX_PARTS 1024
+#define PAUSE_AFTER_MS 500 /* a connection over sub.max.buffered.bytes this long: pause */
 #define JOIN_GRACE_MS 15000 /* timeout_ms starts at the first assignment, or after this */
 #define LAG_MAX_PARTS 256   /* partitions measured per topic */
 
@@ -254,6 +255,7 @@ typedef struct stream {
     part_t *parts;
     size_t n_parts;
     int paused;
+    int64_t blocked_ms; /* since when the connection holds more than sub.max.buffered.bytes */
     int gone;   /* the client left */
     int ending; /* timeout reached: waiting for queued bytes to drain */
     int dead;   /* to be freed by reap() */
@@ -442,11 +444,10 @@ static int serve_stream(stream_t *st) {
     if (st->dead || st->gone || st->ending || !st->kc || !st->req) return 0;
     for (int round = 0; round < ROUNDS_PER_SERVE; round++) {
         if (pb_http_stream_queued(st->req) > max_buffered) {
-            if (!st->paused) {
-                pb_kafka_stream_pause(st->kc, 1);
-                st->paused = 1;
-                pb_log(DEBUG, "sub", "stream %s paused: the client is not reading", st->id_text);
-            }
+            /* Stop taking records until the connection drains (on_drain serves again). Only a
+             * client that stays behind gets its partitions paused (on_tick): pausing drops
+             * librdkafka's prefetched records, too costly for a brief hiccup. */
+            if (!st->blocked_ms) st->blocked_ms = pb_loop_now_ms();
             return 0;
         }
         int n = 0;
@@ -515,11 +516,13 @@ static void on_drain(pb_http_req_t *r, void *arg) {
         kick(st->sub); /* reap */
         return;
     }
+    st->blocked_ms = 0;
     if (st->paused) {
         pb_kafka_stream_pause(st->kc, 0);
         st->paused = 0;
-        kick(st->sub);
+        pb_log(DEBUG, "sub", "stream %s resumed", st->id_text);
     }
+    kick(st->sub);
 }
 
 static void on_client_close(pb_http_req_t *r, void *arg) {
@@ -539,6 +542,11 @@ static void on_tick(void *arg) {
     const pb_config_t *cfg = s->b->cfg;
     for (stream_t *st = s->streams; st; st = st->next) {
         if (st->dead) continue;
+        if (st->blocked_ms && !st->paused && st->kc && now - st->blocked_ms >= PAUSE_AFTER_MS) {
+            pb_kafka_stream_pause(st->kc, 1);
+            st->paused = 1;
+            pb_log(DEBUG, "sub", "stream %s paused: the client is not reading", st->id_text);
+        }
         if (now - st->last_commit_ms >= cfg->sub_commit_interval_ms) {
             commit_auto(st, 1);
             st->last_commit_ms = now;
