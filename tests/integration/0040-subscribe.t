@@ -173,8 +173,12 @@ MAX=0
 for i in $(seq 1 11); do sleep 0.5; r=$(rss); [ "$r" -gt "$MAX" ] && MAX=$r; done
 wait "$SLOW_PID"
 diag "broker RSS before ${RSS0} kB, max while the client did not read ${MAX} kB; client read $(cat "$T/slow") bytes"
-check "backpressure: broker RSS grew by less than 16 MB while ~15 MB of records waited for a client that reads nothing" \
-  test $((MAX - RSS0)) -lt 16384
+if [[ "$PB_BIN" == */asan/* ]]; then
+  ok "backpressure: broker RSS bound # SKIP ASan's quarantine keeps freed memory (see the next test)"
+else
+  check "backpressure: broker RSS grew by less than 16 MB while ~15 MB of records waited for a client that reads nothing" \
+    test $((MAX - RSS0)) -lt 16384
+fi
 SENT=$(grep -o 'ended ([0-9]* records, client left)' "$T/B.log" | tail -1 | grep -o '[0-9]*')
 check "backpressure: the stream stopped early (it took $SENT of 24000 records while the client read $(cat "$T/slow") bytes)" \
   test "${SENT:-99999}" -lt 8000
