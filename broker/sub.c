@@ -24,7 +24,7 @@
     16 /* batches one stream may write per wake-up before others get a turn                        \
         */
 #define MAX_PARTS 1024
-#define PAUSE_AFTER_MS 500 /* a connection over sub.max.buffered.bytes this long: pause */
+#define PAUSE_AFTER_MS 500  /* a connection over sub.max.buffered.bytes this long: pause */
 #define JOIN_GRACE_MS 15000 /* timeout_ms starts at the first assignment, or after this */
 #define LAG_MAX_PARTS 256   /* partitions measured per topic */
 
@@ -256,9 +256,9 @@ typedef struct stream {
     size_t n_parts;
     int paused;
     int64_t blocked_ms; /* since when the connection holds more than sub.max.buffered.bytes */
-    int gone;   /* the client left */
-    int ending; /* timeout reached: waiting for queued bytes to drain */
-    int dead;   /* to be freed by reap() */
+    int gone;           /* the client left */
+    int ending;         /* timeout reached: waiting for queued bytes to drain */
+    int dead;           /* to be freed by reap() */
     int64_t last_record_ms, last_write_ms, last_commit_ms;
     int assigned_once; /* timeout_ms counts from the first assignment (joining takes seconds) */
     uint64_t records;
