@@ -19,7 +19,7 @@
 #include "timefmt.h"
 
 #define JSON_TYPE "application/json"
-#define TICK_MS 100
+#define TICK_MS 200
 #define ROUNDS_PER_SERVE                                                                           \
     16 /* batches one stream may write per wake-up before others get a turn                        \
         */
