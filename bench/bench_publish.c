@@ -351,6 +351,7 @@ int main(int argc, char **argv) {
     g_port = pb_http_port(g_broker->http);
     pthread_t bt;
     pthread_create(&bt, NULL, broker_main, NULL);
+    pthread_setname_np(bt, "pb-loop");
     for (int i = 0; i < 300 && http_get_status("/readyz") != 200; i++)
         usleep(100 * 1000);
     if (http_get_status("/readyz") != 200) die("broker not ready");

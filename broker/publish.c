@@ -591,6 +591,7 @@ static void arena_reset(void) {
 
 /* One record in flight. */
 typedef struct slot {
+    pb_kafka_dr_t dr; /* delivery context, no allocation per message */
     struct pub *p;
     int64_t offset;
     int32_t partition;
@@ -969,8 +970,11 @@ void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port
                                        hdrs, cap);
         pb_err_t pe = {0};
         p->pending++;
-        if (pb_kafka_produce(b->kafka, port->topic, -1, r->key, r->klen, values.data + r->voff,
-                             r->vlen, hdrs, nh, on_delivery, s, &pe)) {
+        s->dr.cb = on_delivery;
+        s->dr.opaque = s;
+        s->dr.borrowed = 1;
+        if (pb_kafka_produce_dr(b->kafka, port->topic, -1, r->key, r->klen, values.data + r->voff,
+                                r->vlen, hdrs, nh, &s->dr, &pe)) {
             p->pending--;
             s->code = pe.code;
             p->failed++;
