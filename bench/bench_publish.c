@@ -256,7 +256,7 @@ static void prepare_records(const pb_schema_t *s, int id, size_t n, prepared_t *
         die(err.msg);
     p->n = n;
     p->recs = calloc(n, sizeof *p->recs);
-    pb_publish_target_t t = {s, (uint32_t)id, "at", 0};
+    pb_publish_target_t t = {s, (uint32_t)id, "at", 0, NULL};
     if (pb_publish_prepare(&t, &lim, p->records, p->recs, &p->values, e, &err)) die(err.msg);
     free(e);
     pb_buf_free(&body);

@@ -205,10 +205,12 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     (void)opaque;
     dr_ctx_t *c = m->_private;
     if (!c) return;
+    /* A borrowed context may be freed by its own callback: decide before calling it. */
+    int owned = !c->borrowed;
     if (c->cb)
         c->cb(c->opaque, map_err(m->err), m->err ? rd_kafka_err2str(m->err) : NULL, m->partition,
               m->offset);
-    if (!c->borrowed) free(c);
+    if (owned) free(c);
 }
 
 static void error_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque) {

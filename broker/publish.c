@@ -319,7 +319,10 @@ int pb_publish_prepare(const pb_publish_target_t *t, const pb_publish_limits_t *
             continue;
         }
         size_t hbytes = 0;
-        if (key && json_is_string(key)) {
+        const json_t *key_avro = NULL; /* encoded with the port's key schema below */
+        if (key && !json_is_null(key) && t->key_schema) {
+            key_avro = key;
+        } else if (key && json_is_string(key)) {
             r->key = json_string_value(key);
             r->klen = json_string_length(key);
         } else if (key && !json_is_null(key)) {
@@ -406,6 +409,22 @@ int pb_publish_prepare(const pb_publish_target_t *t, const pb_publish_limits_t *
         }
         r->voff = mark;
         r->vlen = values->len - mark;
+        if (key_avro) {
+            size_t kmark = values->len;
+            rc = pb_codec_json_to_avro(t->key_schema, key_avro, PB_CODEC_UNWRAPPED_UNIONS, values,
+                                       &detail, &ce);
+            if (rc == PB_ERR_NOMEM) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+            if (rc) {
+                values->len = mark;
+                snprintf(path, sizeof path, "/key%s", detail.path);
+                add_error(errs, i, path, NULL, "%s (the port's keySchema)",
+                          detail.reason[0] ? detail.reason : ce.msg);
+                continue;
+            }
+            r->koff = kmark;
+            r->klen = values->len - kmark;
+            r->key_encoded = 1;
+        }
         size_t total = r->vlen + r->klen + hbytes;
         if ((int64_t)total > lim->max_record_bytes) {
             values->len = mark;
@@ -881,8 +900,11 @@ void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port
         reply_msg(req, 400, NULL, "no records in the body: nothing to publish");
         goto done;
     }
+    /* A key schema other than a plain string or bytes encodes keys as Avro binary. */
+    const pb_schema_t *ks = port->key_parsed;
+    if (ks && (ks->root->type == PB_AVRO_STRING || ks->root->type == PB_AVRO_BYTES)) ks = NULL;
     pb_publish_target_t tgt = {ver.parsed, (uint32_t)ver.id, port->event_time_field,
-                               event_time_micros(ver.parsed, port->event_time_field)};
+                               event_time_micros(ver.parsed, port->event_time_field), ks};
     recs = malloc(n * sizeof *recs);
     if (!recs || pb_buf_reserve(&values, len / 2 + 64)) goto nomem;
     rc = pb_publish_prepare(&tgt, &lim, records, recs, &values, errs, &err);
@@ -973,7 +995,8 @@ void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port
         s->dr.cb = on_delivery;
         s->dr.opaque = s;
         s->dr.borrowed = 1;
-        if (pb_kafka_produce_dr(b->kafka, port->topic, -1, r->key, r->klen, values.data + r->voff,
+        const void *key = r->key_encoded ? (const void *)(values.data + r->koff) : r->key;
+        if (pb_kafka_produce_dr(b->kafka, port->topic, -1, key, r->klen, values.data + r->voff,
                                 r->vlen, hdrs, nh, &s->dr, &pe)) {
             p->pending--;
             s->code = pe.code;
