@@ -183,11 +183,9 @@ struct pb_kafka {
     atomic_int reachable;
 };
 
-/* A message's delivery context: the caller's callback. */
-typedef struct dr_ctx {
-    pb_kafka_dr_cb_t cb;
-    void *opaque;
-} dr_ctx_t;
+/* A message's delivery context: the caller's callback (malloc'd by pb_kafka_produce, or the
+ * caller's storage with pb_kafka_produce_dr: then borrowed = 1 and it is not freed here). */
+typedef pb_kafka_dr_t dr_ctx_t;
 
 static int map_err(rd_kafka_resp_err_t e) {
     switch (e) {
@@ -208,10 +206,12 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     (void)opaque;
     dr_ctx_t *c = m->_private;
     if (!c) return;
+    /* A borrowed context may be freed by its own callback: decide before calling it. */
+    int owned = !c->borrowed;
     if (c->cb)
         c->cb(c->opaque, map_err(m->err), m->err ? rd_kafka_err2str(m->err) : NULL, m->partition,
               m->offset);
-    free(c);
+    if (owned) free(c);
 }
 
 static void error_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque) {
@@ -450,10 +450,20 @@ int pb_kafka_produce(pb_kafka_t *k, const char *topic, int32_t partition, const 
                      size_t klen, const void *val, size_t vlen, const pb_kafka_header_t *headers,
                      size_t n_headers, pb_kafka_dr_cb_t cb, void *opaque, pb_err_t *err) {
     dr_ctx_t *c = malloc(sizeof *c);
-    rd_kafka_headers_t *hdrs = NULL;
     if (!c) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
     c->cb = cb;
     c->opaque = opaque;
+    c->borrowed = 0;
+    int rc =
+        pb_kafka_produce_dr(k, topic, partition, key, klen, val, vlen, headers, n_headers, c, err);
+    if (rc) free(c);
+    return rc;
+}
+
+int pb_kafka_produce_dr(pb_kafka_t *k, const char *topic, int32_t partition, const void *key,
+                        size_t klen, const void *val, size_t vlen, const pb_kafka_header_t *headers,
+                        size_t n_headers, pb_kafka_dr_t *c, pb_err_t *err) {
+    rd_kafka_headers_t *hdrs = NULL;
     if (n_headers) {
         hdrs = rd_kafka_headers_new(n_headers);
         for (size_t i = 0; i < n_headers; i++)
@@ -467,7 +477,6 @@ int pb_kafka_produce(pb_kafka_t *k, const char *topic, int32_t partition, const 
     if (e) {
         /* On failure the headers stay ours. */
         if (hdrs) rd_kafka_headers_destroy(hdrs);
-        free(c);
         int code = e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? PB_ERR_UNAVAILABLE : map_err(e);
         return pb_err_set(err, code, "produce to %s: %s", topic, rd_kafka_err2str(e));
     }

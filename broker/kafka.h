@@ -116,6 +116,20 @@ int pb_kafka_produce(pb_kafka_t *k, const char *topic, int32_t partition, const 
                      size_t klen, const void *val, size_t vlen, const pb_kafka_header_t *headers,
                      size_t n_headers, pb_kafka_dr_cb_t cb, void *opaque, pb_err_t *err);
 
+/* Delivery context in the caller's storage, for pb_kafka_produce_dr: set cb and opaque, and
+ * borrowed = 1 (the storage is the caller's; 0 is for the module's own allocations). */
+typedef struct pb_kafka_dr {
+    pb_kafka_dr_cb_t cb;
+    void *opaque;
+    int borrowed;
+} pb_kafka_dr_t;
+
+/* pb_kafka_produce without its per-message allocation: dr (with cb set) must stay valid until its
+ * callback runs (only when this returns 0). For hot paths producing many messages per request. */
+int pb_kafka_produce_dr(pb_kafka_t *k, const char *topic, int32_t partition, const void *key,
+                        size_t klen, const void *val, size_t vlen, const pb_kafka_header_t *headers,
+                        size_t n_headers, pb_kafka_dr_t *dr, pb_err_t *err);
+
 /* ---- following a one-partition log (the registry) ---- */
 
 typedef struct pb_kafka_log pb_kafka_log_t;
