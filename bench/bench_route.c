@@ -327,6 +327,8 @@ int main(int argc, char **argv) {
     int n = argc > 1 ? atoi(argv[1]) : 200000;
     int rounds = argc > 2 ? atoi(argv[2]) : 2;
     if (rounds < 1 || rounds > 10) rounds = 2;
+    /* BENCH_ROUTE_ONLY=1: routing runs only (for profiling). */
+    int only_route = getenv("BENCH_ROUTE_ONLY") != NULL;
     pb_err_t err = {0};
     pb_log_configure(PB_LOG_ERROR, 0);
     pb_kafka_cluster_t *cl = pb_kafka_cluster_new(3, &err);
@@ -354,7 +356,7 @@ int main(int argc, char **argv) {
     for (int r = 0; r < rounds; r++) {
         snprintf(bare_topic, sizeof bare_topic, "bench.bare%d", r);
         if (pb_kafka_ensure_topic(k, bare_topic, PARTS, 10000, NULL, &err)) die("topic", err.msg);
-        bare[r] = bare_relay(boot, bare_topic, n);
+        bare[r] = only_route ? 1 : bare_relay(boot, bare_topic, n);
         on[r] = route(k, reg, metrics, 2 * r, n);
         off[r] = route(k, reg, NULL, 2 * r + 1, n);
         printf("round %d: bare %.0f rec/s, route %.0f rec/s (metrics on), %.0f rec/s (off)\n",
@@ -362,7 +364,7 @@ int main(int argc, char **argv) {
     }
     int py_n = n < 20000 ? n : 20000;
     if (pb_kafka_ensure_topic(k, "bench.py.out", PARTS, 10000, NULL, &err)) die("topic", err.msg);
-    double py = python_relay(boot, py_n);
+    double py = only_route ? 1 : python_relay(boot, py_n);
     double b = best(bare, rounds), o = best(on, rounds), f = best(off, rounds);
     printf("\n| relay | rec/s (best of %d) |\n|---|---:|\n", rounds);
     printf("| bare librdkafka consume->produce | %.0f |\n", b);

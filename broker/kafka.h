@@ -341,6 +341,19 @@ int pb_kafka_producer_send(pb_kafka_producer_t *p, const char *topic, int32_t pa
                            const pb_kafka_header_t *headers, size_t n_headers, int64_t tag,
                            pb_err_t *err);
 
+/*
+ * Forward consumed message m (borrowed, from a batch callback that has not returned) to the SAME
+ * partition of topic with the same key, value val[0..vlen) (copied), and m's headers MOVED over
+ * (not copied: m has no headers afterwards) minus every header named in drop[0..n_drop), plus
+ * add[0..n_add) (copied) appended. The fast path of a relay: no header is allocated twice. When the
+ * local queue is full it serves deliveries (the callback may run from here) and retries for up to
+ * 10 s. Returns as pb_kafka_producer_send.
+ */
+int pb_kafka_producer_forward(pb_kafka_producer_t *p, const char *topic, const pb_kafka_msg_t *m,
+                              const void *val, size_t vlen, const char *const *drop, size_t n_drop,
+                              const pb_kafka_header_t *add, size_t n_add, int64_t tag,
+                              pb_err_t *err);
+
 /* Messages sent and not yet delivered (acknowledged or failed). */
 int pb_kafka_producer_inflight(const pb_kafka_producer_t *p);
 
