@@ -763,8 +763,11 @@ pb_kafka_consumer_t *pb_kafka_consumer_new(pb_kafka_t *k, const pb_kafka_consume
     }
     if (wake_init(&c->wake, conf->wake_fd, err)) goto fail;
     if (!(rconf = consumer_conf(k, conf->group, conf->client_id, err))) goto fail;
+    char fw[16];
+    snprintf(fw, sizeof fw, "%d", conf->fetch_wait_ms);
     if (conf_set(rconf, "auto.offset.reset", conf->offset_reset ? conf->offset_reset : "latest",
-                 err))
+                 err) ||
+        (conf->fetch_wait_ms > 0 && conf_set(rconf, "fetch.wait.max.ms", fw, err)))
         goto fail;
     rd_kafka_conf_set_opaque(rconf, c);
     rd_kafka_conf_set_rebalance_cb(rconf, rebalance_cb);
@@ -1176,12 +1179,11 @@ int pb_kafka_producer_forward(pb_kafka_producer_t *p, const char *topic, const p
     rd_kafka_resp_err_t e;
     int64_t deadline = now_ms() + 10000;
     for (;;) {
-        e = rd_kafka_producev(p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(src->partition),
-                              RD_KAFKA_V_KEY(src->key, src->key_len),
-                              RD_KAFKA_V_VALUE((void *)val, vlen),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                              RD_KAFKA_V_OPAQUE((void *)(intptr_t)tag), RD_KAFKA_V_HEADERS(hdrs),
-                              RD_KAFKA_V_END);
+        e = rd_kafka_producev(
+            p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(src->partition),
+            RD_KAFKA_V_KEY(src->key, src->key_len), RD_KAFKA_V_VALUE((void *)val, vlen),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE((void *)(intptr_t)tag),
+            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || now_ms() > deadline) break;
         rd_kafka_poll(p->rk, 10);
     }

@@ -214,6 +214,10 @@ typedef struct pb_kafka_consumer_conf {
                                * a committed offset, or with one out of range, starts */
     const char *client_id;    /* NULL: "portbroker" */
     size_t batch_max;         /* most messages per batch callback (0: 1000) */
+    int fetch_wait_ms;        /* fetch.wait.max.ms (0: 10 on an embedded cluster, 100 otherwise).
+                               * The embedded cluster answers an empty fetch only after it, and
+                               * does not answer early when records arrive: it is both the idle
+                               * cost (requests/s) and the added latency of a quiet topic */
     int wake_fd;              /* > 0: write end of a pipe the consumer signals (several consumers
                                * may share one); 0 or -1: the consumer makes its own pipe, see
                                * pb_kafka_consumer_wake_fd */
