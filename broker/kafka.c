@@ -785,8 +785,11 @@ pb_kafka_consumer_t *pb_kafka_consumer_new(pb_kafka_t *k, const pb_kafka_consume
     }
     if (wake_init(&c->wake, conf->wake_fd, err)) goto fail;
     if (!(rconf = consumer_conf(k, conf->group, conf->client_id, err))) goto fail;
+    char fw[16];
+    snprintf(fw, sizeof fw, "%d", conf->fetch_wait_ms);
     if (conf_set(rconf, "auto.offset.reset", conf->offset_reset ? conf->offset_reset : "latest",
-                 err))
+                 err) ||
+        (conf->fetch_wait_ms > 0 && conf_set(rconf, "fetch.wait.max.ms", fw, err)))
         goto fail;
     rd_kafka_conf_set_opaque(rconf, c);
     rd_kafka_conf_set_rebalance_cb(rconf, rebalance_cb);
@@ -1172,6 +1175,45 @@ int pb_kafka_producer_send(pb_kafka_producer_t *p, const char *topic, int32_t pa
         if (hdrs) rd_kafka_headers_destroy(hdrs);
         int code = e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? PB_ERR_UNAVAILABLE : map_err(e);
         return pb_err_set(err, code, "produce to %s[%d]: %s", topic, (int)partition,
+                          rd_kafka_err2str(e));
+    }
+    p->inflight++;
+    return 0;
+}
+
+int pb_kafka_producer_forward(pb_kafka_producer_t *p, const char *topic, const pb_kafka_msg_t *m,
+                              const void *val, size_t vlen, const char *const *drop, size_t n_drop,
+                              const pb_kafka_header_t *add, size_t n_add, int64_t tag,
+                              pb_err_t *err) {
+    int cached = 0;
+    rd_kafka_topic_t *rkt = producer_topic(p, topic, &cached);
+    rd_kafka_message_t *src = m->impl;
+    if (!rkt)
+        return pb_err_set(err, PB_ERR_INVALID, "produce to %s: %s", topic,
+                          rd_kafka_err2str(rd_kafka_last_error()));
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_detach_headers(src, &hdrs) || !hdrs)
+        hdrs = rd_kafka_headers_new(n_add ? n_add : 1);
+    for (size_t i = 0; i < n_drop; i++)
+        rd_kafka_header_remove(hdrs, drop[i]);
+    for (size_t i = 0; i < n_add; i++)
+        rd_kafka_header_add(hdrs, add[i].name, -1, add[i].value, (ssize_t)add[i].len);
+    rd_kafka_resp_err_t e;
+    int64_t deadline = now_ms() + 10000;
+    for (;;) {
+        e = rd_kafka_producev(
+            p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(src->partition),
+            RD_KAFKA_V_KEY(src->key, src->key_len), RD_KAFKA_V_VALUE((void *)val, vlen),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE((void *)(intptr_t)tag),
+            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || now_ms() > deadline) break;
+        rd_kafka_poll(p->rk, 10);
+    }
+    if (!cached) rd_kafka_topic_destroy(rkt);
+    if (e) {
+        rd_kafka_headers_destroy(hdrs);
+        int code = e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? PB_ERR_UNAVAILABLE : map_err(e);
+        return pb_err_set(err, code, "produce to %s[%d]: %s", topic, (int)src->partition,
                           rd_kafka_err2str(e));
     }
     p->inflight++;

@@ -235,6 +235,10 @@ typedef struct pb_kafka_consumer_conf {
                                * a committed offset, or with one out of range, starts */
     const char *client_id;    /* NULL: "portbroker" */
     size_t batch_max;         /* most messages per batch callback (0: 1000) */
+    int fetch_wait_ms;        /* fetch.wait.max.ms (0: 10 on an embedded cluster, 100 otherwise).
+                               * The embedded cluster answers an empty fetch only after it, and
+                               * does not answer early when records arrive: it is both the idle
+                               * cost (requests/s) and the added latency of a quiet topic */
     int wake_fd;              /* > 0: write end of a pipe the consumer signals (several consumers
                                * may share one); 0 or -1: the consumer makes its own pipe, see
                                * pb_kafka_consumer_wake_fd */
@@ -361,6 +365,19 @@ int pb_kafka_producer_send(pb_kafka_producer_t *p, const char *topic, int32_t pa
                            const void *key, size_t klen, const void *val, size_t vlen,
                            const pb_kafka_header_t *headers, size_t n_headers, int64_t tag,
                            pb_err_t *err);
+
+/*
+ * Forward consumed message m (borrowed, from a batch callback that has not returned) to the SAME
+ * partition of topic with the same key, value val[0..vlen) (copied), and m's headers MOVED over
+ * (not copied: m has no headers afterwards) minus every header named in drop[0..n_drop), plus
+ * add[0..n_add) (copied) appended. The fast path of a relay: no header is allocated twice. When the
+ * local queue is full it serves deliveries (the callback may run from here) and retries for up to
+ * 10 s. Returns as pb_kafka_producer_send.
+ */
+int pb_kafka_producer_forward(pb_kafka_producer_t *p, const char *topic, const pb_kafka_msg_t *m,
+                              const void *val, size_t vlen, const char *const *drop, size_t n_drop,
+                              const pb_kafka_header_t *add, size_t n_add, int64_t tag,
+                              pb_err_t *err);
 
 /* Messages sent and not yet delivered (acknowledged or failed). */
 int pb_kafka_producer_inflight(const pb_kafka_producer_t *p);

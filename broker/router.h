@@ -78,6 +78,12 @@ typedef struct pb_router_hop {
 size_t pb_router_headers(const pb_kafka_header_t *in, size_t n_in, const pb_router_hop_t *hop,
                          pb_kafka_header_t *out, char *scratch);
 
+/* Only the PB_ROUTER_EXTRA_HEADERS headers the broker sets (the second half of
+ * pb_router_headers), for relays that move the producer's headers over and drop the owned ones.
+ * Returns PB_ROUTER_EXTRA_HEADERS. */
+size_t pb_router_hop_headers(const pb_kafka_header_t *in, size_t n_in, const pb_router_hop_t *hop,
+                             pb_kafka_header_t *out, char *scratch);
+
 /* What failed, for a dead letter. */
 typedef struct pb_router_failure {
     pb_metrics_dlq_reason_t reason;

@@ -9,8 +9,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "buf.h"
+#include "config.h"
+#include "descriptor.h"
+#include "loop.h"
 #include "portbroker/wire.h"
+#include "registry.h"
 #include "router.h"
+#include <poll.h>
 
 static void resume_decision(void **state) {
     (void)state;
@@ -148,11 +154,136 @@ static void dlq_headers(void **state) {
                         "portbroker.ProjectionError");
 }
 
+/* ---- a router against a real embedded cluster: counts and metrics ---- */
+
+static void apply_json(pb_registry_t *reg, const char *text) {
+    pb_err_t err = {0};
+    json_error_t je;
+    json_t *j = json_loads(text, 0, &je);
+    assert_non_null(j);
+    pb_product_t *p = NULL;
+    assert_int_equal(pb_descriptor_parse(j, "schemas/examples", "test", "t", 2, &p, &err), 0);
+    pb_buf_t rec = {0};
+    assert_int_equal(pb_registry_record_product_put(&rec, "req", p, &err), 0);
+    pb_registry_result_t res = {0};
+    pb_registry_apply(reg, -1, (const char *)rec.data, rec.len, &res);
+    assert_int_equal(res.error_code, 0);
+    pb_registry_result_reset(&res);
+    pb_buf_free(&rec);
+    pb_product_destroy(p);
+    json_decref(j);
+}
+
+static int acks;
+static void on_ack(void *o, int code, const char *reason, int32_t p, int64_t off) {
+    (void)o, (void)reason, (void)p, (void)off;
+    assert_int_equal(code, 0);
+    acks++;
+}
+
+static void routes_and_counts(void **state) {
+    (void)state;
+    pb_err_t err = {0};
+    pb_kafka_cluster_t *cl = pb_kafka_cluster_new(1, &err);
+    assert_non_null(cl);
+    pb_config_t *cfg = pb_config_new();
+    pb_kafka_t *k = pb_kafka_new(cfg, pb_kafka_cluster_bootstraps(cl), cl, &err);
+    assert_non_null(k);
+    pb_registry_t *reg = pb_registry_new();
+    pb_metrics_t *m = pb_metrics_new();
+    apply_json(reg, "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
+                    "\"urn:dpds:t:dataproducts:src:1\",\"name\":\"src\",\"version\":\"1.0.0\","
+                    "\"domain\":\"t\",\"owner\":{\"id\":\"t\"}},\"interfaceComponents\":{"
+                    "\"outputPorts\":[{\"name\":\"obs\",\"promises\":{\"api\":{\"schema\":{"
+                    "\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":"
+                    "\"int\"}]}},\"slo\":{\"freshness\":\"5m\"}}}]}}");
+    apply_json(reg, "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
+                    "\"urn:dpds:t:dataproducts:dst:1\",\"name\":\"dst\",\"version\":\"1.2.0\","
+                    "\"domain\":\"t\",\"owner\":{\"id\":\"t\"}},\"interfaceComponents\":{"
+                    "\"inputPorts\":[{\"name\":\"obs\",\"from\":"
+                    "\"urn:dpds:t:dataproducts:src:1:outputports:obs\",\"promises\":{\"api\":{"
+                    "\"schema\":{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\","
+                    "\"type\":\"long\"},{\"name\":\"b\",\"type\":\"string\",\"default\":\"x\"}]}}}"
+                    "}]}}");
+    assert_int_equal(pb_kafka_ensure_topic(k, "t.src.v1.obs", 2, 10000, NULL, &err), 0);
+    const pb_registry_binding_t *b = pb_registry_binding_at(reg, 0);
+    assert_non_null(b);
+    int writer_id = b->reader_id == 1 ? 2 : 1;               /* the output port's schema id */
+    uint8_t good[] = {0, 0, 0, 0, (uint8_t)writer_id, 0x54}; /* a = 42 */
+    uint8_t unknown[] = {0, 0, 0, 0x30, 0x39, 0x54};         /* schema id 12345 */
+    pb_kafka_header_t h[] = {{"ce_time", "2026-11-21T10:00:00Z", 20}};
+    acks = 0;
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(pb_kafka_produce(k, "t.src.v1.obs", i % 2, "k", 1, good, sizeof good, h, 1,
+                                          on_ack, NULL, &err),
+                         0);
+    assert_int_equal(pb_kafka_produce(k, "t.src.v1.obs", 0, "k", 1, unknown, sizeof unknown, h, 1,
+                                      on_ack, NULL, &err),
+                     0);
+    assert_int_equal(
+        pb_kafka_produce(k, "t.src.v1.obs", 1, "k", 1, "{}", 2, h, 1, on_ack, NULL, &err), 0);
+    for (int64_t end = pb_loop_now_ms() + 10000; acks < 12 && pb_loop_now_ms() < end;) {
+        struct pollfd p = {.fd = pb_kafka_wake_fd(k), .events = POLLIN};
+        poll(&p, 1, 50);
+        pb_kafka_serve(k);
+    }
+    assert_int_equal(acks, 12);
+
+    pb_router_env_t env = {.kafka = k, .metrics = m, .registry_url = "http://r"};
+    pb_routers_t *rs = pb_routers_new(&env, &err);
+    assert_non_null(rs);
+    pb_routers_reconcile(rs, reg);
+    pb_routers_stats_t st = {0};
+    for (int64_t end = pb_loop_now_ms() + 20000;
+         st.routed + st.dlq < 12 && pb_loop_now_ms() < end;) {
+        struct pollfd p = {.fd = pb_routers_wake_fd(rs), .events = POLLIN};
+        poll(&p, 1, 50);
+        pb_routers_serve(rs);
+        pb_routers_stats(rs, &st);
+    }
+    assert_int_equal(st.routers, 1);
+    assert_int_equal(st.routed, 10);
+    assert_int_equal(st.dlq, 2);
+    assert_int_equal(st.failed, 0);
+    assert_int_equal(st.inflight, 0);
+    pb_metrics_port_t *out = pb_metrics_port(m, "urn:dpds:t:dataproducts:src:1:outputports:obs", 0);
+    pb_metrics_port_t *in = pb_metrics_port(m, "urn:dpds:t:dataproducts:dst:1:inputports:obs", 0);
+    assert_int_equal(out->records[PB_METRICS_OUT][PB_METRICS_OK], 10);
+    assert_int_equal(out->records[PB_METRICS_OUT][PB_METRICS_DLQ], 2);
+    assert_int_equal(out->dlq[PB_METRICS_DLQ_UNKNOWN_SCHEMA], 1);
+    assert_int_equal(out->dlq[PB_METRICS_DLQ_DECODE], 1);
+    assert_int_equal(in->records[PB_METRICS_IN][PB_METRICS_OK], 10);
+    assert_true(in->bytes[PB_METRICS_IN] >= 10 * 7); /* frame + a (long) + b ("x") */
+    assert_true(in->last_record_ts > 1.79e9 && in->last_record_ts < 1.80e9); /* ce_time */
+    assert_true(in->last_received_ts > in->last_record_ts - 1e9);
+    assert_int_equal(in->e2e.count, 10);
+
+    /* The binding goes: its router stops (leaving the group). */
+    pb_buf_t rec = {0};
+    assert_int_equal(
+        pb_registry_record_product_delete(&rec, "del", "urn:dpds:t:dataproducts:dst:1", &err), 0);
+    pb_registry_result_t res = {0};
+    pb_registry_apply(reg, -1, (const char *)rec.data, rec.len, &res);
+    pb_registry_result_reset(&res);
+    pb_buf_free(&rec);
+    pb_routers_reconcile(rs, reg);
+    pb_routers_stats(rs, &st);
+    assert_int_equal(st.routers, 0);
+    pb_routers_destroy(rs);
+    pb_routers_destroy(NULL);
+    pb_metrics_destroy(m);
+    pb_registry_destroy(reg);
+    pb_kafka_destroy(k, 1000);
+    pb_config_destroy(cfg);
+    pb_kafka_cluster_destroy(cl);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(resume_decision),
         cmocka_unit_test(routed_headers),
         cmocka_unit_test(dlq_headers),
+        cmocka_unit_test(routes_and_counts),
     };
     return cmocka_run_group_tests_name("router", tests, NULL, NULL);
 }
