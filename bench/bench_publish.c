@@ -256,7 +256,7 @@ static void prepare_records(const pb_schema_t *s, int id, size_t n, prepared_t *
         die(err.msg);
     p->n = n;
     p->recs = calloc(n, sizeof *p->recs);
-    pb_publish_target_t t = {s, (uint32_t)id, "at", 0};
+    pb_publish_target_t t = {s, (uint32_t)id, "at", 0, NULL};
     if (pb_publish_prepare(&t, &lim, p->records, p->recs, &p->values, e, &err)) die(err.msg);
     free(e);
     pb_buf_free(&body);
@@ -354,6 +354,7 @@ int main(int argc, char **argv) {
     g_port = pb_http_port(g_broker->http);
     pthread_t bt;
     pthread_create(&bt, NULL, broker_main, NULL);
+    pthread_setname_np(bt, "pb-loop");
     for (int i = 0; i < 300 && http_get_status("/readyz") != 200; i++)
         usleep(100 * 1000);
     if (http_get_status("/readyz") != 200) die("broker not ready");

@@ -14,6 +14,12 @@ for bin in "$B"/bench/*; do
   "$bin" | tee -a "$out" || status=1
   echo
 done
+for script in bench/*.py; do
+  [ -f "$script" ] || continue
+  echo "== $(basename "$script")"
+  /usr/bin/python3 "$script" --bin "$B/portbroker" | tee -a "$out" || status=1
+  echo
+done
 echo "== goals"
 grep -E '^[a-z_]+=[0-9.]+' "$out" || echo "(no goal lines yet)"
 rm -f "$out"

@@ -17,6 +17,7 @@
 #include "publish.h"
 #include "registry.h"
 #include "sr.h"
+#include "sub.h"
 
 #define JSON_TYPE "application/json"
 
@@ -363,6 +364,18 @@ static const pb_registry_binding_t *find_binding(pb_broker_t *b, pb_http_req_t *
 }
 
 static void h_subscription(pb_broker_t *b, pb_http_req_t *req, const char *id) {
+    size_t idn = strlen(id);
+    if (idn > 6 && strcmp(id + idn - 6, "/stats") == 0 && idn - 6 < 32) {
+        char num[32];
+        memcpy(num, id, idn - 6);
+        num[idn - 6] = '\0';
+        const pb_registry_binding_t *sbd = find_binding(b, req, num);
+        if (sbd && pb_http_method(req) == PB_HTTP_DELETE)
+            reply_error(req, 405, 405, "stats take GET");
+        else if (sbd)
+            pb_sub_handle_stats(b->sub, req, sbd);
+        return;
+    }
     const pb_registry_binding_t *bd = find_binding(b, req, id);
     if (!bd) return;
     if (pb_http_method(req) != PB_HTTP_DELETE) {
@@ -533,7 +546,7 @@ static void port_impact(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *por
 /* /v1/ports/{port}[/schemas|/impact]: the port id may contain '/' (short forms), so the action is
  * the last segment when what precedes it names a port. */
 static void h_port(pb_broker_t *b, pb_http_req_t *req, const char *id) {
-    static const char *actions[] = {"/schemas", "/impact", "/records"};
+    static const char *actions[] = {"/schemas", "/impact", "/records", "/cursors"};
     char buf[1024];
     const char *action = NULL;
     for (size_t i = 0; i < sizeof actions / sizeof actions[0] && !action; i++) {
@@ -549,6 +562,11 @@ static void h_port(pb_broker_t *b, pb_http_req_t *req, const char *id) {
         }
     }
     pb_http_method_t m = pb_http_method(req);
+    if (action && strcmp(action, "/records") == 0 && m == PB_HTTP_GET) {
+        const pb_port_t *port = find_port(b, req, id);
+        if (port) pb_sub_handle_records(b->sub, req, port);
+        return;
+    }
     if (!action && m != PB_HTTP_GET && m != PB_HTTP_HEAD) {
         pb_http_set_header(req, "Allow", "GET, HEAD");
         reply_error(req, 405, 405,
@@ -570,6 +588,8 @@ static void h_port(pb_broker_t *b, pb_http_req_t *req, const char *id) {
         port_schemas_post(b, req, port);
     else if (strcmp(action, "/records") == 0)
         pb_publish_handle(b, req, port);
+    else if (strcmp(action, "/cursors") == 0)
+        pb_sub_handle_cursors(b->sub, req, port);
     else
         port_impact(b, req, port);
 }

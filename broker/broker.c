@@ -10,6 +10,7 @@
 #include "id.h"
 #include "log.h"
 #include "ops.h"
+#include "sub.h"
 
 static int ensure(pb_broker_t *b, const char *topic, int partitions, int timeout_ms,
                   pb_err_t *err) {
@@ -66,7 +67,12 @@ static void on_sync_done(void *ctx, const pb_registry_result_t *res, int code, c
 /* Once the registry is replayed, write every descriptor that differs from what it holds. */
 static void sync_tick(void *arg) {
     pb_broker_t *b = arg;
-    if (!b->sync_needed || !pb_store_caught_up(b->store)) return;
+    if (!pb_store_caught_up(b->store)) return;
+    if (b->routers && !b->routers_started) {
+        b->routers_started = 1; /* once after the replay; then on_applied keeps them in step */
+        pb_routers_reconcile(b->routers, pb_store_registry(b->store));
+    }
+    if (!b->sync_needed) return;
     b->sync_needed = 0;
     const pb_registry_t *reg = pb_store_registry(b->store);
     for (size_t i = 0; i < b->products->n_products; i++) {
@@ -92,7 +98,11 @@ static void sync_tick(void *arg) {
 static void on_applied(void *ctx, const pb_registry_result_t *res) {
     pb_broker_t *b = ctx;
     pb_exporter_applied(b, res);
+    /* Routers: on every record once replayed (the registry's borrowed pointers move). */
+    if (b->routers && b->store && pb_store_caught_up(b->store))
+        pb_routers_reconcile(b->routers, pb_store_registry(b->store));
     if (!res->changed) return;
+    pb_sub_reconcile(b->sub);
 }
 
 static void on_kafka(void *arg) {
@@ -260,6 +270,11 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
         (rc = pb_loop_on_signal(b->loop, SIGHUP, on_hup, b, err)))
         goto fail;
     signal(SIGPIPE, SIG_IGN);
+    if (!(b->sub = pb_sub_new(b, err))) {
+        rc = err->code;
+        goto fail;
+    }
+    pb_sub_reconcile(b->sub);
     if (*cfg->registry_url) {
         b->registry_url = strdup(cfg->registry_url);
     } else {
@@ -274,6 +289,16 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
     }
     for (size_t n = strlen(b->registry_url); n > 0 && b->registry_url[n - 1] == '/'; n--)
         b->registry_url[n - 1] = 0;
+    pb_router_env_t renv = {
+        .kafka = b->kafka,
+        .loop = b->loop,
+        .metrics = b->metrics,
+        .registry_url = b->registry_url,
+    };
+    if (!(b->routers = pb_routers_new(&renv, err))) {
+        rc = err->code;
+        goto fail;
+    }
     if (b->port_file && (rc = write_port_file(b->port_file, pb_http_port(b->http), err))) goto fail;
     pb_log(INFO, "broker", "portbroker %s listening on http://%s:%d (Kafka %s)", PB_VERSION, host,
            pb_http_port(b->http), bootstrap);
@@ -311,7 +336,9 @@ int pb_broker_destroy(pb_broker_t *b) {
     int left = 0;
     if (!b) return 0;
     pb_ops_destroy(b->ops);
+    pb_sub_destroy(b->sub); /* streams end before the HTTP server and Kafka go */
     pb_http_destroy(b->http);
+    pb_routers_destroy(b->routers); /* leaves the groups: in-flight records land, commits go out */
     pb_loop_timer_destroy(b->stop_timer);
     pb_loop_timer_destroy(b->sync_timer);
     pb_loop_timer_destroy(b->metrics_timer);

@@ -17,6 +17,7 @@
 #include "kafka.h"
 #include "loop.h"
 #include "metrics.h"
+#include "router.h"
 #include "store.h"
 
 typedef struct pb_broker {
@@ -28,6 +29,9 @@ typedef struct pb_broker {
     pb_descriptor_set_t *products; /* loaded from products.dir; synced into the registry */
     pb_store_t *store;             /* the registry kept in Kafka */
     pb_metrics_t *metrics;         /* per-port and process-wide series */
+    struct pb_sub *sub;            /* subscriber streams and subscription lag (sub.c) */
+    pb_routers_t *routers;         /* one router per binding, reconciled with the registry */
+    int routers_started;           /* reconciled once after the replay */
     pb_loop_timer_t *sync_timer;
     int sync_needed;   /* descriptors not yet written to the registry */
     int sync_inflight; /* descriptor writes awaiting read-back */

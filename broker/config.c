@@ -70,6 +70,25 @@ static const struct prop {
      NULL, "On SIGTERM/SIGINT, how long to wait for in-flight Kafka deliveries before exiting."},
     {"log.level", T_ENUM, offsetof(pb_config_t, log_level), "info", 0, 0, "error|warn|info|debug",
      "Least severe level logged."},
+    {"sub.max.streams", T_INT, offsetof(pb_config_t, sub_max_streams), "64", 1, 100000, NULL,
+     "Subscriber streams (`GET /v1/ports/{input-port}/records`) open at once on this instance; "
+     "more get 503 with Retry-After. Each stream is a Kafka consumer group member."},
+    {"sub.max.batch", T_INT, offsetof(pb_config_t, sub_max_batch), "1000", 1, 100000, NULL,
+     "Largest `batch` (records per write) a subscriber stream may ask for; also the default."},
+    {"sub.max.buffered.bytes", T_INT, offsetof(pb_config_t, sub_max_buffered_bytes), "1048576",
+     4096, 1073741824, NULL,
+     "Bytes a subscriber stream may have queued on its connection; beyond, the stream's "
+     "partitions pause until the client has read them (backpressure)."},
+    {"sub.commit.interval.ms", T_INT, offsetof(pb_config_t, sub_commit_interval_ms), "1000", 10,
+     600000, NULL,
+     "With `commit=auto`, how often a stream commits the offsets of records written to its "
+     "socket (also committed when the stream ends)."},
+    {"sub.heartbeat.ms", T_INT, offsetof(pb_config_t, sub_heartbeat_ms), "10000", 100, 3600000,
+     NULL, "An SSE stream with nothing to send writes a `: keepalive` comment this often."},
+    {"sub.lag.interval.ms", T_INT, offsetof(pb_config_t, sub_lag_interval_ms), "5000", 100, 3600000,
+     NULL,
+     "How often the lag of every subscription's router and subscriber groups is measured "
+     "(subscription stats and `portbroker_subscription_lag_*`)."},
     {"log.format", T_ENUM, offsetof(pb_config_t, log_format), "text", 0, 0, "text|json",
      "`text`: one human line per event; `json`: one JSON object per line."},
     {"metrics.enabled", T_ENUM, offsetof(pb_config_t, metrics_enabled), "true", 0, 0, "true|false",

@@ -50,6 +50,13 @@ typedef struct pb_config {
     char *lineage_topic;         /* "" = no OpenLineage events to Kafka */
     char *lineage_url;           /* "" = no HTTP POST of OpenLineage events */
     int64_t lineage_interval_ms; /* period of RUNNING events */
+    /* subscriber streams (sub.c) */
+    int64_t sub_max_streams;
+    int64_t sub_max_batch;
+    int64_t sub_max_buffered_bytes;
+    int64_t sub_commit_interval_ms;
+    int64_t sub_heartbeat_ms;
+    int64_t sub_lag_interval_ms;
     /* kafka.* pass-through, in the order given (later wins in librdkafka). */
     pb_config_kv_t *kafka;
     size_t n_kafka;

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -18,6 +19,7 @@ struct pb_http {
     struct evhttp *http;
     struct evhttp_bound_socket *sock;
     int port;
+    int64_t timeout_ms;
     pb_http_handler_t handler;
     void *arg;
 };
@@ -32,6 +34,12 @@ struct pb_http_req {
     char *body;
     size_t body_len;
     char peer[64];
+    pb_http_t *http;
+    /* Streaming replies (pb_http_stream_*). */
+    struct evhttp_request *orphan; /* detached by libevent when the client left: ours to free */
+    int streaming;
+    pb_http_stream_cb_t on_drain, on_close;
+    void *stream_arg;
 };
 
 static const char *reason(int status) {
@@ -59,6 +67,7 @@ static const char *reason(int status) {
 }
 
 static void req_free(pb_http_req_t *r) {
+    if (r->orphan) evhttp_request_free(r->orphan);
     evhttp_clear_headers(&r->query);
     free(r->path);
     free(r->raw_path);
@@ -69,8 +78,17 @@ static void req_free(pb_http_req_t *r) {
 static void on_close(struct evhttp_connection *conn, void *arg) {
     (void)conn;
     pb_http_req_t *r = arg;
+    /* A request libevent detached from the dying connection (client EOF or timeout before the
+     * reply was done) is no longer freed by libevent; one still attached is freed right after. */
+    if (r->ev && !evhttp_request_get_connection(r->ev)) r->orphan = r->ev;
     r->ev = NULL;
     r->conn = NULL;
+    if (r->streaming && r->on_close) {
+        pb_http_stream_cb_t cb = r->on_close;
+        r->on_close = NULL;
+        r->on_drain = NULL;
+        cb(r, r->stream_arg); /* may end (free) r: nothing touches r after this */
+    }
 }
 
 static pb_http_method_t map_method(enum evhttp_cmd_type c) {
@@ -95,6 +113,7 @@ static void gencb(struct evhttp_request *ev, void *arg) {
     }
     TAILQ_INIT(&r->query);
     r->ev = ev;
+    r->http = h;
     r->method = map_method(evhttp_request_get_command(ev));
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
     const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
@@ -135,6 +154,7 @@ pb_http_t *pb_http_new(pb_loop_t *loop, const char *host, int port, const pb_htt
     }
     h->handler = handler;
     h->arg = arg;
+    h->timeout_ms = lim->timeout_ms;
     h->http = evhttp_new(pb_loop_base(loop));
     if (!h->http) {
         pb_err_set(err, PB_ERR_INTERNAL, "libevent: evhttp_new failed");
@@ -330,3 +350,66 @@ fail:
 }
 
 void pb_http_post_cancel(pb_http_post_t *p) { post_free(p); }
+/* ---- streaming replies ---------------------------------------------------------------------- */
+
+static void on_stream_drained(struct evhttp_connection *conn, void *arg) {
+    (void)conn;
+    pb_http_req_t *r = arg;
+    if (r->streaming && r->ev && r->on_drain) r->on_drain(r, r->stream_arg);
+}
+
+int pb_http_stream_start(pb_http_req_t *r, int status, const char *content_type,
+                         pb_http_stream_cb_t drain_cb, pb_http_stream_cb_t close_cb, void *arg) {
+    PB_ASSERT(!r->streaming);
+    if (!r->ev || !r->conn) return PB_ERR_UNAVAILABLE;
+    r->streaming = 1;
+    r->on_drain = drain_cb;
+    r->on_close = close_cb;
+    r->stream_arg = arg;
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
+    if (content_type) evhttp_add_header(oh, "Content-Type", content_type);
+    evhttp_add_header(oh, "Cache-Control", "no-cache");
+    /* One stream per connection: the connection closes when the stream ends, so the timeouts
+     * changed below never apply to a later request. */
+    evhttp_add_header(oh, "Connection", "close");
+    evhttp_send_reply_start(r->ev, status, reason(status));
+    /* A long poll may be silent for longer than http.timeout.ms: no read timeout (reading stays
+     * enabled, so a client that leaves is still seen at once). The write timeout stays: a client
+     * that stops reading while data is queued is dropped after http.timeout.ms. */
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(r->conn);
+    if (bev) {
+        struct timeval tv = {.tv_sec = r->http->timeout_ms / 1000,
+                             .tv_usec = (r->http->timeout_ms % 1000) * 1000};
+        bufferevent_set_timeouts(bev, NULL, &tv);
+    }
+    return 0;
+}
+
+int pb_http_stream_write(pb_http_req_t *r, const void *data, size_t len) {
+    PB_ASSERT(r->streaming);
+    if (!r->ev) return PB_ERR_UNAVAILABLE;
+    if (!len) return 0;
+    struct evbuffer *b = evbuffer_new();
+    if (!b || evbuffer_add(b, data, len) != 0) {
+        if (b) evbuffer_free(b);
+        return PB_ERR_NOMEM;
+    }
+    evhttp_send_reply_chunk_with_cb(r->ev, b, on_stream_drained, r);
+    evbuffer_free(b);
+    return 0;
+}
+
+size_t pb_http_stream_queued(const pb_http_req_t *r) {
+    if (!r->ev || !r->conn) return 0;
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(r->conn);
+    return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+}
+
+void pb_http_stream_end(pb_http_req_t *r) {
+    PB_ASSERT(r->streaming);
+    if (r->ev) {
+        if (r->conn) evhttp_connection_set_closecb(r->conn, NULL, NULL);
+        evhttp_send_reply_end(r->ev); /* libevent frees the request once sent */
+    }
+    req_free(r);
+}

@@ -78,6 +78,37 @@ void pb_http_set_header(pb_http_req_t *r, const char *name, const char *value);
 void pb_http_reply(pb_http_req_t *r, int status, const char *content_type, const void *body,
                    size_t len);
 
+/* ---- streaming replies ----
+ * A long reply sent in chunks (Transfer-Encoding: chunked) as the owner produces it: subscriber
+ * streams. The connection closes when the stream ends.
+ */
+typedef void (*pb_http_stream_cb_t)(pb_http_req_t *r, void *arg);
+
+/*
+ * Send the status line and headers (those set with pb_http_set_header, plus Content-Type,
+ * Cache-Control: no-cache and Connection: close) and leave the reply open. The stream has no read
+ * timeout (a long poll may be silent for long; the client leaving is still seen at once) but keeps
+ * the write timeout http.timeout.ms (a client that stops reading while data is queued is dropped).
+ * on_drain(r, arg), may be NULL: called each time everything written so far has been handed to the
+ * kernel (the connection's output buffer is empty). on_close(r, arg), may be NULL: called at most
+ * once when the client goes away (or the server is destroyed) before pb_http_stream_end; then
+ * pb_http_req_gone(r) is true, writes are dropped, and the owner must still call
+ * pb_http_stream_end(r) to free r, in the callback or later. Returns 0, or PB_ERR_UNAVAILABLE when
+ * the client is already gone (r is then still the caller's to end).
+ */
+int pb_http_stream_start(pb_http_req_t *r, int status, const char *content_type,
+                         pb_http_stream_cb_t on_drain, pb_http_stream_cb_t on_close, void *arg);
+
+/* Queue len bytes as one chunk (copied). Returns 0, PB_ERR_UNAVAILABLE when the client is gone, or
+ * PB_ERR_NOMEM. */
+int pb_http_stream_write(pb_http_req_t *r, const void *data, size_t len);
+
+/* Bytes queued on the connection and not yet handed to the kernel (0 once gone): backpressure. */
+size_t pb_http_stream_queued(const pb_http_req_t *r);
+
+/* Finish the stream (last chunk; the connection closes once it is sent) and free r. */
+void pb_http_stream_end(pb_http_req_t *r);
+
 #endif
 
 /* ---- outgoing POST (a small asynchronous client: OpenLineage events, #6) ---- */

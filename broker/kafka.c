@@ -173,6 +173,7 @@ void pb_kafka_cluster_destroy(pb_kafka_cluster_t *c) {
 struct pb_kafka {
     rd_kafka_t *rk;
     pb_kafka_cluster_t *cluster; /* in-process embedded cluster, borrowed */
+    const pb_config_t *cfg;      /* borrowed: kafka.* pass-through for consumers and relays */
     char *bootstrap;
     int embedded;
     int wake[2];
@@ -182,11 +183,9 @@ struct pb_kafka {
     atomic_int reachable;
 };
 
-/* A message's delivery context: the caller's callback. */
-typedef struct dr_ctx {
-    pb_kafka_dr_cb_t cb;
-    void *opaque;
-} dr_ctx_t;
+/* A message's delivery context: the caller's callback (malloc'd by pb_kafka_produce, or the
+ * caller's storage with pb_kafka_produce_dr: then borrowed = 1 and it is not freed here). */
+typedef pb_kafka_dr_t dr_ctx_t;
 
 static int map_err(rd_kafka_resp_err_t e) {
     switch (e) {
@@ -207,10 +206,12 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     (void)opaque;
     dr_ctx_t *c = m->_private;
     if (!c) return;
+    /* A borrowed context may be freed by its own callback: decide before calling it. */
+    int owned = !c->borrowed;
     if (c->cb)
         c->cb(c->opaque, map_err(m->err), m->err ? rd_kafka_err2str(m->err) : NULL, m->partition,
               m->offset);
-    free(c);
+    if (owned) free(c);
 }
 
 static void error_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque) {
@@ -251,6 +252,7 @@ pb_kafka_t *pb_kafka_new(const pb_config_t *cfg, const char *bootstrap, pb_kafka
     }
     k->wake[0] = k->wake[1] = -1;
     k->cluster = cluster;
+    k->cfg = cfg;
     k->bootstrap = strdup(bootstrap);
     if (!k->bootstrap || pipe2(k->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
         pb_err_set(err, PB_ERR_INTERNAL, "kafka client: %s", strerror(errno));
@@ -448,10 +450,20 @@ int pb_kafka_produce(pb_kafka_t *k, const char *topic, int32_t partition, const 
                      size_t klen, const void *val, size_t vlen, const pb_kafka_header_t *headers,
                      size_t n_headers, pb_kafka_dr_cb_t cb, void *opaque, pb_err_t *err) {
     dr_ctx_t *c = malloc(sizeof *c);
-    rd_kafka_headers_t *hdrs = NULL;
     if (!c) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
     c->cb = cb;
     c->opaque = opaque;
+    c->borrowed = 0;
+    int rc =
+        pb_kafka_produce_dr(k, topic, partition, key, klen, val, vlen, headers, n_headers, c, err);
+    if (rc) free(c);
+    return rc;
+}
+
+int pb_kafka_produce_dr(pb_kafka_t *k, const char *topic, int32_t partition, const void *key,
+                        size_t klen, const void *val, size_t vlen, const pb_kafka_header_t *headers,
+                        size_t n_headers, pb_kafka_dr_t *c, pb_err_t *err) {
+    rd_kafka_headers_t *hdrs = NULL;
     if (n_headers) {
         hdrs = rd_kafka_headers_new(n_headers);
         for (size_t i = 0; i < n_headers; i++)
@@ -465,7 +477,6 @@ int pb_kafka_produce(pb_kafka_t *k, const char *topic, int32_t partition, const 
     if (e) {
         /* On failure the headers stay ours. */
         if (hdrs) rd_kafka_headers_destroy(hdrs);
-        free(c);
         int code = e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? PB_ERR_UNAVAILABLE : map_err(e);
         return pb_err_set(err, code, "produce to %s: %s", topic, rd_kafka_err2str(e));
     }
@@ -603,6 +614,1074 @@ int pb_kafka_ensure_topic(pb_kafka_t *k, const char *topic, int partitions, int 
 int pb_kafka_ensure_log_topic(pb_kafka_t *k, const char *topic, int partitions, int timeout_ms,
                               pb_err_t *err) {
     return ensure_topic(k, topic, partitions, 1, timeout_ms, NULL, err);
+}
+
+/* ---- consumers ------------------------------------------------------------------------------ */
+
+/* Client settings shared by consumers: where, who, and cfg's kafka.* pass-through. */
+static rd_kafka_conf_t *consumer_conf(pb_kafka_t *k, const char *group, const char *client_id,
+                                      pb_err_t *err) {
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    if (conf_set(conf, "bootstrap.servers", k->bootstrap, err) ||
+        (group && conf_set(conf, "group.id", group, err)) ||
+        conf_set(conf, "client.id", client_id ? client_id : "portbroker", err) ||
+        conf_set(conf, "enable.auto.commit", "false", err) ||
+        conf_set(conf, "enable.auto.offset.store", "false", err) ||
+        conf_set(conf, "enable.partition.eof", "false", err) ||
+        conf_set(conf, "session.timeout.ms", "6000", err) ||
+        conf_set(conf, "heartbeat.interval.ms", "500", err) ||
+        conf_set(conf, "fetch.wait.max.ms", k->embedded ? "10" : "100", err))
+        goto fail;
+    if (k->cfg)
+        for (size_t i = 0; i < k->cfg->n_kafka; i++)
+            if (conf_set(conf, k->cfg->kafka[i].key, k->cfg->kafka[i].value, err)) goto fail;
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+/* A wake pipe: either the caller's write end (own = 0) or a pipe of our own. */
+typedef struct wake {
+    int rd, wr, own;
+} wake_t;
+
+static int wake_init(wake_t *w, int given, pb_err_t *err) {
+    w->rd = w->wr = -1;
+    w->own = given <= 0;
+    if (!w->own) {
+        w->wr = given;
+        return 0;
+    }
+    int fds[2];
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0)
+        return pb_err_set(err, PB_ERR_INTERNAL, "wake pipe: %s", strerror(errno));
+    w->rd = fds[0];
+    w->wr = fds[1];
+    return 0;
+}
+
+static void wake_drain(wake_t *w) {
+    char drain[64];
+    if (w->own)
+        while (read(w->rd, drain, sizeof drain) > 0) {
+        }
+}
+
+static void wake_close(wake_t *w) {
+    if (!w->own) return;
+    if (w->rd >= 0) close(w->rd);
+    if (w->wr >= 0) close(w->wr);
+    w->rd = w->wr = -1;
+}
+
+static void msg_view(pb_kafka_msg_t *v, rd_kafka_message_t *m) {
+    rd_kafka_timestamp_type_t tt;
+    v->topic = rd_kafka_topic_name(m->rkt);
+    v->partition = m->partition;
+    v->offset = m->offset;
+    v->key = m->key;
+    v->key_len = m->key_len;
+    v->value = m->payload;
+    v->value_len = m->len;
+    v->timestamp_ms = rd_kafka_message_timestamp(m, &tt);
+    v->impl = m;
+}
+
+size_t pb_kafka_msg_header_count(const pb_kafka_msg_t *m) {
+    rd_kafka_headers_t *h = NULL;
+    if (rd_kafka_message_headers(m->impl, &h) || !h) return 0;
+    return rd_kafka_header_cnt(h);
+}
+
+int pb_kafka_msg_header_at(const pb_kafka_msg_t *m, size_t i, const char **name, const void **value,
+                           size_t *len) {
+    rd_kafka_headers_t *h = NULL;
+    if (rd_kafka_message_headers(m->impl, &h) || !h) return -1;
+    return rd_kafka_header_get_all(h, i, name, value, len) ? -1 : 0;
+}
+
+int pb_kafka_msg_header(const pb_kafka_msg_t *m, const char *name, const void **value,
+                        size_t *len) {
+    rd_kafka_headers_t *h = NULL;
+    if (rd_kafka_message_headers(m->impl, &h) || !h) return 0;
+    return rd_kafka_header_get_last(h, name, value, len) ? 0 : 1;
+}
+
+struct pb_kafka_consumer {
+    pb_kafka_t *k;
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *q;
+    wake_t wake;
+    char *topic;
+    size_t batch_max;
+    rd_kafka_message_t **msgs;
+    pb_kafka_msg_t *views;
+    pb_kafka_batch_cb_t on_batch;
+    pb_kafka_rebalance_cb_t on_rebalance;
+    void *arg;
+};
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+    pb_kafka_consumer_t *c = opaque;
+    size_t n = (size_t)parts->cnt;
+    pb_kafka_tp_t *tp = calloc(n ? n : 1, sizeof *tp);
+    int assigned = e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+    PB_ASSERT(tp); /* a few bytes: without them the group cannot make progress */
+    for (size_t i = 0; i < n; i++) {
+        tp[i].partition = parts->elems[i].partition;
+        tp[i].offset = PB_KAFKA_OFFSET_STORED;
+    }
+    pb_log(DEBUG, "kafka", "%s: %s %zu partitions", c->topic, assigned ? "assigned" : "revoked", n);
+    if (c->on_rebalance) c->on_rebalance(c->arg, assigned, tp, n);
+    rd_kafka_resp_err_t ae;
+    if (assigned) {
+        for (size_t i = 0; i < n; i++)
+            parts->elems[i].offset = tp[i].offset;
+        ae = rd_kafka_assign(rk, parts);
+    } else {
+        ae = rd_kafka_assign(rk, NULL);
+    }
+    if (ae) pb_log(ERROR, "kafka", "%s: assign: %s", c->topic, rd_kafka_err2str(ae));
+    free(tp);
+}
+
+static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque) {
+    (void)rk;
+    (void)offsets;
+    pb_kafka_consumer_t *c = opaque;
+    if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        pb_log_rl(WARN, "kafka", "%s: commit failed: %s", c->topic, rd_kafka_err2str(e));
+}
+
+pb_kafka_consumer_t *pb_kafka_consumer_new(pb_kafka_t *k, const pb_kafka_consumer_conf_t *conf,
+                                           pb_err_t *err) {
+    char es[512];
+    rd_kafka_conf_t *rconf = NULL;
+    rd_kafka_topic_partition_list_t *sub = NULL;
+    PB_ASSERT(conf->group && conf->topic && conf->on_batch);
+    pb_kafka_consumer_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    c->wake.rd = c->wake.wr = -1;
+    c->wake.own = 1;
+    c->k = k;
+    c->batch_max = conf->batch_max ? conf->batch_max : 1000;
+    c->on_batch = conf->on_batch;
+    c->on_rebalance = conf->on_rebalance;
+    c->arg = conf->arg;
+    c->topic = strdup(conf->topic);
+    c->msgs = calloc(c->batch_max, sizeof *c->msgs);
+    c->views = calloc(c->batch_max, sizeof *c->views);
+    if (!c->topic || !c->msgs || !c->views) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    if (wake_init(&c->wake, conf->wake_fd, err)) goto fail;
+    if (!(rconf = consumer_conf(k, conf->group, conf->client_id, err))) goto fail;
+    char fw[16];
+    snprintf(fw, sizeof fw, "%d", conf->fetch_wait_ms);
+    if (conf_set(rconf, "auto.offset.reset", conf->offset_reset ? conf->offset_reset : "latest",
+                 err) ||
+        (conf->fetch_wait_ms > 0 && conf_set(rconf, "fetch.wait.max.ms", fw, err)))
+        goto fail;
+    rd_kafka_conf_set_opaque(rconf, c);
+    rd_kafka_conf_set_rebalance_cb(rconf, rebalance_cb);
+    rd_kafka_conf_set_offset_commit_cb(rconf, commit_cb);
+    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, rconf, es, sizeof es);
+    if (!c->rk) {
+        pb_err_set(err, PB_ERR_INVALID, "consumer of %s: %s", conf->topic, es);
+        goto fail;
+    }
+    rconf = NULL;
+    rd_kafka_poll_set_consumer(c->rk);
+    c->q = rd_kafka_queue_get_consumer(c->rk);
+    rd_kafka_queue_io_event_enable(c->q, c->wake.wr, "c", 1);
+    sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, conf->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (e) {
+        pb_err_set(err, PB_ERR_UNAVAILABLE, "consumer of %s: subscribe: %s", conf->topic,
+                   rd_kafka_err2str(e));
+        goto fail;
+    }
+    return c;
+fail:
+    if (rconf) rd_kafka_conf_destroy(rconf);
+    pb_kafka_consumer_destroy(c);
+    return NULL;
+}
+
+int pb_kafka_consumer_wake_fd(const pb_kafka_consumer_t *c) {
+    return c->wake.own ? c->wake.rd : -1;
+}
+
+size_t pb_kafka_consumer_serve(pb_kafka_consumer_t *c) {
+    size_t total = 0;
+    wake_drain(&c->wake);
+    for (;;) {
+        ssize_t n = rd_kafka_consume_batch_queue(c->q, 0, c->msgs, c->batch_max);
+        if (n <= 0) break;
+        size_t good = 0;
+        for (ssize_t i = 0; i < n; i++) {
+            rd_kafka_message_t *m = c->msgs[i];
+            if (m->err) {
+                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                    pb_log_rl(WARN, "kafka", "consumer of %s: %s", c->topic,
+                              rd_kafka_message_errstr(m));
+                continue;
+            }
+            msg_view(&c->views[good++], m);
+        }
+        if (good) c->on_batch(c->arg, c->views, good);
+        total += good;
+        for (ssize_t i = 0; i < n; i++)
+            rd_kafka_message_destroy(c->msgs[i]);
+        if ((size_t)n < c->batch_max) break;
+    }
+    return total;
+}
+
+int pb_kafka_consumer_pause(pb_kafka_consumer_t *c, int32_t partition, int pause, pb_err_t *err) {
+    rd_kafka_topic_partition_list_t *a = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_assignment(c->rk, &a);
+    if (!e && !rd_kafka_topic_partition_list_find(a, c->topic, partition))
+        e = RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION;
+    if (a) rd_kafka_topic_partition_list_destroy(a);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, c->topic, partition);
+    if (!e) e = pause ? rd_kafka_pause_partitions(c->rk, l) : rd_kafka_resume_partitions(c->rk, l);
+    if (!e) e = l->elems[0].err;
+    rd_kafka_topic_partition_list_destroy(l);
+    if (e)
+        return pb_err_set(err, PB_ERR_INVALID, "%s %s[%d]: %s", pause ? "pause" : "resume",
+                          c->topic, (int)partition, rd_kafka_err2str(e));
+    return 0;
+}
+
+static rd_kafka_topic_partition_list_t *tp_list(const char *topic, const pb_kafka_tp_t *p,
+                                                size_t n) {
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)(n ? n : 1));
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(l, topic, p[i].partition)->offset = p[i].offset;
+    return l;
+}
+
+int pb_kafka_consumer_commit(pb_kafka_consumer_t *c, const pb_kafka_tp_t *offsets, size_t n,
+                             pb_err_t *err) {
+    if (!n) return 0;
+    rd_kafka_topic_partition_list_t *l = tp_list(c->topic, offsets, n);
+    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, l, 1);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (e)
+        return pb_err_set(err, PB_ERR_UNAVAILABLE, "commit %s: %s", c->topic, rd_kafka_err2str(e));
+    return 0;
+}
+
+static int committed(rd_kafka_t *rk, const char *topic, pb_kafka_tp_t *parts, size_t n,
+                     int timeout_ms, pb_err_t *err) {
+    if (!n) return 0;
+    rd_kafka_topic_partition_list_t *l = tp_list(topic, parts, n);
+    rd_kafka_resp_err_t e = rd_kafka_committed(rk, l, timeout_ms);
+    for (size_t i = 0; !e && i < n; i++) {
+        rd_kafka_topic_partition_t *t =
+            rd_kafka_topic_partition_list_find(l, topic, parts[i].partition);
+        parts[i].offset = t && !t->err && t->offset >= 0 ? t->offset : PB_KAFKA_OFFSET_INVALID;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    if (e)
+        return pb_err_set(err, map_err(e) == PB_ERR_TIMEOUT ? PB_ERR_TIMEOUT : PB_ERR_UNAVAILABLE,
+                          "committed offsets of %s: %s", topic, rd_kafka_err2str(e));
+    return 0;
+}
+
+int pb_kafka_consumer_committed(pb_kafka_consumer_t *c, pb_kafka_tp_t *parts, size_t n,
+                                int timeout_ms, pb_err_t *err) {
+    return committed(c->rk, c->topic, parts, n, timeout_ms, err);
+}
+
+static int watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *low,
+                      int64_t *high, int timeout_ms, pb_err_t *err) {
+    rd_kafka_resp_err_t e =
+        rd_kafka_query_watermark_offsets(rk, topic, partition, low, high, timeout_ms);
+    if (e)
+        return pb_err_set(err, map_err(e) == PB_ERR_TIMEOUT ? PB_ERR_TIMEOUT : PB_ERR_UNAVAILABLE,
+                          "watermarks of %s[%d]: %s", topic, (int)partition, rd_kafka_err2str(e));
+    return 0;
+}
+
+int pb_kafka_consumer_watermarks(pb_kafka_consumer_t *c, int32_t partition, int64_t *low,
+                                 int64_t *high, int timeout_ms, pb_err_t *err) {
+    return watermarks(c->rk, c->topic, partition, low, high, timeout_ms, err);
+}
+
+int pb_kafka_consumer_watermarks_cached(pb_kafka_consumer_t *c, int32_t partition, int64_t *low,
+                                        int64_t *high) {
+    int64_t lo = -1, hi = -1;
+    if (rd_kafka_get_watermark_offsets(c->rk, c->topic, partition, &lo, &hi) || hi < 0) return -1;
+    *low = lo;
+    *high = hi;
+    return 0;
+}
+
+void pb_kafka_consumer_destroy(pb_kafka_consumer_t *c) {
+    if (!c) return;
+    if (c->rk) {
+        /* The revocation is served from here through rebalance_cb. */
+        rd_kafka_consumer_close(c->rk);
+        if (c->q) rd_kafka_queue_destroy(c->q);
+        rd_kafka_destroy(c->rk);
+    }
+    wake_close(&c->wake);
+    free(c->msgs);
+    free(c->views);
+    free(c->topic);
+    free(c);
+}
+
+int pb_kafka_group_committed(pb_kafka_t *k, const char *group, const char *topic,
+                             pb_kafka_tp_t *parts, size_t n, int timeout_ms, pb_err_t *err) {
+    char es[512];
+    rd_kafka_conf_t *conf = consumer_conf(k, group, "portbroker-lag", err);
+    if (!conf) return err ? err->code : PB_ERR_INVALID;
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, es, sizeof es);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        return pb_err_set(err, PB_ERR_INVALID, "committed offsets of %s: %s", group, es);
+    }
+    int rc = committed(rk, topic, parts, n, timeout_ms, err);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
+int pb_kafka_watermarks(pb_kafka_t *k, const char *topic, int32_t partition, int64_t *low,
+                        int64_t *high, int timeout_ms, pb_err_t *err) {
+    return watermarks(k->rk, topic, partition, low, high, timeout_ms, err);
+}
+
+int pb_kafka_last_records(pb_kafka_t *k, const char *topic, const int32_t *partitions, size_t n,
+                          int timeout_ms, pb_kafka_msg_cb_t cb, void *arg, pb_err_t *err) {
+    char es[512];
+    int rc = 0;
+    size_t want = 0, got = 0;
+    int64_t deadline = now_ms() + timeout_ms;
+    rd_kafka_topic_partition_list_t *l = NULL;
+    char *done = NULL;
+    rd_kafka_t *rk = NULL;
+    /* assign() needs a group.id; this client never joins it nor commits. */
+    rd_kafka_conf_t *conf = consumer_conf(k, "portbroker.tail", "portbroker-tail", err);
+    if (!conf) return err ? err->code : PB_ERR_INVALID;
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, es, sizeof es);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        return pb_err_set(err, PB_ERR_INVALID, "last records of %s: %s", topic, es);
+    }
+    done = calloc(n ? n : 1, 1);
+    l = rd_kafka_topic_partition_list_new((int)(n ? n : 1));
+    if (!done) {
+        rc = pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int64_t lo = 0, hi = 0;
+        int left = (int)(deadline - now_ms());
+        if ((rc = watermarks(rk, topic, partitions[i], &lo, &hi, left > 0 ? left : 1, err)))
+            goto out;
+        if (hi <= lo) {
+            done[i] = 1; /* empty */
+            continue;
+        }
+        rd_kafka_topic_partition_list_add(l, topic, partitions[i])->offset = hi - 1;
+        want++;
+    }
+    if (!want) goto out;
+    if (rd_kafka_assign(rk, l)) {
+        rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "last records of %s: cannot assign", topic);
+        goto out;
+    }
+    while (got < want) {
+        int left = (int)(deadline - now_ms());
+        if (left <= 0) {
+            rc = pb_err_set(err, PB_ERR_TIMEOUT,
+                            "last records of %s: %zu of %zu partitions not read within %d ms",
+                            topic, want - got, want, timeout_ms);
+            break;
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, left < 100 ? left : 100);
+        if (!m) continue;
+        if (!m->err) {
+            for (size_t i = 0; i < n; i++) {
+                if (partitions[i] != m->partition || done[i]) continue;
+                /* The first record seen of a partition is its last one (we start at hi - 1); a
+                 * record produced since is as good: it is later still, and we only want one. */
+                done[i] = 1;
+                got++;
+                pb_kafka_msg_t v;
+                msg_view(&v, m);
+                cb(arg, &v);
+            }
+        } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            pb_log_rl(WARN, "kafka", "last records of %s: %s", topic, rd_kafka_message_errstr(m));
+        }
+        rd_kafka_message_destroy(m);
+    }
+out:
+    if (l) rd_kafka_topic_partition_list_destroy(l);
+    free(done);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
+/* ---- relay producer ------------------------------------------------------------------------- */
+
+#define PRODUCER_TOPICS_MAX 16
+
+struct pb_kafka_producer {
+    rd_kafka_t *rk;
+    wake_t wake;
+    pb_kafka_delivery_cb_t cb;
+    void *arg;
+    int inflight;
+    /* Topic handles by name: a producev by name looks the topic up under a lock each time. */
+    struct {
+        char *name;
+        rd_kafka_topic_t *rkt;
+    } topics[PRODUCER_TOPICS_MAX];
+    size_t n_topics;
+};
+
+static void relay_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    pb_kafka_producer_t *p = opaque;
+    pb_kafka_delivery_t d = {
+        .code = map_err(m->err),
+        .reason = m->err ? rd_kafka_err2str(m->err) : NULL,
+        .topic = rd_kafka_topic_name(m->rkt),
+        .partition = m->partition,
+        .offset = m->offset,
+        .tag = (int64_t)(intptr_t)m->_private,
+        .value_len = m->len,
+        .latency_us = rd_kafka_message_latency(m),
+    };
+    p->inflight--;
+    p->cb(p->arg, &d);
+}
+
+pb_kafka_producer_t *pb_kafka_producer_new(pb_kafka_t *k, const char *client_id, int wake_fd,
+                                           pb_kafka_delivery_cb_t cb, void *arg, pb_err_t *err) {
+    char es[512];
+    rd_kafka_conf_t *conf = NULL;
+    PB_ASSERT(cb);
+    pb_kafka_producer_t *p = calloc(1, sizeof *p);
+    if (!p) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    p->wake.rd = p->wake.wr = -1;
+    p->wake.own = 1;
+    p->cb = cb;
+    p->arg = arg;
+    if (wake_init(&p->wake, wake_fd, err)) goto fail;
+    conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_dr_msg_cb(conf, relay_dr_cb);
+    rd_kafka_conf_set_opaque(conf, p);
+    if (conf_set(conf, "bootstrap.servers", k->bootstrap, err) ||
+        conf_set(conf, "enable.idempotence", "true", err) || conf_set(conf, "acks", "all", err) ||
+        conf_set(conf, "linger.ms", "5", err) ||
+        conf_set(conf, "queue.buffering.max.messages", "1000000", err) ||
+        conf_set(conf, "batch.num.messages", "10000", err) ||
+        conf_set(conf, "client.id", client_id ? client_id : "portbroker-relay", err))
+        goto fail;
+    if (k->cfg)
+        for (size_t i = 0; i < k->cfg->n_kafka; i++)
+            if (conf_set(conf, k->cfg->kafka[i].key, k->cfg->kafka[i].value, err)) goto fail;
+    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, es, sizeof es);
+    if (!p->rk) {
+        pb_err_set(err, PB_ERR_INVALID, "relay producer: %s", es);
+        goto fail;
+    }
+    conf = NULL;
+    rd_kafka_queue_t *mq = rd_kafka_queue_get_main(p->rk);
+    rd_kafka_queue_io_event_enable(mq, p->wake.wr, "p", 1);
+    rd_kafka_queue_destroy(mq);
+    return p;
+fail:
+    if (conf) rd_kafka_conf_destroy(conf);
+    pb_kafka_producer_destroy(p, 0);
+    return NULL;
+}
+
+int pb_kafka_producer_wake_fd(const pb_kafka_producer_t *p) {
+    return p->wake.own ? p->wake.rd : -1;
+}
+
+size_t pb_kafka_producer_serve(pb_kafka_producer_t *p) {
+    size_t n = 0;
+    int r;
+    wake_drain(&p->wake);
+    while ((r = rd_kafka_poll(p->rk, 0)) > 0)
+        n += (size_t)r;
+    return n;
+}
+
+/* The topic's handle; *cached 0 when the table is full (the caller destroys it after use). */
+static rd_kafka_topic_t *producer_topic(pb_kafka_producer_t *p, const char *topic, int *cached) {
+    *cached = 1;
+    for (size_t i = 0; i < p->n_topics; i++)
+        if (strcmp(p->topics[i].name, topic) == 0) return p->topics[i].rkt;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topic, NULL);
+    char *name = rkt && p->n_topics < PRODUCER_TOPICS_MAX ? strdup(topic) : NULL;
+    if (!name) {
+        *cached = 0;
+        return rkt;
+    }
+    p->topics[p->n_topics].name = name;
+    p->topics[p->n_topics].rkt = rkt;
+    p->n_topics++;
+    return rkt;
+}
+
+int pb_kafka_producer_send(pb_kafka_producer_t *p, const char *topic, int32_t partition,
+                           const void *key, size_t klen, const void *val, size_t vlen,
+                           const pb_kafka_header_t *headers, size_t n_headers, int64_t tag,
+                           pb_err_t *err) {
+    rd_kafka_headers_t *hdrs = NULL;
+    int cached = 0;
+    rd_kafka_topic_t *rkt = producer_topic(p, topic, &cached);
+    if (!rkt)
+        return pb_err_set(err, PB_ERR_INVALID, "produce to %s: %s", topic,
+                          rd_kafka_err2str(rd_kafka_last_error()));
+    if (n_headers) {
+        hdrs = rd_kafka_headers_new(n_headers);
+        for (size_t i = 0; i < n_headers; i++)
+            rd_kafka_header_add(hdrs, headers[i].name, -1, headers[i].value,
+                                (ssize_t)headers[i].len);
+    }
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key, klen),
+        RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_OPAQUE((void *)(intptr_t)tag), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+    if (!cached) rd_kafka_topic_destroy(rkt);
+    if (e) {
+        if (hdrs) rd_kafka_headers_destroy(hdrs);
+        int code = e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? PB_ERR_UNAVAILABLE : map_err(e);
+        return pb_err_set(err, code, "produce to %s[%d]: %s", topic, (int)partition,
+                          rd_kafka_err2str(e));
+    }
+    p->inflight++;
+    return 0;
+}
+
+int pb_kafka_producer_forward(pb_kafka_producer_t *p, const char *topic, const pb_kafka_msg_t *m,
+                              const void *val, size_t vlen, const char *const *drop, size_t n_drop,
+                              const pb_kafka_header_t *add, size_t n_add, int64_t tag,
+                              pb_err_t *err) {
+    int cached = 0;
+    rd_kafka_topic_t *rkt = producer_topic(p, topic, &cached);
+    rd_kafka_message_t *src = m->impl;
+    if (!rkt)
+        return pb_err_set(err, PB_ERR_INVALID, "produce to %s: %s", topic,
+                          rd_kafka_err2str(rd_kafka_last_error()));
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_detach_headers(src, &hdrs) || !hdrs)
+        hdrs = rd_kafka_headers_new(n_add ? n_add : 1);
+    for (size_t i = 0; i < n_drop; i++)
+        rd_kafka_header_remove(hdrs, drop[i]);
+    for (size_t i = 0; i < n_add; i++)
+        rd_kafka_header_add(hdrs, add[i].name, -1, add[i].value, (ssize_t)add[i].len);
+    rd_kafka_resp_err_t e;
+    int64_t deadline = now_ms() + 10000;
+    for (;;) {
+        e = rd_kafka_producev(
+            p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(src->partition),
+            RD_KAFKA_V_KEY(src->key, src->key_len), RD_KAFKA_V_VALUE((void *)val, vlen),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE((void *)(intptr_t)tag),
+            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || now_ms() > deadline) break;
+        rd_kafka_poll(p->rk, 10);
+    }
+    if (!cached) rd_kafka_topic_destroy(rkt);
+    if (e) {
+        rd_kafka_headers_destroy(hdrs);
+        int code = e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? PB_ERR_UNAVAILABLE : map_err(e);
+        return pb_err_set(err, code, "produce to %s[%d]: %s", topic, (int)src->partition,
+                          rd_kafka_err2str(e));
+    }
+    p->inflight++;
+    return 0;
+}
+
+int pb_kafka_producer_inflight(const pb_kafka_producer_t *p) { return p->inflight; }
+
+int pb_kafka_producer_wait(pb_kafka_producer_t *p, int timeout_ms) {
+    int64_t deadline = now_ms() + timeout_ms;
+    while (p->inflight > 0) {
+        int left = (int)(deadline - now_ms());
+        if (left <= 0) break;
+        rd_kafka_flush(p->rk, left < 100 ? left : 100);
+    }
+    return p->inflight;
+}
+
+int pb_kafka_producer_destroy(pb_kafka_producer_t *p, int timeout_ms) {
+    int left = 0;
+    if (!p) return 0;
+    if (p->rk) {
+        left = pb_kafka_producer_wait(p, timeout_ms);
+        for (size_t i = 0; i < p->n_topics; i++) {
+            rd_kafka_topic_destroy(p->topics[i].rkt);
+            free(p->topics[i].name);
+        }
+        rd_kafka_destroy(p->rk);
+    }
+    wake_close(&p->wake);
+    free(p);
+    return left;
+}
+
+/* ---- subscriber streams --------------------------------------------------------------------- */
+
+struct pb_kafka_stream {
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *q;
+    char *topic;
+    pb_kafka_stream_rebalance_cb_t cb;
+    void *arg;
+};
+
+/* Consumer settings shared by streams and the lag probe: the cluster, the pass-through, and the
+ * embedded cluster's timing facts (rebalances cost session.timeout.ms - 1 s there; empty fetches
+ * wait fetch.wait.max.ms). */
+static rd_kafka_conf_t *sub_consumer_conf(pb_kafka_t *k, const pb_config_t *cfg, const char *group,
+                                          const char *client_id, pb_err_t *err) {
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    if (conf_set(conf, "bootstrap.servers", k->bootstrap, err)) goto fail;
+    /* Producer-only pass-through keys would only make librdkafka warn: skip the ones we set. */
+    for (size_t i = 0; i < cfg->n_kafka; i++) {
+        const char *key = cfg->kafka[i].key;
+        if (!strcmp(key, "acks") || !strcmp(key, "linger.ms") ||
+            !strcmp(key, "enable.idempotence") || !strncmp(key, "batch.", 6) ||
+            !strcmp(key, "queue.buffering.max.ms") || !strcmp(key, "compression.type"))
+            continue;
+        if (conf_set(conf, key, cfg->kafka[i].value, err)) goto fail;
+    }
+    if (conf_set(conf, "group.id", group, err) || conf_set(conf, "client.id", client_id, err) ||
+        conf_set(conf, "enable.auto.commit", "false", err) ||
+        conf_set(conf, "enable.auto.offset.store", "false", err) ||
+        conf_set(conf, "enable.partition.eof", "false", err) ||
+        conf_set(conf, "auto.offset.reset", "earliest", err))
+        goto fail;
+    if (k->embedded && (conf_set(conf, "session.timeout.ms", "3000", err) ||
+                        conf_set(conf, "heartbeat.interval.ms", "500", err) ||
+                        conf_set(conf, "fetch.wait.max.ms", "10", err)))
+        goto fail;
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+static void stream_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
+                             rd_kafka_topic_partition_list_t *parts, void *opaque) {
+    pb_kafka_stream_t *s = opaque;
+    int32_t ids[256];
+    size_t n = 0;
+    for (int i = 0; i < parts->cnt && n < sizeof ids / sizeof ids[0]; i++)
+        ids[n++] = parts->elems[i].partition;
+    if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        rd_kafka_assign(rk, parts);
+        if (s->cb) s->cb(s->arg, 1, ids, n);
+    } else {
+        if (s->cb) s->cb(s->arg, 0, ids, n);
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+pb_kafka_stream_t *pb_kafka_stream_new(pb_kafka_t *k, const pb_config_t *cfg, const char *group,
+                                       const char *topic, int queue_kbytes, int wake_fd,
+                                       pb_kafka_stream_rebalance_cb_t cb, void *arg,
+                                       pb_err_t *err) {
+    char es[512], kb[32];
+    rd_kafka_topic_partition_list_t *tl = NULL;
+    pb_kafka_stream_t *s = calloc(1, sizeof *s);
+    if (!s || !(s->topic = strdup(topic))) {
+        free(s);
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    s->cb = cb;
+    s->arg = arg;
+    rd_kafka_conf_t *conf = sub_consumer_conf(k, cfg, group, "portbroker-sub", err);
+    if (!conf) goto fail;
+    snprintf(kb, sizeof kb, "%d", queue_kbytes > 0 ? queue_kbytes : 1);
+    /* Bound what a stream prefetches: a reader that does not read must not grow our memory. */
+    if (conf_set(conf, "queued.max.messages.kbytes", kb, err) ||
+        conf_set(conf, "fetch.max.bytes", "1048576", err) ||
+        conf_set(conf, "max.partition.fetch.bytes", "262144", err)) {
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, stream_rebalance);
+    rd_kafka_conf_set_opaque(conf, s);
+    s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, es, sizeof es);
+    if (!s->rk) {
+        rd_kafka_conf_destroy(conf);
+        pb_err_set(err, PB_ERR_INVALID, "subscriber consumer: %s", es);
+        goto fail;
+    }
+    rd_kafka_poll_set_consumer(s->rk);
+    s->q = rd_kafka_queue_get_consumer(s->rk);
+    rd_kafka_queue_io_event_enable(s->q, wake_fd, "s", 1);
+    tl = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(tl, topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(s->rk, tl);
+    rd_kafka_topic_partition_list_destroy(tl);
+    if (e) {
+        pb_err_set(err, PB_ERR_UNAVAILABLE, "subscribe to %s: %s", topic, rd_kafka_err2str(e));
+        goto fail;
+    }
+    return s;
+fail:
+    if (s->q) rd_kafka_queue_destroy(s->q);
+    if (s->rk) rd_kafka_destroy(s->rk);
+    free(s->topic);
+    free(s);
+    return NULL;
+}
+
+int pb_kafka_stream_poll(pb_kafka_stream_t *s, pb_kafka_record_t *out) {
+    for (;;) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, 0);
+        if (!m) return 0;
+        if (m->err) {
+            pb_log_rl(WARN, "sub", "consumer of %s: %s", s->topic, rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        int64_t ts = rd_kafka_message_timestamp(m, NULL);
+        *out = (pb_kafka_record_t){.partition = m->partition,
+                                   .offset = m->offset,
+                                   .timestamp_ms = ts,
+                                   .key = m->key,
+                                   .klen = m->key_len,
+                                   .value = m->payload,
+                                   .vlen = m->len,
+                                   .msg_ = m};
+        return 1;
+    }
+}
+
+int pb_kafka_record_header(const pb_kafka_record_t *rec, size_t i, const char **name,
+                           const void **value, size_t *len) {
+    rd_kafka_headers_t *h = NULL;
+    if (!rec->msg_ || rd_kafka_message_headers(rec->msg_, &h) || !h) return -1;
+    if (rd_kafka_header_get_all(h, i, name, value, len)) return -1;
+    return 0;
+}
+
+void pb_kafka_record_release(pb_kafka_record_t *rec) {
+    if (rec->msg_) rd_kafka_message_destroy(rec->msg_);
+    rec->msg_ = NULL;
+}
+
+void pb_kafka_stream_pause(pb_kafka_stream_t *s, int pause) {
+    rd_kafka_topic_partition_list_t *a = NULL;
+    if (rd_kafka_assignment(s->rk, &a) || !a) return;
+    if (a->cnt) pause ? rd_kafka_pause_partitions(s->rk, a) : rd_kafka_resume_partitions(s->rk, a);
+    rd_kafka_topic_partition_list_destroy(a);
+}
+
+int pb_kafka_stream_commit(pb_kafka_stream_t *s, const int32_t *partitions, const int64_t *offsets,
+                           size_t n, int async, pb_err_t *err) {
+    if (!n) return 0;
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(tl, s->topic, partitions[i])->offset = offsets[i];
+    rd_kafka_resp_err_t e = rd_kafka_commit(s->rk, tl, async);
+    int rc = 0;
+    if (!e && !async)
+        for (int i = 0; i < tl->cnt && !e; i++)
+            e = tl->elems[i].err;
+    if (e)
+        rc = pb_err_set(
+            err,
+            e == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION || e == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID ||
+                    e == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS || e == RD_KAFKA_RESP_ERR__STATE
+                ? PB_ERR_CONFLICT
+                : PB_ERR_UNAVAILABLE,
+            "commit to %s: %s", s->topic, rd_kafka_err2str(e));
+    rd_kafka_topic_partition_list_destroy(tl);
+    return rc;
+}
+
+struct pb_kafka_closer {
+    pthread_t thread;
+    atomic_int done;
+    pb_kafka_stream_t *s;
+    rd_kafka_topic_partition_list_t *final;
+};
+
+static void stream_free(pb_kafka_stream_t *s, rd_kafka_topic_partition_list_t *final) {
+    if (final && final->cnt) {
+        rd_kafka_resp_err_t e = rd_kafka_commit(s->rk, final, 0);
+        if (e) pb_log(WARN, "sub", "final commit to %s: %s", s->topic, rd_kafka_err2str(e));
+    }
+    rd_kafka_queue_destroy(s->q);
+    rd_kafka_consumer_close(s->rk);
+    rd_kafka_destroy(s->rk);
+    free(s->topic);
+    free(s);
+}
+
+static void *closer_main(void *arg) {
+    pb_kafka_closer_t *c = arg;
+    stream_free(c->s, c->final);
+    atomic_store(&c->done, 1);
+    return NULL;
+}
+
+pb_kafka_closer_t *pb_kafka_stream_close(pb_kafka_stream_t *s, const int32_t *partitions,
+                                         const int64_t *offsets, size_t n) {
+    if (!s) return NULL;
+    rd_kafka_queue_io_event_enable(s->q, -1, NULL, 0);
+    /* The rebalance callback must not reach the stream's owner any more. */
+    s->cb = NULL;
+    rd_kafka_topic_partition_list_t *final = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(final, s->topic, partitions[i])->offset = offsets[i];
+    pb_kafka_closer_t *c = calloc(1, sizeof *c);
+    if (c) {
+        c->s = s;
+        c->final = final;
+        if (pthread_create(&c->thread, NULL, closer_main, c) == 0) return c;
+        free(c);
+    }
+    stream_free(s, final);
+    rd_kafka_topic_partition_list_destroy(final);
+    return NULL;
+}
+
+int pb_kafka_closer_reap(pb_kafka_closer_t *c, int wait) {
+    if (!c) return 1;
+    if (!wait && !atomic_load(&c->done)) return 0;
+    pthread_join(c->thread, NULL);
+    rd_kafka_topic_partition_list_destroy(c->final);
+    free(c);
+    return 1;
+}
+
+/* ---- lag probe ---- */
+
+typedef struct lag_group {
+    char *group;
+    rd_kafka_t *rk;
+} lag_group_t;
+
+struct pb_kafka_lag {
+    pb_kafka_t *k;
+    const pb_config_t *cfg;
+    rd_kafka_t *reader;  /* assigns partitions at offsets to read one record's timestamp */
+    lag_group_t *groups; /* one handle per group, for its committed offsets (never joins) */
+    size_t n_groups;
+    int admin_ok; /* committed offsets through the admin API work (else the group handles) */
+};
+
+pb_kafka_lag_t *pb_kafka_lag_new(pb_kafka_t *k, const pb_config_t *cfg, pb_err_t *err) {
+    char es[512];
+    pb_kafka_lag_t *l = calloc(1, sizeof *l);
+    if (!l) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    l->k = k;
+    l->cfg = cfg;
+    rd_kafka_conf_t *conf =
+        sub_consumer_conf(k, cfg, "portbroker.lag.reader", "portbroker-lag", err);
+    if (!conf) goto fail;
+    l->reader = rd_kafka_new(RD_KAFKA_CONSUMER, conf, es, sizeof es);
+    if (!l->reader) {
+        rd_kafka_conf_destroy(conf);
+        pb_err_set(err, PB_ERR_INVALID, "lag probe: %s", es);
+        goto fail;
+    }
+    rd_kafka_poll_set_consumer(l->reader);
+    return l;
+fail:
+    pb_kafka_lag_destroy(l);
+    return NULL;
+}
+
+static rd_kafka_t *lag_group_handle(pb_kafka_lag_t *l, const char *group, pb_err_t *err) {
+    char es[512];
+    for (size_t i = 0; i < l->n_groups; i++)
+        if (!strcmp(l->groups[i].group, group)) return l->groups[i].rk;
+    lag_group_t *g = realloc(l->groups, (l->n_groups + 1) * sizeof *g);
+    if (!g) return pb_err_set(err, PB_ERR_NOMEM, "out of memory"), NULL;
+    l->groups = g;
+    rd_kafka_conf_t *conf = sub_consumer_conf(l->k, l->cfg, group, "portbroker-lag", err);
+    if (!conf) return NULL;
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, es, sizeof es);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        pb_err_set(err, PB_ERR_INVALID, "lag probe: %s", es);
+        return NULL;
+    }
+    char *name = strdup(group);
+    if (!name) {
+        rd_kafka_destroy(rk);
+        return pb_err_set(err, PB_ERR_NOMEM, "out of memory"), NULL;
+    }
+    l->groups[l->n_groups++] = (lag_group_t){name, rk};
+    return rk;
+}
+
+/* The group's committed offsets into tl through the admin API (OffsetFetch on the group's
+ * coordinator): no client per group. Returns 0, or -1 when the cluster did not answer it. */
+static int admin_committed(rd_kafka_t *rk, const char *group, rd_kafka_topic_partition_list_t *tl,
+                           int timeout_ms) {
+    int rc = -1;
+    char es[256];
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *o =
+        rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
+    rd_kafka_AdminOptions_set_request_timeout(o, timeout_ms, es, sizeof es);
+    rd_kafka_ListConsumerGroupOffsets_t *req = rd_kafka_ListConsumerGroupOffsets_new(group, tl);
+    rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, o, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
+    const rd_kafka_ListConsumerGroupOffsets_result_t *res =
+        ev ? rd_kafka_event_ListConsumerGroupOffsets_result(ev) : NULL;
+    if (res && !rd_kafka_event_error(ev)) {
+        size_t n = 0;
+        const rd_kafka_group_result_t **g =
+            rd_kafka_ListConsumerGroupOffsets_result_groups(res, &n);
+        const rd_kafka_topic_partition_list_t *got = n == 1 && !rd_kafka_group_result_error(g[0])
+                                                         ? rd_kafka_group_result_partitions(g[0])
+                                                         : NULL;
+        if (got) {
+            for (int i = 0; i < tl->cnt; i++) {
+                tl->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+                for (int j = 0; j < got->cnt; j++)
+                    if (got->elems[j].partition == tl->elems[i].partition && !got->elems[j].err)
+                        tl->elems[i].offset = got->elems[j].offset;
+            }
+            rc = 0;
+        }
+    }
+    if (ev) rd_kafka_event_destroy(ev);
+    rd_kafka_ListConsumerGroupOffsets_destroy(req);
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    return rc;
+}
+
+int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic,
+                         pb_kafka_lag_part_t *parts, size_t cap, size_t *n_parts, int timeout_ms,
+                         pb_err_t *err) {
+    int rc = 0;
+    rd_kafka_topic_partition_list_t *tl = NULL, *want = NULL;
+    const struct rd_kafka_metadata *md = NULL;
+    *n_parts = 0;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(l->reader, 1, NULL, &md, timeout_ms);
+    if (e) {
+        rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "metadata: %s", rd_kafka_err2str(e));
+        goto done;
+    }
+    int np = -1;
+    for (int i = 0; i < md->topic_cnt; i++)
+        if (!strcmp(md->topics[i].topic, topic) && !md->topics[i].err)
+            np = md->topics[i].partition_cnt;
+    if (np < 0) {
+        rc = pb_err_set(err, PB_ERR_NOT_FOUND, "topic %s does not exist", topic);
+        goto done;
+    }
+    if ((size_t)np > cap) np = (int)cap;
+    tl = rd_kafka_topic_partition_list_new(np);
+    for (int p = 0; p < np; p++) {
+        parts[p] = (pb_kafka_lag_part_t){.partition = p, .committed = -1, .oldest_ts_ms = -1};
+        e = rd_kafka_query_watermark_offsets(l->reader, topic, p, &parts[p].low, &parts[p].high,
+                                             timeout_ms);
+        if (e) {
+            rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "%s [%d] watermarks: %s", topic, p,
+                            rd_kafka_err2str(e));
+            goto done;
+        }
+        rd_kafka_topic_partition_list_add(tl, topic, p);
+    }
+    if (l->admin_ok && admin_committed(l->reader, group, tl, timeout_ms)) {
+        l->admin_ok = 0;
+        pb_log(INFO, "sub",
+               "lag: the cluster did not answer ListConsumerGroupOffsets; reading "
+               "committed offsets through one client per group instead");
+    }
+    if (!l->admin_ok) { /* a client of the group (it never joins) when the admin call fails */
+        rd_kafka_t *g = lag_group_handle(l, group, err);
+        if (!g) {
+            rc = err ? err->code : PB_ERR_INTERNAL;
+            goto done;
+        }
+        e = rd_kafka_committed(g, tl, timeout_ms);
+    }
+    if (e) {
+        rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "committed offsets of %s: %s", group,
+                        rd_kafka_err2str(e));
+        goto done;
+    }
+    want = rd_kafka_topic_partition_list_new(np);
+    for (int p = 0; p < np; p++) {
+        int64_t c = tl->elems[p].offset;
+        parts[p].committed = c >= 0 ? c : -1;
+        int64_t pos = c >= 0 ? c : parts[p].low;
+        if (pos < parts[p].low) pos = parts[p].low; /* expired records count from the first kept */
+        if (pos < parts[p].high) rd_kafka_topic_partition_list_add(want, topic, p)->offset = pos;
+    }
+    *n_parts = (size_t)np;
+    if (want->cnt == 0) goto done;
+    /* The oldest unconsumed record's timestamp: read one record at each position. */
+    if (rd_kafka_assign(l->reader, want)) goto done;
+    int missing = want->cnt;
+    int64_t deadline = now_ms() + timeout_ms;
+    while (missing > 0 && now_ms() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(l->reader, 50);
+        if (!m) continue;
+        if (!m->err && m->partition >= 0 && m->partition < np &&
+            parts[m->partition].oldest_ts_ms < 0) {
+            int64_t ts = rd_kafka_message_timestamp(m, NULL);
+            parts[m->partition].oldest_ts_ms = ts >= 0 ? ts : 0;
+            missing--;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_assign(l->reader, NULL);
+done:
+    if (md) rd_kafka_metadata_destroy(md);
+    if (tl) rd_kafka_topic_partition_list_destroy(tl);
+    if (want) rd_kafka_topic_partition_list_destroy(want);
+    return rc;
+}
+
+void pb_kafka_lag_destroy(pb_kafka_lag_t *l) {
+    if (!l) return;
+    for (size_t i = 0; i < l->n_groups; i++) {
+        rd_kafka_destroy(l->groups[i].rk);
+        free(l->groups[i].group);
+    }
+    free(l->groups);
+    if (l->reader) {
+        rd_kafka_consumer_close(l->reader);
+        rd_kafka_destroy(l->reader);
+    }
+    free(l);
 }
 
 /* ---- fault injection (publish tests) ---- */

@@ -116,6 +116,20 @@ int pb_kafka_produce(pb_kafka_t *k, const char *topic, int32_t partition, const 
                      size_t klen, const void *val, size_t vlen, const pb_kafka_header_t *headers,
                      size_t n_headers, pb_kafka_dr_cb_t cb, void *opaque, pb_err_t *err);
 
+/* Delivery context in the caller's storage, for pb_kafka_produce_dr: set cb and opaque, and
+ * borrowed = 1 (the storage is the caller's; 0 is for the module's own allocations). */
+typedef struct pb_kafka_dr {
+    pb_kafka_dr_cb_t cb;
+    void *opaque;
+    int borrowed;
+} pb_kafka_dr_t;
+
+/* pb_kafka_produce without its per-message allocation: dr (with cb set) must stay valid until its
+ * callback runs (only when this returns 0). For hot paths producing many messages per request. */
+int pb_kafka_produce_dr(pb_kafka_t *k, const char *topic, int32_t partition, const void *key,
+                        size_t klen, const void *val, size_t vlen, const pb_kafka_header_t *headers,
+                        size_t n_headers, pb_kafka_dr_t *dr, pb_err_t *err);
+
 /* ---- following a one-partition log (the registry) ---- */
 
 typedef struct pb_kafka_log pb_kafka_log_t;
@@ -156,5 +170,318 @@ int pb_kafka_cluster_set_up(pb_kafka_cluster_t *c, int up, pb_err_t *err);
 
 /* librdkafka version string. */
 const char *pb_kafka_version(void);
+
+/* ---- consumers ----
+ * Group consumers of one topic, read-only queries of partitions (watermarks, committed offsets, the
+ * last record), and a producer for relays (routing) that allocates nothing per message. Every
+ * callback runs on the caller's thread (the loop thread) from the _serve/_wait/_destroy call that
+ * names it; librdkafka's threads only write to the wake fd. */
+
+#define PB_KAFKA_OFFSET_BEGINNING (-2)  /* the partition's first offset */
+#define PB_KAFKA_OFFSET_END (-1)        /* the next record produced */
+#define PB_KAFKA_OFFSET_STORED (-1000)  /* the group's committed offset, else auto.offset.reset */
+#define PB_KAFKA_OFFSET_INVALID (-1001) /* "none": no committed offset */
+
+/* A consumed message, borrowed for the duration of the callback that receives it (copy what you
+ * keep). key/value are NULL when absent. timestamp_ms is -1 when unknown. */
+typedef struct pb_kafka_msg {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    int64_t timestamp_ms;
+    void *impl; /* kafka.c's: the librdkafka message */
+} pb_kafka_msg_t;
+
+/* Number of headers of m (duplicates counted), and the i-th (0-based, in wire order): returns 0 and
+ * sets name (NUL-terminated), value (NULL for a null header) and len, or -1 when i is out of range.
+ */
+size_t pb_kafka_msg_header_count(const pb_kafka_msg_t *m);
+int pb_kafka_msg_header_at(const pb_kafka_msg_t *m, size_t i, const char **name, const void **value,
+                           size_t *len);
+
+/* The LAST header of m named name (Kafka headers may repeat; the last one wins, as Kafka Connect
+ * reads them): 1 with value/len set (value NULL for a null header), or 0 when absent. */
+int pb_kafka_msg_header(const pb_kafka_msg_t *m, const char *name, const void **value, size_t *len);
+
+/* A partition and an offset (an absolute offset, or one of PB_KAFKA_OFFSET_*). */
+typedef struct pb_kafka_tp {
+    int32_t partition;
+    int64_t offset;
+} pb_kafka_tp_t;
+
+typedef struct pb_kafka_consumer pb_kafka_consumer_t;
+
+/* A batch of n >= 1 messages in offset order per partition. Borrowed until the callback returns. */
+typedef void (*pb_kafka_batch_cb_t)(void *arg, const pb_kafka_msg_t *msgs, size_t n);
+
+/*
+ * The group gave (assigned = 1) or takes away (assigned = 0) the partitions parts[0..n) of the
+ * consumer's topic. On assignment each offset is PB_KAFKA_OFFSET_STORED; the callback may set any
+ * offset (absolute or PB_KAFKA_OFFSET_*) where consumption of that partition starts. On revocation
+ * the partitions are still assigned while the callback runs: finish or abandon in-flight work
+ * (blocking, bounded, is fine) before returning; no message of them is delivered afterwards. n may
+ * be 0. Called from pb_kafka_consumer_serve and pb_kafka_consumer_destroy.
+ */
+typedef void (*pb_kafka_rebalance_cb_t)(void *arg, int assigned, pb_kafka_tp_t *parts, size_t n);
+
+typedef struct pb_kafka_consumer_conf {
+    const char *group;        /* group.id (required) */
+    const char *topic;        /* the one topic subscribed (required) */
+    const char *offset_reset; /* "earliest" or "latest" (NULL: latest): where a partition without
+                               * a committed offset, or with one out of range, starts */
+    const char *client_id;    /* NULL: "portbroker" */
+    size_t batch_max;         /* most messages per batch callback (0: 1000) */
+    int fetch_wait_ms;        /* fetch.wait.max.ms (0: 10 on an embedded cluster, 100 otherwise).
+                               * The embedded cluster answers an empty fetch only after it, and
+                               * does not answer early when records arrive: it is both the idle
+                               * cost (requests/s) and the added latency of a quiet topic */
+    int wake_fd;              /* > 0: write end of a pipe the consumer signals (several consumers
+                               * may share one); 0 or -1: the consumer makes its own pipe, see
+                               * pb_kafka_consumer_wake_fd */
+    pb_kafka_batch_cb_t on_batch;         /* required */
+    pb_kafka_rebalance_cb_t on_rebalance; /* NULL: start at committed offsets */
+    void *arg;                            /* passed to both callbacks */
+} pb_kafka_consumer_conf_t;
+
+/*
+ * A consumer in group conf->group subscribed to conf->topic, with the client settings the embedded
+ * cluster needs (session.timeout.ms=6000, heartbeat.interval.ms=500, fetch.wait.max.ms=10; 100 on
+ * a real cluster), manual commits only (enable.auto.commit=false), and cfg's kafka.* pass-through.
+ * conf is copied. Does not block. Returns NULL with err set.
+ */
+pb_kafka_consumer_t *pb_kafka_consumer_new(pb_kafka_t *k, const pb_kafka_consumer_conf_t *conf,
+                                           pb_err_t *err);
+
+/* Read end of the consumer's own wake pipe (-1 when conf.wake_fd was given): readable when events
+ * wait; then call pb_kafka_consumer_serve. */
+int pb_kafka_consumer_wake_fd(const pb_kafka_consumer_t *c);
+
+/* Serve every waiting event: rebalances (on_rebalance), commit results (failures logged) and
+ * messages (on_batch, in batches). Drains the wake pipe when it is the consumer's own. Returns the
+ * number of messages delivered. Loop thread; not re-entrant (do not call it from a callback). */
+size_t pb_kafka_consumer_serve(pb_kafka_consumer_t *c);
+
+/* Stop (pause = 1) or restart (0) fetching a partition: messages already delivered are not
+ * repeated; fetching resumes after the last delivered one. Returns 0 or PB_ERR_INVALID when the
+ * partition is not assigned. */
+int pb_kafka_consumer_pause(pb_kafka_consumer_t *c, int32_t partition, int pause, pb_err_t *err);
+
+/* Commit offsets (each the NEXT offset to consume of its partition) for the group, asynchronously;
+ * failures are logged when served. Returns 0, or PB_ERR_UNAVAILABLE when it cannot be queued. */
+int pb_kafka_consumer_commit(pb_kafka_consumer_t *c, const pb_kafka_tp_t *offsets, size_t n,
+                             pb_err_t *err);
+
+/* The group's committed offsets of parts[0..n) (partitions set by the caller), into each offset
+ * (PB_KAFKA_OFFSET_INVALID when none). Blocking, bounded by timeout_ms. Returns 0,
+ * PB_ERR_TIMEOUT or PB_ERR_UNAVAILABLE. */
+int pb_kafka_consumer_committed(pb_kafka_consumer_t *c, pb_kafka_tp_t *parts, size_t n,
+                                int timeout_ms, pb_err_t *err);
+
+/* Low and high watermark (first offset, and one past the last) of a partition of the consumer's
+ * topic. Blocking, bounded by timeout_ms: asks the partition's leader. Returns 0, PB_ERR_TIMEOUT or
+ * PB_ERR_UNAVAILABLE. */
+int pb_kafka_consumer_watermarks(pb_kafka_consumer_t *c, int32_t partition, int64_t *low,
+                                 int64_t *high, int timeout_ms, pb_err_t *err);
+
+/* The same from what the consumer last learned while fetching (no request; an assigned partition
+ * only; the high watermark is fresh to the last fetch, the low one may be -1). Returns 0, or -1
+ * when nothing is known yet. */
+int pb_kafka_consumer_watermarks_cached(pb_kafka_consumer_t *c, int32_t partition, int64_t *low,
+                                        int64_t *high);
+
+/* Leave the group (the revocation is delivered to on_rebalance first, from this call) and free the
+ * consumer. Commits nothing by itself. Blocking, bounded by session.timeout.ms. NULL is a no-op. */
+void pb_kafka_consumer_destroy(pb_kafka_consumer_t *c);
+
+/* Committed offsets of any group on topic for parts[0..n) (as pb_kafka_consumer_committed), through
+ * a temporary client that does not join the group. Blocking, bounded. For lag pollers. */
+int pb_kafka_group_committed(pb_kafka_t *k, const char *group, const char *topic,
+                             pb_kafka_tp_t *parts, size_t n, int timeout_ms, pb_err_t *err);
+
+/* Low/high watermarks of topic/partition through the broker's client. Blocking, bounded. */
+int pb_kafka_watermarks(pb_kafka_t *k, const char *topic, int32_t partition, int64_t *low,
+                        int64_t *high, int timeout_ms, pb_err_t *err);
+
+/* Called with one message; borrowed until it returns. */
+typedef void (*pb_kafka_msg_cb_t)(void *arg, const pb_kafka_msg_t *m);
+
+/*
+ * Read the LAST record (offset high watermark - 1) of each of partitions[0..n) of topic, with its
+ * headers, through a temporary consumer outside any group: cb once per partition that has a
+ * record. Empty partitions get no call. Blocking, bounded by timeout_ms in all (for rebalance and
+ * start-up paths). Returns 0, PB_ERR_TIMEOUT (some last records could not be read in time: the
+ * caller must not guess) or PB_ERR_UNAVAILABLE.
+ */
+int pb_kafka_last_records(pb_kafka_t *k, const char *topic, const int32_t *partitions, size_t n,
+                          int timeout_ms, pb_kafka_msg_cb_t cb, void *arg, pb_err_t *err);
+
+/* ---- relay producer ----
+ * A producer of its own (idempotent, acks=all, cfg's kafka.* pass-through) for relays that forward
+ * consumed records: one delivery callback for the whole producer and a caller's integer tag per
+ * message (e.g. the origin offset), so producing allocates nothing of ours per message. Being its
+ * own client, its in-flight messages can be waited for without waiting for anyone else's. */
+
+typedef struct pb_kafka_producer pb_kafka_producer_t;
+
+/* The outcome of one message: code 0 (acknowledged at partition/offset) or a PB_ERR_* with reason;
+ * the topic, the tag given to pb_kafka_producer_send, the value's size and the time from send to
+ * acknowledgement. */
+typedef struct pb_kafka_delivery {
+    int code;
+    const char *reason;
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    int64_t tag;
+    size_t value_len;
+    int64_t latency_us;
+} pb_kafka_delivery_t;
+
+typedef void (*pb_kafka_delivery_cb_t)(void *arg, const pb_kafka_delivery_t *d);
+
+/* A new relay producer. wake_fd as in pb_kafka_consumer_conf_t. cb (required) gets every delivery.
+ * Returns NULL with err set. */
+pb_kafka_producer_t *pb_kafka_producer_new(pb_kafka_t *k, const char *client_id, int wake_fd,
+                                           pb_kafka_delivery_cb_t cb, void *arg, pb_err_t *err);
+
+/* Read end of its own wake pipe, or -1 when wake_fd was given. */
+int pb_kafka_producer_wake_fd(const pb_kafka_producer_t *p);
+
+/* Serve waiting delivery reports (the callback). Returns how many. Loop thread. */
+size_t pb_kafka_producer_serve(pb_kafka_producer_t *p);
+
+/*
+ * Enqueue one message to topic/partition (explicit partition >= 0, or -1 for the key's murmur2
+ * partition) with headers[0..n_headers) in that order; everything is copied. tag is any value in
+ * 0..2^62 handed back in the delivery. Returns 0 (the callback will be called exactly once),
+ * PB_ERR_UNAVAILABLE when the local queue is full (serve deliveries and retry), PB_ERR_TOO_LARGE or
+ * PB_ERR_INVALID (unknown topic or partition); on error no callback.
+ */
+int pb_kafka_producer_send(pb_kafka_producer_t *p, const char *topic, int32_t partition,
+                           const void *key, size_t klen, const void *val, size_t vlen,
+                           const pb_kafka_header_t *headers, size_t n_headers, int64_t tag,
+                           pb_err_t *err);
+
+/*
+ * Forward consumed message m (borrowed, from a batch callback that has not returned) to the SAME
+ * partition of topic with the same key, value val[0..vlen) (copied), and m's headers MOVED over
+ * (not copied: m has no headers afterwards) minus every header named in drop[0..n_drop), plus
+ * add[0..n_add) (copied) appended. The fast path of a relay: no header is allocated twice. When the
+ * local queue is full it serves deliveries (the callback may run from here) and retries for up to
+ * 10 s. Returns as pb_kafka_producer_send.
+ */
+int pb_kafka_producer_forward(pb_kafka_producer_t *p, const char *topic, const pb_kafka_msg_t *m,
+                              const void *val, size_t vlen, const char *const *drop, size_t n_drop,
+                              const pb_kafka_header_t *add, size_t n_add, int64_t tag,
+                              pb_err_t *err);
+
+/* Messages sent and not yet delivered (acknowledged or failed). */
+int pb_kafka_producer_inflight(const pb_kafka_producer_t *p);
+
+/* Serve deliveries until none is in flight or timeout_ms passed. Returns the count still in flight
+ * (0: all delivered). Loop thread; the callback runs from here. */
+int pb_kafka_producer_wait(pb_kafka_producer_t *p, int timeout_ms);
+
+/* Wait (bounded) for in-flight messages, then free. Returns the count left undelivered. NULL: 0. */
+int pb_kafka_producer_destroy(pb_kafka_producer_t *p, int timeout_ms);
+
+/* ---- subscriber streams ----
+ * One group consumer per HTTP subscriber stream (sub.c), and the lag probe behind subscription
+ * stats and the lag metrics. Offsets are Kafka's: the next offset to read.
+ */
+
+typedef struct pb_kafka_stream pb_kafka_stream_t;
+
+/* A consumed record, valid until pb_kafka_record_release. */
+typedef struct pb_kafka_record {
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp_ms; /* Kafka timestamp, -1 when none */
+    const void *key;      /* NULL when the record has no key */
+    size_t klen;
+    const void *value; /* NULL for a tombstone */
+    size_t vlen;
+    void *msg_; /* librdkafka's message */
+} pb_kafka_record_t;
+
+/* Header i of rec (0-based, in record order): 0 and name/value/len, or -1 past the last one. */
+int pb_kafka_record_header(const pb_kafka_record_t *rec, size_t i, const char **name,
+                           const void **value, size_t *len);
+
+/* Free what rec holds (no-op when empty). */
+void pb_kafka_record_release(pb_kafka_record_t *rec);
+
+/* Partitions assigned (assigned 1) or revoked (0) by a rebalance; called on the loop thread from
+ * pb_kafka_stream_poll, before the assignment changes for revokes and after for assigns. */
+typedef void (*pb_kafka_stream_rebalance_cb_t)(void *arg, int assigned, const int32_t *partitions,
+                                               size_t n);
+
+/*
+ * Join consumer group `group` on `topic` (auto.offset.reset earliest, no auto commit, local queue
+ * bounded to about queue_kbytes). wake_fd (write end of a pipe) gets a byte when the consumer has
+ * something to poll after having had nothing. cfg's kafka.* pass-through applies. Returns NULL with
+ * err set.
+ */
+pb_kafka_stream_t *pb_kafka_stream_new(pb_kafka_t *k, const pb_config_t *cfg, const char *group,
+                                       const char *topic, int queue_kbytes, int wake_fd,
+                                       pb_kafka_stream_rebalance_cb_t cb, void *arg, pb_err_t *err);
+
+/* Non-blocking: 1 and *out with the next record, or 0 when none is ready (rebalances are served
+ * here). Consumer errors are logged. Loop thread. */
+int pb_kafka_stream_poll(pb_kafka_stream_t *s, pb_kafka_record_t *out);
+
+/* Pause (1) or resume (0) fetching on every assigned partition. Records prefetched for a paused
+ * partition are dropped and fetched again from the position on resume. */
+void pb_kafka_stream_pause(pb_kafka_stream_t *s, int pause);
+
+/* Commit offsets[i] (next to read) of partitions[i] for the stream's group; async 1 returns at once
+ * (failures are logged), 0 waits for the coordinator (bounded by a few seconds). Returns 0 or
+ * PB_ERR_UNAVAILABLE / PB_ERR_CONFLICT (the partition is no longer this member's) with reason. */
+int pb_kafka_stream_commit(pb_kafka_stream_t *s, const int32_t *partitions, const int64_t *offsets,
+                           size_t n, int async, pb_err_t *err);
+
+/*
+ * Stop the stream: no more wake-ups; then, on a thread of its own, commit the given final offsets
+ * (n may be 0), leave the group and free the consumer. Takes ownership of s. Returns a closer to
+ * reap with pb_kafka_closer_reap (or NULL if the close ran inline because no thread could start).
+ */
+typedef struct pb_kafka_closer pb_kafka_closer_t;
+pb_kafka_closer_t *pb_kafka_stream_close(pb_kafka_stream_t *s, const int32_t *partitions,
+                                         const int64_t *offsets, size_t n);
+
+/* If the closer is done (or wait is 1: after waiting for it), free it and return 1; else 0. */
+int pb_kafka_closer_reap(pb_kafka_closer_t *c, int wait);
+
+/* Lag probe: measures consumer groups from a thread of its own (every call blocks). */
+typedef struct pb_kafka_lag pb_kafka_lag_t;
+
+typedef struct pb_kafka_lag_part {
+    int32_t partition;
+    int64_t low, high;    /* watermarks: first offset kept, next offset to be written */
+    int64_t committed;    /* the group's committed offset, -1 when none */
+    int64_t oldest_ts_ms; /* Kafka timestamp of the oldest record the group has not consumed, -1
+                           * when caught up (or unknown) */
+} pb_kafka_lag_part_t;
+
+/* A probe using cfg's kafka.* pass-through. Returns NULL with err set. */
+pb_kafka_lag_t *pb_kafka_lag_new(pb_kafka_t *k, const pb_config_t *cfg, pb_err_t *err);
+
+/*
+ * Measure group on topic: *n_parts gets the partition count (at most cap) and parts[] each
+ * partition's watermarks, committed offset and oldest unconsumed record time (a group without a
+ * commit has consumed nothing: its oldest is the first kept record). Blocking, bounded by about
+ * timeout_ms; never call it on the loop thread. Returns 0, PB_ERR_NOT_FOUND (no such topic) or
+ * PB_ERR_UNAVAILABLE.
+ */
+int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic,
+                         pb_kafka_lag_part_t *parts, size_t cap, size_t *n_parts, int timeout_ms,
+                         pb_err_t *err);
+
+/* Free the probe. NULL is a no-op. */
+void pb_kafka_lag_destroy(pb_kafka_lag_t *l);
 
 #endif

@@ -1,6 +1,7 @@
 #include "publish.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,7 +319,10 @@ int pb_publish_prepare(const pb_publish_target_t *t, const pb_publish_limits_t *
             continue;
         }
         size_t hbytes = 0;
-        if (key && json_is_string(key)) {
+        const json_t *key_avro = NULL; /* encoded with the port's key schema below */
+        if (key && !json_is_null(key) && t->key_schema) {
+            key_avro = key;
+        } else if (key && json_is_string(key)) {
             r->key = json_string_value(key);
             r->klen = json_string_length(key);
         } else if (key && !json_is_null(key)) {
@@ -405,6 +409,22 @@ int pb_publish_prepare(const pb_publish_target_t *t, const pb_publish_limits_t *
         }
         r->voff = mark;
         r->vlen = values->len - mark;
+        if (key_avro) {
+            size_t kmark = values->len;
+            rc = pb_codec_json_to_avro(t->key_schema, key_avro, PB_CODEC_UNWRAPPED_UNIONS, values,
+                                       &detail, &ce);
+            if (rc == PB_ERR_NOMEM) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+            if (rc) {
+                values->len = mark;
+                snprintf(path, sizeof path, "/key%s", detail.path);
+                add_error(errs, i, path, NULL, "%s (the port's keySchema)",
+                          detail.reason[0] ? detail.reason : ce.msg);
+                continue;
+            }
+            r->koff = kmark;
+            r->klen = values->len - kmark;
+            r->key_encoded = 1;
+        }
         size_t total = r->vlen + r->klen + hbytes;
         if ((int64_t)total > lim->max_record_bytes) {
             values->len = mark;
@@ -505,10 +525,92 @@ size_t pb_publish_headers(const pb_publish_stamp_t *s, const pb_publish_record_t
 }
 #undef PUTS
 
+/* ---- an arena for a request's JSON ----------------------------------------------------------
+ * jansson allocates every value, string and hash table on its own (malloc/free were half the loop
+ * thread's time under load). While a publish body is parsed, jansson allocates from a bump arena
+ * of the calling thread instead; frees of arena memory are no-ops; the arena is reset once the
+ * request's JSON is dropped. The hooks are process-wide (json_set_alloc_funcs) but change nothing
+ * for other code: outside an active arena they are malloc/free, and free only skips pointers that
+ * lie inside the calling thread's arena chunks. Arena JSON never leaves the loop thread. */
+
+typedef struct chunk {
+    struct chunk *next;
+    size_t cap, used;
+    size_t pad; /* keeps data 16-byte aligned */
+    char data[];
+} chunk_t;
+
+#define ARENA_CHUNK ((size_t)1 << 20) /* 1 MiB chunks */
+#define ARENA_MAX ((size_t)512 << 20) /* beyond this, plain malloc */
+#define ARENA_KEEP ((size_t)4 << 20)  /* kept between requests */
+
+static _Thread_local chunk_t *t_chunks;
+static _Thread_local size_t t_total;
+static _Thread_local int t_active;
+
+static void *arena_malloc(size_t n) {
+    if (!t_active) return malloc(n);
+    n = (n + 15) & ~(size_t)15;
+    chunk_t *c = t_chunks;
+    if (!c || c->cap - c->used < n) {
+        size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+        if (t_total + cap > ARENA_MAX) return malloc(n);
+        c = malloc(sizeof *c + cap);
+        if (!c) return NULL;
+        c->cap = cap;
+        c->used = 0;
+        c->next = t_chunks;
+        t_chunks = c;
+        t_total += cap;
+    }
+    void *p = c->data + c->used;
+    c->used += n;
+    return p;
+}
+
+static void arena_free(void *p) {
+    for (chunk_t *c = t_chunks; c; c = c->next)
+        if ((char *)p >= c->data && (char *)p < c->data + c->cap) return;
+    free(p);
+}
+
+static void arena_install(void) { json_set_alloc_funcs(arena_malloc, arena_free); }
+
+/* Start allocating jansson values from this thread's arena. */
+static void arena_begin(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, arena_install);
+    t_active = 1;
+}
+
+/* Stop allocating from the arena (what it holds stays valid). */
+static void arena_end(void) { t_active = 0; }
+
+/* Every arena value is dead: keep one chunk of up to ARENA_KEEP for the next request. */
+static void arena_reset(void) {
+    chunk_t *keep = NULL;
+    while (t_chunks) {
+        chunk_t *c = t_chunks;
+        t_chunks = c->next;
+        if (!keep && c->cap <= ARENA_KEEP) {
+            keep = c;
+        } else {
+            t_total -= c->cap;
+            free(c);
+        }
+    }
+    if (keep) {
+        keep->used = 0;
+        keep->next = NULL;
+    }
+    t_chunks = keep;
+}
+
 /* ---- the request ---------------------------------------------------------------------------- */
 
 /* One record in flight. */
 typedef struct slot {
+    pb_kafka_dr_t dr; /* delivery context, no allocation per message */
     struct pub *p;
     int64_t offset;
     int32_t partition;
@@ -783,7 +885,9 @@ void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port
     }
     errs = calloc(1, sizeof *errs);
     if (!errs) goto nomem;
+    arena_begin();
     int rc = pb_publish_parse(body, len, fmt, &lim, &records, errs, &err);
+    arena_end();
     if (rc) {
         if (rc == PB_ERR_NOMEM) goto nomem;
         if (rc == PB_ERR_TOO_LARGE)
@@ -797,8 +901,11 @@ void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port
         reply_msg(req, 400, NULL, "no records in the body: nothing to publish");
         goto done;
     }
+    /* A key schema other than a plain string or bytes encodes keys as Avro binary. */
+    const pb_schema_t *ks = port->key_parsed;
+    if (ks && (ks->root->type == PB_AVRO_STRING || ks->root->type == PB_AVRO_BYTES)) ks = NULL;
     pb_publish_target_t tgt = {ver.parsed, (uint32_t)ver.id, port->event_time_field,
-                               event_time_micros(ver.parsed, port->event_time_field)};
+                               event_time_micros(ver.parsed, port->event_time_field), ks};
     recs = malloc(n * sizeof *recs);
     if (!recs || pb_buf_reserve(&values, len / 2 + 64)) goto nomem;
     rc = pb_publish_prepare(&tgt, &lim, records, recs, &values, errs, &err);
@@ -886,8 +993,12 @@ void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port
                                        hdrs, cap);
         pb_err_t pe = {0};
         p->pending++;
-        if (pb_kafka_produce(b->kafka, port->topic, -1, r->key, r->klen, values.data + r->voff,
-                             r->vlen, hdrs, nh, on_delivery, s, &pe)) {
+        s->dr.cb = on_delivery;
+        s->dr.opaque = s;
+        s->dr.borrowed = 1;
+        const void *key = r->key_encoded ? (const void *)(values.data + r->koff) : r->key;
+        if (pb_kafka_produce_dr(b->kafka, port->topic, -1, key, r->klen, values.data + r->voff,
+                                r->vlen, hdrs, nh, &s->dr, &pe)) {
             p->pending--;
             s->code = pe.code;
             p->failed++;
@@ -916,6 +1027,7 @@ done:
     free(recs);
     free(errs);
     json_decref(records);
+    arena_reset();
     pb_buf_free(&values);
     pb_buf_free(&plain);
 }

@@ -96,17 +96,23 @@ int pb_publish_parse(const char *body, size_t len, pb_publish_format_t fmt,
 
 /* What a port's records are checked against and stamped with (borrowed strings). */
 typedef struct pb_publish_target {
-    const pb_schema_t *schema;    /* the port's current schema */
-    uint32_t schema_id;           /* its registry id */
-    const char *event_time_field; /* top-level field giving the event time, or NULL */
-    int event_time_micros;        /* that field is timestamp-micros */
+    const pb_schema_t *schema;     /* the port's current schema */
+    uint32_t schema_id;            /* its registry id */
+    const char *event_time_field;  /* top-level field giving the event time, or NULL */
+    int event_time_micros;         /* that field is timestamp-micros */
+    const pb_schema_t *key_schema; /* x-portbroker.keySchema when it is not a plain string/bytes:
+                                    * keys are then encoded as Avro binary (no frame: the key
+                                    * schema has no registry id); NULL: a key is a JSON string sent
+                                    * as its UTF-8 bytes */
 } pb_publish_target_t;
 
 /* One validated record, ready to produce. Pointers borrow from the records array and the values
  * buffer given to pb_publish_prepare. */
 typedef struct pb_publish_record {
-    const char *key; /* NULL: no key */
+    const char *key; /* NULL: no key (or key_encoded) */
     size_t klen;
+    int key_encoded; /* the key is Avro binary at values->data + koff, klen bytes */
+    size_t koff;
     const char *id; /* producer's id, or NULL: the broker makes one */
     size_t idlen;
     int64_t event_ms; /* event time: "time", else eventTimeField, else -1 (receive time) */

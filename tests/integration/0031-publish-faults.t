@@ -4,7 +4,7 @@
 # again without a restart. A client that disconnects before the reply loses nothing: its records are
 # still delivered. Every record that got a 200 is in the topic exactly where the reply said.
 . "$(dirname "$0")/lib.sh"
-plan 14
+plan 18
 start_kafka 3
 start_broker B -o kafka.bootstrap.servers="$BROKERS" -o mesh.namespace=com.acme \
   -o publish.timeout.ms=3000 -o kafka.reconnect.backoff.max.ms=200 || bail "serve did not start"
@@ -63,4 +63,17 @@ is "the disconnected client's records were delivered, once each" "$(grep -c '^ea
 is "nothing was acknowledged that failed: no 'down' record claims an offset" "$(grep -c '^down-' "$T/acked.txt")" 0
 http GET "$B_URL/readyz"
 is "the broker is ready again" "$HTTP_STATUS" 200
+
+# A local produce queue that holds 5 messages: a batch of 10 is partly taken -> 207 per record.
+start_broker Q -o kafka.bootstrap.servers="$BROKERS" -o mesh.namespace=com.acme \
+  -o kafka.queue.buffering.max.messages=5 || bail "second broker did not start"
+wait_ready "$Q_URL" || bail "second broker not ready"
+URL="$Q_URL/v1/ports/tripExecution/1/outputports/tripEvents/records"
+pub partial 10
+is "local queue full mid-batch: 207" "$STATUS" 207
+is "5 results with offsets, 5 with a 503 error, in request order" \
+  "$(jq -c '[.results[] | if has("offset") then "ok" else .error_code end] | [.[0:5], .[5:10], length]' <<<"$BODY")" \
+  '[["ok","ok","ok","ok","ok"],[503,503,503,503,503],10]'
+like "the failed ones say why" "$(jq -r '.results[9].error' <<<"$BODY")" 'Queue full|queue'
+is "\"failed\" counts them" "$(jq .failed <<<"$BODY")" 5
 finish

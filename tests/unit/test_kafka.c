@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "kafka.h"
@@ -166,11 +167,248 @@ static void log_follower(void **state) {
     pb_kafka_destroy(k, 1000);
 }
 
+/* ---- consumers and the relay producer ---- */
+
+static int n_deliv, deliv_fail;
+static int64_t deliv_tag_sum;
+static void on_delivery(void *arg, const pb_kafka_delivery_t *d) {
+    (void)arg;
+    n_deliv++;
+    if (d->code) deliv_fail++;
+    deliv_tag_sum += d->tag;
+    assert_string_equal(d->topic, "t.relay");
+    assert_int_equal(d->value_len, 5);
+    assert_true(d->latency_us >= 0);
+    assert_int_equal(d->offset, d->tag % 1000); /* tag = partition * 1000 + offset */
+    assert_int_equal(d->partition, d->tag / 1000);
+}
+static void serve_producer(void *p) { pb_kafka_producer_serve(p); }
+
+static void relay_producer(void **state) {
+    (void)state;
+    pb_err_t err = {0};
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pb_kafka_t *k = pb_kafka_new(cfg, pb_kafka_cluster_bootstraps(cluster), cluster, &err);
+    assert_non_null(k);
+    assert_int_equal(pb_kafka_ensure_topic(k, "t.relay", 2, 10000, NULL, &err), 0);
+    /* A caller's wake fd (shared pipes): the producer has no read end of its own. */
+    pb_kafka_producer_t *p =
+        pb_kafka_producer_new(k, "test-relay", fds[1], on_delivery, NULL, &err);
+    assert_non_null(p);
+    assert_int_equal(pb_kafka_producer_wake_fd(p), -1);
+    pb_kafka_header_t h[] = {{"a", "1", 1}, {"b", "22", 2}, {"a", "333", 3}};
+    int64_t want = 0;
+    for (int32_t part = 0; part < 2; part++)
+        for (int64_t off = 0; off < 10; off++) {
+            assert_int_equal(pb_kafka_producer_send(p, "t.relay", part, "k", 1, "value", 5, h, 3,
+                                                    part * 1000 + off, &err),
+                             0);
+            want += part * 1000 + off;
+        }
+    assert_int_equal(pb_kafka_producer_inflight(p), 20);
+    int done = 0;
+    for (int64_t end = pb_loop_now_ms() + 10000; n_deliv < 20 && pb_loop_now_ms() < end;)
+        pump(fds[0], serve_producer, p, &done, 100);
+    assert_int_equal(n_deliv, 20);
+    assert_int_equal(deliv_fail, 0);
+    assert_int_equal(deliv_tag_sum, want);
+    assert_int_equal(pb_kafka_producer_inflight(p), 0);
+    assert_int_equal(pb_kafka_producer_send(p, "t.relay", 7, "k", 1, "value", 5, NULL, 0, 0, &err),
+                     PB_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "t.relay[7]"));
+    /* wait() serves deliveries itself. */
+    assert_int_equal(
+        pb_kafka_producer_send(p, "t.relay", 1, "k", 1, "value", 5, NULL, 0, 1010, &err), 0);
+    assert_int_equal(pb_kafka_producer_wait(p, 10000), 0);
+    assert_int_equal(n_deliv, 21);
+
+    int64_t lo = -1, hi = -1;
+    assert_int_equal(pb_kafka_watermarks(k, "t.relay", 1, &lo, &hi, 5000, &err), 0);
+    assert_int_equal(lo, 0);
+    assert_int_equal(hi, 11);
+    assert_int_equal(pb_kafka_producer_destroy(p, 1000), 0);
+    assert_int_equal(pb_kafka_producer_destroy(NULL, 0), 0);
+    pb_kafka_destroy(k, 1000);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static int n_last;
+static int64_t last_off[4];
+static char last_hdr[4][8];
+static void on_last(void *arg, const pb_kafka_msg_t *m) {
+    (void)arg;
+    n_last++;
+    assert_true(m->partition >= 0 && m->partition < 4);
+    last_off[m->partition] = m->offset;
+    const void *v;
+    size_t len;
+    if (pb_kafka_msg_header(m, "a", &v, &len))
+        snprintf(last_hdr[m->partition], sizeof last_hdr[0], "%.*s", (int)len, (const char *)v);
+}
+
+static void last_records(void **state) {
+    (void)state;
+    pb_err_t err = {0};
+    pb_kafka_t *k = pb_kafka_new(cfg, pb_kafka_cluster_bootstraps(cluster), cluster, &err);
+    assert_non_null(k);
+    assert_int_equal(pb_kafka_ensure_topic(k, "t.tail", 3, 10000, NULL, &err), 0);
+    int count = 0, done = 0;
+    for (int i = 0; i < 5; i++) {
+        char v[8];
+        snprintf(v, sizeof v, "v%d", i);
+        pb_kafka_header_t h[] = {{"a", v, strlen(v)}};
+        assert_int_equal(pb_kafka_produce(k, "t.tail", 0, NULL, 0, v, 2, h, 1, on_dr, &count, &err),
+                         0);
+    }
+    assert_int_equal(
+        pb_kafka_produce(k, "t.tail", 2, NULL, 0, "x", 1, NULL, 0, on_dr, &count, &err), 0);
+    for (int64_t end = pb_loop_now_ms() + 10000; count < 6 && pb_loop_now_ms() < end;)
+        pump(pb_kafka_wake_fd(k), serve_kafka, k, &done, 100);
+    assert_int_equal(count, 6);
+    int32_t parts[] = {0, 1, 2};
+    n_last = 0;
+    int lrc = pb_kafka_last_records(k, "t.tail", parts, 3, 10000, on_last, NULL, &err);
+    assert_int_equal(lrc, 0);
+    assert_int_equal(n_last, 2); /* partition 1 is empty: no call */
+    assert_int_equal(last_off[0], 4);
+    assert_string_equal(last_hdr[0], "v4");
+    assert_int_equal(last_off[2], 0);
+    pb_kafka_destroy(k, 1000);
+}
+
+static int n_cons, n_assigned, n_revoked;
+static int64_t cons_next[2];
+static int headers_ok;
+static void on_batch(void *arg, const pb_kafka_msg_t *m, size_t n) {
+    (void)arg;
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(m[i].topic, "t.cons");
+        assert_int_equal(m[i].offset, cons_next[m[i].partition]);
+        cons_next[m[i].partition] = m[i].offset + 1;
+        assert_int_equal(m[i].value_len, 3);
+        assert_true(m[i].timestamp_ms > 0);
+        n_cons++;
+        /* Headers in wire order, duplicates kept; by name the last one wins. */
+        const char *name;
+        const void *v;
+        size_t len;
+        if (pb_kafka_msg_header_count(&m[i]) == 3 &&
+            pb_kafka_msg_header_at(&m[i], 0, &name, &v, &len) == 0 && !strcmp(name, "h") &&
+            len == 5 && !memcmp(v, "first", 5) &&
+            pb_kafka_msg_header_at(&m[i], 2, &name, &v, &len) == 0 && !strcmp(name, "h") &&
+            pb_kafka_msg_header_at(&m[i], 3, &name, &v, &len) == -1 &&
+            pb_kafka_msg_header(&m[i], "h", &v, &len) == 1 && len == 4 && !memcmp(v, "last", 4) &&
+            pb_kafka_msg_header(&m[i], "nope", &v, &len) == 0)
+            headers_ok++;
+    }
+}
+static void on_rebalance(void *arg, int assigned, pb_kafka_tp_t *parts, size_t n) {
+    (void)arg;
+    if (!assigned) {
+        n_revoked++;
+        return;
+    }
+    n_assigned++;
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(parts[i].offset, PB_KAFKA_OFFSET_STORED);
+        /* The owner chooses where each partition starts. */
+        parts[i].offset = parts[i].partition == 0 ? 4 : PB_KAFKA_OFFSET_BEGINNING;
+        cons_next[parts[i].partition] = parts[i].partition == 0 ? 4 : 0;
+    }
+}
+static void serve_consumer(void *c) { pb_kafka_consumer_serve(c); }
+
+static void group_consumer(void **state) {
+    (void)state;
+    pb_err_t err = {0};
+    pb_kafka_t *k = pb_kafka_new(cfg, pb_kafka_cluster_bootstraps(cluster), cluster, &err);
+    assert_non_null(k);
+    assert_int_equal(pb_kafka_ensure_topic(k, "t.cons", 2, 10000, NULL, &err), 0);
+    int count = 0, done = 0;
+    pb_kafka_header_t h[] = {{"h", "first", 5}, {"x", "", 0}, {"h", "last", 4}};
+    for (int part = 0; part < 2; part++)
+        for (int i = 0; i < 10; i++)
+            assert_int_equal(
+                pb_kafka_produce(k, "t.cons", part, "k", 1, "val", 3, h, 3, on_dr, &count, &err),
+                0);
+    for (int64_t end = pb_loop_now_ms() + 10000; count < 20 && pb_loop_now_ms() < end;)
+        pump(pb_kafka_wake_fd(k), serve_kafka, k, &done, 100);
+    assert_int_equal(count, 20);
+
+    pb_kafka_consumer_conf_t cc = {
+        .group = "test.group",
+        .topic = "t.cons",
+        .offset_reset = "earliest",
+        .batch_max = 4,
+        .on_batch = on_batch,
+        .on_rebalance = on_rebalance,
+    };
+    pb_kafka_consumer_t *c = pb_kafka_consumer_new(k, &cc, &err);
+    assert_non_null(c);
+    int fd = pb_kafka_consumer_wake_fd(c);
+    assert_true(fd > 0);
+    for (int64_t end = pb_loop_now_ms() + 20000; n_cons < 16 && pb_loop_now_ms() < end;)
+        pump(fd, serve_consumer, c, &done, 100);
+    assert_int_equal(n_assigned, 1);
+    assert_int_equal(n_cons, 16); /* 6 of partition 0 (from offset 4) and 10 of partition 1 */
+    assert_int_equal(headers_ok, 16);
+    assert_int_equal(cons_next[0], 10);
+    assert_int_equal(cons_next[1], 10);
+
+    int64_t lo = -1, hi = -1;
+    assert_int_equal(pb_kafka_consumer_watermarks(c, 1, &lo, &hi, 5000, &err), 0);
+    assert_int_equal(lo, 0);
+    assert_int_equal(hi, 10);
+    assert_int_equal(pb_kafka_consumer_watermarks_cached(c, 1, &lo, &hi), 0);
+    assert_int_equal(hi, 10);
+
+    /* Nothing committed yet; then explicit offsets, asynchronously. */
+    pb_kafka_tp_t q[2] = {{0, 0}, {1, 0}};
+    assert_int_equal(pb_kafka_consumer_committed(c, q, 2, 5000, &err), 0);
+    assert_int_equal(q[0].offset, PB_KAFKA_OFFSET_INVALID);
+    pb_kafka_tp_t co[2] = {{0, 10}, {1, 7}};
+    assert_int_equal(pb_kafka_consumer_commit(c, co, 2, &err), 0);
+    for (int64_t end = pb_loop_now_ms() + 10000; pb_loop_now_ms() < end;) {
+        pump(fd, serve_consumer, c, &done, 50);
+        assert_int_equal(pb_kafka_consumer_committed(c, q, 2, 5000, &err), 0);
+        if (q[0].offset == 10 && q[1].offset == 7) break;
+    }
+    assert_int_equal(q[0].offset, 10);
+    assert_int_equal(q[1].offset, 7);
+    pb_kafka_tp_t g[2] = {{1, 0}, {0, 0}};
+    assert_int_equal(pb_kafka_group_committed(k, "test.group", "t.cons", g, 2, 5000, &err), 0);
+    assert_int_equal(g[0].offset, 7);
+    assert_int_equal(g[1].offset, 10);
+
+    /* Paused: nothing of partition 1 is delivered until resumed; then exactly the new record. */
+    assert_int_equal(pb_kafka_consumer_pause(c, 1, 1, &err), 0);
+    assert_int_equal(pb_kafka_produce(k, "t.cons", 1, "k", 1, "new", 3, h, 3, on_dr, &count, &err),
+                     0);
+    for (int64_t end = pb_loop_now_ms() + 10000; count < 21 && pb_loop_now_ms() < end;)
+        pump(pb_kafka_wake_fd(k), serve_kafka, k, &done, 100);
+    pump(fd, serve_consumer, c, &done, 700);
+    assert_int_equal(n_cons, 16);
+    assert_int_equal(pb_kafka_consumer_pause(c, 1, 0, &err), 0);
+    for (int64_t end = pb_loop_now_ms() + 10000; n_cons < 17 && pb_loop_now_ms() < end;)
+        pump(fd, serve_consumer, c, &done, 100);
+    assert_int_equal(n_cons, 17);
+    assert_int_equal(cons_next[1], 11);
+    assert_int_equal(pb_kafka_consumer_pause(c, 5, 1, &err), PB_ERR_INVALID);
+
+    /* Leaving the group revokes through the callback. */
+    pb_kafka_consumer_destroy(c);
+    assert_int_equal(n_revoked, 1);
+    pb_kafka_consumer_destroy(NULL);
+    pb_kafka_destroy(k, 1000);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(produce_and_ack),
-        cmocka_unit_test(control_topic_creates),
-        cmocka_unit_test(log_follower),
+        cmocka_unit_test(produce_and_ack), cmocka_unit_test(control_topic_creates),
+        cmocka_unit_test(log_follower),    cmocka_unit_test(relay_producer),
+        cmocka_unit_test(last_records),    cmocka_unit_test(group_consumer),
     };
     return cmocka_run_group_tests_name("kafka", tests, setup, teardown);
 }

@@ -109,11 +109,13 @@ static void test_parse_ndjson(void **state) {
     free(e);
 }
 
-static pb_schema_t *g_schema; /* parsed once, freed by the group teardown */
+static pb_schema_t *g_schema;     /* parsed once, freed by the group teardown */
+static pb_schema_t *g_key_schema; /* set by test_key_schema only */
 
 static int teardown(void **state) {
     (void)state;
     pb_schema_destroy(g_schema);
+    pb_schema_destroy(g_key_schema);
     return 0;
 }
 
@@ -125,7 +127,7 @@ static pb_publish_errors_t *prepare(const char *body, pb_publish_record_t *out, 
     pb_schema_t *s = g_schema;
     pb_publish_errors_t *e = calloc(1, sizeof *e);
     assert_int_equal(pb_publish_parse(body, strlen(body), PB_PUBLISH_JSON, &LIM, recs, e, &err), 0);
-    pb_publish_target_t t = {s, 7, "at", 1};
+    pb_publish_target_t t = {s, 7, "at", 1, g_key_schema};
     *rc = pb_publish_prepare(&t, &LIM, *recs, out, values, e, &err);
     return e;
 }
@@ -203,6 +205,39 @@ static void test_prepare_errors(void **state) {
     free(e);
 }
 
+/* A port keySchema that is a record: keys are Avro binary, bad keys are errors under /key. */
+static void test_key_schema(void **state) {
+    (void)state;
+    static const char *ks = "{\"type\":\"record\",\"name\":\"K\",\"fields\":["
+                            "{\"name\":\"id\",\"type\":\"int\"}]}";
+    pb_err_t err = {0};
+    assert_int_equal(pb_schema_parse(ks, strlen(ks), &g_key_schema, &err), 0);
+    pb_publish_record_t out[3];
+    pb_buf_t values = {0};
+    json_t *recs = NULL;
+    int rc;
+    pb_publish_errors_t *e =
+        prepare("{\"records\":[{\"value\":{\"n\":1,\"at\":1},\"key\":{\"id\":3}},"
+                "{\"value\":{\"n\":1,\"at\":1},\"key\":\"str\"},"
+                "{\"value\":{\"n\":1,\"at\":1}}]}",
+                out, &values, &recs, &rc);
+    assert_int_equal(rc, PB_ERR_INVALID);
+    assert_int_equal(e->n_bad, 1);
+    assert_int_equal(e->items[0].index, 1);
+    assert_string_equal(e->items[0].path, "/key");
+    assert_non_null(strstr(e->items[0].reason, "keySchema"));
+    assert_true(out[0].key_encoded);
+    assert_int_equal(out[0].klen, 1);
+    assert_int_equal(values.data[out[0].koff], 6); /* zigzag(3) */
+    assert_false(out[2].key_encoded);
+    assert_null(out[2].key);
+    json_decref(recs);
+    pb_buf_free(&values);
+    free(e);
+    pb_schema_destroy(g_key_schema);
+    g_key_schema = NULL;
+}
+
 static const char *hget(const pb_kafka_header_t *h, size_t n, const char *name, size_t *count) {
     const char *v = NULL;
     *count = 0;
@@ -265,7 +300,7 @@ int main(void) {
         cmocka_unit_test(test_media),      cmocka_unit_test(test_unzstd),
         cmocka_unit_test(test_parse_json), cmocka_unit_test(test_parse_ndjson),
         cmocka_unit_test(test_prepare_ok), cmocka_unit_test(test_prepare_errors),
-        cmocka_unit_test(test_headers),
+        cmocka_unit_test(test_headers),    cmocka_unit_test(test_key_schema),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

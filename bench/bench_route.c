@@ -1,0 +1,384 @@
+/*
+ * bench_route — routing throughput (issue #5) on the embedded cluster, in one process:
+ *   - bare: a plain librdkafka consume -> produce relay of the same bytes (headers moved over, no
+ *     decoding), the floor any relay pays for Kafka itself;
+ *   - route: one portbroker binding (pb_routers_*: decode, project into the reader schema, re-frame,
+ *     lineage/trace/contract headers, exactly-once bookkeeping), with metrics counting on and off;
+ *   - python: a hand-written python3-confluent-kafka + python3-avro relay doing what route does
+ *     (bench/python_relay.py), on fewer records (it is slow).
+ * All read the same prefilled output-port topic (~100-byte Avro observations with publish-style
+ * headers) and write to a topic of their own. Rates count from the first record consumed to the
+ * last one acknowledged; group joins are not timed. Prints route_ratio, python_relay_ratio and
+ * route_metrics_overhead_pct. Exits 1 when a relay does not deliver every record.
+ * Usage: bench_route [records, default 200000] [rounds, default 2]
+ */
+#include <fcntl.h>
+#include <librdkafka/rdkafka.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "config.h"
+#include "descriptor.h"
+#include "kafka.h"
+#include "log.h"
+#include "metrics.h"
+#include "registry.h"
+#include "router.h"
+
+#define PARTS 24
+#define SRC_TOPIC "bench.src.v1.obs"
+#define SRC_URN "urn:dpds:bench:dataproducts:src:1:outputports:obs"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what, const char *msg) {
+    fprintf(stderr, "bench_route: %s: %s\n", what, msg);
+    exit(1);
+}
+
+/* ---- the registry: a source product and one consumer product per routed run ---- */
+
+static void put_product(pb_registry_t *reg, const char *json_text) {
+    pb_err_t err = {0};
+    json_error_t je;
+    json_t *j = json_loads(json_text, 0, &je);
+    pb_product_t *p = NULL;
+    if (!j) die("descriptor", je.text);
+    if (pb_descriptor_parse(j, "schemas/examples", "bench", "bench", PARTS, &p, &err))
+        die("descriptor", err.msg);
+    pb_buf_t rec = {0};
+    if (pb_registry_record_product_put(&rec, "bench", p, &err)) die("product_put", err.msg);
+    pb_registry_result_t res = {0};
+    pb_registry_apply(reg, -1, (const char *)rec.data, rec.len, &res);
+    if (res.error_code) die("product_put", res.message ? res.message : "?");
+    pb_registry_result_reset(&res);
+    pb_buf_free(&rec);
+    pb_product_destroy(p);
+    json_decref(j);
+}
+
+static void delete_product(pb_registry_t *reg, const char *urn) {
+    pb_err_t err = {0};
+    pb_buf_t rec = {0};
+    if (pb_registry_record_product_delete(&rec, "bench", urn, &err)) die("delete", err.msg);
+    pb_registry_result_t res = {0};
+    pb_registry_apply(reg, -1, (const char *)rec.data, rec.len, &res);
+    pb_registry_result_reset(&res);
+    pb_buf_free(&rec);
+}
+
+static void put_source(pb_registry_t *reg) {
+    put_product(reg, "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
+                     "\"urn:dpds:bench:dataproducts:src:1\",\"name\":\"src\",\"version\":\"1.0.0\","
+                     "\"domain\":\"bench\",\"owner\":{\"id\":\"bench\"}},\"interfaceComponents\":{"
+                     "\"outputPorts\":[{\"name\":\"obs\",\"promises\":{\"api\":{\"format\":\"avro\","
+                     "\"schema\":{\"$ref\":\"weather_observation.avsc\"}}}}]}}");
+}
+
+static void put_sink(pb_registry_t *reg, int run, char *urn, size_t cap) {
+    char text[2048];
+    snprintf(text, sizeof text,
+             "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
+             "\"urn:dpds:bench:dataproducts:dst%d:1\",\"name\":\"dst%d\",\"version\":\"1.0.0\","
+             "\"domain\":\"bench\",\"owner\":{\"id\":\"bench\"}},\"interfaceComponents\":{"
+             "\"inputPorts\":[{\"name\":\"obs\",\"from\":\"" SRC_URN "\",\"promises\":{\"api\":{"
+             "\"format\":\"avro\",\"schema\":{\"$ref\":\"weather_reader.avsc\"}}}}]}}",
+             run, run);
+    put_product(reg, text);
+    snprintf(urn, cap, "urn:dpds:bench:dataproducts:dst%d:1", run);
+}
+
+/* ---- the source records ---- */
+
+static size_t zz(uint8_t *o, int64_t v) {
+    uint64_t n = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    size_t i = 0;
+    while (n & ~0x7Full) {
+        o[i++] = (uint8_t)((n & 0x7F) | 0x80);
+        n >>= 7;
+    }
+    o[i++] = (uint8_t)n;
+    return i;
+}
+
+static size_t str(uint8_t *o, const char *s) {
+    size_t l = strlen(s), n = zz(o, (int64_t)l);
+    memcpy(o + n, s, l);
+    return n + l;
+}
+
+/* A weather observation (weather_observation.avsc) framed with schema id. */
+static size_t observation(uint8_t *o, int id, int i) {
+    char uuid[40], st[16];
+    size_t n = 0;
+    double lat = 52.5, lon = 13.4;
+    float t = 21.5f, w = 12.5f;
+    o[n++] = 0;
+    o[n++] = (uint8_t)(id >> 24);
+    o[n++] = (uint8_t)(id >> 16);
+    o[n++] = (uint8_t)(id >> 8);
+    o[n++] = (uint8_t)id;
+    snprintf(uuid, sizeof uuid, "0b0e7f06-9c3e-4c07-8d8e-%012d", i);
+    snprintf(st, sizeof st, "st-%d", i % 9973);
+    n += str(o + n, uuid);
+    n += str(o + n, st);
+    n += zz(o + n, 1700000000000LL + i);
+    memcpy(o + n, &lat, 8);
+    memcpy(o + n + 8, &lon, 8);
+    n += 16;
+    o[n++] = 0; /* elevationM null */
+    memcpy(o + n, &t, 4);
+    n += 4;
+    o[n++] = 0; /* humidityPct null */
+    memcpy(o + n, &w, 4);
+    n += 4;
+    o[n++] = 4; /* condition RAIN */
+    o[n++] = 0; /* precipitationMm null */
+    o[n++] = 2; /* quality: one entry */
+    n += str(o + n, "qc");
+    n += str(o + n, "ok");
+    o[n++] = 0;
+    return n;
+}
+
+static int acked;
+static void on_fill(void *opaque, int code, const char *reason, int32_t p, int64_t off) {
+    (void)opaque, (void)p, (void)off;
+    if (code) die("prefill", reason);
+    acked++;
+}
+
+static size_t prefill(pb_kafka_t *k, int schema_id, int n) {
+    uint8_t v[256];
+    size_t total = 0;
+    pb_err_t err = {0};
+    acked = 0;
+    for (int i = 0; i < n; i++) {
+        char id[40], key[16];
+        snprintf(id, sizeof id, "6f1c2a9e-0d4b-4e8a-9c3f-%012d", i);
+        snprintf(key, sizeof key, "st-%d", i % 9973);
+        pb_kafka_header_t h[] = {
+            {"ce_specversion", "1.0", 3},
+            {"ce_id", id, strlen(id)},
+            {"ce_source", SRC_URN, strlen(SRC_URN)},
+            {"ce_type", "com.acme.weather.Observation", 28},
+            {"ce_time", "2026-11-21T10:00:00.000Z", 24},
+            {"content-type", "application/avro", 16},
+            {"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", 55},
+        };
+        size_t len = observation(v, schema_id, i);
+        total += len;
+        while (pb_kafka_produce(k, SRC_TOPIC, i % PARTS, key, strlen(key), v, len, h, 7, on_fill,
+                                NULL, &err) == PB_ERR_UNAVAILABLE) {
+            struct pollfd p = {.fd = pb_kafka_wake_fd(k), .events = POLLIN};
+            poll(&p, 1, 10);
+            pb_kafka_serve(k);
+        }
+    }
+    for (double end = now() + 60; acked < n && now() < end;) {
+        struct pollfd p = {.fd = pb_kafka_wake_fd(k), .events = POLLIN};
+        poll(&p, 1, 10);
+        pb_kafka_serve(k);
+    }
+    if (acked < n) die("prefill", "not every record was acknowledged");
+    return total / (size_t)n;
+}
+
+/* ---- bare librdkafka relay ---- */
+
+static int bare_acked, bare_failed;
+static void bare_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk, (void)opaque;
+    if (m->err)
+        bare_failed++;
+    else
+        bare_acked++;
+}
+
+static void set(rd_kafka_conf_t *c, const char *k, const char *v) {
+    char es[256];
+    if (rd_kafka_conf_set(c, k, v, es, sizeof es)) die(k, es);
+}
+
+static double bare_relay(const char *boot, const char *dst, int n) {
+    char es[256];
+    rd_kafka_conf_t *pc = rd_kafka_conf_new();
+    set(pc, "bootstrap.servers", boot);
+    set(pc, "enable.idempotence", "true");
+    set(pc, "acks", "all");
+    set(pc, "linger.ms", "5");
+    set(pc, "batch.num.messages", "10000");
+    set(pc, "queue.buffering.max.messages", "1000000");
+    rd_kafka_conf_set_dr_msg_cb(pc, bare_dr);
+    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, pc, es, sizeof es);
+    rd_kafka_conf_t *cc = rd_kafka_conf_new();
+    set(cc, "bootstrap.servers", boot);
+    set(cc, "group.id", dst);
+    set(cc, "enable.auto.commit", "false");
+    set(cc, "enable.partition.eof", "false");
+    set(cc, "fetch.wait.max.ms", "10");
+    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, cc, es, sizeof es);
+    if (!p || !c) die("bare relay", es);
+    rd_kafka_poll_set_consumer(c);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(PARTS);
+    for (int i = 0; i < PARTS; i++)
+        rd_kafka_topic_partition_list_add(l, SRC_TOPIC, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(c, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(c);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(p, dst, NULL);
+    rd_kafka_message_t *msgs[1000];
+    bare_acked = bare_failed = 0;
+    int sent = 0;
+    double t0 = 0, deadline = now() + 120;
+    while (bare_acked + bare_failed < n && now() < deadline) {
+        ssize_t got = rd_kafka_consume_batch_queue(q, sent < n ? 10 : 0, msgs, 1000);
+        for (ssize_t i = 0; i < got; i++) {
+            rd_kafka_message_t *m = msgs[i];
+            if (!m->err && sent < n) {
+                if (!t0) t0 = now();
+                rd_kafka_headers_t *h = NULL;
+                rd_kafka_message_detach_headers(m, &h);
+                while (rd_kafka_producev(p, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(m->partition),
+                                         RD_KAFKA_V_KEY(m->key, m->key_len),
+                                         RD_KAFKA_V_VALUE(m->payload, m->len),
+                                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                         RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END) ==
+                       RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                    rd_kafka_poll(p, 10);
+                sent++;
+            }
+            rd_kafka_message_destroy(m);
+        }
+        rd_kafka_poll(p, sent >= n ? 10 : 0);
+    }
+    double t1 = now();
+    rd_kafka_queue_destroy(q);
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    rd_kafka_destroy(p);
+    if (bare_acked != n) die("bare relay", "not every record was delivered");
+    return n / (t1 - t0);
+}
+
+/* ---- portbroker routing ---- */
+
+static double route(pb_kafka_t *k, pb_registry_t *reg, pb_metrics_t *m, int run, int n) {
+    char urn[128];
+    pb_err_t err = {0};
+    pb_router_env_t env = {.kafka = k, .metrics = m, .registry_url = "http://bench:8080"};
+    pb_routers_t *rs = pb_routers_new(&env, &err);
+    if (!rs) die("routers", err.msg);
+    put_sink(reg, run, urn, sizeof urn);
+    pb_routers_reconcile(rs, reg);
+    pb_routers_stats_t st = {0};
+    double t0 = 0, deadline = now() + 120;
+    while (st.routed + st.dlq + st.failed < (uint64_t)n && now() < deadline) {
+        struct pollfd p = {.fd = pb_routers_wake_fd(rs), .events = POLLIN};
+        poll(&p, 1, 10);
+        pb_routers_serve(rs);
+        pb_routers_stats(rs, &st);
+        if (!t0 && (st.inflight > 0 || st.routed > 0)) t0 = now();
+    }
+    double t1 = now();
+    if (st.routed != (uint64_t)n) {
+        fprintf(stderr, "routed %llu, dlq %llu, failed %llu of %d\n", (unsigned long long)st.routed,
+                (unsigned long long)st.dlq, (unsigned long long)st.failed, n);
+        die("route", "not every record was routed");
+    }
+    delete_product(reg, urn);
+    pb_routers_destroy(rs);
+    return n / (t1 - t0);
+}
+
+static double python_relay(const char *boot, int n) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 bench/python_relay.py %s %s bench.py.out %d "
+             "schemas/examples/weather_observation.avsc schemas/examples/weather_reader.avsc",
+             boot, SRC_TOPIC, n);
+    FILE *f = popen(cmd, "r");
+    double rate = 0;
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        sscanf(line, "python_relay_rps=%lf", &rate);
+    if (!f || pclose(f) != 0 || rate <= 0) die("python relay", "failed (see above)");
+    return rate;
+}
+
+static double best(const double *v, int n) {
+    double b = 0;
+    for (int i = 0; i < n; i++)
+        if (v[i] > b) b = v[i];
+    return b;
+}
+
+int main(int argc, char **argv) {
+    int n = argc > 1 ? atoi(argv[1]) : 200000;
+    int rounds = argc > 2 ? atoi(argv[2]) : 2;
+    if (rounds < 1 || rounds > 10) rounds = 2;
+    /* BENCH_ROUTE_ONLY=1: routing runs only (for profiling). */
+    int only_route = getenv("BENCH_ROUTE_ONLY") != NULL;
+    pb_err_t err = {0};
+    pb_log_configure(PB_LOG_ERROR, 0);
+    pb_kafka_cluster_t *cl = pb_kafka_cluster_new(3, &err);
+    if (!cl) die("cluster", err.msg);
+    pb_config_t *cfg = pb_config_new();
+    pb_kafka_t *k = pb_kafka_new(cfg, pb_kafka_cluster_bootstraps(cl), cl, &err);
+    if (!k) die("kafka", err.msg);
+    const char *boot = pb_kafka_cluster_bootstraps(cl);
+    pb_registry_t *reg = pb_registry_new();
+    pb_metrics_t *metrics = pb_metrics_new();
+    put_source(reg);
+    const pb_port_t *src = pb_registry_port(reg, SRC_URN);
+    if (!src) die("registry", "source port missing");
+    pb_registry_version_t ver;
+    if (pb_registry_get_version(reg, src->subject, -1, 0, &ver, &err)) die("registry", err.msg);
+    if (pb_kafka_ensure_topic(k, SRC_TOPIC, PARTS, 10000, NULL, &err)) die("topic", err.msg);
+    char bare_topic[64];
+    double t = now();
+    size_t avg = prefill(k, ver.id, n);
+    printf("prefilled %d records (%zu bytes of value on average, 7 headers) into %d partitions "
+           "in %.1f s\n",
+           n, avg, PARTS, now() - t);
+
+    double bare[10], on[10], off[10];
+    for (int r = 0; r < rounds; r++) {
+        snprintf(bare_topic, sizeof bare_topic, "bench.bare%d", r);
+        if (pb_kafka_ensure_topic(k, bare_topic, PARTS, 10000, NULL, &err)) die("topic", err.msg);
+        bare[r] = only_route ? 1 : bare_relay(boot, bare_topic, n);
+        on[r] = route(k, reg, metrics, 2 * r, n);
+        off[r] = route(k, reg, NULL, 2 * r + 1, n);
+        printf("round %d: bare %.0f rec/s, route %.0f rec/s (metrics on), %.0f rec/s (off)\n",
+               r + 1, bare[r], on[r], off[r]);
+    }
+    int py_n = n < 20000 ? n : 20000;
+    if (pb_kafka_ensure_topic(k, "bench.py.out", PARTS, 10000, NULL, &err)) die("topic", err.msg);
+    double py = only_route ? 1 : python_relay(boot, py_n);
+    double b = best(bare, rounds), o = best(on, rounds), f = best(off, rounds);
+    printf("\n| relay | rec/s (best of %d) |\n|---|---:|\n", rounds);
+    printf("| bare librdkafka consume->produce | %.0f |\n", b);
+    printf("| portbroker route (metrics on) | %.0f |\n", o);
+    printf("| portbroker route (metrics off) | %.0f |\n", f);
+    printf("| python3 confluent-kafka + avro (%d records) | %.0f |\n\n", py_n, py);
+    printf("route_bare_rps=%.0f\nroute_rps=%.0f\n", b, o);
+    printf("route_ratio=%.2f\n", o / b);
+    printf("python_relay_ratio=%.1f\n", o / py);
+    printf("route_metrics_overhead_pct=%.1f\n", f > 0 ? (f - o) / f * 100.0 : 0);
+    pb_metrics_destroy(metrics);
+    pb_registry_destroy(reg);
+    pb_kafka_destroy(k, 1000);
+    pb_config_destroy(cfg);
+    pb_kafka_cluster_destroy(cl);
+    return 0;
+}

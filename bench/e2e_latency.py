@@ -1,0 +1,194 @@
+#!/usr/bin/python3
+"""End-to-end latency: HTTP publish -> route -> HTTP subscriber stream, over the example mesh on
+the embedded cluster (one `portbroker serve` process).
+
+A publisher POSTs batches to weather's output port (urn:...:weather:2:outputports:observations)
+at a fixed rate; the router projects every record into tripExecution's input port `weather`; a
+subscriber stream (GET .../inputports:weather/records, ndjson) reads them. Each record carries its
+send time (ns, CLOCK_REALTIME) in `stationId`, which the reader schema keeps; the reader computes
+arrival - send for every record. Prints e2e_p50_ms= and e2e_p99_ms= (after a warm-up).
+
+usage: e2e_latency.py [--rate 10000] [--seconds 10] [--batch 50] [--bin build/release/portbroker]
+"""
+import argparse
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--rate", type=int, default=10000, help="records per second")
+ap.add_argument("--seconds", type=float, default=10.0, help="measured seconds (after warm-up)")
+ap.add_argument("--warmup", type=float, default=2.0)
+ap.add_argument("--batch", type=int, default=50, help="records per POST")
+ap.add_argument("--threads", type=int, default=4, help="publishing connections")
+ap.add_argument("--bin", default="build/release/portbroker")
+ap.add_argument("-o", action="append", default=[], help="extra serve -o key=value")
+args = ap.parse_args()
+
+OUT = "urn:dpds:com.acme:dataproducts:weather:2:outputports:observations"
+IN = "urn:dpds:com.acme:dataproducts:tripExecution:1:inputports:weather"
+tmp = tempfile.mkdtemp(prefix="pbbench.")
+port_file = os.path.join(tmp, "port")
+cmd = [args.bin, "serve", "-o", "http.listen=127.0.0.1:0", "--port-file", port_file,
+       "-o", "mesh.namespace=com.acme", "-o", "log.level=" + os.environ.get("E2E_LOG", "warn")]
+for kv in args.o:
+    cmd += ["-o", kv]
+log = open(os.path.join(tmp, "broker.log"), "w")
+broker = subprocess.Popen(cmd, stdout=log, stderr=log)
+
+
+def fail(msg):
+    print("e2e_latency: " + msg, file=sys.stderr)
+    broker.kill()
+    sys.exit(1)
+
+
+deadline = time.time() + 30
+while not (os.path.exists(port_file) and open(port_file).read().strip()):
+    if time.time() > deadline or broker.poll() is not None:
+        fail("broker did not start (log in %s)" % tmp)
+    time.sleep(0.05)
+port = int(open(port_file).read())
+while True:
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        c.request("GET", "/readyz")
+        if c.getresponse().status == 200:
+            break
+    except OSError:
+        pass
+    if time.time() > deadline:
+        fail("broker not ready")
+    time.sleep(0.1)
+
+lat = []  # (send_ns, latency_ms)
+stop = threading.Event()
+joined = threading.Event()
+
+
+def reader():
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(("GET /v1/ports/%s/records?batch=500 HTTP/1.1\r\nHost: bench\r\n\r\n" % IN).encode())
+    f = s.makefile("rb")
+    while f.readline() not in (b"\r\n", b""):  # headers
+        pass
+    joined.set()
+    while not stop.is_set():
+        size = f.readline()
+        if not size:
+            break
+        n = int(size.strip(), 16)
+        chunk = f.read(n)
+        f.readline()
+        now = time.time_ns()
+        # Cheap extraction (the driver must not be the bottleneck): "stationId":"t<ns>"
+        pos = chunk.find(b'"stationId":"t')
+        while pos >= 0:
+            q = chunk.index(b'"', pos + 14)
+            sent = int(chunk[pos + 14:q])
+            lat.append((sent, (now - sent) / 1e6))
+            pos = chunk.find(b'"stationId":"t', q)
+    s.close()
+
+
+t = threading.Thread(target=reader, daemon=True)
+t.start()
+joined.wait(10)
+
+path = "/v1/ports/%s/records" % OUT
+start = time.time()
+end = start + args.warmup + args.seconds
+counts = {"sent": 0, "errors": 0}
+mu = threading.Lock()
+
+
+def publisher(k):
+    """One keep-alive connection sending batches at rate/threads (replies come after Kafka acks,
+    so several connections keep the rate while earlier batches are being acknowledged)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    interval = args.batch * args.threads / args.rate
+    next_t = start + k * interval / args.threads
+    while time.time() < end:
+        d = next_t - time.time()
+        if d > 0:
+            time.sleep(d)
+        next_t += interval
+        now_ns = time.time_ns()
+        body = template.replace("@T@", str(now_ns)).replace("@MS@", str(now_ns // 1000000))
+        conn.request("POST", path, body, {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        resp.read()
+        with mu:
+            if resp.status == 200:
+                counts["sent"] += args.batch
+            else:
+                counts["errors"] += 1
+
+
+# One batch body, the send time substituted per POST (keys spread records over partitions).
+template = json.dumps({"records": [{"key": "st%d" % j, "value": {
+    "observationId": "00000000-0000-4000-8000-%012d" % j, "stationId": "t@T@", "observedAt": 0,
+    "location": {"lat": 52.5, "lon": 13.4, "elevationM": None}, "temperatureC": 21.5,
+    "humidityPct": None, "windSpeedKmh": 12.5, "condition": "CLEAR", "precipitationMm": None,
+    "quality": {}}} for j in range(args.batch)]}).replace('"observedAt": 0', '"observedAt": @MS@')
+# Wait until the pipeline flows (router and stream groups joined: ~3 s on the embedded cluster),
+# so the measurement is not about the joins.
+probe = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+ready_by = time.time() + 30
+while not lat:
+    if time.time() > ready_by:
+        fail("no record reached the subscriber within 30 s (log in %s)" % tmp)
+    probe.request("POST", path, template.replace("@T@", str(time.time_ns())).replace("@MS@", "0"),
+                  {"Content-Type": "application/json"})
+    probe.getresponse().read()
+    time.sleep(0.3)
+time.sleep(0.5)
+del lat[:]
+start = time.time()
+end = start + args.warmup + args.seconds
+pubs = [threading.Thread(target=publisher, args=(k,)) for k in range(args.threads)]
+for th in pubs:
+    th.start()
+for th in pubs:
+    th.join()
+sent, errors = counts["sent"], counts["errors"]
+time.sleep(1.0)  # let the tail arrive
+stop.set()
+if os.environ.get("E2E_DEBUG"):
+    for _ in range(3):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        c.request("GET", "/v1/subscriptions/2/stats")
+        st = json.loads(c.getresponse().read())
+        print("lag route %s subscribers %s" % (st.get("route"), st.get("subscribers")), file=sys.stderr)
+        time.sleep(1.5)
+broker.terminate()
+try:
+    broker.wait(15)
+except subprocess.TimeoutExpired:
+    broker.kill()
+
+measure_from = int((start + args.warmup) * 1e9)
+xs = sorted(l for s, l in lat if s >= measure_from)
+elapsed = time.time() - start
+if not xs:
+    fail("no records reached the subscriber (sent %d, log in %s)" % (sent, tmp))
+p = lambda q: xs[min(len(xs) - 1, int(q * len(xs)))]
+print("published %d records in %.1f s (%d failed batches), target %d rec/s; measured %d records "
+      "after a %.0f s warm-up" % (sent, elapsed, errors, args.rate, len(xs), args.warmup))
+print("latency ms: p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f" %
+      (p(0.5), p(0.9), p(0.99), p(0.999), xs[-1]))
+if os.environ.get("E2E_DEBUG"):
+    by_s = {}
+    for s_, l_ in lat:
+        k = int((s_ / 1e9 - start))
+        by_s[k] = max(by_s.get(k, 0), l_)
+    print("max latency by second since start: " + " ".join("%d:%.0f" % kv for kv in sorted(by_s.items())), file=sys.stderr)
+    print("broker log: " + tmp, file=sys.stderr)
+print("e2e_p50_ms=%.2f" % p(0.5))
+print("e2e_p99_ms=%.2f" % p(0.99))

@@ -1,0 +1,916 @@
+/*
+ * router — one router per binding: output-port topic -> projection -> input-port topic, exactly
+ * once (see router.h for the scheme). The per-record path allocates nothing once warm: headers go
+ * into reused arrays, the projected value into one reused buffer, and the relay producer carries
+ * the origin offset as the message's tag.
+ * Must not: include librdkafka, or keep registry pointers across pb_routers_reconcile calls.
+ */
+#include "router.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "buf.h"
+#include "codec.h"
+#include "id.h"
+#include "log.h"
+#include "portbroker/wire.h"
+#include "timefmt.h"
+
+/* ---- pure parts ----------------------------------------------------------------------------- */
+
+pb_router_resume_why_t pb_router_resume(int64_t lineage_next, int64_t committed, const char *start,
+                                        int64_t *offset) {
+    if (lineage_next >= 0 && lineage_next >= committed) {
+        *offset = lineage_next;
+        return PB_ROUTER_RESUME_LINEAGE;
+    }
+    if (committed >= 0) {
+        *offset = committed;
+        return PB_ROUTER_RESUME_COMMITTED;
+    }
+    *offset = start && !strcmp(start, "earliest") ? PB_KAFKA_OFFSET_BEGINNING : PB_KAFKA_OFFSET_END;
+    return PB_ROUTER_RESUME_START;
+}
+
+const char *pb_router_resume_name(pb_router_resume_why_t why) {
+    switch (why) {
+    case PB_ROUTER_RESUME_LINEAGE: return "lineage header of the input partition's last record";
+    case PB_ROUTER_RESUME_COMMITTED: return "committed offset";
+    default: return "binding start";
+    }
+}
+
+static const char *const owned[] = {
+    PB_HDR_TRACEPARENT,       PB_HDR_CE_DATASCHEMA,  PB_HDR_CONTRACT,     PB_HDR_LINEAGE_TOPIC,
+    PB_HDR_LINEAGE_PARTITION, PB_HDR_LINEAGE_OFFSET, PB_HDR_LINEAGE_HOPS,
+};
+
+/* Index of name in owned[], or -1. */
+static int owned_index(const char *name) {
+    /* Cheap first test: every owned name starts with 't', 'c' or 'm'. */
+    if (name[0] != 't' && name[0] != 'c' && name[0] != 'm') return -1;
+    for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
+        if (!strcmp(name, owned[i])) return (int)i;
+    return -1;
+}
+
+int pb_router_owned_header(const char *name) { return owned_index(name) >= 0; }
+
+/* Decimal text of up to 18 digits, else -1. */
+static int64_t parse_int(const void *v, size_t len) {
+    const char *s = v;
+    int64_t n = 0;
+    if (!s || len == 0 || len > 18) return -1;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        n = n * 10 + (s[i] - '0');
+    }
+    return n;
+}
+
+static pb_kafka_header_t hdr(const char *name, const void *v, size_t len) {
+    pb_kafka_header_t h = {name, v, len};
+    return h;
+}
+
+/* Decimal text of v into out (no NUL); returns the length. */
+static size_t fmt_u64(char *out, uint64_t v) {
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+size_t pb_router_hop_headers(const pb_kafka_header_t *in, size_t n_in, const pb_router_hop_t *hop,
+                             pb_kafka_header_t *out, char *scratch) {
+    size_t k = 0;
+    const pb_kafka_header_t *parent = NULL, *hops = NULL;
+    for (size_t i = 0; i < n_in; i++) {
+        const char *name = in[i].name;
+        if (name[0] == 't' && !strcmp(name, PB_HDR_TRACEPARENT)) parent = &in[i];
+        if (name[0] == 'm' && !strcmp(name, PB_HDR_LINEAGE_HOPS)) hops = &in[i];
+    }
+    char *tp = scratch;                               /* 56 bytes */
+    char *part = scratch + PB_ID_TRACEPARENT_LEN + 1; /* 24 */
+    char *off = part + 24;                            /* 24 */
+    char *nh = off + 24;                              /* 24 */
+    pb_id_traceparent_child(parent ? parent->value : NULL, parent ? parent->len : 0, tp);
+    int64_t h = hops ? parse_int(hops->value, hops->len) : 0;
+    if (h < 0 || h > 1000000) h = 0;
+    size_t pl = fmt_u64(part, (uint64_t)(hop->origin_partition < 0 ? 0 : hop->origin_partition));
+    size_t ol = fmt_u64(off, (uint64_t)(hop->origin_offset < 0 ? 0 : hop->origin_offset));
+    size_t hl = fmt_u64(nh, (uint64_t)h + 1);
+    out[k++] = hdr(PB_HDR_TRACEPARENT, tp, PB_ID_TRACEPARENT_LEN);
+    out[k++] = hdr(PB_HDR_CE_DATASCHEMA, hop->dataschema, strlen(hop->dataschema));
+    out[k++] = hdr(PB_HDR_CONTRACT, hop->contract, strlen(hop->contract));
+    out[k++] = hdr(PB_HDR_LINEAGE_TOPIC, hop->origin_topic, strlen(hop->origin_topic));
+    out[k++] = hdr(PB_HDR_LINEAGE_PARTITION, part, pl);
+    out[k++] = hdr(PB_HDR_LINEAGE_OFFSET, off, ol);
+    out[k++] = hdr(PB_HDR_LINEAGE_HOPS, nh, hl);
+    return k;
+}
+
+size_t pb_router_headers(const pb_kafka_header_t *in, size_t n_in, const pb_router_hop_t *hop,
+                         pb_kafka_header_t *out, char *scratch) {
+    size_t k = 0;
+    for (size_t i = 0; i < n_in; i++)
+        if (!pb_router_owned_header(in[i].name)) out[k++] = in[i];
+    return k + pb_router_hop_headers(in, n_in, hop, out + k, scratch);
+}
+
+const char *pb_router_dlq_stage(pb_metrics_dlq_reason_t r) {
+    return r == PB_METRICS_DLQ_PROJECTION ? "TRANSFORMATION" : "VALUE_CONVERTER";
+}
+
+const char *pb_router_dlq_class(pb_metrics_dlq_reason_t r) {
+    switch (r) {
+    case PB_METRICS_DLQ_DECODE: return "portbroker.DecodeError";
+    case PB_METRICS_DLQ_UNKNOWN_SCHEMA: return "portbroker.UnknownSchemaError";
+    default: return "portbroker.ProjectionError";
+    }
+}
+
+#define DLQ(x) PB_HDR_DLQ_PREFIX x
+
+size_t pb_router_dlq_headers(const pb_kafka_header_t *in, size_t n_in, const char *origin_topic,
+                             int32_t origin_partition, int64_t origin_offset,
+                             const pb_router_failure_t *f, pb_kafka_header_t *out, char *scratch) {
+    size_t k = 0;
+    size_t plen = strlen(PB_HDR_DLQ_PREFIX);
+    for (size_t i = 0; i < n_in; i++)
+        if (strncmp(in[i].name, PB_HDR_DLQ_PREFIX, plen) != 0) out[k++] = in[i];
+    char *part = scratch, *off = scratch + 12;
+    int pl = snprintf(part, 12, "%" PRId32, origin_partition);
+    int ol = snprintf(off, 21, "%" PRId64, origin_offset);
+    const char *stage = pb_router_dlq_stage(f->reason), *cls = pb_router_dlq_class(f->reason);
+    out[k++] = hdr(DLQ("topic"), origin_topic, strlen(origin_topic));
+    out[k++] = hdr(DLQ("partition"), part, (size_t)pl);
+    out[k++] = hdr(DLQ("offset"), off, (size_t)ol);
+    out[k++] = hdr(DLQ("stage"), stage, strlen(stage));
+    out[k++] = hdr(DLQ("exception.class.name"), cls, strlen(cls));
+    out[k++] = hdr(DLQ("exception.message"), f->message, strlen(f->message));
+    return k;
+}
+
+/* ---- routers -------------------------------------------------------------------------------- */
+
+/* A record sent and not yet acknowledged, in send order per partition. */
+typedef struct slot {
+    int64_t offset;   /* origin offset (the tag) */
+    int64_t event_ms; /* ce_time, -1 unknown */
+    uint8_t done;     /* 1 acknowledged, 2 failed */
+    uint8_t kind;     /* 0 routed, 1 + pb_metrics_dlq_reason_t dead-lettered */
+} slot_t;
+
+typedef struct part {
+    int assigned, paused, broken;
+    slot_t *ring; /* cap is a power of two */
+    size_t cap, head, count;
+    int64_t next_commit; /* every origin offset below it is acknowledged (-1: none yet) */
+    int64_t committed;   /* last value committed (-1: none) */
+} part_t;
+
+#define PAUSE_AT 50000  /* in flight per partition: stop fetching it */
+#define RESUME_AT 10000 /* ...and fetch again below this */
+#define CACHE_MAX 256   /* writer ids cached per router (a flood of bogus ids resets it) */
+
+/* A writer schema id's fate: a resolver into the reader, or why not. */
+typedef struct wcache {
+    uint32_t id;
+    const pb_schema_t *writer;
+    pb_resolver_t *res;
+    pb_metrics_dlq_reason_t reason; /* when res is NULL */
+    char msg[512];
+} wcache_t;
+
+typedef struct router {
+    pb_routers_t *rs;
+    int binding_id;
+    int seen; /* reconcile mark */
+    char *from, *to, *start;
+    char *out_topic, *in_topic, *dlq_topic;
+    char group[PB_ADDR_KAFKA_NAME_MAX];
+    char *contract, *dataschema;
+    int reader_id;
+    const pb_schema_t *reader;
+    part_t *parts;
+    size_t n_parts;
+    pb_kafka_consumer_t *c;
+    pb_kafka_producer_t *p;
+    pb_metrics_port_t *m_out, *m_in;
+    wcache_t *cache;
+    size_t n_cache;
+    wcache_t *last;
+    pb_buf_t out;
+    pb_kafka_header_t *hin, *hout;
+    size_t hcap;
+    uint64_t routed, dlq, failed;
+    int64_t last_commit_ms;
+    int stopping;
+} router_t;
+
+struct pb_routers {
+    pb_router_env_t env;
+    char *url;
+    const pb_registry_t *reg;
+    int wake[2];
+    router_t **r;
+    size_t n, cap;
+    pb_loop_timer_t *tick;
+    int retry; /* a binding could not be routed yet (topics missing): reconcile again on tick */
+};
+
+static void cache_clear(router_t *r) {
+    for (size_t i = 0; i < r->n_cache; i++)
+        pb_resolver_destroy(r->cache[i].res);
+    r->n_cache = 0;
+    r->last = NULL;
+}
+
+static wcache_t *writer_for(router_t *r, uint32_t id) {
+    if (r->last && r->last->id == id) return r->last;
+    for (size_t i = 0; i < r->n_cache; i++)
+        if (r->cache[i].id == id) return r->last = &r->cache[i];
+    if (r->n_cache == CACHE_MAX) cache_clear(r);
+    wcache_t *w = &r->cache[r->n_cache];
+    memset(w, 0, sizeof *w);
+    w->id = id;
+    pb_err_t err = {0};
+    const char *text = NULL;
+    if (id > INT32_MAX || pb_registry_schema_by_id(r->rs->reg, (int)id, &text, &w->writer, &err)) {
+        w->reason = PB_METRICS_DLQ_UNKNOWN_SCHEMA;
+        snprintf(w->msg, sizeof w->msg, "schema id %" PRIu32 " is not in the registry: %s", id,
+                 err.msg);
+    } else if (pb_resolver_new(w->writer, r->reader, &w->res, &err)) {
+        w->reason = PB_METRICS_DLQ_PROJECTION;
+        snprintf(w->msg, sizeof w->msg,
+                 "writer schema id %" PRIu32 " cannot be read as reader schema id %d: %s", id,
+                 r->reader_id, err.msg);
+    }
+    r->n_cache++;
+    return r->last = w;
+}
+
+static part_t *part_of(router_t *r, int32_t partition) {
+    if (partition < 0) return NULL;
+    if ((size_t)partition >= r->n_parts) {
+        size_t n = (size_t)partition + 1;
+        part_t *np = realloc(r->parts, n * sizeof *np);
+        PB_ASSERT(np); /* a few bytes per partition */
+        memset(np + r->n_parts, 0, (n - r->n_parts) * sizeof *np);
+        for (size_t i = r->n_parts; i < n; i++)
+            np[i].next_commit = np[i].committed = -1;
+        r->parts = np;
+        r->n_parts = n;
+    }
+    return &r->parts[partition];
+}
+
+static slot_t *ring_at(part_t *p, size_t i) { return &p->ring[(p->head + i) & (p->cap - 1)]; }
+
+static void ring_push(part_t *p, int64_t offset, int64_t event_ms, uint8_t kind) {
+    if (p->count == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 1024;
+        slot_t *n = malloc(cap * sizeof *n);
+        PB_ASSERT(n); /* bounded by PAUSE_AT plus a fetch */
+        for (size_t i = 0; i < p->count; i++)
+            n[i] = *ring_at(p, i);
+        free(p->ring);
+        p->ring = n;
+        p->cap = cap;
+        p->head = 0;
+    }
+    slot_t *s = &p->ring[(p->head + p->count) & (p->cap - 1)];
+    s->offset = offset;
+    s->event_ms = event_ms;
+    s->done = 0;
+    s->kind = kind;
+    p->count++;
+}
+
+/* The slot of origin offset off (binary search: offsets grow in send order), or NULL. */
+static slot_t *ring_find(part_t *p, int64_t off) {
+    size_t lo = 0, hi = p->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        slot_t *s = ring_at(p, mid);
+        if (s->offset == off) return s;
+        if (s->offset < off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static void ring_reset(part_t *p) {
+    p->head = p->count = 0;
+    p->paused = p->broken = 0;
+}
+
+static void commit(router_t *r, int force) {
+    int64_t now = pb_loop_now_ms();
+    if (!r->c || (!force && now - r->last_commit_ms < r->rs->env.commit_interval_ms)) return;
+    pb_kafka_tp_t tp[64];
+    size_t n = 0;
+    r->last_commit_ms = now;
+    for (size_t i = 0; i < r->n_parts; i++) {
+        part_t *p = &r->parts[i];
+        if (!p->assigned || p->next_commit < 0 || p->next_commit <= p->committed) continue;
+        tp[n].partition = (int32_t)i;
+        tp[n].offset = p->next_commit;
+        p->committed = p->next_commit;
+        if (++n == sizeof tp / sizeof *tp) {
+            pb_err_t err = {0};
+            if (pb_kafka_consumer_commit(r->c, tp, n, &err))
+                pb_log_rl(WARN, "router", "%s: %s", r->to, err.msg);
+            n = 0;
+        }
+    }
+    pb_err_t err = {0};
+    if (n && pb_kafka_consumer_commit(r->c, tp, n, &err))
+        pb_log_rl(WARN, "router", "%s: %s", r->to, err.msg);
+}
+
+static int64_t inflight(const router_t *r) { return r->p ? pb_kafka_producer_inflight(r->p) : 0; }
+
+static void on_delivery(void *arg, const pb_kafka_delivery_t *d) {
+    router_t *r = arg;
+    part_t *p = part_of(r, d->partition);
+    slot_t *s = p ? ring_find(p, d->tag) : NULL;
+    if (!s || s->done) return; /* revoked meanwhile: the next owner decides from the tail */
+    if (d->code) {
+        s->done = 2;
+        r->failed++;
+        if (!p->broken)
+            pb_log(ERROR, "router",
+                   "%s: producing origin offset %" PRId64 " of %s[%d] to %s failed: %s; partition "
+                   "%d stops committing (the next assignment resumes from the input topic's tail)",
+                   r->to, d->tag, r->out_topic, (int)d->partition, d->topic, d->reason,
+                   (int)d->partition);
+        p->broken = 1;
+    } else {
+        s->done = 1;
+        pb_metrics_t *m = r->rs->env.metrics;
+        if (s->kind) {
+            r->dlq++;
+            if (r->m_out) {
+                pb_metrics_count(r->m_out, PB_METRICS_OUT, PB_METRICS_DLQ, 1, d->value_len);
+                pb_metrics_dlq(r->m_out, (pb_metrics_dlq_reason_t)(s->kind - 1));
+            }
+        } else {
+            r->routed++;
+            if (m) {
+                double now = (double)pb_loop_wall_ms() / 1000.0;
+                pb_metrics_count(r->m_out, PB_METRICS_OUT, PB_METRICS_OK, 1, d->value_len);
+                pb_metrics_count(r->m_in, PB_METRICS_IN, PB_METRICS_OK, 1, d->value_len);
+                if (s->event_ms >= 0 && r->m_in) {
+                    double ev = (double)s->event_ms / 1000.0;
+                    pb_metrics_seen(r->m_in, ev, now);
+                    pb_metrics_hist_observe(&r->m_in->e2e, now > ev ? now - ev : 0);
+                } else {
+                    pb_metrics_seen(r->m_in, 0, now);
+                }
+                pb_metrics_produce_duration(m, (double)d->latency_us / 1e6);
+            }
+        }
+    }
+    while (p->count && !p->broken) {
+        slot_t *h = ring_at(p, 0);
+        if (h->done != 1) break;
+        p->next_commit = h->offset + 1;
+        p->head = (p->head + 1) & (p->cap - 1);
+        p->count--;
+    }
+    if (p->paused && p->assigned && p->count < RESUME_AT && !p->broken) {
+        pb_err_t err = {0};
+        if (!pb_kafka_consumer_pause(r->c, d->partition, 0, &err)) p->paused = 0;
+    }
+}
+
+/* Send with a bounded retry while the local queue is full. */
+static int send(router_t *r, const char *topic, const pb_kafka_msg_t *m, const void *val,
+                size_t vlen, const pb_kafka_header_t *h, size_t nh, pb_err_t *err) {
+    for (int tries = 0;; tries++) {
+        int rc = pb_kafka_producer_send(r->p, topic, m->partition, m->key, m->key_len, val, vlen, h,
+                                        nh, m->offset, err);
+        if (rc != PB_ERR_UNAVAILABLE || tries == 100) return rc;
+        pb_kafka_producer_wait(r->p, 100);
+    }
+}
+
+static void dead_letter(router_t *r, part_t *p, const pb_kafka_msg_t *m, size_t n_in,
+                        pb_metrics_dlq_reason_t reason, const char *msg) {
+    char scratch[PB_ROUTER_SCRATCH];
+    pb_router_failure_t f = {reason, msg};
+    size_t nh = pb_router_dlq_headers(r->hin, n_in, r->out_topic, m->partition, m->offset, &f,
+                                      r->hout, scratch);
+    pb_err_t err = {0};
+    pb_log_rl(WARN, "router", "%s: %s[%d]@%" PRId64 " to %s: %s", r->to, r->out_topic,
+              (int)m->partition, m->offset, r->dlq_topic, msg);
+    if (send(r, r->dlq_topic, m, m->value, m->value_len, r->hout, nh, &err)) {
+        pb_log_rl(ERROR, "router", "%s: dead letter not produced: %s", r->to, err.msg);
+        p->broken = 1;
+        return;
+    }
+    ring_push(p, m->offset, -1, (uint8_t)(1 + reason));
+}
+
+static void route_one(router_t *r, const pb_kafka_msg_t *m) {
+    part_t *p = part_of(r, m->partition);
+    if (!p->assigned) return; /* a message of a revoked partition: its next owner routes it */
+    if (p->broken) return;
+    size_t n_in = pb_kafka_msg_header_count(m);
+    if (n_in + PB_ROUTER_EXTRA_HEADERS + PB_ROUTER_DLQ_HEADERS > r->hcap) {
+        size_t cap = (n_in + 16) * 2;
+        pb_kafka_header_t *a = realloc(r->hin, cap * sizeof *a);
+        PB_ASSERT(a);
+        r->hin = a;
+        pb_kafka_header_t *b = realloc(r->hout, cap * sizeof *b);
+        PB_ASSERT(b);
+        r->hout = b;
+        r->hcap = cap;
+    }
+    int64_t event_ms = -1;
+    for (size_t i = 0; i < n_in; i++) {
+        const void *v;
+        size_t len;
+        pb_kafka_msg_header_at(m, i, &r->hin[i].name, &v, &len);
+        r->hin[i].value = v;
+        r->hin[i].len = len;
+        if (r->rs->env.metrics && v && r->hin[i].name[0] == 'c' &&
+            !strcmp(r->hin[i].name, PB_HDR_CE_TIME) &&
+            pb_timefmt_parse(v, len, &event_ms, NULL) != 0)
+            event_ms = -1;
+    }
+    uint32_t id;
+    const uint8_t *payload;
+    size_t plen;
+    pb_err_t err = {0};
+    if (pb_codec_wire_parse(m->value, m->value ? m->value_len : 0, &id, &payload, &plen, &err)) {
+        dead_letter(r, p, m, n_in, PB_METRICS_DLQ_DECODE, err.msg);
+        return;
+    }
+    wcache_t *w = writer_for(r, id);
+    if (!w->res) {
+        dead_letter(r, p, m, n_in, w->reason, w->msg);
+        return;
+    }
+    r->out.len = 0;
+    if (pb_codec_wire_header(&r->out, (uint32_t)r->reader_id) ||
+        pb_resolver_run(w->res, payload, plen, &r->out, &err)) {
+        char msg[512];
+        pb_err_t verr = {0};
+        if (pb_codec_validate(w->writer, payload, plen, &verr)) {
+            snprintf(msg, sizeof msg, "value does not decode with writer schema id %" PRIu32 ": %s",
+                     id, verr.msg);
+            dead_letter(r, p, m, n_in, PB_METRICS_DLQ_DECODE, msg);
+        } else {
+            snprintf(msg, sizeof msg, "writer schema id %" PRIu32 " -> reader schema id %d: %s", id,
+                     r->reader_id, err.msg);
+            dead_letter(r, p, m, n_in, PB_METRICS_DLQ_PROJECTION, msg);
+        }
+        return;
+    }
+    char scratch[PB_ROUTER_SCRATCH];
+    pb_router_hop_t hop = {r->out_topic, m->partition, m->offset, r->dataschema, r->contract};
+    /* Owned headers the producer sent (dropped once each), then the producer's headers moved
+     * over with the broker's appended: nothing is copied twice. */
+    const char *drop[sizeof owned / sizeof *owned];
+    size_t n_drop = 0;
+    unsigned present = 0;
+    for (size_t i = 0; i < n_in; i++) {
+        int j = owned_index(r->hin[i].name);
+        if (j < 0 || (present & (1u << j))) continue;
+        present |= 1u << j;
+        drop[n_drop++] = owned[j]; /* our constant: m's header names die with the move */
+    }
+    size_t nh = pb_router_hop_headers(r->hin, n_in, &hop, r->hout, scratch);
+    if (pb_kafka_producer_forward(r->p, r->in_topic, m, r->out.data, r->out.len, drop, n_drop,
+                                  r->hout, nh, m->offset, &err)) {
+        pb_log_rl(ERROR, "router", "%s: %s[%d]@%" PRId64 " not produced to %s: %s", r->to,
+                  r->out_topic, (int)m->partition, m->offset, r->in_topic, err.msg);
+        p->broken = 1;
+        return;
+    }
+    ring_push(p, m->offset, event_ms, 0);
+}
+
+static void on_batch(void *arg, const pb_kafka_msg_t *msgs, size_t n) {
+    router_t *r = arg;
+    for (size_t i = 0; i < n; i++)
+        route_one(r, &msgs[i]);
+    /* Backpressure: stop fetching partitions with too much in flight. */
+    for (size_t i = 0; i < n; i++) {
+        part_t *p = part_of(r, msgs[i].partition);
+        if (p->assigned && !p->paused && p->count >= PAUSE_AT) {
+            pb_err_t err = {0};
+            if (!pb_kafka_consumer_pause(r->c, msgs[i].partition, 1, &err)) p->paused = 1;
+        }
+    }
+}
+
+/* ---- assignment: where each partition resumes ---- */
+
+typedef struct tail_ctx {
+    router_t *r;
+    int64_t *lineage_next; /* by partition */
+    int64_t *tail;         /* offset of the input partition's last record, by partition */
+    size_t n;
+} tail_ctx_t;
+
+static void on_tail(void *arg, const pb_kafka_msg_t *m) {
+    tail_ctx_t *t = arg;
+    const void *v;
+    size_t len;
+    if (m->partition < 0 || (size_t)m->partition >= t->n) return;
+    if (!pb_kafka_msg_header(m, PB_HDR_LINEAGE_TOPIC, &v, &len) || len != strlen(t->r->out_topic) ||
+        memcmp(v, t->r->out_topic, len) != 0)
+        return;
+    if (!pb_kafka_msg_header(m, PB_HDR_LINEAGE_OFFSET, &v, &len)) return;
+    int64_t off = parse_int(v, len);
+    if (off < 0) return;
+    t->lineage_next[m->partition] = off + 1;
+    t->tail[m->partition] = m->offset;
+}
+
+static void on_assign(router_t *r, pb_kafka_tp_t *parts, size_t n) {
+    int32_t maxp = -1;
+    for (size_t i = 0; i < n; i++)
+        if (parts[i].partition > maxp) maxp = parts[i].partition;
+    if (maxp >= 0) part_of(r, maxp);
+    size_t np = (size_t)(maxp + 1);
+    int64_t *lineage = malloc((np ? np : 1) * sizeof *lineage);
+    int64_t *tail = malloc((np ? np : 1) * sizeof *tail);
+    int32_t *ids = malloc((n ? n : 1) * sizeof *ids);
+    pb_kafka_tp_t *com = malloc((n ? n : 1) * sizeof *com);
+    PB_ASSERT(lineage && tail && ids && com);
+    for (size_t i = 0; i < np; i++)
+        lineage[i] = -1;
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = parts[i].partition;
+        com[i].partition = parts[i].partition;
+        com[i].offset = PB_KAFKA_OFFSET_INVALID;
+    }
+    pb_err_t err = {0};
+    if (pb_kafka_consumer_committed(r->c, com, n, 5000, &err)) {
+        pb_log(WARN, "router", "%s: %s; deciding from the input topic's tail alone", r->to,
+               err.msg);
+        for (size_t i = 0; i < n; i++)
+            com[i].offset = PB_KAFKA_OFFSET_INVALID;
+    }
+    tail_ctx_t t = {r, lineage, tail, np};
+    if (pb_kafka_last_records(r->rs->env.kafka, r->in_topic, ids, n, 10000, on_tail, &t, &err))
+        pb_log(ERROR, "router",
+               "%s: %s; resuming from committed offsets only (records routed after the last "
+               "commit may be routed again)",
+               r->to, err.msg);
+    for (size_t i = 0; i < n; i++) {
+        int32_t pn = parts[i].partition;
+        part_t *p = part_of(r, pn);
+        int64_t c = com[i].offset >= 0 ? com[i].offset : -1;
+        int64_t off;
+        pb_router_resume_why_t why = pb_router_resume(lineage[pn], c, r->start, &off);
+        parts[i].offset = off;
+        ring_reset(p);
+        p->assigned = 1;
+        p->committed = c;
+        p->next_commit = off >= 0 ? off : -1;
+        if (why == PB_ROUTER_RESUME_LINEAGE)
+            pb_log(INFO, "router",
+                   "%s: partition %d of %s resumes at offset %" PRId64
+                   " (lineage header of input offset %" PRId64 " of %s; committed %" PRId64 ")",
+                   r->to, (int)pn, r->out_topic, off, tail[pn], r->in_topic, c);
+        else if (why == PB_ROUTER_RESUME_COMMITTED)
+            pb_log(INFO, "router",
+                   "%s: partition %d of %s resumes at offset %" PRId64 " (committed offset)", r->to,
+                   (int)pn, r->out_topic, off);
+        else
+            pb_log(INFO, "router", "%s: partition %d of %s starts at the %s (binding start %s)",
+                   r->to, (int)pn, r->out_topic,
+                   off == PB_KAFKA_OFFSET_BEGINNING ? "beginning" : "end", r->start);
+    }
+    free(lineage);
+    free(tail);
+    free(ids);
+    free(com);
+}
+
+static void on_revoke(router_t *r, pb_kafka_tp_t *parts, size_t n) {
+    int left = r->p ? pb_kafka_producer_wait(r->p, r->rs->env.revoke_wait_ms) : 0;
+    if (left)
+        pb_log(WARN, "router",
+               "%s: %d records still in flight after %d ms at revocation; the next owner may "
+               "route them again",
+               r->to, left, r->rs->env.revoke_wait_ms);
+    commit(r, 1);
+    for (size_t i = 0; i < n; i++) {
+        part_t *p = part_of(r, parts[i].partition);
+        p->assigned = 0;
+        ring_reset(p);
+    }
+    pb_log(INFO, "router",
+           "%s: %zu partitions of %s revoked (%" PRIu64 " routed, %" PRIu64
+           " dead-lettered so far)",
+           r->to, n, r->out_topic, r->routed, r->dlq);
+}
+
+static void on_rebalance(void *arg, int assigned, pb_kafka_tp_t *parts, size_t n) {
+    router_t *r = arg;
+    if (assigned)
+        on_assign(r, parts, n);
+    else
+        on_revoke(r, parts, n);
+}
+
+/* ---- lifecycle ---- */
+
+/* a + sep + b, malloc'd (NULL out of memory). */
+static char *join(const char *a, const char *sep, const char *b) {
+    size_t la = strlen(a), ls = strlen(sep), lb = strlen(b);
+    char *s = malloc(la + ls + lb + 1);
+    if (!s) return NULL;
+    memcpy(s, a, la);
+    memcpy(s + la, sep, ls);
+    memcpy(s + la + ls, b, lb + 1);
+    return s;
+}
+
+static void router_destroy(router_t *r) {
+    if (!r) return;
+    r->stopping = 1;
+    pb_kafka_consumer_destroy(r->c); /* revokes: waits for in-flight records and commits */
+    r->c = NULL;
+    int left = pb_kafka_producer_destroy(r->p, r->rs->env.revoke_wait_ms);
+    if (left) pb_log(WARN, "router", "%s: %d records undelivered at stop", r->to, left);
+    cache_clear(r);
+    for (size_t i = 0; i < r->n_parts; i++)
+        free(r->parts[i].ring);
+    free(r->parts);
+    free(r->cache);
+    pb_buf_free(&r->out);
+    free(r->hin);
+    free(r->hout);
+    free(r->from);
+    free(r->to);
+    free(r->start);
+    free(r->out_topic);
+    free(r->in_topic);
+    free(r->dlq_topic);
+    free(r->contract);
+    free(r->dataschema);
+    free(r);
+}
+
+/* Point the router at the registry's current schemas (pointers change with every apply). */
+static int refresh(router_t *r, const pb_registry_binding_t *b) {
+    cache_clear(r);
+    r->reader = b->reader;
+    if (r->reader_id != b->reader_id || !r->dataschema) {
+        char id[16];
+        snprintf(id, sizeof id, "%d", b->reader_id);
+        char *ds = join(r->rs->url, "/schemas/ids/", id);
+        if (!ds) return PB_ERR_NOMEM;
+        free(r->dataschema);
+        r->dataschema = ds;
+        r->reader_id = b->reader_id;
+    }
+    return 0;
+}
+
+static double slo_s(const pb_port_t *p) {
+    return p->slo.has_freshness ? (double)p->slo.freshness_ms / 1000.0 : 0;
+}
+
+static router_t *router_start(pb_routers_t *rs, const pb_registry_binding_t *b, pb_err_t *err) {
+    const pb_port_t *out = pb_registry_port(rs->reg, b->from);
+    const pb_port_t *in = pb_registry_port(rs->reg, b->to);
+    if (!out || !in) {
+        pb_err_set(err, PB_ERR_NOT_FOUND, "binding %d: port %s is not in the registry", b->id,
+                   out ? b->to : b->from);
+        return NULL;
+    }
+    int parts = pb_kafka_partition_count(rs->env.kafka, out->topic, 5000, err);
+    if (parts < 0) {
+        if (parts == -1)
+            pb_err_set(err, PB_ERR_NOT_FOUND, "binding %d: output topic %s does not exist yet",
+                       b->id, out->topic);
+        return NULL;
+    }
+    int actual = 0;
+    if (pb_kafka_ensure_topic(rs->env.kafka, in->topic, parts, 15000, &actual, err) ||
+        pb_kafka_ensure_topic(rs->env.kafka, out->dlq_topic, parts, 15000, NULL, err))
+        return NULL;
+    if (actual != parts)
+        pb_log(WARN, "router",
+               "%s: input topic %s has %d partitions, output topic %s has %d: records of "
+               "partitions it lacks cannot be routed",
+               in->fqn, in->topic, actual, out->topic, parts);
+    router_t *r = calloc(1, sizeof *r);
+    if (!r) goto nomem;
+    r->rs = rs;
+    r->binding_id = b->id;
+    r->reader_id = -1;
+    r->from = strdup(b->from);
+    r->to = strdup(b->to);
+    r->start = strdup(b->start ? b->start : "latest");
+    r->out_topic = strdup(out->topic);
+    r->in_topic = strdup(in->topic);
+    r->dlq_topic = strdup(out->dlq_topic);
+    r->contract = join(in->fqn, "@", in->version);
+    r->cache = calloc(CACHE_MAX, sizeof *r->cache);
+    if (!r->from || !r->to || !r->start || !r->out_topic || !r->in_topic || !r->dlq_topic ||
+        !r->contract || !r->cache || refresh(r, b))
+        goto nomem;
+    pb_addr_route_group(in->topic, r->group, sizeof r->group);
+    if (rs->env.metrics) {
+        r->m_out = pb_metrics_port(rs->env.metrics, out->fqn, slo_s(out));
+        r->m_in = pb_metrics_port(rs->env.metrics, in->fqn, slo_s(in));
+    }
+    part_of(r, parts - 1);
+    r->p =
+        pb_kafka_producer_new(rs->env.kafka, "portbroker-router", rs->wake[1], on_delivery, r, err);
+    if (!r->p) goto fail;
+    pb_kafka_consumer_conf_t cc = {
+        .group = r->group,
+        .topic = r->out_topic,
+        /* Only for an explicit position below the first offset (records deleted): the start of
+         * a binding without any position is decided in on_assign. */
+        .offset_reset = "earliest",
+        .client_id = "portbroker-router",
+        .batch_max = 1000,
+        /* Idle cost vs latency of a quiet topic (see pb_kafka_consumer_conf_t). A real cluster
+         * answers a fetch as soon as records arrive (long poll), so this costs no latency there.
+         * The embedded one answers an empty fetch only after the wait: 10 ms costs ~0.4% CPU per
+         * binding when idle, 500 ms keeps an idle broker with the example mesh at ~0.7% (0001's
+         * budget is 1%) and adds at most 0.5 s to the first record after a quiet spell. */
+        .fetch_wait_ms = 500,
+        .wake_fd = rs->wake[1],
+        .on_batch = on_batch,
+        .on_rebalance = on_rebalance,
+        .arg = r,
+    };
+    r->c = pb_kafka_consumer_new(rs->env.kafka, &cc, err);
+    if (!r->c) goto fail;
+    pb_log(INFO, "router",
+           "router started: %s -> %s (%s -> %s, %d partitions, group %s, reader schema id %d, "
+           "start %s)",
+           b->from, b->to, r->out_topic, r->in_topic, parts, r->group, r->reader_id, r->start);
+    return r;
+nomem:
+    pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+fail:
+    router_destroy(r);
+    return NULL;
+}
+
+static void serve_all(pb_routers_t *rs) {
+    char drain[256];
+    while (read(rs->wake[0], drain, sizeof drain) > 0) {
+    }
+    for (size_t i = 0; i < rs->n; i++) {
+        router_t *r = rs->r[i];
+        pb_kafka_producer_serve(r->p);
+        pb_kafka_consumer_serve(r->c);
+        pb_kafka_producer_serve(r->p);
+        /* By interval only: a commit per wake-up would cost more than routing (the loop's tick
+         * commits a quiet router). */
+        commit(r, 0);
+    }
+}
+
+static void on_wake(void *arg) { serve_all(arg); }
+
+/* Commits of a quiet router, and reconcile retries for routers that could not start yet. */
+static void on_tick(void *arg) {
+    pb_routers_t *rs = arg;
+    if (rs->retry && rs->reg) pb_routers_reconcile(rs, rs->reg);
+    for (size_t i = 0; i < rs->n; i++)
+        commit(rs->r[i], 0);
+}
+
+pb_routers_t *pb_routers_new(const pb_router_env_t *env, pb_err_t *err) {
+    pb_routers_t *rs = calloc(1, sizeof *rs);
+    if (!rs) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    rs->env = *env;
+    rs->wake[0] = rs->wake[1] = -1;
+    if (!rs->env.commit_interval_ms) rs->env.commit_interval_ms = 1000;
+    if (!rs->env.revoke_wait_ms) rs->env.revoke_wait_ms = 10000;
+    rs->url = strdup(env->registry_url ? env->registry_url : "");
+    if (!rs->url) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    rs->env.registry_url = rs->url;
+    if (pipe2(rs->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+        pb_err_set(err, PB_ERR_INTERNAL, "router wake pipe: %s", strerror(errno));
+        goto fail;
+    }
+    if (env->loop) {
+        if (pb_loop_watch_fd(env->loop, rs->wake[0], on_wake, rs, err)) goto fail;
+        rs->tick = pb_loop_timer_new(env->loop, rs->env.commit_interval_ms, 1, on_tick, rs);
+        if (!rs->tick) {
+            pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+    }
+    return rs;
+fail:
+    pb_routers_destroy(rs);
+    return NULL;
+}
+
+int pb_routers_wake_fd(const pb_routers_t *rs) { return rs->wake[0]; }
+void pb_routers_serve(pb_routers_t *rs) { serve_all(rs); }
+
+void pb_routers_reconcile(pb_routers_t *rs, const pb_registry_t *reg) {
+    rs->reg = reg;
+    rs->retry = 0;
+    size_t nb = pb_registry_binding_count(reg);
+    for (size_t i = 0; i < rs->n; i++)
+        rs->r[i]->seen = 0;
+    for (size_t j = 0; j < nb; j++) {
+        const pb_registry_binding_t *b = pb_registry_binding_at(reg, j);
+        router_t *r = NULL;
+        for (size_t i = 0; i < rs->n && !r; i++)
+            if (rs->r[i]->binding_id == b->id) r = rs->r[i];
+        if (r) {
+            r->seen = 1;
+            if (refresh(r, b)) pb_log(ERROR, "router", "%s: out of memory", r->to);
+            continue;
+        }
+        if (rs->n == rs->cap) {
+            size_t cap = rs->cap ? rs->cap * 2 : 8;
+            router_t **a = realloc(rs->r, cap * sizeof *a);
+            if (!a) continue;
+            rs->r = a;
+            rs->cap = cap;
+        }
+        pb_err_t err = {0};
+        r = router_start(rs, b, &err);
+        if (!r) {
+            /* Ports or topics appear a moment later while products are being stored. */
+            if (err.code == PB_ERR_NOT_FOUND)
+                pb_log(DEBUG, "router", "binding %d not routed yet: %s", b->id, err.msg);
+            else
+                pb_log_rl(WARN, "router", "binding %d (%s -> %s) not routed yet: %s", b->id,
+                          b->from, b->to, err.msg);
+            rs->retry = 1;
+            continue;
+        }
+        r->seen = 1;
+        rs->r[rs->n++] = r;
+    }
+    for (size_t i = 0; i < rs->n;) {
+        if (rs->r[i]->seen) {
+            i++;
+            continue;
+        }
+        router_t *r = rs->r[i];
+        pb_log(INFO, "router", "router stopped: %s -> %s (binding %d removed)", r->from, r->to,
+               r->binding_id);
+        rs->r[i] = rs->r[--rs->n];
+        router_destroy(r);
+    }
+}
+
+void pb_routers_stats(const pb_routers_t *rs, pb_routers_stats_t *out) {
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < rs->n; i++) {
+        out->routed += rs->r[i]->routed;
+        out->dlq += rs->r[i]->dlq;
+        out->failed += rs->r[i]->failed;
+        out->inflight += inflight(rs->r[i]);
+    }
+    out->routers = rs->n;
+}
+
+void pb_routers_destroy(pb_routers_t *rs) {
+    if (!rs) return;
+    for (size_t i = 0; i < rs->n; i++) {
+        pb_log(INFO, "router", "router stopped: %s -> %s (shutdown)", rs->r[i]->from, rs->r[i]->to);
+        router_destroy(rs->r[i]);
+    }
+    free(rs->r);
+    pb_loop_timer_destroy(rs->tick);
+    /* The loop's watch of wake[0] goes with the loop; closing first is harmless for epoll. */
+    if (rs->wake[0] >= 0) close(rs->wake[0]);
+    if (rs->wake[1] >= 0) close(rs->wake[1]);
+    free(rs->url);
+    free(rs);
+}

@@ -1,0 +1,152 @@
+/*
+ * router — routes every record of a binding's output-port topic into its input-port topic, exactly
+ * once (DESIGN.md §4 "Route", §6).
+ *
+ * Owns: one router per registry binding (consumer group `portbroker.route.{input topic}` on the
+ * output topic, a relay producer), the per-record path (Confluent frame -> writer schema by id ->
+ * resolution into the binding's reader schema -> frame with the reader id -> lineage and contract
+ * headers -> same partition of the input topic), dead letters with Kafka Connect's error headers,
+ * the resume decision on assignment, commits of acknowledged offsets, and the routing metrics.
+ * Must not: speak librdkafka (kafka.c), change the registry, or block the loop except on
+ * rebalances (bounded).
+ *
+ * Exactly once without transactions: a partition's routed records reach the input topic in order
+ * (idempotent producer, same partition), each carrying its origin offset (mesh.lineage.offset). On
+ * assignment the last record of the input partition therefore proves every earlier origin offset
+ * landed: routing resumes after it, or at the group's committed offset when that is further
+ * (offsets are committed only once acknowledged, in the input topic or the dead-letter topic). A
+ * revocation waits (bounded) for in-flight records so the next owner reads a final tail.
+ */
+#ifndef PB_ROUTER_H
+#define PB_ROUTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "kafka.h"
+#include "loop.h"
+#include "metrics.h"
+#include "registry.h"
+
+/* ---- pure parts (exposed for tests) ---- */
+
+/* Why a partition resumes where it does. */
+typedef enum {
+    PB_ROUTER_RESUME_LINEAGE = 0, /* after the origin offset of the input partition's last record */
+    PB_ROUTER_RESUME_COMMITTED,   /* the group's committed offset */
+    PB_ROUTER_RESUME_START,       /* neither: the binding's start (earliest / latest) */
+} pb_router_resume_why_t;
+
+/*
+ * Where routing of a partition resumes. lineage_next: origin offset + 1 read from the input
+ * partition's last record (-1 when none or not from this output topic); committed: the group's
+ * committed offset (-1 when none); start: the binding's "earliest" or "latest". Sets *offset (an
+ * absolute offset, or PB_KAFKA_OFFSET_BEGINNING / PB_KAFKA_OFFSET_END) and returns the reason:
+ * the larger of lineage_next and committed, else the start.
+ */
+pb_router_resume_why_t pb_router_resume(int64_t lineage_next, int64_t committed, const char *start,
+                                        int64_t *offset);
+
+/* "lineage header of input offset N" style text for the log: the reason's name. */
+const char *pb_router_resume_name(pb_router_resume_why_t why);
+
+/* Is name a header the broker sets on routed records (so a producer's copy is dropped)? */
+int pb_router_owned_header(const char *name);
+
+/* What a routed record's new headers say. All strings NUL-terminated; borrowed. */
+typedef struct pb_router_hop {
+    const char *origin_topic;
+    int32_t origin_partition;
+    int64_t origin_offset;
+    const char *dataschema; /* ce_dataschema: {registry url}/schemas/ids/{reader id} */
+    const char *contract;   /* mesh.contract: {input-port URN}@{input port version} */
+} pb_router_hop_t;
+
+/* Room a routed record's headers need beyond the producer's: scratch text and header slots. */
+#define PB_ROUTER_SCRATCH 160
+#define PB_ROUTER_EXTRA_HEADERS 7
+
+/*
+ * Headers of a routed record: in[0..n_in) (the consumed record's, in order) minus the broker-owned
+ * ones, then traceparent (a child span of the record's last traceparent, or a new trace),
+ * ce_dataschema, mesh.contract, mesh.lineage.topic/.partition/.offset and mesh.lineage.hops (the
+ * record's hops + 1; absent or unreadable = 0). out needs n_in + PB_ROUTER_EXTRA_HEADERS slots;
+ * values may point into in, hop and scratch (PB_ROUTER_SCRATCH bytes), which must outlive out.
+ * Returns the number of headers written.
+ */
+size_t pb_router_headers(const pb_kafka_header_t *in, size_t n_in, const pb_router_hop_t *hop,
+                         pb_kafka_header_t *out, char *scratch);
+
+/* Only the PB_ROUTER_EXTRA_HEADERS headers the broker sets (the second half of
+ * pb_router_headers), for relays that move the producer's headers over and drop the owned ones.
+ * Returns PB_ROUTER_EXTRA_HEADERS. */
+size_t pb_router_hop_headers(const pb_kafka_header_t *in, size_t n_in, const pb_router_hop_t *hop,
+                             pb_kafka_header_t *out, char *scratch);
+
+/* What failed, for a dead letter. */
+typedef struct pb_router_failure {
+    pb_metrics_dlq_reason_t reason;
+    const char *message; /* the precise error text */
+} pb_router_failure_t;
+
+/* Kafka Connect stage and exception class of a failure reason ("VALUE_CONVERTER",
+ * "portbroker.UnknownSchemaError"...). */
+const char *pb_router_dlq_stage(pb_metrics_dlq_reason_t r);
+const char *pb_router_dlq_class(pb_metrics_dlq_reason_t r);
+
+#define PB_ROUTER_DLQ_HEADERS 6
+
+/*
+ * Headers of a dead letter: in[0..n_in) unchanged (the record as it was, any producer copy of the
+ * __connect.errors.* names dropped), then __connect.errors.topic/.partition/.offset/.stage/
+ * .exception.class.name/.exception.message for the origin and the failure. out needs n_in +
+ * PB_ROUTER_DLQ_HEADERS slots; scratch PB_ROUTER_SCRATCH bytes. Returns the count.
+ */
+size_t pb_router_dlq_headers(const pb_kafka_header_t *in, size_t n_in, const char *origin_topic,
+                             int32_t origin_partition, int64_t origin_offset,
+                             const pb_router_failure_t *f, pb_kafka_header_t *out, char *scratch);
+
+/* ---- the routers of a broker ---- */
+
+typedef struct pb_routers pb_routers_t;
+
+typedef struct pb_router_env {
+    pb_kafka_t *kafka;        /* borrowed */
+    pb_loop_t *loop;          /* borrowed; NULL: the caller serves pb_routers_wake_fd itself */
+    pb_metrics_t *metrics;    /* borrowed; NULL counts nothing */
+    const char *registry_url; /* ce_dataschema's base (copied) */
+    int commit_interval_ms;   /* how often acknowledged offsets are committed (0: 1000) */
+    int revoke_wait_ms;       /* bound on waiting for in-flight records on revocation (0: 10000) */
+} pb_router_env_t;
+
+/* The set of routers of one process, one per binding once reconciled. Watches one wake fd on the
+ * loop for all of them. Returns NULL with err set. */
+pb_routers_t *pb_routers_new(const pb_router_env_t *env, pb_err_t *err);
+
+/*
+ * Make the running routers match reg's bindings: start a router for each new binding whose ports
+ * and topics exist, stop those whose binding is gone, and refresh the others' schemas (the reader
+ * and every writer resolution are looked up again: the registry's borrowed pointers change when it
+ * applies records). Call after every applied registry record once the replay is caught up.
+ * Starting may block briefly (topic checks). Loop thread.
+ */
+void pb_routers_reconcile(pb_routers_t *rs, const pb_registry_t *reg);
+
+/* Read end of the shared wake pipe, and serving it (for callers without a pb_loop_t). */
+int pb_routers_wake_fd(const pb_routers_t *rs);
+void pb_routers_serve(pb_routers_t *rs);
+
+/* Statistics summed over routers: records routed (acknowledged), dead-lettered, and in flight. */
+typedef struct pb_routers_stats {
+    uint64_t routed, dlq, failed;
+    int64_t inflight;
+    size_t routers;
+} pb_routers_stats_t;
+void pb_routers_stats(const pb_routers_t *rs, pb_routers_stats_t *out);
+
+/* Stop every router (leaving their groups, waiting for in-flight records, committing) and free.
+ * NULL is a no-op. */
+void pb_routers_destroy(pb_routers_t *rs);
+
+#endif

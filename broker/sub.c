@@ -1,0 +1,1089 @@
+#include "sub.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "broker.h"
+#include "codec.h"
+#include "log.h"
+#include "metrics.h"
+#include "timefmt.h"
+
+#define JSON_TYPE "application/json"
+#define TICK_MS 200
+#define ROUNDS_PER_SERVE                                                                           \
+    16 /* batches one stream may write per wake-up before others get a turn                        \
+        */
+#define MAX_PARTS 1024
+#define PAUSE_AFTER_MS 500  /* a connection over sub.max.buffered.bytes this long: pause */
+#define JOIN_GRACE_MS 15000 /* timeout_ms starts at the first assignment, or after this */
+#define LAG_MAX_PARTS 256   /* partitions measured per topic */
+
+/* ---- pure parts ----------------------------------------------------------------------------- */
+
+static int parse_int(const char *v, int64_t lo, int64_t hi, int64_t *out) {
+    char *end = NULL;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (!*v || *end || errno || n < lo || n > hi) return -1;
+    *out = n;
+    return 0;
+}
+
+int pb_sub_parse_params(const char *(*get)(void *ctx, const char *name), void *ctx, int max_batch,
+                        pb_sub_params_t *out, pb_err_t *err) {
+    *out = (pb_sub_params_t){.batch = max_batch};
+    const char *v = get(ctx, "format");
+    if (v && strcmp(v, "ndjson") && strcmp(v, "sse"))
+        return pb_err_set(err, PB_ERR_INVALID, "format: '%.64s' is not one of ndjson, sse", v);
+    out->sse = v && !strcmp(v, "sse");
+    int64_t n = 0;
+    if ((v = get(ctx, "batch"))) {
+        if (parse_int(v, 1, max_batch, &n))
+            return pb_err_set(err, PB_ERR_INVALID,
+                              "batch: '%.64s' is not an integer in [1, %d] (records per write; "
+                              "the limit is sub.max.batch)",
+                              v, max_batch);
+        out->batch = (int)n;
+    }
+    if ((v = get(ctx, "timeout_ms"))) {
+        if (parse_int(v, 0, 86400000, &n))
+            return pb_err_set(err, PB_ERR_INVALID,
+                              "timeout_ms: '%.64s' is not an integer in [0, 86400000] "
+                              "(milliseconds without records before the stream ends; 0: never)",
+                              v);
+        out->timeout_ms = n;
+    }
+    v = get(ctx, "commit");
+    if (v && strcmp(v, "auto") && strcmp(v, "manual"))
+        return pb_err_set(err, PB_ERR_INVALID, "commit: '%.64s' is not one of auto, manual", v);
+    out->manual = v && !strcmp(v, "manual");
+    return 0;
+}
+
+/* Length of the valid UTF-8 sequence at s[0..n), or 0 when it is not one. */
+static size_t utf8_len(const uint8_t *s, size_t n) {
+    uint8_t c = s[0];
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF)
+        len = 3, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4)
+        len = 4, cp = c & 0x07;
+    else
+        return 0;
+    if (n < len) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return len;
+}
+
+int pb_sub_json_string(pb_buf_t *out, const void *p, size_t n) {
+    const uint8_t *s = p;
+    int rc = pb_buf_putc(out, '"');
+    for (size_t i = 0; i < n && !rc;) {
+        uint8_t c = s[i];
+        if (c == '"' || c == '\\') {
+            rc = pb_buf_putc(out, '\\') || pb_buf_putc(out, c);
+            i++;
+        } else if (c < 0x20) {
+            rc = pb_buf_printf(out, "\\u%04x", c) < 0;
+            i++;
+        } else {
+            size_t l = utf8_len(s + i, n - i);
+            if (l) {
+                rc = pb_buf_append(out, s + i, l);
+                i += l;
+            } else { /* a byte that is not UTF-8: its code point, as Avro JSON writes bytes */
+                rc = pb_buf_putc(out, (uint8_t)(0xC0 | (c >> 6))) ||
+                     pb_buf_putc(out, (uint8_t)(0x80 | (c & 0x3F)));
+                i++;
+            }
+        }
+    }
+    if (!rc) rc = pb_buf_putc(out, '"');
+    return rc ? PB_ERR_NOMEM : 0;
+}
+
+/* The decoded value, or an "error" member saying why there is none. */
+static int render_value(const pb_registry_t *reg, const pb_kafka_record_t *rec, pb_buf_t *out,
+                        uint32_t *schema_id) {
+    pb_err_t err = {0};
+    uint32_t id = 0;
+    const uint8_t *payload = NULL;
+    size_t plen = 0;
+    const pb_schema_t *schema = NULL;
+    size_t mark = out->len;
+    if (!rec->value) {
+        pb_err_set(&err, PB_ERR_INVALID, "the record has no value (a tombstone)");
+    } else if (!pb_codec_wire_parse(rec->value, rec->vlen, &id, &payload, &plen, &err)) {
+        /* The registry's schemas are an array indexed by id: the lookup is the cache. */
+        if (pb_registry_schema_by_id(reg, (int)id, NULL, &schema, &err) == 0 && schema) {
+            if (pb_buf_puts(out, "\"value\":")) return PB_ERR_NOMEM;
+            int rc = pb_codec_avro_to_json_text(schema, payload, plen, out, &err);
+            if (!rc) {
+                *schema_id = id;
+                return 0;
+            }
+            if (rc == PB_ERR_NOMEM) return rc;
+            out->len = mark;
+            pb_err_prefix(&err, "cannot decode with schema %" PRIu32 ": ", id);
+        } else {
+            pb_err_set(&err, PB_ERR_NOT_FOUND, "schema id %" PRIu32 " is not in the registry", id);
+        }
+    } else {
+        pb_err_prefix(&err, "not a Confluent wire frame: ");
+    }
+    int rc = pb_buf_puts(out, "\"value\":null,\"error\":");
+    if (!rc) rc = pb_sub_json_string(out, err.msg, strlen(err.msg));
+    *schema_id = id;
+    return rc ? PB_ERR_NOMEM : 0;
+}
+
+int pb_sub_render(const pb_registry_t *reg, const pb_kafka_record_t *rec, int sse, pb_buf_t *out) {
+    size_t mark = out->len;
+    char tbuf[PB_TIMEFMT_LEN + 1] = "";
+    int rc = 0;
+    if (sse)
+        rc =
+            pb_buf_printf(out, "id: %" PRId32 ":%" PRId64 "\nevent: record\ndata: ", rec->partition,
+                          rec->offset) < 0;
+    if (!rc)
+        rc = pb_buf_printf(out, "{\"partition\":%" PRId32 ",\"offset\":%" PRId64 ",\"key\":",
+                           rec->partition, rec->offset) < 0;
+    if (!rc)
+        rc = rec->key ? pb_sub_json_string(out, rec->key, rec->klen) : pb_buf_puts(out, "null");
+    uint32_t sid = 0;
+    if (!rc) rc = pb_buf_putc(out, ',') || render_value(reg, rec, out, &sid);
+    if (!rc) rc = pb_buf_puts(out, ",\"headers\":{");
+    const char *name;
+    const void *val;
+    size_t vlen;
+    int64_t event_ms = -1;
+    for (size_t i = 0; !rc && pb_kafka_record_header(rec, i, &name, &val, &vlen) == 0; i++) {
+        if (i) rc = pb_buf_putc(out, ',');
+        if (!rc) rc = pb_sub_json_string(out, name, strlen(name));
+        if (!rc) rc = pb_buf_putc(out, ':');
+        if (!rc) rc = val ? pb_sub_json_string(out, val, vlen) : pb_buf_puts(out, "null");
+        if (val && !strcmp(name, "ce_time")) pb_timefmt_parse(val, vlen, &event_ms, NULL);
+    }
+    if (!rc)
+        rc = sid ? pb_buf_printf(out, "},\"schema_id\":%" PRIu32 ",\"time\":", sid) < 0
+                 : pb_buf_puts(out, "},\"schema_id\":null,\"time\":");
+    if (event_ms < 0) event_ms = rec->timestamp_ms;
+    if (!rc) {
+        if (event_ms >= 0 && pb_timefmt_format(event_ms, tbuf))
+            rc = pb_buf_printf(out, "\"%s\"}", tbuf) < 0;
+        else
+            rc = pb_buf_puts(out, "null}");
+    }
+    if (!rc) rc = pb_buf_puts(out, sse ? "\n\n" : "\n");
+    if (rc) {
+        out->len = mark;
+        return PB_ERR_NOMEM;
+    }
+    return 0;
+}
+
+/* ---- replies -------------------------------------------------------------------------------- */
+
+static void reply_error(pb_http_req_t *req, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void reply_error(pb_http_req_t *req, int status, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_t *o = json_pack("{s:i,s:s}", "error_code", status, "message", msg);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (text)
+        pb_http_reply(req, status, JSON_TYPE, text, strlen(text));
+    else
+        pb_http_reply(req, 500, NULL, NULL, 0);
+    free(text);
+}
+
+static void reply_json(pb_http_req_t *req, int status, json_t *o) {
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!text) {
+        reply_error(req, 503, "out of memory");
+        return;
+    }
+    pb_http_reply(req, status, JSON_TYPE, text, strlen(text));
+    free(text);
+}
+
+/* ---- streams -------------------------------------------------------------------------------- */
+
+typedef struct part {
+    int32_t partition;
+    int64_t delivered; /* next offset after the last record written to the connection; -1 none */
+    int64_t drained;   /* the same for records handed to the kernel */
+    int64_t committed; /* last offset this stream committed; -1 none */
+} part_t;
+
+typedef struct stream {
+    pb_sub_t *sub;
+    struct stream *next;
+    uint64_t id;
+    char id_text[32];
+    pb_http_req_t *req; /* NULL once the HTTP side is finished */
+    char *port, *topic, *group;
+    pb_metrics_port_t *mport;
+    pb_sub_params_t prm;
+    pb_kafka_stream_t *kc;
+    part_t *parts;
+    size_t n_parts;
+    int paused;
+    int64_t blocked_ms; /* since when the connection holds more than sub.max.buffered.bytes */
+    int gone;           /* the client left */
+    int ending;         /* timeout reached: waiting for queued bytes to drain */
+    int dead;           /* to be freed by reap() */
+    int64_t last_record_ms, last_write_ms, last_commit_ms;
+    int assigned_once; /* timeout_ms counts from the first assignment (joining takes seconds) */
+    uint64_t records;
+    pb_buf_t out;
+} stream_t;
+
+/* Lag poller's view of one binding, and the last measurement. */
+typedef struct lag_target {
+    int id;
+    char *from, *to, *out_topic, *in_topic, *route_group, *sub_group;
+} lag_target_t;
+
+typedef struct lag_side {
+    int known;
+    pb_kafka_lag_part_t parts[LAG_MAX_PARTS];
+    size_t n;
+    char error[256];
+} lag_side_t;
+
+typedef struct lag_result {
+    int id;
+    int64_t measured_ms; /* wall clock */
+    lag_side_t route, subs;
+} lag_result_t;
+
+struct pb_sub {
+    pb_broker_t *b;
+    int wake[2];
+    stream_t *streams;
+    size_t n_streams;
+    uint64_t next_id;
+    pb_loop_timer_t *tick;
+    pb_kafka_closer_t **closers;
+    size_t n_closers;
+    /* lag poller */
+    pthread_t lag_thread;
+    int lag_started;
+    pthread_mutex_t mu; /* guards everything below */
+    pthread_cond_t cv;
+    int lag_stop;
+    int lag_targets_changed;
+    lag_target_t *targets;
+    size_t n_targets;
+    lag_result_t *fresh; /* results from the thread, not yet applied */
+    size_t n_fresh;
+    int fresh_ready;
+    lag_result_t *results; /* loop thread's copy */
+    size_t n_results;
+};
+
+static const pb_registry_t *reg_of(const pb_sub_t *s) { return pb_store_registry(s->b->store); }
+
+static part_t *part_of(stream_t *st, int32_t p, int create) {
+    for (size_t i = 0; i < st->n_parts; i++)
+        if (st->parts[i].partition == p) return &st->parts[i];
+    if (!create) return NULL;
+    part_t *np = realloc(st->parts, (st->n_parts + 1) * sizeof *np);
+    if (!np) return NULL;
+    st->parts = np;
+    st->parts[st->n_parts] = (part_t){p, -1, -1, -1};
+    return &st->parts[st->n_parts++];
+}
+
+/* Offsets to commit: drained (auto) beyond what was committed. */
+static size_t pending_commits(stream_t *st, int32_t *ps, int64_t *os, size_t cap) {
+    size_t n = 0;
+    for (size_t i = 0; i < st->n_parts && n < cap; i++) {
+        part_t *p = &st->parts[i];
+        if (p->drained > p->committed) {
+            ps[n] = p->partition;
+            os[n++] = p->drained;
+        }
+    }
+    return n;
+}
+
+static void commit_auto(stream_t *st, int async) {
+    int32_t ps[MAX_PARTS];
+    int64_t os[MAX_PARTS];
+    if (st->prm.manual || !st->kc) return;
+    size_t n = pending_commits(st, ps, os, MAX_PARTS);
+    if (!n) return;
+    pb_err_t err = {0};
+    if (pb_kafka_stream_commit(st->kc, ps, os, n, async, &err)) {
+        pb_log_rl(WARN, "sub", "stream %s on %s: %s", st->id_text, st->topic, err.msg);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        part_of(st, ps[i], 0)->committed = os[i];
+}
+
+static void on_rebalance(void *arg, int assigned, const int32_t *partitions, size_t n) {
+    stream_t *st = arg;
+    if (assigned) {
+        for (size_t i = 0; i < n; i++)
+            part_of(st, partitions[i], 1);
+        if (!st->assigned_once) st->last_record_ms = pb_loop_now_ms();
+        st->assigned_once = 1;
+        pb_log(DEBUG, "sub", "stream %s: %zu partitions of %s assigned", st->id_text, n, st->topic);
+        return;
+    }
+    /* Revoked: commit what the client has (auto), then forget those partitions. */
+    commit_auto(st, 0);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < st->n_parts; j++)
+            if (st->parts[j].partition == partitions[i]) {
+                st->parts[j] = st->parts[--st->n_parts];
+                break;
+            }
+    pb_log(DEBUG, "sub", "stream %s: %zu partitions of %s revoked", st->id_text, n, st->topic);
+}
+
+/* End the HTTP side now and release the consumer (committing per mode); mark for reap. */
+static void stream_finish(stream_t *st) {
+    pb_sub_t *s = st->sub;
+    if (st->dead) return;
+    st->dead = 1;
+    if (st->kc) {
+        int32_t ps[MAX_PARTS];
+        int64_t os[MAX_PARTS];
+        size_t n = st->prm.manual ? 0 : pending_commits(st, ps, os, MAX_PARTS);
+        pb_kafka_closer_t *c = pb_kafka_stream_close(st->kc, ps, os, n);
+        st->kc = NULL;
+        if (c) {
+            pb_kafka_closer_t **nc = realloc(s->closers, (s->n_closers + 1) * sizeof *nc);
+            if (nc) {
+                s->closers = nc;
+                s->closers[s->n_closers++] = c;
+            } else {
+                pb_kafka_closer_reap(c, 1);
+            }
+        }
+    }
+    if (st->req) {
+        pb_http_req_t *r = st->req;
+        st->req = NULL;
+        pb_http_stream_end(r);
+    }
+    pb_log(INFO, "sub", "stream %s on %s ended (%" PRIu64 " records, %s)", st->id_text, st->port,
+           st->records, st->gone ? "client left" : "stream over");
+}
+
+static void stream_free(stream_t *st) {
+    free(st->port);
+    free(st->topic);
+    free(st->group);
+    free(st->parts);
+    pb_buf_free(&st->out);
+    free(st);
+}
+
+/* Free finished streams and closers whose consumers have left. */
+static void reap(pb_sub_t *s) {
+    for (stream_t **pp = &s->streams; *pp;) {
+        stream_t *st = *pp;
+        if (st->dead) {
+            *pp = st->next;
+            s->n_streams--;
+            stream_free(st);
+        } else {
+            pp = &st->next;
+        }
+    }
+    size_t j = 0;
+    for (size_t i = 0; i < s->n_closers; i++)
+        if (!pb_kafka_closer_reap(s->closers[i], 0)) s->closers[j++] = s->closers[i];
+    s->n_closers = j;
+}
+
+static void write_out(stream_t *st) {
+    if (!st->out.len || !st->req) return;
+    if (pb_http_stream_write(st->req, st->out.data, st->out.len) == 0)
+        st->last_write_ms = pb_loop_now_ms();
+    pb_buf_reset(&st->out);
+}
+
+/* Write what the consumer has, batch by batch, until it has nothing, the connection holds more
+ * than sub.max.buffered.bytes (then pause), or this stream had its share of the turn. Returns 1
+ * when records are probably left. */
+static int serve_stream(stream_t *st) {
+    pb_sub_t *s = st->sub;
+    size_t max_buffered = (size_t)s->b->cfg->sub_max_buffered_bytes;
+    if (st->dead || st->gone || st->ending || !st->kc || !st->req) return 0;
+    for (int round = 0; round < ROUNDS_PER_SERVE; round++) {
+        if (pb_http_stream_queued(st->req) > max_buffered) {
+            /* Stop taking records until the connection drains (on_drain serves again). Only a
+             * client that stays behind gets its partitions paused (on_tick): pausing drops
+             * librdkafka's prefetched records, too costly for a brief hiccup. */
+            if (!st->blocked_ms) st->blocked_ms = pb_loop_now_ms();
+            return 0;
+        }
+        int n = 0;
+        pb_kafka_record_t rec = {0};
+        while (n < st->prm.batch && pb_kafka_stream_poll(st->kc, &rec)) {
+            if (st->dead || !st->kc) { /* a rebalance callback cannot end us, but be safe */
+                pb_kafka_record_release(&rec);
+                return 0;
+            }
+            if (pb_sub_render(reg_of(s), &rec, st->prm.sse, &st->out) == 0) {
+                part_t *p = part_of(st, rec.partition, 1);
+                if (p) p->delivered = rec.offset + 1;
+                pb_metrics_count(st->mport, PB_METRICS_OUT, PB_METRICS_OK, 1, rec.vlen);
+                st->records++;
+            } else {
+                pb_log_rl(ERROR, "sub", "stream %s: out of memory rendering a record", st->id_text);
+            }
+            pb_kafka_record_release(&rec);
+            n++;
+        }
+        if (!n) return 0;
+        st->last_record_ms = pb_loop_now_ms();
+        write_out(st);
+    }
+    return 1;
+}
+
+static void kick(pb_sub_t *s);
+
+static void serve_all(pb_sub_t *s) {
+    int more = 0;
+    for (stream_t *st = s->streams; st; st = st->next)
+        more |= serve_stream(st);
+    reap(s);
+    if (more) kick(s);
+}
+
+static void on_kick(void *arg) {
+    pb_sub_t *s = arg;
+    serve_all(s);
+}
+
+/* Serve again soon (records were left after a stream's turn). */
+static void kick(pb_sub_t *s) {
+    char c = 'k';
+    /* The wake pipe is non-blocking: a full pipe already means "serve again". */
+    if (write(s->wake[1], &c, 1) < 0) {
+    }
+}
+
+static void on_wake(void *arg) {
+    pb_sub_t *s = arg;
+    char drain[256];
+    while (read(s->wake[0], drain, sizeof drain) > 0) {
+    }
+    on_kick(s);
+}
+
+static void on_drain(pb_http_req_t *r, void *arg) {
+    (void)r;
+    stream_t *st = arg;
+    for (size_t i = 0; i < st->n_parts; i++)
+        st->parts[i].drained = st->parts[i].delivered;
+    if (st->ending) {
+        stream_finish(st);
+        kick(st->sub); /* reap */
+        return;
+    }
+    st->blocked_ms = 0;
+    if (st->paused) {
+        pb_kafka_stream_pause(st->kc, 0);
+        st->paused = 0;
+        pb_log(DEBUG, "sub", "stream %s resumed", st->id_text);
+    }
+    kick(st->sub);
+}
+
+static void on_client_close(pb_http_req_t *r, void *arg) {
+    stream_t *st = arg;
+    st->gone = 1;
+    st->req = NULL;
+    pb_http_stream_end(r);
+    stream_finish(st);
+    kick(st->sub); /* freed by reap(), outside this callback */
+}
+
+static void apply_lag(pb_sub_t *s);
+
+static void on_tick(void *arg) {
+    pb_sub_t *s = arg;
+    int64_t now = pb_loop_now_ms();
+    const pb_config_t *cfg = s->b->cfg;
+    for (stream_t *st = s->streams; st; st = st->next) {
+        if (st->dead) continue;
+        if (st->blocked_ms && !st->paused && st->kc && now - st->blocked_ms >= PAUSE_AFTER_MS) {
+            pb_kafka_stream_pause(st->kc, 1);
+            st->paused = 1;
+            pb_log(DEBUG, "sub", "stream %s paused: the client is not reading", st->id_text);
+        }
+        if (now - st->last_commit_ms >= cfg->sub_commit_interval_ms) {
+            commit_auto(st, 1);
+            st->last_commit_ms = now;
+        }
+        /* Before the first assignment, allow the group a join (a stream beyond the partition
+         * count may never get one: it still ends). */
+        int64_t idle_limit = st->prm.timeout_ms + (st->assigned_once ? 0 : JOIN_GRACE_MS);
+        if (st->prm.timeout_ms && !st->ending && now - st->last_record_ms >= idle_limit) {
+            st->ending = 1;
+            if (!st->req || pb_http_stream_queued(st->req) == 0) {
+                for (size_t i = 0; i < st->n_parts; i++)
+                    st->parts[i].drained = st->parts[i].delivered;
+                stream_finish(st);
+            }
+            continue;
+        }
+        if (st->prm.sse && st->req && now - st->last_write_ms >= cfg->sub_heartbeat_ms &&
+            pb_http_stream_queued(st->req) == 0) {
+            static const char hb[] = ": keepalive\n\n";
+            if (pb_http_stream_write(st->req, hb, sizeof hb - 1) == 0) st->last_write_ms = now;
+        }
+    }
+    serve_all(s); /* also a safety net for a missed wake-up */
+    apply_lag(s);
+}
+
+static const char *query_get(void *ctx, const char *name) { return pb_http_query(ctx, name); }
+
+void pb_sub_handle_records(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *port) {
+    pb_err_t err = {0};
+    pb_sub_params_t prm;
+    stream_t *st = NULL;
+    char group[PB_ADDR_KAFKA_NAME_MAX];
+    if (port->kind != PB_PORT_INPUT) {
+        reply_error(req, 405,
+                    "%s is an output port: subscribers read input ports (GET "
+                    "/v1/ports/{input-port}/records); bind one with PUT /v1/subscriptions",
+                    port->fqn);
+        return;
+    }
+    if (pb_sub_parse_params(query_get, req, (int)s->b->cfg->sub_max_batch, &prm, &err)) {
+        reply_error(req, 400, "%s", err.msg);
+        return;
+    }
+    if (s->n_streams >= (size_t)s->b->cfg->sub_max_streams) {
+        pb_http_set_header(req, "Retry-After", "5");
+        reply_error(req, 503,
+                    "%zu subscriber streams are open on this instance, the limit "
+                    "(sub.max.streams); retry later or on another instance",
+                    s->n_streams);
+        return;
+    }
+    if (!(st = calloc(1, sizeof *st))) goto nomem;
+    st->sub = s;
+    st->prm = prm;
+    st->id = ++s->next_id;
+    snprintf(st->id_text, sizeof st->id_text, "s-%" PRIu64, st->id);
+    pb_addr_sub_group(port->topic, group, sizeof group);
+    if (!(st->port = strdup(port->fqn)) || !(st->topic = strdup(port->topic)) ||
+        !(st->group = strdup(group)))
+        goto nomem;
+    st->mport = pb_metrics_port(s->b->metrics, port->fqn,
+                                port->slo.has_freshness ? port->slo.freshness_ms / 1000.0 : 0);
+    st->kc = pb_kafka_stream_new(s->b->kafka, s->b->cfg, group, port->topic,
+                                 (int)((s->b->cfg->sub_max_buffered_bytes + 1023) / 1024),
+                                 s->wake[1], on_rebalance, st, &err);
+    if (!st->kc) {
+        pb_http_set_header(req, "Retry-After", "5");
+        reply_error(req, 503, "cannot consume %s: %s", port->topic, err.msg);
+        stream_free(st);
+        return;
+    }
+    st->req = req;
+    st->last_record_ms = st->last_write_ms = st->last_commit_ms = pb_loop_now_ms();
+    pb_http_set_header(req, "X-Stream-Id", st->id_text);
+    pb_http_set_header(req, "X-Consumer-Group", group);
+    if (pb_http_stream_start(req, 200, prm.sse ? "text/event-stream" : "application/x-ndjson",
+                             on_drain, on_client_close, st)) {
+        /* The client left before the headers went out. */
+        pb_kafka_closer_t *c = pb_kafka_stream_close(st->kc, NULL, NULL, 0);
+        pb_kafka_closer_reap(c, 1);
+        pb_http_reply(req, 200, NULL, NULL, 0);
+        stream_free(st);
+        return;
+    }
+    if (prm.sse) {
+        pb_buf_printf(&st->out, ": stream %s on %s (group %s)\n\n", st->id_text, port->fqn, group);
+        write_out(st);
+    }
+    st->next = s->streams;
+    s->streams = st;
+    s->n_streams++;
+    pb_log(INFO, "sub", "stream %s on %s from %s (%s, batch %d, timeout %" PRId64 " ms, commit %s)",
+           st->id_text, port->fqn, pb_http_peer(req), prm.sse ? "sse" : "ndjson", prm.batch,
+           prm.timeout_ms, prm.manual ? "manual" : "auto");
+    return;
+nomem:
+    if (st) stream_free(st);
+    reply_error(req, 503, "out of memory");
+}
+
+/* ---- cursors -------------------------------------------------------------------------------- */
+
+static stream_t *find_stream(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *port) {
+    const char *want = pb_http_header(req, "X-Stream-Id");
+    if (!want) want = pb_http_query(req, "stream");
+    stream_t *found = NULL;
+    size_t open = 0;
+    char ids[512] = "";
+    for (stream_t *st = s->streams; st; st = st->next) {
+        if (st->dead || strcmp(st->port, port->fqn)) continue;
+        open++;
+        if (strlen(ids) + strlen(st->id_text) + 3 < sizeof ids) {
+            if (*ids) strcat(ids, ", ");
+            strcat(ids, st->id_text);
+        }
+        if (want ? !strcmp(want, st->id_text) : 1) found = st;
+    }
+    if (want && !found) {
+        reply_error(req, 404, "no open stream '%.64s' on %s (open: %s)", want, port->fqn,
+                    *ids ? ids : "none");
+        return NULL;
+    }
+    if (!open) {
+        reply_error(req, 404,
+                    "no stream is open on %s: cursors belong to an open stream (GET "
+                    ".../records?commit=manual)",
+                    port->fqn);
+        return NULL;
+    }
+    if (!want && open > 1) {
+        reply_error(req, 409,
+                    "%zu streams are open on %s: name one with the X-Stream-Id header its GET "
+                    "returned (open: %s)",
+                    open, port->fqn, ids);
+        return NULL;
+    }
+    return found;
+}
+
+void pb_sub_handle_cursors(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *port) {
+    json_error_t je;
+    size_t len = 0;
+    const char *body = pb_http_body(req, &len);
+    json_t *doc = NULL, *done = NULL;
+    int32_t ps[MAX_PARTS];
+    int64_t os[MAX_PARTS];
+    size_t n = 0;
+    if (port->kind != PB_PORT_INPUT) {
+        reply_error(req, 405, "%s is an output port: cursors belong to input-port streams",
+                    port->fqn);
+        return;
+    }
+    doc = json_loadb(body, len, 0, &je);
+    if (!doc) {
+        reply_error(req, 400, "body: invalid JSON at line %d column %d: %s", je.line, je.column,
+                    je.text);
+        return;
+    }
+    json_t *arr = json_object_get(doc, "cursors");
+    if (!json_is_object(doc) || !json_is_array(arr) || json_array_size(arr) == 0) {
+        reply_error(req, 422,
+                    "body: expected {\"cursors\": [{\"partition\": p, \"offset\": o}, ...]} with "
+                    "at least one cursor (offset: the next offset to read)");
+        goto cleanup;
+    }
+    if (json_array_size(arr) > MAX_PARTS) {
+        reply_error(req, 422, "cursors: %zu cursors, at most %d", json_array_size(arr), MAX_PARTS);
+        goto cleanup;
+    }
+    stream_t *st = find_stream(s, req, port);
+    if (!st) goto cleanup;
+    size_t i;
+    json_t *c;
+    json_array_foreach(arr, i, c) {
+        json_t *jp = json_object_get(c, "partition"), *jo = json_object_get(c, "offset");
+        if (!json_is_integer(jp) || json_integer_value(jp) < 0 ||
+            json_integer_value(jp) > INT32_MAX) {
+            reply_error(req, 422, "cursors[%zu].partition: expected a non-negative integer", i);
+            goto cleanup;
+        }
+        if (!json_is_integer(jo) || json_integer_value(jo) < 0) {
+            reply_error(req, 422,
+                        "cursors[%zu].offset: expected a non-negative integer (the next offset "
+                        "to read: last processed offset + 1)",
+                        i);
+            goto cleanup;
+        }
+        int32_t p = (int32_t)json_integer_value(jp);
+        int64_t o = json_integer_value(jo);
+        part_t *pt = part_of(st, p, 0);
+        if (!pt) {
+            char assigned[256] = "";
+            for (size_t k = 0; k < st->n_parts && strlen(assigned) < 200; k++)
+                snprintf(assigned + strlen(assigned), sizeof assigned - strlen(assigned), "%s%d",
+                         k ? ", " : "", (int)st->parts[k].partition);
+            reply_error(req, 409,
+                        "cursors[%zu]: partition %d is not assigned to stream %s (assigned: "
+                        "%s)",
+                        i, (int)p, st->id_text, *assigned ? assigned : "none yet");
+            goto cleanup;
+        }
+        if (pt->delivered < 0 || o > pt->delivered) {
+            if (pt->delivered < 0)
+                reply_error(req, 422,
+                            "cursors[%zu]: stream %s has delivered nothing from partition %d yet",
+                            i, st->id_text, (int)p);
+            else
+                reply_error(req, 422,
+                            "cursors[%zu]: offset %" PRId64 " is beyond what stream %s delivered "
+                            "from partition %d (at most %" PRId64 ", the offset after the last "
+                            "record delivered)",
+                            i, o, st->id_text, (int)p, pt->delivered);
+            goto cleanup;
+        }
+        ps[n] = p;
+        os[n++] = o;
+    }
+    pb_err_t err = {0};
+    int rc = pb_kafka_stream_commit(st->kc, ps, os, n, 0, &err);
+    if (rc) {
+        if (rc != PB_ERR_CONFLICT) pb_http_set_header(req, "Retry-After", "1");
+        reply_error(req, rc == PB_ERR_CONFLICT ? 409 : 503, "%s", err.msg);
+        goto cleanup;
+    }
+    done = json_array();
+    for (size_t k = 0; k < n; k++) {
+        part_t *pt = part_of(st, ps[k], 0);
+        if (pt) pt->committed = os[k];
+        json_array_append_new(
+            done, json_pack("{s:i,s:I}", "partition", (int)ps[k], "offset", (json_int_t)os[k]));
+    }
+    pb_http_set_header(req, "X-Stream-Id", st->id_text);
+    reply_json(req, 200,
+               json_pack("{s:s,s:s,s:o}", "stream", st->id_text, "consumerGroup", st->group,
+                         "committed", done));
+    done = NULL;
+cleanup:
+    json_decref(done);
+    json_decref(doc);
+}
+
+/* ---- lag ------------------------------------------------------------------------------------ */
+
+static void targets_free(lag_target_t *t, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        free(t[i].from);
+        free(t[i].to);
+        free(t[i].out_topic);
+        free(t[i].in_topic);
+        free(t[i].route_group);
+        free(t[i].sub_group);
+    }
+    free(t);
+}
+
+void pb_sub_reconcile(pb_sub_t *s) {
+    if (!s) return;
+    const pb_registry_t *r = reg_of(s);
+    size_t nb = pb_registry_binding_count(r), n = 0;
+    lag_target_t *t = calloc(nb ? nb : 1, sizeof *t);
+    if (!t) return;
+    for (size_t i = 0; i < nb; i++) {
+        const pb_registry_binding_t *bd = pb_registry_binding_at(r, i);
+        const pb_port_t *in = pb_registry_port(r, bd->to), *out = pb_registry_port(r, bd->from);
+        if (!in || !out) continue;
+        char rg[PB_ADDR_KAFKA_NAME_MAX], sg[PB_ADDR_KAFKA_NAME_MAX];
+        pb_addr_route_group(in->topic, rg, sizeof rg);
+        pb_addr_sub_group(in->topic, sg, sizeof sg);
+        lag_target_t *x = &t[n++];
+        x->id = bd->id;
+        x->from = strdup(bd->from);
+        x->to = strdup(bd->to);
+        x->out_topic = strdup(out->topic);
+        x->in_topic = strdup(in->topic);
+        x->route_group = strdup(rg);
+        x->sub_group = strdup(sg);
+        if (!x->from || !x->to || !x->out_topic || !x->in_topic || !x->route_group ||
+            !x->sub_group) {
+            targets_free(t, n);
+            return;
+        }
+    }
+    pthread_mutex_lock(&s->mu);
+    targets_free(s->targets, s->n_targets);
+    s->targets = t;
+    s->n_targets = n;
+    s->lag_targets_changed = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void *lag_main(void *arg) {
+    pb_sub_t *s = arg;
+    pb_err_t err = {0};
+    pb_kafka_lag_t *probe = pb_kafka_lag_new(s->b->kafka, s->b->cfg, &err);
+    if (!probe) pb_log(ERROR, "sub", "lag poller: %s", err.msg);
+    pthread_mutex_lock(&s->mu);
+    while (!s->lag_stop && probe) {
+        /* Copy the targets (ids and names) so the measurement runs unlocked. */
+        size_t n = s->n_targets;
+        lag_target_t *t = calloc(n ? n : 1, sizeof *t);
+        for (size_t i = 0; t && i < n; i++) {
+            lag_target_t *x = &s->targets[i];
+            t[i] = (lag_target_t){x->id,
+                                  strdup(x->from),
+                                  strdup(x->to),
+                                  strdup(x->out_topic),
+                                  strdup(x->in_topic),
+                                  strdup(x->route_group),
+                                  strdup(x->sub_group)};
+        }
+        s->lag_targets_changed = 0;
+        pthread_mutex_unlock(&s->mu);
+        lag_result_t *res = t ? calloc(n ? n : 1, sizeof *res) : NULL;
+        for (size_t i = 0; res && i < n; i++) {
+            res[i].id = t[i].id;
+            if (!t[i].out_topic || !t[i].in_topic || !t[i].route_group || !t[i].sub_group) continue;
+            lag_side_t *sides[2] = {&res[i].route, &res[i].subs};
+            const char *groups[2] = {t[i].route_group, t[i].sub_group};
+            const char *topics[2] = {t[i].out_topic, t[i].in_topic};
+            for (int k = 0; k < 2; k++) {
+                pb_err_t e = {0};
+                if (pb_kafka_lag_measure(probe, groups[k], topics[k], sides[k]->parts,
+                                         sizeof sides[k]->parts / sizeof sides[k]->parts[0],
+                                         &sides[k]->n, 2000, &e))
+                    snprintf(sides[k]->error, sizeof sides[k]->error, "%s", e.msg);
+                else
+                    sides[k]->known = 1;
+            }
+            res[i].measured_ms = pb_loop_wall_ms();
+        }
+        targets_free(t, t ? n : 0);
+        pthread_mutex_lock(&s->mu);
+        if (res) {
+            free(s->fresh);
+            s->fresh = res;
+            s->n_fresh = n;
+            s->fresh_ready = 1;
+        }
+        if (!s->lag_stop && !s->lag_targets_changed) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            int64_t ns = ts.tv_nsec + (s->b->cfg->sub_lag_interval_ms % 1000) * 1000000;
+            ts.tv_sec += s->b->cfg->sub_lag_interval_ms / 1000 + ns / 1000000000;
+            ts.tv_nsec = ns % 1000000000;
+            pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    pb_kafka_lag_destroy(probe);
+    return NULL;
+}
+
+/* Records and seconds a side lags on partition part (seconds measured against now_ms). */
+static void side_lag(const pb_kafka_lag_part_t *p, int64_t now_ms, int64_t *records,
+                     double *seconds) {
+    int64_t pos = p->committed >= 0 ? p->committed : p->low;
+    if (pos < p->low) pos = p->low;
+    *records = p->high > pos ? p->high - pos : 0;
+    *seconds = 0;
+    if (*records > 0 && p->oldest_ts_ms >= 0 && now_ms > p->oldest_ts_ms)
+        *seconds = (double)(now_ms - p->oldest_ts_ms) / 1000.0;
+}
+
+static void side_total(const lag_side_t *side, int64_t now_ms, int64_t *records, double *seconds) {
+    *records = 0;
+    *seconds = 0;
+    for (size_t i = 0; i < side->n; i++) {
+        int64_t r;
+        double sec;
+        side_lag(&side->parts[i], now_ms, &r, &sec);
+        *records += r;
+        if (sec > *seconds) *seconds = sec;
+    }
+}
+
+/* Take the poller's latest results and update the lag metrics. Loop thread. */
+static void apply_lag(pb_sub_t *s) {
+    lag_result_t *res = NULL;
+    size_t n = 0;
+    pthread_mutex_lock(&s->mu);
+    if (s->fresh_ready) {
+        res = s->fresh;
+        n = s->n_fresh;
+        s->fresh = NULL;
+        s->n_fresh = 0;
+        s->fresh_ready = 0;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!res) return;
+    free(s->results);
+    s->results = res;
+    s->n_results = n;
+    const pb_registry_t *r = reg_of(s);
+    int64_t now = pb_loop_wall_ms();
+    for (size_t i = 0; i < n; i++) {
+        const pb_registry_binding_t *bd = pb_registry_binding(r, res[i].id);
+        const pb_port_t *in = bd ? pb_registry_port(r, bd->to) : NULL;
+        if (!in) continue;
+        char g[2][PB_ADDR_KAFKA_NAME_MAX];
+        pb_addr_route_group(in->topic, g[0], sizeof g[0]);
+        pb_addr_sub_group(in->topic, g[1], sizeof g[1]);
+        const lag_side_t *sides[2] = {&res[i].route, &res[i].subs};
+        for (int k = 0; k < 2; k++) {
+            if (!sides[k]->known) continue;
+            pb_metrics_lag_t *m = pb_metrics_lag(s->b->metrics, bd->to, g[k]);
+            if (!m) continue;
+            int64_t rec;
+            double sec;
+            side_total(sides[k], now, &rec, &sec);
+            m->known = 1;
+            m->records = (double)rec;
+            m->seconds = sec;
+        }
+    }
+}
+
+static json_t *side_json(const pb_kafka_lag_part_t *p, int64_t now_ms) {
+    int64_t rec;
+    double sec;
+    side_lag(p, now_ms, &rec, &sec);
+    return json_pack("{s:I,s:o,s:I,s:f}", "endOffset", (json_int_t)p->high, "committedOffset",
+                     p->committed >= 0 ? json_integer(p->committed) : json_null(), "lagRecords",
+                     (json_int_t)rec, "lagSeconds", sec);
+}
+
+static json_t *side_summary(const lag_side_t *side, const char *group, int64_t now_ms) {
+    if (!side->known)
+        return json_pack("{s:s,s:n,s:n,s:s}", "consumerGroup", group, "lagRecords", "lagSeconds",
+                         "error", side->error);
+    int64_t rec;
+    double sec;
+    side_total(side, now_ms, &rec, &sec);
+    return json_pack("{s:s,s:I,s:f}", "consumerGroup", group, "lagRecords", (json_int_t)rec,
+                     "lagSeconds", sec);
+}
+
+void pb_sub_handle_stats(pb_sub_t *s, pb_http_req_t *req, const pb_registry_binding_t *bd) {
+    apply_lag(s);
+    const lag_result_t *res = NULL;
+    for (size_t i = 0; i < s->n_results; i++)
+        if (s->results[i].id == bd->id) res = &s->results[i];
+    if (!res) {
+        pb_http_set_header(req, "Retry-After", "1");
+        reply_error(req, 503,
+                    "the lag of subscription %d has not been measured yet (every %" PRId64
+                    " ms, sub.lag.interval.ms)",
+                    bd->id, s->b->cfg->sub_lag_interval_ms);
+        return;
+    }
+    const pb_port_t *in = pb_registry_port(reg_of(s), bd->to);
+    char rg[PB_ADDR_KAFKA_NAME_MAX] = "", sg[PB_ADDR_KAFKA_NAME_MAX] = "";
+    if (in) {
+        pb_addr_route_group(in->topic, rg, sizeof rg);
+        pb_addr_sub_group(in->topic, sg, sizeof sg);
+    }
+    int64_t now = pb_loop_wall_ms();
+    char when[PB_TIMEFMT_LEN + 1];
+    pb_timefmt_format(res->measured_ms, when);
+    size_t np = res->route.n > res->subs.n ? res->route.n : res->subs.n;
+    json_t *parts = json_array();
+    for (size_t p = 0; p < np; p++) {
+        json_t *o = json_pack("{s:i}", "partition", (int)p);
+        json_object_set_new(o, "route",
+                            p < res->route.n ? side_json(&res->route.parts[p], now) : json_null());
+        json_object_set_new(o, "subscribers",
+                            p < res->subs.n ? side_json(&res->subs.parts[p], now) : json_null());
+        json_array_append_new(parts, o);
+    }
+    int64_t rr = 0, sr = 0;
+    double rs = 0, ss = 0;
+    side_total(&res->route, now, &rr, &rs);
+    side_total(&res->subs, now, &sr, &ss);
+    /* Overall: records not yet delivered end to end, and the age of the oldest of them. */
+    json_t *o =
+        json_pack("{s:i,s:s,s:s,s:s,s:o,s:o,s:o,s:I,s:f}", "id", bd->id, "from", bd->from, "to",
+                  bd->to, "measuredAt", when, "route", side_summary(&res->route, rg, now),
+                  "subscribers", side_summary(&res->subs, sg, now), "partitions", parts,
+                  "lagRecords", (json_int_t)(rr + sr), "lagSeconds", rs > ss ? rs : ss);
+    reply_json(req, 200, o);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+
+pb_sub_t *pb_sub_new(pb_broker_t *b, pb_err_t *err) {
+    pb_sub_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    s->b = b;
+    s->wake[0] = s->wake[1] = -1;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    if (pipe2(s->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+        pb_err_set(err, PB_ERR_INTERNAL, "subscriber streams: %s", strerror(errno));
+        goto fail;
+    }
+    if (pb_loop_watch_fd(b->loop, s->wake[0], on_wake, s, err)) goto fail;
+    if (!(s->tick = pb_loop_timer_new(b->loop, TICK_MS, 1, on_tick, s))) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    if (pthread_create(&s->lag_thread, NULL, lag_main, s) != 0) {
+        pb_err_set(err, PB_ERR_INTERNAL, "subscriber streams: cannot start the lag poller");
+        goto fail;
+    }
+    s->lag_started = 1;
+    return s;
+fail:
+    pb_sub_destroy(s);
+    return NULL;
+}
+
+void pb_sub_destroy(pb_sub_t *s) {
+    if (!s) return;
+    for (stream_t *st = s->streams; st; st = st->next)
+        stream_finish(st);
+    reap(s);
+    for (size_t i = 0; i < s->n_closers; i++)
+        pb_kafka_closer_reap(s->closers[i], 1);
+    free(s->closers);
+    if (s->lag_started) {
+        pthread_mutex_lock(&s->mu);
+        s->lag_stop = 1;
+        pthread_cond_signal(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->lag_thread, NULL);
+    }
+    pb_loop_timer_destroy(s->tick);
+    targets_free(s->targets, s->n_targets);
+    free(s->fresh);
+    free(s->results);
+    if (s->wake[0] >= 0) close(s->wake[0]);
+    if (s->wake[1] >= 0) close(s->wake[1]);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+}

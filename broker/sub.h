@@ -1,0 +1,89 @@
+/*
+ * sub — subscriber streams and subscription lag (DESIGN.md §5 "Subscriptions", issue #5).
+ *
+ * Owns: the HTTP streams of `GET /v1/ports/{input-port}/records` (one Kafka group member of
+ * `portbroker.sub.{input topic}` each, records decoded to Avro JSON, ndjson or SSE framing,
+ * backpressure, long-poll timeouts), their cursors (`POST /v1/ports/{input-port}/cursors`,
+ * commit=auto|manual, at-least-once), and the lag poller behind
+ * `GET /v1/subscriptions/{id}/stats` and portbroker_subscription_lag_* (router group on the
+ * output-port topic, subscriber group on the input-port topic, for every binding).
+ *
+ * Offsets are Kafka's convention everywhere: a committed offset is the NEXT offset to read, so a
+ * client that has processed the record at offset o of partition p commits {"partition": p,
+ * "offset": o + 1}. With commit=auto the broker commits the offsets of records whose bytes were
+ * handed to the kernel (not merely queued), periodically and when the stream ends; with
+ * commit=manual only the cursors a client posts are committed. Records not committed come again to
+ * the next stream of the group (at-least-once).
+ *
+ * Must not: include librdkafka or libevent (kafka.c, http.c do), or block the loop: the lag
+ * poller's blocking Kafka calls run on a thread of its own and its results are applied on the
+ * loop thread.
+ */
+#ifndef PB_SUB_H
+#define PB_SUB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "descriptor.h"
+#include "err.h"
+#include "http.h"
+#include "kafka.h"
+#include "registry.h"
+
+struct pb_broker;
+typedef struct pb_sub pb_sub_t;
+
+/* Start the module for broker b (its loop, Kafka client, registry and metrics must exist; the lag
+ * poller thread starts here). Returns NULL with err set. */
+pb_sub_t *pb_sub_new(struct pb_broker *b, pb_err_t *err);
+
+/* End every stream (committing per its mode), wait for consumers to leave their group, stop the
+ * lag poller, free everything. Call before the HTTP server and the Kafka client are destroyed.
+ * NULL is a no-op. */
+void pb_sub_destroy(pb_sub_t *s);
+
+/* The registry changed: refresh the bindings the lag poller measures. Loop thread. */
+void pb_sub_reconcile(pb_sub_t *s);
+
+/* GET /v1/ports/{port}/records: open a stream on input port `port` (replies, now or at the end of
+ * the stream). */
+void pb_sub_handle_records(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *port);
+
+/* POST /v1/ports/{port}/cursors: commit a stream's cursors (replies). */
+void pb_sub_handle_cursors(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *port);
+
+/* GET /v1/subscriptions/{id}/stats for binding bd (replies). */
+void pb_sub_handle_stats(pb_sub_t *s, pb_http_req_t *req, const pb_registry_binding_t *bd);
+
+/* ---- pure parts (unit-tested) ---- */
+
+typedef struct pb_sub_params {
+    int sse;            /* format=sse (else ndjson) */
+    int batch;          /* records per write, 1..max_batch */
+    int64_t timeout_ms; /* end after this long without records; 0: never */
+    int manual;         /* commit=manual */
+} pb_sub_params_t;
+
+/* Read the query parameters through get(ctx, name) (NULL when absent). Returns 0, or
+ * PB_ERR_INVALID naming the parameter, the value and what is allowed ("batch: '0' is not an
+ * integer in [1, 1000]"). */
+int pb_sub_parse_params(const char *(*get)(void *ctx, const char *name), void *ctx, int max_batch,
+                        pb_sub_params_t *out, pb_err_t *err);
+
+/*
+ * Append one record as its JSON object {"partition","offset","key","value","headers","schema_id",
+ * "time"} to out, framed: ndjson (the object and '\n') or SSE ("id: p:o", "event: record",
+ * "data: {...}", blank line). value is the Confluent-framed payload decoded with the schema its id
+ * names in reg; a record that cannot be decoded gets "value": null and "error": "why" instead
+ * (never skipped). time: the ce_time header, else the Kafka timestamp (RFC 3339). Returns 0 or
+ * PB_ERR_NOMEM.
+ */
+int pb_sub_render(const pb_registry_t *reg, const pb_kafka_record_t *rec, int sse, pb_buf_t *out);
+
+/* Append s[0..n) as a JSON string literal (quotes included). Invalid UTF-8 bytes become the code
+ * points U+0080..U+00FF, as Avro's JSON encoding of bytes does. */
+int pb_sub_json_string(pb_buf_t *out, const void *s, size_t n);
+
+#endif

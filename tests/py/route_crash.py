@@ -1,0 +1,140 @@
+#!/usr/bin/python3
+"""Helpers for the routing crash test (python3-confluent-kafka). Subcommands:
+  produce BROKERS TOPIC SCHEMA_ID N FIRST   N weather observations (Confluent frames, hand-encoded
+      Avro), ids FIRST..FIRST+N-1, 97 keys with per-key sequence numbers in the `seq` header
+  killwhen BROKERS TOPIC COUNT PID          SIGKILL PID as soon as TOPIC holds COUNT records
+  settle BROKERS TOPIC SECONDS              wait until TOPIC's end offsets stop moving; print total
+  check BROKERS TOPIC N                     each id 0..N-1 exactly once and per-key order; TAP-ish
+      summary on stdout, exit 1 on failure"""
+import os
+import signal
+import struct
+import sys
+import time
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+KEYS = 97
+
+
+def zz(n):
+    n = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while n & ~0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def s(text):
+    b = text.encode()
+    return zz(len(b)) + b
+
+
+def observation(schema_id, i, key, seq):
+    body = (s("00000000-0000-4000-8000-%012d" % i) + s(key) + zz(1700000000000 + seq)
+            + struct.pack("<dd", 52.5, 13.4) + b"\x00" + struct.pack("<f", 21.5) + b"\x00"
+            + struct.pack("<f", 12.5) + b"\x00" + b"\x00" + b"\x00")
+    return b"\x00" + struct.pack(">I", schema_id) + body
+
+
+def ends(c, topic):
+    md = c.list_topics(topic=None, timeout=10)
+    total = 0
+    for p in md.topics[topic].partitions:
+        lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)
+        total += hi
+    return total
+
+
+def consumer(brokers):
+    return Consumer({"bootstrap.servers": brokers, "group.id": "pb-crash-test", "enable.auto.commit": False})
+
+
+def main():
+    cmd, brokers, topic = sys.argv[1], sys.argv[2], sys.argv[3]
+    if cmd == "produce":
+        schema_id, n, first = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+        p = Producer({"bootstrap.servers": brokers, "linger.ms": 20, "compression.type": "lz4",
+                      "queue.buffering.max.messages": 1000000, "enable.idempotence": False,
+                      "acks": "all", "max.in.flight": 1})
+        for i in range(first, first + n):
+            key = "k%d" % (i % KEYS)
+            seq = i // KEYS
+            while True:
+                try:
+                    p.produce(topic, observation(schema_id, i, key, seq), key=key,
+                              headers=[("ce_id", b"%d" % i), ("seq", b"%d" % seq)])
+                    break
+                except BufferError:
+                    p.poll(0.05)
+        left = p.flush(30)
+        sys.exit(1 if left else 0)
+    if cmd == "killwhen":
+        count, pid = int(sys.argv[4]), int(sys.argv[5])
+        c = consumer(brokers)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if ends(c, topic) >= count:
+                os.kill(pid, signal.SIGKILL)
+                print(ends(c, topic))
+                return
+            time.sleep(0.002)
+        sys.exit("never reached %d" % count)
+    if cmd == "settle":
+        secs = float(sys.argv[4])
+        c = consumer(brokers)
+        last, since = -1, time.time()
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            now = ends(c, topic)
+            if now != last:
+                last, since = now, time.time()
+            elif time.time() - since >= secs:
+                print(now)
+                return
+            time.sleep(0.1)
+        print(last)
+        return
+    if cmd == "check":
+        n = int(sys.argv[4])
+        c = consumer(brokers)
+        md = c.list_topics(timeout=10)
+        tps, left = [], {}
+        for p in md.topics[topic].partitions:
+            lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            if hi > lo:
+                tps.append(TopicPartition(topic, p, lo))
+                left[p] = hi
+        c.assign(tps)
+        seen = {}
+        last_seq = {}
+        order_bad = 0
+        lowest = {}
+        while left:
+            msgs = c.consume(10000, 10)
+            if not msgs:
+                sys.exit("timeout reading " + topic)
+            for m in msgs:
+                if m.error():
+                    continue
+                lowest.setdefault(m.partition(), m.offset())
+                h = dict(m.headers() or [])
+                i = int(h["ce_id"])
+                seq = int(h["seq"])
+                key = m.key().decode()
+                seen[i] = seen.get(i, 0) + 1
+                if key in last_seq and seq <= last_seq[key]:
+                    order_bad += 1
+                last_seq[key] = seq
+                if m.offset() + 1 >= left.get(m.partition(), 0):
+                    left.pop(m.partition(), None)
+        dups = sum(1 for v in seen.values() if v > 1)
+        missing = sum(1 for i in range(n) if i not in seen)
+        print("records=%d distinct=%d duplicates=%d missing=%d out_of_order=%d first_offsets=%s"
+              % (sum(seen.values()), len(seen), dups, missing, order_bad, sorted(lowest.items())))
+        sys.exit(0 if dups == 0 and missing == 0 and order_bad == 0 and len(seen) == n else 1)
+
+
+main()

@@ -1,0 +1,289 @@
+/* Unit tests for router.c's pure parts: the resume decision, the headers of a routed record
+ * (producer headers kept, broker-owned ones replaced, trace continued, hops counted) and of a dead
+ * letter (Kafka Connect's error headers). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "buf.h"
+#include "config.h"
+#include "descriptor.h"
+#include "loop.h"
+#include "portbroker/wire.h"
+#include "registry.h"
+#include "router.h"
+#include <poll.h>
+
+static void resume_decision(void **state) {
+    (void)state;
+    int64_t off = 0;
+    /* The input tail proves more than the commit: resume after it. */
+    assert_int_equal(pb_router_resume(42, 40, "earliest", &off), PB_ROUTER_RESUME_LINEAGE);
+    assert_int_equal(off, 42);
+    /* Equal: the lineage wins (same offset either way). */
+    assert_int_equal(pb_router_resume(40, 40, "latest", &off), PB_ROUTER_RESUME_LINEAGE);
+    assert_int_equal(off, 40);
+    /* Dead letters after the last routed record: the commit is further. */
+    assert_int_equal(pb_router_resume(10, 15, "earliest", &off), PB_ROUTER_RESUME_COMMITTED);
+    assert_int_equal(off, 15);
+    assert_int_equal(pb_router_resume(-1, 0, "latest", &off), PB_ROUTER_RESUME_COMMITTED);
+    assert_int_equal(off, 0);
+    assert_int_equal(pb_router_resume(7, -1, "latest", &off), PB_ROUTER_RESUME_LINEAGE);
+    assert_int_equal(off, 7);
+    /* Neither: the binding's start. */
+    assert_int_equal(pb_router_resume(-1, -1, "earliest", &off), PB_ROUTER_RESUME_START);
+    assert_int_equal(off, PB_KAFKA_OFFSET_BEGINNING);
+    assert_int_equal(pb_router_resume(-1, -1, "latest", &off), PB_ROUTER_RESUME_START);
+    assert_int_equal(off, PB_KAFKA_OFFSET_END);
+    assert_int_equal(pb_router_resume(-1, -1, NULL, &off), PB_ROUTER_RESUME_START);
+    assert_int_equal(off, PB_KAFKA_OFFSET_END);
+    assert_non_null(strstr(pb_router_resume_name(PB_ROUTER_RESUME_COMMITTED), "committed"));
+}
+
+static const char *value(const pb_kafka_header_t *h, size_t n, const char *name, char *buf) {
+    const char *found = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(h[i].name, name)) {
+            snprintf(buf, 600, "%.*s", (int)h[i].len, (const char *)h[i].value);
+            found = buf;
+        }
+    return found;
+}
+
+static size_t count(const pb_kafka_header_t *h, size_t n, const char *name) {
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += !strcmp(h[i].name, name);
+    return c;
+}
+
+#define H(n, v)                                                                                    \
+    { n, v, sizeof v - 1 }
+
+static void routed_headers(void **state) {
+    (void)state;
+    pb_kafka_header_t in[] = {
+        H("ce_id", "abc"),
+        H("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        H("x-team", "weather"),
+        H("mesh.contract", "forged"),
+        H("mesh.lineage.hops", "2"),
+        H("mesh.lineage.offset", "999"),
+        H("ce_dataschema", "http://elsewhere/schemas/ids/1"),
+        H("ce_time", "2026-11-21T10:00:00Z"),
+    };
+    size_t n_in = sizeof in / sizeof *in;
+    pb_kafka_header_t out[16];
+    char scratch[PB_ROUTER_SCRATCH], b[600];
+    pb_router_hop_t hop = {
+        "com.acme.weather.v2.observations", 3, 123456789012LL, "http://reg:8080/schemas/ids/4",
+        "urn:dpds:com.acme:dataproducts:tripExecution:1:inputports:weather@1.0.0"};
+    size_t n = pb_router_headers(in, n_in, &hop, out, scratch);
+    assert_int_equal(n, 3 + 7); /* ce_id, x-team, ce_time kept; 7 set */
+    /* Producer headers kept in order, first. */
+    assert_string_equal(out[0].name, "ce_id");
+    assert_string_equal(out[1].name, "x-team");
+    assert_string_equal(out[2].name, "ce_time");
+    /* Broker-owned ones appear once, with the broker's values. */
+    const char *owned[] = {"traceparent",        "ce_dataschema",          "mesh.contract",
+                           "mesh.lineage.topic", "mesh.lineage.partition", "mesh.lineage.offset",
+                           "mesh.lineage.hops"};
+    for (size_t i = 0; i < 7; i++)
+        assert_int_equal(count(out, n, owned[i]), 1);
+    assert_string_equal(value(out, n, "mesh.contract", b), hop.contract);
+    assert_string_equal(value(out, n, "ce_dataschema", b), "http://reg:8080/schemas/ids/4");
+    assert_string_equal(value(out, n, "mesh.lineage.topic", b), "com.acme.weather.v2.observations");
+    assert_string_equal(value(out, n, "mesh.lineage.partition", b), "3");
+    assert_string_equal(value(out, n, "mesh.lineage.offset", b), "123456789012");
+    assert_string_equal(value(out, n, "mesh.lineage.hops", b), "3");
+    /* The trace continues: same trace id and flags, a new span. */
+    const char *tp = value(out, n, "traceparent", b);
+    assert_int_equal(strlen(tp), 55);
+    assert_memory_equal(tp, "00-4bf92f3577b34da6a3ce929d0e0e4736-", 36);
+    assert_string_not_equal(tp + 36, "00f067aa0ba902b7-01");
+    assert_string_equal(tp + 52, "-01");
+
+    /* No hops header: first hop. No traceparent: a new trace. Bad hops text counts as 0. */
+    pb_kafka_header_t plain[] = {H("mesh.lineage.hops", "x1")};
+    n = pb_router_headers(plain, 1, &hop, out, scratch);
+    assert_int_equal(n, 7);
+    assert_string_equal(value(out, n, "mesh.lineage.hops", b), "1");
+    tp = value(out, n, "traceparent", b);
+    assert_int_equal(strlen(tp), 55);
+    assert_memory_not_equal(tp, "00-4bf92f3577b34da6a3ce929d0e0e4736-", 36);
+    n = pb_router_headers(NULL, 0, &hop, out, scratch);
+    assert_string_equal(value(out, n, "mesh.lineage.hops", b), "1");
+
+    assert_true(pb_router_owned_header("mesh.lineage.hops"));
+    assert_true(pb_router_owned_header("traceparent"));
+    assert_false(pb_router_owned_header("tracestate"));
+    assert_false(pb_router_owned_header("ce_id"));
+    assert_false(pb_router_owned_header("ce_time"));
+}
+
+static void dlq_headers(void **state) {
+    (void)state;
+    pb_kafka_header_t in[] = {
+        H("ce_id", "abc"),
+        H("__connect.errors.stage", "forged"),
+        H("mesh.contract", "kept as it was"),
+    };
+    pb_kafka_header_t out[16];
+    char scratch[PB_ROUTER_SCRATCH], b[600];
+    pb_router_failure_t f = {PB_METRICS_DLQ_UNKNOWN_SCHEMA, "schema id 99 is not in the registry"};
+    size_t n = pb_router_dlq_headers(in, 3, "t.out", 5, 77, &f, out, scratch);
+    assert_int_equal(n, 2 + 6);
+    assert_string_equal(value(out, n, "ce_id", b), "abc");
+    assert_string_equal(value(out, n, "mesh.contract", b), "kept as it was");
+    assert_int_equal(count(out, n, "__connect.errors.stage"), 1);
+    assert_string_equal(value(out, n, "__connect.errors.topic", b), "t.out");
+    assert_string_equal(value(out, n, "__connect.errors.partition", b), "5");
+    assert_string_equal(value(out, n, "__connect.errors.offset", b), "77");
+    assert_string_equal(value(out, n, "__connect.errors.stage", b), "VALUE_CONVERTER");
+    assert_string_equal(value(out, n, "__connect.errors.exception.class.name", b),
+                        "portbroker.UnknownSchemaError");
+    assert_string_equal(value(out, n, "__connect.errors.exception.message", b),
+                        "schema id 99 is not in the registry");
+    assert_string_equal(pb_router_dlq_stage(PB_METRICS_DLQ_PROJECTION), "TRANSFORMATION");
+    assert_string_equal(pb_router_dlq_class(PB_METRICS_DLQ_DECODE), "portbroker.DecodeError");
+    assert_string_equal(pb_router_dlq_class(PB_METRICS_DLQ_PROJECTION),
+                        "portbroker.ProjectionError");
+}
+
+/* ---- a router against a real embedded cluster: counts and metrics ---- */
+
+static void apply_json(pb_registry_t *reg, const char *text) {
+    pb_err_t err = {0};
+    json_error_t je;
+    json_t *j = json_loads(text, 0, &je);
+    assert_non_null(j);
+    pb_product_t *p = NULL;
+    assert_int_equal(pb_descriptor_parse(j, "schemas/examples", "test", "t", 2, &p, &err), 0);
+    pb_buf_t rec = {0};
+    assert_int_equal(pb_registry_record_product_put(&rec, "req", p, &err), 0);
+    pb_registry_result_t res = {0};
+    pb_registry_apply(reg, -1, (const char *)rec.data, rec.len, &res);
+    assert_int_equal(res.error_code, 0);
+    pb_registry_result_reset(&res);
+    pb_buf_free(&rec);
+    pb_product_destroy(p);
+    json_decref(j);
+}
+
+static int acks;
+static void on_ack(void *o, int code, const char *reason, int32_t p, int64_t off) {
+    (void)o, (void)reason, (void)p, (void)off;
+    assert_int_equal(code, 0);
+    acks++;
+}
+
+static void routes_and_counts(void **state) {
+    (void)state;
+    pb_err_t err = {0};
+    pb_kafka_cluster_t *cl = pb_kafka_cluster_new(1, &err);
+    assert_non_null(cl);
+    pb_config_t *cfg = pb_config_new();
+    pb_kafka_t *k = pb_kafka_new(cfg, pb_kafka_cluster_bootstraps(cl), cl, &err);
+    assert_non_null(k);
+    pb_registry_t *reg = pb_registry_new();
+    pb_metrics_t *m = pb_metrics_new();
+    apply_json(reg, "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
+                    "\"urn:dpds:t:dataproducts:src:1\",\"name\":\"src\",\"version\":\"1.0.0\","
+                    "\"domain\":\"t\",\"owner\":{\"id\":\"t\"}},\"interfaceComponents\":{"
+                    "\"outputPorts\":[{\"name\":\"obs\",\"promises\":{\"api\":{\"schema\":{"
+                    "\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":"
+                    "\"int\"}]}},\"slo\":{\"freshness\":\"5m\"}}}]}}");
+    apply_json(reg, "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
+                    "\"urn:dpds:t:dataproducts:dst:1\",\"name\":\"dst\",\"version\":\"1.2.0\","
+                    "\"domain\":\"t\",\"owner\":{\"id\":\"t\"}},\"interfaceComponents\":{"
+                    "\"inputPorts\":[{\"name\":\"obs\",\"from\":"
+                    "\"urn:dpds:t:dataproducts:src:1:outputports:obs\",\"promises\":{\"api\":{"
+                    "\"schema\":{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\","
+                    "\"type\":\"long\"},{\"name\":\"b\",\"type\":\"string\",\"default\":\"x\"}]}}}"
+                    "}]}}");
+    assert_int_equal(pb_kafka_ensure_topic(k, "t.src.v1.obs", 2, 10000, NULL, &err), 0);
+    const pb_registry_binding_t *b = pb_registry_binding_at(reg, 0);
+    assert_non_null(b);
+    int writer_id = b->reader_id == 1 ? 2 : 1;               /* the output port's schema id */
+    uint8_t good[] = {0, 0, 0, 0, (uint8_t)writer_id, 0x54}; /* a = 42 */
+    uint8_t unknown[] = {0, 0, 0, 0x30, 0x39, 0x54};         /* schema id 12345 */
+    pb_kafka_header_t h[] = {{"ce_time", "2026-11-21T10:00:00Z", 20}};
+    acks = 0;
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(pb_kafka_produce(k, "t.src.v1.obs", i % 2, "k", 1, good, sizeof good, h, 1,
+                                          on_ack, NULL, &err),
+                         0);
+    assert_int_equal(pb_kafka_produce(k, "t.src.v1.obs", 0, "k", 1, unknown, sizeof unknown, h, 1,
+                                      on_ack, NULL, &err),
+                     0);
+    assert_int_equal(
+        pb_kafka_produce(k, "t.src.v1.obs", 1, "k", 1, "{}", 2, h, 1, on_ack, NULL, &err), 0);
+    for (int64_t end = pb_loop_now_ms() + 10000; acks < 12 && pb_loop_now_ms() < end;) {
+        struct pollfd p = {.fd = pb_kafka_wake_fd(k), .events = POLLIN};
+        poll(&p, 1, 50);
+        pb_kafka_serve(k);
+    }
+    assert_int_equal(acks, 12);
+
+    pb_router_env_t env = {.kafka = k, .metrics = m, .registry_url = "http://r"};
+    pb_routers_t *rs = pb_routers_new(&env, &err);
+    assert_non_null(rs);
+    pb_routers_reconcile(rs, reg);
+    pb_routers_stats_t st = {0};
+    for (int64_t end = pb_loop_now_ms() + 20000;
+         st.routed + st.dlq < 12 && pb_loop_now_ms() < end;) {
+        struct pollfd p = {.fd = pb_routers_wake_fd(rs), .events = POLLIN};
+        poll(&p, 1, 50);
+        pb_routers_serve(rs);
+        pb_routers_stats(rs, &st);
+    }
+    assert_int_equal(st.routers, 1);
+    assert_int_equal(st.routed, 10);
+    assert_int_equal(st.dlq, 2);
+    assert_int_equal(st.failed, 0);
+    assert_int_equal(st.inflight, 0);
+    pb_metrics_port_t *out = pb_metrics_port(m, "urn:dpds:t:dataproducts:src:1:outputports:obs", 0);
+    pb_metrics_port_t *in = pb_metrics_port(m, "urn:dpds:t:dataproducts:dst:1:inputports:obs", 0);
+    assert_int_equal(out->records[PB_METRICS_OUT][PB_METRICS_OK], 10);
+    assert_int_equal(out->records[PB_METRICS_OUT][PB_METRICS_DLQ], 2);
+    assert_int_equal(out->dlq[PB_METRICS_DLQ_UNKNOWN_SCHEMA], 1);
+    assert_int_equal(out->dlq[PB_METRICS_DLQ_DECODE], 1);
+    assert_int_equal(in->records[PB_METRICS_IN][PB_METRICS_OK], 10);
+    assert_true(in->bytes[PB_METRICS_IN] >= 10 * 7); /* frame + a (long) + b ("x") */
+    assert_true(in->last_record_ts > 1.79e9 && in->last_record_ts < 1.80e9); /* ce_time */
+    assert_true(in->last_received_ts > in->last_record_ts - 1e9);
+    assert_int_equal(in->e2e.count, 10);
+
+    /* The binding goes: its router stops (leaving the group). */
+    pb_buf_t rec = {0};
+    assert_int_equal(
+        pb_registry_record_product_delete(&rec, "del", "urn:dpds:t:dataproducts:dst:1", &err), 0);
+    pb_registry_result_t res = {0};
+    pb_registry_apply(reg, -1, (const char *)rec.data, rec.len, &res);
+    pb_registry_result_reset(&res);
+    pb_buf_free(&rec);
+    pb_routers_reconcile(rs, reg);
+    pb_routers_stats(rs, &st);
+    assert_int_equal(st.routers, 0);
+    pb_routers_destroy(rs);
+    pb_routers_destroy(NULL);
+    pb_metrics_destroy(m);
+    pb_registry_destroy(reg);
+    pb_kafka_destroy(k, 1000);
+    pb_config_destroy(cfg);
+    pb_kafka_cluster_destroy(cl);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(resume_decision),
+        cmocka_unit_test(routed_headers),
+        cmocka_unit_test(dlq_headers),
+        cmocka_unit_test(routes_and_counts),
+    };
+    return cmocka_run_group_tests_name("router", tests, NULL, NULL);
+}

@@ -1,0 +1,172 @@
+/* sub: the pure parts of subscriber streams — query parameters, JSON string escaping, and the
+ * record rendering (ndjson and SSE framing, decoded values, decode errors delivered, not skipped).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "codec.h"
+#include "registry.h"
+#include "sub.h"
+
+typedef struct kv {
+    const char *k, *v;
+} kv_t;
+
+static const char *get(void *ctx, const char *name) {
+    for (kv_t *p = ctx; p->k; p++)
+        if (!strcmp(p->k, name)) return p->v;
+    return NULL;
+}
+
+static void test_params(void **state) {
+    (void)state;
+    pb_sub_params_t p;
+    pb_err_t err = {0};
+    kv_t none[] = {{NULL, NULL}};
+    assert_int_equal(pb_sub_parse_params(get, none, 100, &p, &err), 0);
+    assert_int_equal(p.sse, 0);
+    assert_int_equal(p.batch, 100);
+    assert_int_equal(p.timeout_ms, 0);
+    assert_int_equal(p.manual, 0);
+    kv_t all[] = {{"format", "sse"},
+                  {"batch", "7"},
+                  {"timeout_ms", "2500"},
+                  {"commit", "manual"},
+                  {NULL, NULL}};
+    assert_int_equal(pb_sub_parse_params(get, all, 100, &p, &err), 0);
+    assert_int_equal(p.sse, 1);
+    assert_int_equal(p.batch, 7);
+    assert_int_equal(p.timeout_ms, 2500);
+    assert_int_equal(p.manual, 1);
+    kv_t bad[][2] = {{{"format", "csv"}, {NULL, NULL}},    {{"batch", "0"}, {NULL, NULL}},
+                     {{"batch", "101"}, {NULL, NULL}},     {{"batch", "5x"}, {NULL, NULL}},
+                     {{"timeout_ms", "-1"}, {NULL, NULL}}, {{"commit", "never"}, {NULL, NULL}},
+                     {{"batch", ""}, {NULL, NULL}}};
+    const char *msgs[] = {"format: 'csv' is not one of ndjson, sse",
+                          "batch: '0' is not an integer in [1, 100]",
+                          "batch: '101' is not an integer in [1, 100]",
+                          "batch: '5x' is not an integer in [1, 100]",
+                          "timeout_ms: '-1' is not an integer in [0, 86400000]",
+                          "commit: 'never' is not one of auto, manual",
+                          "batch: '' is not an integer"};
+    for (size_t i = 0; i < sizeof msgs / sizeof msgs[0]; i++) {
+        assert_int_equal(pb_sub_parse_params(get, bad[i], 100, &p, &err), PB_ERR_INVALID);
+        if (!strstr(err.msg, msgs[i])) fail_msg("case %zu: got '%s'", i, err.msg);
+    }
+}
+
+static void str_is(const void *in, size_t n, const char *want) {
+    pb_buf_t b = {0};
+    assert_int_equal(pb_sub_json_string(&b, in, n), 0);
+    assert_int_equal(b.len, strlen(want));
+    assert_memory_equal(b.data, want, b.len);
+    pb_buf_free(&b);
+}
+
+static void test_json_string(void **state) {
+    (void)state;
+    str_is("abc", 3, "\"abc\"");
+    str_is("a\"b\\c\n\x01", 7, "\"a\\\"b\\\\c\\u000a\\u0001\"");
+    str_is("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9, "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"");
+    /* Not UTF-8: each byte as its code point (Avro's JSON encoding of bytes). */
+    str_is("\xff\x80", 2, "\"\xc3\xbf\xc2\x80\"");
+    str_is("\xed\xa0\x80", 3, "\"\xc3\xad\xc2\xa0\xc2\x80\""); /* a UTF-16 surrogate */
+    str_is("\xc3", 1, "\"\xc3\x83\"");                         /* truncated sequence */
+    str_is("a\0b", 3, "\"a\\u0000b\"");
+}
+
+#define SCHEMA                                                                                     \
+    "{\"type\":\"record\",\"name\":\"T\",\"fields\":[{\"name\":\"n\",\"type\":\"long\"},"          \
+    "{\"name\":\"s\",\"type\":[\"null\",\"string\"]}]}"
+
+static pb_registry_t *registry_with_schema(void) {
+    pb_registry_t *r = pb_registry_new();
+    pb_buf_t b = {0};
+    pb_err_t err = {0};
+    pb_registry_result_t res = {0};
+    assert_non_null(r);
+    assert_int_equal(
+        pb_registry_record_register(&b, "req", "t-value", SCHEMA, strlen(SCHEMA), &err), 0);
+    assert_int_equal(pb_registry_apply(r, -1, (const char *)b.data, b.len, &res), 0);
+    assert_int_equal(res.id, 1);
+    pb_registry_result_reset(&res);
+    pb_buf_free(&b);
+    return r;
+}
+
+static void test_render(void **state) {
+    (void)state;
+    pb_registry_t *r = registry_with_schema();
+    /* {"n": 21, "s": {"string": "hé"}} framed with id 1 */
+    uint8_t v[] = {0, 0, 0, 0, 1, 42, 2, 6, 'h', 0xc3, 0xa9};
+    pb_kafka_record_t rec = {.partition = 2,
+                             .offset = 17,
+                             .timestamp_ms = 1795256130123,
+                             .key = "k1",
+                             .klen = 2,
+                             .value = v,
+                             .vlen = sizeof v};
+    pb_buf_t b = {0};
+    assert_int_equal(pb_sub_render(r, &rec, 0, &b), 0);
+    assert_int_equal(pb_buf_putc(&b, 0), 0);
+    assert_string_equal((char *)b.data,
+                        "{\"partition\":2,\"offset\":17,\"key\":\"k1\",\"value\":{\"n\":21,\"s\":"
+                        "{\"string\":\"h\xc3\xa9\"}},\"headers\":{},\"schema_id\":1,\"time\":"
+                        "\"2026-11-21T10:15:30.123Z\"}\n");
+    pb_buf_reset(&b);
+    /* SSE framing, no key, no timestamp */
+    rec.key = NULL;
+    rec.timestamp_ms = -1;
+    assert_int_equal(pb_sub_render(r, &rec, 1, &b), 0);
+    assert_int_equal(pb_buf_putc(&b, 0), 0);
+    assert_string_equal(
+        (char *)b.data,
+        "id: 2:17\nevent: record\ndata: {\"partition\":2,\"offset\":17,\"key\":null,"
+        "\"value\":{\"n\":21,\"s\":{\"string\":\"h\xc3\xa9\"}},\"headers\":{},"
+        "\"schema_id\":1,\"time\":null}\n\n");
+    pb_buf_reset(&b);
+    /* Undecodable records are delivered with an error, never skipped. */
+    uint8_t trailing[] = {0, 0, 0, 0, 1, 42, 0, 7};
+    uint8_t unknown[] = {0, 0, 0, 0, 9, 42, 0};
+    uint8_t noframe[] = {'{', '}'};
+    struct {
+        const uint8_t *v;
+        size_t n;
+        const char *want;
+    } bad[] = {
+        {trailing, sizeof trailing, "\"value\":null,\"error\":\"cannot decode with schema 1: "},
+        {unknown, sizeof unknown,
+         "\"value\":null,\"error\":\"schema id 9 is not in the registry\",\"headers\":{},"
+         "\"schema_id\":9,"},
+        {noframe, sizeof noframe,
+         "\"value\":null,\"error\":\"not a Confluent wire frame: frame too short"},
+        {NULL, 0,
+         "\"value\":null,\"error\":\"the record has no value (a tombstone)\",\"headers\":"
+         "{},\"schema_id\":null,"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        rec.value = bad[i].v;
+        rec.vlen = bad[i].n;
+        pb_buf_reset(&b);
+        assert_int_equal(pb_sub_render(r, &rec, 0, &b), 0);
+        assert_int_equal(pb_buf_putc(&b, 0), 0);
+        if (!strstr((char *)b.data, bad[i].want)) fail_msg("case %zu: %s", i, (char *)b.data);
+        assert_int_equal(b.data[b.len - 2], '\n');
+    }
+    pb_buf_free(&b);
+    pb_registry_destroy(r);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_params),
+        cmocka_unit_test(test_json_string),
+        cmocka_unit_test(test_render),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
