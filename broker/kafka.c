@@ -866,6 +866,23 @@ int pb_kafka_consumer_pause(pb_kafka_consumer_t *c, int32_t partition, int pause
     return 0;
 }
 
+int pb_kafka_consumer_seek(pb_kafka_consumer_t *c, int32_t partition, int64_t offset,
+                           pb_err_t *err) {
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, c->topic, partition)->offset = offset;
+    /* timeout 0: asynchronous; the position changes before the next fetch. */
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(c->rk, l, 0);
+    rd_kafka_resp_err_t pe = l->elems[0].err;
+    if (pe == RD_KAFKA_RESP_ERR__IN_PROGRESS) pe = 0; /* the asynchronous seek's normal answer */
+    int rc = 0;
+    if (e || pe)
+        rc = pb_err_set(err, PB_ERR_INVALID, "seek %s[%d] to %lld: %s", c->topic, (int)partition,
+                        (long long)offset, e ? rd_kafka_error_string(e) : rd_kafka_err2str(pe));
+    if (e) rd_kafka_error_destroy(e);
+    rd_kafka_topic_partition_list_destroy(l);
+    return rc;
+}
+
 static rd_kafka_topic_partition_list_t *tp_list(const char *topic, const pb_kafka_tp_t *p,
                                                 size_t n) {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)(n ? n : 1));
@@ -1037,6 +1054,13 @@ out:
     free(done);
     rd_kafka_destroy(rk);
     return rc;
+}
+
+void pb_kafka_cluster_fail_produces(pb_kafka_cluster_t *c, size_t n, int permanent) {
+    rd_kafka_resp_err_t e = permanent ? RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED
+                                      : RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS;
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_mock_push_request_errors(c->mc, 0 /* Produce */, 1, e);
 }
 
 /* ---- relay producer ------------------------------------------------------------------------- */

@@ -270,6 +270,12 @@ size_t pb_kafka_consumer_serve(pb_kafka_consumer_t *c);
  * partition is not assigned. */
 int pb_kafka_consumer_pause(pb_kafka_consumer_t *c, int32_t partition, int pause, pb_err_t *err);
 
+/* Move the fetch position of an assigned partition to offset (absolute or PB_KAFKA_OFFSET_*):
+ * the next message delivered for it is at offset; messages fetched before are dropped. Does not
+ * change a pause. Returns 0 or PB_ERR_INVALID (not assigned, bad offset). */
+int pb_kafka_consumer_seek(pb_kafka_consumer_t *c, int32_t partition, int64_t offset,
+                           pb_err_t *err);
+
 /* Commit offsets (each the NEXT offset to consume of its partition) for the group, asynchronously;
  * failures are logged when served. Returns 0, or PB_ERR_UNAVAILABLE when it cannot be queued. */
 int pb_kafka_consumer_commit(pb_kafka_consumer_t *c, const pb_kafka_tp_t *offsets, size_t n,
@@ -318,6 +324,11 @@ typedef void (*pb_kafka_msg_cb_t)(void *arg, const pb_kafka_msg_t *m);
  */
 int pb_kafka_last_records(pb_kafka_t *k, const char *topic, const int32_t *partitions, size_t n,
                           int timeout_ms, pb_kafka_msg_cb_t cb, void *arg, pb_err_t *err);
+
+/* Fault injection for tests: the embedded cluster answers the next n Produce requests (from any
+ * client) with an error: a permanent one (TOPIC_AUTHORIZATION_FAILED: the messages fail) when
+ * permanent, else a retriable one (NOT_ENOUGH_REPLICAS: the client retries). */
+void pb_kafka_cluster_fail_produces(pb_kafka_cluster_t *c, size_t n, int permanent);
 
 /* ---- relay producer ----
  * A producer of its own (idempotent, acks=all, cfg's kafka.* pass-through) for relays that forward

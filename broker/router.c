@@ -175,8 +175,11 @@ typedef struct slot {
 } slot_t;
 
 typedef struct part {
-    int assigned, paused, broken;
-    slot_t *ring; /* cap is a power of two */
+    int assigned, paused;
+    int broken;       /* a record was not produced: stop, then resume from the input's tail */
+    int64_t retry_ms; /* earliest time of the next recovery attempt */
+    size_t pending;   /* slots not yet acknowledged or failed */
+    slot_t *ring;     /* cap is a power of two */
     size_t cap, head, count;
     int64_t next_commit; /* every origin offset below it is acknowledged (-1: none yet) */
     int64_t committed;   /* last value committed (-1: none) */
@@ -298,6 +301,7 @@ static void ring_push(part_t *p, int64_t offset, int64_t event_ms, uint8_t kind)
     s->done = 0;
     s->kind = kind;
     p->count++;
+    p->pending++;
 }
 
 /* The slot of origin offset off (binary search: offsets grow in send order), or NULL. */
@@ -316,7 +320,7 @@ static slot_t *ring_find(part_t *p, int64_t off) {
 }
 
 static void ring_reset(part_t *p) {
-    p->head = p->count = 0;
+    p->head = p->count = p->pending = 0;
     p->paused = p->broken = 0;
 }
 
@@ -346,21 +350,29 @@ static void commit(router_t *r, int force) {
 
 static int64_t inflight(const router_t *r) { return r->p ? pb_kafka_producer_inflight(r->p) : 0; }
 
+/* Stop fetching a partition that cannot make progress; recover() restarts it. */
+static void set_broken(router_t *r, int32_t pn, part_t *p) {
+    pb_err_t err = {0};
+    p->broken = 1;
+    if (!p->paused && !pb_kafka_consumer_pause(r->c, pn, 1, &err)) p->paused = 1;
+}
+
 static void on_delivery(void *arg, const pb_kafka_delivery_t *d) {
     router_t *r = arg;
     part_t *p = part_of(r, d->partition);
     slot_t *s = p ? ring_find(p, d->tag) : NULL;
     if (!s || s->done) return; /* revoked meanwhile: the next owner decides from the tail */
+    p->pending--;
     if (d->code) {
         s->done = 2;
         r->failed++;
         if (!p->broken)
             pb_log(ERROR, "router",
                    "%s: producing origin offset %" PRId64 " of %s[%d] to %s failed: %s; partition "
-                   "%d stops committing (the next assignment resumes from the input topic's tail)",
+                   "%d stops, then resumes from the input topic's tail",
                    r->to, d->tag, r->out_topic, (int)d->partition, d->topic, d->reason,
                    (int)d->partition);
-        p->broken = 1;
+        set_broken(r, d->partition, p);
     } else {
         s->done = 1;
         pb_metrics_t *m = r->rs->env.metrics;
@@ -422,7 +434,7 @@ static void dead_letter(router_t *r, part_t *p, const pb_kafka_msg_t *m, size_t 
               (int)m->partition, m->offset, r->dlq_topic, msg);
     if (send(r, r->dlq_topic, m, m->value, m->value_len, r->hout, nh, &err)) {
         pb_log_rl(ERROR, "router", "%s: dead letter not produced: %s", r->to, err.msg);
-        p->broken = 1;
+        set_broken(r, m->partition, p);
         return;
     }
     ring_push(p, m->offset, -1, (uint8_t)(1 + reason));
@@ -502,7 +514,7 @@ static void route_one(router_t *r, const pb_kafka_msg_t *m) {
                                   r->hout, nh, m->offset, &err)) {
         pb_log_rl(ERROR, "router", "%s: %s[%d]@%" PRId64 " not produced to %s: %s", r->to,
                   r->out_topic, (int)m->partition, m->offset, r->in_topic, err.msg);
-        p->broken = 1;
+        set_broken(r, m->partition, p);
         return;
     }
     ring_push(p, m->offset, event_ms, 0);
@@ -546,11 +558,17 @@ static void on_tail(void *arg, const pb_kafka_msg_t *m) {
     t->tail[m->partition] = m->offset;
 }
 
-static void on_assign(router_t *r, pb_kafka_tp_t *parts, size_t n) {
+/*
+ * Where each of parts[0..n) resumes: the later of the input partition's last record's origin
+ * offset + 1 and the group's committed offset, else the binding's start. Sets each offset and logs
+ * why (context: "assigned", "after a failed delivery"). Blocking, bounded (rebalance paths).
+ * *committed_out (n entries, may be NULL) gets the committed offsets (-1: none).
+ */
+static void resume_positions(router_t *r, pb_kafka_tp_t *parts, size_t n, const char *context,
+                             int64_t *committed_out) {
     int32_t maxp = -1;
     for (size_t i = 0; i < n; i++)
         if (parts[i].partition > maxp) maxp = parts[i].partition;
-    if (maxp >= 0) part_of(r, maxp);
     size_t np = (size_t)(maxp + 1);
     int64_t *lineage = malloc((np ? np : 1) * sizeof *lineage);
     int64_t *tail = malloc((np ? np : 1) * sizeof *tail);
@@ -558,7 +576,7 @@ static void on_assign(router_t *r, pb_kafka_tp_t *parts, size_t n) {
     pb_kafka_tp_t *com = malloc((n ? n : 1) * sizeof *com);
     PB_ASSERT(lineage && tail && ids && com);
     for (size_t i = 0; i < np; i++)
-        lineage[i] = -1;
+        lineage[i] = tail[i] = -1;
     for (size_t i = 0; i < n; i++) {
         ids[i] = parts[i].partition;
         com[i].partition = parts[i].partition;
@@ -579,33 +597,61 @@ static void on_assign(router_t *r, pb_kafka_tp_t *parts, size_t n) {
                r->to, err.msg);
     for (size_t i = 0; i < n; i++) {
         int32_t pn = parts[i].partition;
-        part_t *p = part_of(r, pn);
         int64_t c = com[i].offset >= 0 ? com[i].offset : -1;
         int64_t off;
         pb_router_resume_why_t why = pb_router_resume(lineage[pn], c, r->start, &off);
         parts[i].offset = off;
-        ring_reset(p);
-        p->assigned = 1;
-        p->committed = c;
-        p->next_commit = off >= 0 ? off : -1;
+        if (committed_out) committed_out[i] = c;
         if (why == PB_ROUTER_RESUME_LINEAGE)
             pb_log(INFO, "router",
-                   "%s: partition %d of %s resumes at offset %" PRId64
+                   "%s: partition %d of %s %s: resumes at offset %" PRId64
                    " (lineage header of input offset %" PRId64 " of %s; committed %" PRId64 ")",
-                   r->to, (int)pn, r->out_topic, off, tail[pn], r->in_topic, c);
+                   r->to, (int)pn, r->out_topic, context, off, tail[pn], r->in_topic, c);
         else if (why == PB_ROUTER_RESUME_COMMITTED)
             pb_log(INFO, "router",
-                   "%s: partition %d of %s resumes at offset %" PRId64 " (committed offset)", r->to,
-                   (int)pn, r->out_topic, off);
+                   "%s: partition %d of %s %s: resumes at offset %" PRId64 " (committed offset)",
+                   r->to, (int)pn, r->out_topic, context, off);
         else
-            pb_log(INFO, "router", "%s: partition %d of %s starts at the %s (binding start %s)",
-                   r->to, (int)pn, r->out_topic,
+            pb_log(INFO, "router", "%s: partition %d of %s %s: starts at the %s (binding start %s)",
+                   r->to, (int)pn, r->out_topic, context,
                    off == PB_KAFKA_OFFSET_BEGINNING ? "beginning" : "end", r->start);
     }
     free(lineage);
     free(tail);
     free(ids);
     free(com);
+}
+
+static void on_assign(router_t *r, pb_kafka_tp_t *parts, size_t n) {
+    int64_t *com = malloc((n ? n : 1) * sizeof *com);
+    PB_ASSERT(com);
+    for (size_t i = 0; i < n; i++)
+        part_of(r, parts[i].partition);
+    resume_positions(r, parts, n, "assigned", com);
+    for (size_t i = 0; i < n; i++) {
+        part_t *p = part_of(r, parts[i].partition);
+        ring_reset(p);
+        p->assigned = 1;
+        p->committed = com[i];
+        p->next_commit = parts[i].offset >= 0 ? parts[i].offset : -1;
+    }
+    free(com);
+}
+
+/* A partition whose record could not be produced, once nothing of it is in flight: decide again
+ * from the input topic's tail (what landed) and move the fetch position there. */
+static void recover(router_t *r, int32_t pn, part_t *p) {
+    pb_kafka_tp_t tp = {pn, 0};
+    pb_err_t err = {0};
+    p->retry_ms = pb_loop_now_ms() + 5000; /* a partition that keeps failing retries slowly */
+    resume_positions(r, &tp, 1, "after a failed delivery", NULL);
+    if (pb_kafka_consumer_seek(r->c, pn, tp.offset, &err)) {
+        pb_log_rl(ERROR, "router", "%s: %s", r->to, err.msg);
+        return;
+    }
+    ring_reset(p);
+    p->next_commit = tp.offset >= 0 ? tp.offset : -1;
+    if (!pb_kafka_consumer_pause(r->c, pn, 0, &err)) p->paused = 0;
 }
 
 static void on_revoke(router_t *r, pb_kafka_tp_t *parts, size_t n) {
@@ -785,6 +831,12 @@ static void serve_all(pb_routers_t *rs) {
         pb_kafka_producer_serve(r->p);
         pb_kafka_consumer_serve(r->c);
         pb_kafka_producer_serve(r->p);
+        int64_t now = pb_loop_now_ms();
+        for (size_t j = 0; j < r->n_parts; j++) {
+            part_t *p = &r->parts[j];
+            if (p->broken && p->assigned && p->pending == 0 && now >= p->retry_ms)
+                recover(r, (int32_t)j, p);
+        }
         /* By interval only: a commit per wake-up would cost more than routing (the loop's tick
          * commits a quiet router). */
         commit(r, 0);

@@ -256,7 +256,7 @@ static void last_records(void **state) {
     assert_int_equal(pb_kafka_ensure_topic(k, "t.tail", 3, 10000, NULL, &err), 0);
     int count = 0, done = 0;
     for (int i = 0; i < 5; i++) {
-        char v[8];
+        char v[16];
         snprintf(v, sizeof v, "v%d", i);
         pb_kafka_header_t h[] = {{"a", v, strlen(v)}};
         assert_int_equal(pb_kafka_produce(k, "t.tail", 0, NULL, 0, v, 2, h, 1, on_dr, &count, &err),

@@ -278,12 +278,82 @@ static void routes_and_counts(void **state) {
     pb_kafka_cluster_destroy(cl);
 }
 
+/* A record that cannot be produced stops its partition; once nothing of it is in flight the
+ * router decides again from the input topic's tail and routes on: every record lands once. */
+static void recovers_from_failed_delivery(void **state) {
+    (void)state;
+    pb_err_t err = {0};
+    pb_kafka_cluster_t *cl = pb_kafka_cluster_new(1, &err);
+    assert_non_null(cl);
+    pb_config_t *cfg = pb_config_new();
+    pb_kafka_t *k = pb_kafka_new(cfg, pb_kafka_cluster_bootstraps(cl), cl, &err);
+    assert_non_null(k);
+    pb_registry_t *reg = pb_registry_new();
+    apply_json(reg, "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
+                    "\"urn:dpds:t:dataproducts:src:1\",\"name\":\"src\",\"version\":\"1.0.0\","
+                    "\"domain\":\"t\",\"owner\":{\"id\":\"t\"}},\"interfaceComponents\":{"
+                    "\"outputPorts\":[{\"name\":\"obs\",\"promises\":{\"api\":{\"schema\":{"
+                    "\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":"
+                    "\"int\"}]}}}}]}}");
+    apply_json(reg, "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
+                    "\"urn:dpds:t:dataproducts:dst:1\",\"name\":\"dst\",\"version\":\"1.0.0\","
+                    "\"domain\":\"t\",\"owner\":{\"id\":\"t\"}},\"interfaceComponents\":{"
+                    "\"inputPorts\":[{\"name\":\"obs\",\"from\":"
+                    "\"urn:dpds:t:dataproducts:src:1:outputports:obs\",\"promises\":{\"api\":{"
+                    "\"schema\":{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\","
+                    "\"type\":\"long\"}]}}}}]}}");
+    assert_int_equal(pb_kafka_ensure_topic(k, "t.src.v1.obs", 2, 10000, NULL, &err), 0);
+    assert_int_equal(pb_kafka_ensure_topic(k, "t.dst.v1.in.obs", 2, 10000, NULL, &err), 0);
+    const pb_registry_binding_t *b = pb_registry_binding_at(reg, 0);
+    int writer_id = b->reader_id == 1 ? 2 : 1;
+    uint8_t good[] = {0, 0, 0, 0, (uint8_t)writer_id, 0x54};
+    acks = 0;
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(pb_kafka_produce(k, "t.src.v1.obs", i % 2, "k", 1, good, sizeof good, NULL,
+                                          0, on_ack, NULL, &err),
+                         0);
+    for (int64_t end = pb_loop_now_ms() + 10000; acks < 20 && pb_loop_now_ms() < end;) {
+        struct pollfd p = {.fd = pb_kafka_wake_fd(k), .events = POLLIN};
+        poll(&p, 1, 50);
+        pb_kafka_serve(k);
+    }
+    assert_int_equal(acks, 20);
+    /* The router's first produce requests fail for good. */
+    pb_kafka_cluster_fail_produces(cl, 2, 1);
+    pb_router_env_t env = {.kafka = k, .registry_url = "http://r"};
+    pb_routers_t *rs = pb_routers_new(&env, &err);
+    assert_non_null(rs);
+    pb_routers_reconcile(rs, reg);
+    pb_routers_stats_t st = {0};
+    for (int64_t end = pb_loop_now_ms() + 30000; st.routed < 20 && pb_loop_now_ms() < end;) {
+        struct pollfd p = {.fd = pb_routers_wake_fd(rs), .events = POLLIN};
+        poll(&p, 1, 50);
+        pb_routers_serve(rs);
+        pb_routers_stats(rs, &st);
+    }
+    assert_true(st.failed >= 1);
+    assert_int_equal(st.routed, 20);
+    /* Nothing twice: the failed records never landed, the retried ones once. */
+    int64_t lo, hi, total = 0;
+    for (int32_t part = 0; part < 2; part++) {
+        assert_int_equal(pb_kafka_watermarks(k, "t.dst.v1.in.obs", part, &lo, &hi, 5000, &err), 0);
+        total += hi - lo;
+    }
+    assert_int_equal(total, 20);
+    pb_routers_destroy(rs);
+    pb_registry_destroy(reg);
+    pb_kafka_destroy(k, 1000);
+    pb_config_destroy(cfg);
+    pb_kafka_cluster_destroy(cl);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(resume_decision),
         cmocka_unit_test(routed_headers),
         cmocka_unit_test(dlq_headers),
         cmocka_unit_test(routes_and_counts),
+        cmocka_unit_test(recovers_from_failed_delivery),
     };
     return cmocka_run_group_tests_name("router", tests, NULL, NULL);
 }
