@@ -6,7 +6,7 @@
 # mid-stream is routed without a restart. Read back with kcat and python3-confluent-kafka.
 . "$(dirname "$0")/lib.sh"
 [ -d tests/js/node_modules/kafkajs ] || bail "tests/js/node_modules missing: run deploy/install-deps.sh --test"
-plan 27
+plan 31
 start_kafka 3
 start_broker B -o kafka.bootstrap.servers="$BROKERS" -o mesh.namespace=com.acme || bail "serve did not start"
 wait_ready "$B_URL" || bail "not ready"
@@ -71,5 +71,20 @@ check "the new version has a new id ($writer_id -> $new_id)" test "$new_id" -gt 
 wait_until 30 has "$IN" 7
 $PY tests/py/route_read.py "$BROKERS" "$IN" --decode "$B_URL" >"$T/in2.json"
 is "evolved records routed, framed with the reader id" "$(tail -2 "$T/in2.json" | jq -r '"\(.schema_id) \(.headers."mesh.lineage.offset")"' | tr '\n' ' ')" "$reader_id 8 $reader_id 9 "
+
+# The subscriber changes its reader schema (PUT /v1/subscriptions on the same from/to): records
+# from then on are projected into the new reader and framed with its id, without a restart.
+reader2=$(jq -c '.fields += [{"name":"note","type":["null","string"],"default":null}]' schemas/examples/weather_reader.avsc)
+http PUT "$B_URL/v1/subscriptions" -H 'Content-Type: application/json' \
+  -d "{\"from\":\"urn:dpds:com.acme:dataproducts:weather:2:outputports:observations\",\"to\":\"urn:dpds:com.acme:dataproducts:tripExecution:1:inputports:weather\",\"readerSchema\":$reader2,\"start\":\"earliest\"}"
+like "new reader schema accepted" "$HTTP_STATUS" '^20[01]$'
+reader2_id=$(jq .readerSchemaId <<<"$HTTP_BODY")
+check "the new reader has its own id ($reader_id -> $reader2_id)" test "$reader2_id" -ne "$reader_id"
+timeout 60 node tests/js/route_produce.js "$B_URL" "$BROKERS" good 1 >/dev/null || bail "kafkajs produce failed"
+wait_until 30 has "$IN" 8
+$PY tests/py/route_read.py "$BROKERS" "$IN" --decode "$B_URL" >"$T/in3.json"
+last=$(tail -1 "$T/in3.json")
+is "after the change: framed with the new reader id, nothing routed twice" "$(jq -r '"\(.schema_id) \(.headers."mesh.lineage.offset") \(.headers.ce_dataschema | sub(".*/"; ""))"' <<<"$last") $(wc -l <"$T/in3.json")" "$reader2_id 10 $reader2_id 8"
+like "projected into the new reader (its new field defaulted)" "$(jq -c .value <<<"$last")" '"note":null'
 check "the broker was not restarted" kill -0 "$B_PID"
 finish
