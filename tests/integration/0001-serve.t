@@ -53,10 +53,13 @@ is "three output ports known to the API" "$(grep -c . <<<"$want")" 3
 is "kcat -L shows every output-port topic with its partition count" "$got" "$want"
 like "kcat -L shows input-port and DLQ topics" "$(jq -r '.topics[].topic' <<<"$md" | sort | tr '\n' ' ')" 'com.acme.billing.v1.in.trips .*com.acme.tripExecution.v1.tripEvents.dlq'
 
-# Idle CPU of the broker alone (Kafka in its own process): fd wake-ups, no polling timer.
+# Idle CPU of the broker alone (Kafka in its own process): fd wake-ups, no polling timer on our
+# side. What remains is librdkafka's own timers: the example mesh runs 11 clients (the broker's
+# producer, the registry follower, a consumer and a producer per router, the lag probe, ...) whose
+# main threads wake about every 100 ms; 0.05-0.15 % each on this VM.
 cpu_pct "$B_PID" 6
 diag "idle CPU over 6 s of serve: $CPU_TEXT"
-limit=100; [ -n "${SAN:-}" ] && limit=300  # sanitizers make every wake-up dearer
+limit=200; [ -n "${SAN:-}" ] && limit=300  # sanitizers make every wake-up dearer
 check "an idle broker uses < $((limit / 100))% CPU" test "$CPU_PCT" -lt "$limit"
 
 stop_pid "$B_PID" 10
