@@ -66,13 +66,6 @@ static const struct prop {
     {"publish.max.record.header.bytes", T_INT, offsetof(pb_config_t, publish_max_header_bytes),
      "16384", 0, 10000000, NULL,
      "Most bytes of header names and values a producer may give one record; more get 413."},
-    {"route.fetch.wait.ms", T_INT, offsetof(pb_config_t, route_fetch_wait_ms), "500", 1, 10000,
-     NULL,
-     "Routers' `fetch.wait.max.ms`: how long Kafka may hold a fetch of an output-port topic "
-     "that has no new records. A real cluster answers as soon as records arrive, so this only "
-     "sets how often idle routers poll. The embedded cluster (librdkafka's mock) always waits the "
-     "full time on an empty fetch, so there a routed record can wait up to this long: set 10 for "
-     "low latency on the embedded cluster, at about 0.4 % CPU per idle binding."},
     {"shutdown.timeout.ms", T_INT, offsetof(pb_config_t, shutdown_timeout_ms), "10000", 0, 600000,
      NULL, "On SIGTERM/SIGINT, how long to wait for in-flight Kafka deliveries before exiting."},
     {"log.level", T_ENUM, offsetof(pb_config_t, log_level), "info", 0, 0, "error|warn|info|debug",

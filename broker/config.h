@@ -36,7 +36,6 @@ typedef struct pb_config {
     char *registry_topic;
     char *registry_url; /* "" = http://{bound http.listen} (pb_broker_t.registry_url) */
     int64_t publish_timeout_ms;
-    int64_t route_fetch_wait_ms;      /* routers' fetch.wait.max.ms */
     int64_t publish_max_body_bytes;   /* a publish body, decompressed */
     int64_t publish_max_records;      /* records per publish request */
     int64_t publish_max_record_bytes; /* encoded value + key + producer headers of one record */
