@@ -219,6 +219,8 @@ static void set(rd_kafka_conf_t *c, const char *k, const char *v) {
     if (rd_kafka_conf_set(c, k, v, es, sizeof es)) die(k, es);
 }
 
+static const char *compression; /* BENCH_ROUTE_COMPRESSION: every producer of the run */
+
 static double bare_relay(const char *boot, const char *dst, int n) {
     char es[256];
     rd_kafka_conf_t *pc = rd_kafka_conf_new();
@@ -226,6 +228,7 @@ static double bare_relay(const char *boot, const char *dst, int n) {
     set(pc, "enable.idempotence", "true");
     set(pc, "acks", "all");
     set(pc, "linger.ms", "5");
+    if (compression) set(pc, "compression.codec", compression);
     set(pc, "batch.num.messages", "10000");
     set(pc, "queue.buffering.max.messages", "1000000");
     rd_kafka_conf_set_dr_msg_cb(pc, bare_dr);
@@ -351,6 +354,11 @@ int main(int argc, char **argv) {
     pb_kafka_cluster_t *cl = pb_kafka_cluster_new(3, &err);
     if (!cl) die("cluster", err.msg);
     pb_config_t *cfg = pb_config_new();
+    /* BENCH_ROUTE_COMPRESSION=lz4: kafka.compression.codec for every producer (prefill, bare relay,
+     * router), as `-o kafka.compression.codec=lz4` would set it for the broker. */
+    compression = getenv("BENCH_ROUTE_COMPRESSION");
+    if (compression && pb_config_set(cfg, "kafka.compression.codec", compression, "bench", &err))
+        die("config", err.msg);
     pb_kafka_t *k = pb_kafka_new(cfg, pb_kafka_cluster_bootstraps(cl), cl, &err);
     if (!k) die("kafka", err.msg);
     const char *boot = pb_kafka_cluster_bootstraps(cl);
@@ -366,8 +374,8 @@ int main(int argc, char **argv) {
     double t = now();
     size_t avg = prefill(k, ver.id, n);
     printf("prefilled %d records (%zu bytes of value on average, 7 headers) into %d partitions "
-           "in %.1f s\n",
-           n, avg, PARTS, now() - t);
+           "in %.1f s; compression %s\n",
+           n, avg, PARTS, now() - t, compression ? compression : "none");
 
     double bare[10], on[10], off[10], ratio[10], overhead[10];
     double cpu_bare[10], cpu_on[10], cpu_off[10], thr_bare[10], thr_on[10], thr_off[10];
