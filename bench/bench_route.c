@@ -2,8 +2,9 @@
  * bench_route — routing throughput (issue #5) on the embedded cluster, in one process:
  *   - bare: a plain librdkafka consume -> produce relay of the same bytes (headers moved over, no
  *     decoding), the floor any relay pays for Kafka itself;
- *   - route: one portbroker binding (pb_routers_*: decode, project into the reader schema, re-frame,
- *     lineage/trace/contract headers, exactly-once bookkeeping), with metrics counting on and off;
+ *   - route: one portbroker binding (pb_routers_*: decode, project into the reader schema,
+ * re-frame, lineage/trace/contract headers, exactly-once bookkeeping), with metrics counting on and
+ * off;
  *   - python: a hand-written python3-confluent-kafka + python3-avro relay doing what route does
  *     (bench/python_relay.py), on fewer records (it is slow).
  * All read the same prefilled output-port topic (~100-byte Avro observations with publish-style
@@ -87,11 +88,12 @@ static void delete_product(pb_registry_t *reg, const char *urn) {
 }
 
 static void put_source(pb_registry_t *reg) {
-    put_product(reg, "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
-                     "\"urn:dpds:bench:dataproducts:src:1\",\"name\":\"src\",\"version\":\"1.0.0\","
-                     "\"domain\":\"bench\",\"owner\":{\"id\":\"bench\"}},\"interfaceComponents\":{"
-                     "\"outputPorts\":[{\"name\":\"obs\",\"promises\":{\"api\":{\"format\":\"avro\","
-                     "\"schema\":{\"$ref\":\"weather_observation.avsc\"}}}}]}}");
+    put_product(reg,
+                "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
+                "\"urn:dpds:bench:dataproducts:src:1\",\"name\":\"src\",\"version\":\"1.0.0\","
+                "\"domain\":\"bench\",\"owner\":{\"id\":\"bench\"}},\"interfaceComponents\":{"
+                "\"outputPorts\":[{\"name\":\"obs\",\"promises\":{\"api\":{\"format\":\"avro\","
+                "\"schema\":{\"$ref\":\"weather_observation.avsc\"}}}}]}}");
 }
 
 static void put_sink(pb_registry_t *reg, int run, char *urn, size_t cap) {
@@ -261,12 +263,11 @@ static double bare_relay(const char *boot, const char *dst, int n) {
                 if (!t0) t0 = now();
                 rd_kafka_headers_t *h = NULL;
                 rd_kafka_message_detach_headers(m, &h);
-                while (rd_kafka_producev(p, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(m->partition),
-                                         RD_KAFKA_V_KEY(m->key, m->key_len),
-                                         RD_KAFKA_V_VALUE(m->payload, m->len),
-                                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                         RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END) ==
-                       RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                while (rd_kafka_producev(
+                           p, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(m->partition),
+                           RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
+                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+                           RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
                     rd_kafka_poll(p, 10);
                 sent++;
             }
