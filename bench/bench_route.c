@@ -290,7 +290,9 @@ static double bare_relay(const char *boot, const char *dst, int n) {
 static double route(pb_kafka_t *k, pb_registry_t *reg, pb_metrics_t *m, int run, int n) {
     char urn[128];
     pb_err_t err = {0};
-    pb_router_env_t env = {.kafka = k, .metrics = m, .registry_url = "http://bench:8080"};
+    /* fetch wait 10 ms as the bare relay's (router.fetch.wait.ms=10). */
+    pb_router_env_t env = {
+        .kafka = k, .metrics = m, .registry_url = "http://bench:8080", .fetch_wait_ms = 10};
     pb_routers_t *rs = pb_routers_new(&env, &err);
     if (!rs) die("routers", err.msg);
     put_sink(reg, run, urn, sizeof urn);

@@ -49,6 +49,14 @@ static const struct prop {
     {"publish.timeout.ms", T_INT, offsetof(pb_config_t, publish_timeout_ms), "30000", 100, 3600000,
      NULL,
      "How long a publish waits for Kafka to acknowledge before answering 503 with Retry-After."},
+    {"router.fetch.wait.ms", T_INT, offsetof(pb_config_t, router_fetch_wait_ms), "500", 1, 10000,
+     NULL,
+     "How long a router's fetch waits for records (`fetch.wait.max.ms` of the routing consumers). "
+     "A real cluster answers as soon as records arrive, so it costs no latency there. The embedded "
+     "cluster answers a fetch that found nothing only after the whole wait: a record arriving "
+     "after a quiet moment waits up to this long to be routed, and each idle binding costs about "
+     "0.4% CPU at 100 ms (so 500 keeps an idle broker with the example mesh under 1%). Set 10 for "
+     "low latency on the embedded cluster."},
     {"shutdown.timeout.ms", T_INT, offsetof(pb_config_t, shutdown_timeout_ms), "10000", 0, 600000,
      NULL, "On SIGTERM/SIGINT, how long to wait for in-flight Kafka deliveries before exiting."},
     {"log.level", T_ENUM, offsetof(pb_config_t, log_level), "info", 0, 0, "error|warn|info|debug",

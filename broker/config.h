@@ -36,6 +36,7 @@ typedef struct pb_config {
     char *registry_topic;
     char *registry_url; /* "" = http://{bound http.listen} (pb_broker_t.registry_url) */
     int64_t publish_timeout_ms;
+    int64_t router_fetch_wait_ms; /* fetch.wait.max.ms of routing consumers */
     int64_t shutdown_timeout_ms;
     char *log_level;
     char *log_format;

@@ -790,12 +790,12 @@ static router_t *router_start(pb_routers_t *rs, const pb_registry_binding_t *b, 
         .offset_reset = "earliest",
         .client_id = "portbroker-router",
         .batch_max = 1000,
-        /* Idle cost vs latency of a quiet topic (see pb_kafka_consumer_conf_t). A real cluster
-         * answers a fetch as soon as records arrive (long poll), so this costs no latency there.
-         * The embedded one answers an empty fetch only after the wait: 10 ms costs ~0.4% CPU per
-         * binding when idle, 500 ms keeps an idle broker with the example mesh at ~0.7% (0001's
-         * budget is 1%) and adds at most 0.5 s to the first record after a quiet spell. */
-        .fetch_wait_ms = 500,
+        /* Idle cost vs latency of a quiet topic (config router.fetch.wait.ms, see
+         * pb_kafka_consumer_conf_t). A real cluster answers a fetch as soon as records arrive
+         * (long poll), so this costs no latency there. The embedded one answers an empty fetch
+         * only after the wait: 100 ms costs ~0.4% CPU per idle binding, the default 500 ms keeps
+         * an idle broker with the example mesh at ~0.7% (0001's budget is 1%). */
+        .fetch_wait_ms = rs->env.fetch_wait_ms,
         .wake_fd = rs->wake[1],
         .on_batch = on_batch,
         .on_rebalance = on_rebalance,
@@ -858,6 +858,7 @@ pb_routers_t *pb_routers_new(const pb_router_env_t *env, pb_err_t *err) {
     rs->wake[0] = rs->wake[1] = -1;
     if (!rs->env.commit_interval_ms) rs->env.commit_interval_ms = 1000;
     if (!rs->env.revoke_wait_ms) rs->env.revoke_wait_ms = 10000;
+    if (!rs->env.fetch_wait_ms) rs->env.fetch_wait_ms = 500;
     rs->url = strdup(env->registry_url ? env->registry_url : "");
     if (!rs->url) {
         pb_err_set(err, PB_ERR_NOMEM, "out of memory");
