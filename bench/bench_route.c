@@ -2,8 +2,9 @@
  * bench_route — routing throughput (issue #5) on the embedded cluster, in one process:
  *   - bare: a plain librdkafka consume -> produce relay of the same bytes (headers moved over, no
  *     decoding), the floor any relay pays for Kafka itself;
- *   - route: one portbroker binding (pb_routers_*: decode, project into the reader schema, re-frame,
- *     lineage/trace/contract headers, exactly-once bookkeeping), with metrics counting on and off;
+ *   - route: one portbroker binding (pb_routers_*: decode, project into the reader schema,
+ * re-frame, lineage/trace/contract headers, exactly-once bookkeeping), with metrics counting on and
+ * off;
  *   - python: a hand-written python3-confluent-kafka + python3-avro relay doing what route does
  *     (bench/python_relay.py), on fewer records (it is slow).
  * All read the same prefilled output-port topic (~100-byte Avro observations with publish-style
@@ -87,11 +88,12 @@ static void delete_product(pb_registry_t *reg, const char *urn) {
 }
 
 static void put_source(pb_registry_t *reg) {
-    put_product(reg, "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
-                     "\"urn:dpds:bench:dataproducts:src:1\",\"name\":\"src\",\"version\":\"1.0.0\","
-                     "\"domain\":\"bench\",\"owner\":{\"id\":\"bench\"}},\"interfaceComponents\":{"
-                     "\"outputPorts\":[{\"name\":\"obs\",\"promises\":{\"api\":{\"format\":\"avro\","
-                     "\"schema\":{\"$ref\":\"weather_observation.avsc\"}}}}]}}");
+    put_product(reg,
+                "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
+                "\"urn:dpds:bench:dataproducts:src:1\",\"name\":\"src\",\"version\":\"1.0.0\","
+                "\"domain\":\"bench\",\"owner\":{\"id\":\"bench\"}},\"interfaceComponents\":{"
+                "\"outputPorts\":[{\"name\":\"obs\",\"promises\":{\"api\":{\"format\":\"avro\","
+                "\"schema\":{\"$ref\":\"weather_observation.avsc\"}}}}]}}");
 }
 
 static void put_sink(pb_registry_t *reg, int run, char *urn, size_t cap) {
@@ -219,6 +221,8 @@ static void set(rd_kafka_conf_t *c, const char *k, const char *v) {
     if (rd_kafka_conf_set(c, k, v, es, sizeof es)) die(k, es);
 }
 
+static const char *compression; /* BENCH_ROUTE_COMPRESSION: every producer of the run */
+
 static double bare_relay(const char *boot, const char *dst, int n) {
     char es[256];
     rd_kafka_conf_t *pc = rd_kafka_conf_new();
@@ -226,6 +230,7 @@ static double bare_relay(const char *boot, const char *dst, int n) {
     set(pc, "enable.idempotence", "true");
     set(pc, "acks", "all");
     set(pc, "linger.ms", "5");
+    if (compression) set(pc, "compression.codec", compression);
     set(pc, "batch.num.messages", "10000");
     set(pc, "queue.buffering.max.messages", "1000000");
     rd_kafka_conf_set_dr_msg_cb(pc, bare_dr);
@@ -258,12 +263,11 @@ static double bare_relay(const char *boot, const char *dst, int n) {
                 if (!t0) t0 = now();
                 rd_kafka_headers_t *h = NULL;
                 rd_kafka_message_detach_headers(m, &h);
-                while (rd_kafka_producev(p, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(m->partition),
-                                         RD_KAFKA_V_KEY(m->key, m->key_len),
-                                         RD_KAFKA_V_VALUE(m->payload, m->len),
-                                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                         RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END) ==
-                       RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                while (rd_kafka_producev(
+                           p, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(m->partition),
+                           RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
+                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+                           RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
                     rd_kafka_poll(p, 10);
                 sent++;
             }
@@ -286,7 +290,9 @@ static double bare_relay(const char *boot, const char *dst, int n) {
 static double route(pb_kafka_t *k, pb_registry_t *reg, pb_metrics_t *m, int run, int n) {
     char urn[128];
     pb_err_t err = {0};
-    pb_router_env_t env = {.kafka = k, .metrics = m, .registry_url = "http://bench:8080"};
+    /* fetch wait 10 ms as the bare relay's (router.fetch.wait.ms=10). */
+    pb_router_env_t env = {
+        .kafka = k, .metrics = m, .registry_url = "http://bench:8080", .fetch_wait_ms = 10};
     pb_routers_t *rs = pb_routers_new(&env, &err);
     if (!rs) die("routers", err.msg);
     put_sink(reg, run, urn, sizeof urn);
@@ -351,6 +357,11 @@ int main(int argc, char **argv) {
     pb_kafka_cluster_t *cl = pb_kafka_cluster_new(3, &err);
     if (!cl) die("cluster", err.msg);
     pb_config_t *cfg = pb_config_new();
+    /* BENCH_ROUTE_COMPRESSION=lz4: kafka.compression.codec for every producer (prefill, bare relay,
+     * router), as `-o kafka.compression.codec=lz4` would set it for the broker. */
+    compression = getenv("BENCH_ROUTE_COMPRESSION");
+    if (compression && pb_config_set(cfg, "kafka.compression.codec", compression, "bench", &err))
+        die("config", err.msg);
     pb_kafka_t *k = pb_kafka_new(cfg, pb_kafka_cluster_bootstraps(cl), cl, &err);
     if (!k) die("kafka", err.msg);
     const char *boot = pb_kafka_cluster_bootstraps(cl);
@@ -366,8 +377,8 @@ int main(int argc, char **argv) {
     double t = now();
     size_t avg = prefill(k, ver.id, n);
     printf("prefilled %d records (%zu bytes of value on average, 7 headers) into %d partitions "
-           "in %.1f s\n",
-           n, avg, PARTS, now() - t);
+           "in %.1f s; compression %s\n",
+           n, avg, PARTS, now() - t, compression ? compression : "none");
 
     double bare[10], on[10], off[10], ratio[10], overhead[10];
     double cpu_bare[10], cpu_on[10], cpu_off[10], thr_bare[10], thr_on[10], thr_off[10];

@@ -36,7 +36,10 @@ IN = "urn:dpds:com.acme:dataproducts:tripExecution:1:inputports:weather"
 tmp = tempfile.mkdtemp(prefix="pbbench.")
 port_file = os.path.join(tmp, "port")
 cmd = [args.bin, "serve", "-o", "http.listen=127.0.0.1:0", "--port-file", port_file,
-       "-o", "mesh.namespace=com.acme", "-o", "log.level=" + os.environ.get("E2E_LOG", "warn")]
+       "-o", "mesh.namespace=com.acme", "-o", "log.level=" + os.environ.get("E2E_LOG", "warn"),
+       # The embedded cluster holds an empty fetch for the full fetch.wait.max.ms (a real one
+       # answers when records arrive): short waits so routing latency is the broker's own.
+       "-o", "router.fetch.wait.ms=" + os.environ.get("E2E_ROUTER_FETCH_WAIT_MS", "10")]
 for kv in args.o:
     cmd += ["-o", kv]
 log = open(os.path.join(tmp, "broker.log"), "w")

@@ -294,6 +294,7 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
         .loop = b->loop,
         .metrics = b->metrics,
         .registry_url = b->registry_url,
+        .fetch_wait_ms = (int)cfg->router_fetch_wait_ms,
     };
     if (!(b->routers = pb_routers_new(&renv, err))) {
         rc = err->code;

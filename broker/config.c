@@ -66,6 +66,14 @@ static const struct prop {
     {"publish.max.record.header.bytes", T_INT, offsetof(pb_config_t, publish_max_header_bytes),
      "16384", 0, 10000000, NULL,
      "Most bytes of header names and values a producer may give one record; more get 413."},
+    {"router.fetch.wait.ms", T_INT, offsetof(pb_config_t, router_fetch_wait_ms), "500", 1, 10000,
+     NULL,
+     "How long a router's fetch waits for records (`fetch.wait.max.ms` of the routing consumers). "
+     "A real cluster answers as soon as records arrive, so it costs no latency there. The embedded "
+     "cluster answers a fetch that found nothing only after the whole wait: a record arriving "
+     "after a quiet moment waits up to this long to be routed, and each idle binding costs about "
+     "0.4% CPU at 100 ms (500 keeps that cost small). Set 10 for "
+     "low latency on the embedded cluster."},
     {"shutdown.timeout.ms", T_INT, offsetof(pb_config_t, shutdown_timeout_ms), "10000", 0, 600000,
      NULL, "On SIGTERM/SIGINT, how long to wait for in-flight Kafka deliveries before exiting."},
     {"log.level", T_ENUM, offsetof(pb_config_t, log_level), "info", 0, 0, "error|warn|info|debug",

@@ -824,9 +824,13 @@ int pb_kafka_consumer_wake_fd(const pb_kafka_consumer_t *c) {
 }
 
 size_t pb_kafka_consumer_serve(pb_kafka_consumer_t *c) {
+    return pb_kafka_consumer_serve_max(c, SIZE_MAX);
+}
+
+size_t pb_kafka_consumer_serve_max(pb_kafka_consumer_t *c, size_t max) {
     size_t total = 0;
     wake_drain(&c->wake);
-    for (;;) {
+    while (total < max) {
         ssize_t n = rd_kafka_consume_batch_queue(c->q, 0, c->msgs, c->batch_max);
         if (n <= 0) break;
         size_t good = 0;

@@ -265,6 +265,11 @@ int pb_kafka_consumer_wake_fd(const pb_kafka_consumer_t *c);
  * number of messages delivered. Loop thread; not re-entrant (do not call it from a callback). */
 size_t pb_kafka_consumer_serve(pb_kafka_consumer_t *c);
 
+/* The same, but stops once at least max messages were delivered (whole batches: up to
+ * max + batch_max - 1). Messages left in the queue do NOT signal the wake fd again: the caller
+ * calls again when it has room (e.g. after its own deliveries woke it). */
+size_t pb_kafka_consumer_serve_max(pb_kafka_consumer_t *c, size_t max);
+
 /* Stop (pause = 1) or restart (0) fetching a partition: messages already delivered are not
  * repeated; fetching resumes after the last delivered one. Returns 0 or PB_ERR_INVALID when the
  * partition is not assigned. */

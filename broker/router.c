@@ -185,9 +185,13 @@ typedef struct part {
     int64_t committed;   /* last value committed (-1: none) */
 } part_t;
 
-#define PAUSE_AT 50000  /* in flight per partition: stop fetching it */
-#define RESUME_AT 10000 /* ...and fetch again below this */
-#define CACHE_MAX 256   /* writer ids cached per router (a flood of bogus ids resets it) */
+/* Flow control per router: with HOLD_AT records in flight the router takes no more messages from
+ * its consumer's queue (they wait there, fetched; librdkafka bounds that queue) until deliveries
+ * bring it down. A small window keeps in-flight messages and their headers in memory that is
+ * reused rather than freshly faulted in; pausing partitions instead would drop their prefetched
+ * messages and cost a fetch round trip each time. */
+#define HOLD_AT 10000
+#define CACHE_MAX 256 /* writer ids cached per router (a flood of bogus ids resets it) */
 
 /* A writer schema id's fate: a resolver into the reader, or why not. */
 typedef struct wcache {
@@ -287,7 +291,7 @@ static void ring_push(part_t *p, int64_t offset, int64_t event_ms, uint8_t kind)
     if (p->count == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 1024;
         slot_t *n = malloc(cap * sizeof *n);
-        PB_ASSERT(n); /* bounded by PAUSE_AT plus a fetch */
+        PB_ASSERT(n); /* bounded by HOLD_AT plus a fetch */
         for (size_t i = 0; i < p->count; i++)
             n[i] = *ring_at(p, i);
         free(p->ring);
@@ -406,10 +410,6 @@ static void on_delivery(void *arg, const pb_kafka_delivery_t *d) {
         p->head = (p->head + 1) & (p->cap - 1);
         p->count--;
     }
-    if (p->paused && p->assigned && p->count < RESUME_AT && !p->broken) {
-        pb_err_t err = {0};
-        if (!pb_kafka_consumer_pause(r->c, d->partition, 0, &err)) p->paused = 0;
-    }
 }
 
 /* Send with a bounded retry while the local queue is full. */
@@ -524,14 +524,6 @@ static void on_batch(void *arg, const pb_kafka_msg_t *msgs, size_t n) {
     router_t *r = arg;
     for (size_t i = 0; i < n; i++)
         route_one(r, &msgs[i]);
-    /* Backpressure: stop fetching partitions with too much in flight. */
-    for (size_t i = 0; i < n; i++) {
-        part_t *p = part_of(r, msgs[i].partition);
-        if (p->assigned && !p->paused && p->count >= PAUSE_AT) {
-            pb_err_t err = {0};
-            if (!pb_kafka_consumer_pause(r->c, msgs[i].partition, 1, &err)) p->paused = 1;
-        }
-    }
 }
 
 /* ---- assignment: where each partition resumes ---- */
@@ -650,6 +642,7 @@ static void recover(router_t *r, int32_t pn, part_t *p) {
         return;
     }
     ring_reset(p);
+    p->paused = 1; /* still paused in the consumer: set_broken paused it */
     p->next_commit = tp.offset >= 0 ? tp.offset : -1;
     if (!pb_kafka_consumer_pause(r->c, pn, 0, &err)) p->paused = 0;
 }
@@ -797,12 +790,12 @@ static router_t *router_start(pb_routers_t *rs, const pb_registry_binding_t *b, 
         .offset_reset = "earliest",
         .client_id = "portbroker-router",
         .batch_max = 1000,
-        /* Idle cost vs latency of a quiet topic (see pb_kafka_consumer_conf_t). A real cluster
-         * answers a fetch as soon as records arrive (long poll), so this costs no latency there.
-         * The embedded one answers an empty fetch only after the wait: 10 ms costs ~0.4% CPU per
-         * binding when idle, 500 ms keeps an idle broker with the example mesh at ~0.7% (0001's
-         * budget is 1%) and adds at most 0.5 s to the first record after a quiet spell. */
-        .fetch_wait_ms = 500,
+        /* Idle cost vs latency of a quiet topic (config router.fetch.wait.ms, see
+         * pb_kafka_consumer_conf_t). A real cluster answers a fetch as soon as records arrive
+         * (long poll), so this costs no latency there. The embedded one answers an empty fetch
+         * only after the wait: 100 ms costs ~0.4% CPU per idle binding, the default 500 ms keeps
+         * an idle broker with the example mesh at ~0.7% (0001's budget is 1%). */
+        .fetch_wait_ms = rs->env.fetch_wait_ms,
         .wake_fd = rs->wake[1],
         .on_batch = on_batch,
         .on_rebalance = on_rebalance,
@@ -829,7 +822,9 @@ static void serve_all(pb_routers_t *rs) {
     for (size_t i = 0; i < rs->n; i++) {
         router_t *r = rs->r[i];
         pb_kafka_producer_serve(r->p);
-        pb_kafka_consumer_serve(r->c);
+        /* Deliveries wake the loop again while messages wait in the consumer's queue. */
+        int64_t room = HOLD_AT - inflight(r);
+        if (room > 0) pb_kafka_consumer_serve_max(r->c, (size_t)room);
         pb_kafka_producer_serve(r->p);
         int64_t now = pb_loop_now_ms();
         for (size_t j = 0; j < r->n_parts; j++) {
@@ -863,6 +858,7 @@ pb_routers_t *pb_routers_new(const pb_router_env_t *env, pb_err_t *err) {
     rs->wake[0] = rs->wake[1] = -1;
     if (!rs->env.commit_interval_ms) rs->env.commit_interval_ms = 1000;
     if (!rs->env.revoke_wait_ms) rs->env.revoke_wait_ms = 10000;
+    if (!rs->env.fetch_wait_ms) rs->env.fetch_wait_ms = 500;
     rs->url = strdup(env->registry_url ? env->registry_url : "");
     if (!rs->url) {
         pb_err_set(err, PB_ERR_NOMEM, "out of memory");

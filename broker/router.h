@@ -118,6 +118,8 @@ typedef struct pb_router_env {
     const char *registry_url; /* ce_dataschema's base (copied) */
     int commit_interval_ms;   /* how often acknowledged offsets are committed (0: 1000) */
     int revoke_wait_ms;       /* bound on waiting for in-flight records on revocation (0: 10000) */
+    int fetch_wait_ms;        /* fetch.wait.max.ms of routing consumers (config
+                               * router.fetch.wait.ms; 0: 500) */
 } pb_router_env_t;
 
 /* The set of routers of one process, one per binding once reconciled. Watches one wake fd on the
