@@ -41,7 +41,7 @@ typedef struct pb_config {
     int64_t publish_max_record_bytes; /* encoded value + key + producer headers of one record */
     int64_t publish_max_headers;      /* producer headers per record */
     int64_t publish_max_header_bytes; /* producer header names + values per record */
-    int64_t router_fetch_wait_ms; /* fetch.wait.max.ms of routing consumers */
+    int64_t router_fetch_wait_ms;     /* fetch.wait.max.ms of routing consumers */
     int64_t shutdown_timeout_ms;
     char *log_level;
     char *log_format;
