@@ -23,8 +23,7 @@
 
 /* ---- replies -------------------------------------------------------------------------------- */
 
-/* Reply with a JSON document; steals the reference to body. */
-static void reply_json(pb_http_req_t *req, int status, json_t *body) {
+void pb_api_reply_json(pb_http_req_t *req, int status, json_t *body) {
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (!text) {
@@ -36,9 +35,7 @@ static void reply_json(pb_http_req_t *req, int status, json_t *body) {
     free(text);
 }
 
-static void reply_error(pb_http_req_t *req, int status, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void reply_error(pb_http_req_t *req, int status, int code, const char *fmt, ...) {
+void pb_api_reply_error(pb_http_req_t *req, int status, int code, const char *fmt, ...) {
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
@@ -47,7 +44,7 @@ static void reply_error(pb_http_req_t *req, int status, int code, const char *fm
     if (status >= 500)
         pb_log(WARN, "api", "%s %s: %d %s", pb_http_method_name(req), pb_http_path(req), status,
                msg);
-    reply_json(req, status, json_pack("{s:i,s:s}", "error_code", code, "message", msg));
+    pb_api_reply_json(req, status, json_pack("{s:i,s:s}", "error_code", code, "message", msg));
 }
 
 /* ---- JSON views ----------------------------------------------------------------------------- */
@@ -81,7 +78,7 @@ static void start_v1_write(pb_broker_t *b, pb_http_req_t *req, const char *reqid
                            const pb_buf_t *rec, int bind) {
     write_ctx_t *w = calloc(1, sizeof *w);
     if (!w) {
-        reply_error(req, 503, 50001, "out of memory");
+        pb_api_reply_error(req, 503, 50001, "out of memory");
         return;
     }
     w->v1 = 1;
@@ -160,7 +157,7 @@ static json_t *product_summary(const pb_product_t *p) {
 static void h_healthz(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
     (void)b;
     (void)rest;
-    reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+    pb_api_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
 }
 
 static void h_readyz(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
@@ -175,7 +172,7 @@ static void h_readyz(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
                                   "replayEnd", (json_int_t)pb_store_replay_end(b->store)));
     if (why) json_object_set_new(o, "reason", json_string(why));
     if (!ready) pb_http_set_header(req, "Retry-After", "1");
-    reply_json(req, ready ? 200 : 503, o);
+    pb_api_reply_json(req, ready ? 200 : 503, o);
 }
 
 static void h_products(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
@@ -185,7 +182,7 @@ static void h_products(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
     const pb_product_t *const *ps = pb_registry_products(reg(b), &n);
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, product_summary(ps[i]));
-    reply_json(req, 200, json_pack("{s:o}", "products", arr));
+    pb_api_reply_json(req, 200, json_pack("{s:o}", "products", arr));
 }
 
 static void h_product(pb_broker_t *b, pb_http_req_t *req, const char *id) {
@@ -193,18 +190,18 @@ static void h_product(pb_broker_t *b, pb_http_req_t *req, const char *id) {
     pb_err_t err = {0};
     char urn[512];
     if (pb_addr_parse_product(id, b->cfg->mesh_namespace, &a, &err)) {
-        reply_error(req, 404, 404, "no product '%s': %s", id, err.msg);
+        pb_api_reply_error(req, 404, 404, "no product '%s': %s", id, err.msg);
         return;
     }
     pb_addr_format_product(&a, urn, sizeof urn);
     const pb_product_t *p = pb_registry_product(reg(b), urn);
     if (!p) {
-        reply_error(req, 404, 404, "no product %s (GET /v1/products lists them)", urn);
+        pb_api_reply_error(req, 404, 404, "no product %s (GET /v1/products lists them)", urn);
         return;
     }
     json_t *o = product_summary(p);
     json_object_set(o, "descriptor", p->json);
-    reply_json(req, 200, o);
+    pb_api_reply_json(req, 200, o);
 }
 
 static const pb_port_t *registry_lookup(const void *ctx, const char *urn) {
@@ -222,7 +219,7 @@ static void h_product_write(pb_broker_t *b, pb_http_req_t *req, const char *id) 
     json_t *doc = NULL;
     int code = 0;
     if (pb_addr_parse_product(id, b->cfg->mesh_namespace, &a, &err)) {
-        reply_error(req, 404, 404, "'%s' is not a product address: %s", id, err.msg);
+        pb_api_reply_error(req, 404, 404, "'%s' is not a product address: %s", id, err.msg);
         return;
     }
     pb_addr_format_product(&a, urn, sizeof urn);
@@ -235,34 +232,34 @@ static void h_product_write(pb_broker_t *b, pb_http_req_t *req, const char *id) 
         json_error_t je;
         doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
         if (!doc) {
-            reply_error(req, 422, 422, "descriptor: not JSON: line %d column %d: %s", je.line,
-                        je.column, je.text);
+            pb_api_reply_error(req, 422, 422, "descriptor: not JSON: line %d column %d: %s",
+                               je.line, je.column, je.text);
             goto cleanup;
         }
         char source[600];
         snprintf(source, sizeof source, "PUT /v1/products/%s", urn);
         if (pb_descriptor_parse(doc, NULL, source, b->cfg->mesh_namespace,
                                 (int)b->cfg->topic_partitions, &p, &err)) {
-            reply_error(req, 422, 422, "%s", err.msg);
+            pb_api_reply_error(req, 422, 422, "%s", err.msg);
             goto cleanup;
         }
         if (strcmp(p->fqn, urn) != 0) {
-            reply_error(req, 422, 422,
-                        "the descriptor is %s but the URL names %s: PUT it under its own URN",
-                        p->fqn, urn);
+            pb_api_reply_error(
+                req, 422, 422,
+                "the descriptor is %s but the URL names %s: PUT it under its own URN", p->fqn, urn);
             goto cleanup;
         }
         /* Topics first, so no client can make Kafka auto-create them with its own defaults.
          * Blocking, bounded: an admin call, not a data path. */
         if (pb_broker_ensure_topics(b, p, registry_lookup, reg(b), 10000, &err)) {
             pb_http_set_header(req, "Retry-After", "5");
-            reply_error(req, 503, 50001, "cannot create the topics of %s: %s", urn, err.msg);
+            pb_api_reply_error(req, 503, 50001, "cannot create the topics of %s: %s", urn, err.msg);
             goto cleanup;
         }
         code = pb_registry_record_product_put(&rec, reqid, p, &err);
     }
     if (code) {
-        reply_error(req, pb_registry_http_status(code), code, "%s", err.msg);
+        pb_api_reply_error(req, pb_registry_http_status(code), code, "%s", err.msg);
     } else {
         start_v1_write(b, req, reqid, &rec, 0);
     }
@@ -280,7 +277,7 @@ static void h_subscriptions(pb_broker_t *b, pb_http_req_t *req, const char *rest
     size_t n = pb_registry_binding_count(reg(b));
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, binding_json(b, pb_registry_binding_at(reg(b), i)));
-    reply_json(req, 200, json_pack("{s:o}", "subscriptions", arr));
+    pb_api_reply_json(req, 200, json_pack("{s:o}", "subscriptions", arr));
 }
 
 /* Canonical URN of a port address given in a body field; replies 422 and returns -1 if bad. */
@@ -290,17 +287,18 @@ static int body_port(pb_broker_t *b, pb_http_req_t *req, json_t *doc, const char
     pb_err_t err = {0};
     const char *s = json_string_value(json_object_get(doc, field));
     if (!s) {
-        reply_error(req, 422, 422,
-                    "subscription: \"%s\" must be a port address (URN or short form)", field);
+        pb_api_reply_error(req, 422, 422,
+                           "subscription: \"%s\" must be a port address (URN or short form)",
+                           field);
         return -1;
     }
     if (pb_addr_parse_port(s, b->cfg->mesh_namespace, &a, &err)) {
-        reply_error(req, 422, 422, "subscription: \"%s\": %s", field, err.msg);
+        pb_api_reply_error(req, 422, 422, "subscription: \"%s\": %s", field, err.msg);
         return -1;
     }
     if (a.kind != kind) {
-        reply_error(req, 422, 422, "subscription: \"%s\" must be an %s port, '%s' is not", field,
-                    kind == PB_PORT_OUTPUT ? "output" : "input", s);
+        pb_api_reply_error(req, 422, 422, "subscription: \"%s\" must be an %s port, '%s' is not",
+                           field, kind == PB_PORT_OUTPUT ? "output" : "input", s);
         return -1;
     }
     pb_addr_format(&a, urn, cap);
@@ -320,10 +318,10 @@ static void h_subscription_put(pb_broker_t *b, pb_http_req_t *req, const char *r
     pb_buf_t rec = {0};
     json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (!json_is_object(doc)) {
-        reply_error(req, 422, 422,
-                    "subscription: the body must be a JSON object {\"from\", \"to\", "
-                    "\"readerSchema\"?, \"start\"?}%s%s",
-                    doc ? "" : ": ", doc ? "" : je.text);
+        pb_api_reply_error(req, 422, 422,
+                           "subscription: the body must be a JSON object {\"from\", \"to\", "
+                           "\"readerSchema\"?, \"start\"?}%s%s",
+                           doc ? "" : ": ", doc ? "" : je.text);
         goto cleanup;
     }
     if (body_port(b, req, doc, "from", PB_PORT_OUTPUT, from, sizeof from) ||
@@ -335,14 +333,15 @@ static void h_subscription_put(pb_broker_t *b, pb_http_req_t *req, const char *r
                                     : json_dumps(rs, JSON_COMPACT | JSON_ENCODE_ANY);
     const char *start = json_string_value(json_object_get(doc, "start"));
     if (json_object_get(doc, "start") && !start) {
-        reply_error(req, 422, 422, "subscription: \"start\" must be \"earliest\" or \"latest\"");
+        pb_api_reply_error(req, 422, 422,
+                           "subscription: \"start\" must be \"earliest\" or \"latest\"");
         goto cleanup;
     }
     pb_id_uuid4(reqid);
     int code = pb_registry_record_bind(&rec, reqid, from, to, reader, reader ? strlen(reader) : 0,
                                        start, &err);
     if (code) {
-        reply_error(req, pb_registry_http_status(code), code, "subscription: %s", err.msg);
+        pb_api_reply_error(req, pb_registry_http_status(code), code, "subscription: %s", err.msg);
         goto cleanup;
     }
     start_v1_write(b, req, reqid, &rec, 1);
@@ -359,7 +358,8 @@ static const pb_registry_binding_t *find_binding(pb_broker_t *b, pb_http_req_t *
     const pb_registry_binding_t *bd = NULL;
     if (*id && !*end && n > 0 && n <= INT32_MAX) bd = pb_registry_binding(reg(b), (int)n);
     if (!bd)
-        reply_error(req, 404, 404, "no subscription '%s' (GET /v1/subscriptions lists them)", id);
+        pb_api_reply_error(req, 404, 404, "no subscription '%s' (GET /v1/subscriptions lists them)",
+                           id);
     return bd;
 }
 
@@ -371,7 +371,7 @@ static void h_subscription(pb_broker_t *b, pb_http_req_t *req, const char *id) {
         num[idn - 6] = '\0';
         const pb_registry_binding_t *sbd = find_binding(b, req, num);
         if (sbd && pb_http_method(req) == PB_HTTP_DELETE)
-            reply_error(req, 405, 405, "stats take GET");
+            pb_api_reply_error(req, 405, 405, "stats take GET");
         else if (sbd)
             pb_sub_handle_stats(b->sub, req, sbd);
         return;
@@ -379,7 +379,7 @@ static void h_subscription(pb_broker_t *b, pb_http_req_t *req, const char *id) {
     const pb_registry_binding_t *bd = find_binding(b, req, id);
     if (!bd) return;
     if (pb_http_method(req) != PB_HTTP_DELETE) {
-        reply_json(req, 200, binding_json(b, bd));
+        pb_api_reply_json(req, 200, binding_json(b, bd));
         return;
     }
     pb_err_t err = {0};
@@ -388,7 +388,7 @@ static void h_subscription(pb_broker_t *b, pb_http_req_t *req, const char *id) {
     pb_id_uuid4(reqid);
     int code = pb_registry_record_unbind(&rec, reqid, bd->id, &err);
     if (code) {
-        reply_error(req, pb_registry_http_status(code), code, "%s", err.msg);
+        pb_api_reply_error(req, pb_registry_http_status(code), code, "%s", err.msg);
     } else {
         start_v1_write(b, req, reqid, &rec, 0);
     }
@@ -407,7 +407,7 @@ static void h_ports(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
         for (size_t j = 0; j < p->n_inputs; j++)
             json_array_append_new(arr, port_json(b, &p->inputs[j]));
     }
-    reply_json(req, 200, json_pack("{s:o}", "ports", arr));
+    pb_api_reply_json(req, 200, json_pack("{s:o}", "ports", arr));
 }
 
 /* Resolve a port id (URN or short form) to a loaded port; replies 404 and returns NULL if not. */
@@ -416,12 +416,12 @@ static const pb_port_t *find_port(pb_broker_t *b, pb_http_req_t *req, const char
     pb_err_t err = {0};
     char urn[512];
     if (pb_addr_parse_port(id, b->cfg->mesh_namespace, &a, &err)) {
-        reply_error(req, 404, 404, "no port '%s': %s", id, err.msg);
+        pb_api_reply_error(req, 404, 404, "no port '%s': %s", id, err.msg);
         return NULL;
     }
     pb_addr_format(&a, urn, sizeof urn);
     const pb_port_t *port = pb_registry_port(reg(b), urn);
-    if (!port) reply_error(req, 404, 404, "no port %s (GET /v1/ports lists them)", urn);
+    if (!port) pb_api_reply_error(req, 404, 404, "no port %s (GET /v1/ports lists them)", urn);
     return port;
 }
 
@@ -441,23 +441,23 @@ static void on_write_done(void *ctx, const pb_registry_result_t *res, int code, 
         send_sr(w->req, &w->rep);
     } else if (!res) {
         pb_http_set_header(w->req, "Retry-After", "1");
-        reply_error(w->req, 503, code, "%s", msg);
+        pb_api_reply_error(w->req, 503, code, "%s", msg);
     } else if (res->error_code) {
         json_t *o = json_pack("{s:i,s:s}", "error_code", res->error_code, "message",
                               res->message ? res->message : "");
         if (res->body) json_object_set(o, "details", res->body);
-        reply_json(w->req, res->status, o);
+        pb_api_reply_json(w->req, res->status, o);
     } else if (w->bind && pb_registry_binding(reg(w->b), res->id)) {
-        reply_json(w->req, res->status ? res->status : 200,
-                   binding_json(w->b, pb_registry_binding(reg(w->b), res->id)));
+        pb_api_reply_json(w->req, res->status ? res->status : 200,
+                          binding_json(w->b, pb_registry_binding(reg(w->b), res->id)));
     } else if (res->body) {
-        reply_json(w->req, res->status ? res->status : 200, json_incref(res->body));
+        pb_api_reply_json(w->req, res->status ? res->status : 200, json_incref(res->body));
     } else if (res->op == PB_REGISTRY_OP_REGISTER) {
-        reply_json(w->req, res->existed ? 200 : 201,
-                   json_pack("{s:i,s:i,s:b}", "id", res->id, "version", res->version, "existed",
-                             res->existed));
+        pb_api_reply_json(w->req, res->existed ? 200 : 201,
+                          json_pack("{s:i,s:i,s:b}", "id", res->id, "version", res->version,
+                                    "existed", res->existed));
     } else {
-        reply_json(w->req, res->status ? res->status : 200, json_pack("{s:b}", "ok", 1));
+        pb_api_reply_json(w->req, res->status ? res->status : 200, json_pack("{s:b}", "ok", 1));
     }
     free(w);
 }
@@ -470,7 +470,7 @@ static void start_write(pb_broker_t *b, pb_http_req_t *req, write_ctx_t *w, cons
     if (pb_store_write(b->store, reqid, rec, len, on_write_done, w, &err)) {
         pb_http_set_header(req, "Retry-After", "1");
         if (w->v1)
-            reply_error(req, 503, 50001, "%s", err.msg);
+            pb_api_reply_error(req, 503, 50001, "%s", err.msg);
         else {
             pb_sr_fail(&w->rep, 50001, err.msg);
             send_sr(req, &w->rep);
@@ -505,22 +505,22 @@ static void port_schemas_post(pb_broker_t *b, pb_http_req_t *req, const pb_port_
     char reqid[PB_ID_UUID_LEN + 1];
     pb_buf_t rec = {0};
     if (port->kind != PB_PORT_OUTPUT) {
-        reply_error(req, 405, 405,
-                    "%s is an input port: its reader schema comes with its binding; "
-                    "register writer schemas on output ports",
-                    port->fqn);
+        pb_api_reply_error(req, 405, 405,
+                           "%s is an input port: its reader schema comes with its binding; "
+                           "register writer schemas on output ports",
+                           port->fqn);
         return;
     }
     char *text = body_schema(req, &err);
     if (!text) {
-        reply_error(req, 422, 42201, "%s", err.msg);
+        pb_api_reply_error(req, 422, 42201, "%s", err.msg);
         return;
     }
     pb_id_uuid4(reqid);
     int code = pb_registry_record_register(&rec, reqid, port->subject, text, strlen(text), &err);
     free(text);
     if (code) {
-        reply_error(req, pb_registry_http_status(code), code, "%s", err.msg);
+        pb_api_reply_error(req, pb_registry_http_status(code), code, "%s", err.msg);
     } else {
         start_v1_write(b, req, reqid, &rec, 0);
     }
@@ -532,15 +532,15 @@ static void port_impact(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *por
     json_t *out = NULL;
     char *text = body_schema(req, &err);
     if (!text) {
-        reply_error(req, 422, 42201, "%s", err.msg);
+        pb_api_reply_error(req, 422, 42201, "%s", err.msg);
         return;
     }
     int code = pb_registry_impact(reg(b), port->fqn, text, strlen(text), &out, &err);
     free(text);
     if (code)
-        reply_error(req, pb_registry_http_status(code), code, "%s", err.msg);
+        pb_api_reply_error(req, pb_registry_http_status(code), code, "%s", err.msg);
     else
-        reply_json(req, 200, out);
+        pb_api_reply_json(req, 200, out);
 }
 
 /* /v1/ports/{port}[/schemas|/impact]: the port id may contain '/' (short forms), so the action is
@@ -569,21 +569,21 @@ static void h_port(pb_broker_t *b, pb_http_req_t *req, const char *id) {
     }
     if (!action && m != PB_HTTP_GET && m != PB_HTTP_HEAD) {
         pb_http_set_header(req, "Allow", "GET, HEAD");
-        reply_error(req, 405, 405,
-                    "method %s is not allowed on a port (POST .../schemas or "
-                    ".../impact)",
-                    pb_http_method_name(req));
+        pb_api_reply_error(req, 405, 405,
+                           "method %s is not allowed on a port (POST .../schemas or "
+                           ".../impact)",
+                           pb_http_method_name(req));
         return;
     }
     if (action && m != PB_HTTP_POST) {
         pb_http_set_header(req, "Allow", "POST");
-        reply_error(req, 405, 405, "%s takes POST", action + 1);
+        pb_api_reply_error(req, 405, 405, "%s takes POST", action + 1);
         return;
     }
     const pb_port_t *port = find_port(b, req, id);
     if (!port) return;
     if (!action)
-        reply_json(req, 200, port_json(b, port));
+        pb_api_reply_json(req, 200, port_json(b, port));
     else if (strcmp(action, "/schemas") == 0)
         port_schemas_post(b, req, port);
     else if (strcmp(action, "/records") == 0)
@@ -605,7 +605,7 @@ static int try_sr(pb_broker_t *b, pb_http_req_t *req) {
     const char *body = pb_http_body(req, &len);
     write_ctx_t *w = calloc(1, sizeof *w);
     if (!w) {
-        reply_error(req, 503, 50001, "out of memory");
+        pb_api_reply_error(req, 503, 50001, "out of memory");
         return 1;
     }
     pb_id_uuid4(reqid);
@@ -689,7 +689,7 @@ void pb_api_handle(pb_http_req_t *req, void *arg) {
     }
     if (!allowed) {
         if (try_sr(b, req)) return;
-        reply_error(req, 404, 404, "no route %s %s", pb_http_method_name(req), path);
+        pb_api_reply_error(req, 404, 404, "no route %s %s", pb_http_method_name(req), path);
         return;
     }
     char allow[128] = "";
@@ -700,6 +700,6 @@ void pb_api_handle(pb_http_req_t *req, void *arg) {
             strcat(allow, names[k]);
         }
     pb_http_set_header(req, "Allow", allow);
-    reply_error(req, 405, 405, "method %s is not allowed on %s (allowed: %s)",
-                pb_http_method_name(req), path, allow);
+    pb_api_reply_error(req, 405, 405, "method %s is not allowed on %s (allowed: %s)",
+                       pb_http_method_name(req), path, allow);
 }

@@ -460,16 +460,19 @@ int pb_kafka_produce(pb_kafka_t *k, const char *topic, int32_t partition, const 
     return rc;
 }
 
+/* A librdkafka header list of headers[0..n) (copied), owned by the caller until produced. */
+static rd_kafka_headers_t *header_list(const pb_kafka_header_t *headers, size_t n) {
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(n);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_header_add(hdrs, headers[i].name, -1, headers[i].value, (ssize_t)headers[i].len);
+    return hdrs;
+}
+
 int pb_kafka_produce_dr(pb_kafka_t *k, const char *topic, int32_t partition, const void *key,
                         size_t klen, const void *val, size_t vlen, const pb_kafka_header_t *headers,
                         size_t n_headers, pb_kafka_dr_t *c, pb_err_t *err) {
     rd_kafka_headers_t *hdrs = NULL;
-    if (n_headers) {
-        hdrs = rd_kafka_headers_new(n_headers);
-        for (size_t i = 0; i < n_headers; i++)
-            rd_kafka_header_add(hdrs, headers[i].name, -1, headers[i].value,
-                                (ssize_t)headers[i].len);
-    }
+    if (n_headers) hdrs = header_list(headers, n_headers);
     rd_kafka_resp_err_t e = rd_kafka_producev(
         k->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key, klen),
         RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -1188,12 +1191,7 @@ int pb_kafka_producer_send(pb_kafka_producer_t *p, const char *topic, int32_t pa
     if (!rkt)
         return pb_err_set(err, PB_ERR_INVALID, "produce to %s: %s", topic,
                           rd_kafka_err2str(rd_kafka_last_error()));
-    if (n_headers) {
-        hdrs = rd_kafka_headers_new(n_headers);
-        for (size_t i = 0; i < n_headers; i++)
-            rd_kafka_header_add(hdrs, headers[i].name, -1, headers[i].value,
-                                (ssize_t)headers[i].len);
-    }
+    if (n_headers) hdrs = header_list(headers, n_headers);
     rd_kafka_resp_err_t e = rd_kafka_producev(
         p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key, klen),
         RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),

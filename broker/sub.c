@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "api.h"
 #include "broker.h"
 #include "codec.h"
 #include "log.h"
@@ -204,34 +205,9 @@ int pb_sub_render(const pb_registry_t *reg, const pb_kafka_record_t *rec, int ss
 
 /* ---- replies -------------------------------------------------------------------------------- */
 
-static void reply_error(pb_http_req_t *req, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void reply_error(pb_http_req_t *req, int status, const char *fmt, ...) {
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    json_t *o = json_pack("{s:i,s:s}", "error_code", status, "message", msg);
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (text)
-        pb_http_reply(req, status, JSON_TYPE, text, strlen(text));
-    else
-        pb_http_reply(req, 500, NULL, NULL, 0);
-    free(text);
-}
-
-static void reply_json(pb_http_req_t *req, int status, json_t *o) {
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (!text) {
-        reply_error(req, 503, "out of memory");
-        return;
-    }
-    pb_http_reply(req, status, JSON_TYPE, text, strlen(text));
-    free(text);
-}
+/* The API's JSON replies (api.h); the error code of a stream error is its HTTP status. */
+#define reply_json pb_api_reply_json
+#define reply_error(req, status, ...) pb_api_reply_error(req, status, status, __VA_ARGS__)
 
 /* ---- streams -------------------------------------------------------------------------------- */
 
