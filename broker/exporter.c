@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "api.h"
 #include "buf.h"
 #include "log.h"
 #include "metrics.h"
@@ -47,9 +48,7 @@ void pb_exporter_applied(pb_broker_t *b, const pb_registry_result_t *res) {
 void pb_exporter_handle(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
     (void)rest;
     if (!pb_metrics_enabled(b->metrics)) {
-        static const char off[] =
-            "{\"error_code\":404,\"message\":\"metrics are disabled (metrics.enabled = false)\"}";
-        pb_http_reply(req, 404, "application/json", off, sizeof off - 1);
+        pb_api_reply_error(req, 404, 404, "metrics are disabled (metrics.enabled = false)");
         return;
     }
     size_t n = 0;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "assets.h"
 #include "broker.h"
 #include "id.h"
@@ -245,12 +246,8 @@ void pb_ops_h_lineage(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
     }
     if (strcmp(format, "dot") != 0) {
         json_decref(graph);
-        char msg[300];
-        snprintf(msg, sizeof msg,
-                 "{\"error_code\":400,\"message\":\"format '%.100s' is not supported: use json or "
-                 "dot\"}",
-                 strpbrk(format, "\"\\") ? "?" : format);
-        pb_http_reply(req, 400, "application/json", msg, strlen(msg));
+        pb_api_reply_error(req, 400, 400, "format '%.100s' is not supported: use json or dot",
+                           format);
         return;
     }
     pb_buf_t out = {0};

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 [ -d tests/js/node_modules/playwright-core ] || bail "tests/js/node_modules missing: run deploy/install-deps.sh --test"
 [ -x /usr/bin/chromium ] || bail "/usr/bin/chromium missing (Debian package chromium)"
-plan 10
+plan 11
 node tests/js/gen_products.js "$T/products" 50 4s || bail "cannot generate products"
 start_broker B -o products.dir="$T/products" -o mesh.namespace=com.test -o status.sample.ms=500 \
   -o lineage.interval.ms=2000 || bail "serve did not start"
@@ -35,6 +35,9 @@ like "/v1/lineage?format=dot is a Graphviz digraph" "$(head -1 "$T/lineage.dot")
 is "dot: one statement per node and edge" "$(grep -c ' -> ' "$T/lineage.dot") $(grep -c '\[shape=' "$T/lineage.dot")" "249 250"
 if [ -x /usr/bin/dot ]; then check "dot accepts it" /usr/bin/dot -Tsvg -o /dev/null "$T/lineage.dot"
 else ok "dot accepts it # SKIP /usr/bin/dot not installed"; fi
+http GET "$B_URL/v1/lineage?format=yaml"
+is "/v1/lineage?format=yaml: 400 naming the format and the choices" \
+  "$HTTP_STATUS $(jq -r '"\(.error_code) \(.message)"' <<<"$HTTP_BODY")" "400 400 format 'yaml' is not supported: use json or dot"
 
 mkdir -p build
 timeout 90 node tests/js/dashboard.js "$B_URL" 200 49 "$FAST" 4 build/dashboard.png "$T/chromium-profile" >"$T/browser.tap" 2>"$T/browser.err"
