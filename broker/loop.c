@@ -1,5 +1,6 @@
 #include "loop.h"
 
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <stdlib.h>
 #include <time.h>
@@ -10,6 +11,7 @@
 
 struct pb_loop {
     struct event_base *base;
+    struct evdns_base *dns;           /* created on first use: host names of outgoing requests */
     struct event *events[MAX_EVENTS]; /* fd watches and signals, freed with the loop */
     int n_events;
     struct cb {
@@ -53,11 +55,23 @@ void pb_loop_destroy(pb_loop_t *l) {
     if (!l) return;
     for (int i = 0; i < l->n_events; i++)
         event_free(l->events[i]);
+    if (l->dns) evdns_base_free(l->dns, 1); /* 1: fail pending lookups, their callbacks run */
     event_base_free(l->base);
     free(l);
 }
 
 void *pb_loop_base(pb_loop_t *l) { return l->base; }
+
+void *pb_loop_dns(pb_loop_t *l) {
+    if (!l->dns) {
+        l->dns = evdns_base_new(l->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+        /* No usable resolv.conf (containers): still resolve through /etc/hosts and numbers. (With
+         * one, evdns loads /etc/hosts itself.) */
+        if (!l->dns && (l->dns = evdns_base_new(l->base, 0)))
+            evdns_base_load_hosts(l->dns, "/etc/hosts");
+    }
+    return l->dns;
+}
 
 static void trampoline(evutil_socket_t fd, short what, void *arg) {
     (void)fd;

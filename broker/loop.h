@@ -25,6 +25,11 @@ void pb_loop_destroy(pb_loop_t *l);
 /* The struct event_base *, for http.c only. */
 void *pb_loop_base(pb_loop_t *l);
 
+/* The loop's struct evdns_base * (non-blocking DNS for outgoing connections), created on first use
+ * from /etc/resolv.conf and /etc/hosts; NULL only when out of memory (callers then resolve
+ * blockingly). For http.c only. */
+void *pb_loop_dns(pb_loop_t *l);
+
 /* Call cb(arg) on the loop thread each time fd is readable, until the loop is destroyed. */
 int pb_loop_watch_fd(pb_loop_t *l, int fd, pb_loop_cb cb, void *arg, pb_err_t *err);
 
