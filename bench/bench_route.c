@@ -13,6 +13,7 @@
  * route_metrics_overhead_pct. Exits 1 when a relay does not deliver every record.
  * Usage: bench_route [records, default 200000] [rounds, default 4]
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <librdkafka/rdkafka.h>
 #include <poll.h>
@@ -50,6 +51,67 @@ static double cpu(int who) {
     return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
+
+/* CPU nanoseconds per thread (/proc/self/task/<tid>/schedstat), to split a relay's CPU between
+ * the relay's own thread, the Kafka clients' threads and the mock brokers. */
+#define MAX_THREADS 512
+typedef struct snap {
+    int n;
+    int tid[MAX_THREADS];
+    char comm[MAX_THREADS][20];
+    double ns[MAX_THREADS];
+} snap_t;
+
+enum { G_LOOP, G_CLIENT, G_MOCK, G_OTHER, G_N };
+
+static void snap_take(snap_t *s) {
+    char path[64], line[128];
+    s->n = 0;
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    while (d && (e = readdir(d)) && s->n < MAX_THREADS) {
+        if (e->d_name[0] == '.') continue;
+        int tid = atoi(e->d_name);
+        double ns = 0;
+        snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", tid);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        if (fgets(line, sizeof line, f)) ns = atof(line);
+        fclose(f);
+        snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
+        f = fopen(path, "r");
+        s->comm[s->n][0] = 0;
+        if (f) {
+            if (fgets(s->comm[s->n], sizeof s->comm[s->n], f))
+                s->comm[s->n][strcspn(s->comm[s->n], "\n")] = 0;
+            fclose(f);
+        }
+        s->tid[s->n] = tid;
+        s->ns[s->n] = ns;
+        s->n++;
+    }
+    if (d) closedir(d);
+}
+
+/* us per record by thread group between a and b (threads created in between count from 0). */
+static void snap_diff(const snap_t *a, const snap_t *b, int n, double out[G_N]) {
+    int self = (int)getpid();
+    for (int g = 0; g < G_N; g++)
+        out[g] = 0;
+    for (int i = 0; i < b->n; i++) {
+        double base = 0;
+        for (int j = 0; j < a->n; j++)
+            if (a->tid[j] == b->tid[i]) base = a->ns[j];
+        int g = b->tid[i] == self                        ? G_LOOP
+                : !strcmp(b->comm[i], "rdk:mock")        ? G_MOCK
+                : !strncmp(b->comm[i], "rdk:broker", 10) ? G_CLIENT
+                : !strcmp(b->comm[i], "rdk:main")        ? G_CLIENT
+                                                         : G_OTHER;
+        out[g] += (b->ns[i] - base) / 1000.0 / n;
+    }
+}
+
+static snap_t snap_start, snap_end; /* around the last relay run, taken before its clients go */
 
 static void die(const char *what, const char *msg) {
     fprintf(stderr, "bench_route: %s: %s\n", what, msg);
@@ -225,6 +287,7 @@ static const char *compression; /* BENCH_ROUTE_COMPRESSION: every producer of th
 
 static double bare_relay(const char *boot, const char *dst, int n) {
     char es[256];
+    snap_take(&snap_start);
     rd_kafka_conf_t *pc = rd_kafka_conf_new();
     set(pc, "bootstrap.servers", boot);
     set(pc, "enable.idempotence", "true");
@@ -241,6 +304,9 @@ static double bare_relay(const char *boot, const char *dst, int n) {
     set(cc, "enable.auto.commit", "false");
     set(cc, "enable.partition.eof", "false");
     set(cc, "fetch.wait.max.ms", "10");
+    /* As the router's consumer (pb_kafka_consumer_new): without it librdkafka 2.0.2 stops
+     * fetching for up to 1 s whenever 100,000 records wait in the consumer's queue. */
+    set(cc, "queued.min.messages", "1000000");
     rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, cc, es, sizeof es);
     if (!p || !c) die("bare relay", es);
     rd_kafka_poll_set_consumer(c);
@@ -276,6 +342,7 @@ static double bare_relay(const char *boot, const char *dst, int n) {
         rd_kafka_poll(p, sent >= n ? 10 : 0);
     }
     double t1 = now();
+    snap_take(&snap_end);
     rd_kafka_queue_destroy(q);
     rd_kafka_topic_destroy(rkt);
     rd_kafka_consumer_close(c);
@@ -293,6 +360,7 @@ static double route(pb_kafka_t *k, pb_registry_t *reg, pb_metrics_t *m, int run,
     /* fetch wait 10 ms as the bare relay's (router.fetch.wait.ms=10). */
     pb_router_env_t env = {
         .kafka = k, .metrics = m, .registry_url = "http://bench:8080", .fetch_wait_ms = 10};
+    snap_take(&snap_start);
     pb_routers_t *rs = pb_routers_new(&env, &err);
     if (!rs) die("routers", err.msg);
     put_sink(reg, run, urn, sizeof urn);
@@ -307,6 +375,7 @@ static double route(pb_kafka_t *k, pb_registry_t *reg, pb_metrics_t *m, int run,
         if (!t0 && (st.inflight > 0 || st.routed > 0)) t0 = now();
     }
     double t1 = now();
+    snap_take(&snap_end);
     if (st.routed != (uint64_t)n) {
         fprintf(stderr, "routed %llu, dlq %llu, failed %llu of %d\n", (unsigned long long)st.routed,
                 (unsigned long long)st.dlq, (unsigned long long)st.failed, n);
@@ -350,8 +419,10 @@ int main(int argc, char **argv) {
     int n = argc > 1 ? atoi(argv[1]) : 200000;
     int rounds = argc > 2 ? atoi(argv[2]) : 4;
     if (rounds < 1 || rounds > 10) rounds = 4;
-    /* BENCH_ROUTE_ONLY=1: routing runs only (for profiling). */
-    int only_route = getenv("BENCH_ROUTE_ONLY") != NULL;
+    /* BENCH_ROUTE_ONLY=1: routing runs only; =bare: bare relays only (for profiling). */
+    const char *only = getenv("BENCH_ROUTE_ONLY");
+    int only_bare = only && !strcmp(only, "bare");
+    int only_route = only && !only_bare;
     pb_err_t err = {0};
     pb_log_configure(PB_LOG_ERROR, 0);
     pb_kafka_cluster_t *cl = pb_kafka_cluster_new(3, &err);
@@ -386,11 +457,15 @@ int main(int argc, char **argv) {
         snprintf(bare_topic, sizeof bare_topic, "bench.bare%d", r);
         if (pb_kafka_ensure_topic(k, bare_topic, PARTS, 10000, NULL, &err)) die("topic", err.msg);
         double c0 = cpu(RUSAGE_SELF), t0 = cpu(RUSAGE_THREAD);
+        double gb[G_N] = {0}, gon[G_N] = {0}, goff[G_N] = {0};
         bare[r] = only_route ? 1 : bare_relay(boot, bare_topic, n);
+        if (!only_route) snap_diff(&snap_start, &snap_end, n, gb);
         double c1 = cpu(RUSAGE_SELF), t1 = cpu(RUSAGE_THREAD);
-        on[r] = route(k, reg, metrics, 2 * r, n);
+        on[r] = only_bare ? 1 : route(k, reg, metrics, 2 * r, n);
+        if (!only_bare) snap_diff(&snap_start, &snap_end, n, gon);
         double c2 = cpu(RUSAGE_SELF), t2 = cpu(RUSAGE_THREAD);
-        off[r] = route(k, reg, NULL, 2 * r + 1, n);
+        off[r] = only_bare ? 1 : route(k, reg, NULL, 2 * r + 1, n);
+        if (!only_bare) snap_diff(&snap_start, &snap_end, n, goff);
         double c3 = cpu(RUSAGE_SELF), t3 = cpu(RUSAGE_THREAD);
         cpu_bare[r] = (c1 - c0) / n * 1e6, thr_bare[r] = (t1 - t0) / n * 1e6;
         cpu_on[r] = (c2 - c1) / n * 1e6, thr_on[r] = (t2 - t1) / n * 1e6;
@@ -400,10 +475,19 @@ int main(int argc, char **argv) {
         printf("round %d: bare %.0f rec/s, route %.0f rec/s (metrics on), %.0f rec/s (off): "
                "ratio %.2f\n",
                r + 1, bare[r], on[r], off[r], ratio[r]);
+        printf("round %d: CPU us/record bare %.2f / %.2f, route %.2f / %.2f (on), %.2f / %.2f "
+               "(off)\n",
+               r + 1, cpu_bare[r], thr_bare[r], cpu_on[r], thr_on[r], cpu_off[r], thr_off[r]);
+        printf("round %d: CPU us/record while relaying by thread (loop / clients / mock / other): "
+               "bare %.2f / %.2f / %.2f / %.2f, route %.2f / %.2f / %.2f / %.2f (on), "
+               "%.2f / %.2f / %.2f / %.2f (off)\n",
+               r + 1, gb[G_LOOP], gb[G_CLIENT], gb[G_MOCK], gb[G_OTHER], gon[G_LOOP], gon[G_CLIENT],
+               gon[G_MOCK], gon[G_OTHER], goff[G_LOOP], goff[G_CLIENT], goff[G_MOCK],
+               goff[G_OTHER]);
     }
     int py_n = n < 20000 ? n : 20000;
     if (pb_kafka_ensure_topic(k, "bench.py.out", PARTS, 10000, NULL, &err)) die("topic", err.msg);
-    double py = only_route ? 1 : python_relay(boot, py_n);
+    double py = only ? 1 : python_relay(boot, py_n);
     double b = median(bare, rounds), o = median(on, rounds), f = median(off, rounds);
     printf("\n| relay | rec/s (median of %d) |\n|---|---:|\n", rounds);
     printf("| bare librdkafka consume->produce | %.0f |\n", b);
