@@ -30,6 +30,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
+#include "proc.h"
 #include "registry.h"
 #include "router.h"
 
@@ -311,8 +312,14 @@ static double bare_relay(const char *boot, const char *dst, int n) {
     if (!p || !c) die("bare relay", es);
     rd_kafka_poll_set_consumer(c);
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(PARTS);
-    for (int i = 0; i < PARTS; i++)
-        rd_kafka_topic_partition_list_add(l, SRC_TOPIC, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    /* The first offsets kept, as the router's "earliest" start does (router.c resume_positions):
+     * a logical offset is looked up once each leader's connection is up, retried every 500 ms. */
+    for (int i = 0; i < PARTS; i++) {
+        int64_t low = RD_KAFKA_OFFSET_BEGINNING, high;
+        if (rd_kafka_query_watermark_offsets(c, SRC_TOPIC, i, &low, &high, 5000))
+            low = RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_topic_partition_list_add(l, SRC_TOPIC, i)->offset = low;
+    }
     rd_kafka_assign(c, l);
     rd_kafka_topic_partition_list_destroy(l);
     rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(c);
@@ -373,6 +380,12 @@ static double route(pb_kafka_t *k, pb_registry_t *reg, pb_metrics_t *m, int run,
         pb_routers_serve(rs);
         pb_routers_stats(rs, &st);
         if (!t0 && (st.inflight > 0 || st.routed > 0)) t0 = now();
+        static double last;
+        if (getenv("BENCH_TRACE") && t0 && now() - last > 0.05) {
+            last = now();
+            fprintf(stderr, "%.3f routed %llu inflight %llu\n", last - t0,
+                    (unsigned long long)st.routed, (unsigned long long)st.inflight);
+        }
     }
     double t1 = now();
     snap_take(&snap_end);
@@ -416,6 +429,8 @@ static double median(const double *v, int n) {
 }
 
 int main(int argc, char **argv) {
+    /* The broker process's allocator settings (main.c), for the bare relay too: same process. */
+    pb_proc_tune();
     int n = argc > 1 ? atoi(argv[1]) : 200000;
     int rounds = argc > 2 ? atoi(argv[2]) : 4;
     if (rounds < 1 || rounds > 10) rounds = 4;

@@ -592,6 +592,15 @@ static void resume_positions(router_t *r, pb_kafka_tp_t *parts, size_t n, const 
         int64_t c = com[i].offset >= 0 ? com[i].offset : -1;
         int64_t off;
         pb_router_resume_why_t why = pb_router_resume(lineage[pn], c, r->start, &off);
+        /* "earliest" as the first offset kept: a logical offset makes librdkafka look it up itself
+         * once the partition leader's connection is up, retrying every 500 ms until then (a new
+         * binding's partitions started up to half a second apart). The broker's client is
+         * connected; a position deleted meanwhile is reset to earliest (offset_reset). */
+        int64_t low, high;
+        if (off == PB_KAFKA_OFFSET_BEGINNING &&
+            !pb_kafka_watermarks(r->rs->env.kafka, r->out_topic, pn, &low, &high, 5000, &err) &&
+            low >= 0)
+            off = low;
         parts[i].offset = off;
         if (committed_out) committed_out[i] = c;
         if (why == PB_ROUTER_RESUME_LINEAGE)
@@ -606,7 +615,7 @@ static void resume_positions(router_t *r, pb_kafka_tp_t *parts, size_t n, const 
         else
             pb_log(INFO, "router", "%s: partition %d of %s %s: starts at the %s (binding start %s)",
                    r->to, (int)pn, r->out_topic, context,
-                   off == PB_KAFKA_OFFSET_BEGINNING ? "beginning" : "end", r->start);
+                   off == PB_KAFKA_OFFSET_END ? "end" : "beginning", r->start);
     }
     free(lineage);
     free(tail);
