@@ -52,13 +52,23 @@ static const char *const owned[] = {
     PB_HDR_LINEAGE_PARTITION, PB_HDR_LINEAGE_OFFSET, PB_HDR_LINEAGE_HOPS,
 };
 
-/* Index of name in owned[], or -1. */
+/* Index of name in owned[], or -1. Per record and header: the producer's own headers (ce_*,
+ * content-type) are told apart by their first bytes, without a string compare each. */
 static int owned_index(const char *name) {
-    /* Cheap first test: every owned name starts with 't', 'c' or 'm'. */
-    if (name[0] != 't' && name[0] != 'c' && name[0] != 'm') return -1;
-    for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
-        if (!strcmp(name, owned[i])) return (int)i;
-    return -1;
+    switch (name[0]) {
+    case 't': return strcmp(name, PB_HDR_TRACEPARENT) ? -1 : 0;
+    case 'c':
+        return name[1] == 'e' && name[2] == '_' && name[3] == 'd' &&
+                       !strcmp(name, PB_HDR_CE_DATASCHEMA)
+                   ? 1
+                   : -1;
+    case 'm':
+        if (strncmp(name, "mesh.", 5)) return -1;
+        for (size_t i = 2; i < sizeof owned / sizeof *owned; i++)
+            if (!strcmp(name + 5, owned[i] + 5)) return (int)i;
+        return -1;
+    default: return -1;
+    }
 }
 
 int pb_router_owned_header(const char *name) { return owned_index(name) >= 0; }
