@@ -74,14 +74,18 @@ static void hex(char *out, const uint8_t *b, size_t n) {
     }
 }
 
-/* n lower-case hex digits, not all zero (W3C: all-zero ids are invalid). */
-static int valid_id(const char *s, size_t n) {
-    int nonzero = 0;
+/* n lower-case hex digits, not all zero (W3C: all-zero ids are invalid). Per routed record:
+ * branch-free arithmetic the compiler vectorises for the constant lengths (32, 16). */
+static inline int valid_id(const char *s, size_t n) {
+    unsigned char bad = 0, nonzero = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
-        if (s[i] != '0') nonzero = 1;
+        unsigned char c = (unsigned char)s[i];
+        unsigned char digit = (unsigned char)(c - '0') < 10;
+        unsigned char lower = (unsigned char)(c - 'a') < 6;
+        bad |= (unsigned char)!(digit | lower);
+        nonzero |= (unsigned char)(c ^ '0');
     }
-    return nonzero;
+    return !bad && nonzero;
 }
 
 int pb_id_traceparent_child(const char *parent, size_t len, char out[PB_ID_TRACEPARENT_LEN + 1]) {

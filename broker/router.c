@@ -466,14 +466,24 @@ static void route_one(router_t *r, const pb_kafka_msg_t *m) {
         r->hcap = cap;
     }
     int64_t event_ms = -1;
+    /* Owned headers the producer sent (dropped once each from the moved list): our constants,
+     * as m's header names die with the move. */
+    const char *drop[sizeof owned / sizeof *owned];
+    size_t n_drop = 0;
+    unsigned present = 0;
     for (size_t i = 0; i < n_in; i++) {
         const void *v;
         size_t len;
         pb_kafka_msg_header_at(m, i, &r->hin[i].name, &v, &len);
         r->hin[i].value = v;
         r->hin[i].len = len;
-        if (r->rs->env.metrics && v && r->hin[i].name[0] == 'c' &&
-            !strcmp(r->hin[i].name, PB_HDR_CE_TIME) &&
+        const char *name = r->hin[i].name;
+        int j = owned_index(name);
+        if (j >= 0 && !(present & (1u << j))) {
+            present |= 1u << j;
+            drop[n_drop++] = owned[j];
+        }
+        if (r->rs->env.metrics && v && name[0] == 'c' && !strcmp(name, PB_HDR_CE_TIME) &&
             pb_timefmt_parse(v, len, &event_ms, NULL) != 0)
             event_ms = -1;
     }
@@ -508,17 +518,8 @@ static void route_one(router_t *r, const pb_kafka_msg_t *m) {
     }
     char scratch[PB_ROUTER_SCRATCH];
     pb_router_hop_t hop = {r->out_topic, m->partition, m->offset, r->dataschema, r->contract};
-    /* Owned headers the producer sent (dropped once each), then the producer's headers moved
-     * over with the broker's appended: nothing is copied twice. */
-    const char *drop[sizeof owned / sizeof *owned];
-    size_t n_drop = 0;
-    unsigned present = 0;
-    for (size_t i = 0; i < n_in; i++) {
-        int j = owned_index(r->hin[i].name);
-        if (j < 0 || (present & (1u << j))) continue;
-        present |= 1u << j;
-        drop[n_drop++] = owned[j]; /* our constant: m's header names die with the move */
-    }
+    /* The producer's headers moved over, owned ones dropped, the broker's appended: nothing is
+     * copied twice. */
     size_t nh = pb_router_hop_headers(r->hin, n_in, &hop, r->hout, scratch);
     if (pb_kafka_producer_forward(r->p, r->in_topic, m, r->out.data, r->out.len, drop, n_drop,
                                   r->hout, nh, m->offset, &err)) {
