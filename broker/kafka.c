@@ -806,8 +806,9 @@ pb_kafka_consumer_t *pb_kafka_consumer_new(pb_kafka_t *k, const pb_kafka_consume
      * partition's fetch queue forwards to it) and, once it is reached, stops fetching until the
      * broker thread's next timed wake-up, up to 1 s later: a relay catching up on a backlog
      * drained 100,000 queued records (the default) in ~0.3 s, then idled. With 1,000,000 the
-     * queue takes longer than that wake-up to drain; memory stays bounded by
-     * queued.max.messages.kbytes (64 MiB). kafka.queued.min.messages overrides it. */
+     * queue takes longer than that wake-up to drain; what a consumer queues stays bounded by
+     * queued.max.messages.kbytes (64 MiB, which bounded it before too for records above ~670
+     * bytes). kafka.queued.min.messages overrides it. */
     if (!kafka_key_set(k, "queued.min.messages") &&
         conf_set(rconf, "queued.min.messages", "1000000", err))
         goto fail;
