@@ -598,6 +598,8 @@ static void resume_positions(router_t *r, pb_kafka_tp_t *parts, size_t n, const 
                "%s: %s; resuming from committed offsets only (records routed after the last "
                "commit may be routed again)",
                r->to, err.msg);
+    /* Bounds the low-watermark look-ups below together (a rebalance callback). */
+    int64_t wm_deadline = pb_loop_now_ms() + 5000;
     for (size_t i = 0; i < n; i++) {
         int32_t pn = parts[i].partition;
         int64_t c = com[i].offset >= 0 ? com[i].offset : -1;
@@ -606,10 +608,12 @@ static void resume_positions(router_t *r, pb_kafka_tp_t *parts, size_t n, const 
         /* "earliest" as the first offset kept: a logical offset makes librdkafka look it up itself
          * once the partition leader's connection is up, retrying every 500 ms until then (a new
          * binding's partitions started up to half a second apart). The broker's client is
-         * connected; a position deleted meanwhile is reset to earliest (offset_reset). */
-        int64_t low, high;
-        if (off == PB_KAFKA_OFFSET_BEGINNING &&
-            !pb_kafka_watermarks(r->rs->env.kafka, r->out_topic, pn, &low, &high, 5000, &err) &&
+         * connected; a position deleted meanwhile is reset to earliest (offset_reset); past the
+         * deadline or on error the logical offset stays. */
+        int64_t low, high, left = wm_deadline - pb_loop_now_ms();
+        if (off == PB_KAFKA_OFFSET_BEGINNING && left > 0 &&
+            !pb_kafka_watermarks(r->rs->env.kafka, r->out_topic, pn, &low, &high, (int)left,
+                                 &err) &&
             low >= 0)
             off = low;
         parts[i].offset = off;
