@@ -11,11 +11,13 @@
  * headers) and write to a topic of their own. Rates count from the first record consumed to the
  * last one acknowledged; group joins are not timed. Prints route_ratio, python_relay_ratio and
  * route_metrics_overhead_pct. Exits 1 when a relay does not deliver every record.
- * Usage: bench_route [records, default 200000] [rounds, default 4]
+ * Usage: bench_route [records, default 200000] [rounds, default 5]
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <librdkafka/rdkafka.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
+#include "proc.h"
 #include "registry.h"
 #include "router.h"
 
@@ -51,9 +54,83 @@ static double cpu(int who) {
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
+/* CPU nanoseconds per thread (/proc/self/task/<tid>/schedstat), to split a relay's CPU between
+ * the relay's own thread, the Kafka clients' threads and the mock brokers. */
+#define MAX_THREADS 512
+typedef struct snap {
+    int n;
+    int tid[MAX_THREADS];
+    char comm[MAX_THREADS][20];
+    double ns[MAX_THREADS];
+} snap_t;
+
+enum { G_LOOP, G_CLIENT, G_MOCK, G_OTHER, G_N };
+
+static void snap_take(snap_t *s) {
+    char path[64], line[128];
+    s->n = 0;
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    while (d && (e = readdir(d)) && s->n < MAX_THREADS) {
+        if (e->d_name[0] == '.') continue;
+        int tid = atoi(e->d_name);
+        double ns = 0;
+        snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", tid);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        if (fgets(line, sizeof line, f)) ns = atof(line);
+        fclose(f);
+        snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
+        f = fopen(path, "r");
+        s->comm[s->n][0] = 0;
+        if (f) {
+            if (fgets(s->comm[s->n], sizeof s->comm[s->n], f))
+                s->comm[s->n][strcspn(s->comm[s->n], "\n")] = 0;
+            fclose(f);
+        }
+        s->tid[s->n] = tid;
+        s->ns[s->n] = ns;
+        s->n++;
+    }
+    if (d) closedir(d);
+}
+
+/* us per record by thread group between a and b (threads created in between count from 0). */
+static void snap_diff(const snap_t *a, const snap_t *b, int n, double out[G_N]) {
+    int self = (int)getpid();
+    for (int g = 0; g < G_N; g++)
+        out[g] = 0;
+    for (int i = 0; i < b->n; i++) {
+        double base = 0;
+        for (int j = 0; j < a->n; j++)
+            if (a->tid[j] == b->tid[i]) base = a->ns[j];
+        int g = b->tid[i] == self                        ? G_LOOP
+                : !strcmp(b->comm[i], "rdk:mock")        ? G_MOCK
+                : !strncmp(b->comm[i], "rdk:broker", 10) ? G_CLIENT
+                : !strcmp(b->comm[i], "rdk:main")        ? G_CLIENT
+                                                         : G_OTHER;
+        out[g] += (b->ns[i] - base) / 1000.0 / n;
+    }
+}
+
+static snap_t snap_start, snap_end; /* around the last relay run, taken before its clients go */
+
 static void die(const char *what, const char *msg) {
     fprintf(stderr, "bench_route: %s: %s\n", what, msg);
     exit(1);
+}
+
+/* Touch and give back `mib` MiB once: on a VM, the first touch of guest memory the host has not
+ * backed yet costs far more than zeroing a recycled page, and the embedded cluster keeps every
+ * record in memory, so whichever relay first grows the process past what earlier processes
+ * touched paid for it (routed records, being bigger, most often). BENCH_ROUTE_WARM_MIB. */
+static void warm_memory(size_t mib) {
+    size_t len = mib << 20;
+    uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return;
+    for (size_t i = 0; i < len; i += 4096)
+        p[i] = 1;
+    munmap(p, len);
 }
 
 /* ---- the registry: a source product and one consumer product per routed run ---- */
@@ -223,7 +300,7 @@ static void set(rd_kafka_conf_t *c, const char *k, const char *v) {
 
 static const char *compression; /* BENCH_ROUTE_COMPRESSION: every producer of the run */
 
-static double bare_relay(const char *boot, const char *dst, int n) {
+__attribute__((noinline)) static double bare_relay(const char *boot, const char *dst, int n) {
     char es[256];
     rd_kafka_conf_t *pc = rd_kafka_conf_new();
     set(pc, "bootstrap.servers", boot);
@@ -241,12 +318,21 @@ static double bare_relay(const char *boot, const char *dst, int n) {
     set(cc, "enable.auto.commit", "false");
     set(cc, "enable.partition.eof", "false");
     set(cc, "fetch.wait.max.ms", "10");
+    /* As the router's consumer (pb_kafka_consumer_new): without it librdkafka 2.0.2 stops
+     * fetching for up to 1 s whenever 100,000 records wait in the consumer's queue. */
+    set(cc, "queued.min.messages", "1000000");
     rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, cc, es, sizeof es);
     if (!p || !c) die("bare relay", es);
     rd_kafka_poll_set_consumer(c);
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(PARTS);
-    for (int i = 0; i < PARTS; i++)
-        rd_kafka_topic_partition_list_add(l, SRC_TOPIC, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    /* The first offsets kept, as the router's "earliest" start does (router.c resume_positions):
+     * a logical offset is looked up once each leader's connection is up, retried every 500 ms. */
+    for (int i = 0; i < PARTS; i++) {
+        int64_t low = RD_KAFKA_OFFSET_BEGINNING, high;
+        if (rd_kafka_query_watermark_offsets(c, SRC_TOPIC, i, &low, &high, 5000))
+            low = RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_topic_partition_list_add(l, SRC_TOPIC, i)->offset = low;
+    }
     rd_kafka_assign(c, l);
     rd_kafka_topic_partition_list_destroy(l);
     rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(c);
@@ -256,6 +342,7 @@ static double bare_relay(const char *boot, const char *dst, int n) {
     int sent = 0;
     double t0 = 0, deadline = now() + 120;
     while (bare_acked + bare_failed < n && now() < deadline) {
+        if (!t0) snap_take(&snap_start); /* the window starts with the batch of the first record */
         ssize_t got = rd_kafka_consume_batch_queue(q, sent < n ? 10 : 0, msgs, 1000);
         for (ssize_t i = 0; i < got; i++) {
             rd_kafka_message_t *m = msgs[i];
@@ -276,6 +363,7 @@ static double bare_relay(const char *boot, const char *dst, int n) {
         rd_kafka_poll(p, sent >= n ? 10 : 0);
     }
     double t1 = now();
+    snap_take(&snap_end);
     rd_kafka_queue_destroy(q);
     rd_kafka_topic_destroy(rkt);
     rd_kafka_consumer_close(c);
@@ -302,11 +390,19 @@ static double route(pb_kafka_t *k, pb_registry_t *reg, pb_metrics_t *m, int run,
     while (st.routed + st.dlq + st.failed < (uint64_t)n && now() < deadline) {
         struct pollfd p = {.fd = pb_routers_wake_fd(rs), .events = POLLIN};
         poll(&p, 1, 10);
+        if (!t0) snap_take(&snap_start); /* the window starts with the serve of the first record */
         pb_routers_serve(rs);
         pb_routers_stats(rs, &st);
         if (!t0 && (st.inflight > 0 || st.routed > 0)) t0 = now();
+        static double last;
+        if (getenv("BENCH_TRACE") && t0 && now() - last > 0.05) {
+            last = now();
+            fprintf(stderr, "%.3f routed %llu inflight %llu\n", last - t0,
+                    (unsigned long long)st.routed, (unsigned long long)st.inflight);
+        }
     }
     double t1 = now();
+    snap_take(&snap_end);
     if (st.routed != (uint64_t)n) {
         fprintf(stderr, "routed %llu, dlq %llu, failed %llu of %d\n", (unsigned long long)st.routed,
                 (unsigned long long)st.dlq, (unsigned long long)st.failed, n);
@@ -347,11 +443,17 @@ static double median(const double *v, int n) {
 }
 
 int main(int argc, char **argv) {
+    /* The broker process's allocator settings (main.c), for the bare relay too: same process. */
+    pb_proc_tune();
+    const char *warm = getenv("BENCH_ROUTE_WARM_MIB");
+    warm_memory(warm ? (size_t)atol(warm) : 3072);
     int n = argc > 1 ? atoi(argv[1]) : 200000;
-    int rounds = argc > 2 ? atoi(argv[2]) : 4;
-    if (rounds < 1 || rounds > 10) rounds = 4;
-    /* BENCH_ROUTE_ONLY=1: routing runs only (for profiling). */
-    int only_route = getenv("BENCH_ROUTE_ONLY") != NULL;
+    int rounds = argc > 2 ? atoi(argv[2]) : 5;
+    if (rounds < 1 || rounds > 10) rounds = 5;
+    /* BENCH_ROUTE_ONLY=1: routing runs only; =bare: bare relays only (for profiling). */
+    const char *only = getenv("BENCH_ROUTE_ONLY");
+    int only_bare = only && !strcmp(only, "bare");
+    int only_route = only && !only_bare;
     pb_err_t err = {0};
     pb_log_configure(PB_LOG_ERROR, 0);
     pb_kafka_cluster_t *cl = pb_kafka_cluster_new(3, &err);
@@ -381,29 +483,58 @@ int main(int argc, char **argv) {
            n, avg, PARTS, now() - t, compression ? compression : "none");
 
     double bare[10], on[10], off[10], ratio[10], overhead[10];
+    double win_bare[10], win_on[10]; /* process CPU us/record from first record to last ack */
     double cpu_bare[10], cpu_on[10], cpu_off[10], thr_bare[10], thr_on[10], thr_off[10];
     for (int r = 0; r < rounds; r++) {
         snprintf(bare_topic, sizeof bare_topic, "bench.bare%d", r);
         if (pb_kafka_ensure_topic(k, bare_topic, PARTS, 10000, NULL, &err)) die("topic", err.msg);
         double c0 = cpu(RUSAGE_SELF), t0 = cpu(RUSAGE_THREAD);
-        bare[r] = only_route ? 1 : bare_relay(boot, bare_topic, n);
-        double c1 = cpu(RUSAGE_SELF), t1 = cpu(RUSAGE_THREAD);
-        on[r] = route(k, reg, metrics, 2 * r, n);
+        double gb[G_N] = {0}, gon[G_N] = {0}, goff[G_N] = {0};
+        /* Even rounds run bare first, odd rounds last: neither side always gets the warmer (or
+         * the more crowded) moment. */
+        double c1 = 0, t1 = 0, c3 = 0, t3 = 0;
+        if (r % 2 == 0) {
+            bare[r] = only_route ? 1 : bare_relay(boot, bare_topic, n);
+            if (!only_route) snap_diff(&snap_start, &snap_end, n, gb);
+            c1 = cpu(RUSAGE_SELF), t1 = cpu(RUSAGE_THREAD);
+            cpu_bare[r] = (c1 - c0) / n * 1e6, thr_bare[r] = (t1 - t0) / n * 1e6;
+            c0 = c1, t0 = t1;
+        }
+        on[r] = only_bare ? 1 : route(k, reg, metrics, 2 * r, n);
+        if (!only_bare) snap_diff(&snap_start, &snap_end, n, gon);
         double c2 = cpu(RUSAGE_SELF), t2 = cpu(RUSAGE_THREAD);
-        off[r] = route(k, reg, NULL, 2 * r + 1, n);
-        double c3 = cpu(RUSAGE_SELF), t3 = cpu(RUSAGE_THREAD);
-        cpu_bare[r] = (c1 - c0) / n * 1e6, thr_bare[r] = (t1 - t0) / n * 1e6;
-        cpu_on[r] = (c2 - c1) / n * 1e6, thr_on[r] = (t2 - t1) / n * 1e6;
+        off[r] = only_bare ? 1 : route(k, reg, NULL, 2 * r + 1, n);
+        if (!only_bare) snap_diff(&snap_start, &snap_end, n, goff);
+        c3 = cpu(RUSAGE_SELF), t3 = cpu(RUSAGE_THREAD);
+        cpu_on[r] = (c2 - c0) / n * 1e6, thr_on[r] = (t2 - t0) / n * 1e6;
         cpu_off[r] = (c3 - c2) / n * 1e6, thr_off[r] = (t3 - t2) / n * 1e6;
+        if (r % 2 == 1) {
+            bare[r] = only_route ? 1 : bare_relay(boot, bare_topic, n);
+            if (!only_route) snap_diff(&snap_start, &snap_end, n, gb);
+            c1 = cpu(RUSAGE_SELF), t1 = cpu(RUSAGE_THREAD);
+            cpu_bare[r] = (c1 - c3) / n * 1e6, thr_bare[r] = (t1 - t3) / n * 1e6;
+        }
+        double wb = gb[G_LOOP] + gb[G_CLIENT] + gb[G_MOCK] + gb[G_OTHER];
+        double won = gon[G_LOOP] + gon[G_CLIENT] + gon[G_MOCK] + gon[G_OTHER];
+        win_bare[r] = wb, win_on[r] = won;
         ratio[r] = on[r] / bare[r];
         overhead[r] = (off[r] - on[r]) / off[r] * 100.0;
         printf("round %d: bare %.0f rec/s, route %.0f rec/s (metrics on), %.0f rec/s (off): "
                "ratio %.2f\n",
                r + 1, bare[r], on[r], off[r], ratio[r]);
+        printf("round %d: CPU us/record bare %.2f / %.2f, route %.2f / %.2f (on), %.2f / %.2f "
+               "(off)\n",
+               r + 1, cpu_bare[r], thr_bare[r], cpu_on[r], thr_on[r], cpu_off[r], thr_off[r]);
+        printf("round %d: CPU us/record while relaying by thread (loop / clients / mock / other): "
+               "bare %.2f / %.2f / %.2f / %.2f, route %.2f / %.2f / %.2f / %.2f (on), "
+               "%.2f / %.2f / %.2f / %.2f (off)\n",
+               r + 1, gb[G_LOOP], gb[G_CLIENT], gb[G_MOCK], gb[G_OTHER], gon[G_LOOP], gon[G_CLIENT],
+               gon[G_MOCK], gon[G_OTHER], goff[G_LOOP], goff[G_CLIENT], goff[G_MOCK],
+               goff[G_OTHER]);
     }
     int py_n = n < 20000 ? n : 20000;
     if (pb_kafka_ensure_topic(k, "bench.py.out", PARTS, 10000, NULL, &err)) die("topic", err.msg);
-    double py = only_route ? 1 : python_relay(boot, py_n);
+    double py = only ? 1 : python_relay(boot, py_n);
     double b = median(bare, rounds), o = median(on, rounds), f = median(off, rounds);
     printf("\n| relay | rec/s (median of %d) |\n|---|---:|\n", rounds);
     printf("| bare librdkafka consume->produce | %.0f |\n", b);
@@ -414,6 +545,10 @@ int main(int argc, char **argv) {
            "(metrics on), %.2f / %.2f (off)\n",
            median(cpu_bare, rounds), median(thr_bare, rounds), median(cpu_on, rounds),
            median(thr_on, rounds), median(cpu_off, rounds), median(thr_off, rounds));
+    printf("CPU per record while relaying (first record to last ack, all threads; median): bare "
+           "%.2f, route %.2f (metrics on)\n",
+           median(win_bare, rounds), median(win_on, rounds));
+    printf("route_cpu_ratio_relaying=%.2f\n", median(win_bare, rounds) / median(win_on, rounds));
     printf("route_cpu_ratio=%.2f\n", median(cpu_bare, rounds) / median(cpu_on, rounds));
     printf("route_bare_rps=%.0f\nroute_rps=%.0f\n", b, o);
     /* Ratios: median of each round's (adjacent runs share the machine's mood). */

@@ -4,7 +4,9 @@
  *
  * and W3C trace context span ids (traceparent).
  *
- * Owns: reading the kernel's random source. Must not: be used for secrets beyond uniqueness.
+ * Owns: reading the kernel's random source, through a per-thread 4 KiB pool refilled from
+ * getrandom(2) and emptied in the child of a fork(). Must not: be used for secrets beyond
+ * uniqueness.
  */
 #ifndef PB_ID_H
 #define PB_ID_H

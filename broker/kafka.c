@@ -646,6 +646,14 @@ fail:
     return NULL;
 }
 
+/* Whether cfg's kafka.* pass-through sets key (then the operator's value stands). */
+static int kafka_key_set(const pb_kafka_t *k, const char *key) {
+    if (k->cfg)
+        for (size_t i = 0; i < k->cfg->n_kafka; i++)
+            if (!strcmp(k->cfg->kafka[i].key, key)) return 1;
+    return 0;
+}
+
 /* A wake pipe: either the caller's write end (own = 0) or a pipe of our own. */
 typedef struct wake {
     int rd, wr, own;
@@ -793,6 +801,16 @@ pb_kafka_consumer_t *pb_kafka_consumer_new(pb_kafka_t *k, const pb_kafka_consume
     if (conf_set(rconf, "auto.offset.reset", conf->offset_reset ? conf->offset_reset : "latest",
                  err) ||
         (conf->fetch_wait_ms > 0 && conf_set(rconf, "fetch.wait.max.ms", fw, err)))
+        goto fail;
+    /* librdkafka 2.0.2 counts queued.min.messages against the whole consumer queue (each
+     * partition's fetch queue forwards to it) and, once it is reached, stops fetching until the
+     * broker thread's next timed wake-up, up to 1 s later: a relay catching up on a backlog
+     * drained 100,000 queued records (the default) in ~0.3 s, then idled. With 1,000,000 the
+     * queue takes longer than that wake-up to drain; what a consumer queues stays bounded by
+     * queued.max.messages.kbytes (64 MiB, which bounded it before too for records above ~670
+     * bytes). kafka.queued.min.messages overrides it. */
+    if (!kafka_key_set(k, "queued.min.messages") &&
+        conf_set(rconf, "queued.min.messages", "1000000", err))
         goto fail;
     rd_kafka_conf_set_opaque(rconf, c);
     rd_kafka_conf_set_rebalance_cb(rconf, rebalance_cb);

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "kafka.h"
 #include "log.h"
+#include "proc.h"
 
 extern char **environ;
 
@@ -181,6 +182,7 @@ static int cmd_config_doc(void) {
 }
 
 int main(int argc, char **argv) {
+    pb_proc_tune();
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -52,13 +52,23 @@ static const char *const owned[] = {
     PB_HDR_LINEAGE_PARTITION, PB_HDR_LINEAGE_OFFSET, PB_HDR_LINEAGE_HOPS,
 };
 
-/* Index of name in owned[], or -1. */
+/* Index of name in owned[], or -1. Per record and header: the producer's own headers (ce_*,
+ * content-type) are told apart by their first bytes, without a string compare each. */
 static int owned_index(const char *name) {
-    /* Cheap first test: every owned name starts with 't', 'c' or 'm'. */
-    if (name[0] != 't' && name[0] != 'c' && name[0] != 'm') return -1;
-    for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
-        if (!strcmp(name, owned[i])) return (int)i;
-    return -1;
+    switch (name[0]) {
+    case 't': return strcmp(name, PB_HDR_TRACEPARENT) ? -1 : 0;
+    case 'c':
+        return name[1] == 'e' && name[2] == '_' && name[3] == 'd' &&
+                       !strcmp(name, PB_HDR_CE_DATASCHEMA)
+                   ? 1
+                   : -1;
+    case 'm':
+        if (strncmp(name, "mesh.", 5)) return -1;
+        for (size_t i = 2; i < sizeof owned / sizeof *owned; i++)
+            if (!strcmp(name + 5, owned[i] + 5)) return (int)i;
+        return -1;
+    default: return -1;
+    }
 }
 
 int pb_router_owned_header(const char *name) { return owned_index(name) >= 0; }
@@ -456,14 +466,24 @@ static void route_one(router_t *r, const pb_kafka_msg_t *m) {
         r->hcap = cap;
     }
     int64_t event_ms = -1;
+    /* Owned headers the producer sent (dropped once each from the moved list): our constants,
+     * as m's header names die with the move. */
+    const char *drop[sizeof owned / sizeof *owned];
+    size_t n_drop = 0;
+    unsigned present = 0;
     for (size_t i = 0; i < n_in; i++) {
         const void *v;
         size_t len;
         pb_kafka_msg_header_at(m, i, &r->hin[i].name, &v, &len);
         r->hin[i].value = v;
         r->hin[i].len = len;
-        if (r->rs->env.metrics && v && r->hin[i].name[0] == 'c' &&
-            !strcmp(r->hin[i].name, PB_HDR_CE_TIME) &&
+        const char *name = r->hin[i].name;
+        int j = owned_index(name);
+        if (j >= 0 && !(present & (1u << j))) {
+            present |= 1u << j;
+            drop[n_drop++] = owned[j];
+        }
+        if (r->rs->env.metrics && v && name[0] == 'c' && !strcmp(name, PB_HDR_CE_TIME) &&
             pb_timefmt_parse(v, len, &event_ms, NULL) != 0)
             event_ms = -1;
     }
@@ -498,17 +518,8 @@ static void route_one(router_t *r, const pb_kafka_msg_t *m) {
     }
     char scratch[PB_ROUTER_SCRATCH];
     pb_router_hop_t hop = {r->out_topic, m->partition, m->offset, r->dataschema, r->contract};
-    /* Owned headers the producer sent (dropped once each), then the producer's headers moved
-     * over with the broker's appended: nothing is copied twice. */
-    const char *drop[sizeof owned / sizeof *owned];
-    size_t n_drop = 0;
-    unsigned present = 0;
-    for (size_t i = 0; i < n_in; i++) {
-        int j = owned_index(r->hin[i].name);
-        if (j < 0 || (present & (1u << j))) continue;
-        present |= 1u << j;
-        drop[n_drop++] = owned[j]; /* our constant: m's header names die with the move */
-    }
+    /* The producer's headers moved over, owned ones dropped, the broker's appended: nothing is
+     * copied twice. */
     size_t nh = pb_router_hop_headers(r->hin, n_in, &hop, r->hout, scratch);
     if (pb_kafka_producer_forward(r->p, r->in_topic, m, r->out.data, r->out.len, drop, n_drop,
                                   r->hout, nh, m->offset, &err)) {
@@ -587,11 +598,24 @@ static void resume_positions(router_t *r, pb_kafka_tp_t *parts, size_t n, const 
                "%s: %s; resuming from committed offsets only (records routed after the last "
                "commit may be routed again)",
                r->to, err.msg);
+    /* Bounds the low-watermark look-ups below together (a rebalance callback). */
+    int64_t wm_deadline = pb_loop_now_ms() + 5000;
     for (size_t i = 0; i < n; i++) {
         int32_t pn = parts[i].partition;
         int64_t c = com[i].offset >= 0 ? com[i].offset : -1;
         int64_t off;
         pb_router_resume_why_t why = pb_router_resume(lineage[pn], c, r->start, &off);
+        /* "earliest" as the first offset kept: a logical offset makes librdkafka look it up itself
+         * once the partition leader's connection is up, retrying every 500 ms until then (a new
+         * binding's partitions started up to half a second apart). The broker's client is
+         * connected; a position deleted meanwhile is reset to earliest (offset_reset); past the
+         * deadline or on error the logical offset stays. */
+        int64_t low, high, left = wm_deadline - pb_loop_now_ms();
+        if (off == PB_KAFKA_OFFSET_BEGINNING && left > 0 &&
+            !pb_kafka_watermarks(r->rs->env.kafka, r->out_topic, pn, &low, &high, (int)left,
+                                 &err) &&
+            low >= 0)
+            off = low;
         parts[i].offset = off;
         if (committed_out) committed_out[i] = c;
         if (why == PB_ROUTER_RESUME_LINEAGE)
@@ -606,7 +630,7 @@ static void resume_positions(router_t *r, pb_kafka_tp_t *parts, size_t n, const 
         else
             pb_log(INFO, "router", "%s: partition %d of %s %s: starts at the %s (binding start %s)",
                    r->to, (int)pn, r->out_topic, context,
-                   off == PB_KAFKA_OFFSET_BEGINNING ? "beginning" : "end", r->start);
+                   off == PB_KAFKA_OFFSET_END ? "end" : "beginning", r->start);
     }
     free(lineage);
     free(tail);

@@ -29,7 +29,7 @@ serve C || bail "serve C did not start"
 wait_until 30 grep -q "partition .* of $OUT assigned: resumes" "$T/C.log"
 settled=$(timeout 60 $PY tests/py/route_crash.py settle "$BROKERS" "$IN" 2)
 is "after the restart the input topic settles at 100000 records" "$settled" 100000
-like "the restart resumed from the lineage headers" "$(grep 'resumes at offset' "$T/C.log" | head -1)" 'lineage header of input offset [0-9]+'
+like "the restart resumed from the lineage headers" "$(grep "of $OUT assigned: resumes at offset" "$T/C.log" | head -1)" 'lineage header of input offset [0-9]+'
 check "each id exactly once, per-key order kept" timeout 60 $PY tests/py/route_crash.py check "$BROKERS" "$IN" 100000
 diag "$(cat "$T/check.out")"
 

@@ -123,6 +123,26 @@ static void routed_headers(void **state) {
     assert_false(pb_router_owned_header("tracestate"));
     assert_false(pb_router_owned_header("ce_id"));
     assert_false(pb_router_owned_header("ce_time"));
+    static const char *const mine[] = {
+        "traceparent",        "ce_dataschema",          "mesh.contract",
+        "mesh.lineage.topic", "mesh.lineage.partition", "mesh.lineage.offset",
+        "mesh.lineage.hops"};
+    for (size_t i = 0; i < sizeof mine / sizeof *mine; i++)
+        assert_true(pb_router_owned_header(mine[i]));
+    static const char *const theirs[] = {"",
+                                         "t",
+                                         "ce_d",
+                                         "ce_dataschemas",
+                                         "mesh.",
+                                         "mesh",
+                                         "mesh.other",
+                                         "mesh.contract2",
+                                         "content-type",
+                                         "ce_source",
+                                         "mesh.lineage",
+                                         "traceparent2"};
+    for (size_t i = 0; i < sizeof theirs / sizeof *theirs; i++)
+        assert_false(pb_router_owned_header(theirs[i]));
 }
 
 static void dlq_headers(void **state) {
