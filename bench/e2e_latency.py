@@ -39,9 +39,16 @@ tmp = tempfile.mkdtemp(prefix="pbbench.")
 port_file = os.path.join(tmp, "port")
 cmd = [args.bin, "serve", "-o", "http.listen=127.0.0.1:0", "--port-file", port_file,
        "-o", "mesh.namespace=com.acme", "-o", "log.level=" + os.environ.get("E2E_LOG", "warn"),
-       # The embedded cluster holds an empty fetch for the full fetch.wait.max.ms (a real one
-       # answers when records arrive): short waits so routing latency is the broker's own.
-       "-o", "router.fetch.wait.ms=" + os.environ.get("E2E_ROUTER_FETCH_WAIT_MS", "10")]
+       # Embedded cluster only: it holds a fetch that found nothing for the full
+       # fetch.wait.max.ms, even when records arrive meanwhile (a real cluster answers as soon as
+       # they do), and a record crosses two such fetches (router, stream). Short waits, so the
+       # latency measured is the broker's own; they cost idle CPU (bench/README.md).
+       "-o", "router.fetch.wait.ms=" + os.environ.get("E2E_ROUTER_FETCH_WAIT_MS", "5"),
+       "-o", "sub.fetch.wait.ms=" + os.environ.get("E2E_SUB_FETCH_WAIT_MS", "5"),
+       # Latency tuning an operator with this goal would choose on any cluster: producers send
+       # after 1 ms instead of the throughput-oriented defaults (publish 2 ms, router 5 ms).
+       "-o", "publish.linger.ms=" + os.environ.get("E2E_LINGER_MS", "1"),
+       "-o", "router.linger.ms=" + os.environ.get("E2E_LINGER_MS", "1")]
 for kv in args.o:
     cmd += ["-o", kv]
 log = open(os.path.join(tmp, "broker.log"), "w")
