@@ -176,8 +176,24 @@ del lat[:]
 cpu_before = cpu_s(broker.pid)
 start = time.time()
 end = start + args.warmup + args.seconds
+def stall_watch(stop_at, out):
+    """Sleeps 1 ms at a time and reports the wake-ups that came over 10 ms late: the machine's own
+    stalls (CPU contention, the VM paused), which hit every stage and process alike."""
+    stalls, last = [], time.monotonic()
+    while last < stop_at:
+        time.sleep(0.001)
+        now = time.monotonic()
+        if now - last > 0.011:
+            stalls.append((now - last) * 1000)
+        last = now
+    out.put(stalls)
+
+
 mp = multiprocessing.get_context("fork")
 results = mp.Queue()
+stall_q = mp.Queue()
+watcher = mp.Process(target=stall_watch, args=(time.monotonic() + (end - start), stall_q))
+watcher.start()
 pubs = [mp.Process(target=publisher, args=(k, results)) for k in range(args.threads)]
 for pr in pubs:
     pr.start()
@@ -187,6 +203,8 @@ for _ in pubs:
     sent, errors = sent + s_, errors + e_
 for pr in pubs:
     pr.join()
+stalls = stall_q.get()
+watcher.join()
 time.sleep(1.0)  # let the tail arrive
 stop.set()
 if os.environ.get("E2E_DEBUG"):
@@ -212,6 +230,8 @@ p = lambda q: xs[min(len(xs) - 1, int(q * len(xs)))]
 print("published %d records in %.1f s (%d failed batches), target %d rec/s; measured %d records "
       "after a %.0f s warm-up" % (sent, elapsed, errors, args.rate, len(xs), args.warmup))
 print("broker CPU %.2f s over the run (%.0f%% of one core)" % (broker_cpu, 100 * broker_cpu / cpu_wall))
+print("machine stalls (a 1 ms sleep in another process waking over 10 ms late): %d, longest %.0f ms"
+      % (len(stalls), max(stalls) if stalls else 0))
 print("latency ms: p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f" %
       (p(0.5), p(0.9), p(0.99), p(0.999), xs[-1]))
 if os.environ.get("E2E_DEBUG"):
