@@ -1356,7 +1356,8 @@ pb_kafka_stream_t *pb_kafka_stream_new(pb_kafka_t *k, const pb_config_t *cfg, co
     if (!conf) goto fail;
     snprintf(kb, sizeof kb, "%d", queue_kbytes > 0 ? queue_kbytes : 1);
     snprintf(fw, sizeof fw, "%lld", (long long)cfg->sub_fetch_wait_ms);
-    /* Bound what a stream prefetches: a reader that does not read must not grow our memory. */
+    /* sub.fetch.wait.ms (0: sub_consumer_conf's choice). Then bound what a stream prefetches: a
+     * reader that does not read must not grow our memory. */
     if ((cfg->sub_fetch_wait_ms > 0 && conf_set(conf, "fetch.wait.max.ms", fw, err)) ||
         conf_set(conf, "queued.max.messages.kbytes", kb, err) ||
         conf_set(conf, "fetch.max.bytes", "1048576", err) ||
