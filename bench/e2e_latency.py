@@ -6,11 +6,16 @@ A publisher POSTs batches to weather's output port (urn:...:weather:2:outputport
 at a fixed rate; the router projects every record into tripExecution's input port `weather`; a
 subscriber stream (GET .../inputports:weather/records, ndjson) reads them. Each record carries its
 send time (ns, CLOCK_REALTIME) in `stationId`, which the reader schema keeps; the reader computes
-arrival - send for every record. Prints e2e_p50_ms= and e2e_p99_ms= (after a warm-up).
+arrival - send for every record. Prints e2e_p50_ms= and e2e_p99_ms= (after a warm-up), the
+broker's CPU and the machine's own stalls over the run.
 
 usage: e2e_latency.py [--rate 10000] [--seconds 10] [--batch 50] [--bin build/release/portbroker]
+environment: E2E_ROUTER_FETCH_WAIT_MS (5), E2E_SUB_FETCH_WAIT_MS (2), E2E_LINGER_MS (1),
+  E2E_LOG (broker log level), E2E_DEBUG=1 (lag and worst latency per second),
+  E2E_TRACE=file (one line per record: partitions, offsets, send and arrival ns)
 """
 import argparse
+import atexit
 import http.client
 import json
 import multiprocessing
@@ -56,6 +61,8 @@ for kv in args.o:
     cmd += ["-o", kv]
 log = open(os.path.join(tmp, "broker.log"), "w")
 broker = subprocess.Popen(cmd, stdout=log, stderr=log)
+# A driver that dies must not leave a broker behind to load the machine for everyone after.
+atexit.register(lambda: broker.poll() is None and broker.kill())
 
 
 def cpu_s(pid):
@@ -157,6 +164,19 @@ def publisher(k, results):
     results.put((sent, errors))
 
 
+def stall_watch(stop_at, out):
+    """Sleeps 1 ms at a time and reports the wake-ups that came over 10 ms late: the machine's own
+    stalls (CPU contention, the VM paused), which hit every stage and process alike."""
+    stalls, last = [], time.monotonic()
+    while last < stop_at:
+        time.sleep(0.001)
+        now = time.monotonic()
+        if now - last > 0.011:
+            stalls.append((now - last) * 1000)
+        last = now
+    out.put(stalls)
+
+
 # One batch body, the send time substituted per POST (keys spread records over partitions).
 template = json.dumps({"records": [{"key": "st%d" % j, "value": {
     "observationId": "00000000-0000-4000-8000-%012d" % j, "stationId": "t@T@", "observedAt": 0,
@@ -179,19 +199,6 @@ del lat[:]
 cpu_before = cpu_s(broker.pid)
 start = time.time()
 end = start + args.warmup + args.seconds
-def stall_watch(stop_at, out):
-    """Sleeps 1 ms at a time and reports the wake-ups that came over 10 ms late: the machine's own
-    stalls (CPU contention, the VM paused), which hit every stage and process alike."""
-    stalls, last = [], time.monotonic()
-    while last < stop_at:
-        time.sleep(0.001)
-        now = time.monotonic()
-        if now - last > 0.011:
-            stalls.append((now - last) * 1000)
-        last = now
-    out.put(stalls)
-
-
 mp = multiprocessing.get_context("fork")
 results = mp.Queue()
 stall_q = mp.Queue()
