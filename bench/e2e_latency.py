@@ -6,13 +6,19 @@ A publisher POSTs batches to weather's output port (urn:...:weather:2:outputport
 at a fixed rate; the router projects every record into tripExecution's input port `weather`; a
 subscriber stream (GET .../inputports:weather/records, ndjson) reads them. Each record carries its
 send time (ns, CLOCK_REALTIME) in `stationId`, which the reader schema keeps; the reader computes
-arrival - send for every record. Prints e2e_p50_ms= and e2e_p99_ms= (after a warm-up).
+arrival - send for every record. Prints e2e_p50_ms= and e2e_p99_ms= (after a warm-up), the
+broker's CPU and the machine's own stalls over the run.
 
 usage: e2e_latency.py [--rate 10000] [--seconds 10] [--batch 50] [--bin build/release/portbroker]
+environment: E2E_ROUTER_FETCH_WAIT_MS (5), E2E_SUB_FETCH_WAIT_MS (2), E2E_LINGER_MS (1),
+  E2E_LOG (broker log level), E2E_DEBUG=1 (lag and worst latency per second),
+  E2E_TRACE=file (one line per record: partitions, offsets, send and arrival ns)
 """
 import argparse
+import atexit
 import http.client
 import json
+import multiprocessing
 import os
 import socket
 import subprocess
@@ -30,6 +36,7 @@ ap.add_argument("--threads", type=int, default=4, help="publishing connections")
 ap.add_argument("--bin", default="build/release/portbroker")
 ap.add_argument("-o", action="append", default=[], help="extra serve -o key=value")
 args = ap.parse_args()
+TRACE = os.environ.get("E2E_TRACE")  # file: one line per record for a per-stage breakdown
 
 OUT = "urn:dpds:com.acme:dataproducts:weather:2:outputports:observations"
 IN = "urn:dpds:com.acme:dataproducts:tripExecution:1:inputports:weather"
@@ -37,13 +44,32 @@ tmp = tempfile.mkdtemp(prefix="pbbench.")
 port_file = os.path.join(tmp, "port")
 cmd = [args.bin, "serve", "-o", "http.listen=127.0.0.1:0", "--port-file", port_file,
        "-o", "mesh.namespace=com.acme", "-o", "log.level=" + os.environ.get("E2E_LOG", "warn"),
-       # The embedded cluster holds an empty fetch for the full fetch.wait.max.ms (a real one
-       # answers when records arrive): short waits so routing latency is the broker's own.
-       "-o", "router.fetch.wait.ms=" + os.environ.get("E2E_ROUTER_FETCH_WAIT_MS", "10")]
+       # Embedded cluster only: it holds a fetch that found nothing for the full
+       # fetch.wait.max.ms, even when records arrive meanwhile (a real cluster answers as soon as
+       # they do), and a record crosses two such fetches (router, stream). Short waits, so the
+       # latency measured is the broker's own; they cost idle CPU (bench/README.md). The stream's
+       # wait is shorter than the router's: with equal waits the two fetch cycles lock in phase
+       # (the router's output lands just after the stream's empty fetch went out) and every
+       # record waits nearly a whole stream wait.
+       "-o", "router.fetch.wait.ms=" + os.environ.get("E2E_ROUTER_FETCH_WAIT_MS", "5"),
+       "-o", "sub.fetch.wait.ms=" + os.environ.get("E2E_SUB_FETCH_WAIT_MS", "2"),
+       # Latency tuning an operator with this goal would choose on any cluster: producers send
+       # after 1 ms instead of the throughput-oriented defaults (publish 2 ms, router 5 ms).
+       "-o", "publish.linger.ms=" + os.environ.get("E2E_LINGER_MS", "1"),
+       "-o", "router.linger.ms=" + os.environ.get("E2E_LINGER_MS", "1")]
 for kv in args.o:
     cmd += ["-o", kv]
 log = open(os.path.join(tmp, "broker.log"), "w")
 broker = subprocess.Popen(cmd, stdout=log, stderr=log)
+# A driver that dies must not leave a broker behind to load the machine for everyone after.
+atexit.register(lambda: broker.poll() is None and broker.kill())
+
+
+def cpu_s(pid):
+    """User + system CPU seconds of a process so far (/proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        st = f.read().rsplit(")", 1)[1].split()
+    return (int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def fail(msg):
@@ -71,6 +97,7 @@ while True:
     time.sleep(0.1)
 
 lat = []  # (send_ns, latency_ms)
+raw = []  # (arrival_ns, chunk) with E2E_TRACE
 stop = threading.Event()
 joined = threading.Event()
 
@@ -90,6 +117,8 @@ def reader():
         chunk = f.read(n)
         f.readline()
         now = time.time_ns()
+        if TRACE:
+            raw.append((now, chunk))
         # Cheap extraction (the driver must not be the bottleneck): "stationId":"t<ns>"
         pos = chunk.find(b'"stationId":"t')
         while pos >= 0:
@@ -107,14 +136,15 @@ joined.wait(10)
 path = "/v1/ports/%s/records" % OUT
 start = time.time()
 end = start + args.warmup + args.seconds
-counts = {"sent": 0, "errors": 0}
-mu = threading.Lock()
 
 
-def publisher(k):
+def publisher(k, results):
     """One keep-alive connection sending batches at rate/threads (replies come after Kafka acks,
-    so several connections keep the rate while earlier batches are being acknowledged)."""
+    so several connections keep the rate while earlier batches are being acknowledged). Each runs
+    in a process of its own: as threads of this process they would hold the reader thread off the
+    GIL for up to the switch interval (5 ms), which showed as ~11 ms arrival delays at p99."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    sent = errors = 0
     interval = args.batch * args.threads / args.rate
     next_t = start + k * interval / args.threads
     while time.time() < end:
@@ -127,11 +157,24 @@ def publisher(k):
         conn.request("POST", path, body, {"Content-Type": "application/json"})
         resp = conn.getresponse()
         resp.read()
-        with mu:
-            if resp.status == 200:
-                counts["sent"] += args.batch
-            else:
-                counts["errors"] += 1
+        if resp.status == 200:
+            sent += args.batch
+        else:
+            errors += 1
+    results.put((sent, errors))
+
+
+def stall_watch(stop_at, out):
+    """Sleeps 1 ms at a time and reports the wake-ups that came over 10 ms late: the machine's own
+    stalls (CPU contention, the VM paused), which hit every stage and process alike."""
+    stalls, last = [], time.monotonic()
+    while last < stop_at:
+        time.sleep(0.001)
+        now = time.monotonic()
+        if now - last > 0.011:
+            stalls.append((now - last) * 1000)
+        last = now
+    out.put(stalls)
 
 
 # One batch body, the send time substituted per POST (keys spread records over partitions).
@@ -153,14 +196,25 @@ while not lat:
     time.sleep(0.3)
 time.sleep(0.5)
 del lat[:]
+cpu_before = cpu_s(broker.pid)
 start = time.time()
 end = start + args.warmup + args.seconds
-pubs = [threading.Thread(target=publisher, args=(k,)) for k in range(args.threads)]
-for th in pubs:
-    th.start()
-for th in pubs:
-    th.join()
-sent, errors = counts["sent"], counts["errors"]
+mp = multiprocessing.get_context("fork")
+results = mp.Queue()
+stall_q = mp.Queue()
+watcher = mp.Process(target=stall_watch, args=(time.monotonic() + (end - start), stall_q))
+watcher.start()
+pubs = [mp.Process(target=publisher, args=(k, results)) for k in range(args.threads)]
+for pr in pubs:
+    pr.start()
+sent = errors = 0
+for _ in pubs:
+    s_, e_ = results.get()
+    sent, errors = sent + s_, errors + e_
+for pr in pubs:
+    pr.join()
+stalls = stall_q.get()
+watcher.join()
 time.sleep(1.0)  # let the tail arrive
 stop.set()
 if os.environ.get("E2E_DEBUG"):
@@ -170,6 +224,7 @@ if os.environ.get("E2E_DEBUG"):
         st = json.loads(c.getresponse().read())
         print("lag route %s subscribers %s" % (st.get("route"), st.get("subscribers")), file=sys.stderr)
         time.sleep(1.5)
+broker_cpu, cpu_wall = cpu_s(broker.pid) - cpu_before, time.time() - start
 broker.terminate()
 try:
     broker.wait(15)
@@ -184,6 +239,9 @@ if not xs:
 p = lambda q: xs[min(len(xs) - 1, int(q * len(xs)))]
 print("published %d records in %.1f s (%d failed batches), target %d rec/s; measured %d records "
       "after a %.0f s warm-up" % (sent, elapsed, errors, args.rate, len(xs), args.warmup))
+print("broker CPU %.2f s over the run (%.0f%% of one core)" % (broker_cpu, 100 * broker_cpu / cpu_wall))
+print("machine stalls (a 1 ms sleep in another process waking over 10 ms late): %d, longest %.0f ms"
+      % (len(stalls), max(stalls) if stalls else 0))
 print("latency ms: p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f" %
       (p(0.5), p(0.9), p(0.99), p(0.999), xs[-1]))
 if os.environ.get("E2E_DEBUG"):
@@ -193,5 +251,17 @@ if os.environ.get("E2E_DEBUG"):
         by_s[k] = max(by_s.get(k, 0), l_)
     print("max latency by second since start: " + " ".join("%d:%.0f" % kv for kv in sorted(by_s.items())), file=sys.stderr)
     print("broker log: " + tmp, file=sys.stderr)
+if TRACE:
+    # dest partition, dest offset, origin partition, origin offset, send ns, arrival ns
+    with open(TRACE, "w") as tf:
+        for now, chunk in raw:
+            for line in chunk.splitlines():
+                if not line.strip():
+                    continue
+                r = json.loads(line)
+                h = r["headers"]
+                tf.write("%d %d %s %s %s %d\n" % (
+                    r["partition"], r["offset"], h.get("mesh.lineage.partition"),
+                    h.get("mesh.lineage.offset"), r["value"]["stationId"][1:], now))
 print("e2e_p50_ms=%.2f" % p(0.5))
 print("e2e_p99_ms=%.2f" % p(0.99))

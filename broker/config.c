@@ -66,6 +66,10 @@ static const struct prop {
     {"publish.max.record.header.bytes", T_INT, offsetof(pb_config_t, publish_max_header_bytes),
      "16384", 0, 10000000, NULL,
      "Most bytes of header names and values a producer may give one record; more get 413."},
+    {"publish.linger.ms", T_INT, offsetof(pb_config_t, publish_linger_ms), "2", 0, 1000, NULL,
+     "How long the publishing producer waits to fill a batch before sending it (`linger.ms`): a "
+     "publish is answered after Kafka acknowledges, so every publish waits up to this long. A "
+     "`kafka.linger.ms` pass-through overrides it."},
     {"router.fetch.wait.ms", T_INT, offsetof(pb_config_t, router_fetch_wait_ms), "500", 1, 10000,
      NULL,
      "How long a router's fetch waits for records (`fetch.wait.max.ms` of the routing consumers). "
@@ -74,6 +78,10 @@ static const struct prop {
      "after a quiet moment waits up to this long to be routed, and each idle binding costs about "
      "0.4% CPU at 100 ms (500 keeps that cost small). Set 10 for "
      "low latency on the embedded cluster."},
+    {"router.linger.ms", T_INT, offsetof(pb_config_t, router_linger_ms), "5", 0, 1000, NULL,
+     "How long a router's producer waits to fill a batch before sending it (`linger.ms` of the "
+     "routing producers): a routed record waits up to this long. Lower trades batching (CPU per "
+     "record at high rates) for latency. A `kafka.linger.ms` pass-through overrides it."},
     {"shutdown.timeout.ms", T_INT, offsetof(pb_config_t, shutdown_timeout_ms), "10000", 0, 600000,
      NULL, "On SIGTERM/SIGINT, how long to wait for in-flight Kafka deliveries before exiting."},
     {"log.level", T_ENUM, offsetof(pb_config_t, log_level), "info", 0, 0, "error|warn|info|debug",
@@ -97,6 +105,12 @@ static const struct prop {
      NULL,
      "How often the lag of every subscription's router and subscriber groups is measured "
      "(subscription stats and `portbroker_subscription_lag_*`)."},
+    {"sub.fetch.wait.ms", T_INT, offsetof(pb_config_t, sub_fetch_wait_ms), "0", 0, 10000, NULL,
+     "How long a subscriber stream's fetch waits for records (`fetch.wait.max.ms` of stream "
+     "consumers). 0: 10 on the embedded cluster, librdkafka's default (500) otherwise; a real "
+     "cluster answers as soon as records arrive, so a long wait costs no latency there. The "
+     "embedded cluster answers a fetch that found nothing only after the whole wait, so a record "
+     "reaches an idle stream up to this late; shorter costs CPU while streams are idle."},
     {"log.format", T_ENUM, offsetof(pb_config_t, log_format), "text", 0, 0, "text|json",
      "`text`: one human line per event; `json`: one JSON object per line."},
     {"metrics.enabled", T_ENUM, offsetof(pb_config_t, metrics_enabled), "true", 0, 0, "true|false",

@@ -42,6 +42,8 @@ typedef struct pb_config {
     int64_t publish_max_headers;      /* producer headers per record */
     int64_t publish_max_header_bytes; /* producer header names + values per record */
     int64_t router_fetch_wait_ms;     /* fetch.wait.max.ms of routing consumers */
+    int64_t router_linger_ms;         /* linger.ms of the routers' producers */
+    int64_t publish_linger_ms;        /* linger.ms of the publishing producer */
     int64_t shutdown_timeout_ms;
     char *log_level;
     char *log_format;
@@ -58,6 +60,7 @@ typedef struct pb_config {
     int64_t sub_commit_interval_ms;
     int64_t sub_heartbeat_ms;
     int64_t sub_lag_interval_ms;
+    int64_t sub_fetch_wait_ms; /* fetch.wait.max.ms of stream consumers; 0 = automatic */
     /* kafka.* pass-through, in the order given (later wins in librdkafka). */
     pb_config_kv_t *kafka;
     size_t n_kafka;

@@ -7,6 +7,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -382,6 +383,11 @@ int pb_http_stream_start(pb_http_req_t *r, int status, const char *content_type,
         struct timeval tv = {.tv_sec = r->http->timeout_ms / 1000,
                              .tv_usec = (r->http->timeout_ms % 1000) * 1000};
         bufferevent_set_timeouts(bev, NULL, &tv);
+        /* Each chunk goes out when written: Nagle would hold a chunk's tail segment until the
+         * client acknowledges the previous one. */
+        int one = 1;
+        evutil_socket_t fd = bufferevent_getfd(bev);
+        if (fd >= 0) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     return 0;
 }

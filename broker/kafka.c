@@ -262,9 +262,11 @@ pb_kafka_t *pb_kafka_new(const pb_config_t *cfg, const char *bootstrap, pb_kafka
     rd_kafka_conf_set_log_cb(conf, log_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+    char linger[32];
+    snprintf(linger, sizeof linger, "%lld", (long long)cfg->publish_linger_ms);
     if (conf_set(conf, "bootstrap.servers", bootstrap, err) ||
         conf_set(conf, "enable.idempotence", "true", err) || conf_set(conf, "acks", "all", err) ||
-        conf_set(conf, "linger.ms", "2", err) || conf_set(conf, "client.id", "portbroker", err))
+        conf_set(conf, "linger.ms", linger, err) || conf_set(conf, "client.id", "portbroker", err))
         goto fail;
     /* Publishing (publish.c): keys land on the partition the Java client would choose (murmur2;
      * keyless records spread randomly); a record Kafka has not acknowledged within
@@ -1138,6 +1140,8 @@ pb_kafka_producer_t *pb_kafka_producer_new(pb_kafka_t *k, const char *client_id,
     p->cb = cb;
     p->arg = arg;
     if (wake_init(&p->wake, wake_fd, err)) goto fail;
+    char linger[32];
+    snprintf(linger, sizeof linger, "%lld", k->cfg ? (long long)k->cfg->router_linger_ms : 5LL);
     conf = rd_kafka_conf_new();
     rd_kafka_conf_set_log_cb(conf, log_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
@@ -1145,7 +1149,7 @@ pb_kafka_producer_t *pb_kafka_producer_new(pb_kafka_t *k, const char *client_id,
     rd_kafka_conf_set_opaque(conf, p);
     if (conf_set(conf, "bootstrap.servers", k->bootstrap, err) ||
         conf_set(conf, "enable.idempotence", "true", err) || conf_set(conf, "acks", "all", err) ||
-        conf_set(conf, "linger.ms", "5", err) ||
+        conf_set(conf, "linger.ms", linger, err) ||
         conf_set(conf, "queue.buffering.max.messages", "1000000", err) ||
         conf_set(conf, "batch.num.messages", "10000", err) ||
         conf_set(conf, "client.id", client_id ? client_id : "portbroker-relay", err))
@@ -1356,7 +1360,7 @@ pb_kafka_stream_t *pb_kafka_stream_new(pb_kafka_t *k, const pb_config_t *cfg, co
                                        const char *topic, int queue_kbytes, int wake_fd,
                                        pb_kafka_stream_rebalance_cb_t cb, void *arg,
                                        pb_err_t *err) {
-    char es[512], kb[32];
+    char es[512], kb[32], fw[32];
     rd_kafka_topic_partition_list_t *tl = NULL;
     pb_kafka_stream_t *s = calloc(1, sizeof *s);
     if (!s || !(s->topic = strdup(topic))) {
@@ -1369,8 +1373,11 @@ pb_kafka_stream_t *pb_kafka_stream_new(pb_kafka_t *k, const pb_config_t *cfg, co
     rd_kafka_conf_t *conf = sub_consumer_conf(k, cfg, group, "portbroker-sub", err);
     if (!conf) goto fail;
     snprintf(kb, sizeof kb, "%d", queue_kbytes > 0 ? queue_kbytes : 1);
-    /* Bound what a stream prefetches: a reader that does not read must not grow our memory. */
-    if (conf_set(conf, "queued.max.messages.kbytes", kb, err) ||
+    snprintf(fw, sizeof fw, "%lld", (long long)cfg->sub_fetch_wait_ms);
+    /* sub.fetch.wait.ms (0: sub_consumer_conf's choice). Then bound what a stream prefetches: a
+     * reader that does not read must not grow our memory. */
+    if ((cfg->sub_fetch_wait_ms > 0 && conf_set(conf, "fetch.wait.max.ms", fw, err)) ||
+        conf_set(conf, "queued.max.messages.kbytes", kb, err) ||
         conf_set(conf, "fetch.max.bytes", "1048576", err) ||
         conf_set(conf, "max.partition.fetch.bytes", "262144", err)) {
         rd_kafka_conf_destroy(conf);

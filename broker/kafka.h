@@ -359,7 +359,8 @@ typedef struct pb_kafka_delivery {
 
 typedef void (*pb_kafka_delivery_cb_t)(void *arg, const pb_kafka_delivery_t *d);
 
-/* A new relay producer. wake_fd as in pb_kafka_consumer_conf_t. cb (required) gets every delivery.
+/* A new relay producer (idempotent, acks=all, linger.ms from router.linger.ms: 5 without a
+ * config). wake_fd as in pb_kafka_consumer_conf_t. cb (required) gets every delivery.
  * Returns NULL with err set. */
 pb_kafka_producer_t *pb_kafka_producer_new(pb_kafka_t *k, const char *client_id, int wake_fd,
                                            pb_kafka_delivery_cb_t cb, void *arg, pb_err_t *err);
@@ -439,8 +440,8 @@ typedef void (*pb_kafka_stream_rebalance_cb_t)(void *arg, int assigned, const in
 /*
  * Join consumer group `group` on `topic` (auto.offset.reset earliest, no auto commit, local queue
  * bounded to about queue_kbytes). wake_fd (write end of a pipe) gets a byte when the consumer has
- * something to poll after having had nothing. cfg's kafka.* pass-through applies. Returns NULL with
- * err set.
+ * something to poll after having had nothing. cfg's kafka.* pass-through applies, and
+ * sub.fetch.wait.ms when set. Returns NULL with err set.
  */
 pb_kafka_stream_t *pb_kafka_stream_new(pb_kafka_t *k, const pb_config_t *cfg, const char *group,
                                        const char *topic, int queue_kbytes, int wake_fd,

@@ -51,6 +51,27 @@ static void set_values(void **state) {
     assert_string_equal(cfg->log_level, "debug");
 }
 
+/* The latency knobs (bench/README.md, end-to-end latency): throughput-oriented defaults, 0 allowed
+ * for the lingers, 0 = automatic for the stream fetch wait. */
+static void latency_keys(void **state) {
+    (void)state;
+    pb_err_t err = {0};
+    assert_int_equal(cfg->publish_linger_ms, 2);
+    assert_int_equal(cfg->router_linger_ms, 5);
+    assert_int_equal(cfg->sub_fetch_wait_ms, 0);
+    assert_int_equal(pb_config_set(cfg, "router.linger.ms", "0", "-o", &err), 0);
+    assert_int_equal(cfg->router_linger_ms, 0);
+    assert_int_equal(pb_config_set(cfg, "publish.linger.ms", "1", "-o", &err), 0);
+    assert_int_equal(cfg->publish_linger_ms, 1);
+    assert_int_equal(pb_config_set(cfg, "sub.fetch.wait.ms", "5", "-o", &err), 0);
+    assert_int_equal(cfg->sub_fetch_wait_ms, 5);
+    assert_int_equal(pb_config_set(cfg, "router.linger.ms", "1001", "-o", &err), PB_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "router.linger.ms: 1001 is out of range [0, 1000]"));
+    assert_int_equal(pb_config_set(cfg, "sub.fetch.wait.ms", "-1", "-o", &err), PB_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "sub.fetch.wait.ms: -1 is out of range [0, 10000]"));
+    assert_int_equal(cfg->sub_fetch_wait_ms, 5);
+}
+
 static void bad_values(void **state) {
     (void)state;
     pb_err_t err = {0};
@@ -184,6 +205,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(set_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(latency_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_values, setup, teardown),
         cmocka_unit_test_setup_teardown(validate_listen_and_topic, setup, teardown),
         cmocka_unit_test_setup_teardown(split_hostport, setup, teardown),
