@@ -322,7 +322,8 @@ pb_http_post_t *pb_http_post(pb_loop_t *loop, const char *url, const char *conte
     p->cb = cb;
     p->arg = arg;
     p->done_ev = event_new(p->base, -1, 0, post_report, p);
-    /* Host names are resolved with the loop's evdns base: a slow DNS server never stalls the loop. */
+    /* Host names are resolved with the loop's evdns base: a slow DNS server never stalls the loop.
+     */
     p->conn = evhttp_connection_base_new(p->base, pb_loop_dns(loop), host, (ev_uint16_t)port);
     req = evhttp_request_new(post_done, p);
     if (!p->done_ev || !p->conn || !req) {
