@@ -1249,6 +1249,7 @@ void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port
     pb_kafka_header_t *hdrs = cap <= sizeof hstack / sizeof hstack[0] ? hstack : NULL;
     if (!hdrs && !(hdrs = malloc(cap * sizeof *hdrs))) goto nomem;
     pb_publish_hdrbuf_t hb;
+    pb_kafka_topic_t *topic = NULL; /* opened at the first record */
     int stop = 0;
     for (size_t i = 0; i < n; i++) {
         const pb_publish_record_t *r = &recs[i];
@@ -1282,8 +1283,11 @@ void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port
         s->dr.opaque = s;
         s->dr.borrowed = 1;
         const void *key = r->key_encoded ? (const void *)(values.data + r->koff) : r->key;
-        if (pb_kafka_produce_dr(b->kafka, port->topic, -1, key, r->klen, values.data + r->voff,
-                                r->vlen, hdrs, nh, &s->dr, &pe)) {
+        if (!topic && !(topic = pb_kafka_topic_open(b->kafka, port->topic)))
+            pb_err_set(&pe, PB_ERR_UNAVAILABLE, "produce to %s: out of memory", port->topic);
+        if (pe.code ||
+            pb_kafka_produce_topic_dr(b->kafka, topic, key, r->klen, values.data + r->voff, r->vlen,
+                                      hdrs, nh, &s->dr, &pe)) {
             p->pending--;
             s->code = pe.code;
             p->failed++;
@@ -1296,6 +1300,7 @@ void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port
         }
     }
     if (hdrs != hstack) free(hdrs);
+    pb_kafka_topic_close(topic);
     p->enqueueing = 0;
     if (p->pending == 0) finish(p);
     p = NULL;
