@@ -1050,6 +1050,7 @@ static void on_delivery(void *opaque, int code, const char *reason, int32_t part
     s->partition = partition;
     s->offset = offset;
     s->reason = reason;
+    double since = (double)(mono_ns() - p->start_ns) / 1e9; /* one clock read per report */
     if (code) {
         p->failed++;
         if (code == PB_ERR_UNAVAILABLE || code == PB_ERR_TIMEOUT) p->unavailable++;
@@ -1057,9 +1058,9 @@ static void on_delivery(void *opaque, int code, const char *reason, int32_t part
     } else {
         pb_metrics_count(p->mp, PB_METRICS_IN, PB_METRICS_OK, 1, s->vlen);
         pb_metrics_seen(p->mp, s->event_s, p->recv_s);
-        pb_metrics_e2e(p->mp, p->recv_s + (double)(mono_ns() - p->start_ns) / 1e9 - s->event_s);
+        pb_metrics_e2e(p->mp, p->recv_s + since - s->event_s);
     }
-    pb_metrics_produce_duration(p->b->metrics, (double)(mono_ns() - p->start_ns) / 1e9);
+    pb_metrics_produce_duration(p->b->metrics, since);
     if (--p->pending == 0 && !p->enqueueing) finish(p);
 }
 
