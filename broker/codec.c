@@ -919,12 +919,39 @@ static int treal_of(const pb_jsontok_t *tk, const pb_jsontok_tok_t *t, double *d
     }
 }
 
+/* Member keys by (length, bytes), for records whose members do not come in field order. */
+static int key_cmp(const void *a, const void *b, void *arg) {
+    const pb_jsontok_t *tk = arg;
+    const pb_jsontok_tok_t *x = &tk->tok[*(const uint32_t *)a], *y = &tk->tok[*(const uint32_t *)b];
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    return memcmp(pb_jsontok_str(tk, x), pb_jsontok_str(tk, y), x->len);
+}
+
+/* The value of the member named name among the sorted keys idx[0..n), or 0. */
+static size_t index_find(const pb_jsontok_t *tk, const uint32_t *idx, size_t n, const char *name) {
+    size_t len = strlen(name), lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const pb_jsontok_tok_t *k = &tk->tok[idx[mid]];
+        int d = k->len != len ? (k->len < len ? -1 : 1) : memcmp(pb_jsontok_str(tk, k), name, len);
+        if (d == 0) return idx[mid] + 1;
+        if (d < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
 static int tenc_record(cx_t *c, const pb_schema_node_t *n, const pb_jsontok_t *tk, size_t i,
                        int depth) {
     const pb_jsontok_tok_t *t = tk->tok;
     if (t[i].type != PB_JSONTOK_OBJECT) return PB_ERR_INVALID;
     size_t found = 0, members = t[i].len;
-    /* Members usually come in field order: follow them, search only when they differ. */
+    uint32_t *idx = NULL; /* sorted keys, built at the first miss of a large object */
+    int rc = 0;
+    /* Members usually come in field order: follow them, search only when they differ (a
+     * binary search for large objects, so that no order costs fields x members). */
     size_t it = members ? i + 1 : 0, seen = 0;
     for (size_t f = 0; f < n->n_fields; f++) {
         const pb_schema_field_t *fd = &n->fields[f];
@@ -932,10 +959,20 @@ static int tenc_record(cx_t *c, const pb_schema_node_t *n, const pb_jsontok_t *t
         if (it && teq(tk, &t[it], fd->name)) {
             fv = it + 1;
             it = ++seen < members ? t[it + 1].next : 0;
-        } else {
+        } else if (members <= 8) {
             fv = pb_jsontok_get(tk, i, fd->name);
+        } else {
+            if (!idx) {
+                if (!(idx = malloc(members * sizeof *idx))) {
+                    rc = PB_ERR_NOMEM;
+                    goto done;
+                }
+                for (size_t k = 0, j = i + 1; k < members; k++, j = t[j + 1].next)
+                    idx[k] = (uint32_t)j;
+                qsort_r(idx, members, sizeof *idx, key_cmp, (void *)tk);
+            }
+            fv = index_find(tk, idx, members, fd->name);
         }
-        int rc;
         if (fv) {
             found++;
             rc = tenc(c, fd->type, tk, fv, depth);
@@ -946,10 +983,12 @@ static int tenc_record(cx_t *c, const pb_schema_node_t *n, const pb_jsontok_t *t
         } else {
             rc = PB_ERR_INVALID;
         }
-        if (rc) return rc;
+        if (rc) goto done;
     }
-    if (found != members && !(c->flags & PB_CODEC_IGNORE_UNKNOWN_FIELDS)) return PB_ERR_INVALID;
-    return 0;
+    if (found != members && !(c->flags & PB_CODEC_IGNORE_UNKNOWN_FIELDS)) rc = PB_ERR_INVALID;
+done:
+    free(idx);
+    return rc;
 }
 
 /* maybe_accepts() for a token. */
