@@ -34,7 +34,8 @@ typedef struct seg {
 typedef struct cx {
     pb_err_t *err;
     pb_codec_error_t *detail;
-    int quiet; /* > 0 while trying union branches: failures are expected, skip formatting */
+    int quiet;  /* > 0 while trying union branches: failures are expected, skip formatting */
+    int silent; /* never format errors (the token encoder: its callers re-run the jansson one) */
     int np;
     seg_t path[PB_CODEC_MAX_DEPTH + 4];
     /* decoding */
@@ -53,6 +54,7 @@ static void cx_init(cx_t *c, pb_err_t *err) {
     c->err = err;
     c->detail = NULL;
     c->quiet = 0;
+    c->silent = 0;
     c->np = 0;
     c->p = c->end = NULL;
     c->empty_left = PB_CODEC_MAX_EMPTY_ITEMS;
@@ -115,7 +117,7 @@ cut:
 }
 
 __attribute__((format(printf, 3, 4))) static int fail(cx_t *c, int code, const char *fmt, ...) {
-    if (c->quiet) return code;
+    if (c->quiet || c->silent) return code;
     pb_codec_error_t tmp;
     pb_codec_error_t *d = c->detail ? c->detail : &tmp;
     va_list ap;
@@ -171,7 +173,7 @@ static void describe(const json_t *v, char *buf, size_t cap) {
 }
 
 static int expected(cx_t *c, const char *what, const json_t *v) {
-    if (c->quiet) return PB_ERR_INVALID;
+    if (c->quiet || c->silent) return PB_ERR_INVALID;
     char got[64];
     describe(v, got, sizeof got);
     return fail(c, PB_ERR_INVALID, "expected %s, got %s", what, got);
@@ -862,6 +864,317 @@ static int encode_default(const pb_schema_node_t *n, const json_t *v, pb_buf_t *
     c.dflt = 1;
     c.flags = PB_CODEC_IGNORE_UNKNOWN_FIELDS;
     return enc(&c, n, v, 0);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tokens -> binary                                                                           */
+/*
+ * The same walk as enc() above, over pb_jsontok tokens instead of jansson values: every branch
+ * mirrors its jansson twin line for line (same acceptance, same output bytes, the same union
+ * trial budget), and shares the primitives (put_long, put_float, put_double, cp_count, cp_write)
+ * and, for schema defaults, enc() itself. Errors are never formatted (c->silent): a caller that
+ * reports why re-encodes with pb_codec_json_to_avro. tests/fuzz/fuzz_jsontok.c and the
+ * differential runner in tests/unit/test_jsontok.c hold the two walks together.
+ */
+
+static int tenc(cx_t *c, const pb_schema_node_t *n, const pb_jsontok_t *tk, size_t i, int depth);
+
+/* String token t equals the NUL-terminated s (jansson's strcmp on a NUL-free string). */
+static inline bool teq(const pb_jsontok_t *tk, const pb_jsontok_tok_t *t, const char *s) {
+    return pb_jsontok_eq(tk, t, s) != 0;
+}
+
+static int tenc_cps(cx_t *c, const pb_jsontok_t *tk, const pb_jsontok_tok_t *t, long want) {
+    if (t->type != PB_JSONTOK_STRING) return PB_ERR_INVALID;
+    const char *s = pb_jsontok_str(tk, t);
+    size_t len = t->len;
+    unsigned bad = 0;
+    size_t at = 0;
+    long count = cp_count(s, len, &bad, &at);
+    if (count < 0) return PB_ERR_INVALID;
+    if (want >= 0 && count != want) return PB_ERR_INVALID;
+    pb_buf_t *b = c->out;
+    if (want < 0 && put_long(b, count)) return PB_ERR_NOMEM;
+    if (pb_buf_reserve(b, (size_t)count)) return PB_ERR_NOMEM;
+    cp_write(b->data + b->len, s, len);
+    b->len += (size_t)count;
+    return 0;
+}
+
+static int treal_of(const pb_jsontok_t *tk, const pb_jsontok_tok_t *t, double *d) {
+    switch (t->type) {
+    case PB_JSONTOK_REAL: *d = t->v.d; return 0;
+    case PB_JSONTOK_INTEGER: *d = (double)t->v.i; return 0;
+    case PB_JSONTOK_STRING:
+        if (teq(tk, t, "NaN"))
+            *d = NAN;
+        else if (teq(tk, t, "Infinity"))
+            *d = INFINITY;
+        else if (teq(tk, t, "-Infinity"))
+            *d = -INFINITY;
+        else
+            return PB_ERR_INVALID;
+        return 0;
+    default: return PB_ERR_INVALID;
+    }
+}
+
+/* Member keys by (length, bytes), for records whose members do not come in field order. */
+static int key_cmp(const void *a, const void *b, void *arg) {
+    const pb_jsontok_t *tk = arg;
+    const pb_jsontok_tok_t *x = &tk->tok[*(const uint32_t *)a], *y = &tk->tok[*(const uint32_t *)b];
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    return memcmp(pb_jsontok_str(tk, x), pb_jsontok_str(tk, y), x->len);
+}
+
+/* The value of the member named name among the sorted keys idx[0..n), or 0. */
+static size_t index_find(const pb_jsontok_t *tk, const uint32_t *idx, size_t n, const char *name) {
+    size_t len = strlen(name), lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const pb_jsontok_tok_t *k = &tk->tok[idx[mid]];
+        int d = k->len != len ? (k->len < len ? -1 : 1) : memcmp(pb_jsontok_str(tk, k), name, len);
+        if (d == 0) return idx[mid] + 1;
+        if (d < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+static int tenc_record(cx_t *c, const pb_schema_node_t *n, const pb_jsontok_t *tk, size_t i,
+                       int depth) {
+    const pb_jsontok_tok_t *t = tk->tok;
+    if (t[i].type != PB_JSONTOK_OBJECT) return PB_ERR_INVALID;
+    size_t found = 0, members = t[i].len;
+    uint32_t *idx = NULL; /* sorted keys, built at the first miss of a large object */
+    int rc = 0;
+    /* Members usually come in field order: follow them, search only when they differ (a
+     * binary search for large objects, so that no order costs fields x members). */
+    size_t it = members ? i + 1 : 0, seen = 0;
+    for (size_t f = 0; f < n->n_fields; f++) {
+        const pb_schema_field_t *fd = &n->fields[f];
+        size_t fv = 0;
+        if (it && teq(tk, &t[it], fd->name)) {
+            fv = it + 1;
+            it = ++seen < members ? t[it + 1].next : 0;
+        } else if (members <= 8) {
+            fv = pb_jsontok_get(tk, i, fd->name);
+        } else {
+            if (!idx) {
+                if (!(idx = malloc(members * sizeof *idx))) {
+                    rc = PB_ERR_NOMEM;
+                    goto done;
+                }
+                for (size_t k = 0, j = i + 1; k < members; k++, j = t[j + 1].next)
+                    idx[k] = (uint32_t)j;
+                qsort_r(idx, members, sizeof *idx, key_cmp, (void *)tk);
+            }
+            fv = index_find(tk, idx, members, fd->name);
+        }
+        if (fv) {
+            found++;
+            rc = tenc(c, fd->type, tk, fv, depth);
+        } else if (fd->default_value) {
+            c->dflt = 1;
+            rc = enc(c, fd->type, fd->default_value, depth);
+            c->dflt = 0;
+        } else {
+            rc = PB_ERR_INVALID;
+        }
+        if (rc) goto done;
+    }
+    if (found != members && !(c->flags & PB_CODEC_IGNORE_UNKNOWN_FIELDS)) rc = PB_ERR_INVALID;
+done:
+    free(idx);
+    return rc;
+}
+
+/* maybe_accepts() for a token. */
+static bool tmaybe_accepts(const pb_schema_node_t *b, const pb_jsontok_t *tk,
+                           const pb_jsontok_tok_t *t) {
+    switch (b->type) {
+    case PB_AVRO_NULL: return t->type == PB_JSONTOK_NULL;
+    case PB_AVRO_BOOLEAN: return t->type == PB_JSONTOK_TRUE || t->type == PB_JSONTOK_FALSE;
+    case PB_AVRO_INT:
+    case PB_AVRO_LONG: return t->type == PB_JSONTOK_INTEGER;
+    case PB_AVRO_FLOAT:
+    case PB_AVRO_DOUBLE:
+        if (t->type == PB_JSONTOK_STRING)
+            return teq(tk, t, "NaN") || teq(tk, t, "Infinity") || teq(tk, t, "-Infinity");
+        return t->type == PB_JSONTOK_INTEGER || t->type == PB_JSONTOK_REAL;
+    case PB_AVRO_BYTES:
+    case PB_AVRO_STRING:
+    case PB_AVRO_FIXED: return t->type == PB_JSONTOK_STRING;
+    case PB_AVRO_ENUM:
+        if (t->type != PB_JSONTOK_STRING) return false;
+        for (size_t k = 0; k < b->n_symbols; k++)
+            if (teq(tk, t, b->symbols[k])) return true;
+        return false;
+    case PB_AVRO_ARRAY: return t->type == PB_JSONTOK_ARRAY;
+    case PB_AVRO_MAP:
+    case PB_AVRO_RECORD: return t->type == PB_JSONTOK_OBJECT;
+    case PB_AVRO_UNION: return false;
+    }
+    return false;
+}
+
+static int tenc_union(cx_t *c, const pb_schema_node_t *n, const pb_jsontok_t *tk, size_t i,
+                      int depth) {
+    pb_buf_t *b = c->out;
+    const pb_jsontok_tok_t *t = &tk->tok[i];
+    if (t->type == PB_JSONTOK_NULL) {
+        for (size_t k = 0; k < n->n_branches; k++)
+            if (n->branches[k]->type == PB_AVRO_NULL)
+                return put_long(b, (int64_t)k) ? PB_ERR_NOMEM : 0;
+    } else if (t->type == PB_JSONTOK_OBJECT && t->len == 1) {
+        const pb_jsontok_tok_t *key = &tk->tok[i + 1];
+        for (size_t k = 0; k < n->n_branches; k++) {
+            const pb_schema_node_t *br = n->branches[k];
+            if (br->type == PB_AVRO_NULL || !teq(tk, key, branch_name(br))) continue;
+            if (put_long(b, (int64_t)k)) return PB_ERR_NOMEM;
+            return tenc(c, br, tk, i + 2, depth);
+        }
+    }
+    if (!(c->flags & PB_CODEC_UNWRAPPED_UNIONS)) return PB_ERR_INVALID;
+    size_t cand[64], nc = 0;
+    for (size_t k = 0; k < n->n_branches; k++)
+        if (tmaybe_accepts(n->branches[k], tk, t)) {
+            if (nc == sizeof cand / sizeof cand[0]) break;
+            cand[nc++] = k;
+        }
+    if (nc == 0) return PB_ERR_INVALID;
+    if (nc == 1) {
+        if (put_long(b, (int64_t)cand[0])) return PB_ERR_NOMEM;
+        return tenc(c, n->branches[cand[0]], tk, i, depth);
+    }
+    size_t start = b->len, keep = 0, na = 0;
+    int np = c->np;
+    c->quiet++;
+    for (size_t k = 0; k < nc; k++) {
+        size_t at = b->len;
+        int rc = put_long(b, (int64_t)cand[k]);
+        if (!rc) rc = tenc(c, n->branches[cand[k]], tk, i, depth);
+        c->np = np;
+        if (rc == PB_ERR_NOMEM) {
+            c->quiet--;
+            b->len = start;
+            return PB_ERR_NOMEM;
+        }
+        if (c->trial_work > PB_CODEC_MAX_UNION_TRIALS) {
+            c->quiet--;
+            b->len = start;
+            return PB_ERR_TOO_LARGE;
+        }
+        if (rc == 0 && na++ == 0)
+            keep = b->len;
+        else
+            b->len = at;
+    }
+    c->quiet--;
+    if (na == 1) {
+        b->len = keep;
+        return 0;
+    }
+    b->len = start;
+    return PB_ERR_INVALID;
+}
+
+static int tenc(cx_t *c, const pb_schema_node_t *n, const pb_jsontok_t *tk, size_t i, int depth) {
+    pb_buf_t *b = c->out;
+    const pb_jsontok_tok_t *t = &tk->tok[i];
+    if (c->quiet && ++c->trial_work > PB_CODEC_MAX_UNION_TRIALS) return PB_ERR_TOO_LARGE;
+    switch (n->type) {
+    case PB_AVRO_NULL: return t->type == PB_JSONTOK_NULL ? 0 : PB_ERR_INVALID;
+    case PB_AVRO_BOOLEAN:
+        if (t->type != PB_JSONTOK_TRUE && t->type != PB_JSONTOK_FALSE) return PB_ERR_INVALID;
+        return pb_buf_putc(b, t->type == PB_JSONTOK_TRUE ? 1 : 0) ? PB_ERR_NOMEM : 0;
+    case PB_AVRO_INT:
+        if (t->type != PB_JSONTOK_INTEGER || t->v.i < INT32_MIN || t->v.i > INT32_MAX)
+            return PB_ERR_INVALID;
+        return put_long(b, t->v.i) ? PB_ERR_NOMEM : 0;
+    case PB_AVRO_LONG:
+        if (t->type != PB_JSONTOK_INTEGER) return PB_ERR_INVALID;
+        return put_long(b, t->v.i) ? PB_ERR_NOMEM : 0;
+    case PB_AVRO_FLOAT: {
+        double d;
+        if (treal_of(tk, t, &d)) return PB_ERR_INVALID;
+        float f = (float)d;
+        if (isinf(f) && !isinf(d)) return PB_ERR_INVALID;
+        return put_float(b, f) ? PB_ERR_NOMEM : 0;
+    }
+    case PB_AVRO_DOUBLE: {
+        double d;
+        if (treal_of(tk, t, &d)) return PB_ERR_INVALID;
+        return put_double(b, d) ? PB_ERR_NOMEM : 0;
+    }
+    case PB_AVRO_BYTES: return tenc_cps(c, tk, t, -1);
+    case PB_AVRO_FIXED: return tenc_cps(c, tk, t, (long)n->size);
+    case PB_AVRO_STRING:
+        if (t->type != PB_JSONTOK_STRING) return PB_ERR_INVALID;
+        if (put_long(b, (int64_t)t->len) || pb_buf_append(b, pb_jsontok_str(tk, t), t->len))
+            return PB_ERR_NOMEM;
+        return 0;
+    case PB_AVRO_ENUM:
+        if (t->type != PB_JSONTOK_STRING) return PB_ERR_INVALID;
+        for (size_t k = 0; k < n->n_symbols; k++)
+            if (teq(tk, t, n->symbols[k])) return put_long(b, (int64_t)k) ? PB_ERR_NOMEM : 0;
+        return PB_ERR_INVALID;
+    case PB_AVRO_ARRAY: {
+        if (t->type != PB_JSONTOK_ARRAY) return PB_ERR_INVALID;
+        if (++depth > PB_CODEC_MAX_DEPTH) return PB_ERR_TOO_LARGE;
+        size_t len = t->len;
+        if (len && put_long(b, (int64_t)len)) return PB_ERR_NOMEM;
+        for (size_t k = 0, j = i + 1; k < len; k++, j = tk->tok[j].next) {
+            int rc = tenc(c, n->items, tk, j, depth);
+            if (rc) return rc;
+        }
+        return pb_buf_putc(b, 0) ? PB_ERR_NOMEM : 0;
+    }
+    case PB_AVRO_MAP: {
+        if (t->type != PB_JSONTOK_OBJECT) return PB_ERR_INVALID;
+        if (++depth > PB_CODEC_MAX_DEPTH) return PB_ERR_TOO_LARGE;
+        size_t len = t->len;
+        if (len && put_long(b, (int64_t)len)) return PB_ERR_NOMEM;
+        for (size_t k = 0, j = i + 1; k < len; k++, j = tk->tok[j + 1].next) {
+            const pb_jsontok_tok_t *key = &tk->tok[j];
+            if (put_long(b, (int64_t)key->len) ||
+                pb_buf_append(b, pb_jsontok_str(tk, key), key->len))
+                return PB_ERR_NOMEM;
+            int rc = tenc(c, n->items, tk, j + 1, depth);
+            if (rc) return rc;
+        }
+        return pb_buf_putc(b, 0) ? PB_ERR_NOMEM : 0;
+    }
+    case PB_AVRO_RECORD:
+        if (++depth > PB_CODEC_MAX_DEPTH) return PB_ERR_TOO_LARGE;
+        return tenc_record(c, n, tk, i, depth);
+    case PB_AVRO_UNION:
+        if (++depth > PB_CODEC_MAX_DEPTH) return PB_ERR_TOO_LARGE;
+        return tenc_union(c, n, tk, i, depth);
+    }
+    return PB_ERR_INTERNAL;
+}
+
+int pb_codec_tokens_to_avro(const pb_schema_t *s, const pb_jsontok_t *tk, size_t root,
+                            unsigned flags, pb_buf_t *out, pb_err_t *err) {
+    cx_t c;
+    cx_init(&c, err);
+    c.silent = 1;
+    c.out = out;
+    c.flags = flags;
+    size_t start = out->len;
+    int rc = tenc(&c, s->root, tk, root, 0);
+    if (rc) {
+        out->len = start;
+        pb_err_set(err, rc,
+                   rc == PB_ERR_NOMEM
+                       ? "out of memory"
+                       : "the value does not match the schema (pb_codec_json_to_avro "
+                         "says where and why)");
+    }
+    return rc;
 }
 
 /* ------------------------------------------------------------------------------------------ */

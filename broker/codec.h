@@ -35,6 +35,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "jsontok.h"
 #include "schema.h"
 
 /* Nesting limit of a datum: every record, array, map and union level counts one. */
@@ -84,6 +85,17 @@ typedef struct pb_codec_error {
  */
 int pb_codec_json_to_avro(const pb_schema_t *s, const json_t *v, unsigned flags, pb_buf_t *out,
                           pb_codec_error_t *detail, pb_err_t *err);
+
+/*
+ * pb_codec_json_to_avro over tokens: encode the value at token root of tk (pb_jsontok_parse) with
+ * the same rules, flags and output bytes, accepting and refusing exactly the same values (given
+ * the same JSON text, jansson's tree and jsontok's tokens are the same value). For hot paths: no
+ * error is formatted; on PB_ERR_INVALID or PB_ERR_TOO_LARGE err only says that the value does
+ * not fit, and a caller that reports where and why re-encodes with pb_codec_json_to_avro.
+ * Returns 0, PB_ERR_INVALID, PB_ERR_TOO_LARGE or PB_ERR_NOMEM; out as pb_codec_json_to_avro.
+ */
+int pb_codec_tokens_to_avro(const pb_schema_t *s, const pb_jsontok_t *tk, size_t root,
+                            unsigned flags, pb_buf_t *out, pb_err_t *err);
 
 /*
  * Decode one datum of schema s from data[0..len) and append it to out as JSON text in Avro's JSON

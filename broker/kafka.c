@@ -1748,3 +1748,31 @@ int pb_kafka_cluster_set_up(pb_kafka_cluster_t *c, int up, pb_err_t *err) {
     }
     return 0;
 }
+
+/* ---- publish: one topic handle for a request's messages ---- */
+
+pb_kafka_topic_t *pb_kafka_topic_open(pb_kafka_t *k, const char *topic) {
+    return (pb_kafka_topic_t *)rd_kafka_topic_new(k->rk, topic, NULL);
+}
+
+void pb_kafka_topic_close(pb_kafka_topic_t *t) {
+    if (t) rd_kafka_topic_destroy((rd_kafka_topic_t *)t);
+}
+
+int pb_kafka_produce_topic_dr(pb_kafka_t *k, pb_kafka_topic_t *t, const void *key, size_t klen,
+                              const void *val, size_t vlen, const pb_kafka_header_t *headers,
+                              size_t n_headers, pb_kafka_dr_t *c, pb_err_t *err) {
+    rd_kafka_topic_t *rkt = (rd_kafka_topic_t *)t;
+    rd_kafka_headers_t *hdrs = n_headers ? header_list(headers, n_headers) : NULL;
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        k->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_HEADERS(hdrs),
+        RD_KAFKA_V_END);
+    if (e) {
+        if (hdrs) rd_kafka_headers_destroy(hdrs); /* on failure the headers stay ours */
+        int code = e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? PB_ERR_UNAVAILABLE : map_err(e);
+        return pb_err_set(err, code, "produce to %s: %s", rd_kafka_topic_name(rkt),
+                          rd_kafka_err2str(e));
+    }
+    return 0;
+}

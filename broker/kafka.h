@@ -501,4 +501,22 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
 /* Free the probe. NULL is a no-op. */
 void pb_kafka_lag_destroy(pb_kafka_lag_t *l);
 
+/* ---- publish: one topic handle for a request's messages ----
+ * pb_kafka_produce_dr names the topic per message, which librdkafka looks up under its client-wide
+ * write lock each time; a request producing many messages to one topic opens a handle once. */
+typedef struct pb_kafka_topic pb_kafka_topic_t;
+
+/* A handle on topic (no request to Kafka; an unknown topic fails per message, as with
+ * pb_kafka_produce_dr). NULL only out of memory. Close it with pb_kafka_topic_close; messages in
+ * flight keep what they need. Any thread. */
+pb_kafka_topic_t *pb_kafka_topic_open(pb_kafka_t *k, const char *topic);
+
+/* Release a handle. NULL is a no-op. */
+void pb_kafka_topic_close(pb_kafka_topic_t *t);
+
+/* pb_kafka_produce_dr to t's topic (partition chosen by the partitioner), same contract. */
+int pb_kafka_produce_topic_dr(pb_kafka_t *k, pb_kafka_topic_t *t, const void *key, size_t klen,
+                              const void *val, size_t vlen, const pb_kafka_header_t *headers,
+                              size_t n_headers, pb_kafka_dr_t *dr, pb_err_t *err);
+
 #endif

@@ -452,6 +452,242 @@ int pb_publish_prepare(const pb_publish_target_t *t, const pb_publish_limits_t *
                : 0;
 }
 
+/* ---- the fast path: tokens instead of a jansson tree -----------------------------------------
+ * Every check below mirrors pb_publish_parse / pb_publish_prepare / field_event_time in the same
+ * order, but refuses with a bare PB_ERR_INVALID: the handler then runs the jansson path, which
+ * refuses the same body with the exact 400/413/422 it always gave. So the error texts live in one
+ * place, and a request costs jansson only when it is refused. */
+
+#define NOT_FAST PB_ERR_INVALID
+
+static int fast_nomem(pb_err_t *err) { return pb_err_set(err, PB_ERR_NOMEM, "out of memory"); }
+
+static int add_root(pb_publish_scratch_t *sc, size_t *n, size_t root) {
+    if (*n == sc->roots_cap) {
+        size_t cap = sc->roots_cap ? 2 * sc->roots_cap : 128;
+        size_t *r = realloc(sc->roots, cap * sizeof *r);
+        if (!r) return PB_ERR_NOMEM;
+        sc->roots = r;
+        sc->roots_cap = cap;
+    }
+    sc->roots[(*n)++] = root;
+    return 0;
+}
+
+/* The records' tokens, as pb_publish_parse reads the body. */
+static int fast_parse(const char *body, size_t len, pb_publish_format_t fmt,
+                      const pb_publish_limits_t *lim, pb_publish_scratch_t *sc, size_t *n,
+                      pb_err_t *err) {
+    pb_jsontok_t *tk = &sc->tk;
+    pb_err_t te = {0};
+    size_t root = 0;
+    int rc;
+    *n = 0;
+    if (fmt == PB_PUBLISH_JSON) {
+        if ((rc = pb_jsontok_parse(tk, body, len, 0, &root, &te)))
+            return rc == PB_ERR_NOMEM ? fast_nomem(err) : NOT_FAST;
+        const pb_jsontok_tok_t *t = tk->tok;
+        if (t[root].type != PB_JSONTOK_OBJECT || t[root].len != 1 ||
+            !pb_jsontok_eq(tk, &t[root + 1], "records") || t[root + 2].type != PB_JSONTOK_ARRAY)
+            return NOT_FAST;
+        size_t arr = root + 2;
+        if ((int64_t)t[arr].len > lim->max_records) return NOT_FAST;
+        for (size_t k = 0, j = arr + 1; k < t[arr].len; k++, j = tk->tok[j].next)
+            if (add_root(sc, n, j)) return fast_nomem(err);
+        return 0;
+    }
+    const char *p = body, *end = body + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+        const char *q = p;
+        while (q < le && isspace((unsigned char)*q))
+            q++;
+        if (q < le) {
+            if ((int64_t)*n >= lim->max_records) return NOT_FAST;
+            if ((rc = pb_jsontok_parse(tk, p, (size_t)(le - p), PB_JSONTOK_ANY, &root, &te)))
+                return rc == PB_ERR_NOMEM ? fast_nomem(err) : NOT_FAST;
+            if (add_root(sc, n, root)) return fast_nomem(err);
+        }
+        p = nl ? nl + 1 : end;
+    }
+    return 0;
+}
+
+/* field_event_time over tokens: 0 and *ms, -1 absent or not a time, NOT_FAST a bad string. */
+static int fast_event_time(const pb_publish_target_t *t, const pb_jsontok_t *tk, size_t value,
+                           int64_t *ms) {
+    if (tk->tok[value].type != PB_JSONTOK_OBJECT) return -1;
+    size_t v = pb_jsontok_get(tk, value, t->event_time_field);
+    if (!v) return -1;
+    if (tk->tok[v].type == PB_JSONTOK_OBJECT && tk->tok[v].len == 1) v += 2;
+    const pb_jsontok_tok_t *x = &tk->tok[v];
+    if (x->type == PB_JSONTOK_INTEGER) {
+        *ms = t->event_time_micros ? x->v.i / 1000 : x->v.i;
+        return 0;
+    }
+    if (x->type == PB_JSONTOK_STRING) {
+        pb_err_t te = {0};
+        return pb_timefmt_parse(pb_jsontok_str(tk, x), x->len, ms, &te) ? NOT_FAST : 0;
+    }
+    return -1;
+}
+
+/* The producer's headers of one record into sc->own (names copied NUL-terminated). */
+static int fast_headers(pb_publish_scratch_t *sc, size_t len, size_t hdrs, pb_publish_record_t *r,
+                        const pb_publish_limits_t *lim, size_t *hbytes) {
+    const pb_jsontok_t *tk = &sc->tk;
+    const pb_jsontok_tok_t *t = tk->tok;
+    if (t[hdrs].type != PB_JSONTOK_OBJECT) return NOT_FAST;
+    if ((int64_t)t[hdrs].len > lim->max_headers) return NOT_FAST;
+    /* Sized for the whole body before the first header is stored (a header needs two tokens and
+     * its name's bytes plus a NUL), so pointers into them stay valid. */
+    size_t need_own = tk->n / 2 + 1, need_names = 2 * len + 2;
+    if (sc->n_own == 0 && (sc->own_cap < need_own || sc->names_cap < need_names)) {
+        pb_kafka_header_t *o = realloc(sc->own, need_own * sizeof *o);
+        if (o) {
+            sc->own = o;
+            sc->own_cap = need_own;
+        }
+        char *nm = realloc(sc->names, need_names);
+        if (nm) {
+            sc->names = nm;
+            sc->names_cap = need_names;
+        }
+        if (!o || !nm) return PB_ERR_NOMEM;
+    }
+    r->own = sc->own + sc->n_own;
+    for (size_t k = 0, j = hdrs + 1; k < t[hdrs].len; k++, j = t[j + 1].next) {
+        const pb_jsontok_tok_t *name = &t[j], *v = &t[j + 1];
+        if (v->type != PB_JSONTOK_STRING || name->len == 0) return NOT_FAST;
+        PB_ASSERT(sc->n_own < sc->own_cap && sc->names_len + name->len + 1 <= sc->names_cap);
+        char *nm = sc->names + sc->names_len;
+        memcpy(nm, pb_jsontok_str(tk, name), name->len);
+        nm[name->len] = '\0';
+        sc->names_len += name->len + 1;
+        sc->own[sc->n_own].name = nm;
+        sc->own[sc->n_own].value = pb_jsontok_str(tk, v);
+        sc->own[sc->n_own].len = v->len;
+        sc->n_own++;
+        *hbytes += name->len + v->len;
+    }
+    r->n_own = t[hdrs].len;
+    if ((int64_t)*hbytes > lim->max_header_bytes) return NOT_FAST;
+    return 0;
+}
+
+/* One record (token ri) as pb_publish_prepare makes it. */
+static int fast_record(const pb_publish_target_t *t, const pb_publish_limits_t *lim,
+                       pb_publish_scratch_t *sc, size_t len, size_t ri, pb_publish_record_t *r,
+                       pb_buf_t *values) {
+    const pb_jsontok_t *tk = &sc->tk;
+    const pb_jsontok_tok_t *tok = tk->tok;
+    memset(r, 0, sizeof *r);
+    r->event_ms = -1;
+    if (tok[ri].type != PB_JSONTOK_OBJECT) return NOT_FAST;
+    size_t value = 0, key = 0, id = 0, tm = 0, hdrs = 0;
+    for (size_t k = 0, j = ri + 1; k < tok[ri].len; k++, j = tok[j + 1].next) {
+        const pb_jsontok_tok_t *m = &tok[j];
+        if (pb_jsontok_eq(tk, m, "value"))
+            value = j + 1;
+        else if (pb_jsontok_eq(tk, m, "key"))
+            key = j + 1;
+        else if (pb_jsontok_eq(tk, m, "id"))
+            id = j + 1;
+        else if (pb_jsontok_eq(tk, m, "time"))
+            tm = j + 1;
+        else if (pb_jsontok_eq(tk, m, "headers"))
+            hdrs = j + 1;
+        else
+            return NOT_FAST;
+    }
+    if (!value) return NOT_FAST;
+    size_t hbytes = 0, key_avro = 0;
+    if (key && tok[key].type != PB_JSONTOK_NULL && t->key_schema) {
+        key_avro = key;
+    } else if (key && tok[key].type == PB_JSONTOK_STRING) {
+        r->key = pb_jsontok_str(tk, &tok[key]);
+        r->klen = tok[key].len;
+    } else if (key && tok[key].type != PB_JSONTOK_NULL) {
+        return NOT_FAST;
+    }
+    if (id) {
+        if (tok[id].type != PB_JSONTOK_STRING || tok[id].len == 0 ||
+            tok[id].len > PB_PUBLISH_MAX_ID_BYTES)
+            return NOT_FAST;
+        r->id = pb_jsontok_str(tk, &tok[id]);
+        r->idlen = tok[id].len;
+    }
+    if (tm) {
+        pb_err_t te = {0};
+        if (tok[tm].type != PB_JSONTOK_STRING ||
+            pb_timefmt_parse(pb_jsontok_str(tk, &tok[tm]), tok[tm].len, &r->event_ms, &te))
+            return NOT_FAST;
+    }
+    if (hdrs && tok[hdrs].type != PB_JSONTOK_NULL) {
+        int rc = fast_headers(sc, len, hdrs, r, lim, &hbytes);
+        if (rc) return rc;
+    }
+    pb_err_t ce = {0};
+    size_t mark = values->len;
+    if (pb_codec_wire_header(values, t->schema_id)) return PB_ERR_NOMEM;
+    int rc = pb_codec_tokens_to_avro(t->schema, tk, value, PB_CODEC_UNWRAPPED_UNIONS, values, &ce);
+    if (rc) return rc == PB_ERR_NOMEM ? rc : NOT_FAST;
+    r->voff = mark;
+    r->vlen = values->len - mark;
+    if (key_avro) {
+        size_t kmark = values->len;
+        rc = pb_codec_tokens_to_avro(t->key_schema, tk, key_avro, PB_CODEC_UNWRAPPED_UNIONS, values,
+                                     &ce);
+        if (rc) return rc == PB_ERR_NOMEM ? rc : NOT_FAST;
+        r->koff = kmark;
+        r->klen = values->len - kmark;
+        r->key_encoded = 1;
+    }
+    if ((int64_t)(r->vlen + r->klen + hbytes) > lim->max_record_bytes) return NOT_FAST;
+    if (r->event_ms < 0 && t->event_time_field) {
+        if (fast_event_time(t, tk, value, &r->event_ms) > 0) return NOT_FAST;
+        if (r->event_ms < 0) r->event_ms = -1;
+    }
+    return 0;
+}
+
+int pb_publish_prepare_fast(const pb_publish_target_t *t, const pb_publish_limits_t *lim,
+                            const char *body, size_t len, pb_publish_format_t fmt,
+                            pb_publish_scratch_t *sc, pb_publish_record_t **out, size_t *n,
+                            pb_buf_t *values, pb_err_t *err) {
+    size_t start = values->len, count = 0;
+    pb_publish_record_t *recs = NULL;
+    pb_jsontok_reset(&sc->tk);
+    sc->n_own = sc->names_len = 0;
+    *out = NULL;
+    *n = 0;
+    int rc = fast_parse(body, len, fmt, lim, sc, &count, err);
+    if (rc) return rc;
+    if (count == 0) return NOT_FAST;
+    if (!(recs = malloc(count * sizeof *recs))) return fast_nomem(err);
+    for (size_t i = 0; i < count; i++) {
+        rc = fast_record(t, lim, sc, len, sc->roots[i], &recs[i], values);
+        if (rc) {
+            free(recs);
+            values->len = start;
+            return rc == PB_ERR_NOMEM ? fast_nomem(err) : NOT_FAST;
+        }
+    }
+    *out = recs;
+    *n = count;
+    return 0;
+}
+
+void pb_publish_scratch_free(pb_publish_scratch_t *sc) {
+    if (!sc) return;
+    pb_jsontok_free(&sc->tk);
+    free(sc->roots);
+    free(sc->own);
+    free(sc->names);
+    memset(sc, 0, sizeof *sc);
+}
+
 /* ---- headers -------------------------------------------------------------------------------- */
 
 static int broker_owned(const char *name) {
@@ -475,14 +711,32 @@ static void put(pb_kafka_header_t *out, size_t *n, size_t cap, const char *name,
 }
 #define PUTS(name, v) put(out, &n, cap, name, v, (v) ? strlen(v) : 0)
 
+/* The producer's own header name of r (either form), or NULL. */
+static const char *own_header(const pb_publish_record_t *r, const char *name, size_t *len) {
+    if (r->own) {
+        for (size_t i = 0; i < r->n_own; i++)
+            if (!strcmp(r->own[i].name, name)) {
+                *len = r->own[i].len;
+                return r->own[i].value;
+            }
+        return NULL;
+    }
+    const json_t *v = json_object_get(r->headers, name);
+    if (!v) return NULL;
+    *len = json_string_length(v);
+    return json_string_value(v);
+}
+
 size_t pb_publish_headers(const pb_publish_stamp_t *s, const pb_publish_record_t *r, const char *id,
                           size_t idlen, pb_publish_hdrbuf_t *hb, pb_kafka_header_t *out,
                           size_t cap) {
-    size_t n = 0;
-    const json_t *own_tp = r->headers ? json_object_get(r->headers, PB_HDR_TRACEPARENT) : NULL;
-    const json_t *own_ts = r->headers ? json_object_get(r->headers, PB_HDR_TRACESTATE) : NULL;
-    const json_t *own_corr =
-        r->headers ? json_object_get(r->headers, PB_HDR_CE_CORRELATIONID) : NULL;
+    size_t n = 0, tp_len = 0, ts_len = 0, corr_len = 0;
+    const char *own_tp = NULL, *own_ts = NULL, *own_corr = NULL;
+    if (r->own || r->headers) {
+        own_tp = own_header(r, PB_HDR_TRACEPARENT, &tp_len);
+        own_ts = own_header(r, PB_HDR_TRACESTATE, &ts_len);
+        own_corr = own_header(r, PB_HDR_CE_CORRELATIONID, &corr_len);
+    }
     put(out, &n, cap, PB_HDR_CE_SPECVERSION, "1.0", 3);
     put(out, &n, cap, PB_HDR_CE_ID, id, idlen);
     PUTS(PB_HDR_CE_SOURCE, s->source);
@@ -497,23 +751,27 @@ size_t pb_publish_headers(const pb_publish_stamp_t *s, const pb_publish_record_t
     if (s->correlation_id)
         PUTS(PB_HDR_CE_CORRELATIONID, s->correlation_id);
     else if (own_corr)
-        put(out, &n, cap, PB_HDR_CE_CORRELATIONID, json_string_value(own_corr),
-            json_string_length(own_corr));
+        put(out, &n, cap, PB_HDR_CE_CORRELATIONID, own_corr, corr_len);
     /* The broker's span: a child of the record's own traceparent when it brings one, else the
      * request's span (one per request). */
     if (own_tp) {
-        pb_id_traceparent_child(json_string_value(own_tp), json_string_length(own_tp),
-                                hb->traceparent);
+        pb_id_traceparent_child(own_tp, tp_len, hb->traceparent);
         put(out, &n, cap, PB_HDR_TRACEPARENT, hb->traceparent, PB_ID_TRACEPARENT_LEN);
     } else {
         PUTS(PB_HDR_TRACEPARENT, s->span);
     }
     if (own_ts)
-        put(out, &n, cap, PB_HDR_TRACESTATE, json_string_value(own_ts), json_string_length(own_ts));
+        put(out, &n, cap, PB_HDR_TRACESTATE, own_ts, ts_len);
     else if (s->tracestate)
         PUTS(PB_HDR_TRACESTATE, s->tracestate);
     PUTS(PB_HDR_CONTRACT, s->contract);
-    if (r->headers) {
+    if (r->own) {
+        for (size_t i = 0; i < r->n_own; i++) {
+            const char *k = r->own[i].name;
+            if (broker_owned(k) || !strcmp(k, PB_HDR_CE_CORRELATIONID)) continue;
+            put(out, &n, cap, k, r->own[i].value, r->own[i].len);
+        }
+    } else if (r->headers) {
         const char *k;
         json_t *v;
         json_object_foreach((json_t *)r->headers, k, v) {
@@ -724,8 +982,22 @@ static void reply_invalid(pb_http_req_t *req, const pb_publish_errors_t *e, size
 }
 
 /* Every record has its outcome: answer (or, the client gone, just log) and free. */
+/* Append the decimal text of v (the reply's partitions and offsets: no printf per record). */
+static void put_i64(pb_buf_t *o, int64_t v) {
+    char tmp[24], *q = tmp + sizeof tmp;
+    uint64_t u = v < 0 ? ~(uint64_t)v + 1 : (uint64_t)v;
+    do {
+        *--q = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) *--q = '-';
+    pb_buf_append(o, q, (size_t)(tmp + sizeof tmp - q));
+}
+
 static void finish(pub_t *p) {
     pb_buf_t o = {0};
+    /* One allocation for the usual reply: ~50 bytes a result besides its id. */
+    pb_buf_reserve(&o, 256 + p->n * 64 + p->ids.len);
     int status = p->failed == 0 ? 200 : p->failed == p->n && p->unavailable == p->n ? 503 : 207;
     if (pb_http_req_gone(p->req))
         pb_log(INFO, "publish",
@@ -747,8 +1019,11 @@ static void finish(pub_t *p) {
         slot_t *s = &p->slots[i];
         if (i) pb_buf_putc(&o, ',');
         if (s->code == 0) {
-            pb_buf_printf(&o, "{\"partition\":%d,\"offset\":%lld,\"id\":", (int)s->partition,
-                          (long long)s->offset);
+            pb_buf_puts(&o, "{\"partition\":");
+            put_i64(&o, s->partition);
+            pb_buf_puts(&o, ",\"offset\":");
+            put_i64(&o, s->offset);
+            pb_buf_puts(&o, ",\"id\":");
         } else {
             const char *why = s->reason ? s->reason : "not produced";
             int code = s->code == PB_ERR_TOO_LARGE ? 413 : s->code == PB_ERR_INVALID ? 500 : 503;
@@ -775,6 +1050,7 @@ static void on_delivery(void *opaque, int code, const char *reason, int32_t part
     s->partition = partition;
     s->offset = offset;
     s->reason = reason;
+    double since = (double)(mono_ns() - p->start_ns) / 1e9; /* one clock read per report */
     if (code) {
         p->failed++;
         if (code == PB_ERR_UNAVAILABLE || code == PB_ERR_TIMEOUT) p->unavailable++;
@@ -782,9 +1058,9 @@ static void on_delivery(void *opaque, int code, const char *reason, int32_t part
     } else {
         pb_metrics_count(p->mp, PB_METRICS_IN, PB_METRICS_OK, 1, s->vlen);
         pb_metrics_seen(p->mp, s->event_s, p->recv_s);
-        pb_metrics_e2e(p->mp, p->recv_s + (double)(mono_ns() - p->start_ns) / 1e9 - s->event_s);
+        pb_metrics_e2e(p->mp, p->recv_s + since - s->event_s);
     }
-    pb_metrics_produce_duration(p->b->metrics, (double)(mono_ns() - p->start_ns) / 1e9);
+    pb_metrics_produce_duration(p->b->metrics, since);
     if (--p->pending == 0 && !p->enqueueing) finish(p);
 }
 
@@ -826,6 +1102,7 @@ void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port
     pb_buf_t plain = {0}, values = {0};
     pb_publish_errors_t *errs = NULL;
     pb_publish_record_t *recs = NULL;
+    pb_publish_scratch_t sc = {0};
     json_t *records = NULL;
     pub_t *p = NULL;
     uint8_t *rnd = NULL;
@@ -883,37 +1160,46 @@ void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port
         reply_msg(req, 503, NULL, "%s has no live schema version yet (%s)", port->fqn, err.msg);
         goto done;
     }
-    errs = calloc(1, sizeof *errs);
-    if (!errs) goto nomem;
-    arena_begin();
-    int rc = pb_publish_parse(body, len, fmt, &lim, &records, errs, &err);
-    arena_end();
-    if (rc) {
-        if (rc == PB_ERR_NOMEM) goto nomem;
-        if (rc == PB_ERR_TOO_LARGE)
-            reply_msg(req, 413, "publish.max.records", "%s", err.msg);
-        else
-            reply_msg(req, 400, NULL, "%s", err.msg);
-        goto done;
-    }
-    size_t n = json_array_size(records);
-    if (n == 0) {
-        reply_msg(req, 400, NULL, "no records in the body: nothing to publish");
-        goto done;
-    }
     /* A key schema other than a plain string or bytes encodes keys as Avro binary. */
     const pb_schema_t *ks = port->key_parsed;
     if (ks && (ks->root->type == PB_AVRO_STRING || ks->root->type == PB_AVRO_BYTES)) ks = NULL;
     pb_publish_target_t tgt = {ver.parsed, (uint32_t)ver.id, port->event_time_field,
                                event_time_micros(ver.parsed, port->event_time_field), ks};
-    recs = malloc(n * sizeof *recs);
-    if (!recs || pb_buf_reserve(&values, len / 2 + 64)) goto nomem;
-    rc = pb_publish_prepare(&tgt, &lim, records, recs, &values, errs, &err);
+    if (pb_buf_reserve(&values, len / 2 + 64)) goto nomem;
+    size_t n = 0;
+    int rc = pb_publish_prepare_fast(&tgt, &lim, body, len, fmt, &sc, &recs, &n, &values, &err);
     if (rc == PB_ERR_NOMEM) goto nomem;
     if (rc) {
-        pb_metrics_count(mp, PB_METRICS_IN, PB_METRICS_REJECTED, errs->n_bad, 0);
-        reply_invalid(req, errs, n);
-        goto done;
+        /* Refused by the fast path: jansson's path refuses it too, and says where and why. */
+        errs = calloc(1, sizeof *errs);
+        if (!errs) goto nomem;
+        arena_begin();
+        rc = pb_publish_parse(body, len, fmt, &lim, &records, errs, &err);
+        arena_end();
+        if (rc) {
+            if (rc == PB_ERR_NOMEM) goto nomem;
+            if (rc == PB_ERR_TOO_LARGE)
+                reply_msg(req, 413, "publish.max.records", "%s", err.msg);
+            else
+                reply_msg(req, 400, NULL, "%s", err.msg);
+            goto done;
+        }
+        n = json_array_size(records);
+        if (n == 0) {
+            reply_msg(req, 400, NULL, "no records in the body: nothing to publish");
+            goto done;
+        }
+        recs = malloc(n * sizeof *recs);
+        if (!recs) goto nomem;
+        rc = pb_publish_prepare(&tgt, &lim, records, recs, &values, errs, &err);
+        if (rc == PB_ERR_NOMEM) goto nomem;
+        if (rc) {
+            pb_metrics_count(mp, PB_METRICS_IN, PB_METRICS_REJECTED, errs->n_bad, 0);
+            reply_invalid(req, errs, n);
+            goto done;
+        }
+        pb_log_rl(WARN, "publish", "POST %s: the fast path refused a body the full path accepts",
+                  pb_http_path(req));
     }
 
     /* Request-wide header values. */
@@ -964,6 +1250,7 @@ void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port
     pb_kafka_header_t *hdrs = cap <= sizeof hstack / sizeof hstack[0] ? hstack : NULL;
     if (!hdrs && !(hdrs = malloc(cap * sizeof *hdrs))) goto nomem;
     pb_publish_hdrbuf_t hb;
+    pb_kafka_topic_t *topic = NULL; /* opened at the first record */
     int stop = 0;
     for (size_t i = 0; i < n; i++) {
         const pb_publish_record_t *r = &recs[i];
@@ -997,8 +1284,11 @@ void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port
         s->dr.opaque = s;
         s->dr.borrowed = 1;
         const void *key = r->key_encoded ? (const void *)(values.data + r->koff) : r->key;
-        if (pb_kafka_produce_dr(b->kafka, port->topic, -1, key, r->klen, values.data + r->voff,
-                                r->vlen, hdrs, nh, &s->dr, &pe)) {
+        if (!topic && !(topic = pb_kafka_topic_open(b->kafka, port->topic)))
+            pb_err_set(&pe, PB_ERR_UNAVAILABLE, "produce to %s: out of memory", port->topic);
+        if (pe.code ||
+            pb_kafka_produce_topic_dr(b->kafka, topic, key, r->klen, values.data + r->voff, r->vlen,
+                                      hdrs, nh, &s->dr, &pe)) {
             p->pending--;
             s->code = pe.code;
             p->failed++;
@@ -1011,6 +1301,7 @@ void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port
         }
     }
     if (hdrs != hstack) free(hdrs);
+    pb_kafka_topic_close(topic);
     p->enqueueing = 0;
     if (p->pending == 0) finish(p);
     p = NULL;
@@ -1027,6 +1318,7 @@ done:
     free(recs);
     free(errs);
     json_decref(records);
+    pb_publish_scratch_free(&sc);
     arena_reset();
     pb_buf_free(&values);
     pb_buf_free(&plain);

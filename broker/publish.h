@@ -21,6 +21,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "jsontok.h"
 #include "kafka.h"
 #include "schema.h"
 
@@ -118,7 +119,9 @@ typedef struct pb_publish_record {
     int64_t event_ms; /* event time: "time", else eventTimeField, else -1 (receive time) */
     size_t voff;      /* value (wire frame) at values->data + voff, vlen bytes */
     size_t vlen;
-    const json_t *headers; /* the producer's "headers" object, or NULL */
+    const json_t *headers; /* the producer's "headers" object, or NULL (pb_publish_prepare) */
+    const pb_kafka_header_t *own; /* or its headers as a list (pb_publish_prepare_fast) */
+    size_t n_own;
 } pb_publish_record_t;
 
 /*
@@ -130,6 +133,35 @@ typedef struct pb_publish_record {
 int pb_publish_prepare(const pb_publish_target_t *t, const pb_publish_limits_t *lim,
                        const json_t *records, pb_publish_record_t *out, pb_buf_t *values,
                        pb_publish_errors_t *errs, pb_err_t *err);
+
+/* Memory of pb_publish_prepare_fast, reused across requests of one thread. */
+typedef struct pb_publish_scratch {
+    pb_jsontok_t tk;
+    size_t *roots; /* each record's token */
+    size_t roots_cap;
+    pb_kafka_header_t *own; /* producers' own headers of every record */
+    size_t n_own, own_cap;
+    char *names; /* their names, NUL-terminated */
+    size_t names_len, names_cap;
+} pb_publish_scratch_t;
+
+/*
+ * pb_publish_parse + pb_publish_prepare in one pass over the body's bytes, without a jansson tree
+ * (jsontok + pb_codec_tokens_to_avro): the hot path. It only ever says yes: on 0, *out (malloc'd,
+ * caller frees) holds *n records exactly as pb_publish_prepare would have made them (the same
+ * values appended to *values, keys, ids, event times; the producer's headers in own/n_own), with
+ * pointers into body, sc and values. Any refusal (not JSON, a bad record, a limit, no records)
+ * returns PB_ERR_INVALID with nothing produced and values as on entry: the caller then runs
+ * pb_publish_parse and pb_publish_prepare, which refuse the same body and say where and why.
+ * PB_ERR_NOMEM out of memory. sc is reset on entry; free it with pb_publish_scratch_free.
+ */
+int pb_publish_prepare_fast(const pb_publish_target_t *t, const pb_publish_limits_t *lim,
+                            const char *body, size_t len, pb_publish_format_t fmt,
+                            pb_publish_scratch_t *sc, pb_publish_record_t **out, size_t *n,
+                            pb_buf_t *values, pb_err_t *err);
+
+/* Free sc's memory (sc itself is the caller's). */
+void pb_publish_scratch_free(pb_publish_scratch_t *sc);
 
 /* Request-wide header values (borrowed strings; NULL when absent). */
 typedef struct pb_publish_stamp {
