@@ -294,34 +294,13 @@ static size_t utf8_check(const uint8_t *s, size_t n) {
             i += 8;
         }
         if (i >= n) break;
-        uint8_t b = s[i];
-        if (b < 0x80) {
+        if (s[i] < 0x80) {
             i++;
             continue;
         }
-        size_t k;
-        uint32_t cp;
-        if (b >= 0xC2 && b <= 0xDF) {
-            k = 1;
-            cp = b & 0x1F;
-        } else if (b >= 0xE0 && b <= 0xEF) {
-            k = 2;
-            cp = b & 0x0F;
-        } else if (b >= 0xF0 && b <= 0xF4) {
-            k = 3;
-            cp = b & 0x07;
-        } else {
-            return i;
-        }
-        if (i + k >= n) return i; /* the sequence runs past the end */
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xC0) != 0x80) return i;
-            cp = cp << 6 | (s[i + j] & 0x3F);
-        }
-        if ((k == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-            (k == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return i;
-        i += k + 1;
+        size_t k = pb_jsontok_utf8_seq(s + i, s + n);
+        if (!k) return i;
+        i += k;
     }
     return n;
 }

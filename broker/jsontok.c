@@ -70,7 +70,7 @@ static int hex4(const char *p, const char *end) {
 
 /* Length of the valid UTF-8 sequence at p (first byte >= 0x80), or 0 (jansson's rules: no
  * overlongs, no surrogates, nothing above U+10FFFF). */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end) {
+size_t pb_jsontok_utf8_seq(const unsigned char *p, const unsigned char *end) {
     unsigned b = p[0];
     size_t k;
     uint32_t cp;
@@ -133,7 +133,7 @@ static int string(parser_t *ps) {
             return bad(ps, "premature end of input in a string");
         }
         if (*p >= 0x80) {
-            size_t k = utf8_seq(p, end);
+            size_t k = pb_jsontok_utf8_seq(p, end);
             if (!k) {
                 ps->p = (const char *)p;
                 return bad(ps, "invalid UTF-8");
@@ -173,7 +173,7 @@ static int string(parser_t *ps) {
             return bad(ps, "control character in a string");
         }
         if (c >= 0x80) {
-            size_t k = utf8_seq(p, end);
+            size_t k = pb_jsontok_utf8_seq(p, end);
             if (!k) {
                 ps->p = (const char *)p;
                 return bad(ps, "invalid UTF-8");

@@ -79,6 +79,10 @@ int pb_jsontok_parse(pb_jsontok_t *tk, const char *json, size_t len, unsigned fl
 /* Forget every token (keeps the memory for the next parse). */
 void pb_jsontok_reset(pb_jsontok_t *tk);
 
+/* Length of the valid UTF-8 sequence at p (p[0] >= 0x80, p < end): 2-4, or 0 when it is not valid
+ * (no overlongs, no surrogates, nothing above U+10FFFF; jansson's rules). Also the codec's. */
+size_t pb_jsontok_utf8_seq(const unsigned char *p, const unsigned char *end);
+
 /* Free tk's memory (tk itself is the caller's); tk is then empty and reusable. NULL is a no-op. */
 void pb_jsontok_free(pb_jsontok_t *tk);
 
