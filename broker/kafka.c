@@ -470,22 +470,36 @@ static rd_kafka_headers_t *header_list(const pb_kafka_header_t *headers, size_t 
     return hdrs;
 }
 
-int pb_kafka_produce_dr(pb_kafka_t *k, const char *topic, int32_t partition, const void *key,
-                        size_t klen, const void *val, size_t vlen, const pb_kafka_header_t *headers,
-                        size_t n_headers, pb_kafka_dr_t *c, pb_err_t *err) {
-    rd_kafka_headers_t *hdrs = NULL;
-    if (n_headers) hdrs = header_list(headers, n_headers);
+/* Produce one message to rkt (partition, or RD_KAFKA_PARTITION_UA for the partitioner) with c as
+ * its delivery context; the contract of pb_kafka_produce_dr. */
+static int produce_rkt(pb_kafka_t *k, rd_kafka_topic_t *rkt, int32_t partition, const void *key,
+                       size_t klen, const void *val, size_t vlen, const pb_kafka_header_t *headers,
+                       size_t n_headers, pb_kafka_dr_t *c, pb_err_t *err) {
+    rd_kafka_headers_t *hdrs = n_headers ? header_list(headers, n_headers) : NULL;
     rd_kafka_resp_err_t e = rd_kafka_producev(
-        k->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key, klen),
+        k->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key, klen),
         RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
     if (e) {
-        /* On failure the headers stay ours. */
-        if (hdrs) rd_kafka_headers_destroy(hdrs);
+        if (hdrs) rd_kafka_headers_destroy(hdrs); /* on failure the headers stay ours */
         int code = e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? PB_ERR_UNAVAILABLE : map_err(e);
-        return pb_err_set(err, code, "produce to %s: %s", topic, rd_kafka_err2str(e));
+        return pb_err_set(err, code, "produce to %s: %s", rd_kafka_topic_name(rkt),
+                          rd_kafka_err2str(e));
     }
     return 0;
+}
+
+int pb_kafka_produce_dr(pb_kafka_t *k, const char *topic, int32_t partition, const void *key,
+                        size_t klen, const void *val, size_t vlen, const pb_kafka_header_t *headers,
+                        size_t n_headers, pb_kafka_dr_t *c, pb_err_t *err) {
+    /* What RD_KAFKA_V_TOPIC does inside producev: a handle for this one message. */
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(k->rk, topic, NULL);
+    if (!rkt)
+        return pb_err_set(err, map_err(rd_kafka_last_error()), "produce to %s: %s", topic,
+                          rd_kafka_err2str(rd_kafka_last_error()));
+    int rc = produce_rkt(k, rkt, partition, key, klen, val, vlen, headers, n_headers, c, err);
+    rd_kafka_topic_destroy(rkt);
+    return rc;
 }
 
 /* ---- log follower --------------------------------------------------------------------------- */
@@ -1762,17 +1776,6 @@ void pb_kafka_topic_close(pb_kafka_topic_t *t) {
 int pb_kafka_produce_topic_dr(pb_kafka_t *k, pb_kafka_topic_t *t, const void *key, size_t klen,
                               const void *val, size_t vlen, const pb_kafka_header_t *headers,
                               size_t n_headers, pb_kafka_dr_t *c, pb_err_t *err) {
-    rd_kafka_topic_t *rkt = (rd_kafka_topic_t *)t;
-    rd_kafka_headers_t *hdrs = n_headers ? header_list(headers, n_headers) : NULL;
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        k->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_HEADERS(hdrs),
-        RD_KAFKA_V_END);
-    if (e) {
-        if (hdrs) rd_kafka_headers_destroy(hdrs); /* on failure the headers stay ours */
-        int code = e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? PB_ERR_UNAVAILABLE : map_err(e);
-        return pb_err_set(err, code, "produce to %s: %s", rd_kafka_topic_name(rkt),
-                          rd_kafka_err2str(e));
-    }
-    return 0;
+    return produce_rkt(k, (rd_kafka_topic_t *)t, RD_KAFKA_PARTITION_UA, key, klen, val, vlen,
+                       headers, n_headers, c, err);
 }
