@@ -20,8 +20,12 @@ OPT := -O1 -g -fno-omit-frame-pointer
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 endif
 
+# pkg-config is read when this Makefile is parsed. On a new machine the -dev packages are not there
+# yet at that moment, so `run`, `test`, `bench` and `fuzz` first install them (deploy/install-deps.sh)
+# and then build in a second make that parses this file again with the packages in place.
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+SUBMAKE    := $(MAKE) --no-print-directory
 CPPFLAGS   += -Ibroker -Iinclude -DPB_VERSION='"$(shell cat VERSION 2>/dev/null || echo 0.0.0)"'
 CFLAGS     += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP
 LDLIBS     += $(PKG_LIBS) -lpthread -lm
@@ -44,8 +48,8 @@ CONN_BINS   := $(CONN_SRCS:connectors/%.c=$(B)/connectors/%)
 PREFIX  ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all deps test-deps run test unit integration bench fuzz fuzz-short install format \
-        format-check lint docs docs-check clean valgrind
+.PHONY: all deps test-deps run test test-run unit integration bench bench-run fuzz fuzz-run \
+        fuzz-short install format format-check lint docs docs-check clean valgrind pkgcheck
 .DEFAULT_GOAL := all
 # Keep the fuzzers' objects (make would delete them as intermediate files).
 .SECONDARY:
@@ -60,6 +64,13 @@ deps:
 
 test-deps:
 	@deploy/install-deps.sh --test
+
+# A build without the -dev packages says what to run instead of failing at the first link.
+pkgcheck:
+	@pkg-config --exists $(PKGS) 2>/dev/null || { echo "portbroker: the build libraries are missing" \
+	  "(pkg-config cannot find: $(PKGS)); run 'make deps' (or 'make run' / 'make test', which install them)" >&2; exit 2; }
+
+$(BROKER_OBJS): | pkgcheck
 
 $(B)/portbroker: $(BROKER_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -106,18 +117,25 @@ build/gen/assets.c: $(ASSETS) Makefile
 	     echo "const size_t pb_asset_$${n}_len = sizeof pb_asset_$${n} - 1;"; done; } > $@.tmp
 	@mv $@.tmp $@
 
-run: deps all
+run: deps
+	@$(SUBMAKE) all
 	build/portbroker serve -c deploy/example.conf
 
 unit: all $(UNIT_BINS)
 # The release run also builds the fuzzers for a short run of each (tests/checks/fuzz-short.t).
-test: test-deps all $(UNIT_BINS) $(CONN_BINS) $(if $(SAN),,$(FUZZ_BINS))
+test: test-deps
+	@$(SUBMAKE) test-run
+test-run: all $(UNIT_BINS) $(CONN_BINS) $(if $(SAN),,$(FUZZ_BINS))
 	@B=$(B) SAN=$(SAN) tests/run.sh
 
-fuzz: test-deps $(FUZZ_BINS)
+fuzz: test-deps
+	@$(SUBMAKE) fuzz-run
+fuzz-run: $(FUZZ_BINS)
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-600} tests/fuzz/run.sh $(FUZZ_BINS)
 
-bench: test-deps all $(BENCH_BINS)
+bench: test-deps
+	@$(SUBMAKE) bench-run
+bench-run: all $(BENCH_BINS)
 	@B=$(B) bench/run.sh
 
 docs: all

@@ -4,10 +4,10 @@
 # Usage: deploy/install-deps.sh [--test]   (--test adds what the test suite uses)
 set -euo pipefail
 
-build_pkgs=(build-essential pkg-config librdkafka-dev libavro-dev libevent-dev libjansson-dev
+build_pkgs=(build-essential pkg-config librdkafka-dev libavro-dev libevent-dev libjansson-dev libssl-dev openssl libpq-dev
             libzstd-dev curl jq)
 test_pkgs=(libcmocka-dev kcat clang clang-format libclang-rt-14-dev python3-avro python3-confluent-kafka python3-requests
-           prometheus nodejs chromium perl)
+           prometheus nodejs chromium perl postgresql systemd python3-jwt python3-cryptography)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then
