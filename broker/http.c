@@ -6,7 +6,9 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <netinet/in.h>
+#include <errno.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,9 @@ struct pb_http {
     int64_t timeout_ms;
     pb_http_handler_t handler;
     void *arg;
+    struct evconnlistener *lev; /* the listener inside h->sock, for accept back-off */
+    struct event *resume_ev;    /* re-enables accepting after a pause at the fd limit */
+    pb_http_t *next;            /* in live_servers */
 };
 
 struct pb_http_req {
@@ -90,6 +95,70 @@ static void on_close(struct evhttp_connection *conn, void *arg) {
         r->on_drain = NULL;
         cb(r, r->stream_arg); /* may end (free) r: nothing touches r after this */
     }
+}
+
+/* ---- accept back-off at the fd limit --------------------------------------------------------
+ * When accept() fails with EMFILE/ENFILE (or ENOBUFS/ENOMEM) the listening socket stays readable,
+ * so a level-triggered listener would retry on every loop turn: a full core and one log line per
+ * try. Instead accepting pauses for ACCEPT_PAUSE_MS, one rate-limited line says why, and the
+ * listener resumes on a timer; connections already open are served meanwhile.
+ * libevent 2.1 passes the error callback evhttp's own argument, not ours, so the server is found
+ * by its listener in a file-local list (one entry per pb_http_t; usually one). */
+#define ACCEPT_PAUSE_MS 500
+
+static pb_http_t *live_servers;
+
+static void accept_resume(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    pb_http_t *h = arg;
+    if (h->lev) evconnlistener_enable(h->lev);
+}
+
+static void accept_error(struct evconnlistener *lev, void *unused) {
+    (void)unused;
+    int e = EVUTIL_SOCKET_ERROR();
+    pb_http_t *h = live_servers;
+    while (h && h->lev != lev)
+        h = h->next;
+    if (!h || !h->resume_ev) {
+        pb_log_rl(ERROR, "http", "accept() failed: %s", evutil_socket_error_to_string(e));
+        return;
+    }
+    evconnlistener_disable(lev);
+    struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
+    event_add(h->resume_ev, &tv);
+    if (e == EMFILE || e == ENFILE)
+        pb_log_rl(WARN, "http",
+                  "cannot accept connections: %s (the process or system is out of file "
+                  "descriptors); pausing accept for %d ms at a time, open connections are still "
+                  "served. Raise the fd limit (ulimit -n / LimitNOFILE) or lower "
+                  "http.max.connections",
+                  evutil_socket_error_to_string(e), ACCEPT_PAUSE_MS);
+    else
+        pb_log_rl(WARN, "http", "cannot accept connections: %s; pausing accept for %d ms",
+                  evutil_socket_error_to_string(e), ACCEPT_PAUSE_MS);
+}
+
+static void accept_backoff_stop(pb_http_t *h) {
+    for (pb_http_t **p = &live_servers; *p; p = &(*p)->next)
+        if (*p == h) {
+            *p = h->next;
+            break;
+        }
+    if (h->resume_ev) event_free(h->resume_ev);
+    h->resume_ev = NULL;
+    h->lev = NULL;
+}
+
+static int accept_backoff_start(pb_http_t *h, struct event_base *base) {
+    h->lev = evhttp_bound_socket_get_listener(h->sock);
+    h->resume_ev = event_new(base, -1, 0, accept_resume, h);
+    if (!h->lev || !h->resume_ev) return -1;
+    evconnlistener_set_error_cb(h->lev, accept_error);
+    h->next = live_servers;
+    live_servers = h;
+    return 0;
 }
 
 static pb_http_method_t map_method(enum evhttp_cmd_type c) {
@@ -176,6 +245,10 @@ pb_http_t *pb_http_new(pb_loop_t *loop, const char *host, int port, const pb_htt
         goto fail;
     }
     struct sockaddr_storage ss;
+    if (accept_backoff_start(h, pb_loop_base(loop)) != 0) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     socklen_t sl = sizeof ss;
     evutil_socket_t fd = evhttp_bound_socket_get_fd(h->sock);
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
@@ -191,6 +264,7 @@ int pb_http_port(const pb_http_t *h) { return h->port; }
 
 void pb_http_stop_accepting(pb_http_t *h) {
     if (h->sock) {
+        accept_backoff_stop(h);
         evhttp_del_accept_socket(h->http, h->sock);
         h->sock = NULL;
     }
@@ -198,6 +272,7 @@ void pb_http_stop_accepting(pb_http_t *h) {
 
 void pb_http_destroy(pb_http_t *h) {
     if (!h) return;
+    accept_backoff_stop(h);
     if (h->http) evhttp_free(h->http);
     free(h);
 }
