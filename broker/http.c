@@ -16,6 +16,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
+#include "jsontok.h"
 #include "log.h"
 
 struct pb_http {
@@ -174,8 +175,96 @@ static pb_http_method_t map_method(enum evhttp_cmd_type c) {
     }
 }
 
+/* ---- request-target checks -----------------------------------------------------------------
+ * Every percent escape in the path and query must be well formed and decode to UTF-8 text
+ * without NUL: libevent would decode "%00" into a C string that ends early (the path
+ * "/v1/products/%00" became "/v1/products/") and "%ff" into bytes no JSON reply can carry. The
+ * request is refused here, before any handler sees a half-decoded name. */
+static int hexdigit(int c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* 0 when s decodes to valid UTF-8 without NUL; else -1 with why set. */
+static int target_text_ok(const char *s, const char **why) {
+    unsigned char buf[4];
+    size_t want = 0, have = 0;
+    for (const char *p = s; *p; p++) {
+        int c = (unsigned char)*p;
+        if (c == '%') {
+            int h = hexdigit((unsigned char)p[1]), l = h >= 0 ? hexdigit((unsigned char)p[2]) : -1;
+            if (h < 0 || l < 0) {
+                *why = "a '%' not followed by two hex digits";
+                return -1;
+            }
+            c = h * 16 + l;
+            p += 2;
+            if (c == 0) {
+                *why = "%00 (NUL) is not allowed";
+                return -1;
+            }
+        }
+        if (have < want) { /* inside a multi-byte sequence */
+            buf[have++] = (unsigned char)c;
+            if (have == want) {
+                if (pb_jsontok_utf8_seq(buf, buf + want) != want) goto bad_utf8;
+                want = have = 0;
+            }
+            continue;
+        }
+        if (c < 0x80) continue;
+        want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+        if (!want) goto bad_utf8;
+        buf[0] = (unsigned char)c;
+        have = 1;
+    }
+    if (have < want) goto bad_utf8;
+    return 0;
+bad_utf8:
+    *why = "percent-decoded bytes that are not valid UTF-8";
+    return -1;
+}
+
+/* Answer a request refused before routing: the API's JSON error shape, then close. msg is a
+ * fixed text without quotes or backslashes. */
+static void refuse(struct evhttp_request *ev, int status, const char *msg) {
+    char body[512];
+    int n = snprintf(body, sizeof body, "{\"error_code\":%d,\"message\":\"%s\"}", status, msg);
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(ev);
+    evhttp_add_header(oh, "Content-Type", "application/json");
+    evhttp_add_header(oh, "Connection", "close");
+    struct evbuffer *out = evbuffer_new();
+    if (out && n > 0)
+        evbuffer_add(out, body, (size_t)n < sizeof body ? (size_t)n : sizeof body - 1);
+    evhttp_send_reply(ev, status, reason(status), out);
+    if (out) evbuffer_free(out);
+}
+
+/* 0 when the request target is acceptable; else the request has been answered (400). */
+static int check_target(struct evhttp_request *ev) {
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+    const char *why = NULL;
+    char msg[160];
+    if (path && target_text_ok(path, &why) != 0) {
+        snprintf(msg, sizeof msg, "request path: %s", why);
+        refuse(ev, 400, msg);
+        return -1;
+    }
+    if (query && target_text_ok(query, &why) != 0) {
+        snprintf(msg, sizeof msg, "query string: %s", why);
+        refuse(ev, 400, msg);
+        return -1;
+    }
+    return 0;
+}
+
 static void gencb(struct evhttp_request *ev, void *arg) {
     pb_http_t *h = arg;
+    if (check_target(ev) != 0) return;
     pb_http_req_t *r = calloc(1, sizeof *r);
     if (!r) {
         evhttp_send_error(ev, 503, "out of memory");

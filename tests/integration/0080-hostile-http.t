@@ -5,7 +5,7 @@
 #   the broker pauses accepting (no busy loop: CPU bounded), logs a bounded number of lines, and
 #   serves again once the flood lets go.
 . "$(dirname "$0")/lib.sh"
-plan 5
+plan 12
 
 # The broker's soft fd limit is lowered; the Python client raises its own back to the hard limit.
 ulimit -Sn 256
@@ -13,6 +13,14 @@ start_broker B || bail "serve did not start"
 ulimit -Sn "$(ulimit -Hn)"
 check "broker ready under ulimit -n 256" wait_ready "$B_URL"
 port=$(cat "$T/B.port")
+
+# Bad percent-encoding in the path or query: 400 in the API's JSON shape, before any handler.
+for t in "/v1/ports/%ff" "/v1/products/%ff" "/v1/products/%00" "/v1/ports?format=%ff" "/v1/products/%zz" "/v1/products/%c3%28"; do
+  http GET "$B_URL$t"
+  like "GET $t -> 400 JSON error" "$HTTP_STATUS $HTTP_BODY" '^400 \{"error_code":400,"message":"(request path|query string): '
+done
+http GET "$B_URL/v1/products/caf%C3%A9"
+is "valid UTF-8 escape still reaches the handler (404 unknown product)" "$HTTP_STATUS" 404
 
 cat >"$T/flood.py" <<'PY'
 import resource, socket, sys, time
