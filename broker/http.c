@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 
@@ -67,6 +68,7 @@ static const char *reason(int status) {
     case 422: return "Unprocessable Entity";
     case 429: return "Too Many Requests";
     case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
     default: return "Status";
@@ -262,9 +264,60 @@ static int check_target(struct evhttp_request *ev) {
     return 0;
 }
 
+/* ---- strict framing ------------------------------------------------------------------------
+ * libevent 2.1 takes the first of several Content-Length headers and lets Transfer-Encoding
+ * override Content-Length; a proxy in front may frame the same bytes differently (request
+ * smuggling). Any such request is refused with 400 and the connection closed, so bytes left over
+ * from the ambiguous framing are never read as a next request. */
+static int check_framing(struct evhttp_request *ev) {
+    struct evkeyvalq *ih = evhttp_request_get_input_headers(ev);
+    int cl = 0, te = 0;
+    for (struct evkeyval *kv = ih->tqh_first; kv; kv = kv->next.tqe_next) {
+        if (strcasecmp(kv->key, "Content-Length") == 0) cl++;
+        if (strcasecmp(kv->key, "Transfer-Encoding") == 0) te++;
+    }
+    const char *msg = NULL;
+    if (cl > 1)
+        msg = "more than one Content-Length header";
+    else if (cl && te)
+        msg = "both Content-Length and Transfer-Encoding";
+    else if (te > 1)
+        msg = "more than one Transfer-Encoding header";
+    if (!msg) return 0;
+    char full[160];
+    snprintf(full, sizeof full, "ambiguous request framing: %s", msg);
+    refuse(ev, 400, full);
+    return -1;
+}
+
+/* libevent keeps a connection open after answering CONNECT whatever the headers say; once the
+ * refusal has been written, shutting the socket down makes the client see the close and
+ * libevent then frees the connection on its own EOF path (nothing is freed here). */
+static void shutdown_after_reply(struct evhttp_request *ev, void *arg) {
+    (void)ev;
+    struct evhttp_connection *conn = arg;
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+    if (fd >= 0) shutdown(fd, SHUT_RDWR);
+}
+
+/* Methods the API never serves are parsed (so the answer is ours, in JSON) and refused with 501
+ * and a close: a CONNECT must not leave a half-open tunnel candidate behind. */
+static int check_method(struct evhttp_request *ev) {
+    enum evhttp_cmd_type c = evhttp_request_get_command(ev);
+    if (c != EVHTTP_REQ_CONNECT && c != EVHTTP_REQ_TRACE) return 0;
+    struct evhttp_connection *conn = evhttp_request_get_connection(ev);
+    if (c == EVHTTP_REQ_CONNECT && conn)
+        evhttp_request_set_on_complete_cb(ev, shutdown_after_reply, conn);
+    refuse(ev, 501,
+           c == EVHTTP_REQ_CONNECT ? "method CONNECT is not supported"
+                                   : "method TRACE is not supported");
+    return -1;
+}
+
 static void gencb(struct evhttp_request *ev, void *arg) {
     pb_http_t *h = arg;
-    if (check_target(ev) != 0) return;
+    if (check_method(ev) != 0 || check_framing(ev) != 0 || check_target(ev) != 0) return;
     pb_http_req_t *r = calloc(1, sizeof *r);
     if (!r) {
         evhttp_send_error(ev, 503, "out of memory");
@@ -321,7 +374,8 @@ pb_http_t *pb_http_new(pb_loop_t *loop, const char *host, int port, const pb_htt
     }
     evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
-                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH |
+                                            EVHTTP_REQ_CONNECT | EVHTTP_REQ_TRACE);
     evhttp_set_max_body_size(h->http, (ev_ssize_t)lim->max_body_bytes);
     evhttp_set_max_headers_size(h->http, (ev_ssize_t)lim->max_header_bytes);
     evhttp_set_timeout(h->http, (int)((lim->timeout_ms + 999) / 1000));
