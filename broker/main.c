@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "broker.h"
 #include "buf.h"
 #include "cli_schema.h"
@@ -32,6 +33,7 @@ static void usage(FILE *f) {
           "  schema check|compat|canonical|fingerprint|resolve ...\n"
           "        Avro schema tools (exit 0 yes, 1 no, 2 invalid input)\n"
           "  config-doc      print docs/CONFIGURATION.md generated from the settings table\n"
+          "  routes          print the HTTP API's routes as JSON lines (method, path, access)\n"
           "  version         print the version\n",
           f);
 }
@@ -181,6 +183,29 @@ static int cmd_config_doc(void) {
     return 0;
 }
 
+/* One JSON object a line per route and method, from the route table itself: what the OpenAPI
+ * contract test and the authorization matrix test compare against. */
+static int cmd_routes(void) {
+    static const char *const access[] = {"open",          "metrics",       "read",
+                                         "product-owner", "output-owner",  "input-owner",
+                                         "subscription",  "subject-owner", "admin"};
+    static const char *const names[] = {"",       "GET",  "POST",    "PUT",
+                                        "DELETE", "HEAD", "OPTIONS", "PATCH"};
+    for (size_t i = 0; i < pb_api_route_count(); i++) {
+        const pb_api_route_t *r = pb_api_route_at(i);
+        for (int k = 1; k < 8; k++) {
+            if (!(r->methods & (1u << k))) continue;
+            printf("{\"method\":\"%s\",\"path\":\"%s\",\"access\":\"%s\",\"json\":%s,"
+                   "\"ndjson\":%s,\"registry\":%s,\"summary\":\"%s\"}\n",
+                   names[k], r->path, access[r->access],
+                   r->media & PB_API_MEDIA_JSON ? "true" : "false",
+                   r->media & PB_API_MEDIA_NDJSON ? "true" : "false",
+                   r->registry ? "true" : "false", r->summary);
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     pb_proc_tune();
     if (argc < 2) {
@@ -192,6 +217,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "kafka") == 0) return cmd_kafka(argc - 1, argv + 1);
     if (strcmp(cmd, "schema") == 0) return pb_cli_schema(argc - 1, argv + 1);
     if (strcmp(cmd, "config-doc") == 0) return cmd_config_doc();
+    if (strcmp(cmd, "routes") == 0) return cmd_routes();
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("portbroker %s (librdkafka %s)\n", PB_VERSION, pb_kafka_version());
         return 0;
