@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "api.h"
 #include "exporter.h"
 #include "id.h"
@@ -124,6 +125,14 @@ static void on_stop_signal(void *arg) {
 static void on_hup(void *arg) {
     pb_broker_t *b = arg;
     pb_err_t err = {0};
+    if (b->access) {
+        if (pb_access_reload(b->access, &err))
+            pb_log(ERROR, "auth", "SIGHUP: credentials reload refused, keeping the old ones: %s",
+                   err.msg);
+        else
+            pb_log(INFO, "auth", "SIGHUP: credentials reloaded");
+        pb_err_clear(&err);
+    }
     if (pb_broker_reload(b, &err))
         pb_log(ERROR, "broker",
                "SIGHUP: reload refused, keeping the %zu products loaded before: %s",
@@ -196,6 +205,29 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
     if ((rc = pb_config_validate(cfg, err))) goto fail;
     if ((rc = pb_config_split_hostport(cfg->http_listen, host, sizeof host, &port, err))) goto fail;
 
+    if (!(b->access = pb_access_new(cfg, err))) {
+        rc = err->code;
+        goto fail;
+    }
+    if (!pb_auth_policy(pb_access_auth(b->access))->enabled && !pb_auth_host_is_loopback(host)) {
+        if (strcmp(cfg->http_allow_insecure, "true") != 0) {
+            rc = pb_err_set(err, PB_ERR_INVALID,
+                            "http.listen %s is beyond loopback and authentication is off (no "
+                            "auth.tokens.file, auth.jwks.file or auth.jwks.url): every caller "
+                            "would be admin. Configure a credential source (see README 'Securing "
+                            "it'), listen on 127.0.0.1, or set http.allow.insecure = true",
+                            cfg->http_listen);
+            goto fail;
+        }
+        pb_log(WARN, "auth",
+               "listening on %s with authentication OFF (http.allow.insecure = true): every "
+               "caller is admin",
+               cfg->http_listen);
+    } else if (pb_auth_policy(pb_access_auth(b->access))->enabled) {
+        pb_log(INFO, "auth", "authentication on (%s%s%s); anonymous callers: %s",
+               *cfg->auth_tokens_file ? "tokens " : "", *cfg->auth_jwks_file ? "jwks-file " : "",
+               *cfg->auth_jwks_url ? "jwks-url" : "", cfg->auth_anonymous);
+    }
     rc = pb_descriptor_load_dir(cfg->products_dir, cfg->mesh_namespace, (int)cfg->topic_partitions,
                                 &b->products, err);
     if (rc) goto fail;
@@ -339,6 +371,7 @@ int pb_broker_destroy(pb_broker_t *b) {
     pb_ops_destroy(b->ops);
     pb_sub_destroy(b->sub); /* streams end before the HTTP server and Kafka go */
     pb_http_destroy(b->http);
+    pb_access_destroy(b->access);
     pb_routers_destroy(b->routers); /* leaves the groups: in-flight records land, commits go out */
     pb_loop_timer_destroy(b->stop_timer);
     pb_loop_timer_destroy(b->sync_timer);

@@ -131,6 +131,49 @@ static const struct prop {
      "5 s timeout per attempt. Empty: no HTTP. Only `http://` URLs."},
     {"lineage.interval.ms", T_INT, offsetof(pb_config_t, lineage_interval_ms), "60000", 100,
      86400000, NULL, "Period of the OpenLineage RUNNING events (output statistics per port)."},
+    {"http.allow.insecure", T_ENUM, offsetof(pb_config_t, http_allow_insecure), "false", 0, 0,
+     "true|false",
+     "With no credential source configured (auth off) every caller is `admin`, so `serve` refuses "
+     "to listen on an address beyond loopback unless this is `true` (e.g. behind an "
+     "authenticating proxy on the same host)."},
+    {"auth.tokens.file", T_STR, offsetof(pb_config_t, auth_tokens_file), "", 0, 0, NULL,
+     "Bearer tokens: one line per token, `PRINCIPAL sha256:HEX` (the SHA-256 of the token, as "
+     "`portbroker token PRINCIPAL` prints it), `#` comments; re-read on SIGHUP (a bad file keeps "
+     "the old tokens). A principal is `admin` or a product pattern "
+     "`urn:dpds:{ns}:dataproducts:{product|*}:{major|*}`. HTTP Basic with the token as password is "
+     "the same credential. Setting any auth source turns authentication on."},
+    {"auth.anonymous", T_ENUM, offsetof(pb_config_t, auth_anonymous), "none", 0, 0, "none|read",
+     "With auth on, what callers without credentials may do: `none` (401 everywhere but "
+     "`/healthz`, `/readyz` and `/metrics`) or `read` (catalog reads: products, ports, subjects, "
+     "schemas, status, lineage, dashboard)."},
+    {"metrics.auth", T_ENUM, offsetof(pb_config_t, metrics_auth), "false", 0, 0, "true|false",
+     "`true`: `GET /metrics` needs credentials like a catalog read."},
+    {"auth.jwks.file", T_STR, offsetof(pb_config_t, auth_jwks_file), "", 0, 0, NULL,
+     "JWT bearer tokens (OIDC): a JWKS file (RSA and EC P-256 keys) that RS256/ES256 signatures "
+     "are checked against; re-read on SIGHUP. Needs `auth.jwt.issuer` and `auth.jwt.audience`."},
+    {"auth.jwks.url", T_STR, offsetof(pb_config_t, auth_jwks_url), "", 0, 0, NULL,
+     "JWT bearer tokens: an `http://` JWKS URL fetched at start and every "
+     "`auth.jwks.refresh.ms` in the background (a failed fetch keeps the keys held). Needs "
+     "`auth.jwt.issuer` and `auth.jwt.audience`."},
+    {"auth.jwks.refresh.ms", T_INT, offsetof(pb_config_t, auth_jwks_refresh_ms), "300000", 1000,
+     86400000, NULL, "How often `auth.jwks.url` is fetched again."},
+    {"auth.jwt.issuer", T_STR, offsetof(pb_config_t, auth_jwt_issuer), "", 0, 0, NULL,
+     "The `iss` a JWT must carry."},
+    {"auth.jwt.audience", T_STR, offsetof(pb_config_t, auth_jwt_audience), "", 0, 0, NULL,
+     "The audience a JWT's `aud` (a string or an array) must hold."},
+    {"auth.jwt.principal.claim", T_STR, offsetof(pb_config_t, auth_jwt_principal_claim), "sub", 0,
+     0, NULL, "The JWT claim whose string value is the principal (`admin` or a product pattern)."},
+    {"auth.jwt.leeway.ms", T_INT, offsetof(pb_config_t, auth_jwt_leeway_ms), "60000", 0, 600000,
+     NULL, "Clock skew tolerated on a JWT's `exp` and `nbf`."},
+    {"limit.publish.records.per.s", T_INT, offsetof(pb_config_t, limit_publish_records), "0", 0,
+     1000000000, NULL,
+     "Records per second one principal may publish (a token bucket holding one second's worth); "
+     "beyond, 429 with `Retry-After`. 0: no limit."},
+    {"limit.write.requests.per.s", T_INT, offsetof(pb_config_t, limit_write_requests), "0", 0,
+     1000000, NULL,
+     "Registry writes (PUT, POST, DELETE other than publish and cursor commits) per second one "
+     "principal may make (a token bucket holding one second's worth); beyond, 429 with "
+     "`Retry-After`. 0: no limit."},
 };
 #define NPROPS (sizeof props / sizeof props[0])
 
@@ -410,6 +453,19 @@ int pb_config_validate(const pb_config_t *c, pb_err_t *err) {
                           "lineage.url: '%s' is not an http:// URL (https is not supported; put a "
                           "local proxy in front)",
                           c->lineage_url);
+    int jwt = *c->auth_jwks_file || *c->auth_jwks_url;
+    if (jwt && (!*c->auth_jwt_issuer || !*c->auth_jwt_audience))
+        return pb_err_set(err, PB_ERR_INVALID,
+                          "auth.jwks.%s is set but auth.jwt.issuer and auth.jwt.audience are not: "
+                          "set both (JWTs are checked against them)",
+                          *c->auth_jwks_file ? "file" : "url");
+    if (*c->auth_jwks_url && strncmp(c->auth_jwks_url, "http://", 7) != 0)
+        return pb_err_set(err, PB_ERR_INVALID,
+                          "auth.jwks.url: '%s' is not an http:// URL (fetch an https JWKS into "
+                          "auth.jwks.file instead)",
+                          c->auth_jwks_url);
+    if (!*c->auth_jwt_principal_claim)
+        return pb_err_set(err, PB_ERR_INVALID, "auth.jwt.principal.claim: empty");
     return 0;
 }
 

@@ -61,6 +61,20 @@ typedef struct pb_config {
     int64_t sub_heartbeat_ms;
     int64_t sub_lag_interval_ms;
     int64_t sub_fetch_wait_ms; /* fetch.wait.max.ms of stream consumers; 0 = automatic */
+    /* authentication and authorization (auth.c, access.c; DESIGN.md §9) */
+    char *http_allow_insecure;      /* "true": listen beyond loopback with auth off */
+    char *auth_tokens_file;         /* "" = no bearer tokens */
+    char *auth_anonymous;           /* "none" | "read" */
+    char *metrics_auth;             /* "true" | "false" */
+    char *auth_jwks_file;           /* "" = no JWKS from a file */
+    char *auth_jwks_url;            /* "" = no JWKS from a URL */
+    int64_t auth_jwks_refresh_ms;   /* period of the auth.jwks.url refresh */
+    char *auth_jwt_issuer;          /* required with a JWKS */
+    char *auth_jwt_audience;        /* required with a JWKS */
+    char *auth_jwt_principal_claim; /* claim naming the principal */
+    int64_t auth_jwt_leeway_ms;     /* clock skew tolerated on exp/nbf */
+    int64_t limit_publish_records;  /* records/s per principal on publish; 0 = no limit */
+    int64_t limit_write_requests;   /* write requests/s per principal; 0 = no limit */
     /* kafka.* pass-through, in the order given (later wins in librdkafka). */
     pb_config_kv_t *kafka;
     size_t n_kafka;

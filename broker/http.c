@@ -41,6 +41,10 @@ struct pb_http_req {
     int streaming;
     pb_http_stream_cb_t on_drain, on_close;
     void *stream_arg;
+    /* The reply hook (pb_http_on_reply). */
+    pb_http_reply_cb_t reply_cb;
+    void *reply_arg;
+    int status_sent;
 };
 
 static const char *reason(int status) {
@@ -68,6 +72,7 @@ static const char *reason(int status) {
 }
 
 static void req_free(pb_http_req_t *r) {
+    if (r->reply_cb) r->reply_cb(r, r->status_sent, r->reply_arg);
     if (r->orphan) evhttp_request_free(r->orphan);
     evhttp_clear_headers(&r->query);
     free(r->path);
@@ -237,8 +242,16 @@ void pb_http_set_header(pb_http_req_t *r, const char *name, const char *value) {
     evhttp_add_header(evhttp_request_get_output_headers(r->ev), name, value);
 }
 
+void pb_http_on_reply(pb_http_req_t *r, pb_http_reply_cb_t cb, void *arg) {
+    r->reply_cb = cb;
+    r->reply_arg = arg;
+}
+
+void *pb_http_reply_arg(const pb_http_req_t *r) { return r->reply_arg; }
+
 void pb_http_reply(pb_http_req_t *r, int status, const char *content_type, const void *body,
                    size_t len) {
+    r->status_sent = status;
     if (r->ev) {
         if (r->conn) evhttp_connection_set_closecb(r->conn, NULL, NULL);
         struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
@@ -366,6 +379,7 @@ int pb_http_stream_start(pb_http_req_t *r, int status, const char *content_type,
     PB_ASSERT(!r->streaming);
     if (!r->ev || !r->conn) return PB_ERR_UNAVAILABLE;
     r->streaming = 1;
+    r->status_sent = status;
     r->on_drain = drain_cb;
     r->on_close = close_cb;
     r->stream_arg = arg;

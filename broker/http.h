@@ -74,6 +74,13 @@ int pb_http_req_gone(const pb_http_req_t *r);
 /* Add a response header (before the reply). */
 void pb_http_set_header(pb_http_req_t *r, const char *name, const char *value);
 
+/* Called once with the status sent (0 when none was) just before r is freed, after its reply or
+ * stream start: the audit hook (access.c). cb must not reply or free r. One hook per request; arg
+ * is the caller's (pb_http_reply_arg gives it back). */
+typedef void (*pb_http_reply_cb_t)(pb_http_req_t *r, int status, void *arg);
+void pb_http_on_reply(pb_http_req_t *r, pb_http_reply_cb_t cb, void *arg);
+void *pb_http_reply_arg(const pb_http_req_t *r);
+
 /* Send the whole reply and free r. content_type may be NULL (no body expected). */
 void pb_http_reply(pb_http_req_t *r, int status, const char *content_type, const void *body,
                    size_t len);

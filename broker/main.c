@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "auth.h"
 #include "broker.h"
 #include "buf.h"
 #include "cli_schema.h"
@@ -33,6 +34,9 @@ static void usage(FILE *f) {
           "  schema check|compat|canonical|fingerprint|resolve ...\n"
           "        Avro schema tools (exit 0 yes, 1 no, 2 invalid input)\n"
           "  config-doc      print docs/CONFIGURATION.md generated from the settings table\n"
+          "  token PRINCIPAL print a new random bearer token and its auth.tokens.file line\n"
+          "                  (PRINCIPAL: admin, or "
+          "urn:dpds:{ns}:dataproducts:{product|*}:{major|*})\n"
           "  routes          print the HTTP API's routes as JSON lines (method, path, access)\n"
           "  version         print the version\n",
           f);
@@ -206,6 +210,29 @@ static int cmd_routes(void) {
     return 0;
 }
 
+/* `portbroker token PRINCIPAL`: the token on the first line (give it to the client), the line for
+ * auth.tokens.file on the second (only the token's SHA-256 is stored). */
+static int cmd_token(int argc, char **argv) {
+    pb_auth_principal_t p;
+    pb_err_t err = {0};
+    char token[128], hex[65];
+    if (argc != 2) {
+        fprintf(stderr, "usage: portbroker token PRINCIPAL\n");
+        return 2;
+    }
+    if (pb_auth_principal_parse(argv[1], &p, &err)) {
+        fprintf(stderr, "portbroker token: %s\n", err.msg);
+        return 2;
+    }
+    if (pb_auth_token_new(token, sizeof token, &err)) {
+        fprintf(stderr, "portbroker token: %s\n", err.msg);
+        return 1;
+    }
+    pb_auth_token_hash_hex(token, hex);
+    printf("token: %s\nline:  %s sha256:%s\n", token, p.name, hex);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     pb_proc_tune();
     if (argc < 2) {
@@ -218,6 +245,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "schema") == 0) return pb_cli_schema(argc - 1, argv + 1);
     if (strcmp(cmd, "config-doc") == 0) return cmd_config_doc();
     if (strcmp(cmd, "routes") == 0) return cmd_routes();
+    if (strcmp(cmd, "token") == 0) return cmd_token(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("portbroker %s (librdkafka %s)\n", PB_VERSION, pb_kafka_version());
         return 0;

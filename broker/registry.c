@@ -2320,3 +2320,19 @@ char *pb_registry_dump(const pb_registry_t *r) {
     json_decref(d);
     return out;
 }
+
+int pb_registry_record_stamp(const void *record, size_t len, const char *principal, pb_buf_t *out,
+                             pb_err_t *err) {
+    json_t *rec = json_loadb(record, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(rec)) {
+        json_decref(rec);
+        pb_err_set(err, PB_ERR_INVALID, "registry record to stamp is not a JSON object");
+        return PB_SR_STORE_ERROR;
+    }
+    if (json_object_set_new(rec, "by", json_string(principal))) {
+        json_decref(rec);
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        return PB_SR_STORE_ERROR;
+    }
+    return emit(out, rec, err);
+}

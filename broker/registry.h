@@ -20,6 +20,9 @@
  *   {"v":1,"op":"bind","req":R,"from":OUT_URN,"to":IN_URN,"reader":"<schema JSON>"|null,
  *    "start":"earliest"|"latest"}
  *   {"v":1,"op":"unbind","req":R,"id":N}
+ * Any record may also carry "by":PRINCIPAL, the authenticated principal that made the change
+ * (pb_registry_record_stamp; DESIGN.md §9 audit). Records without it (older logs, descriptors
+ * loaded from products.dir) apply the same; applying never reads it.
  * R is the writer's request id (any string up to PB_REGISTRY_REQ_MAX bytes, e.g. a UUID): the
  * writing instance finds its own record by it when it reads the log back. A record whose "v" is
  * newer than PB_REGISTRY_RECORD_VERSION, whose op is unknown, or that is malformed is skipped:
@@ -177,6 +180,12 @@ int pb_registry_record_bind(pb_buf_t *out, const char *req, const char *from, co
 
 /* Remove binding id. */
 int pb_registry_record_unbind(pb_buf_t *out, const char *req, int id, pb_err_t *err);
+
+/* Copy record (len bytes, as a builder above wrote it) into out with "by":principal added (or
+ * replaced). Returns 0, or PB_SR_STORE_ERROR when the record is not a JSON object / out of memory
+ * (err says which). Pure. */
+int pb_registry_record_stamp(const void *record, size_t len, const char *principal, pb_buf_t *out,
+                             pb_err_t *err);
 
 /* Is product p (borrowed) already stored with exactly this descriptor (after the normalization
  * product_put does)? 1 or 0. Lets the caller skip writing an unchanged product at start. */
