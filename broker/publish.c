@@ -11,6 +11,7 @@
 #include <time.h>
 #include <zstd.h>
 
+#include "access.h"
 #include "broker.h"
 #include "codec.h"
 #include "http.h"
@@ -1201,6 +1202,9 @@ void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port
         pb_log_rl(WARN, "publish", "POST %s: the fast path refused a body the full path accepts",
                   pb_http_path(req));
     }
+
+    /* The principal's records/s limit (limit.publish.records.per.s): 429 before anything goes out. */
+    if (pb_access_charge_records(b, req, (int64_t)n)) goto done;
 
     /* Request-wide header values. */
     char recorded[PB_TIMEFMT_LEN + 1], dataschema[512], contract[600], span[64];
