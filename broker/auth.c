@@ -702,7 +702,7 @@ done:
 
 /* The rule of each access kind (DESIGN.md §9):
  *   open     : anyone, always
- *   metrics  : anyone; with metrics.auth = true, as read
+ *   metrics  : anyone; with metrics.auth = true, any principal (anonymous reads do not cover it)
  *   read     : any principal; anonymous callers with auth.anonymous = read
  *   owner    : the target's owning product (a pattern acting for it), or admin
  *   consumer : owner, and the output port's access list admits the input port's product
@@ -732,20 +732,17 @@ int pb_auth_decide(const pb_auth_policy_t *pol, pb_auth_cred_t cred, const pb_au
     const char *action = t->action ? t->action : "do this";
     if (cap) msg[0] = '\0';
     if (rule == R_OPEN || !pol->enabled) return 0;
-    if (rule == R_METRICS) {
-        if (!pol->metrics_auth) return 0;
-        rule = R_READ;
-    }
+    if (rule == R_METRICS && !pol->metrics_auth) return 0;
     if (cred == PB_AUTH_INVALID) {
         snprintf(msg, cap, "invalid credentials: %s", why && *why ? why : "not accepted");
         return 401;
     }
     if (cred == PB_AUTH_NONE) {
-        if (rule == R_READ && pol->anonymous_read) return 0;
+        if (rule == R_READ && pol->anonymous_read) return 0; /* not metrics: not a catalog read */
         snprintf(msg, cap, "authentication required to %s: %s", action, cred_help);
         return 401;
     }
-    if (p->admin || rule == R_READ) return 0;
+    if (p->admin || rule == R_READ || rule == R_METRICS) return 0;
     if (rule == R_ADMIN || (!t->owner && !t->missing)) {
         snprintf(msg, cap, "principal %s may not %s: only admin may", p->name, action);
         return 403;

@@ -212,10 +212,9 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
     if (!pb_auth_policy(pb_access_auth(b->access))->enabled && !pb_auth_host_is_loopback(host)) {
         if (strcmp(cfg->http_allow_insecure, "true") != 0) {
             rc = pb_err_set(err, PB_ERR_INVALID,
-                            "http.listen %s is beyond loopback and authentication is off (no "
-                            "auth.tokens.file, auth.jwks.file or auth.jwks.url): every caller "
-                            "would be admin. Configure a credential source (see README 'Securing "
-                            "it'), listen on 127.0.0.1, or set http.allow.insecure = true",
+                            "http.listen %s is beyond loopback with auth off (every caller "
+                            "would be admin): set auth.tokens.file or auth.jwks.*, listen on "
+                            "127.0.0.1, or set http.allow.insecure = true",
                             cfg->http_listen);
             goto fail;
         }

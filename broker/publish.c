@@ -1203,7 +1203,8 @@ void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port
                   pb_http_path(req));
     }
 
-    /* The principal's records/s limit (limit.publish.records.per.s): 429 before anything goes out. */
+    /* The principal's records/s limit (limit.publish.records.per.s): 429 before anything goes out.
+     */
     if (pb_access_charge_records(b, req, (int64_t)n)) goto done;
 
     /* Request-wide header values. */

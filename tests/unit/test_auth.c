@@ -214,6 +214,7 @@ static const struct decide_case {
     {PB_API_METRICS, 0, 0, PB_AUTH_NONE, NULL, NULL, 0, NULL, 0, 0, ""},
     {PB_API_METRICS, 0, 1, PB_AUTH_NONE, NULL, NULL, 0, NULL, 0, 401, "authentication required"},
     {PB_API_METRICS, 0, 1, PB_AUTH_OK, SPY, NULL, 0, NULL, 0, 0, ""},
+    {PB_API_METRICS, 1, 1, PB_AUTH_NONE, NULL, NULL, 0, NULL, 0, 401, "authentication required"},
     /* read: any principal; anonymous only with auth.anonymous = read; invalid always 401 */
     {PB_API_READ, 0, 0, PB_AUTH_NONE, NULL, NULL, 0, NULL, 0, 401, "authentication required"},
     {PB_API_READ, 1, 0, PB_AUTH_NONE, NULL, NULL, 0, NULL, 0, 0, ""},
