@@ -32,6 +32,11 @@ typedef struct bucket_slot {
 struct pb_access {
     const pb_config_t *cfg;
     pb_auth_t *auth;
+    pb_loop_t *loop;
+    pb_loop_timer_t *jwks_timer; /* ticks each second: is a JWKS fetch due? */
+    pb_http_get_t *jwks_get;     /* the fetch in flight, or NULL */
+    int64_t jwks_next_ms;        /* when the next fetch is due (monotonic) */
+    int jwks_loaded;             /* keys were loaded from the URL at least once */
     bucket_slot_t *slots;
     size_t n_slots, cap_slots;
 };
@@ -63,9 +68,67 @@ pb_auth_t *pb_access_auth(pb_access_t *a) { return a->auth; }
 
 void pb_access_destroy(pb_access_t *a) {
     if (!a) return;
+    pb_http_get_cancel(a->jwks_get);
+    pb_loop_timer_destroy(a->jwks_timer);
     pb_auth_destroy(a->auth);
     free(a->slots);
     free(a);
+}
+
+/* ---- the JWKS refresh (auth.jwks.url) ------------------------------------------------------ */
+
+#define JWKS_MAX_BYTES (1024 * 1024)
+#define JWKS_TIMEOUT_MS 10000
+#define JWKS_RETRY_MS 5000
+
+static void jwks_fetched(void *arg, int status, const char *reason, const char *body, size_t len) {
+    pb_access_t *a = arg;
+    pb_err_t err = {0};
+    pb_auth_jwks_t *keys = NULL;
+    const char *url = a->cfg->auth_jwks_url;
+    int64_t retry = a->cfg->auth_jwks_refresh_ms < JWKS_RETRY_MS || a->jwks_loaded
+                        ? a->cfg->auth_jwks_refresh_ms
+                        : JWKS_RETRY_MS;
+    a->jwks_get = NULL;
+    a->jwks_next_ms = pb_loop_now_ms() + retry;
+    if (status != 200) {
+        pb_log_rl(WARN, "auth", "auth.jwks.url %s: %s; %s, next try in %lld ms", url, reason,
+                  a->jwks_loaded ? "keeping the keys held" : "JWTs are refused until it answers",
+                  (long long)retry);
+        return;
+    }
+    if (pb_auth_jwks_parse(body, len, url, &keys, &err)) {
+        pb_log_rl(WARN, "auth", "auth.jwks.url: %s; %s", err.msg,
+                  a->jwks_loaded ? "keeping the keys held" : "JWTs are refused until it is fixed");
+        return;
+    }
+    if (!a->jwks_loaded)
+        pb_log(INFO, "auth", "auth.jwks.url %s: %zu signing keys loaded", url,
+               pb_auth_jwks_count(keys));
+    pb_auth_set_jwks(a->auth, keys);
+    a->jwks_loaded = 1;
+    a->jwks_next_ms = pb_loop_now_ms() + a->cfg->auth_jwks_refresh_ms;
+}
+
+static void jwks_tick(void *arg) {
+    pb_access_t *a = arg;
+    pb_err_t err = {0};
+    if (a->jwks_get || pb_loop_now_ms() < a->jwks_next_ms) return;
+    a->jwks_get = pb_http_get(a->loop, a->cfg->auth_jwks_url, JWKS_TIMEOUT_MS, JWKS_MAX_BYTES,
+                              jwks_fetched, a, &err);
+    if (!a->jwks_get) {
+        pb_log_rl(WARN, "auth", "auth.jwks.url: %s", err.msg);
+        a->jwks_next_ms = pb_loop_now_ms() + JWKS_RETRY_MS;
+    }
+}
+
+int pb_access_start(pb_access_t *a, pb_loop_t *loop, pb_err_t *err) {
+    a->loop = loop;
+    if (!*a->cfg->auth_jwks_url) return 0;
+    if (!(a->jwks_timer = pb_loop_timer_new(loop, 1000, 1, jwks_tick, a)))
+        return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+    jwks_tick(a); /* the first fetch now; its answer comes through the loop */
+    return 0;
 }
 
 /* ---- token buckets -------------------------------------------------------------------------- */

@@ -24,6 +24,11 @@ typedef struct pb_access pb_access_t;
  * err set. Start-up thread. */
 pb_access_t *pb_access_new(const pb_config_t *cfg, pb_err_t *err);
 
+/* Start the background work that needs the loop: the auth.jwks.url refresh (first fetch now, then
+ * every auth.jwks.refresh.ms; every 5 s while no keys were ever loaded). Never blocks. Returns 0 or
+ * an error (out of memory). Loop thread. */
+int pb_access_start(pb_access_t *a, pb_loop_t *loop, pb_err_t *err);
+
 /* Re-read the credential files (SIGHUP); on error the old ones stay. */
 int pb_access_reload(pb_access_t *a, pb_err_t *err);
 

@@ -286,6 +286,7 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
         goto fail;
     }
     if ((rc = pb_exporter_start(b, err))) goto fail;
+    if ((rc = pb_access_start(b->access, b->loop, err))) goto fail;
     b->http = pb_http_new(b->loop, host, port, &lim, pb_api_handle, b, err);
     if (!b->http) {
         rc = err->code;

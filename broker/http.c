@@ -435,3 +435,117 @@ void pb_http_stream_end(pb_http_req_t *r) {
     }
     req_free(r);
 }
+
+/* ---- outgoing GET (the JWKS refresh) -------------------------------------------------------- */
+
+struct pb_http_get {
+    struct evhttp_connection *conn;
+    struct event *done_ev; /* reports from the loop, outside libevent's callback */
+    pb_http_get_cb_t cb;
+    void *arg;
+    size_t max_bytes;
+    int status;
+    char reason[128];
+    char *body;
+    size_t len;
+};
+
+static void get_free(pb_http_get_t *g) {
+    if (!g) return;
+    if (g->conn) evhttp_connection_free(g->conn);
+    if (g->done_ev) event_free(g->done_ev);
+    free(g->body);
+    free(g);
+}
+
+static void get_report(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    pb_http_get_t *g = arg;
+    g->cb(g->arg, g->status, g->reason, g->body, g->len);
+    get_free(g);
+}
+
+static void get_done(struct evhttp_request *req, void *arg) {
+    pb_http_get_t *g = arg;
+    int code = req ? evhttp_request_get_response_code(req) : 0;
+    struct evbuffer *in = req ? evhttp_request_get_input_buffer(req) : NULL;
+    size_t n = in ? evbuffer_get_length(in) : 0;
+    g->status = code;
+    if (code <= 0) {
+        snprintf(g->reason, sizeof g->reason, "connection failed or timed out");
+    } else if (n > g->max_bytes) {
+        g->status = 0;
+        snprintf(g->reason, sizeof g->reason, "answer larger than %zu bytes", g->max_bytes);
+    } else if (!(g->body = malloc(n + 1))) {
+        g->status = 0;
+        snprintf(g->reason, sizeof g->reason, "out of memory");
+    } else {
+        evbuffer_remove(in, g->body, n);
+        g->body[n] = '\0';
+        g->len = n;
+        snprintf(g->reason, sizeof g->reason, "%d %s", code,
+                 evhttp_request_get_response_code_line(req)
+                     ? evhttp_request_get_response_code_line(req)
+                     : "");
+    }
+    struct timeval zero = {0, 0};
+    event_add(g->done_ev, &zero);
+}
+
+pb_http_get_t *pb_http_get(pb_loop_t *loop, const char *url, int64_t timeout_ms, size_t max_bytes,
+                           pb_http_get_cb_t cb, void *arg, pb_err_t *err) {
+    struct evhttp_uri *uri = evhttp_uri_parse(url);
+    struct evhttp_request *req = NULL;
+    pb_http_get_t *g = NULL;
+    char target[2048], hostport[300];
+    const char *scheme = uri ? evhttp_uri_get_scheme(uri) : NULL;
+    const char *host = uri ? evhttp_uri_get_host(uri) : NULL;
+    if (!uri || !scheme || strcmp(scheme, "http") != 0 || !host || !*host) {
+        pb_err_set(err, PB_ERR_INVALID, "'%s' is not an http://host[:port]/path URL", url);
+        goto fail;
+    }
+    int port = evhttp_uri_get_port(uri);
+    if (port < 0) port = 80;
+    const char *path = evhttp_uri_get_path(uri), *query = evhttp_uri_get_query(uri);
+    snprintf(target, sizeof target, "%s%s%s", path && *path ? path : "/", query ? "?" : "",
+             query ? query : "");
+    snprintf(hostport, sizeof hostport, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+    if (!(g = calloc(1, sizeof *g))) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    g->cb = cb;
+    g->arg = arg;
+    g->max_bytes = max_bytes;
+    g->done_ev = event_new(pb_loop_base(loop), -1, 0, get_report, g);
+    g->conn =
+        evhttp_connection_base_new(pb_loop_base(loop), pb_loop_dns(loop), host, (ev_uint16_t)port);
+    req = evhttp_request_new(get_done, g);
+    if (!g->done_ev || !g->conn || !req) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000};
+    evhttp_connection_set_timeout_tv(g->conn, &tv);
+    evhttp_connection_set_retries(g->conn, 0);
+    evhttp_connection_set_max_body_size(g->conn, (ev_ssize_t)max_bytes + 1);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Host", hostport);
+    evhttp_add_header(h, "Accept", "application/json");
+    evhttp_add_header(h, "Connection", "close");
+    if (evhttp_make_request(g->conn, req, EVHTTP_REQ_GET, target) != 0) {
+        req = NULL;
+        pb_err_set(err, PB_ERR_IO, "GET %s: cannot start the request", url);
+        goto fail;
+    }
+    evhttp_uri_free(uri);
+    return g;
+fail:
+    if (req) evhttp_request_free(req);
+    get_free(g);
+    if (uri) evhttp_uri_free(uri);
+    return NULL;
+}
+
+void pb_http_get_cancel(pb_http_get_t *g) { get_free(g); }

@@ -139,3 +139,24 @@ pb_http_post_t *pb_http_post(pb_loop_t *loop, const char *url, const char *conte
 
 /* Abandon a POST in flight: cb will not be called; frees the handle. NULL is a no-op. */
 void pb_http_post_cancel(pb_http_post_t *p);
+
+/* ---- outgoing GET (a small asynchronous client: the JWKS refresh, auth.jwks.url) ---- */
+
+typedef struct pb_http_get pb_http_get_t;
+
+/* Called once on the loop thread when a GET ends: status as for POSTs (0: no answer), body (len
+ * bytes, NULL when none) valid during the call only. The handle is freed right after. */
+typedef void (*pb_http_get_cb_t)(void *arg, int status, const char *reason, const char *body,
+                                 size_t len);
+
+/*
+ * GET url (`http://host[:port]/path[?query]`), bounded by timeout_ms; an answer body above
+ * max_bytes is reported as status 0 ("answer larger than N bytes"). Returns a handle (owned by the
+ * client until the callback has run; pb_http_get_cancel before then) or NULL with err set. cb is
+ * never called from inside this function. Loop thread.
+ */
+pb_http_get_t *pb_http_get(pb_loop_t *loop, const char *url, int64_t timeout_ms, size_t max_bytes,
+                           pb_http_get_cb_t cb, void *arg, pb_err_t *err);
+
+/* Abandon a GET in flight: cb will not be called; frees the handle. NULL is a no-op. */
+void pb_http_get_cancel(pb_http_get_t *g);
