@@ -4,7 +4,7 @@
 SAN     ?=
 VARIANT := $(if $(SAN),$(SAN),release)
 B       := build/$(VARIANT)
-PKGS    := libevent libevent_pthreads rdkafka avro-c jansson libzstd libcrypto
+PKGS    := libevent libevent_pthreads rdkafka avro-c jansson libzstd libcrypto libssl libevent_openssl
 CC      ?= cc
 
 WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \

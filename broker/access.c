@@ -21,6 +21,7 @@
 #include "broker.h"
 #include "log.h"
 #include "registry.h"
+#include "tls.h"
 
 #define MAX_BUCKETS 10000 /* principals with a live bucket; beyond, the idlest is reused */
 
@@ -346,6 +347,25 @@ done:
     return st;
 }
 
+/* mTLS: a verified client certificate's URI SAN or CN as the principal (no Authorization header).
+ */
+static pb_auth_cred_t cert_principal(pb_http_req_t *req, pb_auth_principal_t *p, char *why,
+                                     size_t cap) {
+    char name[PB_AUTH_PRINCIPAL_MAX];
+    pb_err_t err = {0};
+    int rc = pb_tls_peer_name(pb_http_req_tls(req), name, sizeof name);
+    if (rc == 0) return PB_AUTH_NONE;
+    if (rc < 0) {
+        snprintf(why, cap, "the client certificate has no URI SAN or CN to name a principal");
+        return PB_AUTH_INVALID;
+    }
+    if (pb_auth_principal_parse(name, p, &err)) {
+        snprintf(why, cap, "client certificate: %.200s", err.msg);
+        return PB_AUTH_INVALID;
+    }
+    return PB_AUTH_OK;
+}
+
 /* Is this a state change the audit log records? Registry writes; publishing and cursor commits
  * are the data plane (counted in metrics, not audited line by line). */
 static int audited(const pb_api_route_t *r, pb_http_method_t m) {
@@ -366,8 +386,10 @@ int pb_access_check(struct pb_broker *b, pb_http_req_t *req, const pb_api_route_
              pb_http_path(req));
     pb_auth_target_t t = {.access = r->access, .action = action};
     if (r->access == PB_API_OPEN) return 0;
-    pb_auth_cred_t cred = pb_auth_authenticate(a->auth, pb_http_header(req, "Authorization"),
-                                               pb_loop_wall_ms(), &p, why, sizeof why);
+    const char *authz = pb_http_header(req, "Authorization");
+    pb_auth_cred_t cred =
+        pb_auth_authenticate(a->auth, authz, pb_loop_wall_ms(), &p, why, sizeof why);
+    if (cred == PB_AUTH_NONE && !authz) cred = cert_principal(req, &p, why, sizeof why);
     audit_t *au = NULL;
     if (cred == PB_AUTH_OK && (audited(r, m) || r->access == PB_API_OUTPUT_OWNER)) {
         /* Writes carry the principal to the registry record and the audit line; publishes carry

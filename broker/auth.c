@@ -842,7 +842,8 @@ pb_auth_t *pb_auth_new(const pb_config_t *cfg, pb_err_t *err) {
         return NULL;
     }
     a->cfg = cfg;
-    a->pol.enabled = *cfg->auth_tokens_file || *cfg->auth_jwks_file || *cfg->auth_jwks_url;
+    a->pol.enabled = *cfg->auth_tokens_file || *cfg->auth_jwks_file || *cfg->auth_jwks_url ||
+                     *cfg->http_tls_client_ca_file;
     a->pol.anonymous_read = strcmp(cfg->auth_anonymous, "read") == 0;
     a->pol.metrics_auth = strcmp(cfg->metrics_auth, "true") == 0;
     a->rules.issuer = cfg->auth_jwt_issuer;

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "ops.h"
 #include "sub.h"
+#include "tls.h"
 
 static int ensure(pb_broker_t *b, const char *topic, int partitions, int timeout_ms,
                   pb_err_t *err) {
@@ -131,6 +132,17 @@ static void on_hup(void *arg) {
                    err.msg);
         else
             pb_log(INFO, "auth", "SIGHUP: credentials reloaded");
+        pb_err_clear(&err);
+    }
+    if (b->tls) {
+        char fp[65];
+        if (pb_tls_reload(b->tls, &err)) {
+            pb_log(ERROR, "tls", "SIGHUP: certificate reload refused, keeping the old one: %s",
+                   err.msg);
+        } else {
+            pb_tls_fingerprint(b->tls, fp);
+            pb_log(INFO, "tls", "SIGHUP: certificate reloaded (SHA-256 %s)", fp);
+        }
         pb_err_clear(&err);
     }
     if (pb_broker_reload(b, &err))
@@ -287,11 +299,18 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
     }
     if ((rc = pb_exporter_start(b, err))) goto fail;
     if ((rc = pb_access_start(b->access, b->loop, err))) goto fail;
+    if (*cfg->http_tls_cert_file &&
+        !(b->tls = pb_tls_new(cfg->http_tls_cert_file, cfg->http_tls_key_file,
+                              cfg->http_tls_client_ca_file, err))) {
+        rc = err->code;
+        goto fail;
+    }
     b->http = pb_http_new(b->loop, host, port, &lim, pb_api_handle, b, err);
     if (!b->http) {
         rc = err->code;
         goto fail;
     }
+    if (b->tls) pb_http_set_tls(b->http, pb_tls_new_ssl, b->tls);
     if (!(b->ops = pb_ops_new(b, err))) {
         rc = err->code;
         goto fail;
@@ -311,8 +330,8 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
         b->registry_url = strdup(cfg->registry_url);
     } else {
         char url[300];
-        snprintf(url, sizeof url, strchr(host, ':') ? "http://[%s]:%d" : "http://%s:%d", host,
-                 pb_http_port(b->http));
+        snprintf(url, sizeof url, strchr(host, ':') ? "%s://[%s]:%d" : "%s://%s:%d",
+                 b->tls ? "https" : "http", host, pb_http_port(b->http));
         b->registry_url = strdup(url);
     }
     if (!b->registry_url) {
@@ -333,8 +352,8 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
         goto fail;
     }
     if (b->port_file && (rc = write_port_file(b->port_file, pb_http_port(b->http), err))) goto fail;
-    pb_log(INFO, "broker", "portbroker %s listening on http://%s:%d (Kafka %s)", PB_VERSION, host,
-           pb_http_port(b->http), bootstrap);
+    pb_log(INFO, "broker", "portbroker %s listening on %s://%s:%d (Kafka %s)", PB_VERSION,
+           b->tls ? "https" : "http", host, pb_http_port(b->http), bootstrap);
     *out = b;
     return 0;
 fail:
@@ -372,6 +391,7 @@ int pb_broker_destroy(pb_broker_t *b) {
     pb_sub_destroy(b->sub); /* streams end before the HTTP server and Kafka go */
     pb_http_destroy(b->http);
     pb_access_destroy(b->access);
+    pb_tls_destroy(b->tls);
     pb_routers_destroy(b->routers); /* leaves the groups: in-flight records land, commits go out */
     pb_loop_timer_destroy(b->stop_timer);
     pb_loop_timer_destroy(b->sync_timer);

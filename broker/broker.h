@@ -45,6 +45,7 @@ typedef struct pb_broker {
     pb_loop_timer_t *metrics_timer; /* exporter.c: port freshness, every second */
     struct pb_ops *ops;             /* /v1/status rings, OpenLineage events, ops pages (ops.h) */
     struct pb_access *access;       /* authentication, authorization, limits, audit (access.h) */
+    struct pb_tls *tls;             /* the HTTPS listener's certificates, or NULL (tls.h) */
 } pb_broker_t;
 
 /* Start a broker: load descriptors, start or connect to Kafka, create port topics, listen.

@@ -136,6 +136,18 @@ static const struct prop {
      "With no credential source configured (auth off) every caller is `admin`, so `serve` refuses "
      "to listen on an address beyond loopback unless this is `true` (e.g. behind an "
      "authenticating proxy on the same host)."},
+    {"http.tls.cert.file", T_STR, offsetof(pb_config_t, http_tls_cert_file), "", 0, 0, NULL,
+     "PEM certificate chain of the HTTP listener. With `http.tls.key.file` the listener serves "
+     "HTTPS only (TLS 1.2 and 1.3); both files are re-read on SIGHUP (new connections get the new "
+     "certificate, the listener stays up)."},
+    {"http.tls.key.file", T_STR, offsetof(pb_config_t, http_tls_key_file), "", 0, 0, NULL,
+     "PEM private key of `http.tls.cert.file`."},
+    {"http.tls.client.ca.file", T_STR, offsetof(pb_config_t, http_tls_client_ca_file), "", 0, 0,
+     NULL,
+     "PEM CA certificates for client certificates (mTLS): a client may present one, and a "
+     "certificate that does not verify fails the handshake. A verified certificate's first URI SAN "
+     "(a product URN) or else its CN is the principal when the request has no Authorization "
+     "header. Turns authentication on."},
     {"auth.tokens.file", T_STR, offsetof(pb_config_t, auth_tokens_file), "", 0, 0, NULL,
      "Bearer tokens: one line per token, `PRINCIPAL sha256:HEX` (the SHA-256 of the token, as "
      "`portbroker token PRINCIPAL` prints it), `#` comments; re-read on SIGHUP (a bad file keeps "
@@ -453,6 +465,14 @@ int pb_config_validate(const pb_config_t *c, pb_err_t *err) {
                           "lineage.url: '%s' is not an http:// URL (https is not supported; put a "
                           "local proxy in front)",
                           c->lineage_url);
+    if (!*c->http_tls_cert_file != !*c->http_tls_key_file)
+        return pb_err_set(err, PB_ERR_INVALID,
+                          "http.tls.cert.file and http.tls.key.file go together: set both for "
+                          "HTTPS, or neither");
+    if (*c->http_tls_client_ca_file && !*c->http_tls_cert_file)
+        return pb_err_set(err, PB_ERR_INVALID,
+                          "http.tls.client.ca.file needs http.tls.cert.file and "
+                          "http.tls.key.file (client certificates come with HTTPS)");
     int jwt = *c->auth_jwks_file || *c->auth_jwks_url;
     if (jwt && (!*c->auth_jwt_issuer || !*c->auth_jwt_audience))
         return pb_err_set(err, PB_ERR_INVALID,

@@ -62,7 +62,10 @@ typedef struct pb_config {
     int64_t sub_lag_interval_ms;
     int64_t sub_fetch_wait_ms; /* fetch.wait.max.ms of stream consumers; 0 = automatic */
     /* authentication and authorization (auth.c, access.c; DESIGN.md §9) */
-    char *http_allow_insecure;      /* "true": listen beyond loopback with auth off */
+    char *http_allow_insecure; /* "true": listen beyond loopback with auth off */
+    char *http_tls_cert_file;  /* "" = plain HTTP */
+    char *http_tls_key_file;
+    char *http_tls_client_ca_file;  /* "" = no client certificates (mTLS off) */
     char *auth_tokens_file;         /* "" = no bearer tokens */
     char *auth_anonymous;           /* "none" | "read" */
     char *metrics_auth;             /* "true" | "false" */

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -23,6 +24,8 @@ struct pb_http {
     int64_t timeout_ms;
     pb_http_handler_t handler;
     void *arg;
+    void *(*new_ssl)(void *arg); /* TLS listener: makes each connection's SSL (tls.c) */
+    void *tls_arg;
 };
 
 struct pb_http_req {
@@ -36,6 +39,7 @@ struct pb_http_req {
     size_t body_len;
     char peer[64];
     pb_http_t *http;
+    const void *ssl; /* the connection's SSL on a TLS listener */
     /* Streaming replies (pb_http_stream_*). */
     struct evhttp_request *orphan; /* detached by libevent when the client left: ours to free */
     int streaming;
@@ -147,6 +151,10 @@ static void gencb(struct evhttp_request *ev, void *arg) {
         evhttp_connection_get_peer(r->conn, &addr, &port);
         snprintf(r->peer, sizeof r->peer, "%s:%u", addr ? addr : "?", port);
         evhttp_connection_set_closecb(r->conn, on_close, r);
+        if (h->new_ssl) {
+            struct bufferevent *bev = evhttp_connection_get_bufferevent(r->conn);
+            r->ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+        }
     }
     h->handler(r, h->arg);
 }
@@ -191,6 +199,26 @@ fail:
     pb_http_destroy(h);
     return NULL;
 }
+
+/* evhttp's bufferevent factory on a TLS listener: the accepted socket is set on it afterwards. */
+static struct bufferevent *tls_bevcb(struct event_base *base, void *arg) {
+    pb_http_t *h = arg;
+    void *ssl = h->new_ssl(h->tls_arg);
+    if (!ssl) return NULL;
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    /* Clients that close without a TLS close_notify are common: not an error. */
+    if (bev) bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
+void pb_http_set_tls(pb_http_t *h, void *(*new_ssl)(void *arg), void *arg) {
+    h->new_ssl = new_ssl;
+    h->tls_arg = arg;
+    evhttp_set_bevcb(h->http, tls_bevcb, h);
+}
+
+const void *pb_http_req_tls(const pb_http_req_t *r) { return r->ssl; }
 
 int pb_http_port(const pb_http_t *h) { return h->port; }
 

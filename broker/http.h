@@ -33,6 +33,10 @@ typedef struct pb_http_limits {
 pb_http_t *pb_http_new(pb_loop_t *loop, const char *host, int port, const pb_http_limits_t *lim,
                        pb_http_handler_t handler, void *arg, pb_err_t *err);
 
+/* Serve HTTPS only: every accepted connection is wrapped in libevent's OpenSSL bufferevent around
+ * new_ssl(arg) (an SSL *, tls.c). Call right after pb_http_new, before the loop runs. */
+void pb_http_set_tls(pb_http_t *h, void *(*new_ssl)(void *arg), void *arg);
+
 /* The port actually bound. */
 int pb_http_port(const pb_http_t *h);
 
@@ -68,6 +72,8 @@ const char *pb_http_header(const pb_http_req_t *r, const char *name);
 const char *pb_http_body(const pb_http_req_t *r, size_t *len);
 /* Peer address text, for logs. */
 const char *pb_http_peer(const pb_http_req_t *r);
+/* The connection's SSL * on a TLS listener (for the client certificate), else NULL. */
+const void *pb_http_req_tls(const pb_http_req_t *r);
 /* True once the client has disconnected before the reply. */
 int pb_http_req_gone(const pb_http_req_t *r);
 
