@@ -391,7 +391,10 @@ int pb_access_check(struct pb_broker *b, pb_http_req_t *req, const pb_api_route_
         pb_auth_authenticate(a->auth, authz, pb_loop_wall_ms(), &p, why, sizeof why);
     if (cred == PB_AUTH_NONE && !authz) cred = cert_principal(req, &p, why, sizeof why);
     audit_t *au = NULL;
-    if (cred == PB_AUTH_OK && (audited(r, m) || r->access == PB_API_OUTPUT_OWNER)) {
+    int need_ctx =
+        audited(r, m) || (r->access == PB_API_OUTPUT_OWNER && a->cfg->limit_publish_records > 0 &&
+                          strstr(r->path, "/records") != NULL);
+    if (cred == PB_AUTH_OK && need_ctx) {
         /* Writes carry the principal to the registry record and the audit line; publishes carry
          * it to the records limit. */
         if ((au = calloc(1, sizeof *au))) {

@@ -846,7 +846,13 @@ void pb_api_handle(pb_http_req_t *req, void *arg) {
         allowed |= rt->r.methods;
     }
     if (!allowed) {
-        /* Under the registry's roots sr.c answers Confluent's own 404/405 bodies. */
+        /* Under the registry's roots sr.c answers Confluent's own 404/405 bodies. It only answers
+         * what the table lists, but a path outside the table is still held to the strictest rule
+         * for its kind, so nothing is reachable around the table. */
+        static const pb_api_route_t other_read = {0, "(no route)", PB_API_READ, 0, 1, "read"};
+        static const pb_api_route_t other_write = {0, "(no route)", PB_API_ADMIN, 0, 1, "write"};
+        int read = m & ((1u << PB_HTTP_GET) | (1u << PB_HTTP_HEAD) | (1u << PB_HTTP_OPTIONS));
+        if (pb_access_check(b, req, read ? &other_read : &other_write, "")) return;
         if (try_sr(b, req)) return;
         pb_api_reply_error(req, 404, 404, "no route %s %s", pb_http_method_name(req), path);
         return;

@@ -45,6 +45,14 @@ like "401 says how to authenticate, with WWW-Authenticate" "$HTTP_STATUS $HTTP_B
 http GET "$B_URL/v1/products" -H "Authorization: Bearer $JWT_EXPIRED"
 like "an expired JWT: 401 saying so" "$HTTP_STATUS $HTTP_BODY" '^401 .*JWT: expired at'
 
+# A path outside the table is held to the strictest rule of its kind (writes: admin).
+http POST "$B_URL/subjects/a/b/c/d" -d '{}'
+is "a write to a path outside the table without credentials: 401" "$HTTP_STATUS" 401
+http POST "$B_URL/subjects/a/b/c/d" -H "Authorization: Bearer $TOK_trip" -d '{}'
+is "... with a product's token: 403" "$HTTP_STATUS" 403
+http POST "$B_URL/subjects/a/b/c/d" -H "Authorization: Bearer $TOK_admin" -d '{}'
+is "... as admin: the Schema Registry's 404" "$HTTP_STATUS" 404
+
 # expect CLASS ACCESS: "pass" (the handler answers, whatever it says) or 401/403.
 expect() {
   case "$1:$2" in
