@@ -16,7 +16,8 @@ What a command must do:
 Commands of one document run in order in one shell (assignments and `. file` persist; every other
 command runs in a subshell killed after STEP_SECONDS). Each document gets a fresh broker.
 
-Usage: docs_examples.py PB_BIN FILE.md...   (from the repository root)
+Usage: docs_examples.py PB_BIN FILE.md...   (from the repository root; DOCS_SHOW=1 prints every
+output, to refresh what a document shows)
 """
 import os
 import re
@@ -185,6 +186,8 @@ def main():
             short = cmd.split("\n")[0][:90]
             if got == str(want) and not missing:
                 print("ok %d - %s:%d %s" % (n, d, line, short))
+                if os.environ.get("DOCS_SHOW"):  # to refresh a doc's shown outputs
+                    print("#   " + text[:600].replace("\n", "\n#   "))
             else:
                 failed += 1
                 print("not ok %d - %s:%d %s" % (n, d, line, short))

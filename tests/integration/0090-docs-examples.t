@@ -4,4 +4,4 @@
 # judged: exit status, HTTP errors where the doc shows one, and the JSON keys the doc shows).
 cd "$(dirname "$0")/../.." || exit 1
 exec /usr/bin/python3 tests/docs_examples.py "${PB_BIN:-$PWD/build/release/portbroker}" \
-  README.md schemas/examples/evolution/README.md
+  README.md docs/API.md schemas/examples/evolution/README.md
