@@ -182,11 +182,12 @@ static int write_env_file(const char *path, const char *host, int port, const ch
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
-    if (!f || fprintf(f,
-                      "# written by portbroker serve (pid %ld); source it: . %s\n"
-                      "PORTBROKER_URL=http://%s:%d\nPORTBROKER_PID=%ld\nBROKERS=%s\n"
-                      "export PORTBROKER_URL PORTBROKER_PID BROKERS\n",
-                      (long)getpid(), path, host, port, (long)getpid(), bootstrap) < 0 ||
+    if (!f ||
+        fprintf(f,
+                "# written by portbroker serve (pid %ld); source it: . %s\n"
+                "PORTBROKER_URL=http://%s:%d\nPORTBROKER_PID=%ld\nBROKERS=%s\n"
+                "export PORTBROKER_URL PORTBROKER_PID BROKERS\n",
+                (long)getpid(), path, host, port, (long)getpid(), bootstrap) < 0 ||
         fclose(f) != 0 || rename(tmp, path) != 0)
         return pb_err_set(err, PB_ERR_IO, "--env-file %s: cannot write (%s)", path,
                           strerror(errno));
@@ -324,8 +325,8 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, const char *env_fil
     if (env_file && (rc = write_env_file(env_file, host, pb_http_port(b->http), bootstrap, err)))
         goto fail;
     pb_log(INFO, "broker", "portbroker %s listening on http://%s:%d (Kafka %s)%s%s", PB_VERSION,
-           host, pb_http_port(b->http), bootstrap,
-           env_file ? "; for your shell: . " : "", env_file ? env_file : "");
+           host, pb_http_port(b->http), bootstrap, env_file ? "; for your shell: . " : "",
+           env_file ? env_file : "");
     *out = b;
     return 0;
 fail:
