@@ -1,3 +1,8 @@
+/*
+ * broker.c — start-up in dependency order (config, loop, Kafka, registry replay, HTTP, routers),
+ * SIGHUP reload of the descriptors, and shutdown in reverse order with bounded flushes.
+ * Must not: answer requests or speak librdkafka's API itself.
+ */
 #include "broker.h"
 
 #include <signal.h>
