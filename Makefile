@@ -117,9 +117,12 @@ build/gen/assets.c: $(ASSETS) Makefile
 	     echo "const size_t pb_asset_$${n}_len = sizeof pb_asset_$${n} - 1;"; done; } > $@.tmp
 	@mv $@.tmp $@
 
+# The broker writes build/run.env once it listens: `. build/run.env` gives a shell PORTBROKER_URL,
+# PORTBROKER_PID and BROKERS (the embedded Kafka cluster's bootstrap) for the README's commands.
 run: deps
 	@$(SUBMAKE) all
-	build/portbroker serve -c deploy/example.conf
+	@echo "make run: serving the example mesh on http://127.0.0.1:8080; in another shell: . build/run.env"
+	build/portbroker serve -c deploy/example.conf --env-file build/run.env
 
 unit: all $(UNIT_BINS)
 # The release run also builds the fuzzers for a short run of each (tests/checks/fuzz-short.t).

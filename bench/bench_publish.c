@@ -356,7 +356,7 @@ int main(int argc, char **argv) {
     const char *metrics = getenv("PB_BENCH_METRICS");
     if (metrics && pb_config_set(cfg, "metrics.enabled", metrics, "bench", &err)) die(err.msg);
     pb_log_configure(PB_LOG_ERROR, 0);
-    if (pb_broker_start(cfg, NULL, &g_broker, &err)) die(err.msg);
+    if (pb_broker_start(cfg, NULL, NULL, &g_broker, &err)) die(err.msg);
     g_port = pb_http_port(g_broker->http);
     pthread_t bt;
     pthread_create(&bt, NULL, broker_main, NULL);

@@ -1,3 +1,10 @@
+/*
+ * api.c — the route table (one row per path template: methods, who may call it, the bodies it
+ * takes) and the /v1 handlers. A request is matched in table order, checked, and handed to its
+ * handler, which answers through pb_api_reply_json/pb_api_reply_error; registry writes go through
+ * store.c and answer when read back. Schema Registry paths are answered by sr.c.
+ * Must not: build HTTP by hand (http.c), decide registry state (registry.c), or wait on anything.
+ */
 #include "api.h"
 
 #include <jansson.h>

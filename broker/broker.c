@@ -1,6 +1,13 @@
+/*
+ * broker.c — start-up in dependency order (config, loop, Kafka, registry replay, HTTP, routers),
+ * SIGHUP reload of the descriptors, and shutdown in reverse order with bounded flushes.
+ * Must not: answer requests or speak librdkafka's API itself.
+ */
 #include "broker.h"
 
 #include <signal.h>
+#include <errno.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,7 +202,26 @@ static int write_port_file(const char *path, int port, pb_err_t *err) {
     return 0;
 }
 
-int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, pb_err_t *err) {
+/* The shell-sourceable file of `serve --env-file`: where a user's commands find this instance. */
+static int write_env_file(const char *path, const char *scheme, const char *host, int port,
+                          const char *bootstrap, pb_err_t *err) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f ||
+        fprintf(f,
+                "# written by portbroker serve (pid %ld); source it: . %s\n"
+                "PORTBROKER_URL=%s://%s:%d\nPORTBROKER_PID=%ld\nBROKERS=%s\n"
+                "export PORTBROKER_URL PORTBROKER_PID BROKERS\n",
+                (long)getpid(), path, scheme, host, port, (long)getpid(), bootstrap) < 0 ||
+        fclose(f) != 0 || rename(tmp, path) != 0)
+        return pb_err_set(err, PB_ERR_IO, "--env-file %s: cannot write (%s)", path,
+                          strerror(errno));
+    return 0;
+}
+
+int pb_broker_start(pb_config_t *cfg, const char *port_file, const char *env_file,
+                    pb_broker_t **out, pb_err_t *err) {
     int rc = 0;
     char host[256];
     int port = 0;
@@ -352,8 +378,12 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
         goto fail;
     }
     if (b->port_file && (rc = write_port_file(b->port_file, pb_http_port(b->http), err))) goto fail;
-    pb_log(INFO, "broker", "portbroker %s listening on %s://%s:%d (Kafka %s)", PB_VERSION,
-           b->tls ? "https" : "http", host, pb_http_port(b->http), bootstrap);
+    if (env_file && (rc = write_env_file(env_file, b->tls ? "https" : "http", host,
+                                         pb_http_port(b->http), bootstrap, err)))
+        goto fail;
+    pb_log(INFO, "broker", "portbroker %s listening on %s://%s:%d (Kafka %s)%s%s", PB_VERSION,
+           b->tls ? "https" : "http", host, pb_http_port(b->http), bootstrap,
+           env_file ? "; for your shell: . " : "", env_file ? env_file : "");
     *out = b;
     return 0;
 fail:

@@ -49,10 +49,13 @@ typedef struct pb_broker {
 } pb_broker_t;
 
 /* Start a broker: load descriptors, start or connect to Kafka, create port topics, listen.
- * Takes ownership of cfg on every path. port_file (may be NULL) receives the bound HTTP port.
+ * Takes ownership of cfg on every path. port_file (may be NULL) receives the bound HTTP port;
+ * env_file (may be NULL) a shell file setting PORTBROKER_URL, PORTBROKER_PID and BROKERS (the
+ * Kafka bootstrap, embedded or not) for a user's commands. Both are written once listening.
  * Returns 0 and *out, or an error (PB_ERR_INVALID for bad descriptors/config, PB_ERR_IO for the
  * listener, PB_ERR_UNAVAILABLE when Kafka cannot be reached) with nothing left running. */
-int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, pb_err_t *err);
+int pb_broker_start(pb_config_t *cfg, const char *port_file, const char *env_file,
+                    pb_broker_t **out, pb_err_t *err);
 
 /* Run the loop until SIGTERM/SIGINT. Returns 0 after a clean stop. */
 int pb_broker_run(pb_broker_t *b);

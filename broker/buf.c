@@ -1,3 +1,6 @@
+/*
+ * buf.c — the growable byte buffer: doubling growth, failure reported through the return value.
+ */
 #include "buf.h"
 
 #include <stdarg.h>

@@ -1,3 +1,8 @@
+/*
+ * config.c — the settings table props[] and everything driven by it: defaults, parsing from the
+ * file, the environment and -o, range checks, --config-dump (secrets masked) and the generated
+ * docs/CONFIGURATION.md. Pure apart from reading the file.
+ */
 #include "config.h"
 
 #include <ctype.h>

@@ -26,8 +26,9 @@ extern char **environ;
 static void usage(FILE *f) {
     fputs("usage: portbroker <command> [options]\n"
           "\n"
-          "  serve [-c FILE] [-o key=value]... [--port-file F] [--config-dump]\n"
-          "        run the broker (embedded Kafka unless kafka.bootstrap.servers is set)\n"
+          "  serve [-c FILE] [-o key=value]... [--port-file F] [--env-file F] [--config-dump]\n"
+          "        run the broker (embedded Kafka unless kafka.bootstrap.servers is set);\n"
+          "        --env-file writes PORTBROKER_URL, PORTBROKER_PID and BROKERS for '. F'\n"
           "  kafka [--brokers N] [--brokers-file F]\n"
           "        run the embedded Kafka cluster standalone; prints BROKERS=host:port,... first;\n"
           "        SIGUSR1 takes every broker down, SIGUSR2 brings them back (fault tests)\n"
@@ -44,7 +45,7 @@ static void usage(FILE *f) {
 
 static int cmd_serve(int argc, char **argv) {
     pb_err_t err = {0};
-    const char *conf_file = NULL, *port_file = NULL;
+    const char *conf_file = NULL, *port_file = NULL, *env_file = NULL;
     int dump = 0;
     pb_config_t *cfg = pb_config_new();
     if (!cfg) {
@@ -81,6 +82,8 @@ static int cmd_serve(int argc, char **argv) {
             if (rc) goto bad;
         } else if (strcmp(a, "--port-file") == 0 && i + 1 < argc) {
             port_file = argv[++i];
+        } else if (strcmp(a, "--env-file") == 0 && i + 1 < argc) {
+            env_file = argv[++i];
         } else if (strcmp(a, "--config-dump") == 0) {
             dump = 1;
         } else {
@@ -100,7 +103,7 @@ static int cmd_serve(int argc, char **argv) {
         return 0;
     }
     pb_broker_t *b = NULL;
-    if (pb_broker_start(cfg, port_file, &b, &err)) {
+    if (pb_broker_start(cfg, port_file, env_file, &b, &err)) {
         pb_log(ERROR, "broker", "start-up failed: %s", err.msg);
         return err.code == PB_ERR_INVALID || err.code == PB_ERR_TOO_LARGE ||
                        err.code == PB_ERR_NOT_FOUND
