@@ -45,8 +45,19 @@ sig=$(printf '%s' "$(b64 '{"alg":"HS256"}').$body" | openssl dgst -sha256 -hmac 
 refuse "alg HS256 keyed with the public JWKS" "$(b64 '{"alg":"HS256"}').$body.$sig" "alg 'HS256' is refused"
 refuse "a principal that is not one" "$(jwt "$T/k1" ES256 bob $ISS $AUD 300)" "claim .{1,2}sub"
 
+# --- SIGHUP re-reads auth.jwks.file ---
+cp "$T/k1/jwks.json" "$T/k1-only.json"
+K2=$(jwt "$T/k2" ES256 admin $ISS $AUD 300)
+http GET "$F_URL/v1/products" -H "$(A "$K2")"
+is "a key not in the JWKS file: 401" "$HTTP_STATUS" 401
+jq -c -s '{keys: (.[0].keys + .[1].keys)}' "$T/k1/jwks.json" "$T/k2/jwks.json" >"$T/both.json"
+cp "$T/both.json" "$T/k1/jwks.json.new" && mv "$T/k1/jwks.json.new" "$T/k1/jwks.json"
+kill -HUP "$F_PID"
+wait_until 10 sh -c "curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H 'Authorization: Bearer $K2' '$F_URL/v1/products' | grep -qx 200"
+is "after SIGHUP the JWKS file's new key is accepted" "$?" 0
+
 # --- JWKS from a URL, refreshed in the background ---
-cp "$T/k1/jwks.json" "$T/www/jwks.json"
+cp "$T/k1-only.json" "$T/www/jwks.json"
 python3 - "$T/www" "$T/www.port" <<'PY' >"$T/www.log" 2>&1 &
 import functools, http.server, sys
 h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])

@@ -18,6 +18,7 @@
 
 #include "access.h"
 #include "auth.h"
+#include "registry.h"
 
 /* ---- Authorization header ---- */
 
@@ -489,6 +490,44 @@ static void buckets(void **state) {
     assert_int_equal(pb_access_bucket_take(&c, 10, 1, 6700), 0);
 }
 
+/* The principal stamped into a registry record ("by") changes nothing when applied, and a record
+ * without it (older logs) applies the same. */
+static void registry_stamp(void **state) {
+    (void)state;
+    pb_buf_t rec = {0}, stamped = {0};
+    pb_err_t err = {0};
+    const char *schema = "{\"type\":\"string\"}";
+    assert_int_equal(
+        pb_registry_record_register(&rec, "r1", "s-value", schema, strlen(schema), &err), 0);
+    assert_int_equal(
+        pb_registry_record_stamp(rec.data, rec.len, "urn:dpds:a:dataproducts:b:*", &stamped, &err),
+        0);
+    assert_non_null(strstr((const char *)stamped.data, "\"by\":\"urn:dpds:a:dataproducts:b:*\""));
+    assert_non_null(strstr((const char *)stamped.data, "\"req\":\"r1\""));
+    pb_registry_t *a = pb_registry_new(), *b = pb_registry_new();
+    pb_registry_result_t ra = {0}, rb = {0};
+    assert_int_equal(pb_registry_apply(a, 0, (const char *)rec.data, rec.len, &ra), 0);
+    assert_int_equal(pb_registry_apply(b, 0, (const char *)stamped.data, stamped.len, &rb), 0);
+    assert_false(ra.skipped);
+    assert_false(rb.skipped);
+    assert_int_equal(ra.id, rb.id);
+    assert_int_equal(ra.version, rb.version);
+    assert_string_equal(rb.req, "r1");
+    char *da = pb_registry_dump(a), *db = pb_registry_dump(b);
+    assert_string_equal(da, db);
+    free(da);
+    free(db);
+    pb_buf_t bad = {0};
+    assert_int_not_equal(pb_registry_record_stamp("[1]", 3, "admin", &bad, &err), 0);
+    pb_registry_result_reset(&ra);
+    pb_registry_result_reset(&rb);
+    pb_registry_destroy(a);
+    pb_registry_destroy(b);
+    pb_buf_free(&rec);
+    pb_buf_free(&stamped);
+    pb_buf_free(&bad);
+}
+
 static void loopback(void **state) {
     (void)state;
     assert_true(pb_auth_host_is_loopback("127.0.0.1"));
@@ -510,6 +549,7 @@ int main(void) {
         cmocka_unit_test(jwt),
         cmocka_unit_test(buckets),
         cmocka_unit_test(loopback),
+        cmocka_unit_test(registry_stamp),
     };
     return cmocka_run_group_tests_name("auth", tests, NULL, NULL);
 }
