@@ -4,7 +4,7 @@
 # deleted (publish keeps working); topic overrides may not name internal topics; the Confluent
 # python client sees the 409 with its code.
 . "$(dirname "$0")/lib.sh"
-plan 16
+plan 19
 start_broker B -o mesh.namespace=com.acme || bail "serve did not start"
 wait_ready "$B_URL" || bail "not ready"
 SR=(-H 'Content-Type: application/vnd.schemaregistry.v1+json')
@@ -35,6 +35,14 @@ is "versions unchanged" "$(curl -s --max-time 5 "$B_URL/subjects/$S/versions")" 
 code=$(curl -s --max-time 10 -H 'Content-Type: application/json' -o "$T/p" -w '%{http_code}' -X POST "$PORT/records" -d "{\"records\":[{\"value\":$REC}]}")
 is "publish still works after the refused deletes: 200" "$code $(head -c 300 "$T/p")" "200 $(head -c 300 "$T/p")"
 like "and the reply carries an offset" "$code $(cat "$T/p")" '^200 .*"offset"' 
+
+# Rogue binding after the (refused) delete: a reader that cannot read the live versions is refused.
+ROGUE='{"dataProductDescriptor":"1.0.0","info":{"fullyQualifiedName":"urn:dpds:com.acme:dataproducts:spy:1","name":"spy","version":"1.0.0","domain":"ops","owner":{"id":"o@acme.example"}},"interfaceComponents":{"inputPorts":[{"name":"t","promises":{"api":{"format":"avro","schema":{"type":"record","name":"TripEvent","namespace":"com.acme.logistics","fields":[{"name":"mustHave","type":"string"}]}}}}]}}'
+http PUT "$B_URL/v1/products/spy/1" -d "$ROGUE"; is "PUT an unbound consumer product: 201" "$HTTP_STATUS" 201
+http PUT "$B_URL/v1/subscriptions" -d '{"from":"tripExecution/1/outputports/tripEvents","to":"spy/1/inputports/t"}'
+like "rogue binding via PUT /v1/subscriptions: 409 naming the field" "$HTTP_STATUS $HTTP_BODY" '^409 .*mustHave'
+http PUT "$B_URL/v1/products/spy/1" -d "$(jq -c '.interfaceComponents.inputPorts[0].from="tripExecution/1/outputports/tripEvents"' <<<"$ROGUE")"
+like "rogue binding via a descriptor: 409" "$HTTP_STATUS $HTTP_BODY" '^409 .*mustHave'
 
 # Topic overrides naming internal topics, through a descriptor PUT.
 D=$(cat schemas/examples/tripExecution.json)
