@@ -750,7 +750,7 @@ static void do_register(pb_registry_t *r, const char *subject, char *text, size_
     items = jcheck(json_array());
     res->checks[level_check(sj, level, cand, NULL, 0, items) ? 0 : 1][level]++;
     const pb_port_t *port = map_get(&r->out_subjects, subject);
-    if (port && level != PB_COMPAT_NONE) {
+    if (port) { /* whatever the level, NONE included (DESIGN §5: port subjects are protected) */
         size_t n;
         rd = readers_of(r, port->fqn, &n);
         subscriber_check(rd, n, cand, items);
@@ -813,6 +813,36 @@ static void version_remove(pb_registry_t *r, subj_t *sj, ver_t *v) {
     subject_gc(r, sj);
 }
 
+/* A declared port's subject (output or input port) and its versions cannot be deleted (soft or
+ * permanent): the port's records and its subscribers depend on them. Fails res and returns 1 when
+ * subject is one; names the port, its subscribers and the way out. */
+static int port_protects(const pb_registry_t *r, const char *subject, pb_registry_result_t *res) {
+    const pb_port_t *port = NULL;
+    size_t n = 0;
+    const pb_product_t *const *ps = pb_registry_products(r, &n);
+    for (size_t i = 0; i < n && !port; i++) {
+        for (size_t k = 0; k < ps[i]->n_outputs && !port; k++)
+            if (strcmp(ps[i]->outputs[k].subject, subject) == 0) port = &ps[i]->outputs[k];
+        for (size_t k = 0; k < ps[i]->n_inputs && !port; k++)
+            if (strcmp(ps[i]->inputs[k].subject, subject) == 0) port = &ps[i]->inputs[k];
+    }
+    if (!port) return 0;
+    pb_buf_t subs = {0};
+    for (size_t i = 0; i < r->n_binds; i++) {
+        if (strcmp(r->binds[i]->from, port->fqn) != 0) continue;
+        if (pb_buf_printf(&subs, "%s%s", subs.len ? ", " : "", r->binds[i]->to)) oom();
+    }
+    if (pb_buf_putc(&subs, 0)) oom();
+    res_fail(res, PB_SR_PORT_PROTECTED,
+             "Subject '%s' is the schema of %s port %s, declared by product %s: its versions "
+             "cannot be deleted while the port is declared (subscribers: %s). Change or delete "
+             "the product's descriptor first; a breaking change is a new product major",
+             subject, port->kind == PB_PORT_OUTPUT ? "output" : "input", port->fqn,
+             port->product->fqn, subs.len > 1 ? (const char *)subs.data : "none");
+    pb_buf_free(&subs);
+    return 1;
+}
+
 static int op_delete_version(pb_registry_t *r, const json_t *rec, pb_registry_result_t *res) {
     int bad = 0;
     const char *subject = get_str(rec, "subject", &bad);
@@ -827,6 +857,7 @@ static int op_delete_version(pb_registry_t *r, const json_t *rec, pb_registry_re
         res_fail(res, PB_SR_SUBJECT_NOT_FOUND, "Subject '%s' not found.", subject);
         return 0;
     }
+    if (port_protects(r, subject, res)) return 0;
     ver_t *v = NULL;
     if (want == -1) {
         v = permanent ? &sj->v[sj->n - 1] : (ver_t *)latest_live(sj);
@@ -877,6 +908,7 @@ static int op_delete_subject(pb_registry_t *r, const json_t *rec, pb_registry_re
         res_fail(res, PB_SR_SUBJECT_NOT_FOUND, "Subject '%s' not found.", subject);
         return 0;
     }
+    if (port_protects(r, subject, res)) return 0;
     if (!permanent && !has_live(sj)) {
         res_fail(res, PB_SR_SUBJECT_SOFT_DELETED,
                  "Subject '%s' was soft deleted.Set permanent=true to delete permanently", subject);
@@ -1298,7 +1330,7 @@ static int op_product_put(pb_registry_t *r, const json_t *rec, pb_registry_resul
     /* 2. Output ports: every subscriber after the change must read the new schema. */
     for (size_t a = 0; a < p->n_outputs && !json_array_size(items); a++) {
         plan_port_t *x = &pp[a];
-        if (x->existed || x->level == PB_COMPAT_NONE) continue;
+        if (x->existed) continue; /* every level, NONE included */
         size_t n = 0;
         rd = xcalloc(r->n_binds + npb + 1, sizeof *rd);
         for (size_t i = 0; i < r->n_binds; i++) {
@@ -1341,6 +1373,13 @@ static int op_product_put(pb_registry_t *r, const json_t *rec, pb_registry_resul
             goto done;
         }
         const subj_t *ws = subject_get(r, out->subject);
+        if (!has_live(ws) && !(own && !own->existed)) {
+            res_fail(res, PB_SR_PORT_NO_SCHEMA,
+                     "input port %s: output port %s (subject \"%s\") has no live schema version, "
+                     "so its reader cannot be checked; the owner of %s must register one first",
+                     pb[i].to, out->fqn, out->subject, out->product->fqn);
+            goto done;
+        }
         for (size_t v = 0; ws && v < ws->n; v++) {
             if (ws->v[v].deleted) continue;
             if (pair_check(pb[i].reader->parsed, ws->v[v].s->parsed, ws->v[v].version, NULL, 0,
@@ -1520,6 +1559,13 @@ static int op_bind(pb_registry_t *r, const json_t *rec, pb_registry_result_t *re
     }
     items = jcheck(json_array());
     const subj_t *ws = subject_get(r, out->subject);
+    if (!has_live(ws)) { /* nothing to check the reader against: a rogue binding otherwise */
+        res_fail(res, PB_SR_PORT_NO_SCHEMA,
+                 "output port %s (subject \"%s\") has no live schema version, so the reader of "
+                 "input port %s cannot be checked; the owner of %s must register one first",
+                 from, out->subject, to, out->product->fqn);
+        goto done;
+    }
     for (size_t v = 0; ws && v < ws->n; v++) {
         if (ws->v[v].deleted) continue;
         if (pair_check(parsed, ws->v[v].s->parsed, ws->v[v].version, NULL, 0, items)) {
@@ -2232,7 +2278,7 @@ int pb_registry_impact(const pb_registry_t *r, const char *subject, const char *
             json_object_set_new(so, "compatible", json_boolean(json_array_size(items) == 0));
             json_object_set_new(so, "incompatibilities", items);
             json_array_append_new(subs, so);
-            if (json_array_size(items) && level != PB_COMPAT_NONE) subs_ok = 0;
+            if (json_array_size(items)) subs_ok = 0; /* as do_register: every level */
         }
         free(rd);
     }

@@ -39,8 +39,14 @@
  *   permanently removes the older soft-deleted versions of that id (as Confluent).
  * - Otherwise the candidate is checked against the subject's live versions with the subject's
  *   level (else the global one, default BACKWARD) by pb_compat_check_level, and, when the subject
- *   is an output port's subject whose level is not NONE, against the reader schema of every
- *   binding of that port (the subscriber must still read it). 409 lists every incompatibility.
+ *   is an output port's subject, whatever its level (NONE included), against the reader schema of
+ *   every binding of that port (the subscriber must still read it). 409 lists every
+ *   incompatibility and names the subscribers; pb_registry_impact gives the same verdict.
+ * - A declared port's subject (output or input port) and its versions cannot be deleted, soft or
+ *   permanent: 409 / 40910 naming the port, its product and its subscribers (DESIGN §5). After
+ *   the product is deleted its subjects are ordinary subjects again.
+ * - A binding (bind, or "from" in product_put) to an output port with no live version is refused
+ *   with 409 / 40911: a reader checked against nothing would be a rogue binding.
  * - Permanent deletes need a prior soft delete (40407 for a version, 40405 for a subject). A
  *   permanent delete that leaves a subject without versions also removes its subject config.
  * - product_put stores a product: every port's declared schema is registered under the port's
@@ -97,6 +103,9 @@
 #define PB_SR_VERSION_NOT_SOFT_DELETED 40407
 #define PB_SR_SUBJECT_CONFIG_NOT_FOUND 40408
 #define PB_SR_INCOMPATIBLE 409 /* Confluent until 2025 (newest: 40901); HTTP 409 */
+/* portbroker's own 409 codes (Confluent-style five digits, HTTP 409): */
+#define PB_SR_PORT_PROTECTED 40910 /* delete of a declared port's subject or version */
+#define PB_SR_PORT_NO_SCHEMA 40911 /* bind to an output port with no live schema version */
 #define PB_SR_INVALID_SCHEMA 42201
 #define PB_SR_INVALID_VERSION 42202
 #define PB_SR_INVALID_LEVEL 42203

@@ -339,6 +339,15 @@ static const bad_case_t bad_cases[] = {
     {"bad/topic_illegal.json", PB_ERR_INVALID,
      ": " P0 "/x-portbroker/topic: topic 'a b': character ' ' at offset 1 is not allowed; Kafka "
      "topic names use [A-Za-z0-9._-]"},
+    {"bad/topic_internal_registry.json", PB_ERR_INVALID,
+     ": " P0 "/x-portbroker/topic: topic '_portbroker': names starting with '_' are reserved"},
+    {"bad/topic_internal_lineage.json", PB_ERR_INVALID,
+     ": " P0 "/x-portbroker/topic: topic '_portbroker.lineage': names starting with '_'"},
+    {"bad/topic_internal_control.json", PB_ERR_INVALID,
+     ": " P0 "/x-portbroker/topic: topic '_portbroker.embedded.control': names starting with"},
+    {"bad/topic_internal_consumer_offsets.json", PB_ERR_INVALID,
+     ": " P0 "/x-portbroker/topic: topic '__consumer_offsets': names starting with '_' are "
+     "reserved for internal topics"},
     {"bad/topic_too_long.json", PB_ERR_INVALID, ": " P0 "/x-portbroker/topic: topic 'tttttttt"},
     {"bad/topic_too_long.json", PB_ERR_INVALID, "...': 250 characters, Kafka allows at most 249"},
     {"bad/topic_dlq_too_long.json", PB_ERR_INVALID, ": " P0 "/x-portbroker/topic: topic 'ttt"},

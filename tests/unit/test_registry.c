@@ -710,9 +710,31 @@ static void subscriber_aware_register(void **state) {
     free(after);
     /* A compatible change for the subscriber passes. */
     reg_ok(r, OBS_SUBJECT, OBS(F_ST "," F_TEMP "," F_HUM), 3, 2);
-    /* Level NONE: no check at all, subscribers included. */
+    /* Level NONE: no level check, but the subscriber check holds (DESIGN §5: port subjects are
+     * protected), and the impact dry run agrees with the real check on the same candidates. */
     assert_int_equal(set_level(r, OBS_SUBJECT, PB_COMPAT_NONE), 0);
-    reg_ok(r, OBS_SUBJECT, drop, 0, 3);
+    const char *cands[] = {drop, OBS(F_TEMP "," F_HUM), OBS(F_ST "," F_HUM "," F_TEMP), OBS(F_ST),
+                           "\"string\""};
+    for (size_t i = 0; i < sizeof cands / sizeof *cands; i++) {
+        before = pb_registry_dump(r);
+        assert_int_equal(pb_registry_impact(r, OBS_URN, cands[i], strlen(cands[i]), &imp, &err), 0);
+        int dry = json_is_true(json_object_get(imp, "compatible"));
+        json_decref(imp);
+        int st = reg(r, OBS_SUBJECT, cands[i], &res);
+        if (dry != (st == 200))
+            fail_msg("candidate %zu: impact says %d, register answers %d %s", i, dry, st,
+                     res.message);
+        if (st != 200) {
+            after = pb_registry_dump(r);
+            assert_string_equal(before, after);
+            free(after);
+        }
+        free(before);
+    }
+    assert_int_equal(reg(r, OBS_SUBJECT, drop, &res), 409);
+    assert_int_equal(res.error_code, PB_SR_INCOMPATIBLE);
+    contains(res.message, "subscriber(s) urn:dpds:com.acme:dataproducts:trip:1:inputports:weather");
+    contains(res.message, "READER_FIELD_MISSING_DEFAULT_VALUE");
     /* A producer re-put that would break the subscriber is refused with the input port named. */
     assert_int_equal(set_level(r, OBS_SUBJECT, PB_COMPAT_BACKWARD), 0);
     assert_int_equal(put(r, product("com.acme", "weather", 2, OBS(F_HUM), NULL, NULL, NULL), &res),
@@ -755,11 +777,20 @@ static void bind_checks_every_version(void **state) {
     pb_err_t err = {0};
     /* v1 soft-deleted: the reader reads every live version, and (BACKWARD on the input subject:
      * it must read the input port's v1 {station}) ... it cannot: hum has no default. */
-    assert_int_equal(del_version(r, OBS_SUBJECT, 1, 0, &res), 0);
+    /* v1 cannot be deleted while the port is declared (soft or permanent): 40910, nothing
+     * changes, and the bind is still checked against v1. */
+    char *before = pb_registry_dump(r);
+    assert_int_equal(del_version(r, OBS_SUBJECT, 1, 0, &res), PB_SR_PORT_PROTECTED);
+    assert_int_equal(res.status, 409);
+    contains(res.message, OBS_URN);
+    contains(res.message, "new product major");
+    assert_int_equal(del_version(r, OBS_SUBJECT, 1, 1, &res), PB_SR_PORT_PROTECTED);
+    char *after = pb_registry_dump(r);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
     assert_int_equal(bind(r, OBS_URN, TRIP_IN, reader, &res), 409);
-    contains(res.message, "input port "
-                          "urn:dpds:com.acme:dataproducts:trip:1:inputports:weather");
-    contains(res.message, TRIP_IN_SUBJECT);
+    contains(res.message, "cannot read version 1 of output port");
     /* A reader with hum defaulted passes both. */
     const char *reader2 = OBS(F_ST "," F_HUM);
     assert_int_equal(bind(r, OBS_URN, TRIP_IN, reader2, &res), 201);
@@ -1094,7 +1125,8 @@ static void replay_all_ops(void **state) {
     memset(&b, 0, sizeof b);
     pb_registry_t *r1 = pb_registry_new(), *r2 = pb_registry_new();
     pb_registry_result_t res = {0};
-    static const int want[] = {201, 201, 201, 200, 200, 200, 200, 200, 200};
+    /* d1 deletes a version of a declared port: refused (40910), replayed the same everywhere. */
+    static const int want[] = {201, 201, 201, 200, 200, 409, 200, 200, 200};
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(pb_registry_apply(r1, (int64_t)i, log[i], strlen(log[i]), &res), 0);
         if (res.status != want[i])
@@ -1250,6 +1282,55 @@ static void check_counts(void **state) {
     pb_registry_destroy(r);
 }
 
+/* DESIGN §5: a declared port's subject and versions cannot be deleted (soft or permanent), through
+ * any path; the refusal names the port, its subscribers and the way out, and changes nothing. Once
+ * the product is deleted, the subject is an ordinary subject again. */
+static void port_subjects_protected(void **state) {
+    (void)state;
+    pb_registry_t *r = mesh();
+    pb_registry_result_t res = {0};
+    char *before = pb_registry_dump(r);
+    const char *subjects[] = {OBS_SUBJECT, TRIP_IN_SUBJECT};
+    for (size_t i = 0; i < 2; i++) {
+        for (int perm = 0; perm < 2; perm++) {
+            assert_int_equal(del_subject(r, subjects[i], perm, &res), PB_SR_PORT_PROTECTED);
+            assert_int_equal(res.status, 409);
+            assert_int_equal(del_version(r, subjects[i], -1, perm, &res), PB_SR_PORT_PROTECTED);
+            assert_int_equal(del_version(r, subjects[i], 1, perm, &res), PB_SR_PORT_PROTECTED);
+        }
+    }
+    assert_int_equal(del_subject(r, OBS_SUBJECT, 0, &res), PB_SR_PORT_PROTECTED);
+    contains(res.message,
+             "output port urn:dpds:com.acme:dataproducts:weather:2:outputports:observations");
+    contains(res.message, "subscribers: urn:dpds:com.acme:dataproducts:trip:1:inputports:weather");
+    contains(res.message, "declared by product urn:dpds:com.acme:dataproducts:weather:2");
+    contains(res.message, "new product major");
+    assert_int_equal(del_subject(r, TRIP_IN_SUBJECT, 0, &res), PB_SR_PORT_PROTECTED);
+    contains(res.message, "input port urn:dpds:com.acme:dataproducts:trip:1:inputports:weather");
+    contains(res.message, "subscribers: none");
+    char *after = pb_registry_dump(r);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    /* Unknown subjects keep Confluent's answer; a non-port subject is deleted as usual. */
+    assert_int_equal(del_subject(r, "nope-value", 0, &res), PB_SR_SUBJECT_NOT_FOUND);
+    reg_ok(r, "plain-value", "\"string\"", 0, 1);
+    assert_int_equal(del_subject(r, "plain-value", 0, &res), 0);
+    assert_int_equal(res.status, 200);
+    /* The trip product deleted: its input subject is no longer protected. */
+    pb_buf_t b = {0};
+    pb_err_t err = {0};
+    assert_int_equal(pb_registry_record_product_delete(&b, "req-pd", TRIP_URN, &err), 0);
+    assert_int_equal(apply_buf(r, &b, &res), 0);
+    assert_int_equal(res.status, 200);
+    assert_int_equal(del_subject(r, TRIP_IN_SUBJECT, 0, &res), 0);
+    assert_int_equal(res.status, 200);
+    assert_int_equal(del_subject(r, OBS_SUBJECT, 0, &res), PB_SR_PORT_PROTECTED);
+    contains(res.message, "subscribers: none");
+    pb_registry_result_reset(&res);
+    pb_registry_destroy(r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(register_ids_and_reuse),
@@ -1271,6 +1352,7 @@ int main(void) {
         cmocka_unit_test(limit_bytes),
         cmocka_unit_test(names),
         cmocka_unit_test(check_counts),
+        cmocka_unit_test(port_subjects_protected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
