@@ -5,12 +5,8 @@
 const { SchemaRegistry, SchemaType } = require('@kafkajs/confluent-schema-registry');
 
 const [url, subject, token] = process.argv.slice(2);
-let n = 0, failed = 0;
-const ok = (cond, name, diag) => {
-  n++;
-  if (cond) console.log(`ok ${n} - ${name}`);
-  else { failed++; console.log(`not ok ${n} - ${name}`); if (diag) console.log(`#   ${String(diag).replace(/\n/g, '\n#   ')}`); }
-};
+const tap = require('./tap');
+const { ok } = tap;
 
 (async () => {
   console.log('1..4');
@@ -30,5 +26,5 @@ const ok = (cond, name, diag) => {
   let status = 0;
   try { await wrong.getLatestSchemaId(subject); } catch (e) { status = e.status || (e.originalError && e.originalError.status) || String(e); }
   ok(status === 401 || /401/.test(String(status)), 'a wrong password: 401', status);
-  process.exit(failed ? 1 : 0);
-})().catch((e) => { console.log(`not ok ${n + 1} - unexpected error`); console.log(`#   ${e && e.stack}`); process.exit(1); });
+  process.exit(tap.failed() ? 1 : 0);
+})().catch(tap.unexpected);

@@ -7,19 +7,9 @@ import sys
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from tap import failed, ok
+
 url, subject, owner, other = sys.argv[1:5]
-n = 0
-failed = 0
-
-
-def ok(cond, name, diag=""):
-    global n, failed
-    n += 1
-    print(("ok" if cond else "not ok"), n, "-", name)
-    if not cond:
-        failed += 1
-        for line in str(diag).splitlines():
-            print("#  ", line)
 
 
 def status(fn):
@@ -46,4 +36,4 @@ o = SchemaRegistryClient({"url": url, "basic.auth.user.info": "svc-billing:" + o
 ok(subject in o.get_subjects(), "another product reads the catalog")
 st, msg = status(lambda: o.register_schema(subject, Schema(latest.schema.schema_str, "AVRO")))
 ok(st == 403 and "may not" in msg, "another product registers on the owner's subject: 403", (st, msg))
-sys.exit(1 if failed else 0)
+sys.exit(1 if failed() else 0)
