@@ -193,31 +193,38 @@ int pb_broker_reload(pb_broker_t *b, pb_err_t *err) {
     return 0;
 }
 
-static int write_port_file(const char *path, int port, pb_err_t *err) {
+/* Write text to path through path.tmp and a rename, so a reader never sees half of it. `what`
+ * names the option in the error. */
+static int write_file(const char *what, const char *path, const char *text, pb_err_t *err) {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
-    if (!f || fprintf(f, "%d\n", port) < 0 || fclose(f) != 0 || rename(tmp, path) != 0)
-        return pb_err_set(err, PB_ERR_IO, "--port-file %s: cannot write", path);
+    int bad = !f || fputs(text, f) < 0;
+    if (f && fclose(f) != 0) bad = 1;
+    if (bad || rename(tmp, path) != 0)
+        return pb_err_set(err, PB_ERR_IO, "%s %s: cannot write (%s)", what, path, strerror(errno));
     return 0;
+}
+
+static int write_port_file(const char *path, int port, pb_err_t *err) {
+    char text[32];
+    snprintf(text, sizeof text, "%d\n", port);
+    return write_file("--port-file", path, text, err);
 }
 
 /* The shell-sourceable file of `serve --env-file`: where a user's commands find this instance. */
 static int write_env_file(const char *path, const char *scheme, const char *host, int port,
                           const char *bootstrap, pb_err_t *err) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f ||
-        fprintf(f,
-                "# written by portbroker serve (pid %ld); source it: . %s\n"
-                "PORTBROKER_URL=%s://%s:%d\nPORTBROKER_PID=%ld\nBROKERS=%s\n"
-                "export PORTBROKER_URL PORTBROKER_PID BROKERS\n",
-                (long)getpid(), path, scheme, host, port, (long)getpid(), bootstrap) < 0 ||
-        fclose(f) != 0 || rename(tmp, path) != 0)
-        return pb_err_set(err, PB_ERR_IO, "--env-file %s: cannot write (%s)", path,
-                          strerror(errno));
-    return 0;
+    char text[8192];
+    int n = snprintf(text, sizeof text,
+                     "# written by portbroker serve (pid %ld); source it: . %s\n"
+                     "PORTBROKER_URL=%s://%s:%d\nPORTBROKER_PID=%ld\nBROKERS=%s\n"
+                     "export PORTBROKER_URL PORTBROKER_PID BROKERS\n",
+                     (long)getpid(), path, scheme, host, port, (long)getpid(), bootstrap);
+    if (n < 0 || (size_t)n >= sizeof text)
+        return pb_err_set(err, PB_ERR_IO, "--env-file %s: the addresses do not fit in %zu bytes",
+                          path, sizeof text);
+    return write_file("--env-file", path, text, err);
 }
 
 int pb_broker_start(pb_config_t *cfg, const char *port_file, const char *env_file,
