@@ -473,9 +473,11 @@ static void check_query(void **state) {
     /* Against version 1 only: {a,c} cannot read {a}. */
     assert_int_equal(pb_registry_check(r, "s", S_AC, strlen(S_AC), 1, &ok, &msgs, &err), 0);
     assert_int_equal(ok, 0);
-    assert_int_equal(json_array_size(msgs), 2);
+    assert_int_equal(json_array_size(msgs), 4); /* the issue, the old version and schema, level */
     contains(json_string_value(json_array_get(msgs, 0)), "READER_FIELD_MISSING_DEFAULT_VALUE");
-    assert_string_equal(json_string_value(json_array_get(msgs, 1)), "{compatibility: 'BACKWARD'}");
+    assert_string_equal(json_string_value(json_array_get(msgs, 1)), "{oldSchemaVersion: 1}");
+    contains(json_string_value(json_array_get(msgs, 2)), "{oldSchema: '{\"type\":\"record\"");
+    assert_string_equal(json_string_value(json_array_get(msgs, 3)), "{compatibility: 'BACKWARD'}");
     json_decref(msgs);
     assert_int_equal(pb_registry_check(r, "s", S_AC, strlen(S_AC), -1, &ok, NULL, &err), 0);
     assert_int_equal(ok, 1);

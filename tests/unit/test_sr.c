@@ -392,10 +392,12 @@ static void compatibility_routes(void **state) {
     json_t *j = json_loads(last_body, 0, NULL);
     assert_false(json_is_true(json_object_get(j, "is_compatible")));
     json_t *m = json_object_get(j, "messages");
-    assert_int_equal(json_array_size(m), 2);
+    assert_int_equal(json_array_size(m), 4);
     assert_non_null(strstr(json_string_value(json_array_get(m, 0)),
                            "errorType:'READER_FIELD_MISSING_DEFAULT_VALUE'"));
-    assert_string_equal(json_string_value(json_array_get(m, 1)), "{compatibility: 'BACKWARD'}");
+    assert_string_equal(json_string_value(json_array_get(m, 1)), "{oldSchemaVersion: 1}");
+    assert_non_null(strstr(json_string_value(json_array_get(m, 2)), "{oldSchema: '{"));
+    assert_string_equal(json_string_value(json_array_get(m, 3)), "{compatibility: 'BACKWARD'}");
     json_decref(j);
     assert_int_equal(post_schema(r, "/compatibility/subjects/s/versions", "verbose=true", S2), 200);
     expect_body("{\"is_compatible\":true,\"messages\":[]}");
