@@ -2983,6 +2983,16 @@ int pb_registry_schema_info(const pb_registry_t *r, int id, pb_registry_version_
 
 int pb_registry_max_id(const pb_registry_t *r) { return r->next_id - 1; }
 
+size_t pb_registry_rule_count(const json_t *rule_set) {
+    const char *k;
+    json_t *v;
+    size_t n = 0;
+    json_object_foreach((json_t *)rule_set, k, v) {
+        if (json_is_array(v)) n += json_array_size(v);
+    }
+    return n;
+}
+
 int pb_registry_global_mode(const pb_registry_t *r) { return r->global_mode; }
 
 int pb_registry_subject_mode(const pb_registry_t *r, const char *subject, int *mode) {

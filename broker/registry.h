@@ -340,6 +340,9 @@ int pb_registry_global_mode(const pb_registry_t *r);
 int pb_registry_subject_mode(const pb_registry_t *r, const char *subject, int *mode);
 int pb_registry_effective_mode(const pb_registry_t *r, const char *subject);
 
+/* How many rules a ruleSet (a version's rule_set, may be NULL) holds in all its groups. Pure. */
+size_t pb_registry_rule_count(const json_t *rule_set);
+
 /* The largest schema id in use (0 when none), for ?fetchMaxId. */
 int pb_registry_max_id(const pb_registry_t *r);
 
