@@ -114,7 +114,8 @@ void pb_sr_complete(pb_sr_reply_t *rep, const pb_registry_result_t *res) {
     switch (rep->op) {
     case PB_REGISTRY_OP_REGISTER:
         /* Confluent (7.9+) answers the registered schema; {"id"} is what older clients read. */
-        if (rep->reg && !pb_registry_get_version(rep->reg, rep->subject, res->version, 1, &v, &err) &&
+        if (rep->reg &&
+            !pb_registry_get_version(rep->reg, rep->subject, res->version, 1, &v, &err) &&
             v.id == res->id) {
             j = version_json(&v);
             json_object_del(j, "subject");
@@ -130,7 +131,9 @@ void pb_sr_complete(pb_sr_reply_t *rep, const pb_registry_result_t *res) {
         j = json_pack("{s:s}", rep->config_delete ? "compatibilityLevel" : "compatibility",
                       pb_compat_level_name((pb_compat_level_t)res->level));
         break;
-    case PB_REGISTRY_OP_MODE: j = json_pack("{s:s}", "mode", pb_registry_mode_name(res->level)); break;
+    case PB_REGISTRY_OP_MODE:
+        j = json_pack("{s:s}", "mode", pb_registry_mode_name(res->level));
+        break;
     default: j = res->body ? json_incref(res->body) : json_object(); break;
     }
     reply_json(rep, 200, j);
