@@ -116,9 +116,12 @@ void pb_sr_complete(pb_sr_reply_t *rep, const pb_registry_result_t *res) {
         /* Confluent (7.9+) answers the registered schema; {"id"} is what older clients read. */
         if (rep->reg &&
             !pb_registry_get_version(rep->reg, rep->subject, res->version, 1, &v, &err) &&
-            v.id == res->id) {
-            j = version_json(&v);
-            json_object_del(j, "subject");
+            v.id == res->id) { /* in RegisterSchemaResponse's order */
+            j = json_pack("{s:i,s:i,s:s}", "id", v.id, "version", v.version, "schemaType", "AVRO");
+            if (j && v.references) json_object_set(j, "references", (json_t *)v.references);
+            if (j && v.metadata) json_object_set(j, "metadata", (json_t *)v.metadata);
+            if (j && v.rule_set) json_object_set(j, "ruleSet", (json_t *)v.rule_set);
+            if (j) json_object_set_new(j, "schema", json_string(v.schema));
         } else {
             j = json_pack("{s:i}", "id", res->id);
         }
