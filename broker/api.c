@@ -129,6 +129,12 @@ static json_t *port_json(const pb_broker_t *b, const pb_port_t *port) {
         pb_compat_level_name(pb_registry_port_level(reg(b), port)), "owner", p->owner);
     if (!o) return NULL;
     json_object_set_new(o, "schemas", pb_registry_port_schemas(reg(b), port));
+    /* A data contract's rules are stored and served but not executed yet: say so, never pretend. */
+    pb_registry_version_t latest;
+    pb_err_t lerr = {0};
+    if (!pb_registry_get_version(reg(b), port->subject, -1, 0, &latest, &lerr) &&
+        pb_registry_rule_count(latest.rule_set) > 0)
+        json_object_set_new(o, "rulesEnforced", json_false());
     json_object_set(o, "schema", port->schema);
     if (port->key_schema) json_object_set(o, "keySchema", port->key_schema);
     json_object_set_new(o, "slo", slo_json(&port->slo));
@@ -715,6 +721,9 @@ static const struct route {
     {{M(GET), "/subjects/{subject}/versions/{version}/referencedby", PB_API_READ, 0, 1,
       "ids of schemas that reference a version"},
      h_sr},
+    {{M(GET), "/schemas", PB_API_READ, 0, 1,
+      "schema versions (?subjectPrefix, ?latestOnly, ?deleted, ?offset, ?limit)"},
+     h_sr},
     {{M(GET), "/schemas/types", PB_API_READ, 0, 1, "schema types"}, h_sr},
     {{M(GET), "/schemas/ids/{id}", PB_API_READ, 0, 1, "a schema by id"}, h_sr},
     {{M(GET), "/schemas/ids/{id}/schema", PB_API_READ, 0, 1, "a schema's text by id"}, h_sr},
@@ -733,6 +742,13 @@ static const struct route {
       "set or clear a subject's compatibility level"},
      h_sr},
     {{M(GET), "/mode", PB_API_READ, 0, 1, "the registry mode"}, h_sr},
+    {{M(PUT) | M(DELETE), "/mode", PB_API_ADMIN, J, 1,
+      "set (READWRITE, READONLY, IMPORT) or reset the global mode"},
+     h_sr},
+    {{M(GET), "/mode/{subject}", PB_API_READ, 0, 1, "a subject's mode"}, h_sr},
+    {{M(PUT) | M(DELETE), "/mode/{subject}", PB_API_SUBJECT_OWNER, J, 1,
+      "set or clear a subject's mode"},
+     h_sr},
 };
 #undef M
 #undef GET_

@@ -51,6 +51,14 @@ static const struct prop {
      "Base URL clients use to reach this broker's Schema Registry API, written into each record's "
      "`ce_dataschema` header (`{registry.url}/schemas/ids/{id}`). Empty: `http://` + the address "
      "`http.listen` bound (set it when clients reach the broker through a load balancer)."},
+    {"registry.import.timeout.ms", T_INT, offsetof(pb_config_t, import_timeout_ms), "10000", 100,
+     600000, NULL,
+     "`portbroker registry import`: how long each request to the source or the target registry "
+     "may take (connect, send, whole answer) before the import stops and says which one."},
+    {"registry.import.max.response.bytes", T_INT, offsetof(pb_config_t, import_max_response_bytes),
+     "67108864", 1024, 1073741824, NULL,
+     "`portbroker registry import`: largest answer read from a registry (a subject list, a "
+     "schema); a larger one stops the import with an error naming the request."},
     {"publish.timeout.ms", T_INT, offsetof(pb_config_t, publish_timeout_ms), "30000", 100, 3600000,
      NULL,
      "How long a publish waits for Kafka to acknowledge before answering 503 with Retry-After."},

@@ -34,7 +34,9 @@ typedef struct pb_config {
     char *kafka_bootstrap;     /* "" = start the embedded cluster */
     int64_t embedded_brokers;
     char *registry_topic;
-    char *registry_url; /* "" = http://{bound http.listen} (pb_broker_t.registry_url) */
+    char *registry_url;        /* "" = http://{bound http.listen} (pb_broker_t.registry_url) */
+    int64_t import_timeout_ms; /* registry import: per HTTP request */
+    int64_t import_max_response_bytes; /* registry import: largest answer read */
     int64_t publish_timeout_ms;
     int64_t publish_max_body_bytes;   /* a publish body, decompressed */
     int64_t publish_max_records;      /* records per publish request */

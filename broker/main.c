@@ -1,5 +1,5 @@
 /*
- * main — the `portbroker` command line: serve, kafka, schema, config-doc, version.
+ * main — the `portbroker` command line: serve, kafka, schema, registry, config-doc, version.
  *
  * Owns: argument parsing and exit codes (0 ok, 1 runtime failure / "no", 2 invalid input).
  * Must not: hold logic a test would want to call; everything it runs lives in a module.
@@ -15,6 +15,7 @@
 #include "auth.h"
 #include "broker.h"
 #include "buf.h"
+#include "cli_registry.h"
 #include "cli_schema.h"
 #include "config.h"
 #include "kafka.h"
@@ -34,6 +35,9 @@ static void usage(FILE *f) {
           "        SIGUSR1 takes every broker down, SIGUSR2 brings them back (fault tests)\n"
           "  schema check|compat|canonical|fingerprint|resolve ...\n"
           "        Avro schema tools (exit 0 yes, 1 no, 2 invalid input)\n"
+          "  registry import --from URL [--to URL] [--subjects PREFIX] [--json]\n"
+          "        copy a Confluent-compatible Schema Registry into a running portbroker (ids,\n"
+          "        versions, levels and modes kept; re-running copies nothing twice)\n"
           "  config-doc      print docs/CONFIGURATION.md generated from the settings table\n"
           "  token PRINCIPAL print a new random bearer token and its auth.tokens.file line\n"
           "                  (PRINCIPAL: admin, or "
@@ -246,6 +250,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "kafka") == 0) return cmd_kafka(argc - 1, argv + 1);
     if (strcmp(cmd, "schema") == 0) return pb_cli_schema(argc - 1, argv + 1);
+    if (strcmp(cmd, "registry") == 0) return pb_cli_registry(argc - 1, argv + 1);
     if (strcmp(cmd, "config-doc") == 0) return cmd_config_doc();
     if (strcmp(cmd, "routes") == 0) return cmd_routes();
     if (strcmp(cmd, "token") == 0) return cmd_token(argc - 1, argv + 1);

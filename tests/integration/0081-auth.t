@@ -73,7 +73,7 @@ is "spy binds billing's input port: 403" "$HTTP_STATUS" 403
 SUBJ=com.acme.tripExecution.v1.tripEvents-value
 SCHEMA=$(curl -sS --max-time 10 -u "x:$TOK_trip" "$B_URL/subjects/$SUBJ/versions/latest" | jq -c '{schema: .schema}')
 http POST "$B_URL/subjects/$SUBJ/versions" -u "anyone:$TOK_trip" -H 'Content-Type: application/vnd.schemaregistry.v1+json' -d "$SCHEMA"
-like "Basic with trip's token registers on trip's subject" "$HTTP_STATUS $HTTP_BODY" '^200 \{"id":[0-9]+\}'
+like "Basic with trip's token registers on trip's subject" "$HTTP_STATUS $HTTP_BODY" '^200 \{"id":[0-9]+,"version":[0-9]+,"schemaType":"AVRO"'
 http POST "$B_URL/subjects/$SUBJ/versions" -u "x:$TOK_billing" -H 'Content-Type: application/vnd.schemaregistry.v1+json' -d "$SCHEMA"
 is "Basic with billing's token on trip's subject: 403" "$HTTP_STATUS" 403
 http POST "$B_URL/subjects/$SUBJ/versions" -u "x:wrong" -H 'Content-Type: application/vnd.schemaregistry.v1+json' -d "$SCHEMA"
