@@ -421,3 +421,5 @@ void pb_http_stream_end(pb_http_req_t *r) {
     }
     req_free(r);
 }
+
+const char *pb_http_libevent_version(void) { return event_get_version(); }
