@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <errno.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,7 +275,21 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, const char *env_fil
     }
     rc = pb_descriptor_load_dir(cfg->products_dir, cfg->mesh_namespace, (int)cfg->topic_partitions,
                                 &b->products, err);
-    if (rc) goto fail;
+    if (rc) {
+        struct stat st;
+        if (stat(cfg->products_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            /* Most often an installed binary given a relative path, or a build-tree binary run
+             * outside the repository: name the setting to give. */
+            char why[sizeof err->msg];
+            snprintf(why, sizeof why, "%s", err->msg);
+            pb_err_set(err, rc,
+                       "products.dir: %s; set products.dir (config file, -o products.dir=DIR or "
+                       "PORTBROKER_PRODUCTS_DIR) to the directory holding your product "
+                       "descriptors (*.json)",
+                       why);
+        }
+        goto fail;
+    }
     pb_log(INFO, "broker", "loaded %zu data products from %s", b->products->n_products,
            cfg->products_dir);
 

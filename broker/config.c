@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "paths.h"
+
 typedef enum { T_STR, T_INT, T_ENUM } ptype_t;
 
 /* The property table. `choices` is a '|'-separated list for T_ENUM. */
@@ -30,9 +32,11 @@ static const struct prop {
      "A client that sends nothing (or too slowly) for this long is disconnected."},
     {"http.max.connections", T_INT, offsetof(pb_config_t, http_max_connections), "10000", 1,
      1000000, NULL, "Concurrent HTTP connections accepted; more are refused."},
-    {"products.dir", T_STR, offsetof(pb_config_t, products_dir), "schemas/examples", 0, 0, NULL,
+    {"products.dir", T_STR, offsetof(pb_config_t, products_dir), pb_paths_products_dir, 0, 0, NULL,
      "Directory of data product descriptors (`*.json`, DPDS 1.0 subset) loaded at start and on "
-     "SIGHUP."},
+     "SIGHUP. The default here is a build-tree binary's (relative to the working directory); the "
+     "binary `make install` installs defaults to the installed examples, "
+     "`$PREFIX/share/portbroker/examples` (`serve --config-dump` shows it)."},
     {"mesh.namespace", T_STR, offsetof(pb_config_t, mesh_namespace), "local", 0, 0, NULL,
      "Default mesh namespace (reverse DNS, e.g. `com.acme`) for short port addresses."},
     {"topic.partitions", T_INT, offsetof(pb_config_t, topic_partitions), "3", 1, 10000, NULL,
@@ -558,6 +562,24 @@ int pb_config_doc(pb_buf_t *out) {
                            : p->type == T_ENUM ? "enum"
                                                : "string",
                            p->def, range, p->doc);
+    }
+    return rc;
+}
+
+int pb_config_man(pb_buf_t *out) {
+    int rc = 0;
+    for (size_t i = 0; i < NPROPS && !rc; i++) {
+        const struct prop *p = &props[i];
+        rc = pb_buf_puts(out, ".TP\n.B ") || pb_buf_roff(out, p->key) ||
+             pb_buf_printf(out, "\n(%s, default \\(lq",
+                           p->type == T_INT    ? "integer"
+                           : p->type == T_ENUM ? "enum"
+                                               : "string") ||
+             pb_buf_roff(out, p->def) || pb_buf_puts(out, "\\(rq");
+        if (!rc && p->type == T_INT)
+            rc = pb_buf_printf(out, ", %lld to %lld", (long long)p->min, (long long)p->max);
+        if (!rc && p->type == T_ENUM) rc = pb_buf_puts(out, ": ") || pb_buf_roff(out, p->choices);
+        if (!rc) rc = pb_buf_puts(out, ")\n") || pb_buf_roff(out, p->doc) || pb_buf_puts(out, "\n");
     }
     return rc;
 }

@@ -116,6 +116,10 @@ int pb_config_dump(const pb_config_t *c, pb_buf_t *out);
 /* Append docs/CONFIGURATION.md (Markdown) generated from the table. */
 int pb_config_doc(pb_buf_t *out);
 
+/* Append the settings table as roff for the man page's CONFIGURATION section (one .TP per key:
+ * type, default, range, description), from the same table as pb_config_doc. */
+int pb_config_man(pb_buf_t *out);
+
 /* Split "host:port" (IPv6 as "[::1]:8080"). host and port are written into the caller's
  * buffers. Returns 0 or PB_ERR_INVALID. */
 int pb_config_split_hostport(const char *s, char *host, size_t hostlen, int *port, pb_err_t *err);

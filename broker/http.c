@@ -577,3 +577,4 @@ fail:
 }
 
 void pb_http_get_cancel(pb_http_get_t *g) { get_free(g); }
+const char *pb_http_libevent_version(void) { return event_get_version(); }

@@ -1328,3 +1328,5 @@ done:
     pb_buf_free(&values);
     pb_buf_free(&plain);
 }
+
+const char *pb_publish_zstd_version(void) { return ZSTD_versionString(); }
