@@ -194,6 +194,7 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
         goto fail;
     }
     if ((rc = pb_config_validate(cfg, err))) goto fail;
+    if ((rc = pb_kafka_conf_check(cfg, err))) goto fail;
     if ((rc = pb_config_split_hostport(cfg->http_listen, host, sizeof host, &port, err))) goto fail;
 
     rc = pb_descriptor_load_dir(cfg->products_dir, cfg->mesh_namespace, (int)cfg->topic_partitions,
