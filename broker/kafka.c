@@ -1402,8 +1402,23 @@ int pb_kafka_producer_forward(pb_kafka_producer_t *p, const char *topic, const p
     rd_kafka_headers_t *hdrs = NULL;
     if (rd_kafka_message_detach_headers(src, &hdrs) || !hdrs)
         hdrs = rd_kafka_headers_new(n_add ? n_add : 1);
-    for (size_t i = 0; i < n_drop; i++)
-        rd_kafka_header_remove(hdrs, drop[i]);
+    for (size_t i = 0; i < n_drop; i++) {
+        size_t dl = strlen(drop[i]);
+        if (!dl || drop[i][dl - 1] != '.') {
+            rd_kafka_header_remove(hdrs, drop[i]);
+            continue;
+        }
+        /* A prefix ("mesh."): rebuild the list without the names it starts (rare). */
+        rd_kafka_headers_t *keep = rd_kafka_headers_new(8);
+        const char *name;
+        const void *v;
+        size_t len;
+        for (size_t j = 0; !rd_kafka_header_get_all(hdrs, j, &name, &v, &len); j++)
+            if (strncmp(name, drop[i], dl))
+                rd_kafka_header_add(keep, name, -1, v, v ? (ssize_t)len : 0);
+        rd_kafka_headers_destroy(hdrs);
+        hdrs = keep;
+    }
     for (size_t i = 0; i < n_add; i++)
         rd_kafka_header_add(hdrs, add[i].name, -1, add[i].value, (ssize_t)add[i].len);
     rd_kafka_resp_err_t e;

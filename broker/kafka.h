@@ -405,7 +405,8 @@ int pb_kafka_producer_send(pb_kafka_producer_t *p, const char *topic, int32_t pa
 /*
  * Forward consumed message m (borrowed, from a batch callback that has not returned) to the SAME
  * partition of topic with the same key, value val[0..vlen) (copied), and m's headers MOVED over
- * (not copied: m has no headers afterwards) minus every header named in drop[0..n_drop), plus
+ * (not copied: m has no headers afterwards) minus every header named in drop[0..n_drop) (a name
+ * ending in "." drops every header it starts), plus
  * add[0..n_add) (copied) appended. The fast path of a relay: no header is allocated twice. When the
  * local queue is full it serves deliveries (the callback may run from here) and retries for up to
  * 10 s. Returns as pb_kafka_producer_send; on failure m keeps its headers minus the dropped ones

@@ -75,31 +75,59 @@ static void routed_headers(void **state) {
         H("mesh.lineage.offset", "999"),
         H("ce_dataschema", "http://elsewhere/schemas/ids/1"),
         H("ce_time", "2026-11-21T10:00:00Z"),
+        H("ce_source", "evil"),
+        H("ce_specversion", "9"),
+        H("mesh.lineage.hops", "7"),
+        H("content-type", "text/plain"),
+        H("mesh.other", "forged"),
     };
     size_t n_in = sizeof in / sizeof *in;
-    pb_kafka_header_t out[16];
+    pb_kafka_header_t out[32];
     char scratch[PB_ROUTER_SCRATCH], b[600];
     pb_router_hop_t hop = {
-        "com.acme.weather.v2.observations", 3, 123456789012LL, "http://reg:8080/schemas/ids/4",
-        "urn:dpds:com.acme:dataproducts:tripExecution:1:inputports:weather@1.0.0"};
+        "com.acme.weather.v2.observations",
+        3,
+        123456789012LL,
+        "http://reg:8080/schemas/ids/4",
+        "urn:dpds:com.acme:dataproducts:tripExecution:1:inputports:weather@1.0.0",
+        "urn:dpds:com.acme:dataproducts:weather:2:outputports:observations",
+        "com.acme.weather.Observation",
+        1764583200000LL};
     size_t n = pb_router_headers(in, n_in, &hop, out, scratch);
-    assert_int_equal(n, 3 + 7); /* ce_id, x-team, ce_time kept; 7 set */
+    assert_int_equal(n, 3 + 11); /* ce_id, x-team, ce_time kept; 11 set, none added */
     /* Producer headers kept in order, first. */
     assert_string_equal(out[0].name, "ce_id");
     assert_string_equal(out[1].name, "x-team");
     assert_string_equal(out[2].name, "ce_time");
     /* Broker-owned ones appear once, with the broker's values. */
-    const char *owned[] = {"traceparent",        "ce_dataschema",          "mesh.contract",
-                           "mesh.lineage.topic", "mesh.lineage.partition", "mesh.lineage.offset",
-                           "mesh.lineage.hops"};
-    for (size_t i = 0; i < 7; i++)
+    const char *owned[] = {"traceparent",
+                           "ce_dataschema",
+                           "mesh.contract",
+                           "mesh.lineage.topic",
+                           "mesh.lineage.partition",
+                           "mesh.lineage.offset",
+                           "mesh.lineage.hops",
+                           "ce_source",
+                           "ce_type",
+                           "ce_specversion",
+                           "content-type"};
+    for (size_t i = 0; i < 11; i++)
         assert_int_equal(count(out, n, owned[i]), 1);
+    assert_int_equal(count(out, n, "mesh.other"), 0);
+    assert_int_equal(count(out, n, "ce_id"), 1);
+    assert_string_equal(value(out, n, "ce_id", b), "abc");
+    assert_string_equal(value(out, n, "ce_source", b), hop.source);
+    assert_string_equal(value(out, n, "ce_type", b), hop.type);
+    assert_string_equal(value(out, n, "ce_specversion", b), "1.0");
+    assert_string_equal(value(out, n, "content-type", b), "application/avro");
     assert_string_equal(value(out, n, "mesh.contract", b), hop.contract);
     assert_string_equal(value(out, n, "ce_dataschema", b), "http://reg:8080/schemas/ids/4");
     assert_string_equal(value(out, n, "mesh.lineage.topic", b), "com.acme.weather.v2.observations");
     assert_string_equal(value(out, n, "mesh.lineage.partition", b), "3");
     assert_string_equal(value(out, n, "mesh.lineage.offset", b), "123456789012");
-    assert_string_equal(value(out, n, "mesh.lineage.hops", b), "3");
+    /* Hops are never read from the record (see router.h): the producer's 2 and 7 count for
+     * nothing. */
+    assert_string_equal(value(out, n, "mesh.lineage.hops", b), "1");
     /* The trace continues: same trace id and flags, a new span. */
     const char *tp = value(out, n, "traceparent", b);
     assert_int_equal(strlen(tp), 55);
@@ -107,10 +135,14 @@ static void routed_headers(void **state) {
     assert_string_not_equal(tp + 36, "00f067aa0ba902b7-01");
     assert_string_equal(tp + 52, "-01");
 
-    /* No hops header: first hop. No traceparent: a new trace. Bad hops text counts as 0. */
+    /* No traceparent: a new trace. No ce_id / ce_time (a direct producer): derived from the origin
+     * position and the record's Kafka timestamp. */
     pb_kafka_header_t plain[] = {H("mesh.lineage.hops", "x1")};
     n = pb_router_headers(plain, 1, &hop, out, scratch);
-    assert_int_equal(n, 7);
+    assert_int_equal(n, 13);
+    assert_string_equal(value(out, n, "ce_id", b),
+                        "com.acme.weather.v2.observations/3/123456789012");
+    assert_string_equal(value(out, n, "ce_time", b), "2025-12-01T10:00:00.000Z");
     assert_string_equal(value(out, n, "mesh.lineage.hops", b), "1");
     tp = value(out, n, "traceparent", b);
     assert_int_equal(strlen(tp), 55);
@@ -123,24 +155,25 @@ static void routed_headers(void **state) {
     assert_false(pb_router_owned_header("tracestate"));
     assert_false(pb_router_owned_header("ce_id"));
     assert_false(pb_router_owned_header("ce_time"));
-    static const char *const mine[] = {
-        "traceparent",        "ce_dataschema",          "mesh.contract",
-        "mesh.lineage.topic", "mesh.lineage.partition", "mesh.lineage.offset",
-        "mesh.lineage.hops"};
+    static const char *const mine[] = {"traceparent",
+                                       "ce_dataschema",
+                                       "mesh.contract",
+                                       "mesh.lineage.topic",
+                                       "mesh.lineage.partition",
+                                       "mesh.lineage.offset",
+                                       "mesh.lineage.hops",
+                                       "ce_source",
+                                       "ce_type",
+                                       "ce_specversion",
+                                       "content-type",
+                                       "mesh.other",
+                                       "mesh.",
+                                       "mesh.lineage"};
     for (size_t i = 0; i < sizeof mine / sizeof *mine; i++)
         assert_true(pb_router_owned_header(mine[i]));
-    static const char *const theirs[] = {"",
-                                         "t",
-                                         "ce_d",
-                                         "ce_dataschemas",
-                                         "mesh.",
-                                         "mesh",
-                                         "mesh.other",
-                                         "mesh.contract2",
-                                         "content-type",
-                                         "ce_source",
-                                         "mesh.lineage",
-                                         "traceparent2"};
+    static const char *const theirs[] = {"",      "t",          "ce_d",        "ce_dataschemas",
+                                         "mesh",  "ce_sourc",   "ce_types",    "content-types",
+                                         "ce_id", "ce_subject", "traceparent2"};
     for (size_t i = 0; i < sizeof theirs / sizeof *theirs; i++)
         assert_false(pb_router_owned_header(theirs[i]));
 }
