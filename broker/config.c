@@ -32,6 +32,19 @@ static const struct prop {
      "Default mesh namespace (reverse DNS, e.g. `com.acme`) for short port addresses."},
     {"topic.partitions", T_INT, offsetof(pb_config_t, topic_partitions), "3", 1, 10000, NULL,
      "Partition count of a port topic whose descriptor does not set `x-portbroker.partitions`."},
+    {"topic.partitions.max", T_INT, offsetof(pb_config_t, topic_partitions_max), "1000", 1, 10000,
+     NULL,
+     "Most partitions one port topic may have (`x-portbroker.partitions`, or an input port's "
+     "output port); a descriptor asking more is refused (413) before any topic is created."},
+    {"descriptor.ports.max", T_INT, offsetof(pb_config_t, descriptor_ports_max), "100", 1, 1000,
+     NULL,
+     "Most ports (output and input together) one descriptor may declare; more is refused (413), "
+     "so one write stays bounded."},
+    {"descriptor.partitions.max", T_INT, offsetof(pb_config_t, descriptor_partitions_max), "5000",
+     1, 1000000, NULL,
+     "Most partitions the topics of one descriptor may add up to (each output port's topic and "
+     "its dead-letter topic, each input port's topic); more is refused (413): creating them, and "
+     "the routers' per-partition state, is work one request must not hold the broker for."},
     {"topic.replication.factor", T_INT, offsetof(pb_config_t, topic_replication), "-1", -1, 32,
      NULL, "Replication factor of topics the broker creates; -1 uses the cluster's default."},
     {"kafka.bootstrap.servers", T_STR, offsetof(pb_config_t, kafka_bootstrap), "", 0, 0, NULL,

@@ -183,6 +183,7 @@ struct pb_kafka {
     rd_kafka_conf_t *base;       /* every client's starting point (role_conf) */
     char *bootstrap;
     int embedded;
+    int embedded_known; /* embedded decided (the cluster answered the first metadata request) */
     int wake[2];
     pthread_t watch;
     int watch_started;
@@ -475,8 +476,9 @@ pb_kafka_t *pb_kafka_new(const pb_config_t *cfg, const char *bootstrap, pb_kafka
     rd_kafka_queue_io_event_enable(mq, k->wake[1], "k", 1);
     rd_kafka_queue_destroy(mq);
     /* An embedded cluster in another process shows its control topic in the metadata. */
-    k->embedded =
-        cluster != NULL || pb_kafka_partition_count(k, PB_KAFKA_CONTROL_TOPIC, 5000, NULL) >= 0;
+    int ctl = cluster ? 1 : pb_kafka_partition_count(k, PB_KAFKA_CONTROL_TOPIC, 5000, NULL);
+    k->embedded = ctl >= 0;
+    k->embedded_known = ctl != -2; /* -2: no answer; ensure_topic asks again */
     atomic_store(&k->reachable, 0);
     if (pthread_create(&k->watch, NULL, watch_main, k) != 0) {
         pb_err_set(err, PB_ERR_INTERNAL, "kafka client: cannot start watch thread");
@@ -600,6 +602,18 @@ static int create_via_admin(pb_kafka_t *k, const char *topic, int partitions, in
 static int ensure_topic(pb_kafka_t *k, const char *topic, int partitions, int compact,
                         int timeout_ms, int *actual, pb_err_t *err) {
     int64_t deadline = now_ms() + timeout_ms;
+    if (!k->embedded_known) {
+        /* Kafka did not answer when the client started: is it an embedded cluster? */
+        int ctl = pb_kafka_partition_count(k, PB_KAFKA_CONTROL_TOPIC, timeout_ms, err);
+        if (ctl == -2) return err ? err->code : PB_ERR_UNAVAILABLE;
+        k->embedded = ctl >= 0;
+        k->embedded_known = 1;
+        if (k->embedded)
+            pb_log(INFO, "kafka",
+                   "%s is a portbroker embedded cluster: topics are created through "
+                   "its control topic",
+                   k->bootstrap);
+    }
     int n = pb_kafka_partition_count(k, topic, timeout_ms, err);
     if (n == -2) return err ? err->code : PB_ERR_UNAVAILABLE;
     if (n < 0) {

@@ -52,9 +52,10 @@ static const char *const owned[] = {
     PB_HDR_CE_TYPE,           PB_HDR_CONTENT_TYPE,   PB_HDR_CONTRACT,       PB_HDR_LINEAGE_TOPIC,
     PB_HDR_LINEAGE_PARTITION, PB_HDR_LINEAGE_OFFSET, PB_HDR_LINEAGE_HOPS,
 };
-#define OWNED_MESH_FIRST 6    /* owned[6..] are mesh.* */
-#define OWNED_OTHER_MESH (-2) /* a mesh.* name the broker does not set: owned, dropped by prefix   \
-                               */
+#define OWNED_MESH_FIRST 6 /* owned[6..] are mesh.* */
+#define OWNED_OTHER_MESH                                                                           \
+    (-2) /* a mesh.* name the broker does not set: owned, dropped by prefix                        \
+          */
 
 /* Index of name in owned[], OWNED_OTHER_MESH, or -1. Per record and header: the producer's own
  * headers (ce_id, ce_time...) are told apart by their first bytes, without a string compare each.
