@@ -348,7 +348,8 @@ int pb_kafka_last_records(pb_kafka_t *k, const char *topic, const int32_t *parti
 
 /* Fault injection for tests: the embedded cluster answers the next n Produce requests (from any
  * client) with an error: a permanent one (TOPIC_AUTHORIZATION_FAILED: the messages fail) when
- * permanent, else a retriable one (NOT_ENOUGH_REPLICAS: the client retries). */
+ * permanent, MSG_SIZE_TOO_LARGE (the records themselves refused) when permanent is 2, else a
+ * retriable one (NOT_ENOUGH_REPLICAS: the client retries). */
 void pb_kafka_cluster_fail_produces(pb_kafka_cluster_t *c, size_t n, int permanent);
 
 /* ---- relay producer ----

@@ -234,6 +234,8 @@ typedef struct part {
      * is read. Never stuck: each refusal moves it one step, routed copy -> dead letter ->
      * truncated dead letter -> skipped (counted and logged), so a partition always gets past. */
     int64_t esc_offset; /* its origin offset (-1: none) */
+    int64_t skip_below; /* after a recovery that went back to esc_offset: records below this
+                         * offset other than esc_offset already landed (-1: none) */
     int esc_level;      /* 1 dead letter, 2 truncated dead letter, 3 skip */
     char esc_msg[512];  /* why the routed copy was refused */
 } part_t;
@@ -331,7 +333,7 @@ static part_t *part_of(router_t *r, int32_t partition) {
         PB_ASSERT(np); /* a few bytes per partition */
         memset(np + r->n_parts, 0, (n - r->n_parts) * sizeof *np);
         for (size_t i = r->n_parts; i < n; i++)
-            np[i].next_commit = np[i].committed = np[i].esc_offset = -1;
+            np[i].next_commit = np[i].committed = np[i].esc_offset = np[i].skip_below = -1;
         r->parts = np;
         r->n_parts = n;
     }
@@ -439,12 +441,13 @@ static void on_delivery(void *arg, const pb_kafka_delivery_t *d) {
             /* The record itself is refused: next time send what the next step says. */
             int level = !s->kind ? 1 : !s->trunc ? 2 : 3;
             if (p->esc_offset != d->tag || p->esc_level < level) {
+                if (p->esc_offset != d->tag || level == 1)
+                    snprintf(p->esc_msg, sizeof p->esc_msg, "%s refused the %s: %s", d->topic,
+                             level == 1 ? "routed copy" : "dead letter",
+                             d->reason ? d->reason : "error");
                 p->esc_offset = d->tag;
                 p->esc_level = level;
             }
-            if (level == 1)
-                snprintf(p->esc_msg, sizeof p->esc_msg, "%s refused the routed copy: %s", d->topic,
-                         d->reason ? d->reason : "error");
             p->retry_ms = 0; /* no cluster trouble to wait out */
             pb_log(ERROR, "router",
                    "%s: %s[%d]@%" PRId64 ": %s refused it for good (%s); it goes %s", r->to,
@@ -632,6 +635,15 @@ static void route_one(router_t *r, const pb_kafka_msg_t *m) {
         escalate(r, p, m, n_in);
         return;
     }
+    if (m->offset < p->skip_below) {
+        /* Landed before the recovery went back for the refused record: acknowledged already. */
+        ring_push(p, m->offset, -1, 0, 0);
+        slot_t *s = ring_at(p, p->count - 1);
+        s->done = 1;
+        p->pending--;
+        advance(p);
+        return;
+    }
     uint32_t id;
     const uint8_t *payload;
     size_t plen;
@@ -809,6 +821,7 @@ static void on_assign(router_t *r, pb_kafka_tp_t *parts, size_t n) {
     for (size_t i = 0; i < n; i++) {
         part_t *p = part_of(r, parts[i].partition);
         ring_reset(p);
+        p->skip_below = -1;
         p->assigned = 1;
         p->committed = com[i];
         p->next_commit = parts[i].offset >= 0 ? parts[i].offset : -1;
@@ -823,6 +836,12 @@ static void recover(router_t *r, int32_t pn, part_t *p) {
     pb_err_t err = {0};
     p->retry_ms = pb_loop_now_ms() + 5000; /* a partition that keeps failing retries slowly */
     resume_positions(r, &tp, 1, "after a failed delivery", NULL);
+    p->skip_below = -1;
+    if (p->esc_offset >= 0 && tp.offset > p->esc_offset) {
+        /* Records after the refused one landed meanwhile: read it again, and skip those. */
+        p->skip_below = tp.offset;
+        tp.offset = p->esc_offset;
+    }
     if (pb_kafka_consumer_seek(r->c, pn, tp.offset, &err)) {
         pb_log_rl(ERROR, "router", "%s: %s", r->to, err.msg);
         return;

@@ -400,6 +400,80 @@ static void recovers_from_failed_delivery(void **state) {
     pb_kafka_cluster_destroy(cl);
 }
 
+/* A produce the cluster refuses for the records themselves (MSG_SIZE_TOO_LARGE): never stuck. The
+ * first refused record of a partition goes to the dead-letter topic, the others are routed on the
+ * retry, and nothing lands twice. */
+static void refused_record_dead_lettered(void **state) {
+    (void)state;
+    pb_err_t err = {0};
+    pb_kafka_cluster_t *cl = pb_kafka_cluster_new(1, &err);
+    assert_non_null(cl);
+    pb_config_t *cfg = pb_config_new();
+    pb_kafka_t *k = pb_kafka_new(cfg, pb_kafka_cluster_bootstraps(cl), cl, &err);
+    assert_non_null(k);
+    pb_registry_t *reg = pb_registry_new();
+    apply_json(reg, "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
+                    "\"urn:dpds:t:dataproducts:src:1\",\"name\":\"src\",\"version\":\"1.0.0\","
+                    "\"domain\":\"t\",\"owner\":{\"id\":\"t\"}},\"interfaceComponents\":{"
+                    "\"outputPorts\":[{\"name\":\"obs\",\"promises\":{\"api\":{\"schema\":{"
+                    "\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":"
+                    "\"int\"}]}}}}]}}");
+    apply_json(reg, "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
+                    "\"urn:dpds:t:dataproducts:dst:1\",\"name\":\"dst\",\"version\":\"1.0.0\","
+                    "\"domain\":\"t\",\"owner\":{\"id\":\"t\"}},\"interfaceComponents\":{"
+                    "\"inputPorts\":[{\"name\":\"obs\",\"from\":"
+                    "\"urn:dpds:t:dataproducts:src:1:outputports:obs\",\"promises\":{\"api\":{"
+                    "\"schema\":{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\","
+                    "\"type\":\"long\"}]}}}}]}}");
+    assert_int_equal(pb_kafka_ensure_topic(k, "t.src.v1.obs", 2, 10000, NULL, &err), 0);
+    assert_int_equal(pb_kafka_ensure_topic(k, "t.dst.v1.in.obs", 2, 10000, NULL, &err), 0);
+    const pb_registry_binding_t *b = pb_registry_binding_at(reg, 0);
+    int writer_id = b->reader_id == 1 ? 2 : 1;
+    uint8_t good[] = {0, 0, 0, 0, (uint8_t)writer_id, 0x54};
+    acks = 0;
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(pb_kafka_produce(k, "t.src.v1.obs", i % 2, "k", 1, good, sizeof good, NULL,
+                                          0, on_ack, NULL, &err),
+                         0);
+    for (int64_t end = pb_loop_now_ms() + 10000; acks < 20 && pb_loop_now_ms() < end;) {
+        struct pollfd p = {.fd = pb_kafka_wake_fd(k), .events = POLLIN};
+        poll(&p, 1, 50);
+        pb_kafka_serve(k);
+    }
+    assert_int_equal(acks, 20);
+    /* The router's first produce requests fail for good. */
+    pb_kafka_cluster_fail_produces(cl, 1, 2);
+    pb_router_env_t env = {.kafka = k, .registry_url = "http://r"};
+    pb_routers_t *rs = pb_routers_new(&env, &err);
+    assert_non_null(rs);
+    pb_routers_reconcile(rs, reg);
+    pb_routers_stats_t st = {0};
+    for (int64_t end = pb_loop_now_ms() + 30000;
+         st.routed + st.dlq < 20 && pb_loop_now_ms() < end;) {
+        struct pollfd p = {.fd = pb_routers_wake_fd(rs), .events = POLLIN};
+        poll(&p, 1, 50);
+        pb_routers_serve(rs);
+        pb_routers_stats(rs, &st);
+    }
+    assert_true(st.failed >= 1);
+    assert_true(st.dlq >= 1);
+    assert_int_equal(st.routed + st.dlq, 20);
+    int64_t lo, hi, total = 0, dead = 0;
+    for (int32_t part = 0; part < 2; part++) {
+        assert_int_equal(pb_kafka_watermarks(k, "t.dst.v1.in.obs", part, &lo, &hi, 5000, &err), 0);
+        total += hi - lo;
+        assert_int_equal(pb_kafka_watermarks(k, "t.src.v1.obs.dlq", part, &lo, &hi, 5000, &err), 0);
+        dead += hi - lo;
+    }
+    assert_int_equal(total, (int64_t)st.routed);
+    assert_int_equal(dead, (int64_t)st.dlq);
+    pb_routers_destroy(rs);
+    pb_registry_destroy(reg);
+    pb_kafka_destroy(k, 1000);
+    pb_config_destroy(cfg);
+    pb_kafka_cluster_destroy(cl);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(resume_decision),
@@ -407,6 +481,7 @@ int main(void) {
         cmocka_unit_test(dlq_headers),
         cmocka_unit_test(routes_and_counts),
         cmocka_unit_test(recovers_from_failed_delivery),
+        cmocka_unit_test(refused_record_dead_lettered),
     };
     return cmocka_run_group_tests_name("router", tests, NULL, NULL);
 }
