@@ -1,3 +1,12 @@
+/*
+ * kafka — librdkafka glue (see kafka.h for the contracts): the embedded cluster, the configuration
+ * builder every client goes through (base_conf once, role_conf per client: defaults, then the fixed
+ * keys correctness depends on), the publishing producer, relay producers, group consumers, the
+ * registry follower, subscriber streams and the lag probe.
+ * Must not: touch broker state from librdkafka's threads (they only write to wake pipes), or make a
+ * client of the cluster any other way than role_conf + client_new (the embedded cluster's own two
+ * handles are the cluster, not its clients).
+ */
 #include "kafka.h"
 
 #include <errno.h>

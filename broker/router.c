@@ -508,15 +508,14 @@ static int send(router_t *r, const char *topic, const pb_kafka_msg_t *m, const v
 
 /* Neither the input topic nor the dead-letter topic takes the record: count it, log where it came
  * from, and go past it (its slot is acknowledged at once, so the offset is committed). */
-static void skip(router_t *r, part_t *p, const pb_kafka_msg_t *m, pb_metrics_dlq_reason_t why,
-                 const char *msg, const char *dlq_err) {
+static void skip(router_t *r, part_t *p, const pb_kafka_msg_t *m, const char *msg,
+                 const char *dlq_err) {
     pb_log(ERROR, "router",
            "%s: SKIPPED %s[%d]@%" PRId64 " (%zu value bytes): %s; the dead-letter topic %s "
            "refused it too (%s). Nothing of it is written anywhere; read it from the output topic "
            "at that position",
            r->to, r->out_topic, (int)m->partition, m->offset, m->value_len, msg, r->dlq_topic,
            dlq_err);
-    (void)why;
     ring_push(p, m->offset, -1, (uint8_t)(1 + PB_METRICS_DLQ_UNDELIVERABLE), 0);
     slot_t *s = ring_at(p, p->count - 1);
     s->done = 1;
@@ -559,7 +558,7 @@ static void dead_letter_as(router_t *r, part_t *p, const pb_kafka_msg_t *m, size
             dead_letter_as(r, p, m, n_in, reason, msg, 1);
             return;
         }
-        skip(r, p, m, reason, msg, err.msg);
+        skip(r, p, m, msg, err.msg);
         return;
     }
     if (rc) {
@@ -601,7 +600,7 @@ static size_t read_headers(router_t *r, const pb_kafka_msg_t *m) {
 /* Send instead what the partition's escalation says for m (a record refused for good). */
 static void escalate(router_t *r, part_t *p, const pb_kafka_msg_t *m, size_t n_in) {
     if (p->esc_level >= 3) {
-        skip(r, p, m, PB_METRICS_DLQ_TOO_LARGE, p->esc_msg, "a truncated dead letter");
+        skip(r, p, m, p->esc_msg, "a truncated dead letter");
         return;
     }
     dead_letter_as(r, p, m, n_in, PB_METRICS_DLQ_TOO_LARGE, p->esc_msg, p->esc_level >= 2);
