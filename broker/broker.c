@@ -290,10 +290,11 @@ static void broker_handle(pb_http_req_t *req, void *arg) {
                            pb_kafka_bootstrap(b->kafka));
         return;
     }
-    /* Until the registry is replayed and holds products.dir's descriptors, a port that is not
-     * there yet may be there in a moment. */
-    if (registry_route(path) &&
-        (!pb_store_caught_up(b->store) || b->sync_needed || b->sync_inflight)) {
+    /* Until the registry is replayed and holds products.dir's descriptors (once: a SIGHUP
+     * reload later does not close the API), a port that is not there yet may be in a moment. */
+    if (registry_route(path) && !b->registry_loaded &&
+        !(b->registry_loaded =
+              pb_store_caught_up(b->store) && !b->sync_needed && !b->sync_inflight)) {
         pb_http_set_header(req, "Retry-After", "1");
         pb_api_reply_error(req, 503, 503,
                            "the registry is still being loaded from Kafka (offset %lld of %lld, "

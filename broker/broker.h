@@ -45,7 +45,8 @@ typedef struct pb_broker {
     pb_loop_timer_t *metrics_timer; /* exporter.c: port freshness, every second */
     pb_loop_timer_t *kafka_timer;   /* start-up's Kafka side, retried while Kafka is out of reach */
     int kafka_started;              /* store, ops, sub and routers exist (Kafka answered once) */
-    struct pb_ops *ops;             /* /v1/status rings, OpenLineage events, ops pages (ops.h) */
+    int registry_loaded; /* replayed with products.dir stored, once: registry routes are served */
+    struct pb_ops *ops;  /* /v1/status rings, OpenLineage events, ops pages (ops.h) */
 } pb_broker_t;
 
 /* Start a broker: load descriptors, start or connect to Kafka, create port topics, listen.
