@@ -266,6 +266,10 @@ static void h_product_write(pb_broker_t *b, pb_http_req_t *req, const char *id) 
         /* Topics first, so no client can make Kafka auto-create them with its own defaults.
          * Blocking, bounded: an admin call, not a data path. */
         if (pb_broker_ensure_topics(b, p, registry_lookup, reg(b), 10000, &err)) {
+            if (err.code == PB_ERR_TOO_LARGE) { /* a limit: nothing was created */
+                pb_api_reply_error(req, 413, 413, "%s", err.msg);
+                goto cleanup;
+            }
             pb_http_set_header(req, "Retry-After", "5");
             pb_api_reply_error(req, 503, 50001, "cannot create the topics of %s: %s", urn, err.msg);
             goto cleanup;

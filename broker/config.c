@@ -41,6 +41,19 @@ static const struct prop {
      "Default mesh namespace (reverse DNS, e.g. `com.acme`) for short port addresses."},
     {"topic.partitions", T_INT, offsetof(pb_config_t, topic_partitions), "3", 1, 10000, NULL,
      "Partition count of a port topic whose descriptor does not set `x-portbroker.partitions`."},
+    {"topic.partitions.max", T_INT, offsetof(pb_config_t, topic_partitions_max), "1000", 1, 10000,
+     NULL,
+     "Most partitions one port topic may have (`x-portbroker.partitions`, or an input port's "
+     "output port); a descriptor asking more is refused (413) before any topic is created."},
+    {"descriptor.ports.max", T_INT, offsetof(pb_config_t, descriptor_ports_max), "100", 1, 1000,
+     NULL,
+     "Most ports (output and input together) one descriptor may declare; more is refused (413), "
+     "so one write stays bounded."},
+    {"descriptor.partitions.max", T_INT, offsetof(pb_config_t, descriptor_partitions_max), "5000",
+     1, 1000000, NULL,
+     "Most partitions the topics of one descriptor may add up to (each output port's topic and "
+     "its dead-letter topic, each input port's topic); more is refused (413): creating them, and "
+     "the routers' per-partition state, is work one request must not hold the broker for."},
     {"topic.replication.factor", T_INT, offsetof(pb_config_t, topic_replication), "-1", -1, 32,
      NULL, "Replication factor of topics the broker creates; -1 uses the cluster's default."},
     {"kafka.bootstrap.servers", T_STR, offsetof(pb_config_t, kafka_bootstrap), "", 0, 0, NULL,
@@ -539,7 +552,31 @@ int pb_config_doc(pb_buf_t *out) {
                          "a bad value stops start-up with the file, line and reason. "
                          "`portbroker serve --config-dump` prints the effective settings.\n\n"
                          "Any other `kafka.<property>` is handed to librdkafka as `<property>` "
-                         "(`PORTBROKER_KAFKA_SASL_USERNAME` becomes `kafka.sasl.username`).\n\n"
+                         "(`PORTBROKER_KAFKA_SASL_USERNAME` becomes `kafka.sasl.username`). "
+                         "Every Kafka client the broker makes (publishing and routing producers, "
+                         "routing, subscriber, registry and lag consumers) starts from the same "
+                         "`kafka.*` settings: producer properties reach every producer, consumer "
+                         "properties every consumer, the rest all of them. A property librdkafka "
+                         "does not know, or a value it refuses, stops start-up (exit 2) naming the "
+                         "key and the reason. `log.level = debug` logs each client's settings "
+                         "that differ from librdkafka's defaults.\n\n"
+                         "Fixed settings: these are what correctness depends on, so the broker "
+                         "sets them last and a `kafka.*` key cannot change them. Producers: "
+                         "`enable.idempotence = true`, `acks = all` (no acknowledged record lost, "
+                         "order kept); the publishing producer also `partitioner = "
+                         "murmur2_random` (keys land where the Java client puts them) and "
+                         "`message.timeout.ms` = `publish.timeout.ms`. Consumers: their own "
+                         "`group.id` (DESIGN.md §2), `enable.auto.commit = false` and "
+                         "`enable.auto.offset.store = false` (routers commit only what Kafka "
+                         "acknowledged: exactly once), `enable.partition.eof = false`, "
+                         "`auto.offset.reset` (routers and streams decide start positions "
+                         "themselves); subscriber streams also bound their prefetch "
+                         "(`queued.max.messages.kbytes`, `fetch.max.bytes`, "
+                         "`max.partition.fetch.bytes`). Other settings the broker chooses "
+                         "(`client.id`, `linger.ms`, `fetch.wait.max.ms`, `session.timeout.ms`, "
+                         "`heartbeat.interval.ms`, `queued.min.messages`, "
+                         "`queue.buffering.max.messages`, `batch.num.messages`, "
+                         "`message.max.bytes`) are defaults: a `kafka.*` key overrides them.\n\n"
                          "| key | type | default | range | description |\n"
                          "|---|---|---|---|---|\n");
     for (size_t i = 0; i < NPROPS && !rc; i++) {

@@ -29,7 +29,10 @@ typedef struct pb_config {
     int64_t http_max_connections;
     char *products_dir;
     char *mesh_namespace;
-    int64_t topic_partitions;  /* default partition count of a port topic */
+    int64_t topic_partitions;          /* default partition count of a port topic */
+    int64_t topic_partitions_max;      /* most partitions of one port topic */
+    int64_t descriptor_ports_max;      /* most ports (output + input) in one descriptor */
+    int64_t descriptor_partitions_max; /* most partitions one descriptor's topics add up to */
     int64_t topic_replication; /* replication factor for topics we create (-1: broker default) */
     char *kafka_bootstrap;     /* "" = start the embedded cluster */
     int64_t embedded_brokers;
