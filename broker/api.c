@@ -270,6 +270,10 @@ static void h_product_write(pb_broker_t *b, pb_http_req_t *req, const char *id) 
                 pb_api_reply_error(req, 413, 413, "%s", err.msg);
                 goto cleanup;
             }
+            if (err.code == PB_ERR_INVALID) { /* a reserved topic: nothing was created */
+                pb_api_reply_error(req, 422, 422, "%s", err.msg);
+                goto cleanup;
+            }
             pb_http_set_header(req, "Retry-After", "5");
             pb_api_reply_error(req, 503, 50001, "cannot create the topics of %s: %s", urn, err.msg);
             goto cleanup;

@@ -53,6 +53,20 @@ int pb_broker_check_limits(const pb_broker_t *b, const pb_product_t *p,
                               "(topic.partitions.max)",
                               port->fqn, n, (long long)cfg->topic_partitions_max);
         total += out ? 2LL * n : n; /* an output port's dead-letter topic has as many */
+        const char *topics[2] = {port->topic, out ? port->dlq_topic : NULL};
+        for (int t = 0; t < 2; t++) {
+            if (!topics[t]) continue;
+            const char *key = !strcmp(topics[t], cfg->registry_topic) ? "registry.topic"
+                              : *cfg->lineage_topic && !strcmp(topics[t], cfg->lineage_topic)
+                                  ? "lineage.topic"
+                                  : NULL;
+            if (key)
+                return pb_err_set(err, PB_ERR_INVALID,
+                                  "port %s: topic '%s' is this broker's %s; a port may not use "
+                                  "it (records there would corrupt it): choose another "
+                                  "x-portbroker.topic",
+                                  port->fqn, topics[t], key);
+        }
     }
     if (total > cfg->descriptor_partitions_max)
         return pb_err_set(err, PB_ERR_TOO_LARGE,

@@ -77,7 +77,10 @@ typedef const pb_port_t *(*pb_broker_port_lookup_t)(const void *ctx, const char 
 
 /* Do p's ports stay within topic.partitions.max, descriptor.ports.max and
  * descriptor.partitions.max (input ports counted with their output port's partitions, found with
- * lookup)? 0, or PB_ERR_TOO_LARGE naming the port, the number and the limit's key. Pure. */
+ * lookup)? 0, or PB_ERR_TOO_LARGE naming the port, the number and the limit's key; or
+ * PB_ERR_INVALID when a port's topic (or dead-letter topic) is the configured registry.topic or
+ * lineage.topic, whatever their names (the descriptor parser refuses '_' names, the defaults).
+ * Pure. */
 int pb_broker_check_limits(const pb_broker_t *b, const pb_product_t *p,
                            pb_broker_port_lookup_t lookup, const void *ctx, pb_err_t *err);
 
