@@ -47,8 +47,8 @@ typedef struct pb_broker {
     int kafka_started;              /* store, ops, sub and routers exist (Kafka answered once) */
     int registry_loaded; /* replayed with products.dir stored, once: registry routes are served */
     struct pb_ops *ops;  /* /v1/status rings, OpenLineage events, ops pages (ops.h) */
-    struct pb_access *access;       /* authentication, authorization, limits, audit (access.h) */
-    struct pb_tls *tls;             /* the HTTPS listener's certificates, or NULL (tls.h) */
+    struct pb_access *access; /* authentication, authorization, limits, audit (access.h) */
+    struct pb_tls *tls;       /* the HTTPS listener's certificates, or NULL (tls.h) */
 } pb_broker_t;
 
 /* Start a broker: load descriptors, start or connect to Kafka, create port topics, listen.

@@ -199,6 +199,15 @@ static const struct prop {
      "`auth.jwt.issuer` and `auth.jwt.audience`."},
     {"auth.jwks.refresh.ms", T_INT, offsetof(pb_config_t, auth_jwks_refresh_ms), "300000", 1000,
      86400000, NULL, "How often `auth.jwks.url` is fetched again."},
+    {"auth.jwks.timeout.ms", T_INT, offsetof(pb_config_t, auth_jwks_timeout_ms), "10000", 100,
+     600000, NULL,
+     "A fetch of `auth.jwks.url` that has not answered in this time fails (the keys held are "
+     "kept; the next try follows in 5 s until keys were loaded once, then every "
+     "`auth.jwks.refresh.ms`)."},
+    {"auth.jwks.max.bytes", T_INT, offsetof(pb_config_t, auth_jwks_max_bytes), "1048576", 1024,
+     67108864, NULL,
+     "An `auth.jwks.url` answer larger than this is refused (the keys held are kept). A JWKS holds "
+     "at most 64 keys."},
     {"auth.jwt.issuer", T_STR, offsetof(pb_config_t, auth_jwt_issuer), "", 0, 0, NULL,
      "The `iss` a JWT must carry."},
     {"auth.jwt.audience", T_STR, offsetof(pb_config_t, auth_jwt_audience), "", 0, 0, NULL,

@@ -77,6 +77,8 @@ typedef struct pb_config {
     char *auth_jwks_file;           /* "" = no JWKS from a file */
     char *auth_jwks_url;            /* "" = no JWKS from a URL */
     int64_t auth_jwks_refresh_ms;   /* period of the auth.jwks.url refresh */
+    int64_t auth_jwks_timeout_ms;   /* one auth.jwks.url fetch */
+    int64_t auth_jwks_max_bytes;    /* the largest auth.jwks.url answer taken */
     char *auth_jwt_issuer;          /* required with a JWKS */
     char *auth_jwt_audience;        /* required with a JWKS */
     char *auth_jwt_principal_claim; /* claim naming the principal */

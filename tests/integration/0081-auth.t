@@ -28,6 +28,16 @@ A() { echo "Authorization: Bearer $1"; }
 rc=$?
 is "serve with auth off beyond loopback: exit 2" "$rc" 2
 like "... saying why and what to do" "$(cat "$T/open.err")" 'beyond loopback with auth off.*http.allow.insecure = true'
+# The operator's explicit opt-out starts, says so, and treats callers as admin. It listens on every
+# interface for these few seconds; the test only talks to 127.0.0.1 and stops it at once.
+start_broker I -o kafka.bootstrap.servers="$BROKERS" -o registry.topic=_pb_insecure \
+  -o products.dir=schemas/examples -o http.listen=0.0.0.0:0 -o http.allow.insecure=true \
+  || bail "serve with http.allow.insecure did not start"
+wait_ready "$I_URL" || bail "insecure broker not ready"
+like "http.allow.insecure = true: starts and logs a warning that auth is off" "$(cat "$T/I.log")" 'warn .*listening on 0.0.0.0:0 with authentication OFF \(http.allow.insecure = true\): every caller is admin'
+http PUT "$I_URL/config" -H 'Content-Type: application/json' -d '{"compatibility":"FULL"}'
+is "... and an anonymous caller may do what only admin may (PUT /config)" "$HTTP_STATUS" 200
+stop_pid "$I_PID"
 
 # --- a product whose output port admits only billing, stored by admin ---
 vault() { # vault NAME ADMITTED-PRODUCT
