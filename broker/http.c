@@ -1,3 +1,10 @@
+/*
+ * http.c — libevent's evhttp glue (contract in http.h): the listener (plain or TLS through
+ * libevent's OpenSSL bufferevents), the request object handed to api.c, replies and streamed
+ * replies, and the one outgoing GET the broker makes (the JWKS refresh), all on the loop thread.
+ * Must not: parse JSON bodies, know a route, or block: every socket is non-blocking and every
+ * outcome arrives as a libevent callback.
+ */
 #include "http.h"
 
 #include <arpa/inet.h>
