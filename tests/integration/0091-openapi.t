@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # docs/openapi.json against the route table: valid OpenAPI 3.1, the same paths and methods as
-# `portbroker routes` at test time, and the error shape; a live 404 matches the documented shape.
+# `portbroker routes` at test time, and the error shape; live answers of the example mesh (every GET
+# route, the main write routes, errors) match the documented status codes and schemas.
 . "$(dirname "$0")/lib.sh"
 "$PB_BIN" routes >"$T/routes.jsonl" || bail "portbroker routes failed"
 start_broker B -o products.dir=schemas/examples -o mesh.namespace=com.acme || bail "serve did not start"
