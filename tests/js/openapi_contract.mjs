@@ -30,6 +30,17 @@ let badErr = [];
 for (const [p, item] of Object.entries(doc.paths || {}))
   for (const [m, op] of Object.entries(item)) if (op.responses && !op.responses.default) badErr.push(`${m} ${p}`);
 ok(badErr.length === 0, 'every operation documents the error shape as its default response', badErr.join('\n'));
+// Every example of the document (taken from real answers) matches the schema it illustrates.
+{
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  addFormats(ajv);
+  ajv.addSchema(doc, 'openapi');
+  const bad = [];
+  for (const [name, s] of Object.entries(doc.components?.schemas || {}))
+    (s.examples || []).forEach((e, i) => { const v = ajv.getSchema(`openapi#/components/schemas/${name}`); if (!v(e)) bad.push(`${name} example ${i}: ${JSON.stringify(v.errors).slice(0, 400)}`); });
+  const counted = Object.values(doc.components?.schemas || {}).filter(s => s.examples).length;
+  ok(bad.length === 0 && counted >= 20, `every schema example matches its schema (${counted} schemas with examples)`, bad.join('\n'));
+}
 // Live responses of the example mesh against the documented schemas (ajv, JSON Schema 2020-12):
 // every GET route and the main write routes, in an order that leaves the mesh as it found it.
 if (base) {
