@@ -7,11 +7,13 @@
 start_broker B -o products.dir=schemas/examples -o mesh.namespace=com.acme || bail "serve did not start"
 wait_ready "$B_URL" 60 || bail "not ready"
 node tests/js/openapi_contract.mjs docs/openapi.json "$T/routes.jsonl" "$B_URL" | grep -v '^1\.\.' | sed 's/^\(not \)\{0,1\}ok [0-9]* /\1ok /' >"$T/contract.tap"
-plan $(( $(grep -c '^\(not \)\{0,1\}ok' "$T/contract.tap") + 2 ))
+plan $(( $(grep -c '^\(not \)\{0,1\}ok' "$T/contract.tap") + 3 ))
 while IFS= read -r l; do
   case "$l" in "ok - "*) ok "${l#ok - }";; "not ok - "*) not_ok "${l#not ok - }";; "#"*) echo "$l";; esac
 done <"$T/contract.tap"
 http GET "$B_URL/v1/no-such-thing"
 is "unknown path answers 404" "$HTTP_STATUS" 404
 like "404 body has the documented error shape" "$HTTP_BODY" '^\{"error_code": ?404, ?"message": ?"[^"]+"\}$'
+status_line=$(curl -sS --max-time 5 -o /dev/null -D - "$B_URL/" | head -1 | tr -d '\r')
+like "GET / answers 302 Found with its reason phrase (documented redirect)" "$status_line" '^HTTP/1\.1 302 Found$'
 finish
