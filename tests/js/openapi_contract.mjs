@@ -57,7 +57,7 @@ if (base) {
   // for that status and media type; a JSON request body must match the documented request schema.
   const call = async (m, tpl, path, body, status, o = {}) => {
     const media = o.type || 'application/json';
-    const init = { method: m, signal: AbortSignal.timeout(15000), headers: {}, redirect: 'manual' };
+    const init = { method: m, signal: AbortSignal.timeout(15000), headers: { ...(o.headers || {}) }, redirect: 'manual' };
     if (body !== undefined) { init.body = typeof body === 'string' ? body : JSON.stringify(body); init.headers['Content-Type'] = media; }
     const what = `${m} ${path.length > 90 ? path.slice(0, 90) + '…' : path}`;
     const op = doc.paths[tpl]?.[m.toLowerCase()];
@@ -71,7 +71,7 @@ if (base) {
       else if (!o.invalid && !rv(body)) problems.push('request body does not match the documented schema: ' + JSON.stringify(rv.errors).slice(0, 600));
       else if (o.invalid && rv(body)) problems.push('the documented request schema accepts this invalid body');
     }
-    const r = await fetch(base + path, init);
+    const r = await fetch((o.base || base) + path, init);
     const text = await r.text();
     if (r.status !== status) problems.push(`status ${r.status}, expected ${status}`);
     const resp = deref(op.responses[String(r.status)]);
@@ -212,6 +212,18 @@ if (base) {
     const body = await r.json().catch(() => null), v = ajv.getSchema('openapi#/components/schemas/Error');
     ok(r.status === 404 && v(body), 'GET /v1/no-such-route: 404 with the documented error shape', `status ${r.status}; ${JSON.stringify(v.errors)}`);
   }
+  // with authentication on (a second broker, tokens from the .t): 401, 403 and 429 as documented
+  const AB = process.env.AUTH_BASE, admin = process.env.TOK_ADMIN, spy = process.env.TOK_SPY;
+  if (AB && admin && spy) {
+    const as = t => ({ base: AB, headers: { Authorization: `Bearer ${t}` } });
+    await call('GET', '/v1/products', '/v1/products', undefined, 401, { base: AB });
+    await call('PUT', '/config/{subject}', '/config/oa-auth-value', { compatibility: 'FULL' }, 401, { base: AB, type: SR });
+    await call('POST', '/v1/ports/{port}/records', `/v1/ports/${WO}/records`, { records: [obs(4)] }, 403, as(spy));
+    await call('PUT', '/v1/products/{product}', `/v1/products/${SH}`, shDesc, 403, as(spy));
+    await call('GET', '/v1/products', '/v1/products', undefined, 200, as(spy));
+    for (const want of [200, 200, 429])
+      await call('PUT', '/config/{subject}', '/config/oa-auth-value', { compatibility: 'FULL' }, want, { ...as(admin), type: SR });
+  } else ok(false, 'the authentication phase ran (AUTH_BASE, TOK_ADMIN, TOK_SPY)');
   const gets = [...want].filter(x => x.startsWith('GET ') && !exercised.has(x) && !/\/dashboard\./.test(x));
   ok(gets.length === 0, 'every GET route of the table was exercised live', gets.join('\n'));
 }
