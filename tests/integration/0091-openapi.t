@@ -6,13 +6,13 @@
 "$PB_BIN" routes >"$T/routes.jsonl" || bail "portbroker routes failed"
 start_broker B -o products.dir=schemas/examples -o mesh.namespace=com.acme || bail "serve did not start"
 wait_ready "$B_URL" 60 || bail "not ready"
-# A second broker with authentication on and a write limit of 2/s: its 401, 403 and 429 answers.
+# A second broker with authentication on and a write limit of 1/s: its 401, 403 and 429 answers.
 tok() { local out; out=$("$PB_BIN" token "$2") || bail "portbroker token $2 failed"
   eval "export TOK_$1=$(sed -n 's/^token: //p' <<<"$out")"; sed -n 's/^line: *//p' <<<"$out" >>"$T/tokens.txt"; }
 tok ADMIN admin
 tok SPY urn:dpds:com.acme:dataproducts:spy:1
 start_broker A -o products.dir=schemas/examples -o mesh.namespace=com.acme -o auth.tokens.file="$T/tokens.txt" \
-  -o limit.write.requests.per.s=2 || bail "serve with auth did not start"
+  -o limit.write.requests.per.s=1 || bail "serve with auth did not start"
 wait_ready "$A_URL" 60 || bail "the broker with auth is not ready"
 export AUTH_BASE=$A_URL
 node tests/js/openapi_contract.mjs docs/openapi.json "$T/routes.jsonl" "$B_URL" | grep -v '^1\.\.' | sed 's/^\(not \)\{0,1\}ok [0-9]* /\1ok /' >"$T/contract.tap"
