@@ -64,6 +64,7 @@ static const char *reason(int status) {
     case 201: return "Created";
     case 204: return "No Content";
     case 207: return "Multi-Status";
+    case 302: return "Found";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
