@@ -15,6 +15,7 @@
 #include "auth.h"
 #include "broker.h"
 #include "buf.h"
+#include "cli_port.h"
 #include "cli_schema.h"
 #include "config.h"
 #include "kafka.h"
@@ -34,6 +35,10 @@ static void usage(FILE *f) {
           "        SIGUSR1 takes every broker down, SIGUSR2 brings them back (fault tests)\n"
           "  schema check|compat|canonical|fingerprint|resolve ...\n"
           "        Avro schema tools (exit 0 yes, 1 no, 2 invalid input)\n"
+          "  publish PORT [-f FILE] [--batch N] [--retries N] [--results] [--url U] [--token T]\n"
+          "        publish NDJSON records to an output port over the HTTP API\n"
+          "  consume PORT [--max N] [--commit] [-f FORMAT] [--from W] [--url U] [--token T]\n"
+          "        print an input port's stream (kcat-like -f: %k %v %h %p %o %T)\n"
           "  config-doc      print docs/CONFIGURATION.md generated from the settings table\n"
           "  token PRINCIPAL print a new random bearer token and its auth.tokens.file line\n"
           "                  (PRINCIPAL: admin, or "
@@ -246,6 +251,8 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "kafka") == 0) return cmd_kafka(argc - 1, argv + 1);
     if (strcmp(cmd, "schema") == 0) return pb_cli_schema(argc - 1, argv + 1);
+    if (strcmp(cmd, "publish") == 0) return pb_cli_publish(argc - 1, argv + 1);
+    if (strcmp(cmd, "consume") == 0) return pb_cli_consume(argc - 1, argv + 1);
     if (strcmp(cmd, "config-doc") == 0) return cmd_config_doc();
     if (strcmp(cmd, "routes") == 0) return cmd_routes();
     if (strcmp(cmd, "token") == 0) return cmd_token(argc - 1, argv + 1);

@@ -58,6 +58,8 @@ struct pb_client_stream {
     int eof;
     char *line;
     size_t line_len, line_cap;
+    char port[1024];
+    char id_header[96]; /* "X-Stream-Id: s-N\r\n" when the broker named the stream */
 };
 
 static void seterr(pb_client_err_t *e, int status, const char *fmt, ...)
@@ -374,10 +376,12 @@ typedef struct {
     int chunked;
     long long clen;
     int retry_after;
+    char stream_id[64];
 } head_t;
 
 static int send_request(pb_client_t *c, conn_t *k, const char *method, const char *path,
-                        const char *ctype, const char *body, size_t len, pb_client_err_t *err) {
+                        const char *ctype, const char *body, size_t len, const char *extra,
+                        pb_client_err_t *err) {
     char *hdr = NULL;
     size_t hlen = 0;
     FILE *f = open_memstream(&hdr, &hlen);
@@ -387,6 +391,7 @@ static int send_request(pb_client_t *c, conn_t *k, const char *method, const cha
     fprintf(f, "Accept: application/json, application/x-ndjson\r\nConnection: close\r\n");
     if (c->token) fprintf(f, "Authorization: Bearer %s\r\n", c->token);
     if (ctype) fprintf(f, "Content-Type: %s\r\n", ctype);
+    if (extra) fputs(extra, f);
     if (body || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0)
         fprintf(f, "Content-Length: %zu\r\n", len);
     fputs("\r\n", f);
@@ -422,6 +427,8 @@ static int read_head(conn_t *k, head_t *h, pb_client_err_t *err) {
                 h->chunked = 1;
             else if (!strcasecmp(line, "Retry-After"))
                 h->retry_after = atoi(v);
+            else if (!strcasecmp(line, "X-Stream-Id"))
+                snprintf(h->stream_id, sizeof h->stream_id, "%s", v);
         }
     } while (h->status >= 100 && h->status < 200); /* 100 Continue */
     return 0;
@@ -487,15 +494,16 @@ fail:
 #undef GROW
 }
 
-int pb_client_request(pb_client_t *c, const char *method, const char *path, const char *ctype,
-                      const char *body, size_t len, pb_client_resp_t *resp, pb_client_err_t *err) {
+static int request_x(pb_client_t *c, const char *method, const char *path, const char *ctype,
+                     const char *body, size_t len, const char *extra, pb_client_resp_t *resp,
+                     pb_client_err_t *err) {
     conn_t k;
     head_t h;
     memset(resp, 0, sizeof *resp);
     resp->retry_after_s = -1;
     if (conn_open(c, &k, err)) return -1;
     int rc = -1;
-    if (send_request(c, &k, method, path, ctype, body, len, err)) goto out;
+    if (send_request(c, &k, method, path, ctype, body, len, extra, err)) goto out;
     if (read_head(&k, &h, err)) goto out;
     if (read_body(&k, &h, &resp->body, &resp->len, err)) goto out;
     resp->status = h.status;
@@ -504,6 +512,11 @@ int pb_client_request(pb_client_t *c, const char *method, const char *path, cons
 out:
     conn_close(&k);
     return rc;
+}
+
+int pb_client_request(pb_client_t *c, const char *method, const char *path, const char *ctype,
+                      const char *body, size_t len, pb_client_resp_t *resp, pb_client_err_t *err) {
+    return request_x(c, method, path, ctype, body, len, NULL, resp, err);
 }
 
 void pb_client_resp_free(pb_client_resp_t *r) {
@@ -665,7 +678,8 @@ pb_client_stream_t *pb_client_stream_open(pb_client_t *c, const char *port,
     /* A stream may be quiet up to its timeout_ms: wait that long on top of the client's. */
     if (o && o->timeout_ms > 0) s->conn.timeout_ms = c->timeout_ms + o->timeout_ms;
     head_t h;
-    if (send_request(c, &s->conn, "GET", path, NULL, NULL, 0, err) || read_head(&s->conn, &h, err))
+    if (send_request(c, &s->conn, "GET", path, NULL, NULL, 0, NULL, err) ||
+        read_head(&s->conn, &h, err))
         goto fail;
     if (h.status != 200) {
         pb_client_resp_t r = {.status = h.status, .retry_after_s = h.retry_after};
@@ -676,6 +690,9 @@ pb_client_stream_t *pb_client_stream_open(pb_client_t *c, const char *port,
     }
     s->chunked = h.chunked;
     s->chunk_left = -1;
+    snprintf(s->port, sizeof s->port, "%s", port);
+    if (*h.stream_id)
+        snprintf(s->id_header, sizeof s->id_header, "X-Stream-Id: %s\r\n", h.stream_id);
     if (o && o->idle_ms > 0) s->conn.idle_ms = o->idle_ms;
     s->clen_left = h.clen;
     return s;
@@ -692,11 +709,24 @@ static ssize_t stream_bytes(pb_client_stream_t *s, const char **p, pb_client_err
         if (s->eof) return 0;
         if (s->chunked && s->chunk_left <= 0) {
             char line[256];
-            /* Chunk framing lines arrive with their data; wait for them without the idle cut. */
             int idle = k->idle_ms;
-            k->idle_ms = 0;
-            int bad = (s->chunk_left == 0 && conn_line(k, line, sizeof line, err)) || /* CRLF */
-                      conn_line(k, line, sizeof line, err);
+            if (s->chunk_left == 0) { /* the CRLF after a chunk's data comes with it */
+                k->idle_ms = 0;
+                int bad = conn_line(k, line, sizeof line, err);
+                k->idle_ms = idle;
+                if (bad) return -1;
+                s->chunk_left = -1;
+            }
+            if (k->off == k->len) { /* between chunks: the quiet time a consumer commits in */
+                ssize_t r = conn_fill(k, err);
+                if (r < 0) return r;
+                if (r == 0) {
+                    seterr(err, 0, "the broker closed the stream without its last chunk");
+                    return -1;
+                }
+            }
+            k->idle_ms = 0; /* the rest of the size line arrives with it */
+            int bad = conn_line(k, line, sizeof line, err);
             k->idle_ms = idle;
             if (bad) return -1;
             char *end;
@@ -796,14 +826,15 @@ void pb_client_stream_close(pb_client_stream_t *s) {
     free(s);
 }
 
-int pb_client_commit(pb_client_t *c, const char *port, json_t *cursors, pb_client_err_t *err) {
+static int commit_x(pb_client_t *c, const char *port, json_t *cursors, const char *extra,
+                    pb_client_err_t *err) {
     char path[2048];
     snprintf(path, sizeof path, "/v1/ports/%s/cursors", port);
     json_t *doc = json_pack("{s:O}", "cursors", cursors);
     char *body = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     pb_client_resp_t r;
-    int rc = pb_client_request(c, "POST", path, "application/json", body, strlen(body), &r, err);
+    int rc = request_x(c, "POST", path, "application/json", body, strlen(body), extra, &r, err);
     free(body);
     if (rc) return -1;
     if (r.status / 100 != 2) {
@@ -812,6 +843,14 @@ int pb_client_commit(pb_client_t *c, const char *port, json_t *cursors, pb_clien
     }
     pb_client_resp_free(&r);
     return rc;
+}
+
+int pb_client_commit(pb_client_t *c, const char *port, json_t *cursors, pb_client_err_t *err) {
+    return commit_x(c, port, cursors, NULL, err);
+}
+
+int pb_client_stream_commit(pb_client_stream_t *s, json_t *cursors, pb_client_err_t *err) {
+    return commit_x(s->c, s->port, cursors, *s->id_header ? s->id_header : NULL, err);
 }
 
 void pb_client_cursors_init(pb_client_cursors_t *k) {
@@ -834,8 +873,8 @@ json_t *pb_client_cursors_json(const pb_client_cursors_t *k) {
     for (size_t i = 0; i < sizeof k->next / sizeof k->next[0]; i++) {
         if (k->next[i] < 0) continue;
         if (!a) a = json_array();
-        json_array_append_new(a,
-                              json_pack("{s:i,s:I}", "partition", (int)i, (json_int_t)k->next[i]));
+        json_array_append_new(
+            a, json_pack("{s:i,s:I}", "partition", (int)i, "offset", (json_int_t)k->next[i]));
     }
     return a;
 }

@@ -92,6 +92,10 @@ void pb_client_stream_close(pb_client_stream_t *s);
  * serves it). Returns 0, or -1 with err (status and the broker's message). */
 int pb_client_commit(pb_client_t *c, const char *port, json_t *cursors, pb_client_err_t *err);
 
+/* Commits `cursors` for the stream `s` is reading, naming it (X-Stream-Id) so the broker knows
+ * which of several open streams on the port they belong to. Same returns as pb_client_commit. */
+int pb_client_stream_commit(pb_client_stream_t *s, json_t *cursors, pb_client_err_t *err);
+
 /* Tracks the next offset to commit per partition as records are consumed. */
 typedef struct {
     long long next[256]; /* -1: nothing consumed on that partition */
