@@ -43,6 +43,7 @@ AVRO_LIB    := $(B)/libpbavro.a
 CLIENT_SRCS := $(wildcard client/*.c)
 CLIENT_OBJS := $(CLIENT_SRCS:%.c=$(B)/%.o)
 CLIENT_LIB  := $(B)/libpbclient.a
+CONN_LIBS   := $(shell pkg-config --libs jansson libssl libcrypto libzstd 2>/dev/null) -lz -lm
 # Generated sources (build/gen/, shared by every variant) compile with the broker's objects.
 GEN_SRCS    := build/gen/assets.c
 BROKER_OBJS := $(BROKER_SRCS:%.c=$(B)/%.o) $(GEN_SRCS:%.c=$(B)/%.o)
@@ -108,7 +109,7 @@ $(B)/bench/%: bench/%.c $(LIB_OBJS)
 
 $(B)/connectors/%: connectors/%.c $(CLIENT_LIB) $(AVRO_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CLIENT_LIB) $(AVRO_LIB) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CLIENT_LIB) $(AVRO_LIB) $(CONN_LIBS)
 
 # Fuzzers: clang + libFuzzer + ASan/UBSan, always their own variant (build/fuzz). The broker's
 # objects are compiled once with coverage instrumentation and linked into every target.
