@@ -519,6 +519,12 @@ int pb_client_request(pb_client_t *c, const char *method, const char *path, cons
     return request_x(c, method, path, ctype, body, len, NULL, resp, err);
 }
 
+int pb_client_request_h(pb_client_t *c, const char *method, const char *path, const char *ctype,
+                        const char *body, size_t len, const char *headers, pb_client_resp_t *resp,
+                        pb_client_err_t *err) {
+    return request_x(c, method, path, ctype, body, len, headers, resp, err);
+}
+
 void pb_client_resp_free(pb_client_resp_t *r) {
     if (!r) return;
     free(r->body);

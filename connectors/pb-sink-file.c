@@ -61,7 +61,7 @@ static int checkpoint(sink_t *k) {
     json_t *next = json_object();
     for (int p = 0; p < NPART; p++)
         if (k->next[p] >= 0) {
-            char key[8];
+            char key[12];
             snprintf(key, sizeof key, "%d", p);
             json_object_set_new(next, key, json_integer(k->next[p]));
         }

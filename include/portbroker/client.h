@@ -51,6 +51,10 @@ void pb_client_destroy(pb_client_t *c);
  * answer, whatever its status; -1 with `err` on a transport error. */
 int pb_client_request(pb_client_t *c, const char *method, const char *path, const char *ctype,
                       const char *body, size_t len, pb_client_resp_t *resp, pb_client_err_t *err);
+/* pb_client_request with extra header lines `headers` ("Name: value\r\n" each, or NULL). */
+int pb_client_request_h(pb_client_t *c, const char *method, const char *path, const char *ctype,
+                        const char *body, size_t len, const char *headers, pb_client_resp_t *resp,
+                        pb_client_err_t *err);
 void pb_client_resp_free(pb_client_resp_t *r);
 
 /* Publishes `records` (a JSON array of record objects, §5) to output port `port` (a URN or the
