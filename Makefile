@@ -111,6 +111,10 @@ $(B)/connectors/%: connectors/%.c $(CLIENT_LIB) $(AVRO_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CLIENT_LIB) $(AVRO_LIB) $(CONN_LIBS)
 
+# pb-sink-postgres alone needs libpq.
+$(B)/connectors/pb-sink-postgres: CFLAGS += $(shell pkg-config --cflags libpq 2>/dev/null)
+$(B)/connectors/pb-sink-postgres: CONN_LIBS += $(shell pkg-config --libs libpq 2>/dev/null)
+
 # Fuzzers: clang + libFuzzer + ASan/UBSan, always their own variant (build/fuzz). The broker's
 # objects are compiled once with coverage instrumentation and linked into every target.
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $(PKG_CFLAGS)
