@@ -78,8 +78,6 @@ void pb_access_destroy(pb_access_t *a) {
 
 /* ---- the JWKS refresh (auth.jwks.url) ------------------------------------------------------ */
 
-#define JWKS_MAX_BYTES (1024 * 1024)
-#define JWKS_TIMEOUT_MS 10000
 #define JWKS_RETRY_MS 5000
 
 static void jwks_fetched(void *arg, int status, const char *reason, const char *body, size_t len) {
@@ -115,8 +113,8 @@ static void jwks_tick(void *arg) {
     pb_access_t *a = arg;
     pb_err_t err = {0};
     if (a->jwks_get || pb_loop_now_ms() < a->jwks_next_ms) return;
-    a->jwks_get = pb_http_get(a->loop, a->cfg->auth_jwks_url, JWKS_TIMEOUT_MS, JWKS_MAX_BYTES,
-                              jwks_fetched, a, &err);
+    a->jwks_get = pb_http_get(a->loop, a->cfg->auth_jwks_url, a->cfg->auth_jwks_timeout_ms,
+                              (size_t)a->cfg->auth_jwks_max_bytes, jwks_fetched, a, &err);
     if (!a->jwks_get) {
         pb_log_rl(WARN, "auth", "auth.jwks.url: %s", err.msg);
         a->jwks_next_ms = pb_loop_now_ms() + JWKS_RETRY_MS;

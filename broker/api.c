@@ -129,6 +129,12 @@ static json_t *port_json(const pb_broker_t *b, const pb_port_t *port) {
         pb_compat_level_name(pb_registry_port_level(reg(b), port)), "owner", p->owner);
     if (!o) return NULL;
     json_object_set_new(o, "schemas", pb_registry_port_schemas(reg(b), port));
+    /* A data contract's rules are stored and served but not executed yet: say so, never pretend. */
+    pb_registry_version_t latest;
+    pb_err_t lerr = {0};
+    if (!pb_registry_get_version(reg(b), port->subject, -1, 0, &latest, &lerr) &&
+        pb_registry_rule_count(latest.rule_set) > 0)
+        json_object_set_new(o, "rulesEnforced", json_false());
     json_object_set(o, "schema", port->schema);
     if (port->key_schema) json_object_set(o, "keySchema", port->key_schema);
     json_object_set_new(o, "slo", slo_json(&port->slo));
@@ -260,6 +266,14 @@ static void h_product_write(pb_broker_t *b, pb_http_req_t *req, const char *id) 
         /* Topics first, so no client can make Kafka auto-create them with its own defaults.
          * Blocking, bounded: an admin call, not a data path. */
         if (pb_broker_ensure_topics(b, p, registry_lookup, reg(b), 10000, &err)) {
+            if (err.code == PB_ERR_TOO_LARGE) { /* a limit: nothing was created */
+                pb_api_reply_error(req, 413, 413, "%s", err.msg);
+                goto cleanup;
+            }
+            if (err.code == PB_ERR_INVALID) { /* a reserved topic: nothing was created */
+                pb_api_reply_error(req, 422, 422, "%s", err.msg);
+                goto cleanup;
+            }
             pb_http_set_header(req, "Retry-After", "5");
             pb_api_reply_error(req, 503, 50001, "cannot create the topics of %s: %s", urn, err.msg);
             goto cleanup;
@@ -694,6 +708,9 @@ static const struct route {
      h_subscription},
     {{GET_, "/v1/status", PB_API_READ, 0, 0, "the dashboard's JSON"}, pb_ops_h_status},
     {{GET_, "/v1/lineage", PB_API_READ, 0, 0, "the product and port graph"}, pb_ops_h_lineage},
+    {{GET_, "/", PB_API_OPEN, 0, 0, "redirect to /dashboard"}, pb_ops_h_root},
+    {{GET_, "/v1/openapi.json", PB_API_READ, 0, 0, "this API's OpenAPI 3.1 document"},
+     pb_ops_h_openapi},
     {{GET_, "/dashboard", PB_API_READ, 0, 0, "the ops console"}, pb_ops_h_dashboard},
     {{GET_, "/dashboard.js", PB_API_READ, 0, 0, "the console's script"}, pb_ops_h_dashboard_js},
     {{GET_, "/dashboard.css", PB_API_READ, 0, 0, "the console's style"}, pb_ops_h_dashboard_css},
@@ -715,6 +732,9 @@ static const struct route {
     {{M(GET), "/subjects/{subject}/versions/{version}/referencedby", PB_API_READ, 0, 1,
       "ids of schemas that reference a version"},
      h_sr},
+    {{M(GET), "/schemas", PB_API_READ, 0, 1,
+      "schema versions (?subjectPrefix, ?latestOnly, ?deleted, ?offset, ?limit)"},
+     h_sr},
     {{M(GET), "/schemas/types", PB_API_READ, 0, 1, "schema types"}, h_sr},
     {{M(GET), "/schemas/ids/{id}", PB_API_READ, 0, 1, "a schema by id"}, h_sr},
     {{M(GET), "/schemas/ids/{id}/schema", PB_API_READ, 0, 1, "a schema's text by id"}, h_sr},
@@ -733,6 +753,13 @@ static const struct route {
       "set or clear a subject's compatibility level"},
      h_sr},
     {{M(GET), "/mode", PB_API_READ, 0, 1, "the registry mode"}, h_sr},
+    {{M(PUT) | M(DELETE), "/mode", PB_API_ADMIN, J, 1,
+      "set (READWRITE, READONLY, IMPORT) or reset the global mode"},
+     h_sr},
+    {{M(GET), "/mode/{subject}", PB_API_READ, 0, 1, "a subject's mode"}, h_sr},
+    {{M(PUT) | M(DELETE), "/mode/{subject}", PB_API_SUBJECT_OWNER, J, 1,
+      "set or clear a subject's mode"},
+     h_sr},
 };
 #undef M
 #undef GET_

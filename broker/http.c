@@ -1,3 +1,10 @@
+/*
+ * http.c — libevent's evhttp glue (contract in http.h): the listener (plain or TLS through
+ * libevent's OpenSSL bufferevents), the request object handed to api.c, replies and streamed
+ * replies, and the one outgoing GET the broker makes (the JWKS refresh), all on the loop thread.
+ * Must not: parse JSON bodies, know a route, or block: every socket is non-blocking and every
+ * outcome arrives as a libevent callback.
+ */
 #include "http.h"
 
 #include <arpa/inet.h>
@@ -472,11 +479,19 @@ struct pb_http_get {
     pb_http_get_cb_t cb;
     void *arg;
     size_t max_bytes;
+    int64_t timeout_ms;
+    int error; /* enum evhttp_request_error + 1 once libevent reported one, else 0 */
     int status;
     char reason[128];
     char *body;
     size_t len;
 };
+
+/* libevent's reason for a failed request, kept for the report (get_done sees only code 0). */
+static void get_error(enum evhttp_request_error e, void *arg) {
+    pb_http_get_t *g = arg;
+    g->error = (int)e + 1;
+}
 
 static void get_free(pb_http_get_t *g) {
     if (!g) return;
@@ -501,7 +516,21 @@ static void get_done(struct evhttp_request *req, void *arg) {
     size_t n = in ? evbuffer_get_length(in) : 0;
     g->status = code;
     if (code <= 0) {
-        snprintf(g->reason, sizeof g->reason, "connection failed or timed out");
+        switch (g->error ? (enum evhttp_request_error)(g->error - 1) : EVREQ_HTTP_EOF) {
+        case EVREQ_HTTP_TIMEOUT:
+            snprintf(g->reason, sizeof g->reason, "no answer within %lld ms",
+                     (long long)g->timeout_ms);
+            break;
+        case EVREQ_HTTP_DATA_TOO_LONG:
+            snprintf(g->reason, sizeof g->reason, "answer larger than %zu bytes", g->max_bytes);
+            break;
+        case EVREQ_HTTP_INVALID_HEADER:
+            snprintf(g->reason, sizeof g->reason, "the answer is not valid HTTP");
+            break;
+        default:
+            snprintf(g->reason, sizeof g->reason,
+                     "connection refused or closed before a complete answer");
+        }
     } else if (n > g->max_bytes) {
         g->status = 0;
         snprintf(g->reason, sizeof g->reason, "answer larger than %zu bytes", g->max_bytes);
@@ -546,6 +575,7 @@ pb_http_get_t *pb_http_get(pb_loop_t *loop, const char *url, int64_t timeout_ms,
     g->cb = cb;
     g->arg = arg;
     g->max_bytes = max_bytes;
+    g->timeout_ms = timeout_ms;
     g->done_ev = event_new(pb_loop_base(loop), -1, 0, get_report, g);
     g->conn =
         evhttp_connection_base_new(pb_loop_base(loop), pb_loop_dns(loop), host, (ev_uint16_t)port);
@@ -554,6 +584,7 @@ pb_http_get_t *pb_http_get(pb_loop_t *loop, const char *url, int64_t timeout_ms,
         pb_err_set(err, PB_ERR_NOMEM, "out of memory");
         goto fail;
     }
+    evhttp_request_set_error_cb(req, get_error);
     struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000};
     evhttp_connection_set_timeout_tv(g->conn, &tv);
     evhttp_connection_set_retries(g->conn, 0);
@@ -577,3 +608,4 @@ fail:
 }
 
 void pb_http_get_cancel(pb_http_get_t *g) { get_free(g); }
+const char *pb_http_libevent_version(void) { return event_get_version(); }

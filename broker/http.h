@@ -46,6 +46,9 @@ void pb_http_stop_accepting(pb_http_t *h);
 /* Free the server and close every connection. NULL is a no-op. */
 void pb_http_destroy(pb_http_t *h);
 
+/* The linked libevent's version string ("2.1.12-stable"). Any thread. */
+const char *pb_http_libevent_version(void);
+
 /* ---- requests ---- */
 typedef enum {
     PB_HTTP_GET = 1,

@@ -1,3 +1,11 @@
+/*
+ * publish.c — the publish path (contract in publish.h): body reading and decompression, record
+ * preparation against the port's schema, headers, produce, and the reply once every delivery
+ * report is in. The pure parts come first; the handler, the only code that touches the broker,
+ * comes last.
+ * Must not: call librdkafka (kafka.c does), reply before Kafka has acknowledged every record, or
+ * free a request context while a delivery report may still arrive.
+ */
 #include "publish.h"
 
 #include <ctype.h>
@@ -1328,3 +1336,5 @@ done:
     pb_buf_free(&values);
     pb_buf_free(&plain);
 }
+
+const char *pb_publish_zstd_version(void) { return ZSTD_versionString(); }

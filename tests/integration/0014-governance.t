@@ -4,8 +4,9 @@
 # deleted (publish keeps working); topic overrides may not name internal topics; the Confluent
 # python client sees the 409 with its code.
 . "$(dirname "$0")/lib.sh"
-plan 19
-start_broker B -o mesh.namespace=com.acme || bail "serve did not start"
+plan 22
+# Registry and lineage topics configured with names the '_' rule does not cover.
+start_broker B -o mesh.namespace=com.acme -o registry.topic=mesh-registry -o lineage.topic=mesh-lineage || bail "serve did not start"
 wait_ready "$B_URL" || bail "not ready"
 SR=(-H 'Content-Type: application/vnd.schemaregistry.v1+json')
 S=com.acme.tripExecution.v1.tripEvents-value
@@ -52,6 +53,16 @@ for t in _portbroker _portbroker.lineage _portbroker.embedded.control __consumer
   http PUT "$B_URL/v1/products/rogue/1" -d "$X"
   like "topic override '$t': 422 naming the rule and path" "$HTTP_STATUS $HTTP_BODY" "^422 .*x-portbroker/topic: topic '$t': names starting with '_' are reserved"
 done
+for t in registry lineage; do
+  X=$(jq -c --arg t "mesh-$t" --slurpfile s schemas/examples/trip_event.avsc '.interfaceComponents.outputPorts[0].promises.api.schema=$s[0] | .info.fullyQualifiedName="urn:dpds:com.acme:dataproducts:rogue:1" | .info.name="rogue"
+      | .interfaceComponents.outputPorts[0]["x-portbroker"].topic=$t | del(.interfaceComponents.inputPorts)' <<<"$D")
+  http PUT "$B_URL/v1/products/rogue/1" -d "$X"
+  like "topic override naming the configured $t.topic: 422 naming the setting" "$HTTP_STATUS $HTTP_BODY" "^422 .*topic 'mesh-$t' is this broker's $t.topic"
+done
+X=$(jq -c --slurpfile s schemas/examples/trip_event.avsc '.interfaceComponents.outputPorts[0].promises.api.schema=$s[0] | .info.fullyQualifiedName="urn:dpds:com.acme:dataproducts:rogue:1" | .info.name="rogue"
+    | .interfaceComponents.outputPorts[0]["x-portbroker"].topic="com.acme.billing.v1.in.trips" | del(.interfaceComponents.inputPorts)' <<<"$D")
+http PUT "$B_URL/v1/products/rogue/1" -d "$X"
+like "topic override naming another product's topic: 409 naming its port" "$HTTP_STATUS $HTTP_BODY" "^409 .*already used by port .*billing:1:inputports:trips"
 
 # The Confluent python client sees the 409 as an error with the code.
 out=$(timeout 30 /usr/bin/python3 - "$B_URL" "$S" "$BREAK" <<'PY' 2>&1

@@ -2,7 +2,8 @@
 # The authorization matrix (DESIGN §9), generated from `portbroker routes`: every route and method
 # x {no credentials, invalid token, expired JWT, wrong product, owning product, admin} on the
 # example mesh with auth on (tokens + a JWKS; JWTs signed by npm jose). A route added without the
-# rule this test expects fails it: only /healthz and /readyz may be open.
+# rule this test expects fails it: only /healthz, /readyz and / (a redirect to /dashboard, which
+# needs a reader) may be open.
 . "$(dirname "$0")/lib.sh"
 [ -d tests/js/node_modules/jose ] || bail "tests/js/node_modules missing: run make test-deps"
 NS=urn:dpds:com.acme:dataproducts
@@ -33,7 +34,9 @@ SUB_BODY=$(jq -cn --arg f "$NS:tripExecution:1:outputports:tripEvents" --arg t "
 n_routes=$(wc -l <"$T/routes.jsonl")
 [ "$n_routes" -gt 30 ] || bail "only $n_routes routes"
 open=$(jq -r 'select(.access == "open") | .path' "$T/routes.jsonl" | sort -u | tr '\n' ' ')
-is "only /healthz and /readyz are open to everyone" "$open" "/healthz /readyz "
+is "only /, /healthz and /readyz are open to everyone" "$open" "/ /healthz /readyz "
+root=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code} %{redirect_url}' "$B_URL/")
+is "/ without credentials only redirects to the console" "$root" "302 $B_URL/dashboard"
 unknown=$(jq -r 'select(.access | IN("open","metrics","read","product-owner","output-owner","input-owner","subscription","subject-owner","admin") | not) | .path' "$T/routes.jsonl")
 is "every route has a known access rule" "$unknown" ""
 

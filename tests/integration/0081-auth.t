@@ -28,6 +28,16 @@ A() { echo "Authorization: Bearer $1"; }
 rc=$?
 is "serve with auth off beyond loopback: exit 2" "$rc" 2
 like "... saying why and what to do" "$(cat "$T/open.err")" 'beyond loopback with auth off.*http.allow.insecure = true'
+# The operator's explicit opt-out starts, says so, and treats callers as admin. It listens on every
+# interface for these few seconds; the test only talks to 127.0.0.1 and stops it at once.
+start_broker I -o kafka.bootstrap.servers="$BROKERS" -o registry.topic=_pb_insecure \
+  -o products.dir=schemas/examples -o http.listen=0.0.0.0:0 -o http.allow.insecure=true \
+  || bail "serve with http.allow.insecure did not start"
+wait_ready "$I_URL" || bail "insecure broker not ready"
+like "http.allow.insecure = true: starts and logs a warning that auth is off" "$(cat "$T/I.log")" 'warn .*listening on 0.0.0.0:0 with authentication OFF \(http.allow.insecure = true\): every caller is admin'
+http PUT "$I_URL/config" -H 'Content-Type: application/json' -d '{"compatibility":"FULL"}'
+is "... and an anonymous caller may do what only admin may (PUT /config)" "$HTTP_STATUS" 200
+stop_pid "$I_PID"
 
 # --- a product whose output port admits only billing, stored by admin ---
 vault() { # vault NAME ADMITTED-PRODUCT
@@ -73,7 +83,7 @@ is "spy binds billing's input port: 403" "$HTTP_STATUS" 403
 SUBJ=com.acme.tripExecution.v1.tripEvents-value
 SCHEMA=$(curl -sS --max-time 10 -u "x:$TOK_trip" "$B_URL/subjects/$SUBJ/versions/latest" | jq -c '{schema: .schema}')
 http POST "$B_URL/subjects/$SUBJ/versions" -u "anyone:$TOK_trip" -H 'Content-Type: application/vnd.schemaregistry.v1+json' -d "$SCHEMA"
-like "Basic with trip's token registers on trip's subject" "$HTTP_STATUS $HTTP_BODY" '^200 \{"id":[0-9]+\}'
+like "Basic with trip's token registers on trip's subject" "$HTTP_STATUS $HTTP_BODY" '^200 \{"id":[0-9]+,"version":[0-9]+,"schemaType":"AVRO"'
 http POST "$B_URL/subjects/$SUBJ/versions" -u "x:$TOK_billing" -H 'Content-Type: application/vnd.schemaregistry.v1+json' -d "$SCHEMA"
 is "Basic with billing's token on trip's subject: 403" "$HTTP_STATUS" 403
 http POST "$B_URL/subjects/$SUBJ/versions" -u "x:wrong" -H 'Content-Type: application/vnd.schemaregistry.v1+json' -d "$SCHEMA"

@@ -69,7 +69,7 @@ WWW_PID=$!; _pids+=("$WWW_PID")
 wait_until 10 test -s "$T/www.port" || bail "the JWKS server did not start"
 start_broker U -o mesh.namespace=com.acme -o registry.topic=_pb_jwks_url \
   -o auth.jwks.url="http://127.0.0.1:$(cat "$T/www.port")/jwks.json" -o auth.jwks.refresh.ms=1000 \
-  -o auth.jwt.issuer=$ISS -o auth.jwt.audience=$AUD || bail "serve (jwks url) did not start"
+  -o auth.jwks.max.bytes=20000 -o auth.jwks.timeout.ms=2000 -o auth.jwt.issuer=$ISS -o auth.jwt.audience=$AUD || bail "serve (jwks url) did not start"
 wait_ready "$U_URL" || bail "U not ready"
 ok200() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H "Authorization: Bearer $1" "$U_URL/v1/products")" = 200 ]; }
 wait_until 10 ok200 "$RS"
@@ -80,6 +80,13 @@ is "a key not served yet: 401" "$HTTP_STATUS" 401
 cp "$T/k2/jwks.json" "$T/www/jwks.json.tmp" && mv "$T/www/jwks.json.tmp" "$T/www/jwks.json"
 wait_until 10 ok200 "$K2"
 is "the rotated key is picked up by the background refresh" "$?" 0
+# An answer over auth.jwks.max.bytes is refused, named in the log, and the keys held stay.
+jq -c --arg pad "$(head -c 30000 /dev/zero | tr '\0' x)" '. + {pad: $pad}' "$T/k2/jwks.json" >"$T/www/jwks.json.tmp" \
+  && mv "$T/www/jwks.json.tmp" "$T/www/jwks.json"
+wait_until 10 grep -q "answer larger than 20000 bytes" "$T/U.log"
+is "a JWKS answer over auth.jwks.max.bytes (30 kB > 20000) is refused and logged" "$?" 0
+ok200 "$K2"
+is "... and the key held before is still accepted" "$?" 0
 http GET "$U_URL/healthz"
 is "the loop stayed responsive" "$HTTP_STATUS" 200
 plan "$_n"

@@ -473,9 +473,11 @@ static void check_query(void **state) {
     /* Against version 1 only: {a,c} cannot read {a}. */
     assert_int_equal(pb_registry_check(r, "s", S_AC, strlen(S_AC), 1, &ok, &msgs, &err), 0);
     assert_int_equal(ok, 0);
-    assert_int_equal(json_array_size(msgs), 2);
+    assert_int_equal(json_array_size(msgs), 4); /* the issue, the old version and schema, level */
     contains(json_string_value(json_array_get(msgs, 0)), "READER_FIELD_MISSING_DEFAULT_VALUE");
-    assert_string_equal(json_string_value(json_array_get(msgs, 1)), "{compatibility: 'BACKWARD'}");
+    assert_string_equal(json_string_value(json_array_get(msgs, 1)), "{oldSchemaVersion: 1}");
+    contains(json_string_value(json_array_get(msgs, 2)), "{oldSchema: '{\"type\":\"record\"");
+    assert_string_equal(json_string_value(json_array_get(msgs, 3)), "{compatibility: 'BACKWARD'}");
     json_decref(msgs);
     assert_int_equal(pb_registry_check(r, "s", S_AC, strlen(S_AC), -1, &ok, NULL, &err), 0);
     assert_int_equal(ok, 1);
@@ -1331,6 +1333,107 @@ static void port_subjects_protected(void **state) {
     pb_registry_destroy(r);
 }
 
+static int set_mode(pb_registry_t *r, const char *subject, int mode, int force,
+                    pb_registry_result_t *res) {
+    pb_buf_t b = {0};
+    pb_err_t err = {0};
+    assert_int_equal(pb_registry_record_mode(&b, "req-mode", subject, mode, force, &err), 0);
+    assert_int_equal(apply_buf(r, &b, res), 0);
+    assert_int_equal(res->op, PB_REGISTRY_OP_MODE);
+    return res->error_code;
+}
+
+/* A log written before modes, references and contracts existed replays as it did (same ids, same
+ * state); a mode record on top applies; an old broker that meets a mode record skips it (unknown
+ * op) rather than misapplying it. Modes hold for every writer: product_put and bind too. */
+static void modes_and_old_logs(void **state) {
+    (void)state;
+    static const char *const old_log[] = {
+        "{\"v\":1,\"op\":\"register\",\"req\":\"a\",\"subject\":\"s\",\"schema\":\"\\\"int\\\"\"}",
+        "{\"v\":1,\"op\":\"config\",\"req\":\"b\",\"subject\":\"s\",\"level\":\"NONE\"}",
+        "{\"v\":1,\"op\":\"register\",\"req\":\"c\",\"subject\":\"s\",\"schema\":\"\\\"long\\\"\"}",
+        "{\"v\":1,\"op\":\"delete_version\",\"req\":\"d\",\"subject\":\"s\",\"version\":1,"
+        "\"permanent\":false}",
+        "{\"v\":1,\"op\":\"register\",\"req\":\"e\",\"subject\":\"t\",\"schema\":\"\\\"int\\\"\"}",
+    };
+    pb_registry_t *r = pb_registry_new();
+    pb_registry_result_t res = {0};
+    for (size_t i = 0; i < sizeof old_log / sizeof *old_log; i++) {
+        assert_int_equal(pb_registry_apply(r, (int64_t)i, old_log[i], strlen(old_log[i]), &res), 0);
+        assert_int_equal(res.error_code, 0);
+    }
+    assert_versions(r, "s", 1, "[1,2]");
+    assert_versions(r, "t", 0, "[1]");
+    pb_registry_version_t v;
+    pb_err_t err = {0};
+    assert_int_equal(pb_registry_get_version(r, "t", 1, 0, &v, &err), 0);
+    assert_int_equal(v.id, 1); /* the same schema, the same id, as before */
+    assert_null(v.references);
+    assert_null(v.metadata);
+    assert_null(v.rule_set);
+    assert_int_equal(pb_registry_max_id(r), 2);
+    assert_int_equal(pb_registry_global_mode(r), PB_REGISTRY_READWRITE);
+    int mode = -1;
+    assert_int_equal(pb_registry_subject_mode(r, "s", &mode), 0);
+    /* A mode record; READONLY refuses the subject's writes, not the others'. */
+    assert_int_equal(set_mode(r, "s", PB_REGISTRY_READONLY, 0, &res), 0);
+    assert_int_equal(pb_registry_subject_mode(r, "s", &mode), 1);
+    assert_int_equal(mode, PB_REGISTRY_READONLY);
+    assert_int_equal(pb_registry_effective_mode(r, "s"), PB_REGISTRY_READONLY);
+    assert_int_equal(reg(r, "s", "\"float\"", &res), 422);
+    assert_int_equal(res.error_code, PB_SR_NOT_PERMITTED);
+    contains(res.message, "read-only mode");
+    assert_int_equal(del_version(r, "s", 2, 0, &res), PB_SR_NOT_PERMITTED);
+    reg_ok(r, "t", "\"float\"", 3, 2);
+    /* Unknown to a broker of the previous release: it skips the record (and logs why). */
+    char *rec = NULL;
+    {
+        pb_buf_t b = {0};
+        assert_int_equal(pb_registry_record_mode(&b, "q", "t", PB_REGISTRY_IMPORT, 1, &err), 0);
+        rec = strndup((const char *)b.data, b.len);
+        pb_buf_free(&b);
+    }
+    contains(rec, "\"op\":\"mode\"");
+    contains(rec, "\"mode\":\"IMPORT\"");
+    contains(rec, "\"force\":true");
+    free(rec);
+    /* An invalid mode in a record is a refusal, not a crash; a mode only deletes what is set. */
+    const char *bad =
+        "{\"v\":1,\"op\":\"mode\",\"req\":\"m\",\"subject\":null,\"mode\":\"FORWARD\"}";
+    assert_int_equal(apply_text(r, bad, &res), 0);
+    assert_int_equal(res.error_code, PB_SR_INVALID_MODE);
+    assert_int_equal(set_mode(r, "t", -1, 0, &res), PB_SR_SUBJECT_NOT_FOUND);
+    pb_registry_result_reset(&res);
+    pb_registry_destroy(r);
+
+    /* Product writes: a port subject in READONLY or IMPORT mode takes no new version. */
+    r = mesh();
+    assert_int_equal(set_mode(r, OBS_SUBJECT, PB_REGISTRY_READONLY, 0, &res), 0);
+    char *before = pb_registry_dump(r);
+    assert_int_equal(
+        put(r, product("com.acme", "weather", 2, OBS(F_ST "," F_TEMP "," F_HUM), NULL, NULL, NULL),
+            &res),
+        422);
+    assert_int_equal(res.error_code, PB_SR_NOT_PERMITTED);
+    contains(res.message, "is in READONLY mode");
+    char *after = pb_registry_dump(r);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    /* IMPORT on a port subject with versions needs force; then only explicit ids register. */
+    assert_int_equal(set_mode(r, OBS_SUBJECT, -1, 0, &res), 0);
+    assert_int_equal(set_mode(r, OBS_SUBJECT, PB_REGISTRY_IMPORT, 0, &res), PB_SR_NOT_PERMITTED);
+    contains(res.message, "Cannot import since found existing subjects");
+    assert_int_equal(set_mode(r, OBS_SUBJECT, PB_REGISTRY_IMPORT, 1, &res), 0);
+    assert_int_equal(
+        put(r, product("com.acme", "weather", 2, OBS(F_ST "," F_TEMP "," F_HUM), NULL, NULL, NULL),
+            &res),
+        422);
+    contains(res.message, "is in IMPORT mode");
+    pb_registry_result_reset(&res);
+    pb_registry_destroy(r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(register_ids_and_reuse),
@@ -1353,6 +1456,7 @@ int main(void) {
         cmocka_unit_test(names),
         cmocka_unit_test(check_counts),
         cmocka_unit_test(port_subjects_protected),
+        cmocka_unit_test(modes_and_old_logs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
