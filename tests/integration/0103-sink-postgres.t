@@ -19,6 +19,8 @@ PGPID=$!; _pids+=("$PGPID")
 CONN="host=127.0.0.1 port=$PGPORT user=postgres dbname=postgres connect_timeout=5"
 psqlq() { psql "$CONN" -Atq -c "$1"; }
 wait_until 30 psqlq "select 1" || bail "postgres did not start: $(tail -5 "$T/pg.log")"
+# runuser stays the parent: the postmaster's own PID (postmaster.pid, line 1) is what to kill.
+_pids+=("$(head -1 "$PGDIR/data/postmaster.pid")")
 start_kafka 3
 start_broker B -o kafka.bootstrap.servers="$BROKERS" -o mesh.namespace=com.acme || bail "serve did not start"
 wait_ready "$B_URL" || bail "not ready"
