@@ -26,17 +26,29 @@ endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 SUBMAKE    := $(MAKE) --no-print-directory
-CPPFLAGS   += -Ibroker -Iinclude -DPB_VERSION='"$(shell cat VERSION 2>/dev/null || echo 0.0.0)"'
+CPPFLAGS   += -iquote broker -iquote broker/avro -Iinclude -DPB_VERSION='"$(shell cat VERSION 2>/dev/null || echo 0.0.0)"'
 CPPFLAGS   += -DPB_AVRO_VERSION='"$(shell pkg-config --modversion avro-c 2>/dev/null || echo unknown)"'
 CFLAGS     += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP
 LDLIBS     += $(PKG_LIBS) -lpthread -lm
 LDFLAGS    += $(SANFLAGS)
 
 BROKER_SRCS := $(wildcard broker/*.c)
+# broker/avro/: schema, compat, codec, the JSON token reader and the buf/err they need, built as a
+# static library (libpbavro.a) that the daemon, the tests and connectors/ link; it includes nothing
+# outside broker/avro/ (make lint).
+AVRO_SRCS   := $(wildcard broker/avro/*.c)
+AVRO_OBJS   := $(AVRO_SRCS:%.c=$(B)/%.o)
+AVRO_LIB    := $(B)/libpbavro.a
+# client/: the HTTP client of include/portbroker/client.h (libpbclient.a), for the CLI's publish and
+# consume and for connectors/, which link it and libpbavro.a, not the daemon.
+CLIENT_SRCS := $(wildcard client/*.c)
+CLIENT_OBJS := $(CLIENT_SRCS:%.c=$(B)/%.o)
+CLIENT_LIB  := $(B)/libpbclient.a
+CONN_LIBS   := $(shell pkg-config --libs jansson libssl libcrypto libzstd 2>/dev/null) -lz -lm
 # Generated sources (build/gen/, shared by every variant) compile with the broker's objects.
 GEN_SRCS    := build/gen/assets.c
 BROKER_OBJS := $(BROKER_SRCS:%.c=$(B)/%.o) $(GEN_SRCS:%.c=$(B)/%.o)
-LIB_OBJS    := $(filter-out $(B)/broker/main.o,$(BROKER_OBJS))
+LIB_OBJS    := $(filter-out $(B)/broker/main.o,$(BROKER_OBJS)) $(CLIENT_LIB) $(AVRO_LIB)
 UNIT_SRCS   := $(wildcard tests/unit/*.c)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/unit/%)
 BENCH_SRCS  := $(wildcard bench/*.c)
@@ -83,9 +95,17 @@ pkgcheck:
 	@pkg-config --exists $(PKGS) 2>/dev/null || { echo "portbroker: the build libraries are missing" \
 	  "(pkg-config cannot find: $(PKGS)); run 'make deps' (or 'make run' / 'make test', which install them)" >&2; exit 2; }
 
-$(BROKER_OBJS): | pkgcheck
+$(BROKER_OBJS) $(AVRO_OBJS) $(CLIENT_OBJS): | pkgcheck
 
-$(B)/portbroker: $(BROKER_OBJS)
+$(CLIENT_LIB): $(CLIENT_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(AVRO_LIB): $(AVRO_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(B)/portbroker: $(BROKER_OBJS) $(CLIENT_LIB) $(AVRO_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/%.o: %.c
@@ -100,15 +120,20 @@ $(B)/bench/%: bench/%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
 
-$(B)/connectors/%: connectors/%.c $(LIB_OBJS)
+$(B)/connectors/%: connectors/%.c $(CLIENT_LIB) $(AVRO_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CLIENT_LIB) $(AVRO_LIB) $(CONN_LIBS)
+
+# pb-sink-postgres alone needs libpq.
+$(B)/connectors/pb-sink-postgres: CFLAGS += $(shell pkg-config --cflags libpq 2>/dev/null)
+$(B)/connectors/pb-sink-postgres: CONN_LIBS += $(shell pkg-config --libs libpq 2>/dev/null)
 
 # Fuzzers: clang + libFuzzer + ASan/UBSan, always their own variant (build/fuzz). The broker's
 # objects are compiled once with coverage instrumentation and linked into every target.
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $(PKG_CFLAGS)
 FUZZ_SAN    := -fsanitize=address,undefined
 FUZZ_OBJS   := $(filter-out build/fuzz/obj/broker/main.o,$(BROKER_SRCS:%.c=build/fuzz/obj/%.o)) \
+               $(AVRO_SRCS:%.c=build/fuzz/obj/%.o) $(CLIENT_SRCS:%.c=build/fuzz/obj/%.o) \
                $(GEN_SRCS:%.c=build/fuzz/obj/%.o)
 build/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -165,7 +190,7 @@ docs-check: all
 $(IB)/paths.o: broker/paths.c broker/paths.h Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -DPB_DATADIR='"$(DATADIR)"' -c -o $@ $<
-$(IB)/portbroker: $(filter-out $(B)/broker/paths.o,$(BROKER_OBJS)) $(IB)/paths.o
+$(IB)/portbroker: $(filter-out $(B)/broker/paths.o,$(BROKER_OBJS)) $(IB)/paths.o $(CLIENT_LIB) $(AVRO_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 # The man page comes from the installed binary's own usage text and settings table.
 $(IB)/portbroker.1: $(IB)/portbroker
@@ -195,10 +220,10 @@ install: all $(IB)/portbroker $(IB)/portbroker.1
 	  "config $(SYSCONFDIR)/portbroker/portbroker.conf; unit $(UNITDIR)/portbroker.service"
 
 format:
-	clang-format -i broker/*.[ch] include/portbroker/*.h tests/unit/*.[ch] bench/*.c connectors/*.c tests/fuzz/*.c 2>/dev/null || true
+	clang-format -i broker/*.[ch] broker/avro/*.[ch] client/*.c include/portbroker/*.h tests/unit/*.[ch] bench/*.c connectors/*.c tests/fuzz/*.c 2>/dev/null || true
 
 format-check:
-	clang-format --dry-run --Werror broker/*.[ch] include/portbroker/*.h
+	clang-format --dry-run --Werror broker/*.[ch] broker/avro/*.[ch] client/*.c include/portbroker/*.h
 
 lint:
 	@tests/lint.sh
@@ -209,4 +234,4 @@ valgrind: all $(UNIT_BINS)
 clean:
 	rm -rf build
 
--include $(BROKER_OBJS:.o=.d) $(UNIT_BINS:=.d) $(FUZZ_OBJS:.o=.d) $(FUZZ_BINS:=.d)
+-include $(BROKER_OBJS:.o=.d) $(AVRO_OBJS:.o=.d) $(CLIENT_OBJS:.o=.d) $(UNIT_BINS:=.d) $(FUZZ_OBJS:.o=.d) $(FUZZ_BINS:=.d)

@@ -22,6 +22,12 @@ for script in bench/*.py; do
   /usr/bin/python3 "$script" --bin "$B/portbroker" | tee -a "$out" || status=1
   echo
 done
+for script in bench/*.sh; do
+  # Shell benchmarks drive built programs end to end (bench_connectors.sh: connectors vs the CLI).
+  echo "== $(basename "$script")"
+  B=$B "$script" | tee -a "$out" || status=1
+  echo
+done
 goals="route_ratio_same_records publish_ratio e2e_p99_ms python_relay_ratio"
 echo "== figures"
 grep -E '^[a-z][a-z0-9_]*=[0-9.]+' "$out" | grep -vE "^($(echo $goals | tr ' ' '|'))="

@@ -1,6 +1,6 @@
 /*
- * main — the `portbroker` command line: serve, kafka, schema, registry, config-doc, routes, token,
- *        man, version.
+ * main — the `portbroker` command line: serve, kafka, schema, registry, publish, consume,
+ *        config-doc, routes, token, man, version.
  *
  * Owns: argument parsing and exit codes (0 ok, 1 runtime failure / "no", 2 invalid input).
  * Must not: hold logic a test would want to call; everything it runs lives in a module.
@@ -17,6 +17,7 @@
 #include "auth.h"
 #include "broker.h"
 #include "buf.h"
+#include "cli_port.h"
 #include "cli_registry.h"
 #include "cli_schema.h"
 #include "config.h"
@@ -44,6 +45,10 @@ static const struct command {
     {"registry", "import --from URL [--to URL] [--subjects PREFIX] [--json]",
      "copy a Confluent-compatible Schema Registry into a running portbroker (ids, versions, "
      "levels and modes kept; re-running copies nothing twice)"},
+    {"publish", "PORT [-f FILE] [--batch N] [--retries N] [--results] [--url U] [--token T]",
+     "publish NDJSON records (a file or stdin) to an output port over the HTTP API"},
+    {"consume", "PORT [--max N] [--commit] [-f FORMAT] [--from W] [--url U] [--token T]",
+     "print an input port's stream (kcat-like -f: %k %v %h %p %o %T)"},
     {"config-doc", "", "print docs/CONFIGURATION.md generated from the settings table"},
     {"token", "PRINCIPAL",
      "print a new random bearer token and its auth.tokens.file line (PRINCIPAL: admin, or "
@@ -353,6 +358,8 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "kafka") == 0) return cmd_kafka(argc - 1, argv + 1);
     if (strcmp(cmd, "schema") == 0) return pb_cli_schema(argc - 1, argv + 1);
     if (strcmp(cmd, "registry") == 0) return pb_cli_registry(argc - 1, argv + 1);
+    if (strcmp(cmd, "publish") == 0) return pb_cli_publish(argc - 1, argv + 1);
+    if (strcmp(cmd, "consume") == 0) return pb_cli_consume(argc - 1, argv + 1);
     if (strcmp(cmd, "config-doc") == 0) return cmd_config_doc();
     if (strcmp(cmd, "routes") == 0) return cmd_routes();
     if (strcmp(cmd, "token") == 0) return cmd_token(argc - 1, argv + 1);
