@@ -62,7 +62,17 @@ enum {
     PB_CODEC_UNWRAPPED_UNIONS = 1u << 0,
     /* Object members that are not fields of the record are ignored instead of being an error. */
     PB_CODEC_IGNORE_UNKNOWN_FIELDS = 1u << 1,
+    /* Natural JSON (DESIGN.md §5a) where it differs from Avro's JSON encoding: a decimal (bytes
+     * or fixed) is a JSON string of its decimal text ("12.50", "-1.5e2", leading zeros allowed)
+     * or a JSON integer, converted exactly (no floating point); a value with more fractional
+     * digits than the scale or more digits than the precision is refused. A non-integer JSON
+     * number for a decimal is refused with a hint to send it as a string (its text is not kept
+     * by the parsers). Without this flag a decimal is its bytes as a code-point string. */
+    PB_CODEC_NATURAL = 1u << 2,
 };
+
+/* Largest decimal precision the natural-JSON conversion handles (digits). */
+#define PB_CODEC_MAX_DECIMAL_DIGITS 1200
 
 /* A datum error split in its parts, for callers that report them apart (publish's 422 body). */
 typedef struct pb_codec_error {

@@ -398,8 +398,8 @@ int pb_publish_prepare(const pb_publish_target_t *t, const pb_publish_limits_t *
         pb_err_t ce = {0};
         if (pb_codec_wire_header(values, t->schema_id))
             return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
-        int rc = pb_codec_json_to_avro(t->schema, value, PB_CODEC_UNWRAPPED_UNIONS, values, &detail,
-                                       &ce);
+        int rc = pb_codec_json_to_avro(
+            t->schema, value, PB_CODEC_UNWRAPPED_UNIONS | PB_CODEC_NATURAL, values, &detail, &ce);
         if (rc == PB_ERR_NOMEM) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
         if (rc) {
             values->len = mark;
@@ -411,7 +411,8 @@ int pb_publish_prepare(const pb_publish_target_t *t, const pb_publish_limits_t *
         r->vlen = values->len - mark;
         if (key_avro) {
             size_t kmark = values->len;
-            rc = pb_codec_json_to_avro(t->key_schema, key_avro, PB_CODEC_UNWRAPPED_UNIONS, values,
+            rc = pb_codec_json_to_avro(t->key_schema, key_avro,
+                                       PB_CODEC_UNWRAPPED_UNIONS | PB_CODEC_NATURAL, values,
                                        &detail, &ce);
             if (rc == PB_ERR_NOMEM) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
             if (rc) {
@@ -631,14 +632,15 @@ static int fast_record(const pb_publish_target_t *t, const pb_publish_limits_t *
     pb_err_t ce = {0};
     size_t mark = values->len;
     if (pb_codec_wire_header(values, t->schema_id)) return PB_ERR_NOMEM;
-    int rc = pb_codec_tokens_to_avro(t->schema, tk, value, PB_CODEC_UNWRAPPED_UNIONS, values, &ce);
+    int rc = pb_codec_tokens_to_avro(t->schema, tk, value,
+                                     PB_CODEC_UNWRAPPED_UNIONS | PB_CODEC_NATURAL, values, &ce);
     if (rc) return rc == PB_ERR_NOMEM ? rc : NOT_FAST;
     r->voff = mark;
     r->vlen = values->len - mark;
     if (key_avro) {
         size_t kmark = values->len;
-        rc = pb_codec_tokens_to_avro(t->key_schema, tk, key_avro, PB_CODEC_UNWRAPPED_UNIONS, values,
-                                     &ce);
+        rc = pb_codec_tokens_to_avro(t->key_schema, tk, key_avro,
+                                     PB_CODEC_UNWRAPPED_UNIONS | PB_CODEC_NATURAL, values, &ce);
         if (rc) return rc == PB_ERR_NOMEM ? rc : NOT_FAST;
         r->koff = kmark;
         r->klen = values->len - kmark;
