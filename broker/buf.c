@@ -1,3 +1,6 @@
+/*
+ * buf.c — the growable byte buffer: doubling growth, failure reported through the return value.
+ */
 #include "buf.h"
 
 #include <stdarg.h>
@@ -62,4 +65,25 @@ int pb_buf_printf(pb_buf_t *b, const char *fmt, ...) {
     }
     b->len += (size_t)n;
     return 0;
+}
+
+int pb_buf_roff(pb_buf_t *b, const char *s) {
+    int rc = 0, code = 0;
+    int bol = b->len == 0 || b->data[b->len - 1] == '\n';
+    for (; *s && !rc; s++) {
+        if (bol && (*s == '.' || *s == '\'')) rc = pb_buf_puts(b, "\\&");
+        if (rc) break;
+        switch (*s) {
+        case '\\': rc = pb_buf_puts(b, "\\e"); break;
+        case '-': rc = pb_buf_puts(b, "\\-"); break;
+        case '`':
+            code = !code;
+            rc = pb_buf_puts(b, code ? "\\fB" : "\\fR");
+            break;
+        default: rc = pb_buf_append(b, s, 1);
+        }
+        bol = *s == '\n';
+    }
+    if (!rc && code) rc = pb_buf_puts(b, "\\fR");
+    return rc;
 }

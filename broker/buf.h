@@ -41,6 +41,11 @@ int pb_buf_printf(pb_buf_t *b, const char *fmt, ...) __attribute__((format(print
 /* Append a NUL-terminated string. */
 int pb_buf_puts(pb_buf_t *b, const char *s);
 
+/* Append s as roff (man page) text: backslashes escaped, `code` spans set in bold, a '.' or '\''
+ * that would start a line made literal, '-' as \- (so option names copy and paste). Returns 0 or
+ * PB_ERR_NOMEM. Pure. */
+int pb_buf_roff(pb_buf_t *b, const char *s);
+
 /* Forget the contents, keep the memory. */
 static inline void pb_buf_reset(pb_buf_t *b) { b->len = 0; }
 

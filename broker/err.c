@@ -1,3 +1,7 @@
+/*
+ * err.c — the error code table and the helpers that set an error or prefix context to it, without
+ * allocating.
+ */
 #include "err.h"
 
 #include <stdarg.h>

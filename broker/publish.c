@@ -1,3 +1,11 @@
+/*
+ * publish.c — the publish path (contract in publish.h): body reading and decompression, record
+ * preparation against the port's schema, headers, produce, and the reply once every delivery
+ * report is in. The pure parts come first; the handler, the only code that touches the broker,
+ * comes last.
+ * Must not: call librdkafka (kafka.c does), reply before Kafka has acknowledged every record, or
+ * free a request context while a delivery report may still arrive.
+ */
 #include "publish.h"
 
 #include <ctype.h>
@@ -11,6 +19,7 @@
 #include <time.h>
 #include <zstd.h>
 
+#include "access.h"
 #include "broker.h"
 #include "codec.h"
 #include "http.h"
@@ -1204,6 +1213,10 @@ void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port
                   pb_http_path(req));
     }
 
+    /* The principal's records/s limit (limit.publish.records.per.s): 429 before anything goes out.
+     */
+    if (pb_access_charge_records(b, req, (int64_t)n)) goto done;
+
     /* Request-wide header values. */
     char recorded[PB_TIMEFMT_LEN + 1], dataschema[512], contract[600], span[64];
     pb_timefmt_format(now_ms, recorded);
@@ -1325,3 +1338,5 @@ done:
     pb_buf_free(&values);
     pb_buf_free(&plain);
 }
+
+const char *pb_publish_zstd_version(void) { return ZSTD_versionString(); }

@@ -81,6 +81,9 @@ int pb_publish_media(const char *content_type, const char *content_encoding,
  * PB_ERR_TOO_LARGE when the decompressed size exceeds max (nothing beyond max is ever allocated),
  * PB_ERR_INVALID for corrupt or truncated input, PB_ERR_NOMEM.
  */
+/* The linked libzstd's version string ("1.5.4"). Any thread. */
+const char *pb_publish_zstd_version(void);
+
 int pb_publish_unzstd(const void *in, size_t len, size_t max, pb_buf_t *out, pb_err_t *err);
 
 /*

@@ -487,7 +487,11 @@ typedef struct {
     pending_t *pend; /* fields with defaults, checked once every name is defined */
     size_t n_pend, cap_pend;
     pb_err_t *err;
+    const pb_schema_t *const *predef; /* schemas whose named types are predefined names */
+    size_t n_predef;
 } parser_t;
+
+static json_t *node_json(const pb_schema_node_t *n, strmap_t *seen, const char *ns);
 
 static int fail(parser_t *p, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(parser_t *p, int code, const char *fmt, ...) {
@@ -576,6 +580,58 @@ static pb_schema_node_t *lookup_name(parser_t *p, const char *name, const char *
 }
 
 static pb_schema_node_t *parse_node(parser_t *p, const json_t *j, const char *ns);
+
+/* The named type `full` in a predefined schema, or NULL. */
+static const pb_schema_node_t *predef_get(const parser_t *p, const char *full) {
+    for (size_t i = 0; i < p->n_predef; i++) {
+        const pb_schema_node_t *d = pb_schema_lookup(p->predef[i], full);
+        if (d) return d;
+    }
+    return NULL;
+}
+
+/* A name no definition so far matches: when a predefined schema defines it (resolved as
+ * lookup_name resolves), its definition becomes part of this schema, as if written here in full
+ * (Java's Schema.Parser with the referenced schemas' types already known). Named types it uses
+ * that this schema already has stay references; every named type it brings is marked predefined.
+ * NULL when no predefined schema has the name (or on failure, with err set). */
+static pb_schema_node_t *import_name(parser_t *p, const char *name, const char *ns,
+                                     int null_fallback) {
+    const pb_schema_node_t *d = NULL;
+    if (!p->n_predef) return NULL;
+    if (strchr(name, '.') || !ns || !*ns) {
+        d = predef_get(p, name);
+    } else {
+        char *full = join_name(ns, name);
+        if (!full) {
+            nomem(p);
+            return NULL;
+        }
+        d = predef_get(p, full);
+        free(full);
+        if (!d && null_fallback) d = predef_get(p, name);
+    }
+    if (!d) return NULL;
+    strmap_t seen = {0};
+    for (size_t i = 0; i < p->names->cap; i++)
+        if (p->names->keys[i] && strmap_put(&seen, p->names->keys[i], p->names->vals[i])) {
+            strmap_free(&seen);
+            nomem(p);
+            return NULL;
+        }
+    json_t *def = node_json(d, &seen, NULL);
+    strmap_free(&seen);
+    if (!def) {
+        nomem(p);
+        return NULL;
+    }
+    size_t first = p->s->n_nodes;
+    pb_schema_node_t *n = parse_node(p, def, NULL);
+    json_decref(def);
+    for (size_t i = first; n && i < p->s->n_nodes; i++)
+        if (pb_schema_is_named(p->s->nodes[i])) p->s->nodes[i]->predefined = 1;
+    return n;
+}
 
 /* Attributes of a schema object handled by the model; everything else is kept in props. */
 static int reserved_key(const char *k, int is_enum) {
@@ -981,6 +1037,7 @@ static pb_schema_node_t *parse_object(parser_t *p, const json_t *j, const char *
         /* Java accepts {"type": "SomeDefinedName"} as a reference (current namespace only) and
          * ignores the other attributes. */
         n = lookup_name(p, tname, ns, 0);
+        if (!n) n = import_name(p, tname, ns, 0);
         if (!n) fail_at(p, "type", PB_ERR_INVALID, "unknown type \"%s\"", tname);
         return n;
     }
@@ -1051,7 +1108,7 @@ static pb_schema_node_t *parse_node(parser_t *p, const json_t *j, const char *ns
         int prim = str_of(j) ? primitive_type(s) : -1;
         if (prim >= 0)
             n = node_new(p, (pb_avro_type_t)prim);
-        else if (!(n = lookup_name(p, s, ns, 1)))
+        else if (!(n = lookup_name(p, s, ns, 1)) && !(n = import_name(p, s, ns, 1)))
             fail(p, PB_ERR_INVALID, "unknown type \"%s\"%s", s,
                  valid_dotted(s, strlen(s)) ? " (not a primitive nor a named type defined before)"
                                             : "");
@@ -1185,7 +1242,12 @@ void pb_schema_destroy(pb_schema_t *s) {
 }
 
 int pb_schema_parse_json(const json_t *json, pb_schema_t **out, pb_err_t *err) {
-    parser_t p = {.err = err};
+    return pb_schema_parse_json_refs(json, NULL, 0, out, err);
+}
+
+int pb_schema_parse_json_refs(const json_t *json, const pb_schema_t *const *predef, size_t n_predef,
+                              pb_schema_t **out, pb_err_t *err) {
+    parser_t p = {.err = err, .predef = predef, .n_predef = n_predef};
     pb_buf_t canonical = {0};
     strmap_t seen = {0};
     pb_err_t local;
@@ -1232,6 +1294,11 @@ done:
 }
 
 int pb_schema_parse(const char *text, size_t len, pb_schema_t **out, pb_err_t *err) {
+    return pb_schema_parse_refs(text, len, NULL, 0, out, err);
+}
+
+int pb_schema_parse_refs(const char *text, size_t len, const pb_schema_t *const *predef,
+                         size_t n_predef, pb_schema_t **out, pb_err_t *err) {
     json_error_t jerr;
     json_t *json = NULL;
     int rc;
@@ -1245,7 +1312,7 @@ int pb_schema_parse(const char *text, size_t len, pb_schema_t **out, pb_err_t *e
     if (!json)
         return pb_err_set(err, PB_ERR_INVALID, "schema is not valid JSON: line %d column %d: %s",
                           jerr.line, jerr.column, jerr.text);
-    rc = pb_schema_parse_json(json, out, err);
+    rc = pb_schema_parse_json_refs(json, predef, n_predef, out, err);
     json_decref(json);
     return rc;
 }
@@ -1369,4 +1436,25 @@ json_t *pb_schema_to_json(const pb_schema_t *s) {
     json_t *j = node_json(s->root, &seen, NULL);
     strmap_free(&seen);
     return j;
+}
+
+json_t *pb_schema_to_json_own(const pb_schema_t *s) {
+    strmap_t seen = {0};
+    for (size_t i = 0; i < s->n_nodes; i++) {
+        const pb_schema_node_t *n = s->nodes[i];
+        if (n->predefined && pb_schema_is_named(n) && !strmap_get(&seen, n->fullname) &&
+            strmap_put(&seen, n->fullname, (void *)n)) {
+            strmap_free(&seen);
+            return NULL;
+        }
+    }
+    json_t *j = node_json(s->root, &seen, NULL);
+    strmap_free(&seen);
+    return j;
+}
+
+int pb_schema_has_predefined(const pb_schema_t *s) {
+    for (size_t i = 0; s && i < s->n_nodes; i++)
+        if (s->nodes[i]->predefined) return 1;
+    return 0;
 }

@@ -113,9 +113,10 @@ struct pb_schema_node {
     char *pointer;
 
     /* Added by schema.c (additions only): */
-    int is_error;  /* record declared as "error" (canonical form says "record") */
-    json_t *props; /* other attributes ("logicalType", "precision", "connect.name"...), as Java
-                    * keeps them; NULL when none; owned. Kept for to_json. */
+    int is_error;   /* record declared as "error" (canonical form says "record") */
+    int predefined; /* named type brought in from a predefined schema (pb_schema_parse_refs) */
+    json_t *props;  /* other attributes ("logicalType", "precision", "connect.name"...), as Java
+                     * keeps them; NULL when none; owned. Kept for to_json. */
 };
 
 /* A parsed schema. root is the top node; all nodes are owned here. */
@@ -148,6 +149,20 @@ int pb_schema_parse(const char *text, size_t len, pb_schema_t **out, pb_err_t *e
 /* Same, from a jansson value (borrowed). */
 int pb_schema_parse_json(const json_t *json, pb_schema_t **out, pb_err_t *err);
 
+/*
+ * Parse with predefined names (Schema Registry references): a type name the text does not define
+ * resolves, as names resolve in the text, to the named type of that name in predef[0..n_predef)
+ * (borrowed parsed schemas; the first that defines it wins). Its definition becomes part of the
+ * result as if the text had written it there (the graph is self-contained: compat and the codec
+ * see every named type), and the named types brought in are marked predefined, so
+ * pb_schema_to_json_own writes them back as names. Canonical form and fingerprint are those of the
+ * resolved schema. Otherwise as pb_schema_parse; predef NULL / 0 is pb_schema_parse.
+ */
+int pb_schema_parse_refs(const char *text, size_t len, const pb_schema_t *const *predef,
+                         size_t n_predef, pb_schema_t **out, pb_err_t *err);
+int pb_schema_parse_json_refs(const json_t *json, const pb_schema_t *const *predef, size_t n_predef,
+                              pb_schema_t **out, pb_err_t *err);
+
 /* Free a schema and every node. NULL is a no-op. */
 void pb_schema_destroy(pb_schema_t *s);
 
@@ -173,6 +188,15 @@ const char *pb_schema_type_name(pb_avro_type_t t);
  * logical types, order), named types defined once and referenced by full name after; the form we
  * store and serve. Returns a new reference or NULL on out-of-memory. */
 json_t *pb_schema_to_json(const pb_schema_t *s);
+
+/* As pb_schema_to_json, but named types brought in from predefined schemas (pb_schema_parse_refs)
+ * are written as their full names, never defined: the schema's own text, which parses again with
+ * the same predefined schemas. Equal to pb_schema_to_json when nothing was predefined. New
+ * reference or NULL on out-of-memory. */
+json_t *pb_schema_to_json_own(const pb_schema_t *s);
+
+/* 1 when s holds a named type brought in from a predefined schema, else 0. */
+int pb_schema_has_predefined(const pb_schema_t *s);
 
 /* True when a node is a named type. */
 static inline int pb_schema_is_named(const pb_schema_node_t *n) {

@@ -1,3 +1,10 @@
+/*
+ * sub.c — subscriber streams, cursors and the lag poller (contract in sub.h). Streams are group
+ * members whose records are framed (JSON, NDJSON, SSE) onto the HTTP connection with bounded
+ * buffering; the lag poller's blocking Kafka look-ups run on its own thread and its results are
+ * applied on the loop thread.
+ * Must not: include librdkafka or libevent, or wait on the network on the loop thread.
+ */
 #include "sub.h"
 
 #include <errno.h>
