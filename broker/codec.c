@@ -455,6 +455,12 @@ static int put_json_bytes(pb_buf_t *b, const uint8_t *s, size_t n) {
 
 static int enc(cx_t *c, const pb_schema_node_t *n, const json_t *v, int depth);
 
+/* Is v the JSON string lit exactly? (v may hold NUL bytes: strcmp would stop at the first.) */
+static bool jstr_is(const json_t *v, const char *lit) {
+    size_t n = strlen(lit);
+    return json_is_string(v) && json_string_length(v) == n && !memcmp(json_string_value(v), lit, n);
+}
+
 /* Number of code points of a jansson (valid UTF-8) string when all are <= 255, else -1 with the
  * offending code point and its character index. */
 static long cp_count(const char *s, size_t len, unsigned *bad, size_t *at) {
@@ -699,12 +705,11 @@ static int json_real_of(cx_t *c, const json_t *v, const char *what, double *d) {
     } else if (json_is_integer(v)) {
         *d = (double)json_integer_value(v);
     } else if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        if (!strcmp(s, "NaN"))
+        if (jstr_is(v, "NaN"))
             *d = NAN;
-        else if (!strcmp(s, "Infinity"))
+        else if (jstr_is(v, "Infinity"))
             *d = INFINITY;
-        else if (!strcmp(s, "-Infinity"))
+        else if (jstr_is(v, "-Infinity"))
             *d = -INFINITY;
         else
             return expected(c, what, v);
@@ -781,10 +786,8 @@ static bool maybe_accepts(const pb_schema_node_t *b, const json_t *v) {
     case PB_AVRO_LONG: return json_is_integer(v);
     case PB_AVRO_FLOAT:
     case PB_AVRO_DOUBLE:
-        if (json_is_string(v)) {
-            const char *s = json_string_value(v);
-            return !strcmp(s, "NaN") || !strcmp(s, "Infinity") || !strcmp(s, "-Infinity");
-        }
+        if (json_is_string(v))
+            return jstr_is(v, "NaN") || jstr_is(v, "Infinity") || jstr_is(v, "-Infinity");
         return json_is_number(v);
     case PB_AVRO_BYTES:
     case PB_AVRO_STRING:
@@ -792,7 +795,7 @@ static bool maybe_accepts(const pb_schema_node_t *b, const json_t *v) {
     case PB_AVRO_ENUM:
         if (!json_is_string(v)) return false;
         for (size_t i = 0; i < b->n_symbols; i++)
-            if (!strcmp(b->symbols[i], json_string_value(v))) return true;
+            if (jstr_is(v, b->symbols[i])) return true;
         return false;
     case PB_AVRO_ARRAY: return json_is_array(v);
     case PB_AVRO_MAP:
@@ -961,7 +964,7 @@ static int enc(cx_t *c, const pb_schema_node_t *n, const json_t *v, int depth) {
         if (!json_is_string(v)) return expected(c, "enum symbol string", v);
         const char *s = json_string_value(v);
         for (size_t i = 0; i < n->n_symbols; i++)
-            if (!strcmp(n->symbols[i], s)) return put_long(b, (int64_t)i) ? nomem(c) : 0;
+            if (jstr_is(v, n->symbols[i])) return put_long(b, (int64_t)i) ? nomem(c) : 0;
         if (c->quiet) return PB_ERR_INVALID;
         return fail(c, PB_ERR_INVALID, "\"%.60s\" is not a symbol of enum %s", s,
                     n->fullname ? n->fullname : "");
@@ -1004,6 +1007,19 @@ static int enc(cx_t *c, const pb_schema_node_t *n, const json_t *v, int depth) {
         return enc_union(c, n, v, depth);
     }
     return fail(c, PB_ERR_INTERNAL, "unknown schema node type %d", (int)n->type);
+}
+
+int pb_codec_encoding(const char *v, int *avro, pb_err_t *err) {
+    *avro = 0;
+    if (!v || !strcmp(v, "json")) return 0;
+    if (!strcmp(v, "avro")) {
+        *avro = 1;
+        return 0;
+    }
+    return pb_err_set(err, PB_ERR_INVALID,
+                      "encoding: '%.64s' is not one of json (natural JSON: decimals as \"12.50\", "
+                      "timestamps as RFC 3339; the default), avro (Avro's JSON encoding exactly)",
+                      v);
 }
 
 int pb_codec_json_to_avro(const pb_schema_t *s, const json_t *v, unsigned flags, pb_buf_t *out,
@@ -1573,13 +1589,14 @@ static int trailing(cx_t *c) {
     return 0;
 }
 
-int pb_codec_avro_to_json_text(const pb_schema_t *s, const uint8_t *data, size_t len, pb_buf_t *out,
-                               pb_err_t *err) {
+int pb_codec_avro_to_json_text(const pb_schema_t *s, const uint8_t *data, size_t len,
+                               unsigned flags, pb_buf_t *out, pb_err_t *err) {
     cx_t c;
     cx_init(&c, err);
     c.p = data;
     c.end = data + len;
     c.text = out;
+    c.flags = flags;
     size_t start = out->len;
     int rc = dec(&c, s->root, 0);
     if (!rc) rc = trailing(&c);
@@ -1590,7 +1607,7 @@ int pb_codec_avro_to_json_text(const pb_schema_t *s, const uint8_t *data, size_t
 int pb_codec_avro_to_json(const pb_schema_t *s, const uint8_t *data, size_t len, json_t **out,
                           pb_err_t *err) {
     pb_buf_t b = {0};
-    int rc = pb_codec_avro_to_json_text(s, data, len, &b, err);
+    int rc = pb_codec_avro_to_json_text(s, data, len, 0, &b, err);
     if (rc) goto done;
     json_error_t je;
     *out = json_loadb((const char *)b.data, b.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);

@@ -71,6 +71,12 @@ enum {
     PB_CODEC_NATURAL = 1u << 2,
 };
 
+/*
+ * Read an `encoding` query parameter value (NULL: absent) as publish and streams take it: 0 and
+ * *avro set (json, the default: 0; avro: 1), or PB_ERR_INVALID naming the accepted values.
+ */
+int pb_codec_encoding(const char *v, int *avro, pb_err_t *err);
+
 /* Largest decimal precision the natural-JSON conversion handles (digits). */
 #define PB_CODEC_MAX_DECIMAL_DIGITS 1200
 
@@ -110,11 +116,13 @@ int pb_codec_tokens_to_avro(const pb_schema_t *s, const pb_jsontok_t *tk, size_t
 /*
  * Decode one datum of schema s from data[0..len) and append it to out as JSON text in Avro's JSON
  * encoding (unions wrapped, bytes as code-point strings, floats as described above). The whole
- * input must be one datum. Returns 0, PB_ERR_INVALID (truncated, over a limit, bad UTF-8, trailing
- * bytes...: err says where), PB_ERR_TOO_LARGE (nesting or empty-item limit) or PB_ERR_NOMEM.
+ * input must be one datum. flags: 0, or PB_CODEC_NATURAL for natural JSON (DESIGN.md §5a: logical
+ * types as people write them, see the flag; unions stay wrapped). Returns 0, PB_ERR_INVALID
+ * (truncated, over a limit, bad UTF-8, trailing bytes...: err says where), PB_ERR_TOO_LARGE
+ * (nesting or empty-item limit) or PB_ERR_NOMEM.
  */
-int pb_codec_avro_to_json_text(const pb_schema_t *s, const uint8_t *data, size_t len, pb_buf_t *out,
-                               pb_err_t *err);
+int pb_codec_avro_to_json_text(const pb_schema_t *s, const uint8_t *data, size_t len,
+                               unsigned flags, pb_buf_t *out, pb_err_t *err);
 
 /* Same, as a jansson value: *out receives a new reference (caller owns). */
 int pb_codec_avro_to_json(const pb_schema_t *s, const uint8_t *data, size_t len, json_t **out,

@@ -103,7 +103,7 @@ static int stable(const pb_schema_t *s, const pb_buf_t *bin, char *why, size_t c
     pb_err_t err = {0};
     int bad = 1;
     json_t *v = NULL;
-    if (pb_codec_avro_to_json_text(s, bin->data, bin->len, &t, &err)) {
+    if (pb_codec_avro_to_json_text(s, bin->data, bin->len, 0, &t, &err)) {
         snprintf(why, cap, "decode of own encoding failed: %s", err.msg);
         goto done;
     }
@@ -186,7 +186,7 @@ static int run_case(char **ln, int n, char *why, size_t cap) {
             }
         }
         if (!strcmp(kind, "roundtrip")) {
-            if (pb_codec_avro_to_json_text(s1, a.data, a.len, &t, &err)) {
+            if (pb_codec_avro_to_json_text(s1, a.data, a.len, 0, &t, &err)) {
                 snprintf(why, cap, "decode failed: %s", err.msg);
                 goto done;
             }
@@ -201,7 +201,7 @@ static int run_case(char **ln, int n, char *why, size_t cap) {
             goto done;
         }
         if (!strcmp(kind, "decode")) {
-            rc = pb_codec_avro_to_json_text(s1, a.data, a.len, &t, &err);
+            rc = pb_codec_avro_to_json_text(s1, a.data, a.len, 0, &t, &err);
             if (rc && t.len) {
                 snprintf(why, cap, "output not truncated on error");
                 goto done;
@@ -256,7 +256,7 @@ static int run_case(char **ln, int n, char *why, size_t cap) {
                 }
             }
             if (!strcmp(kind, "resolve")) {
-                if (!rc && pb_codec_avro_to_json_text(s2, b.data, b.len, &t, &err)) {
+                if (!rc && pb_codec_avro_to_json_text(s2, b.data, b.len, 0, &t, &err)) {
                     snprintf(why, cap, "decode of resolved failed: %s", err.msg);
                     goto done;
                 }
