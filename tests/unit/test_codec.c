@@ -511,6 +511,44 @@ static void same_bytes_as_avro_c(void **state) {
     avro_schema_decref(as);
 }
 
+/* Avro's JSON encoding of a decimal whose bytes hold a zero (2.56 = 0x01 0x00): accepted without
+ * PB_CODEC_NATURAL (publish's encoding=avro) by both encoders, NUL included; natural JSON refuses
+ * it as decimal text. */
+static void avro_json_decimal_with_nul(void **state) {
+    (void)state;
+    static const char sch[] =
+        "{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":4,\"scale\":2}";
+    static const char text[] = "\"\\u0001\\u0000\"";
+    pb_schema_t *s = NULL;
+    pb_err_t err = {0};
+    assert_int_equal(pb_schema_parse(sch, strlen(sch), &s, &err), 0);
+    json_t *v = json_loadb(text, strlen(text), JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    assert_non_null(v);
+    pb_buf_t b = {0};
+    assert_int_equal(pb_codec_json_to_avro(s, v, 0, &b, NULL, &err), 0);
+    assert_int_equal(b.len, 3);
+    assert_memory_equal(b.data, "\x04\x01\x00", 3);
+    pb_jsontok_t tk = {0};
+    size_t root = 0;
+    assert_int_equal(pb_jsontok_parse(&tk, text, strlen(text), PB_JSONTOK_ANY, &root, &err), 0);
+    b.len = 0;
+    assert_int_equal(pb_codec_tokens_to_avro(s, &tk, root, 0, &b, &err), 0);
+    assert_int_equal(b.len, 3);
+    assert_memory_equal(b.data, "\x04\x01\x00", 3);
+    /* and back: Avro's JSON encoding gives the same text */
+    pb_buf_t t = {0};
+    assert_int_equal(pb_codec_avro_to_json_text(s, b.data + 0, b.len, 0, &t, &err), 0);
+    assert_int_equal(t.len, strlen(text));
+    assert_memory_equal(t.data, text, t.len);
+    b.len = 0;
+    assert_int_equal(pb_codec_json_to_avro(s, v, PB_CODEC_NATURAL, &b, NULL, &err), PB_ERR_INVALID);
+    pb_buf_free(&t);
+    pb_buf_free(&b);
+    pb_jsontok_free(&tk);
+    json_decref(v);
+    pb_schema_destroy(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(wire_roundtrip),
@@ -525,6 +563,7 @@ int main(void) {
         cmocka_unit_test(threads_share_a_plan),
         cmocka_unit_test(resolver_destroy_null),
         cmocka_unit_test(same_bytes_as_avro_c),
+        cmocka_unit_test(avro_json_decimal_with_nul),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
