@@ -108,7 +108,13 @@ typedef struct pb_publish_target {
                                     * keys are then encoded as Avro binary (no frame: the key
                                     * schema has no registry id); NULL: a key is a JSON string sent
                                     * as its UTF-8 bytes */
+    int encoding_avro;             /* ?encoding=avro: values and keys in Avro's JSON encoding
+                                    * exactly (unions wrapped, bytes/fixed and logical types as
+                                    * their Avro JSON); 0: natural JSON (DESIGN.md §5a) */
 } pb_publish_target_t;
+
+/* The codec flags a target's values and keys are encoded with. */
+unsigned pb_publish_codec_flags(const pb_publish_target_t *t);
 
 /* One validated record, ready to produce. Pointers borrow from the records array and the values
  * buffer given to pb_publish_prepare. */

@@ -509,7 +509,8 @@ static pb_sr_outcome_t route_subjects(ctx_t *c, char **seg, int n) {
                                      &err);
         if (rc) return from_err(c, rc, &err);
         json_error_t jerr;
-        return reply_json(c->rep, 200, json_loads(v.schema, JSON_DECODE_ANY, &jerr));
+        return reply_json(c->rep, 200,
+                          json_loads(v.schema, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr));
     }
     return not_found(c);
 }
@@ -559,7 +560,8 @@ static pb_sr_outcome_t route_schemas(ctx_t *c, char **seg, int n) {
         if (rc) return from_err(c, rc, &err);
         if (n == 4) {
             json_error_t jerr;
-            return reply_json(c->rep, 200, json_loads(v.schema, JSON_DECODE_ANY, &jerr));
+            return reply_json(c->rep, 200,
+                              json_loads(v.schema, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr));
         }
         json_t *o = json_pack("{s:s,s:s}", "schemaType", "AVRO", "schema", v.schema);
         if (o && v.references) json_object_set(o, "references", (json_t *)v.references);

@@ -455,6 +455,12 @@ static int put_json_bytes(pb_buf_t *b, const uint8_t *s, size_t n) {
 
 static int enc(cx_t *c, const pb_schema_node_t *n, const json_t *v, int depth);
 
+/* Is v the JSON string lit exactly? (v may hold NUL bytes: strcmp would stop at the first.) */
+static bool jstr_is(const json_t *v, const char *lit) {
+    size_t n = strlen(lit);
+    return json_is_string(v) && json_string_length(v) == n && !memcmp(json_string_value(v), lit, n);
+}
+
 /* Number of code points of a jansson (valid UTF-8) string when all are <= 255, else -1 with the
  * offending code point and its character index. */
 static long cp_count(const char *s, size_t len, unsigned *bad, size_t *at) {
@@ -512,6 +518,186 @@ static int enc_cps(cx_t *c, const json_t *v, const char *what, long want) {
     return 0;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Natural-JSON decimals (DESIGN.md §5a): decimal text -> unscaled two's complement, exactly     */
+
+#define DEC_MAG_BYTES (PB_CODEC_MAX_DECIMAL_DIGITS / 2 + 8) /* 10^d < 256^(d/2.4) */
+
+/* mag (big-endian, n bytes) = mag * 10 + d. */
+static void mag_muladd(uint8_t *mag, size_t n, unsigned d) {
+    unsigned carry = d;
+    for (size_t i = n; i-- > 0;) {
+        unsigned v = mag[i] * 10u + carry;
+        mag[i] = (uint8_t)v;
+        carry = v >> 8;
+    }
+}
+
+/*
+ * Decimal text s[0..len) ("-12.50", "1.5e3", "007") for decimal(precision, scale): writes the
+ * unscaled value as big-endian two's complement into out: the shortest form (Java's
+ * BigInteger.toByteArray) when want < 0, else sign-extended to exactly want bytes. Returns the
+ * byte count, or -1 with why filled ("...") when the text is not a decimal or does not fit.
+ */
+static long dec_from_text(const char *s, size_t len, int precision, int scale, long want,
+                          uint8_t *out, size_t cap, char *why, size_t whycap) {
+    uint8_t mag[DEC_MAG_BYTES];
+    size_t i = 0, int_start, int_end, frac_start = 0, frac_end = 0;
+    bool neg = false;
+    long exp = 0;
+    if (precision < 1 || precision > PB_CODEC_MAX_DECIMAL_DIGITS) {
+        snprintf(why, whycap, "decimal precision %d is beyond the supported %d digits", precision,
+                 PB_CODEC_MAX_DECIMAL_DIGITS);
+        return -1;
+    }
+    if (i < len && s[i] == '-') neg = true, i++;
+    int_start = i;
+    while (i < len && s[i] >= '0' && s[i] <= '9')
+        i++;
+    int_end = i;
+    if (i < len && s[i] == '.') {
+        frac_start = ++i;
+        while (i < len && s[i] >= '0' && s[i] <= '9')
+            i++;
+        frac_end = i;
+        if (frac_end == frac_start) goto syntax;
+    }
+    if (int_end == int_start && frac_end == frac_start) goto syntax;
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        bool eneg = false;
+        i++;
+        if (i < len && (s[i] == '+' || s[i] == '-')) eneg = s[i++] == '-';
+        if (i >= len || s[i] < '0' || s[i] > '9') goto syntax;
+        while (i < len && s[i] >= '0' && s[i] <= '9') {
+            if (exp < 100000) exp = exp * 10 + (s[i] - '0');
+            i++;
+        }
+        if (eneg) exp = -exp;
+    }
+    if (i != len) goto syntax;
+    /* value = digits * 10^(exp - fraction digits); unscaled = value * 10^scale */
+    long shift = exp - (long)(frac_end - frac_start) + scale;
+    /* the digits, integer part then fraction, without leading zeros */
+    char dig[2 * PB_CODEC_MAX_DECIMAL_DIGITS + 2];
+    size_t nd = 0;
+    for (size_t k = int_start; k < int_end; k++)
+        if (nd || s[k] != '0') {
+            if (nd >= sizeof dig) goto too_many;
+            dig[nd++] = s[k];
+        }
+    for (size_t k = frac_start; k < frac_end; k++)
+        if (nd || s[k] != '0') {
+            if (nd >= sizeof dig) goto too_many;
+            dig[nd++] = s[k];
+        }
+    if (shift < 0) {
+        /* the dropped digits must be zeros */
+        while (shift < 0 && nd > 0 && dig[nd - 1] == '0')
+            nd--, shift++;
+        if (shift < 0 && nd > 0) {
+            snprintf(why, whycap, "has more than %d digit%s after the decimal point (scale %d)",
+                     scale, scale == 1 ? "" : "s", scale);
+            return -1;
+        }
+        if (nd == 0) shift = 0;
+    }
+    if (nd > 0 && (long)nd + shift > precision) {
+    too_many:
+        snprintf(why, whycap, "has more than %d digit%s (precision %d, scale %d)", precision,
+                 precision == 1 ? "" : "s", precision, scale);
+        return -1;
+    }
+    memset(mag, 0, sizeof mag);
+    for (size_t k = 0; k < nd; k++)
+        mag_muladd(mag, sizeof mag, (unsigned)(dig[k] - '0'));
+    if (nd > 0)
+        for (long k = 0; k < shift; k++)
+            mag_muladd(mag, sizeof mag, 0);
+    if (neg) { /* two's complement: invert and add one */
+        unsigned carry = 1;
+        for (size_t k = sizeof mag; k-- > 0;) {
+            unsigned v = (uint8_t)~mag[k] + carry;
+            mag[k] = (uint8_t)v;
+            carry = v >> 8;
+        }
+    }
+    /* shortest: drop leading bytes that only repeat the sign of the next one */
+    size_t first = 0;
+    uint8_t fill = (mag[0] & 0x80) ? 0xff : 0x00; /* "-0" is 0 */
+    while (first + 1 < sizeof mag && mag[first] == fill && (mag[first + 1] & 0x80) == (fill & 0x80))
+        first++;
+    size_t n = sizeof mag - first;
+    if (want >= 0) {
+        if ((size_t)want < n) {
+            snprintf(why, whycap, "does not fit in fixed(%ld) (precision %d, scale %d)", want,
+                     precision, scale);
+            return -1;
+        }
+        if ((size_t)want > cap) goto too_many;
+        memset(out, fill, (size_t)want - n);
+        memcpy(out + ((size_t)want - n), mag + first, n);
+        return want;
+    }
+    if (n > cap) goto too_many;
+    memcpy(out, mag + first, n);
+    return (long)n;
+syntax:
+    snprintf(why, whycap,
+             "is not a decimal number; accepted: a string like \"12.50\" or "
+             "\"-1.5e2\", or an integer");
+    return -1;
+}
+
+static bool is_decimal(const cx_t *c, const pb_schema_node_t *n) {
+    return (c->flags & PB_CODEC_NATURAL) && n->logical == PB_LOGICAL_DECIMAL &&
+           (n->type == PB_AVRO_BYTES || n->type == PB_AVRO_FIXED);
+}
+
+/* Natural-JSON decimal from text (a string's content or an integer's digits) into c->out. */
+static int put_decimal_text(cx_t *c, const pb_schema_node_t *n, const char *s, size_t len) {
+    uint8_t bytes[DEC_MAG_BYTES];
+    char why[160];
+    long want = n->type == PB_AVRO_FIXED ? (long)n->size : -1;
+    long got =
+        dec_from_text(s, len, n->precision, n->scale, want, bytes, sizeof bytes, why, sizeof why);
+    if (got < 0) {
+        if (c->quiet || c->silent) return PB_ERR_INVALID;
+        char shown[48];
+        size_t sl = len < 40 ? len : 40;
+        size_t k;
+        for (k = 0; k < sl; k++)
+            shown[k] = (s[k] >= 0x20 && s[k] < 0x7f && s[k] != '"') ? s[k] : '?';
+        shown[k] = '\0';
+        return fail(c, PB_ERR_INVALID, "decimal(%d,%d) value \"%s%s\" %s", n->precision, n->scale,
+                    shown, len > sl ? "..." : "", why);
+    }
+    if (n->type == PB_AVRO_BYTES && put_long(c->out, got)) return nomem(c);
+    if (pb_buf_append(c->out, bytes, (size_t)got)) return nomem(c);
+    return 0;
+}
+
+static int put_decimal_int(cx_t *c, const pb_schema_node_t *n, int64_t v) {
+    char t[32];
+    int l = snprintf(t, sizeof t, "%lld", (long long)v);
+    return put_decimal_text(c, n, t, (size_t)l);
+}
+
+static int decimal_real(cx_t *c, const pb_schema_node_t *n) {
+    return fail(c, PB_ERR_INVALID,
+                "decimal(%d,%d) given as a JSON number with a fraction or exponent: send it as a "
+                "string (\"12.50\") so no digit is lost, or as an integer",
+                n->precision, n->scale);
+}
+
+/* Encode a natural-JSON decimal from jansson value v. */
+static int enc_decimal(cx_t *c, const pb_schema_node_t *n, const json_t *v) {
+    if (json_is_string(v))
+        return put_decimal_text(c, n, json_string_value(v), json_string_length(v));
+    if (json_is_integer(v)) return put_decimal_int(c, n, json_integer_value(v));
+    if (json_is_real(v)) return decimal_real(c, n);
+    return expected(c, "a decimal (a string like \"12.50\" or an integer)", v);
+}
+
 /* float/double from a JSON number or "NaN"/"Infinity"/"-Infinity". */
 static int json_real_of(cx_t *c, const json_t *v, const char *what, double *d) {
     if (json_is_real(v)) {
@@ -519,12 +705,11 @@ static int json_real_of(cx_t *c, const json_t *v, const char *what, double *d) {
     } else if (json_is_integer(v)) {
         *d = (double)json_integer_value(v);
     } else if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        if (!strcmp(s, "NaN"))
+        if (jstr_is(v, "NaN"))
             *d = NAN;
-        else if (!strcmp(s, "Infinity"))
+        else if (jstr_is(v, "Infinity"))
             *d = INFINITY;
-        else if (!strcmp(s, "-Infinity"))
+        else if (jstr_is(v, "-Infinity"))
             *d = -INFINITY;
         else
             return expected(c, what, v);
@@ -601,10 +786,8 @@ static bool maybe_accepts(const pb_schema_node_t *b, const json_t *v) {
     case PB_AVRO_LONG: return json_is_integer(v);
     case PB_AVRO_FLOAT:
     case PB_AVRO_DOUBLE:
-        if (json_is_string(v)) {
-            const char *s = json_string_value(v);
-            return !strcmp(s, "NaN") || !strcmp(s, "Infinity") || !strcmp(s, "-Infinity");
-        }
+        if (json_is_string(v))
+            return jstr_is(v, "NaN") || jstr_is(v, "Infinity") || jstr_is(v, "-Infinity");
         return json_is_number(v);
     case PB_AVRO_BYTES:
     case PB_AVRO_STRING:
@@ -612,7 +795,7 @@ static bool maybe_accepts(const pb_schema_node_t *b, const json_t *v) {
     case PB_AVRO_ENUM:
         if (!json_is_string(v)) return false;
         for (size_t i = 0; i < b->n_symbols; i++)
-            if (!strcmp(b->symbols[i], json_string_value(v))) return true;
+            if (jstr_is(v, b->symbols[i])) return true;
         return false;
     case PB_AVRO_ARRAY: return json_is_array(v);
     case PB_AVRO_MAP:
@@ -662,7 +845,8 @@ static int enc_union(cx_t *c, const pb_schema_node_t *n, const json_t *v, int de
     /* Unwrapped: exactly one branch must accept the value. */
     size_t cand[64], nc = 0;
     for (size_t i = 0; i < n->n_branches; i++)
-        if (maybe_accepts(n->branches[i], v)) {
+        if (maybe_accepts(n->branches[i], v) ||
+            (is_decimal(c, n->branches[i]) && json_is_number(v))) {
             if (nc == sizeof cand / sizeof cand[0]) break;
             cand[nc++] = i;
         }
@@ -763,8 +947,12 @@ static int enc(cx_t *c, const pb_schema_node_t *n, const json_t *v, int depth) {
         if (rc) return rc;
         return put_double(b, d) ? nomem(c) : 0;
     }
-    case PB_AVRO_BYTES: return enc_cps(c, v, "bytes", -1);
-    case PB_AVRO_FIXED: return enc_cps(c, v, "fixed", (long)n->size);
+    case PB_AVRO_BYTES:
+        if (is_decimal(c, n)) return enc_decimal(c, n, v);
+        return enc_cps(c, v, "bytes", -1);
+    case PB_AVRO_FIXED:
+        if (is_decimal(c, n)) return enc_decimal(c, n, v);
+        return enc_cps(c, v, "fixed", (long)n->size);
     case PB_AVRO_STRING: {
         if (!json_is_string(v)) return expected(c, "string", v);
         size_t len = json_string_length(v);
@@ -776,7 +964,7 @@ static int enc(cx_t *c, const pb_schema_node_t *n, const json_t *v, int depth) {
         if (!json_is_string(v)) return expected(c, "enum symbol string", v);
         const char *s = json_string_value(v);
         for (size_t i = 0; i < n->n_symbols; i++)
-            if (!strcmp(n->symbols[i], s)) return put_long(b, (int64_t)i) ? nomem(c) : 0;
+            if (jstr_is(v, n->symbols[i])) return put_long(b, (int64_t)i) ? nomem(c) : 0;
         if (c->quiet) return PB_ERR_INVALID;
         return fail(c, PB_ERR_INVALID, "\"%.60s\" is not a symbol of enum %s", s,
                     n->fullname ? n->fullname : "");
@@ -819,6 +1007,19 @@ static int enc(cx_t *c, const pb_schema_node_t *n, const json_t *v, int depth) {
         return enc_union(c, n, v, depth);
     }
     return fail(c, PB_ERR_INTERNAL, "unknown schema node type %d", (int)n->type);
+}
+
+int pb_codec_encoding(const char *v, int *avro, pb_err_t *err) {
+    *avro = 0;
+    if (!v || !strcmp(v, "json")) return 0;
+    if (!strcmp(v, "avro")) {
+        *avro = 1;
+        return 0;
+    }
+    return pb_err_set(err, PB_ERR_INVALID,
+                      "encoding: '%.64s' is not one of json (natural JSON: decimals as \"12.50\", "
+                      "timestamps as RFC 3339; the default), avro (Avro's JSON encoding exactly)",
+                      v);
 }
 
 int pb_codec_json_to_avro(const pb_schema_t *s, const json_t *v, unsigned flags, pb_buf_t *out,
@@ -1019,7 +1220,9 @@ static int tenc_union(cx_t *c, const pb_schema_node_t *n, const pb_jsontok_t *tk
     if (!(c->flags & PB_CODEC_UNWRAPPED_UNIONS)) return PB_ERR_INVALID;
     size_t cand[64], nc = 0;
     for (size_t k = 0; k < n->n_branches; k++)
-        if (tmaybe_accepts(n->branches[k], tk, t)) {
+        if (tmaybe_accepts(n->branches[k], tk, t) ||
+            (is_decimal(c, n->branches[k]) &&
+             (t->type == PB_JSONTOK_INTEGER || t->type == PB_JSONTOK_REAL))) {
             if (nc == sizeof cand / sizeof cand[0]) break;
             cand[nc++] = k;
         }
@@ -1088,8 +1291,15 @@ static int tenc(cx_t *c, const pb_schema_node_t *n, const pb_jsontok_t *tk, size
         if (treal_of(tk, t, &d)) return PB_ERR_INVALID;
         return put_double(b, d) ? PB_ERR_NOMEM : 0;
     }
-    case PB_AVRO_BYTES: return tenc_cps(c, tk, t, -1);
-    case PB_AVRO_FIXED: return tenc_cps(c, tk, t, (long)n->size);
+    case PB_AVRO_BYTES:
+    case PB_AVRO_FIXED:
+        if (is_decimal(c, n)) {
+            if (t->type == PB_JSONTOK_STRING)
+                return put_decimal_text(c, n, pb_jsontok_str(tk, t), t->len);
+            if (t->type == PB_JSONTOK_INTEGER) return put_decimal_int(c, n, t->v.i);
+            return PB_ERR_INVALID;
+        }
+        return tenc_cps(c, tk, t, n->type == PB_AVRO_FIXED ? (long)n->size : -1);
     case PB_AVRO_STRING:
         if (t->type != PB_JSONTOK_STRING) return PB_ERR_INVALID;
         if (put_long(b, (int64_t)t->len) || pb_buf_append(b, pb_jsontok_str(tk, t), t->len))
@@ -1379,13 +1589,14 @@ static int trailing(cx_t *c) {
     return 0;
 }
 
-int pb_codec_avro_to_json_text(const pb_schema_t *s, const uint8_t *data, size_t len, pb_buf_t *out,
-                               pb_err_t *err) {
+int pb_codec_avro_to_json_text(const pb_schema_t *s, const uint8_t *data, size_t len,
+                               unsigned flags, pb_buf_t *out, pb_err_t *err) {
     cx_t c;
     cx_init(&c, err);
     c.p = data;
     c.end = data + len;
     c.text = out;
+    c.flags = flags;
     size_t start = out->len;
     int rc = dec(&c, s->root, 0);
     if (!rc) rc = trailing(&c);
@@ -1396,7 +1607,7 @@ int pb_codec_avro_to_json_text(const pb_schema_t *s, const uint8_t *data, size_t
 int pb_codec_avro_to_json(const pb_schema_t *s, const uint8_t *data, size_t len, json_t **out,
                           pb_err_t *err) {
     pb_buf_t b = {0};
-    int rc = pb_codec_avro_to_json_text(s, data, len, &b, err);
+    int rc = pb_codec_avro_to_json_text(s, data, len, 0, &b, err);
     if (rc) goto done;
     json_error_t je;
     *out = json_loadb((const char *)b.data, b.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);

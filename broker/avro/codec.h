@@ -62,7 +62,23 @@ enum {
     PB_CODEC_UNWRAPPED_UNIONS = 1u << 0,
     /* Object members that are not fields of the record are ignored instead of being an error. */
     PB_CODEC_IGNORE_UNKNOWN_FIELDS = 1u << 1,
+    /* Natural JSON (DESIGN.md §5a) where it differs from Avro's JSON encoding: a decimal (bytes
+     * or fixed) is a JSON string of its decimal text ("12.50", "-1.5e2", leading zeros allowed)
+     * or a JSON integer, converted exactly (no floating point); a value with more fractional
+     * digits than the scale or more digits than the precision is refused. A non-integer JSON
+     * number for a decimal is refused with a hint to send it as a string (its text is not kept
+     * by the parsers). Without this flag a decimal is its bytes as a code-point string. */
+    PB_CODEC_NATURAL = 1u << 2,
 };
+
+/*
+ * Read an `encoding` query parameter value (NULL: absent) as publish and streams take it: 0 and
+ * *avro set (json, the default: 0; avro: 1), or PB_ERR_INVALID naming the accepted values.
+ */
+int pb_codec_encoding(const char *v, int *avro, pb_err_t *err);
+
+/* Largest decimal precision the natural-JSON conversion handles (digits). */
+#define PB_CODEC_MAX_DECIMAL_DIGITS 1200
 
 /* A datum error split in its parts, for callers that report them apart (publish's 422 body). */
 typedef struct pb_codec_error {
@@ -100,11 +116,13 @@ int pb_codec_tokens_to_avro(const pb_schema_t *s, const pb_jsontok_t *tk, size_t
 /*
  * Decode one datum of schema s from data[0..len) and append it to out as JSON text in Avro's JSON
  * encoding (unions wrapped, bytes as code-point strings, floats as described above). The whole
- * input must be one datum. Returns 0, PB_ERR_INVALID (truncated, over a limit, bad UTF-8, trailing
- * bytes...: err says where), PB_ERR_TOO_LARGE (nesting or empty-item limit) or PB_ERR_NOMEM.
+ * input must be one datum. flags: 0, or PB_CODEC_NATURAL for natural JSON (DESIGN.md §5a: logical
+ * types as people write them, see the flag; unions stay wrapped). Returns 0, PB_ERR_INVALID
+ * (truncated, over a limit, bad UTF-8, trailing bytes...: err says where), PB_ERR_TOO_LARGE
+ * (nesting or empty-item limit) or PB_ERR_NOMEM.
  */
-int pb_codec_avro_to_json_text(const pb_schema_t *s, const uint8_t *data, size_t len, pb_buf_t *out,
-                               pb_err_t *err);
+int pb_codec_avro_to_json_text(const pb_schema_t *s, const uint8_t *data, size_t len,
+                               unsigned flags, pb_buf_t *out, pb_err_t *err);
 
 /* Same, as a jansson value: *out receives a new reference (caller owns). */
 int pb_codec_avro_to_json(const pb_schema_t *s, const uint8_t *data, size_t len, json_t **out,

@@ -213,8 +213,6 @@ static int string(parser_t *ps) {
                 p += 6;
             } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
                 return bad(ps, "lone low surrogate");
-            } else if (cp == 0) {
-                return bad(ps, "\\u0000 is not accepted");
             }
             o += utf8_put(o, cp);
             break;
@@ -390,6 +388,10 @@ static int object(parser_t *ps, int depth) {
         ps->p++;
         int rc = string(ps);
         if (rc) return rc;
+        /* a value may hold U+0000 (Avro bytes); a key may not (jansson's keys are C strings) */
+        const pb_jsontok_tok_t *kt = &ps->tk->tok[ps->tk->n - 1];
+        if (kt->esc && memchr(pb_jsontok_str(ps->tk, kt), 0, kt->len))
+            return bad(ps, "an object key cannot contain U+0000");
         skip_ws(ps);
         if (ps->p == ps->end || *ps->p != ':') return bad(ps, "':' expected");
         ps->p++;
@@ -513,7 +515,9 @@ void pb_jsontok_free(pb_jsontok_t *tk) {
 }
 
 int pb_jsontok_eq(const pb_jsontok_t *tk, const pb_jsontok_tok_t *t, const char *s) {
-    return strncmp(s, pb_jsontok_str(tk, t), t->len) == 0 && s[t->len] == '\0';
+    /* t may hold U+0000: compare lengths first, never strncmp past s's end */
+    size_t n = strnlen(s, (size_t)t->len + 1);
+    return n == t->len && memcmp(s, pb_jsontok_str(tk, t), n) == 0;
 }
 
 size_t pb_jsontok_get(const pb_jsontok_t *tk, size_t obj, const char *key) {

@@ -2,9 +2,10 @@
  * jsontok — a one-pass JSON tokenizer into a flat, reusable token array (no tree, no per-value
  * allocation), for the publish hot path.
  *
- * Accepts exactly what jansson's json_loadb accepts with JSON_REJECT_DUPLICATES (and, with
- * PB_JSONTOK_ANY, JSON_DECODE_ANY), without JSON_ALLOW_NUL: RFC 8259 syntax, UTF-8 checked, escapes
- * decoded (surrogate pairs joined, lone surrogates and \u0000 refused), duplicate object keys
+ * Accepts exactly what jansson's json_loadb accepts with JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL
+ * (and, with PB_JSONTOK_ANY, JSON_DECODE_ANY): RFC 8259 syntax, UTF-8 checked, escapes decoded
+ * (surrogate pairs joined, lone surrogates refused; \u0000 kept in values, refused in object
+ * keys), duplicate object keys
  * refused, integers in the int64 range (else refused), reals as strtod reads them (overflow to
  * infinity refused), nesting at most PB_JSONTOK_MAX_DEPTH values deep. tests/fuzz/fuzz_jsontok.c
  * checks the equivalence.
@@ -14,8 +15,8 @@
  * Layout: a value is one token followed by its children's tokens (an object's are key, value,
  * key, value...), and every token knows the index just past its subtree (next), so siblings are
  * walked without recursion. Strings without escapes point into the input (not NUL-terminated; the
- * input must outlive the tokens); decoded strings live in the tokenizer's own buffer. No string
- * holds a NUL byte.
+ * input must outlive the tokens); decoded strings live in the tokenizer's own buffer. A string
+ * value may hold NUL bytes (t->len counts them); an object key never does.
  * Must not: know about schemas, Avro or publish. Not thread-safe per object; one per thread.
  */
 #ifndef PB_JSONTOK_H
