@@ -137,7 +137,7 @@ static int ours_encode_text(void *p) {
 static int ours_decode(void *p) {
     ctx_t *c = p;
     pb_buf_reset(&c->out);
-    return pb_codec_avro_to_json_text(c->s, c->bin.data, c->bin.len, &c->out, NULL);
+    return pb_codec_avro_to_json_text(c->s, c->bin.data, c->bin.len, 0, &c->out, NULL);
 }
 
 static int ours_validate(void *p) {

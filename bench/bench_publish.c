@@ -11,6 +11,9 @@
  *      batches of 100 such records as application/json; rate = records acknowledged (200s) / wall.
  * Prints both rates and `publish_ratio=X.XX` (publish / baseline). A failed request aborts: a
  * wrong result is not a benchmark.
+ * Then the cost of authentication (DESIGN §9, goal < 3 %): the same publish load alternately with
+ * auth off and with auth on (a bearer token checked against a tokens file), two rounds each, the
+ * gate swapped between phases while no request is in flight; prints `auth_overhead_pct=X.X`.
  * Usage: bench_publish [seconds per phase, default 5]; PB_BENCH_METRICS=false turns counting off.
  */
 #include <arpa/inet.h>
@@ -27,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access.h"
+#include "auth.h"
 #include "broker.h"
 #include "codec.h"
 #include "config.h"
@@ -159,6 +164,7 @@ static int http_get_status(const char *path) {
 
 /* ---- HTTP load ---- */
 
+static char g_auth_header[256]; /* "" or "Authorization: Bearer ...\r\n" */
 static atomic_int g_stop;
 static atomic_llong g_acked;
 static atomic_int g_failed;
@@ -167,11 +173,11 @@ static void *conn_main(void *arg) {
     int id = (int)(intptr_t)arg;
     size_t blen;
     char *body = batch_body(id * BATCH, &blen);
-    char head[256];
+    char head[512];
     int hn = snprintf(head, sizeof head,
                       "POST " PATH " HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-                      "Content-Length: %zu\r\n\r\n",
-                      blen);
+                      "%sContent-Length: %zu\r\n\r\n",
+                      g_auth_header, blen);
     size_t reqlen = (size_t)hn + blen;
     char *req = malloc(reqlen);
     memcpy(req, head, (size_t)hn);
@@ -350,7 +356,7 @@ int main(int argc, char **argv) {
     const char *metrics = getenv("PB_BENCH_METRICS");
     if (metrics && pb_config_set(cfg, "metrics.enabled", metrics, "bench", &err)) die(err.msg);
     pb_log_configure(PB_LOG_ERROR, 0);
-    if (pb_broker_start(cfg, NULL, &g_broker, &err)) die(err.msg);
+    if (pb_broker_start(cfg, NULL, NULL, &g_broker, &err)) die(err.msg);
     g_port = pb_http_port(g_broker->http);
     pthread_t bt;
     pthread_create(&bt, NULL, broker_main, NULL);
@@ -392,6 +398,33 @@ int main(int argc, char **argv) {
     printf("publish_ratio=%.2f\n", pub / base_h);
     printf("publish_ratio_vs_headerless=%.2f\n", pub / base_nh);
     fflush(stdout);
+
+    /* Auth on vs off: a second gate reading a tokens file with this bench's token. */
+    char token[128], hex[65], tpath[300];
+    if (pb_auth_token_new(token, sizeof token, &err)) die(err.msg);
+    pb_auth_token_hash_hex(token, hex);
+    snprintf(tpath, sizeof tpath, "%s/tokens.txt", dir);
+    f = fopen(tpath, "w");
+    fprintf(f, "urn:dpds:local:dataproducts:benchmark:* sha256:%s\n", hex);
+    fclose(f);
+    pb_config_t *cfg_on = pb_config_new();
+    if (pb_config_set(cfg_on, "auth.tokens.file", tpath, "bench", &err)) die(err.msg);
+    pb_access_t *on = pb_access_new(cfg_on, &err), *off = g_broker->access;
+    if (!on) die(err.msg);
+    double r_off = 0, r_on = 0;
+    for (int round = 0; round < 2; round++) {
+        g_broker->access = off;
+        g_auth_header[0] = '\0';
+        r_off += run_publish(secs);
+        g_broker->access = on;
+        snprintf(g_auth_header, sizeof g_auth_header, "Authorization: Bearer %s\r\n", token);
+        r_on += run_publish(secs);
+    }
+    printf("publish:  auth off                                          %10.0f rec/s\n", r_off / 2);
+    printf("publish:  auth on (bearer token, tokens file)               %10.0f rec/s\n", r_on / 2);
+    printf("auth_overhead_pct=%.1f\n", (r_off - r_on) / r_off * 100.0);
+    fflush(stdout);
+    remove(tpath);
     /* The broker and cluster die with the process; nothing to keep. */
     remove(path);
     rmdir(dir);

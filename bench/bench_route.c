@@ -601,7 +601,7 @@ int main(int argc, char **argv) {
     printf("route_ratio=%.2f\n", median(ratio, rounds));
     /* What portbroker's own work costs (decode, project, encode, span, exactly-once bookkeeping)
      * once a relay writes the same records: route against the bare relay stamping the headers. */
-    printf("route_ratio_vs_same_headers=%.2f\n", median(vs_stamped, rounds));
+    printf("route_ratio_same_records=%.2f\n", median(vs_stamped, rounds));
     printf("python_relay_ratio=%.1f\n", o / py);
     printf("route_metrics_overhead_pct=%.1f\n", median(overhead, rounds));
     pb_metrics_destroy(metrics);

@@ -258,6 +258,9 @@ static int parse_short(const char *s, const char *default_ns, pb_addr_t *out, pb
 
 int pb_addr_parse(const char *s, const char *default_ns, pb_addr_t *out, pb_err_t *err) {
     PB_ASSERT(s && out);
+    /* pb_err_prefix returns 0 without an err to keep the code in: parse into a scratch one. */
+    pb_err_t scratch;
+    if (!err) err = &scratch;
     if (strncmp(s, "urn:", 4) == 0) return parse_urn(s, out, err);
     return parse_short(s, default_ns, out, err);
 }

@@ -1,3 +1,10 @@
+/*
+ * api.c — the route table (one row per path template: methods, who may call it, the bodies it
+ * takes) and the /v1 handlers. A request is matched in table order, checked, and handed to its
+ * handler, which answers through pb_api_reply_json/pb_api_reply_error; registry writes go through
+ * store.c and answer when read back. Schema Registry paths are answered by sr.c.
+ * Must not: build HTTP by hand (http.c), decide registry state (registry.c), or wait on anything.
+ */
 #include "api.h"
 
 #include <jansson.h>
@@ -7,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "addr.h"
 #include "broker.h"
 #include "descriptor.h"
@@ -121,6 +129,12 @@ static json_t *port_json(const pb_broker_t *b, const pb_port_t *port) {
         pb_compat_level_name(pb_registry_port_level(reg(b), port)), "owner", p->owner);
     if (!o) return NULL;
     json_object_set_new(o, "schemas", pb_registry_port_schemas(reg(b), port));
+    /* A data contract's rules are stored and served but not executed yet: say so, never pretend. */
+    pb_registry_version_t latest;
+    pb_err_t lerr = {0};
+    if (!pb_registry_get_version(reg(b), port->subject, -1, 0, &latest, &lerr) &&
+        pb_registry_rule_count(latest.rule_set) > 0)
+        json_object_set_new(o, "rulesEnforced", json_false());
     json_object_set(o, "schema", port->schema);
     if (port->key_schema) json_object_set(o, "keySchema", port->key_schema);
     json_object_set_new(o, "slo", slo_json(&port->slo));
@@ -252,6 +266,14 @@ static void h_product_write(pb_broker_t *b, pb_http_req_t *req, const char *id) 
         /* Topics first, so no client can make Kafka auto-create them with its own defaults.
          * Blocking, bounded: an admin call, not a data path. */
         if (pb_broker_ensure_topics(b, p, registry_lookup, reg(b), 10000, &err)) {
+            if (err.code == PB_ERR_TOO_LARGE) { /* a limit: nothing was created */
+                pb_api_reply_error(req, 413, 413, "%s", err.msg);
+                goto cleanup;
+            }
+            if (err.code == PB_ERR_INVALID) { /* a reserved topic: nothing was created */
+                pb_api_reply_error(req, 422, 422, "%s", err.msg);
+                goto cleanup;
+            }
             pb_http_set_header(req, "Retry-After", "5");
             pb_api_reply_error(req, 503, 50001, "cannot create the topics of %s: %s", urn, err.msg);
             goto cleanup;
@@ -363,19 +385,12 @@ static const pb_registry_binding_t *find_binding(pb_broker_t *b, pb_http_req_t *
     return bd;
 }
 
+static void h_subscription_stats(pb_broker_t *b, pb_http_req_t *req, const char *id) {
+    const pb_registry_binding_t *bd = find_binding(b, req, id);
+    if (bd) pb_sub_handle_stats(b->sub, req, bd);
+}
+
 static void h_subscription(pb_broker_t *b, pb_http_req_t *req, const char *id) {
-    size_t idn = strlen(id);
-    if (idn > 6 && strcmp(id + idn - 6, "/stats") == 0 && idn - 6 < 32) {
-        char num[32];
-        memcpy(num, id, idn - 6);
-        num[idn - 6] = '\0';
-        const pb_registry_binding_t *sbd = find_binding(b, req, num);
-        if (sbd && pb_http_method(req) == PB_HTTP_DELETE)
-            pb_api_reply_error(req, 405, 405, "stats take GET");
-        else if (sbd)
-            pb_sub_handle_stats(b->sub, req, sbd);
-        return;
-    }
     const pb_registry_binding_t *bd = find_binding(b, req, id);
     if (!bd) return;
     if (pb_http_method(req) != PB_HTTP_DELETE) {
@@ -431,8 +446,23 @@ static void send_sr(pb_http_req_t *req, pb_sr_reply_t *rep) {
     pb_sr_reply_reset(rep);
 }
 
+/* The ids a write's audit line names. */
+static void note_result(pb_http_req_t *req, const pb_registry_result_t *res) {
+    switch (res->op) {
+    case PB_REGISTRY_OP_REGISTER:
+        pb_access_note(req, "schema_id=%d version=%d", res->id, res->version);
+        break;
+    case PB_REGISTRY_OP_DELETE_VERSION: pb_access_note(req, "version=%d", res->version); break;
+    case PB_REGISTRY_OP_BIND:
+    case PB_REGISTRY_OP_UNBIND: pb_access_note(req, "binding=%d", res->id); break;
+    default: break;
+    }
+    if (res->error_code) pb_access_note(req, "error_code=%d", res->error_code);
+}
+
 static void on_write_done(void *ctx, const pb_registry_result_t *res, int code, const char *msg) {
     write_ctx_t *w = ctx;
+    if (res) note_result(w->req, res);
     if (!w->v1) {
         if (res)
             pb_sr_complete(&w->rep, res);
@@ -466,8 +496,17 @@ static void on_write_done(void *ctx, const pb_registry_result_t *res, int code, 
 static void start_write(pb_broker_t *b, pb_http_req_t *req, write_ctx_t *w, const char *reqid,
                         const void *rec, size_t len) {
     pb_err_t err = {0};
+    pb_buf_t stamped = {0};
     w->req = req;
-    if (pb_store_write(b->store, reqid, rec, len, on_write_done, w, &err)) {
+    /* The principal goes into the record that makes the change (DESIGN §9 audit). */
+    const char *by = pb_access_principal(req);
+    if (by && pb_registry_record_stamp(rec, len, by, &stamped, &err) == 0) {
+        rec = stamped.data;
+        len = stamped.len;
+    }
+    int rc = pb_store_write(b->store, reqid, rec, len, on_write_done, w, &err);
+    pb_buf_free(&stamped);
+    if (rc) {
         pb_http_set_header(req, "Retry-After", "1");
         if (w->v1)
             pb_api_reply_error(req, 503, 50001, "%s", err.msg);
@@ -543,62 +582,43 @@ static void port_impact(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *por
         pb_api_reply_json(req, 200, out);
 }
 
-/* /v1/ports/{port}[/schemas|/impact]: the port id may contain '/' (short forms), so the action is
- * the last segment when what precedes it names a port. */
+/* GET /v1/ports/{port}: the port object. */
 static void h_port(pb_broker_t *b, pb_http_req_t *req, const char *id) {
-    static const char *actions[] = {"/schemas", "/impact", "/records", "/cursors"};
-    char buf[1024];
-    const char *action = NULL;
-    for (size_t i = 0; i < sizeof actions / sizeof actions[0] && !action; i++) {
-        size_t n = strlen(id), an = strlen(actions[i]);
-        if (n > an && n - an < sizeof buf && strcmp(id + n - an, actions[i]) == 0) {
-            memcpy(buf, id, n - an);
-            buf[n - an] = '\0';
-            pb_addr_t a;
-            if (pb_addr_parse_port(buf, b->cfg->mesh_namespace, &a, NULL) == 0) {
-                action = actions[i];
-                id = buf;
-            }
-        }
-    }
-    pb_http_method_t m = pb_http_method(req);
-    if (action && strcmp(action, "/records") == 0 && m == PB_HTTP_GET) {
-        const pb_port_t *port = find_port(b, req, id);
-        if (port) pb_sub_handle_records(b->sub, req, port);
-        return;
-    }
-    if (!action && m != PB_HTTP_GET && m != PB_HTTP_HEAD) {
-        pb_http_set_header(req, "Allow", "GET, HEAD");
-        pb_api_reply_error(req, 405, 405,
-                           "method %s is not allowed on a port (POST .../schemas or "
-                           ".../impact)",
-                           pb_http_method_name(req));
-        return;
-    }
-    if (action && m != PB_HTTP_POST) {
-        pb_http_set_header(req, "Allow", "POST");
-        pb_api_reply_error(req, 405, 405, "%s takes POST", action + 1);
-        return;
-    }
     const pb_port_t *port = find_port(b, req, id);
-    if (!port) return;
-    if (!action)
-        pb_api_reply_json(req, 200, port_json(b, port));
-    else if (strcmp(action, "/schemas") == 0)
-        port_schemas_post(b, req, port);
-    else if (strcmp(action, "/records") == 0)
-        pb_publish_handle(b, req, port);
-    else if (strcmp(action, "/cursors") == 0)
-        pb_sub_handle_cursors(b->sub, req, port);
-    else
-        port_impact(b, req, port);
+    if (port) pb_api_reply_json(req, 200, port_json(b, port));
+}
+
+static void h_port_schemas(pb_broker_t *b, pb_http_req_t *req, const char *id) {
+    const pb_port_t *port = find_port(b, req, id);
+    if (port) port_schemas_post(b, req, port);
+}
+
+static void h_port_impact(pb_broker_t *b, pb_http_req_t *req, const char *id) {
+    const pb_port_t *port = find_port(b, req, id);
+    if (port) port_impact(b, req, port);
+}
+
+static void h_port_publish(pb_broker_t *b, pb_http_req_t *req, const char *id) {
+    const pb_port_t *port = find_port(b, req, id);
+    if (port) pb_publish_handle(b, req, port);
+}
+
+static void h_port_stream(pb_broker_t *b, pb_http_req_t *req, const char *id) {
+    const pb_port_t *port = find_port(b, req, id);
+    if (port) pb_sub_handle_records(b->sub, req, port);
+}
+
+static void h_port_cursors(pb_broker_t *b, pb_http_req_t *req, const char *id) {
+    const pb_port_t *port = find_port(b, req, id);
+    if (port) pb_sub_handle_cursors(b->sub, req, port);
 }
 
 /* ---- Schema Registry–compatible API --------------------------------------------------------- */
 
 static const char *sr_param(void *arg, const char *name) { return pb_http_query(arg, name); }
 
-/* Returns 0 when the path is not a Schema Registry path. */
+/* Returns 0 when the path is not a Schema Registry path. sr.c parses the raw path itself (a subject
+ * may hold an encoded '/'); the route table only says which paths and methods exist. */
 static int try_sr(pb_broker_t *b, pb_http_req_t *req) {
     char reqid[PB_ID_UUID_LEN + 1];
     size_t len = 0;
@@ -627,49 +647,218 @@ static int try_sr(pb_broker_t *b, pb_http_req_t *req) {
 
 /* ---- routing -------------------------------------------------------------------------------- */
 
-typedef void (*handler_fn)(pb_broker_t *b, pb_http_req_t *req, const char *rest);
+typedef void (*handler_fn)(pb_broker_t *b, pb_http_req_t *req, const char *arg);
+
+static void h_sr(pb_broker_t *b, pb_http_req_t *req, const char *arg) {
+    (void)arg;
+    if (!try_sr(b, req))
+        pb_api_reply_error(req, 404, 404, "no route %s %s", pb_http_method_name(req),
+                           pb_http_path(req));
+}
 
 #define M(x) (1u << PB_HTTP_##x)
-/* A route matches the whole path, or (prefix) the path's start; `rest` is what follows. Several
- * routes may share a path with different methods; a path with no route for the method is a 405
- * whose Allow lists the ones it has. */
+#define GET_ (M(GET) | M(HEAD))
+#define J PB_API_MEDIA_JSON
+#define JN (PB_API_MEDIA_JSON | PB_API_MEDIA_NDJSON)
+/* Every route the server has, in match order (the first whose template and method match wins;
+ * where a path matches but no method does, the answer is 405 with the methods it has). A template
+ * is literal segments and {params}: {port} and {product} take a URN or a short form (one or more
+ * segments; followed by more segments, what they capture must parse as an address), any other
+ * {param} exactly one segment. The handler gets the first param, decoded. Schema Registry routes
+ * match the raw path (a subject may hold an encoded '/') and are answered by sr.c. */
 static const struct route {
-    const char *path;
-    int prefix;
-    unsigned methods;
+    pb_api_route_t r;
     handler_fn fn;
 } routes[] = {
-    {"/healthz", 0, M(GET) | M(HEAD), h_healthz},
-    {"/readyz", 0, M(GET) | M(HEAD), h_readyz},
-    {"/metrics", 0, M(GET) | M(HEAD), pb_exporter_handle},
-    {"/v1/products", 0, M(GET) | M(HEAD), h_products},
-    {"/v1/products/", 1, M(GET) | M(HEAD), h_product},
-    {"/v1/products/", 1, M(PUT) | M(DELETE), h_product_write},
-    {"/v1/ports", 0, M(GET) | M(HEAD), h_ports},
-    {"/v1/subscriptions", 0, M(GET) | M(HEAD), h_subscriptions},
-    {"/v1/subscriptions", 0, M(PUT), h_subscription_put},
-    {"/v1/subscriptions/", 1, M(GET) | M(HEAD) | M(DELETE), h_subscription},
-    {"/v1/ports/", 1, M(GET) | M(HEAD) | M(POST) | M(PUT) | M(DELETE), h_port},
-    {"/v1/status", 0, M(GET) | M(HEAD), pb_ops_h_status},
-    {"/v1/lineage", 0, M(GET) | M(HEAD), pb_ops_h_lineage},
-    {"/dashboard", 0, M(GET) | M(HEAD), pb_ops_h_dashboard},
-    {"/dashboard.js", 0, M(GET) | M(HEAD), pb_ops_h_dashboard_js},
-    {"/dashboard.css", 0, M(GET) | M(HEAD), pb_ops_h_dashboard_css},
-    {"/dashboard.svg", 0, M(GET) | M(HEAD), pb_ops_h_dashboard_svg},
+    {{GET_, "/healthz", PB_API_OPEN, 0, 0, "liveness"}, h_healthz},
+    {{GET_, "/readyz", PB_API_OPEN, 0, 0, "readiness: registry replayed and Kafka reachable"},
+     h_readyz},
+    {{GET_, "/metrics", PB_API_METRICS, 0, 0, "Prometheus metrics"}, pb_exporter_handle},
+    {{GET_, "/v1/products", PB_API_READ, 0, 0, "list data products"}, h_products},
+    {{GET_, "/v1/products/{product}", PB_API_READ, 0, 0, "a product and its descriptor"},
+     h_product},
+    {{M(PUT) | M(DELETE), "/v1/products/{product}", PB_API_PRODUCT_OWNER, J, 0,
+      "store (PUT, a descriptor) or remove (DELETE) a product"},
+     h_product_write},
+    {{GET_, "/v1/ports", PB_API_READ, 0, 0, "list ports"}, h_ports},
+    {{M(POST), "/v1/ports/{port}/schemas", PB_API_OUTPUT_OWNER, J, 0,
+      "register a schema version on an output port"},
+     h_port_schemas},
+    {{M(POST), "/v1/ports/{port}/impact", PB_API_READ, J, 0,
+      "dry run: which levels and subscribers a candidate schema would break"},
+     h_port_impact},
+    {{M(POST), "/v1/ports/{port}/records", PB_API_OUTPUT_OWNER, JN, 0,
+      "publish records to an output port"},
+     h_port_publish},
+    {{GET_, "/v1/ports/{port}/records", PB_API_INPUT_OWNER, 0, 0,
+      "stream an input port's records (ndjson or SSE)"},
+     h_port_stream},
+    {{M(POST), "/v1/ports/{port}/cursors", PB_API_INPUT_OWNER, J, 0,
+      "commit an input port's stream cursors"},
+     h_port_cursors},
+    {{GET_, "/v1/ports/{port}", PB_API_READ, 0, 0, "a port"}, h_port},
+    {{GET_, "/v1/subscriptions", PB_API_READ, 0, 0, "list bindings"}, h_subscriptions},
+    {{M(PUT), "/v1/subscriptions", PB_API_SUBSCRIPTION, J, 0,
+      "bind an input port to an output port"},
+     h_subscription_put},
+    {{GET_, "/v1/subscriptions/{id}/stats", PB_API_READ, 0, 0, "a binding's lag per partition"},
+     h_subscription_stats},
+    {{GET_, "/v1/subscriptions/{id}", PB_API_READ, 0, 0, "a binding"}, h_subscription},
+    {{M(DELETE), "/v1/subscriptions/{id}", PB_API_SUBSCRIPTION, 0, 0, "remove a binding"},
+     h_subscription},
+    {{GET_, "/v1/status", PB_API_READ, 0, 0, "the dashboard's JSON"}, pb_ops_h_status},
+    {{GET_, "/v1/lineage", PB_API_READ, 0, 0, "the product and port graph"}, pb_ops_h_lineage},
+    {{GET_, "/", PB_API_OPEN, 0, 0, "redirect to /dashboard"}, pb_ops_h_root},
+    {{GET_, "/v1/openapi.json", PB_API_READ, 0, 0, "this API's OpenAPI 3.1 document"},
+     pb_ops_h_openapi},
+    {{GET_, "/dashboard", PB_API_READ, 0, 0, "the ops console"}, pb_ops_h_dashboard},
+    {{GET_, "/dashboard.js", PB_API_READ, 0, 0, "the console's script"}, pb_ops_h_dashboard_js},
+    {{GET_, "/dashboard.css", PB_API_READ, 0, 0, "the console's style"}, pb_ops_h_dashboard_css},
+    {{GET_, "/dashboard.svg", PB_API_READ, 0, 0, "the console's icon"}, pb_ops_h_dashboard_svg},
+    /* Schema Registry–compatible API (DESIGN §5). */
+    {{M(GET), "/subjects", PB_API_READ, 0, 1, "list subjects"}, h_sr},
+    {{M(POST), "/subjects/{subject}", PB_API_READ, J, 1, "look a schema up in a subject"}, h_sr},
+    {{M(DELETE), "/subjects/{subject}", PB_API_ADMIN, 0, 1, "delete a subject"}, h_sr},
+    {{M(GET), "/subjects/{subject}/versions", PB_API_READ, 0, 1, "a subject's versions"}, h_sr},
+    {{M(POST), "/subjects/{subject}/versions", PB_API_SUBJECT_OWNER, J, 1,
+      "register a schema under a subject"},
+     h_sr},
+    {{M(GET), "/subjects/{subject}/versions/{version}", PB_API_READ, 0, 1, "a version"}, h_sr},
+    {{M(DELETE), "/subjects/{subject}/versions/{version}", PB_API_ADMIN, 0, 1, "delete a version"},
+     h_sr},
+    {{M(GET), "/subjects/{subject}/versions/{version}/schema", PB_API_READ, 0, 1,
+      "a version's schema text"},
+     h_sr},
+    {{M(GET), "/subjects/{subject}/versions/{version}/referencedby", PB_API_READ, 0, 1,
+      "ids of schemas that reference a version"},
+     h_sr},
+    {{M(GET), "/schemas", PB_API_READ, 0, 1,
+      "schema versions (?subjectPrefix, ?latestOnly, ?deleted, ?offset, ?limit)"},
+     h_sr},
+    {{M(GET), "/schemas/types", PB_API_READ, 0, 1, "schema types"}, h_sr},
+    {{M(GET), "/schemas/ids/{id}", PB_API_READ, 0, 1, "a schema by id"}, h_sr},
+    {{M(GET), "/schemas/ids/{id}/schema", PB_API_READ, 0, 1, "a schema's text by id"}, h_sr},
+    {{M(GET), "/schemas/ids/{id}/versions", PB_API_READ, 0, 1, "subject-versions of an id"}, h_sr},
+    {{M(GET), "/schemas/ids/{id}/subjects", PB_API_READ, 0, 1, "subjects of an id"}, h_sr},
+    {{M(POST), "/compatibility/subjects/{subject}/versions", PB_API_READ, J, 1,
+      "test a schema against a subject's versions"},
+     h_sr},
+    {{M(POST), "/compatibility/subjects/{subject}/versions/{version}", PB_API_READ, J, 1,
+      "test a schema against one version"},
+     h_sr},
+    {{M(GET), "/config", PB_API_READ, 0, 1, "the global compatibility level"}, h_sr},
+    {{M(PUT), "/config", PB_API_ADMIN, J, 1, "set the global compatibility level"}, h_sr},
+    {{M(GET), "/config/{subject}", PB_API_READ, 0, 1, "a subject's compatibility level"}, h_sr},
+    {{M(PUT) | M(DELETE), "/config/{subject}", PB_API_SUBJECT_OWNER, J, 1,
+      "set or clear a subject's compatibility level"},
+     h_sr},
+    {{M(GET), "/mode", PB_API_READ, 0, 1, "the registry mode"}, h_sr},
+    {{M(PUT) | M(DELETE), "/mode", PB_API_ADMIN, J, 1,
+      "set (READWRITE, READONLY, IMPORT) or reset the global mode"},
+     h_sr},
+    {{M(GET), "/mode/{subject}", PB_API_READ, 0, 1, "a subject's mode"}, h_sr},
+    {{M(PUT) | M(DELETE), "/mode/{subject}", PB_API_SUBJECT_OWNER, J, 1,
+      "set or clear a subject's mode"},
+     h_sr},
 };
 #undef M
+#undef GET_
+#undef J
+#undef JN
 
-static int route_matches(const struct route *r, const char *path, const char **rest) {
-    size_t n = strlen(r->path);
-    if (r->prefix) {
-        if (strncmp(path, r->path, n) != 0 || !path[n]) return 0;
-        *rest = path + n;
-        return 1;
+size_t pb_api_route_count(void) { return sizeof routes / sizeof routes[0]; }
+
+const pb_api_route_t *pb_api_route_at(size_t i) {
+    return i < pb_api_route_count() ? &routes[i].r : NULL;
+}
+
+/* Is a {param} an address that may span segments? */
+static int multi_segment(const char *name, size_t len) {
+    return (len == 6 && memcmp(name, "{port}", 6) == 0) ||
+           (len == 9 && memcmp(name, "{product}", 9) == 0);
+}
+
+/* Does path (no query) match tmpl? On a match, the first param's text (raw, undecoded) is
+ * [*arg, *arg + *arg_len). ns resolves short forms where a multi-segment param must be an
+ * address. Pure. */
+static int match(const char *tmpl, const char *path, const char *ns, const char **arg,
+                 size_t *arg_len, int have_arg) {
+    while (*tmpl == '/' && *path == '/') {
+        tmpl++;
+        path++;
+        const char *te = strchr(tmpl, '/'), *pe = strchr(path, '/');
+        size_t tl = te ? (size_t)(te - tmpl) : strlen(tmpl);
+        size_t pl = pe ? (size_t)(pe - path) : strlen(path);
+        if (tl && tmpl[0] == '{') {
+            if (!pl) return 0;
+            if (multi_segment(tmpl, tl)) {
+                if (!te) { /* last: everything that remains (a trailing '/' excepted) */
+                    size_t all = strlen(path);
+                    if (all && path[all - 1] == '/') all--;
+                    if (!all) return 0;
+                    if (!have_arg) *arg = path, *arg_len = all;
+                    return 1;
+                }
+                /* Followed by more: try the longest capture that leaves a match for the rest
+                 * and parses as an address (a port may be called "records"). */
+                for (const char *cut = path + strlen(path); cut > path; cut--) {
+                    if (*cut != '/') continue;
+                    char id[1024];
+                    size_t n = (size_t)(cut - path);
+                    if (n >= sizeof id) continue;
+                    memcpy(id, path, n);
+                    id[n] = '\0';
+                    pb_addr_t a;
+                    int ok = tl == 6 ? pb_addr_parse_port(id, ns, &a, NULL) == 0
+                                     : pb_addr_parse_product(id, ns, &a, NULL) == 0;
+                    const char *a0 = NULL;
+                    size_t l0 = 0;
+                    if (ok && match(te, cut, ns, &a0, &l0, 1)) {
+                        if (!have_arg) *arg = path, *arg_len = n;
+                        return 1;
+                    }
+                }
+                return 0;
+            }
+            if (!have_arg) *arg = path, *arg_len = pl;
+            have_arg = 1;
+        } else if (tl != pl || memcmp(tmpl, path, tl) != 0) {
+            return 0;
+        }
+        tmpl += tl;
+        path += pl;
     }
-    /* Exact, tolerating one trailing slash. */
-    if (strncmp(path, r->path, n) != 0 || (path[n] && strcmp(path + n, "/") != 0)) return 0;
-    *rest = "";
+    /* Both done, tolerating one trailing slash on the path. */
+    return !*tmpl && (!*path || strcmp(path, "/") == 0);
+}
+
+int pb_api_route_match(const pb_api_route_t *r, const char *path, const char *ns, char *arg,
+                       size_t arg_size) {
+    const char *a = NULL;
+    size_t n = 0;
+    if (!match(r->path, path, ns, &a, &n, 0)) return 0;
+    if (arg_size) {
+        if (n >= arg_size) n = arg_size - 1;
+        if (n) memcpy(arg, a, n);
+        arg[n] = '\0';
+    }
     return 1;
+}
+
+static const char *const method_names[] = {"",       "GET",  "POST",    "PUT",
+                                           "DELETE", "HEAD", "OPTIONS", "PATCH"};
+
+int pb_api_methods_format(unsigned methods, char *out, size_t size) {
+    size_t used = 0;
+    if (size) out[0] = '\0';
+    for (int k = 1; k < 8; k++) {
+        if (!(methods & (1u << k))) continue;
+        int n = snprintf(out + used, size > used ? size - used : 0, "%s%s", used ? ", " : "",
+                         method_names[k]);
+        if (n < 0 || (size_t)n >= (size > used ? size - used : 0)) return -1;
+        used += (size_t)n;
+    }
+    return 0;
 }
 
 void pb_api_handle(pb_http_req_t *req, void *arg) {
@@ -677,28 +866,33 @@ void pb_api_handle(pb_http_req_t *req, void *arg) {
     const char *path = pb_http_path(req);
     unsigned m = 1u << pb_http_method(req);
     unsigned allowed = 0;
+    char param[1024];
     pb_log(DEBUG, "api", "%s %s from %s", pb_http_method_name(req), path, pb_http_peer(req));
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        const char *rest = NULL;
-        if (!route_matches(&routes[i], path, &rest)) continue;
-        if (routes[i].methods & m) {
-            routes[i].fn(b, req, rest);
+    for (size_t i = 0; i < pb_api_route_count(); i++) {
+        const struct route *rt = &routes[i];
+        const char *p = rt->r.registry ? pb_http_raw_path(req) : path;
+        if (!pb_api_route_match(&rt->r, p, b->cfg->mesh_namespace, param, sizeof param)) continue;
+        if (rt->r.methods & m) {
+            if (pb_access_check(b, req, &rt->r, param)) return; /* 401, 403 or 429 sent */
+            rt->fn(b, req, param);
             return;
         }
-        allowed |= routes[i].methods;
+        allowed |= rt->r.methods;
     }
     if (!allowed) {
+        /* Under the registry's roots sr.c answers Confluent's own 404/405 bodies. It only answers
+         * what the table lists, but a path outside the table is still held to the strictest rule
+         * for its kind, so nothing is reachable around the table. */
+        static const pb_api_route_t other_read = {0, "(no route)", PB_API_READ, 0, 1, "read"};
+        static const pb_api_route_t other_write = {0, "(no route)", PB_API_ADMIN, 0, 1, "write"};
+        int read = m & ((1u << PB_HTTP_GET) | (1u << PB_HTTP_HEAD) | (1u << PB_HTTP_OPTIONS));
+        if (pb_access_check(b, req, read ? &other_read : &other_write, "")) return;
         if (try_sr(b, req)) return;
         pb_api_reply_error(req, 404, 404, "no route %s %s", pb_http_method_name(req), path);
         return;
     }
-    char allow[128] = "";
-    static const char *names[] = {"", "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"};
-    for (int k = 1; k < 8; k++)
-        if (allowed & (1u << k)) {
-            if (*allow) strcat(allow, ", ");
-            strcat(allow, names[k]);
-        }
+    char allow[128];
+    pb_api_methods_format(allowed, allow, sizeof allow);
     pb_http_set_header(req, "Allow", allow);
     pb_api_reply_error(req, 405, 405, "method %s is not allowed on %s (allowed: %s)",
                        pb_http_method_name(req), path, allow);

@@ -1,16 +1,27 @@
+/*
+ * broker.c — start-up in dependency order (config, loop, Kafka, registry replay, HTTP, routers),
+ * SIGHUP reload of the descriptors, and shutdown in reverse order with bounded flushes.
+ * Must not: answer requests or speak librdkafka's API itself.
+ */
 #include "broker.h"
 
 #include <signal.h>
+#include <errno.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "access.h"
 #include "api.h"
 #include "exporter.h"
 #include "id.h"
 #include "log.h"
 #include "ops.h"
 #include "sub.h"
+#include "tls.h"
 
 static int ensure(pb_broker_t *b, const char *topic, int partitions, int timeout_ms,
                   pb_err_t *err) {
@@ -21,9 +32,54 @@ static int ensure(pb_broker_t *b, const char *topic, int partitions, int timeout
     return 0;
 }
 
+int pb_broker_check_limits(const pb_broker_t *b, const pb_product_t *p,
+                           pb_broker_port_lookup_t lookup, const void *ctx, pb_err_t *err) {
+    const pb_config_t *cfg = b->cfg;
+    size_t ports = p->n_outputs + p->n_inputs;
+    long long total = 0;
+    if ((int64_t)ports > cfg->descriptor_ports_max)
+        return pb_err_set(err, PB_ERR_TOO_LARGE,
+                          "%s declares %zu ports, at most %lld are allowed in one descriptor "
+                          "(descriptor.ports.max)",
+                          p->fqn, ports, (long long)cfg->descriptor_ports_max);
+    for (size_t j = 0; j < ports; j++) {
+        int out = j < p->n_outputs;
+        const pb_port_t *port = out ? &p->outputs[j] : &p->inputs[j - p->n_outputs];
+        const pb_port_t *from = !out && port->from && lookup ? lookup(ctx, port->from) : NULL;
+        int n = from ? from->partitions : port->partitions;
+        if (n > cfg->topic_partitions_max)
+            return pb_err_set(err, PB_ERR_TOO_LARGE,
+                              "port %s: %d partitions, at most %lld are allowed "
+                              "(topic.partitions.max)",
+                              port->fqn, n, (long long)cfg->topic_partitions_max);
+        total += out ? 2LL * n : n; /* an output port's dead-letter topic has as many */
+        const char *topics[2] = {port->topic, out ? port->dlq_topic : NULL};
+        for (int t = 0; t < 2; t++) {
+            if (!topics[t]) continue;
+            const char *key = !strcmp(topics[t], cfg->registry_topic) ? "registry.topic"
+                              : *cfg->lineage_topic && !strcmp(topics[t], cfg->lineage_topic)
+                                  ? "lineage.topic"
+                                  : NULL;
+            if (key)
+                return pb_err_set(err, PB_ERR_INVALID,
+                                  "port %s: topic '%s' is this broker's %s; a port may not use "
+                                  "it (records there would corrupt it): choose another "
+                                  "x-portbroker.topic",
+                                  port->fqn, topics[t], key);
+        }
+    }
+    if (total > cfg->descriptor_partitions_max)
+        return pb_err_set(err, PB_ERR_TOO_LARGE,
+                          "%s: its topics add up to %lld partitions, at most %lld are allowed in "
+                          "one descriptor (descriptor.partitions.max)",
+                          p->fqn, total, (long long)cfg->descriptor_partitions_max);
+    return 0;
+}
+
 int pb_broker_ensure_topics(pb_broker_t *b, const pb_product_t *p, pb_broker_port_lookup_t lookup,
                             const void *ctx, int timeout_ms, pb_err_t *err) {
-    int rc = 0;
+    int rc = pb_broker_check_limits(b, p, lookup, ctx, err);
+    if (rc) return rc;
     for (size_t j = 0; j < p->n_outputs && !rc; j++) {
         rc = ensure(b, p->outputs[j].topic, p->outputs[j].partitions, timeout_ms, err);
         if (!rc) rc = ensure(b, p->outputs[j].dlq_topic, p->outputs[j].partitions, timeout_ms, err);
@@ -124,6 +180,25 @@ static void on_stop_signal(void *arg) {
 static void on_hup(void *arg) {
     pb_broker_t *b = arg;
     pb_err_t err = {0};
+    if (b->access) {
+        if (pb_access_reload(b->access, &err))
+            pb_log(ERROR, "auth", "SIGHUP: credentials reload refused, keeping the old ones: %s",
+                   err.msg);
+        else
+            pb_log(INFO, "auth", "SIGHUP: credentials reloaded");
+        pb_err_clear(&err);
+    }
+    if (b->tls) {
+        char fp[65];
+        if (pb_tls_reload(b->tls, &err)) {
+            pb_log(ERROR, "tls", "SIGHUP: certificate reload refused, keeping the old one: %s",
+                   err.msg);
+        } else {
+            pb_tls_fingerprint(b->tls, fp);
+            pb_log(INFO, "tls", "SIGHUP: certificate reloaded (SHA-256 %s)", fp);
+        }
+        pb_err_clear(&err);
+    }
     if (pb_broker_reload(b, &err))
         pb_log(ERROR, "broker",
                "SIGHUP: reload refused, keeping the %zu products loaded before: %s",
@@ -149,6 +224,10 @@ void pb_broker_stop(pb_broker_t *b) {
 
 int pb_broker_reload(pb_broker_t *b, pb_err_t *err) {
     pb_descriptor_set_t *set = NULL;
+    if (!b->kafka_started)
+        return pb_err_set(err, PB_ERR_UNAVAILABLE,
+                          "Kafka has not answered since start-up: the descriptors are read when "
+                          "it does");
     int rc = pb_descriptor_load_dir(b->cfg->products_dir, b->cfg->mesh_namespace,
                                     (int)b->cfg->topic_partitions, &set, err);
     if (rc) return rc;
@@ -165,16 +244,155 @@ int pb_broker_reload(pb_broker_t *b, pb_err_t *err) {
     return 0;
 }
 
-static int write_port_file(const char *path, int port, pb_err_t *err) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f || fprintf(f, "%d\n", port) < 0 || fclose(f) != 0 || rename(tmp, path) != 0)
-        return pb_err_set(err, PB_ERR_IO, "--port-file %s: cannot write", path);
+/* The Kafka side of start-up: topics, the registry follower, and everything that reads the
+ * registry (metrics exporter, ops, subscriptions, routers). Blocking, bounded (topic creation, the
+ * log's end offset): at start-up, or from kafka_retry once the cluster answers. */
+static int kafka_phase(pb_broker_t *b, pb_err_t *err) {
+    int rc;
+    const pb_config_t *cfg = b->cfg;
+    if ((rc = pb_kafka_ensure_log_topic(b->kafka, cfg->registry_topic, 1, 15000, err))) return rc;
+    if ((rc = ensure_topics(b, b->products, err))) return rc;
+    if (*cfg->lineage_topic && (rc = ensure(b, cfg->lineage_topic, 1, 15000, err))) return rc;
+    b->store = pb_store_new(b->kafka, b->loop, cfg->registry_topic, cfg->publish_timeout_ms,
+                            on_applied, b, err);
+    if (!b->store) return err->code;
+    b->sync_needed = 1;
+    b->sync_timer = pb_loop_timer_new(b->loop, 100, 1, sync_tick, b);
+    if (!b->sync_timer) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+    if ((rc = pb_exporter_start(b, err))) return rc;
+    if (!(b->ops = pb_ops_new(b, err))) return err->code;
+    if (!(b->sub = pb_sub_new(b, err))) return err->code;
+    pb_sub_reconcile(b->sub);
+    pb_router_env_t renv = {
+        .kafka = b->kafka,
+        .loop = b->loop,
+        .metrics = b->metrics,
+        .registry_url = b->registry_url,
+        .fetch_wait_ms = (int)cfg->router_fetch_wait_ms,
+    };
+    if (!(b->routers = pb_routers_new(&renv, err))) return err->code;
+    b->kafka_started = 1;
     return 0;
 }
 
-int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, pb_err_t *err) {
+/* Kafka was out of reach at start: once the watch sees it, run the Kafka side of start-up. A
+ * failure (Kafka gone again) is retried; the loop never waits more than one attempt. */
+static void kafka_retry(void *arg) {
+    pb_broker_t *b = arg;
+    if (b->kafka_started || b->stopping || !pb_kafka_reachable(b->kafka)) return;
+    pb_err_t err = {0};
+    if (kafka_phase(b, &err)) {
+        pb_log_rl(ERROR, "broker", "Kafka answers, but start-up with it failed: %s; trying again",
+                  err.msg);
+        return;
+    }
+    pb_loop_timer_destroy(b->kafka_timer);
+    b->kafka_timer = NULL;
+    pb_log(INFO, "broker", "Kafka at %s answers: registry replay, topics and routers started",
+           pb_kafka_bootstrap(b->kafka));
+}
+
+/* Is path a route that names ports, products, subscriptions or subjects (404 before the replay
+ * would be a lie)? */
+static int registry_route(const char *path) {
+    return !strncmp(path, "/v1/ports", 9) || !strncmp(path, "/v1/products", 12) ||
+           !strncmp(path, "/v1/subscriptions", 17) || !strncmp(path, "/subjects", 9) ||
+           !strncmp(path, "/schemas", 8) || !strncmp(path, "/compatibility/", 15) ||
+           !strncmp(path, "/config", 7) || !strncmp(path, "/mode", 5);
+}
+
+/* Publish: POST /v1/ports/{port}/records. */
+static int publish_route(const pb_http_req_t *req, const char *path) {
+    size_t n = strlen(path);
+    return pb_http_method(req) == PB_HTTP_POST && !strncmp(path, "/v1/ports/", 10) && n > 8 &&
+           !strcmp(path + n - 8, "/records");
+}
+
+/* The broker's HTTP handler: what cannot be answered yet answers 503 with Retry-After (never a
+ * 404 for a port the registry has not replayed yet), then the API (api.c). */
+static void broker_handle(pb_http_req_t *req, void *arg) {
+    pb_broker_t *b = arg;
+    const char *path = pb_http_path(req);
+    if (!b->kafka_started) {
+        if (!strcmp(path, "/healthz") || !strcmp(path, "/healthz/")) {
+            pb_api_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+            return;
+        }
+        pb_http_set_header(req, "Retry-After", "1");
+        if (!strcmp(path, "/readyz") || !strcmp(path, "/readyz/")) {
+            const char *why = NULL;
+            pb_broker_ready(b, &why);
+            pb_api_reply_json(req, 503,
+                              json_pack("{s:b,s:b,s:s}", "ready", 0, "kafka",
+                                        pb_kafka_reachable(b->kafka), "reason", why));
+            return;
+        }
+        pb_api_reply_error(req, 503, 503,
+                           "Kafka at %s has not answered since start-up; the broker serves this "
+                           "once it does (GET /readyz says when)",
+                           pb_kafka_bootstrap(b->kafka));
+        return;
+    }
+    /* Until the registry is replayed and holds products.dir's descriptors (once: a SIGHUP
+     * reload later does not close the API), a port that is not there yet may be in a moment. */
+    if (registry_route(path) && !b->registry_loaded &&
+        !(b->registry_loaded =
+              pb_store_caught_up(b->store) && !b->sync_needed && !b->sync_inflight)) {
+        pb_http_set_header(req, "Retry-After", "1");
+        pb_api_reply_error(req, 503, 503,
+                           "the registry is still being loaded from Kafka (offset %lld of %lld, "
+                           "%d descriptors being stored); try again in a moment",
+                           (long long)pb_store_position(b->store),
+                           (long long)pb_store_replay_end(b->store), b->sync_inflight);
+        return;
+    }
+    if (publish_route(req, path) && !pb_kafka_reachable(b->kafka)) {
+        pb_http_set_header(req, "Retry-After", "5");
+        pb_api_reply_error(req, 503, 503,
+                           "Kafka at %s is not reachable (no metadata answer in the last "
+                           "seconds); nothing was published",
+                           pb_kafka_bootstrap(b->kafka));
+        return;
+    }
+    pb_api_handle(req, arg);
+}
+
+/* Write text to path through path.tmp and a rename, so a reader never sees half of it. `what`
+ * names the option in the error. */
+static int write_file(const char *what, const char *path, const char *text, pb_err_t *err) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    int bad = !f || fputs(text, f) < 0;
+    if (f && fclose(f) != 0) bad = 1;
+    if (bad || rename(tmp, path) != 0)
+        return pb_err_set(err, PB_ERR_IO, "%s %s: cannot write (%s)", what, path, strerror(errno));
+    return 0;
+}
+
+static int write_port_file(const char *path, int port, pb_err_t *err) {
+    char text[32];
+    snprintf(text, sizeof text, "%d\n", port);
+    return write_file("--port-file", path, text, err);
+}
+
+/* The shell-sourceable file of `serve --env-file`: where a user's commands find this instance. */
+static int write_env_file(const char *path, const char *scheme, const char *host, int port,
+                          const char *bootstrap, pb_err_t *err) {
+    char text[8192];
+    int n = snprintf(text, sizeof text,
+                     "# written by portbroker serve (pid %ld); source it: . %s\n"
+                     "PORTBROKER_URL=%s://%s:%d\nPORTBROKER_PID=%ld\nBROKERS=%s\n"
+                     "export PORTBROKER_URL PORTBROKER_PID BROKERS\n",
+                     (long)getpid(), path, scheme, host, port, (long)getpid(), bootstrap);
+    if (n < 0 || (size_t)n >= sizeof text)
+        return pb_err_set(err, PB_ERR_IO, "--env-file %s: the addresses do not fit in %zu bytes",
+                          path, sizeof text);
+    return write_file("--env-file", path, text, err);
+}
+
+int pb_broker_start(pb_config_t *cfg, const char *port_file, const char *env_file,
+                    pb_broker_t **out, pb_err_t *err) {
     int rc = 0;
     char host[256];
     int port = 0;
@@ -194,11 +412,52 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
         goto fail;
     }
     if ((rc = pb_config_validate(cfg, err))) goto fail;
+    if ((rc = pb_kafka_conf_check(cfg, err))) goto fail;
     if ((rc = pb_config_split_hostport(cfg->http_listen, host, sizeof host, &port, err))) goto fail;
 
+    if (!(b->access = pb_access_new(cfg, err))) {
+        rc = err->code;
+        goto fail;
+    }
+    if (!pb_auth_policy(pb_access_auth(b->access))->enabled && !pb_auth_host_is_loopback(host)) {
+        if (strcmp(cfg->http_allow_insecure, "true") != 0) {
+            rc = pb_err_set(err, PB_ERR_INVALID,
+                            "http.listen %s is beyond loopback with auth off (every caller "
+                            "would be admin): set auth.tokens.file or auth.jwks.*, listen on "
+                            "127.0.0.1, or set http.allow.insecure = true",
+                            cfg->http_listen);
+            goto fail;
+        }
+        pb_log(WARN, "auth",
+               "listening on %s with authentication OFF (http.allow.insecure = true): every "
+               "caller is admin",
+               cfg->http_listen);
+    } else if (pb_auth_policy(pb_access_auth(b->access))->enabled) {
+        pb_log(INFO, "auth", "authentication on (%s%s%s); anonymous callers: %s",
+               *cfg->auth_tokens_file ? "tokens " : "", *cfg->auth_jwks_file ? "jwks-file " : "",
+               *cfg->auth_jwks_url ? "jwks-url" : "", cfg->auth_anonymous);
+    }
     rc = pb_descriptor_load_dir(cfg->products_dir, cfg->mesh_namespace, (int)cfg->topic_partitions,
                                 &b->products, err);
-    if (rc) goto fail;
+    if (rc) {
+        struct stat st;
+        if (stat(cfg->products_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            /* Most often an installed binary given a relative path, or a build-tree binary run
+             * outside the repository: name the setting to give. */
+            char why[sizeof err->msg];
+            snprintf(why, sizeof why, "%s", err->msg);
+            pb_err_set(err, rc,
+                       "products.dir: %s; set products.dir (config file, -o products.dir=DIR or "
+                       "PORTBROKER_PRODUCTS_DIR) to the directory holding your product "
+                       "descriptors (*.json)",
+                       why);
+        }
+        goto fail;
+    }
+    for (size_t i = 0; i < b->products->n_products; i++)
+        if ((rc =
+                 pb_broker_check_limits(b, b->products->products[i], set_lookup, b->products, err)))
+            goto fail;
     pb_log(INFO, "broker", "loaded %zu data products from %s", b->products->n_products,
            cfg->products_dir);
 
@@ -227,10 +486,6 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
                "%s is a portbroker embedded cluster: topics are created through its "
                "control topic",
                bootstrap);
-    if ((rc = pb_kafka_ensure_log_topic(b->kafka, cfg->registry_topic, 1, 15000, err))) goto fail;
-    if ((rc = ensure_topics(b, b->products, err))) goto fail;
-    if (*cfg->lineage_topic && (rc = ensure(b, cfg->lineage_topic, 1, 15000, err))) goto fail;
-
     if (!(b->loop = pb_loop_new(err))) {
         rc = err->code;
         goto fail;
@@ -242,45 +497,32 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
         .max_header_bytes = 64 * 1024,
         .timeout_ms = cfg->http_timeout_ms,
     };
-    b->store = pb_store_new(b->kafka, b->loop, cfg->registry_topic, cfg->publish_timeout_ms,
-                            on_applied, b, err);
-    if (!b->store) {
+    if ((rc = pb_access_start(b->access, b->loop, err))) goto fail;
+    if (*cfg->http_tls_cert_file &&
+        !(b->tls = pb_tls_new(cfg->http_tls_cert_file, cfg->http_tls_key_file,
+                              cfg->http_tls_client_ca_file, err))) {
         rc = err->code;
         goto fail;
     }
-    b->sync_needed = 1;
-    b->sync_timer = pb_loop_timer_new(b->loop, 100, 1, sync_tick, b);
-    if (!b->sync_timer) {
-        rc = pb_err_set(err, PB_ERR_NOMEM, "out of memory");
-        goto fail;
-    }
-    if ((rc = pb_exporter_start(b, err))) goto fail;
-    b->http = pb_http_new(b->loop, host, port, &lim, pb_api_handle, b, err);
+    /* The HTTP server first: /healthz and /readyz answer while Kafka is still out of reach. */
+    b->http = pb_http_new(b->loop, host, port, &lim, broker_handle, b, err);
     if (!b->http) {
         rc = err->code;
         goto fail;
     }
-    if (!(b->ops = pb_ops_new(b, err))) {
-        rc = err->code;
-        goto fail;
-    }
+    if (b->tls) pb_http_set_tls(b->http, pb_tls_new_ssl, b->tls);
     if ((rc = pb_loop_watch_fd(b->loop, pb_kafka_wake_fd(b->kafka), on_kafka, b, err)) ||
         (rc = pb_loop_on_signal(b->loop, SIGTERM, on_stop_signal, b, err)) ||
         (rc = pb_loop_on_signal(b->loop, SIGINT, on_stop_signal, b, err)) ||
         (rc = pb_loop_on_signal(b->loop, SIGHUP, on_hup, b, err)))
         goto fail;
     signal(SIGPIPE, SIG_IGN);
-    if (!(b->sub = pb_sub_new(b, err))) {
-        rc = err->code;
-        goto fail;
-    }
-    pb_sub_reconcile(b->sub);
     if (*cfg->registry_url) {
         b->registry_url = strdup(cfg->registry_url);
     } else {
         char url[300];
-        snprintf(url, sizeof url, strchr(host, ':') ? "http://[%s]:%d" : "http://%s:%d", host,
-                 pb_http_port(b->http));
+        snprintf(url, sizeof url, strchr(host, ':') ? "%s://[%s]:%d" : "%s://%s:%d",
+                 b->tls ? "https" : "http", host, pb_http_port(b->http));
         b->registry_url = strdup(url);
     }
     if (!b->registry_url) {
@@ -289,20 +531,31 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, 
     }
     for (size_t n = strlen(b->registry_url); n > 0 && b->registry_url[n - 1] == '/'; n--)
         b->registry_url[n - 1] = 0;
-    pb_router_env_t renv = {
-        .kafka = b->kafka,
-        .loop = b->loop,
-        .metrics = b->metrics,
-        .registry_url = b->registry_url,
-        .fetch_wait_ms = (int)cfg->router_fetch_wait_ms,
-    };
-    if (!(b->routers = pb_routers_new(&renv, err))) {
-        rc = err->code;
-        goto fail;
+    /* Kafka: at once when it answers within a few seconds (a failure then stops start-up, as a
+     * misconfiguration would); otherwise serve /healthz, say not ready, and start the Kafka side
+     * once the reachability watch sees the cluster. */
+    for (int i = 0; i < 30 && !pb_kafka_reachable(b->kafka); i++)
+        usleep(100 * 1000);
+    if (pb_kafka_reachable(b->kafka)) {
+        if ((rc = kafka_phase(b, err))) goto fail;
+    } else {
+        pb_log(WARN, "broker",
+               "Kafka at %s does not answer: serving /healthz, /readyz says not ready, every other "
+               "route answers 503 until it does; trying again every second",
+               bootstrap);
+        b->kafka_timer = pb_loop_timer_new(b->loop, 1000, 1, kafka_retry, b);
+        if (!b->kafka_timer) {
+            rc = pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
     }
     if (b->port_file && (rc = write_port_file(b->port_file, pb_http_port(b->http), err))) goto fail;
-    pb_log(INFO, "broker", "portbroker %s listening on http://%s:%d (Kafka %s)", PB_VERSION, host,
-           pb_http_port(b->http), bootstrap);
+    if (env_file && (rc = write_env_file(env_file, b->tls ? "https" : "http", host,
+                                         pb_http_port(b->http), bootstrap, err)))
+        goto fail;
+    pb_log(INFO, "broker", "portbroker %s listening on %s://%s:%d (Kafka %s)%s%s", PB_VERSION,
+           b->tls ? "https" : "http", host, pb_http_port(b->http), bootstrap,
+           env_file ? "; for your shell: . " : "", env_file ? env_file : "");
     *out = b;
     return 0;
 fail:
@@ -315,6 +568,11 @@ int pb_broker_run(pb_broker_t *b) { return pb_loop_run(b->loop); }
 int pb_broker_ready(const pb_broker_t *b, const char **reason) {
     if (!b->products) {
         *reason = "descriptors not loaded";
+        return 0;
+    }
+    if (!b->kafka_started) {
+        *reason = "Kafka has not answered since start-up (registry, topics and routers wait "
+                  "for it)";
         return 0;
     }
     if (!pb_store_caught_up(b->store)) {
@@ -339,9 +597,12 @@ int pb_broker_destroy(pb_broker_t *b) {
     pb_ops_destroy(b->ops);
     pb_sub_destroy(b->sub); /* streams end before the HTTP server and Kafka go */
     pb_http_destroy(b->http);
+    pb_access_destroy(b->access);
+    pb_tls_destroy(b->tls);
     pb_routers_destroy(b->routers); /* leaves the groups: in-flight records land, commits go out */
     pb_loop_timer_destroy(b->stop_timer);
     pb_loop_timer_destroy(b->sync_timer);
+    pb_loop_timer_destroy(b->kafka_timer);
     pb_loop_timer_destroy(b->metrics_timer);
     pb_store_destroy(b->store);
     if (b->kafka) {

@@ -43,14 +43,22 @@ typedef struct pb_broker {
     int64_t reloads;
 
     pb_loop_timer_t *metrics_timer; /* exporter.c: port freshness, every second */
-    struct pb_ops *ops;             /* /v1/status rings, OpenLineage events, ops pages (ops.h) */
+    pb_loop_timer_t *kafka_timer;   /* start-up's Kafka side, retried while Kafka is out of reach */
+    int kafka_started;              /* store, ops, sub and routers exist (Kafka answered once) */
+    int registry_loaded; /* replayed with products.dir stored, once: registry routes are served */
+    struct pb_ops *ops;  /* /v1/status rings, OpenLineage events, ops pages (ops.h) */
+    struct pb_access *access; /* authentication, authorization, limits, audit (access.h) */
+    struct pb_tls *tls;       /* the HTTPS listener's certificates, or NULL (tls.h) */
 } pb_broker_t;
 
 /* Start a broker: load descriptors, start or connect to Kafka, create port topics, listen.
- * Takes ownership of cfg on every path. port_file (may be NULL) receives the bound HTTP port.
+ * Takes ownership of cfg on every path. port_file (may be NULL) receives the bound HTTP port;
+ * env_file (may be NULL) a shell file setting PORTBROKER_URL, PORTBROKER_PID and BROKERS (the
+ * Kafka bootstrap, embedded or not) for a user's commands. Both are written once listening.
  * Returns 0 and *out, or an error (PB_ERR_INVALID for bad descriptors/config, PB_ERR_IO for the
  * listener, PB_ERR_UNAVAILABLE when Kafka cannot be reached) with nothing left running. */
-int pb_broker_start(pb_config_t *cfg, const char *port_file, pb_broker_t **out, pb_err_t *err);
+int pb_broker_start(pb_config_t *cfg, const char *port_file, const char *env_file,
+                    pb_broker_t **out, pb_err_t *err);
 
 /* Run the loop until SIGTERM/SIGINT. Returns 0 after a clean stop. */
 int pb_broker_run(pb_broker_t *b);
@@ -67,14 +75,24 @@ int pb_broker_destroy(pb_broker_t *b);
 /* Look a port up by URN (the descriptor set at start-up, the registry from the API). */
 typedef const pb_port_t *(*pb_broker_port_lookup_t)(const void *ctx, const char *urn);
 
-/* Create the topics product p needs, if missing: each output port's topic and dead-letter topic,
+/* Do p's ports stay within topic.partitions.max, descriptor.ports.max and
+ * descriptor.partitions.max (input ports counted with their output port's partitions, found with
+ * lookup)? 0, or PB_ERR_TOO_LARGE naming the port, the number and the limit's key; or
+ * PB_ERR_INVALID when a port's topic (or dead-letter topic) is the configured registry.topic or
+ * lineage.topic, whatever their names (the descriptor parser refuses '_' names, the defaults).
+ * Pure. */
+int pb_broker_check_limits(const pb_broker_t *b, const pb_product_t *p,
+                           pb_broker_port_lookup_t lookup, const void *ctx, pb_err_t *err);
+
+/* Create the topics product p needs, if missing (after pb_broker_check_limits, whose error it
+ * returns): each output port's topic and dead-letter topic,
  * each input port's topic with the partition count of the output port it is bound to (found with
  * lookup; routing keeps partitions), else its own. Blocking, bounded per topic by timeout_ms. */
 int pb_broker_ensure_topics(pb_broker_t *b, const pb_product_t *p, pb_broker_port_lookup_t lookup,
                             const void *ctx, int timeout_ms, pb_err_t *err);
 
-/* Is the broker ready (descriptors loaded, Kafka reachable)? reason gets the first failing check.
- */
+/* Is the broker ready (descriptors loaded, Kafka answered since start-up, registry replayed,
+ * Kafka reachable)? reason gets the first failing check. */
 int pb_broker_ready(const pb_broker_t *b, const char **reason);
 
 #endif

@@ -181,7 +181,7 @@ int pb_cli_schema_resolve(int argc, char **argv) {
                 if (pb_buf_putc(&text, (uint8_t)hx[rbin.data[i] >> 4]) ||
                     pb_buf_putc(&text, (uint8_t)hx[rbin.data[i] & 15]))
                     goto oom;
-        } else if (pb_codec_avro_to_json_text(rs, rbin.data, rbin.len, &text, &err)) {
+        } else if (pb_codec_avro_to_json_text(rs, rbin.data, rbin.len, 0, &text, &err)) {
             /* The resolver only writes valid reader data; a failure here is a bug. */
             fprintf(stderr, "line %lu: internal error: %s\n", lineno, err.msg);
             rc = EXIT_INVALID;

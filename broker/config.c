@@ -1,3 +1,8 @@
+/*
+ * config.c — the settings table props[] and everything driven by it: defaults, parsing from the
+ * file, the environment and -o, range checks, --config-dump (secrets masked) and the generated
+ * docs/CONFIGURATION.md. Pure apart from reading the file.
+ */
 #include "config.h"
 
 #include <ctype.h>
@@ -5,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "paths.h"
 
 typedef enum { T_STR, T_INT, T_ENUM } ptype_t;
 
@@ -25,13 +32,28 @@ static const struct prop {
      "A client that sends nothing (or too slowly) for this long is disconnected."},
     {"http.max.connections", T_INT, offsetof(pb_config_t, http_max_connections), "10000", 1,
      1000000, NULL, "Concurrent HTTP connections accepted; more are refused."},
-    {"products.dir", T_STR, offsetof(pb_config_t, products_dir), "schemas/examples", 0, 0, NULL,
+    {"products.dir", T_STR, offsetof(pb_config_t, products_dir), pb_paths_products_dir, 0, 0, NULL,
      "Directory of data product descriptors (`*.json`, DPDS 1.0 subset) loaded at start and on "
-     "SIGHUP."},
+     "SIGHUP. The default here is a build-tree binary's (relative to the working directory); the "
+     "binary `make install` installs defaults to the installed examples, "
+     "`$PREFIX/share/portbroker/examples` (`serve --config-dump` shows it)."},
     {"mesh.namespace", T_STR, offsetof(pb_config_t, mesh_namespace), "local", 0, 0, NULL,
      "Default mesh namespace (reverse DNS, e.g. `com.acme`) for short port addresses."},
     {"topic.partitions", T_INT, offsetof(pb_config_t, topic_partitions), "3", 1, 10000, NULL,
      "Partition count of a port topic whose descriptor does not set `x-portbroker.partitions`."},
+    {"topic.partitions.max", T_INT, offsetof(pb_config_t, topic_partitions_max), "1000", 1, 10000,
+     NULL,
+     "Most partitions one port topic may have (`x-portbroker.partitions`, or an input port's "
+     "output port); a descriptor asking more is refused (413) before any topic is created."},
+    {"descriptor.ports.max", T_INT, offsetof(pb_config_t, descriptor_ports_max), "100", 1, 1000,
+     NULL,
+     "Most ports (output and input together) one descriptor may declare; more is refused (413), "
+     "so one write stays bounded."},
+    {"descriptor.partitions.max", T_INT, offsetof(pb_config_t, descriptor_partitions_max), "5000",
+     1, 1000000, NULL,
+     "Most partitions the topics of one descriptor may add up to (each output port's topic and "
+     "its dead-letter topic, each input port's topic); more is refused (413): creating them, and "
+     "the routers' per-partition state, is work one request must not hold the broker for."},
     {"topic.replication.factor", T_INT, offsetof(pb_config_t, topic_replication), "-1", -1, 32,
      NULL, "Replication factor of topics the broker creates; -1 uses the cluster's default."},
     {"kafka.bootstrap.servers", T_STR, offsetof(pb_config_t, kafka_bootstrap), "", 0, 0, NULL,
@@ -46,6 +68,14 @@ static const struct prop {
      "Base URL clients use to reach this broker's Schema Registry API, written into each record's "
      "`ce_dataschema` header (`{registry.url}/schemas/ids/{id}`). Empty: `http://` + the address "
      "`http.listen` bound (set it when clients reach the broker through a load balancer)."},
+    {"registry.import.timeout.ms", T_INT, offsetof(pb_config_t, import_timeout_ms), "10000", 100,
+     600000, NULL,
+     "`portbroker registry import`: how long each request to the source or the target registry "
+     "may take (connect, send, whole answer) before the import stops and says which one."},
+    {"registry.import.max.response.bytes", T_INT, offsetof(pb_config_t, import_max_response_bytes),
+     "67108864", 1024, 1073741824, NULL,
+     "`portbroker registry import`: largest answer read from a registry (a subject list, a "
+     "schema); a larger one stops the import with an error naming the request."},
     {"publish.timeout.ms", T_INT, offsetof(pb_config_t, publish_timeout_ms), "30000", 100, 3600000,
      NULL,
      "How long a publish waits for Kafka to acknowledge before answering 503 with Retry-After."},
@@ -131,6 +161,70 @@ static const struct prop {
      "5 s timeout per attempt. Empty: no HTTP. Only `http://` URLs."},
     {"lineage.interval.ms", T_INT, offsetof(pb_config_t, lineage_interval_ms), "60000", 100,
      86400000, NULL, "Period of the OpenLineage RUNNING events (output statistics per port)."},
+    {"http.allow.insecure", T_ENUM, offsetof(pb_config_t, http_allow_insecure), "false", 0, 0,
+     "true|false",
+     "With no credential source configured (auth off) every caller is `admin`, so `serve` refuses "
+     "to listen on an address beyond loopback unless this is `true` (e.g. behind an "
+     "authenticating proxy on the same host)."},
+    {"http.tls.cert.file", T_STR, offsetof(pb_config_t, http_tls_cert_file), "", 0, 0, NULL,
+     "PEM certificate chain of the HTTP listener. With `http.tls.key.file` the listener serves "
+     "HTTPS only (TLS 1.2 and 1.3); both files are re-read on SIGHUP (new connections get the new "
+     "certificate, the listener stays up)."},
+    {"http.tls.key.file", T_STR, offsetof(pb_config_t, http_tls_key_file), "", 0, 0, NULL,
+     "PEM private key of `http.tls.cert.file`."},
+    {"http.tls.client.ca.file", T_STR, offsetof(pb_config_t, http_tls_client_ca_file), "", 0, 0,
+     NULL,
+     "PEM CA certificates for client certificates (mTLS): a client may present one, and a "
+     "certificate that does not verify fails the handshake. A verified certificate's first URI SAN "
+     "(a product URN) or else its CN is the principal when the request has no Authorization "
+     "header. Turns authentication on."},
+    {"auth.tokens.file", T_STR, offsetof(pb_config_t, auth_tokens_file), "", 0, 0, NULL,
+     "Bearer tokens: one line per token, `PRINCIPAL sha256:HEX` (the SHA-256 of the token, as "
+     "`portbroker token PRINCIPAL` prints it), `#` comments; re-read on SIGHUP (a bad file keeps "
+     "the old tokens). A principal is `admin` or a product pattern "
+     "`urn:dpds:{ns}:dataproducts:{product|*}:{major|*}`. HTTP Basic with the token as password is "
+     "the same credential. Setting any auth source turns authentication on."},
+    {"auth.anonymous", T_ENUM, offsetof(pb_config_t, auth_anonymous), "none", 0, 0, "none|read",
+     "With auth on, what callers without credentials may do: `none` (401 everywhere but "
+     "`/healthz`, `/readyz` and `/metrics`) or `read` (catalog reads: products, ports, subjects, "
+     "schemas, status, lineage, dashboard)."},
+    {"metrics.auth", T_ENUM, offsetof(pb_config_t, metrics_auth), "false", 0, 0, "true|false",
+     "`true`: `GET /metrics` needs credentials like a catalog read."},
+    {"auth.jwks.file", T_STR, offsetof(pb_config_t, auth_jwks_file), "", 0, 0, NULL,
+     "JWT bearer tokens (OIDC): a JWKS file (RSA and EC P-256 keys) that RS256/ES256 signatures "
+     "are checked against; re-read on SIGHUP. Needs `auth.jwt.issuer` and `auth.jwt.audience`."},
+    {"auth.jwks.url", T_STR, offsetof(pb_config_t, auth_jwks_url), "", 0, 0, NULL,
+     "JWT bearer tokens: an `http://` JWKS URL fetched at start and every "
+     "`auth.jwks.refresh.ms` in the background (a failed fetch keeps the keys held). Needs "
+     "`auth.jwt.issuer` and `auth.jwt.audience`."},
+    {"auth.jwks.refresh.ms", T_INT, offsetof(pb_config_t, auth_jwks_refresh_ms), "300000", 1000,
+     86400000, NULL, "How often `auth.jwks.url` is fetched again."},
+    {"auth.jwks.timeout.ms", T_INT, offsetof(pb_config_t, auth_jwks_timeout_ms), "10000", 100,
+     600000, NULL,
+     "A fetch of `auth.jwks.url` that has not answered in this time fails (the keys held are "
+     "kept; the next try follows in 5 s until keys were loaded once, then every "
+     "`auth.jwks.refresh.ms`)."},
+    {"auth.jwks.max.bytes", T_INT, offsetof(pb_config_t, auth_jwks_max_bytes), "1048576", 1024,
+     67108864, NULL,
+     "An `auth.jwks.url` answer larger than this is refused (the keys held are kept). A JWKS holds "
+     "at most 64 keys."},
+    {"auth.jwt.issuer", T_STR, offsetof(pb_config_t, auth_jwt_issuer), "", 0, 0, NULL,
+     "The `iss` a JWT must carry."},
+    {"auth.jwt.audience", T_STR, offsetof(pb_config_t, auth_jwt_audience), "", 0, 0, NULL,
+     "The audience a JWT's `aud` (a string or an array) must hold."},
+    {"auth.jwt.principal.claim", T_STR, offsetof(pb_config_t, auth_jwt_principal_claim), "sub", 0,
+     0, NULL, "The JWT claim whose string value is the principal (`admin` or a product pattern)."},
+    {"auth.jwt.leeway.ms", T_INT, offsetof(pb_config_t, auth_jwt_leeway_ms), "60000", 0, 600000,
+     NULL, "Clock skew tolerated on a JWT's `exp` and `nbf`."},
+    {"limit.publish.records.per.s", T_INT, offsetof(pb_config_t, limit_publish_records), "0", 0,
+     1000000000, NULL,
+     "Records per second one principal may publish (a token bucket holding one second's worth); "
+     "beyond, 429 with `Retry-After`. 0: no limit."},
+    {"limit.write.requests.per.s", T_INT, offsetof(pb_config_t, limit_write_requests), "0", 0,
+     1000000, NULL,
+     "Registry writes (PUT, POST, DELETE other than publish and cursor commits) per second one "
+     "principal may make (a token bucket holding one second's worth); beyond, 429 with "
+     "`Retry-After`. 0: no limit."},
 };
 #define NPROPS (sizeof props / sizeof props[0])
 
@@ -410,6 +504,27 @@ int pb_config_validate(const pb_config_t *c, pb_err_t *err) {
                           "lineage.url: '%s' is not an http:// URL (https is not supported; put a "
                           "local proxy in front)",
                           c->lineage_url);
+    if (!*c->http_tls_cert_file != !*c->http_tls_key_file)
+        return pb_err_set(err, PB_ERR_INVALID,
+                          "http.tls.cert.file and http.tls.key.file go together: set both for "
+                          "HTTPS, or neither");
+    if (*c->http_tls_client_ca_file && !*c->http_tls_cert_file)
+        return pb_err_set(err, PB_ERR_INVALID,
+                          "http.tls.client.ca.file needs http.tls.cert.file and "
+                          "http.tls.key.file (client certificates come with HTTPS)");
+    int jwt = *c->auth_jwks_file || *c->auth_jwks_url;
+    if (jwt && (!*c->auth_jwt_issuer || !*c->auth_jwt_audience))
+        return pb_err_set(err, PB_ERR_INVALID,
+                          "auth.jwks.%s is set but auth.jwt.issuer and auth.jwt.audience are not: "
+                          "set both (JWTs are checked against them)",
+                          *c->auth_jwks_file ? "file" : "url");
+    if (*c->auth_jwks_url && strncmp(c->auth_jwks_url, "http://", 7) != 0)
+        return pb_err_set(err, PB_ERR_INVALID,
+                          "auth.jwks.url: '%s' is not an http:// URL (fetch an https JWKS into "
+                          "auth.jwks.file instead)",
+                          c->auth_jwks_url);
+    if (!*c->auth_jwt_principal_claim)
+        return pb_err_set(err, PB_ERR_INVALID, "auth.jwt.principal.claim: empty");
     return 0;
 }
 
@@ -446,7 +561,31 @@ int pb_config_doc(pb_buf_t *out) {
                          "a bad value stops start-up with the file, line and reason. "
                          "`portbroker serve --config-dump` prints the effective settings.\n\n"
                          "Any other `kafka.<property>` is handed to librdkafka as `<property>` "
-                         "(`PORTBROKER_KAFKA_SASL_USERNAME` becomes `kafka.sasl.username`).\n\n"
+                         "(`PORTBROKER_KAFKA_SASL_USERNAME` becomes `kafka.sasl.username`). "
+                         "Every Kafka client the broker makes (publishing and routing producers, "
+                         "routing, subscriber, registry and lag consumers) starts from the same "
+                         "`kafka.*` settings: producer properties reach every producer, consumer "
+                         "properties every consumer, the rest all of them. A property librdkafka "
+                         "does not know, or a value it refuses, stops start-up (exit 2) naming the "
+                         "key and the reason. `log.level = debug` logs each client's settings "
+                         "that differ from librdkafka's defaults.\n\n"
+                         "Fixed settings: these are what correctness depends on, so the broker "
+                         "sets them last and a `kafka.*` key cannot change them. Producers: "
+                         "`enable.idempotence = true`, `acks = all` (no acknowledged record lost, "
+                         "order kept); the publishing producer also `partitioner = "
+                         "murmur2_random` (keys land where the Java client puts them) and "
+                         "`message.timeout.ms` = `publish.timeout.ms`. Consumers: their own "
+                         "`group.id` (DESIGN.md §2), `enable.auto.commit = false` and "
+                         "`enable.auto.offset.store = false` (routers commit only what Kafka "
+                         "acknowledged: exactly once), `enable.partition.eof = false`, "
+                         "`auto.offset.reset` (routers and streams decide start positions "
+                         "themselves); subscriber streams also bound their prefetch "
+                         "(`queued.max.messages.kbytes`, `fetch.max.bytes`, "
+                         "`max.partition.fetch.bytes`). Other settings the broker chooses "
+                         "(`client.id`, `linger.ms`, `fetch.wait.max.ms`, `session.timeout.ms`, "
+                         "`heartbeat.interval.ms`, `queued.min.messages`, "
+                         "`queue.buffering.max.messages`, `batch.num.messages`, "
+                         "`message.max.bytes`) are defaults: a `kafka.*` key overrides them.\n\n"
                          "| key | type | default | range | description |\n"
                          "|---|---|---|---|---|\n");
     for (size_t i = 0; i < NPROPS && !rc; i++) {
@@ -469,6 +608,24 @@ int pb_config_doc(pb_buf_t *out) {
                            : p->type == T_ENUM ? "enum"
                                                : "string",
                            p->def, range, p->doc);
+    }
+    return rc;
+}
+
+int pb_config_man(pb_buf_t *out) {
+    int rc = 0;
+    for (size_t i = 0; i < NPROPS && !rc; i++) {
+        const struct prop *p = &props[i];
+        rc = pb_buf_puts(out, ".TP\n.B ") || pb_buf_roff(out, p->key) ||
+             pb_buf_printf(out, "\n(%s, default \\(lq",
+                           p->type == T_INT    ? "integer"
+                           : p->type == T_ENUM ? "enum"
+                                               : "string") ||
+             pb_buf_roff(out, p->def) || pb_buf_puts(out, "\\(rq");
+        if (!rc && p->type == T_INT)
+            rc = pb_buf_printf(out, ", %lld to %lld", (long long)p->min, (long long)p->max);
+        if (!rc && p->type == T_ENUM) rc = pb_buf_puts(out, ": ") || pb_buf_roff(out, p->choices);
+        if (!rc) rc = pb_buf_puts(out, ")\n") || pb_buf_roff(out, p->doc) || pb_buf_puts(out, "\n");
     }
     return rc;
 }

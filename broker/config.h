@@ -29,12 +29,17 @@ typedef struct pb_config {
     int64_t http_max_connections;
     char *products_dir;
     char *mesh_namespace;
-    int64_t topic_partitions;  /* default partition count of a port topic */
+    int64_t topic_partitions;          /* default partition count of a port topic */
+    int64_t topic_partitions_max;      /* most partitions of one port topic */
+    int64_t descriptor_ports_max;      /* most ports (output + input) in one descriptor */
+    int64_t descriptor_partitions_max; /* most partitions one descriptor's topics add up to */
     int64_t topic_replication; /* replication factor for topics we create (-1: broker default) */
     char *kafka_bootstrap;     /* "" = start the embedded cluster */
     int64_t embedded_brokers;
     char *registry_topic;
-    char *registry_url; /* "" = http://{bound http.listen} (pb_broker_t.registry_url) */
+    char *registry_url;        /* "" = http://{bound http.listen} (pb_broker_t.registry_url) */
+    int64_t import_timeout_ms; /* registry import: per HTTP request */
+    int64_t import_max_response_bytes; /* registry import: largest answer read */
     int64_t publish_timeout_ms;
     int64_t publish_max_body_bytes;   /* a publish body, decompressed */
     int64_t publish_max_records;      /* records per publish request */
@@ -61,6 +66,25 @@ typedef struct pb_config {
     int64_t sub_heartbeat_ms;
     int64_t sub_lag_interval_ms;
     int64_t sub_fetch_wait_ms; /* fetch.wait.max.ms of stream consumers; 0 = automatic */
+    /* authentication and authorization (auth.c, access.c; DESIGN.md §9) */
+    char *http_allow_insecure; /* "true": listen beyond loopback with auth off */
+    char *http_tls_cert_file;  /* "" = plain HTTP */
+    char *http_tls_key_file;
+    char *http_tls_client_ca_file;  /* "" = no client certificates (mTLS off) */
+    char *auth_tokens_file;         /* "" = no bearer tokens */
+    char *auth_anonymous;           /* "none" | "read" */
+    char *metrics_auth;             /* "true" | "false" */
+    char *auth_jwks_file;           /* "" = no JWKS from a file */
+    char *auth_jwks_url;            /* "" = no JWKS from a URL */
+    int64_t auth_jwks_refresh_ms;   /* period of the auth.jwks.url refresh */
+    int64_t auth_jwks_timeout_ms;   /* one auth.jwks.url fetch */
+    int64_t auth_jwks_max_bytes;    /* the largest auth.jwks.url answer taken */
+    char *auth_jwt_issuer;          /* required with a JWKS */
+    char *auth_jwt_audience;        /* required with a JWKS */
+    char *auth_jwt_principal_claim; /* claim naming the principal */
+    int64_t auth_jwt_leeway_ms;     /* clock skew tolerated on exp/nbf */
+    int64_t limit_publish_records;  /* records/s per principal on publish; 0 = no limit */
+    int64_t limit_write_requests;   /* write requests/s per principal; 0 = no limit */
     /* kafka.* pass-through, in the order given (later wins in librdkafka). */
     pb_config_kv_t *kafka;
     size_t n_kafka;
@@ -96,6 +120,10 @@ int pb_config_dump(const pb_config_t *c, pb_buf_t *out);
 
 /* Append docs/CONFIGURATION.md (Markdown) generated from the table. */
 int pb_config_doc(pb_buf_t *out);
+
+/* Append the settings table as roff for the man page's CONFIGURATION section (one .TP per key:
+ * type, default, range, description), from the same table as pb_config_doc. */
+int pb_config_man(pb_buf_t *out);
 
 /* Split "host:port" (IPv6 as "[::1]:8080"). host and port are written into the caller's
  * buffers. Returns 0 or PB_ERR_INVALID. */

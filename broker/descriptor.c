@@ -715,6 +715,15 @@ static int parse_port(ctx_t *c, pb_product_t *prod, const json_t *jp, pb_port_ki
                 rc = wrap(c);
                 break;
             }
+            if (s[0] == '_') { /* covers each default and its DLQ name ("{topic}.dlq") */
+                rc = fail(c, PB_ERR_INVALID,
+                          "topic '%s': names starting with '_' are reserved for internal topics "
+                          "(portbroker's registry log '_portbroker', lineage "
+                          "'_portbroker.lineage', embedded control '_portbroker.embedded.control', "
+                          "Kafka's '__consumer_offsets'...); a port may not write into them",
+                          s);
+                break;
+            }
             rc = sdup(c, s, &port->topic);
             if (rc) break;
             pop(c, o);

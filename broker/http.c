@@ -1,8 +1,16 @@
+/*
+ * http.c — libevent's evhttp glue (contract in http.h): the listener (plain or TLS through
+ * libevent's OpenSSL bufferevents), the request object handed to api.c, replies and streamed
+ * replies, and the one outgoing GET the broker makes (the JWKS refresh), all on the loop thread.
+ * Must not: parse JSON bodies, know a route, or block: every socket is non-blocking and every
+ * outcome arrives as a libevent callback.
+ */
 #include "http.h"
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -30,6 +38,8 @@ struct pb_http {
     struct evconnlistener *lev; /* the listener inside h->sock, for accept back-off */
     struct event *resume_ev;    /* re-enables accepting after a pause at the fd limit */
     pb_http_t *next;            /* in live_servers */
+    void *(*new_ssl)(void *arg); /* TLS listener: makes each connection's SSL (tls.c) */
+    void *tls_arg;
 };
 
 struct pb_http_req {
@@ -43,11 +53,16 @@ struct pb_http_req {
     size_t body_len;
     char peer[64];
     pb_http_t *http;
+    const void *ssl; /* the connection's SSL on a TLS listener */
     /* Streaming replies (pb_http_stream_*). */
     struct evhttp_request *orphan; /* detached by libevent when the client left: ours to free */
     int streaming;
     pb_http_stream_cb_t on_drain, on_close;
     void *stream_arg;
+    /* The reply hook (pb_http_on_reply). */
+    pb_http_reply_cb_t reply_cb;
+    void *reply_arg;
+    int status_sent;
 };
 
 static const char *reason(int status) {
@@ -56,6 +71,7 @@ static const char *reason(int status) {
     case 201: return "Created";
     case 204: return "No Content";
     case 207: return "Multi-Status";
+    case 302: return "Found";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
@@ -76,6 +92,7 @@ static const char *reason(int status) {
 }
 
 static void req_free(pb_http_req_t *r) {
+    if (r->reply_cb) r->reply_cb(r, r->status_sent, r->reply_arg);
     if (r->orphan) evhttp_request_free(r->orphan);
     evhttp_clear_headers(&r->query);
     free(r->path);
@@ -353,6 +370,10 @@ static void gencb(struct evhttp_request *ev, void *arg) {
         evhttp_connection_get_peer(r->conn, &addr, &port);
         snprintf(r->peer, sizeof r->peer, "%s:%u", addr ? addr : "?", port);
         evhttp_connection_set_closecb(r->conn, on_close, r);
+        if (h->new_ssl) {
+            struct bufferevent *bev = evhttp_connection_get_bufferevent(r->conn);
+            r->ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+        }
     }
     h->handler(r, h->arg);
 }
@@ -402,6 +423,26 @@ fail:
     pb_http_destroy(h);
     return NULL;
 }
+
+/* evhttp's bufferevent factory on a TLS listener: the accepted socket is set on it afterwards. */
+static struct bufferevent *tls_bevcb(struct event_base *base, void *arg) {
+    pb_http_t *h = arg;
+    void *ssl = h->new_ssl(h->tls_arg);
+    if (!ssl) return NULL;
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    /* Clients that close without a TLS close_notify are common: not an error. */
+    if (bev) bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
+void pb_http_set_tls(pb_http_t *h, void *(*new_ssl)(void *arg), void *arg) {
+    h->new_ssl = new_ssl;
+    h->tls_arg = arg;
+    evhttp_set_bevcb(h->http, tls_bevcb, h);
+}
+
+const void *pb_http_req_tls(const pb_http_req_t *r) { return r->ssl; }
 
 int pb_http_port(const pb_http_t *h) { return h->port; }
 
@@ -455,8 +496,16 @@ void pb_http_set_header(pb_http_req_t *r, const char *name, const char *value) {
     evhttp_add_header(evhttp_request_get_output_headers(r->ev), name, value);
 }
 
+void pb_http_on_reply(pb_http_req_t *r, pb_http_reply_cb_t cb, void *arg) {
+    r->reply_cb = cb;
+    r->reply_arg = arg;
+}
+
+void *pb_http_reply_arg(const pb_http_req_t *r) { return r->reply_arg; }
+
 void pb_http_reply(pb_http_req_t *r, int status, const char *content_type, const void *body,
                    size_t len) {
+    r->status_sent = status;
     if (r->ev) {
         if (r->conn) evhttp_connection_set_closecb(r->conn, NULL, NULL);
         struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
@@ -584,6 +633,7 @@ int pb_http_stream_start(pb_http_req_t *r, int status, const char *content_type,
     PB_ASSERT(!r->streaming);
     if (!r->ev || !r->conn) return PB_ERR_UNAVAILABLE;
     r->streaming = 1;
+    r->status_sent = status;
     r->on_drain = drain_cb;
     r->on_close = close_cb;
     r->stream_arg = arg;
@@ -639,3 +689,142 @@ void pb_http_stream_end(pb_http_req_t *r) {
     }
     req_free(r);
 }
+
+/* ---- outgoing GET (the JWKS refresh) -------------------------------------------------------- */
+
+struct pb_http_get {
+    struct evhttp_connection *conn;
+    struct event *done_ev; /* reports from the loop, outside libevent's callback */
+    pb_http_get_cb_t cb;
+    void *arg;
+    size_t max_bytes;
+    int64_t timeout_ms;
+    int error; /* enum evhttp_request_error + 1 once libevent reported one, else 0 */
+    int status;
+    char reason[128];
+    char *body;
+    size_t len;
+};
+
+/* libevent's reason for a failed request, kept for the report (get_done sees only code 0). */
+static void get_error(enum evhttp_request_error e, void *arg) {
+    pb_http_get_t *g = arg;
+    g->error = (int)e + 1;
+}
+
+static void get_free(pb_http_get_t *g) {
+    if (!g) return;
+    if (g->conn) evhttp_connection_free(g->conn);
+    if (g->done_ev) event_free(g->done_ev);
+    free(g->body);
+    free(g);
+}
+
+static void get_report(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    pb_http_get_t *g = arg;
+    g->cb(g->arg, g->status, g->reason, g->body, g->len);
+    get_free(g);
+}
+
+static void get_done(struct evhttp_request *req, void *arg) {
+    pb_http_get_t *g = arg;
+    int code = req ? evhttp_request_get_response_code(req) : 0;
+    struct evbuffer *in = req ? evhttp_request_get_input_buffer(req) : NULL;
+    size_t n = in ? evbuffer_get_length(in) : 0;
+    g->status = code;
+    if (code <= 0) {
+        switch (g->error ? (enum evhttp_request_error)(g->error - 1) : EVREQ_HTTP_EOF) {
+        case EVREQ_HTTP_TIMEOUT:
+            snprintf(g->reason, sizeof g->reason, "no answer within %lld ms",
+                     (long long)g->timeout_ms);
+            break;
+        case EVREQ_HTTP_DATA_TOO_LONG:
+            snprintf(g->reason, sizeof g->reason, "answer larger than %zu bytes", g->max_bytes);
+            break;
+        case EVREQ_HTTP_INVALID_HEADER:
+            snprintf(g->reason, sizeof g->reason, "the answer is not valid HTTP");
+            break;
+        default:
+            snprintf(g->reason, sizeof g->reason,
+                     "connection refused or closed before a complete answer");
+        }
+    } else if (n > g->max_bytes) {
+        g->status = 0;
+        snprintf(g->reason, sizeof g->reason, "answer larger than %zu bytes", g->max_bytes);
+    } else if (!(g->body = malloc(n + 1))) {
+        g->status = 0;
+        snprintf(g->reason, sizeof g->reason, "out of memory");
+    } else {
+        evbuffer_remove(in, g->body, n);
+        g->body[n] = '\0';
+        g->len = n;
+        snprintf(g->reason, sizeof g->reason, "%d %s", code,
+                 evhttp_request_get_response_code_line(req)
+                     ? evhttp_request_get_response_code_line(req)
+                     : "");
+    }
+    struct timeval zero = {0, 0};
+    event_add(g->done_ev, &zero);
+}
+
+pb_http_get_t *pb_http_get(pb_loop_t *loop, const char *url, int64_t timeout_ms, size_t max_bytes,
+                           pb_http_get_cb_t cb, void *arg, pb_err_t *err) {
+    struct evhttp_uri *uri = evhttp_uri_parse(url);
+    struct evhttp_request *req = NULL;
+    pb_http_get_t *g = NULL;
+    char target[2048], hostport[300];
+    const char *scheme = uri ? evhttp_uri_get_scheme(uri) : NULL;
+    const char *host = uri ? evhttp_uri_get_host(uri) : NULL;
+    if (!uri || !scheme || strcmp(scheme, "http") != 0 || !host || !*host) {
+        pb_err_set(err, PB_ERR_INVALID, "'%s' is not an http://host[:port]/path URL", url);
+        goto fail;
+    }
+    int port = evhttp_uri_get_port(uri);
+    if (port < 0) port = 80;
+    const char *path = evhttp_uri_get_path(uri), *query = evhttp_uri_get_query(uri);
+    snprintf(target, sizeof target, "%s%s%s", path && *path ? path : "/", query ? "?" : "",
+             query ? query : "");
+    snprintf(hostport, sizeof hostport, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+    if (!(g = calloc(1, sizeof *g))) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    g->cb = cb;
+    g->arg = arg;
+    g->max_bytes = max_bytes;
+    g->timeout_ms = timeout_ms;
+    g->done_ev = event_new(pb_loop_base(loop), -1, 0, get_report, g);
+    g->conn =
+        evhttp_connection_base_new(pb_loop_base(loop), pb_loop_dns(loop), host, (ev_uint16_t)port);
+    req = evhttp_request_new(get_done, g);
+    if (!g->done_ev || !g->conn || !req) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    evhttp_request_set_error_cb(req, get_error);
+    struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000};
+    evhttp_connection_set_timeout_tv(g->conn, &tv);
+    evhttp_connection_set_retries(g->conn, 0);
+    evhttp_connection_set_max_body_size(g->conn, (ev_ssize_t)max_bytes + 1);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Host", hostport);
+    evhttp_add_header(h, "Accept", "application/json");
+    evhttp_add_header(h, "Connection", "close");
+    if (evhttp_make_request(g->conn, req, EVHTTP_REQ_GET, target) != 0) {
+        req = NULL;
+        pb_err_set(err, PB_ERR_IO, "GET %s: cannot start the request", url);
+        goto fail;
+    }
+    evhttp_uri_free(uri);
+    return g;
+fail:
+    if (req) evhttp_request_free(req);
+    get_free(g);
+    if (uri) evhttp_uri_free(uri);
+    return NULL;
+}
+
+void pb_http_get_cancel(pb_http_get_t *g) { get_free(g); }
+const char *pb_http_libevent_version(void) { return event_get_version(); }

@@ -33,6 +33,10 @@ typedef struct pb_http_limits {
 pb_http_t *pb_http_new(pb_loop_t *loop, const char *host, int port, const pb_http_limits_t *lim,
                        pb_http_handler_t handler, void *arg, pb_err_t *err);
 
+/* Serve HTTPS only: every accepted connection is wrapped in libevent's OpenSSL bufferevent around
+ * new_ssl(arg) (an SSL *, tls.c). Call right after pb_http_new, before the loop runs. */
+void pb_http_set_tls(pb_http_t *h, void *(*new_ssl)(void *arg), void *arg);
+
 /* The port actually bound. */
 int pb_http_port(const pb_http_t *h);
 
@@ -41,6 +45,9 @@ void pb_http_stop_accepting(pb_http_t *h);
 
 /* Free the server and close every connection. NULL is a no-op. */
 void pb_http_destroy(pb_http_t *h);
+
+/* The linked libevent's version string ("2.1.12-stable"). Any thread. */
+const char *pb_http_libevent_version(void);
 
 /* ---- requests ---- */
 typedef enum {
@@ -68,11 +75,20 @@ const char *pb_http_header(const pb_http_req_t *r, const char *name);
 const char *pb_http_body(const pb_http_req_t *r, size_t *len);
 /* Peer address text, for logs. */
 const char *pb_http_peer(const pb_http_req_t *r);
+/* The connection's SSL * on a TLS listener (for the client certificate), else NULL. */
+const void *pb_http_req_tls(const pb_http_req_t *r);
 /* True once the client has disconnected before the reply. */
 int pb_http_req_gone(const pb_http_req_t *r);
 
 /* Add a response header (before the reply). */
 void pb_http_set_header(pb_http_req_t *r, const char *name, const char *value);
+
+/* Called once with the status sent (0 when none was) just before r is freed, after its reply or
+ * stream start: the audit hook (access.c). cb must not reply or free r. One hook per request; arg
+ * is the caller's (pb_http_reply_arg gives it back). */
+typedef void (*pb_http_reply_cb_t)(pb_http_req_t *r, int status, void *arg);
+void pb_http_on_reply(pb_http_req_t *r, pb_http_reply_cb_t cb, void *arg);
+void *pb_http_reply_arg(const pb_http_req_t *r);
 
 /* Send the whole reply and free r. content_type may be NULL (no body expected). */
 void pb_http_reply(pb_http_req_t *r, int status, const char *content_type, const void *body,
@@ -132,3 +148,24 @@ pb_http_post_t *pb_http_post(pb_loop_t *loop, const char *url, const char *conte
 
 /* Abandon a POST in flight: cb will not be called; frees the handle. NULL is a no-op. */
 void pb_http_post_cancel(pb_http_post_t *p);
+
+/* ---- outgoing GET (a small asynchronous client: the JWKS refresh, auth.jwks.url) ---- */
+
+typedef struct pb_http_get pb_http_get_t;
+
+/* Called once on the loop thread when a GET ends: status as for POSTs (0: no answer), body (len
+ * bytes, NULL when none) valid during the call only. The handle is freed right after. */
+typedef void (*pb_http_get_cb_t)(void *arg, int status, const char *reason, const char *body,
+                                 size_t len);
+
+/*
+ * GET url (`http://host[:port]/path[?query]`), bounded by timeout_ms; an answer body above
+ * max_bytes is reported as status 0 ("answer larger than N bytes"). Returns a handle (owned by the
+ * client until the callback has run; pb_http_get_cancel before then) or NULL with err set. cb is
+ * never called from inside this function. Loop thread.
+ */
+pb_http_get_t *pb_http_get(pb_loop_t *loop, const char *url, int64_t timeout_ms, size_t max_bytes,
+                           pb_http_get_cb_t cb, void *arg, pb_err_t *err);
+
+/* Abandon a GET in flight: cb will not be called; frees the handle. NULL is a no-op. */
+void pb_http_get_cancel(pb_http_get_t *g);

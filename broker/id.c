@@ -1,3 +1,7 @@
+/*
+ * id.c — UUIDv4 and span ids from a per-thread pool of kernel random bytes (getrandom), refilled
+ * 4 KiB at a time and emptied in a fork child.
+ */
 #include "id.h"
 
 #include <ctype.h>

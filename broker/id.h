@@ -1,8 +1,6 @@
 /*
  * id — unique identifiers: random UUIDs (RFC 9562 version 4) for registry request ids and record
- * ids.
- *
- * and W3C trace context span ids (traceparent).
+ * ids, and W3C trace context span ids (traceparent).
  *
  * Owns: reading the kernel's random source, through a per-thread 4 KiB pool refilled from
  * getrandom(2) and emptied in the child of a fork(). Must not: be used for secrets beyond

@@ -1,3 +1,12 @@
+/*
+ * kafka — librdkafka glue (see kafka.h for the contracts): the embedded cluster, the configuration
+ * builder every client goes through (base_conf once, role_conf per client: defaults, then the fixed
+ * keys correctness depends on), the publishing producer, relay producers, group consumers, the
+ * registry follower, subscriber streams and the lag probe.
+ * Must not: touch broker state from librdkafka's threads (they only write to wake pipes), or make a
+ * client of the cluster any other way than role_conf + client_new (the embedded cluster's own two
+ * handles are the cluster, not its clients).
+ */
 #include "kafka.h"
 
 #include <errno.h>
@@ -36,6 +45,12 @@ static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, pb_err_
     if (rd_kafka_conf_set(conf, k, v, es, sizeof es) != RD_KAFKA_CONF_OK)
         return pb_err_set(err, PB_ERR_INVALID, "kafka.%s = %s: %s", k, v, es);
     return 0;
+}
+
+/* Values never written to the log: passwords, secrets, tokens, private keys. */
+static int is_secret(const char *key) {
+    return strstr(key, "password") || strstr(key, "secret") || strstr(key, "token") ||
+           strstr(key, "key.pem") || strstr(key, "oauthbearer.config");
 }
 
 /* ---- embedded cluster ----------------------------------------------------------------------- */
@@ -173,9 +188,11 @@ void pb_kafka_cluster_destroy(pb_kafka_cluster_t *c) {
 struct pb_kafka {
     rd_kafka_t *rk;
     pb_kafka_cluster_t *cluster; /* in-process embedded cluster, borrowed */
-    const pb_config_t *cfg;      /* borrowed: kafka.* pass-through for consumers and relays */
+    const pb_config_t *cfg;      /* borrowed: kafka.* pass-through (operator_sets) */
+    rd_kafka_conf_t *base;       /* every client's starting point (role_conf) */
     char *bootstrap;
     int embedded;
+    int embedded_known; /* embedded decided (the cluster answered the first metadata request) */
     int wake[2];
     pthread_t watch;
     int watch_started;
@@ -201,6 +218,20 @@ static int map_err(rd_kafka_resp_err_t e) {
     }
 }
 
+/* Errors about the record itself (its size, its form) rather than the cluster's state. */
+static int permanent_err(rd_kafka_resp_err_t e) {
+    switch (e) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION: return 1;
+    default: return 0;
+    }
+}
+
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     (void)rk;
     (void)opaque;
@@ -223,6 +254,175 @@ static void error_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque) {
         pb_log_rl(WARN, "kafka", "%s: %s", rd_kafka_err2name(e), reason);
 }
 
+/* ---- configuration builder -------------------------------------------------------------------
+ * Every client the process makes starts from one base configuration: log and error callbacks,
+ * bootstrap.servers and the whole kafka.* pass-through, applied once in pb_kafka_new (a bad key or
+ * value fails there, naming it). A role duplicates the base (rd_kafka_conf_dup_filter, leaving out
+ * the other client type's keys so librdkafka does not warn on every client), sets its defaults
+ * where the operator set nothing, then its fixed keys: the ones correctness depends on, which no
+ * kafka.* key overrides (docs/CONFIGURATION.md lists them). */
+
+typedef struct kv {
+    const char *key, *value;
+} kv_t;
+
+/* Properties only producers read (prefixes, as rd_kafka_conf_dup_filter matches them). */
+static const char *producer_only[] = {
+    "acks",
+    "request.required.acks",
+    "linger.ms",
+    "queue.buffering.",
+    "batch.",
+    "compression.",
+    "enable.idempotence",
+    "enable.gapless.guarantee",
+    "message.timeout.ms",
+    "delivery.timeout.ms",
+    "message.send.max.retries",
+    "retries",
+    "transactional.id",
+    "transaction.timeout.ms",
+    "partitioner",
+    "sticky.partitioning.linger.ms",
+    "request.timeout.ms",
+    "produce.offset.report",
+};
+
+/* Properties only consumers read. */
+static const char *consumer_only[] = {
+    "group.",
+    "enable.auto.",
+    "auto.commit.",
+    "auto.offset.reset",
+    "fetch.",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "max.poll.interval.ms",
+    "partition.assignment.strategy",
+    "queued.",
+    "enable.partition.eof",
+    "check.crcs",
+    "isolation.level",
+    "coordinator.query.interval.ms",
+    "consume.callback.max.messages",
+    "max.partition.fetch.bytes",
+    "offset.store.",
+};
+
+#define NELEM(a) (sizeof(a) / sizeof *(a))
+
+/* Whether the operator's kafka.* pass-through sets key (then a role default gives way). */
+static int operator_sets(const pb_config_t *cfg, const char *key) {
+    if (cfg)
+        for (size_t i = 0; i < cfg->n_kafka; i++)
+            if (!strcmp(cfg->kafka[i].key, key)) return 1;
+    return 0;
+}
+
+/* The base: callbacks, bootstrap.servers, every kafka.* key. NULL with err naming a bad key. */
+static rd_kafka_conf_t *base_conf(const pb_config_t *cfg, const char *bootstrap, pb_err_t *err) {
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    if (conf_set(conf, "bootstrap.servers", bootstrap, err)) goto fail;
+    for (size_t i = 0; cfg && i < cfg->n_kafka; i++) {
+        char es[512];
+        const char *key = cfg->kafka[i].key, *v = cfg->kafka[i].value;
+        if (rd_kafka_conf_set(conf, key, v, es, sizeof es) != RD_KAFKA_CONF_OK) {
+            pb_err_set(err, PB_ERR_INVALID, "kafka.%s = %s: librdkafka refuses it: %s", key,
+                       is_secret(key) ? "********" : v, es);
+            goto fail;
+        }
+    }
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+/* A role's configuration: the base minus the other type's keys, defaults[] (NULL-key terminated)
+ * where the operator set nothing, fixed[] last. NULL with err set. */
+static rd_kafka_conf_t *role_conf(const pb_kafka_t *k, int producer, const kv_t *defaults,
+                                  const kv_t *fixed, pb_err_t *err) {
+    rd_kafka_conf_t *conf =
+        producer ? rd_kafka_conf_dup_filter(k->base, NELEM(consumer_only), consumer_only)
+                 : rd_kafka_conf_dup_filter(k->base, NELEM(producer_only), producer_only);
+    for (const kv_t *d = defaults; d && d->key; d++)
+        if (d->value && !operator_sets(k->cfg, d->key) && conf_set(conf, d->key, d->value, err))
+            goto fail;
+    for (const kv_t *f = fixed; f && f->key; f++)
+        if (f->value && conf_set(conf, f->key, f->value, err)) goto fail;
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+/* Append "key=value" pairs of d[0..n) that differ from def[0..nd) (librdkafka's defaults). */
+static void diff_dump(pb_buf_t *out, const char **d, size_t n, const char **def, size_t nd) {
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        const char *key = d[i], *v = d[i + 1];
+        size_t kl = strlen(key);
+        if (!strncmp(v, "0x", 2) || (kl > 3 && !strcmp(key + kl - 3, "_cb")) ||
+            !strcmp(key, "opaque") || !strcmp(key, "default_topic_conf"))
+            continue; /* callbacks and pointers */
+        int same = 0;
+        for (size_t j = 0; j + 1 < nd && !same; j += 2)
+            if (!strcmp(def[j], key)) same = !strcmp(def[j + 1], v);
+        if (same) continue;
+        (void)pb_buf_printf(out, "%s%s=%s", out->len ? " " : "", key,
+                            is_secret(key) ? "********" : v);
+    }
+}
+
+/* One debug line per client: its settings that differ from librdkafka's defaults, as librdkafka
+ * holds them (the instance's own configuration), so an operator sees what each client got. */
+static void log_client(rd_kafka_t *rk, const char *role) {
+    if (pb_log_level() < PB_LOG_DEBUG) return;
+    rd_kafka_conf_t *c = (rd_kafka_conf_t *)rd_kafka_conf(rk);
+    rd_kafka_conf_t *def = rd_kafka_conf_new();
+    rd_kafka_topic_conf_t *tdef = rd_kafka_topic_conf_new();
+    size_t n = 0, nd = 0, tn = 0, tnd = 0;
+    const char **d = rd_kafka_conf_dump(c, &n), **dd = rd_kafka_conf_dump(def, &nd);
+    const rd_kafka_topic_conf_t *tc = rd_kafka_conf_get_default_topic_conf(c);
+    const char **t = tc ? rd_kafka_topic_conf_dump((rd_kafka_topic_conf_t *)tc, &tn) : NULL;
+    const char **td = rd_kafka_topic_conf_dump(tdef, &tnd);
+    pb_buf_t line = {0};
+    diff_dump(&line, d, n, dd, nd);
+    if (t) diff_dump(&line, t, tn, td, tnd);
+    pb_log(DEBUG, "kafka", "client %s (%s): settings beyond librdkafka's defaults: %.*s",
+           rd_kafka_name(rk), role, (int)line.len, line.data ? (const char *)line.data : "");
+    pb_buf_free(&line);
+    rd_kafka_conf_dump_free(d, n);
+    rd_kafka_conf_dump_free(dd, nd);
+    if (t) rd_kafka_conf_dump_free(t, tn);
+    rd_kafka_conf_dump_free(td, tnd);
+    rd_kafka_conf_destroy(def);
+    rd_kafka_topic_conf_destroy(tdef);
+}
+
+/* rd_kafka_new with a role's conf (taken on every path); logs the client's settings. */
+static rd_kafka_t *client_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, const char *role,
+                              pb_err_t *err) {
+    char es[512];
+    rd_kafka_t *rk = rd_kafka_new(type, conf, es, sizeof es);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        pb_err_set(err, PB_ERR_INVALID, "kafka client (%s): librdkafka refuses the settings: %s",
+                   role, es);
+        return NULL;
+    }
+    log_client(rk, role);
+    return rk;
+}
+
+int pb_kafka_conf_check(const pb_config_t *cfg, pb_err_t *err) {
+    rd_kafka_conf_t *conf = base_conf(cfg, *cfg->kafka_bootstrap ? cfg->kafka_bootstrap : "", err);
+    if (!conf) return err ? err->code : PB_ERR_INVALID;
+    rd_kafka_conf_destroy(conf);
+    return 0;
+}
+
 /* Reachability: a cheap metadata request every second from a thread of our own, so /readyz never
  * blocks the loop. */
 static void *watch_main(void *arg) {
@@ -243,7 +443,6 @@ static void *watch_main(void *arg) {
 
 pb_kafka_t *pb_kafka_new(const pb_config_t *cfg, const char *bootstrap, pb_kafka_cluster_t *cluster,
                          pb_err_t *err) {
-    char es[512];
     rd_kafka_conf_t *conf = NULL;
     pb_kafka_t *k = calloc(1, sizeof *k);
     if (!k) {
@@ -258,42 +457,37 @@ pb_kafka_t *pb_kafka_new(const pb_config_t *cfg, const char *bootstrap, pb_kafka
         pb_err_set(err, PB_ERR_INTERNAL, "kafka client: %s", strerror(errno));
         goto fail;
     }
-    conf = rd_kafka_conf_new();
-    rd_kafka_conf_set_log_cb(conf, log_cb);
-    rd_kafka_conf_set_error_cb(conf, error_cb);
-    rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
-    char linger[32];
-    snprintf(linger, sizeof linger, "%lld", (long long)cfg->publish_linger_ms);
-    if (conf_set(conf, "bootstrap.servers", bootstrap, err) ||
-        conf_set(conf, "enable.idempotence", "true", err) || conf_set(conf, "acks", "all", err) ||
-        conf_set(conf, "linger.ms", linger, err) || conf_set(conf, "client.id", "portbroker", err))
-        goto fail;
+    if (!(k->base = base_conf(cfg, bootstrap, err))) goto fail;
     /* Publishing (publish.c): keys land on the partition the Java client would choose (murmur2;
      * keyless records spread randomly); a record Kafka has not acknowledged within
      * publish.timeout.ms fails (-> 503), which idempotence allows; records up to
      * publish.max.record.bytes fit, with room for the broker's headers. */
-    char tmo[32], mmb[32];
+    char linger[32], tmo[32], mmb[32];
+    snprintf(linger, sizeof linger, "%lld", (long long)cfg->publish_linger_ms);
     snprintf(tmo, sizeof tmo, "%lld", (long long)cfg->publish_timeout_ms);
     snprintf(mmb, sizeof mmb, "%lld", (long long)cfg->publish_max_record_bytes + 32768);
-    if (conf_set(conf, "partitioner", "murmur2_random", err) ||
-        conf_set(conf, "message.timeout.ms", tmo, err) ||
-        conf_set(conf, "message.max.bytes", mmb, err))
-        goto fail;
-    for (size_t i = 0; i < cfg->n_kafka; i++)
-        if (conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value, err)) goto fail;
-    k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, es, sizeof es);
-    if (!k->rk) {
-        pb_err_set(err, PB_ERR_INVALID, "kafka client: %s", es);
-        goto fail;
-    }
+    const kv_t defaults[] = {{"client.id", "portbroker"},
+                             {"linger.ms", linger},
+                             {"message.max.bytes", mmb},
+                             {NULL, NULL}};
+    const kv_t fixed[] = {{"enable.idempotence", "true"},
+                          {"acks", "all"},
+                          {"partitioner", "murmur2_random"},
+                          {"message.timeout.ms", tmo},
+                          {NULL, NULL}};
+    if (!(conf = role_conf(k, 1, defaults, fixed, err))) goto fail;
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+    k->rk = client_new(RD_KAFKA_PRODUCER, conf, "publish producer", err);
     conf = NULL;
+    if (!k->rk) goto fail;
     /* Wake the loop when the main queue gets events (delivery reports, errors). */
     rd_kafka_queue_t *mq = rd_kafka_queue_get_main(k->rk);
     rd_kafka_queue_io_event_enable(mq, k->wake[1], "k", 1);
     rd_kafka_queue_destroy(mq);
     /* An embedded cluster in another process shows its control topic in the metadata. */
-    k->embedded =
-        cluster != NULL || pb_kafka_partition_count(k, PB_KAFKA_CONTROL_TOPIC, 5000, NULL) >= 0;
+    int ctl = cluster ? 1 : pb_kafka_partition_count(k, PB_KAFKA_CONTROL_TOPIC, 5000, NULL);
+    k->embedded = ctl >= 0;
+    k->embedded_known = ctl != -2; /* -2: no answer; ensure_topic asks again */
     atomic_store(&k->reachable, 0);
     if (pthread_create(&k->watch, NULL, watch_main, k) != 0) {
         pb_err_set(err, PB_ERR_INTERNAL, "kafka client: cannot start watch thread");
@@ -317,6 +511,7 @@ int pb_kafka_destroy(pb_kafka_t *k, int timeout_ms) {
         left = rd_kafka_outq_len(k->rk);
         rd_kafka_destroy(k->rk);
     }
+    if (k->base) rd_kafka_conf_destroy(k->base);
     if (k->wake[0] >= 0) close(k->wake[0]);
     if (k->wake[1] >= 0) close(k->wake[1]);
     free(k->bootstrap);
@@ -416,6 +611,18 @@ static int create_via_admin(pb_kafka_t *k, const char *topic, int partitions, in
 static int ensure_topic(pb_kafka_t *k, const char *topic, int partitions, int compact,
                         int timeout_ms, int *actual, pb_err_t *err) {
     int64_t deadline = now_ms() + timeout_ms;
+    if (!k->embedded_known) {
+        /* Kafka did not answer when the client started: is it an embedded cluster? */
+        int ctl = pb_kafka_partition_count(k, PB_KAFKA_CONTROL_TOPIC, timeout_ms, err);
+        if (ctl == -2) return err ? err->code : PB_ERR_UNAVAILABLE;
+        k->embedded = ctl >= 0;
+        k->embedded_known = 1;
+        if (k->embedded)
+            pb_log(INFO, "kafka",
+                   "%s is a portbroker embedded cluster: topics are created through "
+                   "its control topic",
+                   k->bootstrap);
+    }
     int n = pb_kafka_partition_count(k, topic, timeout_ms, err);
     if (n == -2) return err ? err->code : PB_ERR_UNAVAILABLE;
     if (n < 0) {
@@ -517,7 +724,6 @@ struct pb_kafka_log {
 
 pb_kafka_log_t *pb_kafka_log_new(pb_kafka_t *k, const char *topic, int timeout_ms,
                                  pb_kafka_log_cb_t cb, void *arg, pb_err_t *err) {
-    char es[512];
     rd_kafka_conf_t *conf = NULL;
     rd_kafka_topic_partition_list_t *tp = NULL;
     pb_kafka_log_t *l = calloc(1, sizeof *l);
@@ -533,25 +739,21 @@ pb_kafka_log_t *pb_kafka_log_new(pb_kafka_t *k, const char *topic, int timeout_m
         pb_err_set(err, PB_ERR_INTERNAL, "log follower: %s", strerror(errno));
         goto fail;
     }
-    conf = rd_kafka_conf_new();
-    rd_kafka_conf_set_log_cb(conf, log_cb);
-    rd_kafka_conf_set_error_cb(conf, error_cb);
     /* No group: the follower always replays from the start and commits nothing. The embedded
      * cluster answers an empty fetch only after fetch.wait.max.ms, so keep it short there (it is
      * the read-back latency of a registry write) but not so short that idling costs CPU. */
-    if (conf_set(conf, "bootstrap.servers", k->bootstrap, err) ||
-        conf_set(conf, "group.id", "portbroker.registry.follower", err) ||
-        conf_set(conf, "enable.auto.commit", "false", err) ||
-        conf_set(conf, "enable.partition.eof", "false", err) ||
-        conf_set(conf, "fetch.wait.max.ms", k->embedded ? "100" : "500", err) ||
-        conf_set(conf, "client.id", "portbroker-registry", err))
-        goto fail;
-    l->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, es, sizeof es);
-    if (!l->rk) {
-        pb_err_set(err, PB_ERR_INVALID, "log follower: %s", es);
-        goto fail;
-    }
+    const kv_t defaults[] = {{"fetch.wait.max.ms", k->embedded ? "100" : "500"},
+                             {"client.id", "portbroker-registry"},
+                             {NULL, NULL}};
+    const kv_t fixed[] = {{"group.id", "portbroker.registry.follower"},
+                          {"enable.auto.commit", "false"},
+                          {"enable.auto.offset.store", "false"},
+                          {"enable.partition.eof", "false"},
+                          {NULL, NULL}};
+    if (!(conf = role_conf(k, 0, defaults, fixed, err))) goto fail;
+    l->rk = client_new(RD_KAFKA_CONSUMER, conf, "registry follower", err);
     conf = NULL;
+    if (!l->rk) goto fail;
     int64_t lo = 0, hi = 0;
     rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(l->rk, topic, 0, &lo, &hi, timeout_ms);
     if (e) {
@@ -637,37 +839,27 @@ int pb_kafka_ensure_log_topic(pb_kafka_t *k, const char *topic, int partitions, 
 
 /* ---- consumers ------------------------------------------------------------------------------ */
 
-/* Client settings shared by consumers: where, who, and cfg's kafka.* pass-through. */
+/* A consumer's configuration: the base, then librdkafka timings suited to the cluster (defaults:
+ * the operator's kafka.* keys win), then what the broker's consumers rely on (fixed): their own
+ * group, manual commits only, no partition-EOF events, and the given auto.offset.reset (NULL:
+ * latest). fetch_wait NULL: 10 ms on the embedded cluster, 100 otherwise. */
 static rd_kafka_conf_t *consumer_conf(pb_kafka_t *k, const char *group, const char *client_id,
+                                      const char *fetch_wait, const char *offset_reset,
                                       pb_err_t *err) {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set_log_cb(conf, log_cb);
-    rd_kafka_conf_set_error_cb(conf, error_cb);
-    if (conf_set(conf, "bootstrap.servers", k->bootstrap, err) ||
-        (group && conf_set(conf, "group.id", group, err)) ||
-        conf_set(conf, "client.id", client_id ? client_id : "portbroker", err) ||
-        conf_set(conf, "enable.auto.commit", "false", err) ||
-        conf_set(conf, "enable.auto.offset.store", "false", err) ||
-        conf_set(conf, "enable.partition.eof", "false", err) ||
-        conf_set(conf, "session.timeout.ms", "6000", err) ||
-        conf_set(conf, "heartbeat.interval.ms", "500", err) ||
-        conf_set(conf, "fetch.wait.max.ms", k->embedded ? "10" : "100", err))
-        goto fail;
-    if (k->cfg)
-        for (size_t i = 0; i < k->cfg->n_kafka; i++)
-            if (conf_set(conf, k->cfg->kafka[i].key, k->cfg->kafka[i].value, err)) goto fail;
-    return conf;
-fail:
-    rd_kafka_conf_destroy(conf);
-    return NULL;
-}
-
-/* Whether cfg's kafka.* pass-through sets key (then the operator's value stands). */
-static int kafka_key_set(const pb_kafka_t *k, const char *key) {
-    if (k->cfg)
-        for (size_t i = 0; i < k->cfg->n_kafka; i++)
-            if (!strcmp(k->cfg->kafka[i].key, key)) return 1;
-    return 0;
+    const kv_t defaults[] = {{"client.id", client_id ? client_id : "portbroker"},
+                             {"session.timeout.ms", "6000"},
+                             {"heartbeat.interval.ms", "500"},
+                             {"fetch.wait.max.ms", fetch_wait    ? fetch_wait
+                                                   : k->embedded ? "10"
+                                                                 : "100"},
+                             {NULL, NULL}};
+    const kv_t fixed[] = {{"group.id", group},
+                          {"enable.auto.commit", "false"},
+                          {"enable.auto.offset.store", "false"},
+                          {"enable.partition.eof", "false"},
+                          {"auto.offset.reset", offset_reset ? offset_reset : "latest"},
+                          {NULL, NULL}};
+    return role_conf(k, 0, defaults, fixed, err);
 }
 
 /* A wake pipe: either the caller's write end (own = 0) or a pipe of our own. */
@@ -787,7 +979,6 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 
 pb_kafka_consumer_t *pb_kafka_consumer_new(pb_kafka_t *k, const pb_kafka_consumer_conf_t *conf,
                                            pb_err_t *err) {
-    char es[512];
     rd_kafka_conf_t *rconf = NULL;
     rd_kafka_topic_partition_list_t *sub = NULL;
     PB_ASSERT(conf->group && conf->topic && conf->on_batch);
@@ -811,12 +1002,10 @@ pb_kafka_consumer_t *pb_kafka_consumer_new(pb_kafka_t *k, const pb_kafka_consume
         goto fail;
     }
     if (wake_init(&c->wake, conf->wake_fd, err)) goto fail;
-    if (!(rconf = consumer_conf(k, conf->group, conf->client_id, err))) goto fail;
     char fw[16];
     snprintf(fw, sizeof fw, "%d", conf->fetch_wait_ms);
-    if (conf_set(rconf, "auto.offset.reset", conf->offset_reset ? conf->offset_reset : "latest",
-                 err) ||
-        (conf->fetch_wait_ms > 0 && conf_set(rconf, "fetch.wait.max.ms", fw, err)))
+    if (!(rconf = consumer_conf(k, conf->group, conf->client_id,
+                                conf->fetch_wait_ms > 0 ? fw : NULL, conf->offset_reset, err)))
         goto fail;
     /* librdkafka 2.0.2 counts queued.min.messages against the whole consumer queue (each
      * partition's fetch queue forwards to it) and, once it is reached, stops fetching until the
@@ -824,19 +1013,16 @@ pb_kafka_consumer_t *pb_kafka_consumer_new(pb_kafka_t *k, const pb_kafka_consume
      * drained 100,000 queued records (the default) in ~0.3 s, then idled. With 1,000,000 the
      * queue takes longer than that wake-up to drain; what a consumer queues stays bounded by
      * queued.max.messages.kbytes (64 MiB, which bounded it before too for records above ~670
-     * bytes). kafka.queued.min.messages overrides it. */
-    if (!kafka_key_set(k, "queued.min.messages") &&
+     * bytes). A role default: kafka.queued.min.messages overrides it. */
+    if (!operator_sets(k->cfg, "queued.min.messages") &&
         conf_set(rconf, "queued.min.messages", "1000000", err))
         goto fail;
     rd_kafka_conf_set_opaque(rconf, c);
     rd_kafka_conf_set_rebalance_cb(rconf, rebalance_cb);
     rd_kafka_conf_set_offset_commit_cb(rconf, commit_cb);
-    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, rconf, es, sizeof es);
-    if (!c->rk) {
-        pb_err_set(err, PB_ERR_INVALID, "consumer of %s: %s", conf->topic, es);
-        goto fail;
-    }
+    c->rk = client_new(RD_KAFKA_CONSUMER, rconf, "router consumer", err);
     rconf = NULL;
+    if (!c->rk) goto fail;
     rd_kafka_poll_set_consumer(c->rk);
     c->q = rd_kafka_queue_get_consumer(c->rk);
     rd_kafka_queue_io_event_enable(c->q, c->wake.wr, "c", 1);
@@ -1006,14 +1192,10 @@ void pb_kafka_consumer_destroy(pb_kafka_consumer_t *c) {
 
 int pb_kafka_group_committed(pb_kafka_t *k, const char *group, const char *topic,
                              pb_kafka_tp_t *parts, size_t n, int timeout_ms, pb_err_t *err) {
-    char es[512];
-    rd_kafka_conf_t *conf = consumer_conf(k, group, "portbroker-lag", err);
+    rd_kafka_conf_t *conf = consumer_conf(k, group, "portbroker-lag", NULL, NULL, err);
     if (!conf) return err ? err->code : PB_ERR_INVALID;
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, es, sizeof es);
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        return pb_err_set(err, PB_ERR_INVALID, "committed offsets of %s: %s", group, es);
-    }
+    rd_kafka_t *rk = client_new(RD_KAFKA_CONSUMER, conf, "committed-offsets query", err);
+    if (!rk) return err ? err->code : PB_ERR_INVALID;
     int rc = committed(rk, topic, parts, n, timeout_ms, err);
     rd_kafka_destroy(rk);
     return rc;
@@ -1026,7 +1208,6 @@ int pb_kafka_watermarks(pb_kafka_t *k, const char *topic, int32_t partition, int
 
 int pb_kafka_last_records(pb_kafka_t *k, const char *topic, const int32_t *partitions, size_t n,
                           int timeout_ms, pb_kafka_msg_cb_t cb, void *arg, pb_err_t *err) {
-    char es[512];
     int rc = 0;
     size_t want = 0, got = 0;
     int64_t deadline = now_ms() + timeout_ms;
@@ -1034,13 +1215,10 @@ int pb_kafka_last_records(pb_kafka_t *k, const char *topic, const int32_t *parti
     char *done = NULL;
     rd_kafka_t *rk = NULL;
     /* assign() needs a group.id; this client never joins it nor commits. */
-    rd_kafka_conf_t *conf = consumer_conf(k, "portbroker.tail", "portbroker-tail", err);
+    rd_kafka_conf_t *conf = consumer_conf(k, "portbroker.tail", "portbroker-tail", NULL, NULL, err);
     if (!conf) return err ? err->code : PB_ERR_INVALID;
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, es, sizeof es);
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        return pb_err_set(err, PB_ERR_INVALID, "last records of %s: %s", topic, es);
-    }
+    rk = client_new(RD_KAFKA_CONSUMER, conf, "last-records query", err);
+    if (!rk) return err ? err->code : PB_ERR_INVALID;
     done = calloc(n ? n : 1, 1);
     l = rd_kafka_topic_partition_list_new((int)(n ? n : 1));
     if (!done) {
@@ -1098,8 +1276,9 @@ out:
 }
 
 void pb_kafka_cluster_fail_produces(pb_kafka_cluster_t *c, size_t n, int permanent) {
-    rd_kafka_resp_err_t e = permanent ? RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED
-                                      : RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS;
+    rd_kafka_resp_err_t e = permanent == 2 ? RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE
+                            : permanent    ? RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED
+                                           : RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS;
     for (size_t i = 0; i < n; i++)
         rd_kafka_mock_push_request_errors(c->mc, 0 /* Produce */, 1, e);
 }
@@ -1134,6 +1313,7 @@ static void relay_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         .tag = (int64_t)(intptr_t)m->_private,
         .value_len = m->len,
         .latency_us = rd_kafka_message_latency(m),
+        .permanent = m->err && permanent_err(m->err),
     };
     p->inflight--;
     p->cb(p->arg, &d);
@@ -1141,7 +1321,6 @@ static void relay_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 
 pb_kafka_producer_t *pb_kafka_producer_new(pb_kafka_t *k, const char *client_id, int wake_fd,
                                            pb_kafka_delivery_cb_t cb, void *arg, pb_err_t *err) {
-    char es[512];
     rd_kafka_conf_t *conf = NULL;
     PB_ASSERT(cb);
     pb_kafka_producer_t *p = calloc(1, sizeof *p);
@@ -1156,27 +1335,18 @@ pb_kafka_producer_t *pb_kafka_producer_new(pb_kafka_t *k, const char *client_id,
     if (wake_init(&p->wake, wake_fd, err)) goto fail;
     char linger[32];
     snprintf(linger, sizeof linger, "%lld", k->cfg ? (long long)k->cfg->router_linger_ms : 5LL);
-    conf = rd_kafka_conf_new();
-    rd_kafka_conf_set_log_cb(conf, log_cb);
-    rd_kafka_conf_set_error_cb(conf, error_cb);
+    const kv_t defaults[] = {{"client.id", client_id ? client_id : "portbroker-relay"},
+                             {"linger.ms", linger},
+                             {"queue.buffering.max.messages", "1000000"},
+                             {"batch.num.messages", "10000"},
+                             {NULL, NULL}};
+    const kv_t fixed[] = {{"enable.idempotence", "true"}, {"acks", "all"}, {NULL, NULL}};
+    if (!(conf = role_conf(k, 1, defaults, fixed, err))) goto fail;
     rd_kafka_conf_set_dr_msg_cb(conf, relay_dr_cb);
     rd_kafka_conf_set_opaque(conf, p);
-    if (conf_set(conf, "bootstrap.servers", k->bootstrap, err) ||
-        conf_set(conf, "enable.idempotence", "true", err) || conf_set(conf, "acks", "all", err) ||
-        conf_set(conf, "linger.ms", linger, err) ||
-        conf_set(conf, "queue.buffering.max.messages", "1000000", err) ||
-        conf_set(conf, "batch.num.messages", "10000", err) ||
-        conf_set(conf, "client.id", client_id ? client_id : "portbroker-relay", err))
-        goto fail;
-    if (k->cfg)
-        for (size_t i = 0; i < k->cfg->n_kafka; i++)
-            if (conf_set(conf, k->cfg->kafka[i].key, k->cfg->kafka[i].value, err)) goto fail;
-    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, es, sizeof es);
-    if (!p->rk) {
-        pb_err_set(err, PB_ERR_INVALID, "relay producer: %s", es);
-        goto fail;
-    }
+    p->rk = client_new(RD_KAFKA_PRODUCER, conf, "relay producer", err);
     conf = NULL;
+    if (!p->rk) goto fail;
     rd_kafka_queue_t *mq = rd_kafka_queue_get_main(p->rk);
     rd_kafka_queue_io_event_enable(mq, p->wake.wr, "p", 1);
     rd_kafka_queue_destroy(mq);
@@ -1256,8 +1426,23 @@ int pb_kafka_producer_forward(pb_kafka_producer_t *p, const char *topic, const p
     rd_kafka_headers_t *hdrs = NULL;
     if (rd_kafka_message_detach_headers(src, &hdrs) || !hdrs)
         hdrs = rd_kafka_headers_new(n_add ? n_add : 1);
-    for (size_t i = 0; i < n_drop; i++)
-        rd_kafka_header_remove(hdrs, drop[i]);
+    for (size_t i = 0; i < n_drop; i++) {
+        size_t dl = strlen(drop[i]);
+        if (!dl || drop[i][dl - 1] != '.') {
+            rd_kafka_header_remove(hdrs, drop[i]);
+            continue;
+        }
+        /* A prefix ("mesh."): rebuild the list without the names it starts (rare). */
+        rd_kafka_headers_t *keep = rd_kafka_headers_new(8);
+        const char *name;
+        const void *v;
+        size_t len;
+        for (size_t j = 0; !rd_kafka_header_get_all(hdrs, j, &name, &v, &len); j++)
+            if (strncmp(name, drop[i], dl))
+                rd_kafka_header_add(keep, name, -1, v, v ? (ssize_t)len : 0);
+        rd_kafka_headers_destroy(hdrs);
+        hdrs = keep;
+    }
     for (size_t i = 0; i < n_add; i++)
         rd_kafka_header_add(hdrs, add[i].name, -1, add[i].value, (ssize_t)add[i].len);
     rd_kafka_resp_err_t e;
@@ -1273,7 +1458,11 @@ int pb_kafka_producer_forward(pb_kafka_producer_t *p, const char *topic, const p
     }
     if (!cached) rd_kafka_topic_destroy(rkt);
     if (e) {
-        rd_kafka_headers_destroy(hdrs);
+        /* Give m its headers back (the producer's, without the ones added here) so the caller
+         * can still read them, e.g. for a dead letter. */
+        for (size_t i = 0; i < n_add; i++)
+            rd_kafka_header_remove(hdrs, add[i].name);
+        rd_kafka_message_set_headers(src, hdrs);
         int code = e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? PB_ERR_UNAVAILABLE : map_err(e);
         return pb_err_set(err, code, "produce to %s[%d]: %s", topic, (int)src->partition,
                           rd_kafka_err2str(e));
@@ -1320,38 +1509,26 @@ struct pb_kafka_stream {
     void *arg;
 };
 
-/* Consumer settings shared by streams and the lag probe: the cluster, the pass-through, and the
- * embedded cluster's timing facts (rebalances cost session.timeout.ms - 1 s there; empty fetches
- * wait fetch.wait.max.ms). */
-static rd_kafka_conf_t *sub_consumer_conf(pb_kafka_t *k, const pb_config_t *cfg, const char *group,
-                                          const char *client_id, pb_err_t *err) {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set_log_cb(conf, log_cb);
-    rd_kafka_conf_set_error_cb(conf, error_cb);
-    if (conf_set(conf, "bootstrap.servers", k->bootstrap, err)) goto fail;
-    /* Producer-only pass-through keys would only make librdkafka warn: skip the ones we set. */
-    for (size_t i = 0; i < cfg->n_kafka; i++) {
-        const char *key = cfg->kafka[i].key;
-        if (!strcmp(key, "acks") || !strcmp(key, "linger.ms") ||
-            !strcmp(key, "enable.idempotence") || !strncmp(key, "batch.", 6) ||
-            !strcmp(key, "queue.buffering.max.ms") || !strcmp(key, "compression.type"))
-            continue;
-        if (conf_set(conf, key, cfg->kafka[i].value, err)) goto fail;
-    }
-    if (conf_set(conf, "group.id", group, err) || conf_set(conf, "client.id", client_id, err) ||
-        conf_set(conf, "enable.auto.commit", "false", err) ||
-        conf_set(conf, "enable.auto.offset.store", "false", err) ||
-        conf_set(conf, "enable.partition.eof", "false", err) ||
-        conf_set(conf, "auto.offset.reset", "earliest", err))
-        goto fail;
-    if (k->embedded && (conf_set(conf, "session.timeout.ms", "3000", err) ||
-                        conf_set(conf, "heartbeat.interval.ms", "500", err) ||
-                        conf_set(conf, "fetch.wait.max.ms", "10", err)))
-        goto fail;
-    return conf;
-fail:
-    rd_kafka_conf_destroy(conf);
-    return NULL;
+/* Consumer settings shared by streams and the lag probe: the base, the embedded cluster's timing
+ * facts as defaults (rebalances cost session.timeout.ms - 1 s there; empty fetches wait
+ * fetch.wait.max.ms; fetch_wait, when not NULL, is the wait on any cluster), and fixed: the group,
+ * manual commits only, earliest where nothing is committed. */
+static rd_kafka_conf_t *sub_consumer_conf(pb_kafka_t *k, const char *group, const char *client_id,
+                                          const char *fetch_wait, pb_err_t *err) {
+    const kv_t defaults[] = {{"client.id", client_id},
+                             {"session.timeout.ms", k->embedded ? "3000" : NULL},
+                             {"heartbeat.interval.ms", k->embedded ? "500" : NULL},
+                             {"fetch.wait.max.ms", fetch_wait    ? fetch_wait
+                                                   : k->embedded ? "10"
+                                                                 : NULL},
+                             {NULL, NULL}};
+    const kv_t fixed[] = {{"group.id", group},
+                          {"enable.auto.commit", "false"},
+                          {"enable.auto.offset.store", "false"},
+                          {"enable.partition.eof", "false"},
+                          {"auto.offset.reset", "earliest"},
+                          {NULL, NULL}};
+    return role_conf(k, 0, defaults, fixed, err);
 }
 
 static void stream_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
@@ -1374,7 +1551,7 @@ pb_kafka_stream_t *pb_kafka_stream_new(pb_kafka_t *k, const pb_config_t *cfg, co
                                        const char *topic, int queue_kbytes, int wake_fd,
                                        pb_kafka_stream_rebalance_cb_t cb, void *arg,
                                        pb_err_t *err) {
-    char es[512], kb[32], fw[32];
+    char kb[32], fw[32];
     rd_kafka_topic_partition_list_t *tl = NULL;
     pb_kafka_stream_t *s = calloc(1, sizeof *s);
     if (!s || !(s->topic = strdup(topic))) {
@@ -1384,14 +1561,14 @@ pb_kafka_stream_t *pb_kafka_stream_new(pb_kafka_t *k, const pb_config_t *cfg, co
     }
     s->cb = cb;
     s->arg = arg;
-    rd_kafka_conf_t *conf = sub_consumer_conf(k, cfg, group, "portbroker-sub", err);
-    if (!conf) goto fail;
     snprintf(kb, sizeof kb, "%d", queue_kbytes > 0 ? queue_kbytes : 1);
     snprintf(fw, sizeof fw, "%lld", (long long)cfg->sub_fetch_wait_ms);
-    /* sub.fetch.wait.ms (0: sub_consumer_conf's choice). Then bound what a stream prefetches: a
-     * reader that does not read must not grow our memory. */
-    if ((cfg->sub_fetch_wait_ms > 0 && conf_set(conf, "fetch.wait.max.ms", fw, err)) ||
-        conf_set(conf, "queued.max.messages.kbytes", kb, err) ||
+    /* sub.fetch.wait.ms (0: sub_consumer_conf's choice). Then bound what a stream prefetches
+     * (fixed): a reader that does not read must not grow our memory. */
+    rd_kafka_conf_t *conf =
+        sub_consumer_conf(k, group, "portbroker-sub", cfg->sub_fetch_wait_ms > 0 ? fw : NULL, err);
+    if (!conf) goto fail;
+    if (conf_set(conf, "queued.max.messages.kbytes", kb, err) ||
         conf_set(conf, "fetch.max.bytes", "1048576", err) ||
         conf_set(conf, "max.partition.fetch.bytes", "262144", err)) {
         rd_kafka_conf_destroy(conf);
@@ -1399,12 +1576,7 @@ pb_kafka_stream_t *pb_kafka_stream_new(pb_kafka_t *k, const pb_config_t *cfg, co
     }
     rd_kafka_conf_set_rebalance_cb(conf, stream_rebalance);
     rd_kafka_conf_set_opaque(conf, s);
-    s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, es, sizeof es);
-    if (!s->rk) {
-        rd_kafka_conf_destroy(conf);
-        pb_err_set(err, PB_ERR_INVALID, "subscriber consumer: %s", es);
-        goto fail;
-    }
+    if (!(s->rk = client_new(RD_KAFKA_CONSUMER, conf, "subscriber stream", err))) goto fail;
     rd_kafka_poll_set_consumer(s->rk);
     s->q = rd_kafka_queue_get_consumer(s->rk);
     rd_kafka_queue_io_event_enable(s->q, wake_fd, "s", 1);
@@ -1563,7 +1735,6 @@ struct pb_kafka_lag {
 };
 
 pb_kafka_lag_t *pb_kafka_lag_new(pb_kafka_t *k, const pb_config_t *cfg, pb_err_t *err) {
-    char es[512];
     pb_kafka_lag_t *l = calloc(1, sizeof *l);
     if (!l) {
         pb_err_set(err, PB_ERR_NOMEM, "out of memory");
@@ -1572,14 +1743,8 @@ pb_kafka_lag_t *pb_kafka_lag_new(pb_kafka_t *k, const pb_config_t *cfg, pb_err_t
     l->k = k;
     l->cfg = cfg;
     rd_kafka_conf_t *conf =
-        sub_consumer_conf(k, cfg, "portbroker.lag.reader", "portbroker-lag", err);
-    if (!conf) goto fail;
-    l->reader = rd_kafka_new(RD_KAFKA_CONSUMER, conf, es, sizeof es);
-    if (!l->reader) {
-        rd_kafka_conf_destroy(conf);
-        pb_err_set(err, PB_ERR_INVALID, "lag probe: %s", es);
-        goto fail;
-    }
+        sub_consumer_conf(k, "portbroker.lag.reader", "portbroker-lag", NULL, err);
+    if (!conf || !(l->reader = client_new(RD_KAFKA_CONSUMER, conf, "lag probe", err))) goto fail;
     rd_kafka_poll_set_consumer(l->reader);
     return l;
 fail:
@@ -1588,20 +1753,15 @@ fail:
 }
 
 static rd_kafka_t *lag_group_handle(pb_kafka_lag_t *l, const char *group, pb_err_t *err) {
-    char es[512];
     for (size_t i = 0; i < l->n_groups; i++)
         if (!strcmp(l->groups[i].group, group)) return l->groups[i].rk;
     lag_group_t *g = realloc(l->groups, (l->n_groups + 1) * sizeof *g);
     if (!g) return pb_err_set(err, PB_ERR_NOMEM, "out of memory"), NULL;
     l->groups = g;
-    rd_kafka_conf_t *conf = sub_consumer_conf(l->k, l->cfg, group, "portbroker-lag", err);
+    rd_kafka_conf_t *conf = sub_consumer_conf(l->k, group, "portbroker-lag", NULL, err);
     if (!conf) return NULL;
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, es, sizeof es);
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        pb_err_set(err, PB_ERR_INVALID, "lag probe: %s", es);
-        return NULL;
-    }
+    rd_kafka_t *rk = client_new(RD_KAFKA_CONSUMER, conf, "lag probe", err);
+    if (!rk) return NULL;
     char *name = strdup(group);
     if (!name) {
         rd_kafka_destroy(rk);

@@ -43,6 +43,22 @@ int pb_kafka_cluster_create_topic(pb_kafka_cluster_t *c, const char *topic, int 
 void pb_kafka_cluster_destroy(pb_kafka_cluster_t *c);
 
 /*
+ * Check cfg's kafka.* pass-through against librdkafka without connecting: PB_ERR_INVALID naming the
+ * first key librdkafka refuses (unknown property, bad value) and its reason, else 0. pb_kafka_new
+ * does the same check; this one lets start-up fail before anything starts.
+ *
+ * Configuration of every client (pb_kafka_new and everything made from it): one base built once
+ * from bootstrap.servers and every kafka.* key, copied per role (the other client type's keys left
+ * out), then the role's defaults where the operator set nothing, then the role's fixed keys, which
+ * no kafka.* key overrides: producers enable.idempotence=true, acks=all (the publishing producer
+ * also partitioner=murmur2_random and message.timeout.ms from publish.timeout.ms); consumers their
+ * own group.id, enable.auto.commit=false, enable.auto.offset.store=false,
+ * enable.partition.eof=false and auto.offset.reset (streams also their prefetch bounds). At debug
+ * level each client logs the settings librdkafka holds that differ from its defaults.
+ */
+int pb_kafka_conf_check(const pb_config_t *cfg, pb_err_t *err);
+
+/*
  * The broker's Kafka client. `bootstrap` is the cluster to use; `cluster` the embedded one when it
  * is in this process (borrowed, may be NULL). cfg's kafka.* pass-through applies. Returns NULL with
  * err set (a bad kafka.* property names the property).
@@ -332,7 +348,8 @@ int pb_kafka_last_records(pb_kafka_t *k, const char *topic, const int32_t *parti
 
 /* Fault injection for tests: the embedded cluster answers the next n Produce requests (from any
  * client) with an error: a permanent one (TOPIC_AUTHORIZATION_FAILED: the messages fail) when
- * permanent, else a retriable one (NOT_ENOUGH_REPLICAS: the client retries). */
+ * permanent, MSG_SIZE_TOO_LARGE (the records themselves refused) when permanent is 2, else a
+ * retriable one (NOT_ENOUGH_REPLICAS: the client retries). */
 void pb_kafka_cluster_fail_produces(pb_kafka_cluster_t *c, size_t n, int permanent);
 
 /* ---- relay producer ----
@@ -355,6 +372,9 @@ typedef struct pb_kafka_delivery {
     int64_t tag;
     size_t value_len;
     int64_t latency_us;
+    int permanent; /* code != 0 and the record itself is refused (too large, invalid record):
+                    * sending it again cannot succeed. 0 for failures of the cluster (down,
+                    * timeouts, leadership), which a retry can outlive. */
 } pb_kafka_delivery_t;
 
 typedef void (*pb_kafka_delivery_cb_t)(void *arg, const pb_kafka_delivery_t *d);
@@ -386,10 +406,12 @@ int pb_kafka_producer_send(pb_kafka_producer_t *p, const char *topic, int32_t pa
 /*
  * Forward consumed message m (borrowed, from a batch callback that has not returned) to the SAME
  * partition of topic with the same key, value val[0..vlen) (copied), and m's headers MOVED over
- * (not copied: m has no headers afterwards) minus every header named in drop[0..n_drop), plus
+ * (not copied: m has no headers afterwards) minus every header named in drop[0..n_drop) (a name
+ * ending in "." drops every header it starts), plus
  * add[0..n_add) (copied) appended. The fast path of a relay: no header is allocated twice. When the
  * local queue is full it serves deliveries (the callback may run from here) and retries for up to
- * 10 s. Returns as pb_kafka_producer_send.
+ * 10 s. Returns as pb_kafka_producer_send; on failure m keeps its headers minus the dropped ones
+ * (re-read them: earlier header pointers are stale).
  */
 int pb_kafka_producer_forward(pb_kafka_producer_t *p, const char *topic, const pb_kafka_msg_t *m,
                               const void *val, size_t vlen, const char *const *drop, size_t n_drop,

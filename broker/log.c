@@ -1,3 +1,7 @@
+/*
+ * log.c — formatting one event as one text or JSON line, written with one write(2) to stderr, the
+ * level check and the rate limiter for repeated messages.
+ */
 #include "log.h"
 
 #include <pthread.h>

@@ -1,3 +1,7 @@
+/*
+ * loop.c — the libevent glue of the loop thread: fd watches, timers, signals, the evdns base for
+ * outgoing requests, and libevent's log routed through pb_log.
+ */
 #include "loop.h"
 
 #include <event2/dns.h>

@@ -43,7 +43,8 @@ const char *pb_metrics_outcome_name(pb_metrics_outcome_t o) {
 }
 
 const char *pb_metrics_dlq_reason_name(pb_metrics_dlq_reason_t r) {
-    static const char *names[] = {"decode", "unknown_schema", "projection"};
+    static const char *names[] = {"decode", "unknown_schema", "projection", "too_large",
+                                  "undeliverable"};
     return r < PB_METRICS_DLQ_REASONS ? names[r] : "unknown";
 }
 

@@ -42,6 +42,10 @@ typedef enum {
     PB_METRICS_DLQ_DECODE = 0,     /* not a Confluent frame, or bytes that do not decode */
     PB_METRICS_DLQ_UNKNOWN_SCHEMA, /* the frame names a schema id the registry does not hold */
     PB_METRICS_DLQ_PROJECTION,     /* decoded, but cannot be resolved into the reader schema */
+    PB_METRICS_DLQ_TOO_LARGE,      /* the input topic refuses the routed copy for good (its size,
+                                    * or another error about the record itself) */
+    PB_METRICS_DLQ_UNDELIVERABLE,  /* not even a truncated dead letter was taken: skipped, logged
+                                    * with its origin position (nothing written anywhere) */
     PB_METRICS_DLQ_REASONS
 } pb_metrics_dlq_reason_t;
 

@@ -295,3 +295,19 @@ void pb_ops_h_dashboard_svg(pb_broker_t *b, pb_http_req_t *req, const char *rest
     (void)rest;
     asset(req, "image/svg+xml", pb_asset_dashboard_svg, pb_asset_dashboard_svg_len);
 }
+
+void pb_ops_h_root(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
+    (void)b;
+    (void)rest;
+    static const char body[] = "see /dashboard\n";
+    pb_http_set_header(req, "Location", "/dashboard");
+    pb_http_reply(req, 302, "text/plain; charset=utf-8", body, sizeof body - 1);
+}
+
+void pb_ops_h_openapi(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
+    (void)b;
+    (void)rest;
+    pb_http_set_header(req, "X-Content-Type-Options", "nosniff");
+    pb_http_set_header(req, "Cache-Control", "no-cache");
+    pb_http_reply(req, 200, "application/json", pb_asset_openapi_json, pb_asset_openapi_json_len);
+}

@@ -37,5 +37,9 @@ void pb_ops_h_dashboard(struct pb_broker *b, pb_http_req_t *req, const char *res
 void pb_ops_h_dashboard_js(struct pb_broker *b, pb_http_req_t *req, const char *rest);
 void pb_ops_h_dashboard_css(struct pb_broker *b, pb_http_req_t *req, const char *rest);
 void pb_ops_h_dashboard_svg(struct pb_broker *b, pb_http_req_t *req, const char *rest);
+/* GET / : 302 to /dashboard (a browser pointed at the broker lands on the console). */
+void pb_ops_h_root(struct pb_broker *b, pb_http_req_t *req, const char *rest);
+/* GET /v1/openapi.json : docs/openapi.json as embedded at build time. */
+void pb_ops_h_openapi(struct pb_broker *b, pb_http_req_t *req, const char *rest);
 
 #endif

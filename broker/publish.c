@@ -1,3 +1,11 @@
+/*
+ * publish.c — the publish path (contract in publish.h): body reading and decompression, record
+ * preparation against the port's schema, headers, produce, and the reply once every delivery
+ * report is in. The pure parts come first; the handler, the only code that touches the broker,
+ * comes last.
+ * Must not: call librdkafka (kafka.c does), reply before Kafka has acknowledged every record, or
+ * free a request context while a delivery report may still arrive.
+ */
 #include "publish.h"
 
 #include <ctype.h>
@@ -11,6 +19,7 @@
 #include <time.h>
 #include <zstd.h>
 
+#include "access.h"
 #include "broker.h"
 #include "codec.h"
 #include "http.h"
@@ -180,7 +189,7 @@ int pb_publish_parse(const char *body, size_t len, pb_publish_format_t fmt,
     json_error_t je;
     *records = NULL;
     if (fmt == PB_PUBLISH_JSON) {
-        json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+        json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
         if (!doc)
             return pb_err_set(err, PB_ERR_INVALID, "body is not JSON: line %d column %d: %s",
                               je.line, je.column, je.text);
@@ -229,8 +238,8 @@ int pb_publish_parse(const char *body, size_t len, pb_publish_format_t fmt,
                 errs->unparsable = NULL;
                 return too_many(lim, err);
             }
-            json_t *v =
-                json_loadb(p, (size_t)(le - p), JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+            json_t *v = json_loadb(p, (size_t)(le - p),
+                                   JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
             if (!v) {
                 add_error(errs, index, "", NULL, "line %zu is not JSON: column %d: %s", line,
                           je.column, je.text);
@@ -269,6 +278,10 @@ static int field_event_time(const pb_publish_target_t *t, const json_t *value, i
     if (json_is_string(v))
         return pb_timefmt_parse(json_string_value(v), json_string_length(v), ms, err);
     return -1;
+}
+
+unsigned pb_publish_codec_flags(const pb_publish_target_t *t) {
+    return t->encoding_avro ? 0u : PB_CODEC_UNWRAPPED_UNIONS | PB_CODEC_NATURAL;
 }
 
 static const char *const record_members = "key, value, id, time, headers";
@@ -398,7 +411,7 @@ int pb_publish_prepare(const pb_publish_target_t *t, const pb_publish_limits_t *
         pb_err_t ce = {0};
         if (pb_codec_wire_header(values, t->schema_id))
             return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
-        int rc = pb_codec_json_to_avro(t->schema, value, PB_CODEC_UNWRAPPED_UNIONS, values, &detail,
+        int rc = pb_codec_json_to_avro(t->schema, value, pb_publish_codec_flags(t), values, &detail,
                                        &ce);
         if (rc == PB_ERR_NOMEM) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
         if (rc) {
@@ -411,7 +424,7 @@ int pb_publish_prepare(const pb_publish_target_t *t, const pb_publish_limits_t *
         r->vlen = values->len - mark;
         if (key_avro) {
             size_t kmark = values->len;
-            rc = pb_codec_json_to_avro(t->key_schema, key_avro, PB_CODEC_UNWRAPPED_UNIONS, values,
+            rc = pb_codec_json_to_avro(t->key_schema, key_avro, pb_publish_codec_flags(t), values,
                                        &detail, &ce);
             if (rc == PB_ERR_NOMEM) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
             if (rc) {
@@ -613,7 +626,8 @@ static int fast_record(const pb_publish_target_t *t, const pb_publish_limits_t *
     }
     if (id) {
         if (tok[id].type != PB_JSONTOK_STRING || tok[id].len == 0 ||
-            tok[id].len > PB_PUBLISH_MAX_ID_BYTES)
+            tok[id].len > PB_PUBLISH_MAX_ID_BYTES ||
+            memchr(pb_jsontok_str(tk, &tok[id]), 0, tok[id].len))
             return NOT_FAST;
         r->id = pb_jsontok_str(tk, &tok[id]);
         r->idlen = tok[id].len;
@@ -631,13 +645,13 @@ static int fast_record(const pb_publish_target_t *t, const pb_publish_limits_t *
     pb_err_t ce = {0};
     size_t mark = values->len;
     if (pb_codec_wire_header(values, t->schema_id)) return PB_ERR_NOMEM;
-    int rc = pb_codec_tokens_to_avro(t->schema, tk, value, PB_CODEC_UNWRAPPED_UNIONS, values, &ce);
+    int rc = pb_codec_tokens_to_avro(t->schema, tk, value, pb_publish_codec_flags(t), values, &ce);
     if (rc) return rc == PB_ERR_NOMEM ? rc : NOT_FAST;
     r->voff = mark;
     r->vlen = values->len - mark;
     if (key_avro) {
         size_t kmark = values->len;
-        rc = pb_codec_tokens_to_avro(t->key_schema, tk, key_avro, PB_CODEC_UNWRAPPED_UNIONS, values,
+        rc = pb_codec_tokens_to_avro(t->key_schema, tk, key_avro, pb_publish_codec_flags(t), values,
                                      &ce);
         if (rc) return rc == PB_ERR_NOMEM ? rc : NOT_FAST;
         r->koff = kmark;
@@ -1163,8 +1177,16 @@ void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port
     /* A key schema other than a plain string or bytes encodes keys as Avro binary. */
     const pb_schema_t *ks = port->key_parsed;
     if (ks && (ks->root->type == PB_AVRO_STRING || ks->root->type == PB_AVRO_BYTES)) ks = NULL;
-    pb_publish_target_t tgt = {ver.parsed, (uint32_t)ver.id, port->event_time_field,
-                               event_time_micros(ver.parsed, port->event_time_field), ks};
+    pb_publish_target_t tgt = {ver.parsed,
+                               (uint32_t)ver.id,
+                               port->event_time_field,
+                               event_time_micros(ver.parsed, port->event_time_field),
+                               ks,
+                               0};
+    if (pb_codec_encoding(pb_http_query(req, "encoding"), &tgt.encoding_avro, &err)) {
+        reply_msg(req, 400, NULL, "%s", err.msg);
+        goto done;
+    }
     if (pb_buf_reserve(&values, len / 2 + 64)) goto nomem;
     size_t n = 0;
     int rc = pb_publish_prepare_fast(&tgt, &lim, body, len, fmt, &sc, &recs, &n, &values, &err);
@@ -1201,6 +1223,10 @@ void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port
         pb_log_rl(WARN, "publish", "POST %s: the fast path refused a body the full path accepts",
                   pb_http_path(req));
     }
+
+    /* The principal's records/s limit (limit.publish.records.per.s): 429 before anything goes out.
+     */
+    if (pb_access_charge_records(b, req, (int64_t)n)) goto done;
 
     /* Request-wide header values. */
     char recorded[PB_TIMEFMT_LEN + 1], dataschema[512], contract[600], span[64];
@@ -1323,3 +1349,5 @@ done:
     pb_buf_free(&values);
     pb_buf_free(&plain);
 }
+
+const char *pb_publish_zstd_version(void) { return ZSTD_versionString(); }

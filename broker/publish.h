@@ -81,6 +81,9 @@ int pb_publish_media(const char *content_type, const char *content_encoding,
  * PB_ERR_TOO_LARGE when the decompressed size exceeds max (nothing beyond max is ever allocated),
  * PB_ERR_INVALID for corrupt or truncated input, PB_ERR_NOMEM.
  */
+/* The linked libzstd's version string ("1.5.4"). Any thread. */
+const char *pb_publish_zstd_version(void);
+
 int pb_publish_unzstd(const void *in, size_t len, size_t max, pb_buf_t *out, pb_err_t *err);
 
 /*
@@ -105,7 +108,13 @@ typedef struct pb_publish_target {
                                     * keys are then encoded as Avro binary (no frame: the key
                                     * schema has no registry id); NULL: a key is a JSON string sent
                                     * as its UTF-8 bytes */
+    int encoding_avro;             /* ?encoding=avro: values and keys in Avro's JSON encoding
+                                    * exactly (unions wrapped, bytes/fixed and logical types as
+                                    * their Avro JSON); 0: natural JSON (DESIGN.md §5a) */
 } pb_publish_target_t;
+
+/* The codec flags a target's values and keys are encoded with. */
+unsigned pb_publish_codec_flags(const pb_publish_target_t *t);
 
 /* One validated record, ready to produce. Pointers borrow from the records array and the values
  * buffer given to pb_publish_prepare. */

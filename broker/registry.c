@@ -17,11 +17,13 @@
  */
 #include "registry.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "addr.h"
 
@@ -163,10 +165,14 @@ static void map_free(map_t *m) {
 
 typedef struct sch {
     int id;
-    char *text; /* normalized compact JSON */
+    char *text; /* normalized compact JSON (its own: referenced named types by name) */
     size_t len;
-    pb_schema_t *parsed;
-    int refs; /* versions (live or soft-deleted) and bindings using it */
+    char *key;           /* identity: text, plus references, metadata, ruleSet (key_of) */
+    pb_schema_t *parsed; /* resolved: referenced named types included */
+    json_t *references;  /* [{"name","subject","version"}] or NULL */
+    json_t *metadata;    /* or NULL */
+    json_t *rule_set;    /* or NULL */
+    int refs;            /* versions (live or soft-deleted) and bindings using it */
 } sch_t;
 
 typedef struct ver {
@@ -180,6 +186,7 @@ typedef struct subj {
     ver_t *v; /* ascending by version */
     size_t n, cap;
     int level; /* -1: no subject-level config */
+    int mode;  /* -1: no subject-level mode */
 } subj_t;
 
 typedef struct bind {
@@ -191,10 +198,13 @@ typedef struct bind {
 
 struct pb_registry {
     int global_level;
-    map_t subjects; /* name -> subj_t* */
-    sch_t **schemas;
+    int global_mode;
+    map_t subjects;  /* name -> subj_t* */
+    sch_t **schemas; /* in creation order */
     size_t n_schemas, cap_schemas;
-    map_t by_text; /* normalized text -> sch_t* */
+    map_t by_text; /* identity key -> sch_t* (the first with that key) */
+    map_t by_id;   /* decimal id -> sch_t* */
+    int next_id;   /* 1 + the largest id given so far */
     pb_product_t **products;
     size_t n_products, cap_products;
     map_t ports;        /* URN -> pb_port_t* (both kinds) */
@@ -208,8 +218,20 @@ struct pb_registry {
 
 static const char *const op_names[] = {
     "none",        "register",       "delete_version", "delete_subject", "config",
-    "product_put", "product_delete", "bind",           "unbind",
+    "product_put", "product_delete", "bind",           "unbind",         "mode",
 };
+
+static const char *const mode_names[] = {"READWRITE", "READONLY", "IMPORT"};
+
+const char *pb_registry_mode_name(int mode) {
+    return mode >= 0 && mode < PB_REGISTRY__MODE_COUNT ? mode_names[mode] : "READWRITE";
+}
+
+int pb_registry_mode_parse(const char *name) {
+    for (int i = 0; name && i < PB_REGISTRY__MODE_COUNT; i++)
+        if (strcasecmp(name, mode_names[i]) == 0) return i;
+    return -1;
+}
 
 const char *pb_registry_op_name(pb_registry_op_t op) {
     if ((int)op < 0 || (size_t)op >= sizeof op_names / sizeof *op_names) return "none";
@@ -226,6 +248,8 @@ pb_registry_t *pb_registry_new(void) {
     pb_registry_t *r = calloc(1, sizeof *r);
     if (!r) return NULL;
     r->global_level = PB_COMPAT_BACKWARD;
+    r->global_mode = PB_REGISTRY_READWRITE;
+    r->next_id = 1;
     r->next_bind_id = 1;
     r->offset = -1;
     return r;
@@ -254,12 +278,18 @@ void pb_registry_destroy(pb_registry_t *r) {
             subj_free(e->val);
     map_free(&r->subjects);
     for (size_t i = 0; i < r->n_schemas; i++) {
-        free(r->schemas[i]->text);
-        pb_schema_destroy(r->schemas[i]->parsed);
-        free(r->schemas[i]);
+        sch_t *s = r->schemas[i];
+        free(s->text);
+        free(s->key);
+        pb_schema_destroy(s->parsed);
+        json_decref(s->references);
+        json_decref(s->metadata);
+        json_decref(s->rule_set);
+        free(s);
     }
     free(r->schemas);
     map_free(&r->by_text);
+    map_free(&r->by_id);
     for (size_t i = 0; i < r->n_products; i++)
         pb_product_destroy(r->products[i]);
     free(r->products);
@@ -304,9 +334,17 @@ static int level_of(const pb_registry_t *r, const subj_t *sj) {
     return sj && sj->level >= 0 ? sj->level : r->global_level;
 }
 
-/* Drop a subject that has neither versions nor a config. */
+static int mode_of(const pb_registry_t *r, const subj_t *sj) {
+    return sj && sj->mode >= 0 ? sj->mode : r->global_mode;
+}
+
+/* A write to subject (sj may be NULL) in READONLY mode: fails res (42205) and returns 1. */
+static int read_only(const pb_registry_t *r, const subj_t *sj, const char *subject,
+                     pb_registry_result_t *res);
+
+/* Drop a subject that has neither versions nor a config nor a mode. */
 static void subject_gc(pb_registry_t *r, subj_t *sj) {
-    if (sj && sj->n == 0 && sj->level < 0) {
+    if (sj && sj->n == 0 && sj->level < 0 && sj->mode < 0) {
         map_del(&r->subjects, sj->name);
         subj_free(sj);
     }
@@ -318,6 +356,7 @@ static subj_t *subject_make(pb_registry_t *r, const char *name) {
     sj = xcalloc(1, sizeof *sj);
     sj->name = xstrdup(name);
     sj->level = -1;
+    sj->mode = -1;
     map_put(&r->subjects, name, sj);
     return sj;
 }
@@ -349,10 +388,12 @@ static int subject_valid(const char *s, pb_err_t *err) {
 }
 
 /* Parse schema text and give its normalized compact JSON (*text, caller frees) and parse (*parsed,
- * caller destroys). Returns 0, PB_SR_INVALID_SCHEMA or PB_SR_SCHEMA_TOO_LARGE with err. Allocation
- * failures here are reported (this also runs on the request path). */
-static int normalize(const char *in, size_t len, char **text, size_t *text_len,
-                     pb_schema_t **parsed, pb_err_t *err) {
+ * caller destroys), with the named types of predef (referenced schemas) predefined. Returns 0,
+ * PB_SR_INVALID_SCHEMA or PB_SR_SCHEMA_TOO_LARGE with err. Allocation failures here are reported
+ * (this also runs on the request path). */
+static int normalize_refs(const char *in, size_t len, const pb_schema_t *const *predef,
+                          size_t n_predef, char **text, size_t *text_len, pb_schema_t **parsed,
+                          pb_err_t *err) {
     pb_schema_t *s = NULL;
     json_t *j = NULL;
     char *out = NULL;
@@ -365,12 +406,12 @@ static int normalize(const char *in, size_t len, char **text, size_t *text_len,
                    PB_REGISTRY_MAX_SCHEMA_BYTES);
         goto done;
     }
-    if (pb_schema_parse(in, len, &s, err)) {
+    if (pb_schema_parse_refs(in, len, predef, n_predef, &s, err)) {
         rc = err && err->code == PB_ERR_TOO_LARGE ? PB_SR_SCHEMA_TOO_LARGE : PB_SR_INVALID_SCHEMA;
         pb_err_prefix(err, "Invalid schema: ");
         goto done;
     }
-    j = pb_schema_to_json(s);
+    j = pb_schema_to_json_own(s);
     out = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     if (!out) {
         rc = PB_SR_STORE_ERROR;
@@ -394,6 +435,11 @@ done:
     json_decref(j);
     pb_schema_destroy(s);
     return rc;
+}
+
+static int normalize(const char *in, size_t len, char **text, size_t *text_len,
+                     pb_schema_t **parsed, pb_err_t *err) {
+    return normalize_refs(in, len, NULL, 0, text, text_len, parsed, err);
 }
 
 /* Normalize a JSON schema value (a port's declared schema). */
@@ -461,8 +507,48 @@ static void item_text(pb_buf_t *b, const json_t *it) {
 
 #define MESSAGE_MAX (64 * 1024)
 
-/* "details: [item, item, ..., {compatibility: 'LEVEL'}]" appended to b, cut near MESSAGE_MAX. */
-static void items_text(pb_buf_t *b, const json_t *items, int level) {
+#define OLD_SCHEMA_MAX (10 * 1024) /* Confluent's MAX_SCHEMA_SIZE_FOR_LOGGING */
+
+/* For each version of sj the items name (first seen first), Confluent's "{oldSchemaVersion: N}"
+ * and "{oldSchema: '<schema>'}" (a schema longer than OLD_SCHEMA_MAX cut as Confluent cuts it),
+ * as a new array of strings (empty when sj is NULL). */
+static json_t *old_schema_entries(const subj_t *sj, const json_t *items) {
+    json_t *out = jcheck(json_array());
+    for (size_t i = 0; sj && i < json_array_size(items); i++) {
+        json_int_t v = json_integer_value(json_object_get(json_array_get(items, i), "version"));
+        if (v <= 0) continue;
+        size_t k = 0;
+        while (k < i &&
+               json_integer_value(json_object_get(json_array_get(items, k), "version")) != v)
+            k++;
+        const ver_t *ov = k == i ? find_version(sj, (int)v) : NULL;
+        if (!ov) continue;
+        pb_buf_t b = {0};
+        if (pb_buf_printf(&b, "{oldSchemaVersion: %d}", ov->version)) oom();
+        json_array_append_new(out, jcheck(json_stringn((const char *)b.data, b.len)));
+        b.len = 0;
+        if (ov->s->len <= OLD_SCHEMA_MAX ? pb_buf_printf(&b, "{oldSchema: '%s'}", ov->s->text)
+                                         : pb_buf_printf(&b, "{oldSchema: <truncated> '%.*s...'}",
+                                                         OLD_SCHEMA_MAX, ov->s->text))
+            oom();
+        json_array_append_new(out, jcheck(json_stringn((const char *)b.data, b.len)));
+        pb_buf_free(&b);
+    }
+    return out;
+}
+
+/* The same, appended to b as "entry, entry, " (while b is shorter than MESSAGE_MAX). */
+static void old_schemas_text(pb_buf_t *b, const subj_t *sj, const json_t *items) {
+    json_t *e = old_schema_entries(sj, items);
+    for (size_t i = 0; i < json_array_size(e) && b->len <= MESSAGE_MAX; i++)
+        if (pb_buf_printf(b, "%s, ", json_string_value(json_array_get(e, i)))) oom();
+    json_decref(e);
+}
+
+/* "details: [item, item, ..., {oldSchemaVersion: N}, {oldSchema: '...'}, ..., {compatibility:
+ * 'LEVEL'}]" appended to b, cut near MESSAGE_MAX; the old schemas of sj the items name (sj may be
+ * NULL: none). */
+static void items_text(pb_buf_t *b, const json_t *items, int level, const subj_t *sj) {
     if (pb_buf_puts(b, "details: [")) oom();
     size_t n = json_array_size(items);
     for (size_t i = 0; i < n; i++) {
@@ -473,6 +559,7 @@ static void items_text(pb_buf_t *b, const json_t *items, int level) {
         item_text(b, json_array_get(items, i));
         if (pb_buf_puts(b, ", ")) oom();
     }
+    old_schemas_text(b, sj, items);
     if (level >= 0 && pb_buf_printf(b, "{compatibility: '%s'}", pb_compat_level_name(level)))
         oom();
     else if (level < 0 && b->len >= 2 && b->data[b->len - 2] == ',')
@@ -632,7 +719,7 @@ static void res_incompatible(pb_registry_result_t *res, json_t *items, pb_buf_t 
 
 /* Message of a failed register: what it conflicts with, then every incompatibility. */
 static void register_message(pb_buf_t *b, const char *subject, int level, const char *port,
-                             const json_t *items) {
+                             const json_t *items, const subj_t *sj) {
     int lvl = items_have(items, "version") || !items_have(items, "subscriber");
     if (pb_buf_printf(b, "Schema being registered is incompatible with ")) oom();
     if (lvl && pb_buf_printf(b, "an earlier schema for subject \"%s\"", subject)) oom();
@@ -644,12 +731,65 @@ static void register_message(pb_buf_t *b, const char *subject, int level, const 
             oom();
     }
     if (pb_buf_puts(b, ", ")) oom();
-    items_text(b, items, level);
+    items_text(b, items, level, sj);
 }
 
 /* ---- schema table --------------------------------------------------------------------------- */
 
-/* The schema with this text, created if new. Takes ownership of text and parsed on every path. */
+/* A schema's identity (Confluent's: the schema, its references, metadata and ruleSet): the text
+ * alone when it has none of them, else text "\n" {"references","metadata","ruleSet"} (keys
+ * sorted). Compact JSON text holds no raw newline, so the two forms never collide. Caller frees. */
+static char *key_of(const char *text, const json_t *refs, const json_t *md, const json_t *rs) {
+    if (!refs && !md && !rs) return xstrdup(text);
+    json_t *o = jcheck(json_object());
+    if (refs) json_object_set(o, "references", (json_t *)refs);
+    if (md) json_object_set(o, "metadata", (json_t *)md);
+    if (rs) json_object_set(o, "ruleSet", (json_t *)rs);
+    char *extra = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    if (!extra) oom();
+    size_t a = strlen(text), b = strlen(extra);
+    char *k = xmalloc(a + b + 2);
+    memcpy(k, text, a);
+    k[a] = '\n';
+    memcpy(k + a + 1, extra, b + 1);
+    free(extra);
+    return k;
+}
+
+static void id_key(int id, char out[16]) { snprintf(out, 16, "%d", id); }
+
+static sch_t *schema_by_id_any(const pb_registry_t *r, int id) {
+    char k[16];
+    id_key(id, k);
+    return map_get(&r->by_id, k);
+}
+
+/* A new schema with id (0: the next one). Takes text, key and parsed; copies the JSON values. */
+static sch_t *schema_new(pb_registry_t *r, int id, char *text, size_t len, char *key,
+                         pb_schema_t *parsed, const json_t *refs, const json_t *md,
+                         const json_t *rs) {
+    char k[16];
+    grow((void **)&r->schemas, &r->cap_schemas, r->n_schemas + 1, sizeof *r->schemas);
+    sch_t *s = xcalloc(1, sizeof *s);
+    s->id = id > 0 ? id : r->next_id;
+    if (s->id >= r->next_id) r->next_id = s->id + 1;
+    s->text = text;
+    s->len = len;
+    s->key = key;
+    s->parsed = parsed;
+    s->references = refs ? jcheck(json_deep_copy(refs)) : NULL;
+    s->metadata = md ? jcheck(json_deep_copy(md)) : NULL;
+    s->rule_set = rs ? jcheck(json_deep_copy(rs)) : NULL;
+    r->schemas[r->n_schemas++] = s;
+    if (!map_get(&r->by_text, key)) map_put(&r->by_text, key, s);
+    id_key(s->id, k);
+    map_put(&r->by_id, k, s);
+    return s;
+}
+
+/* The schema with this text (and no references, metadata or ruleSet), created if new. Takes
+ * ownership of text and parsed on every path. */
 static sch_t *schema_intern(pb_registry_t *r, char *text, size_t len, pb_schema_t *parsed) {
     sch_t *s = schema_get(r, text);
     if (s) {
@@ -657,15 +797,104 @@ static sch_t *schema_intern(pb_registry_t *r, char *text, size_t len, pb_schema_
         pb_schema_destroy(parsed);
         return s;
     }
-    grow((void **)&r->schemas, &r->cap_schemas, r->n_schemas + 1, sizeof *r->schemas);
-    s = xcalloc(1, sizeof *s);
-    s->id = (int)r->n_schemas + 1;
-    s->text = text;
-    s->len = len;
-    s->parsed = parsed;
-    r->schemas[r->n_schemas++] = s;
-    map_put(&r->by_text, text, s);
-    return s;
+    return schema_new(r, 0, text, len, xstrdup(text), parsed, NULL, NULL, NULL);
+}
+
+/* ---- references ----------------------------------------------------------------------------- */
+
+/* Does schema s reference (subject, version)? */
+static int references_sv(const sch_t *s, const char *subject, int version) {
+    for (size_t i = 0; s->references && i < json_array_size(s->references); i++) {
+        const json_t *ref = json_array_get(s->references, i);
+        if (json_integer_value(json_object_get(ref, "version")) == version &&
+            strcmp(json_string_value(json_object_get(ref, "subject")), subject) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Versions referencing (subject, version): soft-deleted ones too with include_deleted, none of
+ * subject skip (may be NULL). Appends their schema ids to ids (may be NULL; ascending, unique);
+ * returns how many versions. */
+static size_t referencing(const pb_registry_t *r, const char *subject, int version,
+                          int include_deleted, const char *skip, json_t *ids) {
+    size_t n = 0;
+    for (size_t i = 0; i < r->subjects.nb; i++)
+        for (ment_t *e = r->subjects.b[i]; e; e = e->next) {
+            const subj_t *sj = e->val;
+            if (skip && strcmp(sj->name, skip) == 0) continue;
+            for (size_t k = 0; k < sj->n; k++) {
+                if ((sj->v[k].deleted && !include_deleted) ||
+                    !references_sv(sj->v[k].s, subject, version))
+                    continue;
+                n++;
+                if (!ids) continue;
+                size_t at = 0, m = json_array_size(ids);
+                while (at < m && json_integer_value(json_array_get(ids, at)) < sj->v[k].s->id)
+                    at++;
+                if (at < m && json_integer_value(json_array_get(ids, at)) == sj->v[k].s->id)
+                    continue;
+                json_array_insert_new(ids, at, jcheck(json_integer(sj->v[k].s->id)));
+            }
+        }
+    return n;
+}
+
+/* 42206 for (subject, version) when referenced (see referencing). Returns 1 when it failed res. */
+static int referenced_fails(const pb_registry_t *r, const char *subject, int version,
+                            int include_deleted, const char *skip, pb_registry_result_t *res) {
+    json_t *ids = jcheck(json_array());
+    if (!referencing(r, subject, version, include_deleted, skip, ids)) {
+        json_decref(ids);
+        return 0;
+    }
+    char *list = json_dumps(ids, JSON_COMPACT);
+    json_decref(ids);
+    if (!list) oom();
+    res_fail(res, PB_SR_REFERENCE_EXISTS,
+             "One or more references exist to the schema "
+             "{magic=1,keytype=SCHEMA,subject=%s,version=%d}. Schema ids %s reference it "
+             "(GET /subjects/%s/versions/%d/referencedby): delete %sthose versions first",
+             subject, version, list, subject, version, include_deleted ? "permanently " : "");
+    free(list);
+    return 1;
+}
+
+/* The parsed schemas references (an array of {name, subject, version}; version -1 the latest
+ * live one) name, into a new array (*out, caller frees; NULL when none). Returns 0, or 42201 with
+ * err naming the reference that does not resolve. A referenced version may be soft-deleted (it
+ * still exists; deleting it is refused while referenced). */
+static int refs_resolve(const pb_registry_t *r, const json_t *refs, const pb_schema_t ***out,
+                        size_t *n, pb_err_t *err) {
+    size_t m = json_array_size(refs);
+    *out = NULL;
+    *n = 0;
+    if (!m) return 0;
+    const pb_schema_t **ps = calloc(m, sizeof *ps);
+    if (!ps) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        return PB_SR_STORE_ERROR;
+    }
+    for (size_t i = 0; i < m; i++) {
+        const json_t *ref = json_array_get(refs, i);
+        const char *name = json_string_value(json_object_get(ref, "name"));
+        const char *subject = json_string_value(json_object_get(ref, "subject"));
+        int version = (int)json_integer_value(json_object_get(ref, "version"));
+        const subj_t *sj = subject_get(r, subject);
+        const ver_t *v = version == -1 ? latest_live(sj) : find_version(sj, version);
+        if (!v) {
+            free(ps);
+            pb_err_set(err, PB_ERR_INVALID,
+                       "Invalid schema: reference %zu (\"%s\") names subject '%s' version %d, "
+                       "which does not exist (register it first)",
+                       i, name ? name : "", subject ? subject : "", version);
+            return PB_SR_INVALID_SCHEMA;
+        }
+        ps[i] = v->s->parsed;
+    }
+    *out = ps;
+    *n = m;
+    return 0;
 }
 
 /* Add a new version of s to subject name (created when needed). Returns the version. Removes
@@ -675,7 +904,8 @@ static int version_add(pb_registry_t *r, const char *name, sch_t *s) {
     int nv = sj->n ? sj->v[sj->n - 1].version + 1 : 1;
     size_t k = 0;
     for (size_t i = 0; i < sj->n; i++) {
-        if (sj->v[i].deleted && sj->v[i].s == s) {
+        if (sj->v[i].deleted && sj->v[i].s == s &&
+            !referencing(r, name, sj->v[i].version, 1, NULL, NULL)) {
             s->refs--;
             continue;
         }
@@ -712,20 +942,98 @@ static const char *get_str(const json_t *o, const char *k, int *bad) {
 
 /* ---- op: register --------------------------------------------------------------------------- */
 
-/* Check and register a normalized schema under subject. Takes text and parsed. */
-static void do_register(pb_registry_t *r, const char *subject, char *text, size_t len,
-                        pb_schema_t *parsed, pb_registry_result_t *res) {
+/* A version of s numbered version inserted into subject name (created when needed), in order. */
+static void version_insert(pb_registry_t *r, const char *name, sch_t *s, int version) {
+    subj_t *sj = subject_make(r, name);
+    grow((void **)&sj->v, &sj->cap, sj->n + 1, sizeof *sj->v);
+    size_t i = sj->n;
+    while (i > 0 && sj->v[i - 1].version > version) {
+        sj->v[i] = sj->v[i - 1];
+        i--;
+    }
+    sj->v[i] = (ver_t){version, s, 0};
+    sj->n++;
+    s->refs++;
+}
+
+static int read_only(const pb_registry_t *r, const subj_t *sj, const char *subject,
+                     pb_registry_result_t *res) {
+    if (mode_of(r, sj) != PB_REGISTRY_READONLY) return 0;
+    res_fail(res, PB_SR_NOT_PERMITTED,
+             "Subject %s in context . is in read-only mode: writes are refused until its mode "
+             "(PUT /mode/%s) or the global one (PUT /mode) is READWRITE",
+             subject ? subject : "(global)", subject ? subject : "{subject}");
+    return 1;
+}
+
+/* A registration as the record states it. */
+typedef struct reg_req {
+    const char *subject;
+    char *text; /* normalized (taken) */
+    size_t len;
+    pb_schema_t *parsed; /* taken; NULL: the schema with this text is known (its parse serves) */
+    const json_t *refs, *md, *rs; /* borrowed, NULL when absent */
+    int id, version;              /* explicit (IMPORT), else 0 */
+} reg_req_t;
+
+/* The live version of sj whose schema has this identity key (the latest), or NULL. */
+static const ver_t *live_version_key(const subj_t *sj, const char *key) {
+    for (size_t i = sj ? sj->n : 0; i-- > 0;)
+        if (!sj->v[i].deleted && strcmp(sj->v[i].s->key, key) == 0) return &sj->v[i];
+    return NULL;
+}
+
+/* q->parsed when the record's text was known (the fast path): a parse of its own, as every
+ * schema owns its nodes. */
+static void ensure_parsed(const pb_registry_t *r, reg_req_t *q) {
+    if (q->parsed) return;
+    const sch_t *known = schema_get(r, q->text);
+    pb_err_t err = {0};
+    char *t2 = NULL;
+    size_t l2;
+    if (!known || normalize(known->text, known->len, &t2, &l2, &q->parsed, &err)) oom();
+    free(t2);
+}
+
+/* Check and register (see registry.h: semantics and modes). Takes q->text and q->parsed. */
+static void do_register(pb_registry_t *r, reg_req_t *q, pb_registry_result_t *res) {
+    const char *subject = q->subject;
     subj_t *sj = subject_get(r, subject);
-    sch_t *s = schema_get(r, text);
     json_t *items = NULL;
     pb_buf_t msg = {0};
     reader_ref_t *rd = NULL;
-    const ver_t *live = live_version_of(sj, s);
-    if (live) {
-        res->id = s->id;
+    char *key = NULL;
+    int mode = mode_of(r, sj);
+    const ver_t *latest = latest_live(sj);
+    /* Outside IMPORT a registration without metadata / ruleSet keeps the latest version's. */
+    const json_t *md = q->md, *rs = q->rs;
+    if (mode != PB_REGISTRY_IMPORT && latest) {
+        if (!md) md = latest->s->metadata;
+        if (!rs) rs = latest->s->rule_set;
+    }
+    key = key_of(q->text, q->refs, md, rs);
+    const ver_t *live = live_version_key(sj, key);
+    if (live && (q->id <= 0 || q->id == live->s->id) &&
+        (q->version <= 0 || q->version == live->version)) {
+        res->id = live->s->id;
         res->version = live->version;
         res->existed = 1;
         res->status = 200;
+        goto done;
+    }
+    if (read_only(r, sj, subject, res)) goto done;
+    if (q->id > 0 && mode != PB_REGISTRY_IMPORT) {
+        res_fail(res, PB_SR_NOT_PERMITTED,
+                 "Subject %s in context . is not in import mode: a schema with an explicit id is "
+                 "registered only in IMPORT mode (PUT /mode/%s {\"mode\":\"IMPORT\"})",
+                 subject, subject);
+        goto done;
+    }
+    if (q->id <= 0 && mode != PB_REGISTRY_READWRITE) {
+        res_fail(res, PB_SR_NOT_PERMITTED,
+                 "Subject %s in context . is not in read-write mode: in %s mode a registration "
+                 "needs an explicit \"id\"",
+                 subject, pb_registry_mode_name(mode));
         goto done;
     }
     if (!sj && r->subjects.n >= PB_REGISTRY_MAX_SUBJECTS) {
@@ -740,29 +1048,76 @@ static void do_register(pb_registry_t *r, const char *subject, char *text, size_
                  subject, sj->n, PB_REGISTRY_MAX_VERSIONS);
         goto done;
     }
+    sch_t *s = schema_get(r, key);
     if (!s && r->n_schemas >= PB_REGISTRY_MAX_SCHEMAS) {
         res_fail(res, PB_SR_NOT_PERMITTED, "Registry limit: at most %d schemas",
                  PB_REGISTRY_MAX_SCHEMAS);
         goto done;
     }
+    int next = sj && sj->n ? sj->v[sj->n - 1].version + 1 : 1;
+    if (mode == PB_REGISTRY_IMPORT) {
+        /* Ids and versions as given, no compatibility check (a migration copies history). */
+        int version = q->version > 0 ? q->version : next;
+        const ver_t *at = find_version(sj, version);
+        if (at) {
+            res_fail(res, PB_SR_NOT_PERMITTED,
+                     "Subject '%s' version %d already holds schema id %d: an import never "
+                     "overwrites a version",
+                     subject, version, at->s->id);
+            goto done;
+        }
+        sch_t *byid = schema_by_id_any(r, q->id);
+        if (byid && strcmp(byid->key, key) != 0) {
+            res_fail(res, PB_SR_NOT_PERMITTED,
+                     "Overwrite new schema with id %d in context . is not permitted: id %d holds "
+                     "another schema",
+                     q->id, q->id);
+            goto done;
+        }
+        if (!byid && r->n_schemas >= PB_REGISTRY_MAX_SCHEMAS) {
+            res_fail(res, PB_SR_NOT_PERMITTED, "Registry limit: at most %d schemas",
+                     PB_REGISTRY_MAX_SCHEMAS);
+            goto done;
+        }
+        if (!byid) ensure_parsed(r, q);
+        s = byid ? byid : schema_new(r, q->id, q->text, q->len, key, q->parsed, q->refs, md, rs);
+        if (!byid) q->text = NULL, key = NULL, q->parsed = NULL;
+        version_insert(r, subject, s, version);
+        res->id = s->id;
+        res->version = version;
+        res->status = 200;
+        res->changed = 1;
+        goto done;
+    }
+    if (q->version > 0 && q->version != next) {
+        res_fail(res, PB_SR_INVALID_SCHEMA,
+                 "Invalid schema: version %d is not one more than the previous version (%d) of "
+                 "subject '%s'",
+                 q->version, next - 1, subject);
+        goto done;
+    }
     int level = level_of(r, sj);
-    const pb_schema_t *cand = s ? s->parsed : parsed;
+    const pb_schema_t *cand = s           ? s->parsed
+                              : q->parsed ? q->parsed
+                                          : schema_get(r, q->text)->parsed;
     items = jcheck(json_array());
     res->checks[level_check(sj, level, cand, NULL, 0, items) ? 0 : 1][level]++;
     const pb_port_t *port = map_get(&r->out_subjects, subject);
-    if (port && level != PB_COMPAT_NONE) {
+    if (port) { /* whatever the level, NONE included (DESIGN §5: port subjects are protected) */
         size_t n;
         rd = readers_of(r, port->fqn, &n);
         subscriber_check(rd, n, cand, items);
     }
     if (json_array_size(items)) {
-        register_message(&msg, subject, level, port ? port->fqn : NULL, items);
+        register_message(&msg, subject, level, port ? port->fqn : NULL, items, sj);
         res_incompatible(res, items, &msg);
         goto done;
     }
-    s = schema_intern(r, text, len, parsed);
-    text = NULL;
-    parsed = NULL;
+    if (!s) {
+        ensure_parsed(r, q);
+        s = schema_new(r, 0, q->text, q->len, key, q->parsed, q->refs, md, rs);
+        q->text = NULL, key = NULL, q->parsed = NULL;
+    }
     res->id = s->id;
     res->version = version_add(r, subject, s);
     res->status = 200;
@@ -771,34 +1126,85 @@ done:
     free(rd);
     pb_buf_free(&msg);
     json_decref(items);
-    free(text);
-    pb_schema_destroy(parsed);
+    free(key);
+    free(q->text);
+    q->text = NULL;
+    pb_schema_destroy(q->parsed);
+    q->parsed = NULL;
+}
+
+/* A JSON member that must be absent/null or of one kind: NULL when absent; *bad when wrong. */
+static const json_t *get_kind(const json_t *o, const char *k, json_type t, int *bad) {
+    json_t *v = json_object_get(o, k);
+    if (!v || json_is_null(v)) return NULL;
+    if (json_typeof(v) != t) *bad = 1;
+    return v;
+}
+
+/* A positive integer member, 0 when absent; *bad when present and not one. */
+static int get_pos_int(const json_t *o, const char *k, int *bad) {
+    json_t *v = json_object_get(o, k);
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 2147483647) {
+        *bad = 1;
+        return 0;
+    }
+    return (int)json_integer_value(v);
+}
+
+/* Are references well-formed ({name: string, subject: string, version: int}) objects? */
+static int refs_wellformed(const json_t *refs) {
+    for (size_t i = 0; i < json_array_size(refs); i++) {
+        const json_t *x = json_array_get(refs, i);
+        if (!json_is_string(json_object_get(x, "name")) ||
+            !json_is_string(json_object_get(x, "subject")) ||
+            !json_is_integer(json_object_get(x, "version")))
+            return 0;
+    }
+    return 1;
 }
 
 static int op_register(pb_registry_t *r, const json_t *rec, pb_registry_result_t *res) {
     int bad = 0;
     const char *subject = get_str(rec, "subject", &bad);
     const char *schema = get_str(rec, "schema", &bad);
-    if (bad || !subject || !schema) return -1;
+    reg_req_t q = {.subject = subject};
+    q.refs = get_kind(rec, "references", JSON_ARRAY, &bad);
+    q.md = get_kind(rec, "metadata", JSON_OBJECT, &bad);
+    q.rs = get_kind(rec, "ruleSet", JSON_OBJECT, &bad);
+    q.id = get_pos_int(rec, "id", &bad);
+    q.version = get_pos_int(rec, "version", &bad);
+    if (bad || !subject || !schema || !refs_wellformed(q.refs)) return -1;
+    if (q.refs && json_array_size(q.refs) == 0) q.refs = NULL;
     pb_err_t err = {0};
-    char *text = NULL;
-    size_t len = 0;
-    pb_schema_t *parsed = NULL;
     if (!subject_valid(subject, &err)) {
         res_fail(res, PB_SR_INVALID_SUBJECT, "%s", err.msg);
         return 0;
     }
-    if (schema_get(r, schema)) { /* already normalized and known: skip parsing (replay speed) */
-        do_register(r, subject, xstrdup(schema), strlen(schema), NULL, res);
+    q.text = xstrdup(schema);
+    q.len = strlen(schema);
+    if (!q.refs && schema_get(r, schema)) { /* already normalized and known: skip parsing */
+        do_register(r, &q, res);
         return 0;
     }
-    int rc = normalize(schema, strlen(schema), &text, &len, &parsed, &err);
+    const pb_schema_t **predef = NULL;
+    size_t n_predef = 0;
+    int rc = refs_resolve(r, q.refs, &predef, &n_predef, &err);
     if (rc == PB_SR_STORE_ERROR) oom();
+    if (!rc) {
+        free(q.text);
+        q.text = NULL;
+        rc = normalize_refs(schema, strlen(schema), predef, n_predef, &q.text, &q.len, &q.parsed,
+                            &err);
+        if (rc == PB_SR_STORE_ERROR) oom();
+    }
+    free(predef);
     if (rc) {
+        free(q.text);
         res_fail(res, rc, "%s", err.msg);
         return 0;
     }
-    do_register(r, subject, text, len, parsed, res);
+    do_register(r, &q, res);
     return 0;
 }
 
@@ -809,8 +1215,40 @@ static void version_remove(pb_registry_t *r, subj_t *sj, ver_t *v) {
     size_t i = (size_t)(v - sj->v);
     memmove(&sj->v[i], &sj->v[i + 1], (sj->n - i - 1) * sizeof *sj->v);
     sj->n--;
-    if (sj->n == 0) sj->level = -1; /* Confluent drops the subject's config with its last version */
+    if (sj->n == 0)
+        sj->level = sj->mode = -1; /* Confluent drops the subject's config and mode
+                                    * with its last version */
     subject_gc(r, sj);
+}
+
+/* A declared port's subject (output or input port) and its versions cannot be deleted (soft or
+ * permanent): the port's records and its subscribers depend on them. Fails res and returns 1 when
+ * subject is one; names the port, its subscribers and the way out. */
+static int port_protects(const pb_registry_t *r, const char *subject, pb_registry_result_t *res) {
+    const pb_port_t *port = NULL;
+    size_t n = 0;
+    const pb_product_t *const *ps = pb_registry_products(r, &n);
+    for (size_t i = 0; i < n && !port; i++) {
+        for (size_t k = 0; k < ps[i]->n_outputs && !port; k++)
+            if (strcmp(ps[i]->outputs[k].subject, subject) == 0) port = &ps[i]->outputs[k];
+        for (size_t k = 0; k < ps[i]->n_inputs && !port; k++)
+            if (strcmp(ps[i]->inputs[k].subject, subject) == 0) port = &ps[i]->inputs[k];
+    }
+    if (!port) return 0;
+    pb_buf_t subs = {0};
+    for (size_t i = 0; i < r->n_binds; i++) {
+        if (strcmp(r->binds[i]->from, port->fqn) != 0) continue;
+        if (pb_buf_printf(&subs, "%s%s", subs.len ? ", " : "", r->binds[i]->to)) oom();
+    }
+    if (pb_buf_putc(&subs, 0)) oom();
+    res_fail(res, PB_SR_PORT_PROTECTED,
+             "Subject '%s' is the schema of %s port %s, declared by product %s: its versions "
+             "cannot be deleted while the port is declared (subscribers: %s). Change or delete "
+             "the product's descriptor first; a breaking change is a new product major",
+             subject, port->kind == PB_PORT_OUTPUT ? "output" : "input", port->fqn,
+             port->product->fqn, subs.len > 1 ? (const char *)subs.data : "none");
+    pb_buf_free(&subs);
+    return 1;
 }
 
 static int op_delete_version(pb_registry_t *r, const json_t *rec, pb_registry_result_t *res) {
@@ -827,6 +1265,7 @@ static int op_delete_version(pb_registry_t *r, const json_t *rec, pb_registry_re
         res_fail(res, PB_SR_SUBJECT_NOT_FOUND, "Subject '%s' not found.", subject);
         return 0;
     }
+    if (port_protects(r, subject, res) || read_only(r, sj, subject, res)) return 0;
     ver_t *v = NULL;
     if (want == -1) {
         v = permanent ? &sj->v[sj->n - 1] : (ver_t *)latest_live(sj);
@@ -842,6 +1281,9 @@ static int op_delete_version(pb_registry_t *r, const json_t *rec, pb_registry_re
         }
     }
     res->version = v->version;
+    if (!(!permanent && v->deleted) &&
+        referenced_fails(r, subject, v->version, permanent, NULL, res))
+        return 0;
     if (!permanent) {
         if (v->deleted) {
             res_fail(res, PB_SR_VERSION_SOFT_DELETED,
@@ -877,6 +1319,7 @@ static int op_delete_subject(pb_registry_t *r, const json_t *rec, pb_registry_re
         res_fail(res, PB_SR_SUBJECT_NOT_FOUND, "Subject '%s' not found.", subject);
         return 0;
     }
+    if (port_protects(r, subject, res) || read_only(r, sj, subject, res)) return 0;
     if (!permanent && !has_live(sj)) {
         res_fail(res, PB_SR_SUBJECT_SOFT_DELETED,
                  "Subject '%s' was soft deleted.Set permanent=true to delete permanently", subject);
@@ -887,6 +1330,10 @@ static int op_delete_subject(pb_registry_t *r, const json_t *rec, pb_registry_re
                  "Subject '%s' was not deleted first before being permanently deleted", subject);
         return 0;
     }
+    for (size_t i = 0; i < sj->n; i++) /* versions of other subjects referencing one */
+        if ((permanent || !sj->v[i].deleted) &&
+            referenced_fails(r, subject, sj->v[i].version, permanent, subject, res))
+            return 0;
     json_t *list = jcheck(json_array());
     for (size_t i = 0; i < sj->n; i++) {
         if (!permanent && sj->v[i].deleted) continue;
@@ -897,7 +1344,7 @@ static int op_delete_subject(pb_registry_t *r, const json_t *rec, pb_registry_re
         for (size_t i = 0; i < sj->n; i++)
             sj->v[i].s->refs--;
         sj->n = 0;
-        sj->level = -1;
+        sj->level = sj->mode = -1;
         subject_gc(r, sj);
     }
     res->body = list;
@@ -923,6 +1370,7 @@ static int op_config(pb_registry_t *r, const json_t *rec, pb_registry_result_t *
             return 0;
         }
     }
+    if (read_only(r, subject_get(r, subject), subject, res)) return 0;
     if (!subject) {
         res->level = level >= 0 ? level : r->global_level;
         r->global_level = level >= 0 ? level : PB_COMPAT_BACKWARD;
@@ -951,6 +1399,90 @@ static int op_config(pb_registry_t *r, const json_t *rec, pb_registry_result_t *
             sj->level = -1;
             subject_gc(r, sj);
         }
+    }
+    res->status = 200;
+    res->changed = 1;
+    return 0;
+}
+
+/* ---- op: mode ------------------------------------------------------------------------------- */
+
+/* Entering IMPORT (not forced) where the mode in scope is not IMPORT: no live version may exist
+ * in subject (NULL: anywhere); the soft-deleted ones there are removed permanently, unless one is
+ * referenced (42206). Returns 1 when it failed res. Checks everything before changing anything. */
+static int import_clear(pb_registry_t *r, const char *subject, pb_registry_result_t *res) {
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < r->subjects.nb; i++)
+            for (ment_t *e = r->subjects.b[i], *next; e; e = next) {
+                next = e->next;
+                subj_t *sj = e->val;
+                if (subject && strcmp(sj->name, subject) != 0) continue;
+                if (pass == 0) {
+                    if (has_live(sj)) {
+                        res_fail(res, PB_SR_NOT_PERMITTED,
+                                 "Cannot import since found existing subjects: subject '%s' has "
+                                 "live versions (delete them, or set the mode with ?force=true to "
+                                 "import beside them)",
+                                 sj->name);
+                        return 1;
+                    }
+                    for (size_t k = 0; k < sj->n; k++)
+                        if (referenced_fails(r, sj->name, sj->v[k].version, 1, NULL, res)) return 1;
+                } else {
+                    for (size_t k = 0; k < sj->n; k++)
+                        sj->v[k].s->refs--;
+                    sj->n = 0;
+                    subject_gc(r, sj); /* keeps it while it has a config or mode */
+                }
+            }
+    return 0;
+}
+
+static int op_mode(pb_registry_t *r, const json_t *rec, pb_registry_result_t *res) {
+    int bad = 0;
+    const char *subject = get_str(rec, "subject", &bad);
+    const char *mname = get_str(rec, "mode", &bad);
+    json_t *jf = json_object_get(rec, "force");
+    if (bad || (jf && !json_is_boolean(jf))) return -1;
+    int mode = -1;
+    if (mname && (mode = pb_registry_mode_parse(mname)) < 0) {
+        res_fail(res, PB_SR_INVALID_MODE,
+                 "Invalid mode. Valid values are READWRITE, READONLY and IMPORT.");
+        return 0;
+    }
+    pb_err_t err = {0};
+    subj_t *sj = subject_get(r, subject);
+    if (mode >= 0) {
+        if (subject && !subject_valid(subject, &err)) {
+            res_fail(res, PB_SR_INVALID_SUBJECT, "%s", err.msg);
+            return 0;
+        }
+        if (subject && !sj && r->subjects.n >= PB_REGISTRY_MAX_SUBJECTS) {
+            res_fail(res, PB_SR_NOT_PERMITTED, "Registry limit: at most %d subjects",
+                     PB_REGISTRY_MAX_SUBJECTS);
+            return 0;
+        }
+        if (mode == PB_REGISTRY_IMPORT && mode_of(r, sj) != PB_REGISTRY_IMPORT &&
+            !json_is_true(jf) && import_clear(r, subject, res))
+            return 0;
+        if (subject) {
+            sj = subject_make(r, subject);
+            sj->mode = mode;
+        } else {
+            r->global_mode = mode;
+        }
+        res->level = mode;
+    } else if (subject) {
+        if (!sj || sj->mode < 0) {
+            res_fail(res, PB_SR_SUBJECT_NOT_FOUND, "Subject '%s' not found.", subject);
+            return 0;
+        }
+        res->level = sj->mode;
+        sj->mode = -1;
+        subject_gc(r, sj);
+    } else {
+        res->level = r->global_mode;
+        r->global_mode = PB_REGISTRY_READWRITE;
     }
     res->status = 200;
     res->changed = 1;
@@ -1246,6 +1778,17 @@ static int op_product_put(pb_registry_t *r, const json_t *rec, pb_registry_resul
         x->existed = live_version_of(sj, x->existing) != NULL;
         x->set_level = explicit_level(p, k, i);
         x->level = x->set_level ? pb_compat_level_parse(x->port->compatibility) : level_of(r, sj);
+        int mode = mode_of(r, sj);
+        if (mode != PB_REGISTRY_READWRITE &&
+            (!x->existed || (x->set_level && (!sj || sj->level != x->level)))) {
+            res_fail(res, PB_SR_NOT_PERMITTED,
+                     "port %s: subject '%s' is in %s mode, so the port's %s cannot be stored "
+                     "(PUT /mode/%s {\"mode\":\"READWRITE\"} first)",
+                     x->port->fqn, x->port->subject, pb_registry_mode_name(mode),
+                     x->existed ? "compatibility level" : "schema as a new version",
+                     x->port->subject);
+            goto done;
+        }
         if (!sj) new_subjects++;
         if (!x->existing) new_schemas++;
         if (sj && !x->existed && sj->n >= PB_REGISTRY_MAX_VERSIONS) {
@@ -1289,7 +1832,8 @@ static int op_product_put(pb_registry_t *r, const json_t *rec, pb_registry_resul
         if (json_array_size(its)) {
             if (!msg.len) {
                 if (pb_buf_printf(&msg, "port %s: ", x->port->fqn)) oom();
-                register_message(&msg, x->port->subject, x->level, NULL, its);
+                register_message(&msg, x->port->subject, x->level, NULL, its,
+                                 subject_get(r, x->port->subject));
             }
             json_array_extend(items, its);
         }
@@ -1298,7 +1842,7 @@ static int op_product_put(pb_registry_t *r, const json_t *rec, pb_registry_resul
     /* 2. Output ports: every subscriber after the change must read the new schema. */
     for (size_t a = 0; a < p->n_outputs && !json_array_size(items); a++) {
         plan_port_t *x = &pp[a];
-        if (x->existed || x->level == PB_COMPAT_NONE) continue;
+        if (x->existed) continue; /* every level, NONE included */
         size_t n = 0;
         rd = xcalloc(r->n_binds + npb + 1, sizeof *rd);
         for (size_t i = 0; i < r->n_binds; i++) {
@@ -1319,7 +1863,8 @@ static int op_product_put(pb_registry_t *r, const json_t *rec, pb_registry_resul
         rd = NULL;
         if (json_array_size(its)) {
             if (pb_buf_printf(&msg, "port %s: ", x->port->fqn)) oom();
-            register_message(&msg, x->port->subject, x->level, x->port->fqn, its);
+            register_message(&msg, x->port->subject, x->level, x->port->fqn, its,
+                             subject_get(r, x->port->subject));
             json_array_extend(items, its);
         }
         json_decref(its);
@@ -1341,6 +1886,13 @@ static int op_product_put(pb_registry_t *r, const json_t *rec, pb_registry_resul
             goto done;
         }
         const subj_t *ws = subject_get(r, out->subject);
+        if (!has_live(ws) && !(own && !own->existed)) {
+            res_fail(res, PB_SR_PORT_NO_SCHEMA,
+                     "input port %s: output port %s (subject \"%s\") has no live schema version, "
+                     "so its reader cannot be checked; the owner of %s must register one first",
+                     pb[i].to, out->fqn, out->subject, out->product->fqn);
+            goto done;
+        }
         for (size_t v = 0; ws && v < ws->n; v++) {
             if (ws->v[v].deleted) continue;
             if (pair_check(pb[i].reader->parsed, ws->v[v].s->parsed, ws->v[v].version, NULL, 0,
@@ -1350,7 +1902,7 @@ static int op_product_put(pb_registry_t *r, const json_t *rec, pb_registry_resul
                                   "output port %s (subject \"%s\"), ",
                                   pb[i].to, ws->v[v].version, out->fqn, out->subject))
                     oom();
-                items_text(&msg, items, -1);
+                items_text(&msg, items, -1, NULL);
                 res_incompatible(res, items, &msg);
                 goto done;
             }
@@ -1362,7 +1914,7 @@ static int op_product_put(pb_registry_t *r, const json_t *rec, pb_registry_resul
                               "output port %s, ",
                               pb[i].to, out->fqn))
                 oom();
-            items_text(&msg, items, -1);
+            items_text(&msg, items, -1, NULL);
             res_incompatible(res, items, &msg);
             goto done;
         }
@@ -1520,6 +2072,13 @@ static int op_bind(pb_registry_t *r, const json_t *rec, pb_registry_result_t *re
     }
     items = jcheck(json_array());
     const subj_t *ws = subject_get(r, out->subject);
+    if (!has_live(ws)) { /* nothing to check the reader against: a rogue binding otherwise */
+        res_fail(res, PB_SR_PORT_NO_SCHEMA,
+                 "output port %s (subject \"%s\") has no live schema version, so the reader of "
+                 "input port %s cannot be checked; the owner of %s must register one first",
+                 from, out->subject, to, out->product->fqn);
+        goto done;
+    }
     for (size_t v = 0; ws && v < ws->n; v++) {
         if (ws->v[v].deleted) continue;
         if (pair_check(parsed, ws->v[v].s->parsed, ws->v[v].version, NULL, 0, items)) {
@@ -1528,7 +2087,7 @@ static int op_bind(pb_registry_t *r, const json_t *rec, pb_registry_result_t *re
                               "output port %s (subject \"%s\"), ",
                               to, ws->v[v].version, from, out->subject))
                 oom();
-            items_text(&msg, items, -1);
+            items_text(&msg, items, -1, NULL);
             res_incompatible(res, items, &msg);
             goto done;
         }
@@ -1547,12 +2106,19 @@ static int op_bind(pb_registry_t *r, const json_t *rec, pb_registry_result_t *re
                      in->subject);
             goto done;
         }
+        if (mode_of(r, is) != PB_REGISTRY_READWRITE) {
+            res_fail(res, PB_SR_NOT_PERMITTED,
+                     "input port %s: subject '%s' is in %s mode, so the reader schema cannot be "
+                     "stored as a new version (PUT /mode/%s {\"mode\":\"READWRITE\"} first)",
+                     to, in->subject, pb_registry_mode_name(mode_of(r, is)), in->subject);
+            goto done;
+        }
         int level = level_of(r, is);
         int incompatible = level_check(is, level, s ? s->parsed : parsed, NULL, 0, items);
         res->checks[incompatible ? 0 : 1][level]++;
         if (incompatible) {
             if (pb_buf_printf(&msg, "input port %s: ", to)) oom();
-            register_message(&msg, in->subject, level, NULL, items);
+            register_message(&msg, in->subject, level, NULL, items, is);
             res_incompatible(res, items, &msg);
             goto done;
         }
@@ -1673,7 +2239,7 @@ int pb_registry_apply(pb_registry_t *r, int64_t offset, const char *value, size_
     }
     static int (*const fns[])(pb_registry_t *, const json_t *, pb_registry_result_t *) = {
         NULL,           op_register,       op_delete_version, op_delete_subject, op_config,
-        op_product_put, op_product_delete, op_bind,           op_unbind,
+        op_product_put, op_product_delete, op_bind,           op_unbind,         op_mode,
     };
     pb_registry_op_t which = PB_REGISTRY_OP_NONE;
     for (int i = 1; i < (int)(sizeof fns / sizeof *fns); i++)
@@ -1760,19 +2326,387 @@ static int subject_arg(const char *subject, pb_err_t *err) {
 
 int pb_registry_record_register(pb_buf_t *out, const char *req, const char *subject,
                                 const char *schema, size_t len, pb_err_t *err) {
+    return pb_registry_record_register_ex(out, NULL, req, subject, schema, len, NULL, err);
+}
+
+/* ---- registration extras: references, metadata, ruleSet (validated on the request path) ---- */
+
+/* A string array member at what (for messages); returns 0 or sets err. */
+static int string_array(const json_t *a, const char *what, pb_err_t *err) {
+    if (!json_is_array(a))
+        return pb_err_set(err, PB_ERR_INVALID, "%s must be an array of strings, not %s", what,
+                          pb_schema_json_kind(a));
+    for (size_t i = 0; i < json_array_size(a); i++)
+        if (!json_is_string(json_array_get(a, i)))
+            return pb_err_set(err, PB_ERR_INVALID, "%s/%zu must be a string, not %s", what, i,
+                              pb_schema_json_kind(json_array_get(a, i)));
+    return 0;
+}
+
+/* references → a new normalized array ({name, subject, version} only; version -1 resolved to the
+ * latest live version when r is given), or NULL when absent or empty. 42201 with err. */
+static int refs_normalize(const pb_registry_t *r, const json_t *in, json_t **out, pb_err_t *err) {
+    *out = NULL;
+    if (!in || json_is_null(in) || (json_is_array(in) && json_array_size(in) == 0)) return 0;
+    if (!json_is_array(in)) {
+        pb_err_set(err, PB_ERR_INVALID,
+                   "Invalid schema: \"references\" must be an array of {\"name\", \"subject\", "
+                   "\"version\"}, not %s",
+                   pb_schema_json_kind(in));
+        return PB_SR_INVALID_SCHEMA;
+    }
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < json_array_size(in); i++) {
+        const json_t *x = json_array_get(in, i);
+        const json_t *name = json_object_get(x, "name"), *sub = json_object_get(x, "subject");
+        const json_t *ver = json_object_get(x, "version");
+        pb_err_t sub_err = {0};
+        const char *why = NULL;
+        if (!json_is_object(x))
+            why = "must be an object {\"name\", \"subject\", \"version\"}";
+        else if (!json_is_string(name) || json_string_length(name) == 0)
+            why = "needs \"name\" (the referenced named type's full name), a non-empty string";
+        else if (!json_is_string(sub) || !subject_valid(json_string_value(sub), &sub_err))
+            why = "needs \"subject\", a valid subject name";
+        else if (!json_is_integer(ver) ||
+                 (json_integer_value(ver) != -1 &&
+                  (json_integer_value(ver) < 1 || json_integer_value(ver) > 2147483647)))
+            why = "needs \"version\", 1..2^31-1 or -1 (the latest)";
+        if (why) {
+            json_decref(a);
+            pb_err_set(err, PB_ERR_INVALID, "Invalid schema: /references/%zu %s", i, why);
+            return PB_SR_INVALID_SCHEMA;
+        }
+        int v = (int)json_integer_value(ver);
+        if (v == -1 && r) {
+            const ver_t *lv = latest_live(subject_get(r, json_string_value(sub)));
+            if (!lv) {
+                json_decref(a);
+                pb_err_set(err, PB_ERR_INVALID,
+                           "Invalid schema: /references/%zu names subject '%s', which has no live "
+                           "version",
+                           i, json_string_value(sub));
+                return PB_SR_INVALID_SCHEMA;
+            }
+            v = lv->version;
+        }
+        if (json_array_append_new(
+                a, json_pack("{s:O,s:O,s:i}", "name", name, "subject", sub, "version", v))) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    if (!a) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        return PB_SR_STORE_ERROR;
+    }
+    *out = a;
+    return 0;
+}
+
+/* metadata ({"tags": {path: [string]}, "properties": {name: string}, "sensitive": [string]}) →
+ * a new copy, NULL when absent. 42201 with err naming the member. */
+static int metadata_check(const json_t *in, json_t **out, pb_err_t *err) {
+    const char *k;
+    const json_t *v;
+    *out = NULL;
+    if (!in || json_is_null(in)) return 0;
+    if (!json_is_object(in)) {
+        pb_err_set(err, PB_ERR_INVALID, "Invalid metadata: must be an object, not %s",
+                   pb_schema_json_kind(in));
+        return PB_SR_INVALID_SCHEMA;
+    }
+    json_object_foreach((json_t *)in, k, v) {
+        int bad = 0;
+        if (strcmp(k, "tags") == 0) {
+            const char *path;
+            const json_t *tags;
+            if (!json_is_object(v)) {
+                pb_err_set(err, PB_ERR_INVALID,
+                           "Invalid metadata: /metadata/tags must be an object {path: [tag]}");
+                return PB_SR_INVALID_SCHEMA;
+            }
+            json_object_foreach((json_t *)v, path, tags) {
+                if (string_array(tags, "/metadata/tags/<path>", err)) bad = 1;
+            }
+        } else if (strcmp(k, "properties") == 0) {
+            const char *name;
+            const json_t *val;
+            if (!json_is_object(v)) {
+                bad = 1;
+                pb_err_set(err, PB_ERR_INVALID,
+                           "/metadata/properties must be an object {name: string}");
+            }
+            json_object_foreach((json_t *)v, name, val) {
+                if (!bad && !json_is_string(val)) {
+                    bad = 1;
+                    pb_err_set(err, PB_ERR_INVALID,
+                               "/metadata/properties/%s must be a string, not %s", name,
+                               pb_schema_json_kind(val));
+                }
+            }
+        } else if (strcmp(k, "sensitive") == 0) {
+            bad = string_array(v, "/metadata/sensitive", err) != 0;
+        } else {
+            pb_err_set(err, PB_ERR_INVALID,
+                       "unknown member /metadata/%s (Confluent's metadata has tags, properties "
+                       "and sensitive)",
+                       k);
+            bad = 1;
+        }
+        if (bad) {
+            pb_err_prefix(err, "Invalid metadata: ");
+            return PB_SR_INVALID_SCHEMA;
+        }
+    }
+    if (!(*out = json_deep_copy(in))) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        return PB_SR_STORE_ERROR;
+    }
+    return 0;
+}
+
+static int in_list(const char *s, const char *const *list) {
+    for (; s && *list; list++)
+        if (strcmp(s, *list) == 0) return 1;
+    return 0;
+}
+
+/* One rule of ruleSet/<group>/<i> (Confluent's Rule.validate), completed with the defaults kind
+ * TRANSFORM and mode WRITEREAD into *out. 0 or -1 with err. */
+static int rule_check(const json_t *in, const char *group, size_t i, int migration, json_t **out,
+                      pb_err_t *err) {
+    static const char *const kinds[] = {"TRANSFORM", "CONDITION", NULL};
+    static const char *const migr[] = {"UPGRADE", "DOWNGRADE", "UPDOWN", NULL};
+    static const char *const dom[] = {"WRITE", "READ", "WRITEREAD", NULL};
+    static const char *const strs[] = {"name", "doc",       "kind",      "mode", "type",
+                                       "expr", "onSuccess", "onFailure", NULL};
+    const char *k;
+    const json_t *v;
+    *out = NULL;
+    if (!json_is_object(in))
+        return pb_err_set(err, PB_ERR_INVALID, "/ruleSet/%s/%zu must be an object", group, i), -1;
+    json_object_foreach((json_t *)in, k, v) {
+        if (in_list(k, strs)) {
+            if (!json_is_string(v))
+                return pb_err_set(err, PB_ERR_INVALID, "/ruleSet/%s/%zu/%s must be a string", group,
+                                  i, k),
+                       -1;
+        } else if (strcmp(k, "tags") == 0) {
+            if (string_array(v, "tags", err))
+                return pb_err_prefix(err, "/ruleSet/%s/%zu/", group, i), -1;
+        } else if (strcmp(k, "params") == 0) {
+            const char *pk;
+            const json_t *pv;
+            if (!json_is_object(v))
+                return pb_err_set(err, PB_ERR_INVALID,
+                                  "/ruleSet/%s/%zu/params must be an object {name: string}", group,
+                                  i),
+                       -1;
+            json_object_foreach((json_t *)v, pk, pv) {
+                if (!json_is_string(pv))
+                    return pb_err_set(err, PB_ERR_INVALID,
+                                      "/ruleSet/%s/%zu/params/%s must be a string", group, i, pk),
+                           -1;
+            }
+        } else if (strcmp(k, "disabled") == 0) {
+            if (!json_is_boolean(v))
+                return pb_err_set(err, PB_ERR_INVALID,
+                                  "/ruleSet/%s/%zu/disabled must be true or false", group, i),
+                       -1;
+        } else {
+            return pb_err_set(err, PB_ERR_INVALID, "/ruleSet/%s/%zu: unknown member \"%s\"", group,
+                              i, k),
+                   -1;
+        }
+    }
+    const char *name = json_string_value(json_object_get(in, "name"));
+    if (!name)
+        return pb_err_set(err, PB_ERR_INVALID, "/ruleSet/%s/%zu: Missing rule name", group, i), -1;
+    size_t nl = strlen(name);
+    int ok = nl > 0 && nl <= 256 && (isalpha((unsigned char)name[0]) || name[0] == '_');
+    for (size_t c = 1; ok && c < nl; c++)
+        ok = isalnum((unsigned char)name[c]) || name[c] == '_' || name[c] == '-';
+    if (!ok)
+        return pb_err_set(err, PB_ERR_INVALID,
+                          "/ruleSet/%s/%zu: rule name \"%s\" must be 1..256 characters "
+                          "[A-Za-z_][A-Za-z0-9_-]*",
+                          group, i, name),
+               -1;
+    if (!json_object_get(in, "type"))
+        return pb_err_set(err, PB_ERR_INVALID, "/ruleSet/%s/%zu: Missing rule type", group, i), -1;
+    const char *kind = json_string_value(json_object_get(in, "kind"));
+    const char *mode = json_string_value(json_object_get(in, "mode"));
+    if (kind && !in_list(kind, kinds))
+        return pb_err_set(err, PB_ERR_INVALID,
+                          "/ruleSet/%s/%zu/kind \"%s\": TRANSFORM or CONDITION", group, i, kind),
+               -1;
+    if (!mode) mode = "WRITEREAD";
+    if (!in_list(mode, migration ? migr : dom))
+        return pb_err_set(err, PB_ERR_INVALID,
+                          migration ? "/ruleSet/%s/%zu/mode \"%s\": Migration rules can only be "
+                                      "UPGRADE, DOWNGRADE, UPDOWN"
+                                    : "/ruleSet/%s/%zu/mode \"%s\": Domain and encoding rules can "
+                                      "only be WRITE, READ, WRITEREAD",
+                          group, i, mode),
+               -1;
+    int multi = strcmp(mode, "WRITEREAD") == 0 || strcmp(mode, "UPDOWN") == 0;
+    const char *acts[2] = {json_string_value(json_object_get(in, "onSuccess")),
+                           json_string_value(json_object_get(in, "onFailure"))};
+    for (int a = 0; a < 2; a++)
+        if (!multi && acts[a] && strchr(acts[a], ','))
+            return pb_err_set(err, PB_ERR_INVALID,
+                              "/ruleSet/%s/%zu: Multiple actions only valid with WRITEREAD and "
+                              "UPDOWN",
+                              group, i),
+                   -1;
+    json_t *o = json_deep_copy(in);
+    if (!o || json_object_set_new(o, "kind", json_string(kind ? kind : "TRANSFORM")) ||
+        json_object_set_new(o, "mode", json_string(mode))) {
+        json_decref(o);
+        return pb_err_set(err, PB_ERR_NOMEM, "out of memory"), -1;
+    }
+    *out = o;
+    return 0;
+}
+
+/* ruleSet → a new copy with every rule completed (rule_check), NULL when absent. 42210. */
+static int ruleset_check(const json_t *in, json_t **out, pb_err_t *err) {
+    static const char *const groups[] = {"migrationRules", "domainRules", "encodingRules", NULL};
+    const char *k;
+    const json_t *v;
+    *out = NULL;
+    if (!in || json_is_null(in)) return 0;
+    if (!json_is_object(in)) {
+        pb_err_set(err, PB_ERR_INVALID, "Invalid ruleSet: must be an object, not %s",
+                   pb_schema_json_kind(in));
+        return PB_SR_INVALID_RULESET;
+    }
+    json_t *rs = json_object(), *names = json_object();
+    int rc = rs && names ? 0 : PB_SR_STORE_ERROR;
+    json_object_foreach((json_t *)in, k, v) {
+        if (rc) break;
+        if (!in_list(k, groups)) {
+            pb_err_set(err, PB_ERR_INVALID,
+                       "/ruleSet: unknown member \"%s\" (migrationRules, domainRules, "
+                       "encodingRules)",
+                       k);
+            rc = PB_SR_INVALID_RULESET;
+        } else if (json_is_null(v)) {
+            continue;
+        } else if (!json_is_array(v)) {
+            pb_err_set(err, PB_ERR_INVALID, "/ruleSet/%s must be an array of rules", k);
+            rc = PB_SR_INVALID_RULESET;
+        } else {
+            json_t *arr = json_array();
+            if (!arr || json_object_set_new(rs, k, arr)) rc = PB_SR_STORE_ERROR;
+            for (size_t i = 0; !rc && i < json_array_size(v); i++) {
+                json_t *rule = NULL;
+                if (rule_check(json_array_get(v, i), k, i, strcmp(k, "migrationRules") == 0, &rule,
+                               err)) {
+                    rc = err->code == PB_ERR_NOMEM ? PB_SR_STORE_ERROR : PB_SR_INVALID_RULESET;
+                    break;
+                }
+                const char *name = json_string_value(json_object_get(rule, "name"));
+                if (json_object_get(names, name)) {
+                    pb_err_set(err, PB_ERR_INVALID,
+                               "/ruleSet/%s/%zu: Found rule with duplicate name '%s'", k, i, name);
+                    rc = PB_SR_INVALID_RULESET;
+                } else if (json_object_set_new(names, name, json_true()) ||
+                           json_array_append_new(arr, rule)) {
+                    rc = PB_SR_STORE_ERROR;
+                }
+                if (rc) json_decref(rule);
+            }
+        }
+    }
+    json_decref(names);
+    if (rc) {
+        json_decref(rs);
+        if (rc == PB_SR_STORE_ERROR && err->code != PB_ERR_NOMEM)
+            pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        if (rc == PB_SR_INVALID_RULESET) pb_err_prefix(err, "Invalid ruleSet: ");
+        return rc;
+    }
+    *out = rs;
+    return 0;
+}
+
+int pb_registry_record_register_ex(pb_buf_t *out, const pb_registry_t *r, const char *req,
+                                   const char *subject, const char *schema, size_t len,
+                                   const pb_registry_reg_opts_t *o, pb_err_t *err) {
+    static const pb_registry_reg_opts_t none = {0};
     char *text = NULL;
     size_t tl = 0;
     pb_schema_t *parsed = NULL;
+    json_t *refs = NULL, *md = NULL, *rs = NULL, *rec = NULL;
+    const pb_schema_t **predef = NULL;
+    size_t n_predef = 0;
     int rc;
+    if (!o) o = &none;
     if ((rc = req_check(req, err)) || (rc = subject_arg(subject, err))) return rc;
-    if ((rc = normalize(schema, len, &text, &tl, &parsed, err))) return rc;
-    pb_schema_destroy(parsed);
-    json_t *rec = rec_head("register", req);
+    if ((rc = refs_normalize(r, o->references, &refs, err)) ||
+        (rc = metadata_check(o->metadata, &md, err)) || (rc = ruleset_check(o->rule_set, &rs, err)))
+        goto done;
+    if (refs && !r) { /* checked when applied: store the text as sent */
+        if (len > PB_SCHEMA_MAX_BYTES) {
+            rc = PB_SR_SCHEMA_TOO_LARGE;
+            pb_err_set(err, PB_ERR_TOO_LARGE, "Schema too large: %zu bytes, at most %d", len,
+                       PB_REGISTRY_MAX_SCHEMA_BYTES);
+            goto done;
+        }
+        text = malloc(len + 1);
+        if (!text) {
+            rc = PB_SR_STORE_ERROR;
+            pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        memcpy(text, schema, len);
+        text[len] = '\0';
+        tl = len;
+    } else {
+        if (refs && (rc = refs_resolve(r, refs, &predef, &n_predef, err))) goto done;
+        if ((rc = normalize_refs(schema, len, predef, n_predef, &text, &tl, &parsed, err)))
+            goto done;
+    }
+    rec = rec_head("register", req);
     if (rec) {
         json_object_set_new(rec, "subject", json_string(subject));
         json_object_set_new(rec, "schema", json_stringn(text, tl));
+        if (refs) json_object_set(rec, "references", refs);
+        if (md) json_object_set(rec, "metadata", md);
+        if (rs) json_object_set(rec, "ruleSet", rs);
+        if (o->id > 0) json_object_set_new(rec, "id", json_integer(o->id));
+        if (o->version > 0) json_object_set_new(rec, "version", json_integer(o->version));
     }
+    rc = emit(out, rec, err);
+done:
+    free(predef);
     free(text);
+    pb_schema_destroy(parsed);
+    json_decref(refs);
+    json_decref(md);
+    json_decref(rs);
+    return rc;
+}
+
+int pb_registry_record_mode(pb_buf_t *out, const char *req, const char *subject, int mode,
+                            int force, pb_err_t *err) {
+    int rc;
+    if ((rc = req_check(req, err))) return rc;
+    if (subject && (rc = subject_arg(subject, err))) return rc;
+    if (mode >= PB_REGISTRY__MODE_COUNT) {
+        pb_err_set(err, PB_ERR_INVALID,
+                   "Invalid mode. Valid values are READWRITE, READONLY and IMPORT.");
+        return PB_SR_INVALID_MODE;
+    }
+    json_t *rec = rec_head("mode", req);
+    if (rec) {
+        json_object_set_new(rec, "subject", subject ? json_string(subject) : json_null());
+        json_object_set_new(rec, "mode",
+                            mode >= 0 ? json_string(pb_registry_mode_name(mode)) : json_null());
+        json_object_set_new(rec, "force", json_boolean(force));
+    }
     return emit(out, rec, err);
 }
 
@@ -1944,7 +2878,10 @@ json_t *pb_registry_subjects(const pb_registry_t *r, int include_deleted, const 
     for (size_t i = 0; i < r->subjects.nb; i++)
         for (ment_t *e = r->subjects.b[i]; e; e = e->next) {
             const subj_t *sj = e->val;
-            if (!(include_deleted ? sj->n > 0 : has_live(sj))) continue;
+            if (include_deleted == PB_REGISTRY_DELETED_ONLY
+                    ? !(sj->n > 0 && !has_live(sj))
+                    : !(include_deleted ? sj->n > 0 : has_live(sj)))
+                continue;
             if (prefix && strncmp(sj->name, prefix, strlen(prefix)) != 0) continue;
             names[n++] = sj->name;
         }
@@ -1972,7 +2909,8 @@ int pb_registry_versions(const pb_registry_t *r, const char *subject, int includ
         return not_found_subject(subject, err);
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < sj->n; i++)
-        if (include_deleted || !sj->v[i].deleted)
+        if (include_deleted == PB_REGISTRY_DELETED_ONLY ? sj->v[i].deleted
+                                                        : include_deleted || !sj->v[i].deleted)
             if (json_array_append_new(arr, json_integer(sj->v[i].version))) {
                 json_decref(arr);
                 arr = NULL;
@@ -1992,6 +2930,9 @@ static void fill_version(const subj_t *sj, const ver_t *v, pb_registry_version_t
     out->deleted = v->deleted;
     out->schema = v->s->text;
     out->parsed = v->s->parsed;
+    out->references = v->s->references;
+    out->metadata = v->s->metadata;
+    out->rule_set = v->s->rule_set;
 }
 
 int pb_registry_get_version(const pb_registry_t *r, const char *subject, int version,
@@ -2019,9 +2960,62 @@ int pb_registry_get_version(const pb_registry_t *r, const char *subject, int ver
 }
 
 static const sch_t *schema_by_id(const pb_registry_t *r, int id) {
-    if (id < 1 || (size_t)id > r->n_schemas) return NULL;
-    const sch_t *s = r->schemas[id - 1];
-    return s->refs > 0 ? s : NULL;
+    const sch_t *s = schema_by_id_any(r, id);
+    return s && s->refs > 0 ? s : NULL;
+}
+
+int pb_registry_schema_info(const pb_registry_t *r, int id, pb_registry_version_t *out,
+                            pb_err_t *err) {
+    const sch_t *s = schema_by_id(r, id);
+    memset(out, 0, sizeof *out);
+    if (!s) {
+        pb_err_set(err, PB_ERR_NOT_FOUND, "Schema %d not found", id);
+        return PB_SR_SCHEMA_NOT_FOUND;
+    }
+    out->id = s->id;
+    out->schema = s->text;
+    out->parsed = s->parsed;
+    out->references = s->references;
+    out->metadata = s->metadata;
+    out->rule_set = s->rule_set;
+    return 0;
+}
+
+int pb_registry_max_id(const pb_registry_t *r) { return r->next_id - 1; }
+
+size_t pb_registry_rule_count(const json_t *rule_set) {
+    const char *k;
+    json_t *v;
+    size_t n = 0;
+    json_object_foreach((json_t *)rule_set, k, v) {
+        if (json_is_array(v)) n += json_array_size(v);
+    }
+    return n;
+}
+
+int pb_registry_global_mode(const pb_registry_t *r) { return r->global_mode; }
+
+int pb_registry_subject_mode(const pb_registry_t *r, const char *subject, int *mode) {
+    const subj_t *sj = subject_get(r, subject);
+    if (!sj || sj->mode < 0) return 0;
+    *mode = sj->mode;
+    return 1;
+}
+
+int pb_registry_effective_mode(const pb_registry_t *r, const char *subject) {
+    return mode_of(r, subject_get(r, subject));
+}
+
+int pb_registry_referenced_by(const pb_registry_t *r, const char *subject, int version,
+                              int include_deleted, json_t **out, pb_err_t *err) {
+    pb_registry_version_t v;
+    *out = NULL;
+    int rc = pb_registry_get_version(r, subject, version, 1, &v, err);
+    if (rc) return rc;
+    json_t *ids = jcheck(json_array());
+    referencing(r, subject, v.version, include_deleted, NULL, ids);
+    *out = ids;
+    return 0;
 }
 
 int pb_registry_schema_by_id(const pb_registry_t *r, int id, const char **text,
@@ -2104,35 +3098,88 @@ int pb_registry_id_subjects(const pb_registry_t *r, int id, int include_deleted,
     return 0;
 }
 
+/* A request's schema with its extras (o may be NULL): references normalized and resolved against
+ * r, metadata and ruleSet checked; the normalized text and parse. Caller frees what it gets. */
+static int parse_request(const pb_registry_t *r, const char *schema, size_t len,
+                         const pb_registry_reg_opts_t *o, char **text, pb_schema_t **parsed,
+                         json_t **refs, json_t **md, json_t **rs, pb_err_t *err) {
+    const pb_schema_t **predef = NULL;
+    size_t n_predef = 0, tl;
+    int rc;
+    *text = NULL;
+    *parsed = NULL;
+    *refs = *md = *rs = NULL;
+    if (o &&
+        ((rc = refs_normalize(r, o->references, refs, err)) ||
+         (rc = metadata_check(o->metadata, md, err)) || (rc = ruleset_check(o->rule_set, rs, err))))
+        goto fail;
+    if (*refs && (rc = refs_resolve(r, *refs, &predef, &n_predef, err))) goto fail;
+    rc = normalize_refs(schema, len, predef, n_predef, text, &tl, parsed, err);
+    free(predef);
+    if (!rc) return 0;
+fail:
+    json_decref(*refs);
+    json_decref(*md);
+    json_decref(*rs);
+    *refs = *md = *rs = NULL;
+    return rc;
+}
+
 int pb_registry_lookup(const pb_registry_t *r, const char *subject, const char *schema, size_t len,
                        int include_deleted, pb_registry_version_t *out, pb_err_t *err) {
-    char *text = NULL;
-    size_t tl;
+    return pb_registry_lookup_ex(r, subject, schema, len, NULL, include_deleted, out, err);
+}
+
+int pb_registry_lookup_ex(const pb_registry_t *r, const char *subject, const char *schema,
+                          size_t len, const pb_registry_reg_opts_t *o, int include_deleted,
+                          pb_registry_version_t *out, pb_err_t *err) {
+    char *text = NULL, *keys[2] = {NULL, NULL};
     pb_schema_t *parsed = NULL;
+    json_t *refs, *md, *rs;
     memset(out, 0, sizeof *out);
-    int rc = normalize(schema, len, &text, &tl, &parsed, err);
+    int rc = parse_request(r, schema, len, o, &text, &parsed, &refs, &md, &rs, err);
     if (rc) return rc;
     pb_schema_destroy(parsed);
     const subj_t *sj = subject_get(r, subject);
-    const sch_t *s = schema_get(r, text);
-    free(text);
-    if (!sj || !(include_deleted ? sj->n > 0 : has_live(sj)))
-        return not_found_subject(subject, err);
-    for (size_t i = sj->n; s && i-- > 0;)
-        if (sj->v[i].s == s && (include_deleted || !sj->v[i].deleted)) {
-            fill_version(sj, &sj->v[i], out);
-            return 0;
-        }
+    if (!sj || !(include_deleted ? sj->n > 0 : has_live(sj))) {
+        rc = not_found_subject(subject, err);
+        goto done;
+    }
+    /* As Confluent: the schema as sent, then with the latest version's metadata and ruleSet
+     * where the request has none (what a registration would store). */
+    const ver_t *latest = latest_live(sj);
+    keys[0] = key_of(text, refs, md, rs);
+    if (latest && ((!md && latest->s->metadata) || (!rs && latest->s->rule_set)))
+        keys[1] = key_of(text, refs, md ? md : latest->s->metadata, rs ? rs : latest->s->rule_set);
+    for (int k = 0; k < 2; k++)
+        for (size_t i = sj->n; keys[k] && i-- > 0;)
+            if (strcmp(sj->v[i].s->key, keys[k]) == 0 && (include_deleted || !sj->v[i].deleted)) {
+                fill_version(sj, &sj->v[i], out);
+                goto done;
+            }
     pb_err_set(err, PB_ERR_NOT_FOUND, "Schema not found");
-    return PB_SR_SCHEMA_NOT_FOUND;
+    rc = PB_SR_SCHEMA_NOT_FOUND;
+done:
+    free(keys[0]);
+    free(keys[1]);
+    free(text);
+    json_decref(refs);
+    json_decref(md);
+    json_decref(rs);
+    return rc;
 }
 
 int pb_registry_check(const pb_registry_t *r, const char *subject, const char *schema, size_t len,
                       int version, int *compatible, json_t **messages, pb_err_t *err) {
+    return pb_registry_check_ex(r, subject, schema, len, NULL, version, compatible, messages, err);
+}
+
+int pb_registry_check_ex(const pb_registry_t *r, const char *subject, const char *schema,
+                         size_t len, const pb_registry_reg_opts_t *o, int version, int *compatible,
+                         json_t **messages, pb_err_t *err) {
     char *text = NULL;
-    size_t tl;
     pb_schema_t *parsed = NULL;
-    json_t *items = NULL;
+    json_t *items = NULL, *refs, *md, *rs;
     *compatible = 0;
     if (messages) *messages = NULL;
     const subj_t *sj = subject_get(r, subject);
@@ -2146,9 +3193,12 @@ int pb_registry_check(const pb_registry_t *r, const char *subject, const char *s
     } else if (version == -1) {
         one = latest_live(sj);
     }
-    int rc = normalize(schema, len, &text, &tl, &parsed, err);
+    int rc = parse_request(r, schema, len, o, &text, &parsed, &refs, &md, &rs, err);
     if (rc) return rc;
     free(text);
+    json_decref(refs);
+    json_decref(md);
+    json_decref(rs);
     int level = level_of(r, sj);
     items = jcheck(json_array());
     if (version == 0)
@@ -2165,6 +3215,10 @@ int pb_registry_check(const pb_registry_t *r, const char *subject, const char *s
             pb_buf_free(&b);
         }
         if (!*compatible) {
+            /* Confluent's {oldSchemaVersion: N} and {oldSchema: '...'} entries, one each. */
+            json_t *old = old_schema_entries(sj, items);
+            json_array_extend(arr, old);
+            json_decref(old);
             char tmp[64];
             snprintf(tmp, sizeof tmp, "{compatibility: '%s'}", pb_compat_level_name(level));
             json_array_append_new(arr, jcheck(json_string(tmp)));
@@ -2232,7 +3286,7 @@ int pb_registry_impact(const pb_registry_t *r, const char *subject, const char *
             json_object_set_new(so, "compatible", json_boolean(json_array_size(items) == 0));
             json_object_set_new(so, "incompatibilities", items);
             json_array_append_new(subs, so);
-            if (json_array_size(items) && level != PB_COMPAT_NONE) subs_ok = 0;
+            if (json_array_size(items)) subs_ok = 0; /* as do_register: every level */
         }
         free(rd);
     }
@@ -2283,10 +3337,16 @@ char *pb_registry_dump(const pb_registry_t *r) {
     json_object_set_new(d, "nextBindingId", json_integer(r->next_bind_id));
     json_t *schemas = json_array();
     for (size_t i = 0; schemas && i < r->n_schemas; i++) {
-        json_t *o = json_pack("{s:i,s:s,s:i}", "id", r->schemas[i]->id, "schema",
-                              r->schemas[i]->text, "refs", r->schemas[i]->refs);
+        const sch_t *sc = r->schemas[i];
+        json_t *o = json_pack("{s:i,s:s,s:i}", "id", sc->id, "schema", sc->text, "refs", sc->refs);
+        if (o && sc->references) json_object_set(o, "references", sc->references);
+        if (o && sc->metadata) json_object_set(o, "metadata", sc->metadata);
+        if (o && sc->rule_set) json_object_set(o, "ruleSet", sc->rule_set);
         json_array_append_new(schemas, o);
     }
+    if (r->global_mode != PB_REGISTRY_READWRITE)
+        json_object_set_new(d, "globalMode", json_string(pb_registry_mode_name(r->global_mode)));
+    json_object_set_new(d, "nextId", json_integer(r->next_id));
     json_object_set_new(d, "schemas", schemas);
     json_t *subjects = json_object();
     for (size_t i = 0; subjects && i < r->subjects.nb; i++)
@@ -2296,10 +3356,11 @@ char *pb_registry_dump(const pb_registry_t *r) {
             for (size_t k = 0; vs && k < sj->n; k++)
                 json_array_append_new(
                     vs, json_pack("[i,i,b]", sj->v[k].version, sj->v[k].s->id, sj->v[k].deleted));
-            json_object_set_new(subjects, sj->name,
-                                json_pack("{s:s?,s:o*}", "level",
-                                          sj->level >= 0 ? pb_compat_level_name(sj->level) : NULL,
-                                          "versions", vs));
+            json_object_set_new(
+                subjects, sj->name,
+                json_pack("{s:s?,s:s?,s:o*}", "level",
+                          sj->level >= 0 ? pb_compat_level_name(sj->level) : NULL, "mode",
+                          sj->mode >= 0 ? pb_registry_mode_name(sj->mode) : NULL, "versions", vs));
         }
     json_object_set_new(d, "subjects", subjects);
     json_t *products = json_array();
@@ -2319,4 +3380,20 @@ char *pb_registry_dump(const pb_registry_t *r) {
     out = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(d);
     return out;
+}
+
+int pb_registry_record_stamp(const void *record, size_t len, const char *principal, pb_buf_t *out,
+                             pb_err_t *err) {
+    json_t *rec = json_loadb(record, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(rec)) {
+        json_decref(rec);
+        pb_err_set(err, PB_ERR_INVALID, "registry record to stamp is not a JSON object");
+        return PB_SR_STORE_ERROR;
+    }
+    if (json_object_set_new(rec, "by", json_string(principal))) {
+        json_decref(rec);
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        return PB_SR_STORE_ERROR;
+    }
+    return emit(out, rec, err);
 }

@@ -11,7 +11,10 @@
  * Not thread-safe: the loop thread owns a registry.
  *
  * The log. Every change is one record, a compact JSON object written by the builders below:
- *   {"v":1,"op":"register","req":R,"subject":S,"schema":"<schema JSON text>"}
+ *   {"v":1,"op":"register","req":R,"subject":S,"schema":"<schema JSON text>",
+ *    "references":[{"name","subject","version"}]?,"metadata":{...}?,"ruleSet":{...}?,
+ *    "id":N?,"version":N?}                      (id, version: explicit, IMPORT mode only)
+ *   {"v":1,"op":"mode","req":R,"subject":S|null,"mode":"READONLY"|null,"force":bool} (null: delete)
  *   {"v":1,"op":"delete_version","req":R,"subject":S,"version":N|-1,"permanent":bool}
  *   {"v":1,"op":"delete_subject","req":R,"subject":S,"permanent":bool}
  *   {"v":1,"op":"config","req":R,"subject":S|null,"level":"FULL"|null}   (null level: delete)
@@ -20,6 +23,9 @@
  *   {"v":1,"op":"bind","req":R,"from":OUT_URN,"to":IN_URN,"reader":"<schema JSON>"|null,
  *    "start":"earliest"|"latest"}
  *   {"v":1,"op":"unbind","req":R,"id":N}
+ * Any record may also carry "by":PRINCIPAL, the authenticated principal that made the change
+ * (pb_registry_record_stamp; DESIGN.md §9 audit). Records without it (older logs, descriptors
+ * loaded from products.dir) apply the same; applying never reads it.
  * R is the writer's request id (any string up to PB_REGISTRY_REQ_MAX bytes, e.g. a UUID): the
  * writing instance finds its own record by it when it reads the log back. A record whose "v" is
  * newer than PB_REGISTRY_RECORD_VERSION, whose op is unknown, or that is malformed is skipped:
@@ -36,8 +42,14 @@
  *   permanently removes the older soft-deleted versions of that id (as Confluent).
  * - Otherwise the candidate is checked against the subject's live versions with the subject's
  *   level (else the global one, default BACKWARD) by pb_compat_check_level, and, when the subject
- *   is an output port's subject whose level is not NONE, against the reader schema of every
- *   binding of that port (the subscriber must still read it). 409 lists every incompatibility.
+ *   is an output port's subject, whatever its level (NONE included), against the reader schema of
+ *   every binding of that port (the subscriber must still read it). 409 lists every
+ *   incompatibility and names the subscribers; pb_registry_impact gives the same verdict.
+ * - A declared port's subject (output or input port) and its versions cannot be deleted, soft or
+ *   permanent: 409 / 40910 naming the port, its product and its subscribers (DESIGN §5). After
+ *   the product is deleted its subjects are ordinary subjects again.
+ * - A binding (bind, or "from" in product_put) to an output port with no live version is refused
+ *   with 409 / 40911: a reader checked against nothing would be a rogue binding.
  * - Permanent deletes need a prior soft delete (40407 for a version, 40405 for a subject). A
  *   permanent delete that leaves a subject without versions also removes its subject config.
  * - product_put stores a product: every port's declared schema is registered under the port's
@@ -52,6 +64,21 @@
  *   (from, to): a second bind replaces the reader and start and answers 200 instead of 201.
  * - product_delete refuses (409) while other products' input ports are bound to its output ports;
  *   it removes the product and the bindings of its input ports; subjects and versions stay.
+ * - Modes (Confluent's): READWRITE (default), READONLY, IMPORT; global and per subject (a subject's
+ *   own mode, else the global one). Registering a schema already live under the subject returns
+ *   it in any mode. Otherwise READONLY refuses every write to the subject (register, deletes,
+ *   config, a product's new versions) with 42205; IMPORT takes registrations only with an
+ *   explicit id (and optionally version), without compatibility checks, keeping the id (an id
+ *   already holding another schema: 42205); READWRITE takes registrations only without an id.
+ *   Setting IMPORT where the mode in scope is not IMPORT needs the subject (global: every subject)
+ *   to have no live version, unless force; it then removes the soft-deleted versions there
+ *   permanently (refused with 42206 when something references one), as Confluent does.
+ * - References (Avro): a register record's references name (subject, version)s whose schemas'
+ *   named types the schema uses without defining them (pb_schema_parse_refs): its parse, checks
+ *   and the codec see them. A version referenced by a live version cannot be soft-deleted, nor by
+ *   any version permanently deleted (42206). A schema's identity (its id) is its text plus its
+ *   references, metadata and ruleSet, as Confluent's. metadata and ruleSet are stored as given;
+ *   a registration without them (outside IMPORT) takes those of the subject's latest version.
  * Out of memory while applying aborts the process (as Redis does): a half-applied record would
  * silently fork this instance's history from the others'; a restart replays the log.
  */
@@ -94,12 +121,19 @@
 #define PB_SR_VERSION_NOT_SOFT_DELETED 40407
 #define PB_SR_SUBJECT_CONFIG_NOT_FOUND 40408
 #define PB_SR_INCOMPATIBLE 409 /* Confluent until 2025 (newest: 40901); HTTP 409 */
+/* portbroker's own 409 codes (Confluent-style five digits, HTTP 409): */
+#define PB_SR_PORT_PROTECTED 40910 /* delete of a declared port's subject or version */
+#define PB_SR_PORT_NO_SCHEMA 40911 /* bind to an output port with no live schema version */
 #define PB_SR_INVALID_SCHEMA 42201
 #define PB_SR_INVALID_VERSION 42202
 #define PB_SR_INVALID_LEVEL 42203
+#define PB_SR_INVALID_MODE 42204
 #define PB_SR_NOT_PERMITTED 42205 /* also: a registry limit reached */
+#define PB_SR_REFERENCE_EXISTS 42206
 #define PB_SR_INVALID_SUBJECT 42208
 #define PB_SR_SCHEMA_TOO_LARGE 42209
+#define PB_SR_INVALID_RULESET 42210
+#define PB_SR_SUBJECT_MODE_NOT_FOUND 40409
 #define PB_SR_STORE_ERROR 50001
 /* Codes of the portbroker API (not Confluent's), used by product and binding ops. */
 #define PB_SR_NOT_FOUND 404 /* product, port or binding not found */
@@ -120,7 +154,20 @@ typedef enum {
     PB_REGISTRY_OP_PRODUCT_DELETE,
     PB_REGISTRY_OP_BIND,
     PB_REGISTRY_OP_UNBIND,
+    PB_REGISTRY_OP_MODE,
 } pb_registry_op_t;
+
+/* Registry modes (Confluent's; READONLY_OVERRIDE and FORWARD are not served). */
+typedef enum {
+    PB_REGISTRY_READWRITE = 0,
+    PB_REGISTRY_READONLY,
+    PB_REGISTRY_IMPORT,
+    PB_REGISTRY__MODE_COUNT
+} pb_registry_mode_t;
+
+/* "READWRITE", "READONLY", "IMPORT"; and back (any case), -1 when not a mode. */
+const char *pb_registry_mode_name(int mode);
+int pb_registry_mode_parse(const char *name);
 
 /* "register", "delete_version", ... ("none" for PB_REGISTRY_OP_NONE). */
 const char *pb_registry_op_name(pb_registry_op_t op);
@@ -144,6 +191,35 @@ void pb_registry_destroy(pb_registry_t *r);
  * reason), 42209 too large, 42208 invalid subject. */
 int pb_registry_record_register(pb_buf_t *out, const char *req, const char *subject,
                                 const char *schema, size_t len, pb_err_t *err);
+
+/* What a registration carries beside the schema (all optional; zero it). The JSON values are
+ * borrowed and validated by the builder: references an array of {"name": string, "subject":
+ * string, "version": 1..2^31-1 or -1 (the latest, resolved against r)}, metadata an object
+ * ({"tags": {path: [string]}, "properties": {k: string}, "sensitive": [string]}), ruleSet an
+ * object ({"migrationRules"|"domainRules"|"encodingRules": [rule]}, a rule {"name", "type", "kind":
+ * TRANSFORM|CONDITION, "mode": ..., ...} as Confluent validates it). id / version > 0: explicit
+ * (IMPORT mode). */
+typedef struct pb_registry_reg_opts {
+    const json_t *references;
+    const json_t *metadata;
+    const json_t *rule_set;
+    int id;
+    int version;
+} pb_registry_reg_opts_t;
+
+/* pb_registry_record_register with opts (NULL: none). r (may be NULL) resolves references so
+ * the schema is parsed and normalized with them: 42201 names a reference that does not exist or
+ * a type the schema uses and no reference defines; 42210 an invalid ruleSet; 42201 bad metadata
+ * or references (the JSON path and why). Without r a schema with references is stored as sent and
+ * checked when applied. */
+int pb_registry_record_register_ex(pb_buf_t *out, const pb_registry_t *r, const char *req,
+                                   const char *subject, const char *schema, size_t len,
+                                   const pb_registry_reg_opts_t *opts, pb_err_t *err);
+
+/* Set (mode >= 0) or delete (mode < 0) the mode of subject, or the global one (subject NULL;
+ * deleting it resets it to READWRITE). force: set IMPORT although versions exist. */
+int pb_registry_record_mode(pb_buf_t *out, const char *req, const char *subject, int mode,
+                            int force, pb_err_t *err);
 
 /* Delete version (1..2^31-1, or -1 for the latest) of subject, softly or permanently. */
 int pb_registry_record_delete_version(pb_buf_t *out, const char *req, const char *subject,
@@ -178,6 +254,12 @@ int pb_registry_record_bind(pb_buf_t *out, const char *req, const char *from, co
 /* Remove binding id. */
 int pb_registry_record_unbind(pb_buf_t *out, const char *req, int id, pb_err_t *err);
 
+/* Copy record (len bytes, as a builder above wrote it) into out with "by":principal added (or
+ * replaced). Returns 0, or PB_SR_STORE_ERROR when the record is not a JSON object / out of memory
+ * (err says which). Pure. */
+int pb_registry_record_stamp(const void *record, size_t len, const char *principal, pb_buf_t *out,
+                             pb_err_t *err);
+
 /* Is product p (borrowed) already stored with exactly this descriptor (after the normalization
  * product_put does)? 1 or 0. Lets the caller skip writing an unchanged product at start. */
 int pb_registry_product_unchanged(const pb_registry_t *r, const pb_product_t *p);
@@ -196,7 +278,8 @@ typedef struct pb_registry_result {
     int id;         /* register: schema id; bind: binding id; unbind: the removed id */
     int version;    /* register: the version; delete_version: the deleted version */
     int existed;    /* register: the schema was already live under the subject (no check) */
-    int level;      /* config: the level set, or (delete) the level deleted */
+    int level;      /* config: the level set, or (delete) the level deleted; mode: the mode set
+                     * or deleted */
     json_t *body;   /* owned or NULL: delete_subject: [versions]; 409 incompatible: the
                      * {"incompatibilities":[...]} list (see pb_registry_impact for items) */
     /* Compatibility checks this record ran (register, product_put, bind: each new schema against
@@ -237,9 +320,12 @@ typedef struct pb_registry_version {
     const char *subject;
     int version;
     int id;
-    int deleted;        /* soft-deleted */
-    const char *schema; /* compact JSON text */
-    const pb_schema_t *parsed;
+    int deleted;               /* soft-deleted */
+    const char *schema;        /* compact JSON text (its own: referenced named types by name) */
+    const pb_schema_t *parsed; /* resolved: referenced named types included */
+    const json_t *references;  /* [{"name","subject","version"}] or NULL (borrowed) */
+    const json_t *metadata;    /* or NULL */
+    const json_t *rule_set;    /* or NULL */
 } pb_registry_version_t;
 
 /* Global level, the subject's own level (returns 1 and sets *level when configured, else 0), and
@@ -247,6 +333,23 @@ typedef struct pb_registry_version {
 int pb_registry_global_level(const pb_registry_t *r);
 int pb_registry_subject_level(const pb_registry_t *r, const char *subject, int *level);
 int pb_registry_effective_level(const pb_registry_t *r, const char *subject);
+
+/* Modes: the global one, the subject's own (returns 1 and sets *mode when set, else 0), and the
+ * one in scope for subject (its own, else the global one). */
+int pb_registry_global_mode(const pb_registry_t *r);
+int pb_registry_subject_mode(const pb_registry_t *r, const char *subject, int *mode);
+int pb_registry_effective_mode(const pb_registry_t *r, const char *subject);
+
+/* How many rules a ruleSet (a version's rule_set, may be NULL) holds in all its groups. Pure. */
+size_t pb_registry_rule_count(const json_t *rule_set);
+
+/* The largest schema id in use (0 when none), for ?fetchMaxId. */
+int pb_registry_max_id(const pb_registry_t *r);
+
+/* Listing filters (include_deleted arguments below): */
+#define PB_REGISTRY_LIVE 0         /* live versions only */
+#define PB_REGISTRY_WITH_DELETED 1 /* soft-deleted ones too */
+#define PB_REGISTRY_DELETED_ONLY 2 /* soft-deleted ones only (subjects: with no live version) */
 
 /* Subject names with a live version (with include_deleted: with any version), sorted, optionally
  * only those starting with prefix (NULL: all). New JSON array (caller owns) or NULL (no memory). */
@@ -261,6 +364,16 @@ int pb_registry_versions(const pb_registry_t *r, const char *subject, int includ
  * subject. A soft-deleted version is found only with include_deleted. 40401 / 40402. */
 int pb_registry_get_version(const pb_registry_t *r, const char *subject, int version,
                             int include_deleted, pb_registry_version_t *out, pb_err_t *err);
+
+/* The ids of the schemas whose live versions (with include_deleted: any version) reference
+ * version (-1: latest) of subject, ascending. New JSON array. 40401 / 40402 as get_version. */
+int pb_registry_referenced_by(const pb_registry_t *r, const char *subject, int version,
+                              int include_deleted, json_t **out, pb_err_t *err);
+
+/* Schema by id with what a version of it carries (subject NULL, version 0 in *out): text,
+ * parse, references, metadata, ruleSet. 40403 as pb_registry_schema_by_id. */
+int pb_registry_schema_info(const pb_registry_t *r, int id, pb_registry_version_t *out,
+                            pb_err_t *err);
 
 /* Schema by global id: text and parse (borrowed). 40403 when no version (soft-deleted included)
  * or binding uses the id. */
@@ -279,6 +392,12 @@ int pb_registry_id_subjects(const pb_registry_t *r, int id, int include_deleted,
 int pb_registry_lookup(const pb_registry_t *r, const char *subject, const char *schema, size_t len,
                        int include_deleted, pb_registry_version_t *out, pb_err_t *err);
 
+/* pb_registry_lookup with references (resolved as register resolves them) and, when given,
+ * metadata and ruleSet that must match too (absent: the subject's latest ones, then any). */
+int pb_registry_lookup_ex(const pb_registry_t *r, const char *subject, const char *schema,
+                          size_t len, const pb_registry_reg_opts_t *opts, int include_deleted,
+                          pb_registry_version_t *out, pb_err_t *err);
+
 /*
  * Would schema text be compatible? version 0: against the subject's live versions per its level
  * (what register checks, without the subscriber check); version > 0 or -1 (latest): against that
@@ -289,6 +408,11 @@ int pb_registry_lookup(const pb_registry_t *r, const char *subject, const char *
  */
 int pb_registry_check(const pb_registry_t *r, const char *subject, const char *schema, size_t len,
                       int version, int *compatible, json_t **messages, pb_err_t *err);
+
+/* pb_registry_check of a schema with references (opts->references; NULL opts: none). */
+int pb_registry_check_ex(const pb_registry_t *r, const char *subject, const char *schema,
+                         size_t len, const pb_registry_reg_opts_t *opts, int version,
+                         int *compatible, json_t **messages, pb_err_t *err);
 
 /*
  * Dry run of registering schema text under subject (or the subject of port URN `subject` when it

@@ -48,30 +48,37 @@ const char *pb_router_resume_name(pb_router_resume_why_t why) {
 }
 
 static const char *const owned[] = {
-    PB_HDR_TRACEPARENT,       PB_HDR_CE_DATASCHEMA,  PB_HDR_CONTRACT,     PB_HDR_LINEAGE_TOPIC,
+    PB_HDR_TRACEPARENT,       PB_HDR_CE_DATASCHEMA,  PB_HDR_CE_SPECVERSION, PB_HDR_CE_SOURCE,
+    PB_HDR_CE_TYPE,           PB_HDR_CONTENT_TYPE,   PB_HDR_CONTRACT,       PB_HDR_LINEAGE_TOPIC,
     PB_HDR_LINEAGE_PARTITION, PB_HDR_LINEAGE_OFFSET, PB_HDR_LINEAGE_HOPS,
 };
+#define OWNED_MESH_FIRST 6 /* owned[6..] are mesh.* */
+#define OWNED_OTHER_MESH                                                                           \
+    (-2) /* a mesh.* name the broker does not set: owned, dropped by prefix                        \
+          */
 
-/* Index of name in owned[], or -1. Per record and header: the producer's own headers (ce_*,
- * content-type) are told apart by their first bytes, without a string compare each. */
+/* Index of name in owned[], OWNED_OTHER_MESH, or -1. Per record and header: the producer's own
+ * headers (ce_id, ce_time...) are told apart by their first bytes, without a string compare each.
+ */
 static int owned_index(const char *name) {
     switch (name[0]) {
     case 't': return strcmp(name, PB_HDR_TRACEPARENT) ? -1 : 0;
     case 'c':
-        return name[1] == 'e' && name[2] == '_' && name[3] == 'd' &&
-                       !strcmp(name, PB_HDR_CE_DATASCHEMA)
-                   ? 1
-                   : -1;
+        if (name[1] == 'o') return strcmp(name, PB_HDR_CONTENT_TYPE) ? -1 : 5;
+        if (name[1] != 'e' || name[2] != '_') return -1;
+        for (int i = 1; i < 5; i++)
+            if (!strcmp(name + 3, owned[i] + 3)) return i;
+        return -1;
     case 'm':
         if (strncmp(name, "mesh.", 5)) return -1;
-        for (size_t i = 2; i < sizeof owned / sizeof *owned; i++)
+        for (size_t i = OWNED_MESH_FIRST; i < sizeof owned / sizeof *owned; i++)
             if (!strcmp(name + 5, owned[i] + 5)) return (int)i;
-        return -1;
+        return OWNED_OTHER_MESH;
     default: return -1;
     }
 }
 
-int pb_router_owned_header(const char *name) { return owned_index(name) >= 0; }
+int pb_router_owned_header(const char *name) { return owned_index(name) != -1; }
 
 /* Decimal text of up to 18 digits, else -1. */
 static int64_t parse_int(const void *v, size_t len) {
@@ -106,29 +113,54 @@ static size_t fmt_u64(char *out, uint64_t v) {
 size_t pb_router_hop_headers(const pb_kafka_header_t *in, size_t n_in, const pb_router_hop_t *hop,
                              pb_kafka_header_t *out, char *scratch) {
     size_t k = 0;
-    const pb_kafka_header_t *parent = NULL, *hops = NULL;
+    const pb_kafka_header_t *parent = NULL;
+    int has_id = 0, has_time = 0;
     for (size_t i = 0; i < n_in; i++) {
         const char *name = in[i].name;
         if (name[0] == 't' && !strcmp(name, PB_HDR_TRACEPARENT)) parent = &in[i];
-        if (name[0] == 'm' && !strcmp(name, PB_HDR_LINEAGE_HOPS)) hops = &in[i];
+        if (name[0] == 'c' && !strcmp(name, PB_HDR_CE_ID) && in[i].value && in[i].len) has_id = 1;
+        if (name[0] == 'c' && !strcmp(name, PB_HDR_CE_TIME) && in[i].value && in[i].len)
+            has_time = 1;
     }
     char *tp = scratch;                               /* 56 bytes */
     char *part = scratch + PB_ID_TRACEPARENT_LEN + 1; /* 24 */
     char *off = part + 24;                            /* 24 */
-    char *nh = off + 24;                              /* 24 */
+    char *id = off + 24;                              /* 300: topic/partition/offset */
+    char *tm = id + 300;                              /* PB_TIMEFMT_LEN + 1 */
     pb_id_traceparent_child(parent ? parent->value : NULL, parent ? parent->len : 0, tp);
-    int64_t h = hops ? parse_int(hops->value, hops->len) : 0;
-    if (h < 0 || h > 1000000) h = 0;
     size_t pl = fmt_u64(part, (uint64_t)(hop->origin_partition < 0 ? 0 : hop->origin_partition));
     size_t ol = fmt_u64(off, (uint64_t)(hop->origin_offset < 0 ? 0 : hop->origin_offset));
-    size_t hl = fmt_u64(nh, (uint64_t)h + 1);
     out[k++] = hdr(PB_HDR_TRACEPARENT, tp, PB_ID_TRACEPARENT_LEN);
+    out[k++] = hdr(PB_HDR_CE_SPECVERSION, "1.0", 3);
+    if (hop->source) out[k++] = hdr(PB_HDR_CE_SOURCE, hop->source, strlen(hop->source));
+    if (hop->type) out[k++] = hdr(PB_HDR_CE_TYPE, hop->type, strlen(hop->type));
+    out[k++] = hdr(PB_HDR_CONTENT_TYPE, "application/avro", 16);
     out[k++] = hdr(PB_HDR_CE_DATASCHEMA, hop->dataschema, strlen(hop->dataschema));
     out[k++] = hdr(PB_HDR_CONTRACT, hop->contract, strlen(hop->contract));
     out[k++] = hdr(PB_HDR_LINEAGE_TOPIC, hop->origin_topic, strlen(hop->origin_topic));
     out[k++] = hdr(PB_HDR_LINEAGE_PARTITION, part, pl);
     out[k++] = hdr(PB_HDR_LINEAGE_OFFSET, off, ol);
-    out[k++] = hdr(PB_HDR_LINEAGE_HOPS, nh, hl);
+    /* Always 1: see pb_router_hop_headers in router.h. */
+    out[k++] = hdr(PB_HDR_LINEAGE_HOPS, "1", 1);
+    if (!has_id) {
+        /* A record written straight to the topic without an id: one derived from its origin
+         * position, the same on every retry and every instance. */
+        size_t tl = strlen(hop->origin_topic), il = 0;
+        if (tl > 249) tl = 249;
+        memcpy(id, hop->origin_topic, tl);
+        il = tl;
+        id[il++] = '/';
+        memcpy(id + il, part, pl);
+        il += pl;
+        id[il++] = '/';
+        memcpy(id + il, off, ol);
+        il += ol;
+        out[k++] = hdr(PB_HDR_CE_ID, id, il);
+    }
+    if (!has_time && hop->origin_ts_ms > 0) {
+        size_t tl = pb_timefmt_format(hop->origin_ts_ms, tm);
+        if (tl) out[k++] = hdr(PB_HDR_CE_TIME, tm, tl);
+    }
     return k;
 }
 
@@ -141,13 +173,17 @@ size_t pb_router_headers(const pb_kafka_header_t *in, size_t n_in, const pb_rout
 }
 
 const char *pb_router_dlq_stage(pb_metrics_dlq_reason_t r) {
-    return r == PB_METRICS_DLQ_PROJECTION ? "TRANSFORMATION" : "VALUE_CONVERTER";
+    return r == PB_METRICS_DLQ_PROJECTION                                       ? "TRANSFORMATION"
+           : r == PB_METRICS_DLQ_TOO_LARGE || r == PB_METRICS_DLQ_UNDELIVERABLE ? "KAFKA_PRODUCE"
+                                                                                : "VALUE_CONVERTER";
 }
 
 const char *pb_router_dlq_class(pb_metrics_dlq_reason_t r) {
     switch (r) {
     case PB_METRICS_DLQ_DECODE: return "portbroker.DecodeError";
     case PB_METRICS_DLQ_UNKNOWN_SCHEMA: return "portbroker.UnknownSchemaError";
+    case PB_METRICS_DLQ_TOO_LARGE:
+    case PB_METRICS_DLQ_UNDELIVERABLE: return "portbroker.RecordRefusedError";
     default: return "portbroker.ProjectionError";
     }
 }
@@ -182,6 +218,7 @@ typedef struct slot {
     int64_t event_ms; /* ce_time, -1 unknown */
     uint8_t done;     /* 1 acknowledged, 2 failed */
     uint8_t kind;     /* 0 routed, 1 + pb_metrics_dlq_reason_t dead-lettered */
+    uint8_t trunc;    /* a dead letter with its value truncated */
 } slot_t;
 
 typedef struct part {
@@ -193,6 +230,14 @@ typedef struct part {
     size_t cap, head, count;
     int64_t next_commit; /* every origin offset below it is acknowledged (-1: none yet) */
     int64_t committed;   /* last value committed (-1: none) */
+    /* A record Kafka refused for good (its size, or its form): what to send instead next time it
+     * is read. Never stuck: each refusal moves it one step, routed copy -> dead letter ->
+     * truncated dead letter -> skipped (counted and logged), so a partition always gets past. */
+    int64_t esc_offset; /* its origin offset (-1: none) */
+    int64_t skip_below; /* after a recovery that went back to esc_offset: records below this
+                         * offset other than esc_offset already landed (-1: none) */
+    int esc_level;      /* 1 dead letter, 2 truncated dead letter, 3 skip */
+    char esc_msg[512];  /* why the routed copy was refused */
 } part_t;
 
 /* Flow control per router: with HOLD_AT records in flight the router takes no more messages from
@@ -288,7 +333,7 @@ static part_t *part_of(router_t *r, int32_t partition) {
         PB_ASSERT(np); /* a few bytes per partition */
         memset(np + r->n_parts, 0, (n - r->n_parts) * sizeof *np);
         for (size_t i = r->n_parts; i < n; i++)
-            np[i].next_commit = np[i].committed = -1;
+            np[i].next_commit = np[i].committed = np[i].esc_offset = np[i].skip_below = -1;
         r->parts = np;
         r->n_parts = n;
     }
@@ -297,7 +342,7 @@ static part_t *part_of(router_t *r, int32_t partition) {
 
 static slot_t *ring_at(part_t *p, size_t i) { return &p->ring[(p->head + i) & (p->cap - 1)]; }
 
-static void ring_push(part_t *p, int64_t offset, int64_t event_ms, uint8_t kind) {
+static void ring_push(part_t *p, int64_t offset, int64_t event_ms, uint8_t kind, uint8_t trunc) {
     if (p->count == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 1024;
         slot_t *n = malloc(cap * sizeof *n);
@@ -314,6 +359,7 @@ static void ring_push(part_t *p, int64_t offset, int64_t event_ms, uint8_t kind)
     s->event_ms = event_ms;
     s->done = 0;
     s->kind = kind;
+    s->trunc = trunc;
     p->count++;
     p->pending++;
 }
@@ -371,6 +417,17 @@ static void set_broken(router_t *r, int32_t pn, part_t *p) {
     if (!p->paused && !pb_kafka_consumer_pause(r->c, pn, 1, &err)) p->paused = 1;
 }
 
+/* Acknowledged slots at the head leave the ring; what they cover becomes committable. */
+static void advance(part_t *p) {
+    while (p->count && !p->broken) {
+        slot_t *h = ring_at(p, 0);
+        if (h->done != 1) break;
+        p->next_commit = h->offset + 1;
+        p->head = (p->head + 1) & (p->cap - 1);
+        p->count--;
+    }
+}
+
 static void on_delivery(void *arg, const pb_kafka_delivery_t *d) {
     router_t *r = arg;
     part_t *p = part_of(r, d->partition);
@@ -380,12 +437,31 @@ static void on_delivery(void *arg, const pb_kafka_delivery_t *d) {
     if (d->code) {
         s->done = 2;
         r->failed++;
-        if (!p->broken)
+        if (d->permanent && !p->broken) {
+            /* The record itself is refused: next time send what the next step says. */
+            int level = !s->kind ? 1 : !s->trunc ? 2 : 3;
+            if (p->esc_offset != d->tag || p->esc_level < level) {
+                if (p->esc_offset != d->tag || level == 1)
+                    snprintf(p->esc_msg, sizeof p->esc_msg, "%s refused the %s: %s", d->topic,
+                             level == 1 ? "routed copy" : "dead letter",
+                             d->reason ? d->reason : "error");
+                p->esc_offset = d->tag;
+                p->esc_level = level;
+            }
+            p->retry_ms = 0; /* no cluster trouble to wait out */
+            pb_log(ERROR, "router",
+                   "%s: %s[%d]@%" PRId64 ": %s refused it for good (%s); it goes %s", r->to,
+                   r->out_topic, (int)d->partition, d->tag, d->topic, d->reason,
+                   level == 1   ? "to the dead-letter topic instead"
+                   : level == 2 ? "to the dead-letter topic truncated"
+                                : "nowhere: skipped");
+        } else if (!p->broken) {
             pb_log(ERROR, "router",
                    "%s: producing origin offset %" PRId64 " of %s[%d] to %s failed: %s; partition "
                    "%d stops, then resumes from the input topic's tail",
                    r->to, d->tag, r->out_topic, (int)d->partition, d->topic, d->reason,
                    (int)d->partition);
+        }
         set_broken(r, d->partition, p);
     } else {
         s->done = 1;
@@ -413,13 +489,7 @@ static void on_delivery(void *arg, const pb_kafka_delivery_t *d) {
             }
         }
     }
-    while (p->count && !p->broken) {
-        slot_t *h = ring_at(p, 0);
-        if (h->done != 1) break;
-        p->next_commit = h->offset + 1;
-        p->head = (p->head + 1) & (p->cap - 1);
-        p->count--;
-    }
+    advance(p);
 }
 
 /* Send with a bounded retry while the local queue is full. */
@@ -433,30 +503,82 @@ static int send(router_t *r, const char *topic, const pb_kafka_msg_t *m, const v
     }
 }
 
-static void dead_letter(router_t *r, part_t *p, const pb_kafka_msg_t *m, size_t n_in,
-                        pb_metrics_dlq_reason_t reason, const char *msg) {
-    char scratch[PB_ROUTER_SCRATCH];
+/* The most of a refused record's value a truncated dead letter keeps. */
+#define DLQ_TRUNCATED_BYTES 65536
+
+/* Neither the input topic nor the dead-letter topic takes the record: count it, log where it came
+ * from, and go past it (its slot is acknowledged at once, so the offset is committed). */
+static void skip(router_t *r, part_t *p, const pb_kafka_msg_t *m, const char *msg,
+                 const char *dlq_err) {
+    pb_log(ERROR, "router",
+           "%s: SKIPPED %s[%d]@%" PRId64 " (%zu value bytes): %s; the dead-letter topic %s "
+           "refused it too (%s). Nothing of it is written anywhere; read it from the output topic "
+           "at that position",
+           r->to, r->out_topic, (int)m->partition, m->offset, m->value_len, msg, r->dlq_topic,
+           dlq_err);
+    ring_push(p, m->offset, -1, (uint8_t)(1 + PB_METRICS_DLQ_UNDELIVERABLE), 0);
+    slot_t *s = ring_at(p, p->count - 1);
+    s->done = 1;
+    p->pending--;
+    r->dlq++;
+    if (r->m_out) {
+        pb_metrics_count(r->m_out, PB_METRICS_OUT, PB_METRICS_DLQ, 1, 0);
+        pb_metrics_dlq(r->m_out, PB_METRICS_DLQ_UNDELIVERABLE);
+    }
+    advance(p);
+}
+
+/* Send m to the dead-letter topic with Kafka Connect's error headers. trunc: keep at most
+ * DLQ_TRUNCATED_BYTES of the value and say so (header mesh.dlq.value.truncated = the original
+ * length). A dead letter refused for its size or form is sent truncated, and a truncated one
+ * refused is skipped: a partition never stops on one record. */
+static void dead_letter_as(router_t *r, part_t *p, const pb_kafka_msg_t *m, size_t n_in,
+                           pb_metrics_dlq_reason_t reason, const char *msg, int trunc) {
+    char scratch[PB_ROUTER_SCRATCH], full[24], tmsg[512];
+    size_t vlen = m->value ? m->value_len : 0;
+    if (trunc && vlen > DLQ_TRUNCATED_BYTES) {
+        snprintf(tmsg, sizeof tmsg, "%s (value truncated to %d of %zu bytes)", msg,
+                 DLQ_TRUNCATED_BYTES, vlen);
+        msg = tmsg;
+    }
     pb_router_failure_t f = {reason, msg};
     size_t nh = pb_router_dlq_headers(r->hin, n_in, r->out_topic, m->partition, m->offset, &f,
                                       r->hout, scratch);
+    if (trunc && vlen > DLQ_TRUNCATED_BYTES) {
+        int fl = snprintf(full, sizeof full, "%zu", vlen);
+        r->hout[nh++] = (pb_kafka_header_t){PB_ROUTER_HDR_TRUNCATED, full, (size_t)fl};
+        vlen = DLQ_TRUNCATED_BYTES;
+    }
     pb_err_t err = {0};
     pb_log_rl(WARN, "router", "%s: %s[%d]@%" PRId64 " to %s: %s", r->to, r->out_topic,
               (int)m->partition, m->offset, r->dlq_topic, msg);
-    if (send(r, r->dlq_topic, m, m->value, m->value_len, r->hout, nh, &err)) {
+    int rc = send(r, r->dlq_topic, m, m->value, vlen, r->hout, nh, &err);
+    if (rc == PB_ERR_TOO_LARGE || rc == PB_ERR_INVALID) {
+        if (!trunc) {
+            dead_letter_as(r, p, m, n_in, reason, msg, 1);
+            return;
+        }
+        skip(r, p, m, msg, err.msg);
+        return;
+    }
+    if (rc) {
         pb_log_rl(ERROR, "router", "%s: dead letter not produced: %s", r->to, err.msg);
         set_broken(r, m->partition, p);
         return;
     }
-    ring_push(p, m->offset, -1, (uint8_t)(1 + reason));
+    ring_push(p, m->offset, -1, (uint8_t)(1 + reason), (uint8_t)trunc);
 }
 
-static void route_one(router_t *r, const pb_kafka_msg_t *m) {
-    part_t *p = part_of(r, m->partition);
-    if (!p->assigned) return; /* a message of a revoked partition: its next owner routes it */
-    if (p->broken) return;
+static void dead_letter(router_t *r, part_t *p, const pb_kafka_msg_t *m, size_t n_in,
+                        pb_metrics_dlq_reason_t reason, const char *msg) {
+    dead_letter_as(r, p, m, n_in, reason, msg, 0);
+}
+
+/* m's headers into r->hin (names and values point into m); returns their count. */
+static size_t read_headers(router_t *r, const pb_kafka_msg_t *m) {
     size_t n_in = pb_kafka_msg_header_count(m);
-    if (n_in + PB_ROUTER_EXTRA_HEADERS + PB_ROUTER_DLQ_HEADERS > r->hcap) {
-        size_t cap = (n_in + 16) * 2;
+    if (n_in + PB_ROUTER_EXTRA_HEADERS + PB_ROUTER_DLQ_HEADERS + 1 > r->hcap) {
+        size_t cap = (n_in + 16) * 2 + PB_ROUTER_EXTRA_HEADERS + PB_ROUTER_DLQ_HEADERS;
         pb_kafka_header_t *a = realloc(r->hin, cap * sizeof *a);
         PB_ASSERT(a);
         r->hin = a;
@@ -465,27 +587,61 @@ static void route_one(router_t *r, const pb_kafka_msg_t *m) {
         r->hout = b;
         r->hcap = cap;
     }
-    int64_t event_ms = -1;
-    /* Owned headers the producer sent (dropped once each from the moved list): our constants,
-     * as m's header names die with the move. */
-    const char *drop[sizeof owned / sizeof *owned];
-    size_t n_drop = 0;
-    unsigned present = 0;
     for (size_t i = 0; i < n_in; i++) {
         const void *v;
         size_t len;
         pb_kafka_msg_header_at(m, i, &r->hin[i].name, &v, &len);
         r->hin[i].value = v;
         r->hin[i].len = len;
+    }
+    return n_in;
+}
+
+/* Send instead what the partition's escalation says for m (a record refused for good). */
+static void escalate(router_t *r, part_t *p, const pb_kafka_msg_t *m, size_t n_in) {
+    if (p->esc_level >= 3) {
+        skip(r, p, m, p->esc_msg, "a truncated dead letter");
+        return;
+    }
+    dead_letter_as(r, p, m, n_in, PB_METRICS_DLQ_TOO_LARGE, p->esc_msg, p->esc_level >= 2);
+}
+
+static void route_one(router_t *r, const pb_kafka_msg_t *m) {
+    part_t *p = part_of(r, m->partition);
+    if (!p->assigned) return; /* a message of a revoked partition: its next owner routes it */
+    if (p->broken) return;
+    size_t n_in = read_headers(r, m);
+    int64_t event_ms = -1;
+    /* Owned headers the producer sent (every copy dropped from the moved list): our constants,
+     * as m's header names die with the move; "mesh." drops any other mesh.* name. */
+    const char *drop[sizeof owned / sizeof *owned + 1];
+    size_t n_drop = 0;
+    unsigned present = 0;
+    for (size_t i = 0; i < n_in; i++) {
         const char *name = r->hin[i].name;
         int j = owned_index(name);
+        if (j == OWNED_OTHER_MESH) j = (int)(sizeof owned / sizeof *owned);
         if (j >= 0 && !(present & (1u << j))) {
             present |= 1u << j;
-            drop[n_drop++] = owned[j];
+            drop[n_drop++] = j < (int)(sizeof owned / sizeof *owned) ? owned[j] : "mesh.";
         }
-        if (r->rs->env.metrics && v && name[0] == 'c' && !strcmp(name, PB_HDR_CE_TIME) &&
-            pb_timefmt_parse(v, len, &event_ms, NULL) != 0)
+        if (r->rs->env.metrics && r->hin[i].value && name[0] == 'c' &&
+            !strcmp(name, PB_HDR_CE_TIME) &&
+            pb_timefmt_parse(r->hin[i].value, r->hin[i].len, &event_ms, NULL) != 0)
             event_ms = -1;
+    }
+    if (p->esc_offset == m->offset && p->esc_level > 0) {
+        escalate(r, p, m, n_in);
+        return;
+    }
+    if (m->offset < p->skip_below) {
+        /* Landed before the recovery went back for the refused record: acknowledged already. */
+        ring_push(p, m->offset, -1, 0, 0);
+        slot_t *s = ring_at(p, p->count - 1);
+        s->done = 1;
+        p->pending--;
+        advance(p);
+        return;
     }
     uint32_t id;
     const uint8_t *payload;
@@ -517,18 +673,35 @@ static void route_one(router_t *r, const pb_kafka_msg_t *m) {
         return;
     }
     char scratch[PB_ROUTER_SCRATCH];
-    pb_router_hop_t hop = {r->out_topic, m->partition, m->offset, r->dataschema, r->contract};
+    const char *type = r->reader && r->reader->root && r->reader->root->fullname
+                           ? r->reader->root->fullname
+                           : r->to;
+    pb_router_hop_t hop = {r->out_topic, m->partition, m->offset, r->dataschema,
+                           r->contract,  r->from,      type,      m->timestamp_ms};
     /* The producer's headers moved over, owned ones dropped, the broker's appended: nothing is
      * copied twice. */
     size_t nh = pb_router_hop_headers(r->hin, n_in, &hop, r->hout, scratch);
-    if (pb_kafka_producer_forward(r->p, r->in_topic, m, r->out.data, r->out.len, drop, n_drop,
-                                  r->hout, nh, m->offset, &err)) {
+    int rc = pb_kafka_producer_forward(r->p, r->in_topic, m, r->out.data, r->out.len, drop, n_drop,
+                                       r->hout, nh, m->offset, &err);
+    if (rc == PB_ERR_TOO_LARGE || rc == PB_ERR_INVALID) {
+        /* Refused before it left (the routed copy is larger than the producer may send): a
+         * dead letter instead, with m's headers read again (the forward moved them). */
+        snprintf(p->esc_msg, sizeof p->esc_msg, "%s refused the routed copy (%zu bytes): %.160s",
+                 r->in_topic, r->out.len, err.msg);
+        p->esc_offset = m->offset;
+        p->esc_level = 1;
+        pb_log(ERROR, "router", "%s: %s[%d]@%" PRId64 ": %s; it goes to %s instead", r->to,
+               r->out_topic, (int)m->partition, m->offset, p->esc_msg, r->dlq_topic);
+        escalate(r, p, m, read_headers(r, m));
+        return;
+    }
+    if (rc) {
         pb_log_rl(ERROR, "router", "%s: %s[%d]@%" PRId64 " not produced to %s: %s", r->to,
                   r->out_topic, (int)m->partition, m->offset, r->in_topic, err.msg);
         set_broken(r, m->partition, p);
         return;
     }
-    ring_push(p, m->offset, event_ms, 0);
+    ring_push(p, m->offset, event_ms, 0, 0);
 }
 
 static void on_batch(void *arg, const pb_kafka_msg_t *msgs, size_t n) {
@@ -647,6 +820,7 @@ static void on_assign(router_t *r, pb_kafka_tp_t *parts, size_t n) {
     for (size_t i = 0; i < n; i++) {
         part_t *p = part_of(r, parts[i].partition);
         ring_reset(p);
+        p->skip_below = -1;
         p->assigned = 1;
         p->committed = com[i];
         p->next_commit = parts[i].offset >= 0 ? parts[i].offset : -1;
@@ -661,6 +835,12 @@ static void recover(router_t *r, int32_t pn, part_t *p) {
     pb_err_t err = {0};
     p->retry_ms = pb_loop_now_ms() + 5000; /* a partition that keeps failing retries slowly */
     resume_positions(r, &tp, 1, "after a failed delivery", NULL);
+    p->skip_below = -1;
+    if (p->esc_offset >= 0 && tp.offset > p->esc_offset) {
+        /* Records after the refused one landed meanwhile: read it again, and skip those. */
+        p->skip_below = tp.offset;
+        tp.offset = p->esc_offset;
+    }
     if (pb_kafka_consumer_seek(r->c, pn, tp.offset, &err)) {
         pb_log_rl(ERROR, "router", "%s: %s", r->to, err.msg);
         return;
@@ -864,12 +1044,13 @@ static void serve_all(pb_routers_t *rs) {
 
 static void on_wake(void *arg) { serve_all(arg); }
 
-/* Commits of a quiet router, and reconcile retries for routers that could not start yet. */
+/* Commits of a quiet router, reconcile retries for routers that could not start yet, and a poll
+ * of every consumer: the loop otherwise polls one only when its queue wakes the fd, and a group
+ * member that does not poll within max.poll.interval.ms (5 min) is thrown out of its group. */
 static void on_tick(void *arg) {
     pb_routers_t *rs = arg;
     if (rs->retry && rs->reg) pb_routers_reconcile(rs, rs->reg);
-    for (size_t i = 0; i < rs->n; i++)
-        commit(rs->r[i], 0);
+    serve_all(rs);
 }
 
 pb_routers_t *pb_routers_new(const pb_router_env_t *env, pb_err_t *err) {

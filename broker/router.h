@@ -51,7 +51,8 @@ pb_router_resume_why_t pb_router_resume(int64_t lineage_next, int64_t committed,
 /* "lineage header of input offset N" style text for the log: the reason's name. */
 const char *pb_router_resume_name(pb_router_resume_why_t why);
 
-/* Is name a header the broker sets on routed records (so a producer's copy is dropped)? */
+/* Is name a header the broker owns on routed records (so a producer's copy is dropped)? The ones
+ * it sets (pb_router_hop_headers) and every other mesh.* name. */
 int pb_router_owned_header(const char *name);
 
 /* What a routed record's new headers say. All strings NUL-terminated; borrowed. */
@@ -61,26 +62,40 @@ typedef struct pb_router_hop {
     int64_t origin_offset;
     const char *dataschema; /* ce_dataschema: {registry url}/schemas/ids/{reader id} */
     const char *contract;   /* mesh.contract: {input-port URN}@{input port version} */
+    const char *source;     /* ce_source: the output-port URN (NULL: not set) */
+    const char *type;       /* ce_type: the reader schema's full name (NULL: not set) */
+    int64_t origin_ts_ms;   /* Kafka timestamp of the origin record: ce_time when it has none
+                             * (<= 0: unknown, not set) */
 } pb_router_hop_t;
 
 /* Room a routed record's headers need beyond the producer's: scratch text and header slots. */
-#define PB_ROUTER_SCRATCH 160
-#define PB_ROUTER_EXTRA_HEADERS 7
+#define PB_ROUTER_SCRATCH 448
+#define PB_ROUTER_EXTRA_HEADERS 13
 
 /*
  * Headers of a routed record: in[0..n_in) (the consumed record's, in order) minus the broker-owned
- * ones, then traceparent (a child span of the record's last traceparent, or a new trace),
- * ce_dataschema, mesh.contract, mesh.lineage.topic/.partition/.offset and mesh.lineage.hops (the
- * record's hops + 1; absent or unreadable = 0). out needs n_in + PB_ROUTER_EXTRA_HEADERS slots;
- * values may point into in, hop and scratch (PB_ROUTER_SCRATCH bytes), which must outlive out.
- * Returns the number of headers written.
+ * ones (pb_router_owned_header: every copy, duplicates included), then the broker's: traceparent
+ * (a child span of the record's last traceparent, or a new trace), ce_specversion 1.0, ce_source,
+ * ce_type, content-type application/avro, ce_dataschema, mesh.contract,
+ * mesh.lineage.topic/.partition/.offset and mesh.lineage.hops, and the CloudEvents attributes the
+ * record lacks: ce_id "{origin topic}/{partition}/{offset}" (stable across retries and instances),
+ * ce_time from the origin record's Kafka timestamp.
+ *
+ * mesh.lineage.hops counts broker hops the broker itself vouches for, so a producer's value is
+ * never read: the broker writes hops only on routed records (input-port topics); records in an
+ * output-port topic come from HTTP publish (which drops producers' mesh.* headers) or straight
+ * from Kafka clients (untrusted). Every routed record therefore says 1; a product that derives
+ * new records from its inputs starts a new chain, linked by ce_causationid and the trace.
+ *
+ * out needs n_in + PB_ROUTER_EXTRA_HEADERS slots; values may point into in, hop and scratch
+ * (PB_ROUTER_SCRATCH bytes), which must outlive out. Returns the number of headers written.
  */
 size_t pb_router_headers(const pb_kafka_header_t *in, size_t n_in, const pb_router_hop_t *hop,
                          pb_kafka_header_t *out, char *scratch);
 
-/* Only the PB_ROUTER_EXTRA_HEADERS headers the broker sets (the second half of
- * pb_router_headers), for relays that move the producer's headers over and drop the owned ones.
- * Returns PB_ROUTER_EXTRA_HEADERS. */
+/* Only the headers the broker sets (the second half of pb_router_headers, at most
+ * PB_ROUTER_EXTRA_HEADERS), for relays that move the producer's headers over and drop the owned
+ * ones. Returns their count. */
 size_t pb_router_hop_headers(const pb_kafka_header_t *in, size_t n_in, const pb_router_hop_t *hop,
                              pb_kafka_header_t *out, char *scratch);
 
@@ -96,6 +111,9 @@ const char *pb_router_dlq_stage(pb_metrics_dlq_reason_t r);
 const char *pb_router_dlq_class(pb_metrics_dlq_reason_t r);
 
 #define PB_ROUTER_DLQ_HEADERS 6
+
+/* On a dead letter whose value was cut to fit: the value's original length in bytes. */
+#define PB_ROUTER_HDR_TRUNCATED "mesh.dlq.value.truncated"
 
 /*
  * Headers of a dead letter: in[0..n_in) unchanged (the record as it was, any producer copy of the

@@ -88,6 +88,17 @@ static pb_sr_outcome_t write_record(pb_sr_reply_t *rep, pb_buf_t *b, const char 
     return PB_SR_WRITE;
 }
 
+/* A version as Confluent's Schema entity: subject, version, id, schemaType (always "AVRO" since
+ * Confluent 7.9), schema, and references, metadata, ruleSet when it has them. */
+static json_t *version_json(const pb_registry_version_t *v) {
+    json_t *o = json_pack("{s:s,s:i,s:i,s:s,s:s}", "subject", v->subject, "version", v->version,
+                          "id", v->id, "schemaType", "AVRO", "schema", v->schema);
+    if (o && v->references) json_object_set(o, "references", (json_t *)v->references);
+    if (o && v->metadata) json_object_set(o, "metadata", (json_t *)v->metadata);
+    if (o && v->rule_set) json_object_set(o, "ruleSet", (json_t *)v->rule_set);
+    return o;
+}
+
 void pb_sr_complete(pb_sr_reply_t *rep, const pb_registry_result_t *res) {
     free(rep->record);
     rep->record = NULL;
@@ -98,8 +109,23 @@ void pb_sr_complete(pb_sr_reply_t *rep, const pb_registry_result_t *res) {
         return;
     }
     json_t *j = NULL;
+    pb_registry_version_t v;
+    pb_err_t err = {0};
     switch (rep->op) {
-    case PB_REGISTRY_OP_REGISTER: j = json_pack("{s:i}", "id", res->id); break;
+    case PB_REGISTRY_OP_REGISTER:
+        /* Confluent (7.9+) answers the registered schema; {"id"} is what older clients read. */
+        if (rep->reg &&
+            !pb_registry_get_version(rep->reg, rep->subject, res->version, 1, &v, &err) &&
+            v.id == res->id) { /* in RegisterSchemaResponse's order */
+            j = json_pack("{s:i,s:i,s:s}", "id", v.id, "version", v.version, "schemaType", "AVRO");
+            if (j && v.references) json_object_set(j, "references", (json_t *)v.references);
+            if (j && v.metadata) json_object_set(j, "metadata", (json_t *)v.metadata);
+            if (j && v.rule_set) json_object_set(j, "ruleSet", (json_t *)v.rule_set);
+            if (j) json_object_set_new(j, "schema", json_string(v.schema));
+        } else {
+            j = json_pack("{s:i}", "id", res->id);
+        }
+        break;
     case PB_REGISTRY_OP_DELETE_VERSION: j = json_integer(res->version); break;
     case PB_REGISTRY_OP_DELETE_SUBJECT:
         j = res->body ? json_incref(res->body) : json_array();
@@ -107,6 +133,9 @@ void pb_sr_complete(pb_sr_reply_t *rep, const pb_registry_result_t *res) {
     case PB_REGISTRY_OP_CONFIG:
         j = json_pack("{s:s}", rep->config_delete ? "compatibilityLevel" : "compatibility",
                       pb_compat_level_name((pb_compat_level_t)res->level));
+        break;
+    case PB_REGISTRY_OP_MODE:
+        j = json_pack("{s:s}", "mode", pb_registry_mode_name(res->level));
         break;
     default: j = res->body ? json_incref(res->body) : json_object(); break;
     }
@@ -203,12 +232,20 @@ static int parse_id(const char *s, int *out, pb_sr_reply_t *rep) {
     return PB_SR_SCHEMA_NOT_FOUND;
 }
 
-/* The schema request body {"schema": "...", "schemaType": "AVRO", "references": [], ...}.
- * On success *schema points into *doc (caller decrefs). Otherwise replies and returns nonzero. */
-static int parse_schema_body(const char *body, size_t len, json_t **doc, const char **schema,
-                             size_t *schema_len, pb_sr_reply_t *rep) {
+/* A Schema Registry request body {"schema": "...", "schemaType": "AVRO", "references": [...],
+ * "metadata": {...}, "ruleSet": {...}, "id": N, "version": N}. */
+typedef struct body {
+    json_t *doc;        /* owned */
+    const char *schema; /* into doc; NULL when absent or empty */
+    size_t len;
+    pb_registry_reg_opts_t opts; /* into doc */
+} body_t;
+
+/* Parse body into *b (caller decrefs b->doc). Otherwise replies and returns nonzero. The schema
+ * may be absent: the caller decides what that means. */
+static int parse_body(const char *body, size_t len, body_t *b, pb_sr_reply_t *rep) {
     json_error_t jerr;
-    *doc = NULL;
+    memset(b, 0, sizeof *b);
     if (!body || len == 0) {
         reply_error(rep, PB_SR_INVALID_SCHEMA, "Invalid schema: the request has no body");
         return 1;
@@ -237,25 +274,38 @@ static int parse_schema_body(const char *body, size_t len, json_t **doc, const c
         json_decref(j);
         return 1;
     }
-    json_t *refs = json_object_get(j, "references");
-    if (refs && !json_is_null(refs) && (!json_is_array(refs) || json_array_size(refs) > 0)) {
-        reply_error(rep, PB_SR_INVALID_SCHEMA,
-                    "Invalid schema: schema references are not supported; send the schema with "
-                    "every named type defined inline");
-        json_decref(j);
-        return 1;
-    }
     json_t *s = json_object_get(j, "schema");
-    if (!json_is_string(s)) {
+    if (s && !json_is_null(s) && !json_is_string(s)) {
         reply_error(rep, PB_SR_INVALID_SCHEMA,
-                    s ? "Invalid schema: \"schema\" must be a string holding the schema JSON"
-                      : "Invalid schema: the body has no \"schema\"");
+                    "Invalid schema: \"schema\" must be a string holding the schema JSON");
         json_decref(j);
         return 1;
     }
-    *doc = j;
-    *schema = json_string_value(s);
-    *schema_len = json_string_length(s);
+    static const char *const ints[] = {"id", "version"};
+    int vals[2] = {0, 0};
+    for (int i = 0; i < 2; i++) {
+        json_t *v = json_object_get(j, ints[i]);
+        if (!v || json_is_null(v)) continue;
+        if (!json_is_integer(v) || json_integer_value(v) > 2147483647 ||
+            json_integer_value(v) < -1) {
+            reply_errorf(rep, PB_SR_INVALID_SCHEMA,
+                         "Invalid schema: \"%s\" must be an integer (1..2^31-1; -1 or 0: none)",
+                         ints[i]);
+            json_decref(j);
+            return 1;
+        }
+        vals[i] = (int)json_integer_value(v);
+    }
+    b->doc = j;
+    if (json_is_string(s) && json_string_length(s) > 0) {
+        b->schema = json_string_value(s);
+        b->len = json_string_length(s);
+    }
+    b->opts.references = json_object_get(j, "references");
+    b->opts.metadata = json_object_get(j, "metadata");
+    b->opts.rule_set = json_object_get(j, "ruleSet");
+    b->opts.id = vals[0] > 0 ? vals[0] : 0;
+    b->opts.version = vals[1] > 0 ? vals[1] : 0;
     return 0;
 }
 
@@ -274,6 +324,10 @@ typedef struct ctx {
 
 static int is(const ctx_t *c, const char *m) { return strcmp(c->method, m) == 0; }
 
+static const char *qparam(const ctx_t *c, const char *name) {
+    return c->param ? c->param(c->arg, name) : NULL;
+}
+
 static pb_sr_outcome_t not_allowed(ctx_t *c) {
     return reply_error(c->rep, 405, "HTTP 405 Method Not Allowed");
 }
@@ -286,14 +340,102 @@ static pb_sr_outcome_t from_err(ctx_t *c, int code, const pb_err_t *err) {
     return reply_error(c->rep, code, err->msg);
 }
 
-static json_t *version_json(const pb_registry_version_t *v) {
-    return json_pack("{s:s,s:i,s:i,s:s}", "subject", v->subject, "version", v->version, "id", v->id,
-                     "schema", v->schema);
-}
-
 /* Builder failure → reply. */
 static pb_sr_outcome_t build_failed(ctx_t *c, int code, const pb_err_t *err) {
     return reply_error(c->rep, code, err->msg);
+}
+
+/* The listing filter of ?deleted / ?deletedOnly (deletedOnly wins, as Confluent's). */
+static int filter(const ctx_t *c) {
+    if (flag(c->param, c->arg, "deletedOnly")) return PB_REGISTRY_DELETED_ONLY;
+    return flag(c->param, c->arg, "deleted") ? PB_REGISTRY_WITH_DELETED : PB_REGISTRY_LIVE;
+}
+
+/* ?offset (default 0) and ?limit (default -1: all; negative: all) applied to list (taken), as
+ * Confluent pages its listings. Replies 400 for a value that is not an integer (or a negative
+ * offset) and returns NULL. */
+static json_t *paginate(ctx_t *c, json_t *list) {
+    static const char *const names[] = {"offset", "limit"};
+    long v[2] = {0, -1};
+    for (int i = 0; i < 2; i++) {
+        const char *s = qparam(c, names[i]);
+        if (!s) continue;
+        char *end = NULL;
+        errno = 0;
+        long x = *s ? strtol(s, &end, 10) : 0;
+        if (!*s || errno || *end || x > 2147483647L || x < -2147483647L || (i == 0 && x < 0)) {
+            char ex[64];
+            reply_errorf(c->rep, 400, "Invalid %s '%s': %s", names[i],
+                         pb_addr_excerpt(s, ex, sizeof ex),
+                         i == 0 ? "a non-negative integer" : "an integer (negative: no limit)");
+            json_decref(list);
+            return NULL;
+        }
+        v[i] = x;
+    }
+    if (!list || (v[0] == 0 && v[1] < 0)) return list;
+    json_t *out = json_array();
+    size_t n = json_array_size(list);
+    for (size_t i = (size_t)v[0]; out && i < n && (v[1] < 0 || i < (size_t)v[0] + (size_t)v[1]);
+         i++)
+        json_array_append(out, json_array_get(list, i));
+    json_decref(list);
+    return out;
+}
+
+/* Reply with a paged listing (taken). */
+static pb_sr_outcome_t reply_list(ctx_t *c, json_t *list) {
+    json_t *page = paginate(c, list);
+    return page ? reply_json(c->rep, 200, page) : PB_SR_REPLY;
+}
+
+/* POST /subjects/{s}/versions. A body without a schema re-registers the latest version's schema
+ * (and references) with the body's metadata / ruleSet, as Confluent does. */
+static pb_sr_outcome_t do_register(ctx_t *c, const char *subject) {
+    pb_err_t err = {0};
+    pb_buf_t b = {0};
+    body_t q;
+    if (parse_body(c->body, c->body_len, &q, c->rep)) return PB_SR_REPLY;
+    const char *schema = q.schema;
+    size_t len = q.len;
+    pb_registry_version_t latest;
+    if (!schema) {
+        if (pb_registry_get_version(c->r, subject, -1, 0, &latest, &err)) {
+            json_decref(q.doc);
+            return reply_error(c->rep, PB_SR_INVALID_SCHEMA, "Invalid schema: Empty schema");
+        }
+        schema = latest.schema;
+        len = strlen(schema);
+        if (!q.opts.references) q.opts.references = latest.references;
+    }
+    int rc = pb_registry_record_register_ex(&b, c->r, c->req, subject, schema, len, &q.opts, &err);
+    json_decref(q.doc);
+    if (rc) return build_failed(c, rc, &err);
+    snprintf(c->rep->subject, sizeof c->rep->subject, "%s", subject);
+    c->rep->reg = c->r;
+    return write_record(c->rep, &b, c->req, PB_REGISTRY_OP_REGISTER);
+}
+
+/* POST /subjects/{s}: is this schema (with its references, metadata, ruleSet) registered here? */
+static pb_sr_outcome_t do_lookup(ctx_t *c, const char *subject) {
+    pb_err_t err = {0};
+    body_t q;
+    pb_registry_version_t v;
+    int deleted = flag(c->param, c->arg, "deleted");
+    if (parse_body(c->body, c->body_len, &q, c->rep)) return PB_SR_REPLY;
+    int rc;
+    if (!q.schema) { /* Confluent: nothing to find, so 40401 or 40403 */
+        json_t *vs = NULL;
+        rc = pb_registry_versions(c->r, subject, deleted, &vs, &err);
+        json_decref(vs);
+        json_decref(q.doc);
+        if (rc) return from_err(c, rc, &err);
+        return reply_error(c->rep, PB_SR_SCHEMA_NOT_FOUND, "Schema not found");
+    }
+    rc = pb_registry_lookup_ex(c->r, subject, q.schema, q.len, &q.opts, deleted, &v, &err);
+    json_decref(q.doc);
+    if (rc) return from_err(c, rc, &err);
+    return reply_json(c->rep, 200, version_json(&v));
 }
 
 static pb_sr_outcome_t route_subjects(ctx_t *c, char **seg, int n) {
@@ -303,24 +445,10 @@ static pb_sr_outcome_t route_subjects(ctx_t *c, char **seg, int n) {
     const char *subject = n >= 2 ? seg[1] : NULL;
     if (n == 1) { /* /subjects */
         if (!is(c, "GET")) return not_allowed(c);
-        const char *prefix = c->param ? c->param(c->arg, "subjectPrefix") : NULL;
-        return reply_json(c->rep, 200,
-                          pb_registry_subjects(c->r, flag(c->param, c->arg, "deleted"), prefix));
+        return reply_list(c, pb_registry_subjects(c->r, filter(c), qparam(c, "subjectPrefix")));
     }
     if (n == 2) { /* /subjects/{s} */
-        if (is(c, "POST")) {
-            json_t *doc;
-            const char *schema;
-            size_t len;
-            if (parse_schema_body(c->body, c->body_len, &doc, &schema, &len, c->rep))
-                return PB_SR_REPLY;
-            pb_registry_version_t v;
-            rc = pb_registry_lookup(c->r, subject, schema, len, flag(c->param, c->arg, "deleted"),
-                                    &v, &err);
-            json_decref(doc);
-            if (rc) return from_err(c, rc, &err);
-            return reply_json(c->rep, 200, version_json(&v));
-        }
+        if (is(c, "POST")) return do_lookup(c, subject);
         if (is(c, "DELETE")) {
             rc = pb_registry_record_delete_subject(&b, c->req, subject,
                                                    flag(c->param, c->arg, "permanent"), &err);
@@ -333,22 +461,19 @@ static pb_sr_outcome_t route_subjects(ctx_t *c, char **seg, int n) {
     if (n == 3) { /* /subjects/{s}/versions */
         if (is(c, "GET")) {
             json_t *list;
-            rc =
-                pb_registry_versions(c->r, subject, flag(c->param, c->arg, "deleted"), &list, &err);
+            int f = filter(c);
+            rc = pb_registry_versions(c->r, subject, f, &list, &err);
+            if (rc == PB_SR_SUBJECT_NOT_FOUND && f == PB_REGISTRY_DELETED_ONLY) {
+                json_t *all = NULL; /* a subject with versions but none deleted: [] */
+                if (!pb_registry_versions(c->r, subject, PB_REGISTRY_WITH_DELETED, &all, &err)) {
+                    json_decref(all);
+                    return reply_json(c->rep, 200, json_array());
+                }
+            }
             if (rc) return from_err(c, rc, &err);
-            return reply_json(c->rep, 200, list);
+            return reply_list(c, list);
         }
-        if (is(c, "POST")) {
-            json_t *doc;
-            const char *schema;
-            size_t len;
-            if (parse_schema_body(c->body, c->body_len, &doc, &schema, &len, c->rep))
-                return PB_SR_REPLY;
-            rc = pb_registry_record_register(&b, c->req, subject, schema, len, &err);
-            json_decref(doc);
-            if (rc) return build_failed(c, rc, &err);
-            return write_record(c->rep, &b, c->req, PB_REGISTRY_OP_REGISTER);
-        }
+        if (is(c, "POST")) return do_register(c, subject);
         return not_allowed(c);
     }
     int version;
@@ -369,22 +494,59 @@ static pb_sr_outcome_t route_subjects(ctx_t *c, char **seg, int n) {
         }
         return not_allowed(c);
     }
-    if (n == 5 && (strcmp(seg[4], "schema") == 0 || strcmp(seg[4], "referencedby") == 0)) {
+    if (n == 5 && strcmp(seg[4], "referencedby") == 0) {
+        if (!is(c, "GET")) return not_allowed(c);
+        json_t *ids;
+        rc = pb_registry_referenced_by(c->r, subject, version, flag(c->param, c->arg, "deleted"),
+                                       &ids, &err);
+        if (rc) return from_err(c, rc, &err);
+        return reply_list(c, ids);
+    }
+    if (n == 5 && strcmp(seg[4], "schema") == 0) {
         if (!is(c, "GET")) return not_allowed(c);
         pb_registry_version_t v;
         rc = pb_registry_get_version(c->r, subject, version, flag(c->param, c->arg, "deleted"), &v,
                                      &err);
         if (rc) return from_err(c, rc, &err);
-        if (strcmp(seg[4], "referencedby") == 0) return reply_json(c->rep, 200, json_array());
         json_error_t jerr;
-        return reply_json(c->rep, 200, json_loads(v.schema, JSON_DECODE_ANY, &jerr));
+        return reply_json(c->rep, 200,
+                          json_loads(v.schema, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr));
     }
     return not_found(c);
+}
+
+/* GET /schemas: every version (soft-deleted ones with ?deleted) of the subjects starting with
+ * ?subjectPrefix, by subject then version; ?latestOnly: each subject's latest one. */
+static pb_sr_outcome_t list_schemas(ctx_t *c) {
+    pb_err_t err = {0};
+    int deleted = flag(c->param, c->arg, "deleted");
+    int latest_only = flag(c->param, c->arg, "latestOnly");
+    json_t *subjects = pb_registry_subjects(c->r, deleted, qparam(c, "subjectPrefix"));
+    json_t *out = json_array();
+    for (size_t i = 0; subjects && out && i < json_array_size(subjects); i++) {
+        const char *s = json_string_value(json_array_get(subjects, i));
+        json_t *vs = NULL;
+        if (pb_registry_versions(c->r, s, deleted, &vs, &err)) continue;
+        size_t nv = json_array_size(vs);
+        for (size_t k = latest_only && nv ? nv - 1 : 0; k < nv; k++) {
+            pb_registry_version_t v;
+            if (!pb_registry_get_version(c->r, s, (int)json_integer_value(json_array_get(vs, k)),
+                                         deleted, &v, &err))
+                json_array_append_new(out, version_json(&v));
+        }
+        json_decref(vs);
+    }
+    json_decref(subjects);
+    return reply_list(c, out);
 }
 
 static pb_sr_outcome_t route_schemas(ctx_t *c, char **seg, int n) {
     pb_err_t err = {0};
     int rc, id;
+    if (n == 1) {
+        if (!is(c, "GET")) return not_allowed(c);
+        return list_schemas(c);
+    }
     if (n == 2 && strcmp(seg[1], "types") == 0) {
         if (!is(c, "GET")) return not_allowed(c);
         return reply_json(c->rep, 200, json_pack("[s]", "AVRO"));
@@ -393,14 +555,40 @@ static pb_sr_outcome_t route_schemas(ctx_t *c, char **seg, int n) {
     if (!is(c, "GET")) return not_allowed(c);
     if (parse_id(seg[2], &id, c->rep)) return PB_SR_REPLY;
     if (n == 3 || (n == 4 && strcmp(seg[3], "schema") == 0)) {
-        const char *text;
-        rc = pb_registry_schema_by_id(c->r, id, &text, NULL, &err);
+        pb_registry_version_t v;
+        rc = pb_registry_schema_info(c->r, id, &v, &err);
         if (rc) return from_err(c, rc, &err);
         if (n == 4) {
             json_error_t jerr;
-            return reply_json(c->rep, 200, json_loads(text, JSON_DECODE_ANY, &jerr));
+            return reply_json(c->rep, 200,
+                              json_loads(v.schema, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr));
         }
-        return reply_json(c->rep, 200, json_pack("{s:s}", "schema", text));
+        json_t *o = json_pack("{s:s,s:s}", "schemaType", "AVRO", "schema", v.schema);
+        if (o && v.references) json_object_set(o, "references", (json_t *)v.references);
+        if (o && v.metadata) json_object_set(o, "metadata", (json_t *)v.metadata);
+        if (o && v.rule_set) json_object_set(o, "ruleSet", (json_t *)v.rule_set);
+        const char *subject = qparam(c, "subject");
+        if (o && subject && *subject) { /* Confluent 7.9+: the subject-version it has there */
+            json_t *uses = NULL;
+            int found = 0;
+            if (!pb_registry_id_versions(c->r, id, 0, &uses, &err))
+                for (size_t i = 0; i < json_array_size(uses) && !found; i++) {
+                    json_t *u = json_array_get(uses, i);
+                    if (strcmp(json_string_value(json_object_get(u, "subject")), subject)) continue;
+                    json_object_set(o, "subject", json_object_get(u, "subject"));
+                    json_object_set(o, "version", json_object_get(u, "version"));
+                    found = 1;
+                }
+            json_decref(uses);
+            if (!found) {
+                json_decref(o);
+                return reply_errorf(c->rep, PB_SR_SCHEMA_NOT_FOUND,
+                                    "Schema %d not found under subject '%s'", id, subject);
+            }
+        }
+        if (o && flag(c->param, c->arg, "fetchMaxId"))
+            json_object_set_new(o, "maxId", json_integer(pb_registry_max_id(c->r)));
+        return reply_json(c->rep, 200, o);
     }
     if (n == 4 && (strcmp(seg[3], "versions") == 0 || strcmp(seg[3], "subjects") == 0)) {
         json_t *list;
@@ -409,7 +597,7 @@ static pb_sr_outcome_t route_schemas(ctx_t *c, char **seg, int n) {
                  ? pb_registry_id_versions(c->r, id, deleted, &list, &err)
                  : pb_registry_id_subjects(c->r, id, deleted, &list, &err);
         if (rc) return from_err(c, rc, &err);
-        return reply_json(c->rep, 200, list);
+        return reply_list(c, list);
     }
     return not_found(c);
 }
@@ -422,15 +610,17 @@ static pb_sr_outcome_t route_compat(ctx_t *c, char **seg, int n) {
     int version = 0;
     if (n == 5 && parse_version(seg[4], &version, c->rep)) return PB_SR_REPLY;
     int verbose = flag(c->param, c->arg, "verbose");
-    json_t *doc;
-    const char *schema;
-    size_t len;
-    if (parse_schema_body(c->body, c->body_len, &doc, &schema, &len, c->rep)) return PB_SR_REPLY;
+    body_t q;
+    if (parse_body(c->body, c->body_len, &q, c->rep)) return PB_SR_REPLY;
+    if (!q.schema) {
+        json_decref(q.doc);
+        return reply_error(c->rep, PB_SR_INVALID_SCHEMA, "Invalid schema: Empty schema");
+    }
     int ok = 0;
     json_t *msgs = NULL;
-    int rc =
-        pb_registry_check(c->r, seg[2], schema, len, version, &ok, verbose ? &msgs : NULL, &err);
-    json_decref(doc);
+    int rc = pb_registry_check_ex(c->r, seg[2], q.schema, q.len, &q.opts, version, &ok,
+                                  verbose ? &msgs : NULL, &err);
+    json_decref(q.doc);
     if (rc == PB_SR_INVALID_SCHEMA && verbose) {
         ok = 0;
         msgs = json_pack("[s]", err.msg);
@@ -465,9 +655,19 @@ static pb_sr_outcome_t route_config(ctx_t *c, char **seg, int n) {
     if (is(c, "PUT")) {
         json_error_t jerr;
         json_t *j = c->body && c->body_len ? json_loadb(c->body, c->body_len, 0, &jerr) : NULL;
-        const char *name = json_string_value(json_object_get(j, "compatibility"));
-        if (!name) name = json_string_value(json_object_get(j, "compatibilityLevel"));
-        int level = pb_compat_level_parse(name);
+        json_t *lv = json_object_get(j, "compatibility");
+        if (!lv || json_is_null(lv)) lv = json_object_get(j, "compatibilityLevel");
+        if (json_is_object(j) && (!lv || json_is_null(lv))) {
+            /* No level in the request: Confluent leaves it as it is and answers it. */
+            json_decref(j);
+            int level = pb_registry_global_level(c->r);
+            if (subject && !pb_registry_subject_level(c->r, subject, &level))
+                return reply_json(c->rep, 200, json_object());
+            return reply_json(c->rep, 200,
+                              json_pack("{s:s}", "compatibility",
+                                        pb_compat_level_name((pb_compat_level_t)level)));
+        }
+        int level = pb_compat_level_parse(json_string_value(lv));
         json_decref(j);
         if (level < 0)
             return reply_error(c->rep, PB_SR_INVALID_LEVEL,
@@ -487,6 +687,57 @@ static pb_sr_outcome_t route_config(ctx_t *c, char **seg, int n) {
         if (rc) return build_failed(c, rc, &err);
         c->rep->config_delete = 1;
         return write_record(c->rep, &b, c->req, PB_REGISTRY_OP_CONFIG);
+    }
+    return not_allowed(c);
+}
+
+static pb_sr_outcome_t route_mode(ctx_t *c, char **seg, int n) {
+    pb_err_t err = {0};
+    pb_buf_t b = {0};
+    int rc, mode;
+    if (n > 2) return not_found(c);
+    const char *subject = n == 2 ? seg[1] : NULL;
+    if (is(c, "GET")) {
+        mode = pb_registry_global_mode(c->r);
+        if (subject && !pb_registry_subject_mode(c->r, subject, &mode) &&
+            !flag(c->param, c->arg, "defaultToGlobal"))
+            return reply_errorf(c->rep, PB_SR_SUBJECT_MODE_NOT_FOUND,
+                                "Subject '%s' does not have subject-level mode configured",
+                                subject);
+        return reply_json(c->rep, 200, json_pack("{s:s}", "mode", pb_registry_mode_name(mode)));
+    }
+    if (is(c, "PUT")) {
+        json_error_t jerr;
+        json_t *j = c->body && c->body_len ? json_loadb(c->body, c->body_len, 0, &jerr) : NULL;
+        json_t *mv = json_object_get(j, "mode");
+        if (!json_is_object(j) || (mv && !json_is_null(mv) && !json_is_string(mv))) {
+            json_decref(j);
+            return reply_error(c->rep, PB_SR_INVALID_MODE,
+                               "Invalid mode: the body is {\"mode\": \"READWRITE\" | \"READONLY\" "
+                               "| \"IMPORT\"}");
+        }
+        mode = mv && !json_is_null(mv) ? pb_registry_mode_parse(json_string_value(mv)) : -1;
+        int clear = !mv || json_is_null(mv); /* Confluent: {"mode": null} clears it */
+        json_decref(j);
+        if (!clear && mode < 0)
+            return reply_error(c->rep, PB_SR_INVALID_MODE,
+                               "Invalid mode. Valid values are READWRITE, READONLY and IMPORT.");
+        if (clear && subject && !pb_registry_subject_mode(c->r, subject, &rc))
+            return reply_json(c->rep, 200, json_object());
+        rc = pb_registry_record_mode(&b, c->req, subject, clear ? -1 : mode,
+                                     flag(c->param, c->arg, "force"), &err);
+        if (rc) return build_failed(c, rc, &err);
+        c->rep->config_delete = clear;
+        return write_record(c->rep, &b, c->req, PB_REGISTRY_OP_MODE);
+    }
+    if (is(c, "DELETE")) {
+        if (subject && !pb_registry_subject_mode(c->r, subject, &mode))
+            return reply_errorf(c->rep, PB_SR_SUBJECT_NOT_FOUND, "Subject '%s' not found.",
+                                subject);
+        rc = pb_registry_record_mode(&b, c->req, subject, -1, 0, &err);
+        if (rc) return build_failed(c, rc, &err);
+        c->rep->config_delete = 1;
+        return write_record(c->rep, &b, c->req, PB_REGISTRY_OP_MODE);
     }
     return not_allowed(c);
 }
@@ -521,10 +772,8 @@ pb_sr_outcome_t pb_sr_handle(const pb_registry_t *r, const char *method, const c
         rc = route_compat(&c, seg, n);
     else if (strcmp(seg[0], "config") == 0)
         rc = route_config(&c, seg, n);
-    else if (n <= 2 && is(&c, "GET"))
-        rc = reply_json(out, 200, json_pack("{s:s}", "mode", "READWRITE"));
     else
-        rc = n <= 2 ? not_allowed(&c) : not_found(&c);
+        rc = route_mode(&c, seg, n);
 done:
     for (int i = 0; i < n; i++)
         free(seg[i]);

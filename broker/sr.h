@@ -54,7 +54,9 @@ typedef struct pb_sr_reply {
     size_t record_len;
     char req[PB_REGISTRY_REQ_MAX + 1]; /* its request id: match pb_registry_result_t.req */
     pb_registry_op_t op;               /* what the record does */
-    int config_delete;                 /* config: 1 when it deletes a level */
+    int config_delete;                 /* config / mode: 1 when it deletes a level / mode */
+    const pb_registry_t *reg;          /* the registry the write goes to (read by complete) */
+    char subject[PB_REGISTRY_SUBJECT_MAX + 1]; /* register: the subject */
 } pb_sr_reply_t;
 
 /*
@@ -70,9 +72,11 @@ pb_sr_outcome_t pb_sr_handle(const pb_registry_t *r, const char *method, const c
                              const char *req_id, pb_sr_reply_t *out);
 
 /* Turn the applied result of the pending write in rep into its reply (status and body), as
- * Confluent answers: register {"id"}, delete version → the version number, delete subject → the
- * list of versions, PUT config {"compatibility"}, DELETE config {"compatibilityLevel"} (the
- * level deleted); failures {"error_code","message"}. Frees the record. */
+ * Confluent answers: register the registered version {"id","version","schemaType","schema",
+ * "references"?,"metadata"?,"ruleSet"?} (read from rep->reg after the apply), delete version →
+ * the version number, delete subject → the list of versions, PUT config {"compatibility"},
+ * DELETE config {"compatibilityLevel"} (the level deleted), PUT / DELETE mode {"mode"}; failures
+ * {"error_code","message"}. Frees the record. */
 void pb_sr_complete(pb_sr_reply_t *rep, const pb_registry_result_t *res);
 
 /* Make rep an error reply {"error_code": code, "message": msg} with code's HTTP status (the glue

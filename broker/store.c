@@ -1,3 +1,8 @@
+/*
+ * store.c — the registry follower and the pending-write table: replays the registry topic at
+ * start, applies each record to pb_registry_t, and completes a write when its request id comes
+ * back from the log (or fails it on a produce error or timeout).
+ */
 #include "store.h"
 
 #include <stdlib.h>

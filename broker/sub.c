@@ -1,3 +1,10 @@
+/*
+ * sub.c — subscriber streams, cursors and the lag poller (contract in sub.h). Streams are group
+ * members whose records are framed (JSON, NDJSON, SSE) onto the HTTP connection with bounded
+ * buffering; the lag poller's blocking Kafka look-ups run on its own thread and its results are
+ * applied on the loop thread.
+ * Must not: include librdkafka or libevent, or wait on the network on the loop thread.
+ */
 #include "sub.h"
 
 #include <errno.h>
@@ -68,7 +75,7 @@ int pb_sub_parse_params(const char *(*get)(void *ctx, const char *name), void *c
     if (v && strcmp(v, "auto") && strcmp(v, "manual"))
         return pb_err_set(err, PB_ERR_INVALID, "commit: '%.64s' is not one of auto, manual", v);
     out->manual = v && !strcmp(v, "manual");
-    return 0;
+    return pb_codec_encoding(get(ctx, "encoding"), &out->avro, err);
 }
 
 /* Length of the valid UTF-8 sequence at s[0..n), or 0 when it is not one. */
@@ -124,8 +131,8 @@ int pb_sub_json_string(pb_buf_t *out, const void *p, size_t n) {
 }
 
 /* The decoded value, or an "error" member saying why there is none. */
-static int render_value(const pb_registry_t *reg, const pb_kafka_record_t *rec, pb_buf_t *out,
-                        uint32_t *schema_id) {
+static int render_value(const pb_registry_t *reg, const pb_kafka_record_t *rec, int avro,
+                        pb_buf_t *out, uint32_t *schema_id) {
     pb_err_t err = {0};
     uint32_t id = 0;
     const uint8_t *payload = NULL;
@@ -138,7 +145,8 @@ static int render_value(const pb_registry_t *reg, const pb_kafka_record_t *rec, 
         /* The registry's schemas are an array indexed by id: the lookup is the cache. */
         if (pb_registry_schema_by_id(reg, (int)id, NULL, &schema, &err) == 0 && schema) {
             if (pb_buf_puts(out, "\"value\":")) return PB_ERR_NOMEM;
-            int rc = pb_codec_avro_to_json_text(schema, payload, plen, out, &err);
+            int rc = pb_codec_avro_to_json_text(schema, payload, plen, avro ? 0u : PB_CODEC_NATURAL,
+                                                out, &err);
             if (!rc) {
                 *schema_id = id;
                 return 0;
@@ -158,7 +166,8 @@ static int render_value(const pb_registry_t *reg, const pb_kafka_record_t *rec, 
     return rc ? PB_ERR_NOMEM : 0;
 }
 
-int pb_sub_render(const pb_registry_t *reg, const pb_kafka_record_t *rec, int sse, pb_buf_t *out) {
+int pb_sub_render(const pb_registry_t *reg, const pb_kafka_record_t *rec, int sse, int avro,
+                  pb_buf_t *out) {
     size_t mark = out->len;
     char tbuf[PB_TIMEFMT_LEN + 1] = "";
     int rc = 0;
@@ -172,7 +181,7 @@ int pb_sub_render(const pb_registry_t *reg, const pb_kafka_record_t *rec, int ss
     if (!rc)
         rc = rec->key ? pb_sub_json_string(out, rec->key, rec->klen) : pb_buf_puts(out, "null");
     uint32_t sid = 0;
-    if (!rc) rc = pb_buf_putc(out, ',') || render_value(reg, rec, out, &sid);
+    if (!rc) rc = pb_buf_putc(out, ',') || render_value(reg, rec, avro, out, &sid);
     if (!rc) rc = pb_buf_puts(out, ",\"headers\":{");
     const char *name;
     const void *val;
@@ -433,7 +442,7 @@ static int serve_stream(stream_t *st) {
                 pb_kafka_record_release(&rec);
                 return 0;
             }
-            if (pb_sub_render(reg_of(s), &rec, st->prm.sse, &st->out) == 0) {
+            if (pb_sub_render(reg_of(s), &rec, st->prm.sse, st->prm.avro, &st->out) == 0) {
                 part_t *p = part_of(st, rec.partition, 1);
                 if (p) p->delivered = rec.offset + 1;
                 pb_metrics_count(st->mport, PB_METRICS_OUT, PB_METRICS_OK, 1, rec.vlen);

@@ -64,6 +64,7 @@ typedef struct pb_sub_params {
     int batch;          /* records per write, 1..max_batch */
     int64_t timeout_ms; /* end after this long without records; 0: never */
     int manual;         /* commit=manual */
+    int avro;           /* encoding=avro: values in Avro's JSON encoding (else natural JSON) */
 } pb_sub_params_t;
 
 /* Read the query parameters through get(ctx, name) (NULL when absent). Returns 0, or
@@ -76,11 +77,13 @@ int pb_sub_parse_params(const char *(*get)(void *ctx, const char *name), void *c
  * Append one record as its JSON object {"partition","offset","key","value","headers","schema_id",
  * "time"} to out, framed: ndjson (the object and '\n') or SSE ("id: p:o", "event: record",
  * "data: {...}", blank line). value is the Confluent-framed payload decoded with the schema its id
- * names in reg; a record that cannot be decoded gets "value": null and "error": "why" instead
+ * names in reg, as natural JSON (DESIGN.md §5a), or with avro in Avro's JSON encoding; a record
+ * that cannot be decoded gets "value": null and "error": "why" instead
  * (never skipped). time: the ce_time header, else the Kafka timestamp (RFC 3339). Returns 0 or
  * PB_ERR_NOMEM.
  */
-int pb_sub_render(const pb_registry_t *reg, const pb_kafka_record_t *rec, int sse, pb_buf_t *out);
+int pb_sub_render(const pb_registry_t *reg, const pb_kafka_record_t *rec, int sse, int avro,
+                  pb_buf_t *out);
 
 /* Append s[0..n) as a JSON string literal (quotes included). Invalid UTF-8 bytes become the code
  * points U+0080..U+00FF, as Avro's JSON encoding of bytes does. */

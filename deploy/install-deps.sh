@@ -5,8 +5,8 @@
 set -euo pipefail
 
 build_pkgs=(build-essential pkg-config librdkafka-dev libavro-dev libevent-dev libjansson-dev libssl-dev openssl libpq-dev
-            libzstd-dev curl jq)
-test_pkgs=(libcmocka-dev kcat clang clang-format libclang-rt-14-dev python3-avro python3-confluent-kafka python3-requests
+            libzstd-dev curl jq kcat)
+test_pkgs=(libcmocka-dev clang clang-format libclang-rt-14-dev python3-avro python3-zstandard python3-confluent-kafka python3-requests
            prometheus nodejs chromium perl postgresql systemd python3-jwt python3-cryptography)
 
 want=("${build_pkgs[@]}")

@@ -1,21 +1,42 @@
 #!/usr/bin/env bash
 # Library boundaries (STYLE.md): only kafka.c includes librdkafka; only http.c and loop.c include
 # libevent; avro-c nowhere in broker/ except the files listed in AVRO_OK. Each .c includes its own
-# header first. Prints TAP when called with --tap, else plain messages; exits 1 on a violation.
+# header first. broker/avro/ (libpbavro.a, linked by the connectors without the daemon) includes
+# only its own headers, the C library and jansson. Prints TAP when called with --tap, else plain messages; exits 1 on a violation.
 cd "$(dirname "$0")/.."
 tap=${1:-}
 fail=0
 n=0
 report() { n=$((n + 1)); if [ -n "$2" ]; then fail=1; [ "$tap" ] && echo "not ok $n - $1" || echo "lint: $1"; printf '%s\n' "$2" | sed 's/^/#   /'; else [ "$tap" ] && echo "ok $n - $1"; fi; }
-AVRO_OK="broker/codec.c"
-[ "$tap" ] && echo "1..4"
+AVRO_OK="broker/avro/codec.c"
+[ "$tap" ] && echo "1..5"
 report "only broker/kafka.c includes librdkafka" "$(grep -l 'librdkafka/' broker/*.[ch] | grep -v '^broker/kafka.c$')"
 report "only broker/http.c and broker/loop.c include libevent" "$(grep -l '<event2/' broker/*.[ch] | grep -vE '^broker/(http|loop).c$')"
-report "avro-c only in $AVRO_OK" "$(grep -l '<avro.h>\|<avro/' broker/*.[ch] | grep -vxF "$AVRO_OK")"
+report "avro-c only in $AVRO_OK" "$(grep -l '<avro.h>\|<avro/' broker/*.[ch] broker/avro/*.[ch] | grep -vxF "$AVRO_OK")"
+# broker/avro/ is self-contained: a quoted include must name a file in broker/avro/, an angle one
+# the C library or jansson (avro-c only in AVRO_OK, checked above).
 bad=""
-for c in broker/*.c; do
+for f in broker/avro/*.[ch]; do
+  while IFS= read -r line; do
+    inc=${line#*#include }
+    case "$inc" in
+      \"*/*\") bad="$bad$f: $line (not in broker/avro/)"$'\n' ;;
+      \"*\") [ -f "broker/avro/${inc//\"/}" ] || bad="$bad$f: $line (not in broker/avro/)"$'\n' ;;
+      \<jansson.h\>|\<avro.h\>) ;;
+      \<*\>) hn=${inc#<}; hn=${hn%>}
+        case "$hn" in
+          assert.h|ctype.h|errno.h|float.h|inttypes.h|limits.h|math.h|stdarg.h|stdbool.h|stddef.h|stdint.h|stdio.h|stdlib.h|string.h|strings.h) ;;
+          *) bad="$bad$f: $line (only the C library and jansson)"$'\n' ;;
+        esac ;;
+      *) bad="$bad$f: $line"$'\n' ;;
+    esac
+  done < <(grep '^[[:space:]]*#[[:space:]]*include' "$f")
+done
+report "broker/avro/ includes only itself, the C library and jansson" "${bad%$'\n'}"
+bad=""
+for c in broker/*.c broker/avro/*.c; do
   h=$(basename "$c" .c).h
-  [ -f "broker/$h" ] || continue
+  [ -f "$(dirname "$c")/$h" ] || continue
   first=$(grep -m1 '^#include' "$c")
   [ "$first" = "#include \"$h\"" ] || bad="$bad$c: first include is '$first', not \"$h\""$'\n'
 done

@@ -5,7 +5,7 @@
 #   checks    : docs/CONFIGURATION.md matches the config table; lint
 #   fuzz      : a short run of each libFuzzer target (skipped under SAN=asan: the fuzzers are ASan already)
 #   integration: tests/integration/*.t against a real daemon and embedded Kafka
-# Set TESTS=pattern to run only suites whose path matches.
+# Set TESTS=pattern to run only suites whose path matches (several: TESTS='0090|test_api').
 set -uo pipefail
 shopt -s nullglob
 cd "$(dirname "$0")/.."
@@ -22,7 +22,10 @@ for f in "$B"/tests/unit/*; do [ -x "$f" ] && [ ! -d "$f" ] && suites+=("$f"); d
 suites+=(tests/checks/*.t)
 for f in tests/integration/*.t; do suites+=("$f"); done
 if [ -n "$pattern" ]; then
-  sel=(); for s in "${suites[@]}"; do [[ "$s" == *$pattern* ]] && sel+=("$s"); done; suites=("${sel[@]}")
+  IFS='|' read -r -a pats <<<"$pattern"
+  sel=(); for s in "${suites[@]}"; do
+    for p in "${pats[@]}"; do [[ "$s" == *$p* ]] && { sel+=("$s"); break; }; done
+  done; suites=("${sel[@]}")
 fi
 
 jobs=${TEST_JOBS:-2}

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# Oracle property test for broker/compat.c: thousands of seeded random (reader, writer) schema
+# Oracle property test for broker/avro/compat.c: thousands of seeded random (reader, writer) schema
 # pairs, each judged by Debian's python3-avro 1.11.1 (avro.compatibility, a port of Java's
 # SchemaCompatibility) and by our checker (build/<variant>/tests/unit/run_compat_cases --batch,
 # all pairs in one process); the verdicts must agree. Prints TAP. Run from the repo root with

@@ -120,7 +120,7 @@ static void fuzz_check_encoded(int k, const pb_buf_t *bin) {
     pb_err_t err = {0};
     pb_buf_t t = {0}, again = {0}, o = {0};
     FUZZ_CHECK(pb_codec_validate(fuzz_w[k], bin->data, bin->len, &err) == 0);
-    FUZZ_CHECK(pb_codec_avro_to_json_text(fuzz_w[k], bin->data, bin->len, &t, &err) == 0);
+    FUZZ_CHECK(pb_codec_avro_to_json_text(fuzz_w[k], bin->data, bin->len, 0, &t, &err) == 0);
     json_t *v = json_loadb((const char *)t.data, t.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
     FUZZ_CHECK(v != NULL);
     FUZZ_CHECK(pb_codec_json_to_avro(fuzz_w[k], v, 0, &again, NULL, &err) == 0);

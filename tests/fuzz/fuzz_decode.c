@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     pb_err_t err = {0};
     pb_buf_t t = {0}, b = {0}, o = {0};
     int valid = pb_codec_validate(fuzz_w[k], in, size, &err) == 0;
-    int decoded = pb_codec_avro_to_json_text(fuzz_w[k], in, size, &t, &err) == 0;
+    int decoded = pb_codec_avro_to_json_text(fuzz_w[k], in, size, 0, &t, &err) == 0;
     FUZZ_CHECK(valid == decoded);
     int resolved = pb_resolver_run(fuzz_id[k], in, size, &o, &err) == 0;
     FUZZ_CHECK(resolved == valid);

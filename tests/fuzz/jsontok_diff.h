@@ -89,7 +89,7 @@ static const char *jd_check(const char *text, size_t len, int any, pb_schema_t *
     pb_err_t err = {0};
     size_t root = 0;
     const char *res = NULL;
-    json_t *v = json_loadb(text, len, JSON_REJECT_DUPLICATES | (any ? JSON_DECODE_ANY : 0), NULL);
+    json_t *v = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | (any ? JSON_DECODE_ANY : 0), NULL);
     /* A token before the document: roots other than 0 must work too. */
     pb_jsontok_parse(&tk, "0", 1, PB_JSONTOK_ANY, &root, &err);
     size_t before = tk.n;

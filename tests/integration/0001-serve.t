@@ -56,10 +56,12 @@ like "kcat -L shows input-port and DLQ topics" "$(jq -r '.topics[].topic' <<<"$m
 # Idle CPU of the broker alone (Kafka in its own process): fd wake-ups, no polling timer on our
 # side. What remains is librdkafka's own timers: the example mesh runs 11 clients (the broker's
 # producer, the registry follower, a consumer and a producer per router, the lag probe, ...) whose
-# main threads wake about every 100 ms; 0.05-0.15 % each on this VM.
+# main threads wake about every 100 ms; 0.05-0.15 % each on this VM. Measured 1.7 % before the
+# kafka-runtime merge, 2.0 % after it (routers' consumers polled on the 1 s tick, the reachability
+# watch); a polling loop costs 10 % or more, which is what this bound is there to catch.
 cpu_pct "$B_PID" 6
 diag "idle CPU over 6 s of serve: $CPU_TEXT"
-limit=200; [ -n "${SAN:-}" ] && limit=300  # sanitizers make every wake-up dearer
+limit=300; [ -n "${SAN:-}" ] && limit=400  # sanitizers make every wake-up dearer
 check "an idle broker uses < $((limit / 100))% CPU" test "$CPU_PCT" -lt "$limit"
 
 stop_pid "$B_PID" 10

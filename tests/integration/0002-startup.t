@@ -11,10 +11,13 @@ like "embedded: the log says data is in memory only" "$(cat "$T/E.log")" 'EMBEDD
 http GET "$E_URL/readyz"
 like "embedded: readyz says so" "$HTTP_BODY" '"embeddedKafka":true'
 # Idle CPU: ticks used over 6 s with no traffic (fd wake-ups, no polling timer). Includes the
-# embedded cluster's own threads, which a broker against a real cluster does not have.
+# embedded cluster's own threads (3 mock brokers), which a broker against a real cluster does not
+# have: on the 2-core CI VM the whole process idles at 1.8-2.3 % (2026-12-05, the same before and
+# after that day's merges), so the bound is 3 %. It is there to catch a polling loop, which costs
+# several times that; bench/bench_scale.py measures idle CPU per binding against a separate cluster.
 cpu_pct "$E_PID" 6
 diag "idle CPU over 6 s (embedded cluster in-process): $CPU_TEXT"
-limit=200; [ -n "${SAN:-}" ] && limit=500  # sanitizers make every wake-up dearer
+limit=300; [ -n "${SAN:-}" ] && limit=500  # sanitizers make every wake-up dearer
 check "idle broker with embedded Kafka in-process uses < $((limit / 100))% CPU" test "$CPU_PCT" -lt "$limit"
 stop_pid "$E_PID" 10
 is "embedded: SIGTERM exits 0" "$STOP_RC" 0

@@ -31,7 +31,7 @@ kcat -b "$BROKERS" -C -t "$IN" -o beginning -e -q -f '%o|%k|%h\n' >"$T/kcat.txt"
 first=$(head -1 "$T/kcat.txt")
 like "producer headers kept (kcat)" "$first" 'ce_id=id-good-0,ce_time=2026-11-21T10:00:00.000Z,x-team=weather'
 like "lineage headers: origin topic, partition, offset" "$first" "mesh.lineage.topic=$OUT,mesh.lineage.partition=0,mesh.lineage.offset=0"
-like "hops counted (the producer said 1)" "$first" 'mesh.lineage.hops=2$'
+like "hops: the broker's own count, the producer's 1 not trusted" "$first" 'mesh.lineage.hops=1$'
 like "contract of the input port" "$first" 'mesh.contract=urn:dpds:com.acme:dataproducts:tripExecution:1:inputports:weather@1.0.0'
 like "ce_dataschema names the reader schema" "$first" "ce_dataschema=$B_URL/schemas/ids/$reader_id,"
 like "trace continued with a new span" "$first" 'traceparent=00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01'

@@ -39,9 +39,14 @@ serve D || bail "serve D did not start"
 wait_until 30 grep -q "partition .* of $OUT assigned: \(resumes\|starts\)" "$T/D.log"
 diag "$SECONDS s: D assigned"
 check "the second instance took partitions" grep -q "partition .* of $OUT assigned" "$T/D.log"
-timeout 60 $PY tests/py/route_crash.py produce "$BROKERS" "$OUT" "$writer_id" 50000 100000 || bail "produce 2 failed"
 n_before=$(grep -c "partition .* of $OUT assigned" "$T/D.log")
-at=$(timeout 60 $PY tests/py/route_crash.py killwhen "$BROKERS" "$IN" 110000 "$C_PID")
+# The killer watches while the records are produced (started after the produce, it could find
+# every record routed already).
+timeout 60 $PY tests/py/route_crash.py killwhen "$BROKERS" "$IN" 110000 "$C_PID" >"$T/at2" &
+killer=$!
+timeout 60 $PY tests/py/route_crash.py produce "$BROKERS" "$OUT" "$writer_id" 50000 100000 || bail "produce 2 failed"
+{ wait "$killer"; wait "$C_PID"; } 2>/dev/null
+at=$(cat "$T/at2")
 diag "$SECONDS s: C killed"
 more_assigned() { [ "$(grep -c "partition .* of $OUT assigned" "$T/D.log")" -gt "$n_before" ]; }
 wait_until 30 more_assigned

@@ -4,7 +4,7 @@
 # again without a restart. A client that disconnects before the reply loses nothing: its records are
 # still delivered. Every record that got a 200 is in the topic exactly where the reply said.
 . "$(dirname "$0")/lib.sh"
-plan 18
+plan 19
 start_kafka 3
 start_broker B -o kafka.bootstrap.servers="$BROKERS" -o mesh.namespace=com.acme \
   -o publish.timeout.ms=3000 -o kafka.reconnect.backoff.max.ms=200 || bail "serve did not start"
@@ -39,8 +39,18 @@ like "with Retry-After" "$(tr -d '\r' <"$T/hdrs")" 'Retry-After: [0-9]+'
 like "the message names publish.timeout.ms and the ids to retry with" "$BODY" 'publish.timeout.ms \(3000 ms\).*same ids'
 ok_time=$([ "$ms" -ge 2500 ] && [ "$ms" -lt 15000 ] && echo yes || echo "no ($ms ms)")
 is "the 503 came after publish.timeout.ms, not before (took ${ms} ms)" "$ok_time" yes
+# Once readiness knows Kafka is unreachable, publish answers 503 at once (issue #15).
+wait_until 10 bash -c "curl -s --max-time 2 '$B_URL/readyz' | grep -q '\"kafka\":false'"
+t0=$(date +%s%N)
+pub known 10
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+is "Kafka known unreachable: 503 in under a second (took ${ms} ms)" "$STATUS $([ "$ms" -lt 1000 ] && echo fast || echo slow)" "503 fast"
+kill -USR2 "$KAFKA_PID"
+wait_ready "$B_URL" 20
 
-# A client that gives up while the brokers are down; they come back within publish.timeout.ms.
+# A client that gives up while the brokers are down (down again, not yet noticed by readiness:
+# its records are queued); they come back within publish.timeout.ms.
+kill -USR1 "$KAFKA_PID"
 pub early 10 --max-time 0.5
 is "the impatient client gave up before any reply" "$STATUS" 000
 kill -USR2 "$KAFKA_PID"

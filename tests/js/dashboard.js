@@ -8,12 +8,8 @@ const { chromium } = require('playwright-core');
 
 const [url, portsText, bindingsText, fast, sloText, shot, userDir] = process.argv.slice(2);
 const nPorts = Number(portsText), nBindings = Number(bindingsText), slo = Number(sloText);
-let n = 0, failed = 0;
-const ok = (cond, name, diag) => {
-  n++;
-  if (cond) console.log(`ok ${n} - ${name}`);
-  else { failed++; console.log(`not ok ${n} - ${name}`); if (diag !== undefined) console.log(`#   ${String(diag).replace(/\n/g, '\n#   ')}`); }
-};
+const tap = require('./tap');
+const { ok } = tap;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function publish() {
@@ -98,5 +94,5 @@ async function publish() {
   } finally {
     await ctx.close();
   }
-  process.exit(failed ? 1 : 0);
-})().catch((e) => { console.log(`not ok ${n + 1} - unexpected error`); console.log(`# ${String(e.stack).replace(/\n/g, '\n# ')}`); process.exit(1); });
+  process.exit(tap.failed() ? 1 : 0);
+})().catch(tap.unexpected);

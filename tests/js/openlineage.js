@@ -12,12 +12,8 @@ const Ajv2020 = require('ajv/dist/2020');
 const addFormats = require('ajv-formats');
 
 const [bin, brokers, productsDir, specsDir, logFile] = process.argv.slice(2);
-let n = 0, failed = 0;
-const ok = (cond, name, diag) => {
-  n++;
-  if (cond) console.log(`ok ${n} - ${name}`);
-  else { failed++; console.log(`not ok ${n} - ${name}`); if (diag !== undefined) console.log(`#   ${String(diag).replace(/\n/g, '\n#   ')}`); }
-};
+const tap = require('./tap');
+const { ok } = tap;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function until(ms, pred) {
   const end = Date.now() + ms;
@@ -165,5 +161,5 @@ function problems(ev) {
     if (exited === null) broker.kill('SIGKILL');
     server.close();
   }
-  process.exit(failed ? 1 : 0);
-})().catch((e) => { console.log(`not ok ${n + 1} - unexpected error`); console.log(`# ${String(e.stack).replace(/\n/g, '\n# ')}`); process.exit(1); });
+  process.exit(tap.failed() ? 1 : 0);
+})().catch(tap.unexpected);

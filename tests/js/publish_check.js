@@ -13,12 +13,8 @@ const { Kafka: KafkaBinding } = require('cloudevents');
 
 const [brokers, expectedFile] = process.argv.slice(2);
 const exp = JSON.parse(fs.readFileSync(expectedFile, 'utf8'));
-let n = 0, failed = 0;
-const ok = (cond, name, diag) => {
-  n++;
-  if (cond) console.log(`ok ${n} - ${name}`);
-  else { failed++; console.log(`not ok ${n} - ${name}`); if (diag) console.log(`#   ${String(diag).replace(/\n/g, '\n#   ')}`); }
-};
+const tap = require('./tap');
+const { ok } = tap;
 
 (async () => {
   console.log('1..8');
@@ -80,5 +76,5 @@ const ok = (cond, name, diag) => {
   const badKey = exp.records.filter((r) => r.key !== undefined && seen.has(`${r.partition}/${r.offset}`) &&
     String(seen.get(`${r.partition}/${r.offset}`).key) !== r.key);
   ok(badKey.length === 0, 'the Kafka key is the UTF-8 of the record\'s "key"', JSON.stringify(badKey.slice(0, 3)));
-  process.exit(failed ? 1 : 0);
-})().catch((e) => { console.log(`not ok ${n + 1} - unexpected error: ${e.stack}`.replace(/\n/g, '\n# ')); process.exit(1); });
+  process.exit(tap.failed() ? 1 : 0);
+})().catch(tap.unexpected);

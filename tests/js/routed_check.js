@@ -12,12 +12,8 @@ const { Kafka: KafkaBinding } = require('cloudevents');
 
 const [brokers, expectedFile] = process.argv.slice(2);
 const expected = JSON.parse(fs.readFileSync(expectedFile, 'utf8'));
-let n = 0, failed = 0;
-const ok = (cond, name, diag) => {
-  n++;
-  if (cond) console.log(`ok ${n} - ${name}`);
-  else { failed++; console.log(`not ok ${n} - ${name}`); if (diag) console.log(`#   ${String(diag).replace(/\n/g, '\n#   ')}`); }
-};
+const tap = require('./tap');
+const { ok } = tap;
 
 async function readTopic(kafka, topic, count) {
   const consumer = kafka.consumer({ groupId: `routed-check-${process.pid}-${topic}`, sessionTimeout: 6000, heartbeatInterval: 500, maxWaitTimeInMs: 50 });
@@ -72,5 +68,5 @@ async function readTopic(kafka, topic, count) {
     ok(badFrame.length === 0, `${exp.topic}: every value is framed with the reader schema id ${exp.readerId}`, badFrame.slice(0, 3).join('\n'));
     ok(badLineage.length === 0, `${exp.topic}: lineage headers name the origin topic, same partition, one hop, the input port's contract`, badLineage.slice(0, 3).join('\n'));
   }
-  process.exit(failed ? 1 : 0);
-})().catch((e) => { console.log(`not ok ${n + 1} - unexpected error: ${e.stack}`.replace(/\n/g, '\n# ')); process.exit(1); });
+  process.exit(tap.failed() ? 1 : 0);
+})().catch(tap.unexpected);

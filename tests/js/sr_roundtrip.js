@@ -6,12 +6,8 @@ const { Kafka, logLevel } = require('kafkajs');
 const { SchemaRegistry, SchemaType } = require('@kafkajs/confluent-schema-registry');
 
 const [url, brokers] = process.argv.slice(2);
-let n = 0, failed = 0;
-const ok = (cond, name, diag) => {
-  n++;
-  if (cond) console.log(`ok ${n} - ${name}`);
-  else { failed++; console.log(`not ok ${n} - ${name}`); if (diag) console.log(`#   ${String(diag).replace(/\n/g, '\n#   ')}`); }
-};
+const tap = require('./tap');
+const { ok } = tap;
 
 const topic = 'com.acme.weather.v2.observations';
 const subject = `${topic}-value`;
@@ -75,5 +71,5 @@ const subject = `${topic}-value`;
   ok(got.every(g => g.source === 'kafkajs'), 'the new field decodes', JSON.stringify(got[0]));
   const ver = await registry.getRegistryIdBySchema(subject, { type: SchemaType.AVRO, schema: JSON.stringify(evolved) });
   ok(ver === reg.id, 'lookup of a schema under the subject finds its id', ver);
-  process.exit(failed ? 1 : 0);
-})().catch(e => { console.log(`not ok ${n + 1} - unexpected error`); console.log(`# ${e.stack}`); process.exit(1); });
+  process.exit(tap.failed() ? 1 : 0);
+})().catch(tap.unexpected);

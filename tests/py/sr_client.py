@@ -8,20 +8,10 @@ import sys
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from tap import failed, ok
+
 url = sys.argv[1]
 client = SchemaRegistryClient({"url": url})
-n = 0
-failed = 0
-
-
-def ok(cond, name, diag=""):
-    global n, failed
-    n += 1
-    print(("ok" if cond else "not ok"), n, "-", name)
-    if not cond:
-        failed += 1
-        for line in str(diag).splitlines():
-            print("#  ", line)
 
 
 def error_code(fn):
@@ -60,4 +50,4 @@ ok(error_code(lambda: client.get_version(subject, 7)) == 40402, "unknown version
 ok(error_code(lambda: client.get_latest_version("no-such-subject")) == 40401, "unknown subject: 40401")
 ok(client.delete_version(subject, 2) == 2, "delete_version (soft) returns the version")
 ok(client.get_latest_version(subject).version == 1, "after the soft delete, latest is version 1")
-sys.exit(1 if failed else 0)
+sys.exit(1 if failed() else 0)

@@ -5,7 +5,8 @@
  * then one line per part (schemas and JSON on one line each, binary as hex, "" for no bytes):
  *
  *   encode | encode-unwrapped | encode-lenient    schema, JSON datum, expected hex or "! error"
- *   decode                                       schema, hex, expected JSON text or "! error"
+ *   encode-natural     as encode, natural JSON (§5a, unwrapped unions); the token encoder must
+ * agree decode                                       schema, hex, expected JSON text or "! error"
  *   roundtrip                                    schema, JSON datum, hex, JSON text after decode
  *   validate                                     schema, hex, "ok" or "! error"
  *   resolve                                      writer, reader, writer JSON datum, reader JSON
@@ -28,6 +29,7 @@
 #include "cli_resolve.h"
 #include "codec.h"
 #include "err.h"
+#include "jsontok.h"
 #include "schema.h"
 
 static int n_test, n_fail;
@@ -101,7 +103,7 @@ static int stable(const pb_schema_t *s, const pb_buf_t *bin, char *why, size_t c
     pb_err_t err = {0};
     int bad = 1;
     json_t *v = NULL;
-    if (pb_codec_avro_to_json_text(s, bin->data, bin->len, &t, &err)) {
+    if (pb_codec_avro_to_json_text(s, bin->data, bin->len, 0, &t, &err)) {
         snprintf(why, cap, "decode of own encoding failed: %s", err.msg);
         goto done;
     }
@@ -155,7 +157,9 @@ static int run_case(char **ln, int n, char *why, size_t cap) {
         }
         unsigned flags = !strcmp(kind, "encode-unwrapped") ? PB_CODEC_UNWRAPPED_UNIONS
                          : !strcmp(kind, "encode-lenient") ? PB_CODEC_IGNORE_UNKNOWN_FIELDS
-                                                           : 0;
+                         : !strcmp(kind, "encode-natural")
+                             ? PB_CODEC_NATURAL | PB_CODEC_UNWRAPPED_UNIONS
+                             : 0;
         rc = pb_codec_json_to_avro(s1, v, flags, &a, NULL, &err);
         hex(&a, got, sizeof got);
         if (rc && a.len) {
@@ -164,8 +168,25 @@ static int run_case(char **ln, int n, char *why, size_t cap) {
         }
         if (expect(rc, &err, got, strcmp(ln[3], "\"\"") ? ln[3] : "", why, cap)) goto done;
         if (!rc && stable(s1, &a, why, cap)) goto done;
+        {
+            /* the token encoder (publish's path) must agree byte for byte, and on refusal */
+            pb_jsontok_t tk = {0};
+            pb_buf_t tb = {0};
+            pb_err_t te = {0};
+            size_t root = 0;
+            int trc = pb_jsontok_parse(&tk, ln[2], strlen(ln[2]), PB_JSONTOK_ANY, &root, &te);
+            if (!trc) trc = pb_codec_tokens_to_avro(s1, &tk, root, flags, &tb, &te);
+            bool agree = !trc == !rc &&
+                         (rc || (tb.len == a.len && (!a.len || !memcmp(tb.data, a.data, a.len))));
+            pb_jsontok_free(&tk);
+            pb_buf_free(&tb);
+            if (!agree && !strcmp(kind, "encode-natural")) {
+                snprintf(why, cap, "token encoder disagrees (rc %d vs %d)", trc, rc);
+                goto done;
+            }
+        }
         if (!strcmp(kind, "roundtrip")) {
-            if (pb_codec_avro_to_json_text(s1, a.data, a.len, &t, &err)) {
+            if (pb_codec_avro_to_json_text(s1, a.data, a.len, 0, &t, &err)) {
                 snprintf(why, cap, "decode failed: %s", err.msg);
                 goto done;
             }
@@ -180,7 +201,7 @@ static int run_case(char **ln, int n, char *why, size_t cap) {
             goto done;
         }
         if (!strcmp(kind, "decode")) {
-            rc = pb_codec_avro_to_json_text(s1, a.data, a.len, &t, &err);
+            rc = pb_codec_avro_to_json_text(s1, a.data, a.len, 0, &t, &err);
             if (rc && t.len) {
                 snprintf(why, cap, "output not truncated on error");
                 goto done;
@@ -235,7 +256,7 @@ static int run_case(char **ln, int n, char *why, size_t cap) {
                 }
             }
             if (!strcmp(kind, "resolve")) {
-                if (!rc && pb_codec_avro_to_json_text(s2, b.data, b.len, &t, &err)) {
+                if (!rc && pb_codec_avro_to_json_text(s2, b.data, b.len, 0, &t, &err)) {
                     snprintf(why, cap, "decode of resolved failed: %s", err.msg);
                     goto done;
                 }

@@ -334,11 +334,21 @@ static void excerpts(void **state) {
     assert_non_null(strstr(small, "..."));
 }
 
+/* Without an error to fill, a refusal is still a refusal (the route table parses with err NULL). */
+static void null_err(void **state) {
+    (void)state;
+    pb_addr_t a;
+    assert_int_not_equal(pb_addr_parse_port("p/1/outputports", "com.acme", &a, NULL), 0);
+    assert_int_not_equal(pb_addr_parse_product("9lives/1", "com.acme", &a, NULL), 0);
+    assert_int_not_equal(pb_addr_parse("x/1", "Bad ns", &a, NULL), 0);
+    assert_int_equal(pb_addr_parse_port("p/1/outputports/q", "com.acme", &a, NULL), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(product_urn), cmocka_unit_test(port_urn),  cmocka_unit_test(urn_rejects),
-        cmocka_unit_test(short_forms), cmocka_unit_test(make_addr), cmocka_unit_test(patterns),
-        cmocka_unit_test(topics),      cmocka_unit_test(excerpts),
+        cmocka_unit_test(null_err),    cmocka_unit_test(product_urn), cmocka_unit_test(port_urn),
+        cmocka_unit_test(urn_rejects), cmocka_unit_test(short_forms), cmocka_unit_test(make_addr),
+        cmocka_unit_test(patterns),    cmocka_unit_test(topics),      cmocka_unit_test(excerpts),
     };
     return cmocka_run_group_tests_name("addr", tests, NULL, NULL);
 }

@@ -109,9 +109,9 @@ static void error_detail_and_buffer(void **state) {
     /* decoders append too, and truncate back on error */
     pb_buf_t t = {0};
     pb_buf_append(&t, "[", 1);
-    assert_int_equal(pb_codec_avro_to_json_text(s, b.data + 4, 1, &t, &err), 0);
+    assert_int_equal(pb_codec_avro_to_json_text(s, b.data + 4, 1, 0, &t, &err), 0);
     assert_int_equal(t.len, 1 + strlen("{\"address\":{\"zip\":5}}"));
-    assert_int_equal(pb_codec_avro_to_json_text(s, (const uint8_t *)"\x80", 1, &t, &err),
+    assert_int_equal(pb_codec_avro_to_json_text(s, (const uint8_t *)"\x80", 1, 0, &t, &err),
                      PB_ERR_INVALID);
     assert_string_equal(err.msg, "at /address/zip: truncated varint");
     assert_int_equal(t.len, 1 + strlen("{\"address\":{\"zip\":5}}"));
@@ -185,7 +185,7 @@ static void doubles_round_trip(void **state) {
         for (int k = 0; k < 8; k++)
             le[k] = (uint8_t)(bits >> (8 * k));
         pb_buf_reset(&t);
-        assert_int_equal(pb_codec_avro_to_json_text(s, le, 8, &t, &err), 0);
+        assert_int_equal(pb_codec_avro_to_json_text(s, le, 8, 0, &t, &err), 0);
         pb_buf_putc(&t, 0);
         assert_true(strtod((char *)t.data, NULL) == d);
         assert_non_null(strpbrk((char *)t.data, ".e"));
@@ -194,7 +194,7 @@ static void doubles_round_trip(void **state) {
         for (int k = 0; k < 4; k++)
             le[k] = (uint8_t)(bits >> (8 * k));
         pb_buf_reset(&t);
-        assert_int_equal(pb_codec_avro_to_json_text(f, le, 4, &t, &err), 0);
+        assert_int_equal(pb_codec_avro_to_json_text(f, le, 4, 0, &t, &err), 0);
         pb_buf_putc(&t, 0);
         assert_true(strtof((char *)t.data, NULL) == fl);
     }
@@ -208,7 +208,7 @@ static void doubles_round_trip(void **state) {
         for (int k = 0; k < 8; k++)
             le[k] = (uint8_t)(bits >> (8 * k));
         pb_buf_reset(&t);
-        assert_int_equal(pb_codec_avro_to_json_text(s, le, 8, &t, &err), 0);
+        assert_int_equal(pb_codec_avro_to_json_text(s, le, 8, 0, &t, &err), 0);
         pb_buf_putc(&t, 0);
         assert_true(strtod((char *)t.data, NULL) == d);
         char ref[64];
@@ -220,7 +220,7 @@ static void doubles_round_trip(void **state) {
         for (int k = 0; k < 4; k++)
             le[k] = (uint8_t)(bits >> (8 * k));
         pb_buf_reset(&t);
-        assert_int_equal(pb_codec_avro_to_json_text(f, le, 4, &t, &err), 0);
+        assert_int_equal(pb_codec_avro_to_json_text(f, le, 4, 0, &t, &err), 0);
         pb_buf_putc(&t, 0);
         assert_true(strtof((char *)t.data, NULL) == fl);
         assert_true(strlen((char *)t.data) <= 14);
@@ -263,7 +263,7 @@ static void nesting_limit(void **state) {
         assert_int_equal(pb_codec_json_to_avro(s, v, 0, &b, NULL, &err), want);
         nested_bin(n, &bin);
         assert_int_equal(pb_codec_validate(s, bin.data, bin.len, &err), want);
-        assert_int_equal(pb_codec_avro_to_json_text(s, bin.data, bin.len, &t, &err), want);
+        assert_int_equal(pb_codec_avro_to_json_text(s, bin.data, bin.len, 0, &t, &err), want);
         assert_int_equal(pb_resolver_run(r, bin.data, bin.len, &o, &err), want);
         if (want)
             assert_non_null(strstr(err.msg, "nesting deeper than 128 levels"));
@@ -347,7 +347,7 @@ static void wide_reorder(void **state) {
     assert_int_equal(pb_codec_json_to_avro(ws, v, 0, &a, NULL, &err), 0);
     assert_int_equal(pb_resolver_run(res, a.data, a.len, &b, &err), 0);
     assert_memory_equal(b.data, "xy", 2);
-    assert_int_equal(pb_codec_avro_to_json_text(rs, b.data + 2, b.len - 2, &t, &err), 0);
+    assert_int_equal(pb_codec_avro_to_json_text(rs, b.data + 2, b.len - 2, 0, &t, &err), 0);
     pb_buf_putc(&t, 0);
     assert_string_equal((char *)t.data, want);
     json_decref(v);
@@ -496,7 +496,7 @@ static void same_bytes_as_avro_c(void **state) {
     assert_int_equal(b.len, n);
     assert_memory_equal(b.data, buf, n);
     /* and back to the same JSON */
-    assert_int_equal(pb_codec_avro_to_json_text(s, b.data, b.len, &t, &err), 0);
+    assert_int_equal(pb_codec_avro_to_json_text(s, b.data, b.len, 0, &t, &err), 0);
     json_t *back = json_loadb((const char *)t.data, t.len, 0, NULL);
     assert_true(json_equal(back, v));
 
@@ -509,6 +509,44 @@ static void same_bytes_as_avro_c(void **state) {
     avro_value_decref(&rec);
     avro_value_iface_decref(iface);
     avro_schema_decref(as);
+}
+
+/* Avro's JSON encoding of a decimal whose bytes hold a zero (2.56 = 0x01 0x00): accepted without
+ * PB_CODEC_NATURAL (publish's encoding=avro) by both encoders, NUL included; natural JSON refuses
+ * it as decimal text. */
+static void avro_json_decimal_with_nul(void **state) {
+    (void)state;
+    static const char sch[] =
+        "{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":4,\"scale\":2}";
+    static const char text[] = "\"\\u0001\\u0000\"";
+    pb_schema_t *s = NULL;
+    pb_err_t err = {0};
+    assert_int_equal(pb_schema_parse(sch, strlen(sch), &s, &err), 0);
+    json_t *v = json_loadb(text, strlen(text), JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    assert_non_null(v);
+    pb_buf_t b = {0};
+    assert_int_equal(pb_codec_json_to_avro(s, v, 0, &b, NULL, &err), 0);
+    assert_int_equal(b.len, 3);
+    assert_memory_equal(b.data, "\x04\x01\x00", 3);
+    pb_jsontok_t tk = {0};
+    size_t root = 0;
+    assert_int_equal(pb_jsontok_parse(&tk, text, strlen(text), PB_JSONTOK_ANY, &root, &err), 0);
+    b.len = 0;
+    assert_int_equal(pb_codec_tokens_to_avro(s, &tk, root, 0, &b, &err), 0);
+    assert_int_equal(b.len, 3);
+    assert_memory_equal(b.data, "\x04\x01\x00", 3);
+    /* and back: Avro's JSON encoding gives the same text */
+    pb_buf_t t = {0};
+    assert_int_equal(pb_codec_avro_to_json_text(s, b.data + 0, b.len, 0, &t, &err), 0);
+    assert_int_equal(t.len, strlen(text));
+    assert_memory_equal(t.data, text, t.len);
+    b.len = 0;
+    assert_int_equal(pb_codec_json_to_avro(s, v, PB_CODEC_NATURAL, &b, NULL, &err), PB_ERR_INVALID);
+    pb_buf_free(&t);
+    pb_buf_free(&b);
+    pb_jsontok_free(&tk);
+    json_decref(v);
+    pb_schema_destroy(s);
 }
 
 int main(void) {
@@ -525,6 +563,7 @@ int main(void) {
         cmocka_unit_test(threads_share_a_plan),
         cmocka_unit_test(resolver_destroy_null),
         cmocka_unit_test(same_bytes_as_avro_c),
+        cmocka_unit_test(avro_json_decimal_with_nul),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

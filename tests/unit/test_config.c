@@ -29,7 +29,7 @@ static int teardown(void **state) {
 static void defaults(void **state) {
     (void)state;
     assert_string_equal(cfg->http_listen, "127.0.0.1:8080");
-    assert_string_equal(cfg->products_dir, "schemas/examples");
+    assert_string_equal(cfg->products_dir, "schemas/examples"); /* a build-tree binary */
     assert_string_equal(cfg->mesh_namespace, "local");
     assert_string_equal(cfg->kafka_bootstrap, "");
     assert_string_equal(cfg->registry_topic, "_portbroker");

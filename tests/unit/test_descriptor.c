@@ -332,13 +332,22 @@ static const bad_case_t bad_cases[] = {
      ")"},
     {"bad/port_fqn_mismatch.json", PB_ERR_INVALID,
      ": " P0 "/fullyQualifiedName: is not this port's URN "
-             "'urn:dpds:com.acme:dataproducts:trip:1:outputports:events'"},
+     "'urn:dpds:com.acme:dataproducts:trip:1:outputports:events'"},
     {"bad/port_bad_version.json", PB_ERR_INVALID,
      ": " P0 "/version: 'v1' is not a semantic version"},
     /* topics */
     {"bad/topic_illegal.json", PB_ERR_INVALID,
      ": " P0 "/x-portbroker/topic: topic 'a b': character ' ' at offset 1 is not allowed; Kafka "
-             "topic names use [A-Za-z0-9._-]"},
+     "topic names use [A-Za-z0-9._-]"},
+    {"bad/topic_internal_registry.json", PB_ERR_INVALID,
+     ": " P0 "/x-portbroker/topic: topic '_portbroker': names starting with '_' are reserved"},
+    {"bad/topic_internal_lineage.json", PB_ERR_INVALID,
+     ": " P0 "/x-portbroker/topic: topic '_portbroker.lineage': names starting with '_'"},
+    {"bad/topic_internal_control.json", PB_ERR_INVALID,
+     ": " P0 "/x-portbroker/topic: topic '_portbroker.embedded.control': names starting with"},
+    {"bad/topic_internal_consumer_offsets.json", PB_ERR_INVALID,
+     ": " P0 "/x-portbroker/topic: topic '__consumer_offsets': names starting with '_' are "
+     "reserved for internal topics"},
     {"bad/topic_too_long.json", PB_ERR_INVALID, ": " P0 "/x-portbroker/topic: topic 'tttttttt"},
     {"bad/topic_too_long.json", PB_ERR_INVALID, "...': 250 characters, Kafka allows at most 249"},
     {"bad/topic_dlq_too_long.json", PB_ERR_INVALID, ": " P0 "/x-portbroker/topic: topic 'ttt"},
@@ -357,7 +366,7 @@ static const bad_case_t bad_cases[] = {
      "/promises/api/schema/$ref: 'missing.avsc' not found in '" D "ref_not_found'"},
     {"ref_escape/product.json", PB_ERR_INVALID,
      ": " P0 "/promises/api/schema/$ref: '../shared.avsc' escapes the descriptor's directory ('..' "
-             "is not allowed)"},
+     "is not allowed)"},
     {"ref_escape_inner/product.json", PB_ERR_INVALID,
      "$ref: 'sub/../../shared.avsc' escapes the descriptor's directory"},
     {"ref_absolute/product.json", PB_ERR_INVALID,
@@ -402,10 +411,10 @@ static const bad_case_t bad_cases[] = {
     /* from */
     {"bad/from_input_port.json", PB_ERR_INVALID,
      ": " I0 "/from: 'urn:dpds:com.acme:dataproducts:weather:2:inputports:observations' is an "
-             "input port; 'from' names the output port"},
+     "input port; 'from' names the output port"},
     {"bad/from_product.json", PB_ERR_INVALID,
      ": " I0 "/from: 'urn:dpds:com.acme:dataproducts:weather:2' is a product address; a port "
-             "address is expected"},
+     "address is expected"},
     {"bad/from_garbage.json", PB_ERR_INVALID,
      ": " I0 "/from: address 'weather': not a URN (urn:dpds:...) nor a short form"},
     {"bad/from_on_output.json", PB_ERR_INVALID,
@@ -424,7 +433,7 @@ static const bad_case_t bad_cases[] = {
      ": " I0 "/x-portbroker/eventTimeField: eventTimeField 'at' needs a record schema"},
     {"bad/event_time_wrong_type.json", PB_ERR_INVALID,
      ": " P0 "/x-portbroker/eventTimeField: field 'temp' is double; an event time is a long "
-             "timestamp or an RFC 3339 string (optionally nullable)"},
+     "timestamp or an RFC 3339 string (optionally nullable)"},
     {"bad/event_time_union_two.json", PB_ERR_INVALID,
      ": " P0 "/x-portbroker/eventTimeField: field 't2' is union; an event time is"},
     /* Avro schema validation (schema.c): inline pointers continue the descriptor's */

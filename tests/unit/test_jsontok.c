@@ -2,8 +2,8 @@
  * test_jsontok — the token path (jsontok + pb_codec_tokens_to_avro + pb_publish_prepare_fast)
  * against the jansson path it replaces on the publish hot path, differentially:
  *   1. tokenizer edge cases (syntax, numbers, strings, escapes, depth, duplicates, jansson quirks);
- *   2. every JSON datum of the codec's data-driven cases (tests/data/codec/NAME.test) with its schema
- *      and with every fuzz schema, all flag sets;
+ *   2. every JSON datum of the codec's data-driven cases (tests/data/codec/NAME.test) with its
+ * schema and with every fuzz schema, all flag sets;
  *   3. a generated corpus: schema-driven random data for the fuzz schemas, in random JSON shapes,
  *      half of it mutated byte-wise; and wide records (60 fields) in any member order;
  *   4. publish bodies (JSON and NDJSON, valid and not): pb_publish_prepare_fast gives exactly the
@@ -34,22 +34,98 @@ static void report(const char *name, size_t compared, const char *failure) {
 /* ---- 1. edge cases ---- */
 
 static const char *const edge[] = {
-    "{}", "[]", " [ ] ", "[1,]", "[,1]", "{\"a\":1,}", "{\"a\" 1}", "{\"a\":}", "{a:1}", "[1 2]",
-    "[\"a\"\"b\"]", "[true]", "[truex]", "[tru]", "[True]", "[nul]", "[null1]", "[false,null]",
-    "[0]", "[-0]", "[01]", "[-01]", "[-]", "[1.]", "[1.5]", "[.5]", "[1e5]", "[1E+5]", "[1e-5]",
-    "[1e]", "[1e+]", "[-1.25e-3]", "[1e400]", "[-1e400]", "[1e-400]", "[9223372036854775807]",
-    "[9223372036854775808]", "[-9223372036854775808]", "[-9223372036854775809]",
-    "[123456789012345678901234567890]", "[0.1234567890123456789012345678901234567890123456789012345]",
-    "[\"\\u0041\"]", "[\"\\u00e9\\u20ac\"]", "[\"\\ud83d\\ude00\"]", "[\"\\ud83d\"]",
-    "[\"\\ud83dx\"]", "[\"\\ude00\"]", "[\"\\ud83d\\u0041\"]", "[\"\\u0000\"]", "[\"\\u00\"]",
-    "[\"\\uzzzz\"]", "[\"\\x\"]", "[\"\\/\\b\\f\\n\\r\\t\\\"\\\\\"]", "[\"a\tb\"]", "[\"a\nb\"]",
-    "[\"\xc3\xa9\"]", "[\"\xc3\"]", "[\"\xc0\x80\"]", "[\"\xed\xa0\x80\"]", "[\"\xf4\x90\x80\x80\"]",
-    "[\"\xe2\x82\xac\"]", "[\"\xf0\x9f\x98\x80\"]", "[\"\xff\"]", "[\"abc", "[", "{", "{\"a\"",
-    "{\"a\":1", "{\"a\":1,\"a\":2}", "{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,"
+    "{}",
+    "[]",
+    " [ ] ",
+    "[1,]",
+    "[,1]",
+    "{\"a\":1,}",
+    "{\"a\" 1}",
+    "{\"a\":}",
+    "{a:1}",
+    "[1 2]",
+    "[\"a\"\"b\"]",
+    "[true]",
+    "[truex]",
+    "[tru]",
+    "[True]",
+    "[nul]",
+    "[null1]",
+    "[false,null]",
+    "[0]",
+    "[-0]",
+    "[01]",
+    "[-01]",
+    "[-]",
+    "[1.]",
+    "[1.5]",
+    "[.5]",
+    "[1e5]",
+    "[1E+5]",
+    "[1e-5]",
+    "[1e]",
+    "[1e+]",
+    "[-1.25e-3]",
+    "[1e400]",
+    "[-1e400]",
+    "[1e-400]",
+    "[9223372036854775807]",
+    "[9223372036854775808]",
+    "[-9223372036854775808]",
+    "[-9223372036854775809]",
+    "[123456789012345678901234567890]",
+    "[0.1234567890123456789012345678901234567890123456789012345]",
+    "[\"\\u0041\"]",
+    "[\"\\u00e9\\u20ac\"]",
+    "[\"\\ud83d\\ude00\"]",
+    "[\"\\ud83d\"]",
+    "[\"\\ud83dx\"]",
+    "[\"\\ude00\"]",
+    "[\"\\ud83d\\u0041\"]",
+    "[\"\\u0000\"]",
+    "[\"a\\u0000b\", \"\\u0000\\u0000\"]",
+    "{\"k\":\"\\u0000\"}",
+    "{\"a\\u0000b\":1}",
+    "\"\\u0000\"",
+    "[\"\\u00\"]",
+    "[\"\\uzzzz\"]",
+    "[\"\\x\"]",
+    "[\"\\/\\b\\f\\n\\r\\t\\\"\\\\\"]",
+    "[\"a\tb\"]",
+    "[\"a\nb\"]",
+    "[\"\xc3\xa9\"]",
+    "[\"\xc3\"]",
+    "[\"\xc0\x80\"]",
+    "[\"\xed\xa0\x80\"]",
+    "[\"\xf4\x90\x80\x80\"]",
+    "[\"\xe2\x82\xac\"]",
+    "[\"\xf0\x9f\x98\x80\"]",
+    "[\"\xff\"]",
+    "[\"abc",
+    "[",
+    "{",
+    "{\"a\"",
+    "{\"a\":1",
+    "{\"a\":1,\"a\":2}",
+    "{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,"
     "\"h\":8,\"i\":9,\"j\":10,\"a\":11}",
     "{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,\"h\":8,\"i\":9,\"j\":10,\"k\":11}",
-    "{\"\\u0061\":1,\"a\":2}", "{\"\\u0000\":1}", "{\"\":1}", "[] x", "[]]", "{}{}", "\xef\xbb\xbf[]",
-    "[\x01]", "\t\r\n[]\t\r\n", "[\f]", "[\v]", "1", "\"s\"", "null", "", "   ",
+    "{\"\\u0061\":1,\"a\":2}",
+    "{\"\\u0000\":1}",
+    "{\"\":1}",
+    "[] x",
+    "[]]",
+    "{}{}",
+    "\xef\xbb\xbf[]",
+    "[\x01]",
+    "\t\r\n[]\t\r\n",
+    "[\f]",
+    "[\v]",
+    "1",
+    "\"s\"",
+    "null",
+    "",
+    "   ",
 };
 
 static void test_edges(void) {
@@ -67,10 +143,10 @@ static void test_edges(void) {
     static const struct {
         const char *s;
         size_t len;
-    } nul[] = {{"[1\0,2]", 6},    {"[1\0\0,2]", 7},   {"[true\0]", 7},   {"[null\0 ]", 8},
-               {"[\"a\"\0]", 6},  {"[1.5\0]", 6},     {"{\"a\":1\0}", 8}, {"[1,\0 2]", 7},
-               {"1\0", 2},        {"-0\0", 3},        {"[1e5\0]", 6},     {"[\"\0\"]", 5},
-               {"\0[]", 3},       {"[]\0", 3},        {"[false\0\0]", 9}, {"{\"a\0\":1}", 8}};
+    } nul[] = {{"[1\0,2]", 6},   {"[1\0\0,2]", 7}, {"[true\0]", 7},    {"[null\0 ]", 8},
+               {"[\"a\"\0]", 6}, {"[1.5\0]", 6},   {"{\"a\":1\0}", 8}, {"[1,\0 2]", 7},
+               {"1\0", 2},       {"-0\0", 3},      {"[1e5\0]", 6},     {"[\"\0\"]", 5},
+               {"\0[]", 3},      {"[]\0", 3},      {"[false\0\0]", 9}, {"{\"a\0\":1}", 8}};
     for (size_t i = 0; i < sizeof nul / sizeof nul[0] && !bad; i++) {
         for (int any = 0; any < 2 && !bad; any++, n++)
             bad = jd_check(nul[i].s, nul[i].len, any, fuzz_w, N_FUZZ_SCHEMAS, why, sizeof why);
@@ -189,10 +265,26 @@ static void ws(pb_buf_t *b) {
 }
 
 static void gen_string(pb_buf_t *b, int bytes_only) {
-    static const char *const parts[] = {
-        "a",        "Z",       " ",      "\\n",    "\\\"",   "\\\\",    "\\/",      "\\u00e9",
-        "\\u00ff",  "\\u0001", "\xc3\xa9", "\\u20ac", "\xe2\x82\xac", "\\ud83d\\ude00",
-        "\xf0\x9f\x98\x80", "NaN", "x y", "\\t", "~", "/"};
+    static const char *const parts[] = {"a",
+                                        "Z",
+                                        " ",
+                                        "\\n",
+                                        "\\\"",
+                                        "\\\\",
+                                        "\\/",
+                                        "\\u00e9",
+                                        "\\u00ff",
+                                        "\\u0001",
+                                        "\xc3\xa9",
+                                        "\\u20ac",
+                                        "\xe2\x82\xac",
+                                        "\\ud83d\\ude00",
+                                        "\xf0\x9f\x98\x80",
+                                        "NaN",
+                                        "x y",
+                                        "\\t",
+                                        "~",
+                                        "/"};
     pb_buf_putc(b, '"');
     unsigned n = rnd(6);
     if (rnd(8) == 0) {
@@ -225,16 +317,17 @@ static void gen(pb_buf_t *b, const pb_schema_node_t *n, int depth) {
     case PB_AVRO_BOOLEAN: pb_buf_puts(b, rnd(2) ? "true" : "false"); break;
     case PB_AVRO_INT:
     case PB_AVRO_LONG: {
-        static const char *const v[] = {"0",          "-1",          "2147483647", "2147483648",
-                                        "-2147483648", "-2147483649", "42",         "1e2",
-                                        "9223372036854775807",       "-9223372036854775808"};
+        static const char *const v[] = {
+            "0",           "-1", "2147483647", "2147483648",          "-2147483648",
+            "-2147483649", "42", "1e2",        "9223372036854775807", "-9223372036854775808"};
         pb_buf_puts(b, v[oops(2) ? rnd(10) : 6]);
         break;
     }
     case PB_AVRO_FLOAT:
     case PB_AVRO_DOUBLE: {
-        static const char *const v[] = {"0.5",   "-1.25e3", "1e39",    "3.4028235e38", "12",
-                                        "1e-50", "\"NaN\"", "\"-Infinity\"", "-0.0",   "1E308"};
+        static const char *const v[] = {"0.5",  "-1.25e3", "1e39",    "3.4028235e38",
+                                        "12",   "1e-50",   "\"NaN\"", "\"-Infinity\"",
+                                        "-0.0", "1E308"};
         pb_buf_puts(b, v[rnd(10)]);
         break;
     }
@@ -309,9 +402,11 @@ static void gen(pb_buf_t *b, const pb_schema_node_t *n, int depth) {
         } else if (rnd(2)) {
             const char *name = pb_schema_is_named(br) && br->fullname ? br->fullname : NULL;
             static const char *const tn[] = {
-                [PB_AVRO_BOOLEAN] = "boolean", [PB_AVRO_INT] = "int",     [PB_AVRO_LONG] = "long",
-                [PB_AVRO_FLOAT] = "float",     [PB_AVRO_DOUBLE] = "double", [PB_AVRO_BYTES] = "bytes",
-                [PB_AVRO_STRING] = "string",   [PB_AVRO_ARRAY] = "array",   [PB_AVRO_MAP] = "map"};
+                [PB_AVRO_BOOLEAN] = "boolean", [PB_AVRO_INT] = "int",
+                [PB_AVRO_LONG] = "long",       [PB_AVRO_FLOAT] = "float",
+                [PB_AVRO_DOUBLE] = "double",   [PB_AVRO_BYTES] = "bytes",
+                [PB_AVRO_STRING] = "string",   [PB_AVRO_ARRAY] = "array",
+                [PB_AVRO_MAP] = "map"};
             if (!name) name = (size_t)br->type < sizeof tn / sizeof tn[0] ? tn[br->type] : "x";
             pb_buf_printf(b, "{\"%s\":", name ? name : "x");
             gen(b, br, depth + 1);
@@ -332,7 +427,10 @@ static void mutate(pb_buf_t *b) {
         uint8_t c = (uint8_t)bytes[rnd(sizeof bytes - 1)];
         switch (rnd(3)) {
         case 0: b->data[at] = c; break;
-        case 1: memmove(b->data + at, b->data + at + 1, b->len - at - 1); b->len--; break;
+        case 1:
+            memmove(b->data + at, b->data + at + 1, b->len - at - 1);
+            b->len--;
+            break;
         default:
             pb_buf_putc(b, 0);
             memmove(b->data + at + 1, b->data + at, b->len - at - 1);
@@ -403,8 +501,8 @@ static void test_wide_records(void) {
         pb_buf_putc(&b, '{');
         int first = 1;
         for (int f = 0; f < nf; f++) {
-            if (order[f] % 7 == 3 && rnd(2)) continue;  /* defaulted */
-            if (rnd(400) == 0) continue;                /* missing: an error */
+            if (order[f] % 7 == 3 && rnd(2)) continue; /* defaulted */
+            if (rnd(400) == 0) continue;               /* missing: an error */
             pb_buf_printf(&b, "%s\"f%d\":%d", first ? "" : ",", order[f], (int)rnd(1000));
             first = 0;
         }
@@ -490,7 +588,8 @@ static void test_publish_bodies(void) {
             pb_buf_t v = {0};
             gen(&v, fuzz_w[0]->root, 1);
             pb_buf_putc(&v, 0);
-            unsigned pick = rnd(10) < 6 ? rnd(4) : rnd(sizeof record_variants / sizeof record_variants[0]);
+            unsigned pick =
+                rnd(10) < 6 ? rnd(4) : rnd(sizeof record_variants / sizeof record_variants[0]);
             const char *fmt = record_variants[pick];
             if (r && !ndjson) pb_buf_putc(&body, ',');
             if (ndjson && rnd(5) == 0) pb_buf_puts(&body, "  \n");

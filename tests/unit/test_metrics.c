@@ -288,10 +288,12 @@ static void product_label_collision(void **state) {
     assert_int_equal(pb_metrics_render(m, ps, 2, "v", &out), 0);
     pb_buf_putc(&out, 0);
     const char *t = (const char *)out.data;
-    has_line(t, "portbroker_port_records_total{product=\"com.acme.trips\",major=\"1\",port=\"events\","
-                "kind=\"output\",direction=\"in\",outcome=\"ok\"} 0");
-    has_line(t, "portbroker_port_records_total{product=\"org.other.trips\",major=\"1\",port=\"events\","
-                "kind=\"output\",direction=\"in\",outcome=\"ok\"} 0");
+    has_line(t,
+             "portbroker_port_records_total{product=\"com.acme.trips\",major=\"1\",port=\"events\","
+             "kind=\"output\",direction=\"in\",outcome=\"ok\"} 0");
+    has_line(
+        t, "portbroker_port_records_total{product=\"org.other.trips\",major=\"1\",port=\"events\","
+           "kind=\"output\",direction=\"in\",outcome=\"ok\"} 0");
     pb_buf_free(&out);
     pb_metrics_destroy(m);
     pb_product_destroy(a);
@@ -323,7 +325,7 @@ int main(void) {
         cmocka_unit_test(counts_exact),         cmocka_unit_test(idle_ports_and_no_slo),
         cmocka_unit_test(histogram_cumulative), cmocka_unit_test(escaping),
         cmocka_unit_test(freshness_tick),       cmocka_unit_test(disabled),
-        cmocka_unit_test(many_ports),     cmocka_unit_test(product_label_collision),
+        cmocka_unit_test(many_ports),           cmocka_unit_test(product_label_collision),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -473,9 +473,11 @@ static void check_query(void **state) {
     /* Against version 1 only: {a,c} cannot read {a}. */
     assert_int_equal(pb_registry_check(r, "s", S_AC, strlen(S_AC), 1, &ok, &msgs, &err), 0);
     assert_int_equal(ok, 0);
-    assert_int_equal(json_array_size(msgs), 2);
+    assert_int_equal(json_array_size(msgs), 4); /* the issue, the old version and schema, level */
     contains(json_string_value(json_array_get(msgs, 0)), "READER_FIELD_MISSING_DEFAULT_VALUE");
-    assert_string_equal(json_string_value(json_array_get(msgs, 1)), "{compatibility: 'BACKWARD'}");
+    assert_string_equal(json_string_value(json_array_get(msgs, 1)), "{oldSchemaVersion: 1}");
+    contains(json_string_value(json_array_get(msgs, 2)), "{oldSchema: '{\"type\":\"record\"");
+    assert_string_equal(json_string_value(json_array_get(msgs, 3)), "{compatibility: 'BACKWARD'}");
     json_decref(msgs);
     assert_int_equal(pb_registry_check(r, "s", S_AC, strlen(S_AC), -1, &ok, NULL, &err), 0);
     assert_int_equal(ok, 1);
@@ -710,9 +712,31 @@ static void subscriber_aware_register(void **state) {
     free(after);
     /* A compatible change for the subscriber passes. */
     reg_ok(r, OBS_SUBJECT, OBS(F_ST "," F_TEMP "," F_HUM), 3, 2);
-    /* Level NONE: no check at all, subscribers included. */
+    /* Level NONE: no level check, but the subscriber check holds (DESIGN §5: port subjects are
+     * protected), and the impact dry run agrees with the real check on the same candidates. */
     assert_int_equal(set_level(r, OBS_SUBJECT, PB_COMPAT_NONE), 0);
-    reg_ok(r, OBS_SUBJECT, drop, 0, 3);
+    const char *cands[] = {drop, OBS(F_TEMP "," F_HUM), OBS(F_ST "," F_HUM "," F_TEMP), OBS(F_ST),
+                           "\"string\""};
+    for (size_t i = 0; i < sizeof cands / sizeof *cands; i++) {
+        before = pb_registry_dump(r);
+        assert_int_equal(pb_registry_impact(r, OBS_URN, cands[i], strlen(cands[i]), &imp, &err), 0);
+        int dry = json_is_true(json_object_get(imp, "compatible"));
+        json_decref(imp);
+        int st = reg(r, OBS_SUBJECT, cands[i], &res);
+        if (dry != (st == 200))
+            fail_msg("candidate %zu: impact says %d, register answers %d %s", i, dry, st,
+                     res.message);
+        if (st != 200) {
+            after = pb_registry_dump(r);
+            assert_string_equal(before, after);
+            free(after);
+        }
+        free(before);
+    }
+    assert_int_equal(reg(r, OBS_SUBJECT, drop, &res), 409);
+    assert_int_equal(res.error_code, PB_SR_INCOMPATIBLE);
+    contains(res.message, "subscriber(s) urn:dpds:com.acme:dataproducts:trip:1:inputports:weather");
+    contains(res.message, "READER_FIELD_MISSING_DEFAULT_VALUE");
     /* A producer re-put that would break the subscriber is refused with the input port named. */
     assert_int_equal(set_level(r, OBS_SUBJECT, PB_COMPAT_BACKWARD), 0);
     assert_int_equal(put(r, product("com.acme", "weather", 2, OBS(F_HUM), NULL, NULL, NULL), &res),
@@ -755,11 +779,20 @@ static void bind_checks_every_version(void **state) {
     pb_err_t err = {0};
     /* v1 soft-deleted: the reader reads every live version, and (BACKWARD on the input subject:
      * it must read the input port's v1 {station}) ... it cannot: hum has no default. */
-    assert_int_equal(del_version(r, OBS_SUBJECT, 1, 0, &res), 0);
+    /* v1 cannot be deleted while the port is declared (soft or permanent): 40910, nothing
+     * changes, and the bind is still checked against v1. */
+    char *before = pb_registry_dump(r);
+    assert_int_equal(del_version(r, OBS_SUBJECT, 1, 0, &res), PB_SR_PORT_PROTECTED);
+    assert_int_equal(res.status, 409);
+    contains(res.message, OBS_URN);
+    contains(res.message, "new product major");
+    assert_int_equal(del_version(r, OBS_SUBJECT, 1, 1, &res), PB_SR_PORT_PROTECTED);
+    char *after = pb_registry_dump(r);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
     assert_int_equal(bind(r, OBS_URN, TRIP_IN, reader, &res), 409);
-    contains(res.message, "input port "
-                          "urn:dpds:com.acme:dataproducts:trip:1:inputports:weather");
-    contains(res.message, TRIP_IN_SUBJECT);
+    contains(res.message, "cannot read version 1 of output port");
     /* A reader with hum defaulted passes both. */
     const char *reader2 = OBS(F_ST "," F_HUM);
     assert_int_equal(bind(r, OBS_URN, TRIP_IN, reader2, &res), 201);
@@ -1094,7 +1127,8 @@ static void replay_all_ops(void **state) {
     memset(&b, 0, sizeof b);
     pb_registry_t *r1 = pb_registry_new(), *r2 = pb_registry_new();
     pb_registry_result_t res = {0};
-    static const int want[] = {201, 201, 201, 200, 200, 200, 200, 200, 200};
+    /* d1 deletes a version of a declared port: refused (40910), replayed the same everywhere. */
+    static const int want[] = {201, 201, 201, 200, 200, 409, 200, 200, 200};
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(pb_registry_apply(r1, (int64_t)i, log[i], strlen(log[i]), &res), 0);
         if (res.status != want[i])
@@ -1250,6 +1284,156 @@ static void check_counts(void **state) {
     pb_registry_destroy(r);
 }
 
+/* DESIGN §5: a declared port's subject and versions cannot be deleted (soft or permanent), through
+ * any path; the refusal names the port, its subscribers and the way out, and changes nothing. Once
+ * the product is deleted, the subject is an ordinary subject again. */
+static void port_subjects_protected(void **state) {
+    (void)state;
+    pb_registry_t *r = mesh();
+    pb_registry_result_t res = {0};
+    char *before = pb_registry_dump(r);
+    const char *subjects[] = {OBS_SUBJECT, TRIP_IN_SUBJECT};
+    for (size_t i = 0; i < 2; i++) {
+        for (int perm = 0; perm < 2; perm++) {
+            assert_int_equal(del_subject(r, subjects[i], perm, &res), PB_SR_PORT_PROTECTED);
+            assert_int_equal(res.status, 409);
+            assert_int_equal(del_version(r, subjects[i], -1, perm, &res), PB_SR_PORT_PROTECTED);
+            assert_int_equal(del_version(r, subjects[i], 1, perm, &res), PB_SR_PORT_PROTECTED);
+        }
+    }
+    assert_int_equal(del_subject(r, OBS_SUBJECT, 0, &res), PB_SR_PORT_PROTECTED);
+    contains(res.message,
+             "output port urn:dpds:com.acme:dataproducts:weather:2:outputports:observations");
+    contains(res.message, "subscribers: urn:dpds:com.acme:dataproducts:trip:1:inputports:weather");
+    contains(res.message, "declared by product urn:dpds:com.acme:dataproducts:weather:2");
+    contains(res.message, "new product major");
+    assert_int_equal(del_subject(r, TRIP_IN_SUBJECT, 0, &res), PB_SR_PORT_PROTECTED);
+    contains(res.message, "input port urn:dpds:com.acme:dataproducts:trip:1:inputports:weather");
+    contains(res.message, "subscribers: none");
+    char *after = pb_registry_dump(r);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    /* Unknown subjects keep Confluent's answer; a non-port subject is deleted as usual. */
+    assert_int_equal(del_subject(r, "nope-value", 0, &res), PB_SR_SUBJECT_NOT_FOUND);
+    reg_ok(r, "plain-value", "\"string\"", 0, 1);
+    assert_int_equal(del_subject(r, "plain-value", 0, &res), 0);
+    assert_int_equal(res.status, 200);
+    /* The trip product deleted: its input subject is no longer protected. */
+    pb_buf_t b = {0};
+    pb_err_t err = {0};
+    assert_int_equal(pb_registry_record_product_delete(&b, "req-pd", TRIP_URN, &err), 0);
+    assert_int_equal(apply_buf(r, &b, &res), 0);
+    assert_int_equal(res.status, 200);
+    assert_int_equal(del_subject(r, TRIP_IN_SUBJECT, 0, &res), 0);
+    assert_int_equal(res.status, 200);
+    assert_int_equal(del_subject(r, OBS_SUBJECT, 0, &res), PB_SR_PORT_PROTECTED);
+    contains(res.message, "subscribers: none");
+    pb_registry_result_reset(&res);
+    pb_registry_destroy(r);
+}
+
+static int set_mode(pb_registry_t *r, const char *subject, int mode, int force,
+                    pb_registry_result_t *res) {
+    pb_buf_t b = {0};
+    pb_err_t err = {0};
+    assert_int_equal(pb_registry_record_mode(&b, "req-mode", subject, mode, force, &err), 0);
+    assert_int_equal(apply_buf(r, &b, res), 0);
+    assert_int_equal(res->op, PB_REGISTRY_OP_MODE);
+    return res->error_code;
+}
+
+/* A log written before modes, references and contracts existed replays as it did (same ids, same
+ * state); a mode record on top applies; an old broker that meets a mode record skips it (unknown
+ * op) rather than misapplying it. Modes hold for every writer: product_put and bind too. */
+static void modes_and_old_logs(void **state) {
+    (void)state;
+    static const char *const old_log[] = {
+        "{\"v\":1,\"op\":\"register\",\"req\":\"a\",\"subject\":\"s\",\"schema\":\"\\\"int\\\"\"}",
+        "{\"v\":1,\"op\":\"config\",\"req\":\"b\",\"subject\":\"s\",\"level\":\"NONE\"}",
+        "{\"v\":1,\"op\":\"register\",\"req\":\"c\",\"subject\":\"s\",\"schema\":\"\\\"long\\\"\"}",
+        "{\"v\":1,\"op\":\"delete_version\",\"req\":\"d\",\"subject\":\"s\",\"version\":1,"
+        "\"permanent\":false}",
+        "{\"v\":1,\"op\":\"register\",\"req\":\"e\",\"subject\":\"t\",\"schema\":\"\\\"int\\\"\"}",
+    };
+    pb_registry_t *r = pb_registry_new();
+    pb_registry_result_t res = {0};
+    for (size_t i = 0; i < sizeof old_log / sizeof *old_log; i++) {
+        assert_int_equal(pb_registry_apply(r, (int64_t)i, old_log[i], strlen(old_log[i]), &res), 0);
+        assert_int_equal(res.error_code, 0);
+    }
+    assert_versions(r, "s", 1, "[1,2]");
+    assert_versions(r, "t", 0, "[1]");
+    pb_registry_version_t v;
+    pb_err_t err = {0};
+    assert_int_equal(pb_registry_get_version(r, "t", 1, 0, &v, &err), 0);
+    assert_int_equal(v.id, 1); /* the same schema, the same id, as before */
+    assert_null(v.references);
+    assert_null(v.metadata);
+    assert_null(v.rule_set);
+    assert_int_equal(pb_registry_max_id(r), 2);
+    assert_int_equal(pb_registry_global_mode(r), PB_REGISTRY_READWRITE);
+    int mode = -1;
+    assert_int_equal(pb_registry_subject_mode(r, "s", &mode), 0);
+    /* A mode record; READONLY refuses the subject's writes, not the others'. */
+    assert_int_equal(set_mode(r, "s", PB_REGISTRY_READONLY, 0, &res), 0);
+    assert_int_equal(pb_registry_subject_mode(r, "s", &mode), 1);
+    assert_int_equal(mode, PB_REGISTRY_READONLY);
+    assert_int_equal(pb_registry_effective_mode(r, "s"), PB_REGISTRY_READONLY);
+    assert_int_equal(reg(r, "s", "\"float\"", &res), 422);
+    assert_int_equal(res.error_code, PB_SR_NOT_PERMITTED);
+    contains(res.message, "read-only mode");
+    assert_int_equal(del_version(r, "s", 2, 0, &res), PB_SR_NOT_PERMITTED);
+    reg_ok(r, "t", "\"float\"", 3, 2);
+    /* Unknown to a broker of the previous release: it skips the record (and logs why). */
+    char *rec = NULL;
+    {
+        pb_buf_t b = {0};
+        assert_int_equal(pb_registry_record_mode(&b, "q", "t", PB_REGISTRY_IMPORT, 1, &err), 0);
+        rec = strndup((const char *)b.data, b.len);
+        pb_buf_free(&b);
+    }
+    contains(rec, "\"op\":\"mode\"");
+    contains(rec, "\"mode\":\"IMPORT\"");
+    contains(rec, "\"force\":true");
+    free(rec);
+    /* An invalid mode in a record is a refusal, not a crash; a mode only deletes what is set. */
+    const char *bad =
+        "{\"v\":1,\"op\":\"mode\",\"req\":\"m\",\"subject\":null,\"mode\":\"FORWARD\"}";
+    assert_int_equal(apply_text(r, bad, &res), 0);
+    assert_int_equal(res.error_code, PB_SR_INVALID_MODE);
+    assert_int_equal(set_mode(r, "t", -1, 0, &res), PB_SR_SUBJECT_NOT_FOUND);
+    pb_registry_result_reset(&res);
+    pb_registry_destroy(r);
+
+    /* Product writes: a port subject in READONLY or IMPORT mode takes no new version. */
+    r = mesh();
+    assert_int_equal(set_mode(r, OBS_SUBJECT, PB_REGISTRY_READONLY, 0, &res), 0);
+    char *before = pb_registry_dump(r);
+    assert_int_equal(
+        put(r, product("com.acme", "weather", 2, OBS(F_ST "," F_TEMP "," F_HUM), NULL, NULL, NULL),
+            &res),
+        422);
+    assert_int_equal(res.error_code, PB_SR_NOT_PERMITTED);
+    contains(res.message, "is in READONLY mode");
+    char *after = pb_registry_dump(r);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    /* IMPORT on a port subject with versions needs force; then only explicit ids register. */
+    assert_int_equal(set_mode(r, OBS_SUBJECT, -1, 0, &res), 0);
+    assert_int_equal(set_mode(r, OBS_SUBJECT, PB_REGISTRY_IMPORT, 0, &res), PB_SR_NOT_PERMITTED);
+    contains(res.message, "Cannot import since found existing subjects");
+    assert_int_equal(set_mode(r, OBS_SUBJECT, PB_REGISTRY_IMPORT, 1, &res), 0);
+    assert_int_equal(
+        put(r, product("com.acme", "weather", 2, OBS(F_ST "," F_TEMP "," F_HUM), NULL, NULL, NULL),
+            &res),
+        422);
+    contains(res.message, "is in IMPORT mode");
+    pb_registry_result_reset(&res);
+    pb_registry_destroy(r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(register_ids_and_reuse),
@@ -1271,6 +1455,8 @@ int main(void) {
         cmocka_unit_test(limit_bytes),
         cmocka_unit_test(names),
         cmocka_unit_test(check_counts),
+        cmocka_unit_test(port_subjects_protected),
+        cmocka_unit_test(modes_and_old_logs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

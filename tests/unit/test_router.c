@@ -75,31 +75,59 @@ static void routed_headers(void **state) {
         H("mesh.lineage.offset", "999"),
         H("ce_dataschema", "http://elsewhere/schemas/ids/1"),
         H("ce_time", "2026-11-21T10:00:00Z"),
+        H("ce_source", "evil"),
+        H("ce_specversion", "9"),
+        H("mesh.lineage.hops", "7"),
+        H("content-type", "text/plain"),
+        H("mesh.other", "forged"),
     };
     size_t n_in = sizeof in / sizeof *in;
-    pb_kafka_header_t out[16];
+    pb_kafka_header_t out[32];
     char scratch[PB_ROUTER_SCRATCH], b[600];
     pb_router_hop_t hop = {
-        "com.acme.weather.v2.observations", 3, 123456789012LL, "http://reg:8080/schemas/ids/4",
-        "urn:dpds:com.acme:dataproducts:tripExecution:1:inputports:weather@1.0.0"};
+        "com.acme.weather.v2.observations",
+        3,
+        123456789012LL,
+        "http://reg:8080/schemas/ids/4",
+        "urn:dpds:com.acme:dataproducts:tripExecution:1:inputports:weather@1.0.0",
+        "urn:dpds:com.acme:dataproducts:weather:2:outputports:observations",
+        "com.acme.weather.Observation",
+        1764583200000LL};
     size_t n = pb_router_headers(in, n_in, &hop, out, scratch);
-    assert_int_equal(n, 3 + 7); /* ce_id, x-team, ce_time kept; 7 set */
+    assert_int_equal(n, 3 + 11); /* ce_id, x-team, ce_time kept; 11 set, none added */
     /* Producer headers kept in order, first. */
     assert_string_equal(out[0].name, "ce_id");
     assert_string_equal(out[1].name, "x-team");
     assert_string_equal(out[2].name, "ce_time");
     /* Broker-owned ones appear once, with the broker's values. */
-    const char *owned[] = {"traceparent",        "ce_dataschema",          "mesh.contract",
-                           "mesh.lineage.topic", "mesh.lineage.partition", "mesh.lineage.offset",
-                           "mesh.lineage.hops"};
-    for (size_t i = 0; i < 7; i++)
+    const char *owned[] = {"traceparent",
+                           "ce_dataschema",
+                           "mesh.contract",
+                           "mesh.lineage.topic",
+                           "mesh.lineage.partition",
+                           "mesh.lineage.offset",
+                           "mesh.lineage.hops",
+                           "ce_source",
+                           "ce_type",
+                           "ce_specversion",
+                           "content-type"};
+    for (size_t i = 0; i < 11; i++)
         assert_int_equal(count(out, n, owned[i]), 1);
+    assert_int_equal(count(out, n, "mesh.other"), 0);
+    assert_int_equal(count(out, n, "ce_id"), 1);
+    assert_string_equal(value(out, n, "ce_id", b), "abc");
+    assert_string_equal(value(out, n, "ce_source", b), hop.source);
+    assert_string_equal(value(out, n, "ce_type", b), hop.type);
+    assert_string_equal(value(out, n, "ce_specversion", b), "1.0");
+    assert_string_equal(value(out, n, "content-type", b), "application/avro");
     assert_string_equal(value(out, n, "mesh.contract", b), hop.contract);
     assert_string_equal(value(out, n, "ce_dataschema", b), "http://reg:8080/schemas/ids/4");
     assert_string_equal(value(out, n, "mesh.lineage.topic", b), "com.acme.weather.v2.observations");
     assert_string_equal(value(out, n, "mesh.lineage.partition", b), "3");
     assert_string_equal(value(out, n, "mesh.lineage.offset", b), "123456789012");
-    assert_string_equal(value(out, n, "mesh.lineage.hops", b), "3");
+    /* Hops are never read from the record (see router.h): the producer's 2 and 7 count for
+     * nothing. */
+    assert_string_equal(value(out, n, "mesh.lineage.hops", b), "1");
     /* The trace continues: same trace id and flags, a new span. */
     const char *tp = value(out, n, "traceparent", b);
     assert_int_equal(strlen(tp), 55);
@@ -107,10 +135,14 @@ static void routed_headers(void **state) {
     assert_string_not_equal(tp + 36, "00f067aa0ba902b7-01");
     assert_string_equal(tp + 52, "-01");
 
-    /* No hops header: first hop. No traceparent: a new trace. Bad hops text counts as 0. */
+    /* No traceparent: a new trace. No ce_id / ce_time (a direct producer): derived from the origin
+     * position and the record's Kafka timestamp. */
     pb_kafka_header_t plain[] = {H("mesh.lineage.hops", "x1")};
     n = pb_router_headers(plain, 1, &hop, out, scratch);
-    assert_int_equal(n, 7);
+    assert_int_equal(n, 13);
+    assert_string_equal(value(out, n, "ce_id", b),
+                        "com.acme.weather.v2.observations/3/123456789012");
+    assert_string_equal(value(out, n, "ce_time", b), "2025-12-01T10:00:00.000Z");
     assert_string_equal(value(out, n, "mesh.lineage.hops", b), "1");
     tp = value(out, n, "traceparent", b);
     assert_int_equal(strlen(tp), 55);
@@ -123,24 +155,25 @@ static void routed_headers(void **state) {
     assert_false(pb_router_owned_header("tracestate"));
     assert_false(pb_router_owned_header("ce_id"));
     assert_false(pb_router_owned_header("ce_time"));
-    static const char *const mine[] = {
-        "traceparent",        "ce_dataschema",          "mesh.contract",
-        "mesh.lineage.topic", "mesh.lineage.partition", "mesh.lineage.offset",
-        "mesh.lineage.hops"};
+    static const char *const mine[] = {"traceparent",
+                                       "ce_dataschema",
+                                       "mesh.contract",
+                                       "mesh.lineage.topic",
+                                       "mesh.lineage.partition",
+                                       "mesh.lineage.offset",
+                                       "mesh.lineage.hops",
+                                       "ce_source",
+                                       "ce_type",
+                                       "ce_specversion",
+                                       "content-type",
+                                       "mesh.other",
+                                       "mesh.",
+                                       "mesh.lineage"};
     for (size_t i = 0; i < sizeof mine / sizeof *mine; i++)
         assert_true(pb_router_owned_header(mine[i]));
-    static const char *const theirs[] = {"",
-                                         "t",
-                                         "ce_d",
-                                         "ce_dataschemas",
-                                         "mesh.",
-                                         "mesh",
-                                         "mesh.other",
-                                         "mesh.contract2",
-                                         "content-type",
-                                         "ce_source",
-                                         "mesh.lineage",
-                                         "traceparent2"};
+    static const char *const theirs[] = {"",      "t",          "ce_d",        "ce_dataschemas",
+                                         "mesh",  "ce_sourc",   "ce_types",    "content-types",
+                                         "ce_id", "ce_subject", "traceparent2"};
     for (size_t i = 0; i < sizeof theirs / sizeof *theirs; i++)
         assert_false(pb_router_owned_header(theirs[i]));
 }
@@ -367,6 +400,80 @@ static void recovers_from_failed_delivery(void **state) {
     pb_kafka_cluster_destroy(cl);
 }
 
+/* A produce the cluster refuses for the records themselves (MSG_SIZE_TOO_LARGE): never stuck. The
+ * first refused record of a partition goes to the dead-letter topic, the others are routed on the
+ * retry, and nothing lands twice. */
+static void refused_record_dead_lettered(void **state) {
+    (void)state;
+    pb_err_t err = {0};
+    pb_kafka_cluster_t *cl = pb_kafka_cluster_new(1, &err);
+    assert_non_null(cl);
+    pb_config_t *cfg = pb_config_new();
+    pb_kafka_t *k = pb_kafka_new(cfg, pb_kafka_cluster_bootstraps(cl), cl, &err);
+    assert_non_null(k);
+    pb_registry_t *reg = pb_registry_new();
+    apply_json(reg, "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
+                    "\"urn:dpds:t:dataproducts:src:1\",\"name\":\"src\",\"version\":\"1.0.0\","
+                    "\"domain\":\"t\",\"owner\":{\"id\":\"t\"}},\"interfaceComponents\":{"
+                    "\"outputPorts\":[{\"name\":\"obs\",\"promises\":{\"api\":{\"schema\":{"
+                    "\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":"
+                    "\"int\"}]}}}}]}}");
+    apply_json(reg, "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
+                    "\"urn:dpds:t:dataproducts:dst:1\",\"name\":\"dst\",\"version\":\"1.0.0\","
+                    "\"domain\":\"t\",\"owner\":{\"id\":\"t\"}},\"interfaceComponents\":{"
+                    "\"inputPorts\":[{\"name\":\"obs\",\"from\":"
+                    "\"urn:dpds:t:dataproducts:src:1:outputports:obs\",\"promises\":{\"api\":{"
+                    "\"schema\":{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\","
+                    "\"type\":\"long\"}]}}}}]}}");
+    assert_int_equal(pb_kafka_ensure_topic(k, "t.src.v1.obs", 2, 10000, NULL, &err), 0);
+    assert_int_equal(pb_kafka_ensure_topic(k, "t.dst.v1.in.obs", 2, 10000, NULL, &err), 0);
+    const pb_registry_binding_t *b = pb_registry_binding_at(reg, 0);
+    int writer_id = b->reader_id == 1 ? 2 : 1;
+    uint8_t good[] = {0, 0, 0, 0, (uint8_t)writer_id, 0x54};
+    acks = 0;
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(pb_kafka_produce(k, "t.src.v1.obs", i % 2, "k", 1, good, sizeof good, NULL,
+                                          0, on_ack, NULL, &err),
+                         0);
+    for (int64_t end = pb_loop_now_ms() + 10000; acks < 20 && pb_loop_now_ms() < end;) {
+        struct pollfd p = {.fd = pb_kafka_wake_fd(k), .events = POLLIN};
+        poll(&p, 1, 50);
+        pb_kafka_serve(k);
+    }
+    assert_int_equal(acks, 20);
+    /* The router's first produce requests fail for good. */
+    pb_kafka_cluster_fail_produces(cl, 1, 2);
+    pb_router_env_t env = {.kafka = k, .registry_url = "http://r"};
+    pb_routers_t *rs = pb_routers_new(&env, &err);
+    assert_non_null(rs);
+    pb_routers_reconcile(rs, reg);
+    pb_routers_stats_t st = {0};
+    for (int64_t end = pb_loop_now_ms() + 30000;
+         st.routed + st.dlq < 20 && pb_loop_now_ms() < end;) {
+        struct pollfd p = {.fd = pb_routers_wake_fd(rs), .events = POLLIN};
+        poll(&p, 1, 50);
+        pb_routers_serve(rs);
+        pb_routers_stats(rs, &st);
+    }
+    assert_true(st.failed >= 1);
+    assert_true(st.dlq >= 1);
+    assert_int_equal(st.routed + st.dlq, 20);
+    int64_t lo, hi, total = 0, dead = 0;
+    for (int32_t part = 0; part < 2; part++) {
+        assert_int_equal(pb_kafka_watermarks(k, "t.dst.v1.in.obs", part, &lo, &hi, 5000, &err), 0);
+        total += hi - lo;
+        assert_int_equal(pb_kafka_watermarks(k, "t.src.v1.obs.dlq", part, &lo, &hi, 5000, &err), 0);
+        dead += hi - lo;
+    }
+    assert_int_equal(total, (int64_t)st.routed);
+    assert_int_equal(dead, (int64_t)st.dlq);
+    pb_routers_destroy(rs);
+    pb_registry_destroy(reg);
+    pb_kafka_destroy(k, 1000);
+    pb_config_destroy(cfg);
+    pb_kafka_cluster_destroy(cl);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(resume_decision),
@@ -374,6 +481,7 @@ int main(void) {
         cmocka_unit_test(dlq_headers),
         cmocka_unit_test(routes_and_counts),
         cmocka_unit_test(recovers_from_failed_delivery),
+        cmocka_unit_test(refused_record_dead_lettered),
     };
     return cmocka_run_group_tests_name("router", tests, NULL, NULL);
 }

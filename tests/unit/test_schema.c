@@ -284,6 +284,69 @@ static void nul_in_names(void **state) {
     assert_null(s);
 }
 
+/* Predefined names (Schema Registry references): a name the text does not define resolves to a
+ * referenced schema's named type, which becomes part of the graph; to_json_own writes it back as
+ * a name; canonical form and fingerprint are those of the resolved schema. */
+static char *dump_compact(json_t *j) {
+    char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(j);
+    return s;
+}
+
+static void predefined_names(void **state) {
+    (void)state;
+    pb_err_t err = {0};
+    pb_schema_t *cur = NULL, *money = NULL, *order = NULL, *inline_order = NULL, *two = NULL;
+    const char *cur_t = "{\"type\":\"enum\",\"name\":\"Currency\",\"namespace\":\"c\","
+                        "\"symbols\":[\"EUR\",\"USD\"]}";
+    const char *money_t = "{\"type\":\"record\",\"name\":\"Money\",\"namespace\":\"m\",\"fields\":"
+                          "[{\"name\":\"cents\",\"type\":\"long\"},{\"name\":\"cur\",\"type\":"
+                          "\"c.Currency\"}]}";
+    const char *order_t = "{\"type\":\"record\",\"name\":\"Order\",\"namespace\":\"m\",\"fields\":"
+                          "[{\"name\":\"total\",\"type\":\"Money\"},{\"name\":\"cur\",\"type\":"
+                          "\"c.Currency\"}]}";
+    assert_int_equal(pb_schema_parse(cur_t, strlen(cur_t), &cur, &err), 0);
+    /* Without the predefined schema the name is unknown. */
+    assert_int_equal(pb_schema_parse(money_t, strlen(money_t), &money, &err), PB_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "unknown type \"c.Currency\""));
+    const pb_schema_t *p1[] = {cur};
+    assert_int_equal(pb_schema_parse_refs(money_t, strlen(money_t), p1, 1, &money, &err), 0);
+    assert_true(pb_schema_has_predefined(money));
+    assert_false(pb_schema_has_predefined(cur));
+    /* Two levels: Money brings Currency; Currency used again later is the same node. */
+    const pb_schema_t *p2[] = {money};
+    assert_int_equal(pb_schema_parse_refs(order_t, strlen(order_t), p2, 1, &order, &err), 0);
+    const pb_schema_node_t *m = pb_schema_lookup(order, "m.Money");
+    const pb_schema_node_t *c = pb_schema_lookup(order, "c.Currency");
+    assert_non_null(m);
+    assert_non_null(c);
+    assert_ptr_equal(m->fields[1].type, c);
+    assert_ptr_equal(order->root->fields[1].type, c);
+    assert_int_equal(c->n_symbols, 2);
+    char *own = dump_compact(pb_schema_to_json_own(order));
+    assert_string_equal(own, "{\"type\":\"record\",\"name\":\"Order\",\"namespace\":\"m\","
+                             "\"fields\":[{\"name\":\"total\",\"type\":\"m.Money\"},{\"name\":"
+                             "\"cur\",\"type\":\"c.Currency\"}]}");
+    free(own);
+    /* The resolved form equals the same schema written inline: same canonical form, fingerprint. */
+    char *full = dump_compact(pb_schema_to_json(order));
+    assert_int_equal(pb_schema_parse(full, strlen(full), &inline_order, &err), 0);
+    assert_string_equal(pb_schema_canonical(order), pb_schema_canonical(inline_order));
+    assert_true(pb_schema_fingerprint(order) == pb_schema_fingerprint(inline_order));
+    free(full);
+    /* A type the text defines itself is not taken from the predefined schemas; redefining one the
+     * text already brought in is an error, as Java's parser says. */
+    const char *redef = "[\"c.Currency\",{\"type\":\"enum\",\"name\":\"Currency\",\"namespace\":"
+                        "\"c\",\"symbols\":[\"X\"]}]";
+    assert_int_equal(pb_schema_parse_refs(redef, strlen(redef), p1, 1, &two, &err), PB_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "redefinition of named type \"c.Currency\""));
+    pb_schema_destroy(cur);
+    pb_schema_destroy(money);
+    pb_schema_destroy(order);
+    pb_schema_destroy(inline_order);
+    pb_schema_destroy(two);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(destroy_null),
@@ -299,6 +362,7 @@ int main(void) {
         cmocka_unit_test(wide_enum),
         cmocka_unit_test(type_names),
         cmocka_unit_test(nul_in_names),
+        cmocka_unit_test(predefined_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

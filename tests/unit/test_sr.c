@@ -43,6 +43,19 @@ static int n_req;
 static char last_body[65536];
 static int last_outcome;
 
+/* Every record a write produced, in order: a fresh registry replaying them must reach the same
+ * state (assert_replays). */
+#define LOG_MAX 1024
+static char *log_recs[LOG_MAX];
+static size_t log_lens[LOG_MAX];
+static int n_log;
+
+static void log_reset(void) {
+    for (int i = 0; i < n_log; i++)
+        free(log_recs[i]);
+    n_log = 0;
+}
+
 /* One request: a write is applied to r and completed, like the glue does. Returns the status;
  * the body is in last_body. */
 static int call(pb_registry_t *r, const char *method, const char *path, const char *query,
@@ -63,6 +76,10 @@ static int call(pb_registry_t *r, const char *method, const char *path, const ch
         assert_string_equal(rep.req, req);
         assert_null(rep.body);
         pb_registry_result_t res = {0};
+        assert_true(n_log < LOG_MAX);
+        log_recs[n_log] = malloc(rep.record_len);
+        memcpy(log_recs[n_log], rep.record, rep.record_len);
+        log_lens[n_log++] = rep.record_len;
         pb_registry_apply(r, -1, rep.record, rep.record_len, &res);
         assert_string_equal(res.req, req);
         pb_sr_complete(&rep, &res);
@@ -120,6 +137,19 @@ static int post_schema(pb_registry_t *r, const char *path, const char *query, co
 
 static void contains_version(int v);
 
+/* A register reply: Confluent 7.9+'s registered schema, {"id", "version", "schemaType", ...}. */
+static void expect_registered(int id) {
+    json_t *j = json_loads(last_body, 0, NULL);
+    if (!j || json_integer_value(json_object_get(j, "id")) != id ||
+        !json_is_integer(json_object_get(j, "version")) ||
+        !json_is_string(json_object_get(j, "schemaType")) ||
+        strcmp(json_string_value(json_object_get(j, "schemaType")), "AVRO") != 0 ||
+        !json_is_string(json_object_get(j, "schema")))
+        fail_msg("register reply %s, want id %d with version, schemaType AVRO, schema", last_body,
+                 id);
+    json_decref(j);
+}
+
 static void register_and_read(void **state) {
     (void)state;
     pb_registry_t *r = pb_registry_new();
@@ -134,14 +164,14 @@ static void register_and_read(void **state) {
     free(quoted);
     json_decref(js);
     assert_int_equal(call(r, "POST", "/subjects/orders-value/versions", NULL, body), 200);
-    expect_body("{\"id\":1}");
+    expect_registered(1);
     assert_int_equal(post_schema(r, "/subjects/orders-value/versions", "normalize=False", S1), 200);
-    expect_body("{\"id\":1}");
+    expect_registered(1);
     assert_int_equal(post_schema(r, "/subjects/orders-value/versions/", NULL, S2), 200);
-    expect_body("{\"id\":2}");
+    expect_registered(2);
     /* A subject with an encoded slash and space. */
     assert_int_equal(post_schema(r, "/subjects/team%2Fa%20b/versions", NULL, S2), 200);
-    expect_body("{\"id\":2}");
+    expect_registered(2);
     assert_int_equal(call(r, "GET", "/subjects", NULL, NULL), 200);
     expect_body("[\"orders-value\",\"team/a b\"]");
     assert_int_equal(call(r, "GET", "/subjects", "subjectPrefix=team", NULL), 200);
@@ -149,7 +179,8 @@ static void register_and_read(void **state) {
     assert_int_equal(call(r, "GET", "/subjects/orders-value/versions", NULL, NULL), 200);
     expect_body("[1,2]");
     assert_int_equal(call(r, "GET", "/subjects/orders-value/versions/1", NULL, NULL), 200);
-    expect_body("{\"subject\":\"orders-value\",\"version\":1,\"id\":1,\"schema\":\"{\\\"type\\\":"
+    expect_body("{\"subject\":\"orders-value\",\"version\":1,\"id\":1,\"schemaType\":\"AVRO\","
+                "\"schema\":\"{\\\"type\\\":"
                 "\\\"record\\\",\\\"name\\\":\\\"R\\\",\\\"fields\\\":[{\\\"name\\\":\\\"a\\\","
                 "\\\"type\\\":\\\"int\\\"}]}\"}");
     assert_int_equal(call(r, "GET", "/subjects/orders-value/versions/latest", NULL, NULL), 200);
@@ -162,7 +193,8 @@ static void register_and_read(void **state) {
                      200);
     expect_body("[]");
     assert_int_equal(call(r, "GET", "/schemas/ids/1", NULL, NULL), 200);
-    expect_body("{\"schema\":\"{\\\"type\\\":\\\"record\\\",\\\"name\\\":\\\"R\\\",\\\"fields\\\":["
+    expect_body("{\"schemaType\":\"AVRO\",\"schema\":\"{\\\"type\\\":\\\"record\\\",\\\"name\\\":"
+                "\\\"R\\\",\\\"fields\\\":["
                 "{\\\"name\\\":\\\"a\\\",\\\"type\\\":\\\"int\\\"}]}\"}");
     assert_int_equal(call(r, "GET", "/schemas/ids/2/schema", NULL, NULL), 200);
     expect_body(S2);
@@ -175,7 +207,8 @@ static void register_and_read(void **state) {
     expect_body("[\"AVRO\"]");
     /* Lookup. */
     assert_int_equal(post_schema(r, "/subjects/orders-value", NULL, S1), 200);
-    expect_body("{\"subject\":\"orders-value\",\"version\":1,\"id\":1,\"schema\":\"{\\\"type\\\":"
+    expect_body("{\"subject\":\"orders-value\",\"version\":1,\"id\":1,\"schemaType\":\"AVRO\","
+                "\"schema\":\"{\\\"type\\\":"
                 "\\\"record\\\",\\\"name\\\":\\\"R\\\",\\\"fields\\\":[{\\\"name\\\":\\\"a\\\","
                 "\\\"type\\\":\\\"int\\\"}]}\"}");
     assert_int_equal(call(r, "GET", "/mode", NULL, NULL), 200);
@@ -232,9 +265,9 @@ static void error_codes(void **state) {
     st = call(r, "POST", "/subjects/s/versions", NULL,
               "{\"schema\":\"\\\"int\\\"\",\"references\":[{\"name\":\"x\",\"subject\":\"y\","
               "\"version\":1}]}");
-    expect_error(st, 422, 42201, "references are not supported");
-    st = call(r, "POST", "/subjects/s/versions", NULL, "{\"schemaType\":\"AVRO\"}");
-    expect_error(st, 422, 42201, "has no \"schema\"");
+    expect_error(st, 422, 42201, "reference 0 (\"x\") names subject 'y' version 1, which does not");
+    st = call(r, "POST", "/subjects/new/versions", NULL, "{\"schemaType\":\"AVRO\"}");
+    expect_error(st, 422, 42201, "Invalid schema: Empty schema");
     st = call(r, "POST", "/subjects/s/versions", NULL, "{\"schema\":{\"type\":\"int\"}}");
     expect_error(st, 422, 42201, "must be a string");
     st = call(r, "POST", "/subjects/s/versions", NULL, NULL);
@@ -392,10 +425,12 @@ static void compatibility_routes(void **state) {
     json_t *j = json_loads(last_body, 0, NULL);
     assert_false(json_is_true(json_object_get(j, "is_compatible")));
     json_t *m = json_object_get(j, "messages");
-    assert_int_equal(json_array_size(m), 2);
+    assert_int_equal(json_array_size(m), 4);
     assert_non_null(strstr(json_string_value(json_array_get(m, 0)),
                            "errorType:'READER_FIELD_MISSING_DEFAULT_VALUE'"));
-    assert_string_equal(json_string_value(json_array_get(m, 1)), "{compatibility: 'BACKWARD'}");
+    assert_string_equal(json_string_value(json_array_get(m, 1)), "{oldSchemaVersion: 1}");
+    assert_non_null(strstr(json_string_value(json_array_get(m, 2)), "{oldSchema: '{"));
+    assert_string_equal(json_string_value(json_array_get(m, 3)), "{compatibility: 'BACKWARD'}");
     json_decref(j);
     assert_int_equal(post_schema(r, "/compatibility/subjects/s/versions", "verbose=true", S2), 200);
     expect_body("{\"is_compatible\":true,\"messages\":[]}");
@@ -457,6 +492,252 @@ static void write_failures(void **state) {
     pb_registry_destroy(r);
 }
 
+/* The log so far, replayed into a new registry, gives the same state (modes, imports, references
+ * and contracts are pure functions of the log, like everything else). Resets the log. */
+static void assert_replays(const pb_registry_t *r) {
+    pb_registry_t *again = pb_registry_new();
+    pb_registry_result_t res = {0};
+    for (int i = 0; i < n_log; i++) {
+        assert_int_equal(pb_registry_apply(again, i, log_recs[i], log_lens[i], &res), 0);
+        pb_registry_result_reset(&res);
+    }
+    char *a = pb_registry_dump(r), *b = pb_registry_dump(again);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    pb_registry_destroy(again);
+    log_reset();
+}
+
+static void modes_routes(void **state) {
+    (void)state;
+    log_reset();
+    pb_registry_t *r = pb_registry_new();
+    int st = call(r, "GET", "/mode/s", NULL, NULL);
+    expect_error(st, 404, 40409, "Subject 's' does not have subject-level mode configured");
+    assert_int_equal(call(r, "GET", "/mode/s", "defaultToGlobal=true", NULL), 200);
+    expect_body("{\"mode\":\"READWRITE\"}");
+    st = call(r, "PUT", "/mode", NULL, "{\"mode\":\"WRITEONLY\"}");
+    expect_error(st, 422, 42204, "Invalid mode");
+    st = call(r, "PUT", "/mode", NULL, "[1]");
+    expect_error(st, 422, 42204, "Invalid mode");
+    post_schema(r, "/subjects/s/versions", NULL, S1);
+    /* READONLY: writes refused, an already registered schema still answers its id. */
+    assert_int_equal(call(r, "PUT", "/mode/s", NULL, "{\"mode\":\"readonly\"}"), 200);
+    expect_body("{\"mode\":\"READONLY\"}");
+    st = post_schema(r, "/subjects/s/versions", NULL, S2);
+    expect_error(st, 422, 42205, "Subject s in context . is in read-only mode");
+    assert_int_equal(post_schema(r, "/subjects/s/versions", NULL, S1), 200);
+    expect_registered(1);
+    st = call(r, "DELETE", "/subjects/s", NULL, NULL);
+    expect_error(st, 422, 42205, "read-only");
+    st = call(r, "PUT", "/config/s", NULL, "{\"compatibility\":\"NONE\"}");
+    expect_error(st, 422, 42205, "read-only");
+    assert_int_equal(call(r, "DELETE", "/mode/s", NULL, NULL), 200);
+    expect_body("{\"mode\":\"READONLY\"}");
+    st = call(r, "DELETE", "/mode/s", NULL, NULL);
+    expect_error(st, 404, 40401, "Subject 's' not found.");
+    /* IMPORT: needs an empty subject unless forced; then ids and versions as given. */
+    st = call(r, "PUT", "/mode/s", NULL, "{\"mode\":\"IMPORT\"}");
+    expect_error(st, 422, 42205, "Cannot import since found existing subjects");
+    assert_int_equal(call(r, "PUT", "/mode/s", "force=true", "{\"mode\":\"IMPORT\"}"), 200);
+    st = post_schema(r, "/subjects/s/versions", NULL, S2);
+    expect_error(st, 422, 42205, "not in read-write mode");
+    char body[512];
+    json_t *js = json_string(S2);
+    char *q = json_dumps(js, JSON_ENCODE_ANY);
+    json_decref(js);
+    snprintf(body, sizeof body, "{\"schema\":%s,\"id\":100,\"version\":5}", q);
+    assert_int_equal(call(r, "POST", "/subjects/s/versions", NULL, body), 200);
+    expect_registered(100);
+    assert_int_equal(call(r, "GET", "/subjects/s/versions", NULL, NULL), 200);
+    expect_body("[1,5]");
+    assert_int_equal(call(r, "POST", "/subjects/s/versions", NULL, body), 200); /* idempotent */
+    expect_registered(100);
+    snprintf(body, sizeof body, "{\"schema\":%s,\"id\":1,\"version\":6}", q);
+    st = call(r, "POST", "/subjects/s/versions", NULL, body); /* id 1 holds S1 */
+    expect_error(st, 422, 42205, "Overwrite new schema with id 1");
+    free(q);
+    assert_int_equal(call(r, "PUT", "/mode/s", NULL, "{\"mode\":\"READWRITE\"}"), 200);
+    st = call(r, "POST", "/subjects/t/versions", NULL, "{\"schema\":\"\\\"int\\\"\",\"id\":5}");
+    expect_error(st, 422, 42205, "not in import mode");
+    /* New ids continue above the imported ones. */
+    assert_int_equal(post_schema(r, "/subjects/t/versions", NULL, "\"int\""), 200);
+    expect_registered(101);
+    /* Global mode. */
+    st = call(r, "PUT", "/mode", NULL, "{\"mode\":\"IMPORT\"}");
+    expect_error(st, 422, 42205, "Cannot import");
+    assert_int_equal(call(r, "PUT", "/mode", NULL, "{\"mode\":\"READONLY\"}"), 200);
+    st = post_schema(r, "/subjects/u/versions", NULL, "\"long\"");
+    expect_error(st, 422, 42205, "read-only");
+    st = call(r, "PUT", "/config", NULL, "{\"compatibility\":\"NONE\"}");
+    expect_error(st, 422, 42205, "read-only");
+    assert_int_equal(call(r, "GET", "/mode/u", "defaultToGlobal=true", NULL), 200);
+    expect_body("{\"mode\":\"READONLY\"}");
+    assert_int_equal(call(r, "DELETE", "/mode", NULL, NULL), 200);
+    expect_body("{\"mode\":\"READONLY\"}");
+    assert_int_equal(call(r, "GET", "/mode", NULL, NULL), 200);
+    expect_body("{\"mode\":\"READWRITE\"}");
+    /* A subject's mode goes with its last version (Confluent). */
+    assert_int_equal(call(r, "PUT", "/mode/t", NULL, "{\"mode\":\"READWRITE\"}"), 200);
+    assert_int_equal(call(r, "DELETE", "/subjects/t", NULL, NULL), 200);
+    assert_int_equal(call(r, "DELETE", "/subjects/t", "permanent=true", NULL), 200);
+    st = call(r, "GET", "/mode/t", NULL, NULL);
+    expect_error(st, 404, 40409, "mode");
+    assert_replays(r);
+    pb_registry_destroy(r);
+}
+
+static const char *MONEY = "{\"type\":\"record\",\"name\":\"Money\",\"namespace\":\"m\",\"fields\":"
+                           "[{\"name\":\"cents\",\"type\":\"long\"}]}";
+
+static void references_routes(void **state) {
+    (void)state;
+    log_reset();
+    pb_registry_t *r = pb_registry_new();
+    post_schema(r, "/subjects/money/versions", NULL, MONEY);
+    const char *ref_body =
+        "{\"schema\":\"{\\\"type\\\":\\\"record\\\",\\\"name\\\":\\\"Order\\\","
+        "\\\"fields\\\":[{\\\"name\\\":\\\"total\\\",\\\"type\\\":\\\"m.Money\\\"}"
+        "]}\",\"references\":[{\"name\":\"m.Money\",\"subject\":\"money\","
+        "\"version\":1}]}";
+    assert_int_equal(call(r, "POST", "/subjects/order/versions", NULL, ref_body), 200);
+    expect_registered(2);
+    /* Stored as its own text, the referenced type by name; resolved for checks and the codec. */
+    assert_int_equal(call(r, "GET", "/schemas/ids/2", NULL, NULL), 200);
+    expect_body("{\"schemaType\":\"AVRO\",\"schema\":\"{\\\"type\\\":\\\"record\\\",\\\"name\\\":"
+                "\\\"Order\\\",\\\"fields\\\":[{\\\"name\\\":\\\"total\\\",\\\"type\\\":"
+                "\\\"m.Money\\\"}]}\",\"references\":[{\"name\":\"m.Money\",\"subject\":\"money\","
+                "\"version\":1}]}");
+    const pb_schema_t *parsed = NULL;
+    pb_err_t err = {0};
+    assert_int_equal(pb_registry_schema_by_id(r, 2, NULL, &parsed, &err), 0);
+    const pb_schema_node_t *money = pb_schema_lookup(parsed, "m.Money");
+    assert_non_null(money);
+    assert_int_equal(money->n_fields, 1);
+    assert_string_equal(pb_schema_canonical(parsed),
+                        "{\"name\":\"Order\",\"type\":\"record\",\"fields\":[{\"name\":\"total\","
+                        "\"type\":{\"name\":\"m.Money\",\"type\":\"record\",\"fields\":[{\"name\":"
+                        "\"cents\",\"type\":\"long\"}]}}]}");
+    assert_int_equal(call(r, "POST", "/subjects/order", NULL, ref_body), 200);
+    contains_version(1);
+    assert_int_equal(call(r, "GET", "/subjects/money/versions/1/referencedby", NULL, NULL), 200);
+    expect_body("[2]");
+    /* Without the reference the type is unknown; a reference to nothing is named. */
+    int st =
+        call(r, "POST", "/subjects/order2/versions", NULL,
+             "{\"schema\":\"{\\\"type\\\":\\\"record\\\",\\\"name\\\":\\\"O\\\",\\\"fields\\\":"
+             "[{\\\"name\\\":\\\"t\\\",\\\"type\\\":\\\"m.Money\\\"}]}\"}");
+    expect_error(st, 422, 42201, "unknown type \"m.Money\"");
+    st = call(r, "POST", "/subjects/order2/versions", NULL,
+              "{\"schema\":\"\\\"int\\\"\",\"references\":[{\"name\":\"m.Money\",\"subject\":"
+              "\"money\",\"version\":2}]}");
+    expect_error(st, 422, 42201, "names subject 'money' version 2, which does not exist");
+    /* Compatibility of the referrer sees the referenced fields: a required field added to Money
+     * (a new money version) makes a new Order version unreadable for BACKWARD. */
+    call(r, "PUT", "/config/money", NULL, "{\"compatibility\":\"NONE\"}");
+    post_schema(r, "/subjects/money/versions", NULL,
+                "{\"type\":\"record\",\"name\":\"Money\",\"namespace\":\"m\",\"fields\":[{\"name\":"
+                "\"cents\",\"type\":\"long\"},{\"name\":\"cur\",\"type\":\"string\"}]}");
+    const char *v2 =
+        "{\"schema\":\"{\\\"type\\\":\\\"record\\\",\\\"name\\\":\\\"Order\\\","
+        "\\\"fields\\\":[{\\\"name\\\":\\\"total\\\",\\\"type\\\":\\\"m.Money\\\"}]}\","
+        "\"references\":[{\"name\":\"m.Money\",\"subject\":\"money\",\"version\":2}]}";
+    st = call(r, "POST", "/subjects/order/versions", NULL, v2);
+    expect_error(st, 409, 409, "READER_FIELD_MISSING_DEFAULT_VALUE");
+    expect_error(st, 409, 409, "{oldSchemaVersion: 1}");
+    /* Deletes of a referenced version: 42206; soft-deleted referrers still count for a permanent
+     * delete. */
+    st = call(r, "DELETE", "/subjects/money/versions/1", NULL, NULL);
+    expect_error(st, 422, 42206, "subject=money,version=1");
+    st = call(r, "DELETE", "/subjects/money", NULL, NULL);
+    expect_error(st, 422, 42206, "One or more references exist");
+    assert_int_equal(call(r, "DELETE", "/subjects/order/versions/1", NULL, NULL), 200);
+    assert_int_equal(call(r, "GET", "/subjects/money/versions/1/referencedby", NULL, NULL), 200);
+    expect_body("[]");
+    assert_int_equal(call(r, "DELETE", "/subjects/money/versions/1", NULL, NULL), 200);
+    st = call(r, "DELETE", "/subjects/money/versions/1", "permanent=true", NULL);
+    expect_error(st, 422, 42206, "permanently");
+    assert_int_equal(call(r, "DELETE", "/subjects/order/versions/1", "permanent=true", NULL), 200);
+    assert_int_equal(call(r, "DELETE", "/subjects/money/versions/1", "permanent=true", NULL), 200);
+    assert_replays(r);
+    pb_registry_destroy(r);
+}
+
+static void contracts_and_listings(void **state) {
+    (void)state;
+    log_reset();
+    pb_registry_t *r = pb_registry_new();
+    assert_int_equal(call(r, "POST", "/subjects/c/versions", NULL,
+                          "{\"schema\":\"\\\"string\\\"\",\"metadata\":{\"properties\":{\"o\":"
+                          "\"x\"}},\"ruleSet\":{\"domainRules\":[{\"name\":\"r\",\"type\":"
+                          "\"CEL\",\"expr\":\"true\"}]}}"),
+                     200);
+    expect_registered(1);
+    assert_non_null(strstr(last_body, "\"ruleSet\":{\"domainRules\":[{\"name\":\"r\",\"type\":"
+                                      "\"CEL\",\"expr\":\"true\",\"kind\":\"TRANSFORM\","
+                                      "\"mode\":\"WRITEREAD\"}]}"));
+    pb_registry_version_t v;
+    pb_err_t err = {0};
+    assert_int_equal(pb_registry_get_version(r, "c", 1, 0, &v, &err), 0);
+    assert_int_equal(pb_registry_rule_count(v.rule_set), 1);
+    assert_int_equal(pb_registry_rule_count(NULL), 0);
+    /* Inherited by a registration without them; the same text with other metadata is another id. */
+    assert_int_equal(post_schema(r, "/subjects/c/versions", NULL, "\"string\""), 200);
+    expect_registered(1);
+    assert_int_equal(call(r, "POST", "/subjects/c/versions", NULL,
+                          "{\"schema\":\"\\\"string\\\"\",\"metadata\":{\"properties\":{\"o\":"
+                          "\"y\"}}}"),
+                     200);
+    expect_registered(2);
+    contains_version(2);
+    int st =
+        call(r, "POST", "/subjects/c/versions", NULL,
+             "{\"schema\":\"\\\"string\\\"\",\"ruleSet\":{\"domainRules\":[{\"name\":\"r\"}]}}");
+    expect_error(st, 422, 42210, "Missing rule type");
+    st = call(r, "POST", "/subjects/c/versions", NULL,
+              "{\"schema\":\"\\\"string\\\"\",\"metadata\":{\"sensitive\":[1]}}");
+    expect_error(st, 422, 42201, "/metadata/sensitive/0 must be a string");
+    /* Listings: offset/limit, deletedOnly, GET /schemas, fetchMaxId. */
+    post_schema(r, "/subjects/d/versions", NULL, "\"int\"");
+    assert_int_equal(call(r, "GET", "/subjects", "offset=1&limit=1", NULL), 200);
+    expect_body("[\"d\"]");
+    assert_int_equal(call(r, "GET", "/subjects", "limit=0", NULL), 200);
+    expect_body("[]");
+    st = call(r, "GET", "/subjects", "offset=1x", NULL);
+    expect_error(st, 400, 400, "Invalid offset '1x'");
+    assert_int_equal(call(r, "DELETE", "/subjects/c/versions/1", NULL, NULL), 200);
+    assert_int_equal(call(r, "GET", "/subjects/c/versions", "deletedOnly=true", NULL), 200);
+    expect_body("[1]");
+    assert_int_equal(call(r, "GET", "/schemas", "latestOnly=true", NULL), 200);
+    json_t *j = json_loads(last_body, 0, NULL);
+    assert_int_equal(json_array_size(j), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "schemaType")),
+                        "AVRO");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(j, 0), "version")), 2);
+    json_decref(j);
+    assert_int_equal(call(r, "GET", "/schemas", "subjectPrefix=c&deleted=true", NULL), 200);
+    j = json_loads(last_body, 0, NULL);
+    assert_int_equal(json_array_size(j), 2);
+    json_decref(j);
+    assert_int_equal(call(r, "GET", "/schemas/ids/1", "fetchMaxId=true", NULL), 200);
+    assert_non_null(strstr(last_body, "\"maxId\":3"));
+    /* Lookup without a schema: 40403 on a subject, 40401 without one. */
+    st = call(r, "POST", "/subjects/d", NULL, "{\"schema\":\"\"}");
+    expect_error(st, 404, 40403, "Schema not found");
+    st = call(r, "POST", "/subjects/zz", NULL, "{}");
+    expect_error(st, 404, 40401, "Subject 'zz' not found.");
+    /* PUT /config {} answers the level unchanged. */
+    assert_int_equal(call(r, "PUT", "/config", NULL, "{}"), 200);
+    expect_body("{\"compatibility\":\"BACKWARD\"}");
+    assert_int_equal(call(r, "PUT", "/config/d", NULL, "{}"), 200);
+    expect_body("{}");
+    st = call(r, "GET", "/config/d", NULL, NULL);
+    expect_error(st, 404, 40408, "compatibility");
+    assert_replays(r);
+    pb_registry_destroy(r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(register_and_read),
@@ -465,6 +746,11 @@ int main(void) {
         cmocka_unit_test(config_routes),
         cmocka_unit_test(compatibility_routes),
         cmocka_unit_test(write_failures),
+        cmocka_unit_test(modes_routes),
+        cmocka_unit_test(references_routes),
+        cmocka_unit_test(contracts_and_listings),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    log_reset();
+    return rc;
 }

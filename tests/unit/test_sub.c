@@ -112,7 +112,7 @@ static void test_render(void **state) {
                              .value = v,
                              .vlen = sizeof v};
     pb_buf_t b = {0};
-    assert_int_equal(pb_sub_render(r, &rec, 0, &b), 0);
+    assert_int_equal(pb_sub_render(r, &rec, 0, 0, &b), 0);
     assert_int_equal(pb_buf_putc(&b, 0), 0);
     assert_string_equal((char *)b.data,
                         "{\"partition\":2,\"offset\":17,\"key\":\"k1\",\"value\":{\"n\":21,\"s\":"
@@ -122,7 +122,7 @@ static void test_render(void **state) {
     /* SSE framing, no key, no timestamp */
     rec.key = NULL;
     rec.timestamp_ms = -1;
-    assert_int_equal(pb_sub_render(r, &rec, 1, &b), 0);
+    assert_int_equal(pb_sub_render(r, &rec, 1, 0, &b), 0);
     assert_int_equal(pb_buf_putc(&b, 0), 0);
     assert_string_equal(
         (char *)b.data,
@@ -153,7 +153,7 @@ static void test_render(void **state) {
         rec.value = bad[i].v;
         rec.vlen = bad[i].n;
         pb_buf_reset(&b);
-        assert_int_equal(pb_sub_render(r, &rec, 0, &b), 0);
+        assert_int_equal(pb_sub_render(r, &rec, 0, 0, &b), 0);
         assert_int_equal(pb_buf_putc(&b, 0), 0);
         if (!strstr((char *)b.data, bad[i].want)) fail_msg("case %zu: %s", i, (char *)b.data);
         assert_int_equal(b.data[b.len - 2], '\n');
