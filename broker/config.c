@@ -32,10 +32,12 @@ static const struct prop {
      "A client that sends nothing (or too slowly) for this long is disconnected."},
     {"http.max.connections", T_INT, offsetof(pb_config_t, http_max_connections), "10000", 1,
      1000000, NULL,
-     "Concurrent HTTP connections; one more is answered 503 (with `Retry-After`) and closed. "
-     "At start the broker raises its soft file-descriptor limit to the hard one and, when the "
-     "limit leaves fewer than this many descriptors above a reserve for Kafka and files "
-     "(a quarter of the limit, at least 128), lowers the effective value and says so in the log."},
+     "Concurrent HTTP connections served. The next ones (an eighth of it, 1 to 64) are answered "
+     "503 with `Retry-After` and closed; beyond those the broker stops accepting until "
+     "connections close, and new clients wait in the kernel's listen backlog. At start the "
+     "broker raises its soft file-descriptor limit to the hard one and, when the limit leaves "
+     "too few descriptors above a reserve for Kafka clients and files (a quarter of the limit, "
+     "at least 128), lowers the effective value and says so in the log."},
     {"http.header.timeout.ms", T_INT, offsetof(pb_config_t, http_header_timeout_ms), "10000", 100,
      3600000, NULL,
      "A request's line and headers must arrive within this long of its first byte (a new "

@@ -45,6 +45,8 @@ struct pb_http {
     /* Connections (see "connections" below). */
     int64_t header_timeout_ms, body_timeout_ms, idle_timeout_ms, max_connections;
     int64_t nconns;        /* open connections, refused ones until they are closed included */
+    int64_t accept_cap;    /* accepting pauses at this many (max_connections + refusal room) */
+    int accept_paused;     /* paused at accept_cap (not the EMFILE back-off) */
     struct pb_conn **byfd; /* open connections by socket fd (nbyfd slots) */
     int nbyfd;
 };
@@ -275,6 +277,10 @@ static void conn_closed(struct evhttp_connection *evcon, void *arg) {
     h->nconns--;
     event_free(c->timer);
     free(c);
+    if (h->accept_paused && h->nconns < h->accept_cap) {
+        h->accept_paused = 0;
+        if (h->lev) evconnlistener_enable(h->lev);
+    }
 }
 
 /* The loop's next turn after the accept: evhttp holds the connection (its callbacks on the
@@ -377,7 +383,23 @@ static struct bufferevent *conn_bevcb(struct event_base *base, void *arg) {
     c->fresh = 1;
     h->nconns++;
     event_active(c->timer, EV_TIMEOUT, 0);
+    if (h->accept_cap > 0 && h->nconns >= h->accept_cap && h->lev && !h->accept_paused) {
+        evconnlistener_disable(h->lev); /* ends libevent's accept loop for this turn too */
+        h->accept_paused = 1;
+        pb_log_rl(WARN, "http",
+                  "%lld connections are open (http.max.connections = %lld, and %lld more answered "
+                  "503): accepting paused until some close; new clients wait in the listen backlog",
+                  (long long)h->nconns, (long long)h->max_connections,
+                  (long long)(h->accept_cap - h->max_connections));
+    }
     return bev;
+}
+
+/* Connections beyond http.max.connections that are still accepted to be answered 503; past
+ * those, accepting pauses and new connections wait in the kernel's listen backlog. */
+static int64_t refusal_headroom(int64_t max) {
+    int64_t n = max / 8;
+    return n < 1 ? 1 : n > 64 ? 64 : n;
 }
 
 int64_t pb_http_fd_budget(int64_t configured) {
@@ -389,14 +411,17 @@ int64_t pb_http_fd_budget(int64_t configured) {
     }
     if (rl.rlim_cur == RLIM_INFINITY) return configured;
     int64_t lim = (int64_t)rl.rlim_cur, reserve = lim / 4 > 128 ? lim / 4 : 128;
-    int64_t budget = lim - reserve > 1 ? lim - reserve : 1;
-    if (configured <= budget) return configured;
+    int64_t budget = lim - reserve; /* descriptors HTTP may hold */
+    if (configured + refusal_headroom(configured) <= budget) return configured;
+    int64_t max = budget - refusal_headroom(budget);
+    if (max < 1) max = 1;
     pb_log(WARN, "http",
            "http.max.connections = %lld, but the file-descriptor limit is %lld and %lld of it are "
-           "kept for Kafka clients and files: at most %lld HTTP connections are served (raise "
-           "the limit: ulimit -n, LimitNOFILE=)",
-           (long long)configured, (long long)lim, (long long)reserve, (long long)budget);
-    return budget;
+           "kept for Kafka clients and files: at most %lld HTTP connections are served (%lld more "
+           "are answered 503, then accepting pauses); raise the limit (ulimit -n, LimitNOFILE=)",
+           (long long)configured, (long long)lim, (long long)reserve, (long long)max,
+           (long long)refusal_headroom(max));
+    return max;
 }
 
 /* ---- accept back-off at the fd limit --------------------------------------------------------
@@ -414,7 +439,7 @@ static void accept_resume(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     pb_http_t *h = arg;
-    if (h->lev) evconnlistener_enable(h->lev);
+    if (h->lev && h->nconns < h->accept_cap) evconnlistener_enable(h->lev);
 }
 
 static void accept_error(struct evconnlistener *lev, void *unused) {
@@ -680,6 +705,9 @@ pb_http_t *pb_http_new(pb_loop_t *loop, const char *host, int port, const pb_htt
     h->body_timeout_ms = lim->body_timeout_ms;
     h->idle_timeout_ms = lim->idle_timeout_ms;
     h->max_connections = lim->max_connections;
+    h->accept_cap = lim->max_connections > 0
+                        ? lim->max_connections + refusal_headroom(lim->max_connections)
+                        : 0;
     h->http = evhttp_new(pb_loop_base(loop));
     if (!h->http) {
         pb_err_set(err, PB_ERR_INTERNAL, "libevent: evhttp_new failed");
