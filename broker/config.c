@@ -49,8 +49,7 @@ static const struct prop {
      "is closed. At the default and the largest publish body (`publish.max.body.bytes`) that "
      "asks the client for about 280 kB/s."},
     {"http.idle.timeout.ms", T_INT, offsetof(pb_config_t, http_idle_timeout_ms), "60000", 100,
-     3600000, NULL,
-     "A kept-alive connection with no request for this long is closed."},
+     3600000, NULL, "A kept-alive connection with no request for this long is closed."},
     {"products.dir", T_STR, offsetof(pb_config_t, products_dir), pb_paths_products_dir, 0, 0, NULL,
      "Directory of data product descriptors (`*.json`, DPDS 1.0 subset) loaded at start and on "
      "SIGHUP. The default here is a build-tree binary's (relative to the working directory); the "

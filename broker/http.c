@@ -37,9 +37,9 @@ struct pb_http {
     int64_t timeout_ms;
     pb_http_handler_t handler;
     void *arg;
-    struct evconnlistener *lev; /* the listener inside h->sock, for accept back-off */
-    struct event *resume_ev;    /* re-enables accepting after a pause at the fd limit */
-    pb_http_t *next;            /* in live_servers */
+    struct evconnlistener *lev;  /* the listener inside h->sock, for accept back-off */
+    struct event *resume_ev;     /* re-enables accepting after a pause at the fd limit */
+    pb_http_t *next;             /* in live_servers */
     void *(*new_ssl)(void *arg); /* TLS listener: makes each connection's SSL (tls.c) */
     void *tls_arg;
     /* Connections (see "connections" below). */
@@ -62,7 +62,7 @@ struct pb_http_req {
     size_t body_len;
     char peer[64];
     pb_http_t *http;
-    const void *ssl; /* the connection's SSL on a TLS listener */
+    const void *ssl;         /* the connection's SSL on a TLS listener */
     struct pb_conn *tracked; /* its connection's tracking, until the reply is complete */
     /* Streaming replies (pb_http_stream_*). */
     struct evhttp_request *orphan; /* detached by libevent when the client left: ours to free */
@@ -329,9 +329,10 @@ static void conn_attach(evutil_socket_t fd_, short what, void *arg) {
         return;
     }
     /* Bytes may have come already (read in the accept's turn). */
-    conn_arm(c, c->phase, c->phase == CONN_BODY      ? h->body_timeout_ms
-                          : c->phase == CONN_HANDLING ? 0
-                                                      : h->header_timeout_ms);
+    conn_arm(c, c->phase,
+             c->phase == CONN_BODY       ? h->body_timeout_ms
+             : c->phase == CONN_HANDLING ? 0
+                                         : h->header_timeout_ms);
 }
 
 /* The tracked connection of a request (NULL when untracked or not attached yet). */
