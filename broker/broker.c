@@ -496,6 +496,10 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, const char *env_fil
         .max_body_bytes = cfg->publish_max_body_bytes + 1024 * 1024,
         .max_header_bytes = 64 * 1024,
         .timeout_ms = cfg->http_timeout_ms,
+        .header_timeout_ms = cfg->http_header_timeout_ms,
+        .body_timeout_ms = cfg->http_body_timeout_ms,
+        .idle_timeout_ms = cfg->http_idle_timeout_ms,
+        .max_connections = pb_http_fd_budget(cfg->http_max_connections),
     };
     if ((rc = pb_access_start(b->access, b->loop, err))) goto fail;
     if (*cfg->http_tls_cert_file &&

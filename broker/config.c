@@ -31,7 +31,25 @@ static const struct prop {
     {"http.timeout.ms", T_INT, offsetof(pb_config_t, http_timeout_ms), "30000", 100, 3600000, NULL,
      "A client that sends nothing (or too slowly) for this long is disconnected."},
     {"http.max.connections", T_INT, offsetof(pb_config_t, http_max_connections), "10000", 1,
-     1000000, NULL, "Concurrent HTTP connections accepted; more are refused."},
+     1000000, NULL,
+     "Concurrent HTTP connections served. The next ones (an eighth of it, 1 to 64) are answered "
+     "503 with `Retry-After` and closed; beyond those the broker stops accepting until "
+     "connections close, and new clients wait in the kernel's listen backlog. At start the "
+     "broker raises its soft file-descriptor limit to the hard one and, when the limit leaves "
+     "too few descriptors above a reserve for Kafka clients and files (a quarter of the limit, "
+     "at least 128), lowers the effective value and says so in the log."},
+    {"http.header.timeout.ms", T_INT, offsetof(pb_config_t, http_header_timeout_ms), "10000", 100,
+     3600000, NULL,
+     "A request's line and headers must arrive within this long of its first byte (a new "
+     "connection's first request: of the connect), however slowly the bytes trickle in; "
+     "else 408 and the connection is closed."},
+    {"http.body.timeout.ms", T_INT, offsetof(pb_config_t, http_body_timeout_ms), "60000", 100,
+     3600000, NULL,
+     "A request's body must arrive within this long of its headers; else 408 and the connection "
+     "is closed. At the default and the largest publish body (`publish.max.body.bytes`) that "
+     "asks the client for about 280 kB/s."},
+    {"http.idle.timeout.ms", T_INT, offsetof(pb_config_t, http_idle_timeout_ms), "60000", 100,
+     3600000, NULL, "A kept-alive connection with no request for this long is closed."},
     {"products.dir", T_STR, offsetof(pb_config_t, products_dir), pb_paths_products_dir, 0, 0, NULL,
      "Directory of data product descriptors (`*.json`, DPDS 1.0 subset) loaded at start and on "
      "SIGHUP. The default here is a build-tree binary's (relative to the working directory); the "

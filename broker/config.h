@@ -27,6 +27,7 @@ typedef struct pb_config {
     char *http_listen;       /* host:port; port 0 picks a free port */
     int64_t http_timeout_ms; /* idle/slow client timeout */
     int64_t http_max_connections;
+    int64_t http_header_timeout_ms, http_body_timeout_ms, http_idle_timeout_ms;
     char *products_dir;
     char *mesh_namespace;
     int64_t topic_partitions;          /* default partition count of a port topic */

@@ -14,14 +14,20 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <netinet/in.h>
+#include <errno.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include "jsontok.h"
 #include "log.h"
 
 struct pb_http {
@@ -31,8 +37,18 @@ struct pb_http {
     int64_t timeout_ms;
     pb_http_handler_t handler;
     void *arg;
+    struct evconnlistener *lev;  /* the listener inside h->sock, for accept back-off */
+    struct event *resume_ev;     /* re-enables accepting after a pause at the fd limit */
+    pb_http_t *next;             /* in live_servers */
     void *(*new_ssl)(void *arg); /* TLS listener: makes each connection's SSL (tls.c) */
     void *tls_arg;
+    /* Connections (see "connections" below). */
+    int64_t header_timeout_ms, body_timeout_ms, idle_timeout_ms, max_connections;
+    int64_t nconns;        /* open connections, refused ones until they are closed included */
+    int64_t accept_cap;    /* accepting pauses at this many (max_connections + refusal room) */
+    int accept_paused;     /* paused at accept_cap (not the EMFILE back-off) */
+    struct pb_conn **byfd; /* open connections by socket fd (nbyfd slots) */
+    int nbyfd;
 };
 
 struct pb_http_req {
@@ -46,7 +62,8 @@ struct pb_http_req {
     size_t body_len;
     char peer[64];
     pb_http_t *http;
-    const void *ssl; /* the connection's SSL on a TLS listener */
+    const void *ssl;         /* the connection's SSL on a TLS listener */
+    struct pb_conn *tracked; /* its connection's tracking, until the reply is complete */
     /* Streaming replies (pb_http_stream_*). */
     struct evhttp_request *orphan; /* detached by libevent when the client left: ours to free */
     int streaming;
@@ -69,6 +86,7 @@ static const char *reason(int status) {
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
+    case 408: return "Request Timeout";
     case 405: return "Method Not Allowed";
     case 406: return "Not Acceptable";
     case 409: return "Conflict";
@@ -77,6 +95,7 @@ static const char *reason(int status) {
     case 422: return "Unprocessable Entity";
     case 429: return "Too Many Requests";
     case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
     default: return "Status";
@@ -101,12 +120,373 @@ static void on_close(struct evhttp_connection *conn, void *arg) {
     if (r->ev && !evhttp_request_get_connection(r->ev)) r->orphan = r->ev;
     r->ev = NULL;
     r->conn = NULL;
+    r->tracked = NULL;
     if (r->streaming && r->on_close) {
         pb_http_stream_cb_t cb = r->on_close;
         r->on_close = NULL;
         r->on_drain = NULL;
         cb(r, r->stream_arg); /* may end (free) r: nothing touches r after this */
     }
+}
+
+/* ---- connections ---------------------------------------------------------------------------
+ * libevent 2.1's evhttp has no connection limit and restarts its timeout on every read, so a
+ * client sending one byte every few seconds holds a connection for ever. Every accepted connection
+ * is therefore made by us (evhttp's bufferevent factory) and tracked: on the loop's next turn,
+ * once evhttp holds it, its close callback is ours (counting http.max.connections; a request's
+ * own close handling is called from it), and a callback on its input buffer sees the request's
+ * bytes, which gives each phase a deadline that reads do not restart:
+ *   WAIT     a new connection, or one between requests: the first byte of a request within
+ *            http.header.timeout.ms (new connection) or http.idle.timeout.ms (kept alive);
+ *   HEADERS  the blank line that ends the headers within http.header.timeout.ms of the first byte;
+ *   BODY     the request complete (evhttp calls gencb) within http.body.timeout.ms of the headers;
+ *   HANDLING the handler owns it (replies and streams have their own write timeouts); when the
+ *            reply is complete the connection is WAIT again, or HEADERS if bytes came meanwhile.
+ * A deadline closes the connection: 408 in the API's JSON shape while a request was being read
+ * (plain HTTP), then shutdown(); libevent sees the end of the stream and frees the connection the
+ * usual way. Beyond http.max.connections a new connection gets 503 and is closed the same way. */
+enum { CONN_WAIT, CONN_HEADERS, CONN_BODY, CONN_HANDLING };
+
+typedef struct pb_conn {
+    pb_http_t *h;
+    struct bufferevent *bev;
+    struct evhttp_connection *evcon; /* once attached (conn_attach) */
+    struct event *timer;
+    pb_http_req_t *req; /* the request whose reply is not complete, if any */
+    int fd;
+    int phase;
+    int fresh;       /* no request yet on this connection */
+    int refuse;      /* over http.max.connections: answer 503 and close */
+    int line_start;  /* scanning headers: at the start of a line */
+    int bytes_while; /* bytes came while HANDLING (a pipelined request) */
+} pb_conn_t;
+
+static void on_close(struct evhttp_connection *conn, void *arg);
+
+static void conn_arm(pb_conn_t *c, int phase, int64_t ms) {
+    c->phase = phase;
+    if (!c->evcon) return; /* conn_attach arms it */
+    if (ms <= 0) {
+        event_del(c->timer);
+        return;
+    }
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    event_add(c->timer, &tv);
+}
+
+/* Close c: an answer first when one is due and can be written as plain bytes (not over TLS, and
+ * nothing of a reply started), then shutdown(): evhttp reads the end and frees the connection. */
+static void conn_close(pb_conn_t *c, int status, const char *msg) {
+    if (c->fd < 0) return;
+    if (status && !c->h->new_ssl) {
+        char body[400], head[512];
+        int bl = snprintf(body, sizeof body, "{\"error_code\":%d,\"message\":\"%s\"}", status, msg);
+        int hl = snprintf(head, sizeof head,
+                          "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: "
+                          "%d\r\nConnection: close\r\n%s\r\n",
+                          status, reason(status), bl, status == 503 ? "Retry-After: 1\r\n" : "");
+        /* Best effort and never blocking: a client that does not read gets the close alone. */
+        if (send(c->fd, head, (size_t)hl, MSG_NOSIGNAL | MSG_DONTWAIT) == hl)
+            (void)send(c->fd, body, (size_t)bl, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    shutdown(c->fd, SHUT_RDWR);
+}
+
+static void conn_peer(const pb_conn_t *c, char *out, size_t n) {
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    if (c->evcon) evhttp_connection_get_peer(c->evcon, &addr, &port);
+    snprintf(out, n, "%s:%u", addr ? addr : "?", port);
+}
+
+static void conn_deadline(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    pb_conn_t *c = arg;
+    pb_http_t *h = c->h;
+    char peer[80], msg[200];
+    conn_peer(c, peer, sizeof peer);
+    switch (c->phase) {
+    case CONN_WAIT:
+        /* Idle between requests (or never sent one): close quietly, as servers do. */
+        if (c->fresh)
+            pb_log_rl(INFO, "http",
+                      "closed a connection from %s: no request within %lld ms "
+                      "(http.header.timeout.ms)",
+                      peer, (long long)h->header_timeout_ms);
+        conn_close(c, 0, NULL);
+        return;
+    case CONN_HEADERS:
+        snprintf(msg, sizeof msg,
+                 "the request headers did not arrive within %lld ms (http.header.timeout.ms)",
+                 (long long)h->header_timeout_ms);
+        break;
+    case CONN_BODY:
+        snprintf(msg, sizeof msg,
+                 "the request body did not arrive within %lld ms (http.body.timeout.ms)",
+                 (long long)h->body_timeout_ms);
+        break;
+    default: return;
+    }
+    pb_log_rl(WARN, "http", "closed a connection from %s: %s (a slow or stalled client)", peer,
+              msg);
+    conn_close(c, 408, msg);
+}
+
+/* Bytes read into the connection's input: a request's start, and the blank line that ends its
+ * headers. Runs inside libevent's read, before evhttp parses them. */
+static void conn_in(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg) {
+    pb_conn_t *c = arg;
+    if (!info->n_added || c->refuse) return;
+    if (c->phase == CONN_HANDLING) {
+        c->bytes_while = 1;
+        return;
+    }
+    if (c->phase == CONN_BODY) return;
+    if (c->phase == CONN_WAIT) {
+        conn_arm(c, CONN_HEADERS, c->h->header_timeout_ms);
+        c->line_start = 0;
+    }
+    size_t len = evbuffer_get_length(b), from = len >= info->n_added ? len - info->n_added : 0;
+    struct evbuffer_ptr at;
+    if (evbuffer_ptr_set(b, &at, from, EVBUFFER_PTR_SET) != 0) return;
+    struct evbuffer_iovec v[16];
+    int nv = evbuffer_peek(b, (ev_ssize_t)(len - from), &at, v, 16);
+    for (int i = 0; i < nv && i < 16; i++) {
+        const unsigned char *p = v[i].iov_base;
+        for (size_t j = 0; j < v[i].iov_len; j++) {
+            if (p[j] == '\n') {
+                if (c->line_start) {
+                    conn_arm(c, CONN_BODY, c->h->body_timeout_ms);
+                    return;
+                }
+                c->line_start = 1;
+            } else if (p[j] != '\r') {
+                c->line_start = 0;
+            }
+        }
+    }
+}
+
+/* evhttp's close callback of every tracked connection: the request's close handling, then c. */
+static void conn_closed(struct evhttp_connection *evcon, void *arg) {
+    pb_conn_t *c = arg;
+    pb_http_t *h = c->h;
+    if (c->req) on_close(evcon, c->req);
+    if (c->fd >= 0 && c->fd < h->nbyfd && h->byfd[c->fd] == c) h->byfd[c->fd] = NULL;
+    h->nconns--;
+    event_free(c->timer);
+    free(c);
+    if (h->accept_paused && h->nconns < h->accept_cap) {
+        h->accept_paused = 0;
+        if (h->lev) evconnlistener_enable(h->lev);
+    }
+}
+
+/* The loop's next turn after the accept: evhttp holds the connection (its callbacks on the
+ * bufferevent name it), so its close callback can be ours; then the limit, then the deadline. */
+static void conn_attach(evutil_socket_t fd_, short what, void *arg) {
+    (void)fd_;
+    (void)what;
+    pb_conn_t *c = arg;
+    pb_http_t *h = c->h;
+    void *evcon = NULL;
+    bufferevent_getcb(c->bev, NULL, NULL, NULL, &evcon);
+    int fd = (int)bufferevent_getfd(c->bev);
+    if (!evcon || fd < 0) { /* not evhttp's (cannot be): leave it untracked */
+        h->nconns--;
+        event_free(c->timer);
+        free(c);
+        return;
+    }
+    c->evcon = evcon;
+    c->fd = fd;
+    evhttp_connection_set_closecb(c->evcon, conn_closed, c);
+    if (fd >= h->nbyfd) {
+        int n = h->nbyfd ? h->nbyfd : 256;
+        while (n <= fd)
+            n *= 2;
+        pb_conn_t **t = realloc(h->byfd, (size_t)n * sizeof *t);
+        if (t) {
+            memset(t + h->nbyfd, 0, (size_t)(n - h->nbyfd) * sizeof *t);
+            h->byfd = t;
+            h->nbyfd = n;
+        }
+    }
+    if (fd < h->nbyfd) h->byfd[fd] = c;
+    event_assign(c->timer, bufferevent_get_base(c->bev), -1, 0, conn_deadline, c);
+    if (h->max_connections > 0 && h->nconns > h->max_connections) {
+        char peer[80];
+        conn_peer(c, peer, sizeof peer);
+        c->refuse = 1;
+        pb_log_rl(WARN, "http",
+                  "refused a connection from %s: %lld connections are open, the limit "
+                  "(http.max.connections)",
+                  peer, (long long)h->max_connections);
+        conn_close(c, 503,
+                   "too many connections: the server is at its limit (http.max.connections); "
+                   "try again in a moment");
+        return;
+    }
+    /* Bytes may have come already (read in the accept's turn). */
+    conn_arm(c, c->phase,
+             c->phase == CONN_BODY       ? h->body_timeout_ms
+             : c->phase == CONN_HANDLING ? 0
+                                         : h->header_timeout_ms);
+}
+
+/* The tracked connection of a request (NULL when untracked or not attached yet). */
+static pb_conn_t *conn_of(pb_http_t *h, struct evhttp_connection *conn) {
+    struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+    int fd = bev ? (int)bufferevent_getfd(bev) : -1;
+    pb_conn_t *c = fd >= 0 && fd < h->nbyfd ? h->byfd[fd] : NULL;
+    return c && c->evcon == conn ? c : NULL;
+}
+
+/* A reply is complete: the connection waits for its next request (or reads one begun). */
+static void conn_reply_done(pb_conn_t *c) {
+    c->fresh = 0;
+    c->line_start = 0;
+    c->req = NULL;
+    if (c->bytes_while) {
+        c->bytes_while = 0;
+        conn_arm(c, CONN_HEADERS, c->h->header_timeout_ms);
+    } else {
+        conn_arm(c, CONN_WAIT, c->h->idle_timeout_ms);
+    }
+}
+
+/* evhttp's bufferevent factory: the socket's (or TLS) bufferevent, tracked. */
+static struct bufferevent *conn_bevcb(struct event_base *base, void *arg) {
+    pb_http_t *h = arg;
+    struct bufferevent *bev = NULL;
+    if (h->new_ssl) {
+        void *ssl = h->new_ssl(h->tls_arg);
+        if (!ssl) return NULL;
+        bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                             BEV_OPT_CLOSE_ON_FREE);
+        /* Clients that close without a TLS close_notify are common: not an error. */
+        if (bev) bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    } else {
+        bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    }
+    if (!bev) return NULL;
+    pb_conn_t *c = calloc(1, sizeof *c);
+    if (!c || !(c->timer = event_new(base, -1, 0, conn_attach, c)) ||
+        !evbuffer_add_cb(bufferevent_get_input(bev), conn_in, c)) {
+        if (c && c->timer) event_free(c->timer);
+        free(c);
+        return bev; /* served, untracked */
+    }
+    c->h = h;
+    c->bev = bev;
+    c->fd = -1;
+    c->fresh = 1;
+    h->nconns++;
+    event_active(c->timer, EV_TIMEOUT, 0);
+    if (h->accept_cap > 0 && h->nconns >= h->accept_cap && h->lev && !h->accept_paused) {
+        evconnlistener_disable(h->lev); /* ends libevent's accept loop for this turn too */
+        h->accept_paused = 1;
+        pb_log_rl(WARN, "http",
+                  "%lld connections are open (http.max.connections = %lld, and %lld more answered "
+                  "503): accepting paused until some close; new clients wait in the listen backlog",
+                  (long long)h->nconns, (long long)h->max_connections,
+                  (long long)(h->accept_cap - h->max_connections));
+    }
+    return bev;
+}
+
+/* Connections beyond http.max.connections that are still accepted to be answered 503; past
+ * those, accepting pauses and new connections wait in the kernel's listen backlog. */
+static int64_t refusal_headroom(int64_t max) {
+    int64_t n = max / 8;
+    return n < 1 ? 1 : n > 64 ? 64 : n;
+}
+
+int64_t pb_http_fd_budget(int64_t configured) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return configured;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit up = {rl.rlim_max, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0) rl = up;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY) return configured;
+    int64_t lim = (int64_t)rl.rlim_cur, reserve = lim / 4 > 128 ? lim / 4 : 128;
+    int64_t budget = lim - reserve; /* descriptors HTTP may hold */
+    if (configured + refusal_headroom(configured) <= budget) return configured;
+    int64_t max = budget - refusal_headroom(budget);
+    if (max < 1) max = 1;
+    pb_log(WARN, "http",
+           "http.max.connections = %lld, but the file-descriptor limit is %lld and %lld of it are "
+           "kept for Kafka clients and files: at most %lld HTTP connections are served (%lld more "
+           "are answered 503, then accepting pauses); raise the limit (ulimit -n, LimitNOFILE=)",
+           (long long)configured, (long long)lim, (long long)reserve, (long long)max,
+           (long long)refusal_headroom(max));
+    return max;
+}
+
+/* ---- accept back-off at the fd limit --------------------------------------------------------
+ * When accept() fails with EMFILE/ENFILE (or ENOBUFS/ENOMEM) the listening socket stays readable,
+ * so a level-triggered listener would retry on every loop turn: a full core and one log line per
+ * try. Instead accepting pauses for ACCEPT_PAUSE_MS, one rate-limited line says why, and the
+ * listener resumes on a timer; connections already open are served meanwhile.
+ * libevent 2.1 passes the error callback evhttp's own argument, not ours, so the server is found
+ * by its listener in a file-local list (one entry per pb_http_t; usually one). */
+#define ACCEPT_PAUSE_MS 500
+
+static pb_http_t *live_servers;
+
+static void accept_resume(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    pb_http_t *h = arg;
+    if (h->lev && h->nconns < h->accept_cap) evconnlistener_enable(h->lev);
+}
+
+static void accept_error(struct evconnlistener *lev, void *unused) {
+    (void)unused;
+    int e = EVUTIL_SOCKET_ERROR();
+    pb_http_t *h = live_servers;
+    while (h && h->lev != lev)
+        h = h->next;
+    if (!h || !h->resume_ev) {
+        pb_log_rl(ERROR, "http", "accept() failed: %s", evutil_socket_error_to_string(e));
+        return;
+    }
+    evconnlistener_disable(lev);
+    struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
+    event_add(h->resume_ev, &tv);
+    if (e == EMFILE || e == ENFILE)
+        pb_log_rl(WARN, "http",
+                  "cannot accept connections: %s (the process or system is out of file "
+                  "descriptors); pausing accept for %d ms at a time, open connections are still "
+                  "served. Raise the fd limit (ulimit -n / LimitNOFILE) or lower "
+                  "http.max.connections",
+                  evutil_socket_error_to_string(e), ACCEPT_PAUSE_MS);
+    else
+        pb_log_rl(WARN, "http", "cannot accept connections: %s; pausing accept for %d ms",
+                  evutil_socket_error_to_string(e), ACCEPT_PAUSE_MS);
+}
+
+static void accept_backoff_stop(pb_http_t *h) {
+    for (pb_http_t **p = &live_servers; *p; p = &(*p)->next)
+        if (*p == h) {
+            *p = h->next;
+            break;
+        }
+    if (h->resume_ev) event_free(h->resume_ev);
+    h->resume_ev = NULL;
+    h->lev = NULL;
+}
+
+static int accept_backoff_start(pb_http_t *h, struct event_base *base) {
+    h->lev = evhttp_bound_socket_get_listener(h->sock);
+    h->resume_ev = event_new(base, -1, 0, accept_resume, h);
+    if (!h->lev || !h->resume_ev) return -1;
+    evconnlistener_set_error_cb(h->lev, accept_error);
+    h->next = live_servers;
+    live_servers = h;
+    return 0;
 }
 
 static pb_http_method_t map_method(enum evhttp_cmd_type c) {
@@ -122,8 +502,149 @@ static pb_http_method_t map_method(enum evhttp_cmd_type c) {
     }
 }
 
+/* ---- request-target checks -----------------------------------------------------------------
+ * Every percent escape in the path and query must be well formed and decode to UTF-8 text
+ * without NUL: libevent would decode "%00" into a C string that ends early (the path
+ * "/v1/products/%00" became "/v1/products/") and "%ff" into bytes no JSON reply can carry. The
+ * request is refused here, before any handler sees a half-decoded name. */
+static int hexdigit(int c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* 0 when s decodes to valid UTF-8 without NUL; else -1 with why set. */
+static int target_text_ok(const char *s, const char **why) {
+    unsigned char buf[4];
+    size_t want = 0, have = 0;
+    for (const char *p = s; *p; p++) {
+        int c = (unsigned char)*p;
+        if (c == '%') {
+            int h = hexdigit((unsigned char)p[1]), l = h >= 0 ? hexdigit((unsigned char)p[2]) : -1;
+            if (h < 0 || l < 0) {
+                *why = "a '%' not followed by two hex digits";
+                return -1;
+            }
+            c = h * 16 + l;
+            p += 2;
+            if (c == 0) {
+                *why = "%00 (NUL) is not allowed";
+                return -1;
+            }
+        }
+        if (have < want) { /* inside a multi-byte sequence */
+            buf[have++] = (unsigned char)c;
+            if (have == want) {
+                if (pb_jsontok_utf8_seq(buf, buf + want) != want) goto bad_utf8;
+                want = have = 0;
+            }
+            continue;
+        }
+        if (c < 0x80) continue;
+        want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+        if (!want) goto bad_utf8;
+        buf[0] = (unsigned char)c;
+        have = 1;
+    }
+    if (have < want) goto bad_utf8;
+    return 0;
+bad_utf8:
+    *why = "percent-decoded bytes that are not valid UTF-8";
+    return -1;
+}
+
+/* Answer a request refused before routing: the API's JSON error shape, then close. msg is a
+ * fixed text without quotes or backslashes. */
+static void refuse(struct evhttp_request *ev, int status, const char *msg) {
+    char body[512];
+    int n = snprintf(body, sizeof body, "{\"error_code\":%d,\"message\":\"%s\"}", status, msg);
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(ev);
+    evhttp_add_header(oh, "Content-Type", "application/json");
+    evhttp_add_header(oh, "Connection", "close");
+    struct evbuffer *out = evbuffer_new();
+    if (out && n > 0)
+        evbuffer_add(out, body, (size_t)n < sizeof body ? (size_t)n : sizeof body - 1);
+    evhttp_send_reply(ev, status, reason(status), out);
+    if (out) evbuffer_free(out);
+}
+
+/* 0 when the request target is acceptable; else the request has been answered (400). */
+static int check_target(struct evhttp_request *ev) {
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+    const char *why = NULL;
+    char msg[160];
+    if (path && target_text_ok(path, &why) != 0) {
+        snprintf(msg, sizeof msg, "request path: %s", why);
+        refuse(ev, 400, msg);
+        return -1;
+    }
+    if (query && target_text_ok(query, &why) != 0) {
+        snprintf(msg, sizeof msg, "query string: %s", why);
+        refuse(ev, 400, msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- strict framing ------------------------------------------------------------------------
+ * libevent 2.1 takes the first of several Content-Length headers and lets Transfer-Encoding
+ * override Content-Length; a proxy in front may frame the same bytes differently (request
+ * smuggling). Any such request is refused with 400 and the connection closed, so bytes left over
+ * from the ambiguous framing are never read as a next request. */
+static int check_framing(struct evhttp_request *ev) {
+    struct evkeyvalq *ih = evhttp_request_get_input_headers(ev);
+    int cl = 0, te = 0;
+    for (struct evkeyval *kv = ih->tqh_first; kv; kv = kv->next.tqe_next) {
+        if (strcasecmp(kv->key, "Content-Length") == 0) cl++;
+        if (strcasecmp(kv->key, "Transfer-Encoding") == 0) te++;
+    }
+    const char *msg = NULL;
+    if (cl > 1)
+        msg = "more than one Content-Length header";
+    else if (cl && te)
+        msg = "both Content-Length and Transfer-Encoding";
+    else if (te > 1)
+        msg = "more than one Transfer-Encoding header";
+    if (!msg) return 0;
+    char full[160];
+    snprintf(full, sizeof full, "ambiguous request framing: %s", msg);
+    refuse(ev, 400, full);
+    return -1;
+}
+
+/* libevent keeps a connection open after answering CONNECT whatever the headers say; once the
+ * refusal has been written, shutting the socket down makes the client see the close and
+ * libevent then frees the connection on its own EOF path (nothing is freed here). */
+static void shutdown_after_reply(struct evhttp_request *ev, void *arg) {
+    (void)ev;
+    struct evhttp_connection *conn = arg;
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+    if (fd >= 0) shutdown(fd, SHUT_RDWR);
+}
+
+/* Methods the API never serves are parsed (so the answer is ours, in JSON) and refused with 501
+ * and a close: a CONNECT must not leave a half-open tunnel candidate behind. */
+static int check_method(struct evhttp_request *ev) {
+    enum evhttp_cmd_type c = evhttp_request_get_command(ev);
+    if (c != EVHTTP_REQ_CONNECT && c != EVHTTP_REQ_TRACE) return 0;
+    struct evhttp_connection *conn = evhttp_request_get_connection(ev);
+    if (c == EVHTTP_REQ_CONNECT && conn)
+        evhttp_request_set_on_complete_cb(ev, shutdown_after_reply, conn);
+    refuse(ev, 501,
+           c == EVHTTP_REQ_CONNECT ? "method CONNECT is not supported"
+                                   : "method TRACE is not supported");
+    return -1;
+}
+
 static void gencb(struct evhttp_request *ev, void *arg) {
     pb_http_t *h = arg;
+    pb_conn_t *c = conn_of(h, evhttp_request_get_connection(ev));
+    if (c) conn_arm(c, CONN_HANDLING, 0);
+    if (check_method(ev) != 0 || check_framing(ev) != 0 || check_target(ev) != 0) return;
     pb_http_req_t *r = calloc(1, sizeof *r);
     if (!r) {
         evhttp_send_error(ev, 503, "out of memory");
@@ -158,7 +679,11 @@ static void gencb(struct evhttp_request *ev, void *arg) {
         ev_uint16_t port = 0;
         evhttp_connection_get_peer(r->conn, &addr, &port);
         snprintf(r->peer, sizeof r->peer, "%s:%u", addr ? addr : "?", port);
-        evhttp_connection_set_closecb(r->conn, on_close, r);
+        r->tracked = conn_of(h, r->conn);
+        if (r->tracked)
+            r->tracked->req = r; /* conn_closed calls on_close */
+        else
+            evhttp_connection_set_closecb(r->conn, on_close, r);
         if (h->new_ssl) {
             struct bufferevent *bev = evhttp_connection_get_bufferevent(r->conn);
             r->ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
@@ -177,6 +702,13 @@ pb_http_t *pb_http_new(pb_loop_t *loop, const char *host, int port, const pb_htt
     h->handler = handler;
     h->arg = arg;
     h->timeout_ms = lim->timeout_ms;
+    h->header_timeout_ms = lim->header_timeout_ms;
+    h->body_timeout_ms = lim->body_timeout_ms;
+    h->idle_timeout_ms = lim->idle_timeout_ms;
+    h->max_connections = lim->max_connections;
+    h->accept_cap = lim->max_connections > 0
+                        ? lim->max_connections + refusal_headroom(lim->max_connections)
+                        : 0;
     h->http = evhttp_new(pb_loop_base(loop));
     if (!h->http) {
         pb_err_set(err, PB_ERR_INTERNAL, "libevent: evhttp_new failed");
@@ -184,12 +716,14 @@ pb_http_t *pb_http_new(pb_loop_t *loop, const char *host, int port, const pb_htt
     }
     evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
-                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH |
+                                            EVHTTP_REQ_CONNECT | EVHTTP_REQ_TRACE);
     evhttp_set_max_body_size(h->http, (ev_ssize_t)lim->max_body_bytes);
     evhttp_set_max_headers_size(h->http, (ev_ssize_t)lim->max_header_bytes);
     evhttp_set_timeout(h->http, (int)((lim->timeout_ms + 999) / 1000));
     evhttp_set_default_content_type(h->http, "application/json");
     evhttp_set_gencb(h->http, gencb, h);
+    evhttp_set_bevcb(h->http, conn_bevcb, h);
     h->sock = evhttp_bind_socket_with_handle(h->http, host, (ev_uint16_t)port);
     if (!h->sock) {
         pb_err_set(err, PB_ERR_IO, "cannot listen on %s:%d: %s", host, port,
@@ -197,6 +731,10 @@ pb_http_t *pb_http_new(pb_loop_t *loop, const char *host, int port, const pb_htt
         goto fail;
     }
     struct sockaddr_storage ss;
+    if (accept_backoff_start(h, pb_loop_base(loop)) != 0) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     socklen_t sl = sizeof ss;
     evutil_socket_t fd = evhttp_bound_socket_get_fd(h->sock);
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
@@ -208,22 +746,9 @@ fail:
     return NULL;
 }
 
-/* evhttp's bufferevent factory on a TLS listener: the accepted socket is set on it afterwards. */
-static struct bufferevent *tls_bevcb(struct event_base *base, void *arg) {
-    pb_http_t *h = arg;
-    void *ssl = h->new_ssl(h->tls_arg);
-    if (!ssl) return NULL;
-    struct bufferevent *bev = bufferevent_openssl_socket_new(
-        base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-    /* Clients that close without a TLS close_notify are common: not an error. */
-    if (bev) bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-    return bev;
-}
-
 void pb_http_set_tls(pb_http_t *h, void *(*new_ssl)(void *arg), void *arg) {
     h->new_ssl = new_ssl;
     h->tls_arg = arg;
-    evhttp_set_bevcb(h->http, tls_bevcb, h);
 }
 
 const void *pb_http_req_tls(const pb_http_req_t *r) { return r->ssl; }
@@ -232,6 +757,7 @@ int pb_http_port(const pb_http_t *h) { return h->port; }
 
 void pb_http_stop_accepting(pb_http_t *h) {
     if (h->sock) {
+        accept_backoff_stop(h);
         evhttp_del_accept_socket(h->http, h->sock);
         h->sock = NULL;
     }
@@ -239,7 +765,9 @@ void pb_http_stop_accepting(pb_http_t *h) {
 
 void pb_http_destroy(pb_http_t *h) {
     if (!h) return;
-    if (h->http) evhttp_free(h->http);
+    accept_backoff_stop(h);
+    if (h->http) evhttp_free(h->http); /* frees the connections: conn_closed needs h */
+    free(h->byfd);
     free(h);
 }
 
@@ -285,11 +813,21 @@ void pb_http_on_reply(pb_http_req_t *r, pb_http_reply_cb_t cb, void *arg) {
 
 void *pb_http_reply_arg(const pb_http_req_t *r) { return r->reply_arg; }
 
+/* The reply of r is complete (being sent): the connection no longer reports its close to r. */
+static void reply_done(pb_http_req_t *r) {
+    if (!r->conn) return;
+    if (r->tracked)
+        conn_reply_done(r->tracked);
+    else
+        evhttp_connection_set_closecb(r->conn, NULL, NULL);
+    r->tracked = NULL;
+}
+
 void pb_http_reply(pb_http_req_t *r, int status, const char *content_type, const void *body,
                    size_t len) {
     r->status_sent = status;
     if (r->ev) {
-        if (r->conn) evhttp_connection_set_closecb(r->conn, NULL, NULL);
+        reply_done(r);
         struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
         if (content_type) evhttp_add_header(oh, "Content-Type", content_type);
         struct evbuffer *out = evbuffer_new();
@@ -466,7 +1004,7 @@ size_t pb_http_stream_queued(const pb_http_req_t *r) {
 void pb_http_stream_end(pb_http_req_t *r) {
     PB_ASSERT(r->streaming);
     if (r->ev) {
-        if (r->conn) evhttp_connection_set_closecb(r->conn, NULL, NULL);
+        reply_done(r);
         evhttp_send_reply_end(r->ev); /* libevent frees the request once sent */
     }
     req_free(r);

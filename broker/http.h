@@ -25,7 +25,18 @@ typedef struct pb_http_limits {
     int64_t max_body_bytes; /* larger bodies get 413 before the handler runs */
     int64_t max_header_bytes;
     int64_t timeout_ms; /* idle / slow client timeout */
+    /* Deadlines that reads do not restart (0: none): a request's headers from its first byte, its
+     * body from the end of the headers, and a kept-alive connection's next request (a new
+     * connection's first request has header_timeout_ms). */
+    int64_t header_timeout_ms, body_timeout_ms, idle_timeout_ms;
+    int64_t max_connections; /* beyond it a connection gets 503 and is closed (0: no limit) */
 } pb_http_limits_t;
+
+/* The connection limit to use for a configured http.max.connections: raises the process's soft
+ * file-descriptor limit to its hard limit, then keeps a reserve of descriptors for Kafka clients
+ * and files (a quarter of the limit, at least 128) out of the HTTP budget; logs a warning when
+ * it lowers the value. Call once at start. */
+int64_t pb_http_fd_budget(int64_t configured);
 
 /* Listen on host:port (port 0 picks one; see pb_http_port) and call handler for every request,
  * on the loop thread. Returns NULL with err set ("cannot listen on 127.0.0.1:8080: Address already

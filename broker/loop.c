@@ -30,11 +30,14 @@ struct pb_loop_timer {
     void *arg;
 };
 
+/* libevent's own messages go through the rate limiter: a condition libevent reports on every
+ * loop turn (an accept() failing at the fd limit once produced millions of lines a minute) must
+ * not flood the log. One key per severity; the line that gets through counts the suppressed. */
 static void event_log(int severity, const char *msg) {
     switch (severity) {
-    case EVENT_LOG_ERR: pb_log(ERROR, "libevent", "%s", msg); break;
-    case EVENT_LOG_WARN: pb_log(WARN, "libevent", "%s", msg); break;
-    case EVENT_LOG_MSG: pb_log(INFO, "libevent", "%s", msg); break;
+    case EVENT_LOG_ERR: pb_log_rl(ERROR, "libevent", "%s", msg); break;
+    case EVENT_LOG_WARN: pb_log_rl(WARN, "libevent", "%s", msg); break;
+    case EVENT_LOG_MSG: pb_log_rl(INFO, "libevent", "%s", msg); break;
     default: pb_log(DEBUG, "libevent", "%s", msg); break;
     }
 }
