@@ -1517,7 +1517,7 @@ struct pb_kafka_stream {
 
 /* librdkafka's offset for one of ours (PB_KAFKA_OFFSET_STORED is its "invalid": committed). */
 static int64_t rd_offset(int64_t o) {
-    return o == PB_KAFKA_OFFSET_STORED ? RD_KAFKA_OFFSET_INVALID
+    return o == PB_KAFKA_OFFSET_STORED      ? RD_KAFKA_OFFSET_INVALID
            : o == PB_KAFKA_OFFSET_BEGINNING ? RD_KAFKA_OFFSET_BEGINNING
            : o == PB_KAFKA_OFFSET_END       ? RD_KAFKA_OFFSET_END
                                             : o;
@@ -1769,8 +1769,8 @@ int pb_kafka_closer_reap(pb_kafka_closer_t *c, int wait) {
 
 /* ---- offset jobs ---- */
 
-#define JOB_TIMEOUT_MS 5000   /* each Kafka request of a job */
-#define JOB_JOIN_MS 20000     /* a cursor commit that has to join the group: assignment */
+#define JOB_TIMEOUT_MS 5000 /* each Kafka request of a job */
+#define JOB_JOIN_MS 20000   /* a cursor commit that has to join the group: assignment */
 #define JOB_MAX_PARTS 1024
 
 struct pb_kafka_job {
@@ -1797,8 +1797,8 @@ static int job_check(pb_kafka_job_t *j) {
             rd_kafka_query_watermark_offsets(j->rk, j->topic, p, &lo, &hi, JOB_TIMEOUT_MS);
         if (e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
             e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
-            return pb_err_set(&j->err, PB_ERR_INVALID,
-                              "partition %d: %s has no such partition", (int)p, j->topic);
+            return pb_err_set(&j->err, PB_ERR_INVALID, "partition %d: %s has no such partition",
+                              (int)p, j->topic);
         if (e)
             return pb_err_set(&j->err, PB_ERR_UNAVAILABLE, "%s [%d] watermarks: %s", j->topic,
                               (int)p, rd_kafka_err2str(e));
@@ -1895,9 +1895,9 @@ static int job_times(pb_kafka_job_t *j) {
     int rc = 0;
     for (int i = 0; !e && i < tl->cnt; i++) {
         if (tl->elems[i].err) e = tl->elems[i].err;
-        j->tp[i] = (pb_kafka_tp_t){tl->elems[i].partition,
-                                   tl->elems[i].offset >= 0 ? tl->elems[i].offset
-                                                            : PB_KAFKA_OFFSET_END};
+        j->tp[i] =
+            (pb_kafka_tp_t){tl->elems[i].partition,
+                            tl->elems[i].offset >= 0 ? tl->elems[i].offset : PB_KAFKA_OFFSET_END};
     }
     if (e)
         rc = pb_err_set(&j->err, PB_ERR_UNAVAILABLE, "offsets for time on %s: %s", j->topic,

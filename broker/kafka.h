@@ -512,8 +512,8 @@ pb_kafka_job_t *pb_kafka_job_commit(pb_kafka_t *k, const pb_config_t *cfg, const
 /* 1 once the job's thread has finished (its result can be read). Any thread. */
 int pb_kafka_job_done(const pb_kafka_job_t *j);
 
-/* A finished job's outcome: 0 with *out and *n the resulting positions (owned by the job, valid until
- * pb_kafka_job_free), or its error code with err set. */
+/* A finished job's outcome: 0 with *out and *n the resulting positions (owned by the job, valid
+ * until pb_kafka_job_free), or its error code with err set. */
 int pb_kafka_job_result(const pb_kafka_job_t *j, const pb_kafka_tp_t **out, size_t *n,
                         pb_err_t *err);
 

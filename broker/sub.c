@@ -142,8 +142,7 @@ int pb_sub_parse_cursor(const char *text, pb_kafka_tp_t *out, size_t cap, size_t
             if (out[i].partition == (int32_t)part)
                 return pb_err_set(err, PB_ERR_INVALID, "item %zu: partition %lld appears twice",
                                   item + 1, part);
-        if (*n >= cap)
-            return pb_err_set(err, PB_ERR_INVALID, "more than %zu partitions", cap);
+        if (*n >= cap) return pb_err_set(err, PB_ERR_INVALID, "more than %zu partitions", cap);
         out[(*n)++] = (pb_kafka_tp_t){(int32_t)part, off};
         if (!*end) return 0;
         p = end + 1;
@@ -721,7 +720,7 @@ static void on_tick(void *arg) {
         }
     }
     if (s->pending) pending_serve(s, 0); /* a safety net for a missed wake-up, as below */
-    serve_all(s); /* also a safety net for a missed wake-up */
+    serve_all(s);                        /* also a safety net for a missed wake-up */
     apply_lag(s);
 }
 
@@ -754,8 +753,7 @@ static void stream_open(pb_sub_t *s, stream_t *st, const pb_kafka_tp_t *start, s
             st->seed = ns;
             st->seed[st->n_seed++] = start[i];
         }
-    st->last_record_ms = st->last_write_ms = st->last_commit_ms = st->start_ms =
-        pb_loop_now_ms();
+    st->last_record_ms = st->last_write_ms = st->last_commit_ms = st->start_ms = pb_loop_now_ms();
     pb_http_set_header(req, "X-Stream-Id", st->id_text);
     pb_http_set_header(req, "X-Consumer-Group", st->group);
     if (pb_http_stream_start(req, 200, st->prm.sse ? "text/event-stream" : "application/x-ndjson",
@@ -779,9 +777,9 @@ static void stream_open(pb_sub_t *s, stream_t *st, const pb_kafka_tp_t *start, s
     pb_log(INFO, "sub",
            "stream %s on %s from %s (%s, batch %d, timeout %" PRId64 " ms, max_records %" PRId64
            ", commit %s, from %s)",
-           st->id_text, st->port, pb_http_peer(req), st->prm.sse ? "sse" : "ndjson",
-           st->prm.batch, st->prm.timeout_ms, st->prm.max_records,
-           st->prm.manual ? "manual" : "auto", froms[st->prm.from]);
+           st->id_text, st->port, pb_http_peer(req), st->prm.sse ? "sse" : "ndjson", st->prm.batch,
+           st->prm.timeout_ms, st->prm.max_records, st->prm.manual ? "manual" : "auto",
+           froms[st->prm.from]);
 }
 
 /* Queue req behind job (takes both). */
@@ -824,8 +822,10 @@ static void pending_serve(pb_sub_t *s, int all) {
             pb_err_t err = {0};
             int rc = pb_kafka_job_result(pd->job, &pos, &n, &err);
             if (rc == PB_ERR_INVALID) {
-                reply_error(pd->req, 422, "%s %s", pd->st->prm.from == PB_SUB_FROM_TIME ? "from:"
-                            : pb_http_header(pd->req, "Last-Event-ID") ? "Last-Event-ID:" : "from:",
+                reply_error(pd->req, 422, "%s %s",
+                            pd->st->prm.from == PB_SUB_FROM_TIME       ? "from:"
+                            : pb_http_header(pd->req, "Last-Event-ID") ? "Last-Event-ID:"
+                                                                       : "from:",
                             err.msg);
                 stream_free(pd->st);
             } else if (rc) {
@@ -891,8 +891,9 @@ void pb_sub_handle_records(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *por
     for (size_t i = 0; i < prm->n_from_offsets; i++)
         if (port->partitions > 0 && prm->from_offsets[i].partition >= port->partitions) {
             reply_error(req, 422, "%s: partition %d: %s has %d partitions (0..%d)",
-                        last && *last ? "Last-Event-ID" : "from", (int)prm->from_offsets[i].partition,
-                        port->fqn, port->partitions, port->partitions - 1);
+                        last && *last ? "Last-Event-ID" : "from",
+                        (int)prm->from_offsets[i].partition, port->fqn, port->partitions,
+                        port->partitions - 1);
             stream_free(st);
             return;
         }
@@ -909,10 +910,10 @@ void pb_sub_handle_records(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *por
     if (prm->from == PB_SUB_FROM_TIME || prm->from == PB_SUB_FROM_OFFSETS) {
         /* Offsets are checked against the partitions' watermarks, a time is looked up: Kafka
          * requests, on a job thread. */
-        pb_kafka_job_t *job = pb_kafka_job_positions(
-            s->b->kafka, s->b->cfg, port->topic, prm->from_offsets,
-            prm->from == PB_SUB_FROM_OFFSETS ? prm->n_from_offsets : 0, prm->from_ms, s->wake[1],
-            &err);
+        pb_kafka_job_t *job =
+            pb_kafka_job_positions(s->b->kafka, s->b->cfg, port->topic, prm->from_offsets,
+                                   prm->from == PB_SUB_FROM_OFFSETS ? prm->n_from_offsets : 0,
+                                   prm->from_ms, s->wake[1], &err);
         if (!job) {
             pb_http_set_header(req, "Retry-After", "5");
             reply_error(req, 503, "cannot consume %s: %s", port->topic, err.msg);

@@ -51,8 +51,8 @@ void pb_sub_reconcile(pb_sub_t *s);
  * the stream). */
 void pb_sub_handle_records(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *port);
 
-/* POST /v1/ports/{port}/cursors: commit cursors for the port's subscriber group (replies, now or when
- * the commit is done). Through the stream the X-Stream-Id header names when it is open on this
+/* POST /v1/ports/{port}/cursors: commit cursors for the port's subscriber group (replies, now or
+ * when the commit is done). Through the stream the X-Stream-Id header names when it is open on this
  * instance (or the only stream of the port here, without the header): only offsets it delivered.
  * Otherwise through the group from any instance, after checking each offset against its
  * partition's watermarks on a job thread (422 naming the partition and the bounds). */
@@ -83,7 +83,7 @@ typedef struct pb_sub_params {
     int manual;          /* commit=manual */
     int avro;            /* encoding=avro: values in Avro's JSON encoding (else natural JSON) */
     pb_sub_from_t from;
-    int64_t from_ms; /* PB_SUB_FROM_TIME: Unix milliseconds */
+    int64_t from_ms;                               /* PB_SUB_FROM_TIME: Unix milliseconds */
     pb_kafka_tp_t from_offsets[PB_SUB_MAX_CURSOR]; /* PB_SUB_FROM_OFFSETS */
     size_t n_from_offsets;
 } pb_sub_params_t;
@@ -100,8 +100,7 @@ int pb_sub_parse_params(const char *(*get)(void *ctx, const char *name), void *c
  * in [0, 2^63), each partition at most once. Returns 0 or PB_ERR_INVALID saying which item is
  * wrong and why (the caller prefixes the parameter's name).
  */
-int pb_sub_parse_cursor(const char *text, pb_kafka_tp_t *out, size_t cap, size_t *n,
-                        pb_err_t *err);
+int pb_sub_parse_cursor(const char *text, pb_kafka_tp_t *out, size_t cap, size_t *n, pb_err_t *err);
 
 /* Append cursor c[0..n) as "p:o,p:o" (the SSE event id). Returns 0 or PB_ERR_NOMEM. */
 int pb_sub_format_cursor(const pb_kafka_tp_t *c, size_t n, pb_buf_t *out);
