@@ -22,6 +22,7 @@
 #include "api.h"
 #include "broker.h"
 #include "codec.h"
+#include "gzip.h"
 #include "log.h"
 #include "metrics.h"
 #include "timefmt.h"
@@ -329,7 +330,8 @@ typedef struct stream {
     uint64_t records;
     pb_kafka_tp_t *seed; /* where it started per partition (from=offsets|time, Last-Event-ID) */
     size_t n_seed;
-    pb_buf_t out;
+    pb_gzip_stream_t *gz; /* Content-Encoding: gzip (the client's Accept-Encoding asked for it) */
+    pb_buf_t out, zout;   /* rendered records; their compression when gz */
 } stream_t;
 
 /* A request waiting for an offset job: a stream about to open (st) or a cursor commit. */
@@ -472,6 +474,9 @@ static void stream_finish(stream_t *st) {
     }
     if (st->req) {
         pb_http_req_t *r = st->req;
+        pb_buf_reset(&st->zout);
+        if (st->gz && !st->gone && pb_gzip_stream_finish(st->gz, &st->zout) == 0)
+            pb_http_stream_write(r, st->zout.data, st->zout.len); /* the gzip trailer */
         st->req = NULL;
         pb_http_stream_end(r);
     }
@@ -481,6 +486,8 @@ static void stream_finish(stream_t *st) {
 
 static void stream_free(stream_t *st) {
     free(st->seed);
+    pb_gzip_stream_destroy(st->gz);
+    pb_buf_free(&st->zout);
     free(st->port);
     free(st->topic);
     free(st->group);
@@ -571,10 +578,19 @@ static int render(stream_t *st, const pb_kafka_record_t *rec) {
     return 0;
 }
 
+/* Write data[0..len) to the connection, through the stream's compressor when it has one. */
+static int stream_write(stream_t *st, const void *data, size_t len) {
+    if (!st->gz) return pb_http_stream_write(st->req, data, len);
+    pb_buf_reset(&st->zout);
+    if (pb_gzip_stream_write(st->gz, data, len, &st->zout)) return PB_ERR_NOMEM;
+    int rc = pb_http_stream_write(st->req, st->zout.data, st->zout.len);
+    if (st->zout.cap > 4 * (size_t)st->sub->b->cfg->sub_max_buffered_bytes) pb_buf_free(&st->zout);
+    return rc;
+}
+
 static void write_out(stream_t *st) {
     if (!st->out.len || !st->req) return;
-    if (pb_http_stream_write(st->req, st->out.data, st->out.len) == 0)
-        st->last_write_ms = pb_loop_now_ms();
+    if (stream_write(st, st->out.data, st->out.len) == 0) st->last_write_ms = pb_loop_now_ms();
     pb_buf_reset(&st->out);
 }
 
@@ -716,7 +732,7 @@ static void on_tick(void *arg) {
         if (st->prm.sse && st->req && now - st->last_write_ms >= cfg->sub_heartbeat_ms &&
             pb_http_stream_queued(st->req) == 0) {
             static const char hb[] = ": keepalive\n\n";
-            if (pb_http_stream_write(st->req, hb, sizeof hb - 1) == 0) st->last_write_ms = now;
+            if (stream_write(st, hb, sizeof hb - 1) == 0) st->last_write_ms = now;
         }
     }
     if (s->pending) pending_serve(s, 0); /* a safety net for a missed wake-up, as below */
@@ -756,6 +772,11 @@ static void stream_open(pb_sub_t *s, stream_t *st, const pb_kafka_tp_t *start, s
     st->last_record_ms = st->last_write_ms = st->last_commit_ms = st->start_ms = pb_loop_now_ms();
     pb_http_set_header(req, "X-Stream-Id", st->id_text);
     pb_http_set_header(req, "X-Consumer-Group", st->group);
+    if (pb_gzip_accepted(pb_http_header(req, "Accept-Encoding")) &&
+        (st->gz = pb_gzip_stream_new())) {
+        pb_http_set_header(req, "Content-Encoding", "gzip");
+        pb_http_set_header(req, "Vary", "Accept-Encoding");
+    }
     if (pb_http_stream_start(req, 200, st->prm.sse ? "text/event-stream" : "application/x-ndjson",
                              on_drain, on_client_close, st)) {
         /* The client left before the headers went out. */
