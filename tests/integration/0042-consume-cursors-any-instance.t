@@ -7,7 +7,7 @@
 # and gets only what came after (the URL's from=time: notwithstanding).
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
-plan 17
+plan 20
 start_kafka 3
 serve() { start_broker "$1" -o kafka.bootstrap.servers="$BROKERS" -o mesh.namespace=com.acme -o sub.commit.interval.ms=200; }
 serve A || bail "A did not start"
@@ -87,4 +87,12 @@ http GET "$A_URL/v1/ports/$IN/records?format=sse&commit=manual&from=earliest&max
 is "curl with Last-Event-ID: nothing after the last event" "$HTTP_STATUS $(printf '%s' "$HTTP_BODY" | grep -c '^event: record')" "200 0"
 http GET "$A_URL/v1/ports/$IN/records?format=sse" -H "Last-Event-ID: 0:abc"
 like "malformed Last-Event-ID: 400" "$HTTP_STATUS $HTTP_BODY" "^400 .*Last-Event-ID: '0:abc' is not an event id of this API"
+
+# ---- portbroker consume --from/--max/--commit on A, then on B: it continues after the commit ----
+"$PB_BIN" consume "$IN" --url "$A_URL" --from earliest --max 5 --commit -f '%p %o\n' >"$T/c1" 2>"$T/c1.err"; rc=$?
+is "consume --from earliest --max 5 --commit on A: exit 0, 5 records, committed" "$rc $(wc -l <"$T/c1") $(grep -c '5 records, committed' "$T/c1.err")" "0 5 1"
+"$PB_BIN" consume "$IN" --url "$B_URL" --max 1000 --wait-ms 3000 -f '%p %o\n' >"$T/c2" 2>"$T/c2.err"; rc=$?
+is "consume on B: exit 0" "$rc" 0
+check "consume on B continues right after what A committed on each partition A read (the rewind was committed)" \
+  sh -c "awk 'NR==FNR { if (!(\$1 in m) || \$2 > m[\$1]) m[\$1] = \$2; next } { if (!(\$1 in n) || \$2 < n[\$1]) n[\$1] = \$2 } END { if (length(m) == 0) exit 1; for (p in m) if (!(p in n) || n[p] != m[p] + 1) exit 1 }' '$T/c1' '$T/c2'"
 finish
