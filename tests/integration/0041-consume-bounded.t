@@ -6,7 +6,7 @@
 # http.client. Records are written straight into the input-port topic (as the router does).
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
-plan 27
+plan 25
 start_kafka 3
 start_broker B -o kafka.bootstrap.servers="$BROKERS" -o mesh.namespace=com.acme \
   -o sub.commit.interval.ms=200 || bail "serve did not start"

@@ -6,7 +6,7 @@
 # incrementally: every record is readable as soon as it is written, not only at the end).
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
-plan 17
+plan 15
 start_kafka 3
 start_broker B -o kafka.bootstrap.servers="$BROKERS" -o mesh.namespace=com.acme \
   -o publish.max.body.bytes=65536 || bail "serve did not start"
