@@ -1044,9 +1044,16 @@ static void cursor_done(pb_sub_t *s, pending_t *pd) {
         return;
     }
     json_t *done = json_array();
+    pb_buf_t text = {0};
     for (size_t k = 0; k < n; k++)
         json_array_append_new(done, json_pack("{s:i,s:I}", "partition", (int)c[k].partition,
                                               "offset", (json_int_t)c[k].offset));
+    /* A commit from outside any stream moves the whole group: say who and where to. */
+    if (pb_sub_format_cursor(c, n, &text) == 0)
+        pb_log(INFO, "sub", "cursors of group %s committed through the group for %s: %.*s",
+               pd->group, pb_http_peer(pd->req), (int)text.len,
+               text.data ? (const char *)text.data : "");
+    pb_buf_free(&text);
     reply_json(pd->req, 200,
                json_pack("{s:n,s:s,s:o}", "stream", "consumerGroup", pd->group, "committed", done));
 }
