@@ -1,10 +1,12 @@
 /*
- * sub — subscriber streams and subscription lag (DESIGN.md §5 "Subscriptions", issue #5).
+ * sub — subscriber streams and subscription lag (DESIGN.md §5 "Subscriptions", issues #5, #16).
  *
  * Owns: the HTTP streams of `GET /v1/ports/{input-port}/records` (one Kafka group member of
  * `portbroker.sub.{input topic}` each, records decoded to Avro JSON, ndjson or SSE framing,
- * backpressure, long-poll timeouts), their cursors (`POST /v1/ports/{input-port}/cursors`,
- * commit=auto|manual, at-least-once), and the lag poller behind
+ * backpressure, long-poll timeouts, max_records bounded polls, from= seeks and SSE Last-Event-ID
+ * resumes, gzip), their cursors (`POST /v1/ports/{input-port}/cursors`, commit=auto|manual,
+ * at-least-once; through an open stream of this instance, else through the group from a job
+ * thread, so any instance takes them), and the lag poller behind
  * `GET /v1/subscriptions/{id}/stats` and portbroker_subscription_lag_* (router group on the
  * output-port topic, subscriber group on the input-port topic, for every binding).
  *
@@ -15,9 +17,15 @@
  * commit=manual only the cursors a client posts are committed. Records not committed come again to
  * the next stream of the group (at-least-once).
  *
+ * SSE event ids are the stream's cursor after the event ("p:o,p:o": the next offset per
+ * partition read or started at), so Last-Event-ID resumes exactly after it on any instance.
+ * Memory per stream stays bounded: the rendered batch, the connection's queue up to
+ * sub.max.buffered.bytes (then the consumer is paused), a small gzip state; requests waiting for
+ * offset jobs count against sub.max.streams.
+ *
  * Must not: include librdkafka or libevent (kafka.c, http.c do), or block the loop: the lag
- * poller's blocking Kafka calls run on a thread of its own and its results are applied on the
- * loop thread.
+ * poller's blocking Kafka calls, watermark checks, time look-ups and group commits run on threads
+ * of their own and their results are applied on the loop thread.
  */
 #ifndef PB_SUB_H
 #define PB_SUB_H
