@@ -6,7 +6,7 @@
 # incrementally: every record is readable as soon as it is written, not only at the end).
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
-plan 15
+plan 17
 start_kafka 3
 start_broker B -o kafka.bootstrap.servers="$BROKERS" -o mesh.namespace=com.acme \
   -o publish.max.body.bytes=65536 || bail "serve did not start"
@@ -59,6 +59,14 @@ like "truncated gzip: 400 saying so" "$HTTP_STATUS $HTTP_BODY" '^400 .*gzip body
 pub "$T/b.json" -H 'Content-Encoding: br'
 like "Content-Encoding br: 415 naming what is accepted" "$HTTP_STATUS $HTTP_BODY" '^415 .*zstd or gzip'
 is "nothing was produced by the refused bodies" "$(count)" "$before"
+
+# ---- repeated ids (docs/API.md "Repeated ids"): the broker does not drop them ----
+jq -cn --argjson v "$REC" '{records: [{key: "dup", value: $v, id: "same-id-1"}]}' | gzip -c >"$T/dup.gz"
+pub "$T/dup.gz" -H 'Content-Encoding: gzip'; O1=$(echo "$HTTP_BODY" | jq -c '.results[0] | [.partition, .offset]')
+pub "$T/dup.gz" -H 'Content-Encoding: gzip'; O2=$(echo "$HTTP_BODY" | jq -c '.results[0] | [.partition, .offset]')
+check "the same id published twice is written twice, at two offsets ($O1, $O2)" test "$O1" != "$O2"
+is "both copies carry the same ce_id (the consumers' dedupe key)" \
+  "$(kcat -b "$BROKERS" -C -t "$TOPIC" -e -q -f '%h\n' 2>/dev/null | grep -c 'ce_id=same-id-1')" 2
 
 # ---- replies: gzip when asked ----
 curl -sS --max-time 10 --compressed -D "$T/ports.h" -o "$T/ports.gz.json" "$B_URL/v1/ports"
