@@ -139,9 +139,33 @@ static int align(const imp_t *m, const char *path, const char *key, const char *
     return 1;
 }
 
+/* Copy the source's setting at prefix+subject (member key; 404: none) into into[subject]. */
+static void collect_setting(const imp_t *m, const char *prefix, const char *subject,
+                            const char *key, json_t *into) {
+    pb_err_t err = {0};
+    json_t *hold = NULL;
+    char *p = path3(prefix, subject, NULL);
+    const char *v = p ? setting(m, &m->src, p, key, &hold, &err) : NULL;
+    if (v) json_object_set_new(into, subject, json_string(v));
+    json_decref(hold);
+    free(p);
+}
+
+/* Make the target's global setting at path (/config or /mode) the source's, if the source has
+ * one. Returns what align() returns, or 0 when the source has none. */
+static int copy_global(const imp_t *m, const char *path, const char *key, const char *put_key,
+                       const char *query) {
+    pb_err_t err = {0};
+    json_t *hold = NULL;
+    const char *v = setting(m, &m->src, path, key, &hold, &err);
+    int r = v ? align(m, path, key, put_key, v, query) : 0;
+    json_decref(hold);
+    return r;
+}
+
 static int do_import(imp_t *m, const char *prefix) {
     pb_err_t err = {0};
-    json_t *subjects = NULL, *j = NULL, *hold = NULL;
+    json_t *subjects = NULL, *j = NULL;
     entry_t *e = NULL;
     size_t n = 0, cap = 0;
     int rc = 2, st, settings = 0, setting_failures = 0;
@@ -214,19 +238,8 @@ static int do_import(imp_t *m, const char *prefix) {
         }
         json_decref(vs);
         /* The subject's own level and mode (404: none). */
-        p = path3("/config/", s, NULL);
-        const char *lv = setting(m, &m->src, p, "compatibilityLevel", &hold, &err);
-        if (lv) json_object_set_new(src_levels, s, json_string(lv));
-        json_decref(hold);
-        hold = NULL;
-        free(p);
-        p = path3("/mode/", s, NULL);
-        const char *md = setting(m, &m->src, p, "mode", &hold, &err);
-        if (md) json_object_set_new(src_modes, s, json_string(md));
-        json_decref(hold);
-        hold = NULL;
-        free(p);
-        p = NULL;
+        collect_setting(m, "/config/", s, "compatibilityLevel", src_levels);
+        collect_setting(m, "/mode/", s, "mode", src_modes);
     }
     /* 2. What the target already holds of it. */
     for (size_t i = 0; i < n; i++) {
@@ -363,20 +376,10 @@ static int do_import(imp_t *m, const char *prefix) {
         p = NULL;
     }
     if (!prefix) {
-        const char *lv = setting(m, &m->src, "/config", "compatibilityLevel", &hold, &err);
-        if (lv) {
-            int r = align(m, "/config", "compatibilityLevel", "compatibility", lv, NULL);
-            settings += r > 0, setting_failures += r < 0;
-        }
-        json_decref(hold);
-        hold = NULL;
-        const char *md = setting(m, &m->src, "/mode", "mode", &hold, &err);
-        if (md) {
-            int r = align(m, "/mode", "mode", "mode", md, "?force=true");
-            settings += r > 0, setting_failures += r < 0;
-        }
-        json_decref(hold);
-        hold = NULL;
+        int r = copy_global(m, "/config", "compatibilityLevel", "compatibility", NULL);
+        settings += r > 0, setting_failures += r < 0;
+        r = copy_global(m, "/mode", "mode", "mode", "?force=true");
+        settings += r > 0, setting_failures += r < 0;
     }
     /* 6. The summary. */
     size_t count[4] = {0, 0, 0, 0};

@@ -33,15 +33,8 @@
 #include "buf.h"
 #include "codec.h"
 #include "portbroker/client.h"
+#include "portbroker/connector.h"
 #include "schema.h"
-
-#define NPART 256
-
-static volatile sig_atomic_t stop;
-static void on_signal(int sig) {
-    (void)sig;
-    stop = 1;
-}
 
 typedef struct {
     const char *dir, *prefix, *port;
@@ -50,8 +43,9 @@ typedef struct {
     /* state */
     long seq;
     FILE *f;
-    long long length;      /* bytes of the current file covered by the checkpoint or written */
-    long long next[NPART]; /* next offset to write per partition (-1: none seen) */
+    long long length;     /* bytes of the current file covered by the checkpoint or written */
+    pb_conn_pos_t pos;    /* next offset to write per partition (-1: none seen) */
+    long long last_flush; /* now_ms() of the last flush */
     struct timespec opened;
     long written, skipped, files, commits, pending;
     /* --format avro */
@@ -189,13 +183,7 @@ static int checkpoint(sink_t *k) {
     char path[4096], tmp[4200];
     snprintf(path, sizeof path, "%s/.pb-sink-file.checkpoint", k->dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    json_t *next = json_object();
-    for (int p = 0; p < NPART; p++)
-        if (k->next[p] >= 0) {
-            char key[12];
-            snprintf(key, sizeof key, "%d", p);
-            json_object_set_new(next, key, json_integer(k->next[p]));
-        }
+    json_t *next = pb_conn_pos_to_json(&k->pos);
     json_t *doc = json_pack("{s:s,s:I,s:I,s:o}", "port", k->port, "seq", (json_int_t)k->seq,
                             "length", (json_int_t)k->length, "next", next);
     if (k->avro && k->schema_id > 0) {
@@ -245,8 +233,7 @@ static int open_current(sink_t *k) {
 static int resume(sink_t *k) {
     char path[4096];
     snprintf(path, sizeof path, "%s/.pb-sink-file.checkpoint", k->dir);
-    for (int p = 0; p < NPART; p++)
-        k->next[p] = -1;
+    pb_conn_pos_init(&k->pos);
     k->seq = 1;
     k->length = 0;
     if (access(path, F_OK) != 0) return 0;
@@ -270,12 +257,7 @@ static int resume(sink_t *k) {
     }
     k->seq = (long)json_integer_value(json_object_get(d, "seq"));
     k->length = json_integer_value(json_object_get(d, "length"));
-    const char *key;
-    json_t *v;
-    json_object_foreach(json_object_get(d, "next"), key, v) {
-        int p = atoi(key);
-        if (p >= 0 && p < NPART) k->next[p] = json_integer_value(v);
-    }
+    pb_conn_pos_from_json(&k->pos, json_object_get(d, "next"));
     const char *sh = json_string_value(json_object_get(d, "sync"));
     if (k->avro && k->length > 0) {
         long sid = (long)json_integer_value(json_object_get(d, "schema_id"));
@@ -317,20 +299,10 @@ static int flush_all(sink_t *k, pb_client_stream_t *s) {
             return -1;
         }
         if (checkpoint(k)) return -1;
-        json_t *cur = json_array();
-        for (int p = 0; p < NPART; p++)
-            if (k->next[p] >= 0)
-                json_array_append_new(
-                    cur, json_pack("{s:i,s:I}", "partition", p, "offset", (json_int_t)k->next[p]));
-        pb_client_err_t err = {0};
-        if (!s) {
-            /* no stream: the next one is committed from the checkpoint's offsets */
-        } else if (pb_client_stream_commit(s, cur, &err)) {
-            fprintf(stderr, "pb-sink-file: %s (the checkpoint keeps the files exact)\n", err.msg);
-        } else {
+        /* no stream: the next one is committed from the checkpoint's offsets */
+        if (s &&
+            !pb_conn_pos_commit(&k->pos, s, "pb-sink-file", "the checkpoint keeps the files exact"))
             k->commits++;
-        }
-        json_decref(cur);
         k->pending = 0;
     }
     struct timespec ts;
@@ -384,6 +356,41 @@ static int avro_append(sink_t *k, json_t *r, long long off, pb_client_stream_t *
         return -1;
     }
     k->block_n++;
+    return 0;
+}
+
+/* pb_conn_sink_t.flush: fsync, checkpoint, commit (and rotate when due). */
+static int flush(void *arg, pb_client_stream_t *s) {
+    sink_t *k = arg;
+    k->last_flush = now_ms();
+    return flush_all(k, s);
+}
+
+/* pb_conn_sink_t.record: append one record to the current file (Avro: to the pending block);
+ * flush when --batch records wait or --flush-ms passed. */
+static int take(void *arg, pb_client_stream_t *s, json_t *r, int p, long long off) {
+    sink_t *k = arg;
+    if (k->avro) {
+        int bad = avro_append(k, r, off, s);
+        json_decref(r);
+        if (bad) return -1;
+    } else {
+        char *line = json_dumps(r, JSON_COMPACT);
+        json_decref(r);
+        size_t n = line ? strlen(line) : 0;
+        if (!line || fwrite(line, 1, n, k->f) != n || fputc('\n', k->f) == EOF) {
+            fprintf(stderr, "pb-sink-file: write failed: %s\n",
+                    line ? strerror(errno) : "out of memory");
+            free(line);
+            return -1;
+        }
+        free(line);
+        k->length += (long long)n + 1;
+    }
+    k->pos.next[p] = off + 1;
+    k->written++;
+    k->pending++;
+    if (k->pending >= k->batch || now_ms() - k->last_flush >= k->flush_ms) return flush(k, s);
     return 0;
 }
 
@@ -482,17 +489,7 @@ int main(int argc, char **argv) {
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
-        if (num) {
-            char *end;
-            errno = 0;
-            long v = strtol(optarg, &end, 10);
-            if (errno || end == optarg || *end || v < lo_ || v > hi) {
-                fprintf(stderr, "pb-sink-file: --%s: '%s' is not an integer in [%ld, %ld]\n",
-                        lo[li].name, optarg, lo_, hi);
-                return 2;
-            }
-            *num = v;
-        }
+        if (num && pb_conn_long("pb-sink-file", lo[li].name, optarg, lo_, hi, num)) return 2;
     }
     if (!k.port || !k.dir || optind != argc) {
         fprintf(stderr, "pb-sink-file: --port and --dir are required (or PB_PORT, PB_DIR)\n");
@@ -522,102 +519,19 @@ int main(int argc, char **argv) {
     k.cl = cl;
     if (resume(&k) || open_current(&k)) return 2;
     k.files = 1;
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    int rc = 0;
-    long long backoff = 200;
-    while (!stop) {
-        pb_client_stream_opts_t so = {
-            .commit = "manual", .timeout_ms = (int)k.wait_ms, .idle_ms = (int)k.flush_ms};
-        pb_client_stream_t *s = pb_client_stream_open(cl, k.port, &so, &err);
-        if (!s) {
-            fprintf(stderr, "pb-sink-file: %s; retrying in %lld ms\n", err.msg, backoff);
-            if (err.status >= 400 && err.status < 500 && err.status != 429 && err.status != 409) {
-                rc = 1;
-                break;
-            }
-            for (long long t = 0; t < backoff && !stop; t += 100)
-                usleep(100000);
-            backoff = backoff * 2 > 10000 ? 10000 : backoff * 2;
-            continue;
-        }
-        backoff = 200;
-        long got = 0;
-        long long last_flush = now_ms();
-        for (;;) {
-            json_t *r = NULL;
-            int g = pb_client_stream_next(s, &r, &err);
-            if (g < 0) {
-                fprintf(stderr, "pb-sink-file: %s; reopening\n", err.msg);
-                break;
-            }
-            if (g == 0) break;
-            if (g == 1) {
-                got++;
-                json_int_t p = json_integer_value(json_object_get(r, "partition"));
-                json_int_t off = json_integer_value(json_object_get(r, "offset"));
-                if (p < 0 || p >= NPART) {
-                    fprintf(stderr, "pb-sink-file: partition %lld is beyond %d; stopping\n",
-                            (long long)p, NPART);
-                    json_decref(r);
-                    rc = 1;
-                    stop = 1;
-                    break;
-                }
-                if (off < k.next[p]) { /* already in the files: a redelivery after a crash */
-                    k.skipped++;
-                } else {
-                    if (k.avro) {
-                        if (avro_append(&k, r, off, s)) {
-                            json_decref(r);
-                            rc = 1;
-                            stop = 1;
-                            break;
-                        }
-                        k.next[p] = off + 1;
-                        k.written++;
-                        k.pending++;
-                        json_decref(r);
-                        goto next;
-                    }
-                    char *line = json_dumps(r, JSON_COMPACT);
-                    size_t n = strlen(line);
-                    if (fwrite(line, 1, n, k.f) != n || fputc('\n', k.f) == EOF) {
-                        fprintf(stderr, "pb-sink-file: write failed: %s\n", strerror(errno));
-                        free(line);
-                        json_decref(r);
-                        rc = 1;
-                        stop = 1;
-                        break;
-                    }
-                    free(line);
-                    k.length += (long long)n + 1;
-                    k.next[p] = off + 1;
-                    k.written++;
-                    k.pending++;
-                }
-                json_decref(r);
-            }
-        next:
-            if (k.pending >= k.batch || g == 2 || now_ms() - last_flush >= k.flush_ms) {
-                if (flush_all(&k, s)) {
-                    rc = 1;
-                    stop = 1;
-                }
-                last_flush = now_ms();
-            }
-            if (stop) break;
-        }
-        if (flush_all(&k, s)) rc = 1;
-        pb_client_stream_close(s);
-        if (k.once && got == 0) break;
-        if (k.once && !stop) {
-            /* --once: end after the first stream that ended quiet. */
-            break;
-        }
-    }
+    pb_conn_signals();
+    k.last_flush = now_ms();
+    pb_conn_sink_t sk = {.prog = "pb-sink-file",
+                         .port = k.port,
+                         .wait_ms = k.wait_ms,
+                         .idle_ms = k.flush_ms,
+                         .once = k.once,
+                         .pos = &k.pos,
+                         .skipped = &k.skipped,
+                         .record = take,
+                         .flush = flush,
+                         .arg = &k};
+    int rc = pb_conn_sink_run(cl, &sk);
     if (k.f) {
         if (flush_all(&k, NULL)) rc = 1;
         fclose(k.f);

@@ -25,20 +25,13 @@
 #include <unistd.h>
 
 #include "portbroker/client.h"
-
-#define NPART 256
-
-static volatile sig_atomic_t stop;
-static void on_signal(int sig) {
-    (void)sig;
-    stop = 1;
-}
+#include "portbroker/connector.h"
 
 typedef struct {
     const char *port, *target, *secret, *ckpt, *dlq;
     long retries, backoff_ms, wait_ms, flush_ms;
     int once;
-    long long next[NPART];
+    pb_conn_pos_t pos;
     long delivered, dead, skipped, attempts_failed, commits, pending;
     pb_client_t *tc; /* the webhook */
     char *tpath;     /* the webhook's path */
@@ -47,13 +40,7 @@ typedef struct {
 static int save_checkpoint(const sink_t *k) {
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", k->ckpt);
-    json_t *next = json_object();
-    for (int p = 0; p < NPART; p++)
-        if (k->next[p] >= 0) {
-            char key[12];
-            snprintf(key, sizeof key, "%d", p);
-            json_object_set_new(next, key, json_integer(k->next[p]));
-        }
+    json_t *next = pb_conn_pos_to_json(&k->pos);
     json_t *doc = json_pack("{s:s,s:o}", "port", k->port, "next", next);
     char *s = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(doc);
@@ -71,23 +58,16 @@ static int save_checkpoint(const sink_t *k) {
 }
 
 static int load_checkpoint(sink_t *k) {
-    for (int p = 0; p < NPART; p++)
-        k->next[p] = -1;
+    pb_conn_pos_init(&k->pos);
     if (access(k->ckpt, F_OK) != 0) return 0;
     json_error_t je;
     json_t *d = json_load_file(k->ckpt, 0, &je);
-    if (!d || !json_is_object(json_object_get(d, "next"))) {
+    if (!d || pb_conn_pos_from_json(&k->pos, json_object_get(d, "next"))) {
         fprintf(stderr,
                 "pb-sink-http: checkpoint %s is unreadable (%s); move it away to start over\n",
                 k->ckpt, d ? "no next" : je.text);
         json_decref(d);
         return -1;
-    }
-    const char *key;
-    json_t *v;
-    json_object_foreach(json_object_get(d, "next"), key, v) {
-        int p = atoi(key);
-        if (p >= 0 && p < NPART) k->next[p] = json_integer_value(v);
     }
     json_decref(d);
     return 0;
@@ -162,9 +142,8 @@ static int deliver(sink_t *k, json_t *rec) {
         }
         k->attempts_failed++;
         if (attempt > k->retries) break;
-        for (long t = 0; t < delay && !stop; t += 50)
-            usleep(50000);
-        if (stop) {
+        pb_conn_sleep(delay);
+        if (pb_conn_stopping()) {
             free(body);
             return -1;
         }
@@ -185,18 +164,28 @@ static int deliver(sink_t *k, json_t *rec) {
 
 static void commit(sink_t *k, pb_client_stream_t *s) {
     if (!k->pending) return;
-    json_t *cur = json_array();
-    for (int p = 0; p < NPART; p++)
-        if (k->next[p] >= 0)
-            json_array_append_new(
-                cur, json_pack("{s:i,s:I}", "partition", p, "offset", (json_int_t)k->next[p]));
-    pb_client_err_t err = {0};
-    if (pb_client_stream_commit(s, cur, &err))
-        fprintf(stderr, "pb-sink-http: %s (the checkpoint skips what comes again)\n", err.msg);
-    else
+    if (!pb_conn_pos_commit(&k->pos, s, "pb-sink-http", "the checkpoint skips what comes again"))
         k->commits++;
-    json_decref(cur);
     k->pending = 0;
+}
+
+/* pb_conn_sink_t.record: deliver (or dead-letter) one record, then checkpoint it. */
+static int take(void *arg, pb_client_stream_t *s, json_t *r, int p, long long off) {
+    sink_t *k = arg;
+    int d = deliver(k, r);
+    json_decref(r);
+    if (d < 0) return 1; /* stopped mid-retry: not checkpointed, comes again */
+    k->pos.next[p] = off + 1;
+    k->pending++;
+    if (save_checkpoint(k)) return -1;
+    if (k->pending >= 1000) commit(k, s);
+    return 0;
+}
+
+/* pb_conn_sink_t.flush: every record is checkpointed already; commit the cursors. */
+static int flush(void *arg, pb_client_stream_t *s) {
+    commit(arg, s);
+    return 0;
 }
 
 static void usage(FILE *f) {
@@ -282,17 +271,7 @@ int main(int argc, char **argv) {
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
-        if (num) {
-            char *end;
-            errno = 0;
-            long v = strtol(optarg, &end, 10);
-            if (errno || end == optarg || *end || v < lo_ || v > hi) {
-                fprintf(stderr, "pb-sink-http: --%s: '%s' is not an integer in [%ld, %ld]\n",
-                        lo[li].name, optarg, lo_, hi);
-                return 2;
-            }
-            *num = v;
-        }
+        if (num && pb_conn_long("pb-sink-http", lo[li].name, optarg, lo_, hi, num)) return 2;
     }
     if (!k.port || !k.target || !k.ckpt || optind != argc) {
         fprintf(stderr, "pb-sink-http: --port, --target and --checkpoint are required\n");
@@ -324,73 +303,18 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (load_checkpoint(&k)) return 2;
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    int rc = 0;
-    long long backoff = 200;
-    while (!stop) {
-        pb_client_stream_opts_t so = {
-            .commit = "manual", .timeout_ms = (int)k.wait_ms, .idle_ms = (int)k.flush_ms};
-        pb_client_stream_t *s = pb_client_stream_open(cl, k.port, &so, &err);
-        if (!s) {
-            fprintf(stderr, "pb-sink-http: %s; retrying in %lld ms\n", err.msg, backoff);
-            if (err.status >= 400 && err.status < 500 && err.status != 429 && err.status != 409) {
-                rc = 1;
-                break;
-            }
-            for (long long t = 0; t < backoff && !stop; t += 100)
-                usleep(100000);
-            backoff = backoff * 2 > 10000 ? 10000 : backoff * 2;
-            continue;
-        }
-        backoff = 200;
-        long got = 0;
-        while (!stop) {
-            json_t *r = NULL;
-            int g = pb_client_stream_next(s, &r, &err);
-            if (g < 0) {
-                fprintf(stderr, "pb-sink-http: %s; reopening\n", err.msg);
-                break;
-            }
-            if (g == 0) break;
-            if (g == 2) {
-                commit(&k, s);
-                continue;
-            }
-            got++;
-            json_int_t p = json_integer_value(json_object_get(r, "partition"));
-            json_int_t off = json_integer_value(json_object_get(r, "offset"));
-            if (p < 0 || p >= NPART) {
-                fprintf(stderr, "pb-sink-http: partition %lld is beyond %d; stopping\n",
-                        (long long)p, NPART);
-                json_decref(r);
-                rc = 1;
-                stop = 1;
-                break;
-            }
-            if (off < k.next[p]) {
-                k.skipped++;
-                json_decref(r);
-                continue;
-            }
-            int d = deliver(&k, r);
-            json_decref(r);
-            if (d < 0) break; /* stopped mid-retry: not checkpointed, comes again */
-            k.next[p] = off + 1;
-            k.pending++;
-            if (save_checkpoint(&k)) {
-                rc = 1;
-                stop = 1;
-                break;
-            }
-            if (k.pending >= 1000) commit(&k, s);
-        }
-        commit(&k, s);
-        pb_client_stream_close(s);
-        if (k.once && (got == 0 || !stop)) break;
-    }
+    pb_conn_signals();
+    pb_conn_sink_t sk = {.prog = "pb-sink-http",
+                         .port = k.port,
+                         .wait_ms = k.wait_ms,
+                         .idle_ms = k.flush_ms,
+                         .once = k.once,
+                         .pos = &k.pos,
+                         .skipped = &k.skipped,
+                         .record = take,
+                         .flush = flush,
+                         .arg = &k};
+    int rc = pb_conn_sink_run(cl, &sk);
     fprintf(stderr,
             "pb-sink-http: %s -> %s: %ld delivered, %ld dead-lettered (%s), %ld failed attempts, "
             "%ld redeliveries skipped, %ld commits\n",

@@ -25,15 +25,9 @@
 #include <unistd.h>
 
 #include "portbroker/client.h"
+#include "portbroker/connector.h"
 
-#define NPART 256
 #define MAXCOL 256
-
-static volatile sig_atomic_t stop;
-static void on_signal(int sig) {
-    (void)sig;
-    stop = 1;
-}
 
 typedef struct {
     char *name; /* field name (also the column, quoted) */
@@ -50,9 +44,11 @@ typedef struct {
     col_t cols[MAXCOL];
     int ncols;
     char *upsert; /* the prepared statement's text */
-    long long next[NPART];
+    pb_conn_pos_t pos;
     json_t *rows; /* the batch */
     long written, skipped, batches, commits;
+    pb_client_t *cl;
+    int ready; /* the table is set up (at the first record: its reader schema) */
 } sink_t;
 
 static void die_db(sink_t *k, const char *what, PGresult *r) {
@@ -219,7 +215,7 @@ static int setup(sink_t *k, pb_client_t *cl, long schema_id) {
     }
     for (int t = 0; t < PQntuples(or); t++) {
         int p = atoi(PQgetvalue(or, t, 0));
-        if (p >= 0 && p < NPART) k->next[p] = atoll(PQgetvalue(or, t, 1));
+        if (p >= 0 && p < PB_CONN_NPART) k->pos.next[p] = atoll(PQgetvalue(or, t, 1));
     }
     if (PQntuples(or))
         fprintf(stderr, "pb-sink-postgres: resuming from pb_sink_offsets (%d partitions)\n",
@@ -257,16 +253,16 @@ static char *value_text(const json_t *v, int json, int unit) {
     return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
-/* One transaction: the rows, the offsets; then the cursors. */
-static int flush(sink_t *k, pb_client_stream_t *s) {
+/* One transaction: the rows, the offsets; then the cursors. pb_conn_sink_t.flush. */
+static int flush(void *arg, pb_client_stream_t *s) {
+    sink_t *k = arg;
     if (json_array_size(k->rows) == 0) return 0;
     if (exec_ok(k, "BEGIN")) return -1;
     size_t i;
     json_t *rec;
     char *vals[MAXCOL + 3];
     const char *pv[MAXCOL + 3];
-    long long next[NPART];
-    memcpy(next, k->next, sizeof next);
+    pb_conn_pos_t next = k->pos;
     json_array_foreach(k->rows, i, rec) {
         json_t *val = json_object_get(rec, "value");
         json_t *key = json_object_get(rec, "key");
@@ -303,13 +299,13 @@ static int flush(sink_t *k, pb_client_stream_t *s) {
             exec_ok(k, "ROLLBACK");
             return -1;
         }
-        next[p] = o + 1;
+        next.next[p] = o + 1;
     }
-    for (int p = 0; p < NPART; p++) {
-        if (next[p] == k->next[p]) continue;
+    for (int p = 0; p < PB_CONN_NPART; p++) {
+        if (next.next[p] == k->pos.next[p]) continue;
         char pb[16], ob[24];
         snprintf(pb, sizeof pb, "%d", p);
-        snprintf(ob, sizeof ob, "%lld", next[p]);
+        snprintf(ob, sizeof ob, "%lld", next.next[p]);
         const char *ov[3] = {k->port, pb, ob};
         PGresult *r = PQexecParams(
             k->db,
@@ -325,22 +321,30 @@ static int flush(sink_t *k, pb_client_stream_t *s) {
         }
     }
     if (exec_ok(k, "COMMIT")) return -1;
-    memcpy(k->next, next, sizeof next);
+    k->pos = next;
     k->written += (long)json_array_size(k->rows);
     k->batches++;
     json_array_clear(k->rows);
-    json_t *cur = json_array();
-    for (int p = 0; p < NPART; p++)
-        if (k->next[p] >= 0)
-            json_array_append_new(
-                cur, json_pack("{s:i,s:I}", "partition", p, "offset", (json_int_t)k->next[p]));
-    pb_client_err_t err = {0};
-    if (s && pb_client_stream_commit(s, cur, &err))
-        fprintf(stderr, "pb-sink-postgres: %s (pb_sink_offsets skips what comes again)\n", err.msg);
-    else if (s)
+    if (s && !pb_conn_pos_commit(&k->pos, s, "pb-sink-postgres",
+                                 "pb_sink_offsets skips what comes again"))
         k->commits++;
-    json_decref(cur);
     return 0;
+}
+
+/* pb_conn_sink_t.record: the first record sets the table up from its reader schema; records
+ * are upserted in batches of --batch. */
+static int take(void *arg, pb_client_stream_t *s, json_t *r, int p, long long off) {
+    sink_t *k = arg;
+    (void)p, (void)off;
+    if (!k->ready) {
+        if (setup(k, k->cl, (long)json_integer_value(json_object_get(r, "schema_id")))) {
+            json_decref(r);
+            return -1;
+        }
+        k->ready = 1;
+    }
+    json_array_append_new(k->rows, r);
+    return (long)json_array_size(k->rows) >= k->batch ? flush(k, s) : 0;
 }
 
 static void usage(FILE *f) {
@@ -406,17 +410,7 @@ int main(int argc, char **argv) {
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
-        if (num) {
-            char *end;
-            errno = 0;
-            long v = strtol(optarg, &end, 10);
-            if (errno || end == optarg || *end || v < lo_ || v > hi) {
-                fprintf(stderr, "pb-sink-postgres: --%s: '%s' is not an integer in [%ld, %ld]\n",
-                        lo[li].name, optarg, lo_, hi);
-                return 2;
-            }
-            *num = v;
-        }
+        if (num && pb_conn_long("pb-sink-postgres", lo[li].name, optarg, lo_, hi, num)) return 2;
     }
     if (!k.port || !k.table || optind != argc) {
         fprintf(stderr,
@@ -424,8 +418,7 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    for (int p = 0; p < NPART; p++)
-        k.next[p] = -1;
+    pb_conn_pos_init(&k.pos);
     k.db = PQconnectdb(k.conninfo ? k.conninfo : "");
     if (PQstatus(k.db) != CONNECTION_OK) {
         fprintf(stderr, "pb-sink-postgres: cannot connect to PostgreSQL: %s", PQerrorMessage(k.db));
@@ -439,77 +432,20 @@ int main(int argc, char **argv) {
         PQfinish(k.db);
         return 2;
     }
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    pb_conn_signals();
+    k.cl = cl;
     k.rows = json_array();
-    int rc = 0, ready = 0;
-    long long backoff = 200;
-    while (!stop) {
-        pb_client_stream_opts_t so = {
-            .commit = "manual", .timeout_ms = (int)k.wait_ms, .idle_ms = (int)k.flush_ms};
-        pb_client_stream_t *s = pb_client_stream_open(cl, k.port, &so, &err);
-        if (!s) {
-            fprintf(stderr, "pb-sink-postgres: %s; retrying in %lld ms\n", err.msg, backoff);
-            if (err.status >= 400 && err.status < 500 && err.status != 429 && err.status != 409) {
-                rc = 1;
-                break;
-            }
-            for (long long t = 0; t < backoff && !stop; t += 100)
-                usleep(100000);
-            backoff = backoff * 2 > 10000 ? 10000 : backoff * 2;
-            continue;
-        }
-        backoff = 200;
-        long got = 0;
-        while (!stop) {
-            json_t *r = NULL;
-            int g = pb_client_stream_next(s, &r, &err);
-            if (g < 0) {
-                fprintf(stderr, "pb-sink-postgres: %s; reopening\n", err.msg);
-                break;
-            }
-            if (g == 0) break;
-            if (g == 1) {
-                got++;
-                if (!ready) {
-                    if (setup(&k, cl, (long)json_integer_value(json_object_get(r, "schema_id")))) {
-                        json_decref(r);
-                        rc = 1;
-                        stop = 1;
-                        break;
-                    }
-                    ready = 1;
-                }
-                json_int_t p = json_integer_value(json_object_get(r, "partition"));
-                json_int_t off = json_integer_value(json_object_get(r, "offset"));
-                if (p < 0 || p >= NPART) {
-                    fprintf(stderr, "pb-sink-postgres: partition %lld is beyond %d\n", (long long)p,
-                            NPART);
-                    json_decref(r);
-                    rc = 1;
-                    stop = 1;
-                    break;
-                }
-                if (off < k.next[p]) {
-                    k.skipped++;
-                    json_decref(r);
-                    continue;
-                }
-                json_array_append_new(k.rows, r);
-            }
-            if ((g == 2 || (long)json_array_size(k.rows) >= k.batch) && flush(&k, s)) {
-                rc = 1;
-                stop = 1;
-                break;
-            }
-        }
-        if (rc == 0 && flush(&k, s)) rc = 1;
-        json_array_clear(k.rows); /* what did not commit comes again */
-        pb_client_stream_close(s);
-        if (k.once && (got == 0 || !stop)) break;
-    }
+    pb_conn_sink_t sk = {.prog = "pb-sink-postgres",
+                         .port = k.port,
+                         .wait_ms = k.wait_ms,
+                         .idle_ms = k.flush_ms,
+                         .once = k.once,
+                         .pos = &k.pos,
+                         .skipped = &k.skipped,
+                         .record = take,
+                         .flush = flush,
+                         .arg = &k};
+    int rc = pb_conn_sink_run(cl, &sk);
     fprintf(
         stderr,
         "pb-sink-postgres: %s -> %s: %ld records upserted in %ld transactions, %ld redeliveries "

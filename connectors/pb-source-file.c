@@ -23,12 +23,7 @@
 #include <unistd.h>
 
 #include "portbroker/client.h"
-
-static volatile sig_atomic_t stop;
-static void on_signal(int sig) {
-    (void)sig;
-    stop = 1;
-}
+#include "portbroker/connector.h"
 
 typedef struct {
     const char *file, *port, *ckpt;
@@ -211,17 +206,7 @@ int main(int argc, char **argv) {
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
-        if (num) {
-            char *end;
-            errno = 0;
-            long v = strtol(optarg, &end, 10);
-            if (errno || end == optarg || *end || v < lo_ || v > hi) {
-                fprintf(stderr, "pb-source-file: --%s: '%s' is not an integer in [%ld, %ld]\n",
-                        lo[li].name, optarg, lo_, hi);
-                return 2;
-            }
-            *num = v;
-        }
+        if (num && pb_conn_long("pb-source-file", lo[li].name, optarg, lo_, hi, num)) return 2;
     }
     if (!k.port || !k.file || optind != argc) {
         fprintf(stderr, "pb-source-file: --port and --file are required (or PB_PORT, PB_FILE)\n");
@@ -245,16 +230,13 @@ int main(int argc, char **argv) {
         pb_client_destroy(cl);
         return 2;
     }
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    pb_conn_signals();
     json_t *recs = json_array();
     char *line = NULL;
     size_t cap = 0;
     long long pos = k.offset; /* offset of the next line to read */
     int rc = 0;
-    while (!stop) {
+    while (!pb_conn_stopping()) {
         ssize_t len = getline(&line, &cap, k.in);
         if (len > 0 && (line[len - 1] == '\n' || !k.follow)) {
             long long at = pos;
@@ -312,7 +294,7 @@ int main(int argc, char **argv) {
                 continue;
             }
         }
-        usleep((useconds_t)k.poll_ms * 1000);
+        pb_conn_sleep(k.poll_ms);
     }
     if (rc == 0 && send_batch(&k, cl, recs, pos)) rc = 1;
     fprintf(

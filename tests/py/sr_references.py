@@ -8,22 +8,9 @@ import sys
 from confluent_kafka.schema_registry import Schema, SchemaReference, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-import os
+from tap import failed, ok, started
 
 client = SchemaRegistryClient({"url": sys.argv[1]})
-# TAP_START=k: number the points from k+1 and print no plan (the calling .t prints it).
-n = int(os.environ.get("TAP_START", "0"))
-failed = 0
-
-
-def ok(cond, name, diag=""):
-    global n, failed
-    n += 1
-    print(("ok" if cond else "not ok"), n, "-", name)
-    if not cond:
-        failed += 1
-        for line in str(diag).splitlines():
-            print("#  ", line)
 
 
 def error_code(fn):
@@ -34,7 +21,7 @@ def error_code(fn):
     return None
 
 
-if not n:
+if not started():
     print("1..9")
 address = {"type": "record", "name": "Address", "namespace": "com.acme.py.shared",
            "fields": [{"name": "street", "type": "string"}, {"name": "city", "type": "string"}]}
@@ -64,4 +51,4 @@ ok(error_code(lambda: client.delete_version("py-address", 1)) == 42206,
    "deleting the referenced version: 42206")
 ok(client.delete_version("py-customer-value", 1) == 1 and client.delete_version("py-address", 1) == 1,
    "after the referrer is deleted, the referenced version can be")
-sys.exit(1 if failed else 0)
+sys.exit(1 if failed() else 0)

@@ -1,7 +1,11 @@
 """TAP output for the Python test clients in this folder: ok(cond, name, diag) prints one test
-point (diagnostics after a failure); failed() counts the failures for the exit status."""
+point (diagnostics after a failure); failed() counts the failures for the exit status.
+TAP_START=k in the environment numbers the points from k+1 (the calling .t prints the plan and
+runs several clients one after another); started() says whether it was given."""
+import os
 
-_n = 0
+_n = int(os.environ.get("TAP_START", "0"))
+_started = "TAP_START" in os.environ and _n > 0
 _failed = 0
 
 
@@ -13,6 +17,10 @@ def ok(cond, name, diag=""):
         _failed += 1
         for line in str(diag).splitlines():
             print("#  ", line)
+
+
+def started():
+    return _started
 
 
 def failed():
