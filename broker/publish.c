@@ -25,6 +25,7 @@
 #include "codec.h"
 #include "http.h"
 #include "id.h"
+#include "gzip.h"
 #include "log.h"
 #include "metrics.h"
 #include "registry.h"
@@ -1002,7 +1003,18 @@ static void json_str(pb_buf_t *o, const char *s, size_t len) {
 }
 
 static void reply_buf(pb_http_req_t *req, int status, pb_buf_t *o) {
-    pb_http_reply(req, status, JSON_TYPE, o->data, o->len);
+    pb_buf_t z = {0};
+    pb_err_t err = {0};
+    /* A large batch's results compress well; as pb_api_reply_json does for other replies. */
+    if (o->len >= 512 && pb_gzip_accepted(pb_http_header(req, "Accept-Encoding")) &&
+        pb_gzip_compress(o->data, o->len, &z, &err) == 0) {
+        pb_http_set_header(req, "Content-Encoding", "gzip");
+        pb_http_set_header(req, "Vary", "Accept-Encoding");
+        pb_http_reply(req, status, JSON_TYPE, z.data, z.len);
+    } else {
+        pb_http_reply(req, status, JSON_TYPE, o->data, o->len);
+    }
+    pb_buf_free(&z);
     pb_buf_free(o);
 }
 

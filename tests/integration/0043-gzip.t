@@ -6,7 +6,7 @@
 # incrementally: every record is readable as soon as it is written, not only at the end).
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
-plan 17
+plan 18
 start_kafka 3
 start_broker B -o kafka.bootstrap.servers="$BROKERS" -o mesh.namespace=com.acme \
   -o publish.max.body.bytes=65536 || bail "serve did not start"
@@ -38,13 +38,16 @@ print(r.status, [x["id"] for x in d["results"]])
 PYEOF
 )
 is "http.client, gzip NDJSON body: 200, ids kept" "$R" "200 ['py-0', 'py-1', 'py-2', 'py-3', 'py-4']"
+HTTP_STATUS=$(curl -sS --max-time 20 --compressed -D "$T/pubz.h" -o "$T/pubz.body" -w '%{http_code}' -H 'Content-Type: application/json' -H 'Content-Encoding: gzip' --data-binary @"$T/b.json.gz" "$URL")
+is "publish with curl --compressed: the results come back gzip-compressed and decode" \
+  "$HTTP_STATUS $(tr -d '\r' <"$T/pubz.h" | grep -ci '^content-encoding: gzip') $(jq '.results | length' "$T/pubz.body")" "200 1 20"
 # two gzip members back to back (what `cat a.gz b.gz` gives) are one body
 jq -cn --argjson v "$REC" '{key: "m1", value: $v}' | gzip -c >"$T/m.gz"
 jq -cn --argjson v "$REC" '{key: "m2", value: $v}' | gzip -c >>"$T/m.gz"
 HTTP_STATUS=$(curl -sS --max-time 20 -o "$T/pub.body" -w '%{http_code}' -H 'Content-Type: application/x-ndjson' -H 'Content-Encoding: gzip' --data-binary @"$T/m.gz" "$URL")
 is "a body of two gzip members: both records" "$HTTP_STATUS $(jq '.results | length' "$T/pub.body")" "200 2"
 before=$(count)
-is "Kafka holds the 27 records" "$before" 27
+is "Kafka holds the 47 records" "$before" 47
 
 # a gzip bomb: 5 MB of spaces in about 5 KB
 { printf '{"records": ['; head -c 5000000 /dev/zero | tr '\0' ' '; printf ']}'; } | gzip -9 -c >"$T/bomb.gz"
