@@ -4,7 +4,7 @@
 SAN     ?=
 VARIANT := $(if $(SAN),$(SAN),release)
 B       := build/$(VARIANT)
-PKGS    := libevent libevent_pthreads rdkafka avro-c jansson libzstd libcrypto libssl libevent_openssl
+PKGS    := libevent libevent_pthreads rdkafka avro-c jansson libzstd libcrypto libssl libevent_openssl zlib
 CC      ?= cc
 
 WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \

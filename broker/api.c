@@ -19,6 +19,7 @@
 #include "broker.h"
 #include "descriptor.h"
 #include "exporter.h"
+#include "gzip.h"
 #include "id.h"
 #include "log.h"
 #include "ops.h"
@@ -28,6 +29,7 @@
 #include "sub.h"
 
 #define JSON_TYPE "application/json"
+#define PB_API_GZIP_MIN 512 /* smallest JSON reply sent gzip-compressed when the client asks */
 
 /* ---- replies -------------------------------------------------------------------------------- */
 
@@ -39,7 +41,19 @@ void pb_api_reply_json(pb_http_req_t *req, int status, json_t *body) {
         pb_http_reply(req, 500, JSON_TYPE, oom, sizeof oom - 1);
         return;
     }
-    pb_http_reply(req, status, JSON_TYPE, text, strlen(text));
+    size_t len = strlen(text);
+    pb_buf_t z = {0};
+    pb_err_t err = {0};
+    /* curl --compressed and most clients ask for gzip; small replies are not worth it. */
+    if (len >= PB_API_GZIP_MIN && pb_gzip_accepted(pb_http_header(req, "Accept-Encoding")) &&
+        pb_gzip_compress(text, len, &z, &err) == 0) {
+        pb_http_set_header(req, "Content-Encoding", "gzip");
+        pb_http_set_header(req, "Vary", "Accept-Encoding");
+        pb_http_reply(req, status, JSON_TYPE, z.data, z.len);
+    } else {
+        pb_http_reply(req, status, JSON_TYPE, text, len);
+    }
+    pb_buf_free(&z);
     free(text);
 }
 

@@ -61,7 +61,9 @@ int pb_api_methods_format(unsigned methods, char *out, size_t size);
 void pb_api_handle(pb_http_req_t *req, void *arg);
 
 /* Reply with a JSON document (steals the reference to body; NULL or unprintable: 500 with error
- * code 50001 "out of memory"). Frees req. Loop thread; for every module that answers HTTP. */
+ * code 50001 "out of memory"), gzip-compressed (Content-Encoding: gzip) when it is 512 bytes or
+ * more and the request's Accept-Encoding admits gzip. Frees req. Loop thread; for every module
+ * that answers HTTP. */
 void pb_api_reply_json(pb_http_req_t *req, int status, json_t *body);
 
 /* Reply with the API's error body {"error_code": code, "message": printf(fmt, ...)}; statuses

@@ -332,12 +332,13 @@ static void consume_usage(FILE *f) {
           "Reads input port PORT's stream (its subscriber group) and prints each record, by "
           "default\nas one JSON line. Ends after --max records or when the stream is quiet for "
           "--wait-ms.\n"
-          "  --max N           stop after N records\n"
+          "  --max N           stop after N records (a bounded poll: the broker sends at most N;\n"
+          "                    --wait-ms is then the whole poll)\n"
           "  --commit          commit the cursors of the records printed (else they come again)\n"
           "  --commit-every N  commit at least every N records (default 1000) and when idle\n"
           "  --wait-ms T       end after T ms without a record (default 5000)\n"
-          "  --from WHERE      committed|earliest|latest|time:RFC3339|offsets:p:o,... (needs a "
-          "broker\n                    with DESIGN §5's seek)\n"
+          "  --from WHERE      committed|earliest|latest|time:RFC3339|offsets:p:o,... where to "
+          "start\n                    (a rewind is committed with --commit)\n"
           "  --batch N         records per write from the broker\n"
           "  -f FORMAT         kcat-like: %k key, %v value, %h headers (k=v,...), %p partition,\n"
           "                    %o offset, %T time, %s schema id, %% %, \\n \\t; no newline is "
@@ -519,7 +520,8 @@ int pb_cli_consume(int argc, char **argv) {
         if (max && count >= max) break;
     }
     fflush(stdout);
-    /* Commit before closing: this release's broker takes cursors only while the stream is open. */
+    /* The last cursors: through the stream while it is open, else (--max ended it) the broker
+     * commits them through the group. */
     if (commit && pending && commit_noted(s, &cur, pending) == 0) pending = 0;
     pb_client_stream_close(s);
     fprintf(stderr, "portbroker consume: %s: %ld records%s\n", port, count,

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <pthread.h>
@@ -1507,7 +1508,51 @@ struct pb_kafka_stream {
     char *topic;
     pb_kafka_stream_rebalance_cb_t cb;
     void *arg;
+    pb_kafka_tp_t *start; /* pb_kafka_stream_start_at: first-assignment positions */
+    size_t n_start;
+    int64_t dflt;
+    int32_t *seen; /* partitions assigned at least once (the start applies once) */
+    size_t n_seen;
 };
+
+/* librdkafka's offset for one of ours (PB_KAFKA_OFFSET_STORED is its "invalid": committed). */
+static int64_t rd_offset(int64_t o) {
+    return o == PB_KAFKA_OFFSET_STORED      ? RD_KAFKA_OFFSET_INVALID
+           : o == PB_KAFKA_OFFSET_BEGINNING ? RD_KAFKA_OFFSET_BEGINNING
+           : o == PB_KAFKA_OFFSET_END       ? RD_KAFKA_OFFSET_END
+                                            : o;
+}
+
+/* Set where each partition of a new assignment starts: the stream's start position the first time
+ * the stream gets it, the committed offset afterwards. */
+static void stream_place(pb_kafka_stream_t *s, rd_kafka_topic_partition_list_t *parts) {
+    for (int i = 0; i < parts->cnt; i++) {
+        int32_t p = parts->elems[i].partition;
+        int seen = 0;
+        for (size_t j = 0; j < s->n_seen && !seen; j++)
+            seen = s->seen[j] == p;
+        if (seen) continue;
+        int32_t *ns = realloc(s->seen, (s->n_seen + 1) * sizeof *ns);
+        if (!ns) continue; /* out of memory: it starts as below again on a later assignment */
+        s->seen = ns;
+        s->seen[s->n_seen++] = p;
+        int64_t o = s->dflt;
+        for (size_t j = 0; j < s->n_start; j++)
+            if (s->start[j].partition == p) o = s->start[j].offset;
+        parts->elems[i].offset = rd_offset(o);
+    }
+}
+
+int pb_kafka_stream_start_at(pb_kafka_stream_t *s, const pb_kafka_tp_t *start, size_t n,
+                             int64_t dflt, pb_err_t *err) {
+    s->dflt = dflt;
+    if (!n) return 0;
+    if (!(s->start = malloc(n * sizeof *start)))
+        return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+    memcpy(s->start, start, n * sizeof *start);
+    s->n_start = n;
+    return 0;
+}
 
 /* Consumer settings shared by streams and the lag probe: the base, the embedded cluster's timing
  * facts as defaults (rebalances cost session.timeout.ms - 1 s there; empty fetches wait
@@ -1539,6 +1584,7 @@ static void stream_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
     for (int i = 0; i < parts->cnt && n < sizeof ids / sizeof ids[0]; i++)
         ids[n++] = parts->elems[i].partition;
     if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        stream_place(s, parts);
         rd_kafka_assign(rk, parts);
         if (s->cb) s->cb(s->arg, 1, ids, n);
     } else {
@@ -1561,6 +1607,7 @@ pb_kafka_stream_t *pb_kafka_stream_new(pb_kafka_t *k, const pb_config_t *cfg, co
     }
     s->cb = cb;
     s->arg = arg;
+    s->dflt = PB_KAFKA_OFFSET_STORED;
     snprintf(kb, sizeof kb, "%d", queue_kbytes > 0 ? queue_kbytes : 1);
     snprintf(fw, sizeof fw, "%lld", (long long)cfg->sub_fetch_wait_ms);
     /* sub.fetch.wait.ms (0: sub_consumer_conf's choice). Then bound what a stream prefetches
@@ -1678,6 +1725,8 @@ static void stream_free(pb_kafka_stream_t *s, rd_kafka_topic_partition_list_t *f
     rd_kafka_consumer_close(s->rk);
     rd_kafka_destroy(s->rk);
     free(s->topic);
+    free(s->start);
+    free(s->seen);
     free(s);
 }
 
@@ -1716,6 +1765,296 @@ int pb_kafka_closer_reap(pb_kafka_closer_t *c, int wait) {
     rd_kafka_topic_partition_list_destroy(c->final);
     free(c);
     return 1;
+}
+
+/* ---- offset jobs ---- */
+
+#define JOB_TIMEOUT_MS 5000 /* each Kafka request of a job */
+#define JOB_JOIN_MS 20000   /* a cursor commit that has to join the group: assignment */
+#define JOB_MAX_PARTS 1024
+
+struct pb_kafka_job {
+    pthread_t thread;
+    atomic_int done;
+    int started;
+    int commit; /* pb_kafka_job_commit, else pb_kafka_job_positions */
+    rd_kafka_t *rk;
+    char *topic;
+    int64_t ts_ms;
+    pb_kafka_tp_t *tp; /* in: the offsets asked for; out: the positions */
+    size_t n;
+    int wake_fd;
+    int assigned; /* join path: the group gave this client its assignment */
+    pb_err_t err;
+};
+
+/* Check each of j->tp against its partition's watermarks. 0 or the error code (j->err set). */
+static int job_check(pb_kafka_job_t *j) {
+    for (size_t i = 0; i < j->n; i++) {
+        int32_t p = j->tp[i].partition;
+        int64_t lo = 0, hi = 0, o = j->tp[i].offset;
+        rd_kafka_resp_err_t e =
+            rd_kafka_query_watermark_offsets(j->rk, j->topic, p, &lo, &hi, JOB_TIMEOUT_MS);
+        if (e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+            e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+            return pb_err_set(&j->err, PB_ERR_INVALID, "partition %d: %s has no such partition",
+                              (int)p, j->topic);
+        if (e)
+            return pb_err_set(&j->err, PB_ERR_UNAVAILABLE, "%s [%d] watermarks: %s", j->topic,
+                              (int)p, rd_kafka_err2str(e));
+        if (o > hi)
+            return pb_err_set(&j->err, PB_ERR_INVALID,
+                              "partition %d: offset %" PRId64 " is beyond its end (the next "
+                              "offset to be written is %" PRId64 ")",
+                              (int)p, o, hi);
+        if (o < lo)
+            return pb_err_set(&j->err, PB_ERR_INVALID,
+                              "partition %d: offset %" PRId64 " was deleted by retention (the "
+                              "first offset kept is %" PRId64 ")",
+                              (int)p, o, lo);
+    }
+    return 0;
+}
+
+/* The Kafka timestamp of the record at offset (or the first after it) of partition p: 0 and *ts, or
+ * -1 when none could be read in time. */
+static int job_read_ts(pb_kafka_job_t *j, int32_t p, int64_t offset, int64_t *ts) {
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(tl, j->topic, p)->offset = offset;
+    rd_kafka_resp_err_t e = rd_kafka_assign(j->rk, tl);
+    rd_kafka_topic_partition_list_destroy(tl);
+    int rc = -1;
+    int64_t deadline = now_ms() + JOB_TIMEOUT_MS;
+    while (!e && rc && now_ms() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(j->rk, 50);
+        if (!m) continue;
+        if (!m->err && m->partition == p && m->offset >= offset) {
+            *ts = rd_kafka_message_timestamp(m, NULL);
+            rc = 0;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_assign(j->rk, NULL);
+    return rc;
+}
+
+/*
+ * Kafka answered "no record at or after ts" (-1) for partition p holding [lo, hi): true when the
+ * last record is older; a cluster that does not index timestamps (the embedded one answers -1 to
+ * every such query) is caught here, and the offset is then found by a binary search over the
+ * records' timestamps (log2(records) single-record reads; assumes timestamps grow with offsets, as
+ * LogAppendTime and ordinary producers give). *out: the offset, or PB_KAFKA_OFFSET_END.
+ */
+static int job_time_fallback(pb_kafka_job_t *j, int32_t p, int64_t *out) {
+    int64_t lo = 0, hi = 0, ts = -1;
+    rd_kafka_resp_err_t e =
+        rd_kafka_query_watermark_offsets(j->rk, j->topic, p, &lo, &hi, JOB_TIMEOUT_MS);
+    if (e)
+        return pb_err_set(&j->err, PB_ERR_UNAVAILABLE, "%s [%d] watermarks: %s", j->topic, (int)p,
+                          rd_kafka_err2str(e));
+    *out = PB_KAFKA_OFFSET_END;
+    if (hi <= lo) return 0;
+    if (job_read_ts(j, p, hi - 1, &ts))
+        return pb_err_set(&j->err, PB_ERR_UNAVAILABLE, "%s [%d]: cannot read offset %" PRId64,
+                          j->topic, (int)p, hi - 1);
+    if (ts < j->ts_ms) return 0;
+    int64_t a = lo, b = hi - 1;
+    while (a < b) {
+        int64_t mid = a + (b - a) / 2;
+        if (job_read_ts(j, p, mid, &ts))
+            return pb_err_set(&j->err, PB_ERR_UNAVAILABLE, "%s [%d]: cannot read offset %" PRId64,
+                              j->topic, (int)p, mid);
+        if (ts >= j->ts_ms)
+            b = mid;
+        else
+            a = mid + 1;
+    }
+    *out = a;
+    return 0;
+}
+
+/* The first offset at or after j->ts_ms of every partition of the topic, into j->tp. */
+static int job_times(pb_kafka_job_t *j) {
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(j->rk, j->topic, NULL);
+    rd_kafka_resp_err_t e =
+        rkt ? rd_kafka_metadata(j->rk, 0, rkt, &md, JOB_TIMEOUT_MS) : RD_KAFKA_RESP_ERR__FAIL;
+    if (rkt) rd_kafka_topic_destroy(rkt);
+    if (e) return pb_err_set(&j->err, PB_ERR_UNAVAILABLE, "metadata: %s", rd_kafka_err2str(e));
+    int np = md->topic_cnt == 1 && !md->topics[0].err ? md->topics[0].partition_cnt : -1;
+    rd_kafka_metadata_destroy(md);
+    if (np <= 0)
+        return pb_err_set(&j->err, PB_ERR_UNAVAILABLE, "topic %s has no partitions yet", j->topic);
+    if (np > JOB_MAX_PARTS) np = JOB_MAX_PARTS;
+    if (!(j->tp = calloc((size_t)np, sizeof *j->tp)))
+        return pb_err_set(&j->err, PB_ERR_NOMEM, "out of memory");
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(np);
+    for (int p = 0; p < np; p++)
+        rd_kafka_topic_partition_list_add(tl, j->topic, p)->offset = j->ts_ms;
+    e = rd_kafka_offsets_for_times(j->rk, tl, JOB_TIMEOUT_MS);
+    int rc = 0;
+    for (int i = 0; !e && i < tl->cnt; i++) {
+        if (tl->elems[i].err) e = tl->elems[i].err;
+        j->tp[i] =
+            (pb_kafka_tp_t){tl->elems[i].partition,
+                            tl->elems[i].offset >= 0 ? tl->elems[i].offset : PB_KAFKA_OFFSET_END};
+    }
+    if (e)
+        rc = pb_err_set(&j->err, PB_ERR_UNAVAILABLE, "offsets for time on %s: %s", j->topic,
+                        rd_kafka_err2str(e));
+    for (int i = 0; !rc && i < np; i++)
+        if (j->tp[i].offset == PB_KAFKA_OFFSET_END)
+            rc = job_time_fallback(j, j->tp[i].partition, &j->tp[i].offset);
+    if (!rc) j->n = (size_t)np;
+    rd_kafka_topic_partition_list_destroy(tl);
+    return rc;
+}
+
+static void job_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
+                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
+    pb_kafka_job_t *j = opaque;
+    if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        rd_kafka_assign(rk, parts);
+        j->assigned = 1;
+    } else {
+        rd_kafka_assign(rk, NULL);
+        j->assigned = 0;
+    }
+}
+
+static rd_kafka_resp_err_t job_commit_once(pb_kafka_job_t *j) {
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new((int)j->n);
+    for (size_t i = 0; i < j->n; i++)
+        rd_kafka_topic_partition_list_add(tl, j->topic, j->tp[i].partition)->offset =
+            j->tp[i].offset;
+    rd_kafka_resp_err_t e = rd_kafka_commit(j->rk, tl, 0);
+    for (int i = 0; !e && i < tl->cnt; i++)
+        e = tl->elems[i].err;
+    rd_kafka_topic_partition_list_destroy(tl);
+    return e;
+}
+
+static int refused_member(rd_kafka_resp_err_t e) {
+    return e == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID || e == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+           e == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS || e == RD_KAFKA_RESP_ERR__STATE;
+}
+
+/* Commit as a non-member; when the group refuses, join, commit as a member, leave. */
+static int job_commit(pb_kafka_job_t *j) {
+    rd_kafka_resp_err_t e = job_commit_once(j);
+    if (!e) return 0;
+    if (!refused_member(e))
+        return pb_err_set(&j->err, PB_ERR_UNAVAILABLE, "commit to %s: %s", j->topic,
+                          rd_kafka_err2str(e));
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, j->topic, RD_KAFKA_PARTITION_UA);
+    e = rd_kafka_subscribe(j->rk, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (e)
+        return pb_err_set(&j->err, PB_ERR_UNAVAILABLE, "join the group of %s: %s", j->topic,
+                          rd_kafka_err2str(e));
+    int64_t deadline = now_ms() + JOB_JOIN_MS;
+    int rc = PB_ERR_TIMEOUT;
+    pb_err_set(&j->err, PB_ERR_TIMEOUT,
+               "the consumer group of %s gave no assignment within %d ms (a rebalance is under "
+               "way); retry",
+               j->topic, JOB_JOIN_MS);
+    while (now_ms() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(j->rk, 100);
+        if (m) rd_kafka_message_destroy(m); /* fetched while joined: not ours to read */
+        if (!j->assigned) continue;
+        e = job_commit_once(j);
+        if (!e) {
+            rc = 0;
+            break;
+        }
+        if (!refused_member(e)) {
+            rc = pb_err_set(&j->err, PB_ERR_UNAVAILABLE, "commit to %s: %s", j->topic,
+                            rd_kafka_err2str(e));
+            break;
+        }
+    }
+    rd_kafka_consumer_close(j->rk);
+    return rc;
+}
+
+static void *job_main(void *arg) {
+    pb_kafka_job_t *j = arg;
+    int rc = j->commit ? job_check(j) : j->n ? job_check(j) : job_times(j);
+    if (!rc && j->commit) rc = job_commit(j);
+    if (!rc) j->err.code = 0;
+    atomic_store(&j->done, 1);
+    char c = 'j';
+    if (j->wake_fd >= 0 && write(j->wake_fd, &c, 1) < 0) {
+        /* a full wake pipe already means "look again" */
+    }
+    return NULL;
+}
+
+static pb_kafka_job_t *job_start(pb_kafka_t *k, const char *group, const char *topic,
+                                 const pb_kafka_tp_t *offsets, size_t n, int64_t ts_ms, int commit,
+                                 int wake_fd, pb_err_t *err) {
+    pb_kafka_job_t *j = calloc(1, sizeof *j);
+    if (!j || !(j->topic = strdup(topic)) || (n && !(j->tp = malloc(n * sizeof *offsets)))) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    if (n) memcpy(j->tp, offsets, n * sizeof *offsets);
+    j->n = n;
+    j->ts_ms = ts_ms;
+    j->commit = commit;
+    j->wake_fd = wake_fd;
+    rd_kafka_conf_t *conf = sub_consumer_conf(k, group, "portbroker-cursors", NULL, err);
+    if (!conf) goto fail;
+    rd_kafka_conf_set_rebalance_cb(conf, job_rebalance);
+    rd_kafka_conf_set_opaque(conf, j);
+    if (!(j->rk = client_new(RD_KAFKA_CONSUMER, conf, "offset job", err))) goto fail;
+    rd_kafka_poll_set_consumer(j->rk);
+    if (pthread_create(&j->thread, NULL, job_main, j) != 0) {
+        pb_err_set(err, PB_ERR_UNAVAILABLE, "cannot start a thread for the offset job");
+        goto fail;
+    }
+    j->started = 1;
+    return j;
+fail:
+    pb_kafka_job_free(j);
+    return NULL;
+}
+
+pb_kafka_job_t *pb_kafka_job_positions(pb_kafka_t *k, const pb_config_t *cfg, const char *topic,
+                                       const pb_kafka_tp_t *offsets, size_t n, int64_t ts_ms,
+                                       int wake_fd, pb_err_t *err) {
+    (void)cfg;
+    return job_start(k, "portbroker.sub.positions", topic, offsets, n, ts_ms, 0, wake_fd, err);
+}
+
+pb_kafka_job_t *pb_kafka_job_commit(pb_kafka_t *k, const pb_config_t *cfg, const char *group,
+                                    const char *topic, const pb_kafka_tp_t *offsets, size_t n,
+                                    int wake_fd, pb_err_t *err) {
+    (void)cfg;
+    return job_start(k, group, topic, offsets, n, 0, 1, wake_fd, err);
+}
+
+int pb_kafka_job_done(const pb_kafka_job_t *j) { return atomic_load(&j->done); }
+
+int pb_kafka_job_result(const pb_kafka_job_t *j, const pb_kafka_tp_t **out, size_t *n,
+                        pb_err_t *err) {
+    if (j->err.code) {
+        if (err) *err = j->err;
+        return j->err.code;
+    }
+    *out = j->tp;
+    *n = j->n;
+    return 0;
+}
+
+void pb_kafka_job_free(pb_kafka_job_t *j) {
+    if (!j) return;
+    if (j->started) pthread_join(j->thread, NULL);
+    if (j->rk) rd_kafka_destroy(j->rk);
+    free(j->topic);
+    free(j->tp);
+    free(j);
 }
 
 /* ---- lag probe ---- */

@@ -469,6 +469,57 @@ pb_kafka_stream_t *pb_kafka_stream_new(pb_kafka_t *k, const pb_config_t *cfg, co
                                        const char *topic, int queue_kbytes, int wake_fd,
                                        pb_kafka_stream_rebalance_cb_t cb, void *arg, pb_err_t *err);
 
+/*
+ * Where the stream starts (call before the first pb_kafka_stream_poll): the FIRST time a partition
+ * is assigned to this stream it starts at the offset given for it in start[0..n) (absolute or
+ * PB_KAFKA_OFFSET_*), else at dflt (PB_KAFKA_OFFSET_STORED: the group's committed offset). Later
+ * assignments of the same partition (after a rebalance) start at the committed offset, so a
+ * rebalance neither rewinds nor skips. start is copied. Returns 0 or PB_ERR_NOMEM.
+ */
+int pb_kafka_stream_start_at(pb_kafka_stream_t *s, const pb_kafka_tp_t *start, size_t n,
+                             int64_t dflt, pb_err_t *err);
+
+/* ---- offset jobs ----
+ * Slow offset work for subscriber streams and cursors, each on a thread of its own with a client of
+ * its own; the thread writes one byte to wake_fd when done and the loop thread collects the result.
+ */
+typedef struct pb_kafka_job pb_kafka_job_t;
+
+/*
+ * Positions for a stream start on topic: with offsets (n > 0), check that each offset lies within
+ * its partition's kept records (first kept offset <= o <= next offset to be written) and return
+ * them; with n == 0, the first offset of every partition whose timestamp is >= ts_ms (the
+ * partition's end when none is). Errors (from pb_kafka_job_result): PB_ERR_INVALID naming the
+ * partition, the offset and the bounds ("partition 0 holds offsets 0..41 (the next is 42); offset
+ * 90 is beyond its end"), PB_ERR_UNAVAILABLE. Returns the job, or NULL with err set.
+ */
+pb_kafka_job_t *pb_kafka_job_positions(pb_kafka_t *k, const pb_config_t *cfg, const char *topic,
+                                       const pb_kafka_tp_t *offsets, size_t n, int64_t ts_ms,
+                                       int wake_fd, pb_err_t *err);
+
+/*
+ * Commit offsets[0..n) (each the next offset to read) of topic for consumer group `group` from a
+ * client that is not one of the caller's streams, after the same checks as
+ * pb_kafka_job_positions. First as a client outside the group (Kafka accepts that while the group
+ * has no members); when the group refuses a non-member, by joining it briefly (one rebalance of
+ * its members), committing, and leaving. Errors: PB_ERR_INVALID (bad offset or partition),
+ * PB_ERR_UNAVAILABLE, PB_ERR_TIMEOUT (no assignment in time). Returns the job or NULL with err.
+ */
+pb_kafka_job_t *pb_kafka_job_commit(pb_kafka_t *k, const pb_config_t *cfg, const char *group,
+                                    const char *topic, const pb_kafka_tp_t *offsets, size_t n,
+                                    int wake_fd, pb_err_t *err);
+
+/* 1 once the job's thread has finished (its result can be read). Any thread. */
+int pb_kafka_job_done(const pb_kafka_job_t *j);
+
+/* A finished job's outcome: 0 with *out and *n the resulting positions (owned by the job, valid
+ * until pb_kafka_job_free), or its error code with err set. */
+int pb_kafka_job_result(const pb_kafka_job_t *j, const pb_kafka_tp_t **out, size_t *n,
+                        pb_err_t *err);
+
+/* Wait for the job's thread (bounded by the job's own timeouts) and free it. NULL is a no-op. */
+void pb_kafka_job_free(pb_kafka_job_t *j);
+
 /* Non-blocking: 1 and *out with the next record, or 0 when none is ready (rebalances are served
  * here). Consumer errors are logged. Loop thread. */
 int pb_kafka_stream_poll(pb_kafka_stream_t *s, pb_kafka_record_t *out);

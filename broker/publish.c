@@ -17,11 +17,13 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <time.h>
+#include <zlib.h>
 #include <zstd.h>
 
 #include "access.h"
 #include "broker.h"
 #include "codec.h"
+#include "gzip.h"
 #include "http.h"
 #include "id.h"
 #include "log.h"
@@ -112,12 +114,16 @@ int pb_publish_media(const char *content_type, const char *content_encoding,
     *zstd = 0;
     if (!content_encoding || !*content_encoding || media_is(content_encoding, "identity")) return 0;
     if (media_is(content_encoding, "zstd")) {
-        *zstd = 1;
+        *zstd = PB_PUBLISH_ENC_ZSTD;
+        return 0;
+    }
+    if (media_is(content_encoding, "gzip") || media_is(content_encoding, "x-gzip")) {
+        *zstd = PB_PUBLISH_ENC_GZIP;
         return 0;
     }
     return pb_err_set(err, PB_ERR_UNSUPPORTED,
                       "Content-Encoding '%s' is not accepted: send the body uncompressed or "
-                      "with Content-Encoding: zstd",
+                      "with Content-Encoding: zstd or gzip",
                       content_encoding);
 }
 
@@ -171,6 +177,61 @@ int pb_publish_unzstd(const void *in, size_t len, size_t max, pb_buf_t *out, pb_
 done:
     if (rc) out->len = start;
     ZSTD_freeDCtx(d);
+    return rc;
+}
+
+int pb_publish_gunzip(const void *in, size_t len, size_t max, pb_buf_t *out, pb_err_t *err) {
+    int rc = 0, zr = Z_OK;
+    size_t start = out->len;
+    z_stream z = {0};
+    if (inflateInit2(&z, 15 + 16) != Z_OK) /* 15 + 16: a gzip wrapper, the largest window */
+        return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+    z.next_in = (Bytef *)(uintptr_t)in;
+    z.avail_in = (uInt)len;
+    if ((size_t)z.avail_in != len) {
+        rc = pb_err_set(err, PB_ERR_TOO_LARGE, "compressed body exceeds %u bytes", UINT32_MAX);
+        goto done;
+    }
+    for (;;) {
+        size_t have = out->len - start;
+        if (out->cap == out->len) {
+            size_t grow = have ? have : 64 * 1024;
+            if (grow > max + 1 - have) grow = max + 1 - have;
+            if (pb_buf_reserve(out, grow)) {
+                rc = pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+                goto done;
+            }
+        }
+        size_t room = out->cap - out->len;
+        if (room > max + 1 - have) room = max + 1 - have;
+        z.next_out = out->data + out->len;
+        z.avail_out = (uInt)room;
+        zr = inflate(&z, Z_NO_FLUSH);
+        out->len += room - z.avail_out;
+        if (out->len - start > max) {
+            rc = pb_err_set(err, PB_ERR_TOO_LARGE, "decompressed body exceeds %zu bytes", max);
+            goto done;
+        }
+        if (zr == Z_STREAM_END) {
+            if (!z.avail_in) break;
+            inflateReset(&z); /* another gzip member follows (concatenated gzip files) */
+            continue;
+        }
+        if (zr == Z_BUF_ERROR && !z.avail_in) {
+            rc = pb_err_set(err, PB_ERR_INVALID,
+                            "gzip body is truncated (the last member is "
+                            "incomplete)");
+            goto done;
+        }
+        if (zr != Z_OK && zr != Z_BUF_ERROR) {
+            rc = pb_err_set(err, PB_ERR_INVALID, "body is not valid gzip: %s",
+                            z.msg ? z.msg : "corrupt data");
+            goto done;
+        }
+    }
+done:
+    if (rc) out->len = start;
+    inflateEnd(&z);
     return rc;
 }
 
@@ -942,7 +1003,18 @@ static void json_str(pb_buf_t *o, const char *s, size_t len) {
 }
 
 static void reply_buf(pb_http_req_t *req, int status, pb_buf_t *o) {
-    pb_http_reply(req, status, JSON_TYPE, o->data, o->len);
+    pb_buf_t z = {0};
+    pb_err_t err = {0};
+    /* A large batch's results compress well; as pb_api_reply_json does for other replies. */
+    if (o->len >= 512 && pb_gzip_accepted(pb_http_header(req, "Accept-Encoding")) &&
+        pb_gzip_compress(o->data, o->len, &z, &err) == 0) {
+        pb_http_set_header(req, "Content-Encoding", "gzip");
+        pb_http_set_header(req, "Vary", "Accept-Encoding");
+        pb_http_reply(req, status, JSON_TYPE, z.data, z.len);
+    } else {
+        pb_http_reply(req, status, JSON_TYPE, o->data, o->len);
+    }
+    pb_buf_free(&z);
     pb_buf_free(o);
 }
 
@@ -1151,7 +1223,9 @@ void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port
         goto done;
     }
     if (zstd) {
-        int rc = pb_publish_unzstd(body, len, (size_t)lim.max_body_bytes, &plain, &err);
+        int rc = zstd == PB_PUBLISH_ENC_GZIP
+                     ? pb_publish_gunzip(body, len, (size_t)lim.max_body_bytes, &plain, &err)
+                     : pb_publish_unzstd(body, len, (size_t)lim.max_body_bytes, &plain, &err);
         if (rc == PB_ERR_TOO_LARGE) {
             reply_msg(req, 413, "publish.max.body.bytes",
                       "the body decompresses to more than %lld bytes: over the limit "

@@ -69,9 +69,15 @@ typedef struct pb_publish_errors {
 /* Media type of a publish body. */
 typedef enum { PB_PUBLISH_JSON = 1, PB_PUBLISH_NDJSON } pb_publish_format_t;
 
+/* Content-Encoding of a publish body, as pb_publish_media sets *zstd. */
+#define PB_PUBLISH_ENC_IDENTITY 0
+#define PB_PUBLISH_ENC_ZSTD 1
+#define PB_PUBLISH_ENC_GZIP 2
+
 /*
  * Decide the body format from Content-Type and Content-Encoding header values (either may be
- * NULL). Returns 0 and *fmt, *zstd; or PB_ERR_UNSUPPORTED with a message naming what is accepted.
+ * NULL). Returns 0 and *fmt, *zstd (one of PB_PUBLISH_ENC_*: zstd, gzip or x-gzip, identity); or
+ * PB_ERR_UNSUPPORTED with a message naming what is accepted.
  */
 int pb_publish_media(const char *content_type, const char *content_encoding,
                      pb_publish_format_t *fmt, int *zstd, pb_err_t *err);
@@ -85,6 +91,12 @@ int pb_publish_media(const char *content_type, const char *content_encoding,
 const char *pb_publish_zstd_version(void);
 
 int pb_publish_unzstd(const void *in, size_t len, size_t max, pb_buf_t *out, pb_err_t *err);
+
+/*
+ * Decompress a gzip body (RFC 1952, one or more members) into out, never more than max bytes: the
+ * same contract as pb_publish_unzstd (a gzip bomb stops at max + 1 bytes with PB_ERR_TOO_LARGE).
+ */
+int pb_publish_gunzip(const void *in, size_t len, size_t max, pb_buf_t *out, pb_err_t *err);
 
 /*
  * Parse a body into *records, a new JSON array with one element per record (caller owns).

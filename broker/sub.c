@@ -22,6 +22,7 @@
 #include "api.h"
 #include "broker.h"
 #include "codec.h"
+#include "gzip.h"
 #include "log.h"
 #include "metrics.h"
 #include "timefmt.h"
@@ -71,11 +72,90 @@ int pb_sub_parse_params(const char *(*get)(void *ctx, const char *name), void *c
                               v);
         out->timeout_ms = n;
     }
+    if ((v = get(ctx, "max_records"))) {
+        if (parse_int(v, 1, 1000000000, &n))
+            return pb_err_set(err, PB_ERR_INVALID,
+                              "max_records: '%.64s' is not an integer in [1, 1000000000] (the "
+                              "stream ends after that many records)",
+                              v);
+        out->max_records = n;
+    }
+    if ((v = get(ctx, "from"))) {
+        if (!strcmp(v, "committed")) {
+            out->from = PB_SUB_FROM_COMMITTED;
+        } else if (!strcmp(v, "earliest")) {
+            out->from = PB_SUB_FROM_EARLIEST;
+        } else if (!strcmp(v, "latest")) {
+            out->from = PB_SUB_FROM_LATEST;
+        } else if (!strncmp(v, "time:", 5)) {
+            pb_err_t e = {0};
+            if (pb_timefmt_parse(v + 5, strlen(v + 5), &out->from_ms, &e))
+                return pb_err_set(err, PB_ERR_INVALID,
+                                  "from: '%.64s' is not time:RFC3339 (e.g. "
+                                  "time:2026-01-02T03:04:05Z): %s",
+                                  v, e.msg);
+            out->from = PB_SUB_FROM_TIME;
+        } else if (!strncmp(v, "offsets:", 8)) {
+            pb_err_t e = {0};
+            if (pb_sub_parse_cursor(v + 8, out->from_offsets, PB_SUB_MAX_CURSOR,
+                                    &out->n_from_offsets, &e))
+                return pb_err_set(err, PB_ERR_INVALID, "from: '%.64s': %s", v, e.msg);
+            out->from = PB_SUB_FROM_OFFSETS;
+        } else {
+            return pb_err_set(err, PB_ERR_INVALID,
+                              "from: '%.64s' is not one of committed, earliest, latest, "
+                              "time:RFC3339, offsets:PARTITION:OFFSET[,PARTITION:OFFSET...]",
+                              v);
+        }
+    }
     v = get(ctx, "commit");
     if (v && strcmp(v, "auto") && strcmp(v, "manual"))
         return pb_err_set(err, PB_ERR_INVALID, "commit: '%.64s' is not one of auto, manual", v);
     out->manual = v && !strcmp(v, "manual");
     return pb_codec_encoding(get(ctx, "encoding"), &out->avro, err);
+}
+
+int pb_sub_parse_cursor(const char *text, pb_kafka_tp_t *out, size_t cap, size_t *n,
+                        pb_err_t *err) {
+    *n = 0;
+    const char *p = text;
+    if (!*p)
+        return pb_err_set(err, PB_ERR_INVALID,
+                          "empty cursor: expected PARTITION:OFFSET[,PARTITION:OFFSET...]");
+    for (size_t item = 0;; item++) {
+        char *end = NULL;
+        errno = 0;
+        long long part = *p >= '0' && *p <= '9' ? strtoll(p, &end, 10) : -1;
+        if (part < 0 || errno || part > INT32_MAX || *end != ':')
+            return pb_err_set(err, PB_ERR_INVALID,
+                              "item %zu: expected PARTITION:OFFSET with a partition in [0, "
+                              "2147483647]",
+                              item + 1);
+        p = end + 1;
+        errno = 0;
+        long long off = *p >= '0' && *p <= '9' ? strtoll(p, &end, 10) : -1;
+        if (off < 0 || errno || (*end && *end != ','))
+            return pb_err_set(err, PB_ERR_INVALID,
+                              "item %zu (partition %lld): the offset is not a non-negative "
+                              "integer (the next offset to read)",
+                              item + 1, part);
+        for (size_t i = 0; i < *n; i++)
+            if (out[i].partition == (int32_t)part)
+                return pb_err_set(err, PB_ERR_INVALID, "item %zu: partition %lld appears twice",
+                                  item + 1, part);
+        if (*n >= cap) return pb_err_set(err, PB_ERR_INVALID, "more than %zu partitions", cap);
+        out[(*n)++] = (pb_kafka_tp_t){(int32_t)part, off};
+        if (!*end) return 0;
+        p = end + 1;
+    }
+}
+
+int pb_sub_format_cursor(const pb_kafka_tp_t *c, size_t n, pb_buf_t *out) {
+    for (size_t i = 0; i < n; i++)
+        if (pb_buf_printf(out, "%s%" PRId32 ":%" PRId64, i ? "," : "", c[i].partition,
+                          c[i].offset) < 0)
+            return PB_ERR_NOMEM;
+    return 0;
 }
 
 /* Length of the valid UTF-8 sequence at s[0..n), or 0 when it is not one. */
@@ -246,9 +326,22 @@ typedef struct stream {
     int dead;           /* to be freed by reap() */
     int64_t last_record_ms, last_write_ms, last_commit_ms;
     int assigned_once; /* timeout_ms counts from the first assignment (joining takes seconds) */
+    int64_t start_ms;  /* creation, then the first assignment: a bounded poll's clock */
     uint64_t records;
-    pb_buf_t out;
+    pb_kafka_tp_t *seed; /* where it started per partition (from=offsets|time, Last-Event-ID) */
+    size_t n_seed;
+    pb_gzip_stream_t *gz; /* Content-Encoding: gzip (the client's Accept-Encoding asked for it) */
+    pb_buf_t out, zout;   /* rendered records; their compression when gz */
 } stream_t;
+
+/* A request waiting for an offset job: a stream about to open (st) or a cursor commit. */
+typedef struct pending {
+    struct pending *next;
+    pb_kafka_job_t *job;
+    pb_http_req_t *req;
+    stream_t *st; /* NULL: a cursor commit */
+    char *group;  /* cursor commit: the group, for the reply */
+} pending_t;
 
 /* Lag poller's view of one binding, and the last measurement. */
 typedef struct lag_target {
@@ -278,6 +371,8 @@ struct pb_sub {
     pb_loop_timer_t *tick;
     pb_kafka_closer_t **closers;
     size_t n_closers;
+    pending_t *pending; /* requests waiting for offset jobs */
+    size_t n_pending;
     /* lag poller */
     pthread_t lag_thread;
     int lag_started;
@@ -340,7 +435,7 @@ static void on_rebalance(void *arg, int assigned, const int32_t *partitions, siz
     if (assigned) {
         for (size_t i = 0; i < n; i++)
             part_of(st, partitions[i], 1);
-        if (!st->assigned_once) st->last_record_ms = pb_loop_now_ms();
+        if (!st->assigned_once) st->last_record_ms = st->start_ms = pb_loop_now_ms();
         st->assigned_once = 1;
         pb_log(DEBUG, "sub", "stream %s: %zu partitions of %s assigned", st->id_text, n, st->topic);
         return;
@@ -379,6 +474,9 @@ static void stream_finish(stream_t *st) {
     }
     if (st->req) {
         pb_http_req_t *r = st->req;
+        pb_buf_reset(&st->zout);
+        if (st->gz && !st->gone && pb_gzip_stream_finish(st->gz, &st->zout) == 0)
+            pb_http_stream_write(r, st->zout.data, st->zout.len); /* the gzip trailer */
         st->req = NULL;
         pb_http_stream_end(r);
     }
@@ -387,6 +485,9 @@ static void stream_finish(stream_t *st) {
 }
 
 static void stream_free(stream_t *st) {
+    free(st->seed);
+    pb_gzip_stream_destroy(st->gz);
+    pb_buf_free(&st->zout);
     free(st->port);
     free(st->topic);
     free(st->group);
@@ -413,10 +514,83 @@ static void reap(pb_sub_t *s) {
     s->n_closers = j;
 }
 
+static int limit_reached(const stream_t *st) {
+    return st->prm.max_records && st->records >= (uint64_t)st->prm.max_records;
+}
+
+/* End the stream once what it wrote has been handed to the kernel (commit=auto commits exactly
+ * that), or now when nothing is queued. */
+static void end_when_drained(stream_t *st) {
+    if (st->dead) return;
+    st->ending = 1;
+    if (!st->req || pb_http_stream_queued(st->req) == 0) {
+        for (size_t i = 0; i < st->n_parts; i++)
+            st->parts[i].drained = st->parts[i].delivered;
+        stream_finish(st);
+    }
+}
+
+static int tp_cmp(const void *a, const void *b) {
+    const pb_kafka_tp_t *x = a, *y = b;
+    return (x->partition > y->partition) - (x->partition < y->partition);
+}
+
+/* The stream's cursor: per partition the next offset to read after what it delivered, else where
+ * it was told to start. Returns the count put in c[0..cap). */
+static size_t stream_cursor(const stream_t *st, pb_kafka_tp_t *c, size_t cap) {
+    size_t n = 0;
+    for (size_t i = 0; i < st->n_parts && n < cap; i++)
+        if (st->parts[i].delivered >= 0)
+            c[n++] = (pb_kafka_tp_t){st->parts[i].partition, st->parts[i].delivered};
+    size_t had = n;
+    for (size_t i = 0; i < st->n_seed && n < cap; i++) {
+        int dup = 0;
+        for (size_t j = 0; j < had && !dup; j++)
+            dup = c[j].partition == st->seed[i].partition;
+        if (!dup) c[n++] = st->seed[i];
+    }
+    qsort(c, n, sizeof *c, tp_cmp);
+    return n;
+}
+
+/* Render rec onto the stream's output: ndjson, or SSE with the stream's cursor after this record as
+ * the event id (so Last-Event-ID resumes exactly after it). */
+static int render(stream_t *st, const pb_kafka_record_t *rec) {
+    part_t *p = part_of(st, rec->partition, 1);
+    if (!p) return PB_ERR_NOMEM;
+    int64_t was = p->delivered;
+    p->delivered = rec->offset + 1;
+    size_t mark = st->out.len;
+    int rc = 0;
+    if (st->prm.sse) {
+        pb_kafka_tp_t c[MAX_PARTS];
+        size_t n = stream_cursor(st, c, MAX_PARTS);
+        rc = pb_buf_puts(&st->out, "id: ") || pb_sub_format_cursor(c, n, &st->out) ||
+             pb_buf_puts(&st->out, "\nevent: record\ndata: ");
+    }
+    if (!rc) rc = pb_sub_render(reg_of(st->sub), rec, 0, st->prm.avro, &st->out);
+    if (!rc && st->prm.sse) rc = pb_buf_putc(&st->out, '\n');
+    if (rc) {
+        st->out.len = mark;
+        p->delivered = was;
+        return PB_ERR_NOMEM;
+    }
+    return 0;
+}
+
+/* Write data[0..len) to the connection, through the stream's compressor when it has one. */
+static int stream_write(stream_t *st, const void *data, size_t len) {
+    if (!st->gz) return pb_http_stream_write(st->req, data, len);
+    pb_buf_reset(&st->zout);
+    if (pb_gzip_stream_write(st->gz, data, len, &st->zout)) return PB_ERR_NOMEM;
+    int rc = pb_http_stream_write(st->req, st->zout.data, st->zout.len);
+    if (st->zout.cap > 4 * (size_t)st->sub->b->cfg->sub_max_buffered_bytes) pb_buf_free(&st->zout);
+    return rc;
+}
+
 static void write_out(stream_t *st) {
     if (!st->out.len || !st->req) return;
-    if (pb_http_stream_write(st->req, st->out.data, st->out.len) == 0)
-        st->last_write_ms = pb_loop_now_ms();
+    if (stream_write(st, st->out.data, st->out.len) == 0) st->last_write_ms = pb_loop_now_ms();
     pb_buf_reset(&st->out);
 }
 
@@ -437,14 +611,12 @@ static int serve_stream(stream_t *st) {
         }
         int n = 0;
         pb_kafka_record_t rec = {0};
-        while (n < st->prm.batch && pb_kafka_stream_poll(st->kc, &rec)) {
+        while (n < st->prm.batch && !limit_reached(st) && pb_kafka_stream_poll(st->kc, &rec)) {
             if (st->dead || !st->kc) { /* a rebalance callback cannot end us, but be safe */
                 pb_kafka_record_release(&rec);
                 return 0;
             }
-            if (pb_sub_render(reg_of(s), &rec, st->prm.sse, st->prm.avro, &st->out) == 0) {
-                part_t *p = part_of(st, rec.partition, 1);
-                if (p) p->delivered = rec.offset + 1;
+            if (render(st, &rec) == 0) {
                 pb_metrics_count(st->mport, PB_METRICS_OUT, PB_METRICS_OK, 1, rec.vlen);
                 st->records++;
             } else {
@@ -453,9 +625,17 @@ static int serve_stream(stream_t *st) {
             pb_kafka_record_release(&rec);
             n++;
         }
+        if (n) {
+            st->last_record_ms = pb_loop_now_ms();
+            write_out(st);
+        }
+        if (limit_reached(st)) {
+            /* max_records: the rest stays in Kafka (prefetched records are dropped, never
+             * committed) for the next poll of the group. */
+            end_when_drained(st);
+            return 0;
+        }
         if (!n) return 0;
-        st->last_record_ms = pb_loop_now_ms();
-        write_out(st);
     }
     return 1;
 }
@@ -483,11 +663,14 @@ static void kick(pb_sub_t *s) {
     }
 }
 
+static void pending_serve(pb_sub_t *s, int all);
+
 static void on_wake(void *arg) {
     pb_sub_t *s = arg;
     char drain[256];
     while (read(s->wake[0], drain, sizeof drain) > 0) {
     }
+    if (s->pending) pending_serve(s, 0);
     on_kick(s);
 }
 
@@ -539,30 +722,153 @@ static void on_tick(void *arg) {
         /* Before the first assignment, allow the group a join (a stream beyond the partition
          * count may never get one: it still ends). */
         int64_t idle_limit = st->prm.timeout_ms + (st->assigned_once ? 0 : JOIN_GRACE_MS);
-        if (st->prm.timeout_ms && !st->ending && now - st->last_record_ms >= idle_limit) {
-            st->ending = 1;
-            if (!st->req || pb_http_stream_queued(st->req) == 0) {
-                for (size_t i = 0; i < st->n_parts; i++)
-                    st->parts[i].drained = st->parts[i].delivered;
-                stream_finish(st);
-            }
+        /* A bounded poll (max_records) lasts timeout_ms in all; a plain stream ends after
+         * timeout_ms without records. */
+        int64_t since = st->prm.max_records ? st->start_ms : st->last_record_ms;
+        if (st->prm.timeout_ms && !st->ending && now - since >= idle_limit) {
+            end_when_drained(st);
             continue;
         }
         if (st->prm.sse && st->req && now - st->last_write_ms >= cfg->sub_heartbeat_ms &&
             pb_http_stream_queued(st->req) == 0) {
             static const char hb[] = ": keepalive\n\n";
-            if (pb_http_stream_write(st->req, hb, sizeof hb - 1) == 0) st->last_write_ms = now;
+            if (stream_write(st, hb, sizeof hb - 1) == 0) st->last_write_ms = now;
         }
     }
-    serve_all(s); /* also a safety net for a missed wake-up */
+    if (s->pending) pending_serve(s, 0); /* a safety net for a missed wake-up, as below */
+    serve_all(s);                        /* also a safety net for a missed wake-up */
     apply_lag(s);
 }
 
 static const char *query_get(void *ctx, const char *name) { return pb_http_query(ctx, name); }
 
+/* Start consuming for st (fully built, st->req set, not yet listed): join the group with the
+ * start positions start[0..n) and dflt, send the headers, list the stream. Replies on failure. */
+static void stream_open(pb_sub_t *s, stream_t *st, const pb_kafka_tp_t *start, size_t n,
+                        int64_t dflt) {
+    pb_err_t err = {0};
+    pb_http_req_t *req = st->req;
+    st->kc = pb_kafka_stream_new(s->b->kafka, s->b->cfg, st->group, st->topic,
+                                 (int)((s->b->cfg->sub_max_buffered_bytes + 1023) / 1024),
+                                 s->wake[1], on_rebalance, st, &err);
+    if (st->kc && pb_kafka_stream_start_at(st->kc, start, n, dflt, &err)) {
+        pb_kafka_closer_reap(pb_kafka_stream_close(st->kc, NULL, NULL, 0), 1);
+        st->kc = NULL;
+    }
+    if (!st->kc) {
+        pb_http_set_header(req, "Retry-After", "5");
+        reply_error(req, 503, "cannot consume %s: %s", st->topic, err.msg);
+        stream_free(st);
+        return;
+    }
+    /* The positions it starts from are its cursor until it delivers (SSE event ids). */
+    for (size_t i = 0; i < n; i++)
+        if (start[i].offset >= 0) {
+            pb_kafka_tp_t *ns = realloc(st->seed, (st->n_seed + 1) * sizeof *ns);
+            if (!ns) break;
+            st->seed = ns;
+            st->seed[st->n_seed++] = start[i];
+        }
+    st->last_record_ms = st->last_write_ms = st->last_commit_ms = st->start_ms = pb_loop_now_ms();
+    pb_http_set_header(req, "X-Stream-Id", st->id_text);
+    pb_http_set_header(req, "X-Consumer-Group", st->group);
+    if (pb_gzip_accepted(pb_http_header(req, "Accept-Encoding")) &&
+        (st->gz = pb_gzip_stream_new())) {
+        pb_http_set_header(req, "Content-Encoding", "gzip");
+        pb_http_set_header(req, "Vary", "Accept-Encoding");
+    }
+    if (pb_http_stream_start(req, 200, st->prm.sse ? "text/event-stream" : "application/x-ndjson",
+                             on_drain, on_client_close, st)) {
+        /* The client left before the headers went out. */
+        pb_kafka_closer_t *c = pb_kafka_stream_close(st->kc, NULL, NULL, 0);
+        pb_kafka_closer_reap(c, 1);
+        pb_http_reply(req, 200, NULL, NULL, 0);
+        stream_free(st);
+        return;
+    }
+    if (st->prm.sse) {
+        pb_buf_printf(&st->out, ": stream %s on %s (group %s)\n\n", st->id_text, st->port,
+                      st->group);
+        write_out(st);
+    }
+    st->next = s->streams;
+    s->streams = st;
+    s->n_streams++;
+    static const char *const froms[] = {"committed", "earliest", "latest", "time", "offsets"};
+    pb_log(INFO, "sub",
+           "stream %s on %s from %s (%s, batch %d, timeout %" PRId64 " ms, max_records %" PRId64
+           ", commit %s, from %s)",
+           st->id_text, st->port, pb_http_peer(req), st->prm.sse ? "sse" : "ndjson", st->prm.batch,
+           st->prm.timeout_ms, st->prm.max_records, st->prm.manual ? "manual" : "auto",
+           froms[st->prm.from]);
+}
+
+/* Queue req behind job (takes both). */
+static void pending_add(pb_sub_t *s, pb_kafka_job_t *job, pb_http_req_t *req, stream_t *st,
+                        const char *group) {
+    pending_t *pd = calloc(1, sizeof *pd);
+    char *g = group ? strdup(group) : NULL;
+    if (!pd || (group && !g)) {
+        free(pd);
+        free(g);
+        pb_kafka_job_free(job);
+        if (st) stream_free(st);
+        reply_error(req, 503, "out of memory");
+        return;
+    }
+    *pd = (pending_t){s->pending, job, req, st, g};
+    s->pending = pd;
+    s->n_pending++;
+}
+
+static void cursor_done(pb_sub_t *s, pending_t *pd);
+
+/* Finish the requests whose jobs are done. Loop thread. */
+static void pending_serve(pb_sub_t *s, int all) {
+    for (pending_t **pp = &s->pending; *pp;) {
+        pending_t *pd = *pp;
+        if (!all && !pb_kafka_job_done(pd->job)) {
+            pp = &pd->next;
+            continue;
+        }
+        *pp = pd->next;
+        s->n_pending--;
+        if (all && !pb_kafka_job_done(pd->job)) {
+            pb_http_set_header(pd->req, "Retry-After", "5");
+            reply_error(pd->req, 503, "the broker is shutting down");
+            if (pd->st) stream_free(pd->st);
+        } else if (pd->st) {
+            const pb_kafka_tp_t *pos = NULL;
+            size_t n = 0;
+            pb_err_t err = {0};
+            int rc = pb_kafka_job_result(pd->job, &pos, &n, &err);
+            if (rc == PB_ERR_INVALID) {
+                reply_error(pd->req, 422, "%s %s",
+                            pd->st->prm.from == PB_SUB_FROM_TIME       ? "from:"
+                            : pb_http_header(pd->req, "Last-Event-ID") ? "Last-Event-ID:"
+                                                                       : "from:",
+                            err.msg);
+                stream_free(pd->st);
+            } else if (rc) {
+                pb_http_set_header(pd->req, "Retry-After", "2");
+                reply_error(pd->req, 503, "cannot find where to start on %s: %s", pd->st->topic,
+                            err.msg);
+                stream_free(pd->st);
+            } else {
+                stream_open(s, pd->st, pos, n, PB_KAFKA_OFFSET_STORED);
+            }
+        } else {
+            cursor_done(s, pd);
+        }
+        pb_kafka_job_free(pd->job);
+        free(pd->group);
+        free(pd);
+    }
+}
+
 void pb_sub_handle_records(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *port) {
     pb_err_t err = {0};
-    pb_sub_params_t prm;
+    pb_sub_params_t *prm = NULL;
     stream_t *st = NULL;
     char group[PB_ADDR_KAFKA_NAME_MAX];
     if (port->kind != PB_PORT_INPUT) {
@@ -572,21 +878,47 @@ void pb_sub_handle_records(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *por
                     port->fqn);
         return;
     }
-    if (pb_sub_parse_params(query_get, req, (int)s->b->cfg->sub_max_batch, &prm, &err)) {
+    if (!(st = calloc(1, sizeof *st))) goto nomem;
+    prm = &st->prm;
+    if (pb_sub_parse_params(query_get, req, (int)s->b->cfg->sub_max_batch, prm, &err)) {
         reply_error(req, 400, "%s", err.msg);
+        stream_free(st);
         return;
     }
-    if (s->n_streams >= (size_t)s->b->cfg->sub_max_streams) {
+    /* An EventSource reconnecting sends the id of the last event it got: resume right after it,
+     * whatever from= the URL says (it is the URL of the first connection). */
+    const char *last = pb_http_header(req, "Last-Event-ID");
+    if (last && *last) {
+        if (pb_sub_parse_cursor(last, prm->from_offsets, PB_SUB_MAX_CURSOR, &prm->n_from_offsets,
+                                &err)) {
+            reply_error(req, 400,
+                        "Last-Event-ID: '%.64s' is not an event id of this API "
+                        "(PARTITION:OFFSET[,PARTITION:OFFSET...]): %s",
+                        last, err.msg);
+            stream_free(st);
+            return;
+        }
+        prm->from = PB_SUB_FROM_OFFSETS;
+    }
+    if (s->n_streams + s->n_pending >= (size_t)s->b->cfg->sub_max_streams) {
         pb_http_set_header(req, "Retry-After", "5");
         reply_error(req, 503,
                     "%zu subscriber streams are open on this instance, the limit "
                     "(sub.max.streams); retry later or on another instance",
-                    s->n_streams);
+                    s->n_streams + s->n_pending);
+        stream_free(st);
         return;
     }
-    if (!(st = calloc(1, sizeof *st))) goto nomem;
+    for (size_t i = 0; i < prm->n_from_offsets; i++)
+        if (port->partitions > 0 && prm->from_offsets[i].partition >= port->partitions) {
+            reply_error(req, 422, "%s: partition %d: %s has %d partitions (0..%d)",
+                        last && *last ? "Last-Event-ID" : "from",
+                        (int)prm->from_offsets[i].partition, port->fqn, port->partitions,
+                        port->partitions - 1);
+            stream_free(st);
+            return;
+        }
     st->sub = s;
-    st->prm = prm;
     st->id = ++s->next_id;
     snprintf(st->id_text, sizeof st->id_text, "s-%" PRIu64, st->id);
     pb_addr_sub_group(port->topic, group, sizeof group);
@@ -595,38 +927,27 @@ void pb_sub_handle_records(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *por
         goto nomem;
     st->mport = pb_metrics_port(s->b->metrics, port->fqn,
                                 port->slo.has_freshness ? port->slo.freshness_ms / 1000.0 : 0);
-    st->kc = pb_kafka_stream_new(s->b->kafka, s->b->cfg, group, port->topic,
-                                 (int)((s->b->cfg->sub_max_buffered_bytes + 1023) / 1024),
-                                 s->wake[1], on_rebalance, st, &err);
-    if (!st->kc) {
-        pb_http_set_header(req, "Retry-After", "5");
-        reply_error(req, 503, "cannot consume %s: %s", port->topic, err.msg);
-        stream_free(st);
-        return;
-    }
     st->req = req;
-    st->last_record_ms = st->last_write_ms = st->last_commit_ms = pb_loop_now_ms();
-    pb_http_set_header(req, "X-Stream-Id", st->id_text);
-    pb_http_set_header(req, "X-Consumer-Group", group);
-    if (pb_http_stream_start(req, 200, prm.sse ? "text/event-stream" : "application/x-ndjson",
-                             on_drain, on_client_close, st)) {
-        /* The client left before the headers went out. */
-        pb_kafka_closer_t *c = pb_kafka_stream_close(st->kc, NULL, NULL, 0);
-        pb_kafka_closer_reap(c, 1);
-        pb_http_reply(req, 200, NULL, NULL, 0);
-        stream_free(st);
+    if (prm->from == PB_SUB_FROM_TIME || prm->from == PB_SUB_FROM_OFFSETS) {
+        /* Offsets are checked against the partitions' watermarks, a time is looked up: Kafka
+         * requests, on a job thread. */
+        pb_kafka_job_t *job =
+            pb_kafka_job_positions(s->b->kafka, s->b->cfg, port->topic, prm->from_offsets,
+                                   prm->from == PB_SUB_FROM_OFFSETS ? prm->n_from_offsets : 0,
+                                   prm->from_ms, s->wake[1], &err);
+        if (!job) {
+            pb_http_set_header(req, "Retry-After", "5");
+            reply_error(req, 503, "cannot consume %s: %s", port->topic, err.msg);
+            stream_free(st);
+            return;
+        }
+        pending_add(s, job, req, st, NULL);
         return;
     }
-    if (prm.sse) {
-        pb_buf_printf(&st->out, ": stream %s on %s (group %s)\n\n", st->id_text, port->fqn, group);
-        write_out(st);
-    }
-    st->next = s->streams;
-    s->streams = st;
-    s->n_streams++;
-    pb_log(INFO, "sub", "stream %s on %s from %s (%s, batch %d, timeout %" PRId64 " ms, commit %s)",
-           st->id_text, port->fqn, pb_http_peer(req), prm.sse ? "sse" : "ndjson", prm.batch,
-           prm.timeout_ms, prm.manual ? "manual" : "auto");
+    stream_open(s, st, NULL, 0,
+                prm->from == PB_SUB_FROM_EARLIEST ? PB_KAFKA_OFFSET_BEGINNING
+                : prm->from == PB_SUB_FROM_LATEST ? PB_KAFKA_OFFSET_END
+                                                  : PB_KAFKA_OFFSET_STORED);
     return;
 nomem:
     if (st) stream_free(st);
@@ -635,50 +956,114 @@ nomem:
 
 /* ---- cursors -------------------------------------------------------------------------------- */
 
-static stream_t *find_stream(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *port) {
+/* The stream of port on this instance that cursors go through: the one X-Stream-Id (or ?stream=)
+ * names, or without a name the only one open here. NULL: commit through the group instead (the
+ * stream may be open on another instance behind a load balancer, or over). */
+static stream_t *local_stream(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *port) {
     const char *want = pb_http_header(req, "X-Stream-Id");
     if (!want) want = pb_http_query(req, "stream");
     stream_t *found = NULL;
     size_t open = 0;
-    char ids[512] = "";
     for (stream_t *st = s->streams; st; st = st->next) {
-        if (st->dead || strcmp(st->port, port->fqn)) continue;
+        if (st->dead || !st->kc || strcmp(st->port, port->fqn)) continue;
         open++;
-        if (strlen(ids) + strlen(st->id_text) + 3 < sizeof ids) {
-            if (*ids) strcat(ids, ", ");
-            strcat(ids, st->id_text);
-        }
         if (want ? !strcmp(want, st->id_text) : 1) found = st;
     }
-    if (want && !found) {
-        reply_error(req, 404, "no open stream '%.64s' on %s (open: %s)", want, port->fqn,
-                    *ids ? ids : "none");
-        return NULL;
+    return want || open == 1 ? found : NULL;
+}
+
+/* Commit through an open stream of this instance: only offsets it delivered. Replies. */
+static void cursors_local(pb_http_req_t *req, stream_t *st, const pb_kafka_tp_t *c, size_t n) {
+    int32_t ps[MAX_PARTS];
+    int64_t os[MAX_PARTS];
+    for (size_t i = 0; i < n; i++) {
+        int32_t p = c[i].partition;
+        int64_t o = c[i].offset;
+        part_t *pt = part_of(st, p, 0);
+        if (!pt) {
+            char assigned[256] = "";
+            for (size_t k = 0; k < st->n_parts && strlen(assigned) < 200; k++)
+                snprintf(assigned + strlen(assigned), sizeof assigned - strlen(assigned), "%s%d",
+                         k ? ", " : "", (int)st->parts[k].partition);
+            reply_error(req, 409,
+                        "cursors[%zu]: partition %d is not assigned to stream %s (assigned: "
+                        "%s)",
+                        i, (int)p, st->id_text, *assigned ? assigned : "none yet");
+            return;
+        }
+        if (pt->delivered < 0 || o > pt->delivered) {
+            if (pt->delivered < 0)
+                reply_error(req, 422,
+                            "cursors[%zu]: stream %s has delivered nothing from partition %d yet",
+                            i, st->id_text, (int)p);
+            else
+                reply_error(req, 422,
+                            "cursors[%zu]: offset %" PRId64 " is beyond what stream %s delivered "
+                            "from partition %d (at most %" PRId64 ", the offset after the last "
+                            "record delivered)",
+                            i, o, st->id_text, (int)p, pt->delivered);
+            return;
+        }
+        ps[i] = p;
+        os[i] = o;
     }
-    if (!open) {
-        reply_error(req, 404,
-                    "no stream is open on %s: cursors belong to an open stream (GET "
-                    ".../records?commit=manual)",
-                    port->fqn);
-        return NULL;
+    pb_err_t err = {0};
+    int rc = pb_kafka_stream_commit(st->kc, ps, os, n, 0, &err);
+    if (rc) {
+        if (rc != PB_ERR_CONFLICT) pb_http_set_header(req, "Retry-After", "1");
+        reply_error(req, rc == PB_ERR_CONFLICT ? 409 : 503, "%s", err.msg);
+        return;
     }
-    if (!want && open > 1) {
-        reply_error(req, 409,
-                    "%zu streams are open on %s: name one with the X-Stream-Id header its GET "
-                    "returned (open: %s)",
-                    open, port->fqn, ids);
-        return NULL;
+    json_t *done = json_array();
+    for (size_t k = 0; k < n; k++) {
+        part_t *pt = part_of(st, ps[k], 0);
+        if (pt) pt->committed = os[k];
+        json_array_append_new(
+            done, json_pack("{s:i,s:I}", "partition", (int)ps[k], "offset", (json_int_t)os[k]));
     }
-    return found;
+    pb_http_set_header(req, "X-Stream-Id", st->id_text);
+    reply_json(req, 200,
+               json_pack("{s:s,s:s,s:o}", "stream", st->id_text, "consumerGroup", st->group,
+                         "committed", done));
+}
+
+/* A group commit's job is done: reply. */
+static void cursor_done(pb_sub_t *s, pending_t *pd) {
+    (void)s;
+    const pb_kafka_tp_t *c = NULL;
+    size_t n = 0;
+    pb_err_t err = {0};
+    int rc = pb_kafka_job_result(pd->job, &c, &n, &err);
+    if (rc == PB_ERR_INVALID) {
+        reply_error(pd->req, 422, "cursors: %s; nothing was committed", err.msg);
+        return;
+    }
+    if (rc) {
+        pb_http_set_header(pd->req, "Retry-After", "2");
+        reply_error(pd->req, 503, "cursors: %s; nothing was committed", err.msg);
+        return;
+    }
+    json_t *done = json_array();
+    pb_buf_t text = {0};
+    for (size_t k = 0; k < n; k++)
+        json_array_append_new(done, json_pack("{s:i,s:I}", "partition", (int)c[k].partition,
+                                              "offset", (json_int_t)c[k].offset));
+    /* A commit from outside any stream moves the whole group: say who and where to. */
+    if (pb_sub_format_cursor(c, n, &text) == 0)
+        pb_log(INFO, "sub", "cursors of group %s committed through the group for %s: %.*s",
+               pd->group, pb_http_peer(pd->req), (int)text.len,
+               text.data ? (const char *)text.data : "");
+    pb_buf_free(&text);
+    reply_json(pd->req, 200,
+               json_pack("{s:n,s:s,s:o}", "stream", "consumerGroup", pd->group, "committed", done));
 }
 
 void pb_sub_handle_cursors(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *port) {
     json_error_t je;
     size_t len = 0;
     const char *body = pb_http_body(req, &len);
-    json_t *doc = NULL, *done = NULL;
-    int32_t ps[MAX_PARTS];
-    int64_t os[MAX_PARTS];
+    json_t *doc = NULL;
+    pb_kafka_tp_t c[MAX_PARTS];
     size_t n = 0;
     if (port->kind != PB_PORT_INPUT) {
         reply_error(req, 405, "%s is an output port: cursors belong to input-port streams",
@@ -702,12 +1087,10 @@ void pb_sub_handle_cursors(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *por
         reply_error(req, 422, "cursors: %zu cursors, at most %d", json_array_size(arr), MAX_PARTS);
         goto cleanup;
     }
-    stream_t *st = find_stream(s, req, port);
-    if (!st) goto cleanup;
     size_t i;
-    json_t *c;
-    json_array_foreach(arr, i, c) {
-        json_t *jp = json_object_get(c, "partition"), *jo = json_object_get(c, "offset");
+    json_t *cj;
+    json_array_foreach(arr, i, cj) {
+        json_t *jp = json_object_get(cj, "partition"), *jo = json_object_get(cj, "offset");
         if (!json_is_integer(jp) || json_integer_value(jp) < 0 ||
             json_integer_value(jp) > INT32_MAX) {
             reply_error(req, 422, "cursors[%zu].partition: expected a non-negative integer", i);
@@ -721,56 +1104,47 @@ void pb_sub_handle_cursors(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *por
             goto cleanup;
         }
         int32_t p = (int32_t)json_integer_value(jp);
-        int64_t o = json_integer_value(jo);
-        part_t *pt = part_of(st, p, 0);
-        if (!pt) {
-            char assigned[256] = "";
-            for (size_t k = 0; k < st->n_parts && strlen(assigned) < 200; k++)
-                snprintf(assigned + strlen(assigned), sizeof assigned - strlen(assigned), "%s%d",
-                         k ? ", " : "", (int)st->parts[k].partition);
-            reply_error(req, 409,
-                        "cursors[%zu]: partition %d is not assigned to stream %s (assigned: "
-                        "%s)",
-                        i, (int)p, st->id_text, *assigned ? assigned : "none yet");
+        for (size_t k = 0; k < n; k++)
+            if (c[k].partition == p) {
+                reply_error(req, 422, "cursors[%zu]: partition %d appears twice", i, (int)p);
+                goto cleanup;
+            }
+        if (port->partitions > 0 && p >= port->partitions) {
+            reply_error(req, 422,
+                        "cursors[%zu]: partition %d does not exist: %s has %d partitions "
+                        "(0..%d)",
+                        i, (int)p, port->fqn, port->partitions, port->partitions - 1);
             goto cleanup;
         }
-        if (pt->delivered < 0 || o > pt->delivered) {
-            if (pt->delivered < 0)
-                reply_error(req, 422,
-                            "cursors[%zu]: stream %s has delivered nothing from partition %d yet",
-                            i, st->id_text, (int)p);
-            else
-                reply_error(req, 422,
-                            "cursors[%zu]: offset %" PRId64 " is beyond what stream %s delivered "
-                            "from partition %d (at most %" PRId64 ", the offset after the last "
-                            "record delivered)",
-                            i, o, st->id_text, (int)p, pt->delivered);
-            goto cleanup;
-        }
-        ps[n] = p;
-        os[n++] = o;
+        c[n++] = (pb_kafka_tp_t){p, json_integer_value(jo)};
     }
-    pb_err_t err = {0};
-    int rc = pb_kafka_stream_commit(st->kc, ps, os, n, 0, &err);
-    if (rc) {
-        if (rc != PB_ERR_CONFLICT) pb_http_set_header(req, "Retry-After", "1");
-        reply_error(req, rc == PB_ERR_CONFLICT ? 409 : 503, "%s", err.msg);
+    stream_t *st = local_stream(s, req, port);
+    if (st) {
+        cursors_local(req, st, c, n);
         goto cleanup;
     }
-    done = json_array();
-    for (size_t k = 0; k < n; k++) {
-        part_t *pt = part_of(st, ps[k], 0);
-        if (pt) pt->committed = os[k];
-        json_array_append_new(
-            done, json_pack("{s:i,s:I}", "partition", (int)ps[k], "offset", (json_int_t)os[k]));
+    /* No stream of this port here (it may be open on another instance, or over): through the
+     * group, with the offsets checked against the partitions, on a job thread. */
+    if (s->n_streams + s->n_pending >= (size_t)s->b->cfg->sub_max_streams) {
+        pb_http_set_header(req, "Retry-After", "2");
+        reply_error(req, 503,
+                    "%zu subscriber streams and cursor commits are under way on this instance, "
+                    "the limit (sub.max.streams); retry later or on another instance",
+                    s->n_streams + s->n_pending);
+        goto cleanup;
     }
-    pb_http_set_header(req, "X-Stream-Id", st->id_text);
-    reply_json(req, 200,
-               json_pack("{s:s,s:s,s:o}", "stream", st->id_text, "consumerGroup", st->group,
-                         "committed", done));
-    done = NULL;
+    char group[PB_ADDR_KAFKA_NAME_MAX];
+    pb_addr_sub_group(port->topic, group, sizeof group);
+    pb_err_t err = {0};
+    pb_kafka_job_t *job =
+        pb_kafka_job_commit(s->b->kafka, s->b->cfg, group, port->topic, c, n, s->wake[1], &err);
+    if (!job) {
+        pb_http_set_header(req, "Retry-After", "2");
+        reply_error(req, 503, "cursors: %s", err.msg);
+        goto cleanup;
+    }
+    pending_add(s, job, req, NULL, group);
 cleanup:
-    json_decref(done);
     json_decref(doc);
 }
 
@@ -1049,6 +1423,7 @@ fail:
 
 void pb_sub_destroy(pb_sub_t *s) {
     if (!s) return;
+    pending_serve(s, 1);
     for (stream_t *st = s->streams; st; st = st->next)
         stream_finish(st);
     reap(s);

@@ -1,10 +1,12 @@
 /*
- * sub — subscriber streams and subscription lag (DESIGN.md §5 "Subscriptions", issue #5).
+ * sub — subscriber streams and subscription lag (DESIGN.md §5 "Subscriptions", issues #5, #16).
  *
  * Owns: the HTTP streams of `GET /v1/ports/{input-port}/records` (one Kafka group member of
  * `portbroker.sub.{input topic}` each, records decoded to Avro JSON, ndjson or SSE framing,
- * backpressure, long-poll timeouts), their cursors (`POST /v1/ports/{input-port}/cursors`,
- * commit=auto|manual, at-least-once), and the lag poller behind
+ * backpressure, long-poll timeouts, max_records bounded polls, from= seeks and SSE Last-Event-ID
+ * resumes, gzip), their cursors (`POST /v1/ports/{input-port}/cursors`, commit=auto|manual,
+ * at-least-once; through an open stream of this instance, else through the group from a job
+ * thread, so any instance takes them), and the lag poller behind
  * `GET /v1/subscriptions/{id}/stats` and portbroker_subscription_lag_* (router group on the
  * output-port topic, subscriber group on the input-port topic, for every binding).
  *
@@ -15,9 +17,15 @@
  * commit=manual only the cursors a client posts are committed. Records not committed come again to
  * the next stream of the group (at-least-once).
  *
+ * SSE event ids are the stream's cursor after the event ("p:o,p:o": the next offset per
+ * partition read or started at), so Last-Event-ID resumes exactly after it on any instance.
+ * Memory per stream stays bounded: the rendered batch, the connection's queue up to
+ * sub.max.buffered.bytes (then the consumer is paused), a small gzip state; requests waiting for
+ * offset jobs count against sub.max.streams.
+ *
  * Must not: include librdkafka or libevent (kafka.c, http.c do), or block the loop: the lag
- * poller's blocking Kafka calls run on a thread of its own and its results are applied on the
- * loop thread.
+ * poller's blocking Kafka calls, watermark checks, time look-ups and group commits run on threads
+ * of their own and their results are applied on the loop thread.
  */
 #ifndef PB_SUB_H
 #define PB_SUB_H
@@ -51,7 +59,11 @@ void pb_sub_reconcile(pb_sub_t *s);
  * the stream). */
 void pb_sub_handle_records(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *port);
 
-/* POST /v1/ports/{port}/cursors: commit a stream's cursors (replies). */
+/* POST /v1/ports/{port}/cursors: commit cursors for the port's subscriber group (replies, now or
+ * when the commit is done). Through the stream the X-Stream-Id header names when it is open on this
+ * instance (or the only stream of the port here, without the header): only offsets it delivered.
+ * Otherwise through the group from any instance, after checking each offset against its
+ * partition's watermarks on a job thread (422 naming the partition and the bounds). */
 void pb_sub_handle_cursors(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *port);
 
 /* GET /v1/subscriptions/{id}/stats for binding bd (replies). */
@@ -59,12 +71,29 @@ void pb_sub_handle_stats(pb_sub_t *s, pb_http_req_t *req, const pb_registry_bind
 
 /* ---- pure parts (unit-tested) ---- */
 
+/* Where a stream starts (from=...). */
+typedef enum pb_sub_from {
+    PB_SUB_FROM_COMMITTED = 0, /* the group's committed offsets (earliest where none) */
+    PB_SUB_FROM_EARLIEST,
+    PB_SUB_FROM_LATEST,
+    PB_SUB_FROM_TIME,    /* the first record at or after from_ms, per partition */
+    PB_SUB_FROM_OFFSETS, /* from_offsets; other partitions at the committed offset */
+} pb_sub_from_t;
+
+#define PB_SUB_MAX_CURSOR 256 /* partitions in one from=offsets:... or Last-Event-ID */
+
 typedef struct pb_sub_params {
-    int sse;            /* format=sse (else ndjson) */
-    int batch;          /* records per write, 1..max_batch */
-    int64_t timeout_ms; /* end after this long without records; 0: never */
-    int manual;         /* commit=manual */
-    int avro;           /* encoding=avro: values in Avro's JSON encoding (else natural JSON) */
+    int sse;             /* format=sse (else ndjson) */
+    int batch;           /* records per write, 1..max_batch */
+    int64_t timeout_ms;  /* end after this long without records; 0: never. With max_records: the
+                          * long poll's whole duration (from the first assignment) */
+    int64_t max_records; /* end after this many records; 0: no limit */
+    int manual;          /* commit=manual */
+    int avro;            /* encoding=avro: values in Avro's JSON encoding (else natural JSON) */
+    pb_sub_from_t from;
+    int64_t from_ms;                               /* PB_SUB_FROM_TIME: Unix milliseconds */
+    pb_kafka_tp_t from_offsets[PB_SUB_MAX_CURSOR]; /* PB_SUB_FROM_OFFSETS */
+    size_t n_from_offsets;
 } pb_sub_params_t;
 
 /* Read the query parameters through get(ctx, name) (NULL when absent). Returns 0, or
@@ -72,6 +101,17 @@ typedef struct pb_sub_params {
  * integer in [1, 1000]"). */
 int pb_sub_parse_params(const char *(*get)(void *ctx, const char *name), void *ctx, int max_batch,
                         pb_sub_params_t *out, pb_err_t *err);
+
+/*
+ * Parse a cursor "p:o[,p:o]..." (partition:next offset to read; what from=offsets: takes and what
+ * SSE event ids hold) into out[0..cap), *n the count. Partitions are integers in [0, 2^31), offsets
+ * in [0, 2^63), each partition at most once. Returns 0 or PB_ERR_INVALID saying which item is
+ * wrong and why (the caller prefixes the parameter's name).
+ */
+int pb_sub_parse_cursor(const char *text, pb_kafka_tp_t *out, size_t cap, size_t *n, pb_err_t *err);
+
+/* Append cursor c[0..n) as "p:o,p:o" (the SSE event id). Returns 0 or PB_ERR_NOMEM. */
+int pb_sub_format_cursor(const pb_kafka_tp_t *c, size_t n, pb_buf_t *out);
 
 /*
  * Append one record as its JSON object {"partition","offset","key","value","headers","schema_id",

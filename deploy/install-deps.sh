@@ -5,7 +5,7 @@
 set -euo pipefail
 
 build_pkgs=(build-essential pkg-config librdkafka-dev libavro-dev libevent-dev libjansson-dev libssl-dev openssl libpq-dev
-            libzstd-dev curl jq kcat)
+            libzstd-dev zlib1g-dev curl jq kcat)
 test_pkgs=(libcmocka-dev clang clang-format libclang-rt-14-dev python3-avro python3-zstandard python3-confluent-kafka python3-requests
            prometheus nodejs chromium perl postgresql systemd python3-jwt python3-cryptography)
 

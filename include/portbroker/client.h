@@ -73,9 +73,10 @@ int pb_client_publish(pb_client_t *c, const char *port, json_t *records, json_t 
 typedef struct {
     const char *commit; /* "auto" or "manual" (NULL: manual) */
     int batch;          /* batch=N */
-    int timeout_ms;     /* timeout_ms=T: the broker ends the stream after T ms without a record */
-    long max_records;   /* max_records=N (a broker with DESIGN §5's bounded poll) */
-    const char *from;   /* from=... (a broker with DESIGN §5's seek) */
+    int timeout_ms;     /* timeout_ms=T: the broker ends the stream after T ms without a record
+                         * (with max_records: after T ms in all) */
+    long max_records;   /* max_records=N: at most N records, then the broker ends the stream */
+    const char *from;   /* from=committed|earliest|latest|time:RFC3339|offsets:p:o,... */
     int idle_ms;        /* >0: pb_client_stream_next returns 2 after this long without data */
 } pb_client_stream_opts_t;
 
@@ -92,12 +93,14 @@ int pb_client_stream_next(pb_client_stream_t *s, json_t **rec, pb_client_err_t *
 void pb_client_stream_close(pb_client_stream_t *s);
 
 /* Commits `cursors` (array of {"partition","offset"}, offset = the next to read) for input port
- * `port`. With the broker of this release a stream must be open on the port (the instance that
- * serves it). Returns 0, or -1 with err (status and the broker's message). */
+ * `port` through its subscriber group, on any instance (no stream needs to be open there; the
+ * broker checks each offset against its partition). Returns 0, or -1 with err (status and the
+ * broker's message). */
 int pb_client_commit(pb_client_t *c, const char *port, json_t *cursors, pb_client_err_t *err);
 
-/* Commits `cursors` for the stream `s` is reading, naming it (X-Stream-Id) so the broker knows
- * which of several open streams on the port they belong to. Same returns as pb_client_commit. */
+/* Commits `cursors` for the stream `s` is reading, naming it (X-Stream-Id): through that stream
+ * when it is open on the instance that answers, else through the group (a stream the broker
+ * ended, e.g. after max_records, or one on another instance). Same returns as pb_client_commit. */
 int pb_client_stream_commit(pb_client_stream_t *s, json_t *cursors, pb_client_err_t *err);
 
 /* Tracks the next offset to commit per partition as records are consumed. */

@@ -126,8 +126,8 @@ is "nothing was produced by any request over a limit" "$(count)" "$before"
 # --- media types and ports ---
 pub text/plain "$T/b1.json"
 like "text/plain: 415 naming the accepted types" "$HTTP_STATUS $HTTP_BODY" '^415 .*application/json.*application/x-ndjson'
-pub application/json "$T/b1.json" -H 'Content-Encoding: gzip'
-like "Content-Encoding gzip: 415 naming zstd" "$HTTP_STATUS $HTTP_BODY" '^415 .*zstd'
+pub application/json "$T/b1.json" -H 'Content-Encoding: br'
+like "Content-Encoding br: 415 naming zstd and gzip" "$HTTP_STATUS $HTTP_BODY" '^415 .*zstd or gzip'
 http POST "$B_URL/v1/ports/tripExecution/1/outputports/nope/records" -H 'Content-Type: application/json' --data-binary @"$T/b1.json"
 is "unknown port: 404" "$HTTP_STATUS" 404
 http POST "$B_URL/v1/ports/tripExecution/1/inputports/weather/records" -H 'Content-Type: application/json' --data-binary @"$T/b1.json"

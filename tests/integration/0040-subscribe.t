@@ -42,7 +42,7 @@ like "bad commit" "$HTTP_STATUS $HTTP_BODY" "^400 .*commit: 'sometimes' is not o
 http GET "$B_URL/v1/ports/urn:dpds:com.acme:dataproducts:weather:2:outputports:observations/records"
 like "output port is not a subscription stream: 405" "$HTTP_STATUS $HTTP_BODY" "^405 .*output port"
 http POST "$B_URL/v1/ports/$IN/cursors" -d '{"cursors":[{"partition":0,"offset":1}]}'
-like "cursors without an open stream: 404" "$HTTP_STATUS $HTTP_BODY" "^404 .*no stream is open"
+like "cursors without an open stream go through the group: an offset past the end is 422" "$HTTP_STATUS $HTTP_BODY" "^422 .*partition 0: offset 1 is beyond its end \(the next offset to be written is 0\)"
 http GET "$B_URL/v1/subscriptions/999/stats"
 is "stats of an unknown subscription: 404" "$HTTP_STATUS" 404
 
@@ -101,7 +101,9 @@ with requests.get(url, stream=True, timeout=30) as r:
             ev[k] = v[1:] if v.startswith(" ") else v
         with open(out + ".partial", "w") as f:
             f.write("%s %d\n" % (sid, len(events)))
-ok = all(e.get("event") == "record" and e["id"] == "%d:%d" % (json.loads(e["data"])["partition"], json.loads(e["data"])["offset"]) for e in events)
+def cursor(i):
+    return {int(p): int(o) for p, o in (x.split(":") for x in i.split(","))}
+ok = all(e.get("event") == "record" and cursor(e["id"])[json.loads(e["data"])["partition"]] == json.loads(e["data"])["offset"] + 1 for e in events)
 with open(out, "w") as f:
     json.dump({"stream": sid, "type": ctype, "n": len(events), "ids_match": ok, "keys": sorted(json.loads(e["data"])["key"] for e in events),
                "p0": max([json.loads(e["data"])["offset"] for e in events if json.loads(e["data"])["partition"] == 0] or [-1])}, f)
@@ -114,17 +116,17 @@ STREAM=$(cut -d' ' -f1 "$T/sse.partial")
 http POST "$B_URL/v1/ports/$IN/cursors" -H "X-Stream-Id: $STREAM" -d '{"cursors":[{"partition":0,"offset":100000}]}'
 like "cursor beyond what was delivered: 422 saying how far" "$HTTP_STATUS $HTTP_BODY" "^422 .*offset 100000 is beyond what stream $STREAM delivered from partition 0 \(at most [0-9]+"
 http POST "$B_URL/v1/ports/$IN/cursors" -H "X-Stream-Id: $STREAM" -d '{"cursors":[{"partition":9,"offset":1}]}'
-like "cursor on a partition not assigned: 409" "$HTTP_STATUS $HTTP_BODY" "^409 .*partition 9 is not assigned to stream $STREAM \(assigned: "
+like "cursor on a partition that does not exist: 422" "$HTTP_STATUS $HTTP_BODY" "^422 .*partition 9 does not exist: .* has 3 partitions \(0\.\.2\)"
 http POST "$B_URL/v1/ports/$IN/cursors" -H "X-Stream-Id: $STREAM" -d '{"cursors":[{"partition":0}]}'
 like "cursor without offset: 422" "$HTTP_STATUS $HTTP_BODY" "^422 .*cursors\[0\].offset: expected a non-negative integer"
-http POST "$B_URL/v1/ports/$IN/cursors" -H "X-Stream-Id: s-999" -d '{"cursors":[{"partition":0,"offset":1}]}'
-like "cursor of an unknown stream: 404" "$HTTP_STATUS $HTTP_BODY" "^404 .*no open stream 's-999'"
+http POST "$B_URL/v1/ports/$IN/cursors" -H "X-Stream-Id: s-999" -d '{"cursors":[{"partition":0,"offset":100000}]}'
+like "cursor of a stream not on this instance goes through the group: past the end is 422" "$HTTP_STATUS $HTTP_BODY" "^422 .*partition 0: offset 100000 is beyond its end"
 wait_until 10 sh -c "curl -sS --max-time 2 '$B_URL/v1/subscriptions/$BID/stats' | jq -e '[.partitions[].subscribers.endOffset] | add == 39'"
 END0=$(stats | jq '.partitions[0].subscribers.endOffset')
 http POST "$B_URL/v1/ports/$IN/cursors" -H "X-Stream-Id: $STREAM" -d "{\"cursors\":[{\"partition\":0,\"offset\":$END0}]}"
 is "cursors: 200 with what was committed" "$HTTP_STATUS $(echo "$HTTP_BODY" | jq -c '[.stream, .committed]')" "200 [\"$STREAM\",[{\"partition\":0,\"offset\":$END0}]]"
 wait "$SSE_PID"
-is "SSE read by python requests: 9 events, ids are partition:offset, text/event-stream" "$(jq -c '[.n, .ids_match, .type]' "$T/sse")" '[9,true,"text/event-stream"]'
+is "SSE read by python requests: 9 events, ids are cursors (partition:next offset), text/event-stream" "$(jq -c '[.n, .ids_match, .type]' "$T/sse")" '[9,true,"text/event-stream"]'
 stream "$T/s4" "timeout_ms=1500"
 N0=$(jq -r '.keys | length' "$T/sse")
 check "after committing partition 0 only: the other partitions' records come again, partition 0's do not" \

@@ -85,7 +85,7 @@ if (base) {
     if (!resp) problems.push(`status ${r.status} is not documented for ${m} ${tpl}`);
     const ct = (r.headers.get('content-type') || '').split(';')[0].trim();
     let json;
-    if (/json/.test(ct)) {
+    if (/json/.test(ct) && ct !== 'application/x-ndjson') { // NDJSON is lines of JSON, not JSON
       try { json = JSON.parse(text); } catch (e) { problems.push('answer is not JSON: ' + e.message); }
       const docMedia = resp?.content && Object.keys(resp.content).find(k => k === ct);
       if (resp && !docMedia) problems.push(`answer media ${ct} is not documented for ${r.status} (${Object.keys(resp.content || {}).join(', ')})`);
@@ -164,7 +164,14 @@ if (base) {
     } catch (e) { ok(false, 'the input port stream answered a record', String(e)); }
     clearTimeout(t);
   }
-  await call('POST', '/v1/ports/{port}/cursors', `/v1/ports/${TI}/cursors`, { cursors: [{ partition: 0, offset: 1 }] }, 404);
+  // a bounded poll and seeks (DESIGN §5): at most N records, then the reply ends
+  await call('GET', '/v1/ports/{port}/records', `/v1/ports/${SHI}/records?max_records=1&from=earliest&commit=manual&timeout_ms=8000`, undefined, 200, { media: 'application/x-ndjson' });
+  await call('GET', '/v1/ports/{port}/records', `/v1/ports/${SHI}/records?from=yesterday`, undefined, 400);
+  await call('GET', '/v1/ports/{port}/records', `/v1/ports/${SHI}/records?from=offsets:999:0`, undefined, 422);
+  await call('GET', '/v1/ports/{port}/records', `/v1/ports/${SHI}/records?format=sse&max_records=1&from=earliest&commit=manual&timeout_ms=8000`, undefined, 200, { media: 'text/event-stream', headers: { 'Last-Event-ID': '0:0' } });
+  // cursors with no stream open on this instance go through the group
+  await call('POST', '/v1/ports/{port}/cursors', `/v1/ports/${SHI}/cursors`, { cursors: [{ partition: 0, offset: 0 }] }, 200, { headers: { 'X-Stream-Id': 's-elsewhere' } });
+  await call('POST', '/v1/ports/{port}/cursors', `/v1/ports/${TI}/cursors`, { cursors: [{ partition: 0, offset: 999999 }] }, 422);
   await call('GET', '/v1/status', '/v1/status', undefined, 200);
   await call('GET', '/v1/lineage', '/v1/lineage', undefined, 200);
   await call('GET', '/v1/lineage', '/v1/lineage?format=dot', undefined, 200, { media: 'text/vnd.graphviz' });

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 #include <zstd.h>
 
 #include <cmocka.h>
@@ -36,9 +37,48 @@ static void test_media(void **state) {
     assert_non_null(strstr(err.msg, "'application/jsonx'"));
     assert_int_equal(pb_publish_media(NULL, NULL, &f, &z, &err), PB_ERR_UNSUPPORTED);
     assert_non_null(strstr(err.msg, "(none)"));
-    assert_int_equal(pb_publish_media("application/json", "gzip", &f, &z, &err),
-                     PB_ERR_UNSUPPORTED);
-    assert_non_null(strstr(err.msg, "zstd"));
+    assert_int_equal(pb_publish_media("application/json", "gzip", &f, &z, &err), 0);
+    assert_int_equal(z, PB_PUBLISH_ENC_GZIP);
+    assert_int_equal(pb_publish_media("application/json", "br", &f, &z, &err), PB_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.msg, "zstd or gzip"));
+}
+
+static void test_gunzip(void **state) {
+    (void)state;
+    size_t n = 100000;
+    char *plain = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        plain[i] = (char)('a' + i % 7);
+    /* Two gzip members back to back (a concatenated file), as `cat a.gz b.gz` gives. */
+    unsigned char *z = malloc(2 * n);
+    size_t zn = 0;
+    for (int m = 0; m < 2; m++) {
+        z_stream s = {0};
+        assert_int_equal(deflateInit2(&s, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+        s.next_in = (Bytef *)plain + m * (n / 2);
+        s.avail_in = (uInt)(n / 2);
+        s.next_out = z + zn;
+        s.avail_out = (uInt)(2 * n - zn);
+        assert_int_equal(deflate(&s, Z_FINISH), Z_STREAM_END);
+        zn = 2 * n - s.avail_out;
+        deflateEnd(&s);
+    }
+    pb_buf_t out = {0};
+    pb_err_t err = {0};
+    assert_int_equal(pb_publish_gunzip(z, zn, n, &out, &err), 0);
+    assert_int_equal(out.len, n);
+    assert_memory_equal(out.data, plain, n);
+    pb_buf_reset(&out);
+    assert_int_equal(pb_publish_gunzip(z, zn, n - 1, &out, &err), PB_ERR_TOO_LARGE);
+    assert_int_equal(out.len, 0);
+    assert_true(out.cap <= n + 64 * 1024);
+    assert_int_equal(pb_publish_gunzip(z, zn / 4, n, &out, &err), PB_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "truncated"));
+    assert_int_equal(pb_publish_gunzip("nope, not gzip", 14, n, &out, &err), PB_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "gzip"));
+    pb_buf_free(&out);
+    free(z);
+    free(plain);
 }
 
 static void test_unzstd(void **state) {
@@ -297,10 +337,11 @@ static void test_headers(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_media),      cmocka_unit_test(test_unzstd),
-        cmocka_unit_test(test_parse_json), cmocka_unit_test(test_parse_ndjson),
-        cmocka_unit_test(test_prepare_ok), cmocka_unit_test(test_prepare_errors),
-        cmocka_unit_test(test_headers),    cmocka_unit_test(test_key_schema),
+        cmocka_unit_test(test_media),          cmocka_unit_test(test_unzstd),
+        cmocka_unit_test(test_gunzip),         cmocka_unit_test(test_parse_json),
+        cmocka_unit_test(test_parse_ndjson),   cmocka_unit_test(test_prepare_ok),
+        cmocka_unit_test(test_prepare_errors), cmocka_unit_test(test_headers),
+        cmocka_unit_test(test_key_schema),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

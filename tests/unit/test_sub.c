@@ -162,10 +162,77 @@ static void test_render(void **state) {
     pb_registry_destroy(r);
 }
 
+static void test_from(void **state) {
+    (void)state;
+    pb_sub_params_t p;
+    pb_err_t err = {0};
+    kv_t none[] = {{NULL, NULL}};
+    assert_int_equal(pb_sub_parse_params(get, none, 100, &p, &err), 0);
+    assert_int_equal(p.from, PB_SUB_FROM_COMMITTED);
+    assert_int_equal(p.max_records, 0);
+    kv_t t[] = {{"from", "time:2026-01-02T03:04:05.5Z"}, {"max_records", "25"}, {NULL, NULL}};
+    assert_int_equal(pb_sub_parse_params(get, t, 100, &p, &err), 0);
+    assert_int_equal(p.from, PB_SUB_FROM_TIME);
+    assert_int_equal(p.from_ms, 1767323045500LL);
+    assert_int_equal(p.max_records, 25);
+    kv_t o[] = {{"from", "offsets:2:40,0:7"}, {NULL, NULL}};
+    assert_int_equal(pb_sub_parse_params(get, o, 100, &p, &err), 0);
+    assert_int_equal(p.from, PB_SUB_FROM_OFFSETS);
+    assert_int_equal(p.n_from_offsets, 2);
+    assert_int_equal(p.from_offsets[0].partition, 2);
+    assert_int_equal(p.from_offsets[0].offset, 40);
+    assert_int_equal(p.from_offsets[1].partition, 0);
+    assert_int_equal(p.from_offsets[1].offset, 7);
+    const char *names[] = {"earliest", "latest", "committed"};
+    const pb_sub_from_t want[] = {PB_SUB_FROM_EARLIEST, PB_SUB_FROM_LATEST, PB_SUB_FROM_COMMITTED};
+    for (size_t i = 0; i < 3; i++) {
+        kv_t kv[] = {{"from", names[i]}, {NULL, NULL}};
+        assert_int_equal(pb_sub_parse_params(get, kv, 100, &p, &err), 0);
+        assert_int_equal(p.from, want[i]);
+    }
+    kv_t bad[][2] = {
+        {{"from", "yesterday"}, {NULL, NULL}},    {{"from", "time:soon"}, {NULL, NULL}},
+        {{"from", "offsets:"}, {NULL, NULL}},     {{"from", "offsets:0:1,0:2"}, {NULL, NULL}},
+        {{"from", "offsets:0:-1"}, {NULL, NULL}}, {{"from", "offsets:x:1"}, {NULL, NULL}},
+        {{"from", "offsets:0:1,"}, {NULL, NULL}}, {{"max_records", "0"}, {NULL, NULL}}};
+    const char *msgs[] = {"from: 'yesterday' is not one of committed, earliest, latest",
+                          "from: 'time:soon' is not time:RFC3339",
+                          "empty cursor",
+                          "item 2: partition 0 appears twice",
+                          "item 1 (partition 0): the offset is not a non-negative integer",
+                          "item 1: expected PARTITION:OFFSET",
+                          "item 2: expected PARTITION:OFFSET",
+                          "max_records: '0' is not an integer in [1, 1000000000]"};
+    for (size_t i = 0; i < sizeof msgs / sizeof msgs[0]; i++) {
+        assert_int_equal(pb_sub_parse_params(get, bad[i], 100, &p, &err), PB_ERR_INVALID);
+        if (!strstr(err.msg, msgs[i])) fail_msg("case %zu: got '%s'", i, err.msg);
+    }
+}
+
+static void test_cursor(void **state) {
+    (void)state;
+    pb_kafka_tp_t c[3];
+    size_t n = 0;
+    pb_err_t err = {0};
+    assert_int_equal(pb_sub_parse_cursor("0:5,1:0,2:9223372036854775807", c, 3, &n, &err), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(c[2].offset, INT64_MAX);
+    pb_buf_t b = {0};
+    assert_int_equal(pb_sub_format_cursor(c, n, &b), 0);
+    assert_int_equal(b.len, strlen("0:5,1:0,2:9223372036854775807"));
+    assert_memory_equal(b.data, "0:5,1:0,2:9223372036854775807", b.len);
+    pb_buf_free(&b);
+    assert_int_equal(pb_sub_parse_cursor("0:1,1:1,2:1,3:1", c, 3, &n, &err), PB_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "more than 3 partitions"));
+    assert_int_equal(pb_sub_parse_cursor("2147483648:0", c, 3, &n, &err), PB_ERR_INVALID);
+    assert_int_equal(pb_sub_parse_cursor("0:99999999999999999999", c, 3, &n, &err), PB_ERR_INVALID);
+    assert_int_equal(pb_sub_parse_cursor(" 0:1", c, 3, &n, &err), PB_ERR_INVALID);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_params),
-        cmocka_unit_test(test_json_string),
+        cmocka_unit_test(test_params), cmocka_unit_test(test_from),
+        cmocka_unit_test(test_cursor), cmocka_unit_test(test_json_string),
         cmocka_unit_test(test_render),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
