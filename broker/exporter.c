@@ -54,7 +54,9 @@ void pb_exporter_handle(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
     size_t n = 0;
     const pb_product_t *const *ps = declared(b, &n);
     pb_buf_t out = {0};
-    if (pb_metrics_render(b->metrics, ps, n, PB_VERSION, &out)) {
+    pb_proc_stats_t st;
+    if (pb_metrics_render(b->metrics, ps, n, PB_VERSION, &out) ||
+        (pb_proc_stats(&st) == 0 && pb_metrics_render_proc(&st, &out))) {
         static const char oom[] = "{\"error_code\":50001,\"message\":\"out of memory\"}";
         pb_http_reply(req, 500, "application/json", oom, sizeof oom - 1);
     } else {

@@ -587,3 +587,36 @@ size_t pb_metrics_lag_count(const pb_metrics_t *m) { return m->n_lags; }
 const pb_metrics_lag_t *pb_metrics_lag_at(const pb_metrics_t *m, size_t i) {
     return i < m->n_lags ? m->lags[i] : NULL;
 }
+
+int pb_metrics_render_proc(const pb_proc_stats_t *st, pb_buf_t *b) {
+    static const struct {
+        const char *name, *type, *help;
+        size_t off;
+        int integer;
+    } f[] = {
+        {"process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.",
+         offsetof(pb_proc_stats_t, cpu_seconds), 0},
+        {"process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+         offsetof(pb_proc_stats_t, resident_bytes), 1},
+        {"process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
+         offsetof(pb_proc_stats_t, virtual_bytes), 1},
+        {"process_open_fds", "gauge", "Number of open file descriptors.",
+         offsetof(pb_proc_stats_t, open_fds), 1},
+        {"process_max_fds", "gauge", "Maximum number of open file descriptors.",
+         offsetof(pb_proc_stats_t, max_fds), 1},
+        {"process_start_time_seconds", "gauge",
+         "Start time of the process since unix epoch in seconds.",
+         offsetof(pb_proc_stats_t, start_time), 0},
+        {"portbroker_threads", "gauge",
+         "OS threads of the process (librdkafka runs several per Kafka client).",
+         offsetof(pb_proc_stats_t, threads), 1},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
+        const char *at = (const char *)st + f[i].off;
+        double v = f[i].integer ? (double)*(const int64_t *)at : *(const double *)at;
+        if (v < 0) continue;
+        if (family(b, f[i].name, f[i].type, f[i].help) || sample(b, f[i].name, NULL, NULL, v))
+            return -1;
+    }
+    return 0;
+}

@@ -26,6 +26,7 @@
 
 #include "buf.h"
 #include "descriptor.h"
+#include "proc.h"
 
 typedef enum { PB_METRICS_IN = 0, PB_METRICS_OUT = 1, PB_METRICS_DIRS } pb_metrics_dir_t;
 
@@ -203,5 +204,10 @@ int pb_metrics_render(const pb_metrics_t *m, const pb_product_t *const *products
  * until pb_metrics_destroy. */
 size_t pb_metrics_lag_count(const pb_metrics_t *m);
 const pb_metrics_lag_t *pb_metrics_lag_at(const pb_metrics_t *m, size_t i);
+
+/* Append the process_* families of Prometheus client libraries (CPU seconds, resident and
+ * virtual memory, open and maximum fds, start time) and portbroker_threads to out. A figure that
+ * could not be read (negative) is left out. Returns 0, or -1 when out of memory. Pure. */
+int pb_metrics_render_proc(const pb_proc_stats_t *st, pb_buf_t *out);
 
 #endif

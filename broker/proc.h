@@ -2,11 +2,13 @@
  * proc — process-wide settings of a long-running portbroker process (the daemon and the
  * benchmarks that stand in for it).
  *
- * Owns: the C library's allocator tuning. Must not: hold state, or be called from library code
- * (tests and tools keep the defaults).
+ * Owns: the C library's allocator tuning and reading the process's own figures from /proc.
+ * Must not: hold state, or be called from library code (tests and tools keep the defaults).
  */
 #ifndef PB_PROC_H
 #define PB_PROC_H
+
+#include <stdint.h>
 
 /*
  * Call first thing in main(), before threads start. Turns glibc's fastbins off (M_MXFAST=0):
@@ -17,5 +19,20 @@
  * the bare librdkafka relay and routing. Not thread-safe (process start only).
  */
 void pb_proc_tune(void);
+
+/* The process's figures as Prometheus client libraries export them (process_*). */
+typedef struct pb_proc_stats {
+    double cpu_seconds;     /* user + system CPU time */
+    double start_time;      /* Unix time the process started, seconds */
+    int64_t resident_bytes; /* RSS */
+    int64_t virtual_bytes;  /* address space */
+    int64_t open_fds;       /* entries of /proc/self/fd */
+    int64_t max_fds;        /* soft RLIMIT_NOFILE (-1: unlimited) */
+    int64_t threads;        /* OS threads */
+} pb_proc_stats_t;
+
+/* Read them from /proc/self (Linux). Returns 0, or -1 when /proc cannot be read (out untouched
+ * then). Any thread; costs a few syscalls plus one readdir of the fd table. */
+int pb_proc_stats(pb_proc_stats_t *out);
 
 #endif
