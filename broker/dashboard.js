@@ -205,7 +205,9 @@
     box.appendChild(kc);
     box.appendChild(el('span', 'chip ' + (h.ready ? 'green' : 'red'), h.ready ? 'ready' : 'not ready: ' + (h.reason || '')));
     box.appendChild(el('span', 'chip', 'queue ' + k.produceQueue));
-    box.appendChild(el('span', 'muted', 'v' + h.version + ' · up ' + fmtAge(h.uptimeSeconds) + (k.embedded ? ' · embedded Kafka' : '')));
+    const up = el('span', 'muted', 'up ' + fmtAge(h.uptimeSeconds));
+    up.title = 'portbroker ' + h.version + (k.embedded ? ' · embedded Kafka (in memory)' : '') + ' · registry at ' + h.registry.position;
+    box.appendChild(up);
   }
 
   /* The lineage graph as a layered DAG of products. A product's layer is the longest chain of
@@ -492,13 +494,19 @@
     else closePort();
   }
 
+  /* The table's header sticks just below the page header, whatever height that has. */
+  function stickHead() {
+    document.documentElement.style.setProperty('--head', document.querySelector('header').offsetHeight + 'px');
+  }
+
   function render(doc) {
     lastDoc = doc;
     renderHealth(doc);
     renderPorts(doc);
     const states = new Map(doc.ports.map((p) => [p.fqn, p.state]));
     renderGraph(doc, states);
-    $('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
+    $('updated').textContent = new Date().toLocaleTimeString();
+    stickHead();
     if (!document.body.dataset.loaded) {
       document.body.dataset.loaded = 'true';
       if (window.performance && performance.mark) performance.mark('pb-first-render');
@@ -532,6 +540,7 @@
     $('filter').addEventListener('input', () => { if (lastDoc) renderPorts(lastDoc); });
     $('port-back').addEventListener('click', (e) => { e.preventDefault(); history.pushState(null, '', location.pathname + location.search); closePort(); });
     window.addEventListener('hashchange', route);
+    window.addEventListener('resize', stickHead);
     route();
     refresh();
   });

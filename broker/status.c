@@ -4,6 +4,7 @@
  */
 #include "status.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,7 +168,7 @@ static json_t *time_json(double ts) {
 }
 
 /* A number rounded to 3 decimals (rates and ages need no more; keeps the document small). */
-static json_t *num(double v) { return json_real((double)(int64_t)(v * 1000.0 + 0.5) / 1000.0); }
+static json_t *num(double v) { return json_real(round(v * 1000.0) / 1000.0); }
 
 static json_t *counts_json(const uint64_t *c) {
     json_t *o = json_object();
@@ -233,7 +234,7 @@ static void slo_json(json_t *o, const pb_status_t *st, const pb_port_t *p,
     if (s->has_rejects_max) {
         double left = pb_status_budget_left(ratio, s->rejects_max_ratio);
         rs = pb_status_budget_state(left);
-        json_object_set_new(o, "rejectBudgetLeft", num(left < -9.999 ? -9.999 : left));
+        json_object_set_new(o, "rejectBudgetLeft", num(left < -999.999 ? -999.999 : left));
     } else {
         json_object_set_new(o, "rejectBudgetLeft", json_null());
     }
@@ -242,7 +243,7 @@ static void slo_json(json_t *o, const pb_status_t *st, const pb_port_t *p,
     double fresh = pb_status_fresh_ratio(st, p->fqn);
     if (s->has_freshness && fresh >= 0) {
         double left = pb_status_budget_left(1 - fresh, PB_STATUS_FRESH_BUDGET);
-        json_object_set_new(o, "freshnessBudgetLeft", num(left < -9.999 ? -9.999 : left));
+        json_object_set_new(o, "freshnessBudgetLeft", num(left < -999.999 ? -999.999 : left));
     } else {
         json_object_set_new(o, "freshnessBudgetLeft", json_null());
     }
