@@ -501,15 +501,19 @@
 
   function render(doc) {
     lastDoc = doc;
+    const first = !document.body.dataset.loaded;
+    if (first) performance.mark('pb-render-start');
     renderHealth(doc);
     renderPorts(doc);
+    if (first) performance.mark('pb-ports-built');
     const states = new Map(doc.ports.map((p) => [p.fqn, p.state]));
     renderGraph(doc, states);
+    if (first) performance.mark('pb-graph-built');
     $('updated').textContent = new Date().toLocaleTimeString();
     stickHead();
     if (!document.body.dataset.loaded) {
       document.body.dataset.loaded = 'true';
-      if (window.performance && performance.mark) performance.mark('pb-first-render');
+      performance.mark('pb-first-render');
     }
   }
 
@@ -517,7 +521,9 @@
     try {
       const r = await fetch('v1/status', { cache: 'no-store' });
       if (!r.ok) throw new Error('HTTP ' + r.status);
-      render(await r.json());
+      const doc = await r.json();
+      if (!document.body.dataset.loaded) performance.mark('pb-status-parsed');
+      render(doc);
     } catch (err) {
       $('updated').textContent = 'update failed: ' + err.message;
     } finally {
