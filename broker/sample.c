@@ -50,7 +50,7 @@ int pb_sample_parse_limit(const char *text, int64_t max, int64_t *out, pb_err_t 
     char *end = NULL;
     errno = 0;
     long long v = strtoll(text, &end, 10);
-    if (!*text || *end || errno || v < 1 || v > max)
+    if (*text < '0' || *text > '9' || *end || errno || v < 1 || v > max) /* digits only */
         return pb_err_set(err, PB_ERR_INVALID,
                           "limit: '%.40s' is not an integer in [1, %lld] (sample.max.records)",
                           text, (long long)max);

@@ -104,6 +104,7 @@ async function layoutChecks(page, label) {
     const health = await page.$eval('#health', (h) => h.textContent);
     ok(/Kafka up/.test(health) && /ready/.test(health), 'Kafka and instance health are shown', health);
     await page.screenshot({ path: `${shotDir}/console-1366.png` });
+    await page.locator('#graph-wrap').screenshot({ path: `${shotDir}/console-lineage-1366.png` });
 
     // The port page: opened by a click on the port's name.
     await page.click(`#ports tbody tr[data-fqn="${redPort}"] a.portlink`);
