@@ -1354,7 +1354,13 @@ int pb_kafka_tail_records(pb_kafka_t *k, const char *topic, int partitions, size
     for (int p = 0; p < partitions; p++) {
         int64_t lo = 0, hi = 0;
         int left = (int)(deadline - now_ms());
-        if ((rc = watermarks(rk, topic, p, &lo, &hi, left > 0 ? left : 1, err))) goto out;
+        if (left <= 0) {
+            rc = pb_err_set(err, PB_ERR_TIMEOUT,
+                            "sample of %s: watermarks of %d of %d partitions not read within %d ms",
+                            topic, partitions - p, partitions, timeout_ms);
+            goto out;
+        }
+        if ((rc = watermarks(rk, topic, p, &lo, &hi, left, err))) goto out;
         end[p] = hi; /* read up to here: records produced meanwhile are not waited for */
         if (hi <= lo) continue;
         int64_t from = hi - (int64_t)cap > lo ? hi - (int64_t)cap : lo;
