@@ -424,6 +424,7 @@ int pb_access_check(struct pb_broker *b, pb_http_req_t *req, const pb_api_route_
         goto allowed;
     }
     case PB_API_OUTPUT_OWNER:
+    case PB_API_PORT_OWNER:
         if ((port = port_of(b, param)))
             t.owner = port->product->fqn, pb_access_note(req, "port=%s", port->fqn);
         else

@@ -26,6 +26,7 @@
 #include "publish.h"
 #include "registry.h"
 #include "sr.h"
+#include "sample.h"
 #include "sub.h"
 
 #define JSON_TYPE "application/json"
@@ -617,6 +618,11 @@ static void h_port_publish(pb_broker_t *b, pb_http_req_t *req, const char *id) {
     if (port) pb_publish_handle(b, req, port);
 }
 
+static void h_port_sample(pb_broker_t *b, pb_http_req_t *req, const char *id) {
+    const pb_port_t *port = find_port(b, req, id);
+    if (port) pb_sample_handle(b->sample, req, port);
+}
+
 static void h_port_stream(pb_broker_t *b, pb_http_req_t *req, const char *id) {
     const pb_port_t *port = find_port(b, req, id);
     if (port) pb_sub_handle_records(b->sub, req, port);
@@ -710,6 +716,9 @@ static const struct route {
     {{M(POST), "/v1/ports/{port}/cursors", PB_API_INPUT_OWNER, J, 0,
       "commit an input port's stream cursors"},
      h_port_cursors},
+    {{GET_, "/v1/ports/{port}/sample", PB_API_PORT_OWNER, 0, 0,
+      "the port's most recent records (sample data)"},
+     h_port_sample},
     {{GET_, "/v1/ports/{port}", PB_API_READ, 0, 0, "a port"}, h_port},
     {{GET_, "/v1/subscriptions", PB_API_READ, 0, 0, "list bindings"}, h_subscriptions},
     {{M(PUT), "/v1/subscriptions", PB_API_SUBSCRIPTION, J, 0,

@@ -26,7 +26,9 @@ typedef enum pb_api_access {
                              or admin */
     PB_API_SUBSCRIPTION,  /* the binding's input port's product (PUT: the body's "to"), or admin */
     PB_API_SUBJECT_OWNER, /* a port's subject: the output port's product; other subjects: admin */
-    PB_API_ADMIN,         /* admin only */
+    PB_API_PORT_OWNER,    /* the port's own product (output or input port), or admin: reading its
+                             records outside a binding (sample data) */
+    PB_API_ADMIN,         /* admin only (the last: the strictest rule) */
 } pb_api_access_t;
 
 /* Request bodies a route accepts (bits). 0: the route takes no body. */

@@ -719,6 +719,7 @@ static const rule_t rules_of[] = {
     [PB_API_INPUT_OWNER] = R_CONSUMER,
     [PB_API_SUBSCRIPTION] = R_CONSUMER,
     [PB_API_SUBJECT_OWNER] = R_OWNER,
+    [PB_API_PORT_OWNER] = R_OWNER,
     [PB_API_ADMIN] = R_ADMIN,
 };
 

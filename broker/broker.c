@@ -20,6 +20,7 @@
 #include "id.h"
 #include "log.h"
 #include "ops.h"
+#include "sample.h"
 #include "sub.h"
 #include "tls.h"
 
@@ -262,6 +263,7 @@ static int kafka_phase(pb_broker_t *b, pb_err_t *err) {
     if ((rc = pb_exporter_start(b, err))) return rc;
     if (!(b->ops = pb_ops_new(b, err))) return err->code;
     if (!(b->sub = pb_sub_new(b, err))) return err->code;
+    if (!(b->sample = pb_sample_new(b, err))) return err->code;
     pb_sub_reconcile(b->sub);
     pb_router_env_t renv = {
         .kafka = b->kafka,
@@ -600,6 +602,7 @@ int pb_broker_destroy(pb_broker_t *b) {
     if (!b) return 0;
     pb_ops_destroy(b->ops);
     pb_sub_destroy(b->sub); /* streams end before the HTTP server and Kafka go */
+    pb_sample_destroy(b->sample);
     pb_http_destroy(b->http);
     pb_access_destroy(b->access);
     pb_tls_destroy(b->tls);

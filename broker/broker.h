@@ -30,6 +30,7 @@ typedef struct pb_broker {
     pb_store_t *store;             /* the registry kept in Kafka */
     pb_metrics_t *metrics;         /* per-port and process-wide series */
     struct pb_sub *sub;            /* subscriber streams and subscription lag (sub.c) */
+    struct pb_sample *sample;      /* a port's recent records for its page (sample.c) */
     pb_routers_t *routers;         /* one router per binding, reconciled with the registry */
     int routers_started;           /* reconciled once after the replay */
     pb_loop_timer_t *sync_timer;

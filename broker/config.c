@@ -168,6 +168,14 @@ static const struct prop {
      "Throughput sample period of `/v1/status` and `/dashboard`: each port keeps the last 90 "
      "samples (15 minutes at the default), and a binding's live rate in `/v1/lineage` is the "
      "input port's rate over the last sample."},
+    {"sample.max.records", T_INT, offsetof(pb_config_t, sample_max_records), "20", 1, 1000, NULL,
+     "Most records `GET /v1/ports/{port}/sample?limit=N` returns (the port page's sample data); a "
+     "larger `limit` is a 400. The default `limit` is 5."},
+    {"sample.timeout.ms", T_INT, offsetof(pb_config_t, sample_timeout_ms), "5000", 100, 60000, NULL,
+     "Time a sample read may take (watermarks and fetch, on the sampler's worker thread); past it "
+     "the reply holds what was read, with `\"complete\": false`."},
+    {"sample.max.pending", T_INT, offsetof(pb_config_t, sample_max_pending), "8", 1, 1000, NULL,
+     "Sample reads queued or running at once; one more is answered 503 with `Retry-After`."},
     {"lineage.topic", T_STR, offsetof(pb_config_t, lineage_topic), "_portbroker.lineage", 0, 0,
      NULL,
      "Kafka topic receiving the broker's OpenLineage RunEvents (START after the registry replay, "

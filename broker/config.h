@@ -56,6 +56,9 @@ typedef struct pb_config {
     char *metrics_enabled; /* "true" | "false" */
     /* Ops: /v1/status rings and OpenLineage (#6 dashboard/lineage). */
     int64_t status_sample_ms;    /* throughput sample period of the /v1/status rings */
+    int64_t sample_max_records;  /* GET /v1/ports/{port}/sample: most records */
+    int64_t sample_timeout_ms;   /* ... time one read may take */
+    int64_t sample_max_pending;  /* ... reads queued or running at once */
     char *lineage_topic;         /* "" = no OpenLineage events to Kafka */
     char *lineage_url;           /* "" = no HTTP POST of OpenLineage events */
     int64_t lineage_interval_ms; /* period of RUNNING events */

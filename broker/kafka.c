@@ -1276,6 +1276,133 @@ out:
     return rc;
 }
 
+/* A copy of m that outlives its client (a client cannot be destroyed while its messages live):
+ * key and value in one block, headers detached. Destroys m. Returns 0, or -1 out of memory. */
+static int record_copy(rd_kafka_message_t *m, pb_kafka_record_t *r) {
+    size_t klen = m->key ? m->key_len : 0, vlen = m->payload ? m->len : 0;
+    uint8_t *own = malloc(klen + vlen + 1);
+    rd_kafka_headers_t *h = NULL;
+    if (!own) {
+        rd_kafka_message_destroy(m);
+        return -1;
+    }
+    if (klen) memcpy(own, m->key, klen);
+    if (vlen) memcpy(own + klen, m->payload, vlen);
+    if (rd_kafka_message_detach_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR) h = NULL;
+    *r = (pb_kafka_record_t){.partition = m->partition,
+                             .offset = m->offset,
+                             .timestamp_ms = rd_kafka_message_timestamp(m, NULL),
+                             .key = m->key ? own : NULL,
+                             .klen = klen,
+                             .value = m->payload ? own + klen : NULL,
+                             .vlen = vlen,
+                             .own_ = own,
+                             .hdrs_ = h};
+    rd_kafka_message_destroy(m);
+    return 0;
+}
+
+/* Keep m among the newest `cap` records of out[0..*n) (by Kafka timestamp, then offset): append
+ * while there is room, else replace the oldest when m is newer. Takes ownership of m (copied). */
+static void tail_keep(pb_kafka_record_t *out, size_t cap, size_t *n, rd_kafka_message_t *m) {
+    int64_t ts = rd_kafka_message_timestamp(m, NULL);
+    size_t slot = *n;
+    if (*n == cap) {
+        slot = 0;
+        for (size_t i = 1; i < *n; i++)
+            if (out[i].timestamp_ms < out[slot].timestamp_ms ||
+                (out[i].timestamp_ms == out[slot].timestamp_ms && out[i].offset < out[slot].offset))
+                slot = i;
+        if (ts < out[slot].timestamp_ms ||
+            (ts == out[slot].timestamp_ms && m->offset <= out[slot].offset)) {
+            rd_kafka_message_destroy(m);
+            return;
+        }
+        pb_kafka_record_release(&out[slot]);
+    }
+    if (record_copy(m, &out[slot]) == 0 && slot == *n)
+        (*n)++;
+    else if (slot < *n && !out[slot].own_) {
+        /* out of memory replacing: close the gap */
+        out[slot] = out[*n - 1];
+        (*n)--;
+    }
+}
+
+int pb_kafka_tail_records(pb_kafka_t *k, const char *topic, int partitions, size_t cap,
+                          int timeout_ms, pb_kafka_record_t *out, size_t *n, int *complete,
+                          pb_err_t *err) {
+    int rc = 0;
+    size_t want = 0, done_n = 0;
+    int64_t deadline = now_ms() + timeout_ms;
+    int64_t *end = NULL;
+    rd_kafka_topic_partition_list_t *l = NULL;
+    *n = 0;
+    *complete = 0;
+    if (partitions <= 0 || !cap) return 0;
+    /* assign() needs a group.id; this client never joins it nor commits. */
+    rd_kafka_conf_t *conf =
+        consumer_conf(k, "portbroker.sample", "portbroker-sample", NULL, NULL, err);
+    if (!conf) return err ? err->code : PB_ERR_INVALID;
+    rd_kafka_t *rk = client_new(RD_KAFKA_CONSUMER, conf, "sample query", err);
+    if (!rk) return err ? err->code : PB_ERR_INVALID;
+    end = calloc((size_t)partitions, sizeof *end);
+    l = rd_kafka_topic_partition_list_new(partitions);
+    if (!end) {
+        rc = pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (int p = 0; p < partitions; p++) {
+        int64_t lo = 0, hi = 0;
+        int left = (int)(deadline - now_ms());
+        if (left <= 0) {
+            rc = pb_err_set(err, PB_ERR_TIMEOUT,
+                            "sample of %s: watermarks of %d of %d partitions not read within %d ms",
+                            topic, partitions - p, partitions, timeout_ms);
+            goto out;
+        }
+        if ((rc = watermarks(rk, topic, p, &lo, &hi, left, err))) goto out;
+        end[p] = hi; /* read up to here: records produced meanwhile are not waited for */
+        if (hi <= lo) continue;
+        int64_t from = hi - (int64_t)cap > lo ? hi - (int64_t)cap : lo;
+        rd_kafka_topic_partition_list_add(l, topic, p)->offset = from;
+        want++;
+    }
+    if (!want) {
+        *complete = 1;
+        goto out;
+    }
+    if (rd_kafka_assign(rk, l)) {
+        rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "sample of %s: cannot assign", topic);
+        goto out;
+    }
+    while (done_n < want) {
+        int left = (int)(deadline - now_ms());
+        if (left <= 0) break; /* what was read is the sample; *complete stays 0 */
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, left < 100 ? left : 100);
+        if (!m) continue;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                pb_log_rl(WARN, "kafka", "sample of %s: %s", topic, rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        int32_t p = m->partition;
+        if (p < 0 || p >= partitions || m->offset >= end[p]) {
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        if (m->offset == end[p] - 1) done_n++;
+        tail_keep(out, cap, n, m);
+    }
+    *complete = done_n >= want;
+out:
+    if (l) rd_kafka_topic_partition_list_destroy(l);
+    free(end);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
 void pb_kafka_cluster_fail_produces(pb_kafka_cluster_t *c, size_t n, int permanent) {
     rd_kafka_resp_err_t e = permanent == 2 ? RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE
                             : permanent    ? RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED
@@ -1669,14 +1796,19 @@ int pb_kafka_stream_poll(pb_kafka_stream_t *s, pb_kafka_record_t *out) {
 int pb_kafka_record_header(const pb_kafka_record_t *rec, size_t i, const char **name,
                            const void **value, size_t *len) {
     rd_kafka_headers_t *h = NULL;
-    if (!rec->msg_ || rd_kafka_message_headers(rec->msg_, &h) || !h) return -1;
+    if (rec->hdrs_)
+        h = rec->hdrs_;
+    else if (!rec->msg_ || rd_kafka_message_headers(rec->msg_, &h) || !h)
+        return -1;
     if (rd_kafka_header_get_all(h, i, name, value, len)) return -1;
     return 0;
 }
 
 void pb_kafka_record_release(pb_kafka_record_t *rec) {
     if (rec->msg_) rd_kafka_message_destroy(rec->msg_);
-    rec->msg_ = NULL;
+    if (rec->hdrs_) rd_kafka_headers_destroy(rec->hdrs_);
+    free(rec->own_);
+    rec->msg_ = rec->own_ = rec->hdrs_ = NULL;
 }
 
 void pb_kafka_stream_pause(pb_kafka_stream_t *s, int pause) {

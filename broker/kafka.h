@@ -444,7 +444,9 @@ typedef struct pb_kafka_record {
     size_t klen;
     const void *value; /* NULL for a tombstone */
     size_t vlen;
-    void *msg_; /* librdkafka's message */
+    void *msg_;  /* librdkafka's message */
+    void *own_;  /* or, for a copy that outlives its client: key and value bytes (owned) */
+    void *hdrs_; /* ... and its detached headers (owned) */
 } pb_kafka_record_t;
 
 /* Header i of rec (0-based, in record order): 0 and name/value/len, or -1 past the last one. */
@@ -453,6 +455,20 @@ int pb_kafka_record_header(const pb_kafka_record_t *rec, size_t i, const char **
 
 /* Free what rec holds (no-op when empty). */
 void pb_kafka_record_release(pb_kafka_record_t *rec);
+
+/*
+ * The newest records of topic (partitions 0..partitions-1), at most cap of them, through a
+ * temporary consumer outside any group: reads the last cap offsets of every partition up to the
+ * high watermark seen at the start and keeps the newest cap by Kafka timestamp (then offset) in
+ * out[0..*n), unordered; each holds its librdkafka message (headers included) until
+ * pb_kafka_record_release. *complete is 1 when every partition was read to its end, 0 when
+ * timeout_ms (the whole call) ran out first (what was read is returned). Blocking: for a worker
+ * thread, never the loop thread. Returns 0, or PB_ERR_TIMEOUT / PB_ERR_UNAVAILABLE (watermarks
+ * unknown; *n is then 0).
+ */
+int pb_kafka_tail_records(pb_kafka_t *k, const char *topic, int partitions, size_t cap,
+                          int timeout_ms, pb_kafka_record_t *out, size_t *n, int *complete,
+                          pb_err_t *err);
 
 /* Partitions assigned (assigned 1) or revoked (0) by a rebalance; called on the loop thread from
  * pb_kafka_stream_poll, before the assignment changes for revokes and after for assigns. */

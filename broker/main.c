@@ -304,9 +304,11 @@ static int cmd_config_doc(void) {
 /* One JSON object a line per route and method, from the route table itself: what the OpenAPI
  * contract test and the authorization matrix test compare against. */
 static int cmd_routes(void) {
-    static const char *const access[] = {"open",          "metrics",       "read",
-                                         "product-owner", "output-owner",  "input-owner",
-                                         "subscription",  "subject-owner", "admin"};
+    static const char *const access[] = {
+        "open",        "metrics",      "read",          "product-owner", "output-owner",
+        "input-owner", "subscription", "subject-owner", "port-owner",    "admin"};
+    _Static_assert(sizeof access / sizeof access[0] == PB_API_ADMIN + 1,
+                   "one name per pb_api_access_t, in its order");
     static const char *const names[] = {"",       "GET",  "POST",    "PUT",
                                         "DELETE", "HEAD", "OPTIONS", "PATCH"};
     for (size_t i = 0; i < pb_api_route_count(); i++) {

@@ -232,8 +232,24 @@ static void reply_doc(pb_http_req_t *req, json_t *doc) {
 
 void pb_ops_h_status(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
     (void)rest;
-    reply_doc(req,
-              pb_status_json(b->ops->status, pb_store_registry(b->store), b->metrics, now_s()));
+    json_t *doc = pb_status_json(b->ops->status, pb_store_registry(b->store), b->metrics, now_s());
+    if (doc) {
+        /* Instance and Kafka health: what /readyz knows, for the console's header. */
+        const char *why = NULL;
+        int ready = pb_broker_ready(b, &why);
+        json_object_set_new(
+            doc, "health",
+            json_pack("{s:s,s:b,s:s?,s:I,s:f,s:{s:b,s:b,s:s,s:i},s:{s:I,s:I}}", "version",
+                      PB_VERSION, "ready", ready, "reason", why, "startedAtMs",
+                      (json_int_t)b->started_wall_ms, "uptimeSeconds",
+                      (double)(pb_loop_wall_ms() - b->started_wall_ms) / 1000.0, "kafka",
+                      "reachable", pb_kafka_reachable(b->kafka), "embedded",
+                      pb_kafka_is_embedded(b->kafka), "bootstrap", pb_kafka_bootstrap(b->kafka),
+                      "produceQueue", pb_kafka_outq_len(b->kafka), "registry", "position",
+                      (json_int_t)pb_store_position(b->store), "replayEnd",
+                      (json_int_t)pb_store_replay_end(b->store)));
+    }
+    reply_doc(req, doc);
 }
 
 void pb_ops_h_lineage(pb_broker_t *b, pb_http_req_t *req, const char *rest) {

@@ -4,6 +4,8 @@
  */
 #include "status.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +18,7 @@ typedef struct ring {
     uint64_t last_count; /* the in/ok counter at the previous sample */
     double last_ts;      /* when it was read (Unix seconds) */
     double samples[PB_STATUS_SLOTS];
+    unsigned char fresh[PB_STATUS_SLOTS]; /* 1: within the freshness SLO at that sample */
     size_t head, n;
 } ring_t;
 
@@ -92,6 +95,8 @@ static int sample_port(pb_status_t *st, const pb_port_t *p, pb_metrics_t *m, dou
         /* A counter never goes back; guard anyway so a reset reads as 0, not as 2^64. */
         uint64_t d = count >= r->last_count ? count - r->last_count : 0;
         r->samples[r->head] = (double)d / (now_s - r->last_ts);
+        r->fresh[r->head] =
+            pb_status_state(pb_status_slo_seconds(p), mp->last_record_ts, now_s) != PB_STATUS_RED;
         r->head = (r->head + 1) % PB_STATUS_SLOTS;
         if (r->n < PB_STATUS_SLOTS) r->n++;
     }
@@ -119,6 +124,32 @@ double pb_status_rate(const pb_status_t *st, const char *fqn) {
     return r->samples[(r->head + PB_STATUS_SLOTS - 1) % PB_STATUS_SLOTS];
 }
 
+double pb_status_fresh_ratio(const pb_status_t *st, const char *fqn) {
+    const ring_t *r = find_ring(st, fqn);
+    if (!r || !r->n) return -1;
+    size_t fresh = 0;
+    for (size_t i = 0; i < r->n; i++)
+        fresh += r->fresh[(r->head + PB_STATUS_SLOTS - r->n + i) % PB_STATUS_SLOTS];
+    return (double)fresh / (double)r->n;
+}
+
+double pb_status_budget_left(double bad_ratio, double budget) {
+    if (bad_ratio < 0) return 1;
+    if (budget <= 0) return bad_ratio > 0 ? -1 : 1; /* a zero budget: any error spends it all */
+    return 1 - bad_ratio / budget;
+}
+
+pb_status_state_t pb_status_budget_state(double left) {
+    if (left <= 0) return PB_STATUS_RED;
+    if (left < PB_STATUS_BUDGET_AMBER) return PB_STATUS_AMBER;
+    return PB_STATUS_GREEN;
+}
+
+pb_status_state_t pb_status_lag_state(double slo_s, int known, double lag_s) {
+    if (slo_s <= 0 || !known) return PB_STATUS_NONE;
+    return pb_status_state(slo_s, 1, 1 + lag_s);
+}
+
 size_t pb_status_samples(const pb_status_t *st, const char *fqn, double *out) {
     const ring_t *r = find_ring(st, fqn);
     if (!r) return 0;
@@ -137,7 +168,7 @@ static json_t *time_json(double ts) {
 }
 
 /* A number rounded to 3 decimals (rates and ages need no more; keeps the document small). */
-static json_t *num(double v) { return json_real((double)(int64_t)(v * 1000.0 + 0.5) / 1000.0); }
+static json_t *num(double v) { return json_real(round(v * 1000.0) / 1000.0); }
 
 static json_t *counts_json(const uint64_t *c) {
     json_t *o = json_object();
@@ -147,14 +178,111 @@ static json_t *counts_json(const uint64_t *c) {
     return o;
 }
 
-static json_t *lag_json(const pb_metrics_lag_t *l) {
-    return json_pack("{s:s,s:s,s:b,s:o,s:o}", "port", l->port, "subscriber", l->subscriber, "known",
-                     l->known, "lagRecords", l->known ? num(l->records) : json_null(), "lagSeconds",
-                     l->known ? num(l->seconds) : json_null());
+/* "routing" for the router's consumer group, "consumers" for the HTTP subscribers'. */
+static const char *lag_role(const char *group) {
+    return !strncmp(group, "portbroker.route.", 17) ? "routing"
+           : !strncmp(group, "portbroker.sub.", 15) ? "consumers"
+                                                    : "other";
 }
 
-static json_t *port_json(const pb_status_t *st, const pb_port_t *p, pb_metrics_t *m, double now_s,
-                         size_t *by_state) {
+/* A lag series, labelled by the subscribing product (the input port's) rather than the group, and
+ * coloured against the input port's freshness SLO. */
+static json_t *lag_json(const pb_registry_t *reg, const pb_metrics_lag_t *l) {
+    const pb_port_t *in = pb_registry_port(reg, l->port);
+    const pb_product_t *prod = in ? in->product : NULL;
+    double slo = in ? pb_status_slo_seconds(in) : 0;
+    char label[300];
+    if (prod)
+        snprintf(label, sizeof label, "%s v%u", prod->name, prod->major);
+    else
+        snprintf(label, sizeof label, "%s", l->port);
+    json_t *o = json_pack("{s:s,s:s,s:b,s:o,s:o}", "port", l->port, "subscriber", l->subscriber,
+                          "known", l->known, "lagRecords", l->known ? num(l->records) : json_null(),
+                          "lagSeconds", l->known ? num(l->seconds) : json_null());
+    if (!o) return NULL;
+    json_object_set_new(o, "subscriberProduct", json_string(label));
+    json_object_set_new(o, "inputPort", json_string(in ? in->name : l->port));
+    json_object_set_new(o, "role", json_string(lag_role(l->subscriber)));
+    json_object_set_new(o, "freshnessSloSeconds", slo > 0 ? num(slo) : json_null());
+    json_object_set_new(
+        o, "state",
+        json_string(pb_status_state_name(pb_status_lag_state(slo, l->known, l->seconds))));
+    return o;
+}
+
+/* SLO numbers, error budgets and their verdicts (the arithmetic of deploy/prometheus's rules, over
+ * the broker's life for rejects and over the sample window for freshness). */
+static void slo_json(json_t *o, const pb_status_t *st, const pb_port_t *p,
+                     const pb_metrics_port_t *mp, double rate) {
+    const pb_slo_t *s = &p->slo;
+    json_t *slo = json_object();
+    json_object_set_new(slo, "freshnessSeconds",
+                        s->has_freshness ? num(pb_status_slo_seconds(p)) : json_null());
+    json_object_set_new(slo, "throughputMinPerSecond",
+                        s->has_throughput_min ? json_real(s->throughput_min_per_s) : json_null());
+    json_object_set_new(slo, "rejectsMaxRatio",
+                        s->has_rejects_max ? json_real(s->rejects_max_ratio) : json_null());
+    json_object_set_new(o, "slo", slo);
+
+    const uint64_t *in = mp->records[PB_METRICS_IN];
+    uint64_t total = 0;
+    for (int k = 0; k < PB_METRICS_OUTCOMES; k++)
+        total += in[k];
+    double ratio = total ? (double)in[PB_METRICS_REJECTED] / (double)total : -1;
+    json_object_set_new(o, "rejectRatio", ratio >= 0 ? json_real(ratio) : json_null());
+    pb_status_state_t rs = PB_STATUS_NONE;
+    if (s->has_rejects_max) {
+        double left = pb_status_budget_left(ratio, s->rejects_max_ratio);
+        rs = pb_status_budget_state(left);
+        json_object_set_new(o, "rejectBudgetLeft", num(left < -999.999 ? -999.999 : left));
+    } else {
+        json_object_set_new(o, "rejectBudgetLeft", json_null());
+    }
+    json_object_set_new(o, "rejectState", json_string(pb_status_state_name(rs)));
+
+    double fresh = pb_status_fresh_ratio(st, p->fqn);
+    if (s->has_freshness && fresh >= 0) {
+        double left = pb_status_budget_left(1 - fresh, PB_STATUS_FRESH_BUDGET);
+        json_object_set_new(o, "freshnessBudgetLeft", num(left < -999.999 ? -999.999 : left));
+    } else {
+        json_object_set_new(o, "freshnessBudgetLeft", json_null());
+    }
+    pb_status_state_t ts = PB_STATUS_NONE;
+    if (s->has_throughput_min && rate >= 0)
+        ts = rate >= s->throughput_min_per_s         ? PB_STATUS_GREEN
+             : rate >= 0.8 * s->throughput_min_per_s ? PB_STATUS_AMBER
+                                                     : PB_STATUS_RED;
+    json_object_set_new(o, "throughputState", json_string(pb_status_state_name(ts)));
+}
+
+/* Output ports: one entry per binding from it, with the subscriber's lag (routing and consumers'
+ * worst) labelled by the subscribing product. */
+static json_t *subscribers_json(const pb_registry_t *reg, pb_metrics_t *m, const pb_port_t *p) {
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < pb_registry_binding_count(reg); i++) {
+        const pb_registry_binding_t *bd = pb_registry_binding_at(reg, i);
+        if (strcmp(bd->from, p->fqn) != 0) continue;
+        const pb_port_t *in = pb_registry_port(reg, bd->to);
+        const pb_product_t *prod = in ? in->product : NULL;
+        char label[300];
+        if (prod)
+            snprintf(label, sizeof label, "%s v%u", prod->name, prod->major);
+        else
+            snprintf(label, sizeof label, "%s", bd->to);
+        json_t *lags = json_array();
+        for (size_t k = 0; k < pb_metrics_lag_count(m); k++) {
+            const pb_metrics_lag_t *l = pb_metrics_lag_at(m, k);
+            if (!strcmp(l->port, bd->to)) json_array_append_new(lags, lag_json(reg, l));
+        }
+        json_array_append_new(arr, json_pack("{s:i,s:s,s:s,s:s,s:o}", "binding", bd->id, "product",
+                                             label, "inputPort", bd->to, "productUrn",
+                                             prod ? prod->fqn : "", "lag", lags));
+    }
+    return arr;
+}
+
+static json_t *port_json(const pb_status_t *st, const pb_registry_t *reg, const pb_port_t *p,
+                         pb_metrics_t *m, double now_s, size_t *by_state) {
     const pb_metrics_port_t *mp = pb_metrics_port_get(m, p->fqn); /* zeros when disabled */
     double slo = pb_status_slo_seconds(p);
     pb_status_state_t state = pb_status_state(slo, mp->last_record_ts, now_s);
@@ -176,10 +304,10 @@ static json_t *port_json(const pb_status_t *st, const pb_port_t *p, pb_metrics_t
     json_t *subs = json_array();
     for (size_t i = 0; i < pb_metrics_lag_count(m); i++) {
         const pb_metrics_lag_t *l = pb_metrics_lag_at(m, i);
-        if (!strcmp(l->port, p->fqn)) json_array_append_new(subs, lag_json(l));
+        if (!strcmp(l->port, p->fqn)) json_array_append_new(subs, lag_json(reg, l));
     }
     const pb_product_t *prod = p->product;
-    return json_pack(
+    json_t *o = json_pack(
         "{s:s,s:s,s:i,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:s,s:{s:o,s:o},s:I,s:I,s:o,s:o}", "fqn",
         p->fqn, "product", prod ? prod->fqn : "", "major", prod ? (int)prod->major : 0, "name",
         p->name, "kind", pb_addr_kind_name(p->kind), "topic", p->topic, "ratePerSecond",
@@ -193,6 +321,14 @@ static json_t *port_json(const pb_status_t *st, const pb_port_t *p, pb_metrics_t
         (json_int_t)mp->records[PB_METRICS_IN][PB_METRICS_REJECTED], "failed",
         (json_int_t)mp->records[PB_METRICS_IN][PB_METRICS_FAILED], "dlq", dlq, "subscriptions",
         subs);
+    if (!o) return NULL;
+    json_object_set_new(o, "domain", json_string(prod && prod->domain ? prod->domain : ""));
+    json_object_set_new(o, "productName", json_string(prod && prod->name ? prod->name : ""));
+    json_object_set_new(o, "owner", json_string(prod && prod->owner ? prod->owner : ""));
+    slo_json(o, st, p, mp, rate);
+    if (p->kind == PB_PORT_OUTPUT)
+        json_object_set_new(o, "subscribers", subscribers_json(reg, m, p));
+    return o;
 }
 
 json_t *pb_status_json(const pb_status_t *st, const pb_registry_t *reg, pb_metrics_t *m,
@@ -207,7 +343,7 @@ json_t *pb_status_json(const pb_status_t *st, const pb_registry_t *reg, pb_metri
         for (size_t j = 0; j < p->n_outputs + p->n_inputs; j++) {
             const pb_port_t *port =
                 j < p->n_outputs ? &p->outputs[j] : &p->inputs[j - p->n_outputs];
-            json_t *o = port_json(st, port, m, now_s, by_state);
+            json_t *o = port_json(st, reg, port, m, now_s, by_state);
             if (!o || json_array_append_new(ports, o)) goto done;
             n_ports++;
         }
@@ -218,7 +354,7 @@ json_t *pb_status_json(const pb_status_t *st, const pb_registry_t *reg, pb_metri
         json_t *lag = json_array();
         for (size_t k = 0; k < pb_metrics_lag_count(m); k++) {
             const pb_metrics_lag_t *l = pb_metrics_lag_at(m, k);
-            if (!strcmp(l->port, bd->to)) json_array_append_new(lag, lag_json(l));
+            if (!strcmp(l->port, bd->to)) json_array_append_new(lag, lag_json(reg, l));
         }
         json_array_append_new(bindings,
                               json_pack("{s:i,s:s,s:s,s:s,s:o,s:o}", "id", bd->id, "from", bd->from,

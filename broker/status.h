@@ -56,6 +56,26 @@ int pb_status_sample(pb_status_t *st, const pb_registry_t *reg, pb_metrics_t *m,
 /* Records/s into port fqn over the last sample, or -1 when there is no sample yet. */
 double pb_status_rate(const pb_status_t *st, const char *fqn);
 
+/* Fraction (0..1) of port fqn's samples in the window at which it was fresh (within its freshness
+ * SLO), or -1 without samples. */
+double pb_status_fresh_ratio(const pb_status_t *st, const char *fqn);
+
+#define PB_STATUS_FRESH_BUDGET 0.01 /* stale 1 % of the time: deploy/prometheus's objective */
+#define PB_STATUS_BUDGET_AMBER 0.25 /* amber below a quarter of the budget left */
+
+/* Error budget left (1 untouched, 0 spent, < 0 overspent) when a fraction bad_ratio of events was
+ * bad against an objective allowing budget (0..1): 1 - bad_ratio / budget, as the rules'
+ * portbroker:port_*_budget_remaining. A zero budget is spent (-1) by any bad event. bad_ratio < 0
+ * (no events): 1. Pure. */
+double pb_status_budget_left(double bad_ratio, double budget);
+
+/* Verdict of a budget left: red when spent (<= 0), amber below PB_STATUS_BUDGET_AMBER. */
+pb_status_state_t pb_status_budget_state(double left);
+
+/* Verdict of a subscriber's lag of lag_s seconds against its input port's freshness SLO slo_s
+ * (as pb_status_state for an age); none without an SLO or before a measurement (known 0). */
+pb_status_state_t pb_status_lag_state(double slo_s, int known, double lag_s);
+
 /* The samples of port fqn, oldest first, into out (PB_STATUS_SLOTS entries); returns the count. */
 size_t pb_status_samples(const pb_status_t *st, const char *fqn, double *out);
 

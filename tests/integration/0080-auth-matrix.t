@@ -37,7 +37,7 @@ open=$(jq -r 'select(.access == "open") | .path' "$T/routes.jsonl" | sort -u | t
 is "only /, /healthz and /readyz are open to everyone" "$open" "/ /healthz /readyz "
 root=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code} %{redirect_url}' "$B_URL/")
 is "/ without credentials only redirects to the console" "$root" "302 $B_URL/dashboard"
-unknown=$(jq -r 'select(.access | IN("open","metrics","read","product-owner","output-owner","input-owner","subscription","subject-owner","admin") | not) | .path' "$T/routes.jsonl")
+unknown=$(jq -r 'select(.access | IN("open","metrics","read","product-owner","output-owner","input-owner","subscription","subject-owner","admin","port-owner") | not) | .path' "$T/routes.jsonl")
 is "every route has a known access rule" "$unknown" ""
 
 # The messages say who and why.

@@ -173,6 +173,8 @@ if (base) {
   await call('POST', '/v1/ports/{port}/cursors', `/v1/ports/${SHI}/cursors`, { cursors: [{ partition: 0, offset: 0 }] }, 200, { headers: { 'X-Stream-Id': 's-elsewhere' } });
   await call('POST', '/v1/ports/{port}/cursors', `/v1/ports/${TI}/cursors`, { cursors: [{ partition: 0, offset: 999999 }] }, 422);
   await call('GET', '/v1/status', '/v1/status', undefined, 200);
+  await call('GET', '/v1/ports/{port}/sample', `/v1/ports/${WO}/sample?limit=2`, undefined, 200);
+  await call('GET', '/v1/ports/{port}/sample', `/v1/ports/${WO}/sample?limit=0`, undefined, 400);
   await call('GET', '/v1/lineage', '/v1/lineage', undefined, 200);
   await call('GET', '/v1/lineage', '/v1/lineage?format=dot', undefined, 200, { media: 'text/vnd.graphviz' });
   await call('GET', '/v1/lineage', '/v1/lineage?format=yaml', undefined, 400);

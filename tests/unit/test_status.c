@@ -93,6 +93,30 @@ static void verdicts(void **state) {
     assert_string_equal(pb_status_state_name(PB_STATUS_NONE), "none");
 }
 
+/* Error budgets with deploy/prometheus's arithmetic: left = 1 - bad ratio / budget. */
+static void budgets(void **state) {
+    (void)state;
+    assert_true(pb_status_budget_left(-1, 0.001) == 1); /* no events: untouched */
+    assert_true(pb_status_budget_left(0, 0.001) == 1);  /* none bad */
+    assert_float_equal(pb_status_budget_left(0.0005, 0.001), 0.5, 1e-9);
+    assert_float_equal(pb_status_budget_left(0.001, 0.001), 0, 1e-9); /* exactly spent */
+    assert_float_equal(pb_status_budget_left(1.0 / 3, 0.001), 1 - 1000.0 / 3, 1e-6);
+    assert_true(pb_status_budget_left(0, 0) == 1);       /* "0%" budget, no reject yet */
+    assert_true(pb_status_budget_left(0.0001, 0) == -1); /* "0%": any reject spends it */
+    assert_int_equal(pb_status_budget_state(1), PB_STATUS_GREEN);
+    assert_int_equal(pb_status_budget_state(0.25), PB_STATUS_GREEN);
+    assert_int_equal(pb_status_budget_state(0.2499), PB_STATUS_AMBER);
+    assert_int_equal(pb_status_budget_state(0), PB_STATUS_RED);
+    assert_int_equal(pb_status_budget_state(-3), PB_STATUS_RED);
+    /* Lag against the input port's freshness SLO: the same edges as a port's age. */
+    assert_int_equal(pb_status_lag_state(0, 1, 5), PB_STATUS_NONE);   /* no SLO */
+    assert_int_equal(pb_status_lag_state(10, 0, 50), PB_STATUS_NONE); /* not measured yet */
+    assert_int_equal(pb_status_lag_state(10, 1, 0), PB_STATUS_GREEN);
+    assert_int_equal(pb_status_lag_state(10, 1, 8), PB_STATUS_GREEN);
+    assert_int_equal(pb_status_lag_state(10, 1, 9), PB_STATUS_AMBER);
+    assert_int_equal(pb_status_lag_state(10, 1, 10.5), PB_STATUS_RED);
+}
+
 static void rings(void **state) {
     (void)state;
     pb_registry_t *r = mesh();
@@ -293,9 +317,9 @@ static void openlineage(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(verdicts),    cmocka_unit_test(rings),
-        cmocka_unit_test(status_doc),  cmocka_unit_test(graph_and_dot),
-        cmocka_unit_test(openlineage),
+        cmocka_unit_test(verdicts),      cmocka_unit_test(budgets),
+        cmocka_unit_test(rings),         cmocka_unit_test(status_doc),
+        cmocka_unit_test(graph_and_dot), cmocka_unit_test(openlineage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

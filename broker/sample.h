@@ -1,0 +1,44 @@
+/*
+ * sample — a port's recent records as sample data: GET /v1/ports/{port}/sample?limit=N (DESIGN.md
+ * §8 "a port's page shows ... recent records", §9: only the port's own product or admin may read
+ * its records).
+ *
+ * Owns: one worker thread and its job queue. The loop thread queues a job per request (bounded by
+ * sample.max.pending: 503 beyond); the worker reads the newest records of the port's topic through
+ * a temporary Kafka consumer outside any group (pb_kafka_tail_records: blocking, bounded by
+ * sample.timeout.ms) and hands the job back through a pipe the loop watches; the loop thread then
+ * decodes the records with the registry's schemas (as the streams do) and replies. The loop
+ * thread never waits on Kafka: it only queues and renders.
+ * Must not: touch the registry, the request or any broker state from the worker thread, or
+ * include librdkafka or libevent.
+ */
+#ifndef PB_SAMPLE_H
+#define PB_SAMPLE_H
+
+#include "descriptor.h"
+#include "err.h"
+#include "http.h"
+
+struct pb_broker;
+typedef struct pb_sample pb_sample_t;
+
+/* Start the sampler of broker b (its loop and Kafka client must exist; the worker thread starts
+ * here). Returns NULL with err set. Loop thread. */
+pb_sample_t *pb_sample_new(struct pb_broker *b, pb_err_t *err);
+
+/* Stop the worker (waits for a read in progress, bounded by sample.timeout.ms), answer every
+ * request still queued 503, free everything. Call before the HTTP server and the Kafka client
+ * are destroyed. NULL is a no-op. Loop thread. */
+void pb_sample_destroy(pb_sample_t *s);
+
+/* GET /v1/ports/{port}/sample for port (borrowed; its topic and name are copied): queue the read
+ * and reply later, or reply now with 400 (bad limit or encoding), 503 (sampler busy or not
+ * started: s NULL). Loop thread. Reply body: {"port", "topic", "limit", "complete", "records":
+ * [record objects of the stream format, newest first]}. */
+void pb_sample_handle(pb_sample_t *s, pb_http_req_t *req, const pb_port_t *port);
+
+/* Parse ?limit= (NULL: the default 5, capped at max) into 1..max. Returns 0 or PB_ERR_INVALID
+ * with "limit: 'x' is not an integer in [1, max]". Pure. */
+int pb_sample_parse_limit(const char *text, int64_t max, int64_t *out, pb_err_t *err);
+
+#endif
