@@ -1650,9 +1650,7 @@ int pb_kafka_stream_commit(pb_kafka_stream_t *s, const int32_t *partitions, cons
 }
 
 struct pb_kafka_closer {
-    pthread_t thread;
-    atomic_int done;
-    pb_kafka_stream_t *s;
+    pb_kafka_stream_t *s; /* NULL once run */
     rd_kafka_topic_partition_list_t *final;
 };
 
@@ -1668,13 +1666,6 @@ static void stream_free(pb_kafka_stream_t *s, rd_kafka_topic_partition_list_t *f
     free(s);
 }
 
-static void *closer_main(void *arg) {
-    pb_kafka_closer_t *c = arg;
-    stream_free(c->s, c->final);
-    atomic_store(&c->done, 1);
-    return NULL;
-}
-
 pb_kafka_closer_t *pb_kafka_stream_close(pb_kafka_stream_t *s, const int32_t *partitions,
                                          const int64_t *offsets, size_t n) {
     if (!s) return NULL;
@@ -1688,21 +1679,24 @@ pb_kafka_closer_t *pb_kafka_stream_close(pb_kafka_stream_t *s, const int32_t *pa
     if (c) {
         c->s = s;
         c->final = final;
-        if (pthread_create(&c->thread, NULL, closer_main, c) == 0) return c;
-        free(c);
+        return c;
     }
     stream_free(s, final);
     rd_kafka_topic_partition_list_destroy(final);
     return NULL;
 }
 
-int pb_kafka_closer_reap(pb_kafka_closer_t *c, int wait) {
-    if (!c) return 1;
-    if (!wait && !atomic_load(&c->done)) return 0;
-    pthread_join(c->thread, NULL);
+void pb_kafka_closer_run(pb_kafka_closer_t *c) {
+    if (!c || !c->s) return;
+    stream_free(c->s, c->final);
+    c->s = NULL;
+}
+
+void pb_kafka_closer_free(pb_kafka_closer_t *c) {
+    if (!c) return;
+    pb_kafka_closer_run(c);
     rd_kafka_topic_partition_list_destroy(c->final);
     free(c);
-    return 1;
 }
 
 /* ---- lag probe ---- */

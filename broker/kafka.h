@@ -491,18 +491,23 @@ int pb_kafka_stream_commit(pb_kafka_stream_t *s, const int32_t *partitions, cons
                            size_t n, int async, pb_err_t *err);
 
 /*
- * Stop the stream: no more wake-ups; then, on a thread of its own, commit the given final offsets
- * (n may be 0), leave the group and free the consumer. Takes ownership of s. Returns a closer to
- * reap with pb_kafka_closer_reap (or NULL if the close ran inline because no thread could start).
+ * Stop the stream: no more wake-ups and no more rebalance callbacks, at once (loop thread). Takes
+ * ownership of s; returns the closer that finishes it (NULL out of memory: then the close ran here,
+ * blocking). pb_kafka_closer_run then commits the given final offsets (n may be 0), leaves the
+ * group and frees the consumer: blocking (a few seconds at most), on a PB_JOB_CLOSE worker; then
+ * pb_kafka_closer_free on the loop.
  */
 typedef struct pb_kafka_closer pb_kafka_closer_t;
 pb_kafka_closer_t *pb_kafka_stream_close(pb_kafka_stream_t *s, const int32_t *partitions,
                                          const int64_t *offsets, size_t n);
 
-/* If the closer is done (or wait is 1: after waiting for it), free it and return 1; else 0. */
-int pb_kafka_closer_reap(pb_kafka_closer_t *c, int wait);
+/* Commit, leave the group, free the consumer (see above). Any one thread; blocking. */
+void pb_kafka_closer_run(pb_kafka_closer_t *c);
 
-/* Lag probe: measures consumer groups from a thread of its own (every call blocks). */
+/* Free the closer (after pb_kafka_closer_run; if it never ran, runs it first). NULL is a no-op. */
+void pb_kafka_closer_free(pb_kafka_closer_t *c);
+
+/* Lag probe: measures consumer groups, every call blocking (run it as a PB_JOB_OFFSETS job). */
 typedef struct pb_kafka_lag pb_kafka_lag_t;
 
 typedef struct pb_kafka_lag_part {

@@ -1,8 +1,8 @@
 /*
  * sub.c — subscriber streams, cursors and the lag poller (contract in sub.h). Streams are group
  * members whose records are framed (JSON, NDJSON, SSE) onto the HTTP connection with bounded
- * buffering; the lag poller's blocking Kafka look-ups run on its own thread and its results are
- * applied on the loop thread.
+ * buffering; the lag poller's blocking Kafka look-ups run as PB_JOB_OFFSETS jobs and closing a
+ * stream's consumer as a PB_JOB_CLOSE job (jobs.h); their results are applied on the loop thread.
  * Must not: include librdkafka or libevent, or wait on the network on the loop thread.
  */
 #include "sub.h"
@@ -11,7 +11,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -276,23 +275,32 @@ struct pb_sub {
     size_t n_streams;
     uint64_t next_id;
     pb_loop_timer_t *tick;
-    pb_kafka_closer_t **closers;
-    size_t n_closers;
-    /* lag poller */
-    pthread_t lag_thread;
-    int lag_started;
-    pthread_mutex_t mu; /* guards everything below */
-    pthread_cond_t cv;
-    int lag_stop;
-    int lag_targets_changed;
+    /* lag poller: one PB_JOB_OFFSETS job at a time, every sub.lag.interval.ms */
+    pb_kafka_lag_t *probe;   /* used by the job in flight only; handed to it if s goes first */
+    pb_job_t *lag_job;       /* in flight, or NULL */
+    struct lag_job *lag_ctx; /* its argument */
+    int lag_again;           /* targets changed while a job ran: measure again when it ends */
+    pb_loop_timer_t *lag_timer;
     lag_target_t *targets;
     size_t n_targets;
-    lag_result_t *fresh; /* results from the thread, not yet applied */
+    lag_result_t *fresh; /* results of the last job, not yet applied */
     size_t n_fresh;
     int fresh_ready;
-    lag_result_t *results; /* loop thread's copy */
+    lag_result_t *results; /* applied */
     size_t n_results;
 };
+
+static void close_work(void *arg) { pb_kafka_closer_run(arg); }
+static void close_done(void *arg, int cancelled) {
+    (void)cancelled;
+    pb_kafka_closer_free(arg);
+}
+
+/* Leave the group and free the consumer off the loop (inline when no job can be queued). */
+static void close_async(pb_sub_t *s, pb_kafka_closer_t *c) {
+    if (c && !pb_jobs_submit(s->b->jobs, PB_JOB_CLOSE, close_work, close_done, c))
+        pb_kafka_closer_free(c);
+}
 
 static const pb_registry_t *reg_of(const pb_sub_t *s) { return pb_store_registry(s->b->store); }
 
@@ -365,17 +373,8 @@ static void stream_finish(stream_t *st) {
         int32_t ps[MAX_PARTS];
         int64_t os[MAX_PARTS];
         size_t n = st->prm.manual ? 0 : pending_commits(st, ps, os, MAX_PARTS);
-        pb_kafka_closer_t *c = pb_kafka_stream_close(st->kc, ps, os, n);
+        close_async(s, pb_kafka_stream_close(st->kc, ps, os, n));
         st->kc = NULL;
-        if (c) {
-            pb_kafka_closer_t **nc = realloc(s->closers, (s->n_closers + 1) * sizeof *nc);
-            if (nc) {
-                s->closers = nc;
-                s->closers[s->n_closers++] = c;
-            } else {
-                pb_kafka_closer_reap(c, 1);
-            }
-        }
     }
     if (st->req) {
         pb_http_req_t *r = st->req;
@@ -395,7 +394,7 @@ static void stream_free(stream_t *st) {
     free(st);
 }
 
-/* Free finished streams and closers whose consumers have left. */
+/* Free finished streams (their consumers close in PB_JOB_CLOSE jobs). */
 static void reap(pb_sub_t *s) {
     for (stream_t **pp = &s->streams; *pp;) {
         stream_t *st = *pp;
@@ -407,10 +406,6 @@ static void reap(pb_sub_t *s) {
             pp = &st->next;
         }
     }
-    size_t j = 0;
-    for (size_t i = 0; i < s->n_closers; i++)
-        if (!pb_kafka_closer_reap(s->closers[i], 0)) s->closers[j++] = s->closers[i];
-    s->n_closers = j;
 }
 
 static void write_out(stream_t *st) {
@@ -611,8 +606,7 @@ void pb_sub_handle_records(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *por
     if (pb_http_stream_start(req, 200, prm.sse ? "text/event-stream" : "application/x-ndjson",
                              on_drain, on_client_close, st)) {
         /* The client left before the headers went out. */
-        pb_kafka_closer_t *c = pb_kafka_stream_close(st->kc, NULL, NULL, 0);
-        pb_kafka_closer_reap(c, 1);
+        close_async(s, pb_kafka_stream_close(st->kc, NULL, NULL, 0));
         pb_http_reply(req, 200, NULL, NULL, 0);
         stream_free(st);
         return;
@@ -788,6 +782,8 @@ static void targets_free(lag_target_t *t, size_t n) {
     free(t);
 }
 
+static void lag_kick(pb_sub_t *s, int changed);
+
 void pb_sub_reconcile(pb_sub_t *s) {
     if (!s) return;
     const pb_registry_t *r = reg_of(s);
@@ -815,76 +811,101 @@ void pb_sub_reconcile(pb_sub_t *s) {
             return;
         }
     }
-    pthread_mutex_lock(&s->mu);
     targets_free(s->targets, s->n_targets);
     s->targets = t;
     s->n_targets = n;
-    s->lag_targets_changed = 1;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
+    lag_kick(s, 1);
 }
 
-static void *lag_main(void *arg) {
-    pb_sub_t *s = arg;
-    pb_err_t err = {0};
-    pb_kafka_lag_t *probe = pb_kafka_lag_new(s->b->kafka, s->b->cfg, &err);
-    if (!probe) pb_log(ERROR, "sub", "lag poller: %s", err.msg);
-    pthread_mutex_lock(&s->mu);
-    while (!s->lag_stop && probe) {
-        /* Copy the targets (ids and names) so the measurement runs unlocked. */
-        size_t n = s->n_targets;
-        lag_target_t *t = calloc(n ? n : 1, sizeof *t);
-        for (size_t i = 0; t && i < n; i++) {
-            lag_target_t *x = &s->targets[i];
-            t[i] = (lag_target_t){x->id,
-                                  strdup(x->from),
-                                  strdup(x->to),
-                                  strdup(x->out_topic),
-                                  strdup(x->in_topic),
-                                  strdup(x->route_group),
-                                  strdup(x->sub_group)};
+/* One measurement of every target: the job's own copy of the names, and its results. */
+typedef struct lag_job {
+    pb_sub_t *s;           /* NULL once cancelled (s destroyed) */
+    pb_kafka_lag_t *probe; /* borrowed from s; owned (destroyed in lag_done) once cancelled */
+    lag_target_t *t;
+    size_t n;
+    lag_result_t *res;
+} lag_job_t;
+
+static void lag_work(void *arg) { /* PB_JOB_OFFSETS worker: blocking look-ups, bounded */
+    lag_job_t *j = arg;
+    for (size_t i = 0; i < j->n; i++) {
+        lag_target_t *t = &j->t[i];
+        j->res[i].id = t->id;
+        lag_side_t *sides[2] = {&j->res[i].route, &j->res[i].subs};
+        const char *groups[2] = {t->route_group, t->sub_group};
+        const char *topics[2] = {t->out_topic, t->in_topic};
+        for (int k = 0; k < 2; k++) {
+            pb_err_t e = {0};
+            if (pb_kafka_lag_measure(j->probe, groups[k], topics[k], sides[k]->parts,
+                                     sizeof sides[k]->parts / sizeof sides[k]->parts[0],
+                                     &sides[k]->n, 2000, &e))
+                snprintf(sides[k]->error, sizeof sides[k]->error, "%s", e.msg);
+            else
+                sides[k]->known = 1;
         }
-        s->lag_targets_changed = 0;
-        pthread_mutex_unlock(&s->mu);
-        lag_result_t *res = t ? calloc(n ? n : 1, sizeof *res) : NULL;
-        for (size_t i = 0; res && i < n; i++) {
-            res[i].id = t[i].id;
-            if (!t[i].out_topic || !t[i].in_topic || !t[i].route_group || !t[i].sub_group) continue;
-            lag_side_t *sides[2] = {&res[i].route, &res[i].subs};
-            const char *groups[2] = {t[i].route_group, t[i].sub_group};
-            const char *topics[2] = {t[i].out_topic, t[i].in_topic};
-            for (int k = 0; k < 2; k++) {
-                pb_err_t e = {0};
-                if (pb_kafka_lag_measure(probe, groups[k], topics[k], sides[k]->parts,
-                                         sizeof sides[k]->parts / sizeof sides[k]->parts[0],
-                                         &sides[k]->n, 2000, &e))
-                    snprintf(sides[k]->error, sizeof sides[k]->error, "%s", e.msg);
-                else
-                    sides[k]->known = 1;
-            }
-            res[i].measured_ms = pb_loop_wall_ms();
-        }
-        targets_free(t, t ? n : 0);
-        pthread_mutex_lock(&s->mu);
-        if (res) {
-            free(s->fresh);
-            s->fresh = res;
-            s->n_fresh = n;
-            s->fresh_ready = 1;
-        }
-        if (!s->lag_stop && !s->lag_targets_changed) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            int64_t ns = ts.tv_nsec + (s->b->cfg->sub_lag_interval_ms % 1000) * 1000000;
-            ts.tv_sec += s->b->cfg->sub_lag_interval_ms / 1000 + ns / 1000000000;
-            ts.tv_nsec = ns % 1000000000;
-            pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-        }
+        j->res[i].measured_ms = pb_loop_wall_ms();
     }
-    pthread_mutex_unlock(&s->mu);
-    pb_kafka_lag_destroy(probe);
-    return NULL;
 }
+
+static void lag_done(void *arg, int cancelled) {
+    lag_job_t *j = arg;
+    pb_sub_t *s = j->s;
+    if (cancelled || !s) {
+        if (!s) pb_kafka_lag_destroy(j->probe); /* its owner is gone: the probe is ours */
+        free(j->res);
+    } else {
+        s->lag_job = NULL;
+        s->lag_ctx = NULL;
+        free(s->fresh);
+        s->fresh = j->res;
+        s->n_fresh = j->n;
+        s->fresh_ready = 1;
+    }
+    targets_free(j->t, j->n);
+    free(j);
+    if (s && !cancelled && s->lag_again) lag_kick(s, 1);
+}
+
+/* Measure now, unless a measurement is running (then, when the targets changed, again when it
+ * ends; a timer tick is just skipped). Loop thread. */
+static void lag_kick(pb_sub_t *s, int changed) {
+    if (!s->probe || s->b->stopping) return;
+    if (s->lag_job) {
+        if (changed) s->lag_again = 1;
+        return;
+    }
+    s->lag_again = 0;
+    size_t n = s->n_targets;
+    lag_job_t *j = calloc(1, sizeof *j);
+    if (!j) return;
+    j->s = s;
+    j->probe = s->probe;
+    j->t = calloc(n ? n : 1, sizeof *j->t);
+    j->res = calloc(n ? n : 1, sizeof *j->res);
+    int bad = !j->t || !j->res;
+    for (size_t i = 0; !bad && i < n; i++) {
+        lag_target_t *x = &s->targets[i];
+        j->t[i] = (lag_target_t){x->id,
+                                 strdup(x->from),
+                                 strdup(x->to),
+                                 strdup(x->out_topic),
+                                 strdup(x->in_topic),
+                                 strdup(x->route_group),
+                                 strdup(x->sub_group)};
+        j->n = i + 1;
+        bad = !j->t[i].from || !j->t[i].to || !j->t[i].out_topic || !j->t[i].in_topic ||
+              !j->t[i].route_group || !j->t[i].sub_group;
+    }
+    if (bad || !(s->lag_job = pb_jobs_submit(s->b->jobs, PB_JOB_OFFSETS, lag_work, lag_done, j))) {
+        targets_free(j->t, j->n);
+        free(j->res);
+        free(j);
+        return;
+    }
+    s->lag_ctx = j;
+}
+
+static void on_lag_timer(void *arg) { lag_kick(arg, 0); }
 
 /* Records and seconds a side lags on partition part (seconds measured against now_ms). */
 static void side_lag(const pb_kafka_lag_part_t *p, int64_t now_ms, int64_t *records,
@@ -913,7 +934,6 @@ static void side_total(const lag_side_t *side, int64_t now_ms, int64_t *records,
 static void apply_lag(pb_sub_t *s) {
     lag_result_t *res = NULL;
     size_t n = 0;
-    pthread_mutex_lock(&s->mu);
     if (s->fresh_ready) {
         res = s->fresh;
         n = s->n_fresh;
@@ -921,7 +941,6 @@ static void apply_lag(pb_sub_t *s) {
         s->n_fresh = 0;
         s->fresh_ready = 0;
     }
-    pthread_mutex_unlock(&s->mu);
     if (!res) return;
     free(s->results);
     s->results = res;
@@ -1025,8 +1044,6 @@ pb_sub_t *pb_sub_new(pb_broker_t *b, pb_err_t *err) {
     }
     s->b = b;
     s->wake[0] = s->wake[1] = -1;
-    pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->cv, NULL);
     if (pipe2(s->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
         pb_err_set(err, PB_ERR_INTERNAL, "subscriber streams: %s", strerror(errno));
         goto fail;
@@ -1036,11 +1053,14 @@ pb_sub_t *pb_sub_new(pb_broker_t *b, pb_err_t *err) {
         pb_err_set(err, PB_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    if (pthread_create(&s->lag_thread, NULL, lag_main, s) != 0) {
-        pb_err_set(err, PB_ERR_INTERNAL, "subscriber streams: cannot start the lag poller");
+    pb_err_t lerr = {0};
+    if (!(s->probe = pb_kafka_lag_new(b->kafka, b->cfg, &lerr)))
+        pb_log(ERROR, "sub", "lag poller: %s; subscription lag is not measured", lerr.msg);
+    if (!(s->lag_timer =
+              pb_loop_timer_new(b->loop, b->cfg->sub_lag_interval_ms, 1, on_lag_timer, s))) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    s->lag_started = 1;
     return s;
 fail:
     pb_sub_destroy(s);
@@ -1052,15 +1072,12 @@ void pb_sub_destroy(pb_sub_t *s) {
     for (stream_t *st = s->streams; st; st = st->next)
         stream_finish(st);
     reap(s);
-    for (size_t i = 0; i < s->n_closers; i++)
-        pb_kafka_closer_reap(s->closers[i], 1);
-    free(s->closers);
-    if (s->lag_started) {
-        pthread_mutex_lock(&s->mu);
-        s->lag_stop = 1;
-        pthread_cond_signal(&s->cv);
-        pthread_mutex_unlock(&s->mu);
-        pthread_join(s->lag_thread, NULL);
+    pb_loop_timer_destroy(s->lag_timer);
+    if (s->lag_job) { /* the worker still uses the probe: the job frees it when done */
+        s->lag_ctx->s = NULL;
+        pb_jobs_cancel(s->lag_job);
+    } else {
+        pb_kafka_lag_destroy(s->probe);
     }
     pb_loop_timer_destroy(s->tick);
     targets_free(s->targets, s->n_targets);
@@ -1068,7 +1085,5 @@ void pb_sub_destroy(pb_sub_t *s) {
     free(s->results);
     if (s->wake[0] >= 0) close(s->wake[0]);
     if (s->wake[1] >= 0) close(s->wake[1]);
-    pthread_mutex_destroy(&s->mu);
-    pthread_cond_destroy(&s->cv);
     free(s);
 }
