@@ -23,7 +23,8 @@ typedef enum pb_job_type {
     PB_JOB_PROBE,   /* cluster reachability (one metadata request) */
     PB_JOB_TOPICS,  /* topic look-up and creation (ensure_topic) */
     PB_JOB_OFFSETS, /* committed offsets, watermarks, timestamps (subscription lag) */
-    PB_JOB_CLOSE,   /* leaving a group and destroying a client (subscriber streams) */
+    PB_JOB_CLOSE,   /* a subscriber stream's explicit commits and its close (leave the group, free
+                     * the client): one worker, so a commit runs before the close queued after it */
     PB_JOB_TYPES
 } pb_job_type_t;
 

@@ -627,6 +627,54 @@ nomem:
     reply_error(req, 503, "out of memory");
 }
 
+/* An explicit commit (POST .../cursors), committed off the loop; the reply follows in cursor_done.
+ */
+typedef struct cursor_job {
+    pb_sub_t *s;
+    pb_http_req_t *req;
+    pb_kafka_stream_t *kc; /* alive: its close is queued behind this job on the same worker */
+    uint64_t id;           /* the stream, looked up again on completion (it may have ended) */
+    char id_text[32];
+    char *group;
+    int32_t ps[MAX_PARTS];
+    int64_t os[MAX_PARTS];
+    size_t n;
+    int rc;
+    pb_err_t err;
+} cursor_job_t;
+
+static void cursor_work(void *arg) {
+    cursor_job_t *cj = arg;
+    cj->rc = pb_kafka_stream_commit(cj->kc, cj->ps, cj->os, cj->n, 0, &cj->err);
+}
+
+static void cursor_done(void *arg, int cancelled) {
+    cursor_job_t *cj = arg;
+    if (cancelled) goto done; /* shutting down: the HTTP server and its requests are gone */
+    stream_t *st = NULL;
+    for (stream_t *x = cj->s->streams; x; x = x->next)
+        if (x->id == cj->id && !x->dead) st = x;
+    if (cj->rc) {
+        if (cj->rc != PB_ERR_CONFLICT) pb_http_set_header(cj->req, "Retry-After", "1");
+        reply_error(cj->req, cj->rc == PB_ERR_CONFLICT ? 409 : 503, "%s", cj->err.msg);
+        goto done;
+    }
+    json_t *arr = json_array();
+    for (size_t k = 0; k < cj->n; k++) {
+        part_t *pt = st ? part_of(st, cj->ps[k], 0) : NULL;
+        if (pt) pt->committed = cj->os[k];
+        json_array_append_new(arr, json_pack("{s:i,s:I}", "partition", (int)cj->ps[k], "offset",
+                                             (json_int_t)cj->os[k]));
+    }
+    pb_http_set_header(cj->req, "X-Stream-Id", cj->id_text);
+    reply_json(cj->req, 200,
+               json_pack("{s:s,s:s,s:o}", "stream", cj->id_text, "consumerGroup", cj->group,
+                         "committed", arr));
+done:
+    free(cj->group);
+    free(cj);
+}
+
 /* ---- cursors -------------------------------------------------------------------------------- */
 
 static stream_t *find_stream(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *port) {
@@ -670,7 +718,7 @@ void pb_sub_handle_cursors(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *por
     json_error_t je;
     size_t len = 0;
     const char *body = pb_http_body(req, &len);
-    json_t *doc = NULL, *done = NULL;
+    json_t *doc = NULL;
     int32_t ps[MAX_PARTS];
     int64_t os[MAX_PARTS];
     size_t n = 0;
@@ -744,27 +792,28 @@ void pb_sub_handle_cursors(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *por
         ps[n] = p;
         os[n++] = o;
     }
-    pb_err_t err = {0};
-    int rc = pb_kafka_stream_commit(st->kc, ps, os, n, 0, &err);
-    if (rc) {
-        if (rc != PB_ERR_CONFLICT) pb_http_set_header(req, "Retry-After", "1");
-        reply_error(req, rc == PB_ERR_CONFLICT ? 409 : 503, "%s", err.msg);
+    /* A PB_JOB_CLOSE job: the same worker closes the stream's consumer, after this commit. */
+    cursor_job_t *cj = calloc(1, sizeof *cj);
+    if (!cj) {
+        reply_error(req, 503, "out of memory");
         goto cleanup;
     }
-    done = json_array();
-    for (size_t k = 0; k < n; k++) {
-        part_t *pt = part_of(st, ps[k], 0);
-        if (pt) pt->committed = os[k];
-        json_array_append_new(
-            done, json_pack("{s:i,s:I}", "partition", (int)ps[k], "offset", (json_int_t)os[k]));
+    *cj = (cursor_job_t){.s = s, .req = req, .kc = st->kc, .id = st->id, .n = n};
+    snprintf(cj->id_text, sizeof cj->id_text, "%s", st->id_text);
+    if (!(cj->group = strdup(st->group))) {
+        free(cj);
+        reply_error(req, 503, "out of memory");
+        goto cleanup;
     }
-    pb_http_set_header(req, "X-Stream-Id", st->id_text);
-    reply_json(req, 200,
-               json_pack("{s:s,s:s,s:o}", "stream", st->id_text, "consumerGroup", st->group,
-                         "committed", done));
-    done = NULL;
+    memcpy(cj->ps, ps, n * sizeof *ps);
+    memcpy(cj->os, os, n * sizeof *os);
+    if (!pb_jobs_submit(s->b->jobs, PB_JOB_CLOSE, cursor_work, cursor_done, cj)) {
+        free(cj->group);
+        free(cj);
+        pb_http_set_header(req, "Retry-After", "1");
+        reply_error(req, 503, "the broker is shutting down or out of memory");
+    }
 cleanup:
-    json_decref(done);
     json_decref(doc);
 }
 
