@@ -623,7 +623,8 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, const char *env_fil
         b->registry_url[n - 1] = 0;
     /* Kafka: at once when it answers within a few seconds (a failure then stops start-up, as a
      * misconfiguration would); otherwise serve /healthz, say not ready, and start the Kafka side
-     * once the reachability watch sees the cluster. */
+     * once the reachability probe (a PB_JOB_PROBE job every second) sees the cluster. The loop is
+     * not running yet: this one probe may wait here. */
     if (pb_kafka_reachable(b->kafka) || pb_kafka_probe(b->kafka, 3000)) {
         if ((rc = kafka_phase(b, err))) goto fail;
     } else {
