@@ -304,25 +304,85 @@ void pb_broker_stop(pb_broker_t *b) {
     if (!b->stop_timer) pb_loop_stop(b->loop);
 }
 
+/* A SIGHUP reload waiting for its topics: one PB_JOB_TOPICS job per product. */
+typedef struct reload {
+    pb_broker_t *b; /* NULL once cancelled */
+    pb_descriptor_set_t *set;
+    size_t pending; /* jobs not yet done */
+    int rc;
+    pb_err_t err; /* the first failure */
+} reload_t;
+
+static void reload_topics_done(void *arg, int rc, const pb_err_t *terr, int cancelled) {
+    reload_t *r = arg;
+    if (rc && !r->rc) {
+        r->rc = rc;
+        r->err = *terr;
+    }
+    if (cancelled) r->b = NULL;
+    if (--r->pending) return;
+    pb_broker_t *b = r->b;
+    if (b) {
+        b->reload_inflight = 0;
+        if (r->rc) {
+            pb_log(ERROR, "broker",
+                   "SIGHUP: reload refused, keeping the %zu products loaded before: %s",
+                   b->products->n_products, r->err.msg);
+        } else {
+            pb_descriptor_set_destroy(b->products);
+            b->products = r->set;
+            r->set = NULL;
+            b->reloads++;
+            b->sync_needed = 1;
+            pb_log(INFO, "broker", "reloaded %zu products from %s", b->products->n_products,
+                   b->cfg->products_dir);
+        }
+    }
+    pb_descriptor_set_destroy(r->set);
+    free(r);
+}
+
 int pb_broker_reload(pb_broker_t *b, pb_err_t *err) {
     pb_descriptor_set_t *set = NULL;
     if (!b->kafka_started)
         return pb_err_set(err, PB_ERR_UNAVAILABLE,
                           "Kafka has not answered since start-up: the descriptors are read when "
                           "it does");
+    if (b->reload_inflight)
+        return pb_err_set(err, PB_ERR_UNAVAILABLE,
+                          "the previous reload is still creating its topics; send SIGHUP again "
+                          "once the log says it ended");
     int rc = pb_descriptor_load_dir(b->cfg->products_dir, b->cfg->mesh_namespace,
                                     (int)b->cfg->topic_partitions, &set, err);
     if (rc) return rc;
-    rc = ensure_topics(b, set, err);
-    if (rc) {
+    for (size_t i = 0; i < set->n_products; i++)
+        if ((rc = pb_broker_check_limits(b, set->products[i], set_lookup, set, err))) {
+            pb_descriptor_set_destroy(set);
+            return rc;
+        }
+    reload_t *r = calloc(1, sizeof *r);
+    if (!r) {
         pb_descriptor_set_destroy(set);
-        return rc;
+        return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
     }
-    pb_descriptor_set_destroy(b->products);
-    b->products = set;
-    b->reloads++;
-    b->sync_needed = 1;
-    pb_log(INFO, "broker", "reloaded %zu products from %s", set->n_products, b->cfg->products_dir);
+    r->b = b;
+    r->set = set;
+    r->pending = 1; /* held until every job is queued */
+    for (size_t i = 0; i < set->n_products; i++) {
+        pb_err_t e = {0};
+        r->pending++;
+        if (pb_broker_ensure_topics_async(b, set->products[i], set_lookup, set, 15000,
+                                          reload_topics_done, r, &e)) {
+            r->pending--; /* not queued: its error refuses the reload when the others end */
+            if (!r->rc) {
+                r->rc = e.code ? e.code : PB_ERR_NOMEM;
+                r->err = e;
+            }
+        }
+    }
+    b->reload_inflight = 1;
+    pb_err_t none = {0};
+    reload_topics_done(r, 0, &none, 0); /* the hold; the reload ends with the last job */
     return 0;
 }
 

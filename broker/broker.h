@@ -52,6 +52,7 @@ typedef struct pb_broker {
     struct pb_tls *tls;           /* the HTTPS listener's certificates, or NULL (tls.h) */
     pb_jobs_t *jobs;              /* slow Kafka calls off the loop (jobs.h) */
     pb_loop_timer_t *probe_timer; /* submits the reachability probe every second */
+    int reload_inflight;          /* a SIGHUP reload's topic jobs are running */
 } pb_broker_t;
 
 /* Start a broker: load descriptors, start or connect to Kafka, create port topics, listen.
@@ -66,7 +67,9 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, const char *env_fil
 /* Run the loop until SIGTERM/SIGINT. Returns 0 after a clean stop. */
 int pb_broker_run(pb_broker_t *b);
 
-/* Reload descriptors from products.dir (SIGHUP). On error the old set stays and err says why. */
+/* Reload descriptors from products.dir (SIGHUP): read and checked now (an error returns here and
+ * the old set stays); their topics are created as PB_JOB_TOPICS jobs and the new set replaces the
+ * old one when they are done (or the log says why not). Loop thread. */
 int pb_broker_reload(pb_broker_t *b, pb_err_t *err);
 
 /* Begin a graceful stop: stop accepting, let the loop finish. Loop thread. */
