@@ -237,6 +237,37 @@ static const pb_port_t *registry_lookup(const void *ctx, const char *urn) {
     return pb_registry_port(ctx, urn);
 }
 
+/* A PUT /v1/products waiting for its topics (PB_JOB_TOPICS). */
+typedef struct product_put {
+    pb_broker_t *b;
+    pb_http_req_t *req; /* replied to in product_topics_done (valid until then, even if the
+                           client left: the reply frees it) */
+    pb_product_t *p;
+    char reqid[PB_ID_UUID_LEN + 1];
+    char urn[512];
+} product_put_t;
+
+static void product_topics_done(void *arg, int rc, const pb_err_t *terr, int cancelled) {
+    product_put_t *pp = arg;
+    pb_buf_t rec = {0};
+    pb_err_t err = {0};
+    int code;
+    if (cancelled) goto cleanup; /* shutting down: the HTTP server and its requests are gone */
+    if (rc) {
+        pb_http_set_header(pp->req, "Retry-After", "5");
+        pb_api_reply_error(pp->req, 503, 50001, "cannot create the topics of %s: %s", pp->urn,
+                           terr->msg);
+    } else if ((code = pb_registry_record_product_put(&rec, pp->reqid, pp->p, &err))) {
+        pb_api_reply_error(pp->req, pb_registry_http_status(code), code, "%s", err.msg);
+    } else {
+        start_v1_write(pp->b, pp->req, pp->reqid, &rec, 0);
+    }
+cleanup:
+    pb_buf_free(&rec);
+    pb_product_destroy(pp->p);
+    free(pp);
+}
+
 /* PUT /v1/products/{urn}: store a descriptor (schemas inline; $ref has no meaning over HTTP).
  * DELETE: remove the product (refused while other products' input ports are bound to it). */
 static void h_product_write(pb_broker_t *b, pb_http_req_t *req, const char *id) {
@@ -278,22 +309,29 @@ static void h_product_write(pb_broker_t *b, pb_http_req_t *req, const char *id) 
                 "the descriptor is %s but the URL names %s: PUT it under its own URN", p->fqn, urn);
             goto cleanup;
         }
-        /* Topics first, so no client can make Kafka auto-create them with its own defaults.
-         * Blocking, bounded: an admin call, not a data path. */
-        if (pb_broker_ensure_topics(b, p, registry_lookup, reg(b), 10000, &err)) {
-            if (err.code == PB_ERR_TOO_LARGE) { /* a limit: nothing was created */
-                pb_api_reply_error(req, 413, 413, "%s", err.msg);
-                goto cleanup;
-            }
-            if (err.code == PB_ERR_INVALID) { /* a reserved topic: nothing was created */
-                pb_api_reply_error(req, 422, 422, "%s", err.msg);
-                goto cleanup;
-            }
-            pb_http_set_header(req, "Retry-After", "5");
-            pb_api_reply_error(req, 503, 50001, "cannot create the topics of %s: %s", urn, err.msg);
+        /* Topics first, so no client can make Kafka auto-create them with its own defaults. A
+         * job (Kafka may take seconds, or not answer): the reply follows in product_topics_done. */
+        product_put_t *pp = calloc(1, sizeof *pp);
+        if (!pp) {
+            pb_api_reply_error(req, 503, 50001, "out of memory");
             goto cleanup;
         }
-        code = pb_registry_record_product_put(&rec, reqid, p, &err);
+        *pp = (product_put_t){.b = b, .req = req, .p = p};
+        snprintf(pp->reqid, sizeof pp->reqid, "%s", reqid);
+        snprintf(pp->urn, sizeof pp->urn, "%s", urn);
+        if (pb_broker_ensure_topics_async(b, p, registry_lookup, reg(b), 10000, product_topics_done,
+                                          pp, &err)) {
+            free(pp);
+            if (err.code == PB_ERR_TOO_LARGE) /* a limit: nothing was created */
+                pb_api_reply_error(req, 413, 413, "%s", err.msg);
+            else if (err.code == PB_ERR_INVALID) /* a reserved topic: nothing was created */
+                pb_api_reply_error(req, 422, 422, "%s", err.msg);
+            else
+                pb_api_reply_error(req, 503, 50001, "%s", err.msg);
+            goto cleanup;
+        }
+        p = NULL; /* the job's now */
+        goto cleanup;
     }
     if (code) {
         pb_api_reply_error(req, pb_registry_http_status(code), code, "%s", err.msg);

@@ -93,6 +93,78 @@ int pb_broker_ensure_topics(pb_broker_t *b, const pb_product_t *p, pb_broker_por
     return rc;
 }
 
+/* ---- topic creation as a job ---- */
+
+typedef struct topics_job {
+    pb_kafka_t *kafka;
+    int timeout_ms;
+    size_t n;
+    char **topics;
+    int *partitions;
+    int rc;
+    pb_err_t err;
+    pb_broker_topics_cb_t cb;
+    void *arg;
+} topics_job_t;
+
+static void topics_job_free(topics_job_t *t) {
+    for (size_t i = 0; i < t->n; i++)
+        free(t->topics[i]);
+    free(t->topics);
+    free(t->partitions);
+    free(t);
+}
+
+static int topics_job_add(topics_job_t *t, const char *topic, int partitions) {
+    t->topics[t->n] = strdup(topic);
+    if (!t->topics[t->n]) return -1;
+    t->partitions[t->n++] = partitions;
+    return 0;
+}
+
+static void topics_work(void *arg) { /* PB_JOB_TOPICS worker: sees only the job */
+    topics_job_t *t = arg;
+    for (size_t i = 0; i < t->n && !t->rc; i++)
+        t->rc = pb_kafka_ensure_topic(t->kafka, t->topics[i], t->partitions[i], t->timeout_ms, NULL,
+                                      &t->err);
+}
+
+static void topics_done(void *arg, int cancelled) {
+    topics_job_t *t = arg;
+    t->cb(t->arg, t->rc, &t->err, cancelled);
+    topics_job_free(t);
+}
+
+int pb_broker_ensure_topics_async(pb_broker_t *b, const pb_product_t *p,
+                                  pb_broker_port_lookup_t lookup, const void *ctx, int timeout_ms,
+                                  pb_broker_topics_cb_t cb, void *arg, pb_err_t *err) {
+    int rc = pb_broker_check_limits(b, p, lookup, ctx, err);
+    if (rc) return rc;
+    size_t cap = 2 * p->n_outputs + p->n_inputs;
+    topics_job_t *t = calloc(1, sizeof *t);
+    if (!t || !(t->topics = calloc(cap + 1, sizeof *t->topics)) ||
+        !(t->partitions = calloc(cap + 1, sizeof *t->partitions)))
+        goto nomem;
+    t->kafka = b->kafka;
+    t->timeout_ms = timeout_ms;
+    t->cb = cb;
+    t->arg = arg;
+    for (size_t j = 0; j < p->n_outputs; j++)
+        if (topics_job_add(t, p->outputs[j].topic, p->outputs[j].partitions) ||
+            topics_job_add(t, p->outputs[j].dlq_topic, p->outputs[j].partitions))
+            goto nomem;
+    for (size_t j = 0; j < p->n_inputs; j++) {
+        const pb_port_t *in = &p->inputs[j];
+        const pb_port_t *from = in->from ? lookup(ctx, in->from) : NULL;
+        if (topics_job_add(t, in->topic, from ? from->partitions : in->partitions)) goto nomem;
+    }
+    if (!pb_jobs_submit(b->jobs, PB_JOB_TOPICS, topics_work, topics_done, t)) goto nomem;
+    return 0;
+nomem:
+    if (t) topics_job_free(t);
+    return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+}
+
 static const pb_port_t *set_lookup(const void *ctx, const char *urn) {
     return pb_descriptor_set_port(ctx, urn);
 }
@@ -162,6 +234,16 @@ static void on_applied(void *ctx, const pb_registry_result_t *res) {
     pb_sub_reconcile(b->sub);
 }
 
+/* ---- reachability: a PB_JOB_PROBE job every second, never two at once ---- */
+
+static void probe_work(void *arg) { pb_kafka_probe(arg, 2000); }
+
+static void probe_tick(void *arg) {
+    pb_broker_t *b = arg;
+    if (b->stopping || pb_jobs_pending(b->jobs, PB_JOB_PROBE)) return;
+    pb_jobs_submit(b->jobs, PB_JOB_PROBE, probe_work, NULL, b->kafka);
+}
+
 static void on_kafka(void *arg) {
     pb_broker_t *b = arg;
     pb_kafka_serve(b->kafka);
@@ -223,25 +305,85 @@ void pb_broker_stop(pb_broker_t *b) {
     if (!b->stop_timer) pb_loop_stop(b->loop);
 }
 
+/* A SIGHUP reload waiting for its topics: one PB_JOB_TOPICS job per product. */
+typedef struct reload {
+    pb_broker_t *b; /* NULL once cancelled */
+    pb_descriptor_set_t *set;
+    size_t pending; /* jobs not yet done */
+    int rc;
+    pb_err_t err; /* the first failure */
+} reload_t;
+
+static void reload_topics_done(void *arg, int rc, const pb_err_t *terr, int cancelled) {
+    reload_t *r = arg;
+    if (rc && !r->rc) {
+        r->rc = rc;
+        r->err = *terr;
+    }
+    if (cancelled) r->b = NULL;
+    if (--r->pending) return;
+    pb_broker_t *b = r->b;
+    if (b) {
+        b->reload_inflight = 0;
+        if (r->rc) {
+            pb_log(ERROR, "broker",
+                   "SIGHUP: reload refused, keeping the %zu products loaded before: %s",
+                   b->products->n_products, r->err.msg);
+        } else {
+            pb_descriptor_set_destroy(b->products);
+            b->products = r->set;
+            r->set = NULL;
+            b->reloads++;
+            b->sync_needed = 1;
+            pb_log(INFO, "broker", "reloaded %zu products from %s", b->products->n_products,
+                   b->cfg->products_dir);
+        }
+    }
+    pb_descriptor_set_destroy(r->set);
+    free(r);
+}
+
 int pb_broker_reload(pb_broker_t *b, pb_err_t *err) {
     pb_descriptor_set_t *set = NULL;
     if (!b->kafka_started)
         return pb_err_set(err, PB_ERR_UNAVAILABLE,
                           "Kafka has not answered since start-up: the descriptors are read when "
                           "it does");
+    if (b->reload_inflight)
+        return pb_err_set(err, PB_ERR_UNAVAILABLE,
+                          "the previous reload is still creating its topics; send SIGHUP again "
+                          "once the log says it ended");
     int rc = pb_descriptor_load_dir(b->cfg->products_dir, b->cfg->mesh_namespace,
                                     (int)b->cfg->topic_partitions, &set, err);
     if (rc) return rc;
-    rc = ensure_topics(b, set, err);
-    if (rc) {
+    for (size_t i = 0; i < set->n_products; i++)
+        if ((rc = pb_broker_check_limits(b, set->products[i], set_lookup, set, err))) {
+            pb_descriptor_set_destroy(set);
+            return rc;
+        }
+    reload_t *r = calloc(1, sizeof *r);
+    if (!r) {
         pb_descriptor_set_destroy(set);
-        return rc;
+        return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
     }
-    pb_descriptor_set_destroy(b->products);
-    b->products = set;
-    b->reloads++;
-    b->sync_needed = 1;
-    pb_log(INFO, "broker", "reloaded %zu products from %s", set->n_products, b->cfg->products_dir);
+    r->b = b;
+    r->set = set;
+    r->pending = 1; /* held until every job is queued */
+    for (size_t i = 0; i < set->n_products; i++) {
+        pb_err_t e = {0};
+        r->pending++;
+        if (pb_broker_ensure_topics_async(b, set->products[i], set_lookup, set, 15000,
+                                          reload_topics_done, r, &e)) {
+            r->pending--; /* not queued: its error refuses the reload when the others end */
+            if (!r->rc) {
+                r->rc = e.code ? e.code : PB_ERR_NOMEM;
+                r->err = e;
+            }
+        }
+    }
+    b->reload_inflight = 1;
+    pb_err_t none = {0};
+    reload_topics_done(r, 0, &none, 0); /* the hold; the reload ends with the last job */
     return 0;
 }
 
@@ -517,6 +659,14 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, const char *env_fil
         goto fail;
     }
     if (b->tls) pb_http_set_tls(b->http, pb_tls_new_ssl, b->tls);
+    if (!(b->jobs = pb_jobs_new(b->loop, err))) {
+        rc = err->code;
+        goto fail;
+    }
+    if (!(b->probe_timer = pb_loop_timer_new(b->loop, 1000, 1, probe_tick, b))) {
+        rc = pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     if ((rc = pb_loop_watch_fd(b->loop, pb_kafka_wake_fd(b->kafka), on_kafka, b, err)) ||
         (rc = pb_loop_on_signal(b->loop, SIGTERM, on_stop_signal, b, err)) ||
         (rc = pb_loop_on_signal(b->loop, SIGINT, on_stop_signal, b, err)) ||
@@ -539,10 +689,9 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, const char *env_fil
         b->registry_url[n - 1] = 0;
     /* Kafka: at once when it answers within a few seconds (a failure then stops start-up, as a
      * misconfiguration would); otherwise serve /healthz, say not ready, and start the Kafka side
-     * once the reachability watch sees the cluster. */
-    for (int i = 0; i < 30 && !pb_kafka_reachable(b->kafka); i++)
-        usleep(100 * 1000);
-    if (pb_kafka_reachable(b->kafka)) {
+     * once the reachability probe (a PB_JOB_PROBE job every second) sees the cluster. The loop is
+     * not running yet: this one probe may wait here. */
+    if (pb_kafka_reachable(b->kafka) || pb_kafka_probe(b->kafka, 3000)) {
         if ((rc = kafka_phase(b, err))) goto fail;
     } else {
         pb_log(WARN, "broker",
@@ -607,6 +756,8 @@ int pb_broker_destroy(pb_broker_t *b) {
     pb_access_destroy(b->access);
     pb_tls_destroy(b->tls);
     pb_routers_destroy(b->routers); /* leaves the groups: in-flight records land, commits go out */
+    pb_loop_timer_destroy(b->probe_timer);
+    pb_jobs_destroy(b->jobs); /* queued closes still run; before the clients they use go */
     pb_loop_timer_destroy(b->stop_timer);
     pb_loop_timer_destroy(b->sync_timer);
     pb_loop_timer_destroy(b->kafka_timer);

@@ -14,6 +14,7 @@
 #include "descriptor.h"
 #include "err.h"
 #include "http.h"
+#include "jobs.h"
 #include "kafka.h"
 #include "loop.h"
 #include "metrics.h"
@@ -48,8 +49,11 @@ typedef struct pb_broker {
     int kafka_started;              /* store, ops, sub and routers exist (Kafka answered once) */
     int registry_loaded; /* replayed with products.dir stored, once: registry routes are served */
     struct pb_ops *ops;  /* /v1/status rings, OpenLineage events, ops pages (ops.h) */
-    struct pb_access *access; /* authentication, authorization, limits, audit (access.h) */
-    struct pb_tls *tls;       /* the HTTPS listener's certificates, or NULL (tls.h) */
+    struct pb_access *access;     /* authentication, authorization, limits, audit (access.h) */
+    struct pb_tls *tls;           /* the HTTPS listener's certificates, or NULL (tls.h) */
+    pb_jobs_t *jobs;              /* slow Kafka calls off the loop (jobs.h) */
+    pb_loop_timer_t *probe_timer; /* submits the reachability probe every second */
+    int reload_inflight;          /* a SIGHUP reload's topic jobs are running */
 } pb_broker_t;
 
 /* Start a broker: load descriptors, start or connect to Kafka, create port topics, listen.
@@ -64,7 +68,9 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, const char *env_fil
 /* Run the loop until SIGTERM/SIGINT. Returns 0 after a clean stop. */
 int pb_broker_run(pb_broker_t *b);
 
-/* Reload descriptors from products.dir (SIGHUP). On error the old set stays and err says why. */
+/* Reload descriptors from products.dir (SIGHUP): read and checked now (an error returns here and
+ * the old set stays); their topics are created as PB_JOB_TOPICS jobs and the new set replaces the
+ * old one when they are done (or the log says why not). Loop thread. */
 int pb_broker_reload(pb_broker_t *b, pb_err_t *err);
 
 /* Begin a graceful stop: stop accepting, let the loop finish. Loop thread. */
@@ -91,6 +97,17 @@ int pb_broker_check_limits(const pb_broker_t *b, const pb_product_t *p,
  * lookup; routing keeps partitions), else its own. Blocking, bounded per topic by timeout_ms. */
 int pb_broker_ensure_topics(pb_broker_t *b, const pb_product_t *p, pb_broker_port_lookup_t lookup,
                             const void *ctx, int timeout_ms, pb_err_t *err);
+
+/* pb_broker_ensure_topics off the loop: the limits are checked and the topic list taken now (on
+ * the loop, from lookup), the creation runs as a PB_JOB_TOPICS job, then cb(arg, rc, err,
+ * cancelled) runs on the loop (rc 0, or PB_ERR_TIMEOUT/PB_ERR_UNAVAILABLE with err's reason;
+ * cancelled = 1 at shutdown: then cb must only free arg). Returns 0 when the job was queued (cb
+ * follows), or the limit's error (PB_ERR_TOO_LARGE, PB_ERR_INVALID) or PB_ERR_NOMEM at once (cb
+ * is not called). Loop thread. */
+typedef void (*pb_broker_topics_cb_t)(void *arg, int rc, const pb_err_t *err, int cancelled);
+int pb_broker_ensure_topics_async(pb_broker_t *b, const pb_product_t *p,
+                                  pb_broker_port_lookup_t lookup, const void *ctx, int timeout_ms,
+                                  pb_broker_topics_cb_t cb, void *arg, pb_err_t *err);
 
 /* Is the broker ready (descriptors loaded, Kafka answered since start-up, registry replayed,
  * Kafka reachable)? reason gets the first failing check. */

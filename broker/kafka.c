@@ -192,13 +192,11 @@ struct pb_kafka {
     const pb_config_t *cfg;      /* borrowed: kafka.* pass-through (operator_sets) */
     rd_kafka_conf_t *base;       /* every client's starting point (role_conf) */
     char *bootstrap;
-    int embedded;
-    int embedded_known; /* embedded decided (the cluster answered the first metadata request) */
+    /* Atomic: ensure_topic decides them on a jobs worker while the loop reads them. */
+    atomic_int embedded;
+    atomic_int embedded_known; /* decided (the cluster answered a first metadata request) */
     int wake[2];
-    pthread_t watch;
-    int watch_started;
-    atomic_int stop;
-    atomic_int reachable;
+    atomic_int reachable; /* last verdict of pb_kafka_probe */
 };
 
 /* A message's delivery context: the caller's callback (malloc'd by pb_kafka_produce, or the
@@ -424,22 +422,17 @@ int pb_kafka_conf_check(const pb_config_t *cfg, pb_err_t *err) {
     return 0;
 }
 
-/* Reachability: a cheap metadata request every second from a thread of our own, so /readyz never
- * blocks the loop. */
-static void *watch_main(void *arg) {
-    pb_kafka_t *k = arg;
-    while (!atomic_load(&k->stop)) {
-        const struct rd_kafka_metadata *md = NULL;
-        rd_kafka_resp_err_t e = rd_kafka_metadata(k->rk, 0, NULL, &md, 2000);
-        int ok = e == RD_KAFKA_RESP_ERR_NO_ERROR && md && md->broker_cnt > 0;
-        if (md) rd_kafka_metadata_destroy(md);
-        if (ok != atomic_exchange(&k->reachable, ok))
-            pb_log_write(ok ? PB_LOG_INFO : PB_LOG_WARN, "kafka", "cluster %s is %s", k->bootstrap,
-                         ok ? "reachable" : "unreachable (metadata request failed)");
-        for (int i = 0; i < 10 && !atomic_load(&k->stop); i++)
-            usleep(100 * 1000);
-    }
-    return NULL;
+int pb_kafka_probe(pb_kafka_t *k, int timeout_ms) {
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(k->rk, 0, NULL, &md, timeout_ms);
+    int ok = e == RD_KAFKA_RESP_ERR_NO_ERROR && md && md->broker_cnt > 0;
+    if (md) rd_kafka_metadata_destroy(md);
+    if (ok != atomic_exchange(&k->reachable, ok))
+        pb_log_write(ok ? PB_LOG_INFO : PB_LOG_WARN, "kafka", "cluster %s is %s", k->bootstrap,
+                     ok ? "reachable"
+                        : "unreachable (no metadata answer): publishes answer 503 at once until "
+                          "it answers again");
+    return ok;
 }
 
 pb_kafka_t *pb_kafka_new(const pb_config_t *cfg, const char *bootstrap, pb_kafka_cluster_t *cluster,
@@ -489,12 +482,7 @@ pb_kafka_t *pb_kafka_new(const pb_config_t *cfg, const char *bootstrap, pb_kafka
     int ctl = cluster ? 1 : pb_kafka_partition_count(k, PB_KAFKA_CONTROL_TOPIC, 5000, NULL);
     k->embedded = ctl >= 0;
     k->embedded_known = ctl != -2; /* -2: no answer; ensure_topic asks again */
-    atomic_store(&k->reachable, 0);
-    if (pthread_create(&k->watch, NULL, watch_main, k) != 0) {
-        pb_err_set(err, PB_ERR_INTERNAL, "kafka client: cannot start watch thread");
-        goto fail;
-    }
-    k->watch_started = 1;
+    atomic_store(&k->reachable, ctl != -2);
     return k;
 fail:
     if (conf) rd_kafka_conf_destroy(conf);
@@ -505,8 +493,6 @@ fail:
 int pb_kafka_destroy(pb_kafka_t *k, int timeout_ms) {
     int left = 0;
     if (!k) return 0;
-    atomic_store(&k->stop, 1);
-    if (k->watch_started) pthread_join(k->watch, NULL);
     if (k->rk) {
         rd_kafka_flush(k->rk, timeout_ms);
         left = rd_kafka_outq_len(k->rk);
@@ -568,7 +554,8 @@ static int request_via_control(pb_kafka_t *k, const char *topic, int partitions,
     if (e)
         return pb_err_set(err, PB_ERR_UNAVAILABLE, "embedded kafka control: %s",
                           rd_kafka_err2str(e));
-    rd_kafka_flush(k->rk, 5000);
+    /* No flush: it would serve the producer's delivery callbacks (other requests') on this thread,
+     * nested. The caller waits until metadata shows the topic; librdkafka sends it meanwhile. */
     return 0;
 }
 
@@ -1842,9 +1829,7 @@ int pb_kafka_stream_commit(pb_kafka_stream_t *s, const int32_t *partitions, cons
 }
 
 struct pb_kafka_closer {
-    pthread_t thread;
-    atomic_int done;
-    pb_kafka_stream_t *s;
+    pb_kafka_stream_t *s; /* NULL once run */
     rd_kafka_topic_partition_list_t *final;
 };
 
@@ -1862,13 +1847,6 @@ static void stream_free(pb_kafka_stream_t *s, rd_kafka_topic_partition_list_t *f
     free(s);
 }
 
-static void *closer_main(void *arg) {
-    pb_kafka_closer_t *c = arg;
-    stream_free(c->s, c->final);
-    atomic_store(&c->done, 1);
-    return NULL;
-}
-
 pb_kafka_closer_t *pb_kafka_stream_close(pb_kafka_stream_t *s, const int32_t *partitions,
                                          const int64_t *offsets, size_t n) {
     if (!s) return NULL;
@@ -1882,21 +1860,24 @@ pb_kafka_closer_t *pb_kafka_stream_close(pb_kafka_stream_t *s, const int32_t *pa
     if (c) {
         c->s = s;
         c->final = final;
-        if (pthread_create(&c->thread, NULL, closer_main, c) == 0) return c;
-        free(c);
+        return c;
     }
     stream_free(s, final);
     rd_kafka_topic_partition_list_destroy(final);
     return NULL;
 }
 
-int pb_kafka_closer_reap(pb_kafka_closer_t *c, int wait) {
-    if (!c) return 1;
-    if (!wait && !atomic_load(&c->done)) return 0;
-    pthread_join(c->thread, NULL);
+void pb_kafka_closer_run(pb_kafka_closer_t *c) {
+    if (!c || !c->s) return;
+    stream_free(c->s, c->final);
+    c->s = NULL;
+}
+
+void pb_kafka_closer_free(pb_kafka_closer_t *c) {
+    if (!c) return;
+    pb_kafka_closer_run(c);
     rd_kafka_topic_partition_list_destroy(c->final);
     free(c);
-    return 1;
 }
 
 /* ---- offset jobs ---- */

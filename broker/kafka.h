@@ -3,7 +3,7 @@
  *
  * Owns: the embedded cluster (librdkafka's mock, in-process), the broker's Kafka client (an
  * idempotent acks=all producer), topic creation, the wake-up fd that tells the loop librdkafka has
- * events, and the reachability watch behind /readyz.
+ * events, and the reachability probe behind /readyz.
  *
  * The embedded cluster cannot create topics through the admin API (the mock never answers
  * CreateTopics: there is no controller). So an embedded cluster follows a control topic,
@@ -84,8 +84,9 @@ int pb_kafka_is_embedded(const pb_kafka_t *k);
 const char *pb_kafka_bootstrap(const pb_kafka_t *k);
 
 /*
- * Make sure `topic` exists with `partitions` partitions. Blocking, bounded by timeout_ms: for
- * start-up and admin paths, never on the loop's hot paths. An existing topic with a different
+ * Make sure `topic` exists with `partitions` partitions. Blocking, bounded by timeout_ms:
+ * thread-safe, for PB_JOB_TOPICS jobs and start-up, never on the serving loop (it never runs the
+ * producer's delivery callbacks). An existing topic with a different
  * count is left alone and reported in *actual (may be NULL). Returns 0, PB_ERR_TIMEOUT or
  * PB_ERR_UNAVAILABLE with the reason.
  */
@@ -101,7 +102,13 @@ int pb_kafka_ensure_log_topic(pb_kafka_t *k, const char *topic, int partitions, 
  * create the topic. */
 int pb_kafka_partition_count(pb_kafka_t *k, const char *topic, int timeout_ms, pb_err_t *err);
 
-/* Last verdict of the reachability watch (metadata answered within the last few seconds). */
+/* Reachability: one metadata request (blocking, at most timeout_ms); records and returns the
+ * verdict (1: the cluster answered with brokers) and logs each change. Thread-safe: the broker runs
+ * it as a PB_JOB_PROBE job every second, never on the loop once serving. */
+int pb_kafka_probe(pb_kafka_t *k, int timeout_ms);
+
+/* Last verdict of pb_kafka_probe (1 right after pb_kafka_new when the cluster answered it). Any
+ * thread; never waits. */
 int pb_kafka_reachable(const pb_kafka_t *k);
 
 /* Number of messages waiting for delivery. */
@@ -551,18 +558,23 @@ int pb_kafka_stream_commit(pb_kafka_stream_t *s, const int32_t *partitions, cons
                            size_t n, int async, pb_err_t *err);
 
 /*
- * Stop the stream: no more wake-ups; then, on a thread of its own, commit the given final offsets
- * (n may be 0), leave the group and free the consumer. Takes ownership of s. Returns a closer to
- * reap with pb_kafka_closer_reap (or NULL if the close ran inline because no thread could start).
+ * Stop the stream: no more wake-ups and no more rebalance callbacks, at once (loop thread). Takes
+ * ownership of s; returns the closer that finishes it (NULL out of memory: then the close ran here,
+ * blocking). pb_kafka_closer_run then commits the given final offsets (n may be 0), leaves the
+ * group and frees the consumer: blocking (a few seconds at most), on a PB_JOB_CLOSE worker; then
+ * pb_kafka_closer_free on the loop.
  */
 typedef struct pb_kafka_closer pb_kafka_closer_t;
 pb_kafka_closer_t *pb_kafka_stream_close(pb_kafka_stream_t *s, const int32_t *partitions,
                                          const int64_t *offsets, size_t n);
 
-/* If the closer is done (or wait is 1: after waiting for it), free it and return 1; else 0. */
-int pb_kafka_closer_reap(pb_kafka_closer_t *c, int wait);
+/* Commit, leave the group, free the consumer (see above). Any one thread; blocking. */
+void pb_kafka_closer_run(pb_kafka_closer_t *c);
 
-/* Lag probe: measures consumer groups from a thread of its own (every call blocks). */
+/* Free the closer (after pb_kafka_closer_run; if it never ran, runs it first). NULL is a no-op. */
+void pb_kafka_closer_free(pb_kafka_closer_t *c);
+
+/* Lag probe: measures consumer groups, every call blocking (run it as a PB_JOB_OFFSETS job). */
 typedef struct pb_kafka_lag pb_kafka_lag_t;
 
 typedef struct pb_kafka_lag_part {

@@ -23,6 +23,7 @@
 #include "broker.h"
 #include "codec.h"
 #include "gzip.h"
+#include "jobs.h"
 #include "log.h"
 #include "metrics.h"
 #include "timefmt.h"
@@ -369,8 +370,6 @@ struct pb_sub {
     size_t n_streams;
     uint64_t next_id;
     pb_loop_timer_t *tick;
-    pb_kafka_closer_t **closers;
-    size_t n_closers;
     pending_t *pending; /* requests waiting for offset jobs */
     size_t n_pending;
     /* lag poller */
@@ -388,6 +387,19 @@ struct pb_sub {
     lag_result_t *results; /* loop thread's copy */
     size_t n_results;
 };
+
+static void close_work(void *arg) { pb_kafka_closer_run(arg); }
+static void close_done(void *arg, int cancelled) {
+    (void)cancelled;
+    pb_kafka_closer_free(arg);
+}
+
+/* Commit a stream's final cursors, leave the group and free the consumer off the loop, as a
+ * PB_JOB_CLOSE job (inline when no job can be queued). */
+static void close_async(pb_sub_t *s, pb_kafka_closer_t *c) {
+    if (c && !pb_jobs_submit(s->b->jobs, PB_JOB_CLOSE, close_work, close_done, c))
+        pb_kafka_closer_free(c);
+}
 
 static const pb_registry_t *reg_of(const pb_sub_t *s) { return pb_store_registry(s->b->store); }
 
@@ -460,17 +472,8 @@ static void stream_finish(stream_t *st) {
         int32_t ps[MAX_PARTS];
         int64_t os[MAX_PARTS];
         size_t n = st->prm.manual ? 0 : pending_commits(st, ps, os, MAX_PARTS);
-        pb_kafka_closer_t *c = pb_kafka_stream_close(st->kc, ps, os, n);
+        close_async(s, pb_kafka_stream_close(st->kc, ps, os, n));
         st->kc = NULL;
-        if (c) {
-            pb_kafka_closer_t **nc = realloc(s->closers, (s->n_closers + 1) * sizeof *nc);
-            if (nc) {
-                s->closers = nc;
-                s->closers[s->n_closers++] = c;
-            } else {
-                pb_kafka_closer_reap(c, 1);
-            }
-        }
     }
     if (st->req) {
         pb_http_req_t *r = st->req;
@@ -508,10 +511,6 @@ static void reap(pb_sub_t *s) {
             pp = &st->next;
         }
     }
-    size_t j = 0;
-    for (size_t i = 0; i < s->n_closers; i++)
-        if (!pb_kafka_closer_reap(s->closers[i], 0)) s->closers[j++] = s->closers[i];
-    s->n_closers = j;
 }
 
 static int limit_reached(const stream_t *st) {
@@ -752,7 +751,7 @@ static void stream_open(pb_sub_t *s, stream_t *st, const pb_kafka_tp_t *start, s
                                  (int)((s->b->cfg->sub_max_buffered_bytes + 1023) / 1024),
                                  s->wake[1], on_rebalance, st, &err);
     if (st->kc && pb_kafka_stream_start_at(st->kc, start, n, dflt, &err)) {
-        pb_kafka_closer_reap(pb_kafka_stream_close(st->kc, NULL, NULL, 0), 1);
+        close_async(s, pb_kafka_stream_close(st->kc, NULL, NULL, 0));
         st->kc = NULL;
     }
     if (!st->kc) {
@@ -780,8 +779,7 @@ static void stream_open(pb_sub_t *s, stream_t *st, const pb_kafka_tp_t *start, s
     if (pb_http_stream_start(req, 200, st->prm.sse ? "text/event-stream" : "application/x-ndjson",
                              on_drain, on_client_close, st)) {
         /* The client left before the headers went out. */
-        pb_kafka_closer_t *c = pb_kafka_stream_close(st->kc, NULL, NULL, 0);
-        pb_kafka_closer_reap(c, 1);
+        close_async(s, pb_kafka_stream_close(st->kc, NULL, NULL, 0));
         pb_http_reply(req, 200, NULL, NULL, 0);
         stream_free(st);
         return;
@@ -1427,9 +1425,6 @@ void pb_sub_destroy(pb_sub_t *s) {
     for (stream_t *st = s->streams; st; st = st->next)
         stream_finish(st);
     reap(s);
-    for (size_t i = 0; i < s->n_closers; i++)
-        pb_kafka_closer_reap(s->closers[i], 1);
-    free(s->closers);
     if (s->lag_started) {
         pthread_mutex_lock(&s->mu);
         s->lag_stop = 1;
