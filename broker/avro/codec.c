@@ -648,6 +648,24 @@ syntax:
     return -1;
 }
 
+/* RFC 4122 text form: 8-4-4-4-12 hexadecimal digits (either case). */
+static bool uuid_text_ok(const char *s, size_t len) {
+    if (len != 36) return false;
+    for (size_t i = 0; i < 36; i++) {
+        char ch = s[i];
+        bool hyphen = i == 8 || i == 13 || i == 18 || i == 23;
+        if (hyphen ? ch != '-'
+                   : !((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+                       (ch >= 'A' && ch <= 'F')))
+            return false;
+    }
+    return true;
+}
+
+static bool is_uuid(const pb_schema_node_t *n) {
+    return n->logical == PB_LOGICAL_UUID && n->type == PB_AVRO_STRING;
+}
+
 static bool is_decimal(const cx_t *c, const pb_schema_node_t *n) {
     return (c->flags & PB_CODEC_NATURAL) && n->logical == PB_LOGICAL_DECIMAL &&
            (n->type == PB_AVRO_BYTES || n->type == PB_AVRO_FIXED);
@@ -954,8 +972,15 @@ static int enc(cx_t *c, const pb_schema_node_t *n, const json_t *v, int depth) {
         if (is_decimal(c, n)) return enc_decimal(c, n, v);
         return enc_cps(c, v, "fixed", (long)n->size);
     case PB_AVRO_STRING: {
-        if (!json_is_string(v)) return expected(c, "string", v);
+        if (!json_is_string(v)) return expected(c, is_uuid(n) ? "uuid string" : "string", v);
         size_t len = json_string_length(v);
+        if (is_uuid(n) && !uuid_text_ok(json_string_value(v), len)) {
+            if (c->quiet) return PB_ERR_INVALID;
+            return fail(c, PB_ERR_INVALID,
+                        "\"%.40s%s\" is not a UUID: expected RFC 4122 text, 36 characters like "
+                        "\"123e4567-e89b-12d3-a456-426614174000\"",
+                        json_string_value(v), len > 40 ? "..." : "");
+        }
         if (put_long(b, (int64_t)len) || pb_buf_append(b, json_string_value(v), len))
             return nomem(c);
         return 0;
@@ -1302,6 +1327,7 @@ static int tenc(cx_t *c, const pb_schema_node_t *n, const pb_jsontok_t *tk, size
         return tenc_cps(c, tk, t, n->type == PB_AVRO_FIXED ? (long)n->size : -1);
     case PB_AVRO_STRING:
         if (t->type != PB_JSONTOK_STRING) return PB_ERR_INVALID;
+        if (is_uuid(n) && !uuid_text_ok(pb_jsontok_str(tk, t), t->len)) return PB_ERR_INVALID;
         if (put_long(b, (int64_t)t->len) || pb_buf_append(b, pb_jsontok_str(tk, t), t->len))
             return PB_ERR_NOMEM;
         return 0;

@@ -5,7 +5,7 @@
 # `cloudevents` package; partitions as kafkajs' Java-compatible murmur2 partitioner chooses them.
 . "$(dirname "$0")/lib.sh"
 [ -d tests/js/node_modules/kafkajs ] || bail "tests/js/node_modules missing: run deploy/install-deps.sh --test"
-plan 52
+plan 53
 start_kafka 3
 start_broker B -o kafka.bootstrap.servers="$BROKERS" -o mesh.namespace=com.acme \
   -o publish.max.records=60 -o publish.max.record.bytes=2000 -o publish.max.record.headers=4 \
@@ -84,13 +84,15 @@ jq -cn --argjson v "$REC" '{records: [
   {value: ($v | .route.origin.lat = "north")},
   {value: $v, key: 7},
   {value: $v, headers: {"a": 1}},
-  {value: $v, colour: "red"}]}' >"$T/bad.json"
+  {value: $v, colour: "red"},
+  {value: ($v | .eventId = "not-a-uuid")}]}' >"$T/bad.json"
 pub application/json "$T/bad.json"
 is "invalid records: 422" "$HTTP_STATUS" 422
-is "the message counts them" "$(jq -r .message <<<"$HTTP_BODY")" "6 of 7 records are invalid; nothing was published"
+is "the message counts them" "$(jq -r .message <<<"$HTTP_BODY")" "7 of 8 records are invalid; nothing was published"
 is "every bad record is listed with index and path" "$(jq -c '[.errors[] | [.index, .path]]' <<<"$HTTP_BODY")" \
-  '[[1,"/value/eventId"],[2,"/time"],[3,"/value/route/origin/lat"],[4,"/key"],[5,"/headers/a"],[6,"/colour"]]'
+  '[[1,"/value/eventId"],[2,"/time"],[3,"/value/route/origin/lat"],[4,"/key"],[5,"/headers/a"],[6,"/colour"],[7,"/value/eventId"]]'
 like "each with a reason" "$(jq -r '.errors[2].reason' <<<"$HTTP_BODY")" 'expected double'
+like "a uuid field holding another string is refused naming the form" "$(jq -r '.errors[6].reason' <<<"$HTTP_BODY")" '"not-a-uuid" is not a UUID: expected RFC 4122 text'
 printf '%s\n{"value": oops}\n' "$(jq -cn --argjson v "$REC" '{value: $v}')" >"$T/bad.ndjson"
 pub application/x-ndjson "$T/bad.ndjson"
 like "a line that is not JSON: 422 naming the record and line" "$HTTP_STATUS $(jq -c '.errors' <<<"$HTTP_BODY")" '^422 \[\{"index":1,"path":"","reason":"line 2 is not JSON'
