@@ -666,6 +666,200 @@ static bool is_uuid(const pb_schema_node_t *n) {
     return n->logical == PB_LOGICAL_UUID && n->type == PB_AVRO_STRING;
 }
 
+/* ---- natural-JSON dates and times (DESIGN §5a) ----------------------------------------------
+ * timestamp-millis|micros: RFC 3339 ("2026-11-21T10:15:30.123Z", "...+01:00"); local-timestamp-*:
+ * the same without an offset; date: "YYYY-MM-DD"; time-millis|micros: "HH:MM:SS[.fraction]".
+ * Exact: a fraction finer than the type keeps nothing but zeros, else it is refused. */
+
+static bool is_temporal(const pb_schema_node_t *n) {
+    switch (n->logical) {
+    case PB_LOGICAL_DATE:
+    case PB_LOGICAL_TIME_MILLIS: return n->type == PB_AVRO_INT;
+    case PB_LOGICAL_TIME_MICROS:
+    case PB_LOGICAL_TIMESTAMP_MILLIS:
+    case PB_LOGICAL_TIMESTAMP_MICROS:
+    case PB_LOGICAL_LOCAL_TIMESTAMP_MILLIS:
+    case PB_LOGICAL_LOCAL_TIMESTAMP_MICROS: return n->type == PB_AVRO_LONG;
+    default: return false;
+    }
+}
+
+static const char *temporal_form(pb_logical_t lt) {
+    switch (lt) {
+    case PB_LOGICAL_DATE: return "\"YYYY-MM-DD\" or days since 1970-01-01";
+    case PB_LOGICAL_TIME_MILLIS: return "\"HH:MM:SS[.fff]\" or milliseconds after midnight";
+    case PB_LOGICAL_TIME_MICROS: return "\"HH:MM:SS[.ffffff]\" or microseconds after midnight";
+    case PB_LOGICAL_TIMESTAMP_MILLIS:
+        return "an RFC 3339 time like \"2026-11-21T10:15:30.123Z\" or epoch milliseconds";
+    case PB_LOGICAL_TIMESTAMP_MICROS:
+        return "an RFC 3339 time like \"2026-11-21T10:15:30.123456Z\" or epoch microseconds";
+    case PB_LOGICAL_LOCAL_TIMESTAMP_MILLIS:
+        return "a local time like \"2026-11-21T10:15:30.123\" (no offset) or milliseconds";
+    default: return "a local time like \"2026-11-21T10:15:30.123456\" (no offset) or microseconds";
+    }
+}
+
+/* n digits at s[*i] as a number; false when they are not all digits. */
+static bool digits(const char *s, size_t len, size_t *i, int n, int *out) {
+    if (*i + (size_t)n > len) return false;
+    int v = 0;
+    for (int k = 0; k < n; k++) {
+        char ch = s[*i + (size_t)k];
+        if (ch < '0' || ch > '9') return false;
+        v = v * 10 + (ch - '0');
+    }
+    *i += (size_t)n;
+    *out = v;
+    return true;
+}
+
+/* Days from 1970-01-01 of a proleptic Gregorian date (Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, int m, int d) {
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static bool parse_date(const char *s, size_t len, size_t *i, int64_t *days, const char **why) {
+    int y, m, d;
+    if (!digits(s, len, i, 4, &y) || *i >= len || s[(*i)++] != '-' || !digits(s, len, i, 2, &m) ||
+        *i >= len || s[(*i)++] != '-' || !digits(s, len, i, 2, &d)) {
+        *why = "is not a date of the form YYYY-MM-DD";
+        return false;
+    }
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1] + (m == 2 && leap)) {
+        *why = "is not a day of the calendar";
+        return false;
+    }
+    *days = days_from_civil(y, m, d);
+    return true;
+}
+
+/* HH:MM:SS[.fraction] into units (1000: millis, 1000000: micros) after midnight. */
+static bool parse_time(const char *s, size_t len, size_t *i, int64_t unit, int64_t *out,
+                       const char **why) {
+    int h, mi, se;
+    if (!digits(s, len, i, 2, &h) || *i >= len || s[(*i)++] != ':' || !digits(s, len, i, 2, &mi) ||
+        *i >= len || s[(*i)++] != ':' || !digits(s, len, i, 2, &se)) {
+        *why = "is not a time of the form HH:MM:SS[.fraction]";
+        return false;
+    }
+    if (h > 23 || mi > 59 || se > 59) {
+        *why = "is not a time of day (hours 00-23, minutes and seconds 00-59)";
+        return false;
+    }
+    int64_t frac = 0;
+    if (*i < len && s[*i] == '.') {
+        (*i)++;
+        int64_t scale = unit;
+        size_t start = *i;
+        while (*i < len && s[*i] >= '0' && s[*i] <= '9') {
+            int dgt = s[*i] - '0';
+            if (scale > 1) {
+                scale /= 10;
+                frac += dgt * scale;
+            } else if (dgt) {
+                *why = unit == 1000
+                           ? "has a fraction finer than milliseconds: digits would be lost"
+                           : "has a fraction finer than microseconds: digits would be lost";
+                return false;
+            }
+            (*i)++;
+        }
+        if (*i == start) {
+            *why = "has a '.' without fraction digits";
+            return false;
+        }
+    }
+    *out = ((int64_t)h * 3600 + mi * 60 + se) * unit + frac;
+    return true;
+}
+
+/* Parse the natural-JSON text of temporal node n into its Avro int/long. 0, or -1 with why. */
+static int temporal_from_text(const pb_schema_node_t *n, const char *s, size_t len, int64_t *out,
+                              const char **why) {
+    size_t i = 0;
+    int64_t days, t;
+    switch (n->logical) {
+    case PB_LOGICAL_DATE:
+        if (!parse_date(s, len, &i, &days, why)) return -1;
+        if (days < INT32_MIN || days > INT32_MAX) {
+            *why = "is out of range";
+            return -1;
+        }
+        *out = days;
+        break;
+    case PB_LOGICAL_TIME_MILLIS:
+    case PB_LOGICAL_TIME_MICROS:
+        if (!parse_time(s, len, &i, n->logical == PB_LOGICAL_TIME_MILLIS ? 1000 : 1000000, out,
+                        why))
+            return -1;
+        break;
+    default: {
+        bool micros = n->logical == PB_LOGICAL_TIMESTAMP_MICROS ||
+                      n->logical == PB_LOGICAL_LOCAL_TIMESTAMP_MICROS;
+        bool local = n->logical == PB_LOGICAL_LOCAL_TIMESTAMP_MILLIS ||
+                     n->logical == PB_LOGICAL_LOCAL_TIMESTAMP_MICROS;
+        int64_t unit = micros ? 1000000 : 1000;
+        if (!parse_date(s, len, &i, &days, why)) return -1;
+        if (i >= len || (s[i] != 'T' && s[i] != 't' && s[i] != ' ')) {
+            *why = "has no time: expected YYYY-MM-DDTHH:MM:SS";
+            return -1;
+        }
+        i++;
+        if (!parse_time(s, len, &i, unit, &t, why)) return -1;
+        int64_t off = 0;
+        if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
+            i++;
+            if (local) {
+                *why = "has an offset: a local timestamp is written without one";
+                return -1;
+            }
+        } else if (i < len && (s[i] == '+' || s[i] == '-')) {
+            int sign = s[i] == '-' ? -1 : 1, oh, om;
+            i++;
+            if (!digits(s, len, &i, 2, &oh) || i >= len || s[i++] != ':' ||
+                !digits(s, len, &i, 2, &om) || oh > 23 || om > 59) {
+                *why = "has an offset that is not +HH:MM or -HH:MM";
+                return -1;
+            }
+            if (local) {
+                *why = "has an offset: a local timestamp is written without one";
+                return -1;
+            }
+            off = sign * ((int64_t)oh * 3600 + om * 60);
+        } else if (!local) {
+            *why = "has no offset: add Z (UTC) or +HH:MM (RFC 3339)";
+            return -1;
+        }
+        *out = (days * 86400 - off) * unit + t;
+        break;
+    }
+    }
+    if (i != len) {
+        *why = "has extra characters after the value";
+        return -1;
+    }
+    return 0;
+}
+
+/* Natural-JSON date/time text into c->out for temporal node n. */
+static int put_temporal_text(cx_t *c, const pb_schema_node_t *n, const char *s, size_t len) {
+    int64_t v;
+    const char *why = NULL;
+    if (temporal_from_text(n, s, len, &v, &why)) {
+        if (c->quiet || c->silent) return PB_ERR_INVALID;
+        return fail(c, PB_ERR_INVALID, "%s value \"%.40s%s\" %s; accepted: %s", n->logical_name, s,
+                    len > 40 ? "..." : "", why, temporal_form(n->logical));
+    }
+    return put_long(c->out, v) ? nomem(c) : 0;
+}
+
 static bool is_decimal(const cx_t *c, const pb_schema_node_t *n) {
     return (c->flags & PB_CODEC_NATURAL) && n->logical == PB_LOGICAL_DECIMAL &&
            (n->type == PB_AVRO_BYTES || n->type == PB_AVRO_FIXED);
@@ -801,7 +995,7 @@ static bool maybe_accepts(const pb_schema_node_t *b, const json_t *v) {
     case PB_AVRO_NULL: return json_is_null(v);
     case PB_AVRO_BOOLEAN: return json_is_boolean(v);
     case PB_AVRO_INT:
-    case PB_AVRO_LONG: return json_is_integer(v);
+    case PB_AVRO_LONG: return json_is_integer(v) || (is_temporal(b) && json_is_string(v));
     case PB_AVRO_FLOAT:
     case PB_AVRO_DOUBLE:
         if (json_is_string(v))
@@ -941,6 +1135,8 @@ static int enc(cx_t *c, const pb_schema_node_t *n, const json_t *v, int depth) {
         if (!json_is_boolean(v)) return expected(c, "boolean", v);
         return pb_buf_putc(b, json_is_true(v) ? 1 : 0) ? nomem(c) : 0;
     case PB_AVRO_INT: {
+        if ((c->flags & PB_CODEC_NATURAL) && is_temporal(n) && json_is_string(v))
+            return put_temporal_text(c, n, json_string_value(v), json_string_length(v));
         if (!json_is_integer(v)) return expected(c, "int", v);
         json_int_t i = json_integer_value(v);
         if (i < INT32_MIN || i > INT32_MAX)
@@ -948,6 +1144,8 @@ static int enc(cx_t *c, const pb_schema_node_t *n, const json_t *v, int depth) {
         return put_long(b, i) ? nomem(c) : 0;
     }
     case PB_AVRO_LONG:
+        if ((c->flags & PB_CODEC_NATURAL) && is_temporal(n) && json_is_string(v))
+            return put_temporal_text(c, n, json_string_value(v), json_string_length(v));
         if (!json_is_integer(v)) return expected(c, "long", v);
         return put_long(b, json_integer_value(v)) ? nomem(c) : 0;
     case PB_AVRO_FLOAT: {
@@ -1203,7 +1401,8 @@ static bool tmaybe_accepts(const pb_schema_node_t *b, const pb_jsontok_t *tk,
     case PB_AVRO_NULL: return t->type == PB_JSONTOK_NULL;
     case PB_AVRO_BOOLEAN: return t->type == PB_JSONTOK_TRUE || t->type == PB_JSONTOK_FALSE;
     case PB_AVRO_INT:
-    case PB_AVRO_LONG: return t->type == PB_JSONTOK_INTEGER;
+    case PB_AVRO_LONG:
+        return t->type == PB_JSONTOK_INTEGER || (is_temporal(b) && t->type == PB_JSONTOK_STRING);
     case PB_AVRO_FLOAT:
     case PB_AVRO_DOUBLE:
         if (t->type == PB_JSONTOK_STRING)
@@ -1298,10 +1497,14 @@ static int tenc(cx_t *c, const pb_schema_node_t *n, const pb_jsontok_t *tk, size
         if (t->type != PB_JSONTOK_TRUE && t->type != PB_JSONTOK_FALSE) return PB_ERR_INVALID;
         return pb_buf_putc(b, t->type == PB_JSONTOK_TRUE ? 1 : 0) ? PB_ERR_NOMEM : 0;
     case PB_AVRO_INT:
+        if ((c->flags & PB_CODEC_NATURAL) && is_temporal(n) && t->type == PB_JSONTOK_STRING)
+            return put_temporal_text(c, n, pb_jsontok_str(tk, t), t->len);
         if (t->type != PB_JSONTOK_INTEGER || t->v.i < INT32_MIN || t->v.i > INT32_MAX)
             return PB_ERR_INVALID;
         return put_long(b, t->v.i) ? PB_ERR_NOMEM : 0;
     case PB_AVRO_LONG:
+        if ((c->flags & PB_CODEC_NATURAL) && is_temporal(n) && t->type == PB_JSONTOK_STRING)
+            return put_temporal_text(c, n, pb_jsontok_str(tk, t), t->len);
         if (t->type != PB_JSONTOK_INTEGER) return PB_ERR_INVALID;
         return put_long(b, t->v.i) ? PB_ERR_NOMEM : 0;
     case PB_AVRO_FLOAT: {
