@@ -383,19 +383,19 @@ static void group_consumer(void **state) {
     assert_int_equal(g[1].offset, 10);
 
     /* Paused: nothing of partition 1 is delivered until resumed; then exactly the new record. */
-    assert_int_equal(pb_kafka_consumer_pause(c, 1, 1, &err), 0);
+    assert_int_equal(pb_kafka_consumer_pause(c, NULL, 1, 1, &err), 0);
     assert_int_equal(pb_kafka_produce(k, "t.cons", 1, "k", 1, "new", 3, h, 3, on_dr, &count, &err),
                      0);
     for (int64_t end = pb_loop_now_ms() + 10000; count < 21 && pb_loop_now_ms() < end;)
         pump(pb_kafka_wake_fd(k), serve_kafka, k, &done, 100);
     pump(fd, serve_consumer, c, &done, 700);
     assert_int_equal(n_cons, 16);
-    assert_int_equal(pb_kafka_consumer_pause(c, 1, 0, &err), 0);
+    assert_int_equal(pb_kafka_consumer_pause(c, NULL, 1, 0, &err), 0);
     for (int64_t end = pb_loop_now_ms() + 10000; n_cons < 17 && pb_loop_now_ms() < end;)
         pump(fd, serve_consumer, c, &done, 100);
     assert_int_equal(n_cons, 17);
     assert_int_equal(cons_next[1], 11);
-    assert_int_equal(pb_kafka_consumer_pause(c, 5, 1, &err), PB_ERR_INVALID);
+    assert_int_equal(pb_kafka_consumer_pause(c, NULL, 5, 1, &err), PB_ERR_INVALID);
 
     /* Leaving the group revokes through the callback. */
     pb_kafka_consumer_destroy(c);
