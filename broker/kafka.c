@@ -1030,6 +1030,13 @@ pb_kafka_consumer_t *pb_kafka_consumer_new(pb_kafka_t *k, const pb_kafka_consume
     if (!operator_sets(k->cfg, "queued.min.messages") &&
         conf_set(rconf, "queued.min.messages", "1000000", err))
         goto fail;
+    /* The embedded cluster makes a member that rejoins (a change of subscription) wait
+     * session.timeout.ms - 1 s before the group rebalances, whatever the other members do: a
+     * shorter session for the one shared reader (a role default, as for streams) keeps a new
+     * port from waiting 5 s; a real cluster rebalances once every member rejoined. */
+    if (conf->cooperative && k->embedded && !operator_sets(k->cfg, "session.timeout.ms") &&
+        conf_set(rconf, "session.timeout.ms", "3000", err))
+        goto fail;
     /* Fixed for a cooperative consumer: its owner relies on incremental rebalances. */
     if (conf->cooperative &&
         conf_set(rconf, "partition.assignment.strategy", "cooperative-sticky", err))
@@ -1126,8 +1133,8 @@ int pb_kafka_consumer_pause(pb_kafka_consumer_t *c, const char *topic, int32_t p
     if (!e) e = l->elems[0].err;
     rd_kafka_topic_partition_list_destroy(l);
     if (e)
-        return pb_err_set(err, PB_ERR_INVALID, "%s %s[%d]: %s", pause ? "pause" : "resume",
-                          topic, (int)partition, rd_kafka_err2str(e));
+        return pb_err_set(err, PB_ERR_INVALID, "%s %s[%d]: %s", pause ? "pause" : "resume", topic,
+                          (int)partition, rd_kafka_err2str(e));
     return 0;
 }
 
@@ -1281,8 +1288,8 @@ int pb_kafka_last_records_tps(pb_kafka_t *k, const pb_kafka_tp_t *parts, size_t 
     for (size_t i = 0; i < n; i++) {
         int64_t lo = 0, hi = 0;
         int left = (int)(deadline - now_ms());
-        if ((rc = watermarks(rk, parts[i].topic, parts[i].partition, &lo, &hi,
-                             left > 0 ? left : 1, err)))
+        if ((rc = watermarks(rk, parts[i].topic, parts[i].partition, &lo, &hi, left > 0 ? left : 1,
+                             err)))
             goto out;
         if (hi <= lo) {
             done[i] = 1; /* empty */
@@ -1503,7 +1510,8 @@ int pb_kafka_producer_groups_committed(pb_kafka_producer_t *p, pb_kafka_group_qu
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)q[i].n);
         for (size_t j = 0; j < q[i].n; j++)
             rd_kafka_topic_partition_list_add(l, q[i].parts[j].topic, q[i].parts[j].partition);
-        rd_kafka_ListConsumerGroupOffsets_t *r = rd_kafka_ListConsumerGroupOffsets_new(q[i].group, l);
+        rd_kafka_ListConsumerGroupOffsets_t *r =
+            rd_kafka_ListConsumerGroupOffsets_new(q[i].group, l);
         rd_kafka_topic_partition_list_destroy(l);
         if (!r) continue;
         rd_kafka_AdminOptions_t *o =
@@ -1550,8 +1558,7 @@ int pb_kafka_producer_groups_committed(pb_kafka_producer_t *p, pb_kafka_group_qu
         return pb_err_set(err, PB_ERR_TIMEOUT,
                           "committed offsets: %zu of %zu groups did not answer within %d ms",
                           sent - got, sent, timeout_ms);
-    if (first[0])
-        return pb_err_set(err, PB_ERR_UNAVAILABLE, "committed offsets: %s", first);
+    if (first[0]) return pb_err_set(err, PB_ERR_UNAVAILABLE, "committed offsets: %s", first);
     return 0;
 }
 
@@ -1959,6 +1966,8 @@ pb_kafka_lag_t *pb_kafka_lag_new(pb_kafka_t *k, const pb_config_t *cfg, pb_err_t
     }
     l->k = k;
     l->cfg = cfg;
+    /* Admin first: a client per group would cost ~10 threads per binding. */
+    l->admin_ok = 1;
     rd_kafka_conf_t *conf =
         sub_consumer_conf(k, "portbroker.lag.reader", "portbroker-lag", NULL, err);
     if (!conf || !(l->reader = client_new(RD_KAFKA_CONSUMER, conf, "lag probe", err))) goto fail;

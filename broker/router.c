@@ -261,6 +261,11 @@ typedef struct part {
 #define OFFSET_BITS 47
 #define OFFSET_MASK ((INT64_C(1) << OFFSET_BITS) - 1)
 
+/* A change of the reader's subscription makes the group rebalance (seconds): changes that come in
+ * a burst (products loaded at start, a mesh applied at once) wait until reconciles have been quiet
+ * this long, so they cost one rebalance. */
+#define SUBSCRIBE_QUIET_MS 300
+
 /* The shared consumer's group: it only spreads output partitions over instances; each binding's
  * progress is its own (input tail + its group portbroker.route.{input topic}). */
 #define FANOUT_GROUP "portbroker.fanout"
@@ -306,12 +311,16 @@ typedef struct router {
 /* The shared reader's state of one partition of an output topic. */
 typedef struct fpart {
     int assigned;
-    int64_t pos; /* offset of the next record it delivers (-1: unknown) */
+    int64_t pos;     /* offset of the next record it delivers (-1: unknown) */
+    int64_t counted; /* direct writes below it are counted (-1: from the next one read) */
 } fpart_t;
 
 /* An output topic read by this instance, and the bindings fanned out from it. */
 struct port {
     char *topic;
+    int declared;         /* a declared output port (read and counted even without bindings) */
+    char contract[600];   /* mesh.contract HTTP publish stamps: {port URN}@{version} */
+    pb_metrics_port_t *m; /* the output port's metrics (NULL: none) */
     router_t **b;
     size_t n_b, cap_b;
     fpart_t *parts;
@@ -334,7 +343,8 @@ struct pb_routers {
     pb_kafka_producer_t *p;
     router_t **slots; /* by delivery slot */
     uint32_t next_slot;
-    int subs_dirty; /* the set of ports changed: subscribe again */
+    int subs_dirty;            /* the set of ports changed: subscribe again */
+    int64_t last_reconcile_ms; /* subscriptions wait for a quiet moment (SUBSCRIBE_QUIET_MS) */
     pb_kafka_header_t *hin, *hout;
     size_t hcap;
     pb_loop_timer_t *tick;
@@ -388,8 +398,8 @@ static part_t *part_of(router_t *r, int32_t partition) {
         PB_ASSERT(np); /* a few bytes per partition */
         memset(np + r->n_parts, 0, (n - r->n_parts) * sizeof *np);
         for (size_t i = r->n_parts; i < n; i++)
-            np[i].next_commit = np[i].committed = np[i].esc_offset = np[i].skip_below =
-                np[i].next = -1;
+            np[i].next_commit = np[i].committed = np[i].esc_offset = np[i].skip_below = np[i].next =
+                -1;
         r->parts = np;
         r->n_parts = n;
     }
@@ -404,7 +414,7 @@ static fpart_t *fpart_of(port_t *pt, int32_t partition) {
         PB_ASSERT(np);
         for (size_t i = pt->n_parts; i < n; i++) {
             np[i].assigned = 0;
-            np[i].pos = -1;
+            np[i].pos = np[i].counted = -1;
         }
         pt->parts = np;
         pt->n_parts = n;
@@ -784,8 +794,8 @@ static void route_one(router_t *r, const pb_kafka_msg_t *m, size_t n_in, int las
         /* The producer's headers moved over, owned ones dropped, the broker's appended: nothing
          * is copied twice. */
         size_t nh = pb_router_hop_headers(rs->hin, n_in, &hop, rs->hout, scratch);
-        rc = pb_kafka_producer_forward(rs->p, r->in_topic, m, r->out.data, r->out.len, drop,
-                                       n_drop, rs->hout, nh, tag_of(r, m->offset), &err);
+        rc = pb_kafka_producer_forward(rs->p, r->in_topic, m, r->out.data, r->out.len, drop, n_drop,
+                                       rs->hout, nh, tag_of(r, m->offset), &err);
         if (!rc) r->inflight++;
     }
     if (rc == PB_ERR_TOO_LARGE || rc == PB_ERR_INVALID) {
@@ -809,6 +819,40 @@ static void route_one(router_t *r, const pb_kafka_msg_t *m, size_t n_in, int las
     ring_push(p, m->offset, event_ms, 0, 0);
 }
 
+/* A record a producer wrote straight to the output topic (not through HTTP publish, which stamps
+ * the port's mesh.contract and counts its records itself): counted as the port's input, ok when
+ * its value is a Confluent frame whose schema id the registry knows and whose bytes decode with
+ * that schema, else rejected; its event time is ce_time, else the Kafka timestamp. */
+static void count_direct(pb_routers_t *rs, port_t *pt, const pb_kafka_msg_t *m) {
+    const void *v;
+    size_t len;
+    if (pb_kafka_msg_header(m, PB_HDR_CONTRACT, &v, &len) && v && len == strlen(pt->contract) &&
+        !memcmp(v, pt->contract, len))
+        return;
+    uint32_t id;
+    const uint8_t *payload;
+    size_t plen;
+    const char *text = NULL;
+    const pb_schema_t *w = NULL;
+    pb_err_t err = {0};
+    if (pb_codec_wire_parse(m->value, m->value ? m->value_len : 0, &id, &payload, &plen, &err) ||
+        id > INT32_MAX || pb_registry_schema_by_id(rs->reg, (int)id, &text, &w, &err) ||
+        pb_codec_validate(w, payload, plen, &err)) {
+        pb_metrics_count(pt->m, PB_METRICS_IN, PB_METRICS_REJECTED, 1, 0);
+        pb_log_rl(WARN, "router",
+                  "%s[%d]@%" PRId64 ": a record written straight to the topic is "
+                  "rejected: %s",
+                  pt->topic, (int)m->partition, m->offset, err.msg);
+        return;
+    }
+    int64_t ev = -1;
+    if (!pb_kafka_msg_header(m, PB_HDR_CE_TIME, &v, &len) || !v ||
+        pb_timefmt_parse(v, len, &ev, NULL) != 0)
+        ev = m->timestamp_ms;
+    pb_metrics_count(pt->m, PB_METRICS_IN, PB_METRICS_OK, 1, m->value_len);
+    pb_metrics_seen(pt->m, ev > 0 ? (double)ev / 1000.0 : 0, (double)pb_loop_wall_ms() / 1000.0);
+}
+
 /* Each record of the shared reader, once, to every binding of its topic. */
 static void on_batch(void *arg, const pb_kafka_msg_t *msgs, size_t n) {
     pb_routers_t *rs = arg;
@@ -818,6 +862,11 @@ static void on_batch(void *arg, const pb_kafka_msg_t *msgs, size_t n) {
         if (!pt) continue; /* a topic no longer bound: its partitions are being revoked */
         fpart_t *fp = fpart_of(pt, m->partition);
         fp->pos = m->offset + 1;
+        /* Once per record, whatever rewinds the bindings ask for. */
+        if (pt->m && rs->reg && m->offset >= fp->counted) {
+            fp->counted = m->offset + 1;
+            count_direct(rs, pt, m);
+        }
         if (!pt->n_b) continue;
         size_t n_in = read_headers(rs, m);
         for (size_t k = 0; k < pt->n_b; k++)
@@ -996,7 +1045,7 @@ static void on_assign(pb_routers_t *rs, pb_kafka_tp_t *parts, size_t n) {
         if (pt) {
             fpart_t *fp = fpart_of(pt, pn);
             fp->assigned = 1;
-            fp->pos = start >= 0 ? start : -1;
+            fp->pos = fp->counted = start >= 0 ? start : -1;
         }
     }
     pb_log(INFO, "router", "fan-out reader: %zu partitions assigned (%zu binding partitions)", n,
@@ -1179,11 +1228,14 @@ static port_t *port_get(pb_routers_t *rs, const char *topic) {
     PB_ASSERT(pt);
     pt->topic = strdup(topic);
     PB_ASSERT(pt->topic);
-    if (rs->n_ports == rs->cap_ports) rs->ports = grow(rs->ports, &rs->cap_ports, sizeof *rs->ports);
+    if (rs->n_ports == rs->cap_ports)
+        rs->ports = grow(rs->ports, &rs->cap_ports, sizeof *rs->ports);
     rs->ports[rs->n_ports++] = pt;
     rs->subs_dirty = 1;
     return pt;
 }
+
+static void port_drop(pb_routers_t *rs, port_t *pt);
 
 static void port_detach(pb_routers_t *rs, router_t *r) {
     port_t *pt = r->port;
@@ -1195,7 +1247,12 @@ static void port_detach(pb_routers_t *rs, router_t *r) {
             break;
         }
     r->port = NULL;
-    if (pt->n_b) return;
+    if (pt->n_b || pt->declared) return;
+    port_drop(rs, pt);
+}
+
+/* Forget a port (no binding, not declared): the next subscription leaves it. */
+static void port_drop(pb_routers_t *rs, port_t *pt) {
     for (size_t i = 0; i < rs->n_ports; i++)
         if (rs->ports[i] == pt) {
             rs->ports[i] = rs->ports[--rs->n_ports];
@@ -1270,9 +1327,10 @@ fail:
     return NULL;
 }
 
-/* Make the reader's subscription the set of bound output topics. */
+/* Make the reader's subscription the set of bound output topics, once reconciles are quiet. */
 static void subscribe(pb_routers_t *rs) {
     if (!rs->subs_dirty || !rs->c) return;
+    if (pb_loop_now_ms() - rs->last_reconcile_ms < SUBSCRIBE_QUIET_MS) return;
     const char **t = malloc((rs->n_ports ? rs->n_ports : 1) * sizeof *t);
     PB_ASSERT(t);
     for (size_t i = 0; i < rs->n_ports; i++)
@@ -1306,6 +1364,7 @@ static void serve_all(pb_routers_t *rs) {
     char drain[256];
     while (read(rs->wake[0], drain, sizeof drain) > 0) {
     }
+    subscribe(rs);
     if (rs->p) pb_kafka_producer_serve(rs->p);
     if (rs->c) {
         /* Deliveries wake the loop again while messages wait in the consumer's queue. */
@@ -1380,6 +1439,52 @@ fail:
 
 int pb_routers_wake_fd(const pb_routers_t *rs) { return rs->wake[0]; }
 void pb_routers_serve(pb_routers_t *rs) { serve_all(rs); }
+
+#define DECLARE_CHECKS 5 /* topic look-ups for unbound declared ports per reconcile */
+
+/* Every declared output port is read (and its direct writes counted) with or without bindings;
+ * ports no longer declared and without bindings are dropped. */
+static void declare_ports(pb_routers_t *rs, const pb_registry_t *reg) {
+    size_t np = 0;
+    const pb_product_t *const *prods = pb_registry_products(reg, &np);
+    int checks = DECLARE_CHECKS;
+    for (size_t i = 0; i < rs->n_ports; i++)
+        rs->ports[i]->declared = 0;
+    for (size_t i = 0; i < np; i++) {
+        for (size_t j = 0; j < prods[i]->n_outputs; j++) {
+            const pb_port_t *o = &prods[i]->outputs[j];
+            port_t *pt = port_find(rs, o->topic);
+            if (!pt) {
+                /* Not before its topic exists: subscribing to a missing topic would log errors
+                 * until it appears. The look-up blocks, so a few per call, and none while Kafka
+                 * is unreachable: the tick's reconcile adds the rest. */
+                pb_err_t err = {0};
+                if (!rs->env.kafka || !pb_kafka_reachable(rs->env.kafka) || checks == 0 ||
+                    (checks--, pb_kafka_partition_count(rs->env.kafka, o->topic, 1000, &err) < 0)) {
+                    rs->retry = 1;
+                    continue;
+                }
+                pt = port_get(rs, o->topic);
+            }
+            pt->declared = 1;
+            snprintf(pt->contract, sizeof pt->contract, "%s@%s", o->fqn, o->version);
+            if (!pt->m && rs->env.metrics)
+                pt->m = pb_metrics_port(rs->env.metrics, o->fqn, slo_s(o));
+        }
+    }
+    for (size_t i = 0; i < rs->n_ports;) {
+        port_t *pt = rs->ports[i];
+        if (pt->declared || pt->n_b) {
+            i++;
+            continue;
+        }
+        port_drop(rs, pt);
+    }
+    if (rs->n_ports) {
+        pb_err_t err = {0};
+        if (clients(rs, &err)) pb_log_rl(WARN, "router", "fan-out reader: %s", err.msg);
+    }
+}
 
 void pb_routers_reconcile(pb_routers_t *rs, const pb_registry_t *reg) {
     rs->reg = reg;
@@ -1460,7 +1565,8 @@ void pb_routers_reconcile(pb_routers_t *rs, const pb_registry_t *reg) {
         }
     }
     free(w);
-    subscribe(rs);
+    declare_ports(rs, reg);
+    if (rs->subs_dirty) rs->last_reconcile_ms = pb_loop_now_ms();
     reap(rs);
 }
 
