@@ -110,7 +110,8 @@ static const struct prop {
      "the number of bindings. Set 10 for low latency on the embedded cluster."},
     {"router.linger.ms", T_INT, offsetof(pb_config_t, router_linger_ms), "5", 0, 1000, NULL,
      "How long the routing producer waits to fill a batch before sending it (`linger.ms` of the "
-     "one producer that writes every binding's routed records): a routed record waits up to this long. Lower trades batching (CPU per "
+     "one producer that writes every binding's routed records): a routed record waits up to this "
+     "long. Lower trades batching (CPU per "
      "record at high rates) for latency. A `kafka.linger.ms` pass-through overrides it."},
     {"shutdown.timeout.ms", T_INT, offsetof(pb_config_t, shutdown_timeout_ms), "10000", 0, 600000,
      NULL, "On SIGTERM/SIGINT, how long to wait for in-flight Kafka deliveries before exiting."},

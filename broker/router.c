@@ -266,6 +266,11 @@ typedef struct part {
  * this long, so they cost one rebalance. */
 #define SUBSCRIBE_QUIET_MS 300
 
+#define DECLARE_CHECKS 5 /* topic look-ups for unbound declared ports per reconcile */
+/* Direct writes timestamped up to this long before the reader got their partition are counted
+ * (producer clocks, and records written while the partition moved between instances). */
+#define COUNT_SLACK_MS 10000
+
 /* The shared consumer's group: it only spreads output partitions over instances; each binding's
  * progress is its own (input tail + its group portbroker.route.{input topic}). */
 #define FANOUT_GROUP "portbroker.fanout"
@@ -311,8 +316,9 @@ typedef struct router {
 /* The shared reader's state of one partition of an output topic. */
 typedef struct fpart {
     int assigned;
-    int64_t pos;     /* offset of the next record it delivers (-1: unknown) */
-    int64_t counted; /* direct writes below it are counted (-1: from the next one read) */
+    int64_t pos;      /* offset of the next record it delivers (-1: unknown) */
+    int64_t counted;  /* direct writes below it are counted (-1: from the next one read) */
+    int64_t since_ms; /* wall time of the assignment: older records are history, not counted */
 } fpart_t;
 
 /* An output topic read by this instance, and the bindings fanned out from it. */
@@ -865,7 +871,11 @@ static void on_batch(void *arg, const pb_kafka_msg_t *msgs, size_t n) {
         /* Once per record, whatever rewinds the bindings ask for. */
         if (pt->m && rs->reg && m->offset >= fp->counted) {
             fp->counted = m->offset + 1;
-            count_direct(rs, pt, m);
+            /* What was written before this instance got the partition is history (the reader
+             * may start far back for a binding from "earliest"): counting it would show as a
+             * burst of throughput at every start. */
+            if (m->timestamp_ms < 0 || m->timestamp_ms >= fp->since_ms - COUNT_SLACK_MS)
+                count_direct(rs, pt, m);
         }
         if (!pt->n_b) continue;
         size_t n_in = read_headers(rs, m);
@@ -1046,6 +1056,7 @@ static void on_assign(pb_routers_t *rs, pb_kafka_tp_t *parts, size_t n) {
             fpart_t *fp = fpart_of(pt, pn);
             fp->assigned = 1;
             fp->pos = fp->counted = start >= 0 ? start : -1;
+            fp->since_ms = pb_loop_wall_ms();
         }
     }
     pb_log(INFO, "router", "fan-out reader: %zu partitions assigned (%zu binding partitions)", n,
@@ -1439,8 +1450,6 @@ fail:
 
 int pb_routers_wake_fd(const pb_routers_t *rs) { return rs->wake[0]; }
 void pb_routers_serve(pb_routers_t *rs) { serve_all(rs); }
-
-#define DECLARE_CHECKS 5 /* topic look-ups for unbound declared ports per reconcile */
 
 /* Every declared output port is read (and its direct writes counted) with or without bindings;
  * ports no longer declared and without bindings are dropped. */
