@@ -303,8 +303,8 @@ typedef struct router {
     part_t *parts;
     size_t n_parts;
     pb_metrics_port_t *m_out, *m_in;
-    wcache_t *cache;
-    size_t n_cache;
+    wcache_t *cache; /* grows to CACHE_MAX (a binding usually sees one or two writer ids) */
+    size_t n_cache, cap_cache;
     wcache_t *last;
     pb_buf_t out;
     uint64_t routed, dlq, failed;
@@ -377,6 +377,13 @@ static wcache_t *writer_for(router_t *r, uint32_t id) {
     for (size_t i = 0; i < r->n_cache; i++)
         if (r->cache[i].id == id) return r->last = &r->cache[i];
     if (r->n_cache == CACHE_MAX) cache_clear(r);
+    if (r->n_cache == r->cap_cache) {
+        size_t cap = r->cap_cache ? r->cap_cache * 2 : 2;
+        wcache_t *c = realloc(r->cache, cap * sizeof *c);
+        PB_ASSERT(c); /* CACHE_MAX entries at most */
+        r->cache = c;
+        r->cap_cache = cap;
+    }
     wcache_t *w = &r->cache[r->n_cache];
     memset(w, 0, sizeof *w);
     w->id = id;
@@ -1315,9 +1322,8 @@ static router_t *router_start(pb_routers_t *rs, const pb_registry_binding_t *b, 
     r->in_topic = strdup(in->topic);
     r->dlq_topic = strdup(out->dlq_topic);
     r->contract = join(in->fqn, "@", in->version);
-    r->cache = calloc(CACHE_MAX, sizeof *r->cache);
     if (!r->from || !r->to || !r->start || !r->out_topic || !r->in_topic || !r->dlq_topic ||
-        !r->contract || !r->cache || refresh(r, b))
+        !r->contract || refresh(r, b))
         goto nomem;
     pb_addr_route_group(in->topic, r->group, sizeof r->group);
     if (rs->env.metrics) {
