@@ -1333,8 +1333,8 @@ static router_t *router_start(pb_routers_t *rs, const pb_registry_binding_t *b, 
     part_of(r, parts - 1);
     if (slot_take(rs, r, err)) goto fail;
     pb_log(INFO, "router",
-           "binding routed: %s -> %s (%s -> %s, %d partitions, progress in group %s, reader "
-           "schema id %d, start %s)",
+           "router started: %s -> %s (%s -> %s, %d partitions, fanned out by the instance's "
+           "reader, progress in group %s, reader schema id %d, start %s)",
            b->from, b->to, r->out_topic, r->in_topic, parts, r->group, r->reader_id, r->start);
     return r;
 nomem:
@@ -1541,7 +1541,7 @@ void pb_routers_reconcile(pb_routers_t *rs, const pb_registry_t *reg) {
             i++;
             continue;
         }
-        pb_log(INFO, "router", "binding stopped: %s -> %s (binding %d removed)", r->from, r->to,
+        pb_log(INFO, "router", "router stopped: %s -> %s (binding %d removed)", r->from, r->to,
                r->binding_id);
         commit(r, 1);
         port_detach(rs, r);
@@ -1602,8 +1602,7 @@ void pb_routers_destroy(pb_routers_t *rs) {
     pb_kafka_consumer_destroy(rs->c);
     rs->c = NULL;
     for (size_t i = 0; i < rs->n; i++) {
-        pb_log(INFO, "router", "binding stopped: %s -> %s (shutdown)", rs->r[i]->from,
-               rs->r[i]->to);
+        pb_log(INFO, "router", "router stopped: %s -> %s (shutdown)", rs->r[i]->from, rs->r[i]->to);
         commit(rs->r[i], 1);
     }
     int left = pb_kafka_producer_destroy(rs->p, rs->env.revoke_wait_ms);
