@@ -551,6 +551,25 @@ int pb_kafka_partition_count(pb_kafka_t *k, const char *topic, int timeout_ms, p
     return n;
 }
 
+int pb_kafka_partition_counts(pb_kafka_t *k, const char *const *topics, size_t n, int *counts,
+                              int timeout_ms, pb_err_t *err) {
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(k->rk, 1, NULL, &md, timeout_ms);
+    if (e)
+        return pb_err_set(err, PB_ERR_UNAVAILABLE, "kafka %s: metadata: %s", k->bootstrap,
+                          rd_kafka_err2str(e));
+    for (size_t j = 0; j < n; j++) {
+        counts[j] = -1;
+        for (int i = 0; i < md->topic_cnt; i++)
+            if (strcmp(md->topics[i].topic, topics[j]) == 0 && !md->topics[i].err) {
+                counts[j] = md->topics[i].partition_cnt;
+                break;
+            }
+    }
+    rd_kafka_metadata_destroy(md);
+    return 0;
+}
+
 static int64_t now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

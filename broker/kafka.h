@@ -101,6 +101,11 @@ int pb_kafka_ensure_log_topic(pb_kafka_t *k, const char *topic, int partitions, 
  * create the topic. */
 int pb_kafka_partition_count(pb_kafka_t *k, const char *topic, int timeout_ms, pb_err_t *err);
 
+/* Partition counts of topics[0..n) from ONE fresh metadata answer (counts[i] = -1 when absent):
+ * for callers checking many topics at once. Blocking, bounded. Does not create topics. Returns 0
+ * or PB_ERR_UNAVAILABLE. */
+int pb_kafka_partition_counts(pb_kafka_t *k, const char *const *topics, size_t n, int *counts,
+                              int timeout_ms, pb_err_t *err);
 /* Last verdict of the reachability watch (metadata answered within the last few seconds). */
 int pb_kafka_reachable(const pb_kafka_t *k);
 

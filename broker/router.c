@@ -1284,7 +1284,13 @@ static void port_drop(pb_routers_t *rs, port_t *pt) {
     rs->subs_dirty = 1;
 }
 
-static router_t *router_start(pb_routers_t *rs, const pb_registry_binding_t *b, pb_err_t *err) {
+/* Partition counts of a new binding's topics, looked up for many bindings at once (-1: absent). */
+typedef struct known {
+    int out, in, dlq;
+} known_t;
+
+static router_t *router_start(pb_routers_t *rs, const pb_registry_binding_t *b, const known_t *kn,
+                              pb_err_t *err) {
     const pb_port_t *out = pb_registry_port(rs->reg, b->from);
     const pb_port_t *in = pb_registry_port(rs->reg, b->to);
     if (!out || !in) {
@@ -1292,7 +1298,8 @@ static router_t *router_start(pb_routers_t *rs, const pb_registry_binding_t *b, 
                    out ? b->to : b->from);
         return NULL;
     }
-    int parts = pb_kafka_partition_count(rs->env.kafka, out->topic, 5000, err);
+    int parts = kn && kn->out >= 0 ? kn->out
+                                   : pb_kafka_partition_count(rs->env.kafka, out->topic, 5000, err);
     if (parts < 0) {
         if (parts == -1)
             pb_err_set(err, PB_ERR_NOT_FOUND, "binding %d: output topic %s does not exist yet",
@@ -1300,9 +1307,12 @@ static router_t *router_start(pb_routers_t *rs, const pb_registry_binding_t *b, 
         return NULL;
     }
     int actual = 0;
-    if (pb_kafka_ensure_topic(rs->env.kafka, in->topic, parts, 15000, &actual, err) ||
-        pb_kafka_ensure_topic(rs->env.kafka, out->dlq_topic, parts, 15000, NULL, err))
+    if (kn && kn->out >= 0 && kn->in >= 0 && kn->dlq >= 0) {
+        actual = kn->in; /* both exist: nothing to create */
+    } else if (pb_kafka_ensure_topic(rs->env.kafka, in->topic, parts, 15000, &actual, err) ||
+               pb_kafka_ensure_topic(rs->env.kafka, out->dlq_topic, parts, 15000, NULL, err)) {
         return NULL;
+    }
     if (actual != parts)
         pb_log(WARN, "router",
                "%s: input topic %s has %d partitions, output topic %s has %d: records of "
@@ -1508,6 +1518,39 @@ void pb_routers_reconcile(pb_routers_t *rs, const pb_registry_t *reg) {
     size_t first_new = rs->n;
     for (size_t i = 0; i < rs->n; i++)
         rs->r[i]->seen = 0;
+    /* The topics of every new binding in one metadata answer (a look-up per binding costs a
+     * round trip each: seconds at a thousand bindings). */
+    known_t *kn = calloc(nb ? nb : 1, sizeof *kn);
+    const char **names = calloc(nb ? nb * 3 : 1, sizeof *names);
+    int *counts = calloc(nb ? nb * 3 : 1, sizeof *counts);
+    size_t nn = 0;
+    for (size_t j = 0; kn && names && counts && j < nb; j++) {
+        const pb_registry_binding_t *b = pb_registry_binding_at(reg, j);
+        int have = 0;
+        for (size_t i = 0; i < rs->n && !have; i++)
+            have = rs->r[i]->binding_id == b->id;
+        const pb_port_t *out = have ? NULL : pb_registry_port(reg, b->from);
+        const pb_port_t *in = have ? NULL : pb_registry_port(reg, b->to);
+        kn[j].out = kn[j].in = kn[j].dlq = -2; /* -2: not looked up */
+        if (!out || !in) continue;
+        names[nn] = out->topic;
+        names[nn + 1] = in->topic;
+        names[nn + 2] = out->dlq_topic;
+        kn[j].out = (int)nn; /* index for now */
+        nn += 3;
+    }
+    int batch = nn && rs->env.kafka && kn && names && counts &&
+                !pb_kafka_partition_counts(rs->env.kafka, names, nn, counts, 5000, &(pb_err_t){0});
+    for (size_t j = 0; kn && j < nb; j++) {
+        int at = kn[j].out;
+        if (batch && at >= 0) {
+            kn[j].out = counts[at];
+            kn[j].in = counts[at + 1];
+            kn[j].dlq = counts[at + 2];
+        } else {
+            kn[j].out = kn[j].in = kn[j].dlq = -1;
+        }
+    }
     for (size_t j = 0; j < nb; j++) {
         const pb_registry_binding_t *b = pb_registry_binding_at(reg, j);
         router_t *r = NULL;
@@ -1519,7 +1562,7 @@ void pb_routers_reconcile(pb_routers_t *rs, const pb_registry_t *reg) {
             continue;
         }
         pb_err_t err = {0};
-        r = router_start(rs, b, &err);
+        r = router_start(rs, b, batch && kn ? &kn[j] : NULL, &err);
         if (!r) {
             /* Ports or topics appear a moment later while products are being stored. */
             if (err.code == PB_ERR_NOT_FOUND)
@@ -1534,6 +1577,9 @@ void pb_routers_reconcile(pb_routers_t *rs, const pb_registry_t *reg) {
         if (rs->n == rs->cap) rs->r = grow(rs->r, &rs->cap, sizeof *rs->r);
         rs->r[rs->n++] = r;
     }
+    free(kn);
+    free(names);
+    free(counts);
     /* Removed bindings leave their port at once; their records in flight still land. */
     for (size_t i = 0; i < rs->n;) {
         router_t *r = rs->r[i];
