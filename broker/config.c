@@ -120,15 +120,16 @@ static const struct prop {
      "`kafka.linger.ms` pass-through overrides it."},
     {"router.fetch.wait.ms", T_INT, offsetof(pb_config_t, router_fetch_wait_ms), "500", 1, 10000,
      NULL,
-     "How long a router's fetch waits for records (`fetch.wait.max.ms` of the routing consumers). "
-     "A real cluster answers as soon as records arrive, so it costs no latency there. The embedded "
-     "cluster answers a fetch that found nothing only after the whole wait: a record arriving "
-     "after a quiet moment waits up to this long to be routed, and each idle binding costs about "
-     "0.4% CPU at 100 ms (500 keeps that cost small). Set 10 for "
-     "low latency on the embedded cluster."},
+     "How long the routing reader's fetch waits for records (`fetch.wait.max.ms` of the one "
+     "fan-out consumer that reads every output port for all bindings). A real cluster answers as "
+     "soon as records arrive, so it costs no latency there. The embedded cluster answers a fetch "
+     "that found nothing only after the whole wait: a record arriving after a quiet moment waits "
+     "up to this long to be routed. The idle cost is a few fetches per broker per wait, whatever "
+     "the number of bindings. Set 10 for low latency on the embedded cluster."},
     {"router.linger.ms", T_INT, offsetof(pb_config_t, router_linger_ms), "5", 0, 1000, NULL,
-     "How long a router's producer waits to fill a batch before sending it (`linger.ms` of the "
-     "routing producers): a routed record waits up to this long. Lower trades batching (CPU per "
+     "How long the routing producer waits to fill a batch before sending it (`linger.ms` of the "
+     "one producer that writes every binding's routed records): a routed record waits up to this "
+     "long. Lower trades batching (CPU per "
      "record at high rates) for latency. A `kafka.linger.ms` pass-through overrides it."},
     {"shutdown.timeout.ms", T_INT, offsetof(pb_config_t, shutdown_timeout_ms), "10000", 0, 600000,
      NULL, "On SIGTERM/SIGINT, how long to wait for in-flight Kafka deliveries before exiting."},

@@ -538,6 +538,25 @@ int pb_kafka_partition_count(pb_kafka_t *k, const char *topic, int timeout_ms, p
     return n;
 }
 
+int pb_kafka_partition_counts(pb_kafka_t *k, const char *const *topics, size_t n, int *counts,
+                              int timeout_ms, pb_err_t *err) {
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(k->rk, 1, NULL, &md, timeout_ms);
+    if (e)
+        return pb_err_set(err, PB_ERR_UNAVAILABLE, "kafka %s: metadata: %s", k->bootstrap,
+                          rd_kafka_err2str(e));
+    for (size_t j = 0; j < n; j++) {
+        counts[j] = -1;
+        for (int i = 0; i < md->topic_cnt; i++)
+            if (strcmp(md->topics[i].topic, topics[j]) == 0 && !md->topics[i].err) {
+                counts[j] = md->topics[i].partition_cnt;
+                break;
+            }
+    }
+    rd_kafka_metadata_destroy(md);
+    return 0;
+}
+
 static int64_t now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -922,7 +941,7 @@ struct pb_kafka_consumer {
     rd_kafka_t *rk;
     rd_kafka_queue_t *q;
     wake_t wake;
-    char *topic;
+    char *topic; /* the one topic of conf.topic, or "" for a consumer of several */
     size_t batch_max;
     rd_kafka_message_t **msgs;
     pb_kafka_msg_t *views;
@@ -941,18 +960,31 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
     for (size_t i = 0; i < n; i++) {
         tp[i].partition = parts->elems[i].partition;
         tp[i].offset = PB_KAFKA_OFFSET_STORED;
+        tp[i].topic = parts->elems[i].topic;
     }
     pb_log(DEBUG, "kafka", "%s: %s %zu partitions", c->topic, assigned ? "assigned" : "revoked", n);
     if (c->on_rebalance) c->on_rebalance(c->arg, assigned, tp, n);
-    rd_kafka_resp_err_t ae;
+    /* Cooperative: the lists are increments (only what moves); eager: the whole assignment. */
+    int coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    rd_kafka_resp_err_t ae = 0;
+    rd_kafka_error_t *ce = NULL;
     if (assigned) {
         for (size_t i = 0; i < n; i++)
             parts->elems[i].offset = tp[i].offset;
-        ae = rd_kafka_assign(rk, parts);
+        if (coop)
+            ce = rd_kafka_incremental_assign(rk, parts);
+        else
+            ae = rd_kafka_assign(rk, parts);
+    } else if (coop) {
+        ce = rd_kafka_incremental_unassign(rk, parts);
     } else {
         ae = rd_kafka_assign(rk, NULL);
     }
     if (ae) pb_log(ERROR, "kafka", "%s: assign: %s", c->topic, rd_kafka_err2str(ae));
+    if (ce) {
+        pb_log(ERROR, "kafka", "%s: assign: %s", c->topic, rd_kafka_error_string(ce));
+        rd_kafka_error_destroy(ce);
+    }
     free(tp);
 }
 
@@ -969,7 +1001,7 @@ pb_kafka_consumer_t *pb_kafka_consumer_new(pb_kafka_t *k, const pb_kafka_consume
                                            pb_err_t *err) {
     rd_kafka_conf_t *rconf = NULL;
     rd_kafka_topic_partition_list_t *sub = NULL;
-    PB_ASSERT(conf->group && conf->topic && conf->on_batch);
+    PB_ASSERT(conf->group && conf->on_batch);
     pb_kafka_consumer_t *c = calloc(1, sizeof *c);
     if (!c) {
         pb_err_set(err, PB_ERR_NOMEM, "out of memory");
@@ -982,7 +1014,7 @@ pb_kafka_consumer_t *pb_kafka_consumer_new(pb_kafka_t *k, const pb_kafka_consume
     c->on_batch = conf->on_batch;
     c->on_rebalance = conf->on_rebalance;
     c->arg = conf->arg;
-    c->topic = strdup(conf->topic);
+    c->topic = strdup(conf->topic ? conf->topic : "");
     c->msgs = calloc(c->batch_max, sizeof *c->msgs);
     c->views = calloc(c->batch_max, sizeof *c->views);
     if (!c->topic || !c->msgs || !c->views) {
@@ -1005,6 +1037,17 @@ pb_kafka_consumer_t *pb_kafka_consumer_new(pb_kafka_t *k, const pb_kafka_consume
     if (!operator_sets(k->cfg, "queued.min.messages") &&
         conf_set(rconf, "queued.min.messages", "1000000", err))
         goto fail;
+    /* The embedded cluster makes a member that rejoins (a change of subscription) wait
+     * session.timeout.ms - 1 s before the group rebalances, whatever the other members do: a
+     * shorter session for the one shared reader (a role default, as for streams) keeps a new
+     * port from waiting 5 s; a real cluster rebalances once every member rejoined. */
+    if (conf->cooperative && k->embedded && !operator_sets(k->cfg, "session.timeout.ms") &&
+        conf_set(rconf, "session.timeout.ms", "3000", err))
+        goto fail;
+    /* Fixed for a cooperative consumer: its owner relies on incremental rebalances. */
+    if (conf->cooperative &&
+        conf_set(rconf, "partition.assignment.strategy", "cooperative-sticky", err))
+        goto fail;
     rd_kafka_conf_set_opaque(rconf, c);
     rd_kafka_conf_set_rebalance_cb(rconf, rebalance_cb);
     rd_kafka_conf_set_offset_commit_cb(rconf, commit_cb);
@@ -1014,6 +1057,7 @@ pb_kafka_consumer_t *pb_kafka_consumer_new(pb_kafka_t *k, const pb_kafka_consume
     rd_kafka_poll_set_consumer(c->rk);
     c->q = rd_kafka_queue_get_consumer(c->rk);
     rd_kafka_queue_io_event_enable(c->q, c->wake.wr, "c", 1);
+    if (!conf->topic) return c;
     sub = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(sub, conf->topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, sub);
@@ -1028,6 +1072,24 @@ fail:
     if (rconf) rd_kafka_conf_destroy(rconf);
     pb_kafka_consumer_destroy(c);
     return NULL;
+}
+
+int pb_kafka_consumer_subscribe(pb_kafka_consumer_t *c, const char *const *topics, size_t n,
+                                pb_err_t *err) {
+    rd_kafka_resp_err_t e;
+    if (!n) {
+        e = rd_kafka_unsubscribe(c->rk);
+    } else {
+        rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new((int)n);
+        for (size_t i = 0; i < n; i++)
+            rd_kafka_topic_partition_list_add(sub, topics[i], RD_KAFKA_PARTITION_UA);
+        e = rd_kafka_subscribe(c->rk, sub);
+        rd_kafka_topic_partition_list_destroy(sub);
+    }
+    if (e)
+        return pb_err_set(err, PB_ERR_UNAVAILABLE, "consumer: subscribe to %zu topics: %s", n,
+                          rd_kafka_err2str(e));
+    return 0;
 }
 
 int pb_kafka_consumer_wake_fd(const pb_kafka_consumer_t *c) {
@@ -1064,34 +1126,37 @@ size_t pb_kafka_consumer_serve_max(pb_kafka_consumer_t *c, size_t max) {
     return total;
 }
 
-int pb_kafka_consumer_pause(pb_kafka_consumer_t *c, int32_t partition, int pause, pb_err_t *err) {
+int pb_kafka_consumer_pause(pb_kafka_consumer_t *c, const char *topic, int32_t partition, int pause,
+                            pb_err_t *err) {
+    if (!topic) topic = c->topic;
     rd_kafka_topic_partition_list_t *a = NULL;
     rd_kafka_resp_err_t e = rd_kafka_assignment(c->rk, &a);
-    if (!e && !rd_kafka_topic_partition_list_find(a, c->topic, partition))
+    if (!e && !rd_kafka_topic_partition_list_find(a, topic, partition))
         e = RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION;
     if (a) rd_kafka_topic_partition_list_destroy(a);
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, c->topic, partition);
+    rd_kafka_topic_partition_list_add(l, topic, partition);
     if (!e) e = pause ? rd_kafka_pause_partitions(c->rk, l) : rd_kafka_resume_partitions(c->rk, l);
     if (!e) e = l->elems[0].err;
     rd_kafka_topic_partition_list_destroy(l);
     if (e)
-        return pb_err_set(err, PB_ERR_INVALID, "%s %s[%d]: %s", pause ? "pause" : "resume",
-                          c->topic, (int)partition, rd_kafka_err2str(e));
+        return pb_err_set(err, PB_ERR_INVALID, "%s %s[%d]: %s", pause ? "pause" : "resume", topic,
+                          (int)partition, rd_kafka_err2str(e));
     return 0;
 }
 
-int pb_kafka_consumer_seek(pb_kafka_consumer_t *c, int32_t partition, int64_t offset,
-                           pb_err_t *err) {
+int pb_kafka_consumer_seek(pb_kafka_consumer_t *c, const char *topic, int32_t partition,
+                           int64_t offset, pb_err_t *err) {
+    if (!topic) topic = c->topic;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, c->topic, partition)->offset = offset;
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset;
     /* timeout 0: asynchronous; the position changes before the next fetch. */
     rd_kafka_error_t *e = rd_kafka_seek_partitions(c->rk, l, 0);
     rd_kafka_resp_err_t pe = l->elems[0].err;
     if (pe == RD_KAFKA_RESP_ERR__IN_PROGRESS) pe = 0; /* the asynchronous seek's normal answer */
     int rc = 0;
     if (e || pe)
-        rc = pb_err_set(err, PB_ERR_INVALID, "seek %s[%d] to %lld: %s", c->topic, (int)partition,
+        rc = pb_err_set(err, PB_ERR_INVALID, "seek %s[%d] to %lld: %s", topic, (int)partition,
                         (long long)offset, e ? rd_kafka_error_string(e) : rd_kafka_err2str(pe));
     if (e) rd_kafka_error_destroy(e);
     rd_kafka_topic_partition_list_destroy(l);
@@ -1196,19 +1261,33 @@ int pb_kafka_watermarks(pb_kafka_t *k, const char *topic, int32_t partition, int
 
 int pb_kafka_last_records(pb_kafka_t *k, const char *topic, const int32_t *partitions, size_t n,
                           int timeout_ms, pb_kafka_msg_cb_t cb, void *arg, pb_err_t *err) {
+    pb_kafka_tp_t *tps = calloc(n ? n : 1, sizeof *tps);
+    if (!tps) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        tps[i].topic = topic;
+        tps[i].partition = partitions[i];
+    }
+    int rc = pb_kafka_last_records_tps(k, tps, n, timeout_ms, cb, arg, err);
+    free(tps);
+    return rc;
+}
+
+int pb_kafka_last_records_tps(pb_kafka_t *k, const pb_kafka_tp_t *parts, size_t n, int timeout_ms,
+                              pb_kafka_msg_cb_t cb, void *arg, pb_err_t *err) {
     int rc = 0;
     size_t want = 0, got = 0;
     int64_t deadline = now_ms() + timeout_ms;
     rd_kafka_topic_partition_list_t *l = NULL;
     char *done = NULL;
     rd_kafka_t *rk = NULL;
+    if (!n) return 0;
     /* assign() needs a group.id; this client never joins it nor commits. */
     rd_kafka_conf_t *conf = consumer_conf(k, "portbroker.tail", "portbroker-tail", NULL, NULL, err);
     if (!conf) return err ? err->code : PB_ERR_INVALID;
     rk = client_new(RD_KAFKA_CONSUMER, conf, "last-records query", err);
     if (!rk) return err ? err->code : PB_ERR_INVALID;
-    done = calloc(n ? n : 1, 1);
-    l = rd_kafka_topic_partition_list_new((int)(n ? n : 1));
+    done = calloc(n, 1);
+    l = rd_kafka_topic_partition_list_new((int)n);
     if (!done) {
         rc = pb_err_set(err, PB_ERR_NOMEM, "out of memory");
         goto out;
@@ -1216,33 +1295,37 @@ int pb_kafka_last_records(pb_kafka_t *k, const char *topic, const int32_t *parti
     for (size_t i = 0; i < n; i++) {
         int64_t lo = 0, hi = 0;
         int left = (int)(deadline - now_ms());
-        if ((rc = watermarks(rk, topic, partitions[i], &lo, &hi, left > 0 ? left : 1, err)))
+        if ((rc = watermarks(rk, parts[i].topic, parts[i].partition, &lo, &hi, left > 0 ? left : 1,
+                             err)))
             goto out;
         if (hi <= lo) {
             done[i] = 1; /* empty */
             continue;
         }
-        rd_kafka_topic_partition_list_add(l, topic, partitions[i])->offset = hi - 1;
+        rd_kafka_topic_partition_list_add(l, parts[i].topic, parts[i].partition)->offset = hi - 1;
         want++;
     }
     if (!want) goto out;
     if (rd_kafka_assign(rk, l)) {
-        rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "last records of %s: cannot assign", topic);
+        rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "last records of %s...: cannot assign",
+                        parts[0].topic);
         goto out;
     }
     while (got < want) {
         int left = (int)(deadline - now_ms());
         if (left <= 0) {
             rc = pb_err_set(err, PB_ERR_TIMEOUT,
-                            "last records of %s: %zu of %zu partitions not read within %d ms",
-                            topic, want - got, want, timeout_ms);
+                            "last records of %s...: %zu of %zu partitions not read within %d ms",
+                            parts[0].topic, want - got, want, timeout_ms);
             break;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, left < 100 ? left : 100);
         if (!m) continue;
         if (!m->err) {
+            const char *mt = rd_kafka_topic_name(m->rkt);
             for (size_t i = 0; i < n; i++) {
-                if (partitions[i] != m->partition || done[i]) continue;
+                if (parts[i].partition != m->partition || done[i] || strcmp(parts[i].topic, mt))
+                    continue;
                 /* The first record seen of a partition is its last one (we start at hi - 1); a
                  * record produced since is as good: it is later still, and we only want one. */
                 done[i] = 1;
@@ -1252,7 +1335,8 @@ int pb_kafka_last_records(pb_kafka_t *k, const char *topic, const int32_t *parti
                 cb(arg, &v);
             }
         } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            pb_log_rl(WARN, "kafka", "last records of %s: %s", topic, rd_kafka_message_errstr(m));
+            pb_log_rl(WARN, "kafka", "last records of %s: %s", parts[0].topic,
+                      rd_kafka_message_errstr(m));
         }
         rd_kafka_message_destroy(m);
     }
@@ -1400,7 +1484,13 @@ void pb_kafka_cluster_fail_produces(pb_kafka_cluster_t *c, size_t n, int permane
 
 /* ---- relay producer ------------------------------------------------------------------------- */
 
-#define PRODUCER_TOPICS_MAX 16
+/* Topic handles a relay producer keeps (a fan-out producer writes to every input topic). */
+#define PRODUCER_TOPICS_MAX 65536
+
+typedef struct ptopic {
+    char *name;
+    rd_kafka_topic_t *rkt;
+} ptopic_t;
 
 struct pb_kafka_producer {
     rd_kafka_t *rk;
@@ -1408,13 +1498,20 @@ struct pb_kafka_producer {
     pb_kafka_delivery_cb_t cb;
     void *arg;
     int inflight;
-    /* Topic handles by name: a producev by name looks the topic up under a lock each time. */
-    struct {
-        char *name;
-        rd_kafka_topic_t *rkt;
-    } topics[PRODUCER_TOPICS_MAX];
-    size_t n_topics;
+    rd_kafka_queue_t *admq; /* answers of group commits */
+    int commits;            /* group commits not yet answered */
+    /* Topic handles by name in an open-addressing table (a producev by name looks the topic up
+     * under a lock each time): cap a power of two, at most half full. */
+    ptopic_t *topics;
+    size_t n_topics, cap_topics;
 };
+
+static size_t name_hash(const char *s) {
+    size_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
 
 static void relay_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     (void)rk;
@@ -1432,6 +1529,35 @@ static void relay_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     };
     p->inflight--;
     p->cb(p->arg, &d);
+}
+
+/* Serve answers of group commits: failures logged. */
+static void serve_admin(pb_kafka_producer_t *p) {
+    rd_kafka_event_t *ev;
+    while (p->admq && (ev = rd_kafka_queue_poll(p->admq, 0))) {
+        const rd_kafka_AlterConsumerGroupOffsets_result_t *r =
+            rd_kafka_event_AlterConsumerGroupOffsets_result(ev);
+        if (r) p->commits--;
+        if (rd_kafka_event_error(ev)) {
+            pb_log_rl(WARN, "kafka", "group commit failed: %s", rd_kafka_event_error_string(ev));
+        } else if (r) {
+            size_t cnt = 0;
+            const rd_kafka_group_result_t **g =
+                rd_kafka_AlterConsumerGroupOffsets_result_groups(r, &cnt);
+            for (size_t i = 0; i < cnt; i++) {
+                const rd_kafka_error_t *ge = rd_kafka_group_result_error(g[i]);
+                const rd_kafka_topic_partition_list_t *pl = rd_kafka_group_result_partitions(g[i]);
+                rd_kafka_resp_err_t pe = 0;
+                for (int j = 0; pl && !pe && j < pl->cnt; j++)
+                    pe = pl->elems[j].err;
+                if (ge || pe)
+                    pb_log_rl(WARN, "kafka", "commit of group %s failed: %s",
+                              rd_kafka_group_result_name(g[i]),
+                              ge ? rd_kafka_error_string(ge) : rd_kafka_err2str(pe));
+            }
+        }
+        rd_kafka_event_destroy(ev);
+    }
 }
 
 pb_kafka_producer_t *pb_kafka_producer_new(pb_kafka_t *k, const char *client_id, int wake_fd,
@@ -1465,6 +1591,8 @@ pb_kafka_producer_t *pb_kafka_producer_new(pb_kafka_t *k, const char *client_id,
     rd_kafka_queue_t *mq = rd_kafka_queue_get_main(p->rk);
     rd_kafka_queue_io_event_enable(mq, p->wake.wr, "p", 1);
     rd_kafka_queue_destroy(mq);
+    p->admq = rd_kafka_queue_new(p->rk);
+    rd_kafka_queue_io_event_enable(p->admq, p->wake.wr, "a", 1);
     return p;
 fail:
     if (conf) rd_kafka_conf_destroy(conf);
@@ -1482,22 +1610,127 @@ size_t pb_kafka_producer_serve(pb_kafka_producer_t *p) {
     wake_drain(&p->wake);
     while ((r = rd_kafka_poll(p->rk, 0)) > 0)
         n += (size_t)r;
+    serve_admin(p);
     return n;
+}
+
+int pb_kafka_producer_group_commit(pb_kafka_producer_t *p, const char *group,
+                                   const pb_kafka_tp_t *parts, size_t n, pb_err_t *err) {
+    if (!n) return 0;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(l, parts[i].topic, parts[i].partition)->offset =
+            parts[i].offset;
+    rd_kafka_AlterConsumerGroupOffsets_t *a = rd_kafka_AlterConsumerGroupOffsets_new(group, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (!a) return pb_err_set(err, PB_ERR_NOMEM, "commit of group %s: out of memory", group);
+    rd_kafka_AlterConsumerGroupOffsets(p->rk, &a, 1, NULL, p->admq);
+    rd_kafka_AlterConsumerGroupOffsets_destroy(a);
+    p->commits++;
+    return 0;
+}
+
+int pb_kafka_producer_commits_pending(const pb_kafka_producer_t *p) { return p->commits; }
+
+int pb_kafka_producer_groups_committed(pb_kafka_producer_t *p, pb_kafka_group_query_t *q, size_t n,
+                                       int timeout_ms, pb_err_t *err) {
+    int64_t deadline = now_ms() + timeout_ms;
+    size_t sent = 0, got = 0;
+    rd_kafka_queue_t *rq = rd_kafka_queue_new(p->rk);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < q[i].n; j++)
+            q[i].parts[j].offset = PB_KAFKA_OFFSET_INVALID;
+        if (!q[i].n) continue;
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)q[i].n);
+        for (size_t j = 0; j < q[i].n; j++)
+            rd_kafka_topic_partition_list_add(l, q[i].parts[j].topic, q[i].parts[j].partition);
+        rd_kafka_ListConsumerGroupOffsets_t *r =
+            rd_kafka_ListConsumerGroupOffsets_new(q[i].group, l);
+        rd_kafka_topic_partition_list_destroy(l);
+        if (!r) continue;
+        rd_kafka_AdminOptions_t *o =
+            rd_kafka_AdminOptions_new(p->rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
+        rd_kafka_AdminOptions_set_opaque(o, &q[i]);
+        rd_kafka_ListConsumerGroupOffsets(p->rk, &r, 1, o, rq);
+        rd_kafka_AdminOptions_destroy(o);
+        rd_kafka_ListConsumerGroupOffsets_destroy(r);
+        sent++;
+    }
+    char first[256] = "";
+    while (got < sent) {
+        int left = (int)(deadline - now_ms());
+        if (left <= 0) break;
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(rq, left < 100 ? left : 100);
+        if (!ev) continue;
+        const rd_kafka_ListConsumerGroupOffsets_result_t *r =
+            rd_kafka_event_ListConsumerGroupOffsets_result(ev);
+        if (r) {
+            got++;
+            pb_kafka_group_query_t *g = rd_kafka_event_opaque(ev);
+            size_t cnt = 0;
+            const rd_kafka_group_result_t **gr =
+                rd_kafka_ListConsumerGroupOffsets_result_groups(r, &cnt);
+            if (rd_kafka_event_error(ev) && !first[0])
+                snprintf(first, sizeof first, "%s", rd_kafka_event_error_string(ev));
+            for (size_t i = 0; g && i < cnt; i++) {
+                const rd_kafka_topic_partition_list_t *pl = rd_kafka_group_result_partitions(gr[i]);
+                if (rd_kafka_group_result_error(gr[i]) && !first[0])
+                    snprintf(first, sizeof first, "%s",
+                             rd_kafka_error_string(rd_kafka_group_result_error(gr[i])));
+                for (size_t j = 0; pl && j < g->n; j++) {
+                    rd_kafka_topic_partition_t *t = rd_kafka_topic_partition_list_find(
+                        pl, g->parts[j].topic, g->parts[j].partition);
+                    g->parts[j].offset =
+                        t && !t->err && t->offset >= 0 ? t->offset : PB_KAFKA_OFFSET_INVALID;
+                }
+            }
+        }
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_queue_destroy(rq);
+    if (got < sent)
+        return pb_err_set(err, PB_ERR_TIMEOUT,
+                          "committed offsets: %zu of %zu groups did not answer within %d ms",
+                          sent - got, sent, timeout_ms);
+    if (first[0]) return pb_err_set(err, PB_ERR_UNAVAILABLE, "committed offsets: %s", first);
+    return 0;
 }
 
 /* The topic's handle; *cached 0 when the table is full (the caller destroys it after use). */
 static rd_kafka_topic_t *producer_topic(pb_kafka_producer_t *p, const char *topic, int *cached) {
     *cached = 1;
-    for (size_t i = 0; i < p->n_topics; i++)
-        if (strcmp(p->topics[i].name, topic) == 0) return p->topics[i].rkt;
+    size_t h = name_hash(topic);
+    if (p->cap_topics)
+        for (size_t i = h & (p->cap_topics - 1); p->topics[i].name;
+             i = (i + 1) & (p->cap_topics - 1))
+            if (strcmp(p->topics[i].name, topic) == 0) return p->topics[i].rkt;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topic, NULL);
-    char *name = rkt && p->n_topics < PRODUCER_TOPICS_MAX ? strdup(topic) : NULL;
+    if (rkt && (p->n_topics + 1) * 2 > p->cap_topics && p->n_topics < PRODUCER_TOPICS_MAX) {
+        size_t cap = p->cap_topics ? p->cap_topics * 2 : 64;
+        ptopic_t *t = calloc(cap, sizeof *t);
+        if (t) {
+            for (size_t i = 0; i < p->cap_topics; i++) {
+                if (!p->topics[i].name) continue;
+                size_t j = name_hash(p->topics[i].name) & (cap - 1);
+                while (t[j].name)
+                    j = (j + 1) & (cap - 1);
+                t[j] = p->topics[i];
+            }
+            free(p->topics);
+            p->topics = t;
+            p->cap_topics = cap;
+        }
+    }
+    char *name = rkt && (p->n_topics + 1) * 2 <= p->cap_topics ? strdup(topic) : NULL;
     if (!name) {
         *cached = 0;
         return rkt;
     }
-    p->topics[p->n_topics].name = name;
-    p->topics[p->n_topics].rkt = rkt;
+    size_t i = h & (p->cap_topics - 1);
+    while (p->topics[i].name)
+        i = (i + 1) & (p->cap_topics - 1);
+    p->topics[i].name = name;
+    p->topics[i].rkt = rkt;
     p->n_topics++;
     return rkt;
 }
@@ -1603,10 +1836,20 @@ int pb_kafka_producer_destroy(pb_kafka_producer_t *p, int timeout_ms) {
     if (!p) return 0;
     if (p->rk) {
         left = pb_kafka_producer_wait(p, timeout_ms);
-        for (size_t i = 0; i < p->n_topics; i++) {
+        /* Group commits still unanswered get a short, bounded wait: they carry progress. */
+        for (int i = 0; p->commits > 0 && i < 20; i++) {
+            rd_kafka_event_t *ev = rd_kafka_queue_poll(p->admq, 100);
+            if (!ev) continue;
+            if (rd_kafka_event_AlterConsumerGroupOffsets_result(ev)) p->commits--;
+            rd_kafka_event_destroy(ev);
+        }
+        for (size_t i = 0; i < p->cap_topics; i++) {
+            if (!p->topics[i].name) continue;
             rd_kafka_topic_destroy(p->topics[i].rkt);
             free(p->topics[i].name);
         }
+        free(p->topics);
+        if (p->admq) rd_kafka_queue_destroy(p->admq);
         rd_kafka_destroy(p->rk);
     }
     wake_close(&p->wake);
@@ -2008,9 +2251,9 @@ static int job_times(pb_kafka_job_t *j) {
     int rc = 0;
     for (int i = 0; !e && i < tl->cnt; i++) {
         if (tl->elems[i].err) e = tl->elems[i].err;
-        j->tp[i] =
-            (pb_kafka_tp_t){tl->elems[i].partition,
-                            tl->elems[i].offset >= 0 ? tl->elems[i].offset : PB_KAFKA_OFFSET_END};
+        j->tp[i] = (pb_kafka_tp_t){
+            tl->elems[i].partition,
+            tl->elems[i].offset >= 0 ? tl->elems[i].offset : PB_KAFKA_OFFSET_END, NULL};
     }
     if (e)
         rc = pb_err_set(&j->err, PB_ERR_UNAVAILABLE, "offsets for time on %s: %s", j->topic,
@@ -2194,6 +2437,8 @@ pb_kafka_lag_t *pb_kafka_lag_new(pb_kafka_t *k, const pb_config_t *cfg, pb_err_t
     }
     l->k = k;
     l->cfg = cfg;
+    /* Admin first: a client per group would cost ~10 threads per binding. */
+    l->admin_ok = 1;
     rd_kafka_conf_t *conf =
         sub_consumer_conf(k, "portbroker.lag.reader", "portbroker-lag", NULL, err);
     if (!conf || !(l->reader = client_new(RD_KAFKA_CONSUMER, conf, "lag probe", err))) goto fail;

@@ -102,6 +102,11 @@ int pb_kafka_ensure_log_topic(pb_kafka_t *k, const char *topic, int partitions, 
  * create the topic. */
 int pb_kafka_partition_count(pb_kafka_t *k, const char *topic, int timeout_ms, pb_err_t *err);
 
+/* Partition counts of topics[0..n) from ONE fresh metadata answer (counts[i] = -1 when absent):
+ * for callers checking many topics at once. Blocking, bounded. Does not create topics. Returns 0
+ * or PB_ERR_UNAVAILABLE. */
+int pb_kafka_partition_counts(pb_kafka_t *k, const char *const *topics, size_t n, int *counts,
+                              int timeout_ms, pb_err_t *err);
 /* Reachability: one metadata request (blocking, at most timeout_ms); records and returns the
  * verdict (1: the cluster answered with brokers) and logs each change. Thread-safe: the broker runs
  * it as a PB_JOB_PROBE job every second, never on the loop once serving. */
@@ -234,6 +239,7 @@ int pb_kafka_msg_header(const pb_kafka_msg_t *m, const char *name, const void **
 typedef struct pb_kafka_tp {
     int32_t partition;
     int64_t offset;
+    const char *topic; /* NULL: the consumer's one topic (conf.topic); set in rebalances */
 } pb_kafka_tp_t;
 
 typedef struct pb_kafka_consumer pb_kafka_consumer_t;
@@ -253,7 +259,10 @@ typedef void (*pb_kafka_rebalance_cb_t)(void *arg, int assigned, pb_kafka_tp_t *
 
 typedef struct pb_kafka_consumer_conf {
     const char *group;        /* group.id (required) */
-    const char *topic;        /* the one topic subscribed (required) */
+    const char *topic;        /* the one topic subscribed (NULL: none until
+                               * pb_kafka_consumer_subscribe) */
+    int cooperative;          /* 1: partition.assignment.strategy=cooperative-sticky (a change of
+                               * subscription or membership moves only the partitions it must) */
     const char *offset_reset; /* "earliest" or "latest" (NULL: latest): where a partition without
                                * a committed offset, or with one out of range, starts */
     const char *client_id;    /* NULL: "portbroker" */
@@ -279,6 +288,10 @@ typedef struct pb_kafka_consumer_conf {
 pb_kafka_consumer_t *pb_kafka_consumer_new(pb_kafka_t *k, const pb_kafka_consumer_conf_t *conf,
                                            pb_err_t *err);
 
+/* Replace the consumer's subscription with topics[0..n) (n may be 0: none). With a cooperative
+ * consumer only the partitions of added or removed topics move. Returns 0 or PB_ERR_UNAVAILABLE. */
+int pb_kafka_consumer_subscribe(pb_kafka_consumer_t *c, const char *const *topics, size_t n,
+                                pb_err_t *err);
 /* Read end of the consumer's own wake pipe (-1 when conf.wake_fd was given): readable when events
  * wait; then call pb_kafka_consumer_serve. */
 int pb_kafka_consumer_wake_fd(const pb_kafka_consumer_t *c);
@@ -296,13 +309,14 @@ size_t pb_kafka_consumer_serve_max(pb_kafka_consumer_t *c, size_t max);
 /* Stop (pause = 1) or restart (0) fetching a partition: messages already delivered are not
  * repeated; fetching resumes after the last delivered one. Returns 0 or PB_ERR_INVALID when the
  * partition is not assigned. */
-int pb_kafka_consumer_pause(pb_kafka_consumer_t *c, int32_t partition, int pause, pb_err_t *err);
+int pb_kafka_consumer_pause(pb_kafka_consumer_t *c, const char *topic, int32_t partition, int pause,
+                            pb_err_t *err);
 
 /* Move the fetch position of an assigned partition to offset (absolute or PB_KAFKA_OFFSET_*):
  * the next message delivered for it is at offset; messages fetched before are dropped. Does not
  * change a pause. Returns 0 or PB_ERR_INVALID (not assigned, bad offset). */
-int pb_kafka_consumer_seek(pb_kafka_consumer_t *c, int32_t partition, int64_t offset,
-                           pb_err_t *err);
+int pb_kafka_consumer_seek(pb_kafka_consumer_t *c, const char *topic, int32_t partition,
+                           int64_t offset, pb_err_t *err);
 
 /* Commit offsets (each the NEXT offset to consume of its partition) for the group, asynchronously;
  * failures are logged when served. Returns 0, or PB_ERR_UNAVAILABLE when it cannot be queued. */
@@ -353,6 +367,10 @@ typedef void (*pb_kafka_msg_cb_t)(void *arg, const pb_kafka_msg_t *m);
 int pb_kafka_last_records(pb_kafka_t *k, const char *topic, const int32_t *partitions, size_t n,
                           int timeout_ms, pb_kafka_msg_cb_t cb, void *arg, pb_err_t *err);
 
+/* pb_kafka_last_records over several topics: parts[i].topic and .partition name each partition
+ * (offsets ignored); cb gets m->topic. One temporary client for all. Blocking, bounded. */
+int pb_kafka_last_records_tps(pb_kafka_t *k, const pb_kafka_tp_t *parts, size_t n, int timeout_ms,
+                              pb_kafka_msg_cb_t cb, void *arg, pb_err_t *err);
 /* Fault injection for tests: the embedded cluster answers the next n Produce requests (from any
  * client) with an error: a permanent one (TOPIC_AUTHORIZATION_FAILED: the messages fail) when
  * permanent, MSG_SIZE_TOO_LARGE (the records themselves refused) when permanent is 2, else a
@@ -425,6 +443,30 @@ int pb_kafka_producer_forward(pb_kafka_producer_t *p, const char *topic, const p
                               const pb_kafka_header_t *add, size_t n_add, int64_t tag,
                               pb_err_t *err);
 
+/*
+ * Commit offsets (each the next offset to read) of parts[0..n) (each with its topic) for consumer
+ * group `group`, which no client of this process joins (Kafka's AlterConsumerGroupOffsets through
+ * the producer's connection: a "simple" commit, refused while the group has live members).
+ * Asynchronous: failures are logged when pb_kafka_producer_serve serves the answer. Returns 0 or
+ * PB_ERR_NOMEM. Loop thread.
+ */
+int pb_kafka_producer_group_commit(pb_kafka_producer_t *p, const char *group,
+                                   const pb_kafka_tp_t *parts, size_t n, pb_err_t *err);
+/* Answers of group commits not yet served. */
+int pb_kafka_producer_commits_pending(const pb_kafka_producer_t *p);
+/* One group's committed offsets to look up: parts[0..n) with topic and partition set; offset gets
+ * the committed offset or PB_KAFKA_OFFSET_INVALID (none, or the look-up failed). */
+typedef struct pb_kafka_group_query {
+    const char *group;
+    pb_kafka_tp_t *parts;
+    size_t n;
+} pb_kafka_group_query_t;
+/* Committed offsets of several groups at once (ListConsumerGroupOffsets through the producer's
+ * connection, all requests in flight together). Blocking, bounded by timeout_ms in all (rebalance
+ * paths). Returns 0, or PB_ERR_TIMEOUT / PB_ERR_UNAVAILABLE when some answers are missing (their
+ * offsets stay PB_KAFKA_OFFSET_INVALID). */
+int pb_kafka_producer_groups_committed(pb_kafka_producer_t *p, pb_kafka_group_query_t *q, size_t n,
+                                       int timeout_ms, pb_err_t *err);
 /* Messages sent and not yet delivered (acknowledged or failed). */
 int pb_kafka_producer_inflight(const pb_kafka_producer_t *p);
 

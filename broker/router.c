@@ -1,8 +1,9 @@
 /*
- * router — one router per binding: output-port topic -> projection -> input-port topic, exactly
- * once (see router.h for the scheme). The per-record path allocates nothing once warm: headers go
- * into reused arrays, the projected value into one reused buffer, and the relay producer carries
- * the origin offset as the message's tag.
+ * router — fan-out routing: each output-port partition read once, every record projected into the
+ * input topic of each binding from its port, exactly once (see router.h for the scheme). The
+ * per-record path allocates nothing once warm: headers go into reused arrays, the projected value
+ * into one reused buffer per binding, and the shared producer carries the binding's slot and the
+ * origin offset as the message's tag.
  * Must not: include librdkafka, or keep registry pointers across pb_routers_reconcile calls.
  */
 #include "router.h"
@@ -214,17 +215,22 @@ size_t pb_router_dlq_headers(const pb_kafka_header_t *in, size_t n_in, const cha
 
 /* A record sent and not yet acknowledged, in send order per partition. */
 typedef struct slot {
-    int64_t offset;   /* origin offset (the tag) */
+    int64_t offset;   /* origin offset */
     int64_t event_ms; /* ce_time, -1 unknown */
     uint8_t done;     /* 1 acknowledged, 2 failed */
     uint8_t kind;     /* 0 routed, 1 + pb_metrics_dlq_reason_t dead-lettered */
     uint8_t trunc;    /* a dead letter with its value truncated */
 } slot_t;
 
+/* One binding's progress on one partition of its output topic. */
 typedef struct part {
-    int assigned, paused;
-    int broken;       /* a record was not produced: stop, then resume from the input's tail */
+    int assigned;
+    int broken;       /* a record was not produced: ignore the partition, then resume from the
+                       * input's tail */
     int64_t retry_ms; /* earliest time of the next recovery attempt */
+    int64_t next;     /* next origin offset this binding takes: the shared reader may deliver
+                       * earlier ones again after another binding rewound it (-1: the first one
+                       * delivered) */
     size_t pending;   /* slots not yet acknowledged or failed */
     slot_t *ring;     /* cap is a power of two */
     size_t cap, head, count;
@@ -240,13 +246,34 @@ typedef struct part {
     char esc_msg[512];  /* why the routed copy was refused */
 } part_t;
 
-/* Flow control per router: with HOLD_AT records in flight the router takes no more messages from
- * its consumer's queue (they wait there, fetched; librdkafka bounds that queue) until deliveries
- * bring it down. A small window keeps in-flight messages and their headers in memory that is
- * reused rather than freshly faulted in; pausing partitions instead would drop their prefetched
- * messages and cost a fetch round trip each time. */
-#define HOLD_AT 10000
-#define CACHE_MAX 256 /* writer ids cached per router (a flood of bogus ids resets it) */
+/* Flow control: with HOLD_AT records in flight (all bindings together) the routers take no more
+ * messages from the shared consumer's queue (they wait there, fetched; librdkafka bounds that
+ * queue) until deliveries bring it down. One consumed record becomes one copy per binding, so the
+ * reader takes at most (HOLD_AT - in flight) / fan-out records at a time, in batches of
+ * READ_BATCH. */
+#define HOLD_AT 20000
+#define READ_BATCH 256
+#define CACHE_MAX 256 /* writer ids cached per binding (a flood of bogus ids resets it) */
+
+/* A delivery's tag: the binding's slot and the origin offset. */
+#define SLOT_BITS 15
+#define SLOT_MAX (1u << SLOT_BITS)
+#define OFFSET_BITS 47
+#define OFFSET_MASK ((INT64_C(1) << OFFSET_BITS) - 1)
+
+/* A change of the reader's subscription makes the group rebalance (seconds): changes that come in
+ * a burst (products loaded at start, a mesh applied at once) wait until reconciles have been quiet
+ * this long, so they cost one rebalance. */
+#define SUBSCRIBE_QUIET_MS 300
+
+#define DECLARE_CHECKS 5 /* topic look-ups for unbound declared ports per reconcile */
+/* Direct writes timestamped up to this long before the reader got their partition are counted
+ * (producer clocks, and records written while the partition moved between instances). */
+#define COUNT_SLACK_MS 10000
+
+/* The shared consumer's group: it only spreads output partitions over instances; each binding's
+ * progress is its own (input tail + its group portbroker.route.{input topic}). */
+#define FANOUT_GROUP "portbroker.fanout"
 
 /* A writer schema id's fate: a resolver into the reader, or why not. */
 typedef struct wcache {
@@ -257,8 +284,13 @@ typedef struct wcache {
     char msg[512];
 } wcache_t;
 
+typedef struct port port_t;
+
+/* One binding. */
 typedef struct router {
     pb_routers_t *rs;
+    port_t *port; /* NULL once removed */
+    uint32_t slot;
     int binding_id;
     int seen; /* reconcile mark */
     char *from, *to, *start;
@@ -266,33 +298,72 @@ typedef struct router {
     char group[PB_ADDR_KAFKA_NAME_MAX];
     char *contract, *dataschema;
     int reader_id;
+    int in_parts; /* partitions of the input topic */
     const pb_schema_t *reader;
     part_t *parts;
     size_t n_parts;
-    pb_kafka_consumer_t *c;
-    pb_kafka_producer_t *p;
     pb_metrics_port_t *m_out, *m_in;
-    wcache_t *cache;
-    size_t n_cache;
+    wcache_t *cache; /* grows to CACHE_MAX (a binding usually sees one or two writer ids) */
+    size_t n_cache, cap_cache;
     wcache_t *last;
     pb_buf_t out;
-    pb_kafka_header_t *hin, *hout;
-    size_t hcap;
     uint64_t routed, dlq, failed;
+    int64_t inflight;
     int64_t last_commit_ms;
-    int stopping;
+    int64_t stop_deadline; /* removed: freed once nothing is in flight, or after this */
 } router_t;
+
+/* The shared reader's state of one partition of an output topic. */
+typedef struct fpart {
+    int assigned;
+    int64_t pos;      /* offset of the next record it delivers (-1: unknown) */
+    int64_t counted;  /* direct writes below it are counted (-1: from the next one read) */
+    int64_t since_ms; /* wall time of the assignment: older records are history, not counted */
+} fpart_t;
+
+/* An output topic read by this instance, and the bindings fanned out from it. */
+struct port {
+    char *topic;
+    int declared;         /* a declared output port (read and counted even without bindings) */
+    char contract[600];   /* mesh.contract HTTP publish stamps: {port URN}@{version} */
+    pb_metrics_port_t *m; /* the output port's metrics (NULL: none) */
+    router_t **b;
+    size_t n_b, cap_b;
+    fpart_t *parts;
+    size_t n_parts;
+};
 
 struct pb_routers {
     pb_router_env_t env;
     char *url;
     const pb_registry_t *reg;
     int wake[2];
-    router_t **r;
+    router_t **r; /* live bindings */
     size_t n, cap;
+    router_t **dying; /* removed bindings with records in flight */
+    size_t n_dying, cap_dying;
+    port_t **ports;
+    size_t n_ports, cap_ports;
+    port_t *last_port; /* of the last message: runs of one topic are the rule */
+    pb_kafka_consumer_t *c;
+    pb_kafka_producer_t *p;
+    router_t **slots; /* by delivery slot */
+    uint32_t next_slot;
+    int subs_dirty;            /* the set of ports changed: subscribe again */
+    int64_t last_reconcile_ms; /* subscriptions wait for a quiet moment (SUBSCRIBE_QUIET_MS) */
+    pb_kafka_header_t *hin, *hout;
+    size_t hcap;
     pb_loop_timer_t *tick;
     int retry; /* a binding could not be routed yet (topics missing): reconcile again on tick */
 };
+
+static void *grow(void *a, size_t *cap, size_t elem) {
+    size_t c = *cap ? *cap * 2 : 8;
+    void *n = realloc(a, c * elem);
+    PB_ASSERT(n); /* a pointer per binding or port */
+    *cap = c;
+    return n;
+}
 
 static void cache_clear(router_t *r) {
     for (size_t i = 0; i < r->n_cache; i++)
@@ -306,6 +377,13 @@ static wcache_t *writer_for(router_t *r, uint32_t id) {
     for (size_t i = 0; i < r->n_cache; i++)
         if (r->cache[i].id == id) return r->last = &r->cache[i];
     if (r->n_cache == CACHE_MAX) cache_clear(r);
+    if (r->n_cache == r->cap_cache) {
+        size_t cap = r->cap_cache ? r->cap_cache * 2 : 2;
+        wcache_t *c = realloc(r->cache, cap * sizeof *c);
+        PB_ASSERT(c); /* CACHE_MAX entries at most */
+        r->cache = c;
+        r->cap_cache = cap;
+    }
     wcache_t *w = &r->cache[r->n_cache];
     memset(w, 0, sizeof *w);
     w->id = id;
@@ -333,18 +411,42 @@ static part_t *part_of(router_t *r, int32_t partition) {
         PB_ASSERT(np); /* a few bytes per partition */
         memset(np + r->n_parts, 0, (n - r->n_parts) * sizeof *np);
         for (size_t i = r->n_parts; i < n; i++)
-            np[i].next_commit = np[i].committed = np[i].esc_offset = np[i].skip_below = -1;
+            np[i].next_commit = np[i].committed = np[i].esc_offset = np[i].skip_below = np[i].next =
+                -1;
         r->parts = np;
         r->n_parts = n;
     }
     return &r->parts[partition];
 }
 
+static fpart_t *fpart_of(port_t *pt, int32_t partition) {
+    if (partition < 0) return NULL;
+    if ((size_t)partition >= pt->n_parts) {
+        size_t n = (size_t)partition + 1;
+        fpart_t *np = realloc(pt->parts, n * sizeof *np);
+        PB_ASSERT(np);
+        for (size_t i = pt->n_parts; i < n; i++) {
+            np[i].assigned = 0;
+            np[i].pos = np[i].counted = -1;
+        }
+        pt->parts = np;
+        pt->n_parts = n;
+    }
+    return &pt->parts[partition];
+}
+
+static port_t *port_find(pb_routers_t *rs, const char *topic) {
+    if (rs->last_port && !strcmp(rs->last_port->topic, topic)) return rs->last_port;
+    for (size_t i = 0; i < rs->n_ports; i++)
+        if (!strcmp(rs->ports[i]->topic, topic)) return rs->last_port = rs->ports[i];
+    return NULL;
+}
+
 static slot_t *ring_at(part_t *p, size_t i) { return &p->ring[(p->head + i) & (p->cap - 1)]; }
 
 static void ring_push(part_t *p, int64_t offset, int64_t event_ms, uint8_t kind, uint8_t trunc) {
     if (p->count == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 1024;
+        size_t cap = p->cap ? p->cap * 2 : 64;
         slot_t *n = malloc(cap * sizeof *n);
         PB_ASSERT(n); /* bounded by HOLD_AT plus a fetch */
         for (size_t i = 0; i < p->count; i++)
@@ -381,41 +483,42 @@ static slot_t *ring_find(part_t *p, int64_t off) {
 
 static void ring_reset(part_t *p) {
     p->head = p->count = p->pending = 0;
-    p->paused = p->broken = 0;
+    p->broken = 0;
 }
 
+/* Commit the binding's acknowledged offsets to its own group (lag reads them; the resume
+ * decision takes the later of them and the input's tail). */
 static void commit(router_t *r, int force) {
     int64_t now = pb_loop_now_ms();
-    if (!r->c || (!force && now - r->last_commit_ms < r->rs->env.commit_interval_ms)) return;
+    pb_routers_t *rs = r->rs;
+    if (!rs->p || (!force && now - r->last_commit_ms < rs->env.commit_interval_ms)) return;
+    r->last_commit_ms = now;
     pb_kafka_tp_t tp[64];
     size_t n = 0;
-    r->last_commit_ms = now;
     for (size_t i = 0; i < r->n_parts; i++) {
         part_t *p = &r->parts[i];
         if (!p->assigned || p->next_commit < 0 || p->next_commit <= p->committed) continue;
         tp[n].partition = (int32_t)i;
         tp[n].offset = p->next_commit;
+        tp[n].topic = r->out_topic;
         p->committed = p->next_commit;
-        if (++n == sizeof tp / sizeof *tp) {
+        if (++n == sizeof tp / sizeof *tp || i + 1 == r->n_parts) {
             pb_err_t err = {0};
-            if (pb_kafka_consumer_commit(r->c, tp, n, &err))
+            if (pb_kafka_producer_group_commit(rs->p, r->group, tp, n, &err))
                 pb_log_rl(WARN, "router", "%s: %s", r->to, err.msg);
             n = 0;
         }
     }
-    pb_err_t err = {0};
-    if (n && pb_kafka_consumer_commit(r->c, tp, n, &err))
-        pb_log_rl(WARN, "router", "%s: %s", r->to, err.msg);
+    if (n) {
+        pb_err_t err = {0};
+        if (pb_kafka_producer_group_commit(rs->p, r->group, tp, n, &err))
+            pb_log_rl(WARN, "router", "%s: %s", r->to, err.msg);
+    }
 }
 
-static int64_t inflight(const router_t *r) { return r->p ? pb_kafka_producer_inflight(r->p) : 0; }
-
-/* Stop fetching a partition that cannot make progress; recover() restarts it. */
-static void set_broken(router_t *r, int32_t pn, part_t *p) {
-    pb_err_t err = {0};
-    p->broken = 1;
-    if (!p->paused && !pb_kafka_consumer_pause(r->c, pn, 1, &err)) p->paused = 1;
-}
+/* A binding's partition that cannot make progress: it ignores what the reader delivers until
+ * recover() decides again where it resumes. The reader and the other bindings go on. */
+static void set_broken(part_t *p) { p->broken = 1; }
 
 /* Acknowledged slots at the head leave the ring; what they cover becomes committable. */
 static void advance(part_t *p) {
@@ -429,9 +532,14 @@ static void advance(part_t *p) {
 }
 
 static void on_delivery(void *arg, const pb_kafka_delivery_t *d) {
-    router_t *r = arg;
+    pb_routers_t *rs = arg;
+    uint32_t sl = (uint32_t)((uint64_t)d->tag >> OFFSET_BITS);
+    int64_t off = d->tag & OFFSET_MASK;
+    router_t *r = sl < SLOT_MAX ? rs->slots[sl] : NULL;
+    if (!r) return;
+    r->inflight--;
     part_t *p = part_of(r, d->partition);
-    slot_t *s = p ? ring_find(p, d->tag) : NULL;
+    slot_t *s = p ? ring_find(p, off) : NULL;
     if (!s || s->done) return; /* revoked meanwhile: the next owner decides from the tail */
     p->pending--;
     if (d->code) {
@@ -440,18 +548,18 @@ static void on_delivery(void *arg, const pb_kafka_delivery_t *d) {
         if (d->permanent && !p->broken) {
             /* The record itself is refused: next time send what the next step says. */
             int level = !s->kind ? 1 : !s->trunc ? 2 : 3;
-            if (p->esc_offset != d->tag || p->esc_level < level) {
-                if (p->esc_offset != d->tag || level == 1)
+            if (p->esc_offset != off || p->esc_level < level) {
+                if (p->esc_offset != off || level == 1)
                     snprintf(p->esc_msg, sizeof p->esc_msg, "%s refused the %s: %s", d->topic,
                              level == 1 ? "routed copy" : "dead letter",
                              d->reason ? d->reason : "error");
-                p->esc_offset = d->tag;
+                p->esc_offset = off;
                 p->esc_level = level;
             }
             p->retry_ms = 0; /* no cluster trouble to wait out */
             pb_log(ERROR, "router",
                    "%s: %s[%d]@%" PRId64 ": %s refused it for good (%s); it goes %s", r->to,
-                   r->out_topic, (int)d->partition, d->tag, d->topic, d->reason,
+                   r->out_topic, (int)d->partition, off, d->topic, d->reason,
                    level == 1   ? "to the dead-letter topic instead"
                    : level == 2 ? "to the dead-letter topic truncated"
                                 : "nowhere: skipped");
@@ -459,13 +567,13 @@ static void on_delivery(void *arg, const pb_kafka_delivery_t *d) {
             pb_log(ERROR, "router",
                    "%s: producing origin offset %" PRId64 " of %s[%d] to %s failed: %s; partition "
                    "%d stops, then resumes from the input topic's tail",
-                   r->to, d->tag, r->out_topic, (int)d->partition, d->topic, d->reason,
+                   r->to, off, r->out_topic, (int)d->partition, d->topic, d->reason,
                    (int)d->partition);
         }
-        set_broken(r, d->partition, p);
+        set_broken(p);
     } else {
         s->done = 1;
-        pb_metrics_t *m = r->rs->env.metrics;
+        pb_metrics_t *m = rs->env.metrics;
         if (s->kind) {
             r->dlq++;
             if (r->m_out) {
@@ -492,14 +600,20 @@ static void on_delivery(void *arg, const pb_kafka_delivery_t *d) {
     advance(p);
 }
 
+static int64_t tag_of(const router_t *r, int64_t offset) {
+    return (int64_t)((uint64_t)r->slot << OFFSET_BITS) | (offset & OFFSET_MASK);
+}
+
 /* Send with a bounded retry while the local queue is full. */
 static int send(router_t *r, const char *topic, const pb_kafka_msg_t *m, const void *val,
                 size_t vlen, const pb_kafka_header_t *h, size_t nh, pb_err_t *err) {
+    pb_kafka_producer_t *pr = r->rs->p;
     for (int tries = 0;; tries++) {
-        int rc = pb_kafka_producer_send(r->p, topic, m->partition, m->key, m->key_len, val, vlen, h,
-                                        nh, m->offset, err);
+        int rc = pb_kafka_producer_send(pr, topic, m->partition, m->key, m->key_len, val, vlen, h,
+                                        nh, tag_of(r, m->offset), err);
+        if (!rc) r->inflight++;
         if (rc != PB_ERR_UNAVAILABLE || tries == 100) return rc;
-        pb_kafka_producer_wait(r->p, 100);
+        pb_kafka_producer_wait(pr, 100);
     }
 }
 
@@ -534,6 +648,7 @@ static void skip(router_t *r, part_t *p, const pb_kafka_msg_t *m, const char *ms
  * refused is skipped: a partition never stops on one record. */
 static void dead_letter_as(router_t *r, part_t *p, const pb_kafka_msg_t *m, size_t n_in,
                            pb_metrics_dlq_reason_t reason, const char *msg, int trunc) {
+    pb_routers_t *rs = r->rs;
     char scratch[PB_ROUTER_SCRATCH], full[24], tmsg[512];
     size_t vlen = m->value ? m->value_len : 0;
     if (trunc && vlen > DLQ_TRUNCATED_BYTES) {
@@ -542,17 +657,17 @@ static void dead_letter_as(router_t *r, part_t *p, const pb_kafka_msg_t *m, size
         msg = tmsg;
     }
     pb_router_failure_t f = {reason, msg};
-    size_t nh = pb_router_dlq_headers(r->hin, n_in, r->out_topic, m->partition, m->offset, &f,
-                                      r->hout, scratch);
+    size_t nh = pb_router_dlq_headers(rs->hin, n_in, r->out_topic, m->partition, m->offset, &f,
+                                      rs->hout, scratch);
     if (trunc && vlen > DLQ_TRUNCATED_BYTES) {
         int fl = snprintf(full, sizeof full, "%zu", vlen);
-        r->hout[nh++] = (pb_kafka_header_t){PB_ROUTER_HDR_TRUNCATED, full, (size_t)fl};
+        rs->hout[nh++] = (pb_kafka_header_t){PB_ROUTER_HDR_TRUNCATED, full, (size_t)fl};
         vlen = DLQ_TRUNCATED_BYTES;
     }
     pb_err_t err = {0};
     pb_log_rl(WARN, "router", "%s: %s[%d]@%" PRId64 " to %s: %s", r->to, r->out_topic,
               (int)m->partition, m->offset, r->dlq_topic, msg);
-    int rc = send(r, r->dlq_topic, m, m->value, vlen, r->hout, nh, &err);
+    int rc = send(r, r->dlq_topic, m, m->value, vlen, rs->hout, nh, &err);
     if (rc == PB_ERR_TOO_LARGE || rc == PB_ERR_INVALID) {
         if (!trunc) {
             dead_letter_as(r, p, m, n_in, reason, msg, 1);
@@ -563,7 +678,7 @@ static void dead_letter_as(router_t *r, part_t *p, const pb_kafka_msg_t *m, size
     }
     if (rc) {
         pb_log_rl(ERROR, "router", "%s: dead letter not produced: %s", r->to, err.msg);
-        set_broken(r, m->partition, p);
+        set_broken(p);
         return;
     }
     ring_push(p, m->offset, -1, (uint8_t)(1 + reason), (uint8_t)trunc);
@@ -574,25 +689,25 @@ static void dead_letter(router_t *r, part_t *p, const pb_kafka_msg_t *m, size_t 
     dead_letter_as(r, p, m, n_in, reason, msg, 0);
 }
 
-/* m's headers into r->hin (names and values point into m); returns their count. */
-static size_t read_headers(router_t *r, const pb_kafka_msg_t *m) {
+/* m's headers into rs->hin (names and values point into m); returns their count. */
+static size_t read_headers(pb_routers_t *rs, const pb_kafka_msg_t *m) {
     size_t n_in = pb_kafka_msg_header_count(m);
-    if (n_in + PB_ROUTER_EXTRA_HEADERS + PB_ROUTER_DLQ_HEADERS + 1 > r->hcap) {
+    if (n_in + PB_ROUTER_EXTRA_HEADERS + PB_ROUTER_DLQ_HEADERS + 1 > rs->hcap) {
         size_t cap = (n_in + 16) * 2 + PB_ROUTER_EXTRA_HEADERS + PB_ROUTER_DLQ_HEADERS;
-        pb_kafka_header_t *a = realloc(r->hin, cap * sizeof *a);
+        pb_kafka_header_t *a = realloc(rs->hin, cap * sizeof *a);
         PB_ASSERT(a);
-        r->hin = a;
-        pb_kafka_header_t *b = realloc(r->hout, cap * sizeof *b);
+        rs->hin = a;
+        pb_kafka_header_t *b = realloc(rs->hout, cap * sizeof *b);
         PB_ASSERT(b);
-        r->hout = b;
-        r->hcap = cap;
+        rs->hout = b;
+        rs->hcap = cap;
     }
     for (size_t i = 0; i < n_in; i++) {
         const void *v;
         size_t len;
-        pb_kafka_msg_header_at(m, i, &r->hin[i].name, &v, &len);
-        r->hin[i].value = v;
-        r->hin[i].len = len;
+        pb_kafka_msg_header_at(m, i, &rs->hin[i].name, &v, &len);
+        rs->hin[i].value = v;
+        rs->hin[i].len = len;
     }
     return n_in;
 }
@@ -606,11 +721,16 @@ static void escalate(router_t *r, part_t *p, const pb_kafka_msg_t *m, size_t n_i
     dead_letter_as(r, p, m, n_in, PB_METRICS_DLQ_TOO_LARGE, p->esc_msg, p->esc_level >= 2);
 }
 
-static void route_one(router_t *r, const pb_kafka_msg_t *m) {
+/* Route m (its n_in headers in rs->hin) for binding r. last: r is the last binding m goes to,
+ * so m's headers may be moved into the copy instead of copied. */
+static void route_one(router_t *r, const pb_kafka_msg_t *m, size_t n_in, int last) {
+    pb_routers_t *rs = r->rs;
     part_t *p = part_of(r, m->partition);
-    if (!p->assigned) return; /* a message of a revoked partition: its next owner routes it */
-    if (p->broken) return;
-    size_t n_in = read_headers(r, m);
+    if (!p->assigned || p->broken) return;
+    /* Below next: handled already, delivered again because the reader went back for another
+     * binding (a new one, or one recovering). */
+    if (p->next >= 0 && m->offset < p->next) return;
+    p->next = m->offset + 1;
     int64_t event_ms = -1;
     /* Owned headers the producer sent (every copy dropped from the moved list): our constants,
      * as m's header names die with the move; "mesh." drops any other mesh.* name. */
@@ -618,16 +738,16 @@ static void route_one(router_t *r, const pb_kafka_msg_t *m) {
     size_t n_drop = 0;
     unsigned present = 0;
     for (size_t i = 0; i < n_in; i++) {
-        const char *name = r->hin[i].name;
+        const char *name = rs->hin[i].name;
         int j = owned_index(name);
         if (j == OWNED_OTHER_MESH) j = (int)(sizeof owned / sizeof *owned);
         if (j >= 0 && !(present & (1u << j))) {
             present |= 1u << j;
             drop[n_drop++] = j < (int)(sizeof owned / sizeof *owned) ? owned[j] : "mesh.";
         }
-        if (r->rs->env.metrics && r->hin[i].value && name[0] == 'c' &&
+        if (rs->env.metrics && rs->hin[i].value && name[0] == 'c' &&
             !strcmp(name, PB_HDR_CE_TIME) &&
-            pb_timefmt_parse(r->hin[i].value, r->hin[i].len, &event_ms, NULL) != 0)
+            pb_timefmt_parse(rs->hin[i].value, rs->hin[i].len, &event_ms, NULL) != 0)
             event_ms = -1;
     }
     if (p->esc_offset == m->offset && p->esc_level > 0) {
@@ -678,204 +798,344 @@ static void route_one(router_t *r, const pb_kafka_msg_t *m) {
                            : r->to;
     pb_router_hop_t hop = {r->out_topic, m->partition, m->offset, r->dataschema,
                            r->contract,  r->from,      type,      m->timestamp_ms};
-    /* The producer's headers moved over, owned ones dropped, the broker's appended: nothing is
-     * copied twice. */
-    size_t nh = pb_router_hop_headers(r->hin, n_in, &hop, r->hout, scratch);
-    int rc = pb_kafka_producer_forward(r->p, r->in_topic, m, r->out.data, r->out.len, drop, n_drop,
-                                       r->hout, nh, m->offset, &err);
+    int rc;
+    if (!last) {
+        /* Other bindings still read m's headers: this copy gets its own. */
+        size_t nh = pb_router_headers(rs->hin, n_in, &hop, rs->hout, scratch);
+        rc = send(r, r->in_topic, m, r->out.data, r->out.len, rs->hout, nh, &err);
+    } else {
+        /* The producer's headers moved over, owned ones dropped, the broker's appended: nothing
+         * is copied twice. */
+        size_t nh = pb_router_hop_headers(rs->hin, n_in, &hop, rs->hout, scratch);
+        rc = pb_kafka_producer_forward(rs->p, r->in_topic, m, r->out.data, r->out.len, drop, n_drop,
+                                       rs->hout, nh, tag_of(r, m->offset), &err);
+        if (!rc) r->inflight++;
+    }
     if (rc == PB_ERR_TOO_LARGE || rc == PB_ERR_INVALID) {
         /* Refused before it left (the routed copy is larger than the producer may send): a
-         * dead letter instead, with m's headers read again (the forward moved them). */
+         * dead letter instead, with m's headers read again (a forward moved them). */
         snprintf(p->esc_msg, sizeof p->esc_msg, "%s refused the routed copy (%zu bytes): %.160s",
                  r->in_topic, r->out.len, err.msg);
         p->esc_offset = m->offset;
         p->esc_level = 1;
         pb_log(ERROR, "router", "%s: %s[%d]@%" PRId64 ": %s; it goes to %s instead", r->to,
                r->out_topic, (int)m->partition, m->offset, p->esc_msg, r->dlq_topic);
-        escalate(r, p, m, read_headers(r, m));
+        escalate(r, p, m, last ? read_headers(rs, m) : n_in);
         return;
     }
     if (rc) {
         pb_log_rl(ERROR, "router", "%s: %s[%d]@%" PRId64 " not produced to %s: %s", r->to,
                   r->out_topic, (int)m->partition, m->offset, r->in_topic, err.msg);
-        set_broken(r, m->partition, p);
+        set_broken(p);
         return;
     }
     ring_push(p, m->offset, event_ms, 0, 0);
 }
 
-static void on_batch(void *arg, const pb_kafka_msg_t *msgs, size_t n) {
-    router_t *r = arg;
-    for (size_t i = 0; i < n; i++)
-        route_one(r, &msgs[i]);
+/* A record a producer wrote straight to the output topic (not through HTTP publish, which stamps
+ * the port's mesh.contract and counts its records itself): counted as the port's input, ok when
+ * its value is a Confluent frame whose schema id the registry knows and whose bytes decode with
+ * that schema, else rejected; its event time is ce_time, else the Kafka timestamp. */
+static void count_direct(pb_routers_t *rs, port_t *pt, const pb_kafka_msg_t *m) {
+    const void *v;
+    size_t len;
+    if (pb_kafka_msg_header(m, PB_HDR_CONTRACT, &v, &len) && v && len == strlen(pt->contract) &&
+        !memcmp(v, pt->contract, len))
+        return;
+    uint32_t id;
+    const uint8_t *payload;
+    size_t plen;
+    const char *text = NULL;
+    const pb_schema_t *w = NULL;
+    pb_err_t err = {0};
+    if (pb_codec_wire_parse(m->value, m->value ? m->value_len : 0, &id, &payload, &plen, &err) ||
+        id > INT32_MAX || pb_registry_schema_by_id(rs->reg, (int)id, &text, &w, &err) ||
+        pb_codec_validate(w, payload, plen, &err)) {
+        pb_metrics_count(pt->m, PB_METRICS_IN, PB_METRICS_REJECTED, 1, 0);
+        pb_log_rl(WARN, "router",
+                  "%s[%d]@%" PRId64 ": a record written straight to the topic is "
+                  "rejected: %s",
+                  pt->topic, (int)m->partition, m->offset, err.msg);
+        return;
+    }
+    int64_t ev = -1;
+    if (!pb_kafka_msg_header(m, PB_HDR_CE_TIME, &v, &len) || !v ||
+        pb_timefmt_parse(v, len, &ev, NULL) != 0)
+        ev = m->timestamp_ms;
+    pb_metrics_count(pt->m, PB_METRICS_IN, PB_METRICS_OK, 1, m->value_len);
+    pb_metrics_seen(pt->m, ev > 0 ? (double)ev / 1000.0 : 0, (double)pb_loop_wall_ms() / 1000.0);
 }
 
-/* ---- assignment: where each partition resumes ---- */
+/* Each record of the shared reader, once, to every binding of its topic. */
+static void on_batch(void *arg, const pb_kafka_msg_t *msgs, size_t n) {
+    pb_routers_t *rs = arg;
+    for (size_t i = 0; i < n; i++) {
+        const pb_kafka_msg_t *m = &msgs[i];
+        port_t *pt = port_find(rs, m->topic);
+        if (!pt) continue; /* a topic no longer bound: its partitions are being revoked */
+        fpart_t *fp = fpart_of(pt, m->partition);
+        fp->pos = m->offset + 1;
+        /* Once per record, whatever rewinds the bindings ask for. */
+        if (pt->m && rs->reg && m->offset >= fp->counted) {
+            fp->counted = m->offset + 1;
+            /* What was written before this instance got the partition is history (the reader
+             * may start far back for a binding from "earliest"): counting it would show as a
+             * burst of throughput at every start. */
+            if (m->timestamp_ms < 0 || m->timestamp_ms >= fp->since_ms - COUNT_SLACK_MS)
+                count_direct(rs, pt, m);
+        }
+        if (!pt->n_b) continue;
+        size_t n_in = read_headers(rs, m);
+        for (size_t k = 0; k < pt->n_b; k++)
+            route_one(pt->b[k], m, n_in, k + 1 == pt->n_b);
+    }
+}
+
+/* ---- where each binding resumes ---- */
+
+/* One binding's partition whose resume position is to be decided. */
+typedef struct want {
+    router_t *r;
+    int32_t pn;
+    int64_t lineage_next, tail, committed;
+    int64_t off; /* the decision: absolute, or PB_KAFKA_OFFSET_BEGINNING / _END */
+} want_t;
 
 typedef struct tail_ctx {
-    router_t *r;
-    int64_t *lineage_next; /* by partition */
-    int64_t *tail;         /* offset of the input partition's last record, by partition */
+    want_t *w;
     size_t n;
 } tail_ctx_t;
 
 static void on_tail(void *arg, const pb_kafka_msg_t *m) {
     tail_ctx_t *t = arg;
-    const void *v;
-    size_t len;
-    if (m->partition < 0 || (size_t)m->partition >= t->n) return;
-    if (!pb_kafka_msg_header(m, PB_HDR_LINEAGE_TOPIC, &v, &len) || len != strlen(t->r->out_topic) ||
-        memcmp(v, t->r->out_topic, len) != 0)
+    for (size_t i = 0; i < t->n; i++) {
+        want_t *w = &t->w[i];
+        if (w->pn != m->partition || strcmp(w->r->in_topic, m->topic)) continue;
+        const void *v;
+        size_t len;
+        if (!pb_kafka_msg_header(m, PB_HDR_LINEAGE_TOPIC, &v, &len) ||
+            len != strlen(w->r->out_topic) || memcmp(v, w->r->out_topic, len) != 0)
+            return;
+        if (!pb_kafka_msg_header(m, PB_HDR_LINEAGE_OFFSET, &v, &len)) return;
+        int64_t off = parse_int(v, len);
+        if (off < 0) return;
+        w->lineage_next = off + 1;
+        w->tail = m->offset;
         return;
-    if (!pb_kafka_msg_header(m, PB_HDR_LINEAGE_OFFSET, &v, &len)) return;
-    int64_t off = parse_int(v, len);
-    if (off < 0) return;
-    t->lineage_next[m->partition] = off + 1;
-    t->tail[m->partition] = m->offset;
+    }
 }
 
 /*
- * Where each of parts[0..n) resumes: the later of the input partition's last record's origin
- * offset + 1 and the group's committed offset, else the binding's start. Sets each offset and logs
- * why (context: "assigned", "after a failed delivery"). Blocking, bounded (rebalance paths).
- * *committed_out (n entries, may be NULL) gets the committed offsets (-1: none).
+ * Where each of w[0..n) resumes: the later of its input partition's last record's origin offset +
+ * 1 and its group's committed offset, else the binding's start ("earliest" as the partition's
+ * first offset kept, "latest" as its end, looked up; the logical offset when the look-up fails).
+ * Entries of one binding are contiguous. All look-ups of the batch go out together. Blocking,
+ * bounded (rebalance and start paths). Logs each decision (context: "assigned"...).
  */
-static void resume_positions(router_t *r, pb_kafka_tp_t *parts, size_t n, const char *context,
-                             int64_t *committed_out) {
-    int32_t maxp = -1;
-    for (size_t i = 0; i < n; i++)
-        if (parts[i].partition > maxp) maxp = parts[i].partition;
-    size_t np = (size_t)(maxp + 1);
-    int64_t *lineage = malloc((np ? np : 1) * sizeof *lineage);
-    int64_t *tail = malloc((np ? np : 1) * sizeof *tail);
-    int32_t *ids = malloc((n ? n : 1) * sizeof *ids);
-    pb_kafka_tp_t *com = malloc((n ? n : 1) * sizeof *com);
-    PB_ASSERT(lineage && tail && ids && com);
-    for (size_t i = 0; i < np; i++)
-        lineage[i] = tail[i] = -1;
+static void resume_batch(pb_routers_t *rs, want_t *w, size_t n, const char *context) {
+    if (!n) return;
+    pb_kafka_tp_t *com = calloc(n, sizeof *com);
+    pb_kafka_tp_t *tails = calloc(n, sizeof *tails);
+    pb_kafka_group_query_t *q = calloc(n, sizeof *q);
+    PB_ASSERT(com && tails && q); /* a few bytes per partition */
+    size_t nq = 0, nt = 0;
     for (size_t i = 0; i < n; i++) {
-        ids[i] = parts[i].partition;
-        com[i].partition = parts[i].partition;
-        com[i].offset = PB_KAFKA_OFFSET_INVALID;
+        w[i].lineage_next = w[i].tail = w[i].committed = -1;
+        com[i].topic = w[i].r->out_topic;
+        com[i].partition = w[i].pn;
+        if (!nq || q[nq - 1].group != w[i].r->group) {
+            q[nq].group = w[i].r->group;
+            q[nq].parts = &com[i];
+            nq++;
+        }
+        q[nq - 1].n++;
+        if (w[i].pn < w[i].r->in_parts) {
+            tails[nt].topic = w[i].r->in_topic;
+            tails[nt].partition = w[i].pn;
+            nt++;
+        }
     }
     pb_err_t err = {0};
-    if (pb_kafka_consumer_committed(r->c, com, n, 5000, &err)) {
-        pb_log(WARN, "router", "%s: %s; deciding from the input topic's tail alone", r->to,
+    if (pb_kafka_producer_groups_committed(rs->p, q, nq, 5000, &err))
+        pb_log(WARN, "router", "%zu bindings: %s; deciding from the input topics' tails alone", nq,
                err.msg);
-        for (size_t i = 0; i < n; i++)
-            com[i].offset = PB_KAFKA_OFFSET_INVALID;
-    }
-    tail_ctx_t t = {r, lineage, tail, np};
-    if (pb_kafka_last_records(r->rs->env.kafka, r->in_topic, ids, n, 10000, on_tail, &t, &err))
+    for (size_t i = 0; i < n; i++)
+        w[i].committed = com[i].offset >= 0 ? com[i].offset : -1;
+    tail_ctx_t t = {w, n};
+    if (pb_kafka_last_records_tps(rs->env.kafka, tails, nt, 10000, on_tail, &t, &err))
         pb_log(ERROR, "router",
-               "%s: %s; resuming from committed offsets only (records routed after the last "
-               "commit may be routed again)",
-               r->to, err.msg);
-    /* Bounds the low-watermark look-ups below together (a rebalance callback). */
+               "%zu bindings: %s; resuming from committed offsets only (records routed after the "
+               "last commit may be routed again)",
+               nq, err.msg);
+    /* Bounds the watermark look-ups below together. */
     int64_t wm_deadline = pb_loop_now_ms() + 5000;
     for (size_t i = 0; i < n; i++) {
-        int32_t pn = parts[i].partition;
-        int64_t c = com[i].offset >= 0 ? com[i].offset : -1;
-        int64_t off;
-        pb_router_resume_why_t why = pb_router_resume(lineage[pn], c, r->start, &off);
-        /* "earliest" as the first offset kept: a logical offset makes librdkafka look it up itself
-         * once the partition leader's connection is up, retrying every 500 ms until then (a new
-         * binding's partitions started up to half a second apart). The broker's client is
-         * connected; a position deleted meanwhile is reset to earliest (offset_reset); past the
-         * deadline or on error the logical offset stays. */
+        router_t *r = w[i].r;
+        int32_t pn = w[i].pn;
+        int64_t off, c = w[i].committed;
+        pb_router_resume_why_t why = pb_router_resume(w[i].lineage_next, c, r->start, &off);
+        /* The start as an absolute offset, so the shared reader knows how far back this binding
+         * needs it: "earliest" the first offset kept, "latest" the end. On error the logical
+         * offset stays (librdkafka resolves it). */
         int64_t low, high, left = wm_deadline - pb_loop_now_ms();
-        if (off == PB_KAFKA_OFFSET_BEGINNING && left > 0 &&
-            !pb_kafka_watermarks(r->rs->env.kafka, r->out_topic, pn, &low, &high, (int)left,
-                                 &err) &&
-            low >= 0)
-            off = low;
-        parts[i].offset = off;
-        if (committed_out) committed_out[i] = c;
+        if (off < 0 && left > 0 &&
+            !pb_kafka_watermarks(rs->env.kafka, r->out_topic, pn, &low, &high, (int)left, &err) &&
+            low >= 0 && high >= 0)
+            off = off == PB_KAFKA_OFFSET_BEGINNING ? low : high;
+        w[i].off = off;
         if (why == PB_ROUTER_RESUME_LINEAGE)
             pb_log(INFO, "router",
                    "%s: partition %d of %s %s: resumes at offset %" PRId64
                    " (lineage header of input offset %" PRId64 " of %s; committed %" PRId64 ")",
-                   r->to, (int)pn, r->out_topic, context, off, tail[pn], r->in_topic, c);
+                   r->to, (int)pn, r->out_topic, context, off, w[i].tail, r->in_topic, c);
         else if (why == PB_ROUTER_RESUME_COMMITTED)
             pb_log(INFO, "router",
                    "%s: partition %d of %s %s: resumes at offset %" PRId64 " (committed offset)",
                    r->to, (int)pn, r->out_topic, context, off);
         else
-            pb_log(INFO, "router", "%s: partition %d of %s %s: starts at the %s (binding start %s)",
+            pb_log(INFO, "router",
+                   "%s: partition %d of %s %s: starts at the %s, offset %" PRId64
+                   " (binding start %s)",
                    r->to, (int)pn, r->out_topic, context,
-                   off == PB_KAFKA_OFFSET_END ? "end" : "beginning", r->start);
-    }
-    free(lineage);
-    free(tail);
-    free(ids);
-    free(com);
-}
-
-static void on_assign(router_t *r, pb_kafka_tp_t *parts, size_t n) {
-    int64_t *com = malloc((n ? n : 1) * sizeof *com);
-    PB_ASSERT(com);
-    for (size_t i = 0; i < n; i++)
-        part_of(r, parts[i].partition);
-    resume_positions(r, parts, n, "assigned", com);
-    for (size_t i = 0; i < n; i++) {
-        part_t *p = part_of(r, parts[i].partition);
-        ring_reset(p);
-        p->skip_below = -1;
-        p->assigned = 1;
-        p->committed = com[i];
-        p->next_commit = parts[i].offset >= 0 ? parts[i].offset : -1;
+                   !strcmp(r->start, "earliest") ? "beginning" : "end", off, r->start);
     }
     free(com);
+    free(tails);
+    free(q);
 }
 
-/* A partition whose record could not be produced, once nothing of it is in flight: decide again
- * from the input topic's tail (what landed) and move the fetch position there. */
-static void recover(router_t *r, int32_t pn, part_t *p) {
-    pb_kafka_tp_t tp = {pn, 0};
-    pb_err_t err = {0};
-    p->retry_ms = pb_loop_now_ms() + 5000; /* a partition that keeps failing retries slowly */
-    resume_positions(r, &tp, 1, "after a failed delivery", NULL);
+/* A decided position becomes the binding's partition state. */
+static void part_start(part_t *p, int64_t off, int64_t committed) {
+    ring_reset(p);
     p->skip_below = -1;
-    if (p->esc_offset >= 0 && tp.offset > p->esc_offset) {
-        /* Records after the refused one landed meanwhile: read it again, and skip those. */
-        p->skip_below = tp.offset;
-        tp.offset = p->esc_offset;
-    }
-    if (pb_kafka_consumer_seek(r->c, pn, tp.offset, &err)) {
-        pb_log_rl(ERROR, "router", "%s: %s", r->to, err.msg);
+    p->assigned = 1;
+    p->committed = committed;
+    p->next_commit = off >= 0 ? off : -1;
+    p->next = off >= 0 ? off : -1;
+}
+
+/* Move the shared reader of pt's partition back to off when a binding needs records it has
+ * passed (the other bindings skip them: they are below their next). */
+static void rewind_to(pb_routers_t *rs, port_t *pt, int32_t pn, int64_t off) {
+    fpart_t *fp = fpart_of(pt, pn);
+    if (!fp->assigned || !rs->c) return;
+    if (off == PB_KAFKA_OFFSET_END) return;
+    if (off >= 0 && fp->pos >= 0 && off >= fp->pos) return;
+    if (off >= 0 && fp->pos < 0) return; /* not read yet: starts at or before off */
+    pb_err_t err = {0};
+    if (pb_kafka_consumer_seek(rs->c, pt->topic, pn, off, &err)) {
+        pb_log_rl(ERROR, "router", "%s[%d]: %s", pt->topic, (int)pn, err.msg);
         return;
     }
-    ring_reset(p);
-    p->paused = 1; /* still paused in the consumer: set_broken paused it */
-    p->next_commit = tp.offset >= 0 ? tp.offset : -1;
-    if (!pb_kafka_consumer_pause(r->c, pn, 0, &err)) p->paused = 0;
+    fp->pos = off >= 0 ? off : -1;
 }
 
-static void on_revoke(router_t *r, pb_kafka_tp_t *parts, size_t n) {
-    int left = r->p ? pb_kafka_producer_wait(r->p, r->rs->env.revoke_wait_ms) : 0;
+static void on_assign(pb_routers_t *rs, pb_kafka_tp_t *parts, size_t n) {
+    size_t nw = 0, cap = 0;
+    want_t *w = NULL;
+    /* Binding by binding (contiguous, one committed-offsets request each). */
+    for (size_t i = 0; i < rs->n; i++) {
+        router_t *r = rs->r[i];
+        for (size_t j = 0; j < n; j++) {
+            if (!parts[j].topic || strcmp(parts[j].topic, r->out_topic)) continue;
+            if (nw == cap) w = grow(w, &cap, sizeof *w);
+            w[nw].r = r;
+            w[nw].pn = parts[j].partition;
+            nw++;
+        }
+    }
+    resume_batch(rs, w, nw, "assigned");
+    for (size_t j = 0; j < n; j++) {
+        port_t *pt = parts[j].topic ? port_find(rs, parts[j].topic) : NULL;
+        int32_t pn = parts[j].partition;
+        /* The reader starts where the binding furthest behind resumes. */
+        int64_t start = PB_KAFKA_OFFSET_END;
+        int begin = 0;
+        for (size_t i = 0; i < nw; i++) {
+            if (w[i].pn != pn || w[i].r->port != pt) continue;
+            part_start(part_of(w[i].r, pn), w[i].off, w[i].committed);
+            if (w[i].off == PB_KAFKA_OFFSET_BEGINNING) begin = 1;
+            if (w[i].off >= 0 && (start < 0 || w[i].off < start)) start = w[i].off;
+        }
+        if (begin) start = PB_KAFKA_OFFSET_BEGINNING;
+        parts[j].offset = start;
+        if (pt) {
+            fpart_t *fp = fpart_of(pt, pn);
+            fp->assigned = 1;
+            fp->pos = fp->counted = start >= 0 ? start : -1;
+            fp->since_ms = pb_loop_wall_ms();
+        }
+    }
+    pb_log(INFO, "router", "fan-out reader: %zu partitions assigned (%zu binding partitions)", n,
+           nw);
+    free(w);
+}
+
+/* A binding's partition whose record could not be produced, once nothing of it is in flight:
+ * decide again from the input topic's tail (what landed) and have the reader deliver from there. */
+static void recover(router_t *r, int32_t pn, part_t *p) {
+    pb_routers_t *rs = r->rs;
+    p->retry_ms = pb_loop_now_ms() + 5000; /* a partition that keeps failing retries slowly */
+    want_t w = {.r = r, .pn = pn};
+    resume_batch(rs, &w, 1, "after a failed delivery");
+    int64_t off = w.off, skip_below = -1;
+    if (p->esc_offset >= 0 && off > p->esc_offset) {
+        /* Records after the refused one landed meanwhile: read it again, and skip those. */
+        skip_below = off;
+        off = p->esc_offset;
+    }
+    int64_t committed = p->committed;
+    part_start(p, off, committed);
+    p->skip_below = skip_below;
+    rewind_to(rs, r->port, pn, off);
+}
+
+static void on_revoke(pb_routers_t *rs, pb_kafka_tp_t *parts, size_t n) {
+    int busy = 0;
+    for (size_t i = 0; i < rs->n && !busy; i++)
+        for (size_t j = 0; j < n && !busy; j++)
+            if (parts[j].topic && !strcmp(parts[j].topic, rs->r[i]->out_topic) &&
+                rs->r[i]->inflight > 0)
+                busy = 1;
+    int left = busy && rs->p ? pb_kafka_producer_wait(rs->p, rs->env.revoke_wait_ms) : 0;
     if (left)
         pb_log(WARN, "router",
-               "%s: %d records still in flight after %d ms at revocation; the next owner may "
-               "route them again",
-               r->to, left, r->rs->env.revoke_wait_ms);
-    commit(r, 1);
-    for (size_t i = 0; i < n; i++) {
-        part_t *p = part_of(r, parts[i].partition);
-        p->assigned = 0;
-        ring_reset(p);
+               "%d records still in flight after %d ms at revocation; the next owner may route "
+               "them again",
+               left, rs->env.revoke_wait_ms);
+    for (size_t i = 0; i < rs->n; i++) {
+        router_t *r = rs->r[i];
+        size_t k = 0;
+        for (size_t j = 0; j < n; j++)
+            if (parts[j].topic && !strcmp(parts[j].topic, r->out_topic)) k++;
+        if (!k) continue;
+        commit(r, 1);
+        for (size_t j = 0; j < n; j++) {
+            if (!parts[j].topic || strcmp(parts[j].topic, r->out_topic)) continue;
+            part_t *p = part_of(r, parts[j].partition);
+            p->assigned = 0;
+            ring_reset(p);
+        }
+        pb_log(INFO, "router",
+               "%s: %zu partitions of %s revoked (%" PRIu64 " routed, %" PRIu64
+               " dead-lettered so far)",
+               r->to, k, r->out_topic, r->routed, r->dlq);
     }
-    pb_log(INFO, "router",
-           "%s: %zu partitions of %s revoked (%" PRIu64 " routed, %" PRIu64
-           " dead-lettered so far)",
-           r->to, n, r->out_topic, r->routed, r->dlq);
+    for (size_t j = 0; j < n; j++) {
+        port_t *pt = parts[j].topic ? port_find(rs, parts[j].topic) : NULL;
+        if (!pt) continue;
+        fpart_t *fp = fpart_of(pt, parts[j].partition);
+        fp->assigned = 0;
+        fp->pos = -1;
+    }
 }
 
 static void on_rebalance(void *arg, int assigned, pb_kafka_tp_t *parts, size_t n) {
-    router_t *r = arg;
+    pb_routers_t *rs = arg;
     if (assigned)
-        on_assign(r, parts, n);
+        on_assign(rs, parts, n);
     else
-        on_revoke(r, parts, n);
+        on_revoke(rs, parts, n);
 }
 
 /* ---- lifecycle ---- */
@@ -891,21 +1151,15 @@ static char *join(const char *a, const char *sep, const char *b) {
     return s;
 }
 
-static void router_destroy(router_t *r) {
+static void router_free(router_t *r) {
     if (!r) return;
-    r->stopping = 1;
-    pb_kafka_consumer_destroy(r->c); /* revokes: waits for in-flight records and commits */
-    r->c = NULL;
-    int left = pb_kafka_producer_destroy(r->p, r->rs->env.revoke_wait_ms);
-    if (left) pb_log(WARN, "router", "%s: %d records undelivered at stop", r->to, left);
+    if (r->rs->slots[r->slot] == r) r->rs->slots[r->slot] = NULL;
     cache_clear(r);
     for (size_t i = 0; i < r->n_parts; i++)
         free(r->parts[i].ring);
     free(r->parts);
     free(r->cache);
     pb_buf_free(&r->out);
-    free(r->hin);
-    free(r->hout);
     free(r->from);
     free(r->to);
     free(r->start);
@@ -937,7 +1191,106 @@ static double slo_s(const pb_port_t *p) {
     return p->slo.has_freshness ? (double)p->slo.freshness_ms / 1000.0 : 0;
 }
 
-static router_t *router_start(pb_routers_t *rs, const pb_registry_binding_t *b, pb_err_t *err) {
+/* The shared clients, made with the first binding. */
+static int clients(pb_routers_t *rs, pb_err_t *err) {
+    if (!rs->p) {
+        rs->p = pb_kafka_producer_new(rs->env.kafka, "portbroker-router", rs->wake[1], on_delivery,
+                                      rs, err);
+        if (!rs->p) return err->code;
+    }
+    if (!rs->c) {
+        pb_kafka_consumer_conf_t cc = {
+            .group = FANOUT_GROUP,
+            .topic = NULL, /* subscribed in reconcile */
+            .cooperative = 1,
+            /* Only for an explicit position below the first offset (records deleted): where a
+             * binding starts is decided in on_assign. */
+            .offset_reset = "earliest",
+            .client_id = "portbroker-router",
+            .batch_max = READ_BATCH,
+            /* Idle cost vs latency of a quiet topic (config router.fetch.wait.ms). A real
+             * cluster answers a fetch as soon as records arrive (long poll); the embedded one
+             * only after the wait. One reader for all ports: its idle cost does not grow with
+             * bindings. */
+            .fetch_wait_ms = rs->env.fetch_wait_ms,
+            .wake_fd = rs->wake[1],
+            .on_batch = on_batch,
+            .on_rebalance = on_rebalance,
+            .arg = rs,
+        };
+        rs->c = pb_kafka_consumer_new(rs->env.kafka, &cc, err);
+        if (!rs->c) return err->code;
+    }
+    return 0;
+}
+
+static int slot_take(pb_routers_t *rs, router_t *r, pb_err_t *err) {
+    for (uint32_t i = 0; i < SLOT_MAX; i++) {
+        uint32_t s = (rs->next_slot + i) % SLOT_MAX;
+        if (!rs->slots[s]) {
+            rs->slots[s] = r;
+            r->slot = s;
+            rs->next_slot = (s + 1) % SLOT_MAX;
+            return 0;
+        }
+    }
+    return pb_err_set(err, PB_ERR_UNAVAILABLE,
+                      "%u bindings are routed or stopping on this instance: no room for more",
+                      SLOT_MAX);
+}
+
+static port_t *port_get(pb_routers_t *rs, const char *topic) {
+    port_t *pt = port_find(rs, topic);
+    if (pt) return pt;
+    pt = calloc(1, sizeof *pt);
+    PB_ASSERT(pt);
+    pt->topic = strdup(topic);
+    PB_ASSERT(pt->topic);
+    if (rs->n_ports == rs->cap_ports)
+        rs->ports = grow(rs->ports, &rs->cap_ports, sizeof *rs->ports);
+    rs->ports[rs->n_ports++] = pt;
+    rs->subs_dirty = 1;
+    return pt;
+}
+
+static void port_drop(pb_routers_t *rs, port_t *pt);
+
+static void port_detach(pb_routers_t *rs, router_t *r) {
+    port_t *pt = r->port;
+    if (!pt) return;
+    for (size_t i = 0; i < pt->n_b; i++)
+        if (pt->b[i] == r) {
+            memmove(&pt->b[i], &pt->b[i + 1], (pt->n_b - i - 1) * sizeof *pt->b);
+            pt->n_b--;
+            break;
+        }
+    r->port = NULL;
+    if (pt->n_b || pt->declared) return;
+    port_drop(rs, pt);
+}
+
+/* Forget a port (no binding, not declared): the next subscription leaves it. */
+static void port_drop(pb_routers_t *rs, port_t *pt) {
+    for (size_t i = 0; i < rs->n_ports; i++)
+        if (rs->ports[i] == pt) {
+            rs->ports[i] = rs->ports[--rs->n_ports];
+            break;
+        }
+    if (rs->last_port == pt) rs->last_port = NULL;
+    free(pt->b);
+    free(pt->parts);
+    free(pt->topic);
+    free(pt);
+    rs->subs_dirty = 1;
+}
+
+/* Partition counts of a new binding's topics, looked up for many bindings at once (-1: absent). */
+typedef struct known {
+    int out, in, dlq;
+} known_t;
+
+static router_t *router_start(pb_routers_t *rs, const pb_registry_binding_t *b, const known_t *kn,
+                              pb_err_t *err) {
     const pb_port_t *out = pb_registry_port(rs->reg, b->from);
     const pb_port_t *in = pb_registry_port(rs->reg, b->to);
     if (!out || !in) {
@@ -945,7 +1298,8 @@ static router_t *router_start(pb_routers_t *rs, const pb_registry_binding_t *b, 
                    out ? b->to : b->from);
         return NULL;
     }
-    int parts = pb_kafka_partition_count(rs->env.kafka, out->topic, 5000, err);
+    int parts = kn && kn->out >= 0 ? kn->out
+                                   : pb_kafka_partition_count(rs->env.kafka, out->topic, 5000, err);
     if (parts < 0) {
         if (parts == -1)
             pb_err_set(err, PB_ERR_NOT_FOUND, "binding %d: output topic %s does not exist yet",
@@ -953,19 +1307,24 @@ static router_t *router_start(pb_routers_t *rs, const pb_registry_binding_t *b, 
         return NULL;
     }
     int actual = 0;
-    if (pb_kafka_ensure_topic(rs->env.kafka, in->topic, parts, 15000, &actual, err) ||
-        pb_kafka_ensure_topic(rs->env.kafka, out->dlq_topic, parts, 15000, NULL, err))
+    if (kn && kn->out >= 0 && kn->in >= 0 && kn->dlq >= 0) {
+        actual = kn->in; /* both exist: nothing to create */
+    } else if (pb_kafka_ensure_topic(rs->env.kafka, in->topic, parts, 15000, &actual, err) ||
+               pb_kafka_ensure_topic(rs->env.kafka, out->dlq_topic, parts, 15000, NULL, err)) {
         return NULL;
+    }
     if (actual != parts)
         pb_log(WARN, "router",
                "%s: input topic %s has %d partitions, output topic %s has %d: records of "
                "partitions it lacks cannot be routed",
                in->fqn, in->topic, actual, out->topic, parts);
+    if (clients(rs, err)) return NULL;
     router_t *r = calloc(1, sizeof *r);
     if (!r) goto nomem;
     r->rs = rs;
     r->binding_id = b->id;
     r->reader_id = -1;
+    r->in_parts = actual;
     r->from = strdup(b->from);
     r->to = strdup(b->to);
     r->start = strdup(b->start ? b->start : "latest");
@@ -973,9 +1332,8 @@ static router_t *router_start(pb_routers_t *rs, const pb_registry_binding_t *b, 
     r->in_topic = strdup(in->topic);
     r->dlq_topic = strdup(out->dlq_topic);
     r->contract = join(in->fqn, "@", in->version);
-    r->cache = calloc(CACHE_MAX, sizeof *r->cache);
     if (!r->from || !r->to || !r->start || !r->out_topic || !r->in_topic || !r->dlq_topic ||
-        !r->contract || !r->cache || refresh(r, b))
+        !r->contract || refresh(r, b))
         goto nomem;
     pb_addr_route_group(in->topic, r->group, sizeof r->group);
     if (rs->env.metrics) {
@@ -983,69 +1341,86 @@ static router_t *router_start(pb_routers_t *rs, const pb_registry_binding_t *b, 
         r->m_in = pb_metrics_port(rs->env.metrics, in->fqn, slo_s(in));
     }
     part_of(r, parts - 1);
-    r->p =
-        pb_kafka_producer_new(rs->env.kafka, "portbroker-router", rs->wake[1], on_delivery, r, err);
-    if (!r->p) goto fail;
-    pb_kafka_consumer_conf_t cc = {
-        .group = r->group,
-        .topic = r->out_topic,
-        /* Only for an explicit position below the first offset (records deleted): the start of
-         * a binding without any position is decided in on_assign. */
-        .offset_reset = "earliest",
-        .client_id = "portbroker-router",
-        .batch_max = 1000,
-        /* Idle cost vs latency of a quiet topic (config router.fetch.wait.ms, see
-         * pb_kafka_consumer_conf_t). A real cluster answers a fetch as soon as records arrive
-         * (long poll), so this costs no latency there. The embedded one answers an empty fetch
-         * only after the wait: 100 ms costs ~0.4% CPU per idle binding, the default 500 ms keeps
-         * an idle broker with the example mesh at ~0.7% (0001's budget is 1%). */
-        .fetch_wait_ms = rs->env.fetch_wait_ms,
-        .wake_fd = rs->wake[1],
-        .on_batch = on_batch,
-        .on_rebalance = on_rebalance,
-        .arg = r,
-    };
-    r->c = pb_kafka_consumer_new(rs->env.kafka, &cc, err);
-    if (!r->c) goto fail;
+    if (slot_take(rs, r, err)) goto fail;
     pb_log(INFO, "router",
-           "router started: %s -> %s (%s -> %s, %d partitions, group %s, reader schema id %d, "
-           "start %s)",
+           "router started: %s -> %s (%s -> %s, %d partitions, fanned out by the instance's "
+           "reader, progress in group %s, reader schema id %d, start %s)",
            b->from, b->to, r->out_topic, r->in_topic, parts, r->group, r->reader_id, r->start);
     return r;
 nomem:
     pb_err_set(err, PB_ERR_NOMEM, "out of memory");
 fail:
-    router_destroy(r);
+    if (r) router_free(r);
     return NULL;
+}
+
+/* Make the reader's subscription the set of bound output topics, once reconciles are quiet. */
+static void subscribe(pb_routers_t *rs) {
+    if (!rs->subs_dirty || !rs->c) return;
+    if (pb_loop_now_ms() - rs->last_reconcile_ms < SUBSCRIBE_QUIET_MS) return;
+    const char **t = malloc((rs->n_ports ? rs->n_ports : 1) * sizeof *t);
+    PB_ASSERT(t);
+    for (size_t i = 0; i < rs->n_ports; i++)
+        t[i] = rs->ports[i]->topic;
+    pb_err_t err = {0};
+    if (pb_kafka_consumer_subscribe(rs->c, t, rs->n_ports, &err))
+        pb_log_rl(ERROR, "router", "fan-out reader: %s; retrying", err.msg);
+    else
+        rs->subs_dirty = 0;
+    free(t);
+}
+
+/* Free removed bindings once their last records are delivered (or the wait is over). */
+static void reap(pb_routers_t *rs) {
+    int64_t now = pb_loop_now_ms();
+    for (size_t i = 0; i < rs->n_dying;) {
+        router_t *r = rs->dying[i];
+        if (r->inflight > 0 && now < r->stop_deadline) {
+            i++;
+            continue;
+        }
+        if (r->inflight > 0)
+            pb_log(WARN, "router", "%s: %" PRId64 " records undelivered at stop", r->to,
+                   r->inflight);
+        rs->dying[i] = rs->dying[--rs->n_dying];
+        router_free(r);
+    }
 }
 
 static void serve_all(pb_routers_t *rs) {
     char drain[256];
     while (read(rs->wake[0], drain, sizeof drain) > 0) {
     }
+    subscribe(rs);
+    if (rs->p) pb_kafka_producer_serve(rs->p);
+    if (rs->c) {
+        /* Deliveries wake the loop again while messages wait in the consumer's queue. */
+        size_t fan = 1;
+        for (size_t i = 0; i < rs->n_ports; i++)
+            if (rs->ports[i]->n_b > fan) fan = rs->ports[i]->n_b;
+        int64_t room = HOLD_AT - (rs->p ? pb_kafka_producer_inflight(rs->p) : 0);
+        if (room > 0) pb_kafka_consumer_serve_max(rs->c, (size_t)room / fan + 1);
+        if (rs->p) pb_kafka_producer_serve(rs->p);
+    }
+    int64_t now = pb_loop_now_ms();
     for (size_t i = 0; i < rs->n; i++) {
         router_t *r = rs->r[i];
-        pb_kafka_producer_serve(r->p);
-        /* Deliveries wake the loop again while messages wait in the consumer's queue. */
-        int64_t room = HOLD_AT - inflight(r);
-        if (room > 0) pb_kafka_consumer_serve_max(r->c, (size_t)room);
-        pb_kafka_producer_serve(r->p);
-        int64_t now = pb_loop_now_ms();
         for (size_t j = 0; j < r->n_parts; j++) {
             part_t *p = &r->parts[j];
             if (p->broken && p->assigned && p->pending == 0 && now >= p->retry_ms)
                 recover(r, (int32_t)j, p);
         }
         /* By interval only: a commit per wake-up would cost more than routing (the loop's tick
-         * commits a quiet router). */
+         * commits a quiet binding). */
         commit(r, 0);
     }
+    reap(rs);
 }
 
 static void on_wake(void *arg) { serve_all(arg); }
 
-/* Commits of a quiet router, reconcile retries for routers that could not start yet, and a poll
- * of every consumer: the loop otherwise polls one only when its queue wakes the fd, and a group
+/* Commits of a quiet binding, reconcile retries for bindings that could not start yet, and a
+ * poll of the reader: the loop otherwise polls it only when its queue wakes the fd, and a group
  * member that does not poll within max.poll.interval.ms (5 min) is thrown out of its group. */
 static void on_tick(void *arg) {
     pb_routers_t *rs = arg;
@@ -1065,7 +1440,8 @@ pb_routers_t *pb_routers_new(const pb_router_env_t *env, pb_err_t *err) {
     if (!rs->env.revoke_wait_ms) rs->env.revoke_wait_ms = 10000;
     if (!rs->env.fetch_wait_ms) rs->env.fetch_wait_ms = 500;
     rs->url = strdup(env->registry_url ? env->registry_url : "");
-    if (!rs->url) {
+    rs->slots = calloc(SLOT_MAX, sizeof *rs->slots);
+    if (!rs->url || !rs->slots) {
         pb_err_set(err, PB_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -1091,12 +1467,90 @@ fail:
 int pb_routers_wake_fd(const pb_routers_t *rs) { return rs->wake[0]; }
 void pb_routers_serve(pb_routers_t *rs) { serve_all(rs); }
 
+/* Every declared output port is read (and its direct writes counted) with or without bindings;
+ * ports no longer declared and without bindings are dropped. */
+static void declare_ports(pb_routers_t *rs, const pb_registry_t *reg) {
+    size_t np = 0;
+    const pb_product_t *const *prods = pb_registry_products(reg, &np);
+    int checks = DECLARE_CHECKS;
+    for (size_t i = 0; i < rs->n_ports; i++)
+        rs->ports[i]->declared = 0;
+    for (size_t i = 0; i < np; i++) {
+        for (size_t j = 0; j < prods[i]->n_outputs; j++) {
+            const pb_port_t *o = &prods[i]->outputs[j];
+            port_t *pt = port_find(rs, o->topic);
+            if (!pt) {
+                /* Not before its topic exists: subscribing to a missing topic would log errors
+                 * until it appears. The look-up blocks, so a few per call, and none while Kafka
+                 * is unreachable: the tick's reconcile adds the rest. */
+                pb_err_t err = {0};
+                if (!rs->env.kafka || !pb_kafka_reachable(rs->env.kafka) || checks == 0 ||
+                    (checks--, pb_kafka_partition_count(rs->env.kafka, o->topic, 1000, &err) < 0)) {
+                    rs->retry = 1;
+                    continue;
+                }
+                pt = port_get(rs, o->topic);
+            }
+            pt->declared = 1;
+            snprintf(pt->contract, sizeof pt->contract, "%s@%s", o->fqn, o->version);
+            if (!pt->m && rs->env.metrics)
+                pt->m = pb_metrics_port(rs->env.metrics, o->fqn, slo_s(o));
+        }
+    }
+    for (size_t i = 0; i < rs->n_ports;) {
+        port_t *pt = rs->ports[i];
+        if (pt->declared || pt->n_b) {
+            i++;
+            continue;
+        }
+        port_drop(rs, pt);
+    }
+    if (rs->n_ports) {
+        pb_err_t err = {0};
+        if (clients(rs, &err)) pb_log_rl(WARN, "router", "fan-out reader: %s", err.msg);
+    }
+}
+
 void pb_routers_reconcile(pb_routers_t *rs, const pb_registry_t *reg) {
     rs->reg = reg;
     rs->retry = 0;
     size_t nb = pb_registry_binding_count(reg);
+    size_t first_new = rs->n;
     for (size_t i = 0; i < rs->n; i++)
         rs->r[i]->seen = 0;
+    /* The topics of every new binding in one metadata answer (a look-up per binding costs a
+     * round trip each: seconds at a thousand bindings). */
+    known_t *kn = calloc(nb ? nb : 1, sizeof *kn);
+    const char **names = calloc(nb ? nb * 3 : 1, sizeof *names);
+    int *counts = calloc(nb ? nb * 3 : 1, sizeof *counts);
+    size_t nn = 0;
+    for (size_t j = 0; kn && names && counts && j < nb; j++) {
+        const pb_registry_binding_t *b = pb_registry_binding_at(reg, j);
+        int have = 0;
+        for (size_t i = 0; i < rs->n && !have; i++)
+            have = rs->r[i]->binding_id == b->id;
+        const pb_port_t *out = have ? NULL : pb_registry_port(reg, b->from);
+        const pb_port_t *in = have ? NULL : pb_registry_port(reg, b->to);
+        kn[j].out = kn[j].in = kn[j].dlq = -2; /* -2: not looked up */
+        if (!out || !in) continue;
+        names[nn] = out->topic;
+        names[nn + 1] = in->topic;
+        names[nn + 2] = out->dlq_topic;
+        kn[j].out = (int)nn; /* index for now */
+        nn += 3;
+    }
+    int batch = nn && rs->env.kafka && kn && names && counts &&
+                !pb_kafka_partition_counts(rs->env.kafka, names, nn, counts, 5000, &(pb_err_t){0});
+    for (size_t j = 0; kn && j < nb; j++) {
+        int at = kn[j].out;
+        if (batch && at >= 0) {
+            kn[j].out = counts[at];
+            kn[j].in = counts[at + 1];
+            kn[j].dlq = counts[at + 2];
+        } else {
+            kn[j].out = kn[j].in = kn[j].dlq = -1;
+        }
+    }
     for (size_t j = 0; j < nb; j++) {
         const pb_registry_binding_t *b = pb_registry_binding_at(reg, j);
         router_t *r = NULL;
@@ -1107,15 +1561,8 @@ void pb_routers_reconcile(pb_routers_t *rs, const pb_registry_t *reg) {
             if (refresh(r, b)) pb_log(ERROR, "router", "%s: out of memory", r->to);
             continue;
         }
-        if (rs->n == rs->cap) {
-            size_t cap = rs->cap ? rs->cap * 2 : 8;
-            router_t **a = realloc(rs->r, cap * sizeof *a);
-            if (!a) continue;
-            rs->r = a;
-            rs->cap = cap;
-        }
         pb_err_t err = {0};
-        r = router_start(rs, b, &err);
+        r = router_start(rs, b, batch && kn ? &kn[j] : NULL, &err);
         if (!r) {
             /* Ports or topics appear a moment later while products are being stored. */
             if (err.code == PB_ERR_NOT_FOUND)
@@ -1127,19 +1574,61 @@ void pb_routers_reconcile(pb_routers_t *rs, const pb_registry_t *reg) {
             continue;
         }
         r->seen = 1;
+        if (rs->n == rs->cap) rs->r = grow(rs->r, &rs->cap, sizeof *rs->r);
         rs->r[rs->n++] = r;
     }
+    free(kn);
+    free(names);
+    free(counts);
+    /* Removed bindings leave their port at once; their records in flight still land. */
     for (size_t i = 0; i < rs->n;) {
-        if (rs->r[i]->seen) {
+        router_t *r = rs->r[i];
+        if (r->seen) {
             i++;
             continue;
         }
-        router_t *r = rs->r[i];
         pb_log(INFO, "router", "router stopped: %s -> %s (binding %d removed)", r->from, r->to,
                r->binding_id);
-        rs->r[i] = rs->r[--rs->n];
-        router_destroy(r);
+        commit(r, 1);
+        port_detach(rs, r);
+        memmove(&rs->r[i], &rs->r[i + 1], (rs->n - i - 1) * sizeof *rs->r);
+        rs->n--;
+        if (i < first_new) first_new--;
+        r->stop_deadline = pb_loop_now_ms() + rs->env.revoke_wait_ms;
+        if (rs->n_dying == rs->cap_dying)
+            rs->dying = grow(rs->dying, &rs->cap_dying, sizeof *rs->dying);
+        rs->dying[rs->n_dying++] = r;
     }
+    /* New bindings join their port; where the reader already has the port's partitions, they
+     * decide their positions now (one batch) and the reader goes back if one needs it. */
+    size_t nw = 0, cap = 0;
+    want_t *w = NULL;
+    for (size_t i = first_new; i < rs->n; i++) {
+        router_t *r = rs->r[i];
+        port_t *pt = port_get(rs, r->out_topic);
+        if (pt->n_b == pt->cap_b) pt->b = grow(pt->b, &pt->cap_b, sizeof *pt->b);
+        pt->b[pt->n_b++] = r;
+        r->port = pt;
+        for (size_t j = 0; j < pt->n_parts; j++) {
+            if (!pt->parts[j].assigned) continue;
+            if (nw == cap) w = grow(w, &cap, sizeof *w);
+            w[nw].r = r;
+            w[nw].pn = (int32_t)j;
+            nw++;
+        }
+    }
+    if (nw) {
+        resume_batch(rs, w, nw, "joined");
+        for (size_t i = 0; i < nw; i++) {
+            part_t *p = part_of(w[i].r, w[i].pn);
+            part_start(p, w[i].off, w[i].committed);
+            rewind_to(rs, w[i].r->port, w[i].pn, w[i].off);
+        }
+    }
+    free(w);
+    declare_ports(rs, reg);
+    if (rs->subs_dirty) rs->last_reconcile_ms = pb_loop_now_ms();
+    reap(rs);
 }
 
 void pb_routers_stats(const pb_routers_t *rs, pb_routers_stats_t *out) {
@@ -1148,18 +1637,41 @@ void pb_routers_stats(const pb_routers_t *rs, pb_routers_stats_t *out) {
         out->routed += rs->r[i]->routed;
         out->dlq += rs->r[i]->dlq;
         out->failed += rs->r[i]->failed;
-        out->inflight += inflight(rs->r[i]);
     }
+    out->inflight = rs->p ? pb_kafka_producer_inflight(rs->p) : 0;
     out->routers = rs->n;
 }
 
 void pb_routers_destroy(pb_routers_t *rs) {
     if (!rs) return;
+    /* Leaving the group revokes everything (on_revoke: in-flight records land, commits go out). */
+    pb_kafka_consumer_destroy(rs->c);
+    rs->c = NULL;
     for (size_t i = 0; i < rs->n; i++) {
         pb_log(INFO, "router", "router stopped: %s -> %s (shutdown)", rs->r[i]->from, rs->r[i]->to);
-        router_destroy(rs->r[i]);
+        commit(rs->r[i], 1);
     }
+    int left = pb_kafka_producer_destroy(rs->p, rs->env.revoke_wait_ms);
+    if (left) pb_log(WARN, "router", "%d routed records undelivered at stop", left);
+    rs->p = NULL;
+    for (size_t i = 0; i < rs->n; i++) {
+        rs->r[i]->port = NULL;
+        router_free(rs->r[i]);
+    }
+    for (size_t i = 0; i < rs->n_dying; i++)
+        router_free(rs->dying[i]);
+    for (size_t i = 0; i < rs->n_ports; i++) {
+        free(rs->ports[i]->b);
+        free(rs->ports[i]->parts);
+        free(rs->ports[i]->topic);
+        free(rs->ports[i]);
+    }
+    free(rs->ports);
     free(rs->r);
+    free(rs->dying);
+    free(rs->slots);
+    free(rs->hin);
+    free(rs->hout);
     pb_loop_timer_destroy(rs->tick);
     /* The loop's watch of wake[0] goes with the loop; closing first is harmless for epoll. */
     if (rs->wake[0] >= 0) close(rs->wake[0]);

@@ -1,20 +1,29 @@
 /*
- * router — routes every record of a binding's output-port topic into its input-port topic, exactly
- * once (DESIGN.md §4 "Route", §6).
+ * router — routes every record of an output-port topic into the input-port topic of each binding
+ * from that port, exactly once (DESIGN.md §4 "Route", §6).
  *
- * Owns: one router per registry binding (consumer group `portbroker.route.{input topic}` on the
- * output topic, a relay producer), the per-record path (Confluent frame -> writer schema by id ->
- * resolution into the binding's reader schema -> frame with the reader id -> lineage and contract
- * headers -> same partition of the input topic), dead letters with Kafka Connect's error headers,
- * the resume decision on assignment, commits of acknowledged offsets, and the routing metrics.
+ * Owns: fan-out routing for the whole process. One shared reader (a cooperative consumer in group
+ * `portbroker.fanout`, subscribed to every bound output topic) reads each output partition once
+ * per instance and hands every record to each binding of its topic; one shared relay producer
+ * writes every binding's copies and dead letters. Neither grows with ports or bindings. Per
+ * binding: the per-record path (Confluent frame -> writer schema by id -> resolution into the
+ * binding's reader schema -> frame with the reader id -> lineage and contract headers -> same
+ * partition of the input topic), dead letters with Kafka Connect's error headers, the resume
+ * decision, commits of acknowledged offsets to the binding's own group
+ * `portbroker.route.{input topic}` (which no client joins: lag reads it), and the routing metrics.
  * Must not: speak librdkafka (kafka.c), change the registry, or block the loop except on
- * rebalances (bounded).
+ * rebalances and binding starts (bounded).
  *
- * Exactly once without transactions: a partition's routed records reach the input topic in order
- * (idempotent producer, same partition), each carrying its origin offset (mesh.lineage.offset). On
- * assignment the last record of the input partition therefore proves every earlier origin offset
- * landed: routing resumes after it, or at the group's committed offset when that is further
- * (offsets are committed only once acknowledged, in the input topic or the dead-letter topic). A
+ * Exactly once without transactions, per binding: a partition's routed records reach the input
+ * topic in order (idempotent producer, same partition), each carrying its origin offset
+ * (mesh.lineage.offset). When the reader gets a partition, each binding of it resumes after the
+ * origin offset of its input partition's last record, or at its group's committed offset when that
+ * is further (offsets are committed only once acknowledged, in the input topic or the dead-letter
+ * topic); the reader starts at the earliest of these. Each binding keeps its own next offset and
+ * skips what is below it, so the reader may go back for one binding (a new binding, a binding
+ * recovering from a failed delivery) without the others routing anything twice; a removed binding
+ * leaves its port at once and its last records still land. Instances share the partitions through
+ * the reader's group (cooperative: a new port or instance moves only the partitions it must). A
  * revocation waits (bounded) for in-flight records so the next owner reads a final tail.
  */
 #ifndef PB_ROUTER_H
@@ -140,16 +149,20 @@ typedef struct pb_router_env {
                                * router.fetch.wait.ms; 0: 500) */
 } pb_router_env_t;
 
-/* The set of routers of one process, one per binding once reconciled. Watches one wake fd on the
- * loop for all of them. Returns NULL with err set. */
+/* The routing of one process: a binding state per registry binding once reconciled, the shared
+ * reader and producer (made with the first binding). Watches one wake fd on the loop for all of
+ * them. Returns NULL with err set. */
 pb_routers_t *pb_routers_new(const pb_router_env_t *env, pb_err_t *err);
 
 /*
- * Make the running routers match reg's bindings: start a router for each new binding whose ports
- * and topics exist, stop those whose binding is gone, and refresh the others' schemas (the reader
- * and every writer resolution are looked up again: the registry's borrowed pointers change when it
- * applies records). Call after every applied registry record once the replay is caught up.
- * Starting may block briefly (topic checks). Loop thread.
+ * Make the routed bindings match reg's bindings: start each new binding whose ports and topics
+ * exist (it joins its port's fan-out; where the reader holds the port's partitions already it
+ * decides its positions at once), stop those whose binding is gone (they leave their port at
+ * once; their records in flight still land), subscribe the reader to the bound output topics,
+ * and refresh the others' schemas (the reader and every writer resolution are looked up again:
+ * the registry's borrowed pointers change when it applies records). Other bindings are not
+ * touched. Call after every applied registry record once the replay is caught up. Starting may
+ * block briefly (topic checks, position look-ups). Loop thread.
  */
 void pb_routers_reconcile(pb_routers_t *rs, const pb_registry_t *reg);
 
@@ -157,7 +170,8 @@ void pb_routers_reconcile(pb_routers_t *rs, const pb_registry_t *reg);
 int pb_routers_wake_fd(const pb_routers_t *rs);
 void pb_routers_serve(pb_routers_t *rs);
 
-/* Statistics summed over routers: records routed (acknowledged), dead-lettered, and in flight. */
+/* Statistics summed over bindings: records routed (acknowledged), dead-lettered, failed; records
+ * in flight in the shared producer; routers = bindings routed. */
 typedef struct pb_routers_stats {
     uint64_t routed, dlq, failed;
     int64_t inflight;
@@ -165,8 +179,8 @@ typedef struct pb_routers_stats {
 } pb_routers_stats_t;
 void pb_routers_stats(const pb_routers_t *rs, pb_routers_stats_t *out);
 
-/* Stop every router (leaving their groups, waiting for in-flight records, committing) and free.
- * NULL is a no-op. */
+/* Stop routing (the reader leaves its group, in-flight records are waited for, every binding
+ * commits) and free. NULL is a no-op. */
 void pb_routers_destroy(pb_routers_t *rs);
 
 #endif

@@ -145,7 +145,7 @@ int pb_sub_parse_cursor(const char *text, pb_kafka_tp_t *out, size_t cap, size_t
                 return pb_err_set(err, PB_ERR_INVALID, "item %zu: partition %lld appears twice",
                                   item + 1, part);
         if (*n >= cap) return pb_err_set(err, PB_ERR_INVALID, "more than %zu partitions", cap);
-        out[(*n)++] = (pb_kafka_tp_t){(int32_t)part, off};
+        out[(*n)++] = (pb_kafka_tp_t){(int32_t)part, off, NULL};
         if (!*end) return 0;
         p = end + 1;
     }
@@ -540,7 +540,7 @@ static size_t stream_cursor(const stream_t *st, pb_kafka_tp_t *c, size_t cap) {
     size_t n = 0;
     for (size_t i = 0; i < st->n_parts && n < cap; i++)
         if (st->parts[i].delivered >= 0)
-            c[n++] = (pb_kafka_tp_t){st->parts[i].partition, st->parts[i].delivered};
+            c[n++] = (pb_kafka_tp_t){st->parts[i].partition, st->parts[i].delivered, NULL};
     size_t had = n;
     for (size_t i = 0; i < st->n_seed && n < cap; i++) {
         int dup = 0;
@@ -1114,7 +1114,7 @@ void pb_sub_handle_cursors(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *por
                         i, (int)p, port->fqn, port->partitions, port->partitions - 1);
             goto cleanup;
         }
-        c[n++] = (pb_kafka_tp_t){p, json_integer_value(jo)};
+        c[n++] = (pb_kafka_tp_t){p, json_integer_value(jo), NULL};
     }
     stream_t *st = local_stream(s, req, port);
     if (st) {

@@ -36,9 +36,11 @@ diag "$(cat "$T/check.out")"
 diag "$SECONDS s: checked"
 # Two instances on one binding, one killed while routing.
 serve D || bail "serve D did not start"
-wait_until 30 grep -q "partition .* of $OUT assigned: \(resumes\|starts\)" "$T/D.log"
+# One reader per instance for both bound output topics: the group balances their partitions
+# together, so D may take partitions of either.
+wait_until 30 grep -q "partition .* of com\.acme\..* assigned: \(resumes\|starts\)" "$T/D.log"
 diag "$SECONDS s: D assigned"
-check "the second instance took partitions" grep -q "partition .* of $OUT assigned" "$T/D.log"
+check "the second instance took partitions" grep -q "partition .* of com\.acme\..* assigned" "$T/D.log"
 n_before=$(grep -c "partition .* of $OUT assigned" "$T/D.log")
 # The killer watches while the records are produced (started after the produce, it could find
 # every record routed already).

@@ -6,7 +6,8 @@
       the count seen then
   settle BROKERS TOPIC SECONDS              wait until TOPIC's end offsets stop moving; print total
   check BROKERS TOPIC N                     each id 0..N-1 exactly once and per-key order; TAP-ish
-      summary on stdout, exit 1 on failure"""
+      summary on stdout, exit 1 on failure
+  checkall BROKERS T1,T2,... N              check for each topic; one line per failing topic"""
 import os
 import signal
 import struct
@@ -102,43 +103,62 @@ def main():
         print(last)
         return
     if cmd == "check":
-        n = int(sys.argv[4])
+        ok, summary = check(consumer(brokers), topic, int(sys.argv[4]))
+        print(summary)
+        sys.exit(0 if ok else 1)
+    if cmd == "checkall":
+        # TOPIC is a comma-separated list; each must hold ids 0..N-1 once in per-key order.
+        n, bad = int(sys.argv[4]), 0
         c = consumer(brokers)
-        md = c.list_topics(timeout=10)
-        tps, left = [], {}
-        for p in md.topics[topic].partitions:
-            lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            if hi > lo:
-                tps.append(TopicPartition(topic, p, lo))
-                left[p] = hi
-        c.assign(tps)
-        seen = {}
-        last_seq = {}
-        order_bad = 0
-        lowest = {}
-        while left:
-            msgs = c.consume(10000, 10)
-            if not msgs:
-                sys.exit("timeout reading " + topic)
-            for m in msgs:
-                if m.error():
-                    continue
-                lowest.setdefault(m.partition(), m.offset())
-                h = dict(m.headers() or [])
-                i = int(h["ce_id"])
-                seq = int(h["seq"])
-                key = m.key().decode()
-                seen[i] = seen.get(i, 0) + 1
-                if key in last_seq and seq <= last_seq[key]:
-                    order_bad += 1
-                last_seq[key] = seq
-                if m.offset() + 1 >= left.get(m.partition(), 0):
-                    left.pop(m.partition(), None)
-        dups = sum(1 for v in seen.values() if v > 1)
-        missing = sum(1 for i in range(n) if i not in seen)
-        print("records=%d distinct=%d duplicates=%d missing=%d out_of_order=%d first_offsets=%s"
-              % (sum(seen.values()), len(seen), dups, missing, order_bad, sorted(lowest.items())))
-        sys.exit(0 if dups == 0 and missing == 0 and order_bad == 0 and len(seen) == n else 1)
+        for t in topic.split(","):
+            ok, summary = check(c, t, n)
+            if not ok:
+                bad += 1
+                print("%s: %s" % (t, summary))
+        print("%d of %d topics hold every id once in per-key order" % (len(topic.split(",")) - bad,
+                                                                      len(topic.split(","))))
+        sys.exit(1 if bad else 0)
 
+
+def check(c, topic, n):
+    """(ok, summary): topic holds each id 0..n-1 once and per-key order."""
+    md = c.list_topics(timeout=10)
+    tps, left = [], {}
+    for p in md.topics[topic].partitions:
+        lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        if hi > lo:
+            tps.append(TopicPartition(topic, p, lo))
+            left[p] = hi
+    c.assign(tps)
+    seen = {}
+    last_seq = {}
+    order_bad = 0
+    lowest = {}
+    deadline = time.time() + 30
+    while left:
+        if time.time() > deadline:
+            return False, "timeout reading " + topic
+        # Short waits: consume() returns at its count or its timeout, so a long one idles at the
+        # end of every topic.
+        for m in c.consume(1000, 0.2):
+            if m.error():
+                continue
+            lowest.setdefault(m.partition(), m.offset())
+            h = dict(m.headers() or [])
+            i = int(h["ce_id"])
+            seq = int(h["seq"])
+            key = m.key().decode()
+            seen[i] = seen.get(i, 0) + 1
+            if key in last_seq and seq <= last_seq[key]:
+                order_bad += 1
+            last_seq[key] = seq
+            if m.offset() + 1 >= left.get(m.partition(), 0):
+                left.pop(m.partition(), None)
+    c.unassign()
+    dups = sum(1 for v in seen.values() if v > 1)
+    missing = sum(1 for i in range(n) if i not in seen)
+    return (dups == 0 and missing == 0 and order_bad == 0 and len(seen) == n,
+            "records=%d distinct=%d duplicates=%d missing=%d out_of_order=%d first_offsets=%s"
+            % (sum(seen.values()), len(seen), dups, missing, order_bad, sorted(lowest.items())))
 
 main()

@@ -365,10 +365,10 @@ static void group_consumer(void **state) {
     assert_int_equal(hi, 10);
 
     /* Nothing committed yet; then explicit offsets, asynchronously. */
-    pb_kafka_tp_t q[2] = {{0, 0}, {1, 0}};
+    pb_kafka_tp_t q[2] = {{0, 0, NULL}, {1, 0, NULL}};
     assert_int_equal(pb_kafka_consumer_committed(c, q, 2, 5000, &err), 0);
     assert_int_equal(q[0].offset, PB_KAFKA_OFFSET_INVALID);
-    pb_kafka_tp_t co[2] = {{0, 10}, {1, 7}};
+    pb_kafka_tp_t co[2] = {{0, 10, NULL}, {1, 7, NULL}};
     assert_int_equal(pb_kafka_consumer_commit(c, co, 2, &err), 0);
     for (int64_t end = pb_loop_now_ms() + 10000; pb_loop_now_ms() < end;) {
         pump(fd, serve_consumer, c, &done, 50);
@@ -377,25 +377,25 @@ static void group_consumer(void **state) {
     }
     assert_int_equal(q[0].offset, 10);
     assert_int_equal(q[1].offset, 7);
-    pb_kafka_tp_t g[2] = {{1, 0}, {0, 0}};
+    pb_kafka_tp_t g[2] = {{1, 0, NULL}, {0, 0, NULL}};
     assert_int_equal(pb_kafka_group_committed(k, "test.group", "t.cons", g, 2, 5000, &err), 0);
     assert_int_equal(g[0].offset, 7);
     assert_int_equal(g[1].offset, 10);
 
     /* Paused: nothing of partition 1 is delivered until resumed; then exactly the new record. */
-    assert_int_equal(pb_kafka_consumer_pause(c, 1, 1, &err), 0);
+    assert_int_equal(pb_kafka_consumer_pause(c, NULL, 1, 1, &err), 0);
     assert_int_equal(pb_kafka_produce(k, "t.cons", 1, "k", 1, "new", 3, h, 3, on_dr, &count, &err),
                      0);
     for (int64_t end = pb_loop_now_ms() + 10000; count < 21 && pb_loop_now_ms() < end;)
         pump(pb_kafka_wake_fd(k), serve_kafka, k, &done, 100);
     pump(fd, serve_consumer, c, &done, 700);
     assert_int_equal(n_cons, 16);
-    assert_int_equal(pb_kafka_consumer_pause(c, 1, 0, &err), 0);
+    assert_int_equal(pb_kafka_consumer_pause(c, NULL, 1, 0, &err), 0);
     for (int64_t end = pb_loop_now_ms() + 10000; n_cons < 17 && pb_loop_now_ms() < end;)
         pump(fd, serve_consumer, c, &done, 100);
     assert_int_equal(n_cons, 17);
     assert_int_equal(cons_next[1], 11);
-    assert_int_equal(pb_kafka_consumer_pause(c, 5, 1, &err), PB_ERR_INVALID);
+    assert_int_equal(pb_kafka_consumer_pause(c, NULL, 5, 1, &err), PB_ERR_INVALID);
 
     /* Leaving the group revokes through the callback. */
     pb_kafka_consumer_destroy(c);
