@@ -43,7 +43,7 @@ BT_CURL=$!; _pids+=("$BT_CURL")
 now_ms=$(($(date +%s) * 1000))
 jq -n --argjson n "$N" --argjson now "$now_ms" '{records: [range($n) | {
     key: "station-\(. % 7)", id: "obs-\(.)",
-    value: {observationId: "00000000-0000-4000-8000-\(1000000000000 + . | tostring)",
+    value: {observationId: "00000000-0000-4000-8000-\(100000000000 + . | tostring)",
             stationId: "station-\(. % 7)", observedAt: ($now - 1000 + .),
             location: {lat: 52.5, lon: 13.4, elevationM: 34.0}, temperatureC: (. / 4),
             humidityPct: 40.5, condition: "RAIN", quality: {qc: "ok"}}}]}' >"$T/obs.json"
@@ -76,7 +76,7 @@ is "traceparent keeps the publisher's trace id in a new span per hop" \
 jq --argjson now "$now_ms" '{records: [.[] | {
     key: .key, id: "trip-\(.headers.ce_id)",
     headers: {ce_causationid: .headers.ce_id},
-    value: {eventId: "00000000-0000-4000-9000-\(1000000000000 + .offset | tostring)",
+    value: {eventId: "00000000-0000-4000-9000-\(100000000000 + .offset | tostring)",
             tripId: "00000000-0000-4000-a000-000000000001", occurredAt: $now,
             eventType: "STARTED", customerId: "c-1", vehicle: {vehicleId: "v-1"},
             route: {origin: {name: "A", lat: 1.0, lon: 2.0}, destination: {name: "B", lat: 3.0, lon: 4.0}},
