@@ -1,26 +1,28 @@
 /*
- * sample — GET /v1/ports/{port}/sample on a worker thread (see sample.h).
+ * sample — GET /v1/ports/{port}/sample as a PB_JOB_OFFSETS job (see sample.h): the worker reads
+ * the newest records, the completion renders and answers on the loop.
  * Must not: block the loop thread, or touch broker state from the worker.
  */
 #include "sample.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "api.h"
 #include "broker.h"
+#include "jobs.h"
 #include "log.h"
 #include "sub.h"
 
 #define DEFAULT_LIMIT 5
 
 typedef struct job {
-    struct job *next;
-    pb_http_req_t *req; /* loop thread only */
+    struct job *next;    /* in the sampler's list of jobs not yet answered */
+    struct pb_sample *s; /* loop thread only (gone when cancelled) */
+    pb_kafka_t *kafka;   /* the worker's: outlives the jobs layer */
+    pb_job_t *handle;    /* for pb_jobs_cancel */
+    pb_http_req_t *req;  /* loop thread only */
     char *fqn, *topic;
     int partitions, avro;
     int64_t limit, timeout_ms;
@@ -33,13 +35,8 @@ typedef struct job {
 
 struct pb_sample {
     pb_broker_t *b;
-    pthread_t thread;
-    int started, stop;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    job_t *todo, *todo_tail, *done; /* under mu */
-    int wake[2];
-    int64_t pending; /* queued, running or done but not replied (loop thread) */
+    job_t *jobs;     /* submitted, not answered yet (at most sample.max.pending) */
+    int64_t pending; /* their number */
 };
 
 int pb_sample_parse_limit(const char *text, int64_t max, int64_t *out, pb_err_t *err) {
@@ -68,34 +65,14 @@ static void job_free(job_t *j) {
     free(j);
 }
 
-static void *worker_main(void *arg) {
-    pb_sample_t *s = arg;
-    for (;;) {
-        pthread_mutex_lock(&s->mu);
-        while (!s->stop && !s->todo)
-            pthread_cond_wait(&s->cv, &s->mu);
-        if (s->stop) {
-            pthread_mutex_unlock(&s->mu);
-            return NULL;
-        }
-        job_t *j = s->todo;
-        s->todo = j->next;
-        if (!s->todo) s->todo_tail = NULL;
-        pthread_mutex_unlock(&s->mu);
-
-        if (!(j->recs = calloc((size_t)j->limit, sizeof *j->recs)))
-            j->rc = pb_err_set(&j->err, PB_ERR_NOMEM, "out of memory");
-        else
-            j->rc =
-                pb_kafka_tail_records(s->b->kafka, j->topic, j->partitions, (size_t)j->limit,
+/* PB_JOB_OFFSETS work: the newest records of each partition, on a jobs worker. */
+static void tail_work(void *arg) {
+    job_t *j = arg;
+    if (!(j->recs = calloc((size_t)j->limit, sizeof *j->recs)))
+        j->rc = pb_err_set(&j->err, PB_ERR_NOMEM, "out of memory");
+    else
+        j->rc = pb_kafka_tail_records(j->kafka, j->topic, j->partitions, (size_t)j->limit,
                                       (int)j->timeout_ms, j->recs, &j->n, &j->complete, &j->err);
-        pthread_mutex_lock(&s->mu);
-        j->next = s->done;
-        s->done = j;
-        pthread_mutex_unlock(&s->mu);
-        ssize_t w = write(s->wake[1], "x", 1);
-        (void)w; /* a full pipe already wakes the loop */
-    }
 }
 
 /* Newest first: Kafka timestamp, then offset. */
@@ -141,22 +118,23 @@ static void reply(pb_sample_t *s, job_t *j) {
     pb_buf_free(&out);
 }
 
-static void on_wake(void *arg) {
-    pb_sample_t *s = arg;
-    char drain[64];
-    while (read(s->wake[0], drain, sizeof drain) > 0) {
+static void unlink_job(pb_sample_t *s, job_t *j) {
+    for (job_t **p = &s->jobs; *p; p = &(*p)->next)
+        if (*p == j) {
+            *p = j->next;
+            s->pending--;
+            return;
+        }
+}
+
+/* The job's completion, on the loop: answer (unless the sampler already did, stopping). */
+static void tail_done(void *arg, int cancelled) {
+    job_t *j = arg;
+    if (!cancelled) {
+        unlink_job(j->s, j);
+        reply(j->s, j);
     }
-    pthread_mutex_lock(&s->mu);
-    job_t *list = s->done;
-    s->done = NULL;
-    pthread_mutex_unlock(&s->mu);
-    while (list) {
-        job_t *j = list;
-        list = j->next;
-        reply(s, j);
-        s->pending--;
-        job_free(j);
-    }
+    job_free(j);
 }
 
 pb_sample_t *pb_sample_new(pb_broker_t *b, pb_err_t *err) {
@@ -166,46 +144,19 @@ pb_sample_t *pb_sample_new(pb_broker_t *b, pb_err_t *err) {
         return NULL;
     }
     s->b = b;
-    s->wake[0] = s->wake[1] = -1;
-    pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->cv, NULL);
-    if (pipe2(s->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
-        pb_err_set(err, PB_ERR_INTERNAL, "sampler: %s", strerror(errno));
-        goto fail;
-    }
-    if (pb_loop_watch_fd(b->loop, s->wake[0], on_wake, s, err)) goto fail;
-    if (pthread_create(&s->thread, NULL, worker_main, s) != 0) {
-        pb_err_set(err, PB_ERR_INTERNAL, "sampler: cannot start its worker thread");
-        goto fail;
-    }
-    s->started = 1;
     return s;
-fail:
-    pb_sample_destroy(s);
-    return NULL;
 }
 
 void pb_sample_destroy(pb_sample_t *s) {
     if (!s) return;
-    if (s->started) {
-        pthread_mutex_lock(&s->mu);
-        s->stop = 1;
-        pthread_cond_signal(&s->cv);
-        pthread_mutex_unlock(&s->mu);
-        pthread_join(s->thread, NULL);
-    }
-    /* Jobs the worker finished are answered; those it never started get 503. */
-    on_wake(s);
-    for (job_t *j = s->todo, *next; j; j = next) {
-        next = j->next;
+    /* Reads still running answer 503 now; their jobs finish later and only free themselves. */
+    while (s->jobs) {
+        job_t *j = s->jobs;
+        s->jobs = j->next;
         pb_http_set_header(j->req, "Retry-After", "1");
         pb_api_reply_error(j->req, 503, 50301, "sample of port %s: the broker is stopping", j->fqn);
-        job_free(j);
+        pb_jobs_cancel(j->handle);
     }
-    if (s->wake[0] >= 0) close(s->wake[0]);
-    if (s->wake[1] >= 0) close(s->wake[1]);
-    pthread_mutex_destroy(&s->mu);
-    pthread_cond_destroy(&s->cv);
     free(s);
 }
 
@@ -242,18 +193,20 @@ void pb_sample_handle(pb_sample_t *s, pb_http_req_t *req, const pb_port_t *port)
         pb_api_reply_error(req, 500, 50001, "out of memory");
         return;
     }
+    j->s = s;
+    j->kafka = s->b->kafka;
     j->req = req;
     j->partitions = port->partitions;
     j->avro = enc && !strcmp(enc, "avro");
     j->limit = limit;
     j->timeout_ms = cfg->sample_timeout_ms;
+    if (!(j->handle = pb_jobs_submit(s->b->jobs, PB_JOB_OFFSETS, tail_work, tail_done, j))) {
+        job_free(j);
+        pb_http_set_header(req, "Retry-After", "1");
+        pb_api_reply_error(req, 503, 50301, "sample of port %s: the broker is stopping", port->fqn);
+        return;
+    }
+    j->next = s->jobs;
+    s->jobs = j;
     s->pending++;
-    pthread_mutex_lock(&s->mu);
-    if (s->todo_tail)
-        s->todo_tail->next = j;
-    else
-        s->todo = j;
-    s->todo_tail = j;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
 }

@@ -3,14 +3,14 @@
  * §8 "a port's page shows ... recent records", §9: only the port's own product or admin may read
  * its records).
  *
- * Owns: one worker thread and its job queue. The loop thread queues a job per request (bounded by
- * sample.max.pending: 503 beyond); the worker reads the newest records of the port's topic through
- * a temporary Kafka consumer outside any group (pb_kafka_tail_records: blocking, bounded by
- * sample.timeout.ms) and hands the job back through a pipe the loop watches; the loop thread then
- * decodes the records with the registry's schemas (as the streams do) and replies. The loop
- * thread never waits on Kafka: it only queues and renders.
- * Must not: touch the registry, the request or any broker state from the worker thread, or
- * include librdkafka or libevent.
+ * Owns: the reads not answered yet. The loop thread submits a PB_JOB_OFFSETS job per request
+ * (jobs.h; bounded by sample.max.pending: 503 beyond); the jobs worker reads the newest records of
+ * the port's topic through a temporary Kafka consumer outside any group (pb_kafka_tail_records:
+ * blocking, bounded by sample.timeout.ms); the job's completion, on the loop, decodes the records
+ * with the registry's schemas (as the streams do) and replies. The loop thread never waits on
+ * Kafka: it only submits and renders.
+ * Must not: touch the registry, the request or any broker state from the worker, or include
+ * librdkafka or libevent.
  */
 #ifndef PB_SAMPLE_H
 #define PB_SAMPLE_H
@@ -22,13 +22,13 @@
 struct pb_broker;
 typedef struct pb_sample pb_sample_t;
 
-/* Start the sampler of broker b (its loop and Kafka client must exist; the worker thread starts
- * here). Returns NULL with err set. Loop thread. */
+/* Start the sampler of broker b (its jobs layer and Kafka client must exist). Returns NULL with
+ * err set. Loop thread. */
 pb_sample_t *pb_sample_new(struct pb_broker *b, pb_err_t *err);
 
-/* Stop the worker (waits for a read in progress, bounded by sample.timeout.ms), answer every
- * request still queued 503, free everything. Call before the HTTP server and the Kafka client
- * are destroyed. NULL is a no-op. Loop thread. */
+/* Answer every request not answered yet 503 and cancel its job (which then only frees itself
+ * when it ends), free the sampler. Call before the HTTP server and the jobs layer are destroyed.
+ * NULL is a no-op. Loop thread. */
 void pb_sample_destroy(pb_sample_t *s);
 
 /* GET /v1/ports/{port}/sample for port (borrowed; its topic and name are copied): queue the read
