@@ -23,6 +23,22 @@ static void on_signal(int sig) {
     stopping = 1;
 }
 
+pb_client_opts_t pb_conn_client_opts(void) {
+    pb_client_opts_t o = {.url = getenv("PORTBROKER_URL"),
+                          .token = getenv("PORTBROKER_TOKEN"),
+                          .ca_file = getenv("PORTBROKER_CACERT")};
+    return o;
+}
+
+int pb_conn_client_opt(int c, const char *arg, pb_client_opts_t *o) {
+    switch (c) {
+    case PB_CONN_OPT_URL: o->url = arg; return 1;
+    case PB_CONN_OPT_TOKEN: o->token = arg; return 1;
+    case PB_CONN_OPT_CACERT: o->ca_file = arg; return 1;
+    default: return 0;
+    }
+}
+
 void pb_conn_signals(void) {
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);

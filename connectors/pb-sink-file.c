@@ -420,9 +420,7 @@ int main(int argc, char **argv) {
                 .batch = 1000,
                 .flush_ms = 500,
                 .wait_ms = 30000};
-    pb_client_opts_t o = {.url = getenv("PORTBROKER_URL"),
-                          .token = getenv("PORTBROKER_TOKEN"),
-                          .ca_file = getenv("PORTBROKER_CACERT")};
+    pb_client_opts_t o = pb_conn_client_opts();
     k.port = getenv("PB_PORT");
     k.dir = getenv("PB_DIR");
     k.codec = "null";
@@ -439,17 +437,13 @@ int main(int argc, char **argv) {
         OPT_RM,
         OPT_WAIT,
         OPT_ONCE,
-        OPT_URL,
-        OPT_TOKEN,
-        OPT_CA
     };
     static const struct option lo[] = {
         {"port", 1, NULL, OPT_PORT},      {"dir", 1, NULL, OPT_DIR},
         {"prefix", 1, NULL, OPT_PREFIX},  {"batch", 1, NULL, OPT_BATCH},
         {"flush-ms", 1, NULL, OPT_FLUSH}, {"rotate-bytes", 1, NULL, OPT_RB},
         {"rotate-ms", 1, NULL, OPT_RM},   {"wait-ms", 1, NULL, OPT_WAIT},
-        {"once", 0, NULL, OPT_ONCE},      {"url", 1, NULL, OPT_URL},
-        {"token", 1, NULL, OPT_TOKEN},    {"cacert", 1, NULL, OPT_CA},
+        {"once", 0, NULL, OPT_ONCE},      PB_CONN_CLIENT_LONGOPTS,
         {"format", 1, NULL, OPT_FORMAT},  {"codec", 1, NULL, OPT_CODEC},
         {"help", 0, NULL, 'h'},           {NULL, 0, NULL, 0}};
     int c, li = 0;
@@ -483,11 +477,11 @@ int main(int argc, char **argv) {
             hi = 3600000;
             break;
         case OPT_ONCE: k.once = 1; break;
-        case OPT_URL: o.url = optarg; break;
-        case OPT_TOKEN: o.token = optarg; break;
-        case OPT_CA: o.ca_file = optarg; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default:
+            if (pb_conn_client_opt(c, optarg, &o)) break;
+            usage(stderr);
+            return 2;
         }
         if (num && pb_conn_long("pb-sink-file", lo[li].name, optarg, lo_, hi, num)) return 2;
     }

@@ -211,9 +211,7 @@ static void usage(FILE *f) {
 
 int main(int argc, char **argv) {
     sink_t k = {.retries = 5, .backoff_ms = 200, .wait_ms = 30000, .flush_ms = 500};
-    pb_client_opts_t o = {.url = getenv("PORTBROKER_URL"),
-                          .token = getenv("PORTBROKER_TOKEN"),
-                          .ca_file = getenv("PORTBROKER_CACERT")};
+    pb_client_opts_t o = pb_conn_client_opts();
     k.port = getenv("PB_PORT");
     k.target = getenv("PB_TARGET");
     k.secret = getenv("PB_HMAC_SECRET");
@@ -228,9 +226,6 @@ int main(int argc, char **argv) {
         OPT_FLUSH,
         OPT_WAIT,
         OPT_ONCE,
-        OPT_URL,
-        OPT_TOKEN,
-        OPT_CA
     };
     static const struct option lo[] = {{"port", 1, NULL, OPT_PORT},
                                        {"target", 1, NULL, OPT_TARGET},
@@ -242,9 +237,7 @@ int main(int argc, char **argv) {
                                        {"flush-ms", 1, NULL, OPT_FLUSH},
                                        {"wait-ms", 1, NULL, OPT_WAIT},
                                        {"once", 0, NULL, OPT_ONCE},
-                                       {"url", 1, NULL, OPT_URL},
-                                       {"token", 1, NULL, OPT_TOKEN},
-                                       {"cacert", 1, NULL, OPT_CA},
+                                       PB_CONN_CLIENT_LONGOPTS,
                                        {"help", 0, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
     int c, li = 0;
@@ -265,11 +258,11 @@ int main(int argc, char **argv) {
         case OPT_FLUSH: num = &k.flush_ms; break;
         case OPT_WAIT: num = &k.wait_ms; break;
         case OPT_ONCE: k.once = 1; break;
-        case OPT_URL: o.url = optarg; break;
-        case OPT_TOKEN: o.token = optarg; break;
-        case OPT_CA: o.ca_file = optarg; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default:
+            if (pb_conn_client_opt(c, optarg, &o)) break;
+            usage(stderr);
+            return 2;
         }
         if (num && pb_conn_long("pb-sink-http", lo[li].name, optarg, lo_, hi, num)) return 2;
     }

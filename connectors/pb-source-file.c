@@ -153,9 +153,7 @@ static int send_batch(src_t *k, pb_client_t *cl, json_t *recs, long long end) {
 
 int main(int argc, char **argv) {
     src_t k = {.batch = 500, .poll_ms = 200, .retries = 10, .follow = 1};
-    pb_client_opts_t o = {.url = getenv("PORTBROKER_URL"),
-                          .token = getenv("PORTBROKER_TOKEN"),
-                          .ca_file = getenv("PORTBROKER_CACERT")};
+    pb_client_opts_t o = pb_conn_client_opts();
     k.port = getenv("PB_PORT");
     k.file = getenv("PB_FILE");
     enum {
@@ -166,9 +164,6 @@ int main(int argc, char **argv) {
         OPT_RETRIES,
         OPT_NOFOLLOW,
         OPT_POLL,
-        OPT_URL,
-        OPT_TOKEN,
-        OPT_CA
     };
     static const struct option lo[] = {{"port", 1, NULL, OPT_PORT},
                                        {"file", 1, NULL, OPT_FILE},
@@ -177,9 +172,7 @@ int main(int argc, char **argv) {
                                        {"retries", 1, NULL, OPT_RETRIES},
                                        {"no-follow", 0, NULL, OPT_NOFOLLOW},
                                        {"poll-ms", 1, NULL, OPT_POLL},
-                                       {"url", 1, NULL, OPT_URL},
-                                       {"token", 1, NULL, OPT_TOKEN},
-                                       {"cacert", 1, NULL, OPT_CA},
+                                       PB_CONN_CLIENT_LONGOPTS,
                                        {"help", 0, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
     int c, li = 0;
@@ -200,11 +193,11 @@ int main(int argc, char **argv) {
             num = &k.poll_ms;
             hi = 60000;
             break;
-        case OPT_URL: o.url = optarg; break;
-        case OPT_TOKEN: o.token = optarg; break;
-        case OPT_CA: o.ca_file = optarg; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default:
+            if (pb_conn_client_opt(c, optarg, &o)) break;
+            usage(stderr);
+            return 2;
         }
         if (num && pb_conn_long("pb-source-file", lo[li].name, optarg, lo_, hi, num)) return 2;
     }

@@ -16,6 +16,21 @@
  * sink (named in the message) rather than being checkpointed wrong. */
 #define PB_CONN_NPART 256
 
+/* The broker options every connector takes, --url, --token and --cacert, their defaults from the
+ * environment (PORTBROKER_URL, PORTBROKER_TOKEN, PORTBROKER_CACERT) and their usage lines. A
+ * program lists PB_CONN_CLIENT_LONGOPTS in its getopt_long table and passes what its switch does
+ * not know to pb_conn_client_opt. */
+#define PB_CONN_OPT_URL 900
+#define PB_CONN_OPT_TOKEN 901
+#define PB_CONN_OPT_CACERT 902
+#define PB_CONN_CLIENT_LONGOPTS                                                                    \
+    {"url", 1, NULL, PB_CONN_OPT_URL}, {"token", 1, NULL, PB_CONN_OPT_TOKEN}, {                    \
+        "cacert", 1, NULL, PB_CONN_OPT_CACERT                                                      \
+    }
+pb_client_opts_t pb_conn_client_opts(void);
+/* 1 when option c was one of them (stored in o), else 0. */
+int pb_conn_client_opt(int c, const char *arg, pb_client_opts_t *o);
+
 /* SIGTERM and SIGINT set the stop flag (pb_conn_stopping), SIGPIPE is ignored. */
 void pb_conn_signals(void);
 /* 1 once a signal arrived or pb_conn_stop was called. */
