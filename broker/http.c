@@ -129,6 +129,12 @@ static void on_close(struct evhttp_connection *conn, void *arg) {
     }
 }
 
+/* The API's error body for an answer http.c gives itself (msg: fixed text without quotes or
+ * backslashes). Returns its length, as snprintf. */
+static int error_json(char *out, size_t n, int status, const char *msg) {
+    return snprintf(out, n, "{\"error_code\":%d,\"message\":\"%s\"}", status, msg);
+}
+
 /* ---- connections ---------------------------------------------------------------------------
  * libevent 2.1's evhttp has no connection limit and restarts its timeout on every read, so a
  * client sending one byte every few seconds holds a connection for ever. Every accepted connection
@@ -180,7 +186,7 @@ static void conn_close(pb_conn_t *c, int status, const char *msg) {
     if (c->fd < 0) return;
     if (status && !c->h->new_ssl) {
         char body[400], head[512];
-        int bl = snprintf(body, sizeof body, "{\"error_code\":%d,\"message\":\"%s\"}", status, msg);
+        int bl = error_json(body, sizeof body, status, msg);
         int hl = snprintf(head, sizeof head,
                           "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: "
                           "%d\r\nConnection: close\r\n%s\r\n",
@@ -558,7 +564,7 @@ bad_utf8:
  * fixed text without quotes or backslashes. */
 static void refuse(struct evhttp_request *ev, int status, const char *msg) {
     char body[512];
-    int n = snprintf(body, sizeof body, "{\"error_code\":%d,\"message\":\"%s\"}", status, msg);
+    int n = error_json(body, sizeof body, status, msg);
     struct evkeyvalq *oh = evhttp_request_get_output_headers(ev);
     evhttp_add_header(oh, "Content-Type", "application/json");
     evhttp_add_header(oh, "Connection", "close");
