@@ -580,7 +580,7 @@ static void test_publish_bodies(void) {
         pb_publish_limits_t lim = {1 << 20, rnd(4) ? 50 : 3, rnd(4) ? 4096 : 120, 3,
                                    rnd(4) ? 1000 : 30};
         pb_publish_target_t t = {fuzz_w[0], 7, rnd(4) ? "occurredAt" : NULL, (int)rnd(2),
-                                 rnd(3) ? NULL : ks};
+                                 rnd(3) ? NULL : ks, 0};
         pb_buf_t body = {0};
         unsigned nrec = rnd(6);
         if (!ndjson) pb_buf_puts(&body, rnd(20) ? "{\"records\":[" : "{\"records\":[],\"x\":[");

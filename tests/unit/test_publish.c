@@ -167,7 +167,7 @@ static pb_publish_errors_t *prepare(const char *body, pb_publish_record_t *out, 
     pb_schema_t *s = g_schema;
     pb_publish_errors_t *e = calloc(1, sizeof *e);
     assert_int_equal(pb_publish_parse(body, strlen(body), PB_PUBLISH_JSON, &LIM, recs, e, &err), 0);
-    pb_publish_target_t t = {s, 7, "at", 1, g_key_schema};
+    pb_publish_target_t t = {s, 7, "at", 1, g_key_schema, 0};
     *rc = pb_publish_prepare(&t, &LIM, *recs, out, values, e, &err);
     return e;
 }
