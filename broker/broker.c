@@ -24,15 +24,6 @@
 #include "sub.h"
 #include "tls.h"
 
-static int ensure(pb_broker_t *b, const char *topic, int partitions, int timeout_ms,
-                  pb_err_t *err) {
-    int actual = 0;
-    int rc = pb_kafka_ensure_topic(b->kafka, topic, partitions, timeout_ms, &actual, err);
-    if (rc) return rc;
-    pb_log(DEBUG, "broker", "topic %s ready (%d partitions)", topic, actual);
-    return 0;
-}
-
 int pb_broker_check_limits(const pb_broker_t *b, const pb_product_t *p,
                            pb_broker_port_lookup_t lookup, const void *ctx, pb_err_t *err) {
     const pb_config_t *cfg = b->cfg;
@@ -77,30 +68,15 @@ int pb_broker_check_limits(const pb_broker_t *b, const pb_product_t *p,
     return 0;
 }
 
-int pb_broker_ensure_topics(pb_broker_t *b, const pb_product_t *p, pb_broker_port_lookup_t lookup,
-                            const void *ctx, int timeout_ms, pb_err_t *err) {
-    int rc = pb_broker_check_limits(b, p, lookup, ctx, err);
-    if (rc) return rc;
-    for (size_t j = 0; j < p->n_outputs && !rc; j++) {
-        rc = ensure(b, p->outputs[j].topic, p->outputs[j].partitions, timeout_ms, err);
-        if (!rc) rc = ensure(b, p->outputs[j].dlq_topic, p->outputs[j].partitions, timeout_ms, err);
-    }
-    for (size_t j = 0; j < p->n_inputs && !rc; j++) {
-        const pb_port_t *in = &p->inputs[j];
-        const pb_port_t *from = in->from ? lookup(ctx, in->from) : NULL;
-        rc = ensure(b, in->topic, from ? from->partitions : in->partitions, timeout_ms, err);
-    }
-    return rc;
-}
-
 /* ---- topic creation as a job ---- */
 
 typedef struct topics_job {
     pb_kafka_t *kafka;
     int timeout_ms;
-    size_t n;
-    char **topics;
-    int *partitions;
+    size_t n, cap;
+    pb_kafka_topic_req_t *t; /* t[i].topic owned */
+    char *log_topic;         /* start-up: the registry log, whose watermarks are looked up too */
+    int64_t log_low, log_high;
     int rc;
     pb_err_t err;
     pb_broker_topics_cb_t cb;
@@ -108,25 +84,51 @@ typedef struct topics_job {
 } topics_job_t;
 
 static void topics_job_free(topics_job_t *t) {
+    if (!t) return;
     for (size_t i = 0; i < t->n; i++)
-        free(t->topics[i]);
-    free(t->topics);
-    free(t->partitions);
+        free((char *)t->t[i].topic);
+    free(t->t);
+    free(t->log_topic);
     free(t);
 }
 
-static int topics_job_add(topics_job_t *t, const char *topic, int partitions) {
-    t->topics[t->n] = strdup(topic);
-    if (!t->topics[t->n]) return -1;
-    t->partitions[t->n++] = partitions;
+static int topics_job_add(topics_job_t *t, const char *topic, int partitions, int compact) {
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 16;
+        pb_kafka_topic_req_t *n = realloc(t->t, cap * sizeof *n);
+        if (!n) return -1;
+        t->t = n;
+        t->cap = cap;
+    }
+    char *name = strdup(topic);
+    if (!name) return -1;
+    t->t[t->n++] =
+        (pb_kafka_topic_req_t){.topic = name, .partitions = partitions, .compact = compact};
+    return 0;
+}
+
+/* The topics product p needs: each output port's topic and dead-letter topic, each input port's
+ * topic with the partition count of the output port it is bound to (routing keeps partitions). */
+static int topics_job_add_product(topics_job_t *t, const pb_product_t *p,
+                                  pb_broker_port_lookup_t lookup, const void *ctx) {
+    for (size_t j = 0; j < p->n_outputs; j++)
+        if (topics_job_add(t, p->outputs[j].topic, p->outputs[j].partitions, 0) ||
+            topics_job_add(t, p->outputs[j].dlq_topic, p->outputs[j].partitions, 0))
+            return -1;
+    for (size_t j = 0; j < p->n_inputs; j++) {
+        const pb_port_t *in = &p->inputs[j];
+        const pb_port_t *from = in->from && lookup ? lookup(ctx, in->from) : NULL;
+        if (topics_job_add(t, in->topic, from ? from->partitions : in->partitions, 0)) return -1;
+    }
     return 0;
 }
 
 static void topics_work(void *arg) { /* PB_JOB_TOPICS worker: sees only the job */
     topics_job_t *t = arg;
-    for (size_t i = 0; i < t->n && !t->rc; i++)
-        t->rc = pb_kafka_ensure_topic(t->kafka, t->topics[i], t->partitions[i], t->timeout_ms, NULL,
-                                      &t->err);
+    t->rc = pb_kafka_ensure_topics(t->kafka, t->t, t->n, t->timeout_ms, &t->err);
+    if (!t->rc && t->log_topic)
+        t->rc = pb_kafka_watermarks(t->kafka, t->log_topic, 0, &t->log_low, &t->log_high,
+                                    t->timeout_ms, &t->err);
 }
 
 static void topics_done(void *arg, int cancelled) {
@@ -140,41 +142,21 @@ int pb_broker_ensure_topics_async(pb_broker_t *b, const pb_product_t *p,
                                   pb_broker_topics_cb_t cb, void *arg, pb_err_t *err) {
     int rc = pb_broker_check_limits(b, p, lookup, ctx, err);
     if (rc) return rc;
-    size_t cap = 2 * p->n_outputs + p->n_inputs;
     topics_job_t *t = calloc(1, sizeof *t);
-    if (!t || !(t->topics = calloc(cap + 1, sizeof *t->topics)) ||
-        !(t->partitions = calloc(cap + 1, sizeof *t->partitions)))
-        goto nomem;
+    if (!t || topics_job_add_product(t, p, lookup, ctx)) goto nomem;
     t->kafka = b->kafka;
     t->timeout_ms = timeout_ms;
     t->cb = cb;
     t->arg = arg;
-    for (size_t j = 0; j < p->n_outputs; j++)
-        if (topics_job_add(t, p->outputs[j].topic, p->outputs[j].partitions) ||
-            topics_job_add(t, p->outputs[j].dlq_topic, p->outputs[j].partitions))
-            goto nomem;
-    for (size_t j = 0; j < p->n_inputs; j++) {
-        const pb_port_t *in = &p->inputs[j];
-        const pb_port_t *from = in->from ? lookup(ctx, in->from) : NULL;
-        if (topics_job_add(t, in->topic, from ? from->partitions : in->partitions)) goto nomem;
-    }
     if (!pb_jobs_submit(b->jobs, PB_JOB_TOPICS, topics_work, topics_done, t)) goto nomem;
     return 0;
 nomem:
-    if (t) topics_job_free(t);
+    topics_job_free(t);
     return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
 }
 
 static const pb_port_t *set_lookup(const void *ctx, const char *urn) {
     return pb_descriptor_set_port(ctx, urn);
-}
-
-/* Create every topic the loaded descriptors need. */
-static int ensure_topics(pb_broker_t *b, const pb_descriptor_set_t *set, pb_err_t *err) {
-    int rc = 0;
-    for (size_t i = 0; i < set->n_products && !rc; i++)
-        rc = pb_broker_ensure_topics(b, set->products[i], set_lookup, set, 15000, err);
-    return rc;
 }
 
 /* ---- descriptors -> registry ------------------------------------------------------------- */
@@ -387,17 +369,15 @@ int pb_broker_reload(pb_broker_t *b, pb_err_t *err) {
     return 0;
 }
 
-/* The Kafka side of start-up: topics, the registry follower, and everything that reads the
- * registry (metrics exporter, ops, subscriptions, routers). Blocking, bounded (topic creation, the
- * log's end offset): at start-up, or from kafka_retry once the cluster answers. */
-static int kafka_phase(pb_broker_t *b, pb_err_t *err) {
+/* The Kafka side of start-up, once the start-up job (every topic the registry, products.dir and
+ * lineage need, and the registry log's watermarks) is done: the registry follower and everything
+ * that reads the registry (metrics exporter, ops, subscriptions, routers). Loop thread; does not
+ * wait on Kafka. */
+static int kafka_phase(pb_broker_t *b, int64_t log_low, int64_t log_high, pb_err_t *err) {
     int rc;
     const pb_config_t *cfg = b->cfg;
-    if ((rc = pb_kafka_ensure_log_topic(b->kafka, cfg->registry_topic, 1, 15000, err))) return rc;
-    if ((rc = ensure_topics(b, b->products, err))) return rc;
-    if (*cfg->lineage_topic && (rc = ensure(b, cfg->lineage_topic, 1, 15000, err))) return rc;
-    b->store = pb_store_new(b->kafka, b->loop, cfg->registry_topic, cfg->publish_timeout_ms,
-                            on_applied, b, err);
+    b->store = pb_store_new(b->kafka, b->loop, cfg->registry_topic, log_low, log_high,
+                            cfg->publish_timeout_ms, on_applied, b, err);
     if (!b->store) return err->code;
     b->sync_needed = 1;
     b->sync_timer = pb_loop_timer_new(b->loop, 100, 1, sync_tick, b);
@@ -410,6 +390,7 @@ static int kafka_phase(pb_broker_t *b, pb_err_t *err) {
     pb_router_env_t renv = {
         .kafka = b->kafka,
         .loop = b->loop,
+        .jobs = b->jobs,
         .metrics = b->metrics,
         .registry_url = b->registry_url,
         .fetch_wait_ms = (int)cfg->router_fetch_wait_ms,
@@ -419,21 +400,75 @@ static int kafka_phase(pb_broker_t *b, pb_err_t *err) {
     return 0;
 }
 
-/* Kafka was out of reach at start: once the watch sees it, run the Kafka side of start-up. A
- * failure (Kafka gone again) is retried; the loop never waits more than one attempt. */
-static void kafka_retry(void *arg) {
-    pb_broker_t *b = arg;
-    if (b->kafka_started || b->stopping || !pb_kafka_reachable(b->kafka)) return;
-    pb_err_t err = {0};
-    if (kafka_phase(b, &err)) {
-        pb_log_rl(ERROR, "broker", "Kafka answers, but start-up with it failed: %s; trying again",
-                  err.msg);
+static void kafka_start_done(void *arg, int cancelled);
+
+/* Queue the start-up job: the topics of the registry log, of every product in products.dir (their
+ * limits checked now: a descriptor over a limit is a configuration error) and of the lineage
+ * topic, then the registry log's watermarks. Loop thread (or start-up, before the loop runs). */
+static int kafka_start_submit(pb_broker_t *b, pb_err_t *err) {
+    const pb_config_t *cfg = b->cfg;
+    const pb_descriptor_set_t *set = b->products;
+    int rc;
+    for (size_t i = 0; i < set->n_products; i++)
+        if ((rc = pb_broker_check_limits(b, set->products[i], set_lookup, set, err))) return rc;
+    topics_job_t *t = calloc(1, sizeof *t);
+    if (!t || !(t->log_topic = strdup(cfg->registry_topic)) ||
+        topics_job_add(t, cfg->registry_topic, 1, 1))
+        goto nomem;
+    for (size_t i = 0; i < set->n_products; i++)
+        if (topics_job_add_product(t, set->products[i], set_lookup, set)) goto nomem;
+    if (*cfg->lineage_topic && topics_job_add(t, cfg->lineage_topic, 1, 0)) goto nomem;
+    t->kafka = b->kafka;
+    t->timeout_ms = 15000 + 20 * (int)t->n; /* hundreds of products: more topics to wait for */
+    t->arg = b;
+    if (!pb_jobs_submit(b->jobs, PB_JOB_TOPICS, topics_work, kafka_start_done, t)) goto nomem;
+    b->kafka_starting = 1;
+    pb_log(INFO, "broker", "Kafka at %s answers: creating the %zu topics start-up needs",
+           pb_kafka_bootstrap(b->kafka), t->n);
+    return 0;
+nomem:
+    topics_job_free(t);
+    return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+}
+
+static void kafka_start_done(void *arg, int cancelled) {
+    topics_job_t *t = arg;
+    pb_broker_t *b = t->arg;
+    if (cancelled) {
+        topics_job_free(t);
         return;
     }
+    b->kafka_starting = 0;
+    pb_err_t err = {0};
+    int rc = t->rc;
+    if (rc)
+        err = t->err;
+    else
+        rc = kafka_phase(b, t->log_low, t->log_high, &err);
+    topics_job_free(t);
+    if (rc) {
+        snprintf(b->kafka_start_error, sizeof b->kafka_start_error, "%s", err.msg);
+        pb_log_rl(ERROR, "broker",
+                  "Kafka answers, but start-up with it failed: %s; trying again every second",
+                  err.msg);
+        return; /* kafka_retry submits the job again */
+    }
+    b->kafka_start_error[0] = 0;
     pb_loop_timer_destroy(b->kafka_timer);
     b->kafka_timer = NULL;
-    pb_log(INFO, "broker", "Kafka at %s answers: registry replay, topics and routers started",
+    pb_log(INFO, "broker", "Kafka at %s: topics ready; registry replay and routers started",
            pb_kafka_bootstrap(b->kafka));
+}
+
+/* Every second until the Kafka side of start-up is done: once the reachability probe sees the
+ * cluster, queue the start-up job (one at a time). The loop never waits on it. */
+static void kafka_retry(void *arg) {
+    pb_broker_t *b = arg;
+    if (b->kafka_started || b->kafka_starting || b->stopping || !pb_kafka_reachable(b->kafka))
+        return;
+    pb_err_t err = {0};
+    if (kafka_start_submit(b, &err))
+        pb_log_rl(ERROR, "broker", "cannot start the Kafka side: %s; trying again", err.msg);
 }
 
 /* Is path a route that names ports, products, subscriptions or subjects (404 before the replay
@@ -687,22 +722,23 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, const char *env_fil
     }
     for (size_t n = strlen(b->registry_url); n > 0 && b->registry_url[n - 1] == '/'; n--)
         b->registry_url[n - 1] = 0;
-    /* Kafka: at once when it answers within a few seconds (a failure then stops start-up, as a
-     * misconfiguration would); otherwise serve /healthz, say not ready, and start the Kafka side
-     * once the reachability probe (a PB_JOB_PROBE job every second) sees the cluster. The loop is
-     * not running yet: this one probe may wait here. */
+    /* Kafka: when it answers within a few seconds, the start-up job is queued at once (a
+     * descriptor over a limit stops start-up, as a misconfiguration would); otherwise serve
+     * /healthz, say not ready, and queue it once the reachability probe (a PB_JOB_PROBE job every
+     * second) sees the cluster. The loop is not running yet: this one probe may wait here. The
+     * timer also retries a start-up job that failed. */
+    b->kafka_timer = pb_loop_timer_new(b->loop, 1000, 1, kafka_retry, b);
+    if (!b->kafka_timer) {
+        rc = pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     if (pb_kafka_reachable(b->kafka) || pb_kafka_probe(b->kafka, 3000)) {
-        if ((rc = kafka_phase(b, err))) goto fail;
+        if ((rc = kafka_start_submit(b, err))) goto fail;
     } else {
         pb_log(WARN, "broker",
                "Kafka at %s does not answer: serving /healthz, /readyz says not ready, every other "
                "route answers 503 until it does; trying again every second",
                bootstrap);
-        b->kafka_timer = pb_loop_timer_new(b->loop, 1000, 1, kafka_retry, b);
-        if (!b->kafka_timer) {
-            rc = pb_err_set(err, PB_ERR_NOMEM, "out of memory");
-            goto fail;
-        }
     }
     if (b->port_file && (rc = write_port_file(b->port_file, pb_http_port(b->http), err))) goto fail;
     if (env_file && (rc = write_env_file(env_file, b->tls ? "https" : "http", host,
@@ -726,8 +762,12 @@ int pb_broker_ready(const pb_broker_t *b, const char **reason) {
         return 0;
     }
     if (!b->kafka_started) {
-        *reason = "Kafka has not answered since start-up (registry, topics and routers wait "
-                  "for it)";
+        *reason = b->kafka_starting ? "creating the topics start-up needs (registry, products.dir, "
+                                      "lineage); the registry replay follows"
+                  : b->kafka_start_error[0]
+                      ? b->kafka_start_error
+                      : "Kafka has not answered since start-up (registry, topics and routers "
+                        "wait for it)";
         return 0;
     }
     if (!pb_store_caught_up(b->store)) {

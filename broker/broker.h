@@ -47,6 +47,8 @@ typedef struct pb_broker {
     pb_loop_timer_t *metrics_timer; /* exporter.c: port freshness, every second */
     pb_loop_timer_t *kafka_timer;   /* start-up's Kafka side, retried while Kafka is out of reach */
     int kafka_started;              /* store, ops, sub and routers exist (Kafka answered once) */
+    int kafka_starting;             /* the start-up job (topics, registry log watermarks) runs */
+    char kafka_start_error[256];    /* why the last start-up job failed ("" none) */
     int registry_loaded; /* replayed with products.dir stored, once: registry routes are served */
     struct pb_ops *ops;  /* /v1/status rings, OpenLineage events, ops pages (ops.h) */
     struct pb_access *access;     /* authentication, authorization, limits, audit (access.h) */
@@ -91,16 +93,12 @@ typedef const pb_port_t *(*pb_broker_port_lookup_t)(const void *ctx, const char 
 int pb_broker_check_limits(const pb_broker_t *b, const pb_product_t *p,
                            pb_broker_port_lookup_t lookup, const void *ctx, pb_err_t *err);
 
-/* Create the topics product p needs, if missing (after pb_broker_check_limits, whose error it
- * returns): each output port's topic and dead-letter topic,
- * each input port's topic with the partition count of the output port it is bound to (found with
- * lookup; routing keeps partitions), else its own. Blocking, bounded per topic by timeout_ms. */
-int pb_broker_ensure_topics(pb_broker_t *b, const pb_product_t *p, pb_broker_port_lookup_t lookup,
-                            const void *ctx, int timeout_ms, pb_err_t *err);
-
-/* pb_broker_ensure_topics off the loop: the limits are checked and the topic list taken now (on
- * the loop, from lookup), the creation runs as a PB_JOB_TOPICS job, then cb(arg, rc, err,
- * cancelled) runs on the loop (rc 0, or PB_ERR_TIMEOUT/PB_ERR_UNAVAILABLE with err's reason;
+/* Create the topics product p needs, if missing, off the loop: each output port's topic and
+ * dead-letter topic, each input port's topic with the partition count of the output port it is
+ * bound to (found with lookup; routing keeps partitions), else its own. The limits
+ * (pb_broker_check_limits) are checked and the topic list taken now (on the loop, from lookup),
+ * the creation (pb_kafka_ensure_topics, one batch) runs as a PB_JOB_TOPICS job, then cb(arg, rc,
+ * err, cancelled) runs on the loop (rc 0, or PB_ERR_TIMEOUT/PB_ERR_UNAVAILABLE with err's reason;
  * cancelled = 1 at shutdown: then cb must only free arg). Returns 0 when the job was queued (cb
  * follows), or the limit's error (PB_ERR_TOO_LARGE, PB_ERR_INVALID) or PB_ERR_NOMEM at once (cb
  * is not called). Loop thread. */

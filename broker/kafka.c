@@ -578,46 +578,65 @@ static int request_via_control(pb_kafka_t *k, const char *topic, int partitions,
     return 0;
 }
 
-static int create_via_admin(pb_kafka_t *k, const char *topic, int partitions, int replication,
-                            int compact, int timeout_ms, pb_err_t *err) {
+/* Create the topics t[i] with need[i] set in ONE CreateTopics request; a topic that exists already
+ * is fine. */
+static int create_via_admin(pb_kafka_t *k, const pb_kafka_topic_req_t *t, const int *need, size_t n,
+                            int timeout_ms, pb_err_t *err) {
     char es[512];
     int rc = 0;
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, replication, es, sizeof es);
-    if (!nt) return pb_err_set(err, PB_ERR_INVALID, "topic %s: %s", topic, es);
-    if (compact) rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+    size_t nn = 0;
+    const char *first = NULL;
+    rd_kafka_NewTopic_t **nt = calloc(n ? n : 1, sizeof *nt);
+    if (!nt) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (!need[i]) continue;
+        if (!(nt[nn] = rd_kafka_NewTopic_new(t[i].topic, t[i].partitions, -1, es, sizeof es))) {
+            rc = pb_err_set(err, PB_ERR_INVALID, "topic %s: %s", t[i].topic, es);
+            break;
+        }
+        if (t[i].compact) rd_kafka_NewTopic_set_config(nt[nn], "cleanup.policy", "compact");
+        if (!first) first = t[i].topic;
+        nn++;
+    }
+    if (rc || !nn) goto out;
     rd_kafka_queue_t *q = rd_kafka_queue_new(k->rk);
     rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(k->rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_AdminOptions_set_request_timeout(o, timeout_ms, es, sizeof es);
     rd_kafka_AdminOptions_set_operation_timeout(o, timeout_ms, es, sizeof es);
-    rd_kafka_CreateTopics(k->rk, &nt, 1, o, q);
+    rd_kafka_CreateTopics(k->rk, nt, nn, o, q);
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 2000);
     if (!ev) {
-        rc = pb_err_set(err, PB_ERR_TIMEOUT, "create topic %s: no answer in %d ms", topic,
-                        timeout_ms);
+        rc = pb_err_set(err, PB_ERR_TIMEOUT, "create %zu topics (%s...): no answer in %d ms", nn,
+                        first, timeout_ms);
     } else if (rd_kafka_event_error(ev)) {
-        rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "create topic %s: %s", topic,
+        rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "create %zu topics (%s...): %s", nn, first,
                         rd_kafka_event_error_string(ev));
     } else {
-        size_t n = 0;
+        size_t cnt = 0;
         const rd_kafka_topic_result_t **tr =
-            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-        for (size_t i = 0; i < n; i++) {
+            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
+        for (size_t i = 0; i < cnt && !rc; i++) {
             rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
             if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-                rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "create topic %s: %s", topic,
+                rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "create topic %s: %s",
+                                rd_kafka_topic_result_name(tr[i]),
                                 rd_kafka_topic_result_error_string(tr[i]));
         }
     }
     if (ev) rd_kafka_event_destroy(ev);
     rd_kafka_AdminOptions_destroy(o);
     rd_kafka_queue_destroy(q);
-    rd_kafka_NewTopic_destroy(nt);
+out:
+    for (size_t i = 0; i < nn; i++)
+        rd_kafka_NewTopic_destroy(nt[i]);
+    free(nt);
     return rc;
 }
 
-static int ensure_topic(pb_kafka_t *k, const char *topic, int partitions, int compact,
-                        int timeout_ms, int *actual, pb_err_t *err) {
+int pb_kafka_ensure_topics(pb_kafka_t *k, pb_kafka_topic_req_t *t, size_t n, int timeout_ms,
+                           pb_err_t *err) {
     int64_t deadline = now_ms() + timeout_ms;
+    if (!n) return 0;
     if (!k->embedded_known) {
         /* Kafka did not answer when the client started: is it an embedded cluster? */
         int ctl = pb_kafka_partition_count(k, PB_KAFKA_CONTROL_TOPIC, timeout_ms, err);
@@ -630,34 +649,75 @@ static int ensure_topic(pb_kafka_t *k, const char *topic, int partitions, int co
                    "its control topic",
                    k->bootstrap);
     }
-    int n = pb_kafka_partition_count(k, topic, timeout_ms, err);
-    if (n == -2) return err ? err->code : PB_ERR_UNAVAILABLE;
-    if (n < 0) {
-        int rc;
-        if (k->cluster)
-            rc = pb_kafka_cluster_create_topic(k->cluster, topic, partitions, err);
-        else if (k->embedded)
-            rc = request_via_control(k, topic, partitions, err);
-        else
-            rc = create_via_admin(k, topic, partitions, -1, compact, timeout_ms, err);
-        if (rc) return rc;
-        /* Wait until metadata shows it (the embedded cluster applies commands asynchronously). */
+    int rc = 0;
+    const char **names = calloc(n, sizeof *names);
+    int *counts = calloc(n, sizeof *counts), *need = calloc(n, sizeof *need);
+    if (!names || !counts || !need) {
+        rc = pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        names[i] = t[i].topic;
+    if ((rc = pb_kafka_partition_counts(k, names, n, counts, timeout_ms, err))) goto out;
+    size_t missing = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (counts[i] >= 0) continue;
+        need[i] = 1; /* once per name: a list may name a topic twice */
+        for (size_t j = 0; j < i && need[i]; j++)
+            if (need[j] && !strcmp(names[j], names[i])) need[i] = 0;
+        missing += (size_t)need[i];
+    }
+    if (missing) {
+        if (!k->cluster && !k->embedded) {
+            rc = create_via_admin(k, t, need, n, timeout_ms, err);
+        } else {
+            for (size_t i = 0; i < n && !rc; i++)
+                if (need[i])
+                    rc = k->cluster ? pb_kafka_cluster_create_topic(k->cluster, names[i],
+                                                                    t[i].partitions, err)
+                                    : request_via_control(k, names[i], t[i].partitions, err);
+        }
+        if (rc) goto out;
+        /* Wait until metadata shows them all (the embedded cluster applies commands
+         * asynchronously; a real cluster propagates metadata). */
         for (;;) {
-            n = pb_kafka_partition_count(k, topic, 2000, err);
-            if (n >= 0) break;
-            if (now_ms() > deadline)
-                return pb_err_set(err, PB_ERR_TIMEOUT, "topic %s was not created within %d ms",
-                                  topic, timeout_ms);
+            size_t absent = 0, first = 0;
+            if (!pb_kafka_partition_counts(k, names, n, counts, 2000, NULL)) {
+                for (size_t i = n; i-- > 0;)
+                    if (counts[i] < 0) absent++, first = i;
+            } else {
+                absent = n;
+            }
+            if (!absent) break;
+            if (now_ms() > deadline) {
+                rc = pb_err_set(err, PB_ERR_TIMEOUT, "topic %s%s was not created within %d ms",
+                                names[first], absent > 1 ? " (and others)" : "", timeout_ms);
+                goto out;
+            }
             usleep(20 * 1000);
         }
     }
-    if (actual) *actual = n;
-    if (n != partitions)
-        pb_log(WARN, "kafka",
-               "topic %s exists with %d partitions, the descriptor asks for %d; keeping %d "
-               "(changing the count would move keys between partitions)",
-               topic, n, partitions, n);
-    return 0;
+    for (size_t i = 0; i < n; i++) {
+        t[i].actual = counts[i];
+        if (counts[i] != t[i].partitions && (!i || strcmp(names[i], names[i - 1])))
+            pb_log(WARN, "kafka",
+                   "topic %s exists with %d partitions, the descriptor asks for %d; keeping %d "
+                   "(changing the count would move keys between partitions)",
+                   names[i], counts[i], t[i].partitions, counts[i]);
+    }
+out:
+    free(names);
+    free(counts);
+    free(need);
+    return rc;
+}
+
+static int ensure_topic(pb_kafka_t *k, const char *topic, int partitions, int compact,
+                        int timeout_ms, int *actual, pb_err_t *err) {
+    pb_kafka_topic_req_t t = {.topic = topic, .partitions = partitions, .compact = compact};
+    int rc = pb_kafka_ensure_topics(k, &t, 1, timeout_ms, err);
+    if (!rc && actual) *actual = t.actual;
+    return rc;
 }
 
 /* ---- producing ------------------------------------------------------------------------------ */
@@ -729,8 +789,8 @@ struct pb_kafka_log {
     void *arg;
 };
 
-pb_kafka_log_t *pb_kafka_log_new(pb_kafka_t *k, const char *topic, int timeout_ms,
-                                 pb_kafka_log_cb_t cb, void *arg, pb_err_t *err) {
+pb_kafka_log_t *pb_kafka_log_new(pb_kafka_t *k, const char *topic, int64_t low, int64_t high,
+                                 int timeout_ms, pb_kafka_log_cb_t cb, void *arg, pb_err_t *err) {
     rd_kafka_conf_t *conf = NULL;
     rd_kafka_topic_partition_list_t *tp = NULL;
     pb_kafka_log_t *l = calloc(1, sizeof *l);
@@ -761,8 +821,9 @@ pb_kafka_log_t *pb_kafka_log_new(pb_kafka_t *k, const char *topic, int timeout_m
     l->rk = client_new(RD_KAFKA_CONSUMER, conf, "registry follower", err);
     conf = NULL;
     if (!l->rk) goto fail;
-    int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(l->rk, topic, 0, &lo, &hi, timeout_ms);
+    int64_t lo = low, hi = high;
+    rd_kafka_resp_err_t e =
+        low >= 0 ? 0 : rd_kafka_query_watermark_offsets(l->rk, topic, 0, &lo, &hi, timeout_ms);
     if (e) {
         pb_err_set(err, PB_ERR_UNAVAILABLE, "registry log %s: cannot read its end offset: %s",
                    topic, rd_kafka_err2str(e));

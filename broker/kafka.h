@@ -93,6 +93,25 @@ const char *pb_kafka_bootstrap(const pb_kafka_t *k);
 int pb_kafka_ensure_topic(pb_kafka_t *k, const char *topic, int partitions, int timeout_ms,
                           int *actual, pb_err_t *err);
 
+/* One topic of pb_kafka_ensure_topics. */
+typedef struct pb_kafka_topic_req {
+    const char *topic; /* borrowed */
+    int partitions;    /* wanted when it is created */
+    int compact;       /* a log topic: cleanup.policy=compact on a real cluster */
+    int actual;        /* out: its partition count (an existing topic keeps its own, logged) */
+} pb_kafka_topic_req_t;
+
+/*
+ * pb_kafka_ensure_topic for t[0..n) together: one metadata look-up, the missing ones created in
+ * one request (CreateTopics on a real cluster; one command each on an embedded one), then one wait
+ * until metadata shows them all, bounded by timeout_ms for the whole list (hundreds of products at
+ * start-up cost seconds, not one round of waits per topic). A name may appear twice. Blocking,
+ * thread-safe: jobs and start-up only. Returns 0, PB_ERR_TIMEOUT (naming a topic still missing),
+ * PB_ERR_UNAVAILABLE or PB_ERR_INVALID with the reason.
+ */
+int pb_kafka_ensure_topics(pb_kafka_t *k, pb_kafka_topic_req_t *t, size_t n, int timeout_ms,
+                           pb_err_t *err);
+
 /* The same for a log topic: cleanup.policy=compact when the broker creates it on a real cluster
  * (the embedded cluster has no compaction). */
 int pb_kafka_ensure_log_topic(pb_kafka_t *k, const char *topic, int partitions, int timeout_ms,
@@ -166,10 +185,12 @@ typedef struct pb_kafka_log pb_kafka_log_t;
 typedef void (*pb_kafka_log_cb_t)(void *arg, int64_t offset, const void *key, size_t klen,
                                   const void *val, size_t vlen);
 
-/* Follow partition 0 of topic from its first offset. Blocks (bounded by timeout_ms) to read the
- * end offset, which decides when the replay is caught up. Returns NULL with err set. */
-pb_kafka_log_t *pb_kafka_log_new(pb_kafka_t *k, const char *topic, int timeout_ms,
-                                 pb_kafka_log_cb_t cb, void *arg, pb_err_t *err);
+/* Follow partition 0 of topic from its first offset. low and high are its watermarks as the caller
+ * looked them up off the loop (pb_kafka_watermarks); the replay is caught up once the follower
+ * passed high. low < 0: look them up here, blocking up to timeout_ms (tests, tools). Returns NULL
+ * with err set. */
+pb_kafka_log_t *pb_kafka_log_new(pb_kafka_t *k, const char *topic, int64_t low, int64_t high,
+                                 int timeout_ms, pb_kafka_log_cb_t cb, void *arg, pb_err_t *err);
 
 /* Wake fd of the follower: readable when records are waiting; then call pb_kafka_log_serve. */
 int pb_kafka_log_wake_fd(const pb_kafka_log_t *l);

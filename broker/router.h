@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "jobs.h"
 #include "kafka.h"
 #include "loop.h"
 #include "metrics.h"
@@ -141,6 +142,8 @@ typedef struct pb_routers pb_routers_t;
 typedef struct pb_router_env {
     pb_kafka_t *kafka;        /* borrowed */
     pb_loop_t *loop;          /* borrowed; NULL: the caller serves pb_routers_wake_fd itself */
+    pb_jobs_t *jobs;          /* borrowed: resume look-ups (committed offsets, input tails,
+                               * watermarks) run as PB_JOB_OFFSETS jobs; NULL: inline (tests) */
     pb_metrics_t *metrics;    /* borrowed; NULL counts nothing */
     const char *registry_url; /* ce_dataschema's base (copied) */
     int commit_interval_ms;   /* how often acknowledged offsets are committed (0: 1000) */

@@ -121,9 +121,9 @@ static void on_tick(void *arg) {
     }
 }
 
-pb_store_t *pb_store_new(pb_kafka_t *k, pb_loop_t *loop, const char *topic,
-                         int64_t write_timeout_ms, pb_store_applied_cb_t applied, void *actx,
-                         pb_err_t *err) {
+pb_store_t *pb_store_new(pb_kafka_t *k, pb_loop_t *loop, const char *topic, int64_t low,
+                         int64_t high, int64_t write_timeout_ms, pb_store_applied_cb_t applied,
+                         void *actx, pb_err_t *err) {
     pb_store_t *s = calloc(1, sizeof *s);
     if (!s || !(s->topic = strdup(topic)) || !(s->reg = pb_registry_new())) {
         pb_store_destroy(s);
@@ -134,7 +134,7 @@ pb_store_t *pb_store_new(pb_kafka_t *k, pb_loop_t *loop, const char *topic,
     s->timeout_ms = write_timeout_ms;
     s->applied = applied;
     s->actx = actx;
-    s->log = pb_kafka_log_new(k, topic, 15000, on_record, s, err);
+    s->log = pb_kafka_log_new(k, topic, low, high, 15000, on_record, s, err);
     if (!s->log) goto fail;
     if (pb_loop_watch_fd(loop, pb_kafka_log_wake_fd(s->log), on_log, s, err)) goto fail;
     s->timer = pb_loop_timer_new(loop, 250, 1, on_tick, s);

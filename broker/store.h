@@ -31,10 +31,13 @@ typedef void (*pb_store_done_cb_t)(void *ctx, const pb_registry_result_t *res, i
 /* Called after every applied record (also during replay), e.g. to create topics. May be NULL. */
 typedef void (*pb_store_applied_cb_t)(void *ctx, const pb_registry_result_t *res);
 
-/* Start replaying `topic` (which must exist). write_timeout_ms bounds a write's read-back. */
-pb_store_t *pb_store_new(pb_kafka_t *k, pb_loop_t *loop, const char *topic,
-                         int64_t write_timeout_ms, pb_store_applied_cb_t applied, void *actx,
-                         pb_err_t *err);
+/* Start replaying `topic` (which must exist) from its first offset; the replay is caught up once it
+ * passed high. low and high are the topic's watermarks, looked up off the loop by the caller (a
+ * job); low < 0: looked up here, blocking up to 15 s. write_timeout_ms bounds a write's read-back.
+ */
+pb_store_t *pb_store_new(pb_kafka_t *k, pb_loop_t *loop, const char *topic, int64_t low,
+                         int64_t high, int64_t write_timeout_ms, pb_store_applied_cb_t applied,
+                         void *actx, pb_err_t *err);
 
 /* The registry state (read-only for callers; only the store applies records). */
 const pb_registry_t *pb_store_registry(const pb_store_t *s);

@@ -139,7 +139,7 @@ static void log_follower(void **state) {
     assert_int_equal(count, 5);
 
     n_seen = 0;
-    pb_kafka_log_t *l = pb_kafka_log_new(k, "t.log", 5000, on_record, NULL, &err);
+    pb_kafka_log_t *l = pb_kafka_log_new(k, "t.log", -1, -1, 5000, on_record, NULL, &err);
     assert_non_null(l);
     assert_false(pb_kafka_log_caught_up(l));
     for (int64_t end = pb_loop_now_ms() + 10000;
