@@ -1009,6 +1009,8 @@ struct pb_kafka_consumer {
     pb_kafka_batch_cb_t on_batch;
     pb_kafka_rebalance_cb_t on_rebalance;
     void *arg;
+    int cooperative;   /* partition.assignment.strategy=cooperative-sticky */
+    int assigned_once; /* the group gave it an assignment (maybe empty) at least once */
 };
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
@@ -1018,6 +1020,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
     pb_kafka_tp_t *tp = calloc(n ? n : 1, sizeof *tp);
     int assigned = e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
     PB_ASSERT(tp); /* a few bytes: without them the group cannot make progress */
+    if (assigned) c->assigned_once = 1;
     for (size_t i = 0; i < n; i++) {
         tp[i].partition = parts->elems[i].partition;
         tp[i].offset = PB_KAFKA_OFFSET_STORED;
@@ -1032,6 +1035,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
     if (assigned) {
         for (size_t i = 0; i < n; i++)
             parts->elems[i].offset = tp[i].offset;
+        if (n && tp[0].offset == PB_KAFKA_OFFSET_HOLD) {
+            /* The owner assigns later (pb_kafka_consumer_assign), once it knows where each
+             * partition starts; the group waits for that call meanwhile. */
+            pb_log(DEBUG, "kafka", "%s: assignment of %zu partitions deferred", c->topic, n);
+            free(tp);
+            return;
+        }
         if (coop)
             ce = rd_kafka_incremental_assign(rk, parts);
         else
@@ -1109,6 +1119,7 @@ pb_kafka_consumer_t *pb_kafka_consumer_new(pb_kafka_t *k, const pb_kafka_consume
     if (conf->cooperative &&
         conf_set(rconf, "partition.assignment.strategy", "cooperative-sticky", err))
         goto fail;
+    c->cooperative = conf->cooperative;
     rd_kafka_conf_set_opaque(rconf, c);
     rd_kafka_conf_set_rebalance_cb(rconf, rebalance_cb);
     rd_kafka_conf_set_offset_commit_cb(rconf, commit_cb);
@@ -1224,6 +1235,25 @@ int pb_kafka_consumer_seek(pb_kafka_consumer_t *c, const char *topic, int32_t pa
     return rc;
 }
 
+int pb_kafka_consumer_assign(pb_kafka_consumer_t *c, const pb_kafka_tp_t *parts, size_t n,
+                             pb_err_t *err) {
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)(n ? n : 1));
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(l, parts[i].topic ? parts[i].topic : c->topic,
+                                          parts[i].partition)
+            ->offset = parts[i].offset;
+    int coop = !strcmp(rd_kafka_rebalance_protocol(c->rk), "COOPERATIVE");
+    rd_kafka_error_t *ce = coop ? rd_kafka_incremental_assign(c->rk, l) : NULL;
+    rd_kafka_resp_err_t ae = coop ? 0 : rd_kafka_assign(c->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    int rc = 0;
+    if (ce || ae)
+        rc = pb_err_set(err, PB_ERR_INVALID, "assign %zu partitions: %s", n,
+                        ce ? rd_kafka_error_string(ce) : rd_kafka_err2str(ae));
+    if (ce) rd_kafka_error_destroy(ce);
+    return rc;
+}
+
 static rd_kafka_topic_partition_list_t *tp_list(const char *topic, const pb_kafka_tp_t *p,
                                                 size_t n) {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)(n ? n : 1));
@@ -1295,7 +1325,18 @@ void pb_kafka_consumer_destroy(pb_kafka_consumer_t *c) {
         /* The revocation is served from here through rebalance_cb. */
         rd_kafka_consumer_close(c->rk);
         if (c->q) rd_kafka_queue_destroy(c->q);
-        rd_kafka_destroy(c->rk);
+        /* librdkafka < 2.3 aborts when a cooperative-sticky consumer is destroyed before its
+         * first assignment (assertion `assignor_state' in rd_kafka_sticky_assignor_state_destroy,
+         * librdkafka issue #4312). Such a consumer (stopped within seconds of starting: only at
+         * shutdown, since the fan-out reader lives as long as the routers) is closed and left to
+         * the process's exit instead. */
+        if (c->cooperative && !c->assigned_once && rd_kafka_version() < 0x020300ff)
+            pb_log(DEBUG, "kafka",
+                   "%s: closed before its first assignment; not destroyed "
+                   "(librdkafka issue #4312)",
+                   c->topic);
+        else
+            rd_kafka_destroy(c->rk);
     }
     wake_close(&c->wake);
     free(c->msgs);
@@ -1693,11 +1734,12 @@ int pb_kafka_producer_group_commit(pb_kafka_producer_t *p, const char *group,
 
 int pb_kafka_producer_commits_pending(const pb_kafka_producer_t *p) { return p->commits; }
 
-int pb_kafka_producer_groups_committed(pb_kafka_producer_t *p, pb_kafka_group_query_t *q, size_t n,
-                                       int timeout_ms, pb_err_t *err) {
+/* Committed offsets of several groups through client rk (see pb_kafka_groups_committed). */
+static int groups_committed(rd_kafka_t *rk, pb_kafka_group_query_t *q, size_t n, int timeout_ms,
+                            pb_err_t *err) {
     int64_t deadline = now_ms() + timeout_ms;
     size_t sent = 0, got = 0;
-    rd_kafka_queue_t *rq = rd_kafka_queue_new(p->rk);
+    rd_kafka_queue_t *rq = rd_kafka_queue_new(rk);
     for (size_t i = 0; i < n; i++) {
         for (size_t j = 0; j < q[i].n; j++)
             q[i].parts[j].offset = PB_KAFKA_OFFSET_INVALID;
@@ -1710,9 +1752,9 @@ int pb_kafka_producer_groups_committed(pb_kafka_producer_t *p, pb_kafka_group_qu
         rd_kafka_topic_partition_list_destroy(l);
         if (!r) continue;
         rd_kafka_AdminOptions_t *o =
-            rd_kafka_AdminOptions_new(p->rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
+            rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
         rd_kafka_AdminOptions_set_opaque(o, &q[i]);
-        rd_kafka_ListConsumerGroupOffsets(p->rk, &r, 1, o, rq);
+        rd_kafka_ListConsumerGroupOffsets(rk, &r, 1, o, rq);
         rd_kafka_AdminOptions_destroy(o);
         rd_kafka_ListConsumerGroupOffsets_destroy(r);
         sent++;
@@ -1755,6 +1797,16 @@ int pb_kafka_producer_groups_committed(pb_kafka_producer_t *p, pb_kafka_group_qu
                           sent - got, sent, timeout_ms);
     if (first[0]) return pb_err_set(err, PB_ERR_UNAVAILABLE, "committed offsets: %s", first);
     return 0;
+}
+
+int pb_kafka_producer_groups_committed(pb_kafka_producer_t *p, pb_kafka_group_query_t *q, size_t n,
+                                       int timeout_ms, pb_err_t *err) {
+    return groups_committed(p->rk, q, n, timeout_ms, err);
+}
+
+int pb_kafka_groups_committed(pb_kafka_t *k, pb_kafka_group_query_t *q, size_t n, int timeout_ms,
+                              pb_err_t *err) {
+    return groups_committed(k->rk, q, n, timeout_ms, err);
 }
 
 /* The topic's handle; *cached 0 when the table is full (the caller destroys it after use). */
@@ -2502,6 +2554,14 @@ pb_kafka_lag_t *pb_kafka_lag_new(pb_kafka_t *k, const pb_config_t *cfg, pb_err_t
     l->admin_ok = 1;
     rd_kafka_conf_t *conf =
         sub_consumer_conf(k, "portbroker.lag.reader", "portbroker-lag", NULL, err);
+    /* A watermark look-up waits for its request, whatever its timeout argument: with the brokers
+     * down a request waits socket.timeout.ms (60 s by default) per partition, and the poller (and
+     * a shutdown that stops it) with it. A role default: kafka.socket.timeout.ms overrides it. */
+    if (conf && !operator_sets(k->cfg, "socket.timeout.ms") &&
+        conf_set(conf, "socket.timeout.ms", "5000", err)) {
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
     if (!conf || !(l->reader = client_new(RD_KAFKA_CONSUMER, conf, "lag probe", err))) goto fail;
     rd_kafka_poll_set_consumer(l->reader);
     return l;

@@ -230,6 +230,10 @@ const char *pb_kafka_version(void);
 #define PB_KAFKA_OFFSET_END (-1)        /* the next record produced */
 #define PB_KAFKA_OFFSET_STORED (-1000)  /* the group's committed offset, else auto.offset.reset */
 #define PB_KAFKA_OFFSET_INVALID (-1001) /* "none": no committed offset */
+/* Only from a rebalance callback, as the FIRST partition's offset: the assignment is deferred; the
+ * owner calls pb_kafka_consumer_assign with every partition of it once it knows where each starts
+ * (the group waits for that call). */
+#define PB_KAFKA_OFFSET_HOLD (-1002)
 
 /* A consumed message, borrowed for the duration of the callback that receives it (copy what you
  * keep). key/value are NULL when absent. timestamp_ms is -1 when unknown. */
@@ -271,7 +275,9 @@ typedef void (*pb_kafka_batch_cb_t)(void *arg, const pb_kafka_msg_t *msgs, size_
 /*
  * The group gave (assigned = 1) or takes away (assigned = 0) the partitions parts[0..n) of the
  * consumer's topic. On assignment each offset is PB_KAFKA_OFFSET_STORED; the callback may set any
- * offset (absolute or PB_KAFKA_OFFSET_*) where consumption of that partition starts. On revocation
+ * offset (absolute or PB_KAFKA_OFFSET_*) where consumption of that partition starts, or set
+ * parts[0].offset to PB_KAFKA_OFFSET_HOLD to assign later with pb_kafka_consumer_assign (for
+ * starts decided by a job: the callback must not wait on Kafka). On revocation
  * the partitions are still assigned while the callback runs: finish or abandon in-flight work
  * (blocking, bounded, is fine) before returning; no message of them is delivered afterwards. n may
  * be 0. Called from pb_kafka_consumer_serve and pb_kafka_consumer_destroy.
@@ -338,6 +344,12 @@ int pb_kafka_consumer_pause(pb_kafka_consumer_t *c, const char *topic, int32_t p
  * change a pause. Returns 0 or PB_ERR_INVALID (not assigned, bad offset). */
 int pb_kafka_consumer_seek(pb_kafka_consumer_t *c, const char *topic, int32_t partition,
                            int64_t offset, pb_err_t *err);
+
+/* Apply an assignment deferred by the rebalance callback (PB_KAFKA_OFFSET_HOLD): every partition
+ * the callback was given, each with its start offset (absolute or PB_KAFKA_OFFSET_*). Loop thread.
+ * Returns 0 or PB_ERR_INVALID (the group moved on meanwhile: it rebalances again). */
+int pb_kafka_consumer_assign(pb_kafka_consumer_t *c, const pb_kafka_tp_t *parts, size_t n,
+                             pb_err_t *err);
 
 /* Commit offsets (each the NEXT offset to consume of its partition) for the group, asynchronously;
  * failures are logged when served. Returns 0, or PB_ERR_UNAVAILABLE when it cannot be queued. */
@@ -488,6 +500,9 @@ typedef struct pb_kafka_group_query {
  * offsets stay PB_KAFKA_OFFSET_INVALID). */
 int pb_kafka_producer_groups_committed(pb_kafka_producer_t *p, pb_kafka_group_query_t *q, size_t n,
                                        int timeout_ms, pb_err_t *err);
+/* The same through the broker's own client (thread-safe: for jobs, whose owner may be gone). */
+int pb_kafka_groups_committed(pb_kafka_t *k, pb_kafka_group_query_t *q, size_t n, int timeout_ms,
+                              pb_err_t *err);
 /* Messages sent and not yet delivered (acknowledged or failed). */
 int pb_kafka_producer_inflight(const pb_kafka_producer_t *p);
 

@@ -225,6 +225,7 @@ typedef struct slot {
 /* One binding's progress on one partition of its output topic. */
 typedef struct part {
     int assigned;
+    int resolving;    /* a recovery's look-ups run (a job): ignore the partition until it is done */
     int broken;       /* a record was not produced: ignore the partition, then resume from the
                        * input's tail */
     int64_t retry_ms; /* earliest time of the next recovery attempt */
@@ -266,7 +267,6 @@ typedef struct part {
  * this long, so they cost one rebalance. */
 #define SUBSCRIBE_QUIET_MS 300
 
-#define DECLARE_CHECKS 5 /* topic look-ups for unbound declared ports per reconcile */
 /* Direct writes timestamped up to this long before the reader got their partition are counted
  * (producer clocks, and records written while the partition moved between instances). */
 #define COUNT_SLACK_MS 10000
@@ -291,6 +291,7 @@ typedef struct router {
     pb_routers_t *rs;
     port_t *port; /* NULL once removed */
     uint32_t slot;
+    uint64_t serial; /* unique in the process: how a job's result finds its binding again */
     int binding_id;
     int seen; /* reconcile mark */
     char *from, *to, *start;
@@ -316,6 +317,9 @@ typedef struct router {
 /* The shared reader's state of one partition of an output topic. */
 typedef struct fpart {
     int assigned;
+    int resolving;    /* assigned paused: the bindings' positions are being looked up (a job) */
+    uint32_t gen;     /* bumped at every assignment and revocation: a job's result for an older
+                       * one is dropped */
     int64_t pos;      /* offset of the next record it delivers (-1: unknown) */
     int64_t counted;  /* direct writes below it are counted (-1: from the next one read) */
     int64_t since_ms; /* wall time of the assignment: older records are history, not counted */
@@ -355,6 +359,11 @@ struct pb_routers {
     size_t hcap;
     pb_loop_timer_t *tick;
     int retry; /* a binding could not be routed yet (topics missing): reconcile again on tick */
+    uint64_t next_serial;
+    struct rjob *jobs; /* resume look-ups in flight (cancelled at destroy) */
+    struct tentry *tc; /* topic cache (open addressing) */
+    size_t tc_n, tc_cap;
+    struct tjob *tjob; /* the topic look-up in flight (one at a time) */
 };
 
 static void *grow(void *a, size_t *cap, size_t elem) {
@@ -426,7 +435,8 @@ static fpart_t *fpart_of(port_t *pt, int32_t partition) {
         fpart_t *np = realloc(pt->parts, n * sizeof *np);
         PB_ASSERT(np);
         for (size_t i = pt->n_parts; i < n; i++) {
-            np[i].assigned = 0;
+            np[i].assigned = np[i].resolving = 0;
+            np[i].gen = 0;
             np[i].pos = np[i].counted = -1;
         }
         pt->parts = np;
@@ -874,6 +884,7 @@ static void on_batch(void *arg, const pb_kafka_msg_t *msgs, size_t n) {
         port_t *pt = port_find(rs, m->topic);
         if (!pt) continue; /* a topic no longer bound: its partitions are being revoked */
         fpart_t *fp = fpart_of(pt, m->partition);
+        if (fp->resolving) continue; /* not assigned yet (deferred): nothing is read */
         fp->pos = m->offset + 1;
         /* Once per record, whatever rewinds the bindings ask for. */
         if (pt->m && rs->reg && m->offset >= fp->counted) {
@@ -893,13 +904,107 @@ static void on_batch(void *arg, const pb_kafka_msg_t *msgs, size_t n) {
 
 /* ---- where each binding resumes ---- */
 
-/* One binding's partition whose resume position is to be decided. */
+/* Deciding where a binding's partition resumes takes look-ups in Kafka (its group's committed
+ * offset, the input partition's last record, the output partition's watermarks): they run as a
+ * PB_JOB_OFFSETS job on copies (a binding may go meanwhile), and the decisions are applied on the
+ * loop when it completes. Meanwhile the reader's new partitions wait unassigned (the assignment
+ * is deferred: the group waits for it), a recovering binding partition is ignored. */
+
+typedef enum resume_kind {
+    RESUME_ASSIGNED, /* the group gave the shared reader partitions: they are assigned, each
+                      * where its furthest-behind binding resumes */
+    RESUME_JOINED,   /* a new binding of partitions the reader holds: the reader goes back if
+                      * it needs to */
+    RESUME_RECOVER,  /* a binding's partition after a failed delivery */
+} resume_kind_t;
+
+/* One binding partition to decide (strings copied: the job sees nothing of the routers). */
 typedef struct want {
-    router_t *r;
+    uint64_t serial; /* the binding */
     int32_t pn;
+    uint32_t gen; /* its port partition's fpart_t.gen at submit */
+    char *group, *out_topic, *in_topic, *start, *to;
+    int in_parts;
     int64_t lineage_next, tail, committed;
     int64_t off; /* the decision: absolute, or PB_KAFKA_OFFSET_BEGINNING / _END */
+    pb_router_resume_why_t why;
 } want_t;
+
+/* A partition of the shared reader's deferred assignment (RESUME_ASSIGNED). */
+typedef struct held {
+    char *topic;
+    int32_t pn;
+    uint32_t gen;
+    int64_t end; /* its end offset, looked up by the job (-1 unknown): where the reader starts when
+                  * no binding needs earlier records, so records written while it was held are
+                  * still read (counted as direct writes) */
+} held_t;
+
+typedef struct rjob {
+    pb_routers_t *rs; /* on the loop only */
+    pb_kafka_t *kafka;
+    resume_kind_t kind;
+    want_t *w;
+    size_t n, cap;
+    held_t *held;
+    size_t n_held;
+    pb_job_t *job;
+    struct rjob *next, **prev;
+    char warn[512], error[512]; /* what the look-ups could not learn (logged on the loop) */
+} rjob_t;
+
+static const char *kind_context(resume_kind_t k) {
+    return k == RESUME_ASSIGNED ? "assigned"
+           : k == RESUME_JOINED ? "joined"
+                                : "after a failed delivery";
+}
+
+static void rjob_free(rjob_t *j) {
+    if (!j) return;
+    for (size_t i = 0; i < j->n; i++) {
+        free(j->w[i].group);
+        free(j->w[i].out_topic);
+        free(j->w[i].in_topic);
+        free(j->w[i].start);
+        free(j->w[i].to);
+    }
+    for (size_t i = 0; i < j->n_held; i++)
+        free(j->held[i].topic);
+    free(j->w);
+    free(j->held);
+    free(j);
+}
+
+static rjob_t *rjob_new(pb_routers_t *rs, resume_kind_t kind) {
+    rjob_t *j = calloc(1, sizeof *j);
+    PB_ASSERT(j); /* a few bytes per decision */
+    j->rs = rs;
+    j->kafka = rs->env.kafka;
+    j->kind = kind;
+    return j;
+}
+
+static char *dup_or_die(const char *s) {
+    char *d = strdup(s);
+    PB_ASSERT(d);
+    return d;
+}
+
+/* Add binding r's partition pn (entries of one binding are contiguous: add them together). */
+static void rjob_want(rjob_t *j, router_t *r, int32_t pn) {
+    if (j->n == j->cap) j->w = grow(j->w, &j->cap, sizeof *j->w);
+    want_t *w = &j->w[j->n++];
+    memset(w, 0, sizeof *w);
+    w->serial = r->serial;
+    w->pn = pn;
+    w->gen = r->port ? fpart_of(r->port, pn)->gen : 0;
+    w->group = dup_or_die(r->group);
+    w->out_topic = dup_or_die(r->out_topic);
+    w->in_topic = dup_or_die(r->in_topic);
+    w->start = dup_or_die(r->start);
+    w->to = dup_or_die(r->to);
+    w->in_parts = r->in_parts;
+}
 
 typedef struct tail_ctx {
     want_t *w;
@@ -910,11 +1015,11 @@ static void on_tail(void *arg, const pb_kafka_msg_t *m) {
     tail_ctx_t *t = arg;
     for (size_t i = 0; i < t->n; i++) {
         want_t *w = &t->w[i];
-        if (w->pn != m->partition || strcmp(w->r->in_topic, m->topic)) continue;
+        if (w->pn != m->partition || strcmp(w->in_topic, m->topic)) continue;
         const void *v;
         size_t len;
         if (!pb_kafka_msg_header(m, PB_HDR_LINEAGE_TOPIC, &v, &len) ||
-            len != strlen(w->r->out_topic) || memcmp(v, w->r->out_topic, len) != 0)
+            len != strlen(w->out_topic) || memcmp(v, w->out_topic, len) != 0)
             return;
         if (!pb_kafka_msg_header(m, PB_HDR_LINEAGE_OFFSET, &v, &len)) return;
         int64_t off = parse_int(v, len);
@@ -926,13 +1031,23 @@ static void on_tail(void *arg, const pb_kafka_msg_t *m) {
 }
 
 /*
- * Where each of w[0..n) resumes: the later of its input partition's last record's origin offset +
- * 1 and its group's committed offset, else the binding's start ("earliest" as the partition's
- * first offset kept, "latest" as its end, looked up; the logical offset when the look-up fails).
- * Entries of one binding are contiguous. All look-ups of the batch go out together. Blocking,
- * bounded (rebalance and start paths). Logs each decision (context: "assigned"...).
+ * The job (PB_JOB_OFFSETS worker; sees only j's copies and the broker's thread-safe client): where
+ * each want resumes: the later of its input partition's last record's origin offset + 1 and its
+ * group's committed offset, else the binding's start ("earliest" as the partition's first offset
+ * kept, "latest" as its end; the logical offset when the look-up fails). All look-ups of the batch
+ * go out together; each is bounded (committed 5 s, tails 10 s, watermarks 5 s in all).
  */
-static void resume_batch(pb_routers_t *rs, want_t *w, size_t n, const char *context) {
+static void resume_work(void *arg) {
+    rjob_t *j = arg;
+    want_t *w = j->w;
+    size_t n = j->n;
+    int64_t low, high;
+    pb_err_t err = {0};
+    for (size_t i = 0; i < j->n_held; i++)
+        j->held[i].end =
+            pb_kafka_watermarks(j->kafka, j->held[i].topic, j->held[i].pn, &low, &high, 5000, &err)
+                ? -1
+                : high;
     if (!n) return;
     pb_kafka_tp_t *com = calloc(n, sizeof *com);
     pb_kafka_tp_t *tails = calloc(n, sizeof *tails);
@@ -941,67 +1056,66 @@ static void resume_batch(pb_routers_t *rs, want_t *w, size_t n, const char *cont
     size_t nq = 0, nt = 0;
     for (size_t i = 0; i < n; i++) {
         w[i].lineage_next = w[i].tail = w[i].committed = -1;
-        com[i].topic = w[i].r->out_topic;
+        com[i].topic = w[i].out_topic;
         com[i].partition = w[i].pn;
-        if (!nq || q[nq - 1].group != w[i].r->group) {
-            q[nq].group = w[i].r->group;
+        if (!nq || strcmp(q[nq - 1].group, w[i].group) || w[i].serial != w[i - 1].serial) {
+            q[nq].group = w[i].group;
             q[nq].parts = &com[i];
             nq++;
         }
         q[nq - 1].n++;
-        if (w[i].pn < w[i].r->in_parts) {
-            tails[nt].topic = w[i].r->in_topic;
+        if (w[i].pn < w[i].in_parts) {
+            tails[nt].topic = w[i].in_topic;
             tails[nt].partition = w[i].pn;
             nt++;
         }
     }
-    pb_err_t err = {0};
-    if (pb_kafka_producer_groups_committed(rs->p, q, nq, 5000, &err))
-        pb_log(WARN, "router", "%zu bindings: %s; deciding from the input topics' tails alone", nq,
-               err.msg);
+    if (pb_kafka_groups_committed(j->kafka, q, nq, 5000, &err))
+        snprintf(j->warn, sizeof j->warn,
+                 "%zu bindings: %s; deciding from the input topics' tails alone", nq, err.msg);
     for (size_t i = 0; i < n; i++)
         w[i].committed = com[i].offset >= 0 ? com[i].offset : -1;
     tail_ctx_t t = {w, n};
-    if (pb_kafka_last_records_tps(rs->env.kafka, tails, nt, 10000, on_tail, &t, &err))
-        pb_log(ERROR, "router",
-               "%zu bindings: %s; resuming from committed offsets only (records routed after the "
-               "last commit may be routed again)",
-               nq, err.msg);
-    /* Bounds the watermark look-ups below together. */
-    int64_t wm_deadline = pb_loop_now_ms() + 5000;
+    if (pb_kafka_last_records_tps(j->kafka, tails, nt, 10000, on_tail, &t, &err))
+        snprintf(j->error, sizeof j->error,
+                 "%zu bindings: %s; resuming from committed offsets only (records routed after "
+                 "the last commit may be routed again)",
+                 nq, err.msg);
+    int64_t wm_deadline = pb_loop_now_ms() + 5000; /* bounds the watermark look-ups together */
     for (size_t i = 0; i < n; i++) {
-        router_t *r = w[i].r;
-        int32_t pn = w[i].pn;
-        int64_t off, c = w[i].committed;
-        pb_router_resume_why_t why = pb_router_resume(w[i].lineage_next, c, r->start, &off);
+        int64_t off;
+        w[i].why = pb_router_resume(w[i].lineage_next, w[i].committed, w[i].start, &off);
         /* The start as an absolute offset, so the shared reader knows how far back this binding
          * needs it: "earliest" the first offset kept, "latest" the end. On error the logical
          * offset stays (librdkafka resolves it). */
-        int64_t low, high, left = wm_deadline - pb_loop_now_ms();
+        int64_t left = wm_deadline - pb_loop_now_ms();
         if (off < 0 && left > 0 &&
-            !pb_kafka_watermarks(rs->env.kafka, r->out_topic, pn, &low, &high, (int)left, &err) &&
+            !pb_kafka_watermarks(j->kafka, w[i].out_topic, w[i].pn, &low, &high, (int)left, &err) &&
             low >= 0 && high >= 0)
             off = off == PB_KAFKA_OFFSET_BEGINNING ? low : high;
         w[i].off = off;
-        if (why == PB_ROUTER_RESUME_LINEAGE)
-            pb_log(INFO, "router",
-                   "%s: partition %d of %s %s: resumes at offset %" PRId64
-                   " (lineage header of input offset %" PRId64 " of %s; committed %" PRId64 ")",
-                   r->to, (int)pn, r->out_topic, context, off, w[i].tail, r->in_topic, c);
-        else if (why == PB_ROUTER_RESUME_COMMITTED)
-            pb_log(INFO, "router",
-                   "%s: partition %d of %s %s: resumes at offset %" PRId64 " (committed offset)",
-                   r->to, (int)pn, r->out_topic, context, off);
-        else
-            pb_log(INFO, "router",
-                   "%s: partition %d of %s %s: starts at the %s, offset %" PRId64
-                   " (binding start %s)",
-                   r->to, (int)pn, r->out_topic, context,
-                   !strcmp(r->start, "earliest") ? "beginning" : "end", off, r->start);
     }
     free(com);
     free(tails);
     free(q);
+}
+
+static void log_decision(const want_t *w, const char *context) {
+    if (w->why == PB_ROUTER_RESUME_LINEAGE)
+        pb_log(INFO, "router",
+               "%s: partition %d of %s %s: resumes at offset %" PRId64
+               " (lineage header of input offset %" PRId64 " of %s; committed %" PRId64 ")",
+               w->to, (int)w->pn, w->out_topic, context, w->off, w->tail, w->in_topic,
+               w->committed);
+    else if (w->why == PB_ROUTER_RESUME_COMMITTED)
+        pb_log(INFO, "router",
+               "%s: partition %d of %s %s: resumes at offset %" PRId64 " (committed offset)", w->to,
+               (int)w->pn, w->out_topic, context, w->off);
+    else
+        pb_log(INFO, "router",
+               "%s: partition %d of %s %s: starts at the %s, offset %" PRId64 " (binding start %s)",
+               w->to, (int)w->pn, w->out_topic, context,
+               !strcmp(w->start, "earliest") ? "beginning" : "end", w->off, w->start);
 }
 
 /* A decided position becomes the binding's partition state. */
@@ -1009,6 +1123,7 @@ static void part_start(part_t *p, int64_t off, int64_t committed) {
     ring_reset(p);
     p->skip_below = -1;
     p->assigned = 1;
+    p->resolving = 0;
     p->committed = committed;
     p->next_commit = off >= 0 ? off : -1;
     p->next = off >= 0 ? off : -1;
@@ -1018,7 +1133,7 @@ static void part_start(part_t *p, int64_t off, int64_t committed) {
  * passed (the other bindings skip them: they are below their next). */
 static void rewind_to(pb_routers_t *rs, port_t *pt, int32_t pn, int64_t off) {
     fpart_t *fp = fpart_of(pt, pn);
-    if (!fp->assigned || !rs->c) return;
+    if (!fp->assigned || fp->resolving || !rs->c) return;
     if (off == PB_KAFKA_OFFSET_END) return;
     if (off >= 0 && fp->pos >= 0 && off >= fp->pos) return;
     if (off >= 0 && fp->pos < 0) return; /* not read yet: starts at or before off */
@@ -1030,64 +1145,181 @@ static void rewind_to(pb_routers_t *rs, port_t *pt, int32_t pn, int64_t off) {
     fp->pos = off >= 0 ? off : -1;
 }
 
+static router_t *router_by_serial(pb_routers_t *rs, uint64_t serial) {
+    for (size_t i = 0; i < rs->n; i++)
+        if (rs->r[i]->serial == serial) return rs->r[i];
+    return NULL;
+}
+
+/* Where the reader of pt's partition pn starts: where the binding furthest behind resumes (the
+ * job's decisions, and the positions bindings that joined meanwhile decided). */
+static int64_t reader_start(port_t *pt, int32_t pn, const rjob_t *j) {
+    int64_t start = PB_KAFKA_OFFSET_END;
+    int begin = 0;
+    for (size_t i = 0; i < j->n; i++) {
+        const want_t *w = &j->w[i];
+        if (w->pn != pn || strcmp(w->out_topic, pt->topic)) continue;
+        if (w->off == PB_KAFKA_OFFSET_BEGINNING) begin = 1;
+        if (w->off >= 0 && (start < 0 || w->off < start)) start = w->off;
+    }
+    for (size_t k = 0; k < pt->n_b; k++) {
+        const part_t *p = (size_t)pn < pt->b[k]->n_parts ? &pt->b[k]->parts[pn] : NULL;
+        if (p && p->assigned && p->next >= 0 && (start < 0 || p->next < start)) start = p->next;
+    }
+    return begin ? PB_KAFKA_OFFSET_BEGINNING : start;
+}
+
+/* Apply a completed job's decisions (loop thread). Decisions for a binding that is gone, or for a
+ * partition assigned or revoked again since, are dropped (a later job decides those). */
+static void resume_apply_wants(rjob_t *j) {
+    pb_routers_t *rs = j->rs;
+    const char *context = kind_context(j->kind);
+    if (j->warn[0]) pb_log(WARN, "router", "%s", j->warn);
+    if (j->error[0]) pb_log(ERROR, "router", "%s", j->error);
+    for (size_t i = 0; i < j->n; i++) {
+        want_t *w = &j->w[i];
+        router_t *r = router_by_serial(rs, w->serial);
+        if (!r || !r->port) continue;
+        fpart_t *fp = fpart_of(r->port, w->pn);
+        if (fp->gen != w->gen || !fp->assigned) continue;
+        part_t *p = part_of(r, w->pn);
+        log_decision(w, context);
+        if (j->kind == RESUME_RECOVER) {
+            if (!p->resolving) continue;
+            p->resolving = 0;
+            int64_t off = w->off, skip_below = -1;
+            if (p->esc_offset >= 0 && off > p->esc_offset) {
+                /* Records after the refused one landed meanwhile: read it again, skip those. */
+                skip_below = off;
+                off = p->esc_offset;
+            }
+            int64_t committed = p->committed;
+            part_start(p, off, committed);
+            p->broken = 0;
+            p->skip_below = skip_below;
+            rewind_to(rs, r->port, w->pn, off);
+        } else {
+            part_start(p, w->off, w->committed);
+            if (j->kind == RESUME_JOINED) rewind_to(rs, r->port, w->pn, w->off);
+        }
+    }
+}
+
+static void resume_apply(rjob_t *j) {
+    pb_routers_t *rs = j->rs;
+    resume_apply_wants(j);
+    if (!j->n_held) return;
+    /* The deferred assignment, every partition of it (the group waits for all). */
+    pb_kafka_tp_t *tp = calloc(j->n_held, sizeof *tp);
+    PB_ASSERT(tp);
+    for (size_t i = 0; i < j->n_held; i++) {
+        held_t *h = &j->held[i];
+        port_t *pt = port_find(rs, h->topic);
+        fpart_t *fp = pt ? fpart_of(pt, h->pn) : NULL;
+        int64_t start = pt ? reader_start(pt, h->pn, j) : PB_KAFKA_OFFSET_END;
+        if (start == PB_KAFKA_OFFSET_END && h->end >= 0) start = h->end;
+        tp[i] = (pb_kafka_tp_t){.topic = h->topic, .partition = h->pn, .offset = start};
+        if (fp && fp->gen == h->gen) {
+            fp->resolving = 0;
+            fp->pos = fp->counted = start >= 0 ? start : -1;
+        }
+    }
+    pb_err_t err = {0};
+    if (rs->c && pb_kafka_consumer_assign(rs->c, tp, j->n_held, &err))
+        pb_log(ERROR, "router", "fan-out reader: %s; the group will assign them again", err.msg);
+    else
+        pb_log(INFO, "router", "fan-out reader: %zu partitions started (%zu binding partitions)",
+               j->n_held, j->n);
+    free(tp);
+}
+
+static void resume_done(void *arg, int cancelled) {
+    rjob_t *j = arg;
+    if (!cancelled) {
+        *j->prev = j->next;
+        if (j->next) j->next->prev = j->prev;
+        resume_apply(j);
+    }
+    rjob_free(j);
+}
+
+/* Run j: as a job when the routers have a jobs layer (its decisions applied when it completes),
+ * else at once (tests). */
+static void resume_submit(rjob_t *j) {
+    pb_routers_t *rs = j->rs;
+    j->next = rs->jobs;
+    j->prev = &rs->jobs;
+    if (rs->jobs) rs->jobs->prev = &j->next;
+    rs->jobs = j;
+    if (rs->env.jobs &&
+        (j->job = pb_jobs_submit(rs->env.jobs, PB_JOB_OFFSETS, resume_work, resume_done, j)))
+        return;
+    resume_work(j);
+    resume_done(j, 0);
+}
+
 static void on_assign(pb_routers_t *rs, pb_kafka_tp_t *parts, size_t n) {
-    size_t nw = 0, cap = 0;
-    want_t *w = NULL;
+    rjob_t *j = rjob_new(rs, RESUME_ASSIGNED);
+    j->held = calloc(n ? n : 1, sizeof *j->held);
+    PB_ASSERT(j->held);
     /* Binding by binding (contiguous, one committed-offsets request each). */
     for (size_t i = 0; i < rs->n; i++) {
         router_t *r = rs->r[i];
-        for (size_t j = 0; j < n; j++) {
-            if (!parts[j].topic || strcmp(parts[j].topic, r->out_topic)) continue;
-            if (nw == cap) w = grow(w, &cap, sizeof *w);
-            w[nw].r = r;
-            w[nw].pn = parts[j].partition;
-            nw++;
-        }
+        for (size_t k = 0; k < n; k++)
+            if (parts[k].topic && !strcmp(parts[k].topic, r->out_topic) && r->port) {
+                fpart_t *fp = fpart_of(r->port, parts[k].partition);
+                if (!fp->resolving) fp->gen++; /* once per partition: before its first want */
+                fp->resolving = 1;
+                rjob_want(j, r, parts[k].partition);
+            }
     }
-    resume_batch(rs, w, nw, "assigned");
-    for (size_t j = 0; j < n; j++) {
-        port_t *pt = parts[j].topic ? port_find(rs, parts[j].topic) : NULL;
-        int32_t pn = parts[j].partition;
-        /* The reader starts where the binding furthest behind resumes. */
-        int64_t start = PB_KAFKA_OFFSET_END;
-        int begin = 0;
-        for (size_t i = 0; i < nw; i++) {
-            if (w[i].pn != pn || w[i].r->port != pt) continue;
-            part_start(part_of(w[i].r, pn), w[i].off, w[i].committed);
-            if (w[i].off == PB_KAFKA_OFFSET_BEGINNING) begin = 1;
-            if (w[i].off >= 0 && (start < 0 || w[i].off < start)) start = w[i].off;
-        }
-        if (begin) start = PB_KAFKA_OFFSET_BEGINNING;
-        parts[j].offset = start;
-        if (pt) {
-            fpart_t *fp = fpart_of(pt, pn);
+    for (size_t k = 0; k < n; k++) {
+        /* Assigned once the job decided (or at once below, without a jobs layer). */
+        parts[k].offset = rs->env.jobs ? PB_KAFKA_OFFSET_HOLD : PB_KAFKA_OFFSET_END;
+        port_t *pt = parts[k].topic ? port_find(rs, parts[k].topic) : NULL;
+        fpart_t *fp = pt ? fpart_of(pt, parts[k].partition) : NULL;
+        if (fp) {
+            if (!fp->resolving) fp->gen++; /* a port without bindings (declared, counted) */
             fp->assigned = 1;
-            fp->pos = fp->counted = start >= 0 ? start : -1;
+            fp->resolving = 1;
+            fp->pos = fp->counted = -1;
             fp->since_ms = pb_loop_wall_ms();
         }
+        j->held[j->n_held++] = (held_t){dup_or_die(parts[k].topic ? parts[k].topic : ""),
+                                        parts[k].partition, fp ? fp->gen : 0, -1};
     }
-    pb_log(INFO, "router", "fan-out reader: %zu partitions assigned (%zu binding partitions)", n,
-           nw);
-    free(w);
+    pb_log(INFO, "router",
+           "fan-out reader: %zu partitions assigned (%zu binding partitions); looking up where "
+           "each binding resumes",
+           n, j->n);
+    if (rs->env.jobs) {
+        resume_submit(j);
+        return;
+    }
+    /* Inline (no jobs layer): decide now and give the reader its start offsets in the
+     * assignment itself (no seek, no pause). */
+    resume_work(j);
+    resume_apply_wants(j);
+    for (size_t k = 0; k < n; k++) {
+        port_t *pt = parts[k].topic ? port_find(rs, parts[k].topic) : NULL;
+        if (!pt) continue;
+        fpart_t *fp = fpart_of(pt, parts[k].partition);
+        int64_t start = reader_start(pt, parts[k].partition, j);
+        parts[k].offset = start;
+        fp->pos = fp->counted = start >= 0 ? start : -1;
+        fp->resolving = 0;
+    }
+    rjob_free(j);
 }
 
 /* A binding's partition whose record could not be produced, once nothing of it is in flight:
  * decide again from the input topic's tail (what landed) and have the reader deliver from there. */
 static void recover(router_t *r, int32_t pn, part_t *p) {
-    pb_routers_t *rs = r->rs;
     p->retry_ms = pb_loop_now_ms() + 5000; /* a partition that keeps failing retries slowly */
-    want_t w = {.r = r, .pn = pn};
-    resume_batch(rs, &w, 1, "after a failed delivery");
-    int64_t off = w.off, skip_below = -1;
-    if (p->esc_offset >= 0 && off > p->esc_offset) {
-        /* Records after the refused one landed meanwhile: read it again, and skip those. */
-        skip_below = off;
-        off = p->esc_offset;
-    }
-    int64_t committed = p->committed;
-    part_start(p, off, committed);
-    p->skip_below = skip_below;
-    rewind_to(rs, r->port, pn, off);
+    p->resolving = 1;
+    rjob_t *j = rjob_new(r->rs, RESUME_RECOVER);
+    rjob_want(j, r, pn);
+    resume_submit(j);
 }
 
 static void on_revoke(pb_routers_t *rs, pb_kafka_tp_t *parts, size_t n) {
@@ -1125,7 +1357,8 @@ static void on_revoke(pb_routers_t *rs, pb_kafka_tp_t *parts, size_t n) {
         port_t *pt = parts[j].topic ? port_find(rs, parts[j].topic) : NULL;
         if (!pt) continue;
         fpart_t *fp = fpart_of(pt, parts[j].partition);
-        fp->assigned = 0;
+        fp->assigned = fp->resolving = 0;
+        fp->gen++; /* a look-up still running for this assignment is dropped */
         fp->pos = -1;
     }
 }
@@ -1230,6 +1463,7 @@ static int slot_take(pb_routers_t *rs, router_t *r, pb_err_t *err) {
         if (!rs->slots[s]) {
             rs->slots[s] = r;
             r->slot = s;
+            r->serial = ++rs->next_serial;
             rs->next_slot = (s + 1) % SLOT_MAX;
             return 0;
         }
@@ -1285,6 +1519,184 @@ static void port_drop(pb_routers_t *rs, port_t *pt) {
 }
 
 /* Partition counts of a new binding's topics, looked up for many bindings at once (-1: absent). */
+/* ---- topic look-ups as jobs ---- */
+
+/* What the routers know of a topic: its partition count (TOPIC_ABSENT: not in the cluster when last
+ * looked up, TOPIC_UNKNOWN: not looked up yet, or the look-up failed). Reconcile reads only this
+ * cache; what it lacks a PB_JOB_TOPICS job looks up (and creates: a binding's input and dead-letter
+ * topics, with its output topic's partition count), then reconcile runs again. */
+#define TOPIC_ABSENT (-1)
+#define TOPIC_UNKNOWN (-2)
+#define TOPIC_RECHECK_MS 1000 /* an absent topic is looked up again at most this often */
+
+typedef struct tentry {
+    char *name; /* NULL: free slot */
+    int count;
+    int64_t at_ms; /* when it was looked up */
+} tentry_t;
+
+static size_t topic_hash(const char *s) {
+    size_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static tentry_t *tc_slot(tentry_t *t, size_t cap, const char *name) {
+    size_t i = topic_hash(name) & (cap - 1);
+    while (t[i].name && strcmp(t[i].name, name))
+        i = (i + 1) & (cap - 1);
+    return &t[i];
+}
+
+/* The entry of name, added (TOPIC_UNKNOWN) when missing. */
+static tentry_t *tc_get(pb_routers_t *rs, const char *name) {
+    if ((rs->tc_n + 1) * 2 > rs->tc_cap) {
+        size_t cap = rs->tc_cap ? rs->tc_cap * 2 : 64;
+        tentry_t *t = calloc(cap, sizeof *t);
+        PB_ASSERT(t); /* a few bytes per topic */
+        for (size_t i = 0; i < rs->tc_cap; i++)
+            if (rs->tc[i].name) *tc_slot(t, cap, rs->tc[i].name) = rs->tc[i];
+        free(rs->tc);
+        rs->tc = t;
+        rs->tc_cap = cap;
+    }
+    tentry_t *e = tc_slot(rs->tc, rs->tc_cap, name);
+    if (!e->name) {
+        e->name = dup_or_die(name);
+        e->count = TOPIC_UNKNOWN;
+        rs->tc_n++;
+    }
+    return e;
+}
+
+/* The cached count, or TOPIC_UNKNOWN when it should be looked up (never, or absent and stale). */
+static int tc_count(pb_routers_t *rs, const char *name) {
+    tentry_t *e = tc_get(rs, name);
+    if (e->count == TOPIC_ABSENT && pb_loop_now_ms() - e->at_ms >= TOPIC_RECHECK_MS)
+        return TOPIC_UNKNOWN;
+    return e->count;
+}
+
+/* A look-up job: names[0..n) looked up; each triple (out, in, dlq) of a binding also creates its
+ * in and dlq topics with out's count when out exists and they do not (in or dlq -1: none). */
+typedef struct tjob {
+    pb_routers_t *rs;
+    pb_kafka_t *kafka;
+    char **names;
+    int *counts;
+    size_t n, cap;
+    size_t (*trip)[3];
+    size_t nt, cap_t;
+    pb_job_t *job;
+    char error[512];
+} tjob_t;
+
+static void tjob_free(tjob_t *t) {
+    if (!t) return;
+    for (size_t i = 0; i < t->n; i++)
+        free(t->names[i]);
+    free(t->names);
+    free(t->counts);
+    free(t->trip);
+    free(t);
+}
+
+static size_t tjob_name(tjob_t *t, const char *name) {
+    for (size_t i = t->n; i-- > 0;) /* the same names come together (a binding's) */
+        if (!strcmp(t->names[i], name)) return i;
+    if (t->n == t->cap) {
+        size_t c = t->cap;
+        t->names = grow(t->names, &c, sizeof *t->names);
+        int *n = realloc(t->counts, c * sizeof *n);
+        PB_ASSERT(n);
+        t->counts = n;
+        t->cap = c;
+    }
+    t->names[t->n] = dup_or_die(name);
+    t->counts[t->n] = TOPIC_UNKNOWN;
+    return t->n++;
+}
+
+static void tjob_binding(tjob_t *t, const char *out, const char *in, const char *dlq) {
+    if (t->nt == t->cap_t) t->trip = grow(t->trip, &t->cap_t, sizeof *t->trip);
+    t->trip[t->nt][0] = tjob_name(t, out);
+    t->trip[t->nt][1] = tjob_name(t, in);
+    t->trip[t->nt][2] = tjob_name(t, dlq);
+    t->nt++;
+}
+
+static void topics_work(void *arg) { /* PB_JOB_TOPICS worker: sees only the job */
+    tjob_t *t = arg;
+    pb_err_t err = {0};
+    if (pb_kafka_partition_counts(t->kafka, (const char *const *)t->names, t->n, t->counts, 5000,
+                                  &err)) {
+        for (size_t i = 0; i < t->n; i++)
+            t->counts[i] = TOPIC_ABSENT; /* looked up again in TOPIC_RECHECK_MS */
+        snprintf(t->error, sizeof t->error, "%s", err.msg);
+        return;
+    }
+    size_t ne = 0;
+    pb_kafka_topic_req_t *req = calloc(2 * t->nt + 1, sizeof *req);
+    size_t *at = calloc(2 * t->nt + 1, sizeof *at);
+    PB_ASSERT(req && at);
+    for (size_t i = 0; i < t->nt; i++) {
+        int parts = t->counts[t->trip[i][0]];
+        if (parts < 0) continue;
+        for (int k = 1; k <= 2; k++)
+            if (t->counts[t->trip[i][k]] < 0) {
+                at[ne] = t->trip[i][k];
+                req[ne++] =
+                    (pb_kafka_topic_req_t){.topic = t->names[t->trip[i][k]], .partitions = parts};
+            }
+    }
+    if (ne && pb_kafka_ensure_topics(t->kafka, req, ne, 15000, &err))
+        snprintf(t->error, sizeof t->error, "%s", err.msg);
+    else
+        for (size_t i = 0; i < ne; i++)
+            t->counts[at[i]] = req[i].actual;
+    free(req);
+    free(at);
+}
+
+static void topics_done(void *arg, int cancelled) {
+    tjob_t *t = arg;
+    if (!cancelled) {
+        pb_routers_t *rs = t->rs;
+        rs->tjob = NULL;
+        int64_t now = pb_loop_now_ms();
+        for (size_t i = 0; i < t->n; i++) {
+            tentry_t *e = tc_get(rs, t->names[i]);
+            e->count = t->counts[i];
+            e->at_ms = now;
+        }
+        if (t->error[0])
+            pb_log_rl(WARN, "router", "topic look-up for %zu bindings and ports: %s; trying again",
+                      t->n, t->error);
+        if (rs->reg) pb_routers_reconcile(rs, rs->reg); /* what the look-up allows starts now */
+    }
+    tjob_free(t);
+}
+
+/* Run t: as a job (reconcile runs again when it completes), or at once without a jobs layer. */
+static void topics_submit(pb_routers_t *rs, tjob_t *t) {
+    t->rs = rs;
+    t->kafka = rs->env.kafka;
+    if (rs->env.jobs &&
+        (t->job = pb_jobs_submit(rs->env.jobs, PB_JOB_TOPICS, topics_work, topics_done, t))) {
+        rs->tjob = t;
+        return;
+    }
+    topics_work(t);
+    int64_t now = pb_loop_now_ms();
+    for (size_t i = 0; i < t->n; i++) {
+        tentry_t *e = tc_get(rs, t->names[i]);
+        e->count = t->counts[i];
+        e->at_ms = now;
+    }
+    tjob_free(t);
+}
+
 typedef struct known {
     int out, in, dlq;
 } known_t;
@@ -1298,21 +1710,19 @@ static router_t *router_start(pb_routers_t *rs, const pb_registry_binding_t *b, 
                    out ? b->to : b->from);
         return NULL;
     }
-    int parts = kn && kn->out >= 0 ? kn->out
-                                   : pb_kafka_partition_count(rs->env.kafka, out->topic, 5000, err);
-    if (parts < 0) {
-        if (parts == -1)
-            pb_err_set(err, PB_ERR_NOT_FOUND, "binding %d: output topic %s does not exist yet",
-                       b->id, out->topic);
+    int parts = kn->out;
+    if (parts < 0 || kn->in < 0 || kn->dlq < 0) {
+        pb_err_set(err, PB_ERR_NOT_FOUND, "binding %d: %s %s %s", b->id,
+                   parts < 0    ? "output topic"
+                   : kn->in < 0 ? "input topic"
+                                : "dead-letter topic",
+                   parts < 0    ? out->topic
+                   : kn->in < 0 ? in->topic
+                                : out->dlq_topic,
+                   parts == TOPIC_ABSENT ? "does not exist yet" : "is being looked up or created");
         return NULL;
     }
-    int actual = 0;
-    if (kn && kn->out >= 0 && kn->in >= 0 && kn->dlq >= 0) {
-        actual = kn->in; /* both exist: nothing to create */
-    } else if (pb_kafka_ensure_topic(rs->env.kafka, in->topic, parts, 15000, &actual, err) ||
-               pb_kafka_ensure_topic(rs->env.kafka, out->dlq_topic, parts, 15000, NULL, err)) {
-        return NULL;
-    }
+    int actual = kn->in;
     if (actual != parts)
         pb_log(WARN, "router",
                "%s: input topic %s has %d partitions, output topic %s has %d: records of "
@@ -1407,7 +1817,7 @@ static void serve_all(pb_routers_t *rs) {
         router_t *r = rs->r[i];
         for (size_t j = 0; j < r->n_parts; j++) {
             part_t *p = &r->parts[j];
-            if (p->broken && p->assigned && p->pending == 0 && now >= p->retry_ms)
+            if (p->broken && !p->resolving && p->assigned && p->pending == 0 && now >= p->retry_ms)
                 recover(r, (int32_t)j, p);
         }
         /* By interval only: a commit per wake-up would cost more than routing (the loop's tick
@@ -1469,10 +1879,25 @@ void pb_routers_serve(pb_routers_t *rs) { serve_all(rs); }
 
 /* Every declared output port is read (and its direct writes counted) with or without bindings;
  * ports no longer declared and without bindings are dropped. */
+/* The declared output ports the reader does not read yet whose topic the cache lacks: into *t
+ * (made when needed), unless a look-up is in flight already. */
+static void declare_lookups(pb_routers_t *rs, const pb_registry_t *reg, tjob_t **t) {
+    size_t np = 0;
+    const pb_product_t *const *prods = pb_registry_products(reg, &np);
+    if (rs->tjob || !rs->env.kafka) return;
+    for (size_t i = 0; i < np; i++)
+        for (size_t j = 0; j < prods[i]->n_outputs; j++) {
+            const pb_port_t *o = &prods[i]->outputs[j];
+            if (port_find(rs, o->topic) || tc_count(rs, o->topic) != TOPIC_UNKNOWN) continue;
+            if (!*t) *t = calloc(1, sizeof **t);
+            PB_ASSERT(*t);
+            tjob_name(*t, o->topic);
+        }
+}
+
 static void declare_ports(pb_routers_t *rs, const pb_registry_t *reg) {
     size_t np = 0;
     const pb_product_t *const *prods = pb_registry_products(reg, &np);
-    int checks = DECLARE_CHECKS;
     for (size_t i = 0; i < rs->n_ports; i++)
         rs->ports[i]->declared = 0;
     for (size_t i = 0; i < np; i++) {
@@ -1480,12 +1905,9 @@ static void declare_ports(pb_routers_t *rs, const pb_registry_t *reg) {
             const pb_port_t *o = &prods[i]->outputs[j];
             port_t *pt = port_find(rs, o->topic);
             if (!pt) {
-                /* Not before its topic exists: subscribing to a missing topic would log errors
-                 * until it appears. The look-up blocks, so a few per call, and none while Kafka
-                 * is unreachable: the tick's reconcile adds the rest. */
-                pb_err_t err = {0};
-                if (!rs->env.kafka || !pb_kafka_reachable(rs->env.kafka) || checks == 0 ||
-                    (checks--, pb_kafka_partition_count(rs->env.kafka, o->topic, 1000, &err) < 0)) {
+                /* Not before its topic exists (the cache says so): subscribing to a missing topic
+                 * would log errors until it appears. declare_lookups asked for the rest. */
+                if (tc_count(rs, o->topic) < 0) {
                     rs->retry = 1;
                     continue;
                 }
@@ -1518,38 +1940,47 @@ void pb_routers_reconcile(pb_routers_t *rs, const pb_registry_t *reg) {
     size_t first_new = rs->n;
     for (size_t i = 0; i < rs->n; i++)
         rs->r[i]->seen = 0;
-    /* The topics of every new binding in one metadata answer (a look-up per binding costs a
-     * round trip each: seconds at a thousand bindings). */
+    /* The topics of every new binding from the cache; what it lacks, one job looks up (and
+     * creates) for them all, and reconcile runs again when it completes. */
     known_t *kn = calloc(nb ? nb : 1, sizeof *kn);
-    const char **names = calloc(nb ? nb * 3 : 1, sizeof *names);
-    int *counts = calloc(nb ? nb * 3 : 1, sizeof *counts);
-    size_t nn = 0;
-    for (size_t j = 0; kn && names && counts && j < nb; j++) {
+    PB_ASSERT(kn);
+    tjob_t *t = NULL;
+    for (size_t j = 0; j < nb; j++) {
         const pb_registry_binding_t *b = pb_registry_binding_at(reg, j);
         int have = 0;
         for (size_t i = 0; i < rs->n && !have; i++)
             have = rs->r[i]->binding_id == b->id;
         const pb_port_t *out = have ? NULL : pb_registry_port(reg, b->from);
         const pb_port_t *in = have ? NULL : pb_registry_port(reg, b->to);
-        kn[j].out = kn[j].in = kn[j].dlq = -2; /* -2: not looked up */
+        kn[j].out = kn[j].in = kn[j].dlq = TOPIC_UNKNOWN;
         if (!out || !in) continue;
-        names[nn] = out->topic;
-        names[nn + 1] = in->topic;
-        names[nn + 2] = out->dlq_topic;
-        kn[j].out = (int)nn; /* index for now */
-        nn += 3;
-    }
-    int batch = nn && rs->env.kafka && kn && names && counts &&
-                !pb_kafka_partition_counts(rs->env.kafka, names, nn, counts, 5000, &(pb_err_t){0});
-    for (size_t j = 0; kn && j < nb; j++) {
-        int at = kn[j].out;
-        if (batch && at >= 0) {
-            kn[j].out = counts[at];
-            kn[j].in = counts[at + 1];
-            kn[j].dlq = counts[at + 2];
-        } else {
-            kn[j].out = kn[j].in = kn[j].dlq = -1;
+        kn[j].out = tc_count(rs, out->topic);
+        kn[j].in = tc_count(rs, in->topic);
+        kn[j].dlq = tc_count(rs, out->dlq_topic);
+        /* UNKNOWN: never looked up, or absent when last looked up a while ago (an input or
+         * dead-letter topic the job creates then). */
+        int stale = kn[j].out == TOPIC_UNKNOWN ||
+                    (kn[j].out >= 0 && (kn[j].in == TOPIC_UNKNOWN || kn[j].dlq == TOPIC_UNKNOWN));
+        if (stale && !rs->tjob && rs->env.kafka) {
+            if (!t) t = calloc(1, sizeof *t);
+            PB_ASSERT(t);
+            tjob_binding(t, out->topic, in->topic, out->dlq_topic);
         }
+    }
+    declare_lookups(rs, reg, &t);
+    if (t) {
+        int inline_run = !rs->env.jobs;
+        topics_submit(rs, t);
+        if (inline_run)
+            for (size_t j = 0; j < nb; j++) { /* looked up at once: read the cache again */
+                const pb_registry_binding_t *b = pb_registry_binding_at(reg, j);
+                const pb_port_t *out = pb_registry_port(reg, b->from);
+                const pb_port_t *in = pb_registry_port(reg, b->to);
+                if (!out || !in) continue;
+                kn[j].out = tc_count(rs, out->topic);
+                kn[j].in = tc_count(rs, in->topic);
+                kn[j].dlq = tc_count(rs, out->dlq_topic);
+            }
     }
     for (size_t j = 0; j < nb; j++) {
         const pb_registry_binding_t *b = pb_registry_binding_at(reg, j);
@@ -1562,7 +1993,7 @@ void pb_routers_reconcile(pb_routers_t *rs, const pb_registry_t *reg) {
             continue;
         }
         pb_err_t err = {0};
-        r = router_start(rs, b, batch && kn ? &kn[j] : NULL, &err);
+        r = router_start(rs, b, &kn[j], &err);
         if (!r) {
             /* Ports or topics appear a moment later while products are being stored. */
             if (err.code == PB_ERR_NOT_FOUND)
@@ -1578,8 +2009,6 @@ void pb_routers_reconcile(pb_routers_t *rs, const pb_registry_t *reg) {
         rs->r[rs->n++] = r;
     }
     free(kn);
-    free(names);
-    free(counts);
     /* Removed bindings leave their port at once; their records in flight still land. */
     for (size_t i = 0; i < rs->n;) {
         router_t *r = rs->r[i];
@@ -1600,9 +2029,8 @@ void pb_routers_reconcile(pb_routers_t *rs, const pb_registry_t *reg) {
         rs->dying[rs->n_dying++] = r;
     }
     /* New bindings join their port; where the reader already has the port's partitions, they
-     * decide their positions now (one batch) and the reader goes back if one needs it. */
-    size_t nw = 0, cap = 0;
-    want_t *w = NULL;
+     * decide their positions (one job for them all) and the reader goes back if one needs it. */
+    rjob_t *joined = NULL;
     for (size_t i = first_new; i < rs->n; i++) {
         router_t *r = rs->r[i];
         port_t *pt = port_get(rs, r->out_topic);
@@ -1611,21 +2039,11 @@ void pb_routers_reconcile(pb_routers_t *rs, const pb_registry_t *reg) {
         r->port = pt;
         for (size_t j = 0; j < pt->n_parts; j++) {
             if (!pt->parts[j].assigned) continue;
-            if (nw == cap) w = grow(w, &cap, sizeof *w);
-            w[nw].r = r;
-            w[nw].pn = (int32_t)j;
-            nw++;
+            if (!joined) joined = rjob_new(rs, RESUME_JOINED);
+            rjob_want(joined, r, (int32_t)j);
         }
     }
-    if (nw) {
-        resume_batch(rs, w, nw, "joined");
-        for (size_t i = 0; i < nw; i++) {
-            part_t *p = part_of(w[i].r, w[i].pn);
-            part_start(p, w[i].off, w[i].committed);
-            rewind_to(rs, w[i].r->port, w[i].pn, w[i].off);
-        }
-    }
-    free(w);
+    if (joined) resume_submit(joined);
     declare_ports(rs, reg);
     if (rs->subs_dirty) rs->last_reconcile_ms = pb_loop_now_ms();
     reap(rs);
@@ -1644,6 +2062,14 @@ void pb_routers_stats(const pb_routers_t *rs, pb_routers_stats_t *out) {
 
 void pb_routers_destroy(pb_routers_t *rs) {
     if (!rs) return;
+    /* Look-ups still running: their results are dropped (done only frees them). */
+    for (rjob_t *j = rs->jobs, *next; j; j = next) {
+        next = j->next;
+        pb_jobs_cancel(j->job);
+    }
+    rs->jobs = NULL;
+    if (rs->tjob) pb_jobs_cancel(rs->tjob->job);
+    rs->tjob = NULL;
     /* Leaving the group revokes everything (on_revoke: in-flight records land, commits go out). */
     pb_kafka_consumer_destroy(rs->c);
     rs->c = NULL;
@@ -1667,6 +2093,9 @@ void pb_routers_destroy(pb_routers_t *rs) {
         free(rs->ports[i]);
     }
     free(rs->ports);
+    for (size_t i = 0; i < rs->tc_cap; i++)
+        free(rs->tc[i].name);
+    free(rs->tc);
     free(rs->r);
     free(rs->dying);
     free(rs->slots);

@@ -1219,7 +1219,8 @@ static void *lag_main(void *arg) {
         s->lag_targets_changed = 0;
         pthread_mutex_unlock(&s->mu);
         lag_result_t *res = t ? calloc(n ? n : 1, sizeof *res) : NULL;
-        for (size_t i = 0; res && i < n; i++) {
+        /* Stop between look-ups too: a pass may take seconds per target with Kafka down. */
+        for (size_t i = 0; res && i < n && !__atomic_load_n(&s->lag_stop, __ATOMIC_RELAXED); i++) {
             res[i].id = t[i].id;
             if (!t[i].out_topic || !t[i].in_topic || !t[i].route_group || !t[i].sub_group) continue;
             lag_side_t *sides[2] = {&res[i].route, &res[i].subs};
@@ -1427,7 +1428,7 @@ void pb_sub_destroy(pb_sub_t *s) {
     reap(s);
     if (s->lag_started) {
         pthread_mutex_lock(&s->mu);
-        s->lag_stop = 1;
+        __atomic_store_n(&s->lag_stop, 1, __ATOMIC_RELAXED);
         pthread_cond_signal(&s->cv);
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->lag_thread, NULL);

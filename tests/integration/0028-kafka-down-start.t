@@ -5,7 +5,7 @@
 # becomes ready without a restart. Publishes sent all through start-up get 503 (never 404) until
 # the registry is replayed, then 200. With Kafka known unreachable, publish answers 503 at once.
 . "$(dirname "$0")/lib.sh"
-plan 12
+plan 13
 start_kafka 3
 kill -USR1 "$KAFKA_PID"; sleep 0.5
 start_broker B -c deploy/example.conf -o kafka.bootstrap.servers="$BROKERS" || bail "serve did not start with Kafka down: $(tail -3 "$T/B.log")"
@@ -42,4 +42,12 @@ is "Kafka unreachable: /healthz still 200" "$HTTP_STATUS" 200
 kill -USR2 "$KAFKA_PID"
 wait_ready "$B_URL" 30
 is "brokers back again: publish 200" "$(publish)" 200
+
+# SIGTERM with the brokers down: the broker still stops promptly (before, the lag poller's
+# watermark look-ups each waited socket.timeout.ms, 60 s, and shutdown waited for them).
+kill -USR1 "$KAFKA_PID"
+wait_until 30 bash -c "curl -s --max-time 2 '$B_URL/readyz' | grep -q '\"kafka\":false'"
+t0=$SECONDS
+stop_pid "$B_PID" 30
+like "SIGTERM with the brokers down: exits 0 within 20 s" "rc=$STOP_RC after $((SECONDS - t0)) s" '^rc=0 after ([0-9]|1[0-9]) s$'
 finish
