@@ -42,8 +42,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t n = json_array_size(recs);
     FUZZ_CHECK((int64_t)n <= lim.max_records);
     pb_publish_record_t *out = calloc(n ? n : 1, sizeof *out);
-    pb_publish_target_t t = {fuzz_w[k], 42, k == 0 ? "occurredAt" : NULL, 0,
-                             (data[0] & 0x80) ? fuzz_w[(k + 1) % N_FUZZ_SCHEMAS] : NULL, 0};
+    pb_publish_target_t t = {fuzz_w[k],
+                             42,
+                             k == 0 ? "occurredAt" : NULL,
+                             0,
+                             (data[0] & 0x80) ? fuzz_w[(k + 1) % N_FUZZ_SCHEMAS] : NULL,
+                             0};
     rc = pb_publish_prepare(&t, &lim, recs, out, &values, e, &err);
     FUZZ_CHECK(e->n_listed <= e->n_bad && e->n_listed <= PB_PUBLISH_MAX_LISTED_ERRORS);
     for (size_t i = 0; i < e->n_listed; i++)

@@ -579,7 +579,7 @@ static void test_publish_bodies(void) {
         int ndjson = (int)rnd(3) == 0;
         pb_publish_limits_t lim = {1 << 20, rnd(4) ? 50 : 3, rnd(4) ? 4096 : 120, 3,
                                    rnd(4) ? 1000 : 30};
-        pb_publish_target_t t = {fuzz_w[0], 7, rnd(4) ? "occurredAt" : NULL, (int)rnd(2),
+        pb_publish_target_t t = {fuzz_w[0],          7, rnd(4) ? "occurredAt" : NULL, (int)rnd(2),
                                  rnd(3) ? NULL : ks, 0};
         pb_buf_t body = {0};
         unsigned nrec = rnd(6);
