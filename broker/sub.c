@@ -321,10 +321,12 @@ typedef struct stream {
     part_t *parts;
     size_t n_parts;
     int paused;
-    int64_t blocked_ms; /* since when the connection holds more than sub.max.buffered.bytes */
-    int gone;           /* the client left */
-    int ending;         /* timeout reached: waiting for queued bytes to drain */
-    int dead;           /* to be freed by reap() */
+    int64_t blocked_ms;    /* since when the connection holds more than sub.max.buffered.bytes */
+    int gone;              /* the client left (or was dropped: why says which) */
+    char why[200];         /* why the stream ended, for the log line that closes it ("" = over) */
+    int64_t last_drain_ms; /* when queued bytes last went out (write-timeout diagnosis) */
+    int ending;            /* timeout reached: waiting for queued bytes to drain */
+    int dead;              /* to be freed by reap() */
     int64_t last_record_ms, last_write_ms, last_commit_ms;
     int assigned_once; /* timeout_ms counts from the first assignment (joining takes seconds) */
     int64_t start_ms;  /* creation, then the first assignment: a bounded poll's clock */
@@ -484,7 +486,10 @@ static void stream_finish(stream_t *st) {
         pb_http_stream_end(r);
     }
     pb_log(INFO, "sub", "stream %s on %s ended (%" PRIu64 " records, %s)", st->id_text, st->port,
-           st->records, st->gone ? "client left" : "stream over");
+           st->records,
+           st->why[0] ? st->why
+           : st->gone ? "client left"
+                      : "stream over");
 }
 
 static void stream_free(stream_t *st) {
@@ -676,6 +681,7 @@ static void on_wake(void *arg) {
 static void on_drain(pb_http_req_t *r, void *arg) {
     (void)r;
     stream_t *st = arg;
+    st->last_drain_ms = pb_loop_now_ms();
     for (size_t i = 0; i < st->n_parts; i++)
         st->parts[i].drained = st->parts[i].delivered;
     if (st->ending) {
@@ -695,6 +701,17 @@ static void on_drain(pb_http_req_t *r, void *arg) {
 static void on_client_close(pb_http_req_t *r, void *arg) {
     stream_t *st = arg;
     st->gone = 1;
+    /* Bytes still queued and none drained for http.timeout.ms: the write timeout dropped a client
+     * that stopped reading; otherwise the client closed the connection. */
+    size_t queued = pb_http_stream_queued(r);
+    int64_t t = st->sub->b->cfg->http_timeout_ms, quiet = pb_loop_now_ms() - st->last_drain_ms;
+    if (queued && quiet >= t - 50)
+        snprintf(st->why, sizeof st->why,
+                 "write timeout: the client read nothing for http.timeout.ms = %" PRId64
+                 " ms with %zu bytes queued",
+                 t, queued);
+    else
+        snprintf(st->why, sizeof st->why, "client left");
     st->req = NULL;
     pb_http_stream_end(r);
     stream_finish(st);
@@ -725,6 +742,10 @@ static void on_tick(void *arg) {
          * timeout_ms without records. */
         int64_t since = st->prm.max_records ? st->start_ms : st->last_record_ms;
         if (st->prm.timeout_ms && !st->ending && now - since >= idle_limit) {
+            snprintf(st->why, sizeof st->why,
+                     st->prm.max_records ? "bounded poll over: timeout_ms = %" PRId64 " ms elapsed"
+                                         : "idle: no record for timeout_ms = %" PRId64 " ms",
+                     st->prm.timeout_ms);
             end_when_drained(st);
             continue;
         }
@@ -768,7 +789,8 @@ static void stream_open(pb_sub_t *s, stream_t *st, const pb_kafka_tp_t *start, s
             st->seed = ns;
             st->seed[st->n_seed++] = start[i];
         }
-    st->last_record_ms = st->last_write_ms = st->last_commit_ms = st->start_ms = pb_loop_now_ms();
+    st->last_record_ms = st->last_write_ms = st->last_commit_ms = st->start_ms = st->last_drain_ms =
+        pb_loop_now_ms();
     pb_http_set_header(req, "X-Stream-Id", st->id_text);
     pb_http_set_header(req, "X-Consumer-Group", st->group);
     if (pb_gzip_accepted(pb_http_header(req, "Accept-Encoding")) &&

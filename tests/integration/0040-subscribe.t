@@ -7,7 +7,7 @@
 # format with the binding's reader schema id, as the router writes them.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
-plan 39
+plan 40
 start_kafka 3
 start_broker B -o kafka.bootstrap.servers="$BROKERS" -o mesh.namespace=com.acme \
   -o http.timeout.ms=3000 -o sub.lag.interval.ms=500 -o sub.commit.interval.ms=200 \
@@ -184,9 +184,11 @@ else
   check "backpressure: broker RSS grew by less than 16 MB while ~15 MB of records waited for a client that reads nothing" \
     test $((MAX - RSS0)) -lt 16384
 fi
-SENT=$(grep -o 'ended ([0-9]* records, client left)' "$T/B.log" | tail -1 | grep -o '[0-9]*')
+SENT=$(grep -oE 'ended \([0-9]* records, (client left|write timeout: [^)]*)\)' "$T/B.log" | tail -1 | grep -o '^ended ([0-9]*' | grep -o '[0-9]*')
 check "backpressure: the stream stopped early (it took $SENT of 24000 records while the client read $(cat "$T/slow") bytes)" \
   test "${SENT:-99999}" -lt 8000
+like "an idle stream's end is logged with its cause and value" "$(grep -o 'ended ([0-9]* records, idle: [^)]*)' "$T/B.log" | head -1)" \
+  '^ended \([0-9]+ records, idle: no record for timeout_ms = [0-9]+ ms\)$'
 check "broker still serves after the slow client left" curl -fsS --max-time 5 "$B_URL/healthz"
 
 stop_pid "$B_PID" 15

@@ -129,7 +129,7 @@ for i in 1 2 3; do
   http PUT "$L_URL/config/$SUBJ" -H "$(A "$TOK_trip")" -d '{"compatibility":"BACKWARD"}'
   eval "S$i=$HTTP_STATUS"
 done
-HDRS=$(curl -sS --max-time 10 -D - -o /dev/null -X PUT -H "$(A "$TOK_trip")" -d '{"compatibility":"BACKWARD"}' "$L_URL/config/$SUBJ")
+HDRS=$(curl -sS --max-time 10 -D - -o /dev/null -X PUT -H "$(A "$TOK_trip")" -H "Content-Type: application/vnd.schemaregistry.v1+json" -d '{"compatibility":"BACKWARD"}' "$L_URL/config/$SUBJ")
 is "limit.write.requests.per.s = 2: two writes pass, the third is 429" "$S1 $S2 $S3" "200 200 429"
 like "429 carries Retry-After" "$HDRS" '[Rr]etry-[Aa]fter: [0-9]+'
 http PUT "$L_URL/config/$SUBJ" -H "$(A "$TOK_admin")" -d '{"compatibility":"BACKWARD"}'

@@ -64,9 +64,16 @@ start_broker() {
 # wait_ready URL [seconds]
 wait_ready() { wait_until "${2:-30}" curl -fsS --max-time 2 "$1/readyz"; }
 
-# http METHOD URL [curl args...]: prints the body, then sets HTTP_STATUS.
+# http METHOD URL [curl args...]: prints the body, then sets HTTP_STATUS. A JSON API client: with
+# a body (-d/--data*) and no Content-Type of the caller's own, it sends application/json (the
+# broker answers 415 to a body of another or no media type: DESIGN §5).
 http() {
-  local m=$1 u=$2; shift 2
+  local m=$1 u=$2 a has_body=0 has_ct=0; shift 2
+  for a in "$@"; do
+    case "$a" in -d | --data | --data-binary | --data-raw | -d?* | --data=* | --data-binary=*) has_body=1 ;; esac
+    case "${a,,}" in content-type:*) has_ct=1 ;; esac
+  done
+  [ $has_body = 1 ] && [ $has_ct = 0 ] && set -- -H 'Content-Type: application/json' "$@"
   HTTP_STATUS=$(curl -sS --max-time 10 -X "$m" -o "$T/http.body" -w '%{http_code}' "$@" "$u")
   HTTP_BODY=$(cat "$T/http.body")
 }
