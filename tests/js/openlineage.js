@@ -6,10 +6,7 @@
 'use strict';
 const http = require('http');
 const fs = require('fs');
-const path = require('path');
 const { spawn, spawnSync } = require('child_process');
-const Ajv2020 = require('ajv/dist/2020');
-const addFormats = require('ajv-formats');
 
 const [bin, brokers, productsDir, specsDir, logFile] = process.argv.slice(2);
 const tap = require('./tap');
@@ -21,45 +18,7 @@ async function until(ms, pred) {
   return false;
 }
 
-// ---- schemas: every file registered by its $id, so the facets' absolute $refs resolve ----
-const ajv = new Ajv2020({ strict: false, allErrors: true });
-addFormats(ajv);
-const facetSchemas = []; // {id, key}: the facet key a schema's top-level properties define
-for (const f of [path.join(specsDir, 'OpenLineage.json')].concat(
-  fs.readdirSync(path.join(specsDir, 'facets')).filter((x) => x.endsWith('.json')).map((x) => path.join(specsDir, 'facets', x)))) {
-  const s = JSON.parse(fs.readFileSync(f, 'utf8'));
-  ajv.addSchema(s);
-  if (s.$id.includes('/facets/')) for (const key of Object.keys(s.properties || {})) facetSchemas.push({ id: s.$id, key, def: Object.keys(s.$defs).find((d) => d.endsWith('Facet')) });
-}
-const validateEvent = ajv.getSchema('https://openlineage.io/spec/2-0-2/OpenLineage.json');
-
-// Every facet object of an event: [where, key, facet].
-function facetsOf(ev) {
-  const out = [];
-  const add = (where, obj) => { for (const k of Object.keys(obj || {})) out.push([where, k, obj[k]]); };
-  add('run', ev.run && ev.run.facets);
-  add('job', ev.job && ev.job.facets);
-  for (const d of (ev.inputs || []).concat(ev.outputs || [])) {
-    add(`dataset ${d.name}`, d.facets);
-    add(`dataset ${d.name} outputFacets`, d.outputFacets);
-    add(`dataset ${d.name} inputFacets`, d.inputFacets);
-  }
-  return out;
-}
-
-// Problems of one event (empty when valid): the spec, then each facet against its own schema.
-function problems(ev) {
-  const errs = [];
-  if (!validateEvent(ev)) errs.push(`OpenLineage.json: ${ajv.errorsText(validateEvent.errors)}`);
-  for (const [where, key, facet] of facetsOf(ev)) {
-    const fs_ = facetSchemas.find((x) => x.key === key);
-    if (!fs_) { errs.push(`${where}: facet ${key} has no schema in ${specsDir}`); continue; }
-    const v = ajv.getSchema(fs_.id);
-    if (!v({ [key]: facet })) errs.push(`${where}: facet ${key}: ${ajv.errorsText(v.errors)}`);
-    if (facet._schemaURL !== `${fs_.id}#/$defs/${fs_.def}`) errs.push(`${where}: facet ${key}: _schemaURL ${facet._schemaURL} is not ${fs_.id}#/$defs/${fs_.def}`);
-  }
-  return errs;
-}
+const problems = require('./ol_schema')(specsDir);
 
 (async () => {
   console.log('1..16');
