@@ -3,7 +3,7 @@
 # the first 50 products bound in a tree, 49 bindings, so the broker under test stays light on a
 # shared machine; BENCH_CONSOLE_BOUND=250 binds them all) served by `portbroker serve` with the
 # embedded Kafka cluster, then bench/console_render.js in headless Chromium: median time from
-# navigation start to the first complete render of every row, the DOM size, and /v1/status's size
+# navigation start to the paint of the first rows and to every row in the table, the DOM size, and /v1/status's size
 # and fetch time. Prints `name=value` lines. Skips (exit 0, says why) without Chromium or
 # tests/js/node_modules.
 set -uo pipefail

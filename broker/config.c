@@ -165,6 +165,14 @@ static const struct prop {
     {"metrics.enabled", T_ENUM, offsetof(pb_config_t, metrics_enabled), "true", 0, 0, "true|false",
      "Count per-port metrics and serve `GET /metrics`. `false` counts nothing (the data plane "
      "skips every update; for overhead benchmarks) and `/metrics` answers 404."},
+    {"metrics.kafka.stats.interval.ms", T_INT,
+     offsetof(pb_config_t, metrics_kafka_stats_interval_ms), "15000", 0, 86400000, NULL,
+     "How often the shared Kafka clients (publishing producer, routing producer, fan-out reader) "
+     "report librdkafka's statistics (`statistics.interval.ms`) for the `portbroker_kafka_*` "
+     "series of `/metrics`: broker connection state and round-trip time, produce queue depth "
+     "against its maximum, request errors and timeouts. Each report is parsed on the client's "
+     "polling thread (a reader of many partitions writes a long report). 0: no statistics, no "
+     "`portbroker_kafka_*` series. A `kafka.statistics.interval.ms` pass-through overrides it."},
     {"status.sample.ms", T_INT, offsetof(pb_config_t, status_sample_ms), "10000", 100, 600000, NULL,
      "Throughput sample period of `/v1/status` and `/dashboard`: each port keeps the last 90 "
      "samples (15 minutes at the default), and a binding's live rate in `/v1/lineage` is the "

@@ -53,7 +53,8 @@ typedef struct pb_config {
     int64_t shutdown_timeout_ms;
     char *log_level;
     char *log_format;
-    char *metrics_enabled; /* "true" | "false" */
+    char *metrics_enabled;                   /* "true" | "false" */
+    int64_t metrics_kafka_stats_interval_ms; /* librdkafka statistics period; 0 = off */
     /* Ops: /v1/status rings and OpenLineage (#6 dashboard/lineage). */
     int64_t status_sample_ms;    /* throughput sample period of the /v1/status rings */
     int64_t sample_max_records;  /* GET /v1/ports/{port}/sample: most records */

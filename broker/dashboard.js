@@ -10,6 +10,12 @@
   const refreshMs = Math.max(1000, (Number(params.get('refresh')) || 3) * 1000);
   const $ = (id) => document.getElementById(id);
   let lastDoc = null;
+  let portsSeq = 0; // bumped by every renderPorts: a newer render stops an older one's chunks
+  /* Rows built and laid out in the first frame of the first render; the rest follow in chunks.
+   * Measured with bench/bench_console.sh: one frame for 1,000 ports (~24,000 elements) spends
+   * ~0.5 s in style and ~0.5 s in layout before anything is painted. */
+  const FIRST_ROWS = 80, CHUNK_ROWS = 1200; // a table relayouts on each append: few, large chunks
+  const collator = new Intl.Collator('en', { numeric: true }); // localeCompare(a, b, 'en', ...) builds one per call
 
   function el(tag, cls, text) {
     const e = document.createElement(tag);
@@ -163,28 +169,47 @@
       if (!prods.has(p.product)) prods.set(p.product, []);
       prods.get(p.product).push(p);
     }
-    const byName = (a, b) => String(a).localeCompare(String(b), 'en', { numeric: true });
+    const byName = (a, b) => collator.compare(String(a), String(b));
     return [...doms.keys()].sort(byName).map((d) => [d, [...doms.get(d).entries()].sort((a, b) => byName(a[0], b[0])).map(([urn, ps]) =>
       [urn, ps.sort((a, b) => byName(a.kind === 'output' ? 0 : 1, b.kind === 'output' ? 0 : 1) || byName(a.name, b.name))])]);
   }
 
-  function renderPorts(doc) {
+  /* The table's rows. progressive (the first render only, when nothing is on screen yet): the
+   * first FIRST_ROWS rows now, so the first screen is painted at once, the others appended
+   * CHUNK_ROWS at a time in later tasks; done() runs once every row is in. A refresh replaces
+   * every row at once, so the page never shrinks under a reader's scroll position. */
+  function renderPorts(doc, progressive, done) {
     const q = $('filter').value.trim().toLowerCase();
     const body = document.querySelector('#ports tbody');
-    const frag = document.createDocumentFragment();
     const shown = q ? doc.ports.filter((p) => (p.domain + ' ' + p.productName + ' ' + p.fqn + ' ' + p.topic + ' ' + p.owner).toLowerCase().indexOf(q) >= 0) : doc.ports;
+    const rows = []; // builders, in table order
     for (const [domain, prods] of grouped(shown)) {
       let red = 0, n = 0;
       for (const [, ps] of prods) for (const p of ps) { n++; if (p.state === 'red' || p.rejectState === 'red') red++; }
-      frag.appendChild(groupRow('domain', domain, prods.length + ' products · ' + n + ' ports' + (red ? ' · ' + red + ' red' : ''), 6));
+      rows.push(() => groupRow('domain', domain, prods.length + ' products · ' + n + ' ports' + (red ? ' · ' + red + ' red' : ''), 6));
       for (const [urn, ps] of prods) {
         const p0 = ps[0];
-        frag.appendChild(groupRow('product', p0.productName + ' v' + p0.major, p0.owner, 6));
-        frag.lastChild.dataset.product = urn;
-        for (const p of ps) frag.appendChild(portRow(p));
+        rows.push(() => { const tr = groupRow('product', p0.productName + ' v' + p0.major, p0.owner, 6); tr.dataset.product = urn; return tr; });
+        for (const p of ps) rows.push(() => portRow(p));
       }
     }
-    body.replaceChildren(frag);
+    const seq = ++portsSeq;
+    const build = (from, to) => {
+      const frag = document.createDocumentFragment();
+      for (let i = from; i < to; i++) frag.appendChild(rows[i]());
+      return frag;
+    };
+    let at = progressive ? Math.min(FIRST_ROWS, rows.length) : rows.length;
+    body.replaceChildren(build(0, at));
+    const more = () => {
+      if (seq !== portsSeq) return; // a newer render replaced the rows
+      const to = Math.min(at + CHUNK_ROWS, rows.length);
+      body.appendChild(build(at, to));
+      at = to;
+      if (at < rows.length) setTimeout(more, 0); else if (done) done();
+    };
+    // The rest after the frame that paints the first rows (a plain timeout would run before it).
+    if (at < rows.length) requestAnimationFrame(() => setTimeout(more, 0)); else if (done) done();
     $('empty').hidden = doc.ports.length > 0;
     const s = doc.summary, sum = $('summary');
     sum.replaceChildren();
@@ -494,26 +519,37 @@
     else closePort();
   }
 
-  /* The table's header sticks just below the page header, whatever height that has. */
+  /* The table's header sticks just below the page header, whatever height that has. Set when the
+   * header's size changes (ResizeObserver): reading offsetHeight in render() forced a layout of the
+   * whole table in the middle of the script, every refresh. */
   function stickHead() {
-    document.documentElement.style.setProperty('--head', document.querySelector('header').offsetHeight + 'px');
+    const header = document.querySelector('header');
+    const set = (h) => document.documentElement.style.setProperty('--head', Math.round(h) + 'px');
+    if (typeof ResizeObserver === 'undefined') { set(header.offsetHeight); return; }
+    new ResizeObserver((es) => { for (const e of es) set(e.target.offsetHeight); }).observe(header);
   }
 
   function render(doc) {
     lastDoc = doc;
     const first = !document.body.dataset.loaded;
-    if (first) performance.mark('pb-render-start');
+    if (first) {
+      performance.mark('pb-render-start');
+      // First render = the frame that paints the first rows (style and layout included): the
+      // first task after it (registered before renderPorts' next chunk, so it runs first).
+      requestAnimationFrame(() => setTimeout(() => performance.mark('pb-first-render'), 0));
+    }
     renderHealth(doc);
-    renderPorts(doc);
+    const graph = () => {
+      renderGraph(doc, new Map(doc.ports.map((p) => [p.fqn, p.state])));
+      if (first) performance.mark('pb-graph-built');
+    };
+    // First render: the graph (below the table) once every row is in, out of the first frame.
+    renderPorts(doc, first, first ? () => { performance.mark('pb-all-rows'); graph(); } : null);
     if (first) performance.mark('pb-ports-built');
-    const states = new Map(doc.ports.map((p) => [p.fqn, p.state]));
-    renderGraph(doc, states);
-    if (first) performance.mark('pb-graph-built');
+    else graph();
     $('updated').textContent = new Date().toLocaleTimeString();
-    stickHead();
     if (!document.body.dataset.loaded) {
       document.body.dataset.loaded = 'true';
-      performance.mark('pb-first-render');
     }
   }
 
@@ -546,7 +582,7 @@
     $('filter').addEventListener('input', () => { if (lastDoc) renderPorts(lastDoc); });
     $('port-back').addEventListener('click', (e) => { e.preventDefault(); history.pushState(null, '', location.pathname + location.search); closePort(); });
     window.addEventListener('hashchange', route);
-    window.addEventListener('resize', stickHead);
+    stickHead();
     route();
     refresh();
   });

@@ -5,6 +5,7 @@
 #include "exporter.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
@@ -55,14 +56,19 @@ void pb_exporter_handle(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
     const pb_product_t *const *ps = declared(b, &n);
     pb_buf_t out = {0};
     pb_proc_stats_t st;
-    if (pb_metrics_render(b->metrics, ps, n, PB_VERSION, &out) ||
-        (pb_proc_stats(&st) == 0 && pb_metrics_render_proc(&st, &out))) {
+    pb_kstats_client_t *ks = malloc(PB_KSTATS_ROLES * sizeof *ks); /* ~36 KiB */
+    if (ks && b->kafka) pb_kstats_snapshot(pb_kafka_kstats(b->kafka), ks);
+    if (ks && !b->kafka) memset(ks, 0, PB_KSTATS_ROLES * sizeof *ks);
+    if (!ks || pb_metrics_render(b->metrics, ps, n, PB_VERSION, &out) ||
+        (pb_proc_stats(&st) == 0 && pb_metrics_render_proc(&st, &out)) ||
+        pb_metrics_render_kafka(ks, &out)) {
         static const char oom[] = "{\"error_code\":50001,\"message\":\"out of memory\"}";
         pb_http_reply(req, 500, "application/json", oom, sizeof oom - 1);
     } else {
         pb_http_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
     }
     pb_buf_free(&out);
+    free(ks);
 }
 
 static int hexval(char c) {

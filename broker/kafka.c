@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kstats.h"
 #include "log.h"
 
 /* ---- logging -------------------------------------------------------------------------------- */
@@ -197,6 +198,7 @@ struct pb_kafka {
     atomic_int embedded_known; /* decided (the cluster answered a first metadata request) */
     int wake[2];
     atomic_int reachable; /* last verdict of pb_kafka_probe */
+    pb_kstats_t *kstats;  /* latest statistics of the shared clients (stats_conf) */
 };
 
 /* A message's delivery context: the caller's callback (malloc'd by pb_kafka_produce, or the
@@ -357,6 +359,25 @@ fail:
     return NULL;
 }
 
+/* librdkafka statistics (metrics.kafka.stats.interval.ms) of a shared client: its stats callback
+ * (opaque-specific, below) parses the report on whichever thread polls the client and hands it to
+ * k->kstats under its mutex. A role default: kafka.statistics.interval.ms overrides it. */
+static int stats_conf(const pb_kafka_t *k, rd_kafka_conf_t *conf,
+                      int (*cb)(rd_kafka_t *, char *, size_t, void *), pb_err_t *err) {
+    char ms[32];
+    int64_t v = k->cfg ? k->cfg->metrics_kafka_stats_interval_ms : 0;
+    if (!v || operator_sets(k->cfg, "statistics.interval.ms")) return 0;
+    snprintf(ms, sizeof ms, "%lld", (long long)v);
+    if (conf_set(conf, "statistics.interval.ms", ms, err)) return err ? err->code : PB_ERR_INVALID;
+    rd_kafka_conf_set_stats_cb(conf, cb);
+    return 0;
+}
+
+static int offer_stats(pb_kafka_t *k, pb_kstats_role_t role, const char *json, size_t len) {
+    if (k && k->kstats) (void)pb_kstats_offer(k->kstats, role, json, len);
+    return 0; /* librdkafka frees json */
+}
+
 /* Append "key=value" pairs of d[0..n) that differ from def[0..nd) (librdkafka's defaults). */
 static void diff_dump(pb_buf_t *out, const char **d, size_t n, const char **def, size_t nd) {
     for (size_t i = 0; i + 1 < n; i += 2) {
@@ -435,6 +456,11 @@ int pb_kafka_probe(pb_kafka_t *k, int timeout_ms) {
     return ok;
 }
 
+static int publish_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
+    (void)rk;
+    return offer_stats(opaque, PB_KSTATS_PUBLISH, json, len);
+}
+
 pb_kafka_t *pb_kafka_new(const pb_config_t *cfg, const char *bootstrap, pb_kafka_cluster_t *cluster,
                          pb_err_t *err) {
     rd_kafka_conf_t *conf = NULL;
@@ -447,6 +473,10 @@ pb_kafka_t *pb_kafka_new(const pb_config_t *cfg, const char *bootstrap, pb_kafka
     k->cluster = cluster;
     k->cfg = cfg;
     k->bootstrap = strdup(bootstrap);
+    if (!(k->kstats = pb_kstats_new())) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     if (!k->bootstrap || pipe2(k->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
         pb_err_set(err, PB_ERR_INTERNAL, "kafka client: %s", strerror(errno));
         goto fail;
@@ -471,6 +501,8 @@ pb_kafka_t *pb_kafka_new(const pb_config_t *cfg, const char *bootstrap, pb_kafka
                           {NULL, NULL}};
     if (!(conf = role_conf(k, 1, defaults, fixed, err))) goto fail;
     rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+    rd_kafka_conf_set_opaque(conf, k);
+    if (stats_conf(k, conf, publish_stats_cb, err)) goto fail;
     k->rk = client_new(RD_KAFKA_PRODUCER, conf, "publish producer", err);
     conf = NULL;
     if (!k->rk) goto fail;
@@ -499,6 +531,7 @@ int pb_kafka_destroy(pb_kafka_t *k, int timeout_ms) {
         rd_kafka_destroy(k->rk);
     }
     if (k->base) rd_kafka_conf_destroy(k->base);
+    pb_kstats_destroy(k->kstats);
     if (k->wake[0] >= 0) close(k->wake[0]);
     if (k->wake[1] >= 0) close(k->wake[1]);
     free(k->bootstrap);
@@ -507,6 +540,8 @@ int pb_kafka_destroy(pb_kafka_t *k, int timeout_ms) {
 }
 
 int pb_kafka_wake_fd(const pb_kafka_t *k) { return k->wake[0]; }
+
+pb_kstats_t *pb_kafka_kstats(pb_kafka_t *k) { return k->kstats; }
 
 void pb_kafka_serve(pb_kafka_t *k) {
     char drain[64];
@@ -1068,6 +1103,11 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         pb_log_rl(WARN, "kafka", "%s: commit failed: %s", c->topic, rd_kafka_err2str(e));
 }
 
+static int reader_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
+    (void)rk;
+    return offer_stats(((pb_kafka_consumer_t *)opaque)->k, PB_KSTATS_READER, json, len);
+}
+
 pb_kafka_consumer_t *pb_kafka_consumer_new(pb_kafka_t *k, const pb_kafka_consumer_conf_t *conf,
                                            pb_err_t *err) {
     rd_kafka_conf_t *rconf = NULL;
@@ -1121,6 +1161,7 @@ pb_kafka_consumer_t *pb_kafka_consumer_new(pb_kafka_t *k, const pb_kafka_consume
         goto fail;
     c->cooperative = conf->cooperative;
     rd_kafka_conf_set_opaque(rconf, c);
+    if (stats_conf(k, rconf, reader_stats_cb, err)) goto fail;
     rd_kafka_conf_set_rebalance_cb(rconf, rebalance_cb);
     rd_kafka_conf_set_offset_commit_cb(rconf, commit_cb);
     c->rk = client_new(RD_KAFKA_CONSUMER, rconf, "router consumer", err);
@@ -1595,6 +1636,7 @@ typedef struct ptopic {
 } ptopic_t;
 
 struct pb_kafka_producer {
+    pb_kafka_t *k;
     rd_kafka_t *rk;
     wake_t wake;
     pb_kafka_delivery_cb_t cb;
@@ -1662,6 +1704,11 @@ static void serve_admin(pb_kafka_producer_t *p) {
     }
 }
 
+static int relay_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
+    (void)rk;
+    return offer_stats(((pb_kafka_producer_t *)opaque)->k, PB_KSTATS_RELAY, json, len);
+}
+
 pb_kafka_producer_t *pb_kafka_producer_new(pb_kafka_t *k, const char *client_id, int wake_fd,
                                            pb_kafka_delivery_cb_t cb, void *arg, pb_err_t *err) {
     rd_kafka_conf_t *conf = NULL;
@@ -1673,6 +1720,7 @@ pb_kafka_producer_t *pb_kafka_producer_new(pb_kafka_t *k, const char *client_id,
     }
     p->wake.rd = p->wake.wr = -1;
     p->wake.own = 1;
+    p->k = k;
     p->cb = cb;
     p->arg = arg;
     if (wake_init(&p->wake, wake_fd, err)) goto fail;
@@ -1687,6 +1735,7 @@ pb_kafka_producer_t *pb_kafka_producer_new(pb_kafka_t *k, const char *client_id,
     if (!(conf = role_conf(k, 1, defaults, fixed, err))) goto fail;
     rd_kafka_conf_set_dr_msg_cb(conf, relay_dr_cb);
     rd_kafka_conf_set_opaque(conf, p);
+    if (stats_conf(k, conf, relay_stats_cb, err)) goto fail;
     p->rk = client_new(RD_KAFKA_PRODUCER, conf, "relay producer", err);
     conf = NULL;
     if (!p->rk) goto fail;

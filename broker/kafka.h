@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "kstats.h"
 
 #define PB_KAFKA_CONTROL_TOPIC "_portbroker.embedded.control"
 
@@ -72,6 +73,11 @@ int pb_kafka_destroy(pb_kafka_t *k, int timeout_ms);
 
 /* Read end of the wake-up pipe: readable when librdkafka has events for the loop. */
 int pb_kafka_wake_fd(const pb_kafka_t *k);
+
+/* The latest librdkafka statistics of the shared clients (the publishing producer, the routing
+ * producer and the fan-out reader), reported every metrics.kafka.stats.interval.ms (0: never).
+ * Owned by k, valid until pb_kafka_destroy; pb_kstats_snapshot reads it from any thread. */
+pb_kstats_t *pb_kafka_kstats(pb_kafka_t *k);
 
 /* On the loop thread, when the wake fd is readable: drain the pipe and serve every queued event
  * (delivery reports, errors). */

@@ -141,7 +141,7 @@ void pb_lineage_namespace(const char *bootstrap, char *out, size_t cap) {
     snprintf(out, cap, "kafka://%.*s", (int)n, bootstrap ? bootstrap : "");
 }
 
-static json_t *facet(const pb_lineage_job_t *job, const char *schema_file, const char *def) {
+static json_t *facet(const pb_lineage_ctx_t *job, const char *schema_file, const char *def) {
     char url[256];
     snprintf(url, sizeof url, FACETS "%s#/$defs/%s", schema_file, def);
     return json_pack("{s:s,s:s}", "_producer", job->producer, "_schemaURL", url);
@@ -174,7 +174,7 @@ static json_t *fields_json(const pb_schema_node_t *n, int depth) {
     return arr;
 }
 
-static json_t *dataset(const pb_lineage_job_t *job, const char *ns, const pb_port_t *p,
+static json_t *dataset(const pb_lineage_ctx_t *job, const char *ns, const pb_port_t *p,
                        const pb_registry_t *reg) {
     json_t *facets = json_object();
     json_t *sym = facet(job, "1-0-1/SymlinksDatasetFacet.json", "SymlinksDatasetFacet");
@@ -200,49 +200,110 @@ static json_t *dataset(const pb_lineage_job_t *job, const char *ns, const pb_por
     return json_pack("{s:s,s:s,s:o}", "namespace", ns, "name", p->topic, "facets", facets);
 }
 
-json_t *pb_lineage_event(const pb_lineage_job_t *job, const char *type, const pb_registry_t *reg,
-                         pb_metrics_t *m, double now_s) {
-    char ns[600], when[PB_TIMEFMT_LEN + 1];
-    int stats = m && strcmp(type, "START") != 0;
-    pb_lineage_namespace(job->bootstrap, ns, sizeof ns);
-    pb_timefmt_format((int64_t)(now_s * 1000.0), when);
-    json_t *inputs = json_array(), *outputs = json_array(), *read = json_object();
-    size_t n = 0;
-    const pb_product_t *const *products = pb_registry_products(reg, &n);
-    for (size_t i = 0; i < pb_registry_binding_count(reg); i++)
-        json_object_set_new(read, pb_registry_binding_at(reg, i)->from, json_true());
-    for (size_t i = 0; i < n; i++) {
-        const pb_product_t *p = products[i];
-        for (size_t j = 0; j < p->n_outputs + p->n_inputs; j++) {
-            const pb_port_t *port =
-                j < p->n_outputs ? &p->outputs[j] : &p->inputs[j - p->n_outputs];
-            json_t *d = dataset(job, ns, port, reg);
-            if (json_object_get(read, port->fqn)) json_array_append(inputs, d);
-            if (stats) {
-                pb_metrics_port_t *mp = pb_metrics_port(m, port->fqn, pb_status_slo_seconds(port));
-                json_t *os = facet(job, "1-0-2/OutputStatisticsOutputDatasetFacet.json",
-                                   "OutputStatisticsOutputDatasetFacet");
-                json_object_set_new(
-                    os, "rowCount",
-                    json_integer(mp ? (json_int_t)mp->records[PB_METRICS_IN][PB_METRICS_OK] : 0));
-                json_object_set_new(os, "size",
-                                    json_integer(mp ? (json_int_t)mp->bytes[PB_METRICS_IN] : 0));
-                json_object_set_new(d, "outputFacets", json_pack("{s:o}", "outputStatistics", os));
-            }
-            json_array_append_new(outputs, d);
-        }
-    }
-    json_t *jt = facet(job, "2-0-4/JobTypeJobFacet.json", "JobTypeJobFacet");
+/* outputStatistics of a dataset: what the port's counters saw accepted into its topic. */
+static void add_stats(const pb_lineage_ctx_t *ctx, json_t *d, const pb_port_t *port,
+                      pb_metrics_t *m) {
+    pb_metrics_port_t *mp = pb_metrics_port(m, port->fqn, pb_status_slo_seconds(port));
+    json_t *os = facet(ctx, "1-0-2/OutputStatisticsOutputDatasetFacet.json",
+                       "OutputStatisticsOutputDatasetFacet");
+    json_object_set_new(
+        os, "rowCount",
+        json_integer(mp ? (json_int_t)mp->records[PB_METRICS_IN][PB_METRICS_OK] : 0));
+    json_object_set_new(os, "size", json_integer(mp ? (json_int_t)mp->bytes[PB_METRICS_IN] : 0));
+    json_object_set_new(d, "outputFacets", json_pack("{s:o}", "outputStatistics", os));
+}
+
+static json_t *job_body(const pb_lineage_ctx_t *ctx, const char *name, const char *type,
+                        json_t *inputs, json_t *outputs) {
+    json_t *jt = facet(ctx, "2-0-4/JobTypeJobFacet.json", "JobTypeJobFacet");
     json_object_set_new(jt, "processingType", json_string("STREAMING"));
     json_object_set_new(jt, "integration", json_string("PORTBROKER"));
-    json_object_set_new(jt, "jobType", json_string("BROKER"));
-    json_t *ev =
-        json_pack("{s:s,s:s,s:s,s:s,s:{s:s},s:{s:s,s:s,s:{s:o}},s:O,s:O}", "eventType", type,
-                  "eventTime", when, "producer", job->producer, "schemaURL", PB_LINEAGE_SCHEMA_URL,
-                  "run", "runId", job->run_id, "job", "namespace", PB_LINEAGE_JOB_NAMESPACE, "name",
-                  job->job_name, "facets", "jobType", jt, "inputs", inputs, "outputs", outputs);
-    json_decref(inputs);
-    json_decref(outputs);
-    json_decref(read);
+    json_object_set_new(jt, "jobType", json_string(type));
+    return json_pack("{s:{s:s,s:s,s:{s:o}},s:o,s:o}", "job", "namespace", PB_LINEAGE_JOB_NAMESPACE,
+                     "name", name, "facets", "jobType", jt, "inputs", inputs, "outputs", outputs);
+}
+
+json_t *pb_lineage_jobs(const pb_lineage_ctx_t *ctx, const pb_registry_t *reg, pb_metrics_t *m) {
+    char ns[600];
+    size_t n = 0;
+    json_t *jobs = json_object();
+    const pb_product_t *const *products = pb_registry_products(reg, &n);
+    if (!jobs) return NULL;
+    pb_lineage_namespace(ctx->bootstrap, ns, sizeof ns);
+    for (size_t i = 0; i < n; i++) {
+        const pb_product_t *p = products[i];
+        json_t *inputs = json_array(), *outputs = json_array();
+        for (size_t j = 0; j < p->n_inputs; j++)
+            json_array_append_new(inputs, dataset(ctx, ns, &p->inputs[j], reg));
+        for (size_t j = 0; j < p->n_outputs; j++) {
+            json_t *d = dataset(ctx, ns, &p->outputs[j], reg);
+            if (m) add_stats(ctx, d, &p->outputs[j], m);
+            json_array_append_new(outputs, d);
+        }
+        json_t *body = job_body(ctx, p->fqn, "DATA_PRODUCT", inputs, outputs);
+        if (!body || json_object_set_new(jobs, p->fqn, body)) goto oom;
+    }
+    for (size_t i = 0; i < pb_registry_binding_count(reg); i++) {
+        const pb_registry_binding_t *bd = pb_registry_binding_at(reg, i);
+        const pb_port_t *from = pb_registry_port(reg, bd->from),
+                        *to = pb_registry_port(reg, bd->to);
+        char name[1200];
+        snprintf(name, sizeof name, "binding:%s->%s", bd->from, bd->to);
+        json_t *inputs = json_array(), *outputs = json_array();
+        if (from) json_array_append_new(inputs, dataset(ctx, ns, from, reg));
+        if (to) {
+            json_t *d = dataset(ctx, ns, to, reg);
+            if (m) add_stats(ctx, d, to, m);
+            json_array_append_new(outputs, d);
+        }
+        json_t *body = job_body(ctx, name, "BINDING", inputs, outputs);
+        if (!body || json_object_set_new(jobs, name, body)) goto oom;
+    }
+    return jobs;
+oom:
+    json_decref(jobs);
+    return NULL;
+}
+
+json_t *pb_lineage_run_event(const pb_lineage_ctx_t *ctx, const json_t *body, const char *type,
+                             const char *run_id, double now_s) {
+    char when[PB_TIMEFMT_LEN + 1];
+    pb_timefmt_format((int64_t)(now_s * 1000.0), when);
+    json_t *outputs = json_object_get(body, "outputs");
+    json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:{s:s},s:O,s:O,s:O}", "eventType", type, "eventTime",
+                           when, "producer", ctx->producer, "schemaURL", PB_LINEAGE_SCHEMA_URL,
+                           "run", "runId", run_id, "job", json_object_get(body, "job"), "inputs",
+                           json_object_get(body, "inputs"), "outputs", outputs);
+    if (ev && !strcmp(type, "START")) {
+        /* A start has no statistics yet: copies of the outputs without them. */
+        json_t *copy = json_deep_copy(outputs);
+        size_t i;
+        json_t *d;
+        json_array_foreach(copy, i, d) json_object_del(d, "outputFacets");
+        if (!copy || json_object_set_new(ev, "outputs", copy)) {
+            json_decref(ev);
+            return NULL;
+        }
+    }
     return ev;
+}
+
+static uint64_t fnv(uint64_t h, const char *s) {
+    for (; s && *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return (h ^ 0xff) * 1099511628211ULL; /* a separator, so "ab"+"c" != "a"+"bc" */
+}
+
+uint64_t pb_lineage_jobs_hash(const pb_registry_t *reg) {
+    uint64_t h = 1469598103934665603ULL;
+    size_t n = 0;
+    const pb_product_t *const *products = pb_registry_products(reg, &n);
+    for (size_t i = 0; i < n; i++)
+        h = fnv(h, products[i]->fqn);
+    h = fnv(h, "|");
+    for (size_t i = 0; i < pb_registry_binding_count(reg); i++) {
+        const pb_registry_binding_t *bd = pb_registry_binding_at(reg, i);
+        h = fnv(fnv(h, bd->from), bd->to);
+    }
+    return h;
 }

@@ -1,12 +1,13 @@
 /*
  * lineage — the product/port graph (GET /v1/lineage, JSON and Graphviz) and OpenLineage 2-0-2
- * RunEvents describing the broker as one long-running job (DESIGN.md §8).
+ * RunEvents: one job per data product and one per binding (DESIGN.md §8).
  *
  * Owns: building the graph from the registry (nodes: products and ports; edges: product → output
  * port, output port → input port for each binding with its live rate, input port → product), its
- * DOT text, and the RunEvent JSON (every port a dataset in namespace kafka://{first bootstrap
- * server}, named by its topic, with symlinks, schema and dataSource facets; RUNNING events add
- * outputStatistics from the counters).
+ * DOT text, and the OpenLineage jobs and RunEvent JSON (every port a dataset in namespace
+ * kafka://{first bootstrap server}, named by its topic, with symlinks, schema and dataSource
+ * facets; RUNNING and COMPLETE events add outputStatistics from the counters). Which jobs are
+ * live, their run ids and when to emit is ops.c's.
  * Must not: do I/O, read the clock or a random source (callers pass time and run id), or send
  * anything (ops.c does).
  */
@@ -36,23 +37,39 @@ json_t *pb_lineage_graph(const pb_status_t *st, const pb_registry_t *reg);
 int pb_lineage_dot(const json_t *graph, pb_buf_t *out);
 
 /* What every event of one broker process shares. */
-typedef struct pb_lineage_job {
-    const char *run_id;    /* UUID, one per process */
-    const char *job_name;  /* "{mesh.namespace}.broker" */
+typedef struct pb_lineage_ctx {
     const char *bootstrap; /* kafka.bootstrap.servers in use ("h1:p1,h2:p2") */
     const char *producer;  /* URI naming this software and version */
-} pb_lineage_job_t;
+} pb_lineage_ctx_t;
 
 /*
- * One RunEvent as a new JSON object. type is "START", "RUNNING" or "COMPLETE"; now_s the event
- * time. Every port of reg is an output dataset (the broker writes every port's topic: output
- * ports by publishing, input ports by routing); the output ports read by a binding are also input
- * datasets. m (may be NULL) adds the outputStatistics facet (rowCount and size of the records
- * accepted into each topic since the process started) to RUNNING and COMPLETE events.
+ * The mesh's OpenLineage jobs (DESIGN.md §8), as a new JSON object: job name -> body, a body being
+ * {"job": {namespace, name, facets}, "inputs": [...], "outputs": [...]} (a RunEvent without its
+ * type, time and run):
+ * - one job per declared data product, named by its URN: its input ports' topics as inputs, its
+ *   output ports' topics as outputs (jobType DATA_PRODUCT);
+ * - one job per binding, named "binding:{output-port URN}->{input-port URN}": the output port's
+ *   topic as input, the input port's topic as output (jobType BINDING). A binding end the
+ *   registry does not hold is left out of the job's datasets.
+ * So a lineage server draws product -> topic -> binding -> topic -> product. Every dataset is in
+ * namespace kafka://{first bootstrap server}, named by its topic, with symlinks (the port URN),
+ * schema and dataSource facets. m (may be NULL) adds outputStatistics (rowCount and size of the
+ * records accepted into the topic since the process started) to every output dataset. All jobs
+ * are in namespace PB_LINEAGE_JOB_NAMESPACE. NULL out of memory.
+ */
+json_t *pb_lineage_jobs(const pb_lineage_ctx_t *ctx, const pb_registry_t *reg, pb_metrics_t *m);
+
+/*
+ * One RunEvent (new object) of a job body from pb_lineage_jobs: type "START", "RUNNING" or
+ * "COMPLETE", run_id a UUID, now_s the event time. START leaves the outputStatistics facets out.
  * NULL out of memory.
  */
-json_t *pb_lineage_event(const pb_lineage_job_t *job, const char *type, const pb_registry_t *reg,
-                         pb_metrics_t *m, double now_s);
+json_t *pb_lineage_run_event(const pb_lineage_ctx_t *ctx, const json_t *body, const char *type,
+                             const char *run_id, double now_s);
+
+/* A fingerprint of the job set of reg (product URNs, binding ends): it changes when a job would
+ * appear or go. Cheap (no allocation); for deciding when to rebuild the jobs. */
+uint64_t pb_lineage_jobs_hash(const pb_registry_t *reg);
 
 /* The dataset namespace for a bootstrap list: "kafka://" + its first host:port, into out. */
 void pb_lineage_namespace(const char *bootstrap, char *out, size_t cap);

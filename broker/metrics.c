@@ -620,3 +620,98 @@ int pb_metrics_render_proc(const pb_proc_stats_t *st, pb_buf_t *b) {
     }
     return 0;
 }
+
+/* ---- librdkafka statistics of the shared clients (kstats.h) ---- */
+
+typedef struct kfam {
+    const char *name, *type, *help;
+} kfam_t;
+
+/* The `client` label, then broker_id and broker for per-broker series. */
+static int kafka_labels(pb_buf_t *x, pb_kstats_role_t role, const pb_kstats_broker_t *br) {
+    char id[16];
+    x->len = 0;
+    if (put_label(x, 1, "client", pb_kstats_role_name(role))) return -1;
+    if (br) {
+        snprintf(id, sizeof id, "%d", (int)br->id);
+        if (put_label(x, 0, "broker_id", id) || put_label(x, 0, "broker", br->addr)) return -1;
+    }
+    return pb_buf_putc(x, 0);
+}
+
+int pb_metrics_render_kafka(const pb_kstats_client_t c[PB_KSTATS_ROLES], pb_buf_t *b) {
+    static const kfam_t client_fams[] = {
+        {"portbroker_kafka_stats_timestamp_seconds", "gauge",
+         "Time of the Kafka client's last librdkafka statistics report, Unix seconds "
+         "(metrics.kafka.stats.interval.ms apart; older means the client is not polled)."},
+        {"portbroker_kafka_produce_queue_messages", "gauge",
+         "Records in the producer's queue, not yet acknowledged by Kafka."},
+        {"portbroker_kafka_produce_queue_max_messages", "gauge",
+         "Most records the producer's queue holds (queue.buffering.max.messages); a full queue "
+         "refuses new records."},
+        {"portbroker_kafka_produce_queue_bytes", "gauge",
+         "Bytes of records in the producer's queue, not yet acknowledged by Kafka."},
+        {"portbroker_kafka_produce_queue_max_bytes", "gauge",
+         "Most bytes the producer's queue holds (queue.buffering.max.kbytes)."},
+    };
+    static const kfam_t broker_fams[] = {
+        {"portbroker_kafka_broker_up", "gauge",
+         "1 when the client is connected to the Kafka broker, else 0 (a broker the client never "
+         "needed stays 0: connections are made on demand)."},
+        {"portbroker_kafka_broker_rtt_avg_seconds", "gauge",
+         "Average request round-trip time to the Kafka broker over the last statistics "
+         "interval, seconds (absent when no request was answered in it)."},
+        {"portbroker_kafka_broker_rtt_p99_seconds", "gauge",
+         "99th percentile of the request round-trip time to the Kafka broker over the last "
+         "statistics interval, seconds (absent when no request was answered in it)."},
+        {"portbroker_kafka_broker_request_errors_total", "counter",
+         "Requests to the Kafka broker that failed to be sent or whose response was an error "
+         "(librdkafka txerrs + rxerrs), since the client started."},
+        {"portbroker_kafka_broker_request_timeouts_total", "counter",
+         "Requests to the Kafka broker that timed out, since the client started."},
+    };
+    pb_buf_t x = {0};
+    int rc = 0, any = 0;
+    for (int r = 0; r < PB_KSTATS_ROLES; r++)
+        any |= c[r].valid;
+    if (!any) return 0;
+    for (size_t f = 0; f < sizeof client_fams / sizeof *client_fams && !rc; f++) {
+        if (f > 0) { /* the queue families: producers only */
+            int producers = 0;
+            for (int r = 0; r < PB_KSTATS_ROLES; r++)
+                producers |= c[r].valid && c[r].producer;
+            if (!producers) continue;
+        }
+        rc = family(b, client_fams[f].name, client_fams[f].type, client_fams[f].help);
+        for (int r = 0; r < PB_KSTATS_ROLES && !rc; r++) {
+            const pb_kstats_client_t *k = &c[r];
+            if (!k->valid || (f > 0 && !k->producer)) continue;
+            double v = f == 0   ? k->time_s
+                       : f == 1 ? (double)k->queue_msgs
+                       : f == 2 ? (double)k->queue_max_msgs
+                       : f == 3 ? (double)k->queue_bytes
+                                : (double)k->queue_max_bytes;
+            rc = kafka_labels(&x, (pb_kstats_role_t)r, NULL) ||
+                 sample(b, client_fams[f].name, (char *)x.data, NULL, v);
+        }
+    }
+    for (size_t f = 0; f < sizeof broker_fams / sizeof *broker_fams && !rc; f++) {
+        rc = family(b, broker_fams[f].name, broker_fams[f].type, broker_fams[f].help);
+        for (int r = 0; r < PB_KSTATS_ROLES && !rc; r++)
+            for (size_t i = 0; c[r].valid && i < c[r].n_brokers && !rc; i++) {
+                const pb_kstats_broker_t *br = &c[r].brokers[i];
+                if ((f == 1 || f == 2) && !br->has_rtt) continue;
+                rc = kafka_labels(&x, (pb_kstats_role_t)r, br);
+                if (rc) break;
+                const char *n = broker_fams[f].name;
+                const char *l = (char *)x.data;
+                rc = f == 0   ? sample(b, n, l, NULL, br->up)
+                     : f == 1 ? sample(b, n, l, NULL, br->rtt_avg_s)
+                     : f == 2 ? sample(b, n, l, NULL, br->rtt_p99_s)
+                     : f == 3 ? sample_u64(b, n, l, NULL, br->errors)
+                              : sample_u64(b, n, l, NULL, br->timeouts);
+            }
+    }
+    pb_buf_free(&x);
+    return rc ? -1 : 0;
+}

@@ -26,6 +26,7 @@
 
 #include "buf.h"
 #include "descriptor.h"
+#include "kstats.h"
 #include "proc.h"
 
 typedef enum { PB_METRICS_IN = 0, PB_METRICS_OUT = 1, PB_METRICS_DIRS } pb_metrics_dir_t;
@@ -209,5 +210,12 @@ const pb_metrics_lag_t *pb_metrics_lag_at(const pb_metrics_t *m, size_t i);
  * virtual memory, open and maximum fds, start time) and portbroker_threads to out. A figure that
  * could not be read (negative) is left out. Returns 0, or -1 when out of memory. Pure. */
 int pb_metrics_render_proc(const pb_proc_stats_t *st, pb_buf_t *out);
+
+/* Append the librdkafka statistics series of the shared Kafka clients (portbroker_kafka_*, label
+ * `client` = publish|relay|reader, per broker also `broker_id` and `broker`) for the reports in
+ * c[0..PB_KSTATS_ROLES) (pb_kstats_snapshot); nothing when no report came (statistics off).
+ * Queue series only for producers; RTT only for brokers with round trips in the last interval.
+ * Returns 0, or -1 out of memory. Pure; any thread. */
+int pb_metrics_render_kafka(const pb_kstats_client_t c[PB_KSTATS_ROLES], pb_buf_t *b);
 
 #endif

@@ -33,10 +33,13 @@ struct pb_ops {
     pb_status_t *status;
     pb_loop_timer_t *tick;
     int64_t next_sample_ms, next_running_ms;
-    int started; /* START went out */
+    int started; /* the registry was replayed: jobs are followed */
     int stopped;
-    char run_id[PB_ID_UUID_LEN + 1];
-    char job_name[300];
+    /* OpenLineage jobs live in this process: job name -> {"run": run id, "body": the job's body
+     * from pb_lineage_jobs when last built}. START when a job appears, COMPLETE when it goes. */
+    json_t *live;
+    uint64_t jobs_hash; /* pb_lineage_jobs_hash when live was last synced */
+    int64_t next_jobs_check_ms;
     char producer[64];
     /* HTTP delivery: a FIFO of event texts, the head in flight or waiting for its retry. */
     char **queue;
@@ -119,10 +122,11 @@ static void on_delivered(void *opaque, int code, const char *reason, int32_t par
     if (code) pb_log(WARN, "lineage", "OpenLineage event not stored in Kafka: %s", reason);
 }
 
-static void emit(pb_ops_t *o, const char *type) {
+/* One RunEvent of a job to lineage.topic (key: the run id) and lineage.url. */
+static void emit(pb_ops_t *o, const json_t *body, const char *type, const char *run_id) {
     pb_broker_t *b = o->b;
-    pb_lineage_job_t job = {o->run_id, o->job_name, pb_kafka_bootstrap(b->kafka), o->producer};
-    json_t *ev = pb_lineage_event(&job, type, pb_store_registry(b->store), b->metrics, now_s());
+    pb_lineage_ctx_t ctx = {pb_kafka_bootstrap(b->kafka), o->producer};
+    json_t *ev = pb_lineage_run_event(&ctx, body, type, run_id, now_s());
     char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
     json_decref(ev);
     if (!text) {
@@ -131,14 +135,55 @@ static void emit(pb_ops_t *o, const char *type) {
     }
     pb_err_t err = {0};
     if (*b->cfg->lineage_topic &&
-        pb_kafka_produce(b->kafka, b->cfg->lineage_topic, -1, o->run_id, strlen(o->run_id), text,
+        pb_kafka_produce(b->kafka, b->cfg->lineage_topic, -1, run_id, strlen(run_id), text,
                          strlen(text), NULL, 0, on_delivered, NULL, &err))
         pb_log(WARN, "lineage", "OpenLineage %s event to %s: %s", type, b->cfg->lineage_topic,
                err.msg);
     if (*b->cfg->lineage_url) enqueue(o, text);
-    pb_log(DEBUG, "lineage", "OpenLineage %s event (%zu bytes), run %s", type, strlen(text),
-           o->run_id);
+    pb_log(DEBUG, "lineage", "OpenLineage %s event of job %s (%zu bytes), run %s", type,
+           json_string_value(json_object_get(json_object_get(body, "job"), "name")), strlen(text),
+           run_id);
     free(text);
+}
+
+/* Bring the live jobs in line with the registry: START for a new job, COMPLETE for a job that
+ * went (a product deleted, a binding removed), RUNNING for every other one when running is set. */
+static void sync_jobs(pb_ops_t *o, int running) {
+    pb_broker_t *b = o->b;
+    const pb_registry_t *reg = pb_store_registry(b->store);
+    pb_lineage_ctx_t ctx = {pb_kafka_bootstrap(b->kafka), o->producer};
+    json_t *jobs = pb_lineage_jobs(&ctx, reg, b->metrics);
+    const char *name;
+    json_t *body, *e;
+    void *tmp;
+    if (!jobs) {
+        pb_log(ERROR, "lineage", "out of memory building the OpenLineage jobs");
+        return;
+    }
+    o->jobs_hash = pb_lineage_jobs_hash(reg);
+    json_object_foreach_safe(o->live, tmp, name, e) {
+        if (json_object_get(jobs, name)) continue;
+        emit(o, json_object_get(e, "body"), "COMPLETE",
+             json_string_value(json_object_get(e, "run")));
+        json_object_del(o->live, name);
+    }
+    json_object_foreach(jobs, name, body) {
+        e = json_object_get(o->live, name);
+        if (!e) {
+            char run[PB_ID_UUID_LEN + 1];
+            pb_id_uuid4(run);
+            e = json_pack("{s:s,s:O}", "run", run, "body", body);
+            if (!e || json_object_set_new(o->live, name, e)) {
+                pb_log(ERROR, "lineage", "out of memory following OpenLineage job %s", name);
+                continue;
+            }
+            emit(o, body, "START", run);
+        } else {
+            json_object_set(e, "body", body);
+            if (running) emit(o, body, "RUNNING", json_string_value(json_object_get(e, "run")));
+        }
+    }
+    json_decref(jobs);
 }
 
 static void tick(void *arg) {
@@ -153,11 +198,16 @@ static void tick(void *arg) {
     if (!o->stopped && !o->started && pb_store_caught_up(b->store) && !b->sync_needed &&
         !b->sync_inflight) {
         o->started = 1;
-        emit(o, "START");
+        sync_jobs(o, 0);
         o->next_running_ms = now + b->cfg->lineage_interval_ms;
+        o->next_jobs_check_ms = now + 1000;
     } else if (!o->stopped && o->started && now >= o->next_running_ms) {
-        emit(o, "RUNNING");
+        sync_jobs(o, 1);
         o->next_running_ms = now + b->cfg->lineage_interval_ms;
+    } else if (!o->stopped && o->started && now >= o->next_jobs_check_ms) {
+        /* A product or binding added or removed: its START or COMPLETE within a second. */
+        if (pb_lineage_jobs_hash(pb_store_registry(b->store)) != o->jobs_hash) sync_jobs(o, 0);
+        o->next_jobs_check_ms = now + 1000;
     }
     pump(o);
 }
@@ -166,19 +216,22 @@ pb_ops_t *pb_ops_new(pb_broker_t *b, pb_err_t *err) {
     pb_ops_t *o = calloc(1, sizeof *o);
     if (!o) goto oom;
     o->b = b;
-    pb_id_uuid4(o->run_id);
-    snprintf(o->job_name, sizeof o->job_name, "%s.broker", b->cfg->mesh_namespace);
     snprintf(o->producer, sizeof o->producer, "urn:portbroker:broker:%s", PB_VERSION);
     o->queue = calloc(POST_QUEUE_MAX, sizeof *o->queue);
     o->status = pb_status_new(b->cfg->status_sample_ms);
     int64_t period = 250;
     if (b->cfg->status_sample_ms < period) period = b->cfg->status_sample_ms;
     if (b->cfg->lineage_interval_ms < period) period = b->cfg->lineage_interval_ms;
-    if (!o->queue || !o->status || !(o->tick = pb_loop_timer_new(b->loop, period, 1, tick, o)))
+    o->live = json_object();
+    if (!o->queue || !o->status || !o->live ||
+        !(o->tick = pb_loop_timer_new(b->loop, period, 1, tick, o)))
         goto oom;
-    pb_log(INFO, "lineage", "OpenLineage run %s of job %s/%s%s%s%s%s", o->run_id,
-           PB_LINEAGE_JOB_NAMESPACE, o->job_name, *b->cfg->lineage_topic ? " to Kafka topic " : "",
-           b->cfg->lineage_topic, *b->cfg->lineage_url ? " and POST " : "", b->cfg->lineage_url);
+    if (*b->cfg->lineage_topic || *b->cfg->lineage_url)
+        pb_log(INFO, "lineage",
+               "OpenLineage: a job per data product and per binding (namespace %s)%s%s%s%s",
+               PB_LINEAGE_JOB_NAMESPACE, *b->cfg->lineage_topic ? ", to Kafka topic " : "",
+               b->cfg->lineage_topic, *b->cfg->lineage_url ? ", POSTed to " : "",
+               b->cfg->lineage_url);
     return o;
 oom:
     pb_ops_destroy(o);
@@ -190,10 +243,15 @@ void pb_ops_stop(pb_ops_t *o) {
     if (o->stopped) return;
     o->stopped = 1;
     o->stop_deadline_ms = pb_loop_now_ms() + STOP_WAIT_MS;
-    if (o->started)
-        emit(o, "COMPLETE");
-    else
-        pb_log(INFO, "lineage", "stopping before START went out: no COMPLETE event");
+    if (o->started) {
+        const char *name;
+        json_t *e;
+        json_object_foreach(o->live, name, e) emit(o, json_object_get(e, "body"), "COMPLETE",
+                                                   json_string_value(json_object_get(e, "run")));
+        json_object_clear(o->live);
+    } else {
+        pb_log(INFO, "lineage", "stopping before the registry was replayed: no OpenLineage events");
+    }
 }
 
 int pb_ops_busy(const pb_ops_t *o) {
@@ -211,6 +269,7 @@ void pb_ops_destroy(pb_ops_t *o) {
         free(o->queue[i]);
     free(o->queue);
     pb_status_destroy(o->status);
+    json_decref(o->live);
     free(o);
 }
 

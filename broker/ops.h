@@ -20,8 +20,8 @@ typedef struct pb_ops pb_ops_t;
  * err set (out of memory). */
 pb_ops_t *pb_ops_new(struct pb_broker *b, pb_err_t *err);
 
-/* Stop sampling and emit COMPLETE (when START went out). HTTP posts still queued keep going:
- * poll pb_ops_busy before leaving the loop. */
+/* Stop sampling and emit COMPLETE for every live OpenLineage job (once the registry was replayed).
+ * HTTP posts still queued keep going: poll pb_ops_busy before leaving the loop. */
 void pb_ops_stop(pb_ops_t *o);
 
 /* 1 while lineage events wait for their HTTP POST (in flight or queued for a retry). */

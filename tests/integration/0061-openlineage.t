@@ -2,12 +2,13 @@
 # OpenLineage RunEvents: START after the registry replay, RUNNING every lineage.interval.ms,
 # COMPLETE on SIGTERM; POSTed to lineage.url (a node receiver that fails the first POST with 500)
 # and written to lineage.topic (read back with kcat); every event and facet validated with ajv
-# against ../shared/specs/openlineage (tests/data/openlineage when that is absent).
+# against the spec vendored in tests/data/openlineage (OpenLineage.json 2-0-2 and its facets). A job
+# per data product and one per binding, each its own run.
 . "$(dirname "$0")/lib.sh"
 [ -d tests/js/node_modules/ajv ] || bail "tests/js/node_modules missing: run deploy/install-deps.sh --test"
 command -v kcat >/dev/null || bail "kcat missing"
 SPECS=
-for d in ../shared/specs/openlineage /work/shared/specs/openlineage tests/data/openlineage; do
+for d in tests/data/openlineage ../shared/specs/openlineage /work/shared/specs/openlineage; do
   [ -f "$d/OpenLineage.json" ] && { SPECS=$d; break; }
 done
 [ -n "$SPECS" ] || bail "OpenLineage schemas not found"

@@ -1,4 +1,4 @@
-// OpenLineage RunEvents from a broker: a tiny HTTP receiver on 127.0.0.1 (its first POST answered
+// OpenLineage RunEvents from a broker (a job per data product and per binding, DESIGN.md §8): a tiny HTTP receiver on 127.0.0.1 (its first POST answered
 // 500, so the broker must retry), the broker started with lineage.url pointing at it, SIGTERM, then
 // every event — as POSTed and as read back from lineage.topic with kcat — validated with ajv
 // (draft 2020-12) against OpenLineage.json and each facet against its facet schema.
@@ -6,10 +6,7 @@
 'use strict';
 const http = require('http');
 const fs = require('fs');
-const path = require('path');
 const { spawn, spawnSync } = require('child_process');
-const Ajv2020 = require('ajv/dist/2020');
-const addFormats = require('ajv-formats');
 
 const [bin, brokers, productsDir, specsDir, logFile] = process.argv.slice(2);
 const tap = require('./tap');
@@ -21,45 +18,7 @@ async function until(ms, pred) {
   return false;
 }
 
-// ---- schemas: every file registered by its $id, so the facets' absolute $refs resolve ----
-const ajv = new Ajv2020({ strict: false, allErrors: true });
-addFormats(ajv);
-const facetSchemas = []; // {id, key}: the facet key a schema's top-level properties define
-for (const f of [path.join(specsDir, 'OpenLineage.json')].concat(
-  fs.readdirSync(path.join(specsDir, 'facets')).filter((x) => x.endsWith('.json')).map((x) => path.join(specsDir, 'facets', x)))) {
-  const s = JSON.parse(fs.readFileSync(f, 'utf8'));
-  ajv.addSchema(s);
-  if (s.$id.includes('/facets/')) for (const key of Object.keys(s.properties || {})) facetSchemas.push({ id: s.$id, key, def: Object.keys(s.$defs).find((d) => d.endsWith('Facet')) });
-}
-const validateEvent = ajv.getSchema('https://openlineage.io/spec/2-0-2/OpenLineage.json');
-
-// Every facet object of an event: [where, key, facet].
-function facetsOf(ev) {
-  const out = [];
-  const add = (where, obj) => { for (const k of Object.keys(obj || {})) out.push([where, k, obj[k]]); };
-  add('run', ev.run && ev.run.facets);
-  add('job', ev.job && ev.job.facets);
-  for (const d of (ev.inputs || []).concat(ev.outputs || [])) {
-    add(`dataset ${d.name}`, d.facets);
-    add(`dataset ${d.name} outputFacets`, d.outputFacets);
-    add(`dataset ${d.name} inputFacets`, d.inputFacets);
-  }
-  return out;
-}
-
-// Problems of one event (empty when valid): the spec, then each facet against its own schema.
-function problems(ev) {
-  const errs = [];
-  if (!validateEvent(ev)) errs.push(`OpenLineage.json: ${ajv.errorsText(validateEvent.errors)}`);
-  for (const [where, key, facet] of facetsOf(ev)) {
-    const fs_ = facetSchemas.find((x) => x.key === key);
-    if (!fs_) { errs.push(`${where}: facet ${key} has no schema in ${specsDir}`); continue; }
-    const v = ajv.getSchema(fs_.id);
-    if (!v({ [key]: facet })) errs.push(`${where}: facet ${key}: ${ajv.errorsText(v.errors)}`);
-    if (facet._schemaURL !== `${fs_.id}#/$defs/${fs_.def}`) errs.push(`${where}: facet ${key}: _schemaURL ${facet._schemaURL} is not ${fs_.id}#/$defs/${fs_.def}`);
-  }
-  return errs;
-}
+const problems = require('./ol_schema')(specsDir);
 
 (async () => {
   console.log('1..16');
@@ -111,9 +70,12 @@ function problems(ev) {
     if (!stopped) broker.kill('SIGKILL');
     ok(stopped && exited.code === 0, 'SIGTERM: the broker exits 0', JSON.stringify(exited));
     const evs = accepted();
-    const types = evs.map((e) => e.eventType);
-    ok(types[0] === 'START' && types[types.length - 1] === 'COMPLETE' && types.slice(1, -1).length >= 1 && types.slice(1, -1).every((t) => t === 'RUNNING'),
-      'HTTP: START, RUNNING..., COMPLETE', types.join(' '));
+    // Per job (one run each): START, RUNNING..., COMPLETE.
+    const byRun = new Map();
+    for (const e of evs) { if (!byRun.has(e.run.runId)) byRun.set(e.run.runId, []); byRun.get(e.run.runId).push(e); }
+    const seqs = [...byRun.values()].map((l) => l.map((e) => e.eventType));
+    ok(byRun.size === 3 && seqs.every((t) => t[0] === 'START' && t[t.length - 1] === 'COMPLETE' && t.length >= 3 && t.slice(1, -1).every((x) => x === 'RUNNING')),
+      'HTTP: per job START, RUNNING..., COMPLETE (3 jobs: 2 products, 1 binding)', seqs.map((t) => t.join(' ')).join(' | '));
 
     const bad = evs.map((e, i) => [i, problems(e)]).filter(([, p]) => p.length);
     ok(evs.length >= 3 && bad.length === 0, `HTTP: all ${evs.length} events valid against OpenLineage.json 2-0-2 and their facet schemas`, bad.slice(0, 2).map(([i, p]) => `event ${i}: ${p.slice(0, 5).join('; ')}`).join('\n'));
@@ -126,25 +88,34 @@ function problems(ev) {
       (e) => { delete e.outputs[0].facets.symlinks._producer; },
       (e) => { e.outputs[0].facets.schema.fields[0].name = 7; },
       (e) => { e.job.facets.jobType.processingType = 3; },
-    ].map((f) => { const c = JSON.parse(JSON.stringify(evs[0])); f(c); return problems(c).length; });
+    ].map((f) => { const c = JSON.parse(JSON.stringify(evs.find((e) => e.outputs.length && e.outputs[0].facets.schema))); f(c); return problems(c).length; });
     ok(broken.every((k) => k > 0), 'the validator refuses broken copies of an event (type, runId, time, facet fields)', broken.join(','));
 
     const runIds = new Set(evs.map((e) => e.run.runId));
-    ok(runIds.size === 1 && /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test([...runIds][0]), 'one run id (UUIDv4) for the whole process', [...runIds].join(' '));
-    ok(evs.every((e) => e.job.namespace === 'portbroker' && e.job.name === 'com.test.broker'), 'job portbroker / com.test.broker', JSON.stringify(evs[0].job));
+    const jobOf = new Map(evs.map((e) => [e.run.runId, e.job.name]));
+    ok([...runIds].every((r) => /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(r)) && new Set(jobOf.values()).size === runIds.size &&
+      evs.every((e) => jobOf.get(e.run.runId) === e.job.name), 'one run id (UUIDv4) per job', JSON.stringify([...jobOf]));
+    const P0 = 'urn:dpds:com.test:dataproducts:p0:1';
+    const BIND = 'binding:urn:dpds:com.test:dataproducts:p0:1:outputports:a->urn:dpds:com.test:dataproducts:p1:1:inputports:in';
+    ok(evs.every((e) => e.job.namespace === 'portbroker') && [...new Set(evs.map((e) => e.job.name))].sort().join(' ') === [BIND, P0, 'urn:dpds:com.test:dataproducts:p1:1'].sort().join(' '),
+      'jobs in namespace portbroker: one per product (its URN), one per binding', [...new Set(evs.map((e) => `${e.job.namespace}/${e.job.name}`))].join(' '));
 
-    const start = evs[0];
+    const starts = evs.filter((e) => e.eventType === 'START');
+    const start = starts.find((e) => e.job.name === P0);
     const ns = `kafka://${brokers.split(',')[0]}`;
-    const names = start.outputs.map((d) => d.name).sort();
-    ok(names.length === 8 && start.outputs.every((d) => d.namespace === ns), `START: 8 port datasets in namespace ${ns}`, names.join(' '));
-    const a = start.outputs.find((d) => d.name === 'com.test.p0.v1.a');
+    const all = starts.flatMap((e) => e.inputs.concat(e.outputs));
+    const names = [...new Set(all.map((d) => d.name))].sort();
+    ok(names.length === 8 && all.every((d) => d.namespace === ns), `START events: 8 port datasets in namespace ${ns}`, names.join(' '));
+    const a = start && start.outputs.find((d) => d.name === 'com.test.p0.v1.a');
     ok(a && a.facets.symlinks.identifiers.some((i) => i.name === 'urn:dpds:com.test:dataproducts:p0:1:outputports:a'), 'the port URN is in the symlinks facet', a && JSON.stringify(a.facets.symlinks));
     const fields = a ? a.facets.schema.fields : [];
     ok(fields.map((f) => f.name).join(',') === 'id,value,at,place' && fields[2].type === 'timestamp-millis' &&
       fields[3].fields && fields[3].fields.map((f) => f.name).join(',') === 'lat,lon', 'the schema facet has the Avro fields (logical types, nested records)', JSON.stringify(fields));
-    ok(start.inputs.length === 1 && start.inputs[0].name === 'com.test.p0.v1.a', 'the output port read by the binding is an input dataset', JSON.stringify(start.inputs.map((d) => d.name)));
+    const bstart = starts.find((e) => e.job.name === BIND);
+    ok(bstart && bstart.inputs.map((d) => d.name).join() === 'com.test.p0.v1.a' && bstart.outputs.map((d) => d.name).join() === 'com.test.p1.v1.in.in',
+      'the binding job reads the output port\'s topic and writes the input port\'s', JSON.stringify(bstart && [bstart.inputs.map((d) => d.name), bstart.outputs.map((d) => d.name)]));
 
-    const running = evs.filter((e) => e.eventType === 'RUNNING');
+    const running = evs.filter((e) => e.eventType === 'RUNNING' && e.job.name === P0);
     const last = running[running.length - 1];
     const stat = last.outputs.find((d) => d.name === 'com.test.p0.v1.a').outputFacets.outputStatistics;
     ok(Number.isInteger(stat.rowCount) && Number.isInteger(stat.size) && stat.rowCount === (published ? 1 : 0),
@@ -153,10 +124,12 @@ function problems(ev) {
     // The same events in Kafka.
     const kc = spawnSync('kcat', ['-C', '-b', brokers, '-t', '_test.lineage', '-o', 'beginning', '-e', '-q', '-f', '%s\n'], { timeout: 20000, encoding: 'utf8' });
     const kevs = (kc.stdout || '').split('\n').filter(Boolean).map((l) => JSON.parse(l));
-    const ktypes = kevs.map((e) => e.eventType);
-    ok(ktypes[0] === 'START' && ktypes[ktypes.length - 1] === 'COMPLETE' && ktypes.length >= 3, `Kafka topic lineage.topic: START, RUNNING..., COMPLETE (${ktypes.length} events)`, `${ktypes.join(' ')} ${kc.stderr || ''}`);
+    const kruns = new Map();
+    for (const e of kevs) { if (!kruns.has(e.run.runId)) kruns.set(e.run.runId, []); kruns.get(e.run.runId).push(e.eventType); }
+    const kseqs = [...kruns.values()];
+    ok(kruns.size === 3 && kseqs.every((t) => t[0] === 'START' && t[t.length - 1] === 'COMPLETE' && t.length >= 3), `Kafka topic lineage.topic: per job START, RUNNING..., COMPLETE (${kevs.length} events)`, `${kseqs.map((t) => t.join(' ')).join(' | ')} ${kc.stderr || ''}`);
     const kbad = kevs.map((e, i) => [i, problems(e)]).filter(([, p]) => p.length);
-    ok(kbad.length === 0 && kevs.every((e) => e.run.runId === [...runIds][0]), 'Kafka: every event valid, same run id', kbad.slice(0, 2).map(([i, p]) => `event ${i}: ${p.slice(0, 5).join('; ')}`).join('\n'));
+    ok(kbad.length === 0 && kevs.every((e) => runIds.has(e.run.runId)), 'Kafka: every event valid, the same run ids as over HTTP', kbad.slice(0, 2).map(([i, p]) => `event ${i}: ${p.slice(0, 5).join('; ')}`).join('\n'));
   } finally {
     if (exited === null) broker.kill('SIGKILL');
     server.close();

@@ -262,55 +262,105 @@ static void graph_and_dot(void **state) {
     pb_registry_destroy(r);
 }
 
+static const char *str_at(json_t *o, const char *k) {
+    return json_string_value(json_object_get(o, k));
+}
+
 static void openlineage(void **state) {
     (void)state;
     pb_registry_t *r = mesh();
     pb_metrics_t *m = pb_metrics_new();
     pb_metrics_count(pb_metrics_port(m, SRC_OUT, 10), PB_METRICS_IN, PB_METRICS_OK, 3, 300);
+    pb_metrics_count(pb_metrics_port(m, DST_IN, 0), PB_METRICS_IN, PB_METRICS_OK, 2, 150);
     char ns[100];
     pb_lineage_namespace("k1:9092,k2:9092", ns, sizeof ns);
     assert_string_equal(ns, "kafka://k1:9092");
-    pb_lineage_job_t job = {"0b0e7f06-9c3e-4c07-8d8e-2f2b9c7a1a11", "t.broker", "k1:9092,k2:9092",
-                            "urn:portbroker:broker:test"};
-    json_t *start = pb_lineage_event(&job, "START", r, m, 1700000000.0);
-    assert_string_equal(json_string_value(json_object_get(start, "eventType")), "START");
-    assert_string_equal(json_string_value(json_object_get(start, "eventTime")),
-                        "2023-11-14T22:13:20.000Z");
-    assert_string_equal(json_string_value(json_object_get(start, "schemaURL")),
-                        PB_LINEAGE_SCHEMA_URL);
-    json_t *outs = json_object_get(start, "outputs");
-    assert_int_equal(json_array_size(outs), 4);
-    json_t *d = find(outs, "name", "t.src.v1.readings");
+    pb_lineage_ctx_t ctx = {"k1:9092,k2:9092", "urn:portbroker:broker:test"};
+    json_t *jobs = pb_lineage_jobs(&ctx, r, m);
+    /* Two products and two bindings: four jobs. */
+    assert_int_equal(json_object_size(jobs), 4);
+    json_t *src = json_object_get(jobs, "urn:dpds:t:dataproducts:src:1");
+    json_t *dst = json_object_get(jobs, "urn:dpds:t:dataproducts:dst:1");
+    char bname[300];
+    snprintf(bname, sizeof bname, "binding:%s->%s", SRC_OUT, DST_IN);
+    json_t *bind = json_object_get(jobs, bname);
+    snprintf(bname, sizeof bname, "binding:%s->%s", GHOST_OUT, DST_GHOST);
+    json_t *ghost = json_object_get(jobs, bname);
+    assert_non_null(src);
+    assert_non_null(dst);
+    assert_non_null(bind);
+    assert_non_null(ghost);
+    assert_string_equal(str_at(json_object_get(src, "job"), "namespace"), PB_LINEAGE_JOB_NAMESPACE);
+    assert_string_equal(
+        str_at(json_object_get(json_object_get(json_object_get(src, "job"), "facets"), "jobType"),
+               "jobType"),
+        "DATA_PRODUCT");
+    assert_string_equal(
+        str_at(json_object_get(json_object_get(json_object_get(bind, "job"), "facets"), "jobType"),
+               "jobType"),
+        "BINDING");
+    /* A product: its output ports are its outputs, its input ports its inputs. */
+    assert_int_equal(json_array_size(json_object_get(src, "inputs")), 0);
+    assert_int_equal(json_array_size(json_object_get(src, "outputs")), 2);
+    assert_int_equal(json_array_size(json_object_get(dst, "inputs")), 2);
+    assert_int_equal(json_array_size(json_object_get(dst, "outputs")), 0);
+    /* A binding reads its output port's topic and writes its input port's. */
+    assert_string_equal(str_at(json_array_get(json_object_get(bind, "inputs"), 0), "name"),
+                        "t.src.v1.readings");
+    assert_string_equal(str_at(json_array_get(json_object_get(bind, "outputs"), 0), "name"),
+                        "t.dst.v1.in.readings");
+    /* The ghost binding's output port is not declared: no input dataset. */
+    assert_int_equal(json_array_size(json_object_get(ghost, "inputs")), 0);
+    assert_int_equal(json_array_size(json_object_get(ghost, "outputs")), 1);
+
+    json_t *start = pb_lineage_run_event(&ctx, src, "START", "0b0e7f06-9c3e-4c07-8d8e-2f2b9c7a1a11",
+                                         1700000000.0);
+    assert_string_equal(str_at(start, "eventType"), "START");
+    assert_string_equal(str_at(start, "eventTime"), "2023-11-14T22:13:20.000Z");
+    assert_string_equal(str_at(start, "schemaURL"), PB_LINEAGE_SCHEMA_URL);
+    assert_string_equal(str_at(json_object_get(start, "run"), "runId"),
+                        "0b0e7f06-9c3e-4c07-8d8e-2f2b9c7a1a11");
+    assert_string_equal(str_at(json_object_get(start, "job"), "name"),
+                        "urn:dpds:t:dataproducts:src:1");
+    json_t *d = find(json_object_get(start, "outputs"), "name", "t.src.v1.readings");
     assert_non_null(d);
-    assert_string_equal(json_string_value(json_object_get(d, "namespace")), "kafka://k1:9092");
+    assert_string_equal(str_at(d, "namespace"), "kafka://k1:9092");
     assert_null(json_object_get(d, "outputFacets")); /* no statistics at START */
     json_t *facets = json_object_get(d, "facets");
     json_t *ids = json_object_get(json_object_get(facets, "symlinks"), "identifiers");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(ids, 0), "name")),
-                        SRC_OUT);
+    assert_string_equal(str_at(json_array_get(ids, 0), "name"), SRC_OUT);
     json_t *fields = json_object_get(json_object_get(facets, "schema"), "fields");
     assert_int_equal(json_array_size(fields), 3);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(fields, 1), "type")),
-                        "timestamp-millis");
+    assert_string_equal(str_at(json_array_get(fields, 1), "type"), "timestamp-millis");
     json_t *place = json_array_get(fields, 2);
-    assert_string_equal(json_string_value(json_object_get(place, "type")), "t.Place");
+    assert_string_equal(str_at(place, "type"), "t.Place");
     assert_int_equal(json_array_size(json_object_get(place, "fields")), 1);
-    assert_string_equal(
-        json_string_value(json_object_get(json_array_get(fields, 0), "description")), "the id");
-    /* Inputs: the output ports some binding reads (the ghost's port is not declared). */
-    json_t *ins = json_object_get(start, "inputs");
-    assert_int_equal(json_array_size(ins), 1);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(ins, 0), "name")),
-                        "t.src.v1.readings");
+    assert_string_equal(str_at(json_array_get(fields, 0), "description"), "the id");
+    /* START left the job body's statistics alone. */
+    d = find(json_object_get(src, "outputs"), "name", "t.src.v1.readings");
+    assert_non_null(json_object_get(d, "outputFacets"));
     json_decref(start);
-    json_t *running = pb_lineage_event(&job, "RUNNING", r, m, 1700000001.0);
-    d = find(json_object_get(running, "outputs"), "name", "t.src.v1.readings");
+
+    json_t *running = pb_lineage_run_event(&ctx, bind, "RUNNING", "r2", 1700000001.0);
+    d = find(json_object_get(running, "outputs"), "name", "t.dst.v1.in.readings");
     json_t *os = json_object_get(json_object_get(d, "outputFacets"), "outputStatistics");
+    assert_int_equal(json_integer_value(json_object_get(os, "rowCount")), 2);
+    assert_int_equal(json_integer_value(json_object_get(os, "size")), 150);
+    json_decref(running);
+    running = pb_lineage_run_event(&ctx, src, "COMPLETE", "r1", 1700000002.0);
+    d = find(json_object_get(running, "outputs"), "name", "t.src.v1.readings");
+    os = json_object_get(json_object_get(d, "outputFacets"), "outputStatistics");
     assert_int_equal(json_integer_value(json_object_get(os, "rowCount")), 3);
     assert_int_equal(json_integer_value(json_object_get(os, "size")), 300);
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(running, "run"), "runId")), job.run_id);
     json_decref(running);
+
+    /* The job-set fingerprint: the same registry, the same value; one binding less, another. */
+    uint64_t h = pb_lineage_jobs_hash(r);
+    assert_true(h == pb_lineage_jobs_hash(r));
+    pb_registry_t *r2 = pb_registry_new();
+    assert_true(h != pb_lineage_jobs_hash(r2));
+    pb_registry_destroy(r2);
+    json_decref(jobs);
     pb_metrics_destroy(m);
     pb_registry_destroy(r);
 }
