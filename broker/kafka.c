@@ -326,6 +326,11 @@ static rd_kafka_conf_t *base_conf(const pb_config_t *cfg, const char *bootstrap,
     rd_kafka_conf_set_log_cb(conf, log_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
     if (conf_set(conf, "bootstrap.servers", bootstrap, err)) goto fail;
+    /* After an outage librdkafka backs off reconnecting to each broker up to
+     * reconnect.backoff.max.ms (10 s by default): publishes to partitions led by a broker still
+     * in backoff waited that long after the cluster was back (0028). The Java client's 1 s; the
+     * operator's kafka.reconnect.backoff.max.ms (applied below) wins. */
+    if (conf_set(conf, "reconnect.backoff.max.ms", "1000", err)) goto fail;
     for (size_t i = 0; cfg && i < cfg->n_kafka; i++) {
         char es[512];
         const char *key = cfg->kafka[i].key, *v = cfg->kafka[i].value;
