@@ -923,18 +923,6 @@ int pb_api_methods_format(unsigned methods, char *out, size_t size) {
     return 0;
 }
 
-/* Does header value v name media type t (case-insensitive; parameters after ';' allowed)? */
-static int media_is(const char *v, const char *t) {
-    while (*v == ' ' || *v == '\t')
-        v++;
-    size_t n = strlen(t);
-    if (strncasecmp(v, t, n) != 0) return 0;
-    v += n;
-    while (*v == ' ' || *v == '\t')
-        v++;
-    return *v == '\0' || *v == ';';
-}
-
 /* The media types each PB_API_MEDIA_* bit admits. */
 static const struct {
     unsigned bit;
@@ -962,7 +950,8 @@ static int media_check(pb_http_req_t *req, const pb_api_route_t *r) {
     if ((!ct || !*ct) && !len) return 0;
     if (ct && *ct)
         for (size_t i = 0; i < sizeof media_types / sizeof media_types[0]; i++)
-            if ((r->media & media_types[i].bit) && media_is(ct, media_types[i].type)) return 0;
+            if ((r->media & media_types[i].bit) && pb_http_media_is(ct, media_types[i].type))
+                return 0;
     char accepted[256] = "";
     size_t used = 0;
     for (size_t i = 0; i < sizeof media_types / sizeof media_types[0]; i++) {

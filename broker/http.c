@@ -1154,3 +1154,14 @@ fail:
 
 void pb_http_get_cancel(pb_http_get_t *g) { get_free(g); }
 const char *pb_http_libevent_version(void) { return event_get_version(); }
+
+int pb_http_media_is(const char *v, const char *t) {
+    while (*v == ' ' || *v == '\t')
+        v++;
+    size_t n = strlen(t);
+    if (strncasecmp(v, t, n) != 0) return 0;
+    v += n;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    return *v == '\0' || *v == ';';
+}

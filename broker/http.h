@@ -82,6 +82,10 @@ const char *pb_http_raw_path(const pb_http_req_t *r);
 const char *pb_http_query(const pb_http_req_t *r, const char *name);
 /* Request header (case-insensitive), or NULL. */
 const char *pb_http_header(const pb_http_req_t *r, const char *name);
+
+/* Does Content-Type value v name media type t? Case-insensitive, blanks around it skipped,
+ * parameters after ';' ignored ("application/json; charset=utf-8" names application/json). Pure. */
+int pb_http_media_is(const char *v, const char *t);
 /* The body (NUL-terminated copy owned by the request; len excludes the NUL). */
 const char *pb_http_body(const pb_http_req_t *r, size_t *len);
 /* Peer address text, for logs. */

@@ -85,25 +85,13 @@ static const char *json_type_name(const json_t *v) {
 
 /* ---- media ---------------------------------------------------------------------------------- */
 
-/* Does header value v name media type t (case-insensitive, parameters after ';' ignored)? */
-static int media_is(const char *v, const char *t) {
-    while (*v == ' ' || *v == '\t')
-        v++;
-    size_t n = strlen(t);
-    if (strncasecmp(v, t, n) != 0) return 0;
-    v += n;
-    while (*v == ' ' || *v == '\t')
-        v++;
-    return *v == '\0' || *v == ';';
-}
-
 int pb_publish_media(const char *content_type, const char *content_encoding,
                      pb_publish_format_t *fmt, int *zstd, pb_err_t *err) {
-    if (content_type && media_is(content_type, "application/json"))
+    if (content_type && pb_http_media_is(content_type, "application/json"))
         *fmt = PB_PUBLISH_JSON;
-    else if (content_type && (media_is(content_type, "application/x-ndjson") ||
-                              media_is(content_type, "application/ndjson") ||
-                              media_is(content_type, "application/jsonl")))
+    else if (content_type && (pb_http_media_is(content_type, "application/x-ndjson") ||
+                              pb_http_media_is(content_type, "application/ndjson") ||
+                              pb_http_media_is(content_type, "application/jsonl")))
         *fmt = PB_PUBLISH_NDJSON;
     else
         return pb_err_set(err, PB_ERR_UNSUPPORTED,
@@ -112,12 +100,14 @@ int pb_publish_media(const char *content_type, const char *content_encoding,
                           content_type ? "'" : "", content_type ? content_type : "(none)",
                           content_type ? "'" : "");
     *zstd = 0;
-    if (!content_encoding || !*content_encoding || media_is(content_encoding, "identity")) return 0;
-    if (media_is(content_encoding, "zstd")) {
+    if (!content_encoding || !*content_encoding || pb_http_media_is(content_encoding, "identity"))
+        return 0;
+    if (pb_http_media_is(content_encoding, "zstd")) {
         *zstd = PB_PUBLISH_ENC_ZSTD;
         return 0;
     }
-    if (media_is(content_encoding, "gzip") || media_is(content_encoding, "x-gzip")) {
+    if (pb_http_media_is(content_encoding, "gzip") ||
+        pb_http_media_is(content_encoding, "x-gzip")) {
         *zstd = PB_PUBLISH_ENC_GZIP;
         return 0;
     }
