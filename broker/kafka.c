@@ -1853,11 +1853,6 @@ static int groups_committed(rd_kafka_t *rk, pb_kafka_group_query_t *q, size_t n,
     return 0;
 }
 
-int pb_kafka_producer_groups_committed(pb_kafka_producer_t *p, pb_kafka_group_query_t *q, size_t n,
-                                       int timeout_ms, pb_err_t *err) {
-    return groups_committed(p->rk, q, n, timeout_ms, err);
-}
-
 int pb_kafka_groups_committed(pb_kafka_t *k, pb_kafka_group_query_t *q, size_t n, int timeout_ms,
                               pb_err_t *err) {
     return groups_committed(k->rk, q, n, timeout_ms, err);

@@ -500,13 +500,10 @@ typedef struct pb_kafka_group_query {
     pb_kafka_tp_t *parts;
     size_t n;
 } pb_kafka_group_query_t;
-/* Committed offsets of several groups at once (ListConsumerGroupOffsets through the producer's
- * connection, all requests in flight together). Blocking, bounded by timeout_ms in all (rebalance
- * paths). Returns 0, or PB_ERR_TIMEOUT / PB_ERR_UNAVAILABLE when some answers are missing (their
- * offsets stay PB_KAFKA_OFFSET_INVALID). */
-int pb_kafka_producer_groups_committed(pb_kafka_producer_t *p, pb_kafka_group_query_t *q, size_t n,
-                                       int timeout_ms, pb_err_t *err);
-/* The same through the broker's own client (thread-safe: for jobs, whose owner may be gone). */
+/* Committed offsets of several groups at once (ListConsumerGroupOffsets through the broker's own
+ * client, all requests in flight together; thread-safe: for jobs, whose owner may be gone).
+ * Blocking, bounded by timeout_ms in all. Returns 0, or PB_ERR_TIMEOUT / PB_ERR_UNAVAILABLE when
+ * some answers are missing (their offsets stay PB_KAFKA_OFFSET_INVALID). */
 int pb_kafka_groups_committed(pb_kafka_t *k, pb_kafka_group_query_t *q, size_t n, int timeout_ms,
                               pb_err_t *err);
 /* Messages sent and not yet delivered (acknowledged or failed). */
