@@ -511,7 +511,12 @@ int main(int argc, char **argv) {
         return 2;
     }
     k.cl = cl;
-    if (resume(&k) || open_current(&k)) return 2;
+    if (resume(&k) || open_current(&k)) {
+        pb_client_destroy(cl);
+        pb_schema_destroy(k.schema);
+        free(k.schema_text);
+        return 2;
+    }
     k.files = 1;
     pb_conn_signals();
     k.last_flush = now_ms();
@@ -536,5 +541,8 @@ int main(int argc, char **argv) {
             k.port, k.dir, k.written, k.skipped, k.commits, k.prefix, k.seq,
             k.avro ? "avro" : "ndjson");
     pb_client_destroy(cl);
+    pb_schema_destroy(k.schema);
+    free(k.schema_text);
+    pb_buf_free(&k.block);
     return rc;
 }
