@@ -16,6 +16,7 @@
 
 #include "access.h"
 #include "api.h"
+#include "dedupe.h"
 #include "exporter.h"
 #include "id.h"
 #include "log.h"
@@ -268,6 +269,12 @@ static void on_hup(void *arg) {
         pb_log(ERROR, "broker",
                "SIGHUP: reload refused, keeping the %zu products loaded before: %s",
                b->products->n_products, err.msg);
+}
+
+/* Forget the record ids past publish.dedupe.window.ms (memory is freed while no one publishes). */
+static void dedupe_sweep(void *arg) {
+    pb_broker_t *b = arg;
+    pb_dedupe_expire(b->dedupe, pb_loop_wall_ms());
 }
 
 static void stop_now(void *arg) {
@@ -585,6 +592,13 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, const char *env_fil
         rc = pb_err_set(err, PB_ERR_NOMEM, "out of memory");
         goto fail;
     }
+    if (b->cfg->publish_dedupe_window_ms > 0 &&
+        (!(b->dedupe = pb_dedupe_new(b->cfg->publish_dedupe_window_ms,
+                                     (size_t)b->cfg->publish_dedupe_max_ids,
+                                     (size_t)b->cfg->publish_dedupe_max_bytes)))) {
+        rc = pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     b->started_wall_ms = pb_loop_wall_ms();
     if (port_file && !(b->port_file = strdup(port_file))) {
         rc = pb_err_set(err, PB_ERR_NOMEM, "out of memory");
@@ -680,6 +694,10 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, const char *env_fil
         .idle_timeout_ms = cfg->http_idle_timeout_ms,
         .max_connections = pb_http_fd_budget(cfg->http_max_connections),
     };
+    if (b->dedupe && !(b->dedupe_timer = pb_loop_timer_new(b->loop, 1000, 1, dedupe_sweep, b))) {
+        rc = pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     if ((rc = pb_access_start(b->access, b->loop, err))) goto fail;
     if (*cfg->http_tls_cert_file &&
         !(b->tls = pb_tls_new(cfg->http_tls_cert_file, cfg->http_tls_key_file,
@@ -802,6 +820,7 @@ int pb_broker_destroy(pb_broker_t *b) {
     pb_loop_timer_destroy(b->sync_timer);
     pb_loop_timer_destroy(b->kafka_timer);
     pb_loop_timer_destroy(b->metrics_timer);
+    pb_loop_timer_destroy(b->dedupe_timer);
     pb_store_destroy(b->store);
     if (b->kafka) {
         left = pb_kafka_destroy(b->kafka, (int)b->cfg->shutdown_timeout_ms);
@@ -809,6 +828,7 @@ int pb_broker_destroy(pb_broker_t *b) {
             pb_log(ERROR, "kafka", "%d messages were still undelivered after %lld ms at shutdown",
                    left, (long long)b->cfg->shutdown_timeout_ms);
     }
+    pb_dedupe_destroy(b->dedupe); /* after Kafka: its last delivery reports settle ids */
     pb_kafka_cluster_destroy(b->cluster);
     pb_loop_destroy(b->loop);
     pb_descriptor_set_destroy(b->products);

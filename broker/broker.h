@@ -30,6 +30,8 @@ typedef struct pb_broker {
     pb_descriptor_set_t *products; /* loaded from products.dir; synced into the registry */
     pb_store_t *store;             /* the registry kept in Kafka */
     pb_metrics_t *metrics;         /* per-port and process-wide series */
+    struct pb_dedupe *dedupe;      /* publish: producer ids remembered; NULL when switched off */
+    pb_loop_timer_t *dedupe_timer; /* forgets ids past the window, every second */
     struct pb_sub *sub;            /* subscriber streams and subscription lag (sub.c) */
     struct pb_sample *sample;      /* a port's recent records for its page (sample.c) */
     pb_routers_t *routers;         /* one router per binding, reconciled with the registry */

@@ -114,6 +114,21 @@ static const struct prop {
     {"publish.max.record.header.bytes", T_INT, offsetof(pb_config_t, publish_max_header_bytes),
      "16384", 0, 10000000, NULL,
      "Most bytes of header names and values a producer may give one record; more get 413."},
+    {"publish.dedupe.window.ms", T_INT, offsetof(pb_config_t, publish_dedupe_window_ms), "600000",
+     0, 86400000, NULL,
+     "How long after Kafka acknowledged a record its producer-given `id` (ce_id) is remembered: a "
+     "record published again to the same port with that id within the window is not stored again "
+     "but answered with the first one's partition and offset and `\"duplicate\": true` (another "
+     "key or value under the id gets 409). Per instance and in memory (not across instances or "
+     "restarts: consumers keep ce_id as the end-to-end dedupe key). 0 switches it off."},
+    {"publish.dedupe.max.ids", T_INT, offsetof(pb_config_t, publish_dedupe_max_ids), "100000", 1,
+     100000000, NULL,
+     "Most record ids remembered per output port; past it the port's oldest are forgotten first, "
+     "even within `publish.dedupe.window.ms`."},
+    {"publish.dedupe.max.bytes", T_INT, offsetof(pb_config_t, publish_dedupe_max_bytes),
+     "268435456", 1048576, 68719476736, NULL,
+     "Memory all ports' remembered record ids may take together (about 120 bytes plus the id "
+     "each); past it the oldest of any port are forgotten first."},
     {"publish.linger.ms", T_INT, offsetof(pb_config_t, publish_linger_ms), "2", 0, 1000, NULL,
      "How long the publishing producer waits to fill a batch before sending it (`linger.ms`): a "
      "publish is answered after Kafka acknowledges, so every publish waits up to this long. A "

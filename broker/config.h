@@ -50,6 +50,9 @@ typedef struct pb_config {
     int64_t router_fetch_wait_ms;     /* fetch.wait.max.ms of routing consumers */
     int64_t router_linger_ms;         /* linger.ms of the routers' producers */
     int64_t publish_linger_ms;        /* linger.ms of the publishing producer */
+    int64_t publish_dedupe_window_ms; /* how long a record id is remembered; 0: no dedupe */
+    int64_t publish_dedupe_max_ids;   /* ids remembered per output port */
+    int64_t publish_dedupe_max_bytes; /* memory of the id tables, all ports */
     int64_t shutdown_timeout_ms;
     char *log_level;
     char *log_format;

@@ -10,6 +10,7 @@
 
 #include "api.h"
 #include "buf.h"
+#include "dedupe.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
@@ -61,7 +62,9 @@ void pb_exporter_handle(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
     if (ks && !b->kafka) memset(ks, 0, PB_KSTATS_ROLES * sizeof *ks);
     if (!ks || pb_metrics_render(b->metrics, ps, n, PB_VERSION, &out) ||
         (pb_proc_stats(&st) == 0 && pb_metrics_render_proc(&st, &out)) ||
-        pb_metrics_render_kafka(ks, &out)) {
+        pb_metrics_render_kafka(ks, &out) ||
+        (b->dedupe &&
+         pb_metrics_render_dedupe(pb_dedupe_count(b->dedupe), pb_dedupe_bytes(b->dedupe), &out))) {
         static const char oom[] = "{\"error_code\":50001,\"message\":\"out of memory\"}";
         pb_http_reply(req, 500, "application/json", oom, sizeof oom - 1);
     } else {

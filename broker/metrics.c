@@ -443,6 +443,16 @@ static int render_ports(const pb_metrics_t *m, rport_t *rp, size_t n, pb_buf_t *
                            rp[i].s->bytes[d]))
                 return -1;
         }
+    if (family(b, "portbroker_publish_duplicates_total", "counter",
+               "Records published again to an output port under an id it remembers "
+               "(publish.dedupe.window.ms): answered with the first copy's position, not stored "
+               "again."))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (rp[i].port->kind == PB_PORT_OUTPUT &&
+            sample_u64(b, "portbroker_publish_duplicates_total", rp[i].labels, NULL,
+                       rp[i].s->duplicates))
+            return -1;
     if (family(b, "portbroker_dlq_records_total", "counter",
                "Records of an output port sent to its dead-letter topic, by reason."))
         return -1;
@@ -586,6 +596,19 @@ size_t pb_metrics_lag_count(const pb_metrics_t *m) { return m->n_lags; }
 
 const pb_metrics_lag_t *pb_metrics_lag_at(const pb_metrics_t *m, size_t i) {
     return i < m->n_lags ? m->lags[i] : NULL;
+}
+
+int pb_metrics_render_dedupe(size_t ids, size_t bytes, pb_buf_t *b) {
+    return family(b, "portbroker_publish_dedupe_ids", "gauge",
+                  "Record ids the publish path remembers, all output ports (settled and in "
+                  "flight).") ||
+                   sample_u64(b, "portbroker_publish_dedupe_ids", "", NULL, ids) ||
+                   family(b, "portbroker_publish_dedupe_bytes", "gauge",
+                          "Memory the remembered record ids take (publish.dedupe.max.bytes "
+                          "bounds it).") ||
+                   sample_u64(b, "portbroker_publish_dedupe_bytes", "", NULL, bytes)
+               ? -1
+               : 0;
 }
 
 int pb_metrics_render_proc(const pb_proc_stats_t *st, pb_buf_t *b) {

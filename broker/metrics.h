@@ -78,6 +78,7 @@ typedef struct pb_metrics_port {
     uint64_t records[PB_METRICS_DIRS][PB_METRICS_OUTCOMES];
     uint64_t bytes[PB_METRICS_DIRS];
     uint64_t dlq[PB_METRICS_DLQ_REASONS];
+    uint64_t duplicates;     /* output port: records published again under a remembered id */
     double last_record_ts;   /* event time of the newest record seen, Unix seconds; 0: none yet */
     double last_received_ts; /* when the broker last received a record for it; 0: none yet */
     pb_metrics_hist_t e2e;   /* event time -> arrival in this port's topic, seconds */
@@ -210,6 +211,10 @@ const pb_metrics_lag_t *pb_metrics_lag_at(const pb_metrics_t *m, size_t i);
  * virtual memory, open and maximum fds, start time) and portbroker_threads to out. A figure that
  * could not be read (negative) is left out. Returns 0, or -1 when out of memory. Pure. */
 int pb_metrics_render_proc(const pb_proc_stats_t *st, pb_buf_t *out);
+
+/* Append the publish dedupe table's size (ids remembered, bytes they take): two gauges. Returns 0
+ * or -1 out of memory. */
+int pb_metrics_render_dedupe(size_t ids, size_t bytes, pb_buf_t *out);
 
 /* Append the librdkafka statistics series of the shared Kafka clients (portbroker_kafka_*, label
  * `client` = publish|relay|reader, per broker also `broker_id` and `broker`) for the reports in

@@ -23,6 +23,7 @@
 #include "access.h"
 #include "broker.h"
 #include "codec.h"
+#include "dedupe.h"
 #include "gzip.h"
 #include "http.h"
 #include "id.h"
@@ -938,10 +939,13 @@ typedef struct slot {
     int64_t offset;
     int32_t partition;
     int code;           /* 0 acknowledged; PB_ERR_* failed; -1 pending */
-    const char *reason; /* static text (librdkafka's) or p->fail_msg */
+    const char *reason; /* static text (librdkafka's, ours) or p->fail_msg */
     uint32_t idoff, idlen;
     uint32_t vlen;
     double event_s;
+    pb_dedupe_entry_t *dd; /* its id's entry while produced (publish.dedupe.window.ms), or NULL */
+    pb_dedupe_wait_t wait; /* its id is in flight from another record: told that one's outcome */
+    int duplicate;         /* answered with the position of the first record under its id */
 } slot_t;
 
 typedef struct pub {
@@ -1099,10 +1103,14 @@ static void finish(pub_t *p) {
             put_i64(&o, s->partition);
             pb_buf_puts(&o, ",\"offset\":");
             put_i64(&o, s->offset);
+            if (s->duplicate) pb_buf_puts(&o, ",\"duplicate\":true");
             pb_buf_puts(&o, ",\"id\":");
         } else {
             const char *why = s->reason ? s->reason : "not produced";
-            int code = s->code == PB_ERR_TOO_LARGE ? 413 : s->code == PB_ERR_INVALID ? 500 : 503;
+            int code = s->code == PB_ERR_TOO_LARGE  ? 413
+                       : s->code == PB_ERR_CONFLICT ? 409
+                       : s->code == PB_ERR_INVALID  ? 500
+                                                    : 503;
             pb_buf_printf(&o, "{\"error_code\":%d,\"error\":", code);
             json_str(&o, why, strlen(why));
             pb_buf_puts(&o, ",\"id\":");
@@ -1137,7 +1145,76 @@ static void on_delivery(void *opaque, int code, const char *reason, int32_t part
         pb_metrics_e2e(p->mp, p->recv_s + since - s->event_s);
     }
     pb_metrics_produce_duration(p->b->metrics, since);
+    /* Records waiting on this one's id (this request's too) hear the outcome before this request
+     * may finish: their count is in p->pending when they are ours. */
+    if (s->dd)
+        pb_dedupe_settle(p->b->dedupe, s->dd, code, reason, partition, offset, pb_loop_wall_ms());
+    s->dd = NULL;
     if (--p->pending == 0 && !p->enqueueing) finish(p);
+}
+
+/* The record first published under this slot's id (in flight when this one came) has its outcome:
+ * this one is answered with it, as a duplicate, or failed alike (a retry with the id produces). */
+static void on_first_outcome(pb_dedupe_wait_t *w, int code, const char *reason, int32_t partition,
+                             int64_t offset) {
+    (void)reason; /* valid during the call only: the answer says it in its own words */
+    slot_t *s = (slot_t *)((char *)w - offsetof(slot_t, wait));
+    pub_t *p = s->p;
+    s->code = code;
+    s->partition = partition;
+    s->offset = offset;
+    if (code) {
+        s->reason = "the record first published under this id was not acknowledged by Kafka; "
+                    "retry with the same id";
+        p->failed++;
+        if (code == PB_ERR_UNAVAILABLE || code == PB_ERR_TIMEOUT) p->unavailable++;
+        pb_metrics_count(p->mp, PB_METRICS_IN, PB_METRICS_FAILED, 1, 0);
+    } else {
+        s->duplicate = 1;
+        if (p->mp) p->mp->duplicates++;
+    }
+    if (--p->pending == 0 && !p->enqueueing) finish(p);
+}
+
+/* Look the producer's id of record r (slot s) up in the port's dedupe table before producing it.
+ * Returns 1 when the record is answered without being produced (a duplicate, a conflict, or
+ * waiting on the record in flight under the same id), 0 to produce it (s->dd set when new). */
+static int dedupe(pub_t *p, slot_t *s, const pb_port_t *port, const pb_publish_record_t *r,
+                  const void *key, const pb_buf_t *values, int64_t now_ms) {
+    pb_dedupe_t *d = p->b->dedupe;
+    if (!d || !r->id) return 0;
+    /* Key and value bytes past the frame header (the schema id a retry may be encoded with). */
+    const uint8_t *v = values->data + r->voff;
+    size_t skip = r->vlen >= 5 ? 5 : 0;
+    uint64_t digest = pb_dedupe_digest(key, r->klen, v + skip, r->vlen - skip);
+    int32_t part = -1;
+    int64_t off = -1;
+    s->wait.cb = on_first_outcome;
+    switch (pb_dedupe_begin(d, port->fqn, r->id, r->idlen, digest, now_ms, &s->wait, &s->dd, &part,
+                            &off)) {
+    case PB_DEDUPE_NEW: return 0;
+    case PB_DEDUPE_NOMEM: s->dd = NULL; return 0; /* stored without the id remembered */
+    case PB_DEDUPE_WAITING: p->pending++; return 1;
+    case PB_DEDUPE_SEEN:
+        s->code = 0;
+        s->partition = part;
+        s->offset = off;
+        s->duplicate = 1;
+        if (p->mp) p->mp->duplicates++;
+        return 1;
+    case PB_DEDUPE_CONFLICT:
+    default:
+        s->code = PB_ERR_CONFLICT;
+        s->partition = part;
+        s->offset = off;
+        s->reason = part >= 0 ? "another record (key or value) was published to this port under "
+                                "this id within publish.dedupe.window.ms; ids must be unique per "
+                                "record"
+                              : "another record (key or value) under this id is being published "
+                                "to this port; ids must be unique per record";
+        p->failed++;
+        return 1;
+    }
 }
 
 /* A UUIDv4 string from 16 random bytes (the handler reads them for all records at once: one
@@ -1366,6 +1443,8 @@ void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port
             pb_metrics_count(mp, PB_METRICS_IN, PB_METRICS_FAILED, 1, 0);
             continue;
         }
+        const void *key = r->key_encoded ? (const void *)(values.data + r->koff) : r->key;
+        if (dedupe(p, s, port, r, key, &values, now_ms)) continue;
         size_t nh = pb_publish_headers(&st, r, (const char *)p->ids.data + s->idoff, s->idlen, &hb,
                                        hdrs, cap);
         pb_err_t pe = {0};
@@ -1373,13 +1452,14 @@ void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port
         s->dr.cb = on_delivery;
         s->dr.opaque = s;
         s->dr.borrowed = 1;
-        const void *key = r->key_encoded ? (const void *)(values.data + r->koff) : r->key;
         if (!topic && !(topic = pb_kafka_topic_open(b->kafka, port->topic)))
             pb_err_set(&pe, PB_ERR_UNAVAILABLE, "produce to %s: out of memory", port->topic);
         if (pe.code ||
             pb_kafka_produce_topic_dr(b->kafka, topic, key, r->klen, values.data + r->voff, r->vlen,
                                       hdrs, nh, &s->dr, &pe)) {
             p->pending--;
+            if (s->dd) pb_dedupe_settle(b->dedupe, s->dd, pe.code, pe.msg, -1, -1, now_ms);
+            s->dd = NULL;
             s->code = pe.code;
             p->failed++;
             if (pe.code == PB_ERR_UNAVAILABLE || pe.code == PB_ERR_TIMEOUT) p->unavailable++;

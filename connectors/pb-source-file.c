@@ -1,11 +1,14 @@
 /*
  * pb-source-file — an NDJSON file (or stdin) into an output port, followed like `tail -F`: new
  * lines are published as they are appended, a replaced file (new inode) is read from its start
- * after the old one is drained, a truncated one from 0. Each record's id is derived from the
- * file's identity and the line's byte offset ("pbsf-DEV-INO-OFFSET"), and a checkpoint (device,
- * inode, offset) is written after every acknowledged batch, so a restart, even after kill -9,
- * resumes after the last acknowledged line and a batch sent again carries the same ids (the
- * consumers' dedupe key, ce_id).
+ * after the old one is drained, a truncated one from 0. Each record's id is the file's epoch and
+ * the line's byte offset ("pbsf-EPOCH-OFFSET"): the epoch is random, drawn when a file (or stdin)
+ * is first read and again when it is truncated, and kept in the checkpoint (device, inode, epoch,
+ * offset), which is written before the first publish and after every acknowledged batch. So a
+ * restart, even after kill -9, resumes after the last acknowledged line, and a batch sent again
+ * carries the same ids: the broker answers them as duplicates instead of storing them twice
+ * (publish.dedupe.window.ms), and ce_id stays the consumers' dedupe key. Another file, a truncated
+ * one or another run on stdin never reuses an id, so none of their lines is taken for a duplicate.
  *
  * Owns: its checkpoint file. Must not: advance the checkpoint past a line the broker has not
  * acknowledged.
@@ -18,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +36,7 @@ typedef struct {
     FILE *in;
     dev_t dev;
     ino_t ino;
+    char epoch[40];   /* the ids' prefix for this file (see the opening comment) */
     long long offset; /* byte offset of the next unread line (acknowledged up to here) */
     long published, batches, skipped_bad;
 } src_t;
@@ -41,8 +46,9 @@ static int write_checkpoint(const src_t *k) {
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", k->ckpt);
     char body[256];
-    int n = snprintf(body, sizeof body, "{\"dev\":%llu,\"ino\":%llu,\"offset\":%lld}\n",
-                     (unsigned long long)k->dev, (unsigned long long)k->ino, k->offset);
+    int n = snprintf(body, sizeof body,
+                     "{\"dev\":%llu,\"ino\":%llu,\"epoch\":\"%s\",\"offset\":%lld}\n",
+                     (unsigned long long)k->dev, (unsigned long long)k->ino, k->epoch, k->offset);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0 || write(fd, body, (size_t)n) != n || fsync(fd) != 0 || close(fd) != 0 ||
         rename(tmp, k->ckpt) != 0) {
@@ -53,8 +59,24 @@ static int write_checkpoint(const src_t *k) {
     return 0;
 }
 
-/* Opens the file; resumes from the checkpoint when it names the same file. */
+/* A fresh random epoch: the file is read from a new start. */
+static void new_epoch(src_t *k) {
+    unsigned char r[8];
+    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) { /* no entropy: time and pid */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        unsigned long long v = (unsigned long long)ts.tv_sec * 1000000000ULL +
+                               (unsigned long long)ts.tv_nsec +
+                               ((unsigned long long)getpid() << 48);
+        memcpy(r, &v, sizeof r);
+    }
+    for (size_t i = 0; i < sizeof r; i++)
+        snprintf(k->epoch + 2 * i, 3, "%02x", r[i]);
+}
+
+/* Opens the file; resumes from the checkpoint (offset and epoch) when it names the same file. */
 static int open_input(src_t *k, int use_ckpt) {
+    new_epoch(k);
     if (strcmp(k->file, "-") == 0) {
         k->in = stdin;
         k->dev = 0;
@@ -77,7 +99,15 @@ static int open_input(src_t *k, int use_ckpt) {
         if (d && (dev_t)json_integer_value(json_object_get(d, "dev")) == st.st_dev &&
             (ino_t)json_integer_value(json_object_get(d, "ino")) == st.st_ino) {
             k->offset = json_integer_value(json_object_get(d, "offset"));
+            const char *ep = json_string_value(json_object_get(d, "epoch"));
+            if (ep && *ep && strlen(ep) < sizeof k->epoch &&
+                strspn(ep, "0123456789abcdef-") == strlen(ep))
+                snprintf(k->epoch, sizeof k->epoch, "%s", ep);
+            else /* a checkpoint from before epochs: the ids it was publishing (pbsf-DEV-INO-) */
+                snprintf(k->epoch, sizeof k->epoch, "%llx-%llx", (unsigned long long)st.st_dev,
+                         (unsigned long long)st.st_ino);
             if (k->offset > st.st_size) {
+                new_epoch(k);
                 fprintf(stderr,
                         "pb-source-file: %s is shorter than the checkpoint (%lld > %lld); "
                         "reading it from the start\n",
@@ -104,7 +134,8 @@ static int open_input(src_t *k, int use_ckpt) {
 static void usage(FILE *f) {
     fputs("usage: pb-source-file --port OUTPUT_PORT --file FILE [options]\n"
           "Publishes an NDJSON file (one {\"key\",\"value\",\"time\",\"headers\"} record a line) "
-          "to an output port,\nfollowing it like tail -F; ids are pbsf-DEV-INO-OFFSET.\n"
+          "to an output port,\nfollowing it like tail -F; ids are pbsf-EPOCH-OFFSET (EPOCH random "
+          "per file, kept in the checkpoint).\n"
           "  --port PORT       output port URN or product/major/outputports/name (env PB_PORT)\n"
           "  --file FILE       the file; '-' is stdin (no resume) (env PB_FILE)\n"
           "  --checkpoint F    checkpoint file (default FILE.pb-checkpoint)\n"
@@ -219,7 +250,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "pb-source-file: %s\n", err.msg);
         return 2;
     }
-    if (open_input(&k, 1)) {
+    if (open_input(&k, 1) || write_checkpoint(&k)) { /* the epoch is kept before any publish */
         pb_client_destroy(cl);
         return 2;
     }
@@ -243,8 +274,7 @@ int main(int argc, char **argv) {
                 k.skipped_bad++;
             } else {
                 char id[96];
-                snprintf(id, sizeof id, "pbsf-%llx-%llx-%lld", (unsigned long long)k.dev,
-                         (unsigned long long)k.ino, at);
+                snprintf(id, sizeof id, "pbsf-%s-%lld", k.epoch, at);
                 json_object_set_new(d, "id", json_string(id));
                 json_array_append_new(recs, d);
             }
@@ -282,6 +312,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "pb-source-file: %s was truncated; reading it from the start\n",
                         k.file);
                 pos = k.offset = 0;
+                new_epoch(&k); /* its new lines are new records, whatever their offsets */
                 fseeko(k.in, 0, SEEK_SET);
                 write_checkpoint(&k);
                 continue;
