@@ -223,6 +223,15 @@ static void probe_work(void *arg) { pb_kafka_probe(arg, 2000); }
 
 static void probe_tick(void *arg) {
     pb_broker_t *b = arg;
+    /* librdkafka wakes the loop only when its event queue goes from empty to non-empty; should a
+     * wake-up ever be missed, delivery reports would wait (and publishes with them) until the next
+     * one. Serving once a second bounds that, and says so when it happens. */
+    size_t late = pb_kafka_serve_missed(b->kafka);
+    if (late)
+        pb_log_rl(WARN, "kafka",
+                  "%zu Kafka events (delivery reports) were waiting without a wake-up of the "
+                  "loop; served by the once-a-second check",
+                  late);
     if (b->stopping || pb_jobs_pending(b->jobs, PB_JOB_PROBE)) return;
     pb_jobs_submit(b->jobs, PB_JOB_PROBE, probe_work, NULL, b->kafka);
 }

@@ -555,12 +555,28 @@ int pb_kafka_wake_fd(const pb_kafka_t *k) { return k->wake[0]; }
 
 pb_kstats_t *pb_kafka_kstats(pb_kafka_t *k) { return k->kstats; }
 
-void pb_kafka_serve(pb_kafka_t *k) {
+/* Drain the wake pipe (1 when it held a wake-up), then serve the main queue. */
+static size_t serve(pb_kafka_t *k, int *woken) {
     char drain[64];
-    while (read(k->wake[0], drain, sizeof drain) > 0) {
-    }
-    while (rd_kafka_poll(k->rk, 0) > 0) {
-    }
+    size_t n = 0;
+    int r;
+    *woken = 0;
+    while (read(k->wake[0], drain, sizeof drain) > 0)
+        *woken = 1;
+    while ((r = rd_kafka_poll(k->rk, 0)) > 0)
+        n += (size_t)r;
+    return n;
+}
+
+size_t pb_kafka_serve(pb_kafka_t *k) {
+    int woken;
+    return serve(k, &woken);
+}
+
+size_t pb_kafka_serve_missed(pb_kafka_t *k) {
+    int woken;
+    size_t n = serve(k, &woken);
+    return woken ? 0 : n;
 }
 
 int pb_kafka_is_embedded(const pb_kafka_t *k) { return k->embedded; }

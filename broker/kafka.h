@@ -80,8 +80,13 @@ int pb_kafka_wake_fd(const pb_kafka_t *k);
 pb_kstats_t *pb_kafka_kstats(pb_kafka_t *k);
 
 /* On the loop thread, when the wake fd is readable: drain the pipe and serve every queued event
- * (delivery reports, errors). */
-void pb_kafka_serve(pb_kafka_t *k);
+ * (delivery reports, errors). Returns how many events were served. */
+size_t pb_kafka_serve(pb_kafka_t *k);
+
+/* pb_kafka_serve once a second, in case a wake-up was lost: returns how many events were served
+ * although no wake-up was pending for them (0 when the pipe held one: the loop just had not got to
+ * it yet). */
+size_t pb_kafka_serve_missed(pb_kafka_t *k);
 
 /* Is the client talking to an embedded (mock) cluster? Decided at pb_kafka_new. */
 int pb_kafka_is_embedded(const pb_kafka_t *k);

@@ -23,6 +23,7 @@ publish() { curl -sS --max-time 10 -o /dev/null -w '%{http_code}\n' -X POST "$B_
 kill -USR2 "$KAFKA_PID"
 end=$((SECONDS + 60)); : >"$T/codes"
 while [ $SECONDS -lt $end ]; do c=$(publish); echo "$c" >>"$T/codes"; [ "$c" = 200 ] && break; sleep 0.05; done
+diag "publish answers in order: $(uniq -c "$T/codes" | awk '{print $2"x"$1}' | tr "\n" " ")"
 codes=$(sort "$T/codes" | uniq -c | awk '{print $2"x"$1}' | tr '\n' ' ')
 diag "publish answers during start-up: $codes"
 # KNOWN BUG (#15, predates session 7): after the brokers return, a publish sometimes waits more
