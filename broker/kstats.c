@@ -78,10 +78,25 @@ static int by_id(const void *a, const void *b) {
     return (x->id > y->id) - (x->id < y->id);
 }
 
+/* librdkafka writes the per-topic section ("topics": a partition's worth of figures per partition
+ * of every topic the client knows: megabytes for a fan-out reader of a thousand ports) after the
+ * top-level counters and "brokers", the only parts read here. The text up to it, closed with '}',
+ * is parsed instead of the whole document; a document without the marker is parsed whole. */
+static const char TOPICS_MARK[] = ", \"topics\":{";
+
 int pb_kstats_parse(const char *json, size_t len, pb_kstats_client_t *out, pb_err_t *err) {
     json_error_t je;
     int rc = PB_ERR_INVALID;
+    char *head = NULL;
+    const char *cut = memmem(json, len, TOPICS_MARK, sizeof TOPICS_MARK - 1);
+    if (cut && (head = malloc((size_t)(cut - json) + 1))) {
+        memcpy(head, json, (size_t)(cut - json));
+        head[cut - json] = '}';
+        len = (size_t)(cut - json) + 1;
+        json = head;
+    }
     json_t *root = json_loadb(json, len, 0, &je);
+    free(head);
     memset(out, 0, sizeof *out);
     if (!root) {
         pb_err_set(err, PB_ERR_INVALID, "librdkafka statistics: not JSON: %s at %d:%d", je.text,
