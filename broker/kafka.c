@@ -255,6 +255,19 @@ static void error_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque) {
         pb_log_rl(WARN, "kafka", "%s: %s", rd_kafka_err2name(e), reason);
 }
 
+/* Wake fd for queue q: librdkafka writes payload to fd when q goes from empty to non-empty (and
+ * not again until q is served). Events already queued when this is called (a client's first
+ * errors, e.g. "connection refused" while Kafka is down) would never be announced, and neither
+ * would anything queued behind them: so the loop is woken once now, to serve whatever is there.
+ * (A missed wake-up here left publishes waiting for their delivery reports after a start with
+ * Kafka down; 0028.) */
+static void wake_on_events(rd_kafka_queue_t *q, int fd, const char *payload) {
+    rd_kafka_queue_io_event_enable(q, fd, payload, 1);
+    if (write(fd, payload, 1) < 0) {
+        /* a full pipe already holds a wake-up */
+    }
+}
+
 /* ---- configuration builder -------------------------------------------------------------------
  * Every client the process makes starts from one base configuration: log and error callbacks,
  * bootstrap.servers and the whole kafka.* pass-through, applied once in pb_kafka_new (a bad key or
@@ -513,7 +526,7 @@ pb_kafka_t *pb_kafka_new(const pb_config_t *cfg, const char *bootstrap, pb_kafka
     if (!k->rk) goto fail;
     /* Wake the loop when the main queue gets events (delivery reports, errors). */
     rd_kafka_queue_t *mq = rd_kafka_queue_get_main(k->rk);
-    rd_kafka_queue_io_event_enable(mq, k->wake[1], "k", 1);
+    wake_on_events(mq, k->wake[1], "k");
     rd_kafka_queue_destroy(mq);
     /* An embedded cluster in another process shows its control topic in the metadata. */
     int ctl = cluster ? 1 : pb_kafka_partition_count(k, PB_KAFKA_CONTROL_TOPIC, 5000, NULL);
@@ -896,7 +909,7 @@ pb_kafka_log_t *pb_kafka_log_new(pb_kafka_t *k, const char *topic, int64_t low, 
     l->pos = lo;
     rd_kafka_poll_set_consumer(l->rk);
     l->q = rd_kafka_queue_get_consumer(l->rk);
-    rd_kafka_queue_io_event_enable(l->q, l->wake[1], "l", 1);
+    wake_on_events(l->q, l->wake[1], "l");
     tp = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(tp, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
     if (rd_kafka_assign(l->rk, tp)) {
@@ -1197,7 +1210,7 @@ pb_kafka_consumer_t *pb_kafka_consumer_new(pb_kafka_t *k, const pb_kafka_consume
     if (!c->rk) goto fail;
     rd_kafka_poll_set_consumer(c->rk);
     c->q = rd_kafka_queue_get_consumer(c->rk);
-    rd_kafka_queue_io_event_enable(c->q, c->wake.wr, "c", 1);
+    wake_on_events(c->q, c->wake.wr, "c");
     if (!conf->topic) return c;
     sub = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(sub, conf->topic, RD_KAFKA_PARTITION_UA);
@@ -1785,10 +1798,10 @@ pb_kafka_producer_t *pb_kafka_producer_new(pb_kafka_t *k, const char *client_id,
     conf = NULL;
     if (!p->rk) goto fail;
     rd_kafka_queue_t *mq = rd_kafka_queue_get_main(p->rk);
-    rd_kafka_queue_io_event_enable(mq, p->wake.wr, "p", 1);
+    wake_on_events(mq, p->wake.wr, "p");
     rd_kafka_queue_destroy(mq);
     p->admq = rd_kafka_queue_new(p->rk);
-    rd_kafka_queue_io_event_enable(p->admq, p->wake.wr, "a", 1);
+    wake_on_events(p->admq, p->wake.wr, "a");
     return p;
 fail:
     if (conf) rd_kafka_conf_destroy(conf);
@@ -2185,7 +2198,7 @@ pb_kafka_stream_t *pb_kafka_stream_new(pb_kafka_t *k, const pb_config_t *cfg, co
     if (!(s->rk = client_new(RD_KAFKA_CONSUMER, conf, "subscriber stream", err))) goto fail;
     rd_kafka_poll_set_consumer(s->rk);
     s->q = rd_kafka_queue_get_consumer(s->rk);
-    rd_kafka_queue_io_event_enable(s->q, wake_fd, "s", 1);
+    wake_on_events(s->q, wake_fd, "s");
     tl = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(tl, topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t e = rd_kafka_subscribe(s->rk, tl);
