@@ -73,6 +73,7 @@ struct pb_http_req {
     int streaming;
     pb_http_stream_cb_t on_drain, on_close;
     void *stream_arg;
+    size_t unsent; /* bytes still queued when the connection closed (pb_http_stream_unsent) */
     /* The reply hook (pb_http_on_reply). */
     pb_http_reply_cb_t reply_cb;
     void *reply_arg;
@@ -119,11 +120,12 @@ static void req_free(pb_http_req_t *r) {
 }
 
 static void on_close(struct evhttp_connection *conn, void *arg) {
-    (void)conn;
     pb_http_req_t *r = arg;
     /* A request libevent detached from the dying connection (client EOF or timeout before the
      * reply was done) is no longer freed by libevent; one still attached is freed right after. */
     if (r->ev && !evhttp_request_get_connection(r->ev)) r->orphan = r->ev;
+    struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+    if (bev) r->unsent = evbuffer_get_length(bufferevent_get_output(bev));
     r->ev = NULL;
     r->conn = NULL;
     r->tracked = NULL;
@@ -1418,6 +1420,8 @@ int pb_http_stream_write(pb_http_req_t *r, const void *data, size_t len) {
     evbuffer_free(b);
     return 0;
 }
+
+size_t pb_http_stream_unsent(const pb_http_req_t *r) { return r->ev ? 0 : r->unsent; }
 
 size_t pb_http_stream_queued(const pb_http_req_t *r) {
     if (!r->ev || !r->conn) return 0;

@@ -141,6 +141,10 @@ int pb_http_stream_write(pb_http_req_t *r, const void *data, size_t len);
 /* Bytes queued on the connection and not yet handed to the kernel (0 once gone): backpressure. */
 size_t pb_http_stream_queued(const pb_http_req_t *r);
 
+/* Once the client is gone: the bytes that were still queued, unsent, when the connection closed
+ * (a client that stopped reading leaves them; the write timeout then closed it). 0 before. */
+size_t pb_http_stream_unsent(const pb_http_req_t *r);
+
 /* Finish the stream (last chunk; the connection closes once it is sent) and free r. */
 void pb_http_stream_end(pb_http_req_t *r);
 

@@ -736,7 +736,7 @@ static void on_client_close(pb_http_req_t *r, void *arg) {
     st->gone = 1;
     /* Bytes still queued and none drained for http.timeout.ms: the write timeout dropped a client
      * that stopped reading; otherwise the client closed the connection. */
-    size_t queued = pb_http_stream_queued(r);
+    size_t queued = pb_http_stream_unsent(r);
     int64_t t = st->sub->b->cfg->http_timeout_ms, quiet = pb_loop_now_ms() - st->last_drain_ms;
     if (queued && quiet >= t - 50)
         snprintf(st->why, sizeof st->why,
