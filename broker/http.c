@@ -496,7 +496,8 @@ static int parser_feed(pb_conn_t *c, struct evbuffer *b, size_t at, const unsign
         int head = c->ps == P_REQLINE || c->ps == P_HEADER || c->ps == P_TRAILER;
         if (head && h->max_header_bytes > 0 && ++c->head_bytes > h->max_header_bytes) {
             parser_refuse(c, b, start, 431,
-                          "the request line and headers are larger than the limit of %lld bytes",
+                          "the request line and headers are larger than the limit of %lld bytes "
+                          "(http.max.header.bytes)",
                           (long long)h->max_header_bytes);
             return -1;
         }

@@ -5,10 +5,10 @@
 # methods and transfer codings (501), a bad Expect (417). Each refusal closes the connection.
 # Clients: raw Python sockets (exact bytes, and whether the server closed) and curl.
 . "$(dirname "$0")/lib.sh"
-plan 31
+plan 32
 
 # publish.max.body.bytes = 1024: the server's body limit is 1024 + 1 MiB = 1049600 bytes.
-start_broker A -o publish.max.body.bytes=1024 || bail "serve did not start"
+start_broker A -o publish.max.body.bytes=1024 -o http.max.header.bytes=8192 || bail "serve did not start"
 wait_ready "$A_URL" || bail "A not ready"
 port=$(cat "$T/A.port")
 
@@ -97,9 +97,11 @@ like "header line without ':' -> 400 JSON, closed" "$(raw 'GET /healthz HTTP/1.1
   '^HTTP/1.1 400 .*the header line .Host x. has no .:.*'"$J"
 like "request line without a version -> 400 JSON, closed" "$(raw 'GET /healthz\r\n\r\n')" \
   '^HTTP/1.1 400 .*the request line .GET /healthz. is not .METHOD target HTTP/1.1.*'"$J"
-like "headers over 64 KiB -> 431 JSON, closed" \
-  "$(raw "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: $(head -c 70000 /dev/zero | tr '\0' a)\r\n\r\n")" \
-  '^HTTP/1.1 431 Request Header Fields Too Large \{"error_code":431,"message":"the request line and headers are larger than the limit of 65536 bytes"\} '"$J"
+like "headers over http.max.header.bytes (8192) -> 431 JSON naming it, closed" \
+  "$(raw "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: $(head -c 9000 /dev/zero | tr '\0' a)\r\n\r\n")" \
+  '^HTTP/1.1 431 Request Header Fields Too Large \{"error_code":431,"message":"the request line and headers are larger than the limit of 8192 bytes \(http.max.header.bytes\)"\} '"$J"
+like "headers just under it still pass" \
+  "$(raw "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: $(head -c 8000 /dev/zero | tr '\0' a)\r\n\r\n")" '^HTTP/1.1 200 OK .* open$'
 like "Expect other than 100-continue -> 417 JSON, closed" \
   "$(raw "${post}Expect: teapot\r\nContent-Length: 2\r\n\r\n{}")" '^HTTP/1.1 417 Expectation Failed \{"error_code":417,.*100-continue.*'"$J"
 # After a kept-alive request the parser is behind evhttp: the page evhttp writes itself still comes
