@@ -53,6 +53,8 @@ struct pb_http {
     int64_t max_body_bytes, max_header_bytes; /* for the parser's checks and messages */
     const char *max_body_key;                 /* the config key behind max_body_bytes */
     int own_write; /* > 0 while http.c writes a reply of its own (not evhttp's error page) */
+    struct pb_linger *lingering; /* sockets closing after a refusal (linger_start) */
+    int nlingering;
 };
 
 struct pb_http_req {
@@ -677,11 +679,89 @@ static void conn_out(struct evbuffer *b, const struct evbuffer_cb_info *info, vo
     conn_rewrite(c, b, info->n_added);
     if (frozen) evbuffer_freeze(b, 1);
 }
+/* ---- lingering close ------------------------------------------------------------------------
+ * A request refused while the client is still sending its body (a chunked body over the limit)
+ * leaves unread bytes: closing the socket then makes the kernel send a reset, and a client still
+ * writing may lose the answer it has not read yet. So after a refusal the socket outlives evhttp's
+ * connection through a duplicate descriptor: its write side is shut (the FIN follows the answer)
+ * and what the client still sends is read and dropped until it closes, LINGER_MAX_BYTES have come,
+ * or LINGER_MS have passed. At most LINGER_MAX_SOCKETS at once (beyond, the plain close). */
+#define LINGER_MS 2000
+#define LINGER_MAX_BYTES (4 * 1024 * 1024)
+#define LINGER_MAX_SOCKETS 256
+
+typedef struct pb_linger {
+    pb_http_t *h;
+    struct pb_linger *next;
+    struct event *ev;
+    int fd;
+    int64_t left, deadline_ms;
+} linger_t;
+
+static int64_t mono_ms(struct event_base *base) {
+    struct timeval tv;
+    event_base_gettimeofday_cached(base, &tv);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void linger_free(linger_t *l) {
+    for (linger_t **p = &l->h->lingering; *p; p = &(*p)->next)
+        if (*p == l) {
+            *p = l->next;
+            break;
+        }
+    l->h->nlingering--;
+    event_free(l->ev);
+    close(l->fd);
+    free(l);
+}
+
+static void linger_read(evutil_socket_t fd, short what, void *arg) {
+    linger_t *l = arg;
+    struct event_base *base = event_get_base(l->ev);
+    if (what & EV_READ) {
+        char buf[16384];
+        ssize_t n = -1;
+        while (l->left > 0 && (n = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+            l->left -= n;
+        int64_t rest = l->deadline_ms - mono_ms(base);
+        if (l->left > 0 && n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && rest > 0) {
+            struct timeval tv = {(time_t)(rest / 1000), (suseconds_t)(rest % 1000) * 1000};
+            event_add(l->ev, &tv);
+            return;
+        }
+    }
+    linger_free(l); /* the client closed, sent too much, or the time is up */
+}
+
+static void linger_start(pb_http_t *h, struct event_base *base, int fd) {
+    if (h->nlingering >= LINGER_MAX_SOCKETS) return;
+    linger_t *l = calloc(1, sizeof *l);
+    int fd2 = l ? dup(fd) : -1;
+    if (fd2 < 0 || !(l->ev = event_new(base, fd2, EV_READ, linger_read, l))) {
+        if (fd2 >= 0) close(fd2);
+        free(l);
+        return;
+    }
+    shutdown(fd2, SHUT_WR);
+    l->h = h;
+    l->fd = fd2;
+    l->left = LINGER_MAX_BYTES;
+    l->deadline_ms = mono_ms(base) + LINGER_MS;
+    l->next = h->lingering;
+    h->lingering = l;
+    h->nlingering++;
+    struct timeval tv = {LINGER_MS / 1000, (LINGER_MS % 1000) * 1000};
+    event_add(l->ev, &tv);
+}
+
 /* evhttp's close callback of every tracked connection: the request's close handling, then c. */
 static void conn_closed(struct evhttp_connection *evcon, void *arg) {
     pb_conn_t *c = arg;
     pb_http_t *h = c->h;
     if (c->req) on_close(evcon, c->req);
+    /* After a refusal evhttp wrote (conn_out): close gently, the answer has been sent. */
+    if (c->rewriting && c->fd >= 0) linger_start(h, bufferevent_get_base(c->bev), c->fd);
     if (c->fd >= 0 && c->fd < h->nbyfd && h->byfd[c->fd] == c) h->byfd[c->fd] = NULL;
     h->nconns--;
     event_free(c->timer);
@@ -1188,6 +1268,8 @@ void pb_http_destroy(pb_http_t *h) {
     if (!h) return;
     accept_backoff_stop(h);
     if (h->http) evhttp_free(h->http); /* frees the connections: conn_closed needs h */
+    while (h->lingering)
+        linger_free(h->lingering);
     free(h->byfd);
     free(h);
 }

@@ -20,14 +20,21 @@ import socket, sys, time
 port, req = int(sys.argv[1]), sys.argv[2].encode().decode("unicode_escape").encode("latin-1")
 s = socket.create_connection(("127.0.0.1", port), timeout=5)
 s.sendall(req)
+data = b""
 if len(sys.argv) > 3:
     n, size = int(sys.argv[3]), int(sys.argv[4])
+    if b"Expect: 100-continue" in req:  # the body goes after the server's 100 Continue
+        while b"\r\n\r\n" not in data:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
     try:
         for _ in range(n):
             s.sendall(b"%x\r\n" % size + b"a" * size + b"\r\n")
     except OSError:
         pass  # the server answered and closed while we were sending
-data, closed, end = b"", False, time.time() + 5
+closed, end = False, time.time() + 5
 while time.time() < end:
     try:
         b = s.recv(65536)
