@@ -696,7 +696,8 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, const char *env_fil
         /* Publish bodies are the largest the API takes; publish.c answers bodies over
          * publish.max.body.bytes with a precise 413, libevent cuts off anything far beyond. */
         .max_body_bytes = cfg->publish_max_body_bytes + 1024 * 1024,
-        .max_header_bytes = 64 * 1024,
+        .max_body_key = "publish.max.body.bytes plus 1 MiB",
+        .max_header_bytes = cfg->http_max_header_bytes,
         .timeout_ms = cfg->http_timeout_ms,
         .header_timeout_ms = cfg->http_header_timeout_ms,
         .body_timeout_ms = cfg->http_body_timeout_ms,

@@ -50,6 +50,11 @@ static const struct prop {
      "asks the client for about 280 kB/s."},
     {"http.idle.timeout.ms", T_INT, offsetof(pb_config_t, http_idle_timeout_ms), "60000", 100,
      3600000, NULL, "A kept-alive connection with no request for this long is closed."},
+    {"http.max.header.bytes", T_INT, offsetof(pb_config_t, http_max_header_bytes), "65536", 1024,
+     16777216, NULL,
+     "Largest request line and headers (a chunked body's trailers included) of one request; "
+     "larger get 431 and the connection is closed. The body's own limit is "
+     "`publish.max.body.bytes` plus 1 MiB (413, the limit in the message)."},
     {"products.dir", T_STR, offsetof(pb_config_t, products_dir), pb_paths_products_dir, 0, 0, NULL,
      "Directory of data product descriptors (`*.json`, DPDS 1.0 subset) loaded at start and on "
      "SIGHUP. The default here is a build-tree binary's (relative to the working directory); the "

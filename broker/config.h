@@ -28,6 +28,7 @@ typedef struct pb_config {
     int64_t http_timeout_ms; /* idle/slow client timeout */
     int64_t http_max_connections;
     int64_t http_header_timeout_ms, http_body_timeout_ms, http_idle_timeout_ms;
+    int64_t http_max_header_bytes;
     char *products_dir;
     char *mesh_namespace;
     int64_t topic_partitions;          /* default partition count of a port topic */

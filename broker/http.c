@@ -17,6 +17,7 @@
 #include <event2/listener.h>
 #include <netinet/in.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,11 @@ struct pb_http {
     int accept_paused;     /* paused at accept_cap (not the EMFILE back-off) */
     struct pb_conn **byfd; /* open connections by socket fd (nbyfd slots) */
     int nbyfd;
+    int64_t max_body_bytes, max_header_bytes; /* for the parser's checks and messages */
+    const char *max_body_key;                 /* the config key behind max_body_bytes */
+    int own_write; /* > 0 while http.c writes a reply of its own (not evhttp's error page) */
+    struct pb_linger *lingering; /* sockets closing after a refusal (linger_start) */
+    int nlingering;
 };
 
 struct pb_http_req {
@@ -69,6 +75,7 @@ struct pb_http_req {
     int streaming;
     pb_http_stream_cb_t on_drain, on_close;
     void *stream_arg;
+    size_t unsent; /* bytes still queued when the connection closed (pb_http_stream_unsent) */
     /* The reply hook (pb_http_on_reply). */
     pb_http_reply_cb_t reply_cb;
     void *reply_arg;
@@ -92,8 +99,10 @@ static const char *reason(int status) {
     case 409: return "Conflict";
     case 413: return "Payload Too Large";
     case 415: return "Unsupported Media Type";
+    case 417: return "Expectation Failed";
     case 422: return "Unprocessable Entity";
     case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
@@ -113,11 +122,12 @@ static void req_free(pb_http_req_t *r) {
 }
 
 static void on_close(struct evhttp_connection *conn, void *arg) {
-    (void)conn;
     pb_http_req_t *r = arg;
     /* A request libevent detached from the dying connection (client EOF or timeout before the
      * reply was done) is no longer freed by libevent; one still attached is freed right after. */
     if (r->ev && !evhttp_request_get_connection(r->ev)) r->orphan = r->ev;
+    struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+    if (bev) r->unsent = evbuffer_get_length(bufferevent_get_output(bev));
     r->ev = NULL;
     r->conn = NULL;
     r->tracked = NULL;
@@ -165,6 +175,22 @@ typedef struct pb_conn {
     int refuse;      /* over http.max.connections: answer 503 and close */
     int line_start;  /* scanning headers: at the start of a line */
     int bytes_while; /* bytes came while HANDLING (a pipelined request) */
+    /* The request parser (see "strict parsing" below). */
+    int ps;                        /* P_* */
+    int64_t line_len;              /* bytes of the current line so far ('\n' excluded) */
+    char line[128];                /* its first bytes, NUL-terminated */
+    char tail[12];                 /* its last bytes (up to 10; '\r' included), NUL-terminated */
+    int64_t head_bytes;            /* request line, headers and trailers so far */
+    int64_t content_length;        /* the last valid Content-Length value, -1 when none */
+    int ncl, nte;                  /* Content-Length and Transfer-Encoding headers seen */
+    int64_t chunk_left, body_seen; /* chunked body: data still due in this chunk, data so far */
+    char method[16];               /* the request's method token, for messages */
+    /* Our answer in place of evhttp's own error page (conn_out). */
+    int why_status; /* set when the parser refused the request */
+    char why[240];
+    int rewriting;   /* 1 once evhttp writes an error page on this connection; 2 inside conn_out */
+    size_t out_base; /* bytes queued before that page (a 100 Continue), kept */
+    int lib_status;  /* the status evhttp chose */
 } pb_conn_t;
 
 static void on_close(struct evhttp_connection *conn, void *arg);
@@ -239,39 +265,494 @@ static void conn_deadline(evutil_socket_t fd, short what, void *arg) {
     conn_close(c, 408, msg);
 }
 
-/* Bytes read into the connection's input: a request's start, and the blank line that ends its
- * headers. Runs inside libevent's read, before evhttp parses them. */
+/* ---- strict parsing ------------------------------------------------------------------------
+ * libevent 2.1 is lax where a proxy in front may not be ("+5" as a Content-Length, "0x10" or
+ * "a foo" as a chunk size, folded header lines, blank lines between chunks, any
+ * Transfer-Encoding but chunked ignored), and where it refuses a request it writes its own HTML
+ * page with a status that may be wrong (413 for a bad chunk size). So every request is also read
+ * by the parser below, byte by byte as it arrives and before evhttp parses it (conn_in runs inside
+ * libevent's read): the request line's method, Content-Length and Transfer-Encoding, the size of
+ * the headers, and a chunked body's framing. A request it refuses is answered by evhttp's own
+ * failure path, made to fail at that line: the bytes from the offending line on are replaced by a
+ * line evhttp cannot parse either. Whatever evhttp then writes as its error page is replaced by
+ * the API's JSON error (conn_out) with the parser's status and reason, and the connection closes
+ * (evhttp's error pages close it). An error page evhttp writes on its own (a request the parser
+ * let through) gets the same JSON shape with a reason from its status.
+ * A request is parsed only when its first byte starts an empty input buffer; bytes pipelined
+ * behind another request are left to evhttp alone (P_UNSYNC) and checked after parsing
+ * (check_framing, check_target). */
+enum {
+    P_START,
+    P_REQLINE,
+    P_HEADER,
+    P_CHUNK_SIZE,
+    P_CHUNK_DATA,
+    P_CHUNK_CRLF,
+    P_TRAILER,
+    P_DONE,
+    P_UNSYNC,
+    P_DEAD
+};
+
+/* The longest chunk-size line taken (hex digits of a 60-bit number; no extensions). */
+#define CHUNK_LINE_MAX 16
+
+static void parser_reset(pb_conn_t *c, int ps) {
+    c->ps = ps;
+    c->line_len = 0;
+    c->line[0] = c->tail[0] = '\0';
+    c->head_bytes = 0;
+    c->content_length = -1;
+    c->ncl = c->nte = 0;
+    c->chunk_left = c->body_seen = 0;
+    c->method[0] = '\0';
+}
+
+/* Copy at most n-1 bytes of untrusted text s into out for a message: printable ASCII, without
+ * quotes or backslashes (messages are written into JSON as they are), '?' for anything else. */
+static void safe_text(char *out, size_t n, const char *s) {
+    size_t i = 0;
+    for (; s[i] && i + 1 < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        out[i] = ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\' ? (char)ch : '?';
+    }
+    out[i] = '\0';
+}
+
+/* Refuse the request being parsed: remember why, then replace the bytes from offset at (the
+ * start of the offending line, still unread by evhttp) on with a line evhttp cannot parse in any
+ * state, so that it fails there and answers (conn_out turns the answer into ours). */
+static void parser_refuse(pb_conn_t *c, struct evbuffer *b, size_t at, int status, const char *fmt,
+                          ...) __attribute__((format(printf, 5, 6)));
+static void parser_refuse(pb_conn_t *c, struct evbuffer *b, size_t at, int status, const char *fmt,
+                          ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->why, sizeof c->why, fmt, ap);
+    va_end(ap);
+    c->why_status = status;
+    c->ps = P_DEAD; /* the edits below call conn_in again: it ignores them */
+    struct evbuffer *keep = at ? evbuffer_new() : NULL;
+    if (keep) evbuffer_remove_buffer(b, keep, at);
+    evbuffer_drain(b, evbuffer_get_length(b));
+    if (keep) {
+        evbuffer_add_buffer(b, keep);
+        evbuffer_free(keep);
+    }
+    evbuffer_add(b, "\x01\r\n", 3);
+}
+
+/* Only digits (1 to 18 of them: an int64), as RFC 9110 writes a Content-Length. */
+static int64_t parse_length(const char *v) {
+    size_t n = strlen(v);
+    if (n == 0 || n > 18 || strspn(v, "0123456789") != n) return -1;
+    return strtoll(v, NULL, 10);
+}
+
+/* A whole line (without its '\n' and a '\r' before it) in state c->ps; at is the offset of its
+ * first byte in b. Returns 0 to go on, -1 when the request was refused. */
+static int parser_line(pb_conn_t *c, struct evbuffer *b, size_t at, char *line, int trunc,
+                       const char *tail) {
+    pb_http_t *h = c->h;
+    char txt[48];
+    switch (c->ps) {
+    case P_REQLINE: {
+        size_t m = strcspn(line, " ");
+        snprintf(c->method, sizeof c->method, "%.*s", (int)(m < 15 ? m : 15), line);
+        /* The line's end: " HTTP/1.1" after a target (a long target is beyond line[]). */
+        size_t tl = strlen(tail);
+        const char *v = tl >= 9 ? tail + tl - 9 : "";
+        if (!line[m] || (!trunc && strlen(line) < m + 11) ||
+            (strcmp(v, " HTTP/1.1") != 0 && strcmp(v, " HTTP/1.0") != 0)) {
+            safe_text(txt, sizeof txt, line);
+            parser_refuse(c, b, at, 400,
+                          "the request line '%s' is not 'METHOD target HTTP/1.1' (HTTP/1.0 and "
+                          "1.1 are served)",
+                          txt);
+            return -1;
+        }
+        c->ps = P_HEADER;
+        return 0;
+    }
+    case P_HEADER:
+        if (*line == ' ' || *line == '\t') {
+            parser_refuse(c, b, at, 400,
+                          "a header line starts with a blank (obsolete line folding is refused, "
+                          "RFC 9112 section 5.2)");
+            return -1;
+        }
+        if (*line) {
+            char *colon = strchr(line, ':');
+            if (!colon) {
+                safe_text(txt, sizeof txt, line);
+                parser_refuse(c, b, at, 400, "the header line '%s' has no ':'", txt);
+                return -1;
+            }
+            *colon = '\0';
+            char *v = colon + 1;
+            v += strspn(v, " \t");
+            for (char *e = v + strlen(v); e > v && (e[-1] == ' ' || e[-1] == '\t');)
+                *--e = '\0';
+            if (strcasecmp(line, "Content-Length") == 0) {
+                c->ncl++;
+                int64_t n = trunc ? -1 : parse_length(v);
+                safe_text(txt, sizeof txt, v);
+                if (n < 0) {
+                    parser_refuse(c, b, at, 400,
+                                  "Content-Length '%s' is not a number of bytes (digits only)",
+                                  txt);
+                    return -1;
+                }
+                c->content_length = n;
+            } else if (strcasecmp(line, "Transfer-Encoding") == 0) {
+                c->nte++;
+                if (trunc || strcasecmp(v, "chunked") != 0) {
+                    safe_text(txt, sizeof txt, v);
+                    parser_refuse(c, b, at, 501,
+                                  "Transfer-Encoding '%s' is not supported (only chunked; "
+                                  "Content-Encoding carries gzip and zstd)",
+                                  txt);
+                    return -1;
+                }
+            }
+            return 0;
+        }
+        /* The end of the headers. */
+        if (c->ncl > 1 || c->nte > 1 || (c->ncl && c->nte)) {
+            parser_refuse(c, b, at, 400, "ambiguous request framing: %s",
+                          c->ncl > 1   ? "more than one Content-Length header"
+                          : c->nte > 1 ? "more than one Transfer-Encoding header"
+                                       : "both Content-Length and Transfer-Encoding");
+            return -1;
+        }
+        if (h->max_body_bytes > 0 && c->content_length > h->max_body_bytes) {
+            parser_refuse(c, b, at, 413,
+                          "the request body of %lld bytes is larger than the limit of %lld bytes "
+                          "(%s)",
+                          (long long)c->content_length, (long long)h->max_body_bytes,
+                          h->max_body_key);
+            return -1;
+        }
+        c->ps = c->nte ? P_CHUNK_SIZE : P_DONE;
+        return 0;
+    case P_CHUNK_CRLF:
+        if (*line) {
+            parser_refuse(c, b, at, 400,
+                          "invalid chunked body: chunk data not followed by CRLF (after %lld "
+                          "bytes of the body)",
+                          (long long)c->body_seen);
+            return -1;
+        }
+        c->ps = P_CHUNK_SIZE;
+        return 0;
+    case P_CHUNK_SIZE: {
+        size_t n = strlen(line);
+        if (trunc || n == 0 || n > 15 || strspn(line, "0123456789abcdefABCDEF") != n) {
+            safe_text(txt, sizeof txt, line);
+            parser_refuse(c, b, at, 400,
+                          "invalid chunked body: chunk size '%s' after %lld bytes of the body is "
+                          "not hexadecimal digits (no extensions, no blanks)",
+                          txt, (long long)c->body_seen);
+            return -1;
+        }
+        int64_t size = strtoll(line, NULL, 16);
+        if (h->max_body_bytes > 0 && size > h->max_body_bytes - c->body_seen) {
+            parser_refuse(c, b, at, 413,
+                          "the chunked request body is larger than the limit of %lld bytes (%s)",
+                          (long long)h->max_body_bytes, h->max_body_key);
+            return -1;
+        }
+        c->chunk_left = size;
+        c->body_seen += size;
+        c->ps = size ? P_CHUNK_DATA : P_TRAILER;
+        return 0;
+    }
+    case P_TRAILER:
+        if (!*line) {
+            c->ps = P_DONE;
+        } else if (!strchr(line, ':') || *line == ' ' || *line == '\t') {
+            safe_text(txt, sizeof txt, line);
+            parser_refuse(c, b, at, 400, "invalid chunked body: the trailer line '%s'", txt);
+            return -1;
+        }
+        return 0;
+    default: return 0;
+    }
+}
+
+/* Feed the parser n bytes p at offset at of b. Returns 0 to go on, -1 to stop (refused, or the
+ * request is complete and what follows is not ours to parse). */
+static int parser_feed(pb_conn_t *c, struct evbuffer *b, size_t at, const unsigned char *p,
+                       size_t n) {
+    pb_http_t *h = c->h;
+    for (size_t i = 0; i < n; i++) {
+        if (c->ps == P_CHUNK_DATA) { /* data is skipped, not scanned */
+            size_t k = (size_t)c->chunk_left < n - i ? (size_t)c->chunk_left : n - i;
+            c->chunk_left -= (int64_t)k;
+            i += k - 1;
+            if (!c->chunk_left) c->ps = P_CHUNK_CRLF;
+            continue;
+        }
+        if (c->ps == P_DONE || c->ps == P_DEAD) return -1;
+        size_t pos = at + i, start = pos - (size_t)c->line_len;
+        int head = c->ps == P_REQLINE || c->ps == P_HEADER || c->ps == P_TRAILER;
+        if (head && h->max_header_bytes > 0 && ++c->head_bytes > h->max_header_bytes) {
+            parser_refuse(c, b, start, 431,
+                          "the request line and headers are larger than the limit of %lld bytes "
+                          "(http.max.header.bytes)",
+                          (long long)h->max_header_bytes);
+            return -1;
+        }
+        if (p[i] != '\n') {
+            if ((size_t)c->line_len + 1 < sizeof c->line) {
+                c->line[c->line_len] = (char)p[i];
+                c->line[c->line_len + 1] = '\0';
+            }
+            size_t tl = strlen(c->tail);
+            if (tl + 1 >= sizeof c->tail) {
+                memmove(c->tail, c->tail + 1, tl);
+                tl--;
+            }
+            c->tail[tl] = (char)p[i];
+            c->tail[tl + 1] = '\0';
+            c->line_len++;
+            if (!head && c->line_len > CHUNK_LINE_MAX + 1) {
+                parser_refuse(c, b, start, 400,
+                              "invalid chunked body: a chunk-size line longer than %d bytes "
+                              "after %lld bytes of the body",
+                              CHUNK_LINE_MAX, (long long)c->body_seen);
+                return -1;
+            }
+            continue;
+        }
+        int trunc = (size_t)c->line_len + 1 >= sizeof c->line;
+        size_t l = strlen(c->line), tl = strlen(c->tail);
+        if (l && c->line[l - 1] == '\r') c->line[l - 1] = '\0';
+        if (tl && c->tail[tl - 1] == '\r') c->tail[tl - 1] = '\0';
+        c->line_len = 0;
+        int before = c->ps;
+        if (parser_line(c, b, start, c->line, trunc, c->tail) != 0) return -1;
+        c->line[0] = c->tail[0] = '\0';
+        if (before == P_HEADER && c->ps != P_HEADER) conn_arm(c, CONN_BODY, h->body_timeout_ms);
+        if (c->ps == P_DONE) return -1;
+    }
+    return 0;
+}
+
+/* Bytes read into the connection's input: a request's start, the end of its headers, and the
+ * strict parser. Runs inside libevent's read, before evhttp parses them. */
 static void conn_in(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg) {
     pb_conn_t *c = arg;
-    if (!info->n_added || c->refuse) return;
+    if (!info->n_added || c->refuse || c->ps == P_DEAD) return;
     if (c->phase == CONN_HANDLING) {
         c->bytes_while = 1;
         return;
     }
-    if (c->phase == CONN_BODY) return;
+    size_t len = evbuffer_get_length(b), from = len >= info->n_added ? len - info->n_added : 0;
     if (c->phase == CONN_WAIT) {
         conn_arm(c, CONN_HEADERS, c->h->header_timeout_ms);
         c->line_start = 0;
+        parser_reset(c, from == 0 && c->ps == P_START ? P_REQLINE : P_UNSYNC);
     }
-    size_t len = evbuffer_get_length(b), from = len >= info->n_added ? len - info->n_added : 0;
-    struct evbuffer_ptr at;
-    if (evbuffer_ptr_set(b, &at, from, EVBUFFER_PTR_SET) != 0) return;
-    struct evbuffer_iovec v[16];
-    int nv = evbuffer_peek(b, (ev_ssize_t)(len - from), &at, v, 16);
-    for (int i = 0; i < nv && i < 16; i++) {
-        const unsigned char *p = v[i].iov_base;
-        for (size_t j = 0; j < v[i].iov_len; j++) {
-            if (p[j] == '\n') {
-                if (c->line_start) {
-                    conn_arm(c, CONN_BODY, c->h->body_timeout_ms);
-                    return;
-                }
-                c->line_start = 1;
-            } else if (p[j] != '\r') {
-                c->line_start = 0;
+    if (c->phase == CONN_BODY && c->ps != P_CHUNK_SIZE && c->ps != P_CHUNK_DATA &&
+        c->ps != P_CHUNK_CRLF && c->ps != P_TRAILER)
+        return;
+    struct evbuffer_ptr ptr;
+    size_t pos = from;
+    while (pos < len) {
+        struct evbuffer_iovec v[16];
+        if (evbuffer_ptr_set(b, &ptr, pos, EVBUFFER_PTR_SET) != 0) return;
+        int nv = evbuffer_peek(b, (ev_ssize_t)(len - pos), &ptr, v, 16);
+        if (nv <= 0) return;
+        for (int i = 0; i < nv && i < 16 && pos < len; i++) {
+            const unsigned char *p = v[i].iov_base;
+            size_t n = v[i].iov_len < len - pos ? v[i].iov_len : len - pos;
+            if (c->ps != P_UNSYNC) {
+                if (parser_feed(c, b, pos, p, n) != 0) return;
+                pos += n;
+                continue;
             }
+            for (size_t j = 0; j < n; j++) { /* unparsed: only the end of the headers */
+                if (p[j] == '\n') {
+                    if (c->line_start) {
+                        conn_arm(c, CONN_BODY, c->h->body_timeout_ms);
+                        return;
+                    }
+                    c->line_start = 1;
+                } else if (p[j] != '\r') {
+                    c->line_start = 0;
+                }
+            }
+            pos += n;
         }
     }
+}
+
+/* The reason for an error page evhttp wrote on its own (the parser did not refuse the request). */
+static int lib_reason(const pb_conn_t *c, int status, char *msg, size_t n) {
+    char m[20];
+    safe_text(m, sizeof m, c->method);
+    switch (status) {
+    case 413:
+        snprintf(msg, n,
+                 "the request body is larger than the limit of %lld bytes (%s), or its chunked "
+                 "framing is invalid",
+                 (long long)c->h->max_body_bytes, c->h->max_body_key);
+        return 413;
+    case 417: snprintf(msg, n, "the Expect header asks for more than 100-continue"); return 417;
+    case 501:
+        if (*m)
+            snprintf(msg, n, "method %s is not supported", m);
+        else
+            snprintf(msg, n, "the request method is not supported");
+        return 501;
+    default:
+        snprintf(msg, n,
+                 "the request is not valid HTTP/1.1 (a malformed request line, header or "
+                 "chunked body)");
+        return 400;
+    }
+}
+
+/* conn_out's edit (b thawed): on evhttp's first bytes, take its status and say why in the log;
+ * then, on each of its writes, keep what came before its page and put ours after it. */
+static void conn_rewrite(pb_conn_t *c, struct evbuffer *b, size_t n_added) {
+    size_t len = evbuffer_get_length(b);
+    char msg[300], body[400], head[300];
+    int status;
+    if (!c->rewriting) {
+        size_t base = len >= n_added ? len - n_added : 0;
+        char line[16] = {0};
+        struct evbuffer_ptr at;
+        if (evbuffer_ptr_set(b, &at, base, EVBUFFER_PTR_SET) != 0 ||
+            evbuffer_copyout_from(b, &at, line, sizeof line - 1) < 12)
+            return;
+        int lib = strncmp(line, "HTTP/1.", 7) == 0 ? atoi(line + 9) : 0;
+        if (lib == 100) return;
+        c->rewriting = 1;
+        c->out_base = base;
+        c->lib_status = lib;
+    }
+    if (c->why_status) {
+        status = c->why_status;
+        snprintf(msg, sizeof msg, "%s", c->why);
+    } else {
+        status = lib_reason(c, c->lib_status, msg, sizeof msg);
+    }
+    if (n_added == len - c->out_base) { /* evhttp's first write of the page */
+        char peer[80];
+        conn_peer(c, peer, sizeof peer);
+        pb_log_rl(WARN, "http", "refused a request from %s with %d: %s", peer, status, msg);
+    }
+    int bl = error_json(body, sizeof body, status, msg);
+    if (bl < 0 || (size_t)bl >= sizeof body) bl = (int)sizeof body - 1;
+    int hl = snprintf(head, sizeof head,
+                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: "
+                      "%d\r\nConnection: close\r\n\r\n",
+                      status, reason(status), bl);
+    c->rewriting = 2; /* the edits below call conn_out again */
+    struct evbuffer *keep = c->out_base ? evbuffer_new() : NULL;
+    if (keep) evbuffer_remove_buffer(b, keep, c->out_base);
+    evbuffer_drain(b, evbuffer_get_length(b));
+    if (keep) {
+        evbuffer_add_buffer(b, keep);
+        evbuffer_free(keep);
+    }
+    evbuffer_add(b, head, (size_t)hl);
+    if (strcmp(c->method, "HEAD") != 0) evbuffer_add(b, body, (size_t)bl);
+    c->rewriting = 1;
+}
+
+/* The connection's output: evhttp writing an answer of its own (not through pb_http_reply and
+ * the stream calls, which raise h->own_write) while a request is being read is its HTML error
+ * page. It is replaced, as it is queued and before any of it is sent, by the API's JSON error
+ * with Connection: close; evhttp still closes the connection after it, as for its own page. A
+ * 100 Continue passes. */
+static void conn_out(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg) {
+    pb_conn_t *c = arg;
+    if (!info->n_added || c->h->own_write || c->rewriting == 2) return;
+    if (!c->rewriting && c->phase == CONN_HANDLING) return;
+    /* A socket bufferevent keeps its output's start frozen between writes: copying and draining
+     * need it thawed for the time of the edit (buffer.c refuses both on a frozen start). */
+    int frozen = evbuffer_drain(b, 0) != 0;
+    if (frozen) evbuffer_unfreeze(b, 1);
+    conn_rewrite(c, b, info->n_added);
+    if (frozen) evbuffer_freeze(b, 1);
+}
+/* ---- lingering close ------------------------------------------------------------------------
+ * A request refused while the client is still sending its body (a chunked body over the limit)
+ * leaves unread bytes: closing the socket then makes the kernel send a reset, and a client still
+ * writing may lose the answer it has not read yet. So after a refusal the socket outlives evhttp's
+ * connection through a duplicate descriptor: its write side is shut (the FIN follows the answer)
+ * and what the client still sends is read and dropped until it closes, LINGER_MAX_BYTES have come,
+ * or LINGER_MS have passed. At most LINGER_MAX_SOCKETS at once (beyond, the plain close). */
+#define LINGER_MS 2000
+#define LINGER_MAX_BYTES (4 * 1024 * 1024)
+#define LINGER_MAX_SOCKETS 256
+
+typedef struct pb_linger {
+    pb_http_t *h;
+    struct pb_linger *next;
+    struct event *ev;
+    int fd;
+    int64_t left, deadline_ms;
+} linger_t;
+
+static int64_t mono_ms(struct event_base *base) {
+    struct timeval tv;
+    event_base_gettimeofday_cached(base, &tv);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void linger_free(linger_t *l) {
+    for (linger_t **p = &l->h->lingering; *p; p = &(*p)->next)
+        if (*p == l) {
+            *p = l->next;
+            break;
+        }
+    l->h->nlingering--;
+    event_free(l->ev);
+    close(l->fd);
+    free(l);
+}
+
+static void linger_read(evutil_socket_t fd, short what, void *arg) {
+    linger_t *l = arg;
+    struct event_base *base = event_get_base(l->ev);
+    if (what & EV_READ) {
+        char buf[16384];
+        ssize_t n = -1;
+        while (l->left > 0 && (n = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+            l->left -= n;
+        int64_t rest = l->deadline_ms - mono_ms(base);
+        if (l->left > 0 && n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && rest > 0) {
+            struct timeval tv = {(time_t)(rest / 1000), (suseconds_t)(rest % 1000) * 1000};
+            event_add(l->ev, &tv);
+            return;
+        }
+    }
+    linger_free(l); /* the client closed, sent too much, or the time is up */
+}
+
+static void linger_start(pb_http_t *h, struct event_base *base, int fd) {
+    if (h->nlingering >= LINGER_MAX_SOCKETS) return;
+    linger_t *l = calloc(1, sizeof *l);
+    int fd2 = l ? dup(fd) : -1;
+    if (fd2 < 0 || !(l->ev = event_new(base, fd2, EV_READ, linger_read, l))) {
+        if (fd2 >= 0) close(fd2);
+        free(l);
+        return;
+    }
+    shutdown(fd2, SHUT_WR);
+    l->h = h;
+    l->fd = fd2;
+    l->left = LINGER_MAX_BYTES;
+    l->deadline_ms = mono_ms(base) + LINGER_MS;
+    l->next = h->lingering;
+    h->lingering = l;
+    h->nlingering++;
+    struct timeval tv = {LINGER_MS / 1000, (LINGER_MS % 1000) * 1000};
+    event_add(l->ev, &tv);
 }
 
 /* evhttp's close callback of every tracked connection: the request's close handling, then c. */
@@ -279,6 +760,8 @@ static void conn_closed(struct evhttp_connection *evcon, void *arg) {
     pb_conn_t *c = arg;
     pb_http_t *h = c->h;
     if (c->req) on_close(evcon, c->req);
+    /* After a refusal evhttp wrote (conn_out): close gently, the answer has been sent. */
+    if (c->rewriting && c->fd >= 0) linger_start(h, bufferevent_get_base(c->bev), c->fd);
     if (c->fd >= 0 && c->fd < h->nbyfd && h->byfd[c->fd] == c) h->byfd[c->fd] = NULL;
     h->nconns--;
     event_free(c->timer);
@@ -354,6 +837,7 @@ static void conn_reply_done(pb_conn_t *c) {
     c->fresh = 0;
     c->line_start = 0;
     c->req = NULL;
+    c->ps = c->bytes_while ? P_UNSYNC : P_START;
     if (c->bytes_while) {
         c->bytes_while = 0;
         conn_arm(c, CONN_HEADERS, c->h->header_timeout_ms);
@@ -379,7 +863,12 @@ static struct bufferevent *conn_bevcb(struct event_base *base, void *arg) {
     if (!bev) return NULL;
     pb_conn_t *c = calloc(1, sizeof *c);
     if (!c || !(c->timer = event_new(base, -1, 0, conn_attach, c)) ||
-        !evbuffer_add_cb(bufferevent_get_input(bev), conn_in, c)) {
+        !evbuffer_add_cb(bufferevent_get_input(bev), conn_in, c) ||
+        !evbuffer_add_cb(bufferevent_get_output(bev), conn_out, c)) {
+        if (c) { /* neither callback may outlive c */
+            evbuffer_remove_cb(bufferevent_get_input(bev), conn_in, c);
+            evbuffer_remove_cb(bufferevent_get_output(bev), conn_out, c);
+        }
         if (c && c->timer) event_free(c->timer);
         free(c);
         return bev; /* served, untracked */
@@ -388,6 +877,7 @@ static struct bufferevent *conn_bevcb(struct event_base *base, void *arg) {
     c->bev = bev;
     c->fd = -1;
     c->fresh = 1;
+    parser_reset(c, P_START);
     h->nconns++;
     event_active(c->timer, EV_TIMEOUT, 0);
     if (h->accept_cap > 0 && h->nconns >= h->accept_cap && h->lev && !h->accept_paused) {
@@ -562,7 +1052,7 @@ bad_utf8:
 
 /* Answer a request refused before routing: the API's JSON error shape, then close. msg is a
  * fixed text without quotes or backslashes. */
-static void refuse(struct evhttp_request *ev, int status, const char *msg) {
+static void refuse(pb_http_t *h, struct evhttp_request *ev, int status, const char *msg) {
     char body[512];
     int n = error_json(body, sizeof body, status, msg);
     struct evkeyvalq *oh = evhttp_request_get_output_headers(ev);
@@ -571,12 +1061,14 @@ static void refuse(struct evhttp_request *ev, int status, const char *msg) {
     struct evbuffer *out = evbuffer_new();
     if (out && n > 0)
         evbuffer_add(out, body, (size_t)n < sizeof body ? (size_t)n : sizeof body - 1);
+    h->own_write++;
     evhttp_send_reply(ev, status, reason(status), out);
+    h->own_write--;
     if (out) evbuffer_free(out);
 }
 
 /* 0 when the request target is acceptable; else the request has been answered (400). */
-static int check_target(struct evhttp_request *ev) {
+static int check_target(pb_http_t *h, struct evhttp_request *ev) {
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
@@ -584,12 +1076,12 @@ static int check_target(struct evhttp_request *ev) {
     char msg[160];
     if (path && target_text_ok(path, &why) != 0) {
         snprintf(msg, sizeof msg, "request path: %s", why);
-        refuse(ev, 400, msg);
+        refuse(h, ev, 400, msg);
         return -1;
     }
     if (query && target_text_ok(query, &why) != 0) {
         snprintf(msg, sizeof msg, "query string: %s", why);
-        refuse(ev, 400, msg);
+        refuse(h, ev, 400, msg);
         return -1;
     }
     return 0;
@@ -600,7 +1092,7 @@ static int check_target(struct evhttp_request *ev) {
  * override Content-Length; a proxy in front may frame the same bytes differently (request
  * smuggling). Any such request is refused with 400 and the connection closed, so bytes left over
  * from the ambiguous framing are never read as a next request. */
-static int check_framing(struct evhttp_request *ev) {
+static int check_framing(pb_http_t *h, struct evhttp_request *ev) {
     struct evkeyvalq *ih = evhttp_request_get_input_headers(ev);
     int cl = 0, te = 0;
     for (struct evkeyval *kv = ih->tqh_first; kv; kv = kv->next.tqe_next) {
@@ -617,7 +1109,7 @@ static int check_framing(struct evhttp_request *ev) {
     if (!msg) return 0;
     char full[160];
     snprintf(full, sizeof full, "ambiguous request framing: %s", msg);
-    refuse(ev, 400, full);
+    refuse(h, ev, 400, full);
     return -1;
 }
 
@@ -634,13 +1126,13 @@ static void shutdown_after_reply(struct evhttp_request *ev, void *arg) {
 
 /* Methods the API never serves are parsed (so the answer is ours, in JSON) and refused with 501
  * and a close: a CONNECT must not leave a half-open tunnel candidate behind. */
-static int check_method(struct evhttp_request *ev) {
+static int check_method(pb_http_t *h, struct evhttp_request *ev) {
     enum evhttp_cmd_type c = evhttp_request_get_command(ev);
     if (c != EVHTTP_REQ_CONNECT && c != EVHTTP_REQ_TRACE) return 0;
     struct evhttp_connection *conn = evhttp_request_get_connection(ev);
     if (c == EVHTTP_REQ_CONNECT && conn)
         evhttp_request_set_on_complete_cb(ev, shutdown_after_reply, conn);
-    refuse(ev, 501,
+    refuse(h, ev, 501,
            c == EVHTTP_REQ_CONNECT ? "method CONNECT is not supported"
                                    : "method TRACE is not supported");
     return -1;
@@ -650,10 +1142,10 @@ static void gencb(struct evhttp_request *ev, void *arg) {
     pb_http_t *h = arg;
     pb_conn_t *c = conn_of(h, evhttp_request_get_connection(ev));
     if (c) conn_arm(c, CONN_HANDLING, 0);
-    if (check_method(ev) != 0 || check_framing(ev) != 0 || check_target(ev) != 0) return;
+    if (check_method(h, ev) != 0 || check_framing(h, ev) != 0 || check_target(h, ev) != 0) return;
     pb_http_req_t *r = calloc(1, sizeof *r);
     if (!r) {
-        evhttp_send_error(ev, 503, "out of memory");
+        refuse(h, ev, 503, "out of memory");
         return;
     }
     TAILQ_INIT(&r->query);
@@ -674,7 +1166,7 @@ static void gencb(struct evhttp_request *ev, void *arg) {
     r->body = malloc(r->body_len + 1);
     if (!r->path || !r->raw_path || !r->body) {
         req_free(r);
-        evhttp_send_error(ev, 503, "out of memory");
+        refuse(h, ev, 503, "out of memory");
         return;
     }
     evbuffer_remove(in, r->body, r->body_len);
@@ -712,6 +1204,9 @@ pb_http_t *pb_http_new(pb_loop_t *loop, const char *host, int port, const pb_htt
     h->body_timeout_ms = lim->body_timeout_ms;
     h->idle_timeout_ms = lim->idle_timeout_ms;
     h->max_connections = lim->max_connections;
+    h->max_body_bytes = lim->max_body_bytes;
+    h->max_header_bytes = lim->max_header_bytes;
+    h->max_body_key = lim->max_body_key ? lim->max_body_key : "the server's body limit";
     h->accept_cap = lim->max_connections > 0
                         ? lim->max_connections + refusal_headroom(lim->max_connections)
                         : 0;
@@ -773,6 +1268,8 @@ void pb_http_destroy(pb_http_t *h) {
     if (!h) return;
     accept_backoff_stop(h);
     if (h->http) evhttp_free(h->http); /* frees the connections: conn_closed needs h */
+    while (h->lingering)
+        linger_free(h->lingering);
     free(h->byfd);
     free(h);
 }
@@ -838,7 +1335,9 @@ void pb_http_reply(pb_http_req_t *r, int status, const char *content_type, const
         if (content_type) evhttp_add_header(oh, "Content-Type", content_type);
         struct evbuffer *out = evbuffer_new();
         if (out && len) evbuffer_add(out, body, len);
+        r->http->own_write++;
         evhttp_send_reply(r->ev, status, reason(status), out);
+        r->http->own_write--;
         if (out) evbuffer_free(out);
     }
     req_free(r);
@@ -969,7 +1468,9 @@ int pb_http_stream_start(pb_http_req_t *r, int status, const char *content_type,
     /* One stream per connection: the connection closes when the stream ends, so the timeouts
      * changed below never apply to a later request. */
     evhttp_add_header(oh, "Connection", "close");
+    r->http->own_write++;
     evhttp_send_reply_start(r->ev, status, reason(status));
+    r->http->own_write--;
     /* A long poll may be silent for longer than http.timeout.ms: no read timeout (reading stays
      * enabled, so a client that leaves is still seen at once). The write timeout stays: a client
      * that stops reading while data is queued is dropped after http.timeout.ms. */
@@ -996,10 +1497,14 @@ int pb_http_stream_write(pb_http_req_t *r, const void *data, size_t len) {
         if (b) evbuffer_free(b);
         return PB_ERR_NOMEM;
     }
+    r->http->own_write++;
     evhttp_send_reply_chunk_with_cb(r->ev, b, on_stream_drained, r);
+    r->http->own_write--;
     evbuffer_free(b);
     return 0;
 }
+
+size_t pb_http_stream_unsent(const pb_http_req_t *r) { return r->ev ? 0 : r->unsent; }
 
 size_t pb_http_stream_queued(const pb_http_req_t *r) {
     if (!r->ev || !r->conn) return 0;
@@ -1011,7 +1516,9 @@ void pb_http_stream_end(pb_http_req_t *r) {
     PB_ASSERT(r->streaming);
     if (r->ev) {
         reply_done(r);
+        r->http->own_write++;
         evhttp_send_reply_end(r->ev); /* libevent frees the request once sent */
+        r->http->own_write--;
     }
     req_free(r);
 }

@@ -6,6 +6,9 @@
  * A handler must reply exactly once, now or later (asynchronous replies keep the request until
  * then); pb_http_reply frees the request. If the client goes away first, the request stays valid
  * for its owner but pb_http_req_gone() turns true and the reply is dropped quietly.
+ * Every answer the server gives on its own (a request refused before any handler: bad framing,
+ * a body or headers over the limits, an unknown method, deadlines) is the API's JSON error shape
+ * `{"error_code": N, "message": "..."}`, never libevent's HTML pages, and closes the connection.
  * Must not: parse JSON or know any route.
  */
 #ifndef PB_HTTP_H
@@ -22,7 +25,8 @@ typedef struct pb_http_req pb_http_req_t;
 typedef void (*pb_http_handler_t)(pb_http_req_t *req, void *arg);
 
 typedef struct pb_http_limits {
-    int64_t max_body_bytes; /* larger bodies get 413 before the handler runs */
+    int64_t max_body_bytes;   /* larger bodies get 413 before the handler runs */
+    const char *max_body_key; /* static text naming the setting behind it, for the 413 */
     int64_t max_header_bytes;
     int64_t timeout_ms; /* idle / slow client timeout */
     /* Deadlines that reads do not restart (0: none): a request's headers from its first byte, its
@@ -136,6 +140,10 @@ int pb_http_stream_write(pb_http_req_t *r, const void *data, size_t len);
 
 /* Bytes queued on the connection and not yet handed to the kernel (0 once gone): backpressure. */
 size_t pb_http_stream_queued(const pb_http_req_t *r);
+
+/* Once the client is gone: the bytes that were still queued, unsent, when the connection closed
+ * (a client that stopped reading leaves them; the write timeout then closed it). 0 before. */
+size_t pb_http_stream_unsent(const pb_http_req_t *r);
 
 /* Finish the stream (last chunk; the connection closes once it is sent) and free r. */
 void pb_http_stream_end(pb_http_req_t *r);

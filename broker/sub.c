@@ -328,6 +328,7 @@ typedef struct stream {
     int ending;            /* timeout reached: waiting for queued bytes to drain */
     int dead;              /* to be freed by reap() */
     int64_t last_record_ms, last_write_ms, last_commit_ms;
+    int bound;         /* a subscription bound its port when last looked (pb_sub_reconcile) */
     int assigned_once; /* timeout_ms counts from the first assignment (joining takes seconds) */
     int64_t start_ms;  /* creation, then the first assignment: a bounded poll's clock */
     uint64_t records;
@@ -598,6 +599,38 @@ static void write_out(stream_t *st) {
     pb_buf_reset(&st->out);
 }
 
+/* Does a subscription bind input port fqn (as its "to")? */
+static int port_bound(const pb_registry_t *r, const char *fqn) {
+    size_t nb = pb_registry_binding_count(r);
+    for (size_t i = 0; i < nb; i++)
+        if (strcmp(pb_registry_binding_at(r, i)->to, fqn) == 0) return 1;
+    return 0;
+}
+
+/* End st because what it reads went away: a last event saying why (NDJSON: a line
+ * {"end": reason, "message": ..., "records": N}; SSE: `event: end` with that object as data),
+ * then the end once it has been handed to the kernel. reason is a fixed word ("port deleted",
+ * "subscription deleted"); message is plain text. */
+static void end_with_event(stream_t *st, const char *reason, const char *message) {
+    if (st->dead || st->ending) return;
+    snprintf(st->why, sizeof st->why, "%s: %s", reason, message);
+    if (st->req && !st->gone) {
+        pb_buf_t ev = {0};
+        int rc = st->prm.sse ? pb_buf_puts(&ev, "event: end\ndata: ") : 0;
+        if (!rc)
+            rc = pb_buf_puts(&ev, "{\"end\":") || pb_sub_json_string(&ev, reason, strlen(reason));
+        if (!rc)
+            rc = pb_buf_puts(&ev, ",\"message\":") ||
+                 pb_sub_json_string(&ev, message, strlen(message));
+        if (!rc) rc = pb_buf_printf(&ev, ",\"records\":%" PRIu64 "}\n", st->records);
+        if (!rc && st->prm.sse) rc = pb_buf_putc(&ev, '\n');
+        write_out(st); /* records rendered and not yet written go first */
+        if (!rc) stream_write(st, ev.data, ev.len);
+        pb_buf_free(&ev);
+    }
+    end_when_drained(st);
+}
+
 /* Write what the consumer has, batch by batch, until it has nothing, the connection holds more
  * than sub.max.buffered.bytes (then pause), or this stream had its share of the turn. Returns 1
  * when records are probably left. */
@@ -703,7 +736,7 @@ static void on_client_close(pb_http_req_t *r, void *arg) {
     st->gone = 1;
     /* Bytes still queued and none drained for http.timeout.ms: the write timeout dropped a client
      * that stopped reading; otherwise the client closed the connection. */
-    size_t queued = pb_http_stream_queued(r);
+    size_t queued = pb_http_stream_unsent(r);
     int64_t t = st->sub->b->cfg->http_timeout_ms, quiet = pb_loop_now_ms() - st->last_drain_ms;
     if (queued && quiet >= t - 50)
         snprintf(st->why, sizeof st->why,
@@ -945,6 +978,7 @@ void pb_sub_handle_records(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *por
     if (!(st->port = strdup(port->fqn)) || !(st->topic = strdup(port->topic)) ||
         !(st->group = strdup(group)))
         goto nomem;
+    st->bound = port_bound(reg_of(s), port->fqn);
     st->mport = pb_metrics_port(s->b->metrics, port->fqn,
                                 port->slo.has_freshness ? port->slo.freshness_ms / 1000.0 : 0);
     st->req = req;
@@ -1182,9 +1216,38 @@ static void targets_free(lag_target_t *t, size_t n) {
     free(t);
 }
 
+/* Streams whose port or binding the registry no longer has end, saying why. */
+static void streams_reconcile(pb_sub_t *s, const pb_registry_t *r) {
+    char msg[sizeof((stream_t *)0)->why];
+    for (stream_t *st = s->streams; st; st = st->next) {
+        if (st->dead || st->ending) continue;
+        const pb_port_t *p = pb_registry_port(r, st->port);
+        if (!p || p->kind != PB_PORT_INPUT) {
+            snprintf(msg, sizeof msg,
+                     "%s is no longer declared (its product's descriptor was deleted or "
+                     "changed)",
+                     st->port);
+            end_with_event(st, "port deleted", msg);
+            continue;
+        }
+        int bound = port_bound(r, st->port);
+        if (st->bound && !bound) {
+            snprintf(msg, sizeof msg,
+                     "no subscription binds %s any more (it was deleted: DELETE "
+                     "/v1/subscriptions/{id})",
+                     st->port);
+            end_with_event(st, "subscription deleted", msg);
+            continue;
+        }
+        st->bound = bound;
+    }
+    kick(s); /* reap streams that ended at once */
+}
+
 void pb_sub_reconcile(pb_sub_t *s) {
     if (!s) return;
     const pb_registry_t *r = reg_of(s);
+    streams_reconcile(s, r);
     size_t nb = pb_registry_binding_count(r), n = 0;
     lag_target_t *t = calloc(nb ? nb : 1, sizeof *t);
     if (!t) return;
