@@ -174,7 +174,7 @@ static int publish_batch(pb_client_t *c, const char *port, json_t *records, cons
 /* Parses one input line: a JSON object, or -1 with a message naming the line. */
 static json_t *parse_line(const char *name, long lineno, const char *line, size_t len) {
     json_error_t je;
-    json_t *d = json_loadb(line, len, 0, &je);
+    json_t *d = json_loadb(line, len, JSON_ALLOW_NUL, &je);
     if (!d) {
         fprintf(stderr, "portbroker publish: %s:%ld:%d: not JSON: %s\n", name, lineno, je.column,
                 je.text);
