@@ -291,7 +291,7 @@ static void h_product_write(pb_broker_t *b, pb_http_req_t *req, const char *id) 
         size_t len = 0;
         const char *body = pb_http_body(req, &len);
         json_error_t je;
-        doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+        doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
         if (!doc) {
             pb_api_reply_error(req, 422, 422, "descriptor: not JSON: line %d column %d: %s",
                                je.line, je.column, je.text);
@@ -357,14 +357,23 @@ static void h_subscriptions(pb_broker_t *b, pb_http_req_t *req, const char *rest
 }
 
 /* Canonical URN of a port address given in a body field; replies 422 and returns -1 if bad. */
+/* v's text when v is a JSON string without U+0000, else NULL. Bodies are parsed with
+ * JSON_ALLOW_NUL (a schema default may hold "\u0000"), so a string used as C text (an address,
+ * a schema's JSON text) must be checked: cut at its NUL it would name something else. */
+static const char *c_text(const json_t *v) {
+    const char *s = json_string_value(v);
+    return s && strlen(s) == json_string_length(v) ? s : NULL;
+}
+
 static int body_port(pb_broker_t *b, pb_http_req_t *req, json_t *doc, const char *field,
                      pb_port_kind_t kind, char *urn, size_t cap) {
     pb_addr_t a;
     pb_err_t err = {0};
-    const char *s = json_string_value(json_object_get(doc, field));
+    const char *s = c_text(json_object_get(doc, field));
     if (!s) {
         pb_api_reply_error(req, 422, 422,
-                           "subscription: \"%s\" must be a port address (URN or short form)",
+                           "subscription: \"%s\" must be a port address (URN or short form) "
+                           "without U+0000",
                            field);
         return -1;
     }
@@ -392,7 +401,7 @@ static void h_subscription_put(pb_broker_t *b, pb_http_req_t *req, const char *r
     char from[512], to[512], reqid[PB_ID_UUID_LEN + 1];
     char *reader = NULL;
     pb_buf_t rec = {0};
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
     if (!json_is_object(doc)) {
         pb_api_reply_error(req, 422, 422,
                            "subscription: the body must be a JSON object {\"from\", \"to\", "
@@ -404,10 +413,16 @@ static void h_subscription_put(pb_broker_t *b, pb_http_req_t *req, const char *r
         body_port(b, req, doc, "to", PB_PORT_INPUT, to, sizeof to))
         goto cleanup;
     json_t *rs = json_object_get(doc, "readerSchema");
+    if (json_is_string(rs) && !c_text(rs)) {
+        pb_api_reply_error(req, 422, 422,
+                           "subscription: \"readerSchema\" as a string is the schema's JSON text, "
+                           "which cannot hold a raw U+0000 (inside its strings write \\u0000)");
+        goto cleanup;
+    }
     if (rs && !json_is_null(rs))
         reader = json_is_string(rs) ? strdup(json_string_value(rs))
                                     : json_dumps(rs, JSON_COMPACT | JSON_ENCODE_ANY);
-    const char *start = json_string_value(json_object_get(doc, "start"));
+    const char *start = c_text(json_object_get(doc, "start"));
     if (json_object_get(doc, "start") && !start) {
         pb_api_reply_error(req, 422, 422,
                            "subscription: \"start\" must be \"earliest\" or \"latest\"");
@@ -577,7 +592,7 @@ static char *body_schema(pb_http_req_t *req, pb_err_t *err) {
     size_t len = 0;
     const char *body = pb_http_body(req, &len);
     json_error_t je;
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
     char *text = NULL;
     if (!doc) {
         pb_err_set(err, PB_ERR_INVALID, "body is not JSON: line %d column %d: %s", je.line,
@@ -586,6 +601,13 @@ static char *body_schema(pb_http_req_t *req, pb_err_t *err) {
     }
     json_t *sch = json_is_object(doc) ? json_object_get(doc, "schema") : NULL;
     if (!sch) sch = doc;
+    if (json_is_string(sch) && !c_text(sch)) {
+        json_decref(doc);
+        pb_err_set(err, PB_ERR_INVALID,
+                   "\"schema\" as a string is the schema's JSON text, which cannot hold a raw "
+                   "U+0000 (inside its strings write \\u0000)");
+        return NULL;
+    }
     text = json_is_string(sch) ? strdup(json_string_value(sch))
                                : json_dumps(sch, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(doc);

@@ -39,7 +39,8 @@ enum {
     OPT_COMMIT,
     OPT_FROM,
     OPT_BATCH,
-    OPT_COMMIT_EVERY
+    OPT_COMMIT_EVERY,
+    OPT_ENCODING
 };
 
 static int parse_long(const char *cmd, const char *flag, const char *v, long lo, long hi,
@@ -173,7 +174,7 @@ static int publish_batch(pb_client_t *c, const char *port, json_t *records, cons
 /* Parses one input line: a JSON object, or -1 with a message naming the line. */
 static json_t *parse_line(const char *name, long lineno, const char *line, size_t len) {
     json_error_t je;
-    json_t *d = json_loadb(line, len, 0, &je);
+    json_t *d = json_loadb(line, len, JSON_ALLOW_NUL, &je);
     if (!d) {
         fprintf(stderr, "portbroker publish: %s:%ld:%d: not JSON: %s\n", name, lineno, je.column,
                 je.text);
@@ -340,6 +341,8 @@ static void consume_usage(FILE *f) {
           "  --from WHERE      committed|earliest|latest|time:RFC3339|offsets:p:o,... where to "
           "start\n                    (a rewind is committed with --commit)\n"
           "  --batch N         records per write from the broker\n"
+          "  --encoding E      json: values as people write them (decimals \"12.50\", RFC 3339\n"
+          "                    times; the default), avro: Avro's JSON encoding exactly\n"
           "  -f FORMAT         kcat-like: %k key, %v value, %h headers (k=v,...), %p partition,\n"
           "                    %o offset, %T time, %s schema id, %% %, \\n \\t; no newline is "
           "added\n" CONN_HELP
@@ -426,12 +429,13 @@ int pb_cli_consume(int argc, char **argv) {
                                        {"wait-ms", required_argument, NULL, 'w'},
                                        {"from", required_argument, NULL, OPT_FROM},
                                        {"batch", required_argument, NULL, OPT_BATCH},
+                                       {"encoding", required_argument, NULL, OPT_ENCODING},
                                        {NULL, 0, NULL, 0}};
     conn_flags_t cf;
     conn_defaults(&cf);
     long max = 0, every = 1000, wait_ms = 5000, batch = 0;
     int commit = 0;
-    const char *fmt = NULL, *from = NULL;
+    const char *fmt = NULL, *from = NULL, *encoding = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "f:h", lo, NULL)) != -1) {
@@ -452,6 +456,14 @@ int pb_cli_consume(int argc, char **argv) {
         case OPT_FROM: from = optarg; break;
         case OPT_BATCH:
             if (parse_long("consume", "--batch", optarg, 1, MAX_BATCH, &batch)) return 2;
+            break;
+        case OPT_ENCODING:
+            if (strcmp(optarg, "json") && strcmp(optarg, "avro")) {
+                fprintf(stderr, "portbroker consume: --encoding: '%s' is not one of json, avro\n",
+                        optarg);
+                return 2;
+            }
+            encoding = optarg;
             break;
         case 'f': fmt = optarg; break;
         case 'h': consume_usage(stdout); return 0;
@@ -476,6 +488,7 @@ int pb_cli_consume(int argc, char **argv) {
                                   .timeout_ms = (int)wait_ms,
                                   .max_records = max,
                                   .from = from,
+                                  .encoding = encoding,
                                   .idle_ms = commit ? 300 : 0};
     pb_client_stream_t *s = pb_client_stream_open(cl, port, &so, &err);
     if (!s) {

@@ -58,7 +58,8 @@ static int call(const imp_t *m, const side_t *s, const char *method, const char 
         pb_err_prefix(err, "%s registry %s: ", s->name, s->url);
         return -1;
     }
-    *out = json_loadb((const char *)r.body.data, r.body.len, JSON_DECODE_ANY, NULL);
+    *out =
+        json_loadb((const char *)r.body.data, r.body.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
     pb_buf_free(&r.body);
     return r.status;
 }

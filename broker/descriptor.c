@@ -435,7 +435,7 @@ static int resolve_schema(ctx_t *c, const json_t *v, json_t **out, pb_schema_t *
             goto done;
         }
         json_error_t jerr;
-        j = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+        j = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
         if (!j) {
             rc = fail(c, PB_ERR_INVALID, "'%s' is not JSON: line %d, column %d: %s", ex, jerr.line,
                       jerr.column, jerr.text);
@@ -1023,7 +1023,7 @@ int pb_descriptor_load_file(const char *path, const char *default_ns, int defaul
         goto done;
     }
     json_error_t jerr;
-    json = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    json = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!json) {
         rc = pb_err_set(err, PB_ERR_INVALID, "descriptor %s: not JSON: line %d, column %d: %s",
                         path, jerr.line, jerr.column, jerr.text);

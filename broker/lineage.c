@@ -166,7 +166,7 @@ static json_t *fields_json(const pb_schema_node_t *n, int depth) {
             t = t->branches[1];
         json_t *o = json_pack("{s:s,s:s,s:I}", "name", f->name, "type", field_type(t),
                               "ordinal_position", (json_int_t)(f->index + 1));
-        if (f->doc) json_object_set_new(o, "description", json_string(f->doc));
+        if (f->doc) json_object_set_new(o, "description", json_stringn(f->doc, f->doc_len));
         if (t->type == PB_AVRO_RECORD && depth > 0)
             json_object_set_new(o, "fields", fields_json(t, depth - 1));
         json_array_append_new(arr, o);

@@ -47,7 +47,9 @@ static const struct command {
      "levels and modes kept; re-running copies nothing twice)"},
     {"publish", "PORT [-f FILE] [--batch N] [--retries N] [--results] [--url U] [--token T]",
      "publish NDJSON records (a file or stdin) to an output port over the HTTP API"},
-    {"consume", "PORT [--max N] [--commit] [-f FORMAT] [--from W] [--url U] [--token T]",
+    {"consume",
+     "PORT [--max N] [--commit] [-f FORMAT] [--from W] [--encoding json|avro] [--url U] "
+     "[--token T]",
      "print an input port's stream (kcat-like -f: %k %v %h %p %o %T)"},
     {"config-doc", "", "print docs/CONFIGURATION.md generated from the settings table"},
     {"token", "PRINCIPAL",

@@ -2208,7 +2208,7 @@ int pb_registry_apply(pb_registry_t *r, int64_t offset, const char *value, size_
         goto done;
     }
     json_error_t jerr;
-    rec = json_loadb(value, len, JSON_REJECT_DUPLICATES, &jerr);
+    rec = json_loadb(value, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!rec) {
         rc = skip(r, res, "record is not JSON: %s at offset %d", jerr.text, jerr.position);
         goto done;
@@ -3384,7 +3384,7 @@ char *pb_registry_dump(const pb_registry_t *r) {
 
 int pb_registry_record_stamp(const void *record, size_t len, const char *principal, pb_buf_t *out,
                              pb_err_t *err) {
-    json_t *rec = json_loadb(record, len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *rec = json_loadb(record, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
     if (!json_is_object(rec)) {
         json_decref(rec);
         pb_err_set(err, PB_ERR_INVALID, "registry record to stamp is not a JSON object");

@@ -11,6 +11,7 @@
 
 #include "api.h"
 #include "broker.h"
+#include "codec.h"
 #include "jobs.h"
 #include "log.h"
 #include "sub.h"
@@ -174,9 +175,9 @@ void pb_sample_handle(pb_sample_t *s, pb_http_req_t *req, const pb_port_t *port)
         pb_api_reply_error(req, 400, 400, "%s", err.msg);
         return;
     }
-    const char *enc = pb_http_query(req, "encoding");
-    if (enc && strcmp(enc, "json") != 0 && strcmp(enc, "avro") != 0) {
-        pb_api_reply_error(req, 400, 400, "encoding: '%.40s' is not one of json, avro", enc);
+    int avro = 0; /* the same encoding= as streams: one parser, one message */
+    if (pb_codec_encoding(pb_http_query(req, "encoding"), &avro, &err)) {
+        pb_api_reply_error(req, 400, 400, "%s", err.msg);
         return;
     }
     if (s->pending >= cfg->sample_max_pending) {
@@ -197,7 +198,7 @@ void pb_sample_handle(pb_sample_t *s, pb_http_req_t *req, const pb_port_t *port)
     j->kafka = s->b->kafka;
     j->req = req;
     j->partitions = port->partitions;
-    j->avro = enc && !strcmp(enc, "avro");
+    j->avro = avro;
     j->limit = limit;
     j->timeout_ms = cfg->sample_timeout_ms;
     if (!(j->handle = pb_jobs_submit(s->b->jobs, PB_JOB_OFFSETS, tail_work, tail_done, j))) {

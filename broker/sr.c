@@ -260,7 +260,11 @@ static int parse_body(const char *body, size_t len, body_t *b, pb_sr_reply_t *re
         if (j)
             reply_error(rep, 400, "Invalid request body: a JSON object is expected");
         else
-            reply_errorf(rep, 400, "Invalid request body: %s at line %d column %d", jerr.text,
+            reply_errorf(rep, 400, "Invalid request body: %s at line %d column %d",
+                         /* jansson's text names its flag; say what is refused instead */
+                         json_error_code(&jerr) == json_error_null_character
+                             ? "\\u0000 (U+0000) is allowed only inside the schema text's strings"
+                             : jerr.text,
                          jerr.line, jerr.column);
         json_decref(j);
         return 1;

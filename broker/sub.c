@@ -1127,7 +1127,9 @@ void pb_sub_handle_cursors(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *por
     doc = json_loadb(body, len, 0, &je);
     if (!doc) {
         reply_error(req, 400, "body: invalid JSON at line %d column %d: %s", je.line, je.column,
-                    je.text);
+                    json_error_code(&je) == json_error_null_character
+                        ? "\\u0000 (U+0000) has no place in cursors"
+                        : je.text);
         return;
     }
     json_t *arr = json_object_get(doc, "cursors");

@@ -673,7 +673,8 @@ pb_client_stream_t *pb_client_stream_open(pb_client_t *c, const char *port,
         n += snprintf(path + n, sizeof path - (size_t)n, "&timeout_ms=%d", o->timeout_ms);
     if (o && o->max_records > 0)
         n += snprintf(path + n, sizeof path - (size_t)n, "&max_records=%ld", o->max_records);
-    if (o && o->from) snprintf(path + n, sizeof path - (size_t)n, "&from=%s", o->from);
+    if (o && o->from) n += snprintf(path + n, sizeof path - (size_t)n, "&from=%s", o->from);
+    if (o && o->encoding) snprintf(path + n, sizeof path - (size_t)n, "&encoding=%s", o->encoding);
     pb_client_stream_t *s = calloc(1, sizeof *s);
     if (!s) abort();
     s->c = c;
@@ -806,7 +807,7 @@ int pb_client_stream_next(pb_client_stream_t *s, json_t **rec, pb_client_err_t *
         }
         if (s->line_len == 0) continue; /* keep-alive blank line */
         json_error_t je;
-        json_t *d = json_loadb(s->line, s->line_len, 0, &je);
+        json_t *d = json_loadb(s->line, s->line_len, JSON_ALLOW_NUL, &je);
         s->line_len = 0;
         if (!d) {
             seterr(err, 0, "stream: a line is not JSON (%s at column %d)", je.text, je.column);

@@ -154,8 +154,10 @@ int pb_conn_sink_run(pb_client_t *cl, const pb_conn_sink_t *sk) {
     long long backoff = 200;
     pb_client_err_t err = {0};
     while (!stopping) {
-        pb_client_stream_opts_t so = {
-            .commit = "manual", .timeout_ms = (int)sk->wait_ms, .idle_ms = (int)sk->idle_ms};
+        pb_client_stream_opts_t so = {.commit = "manual",
+                                      .timeout_ms = (int)sk->wait_ms,
+                                      .idle_ms = (int)sk->idle_ms,
+                                      .encoding = sk->encoding};
         pb_client_stream_t *s = pb_client_stream_open(cl, sk->port, &so, &err);
         if (!s) {
             int st = err.status;

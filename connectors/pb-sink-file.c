@@ -525,6 +525,8 @@ int main(int argc, char **argv) {
                          .wait_ms = k.wait_ms,
                          .idle_ms = k.flush_ms,
                          .once = k.once,
+                         /* Avro files: values re-encode to the stored bytes exactly */
+                         .encoding = k.avro ? "avro" : NULL,
                          .pos = &k.pos,
                          .skipped = &k.skipped,
                          .record = take,

@@ -1657,6 +1657,184 @@ static int block_done(cx_t *c, const uint8_t *block_end) {
     return 0;
 }
 
+/* ---- natural JSON out (DESIGN.md §5a): decimals, dates and times as people read them --------
+ * The printed forms are the canonical forms publish reads back to the same bytes, so natural JSON
+ * -> Avro -> natural JSON is the identity on them:
+ * - decimal: the exact value with exactly `scale` fraction digits ("12.50", "-0.05", "7" at scale
+ *   0), from the two's-complement bytes; no floating point.
+ * - timestamp-millis|micros: "YYYY-MM-DDTHH:MM:SS.fffZ" (3 digits) or ".ffffffZ" (6 digits): always
+ *   UTC, always the type's full fraction, so text order is time order; local-timestamp-*: the same
+ *   without the Z. date: "YYYY-MM-DD". time-millis|micros: "HH:MM:SS.fff" / "HH:MM:SS.ffffff".
+ * - A value RFC 3339 cannot write (a year before 0001 or after 9999; a time of day outside
+ *   00:00:00-23:59:59.999999) stays the integer, which publish accepts too. */
+
+#define DAYS_0001_01_01 (-719162) /* days from 1970-01-01 */
+#define DAYS_9999_12_31 2932896
+
+/* Floor division (b > 0). */
+static inline int64_t floordiv(int64_t a, int64_t b) {
+    int64_t q = a / b;
+    return (a % b < 0) ? q - 1 : q;
+}
+
+/* Proleptic Gregorian date of days since 1970-01-01 (Hinnant's civil_from_days). */
+static void civil_from_days(int64_t z, int *y, int *m, int *d) {
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+/* n decimal digits of v (0 <= v < 10^n) at p. */
+static char *put_digits(char *p, int64_t v, int n) {
+    for (int k = n - 1; k >= 0; k--, v /= 10)
+        p[k] = (char)('0' + v % 10);
+    return p + n;
+}
+
+static char *put_date(char *p, int64_t days) {
+    int y, m, d;
+    civil_from_days(days, &y, &m, &d);
+    p = put_digits(p, y, 4);
+    *p++ = '-';
+    p = put_digits(p, m, 2);
+    *p++ = '-';
+    return put_digits(p, d, 2);
+}
+
+/* "HH:MM:SS.f..." of v units (1000 or 1000000 a second, frac_digits 3 or 6) after midnight. */
+static char *put_time(char *p, int64_t v, int64_t unit, int frac_digits) {
+    int64_t secs = v / unit;
+    p = put_digits(p, secs / 3600, 2);
+    *p++ = ':';
+    p = put_digits(p, secs / 60 % 60, 2);
+    *p++ = ':';
+    p = put_digits(p, secs % 60, 2);
+    *p++ = '.';
+    return put_digits(p, v % unit, frac_digits);
+}
+
+/* Print temporal value v of node n as its natural-JSON string, or as the integer when RFC 3339
+ * cannot write it. */
+static int put_temporal(pb_buf_t *b, const pb_schema_node_t *n, int64_t v) {
+    char tmp[40], *p = tmp;
+    *p++ = '"';
+    switch (n->logical) {
+    case PB_LOGICAL_DATE:
+        if (v < DAYS_0001_01_01 || v > DAYS_9999_12_31) return put_i64(b, v);
+        p = put_date(p, v);
+        break;
+    case PB_LOGICAL_TIME_MILLIS:
+    case PB_LOGICAL_TIME_MICROS: {
+        bool ms = n->logical == PB_LOGICAL_TIME_MILLIS;
+        int64_t unit = ms ? 1000 : 1000000;
+        if (v < 0 || v >= 86400 * unit) return put_i64(b, v);
+        p = put_time(p, v, unit, ms ? 3 : 6);
+        break;
+    }
+    default: {
+        bool ms = n->logical == PB_LOGICAL_TIMESTAMP_MILLIS ||
+                  n->logical == PB_LOGICAL_LOCAL_TIMESTAMP_MILLIS;
+        bool local = n->logical == PB_LOGICAL_LOCAL_TIMESTAMP_MILLIS ||
+                     n->logical == PB_LOGICAL_LOCAL_TIMESTAMP_MICROS;
+        int64_t unit = ms ? 1000 : 1000000, per_day = 86400 * unit;
+        int64_t days = floordiv(v, per_day);
+        if (days < DAYS_0001_01_01 || days > DAYS_9999_12_31) return put_i64(b, v);
+        p = put_date(p, days);
+        *p++ = 'T';
+        p = put_time(p, v - days * per_day, unit, ms ? 3 : 6);
+        if (!local) *p++ = 'Z';
+        break;
+    }
+    }
+    *p++ = '"';
+    return put(b, tmp, (size_t)(p - tmp));
+}
+
+/* Print the decimal whose unscaled value is the big-endian two's complement s[0..len) (empty is
+ * 0) with scale fraction digits. Returns 0, PB_ERR_NOMEM, or PB_ERR_TOO_LARGE when the value has
+ * more significant bytes than DEC_MAG_BYTES (more digits than any precision publish takes). */
+static int put_decimal(pb_buf_t *b, const uint8_t *s, size_t len, int scale) {
+    bool neg = len && (s[0] & 0x80);
+    uint8_t fill = neg ? 0xff : 0x00;
+    while (len && s[0] == fill) /* sign-extension bytes carry no digits */
+        s++, len--;
+    if (len > DEC_MAG_BYTES) return PB_ERR_TOO_LARGE;
+    /* magnitude in base 10^9, least significant limb first */
+    uint32_t limb[DEC_MAG_BYTES * 8 / 29 + 2];
+    size_t nl = 0;
+    unsigned borrow = neg; /* -x = ~x + 1, byte by byte from the least significant */
+    uint8_t mag[DEC_MAG_BYTES + 1];
+    size_t mn = len;
+    if (neg) {
+        /* magnitude 256^len - s: one 0xff put back in front, then negated ("ff" is -1) */
+        for (size_t k = len; k-- > 0;) {
+            unsigned v = (uint8_t)~s[k] + borrow;
+            mag[k + 1] = (uint8_t)v;
+            borrow = v >> 8;
+        }
+        mag[0] = (uint8_t)borrow; /* the stripped 0xff: ~0xff + carry */
+        mn = len + 1;
+    } else {
+        memcpy(mag, s, len);
+    }
+    for (size_t k = 0; k < mn; k++) {
+        uint64_t carry = mag[k];
+        for (size_t i = 0; i < nl; i++) {
+            uint64_t x = (uint64_t)limb[i] * 256 + carry;
+            limb[i] = (uint32_t)(x % 1000000000u);
+            carry = x / 1000000000u;
+        }
+        while (carry) {
+            limb[nl++] = (uint32_t)(carry % 1000000000u);
+            carry /= 1000000000u;
+        }
+    }
+    char dig[sizeof limb / sizeof limb[0] * 9 + 1];
+    size_t nd = 0;
+    if (nl == 0) {
+        dig[nd++] = '0';
+    } else {
+        nd = (size_t)snprintf(dig, sizeof dig, "%u", limb[nl - 1]);
+        for (size_t i = nl - 1; i-- > 0;)
+            nd += (size_t)snprintf(dig + nd, sizeof dig - nd, "%09u", limb[i]);
+    }
+    size_t sc = (size_t)scale, lead = nd <= sc ? sc + 1 - nd : 0; /* zeros before the digits */
+    if (pb_buf_reserve(b, nd + lead + 4)) return PB_ERR_NOMEM;
+    uint8_t *o = b->data + b->len;
+    *o++ = '"';
+    if (neg && nl) *o++ = '-';
+    size_t total = lead + nd;
+    for (size_t k = 0; k < total; k++) {
+        if (k == total - sc && sc) *o++ = '.';
+        *o++ = (uint8_t)(k < lead ? '0' : dig[k - lead]);
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->data);
+    return 0;
+}
+
+/* A natural-JSON decimal of node n from s[0..len) into c->text. */
+static int dec_decimal_text(cx_t *c, const pb_schema_node_t *n, const uint8_t *s, size_t len) {
+    if (n->precision > PB_CODEC_MAX_DECIMAL_DIGITS)
+        return fail(c, PB_ERR_INVALID,
+                    "decimal precision %d is beyond the %d digits natural JSON handles; read "
+                    "it with encoding=avro",
+                    n->precision, PB_CODEC_MAX_DECIMAL_DIGITS);
+    int rc = put_decimal(c->text, s, len, n->scale);
+    if (rc == PB_ERR_TOO_LARGE)
+        return fail(c, PB_ERR_INVALID,
+                    "decimal(%d,%d) value of %zu bytes has more than %d digits; read it with "
+                    "encoding=avro",
+                    n->precision, n->scale, len, PB_CODEC_MAX_DECIMAL_DIGITS);
+    return rc ? nomem(c) : 0;
+}
+
 static int dec(cx_t *c, const pb_schema_node_t *n, int depth);
 
 static int dec_string(cx_t *c, bool is_bytes, const char *what) {
@@ -1691,11 +1869,15 @@ static int dec(cx_t *c, const pb_schema_node_t *n, int depth) {
     case PB_AVRO_INT: {
         int32_t v;
         if ((rc = read_int(c, &v))) return rc;
+        if (t && (c->flags & PB_CODEC_NATURAL) && is_temporal(n))
+            return put_temporal(t, n, v) ? nomem(c) : 0;
         return t && put_i64(t, v) ? nomem(c) : 0;
     }
     case PB_AVRO_LONG: {
         int64_t v;
         if ((rc = read_long(c, &v))) return rc;
+        if (t && (c->flags & PB_CODEC_NATURAL) && is_temporal(n))
+            return put_temporal(t, n, v) ? nomem(c) : 0;
         return t && put_i64(t, v) ? nomem(c) : 0;
     }
     case PB_AVRO_FLOAT: {
@@ -1714,12 +1896,20 @@ static int dec(cx_t *c, const pb_schema_node_t *n, int depth) {
         memcpy(&d, &u, 8);
         return t && put_real(t, d, false) ? nomem(c) : 0;
     }
-    case PB_AVRO_BYTES: return dec_string(c, true, "bytes");
+    case PB_AVRO_BYTES: {
+        if (!t || !is_decimal(c, n)) return dec_string(c, true, "bytes");
+        size_t len;
+        if ((rc = read_len(c, "bytes", &len))) return rc;
+        const uint8_t *s = c->p;
+        c->p += len;
+        return dec_decimal_text(c, n, s, len);
+    }
     case PB_AVRO_STRING: return dec_string(c, false, "string");
     case PB_AVRO_FIXED: {
         if (left(c) < n->size) return truncated(c, "fixed", n->size);
         const uint8_t *s = c->p;
         c->p += n->size;
+        if (t && is_decimal(c, n)) return dec_decimal_text(c, n, s, n->size);
         return t && put_json_bytes(t, s, n->size) ? nomem(c) : 0;
     }
     case PB_AVRO_ENUM: {

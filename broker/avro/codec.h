@@ -116,8 +116,14 @@ int pb_codec_tokens_to_avro(const pb_schema_t *s, const pb_jsontok_t *tk, size_t
 /*
  * Decode one datum of schema s from data[0..len) and append it to out as JSON text in Avro's JSON
  * encoding (unions wrapped, bytes as code-point strings, floats as described above). The whole
- * input must be one datum. flags: 0, or PB_CODEC_NATURAL for natural JSON (DESIGN.md §5a: logical
- * types as people write them, see the flag; unions stay wrapped). Returns 0, PB_ERR_INVALID
+ * input must be one datum. flags: 0, or PB_CODEC_NATURAL for natural JSON (DESIGN.md §5a), in
+ * the canonical forms publish reads back to the same bytes: a decimal is the string of its exact
+ * value with `scale` fraction digits ("12.50", "-0.05"); timestamp-millis|micros are RFC 3339 UTC
+ * with the type's full fraction ("2026-11-21T10:15:30.000Z"), local-timestamp-* the same without
+ * Z, date "YYYY-MM-DD", time-millis|micros "HH:MM:SS.fff[fff]"; a temporal value RFC 3339 cannot
+ * write (year outside 0001-9999, time of day outside one day) stays its integer; a decimal with
+ * more than PB_CODEC_MAX_DECIMAL_DIGITS digits is PB_ERR_INVALID (read it without the flag);
+ * plain bytes/fixed and unions (wrapped) are as without the flag. Returns 0, PB_ERR_INVALID
  * (truncated, over a limit, bad UTF-8, trailing bytes...: err says where), PB_ERR_TOO_LARGE
  * (nesting or empty-item limit) or PB_ERR_NOMEM.
  */

@@ -163,6 +163,14 @@ static char *dupstr(const char *s) {
     return d;
 }
 
+/* A JSON string's value with its length (it may hold U+0000), NUL-terminated. */
+static char *dupjstr(const json_t *j, size_t *len) {
+    *len = json_string_length(j);
+    char *d = malloc(*len + 1);
+    if (d) memcpy(d, json_string_value(j), *len + 1);
+    return d;
+}
+
 static char *join_name(const char *ns, const char *name) {
     if (!ns || !*ns) return dupstr(name);
     size_t a = strlen(ns), b = strlen(name);
@@ -743,7 +751,7 @@ static int parse_name(parser_t *p, const json_t *j, pb_schema_node_t *n, const c
                        *prev->pointer ? prev->pointer : "(root)");
     if (strmap_put(p->names, n->fullname, n)) return nomem(p);
     const json_t *doc = json_object_get(j, "doc");
-    if (json_is_string(doc) && !(n->doc = dupstr(json_string_value(doc)))) return nomem(p);
+    if (json_is_string(doc) && !(n->doc = dupjstr(doc, &n->doc_len))) return nomem(p);
     return 0;
 }
 
@@ -791,7 +799,7 @@ static int parse_field(parser_t *p, const json_t *fj, pb_schema_node_t *rec, str
     if (!f->type) return p->err->code;
     pointer_pop(&p->path, mark);
     const json_t *doc = json_object_get(fj, "doc");
-    if (json_is_string(doc) && !(f->doc = dupstr(json_string_value(doc)))) return nomem(p);
+    if (json_is_string(doc) && !(f->doc = dupjstr(doc, &f->doc_len))) return nomem(p);
     const json_t *order = json_object_get(fj, "order");
     if (order && (rc = parse_order(p, order, &f->order))) return rc;
     const json_t *aliases = json_object_get(fj, "aliases");
@@ -1380,7 +1388,7 @@ static json_t *node_json(const pb_schema_node_t *n, strmap_t *seen, const char *
         bad |= json_object_set_new(o, "name", json_string(n->name));
         if (strcmp(mine, ns ? ns : ""))
             bad |= json_object_set_new(o, "namespace", json_string(mine));
-        if (n->doc) bad |= json_object_set_new(o, "doc", json_string(n->doc));
+        if (n->doc) bad |= json_object_set_new(o, "doc", json_stringn(n->doc, n->doc_len));
         if (n->n_aliases)
             bad |= json_object_set_new(o, "aliases", strings_json(n->aliases, n->n_aliases));
         ns = n->namespace_;
@@ -1396,7 +1404,7 @@ static json_t *node_json(const pb_schema_node_t *n, strmap_t *seen, const char *
             if (bad) break;
             bad |= json_object_set_new(fo, "name", json_string(f->name));
             bad |= json_object_set_new(fo, "type", node_json(f->type, seen, ns));
-            if (f->doc) bad |= json_object_set_new(fo, "doc", json_string(f->doc));
+            if (f->doc) bad |= json_object_set_new(fo, "doc", json_stringn(f->doc, f->doc_len));
             if (f->default_value) bad |= json_object_set(fo, "default", f->default_value);
             if (f->order != PB_ORDER_ASCENDING)
                 bad |= json_object_set_new(

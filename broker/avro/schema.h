@@ -61,7 +61,8 @@ typedef struct pb_schema_field {
     char *name;
     char **aliases; /* field aliases (plain names) */
     size_t n_aliases;
-    char *doc;              /* NULL when absent */
+    char *doc; /* NULL when absent; may hold U+0000: doc_len bytes */
+    size_t doc_len;
     pb_schema_node_t *type; /* borrowed from the owning schema */
     json_t *default_value;  /* NULL when the field has no default; owned (one reference) */
     pb_order_t order;
@@ -81,7 +82,8 @@ struct pb_schema_node {
     char *namespace_; /* NULL or "" when in the null namespace */
     char **aliases;   /* fully qualified aliases */
     size_t n_aliases;
-    char *doc;
+    char *doc; /* NULL when absent; may hold U+0000: doc_len bytes */
+    size_t doc_len;
 
     /* Logical type annotation (any node). */
     pb_logical_t logical;

@@ -71,13 +71,15 @@ int pb_client_publish(pb_client_t *c, const char *port, json_t *records, json_t 
 
 /* Stream options for pb_client_stream_open (§5). NULL/0 fields are left to the broker. */
 typedef struct {
-    const char *commit; /* "auto" or "manual" (NULL: manual) */
-    int batch;          /* batch=N */
-    int timeout_ms;     /* timeout_ms=T: the broker ends the stream after T ms without a record
-                         * (with max_records: after T ms in all) */
-    long max_records;   /* max_records=N: at most N records, then the broker ends the stream */
-    const char *from;   /* from=committed|earliest|latest|time:RFC3339|offsets:p:o,... */
-    int idle_ms;        /* >0: pb_client_stream_next returns 2 after this long without data */
+    const char *commit;   /* "auto" or "manual" (NULL: manual) */
+    int batch;            /* batch=N */
+    int timeout_ms;       /* timeout_ms=T: the broker ends the stream after T ms without a record
+                           * (with max_records: after T ms in all) */
+    long max_records;     /* max_records=N: at most N records, then the broker ends the stream */
+    const char *from;     /* from=committed|earliest|latest|time:RFC3339|offsets:p:o,... */
+    const char *encoding; /* encoding=json (natural JSON, DESIGN.md §5a) or avro (Avro's JSON
+                           * encoding exactly: what re-encodes to the stored bytes) */
+    int idle_ms;          /* >0: pb_client_stream_next returns 2 after this long without data */
 } pb_client_stream_opts_t;
 
 /* Opens GET /v1/ports/{port}/records?format=ndjson on its own connection. Returns NULL with err

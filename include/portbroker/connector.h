@@ -64,11 +64,12 @@ int pb_conn_pos_commit(const pb_conn_pos_t *p, pb_client_stream_t *s, const char
 /* A sink: what pb_conn_sink_run calls. Callbacks return 0 to go on, -1 to stop the run with
  * exit status 1 (after printing why). */
 typedef struct {
-    const char *prog; /* program name for messages */
-    const char *port; /* input port */
-    long wait_ms;     /* the broker ends a stream after this long without a record */
-    long idle_ms;     /* flush after this long without data */
-    int once;         /* end after the first stream that ended quiet (or had nothing) */
+    const char *prog;     /* program name for messages */
+    const char *port;     /* input port */
+    long wait_ms;         /* the broker ends a stream after this long without a record */
+    long idle_ms;         /* flush after this long without data */
+    int once;             /* end after the first stream that ended quiet (or had nothing) */
+    const char *encoding; /* the stream's encoding= (NULL: the broker's default, natural JSON) */
     /* Offsets below pos->next[p] are redeliveries of what the sink holds already: skipped and
      * counted in *skipped, never passed to record(). */
     const pb_conn_pos_t *pos;

@@ -19,6 +19,9 @@ cat > "$T/r.avsc" <<'J'
 J
 echo '{"type":"record","name":"R","fields":[{"name":"q","type":"int"}]}' > "$T/other.avsc"
 echo '{"type":"nope"}' > "$T/bad.avsc"
+DEC='{"type":"bytes","logicalType":"decimal","precision":6,"scale":2}'
+echo '{"type":"record","name":"L","fields":[{"name":"fare","type":["null",'"$DEC"']},{"name":"at","type":{"type":"long","logicalType":"timestamp-millis"}}]}' > "$T/lw.avsc"
+echo '{"type":"record","name":"L","fields":[{"name":"fare","type":["null",'"$DEC"']},{"name":"at","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"d","type":{"type":"int","logicalType":"date"},"default":20413}]}' > "$T/lr.avsc"
 
 clis=("$B/tests/unit/run_codec_cases")
 if [ -n "${PB_BIN:-}" ] && [ -x "$PB_BIN" ] && "$PB_BIN" schema resolve --help 2>&1 | grep -q -- --writer; then clis+=("$PB_BIN schema"); fi
@@ -65,6 +68,21 @@ for cli in "${clis[@]}"; do
   [ $rc = 2 ]; ok $? "$name: missing file exits 2 (rc=$rc)"
   $cli resolve --writer "$T/w.avsc" < /dev/null > /dev/null 2>&1; rc=$?
   [ $rc = 2 ]; ok $? "$name: missing --reader exits 2 (rc=$rc)"
+
+  # --encoding json: natural JSON in and out (DESIGN.md §5a); avro (default): Avro's JSON encoding
+  printf '%s\n' '{"fare":"12.5","at":"2026-11-21T11:15:30+01:00"}' \
+    | $cli resolve --writer "$T/lw.avsc" --reader "$T/lr.avsc" --encoding json > "$T/out" 2> "$T/err"
+  rc=$?
+  [ $rc = 0 ] && [ "$(cat "$T/out")" = '{"fare":{"bytes":"12.50"},"at":"2026-11-21T10:15:30.000Z","d":"2025-11-21"}' ]
+  ok $? "$name: --encoding json: decimal, timestamp and date as natural JSON (rc=$rc, $(cat "$T/out" "$T/err"))"
+  printf '%s\n' '{"fare":{"bytes":"\u0001\u0000"},"at":0}' \
+    | $cli resolve --writer "$T/lw.avsc" --reader "$T/lr.avsc" > "$T/out" 2> "$T/err"
+  rc=$?
+  [ $rc = 0 ] && [ "$(cat "$T/out")" = '{"fare":{"bytes":"\u0001\u0000"},"at":0,"d":20413}' ]
+  ok $? "$name: default encoding avro: bytes with NUL and integers kept (rc=$rc, $(cat "$T/out" "$T/err"))"
+  $cli resolve --writer "$T/lw.avsc" --reader "$T/lr.avsc" --encoding xml < /dev/null > /dev/null 2> "$T/err"; rc=$?
+  [ $rc = 2 ] && grep -q "^schema resolve: --encoding: 'xml' is not one of avro, json" "$T/err"
+  ok $? "$name: --encoding xml exits 2 naming the choices (rc=$rc)"
 done
 echo "1..$n"
 [ $fails = 0 ]

@@ -57,7 +57,7 @@ is "limit=0: 400" "$HTTP_STATUS" 400
 http GET "$S?limit=2x" "${A[@]}"
 is "limit=2x: 400" "$HTTP_STATUS" 400
 http GET "$S?encoding=xml" "${A[@]}"
-is "encoding=xml: 400 naming the choices" "$HTTP_STATUS $(jq -r .message <<<"$HTTP_BODY")" "400 encoding: 'xml' is not one of json, avro"
+like "encoding=xml: 400 naming the choices (the streams' message)" "$HTTP_STATUS $(jq -r .message <<<"$HTTP_BODY")" "^400 encoding: 'xml' is not one of json \\(natural JSON.*\\), avro \\(Avro's JSON encoding exactly\\)$"
 http GET "$B_URL/v1/ports/$NS:tripExecution:1:outputports:nope/sample" "${A[@]}"
 is "unknown port: 404" "$HTTP_STATUS" 404
 wait_until 30 sh -c "curl -sS --max-time 5 -H 'Authorization: Bearer $TOK_billing' '$B_URL/v1/ports/$IN/sample?limit=4' | jq -e '.records | length == 4' >/dev/null"
