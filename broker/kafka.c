@@ -2642,7 +2642,15 @@ struct pb_kafka_lag {
     lag_group_t *groups; /* one handle per group, for its committed offsets (never joins) */
     size_t n_groups;
     int admin_ok; /* committed offsets through the admin API work (else the group handles) */
+    int sweeping; /* pb_kafka_lag_sweep: md is kept for the sweep */
+    const struct rd_kafka_metadata *md; /* the sweep's metadata, once looked up */
 };
+
+void pb_kafka_lag_sweep(pb_kafka_lag_t *l) {
+    if (l->md) rd_kafka_metadata_destroy(l->md);
+    l->md = NULL;
+    l->sweeping = 1;
+}
 
 pb_kafka_lag_t *pb_kafka_lag_new(pb_kafka_t *k, const pb_config_t *cfg, pb_err_t *err) {
     pb_kafka_lag_t *l = calloc(1, sizeof *l);
@@ -2735,13 +2743,14 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
                          pb_err_t *err) {
     int rc = 0;
     rd_kafka_topic_partition_list_t *tl = NULL, *want = NULL;
-    const struct rd_kafka_metadata *md = NULL;
+    const struct rd_kafka_metadata *md = l->sweeping ? l->md : NULL;
     *n_parts = 0;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(l->reader, 1, NULL, &md, timeout_ms);
-    if (e) {
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (!md && (e = rd_kafka_metadata(l->reader, 1, NULL, &md, timeout_ms))) {
         rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "metadata: %s", rd_kafka_err2str(e));
         goto done;
     }
+    if (l->sweeping) l->md = md; /* kept for the sweep's other measurements */
     int np = -1;
     for (int i = 0; i < md->topic_cnt; i++)
         if (!strcmp(md->topics[i].topic, topic) && !md->topics[i].err)
@@ -2751,14 +2760,35 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
         goto done;
     }
     if ((size_t)np > cap) np = (int)cap;
+    for (int p = 0; p < np; p++)
+        parts[p] = (pb_kafka_lag_part_t){
+            .partition = p, .low = -1, .high = -1, .committed = -1, .oldest_ts_ms = -1};
+    /* Watermarks: one ListOffsets request per leader for all partitions (earliest, then latest),
+     * not two per partition. */
+    for (int side = 0; side < 2; side++) {
+        rd_kafka_topic_partition_list_t *w = rd_kafka_topic_partition_list_new(np);
+        for (int p = 0; p < np; p++)
+            rd_kafka_topic_partition_list_add(w, topic, p)->offset =
+                side ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
+        e = rd_kafka_offsets_for_times(l->reader, w, timeout_ms);
+        for (int p = 0; !e && p < w->cnt; p++) {
+            rd_kafka_topic_partition_t *x = &w->elems[p];
+            if (x->err)
+                e = x->err;
+            else if (x->partition >= 0 && x->partition < np)
+                *(side ? &parts[x->partition].high : &parts[x->partition].low) = x->offset;
+        }
+        rd_kafka_topic_partition_list_destroy(w);
+        if (e) {
+            rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "%s watermarks: %s", topic,
+                            rd_kafka_err2str(e));
+            goto done;
+        }
+    }
     tl = rd_kafka_topic_partition_list_new(np);
     for (int p = 0; p < np; p++) {
-        parts[p] = (pb_kafka_lag_part_t){.partition = p, .committed = -1, .oldest_ts_ms = -1};
-        e = rd_kafka_query_watermark_offsets(l->reader, topic, p, &parts[p].low, &parts[p].high,
-                                             timeout_ms);
-        if (e) {
-            rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "%s [%d] watermarks: %s", topic, p,
-                            rd_kafka_err2str(e));
+        if (parts[p].low < 0 || parts[p].high < 0) {
+            rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "%s [%d] watermarks: no answer", topic, p);
             goto done;
         }
         rd_kafka_topic_partition_list_add(tl, topic, p);
@@ -2809,7 +2839,7 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
     }
     rd_kafka_assign(l->reader, NULL);
 done:
-    if (md) rd_kafka_metadata_destroy(md);
+    if (md && !l->sweeping) rd_kafka_metadata_destroy(md);
     if (tl) rd_kafka_topic_partition_list_destroy(tl);
     if (want) rd_kafka_topic_partition_list_destroy(want);
     return rc;
@@ -2817,6 +2847,7 @@ done:
 
 void pb_kafka_lag_destroy(pb_kafka_lag_t *l) {
     if (!l) return;
+    if (l->md) rd_kafka_metadata_destroy(l->md);
     for (size_t i = 0; i < l->n_groups; i++) {
         rd_kafka_destroy(l->groups[i].rk);
         free(l->groups[i].group);

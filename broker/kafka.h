@@ -685,6 +685,12 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
                          pb_kafka_lag_part_t *parts, size_t cap, size_t *n_parts, int timeout_ms,
                          pb_err_t *err);
 
+/* Start a sweep: the cluster's metadata is looked up once, by the sweep's first measurement, and
+ * reused by the rest (a topic created during the sweep is found by the next one). Without it every
+ * measurement looks the metadata up itself: with a thousand bindings that was two thousand
+ * whole-cluster metadata requests a sweep, half a core busy. */
+void pb_kafka_lag_sweep(pb_kafka_lag_t *l);
+
 /* Free the probe. NULL is a no-op. */
 void pb_kafka_lag_destroy(pb_kafka_lag_t *l);
 

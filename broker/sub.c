@@ -1306,6 +1306,7 @@ static void *lag_main(void *arg) {
         s->lag_targets_changed = 0;
         pthread_mutex_unlock(&s->mu);
         lag_result_t *res = t ? calloc(n ? n : 1, sizeof *res) : NULL;
+        pb_kafka_lag_sweep(probe); /* one metadata look-up for the whole pass */
         /* Stop between look-ups too: a pass may take seconds per target with Kafka down. */
         for (size_t i = 0; res && i < n && !__atomic_load_n(&s->lag_stop, __ATOMIC_RELAXED); i++) {
             res[i].id = t[i].id;
