@@ -37,12 +37,17 @@ check "the reader's round-trip time is measured in seconds (avg $rtt, p99 $p99: 
 t0=$(v portbroker_kafka_stats_timestamp_seconds 'client="publish"')
 err0=$(v portbroker_kafka_broker_request_errors_total 'client="publish"' | awk '{ s += $1 } END { print s + 0 }')
 stop_pid "$KAFKA_PID" 10
-down() { m && [ -z "$(v portbroker_kafka_broker_up 'client="publish"' | grep -x 1)" ] &&
-  [ -z "$(v portbroker_kafka_broker_up 'client="reader"' | grep -x 1)" ]; }
+# Every client's next report must say so (the idle relay notices the disconnect last).
+down() { m && [ -z "$(grep -E '^portbroker_kafka_broker_up\{' "$T/m.txt" | grep ' 1$')" ]; }
 wait_until 30 down
 is "with the cluster gone, no client is connected to any broker (Kafka unreachable)" \
   "$(grep -E '^portbroker_kafka_broker_up\{' "$T/m.txt" | grep -c ' 1$')" 0
-t1=$(v portbroker_kafka_stats_timestamp_seconds 'client="publish"')
+# Reports are stamped in whole seconds: wait (bounded) for one from a later second.
+for _i in $(seq 1 40); do
+  t1=$(v portbroker_kafka_stats_timestamp_seconds 'client="publish"')
+  [ "${t1:-0}" -gt "$t0" ] && break
+  sleep 0.25; m
+done
 err1=$(v portbroker_kafka_broker_request_errors_total 'client="publish"' | awk '{ s += $1 } END { print s + 0 }')
 check "reports keep coming ($t0 -> $t1) and the publish client's request errors grow ($err0 -> $err1)" \
   awk -v a="$t0" -v b="$t1" -v e="$err0" -v f="$err1" 'BEGIN { exit !(b > a && f > e) }'
