@@ -2644,12 +2644,66 @@ struct pb_kafka_lag {
     int admin_ok; /* committed offsets through the admin API work (else the group handles) */
     int sweeping; /* pb_kafka_lag_sweep: md is kept for the sweep */
     const struct rd_kafka_metadata *md; /* the sweep's metadata, once looked up */
+    /* The oldest unconsumed record's timestamp per topic partition, with the offset it was read
+     * at: a record does not change, so it is read again only when the position moves. Open
+     * addressing, at most half full; emptied every LAG_TS_SWEEPS sweeps (deleted topics). */
+    struct lag_ts {
+        char *topic;
+        int32_t partition;
+        int64_t pos, ts;
+    } * tsc;
+    size_t tsc_cap, tsc_n;
+    unsigned sweeps;
 };
+
+#define LAG_TS_SWEEPS 100
+
+static void lag_ts_clear(pb_kafka_lag_t *l) {
+    for (size_t i = 0; i < l->tsc_cap; i++)
+        free(l->tsc[i].topic);
+    free(l->tsc);
+    l->tsc = NULL;
+    l->tsc_cap = l->tsc_n = 0;
+}
+
+static size_t lag_ts_slot(const struct lag_ts *t, size_t cap, const char *topic, int32_t p) {
+    uint64_t h = 0xcbf29ce484222325ULL ^ (uint32_t)p;
+    for (const char *c = topic; *c; c++)
+        h = (h ^ (unsigned char)*c) * 0x100000001b3ULL;
+    size_t i = (size_t)h & (cap - 1);
+    while (t[i].topic && (t[i].partition != p || strcmp(t[i].topic, topic)))
+        i = (i + 1) & (cap - 1);
+    return i;
+}
+
+/* The entry of topic[p]; created (pos -1) when create is set. NULL when absent or out of memory. */
+static struct lag_ts *lag_ts_get(pb_kafka_lag_t *l, const char *topic, int32_t p, int create) {
+    if (create && (l->tsc_n + 1) * 2 > l->tsc_cap) {
+        size_t cap = l->tsc_cap ? l->tsc_cap * 2 : 1024;
+        struct lag_ts *t = calloc(cap, sizeof *t);
+        if (!t) return NULL;
+        for (size_t i = 0; i < l->tsc_cap; i++)
+            if (l->tsc[i].topic)
+                t[lag_ts_slot(t, cap, l->tsc[i].topic, l->tsc[i].partition)] = l->tsc[i];
+        free(l->tsc);
+        l->tsc = t;
+        l->tsc_cap = cap;
+    }
+    if (!l->tsc_cap) return NULL;
+    struct lag_ts *e = &l->tsc[lag_ts_slot(l->tsc, l->tsc_cap, topic, p)];
+    if (e->topic) return e;
+    if (!create || !(e->topic = strdup(topic))) return NULL;
+    e->partition = p;
+    e->pos = -1;
+    l->tsc_n++;
+    return e;
+}
 
 void pb_kafka_lag_sweep(pb_kafka_lag_t *l) {
     if (l->md) rd_kafka_metadata_destroy(l->md);
     l->md = NULL;
     l->sweeping = 1;
+    if (++l->sweeps % LAG_TS_SWEEPS == 0) lag_ts_clear(l);
 }
 
 pb_kafka_lag_t *pb_kafka_lag_new(pb_kafka_t *k, const pb_config_t *cfg, pb_err_t *err) {
@@ -2818,7 +2872,12 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
         parts[p].committed = c >= 0 ? c : -1;
         int64_t pos = c >= 0 ? c : parts[p].low;
         if (pos < parts[p].low) pos = parts[p].low; /* expired records count from the first kept */
-        if (pos < parts[p].high) rd_kafka_topic_partition_list_add(want, topic, p)->offset = pos;
+        if (pos >= parts[p].high) continue;
+        const struct lag_ts *seen = lag_ts_get(l, topic, p, 0);
+        if (seen && seen->pos == pos)
+            parts[p].oldest_ts_ms = seen->ts; /* the same record as last time */
+        else
+            rd_kafka_topic_partition_list_add(want, topic, p)->offset = pos;
     }
     *n_parts = (size_t)np;
     if (want->cnt == 0) goto done;
@@ -2838,6 +2897,14 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
         rd_kafka_message_destroy(m);
     }
     rd_kafka_assign(l->reader, NULL);
+    for (int i = 0; i < want->cnt; i++) {
+        int32_t p = want->elems[i].partition;
+        struct lag_ts *seen;
+        if (parts[p].oldest_ts_ms >= 0 && (seen = lag_ts_get(l, topic, p, 1))) {
+            seen->pos = want->elems[i].offset;
+            seen->ts = parts[p].oldest_ts_ms;
+        }
+    }
 done:
     if (md && !l->sweeping) rd_kafka_metadata_destroy(md);
     if (tl) rd_kafka_topic_partition_list_destroy(tl);
@@ -2848,6 +2915,7 @@ done:
 void pb_kafka_lag_destroy(pb_kafka_lag_t *l) {
     if (!l) return;
     if (l->md) rd_kafka_metadata_destroy(l->md);
+    lag_ts_clear(l);
     for (size_t i = 0; i < l->n_groups; i++) {
         rd_kafka_destroy(l->groups[i].rk);
         free(l->groups[i].group);
