@@ -65,8 +65,12 @@ killer=$!
 produce_both 0 "$N1" || bail "produce failed"
 { wait "$killer"; wait "$A_PID"; } 2>/dev/null
 diag "$SECONDS s: A killed with $(cat "$T/at") records in c9's input b"
+# Mid-stream: the binding that triggered the kill had routed a part of its records. (c0's input a
+# is shown too, but bindings route at their own pace: under ASan c0 had all 8000 at the kill.)
+at=$(cat "$T/at")
 routed=$(timeout 60 $PY tests/py/route_crash.py settle "$BROKERS" com.acme.c0.v1.in.a 1)
-check "killed mid-stream ($routed of $N1 in c0's input a)" test "$routed" -lt "$N1"
+diag "c0's input a held $routed of $N1 after the kill"
+check "killed mid-stream ($at of $N1 in c9's input b when A was killed)" test "${at:-$N1}" -lt "$N1"
 serve C || bail "serve C did not start"
 wait_until 60 assigned_ge C 60
 check "the restart resumed bindings from their own input's lineage" \
