@@ -1126,6 +1126,13 @@ static void finish(pub_t *p) {
     free(p);
 }
 
+/* A record of p that Kafka did not take: counted in the reply's status and the port's metrics. */
+static void count_failed(pub_t *p, int code) {
+    p->failed++;
+    if (code == PB_ERR_UNAVAILABLE || code == PB_ERR_TIMEOUT) p->unavailable++;
+    pb_metrics_count(p->mp, PB_METRICS_IN, PB_METRICS_FAILED, 1, 0);
+}
+
 static void on_delivery(void *opaque, int code, const char *reason, int32_t partition,
                         int64_t offset) {
     slot_t *s = opaque;
@@ -1136,9 +1143,7 @@ static void on_delivery(void *opaque, int code, const char *reason, int32_t part
     s->reason = reason;
     double since = (double)(mono_ns() - p->start_ns) / 1e9; /* one clock read per report */
     if (code) {
-        p->failed++;
-        if (code == PB_ERR_UNAVAILABLE || code == PB_ERR_TIMEOUT) p->unavailable++;
-        pb_metrics_count(p->mp, PB_METRICS_IN, PB_METRICS_FAILED, 1, 0);
+        count_failed(p, code);
     } else {
         pb_metrics_count(p->mp, PB_METRICS_IN, PB_METRICS_OK, 1, s->vlen);
         pb_metrics_seen(p->mp, s->event_s, p->recv_s);
@@ -1166,9 +1171,7 @@ static void on_first_outcome(pb_dedupe_wait_t *w, int code, const char *reason, 
     if (code) {
         s->reason = "the record first published under this id was not acknowledged by Kafka; "
                     "retry with the same id";
-        p->failed++;
-        if (code == PB_ERR_UNAVAILABLE || code == PB_ERR_TIMEOUT) p->unavailable++;
-        pb_metrics_count(p->mp, PB_METRICS_IN, PB_METRICS_FAILED, 1, 0);
+        count_failed(p, code);
     } else {
         s->duplicate = 1;
         if (p->mp) p->mp->duplicates++;
@@ -1461,9 +1464,7 @@ void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port
             if (s->dd) pb_dedupe_settle(b->dedupe, s->dd, pe.code, pe.msg, -1, -1, now_ms);
             s->dd = NULL;
             s->code = pe.code;
-            p->failed++;
-            if (pe.code == PB_ERR_UNAVAILABLE || pe.code == PB_ERR_TIMEOUT) p->unavailable++;
-            pb_metrics_count(mp, PB_METRICS_IN, PB_METRICS_FAILED, 1, 0);
+            count_failed(p, pe.code);
             if (!p->fail_msg[0]) snprintf(p->fail_msg, sizeof p->fail_msg, "%s", pe.msg);
             s->reason = p->fail_msg;
             /* A full local queue stays full for this request: fail the rest without trying. */
