@@ -3,14 +3,16 @@
  * records, in one run, to the same embedded cluster.
  *
  * One process: a `portbroker serve` broker (pb_broker_start, its own loop thread, the embedded
- * 3-broker cluster) with one bench product whose output port takes ~150-byte JSON records. Then:
+ * 3-broker cluster) with one bench product whose output port takes ~200-byte natural-JSON
+ * records (DESIGN.md §5a: a decimal as "12.34", a timestamp as RFC 3339 text). Then:
  *   1. baseline: a bare librdkafka producer (idempotent, acks=all, linger.ms=2, murmur2_random, as
  *      the broker's) produces the very records the broker would: the same Confluent-framed values,
  *      keys and the broker's header set; rate = records acknowledged / wall time.
  *   2. publish: 64 keep-alive HTTP connections (one blocking thread each, plain sockets) POST
  *      batches of 100 such records as application/json; rate = records acknowledged (200s) / wall.
- * Prints both rates and `publish_ratio=X.XX` (publish / baseline). A failed request aborts: a
- * wrong result is not a benchmark.
+ * Prints both rates and `publish_ratio=X.XX` (publish / baseline), and the broker loop thread's
+ * CPU per published record (`loop_cpu_us_per_record=X.XX`, its clock over the publish phase). A
+ * failed request aborts: a wrong result is not a benchmark.
  * Then the cost of authentication (DESIGN §9, goal < 3 %): the same publish load alternately with
  * auth off and with auth on (a bearer token checked against a tokens file), two rounds each, the
  * gate swapped between phases while no request is in flight; prints `auth_overhead_pct=X.X`.
@@ -52,7 +54,9 @@ static const char *SCHEMA =
     "{\"name\":\"value\",\"type\":\"double\"},"
     "{\"name\":\"unit\",\"type\":{\"type\":\"enum\",\"name\":\"Unit\",\"symbols\":[\"C\",\"F\"]}},"
     "{\"name\":\"site\",\"type\":[\"null\",\"string\"],\"default\":null},"
-    "{\"name\":\"ok\",\"type\":\"boolean\"}]}";
+    "{\"name\":\"ok\",\"type\":\"boolean\"},"
+    "{\"name\":\"amount\",\"type\":{\"type\":\"bytes\",\"logicalType\":\"decimal\","
+    "\"precision\":12,\"scale\":2}}]}";
 
 static double now(void) {
     struct timespec ts;
@@ -65,12 +69,21 @@ static void die(const char *what) {
     exit(1);
 }
 
-/* Record i as JSON (~150 bytes with its key). */
+/* Record i as natural JSON (~200 bytes with its key): "at" (timestamp-millis) as RFC 3339 text,
+ * "amount" (decimal(12,2)) as a decimal string. */
 static int record_json(char *out, size_t cap, int i) {
+    long long ms = 1700000000000LL + i;
+    time_t sec = (time_t)(ms / 1000);
+    struct tm tm;
+    char at[32];
+    gmtime_r(&sec, &tm);
+    strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%S", &tm);
     return snprintf(out, cap,
-                    "{\"key\":\"sensor-%04d\",\"value\":{\"sensorId\":\"sensor-%04d\",\"at\":%lld,"
-                    "\"value\":%d.25,\"unit\":\"C\",\"site\":\"plant-%d\",\"ok\":true}}",
-                    i % 1000, i % 1000, 1700000000000LL + i, i % 40, i % 7);
+                    "{\"key\":\"sensor-%04d\",\"value\":{\"sensorId\":\"sensor-%04d\",\"at\":"
+                    "\"%s.%03dZ\",\"value\":%d.25,\"unit\":\"C\",\"site\":\"plant-%d\",\"ok\":"
+                    "true,\"amount\":\"%d.%02d\"}}",
+                    i % 1000, i % 1000, at, (int)(ms % 1000), i % 40, i % 7, 1000 + i % 9000,
+                    i % 100);
 }
 
 static char *batch_body(int base, size_t *len) {
@@ -168,6 +181,14 @@ static char g_auth_header[256]; /* "" or "Authorization: Bearer ...\r\n" */
 static atomic_int g_stop;
 static atomic_llong g_acked;
 static atomic_int g_failed;
+static clockid_t g_loop_clock; /* the broker loop thread's CPU clock */
+static double g_loop_cpu_us;   /* its CPU per acknowledged record over the last publish phase */
+
+static double cpu_s(clockid_t c) {
+    struct timespec ts;
+    clock_gettime(c, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static void *conn_main(void *arg) {
     int id = (int)(intptr_t)arg;
@@ -212,10 +233,11 @@ static double run_publish(double secs) {
         pthread_create(&th[i], NULL, conn_main, (void *)(intptr_t)i);
     usleep(500 * 1000); /* warm-up: connections open, batches flowing */
     long long a0 = atomic_load(&g_acked);
-    double t0 = now();
+    double t0 = now(), c0 = cpu_s(g_loop_clock);
     usleep((useconds_t)(secs * 1e6));
     long long a1 = atomic_load(&g_acked);
-    double t1 = now();
+    double t1 = now(), c1 = cpu_s(g_loop_clock);
+    g_loop_cpu_us = a1 > a0 ? (c1 - c0) * 1e6 / (double)(a1 - a0) : 0;
     atomic_store(&g_stop, 1);
     for (int i = 0; i < CONNS; i++)
         pthread_join(th[i], NULL);
@@ -237,35 +259,33 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
 }
 
 typedef struct prepared {
-    pb_buf_t values;
+    pb_buf_t body, values;
+    pb_publish_scratch_t sc; /* records point into body and sc */
     pb_publish_record_t *recs;
-    json_t *records;
     size_t n;
 } prepared_t;
 
 /* The records the broker would produce for n records of record_json. */
 static void prepare_records(const pb_schema_t *s, int id, size_t n, prepared_t *p) {
-    pb_buf_t body = {0};
     char rec[512];
     pb_err_t err = {0};
-    pb_publish_errors_t *e = calloc(1, sizeof *e);
+    pb_publish_errors_t e = {0};
     pb_publish_limits_t lim = {1 << 30, 1 << 30, 1 << 20, 64, 16384};
-    pb_buf_puts(&body, "{\"records\":[");
+    pb_buf_puts(&p->body, "{\"records\":[");
     for (size_t i = 0; i < n; i++) {
-        if (i) pb_buf_putc(&body, ',');
+        if (i) pb_buf_putc(&p->body, ',');
         record_json(rec, sizeof rec, (int)i);
-        pb_buf_puts(&body, rec);
+        pb_buf_puts(&p->body, rec);
     }
-    pb_buf_puts(&body, "]}");
-    if (pb_publish_parse((const char *)body.data, body.len, PB_PUBLISH_JSON, &lim, &p->records, e,
+    pb_buf_puts(&p->body, "]}");
+    if (pb_publish_parse((const char *)p->body.data, p->body.len, PB_PUBLISH_JSON, &lim, &p->sc, &e,
                          &err))
         die(err.msg);
     p->n = n;
     p->recs = calloc(n, sizeof *p->recs);
-    pb_publish_target_t t = {s, (uint32_t)id, "at", 0, NULL};
-    if (pb_publish_prepare(&t, &lim, p->records, p->recs, &p->values, e, &err)) die(err.msg);
-    free(e);
-    pb_buf_free(&body);
+    pb_publish_target_t t = {s, (uint32_t)id, "at", 0, NULL, 0};
+    if (pb_publish_prepare(&t, &lim, &p->sc, p->recs, &p->values, &e, &err)) die(err.msg);
+    pb_publish_errors_free(&e);
 }
 
 static double run_baseline(const char *bootstrap, const prepared_t *p, const pb_publish_stamp_t *st,
@@ -361,6 +381,7 @@ int main(int argc, char **argv) {
     pthread_t bt;
     pthread_create(&bt, NULL, broker_main, NULL);
     pthread_setname_np(bt, "pb-loop");
+    if (pthread_getcpuclockid(bt, &g_loop_clock)) die("pthread_getcpuclockid");
     for (int i = 0; i < 300 && http_get_status("/readyz") != 200; i++)
         usleep(100 * 1000);
     if (http_get_status("/readyz") != 200) die("broker not ready");
@@ -396,6 +417,7 @@ int main(int argc, char **argv) {
     printf("publish:  HTTP POST, JSON, %d x %d records                  %10.0f rec/s\n", CONNS,
            BATCH, pub);
     printf("publish_ratio=%.2f\n", pub / base_h);
+    printf("loop_cpu_us_per_record=%.2f\n", g_loop_cpu_us);
     printf("publish_ratio_vs_headerless=%.2f\n", pub / base_nh);
     fflush(stdout);
 

@@ -90,6 +90,7 @@ int pb_cli_schema_resolve(int argc, char **argv) {
     pb_schema_t *ws = NULL, *rs = NULL;
     pb_resolver_t *res = NULL;
     pb_buf_t wbin = {0}, rbin = {0}, text = {0};
+    pb_jsontok_t tk = {0};
     char *line = NULL;
     size_t cap = 0;
     int rc = 0;
@@ -169,15 +170,16 @@ int pb_cli_schema_resolve(int argc, char **argv) {
                 pb_codec_validate(ws, wbin.data, wbin.len, &err))
                 bad = EXIT_INVALID;
         } else {
-            json_error_t je;
-            json_t *v = json_loadb(line, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
-            if (!v) {
-                pb_err_set(&err, PB_ERR_INVALID, "not JSON: %s at column %d", je.text, je.column);
+            size_t root = 0;
+            pb_jsontok_reset(&tk);
+            int prc = pb_jsontok_parse(&tk, line, len, &root, &err);
+            if (prc) {
+                if (prc == PB_ERR_NOMEM) goto oom;
+                pb_err_prefix(&err, "not JSON: ");
                 bad = EXIT_INVALID;
-            } else if (pb_codec_json_to_avro(ws, v, flags, &wbin, NULL, &err)) {
+            } else if (pb_codec_tokens_to_avro(ws, &tk, root, flags, &wbin, NULL, &err)) {
                 bad = EXIT_INVALID;
             }
-            json_decref(v);
         }
         if (bad) {
             fprintf(stderr, "line %lu: not a valid writer datum: %s\n", lineno, err.msg);
@@ -215,6 +217,7 @@ oom:
     rc = EXIT_INVALID;
 done:
     free(line);
+    pb_jsontok_free(&tk);
     pb_buf_free(&wbin);
     pb_buf_free(&rbin);
     pb_buf_free(&text);

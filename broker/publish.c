@@ -9,7 +9,6 @@
 #include "publish.h"
 
 #include <ctype.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +44,8 @@ static void add_error(pb_publish_errors_t *e, size_t index, const char *path, co
     e->last_index = index;
     if (limit) e->over_limit = 1;
     if (e->n_listed >= PB_PUBLISH_MAX_LISTED_ERRORS) return;
+    if (!e->items && !(e->items = malloc(PB_PUBLISH_MAX_LISTED_ERRORS * sizeof *e->items)))
+        return; /* counted, not listed */
     pb_publish_error_t *it = &e->items[e->n_listed++];
     it->index = index;
     it->limit = limit;
@@ -55,31 +56,49 @@ static void add_error(pb_publish_errors_t *e, size_t index, const char *path, co
     va_end(ap);
 }
 
-/* Append s as a JSON pointer token (RFC 6901: ~ -> ~0, / -> ~1) after a '/'. */
-static void pointer_append(char *dst, size_t cap, const char *s) {
-    size_t n = strlen(dst);
-    if (n + 1 >= cap) return;
-    dst[n++] = '/';
-    for (; *s && n + 2 < cap; s++) {
-        if (*s == '~' || *s == '/') {
+void pb_publish_errors_free(pb_publish_errors_t *e) {
+    if (!e) return;
+    free(e->items);
+    memset(e, 0, sizeof *e);
+}
+
+/* prefix, then s[0..len) as one JSON pointer token (RFC 6901: ~ -> ~0, / -> ~1) after a '/', into
+ * dst (cut when it does not fit; U+0000 shown as \u0000). */
+static void pointer_of(char *dst, size_t cap, const char *prefix, const char *s, size_t len) {
+    size_t n = (size_t)snprintf(dst, cap, "%s/", prefix);
+    if (n >= cap) return;
+    for (size_t k = 0; k < len && n + 7 < cap; k++) {
+        if (s[k] == '~' || s[k] == '/') {
             dst[n++] = '~';
-            dst[n++] = *s == '~' ? '0' : '1';
+            dst[n++] = s[k] == '~' ? '0' : '1';
+        } else if (s[k] == '\0') {
+            memcpy(dst + n, "\\u0000", 6);
+            n += 6;
         } else {
-            dst[n++] = *s;
+            dst[n++] = s[k];
         }
     }
     dst[n] = '\0';
 }
 
-static const char *json_type_name(const json_t *v) {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
+/* s[0..len) for a message: at most 64 bytes, U+0000 as '?' (the message is a C string). */
+static void show_text(const char *s, size_t len, char *out, size_t cap) {
+    size_t n = 0;
+    for (size_t k = 0; k < len && n + 4 < cap && k < 64; k++)
+        out[n++] = s[k] ? s[k] : '?';
+    if (len > 64 && n + 4 < cap) memcpy(out + n, "...", 3), n += 3;
+    out[n] = '\0';
+}
+
+static const char *tok_type_name(const pb_jsontok_tok_t *t) {
+    switch (t->type) {
+    case PB_JSONTOK_OBJECT: return "an object";
+    case PB_JSONTOK_ARRAY: return "an array";
+    case PB_JSONTOK_STRING: return "a string";
+    case PB_JSONTOK_INTEGER: return "an integer";
+    case PB_JSONTOK_REAL: return "a number";
+    case PB_JSONTOK_TRUE:
+    case PB_JSONTOK_FALSE: return "a boolean";
     default: return "null";
     }
 }
@@ -235,47 +254,62 @@ static int too_many(const pb_publish_limits_t *lim, pb_err_t *err) {
                       (long long)lim->max_records, (long long)lim->max_records);
 }
 
+static int add_root(pb_publish_scratch_t *sc, size_t root) {
+    if (sc->n == sc->roots_cap) {
+        size_t cap = sc->roots_cap ? 2 * sc->roots_cap : 128;
+        size_t *r = realloc(sc->roots, cap * sizeof *r);
+        if (!r) return PB_ERR_NOMEM;
+        sc->roots = r;
+        sc->roots_cap = cap;
+    }
+    sc->roots[sc->n++] = root;
+    return 0;
+}
+
 int pb_publish_parse(const char *body, size_t len, pb_publish_format_t fmt,
-                     const pb_publish_limits_t *lim, json_t **records, pb_publish_errors_t *errs,
-                     pb_err_t *err) {
-    json_error_t je;
-    *records = NULL;
+                     const pb_publish_limits_t *lim, pb_publish_scratch_t *sc,
+                     pb_publish_errors_t *errs, pb_err_t *err) {
+    pb_jsontok_t *tk = &sc->tk;
+    pb_err_t te = {0};
+    size_t root = 0;
+    int rc;
+    pb_jsontok_reset(tk);
+    sc->n = sc->n_own = sc->names_len = 0;
+    sc->body_len = len;
     if (fmt == PB_PUBLISH_JSON) {
-        json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
-        if (!doc)
-            return pb_err_set(err, PB_ERR_INVALID, "body is not JSON: line %d column %d: %s",
-                              je.line, je.column, je.text);
-        json_t *arr = json_is_object(doc) ? json_object_get(doc, "records") : NULL;
-        const char *k;
-        json_t *v;
-        if (json_is_object(doc)) json_object_foreach(doc, k, v) if (strcmp(k, "records") != 0) {
-                pb_err_set(err, PB_ERR_INVALID,
-                           "body: unknown member \"%.64s\": the body is {\"records\": [...]}", k);
-                json_decref(doc);
-                return PB_ERR_INVALID;
+        if ((rc = pb_jsontok_parse(tk, body, len, &root, &te))) {
+            if (rc == PB_ERR_NOMEM) return pb_err_set(err, rc, "out of memory");
+            return pb_err_set(err, PB_ERR_INVALID, "body is not JSON: %s", te.msg);
+        }
+        const pb_jsontok_tok_t *t = tk->tok;
+        size_t arr = 0;
+        if (t[root].type == PB_JSONTOK_OBJECT) {
+            for (size_t k = 0, j = root + 1; k < t[root].len; k++, j = t[j + 1].next) {
+                if (pb_jsontok_eq(tk, &t[j], "records")) {
+                    arr = j + 1;
+                    continue;
+                }
+                char shown[80];
+                show_text(pb_jsontok_str(tk, &t[j]), t[j].len, shown, sizeof shown);
+                return pb_err_set(err, PB_ERR_INVALID,
+                                  "body: unknown member \"%s\": the body is {\"records\": [...]}",
+                                  shown);
             }
-        if (!json_is_array(arr)) {
-            pb_err_set(err, PB_ERR_INVALID, "body must be {\"records\": [...]} (got %s%s)",
-                       json_type_name(doc),
-                       json_is_object(doc)
-                           ? (arr ? " whose \"records\" is not an array" : " without \"records\"")
-                           : "");
-            json_decref(doc);
-            return PB_ERR_INVALID;
         }
-        if ((int64_t)json_array_size(arr) > lim->max_records) {
-            json_decref(doc);
-            return too_many(lim, err);
-        }
-        *records = json_incref(arr);
-        json_decref(doc);
+        if (!arr || t[arr].type != PB_JSONTOK_ARRAY)
+            return pb_err_set(
+                err, PB_ERR_INVALID, "body must be {\"records\": [...]} (got %s%s)",
+                tok_type_name(&t[root]),
+                t[root].type == PB_JSONTOK_OBJECT
+                    ? (arr ? " whose \"records\" is not an array" : " without \"records\"")
+                    : "");
+        if ((int64_t)t[arr].len > lim->max_records) return too_many(lim, err);
+        for (size_t k = 0, j = arr + 1; k < t[arr].len; k++, j = t[j].next)
+            if (add_root(sc, j)) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
         return 0;
     }
-    json_t *arr = json_array(), *bad = json_object();
-    if (!arr || !bad) goto nomem;
-    errs->unparsable = bad;
     const char *p = body, *end = body + len;
-    size_t line = 0, index = 0;
+    size_t line = 0;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *le = nl ? nl : end;
@@ -284,53 +318,32 @@ int pb_publish_parse(const char *body, size_t len, pb_publish_format_t fmt,
         while (q < le && isspace((unsigned char)*q))
             q++;
         if (q < le) {
-            if ((int64_t)index >= lim->max_records) {
-                json_decref(arr);
-                json_decref(bad);
-                errs->unparsable = NULL;
-                return too_many(lim, err);
+            if ((int64_t)sc->n >= lim->max_records) return too_many(lim, err);
+            rc = pb_jsontok_parse(tk, p, (size_t)(le - p), &root, &te);
+            if (rc == PB_ERR_NOMEM) return pb_err_set(err, rc, "out of memory");
+            if (rc) {
+                /* the line is parsed alone: its "line 1 " says nothing, the body's line does */
+                const char *at = strncmp(te.msg, "line 1 ", 7) ? te.msg : te.msg + 7;
+                add_error(errs, sc->n, "", NULL, "line %zu is not JSON: %s", line, at);
+                root = PB_PUBLISH_UNPARSABLE;
             }
-            json_t *v = json_loadb(p, (size_t)(le - p),
-                                   JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
-            if (!v) {
-                add_error(errs, index, "", NULL, "line %zu is not JSON: column %d: %s", line,
-                          je.column, je.text);
-                v = json_incref(bad);
-            }
-            if (json_array_append_new(arr, v)) goto nomem;
-            index++;
+            if (add_root(sc, root)) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
         }
         p = nl ? nl + 1 : end;
     }
-    /* The marker lives as long as the array holds it; keep one reference there only. */
-    json_decref(bad);
-    *records = arr;
     return 0;
-nomem:
-    json_decref(arr);
-    json_decref(bad);
-    errs->unparsable = NULL;
-    return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+}
+
+void pb_publish_scratch_free(pb_publish_scratch_t *sc) {
+    if (!sc) return;
+    pb_jsontok_free(&sc->tk);
+    free(sc->roots);
+    free(sc->own);
+    free(sc->names);
+    memset(sc, 0, sizeof *sc);
 }
 
 /* ---- records -------------------------------------------------------------------------------- */
-
-/* The event time the port's eventTimeField gives, from a validated value: 0 and *ms, -1 when the
- * field is absent or null, PB_ERR_INVALID when a string field is not RFC 3339. */
-static int field_event_time(const pb_publish_target_t *t, const json_t *value, int64_t *ms,
-                            pb_err_t *err) {
-    json_t *v = json_object_get(value, t->event_time_field);
-    if (json_is_object(v) && json_object_size(v) == 1)
-        v = json_object_iter_value(json_object_iter(v));
-    if (json_is_integer(v)) {
-        json_int_t n = json_integer_value(v);
-        *ms = t->event_time_micros ? n / 1000 : n;
-        return 0;
-    }
-    if (json_is_string(v))
-        return pb_timefmt_parse(json_string_value(v), json_string_length(v), ms, err);
-    return -1;
-}
 
 unsigned pb_publish_codec_flags(const pb_publish_target_t *t) {
     return t->encoding_avro ? 0u : PB_CODEC_UNWRAPPED_UNIONS | PB_CODEC_NATURAL;
@@ -338,276 +351,47 @@ unsigned pb_publish_codec_flags(const pb_publish_target_t *t) {
 
 static const char *const record_members = "key, value, id, time, headers";
 
-int pb_publish_prepare(const pb_publish_target_t *t, const pb_publish_limits_t *lim,
-                       const json_t *records, pb_publish_record_t *out, pb_buf_t *values,
-                       pb_publish_errors_t *errs, pb_err_t *err) {
-    size_t n = json_array_size(records);
-    char path[256];
-    for (size_t i = 0; i < n; i++) {
-        const json_t *rec = json_array_get(records, i);
-        pb_publish_record_t *r = &out[i];
-        memset(r, 0, sizeof *r);
-        r->event_ms = -1;
-        if (errs->unparsable && rec == errs->unparsable) continue; /* counted by the parser */
-        if (!json_is_object(rec)) {
-            add_error(errs, i, "", NULL,
-                      "a record must be an object {\"value\": ..., \"key\"?, \"id\"?, \"time\"?, "
-                      "\"headers\"?}, got %s",
-                      json_type_name(rec));
-            continue;
-        }
-        const json_t *value = NULL, *key = NULL, *id = NULL, *tm = NULL, *hdrs = NULL;
-        const char *k;
-        json_t *v;
-        int bad = 0;
-        json_object_foreach((json_t *)rec, k, v) {
-            switch (k[0]) {
-            case 'v': value = strcmp(k, "value") == 0 ? v : NULL; break;
-            case 'k': key = strcmp(k, "key") == 0 ? v : NULL; break;
-            case 'i': id = strcmp(k, "id") == 0 ? v : NULL; break;
-            case 't': tm = strcmp(k, "time") == 0 ? v : NULL; break;
-            case 'h': hdrs = strcmp(k, "headers") == 0 ? v : NULL; break;
-            default: break;
-            }
-            if (strcmp(k, "value") && strcmp(k, "key") && strcmp(k, "id") && strcmp(k, "time") &&
-                strcmp(k, "headers")) {
-                path[0] = '\0';
-                pointer_append(path, sizeof path, k);
-                add_error(errs, i, path, NULL, "unknown member (a record has %s)", record_members);
-                bad = 1;
-                break;
-            }
-        }
-        if (bad) continue;
-        if (!value) {
-            add_error(errs, i, "", NULL, "missing \"value\" (a record has %s)", record_members);
-            continue;
-        }
-        size_t hbytes = 0;
-        const json_t *key_avro = NULL; /* encoded with the port's key schema below */
-        if (key && !json_is_null(key) && t->key_schema) {
-            key_avro = key;
-        } else if (key && json_is_string(key)) {
-            r->key = json_string_value(key);
-            r->klen = json_string_length(key);
-        } else if (key && !json_is_null(key)) {
-            add_error(errs, i, "/key", NULL,
-                      "expected a string (sent as its UTF-8 bytes) or null, got %s",
-                      json_type_name(key));
-            continue;
-        }
-        if (id) {
-            if (!json_is_string(id) || json_string_length(id) == 0 ||
-                json_string_length(id) > PB_PUBLISH_MAX_ID_BYTES ||
-                memchr(json_string_value(id), 0, json_string_length(id))) {
-                add_error(errs, i, "/id", NULL,
-                          "expected a non-empty string of at most %d bytes (the CloudEvents id), "
-                          "got %s",
-                          PB_PUBLISH_MAX_ID_BYTES,
-                          json_is_string(id) ? "a string of that shape" : json_type_name(id));
-                continue;
-            }
-            r->id = json_string_value(id);
-            r->idlen = json_string_length(id);
-        }
-        if (tm) {
-            pb_err_t te = {0};
-            if (!json_is_string(tm)) {
-                add_error(errs, i, "/time", NULL, "expected an RFC 3339 date-time string, got %s",
-                          json_type_name(tm));
-                continue;
-            }
-            if (pb_timefmt_parse(json_string_value(tm), json_string_length(tm), &r->event_ms,
-                                 &te)) {
-                add_error(errs, i, "/time", NULL, "%s", te.msg);
-                continue;
-            }
-        }
-        if (hdrs && !json_is_null(hdrs)) {
-            if (!json_is_object(hdrs)) {
-                add_error(errs, i, "/headers", NULL, "expected an object of string values, got %s",
-                          json_type_name(hdrs));
-                continue;
-            }
-            if ((int64_t)json_object_size(hdrs) > lim->max_headers) {
-                add_error(errs, i, "/headers", "publish.max.record.headers",
-                          "%zu headers: over the limit publish.max.record.headers = %lld",
-                          json_object_size(hdrs), (long long)lim->max_headers);
-                continue;
-            }
-            json_object_foreach((json_t *)hdrs, k, v) {
-                if (!json_is_string(v) || !*k) {
-                    strcpy(path, "/headers");
-                    pointer_append(path, sizeof path, k);
-                    add_error(errs, i, path, NULL,
-                              *k ? "a header value must be a string, got %s"
-                                 : "a header needs a non-empty name (value %s)",
-                              json_type_name(v));
-                    bad = 1;
-                    break;
-                }
-                hbytes += strlen(k) + json_string_length(v);
-            }
-            if (bad) continue;
-            if ((int64_t)hbytes > lim->max_header_bytes) {
-                add_error(errs, i, "/headers", "publish.max.record.header.bytes",
-                          "%zu bytes of header names and values: over the limit "
-                          "publish.max.record.header.bytes = %lld",
-                          hbytes, (long long)lim->max_header_bytes);
-                continue;
-            }
-            r->headers = hdrs;
-        }
-        size_t mark = values->len;
-        pb_codec_error_t detail;
-        pb_err_t ce = {0};
-        if (pb_codec_wire_header(values, t->schema_id))
-            return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
-        int rc = pb_codec_json_to_avro(t->schema, value, pb_publish_codec_flags(t), values, &detail,
-                                       &ce);
-        if (rc == PB_ERR_NOMEM) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
-        if (rc) {
-            values->len = mark;
-            snprintf(path, sizeof path, "/value%s", detail.path);
-            add_error(errs, i, path, NULL, "%s", detail.reason[0] ? detail.reason : ce.msg);
-            continue;
-        }
-        r->voff = mark;
-        r->vlen = values->len - mark;
-        if (key_avro) {
-            size_t kmark = values->len;
-            rc = pb_codec_json_to_avro(t->key_schema, key_avro, pb_publish_codec_flags(t), values,
-                                       &detail, &ce);
-            if (rc == PB_ERR_NOMEM) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
-            if (rc) {
-                values->len = mark;
-                snprintf(path, sizeof path, "/key%s", detail.path);
-                add_error(errs, i, path, NULL, "%s (the port's keySchema)",
-                          detail.reason[0] ? detail.reason : ce.msg);
-                continue;
-            }
-            r->koff = kmark;
-            r->klen = values->len - kmark;
-            r->key_encoded = 1;
-        }
-        size_t total = r->vlen + r->klen + hbytes;
-        if ((int64_t)total > lim->max_record_bytes) {
-            values->len = mark;
-            add_error(errs, i, "", "publish.max.record.bytes",
-                      "the encoded record is %zu bytes (value %zu, key %zu, headers %zu): over the "
-                      "limit publish.max.record.bytes = %lld",
-                      total, r->vlen, r->klen, hbytes, (long long)lim->max_record_bytes);
-            continue;
-        }
-        if (r->event_ms < 0 && t->event_time_field) {
-            pb_err_t te = {0};
-            if (field_event_time(t, value, &r->event_ms, &te) > 0) {
-                values->len = mark;
-                snprintf(path, sizeof path, "/value");
-                pointer_append(path, sizeof path, t->event_time_field);
-                add_error(errs, i, path, NULL,
-                          "the port's eventTimeField must hold an RFC 3339 date-time: %s", te.msg);
-                continue;
-            }
-            if (r->event_ms < 0) r->event_ms = -1;
-        }
-    }
-    return errs->n_bad
-               ? pb_err_set(err, PB_ERR_INVALID, "%zu of %zu records are invalid", errs->n_bad, n)
-               : 0;
-}
-
-/* ---- the fast path: tokens instead of a jansson tree -----------------------------------------
- * Every check below mirrors pb_publish_parse / pb_publish_prepare / field_event_time in the same
- * order, but refuses with a bare PB_ERR_INVALID: the handler then runs the jansson path, which
- * refuses the same body with the exact 400/413/422 it always gave. So the error texts live in one
- * place, and a request costs jansson only when it is refused. */
-
-#define NOT_FAST PB_ERR_INVALID
-
-static int fast_nomem(pb_err_t *err) { return pb_err_set(err, PB_ERR_NOMEM, "out of memory"); }
-
-static int add_root(pb_publish_scratch_t *sc, size_t *n, size_t root) {
-    if (*n == sc->roots_cap) {
-        size_t cap = sc->roots_cap ? 2 * sc->roots_cap : 128;
-        size_t *r = realloc(sc->roots, cap * sizeof *r);
-        if (!r) return PB_ERR_NOMEM;
-        sc->roots = r;
-        sc->roots_cap = cap;
-    }
-    sc->roots[(*n)++] = root;
-    return 0;
-}
-
-/* The records' tokens, as pb_publish_parse reads the body. */
-static int fast_parse(const char *body, size_t len, pb_publish_format_t fmt,
-                      const pb_publish_limits_t *lim, pb_publish_scratch_t *sc, size_t *n,
-                      pb_err_t *err) {
-    pb_jsontok_t *tk = &sc->tk;
-    pb_err_t te = {0};
-    size_t root = 0;
-    int rc;
-    *n = 0;
-    if (fmt == PB_PUBLISH_JSON) {
-        if ((rc = pb_jsontok_parse(tk, body, len, 0, &root, &te)))
-            return rc == PB_ERR_NOMEM ? fast_nomem(err) : NOT_FAST;
-        const pb_jsontok_tok_t *t = tk->tok;
-        if (t[root].type != PB_JSONTOK_OBJECT || t[root].len != 1 ||
-            !pb_jsontok_eq(tk, &t[root + 1], "records") || t[root + 2].type != PB_JSONTOK_ARRAY)
-            return NOT_FAST;
-        size_t arr = root + 2;
-        if ((int64_t)t[arr].len > lim->max_records) return NOT_FAST;
-        for (size_t k = 0, j = arr + 1; k < t[arr].len; k++, j = tk->tok[j].next)
-            if (add_root(sc, n, j)) return fast_nomem(err);
-        return 0;
-    }
-    const char *p = body, *end = body + len;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *le = nl ? nl : end;
-        const char *q = p;
-        while (q < le && isspace((unsigned char)*q))
-            q++;
-        if (q < le) {
-            if ((int64_t)*n >= lim->max_records) return NOT_FAST;
-            if ((rc = pb_jsontok_parse(tk, p, (size_t)(le - p), PB_JSONTOK_ANY, &root, &te)))
-                return rc == PB_ERR_NOMEM ? fast_nomem(err) : NOT_FAST;
-            if (add_root(sc, n, root)) return fast_nomem(err);
-        }
-        p = nl ? nl + 1 : end;
-    }
-    return 0;
-}
-
-/* field_event_time over tokens: 0 and *ms, -1 absent or not a time, NOT_FAST a bad string. */
-static int fast_event_time(const pb_publish_target_t *t, const pb_jsontok_t *tk, size_t value,
-                           int64_t *ms) {
+/* The event time the port's eventTimeField gives, from a validated value (object token value):
+ * 0 and *ms, -1 when the field is absent or not a time, PB_ERR_INVALID when a string field is not
+ * RFC 3339 (err says why). */
+static int field_event_time(const pb_publish_target_t *t, const pb_jsontok_t *tk, size_t value,
+                            int64_t *ms, pb_err_t *err) {
     if (tk->tok[value].type != PB_JSONTOK_OBJECT) return -1;
     size_t v = pb_jsontok_get(tk, value, t->event_time_field);
     if (!v) return -1;
-    if (tk->tok[v].type == PB_JSONTOK_OBJECT && tk->tok[v].len == 1) v += 2;
+    if (tk->tok[v].type == PB_JSONTOK_OBJECT && tk->tok[v].len == 1) v += 2; /* wrapped union */
     const pb_jsontok_tok_t *x = &tk->tok[v];
     if (x->type == PB_JSONTOK_INTEGER) {
         *ms = t->event_time_micros ? x->v.i / 1000 : x->v.i;
         return 0;
     }
-    if (x->type == PB_JSONTOK_STRING) {
-        pb_err_t te = {0};
-        return pb_timefmt_parse(pb_jsontok_str(tk, x), x->len, ms, &te) ? NOT_FAST : 0;
-    }
+    if (x->type == PB_JSONTOK_STRING)
+        return pb_timefmt_parse(pb_jsontok_str(tk, x), x->len, ms, err);
     return -1;
 }
 
-/* The producer's headers of one record into sc->own (names copied NUL-terminated). */
-static int fast_headers(pb_publish_scratch_t *sc, size_t len, size_t hdrs, pb_publish_record_t *r,
-                        const pb_publish_limits_t *lim, size_t *hbytes) {
+/* The producer's headers of one record (object token hdrs) into sc->own, names copied
+ * NUL-terminated. 0, or PB_ERR_INVALID with the record's error added to errs, or PB_ERR_NOMEM. */
+static int record_headers(pb_publish_scratch_t *sc, size_t i, size_t hdrs, pb_publish_record_t *r,
+                          const pb_publish_limits_t *lim, size_t *hbytes,
+                          pb_publish_errors_t *errs) {
     const pb_jsontok_t *tk = &sc->tk;
     const pb_jsontok_tok_t *t = tk->tok;
-    if (t[hdrs].type != PB_JSONTOK_OBJECT) return NOT_FAST;
-    if ((int64_t)t[hdrs].len > lim->max_headers) return NOT_FAST;
+    char path[256];
+    if (t[hdrs].type != PB_JSONTOK_OBJECT) {
+        add_error(errs, i, "/headers", NULL, "expected an object of string values, got %s",
+                  tok_type_name(&t[hdrs]));
+        return PB_ERR_INVALID;
+    }
+    if ((int64_t)t[hdrs].len > lim->max_headers) {
+        add_error(errs, i, "/headers", "publish.max.record.headers",
+                  "%u headers: over the limit publish.max.record.headers = %lld", t[hdrs].len,
+                  (long long)lim->max_headers);
+        return PB_ERR_INVALID;
+    }
     /* Sized for the whole body before the first header is stored (a header needs two tokens and
      * its name's bytes plus a NUL), so pointers into them stay valid. */
-    size_t need_own = tk->n / 2 + 1, need_names = 2 * len + 2;
+    size_t need_own = tk->n / 2 + 1, need_names = 2 * sc->body_len + 2;
     if (sc->n_own == 0 && (sc->own_cap < need_own || sc->names_cap < need_names)) {
         pb_kafka_header_t *o = realloc(sc->own, need_own * sizeof *o);
         if (o) {
@@ -621,13 +405,24 @@ static int fast_headers(pb_publish_scratch_t *sc, size_t len, size_t hdrs, pb_pu
         }
         if (!o || !nm) return PB_ERR_NOMEM;
     }
-    r->own = sc->own + sc->n_own;
+    size_t first = sc->n_own, names0 = sc->names_len;
     for (size_t k = 0, j = hdrs + 1; k < t[hdrs].len; k++, j = t[j + 1].next) {
         const pb_jsontok_tok_t *name = &t[j], *v = &t[j + 1];
-        if (v->type != PB_JSONTOK_STRING || name->len == 0) return NOT_FAST;
+        const char *ns = pb_jsontok_str(tk, name);
+        if (v->type != PB_JSONTOK_STRING || name->len == 0 || memchr(ns, 0, name->len)) {
+            pointer_of(path, sizeof path, "/headers", ns, name->len);
+            add_error(errs, i, path, NULL, "%s (value %s)",
+                      name->len == 0                 ? "a header needs a non-empty name"
+                      : v->type != PB_JSONTOK_STRING ? "a header value must be a string"
+                                                     : "a header name cannot contain U+0000",
+                      tok_type_name(v));
+            sc->n_own = first;
+            sc->names_len = names0;
+            return PB_ERR_INVALID;
+        }
         PB_ASSERT(sc->n_own < sc->own_cap && sc->names_len + name->len + 1 <= sc->names_cap);
         char *nm = sc->names + sc->names_len;
-        memcpy(nm, pb_jsontok_str(tk, name), name->len);
+        memcpy(nm, ns, name->len);
         nm[name->len] = '\0';
         sc->names_len += name->len + 1;
         sc->own[sc->n_own].name = nm;
@@ -636,20 +431,35 @@ static int fast_headers(pb_publish_scratch_t *sc, size_t len, size_t hdrs, pb_pu
         sc->n_own++;
         *hbytes += name->len + v->len;
     }
+    if ((int64_t)*hbytes > lim->max_header_bytes) {
+        add_error(errs, i, "/headers", "publish.max.record.header.bytes",
+                  "%zu bytes of header names and values: over the limit "
+                  "publish.max.record.header.bytes = %lld",
+                  *hbytes, (long long)lim->max_header_bytes);
+        sc->n_own = first;
+        sc->names_len = names0;
+        return PB_ERR_INVALID;
+    }
+    r->own = sc->own + first;
     r->n_own = t[hdrs].len;
-    if ((int64_t)*hbytes > lim->max_header_bytes) return NOT_FAST;
     return 0;
 }
 
-/* One record (token ri) as pb_publish_prepare makes it. */
-static int fast_record(const pb_publish_target_t *t, const pb_publish_limits_t *lim,
-                       pb_publish_scratch_t *sc, size_t len, size_t ri, pb_publish_record_t *r,
-                       pb_buf_t *values) {
+/* Record i (token ri) into r and its value (and key) into values. 0; PB_ERR_INVALID with the
+ * record's one error added to errs (values as on entry); PB_ERR_NOMEM. */
+static int prepare_record(const pb_publish_target_t *t, const pb_publish_limits_t *lim,
+                          pb_publish_scratch_t *sc, size_t i, size_t ri, pb_publish_record_t *r,
+                          pb_buf_t *values, pb_publish_errors_t *errs) {
     const pb_jsontok_t *tk = &sc->tk;
     const pb_jsontok_tok_t *tok = tk->tok;
-    memset(r, 0, sizeof *r);
-    r->event_ms = -1;
-    if (tok[ri].type != PB_JSONTOK_OBJECT) return NOT_FAST;
+    char path[256];
+    if (tok[ri].type != PB_JSONTOK_OBJECT) {
+        add_error(errs, i, "", NULL,
+                  "a record must be an object {\"value\": ..., \"key\"?, \"id\"?, \"time\"?, "
+                  "\"headers\"?}, got %s",
+                  tok_type_name(&tok[ri]));
+        return PB_ERR_INVALID;
+    }
     size_t value = 0, key = 0, id = 0, tm = 0, hdrs = 0;
     for (size_t k = 0, j = ri + 1; k < tok[ri].len; k++, j = tok[j + 1].next) {
         const pb_jsontok_tok_t *m = &tok[j];
@@ -663,95 +473,127 @@ static int fast_record(const pb_publish_target_t *t, const pb_publish_limits_t *
             tm = j + 1;
         else if (pb_jsontok_eq(tk, m, "headers"))
             hdrs = j + 1;
-        else
-            return NOT_FAST;
+        else {
+            pointer_of(path, sizeof path, "", pb_jsontok_str(tk, m), m->len);
+            add_error(errs, i, path, NULL, "unknown member (a record has %s)", record_members);
+            return PB_ERR_INVALID;
+        }
     }
-    if (!value) return NOT_FAST;
+    if (!value) {
+        add_error(errs, i, "", NULL, "missing \"value\" (a record has %s)", record_members);
+        return PB_ERR_INVALID;
+    }
     size_t hbytes = 0, key_avro = 0;
     if (key && tok[key].type != PB_JSONTOK_NULL && t->key_schema) {
-        key_avro = key;
+        key_avro = key; /* encoded with the port's key schema below */
     } else if (key && tok[key].type == PB_JSONTOK_STRING) {
         r->key = pb_jsontok_str(tk, &tok[key]);
         r->klen = tok[key].len;
     } else if (key && tok[key].type != PB_JSONTOK_NULL) {
-        return NOT_FAST;
+        add_error(errs, i, "/key", NULL,
+                  "expected a string (sent as its UTF-8 bytes) or null, got %s",
+                  tok_type_name(&tok[key]));
+        return PB_ERR_INVALID;
     }
     if (id) {
-        if (tok[id].type != PB_JSONTOK_STRING || tok[id].len == 0 ||
-            tok[id].len > PB_PUBLISH_MAX_ID_BYTES ||
-            memchr(pb_jsontok_str(tk, &tok[id]), 0, tok[id].len))
-            return NOT_FAST;
-        r->id = pb_jsontok_str(tk, &tok[id]);
-        r->idlen = tok[id].len;
+        const pb_jsontok_tok_t *x = &tok[id];
+        if (x->type != PB_JSONTOK_STRING || x->len == 0 || x->len > PB_PUBLISH_MAX_ID_BYTES ||
+            memchr(pb_jsontok_str(tk, x), 0, x->len)) {
+            add_error(errs, i, "/id", NULL,
+                      "expected a non-empty string of at most %d bytes (the CloudEvents id), "
+                      "got %s",
+                      PB_PUBLISH_MAX_ID_BYTES,
+                      x->type == PB_JSONTOK_STRING ? "a string of that shape" : tok_type_name(x));
+            return PB_ERR_INVALID;
+        }
+        r->id = pb_jsontok_str(tk, x);
+        r->idlen = x->len;
     }
     if (tm) {
         pb_err_t te = {0};
-        if (tok[tm].type != PB_JSONTOK_STRING ||
-            pb_timefmt_parse(pb_jsontok_str(tk, &tok[tm]), tok[tm].len, &r->event_ms, &te))
-            return NOT_FAST;
+        if (tok[tm].type != PB_JSONTOK_STRING) {
+            add_error(errs, i, "/time", NULL, "expected an RFC 3339 date-time string, got %s",
+                      tok_type_name(&tok[tm]));
+            return PB_ERR_INVALID;
+        }
+        if (pb_timefmt_parse(pb_jsontok_str(tk, &tok[tm]), tok[tm].len, &r->event_ms, &te)) {
+            add_error(errs, i, "/time", NULL, "%s", te.msg);
+            return PB_ERR_INVALID;
+        }
     }
     if (hdrs && tok[hdrs].type != PB_JSONTOK_NULL) {
-        int rc = fast_headers(sc, len, hdrs, r, lim, &hbytes);
+        int rc = record_headers(sc, i, hdrs, r, lim, &hbytes, errs);
         if (rc) return rc;
     }
-    pb_err_t ce = {0};
     size_t mark = values->len;
+    pb_codec_error_t detail;
+    pb_err_t ce = {0};
     if (pb_codec_wire_header(values, t->schema_id)) return PB_ERR_NOMEM;
-    int rc = pb_codec_tokens_to_avro(t->schema, tk, value, pb_publish_codec_flags(t), values, &ce);
-    if (rc) return rc == PB_ERR_NOMEM ? rc : NOT_FAST;
+    int rc = pb_codec_tokens_to_avro(t->schema, tk, value, pb_publish_codec_flags(t), values,
+                                     &detail, &ce);
+    if (rc == PB_ERR_NOMEM) return rc;
+    if (rc) {
+        values->len = mark;
+        snprintf(path, sizeof path, "/value%s", detail.path);
+        add_error(errs, i, path, NULL, "%s", detail.reason[0] ? detail.reason : ce.msg);
+        return PB_ERR_INVALID;
+    }
     r->voff = mark;
     r->vlen = values->len - mark;
     if (key_avro) {
         size_t kmark = values->len;
         rc = pb_codec_tokens_to_avro(t->key_schema, tk, key_avro, pb_publish_codec_flags(t), values,
-                                     &ce);
-        if (rc) return rc == PB_ERR_NOMEM ? rc : NOT_FAST;
+                                     &detail, &ce);
+        if (rc == PB_ERR_NOMEM) return rc;
+        if (rc) {
+            values->len = mark;
+            snprintf(path, sizeof path, "/key%s", detail.path);
+            add_error(errs, i, path, NULL, "%s (the port's keySchema)",
+                      detail.reason[0] ? detail.reason : ce.msg);
+            return PB_ERR_INVALID;
+        }
         r->koff = kmark;
         r->klen = values->len - kmark;
         r->key_encoded = 1;
     }
-    if ((int64_t)(r->vlen + r->klen + hbytes) > lim->max_record_bytes) return NOT_FAST;
+    size_t total = r->vlen + r->klen + hbytes;
+    if ((int64_t)total > lim->max_record_bytes) {
+        values->len = mark;
+        add_error(errs, i, "", "publish.max.record.bytes",
+                  "the encoded record is %zu bytes (value %zu, key %zu, headers %zu): over the "
+                  "limit publish.max.record.bytes = %lld",
+                  total, r->vlen, r->klen, hbytes, (long long)lim->max_record_bytes);
+        return PB_ERR_INVALID;
+    }
     if (r->event_ms < 0 && t->event_time_field) {
-        if (fast_event_time(t, tk, value, &r->event_ms) > 0) return NOT_FAST;
+        pb_err_t te = {0};
+        if (field_event_time(t, tk, value, &r->event_ms, &te) > 0) {
+            values->len = mark;
+            pointer_of(path, sizeof path, "/value", t->event_time_field,
+                       strlen(t->event_time_field));
+            add_error(errs, i, path, NULL,
+                      "the port's eventTimeField must hold an RFC 3339 date-time: %s", te.msg);
+            return PB_ERR_INVALID;
+        }
         if (r->event_ms < 0) r->event_ms = -1;
     }
     return 0;
 }
 
-int pb_publish_prepare_fast(const pb_publish_target_t *t, const pb_publish_limits_t *lim,
-                            const char *body, size_t len, pb_publish_format_t fmt,
-                            pb_publish_scratch_t *sc, pb_publish_record_t **out, size_t *n,
-                            pb_buf_t *values, pb_err_t *err) {
-    size_t start = values->len, count = 0;
-    pb_publish_record_t *recs = NULL;
-    pb_jsontok_reset(&sc->tk);
-    sc->n_own = sc->names_len = 0;
-    *out = NULL;
-    *n = 0;
-    int rc = fast_parse(body, len, fmt, lim, sc, &count, err);
-    if (rc) return rc;
-    if (count == 0) return NOT_FAST;
-    if (!(recs = malloc(count * sizeof *recs))) return fast_nomem(err);
-    for (size_t i = 0; i < count; i++) {
-        rc = fast_record(t, lim, sc, len, sc->roots[i], &recs[i], values);
-        if (rc) {
-            free(recs);
-            values->len = start;
-            return rc == PB_ERR_NOMEM ? fast_nomem(err) : NOT_FAST;
-        }
+int pb_publish_prepare(const pb_publish_target_t *t, const pb_publish_limits_t *lim,
+                       pb_publish_scratch_t *sc, pb_publish_record_t *out, pb_buf_t *values,
+                       pb_publish_errors_t *errs, pb_err_t *err) {
+    for (size_t i = 0; i < sc->n; i++) {
+        pb_publish_record_t *r = &out[i];
+        memset(r, 0, sizeof *r);
+        r->event_ms = -1;
+        if (sc->roots[i] == PB_PUBLISH_UNPARSABLE) continue; /* counted by the parser */
+        int rc = prepare_record(t, lim, sc, i, sc->roots[i], r, values, errs);
+        if (rc == PB_ERR_NOMEM) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
     }
-    *out = recs;
-    *n = count;
-    return 0;
-}
-
-void pb_publish_scratch_free(pb_publish_scratch_t *sc) {
-    if (!sc) return;
-    pb_jsontok_free(&sc->tk);
-    free(sc->roots);
-    free(sc->own);
-    free(sc->names);
-    memset(sc, 0, sizeof *sc);
+    return errs->n_bad ? pb_err_set(err, PB_ERR_INVALID, "%zu of %zu records are invalid",
+                                    errs->n_bad, sc->n)
+                       : 0;
 }
 
 /* ---- headers -------------------------------------------------------------------------------- */
@@ -777,20 +619,14 @@ static void put(pb_kafka_header_t *out, size_t *n, size_t cap, const char *name,
 }
 #define PUTS(name, v) put(out, &n, cap, name, v, (v) ? strlen(v) : 0)
 
-/* The producer's own header name of r (either form), or NULL. */
+/* The producer's own header name of r, or NULL. */
 static const char *own_header(const pb_publish_record_t *r, const char *name, size_t *len) {
-    if (r->own) {
-        for (size_t i = 0; i < r->n_own; i++)
-            if (!strcmp(r->own[i].name, name)) {
-                *len = r->own[i].len;
-                return r->own[i].value;
-            }
-        return NULL;
-    }
-    const json_t *v = json_object_get(r->headers, name);
-    if (!v) return NULL;
-    *len = json_string_length(v);
-    return json_string_value(v);
+    for (size_t i = 0; i < r->n_own; i++)
+        if (!strcmp(r->own[i].name, name)) {
+            *len = r->own[i].len;
+            return r->own[i].value;
+        }
+    return NULL;
 }
 
 size_t pb_publish_headers(const pb_publish_stamp_t *s, const pb_publish_record_t *r, const char *id,
@@ -798,7 +634,7 @@ size_t pb_publish_headers(const pb_publish_stamp_t *s, const pb_publish_record_t
                           size_t cap) {
     size_t n = 0, tp_len = 0, ts_len = 0, corr_len = 0;
     const char *own_tp = NULL, *own_ts = NULL, *own_corr = NULL;
-    if (r->own || r->headers) {
+    if (r->own) {
         own_tp = own_header(r, PB_HDR_TRACEPARENT, &tp_len);
         own_ts = own_header(r, PB_HDR_TRACESTATE, &ts_len);
         own_corr = own_header(r, PB_HDR_CE_CORRELATIONID, &corr_len);
@@ -831,104 +667,14 @@ size_t pb_publish_headers(const pb_publish_stamp_t *s, const pb_publish_record_t
     else if (s->tracestate)
         PUTS(PB_HDR_TRACESTATE, s->tracestate);
     PUTS(PB_HDR_CONTRACT, s->contract);
-    if (r->own) {
-        for (size_t i = 0; i < r->n_own; i++) {
-            const char *k = r->own[i].name;
-            if (broker_owned(k) || !strcmp(k, PB_HDR_CE_CORRELATIONID)) continue;
-            put(out, &n, cap, k, r->own[i].value, r->own[i].len);
-        }
-    } else if (r->headers) {
-        const char *k;
-        json_t *v;
-        json_object_foreach((json_t *)r->headers, k, v) {
-            if (broker_owned(k) || !strcmp(k, PB_HDR_CE_CORRELATIONID)) continue;
-            put(out, &n, cap, k, json_string_value(v), json_string_length(v));
-        }
+    for (size_t i = 0; i < r->n_own; i++) {
+        const char *k = r->own[i].name;
+        if (broker_owned(k) || !strcmp(k, PB_HDR_CE_CORRELATIONID)) continue;
+        put(out, &n, cap, k, r->own[i].value, r->own[i].len);
     }
     return n;
 }
 #undef PUTS
-
-/* ---- an arena for a request's JSON ----------------------------------------------------------
- * jansson allocates every value, string and hash table on its own (malloc/free were half the loop
- * thread's time under load). While a publish body is parsed, jansson allocates from a bump arena
- * of the calling thread instead; frees of arena memory are no-ops; the arena is reset once the
- * request's JSON is dropped. The hooks are process-wide (json_set_alloc_funcs) but change nothing
- * for other code: outside an active arena they are malloc/free, and free only skips pointers that
- * lie inside the calling thread's arena chunks. Arena JSON never leaves the loop thread. */
-
-typedef struct chunk {
-    struct chunk *next;
-    size_t cap, used;
-    size_t pad; /* keeps data 16-byte aligned */
-    char data[];
-} chunk_t;
-
-#define ARENA_CHUNK ((size_t)1 << 20) /* 1 MiB chunks */
-#define ARENA_MAX ((size_t)512 << 20) /* beyond this, plain malloc */
-#define ARENA_KEEP ((size_t)4 << 20)  /* kept between requests */
-
-static _Thread_local chunk_t *t_chunks;
-static _Thread_local size_t t_total;
-static _Thread_local int t_active;
-
-static void *arena_malloc(size_t n) {
-    if (!t_active) return malloc(n);
-    n = (n + 15) & ~(size_t)15;
-    chunk_t *c = t_chunks;
-    if (!c || c->cap - c->used < n) {
-        size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
-        if (t_total + cap > ARENA_MAX) return malloc(n);
-        c = malloc(sizeof *c + cap);
-        if (!c) return NULL;
-        c->cap = cap;
-        c->used = 0;
-        c->next = t_chunks;
-        t_chunks = c;
-        t_total += cap;
-    }
-    void *p = c->data + c->used;
-    c->used += n;
-    return p;
-}
-
-static void arena_free(void *p) {
-    for (chunk_t *c = t_chunks; c; c = c->next)
-        if ((char *)p >= c->data && (char *)p < c->data + c->cap) return;
-    free(p);
-}
-
-static void arena_install(void) { json_set_alloc_funcs(arena_malloc, arena_free); }
-
-/* Start allocating jansson values from this thread's arena. */
-static void arena_begin(void) {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, arena_install);
-    t_active = 1;
-}
-
-/* Stop allocating from the arena (what it holds stays valid). */
-static void arena_end(void) { t_active = 0; }
-
-/* Every arena value is dead: keep one chunk of up to ARENA_KEEP for the next request. */
-static void arena_reset(void) {
-    chunk_t *keep = NULL;
-    while (t_chunks) {
-        chunk_t *c = t_chunks;
-        t_chunks = c->next;
-        if (!keep && c->cap <= ARENA_KEEP) {
-            keep = c;
-        } else {
-            t_total -= c->cap;
-            free(c);
-        }
-    }
-    if (keep) {
-        keep->used = 0;
-        keep->next = NULL;
-    }
-    t_chunks = keep;
-}
 
 /* ---- the request ---------------------------------------------------------------------------- */
 
@@ -1256,10 +1002,9 @@ void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port
     const pb_config_t *cfg = b->cfg;
     pb_err_t err = {0};
     pb_buf_t plain = {0}, values = {0};
-    pb_publish_errors_t *errs = NULL;
+    pb_publish_errors_t errs = {0};
     pb_publish_record_t *recs = NULL;
     pb_publish_scratch_t sc = {0};
-    json_t *records = NULL;
     pub_t *p = NULL;
     uint8_t *rnd = NULL;
     pb_publish_format_t fmt;
@@ -1332,40 +1077,27 @@ void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port
         goto done;
     }
     if (pb_buf_reserve(&values, len / 2 + 64)) goto nomem;
-    size_t n = 0;
-    int rc = pb_publish_prepare_fast(&tgt, &lim, body, len, fmt, &sc, &recs, &n, &values, &err);
+    int rc = pb_publish_parse(body, len, fmt, &lim, &sc, &errs, &err);
+    if (rc) {
+        if (rc == PB_ERR_NOMEM) goto nomem;
+        if (rc == PB_ERR_TOO_LARGE)
+            reply_msg(req, 413, "publish.max.records", "%s", err.msg);
+        else
+            reply_msg(req, 400, NULL, "%s", err.msg);
+        goto done;
+    }
+    size_t n = sc.n;
+    if (n == 0) {
+        reply_msg(req, 400, NULL, "no records in the body: nothing to publish");
+        goto done;
+    }
+    if (!(recs = malloc(n * sizeof *recs))) goto nomem;
+    rc = pb_publish_prepare(&tgt, &lim, &sc, recs, &values, &errs, &err);
     if (rc == PB_ERR_NOMEM) goto nomem;
     if (rc) {
-        /* Refused by the fast path: jansson's path refuses it too, and says where and why. */
-        errs = calloc(1, sizeof *errs);
-        if (!errs) goto nomem;
-        arena_begin();
-        rc = pb_publish_parse(body, len, fmt, &lim, &records, errs, &err);
-        arena_end();
-        if (rc) {
-            if (rc == PB_ERR_NOMEM) goto nomem;
-            if (rc == PB_ERR_TOO_LARGE)
-                reply_msg(req, 413, "publish.max.records", "%s", err.msg);
-            else
-                reply_msg(req, 400, NULL, "%s", err.msg);
-            goto done;
-        }
-        n = json_array_size(records);
-        if (n == 0) {
-            reply_msg(req, 400, NULL, "no records in the body: nothing to publish");
-            goto done;
-        }
-        recs = malloc(n * sizeof *recs);
-        if (!recs) goto nomem;
-        rc = pb_publish_prepare(&tgt, &lim, records, recs, &values, errs, &err);
-        if (rc == PB_ERR_NOMEM) goto nomem;
-        if (rc) {
-            pb_metrics_count(mp, PB_METRICS_IN, PB_METRICS_REJECTED, errs->n_bad, 0);
-            reply_invalid(req, errs, n);
-            goto done;
-        }
-        pb_log_rl(WARN, "publish", "POST %s: the fast path refused a body the full path accepts",
-                  pb_http_path(req));
+        pb_metrics_count(mp, PB_METRICS_IN, PB_METRICS_REJECTED, errs.n_bad, 0);
+        reply_invalid(req, &errs, n);
+        goto done;
     }
 
     /* The principal's records/s limit (limit.publish.records.per.s): 429 before anything goes out.
@@ -1487,10 +1219,8 @@ done:
     }
     free(rnd);
     free(recs);
-    free(errs);
-    json_decref(records);
+    pb_publish_errors_free(&errs);
     pb_publish_scratch_free(&sc);
-    arena_reset();
     pb_buf_free(&values);
     pb_buf_free(&plain);
 }

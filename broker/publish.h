@@ -9,13 +9,15 @@
  * the client has gone: deliveries are still counted, and nothing is ever acknowledged falsely.
  * Must not: talk librdkafka directly (kafka.c) or know other routes (api.c dispatches here).
  *
+ * A body is read once, into pb_jsontok tokens (no JSON tree): pb_publish_parse finds the records,
+ * pb_publish_prepare validates and encodes them (pb_codec_tokens_to_avro); a refused record is
+ * walked again over the same tokens to say where and why, so errors cost nothing on success.
  * The pure parts (body reading, record preparation, headers) are exposed for unit tests; the
  * handler is the only function that touches the broker.
  */
 #ifndef PB_PUBLISH_H
 #define PB_PUBLISH_H
 
-#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,15 +58,19 @@ typedef struct pb_publish_error {
     const char *limit; /* config key of the limit exceeded, or NULL for an invalid record */
 } pb_publish_error_t;
 
-/* Every bad record of a request: the first PB_PUBLISH_MAX_LISTED_ERRORS kept, all counted. */
+/* Every bad record of a request: the first PB_PUBLISH_MAX_LISTED_ERRORS kept, all counted.
+ * Starts zeroed; items is allocated at the first error (a request without one allocates nothing;
+ * out of memory, errors are still counted, just not listed). Free with pb_publish_errors_free. */
 typedef struct pb_publish_errors {
-    pb_publish_error_t items[PB_PUBLISH_MAX_LISTED_ERRORS];
+    pb_publish_error_t *items; /* [PB_PUBLISH_MAX_LISTED_ERRORS], n_listed of them used */
     size_t n_listed;
-    size_t n_bad;             /* bad records in total */
-    int over_limit;           /* some record broke a size limit (the reply is then 413, else 422) */
-    size_t last_index;        /* index of the record counted last (one error per record) */
-    const json_t *unparsable; /* NDJSON: the element standing for a line that is not JSON */
+    size_t n_bad;      /* bad records in total */
+    int over_limit;    /* some record broke a size limit (the reply is then 413, else 422) */
+    size_t last_index; /* index of the record counted last (one error per record) */
 } pb_publish_errors_t;
+
+/* Free e's items (e itself is the caller's); e is then empty. NULL is a no-op. */
+void pb_publish_errors_free(pb_publish_errors_t *e);
 
 /* Media type of a publish body. */
 typedef enum { PB_PUBLISH_JSON = 1, PB_PUBLISH_NDJSON } pb_publish_format_t;
@@ -98,17 +104,37 @@ int pb_publish_unzstd(const void *in, size_t len, size_t max, pb_buf_t *out, pb_
  */
 int pb_publish_gunzip(const void *in, size_t len, size_t max, pb_buf_t *out, pb_err_t *err);
 
+/* The memory of one request's records (tokens, record roots, the producers' headers), reused
+ * across requests of one thread. Starts zeroed; free with pb_publish_scratch_free. */
+typedef struct pb_publish_scratch {
+    pb_jsontok_t tk;
+    size_t *roots; /* each record's token, or PB_PUBLISH_UNPARSABLE */
+    size_t n, roots_cap;
+    size_t body_len;        /* of the body parsed */
+    pb_kafka_header_t *own; /* producers' own headers of every record */
+    size_t n_own, own_cap;
+    char *names; /* their names, NUL-terminated */
+    size_t names_len, names_cap;
+} pb_publish_scratch_t;
+
+/* sc->roots entry of an NDJSON line that is not JSON (its error is already in errs). */
+#define PB_PUBLISH_UNPARSABLE SIZE_MAX
+
 /*
- * Parse a body into *records, a new JSON array with one element per record (caller owns).
- * JSON: {"records": [...]}; a body that is not JSON or not of that shape is PB_ERR_INVALID
- * (400) with line and column. NDJSON: one JSON value per line, blank lines skipped; a line that
- * is not JSON becomes a JSON null element and an error for that index in errs (the request is
- * then refused with every other bad record). More than lim->max_records records is
- * PB_ERR_TOO_LARGE naming publish.max.records.
+ * Tokenize a body into sc (reset on entry): sc->roots[0..sc->n) are the records. body must
+ * outlive sc's use (tokens point into it). JSON: {"records": [...]}; a body that is not JSON or
+ * not of that shape is PB_ERR_INVALID (400) saying where ("body is not JSON: line 3 column 7 (byte
+ * 41): ..."). NDJSON: one JSON value per line, blank lines skipped; a line that is not JSON gets
+ * root PB_PUBLISH_UNPARSABLE and an error for its index in errs ("line 2 is not JSON: column 5
+ * ..."; the request is then refused with every other bad record). More than lim->max_records
+ * records is PB_ERR_TOO_LARGE naming publish.max.records. PB_ERR_NOMEM out of memory.
  */
 int pb_publish_parse(const char *body, size_t len, pb_publish_format_t fmt,
-                     const pb_publish_limits_t *lim, json_t **records, pb_publish_errors_t *errs,
-                     pb_err_t *err);
+                     const pb_publish_limits_t *lim, pb_publish_scratch_t *sc,
+                     pb_publish_errors_t *errs, pb_err_t *err);
+
+/* Free sc's memory (sc itself is the caller's). NULL is a no-op. */
+void pb_publish_scratch_free(pb_publish_scratch_t *sc);
 
 /* What a port's records are checked against and stamped with (borrowed strings). */
 typedef struct pb_publish_target {
@@ -128,8 +154,8 @@ typedef struct pb_publish_target {
 /* The codec flags a target's values and keys are encoded with. */
 unsigned pb_publish_codec_flags(const pb_publish_target_t *t);
 
-/* One validated record, ready to produce. Pointers borrow from the records array and the values
- * buffer given to pb_publish_prepare. */
+/* One validated record, ready to produce. Pointers borrow from the body, the scratch and the
+ * values buffer given to pb_publish_prepare. */
 typedef struct pb_publish_record {
     const char *key; /* NULL: no key (or key_encoded) */
     size_t klen;
@@ -140,49 +166,20 @@ typedef struct pb_publish_record {
     int64_t event_ms; /* event time: "time", else eventTimeField, else -1 (receive time) */
     size_t voff;      /* value (wire frame) at values->data + voff, vlen bytes */
     size_t vlen;
-    const json_t *headers; /* the producer's "headers" object, or NULL (pb_publish_prepare) */
-    const pb_kafka_header_t *own; /* or its headers as a list (pb_publish_prepare_fast) */
+    const pb_kafka_header_t *own; /* the producer's "headers" (names NUL-terminated), or NULL */
     size_t n_own;
 } pb_publish_record_t;
 
 /*
- * Validate and encode every element of records into out[0..n) (n = json_array_size(records)),
- * values appended to *values as Confluent frames. Every bad record adds one error to errs (the
- * first problem found in it), and all records are checked. Returns 0 when errs holds no error
- * afterwards, else PB_ERR_INVALID; PB_ERR_NOMEM out of memory.
+ * Validate and encode every record of sc (pb_publish_parse) into out[0..sc->n), values appended
+ * to *values as Confluent frames. Every bad record adds one error to errs (the first problem
+ * found in it: its index, the JSON pointer into the record, the reason and the accepted forms),
+ * and all records are checked. Returns 0 when errs holds no error afterwards (the parser's
+ * included), else PB_ERR_INVALID; PB_ERR_NOMEM out of memory. Loop thread or any other: pure.
  */
 int pb_publish_prepare(const pb_publish_target_t *t, const pb_publish_limits_t *lim,
-                       const json_t *records, pb_publish_record_t *out, pb_buf_t *values,
+                       pb_publish_scratch_t *sc, pb_publish_record_t *out, pb_buf_t *values,
                        pb_publish_errors_t *errs, pb_err_t *err);
-
-/* Memory of pb_publish_prepare_fast, reused across requests of one thread. */
-typedef struct pb_publish_scratch {
-    pb_jsontok_t tk;
-    size_t *roots; /* each record's token */
-    size_t roots_cap;
-    pb_kafka_header_t *own; /* producers' own headers of every record */
-    size_t n_own, own_cap;
-    char *names; /* their names, NUL-terminated */
-    size_t names_len, names_cap;
-} pb_publish_scratch_t;
-
-/*
- * pb_publish_parse + pb_publish_prepare in one pass over the body's bytes, without a jansson tree
- * (jsontok + pb_codec_tokens_to_avro): the hot path. It only ever says yes: on 0, *out (malloc'd,
- * caller frees) holds *n records exactly as pb_publish_prepare would have made them (the same
- * values appended to *values, keys, ids, event times; the producer's headers in own/n_own), with
- * pointers into body, sc and values. Any refusal (not JSON, a bad record, a limit, no records)
- * returns PB_ERR_INVALID with nothing produced and values as on entry: the caller then runs
- * pb_publish_parse and pb_publish_prepare, which refuse the same body and say where and why.
- * PB_ERR_NOMEM out of memory. sc is reset on entry; free it with pb_publish_scratch_free.
- */
-int pb_publish_prepare_fast(const pb_publish_target_t *t, const pb_publish_limits_t *lim,
-                            const char *body, size_t len, pb_publish_format_t fmt,
-                            pb_publish_scratch_t *sc, pb_publish_record_t **out, size_t *n,
-                            pb_buf_t *values, pb_err_t *err);
-
-/* Free sc's memory (sc itself is the caller's). */
-void pb_publish_scratch_free(pb_publish_scratch_t *sc);
 
 /* Request-wide header values (borrowed strings; NULL when absent). */
 typedef struct pb_publish_stamp {
@@ -213,7 +210,7 @@ typedef struct pb_publish_hdrbuf {
  * producer's header count): the broker's, then the producer's own minus those the broker owns
  * (ce_* it sets, content-type, mesh.*, traceparent/tracestate: dropped silently). id is the
  * record's ce_id (the producer's or one made by the caller). Header values point into r, s, hb
- * and the producer's JSON. Returns the count.
+ * and r->own. Returns the count.
  */
 size_t pb_publish_headers(const pb_publish_stamp_t *s, const pb_publish_record_t *r, const char *id,
                           size_t idlen, pb_publish_hdrbuf_t *hb, pb_kafka_header_t *out,

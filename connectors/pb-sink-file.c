@@ -345,8 +345,13 @@ static int avro_append(sink_t *k, json_t *r, long long off, pb_client_stream_t *
     size_t before = k->block.len;
     pb_codec_error_t det = {{0}, {0}};
     pb_err_t err = {0};
-    if (pb_codec_json_to_avro(k->schema, json_object_get(r, "value"), PB_CODEC_UNWRAPPED_UNIONS,
-                              &k->block, &det, &err)) {
+    /* The stream's value back to JSON text for the codec's one JSON reader (jsontok). */
+    char *text = json_dumps(json_object_get(r, "value"), JSON_ENCODE_ANY | JSON_COMPACT);
+    int rc = text ? pb_codec_text_to_avro(k->schema, text, strlen(text), PB_CODEC_UNWRAPPED_UNIONS,
+                                          &k->block, &det, &err)
+                  : pb_err_set(&err, PB_ERR_NOMEM, "out of memory");
+    free(text);
+    if (rc) {
         k->block.len = before;
         fprintf(stderr,
                 "pb-sink-file: record %lld:%lld does not encode in reader schema %ld at '%s': %s; "

@@ -1,8 +1,9 @@
 /*
  * codec — Avro data: JSON <-> binary, the Confluent wire frame, writer -> reader resolution.
  *
- * Owns: the walks over a schema graph that encode jansson values to Avro binary, decode (bounded)
- * Avro binary to JSON text or just validate it, and the compiled resolution plans.
+ * Owns: the walks over a schema graph that encode JSON (pb_jsontok tokens; schema defaults from
+ * the schema's jansson values) to Avro binary, decode (bounded) Avro binary to JSON text or just
+ * validate it, and the compiled resolution plans.
  * Must not: parse schemas, decide compatibility, do I/O. No avro-c here: our own varint and
  * zigzag code is simpler to bound and faster (see bench/bench_codec.c).
  *
@@ -34,8 +35,8 @@ typedef struct seg {
 typedef struct cx {
     pb_err_t *err;
     pb_codec_error_t *detail;
-    int quiet;  /* > 0 while trying union branches: failures are expected, skip formatting */
-    int silent; /* never format errors (the token encoder: its callers re-run the jansson one) */
+    int quiet; /* > 0 while trying union branches: failures are expected, skip formatting */
+    int track; /* keep the path and format errors (0: the encoder's silent first pass) */
     int np;
     seg_t path[PB_CODEC_MAX_DEPTH + 4];
     /* decoding */
@@ -54,7 +55,7 @@ static void cx_init(cx_t *c, pb_err_t *err) {
     c->err = err;
     c->detail = NULL;
     c->quiet = 0;
-    c->silent = 0;
+    c->track = 1;
     c->np = 0;
     c->p = c->end = NULL;
     c->empty_left = PB_CODEC_MAX_EMPTY_ITEMS;
@@ -65,6 +66,7 @@ static void cx_init(cx_t *c, pb_err_t *err) {
 }
 
 static inline void push_key(cx_t *c, const char *s, size_t len) {
+    if (!c->track) return;
     PB_ASSERT(c->np < (int)(sizeof c->path / sizeof c->path[0]));
     c->path[c->np].s = s;
     c->path[c->np].len = len;
@@ -72,13 +74,17 @@ static inline void push_key(cx_t *c, const char *s, size_t len) {
 }
 
 static inline void push_idx(cx_t *c, size_t idx) {
+    if (!c->track) return;
     PB_ASSERT(c->np < (int)(sizeof c->path / sizeof c->path[0]));
     c->path[c->np].s = NULL;
     c->path[c->np].idx = idx;
     c->np++;
 }
 
-static inline void pop(cx_t *c) { c->np--; }
+static inline void pop(cx_t *c) { c->np -= c->track; }
+
+/* No error is formatted now: a union trial, or the encoder's silent pass. */
+static inline bool mute(const cx_t *c) { return c->quiet || !c->track; }
 
 /* Render the path as a JSON pointer into buf (cut with "..." when it does not fit). */
 static void render_path(const cx_t *c, char *buf, size_t cap) {
@@ -117,7 +123,7 @@ cut:
 }
 
 __attribute__((format(printf, 3, 4))) static int fail(cx_t *c, int code, const char *fmt, ...) {
-    if (c->quiet || c->silent) return code;
+    if (mute(c)) return code;
     pb_codec_error_t tmp;
     pb_codec_error_t *d = c->detail ? c->detail : &tmp;
     va_list ap;
@@ -148,35 +154,6 @@ static const char *tname(pb_avro_type_t t) {
 /* The name a union branch goes by in Avro's JSON encoding. */
 static const char *branch_name(const pb_schema_node_t *n) {
     return pb_schema_is_named(n) && n->fullname ? n->fullname : tname(n->type);
-}
-
-/* "string \"abc\"", "integer 5", "object"... for error messages. */
-static void describe(const json_t *v, char *buf, size_t cap) {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: snprintf(buf, cap, "object"); break;
-    case JSON_ARRAY: snprintf(buf, cap, "array"); break;
-    case JSON_STRING: {
-        const char *s = json_string_value(v);
-        size_t len = json_string_length(v);
-        if (len > 40)
-            snprintf(buf, cap, "string \"%.40s...\"", s);
-        else
-            snprintf(buf, cap, "string \"%s\"", s);
-        break;
-    }
-    case JSON_INTEGER: snprintf(buf, cap, "integer %lld", (long long)json_integer_value(v)); break;
-    case JSON_REAL: snprintf(buf, cap, "number %g", json_real_value(v)); break;
-    case JSON_TRUE: snprintf(buf, cap, "true"); break;
-    case JSON_FALSE: snprintf(buf, cap, "false"); break;
-    case JSON_NULL: snprintf(buf, cap, "null"); break;
-    }
-}
-
-static int expected(cx_t *c, const char *what, const json_t *v) {
-    if (c->quiet || c->silent) return PB_ERR_INVALID;
-    char got[64];
-    describe(v, got, sizeof got);
-    return fail(c, PB_ERR_INVALID, "expected %s, got %s", what, got);
 }
 
 static int too_deep(cx_t *c) {
@@ -451,17 +428,9 @@ static int put_json_bytes(pb_buf_t *b, const uint8_t *s, size_t n) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* JSON -> binary                                                                             */
+/* JSON -> binary: shared pieces                                                              */
 
-static int enc(cx_t *c, const pb_schema_node_t *n, const json_t *v, int depth);
-
-/* Is v the JSON string lit exactly? (v may hold NUL bytes: strcmp would stop at the first.) */
-static bool jstr_is(const json_t *v, const char *lit) {
-    size_t n = strlen(lit);
-    return json_is_string(v) && json_string_length(v) == n && !memcmp(json_string_value(v), lit, n);
-}
-
-/* Number of code points of a jansson (valid UTF-8) string when all are <= 255, else -1 with the
+/* Number of code points of a (valid UTF-8) string when all are <= 255, else -1 with the
  * offending code point and its character index. */
 static long cp_count(const char *s, size_t len, unsigned *bad, size_t *at) {
     long count = 0;
@@ -496,26 +465,6 @@ static void cp_write(uint8_t *dst, const char *s, size_t len) {
             i += 2;
         }
     }
-}
-
-static int enc_cps(cx_t *c, const json_t *v, const char *what, long want) {
-    if (!json_is_string(v)) return expected(c, what, v);
-    const char *s = json_string_value(v);
-    size_t len = json_string_length(v);
-    unsigned bad = 0;
-    size_t at = 0;
-    long count = cp_count(s, len, &bad, &at);
-    if (count < 0)
-        return fail(c, PB_ERR_INVALID,
-                    "%s string has code point U+%04X at character %zu (above 255)", what, bad, at);
-    if (want >= 0 && count != want)
-        return fail(c, PB_ERR_INVALID, "expected %ld bytes for %s, got %ld", want, what, count);
-    pb_buf_t *b = c->out;
-    if (want < 0 && put_long(b, count)) return nomem(c);
-    if (pb_buf_reserve(b, (size_t)count)) return nomem(c);
-    cp_write(b->data + b->len, s, len);
-    b->len += (size_t)count;
-    return 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -853,9 +802,10 @@ static int put_temporal_text(cx_t *c, const pb_schema_node_t *n, const char *s, 
     int64_t v;
     const char *why = NULL;
     if (temporal_from_text(n, s, len, &v, &why)) {
-        if (c->quiet || c->silent) return PB_ERR_INVALID;
-        return fail(c, PB_ERR_INVALID, "%s value \"%.40s%s\" %s; accepted: %s", n->logical_name, s,
-                    len > 40 ? "..." : "", why, temporal_form(n->logical));
+        if (mute(c)) return PB_ERR_INVALID;
+        return fail(c, PB_ERR_INVALID, "%s value \"%.*s%s\" %s; accepted: %s", n->logical_name,
+                    len > 40 ? 40 : (int)len, s, len > 40 ? "..." : "", why,
+                    temporal_form(n->logical));
     }
     return put_long(c->out, v) ? nomem(c) : 0;
 }
@@ -873,7 +823,7 @@ static int put_decimal_text(cx_t *c, const pb_schema_node_t *n, const char *s, s
     long got =
         dec_from_text(s, len, n->precision, n->scale, want, bytes, sizeof bytes, why, sizeof why);
     if (got < 0) {
-        if (c->quiet || c->silent) return PB_ERR_INVALID;
+        if (mute(c)) return PB_ERR_INVALID;
         char shown[48];
         size_t sl = len < 40 ? len : 40;
         size_t k;
@@ -894,420 +844,104 @@ static int put_decimal_int(cx_t *c, const pb_schema_node_t *n, int64_t v) {
     return put_decimal_text(c, n, t, (size_t)l);
 }
 
-static int decimal_real(cx_t *c, const pb_schema_node_t *n) {
-    return fail(c, PB_ERR_INVALID,
-                "decimal(%d,%d) given as a JSON number with a fraction or exponent: send it as a "
-                "string (\"12.50\") so no digit is lost, or as an integer",
-                n->precision, n->scale);
-}
-
-/* Encode a natural-JSON decimal from jansson value v. */
-static int enc_decimal(cx_t *c, const pb_schema_node_t *n, const json_t *v) {
-    if (json_is_string(v))
-        return put_decimal_text(c, n, json_string_value(v), json_string_length(v));
-    if (json_is_integer(v)) return put_decimal_int(c, n, json_integer_value(v));
-    if (json_is_real(v)) return decimal_real(c, n);
-    return expected(c, "a decimal (a string like \"12.50\" or an integer)", v);
-}
-
-/* float/double from a JSON number or "NaN"/"Infinity"/"-Infinity". */
-static int json_real_of(cx_t *c, const json_t *v, const char *what, double *d) {
-    if (json_is_real(v)) {
-        *d = json_real_value(v);
-    } else if (json_is_integer(v)) {
-        *d = (double)json_integer_value(v);
-    } else if (json_is_string(v)) {
-        if (jstr_is(v, "NaN"))
-            *d = NAN;
-        else if (jstr_is(v, "Infinity"))
-            *d = INFINITY;
-        else if (jstr_is(v, "-Infinity"))
-            *d = -INFINITY;
-        else
-            return expected(c, what, v);
-    } else {
-        return expected(c, what, v);
-    }
-    return 0;
-}
-
-static int enc_record(cx_t *c, const pb_schema_node_t *n, const json_t *v, int depth) {
-    if (!json_is_object(v)) {
-        char what[160];
-        snprintf(what, sizeof what, "object for record %s", n->fullname ? n->fullname : "");
-        return expected(c, what, v);
-    }
-    size_t found = 0;
-    /* Members usually come in field order: follow the object's own (insertion) order and hash
-     * only when it differs. */
-    void *it = json_object_iter((json_t *)v);
-    for (size_t i = 0; i < n->n_fields; i++) {
-        const pb_schema_field_t *f = &n->fields[i];
-        const json_t *fv;
-        if (it && !strcmp(json_object_iter_key(it), f->name)) {
-            fv = json_object_iter_value(it);
-            it = json_object_iter_next((json_t *)v, it);
-        } else {
-            fv = json_object_get(v, f->name);
-        }
-        push_key(c, f->name, strlen(f->name));
-        int rc;
-        if (fv) {
-            found++;
-            rc = enc(c, f->type, fv, depth);
-        } else if (f->default_value) {
-            int saved = c->dflt;
-            c->dflt = 1;
-            rc = enc(c, f->type, f->default_value, depth);
-            c->dflt = saved;
-        } else {
-            rc = fail(c, PB_ERR_INVALID, "missing required field (it has no default)");
-        }
-        if (rc) return rc;
-        pop(c);
-    }
-    if (found != json_object_size(v) && !c->dflt && !(c->flags & PB_CODEC_IGNORE_UNKNOWN_FIELDS)) {
-        const char *key;
-        const json_t *mv;
-        json_object_foreach((json_t *)v, key, mv) {
-            size_t i;
-            for (i = 0; i < n->n_fields; i++)
-                if (!strcmp(n->fields[i].name, key)) break;
-            if (i == n->n_fields)
-                return fail(c, PB_ERR_INVALID, "unknown field \"%.60s\" for record %s", key,
-                            n->fullname ? n->fullname : "");
-        }
-    }
-    return 0;
-}
-
-static void branch_list(const pb_schema_node_t *n, char *buf, size_t cap) {
-    size_t len = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < n->n_branches && len + 1 < cap; i++)
-        len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? ", " : "",
-                                branch_name(n->branches[i]));
-}
-
-/* Could branch b take JSON value v unwrapped, judging by JSON type alone? */
-static bool maybe_accepts(const pb_schema_node_t *b, const json_t *v) {
-    switch (b->type) {
-    case PB_AVRO_NULL: return json_is_null(v);
-    case PB_AVRO_BOOLEAN: return json_is_boolean(v);
-    case PB_AVRO_INT:
-    case PB_AVRO_LONG: return json_is_integer(v) || (is_temporal(b) && json_is_string(v));
-    case PB_AVRO_FLOAT:
-    case PB_AVRO_DOUBLE:
-        if (json_is_string(v))
-            return jstr_is(v, "NaN") || jstr_is(v, "Infinity") || jstr_is(v, "-Infinity");
-        return json_is_number(v);
-    case PB_AVRO_BYTES:
-    case PB_AVRO_STRING:
-    case PB_AVRO_FIXED: return json_is_string(v);
-    case PB_AVRO_ENUM:
-        if (!json_is_string(v)) return false;
-        for (size_t i = 0; i < b->n_symbols; i++)
-            if (jstr_is(v, b->symbols[i])) return true;
-        return false;
-    case PB_AVRO_ARRAY: return json_is_array(v);
-    case PB_AVRO_MAP:
-    case PB_AVRO_RECORD: return json_is_object(v);
-    case PB_AVRO_UNION: return false;
-    }
-    return false;
-}
-
-static int enc_union(cx_t *c, const pb_schema_node_t *n, const json_t *v, int depth) {
-    pb_buf_t *b = c->out;
-    if (c->dflt) { /* defaults: first branch, unwrapped */
-        if (n->n_branches == 0) return fail(c, PB_ERR_INVALID, "empty union");
-        if (put_long(b, 0)) return nomem(c);
-        return enc(c, n->branches[0], v, depth);
-    }
-    if (json_is_null(v)) {
-        for (size_t i = 0; i < n->n_branches; i++)
-            if (n->branches[i]->type == PB_AVRO_NULL) return put_long(b, (int64_t)i) ? nomem(c) : 0;
-    } else if (json_is_object(v) && json_object_size(v) == 1) {
-        void *it = json_object_iter((json_t *)v);
-        const char *key = json_object_iter_key(it);
-        for (size_t i = 0; i < n->n_branches; i++) {
-            const pb_schema_node_t *br = n->branches[i];
-            if (br->type == PB_AVRO_NULL || strcmp(branch_name(br), key)) continue;
-            if (put_long(b, (int64_t)i)) return nomem(c);
-            push_key(c, key, strlen(key));
-            int rc = enc(c, br, json_object_iter_value(it), depth);
-            if (rc) return rc;
-            pop(c);
-            return 0;
-        }
-    }
-    char names[160];
-    if (!(c->flags & PB_CODEC_UNWRAPPED_UNIONS)) {
-        if (c->quiet) return PB_ERR_INVALID;
-        branch_list(n, names, sizeof names);
-        char got[64];
-        describe(v, got, sizeof got);
-        if (json_is_object(v) && json_object_size(v) == 1)
-            snprintf(got, sizeof got, "object with key \"%.40s\"",
-                     json_object_iter_key(json_object_iter((json_t *)v)));
-        return fail(c, PB_ERR_INVALID,
-                    "expected union value {\"type\": value} with type one of [%s], got %s", names,
-                    got);
-    }
-    /* Unwrapped: exactly one branch must accept the value. */
-    size_t cand[64], nc = 0;
-    for (size_t i = 0; i < n->n_branches; i++)
-        if (maybe_accepts(n->branches[i], v) ||
-            (is_decimal(c, n->branches[i]) && json_is_number(v))) {
-            if (nc == sizeof cand / sizeof cand[0]) break;
-            cand[nc++] = i;
-        }
-    if (nc == 0) {
-        if (c->quiet) return PB_ERR_INVALID;
-        branch_list(n, names, sizeof names);
-        char got[64];
-        describe(v, got, sizeof got);
-        return fail(c, PB_ERR_INVALID, "no branch of union [%s] accepts %s", names, got);
-    }
-    if (nc == 1) {
-        if (put_long(b, (int64_t)cand[0])) return nomem(c);
-        return enc(c, n->branches[cand[0]], v, depth);
-    }
-    size_t start = b->len, keep = 0, accepted[64], na = 0;
-    int np = c->np; /* a failed trial returns without popping its path */
-    c->quiet++;
-    for (size_t k = 0; k < nc; k++) {
-        size_t at = b->len;
-        int rc = put_long(b, (int64_t)cand[k]);
-        if (!rc) rc = enc(c, n->branches[cand[k]], v, depth);
-        c->np = np;
-        if (rc == PB_ERR_NOMEM) {
-            c->quiet--;
-            b->len = start;
-            return nomem(c);
-        }
-        if (c->trial_work > PB_CODEC_MAX_UNION_TRIALS) {
-            c->quiet--;
-            b->len = start;
-            return fail(c, PB_ERR_TOO_LARGE,
-                        "unwrapped union values too ambiguous to decide within %d steps; wrap "
-                        "them as {\"type\": value}",
-                        PB_CODEC_MAX_UNION_TRIALS);
-        }
-        if (rc == 0 && na++ == 0) {
-            keep = b->len;
-        } else {
-            b->len = at;
-        }
-        if (rc == 0) accepted[na - 1] = cand[k];
-    }
-    c->quiet--;
-    if (na == 1) {
-        b->len = keep;
-        return 0;
-    }
-    b->len = start;
-    if (c->quiet) return PB_ERR_INVALID;
-    names[0] = '\0';
-    size_t len = 0;
-    const size_t *list = na ? accepted : cand;
-    size_t nl = na ? na : nc;
-    for (size_t k = 0; k < nl && len + 1 < sizeof names; k++)
-        len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", k ? ", " : "",
-                                branch_name(n->branches[list[k]]));
-    char got[64];
-    describe(v, got, sizeof got);
-    if (na == 0) return fail(c, PB_ERR_INVALID, "no branch of union [%s] accepts %s", names, got);
-    return fail(c, PB_ERR_INVALID,
-                "ambiguous union value %s: branches %s all accept it; wrap it as {\"type\": value}",
-                got, names);
-}
-
-static int enc(cx_t *c, const pb_schema_node_t *n, const json_t *v, int depth) {
-    pb_buf_t *b = c->out;
-    /* Trying branches inside branches is exponential in the nesting: bound the work. */
-    if (c->quiet && ++c->trial_work > PB_CODEC_MAX_UNION_TRIALS) return PB_ERR_TOO_LARGE;
-    switch (n->type) {
-    case PB_AVRO_NULL:
-        if (!json_is_null(v)) return expected(c, "null", v);
-        return 0;
-    case PB_AVRO_BOOLEAN:
-        if (!json_is_boolean(v)) return expected(c, "boolean", v);
-        return pb_buf_putc(b, json_is_true(v) ? 1 : 0) ? nomem(c) : 0;
-    case PB_AVRO_INT: {
-        if ((c->flags & PB_CODEC_NATURAL) && is_temporal(n) && json_is_string(v))
-            return put_temporal_text(c, n, json_string_value(v), json_string_length(v));
-        if (!json_is_integer(v)) return expected(c, "int", v);
-        json_int_t i = json_integer_value(v);
-        if (i < INT32_MIN || i > INT32_MAX)
-            return fail(c, PB_ERR_INVALID, "value %lld out of range for int", (long long)i);
-        return put_long(b, i) ? nomem(c) : 0;
-    }
-    case PB_AVRO_LONG:
-        if ((c->flags & PB_CODEC_NATURAL) && is_temporal(n) && json_is_string(v))
-            return put_temporal_text(c, n, json_string_value(v), json_string_length(v));
-        if (!json_is_integer(v)) return expected(c, "long", v);
-        return put_long(b, json_integer_value(v)) ? nomem(c) : 0;
-    case PB_AVRO_FLOAT: {
-        double d;
-        int rc = json_real_of(c, v, "float", &d);
-        if (rc) return rc;
-        float f = (float)d;
-        if (isinf(f) && !isinf(d))
-            return fail(c, PB_ERR_INVALID, "value %g out of range for float", d);
-        return put_float(b, f) ? nomem(c) : 0;
-    }
-    case PB_AVRO_DOUBLE: {
-        double d;
-        int rc = json_real_of(c, v, "double", &d);
-        if (rc) return rc;
-        return put_double(b, d) ? nomem(c) : 0;
-    }
-    case PB_AVRO_BYTES:
-        if (is_decimal(c, n)) return enc_decimal(c, n, v);
-        return enc_cps(c, v, "bytes", -1);
-    case PB_AVRO_FIXED:
-        if (is_decimal(c, n)) return enc_decimal(c, n, v);
-        return enc_cps(c, v, "fixed", (long)n->size);
-    case PB_AVRO_STRING: {
-        if (!json_is_string(v)) return expected(c, is_uuid(n) ? "uuid string" : "string", v);
-        size_t len = json_string_length(v);
-        if (is_uuid(n) && !uuid_text_ok(json_string_value(v), len)) {
-            if (c->quiet) return PB_ERR_INVALID;
-            return fail(c, PB_ERR_INVALID,
-                        "\"%.40s%s\" is not a UUID: expected RFC 4122 text, 36 characters like "
-                        "\"123e4567-e89b-12d3-a456-426614174000\"",
-                        json_string_value(v), len > 40 ? "..." : "");
-        }
-        if (put_long(b, (int64_t)len) || pb_buf_append(b, json_string_value(v), len))
-            return nomem(c);
-        return 0;
-    }
-    case PB_AVRO_ENUM: {
-        if (!json_is_string(v)) return expected(c, "enum symbol string", v);
-        const char *s = json_string_value(v);
-        for (size_t i = 0; i < n->n_symbols; i++)
-            if (jstr_is(v, n->symbols[i])) return put_long(b, (int64_t)i) ? nomem(c) : 0;
-        if (c->quiet) return PB_ERR_INVALID;
-        return fail(c, PB_ERR_INVALID, "\"%.60s\" is not a symbol of enum %s", s,
-                    n->fullname ? n->fullname : "");
-    }
-    case PB_AVRO_ARRAY: {
-        if (!json_is_array(v)) return expected(c, "array", v);
-        if (++depth > PB_CODEC_MAX_DEPTH) return too_deep(c);
-        size_t len = json_array_size(v);
-        if (len && put_long(b, (int64_t)len)) return nomem(c);
-        for (size_t i = 0; i < len; i++) {
-            push_idx(c, i);
-            int rc = enc(c, n->items, json_array_get(v, i), depth);
-            if (rc) return rc;
-            pop(c);
-        }
-        return pb_buf_putc(b, 0) ? nomem(c) : 0;
-    }
-    case PB_AVRO_MAP: {
-        if (!json_is_object(v)) return expected(c, "object for map", v);
-        if (++depth > PB_CODEC_MAX_DEPTH) return too_deep(c);
-        size_t len = json_object_size(v);
-        if (len && put_long(b, (int64_t)len)) return nomem(c);
-        const char *key;
-        const json_t *mv;
-        json_object_foreach((json_t *)v, key, mv) {
-            size_t kl = strlen(key);
-            if (put_long(b, (int64_t)kl) || pb_buf_append(b, key, kl)) return nomem(c);
-            push_key(c, key, kl);
-            int rc = enc(c, n->items, mv, depth);
-            if (rc) return rc;
-            pop(c);
-        }
-        return pb_buf_putc(b, 0) ? nomem(c) : 0;
-    }
-    case PB_AVRO_RECORD:
-        if (++depth > PB_CODEC_MAX_DEPTH) return too_deep(c);
-        return enc_record(c, n, v, depth);
-    case PB_AVRO_UNION:
-        if (++depth > PB_CODEC_MAX_DEPTH) return too_deep(c);
-        return enc_union(c, n, v, depth);
-    }
-    return fail(c, PB_ERR_INTERNAL, "unknown schema node type %d", (int)n->type);
-}
-
-int pb_codec_encoding(const char *v, int *avro, pb_err_t *err) {
-    *avro = 0;
-    if (!v || !strcmp(v, "json")) return 0;
-    if (!strcmp(v, "avro")) {
-        *avro = 1;
-        return 0;
-    }
-    return pb_err_set(err, PB_ERR_INVALID,
-                      "encoding: '%.64s' is not one of json (natural JSON: decimals as \"12.50\", "
-                      "timestamps as RFC 3339; the default), avro (Avro's JSON encoding exactly)",
-                      v);
-}
-
-int pb_codec_json_to_avro(const pb_schema_t *s, const json_t *v, unsigned flags, pb_buf_t *out,
-                          pb_codec_error_t *detail, pb_err_t *err) {
-    cx_t c;
-    cx_init(&c, err);
-    c.detail = detail;
-    c.out = out;
-    c.flags = flags;
-    size_t start = out->len;
-    int rc = enc(&c, s->root, v, 0);
-    if (rc) out->len = start;
-    return rc;
-}
-
-/* Encode a schema default (unions unwrapped, first branch) — used for resolver plans. */
-static int encode_default(const pb_schema_node_t *n, const json_t *v, pb_buf_t *out,
-                          pb_err_t *err) {
-    cx_t c;
-    cx_init(&c, err);
-    c.out = out;
-    c.dflt = 1;
-    c.flags = PB_CODEC_IGNORE_UNKNOWN_FIELDS;
-    return enc(&c, n, v, 0);
-}
-
 /* ------------------------------------------------------------------------------------------ */
-/* Tokens -> binary                                                                           */
+/* JSON (tokens) -> binary                                                                    */
 /*
- * The same walk as enc() above, over pb_jsontok tokens instead of jansson values: every branch
- * mirrors its jansson twin line for line (same acceptance, same output bytes, the same union
- * trial budget), and shares the primitives (put_long, put_float, put_double, cp_count, cp_write)
- * and, for schema defaults, enc() itself. Errors are never formatted (c->silent): a caller that
- * reports why re-encodes with pb_codec_json_to_avro. tests/fuzz/fuzz_jsontok.c and the
- * differential runner in tests/unit/test_jsontok.c hold the two walks together.
+ * One walk over pb_jsontok tokens (the data plane's JSON) for every caller. It runs silent
+ * first (c->track 0: no path kept, nothing formatted); a datum it refuses is walked again over the
+ * same tokens with the path kept and the reason written where the walk stops. The two passes take
+ * the same decisions (the union trial budget included), so the second fails where the first did,
+ * and a datum that encodes pays for nothing but its bytes.
  */
 
-static int tenc(cx_t *c, const pb_schema_node_t *n, const pb_jsontok_t *tk, size_t i, int depth);
+static int enc(cx_t *c, const pb_schema_node_t *n, const pb_jsontok_t *tk, size_t i, int depth);
+static int enc_default(cx_t *c, const pb_schema_node_t *n, const json_t *v, int depth);
 
-/* String token t equals the NUL-terminated s (jansson's strcmp on a NUL-free string). */
+/* Is string token t the NUL-terminated s exactly? */
 static inline bool teq(const pb_jsontok_t *tk, const pb_jsontok_tok_t *t, const char *s) {
-    return pb_jsontok_eq(tk, t, s) != 0;
+    return t->type == PB_JSONTOK_STRING && pb_jsontok_eq(tk, t, s) != 0;
 }
 
-static int tenc_cps(cx_t *c, const pb_jsontok_t *tk, const pb_jsontok_tok_t *t, long want) {
-    if (t->type != PB_JSONTOK_STRING) return PB_ERR_INVALID;
+/* "string \"abc\"", "integer 5", "number 1.5e300", "object"... for error messages. */
+static void describe(const pb_jsontok_t *tk, const pb_jsontok_tok_t *t, char *buf, size_t cap) {
+    switch (t->type) {
+    case PB_JSONTOK_OBJECT: snprintf(buf, cap, "object"); break;
+    case PB_JSONTOK_ARRAY: snprintf(buf, cap, "array"); break;
+    case PB_JSONTOK_STRING: {
+        int show = t->len > 40 ? 40 : (int)t->len;
+        snprintf(buf, cap, "string \"%.*s%s\"", show, pb_jsontok_str(tk, t),
+                 t->len > 40 ? "..." : "");
+        break;
+    }
+    case PB_JSONTOK_INTEGER: snprintf(buf, cap, "integer %lld", (long long)t->v.i); break;
+    case PB_JSONTOK_REAL:
+        snprintf(buf, cap, "number %.*s%s", t->len > 40 ? 40 : (int)t->len, t->v.s,
+                 t->len > 40 ? "..." : "");
+        break;
+    case PB_JSONTOK_TRUE: snprintf(buf, cap, "true"); break;
+    case PB_JSONTOK_FALSE: snprintf(buf, cap, "false"); break;
+    default: snprintf(buf, cap, "null"); break;
+    }
+}
+
+static int expected(cx_t *c, const char *what, const pb_jsontok_t *tk, const pb_jsontok_tok_t *t) {
+    if (mute(c)) return PB_ERR_INVALID;
+    char got[96];
+    describe(tk, t, got, sizeof got);
+    return fail(c, PB_ERR_INVALID, "expected %s, got %s", what, got);
+}
+
+/* bytes/fixed without a logical type (or Avro's JSON encoding): a string of code points 0-255. */
+static int enc_cps(cx_t *c, const pb_jsontok_t *tk, const pb_jsontok_tok_t *t, const char *what,
+                   long want) {
+    if (t->type != PB_JSONTOK_STRING) return expected(c, what, tk, t);
     const char *s = pb_jsontok_str(tk, t);
     size_t len = t->len;
     unsigned bad = 0;
     size_t at = 0;
     long count = cp_count(s, len, &bad, &at);
-    if (count < 0) return PB_ERR_INVALID;
-    if (want >= 0 && count != want) return PB_ERR_INVALID;
+    if (count < 0)
+        return fail(c, PB_ERR_INVALID,
+                    "%s string has code point U+%04X at character %zu (above 255); accepted: "
+                    "one character \\u0000-\\u00ff per byte",
+                    what, bad, at);
+    if (want >= 0 && count != want)
+        return fail(c, PB_ERR_INVALID, "expected %ld bytes for %s, got %ld", want, what, count);
     pb_buf_t *b = c->out;
-    if (want < 0 && put_long(b, count)) return PB_ERR_NOMEM;
-    if (pb_buf_reserve(b, (size_t)count)) return PB_ERR_NOMEM;
+    if (want < 0 && put_long(b, count)) return nomem(c);
+    if (pb_buf_reserve(b, (size_t)count)) return nomem(c);
     cp_write(b->data + b->len, s, len);
     b->len += (size_t)count;
     return 0;
 }
 
-static int treal_of(const pb_jsontok_t *tk, const pb_jsontok_tok_t *t, double *d) {
+/* Natural-JSON decimal from a string (its text), an integer or any other JSON number (its text as
+ * written: converted exactly, never through a double). */
+static int enc_decimal(cx_t *c, const pb_schema_node_t *n, const pb_jsontok_t *tk,
+                       const pb_jsontok_tok_t *t) {
     switch (t->type) {
-    case PB_JSONTOK_REAL: *d = t->v.d; return 0;
+    case PB_JSONTOK_STRING: return put_decimal_text(c, n, pb_jsontok_str(tk, t), t->len);
+    case PB_JSONTOK_INTEGER: return put_decimal_int(c, n, t->v.i);
+    case PB_JSONTOK_REAL: return put_decimal_text(c, n, t->v.s, t->len);
+    default:
+        return expected(c, "a decimal (a string like \"12.50\" or a JSON number like 12.50)", tk,
+                        t);
+    }
+}
+
+/* float/double from a JSON number or "NaN"/"Infinity"/"-Infinity". */
+static int real_of(cx_t *c, const pb_jsontok_t *tk, const pb_jsontok_tok_t *t, const char *what,
+                   double *d) {
+    switch (t->type) {
     case PB_JSONTOK_INTEGER: *d = (double)t->v.i; return 0;
+    case PB_JSONTOK_REAL: {
+        int rc = pb_jsontok_real(t, d);
+        if (rc == PB_ERR_NOMEM) return nomem(c);
+        if (rc)
+            return fail(c, PB_ERR_INVALID, "number %.*s%s is out of range for %s",
+                        t->len > 40 ? 40 : (int)t->len, t->v.s, t->len > 40 ? "..." : "", what);
+        return 0;
+    }
     case PB_JSONTOK_STRING:
         if (teq(tk, t, "NaN"))
             *d = NAN;
@@ -1316,10 +950,33 @@ static int treal_of(const pb_jsontok_t *tk, const pb_jsontok_tok_t *t, double *d
         else if (teq(tk, t, "-Infinity"))
             *d = -INFINITY;
         else
-            return PB_ERR_INVALID;
+            return expected(c, what, tk, t);
         return 0;
-    default: return PB_ERR_INVALID;
+    default: return expected(c, what, tk, t);
     }
+}
+
+/* int/long from an integer token (a number beyond int64 is out of range, not of another type). */
+static int enc_integer(cx_t *c, const pb_schema_node_t *n, const pb_jsontok_t *tk,
+                       const pb_jsontok_tok_t *t) {
+    bool is_int = n->type == PB_AVRO_INT;
+    if ((c->flags & PB_CODEC_NATURAL) && is_temporal(n) && t->type == PB_JSONTOK_STRING)
+        return put_temporal_text(c, n, pb_jsontok_str(tk, t), t->len);
+    if (t->type == PB_JSONTOK_INTEGER) {
+        if (is_int && (t->v.i < INT32_MIN || t->v.i > INT32_MAX))
+            return fail(c, PB_ERR_INVALID, "value %lld out of range for int", (long long)t->v.i);
+        return put_long(c->out, t->v.i) ? nomem(c) : 0;
+    }
+    if (pb_jsontok_is_big_integer(t))
+        return fail(c, PB_ERR_INVALID, "value %.*s%s out of range for %s",
+                    t->len > 40 ? 40 : (int)t->len, t->v.s, t->len > 40 ? "..." : "",
+                    is_int ? "int" : "long");
+    if (is_temporal(n) && (c->flags & PB_CODEC_NATURAL) && !mute(c)) {
+        char what[160];
+        snprintf(what, sizeof what, "%s: %s", n->logical_name, temporal_form(n->logical));
+        return expected(c, what, tk, t);
+    }
+    return expected(c, is_int ? "int" : "long", tk, t);
 }
 
 /* Member keys by (length, bytes), for records whose members do not come in field order. */
@@ -1346,10 +1003,27 @@ static size_t index_find(const pb_jsontok_t *tk, const uint32_t *idx, size_t n, 
     return 0;
 }
 
-static int tenc_record(cx_t *c, const pb_schema_node_t *n, const pb_jsontok_t *tk, size_t i,
-                       int depth) {
+/* The first member of object i that is not a field of record n (its key token), or 0. */
+static size_t unknown_member(const pb_schema_node_t *n, const pb_jsontok_t *tk, size_t i) {
     const pb_jsontok_tok_t *t = tk->tok;
-    if (t[i].type != PB_JSONTOK_OBJECT) return PB_ERR_INVALID;
+    for (size_t k = 0, j = i + 1; k < t[i].len; k++, j = t[j + 1].next) {
+        size_t f;
+        for (f = 0; f < n->n_fields; f++)
+            if (teq(tk, &t[j], n->fields[f].name)) break;
+        if (f == n->n_fields) return j;
+    }
+    return 0;
+}
+
+static int enc_record(cx_t *c, const pb_schema_node_t *n, const pb_jsontok_t *tk, size_t i,
+                      int depth) {
+    const pb_jsontok_tok_t *t = tk->tok;
+    if (t[i].type != PB_JSONTOK_OBJECT) {
+        if (mute(c)) return PB_ERR_INVALID;
+        char what[160];
+        snprintf(what, sizeof what, "object for record %s", n->fullname ? n->fullname : "");
+        return expected(c, what, tk, &t[i]);
+    }
     size_t found = 0, members = t[i].len;
     uint32_t *idx = NULL; /* sorted keys, built at the first miss of a large object */
     int rc = 0;
@@ -1367,7 +1041,7 @@ static int tenc_record(cx_t *c, const pb_schema_node_t *n, const pb_jsontok_t *t
         } else {
             if (!idx) {
                 if (!(idx = malloc(members * sizeof *idx))) {
-                    rc = PB_ERR_NOMEM;
+                    rc = nomem(c);
                     goto done;
                 }
                 for (size_t k = 0, j = i + 1; k < members; k++, j = t[j + 1].next)
@@ -1376,41 +1050,60 @@ static int tenc_record(cx_t *c, const pb_schema_node_t *n, const pb_jsontok_t *t
             }
             fv = index_find(tk, idx, members, fd->name);
         }
+        push_key(c, fd->name, strlen(fd->name));
         if (fv) {
             found++;
-            rc = tenc(c, fd->type, tk, fv, depth);
+            rc = enc(c, fd->type, tk, fv, depth);
         } else if (fd->default_value) {
-            c->dflt = 1;
-            rc = enc(c, fd->type, fd->default_value, depth);
-            c->dflt = 0;
+            rc = enc_default(c, fd->type, fd->default_value, depth);
         } else {
-            rc = PB_ERR_INVALID;
+            rc = fail(c, PB_ERR_INVALID, "missing required field (it has no default)");
         }
         if (rc) goto done;
+        pop(c);
     }
-    if (found != members && !(c->flags & PB_CODEC_IGNORE_UNKNOWN_FIELDS)) rc = PB_ERR_INVALID;
+    if (found != members && !(c->flags & PB_CODEC_IGNORE_UNKNOWN_FIELDS)) {
+        if (mute(c)) {
+            rc = PB_ERR_INVALID;
+        } else {
+            size_t k = unknown_member(n, tk, i);
+            int show = k && t[k].len < 60 ? (int)t[k].len : 60;
+            rc = fail(c, PB_ERR_INVALID, "unknown field \"%.*s\" for record %s", show,
+                      k ? pb_jsontok_str(tk, &t[k]) : "", n->fullname ? n->fullname : "");
+        }
+    }
 done:
     free(idx);
     return rc;
 }
 
-/* maybe_accepts() for a token. */
-static bool tmaybe_accepts(const pb_schema_node_t *b, const pb_jsontok_t *tk,
-                           const pb_jsontok_tok_t *t) {
+static void branch_list(const pb_schema_node_t *n, char *buf, size_t cap) {
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n->n_branches && len + 1 < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? ", " : "",
+                                branch_name(n->branches[i]));
+}
+
+/* Could branch b take token t unwrapped, judging by JSON type alone? */
+static bool maybe_accepts(const cx_t *c, const pb_schema_node_t *b, const pb_jsontok_t *tk,
+                          const pb_jsontok_tok_t *t) {
+    bool number = t->type == PB_JSONTOK_INTEGER || t->type == PB_JSONTOK_REAL;
     switch (b->type) {
     case PB_AVRO_NULL: return t->type == PB_JSONTOK_NULL;
     case PB_AVRO_BOOLEAN: return t->type == PB_JSONTOK_TRUE || t->type == PB_JSONTOK_FALSE;
     case PB_AVRO_INT:
     case PB_AVRO_LONG:
-        return t->type == PB_JSONTOK_INTEGER || (is_temporal(b) && t->type == PB_JSONTOK_STRING);
+        return t->type == PB_JSONTOK_INTEGER || pb_jsontok_is_big_integer(t) ||
+               (is_temporal(b) && t->type == PB_JSONTOK_STRING);
     case PB_AVRO_FLOAT:
     case PB_AVRO_DOUBLE:
         if (t->type == PB_JSONTOK_STRING)
             return teq(tk, t, "NaN") || teq(tk, t, "Infinity") || teq(tk, t, "-Infinity");
-        return t->type == PB_JSONTOK_INTEGER || t->type == PB_JSONTOK_REAL;
+        return number;
     case PB_AVRO_BYTES:
-    case PB_AVRO_STRING:
-    case PB_AVRO_FIXED: return t->type == PB_JSONTOK_STRING;
+    case PB_AVRO_FIXED: return t->type == PB_JSONTOK_STRING || (is_decimal(c, b) && number);
+    case PB_AVRO_STRING: return t->type == PB_JSONTOK_STRING;
     case PB_AVRO_ENUM:
         if (t->type != PB_JSONTOK_STRING) return false;
         for (size_t k = 0; k < b->n_symbols; k++)
@@ -1424,59 +1117,83 @@ static bool tmaybe_accepts(const pb_schema_node_t *b, const pb_jsontok_t *tk,
     return false;
 }
 
-static int tenc_union(cx_t *c, const pb_schema_node_t *n, const pb_jsontok_t *tk, size_t i,
-                      int depth) {
+static int enc_union(cx_t *c, const pb_schema_node_t *n, const pb_jsontok_t *tk, size_t i,
+                     int depth) {
     pb_buf_t *b = c->out;
     const pb_jsontok_tok_t *t = &tk->tok[i];
     if (t->type == PB_JSONTOK_NULL) {
         for (size_t k = 0; k < n->n_branches; k++)
-            if (n->branches[k]->type == PB_AVRO_NULL)
-                return put_long(b, (int64_t)k) ? PB_ERR_NOMEM : 0;
+            if (n->branches[k]->type == PB_AVRO_NULL) return put_long(b, (int64_t)k) ? nomem(c) : 0;
     } else if (t->type == PB_JSONTOK_OBJECT && t->len == 1) {
         const pb_jsontok_tok_t *key = &tk->tok[i + 1];
         for (size_t k = 0; k < n->n_branches; k++) {
             const pb_schema_node_t *br = n->branches[k];
             if (br->type == PB_AVRO_NULL || !teq(tk, key, branch_name(br))) continue;
-            if (put_long(b, (int64_t)k)) return PB_ERR_NOMEM;
-            return tenc(c, br, tk, i + 2, depth);
+            if (put_long(b, (int64_t)k)) return nomem(c);
+            push_key(c, pb_jsontok_str(tk, key), key->len);
+            int rc = enc(c, br, tk, i + 2, depth);
+            if (rc) return rc;
+            pop(c);
+            return 0;
         }
     }
-    if (!(c->flags & PB_CODEC_UNWRAPPED_UNIONS)) return PB_ERR_INVALID;
+    char names[160], got[96];
+    if (!(c->flags & PB_CODEC_UNWRAPPED_UNIONS)) {
+        if (mute(c)) return PB_ERR_INVALID;
+        branch_list(n, names, sizeof names);
+        describe(tk, t, got, sizeof got);
+        if (t->type == PB_JSONTOK_OBJECT && t->len == 1) {
+            const pb_jsontok_tok_t *key = &tk->tok[i + 1];
+            snprintf(got, sizeof got, "object with key \"%.*s\"",
+                     key->len > 40 ? 40 : (int)key->len, pb_jsontok_str(tk, key));
+        }
+        return fail(c, PB_ERR_INVALID,
+                    "expected union value {\"type\": value} with type one of [%s], got %s", names,
+                    got);
+    }
+    /* Unwrapped: exactly one branch must accept the value. */
     size_t cand[64], nc = 0;
     for (size_t k = 0; k < n->n_branches; k++)
-        if (tmaybe_accepts(n->branches[k], tk, t) ||
-            (is_decimal(c, n->branches[k]) &&
-             (t->type == PB_JSONTOK_INTEGER || t->type == PB_JSONTOK_REAL))) {
+        if (maybe_accepts(c, n->branches[k], tk, t)) {
             if (nc == sizeof cand / sizeof cand[0]) break;
             cand[nc++] = k;
         }
-    if (nc == 0) return PB_ERR_INVALID;
-    if (nc == 1) {
-        if (put_long(b, (int64_t)cand[0])) return PB_ERR_NOMEM;
-        return tenc(c, n->branches[cand[0]], tk, i, depth);
+    if (nc == 0) {
+        if (mute(c)) return PB_ERR_INVALID;
+        branch_list(n, names, sizeof names);
+        describe(tk, t, got, sizeof got);
+        return fail(c, PB_ERR_INVALID, "no branch of union [%s] accepts %s", names, got);
     }
-    size_t start = b->len, keep = 0, na = 0;
-    int np = c->np;
+    if (nc == 1) {
+        if (put_long(b, (int64_t)cand[0])) return nomem(c);
+        return enc(c, n->branches[cand[0]], tk, i, depth);
+    }
+    size_t start = b->len, keep = 0, accepted[64], na = 0;
+    int np = c->np; /* a failed trial returns without popping its path */
     c->quiet++;
     for (size_t k = 0; k < nc; k++) {
         size_t at = b->len;
         int rc = put_long(b, (int64_t)cand[k]);
-        if (!rc) rc = tenc(c, n->branches[cand[k]], tk, i, depth);
+        if (!rc) rc = enc(c, n->branches[cand[k]], tk, i, depth);
         c->np = np;
         if (rc == PB_ERR_NOMEM) {
             c->quiet--;
             b->len = start;
-            return PB_ERR_NOMEM;
+            return nomem(c);
         }
         if (c->trial_work > PB_CODEC_MAX_UNION_TRIALS) {
             c->quiet--;
             b->len = start;
-            return PB_ERR_TOO_LARGE;
+            return fail(c, PB_ERR_TOO_LARGE,
+                        "unwrapped union values too ambiguous to decide within %d steps; wrap "
+                        "them as {\"type\": value}",
+                        PB_CODEC_MAX_UNION_TRIALS);
         }
         if (rc == 0 && na++ == 0)
             keep = b->len;
         else
             b->len = at;
+        if (rc == 0) accepted[na - 1] = cand[k];
     }
     c->quiet--;
     if (na == 1) {
@@ -1484,114 +1201,307 @@ static int tenc_union(cx_t *c, const pb_schema_node_t *n, const pb_jsontok_t *tk
         return 0;
     }
     b->len = start;
-    return PB_ERR_INVALID;
+    if (mute(c)) return PB_ERR_INVALID;
+    names[0] = '\0';
+    size_t len = 0;
+    const size_t *list = na ? accepted : cand;
+    size_t nl = na ? na : nc;
+    for (size_t k = 0; k < nl && len + 1 < sizeof names; k++)
+        len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", k ? ", " : "",
+                                branch_name(n->branches[list[k]]));
+    describe(tk, t, got, sizeof got);
+    if (na == 0) return fail(c, PB_ERR_INVALID, "no branch of union [%s] accepts %s", names, got);
+    return fail(c, PB_ERR_INVALID,
+                "ambiguous union value %s: branches %s all accept it; wrap it as {\"type\": value}",
+                got, names);
 }
 
-static int tenc(cx_t *c, const pb_schema_node_t *n, const pb_jsontok_t *tk, size_t i, int depth) {
+static int enc(cx_t *c, const pb_schema_node_t *n, const pb_jsontok_t *tk, size_t i, int depth) {
     pb_buf_t *b = c->out;
     const pb_jsontok_tok_t *t = &tk->tok[i];
+    /* Trying branches inside branches is exponential in the nesting: bound the work. */
     if (c->quiet && ++c->trial_work > PB_CODEC_MAX_UNION_TRIALS) return PB_ERR_TOO_LARGE;
     switch (n->type) {
-    case PB_AVRO_NULL: return t->type == PB_JSONTOK_NULL ? 0 : PB_ERR_INVALID;
+    case PB_AVRO_NULL: return t->type == PB_JSONTOK_NULL ? 0 : expected(c, "null", tk, t);
     case PB_AVRO_BOOLEAN:
-        if (t->type != PB_JSONTOK_TRUE && t->type != PB_JSONTOK_FALSE) return PB_ERR_INVALID;
-        return pb_buf_putc(b, t->type == PB_JSONTOK_TRUE ? 1 : 0) ? PB_ERR_NOMEM : 0;
+        if (t->type != PB_JSONTOK_TRUE && t->type != PB_JSONTOK_FALSE)
+            return expected(c, "boolean", tk, t);
+        return pb_buf_putc(b, t->type == PB_JSONTOK_TRUE ? 1 : 0) ? nomem(c) : 0;
     case PB_AVRO_INT:
-        if ((c->flags & PB_CODEC_NATURAL) && is_temporal(n) && t->type == PB_JSONTOK_STRING)
-            return put_temporal_text(c, n, pb_jsontok_str(tk, t), t->len);
-        if (t->type != PB_JSONTOK_INTEGER || t->v.i < INT32_MIN || t->v.i > INT32_MAX)
-            return PB_ERR_INVALID;
-        return put_long(b, t->v.i) ? PB_ERR_NOMEM : 0;
-    case PB_AVRO_LONG:
-        if ((c->flags & PB_CODEC_NATURAL) && is_temporal(n) && t->type == PB_JSONTOK_STRING)
-            return put_temporal_text(c, n, pb_jsontok_str(tk, t), t->len);
-        if (t->type != PB_JSONTOK_INTEGER) return PB_ERR_INVALID;
-        return put_long(b, t->v.i) ? PB_ERR_NOMEM : 0;
+    case PB_AVRO_LONG: return enc_integer(c, n, tk, t);
     case PB_AVRO_FLOAT: {
         double d;
-        if (treal_of(tk, t, &d)) return PB_ERR_INVALID;
+        int rc = real_of(c, tk, t, "float", &d);
+        if (rc) return rc;
         float f = (float)d;
-        if (isinf(f) && !isinf(d)) return PB_ERR_INVALID;
-        return put_float(b, f) ? PB_ERR_NOMEM : 0;
+        if (isinf(f) && !isinf(d))
+            return fail(c, PB_ERR_INVALID, "value %g out of range for float", d);
+        return put_float(b, f) ? nomem(c) : 0;
     }
     case PB_AVRO_DOUBLE: {
         double d;
-        if (treal_of(tk, t, &d)) return PB_ERR_INVALID;
-        return put_double(b, d) ? PB_ERR_NOMEM : 0;
+        int rc = real_of(c, tk, t, "double", &d);
+        if (rc) return rc;
+        return put_double(b, d) ? nomem(c) : 0;
     }
     case PB_AVRO_BYTES:
+        if (is_decimal(c, n)) return enc_decimal(c, n, tk, t);
+        return enc_cps(c, tk, t, "bytes", -1);
     case PB_AVRO_FIXED:
-        if (is_decimal(c, n)) {
-            if (t->type == PB_JSONTOK_STRING)
-                return put_decimal_text(c, n, pb_jsontok_str(tk, t), t->len);
-            if (t->type == PB_JSONTOK_INTEGER) return put_decimal_int(c, n, t->v.i);
-            return PB_ERR_INVALID;
+        if (is_decimal(c, n)) return enc_decimal(c, n, tk, t);
+        return enc_cps(c, tk, t, "fixed", (long)n->size);
+    case PB_AVRO_STRING: {
+        if (t->type != PB_JSONTOK_STRING)
+            return expected(c, is_uuid(n) ? "uuid string" : "string", tk, t);
+        const char *s = pb_jsontok_str(tk, t);
+        if (is_uuid(n) && !uuid_text_ok(s, t->len)) {
+            if (mute(c)) return PB_ERR_INVALID;
+            char shown[64];
+            describe(tk, t, shown, sizeof shown);
+            return fail(c, PB_ERR_INVALID,
+                        "%s is not a UUID: expected RFC 4122 text, 36 characters like "
+                        "\"123e4567-e89b-12d3-a456-426614174000\"",
+                        shown + 7 /* past "string " */);
         }
-        return tenc_cps(c, tk, t, n->type == PB_AVRO_FIXED ? (long)n->size : -1);
-    case PB_AVRO_STRING:
-        if (t->type != PB_JSONTOK_STRING) return PB_ERR_INVALID;
-        if (is_uuid(n) && !uuid_text_ok(pb_jsontok_str(tk, t), t->len)) return PB_ERR_INVALID;
-        if (put_long(b, (int64_t)t->len) || pb_buf_append(b, pb_jsontok_str(tk, t), t->len))
-            return PB_ERR_NOMEM;
+        if (put_long(b, (int64_t)t->len) || pb_buf_append(b, s, t->len)) return nomem(c);
         return 0;
+    }
     case PB_AVRO_ENUM:
-        if (t->type != PB_JSONTOK_STRING) return PB_ERR_INVALID;
+        if (t->type != PB_JSONTOK_STRING) return expected(c, "enum symbol string", tk, t);
         for (size_t k = 0; k < n->n_symbols; k++)
-            if (teq(tk, t, n->symbols[k])) return put_long(b, (int64_t)k) ? PB_ERR_NOMEM : 0;
-        return PB_ERR_INVALID;
+            if (teq(tk, t, n->symbols[k])) return put_long(b, (int64_t)k) ? nomem(c) : 0;
+        if (mute(c)) return PB_ERR_INVALID;
+        return fail(c, PB_ERR_INVALID, "\"%.*s\" is not a symbol of enum %s",
+                    t->len > 60 ? 60 : (int)t->len, pb_jsontok_str(tk, t),
+                    n->fullname ? n->fullname : "");
     case PB_AVRO_ARRAY: {
-        if (t->type != PB_JSONTOK_ARRAY) return PB_ERR_INVALID;
-        if (++depth > PB_CODEC_MAX_DEPTH) return PB_ERR_TOO_LARGE;
+        if (t->type != PB_JSONTOK_ARRAY) return expected(c, "array", tk, t);
+        if (++depth > PB_CODEC_MAX_DEPTH) return too_deep(c);
         size_t len = t->len;
-        if (len && put_long(b, (int64_t)len)) return PB_ERR_NOMEM;
+        if (len && put_long(b, (int64_t)len)) return nomem(c);
         for (size_t k = 0, j = i + 1; k < len; k++, j = tk->tok[j].next) {
-            int rc = tenc(c, n->items, tk, j, depth);
+            push_idx(c, k);
+            int rc = enc(c, n->items, tk, j, depth);
             if (rc) return rc;
+            pop(c);
         }
-        return pb_buf_putc(b, 0) ? PB_ERR_NOMEM : 0;
+        return pb_buf_putc(b, 0) ? nomem(c) : 0;
     }
     case PB_AVRO_MAP: {
-        if (t->type != PB_JSONTOK_OBJECT) return PB_ERR_INVALID;
-        if (++depth > PB_CODEC_MAX_DEPTH) return PB_ERR_TOO_LARGE;
+        if (t->type != PB_JSONTOK_OBJECT) return expected(c, "object for map", tk, t);
+        if (++depth > PB_CODEC_MAX_DEPTH) return too_deep(c);
         size_t len = t->len;
-        if (len && put_long(b, (int64_t)len)) return PB_ERR_NOMEM;
+        if (len && put_long(b, (int64_t)len)) return nomem(c);
         for (size_t k = 0, j = i + 1; k < len; k++, j = tk->tok[j + 1].next) {
             const pb_jsontok_tok_t *key = &tk->tok[j];
-            if (put_long(b, (int64_t)key->len) ||
-                pb_buf_append(b, pb_jsontok_str(tk, key), key->len))
-                return PB_ERR_NOMEM;
-            int rc = tenc(c, n->items, tk, j + 1, depth);
+            const char *ks = pb_jsontok_str(tk, key);
+            if (put_long(b, (int64_t)key->len) || pb_buf_append(b, ks, key->len)) return nomem(c);
+            push_key(c, ks, key->len);
+            int rc = enc(c, n->items, tk, j + 1, depth);
             if (rc) return rc;
+            pop(c);
         }
-        return pb_buf_putc(b, 0) ? PB_ERR_NOMEM : 0;
+        return pb_buf_putc(b, 0) ? nomem(c) : 0;
     }
     case PB_AVRO_RECORD:
-        if (++depth > PB_CODEC_MAX_DEPTH) return PB_ERR_TOO_LARGE;
-        return tenc_record(c, n, tk, i, depth);
+        if (++depth > PB_CODEC_MAX_DEPTH) return too_deep(c);
+        return enc_record(c, n, tk, i, depth);
     case PB_AVRO_UNION:
-        if (++depth > PB_CODEC_MAX_DEPTH) return PB_ERR_TOO_LARGE;
-        return tenc_union(c, n, tk, i, depth);
+        if (++depth > PB_CODEC_MAX_DEPTH) return too_deep(c);
+        return enc_union(c, n, tk, i, depth);
     }
-    return PB_ERR_INTERNAL;
+    return fail(c, PB_ERR_INTERNAL, "unknown schema node type %d", (int)n->type);
+}
+
+/* ---- schema defaults -> binary ---------------------------------------------------------------
+ * A field default is schema JSON (jansson: schema.c owns it and checked it against the field's
+ * type): Avro's JSON encoding, a union's default for its first branch, unwrapped; bytes and fixed
+ * as code-point strings whatever the datum's encoding (natural JSON is for data, not schemas);
+ * a float/double default may be "NaN", "Infinity" or "-Infinity" (schema.h). Used for the
+ * fields a datum leaves out and for resolution plans. */
+
+static bool jstr_is(const json_t *v, const char *lit) {
+    size_t n = strlen(lit);
+    return json_is_string(v) && json_string_length(v) == n && !memcmp(json_string_value(v), lit, n);
+}
+
+static int bad_default(cx_t *c, const pb_schema_node_t *n) {
+    return fail(c, PB_ERR_INVALID, "the schema's default value does not match its %s type",
+                tname(n->type));
+}
+
+static int enc_default(cx_t *c, const pb_schema_node_t *n, const json_t *v, int depth) {
+    pb_buf_t *b = c->out;
+    switch (n->type) {
+    case PB_AVRO_NULL: return json_is_null(v) ? 0 : bad_default(c, n);
+    case PB_AVRO_BOOLEAN:
+        if (!json_is_boolean(v)) return bad_default(c, n);
+        return pb_buf_putc(b, json_is_true(v) ? 1 : 0) ? nomem(c) : 0;
+    case PB_AVRO_INT:
+    case PB_AVRO_LONG: {
+        if (!json_is_integer(v)) return bad_default(c, n);
+        json_int_t x = json_integer_value(v);
+        if (n->type == PB_AVRO_INT && (x < INT32_MIN || x > INT32_MAX)) return bad_default(c, n);
+        return put_long(b, x) ? nomem(c) : 0;
+    }
+    case PB_AVRO_FLOAT:
+    case PB_AVRO_DOUBLE: {
+        double d;
+        if (json_is_number(v))
+            d = json_number_value(v);
+        else if (jstr_is(v, "NaN"))
+            d = NAN;
+        else if (jstr_is(v, "Infinity"))
+            d = INFINITY;
+        else if (jstr_is(v, "-Infinity"))
+            d = -INFINITY;
+        else
+            return bad_default(c, n);
+        if (n->type == PB_AVRO_DOUBLE) return put_double(b, d) ? nomem(c) : 0;
+        if (isinf((float)d) && !isinf(d)) return bad_default(c, n);
+        return put_float(b, (float)d) ? nomem(c) : 0;
+    }
+    case PB_AVRO_BYTES:
+    case PB_AVRO_FIXED: {
+        if (!json_is_string(v)) return bad_default(c, n);
+        const char *s = json_string_value(v);
+        size_t len = json_string_length(v), at = 0;
+        unsigned badcp = 0;
+        long count = cp_count(s, len, &badcp, &at);
+        if (count < 0 || (n->type == PB_AVRO_FIXED && count != (long)n->size))
+            return bad_default(c, n);
+        if (n->type == PB_AVRO_BYTES && put_long(b, count)) return nomem(c);
+        if (pb_buf_reserve(b, (size_t)count)) return nomem(c);
+        cp_write(b->data + b->len, s, len);
+        b->len += (size_t)count;
+        return 0;
+    }
+    case PB_AVRO_STRING:
+        if (!json_is_string(v)) return bad_default(c, n);
+        if (put_long(b, (int64_t)json_string_length(v)) ||
+            pb_buf_append(b, json_string_value(v), json_string_length(v)))
+            return nomem(c);
+        return 0;
+    case PB_AVRO_ENUM:
+        for (size_t k = 0; k < n->n_symbols; k++)
+            if (jstr_is(v, n->symbols[k])) return put_long(b, (int64_t)k) ? nomem(c) : 0;
+        return bad_default(c, n);
+    case PB_AVRO_ARRAY: {
+        if (!json_is_array(v)) return bad_default(c, n);
+        if (++depth > PB_CODEC_MAX_DEPTH) return too_deep(c);
+        size_t len = json_array_size(v);
+        if (len && put_long(b, (int64_t)len)) return nomem(c);
+        for (size_t k = 0; k < len; k++) {
+            int rc = enc_default(c, n->items, json_array_get(v, k), depth);
+            if (rc) return rc;
+        }
+        return pb_buf_putc(b, 0) ? nomem(c) : 0;
+    }
+    case PB_AVRO_MAP: {
+        if (!json_is_object(v)) return bad_default(c, n);
+        if (++depth > PB_CODEC_MAX_DEPTH) return too_deep(c);
+        size_t len = json_object_size(v);
+        if (len && put_long(b, (int64_t)len)) return nomem(c);
+        const char *key;
+        const json_t *mv;
+        json_object_foreach((json_t *)v, key, mv) {
+            size_t kl = strlen(key);
+            if (put_long(b, (int64_t)kl) || pb_buf_append(b, key, kl)) return nomem(c);
+            int rc = enc_default(c, n->items, mv, depth);
+            if (rc) return rc;
+        }
+        return pb_buf_putc(b, 0) ? nomem(c) : 0;
+    }
+    case PB_AVRO_RECORD: {
+        if (!json_is_object(v)) return bad_default(c, n);
+        if (++depth > PB_CODEC_MAX_DEPTH) return too_deep(c);
+        for (size_t k = 0; k < n->n_fields; k++) {
+            const pb_schema_field_t *f = &n->fields[k];
+            const json_t *fv = json_object_get(v, f->name);
+            if (!fv) fv = f->default_value;
+            if (!fv) return bad_default(c, n);
+            int rc = enc_default(c, f->type, fv, depth);
+            if (rc) return rc;
+        }
+        return 0;
+    }
+    case PB_AVRO_UNION:
+        if (n->n_branches == 0) return bad_default(c, n);
+        if (++depth > PB_CODEC_MAX_DEPTH) return too_deep(c);
+        if (put_long(b, 0)) return nomem(c);
+        return enc_default(c, n->branches[0], v, depth);
+    }
+    return fail(c, PB_ERR_INTERNAL, "unknown schema node type %d", (int)n->type);
+}
+
+/* Encode a schema default (unions unwrapped, first branch) — used for resolver plans. */
+static int encode_default(const pb_schema_node_t *n, const json_t *v, pb_buf_t *out,
+                          pb_err_t *err) {
+    cx_t c;
+    cx_init(&c, err);
+    c.out = out;
+    return enc_default(&c, n, v, 0);
+}
+
+int pb_codec_encoding(const char *v, int *avro, pb_err_t *err) {
+    *avro = 0;
+    if (!v || !strcmp(v, "json")) return 0;
+    if (!strcmp(v, "avro")) {
+        *avro = 1;
+        return 0;
+    }
+    return pb_err_set(err, PB_ERR_INVALID,
+                      "encoding: '%.64s' is not one of json (natural JSON: decimals as \"12.50\", "
+                      "timestamps as RFC 3339; the default), avro (Avro's JSON encoding exactly)",
+                      v);
 }
 
 int pb_codec_tokens_to_avro(const pb_schema_t *s, const pb_jsontok_t *tk, size_t root,
-                            unsigned flags, pb_buf_t *out, pb_err_t *err) {
+                            unsigned flags, pb_buf_t *out, pb_codec_error_t *detail,
+                            pb_err_t *err) {
     cx_t c;
+    size_t start = out->len;
     cx_init(&c, err);
-    c.silent = 1;
+    c.track = 0; /* the silent pass */
     c.out = out;
     c.flags = flags;
-    size_t start = out->len;
-    int rc = tenc(&c, s->root, tk, root, 0);
-    if (rc) {
+    int rc = enc(&c, s->root, tk, root, 0);
+    if (rc == PB_ERR_INVALID || rc == PB_ERR_TOO_LARGE) {
+        /* Refused: walk the same tokens again, keeping the path, to say where and why. */
         out->len = start;
-        pb_err_set(err, rc,
-                   rc == PB_ERR_NOMEM
-                       ? "out of memory"
-                       : "the value does not match the schema (pb_codec_json_to_avro "
-                         "says where and why)");
+        cx_init(&c, err);
+        c.detail = detail;
+        c.out = out;
+        c.flags = flags;
+        int again = enc(&c, s->root, tk, root, 0);
+        PB_ASSERT(again != 0);
+        rc = again;
+    } else if (rc) {
+        pb_err_set(err, rc, "out of memory");
+        if (detail) {
+            detail->path[0] = '\0';
+            snprintf(detail->reason, sizeof detail->reason, "out of memory");
+        }
     }
+    if (rc) out->len = start;
+    return rc;
+}
+
+int pb_codec_text_to_avro(const pb_schema_t *s, const char *json, size_t len, unsigned flags,
+                          pb_buf_t *out, pb_codec_error_t *detail, pb_err_t *err) {
+    pb_jsontok_t tk = {0};
+    size_t root = 0;
+    int rc = pb_jsontok_parse(&tk, json, len, &root, err);
+    if (rc) {
+        if (rc != PB_ERR_NOMEM) pb_err_prefix(err, "not JSON: ");
+        if (detail) {
+            detail->path[0] = '\0';
+            snprintf(detail->reason, sizeof detail->reason, "%.199s", err ? err->msg : "not JSON");
+        }
+    } else {
+        rc = pb_codec_tokens_to_avro(s, &tk, root, flags, out, detail, err);
+    }
+    pb_jsontok_free(&tk);
     return rc;
 }
 

@@ -1,7 +1,8 @@
 /*
  * codec — Avro data: JSON <-> binary, the Confluent wire frame, writer -> reader resolution.
  *
- * Owns: Avro's JSON encoding (in from jansson, out as JSON text), Avro binary encoding and bounded
+ * Owns: Avro's JSON encoding and natural JSON (DESIGN.md §5a) (in from pb_jsontok tokens, out as
+ * JSON text), Avro binary encoding and bounded
  * decoding of untrusted bytes, the 5-byte Confluent frame header, and compiled resolution plans
  * that project writer-schema binary straight into reader-schema binary.
  * Must not: parse schemas (schema.c), decide compatibility (compat.c), do I/O or touch Kafka.
@@ -13,8 +14,9 @@
  * Datum errors (PB_ERR_INVALID) read "at /address/zip: expected int, got string \"abc\"": a JSON
  * pointer into the datum (record field names, array indexes, map keys; RFC 6901 escapes), then the
  * reason. An error at the datum itself has no "at ...:" part. The path and the reason are also
- * available apart through pb_codec_error_t. The path is built only when an error happens, so
- * reporting the first error of a datum costs nothing on the success path.
+ * available apart through pb_codec_error_t. The encoder walks a datum silently first and only a
+ * refused datum is walked again to build the path and the reason, so reporting the first error of
+ * a datum costs nothing on the success path.
  *
  * Decoding untrusted bytes is bounded everywhere: lengths and block counts are checked against the
  * bytes left before anything is read or allocated, varints are at most 10 bytes, ints are range
@@ -54,7 +56,7 @@
 #define PB_CODEC_WIRE_MAGIC 0x00
 #define PB_CODEC_WIRE_HEADER_LEN 5
 
-/* Flags for pb_codec_json_to_avro. */
+/* Flags for pb_codec_tokens_to_avro. */
 enum {
     /* A union value may also be given unwrapped (the bare value) when exactly one branch accepts
      * it; more than one is an error naming the branches. Wrapped values ({"type": v}, null) are
@@ -64,10 +66,11 @@ enum {
     PB_CODEC_IGNORE_UNKNOWN_FIELDS = 1u << 1,
     /* Natural JSON (DESIGN.md §5a) where it differs from Avro's JSON encoding: a decimal (bytes
      * or fixed) is a JSON string of its decimal text ("12.50", "-1.5e2", leading zeros allowed)
-     * or a JSON integer, converted exactly (no floating point); a value with more fractional
-     * digits than the scale or more digits than the precision is refused. A non-integer JSON
-     * number for a decimal is refused with a hint to send it as a string (its text is not kept
-     * by the parsers). Without this flag a decimal is its bytes as a code-point string. */
+     * or a JSON number (12.50, 1e3), converted exactly from the text as written (no floating
+     * point); a value with more fractional digits than the scale or more digits than the
+     * precision is refused. timestamp-*, local-timestamp-*, date and time-* take their RFC 3339
+     * text (or their integer); uuid strings must be RFC 4122 text. Without this flag a decimal
+     * is its bytes as a code-point string and the others are their underlying type. */
     PB_CODEC_NATURAL = 1u << 2,
 };
 
@@ -87,31 +90,30 @@ typedef struct pb_codec_error {
 } pb_codec_error_t;
 
 /*
- * Encode v, a value in Avro's JSON encoding for schema s, as Avro binary appended to out.
- * Records are objects (a missing field with a default takes the default; members that are not
- * fields are an error unless PB_CODEC_IGNORE_UNKNOWN_FIELDS), enums are symbol strings, bytes and
- * fixed are strings of code points 0-255, unions are null or {"branch name": value} with named
+ * Encode the JSON value at token root of tk (pb_jsontok_parse) for schema s as Avro binary
+ * appended to out. Without flags the value is in Avro's JSON encoding: records are objects (a
+ * missing field with a default takes the default; members that are not fields are an error
+ * unless PB_CODEC_IGNORE_UNKNOWN_FIELDS), enums are symbol strings, bytes and fixed are strings
+ * of code points 0-255 (U+0000 included), unions are null or {"branch name": value} with named
  * branches by full name and others by type name ("int", "array", "map"), logical types as their
  * underlying type; ints and floats are range checked ("NaN", "Infinity", "-Infinity" strings for
- * float/double). JSON object keys cannot hold U+0000 (a jansson limit), so neither can map keys.
- * Returns 0, PB_ERR_INVALID (err and, when not NULL, detail say where and why), PB_ERR_TOO_LARGE
- * (nesting deeper than PB_CODEC_MAX_DEPTH, or PB_CODEC_MAX_UNION_TRIALS exceeded; detail is
- * filled too) or PB_ERR_NOMEM. v is borrowed. Only the error path formats anything: a failing
- * datum costs about what a succeeding one does.
- */
-int pb_codec_json_to_avro(const pb_schema_t *s, const json_t *v, unsigned flags, pb_buf_t *out,
-                          pb_codec_error_t *detail, pb_err_t *err);
-
-/*
- * pb_codec_json_to_avro over tokens: encode the value at token root of tk (pb_jsontok_parse) with
- * the same rules, flags and output bytes, accepting and refusing exactly the same values (given
- * the same JSON text, jansson's tree and jsontok's tokens are the same value). For hot paths: no
- * error is formatted; on PB_ERR_INVALID or PB_ERR_TOO_LARGE err only says that the value does
- * not fit, and a caller that reports where and why re-encodes with pb_codec_json_to_avro.
- * Returns 0, PB_ERR_INVALID, PB_ERR_TOO_LARGE or PB_ERR_NOMEM; out as pb_codec_json_to_avro.
+ * float/double). PB_CODEC_NATURAL and PB_CODEC_UNWRAPPED_UNIONS give natural JSON (§5a).
+ * Returns 0, PB_ERR_INVALID (err and, when not NULL, detail say where and why, naming the
+ * accepted forms), PB_ERR_TOO_LARGE (nesting deeper than PB_CODEC_MAX_DEPTH, or
+ * PB_CODEC_MAX_UNION_TRIALS exceeded; detail is filled too) or PB_ERR_NOMEM. tk is borrowed; on
+ * failure out is as on entry. Only a refused datum is walked twice (the second time to say where
+ * and why). Any thread (tk is only read).
  */
 int pb_codec_tokens_to_avro(const pb_schema_t *s, const pb_jsontok_t *tk, size_t root,
-                            unsigned flags, pb_buf_t *out, pb_err_t *err);
+                            unsigned flags, pb_buf_t *out, pb_codec_error_t *detail, pb_err_t *err);
+
+/*
+ * The same from JSON text json[0..len) (tokenized with a tokenizer of its own: for callers off
+ * the hot path). Text that is not JSON is PB_ERR_INVALID "not JSON: line 1 column 5 (byte 4):
+ * ..."; otherwise as pb_codec_tokens_to_avro.
+ */
+int pb_codec_text_to_avro(const pb_schema_t *s, const char *json, size_t len, unsigned flags,
+                          pb_buf_t *out, pb_codec_error_t *detail, pb_err_t *err);
 
 /*
  * Decode one datum of schema s from data[0..len) and append it to out as JSON text in Avro's JSON

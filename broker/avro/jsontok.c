@@ -2,10 +2,12 @@
  * jsontok — one-pass JSON tokenizer (see jsontok.h for what it accepts).
  *
  * Owns: the token array, the decoded-string buffer, the duplicate-key check.
- * Must not: allocate per value, or accept anything jansson (with the publish flags) refuses.
+ * Must not: allocate per value, or accept anything RFC 8259 does not (jsontok.h lists the few
+ * texts it refuses on purpose).
  *
- * A recursive descent over the bytes, depth-bounded like jansson's parser. Strings are scanned
- * with a plain-byte fast loop; only strings with escapes are copied (decoded).
+ * A recursive descent over the bytes, depth-bounded. Strings are scanned with a plain-byte fast
+ * loop; only strings with escapes are copied (decoded). Numbers are checked against the grammar
+ * and kept as text unless they are int64 integers; nothing is converted that no one reads.
  */
 #include "jsontok.h"
 
@@ -20,8 +22,19 @@ typedef struct parser {
     pb_err_t *err;
 } parser_t;
 
+/* The error at ps->p, with its line and column (1-based, columns in bytes) for a person. */
 static int bad(parser_t *ps, const char *why) {
-    return pb_err_set(ps->err, PB_ERR_INVALID, "byte %zu: %s", (size_t)(ps->p - ps->start), why);
+    size_t line = 1, col = 1, off = (size_t)(ps->p - ps->start);
+    for (const char *q = ps->start; q < ps->p; q++) {
+        if (*q == '\n') {
+            line++;
+            col = 1;
+        } else {
+            col++;
+        }
+    }
+    return pb_err_set(ps->err, PB_ERR_INVALID, "line %zu column %zu (byte %zu): %s", line, col, off,
+                      why);
 }
 
 static int nomem(parser_t *ps) { return pb_err_set(ps->err, PB_ERR_NOMEM, "out of memory"); }
@@ -68,8 +81,6 @@ static int hex4(const char *p, const char *end) {
     return v;
 }
 
-/* Length of the valid UTF-8 sequence at p (first byte >= 0x80), or 0 (jansson's rules: no
- * overlongs, no surrogates, nothing above U+10FFFF). */
 size_t pb_jsontok_utf8_seq(const unsigned char *p, const unsigned char *end) {
     unsigned b = p[0];
     size_t k;
@@ -230,12 +241,6 @@ static int string(parser_t *ps) {
     return 0;
 }
 
-/* jansson quirk, kept for equivalence: its lexer reads one byte past a number or a literal and
- * puts it back, and a NUL byte put back is lost. So one NUL right after them is ignored. */
-static inline const char *skip_nul(const char *p, const char *end) {
-    return p < end && *p == '\0' ? p + 1 : p;
-}
-
 static int number(parser_t *ps) {
     const char *b = ps->p, *p = b, *end = ps->end;
     int neg = 0;
@@ -253,20 +258,23 @@ static int number(parser_t *ps) {
         return bad(ps, "invalid number");
     }
     if (p == end || (*p != '.' && *p != 'e' && *p != 'E')) {
-        /* Integer: the int64 range, exactly as strtoll. */
+        /* Integer: an INTEGER token in the int64 range, else a REAL one keeping its text. */
         uint64_t u = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-        for (const char *q = b + neg; q < p; q++) {
+        int fits = 1;
+        for (const char *q = b + neg; q < p && fits; q++) {
             unsigned d = (unsigned)(*q - '0');
-            if (u > (lim - d) / 10) return bad(ps, "integer out of range");
+            if (u > (lim - d) / 10) fits = 0;
             u = u * 10 + d;
         }
-        long ti = push(ps, PB_JSONTOK_INTEGER);
-        if (ti < 0) return nomem(ps);
-        ps->tk->tok[ti].v.i = neg ? (int64_t)(0 - u) : (int64_t)u;
-        ps->p = skip_nul(p, end);
-        return 0;
+        if (fits) {
+            long ti = push(ps, PB_JSONTOK_INTEGER);
+            if (ti < 0) return nomem(ps);
+            ps->tk->tok[ti].v.i = neg ? (int64_t)(0 - u) : (int64_t)u;
+            ps->p = p;
+            return 0;
+        }
     }
-    if (*p == '.') {
+    if (p < end && *p == '.') {
         p++;
         if (p == end || *p < '0' || *p > '9') return bad(ps, "invalid number");
         while (p < end && *p >= '0' && *p <= '9')
@@ -279,20 +287,11 @@ static int number(parser_t *ps) {
         while (p < end && *p >= '0' && *p <= '9')
             p++;
     }
-    size_t n = (size_t)(p - b);
-    char small[64], *txt = small;
-    if (n >= sizeof small && !(txt = malloc(n + 1))) return nomem(ps);
-    memcpy(txt, b, n);
-    txt[n] = '\0';
-    errno = 0;
-    double d = strtod(txt, NULL);
-    int overflow = (d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE;
-    if (txt != small) free(txt);
-    if (overflow) return bad(ps, "real number overflow");
     long ti = push(ps, PB_JSONTOK_REAL);
     if (ti < 0) return nomem(ps);
-    ps->tk->tok[ti].v.d = d;
-    ps->p = skip_nul(p, end);
+    ps->tk->tok[ti].v.s = b;
+    ps->tk->tok[ti].len = (uint32_t)(p - b);
+    ps->p = p;
     return 0;
 }
 
@@ -311,7 +310,7 @@ static int literal(parser_t *ps) {
     else
         return bad(ps, "invalid token");
     if (push(ps, type) < 0) return nomem(ps);
-    ps->p = skip_nul(p, ps->end);
+    ps->p = p;
     return 0;
 }
 
@@ -388,10 +387,6 @@ static int object(parser_t *ps, int depth) {
         ps->p++;
         int rc = string(ps);
         if (rc) return rc;
-        /* a value may hold U+0000 (Avro bytes); a key may not (jansson's keys are C strings) */
-        const pb_jsontok_tok_t *kt = &ps->tk->tok[ps->tk->n - 1];
-        if (kt->esc && memchr(pb_jsontok_str(ps->tk, kt), 0, kt->len))
-            return bad(ps, "an object key cannot contain U+0000");
         skip_ws(ps);
         if (ps->p == ps->end || *ps->p != ':') return bad(ps, "':' expected");
         ps->p++;
@@ -468,8 +463,7 @@ static int value(parser_t *ps, int depth) {
     }
 }
 
-int pb_jsontok_parse(pb_jsontok_t *tk, const char *json, size_t len, unsigned flags, size_t *root,
-                     pb_err_t *err) {
+int pb_jsontok_parse(pb_jsontok_t *tk, const char *json, size_t len, size_t *root, pb_err_t *err) {
     if (len >= UINT32_MAX / 2 || tk->n + len / 2 + 2 >= UINT32_MAX)
         return pb_err_set(err, PB_ERR_TOO_LARGE, "JSON text of %zu bytes is too large", len);
     /* Decoded strings are never longer than their source text. */
@@ -483,11 +477,7 @@ int pb_jsontok_parse(pb_jsontok_t *tk, const char *json, size_t len, unsigned fl
     }
     size_t n0 = tk->n, s0 = tk->strs_len;
     parser_t ps = {tk, json, json, json + len, err};
-    skip_ws(&ps);
-    int rc = 0;
-    if (!(flags & PB_JSONTOK_ANY) && (ps.p == ps.end || (*ps.p != '{' && *ps.p != '[')))
-        rc = bad(&ps, "'[' or '{' expected");
-    if (!rc) rc = value(&ps, 1);
+    int rc = value(&ps, 1);
     if (!rc) {
         skip_ws(&ps);
         if (ps.p != ps.end) rc = bad(&ps, "end of input expected");
@@ -526,4 +516,29 @@ size_t pb_jsontok_get(const pb_jsontok_t *tk, size_t obj, const char *key) {
     for (uint32_t m = 0; m < t[obj].len; m++, i = t[i + 1].next)
         if (pb_jsontok_eq(tk, &t[i], key)) return i + 1;
     return 0;
+}
+
+int pb_jsontok_real(const pb_jsontok_tok_t *t, double *d) {
+    if (t->type == PB_JSONTOK_INTEGER) {
+        *d = (double)t->v.i;
+        return 0;
+    }
+    /* The text is not NUL-terminated (it may end the input): strtod reads a copy. */
+    char small[128], *txt = small;
+    size_t n = t->len;
+    if (n >= sizeof small && !(txt = malloc(n + 1))) return PB_ERR_NOMEM;
+    memcpy(txt, t->v.s, n);
+    txt[n] = '\0';
+    errno = 0;
+    *d = strtod(txt, NULL);
+    int overflow = (*d == HUGE_VAL || *d == -HUGE_VAL) && errno == ERANGE;
+    if (txt != small) free(txt);
+    return overflow ? -1 : 0;
+}
+
+int pb_jsontok_is_big_integer(const pb_jsontok_tok_t *t) {
+    if (t->type != PB_JSONTOK_REAL) return 0;
+    for (uint32_t k = 0; k < t->len; k++)
+        if (t->v.s[k] == '.' || t->v.s[k] == 'e' || t->v.s[k] == 'E') return 0;
+    return 1;
 }

@@ -32,28 +32,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         body = (const char *)plain.data;
         len = plain.len;
     }
-    pb_publish_errors_t *e = calloc(1, sizeof *e);
-    json_t *recs = NULL;
-    int rc = pb_publish_parse(body, len, fmt, &lim, &recs, e, &err);
+    pb_publish_errors_t e = {0};
+    pb_publish_scratch_t sc = {0};
+    pb_publish_record_t *out = NULL;
+    int rc = pb_publish_parse(body, len, fmt, &lim, &sc, &e, &err);
     if (rc) {
-        FUZZ_CHECK(recs == NULL && err.msg[0]);
+        FUZZ_CHECK(err.msg[0]);
         goto out;
     }
-    size_t n = json_array_size(recs);
+    size_t n = sc.n;
     FUZZ_CHECK((int64_t)n <= lim.max_records);
-    pb_publish_record_t *out = calloc(n ? n : 1, sizeof *out);
+    out = calloc(n ? n : 1, sizeof *out);
     pb_publish_target_t t = {fuzz_w[k],
                              42,
                              k == 0 ? "occurredAt" : NULL,
                              0,
                              (data[0] & 0x80) ? fuzz_w[(k + 1) % N_FUZZ_SCHEMAS] : NULL,
                              0};
-    rc = pb_publish_prepare(&t, &lim, recs, out, &values, e, &err);
-    FUZZ_CHECK(e->n_listed <= e->n_bad && e->n_listed <= PB_PUBLISH_MAX_LISTED_ERRORS);
-    for (size_t i = 0; i < e->n_listed; i++)
-        FUZZ_CHECK(e->items[i].index < n && e->items[i].reason[0]);
+    rc = pb_publish_prepare(&t, &lim, &sc, out, &values, &e, &err);
+    FUZZ_CHECK(e.n_listed <= e.n_bad && e.n_listed <= PB_PUBLISH_MAX_LISTED_ERRORS);
+    for (size_t i = 0; i < e.n_listed; i++)
+        FUZZ_CHECK(e.items[i].index < n && e.items[i].reason[0]);
     if (rc == 0) {
-        FUZZ_CHECK(e->n_bad == 0);
+        FUZZ_CHECK(e.n_bad == 0);
         pb_publish_stamp_t st = {.source = "urn:s",
                                  .type = "T",
                                  .dataschema = "d",
@@ -73,12 +74,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 FUZZ_CHECK(h[j].name && h[j].name[0] && (h[j].value || h[j].len == 0));
         }
     } else {
-        FUZZ_CHECK(e->n_bad > 0);
+        FUZZ_CHECK(e.n_bad > 0);
     }
-    free(out);
 out:
-    json_decref(recs);
-    free(e);
+    free(out);
+    pb_publish_errors_free(&e);
+    pb_publish_scratch_free(&sc);
     pb_buf_free(&values);
     pb_buf_free(&plain);
     return 0;

@@ -32,14 +32,16 @@ jq -n '{records: [
   | .records[].value += {tripId: "00000000-0000-4000-a000-000000000001", eventType: "COMPLETED",
       customerId: "c-1", vehicle: {vehicleId: "v-1"},
       route: {origin: {name: "A", lat: 1.0, lon: 2.0}, destination: {name: "B", lat: 3.0, lon: 4.0}}}' >"$T/trips.json"
-# the JSON number -2.56 for a decimal is refused with a hint (its text is not kept exactly)...
+# a JSON number for a decimal is converted exactly from its text: one digit too many is refused
+# with the field and the reason, and nothing is published (all or nothing)...
+jq '.records[2].value.fare = -2.567' "$T/trips.json" >"$T/trips-bad.json"
+http POST "$B_URL/v1/ports/$T_OUT/records" --data-binary @"$T/trips-bad.json"
+like "a JSON number with more digits than the decimal's scale: 422 naming the field and why" \
+  "$HTTP_STATUS $(jq -c '.errors' <<<"$HTTP_BODY")" \
+  '^422 \[\{"index":2,"path":"/value/fare".*-2.567.*more than 2 digits after the decimal point'
+# ... and -2.56 as a JSON number (its text, never a double) is taken with the strings
 http POST "$B_URL/v1/ports/$T_OUT/records" --data-binary @"$T/trips.json"
-like "a non-integer JSON number for a decimal: 422 naming the field and the string form" \
-  "$HTTP_STATUS $(jq -c '.' <<<"$HTTP_BODY")" '^422 .*/fare.*string'
-# ... and nothing was published (all or nothing); as a string it is taken
-jq '.records[2].value.fare = "-2.56"' "$T/trips.json" >"$T/trips2.json"
-http POST "$B_URL/v1/ports/$T_OUT/records" --data-binary @"$T/trips2.json"
-is "publish 3 natural-JSON trip events: 200, 3 offsets" \
+is "publish 3 natural-JSON trip events (fares \"12.50\", \"2.56\", -2.56): 200, 3 offsets" \
   "$HTTP_STATUS $(jq '[.results[] | select(.offset >= 0)] | length' <<<"$HTTP_BODY")" "200 3"
 
 # ---- what Kafka holds, decoded by python3-avro with the port's schema ----

@@ -34,6 +34,16 @@ static json_t *js(const char *text) {
     return v;
 }
 
+/* Encode jansson value v through the codec's one JSON reader: its text, tokenized. */
+static int enc_json(const pb_schema_t *s, const json_t *v, unsigned flags, pb_buf_t *out,
+                    pb_codec_error_t *detail, pb_err_t *err) {
+    char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_PRESERVE_ORDER);
+    assert_non_null(text);
+    int rc = pb_codec_text_to_avro(s, text, strlen(text), flags, out, detail, err);
+    free(text);
+    return rc;
+}
+
 /* ---- wire frames ---- */
 
 static void wire_roundtrip(void **state) {
@@ -91,18 +101,18 @@ static void error_detail_and_buffer(void **state) {
     pb_buf_append(&b, "keep", 4);
     pb_err_t err = {0};
     pb_codec_error_t d;
-    assert_int_equal(pb_codec_json_to_avro(s, bad, 0, &b, &d, &err), PB_ERR_INVALID);
+    assert_int_equal(enc_json(s, bad, 0, &b, &d, &err), PB_ERR_INVALID);
     assert_string_equal(d.path, "/address/zip");
     assert_string_equal(d.reason, "expected int, got string \"abc\"");
     assert_string_equal(err.msg, "at /address/zip: expected int, got string \"abc\"");
     assert_int_equal(b.len, 4); /* truncated back to what it held, not emptied */
-    assert_int_equal(pb_codec_json_to_avro(s, good, 0, &b, NULL, &err), 0);
+    assert_int_equal(enc_json(s, good, 0, &b, NULL, &err), 0);
     assert_int_equal(b.len, 5);
     assert_memory_equal(b.data, "keep\x0a", 5);
 
     /* an error at the datum itself has an empty path and no "at" */
     json_t *arr = js("[1]");
-    assert_int_equal(pb_codec_json_to_avro(s, arr, 0, &b, &d, &err), PB_ERR_INVALID);
+    assert_int_equal(enc_json(s, arr, 0, &b, &d, &err), PB_ERR_INVALID);
     assert_string_equal(d.path, "");
     assert_string_equal(err.msg, "expected object for record R, got array");
 
@@ -135,7 +145,7 @@ static void long_path_is_cut(void **state) {
     pb_buf_t b = {0};
     pb_err_t err = {0};
     pb_codec_error_t d;
-    assert_int_equal(pb_codec_json_to_avro(s, v, 0, &b, &d, &err), PB_ERR_INVALID);
+    assert_int_equal(enc_json(s, v, 0, &b, &d, &err), PB_ERR_INVALID);
     assert_int_equal(strlen(d.path), sizeof d.path - 1);
     assert_string_equal(d.path + sizeof d.path - 4, "...");
     assert_string_equal(d.reason, "expected int, got true");
@@ -154,7 +164,7 @@ static void to_json_value(void **state) {
     json_t *in = js("{\"d\":2,\"n\":\"NaN\",\"u\":{\"long\":9007199254740993}}");
     pb_buf_t b = {0};
     pb_err_t err = {0};
-    assert_int_equal(pb_codec_json_to_avro(s, in, 0, &b, NULL, &err), 0);
+    assert_int_equal(enc_json(s, in, 0, &b, NULL, &err), 0);
     json_t *out = NULL;
     assert_int_equal(pb_codec_avro_to_json(s, b.data, b.len, &out, &err), 0);
     assert_true(json_is_real(json_object_get(out, "d")));
@@ -260,7 +270,7 @@ static void nesting_limit(void **state) {
         int want = n == max_ok ? 0 : PB_ERR_TOO_LARGE;
         json_t *v = nested_json(n);
         pb_buf_t b = {0}, t = {0}, o = {0}, bin = {0};
-        assert_int_equal(pb_codec_json_to_avro(s, v, 0, &b, NULL, &err), want);
+        assert_int_equal(enc_json(s, v, 0, &b, NULL, &err), want);
         nested_bin(n, &bin);
         assert_int_equal(pb_codec_validate(s, bin.data, bin.len, &err), want);
         assert_int_equal(pb_codec_avro_to_json_text(s, bin.data, bin.len, 0, &t, &err), want);
@@ -299,15 +309,14 @@ static void unwrapped_trials_are_bounded(void **state) {
     pb_err_t err = {0};
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    assert_int_equal(pb_codec_json_to_avro(s, v, PB_CODEC_UNWRAPPED_UNIONS, &b, NULL, &err),
-                     PB_ERR_TOO_LARGE);
+    assert_int_equal(enc_json(s, v, PB_CODEC_UNWRAPPED_UNIONS, &b, NULL, &err), PB_ERR_TOO_LARGE);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     assert_non_null(strstr(err.msg, "too ambiguous"));
     assert_true(t1.tv_sec - t0.tv_sec < 2);
     assert_int_equal(b.len, 0);
     /* a shallow one still decides: M needs "m", so only N takes {"n": null} */
     json_t *w = json_pack("{s:{s:n}}", "n", "n");
-    assert_int_equal(pb_codec_json_to_avro(s, w, PB_CODEC_UNWRAPPED_UNIONS, &b, NULL, &err), 0);
+    assert_int_equal(enc_json(s, w, PB_CODEC_UNWRAPPED_UNIONS, &b, NULL, &err), 0);
     assert_memory_equal(b.data, "\x02\x00", 2);
     json_decref(v);
     json_decref(w);
@@ -344,7 +353,7 @@ static void wide_reorder(void **state) {
     json_t *v = js(datum);
     pb_buf_t a = {0}, b = {0}, t = {0};
     pb_buf_append(&b, "xy", 2);
-    assert_int_equal(pb_codec_json_to_avro(ws, v, 0, &a, NULL, &err), 0);
+    assert_int_equal(enc_json(ws, v, 0, &a, NULL, &err), 0);
     assert_int_equal(pb_resolver_run(res, a.data, a.len, &b, &err), 0);
     assert_memory_equal(b.data, "xy", 2);
     assert_int_equal(pb_codec_avro_to_json_text(rs, b.data + 2, b.len - 2, 0, &t, &err), 0);
@@ -394,7 +403,7 @@ static void threads_share_a_plan(void **state) {
     assert_int_equal(pb_resolver_new(ws, rs, &r, &err), 0);
     json_t *v = js("{\"b\":\"hello\",\"a\":-3,\"e\":\"Y\"}");
     pb_buf_t in = {0}, want = {0};
-    assert_int_equal(pb_codec_json_to_avro(ws, v, 0, &in, NULL, &err), 0);
+    assert_int_equal(enc_json(ws, v, 0, &in, NULL, &err), 0);
     assert_int_equal(pb_resolver_run(r, in.data, in.len, &want, &err), 0);
     /* a = -3.0 (LE double), e = Y at reader index 0, b = "hello" */
     assert_memory_equal(want.data, "\x00\x00\x00\x00\x00\x00\x08\xc0\x00\x0ahello", 16);
@@ -492,7 +501,7 @@ static void same_bytes_as_avro_c(void **state) {
     json_t *v = js(TRIP_DATUM);
     pb_buf_t b = {0}, t = {0};
     pb_err_t err = {0};
-    assert_int_equal(pb_codec_json_to_avro(s, v, 0, &b, NULL, &err), 0);
+    assert_int_equal(enc_json(s, v, 0, &b, NULL, &err), 0);
     assert_int_equal(b.len, n);
     assert_memory_equal(b.data, buf, n);
     /* and back to the same JSON */
@@ -522,17 +531,11 @@ static void avro_json_decimal_with_nul(void **state) {
     pb_schema_t *s = NULL;
     pb_err_t err = {0};
     assert_int_equal(pb_schema_parse(sch, strlen(sch), &s, &err), 0);
-    json_t *v = json_loadb(text, strlen(text), JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-    assert_non_null(v);
-    pb_buf_t b = {0};
-    assert_int_equal(pb_codec_json_to_avro(s, v, 0, &b, NULL, &err), 0);
-    assert_int_equal(b.len, 3);
-    assert_memory_equal(b.data, "\x04\x01\x00", 3);
     pb_jsontok_t tk = {0};
     size_t root = 0;
-    assert_int_equal(pb_jsontok_parse(&tk, text, strlen(text), PB_JSONTOK_ANY, &root, &err), 0);
-    b.len = 0;
-    assert_int_equal(pb_codec_tokens_to_avro(s, &tk, root, 0, &b, &err), 0);
+    assert_int_equal(pb_jsontok_parse(&tk, text, strlen(text), &root, &err), 0);
+    pb_buf_t b = {0};
+    assert_int_equal(pb_codec_tokens_to_avro(s, &tk, root, 0, &b, NULL, &err), 0);
     assert_int_equal(b.len, 3);
     assert_memory_equal(b.data, "\x04\x01\x00", 3);
     /* and back: Avro's JSON encoding gives the same text */
@@ -541,11 +544,47 @@ static void avro_json_decimal_with_nul(void **state) {
     assert_int_equal(t.len, strlen(text));
     assert_memory_equal(t.data, text, t.len);
     b.len = 0;
-    assert_int_equal(pb_codec_json_to_avro(s, v, PB_CODEC_NATURAL, &b, NULL, &err), PB_ERR_INVALID);
+    pb_codec_error_t d;
+    assert_int_equal(pb_codec_tokens_to_avro(s, &tk, root, PB_CODEC_NATURAL, &b, &d, &err),
+                     PB_ERR_INVALID);
+    assert_int_equal(b.len, 0);
+    assert_non_null(strstr(d.reason, "is not a decimal number"));
     pb_buf_free(&t);
     pb_buf_free(&b);
     pb_jsontok_free(&tk);
-    json_decref(v);
+    pb_schema_destroy(s);
+}
+
+/* A map key and a string may hold U+0000 (jsontok reads RFC 8259; jansson could not). */
+static void nul_in_map_keys(void **state) {
+    (void)state;
+    static const char sch[] = "{\"type\":\"map\",\"values\":\"string\"}";
+    static const char text[] = "{\"a\\u0000b\":\"x\\u0000\"}";
+    pb_schema_t *s = NULL;
+    pb_err_t err = {0};
+    assert_int_equal(pb_schema_parse(sch, strlen(sch), &s, &err), 0);
+    pb_buf_t b = {0}, t = {0};
+    assert_int_equal(pb_codec_text_to_avro(s, text, strlen(text), 0, &b, NULL, &err), 0);
+    assert_int_equal(b.len, 9);
+    assert_memory_equal(b.data, "\x02\x06\x61\x00\x62\x04x\x00\x00", 9);
+    assert_int_equal(pb_codec_avro_to_json_text(s, b.data, b.len, 0, &t, &err), 0);
+    assert_int_equal(t.len, strlen(text));
+    assert_memory_equal(t.data, text, t.len);
+    pb_buf_free(&b);
+    pb_buf_free(&t);
+    pb_schema_destroy(s);
+}
+
+/* Text that is not JSON: the message says where, never a library's flag. */
+static void not_json_says_where(void **state) {
+    (void)state;
+    pb_schema_t *s = parse("\"string\"");
+    pb_buf_t b = {0};
+    pb_err_t err = {0};
+    pb_codec_error_t d;
+    assert_int_equal(pb_codec_text_to_avro(s, "[1,\n 2,}", 9, 0, &b, &d, &err), PB_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "not JSON: line 2 column 4 (byte 7)"));
+    assert_int_equal(b.len, 0);
     pb_schema_destroy(s);
 }
 
@@ -564,6 +603,8 @@ int main(void) {
         cmocka_unit_test(resolver_destroy_null),
         cmocka_unit_test(same_bytes_as_avro_c),
         cmocka_unit_test(avro_json_decimal_with_nul),
+        cmocka_unit_test(nul_in_map_keys),
+        cmocka_unit_test(not_json_says_where),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -111,42 +111,46 @@ static void test_unzstd(void **state) {
 
 static void test_parse_json(void **state) {
     (void)state;
-    pb_publish_errors_t *e = calloc(1, sizeof *e);
-    json_t *recs = NULL;
+    pb_publish_errors_t e = {0};
+    pb_publish_scratch_t sc = {0};
     pb_err_t err = {0};
     const char *ok = "{\"records\":[{\"value\":1},{\"value\":2}]}";
-    assert_int_equal(pb_publish_parse(ok, strlen(ok), PB_PUBLISH_JSON, &LIM, &recs, e, &err), 0);
-    assert_int_equal(json_array_size(recs), 2);
-    json_decref(recs);
+    assert_int_equal(pb_publish_parse(ok, strlen(ok), PB_PUBLISH_JSON, &LIM, &sc, &e, &err), 0);
+    assert_int_equal(sc.n, 2);
     const char *bad = "{\"records\":[";
-    assert_int_equal(pb_publish_parse(bad, strlen(bad), PB_PUBLISH_JSON, &LIM, &recs, e, &err),
+    assert_int_equal(pb_publish_parse(bad, strlen(bad), PB_PUBLISH_JSON, &LIM, &sc, &e, &err),
                      PB_ERR_INVALID);
-    assert_non_null(strstr(err.msg, "line 1 column"));
+    assert_non_null(strstr(err.msg, "body is not JSON: line 1 column"));
     const char *shape = "{\"record\":[]}";
-    assert_int_equal(pb_publish_parse(shape, strlen(shape), PB_PUBLISH_JSON, &LIM, &recs, e, &err),
+    assert_int_equal(pb_publish_parse(shape, strlen(shape), PB_PUBLISH_JSON, &LIM, &sc, &e, &err),
                      PB_ERR_INVALID);
     assert_non_null(strstr(err.msg, "unknown member \"record\""));
+    const char *scalar = "5";
+    assert_int_equal(pb_publish_parse(scalar, 1, PB_PUBLISH_JSON, &LIM, &sc, &e, &err),
+                     PB_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "body must be {\"records\": [...]} (got an integer)"));
     const char *many = "{\"records\":[1,2,3,4,5,6,7,8,9,10,11]}";
-    assert_int_equal(pb_publish_parse(many, strlen(many), PB_PUBLISH_JSON, &LIM, &recs, e, &err),
+    assert_int_equal(pb_publish_parse(many, strlen(many), PB_PUBLISH_JSON, &LIM, &sc, &e, &err),
                      PB_ERR_TOO_LARGE);
     assert_non_null(strstr(err.msg, "publish.max.records = 10"));
-    free(e);
+    assert_int_equal(e.n_bad, 0);
+    pb_publish_scratch_free(&sc);
 }
 
 static void test_parse_ndjson(void **state) {
     (void)state;
-    pb_publish_errors_t *e = calloc(1, sizeof *e);
-    json_t *recs = NULL;
+    pb_publish_errors_t e = {0};
+    pb_publish_scratch_t sc = {0};
     pb_err_t err = {0};
     const char *nd = "{\"value\":1}\n\n  \n{oops\r\n{\"value\":3}";
-    assert_int_equal(pb_publish_parse(nd, strlen(nd), PB_PUBLISH_NDJSON, &LIM, &recs, e, &err), 0);
-    assert_int_equal(json_array_size(recs), 3);
-    assert_int_equal(e->n_bad, 1);
-    assert_int_equal(e->items[0].index, 1);
-    assert_non_null(strstr(e->items[0].reason, "line 4 is not JSON"));
-    assert_ptr_equal(json_array_get(recs, 1), e->unparsable);
-    json_decref(recs);
-    free(e);
+    assert_int_equal(pb_publish_parse(nd, strlen(nd), PB_PUBLISH_NDJSON, &LIM, &sc, &e, &err), 0);
+    assert_int_equal(sc.n, 3);
+    assert_int_equal(e.n_bad, 1);
+    assert_int_equal(e.items[0].index, 1);
+    assert_non_null(strstr(e.items[0].reason, "line 4 is not JSON: column 2 (byte 1)"));
+    assert_int_equal(sc.roots[1], PB_PUBLISH_UNPARSABLE);
+    pb_publish_errors_free(&e);
+    pb_publish_scratch_free(&sc);
 }
 
 static pb_schema_t *g_schema;     /* parsed once, freed by the group teardown */
@@ -159,30 +163,38 @@ static int teardown(void **state) {
     return 0;
 }
 
-/* Prepare `body` (JSON) against SCHEMA; returns the errors (caller frees) and fills out/values. */
+/* Prepare `body` (JSON) against SCHEMA into sc; returns the errors (caller frees them with
+ * pb_publish_errors_free and free) and fills out/values. */
 static pb_publish_errors_t *prepare(const char *body, pb_publish_record_t *out, pb_buf_t *values,
-                                    json_t **recs, int *rc) {
+                                    pb_publish_scratch_t *sc, int *rc) {
     pb_err_t err = {0};
     if (!g_schema) assert_int_equal(pb_schema_parse(SCHEMA, strlen(SCHEMA), &g_schema, &err), 0);
     pb_schema_t *s = g_schema;
     pb_publish_errors_t *e = calloc(1, sizeof *e);
-    assert_int_equal(pb_publish_parse(body, strlen(body), PB_PUBLISH_JSON, &LIM, recs, e, &err), 0);
+    assert_int_equal(pb_publish_parse(body, strlen(body), PB_PUBLISH_JSON, &LIM, sc, e, &err), 0);
     pb_publish_target_t t = {s, 7, "at", 1, g_key_schema, 0};
-    *rc = pb_publish_prepare(&t, &LIM, *recs, out, values, e, &err);
+    *rc = pb_publish_prepare(&t, &LIM, sc, out, values, e, &err);
     return e;
+}
+
+static void done(pb_publish_errors_t *e, pb_publish_scratch_t *sc, pb_buf_t *values) {
+    pb_publish_errors_free(e);
+    free(e);
+    pb_publish_scratch_free(sc);
+    pb_buf_free(values);
 }
 
 static void test_prepare_ok(void **state) {
     (void)state;
     pb_publish_record_t out[4];
     pb_buf_t values = {0};
-    json_t *recs = NULL;
+    pb_publish_scratch_t sc = {0};
     int rc;
     pb_publish_errors_t *e =
         prepare("{\"records\":[{\"value\":{\"n\":1,\"at\":1700000000000123},\"key\":\"k\","
                 "\"id\":\"x\"},{\"value\":{\"n\":2,\"at\":5,\"u\":\"s\"},\"time\":"
                 "\"1970-01-01T00:00:01Z\",\"headers\":{\"h\":\"v\"}}]}",
-                out, &values, &recs, &rc);
+                out, &values, &sc, &rc);
     assert_int_equal(rc, 0);
     assert_int_equal(e->n_bad, 0);
     assert_int_equal(out[0].klen, 1);
@@ -191,7 +203,9 @@ static void test_prepare_ok(void **state) {
     assert_int_equal(out[0].event_ms, 1700000000000); /* micros field -> ms */
     assert_int_equal(out[1].event_ms, 1000);          /* "time" wins */
     assert_null(out[1].key);
-    assert_non_null(out[1].headers);
+    assert_int_equal(out[1].n_own, 1);
+    assert_string_equal(out[1].own[0].name, "h");
+    assert_memory_equal(out[1].own[0].value, "v", 1);
     /* Confluent frame: magic 0, id 7, then the Avro int 1 (zigzag 2). */
     const uint8_t *v = values.data + out[0].voff;
     assert_int_equal(v[0], 0);
@@ -199,16 +213,14 @@ static void test_prepare_ok(void **state) {
     assert_int_equal(v[5], 2);
     /* The unwrapped union value "s" was accepted. */
     assert_true(out[1].vlen > 6);
-    json_decref(recs);
-    pb_buf_free(&values);
-    free(e);
+    done(e, &sc, &values);
 }
 
 static void test_prepare_errors(void **state) {
     (void)state;
     pb_publish_record_t out[10];
     pb_buf_t values = {0};
-    json_t *recs = NULL;
+    pb_publish_scratch_t sc = {0};
     int rc;
     pb_publish_errors_t *e = prepare(
         "{\"records\":[{\"value\":{\"n\":\"one\",\"at\":1}},{\"value\":{\"n\":1,\"at\":1},"
@@ -223,7 +235,7 @@ static void test_prepare_errors(void **state) {
         "01234567890123456789012345678901234567890123456789\"}},"
         "{\"value\":{\"n\":1,\"at\":1},\"id\":\"\"},{\"value\":{\"n\":1,\"at\":1},\"time\":\"x\"}]"
         "}",
-        out, &values, &recs, &rc);
+        out, &values, &sc, &rc);
     assert_int_equal(rc, PB_ERR_INVALID);
     assert_int_equal(e->n_bad, 10);
     assert_int_equal(e->n_listed, 10);
@@ -240,9 +252,7 @@ static void test_prepare_errors(void **state) {
     assert_string_equal(e->items[7].limit, "publish.max.record.bytes");
     assert_null(e->items[0].limit);
     assert_int_equal(values.len, 0); /* nothing kept of refused records */
-    json_decref(recs);
-    pb_buf_free(&values);
-    free(e);
+    done(e, &sc, &values);
 }
 
 /* A port keySchema that is a record: keys are Avro binary, bad keys are errors under /key. */
@@ -254,13 +264,13 @@ static void test_key_schema(void **state) {
     assert_int_equal(pb_schema_parse(ks, strlen(ks), &g_key_schema, &err), 0);
     pb_publish_record_t out[3];
     pb_buf_t values = {0};
-    json_t *recs = NULL;
+    pb_publish_scratch_t sc = {0};
     int rc;
     pb_publish_errors_t *e =
         prepare("{\"records\":[{\"value\":{\"n\":1,\"at\":1},\"key\":{\"id\":3}},"
                 "{\"value\":{\"n\":1,\"at\":1},\"key\":\"str\"},"
                 "{\"value\":{\"n\":1,\"at\":1}}]}",
-                out, &values, &recs, &rc);
+                out, &values, &sc, &rc);
     assert_int_equal(rc, PB_ERR_INVALID);
     assert_int_equal(e->n_bad, 1);
     assert_int_equal(e->items[0].index, 1);
@@ -271,9 +281,7 @@ static void test_key_schema(void **state) {
     assert_int_equal(values.data[out[0].koff], 6); /* zigzag(3) */
     assert_false(out[2].key_encoded);
     assert_null(out[2].key);
-    json_decref(recs);
-    pb_buf_free(&values);
-    free(e);
+    done(e, &sc, &values);
     pb_schema_destroy(g_key_schema);
     g_key_schema = NULL;
 }
@@ -294,10 +302,13 @@ static const char *hget(const pb_kafka_header_t *h, size_t n, const char *name, 
 
 static void test_headers(void **state) {
     (void)state;
-    json_t *own = json_pack("{s:s,s:s,s:s,s:s,s:s}", "ce_source", "forged", "mesh.lineage.hops",
-                            "3", "x", "y", "ce_correlationid", "mine", "traceparent",
-                            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
-    pb_publish_record_t r = {.event_ms = 1000, .headers = own};
+    static const char tp0[] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    pb_kafka_header_t own[] = {{"ce_source", "forged", 6},
+                               {"mesh.lineage.hops", "3", 1},
+                               {"x", "y", 1},
+                               {"ce_correlationid", "mine", 4},
+                               {"traceparent", tp0, sizeof tp0 - 1}};
+    pb_publish_record_t r = {.event_ms = 1000, .own = own, .n_own = 5};
     pb_publish_stamp_t s = {.source = "urn:p",
                             .type = "t.Ev",
                             .dataschema = "http://h/schemas/ids/7",
@@ -324,7 +335,7 @@ static void test_headers(void **state) {
     assert_string_not_equal(tp + 36, "b7ad6b7169203331-01");
     /* With X-Flow-Id the broker's correlation id wins; without own traceparent, the request span.
      */
-    json_object_del(own, "traceparent");
+    r.n_own = 4; /* without its traceparent */
     s.correlation_id = "flow";
     r.event_ms = -1;
     n = pb_publish_headers(&s, &r, "id-1", 4, &hb, h, 32);
@@ -332,7 +343,6 @@ static void test_headers(void **state) {
     assert_int_equal(c, 1);
     assert_string_equal(hget(h, n, "traceparent", &c), s.span);
     assert_string_equal(hget(h, n, "ce_time", &c), "2026-01-01T00:00:00.000Z"); /* receive time */
-    json_decref(own);
 }
 
 int main(void) {
