@@ -259,7 +259,7 @@ static void product_topics_done(void *arg, int rc, const pb_err_t *terr, int can
         pb_api_reply_error(pp->req, 503, 50001, "cannot create the topics of %s: %s", pp->urn,
                            terr->msg);
     } else if ((code = pb_registry_record_product_put(&rec, pp->reqid, pp->p, &err))) {
-        pb_api_reply_error(pp->req, pb_registry_http_status(code), code, "%s", err.msg);
+        pb_api_reply_error(pp->req, pb_sr_http_status(code), code, "%s", err.msg);
     } else {
         start_v1_write(pp->b, pp->req, pp->reqid, &rec, 0);
     }
@@ -335,7 +335,7 @@ static void h_product_write(pb_broker_t *b, pb_http_req_t *req, const char *id) 
         goto cleanup;
     }
     if (code) {
-        pb_api_reply_error(req, pb_registry_http_status(code), code, "%s", err.msg);
+        pb_api_reply_error(req, pb_sr_http_status(code), code, "%s", err.msg);
     } else {
         start_v1_write(b, req, reqid, &rec, 0);
     }
@@ -432,7 +432,7 @@ static void h_subscription_put(pb_broker_t *b, pb_http_req_t *req, const char *r
     int code = pb_registry_record_bind(&rec, reqid, from, to, reader, reader ? strlen(reader) : 0,
                                        start, &err);
     if (code) {
-        pb_api_reply_error(req, pb_registry_http_status(code), code, "subscription: %s", err.msg);
+        pb_api_reply_error(req, pb_sr_http_status(code), code, "subscription: %s", err.msg);
         goto cleanup;
     }
     start_v1_write(b, req, reqid, &rec, 1);
@@ -472,7 +472,7 @@ static void h_subscription(pb_broker_t *b, pb_http_req_t *req, const char *id) {
     pb_id_uuid4(reqid);
     int code = pb_registry_record_unbind(&rec, reqid, bd->id, &err);
     if (code) {
-        pb_api_reply_error(req, pb_registry_http_status(code), code, "%s", err.msg);
+        pb_api_reply_error(req, pb_sr_http_status(code), code, "%s", err.msg);
     } else {
         start_v1_write(b, req, reqid, &rec, 0);
     }
@@ -545,18 +545,18 @@ static void on_write_done(void *ctx, const pb_registry_result_t *res, int code, 
         json_t *o = json_pack("{s:i,s:s}", "error_code", res->error_code, "message",
                               res->message ? res->message : "");
         if (res->body) json_object_set(o, "details", res->body);
-        pb_api_reply_json(w->req, res->status, o);
+        pb_api_reply_json(w->req, pb_sr_http_status(res->error_code), o);
     } else if (w->bind && pb_registry_binding(reg(w->b), res->id)) {
-        pb_api_reply_json(w->req, res->status ? res->status : 200,
+        pb_api_reply_json(w->req, res->created ? 201 : 200,
                           binding_json(w->b, pb_registry_binding(reg(w->b), res->id)));
     } else if (res->body) {
-        pb_api_reply_json(w->req, res->status ? res->status : 200, json_incref(res->body));
+        pb_api_reply_json(w->req, res->created ? 201 : 200, json_incref(res->body));
     } else if (res->op == PB_REGISTRY_OP_REGISTER) {
         pb_api_reply_json(w->req, res->existed ? 200 : 201,
                           json_pack("{s:i,s:i,s:b}", "id", res->id, "version", res->version,
                                     "existed", res->existed));
     } else {
-        pb_api_reply_json(w->req, res->status ? res->status : 200, json_pack("{s:b}", "ok", 1));
+        pb_api_reply_json(w->req, res->created ? 201 : 200, json_pack("{s:b}", "ok", 1));
     }
     free(w);
 }
@@ -635,7 +635,7 @@ static void port_schemas_post(pb_broker_t *b, pb_http_req_t *req, const pb_port_
     int code = pb_registry_record_register(&rec, reqid, port->subject, text, strlen(text), &err);
     free(text);
     if (code) {
-        pb_api_reply_error(req, pb_registry_http_status(code), code, "%s", err.msg);
+        pb_api_reply_error(req, pb_sr_http_status(code), code, "%s", err.msg);
     } else {
         start_v1_write(b, req, reqid, &rec, 0);
     }
@@ -653,7 +653,7 @@ static void port_impact(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *por
     int code = pb_registry_impact(reg(b), port->fqn, text, strlen(text), &out, &err);
     free(text);
     if (code)
-        pb_api_reply_error(req, pb_registry_http_status(code), code, "%s", err.msg);
+        pb_api_reply_error(req, pb_sr_http_status(code), code, "%s", err.msg);
     else
         pb_api_reply_json(req, 200, out);
 }
