@@ -26,6 +26,7 @@
 #include "gzip.h"
 #include "http.h"
 #include "id.h"
+#include "jsontext.h"
 #include "log.h"
 #include "metrics.h"
 #include "registry.h"
@@ -62,23 +63,11 @@ void pb_publish_errors_free(pb_publish_errors_t *e) {
     memset(e, 0, sizeof *e);
 }
 
-/* prefix, then s[0..len) as one JSON pointer token (RFC 6901: ~ -> ~0, / -> ~1) after a '/', into
- * dst (cut when it does not fit; U+0000 shown as \u0000). */
+/* prefix, then s[0..len) as one more JSON pointer segment (jsontext's RFC 6901 rules), into dst
+ * (cut when it does not fit). */
 static void pointer_of(char *dst, size_t cap, const char *prefix, const char *s, size_t len) {
-    size_t n = (size_t)snprintf(dst, cap, "%s/", prefix);
-    if (n >= cap) return;
-    for (size_t k = 0; k < len && n + 7 < cap; k++) {
-        if (s[k] == '~' || s[k] == '/') {
-            dst[n++] = '~';
-            dst[n++] = s[k] == '~' ? '0' : '1';
-        } else if (s[k] == '\0') {
-            memcpy(dst + n, "\\u0000", 6);
-            n += 6;
-        } else {
-            dst[n++] = s[k];
-        }
-    }
-    dst[n] = '\0';
+    size_t n = (size_t)snprintf(dst, cap, "%s", prefix);
+    if (n < cap) pb_jsontext_pointer_push_to(dst, cap, n, s, len);
 }
 
 /* s[0..len) for a message: at most 64 bytes, U+0000 as '?' (the message is a C string). */
@@ -713,35 +702,6 @@ static int64_t mono_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* s[0..len) escaped for a JSON string, without the quotes. */
-static void json_esc(pb_buf_t *o, const char *s, size_t len) {
-    static const char hexd[] = "0123456789abcdef";
-    size_t run = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        pb_buf_append(o, s + run, i - run);
-        run = i + 1;
-        char esc[7] = {'\\', 'u', '0', '0', hexd[c >> 4], hexd[c & 15], 0};
-        if (c == '"' || c == '\\') {
-            esc[1] = (char)c;
-            pb_buf_append(o, esc, 2);
-        } else if (c == '\n') {
-            pb_buf_append(o, "\\n", 2);
-        } else {
-            pb_buf_append(o, esc, 6);
-        }
-    }
-    pb_buf_append(o, s + run, len - run);
-}
-
-/* JSON string literal of s[0..len). */
-static void json_str(pb_buf_t *o, const char *s, size_t len) {
-    pb_buf_putc(o, '"');
-    json_esc(o, s, len);
-    pb_buf_putc(o, '"');
-}
-
 static void reply_buf(pb_http_req_t *req, int status, pb_buf_t *o) {
     pb_buf_t z = {0};
     pb_err_t err = {0};
@@ -769,10 +729,10 @@ static void reply_msg(pb_http_req_t *req, int status, const char *limit, const c
     va_end(ap);
     if (status >= 500) pb_log(WARN, "publish", "POST %s: %d %s", pb_http_path(req), status, msg);
     pb_buf_printf(&o, "{\"error_code\":%d,\"message\":", status);
-    json_str(&o, msg, strlen(msg));
+    pb_jsontext_string(&o, msg, strlen(msg), 0);
     if (limit) {
         pb_buf_puts(&o, ",\"limit\":");
-        json_str(&o, limit, strlen(limit));
+        pb_jsontext_string(&o, limit, strlen(limit), 0);
     }
     pb_buf_putc(&o, '}');
     reply_buf(req, status, &o);
@@ -788,12 +748,12 @@ static void reply_invalid(pb_http_req_t *req, const pb_publish_errors_t *e, size
     for (size_t i = 0; i < e->n_listed; i++) {
         const pb_publish_error_t *it = &e->items[i];
         pb_buf_printf(&o, "%s{\"index\":%zu,\"path\":", i ? "," : "", it->index);
-        json_str(&o, it->path, strlen(it->path));
+        pb_jsontext_string(&o, it->path, strlen(it->path), 0);
         pb_buf_puts(&o, ",\"reason\":");
-        json_str(&o, it->reason, strlen(it->reason));
+        pb_jsontext_string(&o, it->reason, strlen(it->reason), 0);
         if (it->limit) {
             pb_buf_puts(&o, ",\"limit\":");
-            json_str(&o, it->limit, strlen(it->limit));
+            pb_jsontext_string(&o, it->limit, strlen(it->limit), 0);
         }
         pb_buf_putc(&o, '}');
     }
@@ -836,7 +796,7 @@ static void finish(pub_t *p) {
                       "{\"error_code\":503,\"message\":\"Kafka did not acknowledge the %zu "
                       "records within publish.timeout.ms (%lld ms) or refused them: ",
                       p->n, (long long)p->b->cfg->publish_timeout_ms);
-        json_esc(&o, why, strlen(why));
+        pb_jsontext_escape(&o, why, strlen(why), 0);
         pb_buf_puts(&o, "; retry with the same ids (ce_id is the dedupe key)\",\"results\":[");
     } else {
         pb_buf_puts(&o, "{\"results\":[");
@@ -858,10 +818,10 @@ static void finish(pub_t *p) {
                        : s->code == PB_ERR_INVALID  ? 500
                                                     : 503;
             pb_buf_printf(&o, "{\"error_code\":%d,\"error\":", code);
-            json_str(&o, why, strlen(why));
+            pb_jsontext_string(&o, why, strlen(why), 0);
             pb_buf_puts(&o, ",\"id\":");
         }
-        json_str(&o, (const char *)p->ids.data + s->idoff, s->idlen);
+        pb_jsontext_string(&o, (const char *)p->ids.data + s->idoff, s->idlen, 0);
         pb_buf_putc(&o, '}');
     }
     pb_buf_puts(&o, "]");

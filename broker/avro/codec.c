@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsontext.h"
+
 /* ------------------------------------------------------------------------------------------ */
 /* Context, path and errors                                                                   */
 
@@ -86,14 +88,15 @@ static inline void pop(cx_t *c) { c->np -= c->track; }
 /* No error is formatted now: a union trial, or the encoder's silent pass. */
 static inline bool mute(const cx_t *c) { return c->quiet || !c->track; }
 
-/* Render the path as a JSON pointer into buf (cut with "..." when it does not fit). */
+/* Render the path as a JSON pointer into buf (RFC 6901, jsontext's rules; cut with "..." when
+ * it does not fit). */
 static void render_path(const cx_t *c, char *buf, size_t cap) {
     size_t n = 0;
     buf[0] = '\0';
     for (int i = 0; i < c->np; i++) {
         char tmp[32];
         const char *s;
-        size_t len;
+        size_t len, want;
         if (c->path[i].s) {
             s = c->path[i].s;
             len = c->path[i].len;
@@ -101,25 +104,15 @@ static void render_path(const cx_t *c, char *buf, size_t cap) {
             len = (size_t)snprintf(tmp, sizeof tmp, "%zu", c->path[i].idx);
             s = tmp;
         }
-        if (n + 1 >= cap) goto cut;
-        buf[n++] = '/';
-        for (size_t k = 0; k < len; k++) {
-            char ch = s[k];
-            const char *esc = ch == '~' ? "~0" : ch == '/' ? "~1" : NULL;
-            size_t need = esc ? 2 : 1;
-            if (n + need + 1 > cap) goto cut;
-            if (esc) {
-                buf[n++] = esc[0];
-                buf[n++] = esc[1];
-            } else {
-                buf[n++] = ch;
-            }
+        want = n + 1 + len;
+        for (size_t k = 0; k < len; k++)
+            want += s[k] == '~' || s[k] == '/';
+        n = pb_jsontext_pointer_push_to(buf, cap, n, s, len);
+        if (n < want) {
+            if (cap >= 4) memcpy(buf + cap - 4, "...", 4);
+            return;
         }
-        buf[n] = '\0';
     }
-    return;
-cut:
-    if (cap >= 4) memcpy(buf + cap - 4, "...", 4);
 }
 
 __attribute__((format(printf, 3, 4))) static int fail(cx_t *c, int code, const char *fmt, ...) {
@@ -373,58 +366,6 @@ static int put_real(pb_buf_t *b, double d, bool single) {
     int n = fmt_fast(tmp, d, single);
     if (!n) n = fmt_real(tmp, sizeof tmp, single ? (double)(float)d : d, single);
     return put(b, tmp, (size_t)n);
-}
-
-static const char hexd[] = "0123456789abcdef";
-
-static int put_escape(pb_buf_t *b, uint8_t ch) {
-    switch (ch) {
-    case '"': return put(b, "\\\"", 2);
-    case '\\': return put(b, "\\\\", 2);
-    case '\n': return put(b, "\\n", 2);
-    case '\r': return put(b, "\\r", 2);
-    case '\t': return put(b, "\\t", 2);
-    case '\b': return put(b, "\\b", 2);
-    case '\f': return put(b, "\\f", 2);
-    default: {
-        char u[6] = {'\\', 'u', '0', '0', hexd[ch >> 4], hexd[ch & 15]};
-        return put(b, u, 6);
-    }
-    }
-}
-
-/* A JSON string from valid UTF-8. */
-static int put_json_str(pb_buf_t *b, const uint8_t *s, size_t n) {
-    if (pb_buf_reserve(b, n + 2)) return PB_ERR_NOMEM;
-    b->data[b->len++] = '"';
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint8_t ch = s[i];
-        if (ch >= 0x20 && ch != '"' && ch != '\\') continue;
-        if (put(b, (const char *)s + run, i - run) || put_escape(b, ch)) return PB_ERR_NOMEM;
-        run = i + 1;
-    }
-    if (put(b, (const char *)s + run, n - run) || pb_buf_putc(b, '"')) return PB_ERR_NOMEM;
-    return 0;
-}
-
-/* A JSON string of code points 0-255 from raw bytes (Avro's JSON encoding of bytes/fixed). */
-static int put_json_bytes(pb_buf_t *b, const uint8_t *s, size_t n) {
-    if (pb_buf_reserve(b, 2 * n + 2)) return PB_ERR_NOMEM;
-    b->data[b->len++] = '"';
-    for (size_t i = 0; i < n; i++) {
-        uint8_t ch = s[i];
-        if (ch >= 0x80) {
-            if (pb_buf_reserve(b, 2)) return PB_ERR_NOMEM;
-            b->data[b->len++] = (uint8_t)(0xC0 | ch >> 6);
-            b->data[b->len++] = (uint8_t)(0x80 | (ch & 0x3F));
-        } else if (ch < 0x20 || ch == '"' || ch == '\\') {
-            if (put_escape(b, ch)) return PB_ERR_NOMEM;
-        } else if (pb_buf_putc(b, ch)) {
-            return PB_ERR_NOMEM;
-        }
-    }
-    return pb_buf_putc(b, '"');
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1759,7 +1700,8 @@ static int dec_string(cx_t *c, bool is_bytes, const char *what) {
     }
     c->p += len;
     if (!c->text) return 0;
-    rc = is_bytes ? put_json_bytes(c->text, s, len) : put_json_str(c->text, s, len);
+    rc = is_bytes ? pb_jsontext_string(c->text, s, len, PB_JSONTEXT_BYTES)
+                  : pb_jsontext_string(c->text, s, len, 0);
     return rc ? nomem(c) : 0;
 }
 
@@ -1820,7 +1762,7 @@ static int dec(cx_t *c, const pb_schema_node_t *n, int depth) {
         const uint8_t *s = c->p;
         c->p += n->size;
         if (t && is_decimal(c, n)) return dec_decimal_text(c, n, s, n->size);
-        return t && put_json_bytes(t, s, n->size) ? nomem(c) : 0;
+        return t && pb_jsontext_string(t, s, n->size, PB_JSONTEXT_BYTES) ? nomem(c) : 0;
     }
     case PB_AVRO_ENUM: {
         int32_t i;
@@ -1856,7 +1798,8 @@ static int dec(cx_t *c, const pb_schema_node_t *n, int depth) {
                     if (bad != kl)
                         return fail(c, PB_ERR_INVALID, "invalid UTF-8 in map key at byte %zu", bad);
                     c->p += kl;
-                    if (t && (put_json_str(t, key, kl) || pb_buf_putc(t, ':'))) return nomem(c);
+                    if (t && (pb_jsontext_string(t, key, kl, 0) || pb_buf_putc(t, ':')))
+                        return nomem(c);
                     push_key(c, (const char *)key, kl);
                 } else {
                     push_idx(c, idx);
