@@ -497,26 +497,32 @@ static long dec_from_text(const char *s, size_t len, int precision, int scale, l
                  precision == 1 ? "" : "s", precision, scale);
         return -1;
     }
-    memset(mag, 0, sizeof mag);
+    /* Work in the last nb bytes of mag only: a value below 10^precision needs at most
+     * 0.416 * precision bytes, and nb keeps a sign byte above them (a decimal(12,2) is 8 bytes,
+     * not the whole table). */
+    size_t nb = (size_t)precision / 2 + 2;
+    if (nb > sizeof mag) nb = sizeof mag;
+    uint8_t *m = mag + sizeof mag - nb;
+    memset(m, 0, nb);
     for (size_t k = 0; k < nd; k++)
-        mag_muladd(mag, sizeof mag, (unsigned)(dig[k] - '0'));
+        mag_muladd(m, nb, (unsigned)(dig[k] - '0'));
     if (nd > 0)
         for (long k = 0; k < shift; k++)
-            mag_muladd(mag, sizeof mag, 0);
+            mag_muladd(m, nb, 0);
     if (neg) { /* two's complement: invert and add one */
         unsigned carry = 1;
-        for (size_t k = sizeof mag; k-- > 0;) {
-            unsigned v = (uint8_t)~mag[k] + carry;
-            mag[k] = (uint8_t)v;
+        for (size_t k = nb; k-- > 0;) {
+            unsigned v = (uint8_t)~m[k] + carry;
+            m[k] = (uint8_t)v;
             carry = v >> 8;
         }
     }
     /* shortest: drop leading bytes that only repeat the sign of the next one */
     size_t first = 0;
-    uint8_t fill = (mag[0] & 0x80) ? 0xff : 0x00; /* "-0" is 0 */
-    while (first + 1 < sizeof mag && mag[first] == fill && (mag[first + 1] & 0x80) == (fill & 0x80))
+    uint8_t fill = (m[0] & 0x80) ? 0xff : 0x00; /* "-0" is 0 */
+    while (first + 1 < nb && m[first] == fill && (m[first + 1] & 0x80) == (fill & 0x80))
         first++;
-    size_t n = sizeof mag - first;
+    size_t n = nb - first;
     if (want >= 0) {
         if ((size_t)want < n) {
             snprintf(why, whycap, "does not fit in fixed(%ld) (precision %d, scale %d)", want,
@@ -525,11 +531,11 @@ static long dec_from_text(const char *s, size_t len, int precision, int scale, l
         }
         if ((size_t)want > cap) goto too_many;
         memset(out, fill, (size_t)want - n);
-        memcpy(out + ((size_t)want - n), mag + first, n);
+        memcpy(out + ((size_t)want - n), m + first, n);
         return want;
     }
     if (n > cap) goto too_many;
-    memcpy(out, mag + first, n);
+    memcpy(out, m + first, n);
     return (long)n;
 syntax:
     snprintf(why, whycap,
