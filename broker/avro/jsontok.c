@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsontext.h"
+
 typedef struct parser {
     pb_jsontok_t *tk;
     const char *start, *p, *end;
@@ -82,30 +84,7 @@ static int hex4(const char *p, const char *end) {
 }
 
 size_t pb_jsontok_utf8_seq(const unsigned char *p, const unsigned char *end) {
-    unsigned b = p[0];
-    size_t k;
-    uint32_t cp;
-    if (b >= 0xC2 && b <= 0xDF) {
-        k = 1;
-        cp = b & 0x1F;
-    } else if (b >= 0xE0 && b <= 0xEF) {
-        k = 2;
-        cp = b & 0x0F;
-    } else if (b >= 0xF0 && b <= 0xF4) {
-        k = 3;
-        cp = b & 0x07;
-    } else {
-        return 0;
-    }
-    if ((size_t)(end - p) <= k) return 0;
-    for (size_t j = 1; j <= k; j++) {
-        if ((p[j] & 0xC0) != 0x80) return 0;
-        cp = cp << 6 | (p[j] & 0x3F);
-    }
-    if ((k == 1 && cp < 0x80) || (k == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-        (k == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
-        return 0;
-    return k + 1;
+    return pb_jsontext_utf8_len(p, (size_t)(end - p));
 }
 
 static size_t utf8_put(char *o, uint32_t cp) {

@@ -24,7 +24,7 @@
 
 #include "api.h"
 #include "http.h"
-#include "jsontok.h"
+#include "jsontext.h"
 #include "loop.h"
 
 #define MAX_INPUT 16384
@@ -36,7 +36,7 @@ static pb_http_t *server;
 static int utf8_ok(const char *s) {
     const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
     while (p < end) {
-        size_t n = *p < 0x80 ? 1 : pb_jsontok_utf8_seq(p, end);
+        size_t n = pb_jsontext_utf8_len(p, (size_t)(end - p));
         if (!n) return 0;
         p += n;
     }
