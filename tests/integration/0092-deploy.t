@@ -7,7 +7,7 @@
 # its structure is checked (0094 runs its HEALTHCHECK, ENV and CMD against the installed tree).
 . "$(dirname "$0")/lib.sh"
 node tests/js/deploy_check.mjs deploy/kubernetes/portbroker.yaml | grep -v '^1\.\.' | sed 's/^\(not \)\{0,1\}ok [0-9]* /\1ok /' >"$T/k8s.tap"
-plan $(( $(grep -c '^\(not \)\{0,1\}ok' "$T/k8s.tap") + 11 ))
+plan $(( $(grep -c '^\(not \)\{0,1\}ok' "$T/k8s.tap") + 12 ))
 while IFS= read -r l; do
   case "$l" in "ok - "*) ok "${l#ok - }";; "not ok - "*) not_ok "${l#not ok - }";; "#"*) echo "$l";; esac
 done <"$T/k8s.tap"
