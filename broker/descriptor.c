@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "compat.h"
+#include "jsontext.h"
 #include "schema.h"
 
 #define PATH_BUF 512
@@ -43,16 +44,7 @@ typedef struct {
 
 static size_t push(ctx_t *c, const char *key) {
     size_t old = c->len;
-    if (c->len + 1 < sizeof c->path) c->path[c->len++] = '/';
-    for (const char *k = key; *k && c->len + 2 < sizeof c->path; k++) {
-        if (*k == '~' || *k == '/') { /* RFC 6901 escapes */
-            c->path[c->len++] = '~';
-            c->path[c->len++] = *k == '~' ? '0' : '1';
-        } else {
-            c->path[c->len++] = *k;
-        }
-    }
-    c->path[c->len] = '\0';
+    c->len = pb_jsontext_pointer_push_to(c->path, sizeof c->path, c->len, key, strlen(key));
     return old;
 }
 

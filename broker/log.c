@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jsontext.h"
+
 static pb_log_level_t cur_level = PB_LOG_INFO;
 static int cur_json;
 static const char *names[] = {"error", "warn", "info", "debug"};
@@ -37,24 +39,6 @@ int pb_log_level_parse(const char *s) {
     return -1;
 }
 
-/* Append s to out as a JSON string body (no quotes), escaping what JSON requires. */
-static size_t json_escape(char *out, size_t cap, const char *s) {
-    size_t n = 0;
-    for (; *s && n + 7 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            out[n++] = '\\';
-            out[n++] = (char)c;
-        } else if (c < 0x20) {
-            n += (size_t)snprintf(out + n, cap - n, "\\u%04x", c);
-        } else {
-            out[n++] = (char)c;
-        }
-    }
-    out[n] = '\0';
-    return n;
-}
-
 static void vwrite(pb_log_level_t level, const char *facility, const char *fmt, va_list ap) {
     char msg[2048], line[4608], ts[40];
     struct timespec now;
@@ -71,7 +55,8 @@ static void vwrite(pb_log_level_t level, const char *facility, const char *fmt, 
     int n;
     if (cur_json) {
         char esc[4200];
-        json_escape(esc, sizeof esc, msg);
+        /* Cut at a whole character when the escaped text is longer than esc. */
+        pb_jsontext_escape_to(esc, sizeof esc, msg, ml, 0, NULL);
         n = snprintf(line, sizeof line,
                      "{\"ts\":\"%s\",\"level\":\"%s\",\"facility\":\"%s\",\"msg\":\"%s\"}\n", ts,
                      names[level], facility, esc);

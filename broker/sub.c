@@ -24,6 +24,7 @@
 #include "codec.h"
 #include "gzip.h"
 #include "jobs.h"
+#include "jsontext.h"
 #include "log.h"
 #include "metrics.h"
 #include "timefmt.h"
@@ -159,56 +160,9 @@ int pb_sub_format_cursor(const pb_kafka_tp_t *c, size_t n, pb_buf_t *out) {
     return 0;
 }
 
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 when it is not one. */
-static size_t utf8_len(const uint8_t *s, size_t n) {
-    uint8_t c = s[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF)
-        len = 3, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4)
-        len = 4, cp = c & 0x07;
-    else
-        return 0;
-    if (n < len) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-        return 0;
-    return len;
-}
-
-int pb_sub_json_string(pb_buf_t *out, const void *p, size_t n) {
-    const uint8_t *s = p;
-    int rc = pb_buf_putc(out, '"');
-    for (size_t i = 0; i < n && !rc;) {
-        uint8_t c = s[i];
-        if (c == '"' || c == '\\') {
-            rc = pb_buf_putc(out, '\\') || pb_buf_putc(out, c);
-            i++;
-        } else if (c < 0x20) {
-            rc = pb_buf_printf(out, "\\u%04x", c) < 0;
-            i++;
-        } else {
-            size_t l = utf8_len(s + i, n - i);
-            if (l) {
-                rc = pb_buf_append(out, s + i, l);
-                i += l;
-            } else { /* a byte that is not UTF-8: its code point, as Avro JSON writes bytes */
-                rc = pb_buf_putc(out, (uint8_t)(0xC0 | (c >> 6))) ||
-                     pb_buf_putc(out, (uint8_t)(0x80 | (c & 0x3F)));
-                i++;
-            }
-        }
-    }
-    if (!rc) rc = pb_buf_putc(out, '"');
-    return rc ? PB_ERR_NOMEM : 0;
+/* s[0..n) as a JSON string (jsontext's text rule: bytes that are not UTF-8 as U+0080..U+00FF). */
+static int json_str(pb_buf_t *out, const void *s, size_t n) {
+    return pb_jsontext_string(out, s, n, 0);
 }
 
 /* The decoded value, or an "error" member saying why there is none. */
@@ -242,7 +196,7 @@ static int render_value(const pb_registry_t *reg, const pb_kafka_record_t *rec, 
         pb_err_prefix(&err, "not a Confluent wire frame: ");
     }
     int rc = pb_buf_puts(out, "\"value\":null,\"error\":");
-    if (!rc) rc = pb_sub_json_string(out, err.msg, strlen(err.msg));
+    if (!rc) rc = json_str(out, err.msg, strlen(err.msg));
     *schema_id = id;
     return rc ? PB_ERR_NOMEM : 0;
 }
@@ -259,8 +213,7 @@ int pb_sub_render(const pb_registry_t *reg, const pb_kafka_record_t *rec, int ss
     if (!rc)
         rc = pb_buf_printf(out, "{\"partition\":%" PRId32 ",\"offset\":%" PRId64 ",\"key\":",
                            rec->partition, rec->offset) < 0;
-    if (!rc)
-        rc = rec->key ? pb_sub_json_string(out, rec->key, rec->klen) : pb_buf_puts(out, "null");
+    if (!rc) rc = rec->key ? json_str(out, rec->key, rec->klen) : pb_buf_puts(out, "null");
     uint32_t sid = 0;
     if (!rc) rc = pb_buf_putc(out, ',') || render_value(reg, rec, avro, out, &sid);
     if (!rc) rc = pb_buf_puts(out, ",\"headers\":{");
@@ -270,9 +223,9 @@ int pb_sub_render(const pb_registry_t *reg, const pb_kafka_record_t *rec, int ss
     int64_t event_ms = -1;
     for (size_t i = 0; !rc && pb_kafka_record_header(rec, i, &name, &val, &vlen) == 0; i++) {
         if (i) rc = pb_buf_putc(out, ',');
-        if (!rc) rc = pb_sub_json_string(out, name, strlen(name));
+        if (!rc) rc = json_str(out, name, strlen(name));
         if (!rc) rc = pb_buf_putc(out, ':');
-        if (!rc) rc = val ? pb_sub_json_string(out, val, vlen) : pb_buf_puts(out, "null");
+        if (!rc) rc = val ? json_str(out, val, vlen) : pb_buf_puts(out, "null");
         if (val && !strcmp(name, "ce_time")) pb_timefmt_parse(val, vlen, &event_ms, NULL);
     }
     if (!rc)
@@ -617,11 +570,8 @@ static void end_with_event(stream_t *st, const char *reason, const char *message
     if (st->req && !st->gone) {
         pb_buf_t ev = {0};
         int rc = st->prm.sse ? pb_buf_puts(&ev, "event: end\ndata: ") : 0;
-        if (!rc)
-            rc = pb_buf_puts(&ev, "{\"end\":") || pb_sub_json_string(&ev, reason, strlen(reason));
-        if (!rc)
-            rc = pb_buf_puts(&ev, ",\"message\":") ||
-                 pb_sub_json_string(&ev, message, strlen(message));
+        if (!rc) rc = pb_buf_puts(&ev, "{\"end\":") || json_str(&ev, reason, strlen(reason));
+        if (!rc) rc = pb_buf_puts(&ev, ",\"message\":") || json_str(&ev, message, strlen(message));
         if (!rc) rc = pb_buf_printf(&ev, ",\"records\":%" PRIu64 "}\n", st->records);
         if (!rc && st->prm.sse) rc = pb_buf_putc(&ev, '\n');
         write_out(st); /* records rendered and not yet written go first */

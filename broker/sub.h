@@ -125,8 +125,4 @@ int pb_sub_format_cursor(const pb_kafka_tp_t *c, size_t n, pb_buf_t *out);
 int pb_sub_render(const pb_registry_t *reg, const pb_kafka_record_t *rec, int sse, int avro,
                   pb_buf_t *out);
 
-/* Append s[0..n) as a JSON string literal (quotes included). Invalid UTF-8 bytes become the code
- * points U+0080..U+00FF, as Avro's JSON encoding of bytes does. */
-int pb_sub_json_string(pb_buf_t *out, const void *s, size_t n);
-
 #endif

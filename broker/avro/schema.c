@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "jsontext.h"
 
 #define DEFAULT_MAX_DEPTH 512 /* nesting of a default value being checked */
 
@@ -196,34 +197,6 @@ const char *pb_schema_json_kind(const json_t *v) {
     return "?";
 }
 
-/* Append one RFC 6901 reference token ("~" -> "~0", "/" -> "~1") after a "/"; keeps a NUL after
- * the data. */
-static int pointer_push(pb_buf_t *b, const char *tok, size_t len) {
-    int rc = pb_buf_putc(b, '/');
-    for (size_t i = 0; !rc && i < len; i++) {
-        if (tok[i] == '~')
-            rc = pb_buf_append(b, "~0", 2);
-        else if (tok[i] == '/')
-            rc = pb_buf_append(b, "~1", 2);
-        else
-            rc = pb_buf_putc(b, (uint8_t)tok[i]);
-    }
-    if (!rc) rc = pb_buf_reserve(b, 1);
-    if (!rc) b->data[b->len] = '\0';
-    return rc;
-}
-
-static int pointer_push_index(pb_buf_t *b, size_t i) {
-    char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "%zu", i);
-    return pointer_push(b, tmp, (size_t)n);
-}
-
-static void pointer_pop(pb_buf_t *b, size_t len) {
-    b->len = len;
-    if (b->data) b->data[len] = '\0';
-}
-
 /* The pointer for a message: "(root)" for the root; a very long one keeps its head and tail so
  * the reason still fits in a pb_err_t. */
 #define POINTER_MAX 160
@@ -362,11 +335,11 @@ static int check_value(dcheck_t *c, const pb_schema_node_t *n, const json_t *v, 
         json_t *e;
         json_array_foreach(v, i, e) {
             size_t mark = c->path.len;
-            if (pointer_push_index(&c->path, i))
+            if (pb_jsontext_pointer_push_index(&c->path, i))
                 return pb_err_set(c->err, PB_ERR_NOMEM, "out of memory");
             int rc = check_value(c, n->items, e, depth + 1, 0);
             if (rc) return rc;
-            pointer_pop(&c->path, mark);
+            pb_jsontext_pointer_pop(&c->path, mark);
         }
         return 0;
     }
@@ -376,11 +349,11 @@ static int check_value(dcheck_t *c, const pb_schema_node_t *n, const json_t *v, 
         json_t *e;
         json_object_foreach((json_t *)v, k, e) {
             size_t mark = c->path.len;
-            if (pointer_push(&c->path, k, strlen(k)))
+            if (pb_jsontext_pointer_push(&c->path, k, strlen(k)))
                 return pb_err_set(c->err, PB_ERR_NOMEM, "out of memory");
             int rc = check_value(c, n->items, e, depth + 1, 0);
             if (rc) return rc;
-            pointer_pop(&c->path, mark);
+            pb_jsontext_pointer_pop(&c->path, mark);
         }
         return 0;
     }
@@ -398,13 +371,13 @@ static int check_value(dcheck_t *c, const pb_schema_node_t *n, const json_t *v, 
                 return dfail(c, PB_ERR_INVALID,
                              "invalid default for %s%s: missing field \"%s\", which has no default",
                              label, why, f->name);
-            if (fv && pointer_push(&c->path, f->name, strlen(f->name)))
+            if (fv && pb_jsontext_pointer_push(&c->path, f->name, strlen(f->name)))
                 return pb_err_set(c->err, PB_ERR_NOMEM, "out of memory");
             /* A missing field takes its own default, as in Java; errors then point at the record
              * value. */
             int rc = check_value(c, f->type, fv ? fv : f->default_value, depth + 1, 0);
             if (rc) return rc;
-            pointer_pop(&c->path, mark);
+            pb_jsontext_pointer_pop(&c->path, mark);
         }
         return 0;
     }
@@ -517,12 +490,12 @@ static int fail_at(parser_t *p, const char *key, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static int fail_at(parser_t *p, const char *key, int code, const char *fmt, ...) {
     size_t mark = p->path.len;
-    if (pointer_push(&p->path, key, strlen(key))) return nomem(p);
+    if (pb_jsontext_pointer_push(&p->path, key, strlen(key))) return nomem(p);
     va_list ap;
     va_start(ap, fmt);
     int rc = vfail_at(&p->path, p->err, code, fmt, ap);
     va_end(ap);
-    pointer_pop(&p->path, mark);
+    pb_jsontext_pointer_pop(&p->path, mark);
     return rc;
 }
 
@@ -530,13 +503,14 @@ static int fail_at_index(parser_t *p, const char *key, size_t i, int code, const
     __attribute__((format(printf, 5, 6)));
 static int fail_at_index(parser_t *p, const char *key, size_t i, int code, const char *fmt, ...) {
     size_t mark = p->path.len;
-    if (pointer_push(&p->path, key, strlen(key)) || pointer_push_index(&p->path, i))
+    if (pb_jsontext_pointer_push(&p->path, key, strlen(key)) ||
+        pb_jsontext_pointer_push_index(&p->path, i))
         return nomem(p);
     va_list ap;
     va_start(ap, fmt);
     int rc = vfail_at(&p->path, p->err, code, fmt, ap);
     va_end(ap);
-    pointer_pop(&p->path, mark);
+    pb_jsontext_pointer_pop(&p->path, mark);
     return rc;
 }
 
@@ -794,10 +768,10 @@ static int parse_field(parser_t *p, const json_t *fj, pb_schema_node_t *rec, str
     const json_t *type_j = json_object_get(fj, "type");
     if (!type_j) return fail(p, PB_ERR_INVALID, "field \"%s\" requires \"type\"", name);
     size_t mark = p->path.len;
-    if (pointer_push(&p->path, "type", 4)) return nomem(p);
+    if (pb_jsontext_pointer_push(&p->path, "type", 4)) return nomem(p);
     f->type = parse_node(p, type_j, rec->namespace_);
     if (!f->type) return p->err->code;
-    pointer_pop(&p->path, mark);
+    pb_jsontext_pointer_pop(&p->path, mark);
     const json_t *doc = json_object_get(fj, "doc");
     if (json_is_string(doc) && !(f->doc = dupjstr(doc, &f->doc_len))) return nomem(p);
     const json_t *order = json_object_get(fj, "order");
@@ -857,12 +831,13 @@ static int parse_record(parser_t *p, const json_t *j, pb_schema_node_t *n) {
     json_t *fj;
     json_array_foreach(fields, i, fj) {
         size_t mark = p->path.len;
-        if (pointer_push(&p->path, "fields", 6) || pointer_push_index(&p->path, i)) {
+        if (pb_jsontext_pointer_push(&p->path, "fields", 6) ||
+            pb_jsontext_pointer_push_index(&p->path, i)) {
             rc = nomem(p);
             goto done;
         }
         if ((rc = parse_field(p, fj, n, &seen))) goto done;
-        pointer_pop(&p->path, mark);
+        pb_jsontext_pointer_pop(&p->path, mark);
     }
 done:
     strmap_free(&seen);
@@ -1035,12 +1010,12 @@ static pb_schema_node_t *parse_object(parser_t *p, const json_t *j, const char *
         }
         if (!(n = node_new(p, is_array ? PB_AVRO_ARRAY : PB_AVRO_MAP))) return NULL;
         size_t mark = p->path.len;
-        if (pointer_push(&p->path, key, strlen(key))) {
+        if (pb_jsontext_pointer_push(&p->path, key, strlen(key))) {
             nomem(p);
             return NULL;
         }
         if (!(n->items = parse_node(p, sub, ns))) return NULL;
-        pointer_pop(&p->path, mark);
+        pb_jsontext_pointer_pop(&p->path, mark);
     } else {
         /* Java accepts {"type": "SomeDefinedName"} as a reference (current namespace only) and
          * ignores the other attributes. */
@@ -1076,7 +1051,7 @@ static pb_schema_node_t *parse_union(parser_t *p, const json_t *j, const char *n
     json_t *e;
     json_array_foreach(j, i, e) {
         size_t mark = p->path.len;
-        if (pointer_push_index(&p->path, i)) goto oom;
+        if (pb_jsontext_pointer_push_index(&p->path, i)) goto oom;
         pb_schema_node_t *b = parse_node(p, e, ns);
         if (!b) goto fail;
         if (b->type == PB_AVRO_UNION) {
@@ -1091,7 +1066,7 @@ static pb_schema_node_t *parse_union(parser_t *p, const json_t *j, const char *n
         }
         if (strmap_put(&seen, branch_key(b), (void *)(uintptr_t)(i + 1))) goto oom;
         n->branches[n->n_branches++] = b;
-        pointer_pop(&p->path, mark);
+        pb_jsontext_pointer_pop(&p->path, mark);
     }
     strmap_free(&seen);
     return n;
