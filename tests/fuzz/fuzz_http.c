@@ -50,7 +50,7 @@ static void handle(pb_http_req_t *r, void *arg) {
     char param[256];
     for (size_t i = 0; i < pb_api_route_count(); i++) {
         const pb_api_route_t *rt = pb_api_route_at(i);
-        const char *p = rt->registry ? pb_http_raw_path(r) : pb_http_path(r);
+        const char *p = rt->flags & PB_API_SR ? pb_http_raw_path(r) : pb_http_path(r);
         if (pb_api_route_match(rt, p, "com.acme", param, sizeof param)) {
             if (!memchr(param, '\0', sizeof param)) abort();
             n++;
