@@ -11,7 +11,7 @@
 #   --encoding`), is stored byte for byte as the original (keys and values).
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
-plan 20
+plan 21
 NS=urn:dpds:com.acme:dataproducts
 ORD=$NS:shop:1:outputports:orders
 CNT=$NS:shop:1:outputports:counts
@@ -123,6 +123,16 @@ is "records i, i+5 and i+10 hold the same key and value bytes" \
 "$PB_BIN" publish "$ORD" --url "$B_URL" --encoding xml </dev/null >"$T/bad.out" 2>&1
 like "publish --encoding xml: exit 2 naming json, avro" "$? $(cat "$T/bad.out")" \
   "^2 portbroker publish: --encoding: 'xml' is not one of json, avro"
+
+# ---- a key its port's schema cannot read (another producer wrote it): its bytes as a string ----
+$PY -c 'import sys; from confluent_kafka import Producer
+p = Producer({"bootstrap.servers": sys.argv[1]})
+p.produce("com.acme.shop.v1.counts", key=b"\x80", value=b"x", headers=[("ce_source", sys.argv[2].encode())])
+sys.exit(0 if p.flush(20) == 0 else 1)' "$BROKERS" "$CNT" || bail "python produce failed"
+http GET "$B_URL/v1/ports/$CNT/sample?limit=3"
+is "sample: a long key that does not decode (0x80, a cut varint) is the string U+0080, the others decode" \
+  "$HTTP_STATUS $(jq -c '[.records[].key | if type == "string" then explode else . end]' <<<"$HTTP_BODY")" \
+  '200 [[128],-7,42]'
 
 stop_pid "$B_PID" 15
 is "broker stops cleanly" "$STOP_RC" 0
