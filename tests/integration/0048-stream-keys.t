@@ -11,7 +11,7 @@
 #   --encoding`), is stored byte for byte as the original (keys and values).
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
-plan 21
+plan 22
 NS=urn:dpds:com.acme:dataproducts
 ORD=$NS:shop:1:outputports:orders
 CNT=$NS:shop:1:outputports:counts
@@ -73,6 +73,9 @@ is "python3-avro: the union values as written" \
   "$(jq -sc '[.[].value.u]' "$T/k1.jsonl")" \
   '["2026-11-21T09:15:30.123000+00:00","2.56","2025-11-22","00000000-0000-4000-9000-000000000004",null]'
 is "python3-avro: the long keys" "$(topic counts '"long"' 2 | jq -sc '[.[].key]')" '[42,-7]'
+is "kcat: the long keys are bare Avro varints (42 -> 0x54, -7 -> 0x0d), no Confluent frame" \
+  "$(timeout 30 kcat -b "$BROKERS" -C -t com.acme.shop.v1.counts -o beginning -c 2 -e -f '%K %k\n' 2>/dev/null | od -An -c | tr -s ' \n' ' ')" \
+  ' 1 T \n 1 \r \n '
 
 # ---- the subscriber's stream decodes the keys ----
 poll "$IN_ORD" 5 "" "$T/nat.ndjson"
