@@ -259,7 +259,7 @@ static void product_topics_done(void *arg, int rc, const pb_err_t *terr, int can
         pb_api_reply_error(pp->req, 503, 50001, "cannot create the topics of %s: %s", pp->urn,
                            terr->msg);
     } else if ((code = pb_registry_record_product_put(&rec, pp->reqid, pp->p, &err))) {
-        pb_api_reply_error(pp->req, pb_registry_http_status(code), code, "%s", err.msg);
+        pb_api_reply_error(pp->req, pb_sr_http_status(code), code, "%s", err.msg);
     } else {
         start_v1_write(pp->b, pp->req, pp->reqid, &rec, 0);
     }
@@ -335,7 +335,7 @@ static void h_product_write(pb_broker_t *b, pb_http_req_t *req, const char *id) 
         goto cleanup;
     }
     if (code) {
-        pb_api_reply_error(req, pb_registry_http_status(code), code, "%s", err.msg);
+        pb_api_reply_error(req, pb_sr_http_status(code), code, "%s", err.msg);
     } else {
         start_v1_write(b, req, reqid, &rec, 0);
     }
@@ -432,7 +432,7 @@ static void h_subscription_put(pb_broker_t *b, pb_http_req_t *req, const char *r
     int code = pb_registry_record_bind(&rec, reqid, from, to, reader, reader ? strlen(reader) : 0,
                                        start, &err);
     if (code) {
-        pb_api_reply_error(req, pb_registry_http_status(code), code, "subscription: %s", err.msg);
+        pb_api_reply_error(req, pb_sr_http_status(code), code, "subscription: %s", err.msg);
         goto cleanup;
     }
     start_v1_write(b, req, reqid, &rec, 1);
@@ -472,7 +472,7 @@ static void h_subscription(pb_broker_t *b, pb_http_req_t *req, const char *id) {
     pb_id_uuid4(reqid);
     int code = pb_registry_record_unbind(&rec, reqid, bd->id, &err);
     if (code) {
-        pb_api_reply_error(req, pb_registry_http_status(code), code, "%s", err.msg);
+        pb_api_reply_error(req, pb_sr_http_status(code), code, "%s", err.msg);
     } else {
         start_v1_write(b, req, reqid, &rec, 0);
     }
@@ -545,18 +545,18 @@ static void on_write_done(void *ctx, const pb_registry_result_t *res, int code, 
         json_t *o = json_pack("{s:i,s:s}", "error_code", res->error_code, "message",
                               res->message ? res->message : "");
         if (res->body) json_object_set(o, "details", res->body);
-        pb_api_reply_json(w->req, res->status, o);
+        pb_api_reply_json(w->req, pb_sr_http_status(res->error_code), o);
     } else if (w->bind && pb_registry_binding(reg(w->b), res->id)) {
-        pb_api_reply_json(w->req, res->status ? res->status : 200,
+        pb_api_reply_json(w->req, res->created ? 201 : 200,
                           binding_json(w->b, pb_registry_binding(reg(w->b), res->id)));
     } else if (res->body) {
-        pb_api_reply_json(w->req, res->status ? res->status : 200, json_incref(res->body));
+        pb_api_reply_json(w->req, res->created ? 201 : 200, json_incref(res->body));
     } else if (res->op == PB_REGISTRY_OP_REGISTER) {
         pb_api_reply_json(w->req, res->existed ? 200 : 201,
                           json_pack("{s:i,s:i,s:b}", "id", res->id, "version", res->version,
                                     "existed", res->existed));
     } else {
-        pb_api_reply_json(w->req, res->status ? res->status : 200, json_pack("{s:b}", "ok", 1));
+        pb_api_reply_json(w->req, res->created ? 201 : 200, json_pack("{s:b}", "ok", 1));
     }
     free(w);
 }
@@ -635,7 +635,7 @@ static void port_schemas_post(pb_broker_t *b, pb_http_req_t *req, const pb_port_
     int code = pb_registry_record_register(&rec, reqid, port->subject, text, strlen(text), &err);
     free(text);
     if (code) {
-        pb_api_reply_error(req, pb_registry_http_status(code), code, "%s", err.msg);
+        pb_api_reply_error(req, pb_sr_http_status(code), code, "%s", err.msg);
     } else {
         start_v1_write(b, req, reqid, &rec, 0);
     }
@@ -653,7 +653,7 @@ static void port_impact(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *por
     int code = pb_registry_impact(reg(b), port->fqn, text, strlen(text), &out, &err);
     free(text);
     if (code)
-        pb_api_reply_error(req, pb_registry_http_status(code), code, "%s", err.msg);
+        pb_api_reply_error(req, pb_sr_http_status(code), code, "%s", err.msg);
     else
         pb_api_reply_json(req, 200, out);
 }
@@ -741,6 +741,8 @@ static void h_sr(pb_broker_t *b, pb_http_req_t *req, const char *arg) {
 #define GET_ (M(GET) | M(HEAD))
 #define J PB_API_MEDIA_JSON
 #define JN (PB_API_MEDIA_JSON | PB_API_MEDIA_NDJSON)
+#define RP PB_API_REPLAYED
+#define SR (PB_API_SR | PB_API_REPLAYED)
 /* Every route the server has, in match order (the first whose template and method match wins;
  * where a path matches but no method does, the answer is 405 with the methods it has). A template
  * is literal segments and {params}: {port} and {product} take a URN or a short form (one or more
@@ -755,40 +757,40 @@ static const struct route {
     {{GET_, "/readyz", PB_API_OPEN, 0, 0, "readiness: registry replayed and Kafka reachable"},
      h_readyz},
     {{GET_, "/metrics", PB_API_METRICS, 0, 0, "Prometheus metrics"}, pb_exporter_handle},
-    {{GET_, "/v1/products", PB_API_READ, 0, 0, "list data products"}, h_products},
-    {{GET_, "/v1/products/{product}", PB_API_READ, 0, 0, "a product and its descriptor"},
+    {{GET_, "/v1/products", PB_API_READ, 0, RP, "list data products"}, h_products},
+    {{GET_, "/v1/products/{product}", PB_API_READ, 0, RP, "a product and its descriptor"},
      h_product},
-    {{M(PUT) | M(DELETE), "/v1/products/{product}", PB_API_PRODUCT_OWNER, J, 0,
+    {{M(PUT) | M(DELETE), "/v1/products/{product}", PB_API_PRODUCT_OWNER, J, RP,
       "store (PUT, a descriptor) or remove (DELETE) a product"},
      h_product_write},
-    {{GET_, "/v1/ports", PB_API_READ, 0, 0, "list ports"}, h_ports},
-    {{M(POST), "/v1/ports/{port}/schemas", PB_API_OUTPUT_OWNER, J, 0,
+    {{GET_, "/v1/ports", PB_API_READ, 0, RP, "list ports"}, h_ports},
+    {{M(POST), "/v1/ports/{port}/schemas", PB_API_OUTPUT_OWNER, J, RP,
       "register a schema version on an output port"},
      h_port_schemas},
-    {{M(POST), "/v1/ports/{port}/impact", PB_API_READ, J, 0,
+    {{M(POST), "/v1/ports/{port}/impact", PB_API_READ, J, RP,
       "dry run: which levels and subscribers a candidate schema would break"},
      h_port_impact},
-    {{M(POST), "/v1/ports/{port}/records", PB_API_OUTPUT_OWNER, JN, 0,
+    {{M(POST), "/v1/ports/{port}/records", PB_API_OUTPUT_OWNER, JN, RP,
       "publish records to an output port"},
      h_port_publish},
-    {{GET_, "/v1/ports/{port}/records", PB_API_INPUT_OWNER, 0, 0,
+    {{GET_, "/v1/ports/{port}/records", PB_API_INPUT_OWNER, 0, RP,
       "stream an input port's records (ndjson or SSE)"},
      h_port_stream},
-    {{M(POST), "/v1/ports/{port}/cursors", PB_API_INPUT_OWNER, J, 0,
+    {{M(POST), "/v1/ports/{port}/cursors", PB_API_INPUT_OWNER, J, RP,
       "commit an input port's stream cursors"},
      h_port_cursors},
-    {{GET_, "/v1/ports/{port}/sample", PB_API_PORT_OWNER, 0, 0,
+    {{GET_, "/v1/ports/{port}/sample", PB_API_PORT_OWNER, 0, RP,
       "the port's most recent records (sample data)"},
      h_port_sample},
-    {{GET_, "/v1/ports/{port}", PB_API_READ, 0, 0, "a port"}, h_port},
-    {{GET_, "/v1/subscriptions", PB_API_READ, 0, 0, "list bindings"}, h_subscriptions},
-    {{M(PUT), "/v1/subscriptions", PB_API_SUBSCRIPTION, J, 0,
+    {{GET_, "/v1/ports/{port}", PB_API_READ, 0, RP, "a port"}, h_port},
+    {{GET_, "/v1/subscriptions", PB_API_READ, 0, RP, "list bindings"}, h_subscriptions},
+    {{M(PUT), "/v1/subscriptions", PB_API_SUBSCRIPTION, J, RP,
       "bind an input port to an output port"},
      h_subscription_put},
-    {{GET_, "/v1/subscriptions/{id}/stats", PB_API_READ, 0, 0, "a binding's lag per partition"},
+    {{GET_, "/v1/subscriptions/{id}/stats", PB_API_READ, 0, RP, "a binding's lag per partition"},
      h_subscription_stats},
-    {{GET_, "/v1/subscriptions/{id}", PB_API_READ, 0, 0, "a binding"}, h_subscription},
-    {{M(DELETE), "/v1/subscriptions/{id}", PB_API_SUBSCRIPTION, 0, 0, "remove a binding"},
+    {{GET_, "/v1/subscriptions/{id}", PB_API_READ, 0, RP, "a binding"}, h_subscription},
+    {{M(DELETE), "/v1/subscriptions/{id}", PB_API_SUBSCRIPTION, 0, RP, "remove a binding"},
      h_subscription},
     {{GET_, "/v1/status", PB_API_READ, 0, 0, "the dashboard's JSON"}, pb_ops_h_status},
     {{GET_, "/v1/lineage", PB_API_READ, 0, 0, "the product and port graph"}, pb_ops_h_lineage},
@@ -800,48 +802,48 @@ static const struct route {
     {{GET_, "/dashboard.css", PB_API_READ, 0, 0, "the console's style"}, pb_ops_h_dashboard_css},
     {{GET_, "/dashboard.svg", PB_API_READ, 0, 0, "the console's icon"}, pb_ops_h_dashboard_svg},
     /* Schema Registry–compatible API (DESIGN §5). */
-    {{M(GET), "/subjects", PB_API_READ, 0, 1, "list subjects"}, h_sr},
-    {{M(POST), "/subjects/{subject}", PB_API_READ, J, 1, "look a schema up in a subject"}, h_sr},
-    {{M(DELETE), "/subjects/{subject}", PB_API_ADMIN, 0, 1, "delete a subject"}, h_sr},
-    {{M(GET), "/subjects/{subject}/versions", PB_API_READ, 0, 1, "a subject's versions"}, h_sr},
-    {{M(POST), "/subjects/{subject}/versions", PB_API_SUBJECT_OWNER, J, 1,
+    {{M(GET), "/subjects", PB_API_READ, 0, SR, "list subjects"}, h_sr},
+    {{M(POST), "/subjects/{subject}", PB_API_READ, J, SR, "look a schema up in a subject"}, h_sr},
+    {{M(DELETE), "/subjects/{subject}", PB_API_ADMIN, 0, SR, "delete a subject"}, h_sr},
+    {{M(GET), "/subjects/{subject}/versions", PB_API_READ, 0, SR, "a subject's versions"}, h_sr},
+    {{M(POST), "/subjects/{subject}/versions", PB_API_SUBJECT_OWNER, J, SR,
       "register a schema under a subject"},
      h_sr},
-    {{M(GET), "/subjects/{subject}/versions/{version}", PB_API_READ, 0, 1, "a version"}, h_sr},
-    {{M(DELETE), "/subjects/{subject}/versions/{version}", PB_API_ADMIN, 0, 1, "delete a version"},
+    {{M(GET), "/subjects/{subject}/versions/{version}", PB_API_READ, 0, SR, "a version"}, h_sr},
+    {{M(DELETE), "/subjects/{subject}/versions/{version}", PB_API_ADMIN, 0, SR, "delete a version"},
      h_sr},
-    {{M(GET), "/subjects/{subject}/versions/{version}/schema", PB_API_READ, 0, 1,
+    {{M(GET), "/subjects/{subject}/versions/{version}/schema", PB_API_READ, 0, SR,
       "a version's schema text"},
      h_sr},
-    {{M(GET), "/subjects/{subject}/versions/{version}/referencedby", PB_API_READ, 0, 1,
+    {{M(GET), "/subjects/{subject}/versions/{version}/referencedby", PB_API_READ, 0, SR,
       "ids of schemas that reference a version"},
      h_sr},
-    {{M(GET), "/schemas", PB_API_READ, 0, 1,
+    {{M(GET), "/schemas", PB_API_READ, 0, SR,
       "schema versions (?subjectPrefix, ?latestOnly, ?deleted, ?offset, ?limit)"},
      h_sr},
-    {{M(GET), "/schemas/types", PB_API_READ, 0, 1, "schema types"}, h_sr},
-    {{M(GET), "/schemas/ids/{id}", PB_API_READ, 0, 1, "a schema by id"}, h_sr},
-    {{M(GET), "/schemas/ids/{id}/schema", PB_API_READ, 0, 1, "a schema's text by id"}, h_sr},
-    {{M(GET), "/schemas/ids/{id}/versions", PB_API_READ, 0, 1, "subject-versions of an id"}, h_sr},
-    {{M(GET), "/schemas/ids/{id}/subjects", PB_API_READ, 0, 1, "subjects of an id"}, h_sr},
-    {{M(POST), "/compatibility/subjects/{subject}/versions", PB_API_READ, J, 1,
+    {{M(GET), "/schemas/types", PB_API_READ, 0, SR, "schema types"}, h_sr},
+    {{M(GET), "/schemas/ids/{id}", PB_API_READ, 0, SR, "a schema by id"}, h_sr},
+    {{M(GET), "/schemas/ids/{id}/schema", PB_API_READ, 0, SR, "a schema's text by id"}, h_sr},
+    {{M(GET), "/schemas/ids/{id}/versions", PB_API_READ, 0, SR, "subject-versions of an id"}, h_sr},
+    {{M(GET), "/schemas/ids/{id}/subjects", PB_API_READ, 0, SR, "subjects of an id"}, h_sr},
+    {{M(POST), "/compatibility/subjects/{subject}/versions", PB_API_READ, J, SR,
       "test a schema against a subject's versions"},
      h_sr},
-    {{M(POST), "/compatibility/subjects/{subject}/versions/{version}", PB_API_READ, J, 1,
+    {{M(POST), "/compatibility/subjects/{subject}/versions/{version}", PB_API_READ, J, SR,
       "test a schema against one version"},
      h_sr},
-    {{M(GET), "/config", PB_API_READ, 0, 1, "the global compatibility level"}, h_sr},
-    {{M(PUT), "/config", PB_API_ADMIN, J, 1, "set the global compatibility level"}, h_sr},
-    {{M(GET), "/config/{subject}", PB_API_READ, 0, 1, "a subject's compatibility level"}, h_sr},
-    {{M(PUT) | M(DELETE), "/config/{subject}", PB_API_SUBJECT_OWNER, J, 1,
+    {{M(GET), "/config", PB_API_READ, 0, SR, "the global compatibility level"}, h_sr},
+    {{M(PUT), "/config", PB_API_ADMIN, J, SR, "set the global compatibility level"}, h_sr},
+    {{M(GET), "/config/{subject}", PB_API_READ, 0, SR, "a subject's compatibility level"}, h_sr},
+    {{M(PUT) | M(DELETE), "/config/{subject}", PB_API_SUBJECT_OWNER, J, SR,
       "set or clear a subject's compatibility level"},
      h_sr},
-    {{M(GET), "/mode", PB_API_READ, 0, 1, "the registry mode"}, h_sr},
-    {{M(PUT) | M(DELETE), "/mode", PB_API_ADMIN, J, 1,
+    {{M(GET), "/mode", PB_API_READ, 0, SR, "the registry mode"}, h_sr},
+    {{M(PUT) | M(DELETE), "/mode", PB_API_ADMIN, J, SR,
       "set (READWRITE, READONLY, IMPORT) or reset the global mode"},
      h_sr},
-    {{M(GET), "/mode/{subject}", PB_API_READ, 0, 1, "a subject's mode"}, h_sr},
-    {{M(PUT) | M(DELETE), "/mode/{subject}", PB_API_SUBJECT_OWNER, J, 1,
+    {{M(GET), "/mode/{subject}", PB_API_READ, 0, SR, "a subject's mode"}, h_sr},
+    {{M(PUT) | M(DELETE), "/mode/{subject}", PB_API_SUBJECT_OWNER, J, SR,
       "set or clear a subject's mode"},
      h_sr},
 };
@@ -849,6 +851,8 @@ static const struct route {
 #undef GET_
 #undef J
 #undef JN
+#undef RP
+#undef SR
 
 size_t pb_api_route_count(void) { return sizeof routes / sizeof routes[0]; }
 
@@ -1008,9 +1012,11 @@ void pb_api_handle(pb_http_req_t *req, void *arg) {
     pb_log(DEBUG, "api", "%s %s from %s", pb_http_method_name(req), path, pb_http_peer(req));
     for (size_t i = 0; i < pb_api_route_count(); i++) {
         const struct route *rt = &routes[i];
-        const char *p = rt->r.registry ? pb_http_raw_path(req) : path;
+        const char *p = rt->r.flags & PB_API_SR ? pb_http_raw_path(req) : path;
         if (!pb_api_route_match(&rt->r, p, b->cfg->mesh_namespace, param, sizeof param)) continue;
         if (rt->r.methods & m) {
+            /* Before the access check, which reads owners from the same state. */
+            if ((rt->r.flags & PB_API_REPLAYED) && pb_broker_reply_if_loading(b, req)) return;
             if (pb_access_check(b, req, &rt->r, param)) return; /* 401, 403 or 429 sent */
             if (media_check(req, &rt->r)) return;               /* 415 sent */
             rt->fn(b, req, param);
@@ -1022,8 +1028,10 @@ void pb_api_handle(pb_http_req_t *req, void *arg) {
         /* Under the registry's roots sr.c answers Confluent's own 404/405 bodies. It only answers
          * what the table lists, but a path outside the table is still held to the strictest rule
          * for its kind, so nothing is reachable around the table. */
-        static const pb_api_route_t other_read = {0, "(no route)", PB_API_READ, 0, 1, "read"};
-        static const pb_api_route_t other_write = {0, "(no route)", PB_API_ADMIN, 0, 1, "write"};
+        static const pb_api_route_t other_read = {0, "(no route)", PB_API_READ,
+                                                  0, PB_API_SR,    "read"};
+        static const pb_api_route_t other_write = {0, "(no route)", PB_API_ADMIN,
+                                                   0, PB_API_SR,    "write"};
         int read = m & ((1u << PB_HTTP_GET) | (1u << PB_HTTP_HEAD) | (1u << PB_HTTP_OPTIONS));
         if (pb_access_check(b, req, read ? &other_read : &other_write, "")) return;
         if (try_sr(b, req)) return;

@@ -36,13 +36,20 @@ typedef enum pb_api_access {
 #define PB_API_MEDIA_NDJSON 2u /* application/x-ndjson */
 
 /* One route of the HTTP API. */
+/* Route flags. */
+#define PB_API_SR 1u /* a Schema Registry route: matched on the raw path, answered by sr.c */
+#define PB_API_REPLAYED                                                                            \
+    2u /* answered from the registry's state: 503 + Retry-After until the                          \
+        * registry is replayed and products.dir stored (never a 404 for a                          \
+        * port that is not replayed yet) */
+
 typedef struct pb_api_route {
     unsigned methods;       /* bit set: 1u << pb_http_method_t */
     const char *path;       /* template, e.g. "/v1/ports/{port}/records" */
     pb_api_access_t access; /* who may call it */
     unsigned media;         /* PB_API_MEDIA_* a body may have */
-    int registry;        /* a Schema Registry route (matched on the raw path, answered by sr.c) */
-    const char *summary; /* one line for docs and `portbroker routes` */
+    unsigned flags;         /* PB_API_SR, PB_API_REPLAYED */
+    const char *summary;    /* one line for docs and `portbroker routes` */
 } pb_api_route_t;
 
 /* The route table, in match order: pb_api_route_at(i) for i < pb_api_route_count(), else NULL.

@@ -489,11 +489,17 @@ static void kafka_retry(void *arg) {
 
 /* Is path a route that names ports, products, subscriptions or subjects (404 before the replay
  * would be a lie)? */
-static int registry_route(const char *path) {
-    return !strncmp(path, "/v1/ports", 9) || !strncmp(path, "/v1/products", 12) ||
-           !strncmp(path, "/v1/subscriptions", 17) || !strncmp(path, "/subjects", 9) ||
-           !strncmp(path, "/schemas", 8) || !strncmp(path, "/compatibility/", 15) ||
-           !strncmp(path, "/config", 7) || !strncmp(path, "/mode", 5);
+int pb_broker_reply_if_loading(pb_broker_t *b, pb_http_req_t *req) {
+    if (b->registry_loaded ||
+        (b->registry_loaded = pb_store_caught_up(b->store) && !b->sync_needed && !b->sync_inflight))
+        return 0;
+    pb_http_set_header(req, "Retry-After", "1");
+    pb_api_reply_error(req, 503, 503,
+                       "the registry is still being loaded from Kafka (offset %lld of %lld, "
+                       "%d descriptors being stored); try again in a moment",
+                       (long long)pb_store_position(b->store),
+                       (long long)pb_store_replay_end(b->store), b->sync_inflight);
+    return 1;
 }
 
 /* Publish: POST /v1/ports/{port}/records. */
@@ -530,17 +536,6 @@ static void broker_handle(pb_http_req_t *req, void *arg) {
     }
     /* Until the registry is replayed and holds products.dir's descriptors (once: a SIGHUP
      * reload later does not close the API), a port that is not there yet may be in a moment. */
-    if (registry_route(path) && !b->registry_loaded &&
-        !(b->registry_loaded =
-              pb_store_caught_up(b->store) && !b->sync_needed && !b->sync_inflight)) {
-        pb_http_set_header(req, "Retry-After", "1");
-        pb_api_reply_error(req, 503, 503,
-                           "the registry is still being loaded from Kafka (offset %lld of %lld, "
-                           "%d descriptors being stored); try again in a moment",
-                           (long long)pb_store_position(b->store),
-                           (long long)pb_store_replay_end(b->store), b->sync_inflight);
-        return;
-    }
     if (publish_route(req, path) && !pb_kafka_reachable(b->kafka)) {
         pb_http_set_header(req, "Retry-After", "5");
         pb_api_reply_error(req, 503, 503,

@@ -109,6 +109,11 @@ int pb_broker_ensure_topics_async(pb_broker_t *b, const pb_product_t *p,
                                   pb_broker_port_lookup_t lookup, const void *ctx, int timeout_ms,
                                   pb_broker_topics_cb_t cb, void *arg, pb_err_t *err);
 
+/* For routes answered from the registry's state (PB_API_REPLAYED): until the registry is replayed
+ * and products.dir stored, reply 503 + Retry-After naming the replay's progress and return 1 (the
+ * request is answered); once it is, return 0 ever after. Loop thread. */
+int pb_broker_reply_if_loading(pb_broker_t *b, pb_http_req_t *req);
+
 /* Is the broker ready (descriptors loaded, Kafka answered since start-up, registry replayed,
  * Kafka reachable)? reason gets the first failing check. */
 int pb_broker_ready(const pb_broker_t *b, const char **reason);

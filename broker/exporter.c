@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "broker.h"
 #include "buf.h"
 #include "dedupe.h"
 #include "jsontext.h"

@@ -318,11 +318,12 @@ static int cmd_routes(void) {
         for (int k = 1; k < 8; k++) {
             if (!(r->methods & (1u << k))) continue;
             printf("{\"method\":\"%s\",\"path\":\"%s\",\"access\":\"%s\",\"json\":%s,"
-                   "\"ndjson\":%s,\"registry\":%s,\"summary\":\"%s\"}\n",
+                   "\"ndjson\":%s,\"registry\":%s,\"replayed\":%s,\"summary\":\"%s\"}\n",
                    names[k], r->path, access[r->access],
                    r->media & PB_API_MEDIA_JSON ? "true" : "false",
                    r->media & PB_API_MEDIA_NDJSON ? "true" : "false",
-                   r->registry ? "true" : "false", r->summary);
+                   r->flags & PB_API_SR ? "true" : "false",
+                   r->flags & PB_API_REPLAYED ? "true" : "false", r->summary);
         }
     }
     return 0;

@@ -238,12 +238,6 @@ const char *pb_registry_op_name(pb_registry_op_t op) {
     return op_names[op];
 }
 
-int pb_registry_http_status(int code) {
-    if (code == 0) return 200;
-    if (code >= 10000) return code / 100;
-    return code;
-}
-
 pb_registry_t *pb_registry_new(void) {
     pb_registry_t *r = calloc(1, sizeof *r);
     if (!r) return NULL;
@@ -696,7 +690,6 @@ static void res_fail(pb_registry_result_t *res, int code, const char *fmt, ...) 
     free(res->message);
     res->message = xstrdup(tmp);
     res->error_code = code;
-    res->status = pb_registry_http_status(code);
 }
 
 /* Takes the message text from b. */
@@ -706,7 +699,6 @@ static void res_fail_buf(pb_registry_result_t *res, int code, pb_buf_t *b) {
     res->message = (char *)b->data;
     memset(b, 0, sizeof *b);
     res->error_code = code;
-    res->status = pb_registry_http_status(code);
 }
 
 static void res_incompatible(pb_registry_result_t *res, json_t *items, pb_buf_t *msg) {
@@ -1018,7 +1010,6 @@ static void do_register(pb_registry_t *r, reg_req_t *q, pb_registry_result_t *re
         res->id = live->s->id;
         res->version = live->version;
         res->existed = 1;
-        res->status = 200;
         goto done;
     }
     if (read_only(r, sj, subject, res)) goto done;
@@ -1085,7 +1076,6 @@ static void do_register(pb_registry_t *r, reg_req_t *q, pb_registry_result_t *re
         version_insert(r, subject, s, version);
         res->id = s->id;
         res->version = version;
-        res->status = 200;
         res->changed = 1;
         goto done;
     }
@@ -1120,7 +1110,6 @@ static void do_register(pb_registry_t *r, reg_req_t *q, pb_registry_result_t *re
     }
     res->id = s->id;
     res->version = version_add(r, subject, s);
-    res->status = 200;
     res->changed = 1;
 done:
     free(rd);
@@ -1303,7 +1292,6 @@ static int op_delete_version(pb_registry_t *r, const json_t *rec, pb_registry_re
         }
         version_remove(r, sj, v);
     }
-    res->status = 200;
     res->changed = 1;
     return 0;
 }
@@ -1348,7 +1336,6 @@ static int op_delete_subject(pb_registry_t *r, const json_t *rec, pb_registry_re
         subject_gc(r, sj);
     }
     res->body = list;
-    res->status = 200;
     res->changed = 1;
     return 0;
 }
@@ -1400,7 +1387,6 @@ static int op_config(pb_registry_t *r, const json_t *rec, pb_registry_result_t *
             subject_gc(r, sj);
         }
     }
-    res->status = 200;
     res->changed = 1;
     return 0;
 }
@@ -1484,7 +1470,6 @@ static int op_mode(pb_registry_t *r, const json_t *rec, pb_registry_result_t *re
         res->level = r->global_mode;
         r->global_mode = PB_REGISTRY_READWRITE;
     }
-    res->status = 200;
     res->changed = 1;
     return 0;
 }
@@ -1725,7 +1710,6 @@ static int op_product_put(pb_registry_t *r, const json_t *rec, pb_registry_resul
     }
     const pb_product_t *old = pb_registry_product(r, urn);
     if (old && json_equal(old->json, p->json)) {
-        res->status = 200; /* unchanged */
         goto done;
     }
     if (!old && r->n_products >= PB_REGISTRY_MAX_PRODUCTS) {
@@ -1969,11 +1953,10 @@ static int op_product_put(pb_registry_t *r, const json_t *rec, pb_registry_resul
         ports_index(r, r->products[i], 0);
         pb_product_destroy(r->products[i]);
         r->products[i] = p;
-        res->status = 200;
     } else {
         grow((void **)&r->products, &r->cap_products, r->n_products + 1, sizeof *r->products);
         r->products[r->n_products++] = p;
-        res->status = 201;
+        res->created = 1;
     }
     ports_index(r, p, 1);
     p = NULL;
@@ -2020,7 +2003,6 @@ static int op_product_delete(pb_registry_t *r, const json_t *rec, pb_registry_re
     memmove(&r->products[idx], &r->products[idx + 1],
             (r->n_products - idx - 1) * sizeof *r->products);
     r->n_products--;
-    res->status = 200;
     res->changed = 1;
     return 0;
 }
@@ -2133,12 +2115,11 @@ static int op_bind(pb_registry_t *r, const json_t *rec, pb_registry_result_t *re
         ex->start = xstrdup(start);
         ex->pub.start = ex->start;
         res->id = ex->pub.id;
-        res->status = 200;
     } else {
         bind_t *b = bind_new(r->next_bind_id++, from, to, s, start, 0);
         bind_insert(r, b);
         res->id = b->pub.id;
-        res->status = 201;
+        res->created = 1;
     }
     res->changed = 1;
 done:
@@ -2157,7 +2138,6 @@ static int op_unbind(pb_registry_t *r, const json_t *rec, pb_registry_result_t *
         if (r->binds[i]->pub.id == id) {
             bind_remove_at(r, i);
             res->id = (int)id;
-            res->status = 200;
             res->changed = 1;
             return 0;
         }
@@ -2180,7 +2160,6 @@ static int skip(pb_registry_t *r, pb_registry_result_t *res, const char *fmt, ..
     free(res->message);
     res->message = xstrdup(tmp);
     res->skipped = 1;
-    res->status = 500;
     res->error_code = PB_SR_STORE_ERROR;
     res->changed = 0;
     r->skipped++;

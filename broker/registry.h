@@ -110,8 +110,9 @@
 #define PB_REGISTRY_SUBJECT_MAX 255 /* bytes in a subject name */
 #define PB_REGISTRY_REQ_MAX 64      /* bytes in a request id */
 
-/* Confluent Schema Registry error codes (the body's "error_code"); HTTP status is code / 100 for
- * the five-digit ones (pb_registry_http_status). */
+/* Confluent Schema Registry error codes (the body's "error_code"). The registry only names the
+ * outcome; the HTTP layer chooses the status (pb_sr_http_status: code / 100 for the five-digit
+ * ones). */
 #define PB_SR_SUBJECT_NOT_FOUND 40401
 #define PB_SR_VERSION_NOT_FOUND 40402
 #define PB_SR_SCHEMA_NOT_FOUND 40403
@@ -140,9 +141,6 @@
 #define PB_SR_FORBIDDEN 403 /* the output port's access list does not admit the subscriber */
 #define PB_SR_CONFLICT 409  /* topic collision, product still subscribed */
 #define PB_SR_INVALID 422   /* invalid descriptor or binding */
-
-/* HTTP status of an error code: 40401 → 404, 42201 → 422, 50001 → 500, 409 → 409; 0 → 200. */
-int pb_registry_http_status(int error_code);
 
 typedef enum {
     PB_REGISTRY_OP_NONE = 0, /* the record could not be read */
@@ -271,8 +269,8 @@ typedef struct pb_registry_result {
     char req[PB_REGISTRY_REQ_MAX + 1]; /* the record's request id ("" when none or unreadable) */
     pb_registry_op_t op;               /* NONE when the record could not be read */
     int skipped;    /* 1: not applied (malformed, unknown op, newer "v", replayed offset) */
-    int status;     /* HTTP-ish: 200, 201 (new binding), 4xx, 409; 500 when skipped */
     int error_code; /* 0 on success, else a PB_SR_* code (50001 when skipped) */
+    int created;    /* product_put, bind: 1 when the product or binding is new (else replaced) */
     char *message;  /* why it failed or was skipped (owned); NULL on success */
     int changed;    /* 1 when the state changed */
     int id;         /* register: schema id; bind: binding id; unbind: the removed id */
@@ -296,7 +294,7 @@ void pb_registry_result_reset(pb_registry_result_t *res);
  * the outcome and the new state depend only on the state and the record. offset >= 0 must grow:
  * a record at or below the last applied offset is skipped ("already applied"), so re-reading the
  * log after a seek is harmless; offset -1 means "no offset" (always applied). Fills *res.
- * Returns 0 when the record was applied (res->status says whether the operation succeeded) or 1
+ * Returns 0 when the record was applied (res->error_code says whether the operation succeeded) or 1
  * when it was skipped (res->message says why; log it).
  */
 int pb_registry_apply(pb_registry_t *r, int64_t offset, const char *value, size_t len,

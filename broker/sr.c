@@ -22,6 +22,12 @@
 
 /* ---- replies -------------------------------------------------------------------------------- */
 
+int pb_sr_http_status(int code) {
+    if (code == 0) return 200;
+    if (code >= 10000) return code / 100;
+    return code;
+}
+
 void pb_sr_reply_reset(pb_sr_reply_t *rep) {
     if (!rep) return;
     free(rep->body);
@@ -61,7 +67,7 @@ static pb_sr_outcome_t reply_error(pb_sr_reply_t *rep, int code, const char *msg
         if (!m) m = json_string("(message not valid UTF-8)");
         json_object_set_new(j, "message", m);
     }
-    return reply_json(rep, pb_registry_http_status(code), j);
+    return reply_json(rep, pb_sr_http_status(code), j);
 }
 
 static pb_sr_outcome_t reply_errorf(pb_sr_reply_t *rep, int code, const char *fmt, ...)

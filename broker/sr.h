@@ -83,6 +83,11 @@ void pb_sr_complete(pb_sr_reply_t *rep, const pb_registry_result_t *res);
  * uses it for Kafka failures: 50001 store error, 50002 timeout). Frees a pending record. */
 void pb_sr_fail(pb_sr_reply_t *rep, int code, const char *msg);
 
+/* The HTTP status of a registry error code (PB_SR_*, or a portbroker API code): 0 → 200, a
+ * five-digit code → code / 100 (40401 → 404, 42201 → 422, 50001 → 500), a three-digit code is the
+ * status itself. The one place error codes become statuses. Pure. */
+int pb_sr_http_status(int error_code);
+
 /* Free what rep holds and zero it. NULL is a no-op. */
 void pb_sr_reply_reset(pb_sr_reply_t *rep);
 

@@ -1,8 +1,9 @@
 /*
- * connector.c — what the connectors/ programs share (include/portbroker/connector.h): the stop
- * flag of their signal handlers, range-checked integer options, the next offset per partition
- * their checkpoints keep and their cursors commit, and the one loop every sink runs over an input
- * port's stream (reopen with back-off, skip redeliveries below the checkpoint, flush when idle).
+ * connector.c — what the connectors/ programs share (include/portbroker/connector.h): the command
+ * line read from each program's table of options, the stop flag of their signal handlers, the
+ * next offset per partition their checkpoints keep and their cursors commit, and the one loop
+ * every sink runs over an input port's stream (reopen with back-off, skip redeliveries below the
+ * checkpoint, flush when idle).
  *
  * Owns: the process's stop flag. Must not: decide what a sink holds durably (the sink's flush
  * does), or commit a cursor on its own.
@@ -10,6 +11,7 @@
 #include "portbroker/connector.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,15 +32,6 @@ pb_client_opts_t pb_conn_client_opts(void) {
     return o;
 }
 
-int pb_conn_client_opt(int c, const char *arg, pb_client_opts_t *o) {
-    switch (c) {
-    case PB_CONN_OPT_URL: o->url = arg; return 1;
-    case PB_CONN_OPT_TOKEN: o->token = arg; return 1;
-    case PB_CONN_OPT_CACERT: o->ca_file = arg; return 1;
-    default: return 0;
-    }
-}
-
 void pb_conn_signals(void) {
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);
@@ -55,7 +48,23 @@ void pb_conn_sleep(long ms) {
         usleep((useconds_t)((ms - t < 50 ? ms - t : 50) * 1000));
 }
 
-int pb_conn_long(const char *prog, const char *opt, const char *text, long lo, long hi, long *out) {
+/* ---- command line ---------------------------------------------------------------------------- */
+
+#define MAX_OPTS 40
+
+/* The options every connector takes after its own: the broker's and --help. */
+static const struct {
+    const char *name, *arg, *help, *env;
+} common[] = {
+    {"url", "URL", "the broker, http:// or https://", "PORTBROKER_URL"},
+    {"token", "T", "bearer token for the broker", "PORTBROKER_TOKEN"},
+    {"cacert", "FILE", "PEM CAs to trust for https", "PORTBROKER_CACERT"},
+    {"help", NULL, "print this text and exit", NULL},
+};
+enum { COMMON_URL, COMMON_TOKEN, COMMON_CACERT, COMMON_HELP, N_COMMON };
+
+static int long_arg(const char *prog, const char *opt, const char *text, long lo, long hi,
+                    long *out) {
     char *end;
     errno = 0;
     long v = strtol(text, &end, 10);
@@ -66,6 +75,152 @@ int pb_conn_long(const char *prog, const char *opt, const char *text, long lo, l
     }
     *out = v;
     return 0;
+}
+
+/* Is text one of the comma-separated choices? */
+static int is_choice(const char *choices, const char *text) {
+    size_t n = strlen(text);
+    for (const char *c = choices; c && *c;) {
+        const char *e = strchr(c, ',');
+        size_t l = e ? (size_t)(e - c) : strlen(c);
+        if (l == n && !strncmp(c, text, n)) return 1;
+        c = e ? e + 1 : NULL;
+    }
+    return 0;
+}
+
+/* Print the comma-separated choices as "a, b, c". */
+static void print_choices(FILE *f, const char *choices) {
+    for (const char *c = choices; *c; c++) {
+        fputc(*c, f);
+        if (*c == ',') fputc(' ', f);
+    }
+}
+
+/* One usage line: "  --name ARG" padded to a column, then the help. */
+static void usage_line(FILE *f, const char *name, const char *arg, const char *help) {
+    char left[64];
+    snprintf(left, sizeof left, "--%s%s%s", name, arg ? " " : "", arg ? arg : "");
+    fprintf(f, "  %-19s%s", left, help);
+}
+
+/* Usage from the table; defaults[i] is the text of option i's value before parsing (or NULL). */
+static void usage(const pb_conn_cli_t *cli, FILE *f, char defaults[][64]) {
+    fprintf(f, "usage: %s %s\n%s", cli->prog, cli->synopsis, cli->about);
+    for (size_t i = 0; i < cli->n_opts; i++) {
+        const pb_conn_opt_t *op = &cli->opts[i];
+        usage_line(f, op->name, op->arg, op->help);
+        if (op->kind == PB_CONN_CHOICE) {
+            fputs("; one of ", f);
+            print_choices(f, op->choices);
+        }
+        if (defaults[i][0]) fprintf(f, " (default %s)", defaults[i]);
+        if (op->env) fprintf(f, " (env %s)", op->env);
+        if (op->required) fputs(" (required)", f);
+        fputc('\n', f);
+    }
+    for (int i = 0; i < N_COMMON; i++) {
+        usage_line(f, common[i].name, common[i].arg, common[i].help);
+        if (common[i].env) fprintf(f, " (env %s)", common[i].env);
+        fputc('\n', f);
+    }
+    if (cli->epilog) fputs(cli->epilog, f);
+}
+
+int pb_conn_parse(const pb_conn_cli_t *cli, int argc, char **argv, pb_client_opts_t *o) {
+    struct option lo[MAX_OPTS + N_COMMON + 1];
+    char defaults[MAX_OPTS][64];
+    if (cli->n_opts > MAX_OPTS) {
+        fprintf(stderr, "%s: more than %d options in the table\n", cli->prog, MAX_OPTS);
+        return 2;
+    }
+    *o = pb_conn_client_opts();
+    for (size_t i = 0; i < cli->n_opts; i++) {
+        const pb_conn_opt_t *op = &cli->opts[i];
+        const char **str = op->target;
+        defaults[i][0] = '\0';
+        if (op->kind == PB_CONN_LONG)
+            snprintf(defaults[i], sizeof defaults[i], "%ld", *(long *)op->target);
+        else if (op->kind != PB_CONN_FLAG && *str)
+            snprintf(defaults[i], sizeof defaults[i], "%s", *str);
+        if (op->kind != PB_CONN_LONG && op->kind != PB_CONN_FLAG && op->env && getenv(op->env))
+            *str = getenv(op->env);
+        lo[i] =
+            (struct option){op->name, op->kind == PB_CONN_FLAG ? no_argument : required_argument,
+                            NULL, 1000 + (int)i};
+    }
+    for (int i = 0; i < N_COMMON; i++)
+        lo[cli->n_opts + (size_t)i] = (struct option){
+            common[i].name, i == COMMON_HELP ? no_argument : required_argument, NULL, 900 + i};
+    lo[cli->n_opts + N_COMMON] = (struct option){NULL, 0, NULL, 0};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        if (c == 'h' || c == 900 + COMMON_HELP) {
+            usage(cli, stdout, defaults);
+            return 1;
+        }
+        if (c == 900 + COMMON_URL)
+            o->url = optarg;
+        else if (c == 900 + COMMON_TOKEN)
+            o->token = optarg;
+        else if (c == 900 + COMMON_CACERT)
+            o->ca_file = optarg;
+        else if (c >= 1000 && (size_t)(c - 1000) < cli->n_opts) {
+            const pb_conn_opt_t *op = &cli->opts[c - 1000];
+            switch (op->kind) {
+            case PB_CONN_STR: *(const char **)op->target = optarg; break;
+            case PB_CONN_FLAG: *(int *)op->target = op->set; break;
+            case PB_CONN_LONG:
+                if (long_arg(cli->prog, op->name, optarg, op->lo, op->hi, op->target)) return 2;
+                break;
+            case PB_CONN_CHOICE:
+                if (!is_choice(op->choices, optarg)) {
+                    fprintf(stderr, "%s: --%s: '%s' is not one of ", cli->prog, op->name, optarg);
+                    print_choices(stderr, op->choices);
+                    fputc('\n', stderr);
+                    return 2;
+                }
+                *(const char **)op->target = optarg;
+                break;
+            }
+        } else { /* getopt_long has said what it did not know */
+            usage(cli, stderr, defaults);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "%s: unexpected argument '%s' (every option is --name VALUE)\n", cli->prog,
+                argv[optind]);
+        usage(cli, stderr, defaults);
+        return 2;
+    }
+    int missing = 0;
+    for (size_t i = 0; i < cli->n_opts; i++)
+        if (cli->opts[i].required && !*(const char **)cli->opts[i].target) missing++;
+    if (!missing) return 0;
+    /* Name every required option (they come as a set), then their environment variables. */
+    size_t nreq = 0, k = 0;
+    for (size_t i = 0; i < cli->n_opts; i++)
+        nreq += cli->opts[i].required != 0;
+    fprintf(stderr, "%s: ", cli->prog);
+    for (size_t i = 0; i < cli->n_opts; i++) {
+        if (!cli->opts[i].required) continue;
+        k++;
+        fprintf(stderr, "%s--%s", k == 1 ? "" : k == nreq ? " and " : ", ", cli->opts[i].name);
+    }
+    fprintf(stderr, " %s required", nreq == 1 ? "is" : "are");
+    k = 0;
+    for (size_t i = 0; i < cli->n_opts; i++)
+        if (cli->opts[i].required && cli->opts[i].env)
+            fprintf(stderr, "%s%s", k++ ? ", " : " (or ", cli->opts[i].env);
+    fprintf(stderr, "%s; missing:", k ? ")" : "");
+    for (size_t i = 0; i < cli->n_opts; i++)
+        if (cli->opts[i].required && !*(const char **)cli->opts[i].target)
+            fprintf(stderr, " --%s", cli->opts[i].name);
+    fputc('\n', stderr);
+    usage(cli, stderr, defaults);
+    return 2;
 }
 
 void pb_conn_pos_init(pb_conn_pos_t *p) {

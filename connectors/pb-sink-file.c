@@ -16,7 +16,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -394,112 +393,51 @@ static int take(void *arg, pb_client_stream_t *s, json_t *r, int p, long long of
     return 0;
 }
 
-static void usage(FILE *f) {
-    fputs(
-        "usage: pb-sink-file --port INPUT_PORT --dir DIR [options]\n"
-        "Writes an input port's records into DIR/PREFIX-NNNNNN.ndjson (one stream record a line:\n"
-        "partition, offset, key, value, headers, schema_id, time), exactly once across restarts.\n"
-        "  --port PORT        input port URN or product/major/inputports/name (env PB_PORT)\n"
-        "  --dir DIR          output directory, made if missing (env PB_DIR)\n"
-        "  --prefix P         file name prefix (default 'records')\n"
-        "  --batch N          fsync + checkpoint + commit every N records (default 1000)\n"
-        "  --flush-ms T       ... and after T ms without a record (default 500)\n"
-        "  --rotate-bytes N   start a new file past N bytes (default 64 MiB; 0 = never)\n"
-        "  --rotate-ms T      start a new file after T ms (default 0 = never)\n"
-        "  --wait-ms T        a stream ends after T ms without a record, then reopens (30000)\n"
-        "  --once             exit when a stream ends quiet instead of reopening\n"
-        "  --url URL          broker (env PORTBROKER_URL)    --token T (env PORTBROKER_TOKEN)\n"
-        "  --cacert FILE      PEM CAs for https (env PORTBROKER_CACERT)\n"
-        "SIGTERM/SIGINT: flush, checkpoint, commit, print a summary, exit 0.\n",
-        f);
-}
-
 int main(int argc, char **argv) {
     sink_t k = {.prefix = "records",
                 .rotate_bytes = 64L << 20,
                 .batch = 1000,
                 .flush_ms = 500,
                 .wait_ms = 30000};
-    pb_client_opts_t o = pb_conn_client_opts();
-    k.port = getenv("PB_PORT");
-    k.dir = getenv("PB_DIR");
+    pb_client_opts_t o;
     k.codec = "null";
     const char *format = "ndjson";
-    enum {
-        OPT_FORMAT = 900,
-        OPT_CODEC,
-        OPT_PORT = 1000,
-        OPT_DIR,
-        OPT_PREFIX,
-        OPT_BATCH,
-        OPT_FLUSH,
-        OPT_RB,
-        OPT_RM,
-        OPT_WAIT,
-        OPT_ONCE,
+    const pb_conn_opt_t opts[] = {
+        {"port", PB_CONN_STR, &k.port, "PORT", "input port URN or product/major/inputports/name",
+         .env = "PB_PORT", .required = 1},
+        {"dir", PB_CONN_STR, &k.dir, "DIR", "output directory, made if missing", .env = "PB_DIR",
+         .required = 1},
+        {"prefix", PB_CONN_STR, &k.prefix, "P", "file name prefix", .env = NULL},
+        {"format", PB_CONN_CHOICE, &format, "F",
+         "file format (ndjson: one stream record a line; avro: object container files)",
+         .choices = "ndjson,avro"},
+        {"codec", PB_CONN_CHOICE, &k.codec, "C", "Avro files' block codec",
+         .choices = "null,deflate,zstandard"},
+        {"batch", PB_CONN_LONG, &k.batch, "N", "fsync + checkpoint + commit every N records",
+         .lo = 1, .hi = 1000000},
+        {"flush-ms", PB_CONN_LONG, &k.flush_ms, "T", "... and after T ms without a record", .lo = 1,
+         .hi = 3600000},
+        {"rotate-bytes", PB_CONN_LONG, &k.rotate_bytes, "N",
+         "start a new file past N bytes (0 = never)", .lo = 0, .hi = 1L << 40},
+        {"rotate-ms", PB_CONN_LONG, &k.rotate_ms, "T", "start a new file after T ms (0 = never)",
+         .lo = 0, .hi = 86400000L * 30},
+        {"wait-ms", PB_CONN_LONG, &k.wait_ms, "T",
+         "a stream ends after T ms without a record, then reopens", .lo = 1, .hi = 3600000},
+        {"once", PB_CONN_FLAG, &k.once, NULL, "exit when a stream ends quiet instead of reopening",
+         .set = 1},
     };
-    static const struct option lo[] = {
-        {"port", 1, NULL, OPT_PORT},      {"dir", 1, NULL, OPT_DIR},
-        {"prefix", 1, NULL, OPT_PREFIX},  {"batch", 1, NULL, OPT_BATCH},
-        {"flush-ms", 1, NULL, OPT_FLUSH}, {"rotate-bytes", 1, NULL, OPT_RB},
-        {"rotate-ms", 1, NULL, OPT_RM},   {"wait-ms", 1, NULL, OPT_WAIT},
-        {"once", 0, NULL, OPT_ONCE},      PB_CONN_CLIENT_LONGOPTS,
-        {"format", 1, NULL, OPT_FORMAT},  {"codec", 1, NULL, OPT_CODEC},
-        {"help", 0, NULL, 'h'},           {NULL, 0, NULL, 0}};
-    int c, li = 0;
-    while ((c = getopt_long(argc, argv, "h", lo, &li)) != -1) {
-        long *num = NULL;
-        long lo_ = 0, hi = 1L << 40;
-        switch (c) {
-        case OPT_PORT: k.port = optarg; break;
-        case OPT_DIR: k.dir = optarg; break;
-        case OPT_PREFIX: k.prefix = optarg; break;
-        case OPT_FORMAT: format = optarg; break;
-        case OPT_CODEC: k.codec = optarg; break;
-        case OPT_BATCH:
-            num = &k.batch;
-            lo_ = 1;
-            hi = 1000000;
-            break;
-        case OPT_FLUSH:
-            num = &k.flush_ms;
-            lo_ = 1;
-            hi = 3600000;
-            break;
-        case OPT_RB: num = &k.rotate_bytes; break;
-        case OPT_RM:
-            num = &k.rotate_ms;
-            hi = 86400000L * 30;
-            break;
-        case OPT_WAIT:
-            num = &k.wait_ms;
-            lo_ = 1;
-            hi = 3600000;
-            break;
-        case OPT_ONCE: k.once = 1; break;
-        case 'h': usage(stdout); return 0;
-        default:
-            if (pb_conn_client_opt(c, optarg, &o)) break;
-            usage(stderr);
-            return 2;
-        }
-        if (num && pb_conn_long("pb-sink-file", lo[li].name, optarg, lo_, hi, num)) return 2;
-    }
-    if (!k.port || !k.dir || optind != argc) {
-        fprintf(stderr, "pb-sink-file: --port and --dir are required (or PB_PORT, PB_DIR)\n");
-        usage(stderr);
-        return 2;
-    }
-    if (strcmp(format, "ndjson") && strcmp(format, "avro")) {
-        fprintf(stderr, "pb-sink-file: --format: '%s' is not one of ndjson, avro\n", format);
-        return 2;
-    }
+    const pb_conn_cli_t cli = {
+        "pb-sink-file",
+        "--port INPUT_PORT --dir DIR [options]",
+        "Writes an input port's records into DIR/PREFIX-NNNNNN.ndjson (one stream record a line:\n"
+        "partition, offset, key, value, headers, schema_id, time) or .avro, exactly once across\n"
+        "restarts.\n",
+        "SIGTERM/SIGINT: flush, checkpoint, commit, print a summary, exit 0.\n",
+        opts,
+        sizeof opts / sizeof opts[0]};
+    int pr = pb_conn_parse(&cli, argc, argv, &o);
+    if (pr) return pr == 1 ? 0 : 2;
     k.avro = !strcmp(format, "avro");
-    if (strcmp(k.codec, "null") && strcmp(k.codec, "deflate") && strcmp(k.codec, "zstandard")) {
-        fprintf(stderr, "pb-sink-file: --codec: '%s' is not one of null, deflate, zstandard\n",
-                k.codec);
-        return 2;
-    }
     if (mkdir(k.dir, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "pb-sink-file: cannot make %s: %s\n", k.dir, strerror(errno));
         return 2;

@@ -13,7 +13,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -188,89 +187,40 @@ static int flush(void *arg, pb_client_stream_t *s) {
     return 0;
 }
 
-static void usage(FILE *f) {
-    fputs(
-        "usage: pb-sink-http --port INPUT_PORT --target URL --checkpoint FILE [options]\n"
-        "POSTs each record (the stream's JSON object) to URL in order, signed and retried.\n"
-        "  --port PORT        input port URN or product/major/inputports/name (env PB_PORT)\n"
-        "  --target URL       webhook URL, http:// or https:// (env PB_TARGET)\n"
-        "  --secret S         HMAC-SHA256 key: X-PB-Signature: sha256=HEX of the body\n"
-        "                     (env PB_HMAC_SECRET)\n"
-        "  --checkpoint FILE  next offset per partition, written after every record (required)\n"
-        "  --dlq FILE         dead-letter file (default CHECKPOINT.dlq.ndjson)\n"
-        "  --retries N        retries of a record on connection errors, 408, 429, 5xx (default 5)\n"
-        "  --backoff-ms T     first retry delay, doubled up to 10 s (default 200)\n"
-        "  --flush-ms T       commit cursors after T ms without a record (default 500)\n"
-        "  --wait-ms T        a stream ends after T ms quiet, then reopens (default 30000)\n"
-        "  --once             exit when a stream ends quiet\n"
-        "  --url URL          broker (env PORTBROKER_URL)    --token T (env PORTBROKER_TOKEN)\n"
-        "Headers sent: X-PB-Id (idempotency key: ce_id), X-PB-Port, X-PB-Partition, X-PB-Offset,\n"
-        "X-PB-Key, X-PB-Signature. SIGTERM: checkpoint, commit, summary, exit 0.\n",
-        f);
-}
-
 int main(int argc, char **argv) {
     sink_t k = {.retries = 5, .backoff_ms = 200, .wait_ms = 30000, .flush_ms = 500};
-    pb_client_opts_t o = pb_conn_client_opts();
-    k.port = getenv("PB_PORT");
-    k.target = getenv("PB_TARGET");
-    k.secret = getenv("PB_HMAC_SECRET");
-    enum {
-        OPT_PORT = 1000,
-        OPT_TARGET,
-        OPT_SECRET,
-        OPT_CK,
-        OPT_DLQ,
-        OPT_RETRIES,
-        OPT_BACKOFF,
-        OPT_FLUSH,
-        OPT_WAIT,
-        OPT_ONCE,
+    pb_client_opts_t o;
+    const pb_conn_opt_t opts[] = {
+        {"port", PB_CONN_STR, &k.port, "PORT", "input port URN or product/major/inputports/name",
+         .env = "PB_PORT", .required = 1},
+        {"target", PB_CONN_STR, &k.target, "URL", "webhook URL, http:// or https://",
+         .env = "PB_TARGET", .required = 1},
+        {"secret", PB_CONN_STR, &k.secret, "S",
+         "HMAC-SHA256 key: X-PB-Signature: sha256=HEX of the body", .env = "PB_HMAC_SECRET"},
+        {"checkpoint", PB_CONN_STR, &k.ckpt, "FILE",
+         "next offset per partition, written after every record", .required = 1},
+        {"dlq", PB_CONN_STR, &k.dlq, "FILE", "dead-letter file (default CHECKPOINT.dlq.ndjson)",
+         .env = NULL},
+        {"retries", PB_CONN_LONG, &k.retries, "N",
+         "retries of a record on connection errors, 408, 429, 5xx", .lo = 0, .hi = 1000},
+        {"backoff-ms", PB_CONN_LONG, &k.backoff_ms, "T", "first retry delay, doubled up to 10 s",
+         .lo = 1, .hi = 3600000},
+        {"flush-ms", PB_CONN_LONG, &k.flush_ms, "T", "commit cursors after T ms without a record",
+         .lo = 1, .hi = 3600000},
+        {"wait-ms", PB_CONN_LONG, &k.wait_ms, "T", "a stream ends after T ms quiet, then reopens",
+         .lo = 1, .hi = 3600000},
+        {"once", PB_CONN_FLAG, &k.once, NULL, "exit when a stream ends quiet", .set = 1},
     };
-    static const struct option lo[] = {{"port", 1, NULL, OPT_PORT},
-                                       {"target", 1, NULL, OPT_TARGET},
-                                       {"secret", 1, NULL, OPT_SECRET},
-                                       {"checkpoint", 1, NULL, OPT_CK},
-                                       {"dlq", 1, NULL, OPT_DLQ},
-                                       {"retries", 1, NULL, OPT_RETRIES},
-                                       {"backoff-ms", 1, NULL, OPT_BACKOFF},
-                                       {"flush-ms", 1, NULL, OPT_FLUSH},
-                                       {"wait-ms", 1, NULL, OPT_WAIT},
-                                       {"once", 0, NULL, OPT_ONCE},
-                                       PB_CONN_CLIENT_LONGOPTS,
-                                       {"help", 0, NULL, 'h'},
-                                       {NULL, 0, NULL, 0}};
-    int c, li = 0;
-    while ((c = getopt_long(argc, argv, "h", lo, &li)) != -1) {
-        long *num = NULL, lo_ = 1, hi = 3600000;
-        switch (c) {
-        case OPT_PORT: k.port = optarg; break;
-        case OPT_TARGET: k.target = optarg; break;
-        case OPT_SECRET: k.secret = optarg; break;
-        case OPT_CK: k.ckpt = optarg; break;
-        case OPT_DLQ: k.dlq = optarg; break;
-        case OPT_RETRIES:
-            num = &k.retries;
-            lo_ = 0;
-            hi = 1000;
-            break;
-        case OPT_BACKOFF: num = &k.backoff_ms; break;
-        case OPT_FLUSH: num = &k.flush_ms; break;
-        case OPT_WAIT: num = &k.wait_ms; break;
-        case OPT_ONCE: k.once = 1; break;
-        case 'h': usage(stdout); return 0;
-        default:
-            if (pb_conn_client_opt(c, optarg, &o)) break;
-            usage(stderr);
-            return 2;
-        }
-        if (num && pb_conn_long("pb-sink-http", lo[li].name, optarg, lo_, hi, num)) return 2;
-    }
-    if (!k.port || !k.target || !k.ckpt || optind != argc) {
-        fprintf(stderr, "pb-sink-http: --port, --target and --checkpoint are required\n");
-        usage(stderr);
-        return 2;
-    }
+    const pb_conn_cli_t cli = {
+        "pb-sink-http",
+        "--port INPUT_PORT --target URL --checkpoint FILE [options]",
+        "POSTs each record (the stream's JSON object) to URL in order, signed and retried.\n",
+        "Headers sent: X-PB-Id (idempotency key: ce_id), X-PB-Port, X-PB-Partition, X-PB-Offset,\n"
+        "X-PB-Key, X-PB-Signature. SIGTERM: checkpoint, commit, summary, exit 0.\n",
+        opts,
+        sizeof opts / sizeof opts[0]};
+    int pr = pb_conn_parse(&cli, argc, argv, &o);
+    if (pr) return pr == 1 ? 0 : 2;
     char dlqbuf[4200];
     if (!k.dlq) {
         snprintf(dlqbuf, sizeof dlqbuf, "%s.dlq.ndjson", k.ckpt);

@@ -14,7 +14,6 @@
  * transaction that holds its records has committed.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <signal.h>
@@ -347,71 +346,32 @@ static int take(void *arg, pb_client_stream_t *s, json_t *r, int p, long long of
     return (long)json_array_size(k->rows) >= k->batch ? flush(k, s) : 0;
 }
 
-static void usage(FILE *f) {
-    fputs("usage: pb-sink-postgres --port INPUT_PORT --table NAME [--conninfo CONNINFO] [options]\n"
-          "Upserts an input port's records by key into a PostgreSQL table made from the reader "
-          "schema.\n"
-          "  --port PORT        input port URN or product/major/inputports/name (env PB_PORT)\n"
-          "  --table NAME       the table (env PB_TABLE)\n"
-          "  --conninfo S       libpq connection string (env PB_PG_CONNINFO; else PG* variables)\n"
-          "  --batch N          records per transaction (default 500)\n"
-          "  --flush-ms T       commit after T ms without a record (default 500)\n"
-          "  --wait-ms T        a stream ends after T ms quiet, then reopens (default 30000)\n"
-          "  --once             exit when a stream ends quiet\n"
-          "  --url URL          broker (env PORTBROKER_URL)    --token T (env PORTBROKER_TOKEN)\n"
-          "SIGTERM: commit the batch, print a summary, exit 0.\n",
-          f);
-}
-
 int main(int argc, char **argv) {
     sink_t k = {.batch = 500, .flush_ms = 500, .wait_ms = 30000};
-    pb_client_opts_t o = pb_conn_client_opts();
-    k.port = getenv("PB_PORT");
-    k.table = getenv("PB_TABLE");
-    k.conninfo = getenv("PB_PG_CONNINFO");
-    enum {
-        OPT_PORT = 1000,
-        OPT_TABLE,
-        OPT_CONN,
-        OPT_BATCH,
-        OPT_FLUSH,
-        OPT_WAIT,
-        OPT_ONCE,
+    pb_client_opts_t o;
+    const pb_conn_opt_t opts[] = {
+        {"port", PB_CONN_STR, &k.port, "PORT", "input port URN or product/major/inputports/name",
+         .env = "PB_PORT", .required = 1},
+        {"table", PB_CONN_STR, &k.table, "NAME", "the table", .env = "PB_TABLE", .required = 1},
+        {"conninfo", PB_CONN_STR, &k.conninfo, "S", "libpq connection string (else PG* variables)",
+         .env = "PB_PG_CONNINFO"},
+        {"batch", PB_CONN_LONG, &k.batch, "N", "records per transaction", .lo = 1, .hi = 100000},
+        {"flush-ms", PB_CONN_LONG, &k.flush_ms, "T", "commit after T ms without a record", .lo = 1,
+         .hi = 3600000},
+        {"wait-ms", PB_CONN_LONG, &k.wait_ms, "T", "a stream ends after T ms quiet, then reopens",
+         .lo = 1, .hi = 3600000},
+        {"once", PB_CONN_FLAG, &k.once, NULL, "exit when a stream ends quiet", .set = 1},
     };
-    static const struct option lo[] = {
-        {"port", 1, NULL, OPT_PORT},      {"table", 1, NULL, OPT_TABLE},
-        {"conninfo", 1, NULL, OPT_CONN},  {"batch", 1, NULL, OPT_BATCH},
-        {"flush-ms", 1, NULL, OPT_FLUSH}, {"wait-ms", 1, NULL, OPT_WAIT},
-        {"once", 0, NULL, OPT_ONCE},      PB_CONN_CLIENT_LONGOPTS,
-        {"help", 0, NULL, 'h'},           {NULL, 0, NULL, 0}};
-    int c, li = 0;
-    while ((c = getopt_long(argc, argv, "h", lo, &li)) != -1) {
-        long *num = NULL, lo_ = 1, hi = 3600000;
-        switch (c) {
-        case OPT_PORT: k.port = optarg; break;
-        case OPT_TABLE: k.table = optarg; break;
-        case OPT_CONN: k.conninfo = optarg; break;
-        case OPT_BATCH:
-            num = &k.batch;
-            hi = 100000;
-            break;
-        case OPT_FLUSH: num = &k.flush_ms; break;
-        case OPT_WAIT: num = &k.wait_ms; break;
-        case OPT_ONCE: k.once = 1; break;
-        case 'h': usage(stdout); return 0;
-        default:
-            if (pb_conn_client_opt(c, optarg, &o)) break;
-            usage(stderr);
-            return 2;
-        }
-        if (num && pb_conn_long("pb-sink-postgres", lo[li].name, optarg, lo_, hi, num)) return 2;
-    }
-    if (!k.port || !k.table || optind != argc) {
-        fprintf(stderr,
-                "pb-sink-postgres: --port and --table are required (or PB_PORT, PB_TABLE)\n");
-        usage(stderr);
-        return 2;
-    }
+    const pb_conn_cli_t cli = {
+        "pb-sink-postgres",
+        "--port INPUT_PORT --table NAME [--conninfo CONNINFO] [options]",
+        "Upserts an input port's records by key into a PostgreSQL table made from the reader "
+        "schema.\n",
+        "SIGTERM: commit the batch, print a summary, exit 0.\n",
+        opts,
+        sizeof opts / sizeof opts[0]};
+    int pr = pb_conn_parse(&cli, argc, argv, &o);
+    if (pr) return pr == 1 ? 0 : 2;
     pb_conn_pos_init(&k.pos);
     k.db = PQconnectdb(k.conninfo ? k.conninfo : "");
     if (PQstatus(k.db) != CONNECTION_OK) {

@@ -15,7 +15,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -131,25 +130,6 @@ static int open_input(src_t *k, int use_ckpt) {
     return 0;
 }
 
-static void usage(FILE *f) {
-    fputs("usage: pb-source-file --port OUTPUT_PORT --file FILE [options]\n"
-          "Publishes an NDJSON file (one {\"key\",\"value\",\"time\",\"headers\"} record a line) "
-          "to an output port,\nfollowing it like tail -F; ids are pbsf-EPOCH-OFFSET (EPOCH random "
-          "per file, kept in the checkpoint).\n"
-          "  --port PORT       output port URN or product/major/outputports/name (env PB_PORT)\n"
-          "  --file FILE       the file; '-' is stdin (no resume) (env PB_FILE)\n"
-          "  --checkpoint F    checkpoint file (default FILE.pb-checkpoint)\n"
-          "  --batch N         records per publish (default 500)\n"
-          "  --retries N       retries per batch on 429/503/5xx/connection errors (default 10)\n"
-          "  --no-follow       exit at the end of the file instead of waiting for more\n"
-          "  --poll-ms T       how often a followed file is checked (default 200)\n"
-          "  --url URL         broker (env PORTBROKER_URL)    --token T (env PORTBROKER_TOKEN)\n"
-          "  --cacert FILE     PEM CAs for https (env PORTBROKER_CACERT)\n"
-          "A line that is not a JSON object is reported (file:byte) and skipped.\n"
-          "SIGTERM/SIGINT: publish what is read, checkpoint, print a summary, exit 0.\n",
-          f);
-}
-
 /* Publishes the batch; on success advances the offset to `end` and checkpoints. */
 static int send_batch(src_t *k, pb_client_t *cl, json_t *recs, long long end) {
     if (json_array_size(recs) > 0) {
@@ -184,59 +164,36 @@ static int send_batch(src_t *k, pb_client_t *cl, json_t *recs, long long end) {
 
 int main(int argc, char **argv) {
     src_t k = {.batch = 500, .poll_ms = 200, .retries = 10, .follow = 1};
-    pb_client_opts_t o = pb_conn_client_opts();
-    k.port = getenv("PB_PORT");
-    k.file = getenv("PB_FILE");
-    enum {
-        OPT_PORT = 1000,
-        OPT_FILE,
-        OPT_CK,
-        OPT_BATCH,
-        OPT_RETRIES,
-        OPT_NOFOLLOW,
-        OPT_POLL,
+    pb_client_opts_t o;
+    const pb_conn_opt_t opts[] = {
+        {"port", PB_CONN_STR, &k.port, "PORT", "output port URN or product/major/outputports/name",
+         .env = "PB_PORT", .required = 1},
+        {"file", PB_CONN_STR, &k.file, "FILE", "the file; '-' is stdin (no resume)",
+         .env = "PB_FILE", .required = 1},
+        {"checkpoint", PB_CONN_STR, &k.ckpt, "F", "checkpoint file (default FILE.pb-checkpoint)",
+         .env = NULL},
+        {"batch", PB_CONN_LONG, &k.batch, "N", "records per publish", .lo = 1, .hi = 100000},
+        {"retries", PB_CONN_LONG, &k.retries, "N",
+         "retries per batch on 429/503/5xx/connection errors", .lo = 0, .hi = 1000},
+        {"no-follow", PB_CONN_FLAG, &k.follow, NULL,
+         "exit at the end of the file instead of waiting for more", .set = 0},
+        {"poll-ms", PB_CONN_LONG, &k.poll_ms, "T", "how often a followed file is checked", .lo = 1,
+         .hi = 60000},
     };
-    static const struct option lo[] = {{"port", 1, NULL, OPT_PORT},
-                                       {"file", 1, NULL, OPT_FILE},
-                                       {"checkpoint", 1, NULL, OPT_CK},
-                                       {"batch", 1, NULL, OPT_BATCH},
-                                       {"retries", 1, NULL, OPT_RETRIES},
-                                       {"no-follow", 0, NULL, OPT_NOFOLLOW},
-                                       {"poll-ms", 1, NULL, OPT_POLL},
-                                       PB_CONN_CLIENT_LONGOPTS,
-                                       {"help", 0, NULL, 'h'},
-                                       {NULL, 0, NULL, 0}};
-    int c, li = 0;
-    while ((c = getopt_long(argc, argv, "h", lo, &li)) != -1) {
-        long *num = NULL, lo_ = 1, hi = 100000;
-        switch (c) {
-        case OPT_PORT: k.port = optarg; break;
-        case OPT_FILE: k.file = optarg; break;
-        case OPT_CK: k.ckpt = optarg; break;
-        case OPT_BATCH: num = &k.batch; break;
-        case OPT_RETRIES:
-            num = &k.retries;
-            lo_ = 0;
-            hi = 1000;
-            break;
-        case OPT_NOFOLLOW: k.follow = 0; break;
-        case OPT_POLL:
-            num = &k.poll_ms;
-            hi = 60000;
-            break;
-        case 'h': usage(stdout); return 0;
-        default:
-            if (pb_conn_client_opt(c, optarg, &o)) break;
-            usage(stderr);
-            return 2;
-        }
-        if (num && pb_conn_long("pb-source-file", lo[li].name, optarg, lo_, hi, num)) return 2;
-    }
-    if (!k.port || !k.file || optind != argc) {
-        fprintf(stderr, "pb-source-file: --port and --file are required (or PB_PORT, PB_FILE)\n");
-        usage(stderr);
-        return 2;
-    }
+    const pb_conn_cli_t cli = {
+        "pb-source-file",
+        "--port OUTPUT_PORT --file FILE [options]",
+        "Publishes an NDJSON file (one {\"key\",\"value\",\"time\",\"headers\"} record a line) to "
+        "an\n"
+        "output port, following it like tail -F; ids are pbsf-EPOCH-OFFSET (EPOCH random per "
+        "file,\n"
+        "kept in the checkpoint).\n",
+        "A line that is not a JSON object is reported (file:byte) and skipped.\n"
+        "SIGTERM/SIGINT: publish what is read, checkpoint, print a summary, exit 0.\n",
+        opts,
+        sizeof opts / sizeof opts[0]};
+    int pr = pb_conn_parse(&cli, argc, argv, &o);
+    if (pr) return pr == 1 ? 0 : 2;
     char ckbuf[4096];
     if (!k.ckpt && strcmp(k.file, "-") != 0) {
         snprintf(ckbuf, sizeof ckbuf, "%s.pb-checkpoint", k.file);

@@ -1,7 +1,8 @@
 /*
- * What the connectors/ programs share (libpbclient.a): the stop flag their signal handlers set,
- * integer options checked against a range, the next offset per partition that their checkpoints
- * keep and their cursors commit, and the loop every sink runs over an input port's stream.
+ * What the connectors/ programs share (libpbclient.a): the command line read from one table of
+ * options, the stop flag their signal handlers set, the next offset per partition that their
+ * checkpoints keep and their cursors commit, and the loop every sink runs over an input port's
+ * stream.
  *
  * Not thread-safe: a connector is one thread.
  */
@@ -16,20 +17,51 @@
  * sink (named in the message) rather than being checkpointed wrong. */
 #define PB_CONN_NPART 256
 
-/* The broker options every connector takes, --url, --token and --cacert, their defaults from the
- * environment (PORTBROKER_URL, PORTBROKER_TOKEN, PORTBROKER_CACERT) and their usage lines. A
- * program lists PB_CONN_CLIENT_LONGOPTS in its getopt_long table and passes what its switch does
- * not know to pb_conn_client_opt. */
-#define PB_CONN_OPT_URL 900
-#define PB_CONN_OPT_TOKEN 901
-#define PB_CONN_OPT_CACERT 902
-#define PB_CONN_CLIENT_LONGOPTS                                                                    \
-    {"url", 1, NULL, PB_CONN_OPT_URL}, {"token", 1, NULL, PB_CONN_OPT_TOKEN}, {                    \
-        "cacert", 1, NULL, PB_CONN_OPT_CACERT                                                      \
-    }
+/* ---- Command line ---------------------------------------------------------------------------
+ * A connector describes its options once, in a table; pb_conn_parse reads the command line from
+ * it (environment defaults, ranges, choices, required options) and prints --help from it, so the
+ * flags, their checks and their usage lines cannot drift apart. Every connector also takes the
+ * broker options --url, --token and --cacert (defaults PORTBROKER_URL, PORTBROKER_TOKEN,
+ * PORTBROKER_CACERT) and --help. */
+typedef enum {
+    PB_CONN_STR,    /* const char **target = the argument */
+    PB_CONN_LONG,   /* long *target = the argument, an integer in [lo, hi] */
+    PB_CONN_FLAG,   /* int *target = set (no argument) */
+    PB_CONN_CHOICE, /* const char **target = the argument, one of the comma-separated choices */
+} pb_conn_opt_kind_t;
+
+typedef struct {
+    const char *name; /* the long option without "--" */
+    pb_conn_opt_kind_t kind;
+    void *target;
+    const char *arg;     /* the argument's name in usage ("DIR"); NULL for a flag */
+    const char *help;    /* one usage line; "(default ...)" is added from the target's value */
+    const char *env;     /* STR: the default is this environment variable when it is set */
+    int required;        /* STR: still NULL after parsing: exit 2 naming every required option */
+    long lo, hi;         /* LONG: the accepted range */
+    const char *choices; /* CHOICE: "null,deflate,zstandard" */
+    int set;             /* FLAG: the value stored */
+} pb_conn_opt_t;
+
+typedef struct {
+    const char *prog;     /* program name, for usage and messages */
+    const char *synopsis; /* after "usage: PROG " */
+    const char *about;    /* lines after the synopsis (each ends in "\n") */
+    const char *epilog;   /* lines after the options, or NULL */
+    const pb_conn_opt_t *opts;
+    size_t n_opts;
+} pb_conn_cli_t;
+
+/* Read argv against cli's table into the targets and o (which starts from the environment, as
+ * pb_conn_client_opts). Returns 0 to run; 1 after printing usage to stdout for --help (exit 0);
+ * 2 after printing to stderr what is wrong: "PROG: --OPT: 'TEXT' is not an integer in [LO, HI]",
+ * "PROG: --OPT: 'TEXT' is not one of A, B", "PROG: --A and --B are required (or ENV_A, ENV_B)",
+ * an unknown option or a stray argument, then the usage (exit 2). Targets keep their initial
+ * values as defaults, shown in usage. */
+int pb_conn_parse(const pb_conn_cli_t *cli, int argc, char **argv, pb_client_opts_t *o);
+
+/* The broker options' defaults from the environment (what pb_conn_parse starts from). */
 pb_client_opts_t pb_conn_client_opts(void);
-/* 1 when option c was one of them (stored in o), else 0. */
-int pb_conn_client_opt(int c, const char *arg, pb_client_opts_t *o);
 
 /* SIGTERM and SIGINT set the stop flag (pb_conn_stopping), SIGPIPE is ignored. */
 void pb_conn_signals(void);
@@ -38,10 +70,6 @@ int pb_conn_stopping(void);
 void pb_conn_stop(void);
 /* Sleep up to ms milliseconds, in 50 ms steps that end early when stopping. */
 void pb_conn_sleep(long ms);
-
-/* Parse option --opt's text as an integer in [lo, hi] into *out. Returns 0, or -1 after printing
- * "PROG: --OPT: 'TEXT' is not an integer in [LO, HI]" to stderr. */
-int pb_conn_long(const char *prog, const char *opt, const char *text, long lo, long hi, long *out);
 
 /* The next offset to take per partition; -1: none seen. */
 typedef struct {

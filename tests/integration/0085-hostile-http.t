@@ -36,28 +36,7 @@ http GET "$B_URL/v1/products/caf%C3%A9"
 is "valid UTF-8 escape still reaches the handler (404 unknown product)" "$HTTP_STATUS" 404
 
 # Raw requests over a socket: the status line, the JSON body, and whether the server closed.
-cat >"$T/raw.py" <<'PY'
-import socket, sys, time
-port, req = int(sys.argv[1]), sys.argv[2].encode().decode("unicode_escape").encode("latin-1")
-s = socket.create_connection(("127.0.0.1", port), timeout=5)
-s.sendall(req)
-data, closed, end = b"", False, time.time() + 5
-while time.time() < end:
-    try:
-        b = s.recv(65536)
-    except socket.timeout:
-        break
-    if not b:
-        closed = True
-        break
-    data += b
-    if b"\r\n\r\n" in data:
-        s.settimeout(1)  # a server that keeps the connection open answers no more
-head, _, body = data.partition(b"\r\n\r\n")
-print(head.split(b"\r\n")[0].decode(errors="replace"), " ".join(body.decode(errors="replace").split()),
-      "closed" if closed else "open")
-PY
-raw() { timeout 15 /usr/bin/python3 "$T/raw.py" "$port" "$1" 2>&1; }
+raw() { timeout 15 /usr/bin/python3 tests/py/rawhttp.py "$port" "$1" 2>&1; }
 port=$(cat "$T/B.port")
 sm='POST /v1/ports/tripExecution/1/outputports/tripEvents/records HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n'
 like "two different Content-Length -> 400 JSON, closed" "$(raw "${sm}Content-Length: 5\r\nContent-Length: 14\r\n\r\n{\"records\":[]}")" \

@@ -12,50 +12,8 @@ start_broker A -o publish.max.body.bytes=1024 -o http.max.header.bytes=8192 || b
 wait_ready "$A_URL" || bail "A not ready"
 port=$(cat "$T/A.port")
 
-# raw.py PORT REQUEST [BODY_CHUNKS N SIZE]: sends the request (Python escapes), optionally N chunks
-# of SIZE bytes in chunked framing, then prints the status line, the body on one line, the
-# Content-Type and "closed" or "open". Bounded to 5 s.
-cat >"$T/raw.py" <<'PY'
-import socket, sys, time
-port, req = int(sys.argv[1]), sys.argv[2].encode().decode("unicode_escape").encode("latin-1")
-s = socket.create_connection(("127.0.0.1", port), timeout=5)
-s.sendall(req)
-data = b""
-if len(sys.argv) > 3:
-    n, size = int(sys.argv[3]), int(sys.argv[4])
-    if b"Expect: 100-continue" in req:  # the body goes after the server's 100 Continue
-        while b"\r\n\r\n" not in data:
-            b = s.recv(65536)
-            if not b:
-                break
-            data += b
-    try:
-        for _ in range(n):
-            s.sendall(b"%x\r\n" % size + b"a" * size + b"\r\n")
-    except OSError:
-        pass  # the server answered and closed while we were sending
-closed, end = False, time.time() + 5
-while time.time() < end:
-    try:
-        b = s.recv(65536)
-    except socket.timeout:
-        break
-    except ConnectionResetError:
-        closed = True
-        break
-    if not b:
-        closed = True
-        break
-    data += b
-    if b"\r\n\r\n" in data:
-        s.settimeout(1)  # a server that keeps the connection open answers no more
-head, _, body = data.partition(b"\r\n\r\n")
-lines = head.split(b"\r\n")
-ct = [l.split(b":", 1)[1].strip().decode() for l in lines[1:] if l.lower().startswith(b"content-type:")]
-print(lines[0].decode(errors="replace"), " ".join(body.decode(errors="replace").split()),
-      ct[0] if ct else "-", "closed" if closed else "open")
-PY
-raw() { timeout 15 /usr/bin/python3 "$T/raw.py" "$port" "$@" 2>&1; }
+# raw REQUEST [CHUNKS SIZE]: tests/py/rawhttp.py (status line, body, Content-Type, closed/open).
+raw() { timeout 15 /usr/bin/python3 tests/py/rawhttp.py --content-type "$port" "$@" 2>&1; }
 post='POST /v1/ports/tripExecution/1/outputports/tripEvents/records HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n'
 J='application/json closed$'
 

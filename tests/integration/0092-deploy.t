@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # deploy/: the Kubernetes manifests validate (tests/js/deploy_check.mjs); the Containerfile builds
 # with the `make install` path, multi-stage on debian:12-slim, non-root, HEALTHCHECK /healthz, and
-# copies only the install tree into the final stage. No registry is reachable here, so the image is
-# not built: its structure is checked.
+# copies only the install tree into the final stage; the builder installs its packages with
+# deploy/install-deps.sh (what `make deps` runs) and the final stage exactly the packages of the
+# libraries the binary links. No container runtime or registry is here, so the image is not built:
+# its structure is checked (0094 runs its HEALTHCHECK, ENV and CMD against the installed tree).
 . "$(dirname "$0")/lib.sh"
 node tests/js/deploy_check.mjs deploy/kubernetes/portbroker.yaml | grep -v '^1\.\.' | sed 's/^\(not \)\{0,1\}ok [0-9]* /\1ok /' >"$T/k8s.tap"
-plan $(( $(grep -c '^\(not \)\{0,1\}ok' "$T/k8s.tap") + 6 ))
+plan $(( $(grep -c '^\(not \)\{0,1\}ok' "$T/k8s.tap") + 12 ))
 while IFS= read -r l; do
   case "$l" in "ok - "*) ok "${l#ok - }";; "not ok - "*) not_ok "${l#not ok - }";; "#"*) echo "$l";; esac
 done <"$T/k8s.tap"
@@ -17,4 +19,21 @@ like "final stage runs as a non-root user" "$(printf '%s' "$final" | grep '^USER
 like "HEALTHCHECK on /healthz" "$final" 'HEALTHCHECK .*/healthz'
 is "final stage has no -dev packages or compiler" "$(printf '%s' "$final" | grep -cE -- '-dev|build-essential|gcc')" 0
 is "final stage copies only from the install tree" "$(printf '%s' "$final" | grep '^COPY' | grep -vc '^COPY --from=build /out/')" 0
+# The builder's packages come from the script a host build uses (make deps); the Makefile's deps
+# target runs that same script.
+build=$(awk '/^FROM/{s++} s==1' "$C")
+like "builder installs packages with deploy/install-deps.sh" "$(printf '%s' "$build" | grep '^RUN')" '^RUN deploy/install-deps.sh( |$)'
+like "make deps runs deploy/install-deps.sh" "$(make -n deps 2>/dev/null)" '^deploy/install-deps.sh$'
+# Runtime packages: one per NEEDED library of the binary (resolved on this Debian 12 host), libc6
+# excepted (in the base image), plus ca-certificates; nothing else.
+want=$( { for l in $(readelf -d "$PB_BIN" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+          f=$(ldconfig -p | awk -v l="$l" '$1 == l && /x86-64|x86_64/ {print $NF; exit}')
+          dpkg -S "$f" 2>/dev/null || dpkg -S "$(readlink -f "$f")"; done | cut -d: -f1; echo ca-certificates; } |
+        grep -vx libc6 | sort -u | tr '\n' ' ')
+have=$(printf '%s' "$final" | sed -n 's/.*apt-get install -y --no-install-recommends \(.*\) && rm.*/\1/p' | tr ' ' '\n' | grep . | sort -u | tr '\n' ' ')
+diag "runtime packages the binary needs: $want"
+is "final stage installs exactly the packages of the binary's libraries (+ ca-certificates)" "$have" "$want"
+check "the final stage's packages exist in this Debian 12's archive" apt-cache show $have
+is "HEALTHCHECK uses only the base image (no curl or wget)" "$(printf '%s' "$final" | grep -cE 'curl|wget')" 0
+check "the build context leaves out the host build tree (.containerignore, .dockerignore)" sh -c 'grep -qx "build/" .containerignore && cmp .containerignore .dockerignore'
 finish

@@ -6,7 +6,7 @@
 # and the broker answers it as duplicates) and the sink's files hold every record of the input topic exactly once. SIGTERM ends both
 # cleanly with a summary.
 . "$(dirname "$0")/lib.sh"
-plan 16
+plan 20
 CB=$(dirname "$PB_BIN")/connectors
 SRC=$CB/pb-source-file
 SINK=$CB/pb-sink-file
@@ -29,6 +29,15 @@ like "pb-source-file --help: exit 0 with the flags" "$rc $(tr '\n' ' ' <"$T/h")"
 like "pb-sink-file --batch 0: exit 2 naming the flag and range" "$rc $(cat "$T/h")" "^2 pb-sink-file: --batch: '0' is not an integer in \[1, 1000000\]"
 "$SRC" --file "$T/in.ndjson" >"$T/h" 2>&1; rc=$?
 like "pb-source-file without --port: exit 2" "$rc $(head -1 "$T/h")" "^2 .*--port and --file are required"
+like "pb-source-file without --port: the message names what is missing" "$(head -1 "$T/h")" "; missing: --port$"
+# The usage comes from the same option table the parser reads: every flag with its default and
+# environment variable, the broker options included.
+"$SINK" --help >"$T/h" 2>&1
+like "pb-sink-file --help: defaults and choices from the option table" "$(tr '\n' ' ' <"$T/h")" "--codec C .*one of null, deflate, zstandard \(default null\).*--batch N .*\(default 1000\).*--cacert FILE .*(env PORTBROKER_CACERT)"
+"$SINK" --port "$IN" --dir "$T/out" --codec lz4 >"$T/h" 2>&1; rc=$?
+is "pb-sink-file --codec lz4: exit 2 naming the choices" "$rc $(head -1 "$T/h")" "2 pb-sink-file: --codec: 'lz4' is not one of null, deflate, zstandard"
+PB_PORT="$IN" "$SINK" --dir "$T/out" stray >"$T/h" 2>&1; rc=$?
+is "pb-sink-file with a stray argument: exit 2 naming it" "$rc $(head -1 "$T/h")" "2 pb-sink-file: unexpected argument 'stray' (every option is --name VALUE)"
 
 # ---- source: kill -9 mid-file, restart, follow appended lines, SIGTERM ----
 "$SRC" --port "$OUT" --file "$T/in.ndjson" --batch 50 >"$T/src1.out" 2>"$T/src1.err" &

@@ -36,8 +36,17 @@ const dep = byKind.Deployment, c = dep?.spec.template.spec.containers[0];
 ok(dep && dep.spec.replicas >= 2, 'Deployment runs at least 2 replicas');
 ok(c?.readinessProbe?.httpGet?.path === '/readyz' && c?.livenessProbe?.httpGet?.path === '/healthz', 'readiness /readyz, liveness /healthz');
 const cfg = docs.find(d => d.kind === 'ConfigMap' && d.data?.PORTBROKER_KAFKA_BOOTSTRAP_SERVERS);
-ok(cfg && c.envFrom.some(e => e.configMapRef?.name === cfg.metadata.name) && c.envFrom.some(e => e.secretRef?.name === byKind.Secret?.metadata.name),
+const kafkaSecret = docs.find(d => d.kind === 'Secret' && d.stringData?.PORTBROKER_KAFKA_SASL_PASSWORD);
+ok(cfg && c.envFrom.some(e => e.configMapRef?.name === cfg.metadata.name) && c.envFrom.some(e => e.secretRef?.name === kafkaSecret?.metadata.name),
   'kafka.bootstrap.servers from a ConfigMap, credentials from a Secret');
+// API tokens: a Secret volume mounted where auth.tokens.file points, readable by the pod's group.
+const pod = dep?.spec.template.spec, mountOf = v => c.volumeMounts.find(m => m.name === v.name)?.mountPath;
+const tokVol = pod?.volumes.find(v => v.secret && cfg.data.PORTBROKER_AUTH_TOKENS_FILE?.startsWith(mountOf(v) + '/'));
+ok(tokVol && pod.securityContext.fsGroup === pod.securityContext.runAsUser,
+  'auth.tokens.file on a Secret volume, group-readable by the pod (fsGroup)');
+const prodVol = pod?.volumes.find(v => v.configMap && mountOf(v) === cfg.data.PORTBROKER_PRODUCTS_DIR);
+ok(prodVol && Object.keys(docs.find(d => d.kind === 'ConfigMap' && d.metadata.name === prodVol.configMap.name)?.data || {}).some(k => k.endsWith('.json')),
+  'products.dir is a ConfigMap volume holding descriptors (*.json)');
 ok(['Service', 'PodDisruptionBudget', 'NetworkPolicy', 'ServiceMonitor'].every(k => byKind[k]), 'Service, PodDisruptionBudget, NetworkPolicy and ServiceMonitor present');
 console.log(`1..${n}`);
 process.exit(failed ? 1 : 0);

@@ -738,17 +738,37 @@ static void contracts_and_listings(void **state) {
     pb_registry_destroy(r);
 }
 
+/* Error codes become HTTP statuses in one place (the registry only names outcomes). */
+static void http_statuses(void **state) {
+    (void)state;
+    static const struct {
+        int code, status;
+    } cases[] = {
+        {0, 200},
+        {PB_SR_SUBJECT_NOT_FOUND, 404},
+        {PB_SR_VERSION_NOT_FOUND, 404},
+        {PB_SR_INVALID_SCHEMA, 422},
+        {PB_SR_SCHEMA_TOO_LARGE, 422},
+        {PB_SR_STORE_ERROR, 500},
+        {PB_SR_INCOMPATIBLE, 409},
+        {PB_SR_PORT_PROTECTED, 409},
+        {PB_SR_NOT_FOUND, 404},
+        {PB_SR_FORBIDDEN, 403},
+        {PB_SR_INVALID, 422},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (pb_sr_http_status(cases[i].code) != cases[i].status)
+            fail_msg("code %d: status %d, want %d", cases[i].code, pb_sr_http_status(cases[i].code),
+                     cases[i].status);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(register_and_read),
-        cmocka_unit_test(error_codes),
-        cmocka_unit_test(deletes),
-        cmocka_unit_test(config_routes),
-        cmocka_unit_test(compatibility_routes),
-        cmocka_unit_test(write_failures),
-        cmocka_unit_test(modes_routes),
-        cmocka_unit_test(references_routes),
-        cmocka_unit_test(contracts_and_listings),
+        cmocka_unit_test(http_statuses),     cmocka_unit_test(register_and_read),
+        cmocka_unit_test(error_codes),       cmocka_unit_test(deletes),
+        cmocka_unit_test(config_routes),     cmocka_unit_test(compatibility_routes),
+        cmocka_unit_test(write_failures),    cmocka_unit_test(modes_routes),
+        cmocka_unit_test(references_routes), cmocka_unit_test(contracts_and_listings),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     log_reset();
