@@ -223,12 +223,19 @@ static void on_applied(void *ctx, const pb_registry_result_t *res) {
 static void probe_work(void *arg) { pb_kafka_probe(arg, 2000); }
 
 /* systemd (Type=notify): READY=1 the first time /readyz would answer 200, and STATUS= lines
- * saying why not until then (or when readiness is lost later). */
+ * saying why not until then (or when readiness is lost later); an applied reload's READY=1 once
+ * its descriptors are stored in the registry (what /readyz waits for too). */
 static void notify_tick(pb_broker_t *b) {
     const char *why = NULL;
     char s[PB_ERR_MSG_MAX];
     if (!b->notify || b->stopping) return;
     if (pb_broker_ready(b, &why)) {
+        if (b->reload_notify) {
+            b->reload_notify = 0;
+            snprintf(s, sizeof s, "ready; reloaded %zu products", b->products->n_products);
+            pb_notify_reloaded(b->notify, s);
+            return;
+        }
         snprintf(s, sizeof s, "ready: %zu products, HTTP port %d", b->products->n_products,
                  pb_http_port(b->http));
         pb_notify_state(b->notify, 1, s);
@@ -361,9 +368,9 @@ static void reload_topics_done(void *arg, int rc, const pb_err_t *terr, int canc
             b->sync_needed = 1;
             pb_log(INFO, "broker", "reloaded %zu products from %s", b->products->n_products,
                    b->cfg->products_dir);
-            snprintf(s, sizeof s, "ready; reloaded %zu products", b->products->n_products);
+            b->reload_notify = 1; /* READY=1 once they are stored (notify_tick) */
         }
-        pb_notify_reloaded(b->notify, s);
+        if (r->rc) pb_notify_reloaded(b->notify, s);
     }
     pb_descriptor_set_destroy(r->set);
     free(r);

@@ -2,7 +2,7 @@
 # systemd readiness (Type=notify in deploy/systemd/portbroker.service): with NOTIFY_SOCKET set, serve
 # sends READY=1 once /readyz answers 200 and not before (Kafka taken down before start: STATUS says
 # why it is not ready); SIGHUP sends RELOADING=1 (with MONOTONIC_USEC) then READY=1 when the
-# reload is applied or refused; SIGTERM sends STOPPING=1. systemd's side is a Python datagram
+# reload is refused, or applied and its descriptors stored (/readyz 200 again); SIGTERM sends STOPPING=1. systemd's side is a Python datagram
 # socket (notify_receiver.py), a path one and an abstract ('@') one; a bad NOTIFY_SOCKET is logged
 # and the broker serves anyway.
 . "$(dirname "$0")/lib.sh"
@@ -34,7 +34,7 @@ check "SIGHUP: READY=1 after the reload" wait_until 30 has "$T/n.jsonl" '"READY"
 is "SIGHUP: RELOADING=1 (MONOTONIC_USEC) then READY=1 (reloaded 4 products)" "$(msgs "$T/n.jsonl" | head -2 | sed 's/"MONOTONIC_USEC": "[0-9]\{6,\}"/"MONOTONIC_USEC": "N"/')" \
   '{"MONOTONIC_USEC": "N", "RELOADING": "1", "STATUS": "reloading (SIGHUP): descriptors, credentials, certificates"}
 {"READY": "1", "STATUS": "ready; reloaded 4 products"}'
-check "the reload was applied when READY=1 came" grep -q 'reloaded 4 products' "$T/A.log"
+is "the reload was applied and served when READY=1 came (/readyz then)" "$(grep -c 'reloaded 4 products' "$T/A.log") $(grep '"READY": "1"' "$T/n.jsonl" | jq -r .readyz)" "1 200"
 # SIGHUP, refused (a broken descriptor): still RELOADING=1 then READY=1, the status says why.
 : >"$T/n.jsonl"
 jq '.interfaceComponents.outputPorts[0]["x-portbroker"].partitions = 0' "$T/products/radar.json" >"$T/radar.bad" && mv "$T/radar.bad" "$T/products/radar.json"
