@@ -19,6 +19,7 @@
 
 #include "addr.h"
 #include "broker.h"
+#include "jsontext.h"
 #include "log.h"
 #include "registry.h"
 #include "tls.h"
@@ -253,28 +254,6 @@ static const pb_port_t *port_of_subject(const pb_broker_t *b, const char *subjec
     return NULL;
 }
 
-static int hexval(int c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-static void pct_decode(const char *in, char *out, size_t cap) {
-    size_t o = 0;
-    for (const char *p = in; *p && o + 1 < cap; p++) {
-        int hi, lo;
-        if (*p == '%' && p[1] && p[2] && (hi = hexval((unsigned char)p[1])) >= 0 &&
-            (lo = hexval((unsigned char)p[2])) >= 0) {
-            out[o++] = (char)(hi << 4 | lo);
-            p += 2;
-        } else {
-            out[o++] = *p;
-        }
-    }
-    out[o] = '\0';
-}
-
 /* Consumer side of a binding: the input port's product, admitted by the output port's list. */
 static void consumer_target(const pb_broker_t *b, pb_auth_target_t *t, const pb_port_t *in,
                             const char *from) {
@@ -465,7 +444,10 @@ int pb_access_check(struct pb_broker *b, pb_http_req_t *req, const pb_api_route_
         break;
     case PB_API_SUBJECT_OWNER: {
         char subject[PB_REGISTRY_SUBJECT_MAX + 1];
-        pct_decode(param, subject, sizeof subject);
+        /* A bad escape or a name too long for a subject names no port (not a cut prefix). */
+        if (pb_jsontext_pct_decode(param, strlen(param), PB_JSONTEXT_TEXT, subject, sizeof subject,
+                                   NULL, NULL))
+            subject[0] = '\0';
         pb_access_note(req, "subject=%s", subject);
         if ((port = port_of_subject(b, subject))) t.owner = port->product->fqn;
         break;

@@ -20,6 +20,7 @@
 #include "exporter.h"
 #include "id.h"
 #include "log.h"
+#include "notify.h"
 #include "ops.h"
 #include "sample.h"
 #include "sub.h"
@@ -221,8 +222,32 @@ static void on_applied(void *ctx, const pb_registry_result_t *res) {
 
 static void probe_work(void *arg) { pb_kafka_probe(arg, 2000); }
 
+/* systemd (Type=notify): READY=1 the first time /readyz would answer 200, and STATUS= lines
+ * saying why not until then (or when readiness is lost later); an applied reload's READY=1 once
+ * its descriptors are stored in the registry (what /readyz waits for too). */
+static void notify_tick(pb_broker_t *b) {
+    const char *why = NULL;
+    char s[PB_ERR_MSG_MAX];
+    if (!b->notify || b->stopping) return;
+    if (pb_broker_ready(b, &why)) {
+        if (b->reload_notify) {
+            b->reload_notify = 0;
+            snprintf(s, sizeof s, "ready; reloaded %zu products", b->products->n_products);
+            pb_notify_reloaded(b->notify, s);
+            return;
+        }
+        snprintf(s, sizeof s, "ready: %zu products, HTTP port %d", b->products->n_products,
+                 pb_http_port(b->http));
+        pb_notify_state(b->notify, 1, s);
+    } else {
+        snprintf(s, sizeof s, "not ready: %s", why);
+        pb_notify_state(b->notify, 0, s);
+    }
+}
+
 static void probe_tick(void *arg) {
     pb_broker_t *b = arg;
+    notify_tick(b);
     /* librdkafka wakes the loop only when its event queue goes from empty to non-empty; should a
      * wake-up ever be missed, delivery reports would wait (and publishes with them) until the next
      * one. Serving once a second bounds that, and says so when it happens. */
@@ -255,6 +280,8 @@ static void on_stop_signal(void *arg) {
 static void on_hup(void *arg) {
     pb_broker_t *b = arg;
     pb_err_t err = {0};
+    char s[PB_ERR_MSG_MAX];
+    pb_notify_reloading(b->notify, "reloading (SIGHUP): descriptors, credentials, certificates");
     if (b->access) {
         if (pb_access_reload(b->access, &err))
             pb_log(ERROR, "auth", "SIGHUP: credentials reload refused, keeping the old ones: %s",
@@ -274,10 +301,13 @@ static void on_hup(void *arg) {
         }
         pb_err_clear(&err);
     }
-    if (pb_broker_reload(b, &err))
+    if (pb_broker_reload(b, &err)) {
         pb_log(ERROR, "broker",
                "SIGHUP: reload refused, keeping the %zu products loaded before: %s",
                b->products->n_products, err.msg);
+        snprintf(s, sizeof s, "ready; the last reload was refused: %.200s", err.msg);
+        pb_notify_reloaded(b->notify, s);
+    }
 }
 
 /* Forget the record ids past publish.dedupe.window.ms (memory is freed while no one publishes). */
@@ -295,6 +325,7 @@ static void stop_now(void *arg) {
 void pb_broker_stop(pb_broker_t *b) {
     if (b->stopping) return;
     b->stopping = 1;
+    pb_notify_stopping(b->notify, "stopping: no new connections, flushing Kafka");
     if (b->http) pb_http_stop_accepting(b->http);
     if (b->ops) pb_ops_stop(b->ops); /* OpenLineage COMPLETE, before Kafka flushes */
     /* Let replies already queued go out, then leave the loop (stop_now repeats while lineage
@@ -322,11 +353,13 @@ static void reload_topics_done(void *arg, int rc, const pb_err_t *terr, int canc
     if (--r->pending) return;
     pb_broker_t *b = r->b;
     if (b) {
+        char s[PB_ERR_MSG_MAX];
         b->reload_inflight = 0;
         if (r->rc) {
             pb_log(ERROR, "broker",
                    "SIGHUP: reload refused, keeping the %zu products loaded before: %s",
                    b->products->n_products, r->err.msg);
+            snprintf(s, sizeof s, "ready; the last reload was refused: %.200s", r->err.msg);
         } else {
             pb_descriptor_set_destroy(b->products);
             b->products = r->set;
@@ -335,7 +368,9 @@ static void reload_topics_done(void *arg, int rc, const pb_err_t *terr, int canc
             b->sync_needed = 1;
             pb_log(INFO, "broker", "reloaded %zu products from %s", b->products->n_products,
                    b->cfg->products_dir);
+            b->reload_notify = 1; /* READY=1 once they are stored (notify_tick) */
         }
+        if (r->rc) pb_notify_reloaded(b->notify, s);
     }
     pb_descriptor_set_destroy(r->set);
     free(r);
@@ -604,6 +639,13 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, const char *env_fil
         goto fail;
     }
     b->started_wall_ms = pb_loop_wall_ms();
+    /* systemd (Type=notify): a bad NOTIFY_SOCKET is no reason to refuse to serve; it is said. */
+    pb_err_t nerr = {0};
+    if (pb_notify_new(getenv("NOTIFY_SOCKET"), &b->notify, &nerr))
+        pb_log(WARN, "systemd",
+               "%s; readiness is not reported to the service manager (under Type=notify, its "
+               "start-up timeout will stop this process)",
+               nerr.msg);
     if (port_file && !(b->port_file = strdup(port_file))) {
         rc = pb_err_set(err, PB_ERR_NOMEM, "out of memory");
         goto fail;
@@ -813,6 +855,7 @@ int pb_broker_destroy(pb_broker_t *b) {
     int left = 0;
     if (!b) return 0;
     pb_ops_destroy(b->ops);
+    pb_notify_destroy(b->notify);
     pb_sub_destroy(b->sub); /* streams end before the HTTP server and Kafka go */
     pb_sample_destroy(b->sample);
     pb_http_destroy(b->http);

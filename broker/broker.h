@@ -58,6 +58,8 @@ typedef struct pb_broker {
     pb_jobs_t *jobs;              /* slow Kafka calls off the loop (jobs.h) */
     pb_loop_timer_t *probe_timer; /* submits the reachability probe every second */
     int reload_inflight;          /* a SIGHUP reload's topic jobs are running */
+    struct pb_notify *notify;     /* systemd's NOTIFY_SOCKET, or NULL (notify.h) */
+    int reload_notify;            /* a reload applied: READY=1 once its descriptors are stored */
 } pb_broker_t;
 
 /* Start a broker: load descriptors, start or connect to Kafka, create port topics, listen.

@@ -101,6 +101,16 @@ static void conn_defaults(conn_flags_t *f) {
     "  --insecure        do not verify the server certificate (tests only)\n"                      \
     "  --timeout-ms N    connect/read/write timeout per call (default 30000)\n"
 
+/* --encoding json|avro (publish and consume): 0 with *out set, or -1 after a message. */
+static int encoding_arg(const char *cmd, const char *v, const char **out) {
+    if (strcmp(v, "json") && strcmp(v, "avro")) {
+        fprintf(stderr, "portbroker %s: --encoding: '%s' is not one of json, avro\n", cmd, v);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 /* ---- publish -------------------------------------------------------------------------------- */
 
 static void publish_usage(FILE *f) {
@@ -114,7 +124,11 @@ static void publish_usage(FILE *f) {
           "  --id-prefix P     a record without \"id\" gets P + its line number (default: a random "
           "UUID)\n"
           "  --results         print one JSON line per record: line, partition, offset, id (or "
-          "error)\n" CONN_HELP
+          "error)\n"
+          "  --encoding E      json: values and keys as people write them (decimals \"12.50\", RFC "
+          "3339\n"
+          "                    times; the default), avro: Avro's JSON encoding exactly (what\n"
+          "                    `portbroker consume --encoding avro` prints)\n" CONN_HELP
           "Exit: 0 all acknowledged, 1 some failed or were refused, 2 bad arguments or input.\n",
           f);
 }
@@ -125,11 +139,11 @@ typedef struct {
 } pub_stats_t;
 
 /* Sends one batch; lines[i] is the input line of records[i]. Returns 0, 1 (some failed), -1. */
-static int publish_batch(pb_client_t *c, const char *port, json_t *records, const long *lines,
-                         pub_stats_t *st) {
+static int publish_batch(pb_client_t *c, const char *port, const char *encoding, json_t *records,
+                         const long *lines, pub_stats_t *st) {
     json_t *res = NULL;
     pb_client_err_t err = {0};
-    int rc = pb_client_publish(c, port, records, &res, &err);
+    int rc = pb_client_publish_enc(c, port, encoding, records, &res, &err);
     size_t n = json_array_size(records);
     st->batches++;
     if (rc < 0) {
@@ -207,11 +221,12 @@ int pb_cli_publish(int argc, char **argv) {
                                        {"retries", required_argument, NULL, OPT_RETRIES},
                                        {"id-prefix", required_argument, NULL, OPT_IDPREFIX},
                                        {"results", no_argument, NULL, OPT_RESULTS},
+                                       {"encoding", required_argument, NULL, OPT_ENCODING},
                                        {NULL, 0, NULL, 0}};
     conn_flags_t cf;
     conn_defaults(&cf);
     cf.o.retries = 5;
-    const char *file = NULL, *idprefix = NULL;
+    const char *file = NULL, *idprefix = NULL, *encoding = NULL;
     long batch = 500, n;
     pub_stats_t st = {0};
     int c;
@@ -231,6 +246,9 @@ int pb_cli_publish(int argc, char **argv) {
             break;
         case OPT_IDPREFIX: idprefix = optarg; break;
         case OPT_RESULTS: st.print_results = 1; break;
+        case OPT_ENCODING:
+            if (encoding_arg("publish", optarg, &encoding)) return 2;
+            break;
         case 'h': publish_usage(stdout); return 0;
         default: publish_usage(stderr); return 2;
         }
@@ -308,7 +326,7 @@ int pb_cli_publish(int argc, char **argv) {
         }
         if (json_array_size(records) > 0 &&
             (len < 0 || json_array_size(records) >= (size_t)batch)) {
-            int r = publish_batch(cl, port, records, lines, &st);
+            int r = publish_batch(cl, port, encoding, records, lines, &st);
             if (r != 0 && rc == 0) rc = 1;
             json_array_clear(records);
         }
@@ -458,12 +476,7 @@ int pb_cli_consume(int argc, char **argv) {
             if (parse_long("consume", "--batch", optarg, 1, MAX_BATCH, &batch)) return 2;
             break;
         case OPT_ENCODING:
-            if (strcmp(optarg, "json") && strcmp(optarg, "avro")) {
-                fprintf(stderr, "portbroker consume: --encoding: '%s' is not one of json, avro\n",
-                        optarg);
-                return 2;
-            }
-            encoding = optarg;
+            if (encoding_arg("consume", optarg, &encoding)) return 2;
             break;
         case 'f': fmt = optarg; break;
         case 'h': consume_usage(stdout); return 0;

@@ -12,6 +12,7 @@
 #include "broker.h"
 #include "buf.h"
 #include "dedupe.h"
+#include "jsontext.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
@@ -75,13 +76,6 @@ void pb_exporter_handle(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
     free(ks);
 }
 
-static int hexval(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 void pb_exporter_sr_reply(pb_broker_t *b, const char *method, const char *raw_path,
                           const pb_sr_reply_t *rep) {
     static const char prefix[] = "/compatibility/subjects/";
@@ -90,18 +84,10 @@ void pb_exporter_sr_reply(pb_broker_t *b, const char *method, const char *raw_pa
         return;
     /* The subject: the next segment, percent-decoded. */
     char subject[PB_REGISTRY_SUBJECT_MAX + 1];
-    size_t n = 0;
-    const char *p = raw_path + sizeof prefix - 1;
-    for (; *p && *p != '/' && n < sizeof subject - 1; p++) {
-        int hi, lo;
-        if (*p == '%' && (hi = hexval(p[1])) >= 0 && (lo = hexval(p[2])) >= 0) {
-            subject[n++] = (char)(hi * 16 + lo);
-            p += 2;
-        } else {
-            subject[n++] = *p;
-        }
-    }
-    subject[n] = 0;
+    const char *seg = raw_path + sizeof prefix - 1;
+    if (pb_jsontext_pct_decode(seg, strcspn(seg, "/?"), PB_JSONTEXT_TEXT, subject, sizeof subject,
+                               NULL, NULL))
+        return; /* the registry refused such a subject: nothing was checked */
     json_t *j = json_loadb(rep->body, rep->body_len, 0, NULL);
     json_t *ok = json_object_get(j, "is_compatible");
     if (json_is_boolean(ok)) {

@@ -28,7 +28,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "jsontok.h"
+#include "jsontext.h"
 #include "log.h"
 
 struct pb_http {
@@ -139,10 +139,12 @@ static void on_close(struct evhttp_connection *conn, void *arg) {
     }
 }
 
-/* The API's error body for an answer http.c gives itself (msg: fixed text without quotes or
- * backslashes). Returns its length, as snprintf. */
+/* The API's error body for an answer http.c gives itself (msg is escaped here; it may quote the
+ * request). Returns its length, as snprintf. */
 static int error_json(char *out, size_t n, int status, const char *msg) {
-    return snprintf(out, n, "{\"error_code\":%d,\"message\":\"%s\"}", status, msg);
+    char esc[512];
+    pb_jsontext_escape_to(esc, sizeof esc, msg, strlen(msg), 0, NULL);
+    return snprintf(out, n, "{\"error_code\":%d,\"message\":\"%s\"}", status, esc);
 }
 
 /* ---- connections ---------------------------------------------------------------------------
@@ -1002,56 +1004,10 @@ static pb_http_method_t map_method(enum evhttp_cmd_type c) {
  * Every percent escape in the path and query must be well formed and decode to UTF-8 text
  * without NUL: libevent would decode "%00" into a C string that ends early (the path
  * "/v1/products/%00" became "/v1/products/") and "%ff" into bytes no JSON reply can carry. The
- * request is refused here, before any handler sees a half-decoded name. */
-static int hexdigit(int c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
+ * request is refused here, before any handler sees a half-decoded name, with jsontext's message
+ * (which says at which offset and why). */
 
-/* 0 when s decodes to valid UTF-8 without NUL; else -1 with why set. */
-static int target_text_ok(const char *s, const char **why) {
-    unsigned char buf[4];
-    size_t want = 0, have = 0;
-    for (const char *p = s; *p; p++) {
-        int c = (unsigned char)*p;
-        if (c == '%') {
-            int h = hexdigit((unsigned char)p[1]), l = h >= 0 ? hexdigit((unsigned char)p[2]) : -1;
-            if (h < 0 || l < 0) {
-                *why = "a '%' not followed by two hex digits";
-                return -1;
-            }
-            c = h * 16 + l;
-            p += 2;
-            if (c == 0) {
-                *why = "%00 (NUL) is not allowed";
-                return -1;
-            }
-        }
-        if (have < want) { /* inside a multi-byte sequence */
-            buf[have++] = (unsigned char)c;
-            if (have == want) {
-                if (pb_jsontok_utf8_seq(buf, buf + want) != want) goto bad_utf8;
-                want = have = 0;
-            }
-            continue;
-        }
-        if (c < 0x80) continue;
-        want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
-        if (!want) goto bad_utf8;
-        buf[0] = (unsigned char)c;
-        have = 1;
-    }
-    if (have < want) goto bad_utf8;
-    return 0;
-bad_utf8:
-    *why = "percent-decoded bytes that are not valid UTF-8";
-    return -1;
-}
-
-/* Answer a request refused before routing: the API's JSON error shape, then close. msg is a
- * fixed text without quotes or backslashes. */
+/* Answer a request refused before routing: the API's JSON error shape, then close. */
 static void refuse(pb_http_t *h, struct evhttp_request *ev, int status, const char *msg) {
     char body[512];
     int n = error_json(body, sizeof body, status, msg);
@@ -1072,15 +1028,16 @@ static int check_target(pb_http_t *h, struct evhttp_request *ev) {
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
-    const char *why = NULL;
-    char msg[160];
-    if (path && target_text_ok(path, &why) != 0) {
-        snprintf(msg, sizeof msg, "request path: %s", why);
+    pb_err_t err = {0};
+    char msg[PB_ERR_MSG_MAX + 32];
+    if (path && pb_jsontext_pct_decode(path, strlen(path), PB_JSONTEXT_TEXT, NULL, 0, NULL, &err)) {
+        snprintf(msg, sizeof msg, "request path: %s", err.msg);
         refuse(h, ev, 400, msg);
         return -1;
     }
-    if (query && target_text_ok(query, &why) != 0) {
-        snprintf(msg, sizeof msg, "query string: %s", why);
+    if (query &&
+        pb_jsontext_pct_decode(query, strlen(query), PB_JSONTEXT_TEXT, NULL, 0, NULL, &err)) {
+        snprintf(msg, sizeof msg, "query string: %s", err.msg);
         refuse(h, ev, 400, msg);
         return -1;
     }
@@ -1154,8 +1111,14 @@ static void gencb(struct evhttp_request *ev, void *arg) {
     r->method = map_method(evhttp_request_get_command(ev));
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
     const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
-    r->path = evhttp_uridecode(raw && *raw ? raw : "/", 0, NULL);
     r->raw_path = strdup(raw && *raw ? raw : "/");
+    /* check_target accepted the escapes: decoding fails only without memory. */
+    size_t plen = r->raw_path ? strlen(r->raw_path) : 0;
+    if (r->raw_path && (r->path = malloc(plen + 1)) &&
+        pb_jsontext_pct_decode(r->raw_path, plen, 0, r->path, plen + 1, NULL, NULL)) {
+        free(r->path);
+        r->path = NULL;
+    }
     const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
     if (q && evhttp_parse_query_str(q, &r->query) != 0) {
         evhttp_clear_headers(&r->query);

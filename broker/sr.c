@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "addr.h"
+#include "jsontext.h"
 
 #define MAX_SEGMENTS 8
 
@@ -150,13 +151,6 @@ void pb_sr_complete(pb_sr_reply_t *rep, const pb_registry_result_t *res) {
 
 /* ---- request parsing ------------------------------------------------------------------------ */
 
-static int hexval(int c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    c = tolower(c);
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-}
-
 /* Split path into percent-decoded segments (owned by the caller, free each). Returns the count,
  * or -1 when there are too many or a bad escape. A trailing slash is ignored. */
 static int split(const char *path, char **seg) {
@@ -169,22 +163,10 @@ static int split(const char *path, char **seg) {
         if (n == MAX_SEGMENTS) goto bad;
         char *s = malloc(len + 1);
         if (!s) goto bad;
-        size_t k = 0;
-        for (size_t i = 0; i < len; i++) {
-            if (p[i] == '%') {
-                int h = i + 2 < len ? hexval((unsigned char)p[i + 1]) : -1;
-                int l = h >= 0 ? hexval((unsigned char)p[i + 2]) : -1;
-                if (h < 0 || l < 0) {
-                    free(s);
-                    goto bad;
-                }
-                s[k++] = (char)(h * 16 + l);
-                i += 2;
-            } else {
-                s[k++] = p[i];
-            }
+        if (pb_jsontext_pct_decode(p, len, 0, s, len + 1, NULL, NULL)) {
+            free(s);
+            goto bad;
         }
-        s[k] = '\0';
         seg[n++] = s;
         if (!e) break;
         p = e + 1;

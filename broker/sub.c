@@ -28,6 +28,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "timefmt.h"
+#include "portbroker/wire.h"
 
 #define JSON_TYPE "application/json"
 #define TICK_MS 200
@@ -201,6 +202,45 @@ static int render_value(const pb_registry_t *reg, const pb_kafka_record_t *rec, 
     return rc ? PB_ERR_NOMEM : 0;
 }
 
+/* The key schema of the output port that published rec (its ce_source header, which the broker
+ * owns), when that schema encodes keys as Avro binary (not a plain string or bytes: those keys
+ * are their own bytes, as publish sends them). NULL otherwise. */
+static const pb_schema_t *key_schema_of(const pb_registry_t *reg, const pb_kafka_record_t *rec) {
+    const char *name;
+    const void *val;
+    size_t vlen;
+    for (size_t i = 0; pb_kafka_record_header(rec, i, &name, &val, &vlen) == 0; i++) {
+        if (strcmp(name, PB_HDR_CE_SOURCE) != 0) continue;
+        char urn[PB_ADDR_URN_MAX];
+        if (!val || vlen >= sizeof urn) return NULL;
+        memcpy(urn, val, vlen);
+        urn[vlen] = '\0';
+        const pb_port_t *port = pb_registry_port(reg, urn);
+        const pb_schema_t *ks = port && port->kind == PB_PORT_OUTPUT ? port->key_parsed : NULL;
+        if (ks && (ks->root->type == PB_AVRO_STRING || ks->root->type == PB_AVRO_BYTES)) ks = NULL;
+        return ks;
+    }
+    return NULL;
+}
+
+/* The key: null; decoded with the publishing port's key schema like a value (natural JSON, or
+ * Avro's JSON encoding with avro); else (no such schema, or bytes it cannot decode, e.g. written
+ * to the topic by another producer) a JSON string of its bytes. */
+static int render_key(const pb_registry_t *reg, const pb_kafka_record_t *rec, int avro,
+                      pb_buf_t *out) {
+    if (!rec->key) return pb_buf_puts(out, "null") ? PB_ERR_NOMEM : 0;
+    const pb_schema_t *ks = key_schema_of(reg, rec);
+    if (ks) {
+        pb_err_t err = {0};
+        size_t mark = out->len;
+        int rc = pb_codec_avro_to_json_text(ks, rec->key, rec->klen, avro ? 0u : PB_CODEC_NATURAL,
+                                            out, &err);
+        if (rc != PB_ERR_INVALID && rc != PB_ERR_TOO_LARGE) return rc;
+        out->len = mark;
+    }
+    return json_str(out, rec->key, rec->klen);
+}
+
 int pb_sub_render(const pb_registry_t *reg, const pb_kafka_record_t *rec, int sse, int avro,
                   pb_buf_t *out) {
     size_t mark = out->len;
@@ -213,7 +253,7 @@ int pb_sub_render(const pb_registry_t *reg, const pb_kafka_record_t *rec, int ss
     if (!rc)
         rc = pb_buf_printf(out, "{\"partition\":%" PRId32 ",\"offset\":%" PRId64 ",\"key\":",
                            rec->partition, rec->offset) < 0;
-    if (!rc) rc = rec->key ? json_str(out, rec->key, rec->klen) : pb_buf_puts(out, "null");
+    if (!rc) rc = render_key(reg, rec, avro, out);
     uint32_t sid = 0;
     if (!rc) rc = pb_buf_putc(out, ',') || render_value(reg, rec, avro, out, &sid);
     if (!rc) rc = pb_buf_puts(out, ",\"headers\":{");

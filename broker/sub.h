@@ -119,8 +119,11 @@ int pb_sub_format_cursor(const pb_kafka_tp_t *c, size_t n, pb_buf_t *out);
  * "data: {...}", blank line). value is the Confluent-framed payload decoded with the schema its id
  * names in reg, as natural JSON (DESIGN.md §5a), or with avro in Avro's JSON encoding; a record
  * that cannot be decoded gets "value": null and "error": "why" instead
- * (never skipped). time: the ce_time header, else the Kafka timestamp (RFC 3339). Returns 0 or
- * PB_ERR_NOMEM.
+ * (never skipped). key: decoded the same way with the keySchema of the output port its ce_source
+ * header names, when that schema is not a plain string or bytes (publish then stores keys as
+ * Avro binary, DESIGN.md §6); else, or when the bytes do not decode, a JSON string of its bytes
+ * (jsontext's text rule). time: the ce_time header, else the Kafka timestamp (RFC 3339). Returns
+ * 0 or PB_ERR_NOMEM.
  */
 int pb_sub_render(const pb_registry_t *reg, const pb_kafka_record_t *rec, int sse, int avro,
                   pb_buf_t *out);

@@ -562,6 +562,11 @@ static int retryable(int status) { return status == 429 || status == 503 || stat
 
 int pb_client_publish(pb_client_t *c, const char *port, json_t *records, json_t **results,
                       pb_client_err_t *err) {
+    return pb_client_publish_enc(c, port, NULL, records, results, err);
+}
+
+int pb_client_publish_enc(pb_client_t *c, const char *port, const char *encoding, json_t *records,
+                          json_t **results, pb_client_err_t *err) {
     *results = NULL;
     if (!json_is_array(records)) {
         seterr(err, 0, "publish: records must be a JSON array");
@@ -585,7 +590,8 @@ int pb_client_publish(pb_client_t *c, const char *port, json_t *records, json_t 
             res, json_pack("{s:O,s:s}", "id", json_object_get(r, "id"), "error", "not sent"));
     }
     char path[2048];
-    snprintf(path, sizeof path, "/v1/ports/%s/records", port);
+    snprintf(path, sizeof path, "/v1/ports/%s/records%s%s", port, encoding ? "?encoding=" : "",
+             encoding ? encoding : "");
     long delay = c->backoff_ms;
     int rc = -1;
     for (int attempt = 0;; attempt++) {

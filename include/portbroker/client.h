@@ -69,6 +69,12 @@ void pb_client_resp_free(pb_client_resp_t *r);
 int pb_client_publish(pb_client_t *c, const char *port, json_t *records, json_t **results,
                       pb_client_err_t *err);
 
+/* pb_client_publish with an encoding query parameter: "json" (natural JSON, DESIGN.md §5a) or
+ * "avro" (Avro's JSON encoding exactly); NULL leaves it to the broker (json). The encoding is not
+ * checked here: the broker answers 400 naming the accepted values. */
+int pb_client_publish_enc(pb_client_t *c, const char *port, const char *encoding, json_t *records,
+                          json_t **results, pb_client_err_t *err);
+
 /* Stream options for pb_client_stream_open (§5). NULL/0 fields are left to the broker. */
 typedef struct {
     const char *commit;   /* "auto" or "manual" (NULL: manual) */

@@ -9,7 +9,7 @@
 #   (Kafka clients need them), so a flood of 400 connections is refused, not starving Kafka;
 #   CPU and log lines stay bounded and /healthz answers again once the flood lets go.
 . "$(dirname "$0")/lib.sh"
-plan 33
+plan 34
 
 # Broker B runs under a hard fd limit of 320 (a wrapper, so this shell and the clients keep theirs).
 printf '#!/bin/sh\nulimit -n 320 || exit 97\nexec "%s" "$@"\n' "$PB_BIN" >"$T/pb256"
@@ -27,6 +27,11 @@ for t in "/v1/ports/%ff" "/v1/products/%ff" "/v1/products/%00" "/v1/ports?format
   http GET "$B_URL$t"
   like "GET $t -> 400 JSON error" "$HTTP_STATUS $HTTP_BODY" '^400 \{"error_code":400,"message":"(request path|query string): '
 done
+# The message says where and what (jsontext's percent-decoder), as valid JSON.
+http GET "$B_URL/v1/products/%zz"
+is "a bad escape is named with its offset" \
+  "$(printf '%s' "$HTTP_BODY" | python3 -c 'import json,sys; print(json.load(sys.stdin)["message"])')" \
+  "request path: at offset 13: '%' must be followed by two hex digits, not '%zz'"
 http GET "$B_URL/v1/products/caf%C3%A9"
 is "valid UTF-8 escape still reaches the handler (404 unknown product)" "$HTTP_STATUS" 404
 

@@ -7,7 +7,7 @@
 # its structure is checked (0094 runs its HEALTHCHECK, ENV and CMD against the installed tree).
 . "$(dirname "$0")/lib.sh"
 node tests/js/deploy_check.mjs deploy/kubernetes/portbroker.yaml | grep -v '^1\.\.' | sed 's/^\(not \)\{0,1\}ok [0-9]* /\1ok /' >"$T/k8s.tap"
-plan $(( $(grep -c '^\(not \)\{0,1\}ok' "$T/k8s.tap") + 12 ))
+plan $(( $(grep -c '^\(not \)\{0,1\}ok' "$T/k8s.tap") + 14 ))
 while IFS= read -r l; do
   case "$l" in "ok - "*) ok "${l#ok - }";; "not ok - "*) not_ok "${l#not ok - }";; "#"*) echo "$l";; esac
 done <"$T/k8s.tap"
@@ -36,4 +36,13 @@ is "final stage installs exactly the packages of the binary's libraries (+ ca-ce
 check "the final stage's packages exist in this Debian 12's archive" apt-cache show $have
 is "HEALTHCHECK uses only the base image (no curl or wget)" "$(printf '%s' "$final" | grep -cE 'curl|wget')" 0
 check "the build context leaves out the host build tree (.containerignore, .dockerignore)" sh -c 'grep -qx "build/" .containerignore && cmp .containerignore .dockerignore'
+# docs/OPERATIONS.md: the guide's sections (#18), and every setting it names exists (kafka.* keys
+# pass through to librdkafka).
+O=docs/OPERATIONS.md
+is "OPERATIONS.md has sizing, scaling out, upgrades, backup of the registry, securing it" \
+  "$(grep -cE '^## (Sizing|Scaling out|Upgrades|Backup of the registry|Securing it)$' "$O")" 5
+known=$("$PB_BIN" config-doc | grep -o '^| `[a-z0-9_.]*`' | tr -d '|` ')
+unknown=$(grep -o '`[a-z][a-z0-9_]*\(\.[a-z0-9_]\+\)\+\( = [^`]*\)\{0,1\}`' "$O" | tr -d '`' | sed 's/ = .*//' | sort -u |
+  while read -r k; do case "$k" in kafka.*) ;; *) printf '%s\n' "$known" | grep -qx "$k" || echo "$k";; esac; done)
+is "every setting OPERATIONS.md names is in the settings table" "$unknown" ""
 finish
