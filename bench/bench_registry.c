@@ -70,7 +70,7 @@ static int bench_register(int n, double *ms) {
     for (int i = 1; i <= n; i++) {
         if (record_register(&b, "trips-value", i)) goto done;
         apply(r, &b, &res);
-        if (res.status != 200 || res.version != i) goto done;
+        if (res.error_code != 0 || res.version != i) goto done;
     }
     if (pb_registry_record_config(&b, "bench", "trips-value", PB_COMPAT_FULL_TRANSITIVE, &err))
         goto done;
@@ -82,8 +82,9 @@ static int bench_register(int n, double *ms) {
         double t0 = now();
         apply(r, &b, &res);
         t[k] = (now() - t0) * 1e3;
-        if (res.status != 200 || res.version != n + 1 + k) {
-            fprintf(stderr, "bench: register %d: %d %s\n", n + 1 + k, res.status, res.message);
+        if (res.error_code != 0 || res.version != n + 1 + k) {
+            fprintf(stderr, "bench: register %d: error %d %s\n", n + 1 + k, res.error_code,
+                    res.message);
             goto done;
         }
     }
@@ -122,7 +123,7 @@ static int bench_replay(double *ms, size_t *bytes) {
     double t0 = now();
     for (int i = 0; i < SUBJECTS * VERSIONS; i++) {
         pb_registry_apply(r, i, (const char *)recs[i].data, recs[i].len, &res);
-        if (res.status != 200) goto done;
+        if (res.error_code != 0) goto done;
     }
     *ms = (now() - t0) * 1e3;
     rc = 0;
