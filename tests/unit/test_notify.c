@@ -74,7 +74,7 @@ static void protocol_order(void **state) {
     (void)state;
     char path[] = "/tmp/test_notify.XXXXXX";
     assert_non_null(mkdtemp(path));
-    char sock[128];
+    char sock[sizeof path + sizeof "/notify"];
     snprintf(sock, sizeof sock, "%s/notify", path);
     int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
