@@ -660,7 +660,8 @@ void pb_kafka_closer_run(pb_kafka_closer_t *c);
 /* Free the closer (after pb_kafka_closer_run; if it never ran, runs it first). NULL is a no-op. */
 void pb_kafka_closer_free(pb_kafka_closer_t *c);
 
-/* Lag probe: measures consumer groups, every call blocking (run it as a PB_JOB_OFFSETS job). */
+/* Lag probe: measures consumer groups, every call blocking (run it as a job: sub.c's sweeps are
+ * PB_JOB_LAG jobs). One thread at a time. */
 typedef struct pb_kafka_lag pb_kafka_lag_t;
 
 typedef struct pb_kafka_lag_part {
@@ -677,19 +678,23 @@ pb_kafka_lag_t *pb_kafka_lag_new(pb_kafka_t *k, const pb_config_t *cfg, pb_err_t
 /*
  * Measure group on topic: *n_parts gets the partition count (at most cap) and parts[] each
  * partition's watermarks, committed offset and oldest unconsumed record time (a group without a
- * commit has consumed nothing: its oldest is the first kept record). Blocking, bounded by about
- * timeout_ms; never call it on the loop thread. Returns 0, PB_ERR_NOT_FOUND (no such topic) or
+ * commit has consumed nothing: its oldest is the first kept record). known[0..n_known), when
+ * n_known is the topic's partition count, are the group's committed offsets as the caller knows
+ * them (-1: none; this process's routers, which write them): then the group is not asked. Within
+ * a sweep the watermarks come from the sweep's look-up. Blocking, bounded by about timeout_ms;
+ * never call it on the loop thread. Returns 0, PB_ERR_NOT_FOUND (no such topic) or
  * PB_ERR_UNAVAILABLE.
  */
 int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic,
-                         pb_kafka_lag_part_t *parts, size_t cap, size_t *n_parts, int timeout_ms,
-                         pb_err_t *err);
+                         const int64_t *known, size_t n_known, pb_kafka_lag_part_t *parts,
+                         size_t cap, size_t *n_parts, int timeout_ms, pb_err_t *err);
 
-/* Start a sweep: the cluster's metadata is looked up once, by the sweep's first measurement, and
- * reused by the rest (a topic created during the sweep is found by the next one). Without it every
- * measurement looks the metadata up itself: with a thousand bindings that was two thousand
- * whole-cluster metadata requests a sweep, half a core busy. */
-void pb_kafka_lag_sweep(pb_kafka_lag_t *l);
+/* Start a sweep over topics[0..n) (repeats allowed): the cluster's metadata is looked up once and
+ * both watermarks of every partition of those topics in two requests per broker, and the sweep's
+ * measurements reuse them (a topic created during the sweep is found by the next one). Per
+ * measurement instead, a thousand bindings cost two thousand whole-cluster metadata requests and
+ * four thousand ListOffsets requests a sweep. Blocking, bounded by about 3 x timeout_ms. */
+void pb_kafka_lag_sweep(pb_kafka_lag_t *l, const char *const *topics, size_t n, int timeout_ms);
 
 /* Free the probe. NULL is a no-op. */
 void pb_kafka_lag_destroy(pb_kafka_lag_t *l);
