@@ -173,7 +173,12 @@ static const struct prop {
     {"sub.lag.interval.ms", T_INT, offsetof(pb_config_t, sub_lag_interval_ms), "5000", 100, 3600000,
      NULL,
      "How often the lag of every subscription's router and subscriber groups is measured "
-     "(subscription stats and `portbroker_subscription_lag_*`)."},
+     "(subscription stats and `portbroker_subscription_lag_*`). One sweep covers every binding "
+     "as a background job: the watermarks of all their topics in one look-up, the router "
+     "groups' committed offsets from this instance's own routers (Kafka is asked only for "
+     "partitions another instance routes), and one request per subscriber group; a subscriber "
+     "group with no commit and no stream on this instance is asked every 12th sweep only, so "
+     "its first commit through another instance shows within 12 intervals."},
     {"sub.fetch.wait.ms", T_INT, offsetof(pb_config_t, sub_fetch_wait_ms), "0", 0, 10000, NULL,
      "How long a subscriber stream's fetch waits for records (`fetch.wait.max.ms` of stream "
      "consumers). 0: 10 on the embedded cluster, librdkafka's default (500) otherwise; a real "

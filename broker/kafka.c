@@ -2345,9 +2345,7 @@ void pb_kafka_closer_free(pb_kafka_closer_t *c) {
 #define JOB_MAX_PARTS 1024
 
 struct pb_kafka_job {
-    pthread_t thread;
     atomic_int done;
-    int started;
     int commit; /* pb_kafka_job_commit, else pb_kafka_job_positions */
     rd_kafka_t *rk;
     char *topic;
@@ -2549,8 +2547,7 @@ static int job_commit(pb_kafka_job_t *j) {
     return rc;
 }
 
-static void *job_main(void *arg) {
-    pb_kafka_job_t *j = arg;
+void pb_kafka_job_run(pb_kafka_job_t *j) {
     int rc = j->commit ? job_check(j) : j->n ? job_check(j) : job_times(j);
     if (!rc && j->commit) rc = job_commit(j);
     if (!rc) j->err.code = 0;
@@ -2559,7 +2556,6 @@ static void *job_main(void *arg) {
     if (j->wake_fd >= 0 && write(j->wake_fd, &c, 1) < 0) {
         /* a full wake pipe already means "look again" */
     }
-    return NULL;
 }
 
 static pb_kafka_job_t *job_start(pb_kafka_t *k, const char *group, const char *topic,
@@ -2581,11 +2577,6 @@ static pb_kafka_job_t *job_start(pb_kafka_t *k, const char *group, const char *t
     rd_kafka_conf_set_opaque(conf, j);
     if (!(j->rk = client_new(RD_KAFKA_CONSUMER, conf, "offset job", err))) goto fail;
     rd_kafka_poll_set_consumer(j->rk);
-    if (pthread_create(&j->thread, NULL, job_main, j) != 0) {
-        pb_err_set(err, PB_ERR_UNAVAILABLE, "cannot start a thread for the offset job");
-        goto fail;
-    }
-    j->started = 1;
     return j;
 fail:
     pb_kafka_job_free(j);
@@ -2621,7 +2612,6 @@ int pb_kafka_job_result(const pb_kafka_job_t *j, const pb_kafka_tp_t **out, size
 
 void pb_kafka_job_free(pb_kafka_job_t *j) {
     if (!j) return;
-    if (j->started) pthread_join(j->thread, NULL);
     if (j->rk) rd_kafka_destroy(j->rk);
     free(j->topic);
     free(j->tp);

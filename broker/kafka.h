@@ -589,8 +589,9 @@ int pb_kafka_stream_start_at(pb_kafka_stream_t *s, const pb_kafka_tp_t *start, s
                              int64_t dflt, pb_err_t *err);
 
 /* ---- offset jobs ----
- * Slow offset work for subscriber streams and cursors, each on a thread of its own with a client of
- * its own; the thread writes one byte to wake_fd when done and the loop thread collects the result.
+ * Slow offset work for subscriber streams and cursors, each with a client of its own, run by
+ * pb_kafka_job_run on a jobs worker (sub.c submits them: jobs.h); when done it writes one byte to
+ * wake_fd (-1: none) and the loop thread collects the result.
  */
 typedef struct pb_kafka_job pb_kafka_job_t;
 
@@ -618,7 +619,11 @@ pb_kafka_job_t *pb_kafka_job_commit(pb_kafka_t *k, const pb_config_t *cfg, const
                                     const char *topic, const pb_kafka_tp_t *offsets, size_t n,
                                     int wake_fd, pb_err_t *err);
 
-/* 1 once the job's thread has finished (its result can be read). Any thread. */
+/* Do the job's Kafka work: blocking, bounded by the job's own timeouts (a commit that joins the
+ * group: about 20 s). Call once, on a jobs worker, never on the loop thread. */
+void pb_kafka_job_run(pb_kafka_job_t *j);
+
+/* 1 once pb_kafka_job_run has finished (its result can be read). Any thread. */
 int pb_kafka_job_done(const pb_kafka_job_t *j);
 
 /* A finished job's outcome: 0 with *out and *n the resulting positions (owned by the job, valid
@@ -626,7 +631,8 @@ int pb_kafka_job_done(const pb_kafka_job_t *j);
 int pb_kafka_job_result(const pb_kafka_job_t *j, const pb_kafka_tp_t **out, size_t *n,
                         pb_err_t *err);
 
-/* Wait for the job's thread (bounded by the job's own timeouts) and free it. NULL is a no-op. */
+/* Free the job: not while pb_kafka_job_run runs (free it after, or if it never ran). NULL is a
+ * no-op. */
 void pb_kafka_job_free(pb_kafka_job_t *j);
 
 /* Non-blocking: 1 and *out with the next record, or 0 when none is ready (rebalances are served

@@ -340,10 +340,15 @@ typedef struct stream {
     pb_buf_t out, zout;   /* rendered records; their compression when gz */
 } stream_t;
 
-/* A request waiting for an offset job: a stream about to open (st) or a cursor commit. */
+/* A request waiting for an offset job (run on a jobs worker: PB_JOB_OFFSETS for a stream's start
+ * positions, PB_JOB_CLOSE for a cursor commit): a stream about to open (st) or a cursor commit. */
 typedef struct pending {
     struct pending *next;
+    pb_sub_t *sub;
     pb_kafka_job_t *job;
+    pb_job_t *handle; /* while queued or running */
+    int finished;     /* the job's done callback ran: its result can be read */
+    int orphan;       /* the sub gave up on it (shutdown): the done callback frees it */
     pb_http_req_t *req;
     stream_t *st; /* NULL: a cursor commit */
     char *group;  /* cursor commit: the group, for the reply */
@@ -875,12 +880,38 @@ static void stream_open(pb_sub_t *s, stream_t *st, const pb_kafka_tp_t *start, s
            froms[st->prm.from]);
 }
 
-/* Queue req behind job (takes both). */
+static void pending_free(pending_t *pd) {
+    pb_kafka_job_free(pd->job);
+    free(pd->group);
+    free(pd);
+}
+
+/* Jobs worker: the offset job's Kafka work (sees only the job). */
+static void pending_work(void *arg) { pb_kafka_job_run(((pending_t *)arg)->job); }
+
+static void pending_serve(pb_sub_t *s, int all);
+
+/* Loop thread: the job is done; its request is answered now. */
+static void pending_done(void *arg, int cancelled) {
+    pending_t *pd = arg;
+    if (pd->orphan || cancelled) { /* unlinked by pending_serve(s, 1): the sub is going */
+        pending_free(pd);
+        return;
+    }
+    pd->handle = NULL;
+    pd->finished = 1;
+    pending_serve(pd->sub, 0);
+}
+
+/* Queue req behind job (takes both): the job runs on a jobs worker. */
 static void pending_add(pb_sub_t *s, pb_kafka_job_t *job, pb_http_req_t *req, stream_t *st,
                         const char *group) {
     pending_t *pd = calloc(1, sizeof *pd);
     char *g = group ? strdup(group) : NULL;
-    if (!pd || (group && !g)) {
+    if (pd) *pd = (pending_t){s->pending, s, job, NULL, 0, 0, req, st, g};
+    if (!pd || (group && !g) ||
+        !(pd->handle = pb_jobs_submit(s->b->jobs, st ? PB_JOB_OFFSETS : PB_JOB_CLOSE, pending_work,
+                                      pending_done, pd))) {
         free(pd);
         free(g);
         pb_kafka_job_free(job);
@@ -888,7 +919,6 @@ static void pending_add(pb_sub_t *s, pb_kafka_job_t *job, pb_http_req_t *req, st
         reply_error(req, 503, "out of memory");
         return;
     }
-    *pd = (pending_t){s->pending, job, req, st, g};
     s->pending = pd;
     s->n_pending++;
 }
@@ -899,16 +929,20 @@ static void cursor_done(pb_sub_t *s, pending_t *pd);
 static void pending_serve(pb_sub_t *s, int all) {
     for (pending_t **pp = &s->pending; *pp;) {
         pending_t *pd = *pp;
-        if (!all && !pb_kafka_job_done(pd->job)) {
+        if (!all && !pd->finished) {
             pp = &pd->next;
             continue;
         }
         *pp = pd->next;
         s->n_pending--;
-        if (all && !pb_kafka_job_done(pd->job)) {
+        if (!pd->finished) { /* shutting down: the job's done callback frees it */
             pb_http_set_header(pd->req, "Retry-After", "5");
             reply_error(pd->req, 503, "the broker is shutting down");
             if (pd->st) stream_free(pd->st);
+            pd->st = NULL;
+            pd->orphan = 1;
+            pb_jobs_cancel(pd->handle);
+            continue;
         } else if (pd->st) {
             const pb_kafka_tp_t *pos = NULL;
             size_t n = 0;
@@ -932,9 +966,7 @@ static void pending_serve(pb_sub_t *s, int all) {
         } else {
             cursor_done(s, pd);
         }
-        pb_kafka_job_free(pd->job);
-        free(pd->group);
-        free(pd);
+        pending_free(pd);
     }
 }
 
@@ -1004,10 +1036,9 @@ void pb_sub_handle_records(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *por
     if (prm->from == PB_SUB_FROM_TIME || prm->from == PB_SUB_FROM_OFFSETS) {
         /* Offsets are checked against the partitions' watermarks, a time is looked up: Kafka
          * requests, on a job thread. */
-        pb_kafka_job_t *job =
-            pb_kafka_job_positions(s->b->kafka, s->b->cfg, port->topic, prm->from_offsets,
-                                   prm->from == PB_SUB_FROM_OFFSETS ? prm->n_from_offsets : 0,
-                                   prm->from_ms, s->wake[1], &err);
+        pb_kafka_job_t *job = pb_kafka_job_positions(
+            s->b->kafka, s->b->cfg, port->topic, prm->from_offsets,
+            prm->from == PB_SUB_FROM_OFFSETS ? prm->n_from_offsets : 0, prm->from_ms, -1, &err);
         if (!job) {
             pb_http_set_header(req, "Retry-After", "5");
             reply_error(req, 503, "cannot consume %s: %s", port->topic, err.msg);
@@ -1212,7 +1243,7 @@ void pb_sub_handle_cursors(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *por
     pb_addr_sub_group(port->topic, group, sizeof group);
     pb_err_t err = {0};
     pb_kafka_job_t *job =
-        pb_kafka_job_commit(s->b->kafka, s->b->cfg, group, port->topic, c, n, s->wake[1], &err);
+        pb_kafka_job_commit(s->b->kafka, s->b->cfg, group, port->topic, c, n, -1, &err);
     if (!job) {
         pb_http_set_header(req, "Retry-After", "2");
         reply_error(req, 503, "cursors: %s", err.msg);
