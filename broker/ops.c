@@ -22,7 +22,8 @@
 #define POST_TIMEOUT_MS 5000 /* connect + answer, per attempt */
 #define POST_QUEUE_MAX 64    /* events waiting for the endpoint; the oldest is dropped beyond */
 #define STOP_WAIT_MS 5000    /* at most this long for queued POSTs at shutdown */
-#define TRIM_EVERY_MS 10000  /* freed memory goes back to the system (pb_proc_trim) this often */
+/* Freed memory goes back to the system (pb_proc_trim) this often, when nothing is in flight. */
+#define TRIM_EVERY_MS 10000
 
 /* Strict: the page, its script and its style come from this binary, nothing else anywhere. */
 #define CSP                                                                                        \
@@ -203,6 +204,14 @@ static void sync_jobs(pb_ops_t *o, int running) {
     json_decref(jobs);
 }
 
+/* No record in flight to Kafka: a trim then gives back what a burst freed, without taking
+ * malloc's arena locks from librdkafka's threads in the middle of one. */
+static int quiet(const pb_broker_t *b) {
+    pb_routers_stats_t rs = {0};
+    if (b->routers) pb_routers_stats(b->routers, &rs);
+    return rs.inflight == 0 && (!b->kafka || pb_kafka_outq_len(b->kafka) == 0);
+}
+
 static void tick(void *arg) {
     pb_ops_t *o = arg;
     pb_broker_t *b = o->b;
@@ -226,7 +235,7 @@ static void tick(void *arg) {
         if (pb_lineage_jobs_hash(pb_store_registry(b->store)) != o->jobs_hash) sync_jobs(o, 0);
         o->next_jobs_check_ms = now + 1000;
     }
-    if (now >= o->next_trim_ms) {
+    if (now >= o->next_trim_ms && quiet(b)) {
         pb_proc_trim();
         o->next_trim_ms = now + TRIM_EVERY_MS;
     }
