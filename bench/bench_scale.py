@@ -17,7 +17,7 @@ Each stage is bounded (--stage-seconds); what is not done by then is reported as
 them under '== figures'). Never a timed assertion.
 
 usage: bench_scale.py [--bin build/release/portbroker] [--sizes 10,100] [--stage-seconds 120]
-                      [--records 200]
+                      [--records 200] [--settle 2]
 environment: BENCH_SCALE_SIZES overrides --sizes (e.g. 10,100,1000)
 """
 import argparse
@@ -36,6 +36,9 @@ ap.add_argument("--bin", default="build/release/portbroker")
 ap.add_argument("--sizes", default=os.environ.get("BENCH_SCALE_SIZES", "10,100"))
 ap.add_argument("--stage-seconds", type=float, default=120.0)
 ap.add_argument("--records", type=int, default=200, help="records per port for the busy stage")
+ap.add_argument("--settle", type=float, default=2.0,
+                help="seconds between 'all routing' and the idle sample (start-up work still "
+                     "runs in the first ones: 30 shows the steady state)")
 args = ap.parse_args()
 
 from confluent_kafka import Consumer, TopicPartition  # noqa: E402  (Debian's, /usr/bin/python3)
@@ -169,7 +172,7 @@ def run(size, brokers, tmp):
             break
         time.sleep(0.5)
     bound_s = time.time() - t0
-    time.sleep(2)
+    time.sleep(args.settle)
     c0, w0 = cpu_seconds(b.pid), time.time()
     time.sleep(10)
     idle_pct = 100.0 * (cpu_seconds(b.pid) - c0) / (time.time() - w0)

@@ -173,7 +173,12 @@ static const struct prop {
     {"sub.lag.interval.ms", T_INT, offsetof(pb_config_t, sub_lag_interval_ms), "5000", 100, 3600000,
      NULL,
      "How often the lag of every subscription's router and subscriber groups is measured "
-     "(subscription stats and `portbroker_subscription_lag_*`)."},
+     "(subscription stats and `portbroker_subscription_lag_*`). One sweep covers every binding "
+     "as a background job: the watermarks of all their topics in one look-up, the router "
+     "groups' committed offsets from this instance's own routers (Kafka is asked only for "
+     "partitions another instance routes), and one request per subscriber group; a subscriber "
+     "group with no commit and no stream on this instance is asked every 12th sweep only, so "
+     "its first commit through another instance shows within 12 intervals."},
     {"sub.fetch.wait.ms", T_INT, offsetof(pb_config_t, sub_fetch_wait_ms), "0", 0, 10000, NULL,
      "How long a subscriber stream's fetch waits for records (`fetch.wait.max.ms` of stream "
      "consumers). 0: 10 on the embedded cluster, librdkafka's default (500) otherwise; a real "
@@ -191,8 +196,12 @@ static const struct prop {
      "report librdkafka's statistics (`statistics.interval.ms`) for the `portbroker_kafka_*` "
      "series of `/metrics`: broker connection state and round-trip time, produce queue depth "
      "against its maximum, request errors and timeouts. Each report is parsed on the client's "
-     "polling thread (a reader of many partitions writes a long report). 0: no statistics, no "
-     "`portbroker_kafka_*` series. A `kafka.statistics.interval.ms` pass-through overrides it."},
+     "polling thread (a reader of many partitions writes a long report). Memory: with "
+     "statistics on, librdkafka keeps two histograms for every topic a client knows (~23 kB "
+     "with the default `message.max.bytes` and `batch.num.messages`): at 1,000 bindings the "
+     "reader's output topics and the routing producer's input topics cost ~23 MB each. 0: no "
+     "statistics, no `portbroker_kafka_*` series. A `kafka.statistics.interval.ms` pass-through "
+     "overrides it."},
     {"status.sample.ms", T_INT, offsetof(pb_config_t, status_sample_ms), "10000", 100, 600000, NULL,
      "Throughput sample period of `/v1/status` and `/dashboard`: each port keeps the last 90 "
      "samples (15 minutes at the default), and a binding's live rate in `/v1/lineage` is the "

@@ -44,7 +44,7 @@ struct pb_jobs {
     worker_t w[PB_JOB_TYPES];
 };
 
-static const char *type_names[PB_JOB_TYPES] = {"probe", "topics", "offsets", "close"};
+static const char *type_names[PB_JOB_TYPES] = {"probe", "topics", "offsets", "close", "lag"};
 
 const char *pb_jobs_type_name(pb_job_type_t type) {
     return type < PB_JOB_TYPES ? type_names[type] : "?";

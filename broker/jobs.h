@@ -25,6 +25,8 @@ typedef enum pb_job_type {
     PB_JOB_OFFSETS, /* committed offsets, watermarks, timestamps (subscription lag) */
     PB_JOB_CLOSE,   /* a subscriber stream's explicit commits and its close (leave the group, free
                      * the client): one worker, so a commit runs before the close queued after it */
+    PB_JOB_LAG,     /* the lag poller's sweeps (seconds each at scale): never delays a router's
+                     * resume look-ups on PB_JOB_OFFSETS */
     PB_JOB_TYPES
 } pb_job_type_t;
 
@@ -59,7 +61,7 @@ size_t pb_jobs_pending(const pb_jobs_t *j, pb_job_type_t type);
 /* Jobs of type completed since start (done called). Loop thread. */
 unsigned long long pb_jobs_completed(const pb_jobs_t *j, pb_job_type_t type);
 
-/* Name of a type, for logs and metrics ("probe", "topics", "offsets", "close"). */
+/* Name of a type, for logs and metrics ("probe", "topics", "offsets", "close", "lag"). */
 const char *pb_jobs_type_name(pb_job_type_t type);
 
 /* Shutdown: every queued job still runs (a close must commit its offsets), then each done is

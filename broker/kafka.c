@@ -2345,9 +2345,7 @@ void pb_kafka_closer_free(pb_kafka_closer_t *c) {
 #define JOB_MAX_PARTS 1024
 
 struct pb_kafka_job {
-    pthread_t thread;
     atomic_int done;
-    int started;
     int commit; /* pb_kafka_job_commit, else pb_kafka_job_positions */
     rd_kafka_t *rk;
     char *topic;
@@ -2549,8 +2547,7 @@ static int job_commit(pb_kafka_job_t *j) {
     return rc;
 }
 
-static void *job_main(void *arg) {
-    pb_kafka_job_t *j = arg;
+void pb_kafka_job_run(pb_kafka_job_t *j) {
     int rc = j->commit ? job_check(j) : j->n ? job_check(j) : job_times(j);
     if (!rc && j->commit) rc = job_commit(j);
     if (!rc) j->err.code = 0;
@@ -2559,7 +2556,6 @@ static void *job_main(void *arg) {
     if (j->wake_fd >= 0 && write(j->wake_fd, &c, 1) < 0) {
         /* a full wake pipe already means "look again" */
     }
-    return NULL;
 }
 
 static pb_kafka_job_t *job_start(pb_kafka_t *k, const char *group, const char *topic,
@@ -2581,11 +2577,6 @@ static pb_kafka_job_t *job_start(pb_kafka_t *k, const char *group, const char *t
     rd_kafka_conf_set_opaque(conf, j);
     if (!(j->rk = client_new(RD_KAFKA_CONSUMER, conf, "offset job", err))) goto fail;
     rd_kafka_poll_set_consumer(j->rk);
-    if (pthread_create(&j->thread, NULL, job_main, j) != 0) {
-        pb_err_set(err, PB_ERR_UNAVAILABLE, "cannot start a thread for the offset job");
-        goto fail;
-    }
-    j->started = 1;
     return j;
 fail:
     pb_kafka_job_free(j);
@@ -2621,7 +2612,6 @@ int pb_kafka_job_result(const pb_kafka_job_t *j, const pb_kafka_tp_t **out, size
 
 void pb_kafka_job_free(pb_kafka_job_t *j) {
     if (!j) return;
-    if (j->started) pthread_join(j->thread, NULL);
     if (j->rk) rd_kafka_destroy(j->rk);
     free(j->topic);
     free(j->tp);
@@ -2635,6 +2625,16 @@ typedef struct lag_group {
     rd_kafka_t *rk;
 } lag_group_t;
 
+/* Values per topic partition: open addressing, at most half full. */
+struct lag_tab {
+    struct lag_ts {
+        char *topic;
+        int32_t partition;
+        int64_t pos, ts;
+    } * e;
+    size_t cap, n;
+};
+
 struct pb_kafka_lag {
     pb_kafka_t *k;
     const pb_config_t *cfg;
@@ -2643,27 +2643,27 @@ struct pb_kafka_lag {
     size_t n_groups;
     int admin_ok; /* committed offsets through the admin API work (else the group handles) */
     int sweeping; /* pb_kafka_lag_sweep: md is kept for the sweep */
-    const struct rd_kafka_metadata *md; /* the sweep's metadata, once looked up */
-    /* The oldest unconsumed record's timestamp per topic partition, with the offset it was read
-     * at: a record does not change, so it is read again only when the position moves. Open
-     * addressing, at most half full; emptied every LAG_TS_SWEEPS sweeps (deleted topics). */
-    struct lag_ts {
-        char *topic;
-        int32_t partition;
-        int64_t pos, ts;
-    } * tsc;
-    size_t tsc_cap, tsc_n;
+    const struct rd_kafka_metadata *md;    /* the sweep's metadata, once looked up */
+    const rd_kafka_metadata_topic_t **mdx; /* md's topics by name (md_topic) */
+    /* The oldest unconsumed record's timestamp per topic partition (pos: the offset it was read
+     * at, ts): a record does not change, so it is read again only when the position moves.
+     * Emptied every LAG_TS_SWEEPS sweeps (deleted topics). */
+    struct lag_tab tsc;
+    /* The sweep's watermarks per topic partition (pos: low, ts: high), looked up for every topic
+     * of the sweep at once: two ListOffsets requests per broker a sweep, not two per topic. */
+    struct lag_tab wm;
     unsigned sweeps;
 };
 
 #define LAG_TS_SWEEPS 100
+#define LAG_WM_CHUNK 200 /* partitions per watermarks look-up of a sweep */
 
-static void lag_ts_clear(pb_kafka_lag_t *l) {
-    for (size_t i = 0; i < l->tsc_cap; i++)
-        free(l->tsc[i].topic);
-    free(l->tsc);
-    l->tsc = NULL;
-    l->tsc_cap = l->tsc_n = 0;
+static void lag_tab_clear(struct lag_tab *t) {
+    for (size_t i = 0; i < t->cap; i++)
+        free(t->e[i].topic);
+    free(t->e);
+    t->e = NULL;
+    t->cap = t->n = 0;
 }
 
 static size_t lag_ts_slot(const struct lag_ts *t, size_t cap, const char *topic, int32_t p) {
@@ -2676,34 +2676,119 @@ static size_t lag_ts_slot(const struct lag_ts *t, size_t cap, const char *topic,
     return i;
 }
 
-/* The entry of topic[p]; created (pos -1) when create is set. NULL when absent or out of memory. */
-static struct lag_ts *lag_ts_get(pb_kafka_lag_t *l, const char *topic, int32_t p, int create) {
-    if (create && (l->tsc_n + 1) * 2 > l->tsc_cap) {
-        size_t cap = l->tsc_cap ? l->tsc_cap * 2 : 1024;
+/* The entry of topic[p] in tab; created (pos -1) when create is set. NULL when absent or out of
+ * memory. */
+static struct lag_ts *lag_tab_get(struct lag_tab *tab, const char *topic, int32_t p, int create) {
+    if (create && (tab->n + 1) * 2 > tab->cap) {
+        size_t cap = tab->cap ? tab->cap * 2 : 1024;
         struct lag_ts *t = calloc(cap, sizeof *t);
         if (!t) return NULL;
-        for (size_t i = 0; i < l->tsc_cap; i++)
-            if (l->tsc[i].topic)
-                t[lag_ts_slot(t, cap, l->tsc[i].topic, l->tsc[i].partition)] = l->tsc[i];
-        free(l->tsc);
-        l->tsc = t;
-        l->tsc_cap = cap;
+        for (size_t i = 0; i < tab->cap; i++)
+            if (tab->e[i].topic)
+                t[lag_ts_slot(t, cap, tab->e[i].topic, tab->e[i].partition)] = tab->e[i];
+        free(tab->e);
+        tab->e = t;
+        tab->cap = cap;
     }
-    if (!l->tsc_cap) return NULL;
-    struct lag_ts *e = &l->tsc[lag_ts_slot(l->tsc, l->tsc_cap, topic, p)];
+    if (!tab->cap) return NULL;
+    struct lag_ts *e = &tab->e[lag_ts_slot(tab->e, tab->cap, topic, p)];
     if (e->topic) return e;
     if (!create || !(e->topic = strdup(topic))) return NULL;
     e->partition = p;
     e->pos = -1;
-    l->tsc_n++;
+    tab->n++;
     return e;
 }
 
-void pb_kafka_lag_sweep(pb_kafka_lag_t *l) {
+static int mdx_cmp(const void *a, const void *b) {
+    return strcmp((*(const rd_kafka_metadata_topic_t *const *)a)->topic,
+                  (*(const rd_kafka_metadata_topic_t *const *)b)->topic);
+}
+
+/* Sets l->md (taking md) and its index by name (none out of memory: md_topic scans). */
+static void sweep_md(pb_kafka_lag_t *l, const struct rd_kafka_metadata *md) {
     if (l->md) rd_kafka_metadata_destroy(l->md);
-    l->md = NULL;
+    free(l->mdx);
+    l->md = md;
+    l->mdx = NULL;
+    if (!md || !md->topic_cnt || !(l->mdx = malloc(md->topic_cnt * sizeof *l->mdx))) return;
+    for (int i = 0; i < md->topic_cnt; i++)
+        l->mdx[i] = &md->topics[i];
+    qsort(l->mdx, (size_t)md->topic_cnt, sizeof *l->mdx, mdx_cmp);
+}
+
+/* topic in md (by the index when md is the sweep's), NULL when absent. */
+static const rd_kafka_metadata_topic_t *
+md_topic(const pb_kafka_lag_t *l, const struct rd_kafka_metadata *md, const char *topic) {
+    if (md == l->md && l->mdx) {
+        rd_kafka_metadata_topic_t key = {.topic = (char *)topic};
+        const rd_kafka_metadata_topic_t *k = &key, **f = bsearch(&k, l->mdx, (size_t)md->topic_cnt,
+                                                                 sizeof *l->mdx, mdx_cmp);
+        return f ? *f : NULL;
+    }
+    for (int i = 0; i < md->topic_cnt; i++)
+        if (!strcmp(md->topics[i].topic, topic)) return &md->topics[i];
+    return NULL;
+}
+
+static int str_cmp(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Both watermarks of every partition of topics[0..n) into l->wm, in two offsets_for_times calls
+ * (one ListOffsets request per leader each). On failure l->wm stays partly or wholly empty: the
+ * measurements then look their topics up one by one. */
+static void sweep_watermarks(pb_kafka_lag_t *l, const char *const *topics, size_t n,
+                             int timeout_ms) {
+    const char **sorted = malloc(n * sizeof *sorted);
+    if (!sorted) return;
+    memcpy(sorted, topics, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, str_cmp); /* a topic listed twice is asked once */
+    rd_kafka_topic_partition_list_t *all = rd_kafka_topic_partition_list_new(64);
+    for (size_t i = 0; i < n; i++) {
+        const rd_kafka_metadata_topic_t *mt = md_topic(l, l->md, sorted[i]);
+        if (!mt || mt->err || (i && !strcmp(sorted[i], sorted[i - 1]))) continue;
+        for (int p = 0; p < mt->partition_cnt; p++)
+            rd_kafka_topic_partition_list_add(all, mt->topic, p);
+    }
+    free(sorted);
+    /* In chunks: librdkafka matches each partition of an answer to its request by a linear search
+     * (quadratic in the list: 80 ms of CPU a sweep at 2,000 partitions in one list). */
+    int failed = 0;
+    for (int at = 0; at < all->cnt && !failed; at += LAG_WM_CHUNK) {
+        int end = at + LAG_WM_CHUNK < all->cnt ? at + LAG_WM_CHUNK : all->cnt;
+        for (int side = 0; side < 2 && !failed; side++) {
+            rd_kafka_topic_partition_list_t *w = rd_kafka_topic_partition_list_new(end - at);
+            for (int i = at; i < end; i++)
+                rd_kafka_topic_partition_list_add(w, all->elems[i].topic, all->elems[i].partition)
+                    ->offset = side ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
+            failed = rd_kafka_offsets_for_times(l->reader, w, timeout_ms) != 0;
+            for (int i = 0; !failed && i < w->cnt; i++) {
+                const rd_kafka_topic_partition_t *x = &w->elems[i];
+                struct lag_ts *e;
+                if (x->err || x->offset < 0 ||
+                    !(e = lag_tab_get(&l->wm, x->topic, x->partition, 1)))
+                    continue;
+                if (side)
+                    e->ts = x->offset;
+                else
+                    e->pos = x->offset, e->ts = -1;
+            }
+            rd_kafka_topic_partition_list_destroy(w);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(all);
+}
+
+void pb_kafka_lag_sweep(pb_kafka_lag_t *l, const char *const *topics, size_t n, int timeout_ms) {
+    const struct rd_kafka_metadata *md = NULL;
+    sweep_md(l, NULL);
     l->sweeping = 1;
-    if (++l->sweeps % LAG_TS_SWEEPS == 0) lag_ts_clear(l);
+    lag_tab_clear(&l->wm);
+    if (++l->sweeps % LAG_TS_SWEEPS == 0) lag_tab_clear(&l->tsc);
+    if (!n || rd_kafka_metadata(l->reader, 1, NULL, &md, timeout_ms)) return;
+    sweep_md(l, md);
+    sweep_watermarks(l, topics, n, timeout_ms);
 }
 
 pb_kafka_lag_t *pb_kafka_lag_new(pb_kafka_t *k, const pb_config_t *cfg, pb_err_t *err) {
@@ -2793,8 +2878,8 @@ static int admin_committed(rd_kafka_t *rk, const char *group, rd_kafka_topic_par
 }
 
 int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic,
-                         pb_kafka_lag_part_t *parts, size_t cap, size_t *n_parts, int timeout_ms,
-                         pb_err_t *err) {
+                         const int64_t *known, size_t n_known, pb_kafka_lag_part_t *parts,
+                         size_t cap, size_t *n_parts, int timeout_ms, pb_err_t *err) {
     int rc = 0;
     rd_kafka_topic_partition_list_t *tl = NULL, *want = NULL;
     const struct rd_kafka_metadata *md = l->sweeping ? l->md : NULL;
@@ -2804,22 +2889,28 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
         rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "metadata: %s", rd_kafka_err2str(e));
         goto done;
     }
-    if (l->sweeping) l->md = md; /* kept for the sweep's other measurements */
-    int np = -1;
-    for (int i = 0; i < md->topic_cnt; i++)
-        if (!strcmp(md->topics[i].topic, topic) && !md->topics[i].err)
-            np = md->topics[i].partition_cnt;
+    if (l->sweeping && md != l->md) sweep_md(l, md); /* kept for the sweep's other measurements */
+    const rd_kafka_metadata_topic_t *mt = md_topic(l, md, topic);
+    int np = mt && !mt->err ? mt->partition_cnt : -1;
     if (np < 0) {
         rc = pb_err_set(err, PB_ERR_NOT_FOUND, "topic %s does not exist", topic);
         goto done;
     }
+    if (known && n_known != (size_t)np) known = NULL; /* the partitions changed: ask Kafka */
     if ((size_t)np > cap) np = (int)cap;
-    for (int p = 0; p < np; p++)
+    int have_wm = l->sweeping;
+    for (int p = 0; p < np; p++) {
         parts[p] = (pb_kafka_lag_part_t){
             .partition = p, .low = -1, .high = -1, .committed = -1, .oldest_ts_ms = -1};
-    /* Watermarks: one ListOffsets request per leader for all partitions (earliest, then latest),
-     * not two per partition. */
-    for (int side = 0; side < 2; side++) {
+        const struct lag_ts *w = have_wm ? lag_tab_get(&l->wm, topic, p, 0) : NULL;
+        if (w && w->pos >= 0 && w->ts >= 0)
+            parts[p].low = w->pos, parts[p].high = w->ts;
+        else
+            have_wm = 0;
+    }
+    /* Watermarks the sweep did not get: one ListOffsets request per leader for all partitions
+     * (earliest, then latest), not two per partition. */
+    for (int side = 0; side < 2 && !have_wm; side++) {
         rd_kafka_topic_partition_list_t *w = rd_kafka_topic_partition_list_new(np);
         for (int p = 0; p < np; p++)
             rd_kafka_topic_partition_list_add(w, topic, p)->offset =
@@ -2847,13 +2938,17 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
         }
         rd_kafka_topic_partition_list_add(tl, topic, p);
     }
-    if (l->admin_ok && admin_committed(l->reader, group, tl, timeout_ms)) {
+    if (known) { /* the caller knows the group's offsets (its own routers): no request */
+        for (int p = 0; p < np; p++)
+            tl->elems[p].offset = known[p] >= 0 ? known[p] : RD_KAFKA_OFFSET_INVALID;
+    } else if (l->admin_ok && admin_committed(l->reader, group, tl, timeout_ms)) {
         l->admin_ok = 0;
         pb_log(INFO, "sub",
                "lag: the cluster did not answer ListConsumerGroupOffsets; reading "
                "committed offsets through one client per group instead");
     }
-    if (!l->admin_ok) { /* a client of the group (it never joins) when the admin call fails */
+    if (!known &&
+        !l->admin_ok) { /* a client of the group (it never joins) when the admin call fails */
         rd_kafka_t *g = lag_group_handle(l, group, err);
         if (!g) {
             rc = err ? err->code : PB_ERR_INTERNAL;
@@ -2873,7 +2968,7 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
         int64_t pos = c >= 0 ? c : parts[p].low;
         if (pos < parts[p].low) pos = parts[p].low; /* expired records count from the first kept */
         if (pos >= parts[p].high) continue;
-        const struct lag_ts *seen = lag_ts_get(l, topic, p, 0);
+        const struct lag_ts *seen = lag_tab_get(&l->tsc, topic, p, 0);
         if (seen && seen->pos == pos)
             parts[p].oldest_ts_ms = seen->ts; /* the same record as last time */
         else
@@ -2900,7 +2995,7 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
     for (int i = 0; i < want->cnt; i++) {
         int32_t p = want->elems[i].partition;
         struct lag_ts *seen;
-        if (parts[p].oldest_ts_ms >= 0 && (seen = lag_ts_get(l, topic, p, 1))) {
+        if (parts[p].oldest_ts_ms >= 0 && (seen = lag_tab_get(&l->tsc, topic, p, 1))) {
             seen->pos = want->elems[i].offset;
             seen->ts = parts[p].oldest_ts_ms;
         }
@@ -2914,8 +3009,9 @@ done:
 
 void pb_kafka_lag_destroy(pb_kafka_lag_t *l) {
     if (!l) return;
-    if (l->md) rd_kafka_metadata_destroy(l->md);
-    lag_ts_clear(l);
+    sweep_md(l, NULL);
+    lag_tab_clear(&l->tsc);
+    lag_tab_clear(&l->wm);
     for (size_t i = 0; i < l->n_groups; i++) {
         rd_kafka_destroy(l->groups[i].rk);
         free(l->groups[i].group);

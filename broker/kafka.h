@@ -589,8 +589,9 @@ int pb_kafka_stream_start_at(pb_kafka_stream_t *s, const pb_kafka_tp_t *start, s
                              int64_t dflt, pb_err_t *err);
 
 /* ---- offset jobs ----
- * Slow offset work for subscriber streams and cursors, each on a thread of its own with a client of
- * its own; the thread writes one byte to wake_fd when done and the loop thread collects the result.
+ * Slow offset work for subscriber streams and cursors, each with a client of its own, run by
+ * pb_kafka_job_run on a jobs worker (sub.c submits them: jobs.h); when done it writes one byte to
+ * wake_fd (-1: none) and the loop thread collects the result.
  */
 typedef struct pb_kafka_job pb_kafka_job_t;
 
@@ -618,7 +619,11 @@ pb_kafka_job_t *pb_kafka_job_commit(pb_kafka_t *k, const pb_config_t *cfg, const
                                     const char *topic, const pb_kafka_tp_t *offsets, size_t n,
                                     int wake_fd, pb_err_t *err);
 
-/* 1 once the job's thread has finished (its result can be read). Any thread. */
+/* Do the job's Kafka work: blocking, bounded by the job's own timeouts (a commit that joins the
+ * group: about 20 s). Call once, on a jobs worker, never on the loop thread. */
+void pb_kafka_job_run(pb_kafka_job_t *j);
+
+/* 1 once pb_kafka_job_run has finished (its result can be read). Any thread. */
 int pb_kafka_job_done(const pb_kafka_job_t *j);
 
 /* A finished job's outcome: 0 with *out and *n the resulting positions (owned by the job, valid
@@ -626,7 +631,8 @@ int pb_kafka_job_done(const pb_kafka_job_t *j);
 int pb_kafka_job_result(const pb_kafka_job_t *j, const pb_kafka_tp_t **out, size_t *n,
                         pb_err_t *err);
 
-/* Wait for the job's thread (bounded by the job's own timeouts) and free it. NULL is a no-op. */
+/* Free the job: not while pb_kafka_job_run runs (free it after, or if it never ran). NULL is a
+ * no-op. */
 void pb_kafka_job_free(pb_kafka_job_t *j);
 
 /* Non-blocking: 1 and *out with the next record, or 0 when none is ready (rebalances are served
@@ -660,7 +666,8 @@ void pb_kafka_closer_run(pb_kafka_closer_t *c);
 /* Free the closer (after pb_kafka_closer_run; if it never ran, runs it first). NULL is a no-op. */
 void pb_kafka_closer_free(pb_kafka_closer_t *c);
 
-/* Lag probe: measures consumer groups, every call blocking (run it as a PB_JOB_OFFSETS job). */
+/* Lag probe: measures consumer groups, every call blocking (run it as a job: sub.c's sweeps are
+ * PB_JOB_LAG jobs). One thread at a time. */
 typedef struct pb_kafka_lag pb_kafka_lag_t;
 
 typedef struct pb_kafka_lag_part {
@@ -677,19 +684,23 @@ pb_kafka_lag_t *pb_kafka_lag_new(pb_kafka_t *k, const pb_config_t *cfg, pb_err_t
 /*
  * Measure group on topic: *n_parts gets the partition count (at most cap) and parts[] each
  * partition's watermarks, committed offset and oldest unconsumed record time (a group without a
- * commit has consumed nothing: its oldest is the first kept record). Blocking, bounded by about
- * timeout_ms; never call it on the loop thread. Returns 0, PB_ERR_NOT_FOUND (no such topic) or
+ * commit has consumed nothing: its oldest is the first kept record). known[0..n_known), when
+ * n_known is the topic's partition count, are the group's committed offsets as the caller knows
+ * them (-1: none; this process's routers, which write them): then the group is not asked. Within
+ * a sweep the watermarks come from the sweep's look-up. Blocking, bounded by about timeout_ms;
+ * never call it on the loop thread. Returns 0, PB_ERR_NOT_FOUND (no such topic) or
  * PB_ERR_UNAVAILABLE.
  */
 int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic,
-                         pb_kafka_lag_part_t *parts, size_t cap, size_t *n_parts, int timeout_ms,
-                         pb_err_t *err);
+                         const int64_t *known, size_t n_known, pb_kafka_lag_part_t *parts,
+                         size_t cap, size_t *n_parts, int timeout_ms, pb_err_t *err);
 
-/* Start a sweep: the cluster's metadata is looked up once, by the sweep's first measurement, and
- * reused by the rest (a topic created during the sweep is found by the next one). Without it every
- * measurement looks the metadata up itself: with a thousand bindings that was two thousand
- * whole-cluster metadata requests a sweep, half a core busy. */
-void pb_kafka_lag_sweep(pb_kafka_lag_t *l);
+/* Start a sweep over topics[0..n) (repeats allowed): the cluster's metadata is looked up once and
+ * both watermarks of every partition of those topics in two requests per broker, and the sweep's
+ * measurements reuse them (a topic created during the sweep is found by the next one). Per
+ * measurement instead, a thousand bindings cost two thousand whole-cluster metadata requests and
+ * four thousand ListOffsets requests a sweep. Blocking, bounded by about 3 x timeout_ms. */
+void pb_kafka_lag_sweep(pb_kafka_lag_t *l, const char *const *topics, size_t n, int timeout_ms);
 
 /* Free the probe. NULL is a no-op. */
 void pb_kafka_lag_destroy(pb_kafka_lag_t *l);

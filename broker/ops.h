@@ -2,10 +2,10 @@
  * ops — the runtime behind what ops watch: the sampling timer of the /v1/status rings, the
  * OpenLineage emitter (START once the registry is replayed and the descriptors stored, RUNNING
  * every lineage.interval.ms, COMPLETE on a clean stop; to lineage.topic and POSTed to
- * lineage.url with bounded retries), and the HTTP handlers of GET /v1/status, /v1/lineage,
- * /dashboard (+ /dashboard.js, .css, .svg).
- * Must not: compute the documents (status.c, lineage.c do) or include libevent/librdkafka.
- * Loop thread only.
+ * lineage.url with bounded retries), returning freed memory to the system every 10 s when no
+ * record is in flight to Kafka (pb_proc_trim), and the HTTP handlers of GET /v1/status,
+ * /v1/lineage, /dashboard (+ /dashboard.js, .css, .svg). Must not: compute the documents (status.c,
+ * lineage.c do) or include libevent/librdkafka. Loop thread only.
  */
 #ifndef PB_OPS_H
 #define PB_OPS_H

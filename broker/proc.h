@@ -20,6 +20,14 @@
  */
 void pb_proc_tune(void);
 
+/*
+ * Give the memory freed inside malloc's arenas back to the system (malloc_trim). Bursts (the
+ * registry replay, a reconcile of a thousand bindings, the OpenLineage jobs rebuilt) free tens of
+ * MB in the middle of the heap, which glibc keeps: at 1,000 bindings RSS was 124 MB with 35 MB of
+ * it free and unused. Takes a few ms with a 100 MB heap; any thread.
+ */
+void pb_proc_trim(void);
+
 /* The process's figures as Prometheus client libraries export them (process_*). */
 typedef struct pb_proc_stats {
     double cpu_seconds;     /* user + system CPU time */

@@ -2060,6 +2060,22 @@ void pb_routers_stats(const pb_routers_t *rs, pb_routers_stats_t *out) {
     out->routers = rs->n;
 }
 
+size_t pb_routers_count(const pb_routers_t *rs) { return rs ? rs->n : 0; }
+
+size_t pb_routers_committed(const pb_routers_t *rs, size_t i, int *binding_id, int64_t *out,
+                            size_t cap) {
+    const router_t *r = rs->r[i];
+    *binding_id = r->binding_id;
+    if (!r->n_parts || r->n_parts > cap) return 0;
+    for (size_t k = 0; k < r->n_parts; k++) {
+        const part_t *p = &r->parts[k];
+        if (!p->assigned || p->resolving || p->broken) return 0; /* not known here */
+        /* What the next commit writes: every origin offset below it was routed and acknowledged. */
+        out[k] = p->next_commit >= 0 ? p->next_commit : p->committed;
+    }
+    return r->n_parts;
+}
+
 void pb_routers_destroy(pb_routers_t *rs) {
     if (!rs) return;
     /* Look-ups still running: their results are dropped (done only frees them). */

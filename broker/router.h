@@ -182,6 +182,18 @@ typedef struct pb_routers_stats {
 } pb_routers_stats_t;
 void pb_routers_stats(const pb_routers_t *rs, pb_routers_stats_t *out);
 
+/* Bindings routed (the i of pb_routers_committed goes up to it). NULL: 0. Loop thread. */
+size_t pb_routers_count(const pb_routers_t *rs);
+
+/* The route-side committed offsets of the i-th routed binding, as this instance knows them
+ * without asking Kafka (the lag poller's route side): *binding_id is its registry id; out[p] for
+ * each partition p of its output topic is the offset its group's next commit writes (the next
+ * origin offset to route; -1: none yet, the group has no commit). Returns the partition count, or
+ * 0 when not every partition is held and settled here (another instance routes some, or a resume
+ * look-up runs): then only Kafka knows. Loop thread. */
+size_t pb_routers_committed(const pb_routers_t *rs, size_t i, int *binding_id, int64_t *out,
+                            size_t cap);
+
 /* Stop routing (the reader leaves its group, in-flight records are waited for, every binding
  * commits) and free. NULL is a no-op. */
 void pb_routers_destroy(pb_routers_t *rs);

@@ -1,8 +1,8 @@
 /*
  * sub.c — subscriber streams, cursors and the lag poller (contract in sub.h). Streams are group
  * members whose records are framed (JSON, NDJSON, SSE) onto the HTTP connection with bounded
- * buffering; the lag poller's blocking Kafka look-ups run on its own thread and its results are
- * applied on the loop thread.
+ * buffering; the lag poller's sweeps run as PB_JOB_LAG jobs (one at a time, every
+ * sub.lag.interval.ms) whose results are applied on the loop thread.
  * Must not: include librdkafka or libevent, or wait on the network on the loop thread.
  */
 #include "sub.h"
@@ -11,8 +11,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +39,8 @@
 #define PAUSE_AFTER_MS 500  /* a connection over sub.max.buffered.bytes this long: pause */
 #define JOIN_GRACE_MS 15000 /* timeout_ms starts at the first assignment, or after this */
 #define LAG_MAX_PARTS 256   /* partitions measured per topic */
+#define LAG_UNCOMMITTED_EVERY                                                                      \
+    12 /* sweeps between requests for a subscriber group without commits or streams here */
 
 /* ---- pure parts ----------------------------------------------------------------------------- */
 
@@ -331,10 +333,15 @@ typedef struct stream {
     pb_buf_t out, zout;   /* rendered records; their compression when gz */
 } stream_t;
 
-/* A request waiting for an offset job: a stream about to open (st) or a cursor commit. */
+/* A request waiting for an offset job (run on a jobs worker: PB_JOB_OFFSETS for a stream's start
+ * positions, PB_JOB_CLOSE for a cursor commit): a stream about to open (st) or a cursor commit. */
 typedef struct pending {
     struct pending *next;
+    pb_sub_t *sub;
     pb_kafka_job_t *job;
+    pb_job_t *handle; /* while queued or running */
+    int finished;     /* the job's done callback ran: its result can be read */
+    int orphan;       /* the sub gave up on it (shutdown): the done callback frees it */
     pb_http_req_t *req;
     stream_t *st; /* NULL: a cursor commit */
     char *group;  /* cursor commit: the group, for the reply */
@@ -343,12 +350,17 @@ typedef struct pending {
 /* Lag poller's view of one binding, and the last measurement. */
 typedef struct lag_target {
     int id;
-    char *from, *to, *out_topic, *in_topic, *route_group, *sub_group;
+    char *to, *out_topic, *in_topic, *route_group, *sub_group;
+    /* Committed offsets the sweep need not ask Kafka for, per side (0 route, 1 subscribers):
+     * the route group's as this process's routers know them, or none for a subscriber group that
+     * had no commit and no stream here (asked again every LAG_UNCOMMITTED_EVERY sweeps). */
+    int64_t *known[2];
+    size_t n_known[2]; /* 0: Kafka is asked */
 } lag_target_t;
 
 typedef struct lag_side {
     int known;
-    pb_kafka_lag_part_t parts[LAG_MAX_PARTS];
+    pb_kafka_lag_part_t *parts; /* n of them, one per partition of the topic */
     size_t n;
     char error[256];
 } lag_side_t;
@@ -357,7 +369,23 @@ typedef struct lag_result {
     int id;
     int64_t measured_ms; /* wall clock */
     lag_side_t route, subs;
+    pb_metrics_lag_t *m[2]; /* the route and subscriber series (stable: found once per binding) */
 } lag_result_t;
+
+/* One sweep of the lag poller: a PB_JOB_LAG job over copies of the bindings. */
+typedef struct lag_job {
+    pb_sub_t *sub; /* the loop's, for lag_done only (never read by the work) */
+    pb_kafka_t *kafka;
+    const pb_config_t *cfg;
+    pb_kafka_lag_t *probe; /* lent by the sub for the sweep (NULL: the work creates it) */
+    lag_target_t *t;
+    size_t n;
+    lag_result_t *res; /* n of them, filled by the work */
+    atomic_int stop;   /* the sub is going: end the sweep between look-ups */
+    int64_t took_ms;   /* the sweep's duration */
+    size_t asked[2];   /* route, subscriber groups whose committed offsets were asked of Kafka */
+    char error[256];   /* the probe could not be made */
+} lag_job_t;
 
 struct pb_sub {
     pb_broker_t *b;
@@ -368,19 +396,15 @@ struct pb_sub {
     pb_loop_timer_t *tick;
     pending_t *pending; /* requests waiting for offset jobs */
     size_t n_pending;
-    /* lag poller */
-    pthread_t lag_thread;
-    int lag_started;
-    pthread_mutex_t mu; /* guards everything below */
-    pthread_cond_t cv;
-    int lag_stop;
-    int lag_targets_changed;
-    lag_target_t *targets;
-    size_t n_targets;
-    lag_result_t *fresh; /* results from the thread, not yet applied */
-    size_t n_fresh;
-    int fresh_ready;
-    lag_result_t *results; /* loop thread's copy */
+    /* lag poller: one sweep at a time as a PB_JOB_LAG job (no thread of its own) */
+    pb_kafka_lag_t *probe; /* between sweeps (lent to the running one) */
+    pb_job_t *lag_job;     /* the sweep under way, NULL: none */
+    lag_job_t *lag_running;
+    int64_t lag_next_ms; /* monotonic time of the next sweep */
+    int lag_again;       /* the bindings changed during the sweep: another one right after it */
+    unsigned lag_sweeps; /* sweeps started */
+    int stopping;
+    lag_result_t *results; /* the last sweep's */
     size_t n_results;
 };
 
@@ -741,7 +765,7 @@ static void on_client_close(pb_http_req_t *r, void *arg) {
     kick(st->sub); /* freed by reap(), outside this callback */
 }
 
-static void apply_lag(pb_sub_t *s);
+static void lag_start(pb_sub_t *s);
 
 static void on_tick(void *arg) {
     pb_sub_t *s = arg;
@@ -780,7 +804,7 @@ static void on_tick(void *arg) {
     }
     if (s->pending) pending_serve(s, 0); /* a safety net for a missed wake-up, as below */
     serve_all(s);                        /* also a safety net for a missed wake-up */
-    apply_lag(s);
+    lag_start(s);
 }
 
 static const char *query_get(void *ctx, const char *name) { return pb_http_query(ctx, name); }
@@ -846,12 +870,38 @@ static void stream_open(pb_sub_t *s, stream_t *st, const pb_kafka_tp_t *start, s
            froms[st->prm.from]);
 }
 
-/* Queue req behind job (takes both). */
+static void pending_free(pending_t *pd) {
+    pb_kafka_job_free(pd->job);
+    free(pd->group);
+    free(pd);
+}
+
+/* Jobs worker: the offset job's Kafka work (sees only the job). */
+static void pending_work(void *arg) { pb_kafka_job_run(((pending_t *)arg)->job); }
+
+static void pending_serve(pb_sub_t *s, int all);
+
+/* Loop thread: the job is done; its request is answered now. */
+static void pending_done(void *arg, int cancelled) {
+    pending_t *pd = arg;
+    if (pd->orphan || cancelled) { /* unlinked by pending_serve(s, 1): the sub is going */
+        pending_free(pd);
+        return;
+    }
+    pd->handle = NULL;
+    pd->finished = 1;
+    pending_serve(pd->sub, 0);
+}
+
+/* Queue req behind job (takes both): the job runs on a jobs worker. */
 static void pending_add(pb_sub_t *s, pb_kafka_job_t *job, pb_http_req_t *req, stream_t *st,
                         const char *group) {
     pending_t *pd = calloc(1, sizeof *pd);
     char *g = group ? strdup(group) : NULL;
-    if (!pd || (group && !g)) {
+    if (pd) *pd = (pending_t){s->pending, s, job, NULL, 0, 0, req, st, g};
+    if (!pd || (group && !g) ||
+        !(pd->handle = pb_jobs_submit(s->b->jobs, st ? PB_JOB_OFFSETS : PB_JOB_CLOSE, pending_work,
+                                      pending_done, pd))) {
         free(pd);
         free(g);
         pb_kafka_job_free(job);
@@ -859,7 +909,6 @@ static void pending_add(pb_sub_t *s, pb_kafka_job_t *job, pb_http_req_t *req, st
         reply_error(req, 503, "out of memory");
         return;
     }
-    *pd = (pending_t){s->pending, job, req, st, g};
     s->pending = pd;
     s->n_pending++;
 }
@@ -870,16 +919,20 @@ static void cursor_done(pb_sub_t *s, pending_t *pd);
 static void pending_serve(pb_sub_t *s, int all) {
     for (pending_t **pp = &s->pending; *pp;) {
         pending_t *pd = *pp;
-        if (!all && !pb_kafka_job_done(pd->job)) {
+        if (!all && !pd->finished) {
             pp = &pd->next;
             continue;
         }
         *pp = pd->next;
         s->n_pending--;
-        if (all && !pb_kafka_job_done(pd->job)) {
+        if (!pd->finished) { /* shutting down: the job's done callback frees it */
             pb_http_set_header(pd->req, "Retry-After", "5");
             reply_error(pd->req, 503, "the broker is shutting down");
             if (pd->st) stream_free(pd->st);
+            pd->st = NULL;
+            pd->orphan = 1;
+            pb_jobs_cancel(pd->handle);
+            continue;
         } else if (pd->st) {
             const pb_kafka_tp_t *pos = NULL;
             size_t n = 0;
@@ -903,9 +956,7 @@ static void pending_serve(pb_sub_t *s, int all) {
         } else {
             cursor_done(s, pd);
         }
-        pb_kafka_job_free(pd->job);
-        free(pd->group);
-        free(pd);
+        pending_free(pd);
     }
 }
 
@@ -975,10 +1026,9 @@ void pb_sub_handle_records(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *por
     if (prm->from == PB_SUB_FROM_TIME || prm->from == PB_SUB_FROM_OFFSETS) {
         /* Offsets are checked against the partitions' watermarks, a time is looked up: Kafka
          * requests, on a job thread. */
-        pb_kafka_job_t *job =
-            pb_kafka_job_positions(s->b->kafka, s->b->cfg, port->topic, prm->from_offsets,
-                                   prm->from == PB_SUB_FROM_OFFSETS ? prm->n_from_offsets : 0,
-                                   prm->from_ms, s->wake[1], &err);
+        pb_kafka_job_t *job = pb_kafka_job_positions(
+            s->b->kafka, s->b->cfg, port->topic, prm->from_offsets,
+            prm->from == PB_SUB_FROM_OFFSETS ? prm->n_from_offsets : 0, prm->from_ms, -1, &err);
         if (!job) {
             pb_http_set_header(req, "Retry-After", "5");
             reply_error(req, 503, "cannot consume %s: %s", port->topic, err.msg);
@@ -1183,7 +1233,7 @@ void pb_sub_handle_cursors(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *por
     pb_addr_sub_group(port->topic, group, sizeof group);
     pb_err_t err = {0};
     pb_kafka_job_t *job =
-        pb_kafka_job_commit(s->b->kafka, s->b->cfg, group, port->topic, c, n, s->wake[1], &err);
+        pb_kafka_job_commit(s->b->kafka, s->b->cfg, group, port->topic, c, n, -1, &err);
     if (!job) {
         pb_http_set_header(req, "Retry-After", "2");
         reply_error(req, 503, "cursors: %s", err.msg);
@@ -1198,12 +1248,13 @@ cleanup:
 
 static void targets_free(lag_target_t *t, size_t n) {
     for (size_t i = 0; i < n; i++) {
-        free(t[i].from);
         free(t[i].to);
         free(t[i].out_topic);
         free(t[i].in_topic);
         free(t[i].route_group);
         free(t[i].sub_group);
+        free(t[i].known[0]);
+        free(t[i].known[1]);
     }
     free(t);
 }
@@ -1238,11 +1289,37 @@ static void streams_reconcile(pb_sub_t *s, const pb_registry_t *r) {
 
 void pb_sub_reconcile(pb_sub_t *s) {
     if (!s) return;
+    streams_reconcile(s, reg_of(s));
+    /* The bindings changed: measure them at the next tick (the sweep builds its targets from the
+     * registry then), or right after the sweep under way. */
+    s->lag_next_ms = 0;
+    s->lag_again = 1;
+}
+
+static int target_cmp(const void *a, const void *b) {
+    int x = ((const lag_target_t *)a)->id, y = ((const lag_target_t *)b)->id;
+    return (x > y) - (x < y);
+}
+
+static int result_cmp(const void *a, const void *b) {
+    int x = ((const lag_result_t *)a)->id, y = ((const lag_result_t *)b)->id;
+    return (x > y) - (x < y);
+}
+
+/* Whether a stream of group is open in this process (its commits then move the lag). */
+static int group_streaming(const pb_sub_t *s, const char *group) {
+    for (const stream_t *st = s->streams; st; st = st->next)
+        if (!st->dead && st->group && !strcmp(st->group, group)) return 1;
+    return 0;
+}
+
+/* The bindings to measure, copied from the registry (a job sees only its copies). NULL out of
+ * memory. Loop thread. */
+static lag_target_t *targets_build(pb_sub_t *s, size_t *n_out) {
     const pb_registry_t *r = reg_of(s);
-    streams_reconcile(s, r);
     size_t nb = pb_registry_binding_count(r), n = 0;
     lag_target_t *t = calloc(nb ? nb : 1, sizeof *t);
-    if (!t) return;
+    if (!t) return NULL;
     for (size_t i = 0; i < nb; i++) {
         const pb_registry_binding_t *bd = pb_registry_binding_at(r, i);
         const pb_port_t *in = pb_registry_port(r, bd->to), *out = pb_registry_port(r, bd->from);
@@ -1252,89 +1329,177 @@ void pb_sub_reconcile(pb_sub_t *s) {
         pb_addr_sub_group(in->topic, sg, sizeof sg);
         lag_target_t *x = &t[n++];
         x->id = bd->id;
-        x->from = strdup(bd->from);
         x->to = strdup(bd->to);
         x->out_topic = strdup(out->topic);
         x->in_topic = strdup(in->topic);
         x->route_group = strdup(rg);
         x->sub_group = strdup(sg);
-        if (!x->from || !x->to || !x->out_topic || !x->in_topic || !x->route_group ||
-            !x->sub_group) {
+        if (!x->to || !x->out_topic || !x->in_topic || !x->route_group || !x->sub_group) {
             targets_free(t, n);
-            return;
+            return NULL;
         }
     }
-    pthread_mutex_lock(&s->mu);
-    targets_free(s->targets, s->n_targets);
-    s->targets = t;
-    s->n_targets = n;
-    s->lag_targets_changed = 1;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
+    /* The route side's committed offsets where this process routes every partition: its routers
+     * write them, so the sweep need not ask the group (one request per binding otherwise). */
+    const pb_routers_t *rs = s->b->routers;
+    size_t nr = pb_routers_count(rs);
+    int64_t *buf = nr ? malloc(LAG_MAX_PARTS * sizeof *buf) : NULL;
+    qsort(t, n, sizeof *t, target_cmp); /* by id, as the results are */
+    for (size_t i = 0; buf && i < nr; i++) {
+        int id;
+        size_t np = pb_routers_committed(rs, i, &id, buf, LAG_MAX_PARTS);
+        lag_target_t key = {.id = id}, *x = np ? bsearch(&key, t, n, sizeof *t, target_cmp) : NULL;
+        if (!x || x->known[0] || !(x->known[0] = malloc(np * sizeof *buf))) continue;
+        memcpy(x->known[0], buf, np * sizeof *buf);
+        x->n_known[0] = np;
+    }
+    free(buf);
+    /* Subscriber groups: one request each a sweep. A group that had no commit at the last sweep
+     * and has no stream here (the usual state of a binding nobody reads over HTTP) is asked only
+     * every LAG_UNCOMMITTED_EVERY sweeps; the sweeps between count its lag from the first kept
+     * record, as Kafka would answer. A first commit through another instance shows within
+     * LAG_UNCOMMITTED_EVERY sweeps. */
+    if (s->lag_sweeps++ % LAG_UNCOMMITTED_EVERY != 0)
+        for (size_t i = 0; i < n; i++) {
+            lag_result_t key = {.id = t[i].id};
+            const lag_result_t *prev =
+                s->results ? bsearch(&key, s->results, s->n_results, sizeof key, result_cmp) : NULL;
+            if (!prev || !prev->subs.known || !prev->subs.n || group_streaming(s, t[i].sub_group))
+                continue;
+            int none = 1;
+            for (size_t p = 0; none && p < prev->subs.n; p++)
+                none = prev->subs.parts[p].committed < 0;
+            if (!none || !(t[i].known[1] = malloc(prev->subs.n * sizeof *t[i].known[1]))) continue;
+            for (size_t p = 0; p < prev->subs.n; p++)
+                t[i].known[1][p] = -1;
+            t[i].n_known[1] = prev->subs.n;
+        }
+    *n_out = n;
+    return t;
 }
 
-static void *lag_main(void *arg) {
-    pb_sub_t *s = arg;
-    pb_err_t err = {0};
-    pb_kafka_lag_t *probe = pb_kafka_lag_new(s->b->kafka, s->b->cfg, &err);
-    if (!probe) pb_log(ERROR, "sub", "lag poller: %s", err.msg);
-    pthread_mutex_lock(&s->mu);
-    while (!s->lag_stop && probe) {
-        /* Copy the targets (ids and names) so the measurement runs unlocked. */
-        size_t n = s->n_targets;
-        lag_target_t *t = calloc(n ? n : 1, sizeof *t);
-        for (size_t i = 0; t && i < n; i++) {
-            lag_target_t *x = &s->targets[i];
-            t[i] = (lag_target_t){x->id,
-                                  strdup(x->from),
-                                  strdup(x->to),
-                                  strdup(x->out_topic),
-                                  strdup(x->in_topic),
-                                  strdup(x->route_group),
-                                  strdup(x->sub_group)};
-        }
-        s->lag_targets_changed = 0;
-        pthread_mutex_unlock(&s->mu);
-        lag_result_t *res = t ? calloc(n ? n : 1, sizeof *res) : NULL;
-        pb_kafka_lag_sweep(probe); /* one metadata look-up for the whole pass */
-        /* Stop between look-ups too: a pass may take seconds per target with Kafka down. */
-        for (size_t i = 0; res && i < n && !__atomic_load_n(&s->lag_stop, __ATOMIC_RELAXED); i++) {
-            res[i].id = t[i].id;
-            if (!t[i].out_topic || !t[i].in_topic || !t[i].route_group || !t[i].sub_group) continue;
-            lag_side_t *sides[2] = {&res[i].route, &res[i].subs};
-            const char *groups[2] = {t[i].route_group, t[i].sub_group};
-            const char *topics[2] = {t[i].out_topic, t[i].in_topic};
-            for (int k = 0; k < 2; k++) {
-                pb_err_t e = {0};
-                if (pb_kafka_lag_measure(probe, groups[k], topics[k], sides[k]->parts,
-                                         sizeof sides[k]->parts / sizeof sides[k]->parts[0],
-                                         &sides[k]->n, 2000, &e))
-                    snprintf(sides[k]->error, sizeof sides[k]->error, "%s", e.msg);
-                else
-                    sides[k]->known = 1;
-            }
-            res[i].measured_ms = pb_loop_wall_ms();
-        }
-        targets_free(t, t ? n : 0);
-        pthread_mutex_lock(&s->mu);
-        if (res) {
-            free(s->fresh);
-            s->fresh = res;
-            s->n_fresh = n;
-            s->fresh_ready = 1;
-        }
-        if (!s->lag_stop && !s->lag_targets_changed) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            int64_t ns = ts.tv_nsec + (s->b->cfg->sub_lag_interval_ms % 1000) * 1000000;
-            ts.tv_sec += s->b->cfg->sub_lag_interval_ms / 1000 + ns / 1000000000;
-            ts.tv_nsec = ns % 1000000000;
-            pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-        }
+static void results_free(lag_result_t *res, size_t n) {
+    for (size_t i = 0; res && i < n; i++) {
+        free(res[i].route.parts);
+        free(res[i].subs.parts);
     }
-    pthread_mutex_unlock(&s->mu);
-    pb_kafka_lag_destroy(probe);
-    return NULL;
+    free(res);
+}
+
+static void lag_job_free(lag_job_t *j) {
+    if (!j) return;
+    targets_free(j->t, j->n);
+    results_free(j->res, j->n);
+    free(j);
+}
+
+/* PB_JOB_LAG work: one sweep over the job's targets with the probe (created here the first time:
+ * a client of the cluster). Sees only the job. */
+static void lag_work(void *arg) {
+    lag_job_t *j = arg;
+    pb_err_t err = {0};
+    if (!j->probe && !(j->probe = pb_kafka_lag_new(j->kafka, j->cfg, &err))) {
+        snprintf(j->error, sizeof j->error, "%s", err.msg);
+        return;
+    }
+    pb_kafka_lag_part_t *scratch = malloc(LAG_MAX_PARTS * sizeof *scratch);
+    if (!scratch) return;
+    int64_t t0 = pb_loop_wall_ms();
+    const char **all = malloc((2 * j->n + 1) * sizeof *all);
+    for (size_t i = 0; all && i < j->n; i++) {
+        all[2 * i] = j->t[i].out_topic;
+        all[2 * i + 1] = j->t[i].in_topic;
+    }
+    /* One metadata and one watermarks look-up for the whole pass. */
+    pb_kafka_lag_sweep(j->probe, all, all ? 2 * j->n : 0, 2000);
+    free(all);
+    /* Stop between look-ups too: a pass may take seconds per target with Kafka down. */
+    for (size_t i = 0; i < j->n && !atomic_load(&j->stop); i++) {
+        lag_target_t *t = &j->t[i];
+        j->res[i].id = t->id;
+        lag_side_t *sides[2] = {&j->res[i].route, &j->res[i].subs};
+        const char *groups[2] = {t->route_group, t->sub_group};
+        const char *topics[2] = {t->out_topic, t->in_topic};
+        for (int k = 0; k < 2; k++) {
+            pb_err_t e = {0};
+            size_t np = 0;
+            j->asked[k] += !t->n_known[k];
+            if (pb_kafka_lag_measure(j->probe, groups[k], topics[k], t->known[k], t->n_known[k],
+                                     scratch, LAG_MAX_PARTS, &np, 2000, &e)) {
+                snprintf(sides[k]->error, sizeof sides[k]->error, "%s", e.msg);
+                continue;
+            }
+            /* Sized to the topic: a fixed array per side cost ~20 kB per binding. */
+            if (np && !(sides[k]->parts = malloc(np * sizeof *scratch))) {
+                snprintf(sides[k]->error, sizeof sides[k]->error, "out of memory");
+                continue;
+            }
+            if (np) memcpy(sides[k]->parts, scratch, np * sizeof *scratch);
+            sides[k]->n = np;
+            sides[k]->known = 1;
+        }
+        j->res[i].measured_ms = pb_loop_wall_ms();
+    }
+    j->took_ms = pb_loop_wall_ms() - t0;
+    free(scratch);
+}
+
+static void apply_lag(pb_sub_t *s, const lag_job_t *j);
+
+/* PB_JOB_LAG done: the results replace the last ones; the probe goes back to s for the next
+ * sweep. Loop thread. */
+static void lag_done(void *arg, int cancelled) {
+    lag_job_t *j = arg;
+    if (cancelled) { /* s is gone or going: the probe was the job's to free */
+        pb_kafka_lag_destroy(j->probe);
+        lag_job_free(j);
+        return;
+    }
+    pb_sub_t *s = j->sub;
+    s->lag_job = NULL;
+    s->lag_running = NULL;
+    s->probe = j->probe;
+    if (j->error[0]) {
+        pb_log_rl(ERROR, "sub", "lag poller: %s", j->error);
+    } else {
+        apply_lag(s, j);
+        results_free(s->results, s->n_results);
+        s->results = j->res;
+        s->n_results = j->n;
+        j->res = NULL;
+        pb_log(DEBUG, "sub",
+               "lag sweep: %zu bindings in %" PRId64
+               " ms; committed offsets asked of %zu route groups (the others are this process's "
+               "routers') and %zu subscriber groups",
+               s->n_results, j->took_ms, j->asked[0], j->asked[1]);
+    }
+    lag_job_free(j);
+    s->lag_next_ms = s->lag_again ? 0 : pb_loop_now_ms() + s->b->cfg->sub_lag_interval_ms;
+    s->lag_again = 0;
+}
+
+/* Start a sweep as a PB_JOB_LAG job when one is due and none runs. Loop thread. */
+static void lag_start(pb_sub_t *s) {
+    if (s->lag_job || s->stopping || pb_loop_now_ms() < s->lag_next_ms) return;
+    lag_job_t *j = calloc(1, sizeof *j);
+    if (!j) return;
+    j->sub = s;
+    j->kafka = s->b->kafka;
+    j->cfg = s->b->cfg;
+    atomic_init(&j->stop, 0);
+    if (!(j->t = targets_build(s, &j->n)) || !(j->res = calloc(j->n ? j->n : 1, sizeof *j->res))) {
+        lag_job_free(j);
+        return;
+    }
+    j->probe = s->probe; /* lent for the sweep; comes back in lag_done */
+    s->lag_again = 0;
+    if (!(s->lag_job = pb_jobs_submit(s->b->jobs, PB_JOB_LAG, lag_work, lag_done, j))) {
+        lag_job_free(j);
+        return;
+    }
+    s->probe = NULL;
+    s->lag_running = j;
+    s->lag_next_ms = INT64_MAX; /* set again when it is done */
 }
 
 /* Records and seconds a side lags on partition part (seconds measured against now_ms). */
@@ -1360,43 +1525,28 @@ static void side_total(const lag_side_t *side, int64_t now_ms, int64_t *records,
     }
 }
 
-/* Take the poller's latest results and update the lag metrics. Loop thread. */
-static void apply_lag(pb_sub_t *s) {
-    lag_result_t *res = NULL;
-    size_t n = 0;
-    pthread_mutex_lock(&s->mu);
-    if (s->fresh_ready) {
-        res = s->fresh;
-        n = s->n_fresh;
-        s->fresh = NULL;
-        s->n_fresh = 0;
-        s->fresh_ready = 0;
-    }
-    pthread_mutex_unlock(&s->mu);
-    if (!res) return;
-    free(s->results);
-    s->results = res;
-    s->n_results = n;
-    const pb_registry_t *r = reg_of(s);
+/* Update the lag metrics from j's results (each binding's series looked up once: the last
+ * sweep's results, sorted by id as j's are, carry them). Loop thread. */
+static void apply_lag(pb_sub_t *s, const lag_job_t *j) {
     int64_t now = pb_loop_wall_ms();
-    for (size_t i = 0; i < n; i++) {
-        const pb_registry_binding_t *bd = pb_registry_binding(r, res[i].id);
-        const pb_port_t *in = bd ? pb_registry_port(r, bd->to) : NULL;
-        if (!in) continue;
-        char g[2][PB_ADDR_KAFKA_NAME_MAX];
-        pb_addr_route_group(in->topic, g[0], sizeof g[0]);
-        pb_addr_sub_group(in->topic, g[1], sizeof g[1]);
-        const lag_side_t *sides[2] = {&res[i].route, &res[i].subs};
+    for (size_t i = 0; i < j->n; i++) {
+        lag_result_t *res = &j->res[i];
+        const lag_target_t *t = &j->t[i];
+        const lag_result_t *prev =
+            s->results ? bsearch(res, s->results, s->n_results, sizeof *res, result_cmp) : NULL;
+        const char *groups[2] = {t->route_group, t->sub_group};
+        const lag_side_t *sides[2] = {&res->route, &res->subs};
         for (int k = 0; k < 2; k++) {
             if (!sides[k]->known) continue;
-            pb_metrics_lag_t *m = pb_metrics_lag(s->b->metrics, bd->to, g[k]);
-            if (!m) continue;
+            if (!(res->m[k] = prev ? prev->m[k] : NULL))
+                res->m[k] = pb_metrics_lag(s->b->metrics, t->to, groups[k]);
+            if (!res->m[k]) continue;
             int64_t rec;
             double sec;
             side_total(sides[k], now, &rec, &sec);
-            m->known = 1;
-            m->records = (double)rec;
-            m->seconds = sec;
+            res->m[k]->known = 1;
+            res->m[k]->records = (double)rec;
+            res->m[k]->seconds = sec;
         }
     }
 }
@@ -1422,7 +1572,6 @@ static json_t *side_summary(const lag_side_t *side, const char *group, int64_t n
 }
 
 void pb_sub_handle_stats(pb_sub_t *s, pb_http_req_t *req, const pb_registry_binding_t *bd) {
-    apply_lag(s);
     const lag_result_t *res = NULL;
     for (size_t i = 0; i < s->n_results; i++)
         if (s->results[i].id == bd->id) res = &s->results[i];
@@ -1476,8 +1625,6 @@ pb_sub_t *pb_sub_new(pb_broker_t *b, pb_err_t *err) {
     }
     s->b = b;
     s->wake[0] = s->wake[1] = -1;
-    pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->cv, NULL);
     if (pipe2(s->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
         pb_err_set(err, PB_ERR_INTERNAL, "subscriber streams: %s", strerror(errno));
         goto fail;
@@ -1487,11 +1634,6 @@ pb_sub_t *pb_sub_new(pb_broker_t *b, pb_err_t *err) {
         pb_err_set(err, PB_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    if (pthread_create(&s->lag_thread, NULL, lag_main, s) != 0) {
-        pb_err_set(err, PB_ERR_INTERNAL, "subscriber streams: cannot start the lag poller");
-        goto fail;
-    }
-    s->lag_started = 1;
     return s;
 fail:
     pb_sub_destroy(s);
@@ -1504,20 +1646,15 @@ void pb_sub_destroy(pb_sub_t *s) {
     for (stream_t *st = s->streams; st; st = st->next)
         stream_finish(st);
     reap(s);
-    if (s->lag_started) {
-        pthread_mutex_lock(&s->mu);
-        __atomic_store_n(&s->lag_stop, 1, __ATOMIC_RELAXED);
-        pthread_cond_signal(&s->cv);
-        pthread_mutex_unlock(&s->mu);
-        pthread_join(s->lag_thread, NULL);
+    s->stopping = 1;
+    if (s->lag_job) { /* the sweep ends at its next look-up; its done frees it and the probe */
+        atomic_store(&s->lag_running->stop, 1);
+        pb_jobs_cancel(s->lag_job);
     }
+    pb_kafka_lag_destroy(s->probe);
     pb_loop_timer_destroy(s->tick);
-    targets_free(s->targets, s->n_targets);
-    free(s->fresh);
-    free(s->results);
+    results_free(s->results, s->n_results);
     if (s->wake[0] >= 0) close(s->wake[0]);
     if (s->wake[1] >= 0) close(s->wake[1]);
-    pthread_mutex_destroy(&s->mu);
-    pthread_cond_destroy(&s->cv);
     free(s);
 }

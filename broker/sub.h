@@ -24,8 +24,9 @@
  * offset jobs count against sub.max.streams.
  *
  * Must not: include librdkafka or libevent (kafka.c, http.c do), or block the loop: the lag
- * poller's blocking Kafka calls, watermark checks, time look-ups and group commits run on threads
- * of their own and their results are applied on the loop thread.
+ * poller's sweeps run as jobs (jobs.h, PB_JOB_LAG; one at a time, every sub.lag.interval.ms) and
+ * its results are applied on the loop thread; watermark checks, time look-ups and group commits
+ * run off the loop too.
  */
 #ifndef PB_SUB_H
 #define PB_SUB_H
@@ -43,8 +44,8 @@
 struct pb_broker;
 typedef struct pb_sub pb_sub_t;
 
-/* Start the module for broker b (its loop, Kafka client, registry and metrics must exist; the lag
- * poller thread starts here). Returns NULL with err set. */
+/* Start the module for broker b (its loop, jobs, Kafka client, registry and metrics must exist;
+ * the lag poller's first sweep starts at the first tick). Returns NULL with err set. */
 pb_sub_t *pb_sub_new(struct pb_broker *b, pb_err_t *err);
 
 /* End every stream (committing per its mode), wait for consumers to leave their group, stop the
@@ -52,7 +53,8 @@ pb_sub_t *pb_sub_new(struct pb_broker *b, pb_err_t *err);
  * NULL is a no-op. */
 void pb_sub_destroy(pb_sub_t *s);
 
-/* The registry changed: refresh the bindings the lag poller measures. Loop thread. */
+/* The registry changed: end streams of ports or bindings that went, and measure the bindings'
+ * lag at the next tick (or right after the sweep under way). Loop thread. */
 void pb_sub_reconcile(pb_sub_t *s);
 
 /* GET /v1/ports/{port}/records: open a stream on input port `port` (replies, now or at the end of
