@@ -1122,6 +1122,12 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
             ce = rd_kafka_incremental_assign(rk, parts);
         else
             ae = rd_kafka_assign(rk, parts);
+    } else if (n && tp[0].offset == PB_KAFKA_OFFSET_HOLD) {
+        /* The owner gives the partitions up later (pb_kafka_consumer_unassign), once its
+         * in-flight work on them is done; they stay assigned (and the group waits) meanwhile. */
+        pb_log(DEBUG, "kafka", "%s: revocation of %zu partitions deferred", c->topic, n);
+        free(tp);
+        return;
     } else if (coop) {
         ce = rd_kafka_incremental_unassign(rk, parts);
     } else {
@@ -1331,6 +1337,29 @@ int pb_kafka_consumer_assign(pb_kafka_consumer_t *c, const pb_kafka_tp_t *parts,
     int rc = 0;
     if (ce || ae)
         rc = pb_err_set(err, PB_ERR_INVALID, "assign %zu partitions: %s", n,
+                        ce ? rd_kafka_error_string(ce) : rd_kafka_err2str(ae));
+    if (ce) rd_kafka_error_destroy(ce);
+    return rc;
+}
+
+int pb_kafka_consumer_unassign(pb_kafka_consumer_t *c, const pb_kafka_tp_t *parts, size_t n,
+                               pb_err_t *err) {
+    int coop = !strcmp(rd_kafka_rebalance_protocol(c->rk), "COOPERATIVE");
+    rd_kafka_error_t *ce = NULL;
+    rd_kafka_resp_err_t ae = 0;
+    if (coop) {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)(n ? n : 1));
+        for (size_t i = 0; i < n; i++)
+            rd_kafka_topic_partition_list_add(l, parts[i].topic ? parts[i].topic : c->topic,
+                                              parts[i].partition);
+        ce = rd_kafka_incremental_unassign(c->rk, l);
+        rd_kafka_topic_partition_list_destroy(l);
+    } else {
+        ae = rd_kafka_assign(c->rk, NULL); /* eager: the whole assignment was revoked */
+    }
+    int rc = 0;
+    if (ce || ae)
+        rc = pb_err_set(err, PB_ERR_INVALID, "give up %zu partitions: %s", n,
                         ce ? rd_kafka_error_string(ce) : rd_kafka_err2str(ae));
     if (ce) rd_kafka_error_destroy(ce);
     return rc;

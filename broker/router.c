@@ -228,6 +228,7 @@ typedef struct part {
     int resolving;    /* a recovery's look-ups run (a job): ignore the partition until it is done */
     int broken;       /* a record was not produced: ignore the partition, then resume from the
                        * input's tail */
+    int revoking;     /* revoked with records in flight: routes nothing, given up once they land */
     int64_t retry_ms; /* earliest time of the next recovery attempt */
     int64_t next;     /* next origin offset this binding takes: the shared reader may deliver
                        * earlier ones again after another binding rewound it (-1: the first one
@@ -318,6 +319,7 @@ typedef struct router {
 typedef struct fpart {
     int assigned;
     int resolving;    /* assigned paused: the bindings' positions are being looked up (a job) */
+    int revoking;     /* revoked, kept until the bindings' records in flight landed: not read */
     uint32_t gen;     /* bumped at every assignment and revocation: a job's result for an older
                        * one is dropped */
     int64_t pos;      /* offset of the next record it delivers (-1: unknown) */
@@ -364,6 +366,12 @@ struct pb_routers {
     struct tentry *tc; /* topic cache (open addressing) */
     size_t tc_n, tc_cap;
     struct tjob *tjob; /* the topic look-up in flight (one at a time) */
+    /* A revocation waiting for the records in flight of its partitions (the group waits with
+     * it): given up once they landed, or at rv_deadline. Topics are copies. */
+    pb_kafka_tp_t *rv;
+    size_t n_rv, cap_rv;
+    int64_t rv_since, rv_deadline;
+    int closing; /* pb_routers_destroy: revocations are finished at once */
 };
 
 static void *grow(void *a, size_t *cap, size_t elem) {
@@ -435,7 +443,7 @@ static fpart_t *fpart_of(port_t *pt, int32_t partition) {
         fpart_t *np = realloc(pt->parts, n * sizeof *np);
         PB_ASSERT(np);
         for (size_t i = pt->n_parts; i < n; i++) {
-            np[i].assigned = np[i].resolving = 0;
+            np[i].assigned = np[i].resolving = np[i].revoking = 0;
             np[i].gen = 0;
             np[i].pos = np[i].counted = -1;
         }
@@ -884,7 +892,9 @@ static void on_batch(void *arg, const pb_kafka_msg_t *msgs, size_t n) {
         port_t *pt = port_find(rs, m->topic);
         if (!pt) continue; /* a topic no longer bound: its partitions are being revoked */
         fpart_t *fp = fpart_of(pt, m->partition);
-        if (fp->resolving) continue; /* not assigned yet (deferred): nothing is read */
+        /* Not assigned yet (deferred), or revoked and held for its records in flight: nothing
+         * is read. */
+        if (fp->resolving || fp->revoking) continue;
         fp->pos = m->offset + 1;
         /* Once per record, whatever rewinds the bindings ask for. */
         if (pt->m && rs->reg && m->offset >= fp->counted) {
@@ -1322,19 +1332,20 @@ static void recover(router_t *r, int32_t pn, part_t *p) {
     resume_submit(j);
 }
 
-static void on_revoke(pb_routers_t *rs, pb_kafka_tp_t *parts, size_t n) {
-    int busy = 0;
-    for (size_t i = 0; i < rs->n && !busy; i++)
-        for (size_t j = 0; j < n && !busy; j++)
-            if (parts[j].topic && !strcmp(parts[j].topic, rs->r[i]->out_topic) &&
-                rs->r[i]->inflight > 0)
-                busy = 1;
-    int left = busy && rs->p ? pb_kafka_producer_wait(rs->p, rs->env.revoke_wait_ms) : 0;
-    if (left)
-        pb_log(WARN, "router",
-               "%d records still in flight after %d ms at revocation; the next owner may route "
-               "them again",
-               left, rs->env.revoke_wait_ms);
+/* Records of binding partitions of (topic, pn) not yet acknowledged, over every live binding. */
+static size_t pending_of(pb_routers_t *rs, const char *topic, int32_t pn) {
+    size_t n = 0;
+    for (size_t i = 0; i < rs->n; i++) {
+        router_t *r = rs->r[i];
+        if (strcmp(r->out_topic, topic) || pn < 0 || (size_t)pn >= r->n_parts) continue;
+        n += r->parts[pn].pending;
+    }
+    return n;
+}
+
+/* The end of a revocation: the bindings commit what landed and forget the partitions, and the
+ * reader's state of them is reset. A look-up still running for them is dropped (gen). */
+static void revoke_apply(pb_routers_t *rs, const pb_kafka_tp_t *parts, size_t n) {
     for (size_t i = 0; i < rs->n; i++) {
         router_t *r = rs->r[i];
         size_t k = 0;
@@ -1345,7 +1356,7 @@ static void on_revoke(pb_routers_t *rs, pb_kafka_tp_t *parts, size_t n) {
         for (size_t j = 0; j < n; j++) {
             if (!parts[j].topic || strcmp(parts[j].topic, r->out_topic)) continue;
             part_t *p = part_of(r, parts[j].partition);
-            p->assigned = 0;
+            p->assigned = p->revoking = 0;
             ring_reset(p);
         }
         pb_log(INFO, "router",
@@ -1357,10 +1368,91 @@ static void on_revoke(pb_routers_t *rs, pb_kafka_tp_t *parts, size_t n) {
         port_t *pt = parts[j].topic ? port_find(rs, parts[j].topic) : NULL;
         if (!pt) continue;
         fpart_t *fp = fpart_of(pt, parts[j].partition);
-        fp->assigned = fp->resolving = 0;
+        fp->assigned = fp->resolving = fp->revoking = 0;
         fp->gen++; /* a look-up still running for this assignment is dropped */
         fp->pos = -1;
     }
+}
+
+/* A deferred revocation: once nothing of its partitions is in flight (every delivery report in),
+ * or at its deadline (then the next owner may route those records again: logged), the partitions
+ * are given up. Called at every wake-up and tick while one waits; never waits itself. */
+static void revoke_finish(pb_routers_t *rs, int force) {
+    if (!rs->n_rv) return;
+    size_t left = 0;
+    for (size_t j = 0; j < rs->n_rv; j++)
+        left += pending_of(rs, rs->rv[j].topic, rs->rv[j].partition);
+    int64_t now = pb_loop_now_ms();
+    if (left && !force && now < rs->rv_deadline) return;
+    if (left)
+        pb_log(WARN, "router",
+               "%zu records still in flight %" PRId64 " ms after the revocation of %zu "
+               "partitions; they are given up anyway and the next owner may route those records "
+               "again (router.revoke.wait.ms)",
+               left, now - rs->rv_since, rs->n_rv);
+    else
+        pb_log(INFO, "router",
+               "revocation of %zu partitions: their records in flight landed after %" PRId64
+               " ms; partitions given up",
+               rs->n_rv, now - rs->rv_since);
+    revoke_apply(rs, rs->rv, rs->n_rv);
+    pb_err_t err = {0};
+    if (rs->c && pb_kafka_consumer_unassign(rs->c, rs->rv, rs->n_rv, &err))
+        pb_log(ERROR, "router",
+               "fan-out reader: %s; the group will settle it at its next rebalance", err.msg);
+    for (size_t j = 0; j < rs->n_rv; j++)
+        free((char *)rs->rv[j].topic);
+    rs->n_rv = 0;
+}
+
+/* The group takes partitions away. Records of them still in flight must land before another
+ * instance resumes from the input topics' tails (exactly once, see router.h), but the loop does
+ * not wait for them: the revocation is held (the partitions stay assigned and read nothing, the
+ * group waits) and finished by revoke_finish when their delivery reports are in. */
+static void on_revoke(pb_routers_t *rs, pb_kafka_tp_t *parts, size_t n) {
+    size_t busy = 0;
+    for (size_t j = 0; j < n; j++)
+        if (parts[j].topic) busy += pending_of(rs, parts[j].topic, parts[j].partition);
+    if (!busy) {
+        revoke_apply(rs, parts, n);
+        return;
+    }
+    if (rs->closing) {
+        /* Leaving the group at shutdown: the one place the revocation is waited for (bounded). */
+        int left = rs->p ? pb_kafka_producer_wait(rs->p, rs->env.revoke_wait_ms) : 0;
+        if (left)
+            pb_log(WARN, "router",
+                   "%d records still in flight after %d ms at revocation; the next owner may "
+                   "route them again",
+                   left, rs->env.revoke_wait_ms);
+        revoke_apply(rs, parts, n);
+        return;
+    }
+    if (!rs->n_rv) {
+        rs->rv_since = pb_loop_now_ms();
+        rs->rv_deadline = rs->rv_since + rs->env.revoke_wait_ms;
+    }
+    for (size_t j = 0; j < n; j++) {
+        if (!parts[j].topic) continue;
+        if (rs->n_rv == rs->cap_rv) rs->rv = grow(rs->rv, &rs->cap_rv, sizeof *rs->rv);
+        rs->rv[rs->n_rv++] =
+            (pb_kafka_tp_t){.topic = dup_or_die(parts[j].topic), .partition = parts[j].partition};
+        port_t *pt = port_find(rs, parts[j].topic);
+        if (pt) {
+            fpart_t *fp = fpart_of(pt, parts[j].partition);
+            fp->revoking = 1;
+            fp->assigned = fp->resolving = 0;
+            fp->gen++; /* a look-up still running for this assignment is dropped */
+        }
+        for (size_t i = 0; i < rs->n; i++)
+            if (!strcmp(rs->r[i]->out_topic, parts[j].topic))
+                part_of(rs->r[i], parts[j].partition)->revoking = 1;
+    }
+    parts[0].offset = PB_KAFKA_OFFSET_HOLD;
+    pb_log(INFO, "router",
+           "fan-out reader: %zu partitions revoked with %zu records in flight; given up once "
+           "those land (at most %d ms)",
+           n, busy, rs->env.revoke_wait_ms);
 }
 
 static void on_rebalance(void *arg, int assigned, pb_kafka_tp_t *parts, size_t n) {
@@ -1766,7 +1858,8 @@ fail:
 
 /* Make the reader's subscription the set of bound output topics, once reconciles are quiet. */
 static void subscribe(pb_routers_t *rs) {
-    if (!rs->subs_dirty || !rs->c) return;
+    /* Not while a revocation is held: the group settles that one first (bounded). */
+    if (!rs->subs_dirty || !rs->c || rs->n_rv) return;
     if (pb_loop_now_ms() - rs->last_reconcile_ms < SUBSCRIBE_QUIET_MS) return;
     const char **t = malloc((rs->n_ports ? rs->n_ports : 1) * sizeof *t);
     PB_ASSERT(t);
@@ -1817,13 +1910,15 @@ static void serve_all(pb_routers_t *rs) {
         router_t *r = rs->r[i];
         for (size_t j = 0; j < r->n_parts; j++) {
             part_t *p = &r->parts[j];
-            if (p->broken && !p->resolving && p->assigned && p->pending == 0 && now >= p->retry_ms)
+            if (p->broken && !p->resolving && !p->revoking && p->assigned && p->pending == 0 &&
+                now >= p->retry_ms)
                 recover(r, (int32_t)j, p);
         }
         /* By interval only: a commit per wake-up would cost more than routing (the loop's tick
          * commits a quiet binding). */
         commit(r, 0);
     }
+    revoke_finish(rs, 0);
     reap(rs);
 }
 
@@ -2070,7 +2165,13 @@ void pb_routers_destroy(pb_routers_t *rs) {
     rs->jobs = NULL;
     if (rs->tjob) pb_jobs_cancel(rs->tjob->job);
     rs->tjob = NULL;
-    /* Leaving the group revokes everything (on_revoke: in-flight records land, commits go out). */
+    /* Leaving the group revokes everything (on_revoke: in-flight records land, commits go out);
+     * a revocation held meanwhile is finished first, with the same bounded wait. */
+    rs->closing = 1;
+    if (rs->n_rv && rs->p) pb_kafka_producer_wait(rs->p, rs->env.revoke_wait_ms);
+    revoke_finish(rs, 1);
+    free(rs->rv);
+    rs->rv = NULL;
     pb_kafka_consumer_destroy(rs->c);
     rs->c = NULL;
     for (size_t i = 0; i < rs->n; i++) {

@@ -24,7 +24,9 @@
  * recovering from a failed delivery) without the others routing anything twice; a removed binding
  * leaves its port at once and its last records still land. Instances share the partitions through
  * the reader's group (cooperative: a new port or instance moves only the partitions it must). A
- * revocation waits (bounded) for in-flight records so the next owner reads a final tail.
+ * revoked partition is held (read nothing, still assigned: the group waits) until its records in
+ * flight are acknowledged, or for at most revoke_wait_ms, so the next owner reads a final tail;
+ * the loop never waits for that: the last delivery report (or the tick) finishes it.
  */
 #ifndef PB_ROUTER_H
 #define PB_ROUTER_H
