@@ -67,19 +67,55 @@ static int owned_index(const char *name) {
     case 'c':
         if (name[1] == 'o') return strcmp(name, PB_HDR_CONTENT_TYPE) ? -1 : 5;
         if (name[1] != 'e' || name[2] != '_') return -1;
+        /* The fourth byte first: ce_id and ce_time (the producer's, per record) rarely need a
+         * string compare at all. */
         for (int i = 1; i < 5; i++)
-            if (!strcmp(name + 3, owned[i] + 3)) return i;
+            if (name[3] == owned[i][3] && !strcmp(name + 3, owned[i] + 3)) return i;
         return -1;
     case 'm':
         if (strncmp(name, "mesh.", 5)) return -1;
         for (size_t i = OWNED_MESH_FIRST; i < sizeof owned / sizeof *owned; i++)
-            if (!strcmp(name + 5, owned[i] + 5)) return (int)i;
+            if (name[5] == owned[i][5] && !strcmp(name + 5, owned[i] + 5)) return (int)i;
         return OWNED_OTHER_MESH;
     default: return -1;
     }
 }
 
 int pb_router_owned_header(const char *name) { return owned_index(name) != -1; }
+
+#define OWNED_KEEP_FIRST 2 /* owned[2..5]: ce_specversion, ce_source, ce_type, content-type */
+#define OWNED_KEEP_LAST 5
+
+/* The value the broker sets for owned[j] (OWNED_KEEP_FIRST <= j <= OWNED_KEEP_LAST), or NULL. */
+static const char *keep_value(int j, const pb_router_hop_t *hop) {
+    switch (j) {
+    case 2: return "1.0";
+    case 3: return hop->source;
+    case 4: return hop->type;
+    default: return "application/avro";
+    }
+}
+
+/* Fold header (owned index j, value v/len) into the keep candidates: seen[] counts copies. */
+static void keep_fold(int j, const void *v, size_t len, const pb_router_hop_t *hop, unsigned *keep,
+                      unsigned *seen) {
+    if (j < OWNED_KEEP_FIRST || j > OWNED_KEEP_LAST) return;
+    unsigned bit = 1u << (j - OWNED_KEEP_FIRST);
+    if (*seen & bit) {
+        *keep &= ~bit; /* a repeated name is replaced */
+        return;
+    }
+    *seen |= bit;
+    const char *want = keep_value(j, hop);
+    if (v && want && strlen(want) == len && !memcmp(v, want, len)) *keep |= bit;
+}
+
+unsigned pb_router_keep(const pb_kafka_header_t *in, size_t n_in, const pb_router_hop_t *hop) {
+    unsigned keep = 0, seen = 0;
+    for (size_t i = 0; i < n_in; i++)
+        keep_fold(owned_index(in[i].name), in[i].value, in[i].len, hop, &keep, &seen);
+    return keep;
+}
 
 /* Decimal text of up to 18 digits, else -1. */
 static int64_t parse_int(const void *v, size_t len) {
@@ -119,9 +155,10 @@ size_t pb_router_hop_headers(const pb_kafka_header_t *in, size_t n_in, const pb_
     for (size_t i = 0; i < n_in; i++) {
         const char *name = in[i].name;
         if (name[0] == 't' && !strcmp(name, PB_HDR_TRACEPARENT)) parent = &in[i];
-        if (name[0] == 'c' && !strcmp(name, PB_HDR_CE_ID) && in[i].value && in[i].len) has_id = 1;
-        if (name[0] == 'c' && !strcmp(name, PB_HDR_CE_TIME) && in[i].value && in[i].len)
-            has_time = 1;
+        if (name[0] != 'c' || name[1] != 'e' || name[2] != '_' || !in[i].value || !in[i].len)
+            continue;
+        if (name[3] == 'i' && !strcmp(name, PB_HDR_CE_ID)) has_id = 1;
+        if (name[3] == 't' && !strcmp(name, PB_HDR_CE_TIME)) has_time = 1;
     }
     char *tp = scratch;                               /* 56 bytes */
     char *part = scratch + PB_ID_TRACEPARENT_LEN + 1; /* 24 */
@@ -131,11 +168,15 @@ size_t pb_router_hop_headers(const pb_kafka_header_t *in, size_t n_in, const pb_
     pb_id_traceparent_child(parent ? parent->value : NULL, parent ? parent->len : 0, tp);
     size_t pl = fmt_u64(part, (uint64_t)(hop->origin_partition < 0 ? 0 : hop->origin_partition));
     size_t ol = fmt_u64(off, (uint64_t)(hop->origin_offset < 0 ? 0 : hop->origin_offset));
+    unsigned keep = hop->keep;
     out[k++] = hdr(PB_HDR_TRACEPARENT, tp, PB_ID_TRACEPARENT_LEN);
-    out[k++] = hdr(PB_HDR_CE_SPECVERSION, "1.0", 3);
-    if (hop->source) out[k++] = hdr(PB_HDR_CE_SOURCE, hop->source, strlen(hop->source));
-    if (hop->type) out[k++] = hdr(PB_HDR_CE_TYPE, hop->type, strlen(hop->type));
-    out[k++] = hdr(PB_HDR_CONTENT_TYPE, "application/avro", 16);
+    if (!(keep & PB_ROUTER_KEEP_SPECVERSION)) out[k++] = hdr(PB_HDR_CE_SPECVERSION, "1.0", 3);
+    if (hop->source && !(keep & PB_ROUTER_KEEP_SOURCE))
+        out[k++] = hdr(PB_HDR_CE_SOURCE, hop->source, strlen(hop->source));
+    if (hop->type && !(keep & PB_ROUTER_KEEP_TYPE))
+        out[k++] = hdr(PB_HDR_CE_TYPE, hop->type, strlen(hop->type));
+    if (!(keep & PB_ROUTER_KEEP_CONTENT_TYPE))
+        out[k++] = hdr(PB_HDR_CONTENT_TYPE, "application/avro", 16);
     out[k++] = hdr(PB_HDR_CE_DATASCHEMA, hop->dataschema, strlen(hop->dataschema));
     out[k++] = hdr(PB_HDR_CONTRACT, hop->contract, strlen(hop->contract));
     out[k++] = hdr(PB_HDR_LINEAGE_TOPIC, hop->origin_topic, strlen(hop->origin_topic));
@@ -168,9 +209,11 @@ size_t pb_router_hop_headers(const pb_kafka_header_t *in, size_t n_in, const pb_
 size_t pb_router_headers(const pb_kafka_header_t *in, size_t n_in, const pb_router_hop_t *hop,
                          pb_kafka_header_t *out, char *scratch) {
     size_t k = 0;
+    pb_router_hop_t all = *hop;
+    all.keep = 0;
     for (size_t i = 0; i < n_in; i++)
         if (!pb_router_owned_header(in[i].name)) out[k++] = in[i];
-    return k + pb_router_hop_headers(in, n_in, hop, out + k, scratch);
+    return k + pb_router_hop_headers(in, n_in, &all, out + k, scratch);
 }
 
 const char *pb_router_dlq_stage(pb_metrics_dlq_reason_t r) {
@@ -366,6 +409,8 @@ struct pb_routers {
     struct tentry *tc; /* topic cache (open addressing) */
     size_t tc_n, tc_cap;
     struct tjob *tjob; /* the topic look-up in flight (one at a time) */
+    int64_t ev_ms;     /* the record being fanned out: its ce_time (ms, -1 none; with metrics) */
+    int decoded;       /* ... and a binding's resolver read its value (so it is valid) */
     /* A revocation waiting for the records in flight of its partitions (the group waits with
      * it): given up once they landed, or at rv_deadline. Topics are copies. */
     pb_kafka_tp_t *rv;
@@ -749,24 +794,36 @@ static void route_one(router_t *r, const pb_kafka_msg_t *m, size_t n_in, int las
      * binding (a new one, or one recovering). */
     if (p->next >= 0 && m->offset < p->next) return;
     p->next = m->offset + 1;
-    int64_t event_ms = -1;
+    int64_t event_ms = rs->ev_ms; /* on_batch's scan_record */
     /* Owned headers the producer sent (every copy dropped from the moved list): our constants,
      * as m's header names die with the move; "mesh." drops any other mesh.* name. */
     const char *drop[sizeof owned / sizeof *owned + 1];
     size_t n_drop = 0;
-    unsigned present = 0;
+    unsigned present = 0, keep = 0, seen = 0;
+    const char *type = r->reader && r->reader->root && r->reader->root->fullname
+                           ? r->reader->root->fullname
+                           : r->to;
+    pb_router_hop_t hop = {r->out_topic,  m->partition,    m->offset,
+                           r->dataschema, r->contract,     r->from,
+                           type,          m->timestamp_ms, 0};
     for (size_t i = 0; i < n_in; i++) {
         const char *name = rs->hin[i].name;
         int j = owned_index(name);
         if (j == OWNED_OTHER_MESH) j = (int)(sizeof owned / sizeof *owned);
-        if (j >= 0 && !(present & (1u << j))) {
+        if (j >= 0) {
             present |= 1u << j;
-            drop[n_drop++] = j < (int)(sizeof owned / sizeof *owned) ? owned[j] : "mesh.";
+            keep_fold(j, rs->hin[i].value, rs->hin[i].len, &hop, &keep, &seen);
         }
-        if (rs->env.metrics && rs->hin[i].value && name[0] == 'c' &&
-            !strcmp(name, PB_HDR_CE_TIME) &&
-            pb_timefmt_parse(rs->hin[i].value, rs->hin[i].len, &event_ms, NULL) != 0)
-            event_ms = -1;
+    }
+    /* Owned headers the producer sent go, but those that already say what the broker would
+     * (one copy, same value: pb_router_keep) stay where they are: no drop, no new allocation. */
+    hop.keep = last ? keep : 0;
+    for (int j = 0; present >> j; j++) {
+        if (!(present & (1u << j))) continue;
+        if (j >= OWNED_KEEP_FIRST && j <= OWNED_KEEP_LAST &&
+            (hop.keep & (1u << (j - OWNED_KEEP_FIRST))))
+            continue;
+        drop[n_drop++] = j < (int)(sizeof owned / sizeof *owned) ? owned[j] : "mesh.";
     }
     if (p->esc_offset == m->offset && p->esc_level > 0) {
         escalate(r, p, m, n_in);
@@ -810,12 +867,9 @@ static void route_one(router_t *r, const pb_kafka_msg_t *m, size_t n_in, int las
         }
         return;
     }
+    rs->decoded =
+        1; /* the resolver read every byte with the writer schema: count_direct trusts it */
     char scratch[PB_ROUTER_SCRATCH];
-    const char *type = r->reader && r->reader->root && r->reader->root->fullname
-                           ? r->reader->root->fullname
-                           : r->to;
-    pb_router_hop_t hop = {r->out_topic, m->partition, m->offset, r->dataschema,
-                           r->contract,  r->from,      type,      m->timestamp_ms};
     int rc;
     if (!last) {
         /* Other bindings still read m's headers: this copy gets its own. */
@@ -850,25 +904,44 @@ static void route_one(router_t *r, const pb_kafka_msg_t *m, size_t n_in, int las
     ring_push(p, m->offset, event_ms, 0, 0);
 }
 
+/* One pass over the record's headers (rs->hin[0..n_in)): its event time from the last ce_time
+ * (epoch ms; -1 when absent, null or not an RFC 3339 time) and whether its last mesh.contract is
+ * the one HTTP publish of pt stamps (*published). */
+static int64_t scan_record(const pb_routers_t *rs, size_t n_in, const port_t *pt, int *published) {
+    const pb_kafka_header_t *time = NULL, *contract = NULL;
+    for (size_t i = 0; i < n_in; i++) {
+        const char *name = rs->hin[i].name;
+        if (name[0] == 'c' && !strcmp(name, PB_HDR_CE_TIME))
+            time = &rs->hin[i];
+        else if (name[0] == 'm' && !strcmp(name, PB_HDR_CONTRACT))
+            contract = &rs->hin[i];
+    }
+    size_t cl = strlen(pt->contract);
+    *published = contract && contract->value && contract->len == cl &&
+                 !memcmp(contract->value, pt->contract, cl);
+    int64_t ev = -1;
+    if (!time || !time->value || pb_timefmt_parse(time->value, time->len, &ev, NULL) != 0) ev = -1;
+    return ev;
+}
+
 /* A record a producer wrote straight to the output topic (not through HTTP publish, which stamps
  * the port's mesh.contract and counts its records itself): counted as the port's input, ok when
  * its value is a Confluent frame whose schema id the registry knows and whose bytes decode with
- * that schema, else rejected; its event time is ce_time, else the Kafka timestamp. */
-static void count_direct(pb_routers_t *rs, port_t *pt, const pb_kafka_msg_t *m) {
-    const void *v;
-    size_t len;
-    if (pb_kafka_msg_header(m, PB_HDR_CONTRACT, &v, &len) && v && len == strlen(pt->contract) &&
-        !memcmp(v, pt->contract, len))
-        return;
+ * that schema, else rejected; its event time is ce_time (ev_ms), else the Kafka timestamp.
+ * decoded: a binding's resolver just read the value with its writer schema, which validates it
+ * (pb_resolver_run decodes with the bounds of pb_codec_validate), so it is not decoded again. */
+static void count_direct(pb_routers_t *rs, port_t *pt, const pb_kafka_msg_t *m, int64_t ev_ms,
+                         int decoded) {
     uint32_t id;
     const uint8_t *payload;
     size_t plen;
     const char *text = NULL;
     const pb_schema_t *w = NULL;
     pb_err_t err = {0};
-    if (pb_codec_wire_parse(m->value, m->value ? m->value_len : 0, &id, &payload, &plen, &err) ||
-        id > INT32_MAX || pb_registry_schema_by_id(rs->reg, (int)id, &text, &w, &err) ||
-        pb_codec_validate(w, payload, plen, &err)) {
+    if (!decoded &&
+        (pb_codec_wire_parse(m->value, m->value ? m->value_len : 0, &id, &payload, &plen, &err) ||
+         id > INT32_MAX || pb_registry_schema_by_id(rs->reg, (int)id, &text, &w, &err) ||
+         pb_codec_validate(w, payload, plen, &err))) {
         pb_metrics_count(pt->m, PB_METRICS_IN, PB_METRICS_REJECTED, 1, 0);
         pb_log_rl(WARN, "router",
                   "%s[%d]@%" PRId64 ": a record written straight to the topic is "
@@ -876,10 +949,7 @@ static void count_direct(pb_routers_t *rs, port_t *pt, const pb_kafka_msg_t *m) 
                   pt->topic, (int)m->partition, m->offset, err.msg);
         return;
     }
-    int64_t ev = -1;
-    if (!pb_kafka_msg_header(m, PB_HDR_CE_TIME, &v, &len) || !v ||
-        pb_timefmt_parse(v, len, &ev, NULL) != 0)
-        ev = m->timestamp_ms;
+    int64_t ev = ev_ms >= 0 ? ev_ms : m->timestamp_ms;
     pb_metrics_count(pt->m, PB_METRICS_IN, PB_METRICS_OK, 1, m->value_len);
     pb_metrics_seen(pt->m, ev > 0 ? (double)ev / 1000.0 : 0, (double)pb_loop_wall_ms() / 1000.0);
 }
@@ -897,18 +967,23 @@ static void on_batch(void *arg, const pb_kafka_msg_t *msgs, size_t n) {
         if (fp->resolving || fp->revoking) continue;
         fp->pos = m->offset + 1;
         /* Once per record, whatever rewinds the bindings ask for. */
+        int count = 0;
         if (pt->m && rs->reg && m->offset >= fp->counted) {
             fp->counted = m->offset + 1;
             /* What was written before this instance got the partition is history (the reader
              * may start far back for a binding from "earliest"): counting it would show as a
              * burst of throughput at every start. */
-            if (m->timestamp_ms < 0 || m->timestamp_ms >= fp->since_ms - COUNT_SLACK_MS)
-                count_direct(rs, pt, m);
+            count = m->timestamp_ms < 0 || m->timestamp_ms >= fp->since_ms - COUNT_SLACK_MS;
         }
-        if (!pt->n_b) continue;
+        if (!pt->n_b && !count) continue;
+        /* Headers read once for the count and every binding (the last binding moves them). */
         size_t n_in = read_headers(rs, m);
+        int published = 0;
+        rs->ev_ms = rs->env.metrics || count ? scan_record(rs, n_in, pt, &published) : -1;
+        rs->decoded = 0;
         for (size_t k = 0; k < pt->n_b; k++)
             route_one(pt->b[k], m, n_in, k + 1 == pt->n_b);
+        if (count && !published) count_direct(rs, pt, m, rs->ev_ms, rs->decoded);
     }
 }
 
