@@ -2037,17 +2037,12 @@ int pb_kafka_producer_forward(pb_kafka_producer_t *p, const char *topic, const p
     }
     for (size_t i = 0; i < n_add; i++)
         rd_kafka_header_add(hdrs, add[i].name, -1, add[i].value, (ssize_t)add[i].len);
-    rd_kafka_resp_err_t e;
-    int64_t deadline = now_ms() + 10000;
-    for (;;) {
-        e = rd_kafka_producev(
-            p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(src->partition),
-            RD_KAFKA_V_KEY(src->key, src->key_len), RD_KAFKA_V_VALUE((void *)val, vlen),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE((void *)(intptr_t)tag),
-            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
-        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || now_ms() > deadline) break;
-        rd_kafka_poll(p->rk, 10);
-    }
+    /* Once: a full queue is the caller's to handle (the loop thread must not wait for room). */
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(src->partition),
+        RD_KAFKA_V_KEY(src->key, src->key_len), RD_KAFKA_V_VALUE((void *)val, vlen),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE((void *)(intptr_t)tag),
+        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
     if (!cached) rd_kafka_topic_destroy(rkt);
     if (e) {
         /* Give m its headers back (the producer's, without the ones added here) so the caller

@@ -486,9 +486,9 @@ int pb_kafka_producer_send(pb_kafka_producer_t *p, const char *topic, int32_t pa
  * partition of topic with the same key, value val[0..vlen) (copied), and m's headers MOVED over
  * (not copied: m has no headers afterwards) minus every header named in drop[0..n_drop) (a name
  * ending in "." drops every header it starts), plus
- * add[0..n_add) (copied) appended. The fast path of a relay: no header is allocated twice. When the
- * local queue is full it serves deliveries (the callback may run from here) and retries for up to
- * 10 s. Returns as pb_kafka_producer_send; on failure m keeps its headers minus the dropped ones
+ * add[0..n_add) (copied) appended. The fast path of a relay: no header is allocated twice. Never
+ * waits: a full local queue is PB_ERR_UNAVAILABLE at once (no delivery callback runs from here).
+ * Returns as pb_kafka_producer_send; on failure m keeps its headers minus the dropped ones
  * (re-read them: earlier header pointers are stale).
  */
 int pb_kafka_producer_forward(pb_kafka_producer_t *p, const char *topic, const pb_kafka_msg_t *m,

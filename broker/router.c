@@ -667,17 +667,15 @@ static int64_t tag_of(const router_t *r, int64_t offset) {
     return (int64_t)((uint64_t)r->slot << OFFSET_BITS) | (offset & OFFSET_MASK);
 }
 
-/* Send with a bounded retry while the local queue is full. */
+/* Send once. A full local queue (PB_ERR_UNAVAILABLE) is not waited out on the loop: the caller
+ * stops the partition, which resumes from the input topic's tail once its records in flight
+ * landed (recover), as after a failed delivery. */
 static int send(router_t *r, const char *topic, const pb_kafka_msg_t *m, const void *val,
                 size_t vlen, const pb_kafka_header_t *h, size_t nh, pb_err_t *err) {
-    pb_kafka_producer_t *pr = r->rs->p;
-    for (int tries = 0;; tries++) {
-        int rc = pb_kafka_producer_send(pr, topic, m->partition, m->key, m->key_len, val, vlen, h,
-                                        nh, tag_of(r, m->offset), err);
-        if (!rc) r->inflight++;
-        if (rc != PB_ERR_UNAVAILABLE || tries == 100) return rc;
-        pb_kafka_producer_wait(pr, 100);
-    }
+    int rc = pb_kafka_producer_send(r->rs->p, topic, m->partition, m->key, m->key_len, val, vlen, h,
+                                    nh, tag_of(r, m->offset), err);
+    if (!rc) r->inflight++;
+    return rc;
 }
 
 /* The most of a refused record's value a truncated dead letter keeps. */
