@@ -298,6 +298,10 @@ typedef struct part {
  * READ_BATCH. */
 #define HOLD_AT 20000
 #define READ_BATCH 256
+/* Records taken from the reader per wake-up: a backlog is routed in slices (~10 ms each in a
+ * release build), and the loop serves HTTP and other clients between them (the routers wake
+ * themselves again when they stopped at this bound). */
+#define SERVE_SLICE 2048
 #define CACHE_MAX 256 /* writer ids cached per binding (a flood of bogus ids resets it) */
 
 /* A delivery's tag: the binding's slot and the origin offset. */
@@ -1975,7 +1979,13 @@ static void serve_all(pb_routers_t *rs) {
         for (size_t i = 0; i < rs->n_ports; i++)
             if (rs->ports[i]->n_b > fan) fan = rs->ports[i]->n_b;
         int64_t room = HOLD_AT - (rs->p ? pb_kafka_producer_inflight(rs->p) : 0);
-        if (room > 0) pb_kafka_consumer_serve_max(rs->c, (size_t)room / fan + 1);
+        size_t max = room > 0 ? (size_t)room / fan + 1 : 0;
+        if (max > SERVE_SLICE) max = SERVE_SLICE;
+        /* Stopped at the slice (not for room): come back after the loop's other events (a full
+         * pipe means a wake-up is pending already). */
+        if (max && pb_kafka_consumer_serve_max(rs->c, max) >= SERVE_SLICE &&
+            write(rs->wake[1], "", 1) < 0 && errno != EAGAIN)
+            pb_log_rl(WARN, "router", "router wake pipe: %s", strerror(errno));
         if (rs->p) pb_kafka_producer_serve(rs->p);
     }
     int64_t now = pb_loop_now_ms();
