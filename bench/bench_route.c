@@ -529,7 +529,7 @@ int main(int argc, char **argv) {
             pb_kafka_ensure_topic(k, stamp_topic, PARTS, 10000, NULL, &err))
             die("topic", err.msg);
         double c0 = cpu(RUSAGE_SELF), t0 = cpu(RUSAGE_THREAD);
-        double gb[G_N] = {0}, gon[G_N] = {0}, goff[G_N] = {0};
+        double gb[G_N] = {0}, gst[G_N] = {0}, gon[G_N] = {0}, goff[G_N] = {0};
         /* Even rounds run bare first, odd rounds last: neither side always gets the warmer (or
          * the more crowded) moment. */
         double c1 = 0, t1 = 0, c3 = 0, t3 = 0;
@@ -539,6 +539,7 @@ int main(int argc, char **argv) {
             c1 = cpu(RUSAGE_SELF), t1 = cpu(RUSAGE_THREAD);
             cpu_bare[r] = (c1 - c0) / n * 1e6, thr_bare[r] = (t1 - t0) / n * 1e6;
             stamped[r] = only_route ? 1 : bare_relay(boot, stamp_topic, n, 1);
+            if (!only_route) snap_diff(&snap_start, &snap_end, n, gst);
             c0 = cpu(RUSAGE_SELF), t0 = cpu(RUSAGE_THREAD);
         }
         on[r] = only_bare ? 1 : route(k, reg, metrics, 2 * r, n);
@@ -551,6 +552,7 @@ int main(int argc, char **argv) {
         cpu_off[r] = (c3 - c2) / n * 1e6, thr_off[r] = (t3 - t2) / n * 1e6;
         if (r % 2 == 1) {
             stamped[r] = only_route ? 1 : bare_relay(boot, stamp_topic, n, 1);
+            if (!only_route) snap_diff(&snap_start, &snap_end, n, gst);
             c3 = cpu(RUSAGE_SELF), t3 = cpu(RUSAGE_THREAD);
             bare[r] = only_route ? 1 : bare_relay(boot, bare_topic, n, 0);
             if (!only_route) snap_diff(&snap_start, &snap_end, n, gb);
@@ -570,11 +572,11 @@ int main(int argc, char **argv) {
                "(off)\n",
                r + 1, cpu_bare[r], thr_bare[r], cpu_on[r], thr_on[r], cpu_off[r], thr_off[r]);
         printf("round %d: CPU us/record while relaying by thread (loop / clients / mock / other): "
-               "bare %.2f / %.2f / %.2f / %.2f, route %.2f / %.2f / %.2f / %.2f (on), "
-               "%.2f / %.2f / %.2f / %.2f (off)\n",
-               r + 1, gb[G_LOOP], gb[G_CLIENT], gb[G_MOCK], gb[G_OTHER], gon[G_LOOP], gon[G_CLIENT],
-               gon[G_MOCK], gon[G_OTHER], goff[G_LOOP], goff[G_CLIENT], goff[G_MOCK],
-               goff[G_OTHER]);
+               "bare %.2f / %.2f / %.2f / %.2f, bare + headers %.2f / %.2f / %.2f / %.2f, "
+               "route %.2f / %.2f / %.2f / %.2f (on), %.2f / %.2f / %.2f / %.2f (off)\n",
+               r + 1, gb[G_LOOP], gb[G_CLIENT], gb[G_MOCK], gb[G_OTHER], gst[G_LOOP], gst[G_CLIENT],
+               gst[G_MOCK], gst[G_OTHER], gon[G_LOOP], gon[G_CLIENT], gon[G_MOCK], gon[G_OTHER],
+               goff[G_LOOP], goff[G_CLIENT], goff[G_MOCK], goff[G_OTHER]);
     }
     int py_n = n < 20000 ? n : 20000;
     if (pb_kafka_ensure_topic(k, "bench.py.out", PARTS, 10000, NULL, &err)) die("topic", err.msg);

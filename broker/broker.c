@@ -445,6 +445,7 @@ static int kafka_phase(pb_broker_t *b, int64_t log_low, int64_t log_high, pb_err
         .metrics = b->metrics,
         .registry_url = b->registry_url,
         .fetch_wait_ms = (int)cfg->router_fetch_wait_ms,
+        .revoke_wait_ms = (int)cfg->router_revoke_wait_ms,
     };
     if (!(b->routers = pb_routers_new(&renv, err))) return err->code;
     b->kafka_started = 1;

@@ -151,6 +151,13 @@ static const struct prop {
      "one producer that writes every binding's routed records): a routed record waits up to this "
      "long. Lower trades batching (CPU per "
      "record at high rates) for latency. A `kafka.linger.ms` pass-through overrides it."},
+    {"router.revoke.wait.ms", T_INT, offsetof(pb_config_t, router_revoke_wait_ms), "10000", 100,
+     600000, NULL,
+     "When the consumer group takes output partitions away from this instance (a rebalance), how "
+     "long their routed records still in flight may take to be acknowledged before the partitions "
+     "are given up anyway. Meanwhile the partitions stay with this instance and route nothing "
+     "(the group waits; the loop does not). Records still in flight when it runs out may be "
+     "routed again by the next owner: a duplicate, logged as a warning."},
     {"shutdown.timeout.ms", T_INT, offsetof(pb_config_t, shutdown_timeout_ms), "10000", 0, 600000,
      NULL, "On SIGTERM/SIGINT, how long to wait for in-flight Kafka deliveries before exiting."},
     {"log.level", T_ENUM, offsetof(pb_config_t, log_level), "info", 0, 0, "error|warn|info|debug",

@@ -1122,6 +1122,12 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
             ce = rd_kafka_incremental_assign(rk, parts);
         else
             ae = rd_kafka_assign(rk, parts);
+    } else if (n && tp[0].offset == PB_KAFKA_OFFSET_HOLD) {
+        /* The owner gives the partitions up later (pb_kafka_consumer_unassign), once its
+         * in-flight work on them is done; they stay assigned (and the group waits) meanwhile. */
+        pb_log(DEBUG, "kafka", "%s: revocation of %zu partitions deferred", c->topic, n);
+        free(tp);
+        return;
     } else if (coop) {
         ce = rd_kafka_incremental_unassign(rk, parts);
     } else {
@@ -1331,6 +1337,29 @@ int pb_kafka_consumer_assign(pb_kafka_consumer_t *c, const pb_kafka_tp_t *parts,
     int rc = 0;
     if (ce || ae)
         rc = pb_err_set(err, PB_ERR_INVALID, "assign %zu partitions: %s", n,
+                        ce ? rd_kafka_error_string(ce) : rd_kafka_err2str(ae));
+    if (ce) rd_kafka_error_destroy(ce);
+    return rc;
+}
+
+int pb_kafka_consumer_unassign(pb_kafka_consumer_t *c, const pb_kafka_tp_t *parts, size_t n,
+                               pb_err_t *err) {
+    int coop = !strcmp(rd_kafka_rebalance_protocol(c->rk), "COOPERATIVE");
+    rd_kafka_error_t *ce = NULL;
+    rd_kafka_resp_err_t ae = 0;
+    if (coop) {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)(n ? n : 1));
+        for (size_t i = 0; i < n; i++)
+            rd_kafka_topic_partition_list_add(l, parts[i].topic ? parts[i].topic : c->topic,
+                                              parts[i].partition);
+        ce = rd_kafka_incremental_unassign(c->rk, l);
+        rd_kafka_topic_partition_list_destroy(l);
+    } else {
+        ae = rd_kafka_assign(c->rk, NULL); /* eager: the whole assignment was revoked */
+    }
+    int rc = 0;
+    if (ce || ae)
+        rc = pb_err_set(err, PB_ERR_INVALID, "give up %zu partitions: %s", n,
                         ce ? rd_kafka_error_string(ce) : rd_kafka_err2str(ae));
     if (ce) rd_kafka_error_destroy(ce);
     return rc;
@@ -2008,17 +2037,12 @@ int pb_kafka_producer_forward(pb_kafka_producer_t *p, const char *topic, const p
     }
     for (size_t i = 0; i < n_add; i++)
         rd_kafka_header_add(hdrs, add[i].name, -1, add[i].value, (ssize_t)add[i].len);
-    rd_kafka_resp_err_t e;
-    int64_t deadline = now_ms() + 10000;
-    for (;;) {
-        e = rd_kafka_producev(
-            p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(src->partition),
-            RD_KAFKA_V_KEY(src->key, src->key_len), RD_KAFKA_V_VALUE((void *)val, vlen),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE((void *)(intptr_t)tag),
-            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
-        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || now_ms() > deadline) break;
-        rd_kafka_poll(p->rk, 10);
-    }
+    /* Once: a full queue is the caller's to handle (the loop thread must not wait for room). */
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(src->partition),
+        RD_KAFKA_V_KEY(src->key, src->key_len), RD_KAFKA_V_VALUE((void *)val, vlen),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE((void *)(intptr_t)tag),
+        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
     if (!cached) rd_kafka_topic_destroy(rkt);
     if (e) {
         /* Give m its headers back (the producer's, without the ones added here) so the caller

@@ -243,7 +243,8 @@ const char *pb_kafka_version(void);
 #define PB_KAFKA_OFFSET_INVALID (-1001) /* "none": no committed offset */
 /* Only from a rebalance callback, as the FIRST partition's offset: the assignment is deferred; the
  * owner calls pb_kafka_consumer_assign with every partition of it once it knows where each starts
- * (the group waits for that call). */
+ * (the group waits for that call). On a revocation: the partitions stay assigned until the owner
+ * calls pb_kafka_consumer_unassign with every partition of it (the group waits for that call). */
 #define PB_KAFKA_OFFSET_HOLD (-1002)
 
 /* A consumed message, borrowed for the duration of the callback that receives it (copy what you
@@ -290,8 +291,10 @@ typedef void (*pb_kafka_batch_cb_t)(void *arg, const pb_kafka_msg_t *msgs, size_
  * parts[0].offset to PB_KAFKA_OFFSET_HOLD to assign later with pb_kafka_consumer_assign (for
  * starts decided by a job: the callback must not wait on Kafka). On revocation
  * the partitions are still assigned while the callback runs: finish or abandon in-flight work
- * (blocking, bounded, is fine) before returning; no message of them is delivered afterwards. n may
- * be 0. Called from pb_kafka_consumer_serve and pb_kafka_consumer_destroy.
+ * before returning (no message of them is delivered afterwards), or set parts[0].offset to
+ * PB_KAFKA_OFFSET_HOLD to keep them until pb_kafka_consumer_unassign (messages of them may still
+ * be delivered meanwhile: ignore them). n may be 0. Called from pb_kafka_consumer_serve and
+ * pb_kafka_consumer_destroy (there a HOLD is not possible: the consumer is closing).
  */
 typedef void (*pb_kafka_rebalance_cb_t)(void *arg, int assigned, pb_kafka_tp_t *parts, size_t n);
 
@@ -361,6 +364,12 @@ int pb_kafka_consumer_seek(pb_kafka_consumer_t *c, const char *topic, int32_t pa
  * Returns 0 or PB_ERR_INVALID (the group moved on meanwhile: it rebalances again). */
 int pb_kafka_consumer_assign(pb_kafka_consumer_t *c, const pb_kafka_tp_t *parts, size_t n,
                              pb_err_t *err);
+
+/* Give up partitions whose revocation the rebalance callback deferred (PB_KAFKA_OFFSET_HOLD): every
+ * partition the callback (or callbacks) deferred. Non-blocking; loop thread. Returns 0 or
+ * PB_ERR_INVALID (the group moved on meanwhile: it rebalances again). */
+int pb_kafka_consumer_unassign(pb_kafka_consumer_t *c, const pb_kafka_tp_t *parts, size_t n,
+                               pb_err_t *err);
 
 /* Commit offsets (each the NEXT offset to consume of its partition) for the group, asynchronously;
  * failures are logged when served. Returns 0, or PB_ERR_UNAVAILABLE when it cannot be queued. */
@@ -477,9 +486,9 @@ int pb_kafka_producer_send(pb_kafka_producer_t *p, const char *topic, int32_t pa
  * partition of topic with the same key, value val[0..vlen) (copied), and m's headers MOVED over
  * (not copied: m has no headers afterwards) minus every header named in drop[0..n_drop) (a name
  * ending in "." drops every header it starts), plus
- * add[0..n_add) (copied) appended. The fast path of a relay: no header is allocated twice. When the
- * local queue is full it serves deliveries (the callback may run from here) and retries for up to
- * 10 s. Returns as pb_kafka_producer_send; on failure m keeps its headers minus the dropped ones
+ * add[0..n_add) (copied) appended. The fast path of a relay: no header is allocated twice. Never
+ * waits: a full local queue is PB_ERR_UNAVAILABLE at once (no delivery callback runs from here).
+ * Returns as pb_kafka_producer_send; on failure m keeps its headers minus the dropped ones
  * (re-read them: earlier header pointers are stale).
  */
 int pb_kafka_producer_forward(pb_kafka_producer_t *p, const char *topic, const pb_kafka_msg_t *m,

@@ -67,19 +67,55 @@ static int owned_index(const char *name) {
     case 'c':
         if (name[1] == 'o') return strcmp(name, PB_HDR_CONTENT_TYPE) ? -1 : 5;
         if (name[1] != 'e' || name[2] != '_') return -1;
+        /* The fourth byte first: ce_id and ce_time (the producer's, per record) rarely need a
+         * string compare at all. */
         for (int i = 1; i < 5; i++)
-            if (!strcmp(name + 3, owned[i] + 3)) return i;
+            if (name[3] == owned[i][3] && !strcmp(name + 3, owned[i] + 3)) return i;
         return -1;
     case 'm':
         if (strncmp(name, "mesh.", 5)) return -1;
         for (size_t i = OWNED_MESH_FIRST; i < sizeof owned / sizeof *owned; i++)
-            if (!strcmp(name + 5, owned[i] + 5)) return (int)i;
+            if (name[5] == owned[i][5] && !strcmp(name + 5, owned[i] + 5)) return (int)i;
         return OWNED_OTHER_MESH;
     default: return -1;
     }
 }
 
 int pb_router_owned_header(const char *name) { return owned_index(name) != -1; }
+
+#define OWNED_KEEP_FIRST 2 /* owned[2..5]: ce_specversion, ce_source, ce_type, content-type */
+#define OWNED_KEEP_LAST 5
+
+/* The value the broker sets for owned[j] (OWNED_KEEP_FIRST <= j <= OWNED_KEEP_LAST), or NULL. */
+static const char *keep_value(int j, const pb_router_hop_t *hop) {
+    switch (j) {
+    case 2: return "1.0";
+    case 3: return hop->source;
+    case 4: return hop->type;
+    default: return "application/avro";
+    }
+}
+
+/* Fold header (owned index j, value v/len) into the keep candidates: seen[] counts copies. */
+static void keep_fold(int j, const void *v, size_t len, const pb_router_hop_t *hop, unsigned *keep,
+                      unsigned *seen) {
+    if (j < OWNED_KEEP_FIRST || j > OWNED_KEEP_LAST) return;
+    unsigned bit = 1u << (j - OWNED_KEEP_FIRST);
+    if (*seen & bit) {
+        *keep &= ~bit; /* a repeated name is replaced */
+        return;
+    }
+    *seen |= bit;
+    const char *want = keep_value(j, hop);
+    if (v && want && strlen(want) == len && !memcmp(v, want, len)) *keep |= bit;
+}
+
+unsigned pb_router_keep(const pb_kafka_header_t *in, size_t n_in, const pb_router_hop_t *hop) {
+    unsigned keep = 0, seen = 0;
+    for (size_t i = 0; i < n_in; i++)
+        keep_fold(owned_index(in[i].name), in[i].value, in[i].len, hop, &keep, &seen);
+    return keep;
+}
 
 /* Decimal text of up to 18 digits, else -1. */
 static int64_t parse_int(const void *v, size_t len) {
@@ -119,9 +155,10 @@ size_t pb_router_hop_headers(const pb_kafka_header_t *in, size_t n_in, const pb_
     for (size_t i = 0; i < n_in; i++) {
         const char *name = in[i].name;
         if (name[0] == 't' && !strcmp(name, PB_HDR_TRACEPARENT)) parent = &in[i];
-        if (name[0] == 'c' && !strcmp(name, PB_HDR_CE_ID) && in[i].value && in[i].len) has_id = 1;
-        if (name[0] == 'c' && !strcmp(name, PB_HDR_CE_TIME) && in[i].value && in[i].len)
-            has_time = 1;
+        if (name[0] != 'c' || name[1] != 'e' || name[2] != '_' || !in[i].value || !in[i].len)
+            continue;
+        if (name[3] == 'i' && !strcmp(name, PB_HDR_CE_ID)) has_id = 1;
+        if (name[3] == 't' && !strcmp(name, PB_HDR_CE_TIME)) has_time = 1;
     }
     char *tp = scratch;                               /* 56 bytes */
     char *part = scratch + PB_ID_TRACEPARENT_LEN + 1; /* 24 */
@@ -131,11 +168,15 @@ size_t pb_router_hop_headers(const pb_kafka_header_t *in, size_t n_in, const pb_
     pb_id_traceparent_child(parent ? parent->value : NULL, parent ? parent->len : 0, tp);
     size_t pl = fmt_u64(part, (uint64_t)(hop->origin_partition < 0 ? 0 : hop->origin_partition));
     size_t ol = fmt_u64(off, (uint64_t)(hop->origin_offset < 0 ? 0 : hop->origin_offset));
+    unsigned keep = hop->keep;
     out[k++] = hdr(PB_HDR_TRACEPARENT, tp, PB_ID_TRACEPARENT_LEN);
-    out[k++] = hdr(PB_HDR_CE_SPECVERSION, "1.0", 3);
-    if (hop->source) out[k++] = hdr(PB_HDR_CE_SOURCE, hop->source, strlen(hop->source));
-    if (hop->type) out[k++] = hdr(PB_HDR_CE_TYPE, hop->type, strlen(hop->type));
-    out[k++] = hdr(PB_HDR_CONTENT_TYPE, "application/avro", 16);
+    if (!(keep & PB_ROUTER_KEEP_SPECVERSION)) out[k++] = hdr(PB_HDR_CE_SPECVERSION, "1.0", 3);
+    if (hop->source && !(keep & PB_ROUTER_KEEP_SOURCE))
+        out[k++] = hdr(PB_HDR_CE_SOURCE, hop->source, strlen(hop->source));
+    if (hop->type && !(keep & PB_ROUTER_KEEP_TYPE))
+        out[k++] = hdr(PB_HDR_CE_TYPE, hop->type, strlen(hop->type));
+    if (!(keep & PB_ROUTER_KEEP_CONTENT_TYPE))
+        out[k++] = hdr(PB_HDR_CONTENT_TYPE, "application/avro", 16);
     out[k++] = hdr(PB_HDR_CE_DATASCHEMA, hop->dataschema, strlen(hop->dataschema));
     out[k++] = hdr(PB_HDR_CONTRACT, hop->contract, strlen(hop->contract));
     out[k++] = hdr(PB_HDR_LINEAGE_TOPIC, hop->origin_topic, strlen(hop->origin_topic));
@@ -168,9 +209,11 @@ size_t pb_router_hop_headers(const pb_kafka_header_t *in, size_t n_in, const pb_
 size_t pb_router_headers(const pb_kafka_header_t *in, size_t n_in, const pb_router_hop_t *hop,
                          pb_kafka_header_t *out, char *scratch) {
     size_t k = 0;
+    pb_router_hop_t all = *hop;
+    all.keep = 0;
     for (size_t i = 0; i < n_in; i++)
         if (!pb_router_owned_header(in[i].name)) out[k++] = in[i];
-    return k + pb_router_hop_headers(in, n_in, hop, out + k, scratch);
+    return k + pb_router_hop_headers(in, n_in, &all, out + k, scratch);
 }
 
 const char *pb_router_dlq_stage(pb_metrics_dlq_reason_t r) {
@@ -228,6 +271,7 @@ typedef struct part {
     int resolving;    /* a recovery's look-ups run (a job): ignore the partition until it is done */
     int broken;       /* a record was not produced: ignore the partition, then resume from the
                        * input's tail */
+    int revoking;     /* revoked with records in flight: routes nothing, given up once they land */
     int64_t retry_ms; /* earliest time of the next recovery attempt */
     int64_t next;     /* next origin offset this binding takes: the shared reader may deliver
                        * earlier ones again after another binding rewound it (-1: the first one
@@ -254,6 +298,10 @@ typedef struct part {
  * READ_BATCH. */
 #define HOLD_AT 20000
 #define READ_BATCH 256
+/* Records taken from the reader per wake-up: a backlog is routed in slices (~10 ms each in a
+ * release build), and the loop serves HTTP and other clients between them (the routers wake
+ * themselves again when they stopped at this bound). */
+#define SERVE_SLICE 2048
 #define CACHE_MAX 256 /* writer ids cached per binding (a flood of bogus ids resets it) */
 
 /* A delivery's tag: the binding's slot and the origin offset. */
@@ -318,6 +366,7 @@ typedef struct router {
 typedef struct fpart {
     int assigned;
     int resolving;    /* assigned paused: the bindings' positions are being looked up (a job) */
+    int revoking;     /* revoked, kept until the bindings' records in flight landed: not read */
     uint32_t gen;     /* bumped at every assignment and revocation: a job's result for an older
                        * one is dropped */
     int64_t pos;      /* offset of the next record it delivers (-1: unknown) */
@@ -364,6 +413,14 @@ struct pb_routers {
     struct tentry *tc; /* topic cache (open addressing) */
     size_t tc_n, tc_cap;
     struct tjob *tjob; /* the topic look-up in flight (one at a time) */
+    int64_t ev_ms;     /* the record being fanned out: its ce_time (ms, -1 none; with metrics) */
+    int decoded;       /* ... and a binding's resolver read its value (so it is valid) */
+    /* A revocation waiting for the records in flight of its partitions (the group waits with
+     * it): given up once they landed, or at rv_deadline. Topics are copies. */
+    pb_kafka_tp_t *rv;
+    size_t n_rv, cap_rv;
+    int64_t rv_since, rv_deadline;
+    int closing; /* pb_routers_destroy: revocations are finished at once */
 };
 
 static void *grow(void *a, size_t *cap, size_t elem) {
@@ -435,7 +492,7 @@ static fpart_t *fpart_of(port_t *pt, int32_t partition) {
         fpart_t *np = realloc(pt->parts, n * sizeof *np);
         PB_ASSERT(np);
         for (size_t i = pt->n_parts; i < n; i++) {
-            np[i].assigned = np[i].resolving = 0;
+            np[i].assigned = np[i].resolving = np[i].revoking = 0;
             np[i].gen = 0;
             np[i].pos = np[i].counted = -1;
         }
@@ -614,17 +671,15 @@ static int64_t tag_of(const router_t *r, int64_t offset) {
     return (int64_t)((uint64_t)r->slot << OFFSET_BITS) | (offset & OFFSET_MASK);
 }
 
-/* Send with a bounded retry while the local queue is full. */
+/* Send once. A full local queue (PB_ERR_UNAVAILABLE) is not waited out on the loop: the caller
+ * stops the partition, which resumes from the input topic's tail once its records in flight
+ * landed (recover), as after a failed delivery. */
 static int send(router_t *r, const char *topic, const pb_kafka_msg_t *m, const void *val,
                 size_t vlen, const pb_kafka_header_t *h, size_t nh, pb_err_t *err) {
-    pb_kafka_producer_t *pr = r->rs->p;
-    for (int tries = 0;; tries++) {
-        int rc = pb_kafka_producer_send(pr, topic, m->partition, m->key, m->key_len, val, vlen, h,
-                                        nh, tag_of(r, m->offset), err);
-        if (!rc) r->inflight++;
-        if (rc != PB_ERR_UNAVAILABLE || tries == 100) return rc;
-        pb_kafka_producer_wait(pr, 100);
-    }
+    int rc = pb_kafka_producer_send(r->rs->p, topic, m->partition, m->key, m->key_len, val, vlen, h,
+                                    nh, tag_of(r, m->offset), err);
+    if (!rc) r->inflight++;
+    return rc;
 }
 
 /* The most of a refused record's value a truncated dead letter keeps. */
@@ -741,24 +796,36 @@ static void route_one(router_t *r, const pb_kafka_msg_t *m, size_t n_in, int las
      * binding (a new one, or one recovering). */
     if (p->next >= 0 && m->offset < p->next) return;
     p->next = m->offset + 1;
-    int64_t event_ms = -1;
+    int64_t event_ms = rs->ev_ms; /* on_batch's scan_record */
     /* Owned headers the producer sent (every copy dropped from the moved list): our constants,
      * as m's header names die with the move; "mesh." drops any other mesh.* name. */
     const char *drop[sizeof owned / sizeof *owned + 1];
     size_t n_drop = 0;
-    unsigned present = 0;
+    unsigned present = 0, keep = 0, seen = 0;
+    const char *type = r->reader && r->reader->root && r->reader->root->fullname
+                           ? r->reader->root->fullname
+                           : r->to;
+    pb_router_hop_t hop = {r->out_topic,  m->partition,    m->offset,
+                           r->dataschema, r->contract,     r->from,
+                           type,          m->timestamp_ms, 0};
     for (size_t i = 0; i < n_in; i++) {
         const char *name = rs->hin[i].name;
         int j = owned_index(name);
         if (j == OWNED_OTHER_MESH) j = (int)(sizeof owned / sizeof *owned);
-        if (j >= 0 && !(present & (1u << j))) {
+        if (j >= 0) {
             present |= 1u << j;
-            drop[n_drop++] = j < (int)(sizeof owned / sizeof *owned) ? owned[j] : "mesh.";
+            keep_fold(j, rs->hin[i].value, rs->hin[i].len, &hop, &keep, &seen);
         }
-        if (rs->env.metrics && rs->hin[i].value && name[0] == 'c' &&
-            !strcmp(name, PB_HDR_CE_TIME) &&
-            pb_timefmt_parse(rs->hin[i].value, rs->hin[i].len, &event_ms, NULL) != 0)
-            event_ms = -1;
+    }
+    /* Owned headers the producer sent go, but those that already say what the broker would
+     * (one copy, same value: pb_router_keep) stay where they are: no drop, no new allocation. */
+    hop.keep = last ? keep : 0;
+    for (int j = 0; present >> j; j++) {
+        if (!(present & (1u << j))) continue;
+        if (j >= OWNED_KEEP_FIRST && j <= OWNED_KEEP_LAST &&
+            (hop.keep & (1u << (j - OWNED_KEEP_FIRST))))
+            continue;
+        drop[n_drop++] = j < (int)(sizeof owned / sizeof *owned) ? owned[j] : "mesh.";
     }
     if (p->esc_offset == m->offset && p->esc_level > 0) {
         escalate(r, p, m, n_in);
@@ -802,12 +869,9 @@ static void route_one(router_t *r, const pb_kafka_msg_t *m, size_t n_in, int las
         }
         return;
     }
+    rs->decoded =
+        1; /* the resolver read every byte with the writer schema: count_direct trusts it */
     char scratch[PB_ROUTER_SCRATCH];
-    const char *type = r->reader && r->reader->root && r->reader->root->fullname
-                           ? r->reader->root->fullname
-                           : r->to;
-    pb_router_hop_t hop = {r->out_topic, m->partition, m->offset, r->dataschema,
-                           r->contract,  r->from,      type,      m->timestamp_ms};
     int rc;
     if (!last) {
         /* Other bindings still read m's headers: this copy gets its own. */
@@ -842,25 +906,44 @@ static void route_one(router_t *r, const pb_kafka_msg_t *m, size_t n_in, int las
     ring_push(p, m->offset, event_ms, 0, 0);
 }
 
+/* One pass over the record's headers (rs->hin[0..n_in)): its event time from the last ce_time
+ * (epoch ms; -1 when absent, null or not an RFC 3339 time) and whether its last mesh.contract is
+ * the one HTTP publish of pt stamps (*published). */
+static int64_t scan_record(const pb_routers_t *rs, size_t n_in, const port_t *pt, int *published) {
+    const pb_kafka_header_t *time = NULL, *contract = NULL;
+    for (size_t i = 0; i < n_in; i++) {
+        const char *name = rs->hin[i].name;
+        if (name[0] == 'c' && !strcmp(name, PB_HDR_CE_TIME))
+            time = &rs->hin[i];
+        else if (name[0] == 'm' && !strcmp(name, PB_HDR_CONTRACT))
+            contract = &rs->hin[i];
+    }
+    size_t cl = strlen(pt->contract);
+    *published = contract && contract->value && contract->len == cl &&
+                 !memcmp(contract->value, pt->contract, cl);
+    int64_t ev = -1;
+    if (!time || !time->value || pb_timefmt_parse(time->value, time->len, &ev, NULL) != 0) ev = -1;
+    return ev;
+}
+
 /* A record a producer wrote straight to the output topic (not through HTTP publish, which stamps
  * the port's mesh.contract and counts its records itself): counted as the port's input, ok when
  * its value is a Confluent frame whose schema id the registry knows and whose bytes decode with
- * that schema, else rejected; its event time is ce_time, else the Kafka timestamp. */
-static void count_direct(pb_routers_t *rs, port_t *pt, const pb_kafka_msg_t *m) {
-    const void *v;
-    size_t len;
-    if (pb_kafka_msg_header(m, PB_HDR_CONTRACT, &v, &len) && v && len == strlen(pt->contract) &&
-        !memcmp(v, pt->contract, len))
-        return;
+ * that schema, else rejected; its event time is ce_time (ev_ms), else the Kafka timestamp.
+ * decoded: a binding's resolver just read the value with its writer schema, which validates it
+ * (pb_resolver_run decodes with the bounds of pb_codec_validate), so it is not decoded again. */
+static void count_direct(pb_routers_t *rs, port_t *pt, const pb_kafka_msg_t *m, int64_t ev_ms,
+                         int decoded) {
     uint32_t id;
     const uint8_t *payload;
     size_t plen;
     const char *text = NULL;
     const pb_schema_t *w = NULL;
     pb_err_t err = {0};
-    if (pb_codec_wire_parse(m->value, m->value ? m->value_len : 0, &id, &payload, &plen, &err) ||
-        id > INT32_MAX || pb_registry_schema_by_id(rs->reg, (int)id, &text, &w, &err) ||
-        pb_codec_validate(w, payload, plen, &err)) {
+    if (!decoded &&
+        (pb_codec_wire_parse(m->value, m->value ? m->value_len : 0, &id, &payload, &plen, &err) ||
+         id > INT32_MAX || pb_registry_schema_by_id(rs->reg, (int)id, &text, &w, &err) ||
+         pb_codec_validate(w, payload, plen, &err))) {
         pb_metrics_count(pt->m, PB_METRICS_IN, PB_METRICS_REJECTED, 1, 0);
         pb_log_rl(WARN, "router",
                   "%s[%d]@%" PRId64 ": a record written straight to the topic is "
@@ -868,10 +951,7 @@ static void count_direct(pb_routers_t *rs, port_t *pt, const pb_kafka_msg_t *m) 
                   pt->topic, (int)m->partition, m->offset, err.msg);
         return;
     }
-    int64_t ev = -1;
-    if (!pb_kafka_msg_header(m, PB_HDR_CE_TIME, &v, &len) || !v ||
-        pb_timefmt_parse(v, len, &ev, NULL) != 0)
-        ev = m->timestamp_ms;
+    int64_t ev = ev_ms >= 0 ? ev_ms : m->timestamp_ms;
     pb_metrics_count(pt->m, PB_METRICS_IN, PB_METRICS_OK, 1, m->value_len);
     pb_metrics_seen(pt->m, ev > 0 ? (double)ev / 1000.0 : 0, (double)pb_loop_wall_ms() / 1000.0);
 }
@@ -884,21 +964,28 @@ static void on_batch(void *arg, const pb_kafka_msg_t *msgs, size_t n) {
         port_t *pt = port_find(rs, m->topic);
         if (!pt) continue; /* a topic no longer bound: its partitions are being revoked */
         fpart_t *fp = fpart_of(pt, m->partition);
-        if (fp->resolving) continue; /* not assigned yet (deferred): nothing is read */
+        /* Not assigned yet (deferred), or revoked and held for its records in flight: nothing
+         * is read. */
+        if (fp->resolving || fp->revoking) continue;
         fp->pos = m->offset + 1;
         /* Once per record, whatever rewinds the bindings ask for. */
+        int count = 0;
         if (pt->m && rs->reg && m->offset >= fp->counted) {
             fp->counted = m->offset + 1;
             /* What was written before this instance got the partition is history (the reader
              * may start far back for a binding from "earliest"): counting it would show as a
              * burst of throughput at every start. */
-            if (m->timestamp_ms < 0 || m->timestamp_ms >= fp->since_ms - COUNT_SLACK_MS)
-                count_direct(rs, pt, m);
+            count = m->timestamp_ms < 0 || m->timestamp_ms >= fp->since_ms - COUNT_SLACK_MS;
         }
-        if (!pt->n_b) continue;
+        if (!pt->n_b && !count) continue;
+        /* Headers read once for the count and every binding (the last binding moves them). */
         size_t n_in = read_headers(rs, m);
+        int published = 0;
+        rs->ev_ms = rs->env.metrics || count ? scan_record(rs, n_in, pt, &published) : -1;
+        rs->decoded = 0;
         for (size_t k = 0; k < pt->n_b; k++)
             route_one(pt->b[k], m, n_in, k + 1 == pt->n_b);
+        if (count && !published) count_direct(rs, pt, m, rs->ev_ms, rs->decoded);
     }
 }
 
@@ -1322,19 +1409,20 @@ static void recover(router_t *r, int32_t pn, part_t *p) {
     resume_submit(j);
 }
 
-static void on_revoke(pb_routers_t *rs, pb_kafka_tp_t *parts, size_t n) {
-    int busy = 0;
-    for (size_t i = 0; i < rs->n && !busy; i++)
-        for (size_t j = 0; j < n && !busy; j++)
-            if (parts[j].topic && !strcmp(parts[j].topic, rs->r[i]->out_topic) &&
-                rs->r[i]->inflight > 0)
-                busy = 1;
-    int left = busy && rs->p ? pb_kafka_producer_wait(rs->p, rs->env.revoke_wait_ms) : 0;
-    if (left)
-        pb_log(WARN, "router",
-               "%d records still in flight after %d ms at revocation; the next owner may route "
-               "them again",
-               left, rs->env.revoke_wait_ms);
+/* Records of binding partitions of (topic, pn) not yet acknowledged, over every live binding. */
+static size_t pending_of(pb_routers_t *rs, const char *topic, int32_t pn) {
+    size_t n = 0;
+    for (size_t i = 0; i < rs->n; i++) {
+        router_t *r = rs->r[i];
+        if (strcmp(r->out_topic, topic) || pn < 0 || (size_t)pn >= r->n_parts) continue;
+        n += r->parts[pn].pending;
+    }
+    return n;
+}
+
+/* The end of a revocation: the bindings commit what landed and forget the partitions, and the
+ * reader's state of them is reset. A look-up still running for them is dropped (gen). */
+static void revoke_apply(pb_routers_t *rs, const pb_kafka_tp_t *parts, size_t n) {
     for (size_t i = 0; i < rs->n; i++) {
         router_t *r = rs->r[i];
         size_t k = 0;
@@ -1345,7 +1433,7 @@ static void on_revoke(pb_routers_t *rs, pb_kafka_tp_t *parts, size_t n) {
         for (size_t j = 0; j < n; j++) {
             if (!parts[j].topic || strcmp(parts[j].topic, r->out_topic)) continue;
             part_t *p = part_of(r, parts[j].partition);
-            p->assigned = 0;
+            p->assigned = p->revoking = 0;
             ring_reset(p);
         }
         pb_log(INFO, "router",
@@ -1357,10 +1445,91 @@ static void on_revoke(pb_routers_t *rs, pb_kafka_tp_t *parts, size_t n) {
         port_t *pt = parts[j].topic ? port_find(rs, parts[j].topic) : NULL;
         if (!pt) continue;
         fpart_t *fp = fpart_of(pt, parts[j].partition);
-        fp->assigned = fp->resolving = 0;
+        fp->assigned = fp->resolving = fp->revoking = 0;
         fp->gen++; /* a look-up still running for this assignment is dropped */
         fp->pos = -1;
     }
+}
+
+/* A deferred revocation: once nothing of its partitions is in flight (every delivery report in),
+ * or at its deadline (then the next owner may route those records again: logged), the partitions
+ * are given up. Called at every wake-up and tick while one waits; never waits itself. */
+static void revoke_finish(pb_routers_t *rs, int force) {
+    if (!rs->n_rv) return;
+    size_t left = 0;
+    for (size_t j = 0; j < rs->n_rv; j++)
+        left += pending_of(rs, rs->rv[j].topic, rs->rv[j].partition);
+    int64_t now = pb_loop_now_ms();
+    if (left && !force && now < rs->rv_deadline) return;
+    if (left)
+        pb_log(WARN, "router",
+               "%zu records still in flight %" PRId64 " ms after the revocation of %zu "
+               "partitions; they are given up anyway and the next owner may route those records "
+               "again (router.revoke.wait.ms)",
+               left, now - rs->rv_since, rs->n_rv);
+    else
+        pb_log(INFO, "router",
+               "revocation of %zu partitions: their records in flight landed after %" PRId64
+               " ms; partitions given up",
+               rs->n_rv, now - rs->rv_since);
+    revoke_apply(rs, rs->rv, rs->n_rv);
+    pb_err_t err = {0};
+    if (rs->c && pb_kafka_consumer_unassign(rs->c, rs->rv, rs->n_rv, &err))
+        pb_log(ERROR, "router",
+               "fan-out reader: %s; the group will settle it at its next rebalance", err.msg);
+    for (size_t j = 0; j < rs->n_rv; j++)
+        free((char *)rs->rv[j].topic);
+    rs->n_rv = 0;
+}
+
+/* The group takes partitions away. Records of them still in flight must land before another
+ * instance resumes from the input topics' tails (exactly once, see router.h), but the loop does
+ * not wait for them: the revocation is held (the partitions stay assigned and read nothing, the
+ * group waits) and finished by revoke_finish when their delivery reports are in. */
+static void on_revoke(pb_routers_t *rs, pb_kafka_tp_t *parts, size_t n) {
+    size_t busy = 0;
+    for (size_t j = 0; j < n; j++)
+        if (parts[j].topic) busy += pending_of(rs, parts[j].topic, parts[j].partition);
+    if (!busy) {
+        revoke_apply(rs, parts, n);
+        return;
+    }
+    if (rs->closing) {
+        /* Leaving the group at shutdown: the one place the revocation is waited for (bounded). */
+        int left = rs->p ? pb_kafka_producer_wait(rs->p, rs->env.revoke_wait_ms) : 0;
+        if (left)
+            pb_log(WARN, "router",
+                   "%d records still in flight after %d ms at revocation; the next owner may "
+                   "route them again",
+                   left, rs->env.revoke_wait_ms);
+        revoke_apply(rs, parts, n);
+        return;
+    }
+    if (!rs->n_rv) {
+        rs->rv_since = pb_loop_now_ms();
+        rs->rv_deadline = rs->rv_since + rs->env.revoke_wait_ms;
+    }
+    for (size_t j = 0; j < n; j++) {
+        if (!parts[j].topic) continue;
+        if (rs->n_rv == rs->cap_rv) rs->rv = grow(rs->rv, &rs->cap_rv, sizeof *rs->rv);
+        rs->rv[rs->n_rv++] =
+            (pb_kafka_tp_t){.topic = dup_or_die(parts[j].topic), .partition = parts[j].partition};
+        port_t *pt = port_find(rs, parts[j].topic);
+        if (pt) {
+            fpart_t *fp = fpart_of(pt, parts[j].partition);
+            fp->revoking = 1;
+            fp->assigned = fp->resolving = 0;
+            fp->gen++; /* a look-up still running for this assignment is dropped */
+        }
+        for (size_t i = 0; i < rs->n; i++)
+            if (!strcmp(rs->r[i]->out_topic, parts[j].topic))
+                part_of(rs->r[i], parts[j].partition)->revoking = 1;
+    }
+    parts[0].offset = PB_KAFKA_OFFSET_HOLD;
+    pb_log(INFO, "router",
+           "fan-out reader: %zu partitions revoked with %zu records in flight; given up once "
+           "those land (at most %d ms)",
+           n, busy, rs->env.revoke_wait_ms);
 }
 
 static void on_rebalance(void *arg, int assigned, pb_kafka_tp_t *parts, size_t n) {
@@ -1766,7 +1935,8 @@ fail:
 
 /* Make the reader's subscription the set of bound output topics, once reconciles are quiet. */
 static void subscribe(pb_routers_t *rs) {
-    if (!rs->subs_dirty || !rs->c) return;
+    /* Not while a revocation is held: the group settles that one first (bounded). */
+    if (!rs->subs_dirty || !rs->c || rs->n_rv) return;
     if (pb_loop_now_ms() - rs->last_reconcile_ms < SUBSCRIBE_QUIET_MS) return;
     const char **t = malloc((rs->n_ports ? rs->n_ports : 1) * sizeof *t);
     PB_ASSERT(t);
@@ -1809,7 +1979,13 @@ static void serve_all(pb_routers_t *rs) {
         for (size_t i = 0; i < rs->n_ports; i++)
             if (rs->ports[i]->n_b > fan) fan = rs->ports[i]->n_b;
         int64_t room = HOLD_AT - (rs->p ? pb_kafka_producer_inflight(rs->p) : 0);
-        if (room > 0) pb_kafka_consumer_serve_max(rs->c, (size_t)room / fan + 1);
+        size_t max = room > 0 ? (size_t)room / fan + 1 : 0;
+        if (max > SERVE_SLICE) max = SERVE_SLICE;
+        /* Stopped at the slice (not for room): come back after the loop's other events (a full
+         * pipe means a wake-up is pending already). */
+        if (max && pb_kafka_consumer_serve_max(rs->c, max) >= SERVE_SLICE &&
+            write(rs->wake[1], "", 1) < 0 && errno != EAGAIN)
+            pb_log_rl(WARN, "router", "router wake pipe: %s", strerror(errno));
         if (rs->p) pb_kafka_producer_serve(rs->p);
     }
     int64_t now = pb_loop_now_ms();
@@ -1817,13 +1993,15 @@ static void serve_all(pb_routers_t *rs) {
         router_t *r = rs->r[i];
         for (size_t j = 0; j < r->n_parts; j++) {
             part_t *p = &r->parts[j];
-            if (p->broken && !p->resolving && p->assigned && p->pending == 0 && now >= p->retry_ms)
+            if (p->broken && !p->resolving && !p->revoking && p->assigned && p->pending == 0 &&
+                now >= p->retry_ms)
                 recover(r, (int32_t)j, p);
         }
         /* By interval only: a commit per wake-up would cost more than routing (the loop's tick
          * commits a quiet binding). */
         commit(r, 0);
     }
+    revoke_finish(rs, 0);
     reap(rs);
 }
 
@@ -2086,7 +2264,13 @@ void pb_routers_destroy(pb_routers_t *rs) {
     rs->jobs = NULL;
     if (rs->tjob) pb_jobs_cancel(rs->tjob->job);
     rs->tjob = NULL;
-    /* Leaving the group revokes everything (on_revoke: in-flight records land, commits go out). */
+    /* Leaving the group revokes everything (on_revoke: in-flight records land, commits go out);
+     * a revocation held meanwhile is finished first, with the same bounded wait. */
+    rs->closing = 1;
+    if (rs->n_rv && rs->p) pb_kafka_producer_wait(rs->p, rs->env.revoke_wait_ms);
+    revoke_finish(rs, 1);
+    free(rs->rv);
+    rs->rv = NULL;
     pb_kafka_consumer_destroy(rs->c);
     rs->c = NULL;
     for (size_t i = 0; i < rs->n; i++) {

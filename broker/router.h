@@ -24,7 +24,9 @@
  * recovering from a failed delivery) without the others routing anything twice; a removed binding
  * leaves its port at once and its last records still land. Instances share the partitions through
  * the reader's group (cooperative: a new port or instance moves only the partitions it must). A
- * revocation waits (bounded) for in-flight records so the next owner reads a final tail.
+ * revoked partition is held (read nothing, still assigned: the group waits) until its records in
+ * flight are acknowledged, or for at most revoke_wait_ms, so the next owner reads a final tail;
+ * the loop never waits for that: the last delivery report (or the tick) finishes it.
  */
 #ifndef PB_ROUTER_H
 #define PB_ROUTER_H
@@ -76,7 +78,25 @@ typedef struct pb_router_hop {
     const char *type;       /* ce_type: the reader schema's full name (NULL: not set) */
     int64_t origin_ts_ms;   /* Kafka timestamp of the origin record: ce_time when it has none
                              * (<= 0: unknown, not set) */
+    unsigned keep;          /* PB_ROUTER_KEEP_* (pb_router_keep): pb_router_hop_headers leaves these
+                             * out, the relay keeps the producer's identical copy (0: none) */
 } pb_router_hop_t;
+
+/* Broker headers whose value does not depend on the record (see pb_router_keep). */
+#define PB_ROUTER_KEEP_SPECVERSION 1u
+#define PB_ROUTER_KEEP_SOURCE 2u
+#define PB_ROUTER_KEEP_TYPE 4u
+#define PB_ROUTER_KEEP_CONTENT_TYPE 8u
+
+/*
+ * Which of ce_specversion, ce_source, ce_type and content-type in[0..n_in) carries exactly once
+ * and with the very value the broker sets for hop (PB_ROUTER_KEEP_* bits). A relay that moves the
+ * producer's headers over may leave those in place instead of dropping and adding them again: the
+ * routed record is the same header for header (one copy, the broker's value; only its place in
+ * the list differs), and it costs no allocation. A forged value, a null one or a repeated name is
+ * not kept: it is dropped and replaced as always (DESIGN §6). Pure.
+ */
+unsigned pb_router_keep(const pb_kafka_header_t *in, size_t n_in, const pb_router_hop_t *hop);
 
 /* Room a routed record's headers need beyond the producer's: scratch text and header slots. */
 #define PB_ROUTER_SCRATCH 448
@@ -104,8 +124,9 @@ size_t pb_router_headers(const pb_kafka_header_t *in, size_t n_in, const pb_rout
                          pb_kafka_header_t *out, char *scratch);
 
 /* Only the headers the broker sets (the second half of pb_router_headers, at most
- * PB_ROUTER_EXTRA_HEADERS), for relays that move the producer's headers over and drop the owned
- * ones. Returns their count. */
+ * PB_ROUTER_EXTRA_HEADERS) but those in hop->keep, for relays that move the producer's headers
+ * over and drop the owned ones not kept. Returns their count. (pb_router_headers ignores
+ * hop->keep: it drops every owned copy and sets them all.) */
 size_t pb_router_hop_headers(const pb_kafka_header_t *in, size_t n_in, const pb_router_hop_t *hop,
                              pb_kafka_header_t *out, char *scratch);
 

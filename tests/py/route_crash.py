@@ -2,8 +2,8 @@
 """Helpers for the routing crash test (python3-confluent-kafka). Subcommands:
   produce BROKERS TOPIC SCHEMA_ID N FIRST   N weather observations (Confluent frames, hand-encoded
       Avro), ids FIRST..FIRST+N-1, 97 keys with per-key sequence numbers in the `seq` header
-  killwhen BROKERS TOPIC COUNT PID          SIGKILL PID as soon as TOPIC holds COUNT records; print
-      the count seen then
+  killwhen BROKERS TOPIC COUNT PID [SIG]    SIGKILL (or signal SIG, e.g. USR1) PID as soon as TOPIC
+      holds COUNT records; print the count seen then
   settle BROKERS TOPIC SECONDS              wait until TOPIC's end offsets stop moving; print total
   check BROKERS TOPIC N                     each id 0..N-1 exactly once and per-key order; TAP-ish
       summary on stdout, exit 1 on failure
@@ -75,12 +75,13 @@ def main():
         sys.exit(1 if left else 0)
     if cmd == "killwhen":
         count, pid = int(sys.argv[4]), int(sys.argv[5])
+        sig = getattr(signal, "SIG" + sys.argv[6]) if len(sys.argv) > 6 else signal.SIGKILL
         c = consumer(brokers)
         deadline = time.time() + 60
         while time.time() < deadline:
             n = ends(c, topic)
             if n >= count:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, sig)
                 # The count that triggered the kill: one read after it would include what other
                 # instances routed meanwhile (and a watermark query takes long enough for many).
                 print(n)

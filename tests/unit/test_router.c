@@ -92,7 +92,8 @@ static void routed_headers(void **state) {
         "urn:dpds:com.acme:dataproducts:tripExecution:1:inputports:weather@1.0.0",
         "urn:dpds:com.acme:dataproducts:weather:2:outputports:observations",
         "com.acme.weather.Observation",
-        1764583200000LL};
+        1764583200000LL,
+        0};
     size_t n = pb_router_headers(in, n_in, &hop, out, scratch);
     assert_int_equal(n, 3 + 11); /* ce_id, x-team, ce_time kept; 11 set, none added */
     /* Producer headers kept in order, first. */
@@ -176,6 +177,57 @@ static void routed_headers(void **state) {
                                          "ce_id", "ce_subject", "traceparent2"};
     for (size_t i = 0; i < sizeof theirs / sizeof *theirs; i++)
         assert_false(pb_router_owned_header(theirs[i]));
+}
+
+/* Broker headers a moving relay may leave in place: one copy with the broker's very value. */
+static void kept_headers(void **state) {
+    (void)state;
+    pb_router_hop_t hop = {
+        "out.topic",    1, 7, "http://reg/schemas/ids/4", "urn:in@1.0.0", "urn:out",
+        "com.acme.Obs", 0, 0};
+    pb_kafka_header_t same[] = {
+        H("ce_specversion", "1.0"),
+        H("ce_source", "urn:out"),
+        H("ce_type", "com.acme.Obs"),
+        H("content-type", "application/avro"),
+        H("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        H("mesh.contract", "urn:in@1.0.0"),
+        H("ce_dataschema", "http://reg/schemas/ids/4"),
+    };
+    assert_int_equal(pb_router_keep(same, 7, &hop),
+                     PB_ROUTER_KEEP_SPECVERSION | PB_ROUTER_KEEP_SOURCE | PB_ROUTER_KEEP_TYPE |
+                         PB_ROUTER_KEEP_CONTENT_TYPE);
+    /* Forged, longer, shorter, null or repeated: replaced. Record-dependent ones never kept. */
+    pb_kafka_header_t forged[] = {
+        H("ce_specversion", "9"),
+        H("ce_source", "evil"),
+        H("ce_type", "com.acme.Ob"),
+        H("content-type", "application/avro"),
+        H("content-type", "application/avro"),
+    };
+    assert_int_equal(pb_router_keep(forged, 5, &hop), 0);
+    pb_kafka_header_t null_one[] = {{"ce_specversion", NULL, 0}, H("ce_source", "urn:out2")};
+    assert_int_equal(pb_router_keep(null_one, 2, &hop), 0);
+    pb_kafka_header_t dup_after[] = {H("ce_type", "com.acme.Obs"), H("ce_type", "x")};
+    assert_int_equal(pb_router_keep(dup_after, 2, &hop), 0);
+    assert_int_equal(pb_router_keep(NULL, 0, &hop), 0);
+
+    /* hop_headers leaves the kept ones out, sets the rest; pb_router_headers ignores keep. */
+    pb_kafka_header_t out[32];
+    char scratch[PB_ROUTER_SCRATCH];
+    size_t all = pb_router_hop_headers(same, 7, &hop, out, scratch);
+    hop.keep = pb_router_keep(same, 7, &hop);
+    size_t n = pb_router_hop_headers(same, 7, &hop, out, scratch);
+    assert_int_equal(n, all - 4);
+    assert_int_equal(count(out, n, "ce_specversion") + count(out, n, "ce_source") +
+                         count(out, n, "ce_type") + count(out, n, "content-type"),
+                     0);
+    assert_int_equal(count(out, n, "traceparent"), 1);
+    assert_int_equal(count(out, n, "mesh.contract"), 1);
+    n = pb_router_headers(same, 7, &hop, out, scratch);
+    assert_int_equal(count(out, n, "ce_specversion"), 1);
+    assert_int_equal(count(out, n, "content-type"), 1);
+    assert_int_equal(n, all);
 }
 
 static void dlq_headers(void **state) {
@@ -478,6 +530,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(resume_decision),
         cmocka_unit_test(routed_headers),
+        cmocka_unit_test(kept_headers),
         cmocka_unit_test(dlq_headers),
         cmocka_unit_test(routes_and_counts),
         cmocka_unit_test(recovers_from_failed_delivery),
