@@ -78,6 +78,11 @@ is "the broker is ready again" "$HTTP_STATUS" 200
 start_broker Q -o kafka.bootstrap.servers="$BROKERS" -o mesh.namespace=com.acme \
   -o kafka.queue.buffering.max.messages=5 || bail "second broker did not start"
 wait_ready "$Q_URL" || bail "second broker not ready"
+# The shared producer's queue also carries the start-up's OpenLineage events (one per product and
+# binding: 5 here): wait until they are out, so the 5 places are the batch's (under ASan they were
+# still queued and all 10 records were refused).
+qlen() { curl -sS --max-time 5 "$Q_URL/v1/status" | jq -e '.health.kafka.produceQueue == 0' >/dev/null; }
+wait_until 30 qlen || bail "Q's produce queue did not empty: $(curl -sS --max-time 5 "$Q_URL/v1/status" | jq -c .health.kafka)"
 URL="$Q_URL/v1/ports/tripExecution/1/outputports/tripEvents/records"
 pub partial 10
 is "local queue full mid-batch: 207" "$STATUS" 207

@@ -26,7 +26,11 @@ like "builder installs packages with deploy/install-deps.sh" "$(printf '%s' "$bu
 like "make deps runs deploy/install-deps.sh" "$(make -n deps 2>/dev/null)" '^deploy/install-deps.sh$'
 # Runtime packages: one per NEEDED library of the binary (resolved on this Debian 12 host), libc6
 # excepted (in the base image), plus ca-certificates; nothing else.
-want=$( { for l in $(readelf -d "$PB_BIN" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+# The image ships the release build: read its NEEDED list whatever variant this run tests (an ASan
+# build also needs the sanitizer runtimes and links what the release build's --as-needed drops).
+rel=build/release/portbroker
+[ -x "$rel" ] || flock build/.make-install.lock make -s all >"$T/release.log" 2>&1 || bail "release build failed: $(tail -3 "$T/release.log")"
+want=$( { for l in $(readelf -d "$rel" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
           f=$(ldconfig -p | awk -v l="$l" '$1 == l && /x86-64|x86_64/ {print $NF; exit}')
           dpkg -S "$f" 2>/dev/null || dpkg -S "$(readlink -f "$f")"; done | cut -d: -f1; echo ca-certificates; } |
         grep -vx libc6 | sort -u | tr '\n' ' ')
