@@ -1,5 +1,6 @@
 /*
- * kafka — the only module that includes librdkafka.
+ * kafka — the only module that includes librdkafka (broker/kafka*.c, one file per role: see the
+ * opening comment of kafka.c; their shared internals are in kafka_int.h).
  *
  * Owns: the embedded cluster (librdkafka's mock, in-process), the broker's Kafka client (an
  * idempotent acks=all producer), topic creation, the wake-up fd that tells the loop librdkafka has

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Library boundaries (STYLE.md): only kafka.c includes librdkafka; only http.c and loop.c include
+# Library boundaries (STYLE.md): only the kafka files (kafka.c, kafka_<role>.c, kafka_int.h)
+# include librdkafka, and kafka_int.h only they; only http.c and loop.c include
 # libevent; avro-c nowhere in broker/ except the files listed in AVRO_OK. Each .c includes its own
 # header first. broker/avro/ (libpbavro.a, linked by the connectors without the daemon) includes
 # only its own headers, the C library and jansson. Prints TAP when called with --tap, else plain messages; exits 1 on a violation.
@@ -9,8 +10,9 @@ fail=0
 n=0
 report() { n=$((n + 1)); if [ -n "$2" ]; then fail=1; [ "$tap" ] && echo "not ok $n - $1" || echo "lint: $1"; printf '%s\n' "$2" | sed 's/^/#   /'; else [ "$tap" ] && echo "ok $n - $1"; fi; }
 AVRO_OK="broker/avro/codec.c"
-[ "$tap" ] && echo "1..5"
-report "only broker/kafka.c includes librdkafka" "$(grep -l 'librdkafka/' broker/*.[ch] | grep -v '^broker/kafka.c$')"
+[ "$tap" ] && echo "1..6"
+report "only broker/kafka*.c and kafka_int.h include librdkafka" "$(grep -l 'librdkafka/' broker/*.[ch] | grep -vE '^broker/kafka(_[a-z]+)?\.c$|^broker/kafka_int\.h$')"
+report "kafka_int.h only in broker/kafka*.c" "$(grep -rl --include='*.[ch]' '"kafka_int.h"' broker bench tests client connectors | grep -vE '^broker/kafka(_[a-z]+)?\.c$')"
 report "only broker/http.c and broker/loop.c include libevent" "$(grep -l '<event2/' broker/*.[ch] | grep -vE '^broker/(http|loop).c$')"
 report "avro-c only in $AVRO_OK" "$(grep -l '<avro.h>\|<avro/' broker/*.[ch] broker/avro/*.[ch] | grep -vxF "$AVRO_OK")"
 # broker/avro/ is self-contained: a quoted include must name a file in broker/avro/, an angle one

@@ -1,0 +1,408 @@
+/*
+ * kafka_producer — producing: the publishing path's messages on the shared client (with their
+ * delivery contexts and cached topic handles) and the routers' relay producers (idempotent or
+ * transactional, forwarding consumed records, group commits, bounded waits at shutdown).
+ * Must not: block the loop on a full queue: a record that does not fit is refused at once
+ * (PB_ERR_UNAVAILABLE). Only pb_kafka_producer_wait and _destroy wait (bounded), at shutdown.
+ */
+#include "kafka_int.h"
+
+void kafka_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    (void)opaque;
+    dr_ctx_t *c = m->_private;
+    if (!c) return;
+    /* A borrowed context may be freed by its own callback: decide before calling it. */
+    int owned = !c->borrowed;
+    if (c->cb)
+        c->cb(c->opaque, kafka_map_err(m->err), m->err ? rd_kafka_err2str(m->err) : NULL,
+              m->partition, m->offset);
+    if (owned) free(c);
+}
+
+/* ---- producing ------------------------------------------------------------------------------ */
+
+int pb_kafka_produce(pb_kafka_t *k, const char *topic, int32_t partition, const void *key,
+                     size_t klen, const void *val, size_t vlen, const pb_kafka_header_t *headers,
+                     size_t n_headers, pb_kafka_dr_cb_t cb, void *opaque, pb_err_t *err) {
+    dr_ctx_t *c = malloc(sizeof *c);
+    if (!c) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+    c->cb = cb;
+    c->opaque = opaque;
+    c->borrowed = 0;
+    int rc =
+        pb_kafka_produce_dr(k, topic, partition, key, klen, val, vlen, headers, n_headers, c, err);
+    if (rc) free(c);
+    return rc;
+}
+
+/* A librdkafka header list of headers[0..n) (copied), owned by the caller until produced. */
+static rd_kafka_headers_t *header_list(const pb_kafka_header_t *headers, size_t n) {
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(n);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_header_add(hdrs, headers[i].name, -1, headers[i].value, (ssize_t)headers[i].len);
+    return hdrs;
+}
+
+/* Produce one message to rkt (partition, or RD_KAFKA_PARTITION_UA for the partitioner) with c as
+ * its delivery context; the contract of pb_kafka_produce_dr. */
+static int produce_rkt(pb_kafka_t *k, rd_kafka_topic_t *rkt, int32_t partition, const void *key,
+                       size_t klen, const void *val, size_t vlen, const pb_kafka_header_t *headers,
+                       size_t n_headers, pb_kafka_dr_t *c, pb_err_t *err) {
+    rd_kafka_headers_t *hdrs = n_headers ? header_list(headers, n_headers) : NULL;
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        k->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key, klen),
+        RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+    if (e) {
+        if (hdrs) rd_kafka_headers_destroy(hdrs); /* on failure the headers stay ours */
+        int code = e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? PB_ERR_UNAVAILABLE : kafka_map_err(e);
+        return pb_err_set(err, code, "produce to %s: %s", rd_kafka_topic_name(rkt),
+                          rd_kafka_err2str(e));
+    }
+    return 0;
+}
+
+int pb_kafka_produce_dr(pb_kafka_t *k, const char *topic, int32_t partition, const void *key,
+                        size_t klen, const void *val, size_t vlen, const pb_kafka_header_t *headers,
+                        size_t n_headers, pb_kafka_dr_t *c, pb_err_t *err) {
+    /* What RD_KAFKA_V_TOPIC does inside producev: a handle for this one message. */
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(k->rk, topic, NULL);
+    if (!rkt)
+        return pb_err_set(err, kafka_map_err(rd_kafka_last_error()), "produce to %s: %s", topic,
+                          rd_kafka_err2str(rd_kafka_last_error()));
+    int rc = produce_rkt(k, rkt, partition, key, klen, val, vlen, headers, n_headers, c, err);
+    rd_kafka_topic_destroy(rkt);
+    return rc;
+}
+
+/* ---- relay producer ------------------------------------------------------------------------- */
+
+/* Topic handles a relay producer keeps (a fan-out producer writes to every input topic). */
+#define PRODUCER_TOPICS_MAX 65536
+
+typedef struct ptopic {
+    char *name;
+    rd_kafka_topic_t *rkt;
+} ptopic_t;
+
+struct pb_kafka_producer {
+    pb_kafka_t *k;
+    rd_kafka_t *rk;
+    wake_t wake;
+    pb_kafka_delivery_cb_t cb;
+    void *arg;
+    int inflight;
+    rd_kafka_queue_t *admq; /* answers of group commits */
+    int commits;            /* group commits not yet answered */
+    /* Topic handles by name in an open-addressing table (a producev by name looks the topic up
+     * under a lock each time): cap a power of two, at most half full. */
+    ptopic_t *topics;
+    size_t n_topics, cap_topics;
+};
+
+static size_t name_hash(const char *s) {
+    size_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static void relay_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    pb_kafka_producer_t *p = opaque;
+    pb_kafka_delivery_t d = {
+        .code = kafka_map_err(m->err),
+        .reason = m->err ? rd_kafka_err2str(m->err) : NULL,
+        .topic = rd_kafka_topic_name(m->rkt),
+        .partition = m->partition,
+        .offset = m->offset,
+        .tag = (int64_t)(intptr_t)m->_private,
+        .value_len = m->len,
+        .latency_us = rd_kafka_message_latency(m),
+        .permanent = m->err && kafka_permanent_err(m->err),
+    };
+    p->inflight--;
+    p->cb(p->arg, &d);
+}
+
+/* Serve answers of group commits: failures logged. */
+static void serve_admin(pb_kafka_producer_t *p) {
+    rd_kafka_event_t *ev;
+    while (p->admq && (ev = rd_kafka_queue_poll(p->admq, 0))) {
+        const rd_kafka_AlterConsumerGroupOffsets_result_t *r =
+            rd_kafka_event_AlterConsumerGroupOffsets_result(ev);
+        if (r) p->commits--;
+        if (rd_kafka_event_error(ev)) {
+            pb_log_rl(WARN, "kafka", "group commit failed: %s", rd_kafka_event_error_string(ev));
+        } else if (r) {
+            size_t cnt = 0;
+            const rd_kafka_group_result_t **g =
+                rd_kafka_AlterConsumerGroupOffsets_result_groups(r, &cnt);
+            for (size_t i = 0; i < cnt; i++) {
+                const rd_kafka_error_t *ge = rd_kafka_group_result_error(g[i]);
+                const rd_kafka_topic_partition_list_t *pl = rd_kafka_group_result_partitions(g[i]);
+                rd_kafka_resp_err_t pe = 0;
+                for (int j = 0; pl && !pe && j < pl->cnt; j++)
+                    pe = pl->elems[j].err;
+                if (ge || pe)
+                    pb_log_rl(WARN, "kafka", "commit of group %s failed: %s",
+                              rd_kafka_group_result_name(g[i]),
+                              ge ? rd_kafka_error_string(ge) : rd_kafka_err2str(pe));
+            }
+        }
+        rd_kafka_event_destroy(ev);
+    }
+}
+
+static int relay_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
+    (void)rk;
+    return kafka_offer_stats(((pb_kafka_producer_t *)opaque)->k, PB_KSTATS_RELAY, json, len);
+}
+
+pb_kafka_producer_t *pb_kafka_producer_new(pb_kafka_t *k, const char *client_id, int wake_fd,
+                                           pb_kafka_delivery_cb_t cb, void *arg, pb_err_t *err) {
+    rd_kafka_conf_t *conf = NULL;
+    PB_ASSERT(cb);
+    pb_kafka_producer_t *p = calloc(1, sizeof *p);
+    if (!p) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    p->wake.rd = p->wake.wr = -1;
+    p->wake.own = 1;
+    p->k = k;
+    p->cb = cb;
+    p->arg = arg;
+    if (kafka_wake_init(&p->wake, wake_fd, err)) goto fail;
+    char linger[32];
+    snprintf(linger, sizeof linger, "%lld", k->cfg ? (long long)k->cfg->router_linger_ms : 5LL);
+    const kv_t defaults[] = {{"client.id", client_id ? client_id : "portbroker-relay"},
+                             {"linger.ms", linger},
+                             {"queue.buffering.max.messages", "1000000"},
+                             {"batch.num.messages", "10000"},
+                             {NULL, NULL}};
+    const kv_t fixed[] = {{"enable.idempotence", "true"}, {"acks", "all"}, {NULL, NULL}};
+    if (!(conf = kafka_role_conf(k, 1, defaults, fixed, err))) goto fail;
+    rd_kafka_conf_set_dr_msg_cb(conf, relay_dr_cb);
+    rd_kafka_conf_set_opaque(conf, p);
+    if (kafka_stats_conf(k, conf, relay_stats_cb, err)) goto fail;
+    p->rk = kafka_client_new(RD_KAFKA_PRODUCER, conf, "relay producer", err);
+    conf = NULL;
+    if (!p->rk) goto fail;
+    rd_kafka_queue_t *mq = rd_kafka_queue_get_main(p->rk);
+    kafka_wake_on_events(mq, p->wake.wr, "p");
+    rd_kafka_queue_destroy(mq);
+    p->admq = rd_kafka_queue_new(p->rk);
+    kafka_wake_on_events(p->admq, p->wake.wr, "a");
+    return p;
+fail:
+    if (conf) rd_kafka_conf_destroy(conf);
+    pb_kafka_producer_destroy(p, 0);
+    return NULL;
+}
+
+int pb_kafka_producer_wake_fd(const pb_kafka_producer_t *p) {
+    return p->wake.own ? p->wake.rd : -1;
+}
+
+size_t pb_kafka_producer_serve(pb_kafka_producer_t *p) {
+    size_t n = 0;
+    int r;
+    kafka_wake_drain(&p->wake);
+    while ((r = rd_kafka_poll(p->rk, 0)) > 0)
+        n += (size_t)r;
+    serve_admin(p);
+    return n;
+}
+
+int pb_kafka_producer_group_commit(pb_kafka_producer_t *p, const char *group,
+                                   const pb_kafka_tp_t *parts, size_t n, pb_err_t *err) {
+    if (!n) return 0;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(l, parts[i].topic, parts[i].partition)->offset =
+            parts[i].offset;
+    rd_kafka_AlterConsumerGroupOffsets_t *a = rd_kafka_AlterConsumerGroupOffsets_new(group, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (!a) return pb_err_set(err, PB_ERR_NOMEM, "commit of group %s: out of memory", group);
+    rd_kafka_AlterConsumerGroupOffsets(p->rk, &a, 1, NULL, p->admq);
+    rd_kafka_AlterConsumerGroupOffsets_destroy(a);
+    p->commits++;
+    return 0;
+}
+
+int pb_kafka_producer_commits_pending(const pb_kafka_producer_t *p) { return p->commits; }
+
+/* The topic's handle; *cached 0 when the table is full (the caller destroys it after use). */
+static rd_kafka_topic_t *producer_topic(pb_kafka_producer_t *p, const char *topic, int *cached) {
+    *cached = 1;
+    size_t h = name_hash(topic);
+    if (p->cap_topics)
+        for (size_t i = h & (p->cap_topics - 1); p->topics[i].name;
+             i = (i + 1) & (p->cap_topics - 1))
+            if (strcmp(p->topics[i].name, topic) == 0) return p->topics[i].rkt;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topic, NULL);
+    if (rkt && (p->n_topics + 1) * 2 > p->cap_topics && p->n_topics < PRODUCER_TOPICS_MAX) {
+        size_t cap = p->cap_topics ? p->cap_topics * 2 : 64;
+        ptopic_t *t = calloc(cap, sizeof *t);
+        if (t) {
+            for (size_t i = 0; i < p->cap_topics; i++) {
+                if (!p->topics[i].name) continue;
+                size_t j = name_hash(p->topics[i].name) & (cap - 1);
+                while (t[j].name)
+                    j = (j + 1) & (cap - 1);
+                t[j] = p->topics[i];
+            }
+            free(p->topics);
+            p->topics = t;
+            p->cap_topics = cap;
+        }
+    }
+    char *name = rkt && (p->n_topics + 1) * 2 <= p->cap_topics ? strdup(topic) : NULL;
+    if (!name) {
+        *cached = 0;
+        return rkt;
+    }
+    size_t i = h & (p->cap_topics - 1);
+    while (p->topics[i].name)
+        i = (i + 1) & (p->cap_topics - 1);
+    p->topics[i].name = name;
+    p->topics[i].rkt = rkt;
+    p->n_topics++;
+    return rkt;
+}
+
+int pb_kafka_producer_send(pb_kafka_producer_t *p, const char *topic, int32_t partition,
+                           const void *key, size_t klen, const void *val, size_t vlen,
+                           const pb_kafka_header_t *headers, size_t n_headers, int64_t tag,
+                           pb_err_t *err) {
+    rd_kafka_headers_t *hdrs = NULL;
+    int cached = 0;
+    rd_kafka_topic_t *rkt = producer_topic(p, topic, &cached);
+    if (!rkt)
+        return pb_err_set(err, PB_ERR_INVALID, "produce to %s: %s", topic,
+                          rd_kafka_err2str(rd_kafka_last_error()));
+    if (n_headers) hdrs = header_list(headers, n_headers);
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key, klen),
+        RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_OPAQUE((void *)(intptr_t)tag), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+    if (!cached) rd_kafka_topic_destroy(rkt);
+    if (e) {
+        if (hdrs) rd_kafka_headers_destroy(hdrs);
+        int code = e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? PB_ERR_UNAVAILABLE : kafka_map_err(e);
+        return pb_err_set(err, code, "produce to %s[%d]: %s", topic, (int)partition,
+                          rd_kafka_err2str(e));
+    }
+    p->inflight++;
+    return 0;
+}
+
+int pb_kafka_producer_forward(pb_kafka_producer_t *p, const char *topic, const pb_kafka_msg_t *m,
+                              const void *val, size_t vlen, const char *const *drop, size_t n_drop,
+                              const pb_kafka_header_t *add, size_t n_add, int64_t tag,
+                              pb_err_t *err) {
+    int cached = 0;
+    rd_kafka_topic_t *rkt = producer_topic(p, topic, &cached);
+    rd_kafka_message_t *src = m->impl;
+    if (!rkt)
+        return pb_err_set(err, PB_ERR_INVALID, "produce to %s: %s", topic,
+                          rd_kafka_err2str(rd_kafka_last_error()));
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_detach_headers(src, &hdrs) || !hdrs)
+        hdrs = rd_kafka_headers_new(n_add ? n_add : 1);
+    for (size_t i = 0; i < n_drop; i++) {
+        size_t dl = strlen(drop[i]);
+        if (!dl || drop[i][dl - 1] != '.') {
+            rd_kafka_header_remove(hdrs, drop[i]);
+            continue;
+        }
+        /* A prefix ("mesh."): rebuild the list without the names it starts (rare). */
+        rd_kafka_headers_t *keep = rd_kafka_headers_new(8);
+        const char *name;
+        const void *v;
+        size_t len;
+        for (size_t j = 0; !rd_kafka_header_get_all(hdrs, j, &name, &v, &len); j++)
+            if (strncmp(name, drop[i], dl))
+                rd_kafka_header_add(keep, name, -1, v, v ? (ssize_t)len : 0);
+        rd_kafka_headers_destroy(hdrs);
+        hdrs = keep;
+    }
+    for (size_t i = 0; i < n_add; i++)
+        rd_kafka_header_add(hdrs, add[i].name, -1, add[i].value, (ssize_t)add[i].len);
+    /* Once: a full queue is the caller's to handle (the loop thread must not wait for room). */
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(src->partition),
+        RD_KAFKA_V_KEY(src->key, src->key_len), RD_KAFKA_V_VALUE((void *)val, vlen),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE((void *)(intptr_t)tag),
+        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+    if (!cached) rd_kafka_topic_destroy(rkt);
+    if (e) {
+        /* Give m its headers back (the producer's, without the ones added here) so the caller
+         * can still read them, e.g. for a dead letter. */
+        for (size_t i = 0; i < n_add; i++)
+            rd_kafka_header_remove(hdrs, add[i].name);
+        rd_kafka_message_set_headers(src, hdrs);
+        int code = e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? PB_ERR_UNAVAILABLE : kafka_map_err(e);
+        return pb_err_set(err, code, "produce to %s[%d]: %s", topic, (int)src->partition,
+                          rd_kafka_err2str(e));
+    }
+    p->inflight++;
+    return 0;
+}
+
+int pb_kafka_producer_inflight(const pb_kafka_producer_t *p) { return p->inflight; }
+
+int pb_kafka_producer_wait(pb_kafka_producer_t *p, int timeout_ms) {
+    int64_t deadline = kafka_now_ms() + timeout_ms;
+    while (p->inflight > 0) {
+        int left = (int)(deadline - kafka_now_ms());
+        if (left <= 0) break;
+        rd_kafka_flush(p->rk, left < 100 ? left : 100);
+    }
+    return p->inflight;
+}
+
+int pb_kafka_producer_destroy(pb_kafka_producer_t *p, int timeout_ms) {
+    int left = 0;
+    if (!p) return 0;
+    if (p->rk) {
+        left = pb_kafka_producer_wait(p, timeout_ms);
+        /* Group commits still unanswered get a short, bounded wait: they carry progress. */
+        for (int i = 0; p->commits > 0 && i < 20; i++) {
+            rd_kafka_event_t *ev = rd_kafka_queue_poll(p->admq, 100);
+            if (!ev) continue;
+            if (rd_kafka_event_AlterConsumerGroupOffsets_result(ev)) p->commits--;
+            rd_kafka_event_destroy(ev);
+        }
+        for (size_t i = 0; i < p->cap_topics; i++) {
+            if (!p->topics[i].name) continue;
+            rd_kafka_topic_destroy(p->topics[i].rkt);
+            free(p->topics[i].name);
+        }
+        free(p->topics);
+        if (p->admq) rd_kafka_queue_destroy(p->admq);
+        rd_kafka_destroy(p->rk);
+    }
+    kafka_wake_close(&p->wake);
+    free(p);
+    return left;
+}
+
+/* ---- publish: one topic handle for a request's messages ---- */
+
+pb_kafka_topic_t *pb_kafka_topic_open(pb_kafka_t *k, const char *topic) {
+    return (pb_kafka_topic_t *)rd_kafka_topic_new(k->rk, topic, NULL);
+}
+
+void pb_kafka_topic_close(pb_kafka_topic_t *t) {
+    if (t) rd_kafka_topic_destroy((rd_kafka_topic_t *)t);
+}
+
+int pb_kafka_produce_topic_dr(pb_kafka_t *k, pb_kafka_topic_t *t, const void *key, size_t klen,
+                              const void *val, size_t vlen, const pb_kafka_header_t *headers,
+                              size_t n_headers, pb_kafka_dr_t *c, pb_err_t *err) {
+    return produce_rkt(k, (rd_kafka_topic_t *)t, RD_KAFKA_PARTITION_UA, key, klen, val, vlen,
+                       headers, n_headers, c, err);
+}
