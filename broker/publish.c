@@ -1023,9 +1023,9 @@ void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port
         reply_msg(req, 503, NULL, "%s has no live schema version yet (%s)", port->fqn, err.msg);
         goto done;
     }
-    /* A key schema other than a plain string or bytes encodes keys as Avro binary. */
-    const pb_schema_t *ks = port->key_parsed;
-    if (ks && (ks->root->type == PB_AVRO_STRING || ks->root->type == PB_AVRO_BYTES)) ks = NULL;
+    /* A key schema other than a plain string or bytes (a uuid string, a decimal included) encodes
+     * keys as Avro binary. */
+    const pb_schema_t *ks = pb_schema_raw_key(port->key_parsed) ? NULL : port->key_parsed;
     pb_publish_target_t tgt = {ver.parsed,
                                (uint32_t)ver.id,
                                port->event_time_field,

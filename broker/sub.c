@@ -219,8 +219,7 @@ static const pb_schema_t *key_schema_of(const pb_registry_t *reg, const pb_kafka
         urn[vlen] = '\0';
         const pb_port_t *port = pb_registry_port(reg, urn);
         const pb_schema_t *ks = port && port->kind == PB_PORT_OUTPUT ? port->key_parsed : NULL;
-        if (ks && (ks->root->type == PB_AVRO_STRING || ks->root->type == PB_AVRO_BYTES)) ks = NULL;
-        return ks;
+        return pb_schema_raw_key(ks) ? NULL : ks;
     }
     return NULL;
 }

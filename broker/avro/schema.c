@@ -1441,3 +1441,10 @@ int pb_schema_has_predefined(const pb_schema_t *s) {
         if (s->nodes[i]->predefined) return 1;
     return 0;
 }
+
+int pb_schema_raw_key(const pb_schema_t *s) {
+    if (!s) return 1;
+    const pb_schema_node_t *n = s->root;
+    return (n->type == PB_AVRO_STRING || n->type == PB_AVRO_BYTES) &&
+           n->logical == PB_LOGICAL_NONE; /* an unknown logicalType is ignored (the spec) */
+}

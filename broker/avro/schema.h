@@ -206,6 +206,11 @@ static inline int pb_schema_is_named(const pb_schema_node_t *n) {
 }
 
 /* The named type (record, enum, fixed) with this full name, or NULL. Borrowed from s. */
+/* Do keys of key schema s travel as their raw bytes (DESIGN.md §6)? 1 for NULL and for a plain
+ * "string" or "bytes" without a logical type; 0 for any other schema (a record, a long, a uuid
+ * string, a decimal), whose keys are its Avro binary. Pure. */
+int pb_schema_raw_key(const pb_schema_t *s);
+
 const pb_schema_node_t *pb_schema_lookup(const pb_schema_t *s, const char *fullname);
 
 /* The field of record n called name, or NULL (linear search). Borrowed. */

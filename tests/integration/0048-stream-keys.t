@@ -11,10 +11,12 @@
 #   --encoding`), is stored byte for byte as the original (keys and values).
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
-plan 22
+plan 27
 NS=urn:dpds:com.acme:dataproducts
 ORD=$NS:shop:1:outputports:orders
 CNT=$NS:shop:1:outputports:counts
+IDS=$NS:shop:1:outputports:ids
+AMT=$NS:shop:1:outputports:amounts
 IN_ORD=$NS:audit:1:inputports:orders
 IN_CNT=$NS:audit:1:inputports:counts
 KEY_REC='{"type":"record","name":"OrderKey","namespace":"com.acme.shop","fields":[{"name":"region","type":"string"},{"name":"seq","type":"long"},{"name":"day","type":{"type":"int","logicalType":"date"}}]}'
@@ -27,7 +29,12 @@ jq -n --argjson k "$KEY_REC" --argjson v "$VAL" '{dataProductDescriptor: "1.0.0"
     {name: "orders", version: "1.0.0", promises: {api: {format: "avro", schema: $v}},
      "x-portbroker": {partitions: 1, access: ["*"], keySchema: $k}},
     {name: "counts", version: "1.0.0", promises: {api: {format: "avro", schema: $v}},
-     "x-portbroker": {partitions: 1, access: ["*"], keySchema: "long"}}]}}' >"$T/products/shop.json"
+     "x-portbroker": {partitions: 1, access: ["*"], keySchema: "long"}},
+    {name: "ids", version: "1.0.0", promises: {api: {format: "avro", schema: $v}},
+     "x-portbroker": {partitions: 1, access: ["*"], keySchema: {type: "string", logicalType: "uuid"}}},
+    {name: "amounts", version: "1.0.0", promises: {api: {format: "avro", schema: $v}},
+     "x-portbroker": {partitions: 1, access: ["*"],
+                      keySchema: {type: "bytes", logicalType: "decimal", precision: 6, scale: 2}}}]}}' >"$T/products/shop.json"
 jq -n --argjson v "$VAL" '{dataProductDescriptor: "1.0.0",
   info: {fullyQualifiedName: "urn:dpds:com.acme:dataproducts:audit:1", name: "audit", version: "1.0.0",
          domain: "sales", owner: {id: "audit@acme.example"}},
@@ -126,6 +133,18 @@ is "records i, i+5 and i+10 hold the same key and value bytes" \
 "$PB_BIN" publish "$ORD" --url "$B_URL" --encoding xml </dev/null >"$T/bad.out" 2>&1
 like "publish --encoding xml: exit 2 naming json, avro" "$? $(cat "$T/bad.out")" \
   "^2 portbroker publish: --encoding: 'xml' is not one of json, avro"
+
+# ---- keys whose schema is a string or bytes with a logical type are that type, not raw bytes ----
+http POST "$B_URL/v1/ports/$IDS/records" -d '{"records":[{"key":"INV-1","value":{"n":1}}]}'
+like "uuid keySchema: a key that is not a UUID is a 422 naming /key" "$HTTP_STATUS $HTTP_BODY" '^422 .*"path":"/key".*is not a UUID'
+http POST "$B_URL/v1/ports/$IDS/records" -d '{"records":[{"key":"00000000-0000-4000-8000-00000000000a","value":{"n":1}}]}'
+is "uuid keySchema: a UUID key is taken" "$HTTP_STATUS" 200
+is "python3-avro reads the uuid key as Avro binary of the key schema" \
+  "$(topic ids '{"type":"string","logicalType":"uuid"}' 1 | jq -c '.key')" '"00000000-0000-4000-8000-00000000000a"'
+http POST "$B_URL/v1/ports/$AMT/records" -d '{"records":[{"key":"12.50","value":{"n":1}},{"key":-0.07,"value":{"n":2}}]}'
+is "decimal keySchema: keys as text and as a JSON number are taken" "$HTTP_STATUS" 200
+is "python3-avro reads the decimal keys as decimals (not the text's bytes)" \
+  "$(topic amounts '{"type":"bytes","logicalType":"decimal","precision":6,"scale":2}' 2 | jq -sc '[.[].key]')" '["12.50","-0.07"]'
 
 # ---- a key its port's schema cannot read (another producer wrote it): its bytes as a string ----
 $PY -c 'import sys; from confluent_kafka import Producer

@@ -347,9 +347,39 @@ static void predefined_names(void **state) {
     pb_schema_destroy(two);
 }
 
+/* Which key schemas travel as raw bytes (DESIGN.md §6). */
+static void raw_keys(void **state) {
+    (void)state;
+    static const struct {
+        const char *schema;
+        int raw;
+    } cases[] = {
+        {"\"string\"", 1},
+        {"\"bytes\"", 1},
+        {"{\"type\":\"string\",\"logicalType\":\"no-such-type\"}", 1}, /* ignored: plain */
+        {"{\"type\":\"string\",\"logicalType\":\"uuid\"}", 0},
+        {"{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":6,\"scale\":2}", 0},
+        {"\"long\"", 0},
+        {"{\"type\":\"record\",\"name\":\"K\",\"fields\":[{\"name\":\"a\",\"type\":\"string\"}]}",
+         0},
+        {"{\"type\":\"fixed\",\"name\":\"F\",\"size\":4}", 0},
+    };
+    assert_int_equal(pb_schema_raw_key(NULL), 1);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pb_schema_t *s = NULL;
+        pb_err_t err = {0};
+        if (pb_schema_parse(cases[i].schema, strlen(cases[i].schema), &s, &err))
+            fail_msg("%s: %s", cases[i].schema, err.msg);
+        if (pb_schema_raw_key(s) != cases[i].raw)
+            fail_msg("%s: raw %d, want %d", cases[i].schema, pb_schema_raw_key(s), cases[i].raw);
+        pb_schema_destroy(s);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(destroy_null),
+        cmocka_unit_test(raw_keys),
         cmocka_unit_test(crc64_spec_values),
         cmocka_unit_test(graph_shares_named_types),
         cmocka_unit_test(pointers),
