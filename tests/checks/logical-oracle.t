@@ -25,26 +25,15 @@ import uuid
 import avro.io
 import avro.schema
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "py"))
+from tap import failed, ok  # noqa: E402 (after the path)
+
 decimal.getcontext().prec = 80
 SEED = int(os.environ.get("LOGICAL_ORACLE_SEED", "1205"))
 N = int(os.environ.get("LOGICAL_ORACLE_N", "300"))
 rnd = random.Random(SEED)
 BIN = os.environ.get("PB_BIN") or os.path.join(os.environ.get("PB_BUILD", "build/release"), "portbroker")
 UTC = dt.timezone.utc
-n_test = 0
-failed = 0
-
-
-def ok(cond, name, diag=""):
-    global n_test, failed
-    n_test += 1
-    print(("ok" if cond else "not ok"), n_test, "-", name)
-    if not cond:
-        failed += 1
-        for line in str(diag).splitlines()[:20]:
-            print("#  ", line)
-
-
 def write(schema, v):
     buf = io.BytesIO()
     avro.io.DatumWriter(schema).write(v, avro.io.BinaryEncoder(buf))
@@ -169,4 +158,4 @@ for kind, sj, gen, text_of in CASES:
     ok(rc == 0 and not bad and len(out) == N,
        "encode %d natural JSON values, read back by python3-avro: %s" % (N, label),
        "exit %d %s\n%s" % (rc, err.strip()[:300], "\n".join(bad[:5])))
-sys.exit(1 if failed else 0)
+sys.exit(1 if failed() else 0)
