@@ -268,7 +268,7 @@ static size_t utf8_check(const uint8_t *s, size_t n) {
             i++;
             continue;
         }
-        size_t k = pb_jsontok_utf8_seq(s + i, s + n);
+        size_t k = pb_jsontext_utf8_len(s + i, n - i);
         if (!k) return i;
         i += k;
     }

@@ -83,10 +83,6 @@ static int hex4(const char *p, const char *end) {
     return v;
 }
 
-size_t pb_jsontok_utf8_seq(const unsigned char *p, const unsigned char *end) {
-    return pb_jsontext_utf8_len(p, (size_t)(end - p));
-}
-
 static size_t utf8_put(char *o, uint32_t cp) {
     if (cp < 0x80) {
         o[0] = (char)cp;
@@ -123,7 +119,7 @@ static int string(parser_t *ps) {
             return bad(ps, "premature end of input in a string");
         }
         if (*p >= 0x80) {
-            size_t k = pb_jsontok_utf8_seq(p, end);
+            size_t k = pb_jsontext_utf8_len(p, (size_t)(end - p));
             if (!k) {
                 ps->p = (const char *)p;
                 return bad(ps, "invalid UTF-8");
@@ -163,7 +159,7 @@ static int string(parser_t *ps) {
             return bad(ps, "control character in a string");
         }
         if (c >= 0x80) {
-            size_t k = pb_jsontok_utf8_seq(p, end);
+            size_t k = pb_jsontext_utf8_len(p, (size_t)(end - p));
             if (!k) {
                 ps->p = (const char *)p;
                 return bad(ps, "invalid UTF-8");

@@ -87,10 +87,6 @@ int pb_jsontok_is_big_integer(const pb_jsontok_tok_t *t);
 /* Forget every token (keeps the memory for the next parse). */
 void pb_jsontok_reset(pb_jsontok_t *tk);
 
-/* Length of the valid UTF-8 sequence at p (p[0] >= 0x80, p < end): 2-4, or 0 when it is not valid.
- * pb_jsontext_utf8_len's rules (RFC 3629), which the tokenizer uses; kept for http.c. */
-size_t pb_jsontok_utf8_seq(const unsigned char *p, const unsigned char *end);
-
 /* Free tk's memory (tk itself is the caller's); tk is then empty and reusable. NULL is a no-op. */
 void pb_jsontok_free(pb_jsontok_t *tk);
 
