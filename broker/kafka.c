@@ -79,7 +79,6 @@ pb_kafka_t *pb_kafka_new(const pb_config_t *cfg, const char *bootstrap, pb_kafka
         pb_err_set(err, PB_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    k->wake[0] = k->wake[1] = -1;
     k->cluster = cluster;
     k->cfg = cfg;
     k->bootstrap = strdup(bootstrap);
@@ -87,10 +86,11 @@ pb_kafka_t *pb_kafka_new(const pb_config_t *cfg, const char *bootstrap, pb_kafka
         pb_err_set(err, PB_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    if (!k->bootstrap || pipe2(k->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
-        pb_err_set(err, PB_ERR_INTERNAL, "kafka client: %s", strerror(errno));
+    if (!k->bootstrap) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
         goto fail;
     }
+    if (kafka_wake_init(&k->wake, 0, err)) goto fail;
     if (!(k->base = kafka_base_conf(cfg, bootstrap, err))) goto fail;
     /* Publishing (publish.c): keys land on the partition the Java client would choose (murmur2;
      * keyless records spread randomly); a record Kafka has not acknowledged within
@@ -118,7 +118,7 @@ pb_kafka_t *pb_kafka_new(const pb_config_t *cfg, const char *bootstrap, pb_kafka
     if (!k->rk) goto fail;
     /* Wake the loop when the main queue gets events (delivery reports, errors). */
     rd_kafka_queue_t *mq = rd_kafka_queue_get_main(k->rk);
-    kafka_wake_on_events(mq, k->wake[1], "k");
+    kafka_wake_on_events(mq, k->wake.wr, "k");
     rd_kafka_queue_destroy(mq);
     /* An embedded cluster in another process shows its control topic in the metadata. */
     int ctl = cluster ? 1 : pb_kafka_partition_count(k, PB_KAFKA_CONTROL_TOPIC, 5000, NULL);
@@ -149,25 +149,21 @@ int pb_kafka_destroy(pb_kafka_t *k, int timeout_ms) {
     }
     if (k->base) rd_kafka_conf_destroy(k->base);
     pb_kstats_destroy(k->kstats);
-    if (k->wake[0] >= 0) close(k->wake[0]);
-    if (k->wake[1] >= 0) close(k->wake[1]);
+    kafka_wake_close(&k->wake);
     free(k->bootstrap);
     free(k);
     return left;
 }
 
-int pb_kafka_wake_fd(const pb_kafka_t *k) { return k->wake[0]; }
+int pb_kafka_wake_fd(const pb_kafka_t *k) { return k->wake.rd; }
 
 pb_kstats_t *pb_kafka_kstats(pb_kafka_t *k) { return k->kstats; }
 
 /* Drain the wake pipe (1 when it held a wake-up), then serve the main queue. */
 static size_t serve(pb_kafka_t *k, int *woken) {
-    char drain[64];
     size_t n = 0;
     int r;
-    *woken = 0;
-    while (read(k->wake[0], drain, sizeof drain) > 0)
-        *woken = 1;
+    *woken = kafka_wake_drain(&k->wake);
     while ((r = rd_kafka_poll(k->rk, 0)) > 0)
         n += (size_t)r;
     return n;
@@ -211,11 +207,13 @@ int kafka_wake_init(wake_t *w, int given, pb_err_t *err) {
     return 0;
 }
 
-void kafka_wake_drain(wake_t *w) {
+int kafka_wake_drain(wake_t *w) {
     char drain[64];
+    int woken = 0;
     if (w->own)
-        while (read(w->rd, drain, sizeof drain) > 0) {
-        }
+        while (read(w->rd, drain, sizeof drain) > 0)
+            woken = 1;
+    return woken;
 }
 
 void kafka_wake_close(wake_t *w) {

@@ -13,7 +13,7 @@
 struct pb_kafka_log {
     rd_kafka_t *rk;
     rd_kafka_queue_t *q;
-    int wake[2];
+    wake_t wake;
     char *topic;
     int64_t end; /* end offset seen at start: caught up once position >= end */
     int64_t pos; /* next offset to apply */
@@ -30,14 +30,14 @@ pb_kafka_log_t *pb_kafka_log_new(pb_kafka_t *k, const char *topic, int64_t low, 
         pb_err_set(err, PB_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    l->wake[0] = l->wake[1] = -1;
     l->cb = cb;
     l->arg = arg;
     l->topic = strdup(topic);
-    if (!l->topic || pipe2(l->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
-        pb_err_set(err, PB_ERR_INTERNAL, "log follower: %s", strerror(errno));
+    if (!l->topic) {
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
         goto fail;
     }
+    if (kafka_wake_init(&l->wake, 0, err)) goto fail;
     /* No group: the follower always replays from the start and commits nothing. The embedded
      * cluster answers an empty fetch only after fetch.wait.max.ms, so keep it short there (it is
      * the read-back latency of a registry write) but not so short that idling costs CPU. */
@@ -65,7 +65,7 @@ pb_kafka_log_t *pb_kafka_log_new(pb_kafka_t *k, const char *topic, int64_t low, 
     l->pos = lo;
     rd_kafka_poll_set_consumer(l->rk);
     l->q = rd_kafka_queue_get_consumer(l->rk);
-    kafka_wake_on_events(l->q, l->wake[1], "l");
+    kafka_wake_on_events(l->q, l->wake.wr, "l");
     tp = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(tp, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
     if (rd_kafka_assign(l->rk, tp)) {
@@ -81,12 +81,10 @@ fail:
     return NULL;
 }
 
-int pb_kafka_log_wake_fd(const pb_kafka_log_t *l) { return l->wake[0]; }
+int pb_kafka_log_wake_fd(const pb_kafka_log_t *l) { return l->wake.rd; }
 
 void pb_kafka_log_serve(pb_kafka_log_t *l) {
-    char drain[64];
-    while (read(l->wake[0], drain, sizeof drain) > 0) {
-    }
+    kafka_wake_drain(&l->wake);
     for (;;) {
         rd_kafka_event_t *ev = rd_kafka_queue_poll(l->q, 0);
         if (!ev) break;
@@ -121,8 +119,7 @@ void pb_kafka_log_destroy(pb_kafka_log_t *l) {
         rd_kafka_consumer_close(l->rk);
         rd_kafka_destroy(l->rk);
     }
-    if (l->wake[0] >= 0) close(l->wake[0]);
-    if (l->wake[1] >= 0) close(l->wake[1]);
+    kafka_wake_close(&l->wake);
     free(l->topic);
     free(l);
 }

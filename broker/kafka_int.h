@@ -21,8 +21,14 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
+
 #include "kstats.h"
 #include "log.h"
+
+/* A wake pipe: either the caller's write end (own = 0) or a pipe of our own. */
+typedef struct wake {
+    int rd, wr, own;
+} wake_t;
 
 struct pb_kafka {
     rd_kafka_t *rk;
@@ -33,9 +39,9 @@ struct pb_kafka {
     /* Atomic: ensure_topic decides them on a jobs worker while the loop reads them. */
     atomic_int embedded;
     atomic_int embedded_known; /* decided (the cluster answered a first metadata request) */
-    int wake[2];
-    atomic_int reachable; /* last verdict of pb_kafka_probe */
-    pb_kstats_t *kstats;  /* latest statistics of the shared clients (kafka_stats_conf) */
+    wake_t wake;               /* the main queue's wake-ups */
+    atomic_int reachable;      /* last verdict of pb_kafka_probe */
+    pb_kstats_t *kstats;       /* latest statistics of the shared clients (kafka_stats_conf) */
 };
 
 /* A message's delivery context: the caller's callback (malloc'd by pb_kafka_produce, or the
@@ -55,11 +61,6 @@ typedef struct kv {
 } kv_t;
 
 #define NELEM(a) (sizeof(a) / sizeof *(a))
-
-/* A wake pipe: either the caller's write end (own = 0) or a pipe of our own. */
-typedef struct wake {
-    int rd, wr, own;
-} wake_t;
 
 /* librdkafka's log callback: its lines into ours at our level, warnings and errors rate-limited per
  * facility. */
@@ -124,8 +125,8 @@ rd_kafka_conf_t *kafka_consumer_conf(pb_kafka_t *k, const char *group, const cha
  * non-blocking pipe of our own. */
 int kafka_wake_init(wake_t *w, int given, pb_err_t *err);
 
-/* Empty the pipe's read end (own pipes only). */
-void kafka_wake_drain(wake_t *w);
+/* Empty the pipe's read end (own pipes only): 1 when it held a wake-up. */
+int kafka_wake_drain(wake_t *w);
 
 /* Close what the pipe owns. */
 void kafka_wake_close(wake_t *w);
