@@ -415,8 +415,13 @@ static int array(parser_t *ps, int depth) {
     return 0;
 }
 
+#define STR_(x) #x
+#define STR(x) STR_(x) /* a macro's value as text */
+
 static int value(parser_t *ps, int depth) {
-    if (depth > PB_JSONTOK_MAX_DEPTH) return bad(ps, "maximum parsing depth reached");
+    if (depth > PB_JSONTOK_MAX_DEPTH)
+        return bad(ps, "maximum parsing depth reached (values nest at most " STR(
+                           PB_JSONTOK_MAX_DEPTH) " deep)");
     skip_ws(ps);
     if (ps->p == ps->end) return bad(ps, "premature end of input");
     switch (*ps->p) {
