@@ -737,6 +737,21 @@ static void h_sr(pb_broker_t *b, pb_http_req_t *req, const char *arg) {
                            pb_http_path(req));
 }
 
+/* The ops module's routes, with the broker's pb_ops_t. */
+#define OPS_ROUTE(name)                                                                            \
+    static void h_ops_##name(pb_broker_t *b, pb_http_req_t *req, const char *arg) {                \
+        pb_ops_h_##name(b->ops, req, arg);                                                         \
+    }
+OPS_ROUTE(status)
+OPS_ROUTE(lineage)
+OPS_ROUTE(root)
+OPS_ROUTE(openapi)
+OPS_ROUTE(dashboard)
+OPS_ROUTE(dashboard_js)
+OPS_ROUTE(dashboard_css)
+OPS_ROUTE(dashboard_svg)
+#undef OPS_ROUTE
+
 #define M(x) (1u << PB_HTTP_##x)
 #define GET_ (M(GET) | M(HEAD))
 #define J PB_API_MEDIA_JSON
@@ -792,15 +807,15 @@ static const struct route {
     {{GET_, "/v1/subscriptions/{id}", PB_API_READ, 0, RP, "a binding"}, h_subscription},
     {{M(DELETE), "/v1/subscriptions/{id}", PB_API_SUBSCRIPTION, 0, RP, "remove a binding"},
      h_subscription},
-    {{GET_, "/v1/status", PB_API_READ, 0, 0, "the dashboard's JSON"}, pb_ops_h_status},
-    {{GET_, "/v1/lineage", PB_API_READ, 0, 0, "the product and port graph"}, pb_ops_h_lineage},
-    {{GET_, "/", PB_API_OPEN, 0, 0, "redirect to /dashboard"}, pb_ops_h_root},
+    {{GET_, "/v1/status", PB_API_READ, 0, 0, "the dashboard's JSON"}, h_ops_status},
+    {{GET_, "/v1/lineage", PB_API_READ, 0, 0, "the product and port graph"}, h_ops_lineage},
+    {{GET_, "/", PB_API_OPEN, 0, 0, "redirect to /dashboard"}, h_ops_root},
     {{GET_, "/v1/openapi.json", PB_API_READ, 0, 0, "this API's OpenAPI 3.1 document"},
-     pb_ops_h_openapi},
-    {{GET_, "/dashboard", PB_API_READ, 0, 0, "the ops console"}, pb_ops_h_dashboard},
-    {{GET_, "/dashboard.js", PB_API_READ, 0, 0, "the console's script"}, pb_ops_h_dashboard_js},
-    {{GET_, "/dashboard.css", PB_API_READ, 0, 0, "the console's style"}, pb_ops_h_dashboard_css},
-    {{GET_, "/dashboard.svg", PB_API_READ, 0, 0, "the console's icon"}, pb_ops_h_dashboard_svg},
+     h_ops_openapi},
+    {{GET_, "/dashboard", PB_API_READ, 0, 0, "the ops console"}, h_ops_dashboard},
+    {{GET_, "/dashboard.js", PB_API_READ, 0, 0, "the console's script"}, h_ops_dashboard_js},
+    {{GET_, "/dashboard.css", PB_API_READ, 0, 0, "the console's style"}, h_ops_dashboard_css},
+    {{GET_, "/dashboard.svg", PB_API_READ, 0, 0, "the console's icon"}, h_ops_dashboard_svg},
     /* Schema Registry–compatible API (DESIGN §5). */
     {{M(GET), "/subjects", PB_API_READ, 0, SR, "list subjects"}, h_sr},
     {{M(POST), "/subjects/{subject}", PB_API_READ, J, SR, "look a schema up in a subject"}, h_sr},

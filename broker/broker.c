@@ -420,6 +420,16 @@ int pb_broker_reload(pb_broker_t *b, pb_err_t *err) {
     return 0;
 }
 
+/* ---- what the modules ask of the broker (their env callbacks; owner is the pb_broker_t) ---- */
+
+/* The registry is replayed and products.dir's descriptors are stored in it. */
+static int registry_loaded(void *owner) {
+    const pb_broker_t *b = owner;
+    return pb_store_caught_up(b->store) && !b->sync_needed && !b->sync_inflight;
+}
+
+static int ready_cb(void *owner, const char **reason) { return pb_broker_ready(owner, reason); }
+
 /* The Kafka side of start-up, once the start-up job (every topic the registry, products.dir and
  * lineage need, and the registry log's watermarks) is done: the registry follower and everything
  * that reads the registry (metrics exporter, ops, subscriptions, routers). Loop thread; does not
@@ -433,11 +443,7 @@ static int kafka_phase(pb_broker_t *b, int64_t log_low, int64_t log_high, pb_err
     b->sync_needed = 1;
     b->sync_timer = pb_loop_timer_new(b->loop, 100, 1, sync_tick, b);
     if (!b->sync_timer) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
-    if ((rc = pb_exporter_start(b, err))) return rc;
-    if (!(b->ops = pb_ops_new(b, err))) return err->code;
-    if (!(b->sub = pb_sub_new(b, err))) return err->code;
-    if (!(b->sample = pb_sample_new(b, err))) return err->code;
-    pb_sub_reconcile(b->sub);
+    /* The routers first: ops and sub are given them (they start nothing before a reconcile). */
     pb_router_env_t renv = {
         .kafka = b->kafka,
         .loop = b->loop,
@@ -448,6 +454,23 @@ static int kafka_phase(pb_broker_t *b, int64_t log_low, int64_t log_high, pb_err
         .revoke_wait_ms = (int)cfg->router_revoke_wait_ms,
     };
     if (!(b->routers = pb_routers_new(&renv, err))) return err->code;
+    if ((rc = pb_exporter_start(b, err))) return rc;
+    pb_ops_env_t oenv = {
+        .cfg = cfg,
+        .loop = b->loop,
+        .kafka = b->kafka,
+        .store = b->store,
+        .metrics = b->metrics,
+        .routers = b->routers,
+        .started_wall_ms = b->started_wall_ms,
+        .owner = b,
+        .registry_loaded = registry_loaded,
+        .ready = ready_cb,
+    };
+    if (!(b->ops = pb_ops_new(&oenv, err))) return err->code;
+    if (!(b->sub = pb_sub_new(b, err))) return err->code;
+    if (!(b->sample = pb_sample_new(b, err))) return err->code;
+    pb_sub_reconcile(b->sub);
     b->kafka_started = 1;
     return 0;
 }
