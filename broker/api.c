@@ -714,7 +714,7 @@ static int try_sr(pb_broker_t *b, pb_http_req_t *req) {
                          body, len, reqid, &w->rep)) {
     case PB_SR_NOT_MINE: free(w); return 0;
     case PB_SR_REPLY:
-        pb_exporter_sr_reply(b, pb_http_method_name(req), pb_http_raw_path(req), &w->rep);
+        pb_exporter_sr_reply(b->exporter, pb_http_method_name(req), pb_http_raw_path(req), &w->rep);
         send_sr(req, &w->rep);
         free(w);
         return 1;
@@ -735,6 +735,11 @@ static void h_sr(pb_broker_t *b, pb_http_req_t *req, const char *arg) {
     if (!try_sr(b, req))
         pb_api_reply_error(req, 404, 404, "no route %s %s", pb_http_method_name(req),
                            pb_http_path(req));
+}
+
+/* GET /metrics, with the broker's pb_exporter_t. */
+static void h_metrics(pb_broker_t *b, pb_http_req_t *req, const char *arg) {
+    pb_exporter_handle(b->exporter, req, arg);
 }
 
 /* The ops module's routes, with the broker's pb_ops_t. */
@@ -771,7 +776,7 @@ static const struct route {
     {{GET_, "/healthz", PB_API_OPEN, 0, 0, "liveness"}, h_healthz},
     {{GET_, "/readyz", PB_API_OPEN, 0, 0, "readiness: registry replayed and Kafka reachable"},
      h_readyz},
-    {{GET_, "/metrics", PB_API_METRICS, 0, 0, "Prometheus metrics"}, pb_exporter_handle},
+    {{GET_, "/metrics", PB_API_METRICS, 0, 0, "Prometheus metrics"}, h_metrics},
     {{GET_, "/v1/products", PB_API_READ, 0, RP, "list data products"}, h_products},
     {{GET_, "/v1/products/{product}", PB_API_READ, 0, RP, "a product and its descriptor"},
      h_product},

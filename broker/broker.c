@@ -210,7 +210,7 @@ static void sync_tick(void *arg) {
  * runs with the registry's new state here (routers with bindings, ...). */
 static void on_applied(void *ctx, const pb_registry_result_t *res) {
     pb_broker_t *b = ctx;
-    pb_exporter_applied(b, res);
+    pb_exporter_applied(b->exporter, res);
     /* Routers: on every record once replayed (the registry's borrowed pointers move). */
     if (b->routers && b->store && pb_store_caught_up(b->store))
         pb_routers_reconcile(b->routers, pb_store_registry(b->store));
@@ -435,7 +435,6 @@ static int ready_cb(void *owner, const char **reason) { return pb_broker_ready(o
  * that reads the registry (metrics exporter, ops, subscriptions, routers). Loop thread; does not
  * wait on Kafka. */
 static int kafka_phase(pb_broker_t *b, int64_t log_low, int64_t log_high, pb_err_t *err) {
-    int rc;
     const pb_config_t *cfg = b->cfg;
     b->store = pb_store_new(b->kafka, b->loop, cfg->registry_topic, log_low, log_high,
                             cfg->publish_timeout_ms, on_applied, b, err);
@@ -454,7 +453,15 @@ static int kafka_phase(pb_broker_t *b, int64_t log_low, int64_t log_high, pb_err
         .revoke_wait_ms = (int)cfg->router_revoke_wait_ms,
     };
     if (!(b->routers = pb_routers_new(&renv, err))) return err->code;
-    if ((rc = pb_exporter_start(b, err))) return rc;
+    pb_exporter_env_t xenv = {
+        .cfg = cfg,
+        .loop = b->loop,
+        .store = b->store,
+        .metrics = b->metrics,
+        .kafka = b->kafka,
+        .dedupe = b->dedupe,
+    };
+    if (!(b->exporter = pb_exporter_new(&xenv, err))) return err->code;
     pb_ops_env_t oenv = {
         .cfg = cfg,
         .loop = b->loop,
@@ -891,7 +898,7 @@ int pb_broker_destroy(pb_broker_t *b) {
     pb_loop_timer_destroy(b->stop_timer);
     pb_loop_timer_destroy(b->sync_timer);
     pb_loop_timer_destroy(b->kafka_timer);
-    pb_loop_timer_destroy(b->metrics_timer);
+    pb_exporter_destroy(b->exporter);
     pb_loop_timer_destroy(b->dedupe_timer);
     pb_store_destroy(b->store);
     if (b->kafka) {

@@ -46,11 +46,11 @@ typedef struct pb_broker {
     int64_t started_wall_ms;
     int64_t reloads;
 
-    pb_loop_timer_t *metrics_timer; /* exporter.c: port freshness, every second */
-    pb_loop_timer_t *kafka_timer;   /* start-up's Kafka side, retried while Kafka is out of reach */
-    int kafka_started;              /* store, ops, sub and routers exist (Kafka answered once) */
-    int kafka_starting;             /* the start-up job (topics, registry log watermarks) runs */
-    char kafka_start_error[256];    /* why the last start-up job failed ("" none) */
+    struct pb_exporter *exporter; /* GET /metrics, port freshness every second (exporter.h) */
+    pb_loop_timer_t *kafka_timer; /* start-up's Kafka side, retried while Kafka is out of reach */
+    int kafka_started;            /* store, ops, sub and routers exist (Kafka answered once) */
+    int kafka_starting;           /* the start-up job (topics, registry log watermarks) runs */
+    char kafka_start_error[256];  /* why the last start-up job failed ("" none) */
     int registry_loaded; /* replayed with products.dir stored, once: registry routes are served */
     struct pb_ops *ops;  /* /v1/status rings, OpenLineage events, ops pages (ops.h) */
     struct pb_access *access;     /* authentication, authorization, limits, audit (access.h) */
