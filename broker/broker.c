@@ -475,7 +475,16 @@ static int kafka_phase(pb_broker_t *b, int64_t log_low, int64_t log_high, pb_err
         .ready = ready_cb,
     };
     if (!(b->ops = pb_ops_new(&oenv, err))) return err->code;
-    if (!(b->sub = pb_sub_new(b, err))) return err->code;
+    pb_sub_env_t senv = {
+        .cfg = cfg,
+        .loop = b->loop,
+        .jobs = b->jobs,
+        .kafka = b->kafka,
+        .store = b->store,
+        .metrics = b->metrics,
+        .routers = b->routers,
+    };
+    if (!(b->sub = pb_sub_new(&senv, err))) return err->code;
     if (!(b->sample = pb_sample_new(b, err))) return err->code;
     pb_sub_reconcile(b->sub);
     b->kafka_started = 1;
