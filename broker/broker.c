@@ -485,7 +485,8 @@ static int kafka_phase(pb_broker_t *b, int64_t log_low, int64_t log_high, pb_err
         .routers = b->routers,
     };
     if (!(b->sub = pb_sub_new(&senv, err))) return err->code;
-    if (!(b->sample = pb_sample_new(b, err))) return err->code;
+    pb_sample_env_t penv = {.cfg = cfg, .jobs = b->jobs, .kafka = b->kafka, .store = b->store};
+    if (!(b->sample = pb_sample_new(&penv, err))) return err->code;
     pb_sub_reconcile(b->sub);
     b->kafka_started = 1;
     return 0;
