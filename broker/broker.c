@@ -430,6 +430,20 @@ static int registry_loaded(void *owner) {
 
 static int ready_cb(void *owner, const char **reason) { return pb_broker_ready(owner, reason); }
 
+static size_t n_products_cb(void *owner) {
+    return ((const pb_broker_t *)owner)->products->n_products;
+}
+
+static int reply_if_loading_cb(void *owner, pb_http_req_t *req) {
+    return pb_broker_reply_if_loading(owner, req);
+}
+
+static int ensure_topics_cb(void *owner, const pb_product_t *p, pb_api_port_lookup_t lookup,
+                            const void *ctx, int timeout_ms, pb_api_topics_cb_t cb, void *arg,
+                            pb_err_t *err) {
+    return pb_broker_ensure_topics_async(owner, p, lookup, ctx, timeout_ms, cb, arg, err);
+}
+
 /* The Kafka side of start-up, once the start-up job (every topic the registry, products.dir and
  * lineage need, and the registry log's watermarks) is done: the registry follower and everything
  * that reads the registry (metrics exporter, ops, subscriptions, routers). Loop thread; does not
@@ -487,6 +501,28 @@ static int kafka_phase(pb_broker_t *b, int64_t log_low, int64_t log_high, pb_err
     if (!(b->sub = pb_sub_new(&senv, err))) return err->code;
     pb_sample_env_t penv = {.cfg = cfg, .jobs = b->jobs, .kafka = b->kafka, .store = b->store};
     if (!(b->sample = pb_sample_new(&penv, err))) return err->code;
+    b->api = (pb_api_env_t){
+        .cfg = cfg,
+        .kafka = b->kafka,
+        .store = b->store,
+        .access = b->access,
+        .exporter = b->exporter,
+        .ops = b->ops,
+        .sub = b->sub,
+        .sample = b->sample,
+        .publish = {.cfg = cfg,
+                    .kafka = b->kafka,
+                    .store = b->store,
+                    .metrics = b->metrics,
+                    .dedupe = b->dedupe,
+                    .access = b->access,
+                    .registry_url = b->registry_url},
+        .owner = b,
+        .ready = ready_cb,
+        .n_products = n_products_cb,
+        .reply_if_loading = reply_if_loading_cb,
+        .ensure_topics = ensure_topics_cb,
+    };
     pb_sub_reconcile(b->sub);
     b->kafka_started = 1;
     return 0;
@@ -620,7 +656,7 @@ static void broker_handle(pb_http_req_t *req, void *arg) {
                            pb_kafka_bootstrap(b->kafka));
         return;
     }
-    pb_api_handle(req, arg);
+    pb_api_handle(req, &b->api);
 }
 
 /* Write text to path through path.tmp and a rename, so a reader never sees half of it. `what`

@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "api.h"
 #include "config.h"
 #include "descriptor.h"
 #include "err.h"
@@ -59,6 +60,7 @@ typedef struct pb_broker {
     pb_loop_timer_t *probe_timer; /* submits the reachability probe every second */
     int reload_inflight;          /* a SIGHUP reload's topic jobs are running */
     struct pb_notify *notify;     /* systemd's NOTIFY_SOCKET, or NULL (notify.h) */
+    pb_api_env_t api;             /* what the API's handlers read, set once Kafka answered */
     int reload_notify;            /* a reload applied: READY=1 once its descriptors are stored */
 } pb_broker_t;
 
