@@ -737,12 +737,12 @@ static void h_sr(pb_api_env_t *b, pb_http_req_t *req, const char *arg) {
                            pb_http_path(req));
 }
 
-/* GET /metrics, with the broker's pb_exporter_t. */
+/* GET /metrics, with the env's pb_exporter_t. */
 static void h_metrics(pb_api_env_t *b, pb_http_req_t *req, const char *arg) {
     pb_exporter_handle(b->exporter, req, arg);
 }
 
-/* The ops module's routes, with the broker's pb_ops_t. */
+/* The ops module's routes, with the env's pb_ops_t. */
 #define OPS_ROUTE(name)                                                                            \
     static void h_ops_##name(pb_api_env_t *b, pb_http_req_t *req, const char *arg) {               \
         pb_ops_h_##name(b->ops, req, arg);                                                         \

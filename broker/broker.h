@@ -4,6 +4,11 @@
  * Owns: every long-lived object of a `portbroker serve` process (config, loop, embedded cluster,
  * Kafka client, HTTP server, the loaded products) and the order they start and stop in.
  * Must not: handle requests (api.c) or speak Kafka's API (kafka.c).
+ *
+ * The composition root: broker.c alone knows every module. Each module is given, when it is made,
+ * the narrow env its own header declares (pb_api_env_t, pb_ops_env_t, pb_sub_env_t, ...: the
+ * objects it uses and callbacks for what it asks of the broker); none includes this header or
+ * names pb_broker_t (make lint checks it; main.c, which runs `serve`, is the one other reader).
  */
 #ifndef PB_BROKER_H
 #define PB_BROKER_H

@@ -56,7 +56,7 @@ int pb_ops_busy(const pb_ops_t *o);
 /* Cancel posts in flight, free everything. NULL is a no-op. */
 void pb_ops_destroy(pb_ops_t *o);
 
-/* Route handlers (api.c's table calls them with the broker's pb_ops_t). */
+/* Route handlers (api.c's table calls them with pb_api_env_t's pb_ops_t). */
 void pb_ops_h_status(pb_ops_t *o, pb_http_req_t *req, const char *rest);
 void pb_ops_h_lineage(pb_ops_t *o, pb_http_req_t *req, const char *rest);
 void pb_ops_h_dashboard(pb_ops_t *o, pb_http_req_t *req, const char *rest);
