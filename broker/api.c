@@ -185,9 +185,8 @@ static json_t *product_summary(const pb_product_t *p) {
 /* ---- handlers ------------------------------------------------------------------------------- */
 
 static void h_healthz(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
-    (void)b;
     (void)rest;
-    pb_api_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+    pb_broker_reply_health(b, req);
 }
 
 static void h_readyz(pb_broker_t *b, pb_http_req_t *req, const char *rest) {

@@ -500,6 +500,7 @@ static void kafka_start_done(void *arg, int cancelled) {
     topics_job_free(t);
     if (rc) {
         snprintf(b->kafka_start_error, sizeof b->kafka_start_error, "%s", err.msg);
+        if (pb_kafka_failure(b->kafka)) return; /* logged by the client; no retry helps */
         pb_log_rl(ERROR, "broker",
                   "Kafka answers, but start-up with it failed: %s; trying again every second",
                   err.msg);
@@ -516,7 +517,8 @@ static void kafka_start_done(void *arg, int cancelled) {
  * cluster, queue the start-up job (one at a time). The loop never waits on it. */
 static void kafka_retry(void *arg) {
     pb_broker_t *b = arg;
-    if (b->kafka_started || b->kafka_starting || b->stopping || !pb_kafka_reachable(b->kafka))
+    if (b->kafka_started || b->kafka_starting || b->stopping || !pb_kafka_reachable(b->kafka) ||
+        pb_kafka_failure(b->kafka)) /* said once by the client's error callback: no retry helps */
         return;
     pb_err_t err = {0};
     if (kafka_start_submit(b, &err))
@@ -550,13 +552,14 @@ static int publish_route(const pb_http_req_t *req, const char *path) {
 static void broker_handle(pb_http_req_t *req, void *arg) {
     pb_broker_t *b = arg;
     const char *path = pb_http_path(req);
+    const char *failure = pb_kafka_failure(b->kafka);
     if (!b->kafka_started) {
         if (!strcmp(path, "/healthz") || !strcmp(path, "/healthz/")) {
-            pb_api_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+            pb_broker_reply_health(b, req);
             return;
         }
-        pb_http_set_header(req, "Retry-After", "1");
         if (!strcmp(path, "/readyz") || !strcmp(path, "/readyz/")) {
+            if (!failure) pb_http_set_header(req, "Retry-After", "1");
             const char *why = NULL;
             pb_broker_ready(b, &why);
             pb_api_reply_json(req, 503,
@@ -564,6 +567,11 @@ static void broker_handle(pb_http_req_t *req, void *arg) {
                                         pb_kafka_reachable(b->kafka), "reason", why));
             return;
         }
+        if (failure) {
+            pb_api_reply_error(req, 503, 503, "%s", failure);
+            return;
+        }
+        pb_http_set_header(req, "Retry-After", "1");
         pb_api_reply_error(req, 503, 503,
                            "Kafka at %s has not answered since start-up; the broker serves this "
                            "once it does (GET /readyz says when)",
@@ -572,6 +580,10 @@ static void broker_handle(pb_http_req_t *req, void *arg) {
     }
     /* Until the registry is replayed and holds products.dir's descriptors (once: a SIGHUP
      * reload later does not close the API), a port that is not there yet may be in a moment. */
+    if (publish_route(req, path) && failure) {
+        pb_api_reply_error(req, 503, 503, "%s; nothing was published", failure);
+        return;
+    }
     if (publish_route(req, path) && !pb_kafka_reachable(b->kafka)) {
         pb_http_set_header(req, "Retry-After", "5");
         pb_api_reply_error(req, 503, 503,
@@ -822,7 +834,20 @@ fail:
 
 int pb_broker_run(pb_broker_t *b) { return pb_loop_run(b->loop); }
 
+void pb_broker_reply_health(pb_broker_t *b, pb_http_req_t *req) {
+    const char *failure = pb_kafka_failure(b->kafka);
+    if (failure)
+        pb_api_reply_json(req, 503, json_pack("{s:s,s:s}", "status", "failed", "reason", failure));
+    else
+        pb_api_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
 int pb_broker_ready(const pb_broker_t *b, const char **reason) {
+    const char *failure = pb_kafka_failure(b->kafka);
+    if (failure) {
+        *reason = failure;
+        return 0;
+    }
     if (!b->products) {
         *reason = "descriptors not loaded";
         return 0;

@@ -116,6 +116,11 @@ int pb_broker_ensure_topics_async(pb_broker_t *b, const pb_product_t *p,
  * request is answered); once it is, return 0 ever after. Loop thread. */
 int pb_broker_reply_if_loading(pb_broker_t *b, pb_http_req_t *req);
 
+/* GET /healthz: 200 {"status":"ok"} while the process works; 503 {"status":"failed","reason"}
+ * once only a restart helps (the shared Kafka client failed for good: pb_kafka_failure), so a
+ * supervisor's liveness check restarts it. */
+void pb_broker_reply_health(pb_broker_t *b, pb_http_req_t *req);
+
 /* Is the broker ready (descriptors loaded, Kafka answered since start-up, registry replayed,
  * Kafka reachable)? reason gets the first failing check. */
 int pb_broker_ready(const pb_broker_t *b, const char **reason);

@@ -147,6 +147,11 @@ int pb_kafka_probe(pb_kafka_t *k, int timeout_ms);
  * thread; never waits. */
 int pb_kafka_reachable(const pb_kafka_t *k);
 
+/* NULL while the shared client works; once it failed for good (a fatal error of its idempotent
+ * producer, e.g. the principal lacks IdempotentWrite: librdkafka accepts nothing more from it), the
+ * operator's sentence: cause, usual reason, restart needed. Loop thread. */
+const char *pb_kafka_failure(pb_kafka_t *k);
+
 /* Number of messages waiting for delivery. */
 int pb_kafka_outq_len(const pb_kafka_t *k);
 
