@@ -834,8 +834,17 @@ fail:
 
 int pb_broker_run(pb_broker_t *b) { return pb_loop_run(b->loop); }
 
+/* Has a shared Kafka client failed for good (only a restart helps)? Its sentence, else NULL. */
+static const char *kafka_failure(const pb_broker_t *b) {
+    static char both[1600]; /* loop thread only */
+    const char *f = pb_kafka_failure(b->kafka), *r = pb_routers_failure(b->routers);
+    if (!f || !r) return f ? f : r;
+    snprintf(both, sizeof both, "%s; %s", f, r);
+    return both;
+}
+
 void pb_broker_reply_health(pb_broker_t *b, pb_http_req_t *req) {
-    const char *failure = pb_kafka_failure(b->kafka);
+    const char *failure = kafka_failure(b);
     if (failure)
         pb_api_reply_json(req, 503, json_pack("{s:s,s:s}", "status", "failed", "reason", failure));
     else
@@ -843,7 +852,7 @@ void pb_broker_reply_health(pb_broker_t *b, pb_http_req_t *req) {
 }
 
 int pb_broker_ready(const pb_broker_t *b, const char **reason) {
-    const char *failure = pb_kafka_failure(b->kafka);
+    const char *failure = kafka_failure(b);
     if (failure) {
         *reason = failure;
         return 0;

@@ -35,7 +35,8 @@ static const struct {
 /* `fail <Api> <count> <ERROR_NAME>`: the next count requests of that API answer the error (as
  * rd_kafka_err2name spells it, e.g. CLUSTER_AUTHORIZATION_FAILED). For tests only: an embedded
  * cluster is never a production one. */
-static void control_fail(pb_kafka_cluster_t *c, const char *api, int count, const char *ename) {
+int pb_kafka_cluster_fail_requests(pb_kafka_cluster_t *c, const char *api, int count,
+                                   const char *ename, pb_err_t *err) {
     int16_t key = -1;
     for (size_t i = 0; i < NELEM(fault_apis); i++)
         if (!strcmp(fault_apis[i].name, api)) key = fault_apis[i].key;
@@ -45,18 +46,17 @@ static void control_fail(pb_kafka_cluster_t *c, const char *api, int count, cons
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
     for (size_t i = 0; i < n; i++)
         if (descs[i].name && !strcmp(descs[i].name, ename)) e = descs[i].code;
-    if (key < 0 || e == RD_KAFKA_RESP_ERR_NO_ERROR || count < 1 || count > 1000) {
-        pb_log(WARN, "embedded",
-               "control: 'fail %s %d %s' ignored: the API must be one of Produce, Fetch, "
-               "Metadata, InitProducerId, ... (kafka_embedded.c), the count 1..1000 and the "
-               "error a Kafka error name such as NOT_ENOUGH_REPLICAS",
-               api, count, ename);
-        return;
-    }
+    if (key < 0 || e == RD_KAFKA_RESP_ERR_NO_ERROR || count < 1 || count > 1000)
+        return pb_err_set(err, PB_ERR_INVALID,
+                          "'fail %s %d %s' ignored: the API must be one of Produce, Fetch, "
+                          "Metadata, InitProducerId, ... (kafka_embedded.c), the count 1..1000 "
+                          "and the error a Kafka error name such as NOT_ENOUGH_REPLICAS",
+                          api, count, ename);
     for (int i = 0; i < count; i++)
         rd_kafka_mock_push_request_errors(c->mc, key, 1, e);
     pb_log(WARN, "embedded", "control: the next %d %s requests answer %s (fault injection)", count,
            api, ename);
+    return 0;
 }
 
 static void control_apply(pb_kafka_cluster_t *c, const char *cmd, size_t len) {
@@ -73,7 +73,9 @@ static void control_apply(pb_kafka_cluster_t *c, const char *cmd, size_t len) {
     }
     char api[64], ename[96];
     if (sscanf(buf, "fail %63s %d %95s", api, &parts, ename) == 3) {
-        control_fail(c, api, parts, ename);
+        pb_err_t err = {0};
+        if (pb_kafka_cluster_fail_requests(c, api, parts, ename, &err))
+            pb_log(WARN, "embedded", "control: %s", err.msg);
         return;
     }
     pb_log(WARN, "embedded", "control topic: ignoring unknown command '%.80s'", buf);

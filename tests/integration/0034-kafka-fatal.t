@@ -44,4 +44,6 @@ check "after a restart: ready" wait_ready "$B_URL" 30
 URL="$B_URL/v1/ports/tripExecution/1/outputports/tripEvents/records"
 http POST "$URL" -d "{\"records\":[{\"value\":$REC}]}"; body=$HTTP_BODY
 is "after a restart: publish 200" "$HTTP_STATUS" 200
+stop_pid "$B_PID"
+
 finish
