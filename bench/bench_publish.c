@@ -434,11 +434,12 @@ int main(int argc, char **argv) {
     pb_access_t *on = pb_access_new(cfg_on, &err), *off = g_broker->access;
     if (!on) die(err.msg);
     double r_off = 0, r_on = 0;
+    /* The gate is swapped where the API and the publish path read it (pb_api_env_t). */
     for (int round = 0; round < 2; round++) {
-        g_broker->access = off;
+        g_broker->api.access = g_broker->api.publish.access = off;
         g_auth_header[0] = '\0';
         r_off += run_publish(secs);
-        g_broker->access = on;
+        g_broker->api.access = g_broker->api.publish.access = on;
         snprintf(g_auth_header, sizeof g_auth_header, "Authorization: Bearer %s\r\n", token);
         r_on += run_publish(secs);
     }

@@ -7,7 +7,8 @@
  * the audit context of writes: one `audit` log line per state change with the principal, method,
  * path, status and ids, written when the reply goes out.
  * Must not: decide who may do what (auth.c's pb_auth_decide does), parse more of a body than the
- * fields it needs, or include libevent.
+ * fields it needs, include libevent, or reach into the broker (its own configuration and the
+ * registry it is handed are what it reads).
  */
 #include "access.h"
 
@@ -18,7 +19,6 @@
 #include <string.h>
 
 #include "addr.h"
-#include "broker.h"
 #include "jsontext.h"
 #include "log.h"
 #include "registry.h"
@@ -215,8 +215,7 @@ void pb_access_note(pb_http_req_t *req, const char *fmt, ...) {
     va_end(ap);
 }
 
-int pb_access_charge_records(struct pb_broker *b, pb_http_req_t *req, int64_t n) {
-    pb_access_t *a = b->access;
+int pb_access_charge_records(pb_access_t *a, pb_http_req_t *req, int64_t n) {
     const char *who = pb_access_principal(req);
     if (!a || !who || a->cfg->limit_publish_records <= 0) return 0;
     int64_t now = pb_loop_now_ms();
@@ -231,9 +230,15 @@ int pb_access_charge_records(struct pb_broker *b, pb_http_req_t *req, int64_t n)
 
 /* ---- naming the target ---------------------------------------------------------------------- */
 
-static const pb_registry_t *reg(const pb_broker_t *b) { return pb_store_registry(b->store); }
+/* What naming a target reads: the gate's configuration (mesh.namespace) and the registry. */
+typedef struct scope {
+    const pb_config_t *cfg;
+    const pb_registry_t *reg;
+} scope_t;
 
-static const pb_port_t *port_of(const pb_broker_t *b, const char *id) {
+static const pb_registry_t *reg(const scope_t *b) { return b->reg; }
+
+static const pb_port_t *port_of(const scope_t *b, const char *id) {
     pb_addr_t a;
     char urn[PB_ADDR_URN_MAX];
     if (pb_addr_parse_port(id, b->cfg->mesh_namespace, &a, NULL)) return NULL;
@@ -242,7 +247,7 @@ static const pb_port_t *port_of(const pb_broker_t *b, const char *id) {
 }
 
 /* The port whose subject is subject (output or input), or NULL. */
-static const pb_port_t *port_of_subject(const pb_broker_t *b, const char *subject) {
+static const pb_port_t *port_of_subject(const scope_t *b, const char *subject) {
     size_t n = 0;
     const pb_product_t *const *ps = pb_registry_products(reg(b), &n);
     for (size_t i = 0; i < n; i++) {
@@ -255,7 +260,7 @@ static const pb_port_t *port_of_subject(const pb_broker_t *b, const char *subjec
 }
 
 /* Consumer side of a binding: the input port's product, admitted by the output port's list. */
-static void consumer_target(const pb_broker_t *b, pb_auth_target_t *t, const pb_port_t *in,
+static void consumer_target(const scope_t *b, pb_auth_target_t *t, const pb_port_t *in,
                             const char *from) {
     if (!in) {
         t->missing = 1;
@@ -285,7 +290,7 @@ static int deny(pb_http_req_t *req, int status, const char *msg, audit_t *au) {
 /* A PUT of a descriptor: its own FQN and every input port's `from` (DESIGN §9: the principal must
  * act for the product it writes, and a descriptor cannot bind what its product is not admitted
  * to). Returns 0 or the status with msg set. */
-static int check_descriptor(pb_broker_t *b, pb_http_req_t *req, const pb_auth_policy_t *pol,
+static int check_descriptor(const scope_t *b, pb_http_req_t *req, const pb_auth_policy_t *pol,
                             const pb_auth_principal_t *p, char *msg, size_t cap) {
     size_t len = 0;
     const char *body = pb_http_body(req, &len);
@@ -351,10 +356,10 @@ static int audited(const pb_api_route_t *r, pb_http_method_t m) {
     return r->access != PB_API_INPUT_OWNER && strstr(r->path, "/records") == NULL;
 }
 
-int pb_access_check(struct pb_broker *b, pb_http_req_t *req, const pb_api_route_t *r,
-                    const char *param) {
-    pb_access_t *a = b->access;
+int pb_access_check(pb_access_t *a, const pb_registry_t *registry, pb_http_req_t *req,
+                    const pb_api_route_t *r, const char *param) {
     if (!a) return 0;
+    const scope_t sc = {a->cfg, registry}, *b = &sc;
     const pb_auth_policy_t *pol = pb_auth_policy(a->auth);
     pb_auth_principal_t p;
     char why[PB_ERR_MSG_MAX] = "", msg[1024], action[1400];

@@ -16,8 +16,8 @@
 #include "auth.h"
 #include "err.h"
 #include "http.h"
+#include "registry.h"
 
-struct pb_broker;
 typedef struct pb_access pb_access_t;
 
 /* Build the gate from the broker's configuration (reads the credential files). Returns NULL with
@@ -38,11 +38,12 @@ pb_auth_t *pb_access_auth(pb_access_t *a);
 /* NULL is a no-op. */
 void pb_access_destroy(pb_access_t *a);
 
-/* Check req against route r (param: the route's first parameter as matched). Returns 0 when the
- * handler may run, or 1 after replying 401, 403 or 429 (and freeing req). Writes get an audit
- * context: one `audit` log line when their reply is sent. Loop thread. */
-int pb_access_check(struct pb_broker *b, pb_http_req_t *req, const pb_api_route_t *r,
-                    const char *param);
+/* Check req against route r (param: the route's first parameter as matched, short forms resolved
+ * with a's mesh.namespace; reg: the registry naming owners). a NULL: every request passes. Returns
+ * 0 when the handler may run, or 1 after replying 401, 403 or 429 (and freeing req). Writes get
+ * an audit context: one `audit` log line when their reply is sent. Loop thread. */
+int pb_access_check(pb_access_t *a, const pb_registry_t *reg, pb_http_req_t *req,
+                    const pb_api_route_t *r, const char *param);
 
 /* The principal a checked request acts as ("admin" with auth off), or NULL for a request that
  * carries no audit context (reads). */
@@ -51,9 +52,9 @@ const char *pb_access_principal(const pb_http_req_t *req);
 /* Add "key=value" ids (printf) to the request's audit line. No-op without an audit context. */
 void pb_access_note(pb_http_req_t *req, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Charge n published records to the request's principal (limit.publish.records.per.s). Returns 0,
- * or 1 after replying 429 with Retry-After (req freed). Loop thread. */
-int pb_access_charge_records(struct pb_broker *b, pb_http_req_t *req, int64_t n);
+/* Charge n published records to the request's principal (limit.publish.records.per.s). a NULL:
+ * no limit. Returns 0, or 1 after replying 429 with Retry-After (req freed). Loop thread. */
+int pb_access_charge_records(pb_access_t *a, pb_http_req_t *req, int64_t n);
 
 /* ---- token buckets (pure; exposed for tests) ---- */
 

@@ -3,7 +3,8 @@
  * takes) and the /v1 handlers. A request is matched in table order, checked, and handed to its
  * handler, which answers through pb_api_reply_json/pb_api_reply_error; registry writes go through
  * store.c and answer when read back. Schema Registry paths are answered by sr.c.
- * Must not: build HTTP by hand (http.c), decide registry state (registry.c), or wait on anything.
+ * Must not: build HTTP by hand (http.c), decide registry state (registry.c), wait on anything, or
+ * reach into the broker (pb_api_env_t, given by broker.c, is what it reads).
  */
 #include "api.h"
 
@@ -17,7 +18,6 @@
 
 #include "access.h"
 #include "addr.h"
-#include "broker.h"
 #include "descriptor.h"
 #include "exporter.h"
 #include "gzip.h"
@@ -84,7 +84,7 @@ static json_t *slo_json(const pb_slo_t *s) {
     return o;
 }
 
-static const pb_registry_t *reg(const pb_broker_t *b) { return pb_store_registry(b->store); }
+static const pb_registry_t *reg(const pb_api_env_t *b) { return pb_store_registry(b->store); }
 
 /* A registry write on behalf of an HTTP request: the reply is sent when the record is read back. */
 typedef struct write_ctx {
@@ -92,13 +92,13 @@ typedef struct write_ctx {
     pb_sr_reply_t rep; /* Schema Registry writes */
     int v1;            /* 1: answer in the /v1 shape */
     int bind;          /* 1: answer with the subscription object of the binding */
-    pb_broker_t *b;
+    pb_api_env_t *b;
 } write_ctx_t;
-static void start_write(pb_broker_t *b, pb_http_req_t *req, write_ctx_t *w, const char *reqid,
+static void start_write(pb_api_env_t *b, pb_http_req_t *req, write_ctx_t *w, const char *reqid,
                         const void *rec, size_t len);
 
 /* Start a /v1 write of rec; bind: answer with the subscription object. */
-static void start_v1_write(pb_broker_t *b, pb_http_req_t *req, const char *reqid,
+static void start_v1_write(pb_api_env_t *b, pb_http_req_t *req, const char *reqid,
                            const pb_buf_t *rec, int bind) {
     write_ctx_t *w = calloc(1, sizeof *w);
     if (!w) {
@@ -112,7 +112,7 @@ static void start_v1_write(pb_broker_t *b, pb_http_req_t *req, const char *reqid
 }
 
 /* A subscription object (DESIGN.md §5) for a binding. */
-static json_t *binding_json(const pb_broker_t *b, const pb_registry_binding_t *bd) {
+static json_t *binding_json(const pb_api_env_t *b, const pb_registry_binding_t *bd) {
     const pb_port_t *in = pb_registry_port(reg(b), bd->to);
     const pb_port_t *out = pb_registry_port(reg(b), bd->from);
     char group[512] = "";
@@ -124,7 +124,7 @@ static json_t *binding_json(const pb_broker_t *b, const pb_registry_binding_t *b
 }
 
 /* Bindings of a port: to it (output port) or from it (input port). */
-static json_t *bindings_json(const pb_broker_t *b, const pb_port_t *port) {
+static json_t *bindings_json(const pb_api_env_t *b, const pb_port_t *port) {
     json_t *arr = json_array();
     size_t n = pb_registry_binding_count(reg(b));
     for (size_t i = 0; i < n; i++) {
@@ -135,7 +135,7 @@ static json_t *bindings_json(const pb_broker_t *b, const pb_port_t *port) {
     return arr;
 }
 
-static json_t *port_json(const pb_broker_t *b, const pb_port_t *port) {
+static json_t *port_json(const pb_api_env_t *b, const pb_port_t *port) {
     const pb_product_t *p = port->product;
     json_t *o = json_pack(
         "{s:s,s:s,s:s,s:i,s:s,s:s,s:s,s:s,s:i,s:s,s:s,s:s}", "fqn", port->fqn, "kind",
@@ -184,18 +184,25 @@ static json_t *product_summary(const pb_product_t *p) {
 
 /* ---- handlers ------------------------------------------------------------------------------- */
 
-static void h_healthz(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
+static void h_healthz(pb_api_env_t *b, pb_http_req_t *req, const char *rest) {
     (void)rest;
-    pb_broker_reply_health(b, req);
+    pb_api_reply_health(req, b->failure ? b->failure(b->owner) : NULL);
 }
 
-static void h_readyz(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
+void pb_api_reply_health(pb_http_req_t *req, const char *failure) {
+    if (failure)
+        pb_api_reply_json(req, 503, json_pack("{s:s,s:s}", "status", "failed", "reason", failure));
+    else
+        pb_api_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void h_readyz(pb_api_env_t *b, pb_http_req_t *req, const char *rest) {
     (void)rest;
     const char *why = NULL;
-    int ready = pb_broker_ready(b, &why);
+    int ready = b->ready(b->owner, &why);
     json_t *o = json_pack("{s:b,s:b,s:b,s:i}", "ready", ready, "kafka",
                           pb_kafka_reachable(b->kafka), "embeddedKafka",
-                          pb_kafka_is_embedded(b->kafka), "products", (int)b->products->n_products);
+                          pb_kafka_is_embedded(b->kafka), "products", (int)b->n_products(b->owner));
     json_object_set_new(o, "registry",
                         json_pack("{s:I,s:I}", "position", (json_int_t)pb_store_position(b->store),
                                   "replayEnd", (json_int_t)pb_store_replay_end(b->store)));
@@ -204,7 +211,7 @@ static void h_readyz(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
     pb_api_reply_json(req, ready ? 200 : 503, o);
 }
 
-static void h_products(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
+static void h_products(pb_api_env_t *b, pb_http_req_t *req, const char *rest) {
     (void)rest;
     json_t *arr = json_array();
     size_t n = 0;
@@ -214,7 +221,7 @@ static void h_products(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
     pb_api_reply_json(req, 200, json_pack("{s:o}", "products", arr));
 }
 
-static void h_product(pb_broker_t *b, pb_http_req_t *req, const char *id) {
+static void h_product(pb_api_env_t *b, pb_http_req_t *req, const char *id) {
     pb_addr_t a;
     pb_err_t err = {0};
     char urn[512];
@@ -239,7 +246,7 @@ static const pb_port_t *registry_lookup(const void *ctx, const char *urn) {
 
 /* A PUT /v1/products waiting for its topics (PB_JOB_TOPICS). */
 typedef struct product_put {
-    pb_broker_t *b;
+    pb_api_env_t *b;
     pb_http_req_t *req; /* replied to in product_topics_done (valid until then, even if the
                            client left: the reply frees it) */
     pb_product_t *p;
@@ -270,7 +277,7 @@ cleanup:
 
 /* PUT /v1/products/{urn}: store a descriptor (schemas inline; $ref has no meaning over HTTP).
  * DELETE: remove the product (refused while other products' input ports are bound to it). */
-static void h_product_write(pb_broker_t *b, pb_http_req_t *req, const char *id) {
+static void h_product_write(pb_api_env_t *b, pb_http_req_t *req, const char *id) {
     pb_addr_t a;
     pb_err_t err = {0};
     char urn[512], reqid[PB_ID_UUID_LEN + 1];
@@ -319,8 +326,8 @@ static void h_product_write(pb_broker_t *b, pb_http_req_t *req, const char *id) 
         *pp = (product_put_t){.b = b, .req = req, .p = p};
         snprintf(pp->reqid, sizeof pp->reqid, "%s", reqid);
         snprintf(pp->urn, sizeof pp->urn, "%s", urn);
-        if (pb_broker_ensure_topics_async(b, p, registry_lookup, reg(b), 10000, product_topics_done,
-                                          pp, &err)) {
+        if (b->ensure_topics(b->owner, p, registry_lookup, reg(b), 10000, product_topics_done, pp,
+                             &err)) {
             free(pp);
             if (err.code == PB_ERR_TOO_LARGE) /* a limit: nothing was created */
                 pb_api_reply_error(req, 413, 413, "%s", err.msg);
@@ -346,7 +353,7 @@ cleanup:
 
 /* ---- subscriptions (bindings) -------------------------------------------------------------- */
 
-static void h_subscriptions(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
+static void h_subscriptions(pb_api_env_t *b, pb_http_req_t *req, const char *rest) {
     (void)rest;
     json_t *arr = json_array();
     size_t n = pb_registry_binding_count(reg(b));
@@ -364,7 +371,7 @@ static const char *c_text(const json_t *v) {
     return s && strlen(s) == json_string_length(v) ? s : NULL;
 }
 
-static int body_port(pb_broker_t *b, pb_http_req_t *req, json_t *doc, const char *field,
+static int body_port(pb_api_env_t *b, pb_http_req_t *req, json_t *doc, const char *field,
                      pb_port_kind_t kind, char *urn, size_t cap) {
     pb_addr_t a;
     pb_err_t err = {0};
@@ -391,7 +398,7 @@ static int body_port(pb_broker_t *b, pb_http_req_t *req, json_t *doc, const char
 
 /* PUT /v1/subscriptions {"from": output port, "to": input port, "readerSchema"?, "start"?}:
  * idempotent on from+to; the reader schema is checked against every live writer version. */
-static void h_subscription_put(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
+static void h_subscription_put(pb_api_env_t *b, pb_http_req_t *req, const char *rest) {
     (void)rest;
     size_t len = 0;
     const char *body = pb_http_body(req, &len);
@@ -441,7 +448,7 @@ cleanup:
     json_decref(doc);
 }
 
-static const pb_registry_binding_t *find_binding(pb_broker_t *b, pb_http_req_t *req,
+static const pb_registry_binding_t *find_binding(pb_api_env_t *b, pb_http_req_t *req,
                                                  const char *id) {
     char *end = NULL;
     long n = strtol(id, &end, 10);
@@ -453,12 +460,12 @@ static const pb_registry_binding_t *find_binding(pb_broker_t *b, pb_http_req_t *
     return bd;
 }
 
-static void h_subscription_stats(pb_broker_t *b, pb_http_req_t *req, const char *id) {
+static void h_subscription_stats(pb_api_env_t *b, pb_http_req_t *req, const char *id) {
     const pb_registry_binding_t *bd = find_binding(b, req, id);
     if (bd) pb_sub_handle_stats(b->sub, req, bd);
 }
 
-static void h_subscription(pb_broker_t *b, pb_http_req_t *req, const char *id) {
+static void h_subscription(pb_api_env_t *b, pb_http_req_t *req, const char *id) {
     const pb_registry_binding_t *bd = find_binding(b, req, id);
     if (!bd) return;
     if (pb_http_method(req) != PB_HTTP_DELETE) {
@@ -478,7 +485,7 @@ static void h_subscription(pb_broker_t *b, pb_http_req_t *req, const char *id) {
     pb_buf_free(&rec);
 }
 
-static void h_ports(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
+static void h_ports(pb_api_env_t *b, pb_http_req_t *req, const char *rest) {
     (void)rest;
     json_t *arr = json_array();
     size_t n = 0;
@@ -494,7 +501,7 @@ static void h_ports(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
 }
 
 /* Resolve a port id (URN or short form) to a loaded port; replies 404 and returns NULL if not. */
-static const pb_port_t *find_port(pb_broker_t *b, pb_http_req_t *req, const char *id) {
+static const pb_port_t *find_port(pb_api_env_t *b, pb_http_req_t *req, const char *id) {
     pb_addr_t a;
     pb_err_t err = {0};
     char urn[512];
@@ -561,7 +568,7 @@ static void on_write_done(void *ctx, const pb_registry_result_t *res, int code, 
 }
 
 /* Start a write of rec (built with request id reqid); replies when it is applied. */
-static void start_write(pb_broker_t *b, pb_http_req_t *req, write_ctx_t *w, const char *reqid,
+static void start_write(pb_api_env_t *b, pb_http_req_t *req, write_ctx_t *w, const char *reqid,
                         const void *rec, size_t len) {
     pb_err_t err = {0};
     pb_buf_t stamped = {0};
@@ -614,7 +621,7 @@ static char *body_schema(pb_http_req_t *req, pb_err_t *err) {
     return text;
 }
 
-static void port_schemas_post(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port) {
+static void port_schemas_post(pb_api_env_t *b, pb_http_req_t *req, const pb_port_t *port) {
     pb_err_t err = {0};
     char reqid[PB_ID_UUID_LEN + 1];
     pb_buf_t rec = {0};
@@ -641,7 +648,7 @@ static void port_schemas_post(pb_broker_t *b, pb_http_req_t *req, const pb_port_
     pb_buf_free(&rec);
 }
 
-static void port_impact(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port) {
+static void port_impact(pb_api_env_t *b, pb_http_req_t *req, const pb_port_t *port) {
     pb_err_t err = {0};
     json_t *out = NULL;
     char *text = body_schema(req, &err);
@@ -658,37 +665,37 @@ static void port_impact(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *por
 }
 
 /* GET /v1/ports/{port}: the port object. */
-static void h_port(pb_broker_t *b, pb_http_req_t *req, const char *id) {
+static void h_port(pb_api_env_t *b, pb_http_req_t *req, const char *id) {
     const pb_port_t *port = find_port(b, req, id);
     if (port) pb_api_reply_json(req, 200, port_json(b, port));
 }
 
-static void h_port_schemas(pb_broker_t *b, pb_http_req_t *req, const char *id) {
+static void h_port_schemas(pb_api_env_t *b, pb_http_req_t *req, const char *id) {
     const pb_port_t *port = find_port(b, req, id);
     if (port) port_schemas_post(b, req, port);
 }
 
-static void h_port_impact(pb_broker_t *b, pb_http_req_t *req, const char *id) {
+static void h_port_impact(pb_api_env_t *b, pb_http_req_t *req, const char *id) {
     const pb_port_t *port = find_port(b, req, id);
     if (port) port_impact(b, req, port);
 }
 
-static void h_port_publish(pb_broker_t *b, pb_http_req_t *req, const char *id) {
+static void h_port_publish(pb_api_env_t *b, pb_http_req_t *req, const char *id) {
     const pb_port_t *port = find_port(b, req, id);
-    if (port) pb_publish_handle(b, req, port);
+    if (port) pb_publish_handle(&b->publish, req, port);
 }
 
-static void h_port_sample(pb_broker_t *b, pb_http_req_t *req, const char *id) {
+static void h_port_sample(pb_api_env_t *b, pb_http_req_t *req, const char *id) {
     const pb_port_t *port = find_port(b, req, id);
     if (port) pb_sample_handle(b->sample, req, port);
 }
 
-static void h_port_stream(pb_broker_t *b, pb_http_req_t *req, const char *id) {
+static void h_port_stream(pb_api_env_t *b, pb_http_req_t *req, const char *id) {
     const pb_port_t *port = find_port(b, req, id);
     if (port) pb_sub_handle_records(b->sub, req, port);
 }
 
-static void h_port_cursors(pb_broker_t *b, pb_http_req_t *req, const char *id) {
+static void h_port_cursors(pb_api_env_t *b, pb_http_req_t *req, const char *id) {
     const pb_port_t *port = find_port(b, req, id);
     if (port) pb_sub_handle_cursors(b->sub, req, port);
 }
@@ -699,7 +706,7 @@ static const char *sr_param(void *arg, const char *name) { return pb_http_query(
 
 /* Returns 0 when the path is not a Schema Registry path. sr.c parses the raw path itself (a subject
  * may hold an encoded '/'); the route table only says which paths and methods exist. */
-static int try_sr(pb_broker_t *b, pb_http_req_t *req) {
+static int try_sr(pb_api_env_t *b, pb_http_req_t *req) {
     char reqid[PB_ID_UUID_LEN + 1];
     size_t len = 0;
     const char *body = pb_http_body(req, &len);
@@ -713,7 +720,7 @@ static int try_sr(pb_broker_t *b, pb_http_req_t *req) {
                          body, len, reqid, &w->rep)) {
     case PB_SR_NOT_MINE: free(w); return 0;
     case PB_SR_REPLY:
-        pb_exporter_sr_reply(b, pb_http_method_name(req), pb_http_raw_path(req), &w->rep);
+        pb_exporter_sr_reply(b->exporter, pb_http_method_name(req), pb_http_raw_path(req), &w->rep);
         send_sr(req, &w->rep);
         free(w);
         return 1;
@@ -727,14 +734,34 @@ static int try_sr(pb_broker_t *b, pb_http_req_t *req) {
 
 /* ---- routing -------------------------------------------------------------------------------- */
 
-typedef void (*handler_fn)(pb_broker_t *b, pb_http_req_t *req, const char *arg);
+typedef void (*handler_fn)(pb_api_env_t *b, pb_http_req_t *req, const char *arg);
 
-static void h_sr(pb_broker_t *b, pb_http_req_t *req, const char *arg) {
+static void h_sr(pb_api_env_t *b, pb_http_req_t *req, const char *arg) {
     (void)arg;
     if (!try_sr(b, req))
         pb_api_reply_error(req, 404, 404, "no route %s %s", pb_http_method_name(req),
                            pb_http_path(req));
 }
+
+/* GET /metrics, with the broker's pb_exporter_t. */
+static void h_metrics(pb_api_env_t *b, pb_http_req_t *req, const char *arg) {
+    pb_exporter_handle(b->exporter, req, arg);
+}
+
+/* The ops module's routes, with the broker's pb_ops_t. */
+#define OPS_ROUTE(name)                                                                            \
+    static void h_ops_##name(pb_api_env_t *b, pb_http_req_t *req, const char *arg) {               \
+        pb_ops_h_##name(b->ops, req, arg);                                                         \
+    }
+OPS_ROUTE(status)
+OPS_ROUTE(lineage)
+OPS_ROUTE(root)
+OPS_ROUTE(openapi)
+OPS_ROUTE(dashboard)
+OPS_ROUTE(dashboard_js)
+OPS_ROUTE(dashboard_css)
+OPS_ROUTE(dashboard_svg)
+#undef OPS_ROUTE
 
 #define M(x) (1u << PB_HTTP_##x)
 #define GET_ (M(GET) | M(HEAD))
@@ -755,7 +782,7 @@ static const struct route {
     {{GET_, "/healthz", PB_API_OPEN, 0, 0, "liveness"}, h_healthz},
     {{GET_, "/readyz", PB_API_OPEN, 0, 0, "readiness: registry replayed and Kafka reachable"},
      h_readyz},
-    {{GET_, "/metrics", PB_API_METRICS, 0, 0, "Prometheus metrics"}, pb_exporter_handle},
+    {{GET_, "/metrics", PB_API_METRICS, 0, 0, "Prometheus metrics"}, h_metrics},
     {{GET_, "/v1/products", PB_API_READ, 0, RP, "list data products"}, h_products},
     {{GET_, "/v1/products/{product}", PB_API_READ, 0, RP, "a product and its descriptor"},
      h_product},
@@ -791,15 +818,15 @@ static const struct route {
     {{GET_, "/v1/subscriptions/{id}", PB_API_READ, 0, RP, "a binding"}, h_subscription},
     {{M(DELETE), "/v1/subscriptions/{id}", PB_API_SUBSCRIPTION, 0, RP, "remove a binding"},
      h_subscription},
-    {{GET_, "/v1/status", PB_API_READ, 0, 0, "the dashboard's JSON"}, pb_ops_h_status},
-    {{GET_, "/v1/lineage", PB_API_READ, 0, 0, "the product and port graph"}, pb_ops_h_lineage},
-    {{GET_, "/", PB_API_OPEN, 0, 0, "redirect to /dashboard"}, pb_ops_h_root},
+    {{GET_, "/v1/status", PB_API_READ, 0, 0, "the dashboard's JSON"}, h_ops_status},
+    {{GET_, "/v1/lineage", PB_API_READ, 0, 0, "the product and port graph"}, h_ops_lineage},
+    {{GET_, "/", PB_API_OPEN, 0, 0, "redirect to /dashboard"}, h_ops_root},
     {{GET_, "/v1/openapi.json", PB_API_READ, 0, 0, "this API's OpenAPI 3.1 document"},
-     pb_ops_h_openapi},
-    {{GET_, "/dashboard", PB_API_READ, 0, 0, "the ops console"}, pb_ops_h_dashboard},
-    {{GET_, "/dashboard.js", PB_API_READ, 0, 0, "the console's script"}, pb_ops_h_dashboard_js},
-    {{GET_, "/dashboard.css", PB_API_READ, 0, 0, "the console's style"}, pb_ops_h_dashboard_css},
-    {{GET_, "/dashboard.svg", PB_API_READ, 0, 0, "the console's icon"}, pb_ops_h_dashboard_svg},
+     h_ops_openapi},
+    {{GET_, "/dashboard", PB_API_READ, 0, 0, "the ops console"}, h_ops_dashboard},
+    {{GET_, "/dashboard.js", PB_API_READ, 0, 0, "the console's script"}, h_ops_dashboard_js},
+    {{GET_, "/dashboard.css", PB_API_READ, 0, 0, "the console's style"}, h_ops_dashboard_css},
+    {{GET_, "/dashboard.svg", PB_API_READ, 0, 0, "the console's icon"}, h_ops_dashboard_svg},
     /* Schema Registry–compatible API (DESIGN §5). */
     {{M(GET), "/subjects", PB_API_READ, 0, SR, "list subjects"}, h_sr},
     {{M(POST), "/subjects/{subject}", PB_API_READ, J, SR, "look a schema up in a subject"}, h_sr},
@@ -1003,7 +1030,7 @@ static int media_check(pb_http_req_t *req, const pb_api_route_t *r) {
 }
 
 void pb_api_handle(pb_http_req_t *req, void *arg) {
-    pb_broker_t *b = arg;
+    pb_api_env_t *b = arg;
     const char *path = pb_http_path(req);
     unsigned m = 1u << pb_http_method(req);
     unsigned allowed = 0;
@@ -1015,9 +1042,10 @@ void pb_api_handle(pb_http_req_t *req, void *arg) {
         if (!pb_api_route_match(&rt->r, p, b->cfg->mesh_namespace, param, sizeof param)) continue;
         if (rt->r.methods & m) {
             /* Before the access check, which reads owners from the same state. */
-            if ((rt->r.flags & PB_API_REPLAYED) && pb_broker_reply_if_loading(b, req)) return;
-            if (pb_access_check(b, req, &rt->r, param)) return; /* 401, 403 or 429 sent */
-            if (media_check(req, &rt->r)) return;               /* 415 sent */
+            if ((rt->r.flags & PB_API_REPLAYED) && b->reply_if_loading(b->owner, req)) return;
+            if (pb_access_check(b->access, reg(b), req, &rt->r, param))
+                return;                           /* 401, 403 or 429 sent */
+            if (media_check(req, &rt->r)) return; /* 415 sent */
             rt->fn(b, req, param);
             return;
         }
@@ -1032,7 +1060,7 @@ void pb_api_handle(pb_http_req_t *req, void *arg) {
         static const pb_api_route_t other_write = {0, "(no route)", PB_API_ADMIN,
                                                    0, PB_API_SR,    "write"};
         int read = m & ((1u << PB_HTTP_GET) | (1u << PB_HTTP_HEAD) | (1u << PB_HTTP_OPTIONS));
-        if (pb_access_check(b, req, read ? &other_read : &other_write, "")) return;
+        if (pb_access_check(b->access, reg(b), req, read ? &other_read : &other_write, "")) return;
         if (try_sr(b, req)) return;
         pb_api_reply_error(req, 404, 404, "no route %s %s", pb_http_method_name(req), path);
         return;

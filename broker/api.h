@@ -3,7 +3,8 @@
  *
  * Owns: mapping method + path to a handler, request validation, JSON bodies in and out, and the
  * error body `{"error_code": N, "message": "..."}`.
- * Must not: include libevent (http.c does) or librdkafka (kafka.c does).
+ * Must not: include libevent (http.c does) or librdkafka (kafka.c does), or reach into the broker:
+ * pb_api_env_t is what the handlers read.
  */
 #ifndef PB_API_H
 #define PB_API_H
@@ -11,7 +12,19 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "config.h"
+#include "descriptor.h"
+#include "err.h"
 #include "http.h"
+#include "kafka.h"
+#include "publish.h"
+#include "store.h"
+
+struct pb_access;
+struct pb_exporter;
+struct pb_ops;
+struct pb_sample;
+struct pb_sub;
 
 /* Who may call a route (DESIGN.md §9). The table states the rule for every route; the auth module
  * decides it for a caller. */
@@ -66,7 +79,49 @@ int pb_api_route_match(const pb_api_route_t *r, const char *path, const char *ns
 /* Format a method bit set as "GET, HEAD, ..." into out. Returns 0, or -1 if out is too small. */
 int pb_api_methods_format(unsigned methods, char *out, size_t size);
 
-/* The pb_http_handler_t of the broker: arg is the pb_broker_t. Loop thread. */
+/* Look a port up by URN in ctx; a product's topics created off the loop, then cb on the loop
+ * (cancelled = 1 at shutdown: cb only frees arg). */
+typedef const pb_port_t *(*pb_api_port_lookup_t)(const void *ctx, const char *urn);
+typedef void (*pb_api_topics_cb_t)(void *arg, int rc, const pb_err_t *err, int cancelled);
+
+/* What the handlers read, given by the owner (broker.c) once the registry and the modules exist:
+ * every pointer borrowed. The env itself stays where it is while requests are in flight (a PUT
+ * waiting for its topics and a publish waiting for Kafka keep a pointer to it). The callbacks ask
+ * the owner about its own state, with owner as their first argument. */
+typedef struct pb_api_env {
+    const pb_config_t *cfg;       /* mesh.namespace, topic.partitions */
+    pb_kafka_t *kafka;            /* /readyz: reachability, embedded or not */
+    pb_store_t *store;            /* the registry read, and written through (read back) */
+    struct pb_access *access;     /* the gate before every handler; NULL: none */
+    struct pb_exporter *exporter; /* GET /metrics; Schema Registry compatibility checks counted */
+    struct pb_ops *ops;           /* /v1/status, /v1/lineage, the console */
+    struct pb_sub *sub;           /* streams, cursors, binding stats */
+    struct pb_sample *sample;     /* a port's sample records */
+    pb_publish_env_t publish;     /* POST .../records (publish.h) */
+    void *owner;
+    /* Readiness as /readyz answers it: 1, else 0 and *reason. */
+    int (*ready)(void *owner, const char **reason);
+    /* What only a restart fixes (a shared Kafka client failed for good: its sentence), else NULL
+     * (for /healthz). */
+    const char *(*failure)(void *owner);
+    /* The number of descriptors loaded from products.dir (for /readyz). */
+    size_t (*n_products)(void *owner);
+    /* For PB_API_REPLAYED routes: 1 after replying 503 + Retry-After while the registry is being
+     * replayed, else 0 (broker.h's pb_broker_reply_if_loading). */
+    int (*reply_if_loading)(void *owner, pb_http_req_t *req);
+    /* Product p's topics created as a job within the limits (broker.h's
+     * pb_broker_ensure_topics_async: same returns, same cb contract). */
+    int (*ensure_topics)(void *owner, const pb_product_t *p, pb_api_port_lookup_t lookup,
+                         const void *ctx, int timeout_ms, pb_api_topics_cb_t cb, void *arg,
+                         pb_err_t *err);
+} pb_api_env_t;
+
+/* GET /healthz's answer: 200 {"status":"ok"}, or, when failure is not NULL (only a restart
+ * helps), 503 {"status":"failed","reason":failure} so a supervisor's liveness check restarts the
+ * process. Frees req. Loop thread. */
+void pb_api_reply_health(pb_http_req_t *req, const char *failure);
+
+/* The pb_http_handler_t of the API: arg is the pb_api_env_t (borrowed). Loop thread. */
 void pb_api_handle(pb_http_req_t *req, void *arg);
 
 /* Reply with a JSON document (steals the reference to body; NULL or unprintable: 500 with error

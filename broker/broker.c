@@ -210,7 +210,7 @@ static void sync_tick(void *arg) {
  * runs with the registry's new state here (routers with bindings, ...). */
 static void on_applied(void *ctx, const pb_registry_result_t *res) {
     pb_broker_t *b = ctx;
-    pb_exporter_applied(b, res);
+    pb_exporter_applied(b->exporter, res);
     /* Routers: on every record once replayed (the registry's borrowed pointers move). */
     if (b->routers && b->store && pb_store_caught_up(b->store))
         pb_routers_reconcile(b->routers, pb_store_registry(b->store));
@@ -420,12 +420,46 @@ int pb_broker_reload(pb_broker_t *b, pb_err_t *err) {
     return 0;
 }
 
+/* ---- what the modules ask of the broker (their env callbacks; owner is the pb_broker_t) ---- */
+
+/* The registry is replayed and products.dir's descriptors are stored in it. */
+static int registry_loaded(void *owner) {
+    const pb_broker_t *b = owner;
+    return pb_store_caught_up(b->store) && !b->sync_needed && !b->sync_inflight;
+}
+
+static int ready_cb(void *owner, const char **reason) { return pb_broker_ready(owner, reason); }
+
+static size_t n_products_cb(void *owner) {
+    return ((const pb_broker_t *)owner)->products->n_products;
+}
+
+static int reply_if_loading_cb(void *owner, pb_http_req_t *req) {
+    return pb_broker_reply_if_loading(owner, req);
+}
+
+static int ensure_topics_cb(void *owner, const pb_product_t *p, pb_api_port_lookup_t lookup,
+                            const void *ctx, int timeout_ms, pb_api_topics_cb_t cb, void *arg,
+                            pb_err_t *err) {
+    return pb_broker_ensure_topics_async(owner, p, lookup, ctx, timeout_ms, cb, arg, err);
+}
+
+/* Has a shared Kafka client failed for good (only a restart helps)? Its sentence, else NULL. */
+static const char *kafka_failure(const pb_broker_t *b) {
+    static char both[1600]; /* loop thread only */
+    const char *f = pb_kafka_failure(b->kafka), *r = pb_routers_failure(b->routers);
+    if (!f || !r) return f ? f : r;
+    snprintf(both, sizeof both, "%s; %s", f, r);
+    return both;
+}
+
+static const char *failure_cb(void *owner) { return kafka_failure(owner); }
+
 /* The Kafka side of start-up, once the start-up job (every topic the registry, products.dir and
  * lineage need, and the registry log's watermarks) is done: the registry follower and everything
  * that reads the registry (metrics exporter, ops, subscriptions, routers). Loop thread; does not
  * wait on Kafka. */
 static int kafka_phase(pb_broker_t *b, int64_t log_low, int64_t log_high, pb_err_t *err) {
-    int rc;
     const pb_config_t *cfg = b->cfg;
     b->store = pb_store_new(b->kafka, b->loop, cfg->registry_topic, log_low, log_high,
                             cfg->publish_timeout_ms, on_applied, b, err);
@@ -433,11 +467,7 @@ static int kafka_phase(pb_broker_t *b, int64_t log_low, int64_t log_high, pb_err
     b->sync_needed = 1;
     b->sync_timer = pb_loop_timer_new(b->loop, 100, 1, sync_tick, b);
     if (!b->sync_timer) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
-    if ((rc = pb_exporter_start(b, err))) return rc;
-    if (!(b->ops = pb_ops_new(b, err))) return err->code;
-    if (!(b->sub = pb_sub_new(b, err))) return err->code;
-    if (!(b->sample = pb_sample_new(b, err))) return err->code;
-    pb_sub_reconcile(b->sub);
+    /* The routers first: ops and sub are given them (they start nothing before a reconcile). */
     pb_router_env_t renv = {
         .kafka = b->kafka,
         .loop = b->loop,
@@ -448,6 +478,64 @@ static int kafka_phase(pb_broker_t *b, int64_t log_low, int64_t log_high, pb_err
         .revoke_wait_ms = (int)cfg->router_revoke_wait_ms,
     };
     if (!(b->routers = pb_routers_new(&renv, err))) return err->code;
+    pb_exporter_env_t xenv = {
+        .cfg = cfg,
+        .loop = b->loop,
+        .store = b->store,
+        .metrics = b->metrics,
+        .kafka = b->kafka,
+        .dedupe = b->dedupe,
+    };
+    if (!(b->exporter = pb_exporter_new(&xenv, err))) return err->code;
+    pb_ops_env_t oenv = {
+        .cfg = cfg,
+        .loop = b->loop,
+        .kafka = b->kafka,
+        .store = b->store,
+        .metrics = b->metrics,
+        .routers = b->routers,
+        .started_wall_ms = b->started_wall_ms,
+        .owner = b,
+        .registry_loaded = registry_loaded,
+        .ready = ready_cb,
+    };
+    if (!(b->ops = pb_ops_new(&oenv, err))) return err->code;
+    pb_sub_env_t senv = {
+        .cfg = cfg,
+        .loop = b->loop,
+        .jobs = b->jobs,
+        .kafka = b->kafka,
+        .store = b->store,
+        .metrics = b->metrics,
+        .routers = b->routers,
+    };
+    if (!(b->sub = pb_sub_new(&senv, err))) return err->code;
+    pb_sample_env_t penv = {.cfg = cfg, .jobs = b->jobs, .kafka = b->kafka, .store = b->store};
+    if (!(b->sample = pb_sample_new(&penv, err))) return err->code;
+    b->api = (pb_api_env_t){
+        .cfg = cfg,
+        .kafka = b->kafka,
+        .store = b->store,
+        .access = b->access,
+        .exporter = b->exporter,
+        .ops = b->ops,
+        .sub = b->sub,
+        .sample = b->sample,
+        .publish = {.cfg = cfg,
+                    .kafka = b->kafka,
+                    .store = b->store,
+                    .metrics = b->metrics,
+                    .dedupe = b->dedupe,
+                    .access = b->access,
+                    .registry_url = b->registry_url},
+        .owner = b,
+        .ready = ready_cb,
+        .failure = failure_cb,
+        .n_products = n_products_cb,
+        .reply_if_loading = reply_if_loading_cb,
+        .ensure_topics = ensure_topics_cb,
+    };
+    pb_sub_reconcile(b->sub);
     b->kafka_started = 1;
     return 0;
 }
@@ -555,7 +643,7 @@ static void broker_handle(pb_http_req_t *req, void *arg) {
     const char *failure = pb_kafka_failure(b->kafka);
     if (!b->kafka_started) {
         if (!strcmp(path, "/healthz") || !strcmp(path, "/healthz/")) {
-            pb_broker_reply_health(b, req);
+            pb_api_reply_health(req, kafka_failure(b));
             return;
         }
         if (!strcmp(path, "/readyz") || !strcmp(path, "/readyz/")) {
@@ -592,7 +680,7 @@ static void broker_handle(pb_http_req_t *req, void *arg) {
                            pb_kafka_bootstrap(b->kafka));
         return;
     }
-    pb_api_handle(req, arg);
+    pb_api_handle(req, &b->api);
 }
 
 /* Write text to path through path.tmp and a rename, so a reader never sees half of it. `what`
@@ -834,23 +922,6 @@ fail:
 
 int pb_broker_run(pb_broker_t *b) { return pb_loop_run(b->loop); }
 
-/* Has a shared Kafka client failed for good (only a restart helps)? Its sentence, else NULL. */
-static const char *kafka_failure(const pb_broker_t *b) {
-    static char both[1600]; /* loop thread only */
-    const char *f = pb_kafka_failure(b->kafka), *r = pb_routers_failure(b->routers);
-    if (!f || !r) return f ? f : r;
-    snprintf(both, sizeof both, "%s; %s", f, r);
-    return both;
-}
-
-void pb_broker_reply_health(pb_broker_t *b, pb_http_req_t *req) {
-    const char *failure = kafka_failure(b);
-    if (failure)
-        pb_api_reply_json(req, 503, json_pack("{s:s,s:s}", "status", "failed", "reason", failure));
-    else
-        pb_api_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
-}
-
 int pb_broker_ready(const pb_broker_t *b, const char **reason) {
     const char *failure = kafka_failure(b);
     if (failure) {
@@ -902,7 +973,7 @@ int pb_broker_destroy(pb_broker_t *b) {
     pb_loop_timer_destroy(b->stop_timer);
     pb_loop_timer_destroy(b->sync_timer);
     pb_loop_timer_destroy(b->kafka_timer);
-    pb_loop_timer_destroy(b->metrics_timer);
+    pb_exporter_destroy(b->exporter);
     pb_loop_timer_destroy(b->dedupe_timer);
     pb_store_destroy(b->store);
     if (b->kafka) {

@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "api.h"
 #include "config.h"
 #include "descriptor.h"
 #include "err.h"
@@ -46,11 +47,11 @@ typedef struct pb_broker {
     int64_t started_wall_ms;
     int64_t reloads;
 
-    pb_loop_timer_t *metrics_timer; /* exporter.c: port freshness, every second */
-    pb_loop_timer_t *kafka_timer;   /* start-up's Kafka side, retried while Kafka is out of reach */
-    int kafka_started;              /* store, ops, sub and routers exist (Kafka answered once) */
-    int kafka_starting;             /* the start-up job (topics, registry log watermarks) runs */
-    char kafka_start_error[256];    /* why the last start-up job failed ("" none) */
+    struct pb_exporter *exporter; /* GET /metrics, port freshness every second (exporter.h) */
+    pb_loop_timer_t *kafka_timer; /* start-up's Kafka side, retried while Kafka is out of reach */
+    int kafka_started;            /* store, ops, sub and routers exist (Kafka answered once) */
+    int kafka_starting;           /* the start-up job (topics, registry log watermarks) runs */
+    char kafka_start_error[256];  /* why the last start-up job failed ("" none) */
     int registry_loaded; /* replayed with products.dir stored, once: registry routes are served */
     struct pb_ops *ops;  /* /v1/status rings, OpenLineage events, ops pages (ops.h) */
     struct pb_access *access;     /* authentication, authorization, limits, audit (access.h) */
@@ -59,6 +60,7 @@ typedef struct pb_broker {
     pb_loop_timer_t *probe_timer; /* submits the reachability probe every second */
     int reload_inflight;          /* a SIGHUP reload's topic jobs are running */
     struct pb_notify *notify;     /* systemd's NOTIFY_SOCKET, or NULL (notify.h) */
+    pb_api_env_t api;             /* what the API's handlers read, set once Kafka answered */
     int reload_notify;            /* a reload applied: READY=1 once its descriptors are stored */
 } pb_broker_t;
 
@@ -115,11 +117,6 @@ int pb_broker_ensure_topics_async(pb_broker_t *b, const pb_product_t *p,
  * and products.dir stored, reply 503 + Retry-After naming the replay's progress and return 1 (the
  * request is answered); once it is, return 0 ever after. Loop thread. */
 int pb_broker_reply_if_loading(pb_broker_t *b, pb_http_req_t *req);
-
-/* GET /healthz: 200 {"status":"ok"} while the process works; 503 {"status":"failed","reason"}
- * once only a restart helps (the shared Kafka client failed for good: pb_kafka_failure), so a
- * supervisor's liveness check restarts it. */
-void pb_broker_reply_health(pb_broker_t *b, pb_http_req_t *req);
 
 /* Is the broker ready (descriptors loaded, Kafka answered since start-up, registry replayed,
  * Kafka reachable)? reason gets the first failing check. */

@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "config.h"
 #include "httpc.h"
+#include "jsontext.h"
 
 extern char **environ;
 
@@ -64,10 +65,11 @@ static int call(const imp_t *m, const side_t *s, const char *method, const char 
     return r.status;
 }
 
-/* "/prefix/{segment}/suffix" with segment percent-encoded, into a new string (NULL: no memory). */
+/* "/prefix/{segment}/suffix" with segment percent-encoded as one path segment (a subject's '/'
+ * too: "a/b" is a%2Fb), into a new string (NULL: no memory). */
 static char *path3(const char *prefix, const char *segment, const char *suffix) {
     pb_buf_t b = {0};
-    if (pb_buf_puts(&b, prefix) || pb_httpc_segment(&b, segment) ||
+    if (pb_buf_puts(&b, prefix) || pb_jsontext_pct_encode(&b, segment, strlen(segment), 0) ||
         pb_buf_puts(&b, suffix ? suffix : "") || pb_buf_putc(&b, 0)) {
         pb_buf_free(&b);
         return NULL;

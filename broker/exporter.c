@@ -1,6 +1,6 @@
 /*
  * exporter — GET /metrics, the freshness timer and schema-check counting (see exporter.h).
- * Must not: format metrics itself.
+ * Must not: format metrics itself, or include broker.h (pb_exporter_env_t is all it reads).
  */
 #include "exporter.h"
 
@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "api.h"
-#include "broker.h"
 #include "buf.h"
 #include "dedupe.h"
 #include "jsontext.h"
@@ -17,40 +16,62 @@
 #include "metrics.h"
 #include "store.h"
 
-static const pb_product_t *const *declared(const pb_broker_t *b, size_t *n) {
+struct pb_exporter {
+    pb_exporter_env_t env;
+    pb_loop_timer_t *timer; /* port freshness, every second; NULL when metrics are off */
+};
+
+static const pb_product_t *const *declared(const pb_exporter_env_t *b, size_t *n) {
     return pb_registry_products(pb_store_registry(b->store), n);
 }
 
 static void tick(void *arg) {
-    pb_broker_t *b = arg;
+    const pb_exporter_env_t *b = arg;
     size_t n = 0;
     const pb_product_t *const *ps = declared(b, &n);
     pb_metrics_tick(b->metrics, ps, n, (double)pb_loop_wall_ms() / 1000.0);
 }
 
-int pb_exporter_start(pb_broker_t *b, pb_err_t *err) {
+pb_exporter_t *pb_exporter_new(const pb_exporter_env_t *env, pb_err_t *err) {
+    pb_exporter_t *x = calloc(1, sizeof *x);
+    if (!x) goto oom;
+    x->env = *env;
+    const pb_exporter_env_t *b = &x->env;
     pb_metrics_set_enabled(b->metrics, strcmp(b->cfg->metrics_enabled, "false") != 0);
     if (!pb_metrics_enabled(b->metrics)) {
         pb_log(INFO, "metrics", "metrics.enabled = false: nothing is counted, /metrics is 404");
-        return 0;
+        return x;
     }
-    b->metrics_timer = pb_loop_timer_new(b->loop, 1000, 1, tick, b);
-    if (!b->metrics_timer) return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
-    return 0;
+    x->timer = pb_loop_timer_new(b->loop, 1000, 1, tick, &x->env);
+    if (!x->timer) goto oom;
+    return x;
+oom:
+    pb_exporter_destroy(x);
+    pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+    return NULL;
 }
 
-void pb_exporter_applied(pb_broker_t *b, const pb_registry_result_t *res) {
+void pb_exporter_destroy(pb_exporter_t *x) {
+    if (!x) return;
+    pb_loop_timer_destroy(x->timer);
+    free(x);
+}
+
+void pb_exporter_applied(pb_exporter_t *x, const pb_registry_result_t *res) {
+    if (!x) return;
+    const pb_exporter_env_t *b = &x->env;
     if (!pb_metrics_enabled(b->metrics)) return;
     if (pb_store_caught_up(b->store))
         for (int c = 0; c < 2; c++)
             for (int l = 0; l < PB_COMPAT__LEVEL_COUNT; l++)
                 for (int k = 0; k < res->checks[c][l]; k++)
                     pb_metrics_schema_check(b->metrics, c, pb_compat_level_name(l));
-    if (res->changed && (res->op == PB_REGISTRY_OP_PRODUCT_PUT)) tick(b);
+    if (res->changed && (res->op == PB_REGISTRY_OP_PRODUCT_PUT)) tick(&x->env);
 }
 
-void pb_exporter_handle(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
+void pb_exporter_handle(pb_exporter_t *x, pb_http_req_t *req, const char *rest) {
     (void)rest;
+    const pb_exporter_env_t *b = &x->env;
     if (!pb_metrics_enabled(b->metrics)) {
         pb_api_reply_error(req, 404, 404, "metrics are disabled (metrics.enabled = false)");
         return;
@@ -76,8 +97,9 @@ void pb_exporter_handle(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
     free(ks);
 }
 
-void pb_exporter_sr_reply(pb_broker_t *b, const char *method, const char *raw_path,
+void pb_exporter_sr_reply(pb_exporter_t *x, const char *method, const char *raw_path,
                           const pb_sr_reply_t *rep) {
+    const pb_exporter_env_t *b = &x->env;
     static const char prefix[] = "/compatibility/subjects/";
     if (!pb_metrics_enabled(b->metrics) || rep->status != 200 || strcmp(method, "POST") != 0 ||
         strncmp(raw_path, prefix, sizeof prefix - 1) != 0 || !rep->body)

@@ -3,38 +3,59 @@
  * that evaluates every port's freshness, and counting the compatibility checks (registry records
  * applied, and the Schema Registry compatibility endpoint).
  *
- * Owns: the timer (pb_broker_t.metrics_timer) and the metrics.enabled switch.
- * Must not: format metrics (metrics.c renders, purely) or keep state of its own beyond the timer.
+ * Owns: the freshness timer and the metrics.enabled switch.
+ * Must not: format metrics (metrics.c renders, purely), keep state of its own beyond the timer, or
+ * reach into the broker: what it reads comes through pb_exporter_env_t.
  * Loop thread only.
  */
 #ifndef PB_EXPORTER_H
 #define PB_EXPORTER_H
 
+#include "config.h"
+#include "dedupe.h"
 #include "err.h"
 #include "http.h"
+#include "kafka.h"
+#include "loop.h"
+#include "metrics.h"
 #include "registry.h"
 #include "sr.h"
+#include "store.h"
 
-struct pb_broker; /* broker.h: the exporter reads it, the broker does not depend on this header's
-                   * types (no include cycle) */
+typedef struct pb_exporter pb_exporter_t;
 
-/* Apply metrics.enabled and start the 1 s freshness timer on b->loop (b->metrics, b->loop and
- * b->store must exist). Returns 0 or PB_ERR_NOMEM. The timer dies in pb_broker_destroy. */
-int pb_exporter_start(struct pb_broker *b, pb_err_t *err);
+/* What the exporter reads, given by its owner (broker.c): every pointer borrowed, outliving the
+ * exporter. */
+typedef struct pb_exporter_env {
+    const pb_config_t *cfg; /* metrics.enabled */
+    pb_loop_t *loop;        /* the 1 s freshness timer */
+    pb_store_t *store;      /* the registry: declared ports, effective compatibility levels */
+    pb_metrics_t *metrics;  /* the series counted and rendered */
+    pb_kafka_t *kafka;      /* librdkafka's statistics for /metrics; NULL: zeros */
+    pb_dedupe_t *dedupe;    /* publish's remembered producer ids; NULL when switched off */
+} pb_exporter_env_t;
+
+/* Apply metrics.enabled and start the 1 s freshness timer with env (copied). Returns the exporter,
+ * or NULL with err set (PB_ERR_NOMEM). */
+pb_exporter_t *pb_exporter_new(const pb_exporter_env_t *env, pb_err_t *err);
+
+/* Stop the timer, free the exporter. NULL is a no-op. */
+void pb_exporter_destroy(pb_exporter_t *x);
 
 /* After a registry record was applied (broker.c's on_applied): give newly declared ports their
  * series at once and count the compatibility checks the record ran (only once the registry log
- * is replayed: a restart does not count the history's checks again). */
-void pb_exporter_applied(struct pb_broker *b, const pb_registry_result_t *res);
+ * is replayed: a restart does not count the history's checks again). x NULL: nothing (the
+ * registry applies records before the exporter exists only when start-up failed half-way). */
+void pb_exporter_applied(pb_exporter_t *x, const pb_registry_result_t *res);
 
 /* A Schema Registry reply about to be sent (api.c): a 200 answer of POST /compatibility/subjects/
  * {subject}/versions[/{v}] is one compatibility check, counted with its is_compatible and the
  * subject's effective level. Anything else is ignored. raw_path: the request path, not decoded. */
-void pb_exporter_sr_reply(struct pb_broker *b, const char *method, const char *raw_path,
+void pb_exporter_sr_reply(pb_exporter_t *x, const char *method, const char *raw_path,
                           const pb_sr_reply_t *rep);
 
 /* GET/HEAD /metrics: the Prometheus text exposition (format 0.0.4) of every declared port; 404
  * with a JSON error when metrics.enabled is false. rest is unused (route handler signature). */
-void pb_exporter_handle(struct pb_broker *b, pb_http_req_t *req, const char *rest);
+void pb_exporter_handle(pb_exporter_t *x, pb_http_req_t *req, const char *rest);
 
 #endif

@@ -3,7 +3,8 @@
  *
  * Owns: one TCP connection per request (getaddrinfo, a connect bounded by poll), the request
  * bytes, and parsing the status line, headers and body of the answer.
- * Must not: run inside the daemon, include libevent, or retry (the caller decides).
+ * Must not: run inside the daemon, include libevent, retry (the caller decides), or encode URL
+ * parts itself (jsontext.h's pb_jsontext_pct_encode does, for every caller).
  */
 #include "httpc.h"
 
@@ -70,15 +71,6 @@ int pb_httpc_url_parse(const char *url, pb_httpc_url_t *out, pb_err_t *err) {
         if (bl >= sizeof out->base)
             return pb_err_set(err, PB_ERR_INVALID, "URL '%s': path too long", url);
         memcpy(out->base, slash, bl);
-    }
-    return 0;
-}
-
-int pb_httpc_segment(pb_buf_t *b, const char *s) {
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        int keep = isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
-        if (keep ? pb_buf_putc(b, (char)c) : pb_buf_printf(b, "%%%02X", c)) return -1;
     }
     return 0;
 }

@@ -43,7 +43,4 @@ int pb_httpc_request(const pb_httpc_url_t *u, const char *method, const char *pa
                      const char *body, size_t body_len, int timeout_ms, size_t max_body,
                      pb_httpc_resp_t *out, pb_err_t *err);
 
-/* Append s percent-encoded as one path segment (unreserved characters kept) to b. 0 or -1. */
-int pb_httpc_segment(pb_buf_t *b, const char *s);
-
 #endif

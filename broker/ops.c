@@ -1,5 +1,6 @@
 /*
  * ops — sampling timer, OpenLineage emitter and the ops HTTP handlers (see ops.h).
+ * Must not: reach into the broker; what it reads comes through pb_ops_env_t (`b` below).
  */
 #include "ops.h"
 
@@ -10,7 +11,6 @@
 
 #include "api.h"
 #include "assets.h"
-#include "broker.h"
 #include "id.h"
 #include "lineage.h"
 #include "log.h"
@@ -32,7 +32,7 @@
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 struct pb_ops {
-    pb_broker_t *b;
+    pb_ops_env_t env; /* what it reads, all borrowed (ops.h) */
     pb_status_t *status;
     pb_loop_timer_t *tick;
     int64_t next_sample_ms, next_running_ms, next_trim_ms;
@@ -78,11 +78,11 @@ static void on_posted(void *arg, int status, const char *reason) {
         q_pop(o);
     } else if (++o->attempts >= POST_ATTEMPTS) {
         pb_log(ERROR, "lineage", "POST %s failed %d times (last: %s): event dropped",
-               o->b->cfg->lineage_url, o->attempts, reason);
+               o->env.cfg->lineage_url, o->attempts, reason);
         q_pop(o);
     } else {
         int64_t wait = (int64_t)POST_BACKOFF_MS << (o->attempts - 1);
-        pb_log(WARN, "lineage", "POST %s: %s; retry %d/%d in %lld ms", o->b->cfg->lineage_url,
+        pb_log(WARN, "lineage", "POST %s: %s; retry %d/%d in %lld ms", o->env.cfg->lineage_url,
                reason, o->attempts + 1, POST_ATTEMPTS, (long long)wait);
         o->retry_at_ms = pb_loop_now_ms() + wait;
     }
@@ -94,10 +94,10 @@ static void pump(pb_ops_t *o) {
     if (o->post || !o->q_len || pb_loop_now_ms() < o->retry_at_ms) return;
     const char *text = o->queue[o->q_head];
     pb_err_t err = {0};
-    o->post = pb_http_post(o->b->loop, o->b->cfg->lineage_url, "application/json", text,
+    o->post = pb_http_post(o->env.loop, o->env.cfg->lineage_url, "application/json", text,
                            strlen(text), POST_TIMEOUT_MS, on_posted, o, &err);
     if (!o->post) {
-        pb_log(ERROR, "lineage", "POST %s: %s: event dropped", o->b->cfg->lineage_url, err.msg);
+        pb_log(ERROR, "lineage", "POST %s: %s: event dropped", o->env.cfg->lineage_url, err.msg);
         q_pop(o);
     }
 }
@@ -106,7 +106,7 @@ static void enqueue(pb_ops_t *o, const char *text) {
     if (o->q_len == POST_QUEUE_MAX) {
         if (o->post) return; /* the head is in flight: drop the new one instead */
         pb_log(WARN, "lineage", "%d events wait for %s: dropping the oldest", POST_QUEUE_MAX,
-               o->b->cfg->lineage_url);
+               o->env.cfg->lineage_url);
         q_pop(o);
     }
     char *copy = strdup(text);
@@ -129,7 +129,7 @@ static void on_delivered(void *opaque, int code, const char *reason, int32_t par
 
 /* One RunEvent of a job to lineage.topic (key: the run id) and lineage.url. */
 static void emit(pb_ops_t *o, const json_t *body, const char *type, const char *run_id) {
-    pb_broker_t *b = o->b;
+    const pb_ops_env_t *b = &o->env;
     pb_lineage_ctx_t ctx = {pb_kafka_bootstrap(b->kafka), o->producer};
     json_t *ev = pb_lineage_run_event(&ctx, body, type, run_id, now_s());
     char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
@@ -165,7 +165,7 @@ static void emit_live(pb_ops_t *o, const json_t *e, const char *type) {
 /* Bring the live jobs in line with the registry: START for a new job, COMPLETE for a job that
  * went (a product deleted, a binding removed), RUNNING for every other one when running is set. */
 static void sync_jobs(pb_ops_t *o, int running) {
-    pb_broker_t *b = o->b;
+    const pb_ops_env_t *b = &o->env;
     const pb_registry_t *reg = pb_store_registry(b->store);
     pb_lineage_ctx_t ctx = {pb_kafka_bootstrap(b->kafka), o->producer};
     json_t *jobs = pb_lineage_jobs(&ctx, reg, b->metrics);
@@ -206,7 +206,7 @@ static void sync_jobs(pb_ops_t *o, int running) {
 
 /* No record in flight to Kafka: a trim then gives back what a burst freed, without taking
  * malloc's arena locks from librdkafka's threads in the middle of one. */
-static int quiet(const pb_broker_t *b) {
+static int quiet(const pb_ops_env_t *b) {
     pb_routers_stats_t rs = {0};
     if (b->routers) pb_routers_stats(b->routers, &rs);
     return rs.inflight == 0 && (!b->kafka || pb_kafka_outq_len(b->kafka) == 0);
@@ -214,15 +214,14 @@ static int quiet(const pb_broker_t *b) {
 
 static void tick(void *arg) {
     pb_ops_t *o = arg;
-    pb_broker_t *b = o->b;
+    const pb_ops_env_t *b = &o->env;
     int64_t now = pb_loop_now_ms();
     if (!o->stopped && now >= o->next_sample_ms) {
         if (pb_status_sample(o->status, pb_store_registry(b->store), b->metrics, now_s()))
             pb_log(ERROR, "status", "out of memory sampling the ports");
         o->next_sample_ms = now + b->cfg->status_sample_ms;
     }
-    if (!o->stopped && !o->started && pb_store_caught_up(b->store) && !b->sync_needed &&
-        !b->sync_inflight) {
+    if (!o->stopped && !o->started && b->registry_loaded(b->owner)) {
         o->started = 1;
         sync_jobs(o, 0);
         o->next_running_ms = now + b->cfg->lineage_interval_ms;
@@ -242,10 +241,11 @@ static void tick(void *arg) {
     pump(o);
 }
 
-pb_ops_t *pb_ops_new(pb_broker_t *b, pb_err_t *err) {
+pb_ops_t *pb_ops_new(const pb_ops_env_t *env, pb_err_t *err) {
+    const pb_ops_env_t *b = env; /* b: what the broker gave, as in the other functions */
     pb_ops_t *o = calloc(1, sizeof *o);
     if (!o) goto oom;
-    o->b = b;
+    o->env = *env;
     snprintf(o->producer, sizeof o->producer, "urn:portbroker:broker:%s", PB_VERSION);
     o->queue = calloc(POST_QUEUE_MAX, sizeof *o->queue);
     o->status = pb_status_new(b->cfg->status_sample_ms);
@@ -291,7 +291,7 @@ void pb_ops_destroy(pb_ops_t *o) {
     if (!o) return;
     if (o->q_len)
         pb_log(WARN, "lineage", "%zu OpenLineage events not delivered to %s", o->q_len,
-               o->b->cfg->lineage_url);
+               o->env.cfg->lineage_url);
     pb_http_post_cancel(o->post);
     pb_loop_timer_destroy(o->tick);
     for (size_t i = 0; o->queue && i < POST_QUEUE_MAX; i++)
@@ -318,13 +318,14 @@ static void reply_doc(pb_http_req_t *req, json_t *doc) {
     free(text);
 }
 
-void pb_ops_h_status(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
+void pb_ops_h_status(pb_ops_t *o, pb_http_req_t *req, const char *rest) {
     (void)rest;
-    json_t *doc = pb_status_json(b->ops->status, pb_store_registry(b->store), b->metrics, now_s());
+    const pb_ops_env_t *b = &o->env;
+    json_t *doc = pb_status_json(o->status, pb_store_registry(b->store), b->metrics, now_s());
     if (doc) {
         /* Instance and Kafka health: what /readyz knows, for the console's header. */
         const char *why = NULL;
-        int ready = pb_broker_ready(b, &why);
+        int ready = b->ready(b->owner, &why);
         json_object_set_new(
             doc, "health",
             json_pack("{s:s,s:b,s:s?,s:I,s:f,s:{s:b,s:b,s:s,s:i},s:{s:I,s:I}}", "version",
@@ -340,10 +341,10 @@ void pb_ops_h_status(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
     reply_doc(req, doc);
 }
 
-void pb_ops_h_lineage(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
+void pb_ops_h_lineage(pb_ops_t *o, pb_http_req_t *req, const char *rest) {
     (void)rest;
     const char *format = pb_http_query(req, "format");
-    json_t *graph = pb_lineage_graph(b->ops->status, pb_store_registry(b->store));
+    json_t *graph = pb_lineage_graph(o->status, pb_store_registry(o->env.store));
     if (!format || !strcmp(format, "json")) {
         reply_doc(req, graph);
         return;
@@ -376,40 +377,40 @@ static void asset(pb_http_req_t *req, const char *type, const unsigned char *dat
     pb_http_reply(req, 200, type, data, len);
 }
 
-void pb_ops_h_dashboard(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
-    (void)b;
+void pb_ops_h_dashboard(pb_ops_t *o, pb_http_req_t *req, const char *rest) {
+    (void)o;
     (void)rest;
     asset(req, "text/html; charset=utf-8", pb_asset_dashboard_html, pb_asset_dashboard_html_len);
 }
 
-void pb_ops_h_dashboard_js(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
-    (void)b;
+void pb_ops_h_dashboard_js(pb_ops_t *o, pb_http_req_t *req, const char *rest) {
+    (void)o;
     (void)rest;
     asset(req, "text/javascript; charset=utf-8", pb_asset_dashboard_js, pb_asset_dashboard_js_len);
 }
 
-void pb_ops_h_dashboard_css(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
-    (void)b;
+void pb_ops_h_dashboard_css(pb_ops_t *o, pb_http_req_t *req, const char *rest) {
+    (void)o;
     (void)rest;
     asset(req, "text/css; charset=utf-8", pb_asset_dashboard_css, pb_asset_dashboard_css_len);
 }
 
-void pb_ops_h_dashboard_svg(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
-    (void)b;
+void pb_ops_h_dashboard_svg(pb_ops_t *o, pb_http_req_t *req, const char *rest) {
+    (void)o;
     (void)rest;
     asset(req, "image/svg+xml", pb_asset_dashboard_svg, pb_asset_dashboard_svg_len);
 }
 
-void pb_ops_h_root(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
-    (void)b;
+void pb_ops_h_root(pb_ops_t *o, pb_http_req_t *req, const char *rest) {
+    (void)o;
     (void)rest;
     static const char body[] = "see /dashboard\n";
     pb_http_set_header(req, "Location", "/dashboard");
     pb_http_reply(req, 302, "text/plain; charset=utf-8", body, sizeof body - 1);
 }
 
-void pb_ops_h_openapi(pb_broker_t *b, pb_http_req_t *req, const char *rest) {
-    (void)b;
+void pb_ops_h_openapi(pb_ops_t *o, pb_http_req_t *req, const char *rest) {
+    (void)o;
     (void)rest;
     pb_http_set_header(req, "X-Content-Type-Options", "nosniff");
     pb_http_set_header(req, "Cache-Control", "no-cache");

@@ -10,15 +10,41 @@
 #ifndef PB_OPS_H
 #define PB_OPS_H
 
+#include <stdint.h>
+
+#include "config.h"
 #include "err.h"
 #include "http.h"
+#include "kafka.h"
+#include "loop.h"
+#include "metrics.h"
+#include "router.h"
+#include "store.h"
 
-struct pb_broker;
 typedef struct pb_ops pb_ops_t;
 
-/* Start sampling and lineage for broker b (borrowed; must outlive the result). Returns NULL with
+/* What ops needs, given by its owner (broker.c) at construction: every pointer borrowed and
+ * outliving the result. Not the whole broker: the callbacks answer the two questions about the
+ * broker's own state. */
+typedef struct pb_ops_env {
+    const pb_config_t *cfg;  /* lineage.topic, lineage.url, lineage.interval.ms,
+                              * status.sample.ms */
+    pb_loop_t *loop;         /* the sampling timer, lineage POSTs */
+    pb_kafka_t *kafka;       /* lineage.topic's producer; the bootstrap names the namespace */
+    pb_store_t *store;       /* the registry sampled and described */
+    pb_metrics_t *metrics;   /* the series sampled into the rings */
+    pb_routers_t *routers;   /* records in flight (a trim waits for none); NULL: none */
+    int64_t started_wall_ms; /* the instance's start, for /v1/status */
+    void *owner;             /* the callbacks' first argument */
+    /* The registry is replayed and products.dir stored: lineage STARTs may go out. */
+    int (*registry_loaded)(void *owner);
+    /* Readiness as /readyz says it (1 ready, else 0 and *reason); for /v1/status's health. */
+    int (*ready)(void *owner, const char **reason);
+} pb_ops_env_t;
+
+/* Start sampling and lineage with env (copied; what it points to is borrowed). Returns NULL with
  * err set (out of memory). */
-pb_ops_t *pb_ops_new(struct pb_broker *b, pb_err_t *err);
+pb_ops_t *pb_ops_new(const pb_ops_env_t *env, pb_err_t *err);
 
 /* Stop sampling and emit COMPLETE for every live OpenLineage job (once the registry was replayed).
  * HTTP posts still queued keep going: poll pb_ops_busy before leaving the loop. */
@@ -30,16 +56,16 @@ int pb_ops_busy(const pb_ops_t *o);
 /* Cancel posts in flight, free everything. NULL is a no-op. */
 void pb_ops_destroy(pb_ops_t *o);
 
-/* Route handlers (api.c's table). */
-void pb_ops_h_status(struct pb_broker *b, pb_http_req_t *req, const char *rest);
-void pb_ops_h_lineage(struct pb_broker *b, pb_http_req_t *req, const char *rest);
-void pb_ops_h_dashboard(struct pb_broker *b, pb_http_req_t *req, const char *rest);
-void pb_ops_h_dashboard_js(struct pb_broker *b, pb_http_req_t *req, const char *rest);
-void pb_ops_h_dashboard_css(struct pb_broker *b, pb_http_req_t *req, const char *rest);
-void pb_ops_h_dashboard_svg(struct pb_broker *b, pb_http_req_t *req, const char *rest);
+/* Route handlers (api.c's table calls them with the broker's pb_ops_t). */
+void pb_ops_h_status(pb_ops_t *o, pb_http_req_t *req, const char *rest);
+void pb_ops_h_lineage(pb_ops_t *o, pb_http_req_t *req, const char *rest);
+void pb_ops_h_dashboard(pb_ops_t *o, pb_http_req_t *req, const char *rest);
+void pb_ops_h_dashboard_js(pb_ops_t *o, pb_http_req_t *req, const char *rest);
+void pb_ops_h_dashboard_css(pb_ops_t *o, pb_http_req_t *req, const char *rest);
+void pb_ops_h_dashboard_svg(pb_ops_t *o, pb_http_req_t *req, const char *rest);
 /* GET / : 302 to /dashboard (a browser pointed at the broker lands on the console). */
-void pb_ops_h_root(struct pb_broker *b, pb_http_req_t *req, const char *rest);
+void pb_ops_h_root(pb_ops_t *o, pb_http_req_t *req, const char *rest);
 /* GET /v1/openapi.json : docs/openapi.json as embedded at build time. */
-void pb_ops_h_openapi(struct pb_broker *b, pb_http_req_t *req, const char *rest);
+void pb_ops_h_openapi(pb_ops_t *o, pb_http_req_t *req, const char *rest);
 
 #endif

@@ -3,8 +3,9 @@
  * preparation against the port's schema, headers, produce, and the reply once every delivery
  * report is in. The pure parts come first; the handler, the only code that touches the broker,
  * comes last.
- * Must not: call librdkafka (kafka.c does), reply before Kafka has acknowledged every record, or
- * free a request context while a delivery report may still arrive.
+ * Must not: call librdkafka (kafka.c does), reply before Kafka has acknowledged every record,
+ * free a request context while a delivery report may still arrive, or reach into the broker
+ * (pb_publish_env_t is what it reads).
  */
 #include "publish.h"
 
@@ -20,7 +21,6 @@
 #include <zstd.h>
 
 #include "access.h"
-#include "broker.h"
 #include "codec.h"
 #include "dedupe.h"
 #include "gzip.h"
@@ -684,7 +684,7 @@ typedef struct slot {
 } slot_t;
 
 typedef struct pub {
-    pb_broker_t *b;
+    const pb_publish_env_t *b; /* borrowed; outlives every delivery report */
     pb_http_req_t *req;
     pb_metrics_port_t *mp;
     size_t n, pending, failed, unavailable;
@@ -958,7 +958,7 @@ static int event_time_micros(const pb_schema_t *s, const char *field) {
     return 0;
 }
 
-void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port) {
+void pb_publish_handle(const pb_publish_env_t *b, pb_http_req_t *req, const pb_port_t *port) {
     const pb_config_t *cfg = b->cfg;
     pb_err_t err = {0};
     pb_buf_t plain = {0}, values = {0};
@@ -1062,7 +1062,7 @@ void pb_publish_handle(pb_broker_t *b, pb_http_req_t *req, const pb_port_t *port
 
     /* The principal's records/s limit (limit.publish.records.per.s): 429 before anything goes out.
      */
-    if (pb_access_charge_records(b, req, (int64_t)n)) goto done;
+    if (pb_access_charge_records(b->access, req, (int64_t)n)) goto done;
 
     /* Request-wide header values. */
     char recorded[PB_TIMEFMT_LEN + 1], dataschema[512], contract[600], span[64];

@@ -22,18 +22,35 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "config.h"
+#include "dedupe.h"
 #include "err.h"
 #include "jsontok.h"
 #include "kafka.h"
+#include "metrics.h"
 #include "schema.h"
+#include "store.h"
 
-struct pb_broker;
+struct pb_access;
 struct pb_http_req;
 struct pb_port;
 
-/* Answer a POST /v1/ports/{port}/records for port (any kind: an input port gets 404). Replies now
- * (4xx/5xx) or once every record is acknowledged. Loop thread. */
-void pb_publish_handle(struct pb_broker *b, struct pb_http_req *req, const struct pb_port *port);
+/* What the handler reads, given by its owner (broker.c): every pointer borrowed. The env itself
+ * must stay where it is until the last delivery report (requests keep a pointer to it). */
+typedef struct pb_publish_env {
+    const pb_config_t *cfg;   /* publish.* */
+    pb_kafka_t *kafka;        /* the shared producer */
+    pb_store_t *store;        /* the registry: the port's current schema */
+    pb_metrics_t *metrics;    /* per-port and produce-duration series */
+    pb_dedupe_t *dedupe;      /* producer ids remembered; NULL when switched off */
+    struct pb_access *access; /* limit.publish.records.per.s; NULL: no limits */
+    const char *registry_url; /* ce_dataschema's base */
+} pb_publish_env_t;
+
+/* Answer a POST /v1/ports/{port}/records for port (any kind: an input port gets 404) with env.
+ * Replies now (4xx/5xx) or once every record is acknowledged. Loop thread. */
+void pb_publish_handle(const pb_publish_env_t *env, struct pb_http_req *req,
+                       const struct pb_port *port);
 
 /* ---- pure parts ---- */
 

@@ -1,7 +1,8 @@
 /*
  * sample — GET /v1/ports/{port}/sample as a PB_JOB_OFFSETS job (see sample.h): the worker reads
  * the newest records, the completion renders and answers on the loop.
- * Must not: block the loop thread, or touch broker state from the worker.
+ * Must not: block the loop thread, touch broker state from the worker, or reach into the broker
+ * (pb_sample_env_t is what it reads).
  */
 #include "sample.h"
 
@@ -10,7 +11,6 @@
 #include <string.h>
 
 #include "api.h"
-#include "broker.h"
 #include "codec.h"
 #include "jobs.h"
 #include "log.h"
@@ -35,9 +35,9 @@ typedef struct job {
 } job_t;
 
 struct pb_sample {
-    pb_broker_t *b;
-    job_t *jobs;     /* submitted, not answered yet (at most sample.max.pending) */
-    int64_t pending; /* their number */
+    pb_sample_env_t env; /* borrowed pointers (sample.h) */
+    job_t *jobs;         /* submitted, not answered yet (at most sample.max.pending) */
+    int64_t pending;     /* their number */
 };
 
 int pb_sample_parse_limit(const char *text, int64_t max, int64_t *out, pb_err_t *err) {
@@ -102,7 +102,7 @@ static void reply(pb_sample_t *s, job_t *j) {
     rc =
         !text || pb_buf_append(&out, text, strlen(text) - 1) || pb_buf_puts(&out, ",\"records\":[");
     free(text);
-    const pb_registry_t *reg = pb_store_registry(s->b->store);
+    const pb_registry_t *reg = pb_store_registry(s->env.store);
     for (size_t i = 0; !rc && i < j->n; i++) {
         if (i) rc = pb_buf_putc(&out, ',');
         if (!rc) rc = pb_sub_render(reg, &j->recs[i], 0, j->avro, &out);
@@ -138,13 +138,13 @@ static void tail_done(void *arg, int cancelled) {
     job_free(j);
 }
 
-pb_sample_t *pb_sample_new(pb_broker_t *b, pb_err_t *err) {
+pb_sample_t *pb_sample_new(const pb_sample_env_t *env, pb_err_t *err) {
     pb_sample_t *s = calloc(1, sizeof *s);
     if (!s) {
         pb_err_set(err, PB_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    s->b = b;
+    s->env = *env;
     return s;
 }
 
@@ -164,7 +164,7 @@ void pb_sample_destroy(pb_sample_t *s) {
 void pb_sample_handle(pb_sample_t *s, pb_http_req_t *req, const pb_port_t *port) {
     pb_err_t err = {0};
     int64_t limit = 0;
-    const pb_config_t *cfg = s ? s->b->cfg : NULL;
+    const pb_config_t *cfg = s ? s->env.cfg : NULL;
     if (!s) {
         pb_http_set_header(req, "Retry-After", "1");
         pb_api_reply_error(req, 503, 50301, "sample of port %s: Kafka is not reachable yet",
@@ -195,13 +195,13 @@ void pb_sample_handle(pb_sample_t *s, pb_http_req_t *req, const pb_port_t *port)
         return;
     }
     j->s = s;
-    j->kafka = s->b->kafka;
+    j->kafka = s->env.kafka;
     j->req = req;
     j->partitions = port->partitions;
     j->avro = avro;
     j->limit = limit;
     j->timeout_ms = cfg->sample_timeout_ms;
-    if (!(j->handle = pb_jobs_submit(s->b->jobs, PB_JOB_OFFSETS, tail_work, tail_done, j))) {
+    if (!(j->handle = pb_jobs_submit(s->env.jobs, PB_JOB_OFFSETS, tail_work, tail_done, j))) {
         job_free(j);
         pb_http_set_header(req, "Retry-After", "1");
         pb_api_reply_error(req, 503, 50301, "sample of port %s: the broker is stopping", port->fqn);

@@ -15,16 +15,27 @@
 #ifndef PB_SAMPLE_H
 #define PB_SAMPLE_H
 
+#include "config.h"
 #include "descriptor.h"
 #include "err.h"
 #include "http.h"
+#include "jobs.h"
+#include "kafka.h"
+#include "store.h"
 
-struct pb_broker;
 typedef struct pb_sample pb_sample_t;
 
-/* Start the sampler of broker b (its jobs layer and Kafka client must exist). Returns NULL with
- * err set. Loop thread. */
-pb_sample_t *pb_sample_new(struct pb_broker *b, pb_err_t *err);
+/* What the sampler reads, given by its owner (broker.c): every pointer borrowed, outliving it. */
+typedef struct pb_sample_env {
+    const pb_config_t *cfg; /* sample.* */
+    pb_jobs_t *jobs;        /* the reads run as PB_JOB_OFFSETS jobs */
+    pb_kafka_t *kafka;      /* the cluster the reads' temporary consumers connect to */
+    pb_store_t *store;      /* the registry's schemas the records are decoded with */
+} pb_sample_env_t;
+
+/* Start the sampler with env (copied; the jobs layer and Kafka client must exist). Returns NULL
+ * with err set. Loop thread. */
+pb_sample_t *pb_sample_new(const pb_sample_env_t *env, pb_err_t *err);
 
 /* Answer every request not answered yet 503 and cancel its job (which then only frees itself
  * when it ends), free the sampler. Call before the HTTP server and the jobs layer are destroyed.

@@ -3,7 +3,8 @@
  * members whose records are framed (JSON, NDJSON, SSE) onto the HTTP connection with bounded
  * buffering; the lag poller's sweeps run as PB_JOB_LAG jobs (one at a time, every
  * sub.lag.interval.ms) whose results are applied on the loop thread.
- * Must not: include librdkafka or libevent, or wait on the network on the loop thread.
+ * Must not: include librdkafka or libevent, wait on the network on the loop thread, or reach into
+ * the broker (pb_sub_env_t is what it reads).
  */
 #include "sub.h"
 
@@ -20,7 +21,6 @@
 
 #include "addr.h"
 #include "api.h"
-#include "broker.h"
 #include "codec.h"
 #include "gzip.h"
 #include "jobs.h"
@@ -387,7 +387,7 @@ typedef struct lag_job {
 } lag_job_t;
 
 struct pb_sub {
-    pb_broker_t *b;
+    pb_sub_env_t env; /* borrowed pointers (sub.h) */
     int wake[2];
     stream_t *streams;
     size_t n_streams;
@@ -416,11 +416,11 @@ static void close_done(void *arg, int cancelled) {
 /* Commit a stream's final cursors, leave the group and free the consumer off the loop, as a
  * PB_JOB_CLOSE job (inline when no job can be queued). */
 static void close_async(pb_sub_t *s, pb_kafka_closer_t *c) {
-    if (c && !pb_jobs_submit(s->b->jobs, PB_JOB_CLOSE, close_work, close_done, c))
+    if (c && !pb_jobs_submit(s->env.jobs, PB_JOB_CLOSE, close_work, close_done, c))
         pb_kafka_closer_free(c);
 }
 
-static const pb_registry_t *reg_of(const pb_sub_t *s) { return pb_store_registry(s->b->store); }
+static const pb_registry_t *reg_of(const pb_sub_t *s) { return pb_store_registry(s->env.store); }
 
 static part_t *part_of(stream_t *st, int32_t p, int create) {
     for (size_t i = 0; i < st->n_parts; i++)
@@ -605,7 +605,7 @@ static int stream_write(stream_t *st, const void *data, size_t len) {
     pb_buf_reset(&st->zout);
     if (pb_gzip_stream_write(st->gz, data, len, &st->zout)) return PB_ERR_NOMEM;
     int rc = pb_http_stream_write(st->req, st->zout.data, st->zout.len);
-    if (st->zout.cap > 4 * (size_t)st->sub->b->cfg->sub_max_buffered_bytes) pb_buf_free(&st->zout);
+    if (st->zout.cap > 4 * (size_t)st->sub->env.cfg->sub_max_buffered_bytes) pb_buf_free(&st->zout);
     return rc;
 }
 
@@ -649,7 +649,7 @@ static void end_with_event(stream_t *st, const char *reason, const char *message
  * when records are probably left. */
 static int serve_stream(stream_t *st) {
     pb_sub_t *s = st->sub;
-    size_t max_buffered = (size_t)s->b->cfg->sub_max_buffered_bytes;
+    size_t max_buffered = (size_t)s->env.cfg->sub_max_buffered_bytes;
     if (st->dead || st->gone || st->ending || !st->kc || !st->req) return 0;
     for (int round = 0; round < ROUNDS_PER_SERVE; round++) {
         if (pb_http_stream_queued(st->req) > max_buffered) {
@@ -750,7 +750,7 @@ static void on_client_close(pb_http_req_t *r, void *arg) {
     /* Bytes still queued and none drained for http.timeout.ms: the write timeout dropped a client
      * that stopped reading; otherwise the client closed the connection. */
     size_t queued = pb_http_stream_unsent(r);
-    int64_t t = st->sub->b->cfg->http_timeout_ms, quiet = pb_loop_now_ms() - st->last_drain_ms;
+    int64_t t = st->sub->env.cfg->http_timeout_ms, quiet = pb_loop_now_ms() - st->last_drain_ms;
     if (queued && quiet >= t - 50)
         snprintf(st->why, sizeof st->why,
                  "write timeout: the client read nothing for http.timeout.ms = %" PRId64
@@ -769,7 +769,7 @@ static void lag_start(pb_sub_t *s);
 static void on_tick(void *arg) {
     pb_sub_t *s = arg;
     int64_t now = pb_loop_now_ms();
-    const pb_config_t *cfg = s->b->cfg;
+    const pb_config_t *cfg = s->env.cfg;
     for (stream_t *st = s->streams; st; st = st->next) {
         if (st->dead) continue;
         if (st->blocked_ms && !st->paused && st->kc && now - st->blocked_ms >= PAUSE_AFTER_MS) {
@@ -814,8 +814,8 @@ static void stream_open(pb_sub_t *s, stream_t *st, const pb_kafka_tp_t *start, s
                         int64_t dflt) {
     pb_err_t err = {0};
     pb_http_req_t *req = st->req;
-    st->kc = pb_kafka_stream_new(s->b->kafka, s->b->cfg, st->group, st->topic,
-                                 (int)((s->b->cfg->sub_max_buffered_bytes + 1023) / 1024),
+    st->kc = pb_kafka_stream_new(s->env.kafka, s->env.cfg, st->group, st->topic,
+                                 (int)((s->env.cfg->sub_max_buffered_bytes + 1023) / 1024),
                                  s->wake[1], on_rebalance, st, &err);
     if (st->kc && pb_kafka_stream_start_at(st->kc, start, n, dflt, &err)) {
         close_async(s, pb_kafka_stream_close(st->kc, NULL, NULL, 0));
@@ -899,7 +899,7 @@ static void pending_add(pb_sub_t *s, pb_kafka_job_t *job, pb_http_req_t *req, st
     char *g = group ? strdup(group) : NULL;
     if (pd) *pd = (pending_t){s->pending, s, job, NULL, 0, 0, req, st, g};
     if (!pd || (group && !g) ||
-        !(pd->handle = pb_jobs_submit(s->b->jobs, st ? PB_JOB_OFFSETS : PB_JOB_CLOSE, pending_work,
+        !(pd->handle = pb_jobs_submit(s->env.jobs, st ? PB_JOB_OFFSETS : PB_JOB_CLOSE, pending_work,
                                       pending_done, pd))) {
         free(pd);
         free(g);
@@ -973,7 +973,7 @@ void pb_sub_handle_records(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *por
     }
     if (!(st = calloc(1, sizeof *st))) goto nomem;
     prm = &st->prm;
-    if (pb_sub_parse_params(query_get, req, (int)s->b->cfg->sub_max_batch, prm, &err)) {
+    if (pb_sub_parse_params(query_get, req, (int)s->env.cfg->sub_max_batch, prm, &err)) {
         reply_error(req, 400, "%s", err.msg);
         stream_free(st);
         return;
@@ -993,7 +993,7 @@ void pb_sub_handle_records(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *por
         }
         prm->from = PB_SUB_FROM_OFFSETS;
     }
-    if (s->n_streams + s->n_pending >= (size_t)s->b->cfg->sub_max_streams) {
+    if (s->n_streams + s->n_pending >= (size_t)s->env.cfg->sub_max_streams) {
         pb_http_set_header(req, "Retry-After", "5");
         reply_error(req, 503,
                     "%zu subscriber streams are open on this instance, the limit "
@@ -1019,14 +1019,14 @@ void pb_sub_handle_records(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *por
         !(st->group = strdup(group)))
         goto nomem;
     st->bound = port_bound(reg_of(s), port->fqn);
-    st->mport = pb_metrics_port(s->b->metrics, port->fqn,
+    st->mport = pb_metrics_port(s->env.metrics, port->fqn,
                                 port->slo.has_freshness ? port->slo.freshness_ms / 1000.0 : 0);
     st->req = req;
     if (prm->from == PB_SUB_FROM_TIME || prm->from == PB_SUB_FROM_OFFSETS) {
         /* Offsets are checked against the partitions' watermarks, a time is looked up: Kafka
          * requests, on a job thread. */
         pb_kafka_job_t *job = pb_kafka_job_positions(
-            s->b->kafka, s->b->cfg, port->topic, prm->from_offsets,
+            s->env.kafka, s->env.cfg, port->topic, prm->from_offsets,
             prm->from == PB_SUB_FROM_OFFSETS ? prm->n_from_offsets : 0, prm->from_ms, -1, &err);
         if (!job) {
             pb_http_set_header(req, "Retry-After", "5");
@@ -1220,7 +1220,7 @@ void pb_sub_handle_cursors(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *por
     }
     /* No stream of this port here (it may be open on another instance, or over): through the
      * group, with the offsets checked against the partitions, on a job thread. */
-    if (s->n_streams + s->n_pending >= (size_t)s->b->cfg->sub_max_streams) {
+    if (s->n_streams + s->n_pending >= (size_t)s->env.cfg->sub_max_streams) {
         pb_http_set_header(req, "Retry-After", "2");
         reply_error(req, 503,
                     "%zu subscriber streams and cursor commits are under way on this instance, "
@@ -1232,7 +1232,7 @@ void pb_sub_handle_cursors(pb_sub_t *s, pb_http_req_t *req, const pb_port_t *por
     pb_addr_sub_group(port->topic, group, sizeof group);
     pb_err_t err = {0};
     pb_kafka_job_t *job =
-        pb_kafka_job_commit(s->b->kafka, s->b->cfg, group, port->topic, c, n, -1, &err);
+        pb_kafka_job_commit(s->env.kafka, s->env.cfg, group, port->topic, c, n, -1, &err);
     if (!job) {
         pb_http_set_header(req, "Retry-After", "2");
         reply_error(req, 503, "cursors: %s", err.msg);
@@ -1340,7 +1340,7 @@ static lag_target_t *targets_build(pb_sub_t *s, size_t *n_out) {
     }
     /* The route side's committed offsets where this process routes every partition: its routers
      * write them, so the sweep need not ask the group (one request per binding otherwise). */
-    const pb_routers_t *rs = s->b->routers;
+    const pb_routers_t *rs = s->env.routers;
     size_t nr = pb_routers_count(rs);
     int64_t *buf = nr ? malloc(LAG_MAX_PARTS * sizeof *buf) : NULL;
     qsort(t, n, sizeof *t, target_cmp); /* by id, as the results are */
@@ -1473,7 +1473,7 @@ static void lag_done(void *arg, int cancelled) {
                s->n_results, j->took_ms, j->asked[0], j->asked[1]);
     }
     lag_job_free(j);
-    s->lag_next_ms = s->lag_again ? 0 : pb_loop_now_ms() + s->b->cfg->sub_lag_interval_ms;
+    s->lag_next_ms = s->lag_again ? 0 : pb_loop_now_ms() + s->env.cfg->sub_lag_interval_ms;
     s->lag_again = 0;
 }
 
@@ -1483,8 +1483,8 @@ static void lag_start(pb_sub_t *s) {
     lag_job_t *j = calloc(1, sizeof *j);
     if (!j) return;
     j->sub = s;
-    j->kafka = s->b->kafka;
-    j->cfg = s->b->cfg;
+    j->kafka = s->env.kafka;
+    j->cfg = s->env.cfg;
     atomic_init(&j->stop, 0);
     if (!(j->t = targets_build(s, &j->n)) || !(j->res = calloc(j->n ? j->n : 1, sizeof *j->res))) {
         lag_job_free(j);
@@ -1492,7 +1492,7 @@ static void lag_start(pb_sub_t *s) {
     }
     j->probe = s->probe; /* lent for the sweep; comes back in lag_done */
     s->lag_again = 0;
-    if (!(s->lag_job = pb_jobs_submit(s->b->jobs, PB_JOB_LAG, lag_work, lag_done, j))) {
+    if (!(s->lag_job = pb_jobs_submit(s->env.jobs, PB_JOB_LAG, lag_work, lag_done, j))) {
         lag_job_free(j);
         return;
     }
@@ -1538,7 +1538,7 @@ static void apply_lag(pb_sub_t *s, const lag_job_t *j) {
         for (int k = 0; k < 2; k++) {
             if (!sides[k]->known) continue;
             if (!(res->m[k] = prev ? prev->m[k] : NULL))
-                res->m[k] = pb_metrics_lag(s->b->metrics, t->to, groups[k]);
+                res->m[k] = pb_metrics_lag(s->env.metrics, t->to, groups[k]);
             if (!res->m[k]) continue;
             int64_t rec;
             double sec;
@@ -1579,7 +1579,7 @@ void pb_sub_handle_stats(pb_sub_t *s, pb_http_req_t *req, const pb_registry_bind
         reply_error(req, 503,
                     "the lag of subscription %d has not been measured yet (every %" PRId64
                     " ms, sub.lag.interval.ms)",
-                    bd->id, s->b->cfg->sub_lag_interval_ms);
+                    bd->id, s->env.cfg->sub_lag_interval_ms);
         return;
     }
     const pb_port_t *in = pb_registry_port(reg_of(s), bd->to);
@@ -1616,20 +1616,20 @@ void pb_sub_handle_stats(pb_sub_t *s, pb_http_req_t *req, const pb_registry_bind
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 
-pb_sub_t *pb_sub_new(pb_broker_t *b, pb_err_t *err) {
+pb_sub_t *pb_sub_new(const pb_sub_env_t *env, pb_err_t *err) {
     pb_sub_t *s = calloc(1, sizeof *s);
     if (!s) {
         pb_err_set(err, PB_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    s->b = b;
+    s->env = *env;
     s->wake[0] = s->wake[1] = -1;
     if (pipe2(s->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
         pb_err_set(err, PB_ERR_INTERNAL, "subscriber streams: %s", strerror(errno));
         goto fail;
     }
-    if (pb_loop_watch_fd(b->loop, s->wake[0], on_wake, s, err)) goto fail;
-    if (!(s->tick = pb_loop_timer_new(b->loop, TICK_MS, 1, on_tick, s))) {
+    if (pb_loop_watch_fd(env->loop, s->wake[0], on_wake, s, err)) goto fail;
+    if (!(s->tick = pb_loop_timer_new(env->loop, TICK_MS, 1, on_tick, s))) {
         pb_err_set(err, PB_ERR_NOMEM, "out of memory");
         goto fail;
     }

@@ -39,14 +39,31 @@
 #include "err.h"
 #include "http.h"
 #include "kafka.h"
+#include "config.h"
+#include "jobs.h"
+#include "loop.h"
+#include "metrics.h"
 #include "registry.h"
+#include "router.h"
+#include "store.h"
 
-struct pb_broker;
 typedef struct pb_sub pb_sub_t;
 
-/* Start the module for broker b (its loop, jobs, Kafka client, registry and metrics must exist;
- * the lag poller's first sweep starts at the first tick). Returns NULL with err set. */
-pb_sub_t *pb_sub_new(struct pb_broker *b, pb_err_t *err);
+/* What the module reads, given by its owner (broker.c): every pointer borrowed, outliving it. */
+typedef struct pb_sub_env {
+    const pb_config_t *cfg;      /* sub.*, http.timeout.ms, kafka.* for the stream consumers */
+    pb_loop_t *loop;             /* the wake pipe and the tick */
+    pb_jobs_t *jobs;             /* offset look-ups, commits, lag sweeps and closes off the loop */
+    pb_kafka_t *kafka;           /* the shared client the streams and the lag probe are made from */
+    pb_store_t *store;           /* the registry: ports, bindings, schemas to decode with */
+    pb_metrics_t *metrics;       /* per-port stream series and per-binding lag */
+    const pb_routers_t *routers; /* their committed offsets spare the lag sweep a request;
+                                  * NULL: none */
+} pb_sub_env_t;
+
+/* Start the module with env (copied; everything it points to must exist; the lag poller's first
+ * sweep starts at the first tick). Returns NULL with err set. */
+pb_sub_t *pb_sub_new(const pb_sub_env_t *env, pb_err_t *err);
 
 /* End every stream (committing per its mode), wait for consumers to leave their group, stop the
  * lag poller, free everything. Call before the HTTP server and the Kafka client are destroyed.

@@ -4,7 +4,8 @@
  * stable ids and retries, ndjson streams read line by line, cursor commits.
  *
  * Owns: sockets and TLS sessions it opens, the client's copies of its options.
- * Must not: depend on the daemon (broker/), keep global state, print anything (errors go back in
+ * Must not: depend on the daemon (broker/; libpbavro.a's buf and jsontext, which connectors link
+ * too, are not the daemon), keep global state, print anything (errors go back in
  * pb_client_err_t), or wait longer than the client's timeout on one read or write.
  */
 #include "portbroker/client.h"
@@ -26,6 +27,9 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "buf.h"
+#include "jsontext.h"
 
 struct pb_client {
     int tls;
@@ -560,6 +564,30 @@ static void sleep_ms(long ms) {
 
 static int retryable(int status) { return status == 429 || status == 503 || status >= 500; }
 
+/* b's bytes as a C string (a NUL kept after them, not counted). Out of memory: abort(). */
+static const char *cstr(pb_buf_t *b) {
+    if (pb_buf_putc(b, 0)) abort();
+    b->len--;
+    return (const char *)b->data;
+}
+
+/* b gets "/v1/ports/" port suffix, port percent-encoded as a path of segments (a short form
+ * "product/port" keeps its '/', which the broker's {port} template spans). Out of memory:
+ * abort() (err.h's rule). */
+static void port_path(pb_buf_t *b, const char *port, const char *suffix) {
+    if (pb_buf_puts(b, "/v1/ports/") ||
+        pb_jsontext_pct_encode(b, port, strlen(port), PB_JSONTEXT_SLASH) || pb_buf_puts(b, suffix))
+        abort();
+}
+
+/* b gets sep, name, '=' and value percent-encoded as a query value (a '+' stays a '+', a '&' or
+ * '#' does not end it). Out of memory: abort(). */
+static void query(pb_buf_t *b, char sep, const char *name, const char *value) {
+    if (pb_buf_putc(b, (uint8_t)sep) || pb_buf_puts(b, name) || pb_buf_putc(b, '=') ||
+        pb_jsontext_pct_encode(b, value, strlen(value), 0))
+        abort();
+}
+
 int pb_client_publish(pb_client_t *c, const char *port, json_t *records, json_t **results,
                       pb_client_err_t *err) {
     return pb_client_publish_enc(c, port, NULL, records, results, err);
@@ -589,9 +617,10 @@ int pb_client_publish_enc(pb_client_t *c, const char *port, const char *encoding
         json_array_append_new(
             res, json_pack("{s:O,s:s}", "id", json_object_get(r, "id"), "error", "not sent"));
     }
-    char path[2048];
-    snprintf(path, sizeof path, "/v1/ports/%s/records%s%s", port, encoding ? "?encoding=" : "",
-             encoding ? encoding : "");
+    pb_buf_t pathb = {0};
+    port_path(&pathb, port, "/records");
+    if (encoding) query(&pathb, '?', "encoding", encoding);
+    const char *path = cstr(&pathb);
     long delay = c->backoff_ms;
     int rc = -1;
     for (int attempt = 0;; attempt++) {
@@ -663,6 +692,7 @@ int pb_client_publish_enc(pb_client_t *c, const char *port, const char *encoding
         delay = delay * 2 > 10000 ? 10000 : delay * 2;
     }
 out:
+    pb_buf_free(&pathb);
     *results = res;
     return rc;
 }
@@ -671,29 +701,30 @@ out:
 
 pb_client_stream_t *pb_client_stream_open(pb_client_t *c, const char *port,
                                           const pb_client_stream_opts_t *o, pb_client_err_t *err) {
-    char path[4096];
-    int n = snprintf(path, sizeof path, "/v1/ports/%s/records?format=ndjson&commit=%s", port,
-                     o && o->commit ? o->commit : "manual");
-    if (o && o->batch > 0) n += snprintf(path + n, sizeof path - (size_t)n, "&batch=%d", o->batch);
-    if (o && o->timeout_ms > 0)
-        n += snprintf(path + n, sizeof path - (size_t)n, "&timeout_ms=%d", o->timeout_ms);
-    if (o && o->max_records > 0)
-        n += snprintf(path + n, sizeof path - (size_t)n, "&max_records=%ld", o->max_records);
-    if (o && o->from) n += snprintf(path + n, sizeof path - (size_t)n, "&from=%s", o->from);
-    if (o && o->encoding) snprintf(path + n, sizeof path - (size_t)n, "&encoding=%s", o->encoding);
+    pb_buf_t pathb = {0};
+    port_path(&pathb, port, "/records?format=ndjson");
+    query(&pathb, '&', "commit", o && o->commit ? o->commit : "manual");
+    if ((o && o->batch > 0 && pb_buf_printf(&pathb, "&batch=%d", o->batch)) ||
+        (o && o->timeout_ms > 0 && pb_buf_printf(&pathb, "&timeout_ms=%d", o->timeout_ms)) ||
+        (o && o->max_records > 0 && pb_buf_printf(&pathb, "&max_records=%ld", o->max_records)))
+        abort(); /* out of memory (err.h's rule) */
+    if (o && o->from) query(&pathb, '&', "from", o->from);
+    if (o && o->encoding) query(&pathb, '&', "encoding", o->encoding);
+    const char *path = cstr(&pathb);
     pb_client_stream_t *s = calloc(1, sizeof *s);
     if (!s) abort();
     s->c = c;
     if (conn_open(c, &s->conn, err)) {
+        pb_buf_free(&pathb);
         free(s);
         return NULL;
     }
     /* A stream may be quiet up to its timeout_ms: wait that long on top of the client's. */
     if (o && o->timeout_ms > 0) s->conn.timeout_ms = c->timeout_ms + o->timeout_ms;
     head_t h;
-    if (send_request(c, &s->conn, "GET", path, NULL, NULL, 0, NULL, err) ||
-        read_head(&s->conn, &h, err))
-        goto fail;
+    int sent = send_request(c, &s->conn, "GET", path, NULL, NULL, 0, NULL, err);
+    pb_buf_free(&pathb);
+    if (sent || read_head(&s->conn, &h, err)) goto fail;
     if (h.status != 200) {
         pb_client_resp_t r = {.status = h.status, .retry_after_s = h.retry_after};
         if (read_body(&s->conn, &h, &r.body, &r.len, err)) goto fail;
@@ -841,14 +872,16 @@ void pb_client_stream_close(pb_client_stream_t *s) {
 
 static int commit_x(pb_client_t *c, const char *port, json_t *cursors, const char *extra,
                     pb_client_err_t *err) {
-    char path[2048];
-    snprintf(path, sizeof path, "/v1/ports/%s/cursors", port);
+    pb_buf_t pathb = {0};
+    port_path(&pathb, port, "/cursors");
+    const char *path = cstr(&pathb);
     json_t *doc = json_pack("{s:O}", "cursors", cursors);
     char *body = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     pb_client_resp_t r;
     int rc = request_x(c, "POST", path, "application/json", body, strlen(body), extra, &r, err);
     free(body);
+    pb_buf_free(&pathb);
     if (rc) return -1;
     if (r.status / 100 != 2) {
         err_from_resp(err, &r, "commit");

@@ -265,3 +265,31 @@ not_utf8:
     return pb_err_set(err, PB_ERR_INVALID, "at offset %zu: the decoded bytes are not UTF-8",
                       seq_at);
 }
+
+/* Copied as is by pb_jsontext_pct_encode (RFC 3986's unreserved set, and '/' when asked). */
+static int unreserved(uint8_t c, unsigned flags) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~' || (c == '/' && (flags & PB_JSONTEXT_SLASH));
+}
+
+int pb_jsontext_pct_encode(pb_buf_t *out, const void *p, size_t n, unsigned flags) {
+    static const char hexu[] = "0123456789ABCDEF"; /* RFC 3986 2.1: uppercase */
+    const uint8_t *s = p;
+    size_t need = 1; /* the NUL */
+    for (size_t i = 0; i < n; i++)
+        need += unreserved(s[i], flags) ? 1 : 3;
+    if (pb_buf_reserve(out, need)) return PB_ERR_NOMEM; /* all or nothing */
+    uint8_t *o = out->data + out->len;
+    for (size_t i = 0; i < n; i++) {
+        if (unreserved(s[i], flags)) {
+            *o++ = s[i];
+        } else {
+            *o++ = '%';
+            *o++ = (uint8_t)hexu[s[i] >> 4];
+            *o++ = (uint8_t)hexu[s[i] & 15];
+        }
+    }
+    out->len = (size_t)(o - out->data);
+    out->data[out->len] = '\0';
+    return 0;
+}

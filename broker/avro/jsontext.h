@@ -1,6 +1,6 @@
 /*
  * jsontext — small JSON text helpers every module shares: string escaping, JSON pointers, and
- * percent-decoding of URL path segments and query values.
+ * percent-encoding and -decoding of URL path segments and query values.
  *
  * Owns: the one set of rules below. Pure: no I/O, no global state; the pb_buf_t functions
  * allocate only through pb_buf_t, the others write into the caller's fixed buffer (log.c uses
@@ -24,6 +24,14 @@
  *   PB_JSONTEXT_PLUS (query values, application/x-www-form-urlencoded) "+" is a space; else "+"
  *   stays "+". With PB_JSONTEXT_TEXT the decoded bytes must be UTF-8 without NUL (a name used
  *   as C text): %00 and bytes that are not UTF-8 are errors saying so.
+ * - Percent-encoding (RFC 3986 section 2): the unreserved bytes A-Z a-z 0-9 '-' '.' '_' '~' are
+ *   copied; every other byte (NUL, '%', '+', space, '?', '#', '&', '=', ':' and every byte from
+ *   0x80 included) is "%" and two uppercase hex digits. That is right for one path segment (a
+ *   subject "a/b" is "a%2Fb": its '/' must not split the path) and for a query value (read back
+ *   with PB_JSONTEXT_PLUS, where a raw '+' would be a space). With PB_JSONTEXT_SLASH, '/' is
+ *   copied as well: a path of several segments (a port's short form "product/port", which a
+ *   {port} template spans). Decoding what was encoded gives the bytes back, with or without
+ *   PB_JSONTEXT_PLUS.
  */
 #ifndef PB_JSONTEXT_H
 #define PB_JSONTEXT_H
@@ -37,6 +45,7 @@
 #define PB_JSONTEXT_BYTES 1u /* escape: every byte is a code point (Avro JSON bytes/fixed) */
 #define PB_JSONTEXT_PLUS 2u  /* percent-decode: "+" is a space (query values) */
 #define PB_JSONTEXT_TEXT 4u  /* percent-decode: the result must be UTF-8 without NUL */
+#define PB_JSONTEXT_SLASH 8u /* percent-encode: '/' is copied (several path segments) */
 
 /* Length (2..4) of the valid UTF-8 sequence that starts at p[0] >= 0x80 within p[0..n), or 0 when
  * p[0] does not start one (rules above). For p[0] < 0x80 returns 1. n must be at least 1. */
@@ -82,5 +91,10 @@ size_t pb_jsontext_pointer_push_to(char *path, size_t cap, size_t len, const cha
  * when the result and its NUL do not fit in cap; out is unspecified on error. */
 int pb_jsontext_pct_decode(const char *s, size_t n, unsigned flags, char *out, size_t cap,
                            size_t *out_len, pb_err_t *err);
+
+/* Append s[0..n) percent-encoded per the rules above (flags 0: one path segment or a query value;
+ * PB_JSONTEXT_SLASH: a path of segments) to out, keeping a NUL after data[len]. Returns 0 or
+ * PB_ERR_NOMEM (out unchanged). Pure. */
+int pb_jsontext_pct_encode(pb_buf_t *out, const void *s, size_t n, unsigned flags);
 
 #endif

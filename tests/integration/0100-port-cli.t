@@ -5,7 +5,7 @@
 # weather/2 observations into tripExecution/1's input port; kcat reads the output topic to check
 # what was really published, curl reads the stream to check what was committed.
 . "$(dirname "$0")/lib.sh"
-plan 16
+plan 17
 start_kafka 3
 start_broker B -o kafka.bootstrap.servers="$BROKERS" -o mesh.namespace=com.acme \
   -o sub.commit.interval.ms=200 || bail "serve did not start"
@@ -58,4 +58,8 @@ is "every published key was read exactly once" "$(cat "$T/k1" "$T/k2" | sort | u
 # Without --commit nothing is committed: a curl stream sees nothing new.
 N=$(curl -sN --max-time 20 "$B_URL/v1/ports/urn:dpds:com.acme:dataproducts:$(echo $IN | sed 's|/|:|g')/records?format=ndjson&timeout_ms=2000" | wc -l)
 is "after everything was committed, a new stream (curl) has nothing to read" "$N" 0
+# --from goes into the query percent-encoded: a time with a '+hh:mm' offset is that time, not a
+# space (a raw '+' in a query value reads as a space); nothing is committed, so all 30 are there.
+"$PB_BIN" consume "$IN" --from 'time:2000-01-01T01:00:00+01:00' --max 3 --wait-ms 20000 >"$T/c3" 2>"$T/c3.err"; rc=$?
+is "consume --from time:...+01:00: exit 0, 3 records" "$rc $(wc -l <"$T/c3")" "0 3"
 finish

@@ -13,6 +13,9 @@
  *   pointer-to CAP               the same with pb_jsontext_pointer_push_to into CAP bytes
  *   pct [plus] [text] [cap=N]    pb_jsontext_pct_decode (cap 0: check only, expected is then the
  *                                decoded length as "len=N")
+ *   pct-encode [slash]           pb_jsontext_pct_encode (PB_JSONTEXT_SLASH); every case also
+ *                                decodes its result, with and without PB_JSONTEXT_PLUS, back to
+ *                                the input
  * An expected line "! text" means the call must fail with a message containing text.
  */
 #include <dirent.h>
@@ -112,6 +115,23 @@ static int run(const char *op, char *in, char *expect, char *why, size_t whycap)
             pb_jsontext_pointer_pop(&got, keep);
             if (got.len != keep || got.data[keep] != '\0') {
                 snprintf(why, whycap, "pop did not restore the pointer");
+                goto done;
+            }
+        }
+    } else if (!strcmp(op, "pct-encode") || !strcmp(op, "pct-encode slash")) {
+        inlen = unesc(in);
+        rc = pb_jsontext_pct_encode(&got, in, inlen, strstr(op, "slash") ? PB_JSONTEXT_SLASH : 0);
+        if (!rc && got.data && got.data[got.len] != '\0') {
+            snprintf(why, whycap, "no NUL after the text");
+            goto done;
+        }
+        for (unsigned f = 0; !rc && f <= PB_JSONTEXT_PLUS; f += PB_JSONTEXT_PLUS) {
+            size_t n = 0;
+            if (pb_jsontext_pct_decode(got.data ? (const char *)got.data : "", got.len, f, fixed,
+                                       sizeof fixed, &n, &err) ||
+                !same(fixed, n, in, inlen)) {
+                snprintf(why, whycap, "decoding the result%s does not give the input back: %s",
+                         f ? " with PB_JSONTEXT_PLUS" : "", err.msg);
                 goto done;
             }
         }
