@@ -185,9 +185,15 @@ static json_t *product_summary(const pb_product_t *p) {
 /* ---- handlers ------------------------------------------------------------------------------- */
 
 static void h_healthz(pb_api_env_t *b, pb_http_req_t *req, const char *rest) {
-    (void)b;
     (void)rest;
-    pb_api_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+    pb_api_reply_health(req, b->failure ? b->failure(b->owner) : NULL);
+}
+
+void pb_api_reply_health(pb_http_req_t *req, const char *failure) {
+    if (failure)
+        pb_api_reply_json(req, 503, json_pack("{s:s,s:s}", "status", "failed", "reason", failure));
+    else
+        pb_api_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
 }
 
 static void h_readyz(pb_api_env_t *b, pb_http_req_t *req, const char *rest) {

@@ -101,6 +101,9 @@ typedef struct pb_api_env {
     void *owner;
     /* Readiness as /readyz answers it: 1, else 0 and *reason. */
     int (*ready)(void *owner, const char **reason);
+    /* What only a restart fixes (a shared Kafka client failed for good: its sentence), else NULL
+     * (for /healthz). */
+    const char *(*failure)(void *owner);
     /* The number of descriptors loaded from products.dir (for /readyz). */
     size_t (*n_products)(void *owner);
     /* For PB_API_REPLAYED routes: 1 after replying 503 + Retry-After while the registry is being
@@ -112,6 +115,11 @@ typedef struct pb_api_env {
                          const void *ctx, int timeout_ms, pb_api_topics_cb_t cb, void *arg,
                          pb_err_t *err);
 } pb_api_env_t;
+
+/* GET /healthz's answer: 200 {"status":"ok"}, or, when failure is not NULL (only a restart
+ * helps), 503 {"status":"failed","reason":failure} so a supervisor's liveness check restarts the
+ * process. Frees req. Loop thread. */
+void pb_api_reply_health(pb_http_req_t *req, const char *failure);
 
 /* The pb_http_handler_t of the API: arg is the pb_api_env_t (borrowed). Loop thread. */
 void pb_api_handle(pb_http_req_t *req, void *arg);

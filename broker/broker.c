@@ -444,6 +444,17 @@ static int ensure_topics_cb(void *owner, const pb_product_t *p, pb_api_port_look
     return pb_broker_ensure_topics_async(owner, p, lookup, ctx, timeout_ms, cb, arg, err);
 }
 
+/* Has a shared Kafka client failed for good (only a restart helps)? Its sentence, else NULL. */
+static const char *kafka_failure(const pb_broker_t *b) {
+    static char both[1600]; /* loop thread only */
+    const char *f = pb_kafka_failure(b->kafka), *r = pb_routers_failure(b->routers);
+    if (!f || !r) return f ? f : r;
+    snprintf(both, sizeof both, "%s; %s", f, r);
+    return both;
+}
+
+static const char *failure_cb(void *owner) { return kafka_failure(owner); }
+
 /* The Kafka side of start-up, once the start-up job (every topic the registry, products.dir and
  * lineage need, and the registry log's watermarks) is done: the registry follower and everything
  * that reads the registry (metrics exporter, ops, subscriptions, routers). Loop thread; does not
@@ -519,6 +530,7 @@ static int kafka_phase(pb_broker_t *b, int64_t log_low, int64_t log_high, pb_err
                     .registry_url = b->registry_url},
         .owner = b,
         .ready = ready_cb,
+        .failure = failure_cb,
         .n_products = n_products_cb,
         .reply_if_loading = reply_if_loading_cb,
         .ensure_topics = ensure_topics_cb,
@@ -576,6 +588,7 @@ static void kafka_start_done(void *arg, int cancelled) {
     topics_job_free(t);
     if (rc) {
         snprintf(b->kafka_start_error, sizeof b->kafka_start_error, "%s", err.msg);
+        if (pb_kafka_failure(b->kafka)) return; /* logged by the client; no retry helps */
         pb_log_rl(ERROR, "broker",
                   "Kafka answers, but start-up with it failed: %s; trying again every second",
                   err.msg);
@@ -592,7 +605,8 @@ static void kafka_start_done(void *arg, int cancelled) {
  * cluster, queue the start-up job (one at a time). The loop never waits on it. */
 static void kafka_retry(void *arg) {
     pb_broker_t *b = arg;
-    if (b->kafka_started || b->kafka_starting || b->stopping || !pb_kafka_reachable(b->kafka))
+    if (b->kafka_started || b->kafka_starting || b->stopping || !pb_kafka_reachable(b->kafka) ||
+        pb_kafka_failure(b->kafka)) /* said once by the client's error callback: no retry helps */
         return;
     pb_err_t err = {0};
     if (kafka_start_submit(b, &err))
@@ -626,13 +640,14 @@ static int publish_route(const pb_http_req_t *req, const char *path) {
 static void broker_handle(pb_http_req_t *req, void *arg) {
     pb_broker_t *b = arg;
     const char *path = pb_http_path(req);
+    const char *failure = pb_kafka_failure(b->kafka);
     if (!b->kafka_started) {
         if (!strcmp(path, "/healthz") || !strcmp(path, "/healthz/")) {
-            pb_api_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+            pb_api_reply_health(req, kafka_failure(b));
             return;
         }
-        pb_http_set_header(req, "Retry-After", "1");
         if (!strcmp(path, "/readyz") || !strcmp(path, "/readyz/")) {
+            if (!failure) pb_http_set_header(req, "Retry-After", "1");
             const char *why = NULL;
             pb_broker_ready(b, &why);
             pb_api_reply_json(req, 503,
@@ -640,6 +655,11 @@ static void broker_handle(pb_http_req_t *req, void *arg) {
                                         pb_kafka_reachable(b->kafka), "reason", why));
             return;
         }
+        if (failure) {
+            pb_api_reply_error(req, 503, 503, "%s", failure);
+            return;
+        }
+        pb_http_set_header(req, "Retry-After", "1");
         pb_api_reply_error(req, 503, 503,
                            "Kafka at %s has not answered since start-up; the broker serves this "
                            "once it does (GET /readyz says when)",
@@ -648,6 +668,10 @@ static void broker_handle(pb_http_req_t *req, void *arg) {
     }
     /* Until the registry is replayed and holds products.dir's descriptors (once: a SIGHUP
      * reload later does not close the API), a port that is not there yet may be in a moment. */
+    if (publish_route(req, path) && failure) {
+        pb_api_reply_error(req, 503, 503, "%s; nothing was published", failure);
+        return;
+    }
     if (publish_route(req, path) && !pb_kafka_reachable(b->kafka)) {
         pb_http_set_header(req, "Retry-After", "5");
         pb_api_reply_error(req, 503, 503,
@@ -899,6 +923,11 @@ fail:
 int pb_broker_run(pb_broker_t *b) { return pb_loop_run(b->loop); }
 
 int pb_broker_ready(const pb_broker_t *b, const char **reason) {
+    const char *failure = kafka_failure(b);
+    if (failure) {
+        *reason = failure;
+        return 0;
+    }
     if (!b->products) {
         *reason = "descriptors not loaded";
         return 0;

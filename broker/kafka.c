@@ -183,6 +183,11 @@ size_t pb_kafka_serve_missed(pb_kafka_t *k) {
 int pb_kafka_is_embedded(const pb_kafka_t *k) { return k->embedded; }
 const char *pb_kafka_bootstrap(const pb_kafka_t *k) { return k->bootstrap; }
 int pb_kafka_reachable(const pb_kafka_t *k) { return atomic_load(&k->reachable); }
+
+const char *pb_kafka_failure(pb_kafka_t *k) {
+    if (k->failure[0]) return k->failure;
+    return k->rk && kafka_fatal_text(k->rk, k->failure, sizeof k->failure) ? k->failure : NULL;
+}
 int pb_kafka_outq_len(const pb_kafka_t *k) { return rd_kafka_outq_len(k->rk); }
 const char *pb_kafka_version(void) { return rd_kafka_version_str(); }
 

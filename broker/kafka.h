@@ -41,6 +41,13 @@ const char *pb_kafka_cluster_bootstraps(const pb_kafka_cluster_t *c);
 int pb_kafka_cluster_create_topic(pb_kafka_cluster_t *c, const char *topic, int partitions,
                                   pb_err_t *err);
 
+/* Fault injection: the next `count` (1..1000) requests of Kafka API `api` ("Produce",
+ * "InitProducerId", ...: the table in kafka_embedded.c) answer the Kafka error named `ename` as
+ * rd_kafka_err2name spells it ("CLUSTER_AUTHORIZATION_FAILED"). PB_ERR_INVALID naming what it takes
+ * otherwise. The control topic's `fail <api> <count> <ename>` calls it. */
+int pb_kafka_cluster_fail_requests(pb_kafka_cluster_t *c, const char *api, int count,
+                                   const char *ename, pb_err_t *err);
+
 /* Stop the control thread and the cluster. NULL is a no-op. */
 void pb_kafka_cluster_destroy(pb_kafka_cluster_t *c);
 
@@ -146,6 +153,11 @@ int pb_kafka_probe(pb_kafka_t *k, int timeout_ms);
 /* Last verdict of pb_kafka_probe (1 right after pb_kafka_new when the cluster answered it). Any
  * thread; never waits. */
 int pb_kafka_reachable(const pb_kafka_t *k);
+
+/* NULL while the shared client works; once it failed for good (a fatal error of its idempotent
+ * producer, e.g. the principal lacks IdempotentWrite: librdkafka accepts nothing more from it), the
+ * operator's sentence: cause, usual reason, restart needed. Loop thread. */
+const char *pb_kafka_failure(pb_kafka_t *k);
 
 /* Number of messages waiting for delivery. */
 int pb_kafka_outq_len(const pb_kafka_t *k);
@@ -466,6 +478,10 @@ pb_kafka_producer_t *pb_kafka_producer_new(pb_kafka_t *k, const char *client_id,
 
 /* Read end of its own wake pipe, or -1 when wake_fd was given. */
 int pb_kafka_producer_wake_fd(const pb_kafka_producer_t *p);
+
+/* NULL while p works; once it failed for good (librdkafka's fatal error), the operator's sentence
+ * as pb_kafka_failure gives it. Loop thread. */
+const char *pb_kafka_producer_failure(pb_kafka_producer_t *p);
 
 /* Serve waiting delivery reports (the callback). Returns how many. Loop thread. */
 size_t pb_kafka_producer_serve(pb_kafka_producer_t *p);

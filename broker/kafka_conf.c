@@ -36,10 +36,46 @@ static int is_secret(const char *key) {
            strstr(key, "key.pem") || strstr(key, "oauthbearer.config");
 }
 
+int kafka_fatal_text(rd_kafka_t *rk, char *out, size_t n) {
+    char es[512];
+    rd_kafka_resp_err_t e = rd_kafka_fatal_error(rk, es, sizeof es);
+    if (!e) return 0;
+    const char *hint = "";
+    switch (e) {
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+        hint = " The principal portbroker connects as needs the IdempotentWrite operation on the "
+               "cluster resource (a Kafka ACL; kafka-acls --add --operation IdempotentWrite "
+               "--cluster).";
+        break;
+    case RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+        hint = " The principal needs Write and Describe on portbroker's transactional ids.";
+        break;
+    case RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE:
+    case RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION:
+        hint = " The brokers do not support idempotent producers (Kafka 0.11 or later is "
+               "needed).";
+        break;
+    case RD_KAFKA_RESP_ERR__FENCED:
+    case RD_KAFKA_RESP_ERR_PRODUCER_FENCED:
+    case RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH:
+        hint = " Another producer took over its producer id (a second instance with the same "
+               "identity?).";
+        break;
+    default: break;
+    }
+    snprintf(out, n,
+             "Kafka client %s failed for good: %s (%s).%s It accepts nothing more until "
+             "portbroker is restarted",
+             rd_kafka_name(rk), rd_kafka_err2name(e), es, hint);
+    return 1;
+}
+
 static void error_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque) {
-    (void)rk;
     (void)opaque;
-    if (e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+    char why[768];
+    if (e == RD_KAFKA_RESP_ERR__FATAL && kafka_fatal_text(rk, why, sizeof why))
+        pb_log(ERROR, "kafka", "%s", why);
+    else if (e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
         pb_log_rl(ERROR, "kafka", "all brokers are down: %s", reason);
     else
         pb_log_rl(WARN, "kafka", "%s: %s", rd_kafka_err2name(e), reason);

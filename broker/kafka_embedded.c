@@ -19,6 +19,46 @@ struct pb_kafka_cluster {
     atomic_int stop;
 };
 
+/* Kafka API keys fault injection can name (the protocol's numbers; librdkafka has no public
+ * table of them). */
+static const struct {
+    const char *name;
+    int16_t key;
+} fault_apis[] = {
+    {"Produce", 0},          {"Fetch", 1},           {"ListOffsets", 2},
+    {"Metadata", 3},         {"OffsetCommit", 8},    {"OffsetFetch", 9},
+    {"FindCoordinator", 10}, {"JoinGroup", 11},      {"Heartbeat", 12},
+    {"SyncGroup", 14},       {"InitProducerId", 22}, {"AddPartitionsToTxn", 24},
+    {"AddOffsetsToTxn", 25}, {"EndTxn", 26},         {"TxnOffsetCommit", 28},
+};
+
+/* `fail <Api> <count> <ERROR_NAME>`: the next count requests of that API answer the error (as
+ * rd_kafka_err2name spells it, e.g. CLUSTER_AUTHORIZATION_FAILED). For tests only: an embedded
+ * cluster is never a production one. */
+int pb_kafka_cluster_fail_requests(pb_kafka_cluster_t *c, const char *api, int count,
+                                   const char *ename, pb_err_t *err) {
+    int16_t key = -1;
+    for (size_t i = 0; i < NELEM(fault_apis); i++)
+        if (!strcmp(fault_apis[i].name, api)) key = fault_apis[i].key;
+    const struct rd_kafka_err_desc *descs;
+    size_t n;
+    rd_kafka_get_err_descs(&descs, &n);
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (size_t i = 0; i < n; i++)
+        if (descs[i].name && !strcmp(descs[i].name, ename)) e = descs[i].code;
+    if (key < 0 || e == RD_KAFKA_RESP_ERR_NO_ERROR || count < 1 || count > 1000)
+        return pb_err_set(err, PB_ERR_INVALID,
+                          "'fail %s %d %s' ignored: the API must be one of Produce, Fetch, "
+                          "Metadata, InitProducerId, ... (kafka_embedded.c), the count 1..1000 "
+                          "and the error a Kafka error name such as NOT_ENOUGH_REPLICAS",
+                          api, count, ename);
+    for (int i = 0; i < count; i++)
+        rd_kafka_mock_push_request_errors(c->mc, key, 1, e);
+    pb_log(WARN, "embedded", "control: the next %d %s requests answer %s (fault injection)", count,
+           api, ename);
+    return 0;
+}
+
 static void control_apply(pb_kafka_cluster_t *c, const char *cmd, size_t len) {
     char buf[512], topic[300];
     int parts;
@@ -28,6 +68,13 @@ static void control_apply(pb_kafka_cluster_t *c, const char *cmd, size_t len) {
     if (sscanf(buf, "create %299s %d", topic, &parts) == 2 && parts >= 1 && parts <= 10000) {
         pb_err_t err;
         if (pb_kafka_cluster_create_topic(c, topic, parts, &err))
+            pb_log(WARN, "embedded", "control: %s", err.msg);
+        return;
+    }
+    char api[64], ename[96];
+    if (sscanf(buf, "fail %63s %d %95s", api, &parts, ename) == 3) {
+        pb_err_t err = {0};
+        if (pb_kafka_cluster_fail_requests(c, api, parts, ename, &err))
             pb_log(WARN, "embedded", "control: %s", err.msg);
         return;
     }

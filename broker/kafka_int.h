@@ -42,6 +42,7 @@ struct pb_kafka {
     wake_t wake;               /* the main queue's wake-ups */
     atomic_int reachable;      /* last verdict of pb_kafka_probe */
     pb_kstats_t *kstats;       /* latest statistics of the shared clients (kafka_stats_conf) */
+    char failure[768];         /* pb_kafka_failure's text, once the shared client failed for good */
 };
 
 /* A message's delivery context: the caller's callback (malloc'd by pb_kafka_produce, or the
@@ -68,6 +69,11 @@ void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *
 
 /* Set k = v on conf; PB_ERR_INVALID naming the key and librdkafka's reason. */
 int kafka_conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, pb_err_t *err);
+
+/* If client rk has failed for good (librdkafka's fatal error: an idempotent or transactional
+ * producer that accepts nothing more), write the operator's sentence about it (the cause as Kafka
+ * named it, what usually causes it, what to do) to out[n] and return 1; else 0. Any thread. */
+int kafka_fatal_text(rd_kafka_t *rk, char *out, size_t n);
 
 /* A librdkafka error as a PB_ERR_* code (0 for none). */
 int kafka_map_err(rd_kafka_resp_err_t e);

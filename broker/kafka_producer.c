@@ -99,6 +99,7 @@ struct pb_kafka_producer {
      * under a lock each time): cap a power of two, at most half full. */
     ptopic_t *topics;
     size_t n_topics, cap_topics;
+    char failure[768]; /* pb_kafka_producer_failure's text, once failed for good */
 };
 
 static size_t name_hash(const char *s) {
@@ -204,6 +205,11 @@ fail:
 
 int pb_kafka_producer_wake_fd(const pb_kafka_producer_t *p) {
     return p->wake.own ? p->wake.rd : -1;
+}
+
+const char *pb_kafka_producer_failure(pb_kafka_producer_t *p) {
+    if (p->failure[0]) return p->failure;
+    return p->rk && kafka_fatal_text(p->rk, p->failure, sizeof p->failure) ? p->failure : NULL;
 }
 
 size_t pb_kafka_producer_serve(pb_kafka_producer_t *p) {

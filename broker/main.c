@@ -21,6 +21,7 @@
 #include "cli_registry.h"
 #include "cli_schema.h"
 #include "config.h"
+#include "crash.h"
 #include "http.h"
 #include "kafka.h"
 #include "log.h"
@@ -353,6 +354,7 @@ static int cmd_token(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    pb_crash_install();
     pb_proc_tune();
     if (argc < 2) {
         usage(stderr);

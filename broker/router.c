@@ -1593,6 +1593,10 @@ static double slo_s(const pb_port_t *p) {
     return p->slo.has_freshness ? (double)p->slo.freshness_ms / 1000.0 : 0;
 }
 
+const char *pb_routers_failure(pb_routers_t *rs) {
+    return rs && rs->p ? pb_kafka_producer_failure(rs->p) : NULL;
+}
+
 /* The shared clients, made with the first binding. */
 static int clients(pb_routers_t *rs, pb_err_t *err) {
     if (!rs->p) {

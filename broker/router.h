@@ -190,6 +190,10 @@ pb_routers_t *pb_routers_new(const pb_router_env_t *env, pb_err_t *err);
  */
 void pb_routers_reconcile(pb_routers_t *rs, const pb_registry_t *reg);
 
+/* NULL while routing can go on; once the routers' shared producer failed for good (librdkafka's
+ * fatal error: only a restart helps), the operator's sentence. Loop thread. */
+const char *pb_routers_failure(pb_routers_t *rs);
+
 /* Read end of the shared wake pipe, and serving it (for callers without a pb_loop_t). */
 int pb_routers_wake_fd(const pb_routers_t *rs);
 void pb_routers_serve(pb_routers_t *rs);

@@ -2,7 +2,7 @@
 # Start-up: embedded Kafka, config sources and precedence, and every start-up error stops the
 # broker with exit 2 and a message naming where and why.
 . "$(dirname "$0")/lib.sh"
-plan 21
+plan 24
 
 # Embedded Kafka when kafka.bootstrap.servers is unset.
 start_broker E -o mesh.namespace=com.acme || bail "serve did not start"
@@ -71,4 +71,20 @@ nc_port=$(sed -n 's/^BROKERS=127.0.0.1:\([0-9]*\).*/\1/p' "$T/k1.out")
 out=$("$PB_BIN" serve -o http.listen=127.0.0.1:"$nc_port" -o kafka.bootstrap.servers="$(sed 's/^BROKERS=//' "$T/k1.out")" 2>&1); rc=$?
 is "port in use: exit 1" "$rc" 1
 like "port in use: the log names the address and the reason" "$out" "cannot listen on 127.0.0.1:$nc_port: Address already in use"
+# A crash leaves its last words: the signal, the thread and a stack an operator can resolve.
+"$PB_BIN" kafka --brokers 1 >"$T/k2.out" 2>"$T/k2.err" & kp2=$!; _pids+=("$kp2")
+wait_until 10 test -s "$T/k2.out"
+kill -SEGV "$kp2"; { wait "$kp2"; } 2>/dev/null; rc=$?
+is "SIGSEGV: the process ends as the signal would end it (128+11; under ASan, its exit code 1)" "$rc" $([[ "$PB_BIN" == */asan/* ]] && echo 1 || echo 139)
+if [[ "$PB_BIN" == */asan/* ]]; then
+  # A sanitizer's own handler is kept (it reports better): the handler is not installed over it.
+  like "SIGSEGV under ASan: ASan's report, not ours" "$(cat "$T/k2.err")" 'AddressSanitizer.*SEGV'
+  is "SIGSEGV under ASan: no second report" "$(grep -c 'portbroker: crashed' "$T/k2.err")" 0
+else
+  like "SIGSEGV: one line names the signal, the thread and the version" "$(cat "$T/k2.err")" \
+    "portbroker: crashed: signal 11 \(SIGSEGV, invalid memory access\) in thread 'portbroker', portbroker [0-9.]+"
+  off=$(grep -m1 -oE 'portbroker\(\+0x[0-9a-f]+\)' "$T/k2.err" | grep -oE '0x[0-9a-f]+')
+  like "SIGSEGV: the stack's frames resolve with addr2line (the handler's own frame: on_fatal)" \
+    "$(addr2line -f -e "$PB_BIN" "$off" 2>&1 | head -1)" '^on_fatal$'
+fi
 finish

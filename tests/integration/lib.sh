@@ -10,7 +10,18 @@ _failed=0
 cleanup() {
   for p in "${_pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
   for p in "${_pids[@]}"; do wait "$p" 2>/dev/null; done
-  if [ "$_failed" -eq 0 ]; then rm -rf "$T"; else echo "# test files kept in $T"; fi
+  if [ "$_failed" -eq 0 ]; then rm -rf "$T"; else postmortem; echo "# test files kept in $T"; fi
+}
+# A failed test shows any process of ours that crashed: the handler's report (portbroker: crashed)
+# or a sanitizer's, from the logs in $T, so CI's output says where without the files.
+postmortem() {
+  local f
+  for f in "$T"/*.log "$T"/*.err; do
+    [ -f "$f" ] || continue
+    grep -qE 'portbroker: crashed|ERROR: (Address|Leak|Thread|UndefinedBehavior)Sanitizer|runtime error:' "$f" || continue
+    echo "# $(basename "$f") holds a crash report:"
+    grep -E -B5 -A40 'portbroker: crashed|ERROR: [A-Za-z]+Sanitizer|runtime error:' "$f" | head -60 | sed 's/^/#   /'
+  done
 }
 trap cleanup EXIT
 

@@ -184,6 +184,54 @@ static void on_delivery(void *arg, const pb_kafka_delivery_t *d) {
 }
 static void serve_producer(void *p) { pb_kafka_producer_serve(p); }
 
+/* A relay producer the cluster refuses its producer id fails for good: its failure names the
+ * client, Kafka's cause and the ACL; a working one has none. */
+static void relay_producer_fatal(void **state) {
+    (void)state;
+    pb_err_t err = {0};
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pb_kafka_t *k = pb_kafka_new(cfg, pb_kafka_cluster_bootstraps(cluster), cluster, &err);
+    assert_non_null(k);
+    assert_int_equal(
+        pb_kafka_cluster_fail_requests(cluster, "NoSuchApi", 1, "NOT_ENOUGH_REPLICAS", &err),
+        PB_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "the API must be one of Produce"));
+    assert_int_equal(pb_kafka_cluster_fail_requests(cluster, "Produce", 1, "NO_SUCH_ERROR", &err),
+                     PB_ERR_INVALID);
+    /* The shared client has its producer id before the fault: one record acknowledged. */
+    assert_int_equal(pb_kafka_ensure_topic(k, "t.fatal", 1, 10000, NULL, &err), 0);
+    int count = 0, done = 0;
+    acked = failed = 0;
+    assert_int_equal(
+        pb_kafka_produce(k, "t.fatal", 0, "k", 1, "v", 1, NULL, 0, on_dr, &count, &err), 0);
+    for (int64_t end = pb_loop_now_ms() + 10000; count < 1 && pb_loop_now_ms() < end;)
+        pump(pb_kafka_wake_fd(k), serve_kafka, k, &done, 100);
+    assert_int_equal(acked, 1);
+    assert_null(pb_kafka_failure(k));
+    assert_int_equal(pb_kafka_cluster_fail_requests(cluster, "InitProducerId", 1,
+                                                    "CLUSTER_AUTHORIZATION_FAILED", &err),
+                     0);
+    pb_kafka_producer_t *p =
+        pb_kafka_producer_new(k, "test-fatal", fds[1], on_delivery, NULL, &err);
+    assert_non_null(p);
+    const char *why = NULL;
+    for (int64_t end = pb_loop_now_ms() + 10000;
+         !(why = pb_kafka_producer_failure(p)) && pb_loop_now_ms() < end;) {
+        pb_kafka_producer_serve(p);
+        usleep(20000);
+    }
+    assert_non_null(why);
+    assert_non_null(strstr(why, "Kafka client test-fatal#producer"));
+    assert_non_null(strstr(why, "failed for good: CLUSTER_AUTHORIZATION_FAILED"));
+    assert_non_null(strstr(why, "IdempotentWrite"));
+    assert_null(pb_kafka_failure(k)); /* the shared client is not touched */
+    pb_kafka_producer_destroy(p, 0);
+    pb_kafka_destroy(k, 1000);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 static void relay_producer(void **state) {
     (void)state;
     pb_err_t err = {0};
@@ -406,9 +454,10 @@ static void group_consumer(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(produce_and_ack), cmocka_unit_test(control_topic_creates),
-        cmocka_unit_test(log_follower),    cmocka_unit_test(relay_producer),
-        cmocka_unit_test(last_records),    cmocka_unit_test(group_consumer),
+        cmocka_unit_test(produce_and_ack),      cmocka_unit_test(control_topic_creates),
+        cmocka_unit_test(log_follower),         cmocka_unit_test(relay_producer),
+        cmocka_unit_test(relay_producer_fatal), cmocka_unit_test(last_records),
+        cmocka_unit_test(group_consumer),
     };
     return cmocka_run_group_tests_name("kafka", tests, setup, teardown);
 }
