@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <time.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -926,23 +925,6 @@ static int dedupe(pub_t *p, slot_t *s, const pb_port_t *port, const pb_publish_r
     }
 }
 
-/* A UUIDv4 string from 16 random bytes (the handler reads them for all records at once: one
- * syscall per request, not per record). */
-static void uuid_batch(char *out, const uint8_t rnd[16]) {
-    static const char hexd[] = "0123456789abcdef";
-    uint8_t b[16];
-    memcpy(b, rnd, 16);
-    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-    size_t o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
-        out[o++] = hexd[b[i] >> 4];
-        out[o++] = hexd[b[i] & 15];
-    }
-    out[o] = '\0';
-}
-
 static int event_time_micros(const pb_schema_t *s, const char *field) {
     const pb_schema_node_t *root = s->root;
     if (!field || root->type != PB_AVRO_RECORD) return 0;
@@ -966,7 +948,6 @@ void pb_publish_handle(const pb_publish_env_t *b, pb_http_req_t *req, const pb_p
     pb_publish_record_t *recs = NULL;
     pb_publish_scratch_t sc = {0};
     pub_t *p = NULL;
-    uint8_t *rnd = NULL;
     pb_publish_format_t fmt;
     int zstd = 0;
     int64_t start_ns = mono_ns(), now_ms = pb_loop_wall_ms();
@@ -1091,15 +1072,8 @@ void pb_publish_handle(const pb_publish_env_t *b, pb_http_req_t *req, const pb_p
     for (size_t i = 0; i < n; i++)
         idbytes += recs[i].id ? recs[i].idlen : PB_ID_UUID_LEN;
     p = calloc(1, sizeof *p + n * sizeof(slot_t));
-    rnd = malloc(n * 16);
     /* Reserved in full: the appends below cannot fail once records are in flight. */
-    if (!p || !rnd || pb_buf_reserve(&p->ids, idbytes + 1)) goto nomem;
-    if (getrandom(rnd, n * 16, 0) != (ssize_t)(n * 16))
-        for (size_t i = 0; i < n; i++) {
-            char u[PB_ID_UUID_LEN + 1];
-            pb_id_uuid4(u);
-            memcpy(rnd + 16 * i, u, 16); /* fallback: random text is random bytes too */
-        }
+    if (!p || pb_buf_reserve(&p->ids, idbytes + 1)) goto nomem;
     p->b = b;
     p->req = req;
     p->mp = mp;
@@ -1124,7 +1098,7 @@ void pb_publish_handle(const pb_publish_env_t *b, pb_http_req_t *req, const pb_p
             pb_buf_append(&p->ids, r->id, r->idlen);
             s->idlen = (uint32_t)r->idlen;
         } else {
-            uuid_batch(hb.id, rnd + 16 * i);
+            pb_id_uuid4(hb.id); /* from id.c's per-thread pool: no syscall per record */
             pb_buf_append(&p->ids, hb.id, PB_ID_UUID_LEN);
             s->idlen = PB_ID_UUID_LEN;
         }
@@ -1177,7 +1151,6 @@ done:
         pb_buf_free(&p->ids);
         free(p);
     }
-    free(rnd);
     free(recs);
     pb_publish_errors_free(&errs);
     pb_publish_scratch_free(&sc);
