@@ -599,9 +599,12 @@ int pb_kafka_stream_start_at(pb_kafka_stream_t *s, const pb_kafka_tp_t *start, s
                              int64_t dflt, pb_err_t *err);
 
 /* ---- offset jobs ----
- * Slow offset work for subscriber streams and cursors, each with a client of its own, run by
- * pb_kafka_job_run on a jobs worker (sub.c submits them: jobs.h); when done it writes one byte to
- * wake_fd (-1: none) and the loop thread collects the result.
+ * Slow offset work for subscriber streams and cursors, run by pb_kafka_job_run on a jobs worker
+ * (sub.c submits them: jobs.h); when done it writes one byte to wake_fd (-1: none) and the loop
+ * thread collects the result. No job has a client of its own: they share the instance's offset
+ * reader (one consumer that never joins a group, made by the first job), and a commit that must
+ * join its group takes one of at most sub.commit.clients group committers (cached per group,
+ * closed after sub.commit.client.idle.ms unused).
  */
 typedef struct pb_kafka_job pb_kafka_job_t;
 
@@ -620,14 +623,24 @@ pb_kafka_job_t *pb_kafka_job_positions(pb_kafka_t *k, const pb_config_t *cfg, co
 /*
  * Commit offsets[0..n) (each the next offset to read) of topic for consumer group `group` from a
  * client that is not one of the caller's streams, after the same checks as
- * pb_kafka_job_positions. First as a client outside the group (Kafka accepts that while the group
- * has no members); when the group refuses a non-member, by joining it briefly (one rebalance of
- * its members), committing, and leaving. Errors: PB_ERR_INVALID (bad offset or partition),
- * PB_ERR_UNAVAILABLE, PB_ERR_TIMEOUT (no assignment in time). Returns the job or NULL with err.
+ * pb_kafka_job_positions. First from outside the group, through the offset reader (Kafka accepts
+ * that while the group has no members); when the group refuses a non-member, by joining it briefly
+ * through a group committer (one rebalance of its members), committing, and leaving. Commit jobs
+ * run on one worker (PB_JOB_CLOSE), so at most one committer is busy at a time. Errors:
+ * PB_ERR_INVALID (bad offset or partition), PB_ERR_UNAVAILABLE, PB_ERR_TIMEOUT (no assignment in
+ * time). Returns the job or NULL with err.
  */
 pb_kafka_job_t *pb_kafka_job_commit(pb_kafka_t *k, const pb_config_t *cfg, const char *group,
                                     const char *topic, const pb_kafka_tp_t *offsets, size_t n,
                                     int wake_fd, pb_err_t *err);
+
+/* Group committers open (*expired, when not NULL: how many of them are unused past
+ * sub.commit.client.idle.ms). Never waits on the network: for the loop thread too. */
+size_t pb_kafka_committers_open(pb_kafka_t *k, size_t *expired);
+
+/* Close the group committers unused past sub.commit.client.idle.ms. Blocking (each close): on a
+ * PB_JOB_CLOSE worker, the one that runs commits. */
+void pb_kafka_committers_reap(pb_kafka_t *k);
 
 /* Do the job's Kafka work: blocking, bounded by the job's own timeouts (a commit that joins the
  * group: about 20 s). Call once, on a jobs worker, never on the loop thread. */
@@ -677,7 +690,8 @@ void pb_kafka_closer_run(pb_kafka_closer_t *c);
 void pb_kafka_closer_free(pb_kafka_closer_t *c);
 
 /* Lag probe: measures consumer groups, every call blocking (run it as a job: sub.c's sweeps are
- * PB_JOB_LAG jobs). One thread at a time. */
+ * PB_JOB_LAG jobs). One thread at a time. Committed offsets of any group come from
+ * ListConsumerGroupOffsets (OffsetFetch to the group's coordinator): no client per group. */
 typedef struct pb_kafka_lag pb_kafka_lag_t;
 
 typedef struct pb_kafka_lag_part {
@@ -688,7 +702,8 @@ typedef struct pb_kafka_lag_part {
                            * when caught up (or unknown) */
 } pb_kafka_lag_part_t;
 
-/* A probe using cfg's kafka.* pass-through. Returns NULL with err set. */
+/* A probe: its look-ups go through the instance's shared offset reader (no client of its own;
+ * the first sweep makes the reader when no offset job did). Returns NULL out of memory. */
 pb_kafka_lag_t *pb_kafka_lag_new(pb_kafka_t *k, const pb_config_t *cfg, pb_err_t *err);
 
 /*

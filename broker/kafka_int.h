@@ -25,6 +25,9 @@
 #include "kstats.h"
 #include "log.h"
 
+/* The shared clients of the offset jobs and the lag probe (kafka_admin.c). */
+typedef struct kafka_offsets kafka_offsets_t;
+
 /* A wake pipe: either the caller's write end (own = 0) or a pipe of our own. */
 typedef struct wake {
     int rd, wr, own;
@@ -42,6 +45,7 @@ struct pb_kafka {
     wake_t wake;               /* the main queue's wake-ups */
     atomic_int reachable;      /* last verdict of pb_kafka_probe */
     pb_kstats_t *kstats;       /* latest statistics of the shared clients (kafka_stats_conf) */
+    kafka_offsets_t *offsets;  /* the offset reader and the group committers (kafka_admin.c) */
 };
 
 /* A message's delivery context: the caller's callback (malloc'd by pb_kafka_produce, or the
@@ -137,5 +141,13 @@ void kafka_wake_close(wake_t *w);
  * manual commits only, earliest where nothing is committed. */
 rd_kafka_conf_t *kafka_sub_consumer_conf(pb_kafka_t *k, const char *group, const char *client_id,
                                          const char *fetch_wait, pb_err_t *err);
+
+/* The offset jobs' and lag probe's shared clients, none made yet (the first job that needs one
+ * makes it, on its jobs worker). NULL out of memory. */
+kafka_offsets_t *kafka_offsets_new(void);
+
+/* Free them (after the jobs layer is gone: no job uses them). NULL is a no-op. Blocking (each
+ * client's close), bounded. */
+void kafka_offsets_destroy(kafka_offsets_t *o);
 
 #endif
