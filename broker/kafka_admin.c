@@ -304,7 +304,8 @@ typedef struct committer {
 } committer_t;
 
 struct kafka_offsets {
-    pthread_mutex_t mu;        /* reader's creation; the committers' list */
+    pthread_mutex_t mu;        /* the committers' list (never held across a client's creation) */
+    pthread_mutex_t reader_mu; /* the reader's creation */
     pthread_mutex_t assign_mu; /* one assignment of the reader at a time */
     rd_kafka_t *reader;
     committer_t **c;
@@ -315,6 +316,7 @@ kafka_offsets_t *kafka_offsets_new(void) {
     kafka_offsets_t *o = calloc(1, sizeof *o);
     if (!o) return NULL;
     pthread_mutex_init(&o->mu, NULL);
+    pthread_mutex_init(&o->reader_mu, NULL);
     pthread_mutex_init(&o->assign_mu, NULL);
     return o;
 }
@@ -339,6 +341,7 @@ void kafka_offsets_destroy(kafka_offsets_t *o) {
         rd_kafka_destroy(o->reader);
     }
     pthread_mutex_destroy(&o->assign_mu);
+    pthread_mutex_destroy(&o->reader_mu);
     pthread_mutex_destroy(&o->mu);
     free(o);
 }
@@ -346,7 +349,7 @@ void kafka_offsets_destroy(kafka_offsets_t *o) {
 /* The offset reader, made on first use. NULL with err when librdkafka refuses it. Any thread. */
 static rd_kafka_t *reader_get(pb_kafka_t *k, pb_err_t *err) {
     kafka_offsets_t *o = k->offsets;
-    pthread_mutex_lock(&o->mu);
+    pthread_mutex_lock(&o->reader_mu);
     if (!o->reader) {
         /* assign() needs a group.id; the reader never joins it nor commits to it. */
         rd_kafka_conf_t *conf =
@@ -363,7 +366,7 @@ static rd_kafka_t *reader_get(pb_kafka_t *k, pb_err_t *err) {
             rd_kafka_poll_set_consumer(o->reader);
     }
     rd_kafka_t *rk = o->reader;
-    pthread_mutex_unlock(&o->mu);
+    pthread_mutex_unlock(&o->reader_mu);
     return rk;
 }
 
