@@ -413,16 +413,18 @@ typedef void (*pb_kafka_msg_cb_t)(void *arg, const pb_kafka_msg_t *m);
 
 /*
  * Read the LAST record (offset high watermark - 1) of each of partitions[0..n) of topic, with its
- * headers, through a temporary consumer outside any group: cb once per partition that has a
- * record. Empty partitions get no call. Blocking, bounded by timeout_ms in all (for rebalance and
- * start-up paths). Returns 0, PB_ERR_TIMEOUT (some last records could not be read in time: the
- * caller must not guess) or PB_ERR_UNAVAILABLE.
+ * headers, through the instance's offset reader (a shared consumer outside any group, one caller
+ * at a time; no client per call): cb once per partition that has a record. Empty partitions get no
+ * call. Blocking, bounded by timeout_ms in all (for rebalance and start-up paths). Returns 0,
+ * PB_ERR_TIMEOUT (some last records could not be read in time: the caller must not guess) or
+ * PB_ERR_UNAVAILABLE.
  */
 int pb_kafka_last_records(pb_kafka_t *k, const char *topic, const int32_t *partitions, size_t n,
                           int timeout_ms, pb_kafka_msg_cb_t cb, void *arg, pb_err_t *err);
 
 /* pb_kafka_last_records over several topics: parts[i].topic and .partition name each partition
- * (offsets ignored); cb gets m->topic. One temporary client for all. Blocking, bounded. */
+ * (offsets ignored); cb gets m->topic. One assignment of the offset reader for all. Blocking,
+ * bounded. */
 int pb_kafka_last_records_tps(pb_kafka_t *k, const pb_kafka_tp_t *parts, size_t n, int timeout_ms,
                               pb_kafka_msg_cb_t cb, void *arg, pb_err_t *err);
 /* Fault injection for tests: the embedded cluster answers the next n Produce requests (from any
@@ -560,14 +562,14 @@ int pb_kafka_record_header(const pb_kafka_record_t *rec, size_t i, const char **
 void pb_kafka_record_release(pb_kafka_record_t *rec);
 
 /*
- * The newest records of topic (partitions 0..partitions-1), at most cap of them, through a
- * temporary consumer outside any group: reads the last cap offsets of every partition up to the
- * high watermark seen at the start and keeps the newest cap by Kafka timestamp (then offset) in
- * out[0..*n), unordered; each holds its librdkafka message (headers included) until
- * pb_kafka_record_release. *complete is 1 when every partition was read to its end, 0 when
- * timeout_ms (the whole call) ran out first (what was read is returned). Blocking: for a worker
- * thread, never the loop thread. Returns 0, or PB_ERR_TIMEOUT / PB_ERR_UNAVAILABLE (watermarks
- * unknown; *n is then 0).
+ * The newest records of topic (partitions 0..partitions-1), at most cap of them, through the
+ * instance's offset reader (shared, one caller at a time; no client per request): reads the last
+ * cap offsets of every partition up to the high watermark seen at the start and keeps the newest
+ * cap by Kafka timestamp (then offset) in out[0..*n), unordered; each holds a copy of its record
+ * (headers included) until pb_kafka_record_release. *complete is 1 when every partition was read to
+ * its end, 0 when timeout_ms (the whole call) ran out first (what was read is returned). Blocking:
+ * for a worker thread, never the loop thread. Returns 0, or PB_ERR_TIMEOUT / PB_ERR_UNAVAILABLE
+ * (watermarks unknown; *n is then 0).
  */
 int pb_kafka_tail_records(pb_kafka_t *k, const char *topic, int partitions, size_t cap,
                           int timeout_ms, pb_kafka_record_t *out, size_t *n, int *complete,

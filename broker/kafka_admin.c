@@ -346,8 +346,7 @@ void kafka_offsets_destroy(kafka_offsets_t *o) {
     free(o);
 }
 
-/* The offset reader, made on first use. NULL with err when librdkafka refuses it. Any thread. */
-static rd_kafka_t *reader_get(pb_kafka_t *k, pb_err_t *err) {
+rd_kafka_t *kafka_reader_get(pb_kafka_t *k, pb_err_t *err) {
     kafka_offsets_t *o = k->offsets;
     pthread_mutex_lock(&o->reader_mu);
     if (!o->reader) {
@@ -370,10 +369,9 @@ static rd_kafka_t *reader_get(pb_kafka_t *k, pb_err_t *err) {
     return rk;
 }
 
-/* The reader for an assignment (assign_mu held until reader_release). NULL with err set. */
-static rd_kafka_t *reader_assign(pb_kafka_t *k, const rd_kafka_topic_partition_list_t *tl,
-                                 pb_err_t *err) {
-    rd_kafka_t *rk = reader_get(k, err);
+rd_kafka_t *kafka_reader_assign(pb_kafka_t *k, const rd_kafka_topic_partition_list_t *tl,
+                                pb_err_t *err) {
+    rd_kafka_t *rk = kafka_reader_get(k, err);
     if (!rk) return NULL;
     pthread_mutex_lock(&k->offsets->assign_mu);
     rd_kafka_resp_err_t e = rd_kafka_assign(rk, tl);
@@ -386,13 +384,49 @@ static rd_kafka_t *reader_assign(pb_kafka_t *k, const rd_kafka_topic_partition_l
     return rk;
 }
 
-static void reader_release(pb_kafka_t *k, rd_kafka_t *rk) {
+void kafka_reader_release(pb_kafka_t *k, rd_kafka_t *rk) {
     rd_kafka_assign(rk, NULL);
+    /* What is left (the unassigned partitions' records are dropped by librdkafka; errors stay
+     * queued until polled): not the next caller's to see. */
+    rd_kafka_message_t *m;
+    while ((m = rd_kafka_consumer_poll(rk, 0)))
+        rd_kafka_message_destroy(m);
     pthread_mutex_unlock(&k->offsets->assign_mu);
 }
 
-/* The first record of topic [p] at or after offset from rk's assignment (m's topic checked:
- * the reader serves every topic). */
+/* Both watermarks of topic [p] through rk in timeout_ms at most: offsets_for_times, which keeps
+ * its timeout, unlike rd_kafka_query_watermark_offsets (which waits for the answer of a leader it
+ * knows socket.timeout.ms long, whatever its timeout: with the brokers down, a shared client that
+ * knew them waited 5 s per partition). */
+static rd_kafka_resp_err_t wm_query(rd_kafka_t *rk, const char *topic, int32_t p, int64_t *lo,
+                                    int64_t *hi, int timeout_ms) {
+    int64_t deadline = kafka_now_ms() + timeout_ms;
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int side = 0; side < 2 && !e; side++) {
+        int left = (int)(deadline - kafka_now_ms());
+        rd_kafka_topic_partition_list_t *w = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_t *x = rd_kafka_topic_partition_list_add(w, topic, p);
+        x->offset = side ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
+        e = rd_kafka_offsets_for_times(rk, w, left > 0 ? left : 1);
+        if (!e) e = x->err;
+        if (!e && x->offset < 0) e = RD_KAFKA_RESP_ERR__TIMED_OUT; /* no answer in time */
+        if (!e) *(side ? hi : lo) = x->offset;
+        rd_kafka_topic_partition_list_destroy(w);
+    }
+    return e;
+}
+
+int kafka_reader_watermarks(rd_kafka_t *rk, const char *topic, int32_t p, int64_t *lo, int64_t *hi,
+                            int timeout_ms, pb_err_t *err) {
+    rd_kafka_resp_err_t e = wm_query(rk, topic, p, lo, hi, timeout_ms);
+    if (e)
+        return pb_err_set(err,
+                          kafka_map_err(e) == PB_ERR_TIMEOUT ? PB_ERR_TIMEOUT : PB_ERR_UNAVAILABLE,
+                          "watermarks of %s[%d]: %s", topic, (int)p, rd_kafka_err2str(e));
+    return 0;
+}
+
+/* m is a record (not an error) of topic: the reader serves every topic. */
 static int is_record_of(const rd_kafka_message_t *m, const char *topic) {
     return !m->err && m->rkt && !strcmp(rd_kafka_topic_name(m->rkt), topic);
 }
@@ -530,8 +564,7 @@ static int job_check(pb_kafka_job_t *j) {
     for (size_t i = 0; i < j->n; i++) {
         int32_t p = j->tp[i].partition;
         int64_t lo = 0, hi = 0, o = j->tp[i].offset;
-        rd_kafka_resp_err_t e =
-            rd_kafka_query_watermark_offsets(j->rk, j->topic, p, &lo, &hi, JOB_TIMEOUT_MS);
+        rd_kafka_resp_err_t e = wm_query(j->rk, j->topic, p, &lo, &hi, JOB_TIMEOUT_MS);
         if (e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
             e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
             return pb_err_set(&j->err, PB_ERR_INVALID, "partition %d: %s has no such partition",
@@ -558,7 +591,7 @@ static int job_check(pb_kafka_job_t *j) {
 static int job_read_ts(pb_kafka_job_t *j, int32_t p, int64_t offset, int64_t *ts) {
     rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(tl, j->topic, p)->offset = offset;
-    rd_kafka_t *rk = reader_assign(j->k, tl, NULL);
+    rd_kafka_t *rk = kafka_reader_assign(j->k, tl, NULL);
     rd_kafka_topic_partition_list_destroy(tl);
     if (!rk) return -1;
     int rc = -1;
@@ -572,7 +605,7 @@ static int job_read_ts(pb_kafka_job_t *j, int32_t p, int64_t offset, int64_t *ts
         }
         rd_kafka_message_destroy(m);
     }
-    reader_release(j->k, rk);
+    kafka_reader_release(j->k, rk);
     return rc;
 }
 
@@ -585,8 +618,7 @@ static int job_read_ts(pb_kafka_job_t *j, int32_t p, int64_t offset, int64_t *ts
  */
 static int job_time_fallback(pb_kafka_job_t *j, int32_t p, int64_t *out) {
     int64_t lo = 0, hi = 0, ts = -1;
-    rd_kafka_resp_err_t e =
-        rd_kafka_query_watermark_offsets(j->rk, j->topic, p, &lo, &hi, JOB_TIMEOUT_MS);
+    rd_kafka_resp_err_t e = wm_query(j->rk, j->topic, p, &lo, &hi, JOB_TIMEOUT_MS);
     if (e)
         return pb_err_set(&j->err, PB_ERR_UNAVAILABLE, "%s [%d] watermarks: %s", j->topic, (int)p,
                           rd_kafka_err2str(e));
@@ -773,7 +805,9 @@ static int job_commit(pb_kafka_job_t *j) {
 }
 
 void pb_kafka_job_run(pb_kafka_job_t *j) {
-    int rc = (j->rk = reader_get(j->k, &j->err)) ? 0 : j->err.code ? j->err.code : PB_ERR_INTERNAL;
+    int rc = (j->rk = kafka_reader_get(j->k, &j->err)) ? 0
+             : j->err.code                             ? j->err.code
+                                                       : PB_ERR_INTERNAL;
     if (!rc) rc = j->commit ? job_check(j) : j->n ? job_check(j) : job_times(j);
     if (!rc && j->commit) rc = job_commit(j);
     if (!rc) j->err.code = 0;
@@ -998,7 +1032,7 @@ void pb_kafka_lag_sweep(pb_kafka_lag_t *l, const char *const *topics, size_t n, 
     l->sweeping = 1;
     lag_tab_clear(&l->wm);
     if (++l->sweeps % LAG_TS_SWEEPS == 0) lag_tab_clear(&l->tsc);
-    if (!n || (!l->reader && !(l->reader = reader_get(l->k, NULL))) ||
+    if (!n || (!l->reader && !(l->reader = kafka_reader_get(l->k, NULL))) ||
         rd_kafka_metadata(l->reader, 1, NULL, &md, timeout_ms))
         return;
     sweep_md(l, md);
@@ -1063,7 +1097,7 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
     const struct rd_kafka_metadata *md = l->sweeping ? l->md : NULL;
     *n_parts = 0;
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
-    if (!l->reader && !(l->reader = reader_get(l->k, err))) {
+    if (!l->reader && !(l->reader = kafka_reader_get(l->k, err))) {
         rc = err ? err->code : PB_ERR_INTERNAL;
         goto done;
     }
@@ -1145,7 +1179,7 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
     *n_parts = (size_t)np;
     if (want->cnt == 0) goto done;
     /* The oldest unconsumed record's timestamp: read one record at each position. */
-    rd_kafka_t *rk = reader_assign(l->k, want, NULL);
+    rd_kafka_t *rk = kafka_reader_assign(l->k, want, NULL);
     if (!rk) goto done;
     int missing = want->cnt;
     int64_t deadline = kafka_now_ms() + timeout_ms;
@@ -1160,7 +1194,7 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
         }
         rd_kafka_message_destroy(m);
     }
-    reader_release(l->k, rk);
+    kafka_reader_release(l->k, rk);
     for (int i = 0; i < want->cnt; i++) {
         int32_t p = want->elems[i].partition;
         struct lag_ts *seen;

@@ -150,4 +150,25 @@ kafka_offsets_t *kafka_offsets_new(void);
  * client's close), bounded. */
 void kafka_offsets_destroy(kafka_offsets_t *o);
 
+/* The offset reader: one consumer of the instance that never joins a group, made on first use
+ * (through kafka_sub_consumer_conf: every kafka.* key). Look-ups (metadata, watermarks, offsets
+ * for times, admin calls) may use it from any thread at once. NULL with err set when librdkafka
+ * refuses it. Jobs workers only (its creation starts threads). */
+rd_kafka_t *kafka_reader_get(pb_kafka_t *k, pb_err_t *err);
+
+/* The reader assigned tl (absolute offsets) for reading: one caller at a time, until
+ * kafka_reader_release (others wait). It serves every topic: check each message's topic and
+ * partition. NULL with err set (nothing held). Jobs workers only; bound the reading by a
+ * deadline, others wait for it. */
+rd_kafka_t *kafka_reader_assign(pb_kafka_t *k, const rd_kafka_topic_partition_list_t *tl,
+                                pb_err_t *err);
+
+/* Unassign the reader and let the next caller have it. */
+void kafka_reader_release(pb_kafka_t *k, rd_kafka_t *rk);
+
+/* Both watermarks of topic [p] through rk (the reader), bounded by timeout_ms even with the
+ * partition's leader down. 0, or PB_ERR_TIMEOUT / PB_ERR_UNAVAILABLE naming the partition. */
+int kafka_reader_watermarks(rd_kafka_t *rk, const char *topic, int32_t p, int64_t *lo, int64_t *hi,
+                            int timeout_ms, pb_err_t *err);
+
 #endif
