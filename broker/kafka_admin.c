@@ -443,7 +443,7 @@ static void committer_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
     }
 }
 
-/* Close (on this thread) the committers idle past sub.commit.client.idle.ms, and with room < 0 as
+/* Close (on this thread) the committers idle past sub.commit.client.idle.ms, and with room set as
  * many least recently used idle ones as it takes to leave room for one more. */
 static void committers_trim(pb_kafka_t *k, int room) {
     kafka_offsets_t *o = k->offsets;
@@ -499,10 +499,11 @@ static committer_t *committer_take(pb_kafka_t *k, const char *group, pb_err_t *e
     rd_kafka_poll_set_consumer(c->rk);
     c->busy = 1;
     pthread_mutex_lock(&o->mu);
-    committer_t **grown = o->n == o->cap ? realloc(o->c, (o->cap * 2 + 4) * sizeof *grown) : o->c;
+    size_t cap = o->n == o->cap ? o->cap * 2 + 4 : o->cap;
+    committer_t **grown = cap != o->cap ? realloc(o->c, cap * sizeof *grown) : o->c;
     if (grown) {
-        if (grown != o->c) o->cap = o->cap * 2 + 4;
         o->c = grown;
+        o->cap = cap;
         o->c[o->n++] = c;
     }
     pthread_mutex_unlock(&o->mu);
@@ -1051,9 +1052,10 @@ pb_kafka_lag_t *pb_kafka_lag_new(pb_kafka_t *k, const pb_config_t *cfg, pb_err_t
 }
 
 /* The group's committed offsets into tl through the admin API (OffsetFetch on the group's
- * coordinator): no client per group. Returns 0, or -1 when the cluster did not answer it. */
+ * coordinator): no client per group. Returns 0, or -1 with why[256] (no answer, or the group's
+ * error). */
 static int admin_committed(rd_kafka_t *rk, const char *group, rd_kafka_topic_partition_list_t *tl,
-                           int timeout_ms) {
+                           int timeout_ms, char *why) {
     int rc = -1;
     char es[256];
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
@@ -1065,13 +1067,19 @@ static int admin_committed(rd_kafka_t *rk, const char *group, rd_kafka_topic_par
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
     const rd_kafka_ListConsumerGroupOffsets_result_t *res =
         ev ? rd_kafka_event_ListConsumerGroupOffsets_result(ev) : NULL;
+    snprintf(why, 256, "%s",
+             !ev                        ? "no answer from its coordinator in time"
+             : rd_kafka_event_error(ev) ? rd_kafka_event_error_string(ev)
+             : !res                     ? "no answer from its coordinator"
+                                        : "the coordinator answered without the group");
     if (res && !rd_kafka_event_error(ev)) {
         size_t n = 0;
         const rd_kafka_group_result_t **g =
             rd_kafka_ListConsumerGroupOffsets_result_groups(res, &n);
-        const rd_kafka_topic_partition_list_t *got = n == 1 && !rd_kafka_group_result_error(g[0])
-                                                         ? rd_kafka_group_result_partitions(g[0])
-                                                         : NULL;
+        const rd_kafka_error_t *ge = n == 1 ? rd_kafka_group_result_error(g[0]) : NULL;
+        const rd_kafka_topic_partition_list_t *got =
+            n == 1 && !ge ? rd_kafka_group_result_partitions(g[0]) : NULL;
+        if (ge) snprintf(why, 256, "%s", rd_kafka_error_string(ge));
         if (got) {
             for (int i = 0; i < tl->cnt; i++) {
                 tl->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
@@ -1157,11 +1165,12 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
     if (known) { /* the caller knows the group's offsets (its own routers): no request */
         for (int p = 0; p < np; p++)
             tl->elems[p].offset = known[p] >= 0 ? known[p] : RD_KAFKA_OFFSET_INVALID;
-    } else if (admin_committed(l->reader, group, tl, timeout_ms)) {
-        rc = pb_err_set(err, PB_ERR_UNAVAILABLE,
-                        "committed offsets of %s: no answer from its coordinator within %d ms",
-                        group, timeout_ms);
-        goto done;
+    } else {
+        char why[256];
+        if (admin_committed(l->reader, group, tl, timeout_ms, why)) {
+            rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "committed offsets of %s: %s", group, why);
+            goto done;
+        }
     }
     want = rd_kafka_topic_partition_list_new(np);
     for (int p = 0; p < np; p++) {
