@@ -282,13 +282,17 @@ int pb_kafka_groups_committed(pb_kafka_t *k, pb_kafka_group_query_t *q, size_t n
 }
 
 /* ---- shared offset clients ----
- * The offset jobs and the lag probe use no client of their own. Look-ups (metadata, watermarks,
- * offsets for times, a group's committed offsets, a commit from outside the group) go through the
- * offset reader, one consumer that never joins a group; reading a record's timestamp assigns it
- * partitions, one job at a time (assign_mu). A commit Kafka refuses from outside the group (the
- * group has members: Kafka takes it only from a member) needs a client whose group.id is that
- * group, which joins, commits and leaves: the group committers, a cache of at most
- * sub.commit.clients of them, each closed after sub.commit.client.idle.ms unused. */
+ * The offset jobs, the lag probe, samples and last-records reads (kafka_consumer.c) use no client
+ * of their own. Look-ups (metadata, watermarks, offsets for times, a group's committed offsets, a
+ * commit from outside the group) go through the offset reader, one consumer that never joins a
+ * group; reading records assigns it partitions, one caller at a time (assign_mu).
+ * A commit from outside a group (AlterConsumerGroupOffsets: OffsetCommit with no member id) is
+ * taken by Kafka while the group is empty; while it has members Kafka takes commits from members
+ * only, and librdkafka joins a group only through a client whose group.id is that group (no raw
+ * JoinGroup). The embedded cluster (librdkafka 2.0.2's mock) refuses a non-member in any group it
+ * has seen, members or not. Those commits go through the group committers: clients of one group
+ * each that join, commit and leave, at most sub.commit.clients of them kept, each closed after
+ * sub.commit.client.idle.ms unused. */
 
 #define JOB_TIMEOUT_MS 5000 /* each Kafka request of a job */
 #define JOB_JOIN_MS 20000   /* a cursor commit that has to join the group: assignment */
