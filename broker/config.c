@@ -186,6 +186,16 @@ static const struct prop {
      "partitions another instance routes), and one request per subscriber group; a subscriber "
      "group with no commit and no stream on this instance is asked every 12th sweep only, so "
      "its first commit through another instance shows within 12 intervals."},
+    {"sub.commit.clients", T_INT, offsetof(pb_config_t, sub_commit_clients), "2", 1, 64, NULL,
+     "Kafka clients kept for cursor commits that must join their consumer group: a `POST "
+     "/v1/ports/{input-port}/cursors` with no stream of the port on this instance commits from "
+     "outside the group through the instance's shared offset reader, and Kafka refuses that while "
+     "the group has members (a stream on another instance): then a client of that group joins, "
+     "commits and leaves. At most this many such clients stay open (about 6 threads each); the "
+     "least recently used one is closed when another group needs one."},
+    {"sub.commit.client.idle.ms", T_INT, offsetof(pb_config_t, sub_commit_client_idle_ms), "30000",
+     1000, 3600000, NULL,
+     "A cursor-commit client of a group (`sub.commit.clients`) unused for this long is closed."},
     {"sub.fetch.wait.ms", T_INT, offsetof(pb_config_t, sub_fetch_wait_ms), "0", 0, 10000, NULL,
      "How long a subscriber stream's fetch waits for records (`fetch.wait.max.ms` of stream "
      "consumers). 0: 10 on the embedded cluster, librdkafka's default (500) otherwise; a real "

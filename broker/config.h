@@ -76,6 +76,9 @@ typedef struct pb_config {
     int64_t sub_heartbeat_ms;
     int64_t sub_lag_interval_ms;
     int64_t sub_fetch_wait_ms; /* fetch.wait.max.ms of stream consumers; 0 = automatic */
+    /* cursor commits' group committers: how many stay open, idle for how long (kafka_admin.c) */
+    int64_t sub_commit_clients;
+    int64_t sub_commit_client_idle_ms;
     /* authentication and authorization (auth.c, access.c; DESIGN.md §9) */
     char *http_allow_insecure; /* "true": listen beyond loopback with auth off */
     char *http_tls_cert_file;  /* "" = plain HTTP */

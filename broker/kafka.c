@@ -86,7 +86,7 @@ pb_kafka_t *pb_kafka_new(const pb_config_t *cfg, const char *bootstrap, pb_kafka
         pb_err_set(err, PB_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    if (!k->bootstrap) {
+    if (!k->bootstrap || !(k->offsets = kafka_offsets_new())) {
         pb_err_set(err, PB_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -135,6 +135,7 @@ fail:
 int pb_kafka_destroy(pb_kafka_t *k, int timeout_ms) {
     int left = 0;
     if (!k) return 0;
+    kafka_offsets_destroy(k->offsets); /* their jobs are over (pb_jobs_destroy came first) */
     if (k->rk) {
         rd_kafka_flush(k->rk, timeout_ms);
         left = rd_kafka_outq_len(k->rk);

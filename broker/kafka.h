@@ -425,16 +425,18 @@ typedef void (*pb_kafka_msg_cb_t)(void *arg, const pb_kafka_msg_t *m);
 
 /*
  * Read the LAST record (offset high watermark - 1) of each of partitions[0..n) of topic, with its
- * headers, through a temporary consumer outside any group: cb once per partition that has a
- * record. Empty partitions get no call. Blocking, bounded by timeout_ms in all (for rebalance and
- * start-up paths). Returns 0, PB_ERR_TIMEOUT (some last records could not be read in time: the
- * caller must not guess) or PB_ERR_UNAVAILABLE.
+ * headers, through the instance's offset reader (a shared consumer outside any group, one caller
+ * at a time; no client per call): cb once per partition that has a record. Empty partitions get no
+ * call. Blocking, bounded by timeout_ms in all (for rebalance and start-up paths). Returns 0,
+ * PB_ERR_TIMEOUT (some last records could not be read in time: the caller must not guess) or
+ * PB_ERR_UNAVAILABLE.
  */
 int pb_kafka_last_records(pb_kafka_t *k, const char *topic, const int32_t *partitions, size_t n,
                           int timeout_ms, pb_kafka_msg_cb_t cb, void *arg, pb_err_t *err);
 
 /* pb_kafka_last_records over several topics: parts[i].topic and .partition name each partition
- * (offsets ignored); cb gets m->topic. One temporary client for all. Blocking, bounded. */
+ * (offsets ignored); cb gets m->topic. One assignment of the offset reader for all. Blocking,
+ * bounded. */
 int pb_kafka_last_records_tps(pb_kafka_t *k, const pb_kafka_tp_t *parts, size_t n, int timeout_ms,
                               pb_kafka_msg_cb_t cb, void *arg, pb_err_t *err);
 /* Fault injection for tests: the embedded cluster answers the next n Produce requests (from any
@@ -576,14 +578,14 @@ int pb_kafka_record_header(const pb_kafka_record_t *rec, size_t i, const char **
 void pb_kafka_record_release(pb_kafka_record_t *rec);
 
 /*
- * The newest records of topic (partitions 0..partitions-1), at most cap of them, through a
- * temporary consumer outside any group: reads the last cap offsets of every partition up to the
- * high watermark seen at the start and keeps the newest cap by Kafka timestamp (then offset) in
- * out[0..*n), unordered; each holds its librdkafka message (headers included) until
- * pb_kafka_record_release. *complete is 1 when every partition was read to its end, 0 when
- * timeout_ms (the whole call) ran out first (what was read is returned). Blocking: for a worker
- * thread, never the loop thread. Returns 0, or PB_ERR_TIMEOUT / PB_ERR_UNAVAILABLE (watermarks
- * unknown; *n is then 0).
+ * The newest records of topic (partitions 0..partitions-1), at most cap of them, through the
+ * instance's offset reader (shared, one caller at a time; no client per request): reads the last
+ * cap offsets of every partition up to the high watermark seen at the start and keeps the newest
+ * cap by Kafka timestamp (then offset) in out[0..*n), unordered; each holds a copy of its record
+ * (headers included) until pb_kafka_record_release. *complete is 1 when every partition was read to
+ * its end, 0 when timeout_ms (the whole call) ran out first (what was read is returned). Blocking:
+ * for a worker thread, never the loop thread. Returns 0, or PB_ERR_TIMEOUT / PB_ERR_UNAVAILABLE
+ * (watermarks unknown; *n is then 0).
  */
 int pb_kafka_tail_records(pb_kafka_t *k, const char *topic, int partitions, size_t cap,
                           int timeout_ms, pb_kafka_record_t *out, size_t *n, int *complete,
@@ -615,9 +617,12 @@ int pb_kafka_stream_start_at(pb_kafka_stream_t *s, const pb_kafka_tp_t *start, s
                              int64_t dflt, pb_err_t *err);
 
 /* ---- offset jobs ----
- * Slow offset work for subscriber streams and cursors, each with a client of its own, run by
- * pb_kafka_job_run on a jobs worker (sub.c submits them: jobs.h); when done it writes one byte to
- * wake_fd (-1: none) and the loop thread collects the result.
+ * Slow offset work for subscriber streams and cursors, run by pb_kafka_job_run on a jobs worker
+ * (sub.c submits them: jobs.h); when done it writes one byte to wake_fd (-1: none) and the loop
+ * thread collects the result. No job has a client of its own: they share the instance's offset
+ * reader (one consumer that never joins a group, made by the first job), and a commit that must
+ * join its group takes one of at most sub.commit.clients group committers (cached per group,
+ * closed after sub.commit.client.idle.ms unused).
  */
 typedef struct pb_kafka_job pb_kafka_job_t;
 
@@ -636,14 +641,24 @@ pb_kafka_job_t *pb_kafka_job_positions(pb_kafka_t *k, const pb_config_t *cfg, co
 /*
  * Commit offsets[0..n) (each the next offset to read) of topic for consumer group `group` from a
  * client that is not one of the caller's streams, after the same checks as
- * pb_kafka_job_positions. First as a client outside the group (Kafka accepts that while the group
- * has no members); when the group refuses a non-member, by joining it briefly (one rebalance of
- * its members), committing, and leaving. Errors: PB_ERR_INVALID (bad offset or partition),
- * PB_ERR_UNAVAILABLE, PB_ERR_TIMEOUT (no assignment in time). Returns the job or NULL with err.
+ * pb_kafka_job_positions. First from outside the group, through the offset reader (Kafka accepts
+ * that while the group has no members); when the group refuses a non-member, by joining it briefly
+ * through a group committer (one rebalance of its members), committing, and leaving. Commit jobs
+ * run on one worker (PB_JOB_CLOSE), so at most one committer is busy at a time. Errors:
+ * PB_ERR_INVALID (bad offset or partition), PB_ERR_UNAVAILABLE, PB_ERR_TIMEOUT (no assignment in
+ * time). Returns the job or NULL with err.
  */
 pb_kafka_job_t *pb_kafka_job_commit(pb_kafka_t *k, const pb_config_t *cfg, const char *group,
                                     const char *topic, const pb_kafka_tp_t *offsets, size_t n,
                                     int wake_fd, pb_err_t *err);
+
+/* Group committers open (*expired, when not NULL: how many of them are unused past
+ * sub.commit.client.idle.ms). Never waits on the network: for the loop thread too. */
+size_t pb_kafka_committers_open(pb_kafka_t *k, size_t *expired);
+
+/* Close the group committers unused past sub.commit.client.idle.ms. Blocking (each close): on a
+ * PB_JOB_CLOSE worker, the one that runs commits. */
+void pb_kafka_committers_reap(pb_kafka_t *k);
 
 /* Do the job's Kafka work: blocking, bounded by the job's own timeouts (a commit that joins the
  * group: about 20 s). Call once, on a jobs worker, never on the loop thread. */
@@ -693,7 +708,8 @@ void pb_kafka_closer_run(pb_kafka_closer_t *c);
 void pb_kafka_closer_free(pb_kafka_closer_t *c);
 
 /* Lag probe: measures consumer groups, every call blocking (run it as a job: sub.c's sweeps are
- * PB_JOB_LAG jobs). One thread at a time. */
+ * PB_JOB_LAG jobs). One thread at a time. Committed offsets of any group come from
+ * ListConsumerGroupOffsets (OffsetFetch to the group's coordinator): no client per group. */
 typedef struct pb_kafka_lag pb_kafka_lag_t;
 
 typedef struct pb_kafka_lag_part {
@@ -704,7 +720,8 @@ typedef struct pb_kafka_lag_part {
                            * when caught up (or unknown) */
 } pb_kafka_lag_part_t;
 
-/* A probe using cfg's kafka.* pass-through. Returns NULL with err set. */
+/* A probe: its look-ups go through the instance's shared offset reader (no client of its own;
+ * the first sweep makes the reader when no offset job did). Returns NULL out of memory. */
 pb_kafka_lag_t *pb_kafka_lag_new(pb_kafka_t *k, const pb_config_t *cfg, pb_err_t *err);
 
 /*

@@ -1,9 +1,11 @@
 /*
  * kafka_admin — the slow calls that run as jobs off the loop: partition counts, topic creation
  * (admin API or the embedded cluster's control topic), committed offsets of groups, offset jobs
- * for subscriber streams, and the lag probe's sweeps.
+ * for subscriber streams, and the lag probe's sweeps; and the shared clients the offset jobs and
+ * the lag probe use (one offset reader, a bounded cache of group committers).
  * Must not: be called on the loop thread: every call here waits on the network (bounded by its
- * timeout), so callers run them as jobs (jobs.h).
+ * timeout), so callers run them as jobs (jobs.h) (pb_kafka_committers_open excepted); make a
+ * client per request, job or group beyond the committers' bound.
  */
 #include "kafka_int.h"
 
@@ -279,22 +281,286 @@ int pb_kafka_groups_committed(pb_kafka_t *k, pb_kafka_group_query_t *q, size_t n
     return groups_committed(k->rk, q, n, timeout_ms, err);
 }
 
-/* ---- offset jobs ---- */
+/* ---- shared offset clients ----
+ * The offset jobs, the lag probe, samples and last-records reads (kafka_consumer.c) use no client
+ * of their own. Look-ups (metadata, watermarks, offsets for times, a group's committed offsets, a
+ * commit from outside the group) go through the offset reader, one consumer that never joins a
+ * group; reading records assigns it partitions, one caller at a time (assign_mu).
+ * A commit from outside a group (AlterConsumerGroupOffsets: OffsetCommit with no member id) is
+ * taken by Kafka while the group is empty; while it has members Kafka takes commits from members
+ * only, and librdkafka joins a group only through a client whose group.id is that group (no raw
+ * JoinGroup). The embedded cluster (librdkafka 2.0.2's mock) refuses a non-member in any group it
+ * has seen, members or not. Those commits go through the group committers: clients of one group
+ * each that join, commit and leave, at most sub.commit.clients of them kept, each closed after
+ * sub.commit.client.idle.ms unused. */
 
 #define JOB_TIMEOUT_MS 5000 /* each Kafka request of a job */
 #define JOB_JOIN_MS 20000   /* a cursor commit that has to join the group: assignment */
+#define JOB_LEAVE_MS 5000   /* and leave it again */
 #define JOB_MAX_PARTS 1024
+
+typedef struct committer {
+    char *group;
+    rd_kafka_t *rk;
+    atomic_int assigned; /* the group gave this client partitions (its rebalance callback) */
+    int busy;            /* a job holds it (kafka_offsets.mu) */
+    int64_t used_ms;     /* last given back (kafka_now_ms) */
+} committer_t;
+
+struct kafka_offsets {
+    pthread_mutex_t mu;        /* the committers' list (never held across a client's creation) */
+    pthread_mutex_t reader_mu; /* the reader's creation */
+    pthread_mutex_t assign_mu; /* one assignment of the reader at a time */
+    rd_kafka_t *reader;
+    committer_t **c;
+    size_t n, cap;
+};
+
+kafka_offsets_t *kafka_offsets_new(void) {
+    kafka_offsets_t *o = calloc(1, sizeof *o);
+    if (!o) return NULL;
+    pthread_mutex_init(&o->mu, NULL);
+    pthread_mutex_init(&o->reader_mu, NULL);
+    pthread_mutex_init(&o->assign_mu, NULL);
+    return o;
+}
+
+static void committer_free(committer_t *c) {
+    if (!c) return;
+    if (c->rk) {
+        rd_kafka_consumer_close(c->rk); /* leaves the group if it is still in it */
+        rd_kafka_destroy(c->rk);
+    }
+    free(c->group);
+    free(c);
+}
+
+void kafka_offsets_destroy(kafka_offsets_t *o) {
+    if (!o) return;
+    for (size_t i = 0; i < o->n; i++)
+        committer_free(o->c[i]);
+    free(o->c);
+    if (o->reader) {
+        rd_kafka_consumer_close(o->reader);
+        rd_kafka_destroy(o->reader);
+    }
+    pthread_mutex_destroy(&o->assign_mu);
+    pthread_mutex_destroy(&o->reader_mu);
+    pthread_mutex_destroy(&o->mu);
+    free(o);
+}
+
+rd_kafka_t *kafka_reader_get(pb_kafka_t *k, pb_err_t *err) {
+    kafka_offsets_t *o = k->offsets;
+    pthread_mutex_lock(&o->reader_mu);
+    if (!o->reader) {
+        /* assign() needs a group.id; the reader never joins it nor commits to it. */
+        rd_kafka_conf_t *conf =
+            kafka_sub_consumer_conf(k, "portbroker.reader", "portbroker-reader", NULL, err);
+        /* A watermark look-up waits for its request, whatever its timeout argument: with the
+         * brokers down a request waits socket.timeout.ms (60 s by default) per partition, and the
+         * job (and a shutdown behind it) with it. A role default: kafka.socket.timeout.ms wins. */
+        if (conf && !kafka_operator_sets(k->cfg, "socket.timeout.ms") &&
+            kafka_conf_set(conf, "socket.timeout.ms", "5000", err)) {
+            rd_kafka_conf_destroy(conf);
+            conf = NULL;
+        }
+        if (conf && (o->reader = kafka_client_new(RD_KAFKA_CONSUMER, conf, "offset reader", err)))
+            rd_kafka_poll_set_consumer(o->reader);
+    }
+    rd_kafka_t *rk = o->reader;
+    pthread_mutex_unlock(&o->reader_mu);
+    return rk;
+}
+
+rd_kafka_t *kafka_reader_assign(pb_kafka_t *k, const rd_kafka_topic_partition_list_t *tl,
+                                pb_err_t *err) {
+    rd_kafka_t *rk = kafka_reader_get(k, err);
+    if (!rk) return NULL;
+    pthread_mutex_lock(&k->offsets->assign_mu);
+    rd_kafka_resp_err_t e = rd_kafka_assign(rk, tl);
+    if (e) {
+        pthread_mutex_unlock(&k->offsets->assign_mu);
+        pb_err_set(err, PB_ERR_UNAVAILABLE, "offset reader: cannot assign: %s",
+                   rd_kafka_err2str(e));
+        return NULL;
+    }
+    return rk;
+}
+
+void kafka_reader_release(pb_kafka_t *k, rd_kafka_t *rk) {
+    rd_kafka_assign(rk, NULL);
+    /* What is left (the unassigned partitions' records are dropped by librdkafka; errors stay
+     * queued until polled): not the next caller's to see. */
+    rd_kafka_message_t *m;
+    while ((m = rd_kafka_consumer_poll(rk, 0)))
+        rd_kafka_message_destroy(m);
+    pthread_mutex_unlock(&k->offsets->assign_mu);
+}
+
+/* Both watermarks of topic [p] through rk in timeout_ms at most: offsets_for_times, which keeps
+ * its timeout, unlike rd_kafka_query_watermark_offsets (which waits for the answer of a leader it
+ * knows socket.timeout.ms long, whatever its timeout: with the brokers down, a shared client that
+ * knew them waited 5 s per partition). */
+static rd_kafka_resp_err_t wm_query(rd_kafka_t *rk, const char *topic, int32_t p, int64_t *lo,
+                                    int64_t *hi, int timeout_ms) {
+    int64_t deadline = kafka_now_ms() + timeout_ms;
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int side = 0; side < 2 && !e; side++) {
+        int left = (int)(deadline - kafka_now_ms());
+        rd_kafka_topic_partition_list_t *w = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_t *x = rd_kafka_topic_partition_list_add(w, topic, p);
+        x->offset = side ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
+        e = rd_kafka_offsets_for_times(rk, w, left > 0 ? left : 1);
+        if (!e) e = x->err;
+        if (!e && x->offset < 0) e = RD_KAFKA_RESP_ERR__TIMED_OUT; /* no answer in time */
+        if (!e) *(side ? hi : lo) = x->offset;
+        rd_kafka_topic_partition_list_destroy(w);
+    }
+    return e;
+}
+
+int kafka_reader_watermarks(rd_kafka_t *rk, const char *topic, int32_t p, int64_t *lo, int64_t *hi,
+                            int timeout_ms, pb_err_t *err) {
+    rd_kafka_resp_err_t e = wm_query(rk, topic, p, lo, hi, timeout_ms);
+    if (e)
+        return pb_err_set(err,
+                          kafka_map_err(e) == PB_ERR_TIMEOUT ? PB_ERR_TIMEOUT : PB_ERR_UNAVAILABLE,
+                          "watermarks of %s[%d]: %s", topic, (int)p, rd_kafka_err2str(e));
+    return 0;
+}
+
+/* m is a record (not an error) of topic: the reader serves every topic. */
+static int is_record_of(const rd_kafka_message_t *m, const char *topic) {
+    return !m->err && m->rkt && !strcmp(rd_kafka_topic_name(m->rkt), topic);
+}
+
+static void committer_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
+                                rd_kafka_topic_partition_list_t *parts, void *opaque) {
+    committer_t *c = opaque;
+    if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        rd_kafka_assign(rk, parts);
+        atomic_store(&c->assigned, 1);
+    } else {
+        rd_kafka_assign(rk, NULL);
+        atomic_store(&c->assigned, 0);
+    }
+}
+
+/* Close (on this thread) the committers idle past sub.commit.client.idle.ms, and with room set as
+ * many least recently used idle ones as it takes to leave room for one more. */
+static void committers_trim(pb_kafka_t *k, int room) {
+    kafka_offsets_t *o = k->offsets;
+    int64_t now = kafka_now_ms(), idle = k->cfg ? k->cfg->sub_commit_client_idle_ms : 30000;
+    size_t max = k->cfg ? (size_t)k->cfg->sub_commit_clients : 2;
+    for (;;) {
+        committer_t *victim = NULL;
+        size_t at = 0;
+        pthread_mutex_lock(&o->mu);
+        for (size_t i = 0; i < o->n; i++) {
+            committer_t *c = o->c[i];
+            if (c->busy) continue;
+            if (now - c->used_ms >= idle || (room && o->n >= max)) {
+                if (!victim || c->used_ms < victim->used_ms) victim = c, at = i;
+            }
+        }
+        if (victim) o->c[at] = o->c[--o->n];
+        pthread_mutex_unlock(&o->mu);
+        if (!victim) return;
+        pb_log(DEBUG, "kafka", "group committer of %s closed (%s)", victim->group,
+               now - victim->used_ms >= idle ? "idle" : "room for another group");
+        committer_free(victim);
+    }
+}
+
+/* The committer of group (made when none is cached, the least recently used one closed for it
+ * when sub.commit.clients are open), marked busy. NULL with err set. Jobs worker. */
+static committer_t *committer_take(pb_kafka_t *k, const char *group, pb_err_t *err) {
+    kafka_offsets_t *o = k->offsets;
+    committer_t *c = NULL;
+    pthread_mutex_lock(&o->mu);
+    for (size_t i = 0; i < o->n && !c; i++)
+        if (!o->c[i]->busy && !strcmp(o->c[i]->group, group)) c = o->c[i];
+    if (c) c->busy = 1;
+    pthread_mutex_unlock(&o->mu);
+    if (c) return c;
+    committers_trim(k, 1);
+    if (!(c = calloc(1, sizeof *c)) || !(c->group = strdup(group))) {
+        free(c);
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    rd_kafka_conf_t *conf = kafka_sub_consumer_conf(k, group, "portbroker-cursors", NULL, err);
+    if (conf) {
+        rd_kafka_conf_set_rebalance_cb(conf, committer_rebalance);
+        rd_kafka_conf_set_opaque(conf, c);
+        c->rk = kafka_client_new(RD_KAFKA_CONSUMER, conf, "group committer", err);
+    }
+    if (!c->rk) {
+        committer_free(c);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(c->rk);
+    c->busy = 1;
+    pthread_mutex_lock(&o->mu);
+    size_t cap = o->n == o->cap ? o->cap * 2 + 4 : o->cap;
+    committer_t **grown = cap != o->cap ? realloc(o->c, cap * sizeof *grown) : o->c;
+    if (grown) {
+        o->c = grown;
+        o->cap = cap;
+        o->c[o->n++] = c;
+    }
+    pthread_mutex_unlock(&o->mu);
+    if (!grown) {
+        committer_free(c);
+        pb_err_set(err, PB_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    return c;
+}
+
+/* Give c back (ok: it left the group and can serve again), or close it. */
+static void committer_give(pb_kafka_t *k, committer_t *c, int ok) {
+    kafka_offsets_t *o = k->offsets;
+    pthread_mutex_lock(&o->mu);
+    c->busy = 0;
+    c->used_ms = kafka_now_ms();
+    if (!ok)
+        for (size_t i = 0; i < o->n; i++)
+            if (o->c[i] == c) {
+                o->c[i] = o->c[--o->n];
+                break;
+            }
+    pthread_mutex_unlock(&o->mu);
+    if (!ok) committer_free(c);
+}
+
+size_t pb_kafka_committers_open(pb_kafka_t *k, size_t *expired) {
+    kafka_offsets_t *o = k->offsets;
+    int64_t now = kafka_now_ms(), idle = k->cfg ? k->cfg->sub_commit_client_idle_ms : 30000;
+    pthread_mutex_lock(&o->mu);
+    size_t n = o->n, x = 0;
+    for (size_t i = 0; i < o->n; i++)
+        x += !o->c[i]->busy && now - o->c[i]->used_ms >= idle;
+    pthread_mutex_unlock(&o->mu);
+    if (expired) *expired = x;
+    return n;
+}
+
+void pb_kafka_committers_reap(pb_kafka_t *k) { committers_trim(k, 0); }
+
+/* ---- offset jobs ---- */
 
 struct pb_kafka_job {
     atomic_int done;
     int commit; /* pb_kafka_job_commit, else pb_kafka_job_positions */
-    rd_kafka_t *rk;
-    char *topic;
+    pb_kafka_t *k;
+    rd_kafka_t *rk; /* the offset reader, while running */
+    char *topic, *group;
     int64_t ts_ms;
     pb_kafka_tp_t *tp; /* in: the offsets asked for; out: the positions */
     size_t n;
     int wake_fd;
-    int assigned; /* join path: the group gave this client its assignment */
     pb_err_t err;
 };
 
@@ -303,8 +569,7 @@ static int job_check(pb_kafka_job_t *j) {
     for (size_t i = 0; i < j->n; i++) {
         int32_t p = j->tp[i].partition;
         int64_t lo = 0, hi = 0, o = j->tp[i].offset;
-        rd_kafka_resp_err_t e =
-            rd_kafka_query_watermark_offsets(j->rk, j->topic, p, &lo, &hi, JOB_TIMEOUT_MS);
+        rd_kafka_resp_err_t e = wm_query(j->rk, j->topic, p, &lo, &hi, JOB_TIMEOUT_MS);
         if (e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
             e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
             return pb_err_set(&j->err, PB_ERR_INVALID, "partition %d: %s has no such partition",
@@ -331,20 +596,21 @@ static int job_check(pb_kafka_job_t *j) {
 static int job_read_ts(pb_kafka_job_t *j, int32_t p, int64_t offset, int64_t *ts) {
     rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(tl, j->topic, p)->offset = offset;
-    rd_kafka_resp_err_t e = rd_kafka_assign(j->rk, tl);
+    rd_kafka_t *rk = kafka_reader_assign(j->k, tl, NULL);
     rd_kafka_topic_partition_list_destroy(tl);
+    if (!rk) return -1;
     int rc = -1;
     int64_t deadline = kafka_now_ms() + JOB_TIMEOUT_MS;
-    while (!e && rc && kafka_now_ms() < deadline) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(j->rk, 50);
+    while (rc && kafka_now_ms() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 50);
         if (!m) continue;
-        if (!m->err && m->partition == p && m->offset >= offset) {
+        if (is_record_of(m, j->topic) && m->partition == p && m->offset >= offset) {
             *ts = rd_kafka_message_timestamp(m, NULL);
             rc = 0;
         }
         rd_kafka_message_destroy(m);
     }
-    rd_kafka_assign(j->rk, NULL);
+    kafka_reader_release(j->k, rk);
     return rc;
 }
 
@@ -357,8 +623,7 @@ static int job_read_ts(pb_kafka_job_t *j, int32_t p, int64_t offset, int64_t *ts
  */
 static int job_time_fallback(pb_kafka_job_t *j, int32_t p, int64_t *out) {
     int64_t lo = 0, hi = 0, ts = -1;
-    rd_kafka_resp_err_t e =
-        rd_kafka_query_watermark_offsets(j->rk, j->topic, p, &lo, &hi, JOB_TIMEOUT_MS);
+    rd_kafka_resp_err_t e = wm_query(j->rk, j->topic, p, &lo, &hi, JOB_TIMEOUT_MS);
     if (e)
         return pb_err_set(&j->err, PB_ERR_UNAVAILABLE, "%s [%d] watermarks: %s", j->topic, (int)p,
                           rd_kafka_err2str(e));
@@ -420,26 +685,61 @@ static int job_times(pb_kafka_job_t *j) {
     return rc;
 }
 
-static void job_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
-                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
-    pb_kafka_job_t *j = opaque;
-    if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        rd_kafka_assign(rk, parts);
-        j->assigned = 1;
-    } else {
-        rd_kafka_assign(rk, NULL);
-        j->assigned = 0;
-    }
-}
-
-static rd_kafka_resp_err_t job_commit_once(pb_kafka_job_t *j) {
+/* Offsets of the job as a partition list of its topic. */
+static rd_kafka_topic_partition_list_t *job_list(const pb_kafka_job_t *j) {
     rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new((int)j->n);
     for (size_t i = 0; i < j->n; i++)
         rd_kafka_topic_partition_list_add(tl, j->topic, j->tp[i].partition)->offset =
             j->tp[i].offset;
-    rd_kafka_resp_err_t e = rd_kafka_commit(j->rk, tl, 0);
-    for (int i = 0; !e && i < tl->cnt; i++)
-        e = tl->elems[i].err;
+    return tl;
+}
+
+/* The first error of a commit's partitions (0: all committed). */
+static rd_kafka_resp_err_t parts_err(const rd_kafka_topic_partition_list_t *tl) {
+    for (int i = 0; tl && i < tl->cnt; i++)
+        if (tl->elems[i].err) return tl->elems[i].err;
+    return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+/* Commit from outside the group through the reader (AlterConsumerGroupOffsets: OffsetCommit to
+ * the group's coordinator as no member). Kafka's answer, or __TIMED_OUT. */
+static rd_kafka_resp_err_t job_commit_outside(pb_kafka_job_t *j) {
+    char es[256];
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    rd_kafka_topic_partition_list_t *tl = job_list(j);
+    rd_kafka_AlterConsumerGroupOffsets_t *a = rd_kafka_AlterConsumerGroupOffsets_new(j->group, tl);
+    rd_kafka_topic_partition_list_destroy(tl);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(j->rk);
+    rd_kafka_AdminOptions_t *o =
+        rd_kafka_AdminOptions_new(j->rk, RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS);
+    rd_kafka_AdminOptions_set_request_timeout(o, JOB_TIMEOUT_MS, es, sizeof es);
+    rd_kafka_AlterConsumerGroupOffsets(j->rk, &a, 1, o, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, JOB_TIMEOUT_MS + 1000);
+    const rd_kafka_AlterConsumerGroupOffsets_result_t *r =
+        ev ? rd_kafka_event_AlterConsumerGroupOffsets_result(ev) : NULL;
+    if (ev && rd_kafka_event_error(ev)) {
+        e = rd_kafka_event_error(ev);
+    } else if (r) {
+        size_t cnt = 0;
+        const rd_kafka_group_result_t **g =
+            rd_kafka_AlterConsumerGroupOffsets_result_groups(r, &cnt);
+        const rd_kafka_error_t *ge = cnt == 1 ? rd_kafka_group_result_error(g[0]) : NULL;
+        e = cnt != 1 ? RD_KAFKA_RESP_ERR__FAIL
+            : ge     ? rd_kafka_error_code(ge)
+                     : parts_err(rd_kafka_group_result_partitions(g[0]));
+    }
+    if (ev) rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_AlterConsumerGroupOffsets_destroy(a);
+    return e;
+}
+
+/* Commit as a member through c (joined). */
+static rd_kafka_resp_err_t job_commit_member(pb_kafka_job_t *j, rd_kafka_t *rk) {
+    rd_kafka_topic_partition_list_t *tl = job_list(j);
+    rd_kafka_resp_err_t e = rd_kafka_commit(rk, tl, 0);
+    if (!e) e = parts_err(tl);
     rd_kafka_topic_partition_list_destroy(tl);
     return e;
 }
@@ -449,31 +749,27 @@ static int refused_member(rd_kafka_resp_err_t e) {
            e == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS || e == RD_KAFKA_RESP_ERR__STATE;
 }
 
-/* Commit as a non-member; when the group refuses, join, commit as a member, leave. */
-static int job_commit(pb_kafka_job_t *j) {
-    rd_kafka_resp_err_t e = job_commit_once(j);
-    if (!e) return 0;
-    if (!refused_member(e))
-        return pb_err_set(&j->err, PB_ERR_UNAVAILABLE, "commit to %s: %s", j->topic,
-                          rd_kafka_err2str(e));
+/* Join j's group through committer c, commit as a member, leave. 0 or the error code (j->err);
+ * *left: c left the group (it can serve another commit). */
+static int job_commit_joined(pb_kafka_job_t *j, committer_t *c, int *left) {
+    *left = 0;
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(sub, j->topic, RD_KAFKA_PARTITION_UA);
-    e = rd_kafka_subscribe(j->rk, sub);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, sub);
     rd_kafka_topic_partition_list_destroy(sub);
     if (e)
         return pb_err_set(&j->err, PB_ERR_UNAVAILABLE, "join the group of %s: %s", j->topic,
                           rd_kafka_err2str(e));
     int64_t deadline = kafka_now_ms() + JOB_JOIN_MS;
-    int rc = PB_ERR_TIMEOUT;
-    pb_err_set(&j->err, PB_ERR_TIMEOUT,
-               "the consumer group of %s gave no assignment within %d ms (a rebalance is under "
-               "way); retry",
-               j->topic, JOB_JOIN_MS);
+    int rc = pb_err_set(&j->err, PB_ERR_TIMEOUT,
+                        "the consumer group of %s gave no assignment within %d ms (a rebalance "
+                        "is under way); retry",
+                        j->topic, JOB_JOIN_MS);
     while (kafka_now_ms() < deadline) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(j->rk, 100);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 100);
         if (m) rd_kafka_message_destroy(m); /* fetched while joined: not ours to read */
-        if (!j->assigned) continue;
-        e = job_commit_once(j);
+        if (!atomic_load(&c->assigned)) continue;
+        e = job_commit_member(j, c->rk);
         if (!e) {
             rc = 0;
             break;
@@ -484,12 +780,40 @@ static int job_commit(pb_kafka_job_t *j) {
             break;
         }
     }
-    rd_kafka_consumer_close(j->rk);
+    /* Leave (librdkafka sends LeaveGroup once the revocation is served), so the members get their
+     * partitions back at once; the client stays for the group's next commit. */
+    if (rd_kafka_unsubscribe(c->rk)) return rc;
+    deadline = kafka_now_ms() + JOB_LEAVE_MS;
+    while (atomic_load(&c->assigned) && kafka_now_ms() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 50);
+        if (m) rd_kafka_message_destroy(m);
+    }
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 0); /* the leave's own events */
+    if (m) rd_kafka_message_destroy(m);
+    *left = !atomic_load(&c->assigned);
+    return rc;
+}
+
+/* Commit from outside the group; when the group refuses a non-member, join it through a group
+ * committer, commit as a member, leave. */
+static int job_commit(pb_kafka_job_t *j) {
+    rd_kafka_resp_err_t e = job_commit_outside(j);
+    if (!e) return 0;
+    if (!refused_member(e))
+        return pb_err_set(&j->err, PB_ERR_UNAVAILABLE, "commit to %s: %s", j->topic,
+                          rd_kafka_err2str(e));
+    committer_t *c = committer_take(j->k, j->group, &j->err);
+    if (!c) return j->err.code;
+    int left = 0, rc = job_commit_joined(j, c, &left);
+    committer_give(j->k, c, left);
     return rc;
 }
 
 void pb_kafka_job_run(pb_kafka_job_t *j) {
-    int rc = j->commit ? job_check(j) : j->n ? job_check(j) : job_times(j);
+    int rc = (j->rk = kafka_reader_get(j->k, &j->err)) ? 0
+             : j->err.code                             ? j->err.code
+                                                       : PB_ERR_INTERNAL;
+    if (!rc) rc = j->commit ? job_check(j) : j->n ? job_check(j) : job_times(j);
     if (!rc && j->commit) rc = job_commit(j);
     if (!rc) j->err.code = 0;
     atomic_store(&j->done, 1);
@@ -503,32 +827,26 @@ static pb_kafka_job_t *job_start(pb_kafka_t *k, const char *group, const char *t
                                  const pb_kafka_tp_t *offsets, size_t n, int64_t ts_ms, int commit,
                                  int wake_fd, pb_err_t *err) {
     pb_kafka_job_t *j = calloc(1, sizeof *j);
-    if (!j || !(j->topic = strdup(topic)) || (n && !(j->tp = malloc(n * sizeof *offsets)))) {
+    if (!j || !(j->topic = strdup(topic)) || (group && !(j->group = strdup(group))) ||
+        (n && !(j->tp = malloc(n * sizeof *offsets)))) {
         pb_err_set(err, PB_ERR_NOMEM, "out of memory");
-        goto fail;
+        pb_kafka_job_free(j);
+        return NULL;
     }
     if (n) memcpy(j->tp, offsets, n * sizeof *offsets);
+    j->k = k;
     j->n = n;
     j->ts_ms = ts_ms;
     j->commit = commit;
     j->wake_fd = wake_fd;
-    rd_kafka_conf_t *conf = kafka_sub_consumer_conf(k, group, "portbroker-cursors", NULL, err);
-    if (!conf) goto fail;
-    rd_kafka_conf_set_rebalance_cb(conf, job_rebalance);
-    rd_kafka_conf_set_opaque(conf, j);
-    if (!(j->rk = kafka_client_new(RD_KAFKA_CONSUMER, conf, "offset job", err))) goto fail;
-    rd_kafka_poll_set_consumer(j->rk);
     return j;
-fail:
-    pb_kafka_job_free(j);
-    return NULL;
 }
 
 pb_kafka_job_t *pb_kafka_job_positions(pb_kafka_t *k, const pb_config_t *cfg, const char *topic,
                                        const pb_kafka_tp_t *offsets, size_t n, int64_t ts_ms,
                                        int wake_fd, pb_err_t *err) {
     (void)cfg;
-    return job_start(k, "portbroker.sub.positions", topic, offsets, n, ts_ms, 0, wake_fd, err);
+    return job_start(k, NULL, topic, offsets, n, ts_ms, 0, wake_fd, err);
 }
 
 pb_kafka_job_t *pb_kafka_job_commit(pb_kafka_t *k, const pb_config_t *cfg, const char *group,
@@ -553,18 +871,13 @@ int pb_kafka_job_result(const pb_kafka_job_t *j, const pb_kafka_tp_t **out, size
 
 void pb_kafka_job_free(pb_kafka_job_t *j) {
     if (!j) return;
-    if (j->rk) rd_kafka_destroy(j->rk);
     free(j->topic);
+    free(j->group);
     free(j->tp);
     free(j);
 }
 
 /* ---- lag probe ---- */
-
-typedef struct lag_group {
-    char *group;
-    rd_kafka_t *rk;
-} lag_group_t;
 
 /* Values per topic partition: open addressing, at most half full. */
 struct lag_tab {
@@ -579,11 +892,8 @@ struct lag_tab {
 struct pb_kafka_lag {
     pb_kafka_t *k;
     const pb_config_t *cfg;
-    rd_kafka_t *reader;  /* assigns partitions at offsets to read one record's timestamp */
-    lag_group_t *groups; /* one handle per group, for its committed offsets (never joins) */
-    size_t n_groups;
-    int admin_ok; /* committed offsets through the admin API work (else the group handles) */
-    int sweeping; /* pb_kafka_lag_sweep: md is kept for the sweep */
+    rd_kafka_t *reader; /* the shared offset reader (reader_get), once a sweep or look-up made it */
+    int sweeping;       /* pb_kafka_lag_sweep: md is kept for the sweep */
     const struct rd_kafka_metadata *md;    /* the sweep's metadata, once looked up */
     const rd_kafka_metadata_topic_t **mdx; /* md's topics by name (md_topic) */
     /* The oldest unconsumed record's timestamp per topic partition (pos: the offset it was read
@@ -727,7 +1037,9 @@ void pb_kafka_lag_sweep(pb_kafka_lag_t *l, const char *const *topics, size_t n, 
     l->sweeping = 1;
     lag_tab_clear(&l->wm);
     if (++l->sweeps % LAG_TS_SWEEPS == 0) lag_tab_clear(&l->tsc);
-    if (!n || rd_kafka_metadata(l->reader, 1, NULL, &md, timeout_ms)) return;
+    if (!n || (!l->reader && !(l->reader = kafka_reader_get(l->k, NULL))) ||
+        rd_kafka_metadata(l->reader, 1, NULL, &md, timeout_ms))
+        return;
     sweep_md(l, md);
     sweep_watermarks(l, topics, n, timeout_ms);
 }
@@ -740,50 +1052,14 @@ pb_kafka_lag_t *pb_kafka_lag_new(pb_kafka_t *k, const pb_config_t *cfg, pb_err_t
     }
     l->k = k;
     l->cfg = cfg;
-    /* Admin first: a client per group would cost ~10 threads per binding. */
-    l->admin_ok = 1;
-    rd_kafka_conf_t *conf =
-        kafka_sub_consumer_conf(k, "portbroker.lag.reader", "portbroker-lag", NULL, err);
-    /* A watermark look-up waits for its request, whatever its timeout argument: with the brokers
-     * down a request waits socket.timeout.ms (60 s by default) per partition, and the poller (and
-     * a shutdown that stops it) with it. A role default: kafka.socket.timeout.ms overrides it. */
-    if (conf && !kafka_operator_sets(k->cfg, "socket.timeout.ms") &&
-        kafka_conf_set(conf, "socket.timeout.ms", "5000", err)) {
-        rd_kafka_conf_destroy(conf);
-        goto fail;
-    }
-    if (!conf || !(l->reader = kafka_client_new(RD_KAFKA_CONSUMER, conf, "lag probe", err)))
-        goto fail;
-    rd_kafka_poll_set_consumer(l->reader);
     return l;
-fail:
-    pb_kafka_lag_destroy(l);
-    return NULL;
-}
-
-static rd_kafka_t *lag_group_handle(pb_kafka_lag_t *l, const char *group, pb_err_t *err) {
-    for (size_t i = 0; i < l->n_groups; i++)
-        if (!strcmp(l->groups[i].group, group)) return l->groups[i].rk;
-    lag_group_t *g = realloc(l->groups, (l->n_groups + 1) * sizeof *g);
-    if (!g) return pb_err_set(err, PB_ERR_NOMEM, "out of memory"), NULL;
-    l->groups = g;
-    rd_kafka_conf_t *conf = kafka_sub_consumer_conf(l->k, group, "portbroker-lag", NULL, err);
-    if (!conf) return NULL;
-    rd_kafka_t *rk = kafka_client_new(RD_KAFKA_CONSUMER, conf, "lag probe", err);
-    if (!rk) return NULL;
-    char *name = strdup(group);
-    if (!name) {
-        rd_kafka_destroy(rk);
-        return pb_err_set(err, PB_ERR_NOMEM, "out of memory"), NULL;
-    }
-    l->groups[l->n_groups++] = (lag_group_t){name, rk};
-    return rk;
 }
 
 /* The group's committed offsets into tl through the admin API (OffsetFetch on the group's
- * coordinator): no client per group. Returns 0, or -1 when the cluster did not answer it. */
+ * coordinator): no client per group. Returns 0, or -1 with why[256] (no answer, or the group's
+ * error). */
 static int admin_committed(rd_kafka_t *rk, const char *group, rd_kafka_topic_partition_list_t *tl,
-                           int timeout_ms) {
+                           int timeout_ms, char *why) {
     int rc = -1;
     char es[256];
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
@@ -795,13 +1071,19 @@ static int admin_committed(rd_kafka_t *rk, const char *group, rd_kafka_topic_par
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
     const rd_kafka_ListConsumerGroupOffsets_result_t *res =
         ev ? rd_kafka_event_ListConsumerGroupOffsets_result(ev) : NULL;
+    snprintf(why, 256, "%s",
+             !ev                        ? "no answer from its coordinator in time"
+             : rd_kafka_event_error(ev) ? rd_kafka_event_error_string(ev)
+             : !res                     ? "no answer from its coordinator"
+                                        : "the coordinator answered without the group");
     if (res && !rd_kafka_event_error(ev)) {
         size_t n = 0;
         const rd_kafka_group_result_t **g =
             rd_kafka_ListConsumerGroupOffsets_result_groups(res, &n);
-        const rd_kafka_topic_partition_list_t *got = n == 1 && !rd_kafka_group_result_error(g[0])
-                                                         ? rd_kafka_group_result_partitions(g[0])
-                                                         : NULL;
+        const rd_kafka_error_t *ge = n == 1 ? rd_kafka_group_result_error(g[0]) : NULL;
+        const rd_kafka_topic_partition_list_t *got =
+            n == 1 && !ge ? rd_kafka_group_result_partitions(g[0]) : NULL;
+        if (ge) snprintf(why, 256, "%s", rd_kafka_error_string(ge));
         if (got) {
             for (int i = 0; i < tl->cnt; i++) {
                 tl->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
@@ -827,6 +1109,10 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
     const struct rd_kafka_metadata *md = l->sweeping ? l->md : NULL;
     *n_parts = 0;
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (!l->reader && !(l->reader = kafka_reader_get(l->k, err))) {
+        rc = err ? err->code : PB_ERR_INTERNAL;
+        goto done;
+    }
     if (!md && (e = rd_kafka_metadata(l->reader, 1, NULL, &md, timeout_ms))) {
         rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "metadata: %s", rd_kafka_err2str(e));
         goto done;
@@ -883,25 +1169,12 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
     if (known) { /* the caller knows the group's offsets (its own routers): no request */
         for (int p = 0; p < np; p++)
             tl->elems[p].offset = known[p] >= 0 ? known[p] : RD_KAFKA_OFFSET_INVALID;
-    } else if (l->admin_ok && admin_committed(l->reader, group, tl, timeout_ms)) {
-        l->admin_ok = 0;
-        pb_log(INFO, "sub",
-               "lag: the cluster did not answer ListConsumerGroupOffsets; reading "
-               "committed offsets through one client per group instead");
-    }
-    if (!known &&
-        !l->admin_ok) { /* a client of the group (it never joins) when the admin call fails */
-        rd_kafka_t *g = lag_group_handle(l, group, err);
-        if (!g) {
-            rc = err ? err->code : PB_ERR_INTERNAL;
+    } else {
+        char why[256];
+        if (admin_committed(l->reader, group, tl, timeout_ms, why)) {
+            rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "committed offsets of %s: %s", group, why);
             goto done;
         }
-        e = rd_kafka_committed(g, tl, timeout_ms);
-    }
-    if (e) {
-        rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "committed offsets of %s: %s", group,
-                        rd_kafka_err2str(e));
-        goto done;
     }
     want = rd_kafka_topic_partition_list_new(np);
     for (int p = 0; p < np; p++) {
@@ -919,13 +1192,14 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
     *n_parts = (size_t)np;
     if (want->cnt == 0) goto done;
     /* The oldest unconsumed record's timestamp: read one record at each position. */
-    if (rd_kafka_assign(l->reader, want)) goto done;
+    rd_kafka_t *rk = kafka_reader_assign(l->k, want, NULL);
+    if (!rk) goto done;
     int missing = want->cnt;
     int64_t deadline = kafka_now_ms() + timeout_ms;
     while (missing > 0 && kafka_now_ms() < deadline) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(l->reader, 50);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 50);
         if (!m) continue;
-        if (!m->err && m->partition >= 0 && m->partition < np &&
+        if (is_record_of(m, topic) && m->partition >= 0 && m->partition < np &&
             parts[m->partition].oldest_ts_ms < 0) {
             int64_t ts = rd_kafka_message_timestamp(m, NULL);
             parts[m->partition].oldest_ts_ms = ts >= 0 ? ts : 0;
@@ -933,7 +1207,7 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
         }
         rd_kafka_message_destroy(m);
     }
-    rd_kafka_assign(l->reader, NULL);
+    kafka_reader_release(l->k, rk);
     for (int i = 0; i < want->cnt; i++) {
         int32_t p = want->elems[i].partition;
         struct lag_ts *seen;
@@ -954,14 +1228,5 @@ void pb_kafka_lag_destroy(pb_kafka_lag_t *l) {
     sweep_md(l, NULL);
     lag_tab_clear(&l->tsc);
     lag_tab_clear(&l->wm);
-    for (size_t i = 0; i < l->n_groups; i++) {
-        rd_kafka_destroy(l->groups[i].rk);
-        free(l->groups[i].group);
-    }
-    free(l->groups);
-    if (l->reader) {
-        rd_kafka_consumer_close(l->reader);
-        rd_kafka_destroy(l->reader);
-    }
-    free(l);
+    free(l); /* the reader is the instance's (kafka_offsets_destroy) */
 }

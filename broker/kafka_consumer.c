@@ -596,14 +596,10 @@ int pb_kafka_last_records_tps(pb_kafka_t *k, const pb_kafka_tp_t *parts, size_t 
     int64_t deadline = kafka_now_ms() + timeout_ms;
     rd_kafka_topic_partition_list_t *l = NULL;
     char *done = NULL;
-    rd_kafka_t *rk = NULL;
+    rd_kafka_t *rk = NULL, *assigned = NULL;
     if (!n) return 0;
-    /* assign() needs a group.id; this client never joins it nor commits. */
-    rd_kafka_conf_t *conf =
-        kafka_consumer_conf(k, "portbroker.tail", "portbroker-tail", NULL, NULL, err);
-    if (!conf) return err ? err->code : PB_ERR_INVALID;
-    rk = kafka_client_new(RD_KAFKA_CONSUMER, conf, "last-records query", err);
-    if (!rk) return err ? err->code : PB_ERR_INVALID;
+    /* The instance's offset reader (kafka_admin.c), not a client per call. */
+    if (!(rk = kafka_reader_get(k, err))) return err ? err->code : PB_ERR_INVALID;
     done = calloc(n, 1);
     l = rd_kafka_topic_partition_list_new((int)n);
     if (!done) {
@@ -613,8 +609,8 @@ int pb_kafka_last_records_tps(pb_kafka_t *k, const pb_kafka_tp_t *parts, size_t 
     for (size_t i = 0; i < n; i++) {
         int64_t lo = 0, hi = 0;
         int left = (int)(deadline - kafka_now_ms());
-        if ((rc = watermarks(rk, parts[i].topic, parts[i].partition, &lo, &hi, left > 0 ? left : 1,
-                             err)))
+        if ((rc = kafka_reader_watermarks(rk, parts[i].topic, parts[i].partition, &lo, &hi,
+                                          left > 0 ? left : 1, err)))
             goto out;
         if (hi <= lo) {
             done[i] = 1; /* empty */
@@ -624,9 +620,8 @@ int pb_kafka_last_records_tps(pb_kafka_t *k, const pb_kafka_tp_t *parts, size_t 
         want++;
     }
     if (!want) goto out;
-    if (rd_kafka_assign(rk, l)) {
-        rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "last records of %s...: cannot assign",
-                        parts[0].topic);
+    if (!(assigned = kafka_reader_assign(k, l, err))) {
+        rc = err ? err->code : PB_ERR_UNAVAILABLE;
         goto out;
     }
     while (got < want) {
@@ -659,9 +654,9 @@ int pb_kafka_last_records_tps(pb_kafka_t *k, const pb_kafka_tp_t *parts, size_t 
         rd_kafka_message_destroy(m);
     }
 out:
+    if (assigned) kafka_reader_release(k, assigned);
     if (l) rd_kafka_topic_partition_list_destroy(l);
     free(done);
-    rd_kafka_destroy(rk);
     return rc;
 }
 
@@ -729,11 +724,8 @@ int pb_kafka_tail_records(pb_kafka_t *k, const char *topic, int partitions, size
     *n = 0;
     *complete = 0;
     if (partitions <= 0 || !cap) return 0;
-    /* assign() needs a group.id; this client never joins it nor commits. */
-    rd_kafka_conf_t *conf =
-        kafka_consumer_conf(k, "portbroker.sample", "portbroker-sample", NULL, NULL, err);
-    if (!conf) return err ? err->code : PB_ERR_INVALID;
-    rd_kafka_t *rk = kafka_client_new(RD_KAFKA_CONSUMER, conf, "sample query", err);
+    /* The instance's offset reader (kafka_admin.c), not a client per request. */
+    rd_kafka_t *rk = kafka_reader_get(k, err), *assigned = NULL;
     if (!rk) return err ? err->code : PB_ERR_INVALID;
     end = calloc((size_t)partitions, sizeof *end);
     l = rd_kafka_topic_partition_list_new(partitions);
@@ -750,7 +742,7 @@ int pb_kafka_tail_records(pb_kafka_t *k, const char *topic, int partitions, size
                             topic, partitions - p, partitions, timeout_ms);
             goto out;
         }
-        if ((rc = watermarks(rk, topic, p, &lo, &hi, left, err))) goto out;
+        if ((rc = kafka_reader_watermarks(rk, topic, p, &lo, &hi, left, err))) goto out;
         end[p] = hi; /* read up to here: records produced meanwhile are not waited for */
         if (hi <= lo) continue;
         int64_t from = hi - (int64_t)cap > lo ? hi - (int64_t)cap : lo;
@@ -761,8 +753,8 @@ int pb_kafka_tail_records(pb_kafka_t *k, const char *topic, int partitions, size
         *complete = 1;
         goto out;
     }
-    if (rd_kafka_assign(rk, l)) {
-        rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "sample of %s: cannot assign", topic);
+    if (!(assigned = kafka_reader_assign(k, l, err))) {
+        rc = err ? err->code : PB_ERR_UNAVAILABLE;
         goto out;
     }
     while (done_n < want) {
@@ -777,7 +769,8 @@ int pb_kafka_tail_records(pb_kafka_t *k, const char *topic, int partitions, size
             continue;
         }
         int32_t p = m->partition;
-        if (p < 0 || p >= partitions || m->offset >= end[p]) {
+        if (p < 0 || p >= partitions || m->offset >= end[p] ||
+            strcmp(rd_kafka_topic_name(m->rkt), topic)) {
             rd_kafka_message_destroy(m);
             continue;
         }
@@ -786,9 +779,9 @@ int pb_kafka_tail_records(pb_kafka_t *k, const char *topic, int partitions, size
     }
     *complete = done_n >= want;
 out:
+    if (assigned) kafka_reader_release(k, assigned);
     if (l) rd_kafka_topic_partition_list_destroy(l);
     free(end);
-    rd_kafka_destroy(rk);
     return rc;
 }
 

@@ -25,6 +25,9 @@
 #include "kstats.h"
 #include "log.h"
 
+/* The shared clients of the offset jobs and the lag probe (kafka_admin.c). */
+typedef struct kafka_offsets kafka_offsets_t;
+
 /* A wake pipe: either the caller's write end (own = 0) or a pipe of our own. */
 typedef struct wake {
     int rd, wr, own;
@@ -43,6 +46,7 @@ struct pb_kafka {
     atomic_int reachable;      /* last verdict of pb_kafka_probe */
     pb_kstats_t *kstats;       /* latest statistics of the shared clients (kafka_stats_conf) */
     char failure[768];         /* pb_kafka_failure's text, once the shared client failed for good */
+    kafka_offsets_t *offsets;  /* the offset reader and the group committers (kafka_admin.c) */
 };
 
 /* A message's delivery context: the caller's callback (malloc'd by pb_kafka_produce, or the
@@ -143,5 +147,34 @@ void kafka_wake_close(wake_t *w);
  * manual commits only, earliest where nothing is committed. */
 rd_kafka_conf_t *kafka_sub_consumer_conf(pb_kafka_t *k, const char *group, const char *client_id,
                                          const char *fetch_wait, pb_err_t *err);
+
+/* The offset jobs' and lag probe's shared clients, none made yet (the first job that needs one
+ * makes it, on its jobs worker). NULL out of memory. */
+kafka_offsets_t *kafka_offsets_new(void);
+
+/* Free them (after the jobs layer is gone: no job uses them). NULL is a no-op. Blocking (each
+ * client's close), bounded. */
+void kafka_offsets_destroy(kafka_offsets_t *o);
+
+/* The offset reader: one consumer of the instance that never joins a group, made on first use
+ * (through kafka_sub_consumer_conf: every kafka.* key). Look-ups (metadata, watermarks, offsets
+ * for times, admin calls) may use it from any thread at once. NULL with err set when librdkafka
+ * refuses it. Jobs workers only (its creation starts threads). */
+rd_kafka_t *kafka_reader_get(pb_kafka_t *k, pb_err_t *err);
+
+/* The reader assigned tl (absolute offsets) for reading: one caller at a time, until
+ * kafka_reader_release (others wait). It serves every topic: check each message's topic and
+ * partition. NULL with err set (nothing held). Jobs workers only; bound the reading by a
+ * deadline, others wait for it. */
+rd_kafka_t *kafka_reader_assign(pb_kafka_t *k, const rd_kafka_topic_partition_list_t *tl,
+                                pb_err_t *err);
+
+/* Unassign the reader and let the next caller have it. */
+void kafka_reader_release(pb_kafka_t *k, rd_kafka_t *rk);
+
+/* Both watermarks of topic [p] through rk (the reader), bounded by timeout_ms even with the
+ * partition's leader down. 0, or PB_ERR_TIMEOUT / PB_ERR_UNAVAILABLE naming the partition. */
+int kafka_reader_watermarks(rd_kafka_t *rk, const char *topic, int32_t p, int64_t *lo, int64_t *hi,
+                            int timeout_ms, pb_err_t *err);
 
 #endif

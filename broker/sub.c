@@ -766,6 +766,18 @@ static void on_client_close(pb_http_req_t *r, void *arg) {
 
 static void lag_start(pb_sub_t *s);
 
+static void reap_work(void *arg) { pb_kafka_committers_reap(arg); }
+
+/* Close the group committers unused past sub.commit.client.idle.ms, as a PB_JOB_CLOSE job (the
+ * worker that runs cursor commits; while commits are queued there, the next one closes them). */
+static void committers_reap(pb_sub_t *s) {
+    size_t expired = 0;
+    if (s->stopping || !s->env.kafka || pb_jobs_pending(s->env.jobs, PB_JOB_CLOSE) ||
+        !pb_kafka_committers_open(s->env.kafka, &expired) || !expired)
+        return;
+    pb_jobs_submit(s->env.jobs, PB_JOB_CLOSE, reap_work, NULL, s->env.kafka);
+}
+
 static void on_tick(void *arg) {
     pb_sub_t *s = arg;
     int64_t now = pb_loop_now_ms();
@@ -804,6 +816,7 @@ static void on_tick(void *arg) {
     if (s->pending) pending_serve(s, 0); /* a safety net for a missed wake-up, as below */
     serve_all(s);                        /* also a safety net for a missed wake-up */
     lag_start(s);
+    committers_reap(s);
 }
 
 static const char *query_get(void *ctx, const char *name) { return pb_http_query(ctx, name); }
@@ -1392,8 +1405,8 @@ static void lag_job_free(lag_job_t *j) {
     free(j);
 }
 
-/* PB_JOB_LAG work: one sweep over the job's targets with the probe (created here the first time:
- * a client of the cluster). Sees only the job. */
+/* PB_JOB_LAG work: one sweep over the job's targets with the probe (created here the first time;
+ * its look-ups share the instance's offset reader). Sees only the job. */
 static void lag_work(void *arg) {
     lag_job_t *j = arg;
     pb_err_t err = {0};

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # One configuration for every Kafka client (issue #15): the operator's kafka.* settings reach
-# every client the process makes (registry follower, publishing and routing producers, routing,
-# stream and lag consumers), as librdkafka itself reports them (each client's settings beyond
+# every client the process makes (registry follower, publishing and routing producers, routing
+# and stream consumers, the offset reader of offset jobs, lag sweeps, samples and router resumes,
+# a group committer), as librdkafka itself reports them (each client's settings beyond
 # librdkafka's defaults, logged at debug level); the keys correctness depends on cannot be
 # overridden (kafka.enable.auto.commit=true leaves routers on manual commits); a bad kafka.* key
 # or value stops start-up with exit 2 naming the key and librdkafka's reason.
 . "$(dirname "$0")/lib.sh"
-plan 14
+plan 15
 start_kafka 3
 start_broker B -c deploy/example.conf -o kafka.bootstrap.servers="$BROKERS" -o log.level=debug \
   -o kafka.socket.keepalive.enable=true -o kafka.enable.auto.commit=true -o kafka.linger.ms=7 \
@@ -16,15 +17,21 @@ wait_until 30 grep -q "router started: .*inputports:trips" "$T/B.log" || bail "n
 # A subscriber stream makes one more consumer.
 curl -sS --max-time 10 -o /dev/null "$B_URL/v1/ports/urn:dpds:com.acme:dataproducts:billing:1:inputports:trips/records?max_records=1&timeout_ms=500"
 wait_until 20 grep -q "(subscriber stream): settings" "$T/B.log"
-wait_until 20 grep -q "(last-records query): settings" "$T/B.log"
+# The stream is over, its group stays known to the cluster: a cursor commit here goes through the
+# group, which (on the embedded cluster) takes it from a member only: a group committer joins.
+http POST "$B_URL/v1/ports/urn:dpds:com.acme:dataproducts:billing:1:inputports:trips/cursors" \
+  -H 'content-type: application/json' --data '{"cursors":[{"partition":0,"offset":0}]}' --max-time 40
+is "a cursor commit through the group: 200" "$HTTP_STATUS" 200
+wait_until 20 grep -q "(offset reader): settings" "$T/B.log"
+wait_until 20 grep -q "(group committer): settings" "$T/B.log"
 grep "settings beyond librdkafka's defaults" "$T/B.log" >"$T/clients.txt"
 roles=$(sed -E 's/.*\(([a-z -]+)\): settings beyond.*/\1/' "$T/clients.txt" | LC_ALL=C sort -u | tr '\n' ',')
 is "every kind of client logged its settings" "$roles" \
-  "lag probe,last-records query,publish producer,registry follower,relay producer,router consumer,subscriber stream,"
+  "group committer,offset reader,publish producer,registry follower,relay producer,router consumer,subscriber stream,"
 n=$(wc -l <"$T/clients.txt")
 is "each of the $n clients got kafka.socket.keepalive.enable" "$(grep -c 'socket.keepalive.enable=true' "$T/clients.txt")" "$n"
 check "the registry follower got the pass-through too" grep -q "(registry follower): .*socket.keepalive.enable=true" "$T/clients.txt"
-consumers=$(grep -c '(router consumer\|registry follower\|subscriber stream\|lag probe\|last-records query)' "$T/clients.txt")
+consumers=$(grep -c '(router consumer\|registry follower\|subscriber stream\|offset reader\|group committer)' "$T/clients.txt")
 is "kafka.enable.auto.commit=true: every consumer keeps manual commits" "$(grep -c 'enable.auto.commit=false' "$T/clients.txt")" "$consumers"
 check "routers: auto commit off, offsets stored by the broker" grep -q "(router consumer): .*enable.auto.commit=false enable.auto.offset.store=false" "$T/clients.txt"
 check "kafka.fetch.wait.max.ms (a default) reaches routers" grep -q "(router consumer): .*fetch.wait.max.ms=250" "$T/clients.txt"
