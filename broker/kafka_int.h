@@ -41,7 +41,10 @@ struct pb_kafka {
     atomic_int embedded_known; /* decided (the cluster answered a first metadata request) */
     wake_t wake;               /* the main queue's wake-ups */
     atomic_int reachable;      /* last verdict of pb_kafka_probe */
-    pb_kstats_t *kstats;       /* latest statistics of the shared clients (kafka_stats_conf) */
+    /* The one topic pb_kafka_probe asks about once pb_kafka_probe_topic named it (NULL before):
+     * set once by a jobs worker, read by the probe's, destroyed with k. */
+    _Atomic(rd_kafka_topic_t *) probe_rkt;
+    pb_kstats_t *kstats; /* latest statistics of the shared clients (kafka_stats_conf) */
 };
 
 /* A message's delivery context: the caller's callback (malloc'd by pb_kafka_produce, or the

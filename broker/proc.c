@@ -17,6 +17,8 @@ void pb_proc_tune(void) { mallopt(M_MXFAST, 0); }
 
 void pb_proc_trim(void) { (void)malloc_trim(0); }
 
+size_t pb_proc_heap_free(void) { return mallinfo2().fordblks; }
+
 /* Seconds since the epoch at boot (/proc/stat's btime), or -1. */
 static double boot_time(void) {
     FILE *f = fopen("/proc/stat", "r");
