@@ -203,12 +203,16 @@ static const struct prop {
      "report librdkafka's statistics (`statistics.interval.ms`) for the `portbroker_kafka_*` "
      "series of `/metrics`: broker connection state and round-trip time, produce queue depth "
      "against its maximum, request errors and timeouts. Each report is parsed on the client's "
-     "polling thread (a reader of many partitions writes a long report). Memory: with "
-     "statistics on, librdkafka keeps two histograms for every topic a client knows (~23 kB "
-     "with the default `message.max.bytes` and `batch.num.messages`): at 1,000 bindings the "
-     "reader's output topics and the routing producer's input topics cost ~23 MB each. 0: no "
-     "statistics, no `portbroker_kafka_*` series. A `kafka.statistics.interval.ms` pass-through "
-     "overrides it."},
+     "polling thread (only its top-level and broker parts; a reader of many partitions writes a "
+     "long report). Memory: with statistics on, librdkafka (2.0.2) keeps two histograms for "
+     "every topic a client knows, sized by `message.max.bytes` and `batch.num.messages` (22.5 kB "
+     "with the defaults). A binding's topics are known to three clients (its output topic to the "
+     "reader and, once published to, the publishing producer; its input topic to the routing "
+     "producer): ~67 kB per binding, 67 MB of the RSS at 1,000 bindings (`bench/README.md`). "
+     "They exist whenever this is not 0, whatever its length: a longer interval saves the "
+     "reports' CPU, not that memory, and librdkafka has no setting to leave topics out. 0: no "
+     "statistics, no `portbroker_kafka_*` series (the shipped `PortbrokerKafkaUnreachable` and "
+     "`PortbrokerKafkaProduceQueueSaturated` alerts then never fire). A `kafka.statistics.interval.ms` pass-through overrides it."},
     {"status.sample.ms", T_INT, offsetof(pb_config_t, status_sample_ms), "10000", 100, 600000, NULL,
      "Throughput sample period of `/v1/status` and `/dashboard`: each port keeps the last 90 "
      "samples (15 minutes at the default), and a binding's live rate in `/v1/lineage` is the "
