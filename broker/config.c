@@ -212,7 +212,8 @@ static const struct prop {
      "They exist whenever this is not 0, whatever its length: a longer interval saves the "
      "reports' CPU, not that memory, and librdkafka has no setting to leave topics out. 0: no "
      "statistics, no `portbroker_kafka_*` series (the shipped `PortbrokerKafkaUnreachable` and "
-     "`PortbrokerKafkaProduceQueueSaturated` alerts then never fire). A `kafka.statistics.interval.ms` pass-through overrides it."},
+     "`PortbrokerKafkaProduceQueueSaturated` alerts then never fire). A "
+     "`kafka.statistics.interval.ms` pass-through overrides it."},
     {"status.sample.ms", T_INT, offsetof(pb_config_t, status_sample_ms), "10000", 100, 600000, NULL,
      "Throughput sample period of `/v1/status` and `/dashboard`: each port keeps the last 90 "
      "samples (15 minutes at the default), and a binding's live rate in `/v1/lineage` is the "
