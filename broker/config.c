@@ -146,6 +146,14 @@ static const struct prop {
      "that found nothing only after the whole wait: a record arriving after a quiet moment waits "
      "up to this long to be routed. The idle cost is a few fetches per broker per wait, whatever "
      "the number of bindings. Set 10 for low latency on the embedded cluster."},
+    {"router.prefetch.kbytes", T_INT, offsetof(pb_config_t, router_prefetch_kbytes), "65536", 1024,
+     2097151, NULL,
+     "Records the fan-out reader holds read ahead of routing, all output partitions together, "
+     "in KiB (`queued.max.messages.kbytes` of the one consumer that reads every output port): "
+     "past it the reader fetches no more until routing has taken records from its queue. It "
+     "bounds the reader's memory under a backlog (plus the fetch answers in flight: at most "
+     "`fetch.max.bytes` per broker). The default is librdkafka's. A "
+     "`kafka.queued.max.messages.kbytes` pass-through overrides it."},
     {"router.linger.ms", T_INT, offsetof(pb_config_t, router_linger_ms), "5", 0, 1000, NULL,
      "How long the routing producer waits to fill a batch before sending it (`linger.ms` of the "
      "one producer that writes every binding's routed records): a routed record waits up to this "
