@@ -17,7 +17,7 @@ Each stage is bounded (--stage-seconds); what is not done by then is reported as
 them under '== figures'). Never a timed assertion.
 
 usage: bench_scale.py [--bin build/release/portbroker] [--sizes 10,100] [--stage-seconds 120]
-                      [--records 200] [--settle 2]
+                      [--records 200] [--settle 2] [-o key=value]...
 environment: BENCH_SCALE_SIZES overrides --sizes (e.g. 10,100,1000)
 """
 import argparse
@@ -39,6 +39,9 @@ ap.add_argument("--records", type=int, default=200, help="records per port for t
 ap.add_argument("--settle", type=float, default=2.0,
                 help="seconds between 'all routing' and the idle sample (start-up work still "
                      "runs in the first ones: 30 shows the steady state)")
+ap.add_argument("-o", dest="opts", action="append", default=[], metavar="key=value",
+                help="a serve setting for every size (repeatable), e.g. "
+                     "-o metrics.kafka.stats.interval.ms=0")
 args = ap.parse_args()
 
 from confluent_kafka import Consumer, TopicPartition  # noqa: E402  (Debian's, /usr/bin/python3)
@@ -156,7 +159,8 @@ def run(size, brokers, tmp):
     b = start([args.bin, "serve", "-o", "http.listen=127.0.0.1:0", "-o", "kafka.bootstrap.servers=" + brokers,
                "-o", "products.dir=" + os.path.join(d, "products"), "-o", "mesh.namespace=" + NS,
                "-o", "registry.topic=_portbroker.bench.s%d" % size,
-               "-o", "log.level=warn", "--port-file", portf], log)
+               "-o", "log.level=warn", "--port-file", portf]
+              + [a for o in args.opts for a in ("-o", o)], log)
     port = int(wait_file(portf, b, args.stage_seconds))
     while time.time() - t0 < args.stage_seconds and request(port, "GET", "/readyz")[0] != 200:
         time.sleep(0.2)

@@ -131,6 +131,8 @@ static void topics_work(void *arg) { /* PB_JOB_TOPICS worker: sees only the job 
     if (!t->rc && t->log_topic)
         t->rc = pb_kafka_watermarks(t->kafka, t->log_topic, 0, &t->log_low, &t->log_high,
                                     t->timeout_ms, &t->err);
+    /* The registry log exists now: the reachability probe can ask about it alone. */
+    if (!t->rc && t->log_topic) (void)pb_kafka_probe_topic(t->kafka, t->log_topic);
 }
 
 static void topics_done(void *arg, int cancelled) {

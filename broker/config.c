@@ -146,6 +146,14 @@ static const struct prop {
      "that found nothing only after the whole wait: a record arriving after a quiet moment waits "
      "up to this long to be routed. The idle cost is a few fetches per broker per wait, whatever "
      "the number of bindings. Set 10 for low latency on the embedded cluster."},
+    {"router.prefetch.kbytes", T_INT, offsetof(pb_config_t, router_prefetch_kbytes), "65536", 1024,
+     2097151, NULL,
+     "Records the fan-out reader holds read ahead of routing, all output partitions together, "
+     "in KiB (`queued.max.messages.kbytes` of the one consumer that reads every output port): "
+     "past it the reader fetches no more until routing has taken records from its queue. It "
+     "bounds the reader's memory under a backlog (plus the fetch answers in flight: at most "
+     "`fetch.max.bytes` per broker). The default is librdkafka's. A "
+     "`kafka.queued.max.messages.kbytes` pass-through overrides it."},
     {"router.linger.ms", T_INT, offsetof(pb_config_t, router_linger_ms), "5", 0, 1000, NULL,
      "How long the routing producer waits to fill a batch before sending it (`linger.ms` of the "
      "one producer that writes every binding's routed records): a routed record waits up to this "
@@ -213,12 +221,17 @@ static const struct prop {
      "report librdkafka's statistics (`statistics.interval.ms`) for the `portbroker_kafka_*` "
      "series of `/metrics`: broker connection state and round-trip time, produce queue depth "
      "against its maximum, request errors and timeouts. Each report is parsed on the client's "
-     "polling thread (a reader of many partitions writes a long report). Memory: with "
-     "statistics on, librdkafka keeps two histograms for every topic a client knows (~23 kB "
-     "with the default `message.max.bytes` and `batch.num.messages`): at 1,000 bindings the "
-     "reader's output topics and the routing producer's input topics cost ~23 MB each. 0: no "
-     "statistics, no `portbroker_kafka_*` series. A `kafka.statistics.interval.ms` pass-through "
-     "overrides it."},
+     "polling thread (only its top-level and broker parts; a reader of many partitions writes a "
+     "long report). Memory: with statistics on, librdkafka (2.0.2) keeps two histograms for "
+     "every topic a client knows, sized by `message.max.bytes` and `batch.num.messages` (22.5 kB "
+     "with the defaults). A binding's topics are known to three clients (its output topic to the "
+     "reader and, once published to, the publishing producer; its input topic to the routing "
+     "producer): ~67 kB per binding, 67 MB of the RSS at 1,000 bindings (`bench/README.md`). "
+     "They exist whenever this is not 0, whatever its length: a longer interval saves the "
+     "reports' CPU, not that memory, and librdkafka has no setting to leave topics out. 0: no "
+     "statistics, no `portbroker_kafka_*` series (the shipped `PortbrokerKafkaUnreachable` and "
+     "`PortbrokerKafkaProduceQueueSaturated` alerts then never fire). A "
+     "`kafka.statistics.interval.ms` pass-through overrides it."},
     {"status.sample.ms", T_INT, offsetof(pb_config_t, status_sample_ms), "10000", 100, 600000, NULL,
      "Throughput sample period of `/v1/status` and `/dashboard`: each port keeps the last 90 "
      "samples (15 minutes at the default), and a binding's live rate in `/v1/lineage` is the "

@@ -49,6 +49,7 @@ typedef struct pb_config {
     int64_t publish_max_headers;      /* producer headers per record */
     int64_t publish_max_header_bytes; /* producer header names + values per record */
     int64_t router_fetch_wait_ms;     /* fetch.wait.max.ms of routing consumers */
+    int64_t router_prefetch_kbytes;   /* queued.max.messages.kbytes of the fan-out reader */
     int64_t router_linger_ms;         /* linger.ms of the routers' producers */
     int64_t router_revoke_wait_ms;    /* bound on a revocation's wait for in-flight records */
     int64_t publish_linger_ms;        /* linger.ms of the publishing producer */

@@ -150,6 +150,12 @@ int pb_kafka_partition_counts(pb_kafka_t *k, const char *const *topics, size_t n
  * it as a PB_JOB_PROBE job every second, never on the loop once serving. */
 int pb_kafka_probe(pb_kafka_t *k, int timeout_ms);
 
+/* From now on pb_kafka_probe asks about topic only (the registry log, once it exists: asking
+ * about a topic that does not exist yet could make a cluster with auto.create.topics.enable
+ * create it with its defaults). The first call wins; later ones do nothing. Thread-safe; the
+ * handle lives until pb_kafka_destroy. Returns 0 or PB_ERR_NOMEM. */
+int pb_kafka_probe_topic(pb_kafka_t *k, const char *topic);
+
 /* Last verdict of pb_kafka_probe (1 right after pb_kafka_new when the cluster answered it). Any
  * thread; never waits. */
 int pb_kafka_reachable(const pb_kafka_t *k);

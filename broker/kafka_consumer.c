@@ -291,6 +291,14 @@ pb_kafka_consumer_t *pb_kafka_consumer_new(pb_kafka_t *k, const pb_kafka_consume
     if (conf->cooperative &&
         kafka_conf_set(rconf, "partition.assignment.strategy", "cooperative-sticky", err))
         goto fail;
+    /* The fan-out reader's read-ahead, all partitions together (librdkafka 2.0.2 counts the
+     * consumer queue every partition's fetch queue forwards to): router.prefetch.kbytes, a role
+     * default the operator's kafka.queued.max.messages.kbytes overrides. */
+    if (conf->cooperative && k->cfg && !kafka_operator_sets(k->cfg, "queued.max.messages.kbytes")) {
+        char kb[32];
+        snprintf(kb, sizeof kb, "%lld", (long long)k->cfg->router_prefetch_kbytes);
+        if (kafka_conf_set(rconf, "queued.max.messages.kbytes", kb, err)) goto fail;
+    }
     c->cooperative = conf->cooperative;
     rd_kafka_conf_set_opaque(rconf, c);
     if (kafka_stats_conf(k, rconf, reader_stats_cb, err)) goto fail;

@@ -44,9 +44,12 @@ struct pb_kafka {
     atomic_int embedded_known; /* decided (the cluster answered a first metadata request) */
     wake_t wake;               /* the main queue's wake-ups */
     atomic_int reachable;      /* last verdict of pb_kafka_probe */
-    pb_kstats_t *kstats;       /* latest statistics of the shared clients (kafka_stats_conf) */
-    char failure[768];         /* pb_kafka_failure's text, once the shared client failed for good */
-    kafka_offsets_t *offsets;  /* the offset reader and the group committers (kafka_admin.c) */
+    /* The one topic pb_kafka_probe asks about once pb_kafka_probe_topic named it (NULL before):
+     * set once by a jobs worker, read by the probe's, destroyed with k. */
+    _Atomic(rd_kafka_topic_t *) probe_rkt;
+    pb_kstats_t *kstats;      /* latest statistics of the shared clients (kafka_stats_conf) */
+    char failure[768];        /* pb_kafka_failure's text, once the shared client failed for good */
+    kafka_offsets_t *offsets; /* the offset reader and the group committers (kafka_admin.c) */
 };
 
 /* A message's delivery context: the caller's callback (malloc'd by pb_kafka_produce, or the

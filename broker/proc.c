@@ -17,6 +17,19 @@ void pb_proc_tune(void) { mallopt(M_MXFAST, 0); }
 
 void pb_proc_trim(void) { (void)malloc_trim(0); }
 
+int pb_proc_memory(pb_proc_memory_t *out) {
+    long long size = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return -1;
+    int n = fscanf(f, "%lld %lld", &size, &resident);
+    fclose(f);
+    if (n != 2) return -1;
+    struct mallinfo2 mi = mallinfo2();
+    out->resident_bytes = (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+    out->heap_in_use_bytes = mi.uordblks + mi.hblkhd;
+    return 0;
+}
+
 /* Seconds since the epoch at boot (/proc/stat's btime), or -1. */
 static double boot_time(void) {
     FILE *f = fopen("/proc/stat", "r");

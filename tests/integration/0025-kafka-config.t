@@ -7,11 +7,11 @@
 # overridden (kafka.enable.auto.commit=true leaves routers on manual commits); a bad kafka.* key
 # or value stops start-up with exit 2 naming the key and librdkafka's reason.
 . "$(dirname "$0")/lib.sh"
-plan 15
+plan 18
 start_kafka 3
 start_broker B -c deploy/example.conf -o kafka.bootstrap.servers="$BROKERS" -o log.level=debug \
   -o kafka.socket.keepalive.enable=true -o kafka.enable.auto.commit=true -o kafka.linger.ms=7 \
-  -o kafka.acks=1 -o kafka.fetch.wait.max.ms=250 || bail "serve did not start"
+  -o kafka.acks=1 -o kafka.fetch.wait.max.ms=250 -o router.prefetch.kbytes=8192 || bail "serve did not start"
 wait_ready "$B_URL" || bail "not ready"
 wait_until 30 grep -q "router started: .*inputports:trips" "$T/B.log" || bail "no router"
 # A subscriber stream makes one more consumer.
@@ -34,6 +34,8 @@ check "the registry follower got the pass-through too" grep -q "(registry follow
 consumers=$(grep -c '(router consumer\|registry follower\|subscriber stream\|offset reader\|group committer)' "$T/clients.txt")
 is "kafka.enable.auto.commit=true: every consumer keeps manual commits" "$(grep -c 'enable.auto.commit=false' "$T/clients.txt")" "$consumers"
 check "routers: auto commit off, offsets stored by the broker" grep -q "(router consumer): .*enable.auto.commit=false enable.auto.offset.store=false" "$T/clients.txt"
+check "router.prefetch.kbytes bounds the fan-out reader's read-ahead" grep -q "(router consumer): .*queued.max.messages.kbytes=8192" "$T/clients.txt"
+check "router.prefetch.kbytes is the reader's alone (streams keep their own bound)" bash -c "! grep '(subscriber stream\|registry follower\|publish producer\|relay producer)' '$T/clients.txt' | grep -q 'queued.max.messages.kbytes=8192'"
 check "kafka.fetch.wait.max.ms (a default) reaches routers" grep -q "(router consumer): .*fetch.wait.max.ms=250" "$T/clients.txt"
 # acks=all is librdkafka's default (-1), so an acks line shows only when something changed it.
 check "kafka.acks=1 cannot weaken producers (acks stays all)" bash -c "! grep '(publish producer\|relay producer)' '$T/clients.txt' | grep -q 'request.required.acks'"
@@ -51,4 +53,6 @@ like "unknown kafka.* key: named with librdkafka's reason" "$out" 'kafka.no.such
 out=$("$PB_BIN" serve -c deploy/example.conf -o http.listen=127.0.0.1:0 -o kafka.bootstrap.servers="$BROKERS" -o kafka.socket.keepalive.enable=perhaps 2>&1); rc=$?
 is "bad kafka.* value: exit 2" "$rc" 2
 like "bad kafka.* value: says what is expected" "$out" 'kafka.socket.keepalive.enable = perhaps: .*Expected bool value for "socket.keepalive.enable": true or false'
+out=$("$PB_BIN" serve -c deploy/example.conf -o http.listen=127.0.0.1:0 -o kafka.bootstrap.servers="$BROKERS" -o router.prefetch.kbytes=100 2>&1); rc=$?
+like "router.prefetch.kbytes below its range: exit 2 naming the key" "$rc:$out" '^2:.*router.prefetch.kbytes'
 finish
