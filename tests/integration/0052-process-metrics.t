@@ -7,6 +7,14 @@ start_broker B || bail "serve did not start"
 wait_ready "$B_URL" || bail "not ready"
 m() { curl -fsS --max-time 5 "$B_URL/metrics" >"$T/m.txt" || return 1; }
 v() { awk -v n="$1" '$1 == n { print $2 }' "$T/m.txt"; }
+# Clients made lazily after readiness (the offset reader, at the first lag sweep) add threads and
+# fds: compare once the process has settled (its task and fd counts unchanged for 2 s, bounded).
+settled() {
+  local a b
+  a="$(ls /proc/"$B_PID"/task | wc -l) $(ls /proc/"$B_PID"/fd | wc -l)"; sleep 2
+  b="$(ls /proc/"$B_PID"/task | wc -l) $(ls /proc/"$B_PID"/fd | wc -l)"; [ "$a" = "$b" ]
+}
+wait_until 30 settled || diag "the process did not settle in 30 s; comparing anyway"
 m || bail "no /metrics"
 check "promtool check metrics accepts the exposition with the process series" promtool check metrics <"$T/m.txt"
 like "every process family has HELP and TYPE" "$(grep -cE '^# TYPE (process_(cpu_seconds_total counter|resident_memory_bytes gauge|virtual_memory_bytes gauge|open_fds gauge|max_fds gauge|start_time_seconds gauge)|portbroker_threads gauge)$' "$T/m.txt")" '^7$'
