@@ -40,7 +40,8 @@ for line in open(trace):
 tmin = tmin or min(r[4] for r in recs) + warm * 1e9
 names = ['send->req', 'req->enq', 'enq->pub ack', ' (rdk produce lat)', 'pub ack->router cons',
          'kts->router cons', 'cons->routed send', 'send->routed ack', ' (rdk routed lat)',
-         'routed ack->stream poll', 'poll->written', 'written->client', 'total']
+         'routed ack->stream poll', 'poll->written', 'written->client',
+         'enq->router cons (path)', 'routed send->poll (path)', 'total']
 miss = 0
 for dp, do, op, oo, send, arr in recs:
     if send < tmin: continue
@@ -51,7 +52,10 @@ for dp, do, op, oo, send, arr in recs:
     rows.append([ms(o[1] - send), ms(o[2] - o[1]), ms(o['ack'] - o[2]), o.get('plat', 0) / 1000,
                  ms(o['rcons'] - o['ack']), ms(o['rcons']) - o['kts'], ms(o.get('rsend', o['rcons']) - o['rcons']),
                  ms(o['rack'] - o.get('rsend', o['rcons'])), o.get('rlat', 0) / 1000, ms(d[8] - o['rack']),
-                 ms(d[9] - d[8]), ms(arr - d[9]), ms(arr - send)])
+                 ms(d[9] - d[8]), ms(arr - d[9]),
+                 # On the record's path: the acknowledgements' way back is not (a consumer may
+                 # read a record before its producer heard the ack).
+                 ms(o['rcons'] - o[2]), ms(d[8] - o.get('rsend', o['rcons'])), ms(arr - send)])
 print("joined %d records, %d unjoined" % (len(rows), miss))
 def pct(xs, q): xs = sorted(xs); return xs[min(len(xs) - 1, int(q * len(xs)))]
 tot = sorted(r[-1] for r in rows); p99 = pct(tot, 0.99); p50 = pct(tot, 0.5)
