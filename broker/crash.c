@@ -87,8 +87,8 @@ static void on_fatal(int sig, siginfo_t *si, void *uctx) {
     int depth = backtrace(frames, STACK_DEPTH);
     backtrace_symbols_fd(frames, depth, STDERR_FILENO);
     (void)w;
-    /* The kernel's own ending: default action, the signal again (blocked while we ran). */
-    signal(sig, SIG_DFL);
+    /* The kernel's own ending: SA_RESETHAND restored the default action; the signal again
+     * (blocked while we run) takes it on return. */
     raise(sig);
 }
 

@@ -201,8 +201,7 @@ const char *pb_kafka_bootstrap(const pb_kafka_t *k) { return k->bootstrap; }
 int pb_kafka_reachable(const pb_kafka_t *k) { return atomic_load(&k->reachable); }
 
 const char *pb_kafka_failure(pb_kafka_t *k) {
-    if (k->failure[0]) return k->failure;
-    return k->rk && kafka_fatal_text(k->rk, k->failure, sizeof k->failure) ? k->failure : NULL;
+    return kafka_failure_cached(k->rk, k->failure, sizeof k->failure);
 }
 int pb_kafka_outq_len(const pb_kafka_t *k) { return rd_kafka_outq_len(k->rk); }
 const char *pb_kafka_version(void) { return rd_kafka_version_str(); }

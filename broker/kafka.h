@@ -417,11 +417,6 @@ int pb_kafka_consumer_watermarks_cached(pb_kafka_consumer_t *c, int32_t partitio
  * consumer. Commits nothing by itself. Blocking, bounded by session.timeout.ms. NULL is a no-op. */
 void pb_kafka_consumer_destroy(pb_kafka_consumer_t *c);
 
-/* Committed offsets of any group on topic for parts[0..n) (as pb_kafka_consumer_committed), through
- * a temporary client that does not join the group. Blocking, bounded. For lag pollers. */
-int pb_kafka_group_committed(pb_kafka_t *k, const char *group, const char *topic,
-                             pb_kafka_tp_t *parts, size_t n, int timeout_ms, pb_err_t *err);
-
 /* Low/high watermarks of topic/partition through the broker's client. Blocking, bounded. */
 int pb_kafka_watermarks(pb_kafka_t *k, const char *topic, int32_t partition, int64_t *low,
                         int64_t *high, int timeout_ms, pb_err_t *err);
@@ -445,11 +440,6 @@ int pb_kafka_last_records(pb_kafka_t *k, const char *topic, const int32_t *parti
  * bounded. */
 int pb_kafka_last_records_tps(pb_kafka_t *k, const pb_kafka_tp_t *parts, size_t n, int timeout_ms,
                               pb_kafka_msg_cb_t cb, void *arg, pb_err_t *err);
-/* Fault injection for tests: the embedded cluster answers the next n Produce requests (from any
- * client) with an error: a permanent one (TOPIC_AUTHORIZATION_FAILED: the messages fail) when
- * permanent, MSG_SIZE_TOO_LARGE (the records themselves refused) when permanent is 2, else a
- * retriable one (NOT_ENOUGH_REPLICAS: the client retries). */
-void pb_kafka_cluster_fail_produces(pb_kafka_cluster_t *c, size_t n, int permanent);
 
 /* ---- relay producer ----
  * A producer of its own (idempotent, acks=all, cfg's kafka.* pass-through) for relays that forward

@@ -420,8 +420,8 @@ static rd_kafka_resp_err_t wm_query(rd_kafka_t *rk, const char *topic, int32_t p
     return e;
 }
 
-int kafka_reader_watermarks(rd_kafka_t *rk, const char *topic, int32_t p, int64_t *lo, int64_t *hi,
-                            int timeout_ms, pb_err_t *err) {
+int kafka_watermarks(rd_kafka_t *rk, const char *topic, int32_t p, int64_t *lo, int64_t *hi,
+                     int timeout_ms, pb_err_t *err) {
     rd_kafka_resp_err_t e = wm_query(rk, topic, p, lo, hi, timeout_ms);
     if (e)
         return pb_err_set(err,

@@ -70,6 +70,11 @@ int kafka_fatal_text(rd_kafka_t *rk, char *out, size_t n) {
     return 1;
 }
 
+const char *kafka_failure_cached(rd_kafka_t *rk, char *cache, size_t n) {
+    if (cache[0]) return cache;
+    return rk && kafka_fatal_text(rk, cache, n) ? cache : NULL;
+}
+
 static void error_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque) {
     (void)opaque;
     char why[768];

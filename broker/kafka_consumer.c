@@ -3,7 +3,7 @@
  * the routers'), the last records of a topic (samples), and subscriber streams with their
  * closers.
  * Must not: touch broker state from librdkafka's threads (they only write to wake pipes). The
- * blocking reads (pb_kafka_last_records*, pb_kafka_tail_records, pb_kafka_group_committed,
+ * blocking reads (pb_kafka_last_records*, pb_kafka_tail_records,
  * pb_kafka_watermarks) are for jobs workers, never the loop thread.
  */
 #include "kafka_int.h"
@@ -500,20 +500,9 @@ int pb_kafka_consumer_committed(pb_kafka_consumer_t *c, pb_kafka_tp_t *parts, si
     return committed(c->rk, c->topic, parts, n, timeout_ms, err);
 }
 
-static int watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *low,
-                      int64_t *high, int timeout_ms, pb_err_t *err) {
-    rd_kafka_resp_err_t e =
-        rd_kafka_query_watermark_offsets(rk, topic, partition, low, high, timeout_ms);
-    if (e)
-        return pb_err_set(err,
-                          kafka_map_err(e) == PB_ERR_TIMEOUT ? PB_ERR_TIMEOUT : PB_ERR_UNAVAILABLE,
-                          "watermarks of %s[%d]: %s", topic, (int)partition, rd_kafka_err2str(e));
-    return 0;
-}
-
 int pb_kafka_consumer_watermarks(pb_kafka_consumer_t *c, int32_t partition, int64_t *low,
                                  int64_t *high, int timeout_ms, pb_err_t *err) {
-    return watermarks(c->rk, c->topic, partition, low, high, timeout_ms, err);
+    return kafka_watermarks(c->rk, c->topic, partition, low, high, timeout_ms, err);
 }
 
 int pb_kafka_consumer_watermarks_cached(pb_kafka_consumer_t *c, int32_t partition, int64_t *low,
@@ -568,20 +557,9 @@ void pb_kafka_consumer_destroy(pb_kafka_consumer_t *c) {
     free(c);
 }
 
-int pb_kafka_group_committed(pb_kafka_t *k, const char *group, const char *topic,
-                             pb_kafka_tp_t *parts, size_t n, int timeout_ms, pb_err_t *err) {
-    rd_kafka_conf_t *conf = kafka_consumer_conf(k, group, "portbroker-lag", NULL, NULL, err);
-    if (!conf) return err ? err->code : PB_ERR_INVALID;
-    rd_kafka_t *rk = kafka_client_new(RD_KAFKA_CONSUMER, conf, "committed-offsets query", err);
-    if (!rk) return err ? err->code : PB_ERR_INVALID;
-    int rc = committed(rk, topic, parts, n, timeout_ms, err);
-    rd_kafka_destroy(rk);
-    return rc;
-}
-
 int pb_kafka_watermarks(pb_kafka_t *k, const char *topic, int32_t partition, int64_t *low,
                         int64_t *high, int timeout_ms, pb_err_t *err) {
-    return watermarks(k->rk, topic, partition, low, high, timeout_ms, err);
+    return kafka_watermarks(k->rk, topic, partition, low, high, timeout_ms, err);
 }
 
 int pb_kafka_last_records(pb_kafka_t *k, const char *topic, const int32_t *partitions, size_t n,
@@ -617,8 +595,8 @@ int pb_kafka_last_records_tps(pb_kafka_t *k, const pb_kafka_tp_t *parts, size_t 
     for (size_t i = 0; i < n; i++) {
         int64_t lo = 0, hi = 0;
         int left = (int)(deadline - kafka_now_ms());
-        if ((rc = kafka_reader_watermarks(rk, parts[i].topic, parts[i].partition, &lo, &hi,
-                                          left > 0 ? left : 1, err)))
+        if ((rc = kafka_watermarks(rk, parts[i].topic, parts[i].partition, &lo, &hi,
+                                   left > 0 ? left : 1, err)))
             goto out;
         if (hi <= lo) {
             done[i] = 1; /* empty */
@@ -750,7 +728,7 @@ int pb_kafka_tail_records(pb_kafka_t *k, const char *topic, int partitions, size
                             topic, partitions - p, partitions, timeout_ms);
             goto out;
         }
-        if ((rc = kafka_reader_watermarks(rk, topic, p, &lo, &hi, left, err))) goto out;
+        if ((rc = kafka_watermarks(rk, topic, p, &lo, &hi, left, err))) goto out;
         end[p] = hi; /* read up to here: records produced meanwhile are not waited for */
         if (hi <= lo) continue;
         int64_t from = hi - (int64_t)cap > lo ? hi - (int64_t)cap : lo;

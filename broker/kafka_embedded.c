@@ -183,14 +183,6 @@ void pb_kafka_cluster_destroy(pb_kafka_cluster_t *c) {
     free(c);
 }
 
-void pb_kafka_cluster_fail_produces(pb_kafka_cluster_t *c, size_t n, int permanent) {
-    rd_kafka_resp_err_t e = permanent == 2 ? RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE
-                            : permanent    ? RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED
-                                           : RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS;
-    for (size_t i = 0; i < n; i++)
-        rd_kafka_mock_push_request_errors(c->mc, 0 /* Produce */, 1, e);
-}
-
 /* ---- fault injection (publish tests) ---- */
 
 int pb_kafka_cluster_set_up(pb_kafka_cluster_t *c, int up, pb_err_t *err) {

@@ -82,6 +82,10 @@ int kafka_conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, pb_err_t
  * named it, what usually causes it, what to do) to out[n] and return 1; else 0. Any thread. */
 int kafka_fatal_text(rd_kafka_t *rk, char *out, size_t n);
 
+/* The failure of client rk as pb_kafka_failure gives it: NULL while it works; once it failed for
+ * good, kafka_fatal_text written into cache[n] (a fatal error never clears) and cache returned. */
+const char *kafka_failure_cached(rd_kafka_t *rk, char *cache, size_t n);
+
 /* A librdkafka error as a PB_ERR_* code (0 for none). */
 int kafka_map_err(rd_kafka_resp_err_t e);
 
@@ -175,9 +179,10 @@ rd_kafka_t *kafka_reader_assign(pb_kafka_t *k, const rd_kafka_topic_partition_li
 /* Unassign the reader and let the next caller have it. */
 void kafka_reader_release(pb_kafka_t *k, rd_kafka_t *rk);
 
-/* Both watermarks of topic [p] through rk (the reader), bounded by timeout_ms even with the
- * partition's leader down. 0, or PB_ERR_TIMEOUT / PB_ERR_UNAVAILABLE naming the partition. */
-int kafka_reader_watermarks(rd_kafka_t *rk, const char *topic, int32_t p, int64_t *lo, int64_t *hi,
-                            int timeout_ms, pb_err_t *err);
+/* Both watermarks of topic [p] through client rk (any client: the reader, the shared one, a
+ * consumer), bounded by timeout_ms even with the partition's leader down. 0, or PB_ERR_TIMEOUT /
+ * PB_ERR_UNAVAILABLE naming the partition. */
+int kafka_watermarks(rd_kafka_t *rk, const char *topic, int32_t p, int64_t *lo, int64_t *hi,
+                     int timeout_ms, pb_err_t *err);
 
 #endif

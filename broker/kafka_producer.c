@@ -208,8 +208,7 @@ int pb_kafka_producer_wake_fd(const pb_kafka_producer_t *p) {
 }
 
 const char *pb_kafka_producer_failure(pb_kafka_producer_t *p) {
-    if (p->failure[0]) return p->failure;
-    return p->rk && kafka_fatal_text(p->rk, p->failure, sizeof p->failure) ? p->failure : NULL;
+    return kafka_failure_cached(p->rk, p->failure, sizeof p->failure);
 }
 
 size_t pb_kafka_producer_serve(pb_kafka_producer_t *p) {

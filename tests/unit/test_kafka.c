@@ -425,8 +425,9 @@ static void group_consumer(void **state) {
     }
     assert_int_equal(q[0].offset, 10);
     assert_int_equal(q[1].offset, 7);
-    pb_kafka_tp_t g[2] = {{1, 0, NULL}, {0, 0, NULL}};
-    assert_int_equal(pb_kafka_group_committed(k, "test.group", "t.cons", g, 2, 5000, &err), 0);
+    pb_kafka_tp_t g[2] = {{1, 0, "t.cons"}, {0, 0, "t.cons"}};
+    pb_kafka_group_query_t gq = {.group = "test.group", .parts = g, .n = 2};
+    assert_int_equal(pb_kafka_groups_committed(k, &gq, 1, 5000, &err), 0);
     assert_int_equal(g[0].offset, 7);
     assert_int_equal(g[1].offset, 10);
 

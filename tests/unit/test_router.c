@@ -424,7 +424,8 @@ static void recovers_from_failed_delivery(void **state) {
     }
     assert_int_equal(acks, 20);
     /* The router's first produce requests fail for good. */
-    pb_kafka_cluster_fail_produces(cl, 2, 1);
+    assert_int_equal(
+        pb_kafka_cluster_fail_requests(cl, "Produce", 2, "TOPIC_AUTHORIZATION_FAILED", &err), 0);
     pb_router_env_t env = {.kafka = k, .registry_url = "http://r"};
     pb_routers_t *rs = pb_routers_new(&env, &err);
     assert_non_null(rs);
@@ -493,8 +494,9 @@ static void refused_record_dead_lettered(void **state) {
         pb_kafka_serve(k);
     }
     assert_int_equal(acks, 20);
-    /* The router's first produce requests fail for good. */
-    pb_kafka_cluster_fail_produces(cl, 1, 2);
+    /* The router's first produce request is refused for its size. */
+    assert_int_equal(pb_kafka_cluster_fail_requests(cl, "Produce", 1, "MSG_SIZE_TOO_LARGE", &err),
+                     0);
     pb_router_env_t env = {.kafka = k, .registry_url = "http://r"};
     pb_routers_t *rs = pb_routers_new(&env, &err);
     assert_non_null(rs);
