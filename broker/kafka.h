@@ -479,8 +479,9 @@ typedef struct pb_kafka_delivery {
 typedef void (*pb_kafka_delivery_cb_t)(void *arg, const pb_kafka_delivery_t *d);
 
 /* A new relay producer (idempotent, acks=all, linger.ms from router.linger.ms: 5 without a
- * config). wake_fd as in pb_kafka_consumer_conf_t. cb (required) gets every delivery.
- * Returns NULL with err set. */
+ * config). wake_fd as in pb_kafka_consumer_conf_t. cb (required) gets every delivery. The first
+ * one made on k is the `relay` of pb_kafka_produce_queue until it is destroyed (before k).
+ * Returns NULL with err set. Loop thread. */
 pb_kafka_producer_t *pb_kafka_producer_new(pb_kafka_t *k, const char *client_id, int wake_fd,
                                            pb_kafka_delivery_cb_t cb, void *arg, pb_err_t *err);
 
