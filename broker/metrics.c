@@ -694,6 +694,7 @@ int pb_metrics_render_kafka_clients(int reachable, const pb_kstats_queue_t q[PB_
             const pb_kstats_queue_t *k = &q[r];
             if (!k->present) continue;
             int64_t v = f == 0 ? k->msgs : f == 1 ? k->max_msgs : f == 2 ? k->bytes : k->max_bytes;
+            if ((f == 1 || f == 3) && v <= 0) continue; /* unknown maximum: no ratio against 0 */
             rc = kafka_labels(&x, (pb_kstats_role_t)r, NULL) ||
                  sample_u64(b, fams[f].name, (char *)x.data, NULL, (uint64_t)(v > 0 ? v : 0));
         }

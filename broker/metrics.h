@@ -219,8 +219,9 @@ int pb_metrics_render_dedupe(size_t ids, size_t bytes, pb_buf_t *out);
 /* Append the series of the shared Kafka clients that need no statistics: portbroker_kafka_reachable
  * (reachable 1 or 0: the reachability probe's last verdict; negative leaves it out, no Kafka) and
  * the produce queue series (portbroker_kafka_produce_queue_{messages,bytes,max_messages,max_bytes},
- * label `client` = publish|relay) of the producers present in q[0..PB_KSTATS_ROLES) (figures
- * below 0 render as 0). Returns 0, or -1 out of memory. Pure; any thread. */
+ * label `client` = publish|relay) of the producers present in q[0..PB_KSTATS_ROLES) (depths
+ * below 0 render as 0; a maximum not above 0, unknown, is left out: no saturation against 0).
+ * Returns 0, or -1 out of memory. Pure; any thread. */
 int pb_metrics_render_kafka_clients(int reachable, const pb_kstats_queue_t q[PB_KSTATS_ROLES],
                                     pb_buf_t *b);
 

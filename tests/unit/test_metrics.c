@@ -341,14 +341,15 @@ static void kafka_clients(void **state) {
     assert_null(strstr(t, "client=\"reader\""));
     pb_buf_free(&b);
     /* the routing producer exists; a transient negative byte count (a report served before the
-     * count went up on another thread) shows as 0 */
-    q[PB_KSTATS_RELAY] = (pb_kstats_queue_t){1, 0, -5, 1000000, 1073741824};
+     * count went up on another thread) shows as 0; an unknown maximum (-1) is left out */
+    q[PB_KSTATS_RELAY] = (pb_kstats_queue_t){1, 0, -5, 1000000, -1};
     assert_int_equal(pb_metrics_render_kafka_clients(1, q, &b), 0);
     pb_buf_putc(&b, 0);
     t = (const char *)b.data;
     has_line(t, "portbroker_kafka_reachable 1");
     has_line(t, "portbroker_kafka_produce_queue_bytes{client=\"relay\"} 0");
     has_line(t, "portbroker_kafka_produce_queue_max_messages{client=\"relay\"} 1000000");
+    assert_null(strstr(t, "portbroker_kafka_produce_queue_max_bytes{client=\"relay\"}"));
     pb_buf_free(&b);
     memset(q, 0, sizeof q);
     assert_int_equal(pb_metrics_render_kafka_clients(-1, q, &b), 0);
