@@ -9,7 +9,7 @@
 # with the brokers down (SIGUSR1) and back to 1 with them up (SIGUSR2); maxima are the settings the
 # clients got (a kafka.* override).
 . "$(dirname "$0")/lib.sh"
-plan 25
+plan 26
 start_kafka 3
 start_broker B -c deploy/example.conf -o kafka.bootstrap.servers="$BROKERS" \
   -o metrics.kafka.stats.interval.ms=500 || bail "serve did not start"
@@ -120,4 +120,14 @@ check "/metrics still answers at once with Kafka down" curl -fsS --max-time 2 -o
 kill -USR2 "$KAFKA_PID"
 reach() { m && [ "$(v0 portbroker_kafka_reachable)" = 1 ]; }
 check "brokers up: portbroker_kafka_reachable back to 1 (bounded 30 s)" wait_until 30 reach
+
+# The librdkafka pass-through kafka.statistics.interval.ms turns statistics on too, and its
+# reports feed the same series (before, the clients got the interval but no callback: no series).
+stop_pid "$D_PID"
+start_broker E -c deploy/example.conf -o kafka.bootstrap.servers="$BROKERS" \
+  -o kafka.statistics.interval.ms=500 || bail "serve E did not start"
+wait_ready "$E_URL" 60 || bail "E not ready: $(tail -3 "$T/E.log")"
+m() { curl -fsS --max-time 5 "$E_URL/metrics" >"$T/m.txt"; }
+reports() { m && [ "$(grep -c '^portbroker_kafka_stats_timestamp_seconds{client="\(publish\|relay\|reader\)"}' "$T/m.txt")" = 3 ]; }
+check "kafka.statistics.interval.ms=500: publish, relay and reader report (bounded 30 s)" wait_until 30 reports
 finish
