@@ -235,8 +235,12 @@ static void h_product(pb_api_env_t *b, pb_http_req_t *req, const char *id) {
         pb_api_reply_error(req, 404, 404, "no product %s (GET /v1/products lists them)", urn);
         return;
     }
-    json_t *o = product_summary(p);
-    json_object_set(o, "descriptor", p->json);
+    json_t *o = product_summary(p), *d = pb_product_json(p);
+    if (!d || json_object_set_new(o, "descriptor", d)) { /* steals d, also on failure */
+        json_decref(o);
+        pb_api_reply_error(req, 500, 50001, "out of memory");
+        return;
+    }
     pb_api_reply_json(req, 200, o);
 }
 

@@ -494,7 +494,25 @@ void pb_product_destroy(pb_product_t *p) {
     free(p->description);
     free(p->source);
     json_decref(p->json);
+    free(p->json_text);
     free(p);
+}
+
+int pb_product_compact(pb_product_t *p) {
+    if (!p->json) return 0;
+    /* jansson keeps members in insertion order and writes reals with 17 significant digits:
+     * the text parses back to an equal tree (json_equal), member order included. */
+    char *text = json_dumps(p->json, JSON_COMPACT);
+    if (!text) return PB_ERR_NOMEM;
+    json_decref(p->json);
+    p->json = NULL;
+    p->json_text = text;
+    return 0;
+}
+
+json_t *pb_product_json(const pb_product_t *p) {
+    if (p->json) return json_incref(p->json);
+    return p->json_text ? json_loads(p->json_text, 0, NULL) : NULL;
 }
 
 const pb_port_t *pb_product_port(const pb_product_t *p, pb_port_kind_t kind, const char *name) {

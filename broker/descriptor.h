@@ -98,7 +98,9 @@ typedef struct pb_product {
     char *owner;       /* info.owner.id */
     char *description; /* NULL when absent */
     char *source;      /* file path or the caller's source name, for messages */
-    json_t *json;      /* the descriptor as given (unknown members kept); one reference owned */
+    json_t *json;      /* the descriptor as given (unknown members kept); one reference owned;
+                        * NULL once pb_product_compact made it text: read it with pb_product_json */
+    char *json_text;   /* after pb_product_compact: the same as compact JSON text; else NULL */
     pb_port_t *outputs;
     size_t n_outputs;
     pb_port_t *inputs;
@@ -133,6 +135,15 @@ int pb_descriptor_load_file(const char *path, const char *default_ns, int defaul
 
 /* Free a product and its ports. NULL is a no-op. */
 void pb_product_destroy(pb_product_t *p);
+
+/* Keep p's descriptor as compact JSON text instead of a jansson tree (for products held long and
+ * read rarely: a tree of a small descriptor is ~8 kB, its text ~1 kB). The ports' schema and
+ * key_schema trees stay. Idempotent. Returns 0, or PB_ERR_NOMEM with p unchanged. */
+int pb_product_compact(pb_product_t *p);
+
+/* p's descriptor as given: a new reference (a tree parsed from the text once compacted, equal to
+ * the one given to pb_descriptor_parse), or NULL when out of memory. */
+json_t *pb_product_json(const pb_product_t *p);
 
 /* A port of p by kind and name, or NULL. */
 const pb_port_t *pb_product_port(const pb_product_t *p, pb_port_kind_t kind, const char *name);
