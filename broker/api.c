@@ -151,8 +151,9 @@ static json_t *port_json(const pb_api_env_t *b, const pb_port_t *port) {
     if (!pb_registry_get_version(reg(b), port->subject, -1, 0, &latest, &lerr) &&
         pb_registry_rule_count(latest.rule_set) > 0)
         json_object_set_new(o, "rulesEnforced", json_false());
-    json_object_set(o, "schema", port->schema);
-    if (port->key_schema) json_object_set(o, "keySchema", port->key_schema);
+    json_object_set_new(o, "schema", pb_port_schema_json(port, 0));
+    if (pb_port_has_key_schema(port))
+        json_object_set_new(o, "keySchema", pb_port_schema_json(port, 1));
     json_object_set_new(o, "slo", slo_json(&port->slo));
     if (port->kind == PB_PORT_OUTPUT) {
         json_t *acc = json_array();

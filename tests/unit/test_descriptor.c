@@ -212,22 +212,46 @@ static void compact_round_trip(void **state) {
     assert_int_equal(pb_descriptor_parse(j, NULL, NULL, "com.acme", 2, &p, &err), 0);
     char *before = json_dumps(j, JSON_COMPACT);
     assert_non_null(before);
-    json_t *schema = json_incref(p->outputs[0].schema), *copy = json_deep_copy(schema);
+    assert_null(p->inputs[0].key_schema);
+    json_t *copy = json_deep_copy(p->outputs[0].schema);
+    assert_false(pb_port_has_key_schema(&p->inputs[0]));
+    json_object_set_new(json_object_get(json_object_get(json_array_get(
+                            json_object_get(json_object_get(j, "interfaceComponents"), "inputPorts"), 0),
+                            "promises"), "api"),
+                        "keySchema", json_string("string"));
+    pb_product_destroy(p);
+    assert_int_equal(pb_descriptor_parse(j, NULL, NULL, "com.acme", 2, &p, &err), 0);
+    free(before);
+    before = json_dumps(j, JSON_COMPACT);
+    assert_true(pb_port_has_key_schema(&p->inputs[0]));
     assert_int_equal(pb_product_compact(p), 0);
     assert_null(p->json);
     assert_non_null(p->json_text);
+    for (size_t i = 0; i < p->n_outputs + p->n_inputs; i++) { /* trees gone, texts there */
+        const pb_port_t *port = i < p->n_outputs ? &p->outputs[i] : &p->inputs[i - p->n_outputs];
+        assert_null(port->schema);
+        assert_null(port->key_schema);
+        assert_non_null(port->schema_text);
+        assert_non_null(port->parsed);
+    }
     assert_int_equal(pb_product_compact(p), 0); /* idempotent */
     json_t *back = pb_product_json(p);
     assert_non_null(back);
     assert_true(json_equal(back, j));
     char *after = json_dumps(back, JSON_COMPACT);
     assert_string_equal(after, before);
-    assert_ptr_equal(p->outputs[0].schema, schema); /* the ports' trees are kept */
-    assert_true(json_equal(p->outputs[0].schema, copy));
+    json_t *schema = pb_port_schema_json(&p->outputs[0], 0), *key = pb_port_schema_json(&p->inputs[0], 1);
+    assert_true(json_equal(schema, copy));
+    assert_true(pb_port_has_key_schema(&p->inputs[0]));
+    assert_true(json_is_string(key)); /* a schema that is not an object reads back too */
+    assert_string_equal(json_string_value(key), "string");
+    assert_false(pb_port_has_key_schema(&p->outputs[0]));
+    assert_null(pb_port_schema_json(&p->outputs[0], 1));
     free(before);
     free(after);
     json_decref(back);
     json_decref(schema);
+    json_decref(key);
     json_decref(copy);
     /* before compacting, pb_product_json is a new reference to the tree itself */
     pb_product_destroy(p);
