@@ -317,8 +317,8 @@ static void on_hup(void *arg) {
     }
     if (pb_broker_reload(b, &err)) {
         pb_log(ERROR, "broker",
-               "SIGHUP: reload refused, keeping the %zu products loaded before: %s",
-               b->n_products, err.msg);
+               "SIGHUP: reload refused, keeping the %zu products loaded before: %s", b->n_products,
+               err.msg);
         snprintf(s, sizeof s, "ready; the last reload was refused: %.200s", err.msg);
         pb_notify_reloaded(b->notify, s);
     }
@@ -445,9 +445,7 @@ static int registry_loaded(void *owner) {
 
 static int ready_cb(void *owner, const char **reason) { return pb_broker_ready(owner, reason); }
 
-static size_t n_products_cb(void *owner) {
-    return ((const pb_broker_t *)owner)->n_products;
-}
+static size_t n_products_cb(void *owner) { return ((const pb_broker_t *)owner)->n_products; }
 
 static int reply_if_loading_cb(void *owner, pb_http_req_t *req) {
     return pb_broker_reply_if_loading(owner, req);

@@ -106,8 +106,7 @@ int pb_gzip_decompress(const void *in, size_t len, size_t max, pb_buf_t *out, pb
             break;
         }
         if (r != Z_OK || (z.avail_in == 0 && z.avail_out > 0)) { /* corrupt, or input ended */
-            rc = pb_err_set(err, PB_ERR_INVALID, "gzip data: %s",
-                            z.msg ? z.msg : "truncated");
+            rc = pb_err_set(err, PB_ERR_INVALID, "gzip data: %s", z.msg ? z.msg : "truncated");
             break;
         }
     }

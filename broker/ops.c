@@ -62,7 +62,7 @@ struct pb_ops {
     json_t *live;
     live_job_t *jobs;
     size_t n_jobs, cap_jobs, free_jobs; /* slots used or free; free ones among them */
-    uint64_t jobs_hash; /* pb_lineage_jobs_hash when live was last synced */
+    uint64_t jobs_hash;                 /* pb_lineage_jobs_hash when live was last synced */
     int64_t next_jobs_check_ms;
     char producer[64];
     /* HTTP delivery: a FIFO of event texts, the head in flight or waiting for its retry. */

@@ -204,9 +204,10 @@ static void compact_round_trip(void **state) {
     assert_non_null(j);
     /* members a tree would order differently if it sorted; reals that need 17 digits; escapes */
     json_object_set_new(j, "zz-first-added", json_real(0.1));
-    json_object_set_new(j, "aa-then", json_pack("{s:f,s:f,s:I,s:s}", "tiny", 5e-324, "big",
-                                                1.7976931348623157e308, "i", (json_int_t)1 << 62,
-                                                "text", "caf\u00e9 \"q\" \\ \n \u2603"));
+    json_object_set_new(j, "aa-then",
+                        json_pack("{s:f,s:f,s:I,s:s}", "tiny", 5e-324, "big",
+                                  1.7976931348623157e308, "i", (json_int_t)1 << 62, "text",
+                                  "caf\u00e9 \"q\" \\ \n \u2603"));
     pb_product_t *p = NULL;
     pb_err_t err = {0};
     assert_int_equal(pb_descriptor_parse(j, NULL, NULL, "com.acme", 2, &p, &err), 0);
@@ -215,10 +216,14 @@ static void compact_round_trip(void **state) {
     assert_null(p->inputs[0].key_schema);
     json_t *copy = json_deep_copy(p->outputs[0].schema);
     assert_false(pb_port_has_key_schema(&p->inputs[0]));
-    json_object_set_new(json_object_get(json_object_get(json_array_get(
-                            json_object_get(json_object_get(j, "interfaceComponents"), "inputPorts"), 0),
-                            "promises"), "api"),
-                        "keySchema", json_string("string"));
+    json_object_set_new(
+        json_object_get(
+            json_object_get(
+                json_array_get(
+                    json_object_get(json_object_get(j, "interfaceComponents"), "inputPorts"), 0),
+                "promises"),
+            "api"),
+        "keySchema", json_string("string"));
     pb_product_destroy(p);
     assert_int_equal(pb_descriptor_parse(j, NULL, NULL, "com.acme", 2, &p, &err), 0);
     free(before);
@@ -240,7 +245,8 @@ static void compact_round_trip(void **state) {
     assert_true(json_equal(back, j));
     char *after = json_dumps(back, JSON_COMPACT);
     assert_string_equal(after, before);
-    json_t *schema = pb_port_schema_json(&p->outputs[0], 0), *key = pb_port_schema_json(&p->inputs[0], 1);
+    json_t *schema = pb_port_schema_json(&p->outputs[0], 0),
+           *key = pb_port_schema_json(&p->inputs[0], 1);
     assert_true(json_equal(schema, copy));
     assert_true(pb_port_has_key_schema(&p->inputs[0]));
     assert_true(json_is_string(key)); /* a schema that is not an object reads back too */

@@ -53,8 +53,7 @@ static void test_decompress(void **state) {
     assert_memory_equal(out.data + 5, text.data, text.len);
     /* one byte over max */
     out.len = 5;
-    assert_int_equal(pb_gzip_decompress(z.data, z.len, text.len - 1, &out, &err),
-                     PB_ERR_TOO_LARGE);
+    assert_int_equal(pb_gzip_decompress(z.data, z.len, text.len - 1, &out, &err), PB_ERR_TOO_LARGE);
     assert_int_equal(out.len, 5);
     /* every truncation, and a flipped byte in the data or the checksum */
     for (size_t cut = 0; cut < z.len; cut += 7) {
