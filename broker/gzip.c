@@ -64,8 +64,12 @@ static int run(z_stream *z, const void *in, size_t len, int flush, pb_buf_t *out
 
 int pb_gzip_compress(const void *in, size_t len, pb_buf_t *out, pb_err_t *err) {
     z_stream z = {0};
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + GZIP_WRAP, 8,
-                     Z_DEFAULT_STRATEGY) != Z_OK)
+    /* An input that fits a stream's 4 KiB window (an OpenLineage job body kept by ops.c, a short
+     * reply) loses nothing to the small window, and the small state (~40 KiB) is an ordinary
+     * malloc: zlib's default (~270 KiB) went to the system and back on every call, 60 us each. */
+    int small = len <= ((size_t)1 << STREAM_WBITS);
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, (small ? STREAM_WBITS : 15) + GZIP_WRAP,
+                     small ? STREAM_MEMLEVEL : 8, Z_DEFAULT_STRATEGY) != Z_OK)
         return pb_err_set(err, PB_ERR_NOMEM, "out of memory");
     size_t mark = out->len;
     int rc = run(&z, in, len, Z_FINISH, out);

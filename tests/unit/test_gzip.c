@@ -69,6 +69,16 @@ static void test_decompress(void **state) {
         assert_int_equal(out.len, 5);
         z.data[at[i]] ^= 0x55;
     }
+    /* either side of the small-window threshold (4 KiB): both read back */
+    for (size_t len = 4095; len <= 4097; len++) {
+        pb_buf_t zz = {0}, back = {0};
+        assert_int_equal(pb_gzip_compress(text.data, len, &zz, &err), 0);
+        assert_int_equal(pb_gzip_decompress(zz.data, zz.len, len, &back, &err), 0);
+        assert_int_equal(back.len, len);
+        assert_memory_equal(back.data, text.data, len);
+        pb_buf_free(&zz);
+        pb_buf_free(&back);
+    }
     /* empty input text */
     pb_buf_t e = {0}, back = {0};
     assert_int_equal(pb_gzip_compress("", 0, &e, &err), 0);
