@@ -17,7 +17,8 @@ Each stage is bounded (--stage-seconds); what is not done by then is reported as
 them under '== figures'). Never a timed assertion.
 
 usage: bench_scale.py [--bin build/release/portbroker] [--sizes 10,100] [--stage-seconds 120]
-                      [--records 200] [--settle 2] [-o key=value]...
+                      [--records 200] [--settle 2] [--hold SECONDS] [--serve-prefix CMD]
+                      [-o key=value]...
 environment: BENCH_SCALE_SIZES overrides --sizes (e.g. 10,100,1000)
 """
 import argparse
@@ -42,6 +43,12 @@ ap.add_argument("--settle", type=float, default=2.0,
 ap.add_argument("-o", dest="opts", action="append", default=[], metavar="key=value",
                 help="a serve setting for every size (repeatable), e.g. "
                      "-o metrics.kafka.stats.interval.ms=15000 (statistics on)")
+ap.add_argument("--hold", type=float, default=0.0,
+                help="after the idle sample, keep the broker up this many seconds (its pid and "
+                     "port printed) for inspection: /proc/PID/smaps, gdb, heaptrack")
+ap.add_argument("--serve-prefix", default="",
+                help="words put before the serve command, e.g. 'env MALLOC_ARENA_MAX=2' or "
+                     "'heaptrack -o /tmp/x' (split on spaces)")
 args = ap.parse_args()
 
 from confluent_kafka import Consumer, TopicPartition  # noqa: E402  (Debian's, /usr/bin/python3)
@@ -156,7 +163,7 @@ def run(size, brokers, tmp):
     log = open(os.path.join(d, "serve.log"), "w")
     portf = os.path.join(d, "port")
     t0 = time.time()
-    b = start([args.bin, "serve", "-o", "http.listen=127.0.0.1:0", "-o", "kafka.bootstrap.servers=" + brokers,
+    b = start(args.serve_prefix.split() + [args.bin, "serve", "-o", "http.listen=127.0.0.1:0", "-o", "kafka.bootstrap.servers=" + brokers,
                "-o", "products.dir=" + os.path.join(d, "products"), "-o", "mesh.namespace=" + NS,
                "-o", "registry.topic=_portbroker.bench.s%d" % size,
                "-o", "log.level=warn", "--port-file", portf]
@@ -181,6 +188,11 @@ def run(size, brokers, tmp):
     time.sleep(10)
     idle_pct = 100.0 * (cpu_seconds(b.pid) - c0) / (time.time() - w0)
     threads, rss_kb = proc_figures(b.pid)
+    if args.hold > 0:
+        print("bench_scale: holding serve pid %d (http port %d) for %.0f s; RSS %.1f MB"
+              % (b.pid, port, args.hold, rss_kb / 1024))
+        sys.stdout.flush()
+        time.sleep(args.hold)
     rate, routed = 0.0, 0
     if bound >= stored and stored:
         t2 = time.time()

@@ -151,8 +151,9 @@ static json_t *port_json(const pb_api_env_t *b, const pb_port_t *port) {
     if (!pb_registry_get_version(reg(b), port->subject, -1, 0, &latest, &lerr) &&
         pb_registry_rule_count(latest.rule_set) > 0)
         json_object_set_new(o, "rulesEnforced", json_false());
-    json_object_set(o, "schema", port->schema);
-    if (port->key_schema) json_object_set(o, "keySchema", port->key_schema);
+    json_object_set_new(o, "schema", pb_port_schema_json(port, 0));
+    if (pb_port_has_key_schema(port))
+        json_object_set_new(o, "keySchema", pb_port_schema_json(port, 1));
     json_object_set_new(o, "slo", slo_json(&port->slo));
     if (port->kind == PB_PORT_OUTPUT) {
         json_t *acc = json_array();
@@ -235,8 +236,12 @@ static void h_product(pb_api_env_t *b, pb_http_req_t *req, const char *id) {
         pb_api_reply_error(req, 404, 404, "no product %s (GET /v1/products lists them)", urn);
         return;
     }
-    json_t *o = product_summary(p);
-    json_object_set(o, "descriptor", p->json);
+    json_t *o = product_summary(p), *d = pb_product_json(p);
+    if (!d || json_object_set_new(o, "descriptor", d)) { /* steals d, also on failure */
+        json_decref(o);
+        pb_api_reply_error(req, 500, 50001, "out of memory");
+        return;
+    }
     pb_api_reply_json(req, 200, o);
 }
 

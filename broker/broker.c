@@ -165,9 +165,20 @@ static const pb_port_t *set_lookup(const void *ctx, const char *urn) {
 
 /* ---- descriptors -> registry ------------------------------------------------------------- */
 
+/* Once products.dir's descriptors are stored (written and read back, or unchanged), the registry
+ * holds its own copies: free the loaded ones (an empty set stays; n_products keeps the count). */
+static void products_release(pb_broker_t *b) {
+    if (b->sync_needed || b->sync_inflight || !b->products || !b->products->n_products) return;
+    pb_descriptor_set_t *empty = pb_descriptor_set_new();
+    if (!empty) return; /* out of memory: keep them, nothing depends on it */
+    pb_descriptor_set_destroy(b->products);
+    b->products = empty;
+}
+
 static void on_sync_done(void *ctx, const pb_registry_result_t *res, int code, const char *msg) {
     pb_broker_t *b = ctx;
     b->sync_inflight--;
+    products_release(b);
     if (!res)
         pb_log(ERROR, "registry", "storing a descriptor in the registry failed (%d): %s", code,
                msg);
@@ -205,7 +216,8 @@ static void sync_tick(void *arg) {
         pb_buf_free(&rec);
     }
     pb_log(INFO, "registry", "registry ready: %zu products in products.dir, %d written",
-           b->products->n_products, b->sync_inflight);
+           b->n_products, b->sync_inflight);
+    products_release(b);
 }
 
 /* After every registry record applied (replay included): each data-plane module reconciles what it
@@ -234,11 +246,11 @@ static void notify_tick(pb_broker_t *b) {
     if (pb_broker_ready(b, &why)) {
         if (b->reload_notify) {
             b->reload_notify = 0;
-            snprintf(s, sizeof s, "ready; reloaded %zu products", b->products->n_products);
+            snprintf(s, sizeof s, "ready; reloaded %zu products", b->n_products);
             pb_notify_reloaded(b->notify, s);
             return;
         }
-        snprintf(s, sizeof s, "ready: %zu products, HTTP port %d", b->products->n_products,
+        snprintf(s, sizeof s, "ready: %zu products, HTTP port %d", b->n_products,
                  pb_http_port(b->http));
         pb_notify_state(b->notify, 1, s);
     } else {
@@ -305,8 +317,8 @@ static void on_hup(void *arg) {
     }
     if (pb_broker_reload(b, &err)) {
         pb_log(ERROR, "broker",
-               "SIGHUP: reload refused, keeping the %zu products loaded before: %s",
-               b->products->n_products, err.msg);
+               "SIGHUP: reload refused, keeping the %zu products loaded before: %s", b->n_products,
+               err.msg);
         snprintf(s, sizeof s, "ready; the last reload was refused: %.200s", err.msg);
         pb_notify_reloaded(b->notify, s);
     }
@@ -360,15 +372,16 @@ static void reload_topics_done(void *arg, int rc, const pb_err_t *terr, int canc
         if (r->rc) {
             pb_log(ERROR, "broker",
                    "SIGHUP: reload refused, keeping the %zu products loaded before: %s",
-                   b->products->n_products, r->err.msg);
+                   b->n_products, r->err.msg);
             snprintf(s, sizeof s, "ready; the last reload was refused: %.200s", r->err.msg);
         } else {
             pb_descriptor_set_destroy(b->products);
             b->products = r->set;
+            b->n_products = r->set->n_products;
             r->set = NULL;
             b->reloads++;
             b->sync_needed = 1;
-            pb_log(INFO, "broker", "reloaded %zu products from %s", b->products->n_products,
+            pb_log(INFO, "broker", "reloaded %zu products from %s", b->n_products,
                    b->cfg->products_dir);
             b->reload_notify = 1; /* READY=1 once they are stored (notify_tick) */
         }
@@ -432,9 +445,7 @@ static int registry_loaded(void *owner) {
 
 static int ready_cb(void *owner, const char **reason) { return pb_broker_ready(owner, reason); }
 
-static size_t n_products_cb(void *owner) {
-    return ((const pb_broker_t *)owner)->products->n_products;
-}
+static size_t n_products_cb(void *owner) { return ((const pb_broker_t *)owner)->n_products; }
 
 static int reply_if_loading_cb(void *owner, pb_http_req_t *req) {
     return pb_broker_reply_if_loading(owner, req);
@@ -800,8 +811,8 @@ int pb_broker_start(pb_config_t *cfg, const char *port_file, const char *env_fil
         if ((rc =
                  pb_broker_check_limits(b, b->products->products[i], set_lookup, b->products, err)))
             goto fail;
-    pb_log(INFO, "broker", "loaded %zu data products from %s", b->products->n_products,
-           cfg->products_dir);
+    b->n_products = b->products->n_products;
+    pb_log(INFO, "broker", "loaded %zu data products from %s", b->n_products, cfg->products_dir);
 
     const char *bootstrap = cfg->kafka_bootstrap;
     if (!*bootstrap) {

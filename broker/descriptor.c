@@ -467,6 +467,8 @@ static void port_free(pb_port_t *p) {
     free(p->compatibility);
     json_decref(p->schema);
     json_decref(p->key_schema);
+    free(p->schema_text);
+    free(p->key_schema_text);
     pb_schema_destroy(p->parsed);
     pb_schema_destroy(p->key_parsed);
     for (size_t i = 0; i < p->n_access; i++)
@@ -494,7 +496,61 @@ void pb_product_destroy(pb_product_t *p) {
     free(p->description);
     free(p->source);
     json_decref(p->json);
+    free(p->json_text);
     free(p);
+}
+
+/* jansson keeps members in insertion order and writes reals with 17 significant digits: the
+ * text parses back to an equal tree (json_equal), member order included. */
+#define COMPACT_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY)
+
+int pb_product_compact(pb_product_t *p) {
+    if (!p->json) return 0;
+    size_t n = p->n_outputs + p->n_inputs;
+    char **texts = calloc(2 * n + 1, sizeof *texts); /* schema, key schema per port; descriptor */
+    int rc = texts ? 0 : PB_ERR_NOMEM;
+    for (size_t i = 0; !rc && i < n; i++) {
+        const pb_port_t *port = i < p->n_outputs ? &p->outputs[i] : &p->inputs[i - p->n_outputs];
+        if (!(texts[2 * i] = json_dumps(port->schema, COMPACT_FLAGS)) ||
+            (port->key_schema && !(texts[2 * i + 1] = json_dumps(port->key_schema, COMPACT_FLAGS))))
+            rc = PB_ERR_NOMEM;
+    }
+    if (!rc && !(texts[2 * n] = json_dumps(p->json, COMPACT_FLAGS))) rc = PB_ERR_NOMEM;
+    if (rc) { /* p unchanged */
+        for (size_t i = 0; texts && i < 2 * n + 1; i++)
+            free(texts[i]);
+        free(texts);
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        pb_port_t *port = i < p->n_outputs ? &p->outputs[i] : &p->inputs[i - p->n_outputs];
+        json_decref(port->schema);
+        json_decref(port->key_schema);
+        port->schema = port->key_schema = NULL;
+        port->schema_text = texts[2 * i];
+        port->key_schema_text = texts[2 * i + 1];
+    }
+    json_decref(p->json);
+    p->json = NULL;
+    p->json_text = texts[2 * n];
+    free(texts);
+    return 0;
+}
+
+json_t *pb_product_json(const pb_product_t *p) {
+    if (p->json) return json_incref(p->json);
+    return p->json_text ? json_loads(p->json_text, 0, NULL) : NULL;
+}
+
+json_t *pb_port_schema_json(const pb_port_t *port, int key) {
+    json_t *tree = key ? port->key_schema : port->schema;
+    const char *text = key ? port->key_schema_text : port->schema_text;
+    if (tree) return json_incref(tree);
+    return text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+}
+
+int pb_port_has_key_schema(const pb_port_t *port) {
+    return port->key_schema || port->key_schema_text;
 }
 
 const pb_port_t *pb_product_port(const pb_product_t *p, pb_port_kind_t kind, const char *name) {

@@ -72,9 +72,12 @@ typedef struct pb_port {
     int partitions;
     char *compatibility;     /* one of NONE, BACKWARD(_TRANSITIVE), FORWARD(_TRANSITIVE),
                                 FULL(_TRANSITIVE) */
-    json_t *schema;          /* Avro schema JSON, $ref resolved; one reference owned */
+    json_t *schema;          /* Avro schema JSON, $ref resolved; one reference owned; NULL once
+                              * pb_product_compact made it text: read it with pb_port_schema_json */
     pb_schema_t *parsed;     /* the same, parsed and validated (pb_schema_parse_json); owned */
-    json_t *key_schema;      /* NULL when the key is raw string/bytes; owned */
+    json_t *key_schema;      /* NULL when the key is raw string/bytes (or compacted); owned */
+    char *schema_text;       /* after pb_product_compact: schema as compact JSON text */
+    char *key_schema_text;   /* after pb_product_compact: key_schema so, NULL without one */
     pb_schema_t *key_parsed; /* parsed key_schema or NULL; owned */
     pb_slo_t slo;
     char **access; /* output ports: product URN patterns (pb_addr_match); input ports: none */
@@ -98,7 +101,9 @@ typedef struct pb_product {
     char *owner;       /* info.owner.id */
     char *description; /* NULL when absent */
     char *source;      /* file path or the caller's source name, for messages */
-    json_t *json;      /* the descriptor as given (unknown members kept); one reference owned */
+    json_t *json;      /* the descriptor as given (unknown members kept); one reference owned;
+                        * NULL once pb_product_compact made it text: read it with pb_product_json */
+    char *json_text;   /* after pb_product_compact: the same as compact JSON text; else NULL */
     pb_port_t *outputs;
     size_t n_outputs;
     pb_port_t *inputs;
@@ -133,6 +138,23 @@ int pb_descriptor_load_file(const char *path, const char *default_ns, int defaul
 
 /* Free a product and its ports. NULL is a no-op. */
 void pb_product_destroy(pb_product_t *p);
+
+/* Keep p's descriptor and its ports' schema and key_schema as compact JSON text instead of
+ * jansson trees (for products held long and read rarely: the trees of a small descriptor are
+ * ~8 kB, its text ~1 kB). The parsed schemas stay. Idempotent. Returns 0, or PB_ERR_NOMEM with p
+ * unchanged. */
+int pb_product_compact(pb_product_t *p);
+
+/* A port's schema (key: its key schema) as given: a new reference (parsed from the text once
+ * compacted), or NULL when out of memory or, for key, when the port has no key schema. */
+json_t *pb_port_schema_json(const pb_port_t *port, int key);
+
+/* Does the port have a key schema (tree or text)? */
+int pb_port_has_key_schema(const pb_port_t *port);
+
+/* p's descriptor as given: a new reference (a tree parsed from the text once compacted, equal to
+ * the one given to pb_descriptor_parse), or NULL when out of memory. */
+json_t *pb_product_json(const pb_product_t *p);
 
 /* A port of p by kind and name, or NULL. */
 const pb_port_t *pb_product_port(const pb_product_t *p, pb_port_kind_t kind, const char *name);

@@ -194,6 +194,81 @@ static void good_fixture(void **state) {
 }
 
 /* Through the API: JSON without a file. */
+/* pb_product_compact keeps the descriptor as text: what pb_product_json gives back afterwards is
+ * the descriptor as given (equal, members in the same order: the same compact text), reals and
+ * non-ASCII text included, and the ports' schema trees stay usable. */
+static void compact_round_trip(void **state) {
+    (void)state;
+    json_error_t jerr;
+    json_t *j = json_load_file(D "good.json", 0, &jerr);
+    assert_non_null(j);
+    /* members a tree would order differently if it sorted; reals that need 17 digits; escapes */
+    json_object_set_new(j, "zz-first-added", json_real(0.1));
+    json_object_set_new(j, "aa-then",
+                        json_pack("{s:f,s:f,s:I,s:s}", "tiny", 5e-324, "big",
+                                  1.7976931348623157e308, "i", (json_int_t)1 << 62, "text",
+                                  "caf\u00e9 \"q\" \\ \n \u2603"));
+    pb_product_t *p = NULL;
+    pb_err_t err = {0};
+    assert_int_equal(pb_descriptor_parse(j, NULL, NULL, "com.acme", 2, &p, &err), 0);
+    char *before = json_dumps(j, JSON_COMPACT);
+    assert_non_null(before);
+    assert_null(p->inputs[0].key_schema);
+    json_t *copy = json_deep_copy(p->outputs[0].schema);
+    assert_false(pb_port_has_key_schema(&p->inputs[0]));
+    json_object_set_new(
+        json_object_get(
+            json_object_get(
+                json_array_get(
+                    json_object_get(json_object_get(j, "interfaceComponents"), "inputPorts"), 0),
+                "promises"),
+            "api"),
+        "keySchema", json_string("string"));
+    pb_product_destroy(p);
+    assert_int_equal(pb_descriptor_parse(j, NULL, NULL, "com.acme", 2, &p, &err), 0);
+    free(before);
+    before = json_dumps(j, JSON_COMPACT);
+    assert_true(pb_port_has_key_schema(&p->inputs[0]));
+    assert_int_equal(pb_product_compact(p), 0);
+    assert_null(p->json);
+    assert_non_null(p->json_text);
+    for (size_t i = 0; i < p->n_outputs + p->n_inputs; i++) { /* trees gone, texts there */
+        const pb_port_t *port = i < p->n_outputs ? &p->outputs[i] : &p->inputs[i - p->n_outputs];
+        assert_null(port->schema);
+        assert_null(port->key_schema);
+        assert_non_null(port->schema_text);
+        assert_non_null(port->parsed);
+    }
+    assert_int_equal(pb_product_compact(p), 0); /* idempotent */
+    json_t *back = pb_product_json(p);
+    assert_non_null(back);
+    assert_true(json_equal(back, j));
+    char *after = json_dumps(back, JSON_COMPACT);
+    assert_string_equal(after, before);
+    json_t *schema = pb_port_schema_json(&p->outputs[0], 0),
+           *key = pb_port_schema_json(&p->inputs[0], 1);
+    assert_true(json_equal(schema, copy));
+    assert_true(pb_port_has_key_schema(&p->inputs[0]));
+    assert_true(json_is_string(key)); /* a schema that is not an object reads back too */
+    assert_string_equal(json_string_value(key), "string");
+    assert_false(pb_port_has_key_schema(&p->outputs[0]));
+    assert_null(pb_port_schema_json(&p->outputs[0], 1));
+    free(before);
+    free(after);
+    json_decref(back);
+    json_decref(schema);
+    json_decref(key);
+    json_decref(copy);
+    /* before compacting, pb_product_json is a new reference to the tree itself */
+    pb_product_destroy(p);
+    assert_int_equal(pb_descriptor_parse(j, NULL, NULL, "com.acme", 2, &p, &err), 0);
+    back = pb_product_json(p);
+    assert_ptr_equal(back, j);
+    json_decref(back);
+    pb_product_destroy(p);
+    json_decref(j);
+}
+
 static void parse_inline(void **state) {
     (void)state;
     json_error_t jerr;
@@ -768,6 +843,7 @@ int main(void) {
         cmocka_unit_test(examples_load),
         cmocka_unit_test(good_fixture),
         cmocka_unit_test(parse_inline),
+        cmocka_unit_test(compact_round_trip),
         cmocka_unit_test(every_fixture_has_a_case),
         cmocka_unit_test(ref_too_large),
         cmocka_unit_test(file_errors),

@@ -36,6 +36,61 @@ static size_t inflate_all(z_stream *z, const void *in, size_t n, char *out, size
     return cap - z->avail_out;
 }
 
+/* pb_gzip_decompress reads back what pb_gzip_compress wrote, appending to what out holds; it
+ * refuses more than max bytes, truncated and corrupt data, leaving out's length as it was. */
+static void test_decompress(void **state) {
+    (void)state;
+    pb_buf_t text = {0}, z = {0}, out = {0};
+    pb_err_t err = {0};
+    for (int i = 0; i < 3000; i++) /* repetitive, as an OpenLineage body: compresses well */
+        assert_int_equal(pb_buf_printf(&text, "{\"_producer\":\"urn:x\",\"n\":%d}", i), 0);
+    assert_int_equal(pb_gzip_compress(text.data, text.len, &z, &err), 0);
+    assert_true(z.len * 4 < text.len);
+    assert_int_equal(pb_buf_append(&out, "head:", 5), 0);
+    assert_int_equal(pb_gzip_decompress(z.data, z.len, text.len, &out, &err), 0);
+    assert_int_equal(out.len, 5 + text.len);
+    assert_memory_equal(out.data, "head:", 5);
+    assert_memory_equal(out.data + 5, text.data, text.len);
+    /* one byte over max */
+    out.len = 5;
+    assert_int_equal(pb_gzip_decompress(z.data, z.len, text.len - 1, &out, &err), PB_ERR_TOO_LARGE);
+    assert_int_equal(out.len, 5);
+    /* every truncation, and a flipped byte in the data or the checksum */
+    for (size_t cut = 0; cut < z.len; cut += 7) {
+        assert_int_equal(pb_gzip_decompress(z.data, cut, text.len, &out, &err), PB_ERR_INVALID);
+        assert_int_equal(out.len, 5);
+    }
+    size_t at[] = {z.len / 2, z.len - 6};
+    for (size_t i = 0; i < 2; i++) {
+        z.data[at[i]] ^= 0x55;
+        /* corrupt deflate data may also decode to more than max first */
+        int rc = pb_gzip_decompress(z.data, z.len, text.len, &out, &err);
+        assert_true(rc == PB_ERR_INVALID || rc == PB_ERR_TOO_LARGE);
+        assert_int_equal(out.len, 5);
+        z.data[at[i]] ^= 0x55;
+    }
+    /* either side of the small-window threshold (4 KiB): both read back */
+    for (size_t len = 4095; len <= 4097; len++) {
+        pb_buf_t zz = {0}, back = {0};
+        assert_int_equal(pb_gzip_compress(text.data, len, &zz, &err), 0);
+        assert_int_equal(pb_gzip_decompress(zz.data, zz.len, len, &back, &err), 0);
+        assert_int_equal(back.len, len);
+        assert_memory_equal(back.data, text.data, len);
+        pb_buf_free(&zz);
+        pb_buf_free(&back);
+    }
+    /* empty input text */
+    pb_buf_t e = {0}, back = {0};
+    assert_int_equal(pb_gzip_compress("", 0, &e, &err), 0);
+    assert_int_equal(pb_gzip_decompress(e.data, e.len, 10, &back, &err), 0);
+    assert_int_equal(back.len, 0);
+    pb_buf_free(&text);
+    pb_buf_free(&z);
+    pb_buf_free(&out);
+    pb_buf_free(&e);
+    pb_buf_free(&back);
+}
+
 static void test_roundtrip(void **state) {
     (void)state;
     char text[5000], back[6000];
@@ -79,6 +134,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accepted),
         cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_decompress),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
