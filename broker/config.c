@@ -167,8 +167,8 @@ static const struct prop {
      "one producer that writes every binding's routed records): a routed record waits up to this "
      "long. Lower trades batching (CPU per "
      "record at high rates) for latency. A `kafka.linger.ms` pass-through overrides it."},
-    {"router.queue.kbytes", T_INT, offsetof(pb_config_t, router_queue_kbytes), "262144", 1,
-     2097151, NULL,
+    {"router.queue.kbytes", T_INT, offsetof(pb_config_t, router_queue_kbytes), "262144", 1, 2097151,
+     NULL,
      "The routing producer's local queue, in KiB of record values (`queue.buffering.max.kbytes` "
      "of the one producer that writes every binding's routed records; librdkafka's default is "
      "1 GiB). The default is 4 x `router.inflight.kbytes`: the routers stop taking records at "

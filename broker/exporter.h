@@ -34,7 +34,7 @@ typedef struct pb_exporter_env {
     pb_metrics_t *metrics;  /* the series counted and rendered */
     pb_kafka_t *kafka;      /* librdkafka's statistics for /metrics; NULL: zeros */
     pb_dedupe_t *dedupe;    /* publish's remembered producer ids; NULL when switched off */
-    const pb_routers_t *routers; /* records and bytes routed in flight; NULL: none */
+    pb_routers_t *routers;  /* routed records in flight (count, bytes); NULL: none */
 } pb_exporter_env_t;
 
 /* Apply metrics.enabled and start the 1 s freshness timer with env (copied). Returns the exporter,

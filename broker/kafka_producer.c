@@ -138,8 +138,7 @@ static void relay_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     };
     rd_kafka_headers_t *h = NULL;
     p->inflight--;
-    p->inflight_bytes -= msg_bytes(m->len, m->key_len,
-                                   rd_kafka_message_headers(m, &h) ? NULL : h);
+    p->inflight_bytes -= msg_bytes(m->len, m->key_len, rd_kafka_message_headers(m, &h) ? NULL : h);
     p->cb(p->arg, &d);
 }
 

@@ -535,7 +535,8 @@ static int64_t route_big(int64_t bound, int small, uint64_t *rewinds) {
     assert_non_null(rs);
     pb_routers_reconcile(rs, reg);
     pb_routers_stats_t st = {0};
-    for (int64_t end = pb_loop_now_ms() + 30000; st.routed < (uint64_t)all && pb_loop_now_ms() < end;) {
+    for (int64_t end = pb_loop_now_ms() + 30000;
+         st.routed < (uint64_t)all && pb_loop_now_ms() < end;) {
         struct pollfd p = {.fd = pb_routers_wake_fd(rs), .events = POLLIN};
         poll(&p, 1, 50);
         pb_routers_serve(rs);
@@ -562,7 +563,8 @@ static int64_t route_big(int64_t bound, int small, uint64_t *rewinds) {
 }
 
 /* With a bound of 2.5 records, never more than the bound plus one record (its value, key and the
- * routed copy's headers: under 2 KiB of them) is in flight; without it, many more. After 200 small
+ * routed copy's headers: under 2 KiB of them) is in flight; with a bound below one record, one
+ * at a time; without it, many more. After 200 small
  * records the routers expect small ones and take many at once: the large ones among them past the
  * bound are read again (rewinds), the bound still holds and every record lands once. */
 static void bytes_in_flight_bounded(void **state) {
@@ -579,6 +581,10 @@ static void bytes_in_flight_bounded(void **state) {
                   (long long)bound, (long long)peak, (unsigned long long)rewinds);
     assert_true(peak <= bound + one);
     assert_true(rewinds >= 1);
+    /* A bound smaller than one record: each passes alone, none waits for ever. */
+    peak = route_big(BIG_VALUE / 2, 0, &rewinds);
+    print_message("bound %d: peak %lld bytes in flight\n", BIG_VALUE / 2, (long long)peak);
+    assert_true(peak > BIG_VALUE && peak <= one);
     peak = route_big(0, 0, &rewinds);
     print_message("default bound: peak %lld bytes in flight\n", (long long)peak);
     assert_true(peak > bound + one); /* the check above can fail */
