@@ -87,7 +87,8 @@ int pb_router_bytes_full(int64_t held, int64_t bound) { return held > 0 && held 
 
 size_t pb_router_take(int64_t held, int64_t bound, int64_t per_record, size_t most) {
     if (!most || pb_router_bytes_full(held, bound)) return 0;
-    if (per_record <= 0) return 1; /* one, to learn what a record takes */
+    if (per_record < 0) return 1;     /* one, to learn what a record takes */
+    if (per_record == 0) return most; /* records routed nowhere (counted only) */
     int64_t fit = (bound - held) / per_record;
     if (fit < 1) return 1; /* below the bound: one more may pass it */
     return (uint64_t)fit < most ? (size_t)fit : most;
@@ -1014,8 +1015,9 @@ static void on_batch(void *arg, const pb_kafka_msg_t *msgs, size_t n) {
         for (size_t k = 0; k < pt->n_b; k++)
             route_one(pt->b[k], m, n_in, k + 1 == pt->n_b);
         if (count && !published) count_direct(rs, pt, m, rs->ev_ms, rs->decoded);
-        if (pt->n_b && rs->p) {
-            /* What this record's copies took: the next take is sized by it. */
+        if (rs->p) {
+            /* What this record's copies took (0 without bindings): the next take is sized by
+             * it. */
             int64_t now = pb_kafka_producer_inflight_bytes(rs->p);
             int64_t cost = now - held;
             if (cost >= rs->rec_bytes)
@@ -2053,9 +2055,12 @@ static void serve_all(pb_routers_t *rs) {
         if (rs->p)
             max = pb_router_take(pb_kafka_producer_inflight_bytes(rs->p),
                                  rs->env.inflight_max_bytes, rs->rec_bytes, max);
-        /* Stopped at the slice (not for room): come back after the loop's other events (a full
-         * pipe means a wake-up is pending already). */
-        if (max && pb_kafka_consumer_serve_max(rs->c, max) >= SERVE_SLICE &&
+        /* Took all it asked for and the byte bound is not reached (stopped at the slice, or at
+         * a size estimate): come back after the loop's other events (a full pipe means a wake-up
+         * is pending already). Stopped for room, deliveries wake it. */
+        if (max && pb_kafka_consumer_serve_max(rs->c, max) >= max &&
+            !pb_router_bytes_full(rs->p ? pb_kafka_producer_inflight_bytes(rs->p) : 0,
+                                  rs->env.inflight_max_bytes) &&
             write(rs->wake[1], "", 1) < 0 && errno != EAGAIN)
             pb_log_rl(WARN, "router", "router wake pipe: %s", strerror(errno));
         if (rs->rewind_due) rewind_full(rs);
@@ -2101,6 +2106,7 @@ pb_routers_t *pb_routers_new(const pb_router_env_t *env, pb_err_t *err) {
     if (!rs->env.revoke_wait_ms) rs->env.revoke_wait_ms = 10000;
     if (!rs->env.fetch_wait_ms) rs->env.fetch_wait_ms = 500;
     if (!rs->env.inflight_max_bytes) rs->env.inflight_max_bytes = INT64_C(64) << 20;
+    rs->rec_bytes = -1; /* not known until a record was routed */
     rs->url = strdup(env->registry_url ? env->registry_url : "");
     rs->slots = calloc(SLOT_MAX, sizeof *rs->slots);
     if (!rs->url || !rs->slots) {

@@ -70,7 +70,7 @@ int pb_router_owned_header(const char *name);
 /*
  * Flow control by bytes: how many records the fan-out reader may hand the routers now, with held
  * bytes of routed copies in flight (not yet acknowledged), the bound, per_record the bytes one
- * record's copies are expected to take (<= 0: not known yet) and at most most. 0 once held has
+ * record's copies are expected to take (< 0: not known yet: 1) and at most most. 0 once held has
  * reached the bound (and something is held: a record larger than the bound still passes,
  * alone); else as many as fit the room left at per_record each, at least 1. The routers also
  * check pb_router_bytes_full before each record, so a misjudged per_record costs a re-read, never

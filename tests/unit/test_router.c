@@ -462,8 +462,9 @@ static void take_decision(void **state) {
     assert_false(pb_router_bytes_full(0, 1000));
     assert_false(pb_router_bytes_full(0, 0));
     /* What a record takes not known yet: one, to learn it. */
-    assert_int_equal(pb_router_take(0, 1000, 0, 256), 1);
     assert_int_equal(pb_router_take(0, 1000, -1, 256), 1);
+    /* Records that are only counted (no binding) take nothing. */
+    assert_int_equal(pb_router_take(0, 1000, 0, 256), 256);
     /* As many as fit the room at the expected size, capped by most. */
     assert_int_equal(pb_router_take(0, 1000, 100, 256), 10);
     assert_int_equal(pb_router_take(300, 1000, 100, 256), 7);
