@@ -609,7 +609,7 @@ int pb_metrics_render_router(int64_t records, int64_t bytes, int64_t peak_bytes,
         {"portbroker_router_inflight_bytes",
          "Values, keys and headers of the routed records in flight (the routers take no more "
          "records once it reaches portbroker_router_inflight_max_bytes)."},
-        {"portbroker_router_inflight_bytes_peak",
+        {"portbroker_router_inflight_peak_bytes",
          "The most bytes of routed records in flight at once since the process started (at most "
          "the bound plus one record's copies)."},
         {"portbroker_router_inflight_max_bytes",

@@ -44,7 +44,7 @@ route_backlog() {
   wait_until 60 grep -q "partition .* of $OUT assigned: resumes" "$T/$name.log" || bail "$name was not assigned"
   SETTLED=$(timeout 120 $PY tests/py/route_crash.py settle "$BROKERS" "$IN" 3)
   touch "$T/stop"; wait_until 10 bash -c "! kill -0 $sampler" || kill "$sampler"
-  PEAK=$(metric "$url" portbroker_router_inflight_bytes_peak)
+  PEAK=$(metric "$url" portbroker_router_inflight_peak_bytes)
   SAMPLED=$(sort -n "$T/$name.samples" | tail -1)
   diag "$name (router.inflight.kbytes=$kb): $(wc -l <"$T/$name.samples") samples, largest ${SAMPLED:-none}; peak $PEAK bytes in flight; settled at $SETTLED"
 }
