@@ -41,7 +41,7 @@ ap.add_argument("--settle", type=float, default=2.0,
                      "runs in the first ones: 30 shows the steady state)")
 ap.add_argument("-o", dest="opts", action="append", default=[], metavar="key=value",
                 help="a serve setting for every size (repeatable), e.g. "
-                     "-o metrics.kafka.stats.interval.ms=0")
+                     "-o metrics.kafka.stats.interval.ms=15000 (statistics on)")
 args = ap.parse_args()
 
 from confluent_kafka import Consumer, TopicPartition  # noqa: E402  (Debian's, /usr/bin/python3)

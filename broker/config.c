@@ -235,21 +235,21 @@ static const struct prop {
      "Count per-port metrics and serve `GET /metrics`. `false` counts nothing (the data plane "
      "skips every update; for overhead benchmarks) and `/metrics` answers 404."},
     {"metrics.kafka.stats.interval.ms", T_INT,
-     offsetof(pb_config_t, metrics_kafka_stats_interval_ms), "15000", 0, 86400000, NULL,
-     "How often the shared Kafka clients (publishing producer, routing producer, fan-out reader) "
-     "report librdkafka's statistics (`statistics.interval.ms`) for the `portbroker_kafka_*` "
-     "series of `/metrics`: broker connection state and round-trip time, produce queue depth "
-     "against its maximum, request errors and timeouts. Each report is parsed on the client's "
-     "polling thread (only its top-level and broker parts; a reader of many partitions writes a "
-     "long report). Memory: with statistics on, librdkafka (2.0.2) keeps two histograms for "
-     "every topic a client knows, sized by `message.max.bytes` and `batch.num.messages` (22.5 kB "
-     "with the defaults). A binding's topics are known to three clients (its output topic to the "
-     "reader and, once published to, the publishing producer; its input topic to the routing "
-     "producer): ~67 kB per binding, 67 MB of the RSS at 1,000 bindings (`bench/README.md`). "
-     "They exist whenever this is not 0, whatever its length: a longer interval saves the "
-     "reports' CPU, not that memory, and librdkafka has no setting to leave topics out. 0: no "
-     "statistics, no `portbroker_kafka_*` series (the shipped `PortbrokerKafkaUnreachable` and "
-     "`PortbrokerKafkaProduceQueueSaturated` alerts then never fire). A "
+     offsetof(pb_config_t, metrics_kafka_stats_interval_ms), "0", 0, 86400000, NULL,
+     "librdkafka statistics (`statistics.interval.ms`) of the shared Kafka clients (publishing "
+     "producer, routing producer, fan-out reader), for the per-broker series of `/metrics`: "
+     "`portbroker_kafka_broker_up`, `_rtt_avg_seconds`, `_rtt_p99_seconds`, "
+     "`_request_errors_total`, `_request_timeouts_total` and "
+     "`portbroker_kafka_stats_timestamp_seconds`. Off (0) by default: the cost is memory. With "
+     "statistics on, librdkafka 2.0.2 keeps two histograms for every topic each of those clients "
+     "knows, about 23 kB a topic per client (sized by `message.max.bytes` and "
+     "`batch.num.messages`), and a binding's topics are known to the three clients: ~67 kB per "
+     "binding, 67 MB at 1,000 bindings (`bench/README.md`). That memory is the same whatever the "
+     "interval: a longer one only saves the reports' CPU (each is the JSON of every partition), "
+     "and librdkafka cannot leave topics out. What does not need statistics is always there: "
+     "`portbroker_kafka_reachable` (the `PortbrokerKafkaUnreachable` alert) and the produce queue "
+     "series (`portbroker_kafka_produce_queue_*`, the `PortbrokerKafkaProduceQueueSaturated` "
+     "alert). Turn statistics on (e.g. 15000) to see which broker is down or slow. A "
      "`kafka.statistics.interval.ms` pass-through overrides it."},
     {"status.sample.ms", T_INT, offsetof(pb_config_t, status_sample_ms), "10000", 100, 600000, NULL,
      "Throughput sample period of `/v1/status` and `/dashboard`: each port keeps the last 90 "

@@ -83,10 +83,14 @@ void pb_exporter_handle(pb_exporter_t *x, pb_http_req_t *req, const char *rest) 
     pb_routers_stats_t rst = {0};
     if (b->routers) pb_routers_stats(b->routers, &rst);
     pb_kstats_client_t *ks = malloc(PB_KSTATS_ROLES * sizeof *ks); /* ~36 KiB */
+    pb_kstats_queue_t q[PB_KSTATS_ROLES];
+    for (int r = 0; r < PB_KSTATS_ROLES; r++)
+        (void)pb_kafka_produce_queue(b->kafka, (pb_kstats_role_t)r, &q[r]);
     if (ks && b->kafka) pb_kstats_snapshot(pb_kafka_kstats(b->kafka), ks);
     if (ks && !b->kafka) memset(ks, 0, PB_KSTATS_ROLES * sizeof *ks);
     if (!ks || pb_metrics_render(b->metrics, ps, n, PB_VERSION, &out) ||
         (pb_proc_stats(&st) == 0 && pb_metrics_render_proc(&st, &out)) ||
+        pb_metrics_render_kafka_clients(b->kafka ? pb_kafka_reachable(b->kafka) : -1, q, &out) ||
         pb_metrics_render_kafka(ks, &out) ||
         pb_metrics_render_router(rst.inflight, rst.inflight_bytes, rst.inflight_bytes_peak,
                                  rst.inflight_max_bytes, &out) ||

@@ -32,7 +32,7 @@ typedef struct pb_exporter_env {
     pb_loop_t *loop;        /* the 1 s freshness timer */
     pb_store_t *store;      /* the registry: declared ports, effective compatibility levels */
     pb_metrics_t *metrics;  /* the series counted and rendered */
-    pb_kafka_t *kafka;      /* librdkafka's statistics for /metrics; NULL: zeros */
+    pb_kafka_t *kafka;      /* reachability, produce queues, statistics; NULL: none */
     pb_dedupe_t *dedupe;    /* publish's remembered producer ids; NULL when switched off */
     pb_routers_t *routers;  /* routed records in flight (count, bytes); NULL: none */
 } pb_exporter_env_t;

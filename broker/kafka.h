@@ -168,6 +168,16 @@ const char *pb_kafka_failure(pb_kafka_t *k);
 /* Number of messages waiting for delivery. */
 int pb_kafka_outq_len(const pb_kafka_t *k);
 
+/* The produce queue of the publishing producer (role PB_KSTATS_PUBLISH) or of the first routing
+ * producer made on k (PB_KSTATS_RELAY), read now, without librdkafka statistics: records
+ * (rd_kafka_outq_len: not yet reported delivered or failed, with the client's queued events),
+ * their value bytes (the producer's own accounting, counted as librdkafka's msg_size), and the
+ * maxima the client got (queue.buffering.max.messages, .max.kbytes x 1024, after kafka.*
+ * overrides). Returns 1, or 0 with out->present = 0 when there is no such producer (the reader;
+ * the routing one before the first binding). Loop thread (the routing producer is made and
+ * destroyed there). */
+int pb_kafka_produce_queue(pb_kafka_t *k, pb_kstats_role_t role, pb_kstats_queue_t *out);
+
 /* ---- producing ---- */
 
 /* Called on the loop thread (from pb_kafka_serve) once per produced message: code 0 with the
@@ -470,8 +480,9 @@ typedef void (*pb_kafka_delivery_cb_t)(void *arg, const pb_kafka_delivery_t *d);
 
 /* A new relay producer (idempotent, acks=all, linger.ms from router.linger.ms: 5 without a
  * config; queue.buffering.max.kbytes from router.queue.kbytes: 262144 without one; kafka.* keys
- * override both). wake_fd as in pb_kafka_consumer_conf_t. cb (required) gets every delivery.
- * Returns NULL with err set. */
+ * override both). wake_fd as in pb_kafka_consumer_conf_t. cb (required) gets every delivery. The
+ * first one made on k is the `relay` of pb_kafka_produce_queue until it is destroyed (before k).
+ * Returns NULL with err set. Loop thread. */
 pb_kafka_producer_t *pb_kafka_producer_new(pb_kafka_t *k, const char *client_id, int wake_fd,
                                            pb_kafka_delivery_cb_t cb, void *arg, pb_err_t *err);
 

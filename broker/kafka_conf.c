@@ -184,15 +184,19 @@ fail:
 
 /* librdkafka statistics (metrics.kafka.stats.interval.ms) of a shared client: its stats callback
  * (opaque-specific, below) parses the report on whichever thread polls the client and hands it to
- * k->kstats under its mutex. A role default: kafka.statistics.interval.ms overrides it. */
+ * k->kstats under its mutex. A role default: kafka.statistics.interval.ms overrides the interval,
+ * and its reports feed the same series (the callback is set whoever sets the interval). */
 int kafka_stats_conf(const pb_kafka_t *k, rd_kafka_conf_t *conf,
                      int (*cb)(rd_kafka_t *, char *, size_t, void *), pb_err_t *err) {
     char ms[32];
     int64_t v = k->cfg ? k->cfg->metrics_kafka_stats_interval_ms : 0;
-    if (!v || kafka_operator_sets(k->cfg, "statistics.interval.ms")) return 0;
-    snprintf(ms, sizeof ms, "%lld", (long long)v);
-    if (kafka_conf_set(conf, "statistics.interval.ms", ms, err))
-        return err ? err->code : PB_ERR_INVALID;
+    int operator_sets = kafka_operator_sets(k->cfg, "statistics.interval.ms");
+    if (!v && !operator_sets) return 0;
+    if (!operator_sets) {
+        snprintf(ms, sizeof ms, "%lld", (long long)v);
+        if (kafka_conf_set(conf, "statistics.interval.ms", ms, err))
+            return err ? err->code : PB_ERR_INVALID;
+    }
     rd_kafka_conf_set_stats_cb(conf, cb);
     return 0;
 }

@@ -47,7 +47,11 @@ struct pb_kafka {
     /* The one topic pb_kafka_probe asks about once pb_kafka_probe_topic named it (NULL before):
      * set once by a jobs worker, read by the probe's, destroyed with k. */
     _Atomic(rd_kafka_topic_t *) probe_rkt;
-    pb_kstats_t *kstats;      /* latest statistics of the shared clients (kafka_stats_conf) */
+    pb_kstats_t *kstats; /* latest statistics of the shared clients (kafka_stats_conf) */
+    /* The produce queues' byte accounting (kafka_producer.c): value bytes of the shared client's
+     * records produced and not yet reported (librdkafka's msg_size, without statistics). */
+    atomic_llong queued_bytes;
+    pb_kafka_producer_t *relay; /* the first relay producer made, for pb_kafka_produce_queue */
     char failure[768];        /* pb_kafka_failure's text, once the shared client failed for good */
     kafka_offsets_t *offsets; /* the offset reader and the group committers (kafka_admin.c) */
 };

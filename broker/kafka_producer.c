@@ -2,16 +2,30 @@
  * kafka_producer — producing: the publishing path's messages on the shared client (with their
  * delivery contexts and cached topic handles) and the routers' relay producers (idempotent or
  * transactional, forwarding consumed records, group commits, bounded waits at shutdown).
+ * Owns the produce queues' byte accounting (pb_kafka_produce_queue, for /metrics without
+ * librdkafka statistics): value bytes added when a record is handed to librdkafka, taken off when
+ * its delivery report comes (as librdkafka's own msg_size), one relaxed atomic each way.
  * Must not: block the loop on a full queue: a record that does not fit is refused at once
  * (PB_ERR_UNAVAILABLE). Only pb_kafka_producer_wait and _destroy wait (bounded), at shutdown.
+ * Nothing but that atomic on the produce path: no lock, no system call of ours.
  */
 #include "kafka_int.h"
 
+/* Value bytes a record counts in a queue: what librdkafka's msg_size counts (rkm_len, the value
+ * only), so the figure matches its queue.buffering.max.kbytes. */
+static void queued_add(atomic_llong *q, size_t vlen) {
+    atomic_fetch_add_explicit(q, (long long)vlen, memory_order_relaxed);
+}
+
+static void queued_sub(atomic_llong *q, size_t vlen) {
+    atomic_fetch_sub_explicit(q, (long long)vlen, memory_order_relaxed);
+}
+
 void kafka_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     (void)rk;
-    (void)opaque;
     dr_ctx_t *c = m->_private;
-    if (!c) return;
+    if (!c) return; /* the embedded cluster's control commands: not counted either way */
+    queued_sub(&((pb_kafka_t *)opaque)->queued_bytes, m->len);
     /* A borrowed context may be freed by its own callback: decide before calling it. */
     int owned = !c->borrowed;
     if (c->cb)
@@ -50,11 +64,14 @@ static int produce_rkt(pb_kafka_t *k, rd_kafka_topic_t *rkt, int32_t partition, 
                        size_t klen, const void *val, size_t vlen, const pb_kafka_header_t *headers,
                        size_t n_headers, pb_kafka_dr_t *c, pb_err_t *err) {
     rd_kafka_headers_t *hdrs = n_headers ? header_list(headers, n_headers) : NULL;
+    /* Counted before: its delivery report may be served before producev returns. */
+    queued_add(&k->queued_bytes, vlen);
     rd_kafka_resp_err_t e = rd_kafka_producev(
         k->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key, klen),
         RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
     if (e) {
+        queued_sub(&k->queued_bytes, vlen);
         if (hdrs) rd_kafka_headers_destroy(hdrs); /* on failure the headers stay ours */
         int code = e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? PB_ERR_UNAVAILABLE : kafka_map_err(e);
         return pb_err_set(err, code, "produce to %s: %s", rd_kafka_topic_name(rkt),
@@ -100,7 +117,8 @@ struct pb_kafka_producer {
      * under a lock each time): cap a power of two, at most half full. */
     ptopic_t *topics;
     size_t n_topics, cap_topics;
-    char failure[768]; /* pb_kafka_producer_failure's text, once failed for good */
+    char failure[768];         /* pb_kafka_producer_failure's text, once failed for good */
+    atomic_llong queued_bytes; /* value bytes produced, delivery not yet reported (queued_add) */
 };
 
 static size_t name_hash(const char *s) {
@@ -137,6 +155,7 @@ static void relay_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         .permanent = m->err && kafka_permanent_err(m->err),
     };
     rd_kafka_headers_t *h = NULL;
+    queued_sub(&p->queued_bytes, m->len);
     p->inflight--;
     p->inflight_bytes -= msg_bytes(m->len, m->key_len, rd_kafka_message_headers(m, &h) ? NULL : h);
     p->cb(p->arg, &d);
@@ -214,6 +233,7 @@ pb_kafka_producer_t *pb_kafka_producer_new(pb_kafka_t *k, const char *client_id,
     rd_kafka_queue_destroy(mq);
     p->admq = rd_kafka_queue_new(p->rk);
     kafka_wake_on_events(p->admq, p->wake.wr, "a");
+    if (!k->relay) k->relay = p; /* the routing producer of /metrics' produce queue series */
     return p;
 fail:
     if (conf) rd_kafka_conf_destroy(conf);
@@ -308,12 +328,14 @@ int pb_kafka_producer_send(pb_kafka_producer_t *p, const char *topic, int32_t pa
                           rd_kafka_err2str(rd_kafka_last_error()));
     if (n_headers) hdrs = header_list(headers, n_headers);
     int64_t bytes = msg_bytes(val ? vlen : 0, key ? klen : 0, hdrs);
+    queued_add(&p->queued_bytes, vlen);
     rd_kafka_resp_err_t e = rd_kafka_producev(
         p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key, klen),
         RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_OPAQUE((void *)(intptr_t)tag), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
     if (!cached) rd_kafka_topic_destroy(rkt);
     if (e) {
+        queued_sub(&p->queued_bytes, vlen);
         if (hdrs) rd_kafka_headers_destroy(hdrs);
         int code = e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? PB_ERR_UNAVAILABLE : kafka_map_err(e);
         return pb_err_set(err, code, "produce to %s[%d]: %s", topic, (int)partition,
@@ -358,6 +380,7 @@ int pb_kafka_producer_forward(pb_kafka_producer_t *p, const char *topic, const p
         rd_kafka_header_add(hdrs, add[i].name, -1, add[i].value, (ssize_t)add[i].len);
     int64_t bytes = msg_bytes(val ? vlen : 0, src->key ? src->key_len : 0, hdrs);
     /* Once: a full queue is the caller's to handle (the loop thread must not wait for room). */
+    queued_add(&p->queued_bytes, vlen);
     rd_kafka_resp_err_t e = rd_kafka_producev(
         p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(src->partition),
         RD_KAFKA_V_KEY(src->key, src->key_len), RD_KAFKA_V_VALUE((void *)val, vlen),
@@ -365,6 +388,7 @@ int pb_kafka_producer_forward(pb_kafka_producer_t *p, const char *topic, const p
         RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
     if (!cached) rd_kafka_topic_destroy(rkt);
     if (e) {
+        queued_sub(&p->queued_bytes, vlen);
         /* Give m its headers back (the producer's, without the ones added here) so the caller
          * can still read them, e.g. for a dead letter. */
         for (size_t i = 0; i < n_add; i++)
@@ -396,6 +420,7 @@ int pb_kafka_producer_wait(pb_kafka_producer_t *p, int timeout_ms) {
 int pb_kafka_producer_destroy(pb_kafka_producer_t *p, int timeout_ms) {
     int left = 0;
     if (!p) return 0;
+    if (p->k && p->k->relay == p) p->k->relay = NULL;
     if (p->rk) {
         left = pb_kafka_producer_wait(p, timeout_ms);
         /* Group commits still unanswered get a short, bounded wait: they carry progress. */
@@ -417,6 +442,37 @@ int pb_kafka_producer_destroy(pb_kafka_producer_t *p, int timeout_ms) {
     kafka_wake_close(&p->wake);
     free(p);
     return left;
+}
+
+/* ---- the produce queues, for /metrics ---- */
+
+/* An integer setting as client rk got it (after kafka.* overrides); -1 when unreadable. */
+static int64_t conf_int(rd_kafka_t *rk, const char *key) {
+    char v[64];
+    size_t n = sizeof v;
+    if (rd_kafka_conf_get(rd_kafka_conf(rk), key, v, &n) != RD_KAFKA_CONF_OK) return -1;
+    return strtoll(v, NULL, 10);
+}
+
+int pb_kafka_produce_queue(pb_kafka_t *k, pb_kstats_role_t role, pb_kstats_queue_t *out) {
+    memset(out, 0, sizeof *out);
+    rd_kafka_t *rk = NULL;
+    const atomic_llong *bytes = NULL;
+    if (k && role == PB_KSTATS_PUBLISH) {
+        rk = k->rk;
+        bytes = &k->queued_bytes;
+    } else if (k && role == PB_KSTATS_RELAY && k->relay) {
+        rk = k->relay->rk;
+        bytes = &k->relay->queued_bytes;
+    }
+    if (!rk) return 0;
+    out->present = 1;
+    out->msgs = rd_kafka_outq_len(rk);
+    out->bytes = atomic_load_explicit(bytes, memory_order_relaxed);
+    out->max_msgs = conf_int(rk, "queue.buffering.max.messages");
+    int64_t kb = conf_int(rk, "queue.buffering.max.kbytes");
+    out->max_bytes = kb < 0 ? -1 : kb * 1024;
+    return 1;
 }
 
 /* ---- publish: one topic handle for a request's messages ---- */

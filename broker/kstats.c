@@ -110,12 +110,7 @@ int pb_kstats_parse(const char *json, size_t len, pb_kstats_client_t *out, pb_er
                    "librdkafka statistics: expected an object with \"type\" and \"brokers\"");
         goto done;
     }
-    if (get_int(root, "time", "top level", &t, err) ||
-        get_int(root, "msg_cnt", "top level", &out->queue_msgs, err) ||
-        get_int(root, "msg_size", "top level", &out->queue_bytes, err) ||
-        get_int(root, "msg_max", "top level", &out->queue_max_msgs, err) ||
-        get_int(root, "msg_size_max", "top level", &out->queue_max_bytes, err))
-        goto done;
+    if (get_int(root, "time", "top level", &t, err)) goto done;
     copy_str(out->name, json_object_get(root, "name"));
     out->producer = !strcmp(json_string_value(type), "producer");
     out->time_s = (double)t;

@@ -669,7 +669,8 @@ int pb_metrics_render_proc(const pb_proc_stats_t *st, pb_buf_t *b) {
     return 0;
 }
 
-/* ---- librdkafka statistics of the shared clients (kstats.h) ---- */
+/* ---- the shared Kafka clients: reachability and produce queues always, librdkafka statistics
+ * when switched on (kstats.h) ---- */
 
 typedef struct kfam {
     const char *name, *type, *help;
@@ -687,20 +688,51 @@ static int kafka_labels(pb_buf_t *x, pb_kstats_role_t role, const pb_kstats_brok
     return pb_buf_putc(x, 0);
 }
 
+int pb_metrics_render_kafka_clients(int reachable, const pb_kstats_queue_t q[PB_KSTATS_ROLES],
+                                    pb_buf_t *b) {
+    static const kfam_t fams[] = {
+        {"portbroker_kafka_produce_queue_messages", "gauge",
+         "Records in the producer's queue, not yet acknowledged by Kafka (nor failed)."},
+        {"portbroker_kafka_produce_queue_max_messages", "gauge",
+         "Most records the producer's queue holds (queue.buffering.max.messages); a full queue "
+         "refuses new records."},
+        {"portbroker_kafka_produce_queue_bytes", "gauge",
+         "Bytes of record values in the producer's queue, not yet acknowledged by Kafka (nor "
+         "failed)."},
+        {"portbroker_kafka_produce_queue_max_bytes", "gauge",
+         "Most bytes of record values the producer's queue holds (queue.buffering.max.kbytes)."},
+    };
+    static const char reach[] = "portbroker_kafka_reachable";
+    pb_buf_t x = {0};
+    int rc = 0, any = 0;
+    if (reachable >= 0)
+        rc = family(b, reach, "gauge",
+                    "1 when the Kafka cluster answered the instance's last reachability probe (a "
+                    "metadata request every second, 2 s timeout), else 0: publishes answer 503 at "
+                    "once while it is 0.") ||
+             sample(b, reach, NULL, NULL, reachable ? 1 : 0);
+    for (int r = 0; r < PB_KSTATS_ROLES; r++)
+        any |= q[r].present;
+    for (size_t f = 0; any && f < sizeof fams / sizeof *fams && !rc; f++) {
+        rc = family(b, fams[f].name, fams[f].type, fams[f].help);
+        for (int r = 0; r < PB_KSTATS_ROLES && !rc; r++) {
+            const pb_kstats_queue_t *k = &q[r];
+            if (!k->present) continue;
+            int64_t v = f == 0 ? k->msgs : f == 1 ? k->max_msgs : f == 2 ? k->bytes : k->max_bytes;
+            if ((f == 1 || f == 3) && v <= 0) continue; /* unknown maximum: no ratio against 0 */
+            rc = kafka_labels(&x, (pb_kstats_role_t)r, NULL) ||
+                 sample_u64(b, fams[f].name, (char *)x.data, NULL, (uint64_t)(v > 0 ? v : 0));
+        }
+    }
+    pb_buf_free(&x);
+    return rc ? -1 : 0;
+}
+
 int pb_metrics_render_kafka(const pb_kstats_client_t c[PB_KSTATS_ROLES], pb_buf_t *b) {
     static const kfam_t client_fams[] = {
         {"portbroker_kafka_stats_timestamp_seconds", "gauge",
          "Time of the Kafka client's last librdkafka statistics report, Unix seconds "
          "(metrics.kafka.stats.interval.ms apart; older means the client is not polled)."},
-        {"portbroker_kafka_produce_queue_messages", "gauge",
-         "Records in the producer's queue, not yet acknowledged by Kafka."},
-        {"portbroker_kafka_produce_queue_max_messages", "gauge",
-         "Most records the producer's queue holds (queue.buffering.max.messages); a full queue "
-         "refuses new records."},
-        {"portbroker_kafka_produce_queue_bytes", "gauge",
-         "Bytes of records in the producer's queue, not yet acknowledged by Kafka."},
-        {"portbroker_kafka_produce_queue_max_bytes", "gauge",
-         "Most bytes the producer's queue holds (queue.buffering.max.kbytes)."},
     };
     static const kfam_t broker_fams[] = {
         {"portbroker_kafka_broker_up", "gauge",
@@ -724,23 +756,11 @@ int pb_metrics_render_kafka(const pb_kstats_client_t c[PB_KSTATS_ROLES], pb_buf_
         any |= c[r].valid;
     if (!any) return 0;
     for (size_t f = 0; f < sizeof client_fams / sizeof *client_fams && !rc; f++) {
-        if (f > 0) { /* the queue families: producers only */
-            int producers = 0;
-            for (int r = 0; r < PB_KSTATS_ROLES; r++)
-                producers |= c[r].valid && c[r].producer;
-            if (!producers) continue;
-        }
         rc = family(b, client_fams[f].name, client_fams[f].type, client_fams[f].help);
         for (int r = 0; r < PB_KSTATS_ROLES && !rc; r++) {
-            const pb_kstats_client_t *k = &c[r];
-            if (!k->valid || (f > 0 && !k->producer)) continue;
-            double v = f == 0   ? k->time_s
-                       : f == 1 ? (double)k->queue_msgs
-                       : f == 2 ? (double)k->queue_max_msgs
-                       : f == 3 ? (double)k->queue_bytes
-                                : (double)k->queue_max_bytes;
+            if (!c[r].valid) continue;
             rc = kafka_labels(&x, (pb_kstats_role_t)r, NULL) ||
-                 sample(b, client_fams[f].name, (char *)x.data, NULL, v);
+                 sample(b, client_fams[f].name, (char *)x.data, NULL, c[r].time_s);
         }
     }
     for (size_t f = 0; f < sizeof broker_fams / sizeof *broker_fams && !rc; f++) {

@@ -222,11 +222,21 @@ int pb_metrics_render_router(int64_t records, int64_t bytes, int64_t peak_bytes,
  * or -1 out of memory. */
 int pb_metrics_render_dedupe(size_t ids, size_t bytes, pb_buf_t *out);
 
+/* Append the series of the shared Kafka clients that need no statistics: portbroker_kafka_reachable
+ * (reachable 1 or 0: the reachability probe's last verdict; negative leaves it out, no Kafka) and
+ * the produce queue series (portbroker_kafka_produce_queue_{messages,bytes,max_messages,max_bytes},
+ * label `client` = publish|relay) of the producers present in q[0..PB_KSTATS_ROLES) (depths
+ * below 0 render as 0; a maximum not above 0, unknown, is left out: no saturation against 0).
+ * Returns 0, or -1 out of memory. Pure; any thread. */
+int pb_metrics_render_kafka_clients(int reachable, const pb_kstats_queue_t q[PB_KSTATS_ROLES],
+                                    pb_buf_t *b);
+
 /* Append the librdkafka statistics series of the shared Kafka clients (portbroker_kafka_*, label
  * `client` = publish|relay|reader, per broker also `broker_id` and `broker`) for the reports in
- * c[0..PB_KSTATS_ROLES) (pb_kstats_snapshot); nothing when no report came (statistics off).
- * Queue series only for producers; RTT only for brokers with round trips in the last interval.
- * Returns 0, or -1 out of memory. Pure; any thread. */
+ * c[0..PB_KSTATS_ROLES) (pb_kstats_snapshot): the report's time and the per-broker series;
+ * nothing when no report came (statistics off, metrics.kafka.stats.interval.ms = 0, the default).
+ * RTT only for brokers with round trips in the last interval. Returns 0, or -1 out of memory.
+ * Pure; any thread. */
 int pb_metrics_render_kafka(const pb_kstats_client_t c[PB_KSTATS_ROLES], pb_buf_t *b);
 
 #endif

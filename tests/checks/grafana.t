@@ -14,8 +14,9 @@ is "it has a port template variable" "$(jq -r '.templating.list[] | select(.name
 
 start_broker B -o mesh.namespace=com.acme -o metrics.kafka.stats.interval.ms=200 || bail "serve did not start"
 wait_ready "$B_URL" || bail "not ready"
-# The portbroker_kafka_* families appear with the Kafka clients' first statistics report.
-wait_until 20 sh -c "curl -sS --max-time 5 '$B_URL/metrics' >'$T/metrics.txt' && grep -q '^# TYPE portbroker_kafka_produce_queue_messages ' '$T/metrics.txt'"
+# The statistics families (portbroker_kafka_broker_*, _stats_timestamp_seconds) appear with the
+# Kafka clients' first statistics report (statistics are off by default: switched on here).
+wait_until 20 sh -c "curl -sS --max-time 5 '$B_URL/metrics' >'$T/metrics.txt' && grep -q '^# TYPE portbroker_kafka_stats_timestamp_seconds ' '$T/metrics.txt'"
 stop_pid "$B_PID"
 awk '$1 == "#" && $2 == "TYPE" { print $3; if ($4 == "histogram") { print $3 "_bucket"; print $3 "_sum"; print $3 "_count" } }' \
   "$T/metrics.txt" >"$T/names"

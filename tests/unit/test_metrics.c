@@ -1,7 +1,8 @@
 /* Unit tests for metrics.c: the exact exposition lines of a port with counts, cumulative histogram
  * buckets ending in +Inf, label escaping, the series every declared port has with no traffic,
  * SLO gauges only where the descriptor states the SLO, freshness evaluation, the freshness SLO as
- * an e2e bucket bound, lag series, metrics.enabled = false. */
+ * an e2e bucket bound, lag series, metrics.enabled = false, the Kafka client series that need no
+ * librdkafka statistics (reachability, produce queues). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -320,12 +321,49 @@ static void many_ports(void **state) {
     pb_metrics_destroy(NULL);
 }
 
+/* The Kafka series without statistics: reachability, and the queue series of the producers there
+ * (the reader never has them), exactly; nothing of Kafka with no Kafka. */
+static void kafka_clients(void **state) {
+    (void)state;
+    pb_kstats_queue_t q[PB_KSTATS_ROLES] = {0};
+    q[PB_KSTATS_PUBLISH] = (pb_kstats_queue_t){1, 3, 300, 100000, 1073741824};
+    pb_buf_t b = {0};
+    assert_int_equal(pb_metrics_render_kafka_clients(0, q, &b), 0);
+    pb_buf_putc(&b, 0);
+    const char *t = (const char *)b.data;
+    has_line(t, "# TYPE portbroker_kafka_reachable gauge");
+    has_line(t, "portbroker_kafka_reachable 0");
+    has_line(t, "portbroker_kafka_produce_queue_messages{client=\"publish\"} 3");
+    has_line(t, "portbroker_kafka_produce_queue_bytes{client=\"publish\"} 300");
+    has_line(t, "portbroker_kafka_produce_queue_max_messages{client=\"publish\"} 100000");
+    has_line(t, "portbroker_kafka_produce_queue_max_bytes{client=\"publish\"} 1073741824");
+    assert_null(strstr(t, "client=\"relay\""));
+    assert_null(strstr(t, "client=\"reader\""));
+    pb_buf_free(&b);
+    /* the routing producer exists; a transient negative byte count (a report served before the
+     * count went up on another thread) shows as 0; an unknown maximum (-1) is left out */
+    q[PB_KSTATS_RELAY] = (pb_kstats_queue_t){1, 0, -5, 1000000, -1};
+    assert_int_equal(pb_metrics_render_kafka_clients(1, q, &b), 0);
+    pb_buf_putc(&b, 0);
+    t = (const char *)b.data;
+    has_line(t, "portbroker_kafka_reachable 1");
+    has_line(t, "portbroker_kafka_produce_queue_bytes{client=\"relay\"} 0");
+    has_line(t, "portbroker_kafka_produce_queue_max_messages{client=\"relay\"} 1000000");
+    assert_null(strstr(t, "portbroker_kafka_produce_queue_max_bytes{client=\"relay\"}"));
+    pb_buf_free(&b);
+    memset(q, 0, sizeof q);
+    assert_int_equal(pb_metrics_render_kafka_clients(-1, q, &b), 0);
+    assert_int_equal(b.len, 0);
+    pb_buf_free(&b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(counts_exact),         cmocka_unit_test(idle_ports_and_no_slo),
         cmocka_unit_test(histogram_cumulative), cmocka_unit_test(escaping),
         cmocka_unit_test(freshness_tick),       cmocka_unit_test(disabled),
         cmocka_unit_test(many_ports),           cmocka_unit_test(product_label_collision),
+        cmocka_unit_test(kafka_clients),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
