@@ -489,6 +489,7 @@ static int kafka_phase(pb_broker_t *b, int64_t log_low, int64_t log_high, pb_err
         .registry_url = b->registry_url,
         .fetch_wait_ms = (int)cfg->router_fetch_wait_ms,
         .revoke_wait_ms = (int)cfg->router_revoke_wait_ms,
+        .inflight_max_bytes = cfg->router_inflight_kbytes * 1024,
     };
     if (!(b->routers = pb_routers_new(&renv, err))) return err->code;
     pb_exporter_env_t xenv = {
@@ -498,6 +499,7 @@ static int kafka_phase(pb_broker_t *b, int64_t log_low, int64_t log_high, pb_err
         .metrics = b->metrics,
         .kafka = b->kafka,
         .dedupe = b->dedupe,
+        .routers = b->routers,
     };
     if (!(b->exporter = pb_exporter_new(&xenv, err))) return err->code;
     pb_ops_env_t oenv = {

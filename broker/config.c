@@ -154,11 +154,30 @@ static const struct prop {
      "bounds the reader's memory under a backlog (plus the fetch answers in flight: at most "
      "`fetch.max.bytes` per broker). The default is librdkafka's. A "
      "`kafka.queued.max.messages.kbytes` pass-through overrides it."},
+    {"router.inflight.kbytes", T_INT, offsetof(pb_config_t, router_inflight_kbytes), "65536", 1,
+     2097151, NULL,
+     "Routed records in flight (produced, not yet acknowledged by Kafka), all bindings together, "
+     "in KiB of their values, keys and headers: past it the routers take no more records from "
+     "the fan-out reader until acknowledgements bring it down (backpressure: nothing is dropped "
+     "or skipped). One record's copies (one per binding of its port) may pass it, so a record "
+     "larger than the bound is routed alone. Exported as `portbroker_router_inflight_bytes`. "
+     "It bounds the routing producer's memory alongside the count bound (20,000 records)."},
     {"router.linger.ms", T_INT, offsetof(pb_config_t, router_linger_ms), "5", 0, 1000, NULL,
      "How long the routing producer waits to fill a batch before sending it (`linger.ms` of the "
      "one producer that writes every binding's routed records): a routed record waits up to this "
      "long. Lower trades batching (CPU per "
      "record at high rates) for latency. A `kafka.linger.ms` pass-through overrides it."},
+    {"router.queue.kbytes", T_INT, offsetof(pb_config_t, router_queue_kbytes), "262144", 1, 2097151,
+     NULL,
+     "The routing producer's local queue, in KiB of record values (`queue.buffering.max.kbytes` "
+     "of the one producer that writes every binding's routed records; librdkafka's default is "
+     "1 GiB). The default is 4 x `router.inflight.kbytes`: the routers stop taking records at "
+     "that bound, so the queue fills only when one record's copies are larger than the rest "
+     "(many bindings of one port, records near 1 MB) or the bound is set above it. A full queue "
+     "stops the binding partitions that meet it; they resume from their input topic's tail "
+     "once their records in flight landed (nothing is lost or routed twice). A "
+     "`kafka.queue.buffering.max.kbytes` pass-through overrides it (and applies to the "
+     "publishing producer too)."},
     {"router.revoke.wait.ms", T_INT, offsetof(pb_config_t, router_revoke_wait_ms), "10000", 100,
      600000, NULL,
      "When the consumer group takes output partitions away from this instance (a rebalance), how "

@@ -51,6 +51,8 @@ typedef struct pb_config {
     int64_t router_fetch_wait_ms;     /* fetch.wait.max.ms of routing consumers */
     int64_t router_prefetch_kbytes;   /* queued.max.messages.kbytes of the fan-out reader */
     int64_t router_linger_ms;         /* linger.ms of the routers' producers */
+    int64_t router_inflight_kbytes;   /* routed bytes in flight before the reader pauses */
+    int64_t router_queue_kbytes;      /* queue.buffering.max.kbytes of the routing producer */
     int64_t router_revoke_wait_ms;    /* bound on a revocation's wait for in-flight records */
     int64_t publish_linger_ms;        /* linger.ms of the publishing producer */
     int64_t publish_dedupe_window_ms; /* how long a record id is remembered; 0: no dedupe */

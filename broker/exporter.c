@@ -80,6 +80,8 @@ void pb_exporter_handle(pb_exporter_t *x, pb_http_req_t *req, const char *rest) 
     const pb_product_t *const *ps = declared(b, &n);
     pb_buf_t out = {0};
     pb_proc_stats_t st;
+    pb_routers_stats_t rst = {0};
+    if (b->routers) pb_routers_stats(b->routers, &rst);
     pb_kstats_client_t *ks = malloc(PB_KSTATS_ROLES * sizeof *ks); /* ~36 KiB */
     pb_kstats_queue_t q[PB_KSTATS_ROLES];
     for (int r = 0; r < PB_KSTATS_ROLES; r++)
@@ -90,6 +92,8 @@ void pb_exporter_handle(pb_exporter_t *x, pb_http_req_t *req, const char *rest) 
         (pb_proc_stats(&st) == 0 && pb_metrics_render_proc(&st, &out)) ||
         pb_metrics_render_kafka_clients(b->kafka ? pb_kafka_reachable(b->kafka) : -1, q, &out) ||
         pb_metrics_render_kafka(ks, &out) ||
+        pb_metrics_render_router(rst.inflight, rst.inflight_bytes, rst.inflight_bytes_peak,
+                                 rst.inflight_max_bytes, &out) ||
         (b->dedupe &&
          pb_metrics_render_dedupe(pb_dedupe_count(b->dedupe), pb_dedupe_bytes(b->dedupe), &out))) {
         static const char oom[] = "{\"error_code\":50001,\"message\":\"out of memory\"}";

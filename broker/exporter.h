@@ -19,6 +19,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "registry.h"
+#include "router.h"
 #include "sr.h"
 #include "store.h"
 
@@ -33,6 +34,7 @@ typedef struct pb_exporter_env {
     pb_metrics_t *metrics;  /* the series counted and rendered */
     pb_kafka_t *kafka;      /* reachability, produce queues, statistics; NULL: none */
     pb_dedupe_t *dedupe;    /* publish's remembered producer ids; NULL when switched off */
+    pb_routers_t *routers;  /* routed records in flight (count, bytes); NULL: none */
 } pb_exporter_env_t;
 
 /* Apply metrics.enabled and start the 1 s freshness timer with env (copied). Returns the exporter,

@@ -371,8 +371,8 @@ int pb_kafka_consumer_wake_fd(const pb_kafka_consumer_t *c);
  * number of messages delivered. Loop thread; not re-entrant (do not call it from a callback). */
 size_t pb_kafka_consumer_serve(pb_kafka_consumer_t *c);
 
-/* The same, but stops once at least max messages were delivered (whole batches: up to
- * max + batch_max - 1). Messages left in the queue do NOT signal the wake fd again: the caller
+/* The same, but delivers at most max messages (fewer when errors such as partition EOFs come
+ * among them). Messages left in the queue do NOT signal the wake fd again: the caller
  * calls again when it has room (e.g. after its own deliveries woke it). */
 size_t pb_kafka_consumer_serve_max(pb_kafka_consumer_t *c, size_t max);
 
@@ -479,8 +479,9 @@ typedef struct pb_kafka_delivery {
 typedef void (*pb_kafka_delivery_cb_t)(void *arg, const pb_kafka_delivery_t *d);
 
 /* A new relay producer (idempotent, acks=all, linger.ms from router.linger.ms: 5 without a
- * config). wake_fd as in pb_kafka_consumer_conf_t. cb (required) gets every delivery. The first
- * one made on k is the `relay` of pb_kafka_produce_queue until it is destroyed (before k).
+ * config; queue.buffering.max.kbytes from router.queue.kbytes: 262144 without one; kafka.* keys
+ * override both). wake_fd as in pb_kafka_consumer_conf_t. cb (required) gets every delivery. The
+ * first one made on k is the `relay` of pb_kafka_produce_queue until it is destroyed (before k).
  * Returns NULL with err set. Loop thread. */
 pb_kafka_producer_t *pb_kafka_producer_new(pb_kafka_t *k, const char *client_id, int wake_fd,
                                            pb_kafka_delivery_cb_t cb, void *arg, pb_err_t *err);
@@ -548,6 +549,8 @@ int pb_kafka_groups_committed(pb_kafka_t *k, pb_kafka_group_query_t *q, size_t n
                               pb_err_t *err);
 /* Messages sent and not yet delivered (acknowledged or failed). */
 int pb_kafka_producer_inflight(const pb_kafka_producer_t *p);
+/* Their bytes: value, key, header names and values of each. Loop thread. */
+int64_t pb_kafka_producer_inflight_bytes(const pb_kafka_producer_t *p);
 
 /* Serve deliveries until none is in flight or timeout_ms passed. Returns the count still in flight
  * (0: all delivered). Loop thread; the callback runs from here. */

@@ -357,7 +357,9 @@ size_t pb_kafka_consumer_serve_max(pb_kafka_consumer_t *c, size_t max) {
     size_t total = 0;
     kafka_wake_drain(&c->wake);
     while (total < max) {
-        ssize_t n = rd_kafka_consume_batch_queue(c->q, 0, c->msgs, c->batch_max);
+        /* No more than max in all: a caller bounding its memory takes records one at a time. */
+        size_t want = max - total < c->batch_max ? max - total : c->batch_max;
+        ssize_t n = rd_kafka_consume_batch_queue(c->q, 0, c->msgs, want);
         if (n <= 0) break;
         size_t good = 0;
         for (ssize_t i = 0; i < n; i++) {
@@ -374,7 +376,7 @@ size_t pb_kafka_consumer_serve_max(pb_kafka_consumer_t *c, size_t max) {
         total += good;
         for (ssize_t i = 0; i < n; i++)
             rd_kafka_message_destroy(c->msgs[i]);
-        if ((size_t)n < c->batch_max) break;
+        if ((size_t)n < want) break;
     }
     return total;
 }

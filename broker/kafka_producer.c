@@ -110,6 +110,7 @@ struct pb_kafka_producer {
     pb_kafka_delivery_cb_t cb;
     void *arg;
     int inflight;
+    int64_t inflight_bytes; /* values, keys and headers of those (msg_bytes) */
     rd_kafka_queue_t *admq; /* answers of group commits */
     int commits;            /* group commits not yet answered */
     /* Topic handles by name in an open-addressing table (a producev by name looks the topic up
@@ -127,6 +128,18 @@ static size_t name_hash(const char *s) {
     return h;
 }
 
+/* What a message holds in memory: value, key, header names and values. The same sum at send and
+ * at delivery (the headers are the message's own list), so inflight_bytes comes back to 0. */
+static int64_t msg_bytes(size_t vlen, size_t klen, const rd_kafka_headers_t *h) {
+    int64_t n = (int64_t)vlen + (int64_t)klen;
+    const char *name;
+    const void *v;
+    size_t len;
+    for (size_t i = 0; h && !rd_kafka_header_get_all(h, i, &name, &v, &len); i++)
+        n += (int64_t)(strlen(name) + (v ? len : 0));
+    return n;
+}
+
 static void relay_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     (void)rk;
     pb_kafka_producer_t *p = opaque;
@@ -141,8 +154,10 @@ static void relay_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         .latency_us = rd_kafka_message_latency(m),
         .permanent = m->err && kafka_permanent_err(m->err),
     };
+    rd_kafka_headers_t *h = NULL;
     queued_sub(&p->queued_bytes, m->len);
     p->inflight--;
+    p->inflight_bytes -= msg_bytes(m->len, m->key_len, rd_kafka_message_headers(m, &h) ? NULL : h);
     p->cb(p->arg, &d);
 }
 
@@ -195,10 +210,13 @@ pb_kafka_producer_t *pb_kafka_producer_new(pb_kafka_t *k, const char *client_id,
     p->cb = cb;
     p->arg = arg;
     if (kafka_wake_init(&p->wake, wake_fd, err)) goto fail;
-    char linger[32];
+    char linger[32], qkb[32];
     snprintf(linger, sizeof linger, "%lld", k->cfg ? (long long)k->cfg->router_linger_ms : 5LL);
+    /* router.queue.kbytes: a role default, so kafka.queue.buffering.max.kbytes overrides it. */
+    snprintf(qkb, sizeof qkb, "%lld", k->cfg ? (long long)k->cfg->router_queue_kbytes : 262144LL);
     const kv_t defaults[] = {{"client.id", client_id ? client_id : "portbroker-relay"},
                              {"linger.ms", linger},
+                             {"queue.buffering.max.kbytes", qkb},
                              {"queue.buffering.max.messages", "1000000"},
                              {"batch.num.messages", "10000"},
                              {NULL, NULL}};
@@ -309,6 +327,7 @@ int pb_kafka_producer_send(pb_kafka_producer_t *p, const char *topic, int32_t pa
         return pb_err_set(err, PB_ERR_INVALID, "produce to %s: %s", topic,
                           rd_kafka_err2str(rd_kafka_last_error()));
     if (n_headers) hdrs = header_list(headers, n_headers);
+    int64_t bytes = msg_bytes(val ? vlen : 0, key ? klen : 0, hdrs);
     queued_add(&p->queued_bytes, vlen);
     rd_kafka_resp_err_t e = rd_kafka_producev(
         p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key, klen),
@@ -323,6 +342,7 @@ int pb_kafka_producer_send(pb_kafka_producer_t *p, const char *topic, int32_t pa
                           rd_kafka_err2str(e));
     }
     p->inflight++;
+    p->inflight_bytes += bytes;
     return 0;
 }
 
@@ -358,6 +378,7 @@ int pb_kafka_producer_forward(pb_kafka_producer_t *p, const char *topic, const p
     }
     for (size_t i = 0; i < n_add; i++)
         rd_kafka_header_add(hdrs, add[i].name, -1, add[i].value, (ssize_t)add[i].len);
+    int64_t bytes = msg_bytes(val ? vlen : 0, src->key ? src->key_len : 0, hdrs);
     /* Once: a full queue is the caller's to handle (the loop thread must not wait for room). */
     queued_add(&p->queued_bytes, vlen);
     rd_kafka_resp_err_t e = rd_kafka_producev(
@@ -378,10 +399,13 @@ int pb_kafka_producer_forward(pb_kafka_producer_t *p, const char *topic, const p
                           rd_kafka_err2str(e));
     }
     p->inflight++;
+    p->inflight_bytes += bytes;
     return 0;
 }
 
 int pb_kafka_producer_inflight(const pb_kafka_producer_t *p) { return p->inflight; }
+
+int64_t pb_kafka_producer_inflight_bytes(const pb_kafka_producer_t *p) { return p->inflight_bytes; }
 
 int pb_kafka_producer_wait(pb_kafka_producer_t *p, int timeout_ms) {
     int64_t deadline = kafka_now_ms() + timeout_ms;

@@ -598,6 +598,31 @@ const pb_metrics_lag_t *pb_metrics_lag_at(const pb_metrics_t *m, size_t i) {
     return i < m->n_lags ? m->lags[i] : NULL;
 }
 
+int pb_metrics_render_router(int64_t records, int64_t bytes, int64_t peak_bytes, int64_t max_bytes,
+                             pb_buf_t *b) {
+    static const struct {
+        const char *name, *help;
+    } f[] = {
+        {"portbroker_router_inflight_records",
+         "Routed records in flight: produced to input topics, not yet acknowledged by Kafka (all "
+         "bindings; the routers take no more records at 20000)."},
+        {"portbroker_router_inflight_bytes",
+         "Values, keys and headers of the routed records in flight (the routers take no more "
+         "records once it reaches portbroker_router_inflight_max_bytes)."},
+        {"portbroker_router_inflight_peak_bytes",
+         "The most bytes of routed records in flight at once since the process started (at most "
+         "the bound plus one record's copies)."},
+        {"portbroker_router_inflight_max_bytes",
+         "The bound on bytes of routed records in flight (router.inflight.kbytes)."},
+    };
+    const int64_t v[] = {records, bytes, peak_bytes, max_bytes};
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++)
+        if (family(b, f[i].name, "gauge", f[i].help) ||
+            sample_u64(b, f[i].name, "", NULL, v[i] > 0 ? (uint64_t)v[i] : 0))
+            return -1;
+    return 0;
+}
+
 int pb_metrics_render_dedupe(size_t ids, size_t bytes, pb_buf_t *b) {
     return family(b, "portbroker_publish_dedupe_ids", "gauge",
                   "Record ids the publish path remembers, all output ports (settled and in "

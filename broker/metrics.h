@@ -212,6 +212,12 @@ const pb_metrics_lag_t *pb_metrics_lag_at(const pb_metrics_t *m, size_t i);
  * could not be read (negative) is left out. Returns 0, or -1 when out of memory. Pure. */
 int pb_metrics_render_proc(const pb_proc_stats_t *st, pb_buf_t *out);
 
+/* Append the routers' flow-control gauges: routed records in flight (produced, not yet
+ * acknowledged), their bytes (values, keys, headers), the most bytes in flight since start, and
+ * the bound on them (router.inflight.kbytes). Returns 0 or -1 out of memory. */
+int pb_metrics_render_router(int64_t records, int64_t bytes, int64_t peak_bytes, int64_t max_bytes,
+                             pb_buf_t *out);
+
 /* Append the publish dedupe table's size (ids remembered, bytes they take): two gauges. Returns 0
  * or -1 out of memory. */
 int pb_metrics_render_dedupe(size_t ids, size_t bytes, pb_buf_t *out);

@@ -83,6 +83,17 @@ static int owned_index(const char *name) {
 
 int pb_router_owned_header(const char *name) { return owned_index(name) != -1; }
 
+int pb_router_bytes_full(int64_t held, int64_t bound) { return held > 0 && held >= bound; }
+
+size_t pb_router_take(int64_t held, int64_t bound, int64_t per_record, size_t most) {
+    if (!most || pb_router_bytes_full(held, bound)) return 0;
+    if (per_record < 0) return 1;     /* one, to learn what a record takes */
+    if (per_record == 0) return most; /* records routed nowhere (counted only) */
+    int64_t fit = (bound - held) / per_record;
+    if (fit < 1) return 1; /* below the bound: one more may pass it */
+    return (uint64_t)fit < most ? (size_t)fit : most;
+}
+
 #define OWNED_KEEP_FIRST 2 /* owned[2..5]: ce_specversion, ce_source, ce_type, content-type */
 #define OWNED_KEEP_LAST 5
 
@@ -291,11 +302,14 @@ typedef struct part {
     char esc_msg[512];  /* why the routed copy was refused */
 } part_t;
 
-/* Flow control: with HOLD_AT records in flight (all bindings together) the routers take no more
- * messages from the shared consumer's queue (they wait there, fetched; librdkafka bounds that
- * queue) until deliveries bring it down. One consumed record becomes one copy per binding, so the
- * reader takes at most (HOLD_AT - in flight) / fan-out records at a time, in batches of
- * READ_BATCH. */
+/* Flow control: with HOLD_AT records in flight (all bindings together), or their bytes at
+ * env.inflight_max_bytes (router.inflight.kbytes), the routers take no more messages from the
+ * shared consumer's queue (they wait there, fetched; librdkafka bounds that queue) until
+ * deliveries bring it down. One consumed record becomes one copy per binding, so the reader takes
+ * at most (HOLD_AT - in flight) / fan-out records at a time, in batches of READ_BATCH, and no more
+ * than the bytes left fit at what a record's copies took lately (pb_router_take). A record met
+ * with the byte bound reached anyway (one larger than those before) is not routed: its partition
+ * is rewound to it (rewind_full), so at most one record's copies pass the bound. */
 #define HOLD_AT 20000
 #define READ_BATCH 256
 /* Records taken from the reader per wake-up: a backlog is routed in slices (~10 ms each in a
@@ -372,6 +386,7 @@ typedef struct fpart {
     int64_t pos;      /* offset of the next record it delivers (-1: unknown) */
     int64_t counted;  /* direct writes below it are counted (-1: from the next one read) */
     int64_t since_ms; /* wall time of the assignment: older records are history, not counted */
+    int64_t rewind;   /* the first record not taken for the byte bound: read again (-1: none) */
 } fpart_t;
 
 /* An output topic read by this instance, and the bindings fanned out from it. */
@@ -421,6 +436,12 @@ struct pb_routers {
     size_t n_rv, cap_rv;
     int64_t rv_since, rv_deadline;
     int closing; /* pb_routers_destroy: revocations are finished at once */
+    /* The byte bound (router.inflight.kbytes): what one record's copies took lately (a decaying
+     * maximum), the most bytes ever in flight, records left for a rewind in this serve and how
+     * often that happened. */
+    int64_t rec_bytes, peak_bytes;
+    int rewind_due;
+    uint64_t rewinds;
 };
 
 static void *grow(void *a, size_t *cap, size_t elem) {
@@ -494,7 +515,7 @@ static fpart_t *fpart_of(port_t *pt, int32_t partition) {
         for (size_t i = pt->n_parts; i < n; i++) {
             np[i].assigned = np[i].resolving = np[i].revoking = 0;
             np[i].gen = 0;
-            np[i].pos = np[i].counted = -1;
+            np[i].pos = np[i].counted = np[i].rewind = -1;
         }
         pt->parts = np;
         pt->n_parts = n;
@@ -967,6 +988,14 @@ static void on_batch(void *arg, const pb_kafka_msg_t *msgs, size_t n) {
         /* Not assigned yet (deferred), or revoked and held for its records in flight: nothing
          * is read. */
         if (fp->resolving || fp->revoking) continue;
+        /* The byte bound reached within the batch: this record and every later one are read
+         * again after a seek back (rewind_full); routing order per partition is kept. */
+        int64_t held = rs->p ? pb_kafka_producer_inflight_bytes(rs->p) : 0;
+        if (fp->rewind >= 0 || pb_router_bytes_full(held, rs->env.inflight_max_bytes)) {
+            if (fp->rewind < 0) fp->rewind = m->offset;
+            rs->rewind_due = 1;
+            continue;
+        }
         fp->pos = m->offset + 1;
         /* Once per record, whatever rewinds the bindings ask for. */
         int count = 0;
@@ -986,6 +1015,17 @@ static void on_batch(void *arg, const pb_kafka_msg_t *msgs, size_t n) {
         for (size_t k = 0; k < pt->n_b; k++)
             route_one(pt->b[k], m, n_in, k + 1 == pt->n_b);
         if (count && !published) count_direct(rs, pt, m, rs->ev_ms, rs->decoded);
+        if (rs->p) {
+            /* What this record's copies took (0 without bindings): the next take is sized by
+             * it. */
+            int64_t now = pb_kafka_producer_inflight_bytes(rs->p);
+            int64_t cost = now - held;
+            if (cost >= rs->rec_bytes)
+                rs->rec_bytes = cost;
+            else
+                rs->rec_bytes -= (rs->rec_bytes - cost) >> 6;
+            if (now > rs->peak_bytes) rs->peak_bytes = now;
+        }
     }
 }
 
@@ -1971,6 +2011,33 @@ static void reap(pb_routers_t *rs) {
     }
 }
 
+/* Records the byte bound left unread in a batch: their partitions go back to the first of them
+ * (the reader's queue drops what it fetched past it), read again once deliveries made room. */
+static void rewind_full(pb_routers_t *rs) {
+    rs->rewind_due = 0;
+    rs->rewinds++;
+    for (size_t i = 0; i < rs->n_ports; i++) {
+        port_t *pt = rs->ports[i];
+        for (size_t j = 0; j < pt->n_parts; j++) {
+            fpart_t *fp = &pt->parts[j];
+            int64_t off = fp->rewind;
+            fp->rewind = -1;
+            if (off < 0 || !fp->assigned || fp->resolving || fp->revoking) continue;
+            pb_err_t err = {0};
+            if (pb_kafka_consumer_seek(rs->c, pt->topic, (int32_t)j, off, &err)) {
+                /* Not assigned any more: its next owner reads from its own decision. */
+                pb_log_rl(WARN, "router", "%s[%zu]: %s", pt->topic, j, err.msg);
+                continue;
+            }
+            fp->pos = off;
+            pb_log(DEBUG, "router",
+                   "%s[%zu]: %" PRId64 " bytes in flight reached router.inflight.kbytes: read "
+                   "again from offset %" PRId64,
+                   pt->topic, j, pb_kafka_producer_inflight_bytes(rs->p), off);
+        }
+    }
+}
+
 static void serve_all(pb_routers_t *rs) {
     char drain[256];
     while (read(rs->wake[0], drain, sizeof drain) > 0) {
@@ -1985,11 +2052,18 @@ static void serve_all(pb_routers_t *rs) {
         int64_t room = HOLD_AT - (rs->p ? pb_kafka_producer_inflight(rs->p) : 0);
         size_t max = room > 0 ? (size_t)room / fan + 1 : 0;
         if (max > SERVE_SLICE) max = SERVE_SLICE;
-        /* Stopped at the slice (not for room): come back after the loop's other events (a full
-         * pipe means a wake-up is pending already). */
-        if (max && pb_kafka_consumer_serve_max(rs->c, max) >= SERVE_SLICE &&
+        if (rs->p)
+            max = pb_router_take(pb_kafka_producer_inflight_bytes(rs->p),
+                                 rs->env.inflight_max_bytes, rs->rec_bytes, max);
+        /* Took all it asked for and the byte bound is not reached (stopped at the slice, or at
+         * a size estimate): come back after the loop's other events (a full pipe means a wake-up
+         * is pending already). Stopped for room, deliveries wake it. */
+        if (max && pb_kafka_consumer_serve_max(rs->c, max) >= max &&
+            !pb_router_bytes_full(rs->p ? pb_kafka_producer_inflight_bytes(rs->p) : 0,
+                                  rs->env.inflight_max_bytes) &&
             write(rs->wake[1], "", 1) < 0 && errno != EAGAIN)
             pb_log_rl(WARN, "router", "router wake pipe: %s", strerror(errno));
+        if (rs->rewind_due) rewind_full(rs);
         if (rs->p) pb_kafka_producer_serve(rs->p);
     }
     int64_t now = pb_loop_now_ms();
@@ -2031,6 +2105,8 @@ pb_routers_t *pb_routers_new(const pb_router_env_t *env, pb_err_t *err) {
     if (!rs->env.commit_interval_ms) rs->env.commit_interval_ms = 1000;
     if (!rs->env.revoke_wait_ms) rs->env.revoke_wait_ms = 10000;
     if (!rs->env.fetch_wait_ms) rs->env.fetch_wait_ms = 500;
+    if (!rs->env.inflight_max_bytes) rs->env.inflight_max_bytes = INT64_C(64) << 20;
+    rs->rec_bytes = -1; /* not known until a record was routed */
     rs->url = strdup(env->registry_url ? env->registry_url : "");
     rs->slots = calloc(SLOT_MAX, sizeof *rs->slots);
     if (!rs->url || !rs->slots) {
@@ -2239,6 +2315,10 @@ void pb_routers_stats(const pb_routers_t *rs, pb_routers_stats_t *out) {
         out->failed += rs->r[i]->failed;
     }
     out->inflight = rs->p ? pb_kafka_producer_inflight(rs->p) : 0;
+    out->inflight_bytes = rs->p ? pb_kafka_producer_inflight_bytes(rs->p) : 0;
+    out->inflight_bytes_peak = rs->peak_bytes;
+    out->inflight_max_bytes = rs->env.inflight_max_bytes;
+    out->rewinds = rs->rewinds;
     out->routers = rs->n;
 }
 

@@ -67,6 +67,19 @@ const char *pb_router_resume_name(pb_router_resume_why_t why);
  * it sets (pb_router_hop_headers) and every other mesh.* name. */
 int pb_router_owned_header(const char *name);
 
+/*
+ * Flow control by bytes: how many records the fan-out reader may hand the routers now, with held
+ * bytes of routed copies in flight (not yet acknowledged), the bound, per_record the bytes one
+ * record's copies are expected to take (< 0: not known yet: 1) and at most most. 0 once held has
+ * reached the bound (and something is held: a record larger than the bound still passes,
+ * alone); else as many as fit the room left at per_record each, at least 1. The routers also
+ * check pb_router_bytes_full before each record, so a misjudged per_record costs a re-read, never
+ * more than the bound plus one record in flight.
+ */
+size_t pb_router_take(int64_t held, int64_t bound, int64_t per_record, size_t most);
+/* Whether no record may be taken now: something is held and it reached the bound. */
+int pb_router_bytes_full(int64_t held, int64_t bound);
+
 /* What a routed record's new headers say. All strings NUL-terminated; borrowed. */
 typedef struct pb_router_hop {
     const char *origin_topic;
@@ -171,6 +184,8 @@ typedef struct pb_router_env {
     int revoke_wait_ms;       /* bound on waiting for in-flight records on revocation (0: 10000) */
     int fetch_wait_ms;        /* fetch.wait.max.ms of routing consumers (config
                                * router.fetch.wait.ms; 0: 500) */
+    int64_t inflight_max_bytes; /* routed bytes in flight past which the routers take no more
+                                 * records (config router.inflight.kbytes; 0: 64 MiB) */
 } pb_router_env_t;
 
 /* The routing of one process: a binding state per registry binding once reconciled, the shared
@@ -199,11 +214,14 @@ int pb_routers_wake_fd(const pb_routers_t *rs);
 void pb_routers_serve(pb_routers_t *rs);
 
 /* Statistics summed over bindings: records routed (acknowledged), dead-lettered, failed; records
- * in flight in the shared producer; routers = bindings routed. */
+ * in flight in the shared producer and their bytes (values, keys, headers), the most bytes in
+ * flight since start and the bound on them; routers = bindings routed; rewinds = times the byte
+ * bound stopped the routers inside a batch of the reader (those records are read again). */
 typedef struct pb_routers_stats {
     uint64_t routed, dlq, failed;
-    int64_t inflight;
+    int64_t inflight, inflight_bytes, inflight_bytes_peak, inflight_max_bytes;
     size_t routers;
+    uint64_t rewinds;
 } pb_routers_stats_t;
 void pb_routers_stats(const pb_routers_t *rs, pb_routers_stats_t *out);
 

@@ -7,11 +7,12 @@
 # overridden (kafka.enable.auto.commit=true leaves routers on manual commits); a bad kafka.* key
 # or value stops start-up with exit 2 naming the key and librdkafka's reason.
 . "$(dirname "$0")/lib.sh"
-plan 18
+plan 20
 start_kafka 3
 start_broker B -c deploy/example.conf -o kafka.bootstrap.servers="$BROKERS" -o log.level=debug \
   -o kafka.socket.keepalive.enable=true -o kafka.enable.auto.commit=true -o kafka.linger.ms=7 \
-  -o kafka.acks=1 -o kafka.fetch.wait.max.ms=250 -o router.prefetch.kbytes=8192 || bail "serve did not start"
+  -o kafka.acks=1 -o kafka.fetch.wait.max.ms=250 -o router.prefetch.kbytes=8192 \
+  -o router.queue.kbytes=4096 || bail "serve did not start"
 wait_ready "$B_URL" || bail "not ready"
 wait_until 30 grep -q "router started: .*inputports:trips" "$T/B.log" || bail "no router"
 # A subscriber stream makes one more consumer.
@@ -36,6 +37,8 @@ is "kafka.enable.auto.commit=true: every consumer keeps manual commits" "$(grep 
 check "routers: auto commit off, offsets stored by the broker" grep -q "(router consumer): .*enable.auto.commit=false enable.auto.offset.store=false" "$T/clients.txt"
 check "router.prefetch.kbytes bounds the fan-out reader's read-ahead" grep -q "(router consumer): .*queued.max.messages.kbytes=8192" "$T/clients.txt"
 check "router.prefetch.kbytes is the reader's alone (streams keep their own bound)" bash -c "! grep '(subscriber stream\|registry follower\|publish producer\|relay producer)' '$T/clients.txt' | grep -q 'queued.max.messages.kbytes=8192'"
+check "router.queue.kbytes bounds the routing producer's queue" grep -q "(relay producer): .*queue.buffering.max.kbytes=4096" "$T/clients.txt"
+check "router.queue.kbytes is the routing producer's alone" bash -c "! grep -v '(relay producer)' '$T/clients.txt' | grep -q 'queue.buffering.max.kbytes=4096'"
 check "kafka.fetch.wait.max.ms (a default) reaches routers" grep -q "(router consumer): .*fetch.wait.max.ms=250" "$T/clients.txt"
 # acks=all is librdkafka's default (-1), so an acks line shows only when something changed it.
 check "kafka.acks=1 cannot weaken producers (acks stays all)" bash -c "! grep '(publish producer\|relay producer)' '$T/clients.txt' | grep -q 'request.required.acks'"

@@ -3,8 +3,12 @@
 # outage_start BACKLOG KILL_AT PROBE_S [serve options...]: broker A routes 1,000 records of the
 # weather port and stops; BACKLOG more are written while no instance routes; broker B (started
 # with the options) catches up on them, and the brokers go down (SIGUSR1) once KILL_AT records are
-# routed. A loop probe (tests/integration/loop_probe.py, at most PROBE_S seconds) times /healthz
-# and /metrics from B's start. Returns once the brokers are down.
+# routed. KILL_AT "held:F": instead, the cluster answers the next F Produce requests with
+# NOT_ENOUGH_REPLICAS (retriable: librdkafka sends them again) from before B starts, so B's routed
+# records surely stay in flight; the brokers go down once B's /metrics shows records in flight
+# (portbroker_router_inflight_records > 0; the figure then is in $INFLIGHT_AT_DOWN). A loop probe
+# (tests/integration/loop_probe.py, at most PROBE_S seconds) times /healthz and /metrics from B's
+# start. Returns once the brokers are down.
 # outage_finish TOTAL WHAT: the probe stops; checks (4 points) that no probe took 1 s and every one
 # answered 200 (WHAT names the situation), and that the input topic holds each of TOTAL ids
 # exactly once, in per-key order.
@@ -27,12 +31,32 @@ outage_start() {
   [ "$settled" = 1000 ] || bail "the first 1000 records were not routed ($settled)"
   stop_pid "$A_PID"
   timeout 60 $PY tests/py/route_crash.py produce "$BROKERS" "$OUT" "$writer_id" "$backlog" 1000 || bail "produce 2 failed"
-  timeout 90 $PY tests/py/route_crash.py killwhen "$BROKERS" "$IN" "$kill_at" "$KAFKA_PID" USR1 >"$T/at" 2>/dev/null &
-  local downer=$!; _pids+=("$downer")
+  local downer=
+  if [ "${kill_at%%:*}" = held ]; then
+    echo "fail Produce ${kill_at#held:} NOT_ENOUGH_REPLICAS" | kcat -P -b "$BROKERS" -t _portbroker.embedded.control 2>/dev/null
+    wait_until 10 grep -q "the next ${kill_at#held:} Produce requests answer NOT_ENOUGH_REPLICAS" "$T/kafka.err" \
+      || bail "the embedded cluster did not take the fault: $(tail -3 "$T/kafka.err")"
+  else
+    timeout 90 $PY tests/py/route_crash.py killwhen "$BROKERS" "$IN" "$kill_at" "$KAFKA_PID" USR1 >"$T/at" 2>/dev/null &
+    downer=$!; _pids+=("$downer")
+  fi
   serve B "$@" || bail "serve B did not start"
   wait_ready "$B_URL" || bail "B not ready"
   rm -f "$T/stop"
   $PY tests/integration/loop_probe.py "$B_URL" "$T/probe.lat" "$T/stop" "$probe_s" & PROBE_PID=$!; _pids+=("$PROBE_PID")
+  if [ -z "$downer" ]; then
+    INFLIGHT_AT_DOWN=0
+    local end=$((SECONDS + 60))
+    while [ "$SECONDS" -lt "$end" ]; do
+      INFLIGHT_AT_DOWN=$(curl -sS --max-time 2 "$B_URL/metrics" | awk '$1 == "portbroker_router_inflight_records" {print $2}')
+      [ "${INFLIGHT_AT_DOWN:-0}" -gt 0 ] && break
+      sleep 0.05
+    done
+    [ "${INFLIGHT_AT_DOWN:-0}" -gt 0 ] || bail "B never had routed records in flight"
+    kill -USR1 "$KAFKA_PID"
+    diag "$SECONDS s: brokers down with $INFLIGHT_AT_DOWN routed records in flight (produces held by the fault)"
+    return
+  fi
   wait_until 60 bash -c "! kill -0 $downer" || bail "the brokers were never taken down"
   diag "$SECONDS s: brokers down at $(cat "$T/at") routed records"
 }

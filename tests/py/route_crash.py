@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Helpers for the routing crash test (python3-confluent-kafka). Subcommands:
-  produce BROKERS TOPIC SCHEMA_ID N FIRST   N weather observations (Confluent frames, hand-encoded
-      Avro), ids FIRST..FIRST+N-1, 97 keys with per-key sequence numbers in the `seq` header
+  produce BROKERS TOPIC SCHEMA_ID N FIRST [PADMIN PADMAX]   N weather observations (Confluent
+      frames, hand-encoded Avro), ids FIRST..FIRST+N-1, 97 keys with per-key sequence numbers in
+      the `seq` header; with PADMIN/PADMAX each stationId is padded to PADMIN..PADMAX bytes (large
+      records, compressible: the embedded cluster keeps ~5 MiB per partition of what it stores)
   killwhen BROKERS TOPIC COUNT PID [SIG]    SIGKILL (or signal SIG, e.g. USR1) PID as soon as TOPIC
       holds COUNT records; print the count seen then
   settle BROKERS TOPIC SECONDS              wait until TOPIC's end offsets stop moving; print total
@@ -34,8 +36,9 @@ def s(text):
     return zz(len(b)) + b
 
 
-def observation(schema_id, i, key, seq):
-    body = (s("00000000-0000-4000-8000-%012d" % i) + s(key) + zz(1700000000000 + seq)
+def observation(schema_id, i, key, seq, pad=0):
+    station = key + "x" * max(0, pad - len(key))
+    body = (s("00000000-0000-4000-8000-%012d" % i) + s(station) + zz(1700000000000 + seq)
             + struct.pack("<dd", 52.5, 13.4) + b"\x00" + struct.pack("<f", 21.5) + b"\x00"
             + struct.pack("<f", 12.5) + b"\x00" + b"\x00" + b"\x00")
     return b"\x00" + struct.pack(">I", schema_id) + body
@@ -58,6 +61,8 @@ def main():
     cmd, brokers, topic = sys.argv[1], sys.argv[2], sys.argv[3]
     if cmd == "produce":
         schema_id, n, first = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+        padmin = int(sys.argv[7]) if len(sys.argv) > 8 else 0
+        padmax = int(sys.argv[8]) if len(sys.argv) > 8 else 0
         p = Producer({"bootstrap.servers": brokers, "linger.ms": 20, "compression.type": "lz4",
                       "queue.buffering.max.messages": 1000000, "enable.idempotence": False,
                       "acks": "all", "max.in.flight": 1})
@@ -66,7 +71,8 @@ def main():
             seq = i // KEYS
             while True:
                 try:
-                    p.produce(topic, observation(schema_id, i, key, seq), key=key,
+                    pad = padmin + (i * 7919) % (padmax - padmin + 1) if padmax else 0
+                    p.produce(topic, observation(schema_id, i, key, seq, pad), key=key,
                               headers=[("ce_id", b"%d" % i), ("seq", b"%d" % seq)])
                     break
                 except BufferError:

@@ -453,6 +453,144 @@ static void recovers_from_failed_delivery(void **state) {
     pb_kafka_cluster_destroy(cl);
 }
 
+/* ---- flow control by bytes (router.inflight.kbytes) ---- */
+
+static void take_decision(void **state) {
+    (void)state;
+    /* Nothing held: at least one record passes, however large (never a deadlock). */
+    assert_int_equal(pb_router_take(0, 1000, 5000, 256), 1);
+    assert_false(pb_router_bytes_full(0, 1000));
+    assert_false(pb_router_bytes_full(0, 0));
+    /* What a record takes not known yet: one, to learn it. */
+    assert_int_equal(pb_router_take(0, 1000, -1, 256), 1);
+    /* Records that are only counted (no binding) take nothing. */
+    assert_int_equal(pb_router_take(0, 1000, 0, 256), 256);
+    /* As many as fit the room at the expected size, capped by most. */
+    assert_int_equal(pb_router_take(0, 1000, 100, 256), 10);
+    assert_int_equal(pb_router_take(300, 1000, 100, 256), 7);
+    assert_int_equal(pb_router_take(0, INT64_C(1) << 40, 100, 256), 256);
+    /* Below the bound but less room than a record: one more may pass it. */
+    assert_int_equal(pb_router_take(950, 1000, 100, 256), 1);
+    /* At or past the bound with something held: none until acknowledgements free room. */
+    assert_int_equal(pb_router_take(1000, 1000, 100, 256), 0);
+    assert_int_equal(pb_router_take(5000, 1000, 100, 256), 0);
+    assert_true(pb_router_bytes_full(1000, 1000));
+    /* The count bound said none already. */
+    assert_int_equal(pb_router_take(0, 1000, 100, 0), 0);
+}
+
+#define BIG_RECORDS 40
+#define BIG_VALUE 20000
+
+/* small records of 100 bytes, then BIG_RECORDS of ~BIG_VALUE bytes, routed by one binding with
+ * router.inflight.kbytes as bound (bytes; 0: the default): every record lands once; returns the
+ * most bytes in flight. */
+static int64_t route_big(int64_t bound, int small, uint64_t *rewinds) {
+    pb_err_t err = {0};
+    pb_kafka_cluster_t *cl = pb_kafka_cluster_new(1, &err);
+    assert_non_null(cl);
+    pb_config_t *cfg = pb_config_new();
+    pb_kafka_t *k = pb_kafka_new(cfg, pb_kafka_cluster_bootstraps(cl), cl, &err);
+    assert_non_null(k);
+    pb_registry_t *reg = pb_registry_new();
+    apply_json(reg, "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
+                    "\"urn:dpds:t:dataproducts:src:1\",\"name\":\"src\",\"version\":\"1.0.0\","
+                    "\"domain\":\"t\",\"owner\":{\"id\":\"t\"}},\"interfaceComponents\":{"
+                    "\"outputPorts\":[{\"name\":\"obs\",\"promises\":{\"api\":{\"schema\":{"
+                    "\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":"
+                    "\"string\"}]}}}}]}}");
+    apply_json(reg, "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
+                    "\"urn:dpds:t:dataproducts:dst:1\",\"name\":\"dst\",\"version\":\"1.0.0\","
+                    "\"domain\":\"t\",\"owner\":{\"id\":\"t\"}},\"interfaceComponents\":{"
+                    "\"inputPorts\":[{\"name\":\"obs\",\"from\":"
+                    "\"urn:dpds:t:dataproducts:src:1:outputports:obs\",\"promises\":{\"api\":{"
+                    "\"schema\":{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\","
+                    "\"type\":\"string\"}]}}}}]}}");
+    assert_int_equal(pb_kafka_ensure_topic(k, "t.src.v1.obs", 2, 10000, NULL, &err), 0);
+    assert_int_equal(pb_kafka_ensure_topic(k, "t.dst.v1.in.obs", 2, 10000, NULL, &err), 0);
+    const pb_registry_binding_t *b = pb_registry_binding_at(reg, 0);
+    int writer_id = b->reader_id; /* one schema, one id */
+    /* Confluent frame, then the string: zigzag varint length 2 * BIG_VALUE, BIG_VALUE bytes. */
+    static uint8_t v[5 + 3 + BIG_VALUE];
+    const int all = small + BIG_RECORDS;
+    acks = 0;
+    for (int i = 0; i < all; i++) {
+        size_t n = 0, len = i < small ? 100 : BIG_VALUE;
+        v[n++] = 0, v[n++] = 0, v[n++] = 0, v[n++] = 0, v[n++] = (uint8_t)writer_id;
+        for (uint64_t z = 2 * len; z; z >>= 7)
+            v[n++] = (uint8_t)((z & 0x7f) | (z > 0x7f ? 0x80 : 0));
+        memset(v + n, 'x', len);
+        n += len;
+        assert_int_equal(
+            pb_kafka_produce(k, "t.src.v1.obs", i % 2, "k", 1, v, n, NULL, 0, on_ack, NULL, &err),
+            0);
+    }
+    for (int64_t end = pb_loop_now_ms() + 10000; acks < all && pb_loop_now_ms() < end;) {
+        struct pollfd p = {.fd = pb_kafka_wake_fd(k), .events = POLLIN};
+        poll(&p, 1, 50);
+        pb_kafka_serve(k);
+    }
+    assert_int_equal(acks, all);
+    pb_router_env_t env = {.kafka = k, .registry_url = "http://r", .inflight_max_bytes = bound};
+    pb_routers_t *rs = pb_routers_new(&env, &err);
+    assert_non_null(rs);
+    pb_routers_reconcile(rs, reg);
+    pb_routers_stats_t st = {0};
+    for (int64_t end = pb_loop_now_ms() + 30000;
+         st.routed < (uint64_t)all && pb_loop_now_ms() < end;) {
+        struct pollfd p = {.fd = pb_routers_wake_fd(rs), .events = POLLIN};
+        poll(&p, 1, 50);
+        pb_routers_serve(rs);
+        pb_routers_stats(rs, &st);
+    }
+    assert_int_equal(st.routed, all);
+    assert_int_equal(st.failed, 0);
+    assert_int_equal(st.inflight, 0);
+    assert_int_equal(st.inflight_bytes, 0); /* counted down exactly as it was counted up */
+    assert_int_equal(st.inflight_max_bytes, bound ? bound : INT64_C(64) << 20);
+    int64_t lo, hi, total = 0;
+    for (int32_t part = 0; part < 2; part++) {
+        assert_int_equal(pb_kafka_watermarks(k, "t.dst.v1.in.obs", part, &lo, &hi, 5000, &err), 0);
+        total += hi - lo;
+    }
+    assert_int_equal(total, all); /* once each */
+    *rewinds = st.rewinds;
+    pb_routers_destroy(rs);
+    pb_registry_destroy(reg);
+    pb_kafka_destroy(k, 1000);
+    pb_config_destroy(cfg);
+    pb_kafka_cluster_destroy(cl);
+    return st.inflight_bytes_peak;
+}
+
+/* With a bound of 2.5 records, never more than the bound plus one record (its value, key and the
+ * routed copy's headers: under 2 KiB of them) is in flight; with a bound below one record, one
+ * at a time; without it, many more. After 200 small
+ * records the routers expect small ones and take many at once: the large ones among them past the
+ * bound are read again (rewinds), the bound still holds and every record lands once. */
+static void bytes_in_flight_bounded(void **state) {
+    (void)state;
+    const int64_t bound = BIG_VALUE * 5 / 2, one = BIG_VALUE + 2048;
+    uint64_t rewinds = 0;
+    int64_t peak = route_big(bound, 0, &rewinds);
+    print_message("bound %lld: peak %lld bytes in flight, %llu rewinds\n", (long long)bound,
+                  (long long)peak, (unsigned long long)rewinds);
+    assert_true(peak > BIG_VALUE);
+    assert_true(peak <= bound + one);
+    peak = route_big(bound, 200, &rewinds);
+    print_message("bound %lld after small records: peak %lld bytes in flight, %llu rewinds\n",
+                  (long long)bound, (long long)peak, (unsigned long long)rewinds);
+    assert_true(peak <= bound + one);
+    assert_true(rewinds >= 1);
+    /* A bound smaller than one record: each passes alone, none waits for ever. */
+    peak = route_big(BIG_VALUE / 2, 0, &rewinds);
+    print_message("bound %d: peak %lld bytes in flight\n", BIG_VALUE / 2, (long long)peak);
+    assert_true(peak > BIG_VALUE && peak <= one);
+    peak = route_big(0, 0, &rewinds);
+    print_message("default bound: peak %lld bytes in flight\n", (long long)peak);
+    assert_true(peak > bound + one); /* the check above can fail */
+}
+
 /* A produce the cluster refuses for the records themselves (MSG_SIZE_TOO_LARGE): never stuck. The
  * first refused record of a partition goes to the dead-letter topic, the others are routed on the
  * retry, and nothing lands twice. */
@@ -536,6 +674,8 @@ int main(void) {
         cmocka_unit_test(dlq_headers),
         cmocka_unit_test(routes_and_counts),
         cmocka_unit_test(recovers_from_failed_delivery),
+        cmocka_unit_test(take_decision),
+        cmocka_unit_test(bytes_in_flight_bounded),
         cmocka_unit_test(refused_record_dead_lettered),
     };
     return cmocka_run_group_tests_name("router", tests, NULL, NULL);
