@@ -539,14 +539,14 @@ int pb_product_compact(pb_product_t *p) {
 
 json_t *pb_product_json(const pb_product_t *p) {
     if (p->json) return json_incref(p->json);
-    return p->json_text ? json_loads(p->json_text, 0, NULL) : NULL;
+    return p->json_text ? json_loads(p->json_text, JSON_ALLOW_NUL, NULL) : NULL;
 }
 
 json_t *pb_port_schema_json(const pb_port_t *port, int key) {
     json_t *tree = key ? port->key_schema : port->schema;
     const char *text = key ? port->key_schema_text : port->schema_text;
     if (tree) return json_incref(tree);
-    return text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+    return text ? json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL) : NULL;
 }
 
 int pb_port_has_key_schema(const pb_port_t *port) {

@@ -35,7 +35,7 @@ is() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "got:      $2" "expect
 # like "description" actual regex
 like() { if printf '%s' "$2" | grep -Eq -- "$3"; then ok "$1"; else not_ok "$1" "got:      $(printf '%s' "$2" | head -c 1500)" "expected to match: $3"; fi; }
 diag() { echo "# $*"; }
-bail() { echo "Bail out! $*"; exit 1; }
+bail() { echo "Bail out! $*"; _failed=1; exit 1; }
 
 # wait_until SECONDS command...: poll every 0.1 s, bounded.
 wait_until() {

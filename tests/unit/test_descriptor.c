@@ -208,6 +208,19 @@ static void compact_round_trip(void **state) {
                         json_pack("{s:f,s:f,s:I,s:s}", "tiny", 5e-324, "big",
                                   1.7976931348623157e308, "i", (json_int_t)1 << 62, "text",
                                   "caf\u00e9 \"q\" \\ \n \u2603"));
+    /* U+0000 inside strings, of the descriptor and of a port's schema (0018's descriptors) */
+    json_object_set_new(json_object_get(j, "aa-then"), "nul", json_stringn("a\0b", 3));
+    json_object_set_new(
+        json_object_get(
+            json_object_get(
+                json_object_get(
+                    json_array_get(
+                        json_object_get(json_object_get(j, "interfaceComponents"), "outputPorts"),
+                        0),
+                    "promises"),
+                "api"),
+            "schema"),
+        "doc", json_stringn("x\0y", 3));
     pb_product_t *p = NULL;
     pb_err_t err = {0};
     assert_int_equal(pb_descriptor_parse(j, NULL, NULL, "com.acme", 2, &p, &err), 0);
