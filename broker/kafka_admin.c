@@ -2,7 +2,8 @@
  * kafka_admin — the slow calls that run as jobs off the loop: partition counts, topic creation
  * (admin API or the embedded cluster's control topic), committed offsets of groups, offset jobs
  * for subscriber streams, and the lag probe's sweeps; and the shared clients the offset jobs and
- * the lag probe use (one offset reader, a bounded cache of group committers).
+ * the lag probe use (one offset reader, a bounded cache of group committers; the lag probe's
+ * look-ups go through the instance's shared client, its record reads through the offset reader).
  * Must not: be called on the loop thread: every call here waits on the network (bounded by its
  * timeout), so callers run them as jobs (jobs.h) (pb_kafka_committers_open excepted); make a
  * client per request, job or group beyond the committers' bound.
@@ -285,7 +286,10 @@ int pb_kafka_groups_committed(pb_kafka_t *k, pb_kafka_group_query_t *q, size_t n
  * The offset jobs, the lag probe, samples and last-records reads (kafka_consumer.c) use no client
  * of their own. Look-ups (metadata, watermarks, offsets for times, a group's committed offsets, a
  * commit from outside the group) go through the offset reader, one consumer that never joins a
- * group; reading records assigns it partitions, one caller at a time (assign_mu).
+ * group (the lag probe's through the shared client: see its section); reading records assigns it
+ * partitions, one caller at a time (assign_mu). Every topic a read assigns stays known to the
+ * reader (librdkafka 2.0.2 frees a client's topic objects only with the client), and its 1 s
+ * topic scan visits them all: look-ups here never assign.
  * A commit from outside a group (AlterConsumerGroupOffsets: OffsetCommit with no member id) is
  * taken by Kafka while the group is empty; while it has members Kafka takes commits from members
  * only, and librdkafka joins a group only through a client whose group.id is that group (no raw
@@ -877,7 +881,15 @@ void pb_kafka_job_free(pb_kafka_job_t *j) {
     free(j);
 }
 
-/* ---- lag probe ---- */
+/* ---- lag probe ----
+ * A sweep's look-ups (partition counts when the caller lacks one, watermarks, the groups'
+ * committed offsets) go through the instance's shared client (k->rk, a producer): ListOffsets
+ * (rd_kafka_offsets_for_times) and the admin API work on any client type and make no topic object
+ * in it (leaders come from the metadata cache, filled by a request naming the topics it lacks,
+ * which never creates one), so they add no topic to any client's 1 s scan. The shared client
+ * outlives the jobs layer; the routers' producer, which knows every input topic too, is destroyed
+ * before it (broker.c), while a sweep may still be running. Only the oldest unconsumed record's
+ * timestamp needs a consumer: those reads assign the offset reader, once per position. */
 
 /* Values per topic partition: open addressing, at most half full. */
 struct lag_tab {
@@ -904,12 +916,14 @@ struct pb_kafka_lag {
     /* The sweep's partition count per topic (partition -1, pos: the count, -1 absent). */
     struct lag_tab cnt;
     char md_error[200]; /* the sweep needed the cluster's metadata and could not get it */
+    char wm_error[200]; /* the sweep's watermarks look-up failed (brokers down?): measurements
+                         * missing some say so instead of asking again, topic by topic */
     unsigned sweeps;
 };
 
 #define LAG_TS_SWEEPS 100
-#define LAG_MD_SWEEPS 100  /* a sweep in this many asks the metadata: topics grown since */
-#define LAG_WM_CHUNK 200   /* partitions per watermarks look-up of a sweep */
+#define LAG_MD_SWEEPS 100    /* a sweep in this many asks the metadata: topics grown since */
+#define LAG_WM_CHUNK 200     /* partitions per watermarks look-up of a sweep */
 #define LAG_CNT_UNKNOWN (-2) /* a count the sweep could not learn (l->md_error says why) */
 
 static void lag_tab_clear(struct lag_tab *t) {
@@ -1005,8 +1019,15 @@ static size_t sweep_watermarks(pb_kafka_lag_t *l, int timeout_ms) {
             for (int i = at; i < end; i++)
                 rd_kafka_topic_partition_list_add(w, all->elems[i].topic, all->elems[i].partition)
                     ->offset = side ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
-            failed = rd_kafka_offsets_for_times(l->k->rk, w, timeout_ms) != 0;
-            for (int i = 0; !failed && i < w->cnt; i++) {
+            rd_kafka_resp_err_t we = rd_kafka_offsets_for_times(l->k->rk, w, timeout_ms);
+            /* Kafka unreachable: the rest would wait as long. Another error (every topic of the
+             * chunk gone) leaves its topics to their measurements. */
+            if (we == RD_KAFKA_RESP_ERR__TIMED_OUT || we == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
+                we == RD_KAFKA_RESP_ERR__TRANSPORT) {
+                failed = 1;
+                snprintf(l->wm_error, sizeof l->wm_error, "watermarks: %s", rd_kafka_err2str(we));
+            }
+            for (int i = 0; !we && i < w->cnt; i++) {
                 const rd_kafka_topic_partition_t *x = &w->elems[i];
                 struct lag_ts *e;
                 if (x->err || x->offset < 0 ||
@@ -1031,7 +1052,7 @@ void pb_kafka_lag_sweep(pb_kafka_lag_t *l, const pb_kafka_lag_topic_t *topics, s
     if (!st) st = &none;
     memset(st, 0, sizeof *st);
     l->sweeping = 1;
-    l->md_error[0] = 0;
+    l->md_error[0] = l->wm_error[0] = 0;
     lag_tab_clear(&l->wm);
     lag_tab_clear(&l->cnt);
     if (++l->sweeps % LAG_TS_SWEEPS == 0) lag_tab_clear(&l->tsc);
@@ -1129,13 +1150,13 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
     /* The partition count: the sweep's, or (outside a sweep, or a topic it did not name) the
      * cluster's metadata through the shared client. */
-    const struct lag_ts *c = l->sweeping ? lag_tab_get(&l->cnt, topic, -1, 0) : NULL;
+    const struct lag_ts *count = l->sweeping ? lag_tab_get(&l->cnt, topic, -1, 0) : NULL;
     int np = -1;
-    if (c && c->pos == LAG_CNT_UNKNOWN) {
+    if (count && count->pos == LAG_CNT_UNKNOWN) {
         rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "partition count of %s: %s", topic, l->md_error);
         goto done;
-    } else if (c) {
-        np = (int)c->pos;
+    } else if (count) {
+        np = (int)count->pos;
     } else {
         if ((e = rd_kafka_metadata(l->k->rk, 1, NULL, &md, timeout_ms))) {
             rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "metadata: %s", rd_kafka_err2str(e));
@@ -1161,8 +1182,13 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
         else
             have_wm = 0;
     }
-    /* Watermarks the sweep did not get: one ListOffsets request per leader for all partitions
-     * (earliest, then latest), not two per partition. */
+    if (!have_wm && l->sweeping && l->wm_error[0]) {
+        /* The sweep's look-up failed: asking again per topic would wait as long per topic. */
+        rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "%s %s", topic, l->wm_error);
+        goto done;
+    }
+    /* Watermarks the sweep did not get (a partition it got no answer for): one ListOffsets
+     * request per leader for all partitions (earliest, then latest), not two per partition. */
     for (int side = 0; side < 2 && !have_wm; side++) {
         rd_kafka_topic_partition_list_t *w = rd_kafka_topic_partition_list_new(np);
         for (int p = 0; p < np; p++)

@@ -365,13 +365,13 @@ typedef struct router {
 /* The shared reader's state of one partition of an output topic. */
 typedef struct fpart {
     int assigned;
-    int resolving;    /* assigned paused: the bindings' positions are being looked up (a job) */
-    int revoking;     /* revoked, kept until the bindings' records in flight landed: not read */
-    uint32_t gen;     /* bumped at every assignment and revocation: a job's result for an older
-                       * one is dropped */
-    int64_t pos;      /* offset of the next record it delivers (-1: unknown) */
-    int64_t counted;  /* direct writes below it are counted (-1: from the next one read) */
-    int64_t since_ms; /* wall time of the assignment: older records are history, not counted */
+    int resolving;      /* assigned paused: the bindings' positions are being looked up (a job) */
+    int revoking;       /* revoked, kept until the bindings' records in flight landed: not read */
+    uint32_t gen;       /* bumped at every assignment and revocation: a job's result for an older
+                         * one is dropped */
+    int64_t pos;        /* offset of the next record it delivers (-1: unknown) */
+    int64_t counted;    /* direct writes below it are counted (-1: from the next one read) */
+    int64_t since_ms;   /* wall time of the assignment: older records are history, not counted */
     int64_t reading_ms; /* loop time the reader began reading it (resolved), -1: not reading */
 } fpart_t;
 
@@ -2289,8 +2289,8 @@ size_t pb_routers_port_watermarks(const pb_routers_t *rs, size_t i, const char *
         low[p] = high[p] = -1;
         if (queued || !fp->assigned || fp->resolving || fp->revoking || fp->reading_ms < 0 ||
             fp->reading_ms > settled || fp->pos < 0 ||
-            pb_kafka_consumer_watermarks_cached(rs->c, pt->topic, (int32_t)p, &lo, &hi) ||
-            lo < 0 || hi < lo)
+            pb_kafka_consumer_watermarks_cached(rs->c, pt->topic, (int32_t)p, &lo, &hi) || lo < 0 ||
+            hi < lo)
             continue;
         /* Caught up: the routers were given every record below the high watermark, so the reader
          * is fetching at the end and the answer is at most one fetch wait old. */

@@ -1431,13 +1431,14 @@ static int reader_watermarks(pb_sub_t *s, lag_job_t *j) {
             if (!rc && j->n_wm == cap) {
                 size_t nc = cap ? 2 * cap : 256;
                 pb_kafka_lag_wm_t *w = realloc(j->wm, nc * sizeof *w);
-                if (!w) rc = -1;
-                else j->wm = w, cap = nc;
+                if (!w)
+                    rc = -1;
+                else
+                    j->wm = w, cap = nc;
             }
             if (!rc)
-                j->wm[j->n_wm++] =
-                    (pb_kafka_lag_wm_t){.topic = name, .partition = (int32_t)p, .low = lo[p],
-                                        .high = hi[p]};
+                j->wm[j->n_wm++] = (pb_kafka_lag_wm_t){
+                    .topic = name, .partition = (int32_t)p, .low = lo[p], .high = hi[p]};
         }
     }
     free(lo);
