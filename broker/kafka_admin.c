@@ -916,6 +916,7 @@ struct pb_kafka_lag {
     /* The sweep's partition count per topic (partition -1, pos: the count, -1 absent). */
     struct lag_tab cnt;
     char md_error[200]; /* the sweep needed the cluster's metadata and could not get it */
+    int reader_md;      /* the sweep filled the offset reader's metadata cache (before reads) */
     char wm_error[200]; /* the sweep's watermarks look-up failed (brokers down?): measurements
                          * missing some say so instead of asking again, topic by topic */
     unsigned sweeps;
@@ -1053,6 +1054,7 @@ void pb_kafka_lag_sweep(pb_kafka_lag_t *l, const pb_kafka_lag_topic_t *topics, s
     memset(st, 0, sizeof *st);
     l->sweeping = 1;
     l->md_error[0] = l->wm_error[0] = 0;
+    l->reader_md = 0;
     lag_tab_clear(&l->wm);
     lag_tab_clear(&l->cnt);
     if (++l->sweeps % LAG_TS_SWEEPS == 0) lag_tab_clear(&l->tsc);
@@ -1242,7 +1244,17 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
     }
     *n_parts = (size_t)np;
     if (want->cnt == 0) goto done;
-    /* The oldest unconsumed record's timestamp: read one record at each position. */
+    /* The oldest unconsumed record's timestamp: read one record at each position. A partition
+     * of a topic the reader's metadata cache lacks waits for librdkafka's leader query (~200 ms
+     * each, one topic at a time here): once per sweep that reads, the cluster's metadata fills
+     * the cache first (entries only, no topic object). */
+    if (l->sweeping && !l->reader_md) {
+        const struct rd_kafka_metadata *rmd = NULL;
+        rd_kafka_t *reader = kafka_reader_get(l->k, NULL);
+        l->reader_md = 1;
+        if (reader && !rd_kafka_metadata(reader, 1, NULL, &rmd, timeout_ms))
+            rd_kafka_metadata_destroy(rmd);
+    }
     rd_kafka_t *rk = kafka_reader_assign(l->k, want, NULL);
     if (!rk) goto done;
     int missing = want->cnt;
