@@ -208,11 +208,15 @@ static const struct prop {
      NULL,
      "How often the lag of every subscription's router and subscriber groups is measured "
      "(subscription stats and `portbroker_subscription_lag_*`). One sweep covers every binding "
-     "as a background job: the watermarks of all their topics in one look-up, the router "
-     "groups' committed offsets from this instance's own routers (Kafka is asked only for "
-     "partitions another instance routes), and one request per subscriber group; a subscriber "
-     "group with no commit and no stream on this instance is asked every 12th sweep only, so "
-     "its first commit through another instance shows within 12 intervals."},
+     "as a background job: the watermarks of the output partitions this instance's fan-out "
+     "reader is reading and caught up on from its last fetch answers (no request; at most "
+     "`router.fetch.wait.ms` old), those of every other partition of their topics in one "
+     "look-up, partition counts from this instance's routers (the cluster's metadata only "
+     "when one is unknown, and every 100th sweep), the router groups' committed offsets from "
+     "this instance's own routers (Kafka is asked only for partitions another instance "
+     "routes), and one request per subscriber group; a subscriber group with no commit and no "
+     "stream on this instance is asked every 12th sweep only, so its first commit through "
+     "another instance shows within 12 intervals."},
     {"sub.commit.clients", T_INT, offsetof(pb_config_t, sub_commit_clients), "2", 1, 64, NULL,
      "Kafka clients kept for cursor commits that must join their consumer group: a `POST "
      "/v1/ports/{input-port}/cursors` with no stream of the port on this instance commits from "

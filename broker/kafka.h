@@ -417,11 +417,20 @@ int pb_kafka_consumer_committed(pb_kafka_consumer_t *c, pb_kafka_tp_t *parts, si
 int pb_kafka_consumer_watermarks(pb_kafka_consumer_t *c, int32_t partition, int64_t *low,
                                  int64_t *high, int timeout_ms, pb_err_t *err);
 
-/* The same from what the consumer last learned while fetching (no request; an assigned partition
- * only; the high watermark is fresh to the last fetch, the low one may be -1). Returns 0, or -1
- * when nothing is known yet. */
-int pb_kafka_consumer_watermarks_cached(pb_kafka_consumer_t *c, int32_t partition, int64_t *low,
-                                        int64_t *high);
+/* The same from what the consumer last learned while fetching (no request): librdkafka keeps both
+ * watermarks of every fetch answer. topic NULL: the consumer's own topic; a consumer of several
+ * topics (the fan-out reader) names one. The figures are the last fetch answer's: fresh only
+ * while the partition is assigned to this consumer and fetched (librdkafka keeps them after a
+ * revocation and across a new assignment, so the caller decides whether to trust them); the low
+ * one may be -1. Any thread (librdkafka looks the topic up by a linear search over the client's
+ * topics). Returns 0, or -1 when nothing is known yet. */
+int pb_kafka_consumer_watermarks_cached(pb_kafka_consumer_t *c, const char *topic,
+                                        int32_t partition, int64_t *low, int64_t *high);
+
+/* Events (mostly records) waiting in the consumer's queue for pb_kafka_consumer_serve: while there
+ * are any, librdkafka may have stopped fetching (queued.max.messages.kbytes), so fetch figures may
+ * be old. Any thread. */
+size_t pb_kafka_consumer_queued(const pb_kafka_consumer_t *c);
 
 /* Leave the group (the revocation is delivered to on_rebalance first, from this call) and free the
  * consumer. Commits nothing by itself. Blocking, bounded by session.timeout.ms. NULL is a no-op. */
@@ -730,8 +739,10 @@ typedef struct pb_kafka_lag_part {
                            * when caught up (or unknown) */
 } pb_kafka_lag_part_t;
 
-/* A probe: its look-ups go through the instance's shared offset reader (no client of its own;
- * the first sweep makes the reader when no offset job did). Returns NULL out of memory. */
+/* A probe. Its look-ups go through the instance's shared client (watermarks, the groups' committed
+ * offsets, metadata: offsets_for_times and the admin API make no topic object in a client, only
+ * metadata-cache entries) and, to read a partition's oldest unconsumed record, the shared offset
+ * reader (made by the first such read). Returns NULL out of memory. */
 pb_kafka_lag_t *pb_kafka_lag_new(pb_kafka_t *k, const pb_config_t *cfg, pb_err_t *err);
 
 /*
@@ -740,20 +751,45 @@ pb_kafka_lag_t *pb_kafka_lag_new(pb_kafka_t *k, const pb_config_t *cfg, pb_err_t
  * commit has consumed nothing: its oldest is the first kept record). known[0..n_known), when
  * n_known is the topic's partition count, are the group's committed offsets as the caller knows
  * them (-1: none; this process's routers, which write them): then the group is not asked. Within
- * a sweep the watermarks come from the sweep's look-up. Blocking, bounded by about timeout_ms;
- * never call it on the loop thread. Returns 0, PB_ERR_NOT_FOUND (no such topic) or
+ * a sweep the partition count and the watermarks come from the sweep. Blocking, bounded by about
+ * timeout_ms; never call it on the loop thread. Returns 0, PB_ERR_NOT_FOUND (no such topic) or
  * PB_ERR_UNAVAILABLE.
  */
 int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic,
                          const int64_t *known, size_t n_known, pb_kafka_lag_part_t *parts,
                          size_t cap, size_t *n_parts, int timeout_ms, pb_err_t *err);
 
-/* Start a sweep over topics[0..n) (repeats allowed): the cluster's metadata is looked up once and
- * both watermarks of every partition of those topics in two requests per broker, and the sweep's
- * measurements reuse them (a topic created during the sweep is found by the next one). Per
- * measurement instead, a thousand bindings cost two thousand whole-cluster metadata requests and
- * four thousand ListOffsets requests a sweep. Blocking, bounded by about 3 x timeout_ms. */
-void pb_kafka_lag_sweep(pb_kafka_lag_t *l, const char *const *topics, size_t n, int timeout_ms);
+/* A topic of a sweep and its partition count as the process knows it (-1: unknown). */
+typedef struct pb_kafka_lag_topic {
+    const char *topic;
+    int partitions;
+} pb_kafka_lag_topic_t;
+
+/* Watermarks the caller knows without a request (the fan-out reader's last fetch answer). */
+typedef struct pb_kafka_lag_wm {
+    const char *topic;
+    int32_t partition;
+    int64_t low, high;
+} pb_kafka_lag_wm_t;
+
+/* What a sweep asked of Kafka (for the poller's debug line and the tests). */
+typedef struct pb_kafka_lag_sweep_stats {
+    size_t from_caller; /* partitions whose watermarks the caller gave (no request) */
+    size_t asked;       /* partitions whose watermarks were asked (ListOffsets) */
+    int metadata;       /* the cluster's metadata was asked (1) */
+} pb_kafka_lag_sweep_stats_t;
+
+/* Start a sweep over topics[0..n) (repeats allowed): partition counts are the caller's; the
+ * cluster's metadata is asked only when one is unknown, and on every 100th sweep (a topic that
+ * gained partitions). known[0..n_known) are watermarks the caller has without a request (borrowed
+ * for the call); both watermarks of every other partition of those topics are asked in two
+ * requests per broker (per 200 partitions), and the sweep's measurements reuse them. Per
+ * measurement instead, a thousand bindings cost two thousand metadata requests and four thousand
+ * ListOffsets requests a sweep. st (may be NULL) gets what was asked. Blocking, bounded by about
+ * 3 x timeout_ms. */
+void pb_kafka_lag_sweep(pb_kafka_lag_t *l, const pb_kafka_lag_topic_t *topics, size_t n,
+                        const pb_kafka_lag_wm_t *known, size_t n_known, int timeout_ms,
+                        pb_kafka_lag_sweep_stats_t *st);
 
 /* Free the probe. NULL is a no-op. */
 void pb_kafka_lag_destroy(pb_kafka_lag_t *l);

@@ -2,7 +2,8 @@
  * kafka_admin — the slow calls that run as jobs off the loop: partition counts, topic creation
  * (admin API or the embedded cluster's control topic), committed offsets of groups, offset jobs
  * for subscriber streams, and the lag probe's sweeps; and the shared clients the offset jobs and
- * the lag probe use (one offset reader, a bounded cache of group committers).
+ * the lag probe use (one offset reader, a bounded cache of group committers; the lag probe's
+ * look-ups go through the instance's shared client, its record reads through the offset reader).
  * Must not: be called on the loop thread: every call here waits on the network (bounded by its
  * timeout), so callers run them as jobs (jobs.h) (pb_kafka_committers_open excepted); make a
  * client per request, job or group beyond the committers' bound.
@@ -285,7 +286,10 @@ int pb_kafka_groups_committed(pb_kafka_t *k, pb_kafka_group_query_t *q, size_t n
  * The offset jobs, the lag probe, samples and last-records reads (kafka_consumer.c) use no client
  * of their own. Look-ups (metadata, watermarks, offsets for times, a group's committed offsets, a
  * commit from outside the group) go through the offset reader, one consumer that never joins a
- * group; reading records assigns it partitions, one caller at a time (assign_mu).
+ * group (the lag probe's through the shared client: see its section); reading records assigns it
+ * partitions, one caller at a time (assign_mu). Every topic a read assigns stays known to the
+ * reader (librdkafka 2.0.2 frees a client's topic objects only with the client), and its 1 s
+ * topic scan visits them all: look-ups here never assign.
  * A commit from outside a group (AlterConsumerGroupOffsets: OffsetCommit with no member id) is
  * taken by Kafka while the group is empty; while it has members Kafka takes commits from members
  * only, and librdkafka joins a group only through a client whose group.id is that group (no raw
@@ -877,7 +881,15 @@ void pb_kafka_job_free(pb_kafka_job_t *j) {
     free(j);
 }
 
-/* ---- lag probe ---- */
+/* ---- lag probe ----
+ * A sweep's look-ups (partition counts when the caller lacks one, watermarks, the groups'
+ * committed offsets) go through the instance's shared client (k->rk, a producer): ListOffsets
+ * (rd_kafka_offsets_for_times) and the admin API work on any client type and make no topic object
+ * in it (leaders come from the metadata cache, filled by a request naming the topics it lacks,
+ * which never creates one), so they add no topic to any client's 1 s scan. The shared client
+ * outlives the jobs layer; the routers' producer, which knows every input topic too, is destroyed
+ * before it (broker.c), while a sweep may still be running. Only the oldest unconsumed record's
+ * timestamp needs a consumer: those reads assign the offset reader, once per position. */
 
 /* Values per topic partition: open addressing, at most half full. */
 struct lag_tab {
@@ -892,22 +904,28 @@ struct lag_tab {
 struct pb_kafka_lag {
     pb_kafka_t *k;
     const pb_config_t *cfg;
-    rd_kafka_t *reader; /* the shared offset reader (reader_get), once a sweep or look-up made it */
-    int sweeping;       /* pb_kafka_lag_sweep: md is kept for the sweep */
-    const struct rd_kafka_metadata *md;    /* the sweep's metadata, once looked up */
-    const rd_kafka_metadata_topic_t **mdx; /* md's topics by name (md_topic) */
+    int sweeping; /* pb_kafka_lag_sweep ran: the measurements use its counts and watermarks */
     /* The oldest unconsumed record's timestamp per topic partition (pos: the offset it was read
      * at, ts): a record does not change, so it is read again only when the position moves.
      * Emptied every LAG_TS_SWEEPS sweeps (deleted topics). */
     struct lag_tab tsc;
-    /* The sweep's watermarks per topic partition (pos: low, ts: high), looked up for every topic
-     * of the sweep at once: two ListOffsets requests per broker a sweep, not two per topic. */
+    /* The sweep's watermarks per topic partition (pos: low, ts: high): the caller's, and the
+     * others looked up for every topic of the sweep at once (two ListOffsets requests per broker
+     * a sweep, not two per topic). */
     struct lag_tab wm;
+    /* The sweep's partition count per topic (partition -1, pos: the count, -1 absent). */
+    struct lag_tab cnt;
+    char md_error[200]; /* the sweep needed the cluster's metadata and could not get it */
+    int reader_md;      /* the sweep filled the offset reader's metadata cache (before reads) */
+    char wm_error[200]; /* the sweep's watermarks look-up failed (brokers down?): measurements
+                         * missing some say so instead of asking again, topic by topic */
     unsigned sweeps;
 };
 
 #define LAG_TS_SWEEPS 100
-#define LAG_WM_CHUNK 200 /* partitions per watermarks look-up of a sweep */
+#define LAG_MD_SWEEPS 100    /* a sweep in this many asks the metadata: topics grown since */
+#define LAG_WM_CHUNK 200     /* partitions per watermarks look-up of a sweep */
+#define LAG_CNT_UNKNOWN (-2) /* a count the sweep could not learn (l->md_error says why) */
 
 static void lag_tab_clear(struct lag_tab *t) {
     for (size_t i = 0; i < t->cap; i++)
@@ -951,58 +969,47 @@ static struct lag_ts *lag_tab_get(struct lag_tab *tab, const char *topic, int32_
     return e;
 }
 
-static int mdx_cmp(const void *a, const void *b) {
-    return strcmp((*(const rd_kafka_metadata_topic_t *const *)a)->topic,
-                  (*(const rd_kafka_metadata_topic_t *const *)b)->topic);
-}
-
-/* Sets l->md (taking md) and its index by name (none out of memory: md_topic scans). */
-static void sweep_md(pb_kafka_lag_t *l, const struct rd_kafka_metadata *md) {
-    if (l->md) rd_kafka_metadata_destroy(l->md);
-    free(l->mdx);
-    l->md = md;
-    l->mdx = NULL;
-    if (!md || !md->topic_cnt || !(l->mdx = malloc(md->topic_cnt * sizeof *l->mdx))) return;
-    for (int i = 0; i < md->topic_cnt; i++)
-        l->mdx[i] = &md->topics[i];
-    qsort(l->mdx, (size_t)md->topic_cnt, sizeof *l->mdx, mdx_cmp);
-}
-
-/* topic in md (by the index when md is the sweep's), NULL when absent. */
-static const rd_kafka_metadata_topic_t *
-md_topic(const pb_kafka_lag_t *l, const struct rd_kafka_metadata *md, const char *topic) {
-    if (md == l->md && l->mdx) {
-        rd_kafka_metadata_topic_t key = {.topic = (char *)topic};
-        const rd_kafka_metadata_topic_t *k = &key, **f = bsearch(&k, l->mdx, (size_t)md->topic_cnt,
-                                                                 sizeof *l->mdx, mdx_cmp);
-        return f ? *f : NULL;
+/* The partition count of every topic of the sweep (l->cnt) from the cluster's metadata: the
+ * answer's count, or -1 for a topic the answer lacks. All topics, through the shared client: naming
+ * one would make the embedded cluster create it (a producer's metadata request may auto-create).
+ * 0, or -1 with l->md_error set (the counts are left as they were). */
+static int counts_from_metadata(pb_kafka_lag_t *l, int timeout_ms) {
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(l->k->rk, 1, NULL, &md, timeout_ms);
+    if (e) {
+        snprintf(l->md_error, sizeof l->md_error, "metadata: %s", rd_kafka_err2str(e));
+        return -1;
     }
-    for (int i = 0; i < md->topic_cnt; i++)
-        if (!strcmp(md->topics[i].topic, topic)) return &md->topics[i];
-    return NULL;
+    for (size_t i = 0; i < l->cnt.cap; i++)
+        if (l->cnt.e[i].topic) l->cnt.e[i].ts = 0; /* not in the answer yet */
+    for (int i = 0; i < md->topic_cnt; i++) {
+        const rd_kafka_metadata_topic_t *mt = &md->topics[i];
+        struct lag_ts *c = lag_tab_get(&l->cnt, mt->topic, -1, 0);
+        if (!c) continue;
+        c->pos = mt->err ? -1 : mt->partition_cnt;
+        c->ts = 1;
+    }
+    for (size_t i = 0; i < l->cnt.cap; i++)
+        if (l->cnt.e[i].topic && !l->cnt.e[i].ts) l->cnt.e[i].pos = -1; /* no such topic */
+    rd_kafka_metadata_destroy(md);
+    return 0;
 }
 
-static int str_cmp(const void *a, const void *b) {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Both watermarks of every partition of topics[0..n) into l->wm, in two offsets_for_times calls
- * (one ListOffsets request per leader each). On failure l->wm stays partly or wholly empty: the
- * measurements then look their topics up one by one. */
-static void sweep_watermarks(pb_kafka_lag_t *l, const char *const *topics, size_t n,
-                             int timeout_ms) {
-    const char **sorted = malloc(n * sizeof *sorted);
-    if (!sorted) return;
-    memcpy(sorted, topics, n * sizeof *sorted);
-    qsort(sorted, n, sizeof *sorted, str_cmp); /* a topic listed twice is asked once */
+/* Both watermarks of every partition of the sweep's topics that l->wm lacks, in two
+ * offsets_for_times calls per LAG_WM_CHUNK partitions (one ListOffsets request per leader each),
+ * through the shared client: offsets_for_times finds leaders in the metadata cache (a request
+ * naming the topics it lacks, never creating one) and makes no topic object. Returns the number of
+ * partitions asked. On failure l->wm stays partly empty: the measurements then ask per topic. */
+static size_t sweep_watermarks(pb_kafka_lag_t *l, int timeout_ms) {
     rd_kafka_topic_partition_list_t *all = rd_kafka_topic_partition_list_new(64);
-    for (size_t i = 0; i < n; i++) {
-        const rd_kafka_metadata_topic_t *mt = md_topic(l, l->md, sorted[i]);
-        if (!mt || mt->err || (i && !strcmp(sorted[i], sorted[i - 1]))) continue;
-        for (int p = 0; p < mt->partition_cnt; p++)
-            rd_kafka_topic_partition_list_add(all, mt->topic, p);
+    for (size_t i = 0; i < l->cnt.cap; i++) {
+        const struct lag_ts *c = &l->cnt.e[i];
+        if (!c->topic) continue;
+        for (int32_t p = 0; p < c->pos; p++)
+            if (!lag_tab_get(&l->wm, c->topic, p, 0))
+                rd_kafka_topic_partition_list_add(all, c->topic, p);
     }
-    free(sorted);
+    size_t asked = (size_t)all->cnt;
     /* In chunks: librdkafka matches each partition of an answer to its request by a linear search
      * (quadratic in the list: 80 ms of CPU a sweep at 2,000 partitions in one list). */
     int failed = 0;
@@ -1013,8 +1020,15 @@ static void sweep_watermarks(pb_kafka_lag_t *l, const char *const *topics, size_
             for (int i = at; i < end; i++)
                 rd_kafka_topic_partition_list_add(w, all->elems[i].topic, all->elems[i].partition)
                     ->offset = side ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
-            failed = rd_kafka_offsets_for_times(l->reader, w, timeout_ms) != 0;
-            for (int i = 0; !failed && i < w->cnt; i++) {
+            rd_kafka_resp_err_t we = rd_kafka_offsets_for_times(l->k->rk, w, timeout_ms);
+            /* Kafka unreachable: the rest would wait as long. Another error (every topic of the
+             * chunk gone) leaves its topics to their measurements. */
+            if (we == RD_KAFKA_RESP_ERR__TIMED_OUT || we == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
+                we == RD_KAFKA_RESP_ERR__TRANSPORT) {
+                failed = 1;
+                snprintf(l->wm_error, sizeof l->wm_error, "watermarks: %s", rd_kafka_err2str(we));
+            }
+            for (int i = 0; !we && i < w->cnt; i++) {
                 const rd_kafka_topic_partition_t *x = &w->elems[i];
                 struct lag_ts *e;
                 if (x->err || x->offset < 0 ||
@@ -1029,19 +1043,46 @@ static void sweep_watermarks(pb_kafka_lag_t *l, const char *const *topics, size_
         }
     }
     rd_kafka_topic_partition_list_destroy(all);
+    return asked;
 }
 
-void pb_kafka_lag_sweep(pb_kafka_lag_t *l, const char *const *topics, size_t n, int timeout_ms) {
-    const struct rd_kafka_metadata *md = NULL;
-    sweep_md(l, NULL);
+void pb_kafka_lag_sweep(pb_kafka_lag_t *l, const pb_kafka_lag_topic_t *topics, size_t n,
+                        const pb_kafka_lag_wm_t *known, size_t n_known, int timeout_ms,
+                        pb_kafka_lag_sweep_stats_t *st) {
+    pb_kafka_lag_sweep_stats_t none;
+    if (!st) st = &none;
+    memset(st, 0, sizeof *st);
     l->sweeping = 1;
+    l->md_error[0] = l->wm_error[0] = 0;
+    l->reader_md = 0;
     lag_tab_clear(&l->wm);
+    lag_tab_clear(&l->cnt);
     if (++l->sweeps % LAG_TS_SWEEPS == 0) lag_tab_clear(&l->tsc);
-    if (!n || (!l->reader && !(l->reader = kafka_reader_get(l->k, NULL))) ||
-        rd_kafka_metadata(l->reader, 1, NULL, &md, timeout_ms))
-        return;
-    sweep_md(l, md);
-    sweep_watermarks(l, topics, n, timeout_ms);
+    /* Counts: the caller's (the routers'); the metadata where one is unknown, and every
+     * LAG_MD_SWEEPS sweeps (the first included) for partitions added since. */
+    int need_md = l->sweeps % LAG_MD_SWEEPS == 1;
+    for (size_t i = 0; i < n; i++) {
+        struct lag_ts *c = lag_tab_get(&l->cnt, topics[i].topic, -1, 1);
+        if (!c) continue;
+        if (topics[i].partitions > c->pos) c->pos = topics[i].partitions;
+        if (c->pos <= 0) need_md = 1;
+    }
+    if (n && need_md) {
+        st->metadata = 1;
+        if (counts_from_metadata(l, timeout_ms))
+            for (size_t i = 0; i < l->cnt.cap; i++) /* unknown: the measurements say why */
+                if (l->cnt.e[i].topic && l->cnt.e[i].pos <= 0) l->cnt.e[i].pos = LAG_CNT_UNKNOWN;
+    }
+    for (size_t i = 0; i < n_known; i++) {
+        struct lag_ts *e = known[i].low >= 0 && known[i].high >= known[i].low
+                               ? lag_tab_get(&l->wm, known[i].topic, known[i].partition, 1)
+                               : NULL;
+        if (!e) continue;
+        e->pos = known[i].low;
+        e->ts = known[i].high;
+        st->from_caller++;
+    }
+    if (n) st->asked = sweep_watermarks(l, timeout_ms);
 }
 
 pb_kafka_lag_t *pb_kafka_lag_new(pb_kafka_t *k, const pb_config_t *cfg, pb_err_t *err) {
@@ -1106,20 +1147,27 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
                          size_t cap, size_t *n_parts, int timeout_ms, pb_err_t *err) {
     int rc = 0;
     rd_kafka_topic_partition_list_t *tl = NULL, *want = NULL;
-    const struct rd_kafka_metadata *md = l->sweeping ? l->md : NULL;
+    const struct rd_kafka_metadata *md = NULL;
     *n_parts = 0;
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
-    if (!l->reader && !(l->reader = kafka_reader_get(l->k, err))) {
-        rc = err ? err->code : PB_ERR_INTERNAL;
+    /* The partition count: the sweep's, or (outside a sweep, or a topic it did not name) the
+     * cluster's metadata through the shared client. */
+    const struct lag_ts *count = l->sweeping ? lag_tab_get(&l->cnt, topic, -1, 0) : NULL;
+    int np = -1;
+    if (count && count->pos == LAG_CNT_UNKNOWN) {
+        rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "partition count of %s: %s", topic, l->md_error);
         goto done;
+    } else if (count) {
+        np = (int)count->pos;
+    } else {
+        if ((e = rd_kafka_metadata(l->k->rk, 1, NULL, &md, timeout_ms))) {
+            rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "metadata: %s", rd_kafka_err2str(e));
+            goto done;
+        }
+        for (int i = 0; i < md->topic_cnt; i++)
+            if (!strcmp(md->topics[i].topic, topic))
+                np = md->topics[i].err ? -1 : md->topics[i].partition_cnt;
     }
-    if (!md && (e = rd_kafka_metadata(l->reader, 1, NULL, &md, timeout_ms))) {
-        rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "metadata: %s", rd_kafka_err2str(e));
-        goto done;
-    }
-    if (l->sweeping && md != l->md) sweep_md(l, md); /* kept for the sweep's other measurements */
-    const rd_kafka_metadata_topic_t *mt = md_topic(l, md, topic);
-    int np = mt && !mt->err ? mt->partition_cnt : -1;
     if (np < 0) {
         rc = pb_err_set(err, PB_ERR_NOT_FOUND, "topic %s does not exist", topic);
         goto done;
@@ -1136,14 +1184,19 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
         else
             have_wm = 0;
     }
-    /* Watermarks the sweep did not get: one ListOffsets request per leader for all partitions
-     * (earliest, then latest), not two per partition. */
+    if (!have_wm && l->sweeping && l->wm_error[0]) {
+        /* The sweep's look-up failed: asking again per topic would wait as long per topic. */
+        rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "%s %s", topic, l->wm_error);
+        goto done;
+    }
+    /* Watermarks the sweep did not get (a partition it got no answer for): one ListOffsets
+     * request per leader for all partitions (earliest, then latest), not two per partition. */
     for (int side = 0; side < 2 && !have_wm; side++) {
         rd_kafka_topic_partition_list_t *w = rd_kafka_topic_partition_list_new(np);
         for (int p = 0; p < np; p++)
             rd_kafka_topic_partition_list_add(w, topic, p)->offset =
                 side ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
-        e = rd_kafka_offsets_for_times(l->reader, w, timeout_ms);
+        e = rd_kafka_offsets_for_times(l->k->rk, w, timeout_ms);
         for (int p = 0; !e && p < w->cnt; p++) {
             rd_kafka_topic_partition_t *x = &w->elems[p];
             if (x->err)
@@ -1171,7 +1224,7 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
             tl->elems[p].offset = known[p] >= 0 ? known[p] : RD_KAFKA_OFFSET_INVALID;
     } else {
         char why[256];
-        if (admin_committed(l->reader, group, tl, timeout_ms, why)) {
+        if (admin_committed(l->k->rk, group, tl, timeout_ms, why)) {
             rc = pb_err_set(err, PB_ERR_UNAVAILABLE, "committed offsets of %s: %s", group, why);
             goto done;
         }
@@ -1191,7 +1244,17 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
     }
     *n_parts = (size_t)np;
     if (want->cnt == 0) goto done;
-    /* The oldest unconsumed record's timestamp: read one record at each position. */
+    /* The oldest unconsumed record's timestamp: read one record at each position. A partition
+     * of a topic the reader's metadata cache lacks waits for librdkafka's leader query (~200 ms
+     * each, one topic at a time here): once per sweep that reads, the cluster's metadata fills
+     * the cache first (entries only, no topic object). */
+    if (l->sweeping && !l->reader_md) {
+        const struct rd_kafka_metadata *rmd = NULL;
+        rd_kafka_t *reader = kafka_reader_get(l->k, NULL);
+        l->reader_md = 1;
+        if (reader && !rd_kafka_metadata(reader, 1, NULL, &rmd, timeout_ms))
+            rd_kafka_metadata_destroy(rmd);
+    }
     rd_kafka_t *rk = kafka_reader_assign(l->k, want, NULL);
     if (!rk) goto done;
     int missing = want->cnt;
@@ -1217,7 +1280,7 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
         }
     }
 done:
-    if (md && !l->sweeping) rd_kafka_metadata_destroy(md);
+    if (md) rd_kafka_metadata_destroy(md);
     if (tl) rd_kafka_topic_partition_list_destroy(tl);
     if (want) rd_kafka_topic_partition_list_destroy(want);
     return rc;
@@ -1225,8 +1288,8 @@ done:
 
 void pb_kafka_lag_destroy(pb_kafka_lag_t *l) {
     if (!l) return;
-    sweep_md(l, NULL);
     lag_tab_clear(&l->tsc);
     lag_tab_clear(&l->wm);
+    lag_tab_clear(&l->cnt);
     free(l); /* the reader is the instance's (kafka_offsets_destroy) */
 }

@@ -507,13 +507,19 @@ int pb_kafka_consumer_watermarks(pb_kafka_consumer_t *c, int32_t partition, int6
     return kafka_watermarks(c->rk, c->topic, partition, low, high, timeout_ms, err);
 }
 
-int pb_kafka_consumer_watermarks_cached(pb_kafka_consumer_t *c, int32_t partition, int64_t *low,
-                                        int64_t *high) {
+int pb_kafka_consumer_watermarks_cached(pb_kafka_consumer_t *c, const char *topic,
+                                        int32_t partition, int64_t *low, int64_t *high) {
     int64_t lo = -1, hi = -1;
-    if (rd_kafka_get_watermark_offsets(c->rk, c->topic, partition, &lo, &hi) || hi < 0) return -1;
+    if (rd_kafka_get_watermark_offsets(c->rk, topic ? topic : c->topic, partition, &lo, &hi) ||
+        hi < 0)
+        return -1;
     *low = lo;
     *high = hi;
     return 0;
+}
+
+size_t pb_kafka_consumer_queued(const pb_kafka_consumer_t *c) {
+    return c->q ? rd_kafka_queue_length(c->q) : 0;
 }
 
 /* Handles left to the process's exit (see pb_kafka_consumer_destroy), held here so that they stay

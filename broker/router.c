@@ -379,14 +379,15 @@ typedef struct router {
 /* The shared reader's state of one partition of an output topic. */
 typedef struct fpart {
     int assigned;
-    int resolving;    /* assigned paused: the bindings' positions are being looked up (a job) */
-    int revoking;     /* revoked, kept until the bindings' records in flight landed: not read */
-    uint32_t gen;     /* bumped at every assignment and revocation: a job's result for an older
-                       * one is dropped */
-    int64_t pos;      /* offset of the next record it delivers (-1: unknown) */
-    int64_t counted;  /* direct writes below it are counted (-1: from the next one read) */
-    int64_t since_ms; /* wall time of the assignment: older records are history, not counted */
-    int64_t rewind;   /* the first record not taken for the byte bound: read again (-1: none) */
+    int resolving;      /* assigned paused: the bindings' positions are being looked up (a job) */
+    int revoking;       /* revoked, kept until the bindings' records in flight landed: not read */
+    uint32_t gen;       /* bumped at every assignment and revocation: a job's result for an older
+                         * one is dropped */
+    int64_t pos;        /* offset of the next record it delivers (-1: unknown) */
+    int64_t counted;    /* direct writes below it are counted (-1: from the next one read) */
+    int64_t since_ms;   /* wall time of the assignment: older records are history, not counted */
+    int64_t rewind;     /* the first record not taken for the byte bound: read again (-1: none) */
+    int64_t reading_ms; /* loop time the reader began reading it (resolved), -1: not reading */
 } fpart_t;
 
 /* An output topic read by this instance, and the bindings fanned out from it. */
@@ -515,7 +516,7 @@ static fpart_t *fpart_of(port_t *pt, int32_t partition) {
         for (size_t i = pt->n_parts; i < n; i++) {
             np[i].assigned = np[i].resolving = np[i].revoking = 0;
             np[i].gen = 0;
-            np[i].pos = np[i].counted = np[i].rewind = -1;
+            np[i].pos = np[i].counted = np[i].rewind = np[i].reading_ms = -1;
         }
         pt->parts = np;
         pt->n_parts = n;
@@ -1349,6 +1350,7 @@ static void resume_apply(rjob_t *j) {
         if (fp && fp->gen == h->gen) {
             fp->resolving = 0;
             fp->pos = fp->counted = start >= 0 ? start : -1;
+            fp->reading_ms = pb_loop_now_ms();
         }
     }
     pb_err_t err = {0};
@@ -1409,7 +1411,7 @@ static void on_assign(pb_routers_t *rs, pb_kafka_tp_t *parts, size_t n) {
             if (!fp->resolving) fp->gen++; /* a port without bindings (declared, counted) */
             fp->assigned = 1;
             fp->resolving = 1;
-            fp->pos = fp->counted = -1;
+            fp->pos = fp->counted = fp->reading_ms = -1;
             fp->since_ms = pb_loop_wall_ms();
         }
         j->held[j->n_held++] = (held_t){dup_or_die(parts[k].topic ? parts[k].topic : ""),
@@ -1435,6 +1437,7 @@ static void on_assign(pb_routers_t *rs, pb_kafka_tp_t *parts, size_t n) {
         parts[k].offset = start;
         fp->pos = fp->counted = start >= 0 ? start : -1;
         fp->resolving = 0;
+        fp->reading_ms = pb_loop_now_ms();
     }
     rjob_free(j);
 }
@@ -1487,7 +1490,7 @@ static void revoke_apply(pb_routers_t *rs, const pb_kafka_tp_t *parts, size_t n)
         fpart_t *fp = fpart_of(pt, parts[j].partition);
         fp->assigned = fp->resolving = fp->revoking = 0;
         fp->gen++; /* a look-up still running for this assignment is dropped */
-        fp->pos = -1;
+        fp->pos = fp->reading_ms = -1;
     }
 }
 
@@ -1559,6 +1562,7 @@ static void on_revoke(pb_routers_t *rs, pb_kafka_tp_t *parts, size_t n) {
             fpart_t *fp = fpart_of(pt, parts[j].partition);
             fp->revoking = 1;
             fp->assigned = fp->resolving = 0;
+            fp->reading_ms = -1;
             fp->gen++; /* a look-up still running for this assignment is dropped */
         }
         for (size_t i = 0; i < rs->n; i++)
@@ -2336,6 +2340,45 @@ size_t pb_routers_committed(const pb_routers_t *rs, size_t i, int *binding_id, i
         out[k] = p->next_commit >= 0 ? p->next_commit : p->committed;
     }
     return r->n_parts;
+}
+
+void pb_routers_partitions(const pb_routers_t *rs, size_t i, int *binding_id, int *out_parts,
+                           int *in_parts) {
+    const router_t *r = rs->r[i];
+    *binding_id = r->binding_id;
+    *out_parts = (int)r->n_parts;
+    *in_parts = r->in_parts;
+}
+
+size_t pb_routers_port_count(const pb_routers_t *rs) { return rs && rs->c ? rs->n_ports : 0; }
+
+size_t pb_routers_port_watermarks(const pb_routers_t *rs, size_t i, const char **topic,
+                                  int64_t *low, int64_t *high, size_t cap) {
+    const port_t *pt = rs->ports[i];
+    size_t n = pt->n_parts < cap ? pt->n_parts : cap;
+    /* A fetch answer within the reader's wait (the broker's longest), plus the round trip and
+     * librdkafka's fetch scheduling. */
+    int64_t settled = pb_loop_now_ms() - (rs->env.fetch_wait_ms + 1000);
+    *topic = pt->topic;
+    /* Records waiting for the routers (a backlog, or flow control holding them): the reader may
+     * have stopped fetching, every partition's figures may be old. */
+    int queued = pb_kafka_consumer_queued(rs->c) > 0;
+    for (size_t p = 0; p < n; p++) {
+        const fpart_t *fp = &pt->parts[p];
+        int64_t lo = -1, hi = -1;
+        low[p] = high[p] = -1;
+        if (queued || !fp->assigned || fp->resolving || fp->revoking || fp->reading_ms < 0 ||
+            fp->reading_ms > settled || fp->pos < 0 ||
+            pb_kafka_consumer_watermarks_cached(rs->c, pt->topic, (int32_t)p, &lo, &hi) || lo < 0 ||
+            hi < lo)
+            continue;
+        /* Caught up: the routers were given every record below the high watermark, so the reader
+         * is fetching at the end and the answer is at most one fetch wait old. */
+        if (fp->pos != hi) continue;
+        low[p] = lo;
+        high[p] = hi;
+    }
+    return n;
 }
 
 void pb_routers_destroy(pb_routers_t *rs) {

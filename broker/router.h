@@ -237,6 +237,30 @@ size_t pb_routers_count(const pb_routers_t *rs);
 size_t pb_routers_committed(const pb_routers_t *rs, size_t i, int *binding_id, int64_t *out,
                             size_t cap);
 
+/* The partition counts of the i-th routed binding's output and input topics as the routers know
+ * them (looked up when it started; the output's grows with partitions the reader is given): the lag
+ * poller needs no metadata request for them. Loop thread. */
+void pb_routers_partitions(const pb_routers_t *rs, size_t i, int *binding_id, int *out_parts,
+                           int *in_parts);
+
+/* Output topics the fan-out reader reads (the i of pb_routers_port_watermarks goes up to it). */
+size_t pb_routers_port_count(const pb_routers_t *rs);
+
+/*
+ * The watermarks of the i-th read output topic's partitions as the fan-out reader's last fetch
+ * answer gave them, without a request: *topic is the topic (valid until the next reconcile), and
+ * for each partition p below the returned count (at most cap) low[p] and high[p], or -1 for both
+ * where the figures cannot be trusted and Kafka must be asked: the partition is not assigned here
+ * (another instance reads it, or it is being revoked or looked up), the reader began reading it
+ * less than router.fetch.wait.ms + 1 s ago (librdkafka keeps a partition's figures across
+ * assignments: they could predate this one), or the routers have not been given every record below
+ * the high watermark (a backlog: a full read-ahead stops fetching, so the figures may be old).
+ * While the reader holds a partition and is caught up, a fetch answer arrives at least every
+ * router.fetch.wait.ms: that is how old the figures can be. Loop thread.
+ */
+size_t pb_routers_port_watermarks(const pb_routers_t *rs, size_t i, const char **topic,
+                                  int64_t *low, int64_t *high, size_t cap);
+
 /* Stop routing (the reader leaves its group, in-flight records are waited for, every binding
  * commits) and free. NULL is a no-op. */
 void pb_routers_destroy(pb_routers_t *rs);

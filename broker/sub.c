@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -355,6 +356,7 @@ typedef struct lag_target {
      * had no commit and no stream here (asked again every LAG_UNCOMMITTED_EVERY sweeps). */
     int64_t *known[2];
     size_t n_known[2]; /* 0: Kafka is asked */
+    int parts[2];      /* partitions of out_topic and in_topic as the routers know them, -1 */
 } lag_target_t;
 
 typedef struct lag_side {
@@ -383,7 +385,15 @@ typedef struct lag_job {
     atomic_int stop;   /* the sub is going: end the sweep between look-ups */
     int64_t took_ms;   /* the sweep's duration */
     size_t asked[2];   /* route, subscriber groups whose committed offsets were asked of Kafka */
-    char error[256];   /* the probe could not be made */
+    /* Output partitions' watermarks from the fan-out reader's last fetch answers (no request),
+     * their topic names owned by names. */
+    pb_kafka_lag_wm_t *wm;
+    size_t n_wm;
+    char **names;
+    size_t n_names;
+    int64_t wm_us; /* taking them (loop thread) */
+    pb_kafka_lag_sweep_stats_t st;
+    char error[256]; /* the probe could not be made */
 } lag_job_t;
 
 struct pb_sub {
@@ -1346,6 +1356,7 @@ static lag_target_t *targets_build(pb_sub_t *s, size_t *n_out) {
         x->in_topic = strdup(in->topic);
         x->route_group = strdup(rg);
         x->sub_group = strdup(sg);
+        x->parts[0] = x->parts[1] = -1;
         if (!x->to || !x->out_topic || !x->in_topic || !x->route_group || !x->sub_group) {
             targets_free(t, n);
             return NULL;
@@ -1358,10 +1369,15 @@ static lag_target_t *targets_build(pb_sub_t *s, size_t *n_out) {
     int64_t *buf = nr ? malloc(LAG_MAX_PARTS * sizeof *buf) : NULL;
     qsort(t, n, sizeof *t, target_cmp); /* by id, as the results are */
     for (size_t i = 0; buf && i < nr; i++) {
-        int id;
+        int id, out_parts, in_parts;
+        /* The topics' partition counts: the sweep asks no metadata for them. */
+        pb_routers_partitions(rs, i, &id, &out_parts, &in_parts);
+        lag_target_t key = {.id = id}, *x = bsearch(&key, t, n, sizeof *t, target_cmp);
+        if (!x) continue;
+        x->parts[0] = out_parts;
+        x->parts[1] = in_parts;
         size_t np = pb_routers_committed(rs, i, &id, buf, LAG_MAX_PARTS);
-        lag_target_t key = {.id = id}, *x = np ? bsearch(&key, t, n, sizeof *t, target_cmp) : NULL;
-        if (!x || x->known[0] || !(x->known[0] = malloc(np * sizeof *buf))) continue;
+        if (!np || x->known[0] || !(x->known[0] = malloc(np * sizeof *buf))) continue;
         memcpy(x->known[0], buf, np * sizeof *buf);
         x->n_known[0] = np;
     }
@@ -1390,6 +1406,47 @@ static lag_target_t *targets_build(pb_sub_t *s, size_t *n_out) {
     return t;
 }
 
+/* The output partitions' watermarks the fan-out reader has without a request (router.h says when
+ * they are trusted), copied into j for the sweep. 0, or -1 out of memory. Loop thread. */
+static int64_t mono_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int reader_watermarks(pb_sub_t *s, lag_job_t *j) {
+    const pb_routers_t *rs = s->env.routers;
+    size_t np = pb_routers_port_count(rs), cap = 0;
+    if (!np || !j->n) return 0;
+    int64_t t0 = mono_us();
+    int64_t *lo = malloc(LAG_MAX_PARTS * sizeof *lo), *hi = malloc(LAG_MAX_PARTS * sizeof *hi);
+    int rc = lo && hi && (j->names = calloc(np, sizeof *j->names)) ? 0 : -1;
+    for (size_t i = 0; !rc && i < np; i++) {
+        const char *topic = NULL;
+        size_t n = pb_routers_port_watermarks(rs, i, &topic, lo, hi, LAG_MAX_PARTS);
+        char *name = NULL;
+        for (size_t p = 0; !rc && p < n; p++) {
+            if (lo[p] < 0 || hi[p] < 0) continue;
+            if (!name && !(name = j->names[j->n_names++] = strdup(topic))) rc = -1;
+            if (!rc && j->n_wm == cap) {
+                size_t nc = cap ? 2 * cap : 256;
+                pb_kafka_lag_wm_t *w = realloc(j->wm, nc * sizeof *w);
+                if (!w)
+                    rc = -1;
+                else
+                    j->wm = w, cap = nc;
+            }
+            if (!rc)
+                j->wm[j->n_wm++] = (pb_kafka_lag_wm_t){
+                    .topic = name, .partition = (int32_t)p, .low = lo[p], .high = hi[p]};
+        }
+    }
+    free(lo);
+    free(hi);
+    j->wm_us = mono_us() - t0;
+    return rc;
+}
+
 static void results_free(lag_result_t *res, size_t n) {
     for (size_t i = 0; res && i < n; i++) {
         free(res[i].route.parts);
@@ -1400,6 +1457,10 @@ static void results_free(lag_result_t *res, size_t n) {
 
 static void lag_job_free(lag_job_t *j) {
     if (!j) return;
+    for (size_t i = 0; i < j->n_names; i++)
+        free(j->names[i]);
+    free(j->names);
+    free(j->wm);
     targets_free(j->t, j->n);
     results_free(j->res, j->n);
     free(j);
@@ -1417,13 +1478,14 @@ static void lag_work(void *arg) {
     pb_kafka_lag_part_t *scratch = malloc(LAG_MAX_PARTS * sizeof *scratch);
     if (!scratch) return;
     int64_t t0 = pb_loop_wall_ms();
-    const char **all = malloc((2 * j->n + 1) * sizeof *all);
+    pb_kafka_lag_topic_t *all = malloc((2 * j->n + 1) * sizeof *all);
     for (size_t i = 0; all && i < j->n; i++) {
-        all[2 * i] = j->t[i].out_topic;
-        all[2 * i + 1] = j->t[i].in_topic;
+        all[2 * i] = (pb_kafka_lag_topic_t){j->t[i].out_topic, j->t[i].parts[0]};
+        all[2 * i + 1] = (pb_kafka_lag_topic_t){j->t[i].in_topic, j->t[i].parts[1]};
     }
-    /* One metadata and one watermarks look-up for the whole pass. */
-    pb_kafka_lag_sweep(j->probe, all, all ? 2 * j->n : 0, 2000);
+    /* One watermarks look-up for the whole pass, of the partitions the fan-out reader's fetch
+     * answers did not give. */
+    pb_kafka_lag_sweep(j->probe, all, all ? 2 * j->n : 0, j->wm, j->n_wm, 2000, &j->st);
     free(all);
     /* Stop between look-ups too: a pass may take seconds per target with Kafka down. */
     for (size_t i = 0; i < j->n && !atomic_load(&j->stop); i++) {
@@ -1482,8 +1544,12 @@ static void lag_done(void *arg, int cancelled) {
         pb_log(DEBUG, "sub",
                "lag sweep: %zu bindings in %" PRId64
                " ms; committed offsets asked of %zu route groups (the others are this process's "
-               "routers') and %zu subscriber groups",
-               s->n_results, j->took_ms, j->asked[0], j->asked[1]);
+               "routers') and %zu subscriber groups; watermarks of %zu partitions from the fan-out "
+               "reader (taken in %" PRId64 " us), %zu asked of Kafka; %s",
+               s->n_results, j->took_ms, j->asked[0], j->asked[1], j->st.from_caller, j->wm_us,
+               j->st.asked,
+               j->st.metadata ? "partition counts from the cluster's metadata"
+                              : "partition counts from the routers");
     }
     lag_job_free(j);
     s->lag_next_ms = s->lag_again ? 0 : pb_loop_now_ms() + s->env.cfg->sub_lag_interval_ms;
@@ -1499,7 +1565,8 @@ static void lag_start(pb_sub_t *s) {
     j->kafka = s->env.kafka;
     j->cfg = s->env.cfg;
     atomic_init(&j->stop, 0);
-    if (!(j->t = targets_build(s, &j->n)) || !(j->res = calloc(j->n ? j->n : 1, sizeof *j->res))) {
+    if (!(j->t = targets_build(s, &j->n)) || !(j->res = calloc(j->n ? j->n : 1, sizeof *j->res)) ||
+        reader_watermarks(s, j)) {
         lag_job_free(j);
         return;
     }

@@ -409,7 +409,7 @@ static void group_consumer(void **state) {
     assert_int_equal(pb_kafka_consumer_watermarks(c, 1, &lo, &hi, 5000, &err), 0);
     assert_int_equal(lo, 0);
     assert_int_equal(hi, 10);
-    assert_int_equal(pb_kafka_consumer_watermarks_cached(c, 1, &lo, &hi), 0);
+    assert_int_equal(pb_kafka_consumer_watermarks_cached(c, NULL, 1, &lo, &hi), 0);
     assert_int_equal(hi, 10);
 
     /* Nothing committed yet; then explicit offsets, asynchronously. */
