@@ -279,6 +279,31 @@ static void apply_json(pb_registry_t *reg, const char *text) {
     json_decref(j);
 }
 
+/* The test mesh: product src's output port obs (record R with src_fields; port_extra adds to
+ * its promises, e.g. an SLO) and product dst (version dst_version) whose input port obs reads it
+ * as record R with dst_fields: one binding. */
+static void apply_src_dst(pb_registry_t *reg, const char *src_fields, const char *port_extra,
+                          const char *dst_version, const char *dst_fields) {
+    char src[2048], dst[2048];
+    snprintf(src, sizeof src,
+             "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
+             "\"urn:dpds:t:dataproducts:src:1\",\"name\":\"src\",\"version\":\"1.0.0\","
+             "\"domain\":\"t\",\"owner\":{\"id\":\"t\"}},\"interfaceComponents\":{"
+             "\"outputPorts\":[{\"name\":\"obs\",\"promises\":{\"api\":{\"schema\":{"
+             "\"type\":\"record\",\"name\":\"R\",\"fields\":[%s]}}%s}}]}}",
+             src_fields, port_extra);
+    snprintf(dst, sizeof dst,
+             "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
+             "\"urn:dpds:t:dataproducts:dst:1\",\"name\":\"dst\",\"version\":\"%s\","
+             "\"domain\":\"t\",\"owner\":{\"id\":\"t\"}},\"interfaceComponents\":{"
+             "\"inputPorts\":[{\"name\":\"obs\",\"from\":"
+             "\"urn:dpds:t:dataproducts:src:1:outputports:obs\",\"promises\":{\"api\":{"
+             "\"schema\":{\"type\":\"record\",\"name\":\"R\",\"fields\":[%s]}}}}]}}",
+             dst_version, dst_fields);
+    apply_json(reg, src);
+    apply_json(reg, dst);
+}
+
 static int acks;
 static void on_ack(void *o, int code, const char *reason, int32_t p, int64_t off) {
     (void)o, (void)reason, (void)p, (void)off;
@@ -296,20 +321,10 @@ static void routes_and_counts(void **state) {
     assert_non_null(k);
     pb_registry_t *reg = pb_registry_new();
     pb_metrics_t *m = pb_metrics_new();
-    apply_json(reg, "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
-                    "\"urn:dpds:t:dataproducts:src:1\",\"name\":\"src\",\"version\":\"1.0.0\","
-                    "\"domain\":\"t\",\"owner\":{\"id\":\"t\"}},\"interfaceComponents\":{"
-                    "\"outputPorts\":[{\"name\":\"obs\",\"promises\":{\"api\":{\"schema\":{"
-                    "\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":"
-                    "\"int\"}]}},\"slo\":{\"freshness\":\"5m\"}}}]}}");
-    apply_json(reg, "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
-                    "\"urn:dpds:t:dataproducts:dst:1\",\"name\":\"dst\",\"version\":\"1.2.0\","
-                    "\"domain\":\"t\",\"owner\":{\"id\":\"t\"}},\"interfaceComponents\":{"
-                    "\"inputPorts\":[{\"name\":\"obs\",\"from\":"
-                    "\"urn:dpds:t:dataproducts:src:1:outputports:obs\",\"promises\":{\"api\":{"
-                    "\"schema\":{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\","
-                    "\"type\":\"long\"},{\"name\":\"b\",\"type\":\"string\",\"default\":\"x\"}]}}}"
-                    "}]}}");
+    apply_src_dst(reg, "{\"name\":\"a\",\"type\":\"int\"}", ",\"slo\":{\"freshness\":\"5m\"}",
+                  "1.2.0",
+                  "{\"name\":\"a\",\"type\":\"long\"},{\"name\":\"b\",\"type\":\"string\","
+                  "\"default\":\"x\"}");
     assert_int_equal(pb_kafka_ensure_topic(k, "t.src.v1.obs", 2, 10000, NULL, &err), 0);
     const pb_registry_binding_t *b = pb_registry_binding_at(reg, 0);
     assert_non_null(b);
@@ -394,19 +409,8 @@ static void recovers_from_failed_delivery(void **state) {
     pb_kafka_t *k = pb_kafka_new(cfg, pb_kafka_cluster_bootstraps(cl), cl, &err);
     assert_non_null(k);
     pb_registry_t *reg = pb_registry_new();
-    apply_json(reg, "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
-                    "\"urn:dpds:t:dataproducts:src:1\",\"name\":\"src\",\"version\":\"1.0.0\","
-                    "\"domain\":\"t\",\"owner\":{\"id\":\"t\"}},\"interfaceComponents\":{"
-                    "\"outputPorts\":[{\"name\":\"obs\",\"promises\":{\"api\":{\"schema\":{"
-                    "\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":"
-                    "\"int\"}]}}}}]}}");
-    apply_json(reg, "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
-                    "\"urn:dpds:t:dataproducts:dst:1\",\"name\":\"dst\",\"version\":\"1.0.0\","
-                    "\"domain\":\"t\",\"owner\":{\"id\":\"t\"}},\"interfaceComponents\":{"
-                    "\"inputPorts\":[{\"name\":\"obs\",\"from\":"
-                    "\"urn:dpds:t:dataproducts:src:1:outputports:obs\",\"promises\":{\"api\":{"
-                    "\"schema\":{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\","
-                    "\"type\":\"long\"}]}}}}]}}");
+    apply_src_dst(reg, "{\"name\":\"a\",\"type\":\"int\"}", "", "1.0.0",
+                  "{\"name\":\"a\",\"type\":\"long\"}");
     assert_int_equal(pb_kafka_ensure_topic(k, "t.src.v1.obs", 2, 10000, NULL, &err), 0);
     assert_int_equal(pb_kafka_ensure_topic(k, "t.dst.v1.in.obs", 2, 10000, NULL, &err), 0);
     const pb_registry_binding_t *b = pb_registry_binding_at(reg, 0);
@@ -493,19 +497,8 @@ static int64_t route_big(int64_t bound, int small, uint64_t *rewinds) {
     pb_kafka_t *k = pb_kafka_new(cfg, pb_kafka_cluster_bootstraps(cl), cl, &err);
     assert_non_null(k);
     pb_registry_t *reg = pb_registry_new();
-    apply_json(reg, "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
-                    "\"urn:dpds:t:dataproducts:src:1\",\"name\":\"src\",\"version\":\"1.0.0\","
-                    "\"domain\":\"t\",\"owner\":{\"id\":\"t\"}},\"interfaceComponents\":{"
-                    "\"outputPorts\":[{\"name\":\"obs\",\"promises\":{\"api\":{\"schema\":{"
-                    "\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":"
-                    "\"string\"}]}}}}]}}");
-    apply_json(reg, "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
-                    "\"urn:dpds:t:dataproducts:dst:1\",\"name\":\"dst\",\"version\":\"1.0.0\","
-                    "\"domain\":\"t\",\"owner\":{\"id\":\"t\"}},\"interfaceComponents\":{"
-                    "\"inputPorts\":[{\"name\":\"obs\",\"from\":"
-                    "\"urn:dpds:t:dataproducts:src:1:outputports:obs\",\"promises\":{\"api\":{"
-                    "\"schema\":{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\","
-                    "\"type\":\"string\"}]}}}}]}}");
+    apply_src_dst(reg, "{\"name\":\"a\",\"type\":\"string\"}", "", "1.0.0",
+                  "{\"name\":\"a\",\"type\":\"string\"}");
     assert_int_equal(pb_kafka_ensure_topic(k, "t.src.v1.obs", 2, 10000, NULL, &err), 0);
     assert_int_equal(pb_kafka_ensure_topic(k, "t.dst.v1.in.obs", 2, 10000, NULL, &err), 0);
     const pb_registry_binding_t *b = pb_registry_binding_at(reg, 0);
@@ -603,19 +596,8 @@ static void refused_record_dead_lettered(void **state) {
     pb_kafka_t *k = pb_kafka_new(cfg, pb_kafka_cluster_bootstraps(cl), cl, &err);
     assert_non_null(k);
     pb_registry_t *reg = pb_registry_new();
-    apply_json(reg, "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
-                    "\"urn:dpds:t:dataproducts:src:1\",\"name\":\"src\",\"version\":\"1.0.0\","
-                    "\"domain\":\"t\",\"owner\":{\"id\":\"t\"}},\"interfaceComponents\":{"
-                    "\"outputPorts\":[{\"name\":\"obs\",\"promises\":{\"api\":{\"schema\":{"
-                    "\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":"
-                    "\"int\"}]}}}}]}}");
-    apply_json(reg, "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
-                    "\"urn:dpds:t:dataproducts:dst:1\",\"name\":\"dst\",\"version\":\"1.0.0\","
-                    "\"domain\":\"t\",\"owner\":{\"id\":\"t\"}},\"interfaceComponents\":{"
-                    "\"inputPorts\":[{\"name\":\"obs\",\"from\":"
-                    "\"urn:dpds:t:dataproducts:src:1:outputports:obs\",\"promises\":{\"api\":{"
-                    "\"schema\":{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\","
-                    "\"type\":\"long\"}]}}}}]}}");
+    apply_src_dst(reg, "{\"name\":\"a\",\"type\":\"int\"}", "", "1.0.0",
+                  "{\"name\":\"a\",\"type\":\"long\"}");
     assert_int_equal(pb_kafka_ensure_topic(k, "t.src.v1.obs", 2, 10000, NULL, &err), 0);
     assert_int_equal(pb_kafka_ensure_topic(k, "t.dst.v1.in.obs", 2, 10000, NULL, &err), 0);
     const pb_registry_binding_t *b = pb_registry_binding_at(reg, 0);
