@@ -112,7 +112,6 @@ int pb_kstats_parse(const char *json, size_t len, pb_kstats_client_t *out, pb_er
     }
     if (get_int(root, "time", "top level", &t, err)) goto done;
     copy_str(out->name, json_object_get(root, "name"));
-    out->producer = !strcmp(json_string_value(type), "producer");
     out->time_s = (double)t;
     const char *key;
     json_t *b;

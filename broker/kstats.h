@@ -48,7 +48,6 @@ typedef struct pb_kstats_broker {
 typedef struct pb_kstats_client {
     int valid;                     /* 0: no report for this role yet */
     char name[PB_KSTATS_NAME_MAX]; /* librdkafka's instance name, e.g. portbroker#producer-1 */
-    int producer;                  /* type "producer" */
     double time_s;                 /* wall-clock time of the report, Unix seconds */
     size_t n_brokers;
     size_t brokers_left_out; /* beyond PB_KSTATS_BROKERS_MAX */
