@@ -227,6 +227,18 @@ static const struct prop {
     {"sub.commit.client.idle.ms", T_INT, offsetof(pb_config_t, sub_commit_client_idle_ms), "30000",
      1000, 3600000, NULL,
      "A cursor-commit client of a group (`sub.commit.clients`) unused for this long is closed."},
+    {"sub.reader.idle.ms", T_INT, offsetof(pb_config_t, sub_reader_idle_ms), "30000", 1000, 3600000,
+     NULL,
+     "The instance's offset reader (one Kafka consumer outside any group: stream start positions, "
+     "cursor commits from outside a group, port samples, the lag sweep's oldest-record reads) is "
+     "closed after this long unused, and the next look-up makes a new one. librdkafka keeps "
+     "every topic a client has read until the client is closed and visits them all every "
+     "second: an idle reader costs that scan and its threads for nothing."},
+    {"sub.reader.topics.max", T_INT, offsetof(pb_config_t, sub_reader_topics_max), "256", 1,
+     1000000, NULL,
+     "An offset reader that has read more topics than this is replaced by a new one (with none) "
+     "when nothing uses it, at most once per `sub.reader.idle.ms`: a reader in steady use does "
+     "not keep every topic it ever read in librdkafka's per-second scan."},
     {"sub.fetch.wait.ms", T_INT, offsetof(pb_config_t, sub_fetch_wait_ms), "0", 0, 10000, NULL,
      "How long a subscriber stream's fetch waits for records (`fetch.wait.max.ms` of stream "
      "consumers). 0: 10 on the embedded cluster, librdkafka's default (500) otherwise; a real "

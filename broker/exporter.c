@@ -88,10 +88,14 @@ void pb_exporter_handle(pb_exporter_t *x, pb_http_req_t *req, const char *rest) 
         (void)pb_kafka_produce_queue(b->kafka, (pb_kstats_role_t)r, &q[r]);
     if (ks && b->kafka) pb_kstats_snapshot(pb_kafka_kstats(b->kafka), ks);
     if (ks && !b->kafka) memset(ks, 0, PB_KSTATS_ROLES * sizeof *ks);
+    pb_kafka_reader_state_t rd = {0};
+    if (b->kafka) (void)pb_kafka_reader_state(b->kafka, &rd);
     if (!ks || pb_metrics_render(b->metrics, ps, n, PB_VERSION, &out) ||
         (pb_proc_stats(&st) == 0 && pb_metrics_render_proc(&st, &out)) ||
         pb_metrics_render_kafka_clients(b->kafka ? pb_kafka_reachable(b->kafka) : -1, q, &out) ||
         pb_metrics_render_kafka(ks, &out) ||
+        (b->kafka &&
+         pb_metrics_render_offset_reader(rd.topics, rd.closed_idle, rd.closed_topics, &out)) ||
         pb_metrics_render_router(rst.inflight, rst.inflight_bytes, rst.inflight_bytes_peak,
                                  rst.inflight_max_bytes, &out) ||
         (b->dedupe &&

@@ -728,6 +728,25 @@ int pb_metrics_render_kafka_clients(int reachable, const pb_kstats_queue_t q[PB_
     return rc ? -1 : 0;
 }
 
+int pb_metrics_render_offset_reader(size_t topics, unsigned long long closed_idle,
+                                    unsigned long long closed_topics, pb_buf_t *b) {
+    static const char tn[] = "portbroker_kafka_offset_reader_topics",
+                      cn[] = "portbroker_kafka_offset_reader_closed_total";
+    return family(b, tn, "gauge",
+                  "Topics the instance's offset reader (stream positions, samples, the lag "
+                  "sweep's oldest-record reads) has read since it was made; librdkafka visits "
+                  "each every second until the reader is closed. 0: none open.") ||
+                   sample_u64(b, tn, "", NULL, topics) ||
+                   family(b, cn, "counter",
+                          "Offset readers closed: unused for sub.reader.idle.ms (reason idle) or "
+                          "past sub.reader.topics.max topics (reason topics); the next look-up "
+                          "makes a new one.") ||
+                   sample_u64(b, cn, "reason=\"idle\"", NULL, closed_idle) ||
+                   sample_u64(b, cn, "reason=\"topics\"", NULL, closed_topics)
+               ? -1
+               : 0;
+}
+
 int pb_metrics_render_kafka(const pb_kstats_client_t c[PB_KSTATS_ROLES], pb_buf_t *b) {
     static const kfam_t client_fams[] = {
         {"portbroker_kafka_stats_timestamp_seconds", "gauge",

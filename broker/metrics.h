@@ -231,6 +231,13 @@ int pb_metrics_render_dedupe(size_t ids, size_t bytes, pb_buf_t *out);
 int pb_metrics_render_kafka_clients(int reachable, const pb_kstats_queue_t q[PB_KSTATS_ROLES],
                                     pb_buf_t *b);
 
+/* Append the offset reader's series (pb_kafka_reader_state): portbroker_kafka_offset_reader_topics
+ * (topics the open reader has read and librdkafka scans every second, 0 when none is open) and
+ * portbroker_kafka_offset_reader_closed_total{reason="idle|topics"}. Returns 0, or -1 out of
+ * memory. Pure; any thread. */
+int pb_metrics_render_offset_reader(size_t topics, unsigned long long closed_idle,
+                                    unsigned long long closed_topics, pb_buf_t *b);
+
 /* Append the librdkafka statistics series of the shared Kafka clients (portbroker_kafka_*, label
  * `client` = publish|relay|reader, per broker also `broker_id` and `broker`) for the reports in
  * c[0..PB_KSTATS_ROLES) (pb_kstats_snapshot): the report's time and the per-broker series;

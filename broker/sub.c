@@ -776,15 +776,19 @@ static void on_client_close(pb_http_req_t *r, void *arg) {
 
 static void lag_start(pb_sub_t *s);
 
-static void reap_work(void *arg) { pb_kafka_committers_reap(arg); }
+static void reap_work(void *arg) {
+    pb_kafka_committers_reap(arg);
+    pb_kafka_reader_reap(arg);
+}
 
-/* Close the group committers unused past sub.commit.client.idle.ms, as a PB_JOB_CLOSE job (the
- * worker that runs cursor commits; while commits are queued there, the next one closes them). */
+/* Close the group committers unused past sub.commit.client.idle.ms and the offset reader when it
+ * is due (idle, or too many topics: pb_kafka_reader_state), as a PB_JOB_CLOSE job (the worker
+ * that runs cursor commits; while commits are queued there, the next tick tries again). */
 static void committers_reap(pb_sub_t *s) {
     size_t expired = 0;
-    if (s->stopping || !s->env.kafka || pb_jobs_pending(s->env.jobs, PB_JOB_CLOSE) ||
-        !pb_kafka_committers_open(s->env.kafka, &expired) || !expired)
-        return;
+    if (s->stopping || !s->env.kafka || pb_jobs_pending(s->env.jobs, PB_JOB_CLOSE)) return;
+    int due = pb_kafka_committers_open(s->env.kafka, &expired) && expired;
+    if (!due && !pb_kafka_reader_state(s->env.kafka, NULL)) return;
     pb_jobs_submit(s->env.jobs, PB_JOB_CLOSE, reap_work, NULL, s->env.kafka);
 }
 
@@ -1514,6 +1518,7 @@ static void lag_work(void *arg) {
         }
         j->res[i].measured_ms = pb_loop_wall_ms();
     }
+    pb_kafka_lag_sweep_end(j->probe); /* the offset reader its reads held may be closed now */
     j->took_ms = pb_loop_wall_ms() - t0;
     free(scratch);
 }
