@@ -214,9 +214,10 @@ static const struct prop {
      "look-up, partition counts from this instance's routers (the cluster's metadata only "
      "when one is unknown, and every 100th sweep), the router groups' committed offsets from "
      "this instance's own routers (Kafka is asked only for partitions another instance "
-     "routes), and one request per subscriber group; a subscriber group with no commit and no "
-     "stream on this instance is asked every 12th sweep only, so its first commit through "
-     "another instance shows within 12 intervals."},
+     "routes), and one request per subscriber group; a subscriber group found with no commit "
+     "and no stream on this instance is asked again 1, 2, 4, ... sweeps later, at most 60, so "
+     "its first commit through another instance shows within 60 intervals (one through this "
+     "instance, or a changed binding, at the next sweep)."},
     {"sub.commit.clients", T_INT, offsetof(pb_config_t, sub_commit_clients), "2", 1, 64, NULL,
      "Kafka clients kept for cursor commits that must join their consumer group: a `POST "
      "/v1/ports/{input-port}/cursors` with no stream of the port on this instance commits from "
