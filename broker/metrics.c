@@ -483,7 +483,7 @@ static int render_ports(const pb_metrics_t *m, rport_t *rp, size_t n, pb_buf_t *
             return -1;
     if (family(b, "portbroker_port_fresh", "gauge",
                "1 when the newest record's event time is within the port's freshness SLO, else 0 "
-               "(also before the first record); evaluated every second."))
+               "(also before the first record); evaluated when /metrics is read."))
         return -1;
     for (size_t i = 0; i < n; i++)
         if (rp[i].port->slo.has_freshness &&
