@@ -319,8 +319,8 @@ typedef struct topic_set {
 
 struct kafka_offsets {
     pthread_mutex_t mu;        /* the committers' list (never held across a client's creation) */
-    pthread_mutex_t reader_mu; /* the reader, its holders and its topics (held across the
-                                * reader's creation, never across its close) */
+    pthread_mutex_t reader_mu; /* the reader, its holders and its topics (never held across a
+                                * client's creation or close: the loop thread takes it) */
     pthread_mutex_t assign_mu; /* one assignment of the reader at a time */
     rd_kafka_t *reader;
     int reader_refs;           /* callers holding the reader (kafka_reader_get until _put) */
@@ -404,26 +404,39 @@ void kafka_offsets_destroy(kafka_offsets_t *o) {
 rd_kafka_t *kafka_reader_get(pb_kafka_t *k, pb_err_t *err) {
     kafka_offsets_t *o = k->offsets;
     pthread_mutex_lock(&o->reader_mu);
-    if (!o->reader) {
-        /* assign() needs a group.id; the reader never joins it nor commits to it. */
-        rd_kafka_conf_t *conf =
-            kafka_sub_consumer_conf(k, "portbroker.reader", "portbroker-reader", NULL, err);
-        /* A watermark look-up waits for its request, whatever its timeout argument: with the
-         * brokers down a request waits socket.timeout.ms (60 s by default) per partition, and the
-         * job (and a shutdown behind it) with it. A role default: kafka.socket.timeout.ms wins. */
-        if (conf && !kafka_operator_sets(k->cfg, "socket.timeout.ms") &&
-            kafka_conf_set(conf, "socket.timeout.ms", "5000", err)) {
-            rd_kafka_conf_destroy(conf);
-            conf = NULL;
-        }
-        if (conf && (o->reader = kafka_client_new(RD_KAFKA_CONSUMER, conf, "offset reader", err))) {
-            rd_kafka_poll_set_consumer(o->reader);
-            o->reader_born = kafka_now_ms();
-        }
-    }
-    rd_kafka_t *rk = o->reader;
+    rd_kafka_t *rk = o->reader, *made = NULL;
     if (rk) o->reader_refs++;
     pthread_mutex_unlock(&o->reader_mu);
+    if (rk) return rk;
+    /* Made outside reader_mu: the loop thread takes it too (pb_kafka_reader_state) and must not
+     * wait for a client's start. Two callers may both make one: the second is closed. */
+    /* assign() needs a group.id; the reader never joins it nor commits to it. */
+    rd_kafka_conf_t *conf =
+        kafka_sub_consumer_conf(k, "portbroker.reader", "portbroker-reader", NULL, err);
+    /* A watermark look-up waits for its request, whatever its timeout argument: with the
+     * brokers down a request waits socket.timeout.ms (60 s by default) per partition, and the
+     * job (and a shutdown behind it) with it. A role default: kafka.socket.timeout.ms wins. */
+    if (conf && !kafka_operator_sets(k->cfg, "socket.timeout.ms") &&
+        kafka_conf_set(conf, "socket.timeout.ms", "5000", err)) {
+        rd_kafka_conf_destroy(conf);
+        conf = NULL;
+    }
+    if (conf && (made = kafka_client_new(RD_KAFKA_CONSUMER, conf, "offset reader", err)))
+        rd_kafka_poll_set_consumer(made);
+    if (!made) return NULL;
+    pthread_mutex_lock(&o->reader_mu);
+    if (!o->reader) {
+        o->reader = made;
+        o->reader_born = kafka_now_ms();
+        made = NULL;
+    }
+    rk = o->reader;
+    o->reader_refs++;
+    pthread_mutex_unlock(&o->reader_mu);
+    if (made) { /* another caller's came first */
+        rd_kafka_consumer_close(made);
+        rd_kafka_destroy(made);
+    }
     return rk;
 }
 
