@@ -217,7 +217,7 @@ static const struct prop {
      "routes), and one request per subscriber group; a subscriber group found with no commit "
      "and no stream on this instance is asked again 1, 2, 4, ... sweeps later, at most 60, so "
      "its first commit through another instance shows within 60 intervals (one through this "
-     "instance, or a changed binding, at the next sweep)."},
+     "instance, or a new binding, at the next sweep)."},
     {"sub.commit.clients", T_INT, offsetof(pb_config_t, sub_commit_clients), "2", 1, 64, NULL,
      "Kafka clients kept for cursor commits that must join their consumer group: a `POST "
      "/v1/ports/{input-port}/cursors` with no stream of the port on this instance commits from "

@@ -369,6 +369,7 @@ typedef struct lag_target {
     int parts[2];      /* partitions of out_topic and in_topic as the routers know them, -1 */
     unsigned sweep;    /* the sweep's number (pb_sub.lag_sweeps) */
     unsigned sub_every, sub_next; /* the subscriber group's back-off before this sweep */
+    uint64_t sub_key;             /* group_key(sub_group) */
 } lag_target_t;
 
 typedef struct lag_side {
@@ -386,6 +387,8 @@ typedef struct lag_result {
     /* The subscriber group's back-off while it has no commit: asked again at sweep sub_next,
      * sub_every sweeps after the last ask (pb_sub_lag_backoff); 0, 0: at every sweep. */
     unsigned sub_every, sub_next;
+    uint64_t sub_key; /* group_key of the group the back-off is for (a binding's input topic may
+                       * change under the same id) */
 } lag_result_t;
 
 /* One sweep of the lag poller: a PB_JOB_LAG job over copies of the bindings. */
@@ -427,8 +430,9 @@ struct pb_sub {
     int64_t lag_next_ms; /* monotonic time of the next sweep */
     int lag_again;       /* the bindings changed during the sweep: another one right after it */
     unsigned lag_sweeps; /* sweeps started */
-    /* Subscriber groups' back-off reset at the next sweep: all of them (the bindings changed), or
-     * these groups (a cursor commit through this instance; more than LAG_TOUCHED_MAX: all). */
+    /* Subscriber groups whose back-off is reset at the next sweep: these (a cursor commit through
+     * this instance), or all of them (more than LAG_TOUCHED_MAX such groups). A new binding has
+     * none (a new id); one whose input topic changed under its id is reset by its group_key. */
     int lag_reset_all;
     char *lag_touched[LAG_TOUCHED_MAX];
     size_t n_touched;
@@ -1341,7 +1345,6 @@ void pb_sub_reconcile(pb_sub_t *s) {
      * registry then), or right after the sweep under way. */
     s->lag_next_ms = 0;
     s->lag_again = 1;
-    s->lag_reset_all = 1; /* a binding changed: its subscriber group is asked afresh */
 }
 
 /* A cursor commit of group went through this instance: the next sweep asks the group's committed
@@ -1361,6 +1364,14 @@ static void lag_touched_clear(pb_sub_t *s) {
         free(s->lag_touched[i]);
     s->n_touched = 0;
     s->lag_reset_all = 0;
+}
+
+/* A fingerprint of a group's name (FNV-1a). */
+static uint64_t group_key(const char *g) {
+    uint64_t h = 1469598103934665603ULL;
+    for (; *g; g++)
+        h = (h ^ (unsigned char)*g) * 1099511628211ULL;
+    return h;
 }
 
 static int lag_touched(const pb_sub_t *s, const char *group) {
@@ -1439,15 +1450,16 @@ static lag_target_t *targets_build(pb_sub_t *s, size_t *n_out) {
      * 4, ... sweeps later, at most PB_SUB_LAG_UNCOMMITTED_MAX (pb_sub_lag_backoff); the sweeps
      * between count its lag from the first kept record, as Kafka would answer. A first commit
      * through another instance shows within PB_SUB_LAG_UNCOMMITTED_MAX sweeps; a commit through
-     * this one (a stream here, a cursor commit, lag_touch) or a changed binding at the next. */
+     * this one (a stream here, a cursor commit: lag_touch) or a new binding at the next. */
     unsigned sweep = s->lag_sweeps++;
     for (size_t i = 0; i < n; i++) {
         lag_result_t key = {.id = t[i].id};
         const lag_result_t *prev =
             s->results ? bsearch(&key, s->results, s->n_results, sizeof key, result_cmp) : NULL;
         t[i].sweep = sweep;
-        if (!prev || !prev->subs.known || !prev->subs.n || lag_touched(s, t[i].sub_group) ||
-            group_streaming(s, t[i].sub_group))
+        t[i].sub_key = group_key(t[i].sub_group);
+        if (!prev || !prev->subs.known || !prev->subs.n || prev->sub_key != t[i].sub_key ||
+            lag_touched(s, t[i].sub_group) || group_streaming(s, t[i].sub_group))
             continue; /* asked, back-off 0 */
         t[i].sub_every = prev->sub_every;
         t[i].sub_next = prev->sub_next;
@@ -1678,6 +1690,7 @@ static void apply_lag(pb_sub_t *s, const lag_job_t *j) {
         const lag_side_t *sides[2] = {&res->route, &res->subs};
         /* The subscriber group's back-off: kept by a sweep that did not ask, moved by one that
          * did (doubled while it finds no commit; 0 on a commit or no answer). */
+        res->sub_key = t->sub_key;
         if (t->n_known[1]) {
             res->sub_every = t->sub_every;
             res->sub_next = t->sub_next;

@@ -3,9 +3,9 @@
 # 2.0.2 asks one group per request, so a sweep asking all of them costs one request per binding.
 # A group found with no commit (and no stream on this instance) is asked again 1, 2, 4, ... sweeps
 # later, at most PB_SUB_LAG_UNCOMMITTED_MAX = 60; a commit through another instance shows within
-# 60 sweeps, one through this instance at the next sweep.
+# 60 sweeps, one through this instance (a cursor commit) at the next sweep.
 . "$(dirname "$0")/lib.sh"
-plan 6
+plan 7
 start_kafka 3
 serve() {
   start_broker "$1" -c deploy/example.conf -o kafka.bootstrap.servers="$BROKERS" \
@@ -42,4 +42,13 @@ diag "B saw the commit after $((SECONDS - t0)) s"
 n=$(sweeps); wait_until 20 bash -c "[ \$(grep -c 'lag sweep: [1-9]' $T/B.log) -ge $((n + 10)) ]"
 asking=$(grep "lag sweep: [1-9]" "$T/B.log" | tail -10 | grep -c " and [1-9][0-9]* subscriber groups")
 is "B's last 10 sweeps each asked the committed group" "$asking" "10"
+# A cursor commit through B itself of the other binding's group (backed off to 60 sweeps by now):
+# B asks that group again at its next sweep, not up to 60 sweeps later.
+n=$(sweeps)
+http POST "$B_URL/v1/ports/urn:dpds:com.acme:dataproducts:tripExecution:1:inputports:weather/cursors" \
+  --data '{"cursors":[{"partition":0,"offset":0}]}' --max-time 40
+wait_until 20 bash -c "[ \$(grep -c 'lag sweep: [1-9]' $T/B.log) -ge $((n + 3)) ]"
+asked=$(grep "lag sweep: [1-9]" "$T/B.log" | sed -n "$((n + 1)),$((n + 3))p" | grep -c " and [2-9] subscriber groups")
+is "a cursor commit through B ($HTTP_STATUS): one of the 3 sweeps after it asks both groups" \
+  "$([ "$asked" -ge 1 ] && echo yes || echo "no: $asked")" "yes"
 finish
