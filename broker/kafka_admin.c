@@ -289,7 +289,10 @@ int pb_kafka_groups_committed(pb_kafka_t *k, pb_kafka_group_query_t *q, size_t n
  * group (the lag probe's through the shared client: see its section); reading records assigns it
  * partitions, one caller at a time (assign_mu). Every topic a read assigns stays known to the
  * reader (librdkafka 2.0.2 frees a client's topic objects only with the client), and its 1 s
- * topic scan visits them all: look-ups here never assign.
+ * topic scan visits them all: look-ups here never assign, and the reader itself is closed when
+ * it sat unused sub.reader.idle.ms or read more than sub.reader.topics.max topics
+ * (pb_kafka_reader_reap, on the PB_JOB_CLOSE worker; every user holds it, kafka_reader_get/_put,
+ * and a held reader is never closed), the next user making a new one.
  * A commit from outside a group (AlterConsumerGroupOffsets: OffsetCommit with no member id) is
  * taken by Kafka while the group is empty; while it has members Kafka takes commits from members
  * only, and librdkafka joins a group only through a client whose group.id is that group (no raw
