@@ -215,7 +215,7 @@ static const struct prop {
      "when one is unknown, and every 100th sweep), the router groups' committed offsets from "
      "this instance's own routers (Kafka is asked only for partitions another instance "
      "routes), and one request per subscriber group; a subscriber group found with no commit "
-     "and no stream on this instance is asked again 1, 2, 4, ... sweeps later, at most 60, so "
+     "and no stream on this instance is asked again 12, 24, 48, then every 60 sweeps, so "
      "its first commit through another instance shows within 60 intervals (one through this "
      "instance, or a new binding, at the next sweep)."},
     {"sub.commit.clients", T_INT, offsetof(pb_config_t, sub_commit_clients), "2", 1, 64, NULL,

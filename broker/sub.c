@@ -161,7 +161,7 @@ void pb_sub_lag_backoff(unsigned prev_every, int none, unsigned sweep, unsigned 
         *every = *next = 0; /* a commit (or no answer): ask at every sweep */
         return;
     }
-    *every = prev_every ? prev_every * 2 : 1;
+    *every = prev_every ? prev_every * 2 : PB_SUB_LAG_UNCOMMITTED_FIRST;
     if (*every > PB_SUB_LAG_UNCOMMITTED_MAX) *every = PB_SUB_LAG_UNCOMMITTED_MAX;
     *next = sweep + *every;
 }
@@ -1446,8 +1446,9 @@ static lag_target_t *targets_build(pb_sub_t *s, size_t *n_out) {
     }
     free(buf);
     /* Subscriber groups: one request each a sweep. A group found with no commit and no stream
-     * here (the usual state of a binding nobody reads over HTTP) is backed off: asked again 1, 2,
-     * 4, ... sweeps later, at most PB_SUB_LAG_UNCOMMITTED_MAX (pb_sub_lag_backoff); the sweeps
+     * here (the usual state of a binding nobody reads over HTTP) is backed off: asked again 12,
+     * 24, 48, 60, 60, ... sweeps later (pb_sub_lag_backoff: never more often than every 12th
+     * sweep, as before the back-off); the sweeps
      * between count its lag from the first kept record, as Kafka would answer. A first commit
      * through another instance shows within PB_SUB_LAG_UNCOMMITTED_MAX sweeps; a commit through
      * this one (a stream here, a cursor commit: lag_touch) or a new binding at the next. */

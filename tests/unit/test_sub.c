@@ -200,13 +200,13 @@ static void test_lag_backoff(void **state) {
         unsigned sweeps;
         const char *asked;
     } cases[] = {
-        /* Never commits: gaps 1, 2, 4, ... then PB_SUB_LAG_UNCOMMITTED_MAX (60). */
-        {-1, 250, "0 1 3 7 15 31 63 123 183 243"},
-        /* Commits from sweep 2: seen at the next ask (3), then asked at every sweep. */
-        {2, 8, "0 1 3 4 5 6 7"},
-        /* Commits from sweep 64, just after an ask at 63 with a gap of 60 due: seen at 123, the
+        /* Never commits: gaps 12, 24, 48, then PB_SUB_LAG_UNCOMMITTED_MAX (60). */
+        {-1, 250, "0 12 36 84 144 204"},
+        /* Commits from sweep 2: seen at the next ask (12), then asked at every sweep. */
+        {2, 15, "0 12 13 14"},
+        /* Commits from sweep 85, just after an ask at 84 with a gap of 60 due: seen at 144, the
          * bound's worst case (59 sweeps late), then every sweep. */
-        {64, 126, "0 1 3 7 15 31 63 123 124 125"},
+        {85, 147, "0 12 36 84 144 145 146"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         unsigned every = 0, next = 0;
