@@ -57,8 +57,9 @@ typedef struct pb_sub_env {
     pb_kafka_t *kafka;           /* the shared client the streams and the lag probe are made from */
     pb_store_t *store;           /* the registry: ports, bindings, schemas to decode with */
     pb_metrics_t *metrics;       /* per-port stream series and per-binding lag */
-    const pb_routers_t *routers; /* their committed offsets spare the lag sweep a request;
-                                  * NULL: none */
+    pb_routers_t *routers; /* their committed offsets spare the lag sweep a request, and the
+                            * sweep reads again the parked partitions it finds written to;
+                            * NULL: none */
 } pb_sub_env_t;
 
 /* Start the module with env (copied; everything it points to must exist; the lag poller's first
