@@ -383,7 +383,7 @@ int pb_kafka_consumer_pause(pb_kafka_consumer_t *c, const char *topic, int32_t p
                             pb_err_t *err);
 
 /* The same for parts[0..n) (offsets ignored) in one call, without checking that each is assigned
- * (the caller knows; a partition the client has no object for is skipped). librdkafka applies it
+ * (the caller knows; librdkafka skips a partition it has no object for). librdkafka applies it
  * on each partition's broker thread and returns once they did (no network request): a paused
  * partition is left out of every fetch from then on (its prefetched records dropped, fetched again
  * from the last delivered one on resume). Its pause outlives a revocation and a new assignment of
