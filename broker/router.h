@@ -27,6 +27,13 @@
  * revoked partition is held (read nothing, still assigned: the group waits) until its records in
  * flight are acknowledged, or for at most revoke_wait_ms, so the next owner reads a final tail;
  * the loop never waits for that: the last delivery report (or the tick) finishes it.
+ *
+ * Idle partitions are parked (env.park_idle_ms): one the reader is caught up on, that no binding
+ * needs and that has had no record for that long is paused in the reader (no fetch), and read
+ * again when this instance publishes to its port (pb_routers_port_publish), when a binding needs
+ * earlier records, or when the lag sweep finds its high watermark past the reader's position
+ * (pb_routers_sweep_parked). Parking only pauses: it never seeks or commits, so the scheme above
+ * is untouched (librdkafka fetches again from the record after the last one delivered).
  */
 #ifndef PB_ROUTER_H
 #define PB_ROUTER_H
