@@ -185,8 +185,8 @@ static const struct prop {
      "are given up anyway. Meanwhile the partitions stay with this instance and route nothing "
      "(the group waits; the loop does not). Records still in flight when it runs out may be "
      "routed again by the next owner: a duplicate, logged as a warning."},
-    {"router.park.idle.ms", T_INT, offsetof(pb_config_t, router_park_idle_ms), "60000", 0,
-     86400000, NULL,
+    {"router.park.idle.ms", T_INT, offsetof(pb_config_t, router_park_idle_ms), "60000", 0, 86400000,
+     NULL,
      "An output partition the fan-out reader is caught up on and that has had no record for this "
      "long is parked: the reader stops fetching it (`rd_kafka_pause_partitions`; librdkafka "
      "2.0.2 has no fetch sessions, so every empty fetch answer lists, and costs CPU for, every "

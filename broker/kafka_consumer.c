@@ -407,8 +407,8 @@ int pb_kafka_consumer_pause_many(pb_kafka_consumer_t *c, const pb_kafka_tp_t *pa
     for (size_t i = 0; i < n; i++)
         rd_kafka_topic_partition_list_add(l, parts[i].topic ? parts[i].topic : c->topic,
                                           parts[i].partition);
-    rd_kafka_resp_err_t e = pause ? rd_kafka_pause_partitions(c->rk, l)
-                                  : rd_kafka_resume_partitions(c->rk, l);
+    rd_kafka_resp_err_t e =
+        pause ? rd_kafka_pause_partitions(c->rk, l) : rd_kafka_resume_partitions(c->rk, l);
     int bad = -1;
     for (int i = 0; !e && bad < 0 && i < l->cnt; i++)
         if (l->elems[i].err) bad = i;

@@ -46,8 +46,10 @@ typedef struct pb_publish_env {
     pb_dedupe_t *dedupe;      /* producer ids remembered; NULL when switched off */
     struct pb_access *access; /* limit.publish.records.per.s; NULL: no limits */
     const char *registry_url; /* ce_dataschema's base */
-    struct pb_routers *routers; /* told of each publish (a parked partition of the port is read
-                                 * again at once: router.park.idle.ms); NULL: none */
+
+    /* Told of each publish (a parked partition of the port is read again at once:
+     * router.park.idle.ms); NULL: none. */
+    struct pb_routers *routers;
 } pb_publish_env_t;
 
 /* Answer a POST /v1/ports/{port}/records for port (any kind: an input port gets 404) with env.

@@ -1064,7 +1064,6 @@ static void on_batch(void *arg, const pb_kafka_msg_t *msgs, size_t n) {
     }
 }
 
-
 /* ---- parking idle partitions (router.park.idle.ms) ---------------------------------------- */
 
 /* An idle output partition is paused in the reader (parked): librdkafka 2.0.2 has no fetch
@@ -1112,8 +1111,8 @@ static void unpark_mark(pb_routers_t *rs, port_t *pt, size_t pn, int why) {
     }
     pz_add(rs, pt->topic, (int32_t)pn);
     pb_log(DEBUG, "router", "%s[%zu]: parked partition read again (%s) at offset %" PRId64,
-           pt->topic, pn, why >= 0 ? pb_router_unpark_name((pb_router_unpark_why_t)why) : "given up",
-           fp->pos);
+           pt->topic, pn,
+           why >= 0 ? pb_router_unpark_name((pb_router_unpark_why_t)why) : "given up", fp->pos);
 }
 
 /* Every parked partition of pt read again at once. */
@@ -1149,8 +1148,7 @@ static void park_log(pb_routers_t *rs, int64_t now) {
     pb_log(INFO, "router",
            "fan-out reader: %zu idle partitions parked and %zu read again (publish %zu, lag sweep "
            "%zu, binding %zu) %s; %zu of the %zu partitions it holds are parked now (not fetched "
-           "until a publish here or a lag sweep finds records: router.park.idle.ms = %" PRId64
-           ")",
+           "until a publish here or a lag sweep finds records: router.park.idle.ms = %" PRId64 ")",
            rs->log_parked, un, rs->log_unparked[PB_ROUTER_UNPARK_PUBLISH],
            rs->log_unparked[PB_ROUTER_UNPARK_SWEEP], rs->log_unparked[PB_ROUTER_UNPARK_BINDING],
            rs->log_ms ? "in the last minute or more" : "since start", rs->n_parked, reading,
@@ -1177,8 +1175,8 @@ static void park_pass(pb_routers_t *rs) {
                 now - fp->active_ms < rs->env.park_idle_ms)
                 continue;
             v.idle_ms = now - fp->active_ms;
-            v.settled = !fp->resolving && !fp->revoking && fp->reading_ms >= 0 &&
-                        fp->reading_ms <= settled;
+            v.settled =
+                !fp->resolving && !fp->revoking && fp->reading_ms >= 0 && fp->reading_ms <= settled;
             v.busy = fp->rewind >= 0 || binding_busy(pt, j, fp->pos);
             v.pos = fp->pos;
             v.high = -1;
@@ -2578,8 +2576,7 @@ size_t pb_routers_port_watermarks(const pb_routers_t *rs, size_t i, const char *
         low[p] = high[p] = -1;
         /* Parked: not fetched, the figures are as old as the parking. */
         if (queued || fp->parked || !fp->assigned || fp->resolving || fp->revoking ||
-            fp->reading_ms < 0 ||
-            fp->reading_ms > settled || fp->pos < 0 ||
+            fp->reading_ms < 0 || fp->reading_ms > settled || fp->pos < 0 ||
             pb_kafka_consumer_watermarks_cached(rs->c, pt->topic, (int32_t)p, &lo, &hi) || lo < 0 ||
             hi < lo)
             continue;

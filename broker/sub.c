@@ -1470,14 +1470,14 @@ static int parked_take(pb_sub_t *s, lag_job_t *j) {
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         /* A topic's partitions come together: one copy of its name for them. */
-        const char *name = i && !strcmp(pr[i].topic, pr[i - 1].topic) ? j->pk[i - 1].topic
-                                                                         : strdup(pr[i].topic);
+        const char *name =
+            i && !strcmp(pr[i].topic, pr[i - 1].topic) ? j->pk[i - 1].topic : strdup(pr[i].topic);
         if (!name) {
             rc = -1;
             break;
         }
-        j->pk[i] = (pb_kafka_lag_wm_t){
-            .topic = name, .partition = pr[i].partition, .low = -1, .high = -1};
+        j->pk[i] =
+            (pb_kafka_lag_wm_t){.topic = name, .partition = pr[i].partition, .low = -1, .high = -1};
         j->pk_parts[i] = pr[i].parts;
         j->n_pk++;
     }
