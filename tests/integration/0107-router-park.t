@@ -8,15 +8,21 @@
 # (the publish read them again, not a sweep); a record written straight to a parked partition with
 # kcat is NOT routed within 8 s (no sweep came: nothing else reads it again). Instance B (sweep
 # every second) then routes that record at start, parks, and routes another direct write after a
-# sweep. Every record lands once, in per-key order. Bounded waits only.
+# sweep. Every record lands once, in per-key order. Then a rebalance: D (idle time 4 s) parks
+# everything; E joins (takes part of the partitions: D forgets their parking) and leaves again; the
+# partitions D is given back start read: an HTTP publish through D right after (before D parks them
+# again) is routed at once. librdkafka keeps a paused partition paused across a revocation and a
+# new assignment: without the resume at revocation they would not be fetched (and, not marked
+# parked, a publish would not read them again). Bounded waits only.
 . "$(dirname "$0")/lib.sh"
-plan 14
+plan 19
 PY=/usr/bin/python3
 OUT=com.acme.weather.v2.observations
 IN=com.acme.tripExecution.v1.in.weather
-serve() {
-  start_broker "$@" -o kafka.bootstrap.servers="$BROKERS" -o mesh.namespace=com.acme \
-    -o router.park.idle.ms=1000 -o log.level=debug
+serve() { # serve NAME PARK_MS [serve args...]
+  local name=$1 park=$2; shift 2
+  start_broker "$name" "$@" -o kafka.bootstrap.servers="$BROKERS" -o mesh.namespace=com.acme \
+    -o router.park.idle.ms="$park" -o log.level=debug
 }
 metric() { curl -sS --max-time 5 "$1/metrics" | awk -v n="$2" '$1 == n {print $2}'; }
 # parked URL: "parked/read" as /metrics says; all_parked URL: every partition read is parked.
@@ -49,7 +55,7 @@ PYEOF
 }
 
 start_kafka 3
-serve A -o sub.lag.interval.ms=60000 || bail "serve A did not start"
+serve A 1000 -o sub.lag.interval.ms=60000 || bail "serve A did not start"
 wait_ready "$A_URL" || bail "A not ready"
 writer_id=$(curl -sS --max-time 5 "$A_URL/subjects/$OUT-value/versions/latest" | jq .id)
 wait_until 30 grep -q "partition .* of $OUT assigned: starts" "$T/A.log" || bail "A was not assigned"
@@ -77,7 +83,7 @@ stop_pid "$A_PID"
 
 # B sweeps every second: the record A left is routed when B starts (its partitions start unparked),
 # then a direct write into a parked partition is routed after a sweep.
-serve B -o sub.lag.interval.ms=1000 || bail "serve B did not start"
+serve B 1000 -o sub.lag.interval.ms=1000 || bail "serve B did not start"
 wait_ready "$B_URL" || bail "B not ready"
 check "B routes the record A left (11 in the input topic)" wait_until 30 bash -c "[ \"\$(timeout 20 $PY tests/py/route_crash.py settle $BROKERS $IN 0.3)\" = 11 ]"
 check "B parks every output partition it reads" wait_until 30 all_parked "$B_URL"
@@ -90,4 +96,30 @@ is "no publish on B" "$(unparks "$B_URL" publish)" 0
 check "each of 12 ids exactly once, per-key order kept" timeout 60 $PY tests/py/route_crash.py check "$BROKERS" "$IN" 12
 diag "$(cat "$T/check.out")"
 stop_pid "$B_PID"
+
+# The rebalance. trip ID: a trip event (6 partitions, bound to billing's trips input).
+trip() { printf '{"key":"trip-%d","value":{"eventId":"0b0e7f06-9c3e-4c07-8d8e-2f2b9c7a%04d","tripId":"1b0e7f06-9c3e-4c07-8d8e-2f2b9c7a1a11","occurredAt":1700000000000,"eventType":"STARTED","customerId":"c1","vehicle":{"vehicleId":"v1","kind":"VAN","capacityKg":500},"route":{"origin":{"name":"A","lat":1.0,"lon":2.0},"destination":{"name":"B","lat":3.0,"lon":4.0}},"distanceKm":12.5,"serviceDate":19000}}' "$1" "$1"; }
+IN2=com.acme.billing.v1.in.trips
+started() { grep -c "fan-out reader: [1-9][0-9]* partitions started" "$T/$1.log"; }
+serve D 4000 -o sub.lag.interval.ms=60000 || bail "serve D did not start"
+wait_ready "$D_URL" || bail "D not ready"
+check "D parks every output partition it reads" wait_until 40 all_parked "$D_URL"
+n0=$(started D)
+serve E 0 -o sub.lag.interval.ms=60000 || bail "serve E did not start"
+wait_ready "$E_URL" || bail "E not ready"
+wait_until 60 grep -Eq "fan-out reader: [1-9][0-9]* partitions started" "$T/E.log" || bail "E was given no partition"
+p=$(parked "$D_URL")
+check "D forgot the parking of what E took (parked/read $p, fewer than 10 read)" test "${p#*/}" -lt 10 -a "${p%/*}" -le "${p#*/}"
+stop_pid "$E_PID"
+wait_until 60 bash -c "[ \$(grep -c 'fan-out reader: [1-9][0-9]* partitions started' $T/D.log) -gt $n0 ]" || bail "D was not given the partitions back"
+recs=""; for i in $(seq 12 41); do recs="$recs${recs:+,}$(obs "$i" "k$i" 0)"; done
+http POST "$D_URL/v1/ports/weather/2/outputports/observations/records" --data "{\"records\":[$recs]}"
+s1=$HTTP_STATUS
+recs=""; for i in $(seq 1 60); do recs="$recs${recs:+,}$(trip "$i")"; done
+http POST "$D_URL/v1/ports/tripExecution/1/outputports/tripEvents/records" --data "{\"records\":[$recs]}"
+is "30 observations and 60 trip events published through D as soon as it got the partitions back" "$s1 $HTTP_STATUS" "200 200"
+check "all of them routed within 15 s, the partitions given back included (D sweeps every 60 s)" \
+  wait_until 15 bash -c "[ \"\$(timeout 20 $PY tests/py/route_crash.py settle $BROKERS $IN 0.3) \$(timeout 20 $PY tests/py/route_crash.py settle $BROKERS $IN2 0.3)\" = '42 60' ]"
+diag "input topics: $(ends 0.3) weather, $(timeout 20 $PY tests/py/route_crash.py settle "$BROKERS" "$IN2" 0.3) trips"
+stop_pid "$D_PID"
 finish
