@@ -15,7 +15,7 @@
 # new assignment: without the resume at revocation they would not be fetched (and, not marked
 # parked, a publish would not read them again). Bounded waits only.
 . "$(dirname "$0")/lib.sh"
-plan 19
+plan 18
 PY=/usr/bin/python3
 OUT=com.acme.weather.v2.observations
 IN=com.acme.tripExecution.v1.in.weather
