@@ -13,9 +13,12 @@
 # partitions D is given back start read: an HTTP publish through D right after (before D parks them
 # again) is routed at once. librdkafka keeps a paused partition paused across a revocation and a
 # new assignment: without the resume at revocation they would not be fetched (and, not marked
-# parked, a publish would not read them again). Bounded waits only.
+# parked, a publish would not read them again). Last, a new binding from `earliest` joins D's
+# parked weather port: the reader goes back for it at once (the binding reads the partitions
+# again; a new binding also starts a lag sweep at once, which would find them behind too), and
+# it gets every record once, in order. Bounded waits only.
 . "$(dirname "$0")/lib.sh"
-plan 18
+plan 25
 PY=/usr/bin/python3
 OUT=com.acme.weather.v2.observations
 IN=com.acme.tripExecution.v1.in.weather
@@ -121,5 +124,23 @@ is "30 observations and 60 trip events published through D as soon as it got the
 check "all of them routed within 15 s, the partitions given back included (D sweeps every 60 s)" \
   wait_until 15 bash -c "[ \"\$(timeout 20 $PY tests/py/route_crash.py settle $BROKERS $IN 0.3) \$(timeout 20 $PY tests/py/route_crash.py settle $BROKERS $IN2 0.3)\" = '42 60' ]"
 diag "input topics: $(ends 0.3) weather, $(timeout 20 $PY tests/py/route_crash.py settle "$BROKERS" "$IN2" 0.3) trips"
+
+# A new binding from earliest on D's parked weather port.
+check "D parks them again" wait_until 40 all_parked "$D_URL"
+jq -n --argjson s "$(cat schemas/examples/weather_reader.avsc)" '{dataProductDescriptor: "1.0.0",
+  info: {fullyQualifiedName: "urn:dpds:com.acme:dataproducts:audit:1", name: "audit", version: "1.0.0",
+         domain: "test", owner: {id: "audit@acme.example"}},
+  interfaceComponents: {inputPorts: [{name: "obs", version: "1.0.0",
+    promises: {api: {format: "avro", schema: $s}}}]}}' >"$T/audit.json"
+http PUT "$D_URL/v1/products/urn:dpds:com.acme:dataproducts:audit:1" --data-binary @"$T/audit.json"
+like "the audit product is stored" "$HTTP_STATUS" '^20[01]$'
+http PUT "$D_URL/v1/subscriptions" --data '{"from":"urn:dpds:com.acme:dataproducts:weather:2:outputports:observations","to":"urn:dpds:com.acme:dataproducts:audit:1:inputports:obs","start":"earliest"}'
+like "a binding from earliest" "$HTTP_STATUS" '^20[01]$'
+IN3=com.acme.audit.v1.in.obs
+check "it gets all 42 records within 20 s" \
+  wait_until 20 bash -c "[ \"\$(timeout 20 $PY tests/py/route_crash.py settle $BROKERS $IN3 0.3)\" = 42 ]"
+check "the binding read the parked partitions again (unparks{reason=binding} >= 1)" test "$(unparks "$D_URL" binding)" -ge 1
+check "each of 42 ids exactly once, per-key order kept, in the new binding's topic" timeout 60 $PY tests/py/route_crash.py check "$BROKERS" "$IN3" 42
+check "and still in the first one's" timeout 60 $PY tests/py/route_crash.py check "$BROKERS" "$IN" 42
 stop_pid "$D_PID"
 finish
