@@ -7,7 +7,9 @@ broker's loop thread is the one whose tid is the pid; its job workers are named 
 librdkafka's threads `rdk:main`, `rdk:broker<N>`, ...). Threads that started or ended inside the
 window count from their start or up to their last reading. A measurement, never an assertion.
 
-usage: thread_cpu.py PID [--seconds 60] [--top 15]
+usage: thread_cpu.py PID [SECONDS] [--seconds 60] [--top 15]
+Used with bench_scale.py --hold to split an idle instance's CPU (bench/README.md, "Parked output
+partitions" and "Idle cost at 1,000 bindings: loop thread, offset reader, lag sweeps").
 Prints name=value lines too: thread_cpu_total_pct, thread_cpu_loop_pct, thread_cpu_<name>_pct
 (names with ':' and '-' turned into '_').
 """
@@ -18,9 +20,13 @@ import time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("pid", type=int)
+ap.add_argument("window", type=float, nargs="?", default=None, metavar="SECONDS",
+                help="the window (as --seconds)")
 ap.add_argument("--seconds", type=float, default=60.0)
 ap.add_argument("--top", type=int, default=15, help="threads listed one by one")
 args = ap.parse_args()
+if args.window is not None:
+    args.seconds = args.window
 HZ = os.sysconf("SC_CLK_TCK")
 
 

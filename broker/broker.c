@@ -490,6 +490,7 @@ static int kafka_phase(pb_broker_t *b, int64_t log_low, int64_t log_high, pb_err
         .fetch_wait_ms = (int)cfg->router_fetch_wait_ms,
         .revoke_wait_ms = (int)cfg->router_revoke_wait_ms,
         .inflight_max_bytes = cfg->router_inflight_kbytes * 1024,
+        .park_idle_ms = cfg->router_park_idle_ms,
     };
     if (!(b->routers = pb_routers_new(&renv, err))) return err->code;
     pb_exporter_env_t xenv = {
@@ -542,7 +543,8 @@ static int kafka_phase(pb_broker_t *b, int64_t log_low, int64_t log_high, pb_err
                     .metrics = b->metrics,
                     .dedupe = b->dedupe,
                     .access = b->access,
-                    .registry_url = b->registry_url},
+                    .registry_url = b->registry_url,
+                    .routers = b->routers},
         .owner = b,
         .ready = ready_cb,
         .failure = failure_cb,

@@ -185,6 +185,17 @@ static const struct prop {
      "are given up anyway. Meanwhile the partitions stay with this instance and route nothing "
      "(the group waits; the loop does not). Records still in flight when it runs out may be "
      "routed again by the next owner: a duplicate, logged as a warning."},
+    {"router.park.idle.ms", T_INT, offsetof(pb_config_t, router_park_idle_ms), "60000", 0, 86400000,
+     NULL,
+     "An output partition the fan-out reader is caught up on and that has had no record for this "
+     "long is parked: the reader stops fetching it (`rd_kafka_pause_partitions`; librdkafka "
+     "2.0.2 has no fetch sessions, so every empty fetch answer lists, and costs CPU for, every "
+     "partition read). It is read again at once when this instance publishes to its port, and "
+     "otherwise when a lag sweep (`sub.lag.interval.ms`) finds records beyond the reader's "
+     "position: a record written straight to Kafka (or through another instance) into a parked "
+     "partition waits up to one sweep to be routed. Parking only pauses the fetch: nothing is "
+     "committed, skipped or read twice. Exported as `portbroker_router_parked_partitions`. "
+     "0 never parks."},
     {"shutdown.timeout.ms", T_INT, offsetof(pb_config_t, shutdown_timeout_ms), "10000", 0, 600000,
      NULL, "On SIGTERM/SIGINT, how long to wait for in-flight Kafka deliveries before exiting."},
     {"log.level", T_ENUM, offsetof(pb_config_t, log_level), "info", 0, 0, "error|warn|info|debug",

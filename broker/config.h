@@ -54,6 +54,7 @@ typedef struct pb_config {
     int64_t router_inflight_kbytes;   /* routed bytes in flight before the reader pauses */
     int64_t router_queue_kbytes;      /* queue.buffering.max.kbytes of the routing producer */
     int64_t router_revoke_wait_ms;    /* bound on a revocation's wait for in-flight records */
+    int64_t router_park_idle_ms;      /* an idle output partition is parked after it (0: never) */
     int64_t publish_linger_ms;        /* linger.ms of the publishing producer */
     int64_t publish_dedupe_window_ms; /* how long a record id is remembered; 0: no dedupe */
     int64_t publish_dedupe_max_ids;   /* ids remembered per output port */

@@ -67,6 +67,15 @@ void pb_exporter_applied(pb_exporter_t *x, const pb_registry_result_t *res) {
     if (res->changed && (res->op == PB_REGISTRY_OP_PRODUCT_PUT)) tick(&x->env);
 }
 
+/* The routers' parking series (pb_metrics_render_router_parked). */
+static int render_parked(const pb_routers_stats_t *rst, pb_buf_t *out) {
+    const char *reasons[PB_ROUTER_UNPARK_REASONS];
+    for (int i = 0; i < PB_ROUTER_UNPARK_REASONS; i++)
+        reasons[i] = pb_router_unpark_name((pb_router_unpark_why_t)i);
+    return pb_metrics_render_router_parked(rst->read_parts, rst->parked, rst->unparks, reasons,
+                                           PB_ROUTER_UNPARK_REASONS, out);
+}
+
 void pb_exporter_handle(pb_exporter_t *x, pb_http_req_t *req, const char *rest) {
     (void)rest;
     const pb_exporter_env_t *b = &x->env;
@@ -97,6 +106,7 @@ void pb_exporter_handle(pb_exporter_t *x, pb_http_req_t *req, const char *rest) 
          pb_metrics_render_offset_reader(rd.topics, rd.closed_idle, rd.closed_topics, &out)) ||
         pb_metrics_render_router(rst.inflight, rst.inflight_bytes, rst.inflight_bytes_peak,
                                  rst.inflight_max_bytes, &out) ||
+        render_parked(&rst, &out) ||
         (b->dedupe &&
          pb_metrics_render_dedupe(pb_dedupe_count(b->dedupe), pb_dedupe_bytes(b->dedupe), &out))) {
         static const char oom[] = "{\"error_code\":50001,\"message\":\"out of memory\"}";

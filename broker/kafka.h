@@ -382,6 +382,17 @@ size_t pb_kafka_consumer_serve_max(pb_kafka_consumer_t *c, size_t max);
 int pb_kafka_consumer_pause(pb_kafka_consumer_t *c, const char *topic, int32_t partition, int pause,
                             pb_err_t *err);
 
+/* The same for parts[0..n) (offsets ignored) in one call, without checking that each is assigned
+ * (the caller knows; librdkafka skips a partition it has no object for). librdkafka applies it
+ * on each partition's broker thread and returns once they did (no network request): a paused
+ * partition is left out of every fetch from then on (its prefetched records dropped, fetched again
+ * from the last delivered one on resume). Its pause outlives a revocation and a new assignment of
+ * it (librdkafka 2.0.2 keeps the application's pause flag on the partition object): resume what
+ * was paused before it is given up. Returns 0, or PB_ERR_INVALID naming the first partition that
+ * failed. Loop thread. */
+int pb_kafka_consumer_pause_many(pb_kafka_consumer_t *c, const pb_kafka_tp_t *parts, size_t n,
+                                 int pause, pb_err_t *err);
+
 /* Move the fetch position of an assigned partition to offset (absolute or PB_KAFKA_OFFSET_*):
  * the next message delivered for it is at offset; messages fetched before are dropped. Does not
  * change a pause. Returns 0 or PB_ERR_INVALID (not assigned, bad offset). */
@@ -818,6 +829,12 @@ void pb_kafka_lag_sweep(pb_kafka_lag_t *l, const pb_kafka_lag_topic_t *topics, s
  * metadata). A sweep that is not ended is ended by the next one or by pb_kafka_lag_destroy, but
  * keeps the reader from being closed until then. NULL is a no-op. */
 void pb_kafka_lag_sweep_end(pb_kafka_lag_t *l);
+
+/* The watermarks of topic[partition] the last sweep has (the caller's or asked of Kafka): 0 with
+ * *low and *high set, or -1 when it has none (not a topic of the sweep, no answer). Same thread
+ * as the sweep. */
+int pb_kafka_lag_watermark(pb_kafka_lag_t *l, const char *topic, int32_t partition, int64_t *low,
+                           int64_t *high);
 
 /* Free the probe (ending its sweep). NULL is a no-op. */
 void pb_kafka_lag_destroy(pb_kafka_lag_t *l);

@@ -1234,6 +1234,15 @@ void pb_kafka_lag_sweep_end(pb_kafka_lag_t *l) {
     l->reader = NULL;
 }
 
+int pb_kafka_lag_watermark(pb_kafka_lag_t *l, const char *topic, int32_t partition, int64_t *low,
+                           int64_t *high) {
+    const struct lag_ts *w = l->sweeping ? lag_tab_get(&l->wm, topic, partition, 0) : NULL;
+    if (!w || w->pos < 0 || w->ts < 0) return -1;
+    *low = w->pos;
+    *high = w->ts;
+    return 0;
+}
+
 pb_kafka_lag_t *pb_kafka_lag_new(pb_kafka_t *k, const pb_config_t *cfg, pb_err_t *err) {
     pb_kafka_lag_t *l = calloc(1, sizeof *l);
     if (!l) {

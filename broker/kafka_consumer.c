@@ -400,6 +400,28 @@ int pb_kafka_consumer_pause(pb_kafka_consumer_t *c, const char *topic, int32_t p
     return 0;
 }
 
+int pb_kafka_consumer_pause_many(pb_kafka_consumer_t *c, const pb_kafka_tp_t *parts, size_t n,
+                                 int pause, pb_err_t *err) {
+    if (!n) return 0;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(l, parts[i].topic ? parts[i].topic : c->topic,
+                                          parts[i].partition);
+    rd_kafka_resp_err_t e =
+        pause ? rd_kafka_pause_partitions(c->rk, l) : rd_kafka_resume_partitions(c->rk, l);
+    int bad = -1;
+    for (int i = 0; !e && bad < 0 && i < l->cnt; i++)
+        if (l->elems[i].err) bad = i;
+    int rc = 0;
+    if (e || bad >= 0)
+        rc = pb_err_set(err, PB_ERR_INVALID, "%s %zu partitions: %s[%d]: %s",
+                        pause ? "pause" : "resume", n, l->elems[bad < 0 ? 0 : bad].topic,
+                        (int)l->elems[bad < 0 ? 0 : bad].partition,
+                        rd_kafka_err2str(e ? e : l->elems[bad].err));
+    rd_kafka_topic_partition_list_destroy(l);
+    return rc;
+}
+
 int pb_kafka_consumer_seek(pb_kafka_consumer_t *c, const char *topic, int32_t partition,
                            int64_t offset, pb_err_t *err) {
     if (!topic) topic = c->topic;

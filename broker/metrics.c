@@ -623,6 +623,29 @@ int pb_metrics_render_router(int64_t records, int64_t bytes, int64_t peak_bytes,
     return 0;
 }
 
+int pb_metrics_render_router_parked(uint64_t read_parts, uint64_t parked, const uint64_t *unparks,
+                                    const char *const *reasons, size_t n_reasons, pb_buf_t *b) {
+    if (family(b, "portbroker_router_read_partitions", "gauge",
+               "Output partitions the fan-out reader of this instance holds (assigned by its "
+               "consumer group and started).") ||
+        sample_u64(b, "portbroker_router_read_partitions", "", NULL, read_parts) ||
+        family(b, "portbroker_router_parked_partitions", "gauge",
+               "Of those, partitions parked for idleness (router.park.idle.ms): not fetched until "
+               "a publish on this instance or a lag sweep finds records in them.") ||
+        sample_u64(b, "portbroker_router_parked_partitions", "", NULL, parked) ||
+        family(b, "portbroker_router_unparks_total", "counter",
+               "Parked partitions read again, by reason: publish (this instance published to the "
+               "port), sweep (a lag sweep found records written past the reader), binding (a "
+               "binding needed earlier records)."))
+        return -1;
+    for (size_t i = 0; i < n_reasons; i++) {
+        char l[64];
+        snprintf(l, sizeof l, "reason=\"%s\"", reasons[i]);
+        if (sample_u64(b, "portbroker_router_unparks_total", l, NULL, unparks[i])) return -1;
+    }
+    return 0;
+}
+
 int pb_metrics_render_dedupe(size_t ids, size_t bytes, pb_buf_t *b) {
     return family(b, "portbroker_publish_dedupe_ids", "gauge",
                   "Record ids the publish path remembers, all output ports (settled and in "

@@ -220,6 +220,13 @@ int pb_metrics_render_proc(const pb_proc_stats_t *st, pb_buf_t *out);
 int pb_metrics_render_router(int64_t records, int64_t bytes, int64_t peak_bytes, int64_t max_bytes,
                              pb_buf_t *out);
 
+/* Append the parking of idle output partitions (router.park.idle.ms): partitions the fan-out
+ * reader holds, how many of them are parked (not fetched), and a counter of parked partitions
+ * read again by reason (label `reason`: publish, sweep, binding; unparks[0..n_reasons) in that
+ * order, names given). Returns 0 or -1 out of memory. Pure. */
+int pb_metrics_render_router_parked(uint64_t read_parts, uint64_t parked, const uint64_t *unparks,
+                                    const char *const *reasons, size_t n_reasons, pb_buf_t *out);
+
 /* Append the publish dedupe table's size (ids remembered, bytes they take): two gauges. Returns 0
  * or -1 out of memory. */
 int pb_metrics_render_dedupe(size_t ids, size_t bytes, pb_buf_t *out);

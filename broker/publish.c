@@ -29,6 +29,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "registry.h"
+#include "router.h"
 #include "timefmt.h"
 #include "portbroker/wire.h"
 
@@ -1044,6 +1045,10 @@ void pb_publish_handle(const pb_publish_env_t *b, pb_http_req_t *req, const pb_p
     /* The principal's records/s limit (limit.publish.records.per.s): 429 before anything goes out.
      */
     if (pb_access_charge_records(b->access, req, (int64_t)n)) goto done;
+
+    /* Records are going out: partitions of the port the routers' reader parked for idleness are
+     * fetched again now, so they are routed as promptly as elsewhere (once per request). */
+    pb_routers_port_publish(b->routers, port->topic);
 
     /* Request-wide header values. */
     char recorded[PB_TIMEFMT_LEN + 1], dataschema[512], contract[600], span[64];

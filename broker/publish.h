@@ -34,6 +34,7 @@
 struct pb_access;
 struct pb_http_req;
 struct pb_port;
+struct pb_routers;
 
 /* What the handler reads, given by its owner (broker.c): every pointer borrowed. The env itself
  * must stay where it is until the last delivery report (requests keep a pointer to it). */
@@ -45,6 +46,10 @@ typedef struct pb_publish_env {
     pb_dedupe_t *dedupe;      /* producer ids remembered; NULL when switched off */
     struct pb_access *access; /* limit.publish.records.per.s; NULL: no limits */
     const char *registry_url; /* ce_dataschema's base */
+
+    /* Told of each publish (a parked partition of the port is read again at once:
+     * router.park.idle.ms); NULL: none. */
+    struct pb_routers *routers;
 } pb_publish_env_t;
 
 /* Answer a POST /v1/ports/{port}/records for port (any kind: an input port gets 404) with env.

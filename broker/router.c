@@ -94,6 +94,21 @@ size_t pb_router_take(int64_t held, int64_t bound, int64_t per_record, size_t mo
     return (uint64_t)fit < most ? (size_t)fit : most;
 }
 
+int pb_router_should_park(const pb_router_park_view_t *v) {
+    return v->park_idle_ms > 0 && v->idle_ms >= v->park_idle_ms && v->settled && !v->busy &&
+           !v->queued && v->pos >= 0 && v->high >= 0 && v->pos == v->high;
+}
+
+int pb_router_should_unpark(int64_t pos, int64_t high) { return pos >= 0 && high > pos; }
+
+const char *pb_router_unpark_name(pb_router_unpark_why_t why) {
+    switch (why) {
+    case PB_ROUTER_UNPARK_PUBLISH: return "publish";
+    case PB_ROUTER_UNPARK_SWEEP: return "sweep";
+    default: return "binding";
+    }
+}
+
 #define OWNED_KEEP_FIRST 2 /* owned[2..5]: ce_specversion, ce_source, ce_type, content-type */
 #define OWNED_KEEP_LAST 5
 
@@ -387,7 +402,14 @@ typedef struct fpart {
     int64_t counted;    /* direct writes below it are counted (-1: from the next one read) */
     int64_t since_ms;   /* wall time of the assignment: older records are history, not counted */
     int64_t rewind;     /* the first record not taken for the byte bound: read again (-1: none) */
-    int64_t reading_ms; /* loop time the reader began reading it (resolved), -1: not reading */
+    int64_t reading_ms; /* loop time the reader began reading it (resolved, or read again after
+                         * it was parked): its fetch figures are current a fetch wait later; -1:
+                         * not reading */
+    int64_t active_ms;  /* loop time of its last record, or reading_ms: idle since (parking) */
+    int parked;         /* paused in the reader for idleness (router.park.idle.ms): not fetched
+                         * until a publish, the lag sweep or a binding needs it. The only reason
+                         * the routers pause a partition in librdkafka (flow control stops taking
+                         * records, a look-up defers the assignment, a revocation ignores them) */
 } fpart_t;
 
 /* An output topic read by this instance, and the bindings fanned out from it. */
@@ -400,6 +422,7 @@ struct port {
     size_t n_b, cap_b;
     fpart_t *parts;
     size_t n_parts;
+    size_t n_parked; /* of parts */
 };
 
 struct pb_routers {
@@ -443,6 +466,15 @@ struct pb_routers {
     int64_t rec_bytes, peak_bytes;
     int rewind_due;
     uint64_t rewinds;
+    /* Parking (router.park.idle.ms): partitions parked now; a batch of partitions to pause or
+     * resume in one librdkafka call; unparks by reason since start; what the next summary line
+     * reports (parked and read again since the last one, at most one INFO line a PARK_LOG_MS). */
+    size_t n_parked;
+    pb_kafka_tp_t *pz;
+    size_t n_pz, cap_pz;
+    uint64_t unparks[PB_ROUTER_UNPARK_REASONS];
+    size_t log_parked, log_unparked[PB_ROUTER_UNPARK_REASONS];
+    int64_t log_ms;
 };
 
 static void *grow(void *a, size_t *cap, size_t elem) {
@@ -514,9 +546,9 @@ static fpart_t *fpart_of(port_t *pt, int32_t partition) {
         fpart_t *np = realloc(pt->parts, n * sizeof *np);
         PB_ASSERT(np);
         for (size_t i = pt->n_parts; i < n; i++) {
-            np[i].assigned = np[i].resolving = np[i].revoking = 0;
+            np[i].assigned = np[i].resolving = np[i].revoking = np[i].parked = 0;
             np[i].gen = 0;
-            np[i].pos = np[i].counted = np[i].rewind = np[i].reading_ms = -1;
+            np[i].pos = np[i].counted = np[i].rewind = np[i].reading_ms = np[i].active_ms = -1;
         }
         pt->parts = np;
         pt->n_parts = n;
@@ -981,6 +1013,7 @@ static void count_direct(pb_routers_t *rs, port_t *pt, const pb_kafka_msg_t *m, 
 /* Each record of the shared reader, once, to every binding of its topic. */
 static void on_batch(void *arg, const pb_kafka_msg_t *msgs, size_t n) {
     pb_routers_t *rs = arg;
+    int64_t t_ms = rs->env.park_idle_ms > 0 ? pb_loop_now_ms() : 0;
     for (size_t i = 0; i < n; i++) {
         const pb_kafka_msg_t *m = &msgs[i];
         port_t *pt = port_find(rs, m->topic);
@@ -998,6 +1031,7 @@ static void on_batch(void *arg, const pb_kafka_msg_t *msgs, size_t n) {
             continue;
         }
         fp->pos = m->offset + 1;
+        fp->active_ms = t_ms; /* not idle: parking waits router.park.idle.ms from here */
         /* Once per record, whatever rewinds the bindings ask for. */
         int count = 0;
         if (pt->m && rs->reg && m->offset >= fp->counted) {
@@ -1028,6 +1062,143 @@ static void on_batch(void *arg, const pb_kafka_msg_t *msgs, size_t n) {
             if (now > rs->peak_bytes) rs->peak_bytes = now;
         }
     }
+}
+
+/* ---- parking idle partitions (router.park.idle.ms) ---------------------------------------- */
+
+/* An idle output partition is paused in the reader (parked): librdkafka 2.0.2 has no fetch
+ * sessions, so every fetch request and every empty answer lists each partition read, and the
+ * reader's broker threads match each partition of an answer to its topic by a linear search over
+ * the reader's topics: at 1,000 idle ports that was most of an idle instance's CPU. A parked
+ * partition is read again at once when this instance publishes to its port
+ * (pb_routers_port_publish), when a binding needs records it has passed (rewind_to), and otherwise
+ * when the lag sweep finds its high watermark beyond the reader's position
+ * (pb_routers_sweep_parked): a direct write waits up to one sweep. Parking only pauses: no seek, no
+ * commit; librdkafka fetches again from the record after the last one delivered. */
+
+/* At most one INFO summary of parking a minute (the rest at DEBUG). */
+#define PARK_LOG_MS 60000
+
+static void pz_add(pb_routers_t *rs, const char *topic, int32_t pn) {
+    if (rs->n_pz == rs->cap_pz) rs->pz = grow(rs->pz, &rs->cap_pz, sizeof *rs->pz);
+    rs->pz[rs->n_pz++] = (pb_kafka_tp_t){.topic = topic, .partition = pn, .offset = 0};
+}
+
+/* Pause (1) or resume (0) the batch in one librdkafka call, and empty it. */
+static void pz_flush(pb_routers_t *rs, int pause) {
+    if (!rs->n_pz) return;
+    pb_err_t err = {0};
+    if (rs->c && pb_kafka_consumer_pause_many(rs->c, rs->pz, rs->n_pz, pause, &err))
+        pb_log_rl(WARN, "router", "fan-out reader: %s", err.msg);
+    rs->n_pz = 0;
+}
+
+/* Partition pn of pt is no longer parked: into the resume batch (the caller flushes it). why < 0:
+ * given up (revoked, port dropped), not counted as a read again. */
+static void unpark_mark(pb_routers_t *rs, port_t *pt, size_t pn, int why) {
+    fpart_t *fp = &pt->parts[pn];
+    if (!fp->parked) return;
+    fp->parked = 0;
+    pt->n_parked--;
+    rs->n_parked--;
+    int64_t now = pb_loop_now_ms();
+    /* Its fetch figures are old until the next fetch answer (pb_routers_port_watermarks). */
+    if (fp->assigned && fp->reading_ms >= 0) fp->reading_ms = now;
+    fp->active_ms = now;
+    if (why >= 0) {
+        rs->unparks[why]++;
+        rs->log_unparked[why]++;
+    }
+    pz_add(rs, pt->topic, (int32_t)pn);
+    pb_log(DEBUG, "router", "%s[%zu]: parked partition read again (%s) at offset %" PRId64,
+           pt->topic, pn,
+           why >= 0 ? pb_router_unpark_name((pb_router_unpark_why_t)why) : "given up", fp->pos);
+}
+
+/* Every parked partition of pt read again at once. */
+static void unpark_port(pb_routers_t *rs, port_t *pt, int why) {
+    for (size_t j = 0; pt->n_parked && j < pt->n_parts; j++)
+        unpark_mark(rs, pt, j, why);
+    pz_flush(rs, 0);
+}
+
+/* Whether a binding of pt still needs partition pn, the reader being at pos. */
+static int binding_busy(const port_t *pt, size_t pn, int64_t pos) {
+    for (size_t k = 0; k < pt->n_b; k++) {
+        const router_t *r = pt->b[k];
+        if (pn >= r->n_parts) return 1;
+        const part_t *p = &r->parts[pn];
+        if (!p->assigned || p->resolving || p->broken || p->revoking || p->pending ||
+            (p->next >= 0 && p->next < pos))
+            return 1;
+    }
+    return 0;
+}
+
+/* The INFO summary, at most every PARK_LOG_MS, when something was parked or read again. */
+static void park_log(pb_routers_t *rs, int64_t now) {
+    size_t un = 0;
+    for (int w = 0; w < PB_ROUTER_UNPARK_REASONS; w++)
+        un += rs->log_unparked[w];
+    if ((!rs->log_parked && !un) || (rs->log_ms && now - rs->log_ms < PARK_LOG_MS)) return;
+    size_t reading = 0;
+    for (size_t i = 0; i < rs->n_ports; i++)
+        for (size_t j = 0; j < rs->ports[i]->n_parts; j++)
+            reading += rs->ports[i]->parts[j].assigned;
+    pb_log(INFO, "router",
+           "fan-out reader: %zu idle partitions parked and %zu read again (publish %zu, lag sweep "
+           "%zu, binding %zu) %s; %zu of the %zu partitions it holds are parked now (not fetched "
+           "until a publish here or a lag sweep finds records: router.park.idle.ms = %" PRId64 ")",
+           rs->log_parked, un, rs->log_unparked[PB_ROUTER_UNPARK_PUBLISH],
+           rs->log_unparked[PB_ROUTER_UNPARK_SWEEP], rs->log_unparked[PB_ROUTER_UNPARK_BINDING],
+           rs->log_ms ? "in the last minute or more" : "since start", rs->n_parked, reading,
+           rs->env.park_idle_ms);
+    rs->log_ms = now;
+    rs->log_parked = 0;
+    memset(rs->log_unparked, 0, sizeof rs->log_unparked);
+}
+
+/* Park every partition idle for router.park.idle.ms that the reader is caught up on and no
+ * binding needs (pb_router_should_park). On the tick. */
+static void park_pass(pb_routers_t *rs) {
+    if (rs->env.park_idle_ms <= 0 || !rs->c) return;
+    int64_t now = pb_loop_now_ms();
+    int64_t settled = now - (rs->env.fetch_wait_ms + 1000);
+    pb_router_park_view_t v = {.park_idle_ms = rs->env.park_idle_ms,
+                               .queued = pb_kafka_consumer_queued(rs->c) > 0};
+    for (size_t i = 0; i < rs->n_ports && !v.queued; i++) {
+        port_t *pt = rs->ports[i];
+        for (size_t j = 0; j < pt->n_parts; j++) {
+            fpart_t *fp = &pt->parts[j];
+            /* Cheap tests first: most partitions are busy or parked already. */
+            if (fp->parked || !fp->assigned || fp->active_ms < 0 ||
+                now - fp->active_ms < rs->env.park_idle_ms)
+                continue;
+            v.idle_ms = now - fp->active_ms;
+            v.settled =
+                !fp->resolving && !fp->revoking && fp->reading_ms >= 0 && fp->reading_ms <= settled;
+            v.busy = fp->rewind >= 0 || binding_busy(pt, j, fp->pos);
+            v.pos = fp->pos;
+            v.high = -1;
+            int64_t lo = -1;
+            /* The cached figures (a linear search in librdkafka) only for a candidate. */
+            if (v.settled && !v.busy && v.pos >= 0 &&
+                pb_kafka_consumer_watermarks_cached(rs->c, pt->topic, (int32_t)j, &lo, &v.high))
+                v.high = -1;
+            if (!pb_router_should_park(&v)) continue;
+            fp->parked = 1;
+            pt->n_parked++;
+            rs->n_parked++;
+            rs->log_parked++;
+            pz_add(rs, pt->topic, (int32_t)j);
+            pb_log(DEBUG, "router", "%s[%zu]: parked at offset %" PRId64 " (idle %" PRId64 " ms)",
+                   pt->topic, j, fp->pos, v.idle_ms);
+        }
+    }
+    /* On failure they count as parked anyway: a partition marked parked that librdkafka still
+     * fetches costs a fetch, one paused but not marked would never be read again. */
+    pz_flush(rs, 1);
+    park_log(rs, now);
 }
 
 /* ---- where each binding resumes ---- */
@@ -1265,6 +1436,11 @@ static void rewind_to(pb_routers_t *rs, port_t *pt, int32_t pn, int64_t off) {
     if (off == PB_KAFKA_OFFSET_END) return;
     if (off >= 0 && fp->pos >= 0 && off >= fp->pos) return;
     if (off >= 0 && fp->pos < 0) return; /* not read yet: starts at or before off */
+    if (fp->parked) {
+        /* A binding needs records the reader passed: fetch again. */
+        unpark_mark(rs, pt, (size_t)pn, PB_ROUTER_UNPARK_BINDING);
+        pz_flush(rs, 0);
+    }
     pb_err_t err = {0};
     if (pb_kafka_consumer_seek(rs->c, pt->topic, pn, off, &err)) {
         pb_log_rl(ERROR, "router", "%s[%d]: %s", pt->topic, (int)pn, err.msg);
@@ -1350,7 +1526,7 @@ static void resume_apply(rjob_t *j) {
         if (fp && fp->gen == h->gen) {
             fp->resolving = 0;
             fp->pos = fp->counted = start >= 0 ? start : -1;
-            fp->reading_ms = pb_loop_now_ms();
+            fp->reading_ms = fp->active_ms = pb_loop_now_ms();
         }
     }
     pb_err_t err = {0};
@@ -1409,6 +1585,8 @@ static void on_assign(pb_routers_t *rs, pb_kafka_tp_t *parts, size_t n) {
         fpart_t *fp = pt ? fpart_of(pt, parts[k].partition) : NULL;
         if (fp) {
             if (!fp->resolving) fp->gen++; /* a port without bindings (declared, counted) */
+            /* Newly assigned partitions start unparked (a revocation resumed them already). */
+            if (fp->parked) unpark_mark(rs, pt, (size_t)parts[k].partition, -1);
             fp->assigned = 1;
             fp->resolving = 1;
             fp->pos = fp->counted = fp->reading_ms = -1;
@@ -1417,6 +1595,7 @@ static void on_assign(pb_routers_t *rs, pb_kafka_tp_t *parts, size_t n) {
         j->held[j->n_held++] = (held_t){dup_or_die(parts[k].topic ? parts[k].topic : ""),
                                         parts[k].partition, fp ? fp->gen : 0, -1};
     }
+    pz_flush(rs, 0);
     pb_log(INFO, "router",
            "fan-out reader: %zu partitions assigned (%zu binding partitions); looking up where "
            "each binding resumes",
@@ -1437,7 +1616,7 @@ static void on_assign(pb_routers_t *rs, pb_kafka_tp_t *parts, size_t n) {
         parts[k].offset = start;
         fp->pos = fp->counted = start >= 0 ? start : -1;
         fp->resolving = 0;
-        fp->reading_ms = pb_loop_now_ms();
+        fp->reading_ms = fp->active_ms = pb_loop_now_ms();
     }
     rjob_free(j);
 }
@@ -1488,10 +1667,14 @@ static void revoke_apply(pb_routers_t *rs, const pb_kafka_tp_t *parts, size_t n)
         port_t *pt = parts[j].topic ? port_find(rs, parts[j].topic) : NULL;
         if (!pt) continue;
         fpart_t *fp = fpart_of(pt, parts[j].partition);
+        /* Forgotten with the partition: resumed in librdkafka too, whose pause would outlive the
+         * revocation and stop the next assignment of it here. */
+        unpark_mark(rs, pt, (size_t)parts[j].partition, -1);
         fp->assigned = fp->resolving = fp->revoking = 0;
         fp->gen++; /* a look-up still running for this assignment is dropped */
-        fp->pos = fp->reading_ms = -1;
+        fp->pos = fp->reading_ms = fp->active_ms = -1;
     }
+    pz_flush(rs, 0);
 }
 
 /* A deferred revocation: once nothing of its partitions is in flight (every delivery report in),
@@ -1690,6 +1873,8 @@ static int slot_take(pb_routers_t *rs, router_t *r, pb_err_t *err) {
                       SLOT_MAX);
 }
 
+static void port_index(pb_routers_t *rs, const char *topic, port_t *pt);
+
 static port_t *port_get(pb_routers_t *rs, const char *topic) {
     port_t *pt = port_find(rs, topic);
     if (pt) return pt;
@@ -1697,6 +1882,7 @@ static port_t *port_get(pb_routers_t *rs, const char *topic) {
     PB_ASSERT(pt);
     pt->topic = strdup(topic);
     PB_ASSERT(pt->topic);
+    port_index(rs, topic, pt);
     if (rs->n_ports == rs->cap_ports)
         rs->ports = grow(rs->ports, &rs->cap_ports, sizeof *rs->ports);
     rs->ports[rs->n_ports++] = pt;
@@ -1722,6 +1908,8 @@ static void port_detach(pb_routers_t *rs, router_t *r) {
 
 /* Forget a port (no binding, not declared): the next subscription leaves it. */
 static void port_drop(pb_routers_t *rs, port_t *pt) {
+    unpark_port(rs, pt, -1); /* librdkafka's pause outlives the topic's revocation */
+    port_index(rs, pt->topic, NULL);
     for (size_t i = 0; i < rs->n_ports; i++)
         if (rs->ports[i] == pt) {
             rs->ports[i] = rs->ports[--rs->n_ports];
@@ -1750,6 +1938,7 @@ typedef struct tentry {
     char *name; /* NULL: free slot */
     int count;
     int64_t at_ms; /* when it was looked up */
+    port_t *port;  /* the reader's port of this topic (NULL: none): pb_routers_port_publish */
 } tentry_t;
 
 static size_t topic_hash(const char *s) {
@@ -1785,6 +1974,18 @@ static tentry_t *tc_get(pb_routers_t *rs, const char *name) {
         rs->tc_n++;
     }
     return e;
+}
+
+/* The entry of name, or NULL (never added). */
+static tentry_t *tc_find(const pb_routers_t *rs, const char *name) {
+    if (!rs->tc_cap) return NULL;
+    tentry_t *e = tc_slot(rs->tc, rs->tc_cap, name);
+    return e->name ? e : NULL;
+}
+
+static void port_index(pb_routers_t *rs, const char *topic, port_t *pt) {
+    tentry_t *e = pt ? tc_get(rs, topic) : tc_find(rs, topic);
+    if (e) e->port = pt;
 }
 
 /* The cached count, or TOPIC_UNKNOWN when it should be looked up (never, or absent and stale). */
@@ -2096,6 +2297,7 @@ static void on_tick(void *arg) {
     pb_routers_t *rs = arg;
     if (rs->retry && rs->reg) pb_routers_reconcile(rs, rs->reg);
     serve_all(rs);
+    park_pass(rs);
 }
 
 pb_routers_t *pb_routers_new(const pb_router_env_t *env, pb_err_t *err) {
@@ -2324,6 +2526,11 @@ void pb_routers_stats(const pb_routers_t *rs, pb_routers_stats_t *out) {
     out->inflight_max_bytes = rs->env.inflight_max_bytes;
     out->rewinds = rs->rewinds;
     out->routers = rs->n;
+    out->parked = rs->n_parked;
+    memcpy(out->unparks, rs->unparks, sizeof out->unparks);
+    for (size_t i = 0; i < rs->n_ports; i++)
+        for (size_t j = 0; j < rs->ports[i]->n_parts; j++)
+            out->read_parts += rs->ports[i]->parts[j].assigned && !rs->ports[i]->parts[j].resolving;
 }
 
 size_t pb_routers_count(const pb_routers_t *rs) { return rs ? rs->n : 0; }
@@ -2367,8 +2574,9 @@ size_t pb_routers_port_watermarks(const pb_routers_t *rs, size_t i, const char *
         const fpart_t *fp = &pt->parts[p];
         int64_t lo = -1, hi = -1;
         low[p] = high[p] = -1;
-        if (queued || !fp->assigned || fp->resolving || fp->revoking || fp->reading_ms < 0 ||
-            fp->reading_ms > settled || fp->pos < 0 ||
+        /* Parked: not fetched, the figures are as old as the parking. */
+        if (queued || fp->parked || !fp->assigned || fp->resolving || fp->revoking ||
+            fp->reading_ms < 0 || fp->reading_ms > settled || fp->pos < 0 ||
             pb_kafka_consumer_watermarks_cached(rs->c, pt->topic, (int32_t)p, &lo, &hi) || lo < 0 ||
             hi < lo)
             continue;
@@ -2379,6 +2587,41 @@ size_t pb_routers_port_watermarks(const pb_routers_t *rs, size_t i, const char *
         high[p] = hi;
     }
     return n;
+}
+
+void pb_routers_port_publish(pb_routers_t *rs, const char *topic) {
+    if (!rs || !rs->n_parked) return;
+    tentry_t *e = tc_find(rs, topic);
+    if (e && e->port && e->port->n_parked) unpark_port(rs, e->port, PB_ROUTER_UNPARK_PUBLISH);
+}
+
+size_t pb_routers_parked_count(const pb_routers_t *rs) { return rs ? rs->n_parked : 0; }
+
+size_t pb_routers_parked(const pb_routers_t *rs, pb_routers_parked_t *out, size_t cap) {
+    size_t n = 0;
+    for (size_t i = 0; rs && i < rs->n_ports && n < cap; i++) {
+        const port_t *pt = rs->ports[i];
+        for (size_t j = 0; pt->n_parked && j < pt->n_parts && n < cap; j++)
+            if (pt->parts[j].parked)
+                out[n++] = (pb_routers_parked_t){pt->topic, (int32_t)j, (int)pt->n_parts,
+                                                 pt->parts[j].pos};
+    }
+    return n;
+}
+
+size_t pb_routers_sweep_parked(pb_routers_t *rs, const pb_kafka_lag_wm_t *wm, size_t n) {
+    size_t woke = 0;
+    for (size_t i = 0; rs && rs->n_parked && i < n; i++) {
+        tentry_t *e = tc_find(rs, wm[i].topic);
+        port_t *pt = e ? e->port : NULL;
+        if (!pt || wm[i].partition < 0 || (size_t)wm[i].partition >= pt->n_parts) continue;
+        fpart_t *fp = &pt->parts[wm[i].partition];
+        if (!fp->parked || !pb_router_should_unpark(fp->pos, wm[i].high)) continue;
+        unpark_mark(rs, pt, (size_t)wm[i].partition, PB_ROUTER_UNPARK_SWEEP);
+        woke++;
+    }
+    pz_flush(rs, 0);
+    return woke;
 }
 
 void pb_routers_destroy(pb_routers_t *rs) {
@@ -2428,6 +2671,7 @@ void pb_routers_destroy(pb_routers_t *rs) {
     free(rs->slots);
     free(rs->hin);
     free(rs->hout);
+    free(rs->pz);
     pb_loop_timer_destroy(rs->tick);
     /* The loop's watch of wake[0] goes with the loop; closing first is harmless for epoll. */
     if (rs->wake[0] >= 0) close(rs->wake[0]);

@@ -27,6 +27,13 @@
  * revoked partition is held (read nothing, still assigned: the group waits) until its records in
  * flight are acknowledged, or for at most revoke_wait_ms, so the next owner reads a final tail;
  * the loop never waits for that: the last delivery report (or the tick) finishes it.
+ *
+ * Idle partitions are parked (env.park_idle_ms): one the reader is caught up on, that no binding
+ * needs and that has had no record for that long is paused in the reader (no fetch), and read
+ * again when this instance publishes to its port (pb_routers_port_publish), when a binding needs
+ * earlier records, or when the lag sweep finds its high watermark past the reader's position
+ * (pb_routers_sweep_parked). Parking only pauses: it never seeks or commits, so the scheme above
+ * is untouched (librdkafka fetches again from the record after the last one delivered).
  */
 #ifndef PB_ROUTER_H
 #define PB_ROUTER_H
@@ -79,6 +86,45 @@ int pb_router_owned_header(const char *name);
 size_t pb_router_take(int64_t held, int64_t bound, int64_t per_record, size_t most);
 /* Whether no record may be taken now: something is held and it reached the bound. */
 int pb_router_bytes_full(int64_t held, int64_t bound);
+
+/*
+ * Parking (router.park.idle.ms): the fan-out reader stops fetching an output partition that is
+ * idle, so an idle mesh sends no fetch for it (librdkafka 2.0.2 has no fetch sessions: every empty
+ * fetch answer lists every partition read, each matched to its topic by a linear search over the
+ * reader's topics). What the reader knows of one partition when it decides.
+ */
+typedef struct pb_router_park_view {
+    int64_t park_idle_ms; /* router.park.idle.ms (0: never park) */
+    int64_t idle_ms;      /* since its last record, or since the reader began (again) reading it */
+    int settled;          /* assigned, looked up, not being revoked, and read for longer than a
+                           * fetch wait: its fetch figures are this assignment's and current */
+    int busy;             /* a binding still needs it: records in flight, a recovery or a join
+                           * being decided, a binding behind the reader, a rewind due */
+    int queued;           /* records wait in the reader's queue (a full read-ahead stops fetching:
+                           * the figures may be old) */
+    int64_t pos;          /* the offset of the next record the reader delivers (-1 unknown) */
+    int64_t high;         /* its high watermark from the last fetch answer (-1 unknown) */
+} pb_router_park_view_t;
+
+/* Whether to park the partition now: parking is on, it has been idle that long, its figures are
+ * current, no binding needs it, and the reader has delivered every record (pos == high). Pure. */
+int pb_router_should_park(const pb_router_park_view_t *v);
+
+/* Whether a parked partition must be read again because a look-up (the lag sweep's) found its high
+ * watermark beyond the reader's position: a record was written while it was parked. Unknown
+ * figures (< 0) never resume it. Pure. */
+int pb_router_should_unpark(int64_t pos, int64_t high);
+
+/* Why a parked partition was read again (portbroker_router_unparks_total{reason}). */
+typedef enum {
+    PB_ROUTER_UNPARK_PUBLISH = 0, /* this instance published to its port */
+    PB_ROUTER_UNPARK_SWEEP,       /* the lag sweep found records beyond the reader's position */
+    PB_ROUTER_UNPARK_BINDING,     /* a binding needs earlier records (a new one, a recovery) */
+    PB_ROUTER_UNPARK_REASONS
+} pb_router_unpark_why_t;
+
+/* "publish", "sweep", "binding": the metric label. */
+const char *pb_router_unpark_name(pb_router_unpark_why_t why);
 
 /* What a routed record's new headers say. All strings NUL-terminated; borrowed. */
 typedef struct pb_router_hop {
@@ -186,6 +232,8 @@ typedef struct pb_router_env {
                                * router.fetch.wait.ms; 0: 500) */
     int64_t inflight_max_bytes; /* routed bytes in flight past which the routers take no more
                                  * records (config router.inflight.kbytes; 0: 64 MiB) */
+    int64_t park_idle_ms;       /* an idle output partition is parked after it (config
+                                 * router.park.idle.ms; 0: never). Needs loop (its tick parks) */
 } pb_router_env_t;
 
 /* The routing of one process: a binding state per registry binding once reconciled, the shared
@@ -222,6 +270,10 @@ typedef struct pb_routers_stats {
     int64_t inflight, inflight_bytes, inflight_bytes_peak, inflight_max_bytes;
     size_t routers;
     uint64_t rewinds;
+    /* Parking: output partitions the reader holds (assigned and looked up), those of them parked,
+     * and how often a parked one was read again, by pb_router_unpark_why_t. */
+    size_t read_parts, parked;
+    uint64_t unparks[PB_ROUTER_UNPARK_REASONS];
 } pb_routers_stats_t;
 void pb_routers_stats(const pb_routers_t *rs, pb_routers_stats_t *out);
 
@@ -256,10 +308,42 @@ size_t pb_routers_port_count(const pb_routers_t *rs);
  * assignments: they could predate this one), or the routers have not been given every record below
  * the high watermark (a backlog: a full read-ahead stops fetching, so the figures may be old).
  * While the reader holds a partition and is caught up, a fetch answer arrives at least every
- * router.fetch.wait.ms: that is how old the figures can be. Loop thread.
+ * router.fetch.wait.ms: that is how old the figures can be. A parked partition is not fetched:
+ * -1 for it too (and for a fetch wait + 1 s after it is read again). Loop thread.
  */
 size_t pb_routers_port_watermarks(const pb_routers_t *rs, size_t i, const char **topic,
                                   int64_t *low, int64_t *high, size_t cap);
+
+/*
+ * This instance is about to publish to the output port of topic: every parked partition of it is
+ * read again at once (the publish does not know which partitions its records go to), so the
+ * records are routed as promptly as on a partition never parked. O(1) while none of the topic's
+ * partitions is parked (a hash look-up); the resume itself costs librdkafka a hand-off to the
+ * partitions' broker threads (no network). Loop thread.
+ */
+void pb_routers_port_publish(pb_routers_t *rs, const char *topic);
+
+/* Parked partitions now. NULL: 0. Loop thread. */
+size_t pb_routers_parked_count(const pb_routers_t *rs);
+
+/* A parked partition: its topic (valid until the next reconcile), the topic's partition count as
+ * the reader knows it, and the reader's position in it. */
+typedef struct pb_routers_parked {
+    const char *topic;
+    int32_t partition;
+    int parts;
+    int64_t pos;
+} pb_routers_parked_t;
+
+/* The parked partitions, at most cap of them, into out (in no particular order); returns how many.
+ * The lag sweep asks Kafka for their high watermarks (a parked partition is not fetched, so
+ * pb_routers_port_watermarks gives none for it). Loop thread. */
+size_t pb_routers_parked(const pb_routers_t *rs, pb_routers_parked_t *out, size_t cap);
+
+/* A sweep's high watermarks of parked partitions (wm[0..n), low ignored): each still parked whose
+ * high watermark is beyond the reader's position (pb_router_should_unpark) is read again. Returns
+ * how many were. Loop thread. */
+size_t pb_routers_sweep_parked(pb_routers_t *rs, const pb_kafka_lag_wm_t *wm, size_t n);
 
 /* Stop routing (the reader leaves its group, in-flight records are waited for, every binding
  * commits) and free. NULL is a no-op. */

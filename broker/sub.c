@@ -410,6 +410,13 @@ typedef struct lag_job {
     char **names;
     size_t n_names;
     int64_t wm_us; /* taking them (loop thread) */
+    /* The fan-out reader's parked partitions (topics copied, parts their topics' partition counts):
+     * the sweep asks their high watermarks (high -1: none), and lag_done has the routers read
+     * again those written to while parked. */
+    pb_kafka_lag_wm_t *pk;
+    int *pk_parts;
+    size_t n_pk;
+    size_t woke; /* parked partitions read again */
     pb_kafka_lag_sweep_stats_t st;
     char error[256]; /* the probe could not be made */
 } lag_job_t;
@@ -1520,6 +1527,37 @@ static int reader_watermarks(pb_sub_t *s, lag_job_t *j) {
     return rc;
 }
 
+/* The routers' parked partitions, copied into j for the sweep. 0, or -1 out of memory. Loop
+ * thread. */
+static int parked_take(pb_sub_t *s, lag_job_t *j) {
+    size_t n = pb_routers_parked_count(s->env.routers);
+    if (!n) return 0;
+    pb_routers_parked_t *pr = malloc(n * sizeof *pr);
+    j->pk = calloc(n, sizeof *j->pk);
+    j->pk_parts = calloc(n, sizeof *j->pk_parts);
+    if (!pr || !j->pk || !j->pk_parts) {
+        free(pr);
+        return -1;
+    }
+    n = pb_routers_parked(s->env.routers, pr, n);
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        /* A topic's partitions come together: one copy of its name for them. */
+        const char *name =
+            i && !strcmp(pr[i].topic, pr[i - 1].topic) ? j->pk[i - 1].topic : strdup(pr[i].topic);
+        if (!name) {
+            rc = -1;
+            break;
+        }
+        j->pk[i] =
+            (pb_kafka_lag_wm_t){.topic = name, .partition = pr[i].partition, .low = -1, .high = -1};
+        j->pk_parts[i] = pr[i].parts;
+        j->n_pk++;
+    }
+    free(pr);
+    return rc;
+}
+
 static void results_free(lag_result_t *res, size_t n) {
     for (size_t i = 0; res && i < n; i++) {
         free(res[i].route.parts);
@@ -1534,6 +1572,10 @@ static void lag_job_free(lag_job_t *j) {
         free(j->names[i]);
     free(j->names);
     free(j->wm);
+    for (size_t i = 0; i < j->n_pk; i++)
+        if (!i || j->pk[i].topic != j->pk[i - 1].topic) free((char *)j->pk[i].topic);
+    free(j->pk);
+    free(j->pk_parts);
     targets_free(j->t, j->n);
     results_free(j->res, j->n);
     free(j);
@@ -1551,15 +1593,26 @@ static void lag_work(void *arg) {
     pb_kafka_lag_part_t *scratch = malloc(LAG_MAX_PARTS * sizeof *scratch);
     if (!scratch) return;
     int64_t t0 = pb_loop_wall_ms();
-    pb_kafka_lag_topic_t *all = malloc((2 * j->n + 1) * sizeof *all);
+    pb_kafka_lag_topic_t *all = malloc((2 * j->n + j->n_pk + 1) * sizeof *all);
+    size_t n_all = 0;
     for (size_t i = 0; all && i < j->n; i++) {
-        all[2 * i] = (pb_kafka_lag_topic_t){j->t[i].out_topic, j->t[i].parts[0]};
-        all[2 * i + 1] = (pb_kafka_lag_topic_t){j->t[i].in_topic, j->t[i].parts[1]};
+        all[n_all++] = (pb_kafka_lag_topic_t){j->t[i].out_topic, j->t[i].parts[0]};
+        all[n_all++] = (pb_kafka_lag_topic_t){j->t[i].in_topic, j->t[i].parts[1]};
     }
+    /* Parked partitions' topics too (a declared port without bindings is read and may be parked):
+     * the reader does not fetch them, so only Kafka knows whether they were written to. */
+    for (size_t i = 0; all && i < j->n_pk; i++)
+        if (!i || j->pk[i].topic != j->pk[i - 1].topic)
+            all[n_all++] = (pb_kafka_lag_topic_t){j->pk[i].topic, j->pk_parts[i]};
     /* One watermarks look-up for the whole pass, of the partitions the fan-out reader's fetch
      * answers did not give. */
-    pb_kafka_lag_sweep(j->probe, all, all ? 2 * j->n : 0, j->wm, j->n_wm, 2000, &j->st);
+    pb_kafka_lag_sweep(j->probe, all, n_all, j->wm, j->n_wm, 2000, &j->st);
     free(all);
+    for (size_t i = 0; i < j->n_pk; i++) {
+        int64_t lo, hi;
+        if (!pb_kafka_lag_watermark(j->probe, j->pk[i].topic, j->pk[i].partition, &lo, &hi))
+            j->pk[i].low = lo, j->pk[i].high = hi;
+    }
     /* Stop between look-ups too: a pass may take seconds per target with Kafka down. */
     for (size_t i = 0; i < j->n && !atomic_load(&j->stop); i++) {
         lag_target_t *t = &j->t[i];
@@ -1607,6 +1660,9 @@ static void lag_done(void *arg, int cancelled) {
     s->lag_job = NULL;
     s->lag_running = NULL;
     s->probe = j->probe;
+    /* Parked partitions written to meanwhile (a direct producer, another instance) are read
+     * again. */
+    if (j->n_pk) j->woke = pb_routers_sweep_parked(s->env.routers, j->pk, j->n_pk);
     if (j->error[0]) {
         pb_log_rl(ERROR, "sub", "lag poller: %s", j->error);
     } else {
@@ -1619,9 +1675,10 @@ static void lag_done(void *arg, int cancelled) {
                "lag sweep: %zu bindings in %" PRId64
                " ms; committed offsets asked of %zu route groups (the others are this process's "
                "routers') and %zu subscriber groups; watermarks of %zu partitions from the fan-out "
-               "reader (taken in %" PRId64 " us), %zu asked of Kafka; %s",
+               "reader (taken in %" PRId64 " us), %zu asked of Kafka; %zu parked partitions, %zu "
+               "of them read again (written to); %s",
                s->n_results, j->took_ms, j->asked[0], j->asked[1], j->st.from_caller, j->wm_us,
-               j->st.asked,
+               j->st.asked, j->n_pk, j->woke,
                j->st.metadata ? "partition counts from the cluster's metadata"
                               : "partition counts from the routers");
     }
@@ -1640,7 +1697,7 @@ static void lag_start(pb_sub_t *s) {
     j->cfg = s->env.cfg;
     atomic_init(&j->stop, 0);
     if (!(j->t = targets_build(s, &j->n)) || !(j->res = calloc(j->n ? j->n : 1, sizeof *j->res)) ||
-        reader_watermarks(s, j)) {
+        reader_watermarks(s, j) || parked_take(s, j)) {
         lag_job_free(j);
         return;
     }

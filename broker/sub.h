@@ -51,14 +51,15 @@ typedef struct pb_sub pb_sub_t;
 
 /* What the module reads, given by its owner (broker.c): every pointer borrowed, outliving it. */
 typedef struct pb_sub_env {
-    const pb_config_t *cfg;      /* sub.*, http.timeout.ms, kafka.* for the stream consumers */
-    pb_loop_t *loop;             /* the wake pipe and the tick */
-    pb_jobs_t *jobs;             /* offset look-ups, commits, lag sweeps and closes off the loop */
-    pb_kafka_t *kafka;           /* the shared client the streams and the lag probe are made from */
-    pb_store_t *store;           /* the registry: ports, bindings, schemas to decode with */
-    pb_metrics_t *metrics;       /* per-port stream series and per-binding lag */
-    const pb_routers_t *routers; /* their committed offsets spare the lag sweep a request;
-                                  * NULL: none */
+    const pb_config_t *cfg; /* sub.*, http.timeout.ms, kafka.* for the stream consumers */
+    pb_loop_t *loop;        /* the wake pipe and the tick */
+    pb_jobs_t *jobs;        /* offset look-ups, commits, lag sweeps and closes off the loop */
+    pb_kafka_t *kafka;      /* the shared client the streams and the lag probe are made from */
+    pb_store_t *store;      /* the registry: ports, bindings, schemas to decode with */
+    pb_metrics_t *metrics;  /* per-port stream series and per-binding lag */
+    pb_routers_t *routers;  /* their committed offsets spare the lag sweep a request, and the
+                             * sweep reads again the parked partitions it finds written to;
+                             * NULL: none */
 } pb_sub_env_t;
 
 /* Start the module with env (copied; everything it points to must exist; the lag poller's first

@@ -446,6 +446,24 @@ static void group_consumer(void **state) {
     assert_int_equal(cons_next[1], 11);
     assert_int_equal(pb_kafka_consumer_pause(c, NULL, 5, 1, &err), PB_ERR_INVALID);
 
+    /* Several at once (the routers' parking): nothing of either partition until resumed, then
+     * exactly the record written meanwhile, after the last one delivered. */
+    pb_kafka_tp_t both[2] = {{0, 0, "t.cons"}, {1, 0, NULL}};
+    assert_int_equal(pb_kafka_consumer_pause_many(c, both, 2, 1, &err), 0);
+    assert_int_equal(pb_kafka_produce(k, "t.cons", 0, "k", 1, "new", 3, h, 3, on_dr, &count, &err),
+                     0);
+    for (int64_t end = pb_loop_now_ms() + 10000; count < 22 && pb_loop_now_ms() < end;)
+        pump(pb_kafka_wake_fd(k), serve_kafka, k, &done, 100);
+    assert_int_equal(count, 22);
+    pump(fd, serve_consumer, c, &done, 700);
+    assert_int_equal(n_cons, 17);
+    assert_int_equal(pb_kafka_consumer_pause_many(c, both, 2, 0, &err), 0);
+    for (int64_t end = pb_loop_now_ms() + 10000; n_cons < 18 && pb_loop_now_ms() < end;)
+        pump(fd, serve_consumer, c, &done, 100);
+    assert_int_equal(n_cons, 18);
+    assert_int_equal(cons_next[0], 11);
+    assert_int_equal(pb_kafka_consumer_pause_many(c, both, 0, 1, &err), 0); /* none: a no-op */
+
     /* Leaving the group revokes through the callback. */
     pb_kafka_consumer_destroy(c);
     assert_int_equal(n_revoked, 1);

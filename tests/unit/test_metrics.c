@@ -357,13 +357,33 @@ static void kafka_clients(void **state) {
     pb_buf_free(&b);
 }
 
+/* The parking series (router.park.idle.ms): two gauges and a counter per reason, exactly. */
+static void router_parked(void **state) {
+    (void)state;
+    static const char *const reasons[] = {"publish", "sweep", "binding"};
+    const uint64_t unparks[] = {4, 2, 0};
+    pb_buf_t b = {0};
+    assert_int_equal(pb_metrics_render_router_parked(1000, 998, unparks, reasons, 3, &b), 0);
+    pb_buf_putc(&b, 0);
+    const char *t = (const char *)b.data;
+    has_line(t, "# TYPE portbroker_router_read_partitions gauge");
+    has_line(t, "portbroker_router_read_partitions 1000");
+    has_line(t, "# TYPE portbroker_router_parked_partitions gauge");
+    has_line(t, "portbroker_router_parked_partitions 998");
+    has_line(t, "# TYPE portbroker_router_unparks_total counter");
+    has_line(t, "portbroker_router_unparks_total{reason=\"publish\"} 4");
+    has_line(t, "portbroker_router_unparks_total{reason=\"sweep\"} 2");
+    has_line(t, "portbroker_router_unparks_total{reason=\"binding\"} 0");
+    pb_buf_free(&b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(counts_exact),         cmocka_unit_test(idle_ports_and_no_slo),
         cmocka_unit_test(histogram_cumulative), cmocka_unit_test(escaping),
         cmocka_unit_test(freshness_tick),       cmocka_unit_test(disabled),
         cmocka_unit_test(many_ports),           cmocka_unit_test(product_label_collision),
-        cmocka_unit_test(kafka_clients),
+        cmocka_unit_test(kafka_clients),        cmocka_unit_test(router_parked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -483,6 +483,53 @@ static void take_decision(void **state) {
     assert_int_equal(pb_router_take(0, 1000, 100, 0), 0);
 }
 
+/* Parking decisions, one case a row: what the reader knows of a partition -> park? */
+static void park_decision(void **state) {
+    (void)state;
+    static const struct {
+        const char *what;
+        pb_router_park_view_t v;
+        int park;
+    } cases[] = {
+        /* park_idle, idle, settled, busy, queued, pos, high */
+        {"idle, caught up, nobody needs it", {60000, 60000, 1, 0, 0, 42, 42}, 1},
+        {"idle longer", {60000, 3600000, 1, 0, 0, 0, 0}, 1},
+        {"parking off (0)", {0, 3600000, 1, 0, 0, 42, 42}, 0},
+        {"not idle long enough", {60000, 59999, 1, 0, 0, 42, 42}, 0},
+        {"figures not current (just assigned, read again, revoking)",
+         {60000, 60000, 0, 0, 0, 42, 42},
+         0},
+        {"a binding needs it (in flight, recovering, behind, rewind due)",
+         {60000, 60000, 1, 1, 0, 42, 42},
+         0},
+        {"records wait in the reader's queue", {60000, 60000, 1, 0, 1, 42, 42}, 0},
+        {"behind the high watermark", {60000, 60000, 1, 0, 0, 41, 42}, 0},
+        {"high watermark unknown", {60000, 60000, 1, 0, 0, 42, -1}, 0},
+        {"position unknown (nothing read yet from a logical start)",
+         {60000, 60000, 1, 0, 0, -1, -1},
+         0},
+        {"a stale high below the position", {60000, 60000, 1, 0, 0, 43, 42}, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int got = pb_router_should_park(&cases[i].v);
+        if (got != cases[i].park) fail_msg("park case %zu (%s): got %d", i, cases[i].what, got);
+    }
+    /* Read again when a look-up finds records past the reader's position; never on unknowns. */
+    static const struct {
+        int64_t pos, high;
+        int unpark;
+    } un[] = {
+        {42, 43, 1}, {0, 1, 1}, {42, 42, 0}, {42, 41, 0}, {42, -1, 0}, {-1, 5, 0}, {-1, -1, 0},
+    };
+    for (size_t i = 0; i < sizeof un / sizeof *un; i++)
+        if (pb_router_should_unpark(un[i].pos, un[i].high) != un[i].unpark)
+            fail_msg("unpark case %zu: pos %lld high %lld", i, (long long)un[i].pos,
+                     (long long)un[i].high);
+    assert_string_equal(pb_router_unpark_name(PB_ROUTER_UNPARK_PUBLISH), "publish");
+    assert_string_equal(pb_router_unpark_name(PB_ROUTER_UNPARK_SWEEP), "sweep");
+    assert_string_equal(pb_router_unpark_name(PB_ROUTER_UNPARK_BINDING), "binding");
+}
+
 #define BIG_RECORDS 40
 #define BIG_VALUE 20000
 
@@ -657,6 +704,7 @@ int main(void) {
         cmocka_unit_test(routes_and_counts),
         cmocka_unit_test(recovers_from_failed_delivery),
         cmocka_unit_test(take_decision),
+        cmocka_unit_test(park_decision),
         cmocka_unit_test(bytes_in_flight_bounded),
         cmocka_unit_test(refused_record_dead_lettered),
     };
