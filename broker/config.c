@@ -225,9 +225,10 @@ static const struct prop {
      "look-up, partition counts from this instance's routers (the cluster's metadata only "
      "when one is unknown, and every 100th sweep), the router groups' committed offsets from "
      "this instance's own routers (Kafka is asked only for partitions another instance "
-     "routes), and one request per subscriber group; a subscriber group with no commit and no "
-     "stream on this instance is asked every 12th sweep only, so its first commit through "
-     "another instance shows within 12 intervals."},
+     "routes), and one request per subscriber group; a subscriber group found with no commit "
+     "and no stream on this instance is asked again 12, 24, 48, then every 60 sweeps, so "
+     "its first commit through another instance shows within 60 intervals (one through this "
+     "instance, or a new binding, at the next sweep)."},
     {"sub.commit.clients", T_INT, offsetof(pb_config_t, sub_commit_clients), "2", 1, 64, NULL,
      "Kafka clients kept for cursor commits that must join their consumer group: a `POST "
      "/v1/ports/{input-port}/cursors` with no stream of the port on this instance commits from "
@@ -238,6 +239,18 @@ static const struct prop {
     {"sub.commit.client.idle.ms", T_INT, offsetof(pb_config_t, sub_commit_client_idle_ms), "30000",
      1000, 3600000, NULL,
      "A cursor-commit client of a group (`sub.commit.clients`) unused for this long is closed."},
+    {"sub.reader.idle.ms", T_INT, offsetof(pb_config_t, sub_reader_idle_ms), "30000", 1000, 3600000,
+     NULL,
+     "The instance's offset reader (one Kafka consumer outside any group: stream start positions, "
+     "cursor commits from outside a group, port samples, the lag sweep's oldest-record reads) is "
+     "closed after this long unused, and the next look-up makes a new one. librdkafka keeps "
+     "every topic a client has read until the client is closed and visits them all every "
+     "second: an idle reader costs that scan and its threads for nothing."},
+    {"sub.reader.topics.max", T_INT, offsetof(pb_config_t, sub_reader_topics_max), "256", 1,
+     1000000, NULL,
+     "An offset reader that has read more topics than this is replaced by a new one (with none) "
+     "when nothing uses it, at most once per `sub.reader.idle.ms`: a reader in steady use does "
+     "not keep every topic it ever read in librdkafka's per-second scan."},
     {"sub.fetch.wait.ms", T_INT, offsetof(pb_config_t, sub_fetch_wait_ms), "0", 0, 10000, NULL,
      "How long a subscriber stream's fetch waits for records (`fetch.wait.max.ms` of stream "
      "consumers). 0: 10 on the embedded cluster, librdkafka's default (500) otherwise; a real "

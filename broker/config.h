@@ -83,6 +83,10 @@ typedef struct pb_config {
     /* cursor commits' group committers: how many stay open, idle for how long (kafka_admin.c) */
     int64_t sub_commit_clients;
     int64_t sub_commit_client_idle_ms;
+    /* the offset reader: closed idle for this long, or replaced past this many topics
+     * (kafka_admin.c) */
+    int64_t sub_reader_idle_ms;
+    int64_t sub_reader_topics_max;
     /* authentication and authorization (auth.c, access.c; DESIGN.md §9) */
     char *http_allow_insecure; /* "true": listen beyond loopback with auth off */
     char *http_tls_cert_file;  /* "" = plain HTTP */

@@ -1,5 +1,6 @@
 /*
- * exporter — GET /metrics, the freshness timer and schema-check counting (see exporter.h).
+ * exporter — GET /metrics (freshness as of the request) and schema-check counting (see
+ * exporter.h).
  * Must not: format metrics itself, or include broker.h (pb_exporter_env_t is all it reads).
  */
 #include "exporter.h"
@@ -18,7 +19,6 @@
 
 struct pb_exporter {
     pb_exporter_env_t env;
-    pb_loop_timer_t *timer; /* port freshness, every second; NULL when metrics are off */
 };
 
 static const pb_product_t *const *declared(const pb_exporter_env_t *b, size_t *n) {
@@ -38,12 +38,11 @@ pb_exporter_t *pb_exporter_new(const pb_exporter_env_t *env, pb_err_t *err) {
     x->env = *env;
     const pb_exporter_env_t *b = &x->env;
     pb_metrics_set_enabled(b->metrics, strcmp(b->cfg->metrics_enabled, "false") != 0);
-    if (!pb_metrics_enabled(b->metrics)) {
+    if (!pb_metrics_enabled(b->metrics))
         pb_log(INFO, "metrics", "metrics.enabled = false: nothing is counted, /metrics is 404");
-        return x;
-    }
-    x->timer = pb_loop_timer_new(b->loop, 1000, 1, tick, &x->env);
-    if (!x->timer) goto oom;
+    /* No timer: freshness is evaluated when /metrics is read (a walk over every declared port
+     * each second cost the idle loop for nothing between scrapes), series are made when products
+     * are stored (pb_exporter_applied). */
     return x;
 oom:
     pb_exporter_destroy(x);
@@ -53,7 +52,6 @@ oom:
 
 void pb_exporter_destroy(pb_exporter_t *x) {
     if (!x) return;
-    pb_loop_timer_destroy(x->timer);
     free(x);
 }
 
@@ -97,10 +95,15 @@ void pb_exporter_handle(pb_exporter_t *x, pb_http_req_t *req, const char *rest) 
         (void)pb_kafka_produce_queue(b->kafka, (pb_kstats_role_t)r, &q[r]);
     if (ks && b->kafka) pb_kstats_snapshot(pb_kafka_kstats(b->kafka), ks);
     if (ks && !b->kafka) memset(ks, 0, PB_KSTATS_ROLES * sizeof *ks);
+    tick(&x->env); /* freshness as of now */
+    pb_kafka_reader_state_t rd = {0};
+    if (b->kafka) (void)pb_kafka_reader_state(b->kafka, &rd);
     if (!ks || pb_metrics_render(b->metrics, ps, n, PB_VERSION, &out) ||
         (pb_proc_stats(&st) == 0 && pb_metrics_render_proc(&st, &out)) ||
         pb_metrics_render_kafka_clients(b->kafka ? pb_kafka_reachable(b->kafka) : -1, q, &out) ||
         pb_metrics_render_kafka(ks, &out) ||
+        (b->kafka &&
+         pb_metrics_render_offset_reader(rd.topics, rd.closed_idle, rd.closed_topics, &out)) ||
         pb_metrics_render_router(rst.inflight, rst.inflight_bytes, rst.inflight_bytes_peak,
                                  rst.inflight_max_bytes, &out) ||
         render_parked(&rst, &out) ||

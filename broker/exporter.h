@@ -1,11 +1,12 @@
 /*
- * exporter — the glue between the broker and metrics.c: GET /metrics, the one-second loop timer
- * that evaluates every port's freshness, and counting the compatibility checks (registry records
- * applied, and the Schema Registry compatibility endpoint).
+ * exporter — the glue between the broker and metrics.c: GET /metrics (every port's freshness
+ * evaluated as of the request: no timer walks the ports while nobody reads them), and counting
+ * the compatibility checks (registry records applied, and the Schema Registry compatibility
+ * endpoint).
  *
- * Owns: the freshness timer and the metrics.enabled switch.
- * Must not: format metrics (metrics.c renders, purely), keep state of its own beyond the timer, or
- * reach into the broker: what it reads comes through pb_exporter_env_t.
+ * Owns: the metrics.enabled switch.
+ * Must not: format metrics (metrics.c renders, purely), keep state of its own, or reach into the
+ * broker: what it reads comes through pb_exporter_env_t.
  * Loop thread only.
  */
 #ifndef PB_EXPORTER_H
@@ -29,7 +30,7 @@ typedef struct pb_exporter pb_exporter_t;
  * exporter. */
 typedef struct pb_exporter_env {
     const pb_config_t *cfg; /* metrics.enabled */
-    pb_loop_t *loop;        /* the 1 s freshness timer */
+    pb_loop_t *loop;        /* the loop thread it runs on (no timer of its own) */
     pb_store_t *store;      /* the registry: declared ports, effective compatibility levels */
     pb_metrics_t *metrics;  /* the series counted and rendered */
     pb_kafka_t *kafka;      /* reachability, produce queues, statistics; NULL: none */
@@ -37,11 +38,11 @@ typedef struct pb_exporter_env {
     pb_routers_t *routers;  /* routed records in flight (count, bytes); NULL: none */
 } pb_exporter_env_t;
 
-/* Apply metrics.enabled and start the 1 s freshness timer with env (copied). Returns the exporter,
- * or NULL with err set (PB_ERR_NOMEM). */
+/* Apply metrics.enabled with env (copied). Returns the exporter, or NULL with err set
+ * (PB_ERR_NOMEM). */
 pb_exporter_t *pb_exporter_new(const pb_exporter_env_t *env, pb_err_t *err);
 
-/* Stop the timer, free the exporter. NULL is a no-op. */
+/* Free the exporter. NULL is a no-op. */
 void pb_exporter_destroy(pb_exporter_t *x);
 
 /* After a registry record was applied (broker.c's on_applied): give newly declared ports their

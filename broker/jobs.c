@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -53,6 +54,10 @@ const char *pb_jobs_type_name(pb_job_type_t type) {
 static void *worker_main(void *arg) {
     worker_t *w = arg;
     pb_jobs_t *j = w->owner;
+    /* Named for top -H, perf and bench/thread_cpu.py ("pb-job-lag"; 15 characters at most). */
+    char name[16];
+    snprintf(name, sizeof name, "pb-job-%s", type_names[w->type]);
+    pthread_setname_np(pthread_self(), name);
     pthread_mutex_lock(&j->mu);
     for (;;) {
         while (!w->head && !j->stop)

@@ -690,6 +690,28 @@ size_t pb_kafka_committers_open(pb_kafka_t *k, size_t *expired);
  * PB_JOB_CLOSE worker, the one that runs commits. */
 void pb_kafka_committers_reap(pb_kafka_t *k);
 
+/* The instance's offset reader (the shared consumer outside any group that offset jobs, stream
+ * samples, last-record reads and the lag sweep's oldest-record reads use): whether it is open, how
+ * many topics it has read (librdkafka 2.0.2 keeps a client's topics until the client is destroyed
+ * and scans them all every second), and how many readers were closed so far, idle or for their
+ * topics. */
+typedef struct pb_kafka_reader_state {
+    int open;
+    size_t topics;
+    unsigned long long closed_idle, closed_topics;
+} pb_kafka_reader_state_t;
+
+/* The reader's state into *st (NULL: not wanted). Returns 1 when pb_kafka_reader_reap would close
+ * it now (nobody holds it, and it sat unused sub.reader.idle.ms, or it has read more than
+ * sub.reader.topics.max topics and is at least sub.reader.idle.ms old), else 0. Never waits on
+ * the network: for the loop thread too. */
+int pb_kafka_reader_state(pb_kafka_t *k, pb_kafka_reader_state_t *st);
+
+/* Close the offset reader when pb_kafka_reader_state says so; the next caller that needs one makes
+ * a fresh one (with no topics). Blocking (the close, bounded): on a jobs worker, never the loop
+ * thread. Safe against every user of the reader: a held reader is never closed. */
+void pb_kafka_reader_reap(pb_kafka_t *k);
+
 /* Do the job's Kafka work: blocking, bounded by the job's own timeouts (a commit that joins the
  * group: about 20 s). Call once, on a jobs worker, never on the loop thread. */
 void pb_kafka_job_run(pb_kafka_job_t *j);
@@ -802,13 +824,19 @@ void pb_kafka_lag_sweep(pb_kafka_lag_t *l, const pb_kafka_lag_topic_t *topics, s
                         const pb_kafka_lag_wm_t *known, size_t n_known, int timeout_ms,
                         pb_kafka_lag_sweep_stats_t *st);
 
+/* End the sweep pb_kafka_lag_sweep began: give back the offset reader it held for its
+ * oldest-record reads (from its first read to here, so one sweep's reads share one reader and its
+ * metadata). A sweep that is not ended is ended by the next one or by pb_kafka_lag_destroy, but
+ * keeps the reader from being closed until then. NULL is a no-op. */
+void pb_kafka_lag_sweep_end(pb_kafka_lag_t *l);
+
 /* The watermarks of topic[partition] the last sweep has (the caller's or asked of Kafka): 0 with
  * *low and *high set, or -1 when it has none (not a topic of the sweep, no answer). Same thread
  * as the sweep. */
 int pb_kafka_lag_watermark(pb_kafka_lag_t *l, const char *topic, int32_t partition, int64_t *low,
                            int64_t *high);
 
-/* Free the probe. NULL is a no-op. */
+/* Free the probe (ending its sweep). NULL is a no-op. */
 void pb_kafka_lag_destroy(pb_kafka_lag_t *l);
 
 /* ---- publish: one topic handle for a request's messages ----

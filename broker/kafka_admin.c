@@ -289,7 +289,10 @@ int pb_kafka_groups_committed(pb_kafka_t *k, pb_kafka_group_query_t *q, size_t n
  * group (the lag probe's through the shared client: see its section); reading records assigns it
  * partitions, one caller at a time (assign_mu). Every topic a read assigns stays known to the
  * reader (librdkafka 2.0.2 frees a client's topic objects only with the client), and its 1 s
- * topic scan visits them all: look-ups here never assign.
+ * topic scan visits them all: look-ups here never assign, and the reader itself is closed when
+ * it sat unused sub.reader.idle.ms or read more than sub.reader.topics.max topics
+ * (pb_kafka_reader_reap, on the PB_JOB_CLOSE worker; every user holds it, kafka_reader_get/_put,
+ * and a held reader is never closed), the next user making a new one.
  * A commit from outside a group (AlterConsumerGroupOffsets: OffsetCommit with no member id) is
  * taken by Kafka while the group is empty; while it has members Kafka takes commits from members
  * only, and librdkafka joins a group only through a client whose group.id is that group (no raw
@@ -311,14 +314,60 @@ typedef struct committer {
     int64_t used_ms;     /* last given back (kafka_now_ms) */
 } committer_t;
 
+/* A set of topic names (open addressing, at most half full): the topics the reader was assigned. */
+typedef struct topic_set {
+    char **e;
+    size_t cap, n;
+} topic_set_t;
+
 struct kafka_offsets {
     pthread_mutex_t mu;        /* the committers' list (never held across a client's creation) */
-    pthread_mutex_t reader_mu; /* the reader's creation */
+    pthread_mutex_t reader_mu; /* the reader, its holders and its topics (never held across a
+                                * client's creation or close: the loop thread takes it) */
     pthread_mutex_t assign_mu; /* one assignment of the reader at a time */
     rd_kafka_t *reader;
+    int reader_refs;           /* callers holding the reader (kafka_reader_get until _put) */
+    int64_t reader_born;       /* kafka_now_ms when it was made */
+    int64_t reader_idle;       /* kafka_now_ms when the last holder gave it back */
+    topic_set_t reader_tp;     /* topics it was assigned or given (they stay in its 1 s scan) */
+    atomic_ullong recycled[2]; /* readers closed: idle, too many topics */
     committer_t **c;
     size_t n, cap;
 };
+
+static void topic_set_clear(topic_set_t *t) {
+    for (size_t i = 0; i < t->cap; i++)
+        free(t->e[i]);
+    free(t->e);
+    *t = (topic_set_t){0};
+}
+
+static size_t topic_slot(char *const *e, size_t cap, const char *topic) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const char *c = topic; *c; c++)
+        h = (h ^ (unsigned char)*c) * 0x100000001b3ULL;
+    size_t i = (size_t)h & (cap - 1);
+    while (e[i] && strcmp(e[i], topic))
+        i = (i + 1) & (cap - 1);
+    return i;
+}
+
+/* Add topic to t (nothing when present). Out of memory it is not counted: the count is a
+ * recycling hint, never a correctness figure. */
+static void topic_set_add(topic_set_t *t, const char *topic) {
+    if ((t->n + 1) * 2 > t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        char **e = calloc(cap, sizeof *e);
+        if (!e) return;
+        for (size_t i = 0; i < t->cap; i++)
+            if (t->e[i]) e[topic_slot(e, cap, t->e[i])] = t->e[i];
+        free(t->e);
+        t->e = e;
+        t->cap = cap;
+    }
+    size_t i = topic_slot(t->e, t->cap, topic);
+    if (!t->e[i] && (t->e[i] = strdup(topic))) t->n++;
+}
 
 kafka_offsets_t *kafka_offsets_new(void) {
     kafka_offsets_t *o = calloc(1, sizeof *o);
@@ -348,6 +397,7 @@ void kafka_offsets_destroy(kafka_offsets_t *o) {
         rd_kafka_consumer_close(o->reader);
         rd_kafka_destroy(o->reader);
     }
+    topic_set_clear(&o->reader_tp);
     pthread_mutex_destroy(&o->assign_mu);
     pthread_mutex_destroy(&o->reader_mu);
     pthread_mutex_destroy(&o->mu);
@@ -357,34 +407,73 @@ void kafka_offsets_destroy(kafka_offsets_t *o) {
 rd_kafka_t *kafka_reader_get(pb_kafka_t *k, pb_err_t *err) {
     kafka_offsets_t *o = k->offsets;
     pthread_mutex_lock(&o->reader_mu);
-    if (!o->reader) {
-        /* assign() needs a group.id; the reader never joins it nor commits to it. */
-        rd_kafka_conf_t *conf =
-            kafka_sub_consumer_conf(k, "portbroker.reader", "portbroker-reader", NULL, err);
-        /* A watermark look-up waits for its request, whatever its timeout argument: with the
-         * brokers down a request waits socket.timeout.ms (60 s by default) per partition, and the
-         * job (and a shutdown behind it) with it. A role default: kafka.socket.timeout.ms wins. */
-        if (conf && !kafka_operator_sets(k->cfg, "socket.timeout.ms") &&
-            kafka_conf_set(conf, "socket.timeout.ms", "5000", err)) {
-            rd_kafka_conf_destroy(conf);
-            conf = NULL;
-        }
-        if (conf && (o->reader = kafka_client_new(RD_KAFKA_CONSUMER, conf, "offset reader", err)))
-            rd_kafka_poll_set_consumer(o->reader);
-    }
-    rd_kafka_t *rk = o->reader;
+    rd_kafka_t *rk = o->reader, *made = NULL;
+    if (rk) o->reader_refs++;
     pthread_mutex_unlock(&o->reader_mu);
+    if (rk) return rk;
+    /* Made outside reader_mu: the loop thread takes it too (pb_kafka_reader_state) and must not
+     * wait for a client's start. Two callers may both make one: the second is closed. */
+    /* assign() needs a group.id; the reader never joins it nor commits to it. */
+    rd_kafka_conf_t *conf =
+        kafka_sub_consumer_conf(k, "portbroker.reader", "portbroker-reader", NULL, err);
+    /* A watermark look-up waits for its request, whatever its timeout argument: with the
+     * brokers down a request waits socket.timeout.ms (60 s by default) per partition, and the
+     * job (and a shutdown behind it) with it. A role default: kafka.socket.timeout.ms wins. */
+    if (conf && !kafka_operator_sets(k->cfg, "socket.timeout.ms") &&
+        kafka_conf_set(conf, "socket.timeout.ms", "5000", err)) {
+        rd_kafka_conf_destroy(conf);
+        conf = NULL;
+    }
+    if (conf && (made = kafka_client_new(RD_KAFKA_CONSUMER, conf, "offset reader", err)))
+        rd_kafka_poll_set_consumer(made);
+    if (!made) return NULL;
+    pthread_mutex_lock(&o->reader_mu);
+    if (!o->reader) {
+        o->reader = made;
+        o->reader_born = kafka_now_ms();
+        made = NULL;
+    }
+    rk = o->reader;
+    o->reader_refs++;
+    pthread_mutex_unlock(&o->reader_mu);
+    if (made) { /* another caller's came first */
+        rd_kafka_consumer_close(made);
+        rd_kafka_destroy(made);
+    }
     return rk;
+}
+
+void kafka_reader_put(pb_kafka_t *k, rd_kafka_t *rk) {
+    kafka_offsets_t *o = k->offsets;
+    if (!rk) return;
+    pthread_mutex_lock(&o->reader_mu);
+    PB_ASSERT(rk == o->reader && o->reader_refs > 0); /* held readers are never closed */
+    if (--o->reader_refs == 0) o->reader_idle = kafka_now_ms();
+    pthread_mutex_unlock(&o->reader_mu);
+}
+
+void kafka_reader_learns(pb_kafka_t *k, const char *topic) {
+    kafka_offsets_t *o = k->offsets;
+    pthread_mutex_lock(&o->reader_mu);
+    topic_set_add(&o->reader_tp, topic);
+    pthread_mutex_unlock(&o->reader_mu);
 }
 
 rd_kafka_t *kafka_reader_assign(pb_kafka_t *k, const rd_kafka_topic_partition_list_t *tl,
                                 pb_err_t *err) {
+    kafka_offsets_t *o = k->offsets;
     rd_kafka_t *rk = kafka_reader_get(k, err);
     if (!rk) return NULL;
-    pthread_mutex_lock(&k->offsets->assign_mu);
+    pthread_mutex_lock(&o->assign_mu);
+    /* Every topic assigned becomes one of the reader's topic objects for good. */
+    pthread_mutex_lock(&o->reader_mu);
+    for (int i = 0; i < tl->cnt; i++)
+        topic_set_add(&o->reader_tp, tl->elems[i].topic);
+    pthread_mutex_unlock(&o->reader_mu);
     rd_kafka_resp_err_t e = rd_kafka_assign(rk, tl);
     if (e) {
-        pthread_mutex_unlock(&k->offsets->assign_mu);
+        pthread_mutex_unlock(&o->assign_mu);
+        kafka_reader_put(k, rk);
         pb_err_set(err, PB_ERR_UNAVAILABLE, "offset reader: cannot assign: %s",
                    rd_kafka_err2str(e));
         return NULL;
@@ -400,6 +489,55 @@ void kafka_reader_release(pb_kafka_t *k, rd_kafka_t *rk) {
     while ((m = rd_kafka_consumer_poll(rk, 0)))
         rd_kafka_message_destroy(m);
     pthread_mutex_unlock(&k->offsets->assign_mu);
+    kafka_reader_put(k, rk);
+}
+
+/* Why the reader should be closed now: 1 idle, 2 too many topics, 0 not (held, young, or none).
+ * reader_mu held. */
+static int reader_due(const kafka_offsets_t *o, const pb_config_t *cfg, int64_t now) {
+    int64_t idle = cfg ? cfg->sub_reader_idle_ms : 30000;
+    int64_t max = cfg ? cfg->sub_reader_topics_max : 256;
+    if (!o->reader || o->reader_refs) return 0;
+    if (now - o->reader_idle >= idle) return 1;
+    /* A reader in steady use is replaced for its topics at most once per idle period: a new one
+     * costs its threads, connections and metadata again. */
+    if ((int64_t)o->reader_tp.n > max && now - o->reader_born >= idle) return 2;
+    return 0;
+}
+
+int pb_kafka_reader_state(pb_kafka_t *k, pb_kafka_reader_state_t *st) {
+    kafka_offsets_t *o = k->offsets;
+    pthread_mutex_lock(&o->reader_mu);
+    int due = reader_due(o, k->cfg, kafka_now_ms());
+    if (st) {
+        st->open = o->reader != NULL;
+        st->topics = o->reader ? o->reader_tp.n : 0;
+        st->closed_idle = atomic_load(&o->recycled[0]);
+        st->closed_topics = atomic_load(&o->recycled[1]);
+    }
+    pthread_mutex_unlock(&o->reader_mu);
+    return due;
+}
+
+void pb_kafka_reader_reap(pb_kafka_t *k) {
+    kafka_offsets_t *o = k->offsets;
+    pthread_mutex_lock(&o->reader_mu);
+    int why = reader_due(o, k->cfg, kafka_now_ms());
+    rd_kafka_t *rk = why ? o->reader : NULL;
+    size_t topics = o->reader_tp.n;
+    if (rk) { /* nobody holds it: the next caller makes a fresh one */
+        o->reader = NULL;
+        topic_set_clear(&o->reader_tp);
+    }
+    pthread_mutex_unlock(&o->reader_mu);
+    if (!rk) return;
+    rd_kafka_consumer_close(rk); /* never joined a group: nothing to leave */
+    rd_kafka_destroy(rk);
+    atomic_fetch_add(&o->recycled[why - 1], 1);
+    pb_log(DEBUG, "kafka",
+           "offset reader closed (%s; it knew %zu topics); the next look-up makes "
+           "a new one",
+           why == 1 ? "idle" : "too many topics", topics);
 }
 
 /* Both watermarks of topic [p] through rk in timeout_ms at most: offsets_for_times, which keeps
@@ -655,6 +793,7 @@ static int job_time_fallback(pb_kafka_job_t *j, int32_t p, int64_t *out) {
 /* The first offset at or after j->ts_ms of every partition of the topic, into j->tp. */
 static int job_times(pb_kafka_job_t *j) {
     const struct rd_kafka_metadata *md = NULL;
+    kafka_reader_learns(j->k, j->topic); /* a topic object of the reader's from here on */
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(j->rk, j->topic, NULL);
     rd_kafka_resp_err_t e =
         rkt ? rd_kafka_metadata(j->rk, 0, rkt, &md, JOB_TIMEOUT_MS) : RD_KAFKA_RESP_ERR__FAIL;
@@ -820,6 +959,8 @@ void pb_kafka_job_run(pb_kafka_job_t *j) {
     if (!rc) rc = j->commit ? job_check(j) : j->n ? job_check(j) : job_times(j);
     if (!rc && j->commit) rc = job_commit(j);
     if (!rc) j->err.code = 0;
+    kafka_reader_put(j->k, j->rk);
+    j->rk = NULL;
     atomic_store(&j->done, 1);
     char c = 'j';
     if (j->wake_fd >= 0 && write(j->wake_fd, &c, 1) < 0) {
@@ -917,6 +1058,7 @@ struct pb_kafka_lag {
     struct lag_tab cnt;
     char md_error[200]; /* the sweep needed the cluster's metadata and could not get it */
     int reader_md;      /* the sweep filled the offset reader's metadata cache (before reads) */
+    rd_kafka_t *reader; /* that reader, held until the sweep ends */
     char wm_error[200]; /* the sweep's watermarks look-up failed (brokers down?): measurements
                          * missing some say so instead of asking again, topic by topic */
     unsigned sweeps;
@@ -1052,6 +1194,7 @@ void pb_kafka_lag_sweep(pb_kafka_lag_t *l, const pb_kafka_lag_topic_t *topics, s
     pb_kafka_lag_sweep_stats_t none;
     if (!st) st = &none;
     memset(st, 0, sizeof *st);
+    pb_kafka_lag_sweep_end(l); /* the last one's, when its caller did not end it */
     l->sweeping = 1;
     l->md_error[0] = l->wm_error[0] = 0;
     l->reader_md = 0;
@@ -1083,6 +1226,12 @@ void pb_kafka_lag_sweep(pb_kafka_lag_t *l, const pb_kafka_lag_topic_t *topics, s
         st->from_caller++;
     }
     if (n) st->asked = sweep_watermarks(l, timeout_ms);
+}
+
+void pb_kafka_lag_sweep_end(pb_kafka_lag_t *l) {
+    if (!l || !l->reader) return;
+    kafka_reader_put(l->k, l->reader);
+    l->reader = NULL;
 }
 
 int pb_kafka_lag_watermark(pb_kafka_lag_t *l, const char *topic, int32_t partition, int64_t *low,
@@ -1258,10 +1407,12 @@ int pb_kafka_lag_measure(pb_kafka_lag_t *l, const char *group, const char *topic
      * each, one topic at a time here): once per sweep that reads, the cluster's metadata fills
      * the cache first (entries only, no topic object). */
     if (l->sweeping && !l->reader_md) {
+        /* Held until the sweep ends (pb_kafka_lag_sweep_end): the reads after it need this
+         * reader's cache, not a fresh reader's (pb_kafka_reader_reap closes only unheld ones). */
         const struct rd_kafka_metadata *rmd = NULL;
-        rd_kafka_t *reader = kafka_reader_get(l->k, NULL);
+        l->reader = kafka_reader_get(l->k, NULL);
         l->reader_md = 1;
-        if (reader && !rd_kafka_metadata(reader, 1, NULL, &rmd, timeout_ms))
+        if (l->reader && !rd_kafka_metadata(l->reader, 1, NULL, &rmd, timeout_ms))
             rd_kafka_metadata_destroy(rmd);
     }
     rd_kafka_t *rk = kafka_reader_assign(l->k, want, NULL);
@@ -1297,6 +1448,7 @@ done:
 
 void pb_kafka_lag_destroy(pb_kafka_lag_t *l) {
     if (!l) return;
+    pb_kafka_lag_sweep_end(l);
     lag_tab_clear(&l->tsc);
     lag_tab_clear(&l->wm);
     lag_tab_clear(&l->cnt);

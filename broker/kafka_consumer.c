@@ -671,6 +671,7 @@ int pb_kafka_last_records_tps(pb_kafka_t *k, const pb_kafka_tp_t *parts, size_t 
     }
 out:
     if (assigned) kafka_reader_release(k, assigned);
+    kafka_reader_put(k, rk);
     if (l) rd_kafka_topic_partition_list_destroy(l);
     free(done);
     return rc;
@@ -796,6 +797,7 @@ int pb_kafka_tail_records(pb_kafka_t *k, const char *topic, int partitions, size
     *complete = done_n >= want;
 out:
     if (assigned) kafka_reader_release(k, assigned);
+    kafka_reader_put(k, rk);
     if (l) rd_kafka_topic_partition_list_destroy(l);
     free(end);
     return rc;

@@ -168,19 +168,29 @@ kafka_offsets_t *kafka_offsets_new(void);
 void kafka_offsets_destroy(kafka_offsets_t *o);
 
 /* The offset reader: one consumer of the instance that never joins a group, made on first use
- * (through kafka_sub_consumer_conf: every kafka.* key). Look-ups (metadata, watermarks, offsets
- * for times, admin calls) may use it from any thread at once. NULL with err set when librdkafka
- * refuses it. Jobs workers only (its creation starts threads). */
+ * (through kafka_sub_consumer_conf: every kafka.* key), held by the caller until kafka_reader_put
+ * (a held reader is never closed; pb_kafka_reader_reap replaces an unheld one that sat idle or
+ * learnt too many topics, so callers never keep it between jobs). Look-ups (metadata,
+ * watermarks, offsets for times, admin calls) may use it from any thread at once. NULL with err
+ * set when librdkafka refuses it (nothing held). Jobs workers only (its creation starts
+ * threads). */
 rd_kafka_t *kafka_reader_get(pb_kafka_t *k, pb_err_t *err);
 
-/* The reader assigned tl (absolute offsets) for reading: one caller at a time, until
+/* Give back a reader kafka_reader_get returned (NULL: a no-op). Any thread; never waits. */
+void kafka_reader_put(pb_kafka_t *k, rd_kafka_t *rk);
+
+/* Count topic among the held reader's topics: call before making a topic object of it
+ * (rd_kafka_topic_new) outside kafka_reader_assign, which counts its own. */
+void kafka_reader_learns(pb_kafka_t *k, const char *topic);
+
+/* The reader assigned tl (absolute offsets) for reading, held: one caller at a time, until
  * kafka_reader_release (others wait). It serves every topic: check each message's topic and
  * partition. NULL with err set (nothing held). Jobs workers only; bound the reading by a
  * deadline, others wait for it. */
 rd_kafka_t *kafka_reader_assign(pb_kafka_t *k, const rd_kafka_topic_partition_list_t *tl,
                                 pb_err_t *err);
 
-/* Unassign the reader and let the next caller have it. */
+/* Unassign the reader, let the next caller have it, and give back the hold assign took. */
 void kafka_reader_release(pb_kafka_t *k, rd_kafka_t *rk);
 
 /* Both watermarks of topic [p] through client rk (any client: the reader, the shared one, a

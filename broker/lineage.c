@@ -223,46 +223,84 @@ static json_t *job_body(const pb_lineage_ctx_t *ctx, const char *name, const cha
                      "name", name, "facets", "jobType", jt, "inputs", inputs, "outputs", outputs);
 }
 
-json_t *pb_lineage_jobs(const pb_lineage_ctx_t *ctx, const pb_registry_t *reg, pb_metrics_t *m) {
+json_t *pb_lineage_product_job(const pb_lineage_ctx_t *ctx, const pb_registry_t *reg,
+                               const pb_product_t *p, pb_metrics_t *m) {
     char ns[600];
+    pb_lineage_namespace(ctx->bootstrap, ns, sizeof ns);
+    json_t *inputs = json_array(), *outputs = json_array();
+    for (size_t j = 0; j < p->n_inputs; j++)
+        json_array_append_new(inputs, dataset(ctx, ns, &p->inputs[j], reg));
+    for (size_t j = 0; j < p->n_outputs; j++) {
+        json_t *d = dataset(ctx, ns, &p->outputs[j], reg);
+        if (m) add_stats(ctx, d, &p->outputs[j], m);
+        json_array_append_new(outputs, d);
+    }
+    return job_body(ctx, p->fqn, "DATA_PRODUCT", inputs, outputs);
+}
+
+void pb_lineage_binding_name(const pb_registry_binding_t *bd, char *out, size_t cap) {
+    snprintf(out, cap, "binding:%s->%s", bd->from, bd->to);
+}
+
+json_t *pb_lineage_binding_job(const pb_lineage_ctx_t *ctx, const pb_registry_t *reg,
+                               const pb_registry_binding_t *bd, pb_metrics_t *m) {
+    char ns[600], name[PB_LINEAGE_JOB_NAME_MAX];
+    pb_lineage_namespace(ctx->bootstrap, ns, sizeof ns);
+    const pb_port_t *from = pb_registry_port(reg, bd->from), *to = pb_registry_port(reg, bd->to);
+    pb_lineage_binding_name(bd, name, sizeof name);
+    json_t *inputs = json_array(), *outputs = json_array();
+    if (from) json_array_append_new(inputs, dataset(ctx, ns, from, reg));
+    if (to) {
+        json_t *d = dataset(ctx, ns, to, reg);
+        if (m) add_stats(ctx, d, to, m);
+        json_array_append_new(outputs, d);
+    }
+    return job_body(ctx, name, "BINDING", inputs, outputs);
+}
+
+json_t *pb_lineage_jobs(const pb_lineage_ctx_t *ctx, const pb_registry_t *reg, pb_metrics_t *m) {
     size_t n = 0;
     json_t *jobs = json_object();
     const pb_product_t *const *products = pb_registry_products(reg, &n);
     if (!jobs) return NULL;
-    pb_lineage_namespace(ctx->bootstrap, ns, sizeof ns);
     for (size_t i = 0; i < n; i++) {
-        const pb_product_t *p = products[i];
-        json_t *inputs = json_array(), *outputs = json_array();
-        for (size_t j = 0; j < p->n_inputs; j++)
-            json_array_append_new(inputs, dataset(ctx, ns, &p->inputs[j], reg));
-        for (size_t j = 0; j < p->n_outputs; j++) {
-            json_t *d = dataset(ctx, ns, &p->outputs[j], reg);
-            if (m) add_stats(ctx, d, &p->outputs[j], m);
-            json_array_append_new(outputs, d);
-        }
-        json_t *body = job_body(ctx, p->fqn, "DATA_PRODUCT", inputs, outputs);
-        if (!body || json_object_set_new(jobs, p->fqn, body)) goto oom;
+        json_t *body = pb_lineage_product_job(ctx, reg, products[i], m);
+        if (!body || json_object_set_new(jobs, products[i]->fqn, body)) goto oom;
     }
     for (size_t i = 0; i < pb_registry_binding_count(reg); i++) {
         const pb_registry_binding_t *bd = pb_registry_binding_at(reg, i);
-        const pb_port_t *from = pb_registry_port(reg, bd->from),
-                        *to = pb_registry_port(reg, bd->to);
-        char name[1200];
-        snprintf(name, sizeof name, "binding:%s->%s", bd->from, bd->to);
-        json_t *inputs = json_array(), *outputs = json_array();
-        if (from) json_array_append_new(inputs, dataset(ctx, ns, from, reg));
-        if (to) {
-            json_t *d = dataset(ctx, ns, to, reg);
-            if (m) add_stats(ctx, d, to, m);
-            json_array_append_new(outputs, d);
-        }
-        json_t *body = job_body(ctx, name, "BINDING", inputs, outputs);
+        char name[PB_LINEAGE_JOB_NAME_MAX];
+        pb_lineage_binding_name(bd, name, sizeof name);
+        json_t *body = pb_lineage_binding_job(ctx, reg, bd, m);
         if (!body || json_object_set_new(jobs, name, body)) goto oom;
     }
     return jobs;
 oom:
     json_decref(jobs);
     return NULL;
+}
+
+/* FNV-1a over a port's output statistics as add_stats reads them. */
+static uint64_t stats_mix(uint64_t h, const pb_metrics_t *m, const pb_port_t *port) {
+    const pb_metrics_port_t *mp = pb_metrics_port_get(m, port->fqn);
+    uint64_t v[2] = {mp->records[PB_METRICS_IN][PB_METRICS_OK], mp->bytes[PB_METRICS_IN]};
+    const unsigned char *b = (const unsigned char *)v;
+    for (size_t i = 0; i < sizeof v; i++)
+        h = (h ^ b[i]) * 1099511628211ULL;
+    return h;
+}
+
+uint64_t pb_lineage_product_stats(const pb_product_t *p, const pb_metrics_t *m) {
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t j = 0; m && j < p->n_outputs; j++)
+        h = stats_mix(h, m, &p->outputs[j]);
+    return h;
+}
+
+uint64_t pb_lineage_binding_stats(const pb_registry_t *reg, const pb_registry_binding_t *bd,
+                                  const pb_metrics_t *m) {
+    const pb_port_t *to = pb_registry_port(reg, bd->to);
+    return m && to ? stats_mix(1469598103934665603ULL, m, to) : 1469598103934665603ULL;
 }
 
 json_t *pb_lineage_run_event(const pb_lineage_ctx_t *ctx, const json_t *body, const char *type,
@@ -286,6 +324,27 @@ json_t *pb_lineage_run_event(const pb_lineage_ctx_t *ctx, const json_t *body, co
         }
     }
     return ev;
+}
+
+int pb_lineage_event_text(const pb_lineage_ctx_t *ctx, const char *body, size_t len,
+                          const char *type, const char *run_id, double now_s, pb_buf_t *out) {
+    char when[PB_TIMEFMT_LEN + 1];
+    if (len < 2 || body[0] != '{' || body[1] == '}' || !strcmp(type, "START"))
+        return PB_ERR_INVALID;
+    pb_timefmt_format((int64_t)(now_s * 1000.0), when);
+    /* The event's own members first, in pb_lineage_run_event's order, then the body's (job,
+     * inputs, outputs) as they are: the same bytes as dumping that event compactly. */
+    json_t *head =
+        json_pack("{s:s,s:s,s:s,s:s,s:{s:s}}", "eventType", type, "eventTime", when, "producer",
+                  ctx->producer, "schemaURL", PB_LINEAGE_SCHEMA_URL, "run", "runId", run_id);
+    char *text = head ? json_dumps(head, JSON_COMPACT) : NULL;
+    json_decref(head);
+    if (!text) return PB_ERR_NOMEM;
+    size_t hl = strlen(text);
+    text[hl - 1] = ','; /* the closing brace: the body's members follow */
+    int rc = pb_buf_append(out, text, hl) || pb_buf_append(out, body + 1, len - 1);
+    free(text);
+    return rc ? PB_ERR_NOMEM : 0;
 }
 
 static uint64_t fnv(uint64_t h, const char *s) {

@@ -59,6 +59,26 @@ typedef struct pb_lineage_ctx {
  */
 json_t *pb_lineage_jobs(const pb_lineage_ctx_t *ctx, const pb_registry_t *reg, pb_metrics_t *m);
 
+/* Longest job name: "binding:" + two port URNs + "->" (each URN a few hundred bytes at most). */
+#define PB_LINEAGE_JOB_NAME_MAX 1200
+
+/* One job of pb_lineage_jobs alone (a new body, NULL out of memory): product p's, or binding bd's
+ * (named by pb_lineage_binding_name). For rebuilding the job whose statistics changed. */
+json_t *pb_lineage_product_job(const pb_lineage_ctx_t *ctx, const pb_registry_t *reg,
+                               const pb_product_t *p, pb_metrics_t *m);
+json_t *pb_lineage_binding_job(const pb_lineage_ctx_t *ctx, const pb_registry_t *reg,
+                               const pb_registry_binding_t *bd, pb_metrics_t *m);
+
+/* A binding job's name, "binding:{from}->{to}", into out[cap] (PB_LINEAGE_JOB_NAME_MAX). */
+void pb_lineage_binding_name(const pb_registry_binding_t *bd, char *out, size_t cap);
+
+/* A fingerprint of the outputStatistics a job's body holds (product p's outputs, binding bd's
+ * input port) as m counts them now: equal values, an unchanged body while the registry is
+ * unchanged. m NULL: a constant. Cheap (no allocation, creates no series). */
+uint64_t pb_lineage_product_stats(const pb_product_t *p, const pb_metrics_t *m);
+uint64_t pb_lineage_binding_stats(const pb_registry_t *reg, const pb_registry_binding_t *bd,
+                                  const pb_metrics_t *m);
+
 /*
  * One RunEvent (new object) of a job body from pb_lineage_jobs: type "START", "RUNNING" or
  * "COMPLETE", run_id a UUID, now_s the event time. START leaves the outputStatistics facets out.
@@ -66,6 +86,16 @@ json_t *pb_lineage_jobs(const pb_lineage_ctx_t *ctx, const pb_registry_t *reg, p
  */
 json_t *pb_lineage_run_event(const pb_lineage_ctx_t *ctx, const json_t *body, const char *type,
                              const char *run_id, double now_s);
+
+/*
+ * The text of pb_lineage_run_event's event for a job body given as its compact JSON text
+ * body[0..len) (json_dumps JSON_COMPACT of a pb_lineage_jobs body), appended to out: the same
+ * bytes as json_dumps(pb_lineage_run_event(...), JSON_COMPACT), without parsing the body. type
+ * "RUNNING" or "COMPLETE" (START strips statistics: use pb_lineage_run_event). Returns 0,
+ * PB_ERR_INVALID (not a body, or START), or PB_ERR_NOMEM (out may hold part).
+ */
+int pb_lineage_event_text(const pb_lineage_ctx_t *ctx, const char *body, size_t len,
+                          const char *type, const char *run_id, double now_s, pb_buf_t *out);
 
 /* A fingerprint of the job set of reg (product URNs, binding ends): it changes when a job would
  * appear or go. Cheap (no allocation); for deciding when to rebuild the jobs. */

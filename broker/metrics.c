@@ -483,7 +483,7 @@ static int render_ports(const pb_metrics_t *m, rport_t *rp, size_t n, pb_buf_t *
             return -1;
     if (family(b, "portbroker_port_fresh", "gauge",
                "1 when the newest record's event time is within the port's freshness SLO, else 0 "
-               "(also before the first record); evaluated every second."))
+               "(also before the first record); evaluated when /metrics is read."))
         return -1;
     for (size_t i = 0; i < n; i++)
         if (rp[i].port->slo.has_freshness &&
@@ -749,6 +749,25 @@ int pb_metrics_render_kafka_clients(int reachable, const pb_kstats_queue_t q[PB_
     }
     pb_buf_free(&x);
     return rc ? -1 : 0;
+}
+
+int pb_metrics_render_offset_reader(size_t topics, unsigned long long closed_idle,
+                                    unsigned long long closed_topics, pb_buf_t *b) {
+    static const char tn[] = "portbroker_kafka_offset_reader_topics",
+                      cn[] = "portbroker_kafka_offset_reader_closed_total";
+    return family(b, tn, "gauge",
+                  "Topics the instance's offset reader (stream positions, samples, the lag "
+                  "sweep's oldest-record reads) has read since it was made; librdkafka visits "
+                  "each every second until the reader is closed. 0: none open.") ||
+                   sample_u64(b, tn, "", NULL, topics) ||
+                   family(b, cn, "counter",
+                          "Offset readers closed: unused for sub.reader.idle.ms (reason idle) or "
+                          "past sub.reader.topics.max topics (reason topics); the next look-up "
+                          "makes a new one.") ||
+                   sample_u64(b, cn, "reason=\"idle\"", NULL, closed_idle) ||
+                   sample_u64(b, cn, "reason=\"topics\"", NULL, closed_topics)
+               ? -1
+               : 0;
 }
 
 int pb_metrics_render_kafka(const pb_kstats_client_t c[PB_KSTATS_ROLES], pb_buf_t *b) {

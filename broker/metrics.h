@@ -82,7 +82,8 @@ typedef struct pb_metrics_port {
     double last_record_ts;   /* event time of the newest record seen, Unix seconds; 0: none yet */
     double last_received_ts; /* when the broker last received a record for it; 0: none yet */
     pb_metrics_hist_t e2e;   /* event time -> arrival in this port's topic, seconds */
-    int fresh; /* 1 when now - last_record_ts <= the freshness SLO; set by pb_metrics_tick */
+    int fresh; /* 1 when now - last_record_ts <= the freshness SLO, as of the last pb_metrics_tick
+                */
 } pb_metrics_port_t;
 
 typedef struct pb_metrics pb_metrics_t;
@@ -175,7 +176,8 @@ void pb_metrics_schema_check(pb_metrics_t *m, int compatible, const char *level)
  * Evaluate every declared port's freshness at `now` (Unix seconds): fresh = 1 when the port has a
  * freshness SLO, has had a record, and now - last_record_ts <= SLO; else 0 (a port that never had
  * a record is stale). Creates the series of ports not seen yet, so every declared port is counted
- * from start-up. products: the registry's (borrowed). Called every second by the loop.
+ * from start-up. products: the registry's (borrowed). Called by the exporter when products are
+ * stored and before each rendering (freshness as of the scrape).
  */
 void pb_metrics_tick(pb_metrics_t *m, const pb_product_t *const *products, size_t n_products,
                      double now);
@@ -237,6 +239,13 @@ int pb_metrics_render_dedupe(size_t ids, size_t bytes, pb_buf_t *out);
  * Returns 0, or -1 out of memory. Pure; any thread. */
 int pb_metrics_render_kafka_clients(int reachable, const pb_kstats_queue_t q[PB_KSTATS_ROLES],
                                     pb_buf_t *b);
+
+/* Append the offset reader's series (pb_kafka_reader_state): portbroker_kafka_offset_reader_topics
+ * (topics the open reader has read and librdkafka scans every second, 0 when none is open) and
+ * portbroker_kafka_offset_reader_closed_total{reason="idle|topics"}. Returns 0, or -1 out of
+ * memory. Pure; any thread. */
+int pb_metrics_render_offset_reader(size_t topics, unsigned long long closed_idle,
+                                    unsigned long long closed_topics, pb_buf_t *b);
 
 /* Append the librdkafka statistics series of the shared Kafka clients (portbroker_kafka_*, label
  * `client` = publish|relay|reader, per broker also `broker_id` and `broker`) for the reports in

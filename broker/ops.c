@@ -47,6 +47,7 @@ typedef struct live_job {
     char run[PB_ID_UUID_LEN + 1];
     unsigned char *body; /* NULL: a free slot */
     size_t body_len, text_len;
+    uint64_t stats; /* pb_lineage_*_stats when the body was built: unchanged, the same body */
 } live_job_t;
 
 struct pb_ops {
@@ -64,6 +65,10 @@ struct pb_ops {
     size_t n_jobs, cap_jobs, free_jobs; /* slots used or free; free ones among them */
     uint64_t jobs_hash;                 /* pb_lineage_jobs_hash when live was last synced */
     int64_t next_jobs_check_ms;
+    /* The registry (and its pb_registry_applied_count) when the jobs' bodies were last all built
+     * and when the job set was last checked: unchanged, neither is done again. */
+    const pb_registry_t *built_reg, *checked_reg;
+    uint64_t built_gen, checked_gen;
     char producer[64];
     /* HTTP delivery: a FIFO of event texts, the head in flight or waiting for its retry. */
     char **queue;
@@ -146,6 +151,23 @@ static void on_delivered(void *opaque, int code, const char *reason, int32_t par
     if (code) pb_log(WARN, "lineage", "OpenLineage event not stored in Kafka: %s", reason);
 }
 
+/* Send event text (NUL-terminated) of job `name` to lineage.topic (key: the run id) and
+ * lineage.url. */
+static void emit_text(pb_ops_t *o, const char *text, const char *type, const char *name,
+                      const char *run_id) {
+    const pb_ops_env_t *b = &o->env;
+    pb_err_t err = {0};
+    size_t len = strlen(text);
+    if (*b->cfg->lineage_topic &&
+        pb_kafka_produce(b->kafka, b->cfg->lineage_topic, -1, run_id, strlen(run_id), text, len,
+                         NULL, 0, on_delivered, NULL, &err))
+        pb_log(WARN, "lineage", "OpenLineage %s event to %s: %s", type, b->cfg->lineage_topic,
+               err.msg);
+    if (*b->cfg->lineage_url) enqueue(o, text);
+    pb_log(DEBUG, "lineage", "OpenLineage %s event of job %s (%zu bytes), run %s", type, name, len,
+           run_id);
+}
+
 /* One RunEvent of a job to lineage.topic (key: the run id) and lineage.url. */
 static void emit(pb_ops_t *o, const json_t *body, const char *type, const char *run_id) {
     const pb_ops_env_t *b = &o->env;
@@ -157,17 +179,23 @@ static void emit(pb_ops_t *o, const json_t *body, const char *type, const char *
         pb_log(ERROR, "lineage", "out of memory building the %s event", type);
         return;
     }
-    pb_err_t err = {0};
-    if (*b->cfg->lineage_topic &&
-        pb_kafka_produce(b->kafka, b->cfg->lineage_topic, -1, run_id, strlen(run_id), text,
-                         strlen(text), NULL, 0, on_delivered, NULL, &err))
-        pb_log(WARN, "lineage", "OpenLineage %s event to %s: %s", type, b->cfg->lineage_topic,
-               err.msg);
-    if (*b->cfg->lineage_url) enqueue(o, text);
-    pb_log(DEBUG, "lineage", "OpenLineage %s event of job %s (%zu bytes), run %s", type,
-           json_string_value(json_object_get(json_object_get(body, "job"), "name")), strlen(text),
-           run_id);
+    emit_text(o, text, type,
+              json_string_value(json_object_get(json_object_get(body, "job"), "name")), run_id);
     free(text);
+}
+
+/* A RUNNING event of a live job from its body's compact text body[0..len) (no JSON tree). */
+static void emit_running_text(pb_ops_t *o, const char *name, const live_job_t *j, const char *body,
+                              size_t len) {
+    const pb_ops_env_t *b = &o->env;
+    pb_lineage_ctx_t ctx = {pb_kafka_bootstrap(b->kafka), o->producer};
+    pb_buf_t ev = {0};
+    if (pb_lineage_event_text(&ctx, body, len, "RUNNING", j->run, now_s(), &ev) ||
+        pb_buf_putc(&ev, 0))
+        pb_log(ERROR, "lineage", "out of memory building the RUNNING event of %s", name);
+    else
+        emit_text(o, (const char *)ev.data, "RUNNING", name, j->run);
+    pb_buf_free(&ev);
 }
 
 /* The slot of a live job (a JSON integer in o->live). */
@@ -243,6 +271,95 @@ static void live_free(pb_ops_t *o, size_t i) {
     o->free_jobs++;
 }
 
+/* Call fn for every job of reg (products, then bindings, as pb_lineage_jobs lists them) with its
+ * name and its live slot (NULL: not live). */
+typedef void (*job_fn_t)(pb_ops_t *o, const char *name, live_job_t *j, const pb_product_t *p,
+                         const pb_registry_binding_t *bd, void *arg);
+
+static void each_job(pb_ops_t *o, const pb_registry_t *reg, job_fn_t fn, void *arg) {
+    size_t n = 0;
+    const pb_product_t *const *products = pb_registry_products(reg, &n);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *e = json_object_get(o->live, products[i]->fqn);
+        fn(o, products[i]->fqn, e ? live_job(o, e) : NULL, products[i], NULL, arg);
+    }
+    for (size_t i = 0; i < pb_registry_binding_count(reg); i++) {
+        const pb_registry_binding_t *bd = pb_registry_binding_at(reg, i);
+        char name[PB_LINEAGE_JOB_NAME_MAX];
+        pb_lineage_binding_name(bd, name, sizeof name);
+        const json_t *e = json_object_get(o->live, name);
+        fn(o, name, e ? live_job(o, e) : NULL, NULL, bd, arg);
+    }
+}
+
+static uint64_t job_stats(const pb_ops_t *o, const pb_product_t *p,
+                          const pb_registry_binding_t *bd) {
+    const pb_registry_t *reg = pb_store_registry(o->env.store);
+    return p ? pb_lineage_product_stats(p, o->env.metrics)
+             : pb_lineage_binding_stats(reg, bd, o->env.metrics);
+}
+
+/* each_job: remember the statistics the job's body was just built with. */
+static void note_stats(pb_ops_t *o, const char *name, live_job_t *j, const pb_product_t *p,
+                       const pb_registry_binding_t *bd, void *arg) {
+    (void)name;
+    (void)arg;
+    if (j) j->stats = job_stats(o, p, bd);
+}
+
+/* each_job for RUNNING with the registry unchanged since the bodies were built: a job whose
+ * statistics did not change is sent from its kept body text; the others are rebuilt alone. */
+static void running_job(pb_ops_t *o, const char *name, live_job_t *j, const pb_product_t *p,
+                        const pb_registry_binding_t *bd, void *arg) {
+    int *missing = arg;
+    if (!j) { /* not followed (out of memory at its START): the full sync starts it */
+        *missing = 1;
+        return;
+    }
+    uint64_t stats = job_stats(o, p, bd);
+    pb_err_t err = {0};
+    if (stats == j->stats) {
+        pb_buf_t text = {0};
+        if (pb_gzip_decompress(j->body, j->body_len, j->text_len, &text, &err) == 0)
+            emit_running_text(o, name, j, (const char *)text.data, text.len);
+        else
+            pb_log(ERROR, "lineage", "out of memory building the RUNNING event of %s", name);
+        pb_buf_free(&text);
+        return;
+    }
+    const pb_ops_env_t *b = &o->env;
+    const pb_registry_t *reg = pb_store_registry(b->store);
+    pb_lineage_ctx_t ctx = {pb_kafka_bootstrap(b->kafka), o->producer};
+    json_t *body = p ? pb_lineage_product_job(&ctx, reg, p, b->metrics)
+                     : pb_lineage_binding_job(&ctx, reg, bd, b->metrics);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text || live_set_body(j, text)) {
+        pb_log(ERROR, "lineage", "out of memory following OpenLineage job %s", name);
+    } else {
+        j->stats = stats;
+        emit_running_text(o, name, j, text, strlen(text));
+    }
+    free(text);
+}
+
+static void sync_jobs(pb_ops_t *o, int running);
+
+/* RUNNING for every live job. While the registry is what the bodies were built from (no product,
+ * port, schema or binding changed: pb_registry_applied_count), only jobs whose statistics moved are
+ * rebuilt, each alone; the others are sent from their kept text, with no JSON tree (at 1,000
+ * bindings a full rebuild each lineage.interval.ms was most of the idle loop's CPU). */
+static void running_jobs(pb_ops_t *o) {
+    const pb_registry_t *reg = pb_store_registry(o->env.store);
+    if (reg != o->built_reg || pb_registry_applied_count(reg) != o->built_gen) {
+        sync_jobs(o, 1);
+        return;
+    }
+    int missing = 0;
+    each_job(o, reg, running_job, &missing);
+    if (missing) sync_jobs(o, 0);
+}
+
 /* Bring the live jobs in line with the registry: START for a new job, COMPLETE for a job that
  * went (a product deleted, a binding removed), RUNNING for every other one when running is set. */
 static void sync_jobs(pb_ops_t *o, int running) {
@@ -286,6 +403,9 @@ static void sync_jobs(pb_ops_t *o, int running) {
         free(text);
     }
     json_decref(jobs);
+    each_job(o, reg, note_stats, NULL);
+    o->built_reg = o->checked_reg = reg;
+    o->built_gen = o->checked_gen = pb_registry_applied_count(reg);
 }
 
 /* No record in flight to Kafka: a trim then gives back what a burst freed, without taking
@@ -311,11 +431,18 @@ static void tick(void *arg) {
         o->next_running_ms = now + b->cfg->lineage_interval_ms;
         o->next_jobs_check_ms = now + 1000;
     } else if (!o->stopped && o->started && now >= o->next_running_ms) {
-        sync_jobs(o, 1);
+        running_jobs(o);
         o->next_running_ms = now + b->cfg->lineage_interval_ms;
     } else if (!o->stopped && o->started && now >= o->next_jobs_check_ms) {
-        /* A product or binding added or removed: its START or COMPLETE within a second. */
-        if (pb_lineage_jobs_hash(pb_store_registry(b->store)) != o->jobs_hash) sync_jobs(o, 0);
+        /* A product or binding added or removed: its START or COMPLETE within a second. Only a
+         * registry that applied records since the last look is fingerprinted again. */
+        const pb_registry_t *reg = pb_store_registry(b->store);
+        uint64_t gen = pb_registry_applied_count(reg);
+        if (reg != o->checked_reg || gen != o->checked_gen) {
+            if (pb_lineage_jobs_hash(reg) != o->jobs_hash) sync_jobs(o, 0);
+            o->checked_reg = reg;
+            o->checked_gen = gen;
+        }
         o->next_jobs_check_ms = now + 1000;
     }
     if (now >= o->next_trim_ms && quiet(b)) {

@@ -40,8 +40,7 @@
 #define PAUSE_AFTER_MS 500  /* a connection over sub.max.buffered.bytes this long: pause */
 #define JOIN_GRACE_MS 15000 /* timeout_ms starts at the first assignment, or after this */
 #define LAG_MAX_PARTS 256   /* partitions measured per topic */
-#define LAG_UNCOMMITTED_EVERY                                                                      \
-    12 /* sweeps between requests for a subscriber group without commits or streams here */
+#define LAG_TOUCHED_MAX 64  /* groups committed through this instance remembered between sweeps */
 
 /* ---- pure parts ----------------------------------------------------------------------------- */
 
@@ -154,6 +153,17 @@ int pb_sub_parse_cursor(const char *text, pb_kafka_tp_t *out, size_t cap, size_t
         if (!*end) return 0;
         p = end + 1;
     }
+}
+
+void pb_sub_lag_backoff(unsigned prev_every, int none, unsigned sweep, unsigned *every,
+                        unsigned *next) {
+    if (!none) {
+        *every = *next = 0; /* a commit (or no answer): ask at every sweep */
+        return;
+    }
+    *every = prev_every ? prev_every * 2 : PB_SUB_LAG_UNCOMMITTED_FIRST;
+    if (*every > PB_SUB_LAG_UNCOMMITTED_MAX) *every = PB_SUB_LAG_UNCOMMITTED_MAX;
+    *next = sweep + *every;
 }
 
 int pb_sub_format_cursor(const pb_kafka_tp_t *c, size_t n, pb_buf_t *out) {
@@ -353,10 +363,13 @@ typedef struct lag_target {
     char *to, *out_topic, *in_topic, *route_group, *sub_group;
     /* Committed offsets the sweep need not ask Kafka for, per side (0 route, 1 subscribers):
      * the route group's as this process's routers know them, or none for a subscriber group that
-     * had no commit and no stream here (asked again every LAG_UNCOMMITTED_EVERY sweeps). */
+     * had no commit and no stream here (backed off: pb_sub_lag_backoff). */
     int64_t *known[2];
     size_t n_known[2]; /* 0: Kafka is asked */
     int parts[2];      /* partitions of out_topic and in_topic as the routers know them, -1 */
+    unsigned sweep;    /* the sweep's number (pb_sub.lag_sweeps) */
+    unsigned sub_every, sub_next; /* the subscriber group's back-off before this sweep */
+    uint64_t sub_key;             /* group_key(sub_group) */
 } lag_target_t;
 
 typedef struct lag_side {
@@ -371,6 +384,11 @@ typedef struct lag_result {
     int64_t measured_ms; /* wall clock */
     lag_side_t route, subs;
     pb_metrics_lag_t *m[2]; /* the route and subscriber series (stable: found once per binding) */
+    /* The subscriber group's back-off while it has no commit: asked again at sweep sub_next,
+     * sub_every sweeps after the last ask (pb_sub_lag_backoff); 0, 0: at every sweep. */
+    unsigned sub_every, sub_next;
+    uint64_t sub_key; /* group_key of the group the back-off is for (a binding's input topic may
+                       * change under the same id) */
 } lag_result_t;
 
 /* One sweep of the lag poller: a PB_JOB_LAG job over copies of the bindings. */
@@ -419,6 +437,12 @@ struct pb_sub {
     int64_t lag_next_ms; /* monotonic time of the next sweep */
     int lag_again;       /* the bindings changed during the sweep: another one right after it */
     unsigned lag_sweeps; /* sweeps started */
+    /* Subscriber groups whose back-off is reset at the next sweep: these (a cursor commit through
+     * this instance), or all of them (more than LAG_TOUCHED_MAX such groups). A new binding has
+     * none (a new id); one whose input topic changed under its id is reset by its group_key. */
+    int lag_reset_all;
+    char *lag_touched[LAG_TOUCHED_MAX];
+    size_t n_touched;
     int stopping;
     lag_result_t *results; /* the last sweep's */
     size_t n_results;
@@ -782,16 +806,21 @@ static void on_client_close(pb_http_req_t *r, void *arg) {
 }
 
 static void lag_start(pb_sub_t *s);
+static void lag_touch(pb_sub_t *s, const char *group);
 
-static void reap_work(void *arg) { pb_kafka_committers_reap(arg); }
+static void reap_work(void *arg) {
+    pb_kafka_committers_reap(arg);
+    pb_kafka_reader_reap(arg);
+}
 
-/* Close the group committers unused past sub.commit.client.idle.ms, as a PB_JOB_CLOSE job (the
- * worker that runs cursor commits; while commits are queued there, the next one closes them). */
+/* Close the group committers unused past sub.commit.client.idle.ms and the offset reader when it
+ * is due (idle, or too many topics: pb_kafka_reader_state), as a PB_JOB_CLOSE job (the worker
+ * that runs cursor commits; while commits are queued there, the next tick tries again). */
 static void committers_reap(pb_sub_t *s) {
     size_t expired = 0;
-    if (s->stopping || !s->env.kafka || pb_jobs_pending(s->env.jobs, PB_JOB_CLOSE) ||
-        !pb_kafka_committers_open(s->env.kafka, &expired) || !expired)
-        return;
+    if (s->stopping || !s->env.kafka || pb_jobs_pending(s->env.jobs, PB_JOB_CLOSE)) return;
+    int due = pb_kafka_committers_open(s->env.kafka, &expired) && expired;
+    if (!due && !pb_kafka_reader_state(s->env.kafka, NULL)) return;
     pb_jobs_submit(s->env.jobs, PB_JOB_CLOSE, reap_work, NULL, s->env.kafka);
 }
 
@@ -1152,7 +1181,6 @@ static void cursors_local(pb_http_req_t *req, stream_t *st, const pb_kafka_tp_t 
 
 /* A group commit's job is done: reply. */
 static void cursor_done(pb_sub_t *s, pending_t *pd) {
-    (void)s;
     const pb_kafka_tp_t *c = NULL;
     size_t n = 0;
     pb_err_t err = {0};
@@ -1177,6 +1205,7 @@ static void cursor_done(pb_sub_t *s, pending_t *pd) {
                pd->group, pb_http_peer(pd->req), (int)text.len,
                text.data ? (const char *)text.data : "");
     pb_buf_free(&text);
+    lag_touch(s, pd->group); /* its lag shows the commit at the next sweep */
     reply_json(pd->req, 200,
                json_pack("{s:n,s:s,s:o}", "stream", "consumerGroup", pd->group, "committed", done));
 }
@@ -1325,6 +1354,40 @@ void pb_sub_reconcile(pb_sub_t *s) {
     s->lag_again = 1;
 }
 
+/* A cursor commit of group went through this instance: the next sweep asks the group's committed
+ * offsets whatever its back-off. Loop thread. */
+static void lag_touch(pb_sub_t *s, const char *group) {
+    for (size_t i = 0; i < s->n_touched; i++)
+        if (!strcmp(s->lag_touched[i], group)) return;
+    if (s->n_touched == LAG_TOUCHED_MAX || !(s->lag_touched[s->n_touched] = strdup(group))) {
+        s->lag_reset_all = 1;
+        return;
+    }
+    s->n_touched++;
+}
+
+static void lag_touched_clear(pb_sub_t *s) {
+    for (size_t i = 0; i < s->n_touched; i++)
+        free(s->lag_touched[i]);
+    s->n_touched = 0;
+    s->lag_reset_all = 0;
+}
+
+/* A fingerprint of a group's name (FNV-1a). */
+static uint64_t group_key(const char *g) {
+    uint64_t h = 1469598103934665603ULL;
+    for (; *g; g++)
+        h = (h ^ (unsigned char)*g) * 1099511628211ULL;
+    return h;
+}
+
+static int lag_touched(const pb_sub_t *s, const char *group) {
+    if (s->lag_reset_all) return 1;
+    for (size_t i = 0; i < s->n_touched; i++)
+        if (!strcmp(s->lag_touched[i], group)) return 1;
+    return 0;
+}
+
 static int target_cmp(const void *a, const void *b) {
     int x = ((const lag_target_t *)a)->id, y = ((const lag_target_t *)b)->id;
     return (x > y) - (x < y);
@@ -1389,26 +1452,36 @@ static lag_target_t *targets_build(pb_sub_t *s, size_t *n_out) {
         x->n_known[0] = np;
     }
     free(buf);
-    /* Subscriber groups: one request each a sweep. A group that had no commit at the last sweep
-     * and has no stream here (the usual state of a binding nobody reads over HTTP) is asked only
-     * every LAG_UNCOMMITTED_EVERY sweeps; the sweeps between count its lag from the first kept
-     * record, as Kafka would answer. A first commit through another instance shows within
-     * LAG_UNCOMMITTED_EVERY sweeps. */
-    if (s->lag_sweeps++ % LAG_UNCOMMITTED_EVERY != 0)
-        for (size_t i = 0; i < n; i++) {
-            lag_result_t key = {.id = t[i].id};
-            const lag_result_t *prev =
-                s->results ? bsearch(&key, s->results, s->n_results, sizeof key, result_cmp) : NULL;
-            if (!prev || !prev->subs.known || !prev->subs.n || group_streaming(s, t[i].sub_group))
-                continue;
-            int none = 1;
-            for (size_t p = 0; none && p < prev->subs.n; p++)
-                none = prev->subs.parts[p].committed < 0;
-            if (!none || !(t[i].known[1] = malloc(prev->subs.n * sizeof *t[i].known[1]))) continue;
-            for (size_t p = 0; p < prev->subs.n; p++)
-                t[i].known[1][p] = -1;
-            t[i].n_known[1] = prev->subs.n;
-        }
+    /* Subscriber groups: one request each a sweep. A group found with no commit and no stream
+     * here (the usual state of a binding nobody reads over HTTP) is backed off: asked again 12,
+     * 24, 48, 60, 60, ... sweeps later (pb_sub_lag_backoff: never more often than every 12th
+     * sweep, as before the back-off); the sweeps
+     * between count its lag from the first kept record, as Kafka would answer. A first commit
+     * through another instance shows within PB_SUB_LAG_UNCOMMITTED_MAX sweeps; a commit through
+     * this one (a stream here, a cursor commit: lag_touch) or a new binding at the next. */
+    unsigned sweep = s->lag_sweeps++;
+    for (size_t i = 0; i < n; i++) {
+        lag_result_t key = {.id = t[i].id};
+        const lag_result_t *prev =
+            s->results ? bsearch(&key, s->results, s->n_results, sizeof key, result_cmp) : NULL;
+        t[i].sweep = sweep;
+        t[i].sub_key = group_key(t[i].sub_group);
+        if (!prev || !prev->subs.known || !prev->subs.n || prev->sub_key != t[i].sub_key ||
+            lag_touched(s, t[i].sub_group) || group_streaming(s, t[i].sub_group))
+            continue; /* asked, back-off 0 */
+        t[i].sub_every = prev->sub_every;
+        t[i].sub_next = prev->sub_next;
+        int none = 1;
+        for (size_t p = 0; none && p < prev->subs.n; p++)
+            none = prev->subs.parts[p].committed < 0;
+        if (!none || !prev->sub_every || (int)(sweep - prev->sub_next) >= 0 ||
+            !(t[i].known[1] = malloc(prev->subs.n * sizeof *t[i].known[1])))
+            continue;
+        for (size_t p = 0; p < prev->subs.n; p++)
+            t[i].known[1][p] = -1;
+        t[i].n_known[1] = prev->subs.n;
+    }
+    lag_touched_clear(s);
     *n_out = n;
     return t;
 }
@@ -1567,6 +1640,7 @@ static void lag_work(void *arg) {
         }
         j->res[i].measured_ms = pb_loop_wall_ms();
     }
+    pb_kafka_lag_sweep_end(j->probe); /* the offset reader its reads held may be closed now */
     j->took_ms = pb_loop_wall_ms() - t0;
     free(scratch);
 }
@@ -1672,6 +1746,18 @@ static void apply_lag(pb_sub_t *s, const lag_job_t *j) {
             s->results ? bsearch(res, s->results, s->n_results, sizeof *res, result_cmp) : NULL;
         const char *groups[2] = {t->route_group, t->sub_group};
         const lag_side_t *sides[2] = {&res->route, &res->subs};
+        /* The subscriber group's back-off: kept by a sweep that did not ask, moved by one that
+         * did (doubled while it finds no commit; 0 on a commit or no answer). */
+        res->sub_key = t->sub_key;
+        if (t->n_known[1]) {
+            res->sub_every = t->sub_every;
+            res->sub_next = t->sub_next;
+        } else {
+            int none = res->subs.known && res->subs.n;
+            for (size_t p = 0; none && p < res->subs.n; p++)
+                none = res->subs.parts[p].committed < 0;
+            pb_sub_lag_backoff(t->sub_every, none, t->sweep, &res->sub_every, &res->sub_next);
+        }
         for (int k = 0; k < 2; k++) {
             if (!sides[k]->known) continue;
             if (!(res->m[k] = prev ? prev->m[k] : NULL))
@@ -1790,6 +1876,7 @@ void pb_sub_destroy(pb_sub_t *s) {
     pb_kafka_lag_destroy(s->probe);
     pb_loop_timer_destroy(s->tick);
     results_free(s->results, s->n_results);
+    lag_touched_clear(s);
     if (s->wake[0] >= 0) close(s->wake[0]);
     if (s->wake[1] >= 0) close(s->wake[1]);
     free(s);

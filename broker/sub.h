@@ -130,6 +130,26 @@ int pb_sub_parse_params(const char *(*get)(void *ctx, const char *name), void *c
  */
 int pb_sub_parse_cursor(const char *text, pb_kafka_tp_t *out, size_t cap, size_t *n, pb_err_t *err);
 
+/* Gaps, in lag sweeps, between two requests for the committed offsets of a subscriber group that
+ * has none (and no stream on this instance): the first (as every 12th sweep before the back-off,
+ * so a new binding is never asked more often than that), doubling up to the longest: a first
+ * commit made elsewhere shows in its lag within PB_SUB_LAG_UNCOMMITTED_MAX sweeps (5 min at the
+ * default sub.lag.interval.ms of 5 s). */
+#define PB_SUB_LAG_UNCOMMITTED_FIRST 12
+#define PB_SUB_LAG_UNCOMMITTED_MAX 60
+
+/*
+ * The lag sweep's back-off for a subscriber group without commits: after sweep number `sweep`
+ * asked Kafka for the group's committed offsets, found none (none = 1) and the gap before was
+ * prev_every sweeps (0: asked at every sweep), the group is asked next at sweep *next, *every
+ * sweeps later: PB_SUB_LAG_UNCOMMITTED_FIRST, then doubling up to PB_SUB_LAG_UNCOMMITTED_MAX
+ * (12, 24, 48, 60, 60, ...). A commit found (none = 0, also for
+ * no answer) sets both to 0: asked at every sweep. Sweeps between count from the first kept
+ * record, as Kafka would answer for a group with no commit. Pure.
+ */
+void pb_sub_lag_backoff(unsigned prev_every, int none, unsigned sweep, unsigned *every,
+                        unsigned *next);
+
 /* Append cursor c[0..n) as "p:o,p:o" (the SSE event id). Returns 0 or PB_ERR_NOMEM. */
 int pb_sub_format_cursor(const pb_kafka_tp_t *c, size_t n, pb_buf_t *out);
 

@@ -365,11 +365,90 @@ static void openlineage(void **state) {
     pb_registry_destroy(r);
 }
 
+/* The RUNNING fast path's parts (ops.c): one job built alone is that job of pb_lineage_jobs; the
+ * event text made from a body's text is byte for byte the dumped event; the statistics
+ * fingerprint moves with the counters a body shows, and only with those. */
+static void openlineage_parts(void **state) {
+    (void)state;
+    pb_registry_t *r = mesh();
+    pb_metrics_t *m = pb_metrics_new();
+    pb_metrics_count(pb_metrics_port(m, SRC_OUT, 10), PB_METRICS_IN, PB_METRICS_OK, 3, 300);
+    pb_lineage_ctx_t ctx = {"k1:9092", "urn:portbroker:broker:test"};
+    json_t *jobs = pb_lineage_jobs(&ctx, r, m);
+    size_t n = 0;
+    const pb_product_t *const *ps = pb_registry_products(r, &n);
+    assert_int_equal(n, 2);
+    size_t checked = 0;
+    for (size_t i = 0; i < n + pb_registry_binding_count(r); i++) {
+        const pb_registry_binding_t *bd = i < n ? NULL : pb_registry_binding_at(r, i - n);
+        char name[PB_LINEAGE_JOB_NAME_MAX];
+        json_t *one;
+        if (bd) {
+            pb_lineage_binding_name(bd, name, sizeof name);
+            one = pb_lineage_binding_job(&ctx, r, bd, m);
+        } else {
+            snprintf(name, sizeof name, "%s", ps[i]->fqn);
+            one = pb_lineage_product_job(&ctx, r, ps[i], m);
+        }
+        json_t *body = json_object_get(jobs, name);
+        assert_non_null(body);
+        assert_true(json_equal(one, body));
+        char *text = json_dumps(body, JSON_COMPACT);
+        static const char *const types[] = {"RUNNING", "COMPLETE"};
+        for (int t = 0; t < 2; t++) {
+            json_t *ev = pb_lineage_run_event(&ctx, body, types[t], "r1", 1700000000.5);
+            char *want = json_dumps(ev, JSON_COMPACT);
+            pb_buf_t got = {0};
+            assert_int_equal(
+                pb_lineage_event_text(&ctx, text, strlen(text), types[t], "r1", 1700000000.5, &got),
+                0);
+            assert_int_equal(pb_buf_putc(&got, 0), 0);
+            assert_string_equal((const char *)got.data, want);
+            pb_buf_free(&got);
+            free(want);
+            json_decref(ev);
+        }
+        pb_buf_t no = {0};
+        assert_int_equal(pb_lineage_event_text(&ctx, text, strlen(text), "START", "r1", 1, &no),
+                         PB_ERR_INVALID);
+        assert_int_equal(pb_lineage_event_text(&ctx, "{}", 2, "RUNNING", "r1", 1, &no),
+                         PB_ERR_INVALID);
+        pb_buf_free(&no);
+        free(text);
+        json_decref(one);
+        checked++;
+    }
+    assert_int_equal(checked, 4);
+    /* Statistics: src's output counts move src's fingerprint and not dst's; the binding's moves
+     * with its input port's (what its body's outputStatistics show). */
+    const pb_product_t *src = ps[0]->n_outputs ? ps[0] : ps[1], *dst = src == ps[0] ? ps[1] : ps[0];
+    const pb_registry_binding_t *bind = NULL;
+    for (size_t i = 0; i < pb_registry_binding_count(r); i++)
+        if (!strcmp(pb_registry_binding_at(r, i)->to, DST_IN)) bind = pb_registry_binding_at(r, i);
+    assert_non_null(bind);
+    uint64_t s0 = pb_lineage_product_stats(src, m), d0 = pb_lineage_product_stats(dst, m);
+    uint64_t b0 = pb_lineage_binding_stats(r, bind, m);
+    assert_true(s0 == pb_lineage_product_stats(src, m));
+    pb_metrics_count(pb_metrics_port(m, SRC_OUT, 10), PB_METRICS_IN, PB_METRICS_OK, 1, 10);
+    assert_true(s0 != pb_lineage_product_stats(src, m));
+    assert_true(d0 == pb_lineage_product_stats(dst, m));
+    assert_true(b0 == pb_lineage_binding_stats(r, bind, m));
+    pb_metrics_count(pb_metrics_port(m, DST_IN, 0), PB_METRICS_IN, PB_METRICS_OK, 1, 10);
+    assert_true(b0 != pb_lineage_binding_stats(r, bind, m));
+    json_decref(jobs);
+    pb_metrics_destroy(m);
+    pb_registry_destroy(r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(verdicts),      cmocka_unit_test(budgets),
-        cmocka_unit_test(rings),         cmocka_unit_test(status_doc),
-        cmocka_unit_test(graph_and_dot), cmocka_unit_test(openlineage),
+        cmocka_unit_test(verdicts),
+        cmocka_unit_test(budgets),
+        cmocka_unit_test(rings),
+        cmocka_unit_test(status_doc),
+        cmocka_unit_test(graph_and_dot),
+        cmocka_unit_test(openlineage),
+        cmocka_unit_test(openlineage_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

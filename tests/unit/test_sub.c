@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -189,6 +190,41 @@ static void test_from(void **state) {
     }
 }
 
+/* The lag sweep's back-off for a subscriber group without commits, driven the way sub.c drives it:
+ * each sweep asks when the group's back-off is 0 or due, and an ask moves it. Each case: the sweep
+ * from which the group has a commit (-1: never) and the sweeps at which Kafka is asked. */
+static void test_lag_backoff(void **state) {
+    (void)state;
+    static const struct {
+        int commit_from;
+        unsigned sweeps;
+        const char *asked;
+    } cases[] = {
+        /* Never commits: gaps 12, 24, 48, then PB_SUB_LAG_UNCOMMITTED_MAX (60). */
+        {-1, 250, "0 12 36 84 144 204"},
+        /* Commits from sweep 2: seen at the next ask (12), then asked at every sweep. */
+        {2, 15, "0 12 13 14"},
+        /* Commits from sweep 85, just after an ask at 84 with a gap of 60 due: seen at 144, the
+         * bound's worst case (59 sweeps late), then every sweep. */
+        {85, 147, "0 12 36 84 144 145 146"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        unsigned every = 0, next = 0;
+        char got[256] = "";
+        size_t len = 0;
+        for (unsigned sweep = 0; sweep < cases[c].sweeps; sweep++) {
+            if (every && (int)(sweep - next) < 0) continue; /* counted from the first record */
+            len += (size_t)snprintf(got + len, sizeof got - len, "%s%u", len ? " " : "", sweep);
+            int none = cases[c].commit_from < 0 || sweep < (unsigned)cases[c].commit_from;
+            pb_sub_lag_backoff(every, none, sweep, &every, &next);
+            if (!none) assert_int_equal(every, 0);
+            assert_true(every <= PB_SUB_LAG_UNCOMMITTED_MAX);
+        }
+        if (strcmp(got, cases[c].asked))
+            fail_msg("case %zu: asked at %s, want %s", c, got, cases[c].asked);
+    }
+}
+
 static void test_cursor(void **state) {
     (void)state;
     pb_kafka_tp_t c[3];
@@ -211,9 +247,8 @@ static void test_cursor(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_params),
-        cmocka_unit_test(test_from),
-        cmocka_unit_test(test_cursor),
+        cmocka_unit_test(test_params), cmocka_unit_test(test_from),
+        cmocka_unit_test(test_cursor), cmocka_unit_test(test_lag_backoff),
         cmocka_unit_test(test_render),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
