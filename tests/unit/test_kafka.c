@@ -512,11 +512,10 @@ static void group_consumer(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(produce_and_ack),      cmocka_unit_test(embedded_brokers_nodelay),
-        cmocka_unit_test(control_topic_creates),
-        cmocka_unit_test(log_follower),         cmocka_unit_test(relay_producer),
-        cmocka_unit_test(relay_producer_fatal), cmocka_unit_test(last_records),
-        cmocka_unit_test(group_consumer),
+        cmocka_unit_test(produce_and_ack),       cmocka_unit_test(embedded_brokers_nodelay),
+        cmocka_unit_test(control_topic_creates), cmocka_unit_test(log_follower),
+        cmocka_unit_test(relay_producer),        cmocka_unit_test(relay_producer_fatal),
+        cmocka_unit_test(last_records),          cmocka_unit_test(group_consumer),
     };
     return cmocka_run_group_tests_name("kafka", tests, setup, teardown);
 }
