@@ -102,6 +102,13 @@ pb_kafka_cluster_t *pb_kafka_cluster_new(int brokers, pb_err_t *err) {
     rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
     /* This handle only hosts the mock; it never connects anywhere (so no bootstrap warning). */
     if (kafka_conf_set(conf, "log_level", "3", err)) goto fail;
+    /* The mock brokers' accepted sockets take this handle's socket settings: without
+     * TCP_NODELAY, a response written while the connection's previous one is not yet
+     * acknowledged waited in the kernel (Nagle) until the client's next request carried the
+     * ACK, or its delayed-ACK timer fired (~40 ms). Two partitions led by the same broker,
+     * produced to at once, so had one produce acknowledged a whole production interval late
+     * (bench/README.md, "#15 e2e-nagle"). Kafka's brokers set TCP_NODELAY on their sockets. */
+    if (kafka_conf_set(conf, "socket.nagle.disable", "true", err)) goto fail;
     c->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, es, sizeof es);
     if (!c->rk) {
         pb_err_set(err, PB_ERR_INTERNAL, "embedded kafka: %s", es);

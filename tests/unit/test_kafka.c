@@ -10,6 +10,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "kafka.h"
@@ -85,6 +91,57 @@ static void produce_and_ack(void **state) {
     assert_int_equal(pb_kafka_produce(k, "t.six", 99, "k", 1, "v", 1, NULL, 0, on_dr, &count, &err),
                      PB_ERR_INVALID);
     assert_non_null(strstr(err.msg, "produce to t.six"));
+    assert_int_equal(pb_kafka_destroy(k, 5000), 0);
+}
+
+/* The embedded brokers' ends of the connections carry TCP_NODELAY, as Kafka's brokers' do:
+ * without it a response written while the previous one on the connection was unacknowledged
+ * waited for the client's next request or its delayed-ACK timer (bench/README.md, e2e-nagle).
+ * Found as this process's sockets whose local port is a broker's and that have a peer. */
+static void embedded_brokers_nodelay(void **state) {
+    (void)state;
+    pb_err_t err = {0};
+    pb_kafka_t *k = pb_kafka_new(cfg, pb_kafka_cluster_bootstraps(cluster), cluster, &err);
+    assert_non_null(k);
+    int count = 0, done = 0;
+    acked = failed = 0;
+    assert_int_equal(pb_kafka_produce(k, "t.six", 1, "k", 1, "v", 1, NULL, 0, on_dr, &count, &err),
+                     0);
+    for (int64_t end = pb_loop_now_ms() + 10000; count < 1 && pb_loop_now_ms() < end;)
+        pump(pb_kafka_wake_fd(k), serve_kafka, k, &done, 100);
+    assert_int_equal(acked, 1);
+    int ports[16], n_ports = 0;
+    for (const char *b = pb_kafka_cluster_bootstraps(cluster); b && n_ports < 16;) {
+        const char *colon = strchr(b, ':');
+        if (!colon) break;
+        ports[n_ports++] = atoi(colon + 1);
+        b = strchr(colon, ',');
+        if (b) b++;
+    }
+    assert_true(n_ports >= 1);
+    int broker_ends = 0, nodelay = 0;
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d));) {
+        int fd = atoi(e->d_name);
+        struct stat st;
+        struct sockaddr_in self, peer;
+        socklen_t ls = sizeof self, lp = sizeof peer;
+        if (e->d_name[0] == '.' || fstat(fd, &st) || !S_ISSOCK(st.st_mode) ||
+            getsockname(fd, (struct sockaddr *)&self, &ls) || self.sin_family != AF_INET ||
+            getpeername(fd, (struct sockaddr *)&peer, &lp))
+            continue;
+        for (int i = 0; i < n_ports; i++) {
+            if (ntohs(self.sin_port) != ports[i]) continue;
+            int on = 0;
+            socklen_t lo = sizeof on;
+            broker_ends++;
+            if (!getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &lo) && on) nodelay++;
+        }
+    }
+    closedir(d);
+    assert_true(broker_ends >= 1); /* at least the producer's connection */
+    assert_int_equal(nodelay, broker_ends);
     assert_int_equal(pb_kafka_destroy(k, 5000), 0);
 }
 
@@ -473,10 +530,10 @@ static void group_consumer(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(produce_and_ack),      cmocka_unit_test(control_topic_creates),
-        cmocka_unit_test(log_follower),         cmocka_unit_test(relay_producer),
-        cmocka_unit_test(relay_producer_fatal), cmocka_unit_test(last_records),
-        cmocka_unit_test(group_consumer),
+        cmocka_unit_test(produce_and_ack),       cmocka_unit_test(embedded_brokers_nodelay),
+        cmocka_unit_test(control_topic_creates), cmocka_unit_test(log_follower),
+        cmocka_unit_test(relay_producer),        cmocka_unit_test(relay_producer_fatal),
+        cmocka_unit_test(last_records),          cmocka_unit_test(group_consumer),
     };
     return cmocka_run_group_tests_name("kafka", tests, setup, teardown);
 }
