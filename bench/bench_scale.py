@@ -9,7 +9,13 @@ fresh broker started on it. Then, for the broker process alone:
     output port, counted when it arrived in the input port's topic (end offsets read with
     python3-confluent-kafka);
   - idle: threads (/proc/PID/status Threads), RSS (VmRSS), and CPU over 10 s (utime + stime from
-    /proc/PID/stat) as % of one core;
+    /proc/PID/stat) as % of one core, --settle seconds after the last record;
+  - parked idle (--parked, on by default): once the routers have parked every output partition
+    (`router.park.idle.ms`, 60 s by default, after its last record; waited for at most that plus
+    --stage-seconds) and 20 s more (the parking's own work, once), CPU over 10 s again. This is
+    the steady state of a mesh with no traffic; the first sample is the minute after traffic
+    stops, while partitions are still fetched. /metrics is read once a second while waiting,
+    never during a sample;
   - aggregate routed records/s with all bindings busy: K more records published to every port
     (one HTTP request each, in parallel), timed until every input topic holds them.
 Each stage is bounded (--stage-seconds); what is not done by then is reported as a count
@@ -46,6 +52,8 @@ ap.add_argument("-o", dest="opts", action="append", default=[], metavar="key=val
 ap.add_argument("--hold", type=float, default=0.0,
                 help="after the idle sample, keep the broker up this many seconds (its pid and "
                      "port printed) for inspection: /proc/PID/smaps, gdb, heaptrack")
+ap.add_argument("--no-parked", dest="parked", action="store_false",
+                help="skip the parked-idle sample (it waits for router.park.idle.ms)")
 ap.add_argument("--serve-prefix", default="",
                 help="words put before the serve command, e.g. 'env MALLOC_ARENA_MAX=2' or "
                      "'heaptrack -o /tmp/x' (split on spaces)")
@@ -90,6 +98,15 @@ def request(port, method, path, body=None, ctype="application/json", timeout=60)
         return r.status, r.read()
     finally:
         c.close()
+
+
+def gauge(port, name):
+    """A gauge's value from /metrics (no labels), or None."""
+    st, body = request(port, "GET", "/metrics")
+    for line in body.decode().split("\n") if st == 200 else []:
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
 
 
 def descriptor(NS, i, n):
@@ -188,6 +205,23 @@ def run(size, brokers, tmp):
     time.sleep(10)
     idle_pct = 100.0 * (cpu_seconds(b.pid) - c0) / (time.time() - w0)
     threads, rss_kb = proc_figures(b.pid)
+    parked_pct, parked, read = None, 0, 0
+    if args.parked and bound >= stored and stored:
+        t1 = time.time()
+        while time.time() - t1 < 60 + args.stage_seconds:
+            parked, read = gauge(port, "portbroker_router_parked_partitions") or 0, \
+                gauge(port, "portbroker_router_read_partitions") or 0
+            if read and parked >= read:
+                break
+            time.sleep(1)
+        if read and parked >= read:
+            # Parking is a transition that costs work once (a pause of every partition, then the
+            # first lag sweeps that ask the parked partitions' watermarks): at 1,000 bindings a
+            # sample started 5 s after it read 3.7-4.4 %, one started 20 s after 1.7 %.
+            time.sleep(20)
+            c0, w0 = cpu_seconds(b.pid), time.time()
+            time.sleep(10)
+            parked_pct = 100.0 * (cpu_seconds(b.pid) - c0) / (time.time() - w0)
     if args.hold > 0:
         print("bench_scale: holding serve pid %d (http port %d) for %.0f s; RSS %.1f MB"
               % (b.pid, port, args.hold, rss_kb / 1024))
@@ -218,6 +252,12 @@ def run(size, brokers, tmp):
     print("scale_%d_threads=%d" % (size, threads))
     print("scale_%d_rss_mb=%.1f" % (size, rss_kb / 1024))
     print("scale_%d_idle_cpu_pct=%.2f" % (size, idle_pct))
+    if args.parked:
+        print("bindings=%d: parked idle: %d of %d output partitions parked, %s"
+              % (size, parked, read, "CPU %.2f %% of a core" % parked_pct if parked_pct is not None
+                 else "not measured (not all parked in time)"))
+    if parked_pct is not None:
+        print("scale_%d_parked_idle_cpu_pct=%.2f" % (size, parked_pct))
     print("scale_%d_bound=%d" % (size, bound))
     print("scale_%d_bound_seconds=%.1f" % (size, bound_s))
     if rate:
