@@ -556,11 +556,15 @@ static fpart_t *fpart_of(port_t *pt, int32_t partition) {
     return &pt->parts[partition];
 }
 
+static port_t *port_indexed(const pb_routers_t *rs, const char *topic);
+
+/* The port of an output topic: the last one found, else the topic index (port_index): a record's
+ * look-up costs a hash, not a scan of every port. */
 static port_t *port_find(pb_routers_t *rs, const char *topic) {
     if (rs->last_port && !strcmp(rs->last_port->topic, topic)) return rs->last_port;
-    for (size_t i = 0; i < rs->n_ports; i++)
-        if (!strcmp(rs->ports[i]->topic, topic)) return rs->last_port = rs->ports[i];
-    return NULL;
+    port_t *pt = port_indexed(rs, topic);
+    if (pt) rs->last_port = pt;
+    return pt;
 }
 
 static slot_t *ring_at(part_t *p, size_t i) { return &p->ring[(p->head + i) & (p->cap - 1)]; }
@@ -1938,7 +1942,7 @@ typedef struct tentry {
     char *name; /* NULL: free slot */
     int count;
     int64_t at_ms; /* when it was looked up */
-    port_t *port;  /* the reader's port of this topic (NULL: none): pb_routers_port_publish */
+    port_t *port;  /* the reader's port of this topic (NULL: none): port_find */
 } tentry_t;
 
 static size_t topic_hash(const char *s) {
@@ -1986,6 +1990,11 @@ static tentry_t *tc_find(const pb_routers_t *rs, const char *name) {
 static void port_index(pb_routers_t *rs, const char *topic, port_t *pt) {
     tentry_t *e = pt ? tc_get(rs, topic) : tc_find(rs, topic);
     if (e) e->port = pt;
+}
+
+static port_t *port_indexed(const pb_routers_t *rs, const char *topic) {
+    tentry_t *e = tc_find(rs, topic);
+    return e ? e->port : NULL;
 }
 
 /* The cached count, or TOPIC_UNKNOWN when it should be looked up (never, or absent and stale). */
@@ -2591,8 +2600,8 @@ size_t pb_routers_port_watermarks(const pb_routers_t *rs, size_t i, const char *
 
 void pb_routers_port_publish(pb_routers_t *rs, const char *topic) {
     if (!rs || !rs->n_parked) return;
-    tentry_t *e = tc_find(rs, topic);
-    if (e && e->port && e->port->n_parked) unpark_port(rs, e->port, PB_ROUTER_UNPARK_PUBLISH);
+    port_t *pt = port_indexed(rs, topic);
+    if (pt && pt->n_parked) unpark_port(rs, pt, PB_ROUTER_UNPARK_PUBLISH);
 }
 
 size_t pb_routers_parked_count(const pb_routers_t *rs) { return rs ? rs->n_parked : 0; }
@@ -2612,8 +2621,7 @@ size_t pb_routers_parked(const pb_routers_t *rs, pb_routers_parked_t *out, size_
 size_t pb_routers_sweep_parked(pb_routers_t *rs, const pb_kafka_lag_wm_t *wm, size_t n) {
     size_t woke = 0;
     for (size_t i = 0; rs && rs->n_parked && i < n; i++) {
-        tentry_t *e = tc_find(rs, wm[i].topic);
-        port_t *pt = e ? e->port : NULL;
+        port_t *pt = port_indexed(rs, wm[i].topic);
         if (!pt || wm[i].partition < 0 || (size_t)wm[i].partition >= pt->n_parts) continue;
         fpart_t *fp = &pt->parts[wm[i].partition];
         if (!fp->parked || !pb_router_should_unpark(fp->pos, wm[i].high)) continue;

@@ -1388,6 +1388,14 @@ static int lag_touched(const pb_sub_t *s, const char *group) {
     return 0;
 }
 
+/* Whether a measured side found no committed offset on any partition (0 when not measured). */
+static int no_commit(const lag_side_t *side) {
+    if (!side->known || !side->n) return 0;
+    for (size_t p = 0; p < side->n; p++)
+        if (side->parts[p].committed >= 0) return 0;
+    return 1;
+}
+
 static int target_cmp(const void *a, const void *b) {
     int x = ((const lag_target_t *)a)->id, y = ((const lag_target_t *)b)->id;
     return (x > y) - (x < y);
@@ -1471,10 +1479,7 @@ static lag_target_t *targets_build(pb_sub_t *s, size_t *n_out) {
             continue; /* asked, back-off 0 */
         t[i].sub_every = prev->sub_every;
         t[i].sub_next = prev->sub_next;
-        int none = 1;
-        for (size_t p = 0; none && p < prev->subs.n; p++)
-            none = prev->subs.parts[p].committed < 0;
-        if (!none || !prev->sub_every || (int)(sweep - prev->sub_next) >= 0 ||
+        if (!no_commit(&prev->subs) || !prev->sub_every || (int)(sweep - prev->sub_next) >= 0 ||
             !(t[i].known[1] = malloc(prev->subs.n * sizeof *t[i].known[1])))
             continue;
         for (size_t p = 0; p < prev->subs.n; p++)
@@ -1753,10 +1758,8 @@ static void apply_lag(pb_sub_t *s, const lag_job_t *j) {
             res->sub_every = t->sub_every;
             res->sub_next = t->sub_next;
         } else {
-            int none = res->subs.known && res->subs.n;
-            for (size_t p = 0; none && p < res->subs.n; p++)
-                none = res->subs.parts[p].committed < 0;
-            pb_sub_lag_backoff(t->sub_every, none, t->sweep, &res->sub_every, &res->sub_next);
+            pb_sub_lag_backoff(t->sub_every, no_commit(&res->subs), t->sweep, &res->sub_every,
+                               &res->sub_next);
         }
         for (int k = 0; k < 2; k++) {
             if (!sides[k]->known) continue;
