@@ -290,12 +290,12 @@ typedef struct pb_kafka_msg {
     void *impl; /* kafka.c's: the librdkafka message */
 } pb_kafka_msg_t;
 
-/* Number of headers of m (duplicates counted), and the i-th (0-based, in wire order): returns 0 and
- * sets name (NUL-terminated), value (NULL for a null header) and len, or -1 when i is out of range.
- */
-size_t pb_kafka_msg_header_count(const pb_kafka_msg_t *m);
-int pb_kafka_msg_header_at(const pb_kafka_msg_t *m, size_t i, const char **name, const void **value,
-                           size_t *len);
+/* The headers of m in wire order (duplicates kept): the first min(count, cap) go to out (name
+ * NUL-terminated, value NULL for a null header); returns the count, so a caller with too small an
+ * out grows it and asks again. One pass over librdkafka's list: the per-record path reads every
+ * header through this. The pointers live as long as m's headers (until m is freed or its headers
+ * are moved by pb_kafka_producer_forward). */
+size_t pb_kafka_msg_headers(const pb_kafka_msg_t *m, pb_kafka_header_t *out, size_t cap);
 
 /* The LAST header of m named name (Kafka headers may repeat; the last one wins, as Kafka Connect
  * reads them): 1 with value/len set (value NULL for a null header), or 0 when absent. */

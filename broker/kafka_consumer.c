@@ -137,17 +137,13 @@ static void msg_view(pb_kafka_msg_t *v, rd_kafka_message_t *m) {
     v->impl = m;
 }
 
-size_t pb_kafka_msg_header_count(const pb_kafka_msg_t *m) {
+size_t pb_kafka_msg_headers(const pb_kafka_msg_t *m, pb_kafka_header_t *out, size_t cap) {
     rd_kafka_headers_t *h = NULL;
     if (rd_kafka_message_headers(m->impl, &h) || !h) return 0;
-    return rd_kafka_header_cnt(h);
-}
-
-int pb_kafka_msg_header_at(const pb_kafka_msg_t *m, size_t i, const char **name, const void **value,
-                           size_t *len) {
-    rd_kafka_headers_t *h = NULL;
-    if (rd_kafka_message_headers(m->impl, &h) || !h) return -1;
-    return rd_kafka_header_get_all(h, i, name, value, len) ? -1 : 0;
+    size_t n = rd_kafka_header_cnt(h);
+    for (size_t i = 0; i < n && i < cap; i++)
+        if (rd_kafka_header_get_all(h, i, &out[i].name, &out[i].value, &out[i].len)) return i;
+    return n;
 }
 
 int pb_kafka_msg_header(const pb_kafka_msg_t *m, const char *name, const void **value,

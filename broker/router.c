@@ -453,6 +453,7 @@ struct pb_routers {
     size_t tc_n, tc_cap;
     struct tjob *tjob; /* the topic look-up in flight (one at a time) */
     int64_t ev_ms;     /* the record being fanned out: its ce_time (ms, -1 none; with metrics) */
+    int64_t batch_wall_ms; /* wall clock at the start of the batch being fanned out (one read) */
     int decoded;       /* ... and a binding's resolver read its value (so it is valid) */
     /* A revocation waiting for the records in flight of its partitions (the group waits with
      * it): given up once they landed, or at rv_deadline. Topics are copies. */
@@ -814,8 +815,9 @@ static void dead_letter(router_t *r, part_t *p, const pb_kafka_msg_t *m, size_t 
 
 /* m's headers into rs->hin (names and values point into m); returns their count. */
 static size_t read_headers(pb_routers_t *rs, const pb_kafka_msg_t *m) {
-    size_t n_in = pb_kafka_msg_header_count(m);
-    if (n_in + PB_ROUTER_EXTRA_HEADERS + PB_ROUTER_DLQ_HEADERS + 1 > rs->hcap) {
+    size_t spare = PB_ROUTER_EXTRA_HEADERS + PB_ROUTER_DLQ_HEADERS + 1;
+    size_t n_in = pb_kafka_msg_headers(m, rs->hin, rs->hcap > spare ? rs->hcap - spare : 0);
+    if (n_in + spare > rs->hcap) {
         size_t cap = (n_in + 16) * 2 + PB_ROUTER_EXTRA_HEADERS + PB_ROUTER_DLQ_HEADERS;
         pb_kafka_header_t *a = realloc(rs->hin, cap * sizeof *a);
         PB_ASSERT(a);
@@ -824,13 +826,7 @@ static size_t read_headers(pb_routers_t *rs, const pb_kafka_msg_t *m) {
         PB_ASSERT(b);
         rs->hout = b;
         rs->hcap = cap;
-    }
-    for (size_t i = 0; i < n_in; i++) {
-        const void *v;
-        size_t len;
-        pb_kafka_msg_header_at(m, i, &rs->hin[i].name, &v, &len);
-        rs->hin[i].value = v;
-        rs->hin[i].len = len;
+        n_in = pb_kafka_msg_headers(m, rs->hin, cap - spare);
     }
     return n_in;
 }
@@ -1011,13 +1007,14 @@ static void count_direct(pb_routers_t *rs, port_t *pt, const pb_kafka_msg_t *m, 
     }
     int64_t ev = ev_ms >= 0 ? ev_ms : m->timestamp_ms;
     pb_metrics_count(pt->m, PB_METRICS_IN, PB_METRICS_OK, 1, m->value_len);
-    pb_metrics_seen(pt->m, ev > 0 ? (double)ev / 1000.0 : 0, (double)pb_loop_wall_ms() / 1000.0);
+    pb_metrics_seen(pt->m, ev > 0 ? (double)ev / 1000.0 : 0, (double)rs->batch_wall_ms / 1000.0);
 }
 
 /* Each record of the shared reader, once, to every binding of its topic. */
 static void on_batch(void *arg, const pb_kafka_msg_t *msgs, size_t n) {
     pb_routers_t *rs = arg;
     int64_t t_ms = rs->env.park_idle_ms > 0 ? pb_loop_now_ms() : 0;
+    rs->batch_wall_ms = rs->reg ? pb_loop_wall_ms() : 0; /* count_direct's "seen at" */
     for (size_t i = 0; i < n; i++) {
         const pb_kafka_msg_t *m = &msgs[i];
         port_t *pt = port_find(rs, m->topic);
