@@ -19,6 +19,7 @@
 #include "addr.h"
 #include "buf.h"
 #include "codec.h"
+#include "hash.h"
 #include "id.h"
 #include "log.h"
 #include "portbroker/wire.h"
@@ -1945,12 +1946,7 @@ typedef struct tentry {
     port_t *port;  /* the reader's port of this topic (NULL: none): port_find */
 } tentry_t;
 
-static size_t topic_hash(const char *s) {
-    size_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
+static size_t topic_hash(const char *s) { return (size_t)pb_hash_str(PB_HASH_LEGACY_BASIS, s); }
 
 static tentry_t *tc_slot(tentry_t *t, size_t cap, const char *name) {
     size_t i = topic_hash(name) & (cap - 1);
