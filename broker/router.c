@@ -2306,6 +2306,12 @@ static void on_tick(void *arg) {
 }
 
 pb_routers_t *pb_routers_new(const pb_router_env_t *env, pb_err_t *err) {
+    if (env->inflight_max_bytes <= 0) {
+        pb_err_set(err, PB_ERR_INVALID,
+                   "routers: inflight_max_bytes %" PRId64 " must be > 0 (router.inflight.kbytes)",
+                   env->inflight_max_bytes);
+        return NULL;
+    }
     pb_routers_t *rs = calloc(1, sizeof *rs);
     if (!rs) {
         pb_err_set(err, PB_ERR_NOMEM, "out of memory");
@@ -2316,7 +2322,6 @@ pb_routers_t *pb_routers_new(const pb_router_env_t *env, pb_err_t *err) {
     if (!rs->env.commit_interval_ms) rs->env.commit_interval_ms = 1000;
     if (!rs->env.revoke_wait_ms) rs->env.revoke_wait_ms = 10000;
     if (!rs->env.fetch_wait_ms) rs->env.fetch_wait_ms = 500;
-    if (!rs->env.inflight_max_bytes) rs->env.inflight_max_bytes = INT64_C(64) << 20;
     rs->rec_bytes = -1; /* not known until a record was routed */
     rs->url = strdup(env->registry_url ? env->registry_url : "");
     rs->slots = calloc(SLOT_MAX, sizeof *rs->slots);
