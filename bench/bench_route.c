@@ -412,12 +412,18 @@ __attribute__((noinline)) static double bare_relay(const char *boot, const char 
 
 /* ---- portbroker routing ---- */
 
-static double route(pb_kafka_t *k, pb_registry_t *reg, pb_metrics_t *m, int run, int n) {
+static double route(const pb_config_t *cfg, pb_kafka_t *k, pb_registry_t *reg, pb_metrics_t *m,
+                    int run, int n) {
     char urn[128];
     pb_err_t err = {0};
     /* fetch wait 10 ms as the bare relay's (router.fetch.wait.ms=10). */
     pb_router_env_t env = {
-        .kafka = k, .metrics = m, .registry_url = "http://bench:8080", .fetch_wait_ms = 10};
+        .kafka = k,
+        .metrics = m,
+        .registry_url = "http://bench:8080",
+        .fetch_wait_ms = 10,
+        .inflight_max_bytes = cfg->router_inflight_kbytes * 1024, /* the daemon's default */
+    };
     pb_routers_t *rs = pb_routers_new(&env, &err);
     if (!rs) die("routers", err.msg);
     put_sink(reg, run, urn, sizeof urn);
@@ -542,10 +548,10 @@ int main(int argc, char **argv) {
             if (!only_route) snap_diff(&snap_start, &snap_end, n, gst);
             c0 = cpu(RUSAGE_SELF), t0 = cpu(RUSAGE_THREAD);
         }
-        on[r] = only_bare ? 1 : route(k, reg, metrics, 2 * r, n);
+        on[r] = only_bare ? 1 : route(cfg, k, reg, metrics, 2 * r, n);
         if (!only_bare) snap_diff(&snap_start, &snap_end, n, gon);
         double c2 = cpu(RUSAGE_SELF), t2 = cpu(RUSAGE_THREAD);
-        off[r] = only_bare ? 1 : route(k, reg, NULL, 2 * r + 1, n);
+        off[r] = only_bare ? 1 : route(cfg, k, reg, NULL, 2 * r + 1, n);
         if (!only_bare) snap_diff(&snap_start, &snap_end, n, goff);
         c3 = cpu(RUSAGE_SELF), t3 = cpu(RUSAGE_THREAD);
         cpu_on[r] = (c2 - c0) / n * 1e6, thr_on[r] = (t2 - t0) / n * 1e6;

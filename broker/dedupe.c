@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
+
 typedef struct ptab {
     struct ptab *hnext;
     pb_dedupe_entry_t *oldest, *newest; /* settled, in settle order */
@@ -44,21 +46,11 @@ struct pb_dedupe {
     size_t bytes;
 };
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n) {
-    const unsigned char *s = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
-#define FNV_BASIS 0xcbf29ce484222325ULL
-
 uint64_t pb_dedupe_digest(const void *key, size_t klen, const void *value, size_t vlen) {
-    uint64_t h = fnv(FNV_BASIS, &klen, sizeof klen); /* key "ab"+value "c" differs from "a"+"bc" */
-    h = fnv(h, key, klen);
-    return fnv(h, value, vlen);
+    /* The key's length first, so key "ab" + value "c" differs from "a" + "bc". */
+    uint64_t h = pb_hash_bytes(PB_HASH_FNV_BASIS, &klen, sizeof klen);
+    h = pb_hash_bytes(h, key, klen);
+    return pb_hash_bytes(h, value, vlen);
 }
 
 pb_dedupe_t *pb_dedupe_new(int64_t window_ms, size_t max_ids, size_t max_bytes) {
@@ -211,9 +203,9 @@ pb_dedupe_status_t pb_dedupe_begin(pb_dedupe_t *d, const char *port, const char 
                                    uint64_t digest, int64_t now_ms, pb_dedupe_wait_t *w,
                                    pb_dedupe_entry_t **entry, int32_t *partition, int64_t *offset) {
     pb_dedupe_expire(d, now_ms);
-    uint64_t ph = fnv(FNV_BASIS, port, strlen(port));
+    uint64_t ph = pb_hash_str(PB_HASH_FNV_BASIS, port);
     ptab_t *t = port_find(d, port, ph);
-    uint64_t h = fnv(ph, id, idlen);
+    uint64_t h = pb_hash_bytes(ph, id, idlen);
     if (t)
         for (pb_dedupe_entry_t *e = d->slots[h & (d->nslots - 1)]; e; e = e->hnext) {
             if (e->hash != h || e->pt != t || e->idlen != idlen || memcmp(e->id, id, idlen))

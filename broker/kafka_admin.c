@@ -10,6 +10,8 @@
  */
 #include "kafka_int.h"
 
+#include "hash.h"
+
 int pb_kafka_partition_count(pb_kafka_t *k, const char *topic, int timeout_ms, pb_err_t *err) {
     const struct rd_kafka_metadata *md = NULL;
     /* All topics: asking for one topic would make the embedded cluster auto-create it. */
@@ -343,10 +345,7 @@ static void topic_set_clear(topic_set_t *t) {
 }
 
 static size_t topic_slot(char *const *e, size_t cap, const char *topic) {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (const char *c = topic; *c; c++)
-        h = (h ^ (unsigned char)*c) * 0x100000001b3ULL;
-    size_t i = (size_t)h & (cap - 1);
+    size_t i = (size_t)pb_hash_str(PB_HASH_FNV_BASIS, topic) & (cap - 1);
     while (e[i] && strcmp(e[i], topic))
         i = (i + 1) & (cap - 1);
     return i;
@@ -1078,10 +1077,7 @@ static void lag_tab_clear(struct lag_tab *t) {
 }
 
 static size_t lag_ts_slot(const struct lag_ts *t, size_t cap, const char *topic, int32_t p) {
-    uint64_t h = 0xcbf29ce484222325ULL ^ (uint32_t)p;
-    for (const char *c = topic; *c; c++)
-        h = (h ^ (unsigned char)*c) * 0x100000001b3ULL;
-    size_t i = (size_t)h & (cap - 1);
+    size_t i = (size_t)pb_hash_str(PB_HASH_FNV_BASIS ^ (uint32_t)p, topic) & (cap - 1);
     while (t[i].topic && (t[i].partition != p || strcmp(t[i].topic, topic)))
         i = (i + 1) & (cap - 1);
     return i;

@@ -11,6 +11,8 @@
  */
 #include "kafka_int.h"
 
+#include "hash.h"
+
 /* Value bytes a record counts in a queue: what librdkafka's msg_size counts (rkm_len, the value
  * only), so the figure matches its queue.buffering.max.kbytes. */
 static void queued_add(atomic_llong *q, size_t vlen) {
@@ -121,12 +123,7 @@ struct pb_kafka_producer {
     atomic_llong queued_bytes; /* value bytes produced, delivery not yet reported (queued_add) */
 };
 
-static size_t name_hash(const char *s) {
-    size_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
+static size_t name_hash(const char *s) { return (size_t)pb_hash_str(PB_HASH_LEGACY_BASIS, s); }
 
 /* What a message holds in memory: value, key, header names and values. The same sum at send and
  * at delivery (the headers are the message's own list), so inflight_bytes comes back to 0. */

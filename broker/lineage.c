@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hash.h"
 #include "timefmt.h"
 
 #define FACETS "https://openlineage.io/spec/facets/"
@@ -284,14 +285,11 @@ oom:
 static uint64_t stats_mix(uint64_t h, const pb_metrics_t *m, const pb_port_t *port) {
     const pb_metrics_port_t *mp = pb_metrics_port_get(m, port->fqn);
     uint64_t v[2] = {mp->records[PB_METRICS_IN][PB_METRICS_OK], mp->bytes[PB_METRICS_IN]};
-    const unsigned char *b = (const unsigned char *)v;
-    for (size_t i = 0; i < sizeof v; i++)
-        h = (h ^ b[i]) * 1099511628211ULL;
-    return h;
+    return pb_hash_bytes(h, v, sizeof v);
 }
 
 uint64_t pb_lineage_product_stats(const pb_product_t *p, const pb_metrics_t *m) {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = PB_HASH_LEGACY_BASIS;
     for (size_t j = 0; m && j < p->n_outputs; j++)
         h = stats_mix(h, m, &p->outputs[j]);
     return h;
@@ -300,7 +298,7 @@ uint64_t pb_lineage_product_stats(const pb_product_t *p, const pb_metrics_t *m) 
 uint64_t pb_lineage_binding_stats(const pb_registry_t *reg, const pb_registry_binding_t *bd,
                                   const pb_metrics_t *m) {
     const pb_port_t *to = pb_registry_port(reg, bd->to);
-    return m && to ? stats_mix(1469598103934665603ULL, m, to) : 1469598103934665603ULL;
+    return m && to ? stats_mix(PB_HASH_LEGACY_BASIS, m, to) : PB_HASH_LEGACY_BASIS;
 }
 
 json_t *pb_lineage_run_event(const pb_lineage_ctx_t *ctx, const json_t *body, const char *type,
@@ -347,22 +345,16 @@ int pb_lineage_event_text(const pb_lineage_ctx_t *ctx, const char *body, size_t 
     return rc ? PB_ERR_NOMEM : 0;
 }
 
-static uint64_t fnv(uint64_t h, const char *s) {
-    for (; s && *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return (h ^ 0xff) * 1099511628211ULL; /* a separator, so "ab"+"c" != "a"+"bc" */
-}
-
 uint64_t pb_lineage_jobs_hash(const pb_registry_t *reg) {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = PB_HASH_LEGACY_BASIS; /* fields with a separator: "ab"+"c" != "a"+"bc" */
     size_t n = 0;
     const pb_product_t *const *products = pb_registry_products(reg, &n);
     for (size_t i = 0; i < n; i++)
-        h = fnv(h, products[i]->fqn);
-    h = fnv(h, "|");
+        h = pb_hash_field(h, products[i]->fqn);
+    h = pb_hash_field(h, "|");
     for (size_t i = 0; i < pb_registry_binding_count(reg); i++) {
         const pb_registry_binding_t *bd = pb_registry_binding_at(reg, i);
-        h = fnv(fnv(h, bd->from), bd->to);
+        h = pb_hash_field(pb_hash_field(h, bd->from), bd->to);
     }
     return h;
 }

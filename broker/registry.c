@@ -26,6 +26,7 @@
 #include <strings.h>
 
 #include "addr.h"
+#include "hash.h"
 
 /* ---- memory: the apply path cannot fail half-way, so allocation failure aborts ----------- */
 
@@ -87,12 +88,7 @@ typedef struct map {
     size_t nb, n;
 } map_t;
 
-static uint64_t hash_str(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
+static uint64_t hash_str(const char *s) { return pb_hash_str(PB_HASH_LEGACY_BASIS, s); }
 
 static void *map_get(const map_t *m, const char *k) {
     if (!m->nb) return NULL;

@@ -19,6 +19,7 @@
 #include "addr.h"
 #include "buf.h"
 #include "codec.h"
+#include "hash.h"
 #include "id.h"
 #include "log.h"
 #include "portbroker/wire.h"
@@ -1942,12 +1943,7 @@ typedef struct tentry {
     port_t *port;  /* the reader's port of this topic (NULL: none): port_find */
 } tentry_t;
 
-static size_t topic_hash(const char *s) {
-    size_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
+static size_t topic_hash(const char *s) { return (size_t)pb_hash_str(PB_HASH_LEGACY_BASIS, s); }
 
 static tentry_t *tc_slot(tentry_t *t, size_t cap, const char *name) {
     size_t i = topic_hash(name) & (cap - 1);
@@ -2307,6 +2303,12 @@ static void on_tick(void *arg) {
 }
 
 pb_routers_t *pb_routers_new(const pb_router_env_t *env, pb_err_t *err) {
+    if (env->inflight_max_bytes <= 0) {
+        pb_err_set(err, PB_ERR_INVALID,
+                   "routers: inflight_max_bytes %" PRId64 " must be > 0 (router.inflight.kbytes)",
+                   env->inflight_max_bytes);
+        return NULL;
+    }
     pb_routers_t *rs = calloc(1, sizeof *rs);
     if (!rs) {
         pb_err_set(err, PB_ERR_NOMEM, "out of memory");
@@ -2317,7 +2319,6 @@ pb_routers_t *pb_routers_new(const pb_router_env_t *env, pb_err_t *err) {
     if (!rs->env.commit_interval_ms) rs->env.commit_interval_ms = 1000;
     if (!rs->env.revoke_wait_ms) rs->env.revoke_wait_ms = 10000;
     if (!rs->env.fetch_wait_ms) rs->env.fetch_wait_ms = 500;
-    if (!rs->env.inflight_max_bytes) rs->env.inflight_max_bytes = INT64_C(64) << 20;
     rs->rec_bytes = -1; /* not known until a record was routed */
     rs->url = strdup(env->registry_url ? env->registry_url : "");
     rs->slots = calloc(SLOT_MAX, sizeof *rs->slots);

@@ -231,14 +231,15 @@ typedef struct pb_router_env {
     int fetch_wait_ms;        /* fetch.wait.max.ms of routing consumers (config
                                * router.fetch.wait.ms; 0: 500) */
     int64_t inflight_max_bytes; /* routed bytes in flight past which the routers take no more
-                                 * records (config router.inflight.kbytes; 0: 64 MiB) */
+                                 * records (config router.inflight.kbytes x 1024; required, > 0:
+                                 * the default is config.c's alone) */
     int64_t park_idle_ms;       /* an idle output partition is parked after it (config
                                  * router.park.idle.ms; 0: never). Needs loop (its tick parks) */
 } pb_router_env_t;
 
 /* The routing of one process: a binding state per registry binding once reconciled, the shared
  * reader and producer (made with the first binding). Watches one wake fd on the loop for all of
- * them. Returns NULL with err set. */
+ * them. Returns NULL with err set (PB_ERR_INVALID: env->inflight_max_bytes not > 0). */
 pb_routers_t *pb_routers_new(const pb_router_env_t *env, pb_err_t *err);
 
 /*

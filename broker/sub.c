@@ -24,6 +24,7 @@
 #include "api.h"
 #include "codec.h"
 #include "gzip.h"
+#include "hash.h"
 #include "jobs.h"
 #include "jsontext.h"
 #include "log.h"
@@ -1374,12 +1375,7 @@ static void lag_touched_clear(pb_sub_t *s) {
 }
 
 /* A fingerprint of a group's name (FNV-1a). */
-static uint64_t group_key(const char *g) {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *g; g++)
-        h = (h ^ (unsigned char)*g) * 1099511628211ULL;
-    return h;
-}
+static uint64_t group_key(const char *g) { return pb_hash_str(PB_HASH_LEGACY_BASIS, g); }
 
 static int lag_touched(const pb_sub_t *s, const char *group) {
     if (s->lag_reset_all) return 1;

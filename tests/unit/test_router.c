@@ -349,7 +349,10 @@ static void routes_and_counts(void **state) {
     }
     assert_int_equal(acks, 12);
 
-    pb_router_env_t env = {.kafka = k, .metrics = m, .registry_url = "http://r"};
+    pb_router_env_t env = {.kafka = k,
+                           .metrics = m,
+                           .registry_url = "http://r",
+                           .inflight_max_bytes = cfg->router_inflight_kbytes * 1024};
     pb_routers_t *rs = pb_routers_new(&env, &err);
     assert_non_null(rs);
     pb_routers_reconcile(rs, reg);
@@ -430,7 +433,9 @@ static void recovers_from_failed_delivery(void **state) {
     /* The router's first produce requests fail for good. */
     assert_int_equal(
         pb_kafka_cluster_fail_requests(cl, "Produce", 2, "TOPIC_AUTHORIZATION_FAILED", &err), 0);
-    pb_router_env_t env = {.kafka = k, .registry_url = "http://r"};
+    pb_router_env_t env = {.kafka = k,
+                           .registry_url = "http://r",
+                           .inflight_max_bytes = cfg->router_inflight_kbytes * 1024};
     pb_routers_t *rs = pb_routers_new(&env, &err);
     assert_non_null(rs);
     pb_routers_reconcile(rs, reg);
@@ -534,8 +539,8 @@ static void park_decision(void **state) {
 #define BIG_VALUE 20000
 
 /* small records of 100 bytes, then BIG_RECORDS of ~BIG_VALUE bytes, routed by one binding with
- * router.inflight.kbytes as bound (bytes; 0: the default): every record lands once; returns the
- * most bytes in flight. */
+ * router.inflight.kbytes as bound (bytes; 0: the config's default): every record lands once;
+ * returns the most bytes in flight. */
 static int64_t route_big(int64_t bound, int small, uint64_t *rewinds) {
     pb_err_t err = {0};
     pb_kafka_cluster_t *cl = pb_kafka_cluster_new(1, &err);
@@ -571,7 +576,10 @@ static int64_t route_big(int64_t bound, int small, uint64_t *rewinds) {
         pb_kafka_serve(k);
     }
     assert_int_equal(acks, all);
-    pb_router_env_t env = {.kafka = k, .registry_url = "http://r", .inflight_max_bytes = bound};
+    pb_router_env_t env = {.kafka = k,
+                           .registry_url = "http://r",
+                           .inflight_max_bytes =
+                               bound ? bound : cfg->router_inflight_kbytes * 1024};
     pb_routers_t *rs = pb_routers_new(&env, &err);
     assert_non_null(rs);
     pb_routers_reconcile(rs, reg);
@@ -587,7 +595,7 @@ static int64_t route_big(int64_t bound, int small, uint64_t *rewinds) {
     assert_int_equal(st.failed, 0);
     assert_int_equal(st.inflight, 0);
     assert_int_equal(st.inflight_bytes, 0); /* counted down exactly as it was counted up */
-    assert_int_equal(st.inflight_max_bytes, bound ? bound : INT64_C(64) << 20);
+    assert_int_equal(st.inflight_max_bytes, bound ? bound : INT64_C(64) << 20); /* 65536 KiB */
     int64_t lo, hi, total = 0;
     for (int32_t part = 0; part < 2; part++) {
         assert_int_equal(pb_kafka_watermarks(k, "t.dst.v1.in.obs", part, &lo, &hi, 5000, &err), 0);
@@ -664,7 +672,9 @@ static void refused_record_dead_lettered(void **state) {
     /* The router's first produce request is refused for its size. */
     assert_int_equal(pb_kafka_cluster_fail_requests(cl, "Produce", 1, "MSG_SIZE_TOO_LARGE", &err),
                      0);
-    pb_router_env_t env = {.kafka = k, .registry_url = "http://r"};
+    pb_router_env_t env = {.kafka = k,
+                           .registry_url = "http://r",
+                           .inflight_max_bytes = cfg->router_inflight_kbytes * 1024};
     pb_routers_t *rs = pb_routers_new(&env, &err);
     assert_non_null(rs);
     pb_routers_reconcile(rs, reg);
@@ -695,6 +705,19 @@ static void refused_record_dead_lettered(void **state) {
     pb_kafka_cluster_destroy(cl);
 }
 
+/* The byte bound has one default, config.c's (router.inflight.kbytes): the routers take none. */
+static void bound_required(void **state) {
+    (void)state;
+    static const int64_t bad[] = {0, -1};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        pb_err_t err = {0};
+        pb_router_env_t env = {.registry_url = "http://r", .inflight_max_bytes = bad[i]};
+        assert_null(pb_routers_new(&env, &err));
+        assert_int_equal(err.code, PB_ERR_INVALID);
+        assert_non_null(strstr(err.msg, "router.inflight.kbytes"));
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(resume_decision),
@@ -705,6 +728,7 @@ int main(void) {
         cmocka_unit_test(recovers_from_failed_delivery),
         cmocka_unit_test(take_decision),
         cmocka_unit_test(park_decision),
+        cmocka_unit_test(bound_required),
         cmocka_unit_test(bytes_in_flight_bounded),
         cmocka_unit_test(refused_record_dead_lettered),
     };
