@@ -62,6 +62,8 @@ typedef struct snap {
     int tid[MAX_THREADS];
     char comm[MAX_THREADS][20];
     double ns[MAX_THREADS];
+    double wait[MAX_THREADS]; /* ns runnable but waiting for a CPU (schedstat's second field) */
+    double t;                 /* when taken (s, monotonic) */
 } snap_t;
 
 enum { G_LOOP, G_CLIENT, G_MOCK, G_OTHER, G_N };
@@ -69,16 +71,17 @@ enum { G_LOOP, G_CLIENT, G_MOCK, G_OTHER, G_N };
 static void snap_take(snap_t *s) {
     char path[64], line[128];
     s->n = 0;
+    s->t = now();
     DIR *d = opendir("/proc/self/task");
     struct dirent *e;
     while (d && (e = readdir(d)) && s->n < MAX_THREADS) {
         if (e->d_name[0] == '.') continue;
         int tid = atoi(e->d_name);
-        double ns = 0;
+        double ns = 0, wait = 0;
         snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", tid);
         FILE *f = fopen(path, "r");
         if (!f) continue;
-        if (fgets(line, sizeof line, f)) ns = atof(line);
+        if (fgets(line, sizeof line, f) && sscanf(line, "%lf %lf", &ns, &wait) < 1) ns = 0;
         fclose(f);
         snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
         f = fopen(path, "r");
@@ -90,20 +93,35 @@ static void snap_take(snap_t *s) {
         }
         s->tid[s->n] = tid;
         s->ns[s->n] = ns;
+        s->wait[s->n] = wait;
         s->n++;
     }
     if (d) closedir(d);
 }
 
-/* us per record by thread group between a and b (threads created in between count from 0). */
-static void snap_diff(const snap_t *a, const snap_t *b, int n, double out[G_N]) {
+/* The relay's own thread between two snapshots, as shares of the time between them: running,
+ * runnable but waiting for a CPU, and asleep (waiting for Kafka). A relay whose thread never
+ * sleeps is bound by that thread's CPU, and its rate is that thread's work per record. */
+typedef struct relay_state {
+    double run, queued, asleep;
+} relay_state_t;
+
+/* us per record by thread group between a and b (threads created in between count from 0), and
+ * the relay thread's state. */
+static void snap_diff(const snap_t *a, const snap_t *b, int n, double out[G_N], relay_state_t *st) {
     int self = (int)getpid();
     for (int g = 0; g < G_N; g++)
         out[g] = 0;
     for (int i = 0; i < b->n; i++) {
-        double base = 0;
+        double base = 0, wbase = 0;
         for (int j = 0; j < a->n; j++)
-            if (a->tid[j] == b->tid[i]) base = a->ns[j];
+            if (a->tid[j] == b->tid[i]) base = a->ns[j], wbase = a->wait[j];
+        if (b->tid[i] == self && st && b->t > a->t) {
+            double wall = (b->t - a->t) * 1e9;
+            st->run = (b->ns[i] - base) / wall;
+            st->queued = (b->wait[i] - wbase) / wall;
+            st->asleep = 1 - st->run - st->queued;
+        }
         int g = b->tid[i] == self                        ? G_LOOP
                 : !strcmp(b->comm[i], "rdk:mock")        ? G_MOCK
                 : !strncmp(b->comm[i], "rdk:broker", 10) ? G_CLIENT
@@ -528,6 +546,7 @@ int main(int argc, char **argv) {
     double bare[10], stamped[10], vs_stamped[10], on[10], off[10], ratio[10], overhead[10];
     double win_bare[10], win_on[10]; /* process CPU us/record from first record to last ack */
     double cpu_bare[10], cpu_on[10], cpu_off[10], thr_bare[10], thr_on[10], thr_off[10];
+    double asleep_st[10], asleep_on[10]; /* the relay thread's idle share (relay_state_t) */
     for (int r = 0; r < rounds; r++) {
         snprintf(bare_topic, sizeof bare_topic, "bench.bare%d", r);
         snprintf(stamp_topic, sizeof stamp_topic, "bench.stamped%d", r);
@@ -536,32 +555,33 @@ int main(int argc, char **argv) {
             die("topic", err.msg);
         double c0 = cpu(RUSAGE_SELF), t0 = cpu(RUSAGE_THREAD);
         double gb[G_N] = {0}, gst[G_N] = {0}, gon[G_N] = {0}, goff[G_N] = {0};
+        relay_state_t sb = {0}, sst = {0}, son = {0};
         /* Even rounds run bare first, odd rounds last: neither side always gets the warmer (or
          * the more crowded) moment. */
         double c1 = 0, t1 = 0, c3 = 0, t3 = 0;
         if (r % 2 == 0) {
             bare[r] = only_route ? 1 : bare_relay(boot, bare_topic, n, 0);
-            if (!only_route) snap_diff(&snap_start, &snap_end, n, gb);
+            if (!only_route) snap_diff(&snap_start, &snap_end, n, gb, &sb);
             c1 = cpu(RUSAGE_SELF), t1 = cpu(RUSAGE_THREAD);
             cpu_bare[r] = (c1 - c0) / n * 1e6, thr_bare[r] = (t1 - t0) / n * 1e6;
             stamped[r] = only_route ? 1 : bare_relay(boot, stamp_topic, n, 1);
-            if (!only_route) snap_diff(&snap_start, &snap_end, n, gst);
+            if (!only_route) snap_diff(&snap_start, &snap_end, n, gst, &sst);
             c0 = cpu(RUSAGE_SELF), t0 = cpu(RUSAGE_THREAD);
         }
         on[r] = only_bare ? 1 : route(cfg, k, reg, metrics, 2 * r, n);
-        if (!only_bare) snap_diff(&snap_start, &snap_end, n, gon);
+        if (!only_bare) snap_diff(&snap_start, &snap_end, n, gon, &son);
         double c2 = cpu(RUSAGE_SELF), t2 = cpu(RUSAGE_THREAD);
         off[r] = only_bare ? 1 : route(cfg, k, reg, NULL, 2 * r + 1, n);
-        if (!only_bare) snap_diff(&snap_start, &snap_end, n, goff);
+        if (!only_bare) snap_diff(&snap_start, &snap_end, n, goff, NULL);
         c3 = cpu(RUSAGE_SELF), t3 = cpu(RUSAGE_THREAD);
         cpu_on[r] = (c2 - c0) / n * 1e6, thr_on[r] = (t2 - t0) / n * 1e6;
         cpu_off[r] = (c3 - c2) / n * 1e6, thr_off[r] = (t3 - t2) / n * 1e6;
         if (r % 2 == 1) {
             stamped[r] = only_route ? 1 : bare_relay(boot, stamp_topic, n, 1);
-            if (!only_route) snap_diff(&snap_start, &snap_end, n, gst);
+            if (!only_route) snap_diff(&snap_start, &snap_end, n, gst, &sst);
             c3 = cpu(RUSAGE_SELF), t3 = cpu(RUSAGE_THREAD);
             bare[r] = only_route ? 1 : bare_relay(boot, bare_topic, n, 0);
-            if (!only_route) snap_diff(&snap_start, &snap_end, n, gb);
+            if (!only_route) snap_diff(&snap_start, &snap_end, n, gb, &sb);
             c1 = cpu(RUSAGE_SELF), t1 = cpu(RUSAGE_THREAD);
             cpu_bare[r] = (c1 - c3) / n * 1e6, thr_bare[r] = (t1 - t3) / n * 1e6;
         }
@@ -583,6 +603,12 @@ int main(int argc, char **argv) {
                r + 1, gb[G_LOOP], gb[G_CLIENT], gb[G_MOCK], gb[G_OTHER], gst[G_LOOP], gst[G_CLIENT],
                gst[G_MOCK], gst[G_OTHER], gon[G_LOOP], gon[G_CLIENT], gon[G_MOCK], gon[G_OTHER],
                goff[G_LOOP], goff[G_CLIENT], goff[G_MOCK], goff[G_OTHER]);
+        printf("round %d: relay thread running / waiting for a CPU / asleep, %% of the run: bare "
+               "%.0f / %.0f / %.0f, bare + headers %.0f / %.0f / %.0f, route %.0f / %.0f / %.0f\n",
+               r + 1, 100 * sb.run, 100 * sb.queued, 100 * sb.asleep, 100 * sst.run,
+               100 * sst.queued, 100 * sst.asleep, 100 * son.run, 100 * son.queued,
+               100 * son.asleep);
+        asleep_st[r] = sst.asleep, asleep_on[r] = son.asleep;
     }
     int py_n = n < 20000 ? n : 20000;
     if (pb_kafka_ensure_topic(k, "bench.py.out", PARTS, 10000, NULL, &err)) die("topic", err.msg);
@@ -604,6 +630,10 @@ int main(int argc, char **argv) {
            median(win_bare, rounds), median(win_on, rounds));
     printf("route_cpu_ratio_relaying=%.2f\n", median(win_bare, rounds) / median(win_on, rounds));
     printf("route_cpu_ratio=%.2f\n", median(cpu_bare, rounds) / median(cpu_on, rounds));
+    /* Near 0: both relays are bound by their own thread's CPU (not by Kafka), so
+     * route_ratio_same_records is about the ratio of that thread's work per record. */
+    printf("route_relay_thread_asleep_pct=%.0f\nsame_records_relay_thread_asleep_pct=%.0f\n",
+           100 * median(asleep_on, rounds), 100 * median(asleep_st, rounds));
     printf("route_bare_rps=%.0f\nroute_rps=%.0f\n", b, o);
     /* Ratios: median of each round's (adjacent runs share the machine's mood). */
     printf("route_ratio=%.2f\n", median(ratio, rounds));

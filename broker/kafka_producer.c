@@ -100,6 +100,11 @@ int pb_kafka_produce_dr(pb_kafka_t *k, const char *topic, int32_t partition, con
 /* Topic handles a relay producer keeps (a fan-out producer writes to every input topic). */
 #define PRODUCER_TOPICS_MAX 65536
 
+typedef struct hbytes {
+    const rd_kafka_headers_t *h; /* NULL: a free slot */
+    int64_t bytes;
+} hbytes_t;
+
 typedef struct ptopic {
     char *name;
     rd_kafka_topic_t *rkt;
@@ -112,7 +117,7 @@ struct pb_kafka_producer {
     pb_kafka_delivery_cb_t cb;
     void *arg;
     int inflight;
-    int64_t inflight_bytes; /* values, keys and headers of those (msg_bytes) */
+    int64_t inflight_bytes; /* values, keys and headers of those (header_bytes, hb_put) */
     rd_kafka_queue_t *admq; /* answers of group commits */
     int commits;            /* group commits not yet answered */
     /* Topic handles by name in an open-addressing table (a producev by name looks the topic up
@@ -121,20 +126,77 @@ struct pb_kafka_producer {
     size_t n_topics, cap_topics;
     char failure[768];         /* pb_kafka_producer_failure's text, once failed for good */
     atomic_llong queued_bytes; /* value bytes produced, delivery not yet reported (queued_add) */
+    /* Header bytes of each message in flight, by its header list (the list librdkafka hands back
+     * with the delivery report is the one produced): open addressing, linear probing, cap a power
+     * of two at most half full; the report takes its entry out instead of walking the list. */
+    hbytes_t *hb;
+    size_t n_hb, cap_hb;
 };
 
 static size_t name_hash(const char *s) { return (size_t)pb_hash_str(PB_HASH_LEGACY_BASIS, s); }
 
-/* What a message holds in memory: value, key, header names and values. The same sum at send and
- * at delivery (the headers are the message's own list), so inflight_bytes comes back to 0. */
-static int64_t msg_bytes(size_t vlen, size_t klen, const rd_kafka_headers_t *h) {
-    int64_t n = (int64_t)vlen + (int64_t)klen;
+/* Header names and values of list h: with the value and key, what a message holds in memory. */
+static int64_t header_bytes(const rd_kafka_headers_t *h) {
+    int64_t n = 0;
     const char *name;
     const void *v;
     size_t len;
     for (size_t i = 0; h && !rd_kafka_header_get_all(h, i, &name, &v, &len); i++)
         n += (int64_t)(strlen(name) + (v ? len : 0));
     return n;
+}
+
+static size_t hb_slot(const rd_kafka_headers_t *h, size_t cap) {
+    uint64_t v = (uint64_t)(uintptr_t)h * 0x9e3779b97f4a7c15ull;
+    return (size_t)(v ^ (v >> 32)) & (cap - 1);
+}
+
+/* Remember h's header bytes until its delivery report (hb_take). 0, or -1 out of memory (the
+ * report then walks the list again: the same sum). */
+static int hb_put(pb_kafka_producer_t *p, const rd_kafka_headers_t *h, int64_t bytes) {
+    if ((p->n_hb + 1) * 2 > p->cap_hb) {
+        size_t cap = p->cap_hb ? p->cap_hb * 2 : 1024;
+        hbytes_t *t = calloc(cap, sizeof *t);
+        if (!t) return -1;
+        for (size_t i = 0; i < p->cap_hb; i++) {
+            if (!p->hb[i].h) continue;
+            size_t j = hb_slot(p->hb[i].h, cap);
+            while (t[j].h)
+                j = (j + 1) & (cap - 1);
+            t[j] = p->hb[i];
+        }
+        free(p->hb);
+        p->hb = t;
+        p->cap_hb = cap;
+    }
+    size_t i = hb_slot(h, p->cap_hb);
+    while (p->hb[i].h)
+        i = (i + 1) & (p->cap_hb - 1);
+    p->hb[i] = (hbytes_t){h, bytes};
+    p->n_hb++;
+    return 0;
+}
+
+/* The header bytes hb_put kept for h, its entry removed (backward shift: no tombstones); walks h
+ * when none was kept. */
+static int64_t hb_take(pb_kafka_producer_t *p, const rd_kafka_headers_t *h) {
+    if (!h) return 0;
+    size_t mask = p->cap_hb - 1, i = p->cap_hb ? hb_slot(h, p->cap_hb) : 0;
+    while (p->cap_hb && p->hb[i].h && p->hb[i].h != h)
+        i = (i + 1) & mask;
+    if (!p->cap_hb || !p->hb[i].h) return header_bytes(h);
+    int64_t bytes = p->hb[i].bytes;
+    p->n_hb--;
+    for (size_t j = (i + 1) & mask; p->hb[j].h; j = (j + 1) & mask) {
+        size_t home = hb_slot(p->hb[j].h, p->cap_hb);
+        /* Entry j may move into the hole at i unless its home lies cyclically in (i, j]. */
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            p->hb[i] = p->hb[j];
+            i = j;
+        }
+    }
+    p->hb[i] = (hbytes_t){NULL, 0};
+    return bytes;
 }
 
 static void relay_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
@@ -154,7 +216,8 @@ static void relay_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     rd_kafka_headers_t *h = NULL;
     queued_sub(&p->queued_bytes, m->len);
     p->inflight--;
-    p->inflight_bytes -= msg_bytes(m->len, m->key_len, rd_kafka_message_headers(m, &h) ? NULL : h);
+    p->inflight_bytes -= (int64_t)m->len + (int64_t)m->key_len +
+                         hb_take(p, rd_kafka_message_headers(m, &h) ? NULL : h);
     p->cb(p->arg, &d);
 }
 
@@ -324,7 +387,8 @@ int pb_kafka_producer_send(pb_kafka_producer_t *p, const char *topic, int32_t pa
         return pb_err_set(err, PB_ERR_INVALID, "produce to %s: %s", topic,
                           rd_kafka_err2str(rd_kafka_last_error()));
     if (n_headers) hdrs = header_list(headers, n_headers);
-    int64_t bytes = msg_bytes(val ? vlen : 0, key ? klen : 0, hdrs);
+    int64_t hbytes = header_bytes(hdrs);
+    int64_t bytes = (int64_t)(val ? vlen : 0) + (int64_t)(key ? klen : 0) + hbytes;
     queued_add(&p->queued_bytes, vlen);
     rd_kafka_resp_err_t e = rd_kafka_producev(
         p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key, klen),
@@ -340,6 +404,7 @@ int pb_kafka_producer_send(pb_kafka_producer_t *p, const char *topic, int32_t pa
     }
     p->inflight++;
     p->inflight_bytes += bytes;
+    if (hdrs) (void)hb_put(p, hdrs, hbytes);
     return 0;
 }
 
@@ -375,7 +440,8 @@ int pb_kafka_producer_forward(pb_kafka_producer_t *p, const char *topic, const p
     }
     for (size_t i = 0; i < n_add; i++)
         rd_kafka_header_add(hdrs, add[i].name, -1, add[i].value, (ssize_t)add[i].len);
-    int64_t bytes = msg_bytes(val ? vlen : 0, src->key ? src->key_len : 0, hdrs);
+    int64_t hbytes = header_bytes(hdrs);
+    int64_t bytes = (int64_t)(val ? vlen : 0) + (int64_t)(src->key ? src->key_len : 0) + hbytes;
     /* Once: a full queue is the caller's to handle (the loop thread must not wait for room). */
     queued_add(&p->queued_bytes, vlen);
     rd_kafka_resp_err_t e = rd_kafka_producev(
@@ -397,6 +463,7 @@ int pb_kafka_producer_forward(pb_kafka_producer_t *p, const char *topic, const p
     }
     p->inflight++;
     p->inflight_bytes += bytes;
+    if (hdrs) (void)hb_put(p, hdrs, hbytes);
     return 0;
 }
 
@@ -437,6 +504,7 @@ int pb_kafka_producer_destroy(pb_kafka_producer_t *p, int timeout_ms) {
         rd_kafka_destroy(p->rk);
     }
     kafka_wake_close(&p->wake);
+    free(p->hb);
     free(p);
     return left;
 }

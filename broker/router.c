@@ -455,7 +455,7 @@ struct pb_routers {
     struct tjob *tjob; /* the topic look-up in flight (one at a time) */
     int64_t ev_ms;     /* the record being fanned out: its ce_time (ms, -1 none; with metrics) */
     int64_t batch_wall_ms; /* wall clock at the start of the batch being fanned out (one read) */
-    int decoded;       /* ... and a binding's resolver read its value (so it is valid) */
+    int decoded;           /* ... and a binding's resolver read its value (so it is valid) */
     /* A revocation waiting for the records in flight of its partitions (the group waits with
      * it): given up once they landed, or at rv_deadline. Topics are copies. */
     pb_kafka_tp_t *rv;

@@ -312,6 +312,8 @@ static void relay_producer(void **state) {
             want += part * 1000 + off;
         }
     assert_int_equal(pb_kafka_producer_inflight(p), 20);
+    /* Value 5 + key 1 + headers a=1 (2), b=22 (3), a=333 (4): 15 bytes a message in flight. */
+    assert_int_equal(pb_kafka_producer_inflight_bytes(p), 20 * 15);
     int done = 0;
     for (int64_t end = pb_loop_now_ms() + 10000; n_deliv < 20 && pb_loop_now_ms() < end;)
         pump(fds[0], serve_producer, p, &done, 100);
@@ -319,6 +321,7 @@ static void relay_producer(void **state) {
     assert_int_equal(deliv_fail, 0);
     assert_int_equal(deliv_tag_sum, want);
     assert_int_equal(pb_kafka_producer_inflight(p), 0);
+    assert_int_equal(pb_kafka_producer_inflight_bytes(p), 0);
     assert_int_equal(pb_kafka_producer_send(p, "t.relay", 7, "k", 1, "value", 5, NULL, 0, 0, &err),
                      PB_ERR_INVALID);
     assert_non_null(strstr(err.msg, "t.relay[7]"));
@@ -334,6 +337,55 @@ static void relay_producer(void **state) {
     assert_int_equal(hi, 11);
     assert_int_equal(pb_kafka_producer_destroy(p, 1000), 0);
     assert_int_equal(pb_kafka_producer_destroy(NULL, 0), 0);
+    pb_kafka_destroy(k, 1000);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* The bytes in flight (values, keys, header names and values) are exact at every delivery, with
+ * thousands of messages in flight at once: the table of header sizes kept from send to delivery
+ * grows and its entries leave in any order. Message i has i % 4 of the headers below. */
+static int n_bytes_deliv, bytes_wrong;
+static int64_t bytes_left;
+static pb_kafka_producer_t *bytes_p;
+static int64_t bytes_of(int64_t i) {
+    int64_t nh = i % 4; /* value 5 + key 1, then a=1 (2), bb=22 (4), ccc=null (3) */
+    return 6 + (nh > 0 ? 2 : 0) + (nh > 1 ? 4 : 0) + (nh > 2 ? 3 : 0);
+}
+static void on_bytes_delivery(void *arg, const pb_kafka_delivery_t *d) {
+    (void)arg;
+    if (d->code) return;
+    n_bytes_deliv++;
+    bytes_left -= bytes_of(d->tag);
+    if (pb_kafka_producer_inflight_bytes(bytes_p) != bytes_left) bytes_wrong++;
+}
+static void relay_producer_bytes(void **state) {
+    (void)state;
+    pb_err_t err = {0};
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pb_kafka_t *k = pb_kafka_new(cfg, pb_kafka_cluster_bootstraps(cluster), cluster, &err);
+    assert_non_null(k);
+    assert_int_equal(pb_kafka_ensure_topic(k, "t.bytes", 3, 10000, NULL, &err), 0);
+    pb_kafka_producer_t *p = bytes_p =
+        pb_kafka_producer_new(k, "test-bytes", fds[1], on_bytes_delivery, NULL, &err);
+    assert_non_null(p);
+    pb_kafka_header_t h[] = {{"a", "1", 1}, {"bb", "22", 2}, {"ccc", NULL, 0}};
+    for (int i = 0; i < 3000; i++) {
+        assert_int_equal(pb_kafka_producer_send(p, "t.bytes", i % 3, "k", 1, "value", 5, h,
+                                                (size_t)(i % 4), i, &err),
+                         0);
+        bytes_left += bytes_of(i);
+    }
+    assert_int_equal(pb_kafka_producer_inflight_bytes(p), bytes_left);
+    int done = 0;
+    for (int64_t end = pb_loop_now_ms() + 10000; n_bytes_deliv < 3000 && pb_loop_now_ms() < end;)
+        pump(fds[0], serve_producer, p, &done, 100);
+    assert_int_equal(n_bytes_deliv, 3000);
+    assert_int_equal(bytes_wrong, 0);
+    assert_int_equal(pb_kafka_producer_inflight(p), 0);
+    assert_int_equal(pb_kafka_producer_inflight_bytes(p), 0);
+    assert_int_equal(pb_kafka_producer_destroy(p, 1000), 0);
     pb_kafka_destroy(k, 1000);
     close(fds[0]);
     close(fds[1]);
@@ -401,9 +453,8 @@ static void on_batch(void *arg, const pb_kafka_msg_t *m, size_t n) {
         const void *v;
         size_t len;
         if (pb_kafka_msg_headers(&m[i], hs, 2) == 3 && hs[2].name == NULL &&
-            pb_kafka_msg_headers(&m[i], hs, 4) == 3 && !strcmp(hs[0].name, "h") &&
-            hs[0].len == 5 && !memcmp(hs[0].value, "first", 5) && !strcmp(hs[2].name, "h") &&
-            hs[3].name == NULL &&
+            pb_kafka_msg_headers(&m[i], hs, 4) == 3 && !strcmp(hs[0].name, "h") && hs[0].len == 5 &&
+            !memcmp(hs[0].value, "first", 5) && !strcmp(hs[2].name, "h") && hs[3].name == NULL &&
             pb_kafka_msg_header(&m[i], "h", &v, &len) == 1 && len == 4 && !memcmp(v, "last", 4) &&
             pb_kafka_msg_header(&m[i], "nope", &v, &len) == 0)
             headers_ok++;
@@ -532,8 +583,9 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(produce_and_ack),       cmocka_unit_test(embedded_brokers_nodelay),
         cmocka_unit_test(control_topic_creates), cmocka_unit_test(log_follower),
-        cmocka_unit_test(relay_producer),        cmocka_unit_test(relay_producer_fatal),
-        cmocka_unit_test(last_records),          cmocka_unit_test(group_consumer),
+        cmocka_unit_test(relay_producer),        cmocka_unit_test(relay_producer_bytes),
+        cmocka_unit_test(relay_producer_fatal),  cmocka_unit_test(last_records),
+        cmocka_unit_test(group_consumer),
     };
     return cmocka_run_group_tests_name("kafka", tests, setup, teardown);
 }
