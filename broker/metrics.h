@@ -202,6 +202,40 @@ void pb_metrics_tick(pb_metrics_t *m, const pb_product_t *const *products, size_
  */
 int pb_metrics_render(const pb_metrics_t *m, const pb_product_t *const *products, size_t n_products,
                       const char *version, pb_buf_t *out);
+/*
+ * The same text rendered in slices, so that no single loop turn holds a large scrape (1,000
+ * bindings: ~77,000 lines, 8.5 MB). pb_metrics_scrape_begin takes what the text needs of
+ * `products` (label text, SLOs, which series) so the registry may change or free them before the
+ * next slice; the series themselves are read when their slice renders (counters stay monotonic;
+ * each histogram is rendered whole in one slice). m must outlive the scrape. Returns 0 with *out
+ * set, or PB_ERR_NOMEM. Loop thread (m is not thread-safe).
+ */
+typedef struct pb_metrics_scrape pb_metrics_scrape_t;
+int pb_metrics_scrape_begin(const pb_metrics_t *m, const pb_product_t *const *products,
+                            size_t n_products, const char *version, pb_metrics_scrape_t **out);
+
+/* Append the next slice, at least one line and about `budget` bytes (whole lines: it stops at the
+ * first line that reaches the budget), to out. *done = 1 once the whole text is out (then further
+ * calls append nothing). Returns 0 or PB_ERR_NOMEM (out may then hold part of a slice). */
+int pb_metrics_scrape_step(pb_metrics_scrape_t *s, size_t budget, pb_buf_t *out, int *done);
+
+/* Free. NULL is a no-op. */
+void pb_metrics_scrape_destroy(pb_metrics_scrape_t *s);
+
+/* ---- number text (exposed for tests) ---- */
+
+/* Room for any number these write, NUL included. */
+#define PB_METRICS_NUM_MAX 32
+
+/* v in decimal into out (NUL-terminated); returns its length. */
+size_t pb_metrics_fmt_u64(char *out, uint64_t v);
+
+/* A double as Prometheus reads it back: "NaN", "+Inf", "-Inf"; an integral value below 1e15 as
+ * "%.0f" would ("-0" for negative zero); else the shortest of "%.15g", "%.16g", "%.17g" that reads
+ * back to v (strtod). The same text printf gives, without printf for the common values (integers,
+ * and decimals of at most 15 significant digits between 1e-4 and 1e15). Returns its length. */
+size_t pb_metrics_fmt_double(char *out, double v);
+
 /* ---- reading the lag series (the /v1/status page, #6) ---- */
 
 /* Number of lag series; pb_metrics_lag_at(m, i) for i < n, in creation order. Borrowed, stable
