@@ -17,9 +17,29 @@
 #include "metrics.h"
 #include "store.h"
 
+/* A GET /metrics waiting for its text. */
+typedef struct scrape {
+    struct scrape *next;
+    pb_http_req_t *req;
+} scrape_t;
+
 struct pb_exporter {
     pb_exporter_env_t env;
+    /* Scrapes are rendered one at a time, in arrival order, in slices of SLICE_BYTES, one slice a
+     * loop turn (a 0 ms timer while any waits): at 1,000 bindings the text is 8.5 MB, ~6 ms in
+     * one piece; each turn now holds the loop ~0.5 ms and every other request is served between
+     * two slices. One at a time bounds the memory to one text, whatever the scrapers. */
+    scrape_t *head, *tail;  /* head is the one being rendered once s is set */
+    pb_metrics_scrape_t *s; /* the head's render in progress, NULL before its first slice */
+    pb_buf_t out;           /* its text so far */
+    size_t last_len;        /* the previous text's length: room reserved at once */
+    pb_loop_timer_t *turn;  /* the next slice; NULL while no scrape waits */
 };
+
+/* Bytes of text per loop turn: ~0.4 ms of rendering (bench_metrics renders ~1.3 MB per ms). */
+#define SLICE_BYTES (512 * 1024)
+
+static void finish(pb_exporter_t *x, int ok);
 
 static const pb_product_t *const *declared(const pb_exporter_env_t *b, size_t *n) {
     return pb_registry_products(pb_store_registry(b->store), n);
@@ -52,6 +72,9 @@ oom:
 
 void pb_exporter_destroy(pb_exporter_t *x) {
     if (!x) return;
+    while (x->head) /* shutdown: the clients get 500 (or nothing, gone) */
+        finish(x, 0);
+    pb_loop_timer_destroy(x->turn);
     free(x);
 }
 
@@ -76,16 +99,9 @@ static int render_parked(const pb_routers_stats_t *rst, pb_buf_t *out) {
                                            PB_ROUTER_UNPARK_REASONS, out);
 }
 
-void pb_exporter_handle(pb_exporter_t *x, pb_http_req_t *req, const char *rest) {
-    (void)rest;
-    const pb_exporter_env_t *b = &x->env;
-    if (!pb_metrics_enabled(b->metrics)) {
-        pb_api_reply_error(req, 404, 404, "metrics are disabled (metrics.enabled = false)");
-        return;
-    }
-    size_t n = 0;
-    const pb_product_t *const *ps = declared(b, &n);
-    pb_buf_t out = {0};
+/* The series after the ports' (process, Kafka clients, routers, dedupe), read as the text ends.
+ * Returns 0 or -1 out of memory. */
+static int render_tail(const pb_exporter_env_t *b, pb_buf_t *out) {
     pb_proc_stats_t st;
     pb_routers_stats_t rst = {0};
     if (b->routers) pb_routers_stats(b->routers, &rst);
@@ -95,27 +111,107 @@ void pb_exporter_handle(pb_exporter_t *x, pb_http_req_t *req, const char *rest) 
         (void)pb_kafka_produce_queue(b->kafka, (pb_kstats_role_t)r, &q[r]);
     if (ks && b->kafka) pb_kstats_snapshot(pb_kafka_kstats(b->kafka), ks);
     if (ks && !b->kafka) memset(ks, 0, PB_KSTATS_ROLES * sizeof *ks);
-    tick(&x->env); /* freshness as of now */
     pb_kafka_reader_state_t rd = {0};
     if (b->kafka) (void)pb_kafka_reader_state(b->kafka, &rd);
-    if (!ks || pb_metrics_render(b->metrics, ps, n, PB_VERSION, &out) ||
-        (pb_proc_stats(&st) == 0 && pb_metrics_render_proc(&st, &out)) ||
-        pb_metrics_render_kafka_clients(b->kafka ? pb_kafka_reachable(b->kafka) : -1, q, &out) ||
-        pb_metrics_render_kafka(ks, &out) ||
+    int rc =
+        !ks || (pb_proc_stats(&st) == 0 && pb_metrics_render_proc(&st, out)) ||
+        pb_metrics_render_kafka_clients(b->kafka ? pb_kafka_reachable(b->kafka) : -1, q, out) ||
+        pb_metrics_render_kafka(ks, out) ||
         (b->kafka &&
-         pb_metrics_render_offset_reader(rd.topics, rd.closed_idle, rd.closed_topics, &out)) ||
+         pb_metrics_render_offset_reader(rd.topics, rd.closed_idle, rd.closed_topics, out)) ||
         pb_metrics_render_router(rst.inflight, rst.inflight_bytes, rst.inflight_bytes_peak,
-                                 rst.inflight_max_bytes, &out) ||
-        render_parked(&rst, &out) ||
+                                 rst.inflight_max_bytes, PB_ROUTER_HOLD_AT, out) ||
+        render_parked(&rst, out) ||
         (b->dedupe &&
-         pb_metrics_render_dedupe(pb_dedupe_count(b->dedupe), pb_dedupe_bytes(b->dedupe), &out))) {
-        static const char oom[] = "{\"error_code\":50001,\"message\":\"out of memory\"}";
-        pb_http_reply(req, 500, "application/json", oom, sizeof oom - 1);
-    } else {
-        pb_http_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
-    }
-    pb_buf_free(&out);
+         pb_metrics_render_dedupe(pb_dedupe_count(b->dedupe), pb_dedupe_bytes(b->dedupe), out));
     free(ks);
+    return rc ? -1 : 0;
+}
+
+/* Reply to the head scrape (its text, or 500 out of memory) and drop it. */
+static void finish(pb_exporter_t *x, int ok) {
+    scrape_t *sc = x->head;
+    pb_metrics_scrape_destroy(x->s);
+    x->s = NULL;
+    if (ok) {
+        x->last_len = x->out.len;
+        pb_http_reply_owned(sc->req, 200, "text/plain; version=0.0.4; charset=utf-8", x->out.data,
+                            x->out.len);
+    } else {
+        static const char oom[] = "{\"error_code\":50001,\"message\":\"out of memory\"}";
+        pb_buf_free(&x->out);
+        pb_http_reply(sc->req, 500, "application/json", oom, sizeof oom - 1);
+    }
+    x->out = (pb_buf_t){0};
+    if (!(x->head = sc->next)) x->tail = NULL;
+    free(sc);
+}
+
+/* One slice of the head scrape: its first (freshness as of now, the snapshot of the declared
+ * ports) or the next; the last renders the tail and replies. A scrape whose client left is
+ * dropped. Returns 1 when the head scrape is still unfinished. */
+static int slice(pb_exporter_t *x) {
+    const pb_exporter_env_t *b = &x->env;
+    int done = 0;
+    if (pb_http_req_gone(x->head->req)) {
+        finish(x, 0); /* the reply is dropped: only frees */
+        return 0;
+    }
+    if (!x->s) {
+        size_t n = 0;
+        const pb_product_t *const *ps = declared(b, &n);
+        tick(&x->env); /* freshness as of now */
+        if (pb_metrics_scrape_begin(b->metrics, ps, n, PB_VERSION, &x->s) ||
+            pb_buf_reserve(&x->out, x->last_len + x->last_len / 8 + 4096)) {
+            finish(x, 0);
+            return 0;
+        }
+    }
+    if (pb_metrics_scrape_step(x->s, SLICE_BYTES, &x->out, &done) ||
+        (done && render_tail(b, &x->out))) {
+        finish(x, 0);
+        return 0;
+    }
+    if (done) finish(x, 1);
+    return !done;
+}
+
+/* The loop's turn: one slice of the scrape at the head; the timer goes once none waits. */
+static void on_turn(void *arg) {
+    pb_exporter_t *x = arg;
+    if (x->head) slice(x);
+    if (!x->head) {
+        pb_loop_timer_destroy(x->turn); /* safe in its own callback (loop.c) */
+        x->turn = NULL;
+    }
+}
+
+void pb_exporter_handle(pb_exporter_t *x, pb_http_req_t *req, const char *rest) {
+    (void)rest;
+    const pb_exporter_env_t *b = &x->env;
+    if (!pb_metrics_enabled(b->metrics)) {
+        pb_api_reply_error(req, 404, 404, "metrics are disabled (metrics.enabled = false)");
+        return;
+    }
+    scrape_t *sc = calloc(1, sizeof *sc);
+    if (!sc) {
+        pb_api_reply_error(req, 500, 50001, "out of memory");
+        return;
+    }
+    sc->req = req;
+    if (x->tail)
+        x->tail->next = sc;
+    else
+        x->head = sc;
+    x->tail = sc;
+    /* Alone: the first slice now (a small mesh is answered in this turn, as before). */
+    if (x->head == sc) slice(x);
+    if (!x->head) return;
+    if (!x->turn && !(x->turn = pb_loop_timer_new(b->loop, 0, 1, on_turn, x))) {
+        /* no timer (out of memory): finish every waiting scrape now, in one turn */
+        while (x->head)
+            slice(x);
+    }
 }
 
 void pb_exporter_sr_reply(pb_exporter_t *x, const char *method, const char *raw_path,

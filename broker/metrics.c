@@ -882,13 +882,17 @@ const pb_metrics_lag_t *pb_metrics_lag_at(const pb_metrics_t *m, size_t i) {
 }
 
 int pb_metrics_render_router(int64_t records, int64_t bytes, int64_t peak_bytes, int64_t max_bytes,
-                             pb_buf_t *b) {
-    static const struct {
+                             int64_t hold_records, pb_buf_t *b) {
+    char hold_help[256];
+    snprintf(
+        hold_help, sizeof hold_help,
+        "Routed records in flight: produced to input topics, not yet acknowledged by Kafka (all "
+        "bindings; the routers take no more records at %" PRId64 ").",
+        hold_records);
+    const struct {
         const char *name, *help;
     } f[] = {
-        {"portbroker_router_inflight_records",
-         "Routed records in flight: produced to input topics, not yet acknowledged by Kafka (all "
-         "bindings; the routers take no more records at 20000)."},
+        {"portbroker_router_inflight_records", hold_help},
         {"portbroker_router_inflight_bytes",
          "Values, keys and headers of the routed records in flight (the routers take no more "
          "records once it reaches portbroker_router_inflight_max_bytes)."},

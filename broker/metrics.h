@@ -250,9 +250,11 @@ int pb_metrics_render_proc(const pb_proc_stats_t *st, pb_buf_t *out);
 
 /* Append the routers' flow-control gauges: routed records in flight (produced, not yet
  * acknowledged), their bytes (values, keys, headers), the most bytes in flight since start, and
- * the bound on them (router.inflight.kbytes). Returns 0 or -1 out of memory. */
+ * the bound on them (router.inflight.kbytes). hold_records: the in-flight count at which the
+ * routers stop taking records (PB_ROUTER_HOLD_AT), named in the first gauge's help. Returns 0 or
+ * -1 out of memory. */
 int pb_metrics_render_router(int64_t records, int64_t bytes, int64_t peak_bytes, int64_t max_bytes,
-                             pb_buf_t *out);
+                             int64_t hold_records, pb_buf_t *out);
 
 /* Append the parking of idle output partitions (router.park.idle.ms): partitions the fan-out
  * reader holds, how many of them are parked (not fetched), and a counter of parked partitions
