@@ -29,11 +29,16 @@ struct pb_exporter {
      * loop turn (a 0 ms timer per slice): at 1,000 bindings the text is 8.5 MB, ~6 ms in
      * one piece; each turn now holds the loop ~0.5 ms and every other request is served between
      * two slices. One at a time bounds the memory to one text, whatever the scrapers. */
-    scrape_t *head, *tail;  /* head is the one being rendered once s is set */
-    pb_metrics_scrape_t *s; /* the head's render in progress, NULL before its first slice */
-    pb_buf_t out;           /* its text so far */
-    size_t last_len;        /* the previous text's length: room reserved at once */
-    pb_loop_timer_t *turn;  /* the next slice; NULL while no scrape waits */
+    scrape_t *head, *tail; /* head is being rendered once rendering is set */
+    /* The snapshot of the declared ports a scrape renders from (label text, SLOs, which series),
+     * kept for the next scrapes (rewound: freshness as of then) until a registry record is
+     * applied: walking 1,000 products again per scrape was most of its first turn. */
+    pb_metrics_scrape_t *snap;
+    int snap_stale; /* a record was applied while the head was rendered from snap: drop it after */
+    int rendering;
+    pb_buf_t out;          /* the head's text so far */
+    size_t last_len;       /* the previous text's length: room reserved at once */
+    pb_loop_timer_t *turn; /* the next slice; NULL while no scrape waits */
 };
 
 /* Bytes of text per loop turn: ~0.4 ms of rendering (bench_metrics renders ~1.3 MB per ms). */
@@ -74,12 +79,21 @@ void pb_exporter_destroy(pb_exporter_t *x) {
     if (!x) return;
     while (x->head) /* shutdown: the clients get 500 (or nothing, gone) */
         finish(x, 0);
+    pb_metrics_scrape_destroy(x->snap);
     pb_loop_timer_destroy(x->turn);
     free(x);
 }
 
 void pb_exporter_applied(pb_exporter_t *x, const pb_registry_result_t *res) {
     if (!x) return;
+    /* Any record may change what the snapshot copied (products, ports, their labels): the next
+     * scrape takes a new one (a scrape under way finishes with its own, a consistent copy). */
+    if (x->rendering) {
+        x->snap_stale = 1;
+    } else {
+        pb_metrics_scrape_destroy(x->snap);
+        x->snap = NULL;
+    }
     const pb_exporter_env_t *b = &x->env;
     if (!pb_metrics_enabled(b->metrics)) return;
     if (pb_store_caught_up(b->store))
@@ -131,8 +145,12 @@ static int render_tail(const pb_exporter_env_t *b, pb_buf_t *out) {
 /* Reply to the head scrape (its text, or 500 out of memory) and drop it. */
 static void finish(pb_exporter_t *x, int ok) {
     scrape_t *sc = x->head;
-    pb_metrics_scrape_destroy(x->s);
-    x->s = NULL;
+    x->rendering = 0;
+    if (!ok || x->snap_stale) {
+        pb_metrics_scrape_destroy(x->snap);
+        x->snap = NULL;
+        x->snap_stale = 0;
+    }
     if (ok) {
         x->last_len = x->out.len;
         pb_http_reply_owned(sc->req, 200, "text/plain; version=0.0.4; charset=utf-8", x->out.data,
@@ -157,17 +175,29 @@ static int slice(pb_exporter_t *x) {
         finish(x, 0); /* the reply is dropped: only frees */
         return 0;
     }
-    if (!x->s) {
-        size_t n = 0;
-        const pb_product_t *const *ps = declared(b, &n);
-        tick(&x->env); /* freshness as of now */
-        if (pb_metrics_scrape_begin(b->metrics, ps, n, PB_VERSION, &x->s) ||
-            pb_buf_reserve(&x->out, x->last_len + x->last_len / 8 + 4096)) {
+    if (!x->rendering) {
+        double now = (double)pb_loop_wall_ms() / 1000.0;
+        if (x->snap) {
+            if (pb_metrics_scrape_rewind(x->snap, now)) { /* freshness as of now */
+                finish(x, 0);
+                return 0;
+            }
+        } else {
+            size_t n = 0;
+            const pb_product_t *const *ps = declared(b, &n);
+            tick(&x->env); /* freshness as of now, series for every declared port */
+            if (pb_metrics_scrape_begin(b->metrics, ps, n, PB_VERSION, &x->snap)) {
+                finish(x, 0);
+                return 0;
+            }
+        }
+        x->rendering = 1;
+        if (pb_buf_reserve(&x->out, x->last_len + x->last_len / 8 + 4096)) {
             finish(x, 0);
             return 0;
         }
     }
-    if (pb_metrics_scrape_step(x->s, SLICE_BYTES, &x->out, &done) ||
+    if (pb_metrics_scrape_step(x->snap, SLICE_BYTES, &x->out, &done) ||
         (done && render_tail(b, &x->out))) {
         finish(x, 0);
         return 0;

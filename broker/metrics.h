@@ -219,6 +219,13 @@ int pb_metrics_scrape_begin(const pb_metrics_t *m, const pb_product_t *const *pr
  * calls append nothing). Returns 0 or PB_ERR_NOMEM (out may then hold part of a slice). */
 int pb_metrics_scrape_step(pb_metrics_scrape_t *s, size_t budget, pb_buf_t *out, int *done);
 
+/* Make a finished (or unfinished) scrape render again from the start, with the snapshot it took
+ * (no walk of the products: at 1,000 bindings that walk, cold in the cache, was most of a
+ * scrape's first turn): every port's freshness evaluated at `now` as pb_metrics_tick does, and
+ * the lag series made since then added. Only while the declared products are those it was begun
+ * with (the exporter drops it when a registry record is applied). Returns 0 or PB_ERR_NOMEM. */
+int pb_metrics_scrape_rewind(pb_metrics_scrape_t *s, double now);
+
 /* Free. NULL is a no-op. */
 void pb_metrics_scrape_destroy(pb_metrics_scrape_t *s);
 
