@@ -206,21 +206,29 @@ def pct(xs, q):
     return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
 
 
+SCRAPER = """
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=60)
+while True:
+    c.request("GET", "/metrics")
+    print(len(c.getresponse().read()), flush=True)
+"""
+
+
 def scrape_stage(size, port, pid, suffix):
     """/healthz alone, then with /metrics read back to back (see the module comment)."""
     c0 = loop_cpu(pid)
     alone = healthz_for(port, args.scrape)
     idle_cpu = loop_cpu(pid) - c0
-    # The scraper is curl in its own process (no GIL shared with the /healthz client), reading
-    # /metrics again and again on one connection (the query string is ignored by the route).
+    # The scraper runs in its own process (no GIL shared with the /healthz client), reading
+    # /metrics again and again on one connection, one line per scrape (its length), flushed.
     out = open(os.path.join(tempfile.gettempdir(), "bench_scale.scrapes.%d" % pid), "w+")
-    sc = subprocess.Popen(["curl", "-s", "-o", "/dev/null", "-w", "%{size_download}\\n",
-                           "http://127.0.0.1:%d/metrics?n=[1-1000000]" % port], stdout=out)
+    sc = subprocess.Popen([sys.executable, "-c", SCRAPER, str(port)], stdout=out)
     c0 = loop_cpu(pid)
     busy = healthz_for(port, args.scrape)
     scrape_cpu = loop_cpu(pid) - c0
     sc.terminate()
-    sc.wait(timeout=10)
+    sc.wait(timeout=30)
     out.seek(0)
     done = [int(x) for x in out.read().split()]
     out.close()

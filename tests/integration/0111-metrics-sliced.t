@@ -41,13 +41,14 @@ is "promtool check metrics exits 0" "$?" 0
 [ -s "$T/promtool.out" ] && diag "promtool: $(head -5 "$T/promtool.out")"
 
 # Six scrapes at once, /healthz polled meanwhile.
-for k in 1 2 3 4 5 6; do scrape "$T/c$k.txt" >"$T/c$k.status" & done
+pids=()
+for k in 1 2 3 4 5 6; do scrape "$T/c$k.txt" >"$T/c$k.status" & pids+=($!); done
 healthz_ok=0
 for _ in $(seq 1 20); do
   [ "$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "$B_URL/healthz")" = 200 ] && healthz_ok=$((healthz_ok + 1))
 done
-wait
-statuses=$(cat "$T"/c?.status | sort -u | tr '\n' ' ')
+wait "${pids[@]}" # not a bare wait: the broker is a child too
+statuses=$(for f in "$T"/c?.status; do cat "$f"; echo; done | sort -u | tr "\n" " ")
 is "six concurrent scrapes all answer 200" "$statuses" "200 "
 bad=0
 for k in 1 2 3 4 5 6; do
@@ -62,11 +63,12 @@ is "a scrape after scrapers left early answers 200" "$(scrape "$T/after.txt")" 2
 check "and is whole" whole "$T/after.txt"
 
 # Delete the last product (nobody reads its output) while three scrapes are in flight.
-for k in 1 2 3; do scrape "$T/d$k.txt" >"$T/d$k.status" & done
+pids=()
+for k in 1 2 3; do scrape "$T/d$k.txt" >"$T/d$k.status" & pids+=($!); done
 http DELETE "$B_URL/v1/products/urn:dpds:t.scrape:dataproducts:p$((N - 1)):1"
 is "DELETE the last product meanwhile: 200" "$HTTP_STATUS" 200
-wait
-is "the scrapes in flight answer 200" "$(cat "$T"/d?.status | sort -u | tr '\n' ' ')" "200 "
+wait "${pids[@]}"
+is "the scrapes in flight answer 200" "$(for f in "$T"/d?.status; do cat "$f"; echo; done | sort -u | tr "\n" " ")" "200 "
 bad=0
 for k in 1 2 3; do whole "$T/d$k.txt" && promtool check metrics <"$T/d$k.txt" >/dev/null 2>&1 || bad=$((bad + 1)); done
 is "and are whole and promtool clean" "$bad" 0
