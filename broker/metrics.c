@@ -385,10 +385,10 @@ static int line(pb_buf_t *b, const char *name, size_t nl, const char *labels, si
     o += nl;
     if (ll || xl) {
         *o++ = '{';
-        memcpy(o, labels, ll);
+        if (ll) memcpy(o, labels, ll); /* labels, extra may be NULL when empty */
         o += ll;
         if (ll && xl) *o++ = ',';
-        memcpy(o, extra, xl);
+        if (xl) memcpy(o, extra, xl);
         o += xl;
         *o++ = '}';
     }
