@@ -12,6 +12,7 @@
 #include "api.h"
 #include "buf.h"
 #include "dedupe.h"
+#include "gzip.h"
 #include "jsontext.h"
 #include "log.h"
 #include "metrics.h"
@@ -39,7 +40,11 @@ struct pb_exporter {
     pb_buf_t out;          /* the head's text so far */
     size_t last_len;       /* the previous text's length: room reserved at once */
     pb_loop_timer_t *turn; /* the next slice; NULL while no scrape waits */
+    int gzipping;          /* a PB_JOB_GZIP job holds the last text: the next scrape waits */
 };
+
+/* Smallest text sent gzipped when the client asks (api.c's rule for JSON replies). */
+#define GZIP_MIN 512
 
 /* Bytes of text per loop turn: ~0.4 ms of rendering (bench_metrics renders ~1.3 MB per ms). */
 #define SLICE_BYTES (512 * 1024)
@@ -142,6 +147,62 @@ static int render_tail(const pb_exporter_env_t *b, pb_buf_t *out) {
     return rc ? -1 : 0;
 }
 
+/* A finished text being gzipped on the PB_JOB_GZIP worker, which sees only this. */
+typedef struct gz_job {
+    pb_exporter_t *x;
+    pb_http_req_t *req;
+    pb_buf_t text, z;
+    int rc;
+} gz_job_t;
+
+static void gz_work(void *arg) {
+    gz_job_t *g = arg;
+    pb_err_t err = {0};
+    g->rc = pb_gzip_compress(g->text.data, g->text.len, &g->z, &err);
+}
+
+static void next_turn(pb_exporter_t *x);
+
+static void gz_done(void *arg, int cancelled) {
+    gz_job_t *g = arg;
+    pb_exporter_t *x = g->x;
+    static const char ctype[] = "text/plain; version=0.0.4; charset=utf-8";
+    x->gzipping = 0;
+    if (cancelled) { /* shutdown: the connection is gone or going */
+        pb_api_reply_error(g->req, 503, 503, "shutting down");
+    } else if (g->rc) { /* zlib out of memory: the text as it is */
+        pb_http_reply_owned(g->req, 200, ctype, g->text.data, g->text.len);
+        g->text = (pb_buf_t){0};
+    } else {
+        pb_http_set_header(g->req, "Content-Encoding", "gzip");
+        pb_http_set_header(g->req, "Vary", "Accept-Encoding");
+        pb_http_reply_owned(g->req, 200, ctype, g->z.data, g->z.len);
+        g->z = (pb_buf_t){0};
+    }
+    pb_buf_free(&g->text);
+    pb_buf_free(&g->z);
+    free(g);
+    if (!cancelled) next_turn(x);
+}
+
+/* Hand the head's finished text to the gzip worker when its client takes gzip. Returns 1 when it
+ * did (the job replies), 0 to reply with the text as it is. */
+static int gzip_reply(pb_exporter_t *x, pb_http_req_t *req) {
+    gz_job_t *g = NULL;
+    if (!x->env.jobs || x->out.len < GZIP_MIN || pb_http_method(req) != PB_HTTP_GET ||
+        !pb_gzip_accepted(pb_http_header(req, "Accept-Encoding")) || !(g = calloc(1, sizeof *g)))
+        return 0;
+    g->x = x;
+    g->req = req;
+    g->text = x->out;
+    if (!pb_jobs_submit(x->env.jobs, PB_JOB_GZIP, gz_work, gz_done, g)) {
+        free(g);
+        return 0;
+    }
+    x->gzipping = 1;
+    return 1;
+}
+
 /* Reply to the head scrape (its text, or 500 out of memory) and drop it. */
 static void finish(pb_exporter_t *x, int ok) {
     scrape_t *sc = x->head;
@@ -153,8 +214,9 @@ static void finish(pb_exporter_t *x, int ok) {
     }
     if (ok) {
         x->last_len = x->out.len;
-        pb_http_reply_owned(sc->req, 200, "text/plain; version=0.0.4; charset=utf-8", x->out.data,
-                            x->out.len);
+        if (!gzip_reply(x, sc->req))
+            pb_http_reply_owned(sc->req, 200, "text/plain; version=0.0.4; charset=utf-8",
+                                x->out.data, x->out.len);
     } else {
         static const char oom[] = "{\"error_code\":50001,\"message\":\"out of memory\"}";
         pb_buf_free(&x->out);
@@ -212,7 +274,7 @@ static void on_turn(void *arg);
  * persistent timer of 0 ms). Without a timer (out of memory) every waiting scrape is finished now,
  * in this turn. */
 static void next_turn(pb_exporter_t *x) {
-    if (x->turn || !x->head) return;
+    if (x->turn || !x->head || x->gzipping) return;
     if (!(x->turn = pb_loop_timer_new(x->env.loop, 0, 0, on_turn, x)))
         while (x->head)
             slice(x);
@@ -246,7 +308,7 @@ void pb_exporter_handle(pb_exporter_t *x, pb_http_req_t *req, const char *rest) 
         x->head = sc;
     x->tail = sc;
     /* Alone: the first slice now (a small mesh is answered in this turn, as before). */
-    if (x->head == sc) slice(x);
+    if (x->head == sc && !x->gzipping) slice(x);
     next_turn(x);
 }
 

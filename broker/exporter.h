@@ -19,6 +19,7 @@
 #include "dedupe.h"
 #include "err.h"
 #include "http.h"
+#include "jobs.h"
 #include "kafka.h"
 #include "loop.h"
 #include "metrics.h"
@@ -33,7 +34,8 @@ typedef struct pb_exporter pb_exporter_t;
  * exporter. */
 typedef struct pb_exporter_env {
     const pb_config_t *cfg; /* metrics.enabled */
-    pb_loop_t *loop;        /* the loop thread it runs on (no timer of its own) */
+    pb_loop_t *loop;        /* the loop thread it runs on (a 0 ms timer per slice) */
+    pb_jobs_t *jobs;        /* gzip of the text off the loop (PB_JOB_GZIP); NULL: never gzip */
     pb_store_t *store;      /* the registry: declared ports, effective compatibility levels */
     pb_metrics_t *metrics;  /* the series counted and rendered */
     pb_kafka_t *kafka;      /* reachability, produce queues, statistics; NULL: none */
@@ -64,7 +66,10 @@ void pb_exporter_sr_reply(pb_exporter_t *x, const char *method, const char *raw_
 /* GET/HEAD /metrics: the Prometheus text exposition (format 0.0.4) of every declared port; 404
  * with a JSON error when metrics.enabled is false. Replies now when the text fits one slice, else
  * over the next loop turns (after the scrapes that came before it); a client gone meanwhile is
- * dropped. rest is unused (route handler signature). */
+ * dropped. A GET whose Accept-Encoding admits gzip (Prometheus sends it) gets the text gzipped by
+ * a PB_JOB_GZIP worker, Content-Encoding: gzip, when it is at least 512 bytes; the
+ * next scrape waits for that job (one text in memory at a time). rest is unused (route handler
+ * signature). */
 void pb_exporter_handle(pb_exporter_t *x, pb_http_req_t *req, const char *rest);
 
 #endif
