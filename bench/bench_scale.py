@@ -18,7 +18,8 @@ fresh broker started on it. Then, for the broker process alone:
     never during a sample;
   - with --scrape S: GET /healthz every 10 ms for S seconds alone, then S seconds more while
     another client reads GET /metrics back to back (a scraper that never waits): /healthz p50/p99/
-    max both ways, scrapes done, the text's bytes, the loop thread's CPU per scrape (its
+    max both ways, scrapes done, the body's bytes (--scrape-gzip: the scraper sends
+    Accept-Encoding: gzip, as Prometheus does), the loop thread's CPU per scrape (its
     /proc/PID/task/PID/stat over the scraping seconds, less the same thread's CPU over the seconds
     alone); with --compare-bin B the same for binary B (its own namespace) right after, figures
     suffixed _base, and the ratios printed;
@@ -30,7 +31,7 @@ them under '== figures'). Never a timed assertion.
 
 usage: bench_scale.py [--bin build/release/portbroker] [--sizes 10,100] [--stage-seconds 120]
                       [--records 200] [--settle 2] [--hold SECONDS] [--serve-prefix CMD]
-                      [--scrape SECONDS [--compare-bin OTHER]] [--no-busy] [-o key=value]...
+                      [--scrape SECONDS [--scrape-gzip] [--compare-bin OTHER]] [--no-busy] [-o key=value]...
 environment: BENCH_SCALE_SIZES overrides --sizes (e.g. 10,100,1000)
 """
 import argparse
@@ -62,6 +63,8 @@ ap.add_argument("--no-parked", dest="parked", action="store_false",
                 help="skip the parked-idle sample (it waits for router.park.idle.ms)")
 ap.add_argument("--scrape", type=float, default=0.0,
                 help="seconds of /healthz alone, then as many with /metrics read back to back")
+ap.add_argument("--scrape-gzip", action="store_true",
+                help="the scraper sends Accept-Encoding: gzip, as Prometheus does")
 ap.add_argument("--compare-bin", default="",
                 help="with --scrape: run each size again with this binary (e.g. main's build)")
 ap.add_argument("--no-busy", dest="busy", action="store_false",
@@ -209,8 +212,9 @@ def pct(xs, q):
 SCRAPER = """
 import http.client, sys
 c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=60)
+h = {"Accept-Encoding": "gzip"} if sys.argv[2] == "gzip" else {}
 while True:
-    c.request("GET", "/metrics")
+    c.request("GET", "/metrics", headers=h)
     print(len(c.getresponse().read()), flush=True)
 """
 
@@ -223,7 +227,8 @@ def scrape_stage(size, port, pid, suffix):
     # The scraper runs in its own process (no GIL shared with the /healthz client), reading
     # /metrics again and again on one connection, one line per scrape (its length), flushed.
     out = open(os.path.join(tempfile.gettempdir(), "bench_scale.scrapes.%d" % pid), "w+")
-    sc = subprocess.Popen([sys.executable, "-c", SCRAPER, str(port)], stdout=out)
+    sc = subprocess.Popen([sys.executable, "-c", SCRAPER, str(port),
+                           "gzip" if args.scrape_gzip else "identity"], stdout=out)
     c0 = loop_cpu(pid)
     busy = healthz_for(port, args.scrape)
     scrape_cpu = loop_cpu(pid) - c0
