@@ -6,10 +6,14 @@
  *    the e2e histogram) on a live port, and with metrics disabled (pb_metrics_port gives NULL:
  *    every update is a NULL test). Ratios against the encode-only baseline of the same run, and
  *    the counting alone in ns per record.
- * 2. Rendering GET /metrics for 200 declared ports (the dashboard's target size) with traffic on
- *    each: milliseconds per render and bytes.
+ * 2. Rendering GET /metrics for 200 declared ports (the dashboard's target size) and for 1,000
+ *    bindings (bench_scale.py's ring of 1,000 products: 2,000 ports, 2,000 lag series) with
+ *    traffic on each: milliseconds per render and bytes, the time per byte at 1,000 bindings over
+ *    that at 200 ports (1.0 when linear in the text), and the 1,000-binding text as the exporter
+ *    renders it, in 512 KiB slices one loop turn each: the sum, the turns and the worst turn.
  * Goal lines: metrics_overhead_pct (counting on vs off, on the encode loop), count_ns_per_record,
- * render_200_ports_ms.
+ * render_200_ports_ms, render_1000_bindings_ms, render_1000_over_200_per_byte,
+ * render_1000_bindings_worst_turn_ms.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -64,6 +68,137 @@ static double count_only(pb_metrics_port_t *p, long iters) {
     return (now() - t0) * 1e9 / (double)iters;
 }
 
+/*
+ * n products in a ring (bench_scale.py's set-up): product i has output port `out` and input port
+ * `in` bound to product i-1's `out`, a 5 m freshness SLO on both (the first product of the 200-port
+ * mesh also states throughput and rejects SLOs); one record published and routed on every port,
+ * and with lags, both lag series of each input port (router's and subscribers' groups) measured.
+ * *ms: milliseconds per tick + render (best of repeated runs over ~secs), *bytes its length.
+ */
+/* What the exporter does per scrape at 1,000 bindings, in loop turns: the first (tick + snapshot
+ * of the declared ports + a slice) and each next slice of `budget` bytes. Worst turn and the sum,
+ * ms, best of `reps` scrapes; *slices: turns per scrape. */
+static void sliced(pb_metrics_t *m, const pb_product_t **ps, int n, size_t budget, int reps,
+                   double *first_ms, double *max_ms, double *sum_ms, int *slices) {
+    pb_buf_t out = {0};
+    *first_ms = *max_ms = *sum_ms = 0;
+    for (int rep = 0; rep < reps; rep++) {
+        double worst = 0, sum = 0, first = 0;
+        int k = 0, done = 0;
+        pb_metrics_scrape_t *s = NULL;
+        pb_buf_reset(&out);
+        double t0 = now();
+        pb_metrics_tick(m, ps, (size_t)n, 1700000100.0);
+        if (pb_metrics_scrape_begin(m, ps, (size_t)n, "bench", &s)) exit(1);
+        while (!done) {
+            if (pb_metrics_scrape_step(s, budget, &out, &done)) exit(1);
+            double t = (now() - t0) * 1000.0;
+            if (!k) first = t;
+            if (t > worst) worst = t;
+            sum += t;
+            k++;
+            t0 = now();
+        }
+        pb_metrics_scrape_destroy(s);
+        if (!rep || sum < *sum_ms) {
+            *sum_ms = sum;
+            *max_ms = worst;
+            *first_ms = first;
+            *slices = k;
+        }
+    }
+    pb_buf_free(&out);
+}
+
+static int render_mesh(pb_metrics_t *m, int n, int lags, double secs, double *ms, size_t *bytes) {
+    pb_err_t err = {0};
+    const pb_product_t **ps = calloc((size_t)n, sizeof *ps);
+    if (!ps) return -1;
+    for (int i = 0; i < n; i++) {
+        char text[2048];
+        snprintf(
+            text, sizeof text,
+            "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
+            "\"urn:dpds:bench.s%d:dataproducts:p%d:1\",\"name\":\"p%d\",\"version\":\"1.0.0\","
+            "\"domain\":\"bench\",\"owner\":{\"id\":\"bench@example.org\"}},"
+            "\"interfaceComponents\":{\"outputPorts\":[{\"name\":\"out\",\"version\":\"1.0.0\","
+            "\"promises\":{\"api\":{\"schema\":\"string\"},\"slo\":{\"freshness\":\"5m\"%s}},"
+            "\"x-portbroker\":{\"partitions\":1}}],\"inputPorts\":[{\"name\":\"in\","
+            "\"version\":\"1.0.0\",\"promises\":{\"api\":{\"schema\":\"string\"},\"slo\":{"
+            "\"freshness\":\"5m\"}},\"from\":\"urn:dpds:bench.s%d:dataproducts:p%d:1:"
+            "outputports:out\"}]}}",
+            n, i, i, n == 100 ? ",\"throughput.min\":\"1/s\",\"rejects.max\":\"1%\"" : "", n,
+            (i + n - 1) % n);
+        json_t *j = json_loads(text, 0, NULL);
+        pb_product_t *p = NULL;
+        if (!j || pb_descriptor_parse(j, NULL, "bench", "x", 3, &p, &err)) {
+            fprintf(stderr, "descriptor: %s\n", err.msg);
+            return -1;
+        }
+        json_decref(j);
+        ps[i] = p;
+        for (size_t k = 0; k < 2; k++) {
+            const pb_port_t *port = k ? &p->inputs[0] : &p->outputs[0];
+            pb_metrics_port_t *mp = pb_metrics_port(m, port->fqn, 300);
+            pb_metrics_count(mp, PB_METRICS_IN, PB_METRICS_OK, 1, 60);
+            if (!k) pb_metrics_count(mp, PB_METRICS_OUT, PB_METRICS_OK, 1, 60);
+            pb_metrics_seen(mp, 1700000000.123, 1700000000.125);
+            pb_metrics_e2e(mp, k ? 0.0123 : 0.002);
+            if (k && lags) {
+                pb_metrics_lag_t *l = pb_metrics_lag(m, port->fqn, "portbroker.route.x");
+                l->known = 1;
+                l = pb_metrics_lag(m, port->fqn, "portbroker.sub.x");
+                l->known = 1;
+                l->records = 1;
+                l->seconds = 0.25;
+            }
+        }
+    }
+    pb_buf_t out = {0};
+    double best = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        int runs = 0;
+        double t0 = now();
+        do {
+            pb_buf_reset(&out);
+            pb_metrics_tick(m, ps, (size_t)n, 1700000100.0);
+            if (pb_metrics_render(m, ps, (size_t)n, "bench", &out)) return -1;
+            runs++;
+        } while (now() - t0 < secs / 3);
+        double t = (now() - t0) * 1000.0 / runs;
+        if (!best || t < best) best = t;
+    }
+    *ms = best;
+    *bytes = out.len;
+    if (n == 1000) {
+        double first, worst, sum;
+        int k = 0;
+        sliced(m, ps, n, 512 * 1024, 20, &first, &worst, &sum, &k);
+        printf("%-52s %10.3f ms in %d turns: first %.3f ms (tick, snapshot, slice), worst %.3f "
+               "ms\n",
+               "tick + render in 512 KiB slices, 1000 bindings", sum, k, first, worst);
+        printf("render_1000_bindings_sliced_ms=%.3f\n", sum);
+        printf("render_1000_bindings_worst_turn_ms=%.3f\n", worst);
+        printf("render_1000_bindings_turns=%d\n", k);
+    }
+    /* BENCH_METRICS_DUMP=prefix writes each mesh's text to prefix.N (to compare two builds) */
+    const char *dump = getenv("BENCH_METRICS_DUMP");
+    if (dump && *dump) {
+        char path[512];
+        snprintf(path, sizeof path, "%s.%d", dump, n);
+        FILE *f = fopen(path, "w");
+        if (f) {
+            fwrite(out.data, 1, out.len, f);
+            fclose(f);
+        }
+    }
+    pb_buf_free(&out);
+    for (int i = 0; i < n; i++)
+        pb_product_destroy((pb_product_t *)ps[i]);
+    free(ps);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     double secs = argc > 1 ? atof(argv[1]) : 1.0;
     pb_schema_t *s = NULL;
@@ -108,53 +243,24 @@ int main(int argc, char **argv) {
            with_on / base);
     printf("%-46s %14.2f\n", "counting alone, ns per record", ns);
 
-    /* Rendering 200 ports (100 products, one output and one input port each). */
-    const pb_product_t **ps = calloc(100, sizeof *ps);
-    for (int i = 0; i < 100; i++) {
-        char text[2048];
-        snprintf(text, sizeof text,
-                 "{\"dataProductDescriptor\":\"1.0.0\",\"info\":{\"fullyQualifiedName\":"
-                 "\"urn:dpds:x:dataproducts:p%d:1\",\"name\":\"p%d\",\"version\":\"1.0.0\","
-                 "\"domain\":\"d\",\"owner\":{\"id\":\"o\"}},\"interfaceComponents\":{"
-                 "\"outputPorts\":[{\"name\":\"o\",\"promises\":{\"api\":{\"schema\":\"string\"},"
-                 "\"slo\":{\"freshness\":\"5m\",\"throughput.min\":\"1/s\",\"rejects.max\":"
-                 "\"1%%\"}}}],\"inputPorts\":[{\"name\":\"i\",\"promises\":{\"api\":{\"schema\":"
-                 "\"string\"},\"slo\":{\"freshness\":\"10m\"}}}]}}",
-                 i, i);
-        json_t *j = json_loads(text, 0, NULL);
-        pb_product_t *p = NULL;
-        if (!j || pb_descriptor_parse(j, NULL, "bench", "x", 3, &p, &err)) {
-            fprintf(stderr, "descriptor: %s\n", err.msg);
-            return 1;
-        }
-        json_decref(j);
-        ps[i] = p;
-        for (size_t k = 0; k < 2; k++) {
-            const pb_port_t *port = k ? &p->inputs[0] : &p->outputs[0];
-            pb_metrics_port_t *mp = pb_metrics_port(on, port->fqn, 300);
-            pb_metrics_count(mp, PB_METRICS_IN, PB_METRICS_OK, 1000 + (uint64_t)i, 100000);
-            pb_metrics_seen(mp, 1700000000.5, 1700000001.5);
-            pb_metrics_hist_observe(&mp->e2e, 0.5);
-        }
-    }
-    pb_buf_t out = {0};
-    int n = 0;
-    double t0 = now();
-    do {
-        pb_buf_reset(&out);
-        pb_metrics_tick(on, ps, 100, 1700000100.0);
-        if (pb_metrics_render(on, ps, 100, "bench", &out)) return 1;
-        n++;
-    } while (now() - t0 < secs);
-    double ms = (now() - t0) * 1000.0 / n;
-    printf("\n%-44s %14.3f ms, %zu bytes\n", "tick + render /metrics, 200 ports", ms, out.len);
+    printf("\n");
+    double ms200 = 0, ms1000 = 0;
+    size_t bytes200 = 0, bytes1000 = 0;
+    if (render_mesh(on, 100, 0, secs, &ms200, &bytes200) ||
+        render_mesh(on, 1000, 1, secs, &ms1000, &bytes1000))
+        return 1;
+    printf("%-52s %10.3f ms, %zu bytes\n", "tick + render /metrics, 200 ports", ms200, bytes200);
+    printf("%-52s %10.3f ms, %zu bytes\n", "tick + render /metrics, 1000 bindings (2000 ports)",
+           ms1000, bytes1000);
     printf("metrics_overhead_pct=%.2f\n", (with_off / with_on - 1.0) * 100.0);
     printf("count_ns_per_record=%.2f\n", ns);
-    printf("render_200_ports_ms=%.3f\n", ms);
-    pb_buf_free(&out);
-    for (int i = 0; i < 100; i++)
-        pb_product_destroy((pb_product_t *)ps[i]);
-    free(ps);
+    printf("render_200_ports_ms=%.3f\n", ms200);
+    printf("render_1000_bindings_ms=%.3f\n", ms1000);
+    printf("render_1000_bindings_bytes=%zu\n", bytes1000);
+    /* time per byte at 1,000 bindings over that at 200 ports: 1.0 when rendering is linear in
+     * the text (it was 2.1 with the lag series' ports found by a scan of every port) */
+    printf("render_1000_over_200_per_byte=%.2f\n",
+           (ms1000 / (double)bytes1000) / (ms200 / (double)bytes200));
     pb_metrics_destroy(on);
     pb_metrics_destroy(off);
     pb_buf_free(&rec);

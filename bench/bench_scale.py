@@ -16,6 +16,13 @@ fresh broker started on it. Then, for the broker process alone:
     the steady state of a mesh with no traffic; the first sample is the minute after traffic
     stops, while partitions are still fetched. /metrics is read once a second while waiting,
     never during a sample;
+  - with --scrape S: GET /healthz every 10 ms for S seconds alone, then S seconds more while
+    another client reads GET /metrics back to back (a scraper that never waits): /healthz p50/p99/
+    max both ways, scrapes done, the body's bytes (--scrape-gzip: the scraper sends
+    Accept-Encoding: gzip, as Prometheus does), the loop thread's CPU per scrape (its
+    /proc/PID/task/PID/stat over the scraping seconds, less the same thread's CPU over the seconds
+    alone); with --compare-bin B the same for binary B (its own namespace) right after, figures
+    suffixed _base, and the ratios printed;
   - aggregate routed records/s with all bindings busy: K more records published to every port
     (one HTTP request each, in parallel), timed until every input topic holds them.
 Each stage is bounded (--stage-seconds); what is not done by then is reported as a count
@@ -24,7 +31,7 @@ them under '== figures'). Never a timed assertion.
 
 usage: bench_scale.py [--bin build/release/portbroker] [--sizes 10,100] [--stage-seconds 120]
                       [--records 200] [--settle 2] [--hold SECONDS] [--serve-prefix CMD]
-                      [-o key=value]...
+                      [--scrape SECONDS [--scrape-gzip] [--compare-bin OTHER]] [--no-busy] [-o key=value]...
 environment: BENCH_SCALE_SIZES overrides --sizes (e.g. 10,100,1000)
 """
 import argparse
@@ -54,6 +61,14 @@ ap.add_argument("--hold", type=float, default=0.0,
                      "port printed) for inspection: /proc/PID/smaps, gdb, heaptrack")
 ap.add_argument("--no-parked", dest="parked", action="store_false",
                 help="skip the parked-idle sample (it waits for router.park.idle.ms)")
+ap.add_argument("--scrape", type=float, default=0.0,
+                help="seconds of /healthz alone, then as many with /metrics read back to back")
+ap.add_argument("--scrape-gzip", action="store_true",
+                help="the scraper sends Accept-Encoding: gzip, as Prometheus does")
+ap.add_argument("--compare-bin", default="",
+                help="with --scrape: run each size again with this binary (e.g. main's build)")
+ap.add_argument("--no-busy", dest="busy", action="store_false",
+                help="skip the busy stage (aggregate routed records/s)")
 ap.add_argument("--serve-prefix", default="",
                 help="words put before the serve command, e.g. 'env MALLOC_ARENA_MAX=2' or "
                      "'heaptrack -o /tmp/x' (split on spaces)")
@@ -169,10 +184,81 @@ def publish_all(NS, port, n, count, first):
         return sum(ex.map(one, range(n)))
 
 
-def run(size, brokers, tmp):
+def loop_cpu(pid):
+    """CPU seconds of the loop thread (the main thread: its tid is the pid)."""
+    f = open("/proc/%d/task/%d/stat" % (pid, pid)).read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def healthz_for(port, seconds):
+    """GET /healthz every 10 ms for `seconds` on one kept-alive connection: latencies in ms."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    lat, end = [], time.time() + seconds
+    while time.time() < end:
+        t = time.perf_counter()
+        c.request("GET", "/healthz")
+        r = c.getresponse()
+        r.read()
+        lat.append((time.perf_counter() - t) * 1000)
+        time.sleep(0.01)
+    c.close()
+    return sorted(lat)
+
+
+def pct(xs, q):
+    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
+
+
+SCRAPER = """
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=60)
+h = {"Accept-Encoding": "gzip"} if sys.argv[2] == "gzip" else {}
+while True:
+    c.request("GET", "/metrics", headers=h)
+    print(len(c.getresponse().read()), flush=True)
+"""
+
+
+def scrape_stage(size, port, pid, suffix):
+    """/healthz alone, then with /metrics read back to back (see the module comment)."""
+    c0 = loop_cpu(pid)
+    alone = healthz_for(port, args.scrape)
+    idle_cpu = loop_cpu(pid) - c0
+    # The scraper runs in its own process (no GIL shared with the /healthz client), reading
+    # /metrics again and again on one connection, one line per scrape (its length), flushed.
+    out = open(os.path.join(tempfile.gettempdir(), "bench_scale.scrapes.%d" % pid), "w+")
+    sc = subprocess.Popen([sys.executable, "-c", SCRAPER, str(port),
+                           "gzip" if args.scrape_gzip else "identity"], stdout=out)
+    c0 = loop_cpu(pid)
+    busy = healthz_for(port, args.scrape)
+    scrape_cpu = loop_cpu(pid) - c0
+    sc.terminate()
+    sc.wait(timeout=30)
+    out.seek(0)
+    done = [int(x) for x in out.read().split()]
+    out.close()
+    os.unlink(out.name)
+    n = max(1, len(done))
+    per = 1000.0 * max(0.0, scrape_cpu - idle_cpu) / n
+    print("bindings=%d%s: /healthz alone p50 %.2f p99 %.2f max %.2f ms; while /metrics is read "
+          "back to back (%d scrapes of %d bytes): p50 %.2f p99 %.2f max %.2f ms; loop thread "
+          "%.1f ms CPU per scrape"
+          % (size, suffix, pct(alone, .5), pct(alone, .99), alone[-1], len(done),
+             done[-1] if done else 0, pct(busy, .5), pct(busy, .99), busy[-1], per))
+    fig = {"healthz_p99_ms_alone": pct(alone, .99), "healthz_p99_ms_scraped": pct(busy, .99),
+           "healthz_max_ms_scraped": busy[-1], "scrapes": len(done),
+           "scrape_bytes": done[-1] if done else 0, "scrape_loop_cpu_ms": per}
+    for k, v in fig.items():
+        print("scale_%d_%s%s=%s" % (size, k, suffix, ("%.2f" % v) if isinstance(v, float) else v))
+    sys.stdout.flush()
+    return fig
+
+
+def run(size, brokers, tmp, binary=None, suffix=""):
     # A namespace and a registry topic per size: the sizes share one cluster, not their state.
-    NS = "bench.s%d" % size
-    d = tempfile.mkdtemp(dir=tmp, prefix="n%d." % size)
+    binary = binary or args.bin
+    NS = "bench.s%d%s" % (size, suffix.replace("_", "."))
+    d = tempfile.mkdtemp(dir=tmp, prefix="n%d%s." % (size, suffix))
     os.makedirs(os.path.join(d, "products"))
     for i in range(size):
         with open(os.path.join(d, "products", "p%d.json" % i), "w") as f:
@@ -180,9 +266,9 @@ def run(size, brokers, tmp):
     log = open(os.path.join(d, "serve.log"), "w")
     portf = os.path.join(d, "port")
     t0 = time.time()
-    b = start(args.serve_prefix.split() + [args.bin, "serve", "-o", "http.listen=127.0.0.1:0", "-o", "kafka.bootstrap.servers=" + brokers,
+    b = start(args.serve_prefix.split() + [binary, "serve", "-o", "http.listen=127.0.0.1:0", "-o", "kafka.bootstrap.servers=" + brokers,
                "-o", "products.dir=" + os.path.join(d, "products"), "-o", "mesh.namespace=" + NS,
-               "-o", "registry.topic=_portbroker.bench.s%d" % size,
+               "-o", "registry.topic=_portbroker.%s" % NS,
                "-o", "log.level=warn", "--port-file", portf]
               + [a for o in args.opts for a in ("-o", o)], log)
     port = int(wait_file(portf, b, args.stage_seconds))
@@ -205,6 +291,7 @@ def run(size, brokers, tmp):
     time.sleep(10)
     idle_pct = 100.0 * (cpu_seconds(b.pid) - c0) / (time.time() - w0)
     threads, rss_kb = proc_figures(b.pid)
+    fig = scrape_stage(size, port, b.pid, suffix) if args.scrape > 0 else None
     parked_pct, parked, read = None, 0, 0
     if args.parked and bound >= stored and stored:
         t1 = time.time()
@@ -228,7 +315,7 @@ def run(size, brokers, tmp):
         sys.stdout.flush()
         time.sleep(args.hold)
     rate, routed = 0.0, 0
-    if bound >= stored and stored:
+    if args.busy and bound >= stored and stored:
         t2 = time.time()
         publish_all(NS, port, stored, args.records, 1)
         while time.time() - t2 < args.stage_seconds:
@@ -263,6 +350,7 @@ def run(size, brokers, tmp):
     if rate:
         print("scale_%d_routed_rec_per_s=%.0f" % (size, rate))
     sys.stdout.flush()
+    return fig
 
 
 def main():
@@ -274,7 +362,13 @@ def main():
     print("bench_scale: portbroker kafka (pid %d) at %s; one serve per size; logs in %s"
           % (k.pid, brokers, tmp))
     for size in [int(x) for x in args.sizes.split(",") if x]:
-        run(size, brokers, tmp)
+        fig = run(size, brokers, tmp)
+        if fig and args.compare_bin:
+            base = run(size, brokers, tmp, args.compare_bin, "_base")
+            print("scale_%d_scrape_loop_cpu_base_over_this=%.2f"
+                  % (size, base["scrape_loop_cpu_ms"] / max(fig["scrape_loop_cpu_ms"], 0.01)))
+            print("scale_%d_healthz_p99_scraped_base_over_this=%.2f"
+                  % (size, base["healthz_p99_ms_scraped"] / max(fig["healthz_p99_ms_scraped"], 0.01)))
 
 
 if __name__ == "__main__":

@@ -496,6 +496,7 @@ static int kafka_phase(pb_broker_t *b, int64_t log_low, int64_t log_high, pb_err
     pb_exporter_env_t xenv = {
         .cfg = cfg,
         .loop = b->loop,
+        .jobs = b->jobs,
         .store = b->store,
         .metrics = b->metrics,
         .kafka = b->kafka,

@@ -4,8 +4,11 @@
  * the compatibility checks (registry records applied, and the Schema Registry compatibility
  * endpoint).
  *
- * Owns: the metrics.enabled switch.
- * Must not: format metrics (metrics.c renders, purely), keep state of its own, or reach into the
+ * Owns: the metrics.enabled switch; the scrapes waiting for their text (rendered one at a time,
+ * in arrival order, in 512 KiB slices, one slice per loop turn: at 1,000 bindings the text is
+ * 8.6 MB and no turn holds the loop more than a couple of ms) and the snapshot of the declared
+ * ports they render from, kept until a registry record is applied.
+ * Must not: format metrics (metrics.c renders, purely), keep series of its own, or reach into the
  * broker: what it reads comes through pb_exporter_env_t.
  * Loop thread only.
  */
@@ -16,6 +19,7 @@
 #include "dedupe.h"
 #include "err.h"
 #include "http.h"
+#include "jobs.h"
 #include "kafka.h"
 #include "loop.h"
 #include "metrics.h"
@@ -30,7 +34,8 @@ typedef struct pb_exporter pb_exporter_t;
  * exporter. */
 typedef struct pb_exporter_env {
     const pb_config_t *cfg; /* metrics.enabled */
-    pb_loop_t *loop;        /* the loop thread it runs on (no timer of its own) */
+    pb_loop_t *loop;        /* the loop thread it runs on (a 0 ms timer per slice) */
+    pb_jobs_t *jobs;        /* gzip of the text off the loop (PB_JOB_GZIP); NULL: never gzip */
     pb_store_t *store;      /* the registry: declared ports, effective compatibility levels */
     pb_metrics_t *metrics;  /* the series counted and rendered */
     pb_kafka_t *kafka;      /* reachability, produce queues, statistics; NULL: none */
@@ -42,7 +47,8 @@ typedef struct pb_exporter_env {
  * (PB_ERR_NOMEM). */
 pb_exporter_t *pb_exporter_new(const pb_exporter_env_t *env, pb_err_t *err);
 
-/* Free the exporter. NULL is a no-op. */
+/* Free the exporter; scrapes still waiting get 500 (dropped when their client is gone). NULL is a
+ * no-op. */
 void pb_exporter_destroy(pb_exporter_t *x);
 
 /* After a registry record was applied (broker.c's on_applied): give newly declared ports their
@@ -58,7 +64,12 @@ void pb_exporter_sr_reply(pb_exporter_t *x, const char *method, const char *raw_
                           const pb_sr_reply_t *rep);
 
 /* GET/HEAD /metrics: the Prometheus text exposition (format 0.0.4) of every declared port; 404
- * with a JSON error when metrics.enabled is false. rest is unused (route handler signature). */
+ * with a JSON error when metrics.enabled is false. Replies now when the text fits one slice, else
+ * over the next loop turns (after the scrapes that came before it); a client gone meanwhile is
+ * dropped. A GET whose Accept-Encoding admits gzip (Prometheus sends it) gets the text gzipped by
+ * a PB_JOB_GZIP worker, Content-Encoding: gzip, when it is at least 512 bytes; the
+ * next scrape waits for that job (one text in memory at a time). rest is unused (route handler
+ * signature). */
 void pb_exporter_handle(pb_exporter_t *x, pb_http_req_t *req, const char *rest);
 
 #endif

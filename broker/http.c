@@ -1306,6 +1306,31 @@ void pb_http_reply(pb_http_req_t *r, int status, const char *content_type, const
     req_free(r);
 }
 
+static void free_body(const void *data, size_t len, void *arg) {
+    (void)len;
+    (void)arg;
+    free((void *)data);
+}
+
+void pb_http_reply_owned(pb_http_req_t *r, int status, const char *content_type, void *body,
+                         size_t len) {
+    r->status_sent = status;
+    if (r->ev) {
+        reply_done(r);
+        struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
+        if (content_type) evhttp_add_header(oh, "Content-Type", content_type);
+        struct evbuffer *out = evbuffer_new();
+        /* referenced, not copied: libevent frees body once it is written or dropped */
+        if (out && len && evbuffer_add_reference(out, body, len, free_body, NULL) == 0) body = NULL;
+        r->http->own_write++;
+        evhttp_send_reply(r->ev, status, reason(status), out);
+        r->http->own_write--;
+        if (out) evbuffer_free(out);
+    }
+    free(body);
+    req_free(r);
+}
+
 /* ---- outgoing POST (OpenLineage events, #6) -------------------------------------------------- */
 
 struct pb_http_post {

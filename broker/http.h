@@ -113,6 +113,11 @@ void *pb_http_reply_arg(const pb_http_req_t *r);
 void pb_http_reply(pb_http_req_t *r, int status, const char *content_type, const void *body,
                    size_t len);
 
+/* The same, taking ownership of body (malloc'd; freed on every path, by libevent once written):
+ * no copy of a large reply on the loop thread (GET /metrics at scale: megabytes). */
+void pb_http_reply_owned(pb_http_req_t *r, int status, const char *content_type, void *body,
+                         size_t len);
+
 /* ---- streaming replies ----
  * A long reply sent in chunks (Transfer-Encoding: chunked) as the owner produces it: subscriber
  * streams. The connection closes when the stream ends.

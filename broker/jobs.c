@@ -45,7 +45,8 @@ struct pb_jobs {
     worker_t w[PB_JOB_TYPES];
 };
 
-static const char *type_names[PB_JOB_TYPES] = {"probe", "topics", "offsets", "close", "lag"};
+static const char *type_names[PB_JOB_TYPES] = {"probe", "topics", "offsets",
+                                               "close", "lag",    "gzip"};
 
 const char *pb_jobs_type_name(pb_job_type_t type) {
     return type < PB_JOB_TYPES ? type_names[type] : "?";

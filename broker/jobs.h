@@ -27,6 +27,7 @@ typedef enum pb_job_type {
                      * the client): one worker, so a commit runs before the close queued after it */
     PB_JOB_LAG,     /* the lag poller's sweeps (seconds each at scale): never delays a router's
                      * resume look-ups on PB_JOB_OFFSETS */
+    PB_JOB_GZIP,    /* gzip of a large reply (GET /metrics at scale: 8.6 MB, ~60 ms of zlib) */
     PB_JOB_TYPES
 } pb_job_type_t;
 
@@ -61,7 +62,7 @@ size_t pb_jobs_pending(const pb_jobs_t *j, pb_job_type_t type);
 /* Jobs of type completed since start (done called). Loop thread. */
 unsigned long long pb_jobs_completed(const pb_jobs_t *j, pb_job_type_t type);
 
-/* Name of a type, for logs and metrics ("probe", "topics", "offsets", "close", "lag"). */
+/* Name of a type, for logs and metrics ("probe", "topics", "offsets", "close", "lag", "gzip"). */
 const char *pb_jobs_type_name(pb_job_type_t type);
 
 /* Shutdown: every queued job still runs (a close must commit its offsets), then each done is

@@ -104,6 +104,12 @@ static size_t fqn_hash(const char *s) {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    /* Fold the high bits down: a product's low bits depend only on the low bits of what came
+     * before, and URNs that differ in a few digits ("p17", "p71") then collided in the table's
+     * low bits (long probe runs: at 1,000 bindings the freshness tick of a scrape took ~1.5 ms). */
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ULL;
+    h ^= h >> 32;
     return (size_t)h;
 }
 
@@ -246,117 +252,334 @@ void pb_metrics_tick(pb_metrics_t *m, const pb_product_t *const *products, size_
 
 /* ---- rendering ------------------------------------------------------------------------------ */
 
-/* One declared port as rendered: its labels and its series (or zeros when never counted). */
-typedef struct rport {
-    const pb_port_t *port;
-    const pb_metrics_port_t *s;
-    pb_metrics_port_t zero; /* used when s is not in m yet; its e2e has the right bounds */
-    char *labels;           /* product="..",major="..",port="..",kind=".." (owned) */
-} rport_t;
+/*
+ * Text is appended with memcpy and hand-written number formatting, not printf: at 1,000 bindings
+ * a scrape is ~77,000 lines (8.5 MB) and vsnprintf, with a strtod round trip per histogram bound,
+ * took ~60 % of the render (bench/README.md, "/metrics at 1,000 bindings"). The text is the same
+ * byte for byte (tests/unit/test_metrics.c compares the formatters with the printf ones).
+ */
 
-/* A double as Prometheus reads it: the shortest text that reads back to the same value. */
-static void fmt_double(char *out, size_t n, double v) {
-    if (isnan(v)) {
-        snprintf(out, n, "NaN");
-    } else if (isinf(v)) {
-        snprintf(out, n, v > 0 ? "+Inf" : "-Inf");
-    } else if (v == floor(v) && fabs(v) < 1e15) {
-        snprintf(out, n, "%.0f", v);
-    } else {
-        for (int prec = 15; prec <= 17; prec++) {
-            snprintf(out, n, "%.*g", prec, v);
-            if (strtod(out, NULL) == v) break;
+/* Powers of ten exactly representable as doubles (10^22 is the last). */
+static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                             1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+size_t pb_metrics_fmt_u64(char *out, uint64_t v) {
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = 0;
+    return n;
+}
+
+/* The printf way (the definition of the text): the shortest of %.15g, %.16g, %.17g that reads
+ * back to v. */
+static size_t fmt_double_slow(char *out, double v) {
+    int n = 0;
+    for (int prec = 15; prec <= 17; prec++) {
+        n = snprintf(out, PB_METRICS_NUM_MAX, "%.*g", prec, v);
+        if (strtod(out, NULL) == v) break;
+    }
+    return n > 0 ? (size_t)n : 0;
+}
+
+size_t pb_metrics_fmt_double(char *out, double v) {
+    if (isnan(v)) return (size_t)(memcpy(out, "NaN", 4), 3);
+    if (isinf(v)) return (size_t)(memcpy(out, v > 0 ? "+Inf" : "-Inf", 5), 4);
+    double a = fabs(v);
+    char *o = out;
+    if (signbit(v)) *o++ = '-';
+    if (v == floor(v) && a < 1e15) /* "%.0f": every such integer is exact in a uint64 */
+        return (size_t)(o - out) + pb_metrics_fmt_u64(o, (uint64_t)a);
+    /*
+     * %.15g of a v with decimal exponent X in [-4, 14] is fixed notation with 14 - X decimals: v
+     * rounded to the grid of 10^-(14-X), trailing zeros dropped. When a grid point D = x / 10^k
+     * reads back to v (checked exactly: x < 2^53 and 10^k are exact doubles, so the division is
+     * rounded like strtod of D's text), D is the grid point nearest v (the grid is coarser than
+     * doubles there), i.e. what %.15g prints, and the round trip %.15g needs holds. Anything else
+     * (other exponents, 16 or 17 digits needed) takes the printf way.
+     */
+    int x10 = 14;
+    while (x10 >= -4 && a < (x10 >= 0 ? p10[x10] : 1.0 / p10[-x10]))
+        x10--;
+    if (x10 >= -4 && a < 1e15) {
+        int k = 14 - x10;
+        double xd = nearbyint(a * p10[k]);
+        if (xd < 1e15 && xd / p10[k] == a) {
+            uint64_t x = (uint64_t)xd;
+            char dig[24];
+            size_t nd = pb_metrics_fmt_u64(dig, x);
+            while (k > 0 && dig[nd - 1] == '0') /* trailing zeros of the fraction */
+                nd--, k--;
+            if (k > 0) {
+                if ((size_t)k >= nd) { /* 0.000ddd */
+                    *o++ = '0';
+                    *o++ = '.';
+                    for (size_t z = 0; z < (size_t)k - nd; z++)
+                        *o++ = '0';
+                    memcpy(o, dig, nd);
+                    o += nd;
+                } else {
+                    memcpy(o, dig, nd - (size_t)k);
+                    o += nd - (size_t)k;
+                    *o++ = '.';
+                    memcpy(o, dig + nd - (size_t)k, (size_t)k);
+                    o += k;
+                }
+                *o = 0;
+                return (size_t)(o - out);
+            }
         }
     }
+    return fmt_double_slow(out, v);
 }
 
-/* A label value: backslash, double quote and line feed escaped (text format 0.0.4). */
+/* Append a label value: backslash, double quote and line feed escaped (text format 0.0.4). Runs
+ * without any of them are copied whole. */
 static int put_label_value(pb_buf_t *b, const char *s) {
-    int rc = 0;
-    for (; *s && !rc; s++) {
-        if (*s == '\\')
-            rc = pb_buf_puts(b, "\\\\");
-        else if (*s == '"')
-            rc = pb_buf_puts(b, "\\\"");
-        else if (*s == '\n')
-            rc = pb_buf_puts(b, "\\n");
-        else
-            rc = pb_buf_putc(b, (uint8_t)*s);
+    size_t n = strlen(s);
+    if (pb_buf_reserve(b, 2 * n)) return -1;
+    char *o = (char *)b->data + b->len;
+    for (;;) {
+        size_t run = strcspn(s, "\\\"\n");
+        memcpy(o, s, run);
+        o += run;
+        s += run;
+        if (!*s) break;
+        *o++ = '\\';
+        *o++ = *s == '\n' ? 'n' : *s;
+        s++;
     }
-    return rc;
+    b->len = (size_t)((uint8_t *)o - b->data);
+    return 0;
 }
 
+/* [,]name="value" */
 static int put_label(pb_buf_t *b, int first, const char *name, const char *value) {
-    if (pb_buf_printf(b, "%s%s=\"", first ? "" : ",", name)) return -1;
-    if (put_label_value(b, value)) return -1;
-    return pb_buf_putc(b, '"');
+    size_t nl = strlen(name);
+    if (pb_buf_reserve(b, nl + 3)) return -1;
+    char *o = (char *)b->data + b->len;
+    if (!first) *o++ = ',';
+    memcpy(o, name, nl);
+    o += nl;
+    *o++ = '=';
+    *o++ = '"';
+    b->len = (size_t)((uint8_t *)o - b->data);
+    return put_label_value(b, value) || pb_buf_putc(b, '"') ? -1 : 0;
 }
 
 static int family(pb_buf_t *b, const char *name, const char *type, const char *help) {
     return pb_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* name{labels[,extra]} num\n, lengths given (labels, extra may be empty). */
+static int line(pb_buf_t *b, const char *name, size_t nl, const char *labels, size_t ll,
+                const char *extra, size_t xl, const char *num, size_t numl) {
+    if (pb_buf_reserve(b, nl + ll + xl + numl + 5)) return -1;
+    char *o = (char *)b->data + b->len;
+    memcpy(o, name, nl);
+    o += nl;
+    if (ll || xl) {
+        *o++ = '{';
+        if (ll) memcpy(o, labels, ll); /* labels, extra may be NULL when empty */
+        o += ll;
+        if (ll && xl) *o++ = ',';
+        if (xl) memcpy(o, extra, xl);
+        o += xl;
+        *o++ = '}';
+    }
+    *o++ = ' ';
+    memcpy(o, num, numl);
+    o += numl;
+    *o++ = '\n';
+    b->len = (size_t)((uint8_t *)o - b->data);
+    return 0;
+}
+
+static size_t slen(const char *s) { return s ? strlen(s) : 0; }
+
 /* name{labels[,extra]} value */
 static int sample(pb_buf_t *b, const char *name, const char *labels, const char *extra, double v) {
-    char num[64];
-    fmt_double(num, sizeof num, v);
-    int has = labels && *labels, has_x = extra && *extra;
-    return pb_buf_printf(b, "%s%s%s%s%s%s %s\n", name, has || has_x ? "{" : "", has ? labels : "",
-                         has && has_x ? "," : "", has_x ? extra : "", has || has_x ? "}" : "", num);
+    char num[PB_METRICS_NUM_MAX];
+    size_t nn = pb_metrics_fmt_double(num, v);
+    return line(b, name, strlen(name), labels, slen(labels), extra, slen(extra), num, nn);
 }
 
 static int sample_u64(pb_buf_t *b, const char *name, const char *labels, const char *extra,
                       uint64_t v) {
-    int has = labels && *labels, has_x = extra && *extra;
-    return pb_buf_printf(b, "%s%s%s%s%s%s %" PRIu64 "\n", name, has || has_x ? "{" : "",
-                         has ? labels : "", has && has_x ? "," : "", has_x ? extra : "",
-                         has || has_x ? "}" : "", v);
+    char num[PB_METRICS_NUM_MAX];
+    size_t nn = pb_metrics_fmt_u64(num, v);
+    return line(b, name, strlen(name), labels, slen(labels), extra, slen(extra), num, nn);
+}
+
+/* The `le="..."` text of histogram bounds, remembered across the ports of one scrape (they share
+ * the default bounds): looked for from the slot after the last one found, so a histogram walking
+ * the same bounds as the one before finds each at once. */
+#define LE_CACHE 48
+typedef struct le_cache {
+    double bound[LE_CACHE];
+    char text[LE_CACHE][PB_METRICS_NUM_MAX + 6];
+    uint8_t len[LE_CACHE];
+    size_t n, next;
+} le_cache_t;
+
+static const char *le_text(le_cache_t *c, double bound, char *tmp, size_t *len) {
+    for (size_t k = 0; c && k < c->n; k++) {
+        size_t i = (c->next + k) % c->n;
+        if (c->bound[i] == bound) {
+            c->next = (i + 1) % c->n;
+            *len = c->len[i];
+            return c->text[i];
+        }
+    }
+    char num[PB_METRICS_NUM_MAX];
+    size_t nn = pb_metrics_fmt_double(num, bound);
+    memcpy(tmp, "le=\"", 4);
+    memcpy(tmp + 4, num, nn);
+    tmp[4 + nn] = '"';
+    *len = nn + 5;
+    if (c && c->n < LE_CACHE) {
+        memcpy(c->text[c->n], tmp, *len);
+        c->bound[c->n] = bound;
+        c->len[c->n] = (uint8_t)*len;
+        c->n++;
+    }
+    return tmp;
 }
 
 /* A histogram's _bucket (cumulative, ending with +Inf), _sum and _count lines. */
-static int hist_lines(pb_buf_t *b, const char *name, const char *labels,
-                      const pb_metrics_hist_t *h) {
-    char series[160], le[96], num[64];
+static int hist_lines(pb_buf_t *b, const char *name, const char *labels, size_t ll,
+                      const pb_metrics_hist_t *h, le_cache_t *lc) {
+    char series[160], num[PB_METRICS_NUM_MAX], tmp[PB_METRICS_NUM_MAX + 6];
+    size_t base = strlen(name), nn, tl;
     uint64_t cum = 0;
-    snprintf(series, sizeof series, "%s_bucket", name);
+    PB_ASSERT(base + 8 < sizeof series);
+    memcpy(series, name, base);
+    memcpy(series + base, "_bucket", 8);
     for (size_t i = 0; i < h->n_bounds; i++) {
         cum += h->counts[i];
-        fmt_double(num, sizeof num, h->bounds[i]);
-        snprintf(le, sizeof le, "le=\"%s\"", num);
-        if (sample_u64(b, series, labels, le, cum)) return -1;
+        const char *le = le_text(lc, h->bounds[i], tmp, &tl);
+        nn = pb_metrics_fmt_u64(num, cum);
+        if (line(b, series, base + 7, labels, ll, le, tl, num, nn)) return -1;
     }
-    if (sample_u64(b, series, labels, "le=\"+Inf\"", h->count)) return -1;
-    snprintf(series, sizeof series, "%s_sum", name);
-    if (sample(b, series, labels, NULL, h->sum)) return -1;
-    snprintf(series, sizeof series, "%s_count", name);
-    return sample_u64(b, series, labels, NULL, h->count);
+    nn = pb_metrics_fmt_u64(num, h->count);
+    if (line(b, series, base + 7, labels, ll, "le=\"+Inf\"", 9, num, nn)) return -1;
+    memcpy(series + base, "_sum", 5);
+    nn = pb_metrics_fmt_double(num, h->sum);
+    if (line(b, series, base + 4, labels, ll, NULL, 0, num, nn)) return -1;
+    memcpy(series + base, "_count", 7);
+    nn = pb_metrics_fmt_u64(num, h->count);
+    return line(b, series, base + 6, labels, ll, NULL, 0, num, nn);
 }
 
-/* The product label: its name, or "{ns}.{name}" when another product has the same name and major
- * in another namespace (the series would otherwise collide). */
-static const char *product_label(const pb_product_t *const *ps, size_t n, const pb_product_t *p,
-                                 char *buf, size_t len) {
-    for (size_t i = 0; i < n; i++)
-        if (ps[i] != p && ps[i]->major == p->major && !strcmp(ps[i]->name, p->name)) {
-            snprintf(buf, len, "%s.%s", p->ns, p->name);
-            return buf;
-        }
-    return p->name;
-}
+/* One declared port as a scrape holds it: copies of what it renders of the descriptor (the
+ * registry may free the product between two slices), and its series, which live as long as m. */
+typedef struct sport {
+    const pb_metrics_port_t *s; /* m's series, or zero */
+    pb_metrics_port_t *zero;    /* owned: all-zero series with the port's e2e bounds (no series) */
+    char *labels;               /* product="..",major="..",port="..",kind=".." (owned) */
+    char *info;                 /* port_info's own labels (owned) */
+    char *fqn;                  /* the port URN (owned): lag series find their port by it */
+    size_t labels_len, info_len;
+    pb_port_kind_t kind;
+    int has_fresh, has_tp, has_rej;
+    double fresh_s, tp, rej;
+} sport_t;
 
-static int port_labels(rport_t *r, const char *product) {
-    pb_buf_t b = {0};
-    char major[24];
-    snprintf(major, sizeof major, "%u", r->port->product->major);
-    if (put_label(&b, 1, "product", product) || put_label(&b, 0, "major", major) ||
-        put_label(&b, 0, "port", r->port->name) ||
-        put_label(&b, 0, "kind", pb_addr_kind_name(r->port->kind)) || pb_buf_putc(&b, 0)) {
-        pb_buf_free(&b);
-        return -1;
-    }
-    r->labels = (char *)b.data;
-    return 0;
-}
+/* One lag series to render and the port (index into ports) it belongs to. */
+typedef struct slag {
+    const pb_metrics_lag_t *l;
+    size_t port;
+} slag_t;
+
+/* The families, in the order they are rendered. */
+enum {
+    F_PROCESS,
+    F_INFO,
+    F_FRESH_SLO,
+    F_TP_SLO,
+    F_REJ_SLO,
+    F_RECORDS,
+    F_BYTES,
+    F_DUPS,
+    F_DLQ,
+    F_LAST_RECORD,
+    F_LAST_RECEIVED,
+    F_FRESH,
+    F_E2E,
+    F_LAG_RECORDS,
+    F_LAG_SECONDS,
+    F_END
+};
+
+static const struct {
+    const char *name, *type, *help;
+} port_fams[F_END] = {
+    [F_INFO] = {"portbroker_port_info", "gauge",
+                "Declared port: URN, topics, schema subject, version, declared compatibility "
+                "level, binding source, owner and domain (always 1)."},
+    [F_FRESH_SLO] = {"portbroker_port_freshness_slo_seconds", "gauge",
+                     "Freshness SLO of the port: the newest record's event time may be at most "
+                     "this old (promises.slo.freshness)."},
+    [F_TP_SLO] = {"portbroker_port_throughput_min_records_per_second", "gauge",
+                  "Throughput SLO of the port: at least this many records per second "
+                  "(promises.slo.throughput.min)."},
+    [F_REJ_SLO] = {"portbroker_port_rejects_max_ratio", "gauge",
+                   "Reject SLO of the port: at most this fraction of published records rejected "
+                   "(promises.slo.rejects.max)."},
+    [F_RECORDS] = {"portbroker_port_records_total", "counter",
+                   "Records per port, direction and outcome (see metrics.h for their meaning)."},
+    [F_BYTES] = {"portbroker_port_bytes_total", "counter",
+                 "Record bytes (Kafka message values) per port and direction."},
+    [F_DUPS] = {"portbroker_publish_duplicates_total", "counter",
+                "Records published again to an output port under an id it remembers "
+                "(publish.dedupe.window.ms): answered with the first copy's position, not stored "
+                "again."},
+    [F_DLQ] = {"portbroker_dlq_records_total", "counter",
+               "Records of an output port sent to its dead-letter topic, by reason."},
+    [F_LAST_RECORD] = {"portbroker_port_last_record_timestamp_seconds", "gauge",
+                       "Event time (ce_time or the port's eventTimeField) of the newest record, "
+                       "Unix seconds; 0 before the first record."},
+    [F_LAST_RECEIVED] = {"portbroker_port_last_received_timestamp_seconds", "gauge",
+                         "When the broker last received a record for the port, Unix seconds; 0 "
+                         "before the first record."},
+    [F_FRESH] = {"portbroker_port_fresh", "gauge",
+                 "1 when the newest record's event time is within the port's freshness SLO, else "
+                 "0 (also before the first record); evaluated when /metrics is read."},
+    [F_E2E] = {"portbroker_port_e2e_latency_seconds", "histogram",
+               "Event time to arrival in the port's topic, seconds; the buckets include the "
+               "port's freshness SLO."},
+    [F_LAG_RECORDS] = {"portbroker_subscription_lag_records", "gauge",
+                       "Records the subscriber (consumer group) has not consumed yet, summed over "
+                       "partitions."},
+    [F_LAG_SECONDS] = {"portbroker_subscription_lag_seconds", "gauge",
+                       "Age of the oldest record the subscriber (consumer group) has not consumed "
+                       "yet, seconds; 0 when caught up."},
+};
+
+struct pb_metrics_scrape {
+    const pb_metrics_t *m;
+    char *version;
+    sport_t *ports;
+    size_t n_ports;
+    slag_t *lags; /* lag series of declared ports, known or not yet (rendered once known) */
+    size_t n_lags, cap_lags;
+    size_t lags_seen; /* m->lags[0..lags_seen) are mapped */
+    size_t *ix;       /* open addressing on port URN: slot -> ports[] position + 1, 0 empty */
+    size_t ix_cap;
+    int fam;    /* the family being rendered (F_*) */
+    int headed; /* its HELP and TYPE lines are out */
+    size_t at;  /* next port (or lag) of it */
+    le_cache_t le;
+    pb_buf_t tmp; /* a lag's subscriber label */
+    /* the direction/outcome and reason labels, from the name functions */
+    char rec_x[PB_METRICS_DIRS][PB_METRICS_OUTCOMES][64], dlq_x[PB_METRICS_DLQ_REASONS][64];
+    size_t rec_xl[PB_METRICS_DIRS][PB_METRICS_OUTCOMES], dlq_xl[PB_METRICS_DLQ_REASONS];
+};
 
 /* Is (d, o) a combination this kind of port uses (rendered even when zero)? */
 static int combo_applies(pb_port_kind_t kind, int d, int o) {
@@ -365,165 +588,274 @@ static int combo_applies(pb_port_kind_t kind, int d, int o) {
     return o == PB_METRICS_OK || o == PB_METRICS_DLQ;
 }
 
-static int render_ports(const pb_metrics_t *m, rport_t *rp, size_t n, pb_buf_t *b) {
-    char extra[256];
-    /* portbroker_port_info */
-    if (family(b, "portbroker_port_info", "gauge",
-               "Declared port: URN, topics, schema subject, version, declared compatibility "
-               "level, binding source, owner and domain (always 1)."))
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        const pb_port_t *p = rp[i].port;
-        pb_buf_t x = {0};
-        char parts[16];
-        snprintf(parts, sizeof parts, "%d", p->partitions);
-        int rc = put_label(&x, 1, "fqn", p->fqn) || put_label(&x, 0, "topic", p->topic) ||
-                 (p->kind == PB_PORT_OUTPUT && put_label(&x, 0, "dlq_topic", p->dlq_topic)) ||
-                 put_label(&x, 0, "subject", p->subject) ||
-                 put_label(&x, 0, "version", p->version) || put_label(&x, 0, "partitions", parts) ||
-                 put_label(&x, 0, "compatibility", p->compatibility ? p->compatibility : "") ||
-                 put_label(&x, 0, "from", p->from ? p->from : "") ||
-                 put_label(&x, 0, "owner", p->product->owner) ||
-                 put_label(&x, 0, "domain", p->product->domain) || pb_buf_putc(&x, 0) ||
-                 sample(b, "portbroker_port_info", rp[i].labels, (char *)x.data, 1);
-        pb_buf_free(&x);
-        if (rc) return -1;
+/* Label text of one record counter: name="value" pairs joined with commas (no escaping needed: the
+ * values are our own names). Returns its length. */
+static size_t pair(char *out, size_t len, const char *n1, const char *v1, const char *n2,
+                   const char *v2) {
+    int k = n2 ? snprintf(out, len, "%s=\"%s\",%s=\"%s\"", n1, v1, n2, v2)
+               : snprintf(out, len, "%s=\"%s\"", n1, v1);
+    return k > 0 ? (size_t)k : 0;
+}
+
+/* "{ns}.{name}" for products whose name and major another product has too (the series would
+ * otherwise collide): an open-addressing count of (name, major) over the products, O(n). */
+typedef struct nm_slot {
+    const pb_product_t *p; /* first product seen with this name and major */
+    size_t count;
+} nm_slot_t;
+
+static size_t nm_hash(const pb_product_t *p) {
+    return fqn_hash(p->name) ^ (p->major * 0x9e3779b9u);
+}
+
+static nm_slot_t *nm_find(nm_slot_t *t, size_t cap, const pb_product_t *p) {
+    for (size_t i = nm_hash(p) & (cap - 1);; i = (i + 1) & (cap - 1))
+        if (!t[i].p || (t[i].p->major == p->major && !strcmp(t[i].p->name, p->name))) return &t[i];
+}
+
+/* Append port r's labels to x (product label `product`) and, to y, port_info's own ones. */
+static int snap_labels(const pb_port_t *p, const char *product, pb_buf_t *x, pb_buf_t *y) {
+    char major[24], parts[24];
+    pb_metrics_fmt_u64(major, p->product->major);
+    if (p->partitions < 0) {
+        parts[0] = '-';
+        pb_metrics_fmt_u64(parts + 1, (uint64_t) - (int64_t)p->partitions);
+    } else {
+        pb_metrics_fmt_u64(parts, (uint64_t)p->partitions);
     }
-    /* SLO gauges: only for ports whose descriptor states the SLO. */
-    if (family(b, "portbroker_port_freshness_slo_seconds", "gauge",
-               "Freshness SLO of the port: the newest record's event time may be at most this "
-               "old (promises.slo.freshness)."))
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if (rp[i].port->slo.has_freshness &&
-            sample(b, "portbroker_port_freshness_slo_seconds", rp[i].labels, NULL,
-                   (double)rp[i].port->slo.freshness_ms / 1000.0))
-            return -1;
-    if (family(b, "portbroker_port_throughput_min_records_per_second", "gauge",
-               "Throughput SLO of the port: at least this many records per second "
-               "(promises.slo.throughput.min)."))
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if (rp[i].port->slo.has_throughput_min &&
-            sample(b, "portbroker_port_throughput_min_records_per_second", rp[i].labels, NULL,
-                   rp[i].port->slo.throughput_min_per_s))
-            return -1;
-    if (family(b, "portbroker_port_rejects_max_ratio", "gauge",
-               "Reject SLO of the port: at most this fraction of published records rejected "
-               "(promises.slo.rejects.max)."))
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if (rp[i].port->slo.has_rejects_max &&
-            sample(b, "portbroker_port_rejects_max_ratio", rp[i].labels, NULL,
-                   rp[i].port->slo.rejects_max_ratio))
-            return -1;
-    /* Counters. */
-    if (family(b, "portbroker_port_records_total", "counter",
-               "Records per port, direction and outcome (see metrics.h for their meaning)."))
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        for (int d = 0; d < PB_METRICS_DIRS; d++)
-            for (int o = 0; o < PB_METRICS_OUTCOMES; o++) {
-                uint64_t v = rp[i].s->records[d][o];
-                if (!v && !combo_applies(rp[i].port->kind, d, o)) continue;
-                snprintf(extra, sizeof extra, "direction=\"%s\",outcome=\"%s\"",
-                         pb_metrics_dir_name((pb_metrics_dir_t)d),
-                         pb_metrics_outcome_name((pb_metrics_outcome_t)o));
-                if (sample_u64(b, "portbroker_port_records_total", rp[i].labels, extra, v))
-                    return -1;
+    return put_label(x, 1, "product", product) || put_label(x, 0, "major", major) ||
+                   put_label(x, 0, "port", p->name) ||
+                   put_label(x, 0, "kind", pb_addr_kind_name(p->kind)) ||
+                   put_label(y, 1, "fqn", p->fqn) || put_label(y, 0, "topic", p->topic) ||
+                   (p->kind == PB_PORT_OUTPUT && put_label(y, 0, "dlq_topic", p->dlq_topic)) ||
+                   put_label(y, 0, "subject", p->subject) ||
+                   put_label(y, 0, "version", p->version) || put_label(y, 0, "partitions", parts) ||
+                   put_label(y, 0, "compatibility", p->compatibility ? p->compatibility : "") ||
+                   put_label(y, 0, "from", p->from ? p->from : "") ||
+                   put_label(y, 0, "owner", p->product->owner) ||
+                   put_label(y, 0, "domain", p->product->domain)
+               ? -1
+               : 0;
+}
+
+void pb_metrics_scrape_destroy(pb_metrics_scrape_t *s) {
+    if (!s) return;
+    for (size_t i = 0; i < s->n_ports; i++) {
+        free(s->ports[i].zero);
+        free(s->ports[i].labels);
+        free(s->ports[i].info);
+        free(s->ports[i].fqn);
+    }
+    free(s->ix);
+    free(s->ports);
+    free(s->lags);
+    free(s->version);
+    pb_buf_free(&s->tmp);
+    free(s);
+}
+
+static char *buf_str(pb_buf_t *b, size_t *len) {
+    *len = b->len;
+    if (pb_buf_putc(b, 0)) return NULL;
+    char *s = (char *)b->data;
+    *b = (pb_buf_t){0};
+    return s;
+}
+
+/* Map the lag series made since the last call to their declared port (those of undeclared ports
+ * are left out), in creation order. Returns 0 or -1 out of memory. */
+static int map_lags(pb_metrics_scrape_t *s) {
+    const pb_metrics_t *m = s->m;
+    for (; s->lags_seen < m->n_lags; s->lags_seen++) {
+        const pb_metrics_lag_t *lag = m->lags[s->lags_seen];
+        for (size_t h = fqn_hash(lag->port) & (s->ix_cap - 1); s->ix[h];
+             h = (h + 1) & (s->ix_cap - 1)) {
+            if (strcmp(s->ports[s->ix[h] - 1].fqn, lag->port)) continue;
+            if (s->n_lags == s->cap_lags) {
+                size_t c = s->cap_lags ? 2 * s->cap_lags : 16;
+                slag_t *nl = realloc(s->lags, c * sizeof *nl);
+                if (!nl) return -1;
+                s->lags = nl;
+                s->cap_lags = c;
             }
-    if (family(b, "portbroker_port_bytes_total", "counter",
-               "Record bytes (Kafka message values) per port and direction."))
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        for (int d = 0; d < PB_METRICS_DIRS; d++) {
-            snprintf(extra, sizeof extra, "direction=\"%s\"",
-                     pb_metrics_dir_name((pb_metrics_dir_t)d));
-            if (sample_u64(b, "portbroker_port_bytes_total", rp[i].labels, extra,
-                           rp[i].s->bytes[d]))
-                return -1;
+            s->lags[s->n_lags++] = (slag_t){lag, s->ix[h] - 1};
+            break;
         }
-    if (family(b, "portbroker_publish_duplicates_total", "counter",
-               "Records published again to an output port under an id it remembers "
-               "(publish.dedupe.window.ms): answered with the first copy's position, not stored "
-               "again."))
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if (rp[i].port->kind == PB_PORT_OUTPUT &&
-            sample_u64(b, "portbroker_publish_duplicates_total", rp[i].labels, NULL,
-                       rp[i].s->duplicates))
-            return -1;
-    if (family(b, "portbroker_dlq_records_total", "counter",
-               "Records of an output port sent to its dead-letter topic, by reason."))
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        for (int r = 0; r < PB_METRICS_DLQ_REASONS; r++) {
-            uint64_t v = rp[i].s->dlq[r];
-            if (!v && rp[i].port->kind != PB_PORT_OUTPUT) continue;
-            snprintf(extra, sizeof extra, "reason=\"%s\"",
-                     pb_metrics_dlq_reason_name((pb_metrics_dlq_reason_t)r));
-            if (sample_u64(b, "portbroker_dlq_records_total", rp[i].labels, extra, v)) return -1;
-        }
-    /* Timestamps and freshness. */
-    if (family(b, "portbroker_port_last_record_timestamp_seconds", "gauge",
-               "Event time (ce_time or the port's eventTimeField) of the newest record, Unix "
-               "seconds; 0 before the first record."))
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if (sample(b, "portbroker_port_last_record_timestamp_seconds", rp[i].labels, NULL,
-                   rp[i].s->last_record_ts))
-            return -1;
-    if (family(b, "portbroker_port_last_received_timestamp_seconds", "gauge",
-               "When the broker last received a record for the port, Unix seconds; 0 before the "
-               "first record."))
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if (sample(b, "portbroker_port_last_received_timestamp_seconds", rp[i].labels, NULL,
-                   rp[i].s->last_received_ts))
-            return -1;
-    if (family(b, "portbroker_port_fresh", "gauge",
-               "1 when the newest record's event time is within the port's freshness SLO, else 0 "
-               "(also before the first record); evaluated when /metrics is read."))
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if (rp[i].port->slo.has_freshness &&
-            sample(b, "portbroker_port_fresh", rp[i].labels, NULL, rp[i].s->fresh ? 1 : 0))
-            return -1;
-    if (family(b, "portbroker_port_e2e_latency_seconds", "histogram",
-               "Event time to arrival in the port's topic, seconds; the buckets include the "
-               "port's freshness SLO."))
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if (hist_lines(b, "portbroker_port_e2e_latency_seconds", rp[i].labels, &rp[i].s->e2e))
-            return -1;
-    (void)m;
+    }
     return 0;
 }
 
-static int render_lags(const pb_metrics_t *m, const rport_t *rp, size_t n, pb_buf_t *b,
-                       int seconds) {
-    const char *name =
-        seconds ? "portbroker_subscription_lag_seconds" : "portbroker_subscription_lag_records";
-    if (family(b, name, "gauge",
-               seconds ? "Age of the oldest record the subscriber (consumer group) has not "
-                         "consumed yet, seconds; 0 when caught up."
-                       : "Records the subscriber (consumer group) has not consumed yet, summed "
-                         "over partitions."))
-        return -1;
-    for (size_t k = 0; k < m->n_lags; k++) {
-        const pb_metrics_lag_t *l = m->lags[k];
-        if (!l->known) continue;
-        const rport_t *r = NULL;
-        for (size_t i = 0; i < n && !r; i++)
-            if (!strcmp(rp[i].port->fqn, l->port)) r = &rp[i];
-        if (!r) continue;
-        pb_buf_t x = {0};
-        int rc = put_label(&x, 1, "subscriber", l->subscriber) || pb_buf_putc(&x, 0) ||
-                 sample(b, name, r->labels, (char *)x.data, seconds ? l->seconds : l->records);
-        pb_buf_free(&x);
-        if (rc) return -1;
+int pb_metrics_scrape_begin(const pb_metrics_t *m, const pb_product_t *const *products,
+                            size_t n_products, const char *version, pb_metrics_scrape_t **out) {
+    pb_metrics_scrape_t *s = calloc(1, sizeof *s);
+    nm_slot_t *nm = NULL;
+    size_t cap = 0, nm_cap = 16;
+    pb_buf_t x = {0}, y = {0};
+    *out = NULL;
+    if (!s || !(s->version = strdup(version))) goto nomem;
+    s->m = m;
+    for (int d = 0; d < PB_METRICS_DIRS; d++)
+        for (int o = 0; o < PB_METRICS_OUTCOMES; o++)
+            s->rec_xl[d][o] = pair(s->rec_x[d][o], sizeof s->rec_x[d][o], "direction",
+                                   pb_metrics_dir_name((pb_metrics_dir_t)d), "outcome",
+                                   pb_metrics_outcome_name((pb_metrics_outcome_t)o));
+    for (int k = 0; k < PB_METRICS_DLQ_REASONS; k++)
+        s->dlq_xl[k] = pair(s->dlq_x[k], sizeof s->dlq_x[k], "reason",
+                            pb_metrics_dlq_reason_name((pb_metrics_dlq_reason_t)k), NULL, NULL);
+    for (size_t i = 0; i < n_products; i++)
+        cap += products[i]->n_outputs + products[i]->n_inputs;
+    if (cap && !(s->ports = calloc(cap, sizeof *s->ports))) goto nomem;
+    while (nm_cap < 2 * n_products)
+        nm_cap *= 2;
+    if (!(nm = calloc(nm_cap, sizeof *nm))) goto nomem;
+    for (size_t i = 0; i < n_products; i++) {
+        nm_slot_t *e = nm_find(nm, nm_cap, products[i]);
+        e->p = e->p ? e->p : products[i];
+        e->count++;
     }
+    for (size_t i = 0; i < n_products; i++) {
+        const pb_product_t *p = products[i];
+        char pl[600];
+        const char *product = p->name;
+        if (nm_find(nm, nm_cap, p)->count > 1) {
+            snprintf(pl, sizeof pl, "%s.%s", p->ns, p->name);
+            product = pl;
+        }
+        for (size_t j = 0; j < p->n_outputs + p->n_inputs; j++) {
+            const pb_port_t *port =
+                j < p->n_outputs ? &p->outputs[j] : &p->inputs[j - p->n_outputs];
+            sport_t *r = &s->ports[s->n_ports++];
+            if (!(r->fqn = strdup(port->fqn))) goto nomem;
+            r->kind = port->kind;
+            r->has_fresh = port->slo.has_freshness;
+            r->fresh_s = (double)port->slo.freshness_ms / 1000.0;
+            r->has_tp = port->slo.has_throughput_min;
+            r->tp = port->slo.throughput_min_per_s;
+            r->has_rej = port->slo.has_rejects_max;
+            r->rej = port->slo.rejects_max_ratio;
+            if (!(r->s = find_port(m, port->fqn))) {
+                if (!(r->zero = calloc(1, sizeof *r->zero))) goto nomem;
+                hist_init(&r->zero->e2e, e2e_bounds, sizeof e2e_bounds / sizeof e2e_bounds[0],
+                          slo_seconds(port));
+                r->s = r->zero;
+            }
+            x.len = y.len = 0;
+            if (snap_labels(port, product, &x, &y) || !(r->labels = buf_str(&x, &r->labels_len)) ||
+                !(r->info = buf_str(&y, &r->info_len)))
+                goto nomem;
+        }
+    }
+    s->ix_cap = 16;
+    while (s->ix_cap < 2 * s->n_ports)
+        s->ix_cap *= 2;
+    if (!(s->ix = calloc(s->ix_cap, sizeof *s->ix))) goto nomem;
+    for (size_t k = 0; k < s->n_ports; k++) {
+        size_t h = fqn_hash(s->ports[k].fqn) & (s->ix_cap - 1);
+        while (s->ix[h])
+            h = (h + 1) & (s->ix_cap - 1);
+        s->ix[h] = k + 1;
+    }
+    if (map_lags(s)) goto nomem;
+    free(nm);
+    *out = s;
     return 0;
+nomem:
+    pb_buf_free(&x);
+    pb_buf_free(&y);
+    free(nm);
+    pb_metrics_scrape_destroy(s);
+    return PB_ERR_NOMEM;
+}
+
+int pb_metrics_scrape_rewind(pb_metrics_scrape_t *s, double now) {
+    for (size_t i = 0; i < s->n_ports; i++) {
+        sport_t *r = &s->ports[i];
+        pb_metrics_port_t *p = r->zero ? find_port(s->m, r->fqn) : (pb_metrics_port_t *)r->s;
+        if (!p) continue; /* still no series: its zeros */
+        if (r->zero) {
+            free(r->zero);
+            r->zero = NULL;
+            r->s = p;
+        }
+        /* as pb_metrics_tick: fresh when the SLO is met as of now (no SLO: never) */
+        double slo = r->has_fresh ? r->fresh_s : 0;
+        p->fresh = slo > 0 && p->last_record_ts > 0 && now - p->last_record_ts <= slo;
+    }
+    s->fam = F_PROCESS;
+    s->at = 0;
+    s->headed = 0;
+    return map_lags(s);
+}
+
+/* Item i (a port, or a lag series for the lag families) of family f. */
+static int row(pb_metrics_scrape_t *s, int f, size_t i, pb_buf_t *b) {
+    const char *name = port_fams[f].name;
+    size_t nl = strlen(name), nn;
+    char num[PB_METRICS_NUM_MAX], x[160];
+    if (f == F_LAG_RECORDS || f == F_LAG_SECONDS) {
+        const slag_t *g = &s->lags[i];
+        const sport_t *r = &s->ports[g->port];
+        if (!g->l->known) return 0; /* not measured yet */
+        s->tmp.len = 0;
+        if (put_label(&s->tmp, 1, "subscriber", g->l->subscriber)) return -1;
+        nn = pb_metrics_fmt_double(num, f == F_LAG_SECONDS ? g->l->seconds : g->l->records);
+        return line(b, name, nl, r->labels, r->labels_len, (char *)s->tmp.data, s->tmp.len, num,
+                    nn);
+    }
+    const sport_t *r = &s->ports[i];
+    const pb_metrics_port_t *p = r->s;
+    const char *L = r->labels;
+    size_t ll = r->labels_len;
+    switch (f) {
+    case F_INFO: return line(b, name, nl, L, ll, r->info, r->info_len, "1", 1);
+    case F_FRESH_SLO:
+    case F_TP_SLO:
+    case F_REJ_SLO:
+        if (!(f == F_FRESH_SLO ? r->has_fresh : f == F_TP_SLO ? r->has_tp : r->has_rej)) return 0;
+        nn = pb_metrics_fmt_double(num, f == F_FRESH_SLO ? r->fresh_s
+                                        : f == F_TP_SLO  ? r->tp
+                                                         : r->rej);
+        return line(b, name, nl, L, ll, NULL, 0, num, nn);
+    case F_RECORDS:
+        for (int d = 0; d < PB_METRICS_DIRS; d++)
+            for (int o = 0; o < PB_METRICS_OUTCOMES; o++) {
+                uint64_t v = p->records[d][o];
+                if (!v && !combo_applies(r->kind, d, o)) continue;
+                nn = pb_metrics_fmt_u64(num, v);
+                if (line(b, name, nl, L, ll, s->rec_x[d][o], s->rec_xl[d][o], num, nn)) return -1;
+            }
+        return 0;
+    case F_BYTES:
+        for (int d = 0; d < PB_METRICS_DIRS; d++) {
+            size_t xl = pair(x, sizeof x, "direction", pb_metrics_dir_name((pb_metrics_dir_t)d),
+                             NULL, NULL);
+            nn = pb_metrics_fmt_u64(num, p->bytes[d]);
+            if (line(b, name, nl, L, ll, x, xl, num, nn)) return -1;
+        }
+        return 0;
+    case F_DUPS:
+        if (r->kind != PB_PORT_OUTPUT) return 0;
+        nn = pb_metrics_fmt_u64(num, p->duplicates);
+        return line(b, name, nl, L, ll, NULL, 0, num, nn);
+    case F_DLQ:
+        for (int k = 0; k < PB_METRICS_DLQ_REASONS; k++) {
+            uint64_t v = p->dlq[k];
+            if (!v && r->kind != PB_PORT_OUTPUT) continue;
+            nn = pb_metrics_fmt_u64(num, v);
+            if (line(b, name, nl, L, ll, s->dlq_x[k], s->dlq_xl[k], num, nn)) return -1;
+        }
+        return 0;
+    case F_LAST_RECORD:
+    case F_LAST_RECEIVED:
+        nn = pb_metrics_fmt_double(num,
+                                   f == F_LAST_RECORD ? p->last_record_ts : p->last_received_ts);
+        return line(b, name, nl, L, ll, NULL, 0, num, nn);
+    case F_FRESH:
+        if (!r->has_fresh) return 0;
+        return line(b, name, nl, L, ll, NULL, 0, p->fresh ? "1" : "0", 1);
+    case F_E2E: return hist_lines(b, name, L, ll, &p->e2e, &s->le);
+    default: return 0;
+    }
 }
 
 static int render_process(const pb_metrics_t *m, const char *version, pb_buf_t *b) {
@@ -536,7 +868,7 @@ static int render_process(const pb_metrics_t *m, const char *version, pb_buf_t *
     if (rc) return -1;
     if (family(b, "portbroker_produce_duration_seconds", "histogram",
                "Kafka produce duration, from enqueue to acknowledgement, seconds.") ||
-        hist_lines(b, "portbroker_produce_duration_seconds", NULL, &m->produce))
+        hist_lines(b, "portbroker_produce_duration_seconds", NULL, 0, &m->produce, NULL))
         return -1;
     if (family(b, "portbroker_schema_checks_total", "counter",
                "Schema compatibility checks the registry performed, by result and level."))
@@ -553,40 +885,40 @@ static int render_process(const pb_metrics_t *m, const char *version, pb_buf_t *
     return 0;
 }
 
-int pb_metrics_render(const pb_metrics_t *m, const pb_product_t *const *products, size_t n_products,
-                      const char *version, pb_buf_t *out) {
-    int rc = 0;
-    size_t n = 0, cap = 0;
-    rport_t *rp = NULL;
-    for (size_t i = 0; i < n_products; i++)
-        cap += products[i]->n_outputs + products[i]->n_inputs;
-    if (cap && !(rp = calloc(cap, sizeof *rp))) return PB_ERR_NOMEM;
-    for (size_t i = 0; i < n_products; i++) {
-        const pb_product_t *p = products[i];
-        char pl[600];
-        const char *product = product_label(products, n_products, p, pl, sizeof pl);
-        for (size_t j = 0; j < p->n_outputs + p->n_inputs; j++) {
-            rport_t *r = &rp[n++];
-            r->port = j < p->n_outputs ? &p->outputs[j] : &p->inputs[j - p->n_outputs];
-            r->s = find_port(m, r->port->fqn);
-            if (!r->s) {
-                hist_init(&r->zero.e2e, e2e_bounds, sizeof e2e_bounds / sizeof e2e_bounds[0],
-                          slo_seconds(r->port));
-                r->s = &r->zero;
-            }
-            if (port_labels(r, product)) {
-                rc = PB_ERR_NOMEM;
-                goto done;
-            }
+int pb_metrics_scrape_step(pb_metrics_scrape_t *s, size_t budget, pb_buf_t *out, int *done) {
+    size_t start = out->len;
+    *done = 0;
+    while (s->fam < F_END) {
+        if (out->len > start && out->len - start >= budget) return 0;
+        if (s->fam == F_PROCESS) {
+            if (render_process(s->m, s->version, out)) return PB_ERR_NOMEM;
+            s->fam++;
+            continue;
+        }
+        size_t n = s->fam >= F_LAG_RECORDS ? s->n_lags : s->n_ports;
+        if (!s->headed &&
+            family(out, port_fams[s->fam].name, port_fams[s->fam].type, port_fams[s->fam].help))
+            return PB_ERR_NOMEM;
+        s->headed = 1;
+        while (s->at < n && (out->len == start || out->len - start < budget))
+            if (row(s, s->fam, s->at++, out)) return PB_ERR_NOMEM;
+        if (s->at >= n) {
+            s->fam++;
+            s->at = 0;
+            s->headed = 0;
         }
     }
-    if (render_process(m, version, out) || render_ports(m, rp, n, out) ||
-        render_lags(m, rp, n, out, 0) || render_lags(m, rp, n, out, 1))
-        rc = PB_ERR_NOMEM;
-done:
-    for (size_t i = 0; i < n; i++)
-        free(rp[i].labels);
-    free(rp);
+    *done = 1;
+    return 0;
+}
+
+int pb_metrics_render(const pb_metrics_t *m, const pb_product_t *const *products, size_t n_products,
+                      const char *version, pb_buf_t *out) {
+    pb_metrics_scrape_t *s = NULL;
+    int done = 0;
+    int rc = pb_metrics_scrape_begin(m, products, n_products, version, &s);
+    if (!rc) rc = pb_metrics_scrape_step(s, SIZE_MAX, out, &done);
+    pb_metrics_scrape_destroy(s);
     return rc;
 }
 
@@ -599,13 +931,17 @@ const pb_metrics_lag_t *pb_metrics_lag_at(const pb_metrics_t *m, size_t i) {
 }
 
 int pb_metrics_render_router(int64_t records, int64_t bytes, int64_t peak_bytes, int64_t max_bytes,
-                             pb_buf_t *b) {
-    static const struct {
+                             int64_t hold_records, pb_buf_t *b) {
+    char hold_help[256];
+    snprintf(
+        hold_help, sizeof hold_help,
+        "Routed records in flight: produced to input topics, not yet acknowledged by Kafka (all "
+        "bindings; the routers take no more records at %" PRId64 ").",
+        hold_records);
+    const struct {
         const char *name, *help;
     } f[] = {
-        {"portbroker_router_inflight_records",
-         "Routed records in flight: produced to input topics, not yet acknowledged by Kafka (all "
-         "bindings; the routers take no more records at 20000)."},
+        {"portbroker_router_inflight_records", hold_help},
         {"portbroker_router_inflight_bytes",
          "Values, keys and headers of the routed records in flight (the routers take no more "
          "records once it reaches portbroker_router_inflight_max_bytes)."},

@@ -202,6 +202,47 @@ void pb_metrics_tick(pb_metrics_t *m, const pb_product_t *const *products, size_
  */
 int pb_metrics_render(const pb_metrics_t *m, const pb_product_t *const *products, size_t n_products,
                       const char *version, pb_buf_t *out);
+/*
+ * The same text rendered in slices, so that no single loop turn holds a large scrape (1,000
+ * bindings: ~77,000 lines, 8.5 MB). pb_metrics_scrape_begin takes what the text needs of
+ * `products` (label text, SLOs, which series) so the registry may change or free them before the
+ * next slice; the series themselves are read when their slice renders (counters stay monotonic;
+ * each histogram is rendered whole in one slice). m must outlive the scrape. Returns 0 with *out
+ * set, or PB_ERR_NOMEM. Loop thread (m is not thread-safe).
+ */
+typedef struct pb_metrics_scrape pb_metrics_scrape_t;
+int pb_metrics_scrape_begin(const pb_metrics_t *m, const pb_product_t *const *products,
+                            size_t n_products, const char *version, pb_metrics_scrape_t **out);
+
+/* Append the next slice, at least one line and about `budget` bytes (whole lines: it stops at the
+ * first line that reaches the budget), to out. *done = 1 once the whole text is out (then further
+ * calls append nothing). Returns 0 or PB_ERR_NOMEM (out may then hold part of a slice). */
+int pb_metrics_scrape_step(pb_metrics_scrape_t *s, size_t budget, pb_buf_t *out, int *done);
+
+/* Make a finished (or unfinished) scrape render again from the start, with the snapshot it took
+ * (no walk of the products: at 1,000 bindings that walk, cold in the cache, was most of a
+ * scrape's first turn): every port's freshness evaluated at `now` as pb_metrics_tick does, and
+ * the lag series made since then added. Only while the declared products are those it was begun
+ * with (the exporter drops it when a registry record is applied). Returns 0 or PB_ERR_NOMEM. */
+int pb_metrics_scrape_rewind(pb_metrics_scrape_t *s, double now);
+
+/* Free. NULL is a no-op. */
+void pb_metrics_scrape_destroy(pb_metrics_scrape_t *s);
+
+/* ---- number text (exposed for tests) ---- */
+
+/* Room for any number these write, NUL included. */
+#define PB_METRICS_NUM_MAX 32
+
+/* v in decimal into out (NUL-terminated); returns its length. */
+size_t pb_metrics_fmt_u64(char *out, uint64_t v);
+
+/* A double as Prometheus reads it back: "NaN", "+Inf", "-Inf"; an integral value below 1e15 as
+ * "%.0f" would ("-0" for negative zero); else the shortest of "%.15g", "%.16g", "%.17g" that reads
+ * back to v (strtod). The same text printf gives, without printf for the common values (integers,
+ * and decimals of at most 15 significant digits between 1e-4 and 1e15). Returns its length. */
+size_t pb_metrics_fmt_double(char *out, double v);
+
 /* ---- reading the lag series (the /v1/status page, #6) ---- */
 
 /* Number of lag series; pb_metrics_lag_at(m, i) for i < n, in creation order. Borrowed, stable
@@ -216,9 +257,11 @@ int pb_metrics_render_proc(const pb_proc_stats_t *st, pb_buf_t *out);
 
 /* Append the routers' flow-control gauges: routed records in flight (produced, not yet
  * acknowledged), their bytes (values, keys, headers), the most bytes in flight since start, and
- * the bound on them (router.inflight.kbytes). Returns 0 or -1 out of memory. */
+ * the bound on them (router.inflight.kbytes). hold_records: the in-flight count at which the
+ * routers stop taking records (PB_ROUTER_HOLD_AT), named in the first gauge's help. Returns 0 or
+ * -1 out of memory. */
 int pb_metrics_render_router(int64_t records, int64_t bytes, int64_t peak_bytes, int64_t max_bytes,
-                             pb_buf_t *out);
+                             int64_t hold_records, pb_buf_t *out);
 
 /* Append the parking of idle output partitions (router.park.idle.ms): partitions the fan-out
  * reader holds, how many of them are parked (not fetched), and a counter of parked partitions

@@ -262,6 +262,10 @@ const char *pb_routers_failure(pb_routers_t *rs);
 int pb_routers_wake_fd(const pb_routers_t *rs);
 void pb_routers_serve(pb_routers_t *rs);
 
+/* Routed records in flight (all bindings together) at which the routers take no more records
+ * (router.c's HOLD_AT; the exporter shows it in portbroker_router_inflight_records' help). */
+#define PB_ROUTER_HOLD_AT 20000
+
 /* Statistics summed over bindings: records routed (acknowledged), dead-lettered, failed; records
  * in flight in the shared producer and their bytes (values, keys, headers), the most bytes in
  * flight since start and the bound on them; routers = bindings routed; rewinds = times the byte
