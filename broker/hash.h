@@ -52,6 +52,16 @@ static inline uint64_t pb_hash_str(uint64_t h, const char *s) {
     return h;
 }
 
+/* h with its high bits folded into its low ones, for a table that takes the low bits as its slot
+ * (slot = pb_hash_fold(h) & (cap - 1)). FNV's low bits depend only on the low bits of the bytes:
+ * keys that differ in a few digits ("...p17", "...p71") share low bits and make long probe runs.
+ * A multiply between two xor-shifts, so every bit of h reaches the low bits. */
+static inline uint64_t pb_hash_fold(uint64_t h) {
+    h ^= h >> 32;
+    h *= UINT64_C(0xd6e8feb86659fd93);
+    return h ^ (h >> 32);
+}
+
 /* h continued over s (NULL hashes as "") and then the byte PB_HASH_FIELD_SEP. */
 static inline uint64_t pb_hash_field(uint64_t h, const char *s) {
     if (s) h = pb_hash_str(h, s);

@@ -326,7 +326,7 @@ typedef struct part {
  * than the bytes left fit at what a record's copies took lately (pb_router_take). A record met
  * with the byte bound reached anyway (one larger than those before) is not routed: its partition
  * is rewound to it (rewind_full), so at most one record's copies pass the bound. */
-#define HOLD_AT 20000
+#define HOLD_AT PB_ROUTER_HOLD_AT
 #define READ_BATCH 256
 /* Records taken from the reader per wake-up: a backlog is routed in slices (~10 ms each in a
  * release build), and the loop serves HTTP and other clients between them (the routers wake

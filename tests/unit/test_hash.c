@@ -128,6 +128,23 @@ static const struct {
      0xecf5352a687c07d1},
 };
 
+/* pb_hash_fold: values computed independently (Python, the same three steps), and 0 stays 0. */
+static void fold(void **state) {
+    (void)state;
+    static const struct {
+        uint64_t in, out;
+    } cases[] = {
+        {0, 0},
+        {1, UINT64_C(0xd6e8feb8b0b1032b)},
+        {UINT64_C(0x14650fb0739d0383), UINT64_C(0xdae5b1ccbdddd985)}, /* legacy start of "" */
+        {UINT64_C(0x0555df2adf5d972a), UINT64_C(0xc40558a6adec00a6)}, /* ...p17:1 */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        assert_true(pb_hash_fold(cases[i].in) == cases[i].out);
+    assert_true(pb_hash_str(PB_HASH_LEGACY_BASIS, "urn:dpds:bench:dataproducts:p17:1") ==
+                UINT64_C(0x0555df2adf5d972a));
+}
+
 static void former_sites(void **state) {
     (void)state;
     assert_int_equal(PB_HASH_LEGACY_BASIS, 1469598103934665603ULL); /* as the copies wrote it */
@@ -168,6 +185,7 @@ int main(void) {
         cmocka_unit_test(chaining),
         cmocka_unit_test(fields),
         cmocka_unit_test(former_sites),
+        cmocka_unit_test(fold),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
