@@ -1289,46 +1289,45 @@ static void reply_done(pb_http_req_t *r) {
     r->tracked = NULL;
 }
 
-void pb_http_reply(pb_http_req_t *r, int status, const char *content_type, const void *body,
-                   size_t len) {
-    r->status_sent = status;
-    if (r->ev) {
-        reply_done(r);
-        struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
-        if (content_type) evhttp_add_header(oh, "Content-Type", content_type);
-        struct evbuffer *out = evbuffer_new();
-        if (out && len) evbuffer_add(out, body, len);
-        r->http->own_write++;
-        evhttp_send_reply(r->ev, status, reason(status), out);
-        r->http->own_write--;
-        if (out) evbuffer_free(out);
-    }
-    req_free(r);
-}
-
 static void free_body(const void *data, size_t len, void *arg) {
     (void)len;
     (void)arg;
     free((void *)data);
 }
 
-void pb_http_reply_owned(pb_http_req_t *r, int status, const char *content_type, void *body,
-                         size_t len) {
+/* The one reply path: body copied, or (owned) handed to libevent by reference and freed once
+ * written or dropped (here when the request is gone or the buffer cannot take it). */
+static void send_reply(pb_http_req_t *r, int status, const char *content_type, const void *body,
+                       size_t len, int owned) {
     r->status_sent = status;
     if (r->ev) {
         reply_done(r);
         struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
         if (content_type) evhttp_add_header(oh, "Content-Type", content_type);
         struct evbuffer *out = evbuffer_new();
-        /* referenced, not copied: libevent frees body once it is written or dropped */
-        if (out && len && evbuffer_add_reference(out, body, len, free_body, NULL) == 0) body = NULL;
+        if (out && len) {
+            if (!owned)
+                evbuffer_add(out, body, len);
+            else if (evbuffer_add_reference(out, body, len, free_body, NULL) == 0)
+                body = NULL; /* referenced, not copied: libevent frees it */
+        }
         r->http->own_write++;
         evhttp_send_reply(r->ev, status, reason(status), out);
         r->http->own_write--;
         if (out) evbuffer_free(out);
     }
-    free(body);
+    if (owned) free((void *)body);
     req_free(r);
+}
+
+void pb_http_reply(pb_http_req_t *r, int status, const char *content_type, const void *body,
+                   size_t len) {
+    send_reply(r, status, content_type, body, len, 0);
+}
+
+void pb_http_reply_owned(pb_http_req_t *r, int status, const char *content_type, void *body,
+                         size_t len) {
+    send_reply(r, status, content_type, body, len, 1);
 }
 
 /* ---- outgoing POST (OpenLineage events, #6) -------------------------------------------------- */

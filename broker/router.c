@@ -161,19 +161,6 @@ static pb_kafka_header_t hdr(const char *name, const void *v, size_t len) {
     return h;
 }
 
-/* Decimal text of v into out (no NUL); returns the length. */
-static size_t fmt_u64(char *out, uint64_t v) {
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    return n;
-}
-
 size_t pb_router_hop_headers(const pb_kafka_header_t *in, size_t n_in, const pb_router_hop_t *hop,
                              pb_kafka_header_t *out, char *scratch) {
     size_t k = 0;
@@ -193,8 +180,10 @@ size_t pb_router_hop_headers(const pb_kafka_header_t *in, size_t n_in, const pb_
     char *id = off + 24;                              /* 300: topic/partition/offset */
     char *tm = id + 300;                              /* PB_TIMEFMT_LEN + 1 */
     pb_id_traceparent_child(parent ? parent->value : NULL, parent ? parent->len : 0, tp);
-    size_t pl = fmt_u64(part, (uint64_t)(hop->origin_partition < 0 ? 0 : hop->origin_partition));
-    size_t ol = fmt_u64(off, (uint64_t)(hop->origin_offset < 0 ? 0 : hop->origin_offset));
+    size_t pl =
+        pb_metrics_fmt_u64(part, (uint64_t)(hop->origin_partition < 0 ? 0 : hop->origin_partition));
+    size_t ol =
+        pb_metrics_fmt_u64(off, (uint64_t)(hop->origin_offset < 0 ? 0 : hop->origin_offset));
     unsigned keep = hop->keep;
     out[k++] = hdr(PB_HDR_TRACEPARENT, tp, PB_ID_TRACEPARENT_LEN);
     if (!(keep & PB_ROUTER_KEEP_SPECVERSION)) out[k++] = hdr(PB_HDR_CE_SPECVERSION, "1.0", 3);
