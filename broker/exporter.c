@@ -41,6 +41,9 @@ struct pb_exporter {
     size_t last_len;       /* the previous text's length: room reserved at once */
     pb_loop_timer_t *turn; /* the next slice; NULL while no scrape waits */
     int gzipping;          /* a PB_JOB_GZIP job holds the last text: the next scrape waits */
+    /* The series of newly stored ports, made on the loop's next turn: once for all the records
+     * of a batch (1,000 products read back at start-up made 1,000 walks of every port). */
+    pb_loop_timer_t *declare;
 };
 
 /* Smallest text sent gzipped when the client asks (api.c's rule for JSON replies). */
@@ -62,6 +65,20 @@ static void tick(void *arg) {
     pb_metrics_tick(b->metrics, ps, n, (double)pb_loop_wall_ms() / 1000.0);
 }
 
+static void on_declare(void *arg) {
+    pb_exporter_t *x = arg;
+    pb_loop_timer_destroy(x->declare); /* it fired; safe in its own callback (loop.c) */
+    x->declare = NULL;
+    tick(&x->env);
+}
+
+/* tick on the next turn, once however many records ask before it (at once without a timer). */
+static void declare_soon(pb_exporter_t *x) {
+    if (x->declare) return;
+    if (!x->env.loop || !(x->declare = pb_loop_timer_new(x->env.loop, 0, 0, on_declare, x)))
+        tick(&x->env);
+}
+
 pb_exporter_t *pb_exporter_new(const pb_exporter_env_t *env, pb_err_t *err) {
     pb_exporter_t *x = calloc(1, sizeof *x);
     if (!x) goto oom;
@@ -70,9 +87,9 @@ pb_exporter_t *pb_exporter_new(const pb_exporter_env_t *env, pb_err_t *err) {
     pb_metrics_set_enabled(b->metrics, strcmp(b->cfg->metrics_enabled, "false") != 0);
     if (!pb_metrics_enabled(b->metrics))
         pb_log(INFO, "metrics", "metrics.enabled = false: nothing is counted, /metrics is 404");
-    /* No timer: freshness is evaluated when /metrics is read (a walk over every declared port
-     * each second cost the idle loop for nothing between scrapes), series are made when products
-     * are stored (pb_exporter_applied). */
+    /* No periodic timer: freshness is evaluated when /metrics is read (a walk over every declared
+     * port each second cost the idle loop for nothing between scrapes); series are made when
+     * products are stored (pb_exporter_applied, a turn later). */
     return x;
 oom:
     pb_exporter_destroy(x);
@@ -86,6 +103,7 @@ void pb_exporter_destroy(pb_exporter_t *x) {
         finish(x, 0);
     pb_metrics_scrape_destroy(x->snap);
     pb_loop_timer_destroy(x->turn);
+    pb_loop_timer_destroy(x->declare);
     free(x);
 }
 
@@ -106,7 +124,7 @@ void pb_exporter_applied(pb_exporter_t *x, const pb_registry_result_t *res) {
             for (int l = 0; l < PB_COMPAT__LEVEL_COUNT; l++)
                 for (int k = 0; k < res->checks[c][l]; k++)
                     pb_metrics_schema_check(b->metrics, c, pb_compat_level_name(l));
-    if (res->changed && (res->op == PB_REGISTRY_OP_PRODUCT_PUT)) tick(&x->env);
+    if (res->changed && (res->op == PB_REGISTRY_OP_PRODUCT_PUT)) declare_soon(x);
 }
 
 /* The routers' parking series (pb_metrics_render_router_parked). */

@@ -52,9 +52,10 @@ pb_exporter_t *pb_exporter_new(const pb_exporter_env_t *env, pb_err_t *err);
 void pb_exporter_destroy(pb_exporter_t *x);
 
 /* After a registry record was applied (broker.c's on_applied): give newly declared ports their
- * series at once and count the compatibility checks the record ran (only once the registry log
- * is replayed: a restart does not count the history's checks again). x NULL: nothing (the
- * registry applies records before the exporter exists only when start-up failed half-way). */
+ * series on the loop's next turn (once for a whole batch of records; a scrape before then makes
+ * them itself) and count the compatibility checks the record ran (only once the registry log is
+ * replayed: a restart does not count the history's checks again). x NULL: nothing (the registry
+ * applies records before the exporter exists only when start-up failed half-way). */
 void pb_exporter_applied(pb_exporter_t *x, const pb_registry_result_t *res);
 
 /* A Schema Registry reply about to be sent (api.c): a 200 answer of POST /compatibility/subjects/

@@ -147,8 +147,15 @@ static int64_t header_bytes(const rd_kafka_headers_t *h) {
 }
 
 static size_t hb_slot(const rd_kafka_headers_t *h, size_t cap) {
-    uint64_t v = (uint64_t)(uintptr_t)h * 0x9e3779b97f4a7c15ull;
-    return (size_t)(v ^ (v >> 32)) & (cap - 1);
+    return (size_t)pb_hash_fold((uint64_t)(uintptr_t)h) & (cap - 1);
+}
+
+/* e into the first free slot from its own (t has one). */
+static void hb_place(hbytes_t *t, size_t cap, hbytes_t e) {
+    size_t i = hb_slot(e.h, cap);
+    while (t[i].h)
+        i = (i + 1) & (cap - 1);
+    t[i] = e;
 }
 
 /* Remember h's header bytes until its delivery report (hb_take). 0, or -1 out of memory (the
@@ -158,21 +165,13 @@ static int hb_put(pb_kafka_producer_t *p, const rd_kafka_headers_t *h, int64_t b
         size_t cap = p->cap_hb ? p->cap_hb * 2 : 1024;
         hbytes_t *t = calloc(cap, sizeof *t);
         if (!t) return -1;
-        for (size_t i = 0; i < p->cap_hb; i++) {
-            if (!p->hb[i].h) continue;
-            size_t j = hb_slot(p->hb[i].h, cap);
-            while (t[j].h)
-                j = (j + 1) & (cap - 1);
-            t[j] = p->hb[i];
-        }
+        for (size_t i = 0; i < p->cap_hb; i++)
+            if (p->hb[i].h) hb_place(t, cap, p->hb[i]);
         free(p->hb);
         p->hb = t;
         p->cap_hb = cap;
     }
-    size_t i = hb_slot(h, p->cap_hb);
-    while (p->hb[i].h)
-        i = (i + 1) & (p->cap_hb - 1);
-    p->hb[i] = (hbytes_t){h, bytes};
+    hb_place(p->hb, p->cap_hb, (hbytes_t){h, bytes});
     p->n_hb++;
     return 0;
 }
@@ -181,10 +180,11 @@ static int hb_put(pb_kafka_producer_t *p, const rd_kafka_headers_t *h, int64_t b
  * when none was kept. */
 static int64_t hb_take(pb_kafka_producer_t *p, const rd_kafka_headers_t *h) {
     if (!h) return 0;
-    size_t mask = p->cap_hb - 1, i = p->cap_hb ? hb_slot(h, p->cap_hb) : 0;
-    while (p->cap_hb && p->hb[i].h && p->hb[i].h != h)
+    if (!p->n_hb) return header_bytes(h);
+    size_t mask = p->cap_hb - 1, i = hb_slot(h, p->cap_hb);
+    while (p->hb[i].h && p->hb[i].h != h)
         i = (i + 1) & mask;
-    if (!p->cap_hb || !p->hb[i].h) return header_bytes(h);
+    if (!p->hb[i].h) return header_bytes(h);
     int64_t bytes = p->hb[i].bytes;
     p->n_hb--;
     for (size_t j = (i + 1) & mask; p->hb[j].h; j = (j + 1) & mask) {

@@ -1,6 +1,6 @@
 /* Unit tests for exporter.c built from its pb_exporter_env_t alone, without a broker (the point of
- * the env: a module is made from what it uses): metrics.enabled switches counting on or off and
- * decides whether the freshness timer exists; a record applied before the exporter exists (NULL)
+ * the env: a module is made from what it uses): metrics.enabled switches counting on or off; a
+ * record applied before the exporter exists (NULL)
  * or while metrics are off touches nothing else in the env (here: no store at all). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -50,7 +50,7 @@ static void enabled_by_default(void **state) {
     assert_non_null(x);
     assert_int_equal(err.code, 0);
     assert_true(pb_metrics_enabled(f->metrics));
-    pb_exporter_destroy(x); /* stops its timer: the loop is destroyed after it with nothing left */
+    pb_exporter_destroy(x); /* stops its timers: the loop is destroyed after it with nothing left */
 }
 
 static void disabled_counts_nothing(void **state) {
